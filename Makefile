@@ -1,0 +1,71 @@
+# mproc - thin wrapper over CMake.  `make demo` and `make check` install what
+# is missing first (Debian 12, as root).
+#   make demo     build, then run the tour of the library (every example)
+#   make check    every build and test: gcc -Werror, clang -Werror,
+#                 ASan+UBSan, TSan (threaded modules), examples, install test
+#   make bench    mproc vs CPython vs raw syscalls, one line per figure
+#   make install  install to PREFIX (default /usr/local)
+PREFIX ?= /usr/local
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+B := build
+CMAKE_GEN = cmake -S . -DCMAKE_EXPORT_COMPILE_COMMANDS=ON
+CTEST = ctest --output-on-failure --timeout 600
+
+.PHONY: all deps build demo check check-gcc check-clang check-asan check-tsan \
+        check-install bench install clean
+
+all: build
+
+deps:
+	@sh cmake/install-deps.sh
+
+build: deps
+	$(CMAKE_GEN) -B $(B)/gcc -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMP_WERROR=ON >/dev/null
+	cmake --build $(B)/gcc -j $(JOBS)
+
+demo: build
+	@sh examples/tour.sh $(B)/gcc/examples
+
+check: deps check-gcc check-clang check-asan check-tsan check-install
+	@echo "make check: all passed"
+
+check-gcc: build
+	cd $(B)/gcc && $(CTEST)
+
+check-clang:
+	@if command -v clang >/dev/null 2>&1; then \
+	  $(CMAKE_GEN) -B $(B)/clang -DCMAKE_C_COMPILER=clang -DMP_WERROR=ON >/dev/null && \
+	  cmake --build $(B)/clang -j $(JOBS) && echo "clang -Werror build: OK"; \
+	else echo "clang not installed: skipping the clang build"; fi
+
+check-asan: deps
+	$(CMAKE_GEN) -B $(B)/asan -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Debug -DMP_WERROR=ON \
+	  -DMP_SANITIZE=address,undefined >/dev/null
+	cmake --build $(B)/asan -j $(JOBS)
+	cd $(B)/asan && MP_TEST_TIMEOUT_MULTIPLIER=3 ASAN_OPTIONS=detect_leaks=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1 $(CTEST) -L unit
+
+# ThreadSanitizer runs the test programs listed in tests/tsan.list (the
+# threaded ones).
+check-tsan: deps
+	@if [ -n "$$(grep -v '^#' tests/tsan.list 2>/dev/null)" ]; then \
+	  $(CMAKE_GEN) -B $(B)/tsan -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Debug \
+	    -DMP_WERROR=ON -DMP_SANITIZE=thread >/dev/null && \
+	  cmake --build $(B)/tsan -j $(JOBS) && \
+	  cd $(B)/tsan && MP_TEST_TIMEOUT_MULTIPLIER=5 TSAN_OPTIONS=halt_on_error=1 \
+	    $(CTEST) -R "^($$(grep -v '^#' ../../tests/tsan.list | paste -sd'|'))$$"; \
+	else echo "no threaded test programs listed in tests/tsan.list: skipping TSan"; fi
+
+check-install: build
+	sh tests/consumer/run.sh $(B)/gcc $(B)/consumer
+
+bench: deps
+	$(CMAKE_GEN) -B $(B)/bench -DCMAKE_BUILD_TYPE=Release -DMP_BUILD_TESTS=OFF -DMP_BUILD_BENCH=ON >/dev/null
+	cmake --build $(B)/bench -j $(JOBS)
+	@sh bench/run.sh $(B)/bench/bench
+
+install: build
+	cmake --install $(B)/gcc --prefix $(PREFIX)
+
+clean:
+	rm -rf $(B)

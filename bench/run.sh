@@ -1,0 +1,34 @@
+#!/bin/sh
+# Run every benchmark program and its CPython twin, and print one line per
+# figure:  figure=<name> mproc=<v> cpython=<v> baseline=<v> unit=<u>
+# (a side that was not measured is left out).  Usage: run.sh BENCH_BUILD_DIR
+set -u
+dir=$1
+here=$(dirname "$0")
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+for b in "$dir"/bench_*; do
+  [ -x "$b" ] || continue
+  mod=$(basename "$b"); mod=${mod#bench_}
+  "$b" >>"$out" || echo "bench_$mod failed (exit $?)" >&2
+  if [ -f "$here/cpython_$mod.py" ]; then
+    python3 "$here/cpython_$mod.py" >>"$out" || echo "cpython_$mod.py failed" >&2
+  fi
+done
+# Merge the lines of each figure, in the order figures first appeared.
+awk '
+  /^figure=/ {
+    for (i = 1; i <= NF; i++) {
+      split($i, kv, "="); k = kv[1]; v = substr($i, length(k) + 2)
+      if (k == "figure") { f = v; if (!(f in seen)) { seen[f] = 1; order[++n] = f } }
+      else val[f, k] = v
+    }
+  }
+  END {
+    for (i = 1; i <= n; i++) {
+      f = order[i]; line = "figure=" f
+      split("mproc cpython baseline unit", ks, " ")
+      for (j = 1; j <= 4; j++) if ((f, ks[j]) in val) line = line " " ks[j] "=" val[f, ks[j]]
+      print line
+    }
+  }' "$out"

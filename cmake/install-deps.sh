@@ -1,0 +1,21 @@
+#!/bin/sh
+# Install what building and testing mproc needs on Debian 12, saying what it
+# installs; does nothing when everything is there.  Needs root for apt-get.
+set -eu
+missing=""
+need() { dpkg -s "$1" >/dev/null 2>&1 || missing="$missing $1"; }
+for p in cmake make gcc pkg-config libcmocka-dev libssl-dev python3; do need "$p"; done
+command -v python3 >/dev/null 2>&1 && missing=$(echo "$missing" | sed 's/ python3//')
+if [ -z "$missing" ]; then
+  echo "deps: everything needed is installed"
+  exit 0
+fi
+echo "deps: installing$missing"
+if [ "$(id -u)" != 0 ]; then
+  echo "deps: not root: run as root, or install:$missing" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing

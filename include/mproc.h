@@ -1,0 +1,14 @@
+/*
+ * mproc.h - the whole of mproc: Python's multiprocessing, concurrent.futures
+ * (process side) and subprocess for C programs on Linux.
+ *
+ * Include this, or only the module headers you use (mproc/<module>.h).
+ * See docs/guide.md for the tour and docs/<module>.md for each module.
+ */
+#ifndef MPROC_H
+#define MPROC_H
+
+#include "mproc/common.h"
+#include "mproc/process.h"
+
+#endif /* MPROC_H */

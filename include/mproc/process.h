@@ -1,0 +1,251 @@
+/*
+ * mproc/process.h - child processes: Python's multiprocessing.Process,
+ * current_process, parent_process, active_children and cpu_count.
+ *
+ * A process object describes a target function to run in a new process:
+ *
+ *     static int work(void *arg) { printf("hello %s\n", (char *)arg); return 0; }
+ *
+ *     mp_process_t *p = mp_process_new(work, "bob", NULL);
+ *     mp_process_start(p);             // fork: work("bob") runs in the child
+ *     mp_process_join(p, MP_FOREVER);  // wait for it, and reap it
+ *     mp_process_exitcode(p, &code);   // work's return value (0..255)
+ *     mp_process_free(p);
+ *
+ * The child is created with fork(): it sees a copy of the parent's memory, so
+ * `arg` may point anywhere.  It runs target(arg), then terminates its daemonic
+ * children and joins the others (as CPython does at exit), flushes stdio and
+ * calls _exit() with the target's return value: it never returns into the
+ * caller's stack and never runs the parent's atexit handlers.  Its stdin is
+ * /dev/null unless keep_stdin is set.  The parent flushes its stdio before
+ * forking so buffered output is neither lost nor printed twice.
+ *
+ * Reaping.  The library never calls waitpid(-1) and installs no SIGCHLD
+ * handler.  Each child is tracked by a pidfd and reaped by join, is_alive,
+ * exitcode, active_children, the next start, free, or at exit.  At normal exit
+ * (atexit) live daemonic children get SIGTERM, then SIGKILL after one second,
+ * and non-daemonic children are joined, as CPython does.
+ *
+ * "Subclassing" Process: C has no classes; put the state your run() needs in
+ * a struct and pass it as `arg` (see docs/process.md).
+ *
+ * Thread safety: all functions may be called from several threads at once,
+ * on the same object too, except that mp_process_set_name must not race with
+ * mp_process_name on the same object.  A process object belongs to the
+ * process that created it; in its children, the copy of the object only
+ * answers name/pid/daemon queries (join etc. give -ECHILD).
+ */
+#ifndef MPROC_PROCESS_H
+#define MPROC_PROCESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "mproc/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mp_process mp_process_t;
+
+/* A target: runs in the child; its return value is the exit status (& 0xff). */
+typedef int (*mp_target_fn)(void *arg);
+
+/* Scheduling policies (sched(7)).  MP_SCHED_INHERIT keeps the parent's. */
+typedef enum mp_sched_policy {
+	MP_SCHED_INHERIT = 0,
+	MP_SCHED_OTHER,
+	MP_SCHED_BATCH,
+	MP_SCHED_IDLE,
+	MP_SCHED_FIFO, /* real-time: needs CAP_SYS_NICE or RLIMIT_RTPRIO */
+	MP_SCHED_RR    /* real-time: same */
+} mp_sched_policy;
+
+/*
+ * Options of a process; zero (or a NULL pointer) means the default.
+ * Everything here is applied in the child before the target runs; a setting
+ * the child is not allowed to make fails mp_process_start (-EPERM, ...).
+ */
+typedef struct mp_process_opts {
+	const char *name;      /* default "Process-N" (copied) */
+	bool daemon;           /* default false: see mp_process_set_daemon */
+	int nice;              /* increment, like os.nice(); 0 = unchanged */
+	const int *affinity;   /* CPU numbers the child may run on (copied) */
+	size_t naffinity;      /* length of affinity; 0 = inherit */
+	mp_sched_policy policy; /* default: inherit the parent's */
+	int priority;          /* static priority 1..99 for FIFO/RR, else 0 */
+	bool start_new_session; /* setsid(): own session and process group */
+	bool keep_stdin;       /* default: the child's stdin is /dev/null */
+} mp_process_opts;
+
+/*
+ * mp_process_new - a process object that will run target(arg).  Not started.
+ * opts may be NULL.  Returns NULL on failure with mp_last_error() set: NULL
+ * target, a policy/priority pair out of range, a bad CPU number.
+ * Each call takes the next number of this process's counter, so default names
+ * are "Process-1", "Process-2", ... and "Process-2:1" in the child Process-2.
+ */
+MP_API mp_process_t *mp_process_new(mp_target_fn target, void *arg,
+				    const mp_process_opts *opts);
+
+/*
+ * mp_process_start - create the child (fork) and run the target there.
+ * Also reaps children of this process that have already finished.
+ * Errors: -EINVAL started twice ("cannot start a process twice"), -EPERM from
+ * a daemonic process ("daemonic processes are not allowed to have children")
+ * or when a scheduling option is not permitted, -ECHILD on an object this
+ * process did not create, MP_ECLOSED after close, -EAGAIN/-ENOMEM from fork.
+ * A failed start leaves no child behind.
+ */
+MP_API int mp_process_start(mp_process_t *p);
+
+/*
+ * mp_process_run - run the target in the calling process (Process.run()),
+ * and return its return value.  -EINVAL for NULL or the current process.
+ */
+MP_API int mp_process_run(mp_process_t *p);
+
+/*
+ * mp_process_join - wait until the child ends (and reap it), at most timeout
+ * seconds.  Returns 0 once it has ended, -ETIMEDOUT if it is still alive.
+ * May be called any number of times.  Errors: -EINVAL before start ("can only
+ * join a started process") or for a bad timeout, -EDEADLK on the current
+ * process, -ECHILD on a process this process did not start, MP_ECLOSED.
+ * On mp_parent_process() it waits for the parent to end (no reaping).
+ */
+MP_API int mp_process_join(mp_process_t *p, double timeout);
+
+/*
+ * mp_process_is_alive - 1 from start until the child ends, else 0 (reaping a
+ * child that has ended).  The current process is alive; the parent is alive
+ * until it ends.  Negative on error (-EINVAL NULL, -ECHILD, MP_ECLOSED).
+ */
+MP_API int mp_process_is_alive(mp_process_t *p);
+
+/*
+ * mp_process_exitcode - returns 1 and stores the exit code in *exitcode once
+ * the child has ended (reaping it if needed): the target's return value
+ * (0..255), or -N if a signal N killed it.  Returns 0 (CPython's None) before
+ * start and while it runs.  Negative on error (-EINVAL, MP_ECLOSED).
+ */
+MP_API int mp_process_exitcode(mp_process_t *p, int *exitcode);
+
+/*
+ * mp_process_terminate / _kill / _send_signal - send SIGTERM / SIGKILL / sig
+ * to the child (through its pidfd: never to a recycled pid).  A child that has
+ * already ended is not an error.  Descendants of the child are not signalled
+ * (use start_new_session and killpg for that).  -EINVAL before start or for
+ * an invalid signal number, -ECHILD, MP_ECLOSED.
+ */
+MP_API int mp_process_terminate(mp_process_t *p);
+MP_API int mp_process_kill(mp_process_t *p);
+MP_API int mp_process_send_signal(mp_process_t *p, int sig);
+
+/*
+ * mp_process_sentinel - an fd that becomes readable (POLLIN) when the child
+ * ends; owned by the object, valid until close/free.  -EINVAL before start
+ * ("process not started"), MP_ECLOSED after close.
+ */
+MP_API int mp_process_sentinel(mp_process_t *p);
+
+/* Resource usage of a finished child (from wait). */
+typedef struct mp_rusage {
+	double utime;  /* user CPU seconds */
+	double stime;  /* system CPU seconds */
+	long maxrss_kb; /* peak resident set, KiB */
+} mp_rusage;
+
+/*
+ * mp_process_rusage - CPU times and peak RSS of the child once it has ended
+ * and been reaped.  -EBUSY while it runs, -EINVAL before start.
+ */
+MP_API int mp_process_rusage(mp_process_t *p, mp_rusage *ru);
+
+/*
+ * mp_process_close - release the object's resources (its pidfd) but keep its
+ * exit code and name; later calls other than exitcode, name, pid and free
+ * give MP_ECLOSED.  -EBUSY if the child still runs ("Cannot close a process
+ * while it is still running").  Closing twice is a no-op.
+ */
+MP_API int mp_process_close(mp_process_t *p);
+
+/*
+ * mp_process_free - destroy the object.  NULL is a no-op.  Never blocks: a
+ * child still running is detached, kept track of, and reaped later (by the
+ * next start, mp_active_children, or at exit), so it never becomes a zombie.
+ * The current and parent process objects are not freed.
+ */
+MP_API void mp_process_free(mp_process_t *p);
+
+/* The child's pid; 0 before start (CPython's None). */
+MP_API pid_t mp_process_pid(const mp_process_t *p);
+
+/* The name; owned by the object, valid until set_name or free. */
+MP_API const char *mp_process_name(const mp_process_t *p);
+
+/*
+ * mp_process_set_name - change the name (copied).  Before start it also
+ * becomes the child's comm, shown by ps (first 15 bytes).  -EINVAL for NULL.
+ */
+MP_API int mp_process_set_name(mp_process_t *p, const char *name);
+
+/* Whether the process is daemonic. */
+MP_API bool mp_process_daemon(const mp_process_t *p);
+
+/*
+ * mp_process_set_daemon - a daemonic child is terminated when its parent
+ * exits normally, and killed (PR_SET_PDEATHSIG, SIGKILL) when the parent
+ * dies any other way, even by SIGKILL; it may not start children.  Note: the
+ * kernel delivers that signal when the *thread* that started the child ends,
+ * so start daemons from a thread that lives as long as the process.
+ * -EINVAL after start ("process has already started").
+ */
+MP_API int mp_process_set_daemon(mp_process_t *p, bool daemon);
+
+/*
+ * mp_current_process - the calling process as a process object: name
+ * "MainProcess" in the main process, the child's name in a child.  Owned by
+ * the library; never NULL.
+ */
+MP_API mp_process_t *mp_current_process(void);
+
+/*
+ * mp_parent_process - in a child started by mproc, the parent (its name and
+ * pid; is_alive and join watch it); NULL in the main process.
+ */
+MP_API mp_process_t *mp_parent_process(void);
+
+/*
+ * mp_active_children - the started children of this process that are still
+ * alive, reaping those that have ended.  Stores up to cap of them in out (out
+ * may be NULL when cap is 0) and returns how many there are (which may exceed
+ * cap).  Children whose object was freed are not listed.  The pointers stay
+ * valid until the caller frees the objects.
+ */
+MP_API int mp_active_children(mp_process_t **out, size_t cap);
+
+/*
+ * mp_cpu_count - the number of CPUs this process can actually use: the CPUs
+ * in its affinity mask, lowered to the cgroup CPU quota (v1 cfs_quota or v2
+ * cpu.max, rounded up) when one is set.  Always >= 1.  (CPython's cpu_count()
+ * counts every CPU of the machine; os.process_cpu_count() honours affinity.)
+ */
+MP_API int mp_cpu_count(void);
+
+/* The state of any process, read from /proc/PID/stat. */
+typedef struct mp_proc_status {
+	char state;    /* R running, S sleeping, D disk wait, Z zombie, T stopped, ... */
+	pid_t ppid;    /* parent pid */
+	char name[16]; /* comm */
+} mp_proc_stat;
+
+/* mp_proc_status - fill *st for pid.  -ESRCH if there is no such process. */
+MP_API int mp_proc_status(pid_t pid, mp_proc_stat *st);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MPROC_PROCESS_H */

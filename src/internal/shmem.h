@@ -1,0 +1,32 @@
+/*
+ * internal/shmem.h - memory shared with the children forked after it.
+ *
+ * Every block comes from a memfd-backed MAP_SHARED mapping, so a child
+ * created by fork afterwards sees (and writes) the same bytes, and nothing
+ * appears in /dev/shm.  Small blocks are carved from 1 MiB arena chunks;
+ * blocks of 64 KiB or more get a mapping of their own.
+ *
+ * Ownership: a block is freed only by the process that allocated it; a child
+ * that calls mpi_shm_free on an inherited block only forgets it (the memory
+ * stays valid for the parent).  After fork the child allocates from fresh
+ * chunks, never from its parent's (which the parent keeps allocating from).
+ * Thread-safe.
+ */
+#ifndef MPROC_INTERNAL_SHMEM_H
+#define MPROC_INTERNAL_SHMEM_H
+
+#include <stddef.h>
+
+/* A zeroed block of `size` bytes, 64-byte aligned; NULL (errno set) on failure. */
+void *mpi_shm_alloc(size_t size);
+
+/* Release a block from mpi_shm_alloc.  NULL is a no-op. */
+void mpi_shm_free(void *block);
+
+/*
+ * Describe a block as (memfd, offset) so it can later be handed to a process
+ * that did not inherit it.  The fd stays owned by the library.
+ */
+int mpi_shm_describe(const void *block, int *fd, size_t *offset);
+
+#endif

@@ -1,0 +1,1065 @@
+/* test_process.c - the process module: Process, current/parent process,
+ * active_children, cpu_count, proc status, daemons, exit handling. */
+#include "mptest.h"
+
+#include <fcntl.h>
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <sys/syscall.h>
+
+#include "mproc/process.h"
+
+/* ---- helpers ---- */
+
+static int pipe_fds[2];
+
+static void make_pipe(void)
+{
+	assert_int_equal(pipe2(pipe_fds, O_CLOEXEC), 0);
+}
+
+static void close_pipe(void)
+{
+	close(pipe_fds[0]);
+	close(pipe_fds[1]);
+}
+
+/* Read exactly n bytes from fd within the test timeout. */
+static void read_all(int fd, void *buf, size_t n)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	size_t got = 0;
+	ssize_t r;
+
+	while (got < n) {
+		assert_int_equal(poll(&pfd, 1, (int)(mpt_timeout(10) * 1000)), 1);
+		r = read(fd, (char *)buf + got, n - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		assert_true(r > 0);
+		got += (size_t)r;
+	}
+}
+
+static void write_all(int fd, const void *buf, size_t n)
+{
+	ssize_t r;
+
+	while (n > 0) {
+		r = write(fd, buf, n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return;
+		buf = (const char *)buf + r;
+		n -= (size_t)r;
+	}
+}
+
+static int ret_arg(void *arg)
+{
+	return (int)(intptr_t)arg;
+}
+
+/* Block until a byte arrives on pipe_fds[0] (or EOF), then return 0. */
+static int wait_byte(void *arg)
+{
+	char c;
+
+	(void)arg;
+	while (read(pipe_fds[0], &c, 1) < 0 && errno == EINTR)
+		;
+	return 0;
+}
+
+/* Tell the parent we run (write our pid), then block forever. */
+static int report_and_block(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	pid_t me = getpid();
+
+	write_all(fd, &me, sizeof(me));
+	for (;;)
+		pause();
+	return 0;
+}
+
+static int pidfd_of(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+static bool readable_within(int fd, double seconds)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	int r;
+
+	do
+		r = poll(&pfd, 1, (int)(seconds * 1000));
+	while (r < 0 && errno == EINTR);
+	return r == 1;
+}
+
+/* ---- basics ---- */
+
+static void test_start_join_exitcode(void **state)
+{
+	mp_process_t *p = mp_process_new(ret_arg, (void *)(intptr_t)7, NULL);
+	int code = 99;
+
+	(void)state;
+	assert_non_null(p);
+	assert_int_equal(mp_process_pid(p), 0);
+	assert_int_equal(mp_process_exitcode(p, &code), 0); /* None */
+	assert_int_equal(mp_process_is_alive(p), 0);
+	mpt_assert_ok(mp_process_start(p));
+	assert_true(mp_process_pid(p) > 0);
+	mpt_assert_ok(mp_process_join(p, MP_FOREVER));
+	assert_int_equal(mp_process_exitcode(p, &code), 1);
+	assert_int_equal(code, 7);
+	assert_int_equal(mp_process_is_alive(p), 0);
+	mpt_assert_ok(mp_process_join(p, 0)); /* again: fine */
+	mp_process_free(p);
+}
+
+static int ret_big(void *arg)
+{
+	(void)arg;
+	return 256 + 3; /* like exit(): only the low 8 bits */
+}
+
+static void test_exitcode_truncated(void **state)
+{
+	mp_process_t *p = mp_process_new(ret_big, NULL, NULL);
+	int code;
+
+	(void)state;
+	mpt_assert_ok(mp_process_start(p));
+	mpt_assert_ok(mp_process_join(p, MP_FOREVER));
+	assert_int_equal(mp_process_exitcode(p, &code), 1);
+	assert_int_equal(code, 3);
+	mp_process_free(p);
+}
+
+static void test_kill_and_terminate(void **state)
+{
+	mp_process_t *a, *b;
+	int code;
+
+	(void)state;
+	make_pipe();
+	a = mp_process_new(wait_byte, NULL, NULL);
+	b = mp_process_new(wait_byte, NULL, NULL);
+	mpt_assert_ok(mp_process_start(a));
+	mpt_assert_ok(mp_process_start(b));
+	assert_int_equal(mp_process_exitcode(a, &code), 0); /* running */
+	mpt_assert_ok(mp_process_kill(a));
+	mpt_assert_ok(mp_process_terminate(b));
+	mpt_assert_ok(mp_process_join(a, mpt_timeout(10)));
+	mpt_assert_ok(mp_process_join(b, mpt_timeout(10)));
+	assert_int_equal(mp_process_exitcode(a, &code), 1);
+	assert_int_equal(code, -SIGKILL);
+	assert_int_equal(mp_process_exitcode(b, &code), 1);
+	assert_int_equal(code, -SIGTERM);
+	/* Signalling a finished child is not an error. */
+	mpt_assert_ok(mp_process_terminate(a));
+	mpt_assert_ok(mp_process_send_signal(b, SIGUSR1));
+	mp_process_free(a);
+	mp_process_free(b);
+	close_pipe();
+}
+
+static void test_join_timeout(void **state)
+{
+	mp_process_t *p;
+	double t0, dt;
+
+	(void)state;
+	make_pipe();
+	p = mp_process_new(wait_byte, NULL, NULL);
+	mpt_assert_ok(mp_process_start(p));
+	t0 = mpt_now();
+	mpt_assert_rc(mp_process_join(p, 0.1), -ETIMEDOUT);
+	dt = mpt_now() - t0;
+	assert_true(dt >= 0.09);
+	assert_true(dt < mpt_timeout(5));
+	assert_int_equal(mp_process_is_alive(p), 1);
+	mpt_assert_rc(mp_process_join(p, 0), -ETIMEDOUT); /* poll */
+	write_all(pipe_fds[1], "x", 1);
+	mpt_assert_ok(mp_process_join(p, mpt_timeout(10)));
+	assert_int_equal(mp_process_is_alive(p), 0);
+	mp_process_free(p);
+	close_pipe();
+}
+
+/* A signal arriving during join neither ends nor lengthens the wait. */
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+static void test_join_eintr(void **state)
+{
+	struct sigaction sa = {.sa_handler = on_alarm}, old;
+	struct itimerval it = {.it_value = {0, 20000}, .it_interval = {0, 20000}};
+	struct itimerval off = {{0, 0}, {0, 0}};
+	mp_process_t *p;
+	double t0, dt;
+
+	(void)state;
+	make_pipe();
+	sigaction(SIGALRM, &sa, &old);
+	p = mp_process_new(wait_byte, NULL, NULL);
+	mpt_assert_ok(mp_process_start(p));
+	setitimer(ITIMER_REAL, &it, NULL);
+	t0 = mpt_now();
+	mpt_assert_rc(mp_process_join(p, 0.3), -ETIMEDOUT);
+	dt = mpt_now() - t0;
+	setitimer(ITIMER_REAL, &off, NULL);
+	sigaction(SIGALRM, &old, NULL);
+	assert_true(dt >= 0.29);
+	assert_true(dt < mpt_timeout(5));
+	mpt_assert_ok(mp_process_kill(p));
+	mpt_assert_ok(mp_process_join(p, MP_FOREVER));
+	mp_process_free(p);
+	close_pipe();
+}
+
+static void test_run_in_caller(void **state)
+{
+	mp_process_t *p = mp_process_new(ret_arg, (void *)(intptr_t)5, NULL);
+
+	(void)state;
+	assert_int_equal(mp_process_run(p), 5);
+	assert_int_equal(mp_process_pid(p), 0); /* no child made */
+	assert_int_equal(mp_process_is_alive(p), 0);
+	/* run() then start() is fine, as in CPython. */
+	mpt_assert_ok(mp_process_start(p));
+	mpt_assert_ok(mp_process_join(p, MP_FOREVER));
+	mp_process_free(p);
+}
+
+static void test_sentinel(void **state)
+{
+	mp_process_t *p;
+	int fd;
+
+	(void)state;
+	make_pipe();
+	p = mp_process_new(wait_byte, NULL, NULL);
+	mpt_assert_rc(mp_process_sentinel(p), -EINVAL);
+	assert_string_equal(mp_last_error(),
+			    "mp_process_sentinel: process not started");
+	mpt_assert_ok(mp_process_start(p));
+	fd = mp_process_sentinel(p);
+	assert_true(fd >= 0);
+	assert_false(readable_within(fd, 0));
+	write_all(pipe_fds[1], "x", 1);
+	assert_true(readable_within(fd, mpt_timeout(10)));
+	mpt_assert_ok(mp_process_join(p, 0));
+	mp_process_free(p);
+	close_pipe();
+}
+
+/* ---- errors CPython raises ---- */
+
+static void test_errors(void **state)
+{
+	mp_process_t *p;
+	int code;
+
+	(void)state;
+	assert_null(mp_process_new(NULL, NULL, NULL));
+	assert_string_equal(mp_last_error(),
+			    "mp_process_new: argument 'target' is NULL");
+	make_pipe();
+	p = mp_process_new(wait_byte, NULL, NULL);
+	mpt_assert_rc(mp_process_join(p, MP_FOREVER), -EINVAL);
+	assert_string_equal(mp_last_error(),
+			    "mp_process_join: can only join a started process");
+	mpt_assert_rc(mp_process_terminate(p), -EINVAL);
+	mpt_assert_ok(mp_process_start(p));
+	mpt_assert_rc(mp_process_start(p), -EINVAL);
+	assert_string_equal(mp_last_error(),
+			    "mp_process_start: cannot start a process twice");
+	mpt_assert_rc(mp_process_set_daemon(p, true), -EINVAL);
+	assert_string_equal(mp_last_error(),
+			    "mp_process_set_daemon: process has already started");
+	mpt_assert_rc(mp_process_join(p, -0.5), -EINVAL);
+	assert_non_null(strstr(mp_last_error(), "timeout"));
+	mpt_assert_rc(mp_process_join(p, NAN), -EINVAL);
+	mpt_assert_rc(mp_process_send_signal(p, -1), -EINVAL);
+	mpt_assert_rc(mp_process_send_signal(p, 1000), -EINVAL);
+	assert_non_null(strstr(mp_last_error(), "signal 1000"));
+	mpt_assert_rc(mp_process_close(p), -EBUSY);
+	assert_non_null(strstr(mp_last_error(), "still running"));
+	mpt_assert_rc(mp_process_join(mp_current_process(), 1), -EDEADLK);
+	write_all(pipe_fds[1], "x", 1);
+	mpt_assert_ok(mp_process_join(p, mpt_timeout(10)));
+	mpt_assert_ok(mp_process_close(p));
+	mpt_assert_ok(mp_process_close(p)); /* no-op */
+	mpt_assert_rc(mp_process_join(p, 0), MP_ECLOSED);
+	mpt_assert_rc(mp_process_is_alive(p), MP_ECLOSED);
+	mpt_assert_rc(mp_process_sentinel(p), MP_ECLOSED);
+	assert_int_equal(mp_process_exitcode(p, &code), 1); /* kept */
+	assert_int_equal(code, 0);
+	mp_process_free(p);
+	mp_process_free(NULL);
+	mpt_assert_rc(mp_process_start(NULL), -EINVAL);
+	mpt_assert_rc(mp_process_join(NULL, 0), -EINVAL);
+	assert_null(mp_process_new(ret_arg, NULL,
+				   &(mp_process_opts){.policy = MP_SCHED_FIFO}));
+	assert_non_null(strstr(mp_last_error(), "priority"));
+	assert_null(mp_process_new(ret_arg, NULL,
+				   &(mp_process_opts){.priority = 3}));
+	assert_null(mp_process_new(
+		ret_arg, NULL,
+		&(mp_process_opts){.affinity = (int[]){-1}, .naffinity = 1}));
+	assert_non_null(strstr(mp_last_error(), "affinity[0]"));
+	assert_null(mp_process_new(ret_arg, NULL,
+				   &(mp_process_opts){.naffinity = 1}));
+	mpt_assert_rc(mp_active_children(NULL, 4), -EINVAL);
+	close_pipe();
+}
+
+/* In a child: a daemon may not have children; siblings are not ours. */
+static int daemon_tries_child(void *arg)
+{
+	mp_process_t *sib = arg, *q = mp_process_new(ret_arg, NULL, NULL);
+	int rc = mp_process_start(q), ok;
+
+	ok = rc == -EPERM &&
+	     strstr(mp_last_error(), "daemonic processes are not allowed "
+				     "to have children") != NULL &&
+	     mp_process_daemon(mp_current_process()) &&
+	     mp_process_join(sib, 0) == -ECHILD;
+	mp_process_free(q);
+	return ok ? 0 : 1;
+}
+
+static void test_daemon_cannot_have_children(void **state)
+{
+	mp_process_t *sib = mp_process_new(ret_arg, NULL, NULL);
+	mp_process_t *d = mp_process_new(daemon_tries_child, sib,
+					 &(mp_process_opts){.daemon = true});
+	int code = -1;
+
+	(void)state;
+	assert_true(mp_process_daemon(d));
+	mpt_assert_ok(mp_process_start(sib));
+	mpt_assert_ok(mp_process_start(d));
+	mpt_assert_ok(mp_process_join(d, mpt_timeout(10)));
+	mpt_assert_ok(mp_process_join(sib, mpt_timeout(10)));
+	assert_int_equal(mp_process_exitcode(d, &code), 1);
+	assert_int_equal(code, 0);
+	mp_process_free(d);
+	mp_process_free(sib);
+}
+
+/* ---- daemons and exit ---- */
+
+/* Process P: start a daemon that reports its pid on fd, then block. */
+static int start_daemon_then_block(void *arg)
+{
+	mp_process_t *d = mp_process_new(report_and_block, arg,
+					 &(mp_process_opts){.daemon = true});
+
+	if (mp_process_start(d) != 0)
+		return 1;
+	for (;;)
+		pause();
+	return 0;
+}
+
+static void test_daemon_dies_with_killed_parent(void **state)
+{
+	pid_t parent, daemon_pid;
+	int status, dfd;
+	siginfo_t si;
+
+	(void)state;
+	make_pipe();
+	/* Orphans are re-parented to us, so we can reap the daemon. */
+	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	parent = mpt_fork(start_daemon_then_block,
+			  (void *)(intptr_t)pipe_fds[1]);
+	read_all(pipe_fds[0], &daemon_pid, sizeof(daemon_pid));
+	dfd = pidfd_of(daemon_pid);
+	assert_true(dfd >= 0);
+	assert_false(readable_within(dfd, 0));
+	kill(parent, SIGKILL);
+	status = mpt_wait(parent);
+	assert_true(WIFSIGNALED(status));
+	/* The daemon must be gone within a second. */
+	assert_true(readable_within(dfd, mpt_timeout(1.0)));
+	memset(&si, 0, sizeof(si));
+	assert_int_equal(waitid(P_PID, (id_t)daemon_pid, &si, WEXITED), 0);
+	assert_int_equal(si.si_code, CLD_KILLED);
+	assert_int_equal(si.si_status, SIGKILL);
+	close(dfd);
+	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 0), 0);
+	close_pipe();
+}
+
+static int exit_pipe[2], daemon_pipe[2], ready_pipe[2];
+
+/* Daemon for the exit test: report our pid to the test, tell P we run. */
+static int daemon_report(void *arg)
+{
+	pid_t me = getpid();
+
+	(void)arg;
+	write_all(daemon_pipe[1], &me, sizeof(me));
+	write_all(ready_pipe[1], "r", 1);
+	for (;;)
+		pause();
+	return 0;
+}
+
+/* Non-daemon: says it started, waits for the test's byte, says done. */
+static int worker_until_told(void *arg)
+{
+	char c;
+
+	(void)arg;
+	write_all(exit_pipe[1], "s", 1);
+	while (read(pipe_fds[0], &c, 1) < 0 && errno == EINTR)
+		;
+	write_all(exit_pipe[1], "d", 1);
+	return 0;
+}
+
+/* P: a daemon and a worker, then exit(0) at once: the daemon must be
+ * terminated and the worker joined before P is gone. */
+static int exit_with_children(void *arg)
+{
+	mp_process_t *d = mp_process_new(daemon_report, arg,
+					 &(mp_process_opts){.daemon = true});
+	mp_process_t *w = mp_process_new(worker_until_told, NULL, NULL);
+	char c;
+
+	if (mp_process_start(d) != 0 || mp_process_start(w) != 0)
+		_exit(3);
+	if (read(ready_pipe[0], &c, 1) != 1) /* the daemon runs */
+		_exit(4);
+	exit(0); /* atexit handler: terminate daemons, join the rest */
+}
+
+static void test_exit_terminates_daemons_joins_others(void **state)
+{
+	pid_t parent, daemon_pid;
+	char c;
+	int status, pfd, dfd;
+
+	(void)state;
+	make_pipe();
+	assert_int_equal(pipe2(exit_pipe, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(daemon_pipe, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(ready_pipe, O_CLOEXEC), 0);
+	parent = mpt_fork(exit_with_children, (void *)(intptr_t)daemon_pipe[1]);
+	pfd = pidfd_of(parent);
+	read_all(daemon_pipe[0], &daemon_pid, sizeof(daemon_pid));
+	dfd = pidfd_of(daemon_pid);
+	read_all(exit_pipe[0], &c, 1);
+	assert_int_equal(c, 's');
+	/* The daemon is terminated while the worker still runs... */
+	assert_true(readable_within(dfd, mpt_timeout(5)));
+	/* ...and P waits for its worker. */
+	assert_false(readable_within(pfd, 0.1));
+	write_all(pipe_fds[1], "x", 1);
+	read_all(exit_pipe[0], &c, 1);
+	assert_int_equal(c, 'd');
+	status = mpt_wait(parent);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	close(pfd);
+	close(dfd);
+	close(exit_pipe[0]);
+	close(exit_pipe[1]);
+	close(daemon_pipe[0]);
+	close(daemon_pipe[1]);
+	close(ready_pipe[0]);
+	close(ready_pipe[1]);
+	close_pipe();
+}
+
+/* A child's own children are handled when its target returns too. */
+static int spawn_grandchild_and_return(void *arg)
+{
+	mp_process_t *g = mp_process_new(worker_until_told, NULL, NULL);
+
+	(void)arg;
+	if (mp_process_start(g) != 0)
+		return 1;
+	return 4; /* the grandchild is joined before we exit */
+}
+
+static void test_child_joins_its_children(void **state)
+{
+	mp_process_t *p = mp_process_new(spawn_grandchild_and_return, NULL, NULL);
+	char c;
+	int code;
+
+	(void)state;
+	make_pipe();
+	assert_int_equal(pipe2(exit_pipe, O_CLOEXEC), 0);
+	mpt_assert_ok(mp_process_start(p));
+	read_all(exit_pipe[0], &c, 1);
+	mpt_assert_rc(mp_process_join(p, 0.1), -ETIMEDOUT);
+	write_all(pipe_fds[1], "x", 1);
+	mpt_assert_ok(mp_process_join(p, mpt_timeout(10)));
+	read_all(exit_pipe[0], &c, 1);
+	assert_int_equal(c, 'd');
+	assert_int_equal(mp_process_exitcode(p, &code), 1);
+	assert_int_equal(code, 4);
+	mp_process_free(p);
+	close(exit_pipe[0]);
+	close(exit_pipe[1]);
+	close_pipe();
+}
+
+/* ---- reaping ---- */
+
+static void test_many_children_no_zombies(void **state)
+{
+	enum { N = 200 };
+	mp_process_t *p[N];
+	int i, code;
+
+	(void)state;
+	for (i = 0; i < N; i++) {
+		p[i] = mp_process_new(ret_arg, (void *)(intptr_t)(i % 100), NULL);
+		assert_non_null(p[i]);
+		mpt_assert_ok(mp_process_start(p[i]));
+	}
+	for (i = 0; i < N; i++) {
+		mpt_assert_ok(mp_process_join(p[i], mpt_timeout(30)));
+		assert_int_equal(mp_process_exitcode(p[i], &code), 1);
+		assert_int_equal(code, i % 100);
+		mp_process_free(p[i]);
+	}
+	/* teardown: no zombie, no child, no leaked fd */
+}
+
+static void test_active_children_reaps(void **state)
+{
+	mp_process_t *p[3], *got[8];
+	int i, n;
+	double t0;
+
+	(void)state;
+	make_pipe();
+	assert_int_equal(mp_active_children(NULL, 0), 0);
+	for (i = 0; i < 3; i++) {
+		p[i] = mp_process_new(wait_byte, NULL, NULL);
+		assert_int_equal(mp_active_children(NULL, 0), i);
+		mpt_assert_ok(mp_process_start(p[i]));
+	}
+	n = mp_active_children(got, 8);
+	assert_int_equal(n, 3);
+	for (i = 0; i < 3; i++)
+		assert_true(got[i] == p[0] || got[i] == p[1] || got[i] == p[2]);
+	assert_int_equal(mp_active_children(got, 1), 3); /* count > cap */
+	mpt_assert_ok(mp_process_kill(p[1]));
+	/* The killed child is reaped by active_children itself. */
+	t0 = mpt_now();
+	while ((n = mp_active_children(NULL, 0)) != 2 &&
+	       mpt_now() - t0 < mpt_timeout(10))
+		readable_within(mp_process_sentinel(p[1]), 0.05);
+	assert_int_equal(n, 2);
+	assert_int_equal(mp_process_is_alive(p[1]), 0);
+	write_all(pipe_fds[1], "xx", 2); /* the other two end */
+	for (i = 0; i < 3; i++) {
+		mpt_assert_ok(mp_process_join(p[i], mpt_timeout(10)));
+		mp_process_free(p[i]);
+	}
+	assert_int_equal(mp_active_children(NULL, 0), 0);
+	close_pipe();
+}
+
+static void test_free_running_child_is_reaped_later(void **state)
+{
+	mp_process_t *p, *q;
+	int fd;
+
+	(void)state;
+	make_pipe();
+	p = mp_process_new(wait_byte, NULL, NULL);
+	mpt_assert_ok(mp_process_start(p));
+	fd = dup(mp_process_sentinel(p));
+	mp_process_free(p); /* does not block, does not leak */
+	assert_int_equal(mp_active_children(NULL, 0), 0); /* not listed */
+	write_all(pipe_fds[1], "x", 1);
+	assert_true(readable_within(fd, mpt_timeout(10)));
+	close(fd);
+	/* The next start reaps it (so does active_children). */
+	q = mp_process_new(ret_arg, NULL, NULL);
+	mpt_assert_ok(mp_process_start(q));
+	mpt_assert_ok(mp_process_join(q, mpt_timeout(10)));
+	mp_process_free(q);
+	close_pipe();
+	/* teardown proves the detached child was reaped: no child left */
+}
+
+/* ---- names, identity ---- */
+
+struct ident_report {
+	pid_t pid, parent_pid;
+	int parent_alive, parent_join_rc, daemon;
+	char name[64], parent_name[64], comm[32], grandchild[64];
+};
+
+static int report_identity(void *arg)
+{
+	struct ident_report r;
+	mp_process_t *me = mp_current_process(), *par = mp_parent_process();
+	mp_process_t *g = mp_process_new(ret_arg, NULL, NULL);
+	FILE *f;
+
+	(void)arg;
+	memset(&r, 0, sizeof(r));
+	r.pid = mp_process_pid(me);
+	snprintf(r.name, sizeof(r.name), "%s", mp_process_name(me));
+	r.daemon = mp_process_daemon(me);
+	if (par != NULL) {
+		r.parent_pid = mp_process_pid(par);
+		snprintf(r.parent_name, sizeof(r.parent_name), "%s",
+			 mp_process_name(par));
+		r.parent_alive = mp_process_is_alive(par);
+		r.parent_join_rc = mp_process_join(par, 0.05);
+	}
+	snprintf(r.grandchild, sizeof(r.grandchild), "%s",
+		 g ? mp_process_name(g) : "?");
+	mp_process_free(g);
+	f = fopen("/proc/self/comm", "r");
+	if (f != NULL) {
+		if (fgets(r.comm, sizeof(r.comm), f) != NULL)
+			r.comm[strcspn(r.comm, "\n")] = '\0';
+		fclose(f);
+	}
+	write_all(pipe_fds[1], &r, sizeof(r));
+	return 0;
+}
+
+static void check_identity(mp_process_t *p, const char *want_comm)
+{
+	struct ident_report r;
+
+	mpt_assert_ok(mp_process_start(p));
+	read_all(pipe_fds[0], &r, sizeof(r));
+	mpt_assert_ok(mp_process_join(p, mpt_timeout(10)));
+	assert_int_equal(r.pid, mp_process_pid(p));
+	assert_string_equal(r.name, mp_process_name(p));
+	assert_string_equal(r.comm, want_comm);
+	assert_int_equal(r.parent_pid, getpid());
+	assert_string_equal(r.parent_name, "MainProcess");
+	assert_int_equal(r.parent_alive, 1);
+	assert_int_equal(r.parent_join_rc, -ETIMEDOUT);
+	assert_int_equal(r.daemon, mp_process_daemon(p));
+}
+
+static void test_names_and_identity(void **state)
+{
+	mp_process_t *a, *b, *c;
+	unsigned na, nb;
+	struct ident_report r;
+
+	(void)state;
+	make_pipe();
+	assert_string_equal(mp_process_name(mp_current_process()),
+			    "MainProcess");
+	assert_null(mp_parent_process());
+	assert_int_equal(mp_process_pid(mp_current_process()), getpid());
+	assert_int_equal(mp_process_is_alive(mp_current_process()), 1);
+	a = mp_process_new(report_identity, NULL, NULL);
+	b = mp_process_new(report_identity, NULL, NULL);
+	assert_int_equal(sscanf(mp_process_name(a), "Process-%u", &na), 1);
+	assert_int_equal(sscanf(mp_process_name(b), "Process-%u", &nb), 1);
+	assert_int_equal(nb, na + 1); /* numbered at construction */
+	check_identity(a, mp_process_name(a));
+	c = mp_process_new(report_identity, NULL,
+			   &(mp_process_opts){.name = "a-long-worker-name-here"});
+	assert_string_equal(mp_process_name(c), "a-long-worker-name-here");
+	check_identity(c, "a-long-worker-n"); /* comm holds 15 bytes */
+	mpt_assert_ok(mp_process_set_name(b, "renamed"));
+	mpt_assert_ok(mp_process_set_daemon(b, true));
+	mpt_assert_ok(mp_process_start(b));
+	read_all(pipe_fds[0], &r, sizeof(r));
+	mpt_assert_ok(mp_process_join(b, mpt_timeout(10)));
+	assert_string_equal(r.name, "renamed");
+	assert_string_equal(r.comm, "renamed");
+	assert_int_equal(r.daemon, 1);
+	/* The grandchild's default name extends the child's identity. */
+	{
+		char want[64];
+		snprintf(want, sizeof(want), "Process-%u:1", nb);
+		assert_string_equal(r.grandchild, want);
+	}
+	mp_process_free(a);
+	mp_process_free(b);
+	mp_process_free(c);
+	close_pipe();
+}
+
+/* ---- scheduling options ---- */
+
+struct sched_report {
+	int policy, prio, nice, ncpu, cpu0, sid_is_pid, stdin_eof;
+};
+
+static int report_sched(void *arg)
+{
+	struct sched_report r = {0};
+	struct sched_param sp;
+	cpu_set_t set;
+	char c;
+
+	(void)arg;
+	r.policy = sched_getscheduler(0);
+	sched_getparam(0, &sp);
+	r.prio = sp.sched_priority;
+	errno = 0;
+	r.nice = getpriority(PRIO_PROCESS, 0);
+	if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+		r.ncpu = CPU_COUNT(&set);
+		r.cpu0 = CPU_ISSET(0, &set);
+	}
+	r.sid_is_pid = getsid(0) == getpid();
+	r.stdin_eof = read(STDIN_FILENO, &c, 1) == 0;
+	write_all(pipe_fds[1], &r, sizeof(r));
+	return 0;
+}
+
+static struct sched_report run_sched(const mp_process_opts *o)
+{
+	struct sched_report r;
+	mp_process_t *p = mp_process_new(report_sched, NULL, o);
+
+	assert_non_null(p);
+	mpt_assert_ok(mp_process_start(p));
+	read_all(pipe_fds[0], &r, sizeof(r));
+	mpt_assert_ok(mp_process_join(p, mpt_timeout(10)));
+	mp_process_free(p);
+	return r;
+}
+
+static void test_sched_options(void **state)
+{
+	struct sched_report r;
+	int nice0;
+
+	(void)state;
+	make_pipe();
+	errno = 0;
+	nice0 = getpriority(PRIO_PROCESS, 0);
+	r = run_sched(&(mp_process_opts){.affinity = (int[]){0}, .naffinity = 1});
+	assert_int_equal(r.ncpu, 1);
+	assert_int_equal(r.cpu0, 1);
+	assert_int_equal(r.policy, sched_getscheduler(0)); /* inherited */
+	assert_int_equal(r.stdin_eof, 1); /* stdin is /dev/null */
+	assert_int_equal(r.sid_is_pid, 0);
+	r = run_sched(&(mp_process_opts){.policy = MP_SCHED_BATCH, .nice = 5});
+	assert_int_equal(r.policy, SCHED_BATCH);
+	assert_int_equal(r.nice, nice0 + 5 > 19 ? 19 : nice0 + 5);
+	r = run_sched(&(mp_process_opts){.policy = MP_SCHED_IDLE});
+	assert_int_equal(r.policy, SCHED_IDLE);
+	r = run_sched(&(mp_process_opts){.start_new_session = true});
+	assert_int_equal(r.sid_is_pid, 1);
+	if (geteuid() == 0) { /* real-time needs privilege */
+		r = run_sched(&(mp_process_opts){.policy = MP_SCHED_FIFO,
+						 .priority = 10});
+		assert_int_equal(r.policy, SCHED_FIFO);
+		assert_int_equal(r.prio, 10);
+		r = run_sched(&(mp_process_opts){.policy = MP_SCHED_RR,
+						 .priority = 3});
+		assert_int_equal(r.policy, SCHED_RR);
+		assert_int_equal(r.prio, 3);
+	}
+	close_pipe();
+}
+
+/* Without privilege, FIFO fails start with -EPERM and leaves no child. */
+static int unprivileged_fifo(void *arg)
+{
+	struct rlimit rl = {0, 0};
+	mp_process_t *p;
+	int rc;
+
+	(void)arg;
+	setrlimit(RLIMIT_RTPRIO, &rl);
+	if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
+		return 2;
+	p = mp_process_new(ret_arg, NULL,
+			   &(mp_process_opts){.policy = MP_SCHED_FIFO,
+					      .priority = 10});
+	rc = mp_process_start(p);
+	if (rc != -EPERM || strstr(mp_last_error(), "SCHED_FIFO") == NULL)
+		return 3;
+	if (mp_process_pid(p) != 0 || mp_active_children(NULL, 0) != 0)
+		return 4;
+	if (waitpid(-1, NULL, WNOHANG) != -1 || errno != ECHILD)
+		return 5; /* the failed child was reaped */
+	/* Lowering nice needs privilege too. */
+	mp_process_free(p);
+	p = mp_process_new(ret_arg, NULL, &(mp_process_opts){.nice = -5});
+	rc = mp_process_start(p);
+	mp_process_free(p);
+	return rc == -EACCES || rc == -EPERM ? 0 : 6;
+}
+
+static void test_sched_not_permitted(void **state)
+{
+	int status;
+
+	(void)state;
+	status = mpt_wait(mpt_fork(unprivileged_fifo, NULL));
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void test_keep_stdin(void **state)
+{
+	struct sched_report r;
+	int saved = dup(STDIN_FILENO), in[2];
+
+	(void)state;
+	make_pipe();
+	assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+	dup2(in[0], STDIN_FILENO);
+	write_all(in[1], "y", 1);
+	r = run_sched(&(mp_process_opts){.keep_stdin = true});
+	dup2(saved, STDIN_FILENO);
+	close(saved);
+	close(in[0]);
+	close(in[1]);
+	assert_int_equal(r.stdin_eof, 0); /* read the 'y' */
+	close_pipe();
+}
+
+/* ---- rusage, stdio, status, cpu_count ---- */
+
+static int burn_cpu(void *arg)
+{
+	double t0 = mpt_now();
+	volatile unsigned long x = 0;
+
+	(void)arg;
+	while (mpt_now() - t0 < 0.15)
+		x++;
+	return 0;
+}
+
+static void test_rusage(void **state)
+{
+	mp_process_t *p = mp_process_new(burn_cpu, NULL, NULL);
+	mp_rusage ru;
+
+	(void)state;
+	mpt_assert_rc(mp_process_rusage(p, &ru), -EINVAL);
+	mpt_assert_ok(mp_process_start(p));
+	mpt_assert_ok(mp_process_join(p, mpt_timeout(10)));
+	mpt_assert_ok(mp_process_rusage(p, &ru));
+	assert_true(ru.utime + ru.stime > 0.05);
+	assert_true(ru.maxrss_kb > 0);
+	mp_process_free(p);
+}
+
+static int print_something(void *arg)
+{
+	(void)arg;
+	printf("child-line\n");
+	printf("child-unflushed"); /* flushed at exit */
+	return 0;
+}
+
+static void test_stdio_flush(void **state)
+{
+	char path[] = "/tmp/mproc-test-XXXXXX", buf[256] = "";
+	int fd = mkstemp(path), saved = dup(STDOUT_FILENO);
+	mp_process_t *p = mp_process_new(print_something, NULL, NULL);
+	ssize_t n;
+
+	(void)state;
+	fflush(stdout);
+	dup2(fd, STDOUT_FILENO);
+	printf("parent-buffered;"); /* in the buffer at fork time */
+	mpt_assert_ok(mp_process_start(p));
+	mpt_assert_ok(mp_process_join(p, mpt_timeout(10)));
+	fflush(stdout);
+	dup2(saved, STDOUT_FILENO);
+	close(saved);
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	unlink(path);
+	assert_true(n > 0);
+	assert_string_equal(buf, "parent-buffered;child-line\nchild-unflushed");
+	mp_process_free(p);
+}
+
+static void test_proc_status(void **state)
+{
+	mp_proc_stat st;
+	siginfo_t si;
+	pid_t pid;
+
+	(void)state;
+	mpt_assert_ok(mp_proc_status(getpid(), &st));
+	assert_int_equal(st.state, 'R');
+	assert_int_equal(st.ppid, getppid());
+	pid = fork();
+	if (pid == 0) {
+		prctl(PR_SET_NAME, "zombie (x) y");
+		_exit(0);
+	}
+	/* Wait until it has exited, without reaping: a zombie. */
+	memset(&si, 0, sizeof(si));
+	assert_int_equal(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0);
+	mpt_assert_ok(mp_proc_status(pid, &st));
+	assert_int_equal(st.state, 'Z');
+	assert_int_equal(st.ppid, getpid());
+	assert_string_equal(st.name, "zombie (x) y");
+	mpt_wait(pid);
+	mpt_assert_rc(mp_proc_status(pid, &st), -ESRCH);
+	mpt_assert_rc(mp_proc_status(0, &st), -EINVAL);
+	mpt_assert_rc(mp_proc_status(1, NULL), -EINVAL);
+}
+
+static void test_cpu_count(void **state)
+{
+	cpu_set_t set;
+	int n = mp_cpu_count();
+
+	(void)state;
+	assert_int_equal(sched_getaffinity(0, sizeof(set), &set), 0);
+	assert_true(n >= 1);
+	assert_true(n <= CPU_COUNT(&set));
+}
+
+/* A child's cpu_count follows its affinity mask. */
+static int report_cpu_count(void *arg)
+{
+	(void)arg;
+	return mp_cpu_count();
+}
+
+static void test_cpu_count_affinity(void **state)
+{
+	mp_process_t *p = mp_process_new(
+		report_cpu_count, NULL,
+		&(mp_process_opts){.affinity = (int[]){0}, .naffinity = 1});
+	int code;
+
+	(void)state;
+	mpt_assert_ok(mp_process_start(p));
+	mpt_assert_ok(mp_process_join(p, mpt_timeout(10)));
+	assert_int_equal(mp_process_exitcode(p, &code), 1);
+	assert_int_equal(code, 1);
+	mp_process_free(p);
+}
+
+/* ---- threads ---- */
+
+static void *join_thread(void *arg)
+{
+	intptr_t rc = mp_process_join(arg, mpt_timeout(10));
+
+	return (void *)rc;
+}
+
+static void test_concurrent_join(void **state)
+{
+	mp_process_t *p;
+	pthread_t t[4];
+	void *rc;
+	int i, code;
+
+	(void)state;
+	make_pipe();
+	p = mp_process_new(wait_byte, NULL, NULL);
+	mpt_assert_ok(mp_process_start(p));
+	for (i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, join_thread, p), 0);
+	write_all(pipe_fds[1], "x", 1);
+	for (i = 0; i < 4; i++) {
+		pthread_join(t[i], &rc);
+		assert_int_equal((intptr_t)rc, 0);
+	}
+	assert_int_equal(mp_process_exitcode(p, &code), 1);
+	assert_int_equal(code, 0);
+	mp_process_free(p);
+	close_pipe();
+}
+
+static void *start_many(void *arg)
+{
+	mp_process_t *p[20];
+	int i, bad = 0;
+
+	(void)arg;
+	for (i = 0; i < 20; i++) {
+		p[i] = mp_process_new(ret_arg, (void *)(intptr_t)i, NULL);
+		bad |= mp_process_start(p[i]) != 0;
+	}
+	for (i = 0; i < 20; i++) {
+		int code = -1;
+		bad |= mp_process_join(p[i], mpt_timeout(30)) != 0;
+		bad |= mp_process_exitcode(p[i], &code) != 1 || code != i;
+		mp_process_free(p[i]);
+	}
+	return (void *)(intptr_t)bad;
+}
+
+static void test_threads_start_children(void **state)
+{
+	pthread_t t[3];
+	void *bad;
+	int i;
+
+	(void)state;
+	for (i = 0; i < 3; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, start_many, NULL), 0);
+	for (i = 0; i < 3; i++) {
+		pthread_join(t[i], &bad);
+		assert_int_equal((intptr_t)bad, 0);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		MPT(test_start_join_exitcode),
+		MPT(test_exitcode_truncated),
+		MPT(test_kill_and_terminate),
+		MPT(test_join_timeout),
+		MPT(test_join_eintr),
+		MPT(test_run_in_caller),
+		MPT(test_sentinel),
+		MPT(test_errors),
+		MPT(test_daemon_cannot_have_children),
+		MPT(test_daemon_dies_with_killed_parent),
+		MPT(test_exit_terminates_daemons_joins_others),
+		MPT(test_child_joins_its_children),
+		MPT(test_many_children_no_zombies),
+		MPT(test_active_children_reaps),
+		MPT(test_free_running_child_is_reaped_later),
+		MPT(test_names_and_identity),
+		MPT(test_sched_options),
+		MPT(test_sched_not_permitted),
+		MPT(test_keep_stdin),
+		MPT(test_rusage),
+		MPT(test_stdio_flush),
+		MPT(test_proc_status),
+		MPT(test_cpu_count),
+		MPT(test_cpu_count_affinity),
+		MPT(test_concurrent_join),
+		MPT(test_threads_start_children),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
