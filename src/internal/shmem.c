@@ -144,7 +144,7 @@ void *mpi_shm_alloc(size_t size)
 	cls = size_class(size + HDR);
 	bsize = (size_t)64 << cls;
 	pthread_mutex_lock(&lock);
-	for (c = chunks; c != NULL && h == NULL; c = c->next) {
+	for (c = chunks; c != NULL; c = c->next) {
 		if (c->free_head[cls] != NULL) {
 			h = c->free_head[cls];
 			c->free_head[cls] = *(void **)((char *)h + HDR);
@@ -152,8 +152,10 @@ void *mpi_shm_alloc(size_t size)
 			h = (struct hdr *)(c->base + c->used);
 			c->used += bsize;
 		}
-		if (h != NULL)
+		if (h != NULL) {
 			c->live++;
+			break;
+		}
 	}
 	if (h == NULL) {
 		c = calloc(1, sizeof(*c));

@@ -1,0 +1,234 @@
+/* test_common.c - error codes and messages, version, timeouts, and the
+ * internals every module shares (clock, futex, shared arena). */
+#include "mptest.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "internal/clock.h"
+#include "internal/error.h"
+#include "internal/futex.h"
+#include "internal/shmem.h"
+#include "mproc.h"
+
+static void test_version(void **state)
+{
+	char want[32];
+
+	(void)state;
+	assert_int_equal(mp_version(), MP_VERSION_HEX);
+	snprintf(want, sizeof(want), "%d.%d.%d", MP_VERSION_MAJOR,
+		 MP_VERSION_MINOR, MP_VERSION_PATCH);
+	assert_string_equal(mp_version_string(), want);
+}
+
+static void test_strerror(void **state)
+{
+	(void)state;
+	assert_string_equal(mp_strerror(0), "success");
+	assert_non_null(strstr(mp_strerror(MP_EEOF), "EOFError"));
+	assert_non_null(strstr(mp_strerror(MP_EBROKEN), "died"));
+	assert_non_null(strstr(mp_strerror(MP_EOWNERDEAD), "owner died"));
+	assert_non_null(strstr(mp_strerror(MP_ECALLED), "CalledProcessError"));
+	assert_string_equal(mp_strerror(-ETIMEDOUT), "Connection timed out");
+	assert_string_equal(mp_strerror(-EINVAL), "Invalid argument");
+	assert_string_equal(mp_strerror(-99999), "unknown error");
+	assert_string_equal(mp_strerror(12345), "unknown error");
+	/* Every mproc code is below -1000 and has its own text. */
+	assert_true(MP_EEOF < -1000 && MP_ECALLED < -1000);
+	assert_string_not_equal(mp_strerror(MP_ETASK), mp_strerror(MP_EAUTH));
+}
+
+static int fail_with(int code)
+{
+	return MPI_ERR(code, "value %d is bad", 42);
+}
+
+static void *other_thread(void *arg)
+{
+	(void)arg;
+	fail_with(-EPIPE);
+	return strstr(mp_last_error(), "fail_with: value 42") ? (void *)1 : NULL;
+}
+
+static void test_last_error_is_per_thread(void **state)
+{
+	pthread_t t;
+	void *ok;
+
+	(void)state;
+	assert_int_equal(fail_with(-EINVAL), -EINVAL);
+	assert_string_equal(mp_last_error(), "fail_with: value 42 is bad");
+	assert_int_equal(pthread_create(&t, NULL, other_thread, NULL), 0);
+	pthread_join(t, &ok);
+	assert_non_null(ok);
+	/* The other thread's failure did not touch ours. */
+	assert_string_equal(mp_last_error(), "fail_with: value 42 is bad");
+}
+
+static void test_long_message_truncated(void **state)
+{
+	char big[2000];
+
+	(void)state;
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	MPI_ERR(-EINVAL, "%s", big);
+	assert_true(strlen(mp_last_error()) < 600);
+	assert_true(strncmp(mp_last_error(), "test_long_message_truncated: xx",
+			    31) == 0);
+}
+
+static void test_deadline(void **state)
+{
+	uint64_t d, t0;
+	struct timespec ts;
+
+	(void)state;
+	assert_int_equal(mpi_deadline(MP_FOREVER, "f", &d), 0);
+	assert_true(d == MPI_NO_DEADLINE);
+	assert_null(mpi_remaining(d, &ts));
+	assert_int_equal(mpi_remaining_ms(d), -1);
+	assert_int_equal(mpi_deadline(INFINITY, "f", &d), 0);
+	assert_true(d == MPI_NO_DEADLINE);
+	assert_int_equal(mpi_deadline(-0.5, "f", &d), -EINVAL);
+	assert_string_equal(mp_last_error(),
+			    "f: timeout -0.5 is invalid (use seconds >= 0, or "
+			    "MP_FOREVER)");
+	assert_int_equal(mpi_deadline(NAN, "f", &d), -EINVAL);
+	assert_int_equal(mpi_deadline(-2, "f", &d), -EINVAL);
+	t0 = mpi_now_ns();
+	assert_int_equal(mpi_deadline(0, "f", &d), 0);
+	assert_true(d >= t0);
+	assert_true(mpi_expired(d));
+	assert_int_equal(mpi_remaining_ms(d), 0);
+	assert_int_equal(mpi_deadline(2.5, "f", &d), 0);
+	assert_non_null(mpi_remaining(d, &ts));
+	assert_true(ts.tv_sec == 2 || ts.tv_sec == 1);
+	assert_true(mpi_remaining_ms(d) > 2000 && mpi_remaining_ms(d) <= 2500);
+	assert_false(mpi_expired(d));
+}
+
+static void test_futex_timeout_and_wake(void **state)
+{
+	uint32_t *w = mpi_shm_alloc(sizeof(*w));
+	uint64_t d;
+	double t0;
+	pid_t pid;
+	int status;
+
+	(void)state;
+	assert_non_null(w);
+	/* Value differs: returns at once. */
+	assert_int_equal(mpi_futex_wait(w, 1, MPI_NO_DEADLINE), -EAGAIN);
+	/* Times out after the deadline. */
+	t0 = mpt_now();
+	mpi_deadline(0.1, "t", &d);
+	while (mpi_futex_wait(w, 0, d) != -ETIMEDOUT)
+		;
+	assert_true(mpt_now() - t0 >= 0.099);
+	/* A child changes the word and wakes us, across processes. */
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		__atomic_store_n(w, 1, __ATOMIC_SEQ_CST);
+		mpi_futex_wake(w, INT32_MAX);
+		_exit(0);
+	}
+	mpi_deadline(mpt_timeout(10), "t", &d);
+	while (__atomic_load_n(w, __ATOMIC_SEQ_CST) == 0 &&
+	       mpi_futex_wait(w, 0, d) != -ETIMEDOUT)
+		;
+	assert_int_equal(*w, 1);
+	status = mpt_wait(pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	mpi_shm_free(w);
+}
+
+static int child_allocs(void *arg)
+{
+	char *inherited = arg, *mine;
+	int fd, fd2;
+	size_t off, off2;
+
+	/* Writes to inherited memory are seen by the parent. */
+	strcpy(inherited, "from child");
+	/* The child's own blocks never overlap its parent's. */
+	mine = mpi_shm_alloc(100);
+	if (mine == NULL || mine == inherited)
+		return 1;
+	if (mpi_shm_describe(mine, &fd, &off) != 0 ||
+	    mpi_shm_describe(inherited, &fd2, &off2) != 0 || fd == fd2)
+		return 2;
+	mpi_shm_free(inherited); /* not ours: only forgotten */
+	mpi_shm_free(mine);
+	return strcmp(inherited, "from child") == 0 ? 0 : 3;
+}
+
+static void test_shared_arena(void **state)
+{
+	char *a, *b, *big;
+	int status, fd;
+	size_t off;
+
+	(void)state;
+	a = mpi_shm_alloc(100);
+	b = mpi_shm_alloc(5000);
+	big = mpi_shm_alloc(1 << 20);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_non_null(big);
+	assert_int_equal((uintptr_t)a % 64, 0);
+	assert_int_equal((uintptr_t)b % 64, 0);
+	assert_int_equal(a[0], 0);
+	assert_int_equal(big[(1 << 20) - 1], 0);
+	assert_int_equal(mpi_shm_describe(a, &fd, &off), 0);
+	assert_true(fd >= 0);
+	status = mpt_wait(mpt_fork(child_allocs, a));
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_string_equal(a, "from child");
+	/* A freed block is reused. */
+	mpi_shm_free(b);
+	assert_ptr_equal(mpi_shm_alloc(5000), b);
+	mpi_shm_free(b);
+	mpi_shm_free(a);
+	mpi_shm_free(big);
+	mpi_shm_free(NULL);
+	/* teardown: every chunk was unmapped, its memfd closed */
+}
+
+static void test_arena_many_blocks(void **state)
+{
+	enum { N = 5000 };
+	static char *blk[N];
+	int i;
+
+	(void)state;
+	for (i = 0; i < N; i++) { /* several chunks */
+		blk[i] = mpi_shm_alloc((size_t)(i % 700) + 1);
+		assert_non_null(blk[i]);
+		memset(blk[i], i & 0xff, (size_t)(i % 700) + 1);
+	}
+	for (i = 0; i < N; i++)
+		assert_int_equal((unsigned char)blk[i][0], i & 0xff);
+	for (i = 0; i < N; i++)
+		mpi_shm_free(blk[i]);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		MPT(test_version),
+		MPT(test_strerror),
+		MPT(test_last_error_is_per_thread),
+		MPT(test_long_message_truncated),
+		MPT(test_deadline),
+		MPT(test_futex_timeout_and_wake),
+		MPT(test_shared_arena),
+		MPT(test_arena_many_blocks),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
