@@ -474,19 +474,28 @@ static void apply_opts(struct mp_process *p, int errfd)
 }
 
 /* In the new child: become p, run the target, never return. */
-static void child_main(struct mp_process *p, pid_t ppid, int errfd)
+__attribute__((noreturn)) static void child_main(struct mp_process *p,
+						 pid_t ppid, int errfd)
 {
 	struct mp_process *q;
 	int code, fd;
 
 	/* Siblings' pidfds are not ours; the list starts empty. */
+	/*
+	 * Cheap as a child can be: the fewest pages written (each write to a
+	 * page shared with the parent costs a copy-on-write fault) and no
+	 * libc function the parent may never have called (its first call
+	 * through the PLT would run the dynamic linker in every child), hence
+	 * raw syscalls below.
+	 */
 	for (q = reg; q != NULL; q = q->next) {
 		close(q->pidfd);
 		q->pidfd = -1;
 	}
 	reg = NULL;
-	pthread_mutex_init(&reg_lock, NULL);
-	atomic_store(&counter, 0);
+	reg_lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+	if (atomic_load(&counter) != 0)
+		atomic_store(&counter, 0);
 	parent.name = self.name;
 	parent.identity = self.identity;
 	parent.pid = ppid;
@@ -498,24 +507,29 @@ static void child_main(struct mp_process *p, pid_t ppid, int errfd)
 	self.pid = getpid();
 	if (p->daemon) {
 		/* Die with the parent; if it died before prctl, go now. */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 		if (getppid() != ppid)
-			_exit(1);
+			syscall(SYS_exit_group, 1);
 	}
 	if (errfd >= 0) {
 		apply_opts(p, errfd);
 		close(errfd);
 	}
-	prctl(PR_SET_NAME, p->name);
-	if (!p->keep_stdin && (fd = open("/dev/null", O_RDONLY)) >= 0) {
-		dup2(fd, STDIN_FILENO);
-		if (fd != STDIN_FILENO)
+	syscall(SYS_prctl, PR_SET_NAME, p->name, 0, 0, 0);
+	if (!p->keep_stdin) {
+		fd = (int)syscall(SYS_openat, AT_FDCWD, "/dev/null",
+				  O_RDONLY | O_CLOEXEC);
+		if (fd > STDIN_FILENO) {
+			syscall(SYS_dup3, fd, STDIN_FILENO, 0);
 			close(fd);
+		}
 	}
 	code = p->target(p->arg);
-	exit_cleanup();
-	fflush(NULL);
-	_exit(code & 0xff);
+	if (reg != NULL)
+		exit_cleanup();
+	fflush(NULL); /* as CPython flushes sys.stdout and sys.stderr */
+	syscall(SYS_exit_group, code & 0xff); /* _exit() */
+	__builtin_unreachable();
 }
 
 static bool needs_setup(const struct mp_process *p)
