@@ -71,6 +71,7 @@ struct mp_process {
 	mp_sched_policy policy;
 	int priority;
 	bool new_session;
+	bool new_group;
 	bool keep_stdin;
 };
 
@@ -178,6 +179,7 @@ static int copy_opts(struct mp_process *p, const mp_process_opts *o)
 	p->policy = o->policy;
 	p->priority = o->priority;
 	p->new_session = o->start_new_session;
+	p->new_group = o->new_process_group;
 	p->keep_stdin = o->keep_stdin;
 	p->daemon = o->daemon;
 	return 0;
@@ -439,6 +441,8 @@ static void apply_opts(struct mp_process *p, int errfd)
 
 	if (p->new_session && setsid() < 0)
 		report(errfd, errno, "setsid()");
+	if (p->new_group && !p->new_session && setpgid(0, 0) < 0)
+		report(errfd, errno, "setpgid()");
 	if (p->naffinity > 0) {
 		cpu_set_t set;
 		size_t i;
@@ -534,7 +538,7 @@ __attribute__((noreturn)) static void child_main(struct mp_process *p,
 
 static bool needs_setup(const struct mp_process *p)
 {
-	return p->new_session || p->naffinity > 0 ||
+	return p->new_session || p->new_group || p->naffinity > 0 ||
 	       p->policy != MP_SCHED_INHERIT || p->nice != 0;
 }
 

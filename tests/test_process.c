@@ -710,7 +710,7 @@ static void test_names_and_identity(void **state)
 /* ---- scheduling options ---- */
 
 struct sched_report {
-	int policy, prio, nice, ncpu, cpu0, sid_is_pid, stdin_eof;
+	int policy, prio, nice, ncpu, cpu0, sid_is_pid, pgid_is_pid, stdin_eof;
 };
 
 static int report_sched(void *arg)
@@ -731,6 +731,7 @@ static int report_sched(void *arg)
 		r.cpu0 = CPU_ISSET(0, &set);
 	}
 	r.sid_is_pid = getsid(0) == getpid();
+	r.pgid_is_pid = getpgid(0) == getpid();
 	r.stdin_eof = read(STDIN_FILENO, &c, 1) == 0;
 	write_all(pipe_fds[1], &r, sizeof(r));
 	return 0;
@@ -769,8 +770,13 @@ static void test_sched_options(void **state)
 	assert_int_equal(r.nice, nice0 + 5 > 19 ? 19 : nice0 + 5);
 	r = run_sched(&(mp_process_opts){.policy = MP_SCHED_IDLE});
 	assert_int_equal(r.policy, SCHED_IDLE);
+	assert_int_equal(r.pgid_is_pid, 0);
 	r = run_sched(&(mp_process_opts){.start_new_session = true});
 	assert_int_equal(r.sid_is_pid, 1);
+	assert_int_equal(r.pgid_is_pid, 1);
+	r = run_sched(&(mp_process_opts){.new_process_group = true});
+	assert_int_equal(r.sid_is_pid, 0);
+	assert_int_equal(r.pgid_is_pid, 1);
 	if (geteuid() == 0) { /* real-time needs privilege */
 		r = run_sched(&(mp_process_opts){.policy = MP_SCHED_FIFO,
 						 .priority = 10});

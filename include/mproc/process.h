@@ -77,6 +77,8 @@ typedef struct mp_process_opts {
 	mp_sched_policy policy; /* default: inherit the parent's */
 	int priority;          /* static priority 1..99 for FIFO/RR, else 0 */
 	bool start_new_session; /* setsid(): own session and process group */
+	bool new_process_group; /* setpgid(0, 0): own process group, so
+				 * killpg(pid, sig) reaches what it starts */
 	bool keep_stdin;       /* default: the child's stdin is /dev/null */
 } mp_process_opts;
 
