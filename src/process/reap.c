@@ -1,0 +1,495 @@
+/*
+ * process/reap.c - the registry of children, reaping, waiting, signals,
+ * exit handling and attributes (the design notes are in process_int.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "internal/clock.h"
+#include "internal/error.h"
+#include "process/process_int.h"
+
+/* How long exit waits for daemons after SIGTERM before SIGKILL. */
+#define DAEMON_GRACE 1.0
+
+pthread_mutex_t mpi_reg_lock = PTHREAD_MUTEX_INITIALIZER;
+struct mp_process *mpi_reg;
+atomic_uint mpi_counter; /* Process-N numbering, per process */
+struct mp_process mpi_self = {.name = "MainProcess", .identity = "",
+			      .kind = K_CURRENT, .state = ST_STARTED,
+			      .pidfd = -1};
+struct mp_process mpi_parent = {.kind = K_PARENT, .state = ST_STARTED,
+				.pidfd = -1};
+bool mpi_has_parent;
+
+int mpi_pidfd_open(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+/* ---- validation shared by the calls ---- */
+
+/* Checks for calls that need a started child of this process. */
+int mpi_check_child(const struct mp_process *p, const char *func)
+{
+	if (p == NULL)
+		return mpi_error(-EINVAL, func, "argument 'p' is NULL");
+	if (p->state == ST_CLOSED)
+		return mpi_error(MP_ECLOSED, func, "process object is closed");
+	if (p->kind != K_CHILD)
+		return mpi_error(-EINVAL, func,
+				 "not allowed on the current or parent process");
+	if (p->state == ST_NEW)
+		return mpi_error(-EINVAL, func, "process not started");
+	if (p->creator != getpid())
+		return mpi_error(-ECHILD, func,
+				 "can only act on a child process (this object "
+				 "was created by pid %d)",
+				 (int)p->creator);
+	return 0;
+}
+
+void mpi_proc_destroy(struct mp_process *p)
+{
+	if (p->pidfd >= 0)
+		close(p->pidfd);
+	free(p->affinity);
+	free(p->identity);
+	free(p->name);
+	free(p);
+}
+
+/* ---- reaping ---- */
+
+void mpi_reg_remove(struct mp_process *p)
+{
+	struct mp_process **pp;
+
+	for (pp = &mpi_reg; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	p->next = NULL;
+}
+
+/*
+ * Reap p if it has ended (mpi_reg_lock held).  Returns true once p is reaped.
+ * A detached p is removed from mpi_reg and freed: the caller must not touch it.
+ */
+bool mpi_reap_locked(struct mp_process *p)
+{
+	siginfo_t si;
+	struct rusage ru;
+	long rc;
+
+	if (p->state != ST_STARTED)
+		return true;
+	memset(&si, 0, sizeof(si));
+	do
+		rc = syscall(SYS_waitid, P_PIDFD, p->pidfd, &si,
+			     WEXITED | WNOHANG, &ru);
+	while (rc < 0 && errno == EINTR);
+	if (rc < 0) {
+		/* ECHILD: someone else reaped it (a waitpid(-1) in the
+		 * program).  Its status is lost; report it as unknown. */
+		memset(&ru, 0, sizeof(ru));
+		si.si_pid = p->pid;
+		si.si_code = CLD_EXITED;
+		si.si_status = 255;
+	}
+	if (si.si_pid == 0)
+		return false;
+	p->exitcode = si.si_code == CLD_EXITED ? si.si_status : -si.si_status;
+	p->ru.utime = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6;
+	p->ru.stime = (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+	p->ru.maxrss_kb = ru.ru_maxrss;
+	p->state = ST_REAPED;
+	if (p->detached) {
+		mpi_reg_remove(p);
+		mpi_proc_destroy(p);
+	}
+	return true;
+}
+
+static bool reap(struct mp_process *p)
+{
+	bool done;
+
+	pthread_mutex_lock(&mpi_reg_lock);
+	done = mpi_reap_locked(p);
+	pthread_mutex_unlock(&mpi_reg_lock);
+	return done;
+}
+
+/* Reap every child that has ended (mpi_reg_lock held). */
+void mpi_sweep_locked(void)
+{
+	struct mp_process *p, *next;
+
+	for (p = mpi_reg; p != NULL; p = next) {
+		next = p->next;
+		mpi_reap_locked(p);
+	}
+}
+
+/*
+ * Wait until the pidfd is readable (the process ended) or the deadline.
+ * Returns 0 or -ETIMEDOUT.
+ */
+int mpi_wait_pidfd(int fd, uint64_t deadline)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	struct timespec ts;
+	int rc;
+
+	for (;;) {
+		rc = ppoll(&pfd, 1, mpi_remaining(deadline, &ts), NULL);
+		if (rc > 0)
+			return 0;
+		if (rc == 0)
+			return -ETIMEDOUT;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+/* ---- exit handling: what CPython's util._exit_function does ---- */
+
+/*
+ * Terminate live daemonic children (SIGTERM, then SIGKILL after a grace
+ * period) and join the others.  Runs at exit of the main process and at the
+ * end of every child.
+ */
+void mpi_exit_cleanup(void)
+{
+	struct mp_process *p;
+	uint64_t deadline = mpi_now_ns() + (uint64_t)(DAEMON_GRACE * 1e9);
+	bool any = false;
+
+	pthread_mutex_lock(&mpi_reg_lock);
+	mpi_sweep_locked();
+	for (p = mpi_reg; p != NULL; p = p->next)
+		if (p->daemon && p->state == ST_STARTED) {
+			syscall(SYS_pidfd_send_signal, p->pidfd, SIGTERM, NULL, 0);
+			any = true;
+		}
+	pthread_mutex_unlock(&mpi_reg_lock);
+	if (!any)
+		goto join;
+	/* Wait for the daemons (without the lock), then kill stragglers. */
+	for (;;) {
+		struct mp_process *left = NULL;
+
+		pthread_mutex_lock(&mpi_reg_lock);
+		mpi_sweep_locked();
+		for (p = mpi_reg; p != NULL && left == NULL; p = p->next)
+			if (p->daemon && p->state == ST_STARTED)
+				left = p;
+		if (left != NULL && mpi_expired(deadline)) {
+			syscall(SYS_pidfd_send_signal, left->pidfd, SIGKILL,
+				NULL, 0);
+			deadline = MPI_NO_DEADLINE;
+		}
+		if (left == NULL) {
+			pthread_mutex_unlock(&mpi_reg_lock);
+			break;
+		}
+		{
+			int fd = dup(left->pidfd); /* left may be freed */
+			pthread_mutex_unlock(&mpi_reg_lock);
+			if (fd >= 0) {
+				mpi_wait_pidfd(fd, deadline);
+				close(fd);
+			}
+		}
+	}
+join:
+	/* Join every other child, detached ones included. */
+	for (;;) {
+		int fd = -1;
+
+		pthread_mutex_lock(&mpi_reg_lock);
+		mpi_sweep_locked();
+		for (p = mpi_reg; p != NULL && fd < 0; p = p->next)
+			if (p->state == ST_STARTED)
+				fd = dup(p->pidfd);
+		pthread_mutex_unlock(&mpi_reg_lock);
+		if (fd < 0)
+			break;
+		mpi_wait_pidfd(fd, MPI_NO_DEADLINE);
+		close(fd);
+	}
+}
+
+/* ---- waiting ---- */
+
+/* The parent, seen from a child: alive while it is still our mpi_parent. */
+static int parent_join(struct mp_process *p, uint64_t deadline)
+{
+	int fd, rc;
+
+	if (getppid() != p->pid)
+		return 0;
+	fd = mpi_pidfd_open(p->pid);
+	if (fd < 0)
+		return errno == ESRCH ? 0 : MPI_SYSERR("pidfd_open");
+	/* Opened after it died and its pid was reused?  Then it is gone. */
+	rc = getppid() != p->pid ? 0 : mpi_wait_pidfd(fd, deadline);
+	close(fd);
+	return rc == -ETIMEDOUT ? MPI_ERR(rc, "parent is still alive") : rc;
+}
+
+int mp_process_join(mp_process_t *p, double timeout)
+{
+	uint64_t deadline;
+	int rc;
+
+	MPI_CHECK_NULL(p);
+	if ((rc = mpi_deadline(timeout, __func__, &deadline)) < 0)
+		return rc;
+	if (p->kind == K_CURRENT)
+		return MPI_ERR(-EDEADLK, "cannot join the current process");
+	if (p->kind == K_PARENT)
+		return parent_join(p, deadline);
+	if (p->state == ST_NEW)
+		return MPI_ERR(-EINVAL, "can only join a started process");
+	if ((rc = mpi_check_child(p, __func__)) < 0)
+		return rc;
+	if (p->state == ST_REAPED)
+		return 0;
+	for (;;) {
+		if (reap(p))
+			return 0;
+		rc = mpi_wait_pidfd(p->pidfd, deadline);
+		if (rc == -ETIMEDOUT && !reap(p))
+			return MPI_ERR(-ETIMEDOUT,
+				       "%s (pid %d) still alive after %gs",
+				       p->name, (int)p->pid, timeout);
+		if (rc < 0 && rc != -ETIMEDOUT)
+			return MPI_ERR(rc, "ppoll: %s", mp_strerror(rc));
+	}
+}
+
+int mp_process_is_alive(mp_process_t *p)
+{
+	int rc;
+
+	MPI_CHECK_NULL(p);
+	if (p->kind == K_CURRENT)
+		return 1;
+	if (p->kind == K_PARENT)
+		return getppid() == p->pid;
+	if (p->state == ST_NEW)
+		return 0;
+	if ((rc = mpi_check_child(p, __func__)) < 0)
+		return rc;
+	return !reap(p);
+}
+
+int mp_process_exitcode(mp_process_t *p, int *exitcode)
+{
+	MPI_CHECK_NULL(p);
+	MPI_CHECK_NULL(exitcode);
+	if (p->kind != K_CHILD || p->state == ST_NEW)
+		return 0;
+	if (p->state == ST_STARTED) {
+		if (p->creator != getpid())
+			return 0;
+		if (!reap(p))
+			return 0;
+	}
+	*exitcode = p->exitcode;
+	return 1;
+}
+
+int mp_process_rusage(mp_process_t *p, mp_rusage *ru)
+{
+	int code;
+
+	MPI_CHECK_NULL(ru);
+	switch (mp_process_exitcode(p, &code)) {
+	case 1:
+		*ru = p->ru;
+		return 0;
+	case 0:
+		return MPI_ERR(p->state == ST_NEW ? -EINVAL : -EBUSY,
+			       "process has not finished");
+	default:
+		return MPI_ERR(-EINVAL, "argument 'p' is NULL");
+	}
+}
+
+/* ---- signals ---- */
+
+int mp_process_send_signal(mp_process_t *p, int sig)
+{
+	int rc;
+
+	if ((rc = mpi_check_child(p, __func__)) < 0)
+		return rc;
+	if (sig < 0 || sig >= NSIG)
+		return MPI_ERR(-EINVAL, "signal %d is not a valid signal", sig);
+	if (p->state == ST_REAPED)
+		return 0;
+	if (syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0) < 0) {
+		if (errno == ESRCH)
+			return 0; /* ended already */
+		return MPI_ERR(-errno, "pidfd_send_signal(%d) to %s: %s", sig,
+			       p->name, mp_strerror(-errno));
+	}
+	return 0;
+}
+
+int mp_process_terminate(mp_process_t *p)
+{
+	return mp_process_send_signal(p, SIGTERM);
+}
+
+int mp_process_kill(mp_process_t *p)
+{
+	return mp_process_send_signal(p, SIGKILL);
+}
+
+int mp_process_sentinel(mp_process_t *p)
+{
+	int rc;
+
+	if ((rc = mpi_check_child(p, __func__)) < 0)
+		return rc;
+	return p->pidfd;
+}
+
+/* ---- closing ---- */
+
+int mp_process_close(mp_process_t *p)
+{
+	MPI_CHECK_NULL(p);
+	if (p->kind != K_CHILD)
+		return MPI_ERR(-EINVAL, "cannot close the current or parent "
+					"process");
+	if (p->state == ST_CLOSED)
+		return 0;
+	if (p->state == ST_STARTED && p->creator == getpid() && !reap(p))
+		return MPI_ERR(-EBUSY, "Cannot close a process while it is "
+				       "still running. You should first call "
+				       "join() or terminate().");
+	pthread_mutex_lock(&mpi_reg_lock);
+	mpi_reg_remove(p);
+	pthread_mutex_unlock(&mpi_reg_lock);
+	if (p->pidfd >= 0)
+		close(p->pidfd);
+	p->pidfd = -1;
+	p->state = ST_CLOSED;
+	return 0;
+}
+
+void mp_process_free(mp_process_t *p)
+{
+	if (p == NULL || p->kind != K_CHILD)
+		return;
+	if (p->state == ST_STARTED && p->creator == getpid()) {
+		pthread_mutex_lock(&mpi_reg_lock);
+		if (!mpi_reap_locked(p)) {
+			p->detached = true; /* freed when reaped */
+			pthread_mutex_unlock(&mpi_reg_lock);
+			return;
+		}
+		pthread_mutex_unlock(&mpi_reg_lock);
+	}
+	if (p->pidfd >= 0) {
+		pthread_mutex_lock(&mpi_reg_lock);
+		mpi_reg_remove(p);
+		pthread_mutex_unlock(&mpi_reg_lock);
+	}
+	mpi_proc_destroy(p);
+}
+
+/* ---- attributes ---- */
+
+pid_t mp_process_pid(const mp_process_t *p)
+{
+	if (p == NULL)
+		return 0;
+	return p->kind == K_CURRENT ? getpid() : p->pid;
+}
+
+const char *mp_process_name(const mp_process_t *p)
+{
+	return p == NULL ? NULL : p->name;
+}
+
+int mp_process_set_name(mp_process_t *p, const char *name)
+{
+	char *copy;
+
+	MPI_CHECK_NULL(p);
+	MPI_CHECK_NULL(name);
+	if (p->kind != K_CHILD) {
+		if (p->kind == K_CURRENT)
+			prctl(PR_SET_NAME, name);
+		return MPI_ERR(-EINVAL, "only a child's name can be changed");
+	}
+	if ((copy = strdup(name)) == NULL)
+		return MPI_ERR(-ENOMEM, "out of memory");
+	free(p->name);
+	p->name = copy;
+	return 0;
+}
+
+bool mp_process_daemon(const mp_process_t *p)
+{
+	return p != NULL && p->daemon;
+}
+
+int mp_process_set_daemon(mp_process_t *p, bool daemon)
+{
+	MPI_CHECK_NULL(p);
+	if (p->kind != K_CHILD || p->state != ST_NEW)
+		return MPI_ERR(-EINVAL, "process has already started");
+	p->daemon = daemon;
+	return 0;
+}
+
+mp_process_t *mp_current_process(void)
+{
+	return &mpi_self;
+}
+
+mp_process_t *mp_parent_process(void)
+{
+	return mpi_has_parent ? &mpi_parent : NULL;
+}
+
+int mp_active_children(mp_process_t **out, size_t cap)
+{
+	struct mp_process *p;
+	size_t n = 0;
+
+	if (out == NULL && cap > 0)
+		return MPI_ERR(-EINVAL, "argument 'out' is NULL but cap is %zu",
+			       cap);
+	pthread_mutex_lock(&mpi_reg_lock);
+	mpi_sweep_locked();
+	for (p = mpi_reg; p != NULL; p = p->next) {
+		if (p->state != ST_STARTED || p->detached)
+			continue;
+		if (n < cap)
+			out[n] = p;
+		n++;
+	}
+	pthread_mutex_unlock(&mpi_reg_lock);
+	return n > INT_MAX ? INT_MAX : (int)n;
+}

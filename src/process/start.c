@@ -1,0 +1,384 @@
+/*
+ * process/start.c - making a process object and starting its child (the
+ * design notes are in process_int.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "internal/clock.h"
+#include "internal/error.h"
+#include "process/process_int.h"
+
+static pthread_once_t atexit_once = PTHREAD_ONCE_INIT;
+
+static const char *policy_name(mp_sched_policy policy)
+{
+	static const char *const names[] = {"INHERIT", "SCHED_OTHER",
+					    "SCHED_BATCH", "SCHED_IDLE",
+					    "SCHED_FIFO", "SCHED_RR"};
+	return names[policy];
+}
+
+static int policy_os(mp_sched_policy policy)
+{
+	switch (policy) {
+	case MP_SCHED_BATCH:
+		return SCHED_BATCH;
+	case MP_SCHED_IDLE:
+		return SCHED_IDLE;
+	case MP_SCHED_FIFO:
+		return SCHED_FIFO;
+	case MP_SCHED_RR:
+		return SCHED_RR;
+	default:
+		return SCHED_OTHER;
+	}
+}
+
+static int copy_opts(struct mp_process *p, const mp_process_opts *o)
+{
+	size_t i;
+
+	if ((unsigned)o->policy > MP_SCHED_RR)
+		return MPI_ERR(-EINVAL, "opts->policy %d is not a policy",
+			       (int)o->policy);
+	if (o->policy == MP_SCHED_FIFO || o->policy == MP_SCHED_RR) {
+		if (o->priority < 1 || o->priority > 99)
+			return MPI_ERR(-EINVAL,
+				       "opts->priority %d: %s needs 1..99",
+				       o->priority, policy_name(o->policy));
+	} else if (o->priority != 0) {
+		return MPI_ERR(-EINVAL,
+			       "opts->priority %d: only SCHED_FIFO and "
+			       "SCHED_RR take a priority",
+			       o->priority);
+	}
+	if (o->nice < -40 || o->nice > 40)
+		return MPI_ERR(-EINVAL, "opts->nice %d is out of range",
+			       o->nice);
+	if (o->naffinity > 0 && o->affinity == NULL)
+		return MPI_ERR(-EINVAL, "opts->affinity is NULL but "
+					"opts->naffinity is %zu",
+			       o->naffinity);
+	for (i = 0; i < o->naffinity; i++)
+		if (o->affinity[i] < 0 || o->affinity[i] >= CPU_SETSIZE)
+			return MPI_ERR(-EINVAL,
+				       "opts->affinity[%zu] = %d is not a CPU "
+				       "number",
+				       i, o->affinity[i]);
+	if (o->naffinity > 0) {
+		p->affinity = malloc(o->naffinity * sizeof(int));
+		if (p->affinity == NULL)
+			return MPI_ERR(-ENOMEM, "out of memory");
+		memcpy(p->affinity, o->affinity, o->naffinity * sizeof(int));
+		p->naffinity = o->naffinity;
+	}
+	p->nice = o->nice;
+	p->policy = o->policy;
+	p->priority = o->priority;
+	p->new_session = o->start_new_session;
+	p->new_group = o->new_process_group;
+	p->keep_stdin = o->keep_stdin;
+	p->daemon = o->daemon;
+	return 0;
+}
+
+mp_process_t *mp_process_new(mp_target_fn target, void *arg,
+			     const mp_process_opts *opts)
+{
+	static const mp_process_opts defaults;
+	struct mp_process *p;
+	unsigned n;
+	int len;
+
+	MPI_CHECK_NULL_P(target);
+	if (opts == NULL)
+		opts = &defaults;
+	p = calloc(1, sizeof(*p));
+	if (p == NULL) {
+		MPI_ERR(-ENOMEM, "out of memory");
+		return NULL;
+	}
+	p->target = target;
+	p->arg = arg;
+	p->kind = K_CHILD;
+	p->pidfd = -1;
+	p->creator = getpid();
+	if (copy_opts(p, opts) < 0) {
+		mpi_proc_destroy(p);
+		return NULL;
+	}
+	n = atomic_fetch_add(&mpi_counter, 1) + 1;
+	len = snprintf(NULL, 0, "%s%s%u", mpi_self.identity,
+		       *mpi_self.identity ? ":" : "", n);
+	p->identity = malloc((size_t)len + 1);
+	if (p->identity != NULL)
+		snprintf(p->identity, (size_t)len + 1, "%s%s%u", mpi_self.identity,
+			 *mpi_self.identity ? ":" : "", n);
+	if (opts->name != NULL)
+		p->name = strdup(opts->name);
+	else if (p->identity != NULL && asprintf(&p->name, "Process-%s",
+						 p->identity) < 0)
+		p->name = NULL;
+	if (p->identity == NULL || p->name == NULL) {
+		mpi_proc_destroy(p);
+		MPI_ERR(-ENOMEM, "out of memory");
+		return NULL;
+	}
+	return p;
+}
+
+static void exit_handler(void)
+{
+	/* A child that calls exit() itself runs this too, but then only its
+	 * own children are in mpi_reg. */
+	mpi_exit_cleanup();
+}
+
+static void register_atexit(void)
+{
+	atexit(exit_handler);
+}
+
+/* ---- start ---- */
+
+struct child_error {
+	int err;
+	char what[120];
+};
+
+static void report(int fd, int err, const char *what)
+{
+	struct child_error ce = {.err = err};
+	ssize_t rc;
+
+	snprintf(ce.what, sizeof(ce.what), "%s", what);
+	do
+		rc = write(fd, &ce, sizeof(ce));
+	while (rc < 0 && errno == EINTR);
+	_exit(127);
+}
+
+/* Apply the options in the child; on failure report and _exit. */
+static void apply_opts(struct mp_process *p, int errfd)
+{
+	char what[120];
+
+	if (p->new_session && setsid() < 0)
+		report(errfd, errno, "setsid()");
+	if (p->new_group && !p->new_session && setpgid(0, 0) < 0)
+		report(errfd, errno, "setpgid()");
+	if (p->naffinity > 0) {
+		cpu_set_t set;
+		size_t i;
+
+		CPU_ZERO(&set);
+		for (i = 0; i < p->naffinity; i++)
+			CPU_SET((size_t)p->affinity[i], &set);
+		if (sched_setaffinity(0, sizeof(set), &set) < 0)
+			report(errfd, errno, "sched_setaffinity()");
+	}
+	if (p->policy != MP_SCHED_INHERIT) {
+		struct sched_param sp = {.sched_priority = p->priority};
+
+		if (sched_setscheduler(0, policy_os(p->policy), &sp) < 0) {
+			snprintf(what, sizeof(what),
+				 "sched_setscheduler(%s, priority %d)",
+				 policy_name(p->policy), p->priority);
+			report(errfd, errno, what);
+		}
+	}
+	if (p->nice != 0) {
+		int cur;
+
+		errno = 0;
+		cur = getpriority(PRIO_PROCESS, 0);
+		if (errno == 0 &&
+		    setpriority(PRIO_PROCESS, 0, cur + p->nice) < 0) {
+			snprintf(what, sizeof(what), "setpriority(nice %+d)",
+				 p->nice);
+			report(errfd, errno, what);
+		}
+	}
+}
+
+/* In the new child: become p, run the target, never return. */
+__attribute__((noreturn)) static void child_main(struct mp_process *p,
+						 pid_t ppid, int errfd)
+{
+	struct mp_process *q;
+	int code, fd;
+
+	/* Siblings' pidfds are not ours; the list starts empty. */
+	/*
+	 * Cheap as a child can be: the fewest pages written (each write to a
+	 * page shared with the parent costs a copy-on-write fault) and no
+	 * libc function the parent may never have called (its first call
+	 * through the PLT would run the dynamic linker in every child), hence
+	 * raw syscalls below.
+	 */
+	for (q = mpi_reg; q != NULL; q = q->next) {
+		close(q->pidfd);
+		q->pidfd = -1;
+	}
+	mpi_reg = NULL;
+	mpi_reg_lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+	if (atomic_load(&mpi_counter) != 0)
+		atomic_store(&mpi_counter, 0);
+	mpi_parent.name = mpi_self.name;
+	mpi_parent.identity = mpi_self.identity;
+	mpi_parent.pid = ppid;
+	mpi_parent.pidfd = -1;
+	mpi_has_parent = true;
+	mpi_self.name = p->name;
+	mpi_self.identity = p->identity;
+	mpi_self.daemon = p->daemon;
+	mpi_self.pid = getpid();
+	if (p->daemon) {
+		/* Die with the parent; if it died before prctl, go now. */
+		syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+		if (getppid() != ppid)
+			syscall(SYS_exit_group, 1);
+	}
+	if (errfd >= 0) {
+		apply_opts(p, errfd);
+		close(errfd);
+	}
+	syscall(SYS_prctl, PR_SET_NAME, p->name, 0, 0, 0);
+	if (!p->keep_stdin) {
+		fd = (int)syscall(SYS_openat, AT_FDCWD, "/dev/null",
+				  O_RDONLY | O_CLOEXEC);
+		if (fd > STDIN_FILENO) {
+			syscall(SYS_dup3, fd, STDIN_FILENO, 0);
+			close(fd);
+		}
+	}
+	code = p->target(p->arg);
+	if (mpi_reg != NULL)
+		mpi_exit_cleanup();
+	fflush(NULL); /* as CPython flushes sys.stdout and sys.stderr */
+	syscall(SYS_exit_group, code & 0xff); /* _exit() */
+	__builtin_unreachable();
+}
+
+static bool needs_setup(const struct mp_process *p)
+{
+	return p->new_session || p->new_group || p->naffinity > 0 ||
+	       p->policy != MP_SCHED_INHERIT || p->nice != 0;
+}
+
+/* Read the child's setup report: 0 when it succeeded (EOF). */
+static int read_setup(struct mp_process *p, int fd)
+{
+	struct child_error ce;
+	ssize_t n;
+
+	do
+		n = read(fd, &ce, sizeof(ce));
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(ce))
+		return 0;
+	ce.what[sizeof(ce.what) - 1] = '\0';
+	return MPI_ERR(-ce.err, "%s failed in the child of %s: %s", ce.what,
+		       p->name, mp_strerror(-ce.err));
+}
+
+int mp_process_start(mp_process_t *p)
+{
+	int pipefd[2] = {-1, -1};
+	pid_t pid, me;
+	int fd, rc;
+
+	MPI_CHECK_NULL(p);
+	if (p->state == ST_CLOSED)
+		return MPI_ERR(MP_ECLOSED, "process object is closed");
+	if (p->kind != K_CHILD)
+		return MPI_ERR(-EINVAL, "cannot start the current or parent "
+					"process");
+	if (p->state != ST_NEW)
+		return MPI_ERR(-EINVAL, "cannot start a process twice");
+	me = getpid();
+	if (p->creator != me)
+		return MPI_ERR(-ECHILD, "can only start a process object "
+					"created by this process");
+	if (mpi_self.daemon)
+		return MPI_ERR(-EPERM, "daemonic processes are not allowed to "
+				       "have children");
+	pthread_once(&atexit_once, register_atexit);
+	if (needs_setup(p) && pipe2(pipefd, O_CLOEXEC) < 0)
+		return MPI_SYSERR("pipe2");
+	fflush(NULL); /* else buffered output is printed twice */
+	pthread_mutex_lock(&mpi_reg_lock);
+	mpi_sweep_locked();
+	pid = fork();
+	if (pid == 0) {
+		if (pipefd[0] >= 0)
+			close(pipefd[0]);
+		child_main(p, me, pipefd[1]);
+	}
+	if (pid < 0) {
+		rc = MPI_SYSERR("fork");
+		goto fail_unlock;
+	}
+	fd = mpi_pidfd_open(pid);
+	if (fd < 0) {
+		rc = MPI_SYSERR("pidfd_open");
+		kill(pid, SIGKILL);
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		goto fail_unlock;
+	}
+	p->pid = pid;
+	p->pidfd = fd;
+	p->state = ST_STARTED;
+	p->next = mpi_reg;
+	mpi_reg = p;
+	pthread_mutex_unlock(&mpi_reg_lock);
+	if (pipefd[1] >= 0) {
+		close(pipefd[1]);
+		rc = read_setup(p, pipefd[0]);
+		close(pipefd[0]);
+		if (rc < 0) { /* the child _exits at once: reap it, undo */
+			mpi_wait_pidfd(fd, MPI_NO_DEADLINE);
+			pthread_mutex_lock(&mpi_reg_lock);
+			mpi_reap_locked(p);
+			mpi_reg_remove(p);
+			pthread_mutex_unlock(&mpi_reg_lock);
+			close(fd);
+			p->pidfd = -1;
+			p->pid = 0;
+			p->state = ST_NEW;
+			return rc;
+		}
+	}
+	return 0;
+
+fail_unlock:
+	pthread_mutex_unlock(&mpi_reg_lock);
+	if (pipefd[0] >= 0) {
+		close(pipefd[0]);
+		close(pipefd[1]);
+	}
+	return rc;
+}
+
+int mp_process_run(mp_process_t *p)
+{
+	MPI_CHECK_NULL(p);
+	if (p->kind != K_CHILD || p->target == NULL)
+		return MPI_ERR(-EINVAL, "the current or parent process has no "
+					"target to run");
+	return p->target(p->arg);
+}
