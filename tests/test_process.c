@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/syscall.h>
 
@@ -969,6 +970,55 @@ static void test_cpu_count_affinity(void **state)
 	mp_process_free(p);
 }
 
+/* In a cgroup (v1) with a quota of half a CPU, cpu_count is 1. */
+static int count_in_cgroup(void *arg)
+{
+	const char *dir = arg;
+	char path[256];
+	FILE *f;
+	int n;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	if ((f = fopen(path, "w")) == NULL)
+		return 100;
+	fprintf(f, "%d\n", (int)getpid());
+	if (fclose(f) != 0)
+		return 101;
+	n = mp_cpu_count();
+	/* Move back out, so the test can remove the cgroup. */
+	if ((f = fopen("/sys/fs/cgroup/cpu/cgroup.procs", "w")) != NULL) {
+		fprintf(f, "%d\n", (int)getpid());
+		fclose(f);
+	}
+	return n;
+}
+
+static void test_cpu_count_cgroup_quota(void **state)
+{
+	char dir[128], path[192];
+	cpu_set_t set;
+	FILE *f;
+	int status;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "/sys/fs/cgroup/cpu/mproc-test-%d",
+		 (int)getpid());
+	sched_getaffinity(0, sizeof(set), &set);
+	if (CPU_COUNT(&set) < 2 || mkdir(dir, 0755) != 0) {
+		skip(); /* needs 2 CPUs and a writable cgroup v1 cpu tree */
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/cpu.cfs_quota_us", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "50000\n"); /* half of the default 100000 us period */
+	assert_int_equal(fclose(f), 0);
+	status = mpt_wait(mpt_fork(count_in_cgroup, dir));
+	assert_int_equal(rmdir(dir), 0);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 1);
+}
+
 /* ---- threads ---- */
 
 static void *join_thread(void *arg)
@@ -1000,6 +1050,35 @@ static void test_concurrent_join(void **state)
 	assert_int_equal(code, 0);
 	mp_process_free(p);
 	close_pipe();
+}
+
+static void *start_thread(void *arg)
+{
+	return (void *)(intptr_t)mp_process_start(arg);
+}
+
+static void test_concurrent_start(void **state)
+{
+	mp_process_t *p;
+	pthread_t t[4];
+	void *rc;
+	int i, ok = 0, twice = 0;
+
+	(void)state;
+	for (int round = 0; round < 20; round++) {
+		p = mp_process_new(ret_arg, NULL, NULL);
+		for (i = 0; i < 4; i++)
+			assert_int_equal(pthread_create(&t[i], NULL, start_thread, p), 0);
+		for (i = 0; i < 4; i++) {
+			pthread_join(t[i], &rc);
+			ok += (intptr_t)rc == 0;
+			twice += (intptr_t)rc == -EINVAL;
+		}
+		mpt_assert_ok(mp_process_join(p, mpt_timeout(10)));
+		mp_process_free(p);
+	}
+	assert_int_equal(ok, 20); /* exactly one child per object */
+	assert_int_equal(twice, 60);
 }
 
 static void *start_many(void *arg)
@@ -1063,7 +1142,9 @@ int main(void)
 		MPT(test_proc_status),
 		MPT(test_cpu_count),
 		MPT(test_cpu_count_affinity),
+		MPT(test_cpu_count_cgroup_quota),
 		MPT(test_concurrent_join),
+		MPT(test_concurrent_start),
 		MPT(test_threads_start_children),
 	};
 

@@ -16,7 +16,8 @@
  * `arg` may point anywhere.  It runs target(arg), then terminates its daemonic
  * children and joins the others (as CPython does at exit), flushes stdio and
  * calls _exit() with the target's return value: it never returns into the
- * caller's stack and never runs the parent's atexit handlers.  Its stdin is
+ * caller's stack and never runs the parent's atexit handlers (a target that
+ * calls exit() itself would run them: return instead).  Its stdin is
  * /dev/null unless keep_stdin is set.  The parent flushes its stdio before
  * forking so buffered output is neither lost nor printed twice.
  *

@@ -263,6 +263,8 @@ __attribute__((noreturn)) static void child_main(struct mp_process *p,
 		if (fd > STDIN_FILENO) {
 			syscall(SYS_dup3, fd, STDIN_FILENO, 0);
 			close(fd);
+		} else if (fd == STDIN_FILENO) { /* stdin was closed */
+			syscall(SYS_fcntl, fd, F_SETFD, 0);
 		}
 	}
 	code = p->target(p->arg);
@@ -321,6 +323,10 @@ int mp_process_start(mp_process_t *p)
 		return MPI_SYSERR("pipe2");
 	fflush(NULL); /* else buffered output is printed twice */
 	pthread_mutex_lock(&mpi_reg_lock);
+	if (p->state != ST_NEW) { /* another thread started it meanwhile */
+		rc = MPI_ERR(-EINVAL, "cannot start a process twice");
+		goto fail_unlock;
+	}
 	mpi_sweep_locked();
 	pid = fork();
 	if (pid == 0) {
