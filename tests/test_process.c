@@ -316,7 +316,8 @@ static void test_errors(void **state)
 	mpt_assert_rc(mp_process_join(NULL, 0), -EINVAL);
 	assert_null(mp_process_new(ret_arg, NULL,
 				   &(mp_process_opts){.policy = MP_SCHED_FIFO}));
-	assert_non_null(strstr(mp_last_error(), "priority"));
+	assert_string_equal(mp_last_error(), "mp_process_new: opts->priority 0: "
+					      "SCHED_FIFO needs 1..99");
 	assert_null(mp_process_new(ret_arg, NULL,
 				   &(mp_process_opts){.priority = 3}));
 	assert_null(mp_process_new(

@@ -47,41 +47,44 @@ static int policy_os(mp_sched_policy policy)
 	}
 }
 
+/* Errors in the options are reported as mp_process_new's. */
+#define OPT_ERR(code, ...) mpi_error((code), "mp_process_new", __VA_ARGS__)
+
 static int copy_opts(struct mp_process *p, const mp_process_opts *o)
 {
 	size_t i;
 
 	if ((unsigned)o->policy > MP_SCHED_RR)
-		return MPI_ERR(-EINVAL, "opts->policy %d is not a policy",
+		return OPT_ERR(-EINVAL, "opts->policy %d is not a policy",
 			       (int)o->policy);
 	if (o->policy == MP_SCHED_FIFO || o->policy == MP_SCHED_RR) {
 		if (o->priority < 1 || o->priority > 99)
-			return MPI_ERR(-EINVAL,
+			return OPT_ERR(-EINVAL,
 				       "opts->priority %d: %s needs 1..99",
 				       o->priority, policy_name(o->policy));
 	} else if (o->priority != 0) {
-		return MPI_ERR(-EINVAL,
+		return OPT_ERR(-EINVAL,
 			       "opts->priority %d: only SCHED_FIFO and "
 			       "SCHED_RR take a priority",
 			       o->priority);
 	}
 	if (o->nice < -40 || o->nice > 40)
-		return MPI_ERR(-EINVAL, "opts->nice %d is out of range",
+		return OPT_ERR(-EINVAL, "opts->nice %d is out of range",
 			       o->nice);
 	if (o->naffinity > 0 && o->affinity == NULL)
-		return MPI_ERR(-EINVAL, "opts->affinity is NULL but "
+		return OPT_ERR(-EINVAL, "opts->affinity is NULL but "
 					"opts->naffinity is %zu",
 			       o->naffinity);
 	for (i = 0; i < o->naffinity; i++)
 		if (o->affinity[i] < 0 || o->affinity[i] >= CPU_SETSIZE)
-			return MPI_ERR(-EINVAL,
+			return OPT_ERR(-EINVAL,
 				       "opts->affinity[%zu] = %d is not a CPU "
 				       "number",
 				       i, o->affinity[i]);
 	if (o->naffinity > 0) {
 		p->affinity = malloc(o->naffinity * sizeof(int));
 		if (p->affinity == NULL)
-			return MPI_ERR(-ENOMEM, "out of memory");
+			return OPT_ERR(-ENOMEM, "out of memory");
 		memcpy(p->affinity, o->affinity, o->naffinity * sizeof(int));
 		p->naffinity = o->naffinity;
 	}
