@@ -45,7 +45,7 @@ struct mp_process {
 	bool daemon;
 	bool detached;  /* freed by the user while running */
 	enum kind kind;
-	enum state state;
+	_Atomic enum state state; /* read without the lock */
 	pid_t pid;
 	pid_t creator; /* the process that made this object */
 	int pidfd;
