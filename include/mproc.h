@@ -10,5 +10,6 @@
 
 #include "mproc/common.h"
 #include "mproc/process.h"
+#include "mproc/sync.h"
 
 #endif /* MPROC_H */

@@ -1,0 +1,270 @@
+/*
+ * mproc/sync.h - Lock, RLock, Semaphore, BoundedSemaphore, Event, Condition
+ * and Barrier shared by processes and threads (Python's multiprocessing
+ * synchronisation primitives).
+ *
+ * Two forms of each primitive:
+ * - handle form, mp_lock_new() / mp_lock_free(): the library places the
+ *   object in shared memory; processes forked after the call share it.
+ * - embeddable form, mp_lock_init() / mp_lock_destroy(): the object lives
+ *   where the caller put it (like a pthread_mutex_t inside a struct): to be
+ *   shared between processes that memory must be shared (mp_shared_alloc,
+ *   a SharedMemory segment, any MAP_SHARED mapping).
+ * The structs are public only so they can be embedded: never touch fields.
+ *
+ * Owner death.  A Lock or RLock remembers which thread of which process holds
+ * it.  If that thread or process dies holding it, the next acquirer gets the
+ * lock with MP_EOWNERDEAD (within about 0.1 s of the death) instead of
+ * waiting forever.  The data the lock protects may be half-updated: repair
+ * it, then call mp_lock_consistent() (mp_rlock_consistent()); until someone
+ * does, every acquirer gets MP_EOWNERDEAD (and holds the lock).  Semaphores,
+ * Events and Barriers have no owner: permits a dead process held are lost, as
+ * in CPython; a Barrier's waiters are freed by its timeout.
+ *
+ * Timeouts are seconds (MP_FOREVER blocks, 0 polls); a timed-out acquire
+ * returns -ETIMEDOUT.  All functions are safe from any thread of any process
+ * that shares the object.  Owners are identified by (pid, tid) and checked
+ * with tgkill(): a pid and tid both reused within 0.1 s could hide a death.
+ */
+#ifndef MPROC_SYNC_H
+#define MPROC_SYNC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mproc/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Lock ---- */
+
+typedef struct mp_lock {
+	uint64_t _state; /* owner (pid << 32 | tid), waiters bit; 0 = free */
+	uint32_t _dirty; /* an owner died: state not marked consistent */
+	uint32_t _pad;
+} mp_lock_t;
+
+/* Initialise / tear down a Lock the caller placed.  0, or -EINVAL for NULL. */
+MP_API int mp_lock_init(mp_lock_t *l);
+MP_API void mp_lock_destroy(mp_lock_t *l);
+
+/* A Lock in library shared memory; NULL on failure.  Free with mp_lock_free. */
+MP_API mp_lock_t *mp_lock_new(void);
+MP_API void mp_lock_free(mp_lock_t *l);
+
+/*
+ * mp_lock_acquire - take the lock, waiting at most timeout seconds.
+ * Returns 0; -ETIMEDOUT (timeout 0: it is held elsewhere); MP_EOWNERDEAD
+ * when the lock is now held by the caller but its previous owner died
+ * holding it; -EINVAL for NULL or a bad timeout.  A Lock is not re-entrant:
+ * acquiring it twice in one thread waits for itself (until the timeout).
+ */
+MP_API int mp_lock_acquire(mp_lock_t *l, double timeout);
+
+/*
+ * mp_lock_release - release the lock.  Any thread or process may release a
+ * held Lock (as in CPython).  -EINVAL if it is not held ("semaphore or lock
+ * released too many times").
+ */
+MP_API int mp_lock_release(mp_lock_t *l);
+
+/* Mark the state protected by the lock repaired after MP_EOWNERDEAD. */
+MP_API int mp_lock_consistent(mp_lock_t *l);
+
+/* 1 if the lock is held (by anyone), else 0. */
+MP_API int mp_lock_locked(const mp_lock_t *l);
+
+/* ---- RLock ---- */
+
+typedef struct mp_rlock {
+	mp_lock_t _lock;
+	uint32_t _count; /* recursion depth, written only by the owner */
+	uint32_t _pad;
+} mp_rlock_t;
+
+MP_API int mp_rlock_init(mp_rlock_t *r);
+MP_API void mp_rlock_destroy(mp_rlock_t *r);
+MP_API mp_rlock_t *mp_rlock_new(void);
+MP_API void mp_rlock_free(mp_rlock_t *r);
+
+/*
+ * mp_rlock_acquire - take the lock; the owning thread may take it again (each
+ * acquire needs a release).  Same returns as mp_lock_acquire.
+ */
+MP_API int mp_rlock_acquire(mp_rlock_t *r, double timeout);
+
+/*
+ * mp_rlock_release - undo one acquire.  -EPERM if the calling thread does not
+ * own it ("cannot release un-acquired lock").
+ */
+MP_API int mp_rlock_release(mp_rlock_t *r);
+
+MP_API int mp_rlock_consistent(mp_rlock_t *r);
+
+/* The recursion depth if the calling thread owns the lock, else 0. */
+MP_API int mp_rlock_count(const mp_rlock_t *r);
+
+/* ---- Semaphore and BoundedSemaphore ---- */
+
+typedef struct mp_semaphore {
+	uint32_t _value;
+	uint32_t _waiters;
+	uint32_t _max; /* 0: unbounded; else a BoundedSemaphore's bound */
+	uint32_t _pad;
+} mp_semaphore_t;
+
+/*
+ * Semaphore(value) when bounded is false; BoundedSemaphore(value) when true,
+ * whose release above `value` fails.  -EINVAL for NULL or value > INT32_MAX.
+ */
+MP_API int mp_semaphore_init(mp_semaphore_t *s, unsigned value, bool bounded);
+MP_API void mp_semaphore_destroy(mp_semaphore_t *s);
+MP_API mp_semaphore_t *mp_semaphore_new(unsigned value, bool bounded);
+MP_API void mp_semaphore_free(mp_semaphore_t *s);
+
+/* Take one permit, waiting at most timeout: 0 or -ETIMEDOUT. */
+MP_API int mp_semaphore_acquire(mp_semaphore_t *s, double timeout);
+
+/*
+ * mp_semaphore_release - give back n permits (n >= 1), waking up to n
+ * waiters.  -EINVAL if a BoundedSemaphore would go above its initial value
+ * ("semaphore or lock released too many times"; nothing is released then).
+ */
+MP_API int mp_semaphore_release(mp_semaphore_t *s, unsigned n);
+
+/* The current value (free permits). */
+MP_API int mp_semaphore_get_value(const mp_semaphore_t *s);
+
+/* ---- Event ---- */
+
+typedef struct mp_event {
+	uint32_t _flag;
+	uint32_t _waiters;
+} mp_event_t;
+
+MP_API int mp_event_init(mp_event_t *e);
+MP_API void mp_event_destroy(mp_event_t *e);
+MP_API mp_event_t *mp_event_new(void);
+MP_API void mp_event_free(mp_event_t *e);
+
+/* Set the flag and wake every waiter. */
+MP_API int mp_event_set(mp_event_t *e);
+/* Clear the flag. */
+MP_API int mp_event_clear(mp_event_t *e);
+/* 1 if the flag is set, else 0. */
+MP_API int mp_event_is_set(const mp_event_t *e);
+/* Wait until the flag is set: 1 if it is (also at once), 0 on timeout. */
+MP_API int mp_event_wait(mp_event_t *e, double timeout);
+
+/* ---- Condition ---- */
+
+typedef struct mp_condition {
+	mp_lock_t *_lock;   /* the Lock it uses, or NULL */
+	mp_rlock_t *_rlock; /* the RLock it uses (its own by default) */
+	mp_rlock_t _own;
+	mp_semaphore_t _sleeping, _woken, _wait;
+} mp_condition_t;
+
+/*
+ * Options of a Condition: the lock it is built on (at most one of the two,
+ * in memory shared like the Condition itself); both NULL: its own RLock.
+ */
+typedef struct mp_condition_opts {
+	mp_lock_t *lock;
+	mp_rlock_t *rlock;
+} mp_condition_opts;
+
+MP_API int mp_condition_init(mp_condition_t *c, const mp_condition_opts *opts);
+MP_API void mp_condition_destroy(mp_condition_t *c);
+MP_API mp_condition_t *mp_condition_new(const mp_condition_opts *opts);
+MP_API void mp_condition_free(mp_condition_t *c);
+
+/* Acquire / release the underlying lock (same returns as the lock's). */
+MP_API int mp_condition_acquire(mp_condition_t *c, double timeout);
+MP_API int mp_condition_release(mp_condition_t *c);
+
+/*
+ * mp_condition_wait - release the lock (all levels of an RLock), wait for a
+ * notify or the timeout, and re-acquire the lock.  Returns 1 if notified, 0
+ * on timeout, -EPERM if the caller does not hold the lock ("must acquire()
+ * condition before using wait()"), MP_EOWNERDEAD if re-acquiring found a dead
+ * owner (the lock is held then).
+ */
+MP_API int mp_condition_wait(mp_condition_t *c, double timeout);
+
+/*
+ * mp_condition_wait_for - wait until pred(arg) is true (checked first, then
+ * after every notify), at most timeout seconds in all.  Returns the last
+ * value of the predicate (1 or 0), or a negative error as mp_condition_wait.
+ */
+MP_API int mp_condition_wait_for(mp_condition_t *c, bool (*pred)(void *arg),
+				 void *arg, double timeout);
+
+/*
+ * mp_condition_notify - wake up to n waiters (exactly n when n are waiting);
+ * mp_condition_notify_all wakes them all.  -EPERM if the caller does not hold
+ * the lock ("lock is not owned").
+ */
+MP_API int mp_condition_notify(mp_condition_t *c, unsigned n);
+MP_API int mp_condition_notify_all(mp_condition_t *c);
+
+/* ---- Barrier ---- */
+
+/* A Barrier's action: run by exactly one waiter per cycle; non-zero breaks it. */
+typedef int (*mp_barrier_action)(void *arg);
+
+typedef struct mp_barrier_opts {
+	mp_barrier_action action; /* NULL: none */
+	void *action_arg;
+	double timeout; /* default for waits; 0 (the zero default) = forever */
+} mp_barrier_opts;
+
+typedef struct mp_barrier {
+	mp_lock_t _lock;
+	uint32_t _seq; /* bumped (and futex-woken) on every state change */
+	uint32_t _parties;
+	uint32_t _count;
+	int32_t _state; /* 0 filling, 1 draining, -1 resetting, -2 broken */
+	mp_barrier_action _action;
+	void *_action_arg;
+	double _timeout;
+} mp_barrier_t;
+
+/* Use the Barrier's own default timeout in mp_barrier_wait. */
+#define MP_BARRIER_DEFAULT (-2.0)
+
+/* -EINVAL for parties 0 (CPython accepts Barrier(0); it can never trip). */
+MP_API int mp_barrier_init(mp_barrier_t *b, unsigned parties,
+			   const mp_barrier_opts *opts);
+MP_API void mp_barrier_destroy(mp_barrier_t *b);
+MP_API mp_barrier_t *mp_barrier_new(unsigned parties,
+				    const mp_barrier_opts *opts);
+MP_API void mp_barrier_free(mp_barrier_t *b);
+
+/*
+ * mp_barrier_wait - wait until `parties` callers are waiting, then release
+ * them all.  Returns the caller's arrival index, 0 .. parties-1 (distinct in
+ * each cycle).  MP_EBARRIER if the barrier is or gets broken: by abort(), by
+ * an action that failed, or by a timeout (which breaks it for every waiter,
+ * as CPython's BrokenBarrierError).  timeout may be MP_BARRIER_DEFAULT.
+ */
+MP_API int mp_barrier_wait(mp_barrier_t *b, double timeout);
+
+/* Break the barrier: current and future waiters get MP_EBARRIER. */
+MP_API int mp_barrier_abort(mp_barrier_t *b);
+
+/* Back to the initial state; current waiters get MP_EBARRIER. */
+MP_API int mp_barrier_reset(mp_barrier_t *b);
+
+/* parties, waiters now, and whether it is broken (1/0). */
+MP_API int mp_barrier_parties(const mp_barrier_t *b);
+MP_API int mp_barrier_n_waiting(const mp_barrier_t *b);
+MP_API int mp_barrier_broken(const mp_barrier_t *b);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MPROC_SYNC_H */

@@ -1,0 +1,189 @@
+/*
+ * sync/sem.c - Semaphore, BoundedSemaphore and Event: a counter (or flag)
+ * word plus a count of sleepers, so that release/set only makes the futex
+ * wake-up syscall when somebody sleeps.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+
+#include "internal/clock.h"
+#include "internal/error.h"
+#include "internal/futex.h"
+#include "internal/shmem.h"
+#include "sync/sync_int.h"
+
+static void *alloc_shared(size_t size, const char *func)
+{
+	void *p = mpi_shm_alloc(size);
+
+	if (p == NULL)
+		mpi_error(-ENOMEM, func, "cannot map shared memory: %s",
+			  mp_strerror(-errno));
+	return p;
+}
+
+/* ---- Semaphore ---- */
+
+int mp_semaphore_init(mp_semaphore_t *s, unsigned value, bool bounded)
+{
+	MPI_CHECK_NULL(s);
+	if (value > INT32_MAX)
+		return MPI_ERR(-EINVAL, "value %u is too large", value);
+	if (bounded && value == 0)
+		return MPI_ERR(-EINVAL, "a BoundedSemaphore of value 0 can "
+					"never be released");
+	*s = (mp_semaphore_t){._value = value, ._max = bounded ? value : 0};
+	return 0;
+}
+
+void mp_semaphore_destroy(mp_semaphore_t *s)
+{
+	(void)s;
+}
+
+mp_semaphore_t *mp_semaphore_new(unsigned value, bool bounded)
+{
+	mp_semaphore_t *s = alloc_shared(sizeof(*s), __func__);
+
+	if (s != NULL && mp_semaphore_init(s, value, bounded) < 0) {
+		mpi_shm_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void mp_semaphore_free(mp_semaphore_t *s)
+{
+	mpi_shm_free(s);
+}
+
+static bool try_take(mp_semaphore_t *s)
+{
+	uint32_t v = __atomic_load_n(&s->_value, __ATOMIC_RELAXED);
+
+	while (v > 0)
+		if (__atomic_compare_exchange_n(&s->_value, &v, v - 1, true,
+						__ATOMIC_ACQUIRE,
+						__ATOMIC_RELAXED))
+			return true;
+	return false;
+}
+
+int mp_semaphore_acquire(mp_semaphore_t *s, double timeout)
+{
+	uint64_t deadline;
+	int rc;
+
+	MPI_CHECK_NULL(s);
+	if (try_take(s))
+		return 0;
+	if ((rc = mpi_deadline(timeout, __func__, &deadline)) < 0)
+		return rc;
+	__atomic_add_fetch(&s->_waiters, 1, __ATOMIC_SEQ_CST);
+	for (;;) {
+		if (try_take(s)) {
+			rc = 0;
+			break;
+		}
+		if (mpi_futex_wait(&s->_value, 0, deadline) == -ETIMEDOUT &&
+		    !try_take(s)) {
+			rc = MPI_ERR(-ETIMEDOUT, "no permit after %gs", timeout);
+			break;
+		}
+	}
+	__atomic_sub_fetch(&s->_waiters, 1, __ATOMIC_SEQ_CST);
+	return rc;
+}
+
+int mp_semaphore_release(mp_semaphore_t *s, unsigned n)
+{
+	uint32_t v;
+
+	MPI_CHECK_NULL(s);
+	if (n == 0 || n > INT32_MAX)
+		return MPI_ERR(-EINVAL, "n = %u: release 1 .. INT32_MAX permits",
+			       n);
+	v = __atomic_load_n(&s->_value, __ATOMIC_RELAXED);
+	do {
+		if (s->_max != 0 ? v + (uint64_t)n > s->_max
+				 : v + (uint64_t)n > INT32_MAX)
+			return MPI_ERR(-EINVAL, "semaphore or lock released too "
+						"many times");
+	} while (!__atomic_compare_exchange_n(&s->_value, &v, v + n, true,
+					      __ATOMIC_RELEASE,
+					      __ATOMIC_RELAXED));
+	if (__atomic_load_n(&s->_waiters, __ATOMIC_SEQ_CST) > 0)
+		mpi_futex_wake(&s->_value, (int)n);
+	return 0;
+}
+
+int mp_semaphore_get_value(const mp_semaphore_t *s)
+{
+	MPI_CHECK_NULL(s);
+	return (int)__atomic_load_n(&s->_value, __ATOMIC_RELAXED);
+}
+
+/* ---- Event ---- */
+
+int mp_event_init(mp_event_t *e)
+{
+	MPI_CHECK_NULL(e);
+	*e = (mp_event_t){0};
+	return 0;
+}
+
+void mp_event_destroy(mp_event_t *e)
+{
+	(void)e;
+}
+
+mp_event_t *mp_event_new(void)
+{
+	return alloc_shared(sizeof(mp_event_t), __func__);
+}
+
+void mp_event_free(mp_event_t *e)
+{
+	mpi_shm_free(e);
+}
+
+int mp_event_set(mp_event_t *e)
+{
+	MPI_CHECK_NULL(e);
+	__atomic_store_n(&e->_flag, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&e->_waiters, __ATOMIC_SEQ_CST) > 0)
+		mpi_futex_wake(&e->_flag, INT32_MAX);
+	return 0;
+}
+
+int mp_event_clear(mp_event_t *e)
+{
+	MPI_CHECK_NULL(e);
+	__atomic_store_n(&e->_flag, 0, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+int mp_event_is_set(const mp_event_t *e)
+{
+	MPI_CHECK_NULL(e);
+	return __atomic_load_n(&e->_flag, __ATOMIC_ACQUIRE) != 0;
+}
+
+int mp_event_wait(mp_event_t *e, double timeout)
+{
+	uint64_t deadline;
+	int rc;
+
+	MPI_CHECK_NULL(e);
+	if (__atomic_load_n(&e->_flag, __ATOMIC_ACQUIRE))
+		return 1;
+	if ((rc = mpi_deadline(timeout, __func__, &deadline)) < 0)
+		return rc;
+	__atomic_add_fetch(&e->_waiters, 1, __ATOMIC_SEQ_CST);
+	while (!__atomic_load_n(&e->_flag, __ATOMIC_ACQUIRE) &&
+	       mpi_futex_wait(&e->_flag, 0, deadline) != -ETIMEDOUT)
+		;
+	__atomic_sub_fetch(&e->_waiters, 1, __ATOMIC_SEQ_CST);
+	return __atomic_load_n(&e->_flag, __ATOMIC_ACQUIRE) != 0;
+}
