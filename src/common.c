@@ -9,6 +9,7 @@
 #include "internal/error.h"
 
 static _Thread_local char last_error[512];
+static _Thread_local int last_code;
 
 unsigned mp_version(void)
 {
@@ -45,6 +46,11 @@ const char *mp_last_error(void)
 	return last_error;
 }
 
+int mp_last_error_code(void)
+{
+	return last_code;
+}
+
 void mp_buf_free(void *buf)
 {
 	free(buf);
@@ -55,6 +61,7 @@ int mpi_error(int code, const char *func, const char *fmt, ...)
 	va_list ap;
 	int n;
 
+	last_code = code;
 	n = snprintf(last_error, sizeof(last_error), "%s: ", func);
 	if (n < 0 || (size_t)n >= sizeof(last_error))
 		n = 0;

@@ -60,11 +60,13 @@ static void test_last_error_is_per_thread(void **state)
 	(void)state;
 	assert_int_equal(fail_with(-EINVAL), -EINVAL);
 	assert_string_equal(mp_last_error(), "fail_with: value 42 is bad");
+	assert_int_equal(mp_last_error_code(), -EINVAL);
 	assert_int_equal(pthread_create(&t, NULL, other_thread, NULL), 0);
 	pthread_join(t, &ok);
 	assert_non_null(ok);
 	/* The other thread's failure did not touch ours. */
 	assert_string_equal(mp_last_error(), "fail_with: value 42 is bad");
+	assert_int_equal(mp_last_error_code(), -EINVAL);
 }
 
 static void test_long_message_truncated(void **state)

@@ -79,6 +79,12 @@ MP_API const char *mp_strerror(int code);
 MP_API const char *mp_last_error(void);
 
 /*
+ * mp_last_error_code - the code of the last failure in the calling thread
+ * (0 if none yet): how a constructor that returned NULL says why.
+ */
+MP_API int mp_last_error_code(void);
+
+/*
  * mp_buf_free - release a buffer the library allocated for the caller (each
  * function that hands one out says so).  NULL is a no-op.
  */

@@ -1,0 +1,138 @@
+/*
+ * mproc/shm.h - shared memory: mp_shared_alloc, Value / Array (with or
+ * without a lock: RawValue / RawArray), and named SharedMemory segments
+ * (Python's multiprocessing.sharedctypes and shared_memory).
+ *
+ * Memory from mp_shared_alloc, Values and Arrays is shared with the children
+ * forked after it was made (it is a MAP_SHARED memfd mapping, so nothing is
+ * left in /dev/shm).  A SharedMemory segment has a name any process can
+ * attach to.
+ *
+ * Types are ctypes' codes: 'c' char, 'b' signed char, 'B' unsigned char,
+ * 'h' short, 'H' unsigned short, 'i' int, 'I' unsigned int, 'l' long,
+ * 'L' unsigned long, 'q' long long, 'Q' unsigned long long, 'f' float,
+ * 'd' double.
+ *
+ * Thread/process safety: mp_value_get/set and mp_array_get/set take the
+ * object's lock (if it has one).  A read-modify-write such as `+= 1` is not
+ * atomic: hold the lock around it (mp_value_get_lock), as in CPython.
+ */
+#ifndef MPROC_SHM_H
+#define MPROC_SHM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "mproc/common.h"
+#include "mproc/sync.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * mp_shared_alloc - size bytes of zeroed memory, aligned to 64, shared with
+ * the children forked afterwards.  NULL (and a message) for size 0 or when
+ * memory cannot be mapped.  mp_shared_free releases it (in the process that
+ * allocated it; in a child it is a no-op); NULL is a no-op.
+ */
+MP_API void *mp_shared_alloc(size_t size);
+MP_API void mp_shared_free(void *p);
+
+/* ---- Value and Array ---- */
+
+typedef struct mp_value mp_value_t;
+typedef struct mp_array mp_array_t;
+
+typedef struct mp_value_opts {
+	bool raw; /* no lock: RawValue / RawArray (default: an RLock) */
+} mp_value_opts;
+
+/* The size of one element of a typecode, or 0 if the code is unknown. */
+MP_API size_t mp_typecode_size(char typecode);
+
+/*
+ * mp_value_new - a Value of the given type, initialised from *init (NULL: 0).
+ * NULL on failure (unknown typecode: mp_last_error_code() is -EINVAL).
+ */
+MP_API mp_value_t *mp_value_new(char typecode, const void *init,
+				const mp_value_opts *opts);
+MP_API void mp_value_free(mp_value_t *v);
+
+/* The value itself, for direct typed access (hold the lock if others write). */
+MP_API void *mp_value_ptr(mp_value_t *v);
+
+/* Copy the value out / in under its lock.  -EINVAL for NULL arguments. */
+MP_API int mp_value_get(mp_value_t *v, void *out);
+MP_API int mp_value_set(mp_value_t *v, const void *in);
+
+/* Its RLock (Value.get_lock()), or NULL for a raw value. */
+MP_API mp_rlock_t *mp_value_get_lock(mp_value_t *v);
+
+MP_API char mp_value_typecode(const mp_value_t *v);
+
+/*
+ * mp_array_new - an Array of n elements, initialised from init (n elements;
+ * NULL: zeros).  NULL on failure (unknown typecode, n 0, too large).
+ */
+MP_API mp_array_t *mp_array_new(char typecode, size_t n, const void *init,
+				const mp_value_opts *opts);
+MP_API void mp_array_free(mp_array_t *a);
+
+/* The first element, for direct typed access. */
+MP_API void *mp_array_ptr(mp_array_t *a);
+MP_API size_t mp_array_len(const mp_array_t *a);
+MP_API char mp_array_typecode(const mp_array_t *a);
+
+/* Copy element i out / in under the lock.  -ERANGE for i >= len. */
+MP_API int mp_array_get(mp_array_t *a, size_t i, void *out);
+MP_API int mp_array_set(mp_array_t *a, size_t i, const void *in);
+
+MP_API mp_rlock_t *mp_array_get_lock(mp_array_t *a);
+
+/* ---- SharedMemory ---- */
+
+typedef struct mp_shm mp_shm_t;
+
+typedef struct mp_shm_opts {
+	/*
+	 * By default the creator's segment is unlinked when the creator
+	 * process ends without unlinking it (even by SIGKILL): a tracker
+	 * process watches it.  untracked keeps the segment after the creator
+	 * ends (CPython 3.13's track=False).
+	 */
+	bool untracked;
+} mp_shm_opts;
+
+/*
+ * mp_shm_create - a new segment of size bytes (zeroed) named `name`, or an
+ * automatic name like CPython's ("psm_" + 8 hex digits) when name is NULL.
+ * Returns NULL with mp_last_error_code(): -EINVAL for size 0 or a bad name
+ * (empty, or containing '/'), -EEXIST if the name is taken, -ENAMETOOLONG,
+ * or the errno of shm_open/ftruncate/mmap.
+ */
+MP_API mp_shm_t *mp_shm_create(const char *name, size_t size,
+			       const mp_shm_opts *opts);
+
+/* mp_shm_attach - map an existing segment.  NULL: -ENOENT if none. */
+MP_API mp_shm_t *mp_shm_attach(const char *name);
+
+/* The mapping, its size (whole segment) and its name (without '/'). */
+MP_API void *mp_shm_buf(const mp_shm_t *s);
+MP_API size_t mp_shm_size(const mp_shm_t *s);
+MP_API const char *mp_shm_name(const mp_shm_t *s);
+
+/* mp_shm_close - unmap and free the handle (the segment stays). NULL ok. */
+MP_API void mp_shm_close(mp_shm_t *s);
+
+/*
+ * mp_shm_unlink - remove the segment's name (call it once, from one process);
+ * mappings stay valid until closed.  -ENOENT if already removed.
+ */
+MP_API int mp_shm_unlink(mp_shm_t *s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MPROC_SHM_H */

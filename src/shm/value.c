@@ -1,0 +1,216 @@
+/*
+ * shm/value.c - mp_shared_alloc, Value and Array.  A Value or Array is one
+ * block of the shared arena: a header (type, length, RLock) then the data.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "internal/error.h"
+#include "internal/shmem.h"
+#include "mproc/shm.h"
+
+struct mp_array {
+	char typecode;
+	bool locked;
+	size_t elem, len;
+	mp_rlock_t lock;
+	_Alignas(16) unsigned char data[];
+};
+
+/* A Value is an Array of one element; the two types keep calls checked. */
+struct mp_value {
+	struct mp_array a;
+};
+
+void *mp_shared_alloc(size_t size)
+{
+	void *p;
+
+	if (size == 0) {
+		MPI_ERR(-EINVAL, "size 0: allocate at least one byte");
+		return NULL;
+	}
+	if ((p = mpi_shm_alloc(size)) == NULL)
+		MPI_ERR(-errno, "cannot map %zu bytes of shared memory: %s", size,
+			mp_strerror(-errno));
+	return p;
+}
+
+void mp_shared_free(void *p)
+{
+	mpi_shm_free(p);
+}
+
+size_t mp_typecode_size(char typecode)
+{
+	switch (typecode) {
+	case 'c':
+	case 'b':
+	case 'B':
+		return 1;
+	case 'h':
+	case 'H':
+		return sizeof(short);
+	case 'i':
+	case 'I':
+		return sizeof(int);
+	case 'l':
+	case 'L':
+		return sizeof(long);
+	case 'q':
+	case 'Q':
+		return sizeof(long long);
+	case 'f':
+		return sizeof(float);
+	case 'd':
+		return sizeof(double);
+	default:
+		return 0;
+	}
+}
+
+static struct mp_array *array_new(char typecode, size_t n, const void *init,
+				  const mp_value_opts *opts, const char *func)
+{
+	size_t elem = mp_typecode_size(typecode);
+	struct mp_array *a;
+
+	if (elem == 0) {
+		mpi_error(-EINVAL, func,
+			  "typecode '%c' is not one of c b B h H i I l L q Q f d",
+			  typecode > 32 && typecode < 127 ? typecode : '?');
+		return NULL;
+	}
+	if (n == 0 || n > (SIZE_MAX - sizeof(*a)) / elem) {
+		mpi_error(-EINVAL, func, "length %zu is invalid", n);
+		return NULL;
+	}
+	if ((a = mpi_shm_alloc(sizeof(*a) + n * elem)) == NULL) {
+		mpi_error(-errno, func, "cannot map shared memory: %s",
+			  mp_strerror(-errno));
+		return NULL;
+	}
+	a->typecode = typecode;
+	a->elem = elem;
+	a->len = n;
+	a->locked = opts == NULL || !opts->raw;
+	mp_rlock_init(&a->lock);
+	if (init != NULL)
+		memcpy(a->data, init, n * elem);
+	return a;
+}
+
+/* Lock (if any) around a copy. */
+static int copy_locked(struct mp_array *a, void *dst, const void *src,
+		       const char *func)
+{
+	int rc = 0;
+
+	if (a->locked) {
+		rc = mp_rlock_acquire(&a->lock, MP_FOREVER);
+		if (rc < 0 && rc != MP_EOWNERDEAD)
+			return rc;
+		if (rc == MP_EOWNERDEAD)
+			mpi_error(rc, func, "%s", mp_last_error());
+	}
+	memcpy(dst, src, a->elem);
+	if (a->locked)
+		mp_rlock_release(&a->lock);
+	return rc;
+}
+
+/* ---- Value ---- */
+
+mp_value_t *mp_value_new(char typecode, const void *init,
+			 const mp_value_opts *opts)
+{
+	return (mp_value_t *)array_new(typecode, 1, init, opts, __func__);
+}
+
+void mp_value_free(mp_value_t *v)
+{
+	mpi_shm_free(v);
+}
+
+void *mp_value_ptr(mp_value_t *v)
+{
+	return v ? v->a.data : NULL;
+}
+
+int mp_value_get(mp_value_t *v, void *out)
+{
+	MPI_CHECK_NULL(v);
+	MPI_CHECK_NULL(out);
+	return copy_locked(&v->a, out, v->a.data, __func__);
+}
+
+int mp_value_set(mp_value_t *v, const void *in)
+{
+	MPI_CHECK_NULL(v);
+	MPI_CHECK_NULL(in);
+	return copy_locked(&v->a, v->a.data, in, __func__);
+}
+
+mp_rlock_t *mp_value_get_lock(mp_value_t *v)
+{
+	return v && v->a.locked ? &v->a.lock : NULL;
+}
+
+char mp_value_typecode(const mp_value_t *v)
+{
+	return v ? v->a.typecode : '\0';
+}
+
+/* ---- Array ---- */
+
+mp_array_t *mp_array_new(char typecode, size_t n, const void *init,
+			 const mp_value_opts *opts)
+{
+	return array_new(typecode, n, init, opts, __func__);
+}
+
+void mp_array_free(mp_array_t *a)
+{
+	mpi_shm_free(a);
+}
+
+void *mp_array_ptr(mp_array_t *a)
+{
+	return a ? a->data : NULL;
+}
+
+size_t mp_array_len(const mp_array_t *a)
+{
+	return a ? a->len : 0;
+}
+
+char mp_array_typecode(const mp_array_t *a)
+{
+	return a ? a->typecode : '\0';
+}
+
+int mp_array_get(mp_array_t *a, size_t i, void *out)
+{
+	MPI_CHECK_NULL(a);
+	MPI_CHECK_NULL(out);
+	if (i >= a->len)
+		return MPI_ERR(-ERANGE, "index %zu out of range (length %zu)", i,
+			       a->len);
+	return copy_locked(a, out, a->data + i * a->elem, __func__);
+}
+
+int mp_array_set(mp_array_t *a, size_t i, const void *in)
+{
+	MPI_CHECK_NULL(a);
+	MPI_CHECK_NULL(in);
+	if (i >= a->len)
+		return MPI_ERR(-ERANGE, "index %zu out of range (length %zu)", i,
+			       a->len);
+	return copy_locked(a, a->data + i * a->elem, in, __func__);
+}
+
+mp_rlock_t *mp_array_get_lock(mp_array_t *a)
+{
+	return a && a->locked ? &a->lock : NULL;
+}

@@ -1,0 +1,324 @@
+/* test_shm.c - mp_shared_alloc, Value/Array (locked and raw) and named
+ * SharedMemory segments, including cleanup after a creator is SIGKILLed. */
+#include "mptest.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include "mproc/shm.h"
+
+static int exit_code(pid_t pid)
+{
+	int status = mpt_wait(pid);
+
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static bool shm_exists(const char *name)
+{
+	char path[300];
+
+	snprintf(path, sizeof(path), "/dev/shm/%s", name);
+	return access(path, F_OK) == 0;
+}
+
+/* Wait (bounded) until a /dev/shm entry is gone. */
+static bool gone_within(const char *name, double seconds)
+{
+	double t0 = mpt_now();
+
+	while (shm_exists(name)) {
+		if (mpt_now() - t0 > seconds)
+			return false;
+		poll(NULL, 0, 10);
+	}
+	return true;
+}
+
+/* ---- mp_shared_alloc ---- */
+
+static int write_shared(void *arg)
+{
+	strcpy(arg, "written by the child");
+	return 0;
+}
+
+static void test_shared_alloc(void **state)
+{
+	char *p;
+
+	(void)state;
+	assert_null(mp_shared_alloc(0));
+	assert_int_equal(mp_last_error_code(), -EINVAL);
+	p = mp_shared_alloc(1000);
+	assert_non_null(p);
+	assert_int_equal(exit_code(mpt_fork(write_shared, p)), 0);
+	assert_string_equal(p, "written by the child");
+	mp_shared_free(p);
+	mp_shared_free(NULL);
+}
+
+/* ---- Value ---- */
+
+static void test_value_types(void **state)
+{
+	static const char codes[] = "cbBhHiIlLqQfd";
+	unsigned char init[8] = {7}, out[8];
+	mp_value_t *v;
+
+	(void)state;
+	for (const char *c = codes; *c; c++) {
+		size_t sz = mp_typecode_size(*c);
+
+		assert_true(sz >= 1 && sz <= 8);
+		v = mp_value_new(*c, init, NULL);
+		assert_non_null(v);
+		assert_int_equal(mp_value_typecode(v), *c);
+		memset(out, 0xff, sizeof(out));
+		mpt_assert_ok(mp_value_get(v, out));
+		assert_memory_equal(out, init, sz);
+		assert_non_null(mp_value_get_lock(v));
+		mp_value_free(v);
+	}
+	assert_null(mp_value_new('z', NULL, NULL));
+	assert_int_equal(mp_last_error_code(), -EINVAL);
+	assert_non_null(strstr(mp_last_error(), "typecode 'z'"));
+	v = mp_value_new('d', NULL, &(mp_value_opts){.raw = true}); /* RawValue */
+	assert_null(mp_value_get_lock(v));
+	assert_true(*(double *)mp_value_ptr(v) == 0.0);
+	double d = 2.5;
+	mpt_assert_ok(mp_value_set(v, &d));
+	assert_true(*(double *)mp_value_ptr(v) == 2.5);
+	mpt_assert_rc(mp_value_get(v, NULL), -EINVAL);
+	mp_value_free(v);
+}
+
+enum { NPROC = 4, NINC = 1000 };
+
+static int add_locked(void *arg)
+{
+	mp_value_t *v = arg;
+
+	for (int i = 0; i < NINC; i++) {
+		mp_rlock_t *l = mp_value_get_lock(v);
+		if (mp_rlock_acquire(l, MP_FOREVER) != 0)
+			return 1;
+		int x = *(int *)mp_value_ptr(v);
+		sched_yield();
+		*(int *)mp_value_ptr(v) = x + 1;
+		mp_rlock_release(l);
+	}
+	return 0;
+}
+
+static void test_value_counter_across_processes(void **state)
+{
+	mp_value_t *v = mp_value_new('i', NULL, NULL);
+	pid_t pid[NPROC];
+	int i, total;
+
+	(void)state;
+	for (i = 0; i < NPROC; i++)
+		pid[i] = mpt_fork(add_locked, v);
+	for (i = 0; i < NPROC; i++)
+		assert_int_equal(exit_code(pid[i]), 0);
+	mpt_assert_ok(mp_value_get(v, &total));
+	assert_int_equal(total, NPROC * NINC);
+	mp_value_free(v);
+}
+
+/* ---- Array ---- */
+
+static int squares(void *arg)
+{
+	mp_array_t *a = arg;
+
+	for (size_t i = 0; i < mp_array_len(a); i++) {
+		long x;
+		if (mp_array_get(a, i, &x) != 0)
+			return 1;
+		x *= x;
+		if (mp_array_set(a, i, &x) != 0)
+			return 2;
+	}
+	return 0;
+}
+
+static void test_array(void **state)
+{
+	long init[5] = {1, 2, 3, 4, 5}, x;
+	mp_array_t *a = mp_array_new('l', 5, init, NULL);
+
+	(void)state;
+	assert_non_null(a);
+	assert_int_equal(mp_array_len(a), 5);
+	assert_int_equal(mp_array_typecode(a), 'l');
+	assert_int_equal(exit_code(mpt_fork(squares, a)), 0);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(((long *)mp_array_ptr(a))[i], init[i] * init[i]);
+	mpt_assert_rc(mp_array_get(a, 5, &x), -ERANGE);
+	mpt_assert_rc(mp_array_set(a, 99, &x), -ERANGE);
+	assert_non_null(mp_array_get_lock(a));
+	mp_array_free(a);
+	a = mp_array_new('c', 10, NULL, &(mp_value_opts){.raw = true});
+	assert_null(mp_array_get_lock(a));
+	assert_int_equal(((char *)mp_array_ptr(a))[9], 0);
+	mp_array_free(a);
+	assert_null(mp_array_new('i', 0, NULL, NULL));
+	assert_null(mp_array_new('i', SIZE_MAX / 2, NULL, NULL));
+}
+
+/* ---- SharedMemory ---- */
+
+static char seg_name[64];
+
+static int attach_and_write(void *arg)
+{
+	mp_shm_t *s = mp_shm_attach(arg);
+
+	if (s == NULL || mp_shm_size(s) != 4096)
+		return 1;
+	memcpy(mp_shm_buf(s), "hello from the child", 21);
+	mp_shm_close(s);
+	return 0;
+}
+
+static void test_shm_create_attach_unlink(void **state)
+{
+	mp_shm_t *s, *t;
+
+	(void)state;
+	snprintf(seg_name, sizeof(seg_name), "mptest_%d", (int)getpid());
+	s = mp_shm_create(seg_name, 4096, NULL);
+	assert_non_null(s);
+	assert_string_equal(mp_shm_name(s), seg_name);
+	assert_int_equal(mp_shm_size(s), 4096);
+	assert_true(shm_exists(seg_name));
+	assert_int_equal(((char *)mp_shm_buf(s))[4095], 0);
+	assert_int_equal(exit_code(mpt_fork(attach_and_write, seg_name)), 0);
+	assert_string_equal(mp_shm_buf(s), "hello from the child");
+	/* Same name again: taken.  A second handle by attach sees the data. */
+	assert_null(mp_shm_create(seg_name, 10, NULL));
+	assert_int_equal(mp_last_error_code(), -EEXIST);
+	t = mp_shm_attach(seg_name);
+	assert_non_null(t);
+	assert_string_equal(mp_shm_buf(t), "hello from the child");
+	mpt_assert_ok(mp_shm_unlink(s));
+	assert_false(shm_exists(seg_name));
+	mpt_assert_rc(mp_shm_unlink(t), -ENOENT);
+	assert_string_equal(mp_shm_buf(t), "hello from the child"); /* mapped */
+	mp_shm_close(t);
+	mp_shm_close(s);
+	mp_shm_close(NULL);
+}
+
+static void test_shm_errors_and_auto_name(void **state)
+{
+	mp_shm_t *s;
+
+	(void)state;
+	assert_null(mp_shm_attach("mproc_no_such_segment"));
+	assert_int_equal(mp_last_error_code(), -ENOENT);
+	assert_null(mp_shm_create("x", 0, NULL));
+	assert_int_equal(mp_last_error_code(), -EINVAL);
+	assert_null(mp_shm_create("a/b", 10, NULL));
+	assert_int_equal(mp_last_error_code(), -EINVAL);
+	assert_null(mp_shm_create("", 10, NULL));
+	assert_int_equal(mp_last_error_code(), -EINVAL);
+	assert_null(mp_shm_attach(NULL));
+	s = mp_shm_create(NULL, 100, NULL);
+	assert_non_null(s);
+	assert_int_equal(strlen(mp_shm_name(s)), 12);
+	assert_int_equal(strncmp(mp_shm_name(s), "psm_", 4), 0);
+	assert_true(mp_shm_size(s) >= 100);
+	mpt_assert_ok(mp_shm_unlink(s));
+	mp_shm_close(s);
+}
+
+static int create_then_die(void *arg)
+{
+	mp_shm_t *s = mp_shm_create(arg, 1 << 20, NULL);
+	char c = 0;
+
+	if (s == NULL)
+		return 1;
+	memset(mp_shm_buf(s), 1, 1 << 20);
+	if (write(STDOUT_FILENO, &c, 0) < 0) /* (keeps the compiler honest) */
+		return 2;
+	raise(SIGKILL); /* never unlinks, never closes */
+	return 3;
+}
+
+static int create_then_exit(void *arg)
+{
+	return mp_shm_create(arg, 100, NULL) == NULL; /* exits without unlink */
+}
+
+static void test_shm_creator_killed_leaves_no_segment(void **state)
+{
+	char name[64];
+
+	(void)state;
+	snprintf(name, sizeof(name), "mptest_crash_%d", (int)getpid());
+	assert_int_equal(exit_code(mpt_fork(create_then_die, name)),
+			 128 + SIGKILL);
+	assert_true(gone_within(name, mpt_timeout(5)));
+	snprintf(name, sizeof(name), "mptest_exit_%d", (int)getpid());
+	assert_int_equal(exit_code(mpt_fork(create_then_exit, name)), 0);
+	assert_true(gone_within(name, mpt_timeout(5)));
+}
+
+static int create_untracked(void *arg)
+{
+	return mp_shm_create(arg, 100, &(mp_shm_opts){.untracked = true}) == NULL;
+}
+
+static void test_shm_untracked_survives_creator(void **state)
+{
+	char name[64];
+	mp_shm_t *s;
+
+	(void)state;
+	snprintf(name, sizeof(name), "mptest_keep_%d", (int)getpid());
+	assert_int_equal(exit_code(mpt_fork(create_untracked, name)), 0);
+	/* Give a (wrong) tracker time to act, then check it did not. */
+	poll(NULL, 0, 200);
+	assert_true(shm_exists(name));
+	s = mp_shm_attach(name);
+	assert_non_null(s);
+	mpt_assert_ok(mp_shm_unlink(s));
+	mp_shm_close(s);
+}
+
+/* The tracker keeps one fd open for the rest of the process: start it
+ * before the per-test fd snapshots. */
+static int start_tracker(void **state)
+{
+	mp_shm_t *s = mp_shm_create(NULL, 1, NULL);
+
+	(void)state;
+	if (s == NULL)
+		return -1;
+	mp_shm_unlink(s);
+	mp_shm_close(s);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		MPT(test_shared_alloc),
+		MPT(test_value_types),
+		MPT(test_value_counter_across_processes),
+		MPT(test_array),
+		MPT(test_shm_create_attach_unlink),
+		MPT(test_shm_errors_and_auto_name),
+		MPT(test_shm_creator_killed_leaves_no_segment),
+		MPT(test_shm_untracked_survives_creator),
+	};
+
+	return cmocka_run_group_tests(tests, start_tracker, NULL);
+}
