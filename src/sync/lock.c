@@ -16,7 +16,8 @@
 #include "internal/shmem.h"
 #include "sync/sync_int.h"
 
-static _Thread_local uint64_t self_id;
+/* initial-exec: no __tls_get_addr call on the hot path of a PIC build */
+static _Thread_local uint64_t self_id __attribute__((tls_model("initial-exec")));
 static pthread_once_t ids_once = PTHREAD_ONCE_INIT;
 
 static void forget_ids(void)
