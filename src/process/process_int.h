@@ -25,6 +25,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "internal/child.h"
 #include "mproc/process.h"
 
 #ifndef P_PIDFD
@@ -69,8 +70,6 @@ extern atomic_uint mpi_counter; /* Process-N numbering, per process */
 extern struct mp_process mpi_self, mpi_parent;
 extern bool mpi_has_parent;
 
-int mpi_pidfd_open(pid_t pid);
-
 /* Checks for calls that need a started child of this process. */
 int mpi_check_child(const struct mp_process *p, const char *func);
 
@@ -88,9 +87,6 @@ bool mpi_reap_locked(struct mp_process *p);
 
 /* Reap every child that has ended (lock held). */
 void mpi_sweep_locked(void);
-
-/* Wait until the pidfd is readable or the deadline: 0 or -ETIMEDOUT. */
-int mpi_wait_pidfd(int fd, uint64_t deadline);
 
 /*
  * What CPython's util._exit_function does: terminate live daemonic children

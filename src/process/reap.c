@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "internal/child.h"
 #include "internal/clock.h"
 #include "internal/error.h"
 #include "process/process_int.h"
@@ -33,11 +34,6 @@ struct mp_process mpi_self = {.name = "MainProcess", .identity = "",
 struct mp_process mpi_parent = {.kind = K_PARENT, .state = ST_STARTED,
 				.pidfd = -1};
 bool mpi_has_parent;
-
-int mpi_pidfd_open(pid_t pid)
-{
-	return (int)syscall(SYS_pidfd_open, pid, 0);
-}
 
 /* ---- validation shared by the calls ---- */
 
@@ -91,28 +87,18 @@ void mpi_reg_remove(struct mp_process *p)
  */
 bool mpi_reap_locked(struct mp_process *p)
 {
-	siginfo_t si;
 	struct rusage ru;
-	long rc;
+	int code, rc;
 
 	if (p->state != ST_STARTED)
 		return true;
-	memset(&si, 0, sizeof(si));
-	do
-		rc = syscall(SYS_waitid, P_PIDFD, p->pidfd, &si,
-			     WEXITED | WNOHANG, &ru);
-	while (rc < 0 && errno == EINTR);
-	if (rc < 0) {
-		/* ECHILD: someone else reaped it (a waitpid(-1) in the
-		 * program).  Its status is lost; report it as unknown. */
-		memset(&ru, 0, sizeof(ru));
-		si.si_pid = p->pid;
-		si.si_code = CLD_EXITED;
-		si.si_status = 255;
-	}
-	if (si.si_pid == 0)
+	memset(&ru, 0, sizeof(ru));
+	rc = mpi_pidfd_reap(p->pidfd, &code, &ru);
+	if (rc == 0)
 		return false;
-	p->exitcode = si.si_code == CLD_EXITED ? si.si_status : -si.si_status;
+	if (rc < 0) /* ECHILD: a waitpid(-1) elsewhere took its status */
+		code = 255;
+	p->exitcode = code;
 	p->ru.utime = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6;
 	p->ru.stime = (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 	p->ru.maxrss_kb = ru.ru_maxrss;
@@ -149,23 +135,6 @@ void mpi_sweep_locked(void)
  * Wait until the pidfd is readable (the process ended) or the deadline.
  * Returns 0 or -ETIMEDOUT.
  */
-int mpi_wait_pidfd(int fd, uint64_t deadline)
-{
-	struct pollfd pfd = {.fd = fd, .events = POLLIN};
-	struct timespec ts;
-	int rc;
-
-	for (;;) {
-		rc = ppoll(&pfd, 1, mpi_remaining(deadline, &ts), NULL);
-		if (rc > 0)
-			return 0;
-		if (rc == 0)
-			return -ETIMEDOUT;
-		if (errno != EINTR)
-			return -errno;
-	}
-}
-
 /* ---- exit handling: what CPython's util._exit_function does ---- */
 
 /*
@@ -183,7 +152,7 @@ void mpi_exit_cleanup(void)
 	mpi_sweep_locked();
 	for (p = mpi_reg; p != NULL; p = p->next)
 		if (p->daemon && p->state == ST_STARTED) {
-			syscall(SYS_pidfd_send_signal, p->pidfd, SIGTERM, NULL, 0);
+			mpi_pidfd_signal(p->pidfd, SIGTERM);
 			any = true;
 		}
 	pthread_mutex_unlock(&mpi_reg_lock);
@@ -199,8 +168,7 @@ void mpi_exit_cleanup(void)
 			if (p->daemon && p->state == ST_STARTED)
 				left = p;
 		if (left != NULL && mpi_expired(deadline)) {
-			syscall(SYS_pidfd_send_signal, left->pidfd, SIGKILL,
-				NULL, 0);
+			mpi_pidfd_signal(left->pidfd, SIGKILL);
 			deadline = MPI_NO_DEADLINE;
 		}
 		if (left == NULL) {
@@ -344,12 +312,9 @@ int mp_process_send_signal(mp_process_t *p, int sig)
 		return MPI_ERR(-EINVAL, "signal %d is not a valid signal", sig);
 	if (p->state == ST_REAPED)
 		return 0;
-	if (syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0) < 0) {
-		if (errno == ESRCH)
-			return 0; /* ended already */
-		return MPI_ERR(-errno, "pidfd_send_signal(%d) to %s: %s", sig,
-			       p->name, mp_strerror(-errno));
-	}
+	if ((rc = mpi_pidfd_signal(p->pidfd, sig)) < 0)
+		return MPI_ERR(rc, "pidfd_send_signal(%d) to %s: %s", sig,
+			       p->name, mp_strerror(rc));
 	return 0;
 }
 
