@@ -11,6 +11,7 @@
 #include "mproc/common.h"
 #include "mproc/process.h"
 #include "mproc/shm.h"
+#include "mproc/subprocess.h"
 #include "mproc/sync.h"
 
 #endif /* MPROC_H */

@@ -1,0 +1,442 @@
+/*
+ * subprocess/popen.c - waiting for, talking to and signalling a started
+ * program; run() on top of them.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal/child.h"
+#include "internal/clock.h"
+#include "internal/error.h"
+#include "subprocess/subprocess_int.h"
+
+int mpi_buf_add(struct buf *b, const void *data, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		char *d;
+
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		if ((d = realloc(b->data, cap)) == NULL)
+			return -ENOMEM;
+		b->data = d;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, data, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+pid_t mp_popen_pid(const mp_popen_t *p)
+{
+	return p ? p->pid : 0;
+}
+
+int mp_popen_stdin(const mp_popen_t *p)
+{
+	return p ? p->fd_in : -1;
+}
+
+int mp_popen_stdout(const mp_popen_t *p)
+{
+	return p ? p->fd_out : -1;
+}
+
+int mp_popen_stderr(const mp_popen_t *p)
+{
+	return p ? p->fd_err : -1;
+}
+
+int mp_popen_poll(mp_popen_t *p, int *returncode)
+{
+	int rc;
+
+	MPI_CHECK_NULL(p);
+	if (!p->reaped) {
+		rc = mpi_pidfd_reap(p->pidfd, &p->returncode, NULL);
+		if (rc == 0)
+			return 0;
+		if (rc < 0)
+			return MPI_ERR(rc, "waitid: %s", mp_strerror(rc));
+		p->reaped = true;
+	}
+	if (returncode != NULL)
+		*returncode = p->returncode;
+	return 1;
+}
+
+static int wait_until(mp_popen_t *p, uint64_t deadline, int *returncode,
+		      const char *func)
+{
+	int rc;
+
+	while ((rc = mp_popen_poll(p, returncode)) == 0) {
+		rc = mpi_wait_pidfd(p->pidfd, deadline);
+		if (rc == -ETIMEDOUT && mp_popen_poll(p, returncode) == 0)
+			return mpi_error(-ETIMEDOUT, func,
+					 "process %d still running", (int)p->pid);
+		if (rc < 0 && rc != -ETIMEDOUT)
+			return rc;
+	}
+	return rc < 0 ? rc : 0;
+}
+
+int mp_popen_wait(mp_popen_t *p, double timeout, int *returncode)
+{
+	uint64_t deadline;
+	int rc;
+
+	MPI_CHECK_NULL(p);
+	if ((rc = mpi_deadline(timeout, __func__, &deadline)) < 0)
+		return rc;
+	return wait_until(p, deadline, returncode, __func__);
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/* write() that never raises SIGPIPE in the caller (the child may have
+ * closed its stdin): -EPIPE instead. */
+static ssize_t write_nosigpipe(int fd, const void *buf, size_t n)
+{
+	sigset_t pipe_set, old, pending;
+	struct timespec zero = {0, 0};
+	bool was_pending;
+	ssize_t w;
+	int e;
+
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	sigpending(&pending);
+	was_pending = sigismember(&pending, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+	w = write(fd, buf, n);
+	e = errno;
+	if (w < 0 && e == EPIPE && !was_pending)
+		while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+			;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = e;
+	return w;
+}
+
+static int read_into(int *fd, struct buf *b)
+{
+	char chunk[65536];
+	ssize_t n = read(*fd, chunk, sizeof(chunk));
+
+	if (n > 0)
+		return mpi_buf_add(b, chunk, (size_t)n);
+	if (n == 0 || (errno != EINTR && errno != EAGAIN))
+		close_fd(fd);
+	return 0;
+}
+
+static void set_nonblock(int fd)
+{
+	if (fd >= 0)
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
+static int communicate_until(mp_popen_t *p, const char *in, size_t len,
+			     uint64_t deadline, const char *func)
+{
+	struct pollfd pfd[3];
+	struct timespec ts;
+	int n, rc;
+
+	if (!p->input_done) {
+		p->input_done = true;
+		p->input_off = in ? 0 : len;
+		if (in == NULL || len == 0)
+			close_fd(&p->fd_in);
+	}
+	set_nonblock(p->fd_in);
+	set_nonblock(p->fd_out);
+	set_nonblock(p->fd_err);
+	for (;;) {
+		n = 0;
+		if (p->fd_in >= 0)
+			pfd[n++] = (struct pollfd){p->fd_in, POLLOUT, 0};
+		if (p->fd_out >= 0)
+			pfd[n++] = (struct pollfd){p->fd_out, POLLIN, 0};
+		if (p->fd_err >= 0)
+			pfd[n++] = (struct pollfd){p->fd_err, POLLIN, 0};
+		if (n == 0)
+			break;
+		rc = ppoll(pfd, (nfds_t)n, mpi_remaining(deadline, &ts), NULL);
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc < 0)
+			return mpi_error(-errno, func, "poll: %s", mp_strerror(-errno));
+		if (rc == 0)
+			return mpi_error(-ETIMEDOUT, func,
+					 "timed out; %zu bytes of output so far",
+					 p->out.len + p->err.len);
+		for (int i = 0; i < n; i++) {
+			if (!pfd[i].revents)
+				continue;
+			if (pfd[i].fd == p->fd_in) {
+				size_t left = len - p->input_off;
+				ssize_t w = write_nosigpipe(
+					p->fd_in, in + p->input_off,
+					left > 65536 ? 65536 : left);
+				if (w > 0)
+					p->input_off += (size_t)w;
+				if ((w < 0 && errno != EAGAIN && errno != EINTR) ||
+				    p->input_off == len)
+					close_fd(&p->fd_in); /* EPIPE: ignored */
+			} else if ((rc = read_into(pfd[i].fd == p->fd_out ? &p->fd_out
+									   : &p->fd_err,
+						   pfd[i].fd == p->fd_out ? &p->out
+									   : &p->err)) < 0) {
+				return mpi_error(rc, func, "out of memory");
+			}
+		}
+	}
+	return wait_until(p, deadline, NULL, func);
+}
+
+static void view(const struct buf *b, mp_bytes *out)
+{
+	if (out != NULL) {
+		out->data = b->data ? b->data : (char *)"";
+		out->len = b->len;
+	}
+}
+
+int mp_popen_communicate(mp_popen_t *p, const void *input, size_t len,
+			 double timeout, mp_bytes *out, mp_bytes *err)
+{
+	uint64_t deadline;
+	int rc;
+
+	MPI_CHECK_NULL(p);
+	if ((rc = mpi_deadline(timeout, __func__, &deadline)) < 0)
+		return rc;
+	if (input != NULL && len > 0 && p->fd_in < 0 && !p->input_done)
+		return MPI_ERR(-EINVAL, "input given but stdin is not a PIPE");
+	rc = communicate_until(p, input, len, deadline, __func__);
+	view(&p->out, out);
+	view(&p->err, err);
+	return rc;
+}
+
+int mp_popen_readline(mp_popen_t *p, mp_bytes *line, double timeout)
+{
+	uint64_t deadline;
+	struct pollfd pfd;
+	struct timespec ts;
+	char *nl;
+	int rc;
+
+	MPI_CHECK_NULL(p);
+	MPI_CHECK_NULL(line);
+	if ((rc = mpi_deadline(timeout, __func__, &deadline)) < 0)
+		return rc;
+	for (;;) {
+		nl = p->line.len ? memchr(p->line.data, '\n', p->line.len) : NULL;
+		if (nl != NULL || (p->fd_out < 0 && p->line.len > 0)) {
+			size_t n = nl ? (size_t)(nl - p->line.data) + 1 : p->line.len;
+
+			/* Hand out a NUL-terminated copy; keep the rest. */
+			p->last.len = 0;
+			if (mpi_buf_add(&p->last, p->line.data, n) < 0)
+				return MPI_ERR(-ENOMEM, "out of memory");
+			memmove(p->line.data, p->line.data + n, p->line.len - n + 1);
+			p->line.len -= n;
+			line->data = p->last.data;
+			line->len = n;
+			return 1;
+		}
+		if (p->fd_out < 0)
+			return 0;
+		pfd = (struct pollfd){p->fd_out, POLLIN, 0};
+		rc = ppoll(&pfd, 1, mpi_remaining(deadline, &ts), NULL);
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc == 0)
+			return MPI_ERR(-ETIMEDOUT, "no complete line yet");
+		set_nonblock(p->fd_out);
+		if ((rc = read_into(&p->fd_out, &p->line)) < 0)
+			return MPI_ERR(rc, "out of memory");
+	}
+}
+
+int mp_popen_send_signal(mp_popen_t *p, int sig)
+{
+	int rc;
+
+	MPI_CHECK_NULL(p);
+	if (sig < 0 || sig >= NSIG)
+		return MPI_ERR(-EINVAL, "signal %d is not a valid signal", sig);
+	if (p->reaped)
+		return 0;
+	if ((rc = mpi_pidfd_signal(p->pidfd, sig)) < 0)
+		return MPI_ERR(rc, "pidfd_send_signal: %s", mp_strerror(rc));
+	return 0;
+}
+
+int mp_popen_terminate(mp_popen_t *p)
+{
+	return mp_popen_send_signal(p, SIGTERM);
+}
+
+int mp_popen_kill(mp_popen_t *p)
+{
+	return mp_popen_send_signal(p, SIGKILL);
+}
+
+void mp_popen_free(mp_popen_t *p)
+{
+	if (p == NULL)
+		return;
+	close_fd(&p->fd_in);
+	close_fd(&p->fd_out);
+	close_fd(&p->fd_err);
+	if (!p->reaped && mp_popen_poll(p, NULL) == 0) {
+		mpi_pidfd_signal(p->pidfd, SIGKILL);
+		wait_until(p, MPI_NO_DEADLINE, NULL, __func__);
+	}
+	close(p->pidfd);
+	free(p->out.data);
+	free(p->err.data);
+	free(p->line.data);
+	free(p->last.data);
+	free(p);
+}
+
+/* ---- run ---- */
+
+static void take(struct buf *b, mp_bytes *out)
+{
+	if (b->data == NULL && mpi_buf_add(b, "", 0) < 0) {
+		out->data = NULL;
+		out->len = 0;
+		return;
+	}
+	out->data = b->data;
+	out->len = b->len;
+	*b = (struct buf){0};
+}
+
+int mp_run(const char *const argv[], const mp_run_opts *opts, mp_completed *res)
+{
+	static const mp_run_opts defaults;
+	mp_popen_opts po;
+	mp_popen_t *p;
+	uint64_t deadline = MPI_NO_DEADLINE;
+	int rc;
+
+	MPI_CHECK_NULL(res);
+	memset(res, 0, sizeof(*res));
+	if (opts == NULL)
+		opts = &defaults;
+	if (opts->timeout < 0 || opts->timeout != opts->timeout)
+		return MPI_ERR(-EINVAL, "opts->timeout %g is invalid (seconds; 0: "
+					"no limit)",
+			       opts->timeout);
+	po = opts->popen;
+	if (opts->input != NULL)
+		po.in.kind = MP_STDIO_PIPE;
+	if (opts->capture_output) {
+		po.out.kind = MP_STDIO_PIPE;
+		if (po.err.kind != MP_STDIO_STDOUT)
+			po.err.kind = MP_STDIO_PIPE;
+	}
+	/* With a timeout, the child leads a group we can kill as a whole. */
+	if (opts->timeout > 0 && !po.start_new_session)
+		po.new_process_group = true;
+	if ((p = mp_popen_new(argv, &po)) == NULL)
+		return mp_last_error_code();
+	if (opts->timeout > 0)
+		deadline = mpi_now_ns() + (uint64_t)(opts->timeout * 1e9);
+	rc = communicate_until(p, opts->input, opts->input_len, deadline, __func__);
+	if (rc == -ETIMEDOUT) {
+		/* Kill the whole group: grandchildren holding our pipes too. */
+		kill(-p->pid, SIGKILL);
+		mpi_pidfd_signal(p->pidfd, SIGKILL);
+		/* Collect what is left, briefly: an escaped grandchild
+		 * (setsid) could hold a pipe open forever. */
+		communicate_until(p, NULL, 0, mpi_now_ns() + 200000000u, __func__);
+		wait_until(p, MPI_NO_DEADLINE, NULL, __func__);
+		res->timed_out = true;
+	} else if (rc < 0) {
+		mp_popen_free(p);
+		return rc;
+	}
+	res->pid = p->pid;
+	res->returncode = p->returncode;
+	take(&p->out, &res->out);
+	take(&p->err, &res->err);
+	mp_popen_free(p);
+	if (res->timed_out)
+		return MPI_ERR(-ETIMEDOUT, "Command '%s' timed out after %g seconds",
+			       argv[0], opts->timeout);
+	if (opts->check && res->returncode != 0)
+		return MPI_ERR(MP_ECALLED,
+			       res->returncode < 0
+				       ? "Command '%s' died with signal %d."
+				       : "Command '%s' returned non-zero exit "
+					 "status %d.",
+			       argv[0],
+			       res->returncode < 0 ? -res->returncode
+						   : res->returncode);
+	return 0;
+}
+
+void mp_completed_free(mp_completed *res)
+{
+	if (res == NULL)
+		return;
+	free(res->out.data);
+	free(res->err.data);
+	res->out = (mp_bytes){0};
+	res->err = (mp_bytes){0};
+}
+
+int mp_bytes_lines(const mp_bytes *b, char ***lines)
+{
+	size_t count = 0, i, start;
+	char **arr, *text;
+
+	MPI_CHECK_NULL(b);
+	MPI_CHECK_NULL(lines);
+	for (i = 0; i < b->len; i++)
+		count += b->data[i] == '\n';
+	if (b->len > 0 && b->data[b->len - 1] != '\n')
+		count++;
+	if (count > (size_t)INT32_MAX)
+		return MPI_ERR(-EOVERFLOW, "too many lines");
+	arr = malloc((count + 1) * sizeof(*arr) + b->len + 1);
+	if (arr == NULL)
+		return MPI_ERR(-ENOMEM, "out of memory");
+	text = (char *)(arr + count + 1);
+	if (b->len)
+		memcpy(text, b->data, b->len);
+	text[b->len] = '\0';
+	for (i = 0, start = 0, count = 0; i < b->len; i++)
+		if (text[i] == '\n') {
+			text[i] = '\0';
+			arr[count++] = text + start;
+			start = i + 1;
+		}
+	if (start < b->len)
+		arr[count++] = text + start;
+	arr[count] = NULL;
+	*lines = arr;
+	return (int)count;
+}

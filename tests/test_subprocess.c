@@ -1,0 +1,354 @@
+/* test_subprocess.c - run, Popen, communicate, timeouts, fds, environment. */
+#include "mptest.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include "mproc/process.h"
+#include "mproc/subprocess.h"
+
+#define ARGV(...) ((const char *[]){__VA_ARGS__, NULL})
+
+static void test_run_exit_codes(void **state)
+{
+	mp_completed r;
+
+	(void)state;
+	mpt_assert_ok(mp_run(ARGV("true"), NULL, &r));
+	assert_int_equal(r.returncode, 0);
+	assert_true(r.pid > 0);
+	mp_completed_free(&r);
+	mpt_assert_ok(mp_run(ARGV("sh", "-c", "exit 3"), NULL, &r));
+	assert_int_equal(r.returncode, 3);
+	mp_completed_free(&r);
+	mpt_assert_rc(mp_run(ARGV("false"), &(mp_run_opts){.check = true}, &r),
+		      MP_ECALLED);
+	assert_int_equal(r.returncode, 1);
+	assert_string_equal(mp_last_error(), "mp_run: Command 'false' returned "
+					     "non-zero exit status 1.");
+	mp_completed_free(&r);
+	/* Killed by a signal: returncode -N. */
+	mpt_assert_ok(mp_run(ARGV("sh", "-c", "kill -9 $$"), NULL, &r));
+	assert_int_equal(r.returncode, -9);
+	mp_completed_free(&r);
+	mp_completed_free(&r); /* idempotent */
+}
+
+static void test_run_capture(void **state)
+{
+	mp_completed r;
+	char **lines;
+
+	(void)state;
+	mpt_assert_ok(mp_run(ARGV("sh", "-c", "echo out; echo err >&2"),
+			     &(mp_run_opts){.capture_output = true}, &r));
+	assert_string_equal(r.out.data, "out\n");
+	assert_int_equal(r.out.len, 4);
+	assert_string_equal(r.err.data, "err\n");
+	mp_completed_free(&r);
+	/* stderr merged into stdout */
+	mpt_assert_ok(mp_run(ARGV("sh", "-c", "echo a; echo b >&2; echo c"),
+			     &(mp_run_opts){.capture_output = true,
+					    .popen.err.kind = MP_STDIO_STDOUT},
+			     &r));
+	assert_string_equal(r.out.data, "a\nb\nc\n");
+	assert_int_equal(r.err.len, 0);
+	assert_int_equal(mp_bytes_lines(&r.out, &lines), 3);
+	assert_string_equal(lines[0], "a");
+	assert_string_equal(lines[2], "c");
+	assert_null(lines[3]);
+	mp_buf_free(lines);
+	mp_completed_free(&r);
+	/* Not captured: empty buffers, output went to our stdout/devnull. */
+	mpt_assert_ok(mp_run(ARGV("echo", "hidden"),
+			     &(mp_run_opts){.popen.out.kind = MP_STDIO_DEVNULL},
+			     &r));
+	assert_int_equal(r.out.len, 0);
+	mp_completed_free(&r);
+	mp_bytes b = {"x\n\ny", 4};
+	assert_int_equal(mp_bytes_lines(&b, &lines), 3);
+	assert_string_equal(lines[1], "");
+	assert_string_equal(lines[2], "y");
+	mp_buf_free(lines);
+}
+
+static void test_run_input(void **state)
+{
+	mp_completed r;
+
+	(void)state;
+	mpt_assert_ok(mp_run(ARGV("tr", "a-z", "A-Z"),
+			     &(mp_run_opts){.input = "hello", .input_len = 5,
+					    .capture_output = true},
+			     &r));
+	assert_string_equal(r.out.data, "HELLO");
+	mp_completed_free(&r);
+	/* A child that does not read its input: no SIGPIPE for us. */
+	static char big[1 << 20];
+	mpt_assert_ok(mp_run(ARGV("true"),
+			     &(mp_run_opts){.input = big, .input_len = sizeof(big)},
+			     &r));
+	mp_completed_free(&r);
+}
+
+static void test_missing_or_not_executable(void **state)
+{
+	char path[] = "/tmp/mproc-noexec-XXXXXX";
+	mp_completed r;
+	int fd;
+
+	(void)state;
+	mpt_assert_rc(mp_run(ARGV("no-such-program-mproc"), NULL, &r), -ENOENT);
+	assert_string_equal(mp_last_error(), "mp_popen_new: cannot run "
+					     "'no-such-program-mproc': No such "
+					     "file or directory");
+	mpt_assert_rc(mp_run(ARGV("/no/such/path"), NULL, &r), -ENOENT);
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	mpt_assert_rc(mp_run(ARGV(path), NULL, &r), -EACCES);
+	assert_non_null(strstr(mp_last_error(), path));
+	unlink(path);
+	assert_null(mp_popen_new(ARGV("true"),
+				 &(mp_popen_opts){.cwd = "/no/such/dir"}));
+	assert_int_equal(mp_last_error_code(), -ENOENT);
+	assert_non_null(strstr(mp_last_error(), "chdir to /no/such/dir"));
+	assert_null(mp_popen_new((const char *[]){NULL}, NULL));
+	assert_int_equal(mp_last_error_code(), -EINVAL);
+	assert_null(mp_popen_new(NULL, NULL));
+	assert_null(mp_popen_new(ARGV("true"),
+				 &(mp_popen_opts){.out.kind = MP_STDIO_STDOUT}));
+	assert_null(mp_popen_new(ARGV("true"),
+				 &(mp_popen_opts){.in = {MP_STDIO_FD, 987}}));
+	assert_int_equal(mp_last_error_code(), -EBADF);
+}
+
+static void test_env_cwd_umask(void **state)
+{
+	mp_completed r;
+
+	(void)state;
+	/* Replaced environment (PATH too: sh is found in the default path). */
+	mpt_assert_ok(mp_run(ARGV("sh", "-c", "echo \"$FOO:$HOME\""),
+			     &(mp_run_opts){.capture_output = true,
+					    .popen.env = (const char *[]){
+						    "FOO=bar", NULL}},
+			     &r));
+	assert_string_equal(r.out.data, "bar:\n");
+	mp_completed_free(&r);
+	setenv("MPROC_TEST_KEEP", "kept", 1);
+	mpt_assert_ok(mp_run(ARGV("sh", "-c", "echo $FOO $MPROC_TEST_KEEP"),
+			     &(mp_run_opts){.capture_output = true,
+					    .popen.env_add = (const char *[]){
+						    "FOO=added", NULL}},
+			     &r));
+	assert_string_equal(r.out.data, "added kept\n");
+	mp_completed_free(&r);
+	mpt_assert_ok(mp_run(ARGV("pwd"),
+			     &(mp_run_opts){.capture_output = true,
+					    .popen.cwd = "/"},
+			     &r));
+	assert_string_equal(r.out.data, "/\n");
+	mp_completed_free(&r);
+	mpt_assert_ok(mp_run(ARGV("sh", "-c", "umask"),
+			     &(mp_run_opts){.capture_output = true,
+					    .popen.set_umask = true,
+					    .popen.umask = 027},
+			     &r));
+	assert_string_equal(r.out.data, "0027\n");
+	mp_completed_free(&r);
+	mpt_assert_ok(mp_run(ARGV("sh", "-c", "test $(ps -o sid= -p $$) -eq $$"),
+			     &(mp_run_opts){.popen.start_new_session = true}, &r));
+	mp_completed_free(&r);
+}
+
+static void test_fds_closed_in_child(void **state)
+{
+	mp_completed r;
+	char script[128];
+	int fd = open("/dev/null", O_RDONLY); /* inheritable: no CLOEXEC */
+
+	(void)state;
+	assert_true(fd > 2);
+	snprintf(script, sizeof(script), "test -e /proc/self/fd/%d", fd);
+	/* Default: only 0-2 reach the child. */
+	mpt_assert_ok(mp_run(ARGV("sh", "-c", script), NULL, &r));
+	assert_int_equal(r.returncode, 1);
+	mp_completed_free(&r);
+	/* pass_fds, or keep_fds (close_fds=False), keep it. */
+	mpt_assert_ok(mp_run(ARGV("sh", "-c", script),
+			     &(mp_run_opts){.popen.pass_fds = &fd,
+					    .popen.npass_fds = 1},
+			     &r));
+	assert_int_equal(r.returncode, 0);
+	mp_completed_free(&r);
+	mpt_assert_ok(mp_run(ARGV("sh", "-c", script),
+			     &(mp_run_opts){.popen.keep_fds = true}, &r));
+	assert_int_equal(r.returncode, 0);
+	mp_completed_free(&r);
+	/* An fd given as stdout. */
+	char path[] = "/tmp/mproc-out-XXXXXX", buf[16] = "";
+	int out = mkstemp(path);
+	mpt_assert_ok(mp_run(ARGV("echo", "to-file"),
+			     &(mp_run_opts){.popen.out = {MP_STDIO_FD, out}}, &r));
+	mp_completed_free(&r);
+	assert_true(pread(out, buf, sizeof(buf) - 1, 0) > 0);
+	assert_string_equal(buf, "to-file\n");
+	close(out);
+	unlink(path);
+	close(fd);
+}
+
+static void test_run_timeout_kills_group(void **state)
+{
+	mp_completed r;
+	mp_proc_stat st;
+	double t0 = mpt_now();
+	int grandchild;
+
+	(void)state;
+	/* A grandchild keeps stdout open: run must still return in time. */
+	mpt_assert_rc(mp_run(ARGV("sh", "-c", "sleep 30 & echo $!; sleep 30"),
+			     &(mp_run_opts){.capture_output = true, .timeout = 0.3},
+			     &r),
+		      -ETIMEDOUT);
+	assert_true(mpt_now() - t0 < mpt_timeout(1.3));
+	assert_true(r.timed_out);
+	assert_int_equal(r.returncode, -SIGKILL);
+	assert_non_null(strstr(mp_last_error(), "timed out after 0.3 seconds"));
+	/* The partial output was kept, and the grandchild was killed. */
+	grandchild = atoi(r.out.data);
+	assert_true(grandchild > 0);
+	t0 = mpt_now();
+	while (mp_proc_status(grandchild, &st) == 0 && st.state != 'Z' &&
+	       mpt_now() - t0 < mpt_timeout(5))
+		poll(NULL, 0, 10);
+	assert_true(mp_proc_status(grandchild, &st) == -ESRCH || st.state == 'Z');
+	mp_completed_free(&r);
+	mpt_assert_rc(mp_run(ARGV("true"), &(mp_run_opts){.timeout = -1}, &r),
+		      -EINVAL);
+}
+
+static void test_big_data_both_ways(void **state)
+{
+	size_t n = 100u << 20;
+	char *in = malloc(n);
+	mp_completed r;
+
+	(void)state;
+	for (size_t i = 0; i < n; i++)
+		in[i] = (char)(i * 7 + (i >> 13));
+	mpt_assert_ok(mp_run(ARGV("cat"),
+			     &(mp_run_opts){.input = in, .input_len = n,
+					    .capture_output = true},
+			     &r));
+	assert_int_equal(r.out.len, n);
+	assert_memory_equal(r.out.data, in, n);
+	mp_completed_free(&r);
+	free(in);
+}
+
+static void test_popen_readline_realtime(void **state)
+{
+	mp_popen_t *p = mp_popen_new(
+		ARGV("sh", "-c", "echo one; read x; echo two; printf three"),
+		&(mp_popen_opts){.in.kind = MP_STDIO_PIPE,
+				 .out.kind = MP_STDIO_PIPE});
+	mp_bytes line;
+	int code;
+
+	(void)state;
+	assert_non_null(p);
+	assert_int_equal(mp_popen_readline(p, &line, mpt_timeout(10)), 1);
+	assert_string_equal(line.data, "one\n");
+	/* The child waits for us: the line arrived while it still runs. */
+	assert_int_equal(mp_popen_poll(p, &code), 0);
+	mpt_assert_rc(mp_popen_readline(p, &line, 0.05), -ETIMEDOUT);
+	assert_int_equal(write(mp_popen_stdin(p), "go\n", 3), 3);
+	assert_int_equal(mp_popen_readline(p, &line, mpt_timeout(10)), 1);
+	assert_string_equal(line.data, "two\n");
+	assert_int_equal(mp_popen_readline(p, &line, mpt_timeout(10)), 1);
+	assert_string_equal(line.data, "three");
+	assert_int_equal(mp_popen_readline(p, &line, mpt_timeout(10)), 0);
+	mpt_assert_ok(mp_popen_wait(p, mpt_timeout(10), &code));
+	assert_int_equal(code, 0);
+	mp_popen_free(p);
+}
+
+static void test_popen_communicate_timeout_then_again(void **state)
+{
+	mp_popen_t *p = mp_popen_new(ARGV("sh", "-c", "echo part; read x; echo rest"),
+				     &(mp_popen_opts){.in.kind = MP_STDIO_PIPE,
+						      .out.kind = MP_STDIO_PIPE});
+	mp_bytes out;
+	int fd, code;
+
+	(void)state;
+	/* Keep a write end of its stdin so it blocks in read. */
+	fd = dup(mp_popen_stdin(p));
+	mpt_assert_rc(mp_popen_communicate(p, NULL, 0, 0.2, &out, NULL),
+		      -ETIMEDOUT);
+	assert_string_equal(out.data, "part\n");
+	assert_int_equal(write(fd, "x\n", 2), 2);
+	close(fd);
+	mpt_assert_ok(mp_popen_communicate(p, NULL, 0, mpt_timeout(10), &out, NULL));
+	assert_string_equal(out.data, "part\nrest\n");
+	assert_int_equal(mp_popen_poll(p, &code), 1);
+	assert_int_equal(code, 0);
+	mp_popen_free(p);
+}
+
+static void test_popen_signals_and_free(void **state)
+{
+	mp_popen_t *p = mp_popen_new(ARGV("sleep", "30"), NULL);
+	int code;
+
+	(void)state;
+	assert_non_null(p);
+	assert_true(mp_popen_pid(p) > 0);
+	assert_int_equal(mp_popen_stdout(p), -1);
+	mpt_assert_rc(mp_popen_wait(p, 0.05, &code), -ETIMEDOUT);
+	mpt_assert_ok(mp_popen_terminate(p));
+	mpt_assert_ok(mp_popen_wait(p, mpt_timeout(10), &code));
+	assert_int_equal(code, -SIGTERM);
+	mpt_assert_ok(mp_popen_kill(p)); /* ended: no-op */
+	mpt_assert_rc(mp_popen_send_signal(p, 999), -EINVAL);
+	mp_popen_free(p);
+	/* Freed while running: killed and reaped, no zombie. */
+	mp_popen_free(mp_popen_new(ARGV("sleep", "30"), NULL));
+	mp_popen_free(NULL);
+}
+
+static void test_thousand_runs_no_leak(void **state)
+{
+	mp_completed r;
+
+	(void)state;
+	for (int i = 0; i < 1000; i++) {
+		mpt_assert_ok(mp_run(ARGV("true"), NULL, &r));
+		mp_completed_free(&r);
+	}
+	/* teardown: no zombie, no fd leaked */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		MPT(test_run_exit_codes),
+		MPT(test_run_capture),
+		MPT(test_run_input),
+		MPT(test_missing_or_not_executable),
+		MPT(test_env_cwd_umask),
+		MPT(test_fds_closed_in_child),
+		MPT(test_run_timeout_kills_group),
+		MPT(test_big_data_both_ways),
+		MPT(test_popen_readline_realtime),
+		MPT(test_popen_communicate_timeout_then_again),
+		MPT(test_popen_signals_and_free),
+		MPT(test_thousand_runs_no_leak),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
