@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,6 +158,26 @@ __attribute__((noreturn)) static void child(const struct plan *c)
 	__builtin_unreachable();
 }
 
+/*
+ * vfork with every signal blocked; returns the pid or -errno.  A function of
+ * its own, so that no local of the caller lives across vfork.
+ */
+__attribute__((noinline)) static pid_t spawn(struct plan *c)
+{
+	sigset_t all;
+	pid_t pid;
+	int e;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &c->mask);
+	pid = vfork();
+	if (pid == 0)
+		child(c);
+	e = errno;
+	pthread_sigmask(SIG_SETMASK, &c->mask, NULL);
+	return pid < 0 ? -e : pid;
+}
+
 /* The environment to use: opts->env, or environ plus opts->env_add. */
 static char **make_env(const mp_popen_opts *o, char ***owned)
 {
@@ -243,7 +264,6 @@ mp_popen_t *mp_popen_new(const char *const argv[], const mp_popen_opts *opts)
 	int errpipe[2];
 	struct plan c = {0};
 	struct report r;
-	sigset_t all;
 	char **owned_env;
 	mp_popen_t *p;
 	ssize_t n;
@@ -297,13 +317,8 @@ mp_popen_t *mp_popen_new(const char *const argv[], const mp_popen_opts *opts)
 		goto fail_streams;
 	}
 	c.errfd = errpipe[1];
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &c.mask);
-	pid = vfork();
-	if (pid == 0)
-		child(&c);
-	rc = pid < 0 ? -errno : 0;
-	pthread_sigmask(SIG_SETMASK, &c.mask, NULL);
+	pid = spawn(&c);
+	rc = pid < 0 ? (int)pid : 0;
 	close(errpipe[1]);
 	free(owned_env);
 	for (i = 0; i < 3; i++)
