@@ -10,6 +10,7 @@
 
 #include "mproc/common.h"
 #include "mproc/process.h"
+#include "mproc/queue.h"
 #include "mproc/shm.h"
 #include "mproc/subprocess.h"
 #include "mproc/sync.h"

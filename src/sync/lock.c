@@ -70,6 +70,13 @@ static bool owner_alive(uint64_t state)
 	return p == NULL || p[1] == '\0' || (p[2] != 'Z' && p[2] != 'X');
 }
 
+bool mpi_lock_owner_dead(const mp_lock_t *l)
+{
+	uint64_t state = __atomic_load_n(&l->_state, __ATOMIC_ACQUIRE);
+
+	return state != 0 && !owner_alive(state);
+}
+
 static int took_over(mp_lock_t *l, uint64_t dead, const char *func)
 {
 	__atomic_store_n(&l->_dirty, 1, __ATOMIC_RELAXED);

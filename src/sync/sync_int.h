@@ -19,6 +19,7 @@
 #ifndef MPROC_SYNC_INT_H
 #define MPROC_SYNC_INT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "mproc/sync.h"
@@ -38,6 +39,9 @@ static inline uint32_t *mpi_low_word(uint64_t *state)
 	return (uint32_t *)state + 1;
 #endif
 }
+
+/* True if the Lock is held by a thread that no longer runs. */
+bool mpi_lock_owner_dead(const mp_lock_t *l);
 
 /* 1 if the calling thread holds the Lock. */
 static inline int mpi_lock_is_mine(const mp_lock_t *l)

@@ -1,0 +1,102 @@
+/*
+ * mproc/queue.h - Queue, SimpleQueue and JoinableQueue shared by processes
+ * and threads (Python's multiprocessing queues), for messages of bytes.
+ *
+ * A queue is a ring in shared memory (no pipe, no feeder thread): processes
+ * forked after mp_queue_new share it.  put copies the message into the ring
+ * before it returns, so nothing is lost when the producer exits or is killed
+ * afterwards, and a child can exit (and be joined) while its messages wait
+ * in the queue: CPython's "join before get" deadlock does not exist here.
+ * A message bigger than the ring streams through it while a consumer reads.
+ *
+ * Robustness: a producer killed in the middle of put leaves no partial
+ * message visible (consumers drop it) and does not leave the queue locked; a
+ * consumer killed in the middle of get loses at most that message.
+ *
+ * Timeouts: MP_FOREVER blocks; 0 does not block (put_nowait/get_nowait:
+ * -EAGAIN when full/empty); t > 0 waits t seconds, then -ETIMEDOUT.
+ * Thread/process safety: every call may be made from any thread of any
+ * process sharing the queue.  FIFO per producer.
+ */
+#ifndef MPROC_QUEUE_H
+#define MPROC_QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "mproc/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mp_queue mp_queue_t;
+
+typedef struct mp_queue_opts {
+	unsigned maxsize;   /* most messages held; 0 = unbounded */
+	size_t capacity;    /* ring bytes (rounded up to a power of two);
+			     * 0 = 1 MiB */
+	size_t max_message; /* larger puts fail (-EMSGSIZE); 0 = any size */
+	bool joinable;      /* JoinableQueue: task_done / join */
+} mp_queue_opts;
+
+/* Queue / JoinableQueue; NULL on failure (mp_last_error_code()). */
+MP_API mp_queue_t *mp_queue_new(const mp_queue_opts *opts);
+
+/* SimpleQueue: an unbounded Queue. */
+MP_API mp_queue_t *mp_simplequeue_new(void);
+
+/* Free (in the creating process; elsewhere a no-op).  NULL is a no-op. */
+MP_API void mp_queue_free(mp_queue_t *q);
+
+/*
+ * mp_queue_put - copy len bytes into the queue, waiting for room (maxsize,
+ * ring space) at most timeout.  0; -EAGAIN (timeout 0) or -ETIMEDOUT when
+ * full; MP_ECLOSED after close; -EMSGSIZE over max_message.
+ */
+MP_API int mp_queue_put(mp_queue_t *q, const void *msg, size_t len,
+			double timeout);
+MP_API int mp_queue_put_nowait(mp_queue_t *q, const void *msg, size_t len);
+
+/*
+ * mp_queue_get - take the next message: *msg is a buffer the library
+ * allocated (release it with mp_buf_free), *len its size.  -EAGAIN /
+ * -ETIMEDOUT when empty; MP_ECLOSED once closed and drained.
+ */
+MP_API int mp_queue_get(mp_queue_t *q, void **msg, size_t *len,
+			double timeout);
+MP_API int mp_queue_get_nowait(mp_queue_t *q, void **msg, size_t *len);
+
+/*
+ * mp_queue_get_into - the same into the caller's buffer of cap bytes.
+ * -EMSGSIZE when the next message is larger: *len is set to its size and
+ * the message stays in the queue.
+ */
+MP_API int mp_queue_get_into(mp_queue_t *q, void *buf, size_t cap, size_t *len,
+			     double timeout);
+
+/* Messages in the queue (approximate while others use it), empty, full. */
+MP_API int mp_queue_qsize(const mp_queue_t *q);
+MP_API int mp_queue_empty(const mp_queue_t *q);
+MP_API int mp_queue_full(const mp_queue_t *q);
+
+/*
+ * mp_queue_close - no more puts (MP_ECLOSED, for every process); getters
+ * take what is left, then get MP_ECLOSED; blocked callers wake up.
+ */
+MP_API int mp_queue_close(mp_queue_t *q);
+
+/*
+ * JoinableQueue: every put adds an unfinished task; mp_queue_task_done marks
+ * one done (-EINVAL: "task_done() called too many times"); mp_queue_join
+ * waits until none is unfinished (0, or -ETIMEDOUT).  -EINVAL on a queue
+ * that is not joinable.
+ */
+MP_API int mp_queue_task_done(mp_queue_t *q);
+MP_API int mp_queue_join(mp_queue_t *q, double timeout);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MPROC_QUEUE_H */

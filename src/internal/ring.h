@@ -1,0 +1,96 @@
+/*
+ * internal/ring.h - a multi-producer multi-consumer message ring in shared
+ * memory: the transport of the queue module (and of the pool's task and
+ * result queues).
+ *
+ * Design notes.
+ * - One shared-memory block: control words, then a byte ring of `cap` bytes
+ *   (a power of two).  Messages are records: an 8-byte header (length,
+ *   kind) and the payload padded to 8 bytes.  A message longer than a
+ *   quarter of the ring is streamed: a FIRST record carrying its total
+ *   length and a first part, then CONT records, so any size passes through
+ *   any ring while the consumer frees space behind it.
+ * - Producers serialise on a producer Lock, consumers on a consumer Lock
+ *   (both robust: internal sync Lock).  Between the producer of the moment
+ *   and the consumer of the moment it is a single-producer single-consumer
+ *   ring: `tail` is written only under the producer lock and published with
+ *   a release store after the record is complete; `head` only under the
+ *   consumer lock.  Each side caches the other's index and rereads it only
+ *   when it seems to lack data or space, so the cache lines rarely bounce.
+ * - A sleeper announces itself in data_waiters / space_waiters and waits on
+ *   a futex sequence word; the other side bumps the word and wakes only when
+ *   the announced count is non-zero (the index store and that check are
+ *   seq_cst, so no wake-up is lost).
+ * - Death: a producer killed in the middle of a whole message never
+ *   published it; the next producer gets its lock with MP_EOWNERDEAD and
+ *   goes on.  A producer killed in the middle of a streamed message left a
+ *   FIRST and some CONT records: the consumer drops that partial message
+ *   when it sees the next FIRST/WHOLE, or when it finds the producer lock's
+ *   owner dead while waiting for the rest.  A consumer killed while taking a
+ *   message loses at most that message: the next consumer skips CONT
+ *   records that have no FIRST.
+ * - Counters: puts and gets are counted on each side's own cache line;
+ *   qsize = puts - gets.
+ */
+#ifndef MPROC_INTERNAL_RING_H
+#define MPROC_INTERNAL_RING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mproc/sync.h"
+
+struct mpi_ring {
+	/* producer side */
+	_Alignas(64) mp_lock_t plock;
+	uint64_t ptail;      /* producer's working tail (== tail between puts) */
+	uint64_t phead;      /* producer's cached head */
+	uint32_t streaming;  /* a streamed message is being written */
+	uint32_t pad0;
+	uint64_t puts;       /* messages fully or partly published */
+	_Alignas(64) uint64_t tail; /* published end of data */
+	uint32_t tail_seq, data_waiters;
+	/* consumer side */
+	_Alignas(64) mp_lock_t clock;
+	uint64_t ctail;      /* consumer's cached tail */
+	uint64_t gets;
+	_Alignas(64) uint64_t head; /* end of consumed data */
+	uint32_t head_seq, space_waiters;
+	/* rarely written */
+	_Alignas(64) uint64_t cap;
+	uint32_t maxsize;    /* messages; 0 = unbounded */
+	uint32_t closed;
+	uint64_t max_message; /* 0 = any size */
+	_Alignas(64) unsigned char data[];
+};
+
+/* A new ring of at least `bytes` bytes (rounded up to a power of two). */
+struct mpi_ring *mpi_ring_new(size_t bytes, unsigned maxsize,
+			      uint64_t max_message);
+void mpi_ring_free(struct mpi_ring *r);
+
+/*
+ * Put one message (copied).  0; -ETIMEDOUT (-EAGAIN when deadline is 0 =
+ * do not block) when there is no room; MP_ECLOSED; -EMSGSIZE over
+ * max_message.  The deadline is absolute (internal/clock.h).
+ */
+int mpi_ring_put(struct mpi_ring *r, const void *msg, size_t len,
+		 uint64_t deadline, const char *func);
+
+/*
+ * Take one message into buf (cap bytes; the library allocates when *out is
+ * NULL: then *out receives the buffer, to free with free()).  Returns 0 and
+ * *len; -EAGAIN / -ETIMEDOUT when empty; MP_ECLOSED when closed and empty;
+ * -EMSGSIZE when cap is too small (the message stays; *len says its size).
+ */
+int mpi_ring_get(struct mpi_ring *r, void **out, size_t cap, size_t *len,
+		 uint64_t deadline, const char *func);
+
+/* Close: later puts fail, getters drain and then fail; wakes everyone. */
+void mpi_ring_close(struct mpi_ring *r);
+
+/* Messages in the ring (approximate while others work). */
+size_t mpi_ring_count(const struct mpi_ring *r);
+
+#endif

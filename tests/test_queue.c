@@ -1,0 +1,540 @@
+/* test_queue.c - Queue, SimpleQueue, JoinableQueue across processes and
+ * threads: order, sizes, timeouts, close, maxsize, deaths mid-put/get. */
+#include "mptest.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+
+#include "internal/shmem.h"
+#include "mproc/queue.h"
+
+static int exit_code(pid_t pid)
+{
+	int status = mpt_wait(pid);
+
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* A message: producer id, sequence number, payload, checksum. */
+struct head {
+	uint32_t producer, seq, len, sum;
+};
+
+static uint32_t fill(unsigned char *p, size_t n, uint32_t seed)
+{
+	uint32_t sum = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		p[i] = (unsigned char)(seed * 31 + i * 7 + (i >> 9));
+		sum = sum * 131 + p[i];
+	}
+	return sum;
+}
+
+static uint32_t checksum(const unsigned char *p, size_t n)
+{
+	uint32_t sum = 0;
+
+	for (size_t i = 0; i < n; i++)
+		sum = sum * 131 + p[i];
+	return sum;
+}
+
+static size_t make_msg(unsigned char *buf, uint32_t producer, uint32_t seq,
+		       size_t len)
+{
+	struct head h = {producer, seq, (uint32_t)len, 0};
+
+	h.sum = fill(buf + sizeof(h), len, producer * 1000003u + seq);
+	memcpy(buf, &h, sizeof(h));
+	return sizeof(h) + len;
+}
+
+/* 1 if the message is whole and intact. */
+static int check_msg(const unsigned char *buf, size_t n, struct head *h)
+{
+	memcpy(h, buf, sizeof(*h));
+	return n == sizeof(*h) + h->len &&
+	       checksum(buf + sizeof(*h), h->len) == h->sum;
+}
+
+/* ---- basics ---- */
+
+static void test_put_get_order_and_sizes(void **state)
+{
+	mp_queue_t *q = mp_queue_new(&(mp_queue_opts){.capacity = 65536});
+	static unsigned char big[300000], out[300000];
+	size_t sizes[] = {0, 1, 7, 8, 64, 1000, 16383, 20000, 300000};
+	void *msg;
+	size_t len;
+	int i;
+
+	(void)state;
+	assert_non_null(q);
+	assert_int_equal(mp_queue_empty(q), 1);
+	for (i = 0; i < 9; i++) {
+		fill(big, sizes[i], (uint32_t)i);
+		if (sizes[i] > 20000) /* bigger than the ring: a reader must run */
+			break;
+		mpt_assert_ok(mp_queue_put(q, big, sizes[i], 0));
+	}
+	assert_int_equal(mp_queue_qsize(q), 8);
+	for (i = 0; i < 8; i++) {
+		mpt_assert_ok(mp_queue_get(q, &msg, &len, 0));
+		assert_int_equal(len, sizes[i]);
+		fill(big, sizes[i], (uint32_t)i);
+		assert_memory_equal(msg, big, len);
+		mp_buf_free(msg);
+	}
+	mpt_assert_rc(mp_queue_get_nowait(q, &msg, &len), -EAGAIN);
+	assert_null(msg);
+	/* get_into: too small leaves the message there */
+	mpt_assert_ok(mp_queue_put(q, "hello", 5, 0));
+	mpt_assert_rc(mp_queue_get_into(q, out, 3, &len, 0), -EMSGSIZE);
+	assert_int_equal(len, 5);
+	assert_non_null(strstr(mp_last_error(), "5 bytes"));
+	mpt_assert_ok(mp_queue_get_into(q, out, sizeof(out), &len, 0));
+	assert_int_equal(len, 5);
+	assert_memory_equal(out, "hello", 5);
+	mpt_assert_rc(mp_queue_put(NULL, "x", 1, 0), -EINVAL);
+	mpt_assert_rc(mp_queue_put(q, NULL, 1, 0), -EINVAL);
+	mpt_assert_rc(mp_queue_get(q, &msg, &len, -2), -EINVAL);
+	mp_queue_free(q);
+	mp_queue_free(NULL);
+}
+
+static void test_timeouts_and_maxsize(void **state)
+{
+	mp_queue_t *q = mp_queue_new(&(mp_queue_opts){.maxsize = 2});
+	void *msg;
+	size_t len;
+	double t0;
+
+	(void)state;
+	t0 = mpt_now();
+	mpt_assert_rc(mp_queue_get(q, &msg, &len, 0.1), -ETIMEDOUT);
+	assert_true(mpt_now() - t0 >= 0.09);
+	mpt_assert_ok(mp_queue_put(q, "a", 1, 0));
+	mpt_assert_ok(mp_queue_put(q, "b", 1, 0));
+	assert_int_equal(mp_queue_full(q), 1);
+	mpt_assert_rc(mp_queue_put_nowait(q, "c", 1), -EAGAIN);
+	t0 = mpt_now();
+	mpt_assert_rc(mp_queue_put(q, "c", 1, 0.1), -ETIMEDOUT);
+	assert_true(mpt_now() - t0 >= 0.09);
+	assert_int_equal(mp_queue_qsize(q), 2);
+	mpt_assert_ok(mp_queue_get(q, &msg, &len, 0));
+	mp_buf_free(msg);
+	assert_int_equal(mp_queue_full(q), 0);
+	mpt_assert_ok(mp_queue_put_nowait(q, "c", 1));
+	mp_queue_free(q);
+	assert_null(mp_queue_new(&(mp_queue_opts){.maxsize = 0x80000000u}));
+	q = mp_queue_new(&(mp_queue_opts){.max_message = 10});
+	mpt_assert_rc(mp_queue_put(q, "0123456789a", 11, 0), -EMSGSIZE);
+	assert_non_null(strstr(mp_last_error(), "max_message of 10"));
+	mp_queue_free(q);
+}
+
+static mp_queue_t *shared_q;
+
+static int consume_two_later(void *arg)
+{
+	void *msg;
+	size_t len;
+	int fd = (int)(intptr_t)arg;
+	char c;
+
+	/* Wait for the parent to be blocked (it says so), then take two. */
+	if (read(fd, &c, 1) != 1)
+		return 1;
+	for (int i = 0; i < 2; i++) {
+		if (mp_queue_get(shared_q, &msg, &len, mpt_timeout(10)) != 0)
+			return 2;
+		mp_buf_free(msg);
+	}
+	return 0;
+}
+
+static void test_maxsize_blocks_until_consumed(void **state)
+{
+	int go[2];
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(pipe2(go, O_CLOEXEC), 0);
+	shared_q = mp_queue_new(&(mp_queue_opts){.maxsize = 2});
+	mpt_assert_ok(mp_queue_put(shared_q, "1", 1, 0));
+	mpt_assert_ok(mp_queue_put(shared_q, "2", 1, 0));
+	pid = mpt_fork(consume_two_later, (void *)(intptr_t)go[0]);
+	assert_int_equal(write(go[1], "g", 1), 1);
+	/* Blocks until the child consumes. */
+	mpt_assert_ok(mp_queue_put(shared_q, "3", 1, mpt_timeout(10)));
+	assert_int_equal(exit_code(pid), 0);
+	assert_int_equal(mp_queue_qsize(shared_q), 1);
+	mp_queue_free(shared_q);
+	close(go[0]);
+	close(go[1]);
+}
+
+static int get_until_closed(void *arg)
+{
+	void *msg;
+	size_t len;
+	int n = 0, rc;
+
+	(void)arg;
+	while ((rc = mp_queue_get(shared_q, &msg, &len, mpt_timeout(10))) == 0) {
+		mp_buf_free(msg);
+		n++;
+	}
+	return rc == MP_ECLOSED ? n : 100 + n;
+}
+
+static void test_close(void **state)
+{
+	pid_t pid;
+
+	(void)state;
+	shared_q = mp_simplequeue_new();
+	mpt_assert_ok(mp_queue_put(shared_q, "a", 1, 0));
+	mpt_assert_ok(mp_queue_put(shared_q, "b", 1, 0));
+	pid = mpt_fork(get_until_closed, NULL);
+	mpt_assert_ok(mp_queue_close(shared_q));
+	mpt_assert_rc(mp_queue_put(shared_q, "c", 1, 0), MP_ECLOSED);
+	assert_string_equal(mp_last_error(), "mp_queue_put: queue is closed");
+	/* The getter drained both, then was told the queue is closed. */
+	assert_int_equal(exit_code(pid), 2);
+	mp_queue_free(shared_q);
+}
+
+/* ---- many producers and consumers ---- */
+
+enum { NP = 4, NC = 4 };
+
+struct stats {
+	uint32_t got[NP], bad, order_errors;
+	uint8_t seen[NP][25000];
+};
+
+static struct stats *st;
+static unsigned per_producer;
+
+static size_t size_for(uint32_t p, uint32_t seq)
+{
+	uint32_t x = (p + 1) * 2654435761u ^ seq * 40503u;
+
+	/* mostly small, one in eight up to 100 KiB (through a 256 KiB ring) */
+	return x % 8 == 0 ? x % (100 * 1024) : x % 200;
+}
+
+static int producer(void *arg)
+{
+	uint32_t p = (uint32_t)(intptr_t)arg;
+	unsigned char *buf = malloc(sizeof(struct head) + 100 * 1024);
+
+	for (uint32_t s = 0; s < per_producer; s++) {
+		size_t n = make_msg(buf, p, s, size_for(p, s));
+		if (mp_queue_put(shared_q, buf, n, mpt_timeout(30)) != 0)
+			return 1;
+	}
+	free(buf);
+	return 0;
+}
+
+static int consumer(void *arg)
+{
+	uint32_t last[NP];
+	struct head h;
+	void *msg;
+	size_t len;
+	int rc;
+
+	(void)arg;
+	memset(last, 0xff, sizeof(last));
+	while ((rc = mp_queue_get(shared_q, &msg, &len, mpt_timeout(30))) == 0) {
+		if (!check_msg(msg, len, &h) || h.producer >= NP ||
+		    h.seq >= per_producer) {
+			__atomic_add_fetch(&st->bad, 1, __ATOMIC_SEQ_CST);
+		} else {
+			if (last[h.producer] != UINT32_MAX && h.seq <= last[h.producer])
+				__atomic_add_fetch(&st->order_errors, 1, __ATOMIC_SEQ_CST);
+			last[h.producer] = h.seq;
+			st->seen[h.producer][h.seq]++;
+			__atomic_add_fetch(&st->got[h.producer], 1, __ATOMIC_SEQ_CST);
+		}
+		mp_buf_free(msg);
+	}
+	return rc == MP_ECLOSED ? 0 : 1;
+}
+
+static void test_many_producers_many_consumers(void **state)
+{
+	pid_t prod[NP], cons[NC];
+	int i;
+
+	(void)state;
+	per_producer = getenv("MP_TEST_FULL") ? 25000 : 6000;
+	st = mpi_shm_alloc(sizeof(*st));
+	shared_q = mp_queue_new(&(mp_queue_opts){.capacity = 256 * 1024});
+	for (i = 0; i < NC; i++)
+		cons[i] = mpt_fork(consumer, NULL);
+	for (i = 0; i < NP; i++)
+		prod[i] = mpt_fork(producer, (void *)(intptr_t)i);
+	for (i = 0; i < NP; i++)
+		assert_int_equal(exit_code(prod[i]), 0);
+	mp_queue_close(shared_q); /* consumers drain, then stop */
+	for (i = 0; i < NC; i++)
+		assert_int_equal(exit_code(cons[i]), 0);
+	assert_int_equal(st->bad, 0);
+	assert_int_equal(st->order_errors, 0);
+	for (i = 0; i < NP; i++) {
+		assert_int_equal(st->got[i], per_producer);
+		for (unsigned s = 0; s < per_producer; s++)
+			assert_int_equal(st->seen[i][s], 1);
+	}
+	mp_queue_free(shared_q);
+	mpi_shm_free(st);
+}
+
+/* ---- deaths ---- */
+
+static int flood_big(void *arg)
+{
+	unsigned char *buf = malloc(sizeof(struct head) + (1 << 20));
+
+	(void)arg;
+	for (uint32_t s = 0;; s++) {
+		size_t n = make_msg(buf, 0, s, 1 << 20);
+		if (mp_queue_put(shared_q, buf, n, MP_FOREVER) != 0)
+			return 1;
+	}
+}
+
+static void test_producer_killed_mid_put(void **state)
+{
+	unsigned char marker[64];
+	struct head h;
+	void *msg;
+	size_t len, n;
+	pid_t pid;
+	int got = 0;
+
+	(void)state;
+	/* 1 MiB messages stream through a 64 KiB ring: a kill lands mid-put. */
+	shared_q = mp_queue_new(&(mp_queue_opts){.capacity = 65536});
+	pid = mpt_fork(flood_big, NULL);
+	for (int i = 0; i < 3; i++) {
+		mpt_assert_ok(mp_queue_get(shared_q, &msg, &len, mpt_timeout(10)));
+		assert_true(check_msg(msg, len, &h));
+		mp_buf_free(msg);
+	}
+	kill(pid, SIGKILL);
+	assert_int_equal(exit_code(pid), 128 + SIGKILL);
+	/* The queue is not locked forever: a new producer gets in. */
+	n = make_msg(marker, 9, 9, 16);
+	mpt_assert_ok(mp_queue_put(shared_q, marker, n, mpt_timeout(10)));
+	/* Everything still delivered is whole, then the marker. */
+	for (;;) {
+		mpt_assert_ok(mp_queue_get(shared_q, &msg, &len, mpt_timeout(10)));
+		assert_true(check_msg(msg, len, &h));
+		mp_buf_free(msg);
+		if (h.producer == 9)
+			break;
+		got++;
+	}
+	assert_true(got <= 2);
+	assert_int_equal(mp_queue_qsize(shared_q), 0);
+	mp_queue_free(shared_q);
+}
+
+static int take_and_report(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	struct head h;
+	void *msg;
+	size_t len;
+
+	for (;;) {
+		if (mp_queue_get(shared_q, &msg, &len, mpt_timeout(10)) != 0)
+			return 1;
+		if (!check_msg(msg, len, &h))
+			return 2;
+		mp_buf_free(msg);
+		if (write(fd, &h.seq, sizeof(h.seq)) != sizeof(h.seq))
+			return 3;
+	}
+}
+
+enum { N = 40 };
+
+static int put_rest(void *arg)
+{
+	unsigned char *buf = arg;
+
+	for (uint32_t s = 5; s < N; s++)
+		if (mp_queue_put(shared_q, buf, make_msg(buf, 0, s, 200000),
+				 mpt_timeout(10)) != 0)
+			return 1;
+	return 0;
+}
+
+static void test_consumer_killed_mid_get(void **state)
+{
+	unsigned char *buf = malloc(sizeof(struct head) + 200000);
+	int rep[2], seen[N] = {0}, lost = 0;
+	struct head h;
+	uint32_t seq;
+	void *msg;
+	size_t len;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(pipe2(rep, O_CLOEXEC), 0);
+	shared_q = mp_queue_new(&(mp_queue_opts){.capacity = 65536});
+	pid = mpt_fork(take_and_report, (void *)(intptr_t)rep[1]);
+	/* Messages of 200 KB stream through a 64 KiB ring, so the consumer
+	 * is most likely in the middle of one when it is killed. */
+	for (uint32_t s = 0; s < 5; s++)
+		mpt_assert_ok(mp_queue_put(shared_q, buf, make_msg(buf, 0, s, 200000),
+					   mpt_timeout(10)));
+	assert_int_equal(read(rep[0], &seq, sizeof(seq)), sizeof(seq));
+	kill(pid, SIGKILL);
+	assert_int_equal(exit_code(pid), 128 + SIGKILL);
+	close(rep[1]);
+	while (read(rep[0], &seq, sizeof(seq)) == sizeof(seq))
+		seen[seq]++;
+	seen[0]++; /* the first report, read above */
+	/* Another producer sends the rest while we consume. */
+	pid = mpt_fork(put_rest, buf);
+	while (mp_queue_get(shared_q, &msg, &len, mpt_timeout(2)) == 0) {
+		assert_true(check_msg(msg, len, &h));
+		seen[h.seq]++;
+		mp_buf_free(msg);
+		if (h.seq == N - 1)
+			break;
+	}
+	assert_int_equal(exit_code(pid), 0);
+	for (int s = 0; s < N; s++) {
+		assert_true(seen[s] <= 1); /* never twice */
+		lost += seen[s] == 0;
+	}
+	assert_true(lost <= 1); /* at most the message it was taking */
+	close(rep[0]);
+	free(buf);
+	mp_queue_free(shared_q);
+}
+
+/* ---- JoinableQueue ---- */
+
+static int worker_task_done(void *arg)
+{
+	void *msg;
+	size_t len;
+
+	(void)arg;
+	for (int i = 0; i < 10; i++) {
+		if (mp_queue_get(shared_q, &msg, &len, mpt_timeout(10)) != 0)
+			return 1;
+		mp_buf_free(msg);
+		if (mp_queue_task_done(shared_q) != 0)
+			return 2;
+	}
+	return 0;
+}
+
+static void test_joinable(void **state)
+{
+	pid_t pid[4];
+	int i;
+
+	(void)state;
+	shared_q = mp_queue_new(&(mp_queue_opts){.joinable = true});
+	mpt_assert_rc(mp_queue_task_done(shared_q), -EINVAL);
+	assert_string_equal(mp_last_error(),
+			    "mp_queue_task_done: task_done() called too many times");
+	mpt_assert_ok(mp_queue_join(shared_q, 0)); /* nothing unfinished */
+	for (i = 0; i < 40; i++)
+		mpt_assert_ok(mp_queue_put(shared_q, &i, sizeof(i), 0));
+	mpt_assert_rc(mp_queue_join(shared_q, 0.05), -ETIMEDOUT);
+	for (i = 0; i < 4; i++)
+		pid[i] = mpt_fork(worker_task_done, NULL);
+	mpt_assert_ok(mp_queue_join(shared_q, mpt_timeout(10)));
+	for (i = 0; i < 4; i++)
+		assert_int_equal(exit_code(pid[i]), 0);
+	mp_queue_free(shared_q);
+	mp_queue_t *plain = mp_simplequeue_new();
+	mpt_assert_rc(mp_queue_join(plain, 0), -EINVAL);
+	mp_queue_free(plain);
+}
+
+/* ---- threads ---- */
+
+static void *thread_producer(void *arg)
+{
+	for (uint32_t s = 0; s < 20000; s++) {
+		uint32_t m[2] = {(uint32_t)(intptr_t)arg, s};
+		if (mp_queue_put(shared_q, m, sizeof(m), mpt_timeout(10)) != 0)
+			return (void *)1;
+	}
+	return NULL;
+}
+
+static void *thread_consumer(void *arg)
+{
+	uint32_t m[2], last[2] = {UINT32_MAX, UINT32_MAX};
+	size_t len;
+	intptr_t n = 0;
+
+	(void)arg;
+	while (mp_queue_get_into(shared_q, m, sizeof(m), &len, mpt_timeout(10)) == 0) {
+		if (last[m[0]] != UINT32_MAX && m[1] <= last[m[0]])
+			return (void *)-1;
+		last[m[0]] = m[1];
+		n++;
+	}
+	return (void *)n;
+}
+
+static void test_threads(void **state)
+{
+	pthread_t p[2], c[2];
+	void *rc;
+	intptr_t total = 0;
+
+	(void)state;
+	shared_q = mp_queue_new(&(mp_queue_opts){.capacity = 4096, .maxsize = 100});
+	for (int i = 0; i < 2; i++) {
+		pthread_create(&c[i], NULL, thread_consumer, NULL);
+		pthread_create(&p[i], NULL, thread_producer, (void *)(intptr_t)i);
+	}
+	for (int i = 0; i < 2; i++) {
+		pthread_join(p[i], &rc);
+		assert_null(rc);
+	}
+	mp_queue_close(shared_q);
+	for (int i = 0; i < 2; i++) {
+		pthread_join(c[i], &rc);
+		assert_true((intptr_t)rc >= 0);
+		total += (intptr_t)rc;
+	}
+	assert_int_equal(total, 40000);
+	mp_queue_free(shared_q);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		MPT(test_put_get_order_and_sizes),
+		MPT(test_timeouts_and_maxsize),
+		MPT(test_maxsize_blocks_until_consumed),
+		MPT(test_close),
+		MPT(test_many_producers_many_consumers),
+		MPT(test_producer_killed_mid_put),
+		MPT(test_consumer_killed_mid_get),
+		MPT(test_joinable),
+		MPT(test_threads),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
