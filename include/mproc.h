@@ -9,6 +9,7 @@
 #define MPROC_H
 
 #include "mproc/common.h"
+#include "mproc/connection.h"
 #include "mproc/process.h"
 #include "mproc/queue.h"
 #include "mproc/shm.h"
