@@ -13,6 +13,7 @@
 #include "mproc/process.h"
 #include "mproc/queue.h"
 #include "mproc/shm.h"
+#include "mproc/signal.h"
 #include "mproc/subprocess.h"
 #include "mproc/sync.h"
 
