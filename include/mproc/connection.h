@@ -35,9 +35,10 @@ extern "C" {
 typedef struct mp_connection mp_connection_t;
 
 /*
- * mp_pipe - two connected ends.  duplex: both read and write (a Unix socket
- * pair; fds can be passed); else *reader only receives and *writer only
- * sends (a pipe).  0 or -errno.
+ * mp_pipe - two connected ends of a Unix socket pair (fds can be passed).
+ * duplex: both read and write; else *reader only receives and *writer only
+ * sends (CPython uses os.pipe there; a socket lets every send avoid
+ * SIGPIPE without touching the signal mask).  0 or -errno.
  */
 MP_API int mp_pipe(bool duplex, mp_connection_t **reader,
 		   mp_connection_t **writer);
