@@ -274,7 +274,7 @@ static void test_many_producers_many_consumers(void **state)
 	int i;
 
 	(void)state;
-	per_producer = getenv("MP_TEST_FULL") ? 25000 : 6000;
+	per_producer = 25000; /* 100k messages in all */
 	st = mpi_shm_alloc(sizeof(*st));
 	shared_q = mp_queue_new(&(mp_queue_opts){.capacity = 256 * 1024});
 	for (i = 0; i < NC; i++)
@@ -425,6 +425,35 @@ static void test_consumer_killed_mid_get(void **state)
 	mp_queue_free(shared_q);
 }
 
+/* CPython deadlocks when a parent joins a child before draining what the
+ * child put (the feeder thread keeps the child alive); here put has copied
+ * the message into shared memory when it returns. */
+static int put_big_then_exit(void *arg)
+{
+	static char big[1 << 20];
+
+	(void)arg;
+	memset(big, 7, sizeof(big));
+	return mp_queue_put(shared_q, big, sizeof(big), mpt_timeout(10)) != 0;
+}
+
+static void test_join_before_get_does_not_deadlock(void **state)
+{
+	void *msg;
+	size_t len;
+	pid_t pid;
+
+	(void)state;
+	shared_q = mp_queue_new(&(mp_queue_opts){.capacity = 4 << 20});
+	pid = mpt_fork(put_big_then_exit, NULL);
+	assert_int_equal(exit_code(pid), 0); /* joined before any get */
+	mpt_assert_ok(mp_queue_get(shared_q, &msg, &len, 0));
+	assert_int_equal(len, 1 << 20);
+	assert_int_equal(((char *)msg)[len - 1], 7);
+	mp_buf_free(msg);
+	mp_queue_free(shared_q);
+}
+
 /* ---- JoinableQueue ---- */
 
 static int worker_task_done(void *arg)
@@ -530,6 +559,7 @@ int main(void)
 		MPT(test_maxsize_blocks_until_consumed),
 		MPT(test_close),
 		MPT(test_many_producers_many_consumers),
+		MPT(test_join_before_get_does_not_deadlock),
 		MPT(test_producer_killed_mid_put),
 		MPT(test_consumer_killed_mid_get),
 		MPT(test_joinable),
