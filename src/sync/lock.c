@@ -30,13 +30,18 @@ static void watch_forks(void)
 	pthread_atfork(NULL, NULL, forget_ids);
 }
 
+__attribute__((noinline, cold)) static uint64_t init_self_id(void)
+{
+	pthread_once(&ids_once, watch_forks);
+	self_id = (uint64_t)getpid() << 32 | (uint32_t)gettid();
+	return self_id;
+}
+
 uint64_t mpi_self_id(void)
 {
-	if (__builtin_expect(self_id == 0, 0)) {
-		pthread_once(&ids_once, watch_forks);
-		self_id = (uint64_t)getpid() << 32 | (uint32_t)gettid();
-	}
-	return self_id;
+	uint64_t id = self_id;
+
+	return __builtin_expect(id != 0, 1) ? id : init_self_id();
 }
 
 /*
@@ -86,7 +91,7 @@ static int took_over(mp_lock_t *l, uint64_t dead, const char *func)
 			 (int)(dead >> 32), (int)(dead & 0x7fffffff));
 }
 
-static int dirty(const char *func)
+__attribute__((noinline, cold)) static int dirty(const char *func)
 {
 	return mpi_error(MP_EOWNERDEAD, func,
 			 "an owner died holding the lock and its state was not "
@@ -94,7 +99,7 @@ static int dirty(const char *func)
 }
 
 /* The contended path: sleep, check the owner now and then, take over. */
-static int lock_slow(mp_lock_t *l, uint64_t me, double timeout,
+__attribute__((noinline)) static int lock_slow(mp_lock_t *l, uint64_t me, double timeout,
 		     const char *func)
 {
 	uint64_t deadline, until, cur;
@@ -150,12 +155,21 @@ static int lock_slow(mp_lock_t *l, uint64_t me, double timeout,
 	}
 }
 
+/* -EINVAL for a bad timeout (out of line: keeps the fast path lean). */
+__attribute__((noinline, cold)) static int bad_timeout(double timeout,
+						      const char *func)
+{
+	uint64_t unused;
+
+	return mpi_deadline(timeout, func, &unused);
+}
+
 static inline int lock_acquire(mp_lock_t *l, double timeout, const char *func)
 {
 	uint64_t me = mpi_self_id(), zero = 0;
 
 	if (__builtin_expect(!(timeout >= 0 || timeout == MP_FOREVER), 0))
-		return mpi_deadline(timeout, func, &zero); /* -EINVAL */
+		return bad_timeout(timeout, func);
 	if (__builtin_expect(__atomic_compare_exchange_n(&l->_state, &zero, me,
 							 false, __ATOMIC_ACQUIRE,
 							 __ATOMIC_RELAXED),
