@@ -159,8 +159,16 @@ static void test_env_cwd_umask(void **state)
 			     &r));
 	assert_string_equal(r.out.data, "0027\n");
 	mp_completed_free(&r);
-	mpt_assert_ok(mp_run(ARGV("sh", "-c", "test $(ps -o sid= -p $$) -eq $$"),
+	/* Field 6 of /proc/PID/stat is the session id. */
+	mpt_assert_ok(mp_run(ARGV("sh", "-c",
+				  "test \"$(cut -d' ' -f6 /proc/$$/stat)\" -eq $$"),
 			     &(mp_run_opts){.popen.start_new_session = true}, &r));
+	assert_int_equal(r.returncode, 0);
+	mp_completed_free(&r);
+	mpt_assert_ok(mp_run(ARGV("sh", "-c",
+				  "test \"$(cut -d' ' -f6 /proc/$$/stat)\" -eq $$"),
+			     NULL, &r));
+	assert_int_equal(r.returncode, 1); /* not without the option */
 	mp_completed_free(&r);
 }
 
