@@ -10,6 +10,8 @@
 
 #include "mproc/common.h"
 #include "mproc/connection.h"
+#include "mproc/executor.h"
+#include "mproc/pool.h"
 #include "mproc/process.h"
 #include "mproc/queue.h"
 #include "mproc/shm.h"

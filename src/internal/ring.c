@@ -58,6 +58,12 @@ size_t mpi_ring_count(const struct mpi_ring *r)
 	return p > g ? (size_t)(p - g) : 0;
 }
 
+bool mpi_ring_empty(struct mpi_ring *r)
+{
+	return __atomic_load_n(&r->tail, __ATOMIC_SEQ_CST) ==
+	       __atomic_load_n(&r->head, __ATOMIC_SEQ_CST);
+}
+
 /* A deadline as a timeout for mp_lock_acquire. */
 static double seconds_left(uint64_t deadline)
 {

@@ -93,4 +93,8 @@ void mpi_ring_close(struct mpi_ring *r);
 /* Messages in the ring (approximate while others work). */
 size_t mpi_ring_count(const struct mpi_ring *r);
 
+/* No published byte left to read (seq_cst: pairs with a producer's
+ * publish for flag-based wake-ups). */
+bool mpi_ring_empty(struct mpi_ring *r);
+
 #endif

@@ -1,0 +1,144 @@
+/*
+ * mproc/executor.h - concurrent.futures.ProcessPoolExecutor: submit work,
+ * get futures, wait for them (as_completed, wait), map, shutdown.
+ *
+ * The executor is a face of the pool engine (mproc/pool.h): tasks are the
+ * same mp_task_fn / mp_map_fn, and the same robustness holds.  Unlike
+ * CPython, a worker that dies does not break the executor: only the future
+ * it was running fails (MP_EBROKEN); the worker is replaced.
+ *
+ * Thread safety: every function may be called from any thread of the
+ * process that created the executor; one future may be waited on by several
+ * threads.  Done callbacks run in the supervisor thread (or in the caller's,
+ * when the future is already done), with no lock held.
+ */
+#ifndef MPROC_EXECUTOR_H
+#define MPROC_EXECUTOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "mproc/common.h"
+#include "mproc/pool.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mp_executor_opts {
+	unsigned max_workers;        /* 0 = mp_cpu_count() */
+	unsigned max_tasks_per_child; /* 0 = unlimited */
+	void (*initializer)(void *arg);
+	void *initarg;
+	double task_timeout;         /* seconds per task; 0 = none */
+} mp_executor_opts;
+
+typedef struct mp_executor mp_executor_t;
+typedef struct mp_future mp_future_t;
+
+/* Start the workers.  NULL with mp_last_error_code() on failure. */
+MP_API mp_executor_t *mp_executor_new(const mp_executor_opts *opts);
+
+/*
+ * mp_executor_submit - schedule fn(in) (bytes copied) and return its future
+ * (release with mp_future_free).  NULL with MP_ECLOSED after shutdown.
+ */
+MP_API mp_future_t *mp_executor_submit(mp_executor_t *ex, mp_task_fn fn,
+				       const void *in, size_t in_len);
+
+/*
+ * mp_future_result - wait at most timeout: 0 with *out / *len (owned by the
+ * future); MP_ECANCELLED if it was cancelled; -ETIMEDOUT if not done in
+ * time; the task's failure (MP_ETASK with its message, MP_EBROKEN,
+ * -ETIMEDOUT from the task timeout).
+ */
+MP_API int mp_future_result(mp_future_t *f, double timeout, const void **out,
+			    size_t *len);
+
+/*
+ * mp_future_exception - wait at most timeout: 0 if the task succeeded, its
+ * failure code otherwise (message in mp_last_error()); MP_ECANCELLED if it
+ * was cancelled; -ETIMEDOUT if not done in time (then mp_future_done is 0).
+ */
+MP_API int mp_future_exception(mp_future_t *f, double timeout);
+
+/* 1/0: finished or cancelled; running (handed to a worker); cancelled. */
+MP_API int mp_future_done(mp_future_t *f);
+MP_API int mp_future_running(mp_future_t *f);
+MP_API int mp_future_cancelled(mp_future_t *f);
+
+/*
+ * mp_future_cancel - cancel if it has not started: 1 (cancelled, or already
+ * was), 0 (running or finished: CPython's False).
+ */
+MP_API int mp_future_cancel(mp_future_t *f);
+
+typedef void (*mp_future_cb)(mp_future_t *f, void *arg);
+
+/*
+ * mp_future_add_done_callback - call fn(f, arg) once when f is done (or
+ * cancelled); at once, in this thread, if it already is.  0 or -ENOMEM.
+ */
+MP_API int mp_future_add_done_callback(mp_future_t *f, mp_future_cb fn,
+				       void *arg);
+
+/* Release (at once, or when the task ends).  NULL is a no-op. */
+MP_API void mp_future_free(mp_future_t *f);
+
+typedef struct mp_as_completed mp_as_completed_t;
+
+/*
+ * mp_as_completed - an iterator yielding the futures of fs (duplicates
+ * once) as they complete, the finished ones first.  timeout bounds the
+ * whole iteration (MP_FOREVER: none).  The futures must outlive it.
+ */
+MP_API mp_as_completed_t *mp_as_completed(mp_future_t *const *fs, size_t n,
+					  double timeout);
+
+/*
+ * mp_as_completed_next - 0 with *f; MP_EEOF after the last; -ETIMEDOUT
+ * ("k (of n) futures unfinished") once the timeout has passed.
+ */
+MP_API int mp_as_completed_next(mp_as_completed_t *it, mp_future_t **f);
+MP_API void mp_as_completed_free(mp_as_completed_t *it);
+
+enum mp_return_when {
+	MP_FIRST_COMPLETED = 1,
+	MP_FIRST_EXCEPTION = 2, /* failed or cancelled; else all completed */
+	MP_ALL_COMPLETED = 3,
+};
+
+/*
+ * mp_futures_wait - wait until `when` holds or timeout passes (no error on
+ * timeout, as CPython), then reorder fs so the done futures come first:
+ * returns how many are done (CPython's (done, not_done) sets), or -EINVAL.
+ */
+MP_API int mp_futures_wait(mp_future_t **fs, size_t n, double timeout,
+			   enum mp_return_when when);
+
+/*
+ * mp_executor_map - out[i] = fn(in[i]) like mp_pool_map (opts: chunksize,
+ * 0 = the pool's rule; progress).  -ETIMEDOUT if it is not done within
+ * timeout: the chunks not yet started are cancelled and out is no longer
+ * written.  Otherwise 0 or the first failure.
+ */
+MP_API int mp_executor_map(mp_executor_t *ex, mp_map_fn fn, const void *in,
+			   size_t n, size_t in_size, void *out, size_t out_size,
+			   double timeout, const mp_map_opts *opts);
+
+/*
+ * mp_executor_shutdown - no more submissions; cancel_futures cancels those
+ * not started; wait: block until every running future is done and the
+ * workers have exited.  0; calling it again is harmless.
+ */
+MP_API int mp_executor_shutdown(mp_executor_t *ex, bool wait,
+				bool cancel_futures);
+
+/* Shut down (wait, without cancelling) and release.  NULL is a no-op. */
+MP_API void mp_executor_free(mp_executor_t *ex);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MPROC_EXECUTOR_H */

@@ -1,0 +1,199 @@
+/*
+ * mproc/pool.h - a pool of worker processes: Python's multiprocessing.Pool
+ * (apply, apply_async, map, map_async, starmap, imap, imap_unordered,
+ * close, terminate, join).  mproc/executor.h is its ProcessPoolExecutor
+ * face, on the same engine.
+ *
+ * Tasks are C functions run in pre-started worker processes; arguments and
+ * results cross as bytes.  Beyond CPython:
+ * - a worker that crashes (signal, _exit in the task) fails only the task it
+ *   ran, with MP_EBROKEN and the signal or status named; it is replaced and
+ *   every other task completes: nothing hangs;
+ * - an optional per-task timeout fails an overrunning task with -ETIMEDOUT,
+ *   kills its worker's whole process group (what the task started too) and
+ *   replaces the worker;
+ * - terminate fails what is outstanding with MP_ECANCELLED instead of leaving
+ *   get() waiting forever.
+ *
+ * Thread safety: a pool may be used from several threads of the process that
+ * created it.  Workers are daemonic children in process groups of their own;
+ * they die with the pool's process.
+ */
+#ifndef MPROC_POOL_H
+#define MPROC_POOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "mproc/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Where a task writes its result (in the worker). */
+typedef struct mp_task_out mp_task_out;
+
+/*
+ * A task: reads in_len bytes at in, may write a result with mp_task_return,
+ * returns 0 on success; non-zero (or mp_task_fail) makes it fail: the
+ * caller's get returns MP_ETASK with the message.
+ */
+typedef int (*mp_task_fn)(const void *in, size_t in_len, mp_task_out *out);
+
+/* Set the task's result bytes (copied).  0 or -ENOMEM. */
+MP_API int mp_task_return(mp_task_out *out, const void *data, size_t len);
+
+/* Fail the task with a message (printf format); returns -1 to return. */
+MP_API int mp_task_fail(mp_task_out *out, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* A map function: one element of in_size bytes in, out_size bytes out. */
+typedef int (*mp_map_fn)(const void *in, void *out);
+
+typedef struct mp_pool_opts {
+	unsigned processes;        /* 0 = mp_cpu_count() */
+	void (*initializer)(void *arg); /* run once in each worker */
+	void *initarg;
+	unsigned maxtasksperchild; /* 0 = unlimited; counts map items */
+	double task_timeout;       /* seconds per task (map: per chunk); 0 = none */
+} mp_pool_opts;
+
+typedef struct mp_pool mp_pool_t;
+typedef struct mp_async_result mp_async_result_t;
+
+/* Start the workers.  NULL with mp_last_error_code() on failure. */
+MP_API mp_pool_t *mp_pool_new(const mp_pool_opts *opts);
+
+typedef struct mp_apply_opts {
+	/* Called once, in the pool's supervisor thread, when the task ends
+	 * (no pool lock held: the callback may submit more work). */
+	void (*callback)(const void *out, size_t len, void *arg);
+	void (*error_callback)(int code, const char *message, void *arg);
+	void *arg;
+} mp_apply_opts;
+
+/*
+ * mp_pool_apply_async - queue fn(in) (the bytes are copied).  NULL with
+ * MP_ECLOSED after close/terminate.  Free the result with
+ * mp_async_result_free (before it is ready too: it is then released when
+ * the task ends).  Thread-safe.
+ */
+MP_API mp_async_result_t *mp_pool_apply_async(mp_pool_t *pool, mp_task_fn fn,
+					      const void *in, size_t in_len,
+					      const mp_apply_opts *opts);
+
+/*
+ * mp_async_result_get - wait at most timeout for the task: 0 with *out
+ * (owned by the result, valid until it is freed; may be NULL) and *len;
+ * MP_ETASK (the task failed: mp_last_error() has its message), MP_EBROKEN
+ * (its worker died), -ETIMEDOUT (the task's own timeout expired, or this
+ * wait's: then mp_async_result_ready says 0), MP_ECANCELLED (terminated).
+ */
+MP_API int mp_async_result_get(mp_async_result_t *r, double timeout,
+			       const void **out, size_t *len);
+/* Wait: 1 once ready, 0 on timeout. */
+MP_API int mp_async_result_wait(mp_async_result_t *r, double timeout);
+MP_API int mp_async_result_ready(mp_async_result_t *r);
+/* 1 if it succeeded, 0 if it failed; -EINVAL before it is ready (CPython). */
+MP_API int mp_async_result_successful(mp_async_result_t *r);
+/* Release (at once, or when the task ends).  NULL is a no-op. */
+MP_API void mp_async_result_free(mp_async_result_t *r);
+
+/*
+ * mp_pool_apply - run fn(in) in a worker and wait: the result is copied into
+ * a buffer the library allocates (*out; release with mp_buf_free).  Same
+ * errors as mp_async_result_get.
+ */
+MP_API int mp_pool_apply(mp_pool_t *pool, mp_task_fn fn, const void *in,
+			 size_t in_len, void **out, size_t *len);
+
+typedef struct mp_map_opts {
+	/* Elements per task; 0 = CPython's rule, ceil(n / (4 * processes)). */
+	size_t chunksize;
+	/* Called in the supervisor thread each time a chunk ends. */
+	void (*progress)(size_t done, size_t total, void *arg);
+	/* map_async: called once, in the supervisor thread, when it ends. */
+	void (*callback)(void *out, size_t n, void *arg);
+	void (*error_callback)(int code, const char *message, void *arg);
+	void *arg;
+} mp_map_opts;
+
+/*
+ * mp_pool_map - out[i] = fn(in[i]) for n elements of in_size bytes (results
+ * of out_size bytes), chunk by chunk.  0, or the first failure (MP_ETASK,
+ * MP_EBROKEN, -ETIMEDOUT, MP_ECANCELLED) once every chunk has ended.
+ * starmap is the same call with a struct of arguments as the element.
+ */
+MP_API int mp_pool_map(mp_pool_t *pool, mp_map_fn fn, const void *in, size_t n,
+		       size_t in_size, void *out, size_t out_size,
+		       const mp_map_opts *opts);
+
+/*
+ * mp_pool_map_async - the same, without waiting: in must stay readable
+ * until the call returns (it is copied), out writable until the result is
+ * ready (or freed: a freed map stops writing).  get returns 0 or the first
+ * failure, with no data.
+ */
+MP_API mp_async_result_t *mp_pool_map_async(mp_pool_t *pool, mp_map_fn fn,
+					    const void *in, size_t n,
+					    size_t in_size, void *out,
+					    size_t out_size,
+					    const mp_map_opts *opts);
+
+/*
+ * A lazy input for imap: store the next item in *in / *len (valid until
+ * the next call) and return 1; return 0 at the end, or a negative code.
+ */
+typedef int (*mp_input_fn)(void *arg, const void **in, size_t *len);
+
+typedef struct mp_imap_opts {
+	size_t chunksize;  /* items per task; 0 = 1 (CPython's default) */
+	bool unordered;    /* imap_unordered: results in completion order */
+	/* Items submitted ahead of the consumer; 0 = 4 * chunksize * processes. */
+	size_t window;
+	void (*progress)(size_t done, size_t total, void *arg); /* total 0 = unknown */
+	void *arg;
+} mp_imap_opts;
+
+typedef struct mp_imap mp_imap_t;
+
+/*
+ * mp_pool_imap - an iterator over fn(item) for the items `next` produces.
+ * Items are pulled lazily (in the threads that call mp_imap_next) and at
+ * most `window` are outstanding, so memory stays bounded for any input.
+ * NULL with mp_last_error_code() (MP_ECLOSED, -ENOMEM, -EINVAL).
+ */
+MP_API mp_imap_t *mp_pool_imap(mp_pool_t *pool, mp_task_fn fn, mp_input_fn next,
+			       void *next_arg, const mp_imap_opts *opts);
+
+/*
+ * mp_imap_next - the next result (input order, or completion order when
+ * unordered): 0 with *out / *len (valid until the next call) and *index
+ * (the item's input position; may be NULL); MP_EEOF after the last;
+ * MP_ETASK / MP_EBROKEN / -ETIMEDOUT / MP_ECANCELLED for a failed item (the
+ * next call goes on with the following one); -ETIMEDOUT when this wait
+ * expired (call again); the input function's own negative code.
+ * One thread at a time.
+ */
+MP_API int mp_imap_next(mp_imap_t *it, double timeout, const void **out,
+			size_t *len, size_t *index);
+
+/* Release the iterator; tasks still running are abandoned (never hangs). */
+MP_API void mp_imap_free(mp_imap_t *it);
+
+/* No more tasks; workers exit once the queued ones are done. */
+MP_API int mp_pool_close(mp_pool_t *pool);
+/* Stop now: kill the workers (and their process groups); outstanding
+ * results fail with MP_ECANCELLED. */
+MP_API int mp_pool_terminate(mp_pool_t *pool);
+/* Wait for the workers to exit; -EINVAL before close/terminate (CPython). */
+MP_API int mp_pool_join(mp_pool_t *pool, double timeout);
+/* Terminate if needed, join, release.  Never hangs.  NULL is a no-op. */
+MP_API void mp_pool_free(mp_pool_t *pool);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MPROC_POOL_H */

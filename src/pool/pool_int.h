@@ -1,0 +1,186 @@
+/*
+ * pool/pool_int.h - the worker engine shared by the Pool and Executor faces.
+ *
+ * Design notes.
+ * - Each worker is a daemonic mp_process in a process group of its own,
+ *   reading an inbox ring (internal/ring.h) of its own; all workers post
+ *   results to one result ring.  A job (an apply task, a map chunk, a chunk
+ *   of imap items) is a record: struct task_hdr and its input.
+ * - Callers dispatch jobs straight into the inboxes (under pool->lock), at
+ *   most `depth` per worker: 1 while tasks seem long, more once they prove
+ *   short, so tiny tasks stream while long ones still balance.  What does
+ *   not fit waits in the pending list (doubly linked: cancel is O(1)).
+ * - Each worker's jobs form a FIFO in the parent, matching its inbox, and
+ *   its shared slot says which job it has started and when.  So when a
+ *   worker dies, the job it had started fails (MP_EBROKEN, or -ETIMEDOUT if
+ *   the supervisor killed it for overrunning) and the ones behind it go
+ *   back to the front of the pending list: none is lost, none runs twice.
+ * - One supervisor thread drains results, watches the workers' pidfds and
+ *   the task timeouts, refills inboxes and replaces dead or retired
+ *   workers.  It sleeps in poll(); a worker writes the eventfd only when
+ *   the supervisor said it sleeps (seq_cst flag against the ring's seq_cst
+ *   tail), so a busy pool makes no syscall per task.
+ * - Job owners (results, map jobs, imap iterators) get ops->complete under
+ *   the lock and, if it asks, ops->notify after the lock is released: user
+ *   callbacks never run with the lock held.
+ */
+#ifndef MPROC_POOL_INT_H
+#define MPROC_POOL_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "internal/ring.h"
+#include "mproc/executor.h"
+#include "mproc/pool.h"
+#include "mproc/process.h"
+
+/* ---- the wire: records between the pool and its workers ---- */
+
+enum { T_APPLY = 1, T_MAP = 2, T_ITEMS = 3, T_STOP = 4 };
+
+struct task_hdr {
+	uint64_t id;
+	uint64_t fn;
+	uint32_t kind, count;       /* count: map elements / items */
+	uint64_t in_size, out_size; /* T_MAP: per element */
+};
+
+struct res_hdr {
+	uint64_t id;
+	int32_t status; /* 0, or MP_ETASK with the message as payload */
+	uint32_t worker;
+	uint64_t run_ns;
+};
+
+/* T_ITEMS: count × (item_hdr, bytes padded to 8) each way. */
+struct item_hdr {
+	int32_t status;
+	uint32_t pad;
+	uint64_t len;
+};
+
+static inline size_t mpi_align8(size_t n)
+{
+	return (n + 7) & ~(size_t)7;
+}
+
+/* What a worker publishes about itself (shared memory). */
+struct worker_slot {
+	_Alignas(64) uint64_t current; /* id of the job it started last */
+	uint64_t started;              /* when (mpi_now_ns) */
+};
+
+struct worker_args {
+	struct mpi_ring *inbox, *results;
+	struct worker_slot *slot;
+	uint32_t *sup_sleeping;
+	int efd;
+	unsigned index, maxtasks;
+	void (*initializer)(void *);
+	void *initarg;
+};
+
+struct mp_task_out {
+	char *data;
+	size_t len, cap;
+	bool failed;
+	char msg[512];
+};
+
+int mpi_pool_worker_main(void *arg);
+
+/* ---- jobs ---- */
+
+enum job_state { J_PENDING, J_RUNNING, J_DONE };
+
+struct mpi_job;
+
+struct mpi_job_ops {
+	/* The job ended (lock held).  *buf is the received record (res_hdr
+	 * then data; NULL for failures decided here): take it by setting
+	 * *buf = NULL.  Return true to get notify once the lock is free. */
+	bool (*complete)(mp_pool_t *p, struct mpi_job *j, int status,
+			 const char *data, size_t len, void **buf);
+	void (*notify)(mp_pool_t *p, struct mpi_job *j);
+};
+
+struct mpi_job {
+	struct mpi_job *next, *prev; /* pending list, worker FIFO, notify list */
+	const struct mpi_job_ops *ops;
+	unsigned char *rec;          /* task_hdr + input */
+	size_t rec_len;
+	uint64_t id;
+	uint32_t items;
+	uint8_t state;
+};
+
+/* Fill j's record header (id assigned at submit). */
+static inline void mpi_job_init(struct mpi_job *j, const struct mpi_job_ops *ops,
+				unsigned char *rec, size_t rec_len, uint32_t kind,
+				uintptr_t fn, uint32_t count, uint64_t in_size,
+				uint64_t out_size)
+{
+	struct task_hdr h = {0, fn, kind, count, in_size, out_size};
+
+	*j = (struct mpi_job){.ops = ops, .rec = rec, .rec_len = rec_len,
+			      .items = kind == T_APPLY ? 1 : count};
+	__builtin_memcpy(rec, &h, sizeof(h));
+}
+
+/* ---- the engine (engine.c); "locked" = pool->lock held ---- */
+
+void mpi_pool_lock(mp_pool_t *p);
+/* Broadcast completions, run pending notifies, unlock. */
+void mpi_pool_unlock(mp_pool_t *p);
+/* Queue a job (locked): 0, or MP_ECLOSED when the pool does not run. */
+int mpi_pool_submit(mp_pool_t *p, struct mpi_job *j);
+/* Cancel a pending job (locked): true if it was pending (now ended with
+ * MP_ECANCELLED). */
+bool mpi_pool_cancel(mp_pool_t *p, struct mpi_job *j);
+/* Wait (locked) until cond(arg) or the deadline: 0 or -ETIMEDOUT. */
+int mpi_pool_wait(mp_pool_t *p, bool (*cond)(void *), void *arg,
+		  uint64_t deadline);
+unsigned mpi_pool_size(const mp_pool_t *p);
+/* CPython's chunksize rule, capped by maxtasksperchild. */
+size_t mpi_pool_chunksize(const mp_pool_t *p, size_t n, size_t chunksize);
+/* Is the pool accepting work (locked)? */
+int mpi_pool_is_running(const mp_pool_t *p);
+/* End every pending job with MP_ECANCELLED (takes the lock). */
+void mpi_pool_cancel_pending(mp_pool_t *p);
+
+/* ---- results (pool.c), also the executor's futures ---- */
+
+struct done_cb {
+	struct done_cb *next;
+	mp_future_cb fn;
+	void *arg;
+};
+
+struct map_job;
+
+struct mp_async_result {
+	struct mpi_job job;
+	mp_pool_t *pool;
+	int refs;              /* the user's and the engine's */
+	bool done, cancelled, notified, future;
+	int status;
+	const char *data;      /* into buf */
+	size_t len;
+	void *buf;
+	char *msg;
+	mp_apply_opts opts;
+	struct done_cb *cbs;   /* executor done callbacks */
+	struct map_job *map;   /* map_async */
+};
+
+mp_async_result_t *mpi_apply_async(mp_pool_t *p, mp_task_fn fn, const void *in,
+				   size_t in_len, const mp_apply_opts *opts);
+int mpi_result_wait(mp_async_result_t *r, uint64_t deadline);
+void mpi_result_release(mp_async_result_t *r); /* locked: drop a reference */
+int mpi_map(mp_pool_t *p, mp_map_fn fn, const void *in, size_t n,
+	    size_t in_size, void *out, size_t out_size, const mp_map_opts *opts,
+	    uint64_t deadline, const char *func);
+
+#endif

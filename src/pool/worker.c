@@ -1,0 +1,211 @@
+/*
+ * pool/worker.c - the loop of a worker process: take a job from its inbox,
+ * say in its slot that it started it, run it, post the result, and wake the
+ * supervisor only if it sleeps.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal/clock.h"
+#include "internal/error.h"
+#include "pool/pool_int.h"
+
+/* Make room for `more` bytes at the end of a growing buffer. */
+static int reserve(char **buf, size_t *cap, size_t used, size_t more)
+{
+	size_t want = *cap ? *cap : 256;
+	char *b;
+
+	if (used + more <= *cap)
+		return 0;
+	while (want < used + more)
+		want *= 2;
+	if ((b = realloc(*buf, want)) == NULL)
+		return -ENOMEM;
+	*buf = b;
+	*cap = want;
+	return 0;
+}
+
+int mp_task_return(mp_task_out *out, const void *data, size_t len)
+{
+	MPI_CHECK_NULL(out);
+	if (data == NULL && len > 0)
+		return MPI_ERR(-EINVAL, "argument 'data' is NULL");
+	if (reserve(&out->data, &out->cap, 0, len) < 0)
+		return MPI_ERR(-ENOMEM, "out of memory");
+	if (len)
+		memcpy(out->data, data, len);
+	out->len = len;
+	return 0;
+}
+
+int mp_task_fail(mp_task_out *out, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (out == NULL)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(out->msg, sizeof(out->msg), fmt, ap);
+	va_end(ap);
+	out->failed = true;
+	return -1;
+}
+
+struct wbuf {
+	char *b;
+	size_t cap, len;
+};
+
+static int put(struct wbuf *w, const void *data, size_t len)
+{
+	if (reserve(&w->b, &w->cap, w->len, mpi_align8(len)) < 0)
+		return -ENOMEM;
+	if (len)
+		memcpy(w->b + w->len, data, len);
+	memset(w->b + w->len + len, 0, mpi_align8(len) - len);
+	w->len += mpi_align8(len);
+	return 0;
+}
+
+/* Run one task; its outcome goes to res (status, payload). */
+static int run_one(mp_task_fn fn, const void *in, size_t len, mp_task_out *o)
+{
+	int rc;
+
+	o->len = 0;
+	o->failed = false;
+	rc = fn(in, len, o);
+	if (rc == 0 && !o->failed)
+		return 0;
+	if (!o->failed)
+		snprintf(o->msg, sizeof(o->msg), "task returned %d", rc);
+	return MP_ETASK;
+}
+
+/* Build the result record of job h (input at in, in_len bytes) in res. */
+static int run(const struct task_hdr *h, const unsigned char *in, size_t in_len,
+	       struct wbuf *res, mp_task_out *o)
+{
+	struct res_hdr *r;
+	int status = 0;
+
+	res->len = 0;
+	if (put(res, &(struct res_hdr){0}, sizeof(*r)) < 0)
+		return -ENOMEM;
+	if (h->kind == T_APPLY) {
+		status = run_one((mp_task_fn)(uintptr_t)h->fn, in, in_len, o);
+		if (status == 0 ? put(res, o->data, o->len)
+				: put(res, o->msg, strlen(o->msg)))
+			return -ENOMEM;
+		res->len = sizeof(*r) + (status ? strlen(o->msg) : o->len);
+	} else if (h->kind == T_MAP) {
+		mp_map_fn fn = (mp_map_fn)(uintptr_t)h->fn;
+		size_t plen = (size_t)h->count * h->out_size;
+		char *out;
+
+		if (reserve(&res->b, &res->cap, res->len, plen) < 0)
+			return -ENOMEM;
+		out = res->b + res->len;
+		memset(out, 0, plen);
+		for (uint32_t i = 0; i < h->count; i++) {
+			int rc = fn(in + (size_t)i * h->in_size,
+				    out + (size_t)i * h->out_size);
+			if (rc != 0) {
+				status = MP_ETASK;
+				res->len = sizeof(*r);
+				snprintf(o->msg, sizeof(o->msg), "map function "
+					 "returned %d for element %u of the chunk",
+					 rc, i);
+				if (put(res, o->msg, strlen(o->msg)) < 0)
+					return -ENOMEM;
+				res->len = sizeof(*r) + strlen(o->msg);
+				break;
+			}
+		}
+		if (status == 0)
+			res->len += plen;
+	} else { /* T_ITEMS: each item's own status */
+		mp_task_fn fn = (mp_task_fn)(uintptr_t)h->fn;
+		size_t off = 0;
+
+		for (uint32_t i = 0; i < h->count; i++) {
+			struct item_hdr ih;
+			int st;
+
+			if (off + sizeof(ih) > in_len)
+				return -EPROTO;
+			memcpy(&ih, in + off, sizeof(ih));
+			off += sizeof(ih);
+			if (ih.len > in_len - off)
+				return -EPROTO;
+			st = run_one(fn, in + off, ih.len, o);
+			off += mpi_align8(ih.len);
+			ih = (struct item_hdr){st, 0, st ? strlen(o->msg) : o->len};
+			if (put(res, &ih, sizeof(ih)) < 0 ||
+			    put(res, st ? o->msg : o->data, ih.len) < 0)
+				return -ENOMEM;
+		}
+	}
+	r = (struct res_hdr *)res->b;
+	r->id = h->id;
+	r->status = status;
+	return 0;
+}
+
+int mpi_pool_worker_main(void *arg)
+{
+	const struct worker_args *a = arg;
+	struct wbuf in = {0}, res = {0};
+	mp_task_out o = {0};
+	unsigned done = 0;
+	uint64_t one = 1;
+
+	if (reserve(&in.b, &in.cap, 0, 4096) < 0)
+		return 3;
+	if (a->initializer != NULL)
+		a->initializer(a->initarg);
+	for (;;) {
+		struct task_hdr h;
+		uint64_t t0;
+		size_t len;
+		void *b = in.b;
+		int rc;
+
+		rc = mpi_ring_get(a->inbox, &b, in.cap, &len, MPI_NO_DEADLINE,
+				  "worker");
+		if (rc == -EMSGSIZE) {
+			if (reserve(&in.b, &in.cap, 0, len) < 0)
+				return 3;
+			continue;
+		}
+		if (rc < 0 || len < sizeof(h))
+			return 0; /* inbox closed: the pool is closing */
+		memcpy(&h, in.b, sizeof(h));
+		if (h.kind == T_STOP)
+			return 0;
+		t0 = mpi_now_ns();
+		__atomic_store_n(&a->slot->started, t0, __ATOMIC_RELAXED);
+		__atomic_store_n(&a->slot->current, h.id, __ATOMIC_RELEASE);
+		if (run(&h, (unsigned char *)in.b + sizeof(h), len - sizeof(h),
+			&res, &o) < 0)
+			return 3;
+		((struct res_hdr *)res.b)->worker = a->index;
+		((struct res_hdr *)res.b)->run_ns = mpi_now_ns() - t0;
+		if (mpi_ring_put(a->results, res.b, res.len, MPI_NO_DEADLINE,
+				 "worker") < 0)
+			return 4;
+		if (__atomic_load_n(a->sup_sleeping, __ATOMIC_SEQ_CST) &&
+		    __atomic_exchange_n(a->sup_sleeping, 0, __ATOMIC_SEQ_CST))
+			while (write(a->efd, &one, sizeof(one)) < 0 && errno == EINTR)
+				;
+		done += h.kind == T_APPLY ? 1 : h.count;
+		if (a->maxtasks && done >= a->maxtasks)
+			return 0; /* the supervisor replaces it */
+	}
+}

@@ -1,0 +1,423 @@
+/* test_pool.c - the Pool: apply/apply_async/map, failures, crashes, task
+ * timeouts, maxtasksperchild, initializer, close/terminate/join. */
+#include "mptest.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdatomic.h>
+
+#include "mproc/pool.h"
+#include "mproc/process.h"
+
+static int twice(const void *in, size_t len, mp_task_out *out)
+{
+	int x;
+
+	if (len != sizeof(x))
+		return mp_task_fail(out, "want an int, got %zu bytes", len);
+	memcpy(&x, in, sizeof(x));
+	x *= 2;
+	return mp_task_return(out, &x, sizeof(x));
+}
+
+static int square(const void *in, void *out)
+{
+	*(long *)out = *(const long *)in * *(const long *)in;
+	return 0;
+}
+
+static void test_apply_and_apply_async(void **state)
+{
+	mp_pool_t *p = mp_pool_new(&(mp_pool_opts){.processes = 2});
+	mp_async_result_t *r[200];
+	const void *out;
+	void *buf;
+	size_t len;
+	int x = 21;
+
+	(void)state;
+	assert_non_null(p);
+	mpt_assert_ok(mp_pool_apply(p, twice, &x, sizeof(x), &buf, &len));
+	assert_int_equal(len, sizeof(int));
+	assert_int_equal(*(int *)buf, 42);
+	mp_buf_free(buf);
+	for (int i = 0; i < 200; i++) {
+		r[i] = mp_pool_apply_async(p, twice, &i, sizeof(i), NULL);
+		assert_non_null(r[i]);
+	}
+	for (int i = 0; i < 200; i++) {
+		mpt_assert_ok(mp_async_result_get(r[i], mpt_timeout(30), &out, &len));
+		assert_int_equal(*(const int *)out, 2 * i);
+		assert_int_equal(mp_async_result_ready(r[i]), 1);
+		assert_int_equal(mp_async_result_successful(r[i]), 1);
+		mp_async_result_free(r[i]);
+	}
+	/* A task that fails reports its message. */
+	mpt_assert_rc(mp_pool_apply(p, twice, "abc", 3, &buf, &len), MP_ETASK);
+	assert_string_equal(mp_last_error(),
+			    "mp_async_result_get: want an int, got 3 bytes");
+	mpt_assert_ok(mp_pool_close(p));
+	mpt_assert_ok(mp_pool_join(p, mpt_timeout(30)));
+	mp_pool_free(p);
+}
+
+static void test_map(void **state)
+{
+	enum { N = 10000 };
+	static long in[N], out[N];
+	mp_pool_t *p = mp_pool_new(&(mp_pool_opts){.processes = 3});
+
+	(void)state;
+	for (long i = 0; i < N; i++)
+		in[i] = i;
+	mpt_assert_ok(mp_pool_map(p, square, in, N, sizeof(long), out, sizeof(long), NULL));
+	for (long i = 0; i < N; i++)
+		assert_int_equal(out[i], i * i);
+	memset(out, 0, sizeof(out));
+	mpt_assert_ok(mp_pool_map(p, square, in, 100, sizeof(long), out, sizeof(long),
+				  &(mp_map_opts){.chunksize = 7}));
+	assert_int_equal(out[99], 99 * 99);
+	mpt_assert_ok(mp_pool_map(p, square, in, 0, sizeof(long), out, sizeof(long), NULL));
+	mpt_assert_rc(mp_pool_map(p, square, NULL, 5, sizeof(long), out, sizeof(long), NULL),
+		      -EINVAL);
+	mp_pool_free(p);
+}
+
+static int fails_on_13(const void *in, void *out)
+{
+	*(long *)out = *(const long *)in;
+	return *(const long *)in == 13 ? 5 : 0;
+}
+
+static void test_map_failure_reported(void **state)
+{
+	static long in[100], out[100];
+	mp_pool_t *p = mp_pool_new(&(mp_pool_opts){.processes = 2});
+
+	(void)state;
+	for (long i = 0; i < 100; i++)
+		in[i] = i;
+	mpt_assert_rc(mp_pool_map(p, fails_on_13, in, 100, sizeof(long), out,
+				  sizeof(long), &(mp_map_opts){.chunksize = 10}),
+		      MP_ETASK);
+	assert_non_null(strstr(mp_last_error(), "returned 5"));
+	assert_int_equal(out[99], 99); /* the other chunks completed */
+	assert_int_equal(out[0], 0);
+	mp_pool_free(p);
+}
+
+static atomic_int ok_calls, err_calls;
+
+static void on_ok(const void *out, size_t len, void *arg)
+{
+	(void)arg;
+	if (len == sizeof(int) && *(const int *)out == 8)
+		atomic_fetch_add(&ok_calls, 1);
+}
+
+static void on_err(int code, const char *msg, void *arg)
+{
+	(void)arg;
+	if (code == MP_ETASK && strstr(msg, "want an int"))
+		atomic_fetch_add(&err_calls, 1);
+}
+
+static void test_callbacks(void **state)
+{
+	mp_pool_t *p = mp_pool_new(&(mp_pool_opts){.processes = 1});
+	mp_apply_opts cb = {.callback = on_ok, .error_callback = on_err};
+	mp_async_result_t *a, *b;
+	int x = 4;
+
+	(void)state;
+	a = mp_pool_apply_async(p, twice, &x, sizeof(x), &cb);
+	b = mp_pool_apply_async(p, twice, "zz", 2, &cb);
+	assert_int_equal(mp_async_result_wait(a, mpt_timeout(10)), 1);
+	assert_int_equal(mp_async_result_wait(b, mpt_timeout(10)), 1);
+	assert_int_equal(atomic_load(&ok_calls), 1);
+	assert_int_equal(atomic_load(&err_calls), 1);
+	assert_int_equal(mp_async_result_successful(b), 0);
+	mp_async_result_free(a);
+	mp_async_result_free(b);
+	mp_pool_free(p);
+}
+
+/* ---- crashes ---- */
+
+static int crash(const void *in, size_t len, mp_task_out *out)
+{
+	(void)len;
+	(void)out;
+	/* Die for real: cmocka (and ASan) catch these signals in the parent. */
+	signal(SIGSEGV, SIG_DFL);
+	signal(SIGABRT, SIG_DFL);
+	switch (*(const char *)in) {
+	case 's':
+		raise(SIGSEGV);
+		break;
+	case 'a':
+		abort();
+	case 'x':
+		_exit(3);
+	}
+	return 0;
+}
+
+static int report_pid_and_hang(const void *in, size_t len, mp_task_out *out)
+{
+	pid_t me = getpid();
+
+	(void)len;
+	(void)out;
+	if (write(*(const int *)in, &me, sizeof(me)) != sizeof(me))
+		return 1;
+	for (;;)
+		pause();
+}
+
+static void test_crash_fails_only_its_task(void **state)
+{
+	mp_pool_t *p;
+	mp_async_result_t *r[20], *bad[3], *hung;
+	const void *out;
+	size_t len;
+	int fds[2];
+	pid_t victim;
+
+	(void)state;
+	/* Before the workers fork, so they have it (replacements too). */
+	assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+	p = mp_pool_new(&(mp_pool_opts){.processes = 2});
+	for (int i = 0; i < 10; i++)
+		r[i] = mp_pool_apply_async(p, twice, &i, sizeof(i), NULL);
+	bad[0] = mp_pool_apply_async(p, crash, "s", 1, NULL);
+	bad[1] = mp_pool_apply_async(p, crash, "a", 1, NULL);
+	bad[2] = mp_pool_apply_async(p, crash, "x", 1, NULL);
+	for (int i = 10; i < 20; i++)
+		r[i] = mp_pool_apply_async(p, twice, &i, sizeof(i), NULL);
+	mpt_assert_rc(mp_async_result_get(bad[0], mpt_timeout(30), &out, &len),
+		      MP_EBROKEN);
+	assert_non_null(strstr(mp_last_error(), "killed by SIGSEGV"));
+	mpt_assert_rc(mp_async_result_get(bad[1], mpt_timeout(30), &out, &len),
+		      MP_EBROKEN);
+	assert_non_null(strstr(mp_last_error(), "SIGABRT"));
+	mpt_assert_rc(mp_async_result_get(bad[2], mpt_timeout(30), &out, &len),
+		      MP_EBROKEN);
+	assert_non_null(strstr(mp_last_error(), "exited with status 3"));
+	for (int i = 0; i < 20; i++) {
+		mpt_assert_ok(mp_async_result_get(r[i], mpt_timeout(30), &out, &len));
+		assert_int_equal(*(const int *)out, 2 * i);
+		mp_async_result_free(r[i]);
+	}
+	for (int i = 0; i < 3; i++)
+		mp_async_result_free(bad[i]);
+	/* A worker SIGKILLed from outside while running a task. */
+	hung = mp_pool_apply_async(p, report_pid_and_hang, &fds[1], sizeof(int), NULL);
+	assert_int_equal(poll(&(struct pollfd){fds[0], POLLIN, 0}, 1, 30000), 1);
+	assert_int_equal(read(fds[0], &victim, sizeof(victim)), sizeof(victim));
+	kill(victim, SIGKILL);
+	mpt_assert_rc(mp_async_result_get(hung, mpt_timeout(30), &out, &len),
+		      MP_EBROKEN);
+	assert_non_null(strstr(mp_last_error(), "SIGKILL"));
+	mp_async_result_free(hung);
+	close(fds[0]);
+	close(fds[1]);
+	/* The pool still works. */
+	int x = 5;
+	void *buf;
+	mpt_assert_ok(mp_pool_apply(p, twice, &x, sizeof(x), &buf, &len));
+	assert_int_equal(*(int *)buf, 10);
+	mp_buf_free(buf);
+	mp_pool_free(p);
+}
+
+/* ---- timeouts ---- */
+
+static int start_grandchild_and_hang(const void *in, size_t len, mp_task_out *out)
+{
+	pid_t g = fork();
+
+	(void)len;
+	(void)out;
+	if (g == 0) {
+		for (;;)
+			pause();
+	}
+	if (write(*(const int *)in, &g, sizeof(g)) != sizeof(g))
+		return 1;
+	for (;;)
+		pause();
+}
+
+static void test_task_timeout_kills_group(void **state)
+{
+	mp_pool_t *p;
+	mp_async_result_t *r;
+	const void *out;
+	size_t len;
+	int fds[2], x = 3;
+	pid_t g;
+	mp_proc_stat st;
+	double t0;
+
+	(void)state;
+	assert_int_equal(pipe2(fds, O_CLOEXEC), 0); /* before the workers fork */
+	p = mp_pool_new(&(mp_pool_opts){.processes = 1, .task_timeout = 0.3});
+	t0 = mpt_now();
+	r = mp_pool_apply_async(p, start_grandchild_and_hang, &fds[1], sizeof(int), NULL);
+	assert_int_equal(poll(&(struct pollfd){fds[0], POLLIN, 0}, 1, 30000), 1);
+	assert_int_equal(read(fds[0], &g, sizeof(g)), sizeof(g));
+	mpt_assert_rc(mp_async_result_get(r, mpt_timeout(30), &out, &len), -ETIMEDOUT);
+	assert_true(mpt_now() - t0 >= 0.29);
+	assert_true(mpt_now() - t0 < mpt_timeout(5));
+	mp_async_result_free(r);
+	/* The grandchild was in the worker's group: killed too. */
+	t0 = mpt_now();
+	while (mp_proc_status(g, &st) == 0 && st.state != 'Z' &&
+	       mpt_now() - t0 < mpt_timeout(5))
+		poll(NULL, 0, 10);
+	assert_true(mp_proc_status(g, &st) == -ESRCH || st.state == 'Z');
+	/* A new worker took over. */
+	void *buf;
+	mpt_assert_ok(mp_pool_apply(p, twice, &x, sizeof(x), &buf, &len));
+	assert_int_equal(*(int *)buf, 6);
+	mp_buf_free(buf);
+	close(fds[0]);
+	close(fds[1]);
+	mp_pool_free(p);
+}
+
+/* ---- worker lifecycle ---- */
+
+static int worker_pid(const void *in, size_t len, mp_task_out *out)
+{
+	pid_t me = getpid();
+
+	(void)in;
+	(void)len;
+	return mp_task_return(out, &me, sizeof(me));
+}
+
+static void test_maxtasksperchild(void **state)
+{
+	mp_pool_t *p = mp_pool_new(&(mp_pool_opts){.processes = 1,
+						   .maxtasksperchild = 2});
+	pid_t pids[10];
+	void *buf;
+	size_t len;
+	int distinct = 0;
+
+	(void)state;
+	for (int i = 0; i < 10; i++) {
+		mpt_assert_ok(mp_pool_apply(p, worker_pid, NULL, 0, &buf, &len));
+		pids[i] = *(pid_t *)buf;
+		mp_buf_free(buf);
+	}
+	for (int i = 0; i < 10; i++) {
+		int seen = 0;
+		for (int j = 0; j < i; j++)
+			seen |= pids[j] == pids[i];
+		distinct += !seen;
+		if (i % 2 == 1)
+			assert_int_equal(pids[i], pids[i - 1]); /* 2 tasks each */
+	}
+	assert_int_equal(distinct, 5);
+	mp_pool_free(p);
+}
+
+static int init_value;
+
+static void init_worker(void *arg)
+{
+	init_value = *(int *)arg;
+}
+
+static int read_init(const void *in, size_t len, mp_task_out *out)
+{
+	(void)in;
+	(void)len;
+	return mp_task_return(out, &init_value, sizeof(init_value));
+}
+
+static void test_initializer(void **state)
+{
+	int v = 77;
+	mp_pool_t *p = mp_pool_new(&(mp_pool_opts){.processes = 2,
+						   .initializer = init_worker,
+						   .initarg = &v});
+	void *buf;
+	size_t len;
+
+	(void)state;
+	v = 0; /* the workers got their copy at start */
+	mpt_assert_ok(mp_pool_apply(p, read_init, NULL, 0, &buf, &len));
+	assert_int_equal(*(int *)buf, 77);
+	mp_buf_free(buf);
+	mp_pool_free(p);
+}
+
+static int sleep_long(const void *in, size_t len, mp_task_out *out)
+{
+	(void)in;
+	(void)len;
+	(void)out;
+	for (;;)
+		pause();
+	return 0;
+}
+
+static void test_close_join_terminate(void **state)
+{
+	mp_pool_t *p = mp_pool_new(&(mp_pool_opts){.processes = 2});
+	mp_async_result_t *r[4];
+	const void *out;
+	size_t len;
+	int x = 1;
+	double t0;
+
+	(void)state;
+	mpt_assert_rc(mp_pool_join(p, 0), -EINVAL); /* not closed */
+	for (int i = 0; i < 4; i++)
+		r[i] = mp_pool_apply_async(p, sleep_long, NULL, 0, NULL);
+	mpt_assert_rc(mp_async_result_successful(r[0]), -EINVAL);
+	mpt_assert_rc(mp_async_result_get(r[0], 0.05, &out, &len), -ETIMEDOUT);
+	t0 = mpt_now();
+	mpt_assert_ok(mp_pool_terminate(p));
+	for (int i = 0; i < 4; i++) {
+		mpt_assert_rc(mp_async_result_get(r[i], mpt_timeout(10), &out, &len),
+			      MP_ECANCELLED);
+		mp_async_result_free(r[i]);
+	}
+	mpt_assert_ok(mp_pool_join(p, mpt_timeout(10)));
+	assert_true(mpt_now() - t0 < mpt_timeout(2));
+	assert_null(mp_pool_apply_async(p, twice, &x, sizeof(x), NULL));
+	assert_int_equal(mp_last_error_code(), MP_ECLOSED);
+	mp_pool_free(p);
+	/* Freed while tasks run, never closed: returns promptly. */
+	p = mp_pool_new(&(mp_pool_opts){.processes = 2});
+	r[0] = mp_pool_apply_async(p, sleep_long, NULL, 0, NULL);
+	mp_async_result_free(r[0]); /* freed when it completes */
+	t0 = mpt_now();
+	mp_pool_free(p);
+	assert_true(mpt_now() - t0 < mpt_timeout(2));
+	mp_pool_free(NULL);
+	assert_null(mp_pool_new(&(mp_pool_opts){.task_timeout = -1}));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		MPT(test_apply_and_apply_async),
+		MPT(test_map),
+		MPT(test_map_failure_reported),
+		MPT(test_callbacks),
+		MPT(test_crash_fails_only_its_task),
+		MPT(test_task_timeout_kills_group),
+		MPT(test_maxtasksperchild),
+		MPT(test_initializer),
+		MPT(test_close_join_terminate),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
