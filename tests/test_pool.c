@@ -21,6 +21,14 @@ static int twice(const void *in, size_t len, mp_task_out *out)
 	return mp_task_return(out, &x, sizeof(x));
 }
 
+static int add_pair(const void *in, void *out)
+{
+	const int *ab = in;
+
+	*(int *)out = ab[0] + ab[1];
+	return 0;
+}
+
 static int square(const void *in, void *out)
 {
 	*(long *)out = *(const long *)in * *(const long *)in;
@@ -140,6 +148,276 @@ static void test_callbacks(void **state)
 	assert_int_equal(mp_async_result_successful(b), 0);
 	mp_async_result_free(a);
 	mp_async_result_free(b);
+	mp_pool_free(p);
+}
+
+/* ---- map: sizes, map_async, progress ---- */
+
+static void test_map_sizes_match_serial(void **state)
+{
+	enum { BIG = 1000000 };
+	static const size_t sizes[] = {1, 7, 10, BIG};
+	long *in = malloc(BIG * sizeof(long)), *out = malloc(BIG * sizeof(long));
+	mp_pool_t *p = mp_pool_new(&(mp_pool_opts){.processes = 2});
+
+	(void)state;
+	assert_non_null(in);
+	assert_non_null(out);
+	for (long i = 0; i < BIG; i++)
+		in[i] = i - BIG / 2;
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		memset(out, 0xff, BIG * sizeof(long));
+		mpt_assert_ok(mp_pool_map(p, square, in, sizes[k], sizeof(long), out,
+					  sizeof(long), NULL));
+		for (size_t i = 0; i < sizes[k]; i++)
+			assert_int_equal(out[i], in[i] * in[i]);
+		if (sizes[k] < BIG) /* nothing written past n */
+			assert_int_equal(out[sizes[k]], -1);
+	}
+	/* A different out_size than in_size: the starmap idiom. */
+	struct pair { int a, b; } pairs[5] = {{1, 2}, {3, 4}, {5, 6}, {7, 8}, {9, 10}};
+	int sums[5];
+	mpt_assert_ok(mp_pool_map(p, add_pair, pairs, 5, sizeof(pairs[0]), sums,
+				  sizeof(int), &(mp_map_opts){.chunksize = 2}));
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(sums[i], pairs[i].a + pairs[i].b);
+	mp_pool_free(p);
+	free(in);
+	free(out);
+}
+
+static atomic_int map_cb_calls, map_err_calls;
+static _Atomic size_t last_done, progress_calls;
+
+static void on_map_done(void *out, size_t n, void *arg)
+{
+	(void)arg;
+	if (n == 1000 && ((long *)out)[999] == 999L * 999)
+		atomic_fetch_add(&map_cb_calls, 1);
+}
+
+static void on_map_err(int code, const char *msg, void *arg)
+{
+	(void)arg;
+	if (code == MP_ETASK && strstr(msg, "returned 5"))
+		atomic_fetch_add(&map_err_calls, 1);
+}
+
+static void on_progress(size_t done, size_t total, void *arg)
+{
+	(void)arg;
+	/* Calls come from the supervisor thread, one at a time, in order. */
+	assert_true(done > atomic_load(&last_done));
+	assert_true(done <= total);
+	atomic_store(&last_done, done);
+	atomic_fetch_add(&progress_calls, 1);
+}
+
+static int slow_identity(const void *in, void *out)
+{
+	poll(NULL, 0, 20);
+	*(long *)out = *(const long *)in;
+	return 0;
+}
+
+static void test_map_async_and_progress(void **state)
+{
+	static long in[1000], out[1000], out2[1000];
+	mp_pool_t *p = mp_pool_new(&(mp_pool_opts){.processes = 2});
+	mp_map_opts o = {.callback = on_map_done, .error_callback = on_map_err,
+			 .progress = on_progress, .chunksize = 10};
+	mp_async_result_t *r;
+
+	(void)state;
+	for (long i = 0; i < 1000; i++)
+		in[i] = i;
+	r = mp_pool_map_async(p, square, in, 1000, sizeof(long), out, sizeof(long), &o);
+	assert_non_null(r);
+	mpt_assert_ok(mp_async_result_get(r, mpt_timeout(30), NULL, NULL));
+	assert_int_equal(mp_async_result_successful(r), 1);
+	assert_int_equal(out[999], 999L * 999);
+	mp_async_result_free(r);
+	/* Progress: once per chunk, increasing, the last one says all done. */
+	assert_int_equal(atomic_load(&progress_calls), 100);
+	assert_int_equal(atomic_load(&last_done), 1000);
+	/* The callback ran exactly once (before get returned). */
+	assert_int_equal(atomic_load(&map_cb_calls), 1);
+	/* A failing map_async: error_callback once, the callback never. */
+	r = mp_pool_map_async(p, fails_on_13, in, 100, sizeof(long), out2,
+			      sizeof(long), &(mp_map_opts){.callback = on_map_done,
+			      .error_callback = on_map_err});
+	mpt_assert_rc(mp_async_result_get(r, mpt_timeout(30), NULL, NULL), MP_ETASK);
+	assert_int_equal(mp_async_result_successful(r), 0);
+	mp_async_result_free(r);
+	assert_int_equal(atomic_load(&map_err_calls), 1);
+	assert_int_equal(atomic_load(&map_cb_calls), 1);
+	/* Freed before it is ready: the rest is cancelled, out is left alone
+	 * from then on, and nothing hangs or leaks. */
+	r = mp_pool_map_async(p, slow_identity, in, 200, sizeof(long), out2,
+			      sizeof(long), &(mp_map_opts){.chunksize = 1});
+	assert_int_equal(mp_async_result_ready(r), 0);
+	mpt_assert_rc(mp_async_result_successful(r), -EINVAL);
+	mp_async_result_free(r);
+	mpt_assert_ok(mp_pool_close(p));
+	mpt_assert_ok(mp_pool_join(p, mpt_timeout(30)));
+	mp_pool_free(p);
+	/* A timed-out blocking map through the executor is tested in
+	 * test_executor; a zero-length map_async is ready at once. */
+	p = mp_pool_new(&(mp_pool_opts){.processes = 1});
+	r = mp_pool_map_async(p, square, in, 0, sizeof(long), out, sizeof(long), NULL);
+	assert_int_equal(mp_async_result_ready(r), 1);
+	mp_async_result_free(r);
+	mp_pool_free(p);
+}
+
+/* ---- imap ---- */
+
+struct gen {
+	long next, n;
+	long max_outstanding; /* produced - consumed, the most seen */
+	_Atomic long consumed;
+	long buf;
+};
+
+static int gen_next(void *arg, const void **in, size_t *len)
+{
+	struct gen *g = arg;
+	long out;
+
+	if (g->next == g->n)
+		return 0;
+	out = g->next - atomic_load(&g->consumed);
+	if (out > g->max_outstanding)
+		g->max_outstanding = out;
+	g->buf = g->next++;
+	*in = &g->buf;
+	*len = sizeof(g->buf);
+	return 1;
+}
+
+/* Slow for small x, so completion order differs from input order. */
+static int cube_or_fail(const void *in, size_t len, mp_task_out *out)
+{
+	long x;
+
+	if (len != sizeof(x))
+		return mp_task_fail(out, "bad length %zu", len);
+	memcpy(&x, in, sizeof(x));
+	if (x % 100 == 42)
+		return mp_task_fail(out, "no %ld", x);
+	if (x < 4)
+		poll(NULL, 0, 50 * (int)(4 - x));
+	x = x * x * x;
+	return mp_task_return(out, &x, sizeof(x));
+}
+
+static void check_imap(mp_pool_t *p, long n, bool unordered, size_t cs)
+{
+	struct gen g = {.n = n};
+	mp_imap_t *it = mp_pool_imap(p, cube_or_fail, gen_next, &g,
+				     &(mp_imap_opts){.unordered = unordered,
+						     .chunksize = cs,
+						     .window = 64});
+	char *seen = calloc((size_t)n, 1);
+	long count = 0, in_order = 1;
+	const void *out;
+	size_t len, idx;
+	int rc;
+
+	assert_non_null(it);
+	while ((rc = mp_imap_next(it, mpt_timeout(30), &out, &len, &idx)) != MP_EEOF) {
+		assert_true(idx < (size_t)n);
+		assert_false(seen[idx]);
+		seen[idx] = 1;
+		if ((long)idx != count)
+			in_order = 0;
+		if (idx % 100 == 42) {
+			assert_int_equal(rc, MP_ETASK);
+			assert_non_null(strstr(mp_last_error(), "no "));
+		} else {
+			assert_int_equal(rc, 0);
+			assert_int_equal(len, sizeof(long));
+			assert_int_equal(*(const long *)out, (long)(idx * idx * idx));
+		}
+		count++;
+		atomic_store(&g.consumed, count);
+	}
+	assert_int_equal(count, n);
+	if (!unordered)
+		assert_int_equal(in_order, 1);
+	else if (cs == 1)
+		assert_int_equal(in_order, 0); /* 0..3 are slow: they come later */
+	/* The generator was pulled lazily: never far ahead of the consumer. */
+	assert_true(g.max_outstanding <= 64 + (long)cs);
+	mpt_assert_rc(mp_imap_next(it, 0, &out, &len, &idx), MP_EEOF);
+	mp_imap_free(it);
+	free(seen);
+}
+
+static void test_imap(void **state)
+{
+	mp_pool_t *p = mp_pool_new(&(mp_pool_opts){.processes = 2});
+
+	(void)state;
+	check_imap(p, 1000, false, 1);
+	check_imap(p, 1000, false, 7);
+	check_imap(p, 1000, true, 1);
+	check_imap(p, 1000, true, 16);
+	check_imap(p, 0, false, 1);
+	mp_pool_free(p);
+}
+
+static int gen_forever(void *arg, const void **in, size_t *len)
+{
+	struct gen *g = arg;
+
+	g->buf = 4 + g->next++ % 1000;
+	*in = &g->buf;
+	*len = sizeof(g->buf);
+	return 1;
+}
+
+static int gen_fails_at_10(void *arg, const void **in, size_t *len)
+{
+	struct gen *g = arg;
+
+	if (g->next == 10)
+		return -EIO;
+	return gen_next(arg, in, len);
+}
+
+static void test_imap_free_midway_and_input_error(void **state)
+{
+	mp_pool_t *p = mp_pool_new(&(mp_pool_opts){.processes = 2});
+	struct gen g = {0};
+	const void *out;
+	size_t len, idx;
+	mp_imap_t *it;
+
+	(void)state;
+	/* An endless input: take 100 results, then stop. */
+	it = mp_pool_imap(p, cube_or_fail, gen_forever, &g, NULL);
+	for (int i = 0; i < 100; i++) {
+		int rc = mp_imap_next(it, mpt_timeout(30), &out, &len, &idx);
+		assert_true(rc == 0 || rc == MP_ETASK);
+		assert_int_equal(idx, (size_t)i);
+	}
+	mp_imap_free(it);
+	assert_true(g.next < 100 + 200); /* bounded by the window */
+	/* An input that fails: the items before it, then its error. */
+	g = (struct gen){.n = 1000};
+	it = mp_pool_imap(p, cube_or_fail, gen_fails_at_10, &g,
+			  &(mp_imap_opts){.chunksize = 3});
+	for (int i = 0; i < 10; i++)
+		mpt_assert_ok(mp_imap_next(it, mpt_timeout(30), &out, &len, &idx));
+	mpt_assert_rc(mp_imap_next(it, mpt_timeout(30), &out, &len, &idx), -EIO);
+	mp_imap_free(it);
+	/* The pool is intact. */
+	g = (struct gen){.n = 10};
+	it = mp_pool_imap(p, cube_or_fail, gen_next, &g, NULL);
+	for (int i = 0; i < 10; i++)
+		mpt_assert_ok(mp_imap_next(it, mpt_timeout(30), &out, &len, &idx));
+	mp_imap_free(it);
 	mp_pool_free(p);
 }
 
@@ -412,6 +690,10 @@ int main(void)
 		MPT(test_map),
 		MPT(test_map_failure_reported),
 		MPT(test_callbacks),
+		MPT(test_map_sizes_match_serial),
+		MPT(test_map_async_and_progress),
+		MPT(test_imap),
+		MPT(test_imap_free_midway_and_input_error),
 		MPT(test_crash_fails_only_its_task),
 		MPT(test_task_timeout_kills_group),
 		MPT(test_maxtasksperchild),

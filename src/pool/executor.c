@@ -142,7 +142,7 @@ int mp_future_cancel(mp_future_t *f)
 	if (rc) {
 		r->cancelled = true;
 		mpi_pool_cancel(r->pool, &r->job);
-	} else if (r->done) {
+	} else if (r->job.state == J_DONE) {
 		rc = r->cancelled;
 	}
 	mpi_pool_unlock(r->pool); /* runs its done callbacks */

@@ -87,16 +87,19 @@ static bool apply_complete(mp_pool_t *p, struct mpi_job *j, int status,
 		r->data = r->buf;
 		r->len = len;
 	}
-	__atomic_store_n(&r->done, true, __ATOMIC_RELEASE);
-	return true;
+	return true; /* done is published by result_notify */
 }
 
-/* The callbacks, then the engine's reference goes. */
+/* The callbacks, then r is done (as in CPython, get() returns after the
+ * callback ran), then the done callbacks, then the engine's reference
+ * goes. */
 static void result_notify(mp_async_result_t *r)
 {
 	struct map_job *m = r->map;
 
-	if (m != NULL && r->status == 0 && m->opts.callback)
+	if (m != NULL && __atomic_load_n(&m->abandoned, __ATOMIC_ACQUIRE))
+		; /* freed by its user before it was ready: no callback */
+	else if (m != NULL && r->status == 0 && m->opts.callback)
 		m->opts.callback(m->out, m->n, m->opts.arg);
 	else if (m != NULL && r->status != 0 && m->opts.error_callback)
 		m->opts.error_callback(r->status, r->msg ? r->msg : "", m->opts.arg);
@@ -104,6 +107,7 @@ static void result_notify(mp_async_result_t *r)
 		r->opts.callback(r->data, r->len, r->opts.arg);
 	else if (r->status != 0 && r->opts.error_callback)
 		r->opts.error_callback(r->status, r->msg ? r->msg : "", r->opts.arg);
+	__atomic_store_n(&r->done, true, __ATOMIC_RELEASE);
 	if (r->future) {
 		struct done_cb *c, *next;
 
@@ -271,7 +275,7 @@ int mp_pool_apply(mp_pool_t *pool, mp_task_fn fn, const void *in, size_t in_len,
 /* Write no more into out and cancel what has not started (locked). */
 static void map_abandon(mp_pool_t *p, struct map_job *m)
 {
-	m->abandoned = true;
+	__atomic_store_n(&m->abandoned, true, __ATOMIC_RELEASE);
 	for (size_t i = 0; i < m->nchunks; i++)
 		mpi_pool_cancel(p, &m->chunks[i]->job);
 }
@@ -318,7 +322,6 @@ static bool chunk_complete(mp_pool_t *p, struct mpi_job *j, int status,
 
 		r->status = m->status;
 		r->msg = m->status ? strdup(m->msg) : NULL;
-		__atomic_store_n(&r->done, true, __ATOMIC_RELEASE);
 	}
 	return true;
 }
@@ -329,7 +332,7 @@ static void chunk_notify(mp_pool_t *p, struct mpi_job *j)
 	struct map_job *m = c->m;
 
 	(void)p;
-	if (m->opts.progress && !m->abandoned)
+	if (m->opts.progress && !__atomic_load_n(&m->abandoned, __ATOMIC_ACQUIRE))
 		m->opts.progress(c->done_then, m->n, m->opts.arg);
 	if (c->last && m->res != NULL)
 		result_notify(m->res);
@@ -349,7 +352,7 @@ static bool map_settled(void *arg)
 static struct map_job *map_start(mp_pool_t *p, mp_map_fn fn, const void *in,
 				 size_t n, size_t in_size, void *out,
 				 size_t out_size, const mp_map_opts *opts,
-				 const char *func)
+				 mp_async_result_t *res, const char *func)
 {
 	static const mp_map_opts defaults;
 	size_t cs;
@@ -366,7 +369,9 @@ static struct map_job *map_start(mp_pool_t *p, mp_map_fn fn, const void *in,
 	if ((m = calloc(1, sizeof(*m))) == NULL)
 		goto nomem;
 	*m = (struct map_job){.refs = 1, .n = n, .out = out,
-			      .out_size = out_size, .opts = *opts};
+			      .out_size = out_size, .opts = *opts, .res = res};
+	if (res != NULL) /* map_async: the result holds the owner's reference */
+		res->map = m;
 	m->nchunks = n / cs + (n % cs != 0);
 	if ((m->chunks = calloc(m->nchunks + 1, sizeof(*m->chunks))) == NULL)
 		goto nomem;
@@ -418,7 +423,8 @@ int mpi_map(mp_pool_t *p, mp_map_fn fn, const void *in, size_t n,
 	struct map_job *m;
 	int rc;
 
-	if ((m = map_start(p, fn, in, n, in_size, out, out_size, opts, func)) == NULL)
+	if ((m = map_start(p, fn, in, n, in_size, out, out_size, opts, NULL,
+			   func)) == NULL)
 		return mp_last_error_code();
 	mpi_pool_lock(p);
 	rc = mpi_pool_wait(p, map_settled, m, deadline);
@@ -460,23 +466,13 @@ mp_async_result_t *mp_pool_map_async(mp_pool_t *pool, mp_map_fn fn,
 		return NULL;
 	}
 	*r = (mp_async_result_t){.pool = pool, .refs = 2};
-	if ((m = map_start(pool, fn, in, n, in_size, out, out_size, opts,
+	if ((m = map_start(pool, fn, in, n, in_size, out, out_size, opts, r,
 			   __func__)) == NULL) {
 		free(r);
 		return NULL;
 	}
-	mpi_pool_lock(pool);
-	r->map = m;
-	m->res = r;
-	if (m->remaining == 0) { /* n == 0, or everything already ended */
-		r->status = m->status;
-		r->msg = m->status ? strdup(m->msg) : NULL;
-		__atomic_store_n(&r->done, true, __ATOMIC_RELEASE);
-		mpi_pool_unlock(pool);
+	if (n == 0) /* no chunk will end it */
 		result_notify(r);
-		return r;
-	}
-	mpi_pool_unlock(pool);
 	return r;
 }
 
@@ -663,15 +659,16 @@ static void imap_fill(mp_imap_t *it)
 			size_t in_len = 0;
 
 			rc = it->next(it->next_arg, &in, &in_len);
-			if (rc <= 0)
-				break;
-			if (in == NULL && in_len > 0)
+			if (rc == 0)
+				rc = 1; /* the input is exhausted */
+			else if (rc > 0 && in == NULL && in_len > 0)
 				rc = MPI_ERR(-EINVAL, "the input function gave "
 						      "NULL with a length");
-			else if ((rc = add_item(&rec, &len, &cap, in, in_len)) == 0)
+			else if (rc > 0 &&
+				 (rc = add_item(&rec, &len, &cap, in, in_len)) == 0)
 				k++;
 		}
-		if (rc <= 0) {
+		if (rc != 0) {
 			it->input_done = true;
 			if (rc < 0)
 				it->input_err = rc;
