@@ -6,8 +6,24 @@ bin=$1
 src=$(dirname "$0")
 tests=$src/../tests/examples
 failed=0
-for c in $(ls "$src"/ch*.c | sort -V); do
-  name=$(basename "$c" .c)
+# Chapter 5.1 (pools) in the tutorial's order, not the alphabet's, before 5.2.
+ch51="ch5_pool_map ch5_pool_vs_process ch5_pool_methods ch5_pool_imap \
+ch5_pool_progress ch5_executor_map ch5_executor_futures ch5_pool_initializer \
+ch5_pool_chunks ch5_pool_queue ch5_pool_timeout ch5_executor_errors \
+ch5_pool_cpu_count"
+order='' ch51_done=''
+for name in $(ls "$src"/ch*.c | sort -V | sed 's|.*/||; s|\.c$||'); do
+  case " $ch51 " in *" $name "*) continue ;; esac
+  case $name in ch5_*)
+    if [ -z "$ch51_done" ]; then
+      for m in $ch51; do [ -f "$src/$m.c" ] && order="$order $m"; done
+      ch51_done=1
+    fi ;;
+  esac
+  order="$order $name"
+done
+for name in $order; do
+  c=$src/$name.c
   title=$(sed -n '1s|^/\* *\(.*\) \*/$|\1|p' "$c")
   args=$(sed -n 's/^args //p' "$tests/$name.expect" 2>/dev/null)
   printf '\n==== %s\n' "${title:-$name}"
