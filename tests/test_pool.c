@@ -2,10 +2,13 @@
  * timeouts, maxtasksperchild, initializer, close/terminate/join. */
 #include "mptest.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <pthread.h>
 #include <stdatomic.h>
+#include <sys/mman.h>
 
 #include "mproc/pool.h"
 #include "mproc/process.h"
@@ -568,6 +571,7 @@ static void test_task_timeout_kills_group(void **state)
 
 /* ---- worker lifecycle ---- */
 
+
 static int worker_pid(const void *in, size_t len, mp_task_out *out)
 {
 	pid_t me = getpid();
@@ -683,6 +687,149 @@ static void test_close_join_terminate(void **state)
 	assert_null(mp_pool_new(&(mp_pool_opts){.task_timeout = -1}));
 }
 
+/* ---- chaos: workers SIGKILLed at random while 1000 tasks run ---- */
+
+struct chaos {
+	_Atomic int *runs; /* shared: how often each task's function started */
+	atomic_bool stop;
+	int kills;
+};
+
+static _Atomic int *chaos_runs;
+
+static int chaos_task(const void *in, size_t len, mp_task_out *out)
+{
+	int i;
+
+	(void)len;
+	memcpy(&i, in, sizeof(i));
+	atomic_fetch_add(&chaos_runs[i], 1);
+	poll(NULL, 0, 1);
+	i *= 3;
+	return mp_task_return(out, &i, sizeof(i));
+}
+
+/* The pids of this process's children (any thread's). */
+static int list_children(pid_t *pids, int cap)
+{
+	char path[300], buf[4096];
+	int n = 0;
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+
+	if (d == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL && n < cap) {
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/children", e->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		if (fgets(buf, sizeof(buf), f) != NULL)
+			for (char *t = strtok(buf, " \n"); t && n < cap; t = strtok(NULL, " \n"))
+				pids[n++] = atoi(t);
+		fclose(f);
+	}
+	closedir(d);
+	return n;
+}
+
+static void *killer(void *arg)
+{
+	struct chaos *c = arg;
+	unsigned seed = 12345;
+
+	while (!atomic_load(&c->stop) && c->kills < 50) {
+		pid_t pids[16];
+		int n = list_children(pids, 16);
+
+		poll(NULL, 0, 5);
+		if (n > 0 && kill(pids[rand_r(&seed) % n], SIGKILL) == 0)
+			c->kills++;
+	}
+	return NULL;
+}
+
+static void test_chaos_random_kills(void **state)
+{
+	enum { N = 1000 };
+	mp_pool_t *p = NULL;
+	mp_async_result_t *r[N];
+	struct chaos c = {0};
+	pthread_t t;
+	int ok = 0, broken = 0;
+
+	(void)state;
+	chaos_runs = mmap(NULL, N * sizeof(int), PROT_READ | PROT_WRITE,
+			  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	assert_true(chaos_runs != MAP_FAILED);
+	p = mp_pool_new(&(mp_pool_opts){.processes = 2});
+	for (int i = 0; i < N; i++)
+		assert_non_null(r[i] = mp_pool_apply_async(p, chaos_task, &i, sizeof(i), NULL));
+	assert_int_equal(pthread_create(&t, NULL, killer, &c), 0);
+	for (int i = 0; i < N; i++) {
+		const void *out;
+		size_t len;
+		int rc = mp_async_result_get(r[i], mpt_timeout(60), &out, &len);
+
+		if (rc == 0) {
+			assert_int_equal(*(const int *)out, 3 * i);
+			assert_int_equal(atomic_load(&chaos_runs[i]), 1);
+			ok++;
+		} else {
+			assert_int_equal(rc, MP_EBROKEN);
+			assert_non_null(strstr(mp_last_error(), "SIGKILL"));
+			assert_true(atomic_load(&chaos_runs[i]) <= 1);
+			broken++;
+		}
+		mp_async_result_free(r[i]);
+	}
+	atomic_store(&c.stop, true);
+	pthread_join(t, NULL);
+	/* Each kill fails at most the one task its worker was running. */
+	print_message("chaos: %d kills, %d tasks broken\n", c.kills, broken);
+	assert_true(c.kills > 0);
+	assert_true(broken <= c.kills);
+	assert_int_equal(ok + broken, N);
+	/* No task ran twice, whatever happened. */
+	for (int i = 0; i < N; i++)
+		assert_true(atomic_load(&chaos_runs[i]) <= 1);
+	mpt_assert_ok(mp_pool_close(p));
+	mpt_assert_ok(mp_pool_join(p, mpt_timeout(30)));
+	mp_pool_free(p);
+	munmap(chaos_runs, N * sizeof(int));
+}
+
+static void test_maxtasksperchild_one(void **state)
+{
+	enum { N = 500 };
+	mp_pool_t *p = mp_pool_new(&(mp_pool_opts){.processes = 2,
+						     .maxtasksperchild = 1});
+	mp_async_result_t *r[N];
+	pid_t pids[N];
+
+	(void)state;
+	for (int i = 0; i < N; i++)
+		assert_non_null(r[i] = mp_pool_apply_async(p, worker_pid, NULL, 0, NULL));
+	for (int i = 0; i < N; i++) {
+		const void *out;
+		size_t len;
+
+		mpt_assert_ok(mp_async_result_get(r[i], mpt_timeout(60), &out, &len));
+		memcpy(&pids[i], out, sizeof(pid_t));
+		mp_async_result_free(r[i]);
+	}
+	/* One fresh worker per task. */
+	for (int i = 0; i < N; i++)
+		for (int j = i + 1; j < N; j++)
+			assert_int_not_equal(pids[i], pids[j]);
+	mpt_assert_ok(mp_pool_close(p));
+	mpt_assert_ok(mp_pool_join(p, mpt_timeout(30)));
+	mp_pool_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -697,6 +844,8 @@ int main(void)
 		MPT(test_crash_fails_only_its_task),
 		MPT(test_task_timeout_kills_group),
 		MPT(test_maxtasksperchild),
+		MPT(test_maxtasksperchild_one),
+		MPT(test_chaos_random_kills),
 		MPT(test_initializer),
 		MPT(test_close_join_terminate),
 	};

@@ -334,6 +334,7 @@ static bool fits(const mp_pool_t *p, const struct worker *w,
 static void dispatch(mp_pool_t *p)
 {
 	struct mpi_job *j;
+	bool sent = false;
 
 	while ((j = p->head) != NULL) {
 		struct worker *best = NULL;
@@ -365,7 +366,12 @@ static void dispatch(mp_pool_t *p)
 		best->tail = j;
 		best->queued++;
 		best->budget -= j->items;
+		sent = true;
 	}
+	/* A sleeping supervisor must arm the new task's timeout. */
+	if (sent && p->timeout_ns &&
+	    __atomic_load_n(p->sup_sleeping, __ATOMIC_SEQ_CST))
+		kick(p);
 	/* Retire workers whose budget the next job does not fit. */
 	for (unsigned i = 0; p->head && i < p->n; i++) {
 		struct worker *w = &p->w[i];
