@@ -1,0 +1,424 @@
+/* bench_pool.c - Pool and Executor: tiny-task throughput (apply_async,
+ * executor submit), map over tiny items, CPU-bound map speedup on 2 workers,
+ * and the memory of an idle worker.
+ *
+ * Baselines (raw syscalls, no library):
+ * - task throughput: a hand-rolled pipe-based worker loop.  Two forked
+ *   workers each read(2) one 8-byte task at a time from a pipe of their own
+ *   and write(2) an 8-byte result to a shared result pipe; the parent
+ *   write(2)s one task at a time (round robin, at most WINDOW outstanding so
+ *   that no pipe fills up) and read(2)s results in batches.  That is the
+ *   floor of "one syscall per message" dispatch: ~3 syscalls per task.
+ * - idle worker memory: a bare fork()ed child of this same process, blocked
+ *   in read(2) on a pipe, measured the same way at the same point.
+ * The map figures have no raw baseline (the serial loop is the reference of
+ * the speedup figure).
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "mproc/executor.h"
+#include "mproc/pool.h"
+
+enum {
+	REPS = 3,
+	WORKERS = 2,
+	N_TASKS = 200000,        /* tiny tasks per apply/submit run */
+	N_BASE = 200000,         /* tasks per pipe-loop baseline run */
+	WINDOW = 4096,           /* baseline: outstanding tasks (32 KiB) */
+	N_MAP = 10000000,        /* tiny map items */
+	CPU_TASKS = 8,           /* CPU-bound map: 8 elements, as the seeds */
+};
+/* Per CPU-bound element: iterations of the sum of squares; 8 of them take
+ * ~1 s serially here. */
+#define CPU_N 320000000L
+#define MAP_TIMEOUT 10.0 /* s; a map of 10^7 items takes well under 1 s */
+
+static void die(const char *what)
+{
+	fprintf(stderr, "bench_pool: %s: %s\n", what, mp_last_error());
+	exit(1);
+}
+
+/* ---- tasks ---- */
+
+/* The tiny task: a long in, that long + 1 out. */
+static int tiny_task(const void *in, size_t len, mp_task_out *out)
+{
+	long x;
+
+	if (len != sizeof(x))
+		return -1;
+	memcpy(&x, in, sizeof(x));
+	x += 1;
+	return mp_task_return(out, &x, sizeof(x));
+}
+
+static int square(const void *in, void *out)
+{
+	long x = *(const long *)in;
+
+	*(long *)out = x * x;
+	return 0;
+}
+
+/* The seeds' cpu_intensive(n): total += i * i for i < n.  The empty asm
+ * keeps the compiler from folding the loop into a closed form; noinline:
+ * the serial run and the workers run the very same machine code. */
+__attribute__((noinline)) static unsigned long sum_squares(long n)
+{
+	unsigned long total = 0;
+
+	for (long i = 0; i < n; i++) {
+		total += (unsigned long)i * (unsigned long)i;
+		__asm__ volatile("" : "+r"(total));
+	}
+	return total;
+}
+
+static int cpu_map(const void *in, void *out)
+{
+	*(unsigned long *)out = sum_squares(*(const long *)in);
+	return 0;
+}
+
+static int getpid_task(const void *in, size_t len, mp_task_out *out)
+{
+	pid_t pid = getpid();
+
+	(void)in;
+	(void)len;
+	usleep(20000); /* long enough for the other worker to take the next */
+	return mp_task_return(out, &pid, sizeof(pid));
+}
+
+/* ---- tiny-task throughput ---- */
+
+static double apply_rate(mp_pool_t *pool)
+{
+	static mp_async_result_t *r[N_TASKS];
+	double t0 = bench_now();
+
+	for (long i = 0; i < N_TASKS; i++)
+		if ((r[i] = mp_pool_apply_async(pool, tiny_task, &i, sizeof(i),
+						NULL)) == NULL)
+			die("apply_async");
+	for (long i = 0; i < N_TASKS; i++) {
+		const void *out;
+		size_t len;
+		long v;
+
+		if (mp_async_result_get(r[i], MP_FOREVER, &out, &len) != 0)
+			die("get");
+		memcpy(&v, out, sizeof(v));
+		if (len != sizeof(v) || v != i + 1)
+			die("wrong result");
+		mp_async_result_free(r[i]);
+	}
+	return N_TASKS / (bench_now() - t0);
+}
+
+static double submit_rate(mp_executor_t *ex)
+{
+	static mp_future_t *f[N_TASKS];
+	double t0 = bench_now();
+
+	for (long i = 0; i < N_TASKS; i++)
+		if ((f[i] = mp_executor_submit(ex, tiny_task, &i, sizeof(i))) == NULL)
+			die("submit");
+	for (long i = 0; i < N_TASKS; i++) {
+		const void *out;
+		size_t len;
+		long v;
+
+		if (mp_future_result(f[i], MP_FOREVER, &out, &len) != 0)
+			die("future_result");
+		memcpy(&v, out, sizeof(v));
+		if (len != sizeof(v) || v != i + 1)
+			die("wrong result");
+		mp_future_free(f[i]);
+	}
+	return N_TASKS / (bench_now() - t0);
+}
+
+/* The baseline: hand-rolled pipe workers (see the top comment). */
+static double pipe_worker_rate(void)
+{
+	int task[WORKERS][2], res[2];
+	pid_t pid[WORKERS];
+	static long buf[WINDOW];
+	long sent = 0, recvd = 0, sum = 0;
+	size_t part = 0; /* bytes of a result split across reads */
+	double t0;
+
+	if (pipe(res) < 0)
+		exit(1);
+	for (int w = 0; w < WORKERS; w++) {
+		if (pipe(task[w]) < 0)
+			exit(1);
+		if ((pid[w] = fork()) == 0) {
+			long x;
+
+			close(res[0]);
+			close(task[w][1]);
+			for (;;) {
+				ssize_t r = read(task[w][0], &x, sizeof(x));
+				if (r == 0)
+					_exit(0);
+				if (r != sizeof(x))
+					_exit(1);
+				x += 1;
+				if (write(res[1], &x, sizeof(x)) != sizeof(x))
+					_exit(1);
+			}
+		}
+		close(task[w][0]);
+	}
+	close(res[1]);
+	t0 = bench_now();
+	while (recvd < N_BASE) {
+		ssize_t r;
+
+		while (sent < N_BASE && sent - recvd < WINDOW) {
+			if (write(task[sent % WORKERS][1], &sent, sizeof(sent)) !=
+			    sizeof(sent))
+				exit(1);
+			sent++;
+		}
+		r = read(res[0], (char *)buf + part, sizeof(buf) - part);
+		if (r <= 0)
+			exit(1);
+		part += (size_t)r;
+		for (size_t k = 0; k < part / sizeof(long); k++)
+			sum += buf[k];
+		recvd += (long)(part / sizeof(long));
+		memmove(buf, (char *)buf + part / sizeof(long) * sizeof(long),
+			part % sizeof(long));
+		part %= sizeof(long);
+	}
+	t0 = bench_now() - t0;
+	for (int w = 0; w < WORKERS; w++)
+		close(task[w][1]);
+	for (int w = 0; w < WORKERS; w++)
+		waitpid(pid[w], NULL, 0);
+	close(res[0]);
+	/* sum of i + 1 for i < N_BASE */
+	if (sum != (long)N_BASE * (N_BASE + 1) / 2)
+		exit(1);
+	return N_BASE / t0;
+}
+
+/* ---- map ---- */
+
+/* Items/s of one map (default chunksize, as CPython), or -1 if it did not
+ * end within MAP_TIMEOUT (reported on stderr: a hang is a finding too). */
+static double map_rate(mp_pool_t *pool, const long *in, long *out)
+{
+	mp_async_result_t *r;
+	double t0 = bench_now();
+	int rc;
+
+	if ((r = mp_pool_map_async(pool, square, in, N_MAP, sizeof(long), out,
+				   sizeof(long), NULL)) == NULL)
+		die("map_async");
+	rc = mp_async_result_get(r, MAP_TIMEOUT, NULL, NULL);
+	t0 = bench_now() - t0;
+	if (rc == -ETIMEDOUT && !mp_async_result_ready(r)) {
+		fprintf(stderr, "bench_pool: map of %d items not done after "
+			"%g s: hung\n", N_MAP, MAP_TIMEOUT);
+		mp_async_result_free(r);
+		return -1;
+	}
+	if (rc != 0)
+		die("map");
+	mp_async_result_free(r);
+	for (long i = 0; i < N_MAP; i += 9973)
+		if (out[i] != i * i)
+			die("wrong map result");
+	return N_MAP / t0;
+}
+
+/* The seeds' CPU-bound map: *serial = time of the 8 elements one after the
+ * other in this process, *par = time of the same map on the pool. */
+static void cpu_times(mp_pool_t *pool, double *serial_s, double *par_s)
+{
+	long in[CPU_TASKS];
+	unsigned long serial[CPU_TASKS], par[CPU_TASKS];
+	double t0;
+
+	for (int i = 0; i < CPU_TASKS; i++)
+		in[i] = CPU_N;
+	t0 = bench_now();
+	for (int i = 0; i < CPU_TASKS; i++)
+		cpu_map(&in[i], &serial[i]);
+	*serial_s = bench_now() - t0;
+	t0 = bench_now();
+	if (mp_pool_map(pool, cpu_map, in, CPU_TASKS, sizeof(long), par,
+			sizeof(long), NULL) != 0)
+		die("cpu map");
+	*par_s = bench_now() - t0;
+	if (getenv("BENCH_VERBOSE"))
+		fprintf(stderr, "cpu: serial %.3f s, pool %.3f s\n", *serial_s,
+			*par_s);
+	if (memcmp(serial, par, sizeof(par)) != 0)
+		die("cpu map: results differ");
+}
+
+/* ---- idle worker memory ---- */
+
+/* Pss of a process in KiB, from /proc/<pid>/smaps_rollup.  Pss, not Rss:
+ * a forked worker shares most of its pages with the parent and its
+ * siblings; Rss would count each shared page in full in every process,
+ * Pss counts its private pages plus a fair share (1/n) of each page n
+ * processes share, so the Pss of the workers adds up to what they cost. */
+static double pss_kib(pid_t pid)
+{
+	char path[64], line[256];
+	double v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Pss: %lf kB", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+/* Mean Pss of the idle workers of a fresh pool (after a few tasks). */
+static double worker_pss(void)
+{
+	mp_pool_t *pool = mp_pool_new(&(mp_pool_opts){.processes = WORKERS});
+	pid_t pids[WORKERS];
+	int found = 0;
+	double sum = 0;
+
+	if (pool == NULL)
+		die("pool_new");
+	for (int round = 0; round < 50 && found < WORKERS; round++) {
+		mp_async_result_t *r[WORKERS];
+
+		for (int k = 0; k < WORKERS; k++)
+			if ((r[k] = mp_pool_apply_async(pool, getpid_task, NULL, 0,
+							NULL)) == NULL)
+				die("apply_async");
+		for (int k = 0; k < WORKERS; k++) {
+			const void *out;
+			size_t len;
+			pid_t p;
+			int seen = 0;
+
+			if (mp_async_result_get(r[k], MP_FOREVER, &out, &len) != 0)
+				die("get");
+			memcpy(&p, out, sizeof(p));
+			for (int j = 0; j < found; j++)
+				seen |= pids[j] == p;
+			if (!seen && found < WORKERS)
+				pids[found++] = p;
+			mp_async_result_free(r[k]);
+		}
+	}
+	if (found < WORKERS)
+		die("could not find every worker's pid");
+	usleep(100000); /* idle */
+	for (int k = 0; k < WORKERS; k++) {
+		double v = pss_kib(pids[k]);
+		if (v < 0)
+			die("smaps_rollup");
+		sum += v;
+	}
+	mp_pool_free(pool);
+	return sum / WORKERS;
+}
+
+/* The baseline: a bare forked child blocked in read(2). */
+static double fork_pss(void)
+{
+	int fds[2];
+	pid_t pid;
+	char c;
+	double v;
+
+	if (pipe(fds) < 0)
+		exit(1);
+	if ((pid = fork()) == 0) {
+		close(fds[1]);
+		_exit(read(fds[0], &c, 1) < 0);
+	}
+	close(fds[0]);
+	usleep(100000);
+	v = pss_kib(pid);
+	close(fds[1]);
+	waitpid(pid, NULL, 0);
+	return v;
+}
+
+int main(void)
+{
+	double a[REPS], b[REPS];
+	mp_pool_t *pool;
+	mp_executor_t *ex;
+	long *in, *out;
+	int hung = 0;
+
+	/* Memory first, while this process is still small. */
+	for (int r = 0; r < REPS; r++) {
+		a[r] = worker_pss();
+		b[r] = fork_pss();
+	}
+	bench_print("pool_worker_idle_rss_kib", bench_median(a, REPS),
+		    bench_median(b, REPS), "KiB");
+
+	if ((pool = mp_pool_new(&(mp_pool_opts){.processes = WORKERS})) == NULL)
+		die("pool_new");
+	for (int r = 0; r < REPS; r++) {
+		a[r] = apply_rate(pool);
+		b[r] = pipe_worker_rate();
+	}
+	bench_print("pool_apply_async_tasks_per_s", bench_median(a, REPS),
+		    bench_median(b, REPS), "tasks_per_s");
+
+	if ((ex = mp_executor_new(&(mp_executor_opts){.max_workers = WORKERS})) ==
+	    NULL)
+		die("executor_new");
+	for (int r = 0; r < REPS; r++)
+		a[r] = submit_rate(ex);
+	mp_executor_free(ex);
+	bench_print("executor_submit_tasks_per_s", bench_median(a, REPS),
+		    bench_median(b, REPS), "tasks_per_s");
+
+	if ((in = malloc(N_MAP * sizeof(long))) == NULL ||
+	    (out = malloc(N_MAP * sizeof(long))) == NULL)
+		exit(1);
+	for (long i = 0; i < N_MAP; i++)
+		in[i] = i;
+	for (int r = 0; r < REPS && !hung; r++)
+		hung = (a[r] = map_rate(pool, in, out)) < 0;
+	if (hung) {
+		/* A hung pool is terminated; go on with a fresh one. */
+		mp_pool_free(pool);
+		if ((pool = mp_pool_new(&(mp_pool_opts){.processes = WORKERS})) ==
+		    NULL)
+			die("pool_new");
+	} else {
+		bench_print("pool_map_tiny_items_per_s", bench_median(a, REPS), -1,
+			    "items_per_s");
+	}
+	free(in);
+	free(out);
+
+	/* Median serial time / median pool time (medians of the times, not of
+	 * the ratios: steadier on a noisy machine). */
+	for (int r = 0; r < REPS; r++)
+		cpu_times(pool, &a[r], &b[r]);
+	bench_print("pool_map_cpu_speedup",
+		    bench_median(a, REPS) / bench_median(b, REPS), -1, "x");
+	mp_pool_free(pool);
+	return hung;
+}
