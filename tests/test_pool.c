@@ -830,6 +830,33 @@ static void test_maxtasksperchild_one(void **state)
 	mp_pool_free(p);
 }
 
+static void exit_3(void *arg)
+{
+	(void)arg;
+	_exit(3);
+}
+
+static void test_initializer_failure_breaks_pool(void **state)
+{
+	mp_pool_t *p = mp_pool_new(&(mp_pool_opts){.processes = 2,
+						     .initializer = exit_3});
+	static long in[8], out[8];
+	int x = 1;
+
+	(void)state;
+	assert_non_null(p);
+	/* No hang: the map fails once the workers keep dying at start. */
+	mpt_assert_rc(mp_pool_map(p, square, in, 8, sizeof(long), out, sizeof(long),
+				  NULL), MP_EBROKEN);
+	assert_non_null(strstr(mp_last_error(), "initializer"));
+	assert_non_null(strstr(mp_last_error(), "exited with status 3"));
+	assert_null(mp_pool_apply_async(p, twice, &x, sizeof(x), NULL));
+	assert_int_equal(mp_last_error_code(), MP_EBROKEN);
+	mpt_assert_ok(mp_pool_close(p));
+	mpt_assert_ok(mp_pool_join(p, mpt_timeout(30)));
+	mp_pool_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -847,6 +874,7 @@ int main(void)
 		MPT(test_maxtasksperchild_one),
 		MPT(test_chaos_random_kills),
 		MPT(test_initializer),
+		MPT(test_initializer_failure_breaks_pool),
 		MPT(test_close_join_terminate),
 	};
 

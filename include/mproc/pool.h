@@ -13,7 +13,10 @@
  *   kills its worker's whole process group (what the task started too) and
  *   replaces the worker;
  * - terminate fails what is outstanding with MP_ECANCELLED instead of leaving
- *   get() waiting forever.
+ *   get() waiting forever;
+ * - workers that die in the initializer 3 times in a row break the pool:
+ *   what is queued fails with MP_EBROKEN, and so do later submissions
+ *   (CPython's Pool respawns them forever).
  *
  * Thread safety: a pool may be used from several threads of the process that
  * created it.  Workers are daemonic children in process groups of their own;
@@ -75,7 +78,7 @@ typedef struct mp_apply_opts {
 
 /*
  * mp_pool_apply_async - queue fn(in) (the bytes are copied).  NULL with
- * MP_ECLOSED after close/terminate.  Free the result with
+ * MP_ECLOSED after close/terminate, MP_EBROKEN if the pool is broken.  Free the result with
  * mp_async_result_free (before it is ready too: it is then released when
  * the task ends).  Thread-safe.
  */
@@ -150,7 +153,8 @@ typedef int (*mp_input_fn)(void *arg, const void **in, size_t *len);
 typedef struct mp_imap_opts {
 	size_t chunksize;  /* items per task; 0 = 1 (CPython's default) */
 	bool unordered;    /* imap_unordered: results in completion order */
-	/* Items submitted ahead of the consumer; 0 = 4 * chunksize * processes. */
+	/* Items submitted ahead of the consumer; 0 = max(64, 8 * chunksize *
+	 * processes). */
 	size_t window;
 	void (*progress)(size_t done, size_t total, void *arg); /* total 0 = unknown */
 	void *arg;
@@ -162,7 +166,7 @@ typedef struct mp_imap mp_imap_t;
  * mp_pool_imap - an iterator over fn(item) for the items `next` produces.
  * Items are pulled lazily (in the threads that call mp_imap_next) and at
  * most `window` are outstanding, so memory stays bounded for any input.
- * NULL with mp_last_error_code() (MP_ECLOSED, -ENOMEM, -EINVAL).
+ * NULL with mp_last_error_code() (MP_ECLOSED, MP_EBROKEN, -ENOMEM, -EINVAL).
  */
 MP_API mp_imap_t *mp_pool_imap(mp_pool_t *pool, mp_task_fn fn, mp_input_fn next,
 			       void *next_arg, const mp_imap_opts *opts);

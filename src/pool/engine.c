@@ -21,6 +21,10 @@ enum state { RUN, CLOSING, TERMINATED, STOPPED };
 
 enum { INBOX_BYTES = 256 << 10, RESULT_BYTES = 1 << 20, MAX_DEPTH = 64 };
 
+/* Workers dying in their initializer this many times in a row break the
+ * pool (CPython's Pool respawns them forever; its executor breaks). */
+enum { MAX_INIT_FAILURES = 3 };
+
 struct worker {
 	mp_process_t *proc;
 	struct worker_args args;
@@ -46,6 +50,8 @@ struct mp_pool {
 	struct mpi_ring *results;
 	int efd;
 	uint64_t next_id, timeout_ns, avg_ns;
+	unsigned init_failures;
+	char *broken;                /* why no worker can start, or NULL */
 	mp_pool_opts opts;
 };
 
@@ -92,9 +98,16 @@ unsigned mpi_pool_size(const mp_pool_t *p)
 	return p->n;
 }
 
-int mpi_pool_is_running(const mp_pool_t *p)
+int mpi_pool_accepts(const mp_pool_t *p)
 {
-	return p->state == RUN;
+	return p->state != RUN ? MP_ECLOSED : p->broken ? MP_EBROKEN : 0;
+}
+
+const char *mpi_pool_refusal(int code)
+{
+	return code == MP_EBROKEN ? "the pool is broken: its workers die in "
+				    "the initializer"
+				  : "Pool not running";
 }
 
 /* ---- jobs (locked) ---- */
@@ -149,8 +162,10 @@ static void dispatch(mp_pool_t *p);
 
 int mpi_pool_submit(mp_pool_t *p, struct mpi_job *j)
 {
-	if (p->state != RUN)
-		return MP_ECLOSED;
+	int rc = mpi_pool_accepts(p);
+
+	if (rc < 0)
+		return rc;
 	j->id = ++p->next_id;
 	memcpy(j->rec, &j->id, sizeof(j->id)); /* task_hdr.id */
 	j->state = J_PENDING;
@@ -268,6 +283,30 @@ static void describe_death(mp_process_t *proc, int code, char *buf, size_t n)
 
 static void drain_results(mp_pool_t *p);
 
+/* No worker can start: every queued and pending job fails. */
+static void pool_break(mp_pool_t *p)
+{
+	const char *why = p->broken ? p->broken : "the pool is broken";
+	struct mpi_job *j;
+
+	for (unsigned k = 0; k < p->n; k++) {
+		struct worker *w = &p->w[k];
+
+		if (w->alive)
+			continue; /* a live worker still runs its queue */
+		while ((j = w->head) != NULL) {
+			w->head = j->next;
+			end_job_msg(p, j, MP_EBROKEN, why);
+		}
+		w->tail = NULL;
+		w->queued = 0;
+	}
+	while ((j = p->head) != NULL) {
+		pending_unlink(p, j);
+		end_job_msg(p, j, MP_EBROKEN, why);
+	}
+}
+
 /* A worker ended: fail the job it had started, requeue the others, and
  * replace it if there is work for it. */
 static void worker_ended(mp_pool_t *p, unsigned i)
@@ -281,6 +320,15 @@ static void worker_ended(mp_pool_t *p, unsigned i)
 	mp_process_join(w->proc, 0);
 	mp_process_exitcode(w->proc, &code);
 	w->alive = false;
+	if (p->opts.initializer != NULL && p->state == RUN &&
+	    !__atomic_load_n(&p->slots[i].ready, __ATOMIC_ACQUIRE) &&
+	    ++p->init_failures >= MAX_INIT_FAILURES && p->broken == NULL) {
+		describe_death(w->proc, code, msg, sizeof(msg));
+		if (asprintf(&p->broken, "the pool is broken: its workers die "
+			     "in the initializer (%s)", msg) < 0)
+			p->broken = NULL;
+		pool_break(p);
+	}
 	if ((j = w->head) != NULL &&
 	    __atomic_load_n(&p->slots[i].current, __ATOMIC_ACQUIRE) == j->id) {
 		w->head = j->next;
@@ -311,7 +359,8 @@ static void worker_ended(mp_pool_t *p, unsigned i)
 	w->queued = 0;
 	mp_process_free(w->proc);
 	w->proc = NULL;
-	if (p->state == RUN || (p->state == CLOSING && p->head != NULL)) {
+	if (p->broken == NULL &&
+	    (p->state == RUN || (p->state == CLOSING && p->head != NULL))) {
 		int rc = start_worker(p, i);
 		if (rc < 0)
 			fprintf(stderr, "mproc: pool: cannot replace worker %u: %s\n",
@@ -403,6 +452,7 @@ static void take_result(mp_pool_t *p, void **rec, size_t len)
 	if (w->head == NULL)
 		w->tail = NULL;
 	w->queued--;
+	p->init_failures = 0; /* workers do start */
 	/* Tasks seem short: let the workers queue more (see fits). */
 	p->avg_ns = (p->avg_ns * 7 + h.run_ns / (j->items ? j->items : 1)) / 8;
 	p->depth = p->avg_ns < 20000 ? MAX_DEPTH : p->avg_ns < 200000 ? 4 : 1;
@@ -667,6 +717,7 @@ void mp_pool_free(mp_pool_t *pool)
 		close(pool->efd);
 	pthread_mutex_destroy(&pool->lock);
 	pthread_cond_destroy(&pool->done);
+	free(pool->broken);
 	free(pool->w);
 	free(pool);
 }

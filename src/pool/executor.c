@@ -255,10 +255,13 @@ static struct waiter *waiter_new(mp_future_t *const *fs, size_t n,
 			mpi_error(-EINVAL, func, "fs[%zu] is NULL", i);
 			return NULL;
 		}
-	if (w == NULL || (u = distinct(fs, n, &m)) == NULL ||
-	    (w->ready = calloc(m ? m : 1, sizeof(*w->ready))) == NULL) {
-		if (w != NULL && w->ready == NULL && m > 0)
-			free(u);
+	if (w == NULL || (u = distinct(fs, n, &m)) == NULL) {
+		free(w);
+		mpi_error(-ENOMEM, func, "out of memory");
+		return NULL;
+	}
+	if ((w->ready = calloc(m ? m : 1, sizeof(*w->ready))) == NULL) {
+		free(u);
 		free(w);
 		mpi_error(-ENOMEM, func, "out of memory");
 		return NULL;

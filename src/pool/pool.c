@@ -161,7 +161,7 @@ mp_async_result_t *mpi_apply_async(mp_pool_t *p, mp_task_fn fn, const void *in,
 	mpi_pool_unlock(p);
 	if (rc < 0) {
 		free(r);
-		MPI_ERR(rc, "Pool not running");
+		MPI_ERR(rc, "%s", mpi_pool_refusal(rc));
 		return NULL;
 	}
 	return r;
@@ -394,8 +394,7 @@ static struct map_job *map_start(mp_pool_t *p, mp_map_fn fn, const void *in,
 		c->first = first;
 	}
 	mpi_pool_lock(p);
-	if (!mpi_pool_is_running(p))
-		rc = MP_ECLOSED;
+	rc = mpi_pool_accepts(p);
 	for (size_t i = 0; rc == 0 && i < m->nchunks; i++) {
 		m->refs++;
 		m->remaining++;
@@ -405,7 +404,7 @@ static struct map_job *map_start(mp_pool_t *p, mp_map_fn fn, const void *in,
 	if (rc == 0)
 		return m;
 	map_release(m);
-	mpi_error(rc, func, "Pool not running");
+	mpi_error(rc, func, "%s", mpi_pool_refusal(rc));
 	return NULL;
 nomem:
 	if (m != NULL && m->chunks != NULL)
@@ -582,7 +581,7 @@ mp_imap_t *mp_pool_imap(mp_pool_t *pool, mp_task_fn fn, mp_input_fn next,
 {
 	static const mp_imap_opts defaults;
 	mp_imap_t *it;
-	int running;
+	int rc;
 
 	MPI_CHECK_NULL_P(pool);
 	MPI_CHECK_NULL_P(fn);
@@ -605,11 +604,11 @@ mp_imap_t *mp_pool_imap(mp_pool_t *pool, mp_task_fn fn, mp_input_fn next,
 	if (it->window < it->cs)
 		it->window = it->cs;
 	mpi_pool_lock(pool);
-	running = mpi_pool_is_running(pool);
+	rc = mpi_pool_accepts(pool);
 	mpi_pool_unlock(pool);
-	if (!running) {
+	if (rc < 0) {
 		free(it);
-		MPI_ERR(MP_ECLOSED, "Pool not running");
+		MPI_ERR(rc, "%s", mpi_pool_refusal(rc));
 		return NULL;
 	}
 	return it;

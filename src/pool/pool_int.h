@@ -70,6 +70,7 @@ static inline size_t mpi_align8(size_t n)
 struct worker_slot {
 	_Alignas(64) uint64_t current; /* id of the job it started last */
 	uint64_t started;              /* when (mpi_now_ns) */
+	uint32_t ready;                /* its initializer has returned */
 };
 
 struct worker_args {
@@ -134,7 +135,8 @@ static inline void mpi_job_init(struct mpi_job *j, const struct mpi_job_ops *ops
 void mpi_pool_lock(mp_pool_t *p);
 /* Broadcast completions, run pending notifies, unlock. */
 void mpi_pool_unlock(mp_pool_t *p);
-/* Queue a job (locked): 0, or MP_ECLOSED when the pool does not run. */
+/* Queue a job (locked): 0; MP_ECLOSED when the pool does not run;
+ * MP_EBROKEN when its workers cannot start (the initializer fails). */
 int mpi_pool_submit(mp_pool_t *p, struct mpi_job *j);
 /* Cancel a pending job (locked): true if it was pending (now ended with
  * MP_ECANCELLED). */
@@ -145,8 +147,10 @@ int mpi_pool_wait(mp_pool_t *p, bool (*cond)(void *), void *arg,
 unsigned mpi_pool_size(const mp_pool_t *p);
 /* CPython's chunksize rule, capped by maxtasksperchild. */
 size_t mpi_pool_chunksize(const mp_pool_t *p, size_t n, size_t chunksize);
-/* Is the pool accepting work (locked)? */
-int mpi_pool_is_running(const mp_pool_t *p);
+/* Can the pool take work (locked)?  0, MP_ECLOSED or MP_EBROKEN (then
+ * mpi_pool_refusal says why). */
+int mpi_pool_accepts(const mp_pool_t *p);
+const char *mpi_pool_refusal(int code);
 /* End every pending job with MP_ECANCELLED (takes the lock). */
 void mpi_pool_cancel_pending(mp_pool_t *p);
 

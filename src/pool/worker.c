@@ -170,6 +170,7 @@ int mpi_pool_worker_main(void *arg)
 		return 3;
 	if (a->initializer != NULL)
 		a->initializer(a->initarg);
+	__atomic_store_n(&a->slot->ready, 1, __ATOMIC_RELEASE);
 	for (;;) {
 		struct task_hdr h;
 		uint64_t t0;
