@@ -177,6 +177,14 @@ static void test_map_sizes_match_serial(void **state)
 		if (sizes[k] < BIG) /* nothing written past n */
 			assert_int_equal(out[sizes[k]], -1);
 	}
+	/* One chunk whose 8 MB result is streamed through the 1 MiB result
+	 * ring while the supervisor may sleep: it must keep reading. */
+	for (int k = 0; k < 3; k++) {
+		memset(out, 0, BIG * sizeof(long));
+		mpt_assert_ok(mp_pool_map(p, square, in, BIG, sizeof(long), out,
+					  sizeof(long), &(mp_map_opts){.chunksize = BIG}));
+		assert_int_equal(out[BIG - 1], in[BIG - 1] * in[BIG - 1]);
+	}
 	/* A different out_size than in_size: the starmap idiom. */
 	struct pair { int a, b; } pairs[5] = {{1, 2}, {3, 4}, {5, 6}, {7, 8}, {9, 10}};
 	int sums[5];

@@ -359,8 +359,9 @@ static void worker_ended(mp_pool_t *p, unsigned i)
 	w->queued = 0;
 	mp_process_free(w->proc);
 	w->proc = NULL;
-	if (p->broken == NULL &&
-	    (p->state == RUN || (p->state == CLOSING && p->head != NULL))) {
+	if (p->broken != NULL)
+		pool_break(p); /* what came back from it fails too */
+	else if (p->state == RUN || (p->state == CLOSING && p->head != NULL)) {
 		int rc = start_worker(p, i);
 		if (rc < 0)
 			fprintf(stderr, "mproc: pool: cannot replace worker %u: %s\n",
@@ -370,11 +371,19 @@ static void worker_ended(mp_pool_t *p, unsigned i)
 
 /* Can worker w take job j now? */
 static bool fits(const mp_pool_t *p, const struct worker *w,
-		 const struct mpi_job *j)
+		 const struct mpi_job *j, uint64_t now)
 {
+	const struct worker_slot *s = &p->slots[w - p->w];
+
 	if (!w->alive || w->stopping || w->budget < j->items)
 		return false;
 	if (w->queued >= p->depth)
+		return false;
+	/* Queue nothing behind a task that has run for long (> 1 ms): it
+	 * may run for ages while another worker idles. */
+	if (w->queued > 0 &&
+	    __atomic_load_n(&s->current, __ATOMIC_ACQUIRE) == w->head->id &&
+	    now - __atomic_load_n(&s->started, __ATOMIC_RELAXED) > 1000000)
 		return false;
 	/* A streamed record needs the worker reading: only to an idle one. */
 	return j->rec_len <= INBOX_BYTES / 8 || w->queued == 0;
@@ -384,6 +393,7 @@ static void dispatch(mp_pool_t *p)
 {
 	struct mpi_job *j;
 	bool sent = false;
+	uint64_t now = p->head != NULL ? mpi_now_ns() : 0;
 
 	while ((j = p->head) != NULL) {
 		struct worker *best = NULL;
@@ -392,7 +402,8 @@ static void dispatch(mp_pool_t *p)
 		for (unsigned i = 0; i < p->n; i++) {
 			struct worker *w = &p->w[i];
 
-			if (fits(p, w, j) && (best == NULL || w->queued < best->queued))
+			if (fits(p, w, j, now) &&
+			    (best == NULL || w->queued < best->queued))
 				best = w;
 		}
 		if (best == NULL)
@@ -548,6 +559,10 @@ static void *supervisor(void *arg)
 				POLLIN, 0};
 		pfd[0] = (struct pollfd){p->efd, POLLIN, 0};
 		__atomic_store_n(p->sup_sleeping, 1, __ATOMIC_SEQ_CST);
+		for (unsigned i = 0; i < p->n; i++) /* see worker_slot.big */
+			if (__atomic_load_n(&p->slots[i].big, __ATOMIC_SEQ_CST) &&
+			    (next == MPI_NO_DEADLINE || next > mpi_now_ns() + 1000000))
+				next = mpi_now_ns() + 1000000;
 		if (mpi_ring_count(p->results) > 0 ||
 		    !mpi_ring_empty(p->results)) {
 			__atomic_store_n(p->sup_sleeping, 0, __ATOMIC_SEQ_CST);
@@ -594,6 +609,7 @@ mp_pool_t *mp_pool_new(const mp_pool_opts *opts)
 	p->opts = *opts;
 	p->n = opts->processes ? opts->processes : (unsigned)mp_cpu_count();
 	p->depth = 1;
+	p->avg_ns = 1000000000; /* tasks are long until they prove short */
 	p->timeout_ns = (uint64_t)(opts->task_timeout * 1e9);
 	p->w = calloc(p->n, sizeof(*p->w));
 	p->slots = mpi_shm_alloc(p->n * sizeof(*p->slots));

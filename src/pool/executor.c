@@ -53,13 +53,12 @@ mp_future_t *mp_executor_submit(mp_executor_t *ex, mp_task_fn fn,
 
 	MPI_CHECK_NULL_P(ex);
 	MPI_CHECK_NULL_P(fn);
-	if ((r = mpi_apply_async(ex->pool, fn, in, in_len, NULL)) == NULL) {
+	if ((r = mpi_apply_async(ex->pool, fn, in, in_len, NULL, true)) == NULL) {
 		if (mp_last_error_code() == MP_ECLOSED)
 			MPI_ERR(MP_ECLOSED, "cannot schedule new futures after "
 					    "shutdown");
 		return NULL;
 	}
-	r->future = true;
 	return (mp_future_t *)r;
 }
 

@@ -134,7 +134,7 @@ static void apply_notify(mp_pool_t *p, struct mpi_job *j)
 static const struct mpi_job_ops apply_ops = {apply_complete, apply_notify};
 
 mp_async_result_t *mpi_apply_async(mp_pool_t *p, mp_task_fn fn, const void *in,
-				   size_t in_len, const mp_apply_opts *opts)
+				   size_t in_len, const mp_apply_opts *opts, bool future)
 {
 	size_t rec_len = sizeof(struct task_hdr) + in_len;
 	mp_async_result_t *r;
@@ -149,7 +149,7 @@ mp_async_result_t *mpi_apply_async(mp_pool_t *p, mp_task_fn fn, const void *in,
 		MPI_ERR(-ENOMEM, "out of memory");
 		return NULL;
 	}
-	*r = (mp_async_result_t){.pool = p, .refs = 2};
+	*r = (mp_async_result_t){.pool = p, .refs = 2, .future = future};
 	mpi_job_init(&r->job, &apply_ops, (unsigned char *)(r + 1), rec_len,
 		     T_APPLY, (uintptr_t)fn, 1, in_len, 0);
 	if (in_len)
@@ -173,7 +173,7 @@ mp_async_result_t *mp_pool_apply_async(mp_pool_t *pool, mp_task_fn fn,
 {
 	MPI_CHECK_NULL_P(pool);
 	MPI_CHECK_NULL_P(fn);
-	return mpi_apply_async(pool, fn, in, in_len, opts);
+	return mpi_apply_async(pool, fn, in, in_len, opts, false);
 }
 
 /* 0 once done, or -ETIMEDOUT.  A done result needs no pool. */

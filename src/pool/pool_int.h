@@ -71,6 +71,8 @@ struct worker_slot {
 	_Alignas(64) uint64_t current; /* id of the job it started last */
 	uint64_t started;              /* when (mpi_now_ns) */
 	uint32_t ready;                /* its initializer has returned */
+	uint32_t big;                  /* streaming a result bigger than the
+					* ring can hold: keep reading */
 };
 
 struct worker_args {
@@ -180,7 +182,7 @@ struct mp_async_result {
 };
 
 mp_async_result_t *mpi_apply_async(mp_pool_t *p, mp_task_fn fn, const void *in,
-				   size_t in_len, const mp_apply_opts *opts);
+				   size_t in_len, const mp_apply_opts *opts, bool future);
 int mpi_result_wait(mp_async_result_t *r, uint64_t deadline);
 void mpi_result_release(mp_async_result_t *r); /* locked: drop a reference */
 int mpi_map(mp_pool_t *p, mp_map_fn fn, const void *in, size_t n,

@@ -158,13 +158,24 @@ static int run(const struct task_hdr *h, const unsigned char *in, size_t in_len,
 	return 0;
 }
 
+/* Write the eventfd if the supervisor sleeps (and say it no longer does). */
+static void wake_supervisor(const struct worker_args *a)
+{
+	uint64_t one = 1;
+
+	if (__atomic_load_n(a->sup_sleeping, __ATOMIC_SEQ_CST) &&
+	    __atomic_exchange_n(a->sup_sleeping, 0, __ATOMIC_SEQ_CST))
+		while (write(a->efd, &one, sizeof(one)) < 0 && errno == EINTR)
+			;
+}
+
 int mpi_pool_worker_main(void *arg)
 {
 	const struct worker_args *a = arg;
 	struct wbuf in = {0}, res = {0};
 	mp_task_out o = {0};
 	unsigned done = 0;
-	uint64_t one = 1;
+	bool big;
 
 	if (reserve(&in.b, &in.cap, 0, 4096) < 0)
 		return 3;
@@ -198,13 +209,19 @@ int mpi_pool_worker_main(void *arg)
 			return 3;
 		((struct res_hdr *)res.b)->worker = a->index;
 		((struct res_hdr *)res.b)->run_ns = mpi_now_ns() - t0;
+		/* A result the ring streams needs the supervisor reading
+		 * while it is written: say so, and wake it first. */
+		big = res.len >= a->results->cap / 4;
+		if (big) {
+			__atomic_store_n(&a->slot->big, 1, __ATOMIC_SEQ_CST);
+			wake_supervisor(a);
+		}
 		if (mpi_ring_put(a->results, res.b, res.len, MPI_NO_DEADLINE,
 				 "worker") < 0)
 			return 4;
-		if (__atomic_load_n(a->sup_sleeping, __ATOMIC_SEQ_CST) &&
-		    __atomic_exchange_n(a->sup_sleeping, 0, __ATOMIC_SEQ_CST))
-			while (write(a->efd, &one, sizeof(one)) < 0 && errno == EINTR)
-				;
+		if (big)
+			__atomic_store_n(&a->slot->big, 0, __ATOMIC_SEQ_CST);
+		wake_supervisor(a);
 		done += h.kind == T_APPLY ? 1 : h.count;
 		if (a->maxtasks && done >= a->maxtasks)
 			return 0; /* the supervisor replaces it */

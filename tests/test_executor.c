@@ -1,0 +1,438 @@
+/* test_executor.c - ProcessPoolExecutor: futures (result, exception, done,
+ * running, cancel, callbacks), as_completed, wait, map with a timeout,
+ * shutdown, and a crashing worker that breaks only its own future. */
+#include "mptest.h"
+
+#include <poll.h>
+#include <stdatomic.h>
+
+#include "mproc/executor.h"
+
+/* in: an int x; out: 2x.  x < 0 fails; x == 1000 kills the worker. */
+static int twice(const void *in, size_t len, mp_task_out *out)
+{
+	int x;
+
+	if (len != sizeof(x))
+		return mp_task_fail(out, "want an int");
+	memcpy(&x, in, sizeof(x));
+	if (x < 0)
+		return mp_task_fail(out, "negative: %d", x);
+	if (x == 1000)
+		_exit(7);
+	x *= 2;
+	return mp_task_return(out, &x, sizeof(x));
+}
+
+/* in: {fd, ms}: wait for a byte on fd (if fd >= 0), then sleep ms. */
+struct gate {
+	int fd, ms;
+};
+
+static int gated(const void *in, size_t len, mp_task_out *out)
+{
+	struct gate g;
+	char c;
+
+	(void)len;
+	memcpy(&g, in, sizeof(g));
+	if (g.fd >= 0 && read(g.fd, &c, 1) != 1)
+		return mp_task_fail(out, "gate closed");
+	poll(NULL, 0, g.ms);
+	return mp_task_return(out, &g.ms, sizeof(g.ms));
+}
+
+static mp_future_t *submit_int(mp_executor_t *ex, int x)
+{
+	mp_future_t *f = mp_executor_submit(ex, twice, &x, sizeof(x));
+
+	assert_non_null(f);
+	return f;
+}
+
+static mp_future_t *submit_gate(mp_executor_t *ex, int fd, int ms)
+{
+	struct gate g = {fd, ms};
+	mp_future_t *f = mp_executor_submit(ex, gated, &g, sizeof(g));
+
+	assert_non_null(f);
+	return f;
+}
+
+static void open_gate(int fd)
+{
+	assert_int_equal(write(fd, "x", 1), 1);
+}
+
+static void test_submit_result_exception(void **state)
+{
+	mp_executor_t *ex = mp_executor_new(&(mp_executor_opts){.max_workers = 2});
+	mp_future_t *f[100], *bad;
+	const void *out;
+	size_t len;
+
+	(void)state;
+	for (int i = 0; i < 100; i++)
+		f[i] = submit_int(ex, i);
+	for (int i = 0; i < 100; i++) {
+		mpt_assert_ok(mp_future_result(f[i], mpt_timeout(30), &out, &len));
+		assert_int_equal(len, sizeof(int));
+		assert_int_equal(*(const int *)out, 2 * i);
+		assert_int_equal(mp_future_done(f[i]), 1);
+		assert_int_equal(mp_future_running(f[i]), 0);
+		assert_int_equal(mp_future_cancelled(f[i]), 0);
+		assert_int_equal(mp_future_cancel(f[i]), 0); /* finished */
+		mpt_assert_ok(mp_future_exception(f[i], 0));
+		mp_future_free(f[i]);
+	}
+	bad = submit_int(ex, -5);
+	mpt_assert_rc(mp_future_exception(bad, mpt_timeout(30)), MP_ETASK);
+	assert_non_null(strstr(mp_last_error(), "negative: -5"));
+	mpt_assert_rc(mp_future_result(bad, 0, &out, &len), MP_ETASK);
+	mp_future_free(bad);
+	/* Freed before it ran: nothing leaks, nothing hangs. */
+	mp_future_free(submit_int(ex, 3));
+	mpt_assert_rc(mp_future_result(NULL, 0, &out, &len), -EINVAL);
+	mp_executor_free(ex);
+}
+
+static void test_cancel_pending_not_running(void **state)
+{
+	int fds[2];
+	mp_executor_t *ex;
+	mp_future_t *run, *queued[3];
+	const void *out;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(pipe(fds), 0); /* before the worker forks */
+	ex = mp_executor_new(&(mp_executor_opts){.max_workers = 1});
+	run = submit_gate(ex, fds[0], 0);
+	for (int i = 0; i < 3; i++)
+		queued[i] = submit_int(ex, i + 1);
+	/* A dispatched future is running: it cannot be cancelled. */
+	assert_int_equal(mp_future_running(run), 1);
+	assert_int_equal(mp_future_cancel(run), 0);
+	assert_int_equal(mp_future_cancelled(run), 0);
+	/* The last one waits behind it: cancel works, once and for all. */
+	assert_int_equal(mp_future_running(queued[2]), 0);
+	assert_int_equal(mp_future_cancel(queued[2]), 1);
+	assert_int_equal(mp_future_cancel(queued[2]), 1);
+	assert_int_equal(mp_future_cancelled(queued[2]), 1);
+	assert_int_equal(mp_future_done(queued[2]), 1);
+	mpt_assert_rc(mp_future_result(queued[2], 0, &out, &len), MP_ECANCELLED);
+	mpt_assert_rc(mp_future_exception(queued[2], 0), MP_ECANCELLED);
+	open_gate(fds[1]);
+	mpt_assert_ok(mp_future_result(run, mpt_timeout(30), &out, &len));
+	for (int i = 0; i < 2; i++) {
+		mpt_assert_ok(mp_future_result(queued[i], mpt_timeout(30), &out, &len));
+		assert_int_equal(*(const int *)out, 2 * (i + 1));
+		mp_future_free(queued[i]);
+	}
+	mp_future_free(queued[2]);
+	mp_future_free(run);
+	mp_executor_free(ex);
+	close(fds[0]);
+	close(fds[1]);
+}
+
+struct cb_log {
+	atomic_int calls;
+	mp_future_t *last;
+};
+
+static void on_done(mp_future_t *f, void *arg)
+{
+	struct cb_log *log = arg;
+
+	log->last = f;
+	assert_int_equal(mp_future_done(f), 1);
+	atomic_fetch_add(&log->calls, 1);
+}
+
+static void test_done_callbacks(void **state)
+{
+	int fds[2];
+	mp_executor_t *ex;
+	mp_future_t *f, *c;
+	struct cb_log before = {0}, before2 = {0}, after = {0}, cancelled = {0};
+	const void *out;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(pipe(fds), 0);
+	ex = mp_executor_new(&(mp_executor_opts){.max_workers = 1});
+	f = submit_gate(ex, fds[0], 0);
+	c = submit_int(ex, 1);
+	mpt_assert_ok(mp_future_add_done_callback(f, on_done, &before));
+	mpt_assert_ok(mp_future_add_done_callback(f, on_done, &before2));
+	mpt_assert_ok(mp_future_add_done_callback(c, on_done, &cancelled));
+	assert_int_equal(mp_future_cancel(c), 1);
+	/* Cancelling runs the callbacks (in the cancelling thread). */
+	assert_int_equal(atomic_load(&cancelled.calls), 1);
+	assert_ptr_equal(cancelled.last, c);
+	assert_int_equal(atomic_load(&before.calls), 0);
+	open_gate(fds[1]);
+	mpt_assert_ok(mp_future_result(f, mpt_timeout(30), &out, &len));
+	/* result() returns once the callbacks ran. */
+	assert_int_equal(atomic_load(&before.calls), 1);
+	assert_int_equal(atomic_load(&before2.calls), 1);
+	assert_ptr_equal(before.last, f);
+	/* Added after it is done: called at once, here. */
+	mpt_assert_ok(mp_future_add_done_callback(f, on_done, &after));
+	assert_int_equal(atomic_load(&after.calls), 1);
+	mpt_assert_rc(mp_future_add_done_callback(f, NULL, NULL), -EINVAL);
+	mp_future_free(f);
+	mp_future_free(c);
+	mp_executor_free(ex);
+	assert_int_equal(atomic_load(&before.calls), 1); /* exactly once */
+	assert_int_equal(atomic_load(&cancelled.calls), 1);
+	close(fds[0]);
+	close(fds[1]);
+}
+
+static void test_as_completed(void **state)
+{
+	int fds[2];
+	mp_executor_t *ex;
+	mp_future_t *fs[6], *got;
+	mp_as_completed_t *it;
+	int seen = 0;
+
+	(void)state;
+	assert_int_equal(pipe(fds), 0);
+	ex = mp_executor_new(&(mp_executor_opts){.max_workers = 2});
+	/* One worker is held by the gate; the other runs the rest. */
+	fs[0] = submit_gate(ex, fds[0], 0);
+	fs[1] = submit_gate(ex, -1, 1);
+	fs[2] = submit_gate(ex, -1, 2);
+	fs[3] = fs[1]; /* a duplicate: yielded once */
+	fs[4] = submit_int(ex, -1); /* fails: still yielded */
+	fs[5] = submit_int(ex, 4);
+	it = mp_as_completed(fs, 6, 1.0);
+	assert_non_null(it);
+	for (int i = 0; i < 4; i++) {
+		mpt_assert_ok(mp_as_completed_next(it, &got));
+		assert_int_equal(mp_future_done(got), 1);
+		assert_true(got != fs[0]);
+		seen++;
+	}
+	/* The gated one is not done within the timeout. */
+	mpt_assert_rc(mp_as_completed_next(it, &got), -ETIMEDOUT);
+	assert_non_null(strstr(mp_last_error(), "1 (of 5) futures unfinished"));
+	mp_as_completed_free(it);
+	assert_int_equal(seen, 4);
+	/* Once it is done, a new iteration yields all five, then ends. */
+	open_gate(fds[1]);
+	it = mp_as_completed(fs, 6, mpt_timeout(30));
+	for (int i = 0; i < 5; i++)
+		mpt_assert_ok(mp_as_completed_next(it, &got));
+	mpt_assert_rc(mp_as_completed_next(it, &got), MP_EEOF);
+	mp_as_completed_free(it);
+	/* Empty input: at once at the end. */
+	it = mp_as_completed(NULL, 0, 0);
+	mpt_assert_rc(mp_as_completed_next(it, &got), MP_EEOF);
+	mp_as_completed_free(it);
+	for (int i = 0; i < 6; i++)
+		if (i != 3)
+			mp_future_free(fs[i]);
+	mp_executor_free(ex);
+	close(fds[0]);
+	close(fds[1]);
+}
+
+static void test_wait(void **state)
+{
+	int fds[2];
+	mp_executor_t *ex;
+	mp_future_t *fs[3], *gate, *quick, *bad;
+
+	(void)state;
+	assert_int_equal(pipe(fds), 0);
+	ex = mp_executor_new(&(mp_executor_opts){.max_workers = 2});
+	gate = submit_gate(ex, fds[0], 0);
+	quick = submit_int(ex, 1);
+	fs[0] = gate;
+	fs[1] = quick;
+	/* FIRST_COMPLETED: the quick one, moved to the front. */
+	assert_int_equal(mp_futures_wait(fs, 2, mpt_timeout(30), MP_FIRST_COMPLETED), 1);
+	assert_ptr_equal(fs[0], quick);
+	assert_ptr_equal(fs[1], gate);
+	/* ALL_COMPLETED with a timeout: no error, one done. */
+	assert_int_equal(mp_futures_wait(fs, 2, 0.2, MP_ALL_COMPLETED), 1);
+	/* FIRST_EXCEPTION: returns when one fails. */
+	bad = submit_int(ex, -2);
+	fs[0] = gate;
+	fs[1] = bad;
+	assert_int_equal(mp_futures_wait(fs, 2, mpt_timeout(30), MP_FIRST_EXCEPTION), 1);
+	assert_ptr_equal(fs[0], bad);
+	/* FIRST_EXCEPTION with no failure waits for all. */
+	open_gate(fds[1]);
+	fs[0] = gate;
+	fs[1] = quick;
+	fs[2] = gate;
+	assert_int_equal(mp_futures_wait(fs, 3, mpt_timeout(30), MP_FIRST_EXCEPTION), 3);
+	mpt_assert_rc(mp_futures_wait(fs, 3, 1, 0), -EINVAL);
+	mpt_assert_rc(mp_futures_wait(NULL, 3, 1, MP_ALL_COMPLETED), -EINVAL);
+	mp_future_free(gate);
+	mp_future_free(quick);
+	mp_future_free(bad);
+	mp_executor_free(ex);
+	close(fds[0]);
+	close(fds[1]);
+}
+
+static int slow_double(const void *in, void *out)
+{
+	poll(NULL, 0, 20);
+	*(int *)out = *(const int *)in * 2;
+	return 0;
+}
+
+static void test_map_timeout(void **state)
+{
+	static int in[200], out[200];
+	mp_executor_t *ex = mp_executor_new(&(mp_executor_opts){.max_workers = 2});
+
+	(void)state;
+	for (int i = 0; i < 200; i++)
+		in[i] = i;
+	mpt_assert_ok(mp_executor_map(ex, slow_double, in, 10, sizeof(int), out,
+				      sizeof(int), mpt_timeout(30), NULL));
+	assert_int_equal(out[9], 18);
+	/* 200 × 20 ms on 2 workers is 2 s: a 0.1 s timeout expires. */
+	mpt_assert_rc(mp_executor_map(ex, slow_double, in, 200, sizeof(int), out,
+				      sizeof(int), 0.1,
+				      &(mp_map_opts){.chunksize = 1}),
+		      -ETIMEDOUT);
+	/* The executor still works, and the cancelled chunks do not run
+	 * into this map's output. */
+	memset(out, 0, sizeof(out));
+	mpt_assert_ok(mp_executor_map(ex, slow_double, in + 100, 4, sizeof(int),
+				      out, sizeof(int), mpt_timeout(30), NULL));
+	assert_int_equal(out[3], 206);
+	assert_int_equal(out[4], 0);
+	mp_executor_free(ex);
+}
+
+static void test_shutdown(void **state)
+{
+	int fds[2];
+	mp_executor_t *ex;
+	mp_future_t *run, *queued[4];
+	const void *out;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(pipe(fds), 0);
+	ex = mp_executor_new(&(mp_executor_opts){.max_workers = 1});
+	run = submit_gate(ex, fds[0], 0);
+	for (int i = 0; i < 4; i++)
+		queued[i] = submit_int(ex, i);
+	assert_int_equal(mp_future_running(run), 1);
+	/* cancel_futures: what has not started is cancelled; no waiting. */
+	mpt_assert_ok(mp_executor_shutdown(ex, false, true));
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(mp_future_cancelled(queued[i]), 1);
+	assert_null(mp_executor_submit(ex, twice, &len, sizeof(int)));
+	assert_int_equal(mp_last_error_code(), MP_ECLOSED);
+	assert_non_null(strstr(mp_last_error(), "after shutdown"));
+	/* wait: the running one completes, the workers exit. */
+	open_gate(fds[1]);
+	mpt_assert_ok(mp_executor_shutdown(ex, true, false));
+	assert_int_equal(mp_future_done(run), 1);
+	mpt_assert_ok(mp_future_result(run, 0, &out, &len));
+	mpt_assert_ok(mp_executor_shutdown(ex, true, false)); /* harmless */
+	mp_future_free(run);
+	for (int i = 0; i < 4; i++)
+		mp_future_free(queued[i]);
+	mp_executor_free(ex);
+	close(fds[0]);
+	close(fds[1]);
+}
+
+static int my_pid(const void *in, size_t len, mp_task_out *out)
+{
+	pid_t me = getpid();
+
+	(void)in;
+	(void)len;
+	return mp_task_return(out, &me, sizeof(me));
+}
+
+static int init_value;
+
+static void set_init_value(void *arg)
+{
+	init_value = *(int *)arg;
+}
+
+static int read_init_value(const void *in, size_t len, mp_task_out *out)
+{
+	(void)in;
+	(void)len;
+	return mp_task_return(out, &init_value, sizeof(init_value));
+}
+
+static void test_crash_initializer_max_tasks(void **state)
+{
+	int seven = 7;
+	mp_executor_t *ex = mp_executor_new(&(mp_executor_opts){
+		.max_workers = 2, .max_tasks_per_child = 2,
+		.initializer = set_init_value, .initarg = &seven});
+	mp_future_t *f[10], *crash;
+	pid_t pids[10];
+	const void *out;
+	size_t len;
+
+	(void)state;
+	/* Unlike CPython (BrokenProcessPool), a crash fails only its future. */
+	crash = submit_int(ex, 1000);
+	for (int i = 0; i < 10; i++)
+		f[i] = submit_int(ex, i);
+	mpt_assert_rc(mp_future_result(crash, mpt_timeout(30), &out, &len), MP_EBROKEN);
+	assert_non_null(strstr(mp_last_error(), "exited with status 7"));
+	for (int i = 0; i < 10; i++) {
+		mpt_assert_ok(mp_future_result(f[i], mpt_timeout(30), &out, &len));
+		assert_int_equal(*(const int *)out, 2 * i);
+		mp_future_free(f[i]);
+	}
+	mp_future_free(crash);
+	/* Every worker ran the initializer; none ran more than 2 tasks. */
+	for (int i = 0; i < 10; i++) {
+		mp_future_t *g = mp_executor_submit(ex, read_init_value, NULL, 0);
+		mpt_assert_ok(mp_future_result(g, mpt_timeout(30), &out, &len));
+		assert_int_equal(*(const int *)out, 7);
+		mp_future_free(g);
+	}
+	for (int i = 0; i < 10; i++)
+		f[i] = mp_executor_submit(ex, my_pid, NULL, 0);
+	for (int i = 0; i < 10; i++) {
+		mpt_assert_ok(mp_future_result(f[i], mpt_timeout(30), &out, &len));
+		memcpy(&pids[i], out, sizeof(pid_t));
+		mp_future_free(f[i]);
+	}
+	for (int i = 0; i < 10; i++) {
+		int same = 0;
+		for (int j = 0; j < 10; j++)
+			same += pids[j] == pids[i];
+		assert_true(same <= 2);
+	}
+	mp_executor_free(ex);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		MPT(test_submit_result_exception),
+		MPT(test_cancel_pending_not_running),
+		MPT(test_done_callbacks),
+		MPT(test_as_completed),
+		MPT(test_wait),
+		MPT(test_map_timeout),
+		MPT(test_shutdown),
+		MPT(test_crash_initializer_max_tasks),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
