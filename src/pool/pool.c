@@ -396,7 +396,7 @@ static struct map_job *map_start(mp_pool_t *p, mp_map_fn fn, const void *in,
 	mpi_pool_lock(p);
 	rc = mpi_pool_accepts(p);
 	for (size_t i = 0; rc == 0 && i < m->nchunks; i++) {
-		m->refs++;
+		__atomic_add_fetch(&m->refs, 1, __ATOMIC_RELAXED);
 		m->remaining++;
 		mpi_pool_submit(p, &m->chunks[i]->job);
 	}
@@ -686,12 +686,12 @@ static void imap_fill(mp_imap_t *it)
 		c->refs = 2;
 		c->first = it->submitted;
 		mpi_pool_lock(it->pool);
-		it->refs++;
+		__atomic_add_fetch(&it->refs, 1, __ATOMIC_RELAXED);
 		if ((rc = mpi_pool_submit(it->pool, &c->job)) < 0) {
 			mpi_pool_unlock(it->pool);
 			it->input_done = true;
 			it->input_err = rc;
-			it->refs--;
+			__atomic_sub_fetch(&it->refs, 1, __ATOMIC_RELAXED);
 			free(rec);
 			free(c);
 			return;
