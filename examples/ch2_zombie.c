@@ -5,11 +5,18 @@
 #include <stdio.h>
 #include <unistd.h>
 
+static int go[2]; /* the children finish once all three have started */
+
 static int zombie_child(void *arg)
 {
+	char c;
+
 	printf("child %d started, PID: %d; about to finish...\n",
 	       (int)(long)arg, (int)getpid());
-	return 0;
+	fflush(stdout);
+	/* As in CPython, start() reaps children that have already ended, so
+	 * finish only after the last start. */
+	return read(go[0], &c, 1) == 1 ? 0 : 1;
 }
 
 int main(void)
@@ -20,6 +27,8 @@ int main(void)
 	int i;
 
 	printf("main process PID: %d\n", (int)getpid());
+	if (pipe(go) < 0)
+		return 1;
 	for (i = 0; i < 3; i++) {
 		p[i] = mp_process_new(zombie_child, (void *)(long)(i + 1), NULL);
 		if (p[i] == NULL || mp_process_start(p[i]) < 0)
@@ -29,6 +38,8 @@ int main(void)
 		pfd[i] = (struct pollfd){.fd = mp_process_sentinel(p[i]),
 					 .events = POLLIN};
 	}
+	if (write(go[1], "xxx", 3) != 3)
+		return 1;
 	/* Wait until all three have finished, without reaping them (the
 	 * sentinel becomes readable when a child ends). */
 	for (i = 0; i < 3; i++)
@@ -36,8 +47,10 @@ int main(void)
 			return 1;
 	printf("main process carries on; its finished children are now:\n");
 	for (i = 0; i < 3; i++) {
-		if (mp_proc_status(mp_process_pid(p[i]), &st) < 0)
+		if (mp_proc_status(mp_process_pid(p[i]), &st) < 0) {
+			fprintf(stderr, "ch2_zombie: %s\n", mp_last_error());
 			return 1;
+		}
 		printf("  PID %d state %c%s\n", (int)mp_process_pid(p[i]),
 		       st.state, st.state == 'Z' ? " (zombie, <defunct> in ps)" : "");
 	}
