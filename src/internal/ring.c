@@ -64,6 +64,26 @@ bool mpi_ring_empty(struct mpi_ring *r)
 	       __atomic_load_n(&r->head, __ATOMIC_SEQ_CST);
 }
 
+bool mpi_ring_spin(struct mpi_ring *r, uint64_t ns)
+{
+	uint64_t until = 0;
+
+	for (unsigned i = 0; mpi_ring_empty(r); i++) {
+		if ((i & 63) == 0) {
+			uint64_t now = mpi_now_ns();
+
+			if (until == 0)
+				until = now + ns;
+			else if (now >= until)
+				return false;
+		}
+#if defined(__x86_64__) || defined(__i386__)
+		__builtin_ia32_pause();
+#endif
+	}
+	return true;
+}
+
 /* A deadline as a timeout for mp_lock_acquire. */
 static double seconds_left(uint64_t deadline)
 {

@@ -93,6 +93,10 @@ void mpi_ring_close(struct mpi_ring *r);
 /* Messages in the ring (approximate while others work). */
 size_t mpi_ring_count(const struct mpi_ring *r);
 
+/* Busy-wait at most ns nanoseconds for data (no syscall, no lock): true
+ * if there is some. */
+bool mpi_ring_spin(struct mpi_ring *r, uint64_t ns);
+
 /* No published byte left to read (seq_cst: pairs with a producer's
  * publish for flag-based wake-ups). */
 bool mpi_ring_empty(struct mpi_ring *r);

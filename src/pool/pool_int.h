@@ -36,6 +36,9 @@
 #include "mproc/pool.h"
 #include "mproc/process.h"
 
+/* How long an idle worker looks at its inbox before sleeping on it. */
+enum { SPIN_NS = 20000 };
+
 /* ---- the wire: records between the pool and its workers ---- */
 
 enum { T_APPLY = 1, T_MAP = 2, T_ITEMS = 3, T_STOP = 4 };

@@ -189,6 +189,8 @@ int mpi_pool_worker_main(void *arg)
 		void *b = in.b;
 		int rc;
 
+		/* Tiny tasks come faster than a sleeping worker wakes. */
+		mpi_ring_spin(a->inbox, SPIN_NS);
 		rc = mpi_ring_get(a->inbox, &b, in.cap, &len, MPI_NO_DEADLINE,
 				  "worker");
 		if (rc == -EMSGSIZE) {
