@@ -493,7 +493,8 @@ static void test_crash_fails_only_its_task(void **state)
 	assert_non_null(strstr(mp_last_error(), "SIGABRT"));
 	mpt_assert_rc(mp_async_result_get(bad[2], mpt_timeout(30), &out, &len),
 		      MP_EBROKEN);
-	assert_non_null(strstr(mp_last_error(), "exited with status 3"));
+	if (strstr(mp_last_error(), "exited with status 3") == NULL)
+		fail_msg("unexpected: %s", mp_last_error());
 	for (int i = 0; i < 20; i++) {
 		mpt_assert_ok(mp_async_result_get(r[i], mpt_timeout(30), &out, &len));
 		assert_int_equal(*(const int *)out, 2 * i);
@@ -857,7 +858,8 @@ static void test_initializer_failure_breaks_pool(void **state)
 	mpt_assert_rc(mp_pool_map(p, square, in, 8, sizeof(long), out, sizeof(long),
 				  NULL), MP_EBROKEN);
 	assert_non_null(strstr(mp_last_error(), "initializer"));
-	assert_non_null(strstr(mp_last_error(), "exited with status 3"));
+	if (strstr(mp_last_error(), "exited with status 3") == NULL)
+		fail_msg("unexpected: %s", mp_last_error());
 	assert_null(mp_pool_apply_async(p, twice, &x, sizeof(x), NULL));
 	assert_int_equal(mp_last_error_code(), MP_EBROKEN);
 	mpt_assert_ok(mp_pool_close(p));

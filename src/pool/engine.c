@@ -103,11 +103,11 @@ int mpi_pool_accepts(const mp_pool_t *p)
 	return p->state != RUN ? MP_ECLOSED : p->broken ? MP_EBROKEN : 0;
 }
 
-const char *mpi_pool_refusal(int code)
+const char *mpi_pool_refusal(const mp_pool_t *p, int code)
 {
-	return code == MP_EBROKEN ? "the pool is broken: its workers die in "
-				    "the initializer"
-				  : "Pool not running";
+	if (code != MP_EBROKEN)
+		return "Pool not running";
+	return p->broken ? p->broken : "the pool is broken"; /* set once */
 }
 
 /* ---- jobs (locked) ---- */

@@ -161,7 +161,7 @@ mp_async_result_t *mpi_apply_async(mp_pool_t *p, mp_task_fn fn, const void *in,
 	mpi_pool_unlock(p);
 	if (rc < 0) {
 		free(r);
-		MPI_ERR(rc, "%s", mpi_pool_refusal(rc));
+		MPI_ERR(rc, "%s", mpi_pool_refusal(p, rc));
 		return NULL;
 	}
 	return r;
@@ -404,7 +404,7 @@ static struct map_job *map_start(mp_pool_t *p, mp_map_fn fn, const void *in,
 	if (rc == 0)
 		return m;
 	map_release(m);
-	mpi_error(rc, func, "%s", mpi_pool_refusal(rc));
+	mpi_error(rc, func, "%s", mpi_pool_refusal(p, rc));
 	return NULL;
 nomem:
 	if (m != NULL && m->chunks != NULL)
@@ -608,7 +608,7 @@ mp_imap_t *mp_pool_imap(mp_pool_t *pool, mp_task_fn fn, mp_input_fn next,
 	mpi_pool_unlock(pool);
 	if (rc < 0) {
 		free(it);
-		MPI_ERR(rc, "%s", mpi_pool_refusal(rc));
+		MPI_ERR(rc, "%s", mpi_pool_refusal(pool, rc));
 		return NULL;
 	}
 	return it;

@@ -155,7 +155,7 @@ size_t mpi_pool_chunksize(const mp_pool_t *p, size_t n, size_t chunksize);
 /* Can the pool take work (locked)?  0, MP_ECLOSED or MP_EBROKEN (then
  * mpi_pool_refusal says why). */
 int mpi_pool_accepts(const mp_pool_t *p);
-const char *mpi_pool_refusal(int code);
+const char *mpi_pool_refusal(const mp_pool_t *p, int code);
 /* End every pending job with MP_ECANCELLED (takes the lock). */
 void mpi_pool_cancel_pending(mp_pool_t *p);
 
