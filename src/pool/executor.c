@@ -350,11 +350,11 @@ int mp_as_completed_next(mp_as_completed_t *it, mp_future_t **f)
 	rc = waiter_wait(w, has_next, 0, it->deadline);
 	if (rc == 0)
 		*f = w->ready[w->head++];
+	else
+		MPI_ERR(rc, "%zu (of %zu) futures unfinished", w->n - w->nready,
+			w->n);
 	pthread_mutex_unlock(&w->mu);
-	if (rc < 0)
-		return MPI_ERR(rc, "%zu (of %zu) futures unfinished",
-			       w->n - w->nready, w->n);
-	return 0;
+	return rc;
 }
 
 void mp_as_completed_free(mp_as_completed_t *it)
