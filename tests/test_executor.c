@@ -209,7 +209,7 @@ static void test_as_completed(void **state)
 	fs[3] = fs[1]; /* a duplicate: yielded once */
 	fs[4] = submit_int(ex, -1); /* fails: still yielded */
 	fs[5] = submit_int(ex, 4);
-	it = mp_as_completed(fs, 6, 1.0);
+	it = mp_as_completed(fs, 6, mpt_timeout(2));
 	assert_non_null(it);
 	for (int i = 0; i < 4; i++) {
 		mpt_assert_ok(mp_as_completed_next(it, &got));
