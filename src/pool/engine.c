@@ -465,7 +465,7 @@ static void take_result(mp_pool_t *p, void **rec, size_t len)
 	w->queued--;
 	p->init_failures = 0; /* workers do start */
 	/* Tasks seem short: let the workers queue more (see fits). */
-	p->avg_ns = (p->avg_ns * 7 + h.run_ns / (j->items ? j->items : 1)) / 8;
+	p->avg_ns = (p->avg_ns * 7 + h.run_ns) / 8; /* per job: what queues */
 	p->depth = p->avg_ns < 20000 ? MAX_DEPTH : p->avg_ns < 200000 ? 4 : 1;
 	end_job(p, j, h.status, (char *)*rec + sizeof(h), len - sizeof(h), rec);
 }
