@@ -106,26 +106,31 @@ static uint64_t quarter(const struct mpi_ring *r)
  * store before it and the sleeper's announce-then-recheck are seq_cst, so
  * either we see the announcement or the sleeper sees the new index.
  */
-static void wake(uint32_t *seq, uint32_t *waiters)
+static void wake(uint32_t *seq, uint32_t *waiters, uint32_t *sleep)
 {
 	if (__atomic_load_n(waiters, __ATOMIC_SEQ_CST) != 0) {
-		__atomic_add_fetch(seq, 1, __ATOMIC_SEQ_CST);
-		mpi_futex_wake(seq, INT32_MAX);
+		uint32_t old = __atomic_fetch_add(seq, 1, __ATOMIC_SEQ_CST);
+
+		/* A sleeper on an older value was woken by that bump. */
+		if (__atomic_load_n(sleep, __ATOMIC_SEQ_CST) == old)
+			mpi_futex_wake(seq, INT32_MAX);
 	}
 }
 
 /*
- * Sleep on seq (announcing in waiters) unless ready(r) turns true; returns
- * 0 to re-check, or -ETIMEDOUT at the deadline.
+ * Sleep on seq (announcing in waiters, and the value slept on in *sleep)
+ * unless ready(r) turns true; returns 0 to re-check, or -ETIMEDOUT at the
+ * deadline.  Only the side's lock holder sleeps here.
  */
 static int sleep_on(struct mpi_ring *r, uint32_t *seq, uint32_t *waiters,
-		    bool (*ready)(struct mpi_ring *, void *), void *arg,
-		    uint64_t deadline)
+		    uint32_t *sleep, bool (*ready)(struct mpi_ring *, void *),
+		    void *arg, uint64_t deadline)
 {
 	uint32_t s = __atomic_load_n(seq, __ATOMIC_SEQ_CST);
 	int rc = 0;
 
 	__atomic_add_fetch(waiters, 1, __ATOMIC_SEQ_CST);
+	__atomic_store_n(sleep, s, __ATOMIC_SEQ_CST);
 	if (!ready(r, arg) && !__atomic_load_n(&r->closed, __ATOMIC_SEQ_CST))
 		rc = mpi_futex_wait(seq, s, deadline);
 	__atomic_sub_fetch(waiters, 1, __ATOMIC_SEQ_CST);
@@ -152,8 +157,9 @@ static int wait_space(struct mpi_ring *r, uint64_t need, uint64_t deadline)
 	while (r->cap - (r->ptail - r->phead) < need && !has_space(r, &need)) {
 		if (__atomic_load_n(&r->closed, __ATOMIC_ACQUIRE))
 			return MP_ECLOSED;
-		if (sleep_on(r, &r->head_seq, &r->space_waiters, has_space, &need,
-			     deadline) == -ETIMEDOUT && !has_space(r, &need))
+		if (sleep_on(r, &r->head_seq, &r->space_waiters, &r->head_sleep,
+			     has_space, &need, deadline) == -ETIMEDOUT &&
+		    !has_space(r, &need))
 			return -ETIMEDOUT;
 	}
 	return 0;
@@ -188,7 +194,7 @@ static void write_rec(struct mpi_ring *r, uint32_t kind, const void *a,
 		memcpy(p + HDR + alen, b, blen);
 	r->ptail += HDR + align8(alen + blen);
 	__atomic_store_n(&r->tail, r->ptail, __ATOMIC_SEQ_CST);
-	wake(&r->tail_seq, &r->data_waiters);
+	wake(&r->tail_seq, &r->data_waiters, &r->tail_sleep);
 }
 
 static int put_locked(struct mpi_ring *r, const unsigned char *msg, size_t len,
@@ -202,8 +208,9 @@ static int put_locked(struct mpi_ring *r, const unsigned char *msg, size_t len,
 		while (!below_max(r, NULL)) {
 			if (__atomic_load_n(&r->closed, __ATOMIC_ACQUIRE))
 				return MP_ECLOSED;
-			if (sleep_on(r, &r->head_seq, &r->space_waiters, below_max,
-				     NULL, deadline) == -ETIMEDOUT &&
+			if (sleep_on(r, &r->head_seq, &r->space_waiters,
+				     &r->head_sleep, below_max, NULL,
+				     deadline) == -ETIMEDOUT &&
 			    !below_max(r, NULL))
 				return -ETIMEDOUT;
 		}
@@ -231,7 +238,7 @@ static int put_locked(struct mpi_ring *r, const unsigned char *msg, size_t len,
 		write_rec(r, REC_CONT, NULL, 0, msg + off, chunk);
 	}
 	__atomic_store_n(&r->streaming, 0, __ATOMIC_RELEASE);
-	wake(&r->tail_seq, &r->data_waiters);
+	wake(&r->tail_seq, &r->data_waiters, &r->tail_sleep);
 	return rc < 0 ? rc : 0;
 }
 
@@ -292,7 +299,7 @@ static void drop(struct partial *pm)
 static void consumed(struct mpi_ring *r, uint64_t head)
 {
 	__atomic_store_n(&r->head, head, __ATOMIC_SEQ_CST);
-	wake(&r->head_seq, &r->space_waiters);
+	wake(&r->head_seq, &r->space_waiters, &r->head_sleep);
 }
 
 static int get_locked(struct mpi_ring *r, void **out, size_t cap, size_t *len,
@@ -315,8 +322,9 @@ static int get_locked(struct mpi_ring *r, void **out, size_t cap, size_t *len,
 			/* Mid-stream the producer is alive and writing: wait for
 			 * it whatever the deadline, checking its life. */
 			until = pm.active ? mpi_now_ns() + SLICE_NS : deadline;
-			if (sleep_on(r, &r->tail_seq, &r->data_waiters, has_data,
-				     &head, until) == -ETIMEDOUT &&
+			if (sleep_on(r, &r->tail_seq, &r->data_waiters,
+				     &r->tail_sleep, has_data, &head,
+				     until) == -ETIMEDOUT &&
 			    !pm.active && !has_data(r, &head))
 				return -ETIMEDOUT;
 			continue;

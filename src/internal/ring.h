@@ -20,7 +20,11 @@
  * - A sleeper announces itself in data_waiters / space_waiters and waits on
  *   a futex sequence word; the other side bumps the word and wakes only when
  *   the announced count is non-zero (the index store and that check are
- *   seq_cst, so no wake-up is lost).
+ *   seq_cst, so no wake-up is lost).  Only the side's lock holder sleeps,
+ *   and it also publishes the word's value it sleeps on (tail_sleep /
+ *   head_sleep): a waker whose bump is not the first since then knows the
+ *   sleeper was woken already and makes no system call, so a burst of puts
+ *   to a sleeping consumer costs one futex wake, not one per put.
  * - Death: a producer killed in the middle of a whole message never
  *   published it; the next producer gets its lock with MP_EOWNERDEAD and
  *   goes on.  A producer killed in the middle of a streamed message left a
@@ -51,12 +55,14 @@ struct mpi_ring {
 	uint64_t puts;       /* messages fully or partly published */
 	_Alignas(64) uint64_t tail; /* published end of data */
 	uint32_t tail_seq, data_waiters;
+	uint32_t tail_sleep; /* the tail_seq value the data sleeper sleeps on */
 	/* consumer side */
 	_Alignas(64) mp_lock_t clock;
 	uint64_t ctail;      /* consumer's cached tail */
 	uint64_t gets;
 	_Alignas(64) uint64_t head; /* end of consumed data */
 	uint32_t head_seq, space_waiters;
+	uint32_t head_sleep; /* the head_seq value the space sleeper sleeps on */
 	/* rarely written */
 	_Alignas(64) uint64_t cap;
 	uint32_t maxsize;    /* messages; 0 = unbounded */
