@@ -1,6 +1,6 @@
 /*
- * pool/engine.c - the workers, the supervisor and dispatch (design notes in
- * pool_int.h), and the pool's life cycle: new, close, terminate, join, free.
+ * pool/engine.c - jobs, dispatch, the workers and the supervisor (design
+ * notes in pool_int.h); the pool's life cycle is in life.c.
  */
 #include <errno.h>
 #include <poll.h>
@@ -8,54 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "internal/clock.h"
 #include "internal/error.h"
-#include "internal/shmem.h"
 #include "pool/pool_int.h"
 
-enum state { RUN, CLOSING, TERMINATED, STOPPED };
-
-enum { INBOX_BYTES = 256 << 10, RESULT_BYTES = 1 << 20, MAX_DEPTH = 64 };
-
-/* Workers dying in their initializer this many times in a row break the
- * pool (CPython's Pool respawns them forever; its executor breaks). */
-enum { MAX_INIT_FAILURES = 3 };
-
-struct worker {
-	mp_process_t *proc;
-	struct worker_args args;
-	struct mpi_job *head, *tail; /* dispatched, in inbox order */
-	unsigned queued;
-	uint64_t budget;             /* items it may still be given */
-	uint64_t timed_out;          /* id of the job it was killed for */
-	bool alive, stopping;
-};
-
-struct mp_pool {
-	pthread_mutex_t lock;
-	pthread_cond_t done;
-	pthread_t thread;
-	bool thread_joined, completed;
-	enum state state;
-	unsigned n, depth;
-	struct worker *w;
-	struct worker_slot *slots;   /* shared */
-	uint32_t *sup_sleeping;      /* shared */
-	struct mpi_job *head, *tail; /* pending */
-	struct mpi_job *nhead, *ntail; /* to notify */
-	struct mpi_ring *results;
-	int efd;
-	uint64_t next_id, timeout_ns, avg_ns;
-	unsigned init_failures;
-	char *broken;                /* why no worker can start, or NULL */
-	mp_pool_opts opts;
-};
-
-static void kick(mp_pool_t *p)
+void mpi_pool_kick(mp_pool_t *p)
 {
 	uint64_t one = 1;
 
@@ -146,16 +106,20 @@ static void pending_unlink(mp_pool_t *p, struct mpi_job *j)
 	j->next = j->prev = NULL;
 }
 
-static void pending_push_front(mp_pool_t *p, struct mpi_job *j)
+/* Into the pending list, at the front (a dead worker's jobs) or back. */
+static void pending_push(mp_pool_t *p, struct mpi_job *j, bool front)
 {
 	j->state = J_PENDING;
-	j->prev = NULL;
-	j->next = p->head;
-	if (p->head)
-		p->head->prev = j;
+	j->prev = front ? NULL : p->tail;
+	j->next = front ? p->head : NULL;
+	if (j->next)
+		j->next->prev = j;
 	else
 		p->tail = j;
-	p->head = j;
+	if (j->prev)
+		j->prev->next = j;
+	else
+		p->head = j;
 }
 
 static void dispatch(mp_pool_t *p);
@@ -168,14 +132,7 @@ int mpi_pool_submit(mp_pool_t *p, struct mpi_job *j)
 		return rc;
 	j->id = ++p->next_id;
 	memcpy(j->rec, &j->id, sizeof(j->id)); /* task_hdr.id */
-	j->state = J_PENDING;
-	j->next = NULL;
-	j->prev = p->tail;
-	if (p->tail)
-		p->tail->next = j;
-	else
-		p->head = j;
-	p->tail = j;
+	pending_push(p, j, false);
 	dispatch(p);
 	return 0;
 }
@@ -189,11 +146,20 @@ bool mpi_pool_cancel(mp_pool_t *p, struct mpi_job *j)
 	return true;
 }
 
+void mpi_pool_fail_pending(mp_pool_t *p, int status, const char *msg)
+{
+	struct mpi_job *j;
+
+	while ((j = p->head) != NULL) {
+		pending_unlink(p, j);
+		end_job_msg(p, j, status, msg);
+	}
+}
+
 void mpi_pool_cancel_pending(mp_pool_t *p)
 {
 	mpi_pool_lock(p);
-	while (p->head != NULL)
-		mpi_pool_cancel(p, p->head);
+	mpi_pool_fail_pending(p, MP_ECANCELLED, "the task was cancelled");
 	mpi_pool_unlock(p);
 }
 
@@ -230,7 +196,7 @@ size_t mpi_pool_chunksize(const mp_pool_t *p, size_t n, size_t chunksize)
 
 /* ---- workers (locked) ---- */
 
-static int start_worker(mp_pool_t *p, unsigned i)
+int mpi_pool_start_worker(mp_pool_t *p, unsigned i)
 {
 	struct worker *w = &p->w[i];
 
@@ -263,7 +229,7 @@ static int start_worker(mp_pool_t *p, unsigned i)
 	return 0;
 }
 
-static void kill_group(struct worker *w)
+void mpi_pool_kill_worker(struct worker *w)
 {
 	kill(-mp_process_pid(w->proc), SIGKILL);
 	mp_process_kill(w->proc);
@@ -301,10 +267,7 @@ static void pool_break(mp_pool_t *p)
 		w->tail = NULL;
 		w->queued = 0;
 	}
-	while ((j = p->head) != NULL) {
-		pending_unlink(p, j);
-		end_job_msg(p, j, MP_EBROKEN, why);
-	}
+	mpi_pool_fail_pending(p, MP_EBROKEN, why);
 }
 
 /* A worker ended: fail the job it had started, requeue the others, and
@@ -353,7 +316,7 @@ static void worker_ended(mp_pool_t *p, unsigned i)
 		if (p->state == TERMINATED)
 			end_job_msg(p, j, MP_ECANCELLED, "the pool was terminated");
 		else
-			pending_push_front(p, j);
+			pending_push(p, j, true);
 	}
 	w->head = w->tail = NULL;
 	w->queued = 0;
@@ -362,7 +325,7 @@ static void worker_ended(mp_pool_t *p, unsigned i)
 	if (p->broken != NULL)
 		pool_break(p); /* what came back from it fails too */
 	else if (p->state == RUN || (p->state == CLOSING && p->head != NULL)) {
-		int rc = start_worker(p, i);
+		int rc = mpi_pool_start_worker(p, i);
 		if (rc < 0)
 			fprintf(stderr, "mproc: pool: cannot replace worker %u: %s\n",
 				i, mp_strerror(rc));
@@ -371,7 +334,7 @@ static void worker_ended(mp_pool_t *p, unsigned i)
 
 /* Can worker w take job j now? */
 static bool fits(const mp_pool_t *p, const struct worker *w,
-		 const struct mpi_job *j, uint64_t now)
+		 const struct mpi_job *j)
 {
 	const struct worker_slot *s = &p->slots[w - p->w];
 
@@ -383,7 +346,7 @@ static bool fits(const mp_pool_t *p, const struct worker *w,
 	 * may run for ages while another worker idles. */
 	if (w->queued > 0 &&
 	    __atomic_load_n(&s->current, __ATOMIC_ACQUIRE) == w->head->id &&
-	    now - __atomic_load_n(&s->started, __ATOMIC_RELAXED) > 1000000)
+	    mpi_now_ns() - __atomic_load_n(&s->started, __ATOMIC_RELAXED) > 1000000)
 		return false;
 	/* A streamed record needs the worker reading: only to an idle one. */
 	return j->rec_len <= INBOX_BYTES / 8 || w->queued == 0;
@@ -393,7 +356,6 @@ static void dispatch(mp_pool_t *p)
 {
 	struct mpi_job *j;
 	bool sent = false;
-	uint64_t now = p->head != NULL ? mpi_now_ns() : 0;
 
 	while ((j = p->head) != NULL) {
 		struct worker *best = NULL;
@@ -402,7 +364,7 @@ static void dispatch(mp_pool_t *p)
 		for (unsigned i = 0; i < p->n; i++) {
 			struct worker *w = &p->w[i];
 
-			if (fits(p, w, j, now) &&
+			if (fits(p, w, j) &&
 			    (best == NULL || w->queued < best->queued))
 				best = w;
 		}
@@ -431,7 +393,7 @@ static void dispatch(mp_pool_t *p)
 	/* A sleeping supervisor must arm the new task's timeout. */
 	if (sent && p->timeout_ns &&
 	    __atomic_load_n(p->sup_sleeping, __ATOMIC_SEQ_CST))
-		kick(p);
+		mpi_pool_kick(p);
 	/* Retire workers whose budget the next job does not fit. */
 	for (unsigned i = 0; p->head && i < p->n; i++) {
 		struct worker *w = &p->w[i];
@@ -504,7 +466,7 @@ static uint64_t check_timeouts(mp_pool_t *p)
 		else
 			end = now + p->timeout_ns; /* not started: check later */
 		if (end <= now) {
-			kill_group(w);
+			mpi_pool_kill_worker(w);
 			w->timed_out = w->head->id;
 		} else if (end < next) {
 			next = end;
@@ -539,7 +501,7 @@ static bool supervise(mp_pool_t *p, struct pollfd *pfd)
 	return true;
 }
 
-static void *supervisor(void *arg)
+void *mpi_pool_supervisor(void *arg)
 {
 	mp_pool_t *p = arg;
 	struct pollfd *pfd = calloc(p->n + 1, sizeof(*pfd));
@@ -563,8 +525,7 @@ static void *supervisor(void *arg)
 			if (__atomic_load_n(&p->slots[i].big, __ATOMIC_SEQ_CST) &&
 			    (next == MPI_NO_DEADLINE || next > mpi_now_ns() + 1000000))
 				next = mpi_now_ns() + 1000000;
-		if (mpi_ring_count(p->results) > 0 ||
-		    !mpi_ring_empty(p->results)) {
+		if (!mpi_ring_empty(p->results)) {
 			__atomic_store_n(p->sup_sleeping, 0, __ATOMIC_SEQ_CST);
 			memset(pfd, 0, (p->n + 1) * sizeof(*pfd));
 			continue;
@@ -581,159 +542,4 @@ static void *supervisor(void *arg)
 	mpi_pool_unlock(p);
 	free(pfd);
 	return NULL;
-}
-
-/* ---- life cycle ---- */
-
-mp_pool_t *mp_pool_new(const mp_pool_opts *opts)
-{
-	static const mp_pool_opts defaults;
-	pthread_condattr_t ca;
-	mp_pool_t *p;
-	int rc;
-
-	if (opts == NULL)
-		opts = &defaults;
-	if (!(opts->task_timeout >= 0) || opts->task_timeout > 1e9) {
-		MPI_ERR(-EINVAL, "opts->task_timeout %g is invalid", opts->task_timeout);
-		return NULL;
-	}
-	if (opts->processes > 4096) {
-		MPI_ERR(-EINVAL, "opts->processes %u is too many", opts->processes);
-		return NULL;
-	}
-	if ((p = calloc(1, sizeof(*p))) == NULL) {
-		MPI_ERR(-ENOMEM, "out of memory");
-		return NULL;
-	}
-	p->opts = *opts;
-	p->n = opts->processes ? opts->processes : (unsigned)mp_cpu_count();
-	p->depth = 1;
-	p->avg_ns = 1000000000; /* tasks are long until they prove short */
-	p->timeout_ns = (uint64_t)(opts->task_timeout * 1e9);
-	p->w = calloc(p->n, sizeof(*p->w));
-	p->slots = mpi_shm_alloc(p->n * sizeof(*p->slots));
-	p->sup_sleeping = mpi_shm_alloc(sizeof(*p->sup_sleeping));
-	p->results = mpi_ring_new(RESULT_BYTES, 0, 0);
-	p->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	pthread_mutex_init(&p->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&p->done, &ca);
-	pthread_condattr_destroy(&ca);
-	p->thread_joined = true; /* until the thread exists */
-	if (p->w == NULL || p->slots == NULL || p->sup_sleeping == NULL ||
-	    p->results == NULL || p->efd < 0) {
-		MPI_ERR(-ENOMEM, "cannot set up the pool");
-		goto fail;
-	}
-	for (unsigned i = 0; i < p->n; i++)
-		if ((rc = start_worker(p, i)) < 0) {
-			MPI_ERR(rc, "cannot start a worker: %s", mp_strerror(rc));
-			goto fail;
-		}
-	if ((rc = pthread_create(&p->thread, NULL, supervisor, p)) != 0) {
-		MPI_ERR(-rc, "cannot start the supervisor thread");
-		goto fail;
-	}
-	p->thread_joined = false;
-	return p;
-fail:
-	for (unsigned i = 0; p->w && i < p->n; i++)
-		if (p->w[i].proc) {
-			kill_group(&p->w[i]);
-			mp_process_join(p->w[i].proc, MP_FOREVER);
-			mp_process_free(p->w[i].proc);
-		}
-	p->state = STOPPED;
-	mp_pool_free(p);
-	return NULL;
-}
-
-int mp_pool_close(mp_pool_t *pool)
-{
-	MPI_CHECK_NULL(pool);
-	mpi_pool_lock(pool);
-	if (pool->state == RUN)
-		pool->state = CLOSING;
-	mpi_pool_unlock(pool);
-	kick(pool);
-	return 0;
-}
-
-int mp_pool_terminate(mp_pool_t *pool)
-{
-	struct mpi_job *j;
-
-	MPI_CHECK_NULL(pool);
-	mpi_pool_lock(pool);
-	if (pool->state != STOPPED) {
-		pool->state = TERMINATED;
-		while ((j = pool->head) != NULL) {
-			pending_unlink(pool, j);
-			end_job_msg(pool, j, MP_ECANCELLED, "the pool was terminated");
-		}
-		for (unsigned i = 0; i < pool->n; i++)
-			if (pool->w[i].alive)
-				kill_group(&pool->w[i]);
-	}
-	mpi_pool_unlock(pool);
-	kick(pool);
-	return 0;
-}
-
-static bool stopped(void *arg)
-{
-	return ((mp_pool_t *)arg)->state == STOPPED;
-}
-
-int mp_pool_join(mp_pool_t *pool, double timeout)
-{
-	uint64_t deadline;
-	bool join;
-	int rc;
-
-	MPI_CHECK_NULL(pool);
-	if ((rc = mpi_deadline(timeout, __func__, &deadline)) < 0)
-		return rc;
-	mpi_pool_lock(pool);
-	if (pool->state == RUN) {
-		mpi_pool_unlock(pool);
-		return MPI_ERR(-EINVAL, "Pool is still running (close or "
-					"terminate it first)");
-	}
-	rc = mpi_pool_wait(pool, stopped, pool, deadline);
-	join = rc == 0 && !pool->thread_joined;
-	if (join)
-		pool->thread_joined = true;
-	mpi_pool_unlock(pool);
-	if (rc < 0)
-		return MPI_ERR(rc, "workers still running after %gs", timeout);
-	if (join)
-		pthread_join(pool->thread, NULL);
-	return 0;
-}
-
-void mp_pool_free(mp_pool_t *pool)
-{
-	if (pool == NULL)
-		return;
-	if (!pool->thread_joined) {
-		mp_pool_terminate(pool);
-		mp_pool_join(pool, MP_FOREVER);
-	}
-	for (unsigned i = 0; pool->w && i < pool->n; i++)
-		if (pool->w[i].args.inbox)
-			mpi_ring_free(pool->w[i].args.inbox);
-	if (pool->results)
-		mpi_ring_free(pool->results);
-	mpi_shm_free(pool->slots);
-	mpi_shm_free(pool->sup_sleeping);
-	if (pool->efd >= 0)
-		close(pool->efd);
-	pthread_mutex_destroy(&pool->lock);
-	pthread_cond_destroy(&pool->done);
-	free(pool->broken);
-	free(pool->w);
-	free(pool);
 }

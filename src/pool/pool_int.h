@@ -159,6 +159,54 @@ const char *mpi_pool_refusal(const mp_pool_t *p, int code);
 /* End every pending job with MP_ECANCELLED (takes the lock). */
 void mpi_pool_cancel_pending(mp_pool_t *p);
 
+/* ---- inside the engine (engine.c, life.c) ---- */
+
+enum pool_state { RUN, CLOSING, TERMINATED, STOPPED };
+
+enum { INBOX_BYTES = 256 << 10, RESULT_BYTES = 1 << 20, MAX_DEPTH = 64 };
+
+/* Workers dying in their initializer this many times in a row break the
+ * pool (CPython's Pool respawns them forever; its executor breaks). */
+enum { MAX_INIT_FAILURES = 3 };
+
+struct worker {
+	mp_process_t *proc;
+	struct worker_args args;
+	struct mpi_job *head, *tail; /* dispatched, in inbox order */
+	unsigned queued;
+	uint64_t budget;             /* items it may still be given */
+	uint64_t timed_out;          /* id of the job it was killed for */
+	bool alive, stopping;
+};
+
+struct mp_pool {
+	pthread_mutex_t lock;
+	pthread_cond_t done;
+	pthread_t thread;
+	bool thread_joined, completed;
+	enum pool_state state;
+	unsigned n, depth;
+	struct worker *w;
+	struct worker_slot *slots;   /* shared */
+	uint32_t *sup_sleeping;      /* shared */
+	struct mpi_job *head, *tail; /* pending */
+	struct mpi_job *nhead, *ntail; /* to notify */
+	struct mpi_ring *results;
+	int efd;
+	uint64_t next_id, timeout_ns, avg_ns;
+	unsigned init_failures;
+	char *broken;                /* why no worker can start, or NULL */
+	mp_pool_opts opts;
+};
+
+void mpi_pool_kick(mp_pool_t *p);                   /* wake the supervisor */
+int mpi_pool_start_worker(mp_pool_t *p, unsigned i); /* locked, or before
+							* the supervisor runs */
+void mpi_pool_kill_worker(struct worker *w);        /* SIGKILL its group */
+void *mpi_pool_supervisor(void *arg);
+/* End every pending job with status and msg (locked). */
+void mpi_pool_fail_pending(mp_pool_t *p, int status, const char *msg);
+
 /* ---- results (pool.c), also the executor's futures ---- */
 
 struct done_cb {

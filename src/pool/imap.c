@@ -1,0 +1,360 @@
+/*
+ * pool/imap.c - imap and imap_unordered: items pulled lazily from the
+ * caller's input function, sent in chunks of T_ITEMS, yielded in input or
+ * completion order; at most `window` items are outstanding.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal/clock.h"
+#include "internal/error.h"
+#include "pool/pool_int.h"
+
+struct ichunk {
+	struct mpi_job job;
+	mp_imap_t *it;
+	struct ichunk *onext, *rnext; /* order list, ready list */
+	int refs; /* the engine's until notify, the consumer's until consumed */
+	size_t first, done_then;
+	bool done;
+	int status;
+	char *msg;
+	void *buf;
+	const char *data;
+	size_t len;
+};
+
+struct mp_imap {
+	mp_pool_t *pool;
+	mp_task_fn fn;
+	mp_input_fn next;
+	void *next_arg;
+	mp_imap_opts opts;
+	size_t cs, window;
+	int refs; /* the user's and one per live chunk */
+	bool input_done, abandoned;
+	int input_err;
+	size_t submitted, consumed, done_items, inflight;
+	struct ichunk *ohead, *otail; /* submitted, not consumed, input order */
+	struct ichunk *rhead, *rtail; /* finished, completion order (unordered) */
+	struct ichunk *cur;           /* the chunk being yielded */
+	size_t cur_off;
+	uint32_t cur_i;
+};
+
+static void imap_release(mp_imap_t *it)
+{
+	if (__atomic_sub_fetch(&it->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		free(it);
+}
+
+static void ichunk_release(struct ichunk *c)
+{
+	mp_imap_t *it = c->it;
+
+	if (__atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	free(c->job.rec);
+	free(c->buf);
+	free(c->msg);
+	free(c);
+	imap_release(it);
+}
+
+static bool ichunk_complete(mp_pool_t *p, struct mpi_job *j, int status,
+			    const char *data, size_t len, void **buf)
+{
+	struct ichunk *c = (struct ichunk *)j;
+	mp_imap_t *it = c->it;
+
+	(void)p;
+	c->status = status;
+	if (status != 0) {
+		c->msg = strndup(data ? data : "", len);
+	} else if (buf != NULL && *buf != NULL) {
+		c->buf = *buf;
+		*buf = NULL;
+		c->data = data;
+		c->len = len;
+	} else {
+		c->status = -EPROTO;
+		c->msg = strdup("no result");
+	}
+	free(j->rec);
+	j->rec = NULL;
+	c->done = true;
+	it->done_items += j->items;
+	c->done_then = it->done_items;
+	if (it->opts.unordered && !it->abandoned) {
+		if (it->rtail)
+			it->rtail->rnext = c;
+		else
+			it->rhead = c;
+		it->rtail = c;
+	}
+	return true;
+}
+
+static void ichunk_notify(mp_pool_t *p, struct mpi_job *j)
+{
+	struct ichunk *c = (struct ichunk *)j;
+	mp_imap_t *it = c->it;
+
+	(void)p;
+	if (it->opts.progress && !__atomic_load_n(&it->abandoned, __ATOMIC_ACQUIRE))
+		it->opts.progress(c->done_then,
+				  it->input_done ? it->submitted : 0, it->opts.arg);
+	ichunk_release(c);
+}
+
+static const struct mpi_job_ops ichunk_ops = {ichunk_complete, ichunk_notify};
+
+mp_imap_t *mp_pool_imap(mp_pool_t *pool, mp_task_fn fn, mp_input_fn next,
+			void *next_arg, const mp_imap_opts *opts)
+{
+	static const mp_imap_opts defaults;
+	mp_imap_t *it;
+	int rc;
+
+	MPI_CHECK_NULL_P(pool);
+	MPI_CHECK_NULL_P(fn);
+	MPI_CHECK_NULL_P(next);
+	if (opts == NULL)
+		opts = &defaults;
+	if ((it = calloc(1, sizeof(*it))) == NULL) {
+		MPI_ERR(-ENOMEM, "out of memory");
+		return NULL;
+	}
+	*it = (mp_imap_t){.pool = pool, .fn = fn, .next = next,
+			  .next_arg = next_arg, .opts = *opts, .refs = 1};
+	it->cs = mpi_pool_chunksize(pool, 1, opts->chunksize);
+	it->window = opts->window;
+	if (it->window == 0) {
+		it->window = 8 * it->cs * mpi_pool_size(pool);
+		if (it->window < 64)
+			it->window = 64;
+	}
+	if (it->window < it->cs)
+		it->window = it->cs;
+	mpi_pool_lock(pool);
+	rc = mpi_pool_accepts(pool);
+	mpi_pool_unlock(pool);
+	if (rc < 0) {
+		free(it);
+		MPI_ERR(rc, "%s", mpi_pool_refusal(pool, rc));
+		return NULL;
+	}
+	return it;
+}
+
+/* Append one item (header and padded bytes) to a growing record. */
+static int add_item(unsigned char **rec, size_t *len, size_t *cap,
+		    const void *in, size_t in_len)
+{
+	struct item_hdr h = {0, 0, in_len};
+	size_t need = *len + sizeof(h) + mpi_align8(in_len);
+	unsigned char *b;
+
+	if (need > *cap) {
+		size_t c = *cap ? *cap : 256;
+		while (c < need)
+			c *= 2;
+		if ((b = realloc(*rec, c)) == NULL)
+			return -ENOMEM;
+		*rec = b;
+		*cap = c;
+	}
+	memcpy(*rec + *len, &h, sizeof(h));
+	if (in_len)
+		memcpy(*rec + *len + sizeof(h), in, in_len);
+	memset(*rec + *len + sizeof(h) + in_len, 0, mpi_align8(in_len) - in_len);
+	*len = need;
+	return 0;
+}
+
+/* Pull and submit chunks while fewer than `window` items are out.  Called
+ * without the lock, by the one consuming thread. */
+static void imap_fill(mp_imap_t *it)
+{
+	while (!it->input_done && it->submitted - it->consumed < it->window) {
+		unsigned char *rec = NULL;
+		size_t len = sizeof(struct task_hdr), cap = 0;
+		uint32_t k = 0;
+		struct ichunk *c;
+		int rc = 0;
+
+		if (add_item(&rec, &len, &cap, NULL, 0) < 0) /* room for the header */
+			rc = -ENOMEM;
+		len = sizeof(struct task_hdr);
+		while (rc == 0 && k < it->cs) {
+			const void *in = NULL;
+			size_t in_len = 0;
+
+			rc = it->next(it->next_arg, &in, &in_len);
+			if (rc == 0)
+				rc = 1; /* the input is exhausted */
+			else if (rc > 0 && in == NULL && in_len > 0)
+				rc = MPI_ERR(-EINVAL, "the input function gave "
+						      "NULL with a length");
+			else if (rc > 0 &&
+				 (rc = add_item(&rec, &len, &cap, in, in_len)) == 0)
+				k++;
+		}
+		if (rc != 0) {
+			it->input_done = true;
+			if (rc < 0)
+				it->input_err = rc;
+		}
+		if (k == 0 || (c = calloc(1, sizeof(*c))) == NULL) {
+			if (k > 0) {
+				it->input_done = true;
+				it->input_err = -ENOMEM;
+			}
+			free(rec);
+			return;
+		}
+		mpi_job_init(&c->job, &ichunk_ops, rec, len, T_ITEMS,
+			     (uintptr_t)it->fn, k, 0, 0);
+		c->it = it;
+		c->refs = 2;
+		c->first = it->submitted;
+		mpi_pool_lock(it->pool);
+		__atomic_add_fetch(&it->refs, 1, __ATOMIC_RELAXED);
+		if ((rc = mpi_pool_submit(it->pool, &c->job)) < 0) {
+			mpi_pool_unlock(it->pool);
+			it->input_done = true;
+			it->input_err = rc;
+			__atomic_sub_fetch(&it->refs, 1, __ATOMIC_RELAXED);
+			free(rec);
+			free(c);
+			return;
+		}
+		it->submitted += k;
+		it->inflight++;
+		if (it->otail)
+			it->otail->onext = c;
+		else
+			it->ohead = c;
+		it->otail = c;
+		mpi_pool_unlock(it->pool);
+	}
+}
+
+/* A finished chunk to yield from (locked), or NULL. */
+static struct ichunk *imap_pick(mp_imap_t *it)
+{
+	struct ichunk *c = it->opts.unordered ? it->rhead : it->ohead, **pp, *prev;
+
+	if (c == NULL || !c->done)
+		return NULL;
+	if (it->opts.unordered) {
+		it->rhead = c->rnext;
+		if (it->rhead == NULL)
+			it->rtail = NULL;
+	}
+	/* Out of the order list (the head, unless unordered). */
+	for (pp = &it->ohead, prev = NULL; *pp != c; prev = *pp, pp = &(*pp)->onext)
+		;
+	*pp = c->onext;
+	if (it->otail == c)
+		it->otail = prev;
+	it->inflight--;
+	it->consumed += c->job.items;
+	return c;
+}
+
+static bool imap_ready(void *arg)
+{
+	mp_imap_t *it = arg;
+	struct ichunk *c = it->opts.unordered ? it->rhead : it->ohead;
+
+	return c != NULL && c->done;
+}
+
+/* The next item of it->cur: 0 or its failure. */
+static int imap_item(mp_imap_t *it, const void **out, size_t *len, size_t *index)
+{
+	struct ichunk *c = it->cur;
+	struct item_hdr h;
+
+	if (index)
+		*index = c->first + it->cur_i;
+	it->cur_i++;
+	if (c->status != 0)
+		return MPI_ERR(c->status, "%s", c->msg ? c->msg : "task failed");
+	if (it->cur_off + sizeof(h) > c->len)
+		return MPI_ERR(-EPROTO, "a worker sent a short result");
+	memcpy(&h, c->data + it->cur_off, sizeof(h));
+	it->cur_off += sizeof(h);
+	if (h.len > c->len - it->cur_off)
+		return MPI_ERR(-EPROTO, "a worker sent a short result");
+	if (out)
+		*out = c->data + it->cur_off;
+	if (len)
+		*len = h.len;
+	it->cur_off += mpi_align8(h.len);
+	if (h.status != 0)
+		return MPI_ERR(h.status, "%.*s", (int)h.len, c->data + it->cur_off -
+			       mpi_align8(h.len));
+	return 0;
+}
+
+int mp_imap_next(mp_imap_t *it, double timeout, const void **out, size_t *len,
+		 size_t *index)
+{
+	uint64_t deadline;
+	int rc;
+
+	MPI_CHECK_NULL(it);
+	if ((rc = mpi_deadline(timeout, __func__, &deadline)) < 0)
+		return rc;
+	for (;;) {
+		if (it->cur != NULL && it->cur_i < it->cur->job.items)
+			return imap_item(it, out, len, index);
+		if (it->cur != NULL) {
+			ichunk_release(it->cur);
+			it->cur = NULL;
+		}
+		imap_fill(it);
+		mpi_pool_lock(it->pool);
+		if (it->inflight == 0 && it->input_done) {
+			mpi_pool_unlock(it->pool);
+			if (it->input_err)
+				return MPI_ERR(it->input_err, "the input failed: %s",
+					       mp_strerror(it->input_err));
+			return MPI_ERR(MP_EEOF, "no more results");
+		}
+		rc = mpi_pool_wait(it->pool, imap_ready, it, deadline);
+		if (rc == 0) {
+			it->cur = imap_pick(it);
+			it->cur_off = 0;
+			it->cur_i = 0;
+		}
+		mpi_pool_unlock(it->pool);
+		if (rc < 0)
+			return MPI_ERR(rc, "no result within %gs", timeout);
+	}
+}
+
+void mp_imap_free(mp_imap_t *it)
+{
+	struct ichunk *c, *next;
+
+	if (it == NULL)
+		return;
+	mpi_pool_lock(it->pool);
+	__atomic_store_n(&it->abandoned, true, __ATOMIC_RELEASE);
+	/* Drop the consumer's references; cancel what has not started. */
+	c = it->ohead;
+	it->ohead = it->otail = it->rhead = it->rtail = NULL;
+	for (; c != NULL; c = next) {
+		next = c->onext;
+		mpi_pool_cancel(it->pool, &c->job);
+		ichunk_release(c);
+	}
+	mpi_pool_unlock(it->pool);
+	if (it->cur != NULL)
+		ichunk_release(it->cur);
+	imap_release(it);
+}
