@@ -4,6 +4,7 @@
 #   make check    every build and test: gcc -Werror, clang -Werror,
 #                 ASan+UBSan, TSan (threaded modules), examples, install test
 #   make bench    mproc vs CPython vs raw syscalls, one line per figure
+#   make fuzz     every libFuzzer harness for FUZZ_SECONDS (default 60) each
 #   make install  install to PREFIX (default /usr/local)
 PREFIX ?= /usr/local
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
@@ -12,7 +13,7 @@ CMAKE_GEN = cmake -S . -DCMAKE_EXPORT_COMPILE_COMMANDS=ON
 CTEST = ctest --output-on-failure --timeout 600
 
 .PHONY: all deps build demo check check-gcc check-clang check-asan check-tsan \
-        check-install bench install clean
+        check-install check-fuzz fuzz fuzz-build bench install clean
 
 all: build
 
@@ -26,7 +27,7 @@ build: deps
 demo: build
 	@sh examples/tour.sh $(B)/gcc/examples
 
-check: deps check-gcc check-clang check-asan check-tsan check-install
+check: deps check-gcc check-clang check-asan check-tsan check-fuzz check-install
 	@echo "make check: all passed"
 
 check-gcc: build
@@ -55,6 +56,25 @@ check-tsan: deps
 	  cd $(B)/tsan && MP_TEST_TIMEOUT_MULTIPLIER=5 TSAN_OPTIONS=halt_on_error=1 \
 	    $(CTEST) -R "^($$(grep -v '^#' ../../tests/tsan.list | paste -sd'|'))$$"; \
 	else echo "no threaded test programs listed in tests/tsan.list: skipping TSan"; fi
+
+# Fuzzing (clang + libFuzzer, ASan+UBSan): check replays every checked-in
+# corpus and fuzzes each harness afresh for FUZZ_CHECK_SECONDS; `make fuzz`
+# fuzzes each for FUZZ_SECONDS.
+FUZZ_SECONDS ?= 60
+FUZZ_CHECK_SECONDS ?= 10
+fuzz-build: deps
+	$(CMAKE_GEN) -B $(B)/fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
+	  -DMP_WERROR=ON -DMP_SANITIZE=address,undefined -DMP_FUZZ=ON \
+	  -DMP_BUILD_TESTS=OFF -DMP_FUZZ_SECONDS=$(SECS) >/dev/null
+	cmake --build $(B)/fuzz -j $(JOBS)
+
+check-fuzz:
+	$(MAKE) --no-print-directory fuzz-build SECS=$(FUZZ_CHECK_SECONDS)
+	cd $(B)/fuzz && $(CTEST) -j $(JOBS) -L fuzz
+
+fuzz:
+	$(MAKE) --no-print-directory fuzz-build SECS=$(FUZZ_SECONDS)
+	cd $(B)/fuzz && $(CTEST) -V -L fuzz | grep -E "^[0-9]+: (#[0-9]+ *DONE|stat::|Done|run.sh)|Test *#|tests passed"
 
 check-install: build
 	sh tests/consumer/run.sh $(B)/gcc $(B)/consumer

@@ -4,7 +4,8 @@
 set -eu
 missing=""
 need() { dpkg -s "$1" >/dev/null 2>&1 || missing="$missing $1"; }
-for p in cmake make gcc pkg-config libcmocka-dev libssl-dev python3; do need "$p"; done
+for p in cmake make gcc clang libclang-rt-14-dev pkg-config libcmocka-dev libssl-dev \
+         python3; do need "$p"; done
 command -v python3 >/dev/null 2>&1 && missing=$(echo "$missing" | sed 's/ python3//')
 if [ -z "$missing" ]; then
   echo "deps: everything needed is installed"

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal/alloc.h"
 #include "internal/error.h"
 
 static _Thread_local char last_error[512];
@@ -53,7 +54,7 @@ int mp_last_error_code(void)
 
 void mp_buf_free(void *buf)
 {
-	free(buf);
+	mpi_free(buf);
 }
 
 int mpi_error(int code, const char *func, const char *fmt, ...)

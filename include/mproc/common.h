@@ -90,6 +90,25 @@ MP_API int mp_last_error_code(void);
  */
 MP_API void mp_buf_free(void *buf);
 
+/*
+ * mp_replace_allocator - make every allocation of the library go through
+ * these four functions instead of libc's (libuv's uv_replace_allocator).
+ * Call it before any other mproc function, or after every object is freed:
+ * a buffer must be freed by the allocator that made it.  Buffers handed to
+ * the caller are then released by mp_buf_free() with free_func.  The
+ * functions must follow malloc's contract (NULL on failure) and are also
+ * called in children the library forks.  Returns 0, or -EINVAL if one is
+ * NULL.  Not thread-safe: nothing else may run in the library meanwhile.
+ */
+typedef void *(*mp_malloc_func)(size_t size);
+typedef void *(*mp_realloc_func)(void *ptr, size_t size);
+typedef void *(*mp_calloc_func)(size_t count, size_t size);
+typedef void (*mp_free_func)(void *ptr);
+MP_API int mp_replace_allocator(mp_malloc_func malloc_func,
+				mp_realloc_func realloc_func,
+				mp_calloc_func calloc_func,
+				mp_free_func free_func);
+
 #ifdef __cplusplus
 }
 #endif

@@ -15,6 +15,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "internal/alloc.h"
 #include "connection/conn_int.h"
 #include "internal/clock.h"
 #include "internal/error.h"
@@ -32,7 +33,7 @@ mp_connection_t *mp_connection_new(int fd, bool readable, bool writable)
 		MPI_ERR(-EINVAL, "a connection must be readable or writable");
 		return NULL;
 	}
-	if ((c = calloc(1, sizeof(*c))) == NULL) {
+	if ((c = mpi_calloc(1, sizeof(*c))) == NULL) {
 		MPI_ERR(-ENOMEM, "out of memory");
 		return NULL;
 	}
@@ -186,7 +187,7 @@ static ssize_t fill(mp_connection_t *c)
 	struct msghdr m;
 	ssize_t n;
 
-	if (c->rbuf == NULL && (c->rbuf = malloc(MPI_RBUF)) == NULL)
+	if (c->rbuf == NULL && (c->rbuf = mpi_malloc(MPI_RBUF)) == NULL)
 		return -ENOMEM;
 	if (c->rpos == c->rlen)
 		c->rpos = c->rlen = 0;
@@ -323,7 +324,7 @@ static int recv_msg(mp_connection_t *c, void **buf, size_t cap, size_t *len,
 		}
 		if (*buf != NULL) {
 			memcpy(*buf, c->pend, c->pend_len);
-			free(c->pend);
+			mpi_free(c->pend);
 		} else {
 			*buf = c->pend;
 		}
@@ -341,13 +342,13 @@ static int recv_msg(mp_connection_t *c, void **buf, size_t cap, size_t *len,
 				 (unsigned long long)n, maxlength);
 	}
 	bool keep = *buf != NULL && n > cap;
-	dst = *buf != NULL && !keep ? *buf : malloc(n ? (size_t)n : 1);
+	dst = *buf != NULL && !keep ? *buf : mpi_malloc(n ? (size_t)n : 1);
 	if (dst == NULL)
 		return mpi_error(-ENOMEM, func, "cannot allocate %llu bytes",
 				 (unsigned long long)n);
 	if ((rc = take(c, dst, (size_t)n, false)) < 0) {
 		if (dst != *buf)
-			free(dst);
+			mpi_free(dst);
 		return recv_error(c, rc == MP_EEOF ? -EIO : rc, func);
 	}
 	*len = (size_t)n;
@@ -475,9 +476,9 @@ void mp_connection_free(mp_connection_t *c)
 	if (c == NULL)
 		return;
 	mp_connection_close(c);
-	free(c->rbuf);
-	free(c->pend);
-	free(c);
+	mpi_free(c->rbuf);
+	mpi_free(c->pend);
+	mpi_free(c);
 }
 
 int mp_mkfifo(const char *path, mode_t mode)

@@ -26,6 +26,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "internal/alloc.h"
 #include "connection/conn_int.h"
 #include "internal/clock.h"
 #include "internal/error.h"
@@ -139,7 +140,7 @@ static int deliver(mp_connection_t *c, const void *key, size_t keylen,
 		hmac("sha256", key, keylen, msg + 11, 48, want + 8, &wlen);
 		ok = rlen == 8 + wlen && CRYPTO_memcmp(resp, want, rlen) == 0;
 	}
-	free(resp);
+	mpi_free(resp);
 	rc = mpi_conn_send(c, ok ? WELCOME : FAILURE, 9, func);
 	if (!ok)
 		return mpi_error(MP_EAUTH, func, "digest received was wrong");
@@ -159,7 +160,7 @@ static int answer(mp_connection_t *c, const void *key, size_t keylen,
 	if ((rc = mpi_conn_recv(c, &msg, &len, 256, func)) < 0)
 		return rc;
 	if (len < 11 || memcmp(msg, CHALLENGE, 11) != 0) {
-		free(msg);
+		mpi_free(msg);
 		return mpi_error(MP_EAUTH, func, "message = %.20s...: not a "
 				 "challenge", (char *)msg);
 	}
@@ -171,7 +172,7 @@ static int answer(mp_connection_t *c, const void *key, size_t keylen,
 	} else { /* Python <= 3.11 */
 		hmac("md5", key, keylen, (char *)msg + 11, len - 11, out, &olen);
 	}
-	free(msg);
+	mpi_free(msg);
 	if ((rc = mpi_conn_send(c, out, olen, func)) < 0)
 		return rc;
 	if ((rc = mpi_conn_recv(c, &res, &rlen, 256, func)) < 0)
@@ -179,7 +180,7 @@ static int answer(mp_connection_t *c, const void *key, size_t keylen,
 	rc = rlen == 9 && memcmp(res, WELCOME, 9) == 0
 		     ? 0
 		     : mpi_error(MP_EAUTH, func, "digest sent was rejected");
-	free(res);
+	mpi_free(res);
 	return rc;
 }
 
@@ -194,14 +195,14 @@ mp_listener_t *mp_listener_new(const char *address, const mp_auth_opts *opts)
 	MPI_CHECK_NULL_P(address);
 	if (parse_address(address, &a, __func__) < 0)
 		return NULL;
-	if ((l = calloc(1, sizeof(*l))) == NULL) {
+	if ((l = mpi_calloc(1, sizeof(*l))) == NULL) {
 		MPI_ERR(-ENOMEM, "out of memory");
 		return NULL;
 	}
 	l->fd = socket(a.family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (l->fd < 0) {
 		MPI_SYSERR("socket");
-		free(l);
+		mpi_free(l);
 		return NULL;
 	}
 	if (a.family != AF_UNIX)
@@ -211,7 +212,7 @@ mp_listener_t *mp_listener_new(const char *address, const mp_auth_opts *opts)
 		MPI_ERR(-errno, "cannot listen on %s: %s", address,
 			mp_strerror(-errno));
 		close(l->fd);
-		free(l);
+		mpi_free(l);
 		return NULL;
 	}
 	if (a.family == AF_UNIX) {
@@ -242,7 +243,7 @@ mp_listener_t *mp_listener_new(const char *address, const mp_auth_opts *opts)
 	if (opts != NULL && opts->authkey != NULL) {
 		l->auth = true;
 		l->keylen = opts->authkey_len;
-		if ((l->key = malloc(l->keylen ? l->keylen : 1)) == NULL) {
+		if ((l->key = mpi_malloc(l->keylen ? l->keylen : 1)) == NULL) {
 			mp_listener_free(l);
 			MPI_ERR(-ENOMEM, "out of memory");
 			return NULL;
@@ -307,8 +308,8 @@ void mp_listener_free(mp_listener_t *l)
 		close(l->fd);
 	if (l->unlink_path)
 		unlink(l->un.sun_path);
-	free(l->key);
-	free(l);
+	mpi_free(l->key);
+	mpi_free(l);
 }
 
 /* ---- Client ---- */

@@ -1,6 +1,7 @@
 /*
  * ring.c - the shared-memory message ring (design notes in ring.h).
  */
+#include "internal/alloc.h"
 #include "internal/ring.h"
 
 #include <errno.h>
@@ -292,7 +293,7 @@ struct partial {
 static void drop(struct partial *pm)
 {
 	if (pm->own)
-		free(pm->buf);
+		mpi_free(pm->buf);
 	*pm = (struct partial){0};
 }
 
@@ -355,7 +356,7 @@ static int get_locked(struct mpi_ring *r, void **out, size_t cap, size_t *len,
 				return -EMSGSIZE;
 			}
 			pm.own = *out == NULL;
-			pm.buf = pm.own ? malloc(total ? total : 1) : *out;
+			pm.buf = pm.own ? mpi_malloc(total ? total : 1) : *out;
 			if (pm.buf == NULL)
 				return -ENOMEM;
 			memcpy(pm.buf, src, part);

@@ -43,6 +43,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "internal/alloc.h"
 #include "mproc/sync.h"
 
 struct mpi_ring {
@@ -86,7 +87,7 @@ int mpi_ring_put(struct mpi_ring *r, const void *msg, size_t len,
 
 /*
  * Take one message into buf (cap bytes; the library allocates when *out is
- * NULL: then *out receives the buffer, to free with free()).  Returns 0 and
+ * NULL: then *out receives the buffer, to free with mpi_free()).  Returns 0 and
  * *len; -EAGAIN / -ETIMEDOUT when empty; MP_ECLOSED when closed and empty;
  * -EMSGSIZE when cap is too small (the message stays; *len says its size).
  */

@@ -11,6 +11,7 @@
  * block is freed is unmapped and its fd closed, so a program (or a test) that
  * frees everything holds nothing.
  */
+#include "internal/alloc.h"
 #include "internal/shmem.h"
 
 #include <errno.h>
@@ -158,10 +159,10 @@ void *mpi_shm_alloc(size_t size)
 		}
 	}
 	if (h == NULL) {
-		c = calloc(1, sizeof(*c));
+		c = mpi_calloc(1, sizeof(*c));
 		if (c == NULL || (c->fd = make_mapping(CHUNK_SIZE, &c->base)) < 0) {
 			int e = errno;
-			free(c);
+			mpi_free(c);
 			pthread_mutex_unlock(&lock);
 			errno = e;
 			return NULL;
@@ -210,7 +211,7 @@ void mpi_shm_free(void *block)
 		*pp = c->next;
 		munmap(c->base, CHUNK_SIZE);
 		close(c->fd);
-		free(c);
+		mpi_free(c);
 	} else {
 		*(void **)block = c->free_head[h->cls];
 		c->free_head[h->cls] = h;

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "internal/alloc.h"
 #include "internal/clock.h"
 #include "internal/error.h"
 #include "pool/pool_int.h"
@@ -287,7 +288,7 @@ static void worker_ended(mp_pool_t *p, unsigned i)
 	    !__atomic_load_n(&p->slots[i].ready, __ATOMIC_ACQUIRE) &&
 	    ++p->init_failures >= MAX_INIT_FAILURES && p->broken == NULL) {
 		describe_death(w->proc, code, msg, sizeof(msg));
-		if (asprintf(&p->broken, "the pool is broken: its workers die "
+		if (mpi_asprintf(&p->broken, "the pool is broken: its workers die "
 			     "in the initializer (%s)", msg) < 0)
 			p->broken = NULL;
 		pool_break(p);
@@ -439,7 +440,7 @@ static void drain_results(mp_pool_t *p)
 
 	while (mpi_ring_get(p->results, &rec, 0, &len, 0, __func__) == 0) {
 		take_result(p, &rec, len);
-		free(rec);
+		mpi_free(rec);
 		rec = NULL;
 	}
 }
@@ -504,7 +505,7 @@ static bool supervise(mp_pool_t *p, struct pollfd *pfd)
 void *mpi_pool_supervisor(void *arg)
 {
 	mp_pool_t *p = arg;
-	struct pollfd *pfd = calloc(p->n + 1, sizeof(*pfd));
+	struct pollfd *pfd = mpi_calloc(p->n + 1, sizeof(*pfd));
 	uint64_t counter;
 
 	if (pfd == NULL) {
@@ -540,6 +541,6 @@ void *mpi_pool_supervisor(void *arg)
 			;
 	}
 	mpi_pool_unlock(p);
-	free(pfd);
+	mpi_free(pfd);
 	return NULL;
 }

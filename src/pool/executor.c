@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "internal/alloc.h"
 #include "internal/clock.h"
 #include "internal/error.h"
 #include "pool/pool_int.h"
@@ -29,7 +30,7 @@ mp_executor_t *mp_executor_new(const mp_executor_opts *opts)
 
 	if (opts == NULL)
 		opts = &defaults;
-	if ((ex = calloc(1, sizeof(*ex))) == NULL) {
+	if ((ex = mpi_calloc(1, sizeof(*ex))) == NULL) {
 		MPI_ERR(-ENOMEM, "out of memory");
 		return NULL;
 	}
@@ -40,7 +41,7 @@ mp_executor_t *mp_executor_new(const mp_executor_opts *opts)
 		.maxtasksperchild = opts->max_tasks_per_child,
 		.task_timeout = opts->task_timeout});
 	if (ex->pool == NULL) {
-		free(ex);
+		mpi_free(ex);
 		return NULL;
 	}
 	return ex;
@@ -156,7 +157,7 @@ int mp_future_add_done_callback(mp_future_t *f, mp_future_cb fn, void *arg)
 	MPI_CHECK_NULL(f);
 	MPI_CHECK_NULL(fn);
 	if (!__atomic_load_n(&r->notified, __ATOMIC_ACQUIRE)) {
-		if ((c = malloc(sizeof(*c))) == NULL)
+		if ((c = mpi_malloc(sizeof(*c))) == NULL)
 			return MPI_ERR(-ENOMEM, "out of memory");
 		*c = (struct done_cb){NULL, fn, arg};
 		mpi_pool_lock(r->pool);
@@ -170,7 +171,7 @@ int mp_future_add_done_callback(mp_future_t *f, mp_future_cb fn, void *arg)
 		mpi_pool_unlock(r->pool);
 		if (c == NULL)
 			return 0;
-		free(c);
+		mpi_free(c);
 	}
 	fn(f, arg); /* already done: at once, here */
 	return 0;
@@ -197,8 +198,8 @@ static void waiter_release(struct waiter *w)
 		return;
 	pthread_mutex_destroy(&w->mu);
 	pthread_cond_destroy(&w->cv);
-	free(w->ready);
-	free(w);
+	mpi_free(w->ready);
+	mpi_free(w);
 }
 
 static void waiter_cb(mp_future_t *f, void *arg)
@@ -217,7 +218,7 @@ static void waiter_cb(mp_future_t *f, void *arg)
 /* Distinct futures of fs (sorted copy); NULL on -ENOMEM. */
 static mp_future_t **distinct(mp_future_t *const *fs, size_t n, size_t *m)
 {
-	mp_future_t **u = malloc((n ? n : 1) * sizeof(*u));
+	mp_future_t **u = mpi_malloc((n ? n : 1) * sizeof(*u));
 	size_t k = 0;
 
 	if (u == NULL)
@@ -243,25 +244,25 @@ static mp_future_t **distinct(mp_future_t *const *fs, size_t n, size_t *m)
 static struct waiter *waiter_new(mp_future_t *const *fs, size_t n,
 				 const char *func)
 {
-	struct waiter *w = calloc(1, sizeof(*w));
+	struct waiter *w = mpi_calloc(1, sizeof(*w));
 	pthread_condattr_t ca;
 	mp_future_t **u;
 	size_t m;
 
 	for (size_t i = 0; i < n; i++)
 		if (fs[i] == NULL) {
-			free(w);
+			mpi_free(w);
 			mpi_error(-EINVAL, func, "fs[%zu] is NULL", i);
 			return NULL;
 		}
 	if (w == NULL || (u = distinct(fs, n, &m)) == NULL) {
-		free(w);
+		mpi_free(w);
 		mpi_error(-ENOMEM, func, "out of memory");
 		return NULL;
 	}
-	if ((w->ready = calloc(m ? m : 1, sizeof(*w->ready))) == NULL) {
-		free(u);
-		free(w);
+	if ((w->ready = mpi_calloc(m ? m : 1, sizeof(*w->ready))) == NULL) {
+		mpi_free(u);
+		mpi_free(w);
 		mpi_error(-ENOMEM, func, "out of memory");
 		return NULL;
 	}
@@ -275,7 +276,7 @@ static struct waiter *waiter_new(mp_future_t *const *fs, size_t n,
 	for (size_t i = 0; i < m; i++)
 		if (mp_future_add_done_callback(u[i], waiter_cb, w) < 0)
 			waiter_cb(u[i], w); /* out of memory: count it as ready */
-	free(u);
+	mpi_free(u);
 	return w;
 }
 
@@ -316,13 +317,13 @@ mp_as_completed_t *mp_as_completed(mp_future_t *const *fs, size_t n,
 	}
 	if (mpi_deadline(timeout, __func__, &deadline) < 0)
 		return NULL;
-	if ((it = calloc(1, sizeof(*it))) == NULL) {
+	if ((it = mpi_calloc(1, sizeof(*it))) == NULL) {
 		MPI_ERR(-ENOMEM, "out of memory");
 		return NULL;
 	}
 	it->deadline = deadline;
 	if ((it->w = waiter_new(fs, n, __func__)) == NULL) {
-		free(it);
+		mpi_free(it);
 		return NULL;
 	}
 	return it;
@@ -362,7 +363,7 @@ void mp_as_completed_free(mp_as_completed_t *it)
 	if (it == NULL)
 		return;
 	waiter_release(it->w);
-	free(it);
+	mpi_free(it);
 }
 
 static bool wait_holds(struct waiter *w, int when)
@@ -436,5 +437,5 @@ void mp_executor_free(mp_executor_t *ex)
 		return;
 	mp_executor_shutdown(ex, true, false);
 	mp_pool_free(ex->pool);
-	free(ex);
+	mpi_free(ex);
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal/alloc.h"
 #include "internal/clock.h"
 #include "internal/error.h"
 #include "pool/pool_int.h"
@@ -46,7 +47,7 @@ struct mp_imap {
 static void imap_release(mp_imap_t *it)
 {
 	if (__atomic_sub_fetch(&it->refs, 1, __ATOMIC_ACQ_REL) == 0)
-		free(it);
+		mpi_free(it);
 }
 
 static void ichunk_release(struct ichunk *c)
@@ -55,10 +56,10 @@ static void ichunk_release(struct ichunk *c)
 
 	if (__atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
-	free(c->job.rec);
-	free(c->buf);
-	free(c->msg);
-	free(c);
+	mpi_free(c->job.rec);
+	mpi_free(c->buf);
+	mpi_free(c->msg);
+	mpi_free(c);
 	imap_release(it);
 }
 
@@ -79,9 +80,9 @@ static bool ichunk_complete(mp_pool_t *p, struct mpi_job *j, int status,
 		c->len = len;
 	} else {
 		c->status = -EPROTO;
-		c->msg = strdup("no result");
+		c->msg = mpi_strdup("no result");
 	}
-	free(j->rec);
+	mpi_free(j->rec);
 	j->rec = NULL;
 	c->done = true;
 	it->done_items += j->items;
@@ -122,7 +123,7 @@ mp_imap_t *mp_pool_imap(mp_pool_t *pool, mp_task_fn fn, mp_input_fn next,
 	MPI_CHECK_NULL_P(next);
 	if (opts == NULL)
 		opts = &defaults;
-	if ((it = calloc(1, sizeof(*it))) == NULL) {
+	if ((it = mpi_calloc(1, sizeof(*it))) == NULL) {
 		MPI_ERR(-ENOMEM, "out of memory");
 		return NULL;
 	}
@@ -141,7 +142,7 @@ mp_imap_t *mp_pool_imap(mp_pool_t *pool, mp_task_fn fn, mp_input_fn next,
 	rc = mpi_pool_accepts(pool);
 	mpi_pool_unlock(pool);
 	if (rc < 0) {
-		free(it);
+		mpi_free(it);
 		MPI_ERR(rc, "%s", mpi_pool_refusal(pool, rc));
 		return NULL;
 	}
@@ -160,7 +161,7 @@ static int add_item(unsigned char **rec, size_t *len, size_t *cap,
 		size_t c = *cap ? *cap : 256;
 		while (c < need)
 			c *= 2;
-		if ((b = realloc(*rec, c)) == NULL)
+		if ((b = mpi_realloc(*rec, c)) == NULL)
 			return -ENOMEM;
 		*rec = b;
 		*cap = c;
@@ -206,12 +207,12 @@ static void imap_fill(mp_imap_t *it)
 			if (rc < 0)
 				it->input_err = rc;
 		}
-		if (k == 0 || (c = calloc(1, sizeof(*c))) == NULL) {
+		if (k == 0 || (c = mpi_calloc(1, sizeof(*c))) == NULL) {
 			if (k > 0) {
 				it->input_done = true;
 				it->input_err = -ENOMEM;
 			}
-			free(rec);
+			mpi_free(rec);
 			return;
 		}
 		mpi_job_init(&c->job, &ichunk_ops, rec, len, T_ITEMS,
@@ -226,8 +227,8 @@ static void imap_fill(mp_imap_t *it)
 			it->input_done = true;
 			it->input_err = rc;
 			__atomic_sub_fetch(&it->refs, 1, __ATOMIC_RELAXED);
-			free(rec);
-			free(c);
+			mpi_free(rec);
+			mpi_free(c);
 			return;
 		}
 		it->submitted += k;

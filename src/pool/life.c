@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "internal/alloc.h"
 #include "internal/clock.h"
 #include "internal/error.h"
 #include "internal/shmem.h"
@@ -30,7 +31,7 @@ mp_pool_t *mp_pool_new(const mp_pool_opts *opts)
 		MPI_ERR(-EINVAL, "opts->processes %u is too many", opts->processes);
 		return NULL;
 	}
-	if ((p = calloc(1, sizeof(*p))) == NULL) {
+	if ((p = mpi_calloc(1, sizeof(*p))) == NULL) {
 		MPI_ERR(-ENOMEM, "out of memory");
 		return NULL;
 	}
@@ -39,7 +40,7 @@ mp_pool_t *mp_pool_new(const mp_pool_opts *opts)
 	p->depth = 1;
 	p->avg_ns = 1000000000; /* tasks are long until they prove short */
 	p->timeout_ns = (uint64_t)(opts->task_timeout * 1e9);
-	p->w = calloc(p->n, sizeof(*p->w));
+	p->w = mpi_calloc(p->n, sizeof(*p->w));
 	p->slots = mpi_shm_alloc(p->n * sizeof(*p->slots));
 	p->sup_sleeping = mpi_shm_alloc(sizeof(*p->sup_sleeping));
 	p->results = mpi_ring_new(RESULT_BYTES, 0, 0);
@@ -156,7 +157,7 @@ void mp_pool_free(mp_pool_t *pool)
 		close(pool->efd);
 	pthread_mutex_destroy(&pool->lock);
 	pthread_cond_destroy(&pool->done);
-	free(pool->broken);
-	free(pool->w);
-	free(pool);
+	mpi_free(pool->broken);
+	mpi_free(pool->w);
+	mpi_free(pool);
 }

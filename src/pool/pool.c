@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal/alloc.h"
 #include "internal/clock.h"
 #include "internal/error.h"
 #include "pool/pool_int.h"
@@ -53,11 +54,11 @@ static void result_destroy(mp_async_result_t *r)
 		map_release(r->map);
 	for (c = r->cbs; c != NULL; c = next) {
 		next = c->next;
-		free(c);
+		mpi_free(c);
 	}
-	free(r->buf);
-	free(r->msg);
-	free(r);
+	mpi_free(r->buf);
+	mpi_free(r->msg);
+	mpi_free(r);
 }
 
 void mpi_result_release(mp_async_result_t *r)
@@ -81,7 +82,7 @@ static bool apply_complete(mp_pool_t *p, struct mpi_job *j, int status,
 		*buf = NULL;
 		r->data = data;
 		r->len = len;
-	} else if ((r->buf = malloc(len ? len : 1)) == NULL) {
+	} else if ((r->buf = mpi_malloc(len ? len : 1)) == NULL) {
 		r->status = -ENOMEM;
 	} else {
 		memcpy(r->buf, data, len);
@@ -120,7 +121,7 @@ static void result_notify(mp_async_result_t *r)
 		for (; c != NULL; c = next) {
 			next = c->next;
 			c->fn((mp_future_t *)r, c->arg);
-			free(c);
+			mpi_free(c);
 		}
 	}
 	mpi_result_release(r);
@@ -146,7 +147,7 @@ mp_async_result_t *mpi_apply_async(mp_pool_t *p, mp_task_fn fn, const void *in,
 		return NULL;
 	}
 	if (in_len > SIZE_MAX / 2 ||
-	    (r = malloc(sizeof(*r) + rec_len)) == NULL) {
+	    (r = mpi_malloc(sizeof(*r) + rec_len)) == NULL) {
 		MPI_ERR(-ENOMEM, "out of memory");
 		return NULL;
 	}
@@ -161,7 +162,7 @@ mp_async_result_t *mpi_apply_async(mp_pool_t *p, mp_task_fn fn, const void *in,
 	rc = mpi_pool_submit(p, &r->job);
 	mpi_pool_unlock(p);
 	if (rc < 0) {
-		free(r);
+		mpi_free(r);
 		MPI_ERR(rc, "%s", mpi_pool_refusal(p, rc));
 		return NULL;
 	}
@@ -261,7 +262,7 @@ int mp_pool_apply(mp_pool_t *pool, mp_task_fn fn, const void *in, size_t in_len,
 		return mp_last_error_code();
 	rc = mp_async_result_get(r, MP_FOREVER, &data, &n);
 	if (rc == 0) {
-		if ((*out = malloc(n ? n : 1)) == NULL)
+		if ((*out = mpi_malloc(n ? n : 1)) == NULL)
 			rc = MPI_ERR(-ENOMEM, "out of memory");
 		else if (n)
 			memcpy(*out, data, n);
@@ -287,11 +288,11 @@ static void map_release(struct map_job *m)
 		return;
 	for (size_t i = 0; i < m->nchunks; i++) {
 		if (m->chunks[i] != NULL)
-			free(m->chunks[i]->job.rec);
-		free(m->chunks[i]);
+			mpi_free(m->chunks[i]->job.rec);
+		mpi_free(m->chunks[i]);
 	}
-	free(m->chunks);
-	free(m);
+	mpi_free(m->chunks);
+	mpi_free(m);
 }
 
 static bool chunk_complete(mp_pool_t *p, struct mpi_job *j, int status,
@@ -313,7 +314,7 @@ static bool chunk_complete(mp_pool_t *p, struct mpi_job *j, int status,
 		m->status = status;
 		snprintf(m->msg, sizeof(m->msg), "%.*s", (int)len, data);
 	}
-	free(j->rec);
+	mpi_free(j->rec);
 	j->rec = NULL;
 	m->done_items += j->items;
 	c->done_then = m->done_items;
@@ -322,7 +323,7 @@ static bool chunk_complete(mp_pool_t *p, struct mpi_job *j, int status,
 		mp_async_result_t *r = m->res;
 
 		r->status = m->status;
-		r->msg = m->status ? strdup(m->msg) : NULL;
+		r->msg = m->status ? mpi_strdup(m->msg) : NULL;
 	}
 	return true;
 }
@@ -367,24 +368,24 @@ static struct map_job *map_start(mp_pool_t *p, mp_map_fn fn, const void *in,
 		return NULL;
 	}
 	cs = mpi_pool_chunksize(p, n, opts->chunksize);
-	if ((m = calloc(1, sizeof(*m))) == NULL)
+	if ((m = mpi_calloc(1, sizeof(*m))) == NULL)
 		goto nomem;
 	*m = (struct map_job){.refs = 1, .n = n, .out = out,
 			      .out_size = out_size, .opts = *opts, .res = res};
 	if (res != NULL) /* map_async: the result holds the owner's reference */
 		res->map = m;
 	m->nchunks = n / cs + (n % cs != 0);
-	if ((m->chunks = calloc(m->nchunks + 1, sizeof(*m->chunks))) == NULL)
+	if ((m->chunks = mpi_calloc(m->nchunks + 1, sizeof(*m->chunks))) == NULL)
 		goto nomem;
 	for (size_t i = 0; i < m->nchunks; i++) {
 		size_t first = i * cs, k = n - first < cs ? n - first : cs;
 		size_t rec_len = sizeof(struct task_hdr) + k * in_size;
-		struct chunk *c = calloc(1, sizeof(*c));
-		unsigned char *rec = malloc(rec_len);
+		struct chunk *c = mpi_calloc(1, sizeof(*c));
+		unsigned char *rec = mpi_malloc(rec_len);
 
 		m->chunks[i] = c;
 		if (c == NULL || rec == NULL) {
-			free(rec);
+			mpi_free(rec);
 			goto nomem;
 		}
 		mpi_job_init(&c->job, &chunk_ops, rec, rec_len, T_MAP,
@@ -411,7 +412,7 @@ nomem:
 	if (m != NULL && m->chunks != NULL)
 		map_release(m);
 	else
-		free(m);
+		mpi_free(m);
 	mpi_error(-ENOMEM, func, "out of memory");
 	return NULL;
 }
@@ -461,14 +462,14 @@ mp_async_result_t *mp_pool_map_async(mp_pool_t *pool, mp_map_fn fn,
 
 	MPI_CHECK_NULL_P(pool);
 	MPI_CHECK_NULL_P(fn);
-	if ((r = calloc(1, sizeof(*r))) == NULL) {
+	if ((r = mpi_calloc(1, sizeof(*r))) == NULL) {
 		MPI_ERR(-ENOMEM, "out of memory");
 		return NULL;
 	}
 	*r = (mp_async_result_t){.pool = pool, .refs = 2};
 	if ((m = map_start(pool, fn, in, n, in_size, out, out_size, opts, r,
 			   __func__)) == NULL) {
-		free(r);
+		mpi_free(r);
 		return NULL;
 	}
 	if (n == 0) /* no chunk will end it */

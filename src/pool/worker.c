@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "internal/alloc.h"
 #include "internal/clock.h"
 #include "internal/error.h"
 #include "pool/pool_int.h"
@@ -24,7 +25,7 @@ static int reserve(char **buf, size_t *cap, size_t used, size_t more)
 		return 0;
 	while (want < used + more)
 		want *= 2;
-	if ((b = realloc(*buf, want)) == NULL)
+	if ((b = mpi_realloc(*buf, want)) == NULL)
 		return -ENOMEM;
 	*buf = b;
 	*cap = want;

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "internal/alloc.h"
 #include "internal/child.h"
 #include "internal/clock.h"
 #include "internal/error.h"
@@ -61,10 +62,10 @@ void mpi_proc_destroy(struct mp_process *p)
 {
 	if (p->pidfd >= 0)
 		close(p->pidfd);
-	free(p->affinity);
-	free(p->identity);
-	free(p->name);
-	free(p);
+	mpi_free(p->affinity);
+	mpi_free(p->identity);
+	mpi_free(p->name);
+	mpi_free(p);
 }
 
 /* ---- reaping ---- */
@@ -407,9 +408,9 @@ int mp_process_set_name(mp_process_t *p, const char *name)
 			prctl(PR_SET_NAME, name);
 		return MPI_ERR(-EINVAL, "only a child's name can be changed");
 	}
-	if ((copy = strdup(name)) == NULL)
+	if ((copy = mpi_strdup(name)) == NULL)
 		return MPI_ERR(-ENOMEM, "out of memory");
-	free(p->name);
+	mpi_free(p->name);
 	p->name = copy;
 	return 0;
 }

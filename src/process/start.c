@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "internal/alloc.h"
 #include "internal/clock.h"
 #include "internal/error.h"
 #include "process/process_int.h"
@@ -82,7 +83,7 @@ static int copy_opts(struct mp_process *p, const mp_process_opts *o)
 				       "number",
 				       i, o->affinity[i]);
 	if (o->naffinity > 0) {
-		p->affinity = malloc(o->naffinity * sizeof(int));
+		p->affinity = mpi_malloc(o->naffinity * sizeof(int));
 		if (p->affinity == NULL)
 			return OPT_ERR(-ENOMEM, "out of memory");
 		memcpy(p->affinity, o->affinity, o->naffinity * sizeof(int));
@@ -109,7 +110,7 @@ mp_process_t *mp_process_new(mp_target_fn target, void *arg,
 	MPI_CHECK_NULL_P(target);
 	if (opts == NULL)
 		opts = &defaults;
-	p = calloc(1, sizeof(*p));
+	p = mpi_calloc(1, sizeof(*p));
 	if (p == NULL) {
 		MPI_ERR(-ENOMEM, "out of memory");
 		return NULL;
@@ -126,13 +127,13 @@ mp_process_t *mp_process_new(mp_target_fn target, void *arg,
 	n = atomic_fetch_add(&mpi_counter, 1) + 1;
 	len = snprintf(NULL, 0, "%s%s%u", mpi_self.identity,
 		       *mpi_self.identity ? ":" : "", n);
-	p->identity = malloc((size_t)len + 1);
+	p->identity = mpi_malloc((size_t)len + 1);
 	if (p->identity != NULL)
 		snprintf(p->identity, (size_t)len + 1, "%s%s%u", mpi_self.identity,
 			 *mpi_self.identity ? ":" : "", n);
 	if (opts->name != NULL)
-		p->name = strdup(opts->name);
-	else if (p->identity != NULL && asprintf(&p->name, "Process-%s",
+		p->name = mpi_strdup(opts->name);
+	else if (p->identity != NULL && mpi_asprintf(&p->name, "Process-%s",
 						 p->identity) < 0)
 		p->name = NULL;
 	if (p->identity == NULL || p->name == NULL) {

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "internal/alloc.h"
 #include "internal/error.h"
 #include "shm/shm_int.h"
 
@@ -61,7 +62,7 @@ mp_shm_t *mp_shm_create(const char *name, size_t size, const mp_shm_opts *opts)
 				 "from zero");
 		return NULL;
 	}
-	if ((s = calloc(1, sizeof(*s))) == NULL) {
+	if ((s = mpi_calloc(1, sizeof(*s))) == NULL) {
 		MPI_ERR(-ENOMEM, "out of memory");
 		return NULL;
 	}
@@ -74,7 +75,7 @@ mp_shm_t *mp_shm_create(const char *name, size_t size, const mp_shm_opts *opts)
 				r = (unsigned)rand() ^ (unsigned)getpid();
 			snprintf(s->name, sizeof(s->name), "/psm_%08x", r);
 		} else if (make_path(name, s->name, sizeof(s->name), __func__) < 0) {
-			free(s);
+			mpi_free(s);
 			return NULL;
 		}
 		fd = shm_open(s->name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -84,7 +85,7 @@ mp_shm_t *mp_shm_create(const char *name, size_t size, const mp_shm_opts *opts)
 	if (fd < 0) {
 		MPI_ERR(-errno, "shm_open(%s): %s", s->name + 1,
 			mp_strerror(-errno));
-		free(s);
+		mpi_free(s);
 		return NULL;
 	}
 	s->tracked = opts == NULL || !opts->untracked;
@@ -108,7 +109,7 @@ mp_shm_t *mp_shm_create(const char *name, size_t size, const mp_shm_opts *opts)
 fail:
 	close(fd);
 	shm_unlink(s->name);
-	free(s);
+	mpi_free(s);
 	return NULL;
 }
 
@@ -119,32 +120,32 @@ mp_shm_t *mp_shm_attach(const char *name)
 	int fd;
 
 	MPI_CHECK_NULL_P(name);
-	if ((s = calloc(1, sizeof(*s))) == NULL) {
+	if ((s = mpi_calloc(1, sizeof(*s))) == NULL) {
 		MPI_ERR(-ENOMEM, "out of memory");
 		return NULL;
 	}
 	if (make_path(name, s->name, sizeof(s->name), __func__) < 0) {
-		free(s);
+		mpi_free(s);
 		return NULL;
 	}
 	fd = shm_open(s->name, O_RDWR | O_CLOEXEC, 0);
 	if (fd < 0) {
 		MPI_ERR(-errno, "no shared memory segment '%s': %s", s->name + 1,
 			mp_strerror(-errno));
-		free(s);
+		mpi_free(s);
 		return NULL;
 	}
 	if (fstat(fd, &st) < 0 || st.st_size == 0) {
 		MPI_ERR(st.st_size == 0 ? -EINVAL : -errno,
 			"segment '%s' is empty or unreadable", s->name + 1);
 		close(fd);
-		free(s);
+		mpi_free(s);
 		return NULL;
 	}
 	s->size = (size_t)st.st_size;
 	if (map(s, fd, PROT_READ | PROT_WRITE, __func__) == NULL) {
 		close(fd);
-		free(s);
+		mpi_free(s);
 		return NULL;
 	}
 	close(fd);
@@ -171,7 +172,7 @@ void mp_shm_close(mp_shm_t *s)
 	if (s == NULL)
 		return;
 	munmap(s->buf, s->size);
-	free(s);
+	mpi_free(s);
 }
 
 int mp_shm_unlink(mp_shm_t *s)

@@ -26,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "internal/alloc.h"
 #include "shm/shm_int.h"
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -48,7 +49,7 @@ static void tracker_main(int in)
 
 	while (!eof || n > 0) {
 		/* Poll the pipe and one pidfd per entry (duplicates are fine). */
-		pfd = realloc(pfd, (n + 1) * sizeof(*pfd));
+		pfd = mpi_realloc(pfd, (n + 1) * sizeof(*pfd));
 		if (pfd == NULL)
 			break;
 		pfd[0] = (struct pollfd){.fd = eof ? -1 : in, .events = POLLIN};
@@ -108,7 +109,7 @@ static void tracker_main(int in)
 				}
 				if (n == cap) {
 					cap = cap ? 2 * cap : 16;
-					e = realloc(e, cap * sizeof(*e));
+					e = mpi_realloc(e, cap * sizeof(*e));
 					if (e == NULL)
 						_exit(1);
 				}

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "internal/alloc.h"
 #include "internal/child.h"
 #include "internal/clock.h"
 #include "internal/error.h"
@@ -25,7 +26,7 @@ int mpi_buf_add(struct buf *b, const void *data, size_t n)
 
 		while (cap < b->len + n + 1)
 			cap *= 2;
-		if ((d = realloc(b->data, cap)) == NULL)
+		if ((d = mpi_realloc(b->data, cap)) == NULL)
 			return -ENOMEM;
 		b->data = d;
 		b->cap = cap;
@@ -312,11 +313,11 @@ void mp_popen_free(mp_popen_t *p)
 		wait_until(p, MPI_NO_DEADLINE, NULL, __func__);
 	}
 	close(p->pidfd);
-	free(p->out.data);
-	free(p->err.data);
-	free(p->line.data);
-	free(p->last.data);
-	free(p);
+	mpi_free(p->out.data);
+	mpi_free(p->err.data);
+	mpi_free(p->line.data);
+	mpi_free(p->last.data);
+	mpi_free(p);
 }
 
 /* ---- run ---- */
@@ -402,8 +403,8 @@ void mp_completed_free(mp_completed *res)
 {
 	if (res == NULL)
 		return;
-	free(res->out.data);
-	free(res->err.data);
+	mpi_free(res->out.data);
+	mpi_free(res->err.data);
 	res->out = (mp_bytes){0};
 	res->err = (mp_bytes){0};
 }
@@ -421,7 +422,7 @@ int mp_bytes_lines(const mp_bytes *b, char ***lines)
 		count++;
 	if (count > (size_t)INT32_MAX)
 		return MPI_ERR(-EOVERFLOW, "too many lines");
-	arr = malloc((count + 1) * sizeof(*arr) + b->len + 1);
+	arr = mpi_malloc((count + 1) * sizeof(*arr) + b->len + 1);
 	if (arr == NULL)
 		return MPI_ERR(-ENOMEM, "out of memory");
 	text = (char *)(arr + count + 1);

@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "internal/alloc.h"
 #include "internal/child.h"
 #include "internal/error.h"
 #include "subprocess/subprocess_int.h"
@@ -193,7 +194,7 @@ static char **make_env(const mp_popen_opts *o, char ***owned)
 		n++;
 	while (o->env_add[m])
 		m++;
-	if ((env = calloc(n + m + 1, sizeof(*env))) == NULL)
+	if ((env = mpi_calloc(n + m + 1, sizeof(*env))) == NULL)
 		return NULL;
 	for (i = 0, j = 0; i < n; i++) {
 		const char *eq = strchr(environ[i], '=');
@@ -281,7 +282,7 @@ mp_popen_t *mp_popen_new(const char *const argv[], const mp_popen_opts *opts)
 		MPI_ERR(-EINVAL, "only stderr can go to MP_STDIO_STDOUT");
 		return NULL;
 	}
-	if ((p = calloc(1, sizeof(*p))) == NULL) {
+	if ((p = mpi_calloc(1, sizeof(*p))) == NULL) {
 		MPI_ERR(-ENOMEM, "out of memory");
 		return NULL;
 	}
@@ -313,14 +314,14 @@ mp_popen_t *mp_popen_new(const char *const argv[], const mp_popen_opts *opts)
 	c.npass = opts->pass_fds ? opts->npass_fds : 0;
 	if (pipe2(errpipe, O_CLOEXEC) < 0) {
 		rc = MPI_SYSERR("pipe2");
-		free(owned_env);
+		mpi_free(owned_env);
 		goto fail_streams;
 	}
 	c.errfd = errpipe[1];
 	pid = spawn(&c);
 	rc = pid < 0 ? (int)pid : 0;
 	close(errpipe[1]);
-	free(owned_env);
+	mpi_free(owned_env);
 	for (i = 0; i < 3; i++)
 		if (close_child[i] >= 0)
 			close(close_child[i]);
@@ -370,6 +371,6 @@ fail_parent:
 	for (i = 0; i < 3; i++)
 		if (parent_end[i] >= 0)
 			close(parent_end[i]);
-	free(p);
+	mpi_free(p);
 	return NULL;
 }
