@@ -9,7 +9,7 @@ static const mp_auth_opts key = {.authkey = "secret password", .authkey_len = 15
 static int client(void *arg)
 {
 	const mp_auth_opts *k = arg;
-	mp_connection_t *c = mp_client(address, k);
+	mp_connection_t *c = mp_client(address, k, 10);
 	char buf[64];
 	size_t len;
 

@@ -279,7 +279,7 @@ static const mp_auth_opts *client_opts;
 
 static int client_echo(void *arg)
 {
-	mp_connection_t *c = mp_client(server_address, client_opts);
+	mp_connection_t *c = mp_client(server_address, client_opts, mpt_timeout(10));
 	void *buf;
 	size_t len;
 	int rc;
@@ -348,7 +348,7 @@ static void test_listener_client(void **state)
 	assert_int_equal(mp_last_error_code(), -EADDRINUSE);
 	mpt_assert_rc(mp_listener_accept(l, &c, 0.05), -ETIMEDOUT);
 	mp_listener_free(l);
-	assert_null(mp_client("127.0.0.1:1", NULL));
+	assert_null(mp_client("127.0.0.1:1", NULL, mpt_timeout(10)));
 	assert_int_equal(mp_last_error_code(), -ECONNREFUSED);
 	assert_null(mp_listener_new("", NULL));
 	mp_listener_free(NULL);
@@ -383,7 +383,7 @@ static const char *py_server =
 static void test_python_client_to_c_listener(void **state)
 {
 	mp_listener_t *l = mp_listener_new("127.0.0.1:0",
-					   &(mp_auth_opts){"secret", 6, 0});
+					   &(mp_auth_opts){"secret", 6, 0, 0});
 	mp_connection_t *c;
 	mp_popen_t *py;
 	mp_bytes out;
@@ -440,7 +440,8 @@ static void test_c_client_to_python_listener(void **state)
 		assert_int_equal(mp_popen_readline(py, &line, mpt_timeout(30)), 1);
 		snprintf(address, sizeof(address), "127.0.0.1:%d", atoi(line.data));
 		c = mp_client(address, &(mp_auth_opts){wrong ? "nope" : "secret",
-							wrong ? 4 : 6, 0});
+							wrong ? 4 : 6, 0, 0},
+			      mpt_timeout(30));
 		if (!wrong) {
 			assert_non_null(c);
 			mpt_assert_ok(mp_connection_send_bytes(c, "hello python", 12));

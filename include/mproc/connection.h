@@ -10,10 +10,26 @@
  *
  * Errors: MP_EEOF when the peer closed (EOFError); -EIO for a message cut
  * short ("got end of file during message"); -EMSGSIZE for a message over
- * maxlength ("bad message length": the connection is then unusable, as in
- * CPython) or, for recv_bytes_into, larger than the buffer (nothing lost: the
- * next receive returns it); -EPROTO for a malformed frame; MP_ECLOSED after
- * close; -EBADF for an operation the end cannot do (read-only/write-only).
+ * maxlength ("bad message length") or, for recv_bytes_into, larger than the
+ * buffer (nothing lost: the next receive returns it); -EPROTO for a
+ * malformed header (a negative length); MP_ECLOSED after close; -EBADF for
+ * an operation the end cannot do (read-only/write-only).
+ *
+ * Broken connections.  After a bad message length, a malformed header, or
+ * any failure once a header has been read and before its payload is whole
+ * (EOF, an error of the socket, no memory), the connection is unusable for
+ * receiving, as in CPython: every later receive and poll fails with -EPROTO
+ * ("connection is unusable after ...").  A failure before any byte of a
+ * header is consumed (MP_EEOF, -EAGAIN on a nonblocking fd) keeps the stream
+ * in step.  Sending is unaffected.
+ *
+ * Memory against a hostile peer.  A header may claim up to 2^63 bytes;
+ * mp_connection_recv_bytes grows its buffer as the payload arrives (at most
+ * twice the bytes received plus 64 KiB), so a lying header costs only what
+ * was actually sent.  With maxlength, a longer message is refused on its
+ * header, before any allocation.  recv_bytes_into never writes past cap and
+ * allocates nothing for the payload.  Each connection holds a 64 KiB read
+ * buffer once it has received.
  *
  * Thread safety: one thread may send while another receives on the same
  * Connection; two concurrent senders (or receivers) must lock themselves.
@@ -55,13 +71,25 @@ MP_API int mp_connection_send_bytes(mp_connection_t *c, const void *buf,
 				    size_t len);
 
 /*
- * Receive one message into a buffer the library allocates (*buf; release
- * with mp_buf_free).  maxlength 0: any size.
+ * mp_connection_recv_bytes - receive one message into a buffer the library
+ * allocates (*buf, release with mp_buf_free; *len its size).  maxlength 0:
+ * any size (memory grows only with the bytes that arrive, see above); else
+ * a longer message is -EMSGSIZE "bad message length" and the connection is
+ * broken.  Blocks until a whole message arrived, as CPython's does: poll
+ * (which says that bytes are ready, not that a whole message is) waits
+ * with a timeout, but a peer that stops in the middle of a message blocks
+ * the receive.  Errors above; -ENOMEM before any byte of the payload was
+ * read keeps the message for the next receive.
  */
 MP_API int mp_connection_recv_bytes(mp_connection_t *c, void **buf,
 				    size_t *len, size_t maxlength);
 
-/* Receive one message into buf of cap bytes (see -EMSGSIZE above). */
+/*
+ * mp_connection_recv_bytes_into - receive one message into buf of cap
+ * bytes (*len: its size).  A message over cap is -EMSGSIZE with *len set to
+ * its size (CPython's BufferTooShort); it is left unread, so the next
+ * receive (with a bigger buffer, or recv_bytes) returns it.
+ */
 MP_API int mp_connection_recv_bytes_into(mp_connection_t *c, void *buf,
 					 size_t cap, size_t *len);
 
@@ -88,18 +116,32 @@ MP_API void mp_connection_free(mp_connection_t *c);
 /* ---- Listener / Client ---- */
 
 /*
- * Addresses: "host:port" (TCP; port 0 picks a free one), "@name" (a Linux
- * abstract Unix socket), anything else a Unix socket path.
+ * Addresses: "host:port" (TCP; port 0 picks a free one, a port outside
+ * 0..65535 is -EINVAL; host names are resolved with getaddrinfo, whose
+ * wait the resolver's own timeouts bound, not the caller's: use numeric
+ * addresses where the deadline must hold), "@name" (a Linux abstract Unix
+ * socket), anything else a Unix socket path.
+ *
+ * Permissions.  A listener's Unix socket file is created with mode 0600
+ * (socket_mode widens or narrows it; the umask still applies, as for
+ * open()), so only its owner (and root) may connect.  An abstract "@name"
+ * has no file and NO permission check: any process in the same network
+ * namespace can connect to it, so give such a listener (and every TCP
+ * listener) an authkey.
  */
 typedef struct mp_auth_opts {
 	const void *authkey; /* NULL: no authentication ("" is a valid key) */
-	size_t authkey_len;
+	size_t authkey_len;  /* at most INT_MAX */
 	int backlog;         /* listeners; 0 = 1, as CPython */
+	mode_t socket_mode;  /* listeners on a Unix path; 0 = 0600 */
 } mp_auth_opts;
 
 typedef struct mp_listener mp_listener_t;
 
-/* Bind and listen.  NULL with mp_last_error_code(): -EADDRINUSE, ... */
+/*
+ * mp_listener_new - bind and listen.  NULL with mp_last_error_code():
+ * -EADDRINUSE, -EINVAL (a bad address, port or socket_mode), -errno.
+ */
 MP_API mp_listener_t *mp_listener_new(const char *address,
 				      const mp_auth_opts *opts);
 
@@ -109,18 +151,33 @@ MP_API const char *mp_listener_address(const mp_listener_t *l);
 /*
  * mp_listener_accept - the next connection, authenticated with the
  * listener's authkey (CPython's challenge: HMAC-SHA256, and the MD5 form of
- * Python <= 3.11).  0 and *conn; MP_EAUTH when the peer's key is wrong
- * (that connection is closed); -ETIMEDOUT.
+ * Python <= 3.11).  timeout bounds the whole call: the wait for a
+ * connection and the handshake, so a peer that connects and then sends
+ * nothing (or half a message) costs at most timeout.  With MP_FOREVER such
+ * a peer blocks the call for ever: give a finite timeout to a listener that
+ * untrusted peers can reach.  0 and *conn; MP_EAUTH when the peer's key is
+ * wrong, its messages are malformed, or a digest cannot be computed (that
+ * connection is closed); -ETIMEDOUT (likewise).
  */
 MP_API int mp_listener_accept(mp_listener_t *l, mp_connection_t **conn,
 			      double timeout);
 
-/* Close (unlinking a Unix socket path it created) and free.  NULL ok. */
+/*
+ * Close (unlinking a Unix socket path it created, wiping its copy of the
+ * authkey) and free.  NULL ok.
+ */
 MP_API void mp_listener_free(mp_listener_t *l);
 
-/* mp_client - connect (and authenticate); NULL with mp_last_error_code(). */
+/*
+ * mp_client - connect and, with an authkey, authenticate (CPython's
+ * Client).  timeout (seconds, or MP_FOREVER) bounds the whole call: the
+ * connect (a Unix listener with a full backlog, an unanswered TCP SYN) and
+ * every step of the handshake.  NULL with mp_last_error_code(): -ETIMEDOUT,
+ * -ECONNREFUSED, MP_EAUTH (wrong key, a malformed or short challenge, a
+ * digest that cannot be computed), -EINVAL, -errno.
+ */
 MP_API mp_connection_t *mp_client(const char *address,
-				  const mp_auth_opts *opts);
+				  const mp_auth_opts *opts, double timeout);
 
 /* ---- FIFO ---- */
 

@@ -61,6 +61,11 @@ int mp_pipe(bool duplex, mp_connection_t **reader, mp_connection_t **writer)
 	*reader = mp_connection_new(fds[0], true, duplex);
 	*writer = mp_connection_new(fds[1], duplex, true);
 	if (*reader == NULL || *writer == NULL) {
+		/* a connection owns its fd; a failed one adopted nothing */
+		if (*reader == NULL)
+			close(fds[0]);
+		if (*writer == NULL)
+			close(fds[1]);
 		mp_connection_free(*reader);
 		mp_connection_free(*writer);
 		*reader = *writer = NULL;
@@ -86,17 +91,53 @@ static int check(const mp_connection_t *c, bool write, const char *func)
 	if (!write && !c->readable)
 		return mpi_error(-EBADF, func, "connection is write-only");
 	if (!write && c->broken)
-		return mpi_error(-EPROTO, func, "connection is unusable after "
-						"a bad message length");
+		return mpi_error(-EPROTO, func, "connection is unusable after %s",
+				 c->broken);
 	return 0;
+}
+
+/* The io of a public call: no deadline. */
+static struct mpi_io blocking(const char *func)
+{
+	return (struct mpi_io){MPI_NO_DEADLINE, MP_FOREVER, func};
+}
+
+/*
+ * Wait until fd is ready for events or the deadline passes: 0, -ETIMEDOUT,
+ * -errno.  Without a deadline the next syscall simply blocks.
+ */
+static int wait_fd(int fd, short events, uint64_t deadline)
+{
+	struct pollfd pfd = {fd, events, 0};
+	struct timespec ts;
+	int rc;
+
+	if (deadline == MPI_NO_DEADLINE)
+		return 0;
+	for (;;) {
+		rc = ppoll(&pfd, 1, mpi_remaining(deadline, &ts), NULL);
+		if (rc > 0)
+			return 0;
+		if (rc == 0)
+			return -ETIMEDOUT;
+		if (errno != EINTR)
+			return -errno;
+	}
 }
 
 /* ---- sending ---- */
 
-/* writev everything; never raises SIGPIPE (sockets: MSG_NOSIGNAL; pipes:
- * SIGPIPE blocked for the call and a resulting one consumed). */
-static int write_all(mp_connection_t *c, struct iovec *iov, int n)
+/*
+ * writev everything before the deadline; never raises SIGPIPE (sockets:
+ * MSG_NOSIGNAL; pipes: SIGPIPE blocked for the call and a resulting one
+ * consumed).  With a deadline a socket is written with MSG_DONTWAIT; a
+ * pipe is polled before each write (the handshake, the only caller with a
+ * deadline, runs on sockets).
+ */
+static int write_all(mp_connection_t *c, struct iovec *iov, int n,
+		     uint64_t deadline)
 {
+	int flags = MSG_NOSIGNAL | (deadline != MPI_NO_DEADLINE ? MSG_DONTWAIT : 0);
 	sigset_t pipe_set, old, pending;
 	struct timespec zero = {0, 0};
 	bool was_pending = true;
@@ -113,14 +154,23 @@ static int write_all(mp_connection_t *c, struct iovec *iov, int n)
 	while (n > 0) {
 		if (c->socket) {
 			struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
-			w = sendmsg(c->fd, &m, MSG_NOSIGNAL);
+			w = sendmsg(c->fd, &m, flags);
 		} else {
+			if ((rc = wait_fd(c->fd, POLLOUT, deadline)) < 0)
+				break;
 			w = writev(c->fd, iov, n);
 		}
 		if (w < 0) {
-			if (errno == EINTR)
+			int e = errno;
+
+			if (e == EINTR)
 				continue;
-			rc = -errno;
+			if (e == EAGAIN && deadline != MPI_NO_DEADLINE) {
+				if ((rc = wait_fd(c->fd, POLLOUT, deadline)) < 0)
+					break;
+				continue;
+			}
+			rc = -e;
 			break;
 		}
 		while (n > 0 && (size_t)w >= iov->iov_len) {
@@ -144,17 +194,17 @@ static int write_all(mp_connection_t *c, struct iovec *iov, int n)
 }
 
 int mpi_conn_send(mp_connection_t *c, const void *buf, size_t len,
-		  const char *func)
+		  const struct mpi_io *io)
 {
 	unsigned char hdr[12];
 	struct iovec iov[2];
 	size_t hlen = 4;
 	int rc;
 
-	if ((rc = check(c, true, func)) < 0)
+	if ((rc = check(c, true, io->func)) < 0)
 		return rc;
 	if (buf == NULL && len > 0)
-		return mpi_error(-EINVAL, func, "argument 'buf' is NULL");
+		return mpi_error(-EINVAL, io->func, "argument 'buf' is NULL");
 	if (len > 0x7fffffff) { /* CPython's large form: -1, then 8 bytes */
 		memset(hdr, 0xff, 4);
 		for (int i = 0; i < 8; i++)
@@ -166,226 +216,353 @@ int mpi_conn_send(mp_connection_t *c, const void *buf, size_t len,
 	}
 	iov[0] = (struct iovec){hdr, hlen};
 	iov[1] = (struct iovec){(void *)buf, len};
-	if ((rc = write_all(c, iov, len ? 2 : 1)) < 0)
-		return mpi_error(rc, func, "send: %s", mp_strerror(rc));
+	rc = write_all(c, iov, len ? 2 : 1, io->deadline);
+	if (rc == -ETIMEDOUT)
+		return mpi_error(rc, io->func, "timed out after %gs sending to "
+				 "the peer", io->timeout);
+	if (rc < 0)
+		return mpi_error(rc, io->func, "send: %s", mp_strerror(rc));
 	return 0;
 }
 
 int mp_connection_send_bytes(mp_connection_t *c, const void *buf, size_t len)
 {
-	return mpi_conn_send(c, buf, len, __func__);
+	struct mpi_io io = blocking(__func__);
+
+	return mpi_conn_send(c, buf, len, &io);
 }
 
 /* ---- receiving ---- */
 
-/* Read more into the buffer (stashing received fds): >0, 0 at EOF, -errno. */
-static ssize_t fill(mp_connection_t *c)
+/*
+ * Receiving never consumes a byte of a header until the whole header is in
+ * the read buffer, so a failure before that (EOF at a message boundary, a
+ * timeout, EAGAIN) leaves the stream in step.  Once a header is consumed,
+ * any failure before the end of its payload breaks the connection: every
+ * later receive fails with -EPROTO, as CPython's connection stops being
+ * readable after a bad message length.  A payload the library allocates
+ * grows with the bytes that arrived (at most twice them, plus MPI_RBUF),
+ * never with what the header claims.
+ */
+
+/* Keep the fds that came with a recvmsg, in order (extra ones closed). */
+static void stash_fds(mp_connection_t *c, struct msghdr *m)
+{
+	struct cmsghdr *cm;
+
+	for (cm = CMSG_FIRSTHDR(m); cm; cm = CMSG_NXTHDR(m, cm)) {
+		unsigned char *data = CMSG_DATA(cm);
+		size_t k, i;
+		int fd;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS ||
+		    cm->cmsg_len < CMSG_LEN(0))
+			continue;
+		k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (i = 0; i < k; i++) {
+			memcpy(&fd, data + i * sizeof(int), sizeof(int));
+			if (c->nfds < MPI_MAXFDS)
+				c->fds[c->nfds++] = fd;
+			else
+				close(fd);
+		}
+	}
+}
+
+/* One read of at most n bytes into dst: >0, 0 at EOF, -errno, -ETIMEDOUT. */
+static ssize_t read_some(mp_connection_t *c, void *dst, size_t n,
+			 uint64_t deadline)
 {
 	char ctrl[CMSG_SPACE(sizeof(int) * MPI_MAXFDS)];
-	struct cmsghdr *cm;
-	struct iovec iov;
+	struct iovec iov = {dst, n};
 	struct msghdr m;
-	ssize_t n;
+	ssize_t r;
+	int rc;
 
-	if (c->rbuf == NULL && (c->rbuf = mpi_malloc(MPI_RBUF)) == NULL)
-		return -ENOMEM;
-	if (c->rpos == c->rlen)
-		c->rpos = c->rlen = 0;
-	else if (c->rlen == MPI_RBUF) {
-		memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
-		c->rlen -= c->rpos;
-		c->rpos = 0;
-	}
-	iov = (struct iovec){c->rbuf + c->rlen, MPI_RBUF - c->rlen};
-	do {
+	for (;;) {
+		if ((rc = wait_fd(c->fd, POLLIN, deadline)) < 0)
+			return rc;
 		if (c->socket) {
 			m = (struct msghdr){.msg_iov = &iov, .msg_iovlen = 1,
 					    .msg_control = ctrl,
 					    .msg_controllen = sizeof(ctrl)};
-			n = recvmsg(c->fd, &m, MSG_CMSG_CLOEXEC);
+			r = recvmsg(c->fd, &m, MSG_CMSG_CLOEXEC);
 		} else {
-			n = read(c->fd, iov.iov_base, iov.iov_len);
+			r = read(c->fd, dst, n);
 		}
-	} while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
-	if (c->socket)
-		for (cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm)) {
-			int *fds = (int *)CMSG_DATA(cm);
-			size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		if (r >= 0)
+			break;
+		if (errno != EINTR)
+			return -errno;
+	}
+	if (c->socket && r > 0)
+		stash_fds(c, &m);
+	return r;
+}
 
-			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-				continue;
-			for (size_t i = 0; i < k; i++) {
-				if (c->nfds < MPI_MAXFDS)
-					c->fds[c->nfds++] = fds[i];
-				else
-					close(fds[i]);
-			}
-		}
-	c->rlen += (size_t)n;
+/* Read more into the read buffer: >0, 0 at EOF, negative on error. */
+static ssize_t fill(mp_connection_t *c, uint64_t deadline)
+{
+	ssize_t n;
+
+	if (c->rbuf == NULL && (c->rbuf = mpi_malloc(MPI_RBUF)) == NULL)
+		return -ENOMEM;
+	if (c->rpos == c->rlen) {
+		c->rpos = c->rlen = 0;
+	} else if (c->rlen == MPI_RBUF) {
+		memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+		c->rlen -= c->rpos;
+		c->rpos = 0;
+	}
+	n = read_some(c, c->rbuf + c->rlen, MPI_RBUF - c->rlen, deadline);
+	if (n > 0)
+		c->rlen += (size_t)n;
 	return n;
 }
 
-/* Copy exactly n bytes out (from the buffer, then straight from the fd). */
-static int take(mp_connection_t *c, unsigned char *dst, size_t n, bool header)
+/*
+ * Have at least n (<= MPI_RBUF) bytes buffered, consuming nothing: 0,
+ * MP_EEOF at EOF with nothing buffered, -EIO at EOF after a part, or the
+ * error of the read.
+ */
+static int buffered(mp_connection_t *c, size_t n, uint64_t deadline)
 {
-	size_t have, done = 0;
 	ssize_t r;
 
-	while (done < n) {
-		have = c->rlen - c->rpos;
-		if (have > 0) {
-			size_t k = have < n - done ? have : n - done;
-			memcpy(dst + done, c->rbuf + c->rpos, k);
-			c->rpos += k;
-			done += k;
-			continue;
-		}
-		if (n - done >= MPI_RBUF && !c->socket) {
-			/* large payload from a pipe: no double copy */
-			do
-				r = read(c->fd, dst + done, n - done);
-			while (r < 0 && errno == EINTR);
-			if (r > 0) {
-				done += (size_t)r;
-				continue;
-			}
-		} else {
-			r = fill(c);
-		}
-		if (r == 0)
-			return header && done == 0 ? MP_EEOF : -EIO;
+	while (c->rlen - c->rpos < n) {
+		if ((r = fill(c, deadline)) == 0)
+			return c->rlen == c->rpos ? MP_EEOF : -EIO;
 		if (r < 0)
 			return (int)r;
 	}
 	return 0;
 }
 
-/* Read a header: the payload length. */
-static int read_length(mp_connection_t *c, uint64_t *len)
+/* Copy exactly n payload bytes to dst: 0, -EIO at EOF, or an error. */
+static int take(mp_connection_t *c, unsigned char *dst, size_t n,
+		uint64_t deadline)
 {
-	unsigned char h[8];
-	int32_t n;
-	int rc;
+	size_t have, k, done = 0;
+	ssize_t r;
 
-	if ((rc = take(c, h, 4, true)) < 0)
-		return rc;
-	n = (int32_t)((uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 |
-		      (uint32_t)h[2] << 8 | h[3]);
-	if (n >= 0) {
-		*len = (uint64_t)n;
-		return 0;
+	while (done < n) {
+		have = c->rlen - c->rpos;
+		if (have > 0) {
+			k = have < n - done ? have : n - done;
+			memcpy(dst + done, c->rbuf + c->rpos, k);
+			c->rpos += k;
+			done += k;
+			continue;
+		}
+		/* a large rest straight into dst (no double copy); a small
+		 * one through the buffer, with whatever follows it */
+		if (n - done >= MPI_RBUF) {
+			r = read_some(c, dst + done, n - done, deadline);
+			if (r > 0)
+				done += (size_t)r;
+		} else {
+			r = fill(c, deadline);
+		}
+		if (r == 0)
+			return -EIO;
+		if (r < 0)
+			return (int)r;
 	}
-	if (n != -1)
-		return -EPROTO;
-	if ((rc = take(c, h, 8, false)) < 0)
-		return rc;
-	*len = 0;
-	for (int i = 0; i < 8; i++)
-		*len = *len << 8 | h[i];
 	return 0;
 }
 
-static int recv_error(mp_connection_t *c, int rc, const char *func)
+static uint64_t be(const unsigned char *p, int n)
 {
-	switch (rc) {
-	case MP_EEOF:
-		return mpi_error(rc, func, "the peer closed the connection");
-	case -EIO:
-		c->broken = true;
-		return mpi_error(rc, func, "got end of file during message");
-	case -EPROTO:
-		c->broken = true;
-		return mpi_error(rc, func, "bad message length");
-	default:
-		return mpi_error(rc, func, "recv: %s", mp_strerror(rc));
-	}
+	uint64_t v = 0;
+
+	for (int i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
 }
 
 /*
- * One message: into *buf when it is non-NULL and cap suffices, else into a
- * new allocation (own) — or, for a caller buffer too small, kept pending.
+ * Read a header (the payload's length), consuming it only once it is
+ * whole: 0, MP_EEOF, -EIO (EOF inside it), -EPROTO (a negative length other
+ * than CPython's -1), or the error of the read.
  */
-static int recv_msg(mp_connection_t *c, void **buf, size_t cap, size_t *len,
-		    size_t maxlength, const char *func)
+static int read_length(mp_connection_t *c, uint64_t *len, uint64_t deadline)
 {
-	uint64_t n;
-	unsigned char *dst;
+	const unsigned char *h;
+	uint32_t n;
 	int rc;
 
-	if ((rc = check(c, false, func)) < 0)
+	if ((rc = buffered(c, 4, deadline)) < 0)
 		return rc;
-	if (c->has_pend) {
-		if (*buf != NULL && c->pend_len > cap) {
-			*len = c->pend_len;
-			return mpi_error(-EMSGSIZE, func, "message of %zu bytes does not fit "
-					 "the buffer of %zu bytes", c->pend_len, cap);
-		}
-		if (*buf != NULL) {
-			memcpy(*buf, c->pend, c->pend_len);
-			mpi_free(c->pend);
-		} else {
-			*buf = c->pend;
-		}
-		*len = c->pend_len;
-		c->pend = NULL;
-		c->has_pend = false;
+	h = c->rbuf + c->rpos;
+	n = (uint32_t)be(h, 4);
+	if (n < 0x80000000u) {
+		c->rpos += 4;
+		*len = n;
 		return 0;
 	}
-	if ((rc = read_length(c, &n)) < 0)
-		return recv_error(c, rc, func);
-	if ((maxlength && n > maxlength) || n > SIZE_MAX / 2) {
-		c->broken = true;
-		return mpi_error(-EMSGSIZE, func, "bad message length: %llu bytes "
-				 "over the maxlength of %zu",
+	if (n != 0xffffffffu)
+		return -EPROTO;
+	if ((rc = buffered(c, 12, deadline)) < 0)
+		return rc;
+	h = c->rbuf + c->rpos; /* the buffer may have moved */
+	*len = be(h + 4, 8);
+	c->rpos += 12;
+	return 0;
+}
+
+/*
+ * Stop receiving for good: later receives give -EPROTO "connection is
+ * unusable after <why>"; this one gives rc and msg.
+ */
+static int broken(mp_connection_t *c, const char *why, int rc,
+		  const char *msg, const char *func)
+{
+	c->broken = why;
+	return mpi_error(rc, func, "%s", msg);
+}
+
+/* Report a failure of the header (mid_frame false) or of the payload. */
+static int recv_error(mp_connection_t *c, int rc, bool mid_frame,
+		      const struct mpi_io *io)
+{
+	const char *f = io->func;
+
+	if (rc == MP_EEOF && !mid_frame)
+		return mpi_error(rc, f, "the peer closed the connection");
+	if (rc == -EIO || rc == MP_EEOF)
+		return broken(c, "an end of file in the middle of a message",
+			      -EIO, "got end of file during message", f);
+	if (rc == -EPROTO)
+		return broken(c, "a bad message length", rc,
+			      "bad message length (a negative header)", f);
+	if (rc == -ETIMEDOUT && !mid_frame)
+		return mpi_error(rc, f, "timed out after %gs waiting for the "
+				 "peer", io->timeout);
+	if (!mid_frame)
+		return mpi_error(rc, f, "recv: %s", mp_strerror(rc));
+	c->broken = rc == -ETIMEDOUT ? "a timeout in the middle of a message"
+		    : rc == -ENOMEM  ? "running out of memory in the middle "
+				       "of a message"
+				     : "a failed receive in the middle of a "
+				       "message";
+	if (rc == -ETIMEDOUT)
+		return mpi_error(rc, f, "timed out after %gs in the middle of "
+				 "a message", io->timeout);
+	return mpi_error(rc, f, "%s: %s", rc == -ENOMEM ? "allocating"
+			 : "recv", mp_strerror(rc));
+}
+
+/* A payload of n bytes into a buffer that grows as bytes arrive. */
+static int take_growing(mp_connection_t *c, size_t n, unsigned char **out,
+			const struct mpi_io *io)
+{
+	size_t cap = n < MPI_RBUF ? n : MPI_RBUF, done = 0, ncap;
+	unsigned char *buf, *p;
+	int rc;
+
+	if ((buf = mpi_malloc(cap)) == NULL) {
+		/* nothing of the payload read yet: keep the header */
+		c->has_pend = true;
+		c->pend_len = n;
+		return mpi_error(-ENOMEM, io->func, "cannot allocate %zu bytes",
+				 cap);
+	}
+	for (;;) {
+		if ((rc = take(c, buf + done, cap - done, io->deadline)) < 0) {
+			mpi_free(buf);
+			return recv_error(c, rc, true, io);
+		}
+		done = cap;
+		if (done == n)
+			break;
+		/* cap bytes arrived: at most double */
+		ncap = cap > n / 2 ? n : cap * 2;
+		if ((p = mpi_realloc(buf, ncap)) == NULL) {
+			mpi_free(buf);
+			return recv_error(c, -ENOMEM, true, io);
+		}
+		buf = p;
+		cap = ncap;
+	}
+	*out = buf;
+	return 0;
+}
+
+/*
+ * One message: into dst (cap bytes) when dst is non-NULL, else into a new
+ * buffer (*out) of at most maxlength (0: any) bytes.
+ */
+static int recv_msg(mp_connection_t *c, unsigned char *dst, size_t cap,
+		    void **out, size_t *len, size_t maxlength,
+		    const struct mpi_io *io)
+{
+	uint64_t n;
+	int rc;
+
+	if ((rc = check(c, false, io->func)) < 0)
+		return rc;
+	if (c->has_pend) {
+		n = c->pend_len;
+	} else if ((rc = read_length(c, &n, io->deadline)) < 0) {
+		return recv_error(c, rc, false, io);
+	}
+	if (dst != NULL && n > cap) {
+		/* BufferTooShort; the payload stays on the wire */
+		c->has_pend = true;
+		c->pend_len = n;
+		*len = n < (uint64_t)SIZE_MAX ? (size_t)n : SIZE_MAX;
+		return mpi_error(-EMSGSIZE, io->func, "message of %llu bytes "
+				 "does not fit the buffer of %zu bytes",
+				 (unsigned long long)n, cap);
+	}
+	c->has_pend = false;
+	if (dst == NULL && maxlength && n > maxlength) {
+		c->broken = "a bad message length";
+		return mpi_error(-EMSGSIZE, io->func, "bad message length: %llu "
+				 "bytes over the maxlength of %zu",
 				 (unsigned long long)n, maxlength);
 	}
-	bool keep = *buf != NULL && n > cap;
-	dst = *buf != NULL && !keep ? *buf : mpi_malloc(n ? (size_t)n : 1);
-	if (dst == NULL)
-		return mpi_error(-ENOMEM, func, "cannot allocate %llu bytes",
-				 (unsigned long long)n);
-	if ((rc = take(c, dst, (size_t)n, false)) < 0) {
-		if (dst != *buf)
-			mpi_free(dst);
-		return recv_error(c, rc == MP_EEOF ? -EIO : rc, func);
+	if (n > SIZE_MAX / 2) {
+		c->broken = "a bad message length";
+		return mpi_error(-EMSGSIZE, io->func, "bad message length: %llu "
+				 "bytes", (unsigned long long)n);
+	}
+	if (dst != NULL) {
+		if ((rc = take(c, dst, (size_t)n, io->deadline)) < 0)
+			return recv_error(c, rc, true, io);
+	} else if ((rc = take_growing(c, (size_t)n, (unsigned char **)out,
+				      io)) < 0) {
+		return rc;
 	}
 	*len = (size_t)n;
-	if (keep) {
-		c->pend = dst;
-		c->pend_len = (size_t)n;
-		c->has_pend = true;
-		return mpi_error(-EMSGSIZE, func, "message of %zu bytes does not fit "
-				 "the buffer of %zu bytes", (size_t)n, cap);
-	}
-	*buf = dst;
 	return 0;
 }
 
 int mpi_conn_recv(mp_connection_t *c, void **buf, size_t *len,
-		  size_t maxlength, const char *func)
+		  size_t maxlength, const struct mpi_io *io)
 {
 	*buf = NULL;
-	return recv_msg(c, buf, 0, len, maxlength, func);
+	return recv_msg(c, NULL, 0, buf, len, maxlength, io);
 }
 
 int mp_connection_recv_bytes(mp_connection_t *c, void **buf, size_t *len,
 			     size_t maxlength)
 {
+	struct mpi_io io = blocking(__func__);
+
 	MPI_CHECK_NULL(buf);
 	MPI_CHECK_NULL(len);
-	return mpi_conn_recv(c, buf, len, maxlength, __func__);
+	return mpi_conn_recv(c, buf, len, maxlength, &io);
 }
 
 int mp_connection_recv_bytes_into(mp_connection_t *c, void *buf, size_t cap,
 				  size_t *len)
 {
-	void *p = buf;
+	struct mpi_io io = blocking(__func__);
 
 	MPI_CHECK_NULL(buf);
 	MPI_CHECK_NULL(len);
-	return recv_msg(c, &p, cap, len, 0, __func__);
+	return recv_msg(c, buf, cap, NULL, len, 0, &io);
 }
 
 int mp_connection_poll(mp_connection_t *c, double timeout)
@@ -443,14 +620,18 @@ int mp_connection_send_fd(mp_connection_t *c, int fd)
 
 int mp_connection_recv_fd(mp_connection_t *c, int *fd)
 {
-	unsigned char marker;
+	struct mpi_io io = blocking(__func__);
 	int rc;
 
 	MPI_CHECK_NULL(fd);
 	if ((rc = check(c, false, __func__)) < 0)
 		return rc;
-	if ((rc = take(c, &marker, 1, true)) < 0)
-		return recv_error(c, rc, __func__);
+	if (c->has_pend)
+		return MPI_ERR(-EPROTO, "a message is next, not an fd");
+	/* the one-byte marker that carried the fd */
+	if ((rc = buffered(c, 1, MPI_NO_DEADLINE)) < 0)
+		return recv_error(c, rc, false, &io);
+	c->rpos++;
 	if (c->nfds == 0)
 		return MPI_ERR(-EPROTO, "no fd came with the message");
 	*fd = c->fds[0];
@@ -477,7 +658,6 @@ void mp_connection_free(mp_connection_t *c)
 		return;
 	mp_connection_close(c);
 	mpi_free(c->rbuf);
-	mpi_free(c->pend);
 	mpi_free(c);
 }
 

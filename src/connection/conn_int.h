@@ -3,6 +3,7 @@
 #define MPROC_CONN_INT_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "mproc/connection.h"
 
@@ -12,23 +13,52 @@
 struct mp_connection {
 	int fd;
 	bool readable, writable, socket;
-	bool broken; /* a bad length was read: no more receiving */
+	/* why receiving stopped for good (a framing error, or a failure in
+	 * the middle of a message), or NULL */
+	const char *broken;
 	/* read buffer */
 	unsigned char *rbuf;
 	size_t rpos, rlen;
-	/* a message too big for recv_bytes_into, kept for the next receive */
-	unsigned char *pend;
-	size_t pend_len;
+	/* a header already read whose payload (pend_len bytes) is the next
+	 * thing on the wire: recv_bytes_into's buffer was too small, or the
+	 * payload's first allocation failed */
 	bool has_pend;
+	uint64_t pend_len;
 	/* fds received with SCM_RIGHTS, in order */
 	int fds[MPI_MAXFDS];
 	int nfds;
 };
 
-/* Receive a message no longer than maxlength (0: any) for the auth code. */
+/*
+ * How a blocking step of the library waits: until deadline
+ * (MPI_NO_DEADLINE: for ever), naming the public function func and the
+ * caller's timeout in messages.
+ */
+struct mpi_io {
+	uint64_t deadline;
+	double timeout;
+	const char *func;
+};
+
+/*
+ * Receive one message no longer than maxlength (0: any) into a new buffer
+ * (*buf, mpi_free), or send one, within io's deadline (-ETIMEDOUT).
+ */
 int mpi_conn_recv(mp_connection_t *c, void **buf, size_t *len,
-		  size_t maxlength, const char *func);
+		  size_t maxlength, const struct mpi_io *io);
 int mpi_conn_send(mp_connection_t *c, const void *buf, size_t len,
-		  const char *func);
+		  const struct mpi_io *io);
+
+/*
+ * The two halves of CPython's authentication over a connected c (the
+ * listener runs deliver then answer, the client answer then deliver):
+ * 0, MP_EAUTH (wrong key, a malformed or short challenge, a digest that
+ * cannot be computed), -ETIMEDOUT past io->deadline, or the connection's
+ * errors.  The fuzz harnesses call them over a socket pair.
+ */
+int mpi_auth_deliver(mp_connection_t *c, const void *key, size_t keylen,
+		     const struct mpi_io *io);
+int mpi_auth_answer(mp_connection_t *c, const void *key, size_t keylen,
+		    const struct mpi_io *io);
 
 #endif

@@ -8,9 +8,16 @@
  *              and sends a 20-byte M without a prefix: both are accepted)
  *   server -> "#WELCOME#" or "#FAILURE#"
  * then the same with the roles swapped.  HMACs come from OpenSSL's libcrypto.
+ *
+ * Everything here faces an unauthenticated peer: messages are at most 256
+ * bytes, the caller's deadline bounds the whole handshake (and the
+ * client's connect), a nonce under 20 bytes is refused unanswered, and a
+ * digest OpenSSL cannot compute fails the handshake (MP_EAUTH).
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -19,10 +26,13 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -67,8 +77,15 @@ static int parse_address(const char *address, struct addr *a, const char *func)
 		struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
 					 .ai_flags = AI_NUMERICSERV}, *res;
 		size_t hlen = (size_t)(colon - address);
+		unsigned long port = 0;
 		int rc;
 
+		/* getaddrinfo would wrap 99999 to 34463: 0..65535 only */
+		for (const char *d = colon + 1; *d && port <= 65535; d++)
+			port = port * 10 + (unsigned long)(*d - '0');
+		if (port > 65535)
+			return mpi_error(-EINVAL, func, "port %s of '%s' is not "
+					 "in 0..65535", colon + 1, address);
 		if (hlen >= sizeof(host))
 			return mpi_error(-EINVAL, func, "host name too long");
 		memcpy(host, address, hlen);
@@ -104,82 +121,176 @@ static int parse_address(const char *address, struct addr *a, const char *func)
 
 /* ---- the challenge ---- */
 
-static void hmac(const char *digest, const void *key, size_t keylen,
-		 const void *msg, size_t len, unsigned char *out,
-		 unsigned *outlen)
+/*
+ * Up to max bytes of a peer's message as clean text for an error message:
+ * b'...' with printable ASCII as is and everything else as \xNN, "..."
+ * when cut.  out must hold 4 * max + 8 bytes.
+ */
+static const char *printable(const void *p, size_t n, size_t max, char *out)
 {
-	static const unsigned char empty;
+	const unsigned char *b = p;
+	size_t i, o = 0;
 
-	HMAC(strcmp(digest, "md5") == 0 ? EVP_md5() : EVP_sha256(),
-	     keylen ? key : &empty, (int)keylen, msg, len, out, outlen);
+	out[o++] = 'b';
+	out[o++] = '\'';
+	for (i = 0; i < n && i < max; i++) {
+		if (b[i] >= 0x20 && b[i] < 0x7f && b[i] != '\\' && b[i] != '\'')
+			out[o++] = (char)b[i];
+		else
+			o += (size_t)sprintf(out + o, "\\x%02x", b[i]);
+	}
+	out[o++] = '\'';
+	if (n > max) {
+		memcpy(out + o, "...", 3);
+		o += 3;
+	}
+	out[o] = '\0';
+	return out;
 }
 
-/* Send a challenge and check the answer (deliver_challenge). */
-static int deliver(mp_connection_t *c, const void *key, size_t keylen,
-		   const char *func)
+/*
+ * out = HMAC-<name>(key, msg) of exactly outlen bytes: 0, or -1 with the
+ * reason (OpenSSL's: a provider without the digest, FIPS mode, ...) in why.
+ * A digest that cannot be computed must never let anyone in.
+ */
+static int mac(const char *name, const void *key, size_t keylen,
+	       const void *msg, size_t len, unsigned char *out, size_t outlen,
+	       char *why, size_t whylen)
 {
-	unsigned char msg[11 + 8 + 40], want[8 + 64];
-	unsigned wlen;
+	static const unsigned char empty;
+	const EVP_MD *md = strcmp(name, "MD5") == 0 ? EVP_md5() : EVP_sha256();
+	unsigned got = 0;
+	unsigned long e;
+
+	if (keylen > INT_MAX) {
+		snprintf(why, whylen, "authkey of %zu bytes is too long", keylen);
+		return -1;
+	}
+	ERR_clear_error();
+	if (md != NULL && HMAC(md, keylen ? key : &empty, (int)keylen, msg, len,
+			       out, &got) != NULL && got == outlen)
+		return 0;
+	if ((e = ERR_get_error()) != 0)
+		ERR_error_string_n(e, why, whylen);
+	else if (md != NULL && got != 0)
+		snprintf(why, whylen, "%u bytes instead of %zu", got, outlen);
+	else
+		snprintf(why, whylen, "no reason given by OpenSSL");
+	ERR_clear_error();
+	OPENSSL_cleanse(out, outlen);
+	return -1;
+}
+
+/*
+ * Send a challenge and check the answer (CPython's deliver_challenge): a
+ * 16-byte HMAC-MD5 (Python <= 3.11) or "{sha256}" + HMAC-SHA256 of the
+ * challenge after "#CHALLENGE#".
+ */
+int mpi_auth_deliver(mp_connection_t *c, const void *key, size_t keylen,
+		     const struct mpi_io *io)
+{
+	unsigned char msg[11 + 8 + 40], want[32];
+	const char *name = NULL;
+	const unsigned char *r;
+	char why[256];
 	void *resp = NULL;
 	size_t rlen;
-	bool ok;
-	int rc;
+	bool ok = false;
+	int rc, err = 0;
 
 	memcpy(msg, CHALLENGE SHA256_TAG, 19);
 	if (getrandom(msg + 19, 40, 0) != 40)
-		return mpi_error(-EIO, func, "getrandom failed");
-	if ((rc = mpi_conn_send(c, msg, sizeof(msg), func)) < 0)
+		return mpi_error(-EIO, io->func, "getrandom: %s",
+				 mp_strerror(-errno));
+	if ((rc = mpi_conn_send(c, msg, sizeof(msg), io)) < 0)
 		return rc;
-	if ((rc = mpi_conn_recv(c, &resp, &rlen, 256, func)) < 0)
+	if ((rc = mpi_conn_recv(c, &resp, &rlen, 256, io)) < 0)
 		return rc;
-	if (rlen == 16) { /* Python <= 3.11: HMAC-MD5, no prefix */
-		hmac("md5", key, keylen, msg + 11, 48, want, &wlen);
-		ok = CRYPTO_memcmp(resp, want, 16) == 0;
-	} else {
-		memcpy(want, SHA256_TAG, 8);
-		hmac("sha256", key, keylen, msg + 11, 48, want + 8, &wlen);
-		ok = rlen == 8 + wlen && CRYPTO_memcmp(resp, want, rlen) == 0;
+	r = resp;
+	if (rlen == 16) {
+		name = "MD5";
+		err = mac(name, key, keylen, msg + 11, 48, want, 16, why,
+			  sizeof(why));
+		ok = err == 0 && CRYPTO_memcmp(r, want, 16) == 0;
+	} else if (rlen == 8 + 32 && memcmp(r, SHA256_TAG, 8) == 0) {
+		name = "SHA256";
+		err = mac(name, key, keylen, msg + 11, 48, want, 32, why,
+			  sizeof(why));
+		ok = err == 0 && CRYPTO_memcmp(r + 8, want, 32) == 0;
 	}
+	OPENSSL_cleanse(want, sizeof(want));
 	mpi_free(resp);
-	rc = mpi_conn_send(c, ok ? WELCOME : FAILURE, 9, func);
+	rc = mpi_conn_send(c, ok ? WELCOME : FAILURE, 9, io);
+	if (err < 0) /* the reason, even when the send failed too */
+		return mpi_error(MP_EAUTH, io->func, "cannot compute HMAC-%s: "
+				 "%s", name, why);
 	if (!ok)
-		return mpi_error(MP_EAUTH, func, "digest received was wrong");
+		return mpi_error(MP_EAUTH, io->func, "digest received was wrong");
 	return rc;
 }
 
-/* Answer the peer's challenge (answer_challenge). */
-static int answer(mp_connection_t *c, const void *key, size_t keylen,
-		  const char *func)
+/*
+ * Answer the peer's challenge (CPython's answer_challenge): a 20-byte
+ * challenge gets the HMAC-MD5 of Python <= 3.11, "{sha256}" and at least 20
+ * random bytes get "{sha256}" + HMAC-SHA256; anything else (a nonce under
+ * 20 bytes included) is refused unanswered.
+ */
+int mpi_auth_answer(mp_connection_t *c, const void *key, size_t keylen,
+		    const struct mpi_io *io)
 {
-	unsigned char out[8 + 64];
-	unsigned olen;
+	unsigned char out[8 + 32];
+	char text[4 * 20 + 8], why[256];
+	const char *name = "";
+	size_t len, rlen, olen = 0;
 	void *msg = NULL, *res = NULL;
-	size_t len, rlen;
-	int rc;
+	const unsigned char *m;
+	int rc, err = 0;
 
-	if ((rc = mpi_conn_recv(c, &msg, &len, 256, func)) < 0)
+	if ((rc = mpi_conn_recv(c, &msg, &len, 256, io)) < 0)
 		return rc;
-	if (len < 11 || memcmp(msg, CHALLENGE, 11) != 0) {
+	m = msg;
+	if (len < 11 || memcmp(m, CHALLENGE, 11) != 0) {
+		rc = mpi_error(MP_EAUTH, io->func, "expected a challenge, got %s",
+			       printable(m, len, 20, text));
 		mpi_free(msg);
-		return mpi_error(MP_EAUTH, func, "message = %.20s...: not a "
-				 "challenge", (char *)msg);
-	}
-	if (len > 19 && memcmp((char *)msg + 11, SHA256_TAG, 8) == 0) {
-		memcpy(out, SHA256_TAG, 8);
-		hmac("sha256", key, keylen, (char *)msg + 11, len - 11, out + 8,
-		     &olen);
-		olen += 8;
-	} else { /* Python <= 3.11 */
-		hmac("md5", key, keylen, (char *)msg + 11, len - 11, out, &olen);
-	}
-	mpi_free(msg);
-	if ((rc = mpi_conn_send(c, out, olen, func)) < 0)
 		return rc;
-	if ((rc = mpi_conn_recv(c, &res, &rlen, 256, func)) < 0)
+	}
+	m += 11;
+	len -= 11;
+	if (len == 20) { /* Python <= 3.11 */
+		name = "MD5";
+		olen = 16;
+		err = mac(name, key, keylen, m, len, out, olen, why,
+			  sizeof(why));
+	} else if (len >= 8 && memcmp(m, SHA256_TAG, 8) == 0 && len - 8 >= 20) {
+		name = "SHA256";
+		olen = 8 + 32;
+		memcpy(out, SHA256_TAG, 8);
+		err = mac(name, key, keylen, m, len, out + 8, 32, why,
+			  sizeof(why));
+	} else if (len < 20 || memcmp(m, SHA256_TAG, 8) == 0) {
+		rc = mpi_error(MP_EAUTH, io->func, "challenge too short: %zu "
+			       "bytes", len);
+	} else {
+		rc = mpi_error(MP_EAUTH, io->func, "unsupported challenge "
+			       "(not {sha256}, nor the 20 bytes of Python "
+			       "<= 3.11): %s", printable(m, len, 20, text));
+	}
+	if (err < 0)
+		rc = mpi_error(MP_EAUTH, io->func, "cannot compute HMAC-%s: %s",
+			       name, why);
+	mpi_free(msg);
+	if (rc < 0)
+		return rc;
+	rc = mpi_conn_send(c, out, olen, io);
+	OPENSSL_cleanse(out, sizeof(out));
+	if (rc < 0)
+		return rc;
+	if ((rc = mpi_conn_recv(c, &res, &rlen, 256, io)) < 0)
 		return rc;
 	rc = rlen == 9 && memcmp(res, WELCOME, 9) == 0
 		     ? 0
-		     : mpi_error(MP_EAUTH, func, "digest sent was rejected");
+		     : mpi_error(MP_EAUTH, io->func, "digest sent was rejected");
 	mpi_free(res);
 	return rc;
 }
@@ -188,11 +299,21 @@ static int answer(mp_connection_t *c, const void *key, size_t keylen,
 
 mp_listener_t *mp_listener_new(const char *address, const mp_auth_opts *opts)
 {
+	mode_t mode = opts && opts->socket_mode ? opts->socket_mode : 0600;
 	struct addr a;
 	mp_listener_t *l;
 	int one = 1;
 
 	MPI_CHECK_NULL_P(address);
+	if (mode & ~(mode_t)0777) {
+		MPI_ERR(-EINVAL, "socket_mode %o is not a permission mode",
+			(unsigned)mode);
+		return NULL;
+	}
+	if (opts && opts->authkey && opts->authkey_len > INT_MAX) {
+		MPI_ERR(-EINVAL, "authkey_len %zu is too long", opts->authkey_len);
+		return NULL;
+	}
 	if (parse_address(address, &a, __func__) < 0)
 		return NULL;
 	if ((l = mpi_calloc(1, sizeof(*l))) == NULL) {
@@ -207,6 +328,14 @@ mp_listener_t *mp_listener_new(const char *address, const mp_auth_opts *opts)
 	}
 	if (a.family != AF_UNIX)
 		setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* Linux gives a socket file the mode of the socket's inode (less the
+	 * umask): set it before bind, so the file is never wider. */
+	if (a.family == AF_UNIX && address[0] != '@' && fchmod(l->fd, mode) < 0) {
+		MPI_SYSERR("fchmod");
+		close(l->fd);
+		mpi_free(l);
+		return NULL;
+	}
 	if (bind(l->fd, (struct sockaddr *)&a.ss, a.len) < 0 ||
 	    listen(l->fd, opts && opts->backlog > 0 ? opts->backlog : 1) < 0) {
 		MPI_ERR(-errno, "cannot listen on %s: %s", address,
@@ -243,7 +372,7 @@ mp_listener_t *mp_listener_new(const char *address, const mp_auth_opts *opts)
 	if (opts != NULL && opts->authkey != NULL) {
 		l->auth = true;
 		l->keylen = opts->authkey_len;
-		if ((l->key = mpi_malloc(l->keylen ? l->keylen : 1)) == NULL) {
+		if ((l->key = mpi_malloc(l->keylen)) == NULL) {
 			mp_listener_free(l);
 			MPI_ERR(-ENOMEM, "out of memory");
 			return NULL;
@@ -258,12 +387,28 @@ const char *mp_listener_address(const mp_listener_t *l)
 	return l ? l->address : NULL;
 }
 
+/* CPython's handshake from either side, within io's deadline. */
+static int authenticate(mp_connection_t *c, const void *key, size_t keylen,
+			bool server, const struct mpi_io *io)
+{
+	int rc;
+
+	if (server) {
+		if ((rc = mpi_auth_deliver(c, key, keylen, io)) < 0)
+			return rc;
+		return mpi_auth_answer(c, key, keylen, io);
+	}
+	if ((rc = mpi_auth_answer(c, key, keylen, io)) < 0)
+		return rc;
+	return mpi_auth_deliver(c, key, keylen, io);
+}
+
 int mp_listener_accept(mp_listener_t *l, mp_connection_t **conn,
 		       double timeout)
 {
 	struct pollfd pfd;
 	struct timespec ts;
-	uint64_t deadline;
+	struct mpi_io io;
 	mp_connection_t *c;
 	int fd, rc;
 
@@ -272,11 +417,12 @@ int mp_listener_accept(mp_listener_t *l, mp_connection_t **conn,
 	*conn = NULL;
 	if (l->fd < 0)
 		return MPI_ERR(MP_ECLOSED, "listener is closed");
-	if ((rc = mpi_deadline(timeout, __func__, &deadline)) < 0)
+	io = (struct mpi_io){0, timeout, __func__};
+	if ((rc = mpi_deadline(timeout, __func__, &io.deadline)) < 0)
 		return rc;
 	pfd = (struct pollfd){l->fd, POLLIN, 0};
 	for (;;) {
-		rc = ppoll(&pfd, 1, mpi_remaining(deadline, &ts), NULL);
+		rc = ppoll(&pfd, 1, mpi_remaining(io.deadline, &ts), NULL);
 		if (rc == 0)
 			return MPI_ERR(-ETIMEDOUT, "no connection within %gs", timeout);
 		if (rc < 0 && errno != EINTR)
@@ -291,8 +437,8 @@ int mp_listener_accept(mp_listener_t *l, mp_connection_t **conn,
 		close(fd);
 		return mp_last_error_code();
 	}
-	if (l->auth && ((rc = deliver(c, l->key, l->keylen, __func__)) < 0 ||
-			(rc = answer(c, l->key, l->keylen, __func__)) < 0)) {
+	/* the same deadline bounds the handshake */
+	if (l->auth && (rc = authenticate(c, l->key, l->keylen, true, &io)) < 0) {
 		mp_connection_free(c);
 		return rc;
 	}
@@ -308,19 +454,97 @@ void mp_listener_free(mp_listener_t *l)
 		close(l->fd);
 	if (l->unlink_path)
 		unlink(l->un.sun_path);
+	if (l->key != NULL)
+		OPENSSL_cleanse(l->key, l->keylen);
 	mpi_free(l->key);
 	mpi_free(l);
 }
 
 /* ---- Client ---- */
 
-mp_connection_t *mp_client(const char *address, const mp_auth_opts *opts)
+/*
+ * A Unix socket connects at once or waits for room in the listener's
+ * backlog; the kernel bounds that wait by SO_SNDTIMEO (a nonblocking
+ * connect would fail with EAGAIN and give nothing to poll).
+ */
+static int connect_unix(int fd, const struct addr *a, uint64_t deadline)
 {
+	struct timespec ts;
+	struct timeval tv = {0, 0};
+	int rc;
+
+	for (;;) {
+		if (deadline != MPI_NO_DEADLINE) {
+			mpi_remaining(deadline, &ts);
+			tv.tv_sec = ts.tv_sec;
+			tv.tv_usec = ts.tv_nsec / 1000;
+			if (tv.tv_sec == 0 && tv.tv_usec == 0)
+				tv.tv_usec = 1; /* 0 would mean for ever */
+			if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv,
+				       sizeof(tv)) < 0)
+				return -errno;
+		}
+		if ((rc = connect(fd, (const struct sockaddr *)&a->ss, a->len)) == 0)
+			break;
+		if (errno != EINTR)
+			return errno == EAGAIN && deadline != MPI_NO_DEADLINE
+				       ? -ETIMEDOUT : -errno;
+	}
+	tv = (struct timeval){0, 0};
+	if (deadline != MPI_NO_DEADLINE &&
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
+		return -errno;
+	return 0;
+}
+
+/* TCP: a nonblocking connect, polled until the deadline. */
+static int connect_tcp(int fd, const struct addr *a, uint64_t deadline)
+{
+	struct pollfd pfd = {fd, POLLOUT, 0};
+	struct timespec ts;
+	socklen_t sl = sizeof(int);
+	int flags, err = 0, rc;
+
+	if ((flags = fcntl(fd, F_GETFL)) < 0 ||
+	    fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+		return -errno;
+	if (connect(fd, (const struct sockaddr *)&a->ss, a->len) < 0) {
+		if (errno != EINPROGRESS && errno != EINTR)
+			return -errno;
+		for (;;) {
+			rc = ppoll(&pfd, 1, mpi_remaining(deadline, &ts), NULL);
+			if (rc == 0)
+				return -ETIMEDOUT;
+			if (rc > 0)
+				break;
+			if (errno != EINTR)
+				return -errno;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &sl) < 0)
+			return -errno;
+		if (err != 0)
+			return -err;
+	}
+	if (fcntl(fd, F_SETFL, flags) < 0)
+		return -errno;
+	return 0;
+}
+
+mp_connection_t *mp_client(const char *address, const mp_auth_opts *opts,
+			   double timeout)
+{
+	struct mpi_io io = {0, timeout, __func__};
 	struct addr a;
 	mp_connection_t *c;
 	int fd, rc;
 
 	MPI_CHECK_NULL_P(address);
+	if (mpi_deadline(timeout, __func__, &io.deadline) < 0)
+		return NULL;
+	if (opts && opts->authkey && opts->authkey_len > INT_MAX) {
+		MPI_ERR(-EINVAL, "authkey_len %zu is too long", opts->authkey_len);
+		return NULL;
+	}
 	if (parse_address(address, &a, __func__) < 0)
 		return NULL;
 	fd = socket(a.family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -328,12 +552,15 @@ mp_connection_t *mp_client(const char *address, const mp_auth_opts *opts)
 		MPI_SYSERR("socket");
 		return NULL;
 	}
-	while ((rc = connect(fd, (struct sockaddr *)&a.ss, a.len)) < 0 &&
-	       errno == EINTR)
-		;
+	rc = a.family == AF_UNIX ? connect_unix(fd, &a, io.deadline)
+				 : connect_tcp(fd, &a, io.deadline);
 	if (rc < 0) {
-		MPI_ERR(-errno, "cannot connect to %s: %s", address,
-			mp_strerror(-errno));
+		if (rc == -ETIMEDOUT)
+			MPI_ERR(rc, "cannot connect to %s within %gs", address,
+				timeout);
+		else
+			MPI_ERR(rc, "cannot connect to %s: %s", address,
+				mp_strerror(rc));
 		close(fd);
 		return NULL;
 	}
@@ -341,9 +568,9 @@ mp_connection_t *mp_client(const char *address, const mp_auth_opts *opts)
 		close(fd);
 		return NULL;
 	}
+	/* the same deadline bounds the handshake */
 	if (opts != NULL && opts->authkey != NULL &&
-	    ((rc = answer(c, opts->authkey, opts->authkey_len, __func__)) < 0 ||
-	     (rc = deliver(c, opts->authkey, opts->authkey_len, __func__)) < 0)) {
+	    authenticate(c, opts->authkey, opts->authkey_len, false, &io) < 0) {
 		mp_connection_free(c);
 		return NULL;
 	}
