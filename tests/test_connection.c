@@ -9,6 +9,9 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include "mproc/connection.h"
 #include "mproc/subprocess.h"
 
@@ -463,6 +466,602 @@ static void test_c_client_to_python_listener(void **state)
 	}
 }
 
+/* ---- a hostile peer ---- */
+
+/* An allocator that records the largest request and can fail some. */
+static struct {
+	size_t largest;
+	size_t refuse_over; /* fail requests above this (0: none) */
+	int fail_at;        /* fail the fail_at-th call (0: none) */
+	int calls;
+	bool fail_realloc;  /* fail every realloc */
+} counting;
+
+static bool count_refuses(size_t n)
+{
+	if (n > counting.largest)
+		counting.largest = n;
+	return (counting.refuse_over && n > counting.refuse_over) ||
+	       ++counting.calls == counting.fail_at;
+}
+
+static void *count_malloc(size_t n)
+{
+	return count_refuses(n) ? NULL : malloc(n);
+}
+
+static void *count_realloc(void *p, size_t n)
+{
+	return count_refuses(n) || counting.fail_realloc ? NULL : realloc(p, n);
+}
+
+static void *count_calloc(size_t k, size_t n)
+{
+	return count_refuses(k * n) ? NULL : calloc(k, n);
+}
+
+static void counting_on(void)
+{
+	memset(&counting, 0, sizeof(counting));
+	mpt_assert_ok(mp_replace_allocator(count_malloc, count_realloc,
+					   count_calloc, free));
+}
+
+static void counting_off(void)
+{
+	mpt_assert_ok(mp_replace_allocator(malloc, realloc, calloc, free));
+}
+
+/*
+ * A header claiming 16 GiB whose would-be payload hides a whole frame: no
+ * allocation near 16 GiB, and the hidden frame is never returned (before,
+ * malloc failed with -ENOMEM, the connection stayed usable and the next
+ * receive returned "hello").
+ */
+static void test_huge_header_allocates_nothing_smuggles_nothing(void **state)
+{
+	static const unsigned char raw[] = {0xff, 0xff, 0xff, 0xff, 0, 0, 0, 4,
+					    0, 0, 0, 0, 0, 0, 0, 5,
+					    'h', 'e', 'l', 'l', 'o'};
+	mp_connection_t *c;
+	char small[64];
+	void *buf;
+	size_t len;
+
+	(void)state;
+	counting_on();
+	counting.refuse_over = 1u << 30;
+	c = frames(raw, sizeof(raw));
+	mpt_assert_rc(mp_connection_recv_bytes(c, &buf, &len, 0), -EIO);
+	assert_string_equal(mp_last_error(), "mp_connection_recv_bytes: got "
+			    "end of file during message");
+	mpt_assert_rc(mp_connection_recv_bytes(c, &buf, &len, 0), -EPROTO);
+	assert_non_null(strstr(mp_last_error(), "unusable after an end of file"));
+	mpt_assert_rc(mp_connection_poll(c, 0), -EPROTO);
+	mp_connection_free(c);
+	/* recv_bytes_into: the message is too big and stays unread */
+	c = frames(raw, sizeof(raw));
+	for (int i = 0; i < 2; i++) {
+		mpt_assert_rc(mp_connection_recv_bytes_into(c, small,
+							    sizeof(small), &len),
+			      -EMSGSIZE);
+		assert_int_equal(len, (size_t)4 << 32);
+	}
+	assert_int_equal(mp_connection_poll(c, 0), 1);
+	mpt_assert_rc(mp_connection_recv_bytes(c, &buf, &len, 0), -EIO);
+	mpt_assert_rc(mp_connection_recv_bytes_into(c, small, sizeof(small),
+						    &len), -EPROTO);
+	mp_connection_free(c);
+	assert_true(counting.largest <= 1u << 20);
+	counting_off();
+}
+
+/* A child writing a 12-byte header then n zeros on sv[1] (sv[0]: ours). */
+struct writer {
+	int sv[2];
+	size_t n;
+	unsigned char hdr[12];
+};
+
+static int write_header_and_zeros(void *arg)
+{
+	struct writer *w = arg;
+	static char zeros[65536];
+	size_t done = 0;
+	ssize_t r;
+
+	close(w->sv[0]);
+	if (write(w->sv[1], w->hdr, 12) != 12)
+		return 1;
+	while (done < w->n) {
+		r = send(w->sv[1], zeros, w->n - done < sizeof(zeros)
+					  ? w->n - done : sizeof(zeros),
+			 MSG_NOSIGNAL);
+		if (r < 0 && (errno == EPIPE || errno == ECONNRESET))
+			return 0; /* the reader gave up */
+		if (r <= 0)
+			return 2;
+		done += (size_t)r;
+	}
+	return 0;
+}
+
+static mp_connection_t *start_writer(struct writer *w, pid_t *pid)
+{
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+				    w->sv), 0);
+	*pid = mpt_fork(write_header_and_zeros, w);
+	close(w->sv[1]);
+	return mp_connection_new(w->sv[0], true, true);
+}
+
+/* Memory grows with what arrived: 1 MiB sent under a 1 TiB header. */
+static void test_payload_memory_follows_arrival(void **state)
+{
+	struct writer w = {.n = 1 << 20,
+			   .hdr = {0xff, 0xff, 0xff, 0xff, 0, 0, 1, 0}};
+	mp_connection_t *c;
+	void *buf;
+	size_t len;
+	pid_t pid;
+
+	(void)state;
+	c = start_writer(&w, &pid);
+	counting_on();
+	counting.refuse_over = 1u << 30;
+	mpt_assert_rc(mp_connection_recv_bytes(c, &buf, &len, 0), -EIO);
+	counting_off();
+	assert_true(counting.largest <= 3u << 20);
+	assert_int_equal(exit_code(pid), 0);
+	mp_connection_free(c);
+}
+
+/* Running out of memory mid-payload breaks the connection; before the
+ * payload, it keeps the message. */
+static void test_no_memory_mid_message_breaks(void **state)
+{
+	struct writer w = {.n = 300000, .hdr = {0, 4, 0x93, 0xe0}};
+	mp_connection_t *a, *b, *c;
+	void *buf;
+	size_t len;
+	pid_t pid;
+
+	(void)state;
+	/* first allocation fails: the header stays, nothing lost */
+	mpt_assert_ok(mp_pipe(true, &a, &b));
+	mpt_assert_ok(mp_connection_send_bytes(a, "kept", 4));
+	mpt_assert_rc(mp_connection_poll(b, mpt_timeout(10)), 1);
+	counting_on();
+	counting.fail_at = 2; /* 1: the read buffer, 2: the payload */
+	mpt_assert_rc(mp_connection_recv_bytes(b, &buf, &len, 0), -ENOMEM);
+	counting_off();
+	mpt_assert_ok(mp_connection_recv_bytes(b, &buf, &len, 0));
+	assert_int_equal(len, 4);
+	assert_memory_equal(buf, "kept", 4);
+	mp_buf_free(buf);
+	mp_connection_free(a);
+	mp_connection_free(b);
+	/* a growth fails: broken */
+	c = start_writer(&w, &pid);
+	counting_on();
+	counting.fail_realloc = true;
+	mpt_assert_rc(mp_connection_recv_bytes(c, &buf, &len, 0), -ENOMEM);
+	counting_off();
+	mpt_assert_rc(mp_connection_recv_bytes(c, &buf, &len, 0), -EPROTO);
+	assert_non_null(strstr(mp_last_error(), "out of memory"));
+	mp_connection_free(c);
+	assert_int_equal(exit_code(pid), 0);
+}
+
+/* mp_pipe closed the fd of the end whose allocation failed. */
+static void test_pipe_allocation_failure_leaks_no_fd(void **state)
+{
+	mp_connection_t *r, *w;
+	int before = mpt_count_fds();
+
+	(void)state;
+	for (int k = 1; k <= 2; k++) {
+		counting_on();
+		counting.fail_at = k;
+		mpt_assert_rc(mp_pipe(true, &r, &w), -ENOMEM);
+		counting_off();
+		assert_null(r);
+		assert_null(w);
+		assert_int_equal(mpt_count_fds(), before);
+	}
+}
+
+/*
+ * A scripted server in a child: on the i-th connection it sends frame i,
+ * then answers every message with #FAILURE# until the peer closes.  Exits
+ * with the number of messages the clients sent.
+ */
+struct script {
+	mp_listener_t *l;
+	const void *frame[4];
+	size_t len[4];
+	int n;
+};
+
+static int scripted_server(void *arg)
+{
+	struct script *s = arg;
+	mp_connection_t *c;
+	int got = 0;
+	void *buf;
+	size_t len;
+
+	for (int i = 0; i < s->n; i++) {
+		if (mp_listener_accept(s->l, &c, 30) != 0)
+			return 100;
+		if (mp_connection_send_bytes(c, s->frame[i], s->len[i]) != 0)
+			return 101;
+		while (mp_connection_poll(c, 30) == 1 &&
+		       mp_connection_recv_bytes(c, &buf, &len, 0) == 0) {
+			got++;
+			mp_buf_free(buf);
+			mp_connection_send_bytes(c, "#FAILURE#", 9);
+		}
+		mp_connection_free(c);
+	}
+	return got;
+}
+
+static pid_t start_script(struct script *s, char *address, size_t size)
+{
+	pid_t pid;
+
+	s->l = mp_listener_new("127.0.0.1:0", NULL);
+	assert_non_null(s->l);
+	snprintf(address, size, "%s", mp_listener_address(s->l));
+	pid = mpt_fork(scripted_server, s);
+	mp_listener_free(s->l); /* the child's copy listens */
+	return pid;
+}
+
+/*
+ * A server whose first message is not a challenge: the client's message
+ * shows it as clean text (before: printed from freed memory, past the end
+ * of a 1-byte block).
+ */
+static void test_client_reports_a_non_challenge_cleanly(void **state)
+{
+	static const unsigned char bin[30] = {'#', 'C', 'H', 0, 0xff, '\\', '\''};
+	mp_auth_opts key = {.authkey = "secret", .authkey_len = 6};
+	struct script s = {.frame = {"x", bin, ""}, .len = {1, 30, 0}, .n = 3};
+	char address[64];
+	pid_t pid;
+
+	(void)state;
+	pid = start_script(&s, address, sizeof(address));
+	assert_null(mp_client(address, &key, mpt_timeout(10)));
+	assert_int_equal(mp_last_error_code(), MP_EAUTH);
+	assert_string_equal(mp_last_error(),
+			    "mp_client: expected a challenge, got b'x'");
+	assert_null(mp_client(address, &key, mpt_timeout(10)));
+	assert_string_equal(mp_last_error(),
+			    "mp_client: expected a challenge, got "
+			    "b'#CH\\x00\\xff\\x5c\\x27\\x00\\x00\\x00\\x00\\x00"
+			    "\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00'...");
+	assert_null(mp_client(address, &key, mpt_timeout(10)));
+	assert_string_equal(mp_last_error(),
+			    "mp_client: expected a challenge, got b''");
+	assert_int_equal(exit_code(pid), 0); /* the client sent nothing */
+}
+
+/* Nonces under 20 bytes are refused unanswered (CPython 3.12). */
+static void test_client_refuses_a_short_nonce(void **state)
+{
+	mp_auth_opts key = {.authkey = "secret", .authkey_len = 6};
+	struct script s = {
+		.frame = {"#CHALLENGE#", "#CHALLENGE#0123456789abcdefghi",
+			  "#CHALLENGE#{sha256}0123456789abcdefghi",
+			  "#CHALLENGE#{sha384}0123456789abcdefghij0123456789"},
+		.len = {11, 30, 38, 49}, .n = 4};
+	const char *want[] = {"challenge too short: 0 bytes",
+			      "challenge too short: 19 bytes",
+			      "challenge too short: 27 bytes",
+			      "unsupported challenge"};
+	char address[64];
+	pid_t pid;
+
+	(void)state;
+	pid = start_script(&s, address, sizeof(address));
+	for (int i = 0; i < 4; i++) {
+		assert_null(mp_client(address, &key, mpt_timeout(10)));
+		assert_int_equal(mp_last_error_code(), MP_EAUTH);
+		assert_non_null(strstr(mp_last_error(), want[i]));
+	}
+	assert_int_equal(exit_code(pid), 0); /* none was answered */
+}
+
+/*
+ * Without SHA-256 and MD5 (an OpenSSL configuration that loads only the
+ * base provider), both sides fail the handshake naming the cause.  Before,
+ * the listener let in a peer that answered "{sha256}" with no digest at
+ * all (HMAC's length 0) or 16 bytes compared with uninitialised stack, and
+ * the client likewise.  Run by exec'ing this program with OPENSSL_CONF
+ * set, so that OpenSSL reads the configuration afresh.
+ */
+static const char base_only_conf[] =
+	"openssl_conf = openssl_init\n"
+	"[openssl_init]\n"
+	"providers = provider_sect\n"
+	"[provider_sect]\n"
+	"base = base_sect\n"
+	"[base_sect]\n"
+	"activate = 1\n";
+
+#define CHALLENGE40 "#CHALLENGE#{sha256}0123456789012345678901234567890123456789"
+
+/*
+ * A peer that knows no key: it answers the challenge with "{sha256}" alone
+ * (what a failed HMAC gave before: length 0), "{sha256}" and 32 zeros, or
+ * 16 zeros (MD5's length), and goes on as if welcomed.
+ */
+static int keyless_client(const char *address, int kind)
+{
+	static const unsigned char answer[40] = "{sha256}";
+	static const size_t len_of[] = {8, 40, 16};
+	mp_connection_t *c = mp_client(address, NULL, 10);
+	void *buf;
+	size_t len;
+
+	if (c == NULL || mp_connection_recv_bytes(c, &buf, &len, 0) != 0)
+		return 1;
+	mp_buf_free(buf);
+	mp_connection_send_bytes(c, kind == 2 ? answer + 24 : answer,
+				 len_of[kind]);
+	while (mp_connection_recv_bytes(c, &buf, &len, 0) == 0) {
+		if (len == 9 && memcmp(buf, "#WELCOME#", 9) == 0)
+			mp_connection_send_bytes(c, CHALLENGE40,
+						 sizeof(CHALLENGE40) - 1);
+		else if (len == 8)
+			mp_connection_send_bytes(c, "#WELCOME#", 9);
+		mp_buf_free(buf);
+	}
+	mp_connection_free(c);
+	return 0;
+}
+
+/* A server that sends a challenge and welcomes any answer. */
+static int keyless_server(mp_listener_t *l, bool md5)
+{
+	mp_connection_t *c;
+	void *buf;
+	size_t len;
+
+	if (mp_listener_accept(l, &c, 10) != 0)
+		return 1;
+	if (md5)
+		mp_connection_send_bytes(c, "#CHALLENGE#01234567890123456789", 31);
+	else
+		mp_connection_send_bytes(c, CHALLENGE40, sizeof(CHALLENGE40) - 1);
+	while (mp_connection_recv_bytes(c, &buf, &len, 0) == 0) {
+		if (len > 11 && memcmp(buf, "#CHALLENGE#", 11) == 0)
+			mp_connection_send_bytes(c, "{sha256}", 8);
+		else
+			mp_connection_send_bytes(c, "#WELCOME#", 9);
+		mp_buf_free(buf);
+	}
+	mp_connection_free(c);
+	return 0;
+}
+
+static int without_digests(void)
+{
+	static const unsigned char k[] = "secret";
+	mp_auth_opts key = {.authkey = "secret", .authkey_len = 6};
+	unsigned char out[64];
+	char address[64], want[96];
+	mp_connection_t *c;
+	mp_listener_t *l;
+	unsigned olen;
+	int rc, fail = 0;
+	pid_t pid;
+
+	if (HMAC(EVP_sha256(), k, 6, k, 6, out, &olen) != NULL)
+		return 99; /* OPENSSL_CONF did not take SHA-256 away */
+	snprintf(address, sizeof(address), "@mproc-test-nodigest-%d",
+		 (int)getpid());
+	/* the listener's side */
+	for (int kind = 0; kind < 3; kind++) {
+		if ((l = mp_listener_new(address, &key)) == NULL)
+			return 98;
+		fflush(NULL);
+		if ((pid = fork()) == 0)
+			_exit(keyless_client(address, kind));
+		rc = mp_listener_accept(l, &c, 10);
+		snprintf(want, sizeof(want), "mp_listener_accept: %s",
+			 kind == 0 ? "digest received was wrong"
+			 : kind == 1 ? "cannot compute HMAC-SHA256: error:"
+				     : "cannot compute HMAC-MD5: error:");
+		if (rc != MP_EAUTH || strncmp(mp_last_error(), want,
+					      strlen(want)) != 0) {
+			fprintf(stderr, "listener (%d): %d %s\n", kind, rc,
+				mp_last_error());
+			fail |= 1 << kind;
+		}
+		if (rc == 0)
+			mp_connection_free(c);
+		waitpid(pid, NULL, 0);
+		mp_listener_free(l);
+	}
+	for (int md5 = 0; md5 < 2; md5++) {
+		/* the client's side */
+		if ((l = mp_listener_new(address, NULL)) == NULL)
+			return 97;
+		fflush(NULL);
+		if ((pid = fork()) == 0)
+			_exit(keyless_server(l, md5));
+		c = mp_client(address, &key, 10);
+		snprintf(want, sizeof(want), "mp_client: cannot compute "
+			 "HMAC-%s: error:", md5 ? "MD5" : "SHA256");
+		if (c != NULL || mp_last_error_code() != MP_EAUTH ||
+		    strncmp(mp_last_error(), want, strlen(want)) != 0) {
+			fprintf(stderr, "client (%s): %s\n", md5 ? "md5" : "sha256",
+				c ? "accepted" : mp_last_error());
+			fail |= 8 << md5;
+		}
+		mp_connection_free(c);
+		waitpid(pid, NULL, 0);
+		mp_listener_free(l);
+	}
+	return fail;
+}
+
+static const char *self_path;
+
+static void test_handshake_fails_without_digests(void **state)
+{
+	char conf[64];
+	FILE *f;
+	pid_t pid;
+
+	(void)state;
+	snprintf(conf, sizeof(conf), "/tmp/mproc-test-base-%d.cnf", (int)getpid());
+	assert_non_null(f = fopen(conf, "w"));
+	fputs(base_only_conf, f);
+	fclose(f);
+	fflush(NULL);
+	if ((pid = fork()) == 0) {
+		setenv("OPENSSL_CONF", conf, 1);
+		execl(self_path, self_path, "--without-digests", (char *)NULL);
+		_exit(127);
+	}
+	assert_true(pid > 0);
+	assert_int_equal(exit_code(pid), 0);
+	unlink(conf);
+}
+
+/* Unix socket files are 0600 whatever the umask; socket_mode widens. */
+static void test_socket_file_mode(void **state)
+{
+	mode_t old = umask(0);
+	mp_auth_opts wide = {.socket_mode = 0666};
+	char path[64];
+	struct stat st;
+	mp_listener_t *l;
+
+	(void)state;
+	snprintf(path, sizeof(path), "/tmp/mproc-test-mode-%d.sock", (int)getpid());
+	l = mp_listener_new(path, NULL);
+	assert_non_null(l);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	mp_listener_free(l);
+	l = mp_listener_new(path, &wide);
+	assert_non_null(l);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0666);
+	mp_listener_free(l);
+	assert_null(mp_listener_new(path, &(mp_auth_opts){.socket_mode = 04700}));
+	assert_int_equal(mp_last_error_code(), -EINVAL);
+	umask(old);
+}
+
+/* Ports outside 0..65535 are refused (before: wrapped modulo 65536). */
+static void test_port_range(void **state)
+{
+	const char *bad[] = {"127.0.0.1:99999", "127.0.0.1:65536",
+			     ":4294967297", "127.0.0.1:18446744073709551617"};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_null(mp_listener_new(bad[i], NULL));
+		assert_int_equal(mp_last_error_code(), -EINVAL);
+		assert_non_null(strstr(mp_last_error(), "0..65535"));
+		assert_null(mp_client(bad[i], NULL, 1));
+		assert_int_equal(mp_last_error_code(), -EINVAL);
+	}
+}
+
+/*
+ * A client that connects, reads the challenge, then sends nothing (or half
+ * a message) and waits for the listener to give up.
+ */
+static bool half_frame;
+
+static int stalling_client(void *arg)
+{
+	mp_connection_t *c = mp_client(arg, NULL, 10);
+	static const unsigned char half[] = {0, 0, 0, 40, '{', 's', 'h'};
+	void *buf;
+	size_t len;
+
+	if (c == NULL || mp_connection_recv_bytes(c, &buf, &len, 0) != 0)
+		return 1;
+	mp_buf_free(buf);
+	if (half_frame && write(mp_connection_fileno(c), half, sizeof(half)) !=
+			      (ssize_t)sizeof(half))
+		return 2;
+	/* until the listener closes (or 10 s) */
+	if (mp_connection_poll(c, 10) != 1)
+		return 3;
+	mp_connection_free(c);
+	return 0;
+}
+
+static void test_accept_deadline_covers_handshake(void **state)
+{
+	mp_auth_opts key = {.authkey = "secret", .authkey_len = 6};
+	mp_listener_t *l = mp_listener_new("127.0.0.1:0", &key);
+	mp_connection_t *c;
+	double t0;
+	pid_t pid;
+
+	(void)state;
+	assert_non_null(l);
+	for (int half = 0; half < 2; half++) {
+		half_frame = half;
+		pid = mpt_fork(stalling_client, (void *)mp_listener_address(l));
+		t0 = mpt_now();
+		mpt_assert_rc(mp_listener_accept(l, &c, 0.2), -ETIMEDOUT);
+		assert_true(mpt_now() - t0 < 5);
+		assert_non_null(strstr(mp_last_error(), "timed out after 0.2s"));
+		assert_int_equal(exit_code(pid), 0);
+	}
+	mp_listener_free(l);
+}
+
+/* mp_client's timeout: a server that never answers, a full backlog. */
+static void test_client_deadline(void **state)
+{
+	mp_auth_opts key = {.authkey = "secret", .authkey_len = 6};
+	mp_connection_t *held[16];
+	char address[64];
+	mp_listener_t *l;
+	int n = 0, rc = 0;
+	double t0;
+
+	(void)state;
+	l = mp_listener_new("127.0.0.1:0", NULL); /* never accepts */
+	assert_non_null(l);
+	t0 = mpt_now();
+	assert_null(mp_client(mp_listener_address(l), &key, 0.2));
+	assert_int_equal(mp_last_error_code(), -ETIMEDOUT);
+	assert_true(mpt_now() - t0 < 5);
+	mp_listener_free(l);
+	/* a Unix listener's backlog (1) fills up: connect waits, bounded */
+	snprintf(address, sizeof(address), "@mproc-test-backlog-%d", (int)getpid());
+	l = mp_listener_new(address, NULL);
+	assert_non_null(l);
+	while (n < 16) {
+		t0 = mpt_now();
+		if ((held[n] = mp_client(address, NULL, 0.2)) == NULL) {
+			rc = mp_last_error_code();
+			break;
+		}
+		n++;
+	}
+	assert_int_equal(rc, -ETIMEDOUT);
+	assert_true(mpt_now() - t0 < 5);
+	assert_non_null(strstr(mp_last_error(), "within 0.2s"));
+	while (n > 0)
+		mp_connection_free(held[--n]);
+	mp_listener_free(l);
+}
+
 static void test_mkfifo(void **state)
 {
 	char path[64];
@@ -478,8 +1077,11 @@ static void test_mkfifo(void **state)
 	mpt_assert_rc(mp_mkfifo(NULL, 0600), -EINVAL);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	if (argc == 2 && strcmp(argv[1], "--without-digests") == 0)
+		return without_digests();
+	self_path = argv[0];
 	const struct CMUnitTest tests[] = {
 		MPT(test_pipe_messages_keep_boundaries),
 		MPT(test_simplex_and_bad_arguments),
@@ -490,6 +1092,17 @@ int main(void)
 		MPT(test_listener_client),
 		MPT(test_python_client_to_c_listener),
 		MPT(test_c_client_to_python_listener),
+		MPT(test_huge_header_allocates_nothing_smuggles_nothing),
+		MPT(test_payload_memory_follows_arrival),
+		MPT(test_no_memory_mid_message_breaks),
+		MPT(test_pipe_allocation_failure_leaks_no_fd),
+		MPT(test_client_reports_a_non_challenge_cleanly),
+		MPT(test_client_refuses_a_short_nonce),
+		MPT(test_handshake_fails_without_digests),
+		MPT(test_socket_file_mode),
+		MPT(test_port_range),
+		MPT(test_accept_deadline_covers_handshake),
+		MPT(test_client_deadline),
 		MPT(test_mkfifo),
 	};
 
