@@ -1,0 +1,48 @@
+/*
+ * fuzz_auth_client - the client's side of CPython's authentication
+ * handshake (mpi_auth_answer, then mpi_auth_deliver, as mp_client runs
+ * them) against a listener whose messages are the input: its challenge,
+ * its verdict on our answer, then its answer to our (random) challenge,
+ * which no input can get right.
+ *
+ * Checks: the handshake never succeeds (the second half's challenge is
+ * random), never times out (all input is there), and every failure sets a
+ * message.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "connection/conn_int.h"
+#include "internal/clock.h"
+#include "internal/error.h"
+#include "conn_feed.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const char key[] = "fuzz-key";
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct mpi_io io = {0, 10, "fuzz_auth_client"};
+	mp_connection_t *c;
+	int fd, peer, rc;
+
+	fd = feed_socketpair(data, size, &peer);
+	if ((c = mp_connection_new(fd, true, true)) == NULL)
+		abort();
+	io.deadline = mpi_now_ns() + 10000000000u;
+	mpi_error(-1, "unset", "-"); /* a failure must say why */
+	rc = mpi_auth_answer(c, key, sizeof(key) - 1, &io);
+	if (rc == 0)
+		rc = mpi_auth_deliver(c, key, sizeof(key) - 1, &io);
+	if (rc == 0 || rc == -ETIMEDOUT ||
+	    strcmp(mp_last_error(), "unset: -") == 0)
+		abort();
+	mp_connection_free(c);
+	close(peer);
+	return 0;
+}

@@ -1,0 +1,57 @@
+/*
+ * fuzz_auth_server - the listener's side of CPython's authentication
+ * handshake (mpi_auth_deliver, then mpi_auth_answer) against a client whose
+ * messages are the input.
+ *
+ * Input: byte 0 bit 0 set runs only the answering half (the client's
+ * challenge, then its verdict: the part an input can pass, since the
+ * listener's own challenge is random and no input can answer it); the rest
+ * is the client's byte stream over a socket pair.  Checks: the handshake
+ * never succeeds without the key being used correctly (the delivering half
+ * never returns 0), and every failure sets a message.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "connection/conn_int.h"
+#include "internal/clock.h"
+#include "internal/error.h"
+#include "conn_feed.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const char key[] = "fuzz-key";
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct mpi_io io = {0, 10, "fuzz_auth_server"};
+	mp_connection_t *c;
+	int fd, peer, rc;
+
+	if (size < 1)
+		return 0;
+	fd = feed_socketpair(data + 1, size - 1, &peer);
+	if ((c = mp_connection_new(fd, true, true)) == NULL)
+		abort();
+	/* all input is there: the deadline is never reached */
+	io.deadline = mpi_now_ns() + 10000000000u;
+	mpi_error(-1, "unset", "-"); /* a failure must say why */
+	if (data[0] & 1) {
+		rc = mpi_auth_answer(c, key, sizeof(key) - 1, &io);
+	} else {
+		rc = mpi_auth_deliver(c, key, sizeof(key) - 1, &io);
+		if (rc == 0) /* a random challenge answered from a file */
+			abort();
+	}
+	if (rc < 0 && strcmp(mp_last_error(), "unset: -") == 0)
+		abort();
+	if (rc == -ETIMEDOUT)
+		abort();
+	mp_connection_free(c);
+	close(peer);
+	return 0;
+}
