@@ -282,7 +282,8 @@ static const mp_auth_opts *client_opts;
 
 static int client_echo(void *arg)
 {
-	mp_connection_t *c = mp_client(server_address, client_opts, mpt_timeout(10));
+	mp_connection_t *c = mp_client(server_address, client_opts,
+				       mpt_timeout(10));
 	void *buf;
 	size_t len;
 	int rc;

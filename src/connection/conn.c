@@ -91,8 +91,8 @@ static int check(const mp_connection_t *c, bool write, const char *func)
 	if (!write && !c->readable)
 		return mpi_error(-EBADF, func, "connection is write-only");
 	if (!write && c->broken)
-		return mpi_error(-EPROTO, func, "connection is unusable after %s",
-				 c->broken);
+		return mpi_error(-EPROTO, func,
+				 "connection is unusable after %s", c->broken);
 	return 0;
 }
 
@@ -137,7 +137,8 @@ static int wait_fd(int fd, short events, uint64_t deadline)
 static int write_all(mp_connection_t *c, struct iovec *iov, int n,
 		     uint64_t deadline)
 {
-	int flags = MSG_NOSIGNAL | (deadline != MPI_NO_DEADLINE ? MSG_DONTWAIT : 0);
+	int flags = MSG_NOSIGNAL |
+		    (deadline != MPI_NO_DEADLINE ? MSG_DONTWAIT : 0);
 	sigset_t pipe_set, old, pending;
 	struct timespec zero = {0, 0};
 	bool was_pending = true;
@@ -255,8 +256,8 @@ static void stash_fds(mp_connection_t *c, struct msghdr *m)
 		size_t k, i;
 		int fd;
 
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS ||
-		    cm->cmsg_len < CMSG_LEN(0))
+		if (cm->cmsg_level != SOL_SOCKET ||
+		    cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len < CMSG_LEN(0))
 			continue;
 		k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 		for (i = 0; i < k; i++) {
@@ -496,6 +497,7 @@ static int recv_msg(mp_connection_t *c, unsigned char *dst, size_t cap,
 		    void **out, size_t *len, size_t maxlength,
 		    const struct mpi_io *io)
 {
+	unsigned char *got = NULL;
 	uint64_t n;
 	int rc;
 
@@ -530,9 +532,10 @@ static int recv_msg(mp_connection_t *c, unsigned char *dst, size_t cap,
 	if (dst != NULL) {
 		if ((rc = take(c, dst, (size_t)n, io->deadline)) < 0)
 			return recv_error(c, rc, true, io);
-	} else if ((rc = take_growing(c, (size_t)n, (unsigned char **)out,
-				      io)) < 0) {
+	} else if ((rc = take_growing(c, (size_t)n, &got, io)) < 0) {
 		return rc;
+	} else {
+		*out = got;
 	}
 	*len = (size_t)n;
 	return 0;

@@ -163,7 +163,8 @@ static int mac(const char *name, const void *key, size_t keylen,
 	unsigned long e;
 
 	if (keylen > INT_MAX) {
-		snprintf(why, whylen, "authkey of %zu bytes is too long", keylen);
+		snprintf(why, whylen, "authkey of %zu bytes is too long",
+			 keylen);
 		return -1;
 	}
 	ERR_clear_error();
@@ -225,7 +226,8 @@ int mpi_auth_deliver(mp_connection_t *c, const void *key, size_t keylen,
 		return mpi_error(MP_EAUTH, io->func, "cannot compute HMAC-%s: "
 				 "%s", name, why);
 	if (!ok)
-		return mpi_error(MP_EAUTH, io->func, "digest received was wrong");
+		return mpi_error(MP_EAUTH, io->func,
+				 "digest received was wrong");
 	return rc;
 }
 
@@ -250,7 +252,8 @@ int mpi_auth_answer(mp_connection_t *c, const void *key, size_t keylen,
 		return rc;
 	m = msg;
 	if (len < 11 || memcmp(m, CHALLENGE, 11) != 0) {
-		rc = mpi_error(MP_EAUTH, io->func, "expected a challenge, got %s",
+		rc = mpi_error(MP_EAUTH, io->func,
+			       "expected a challenge, got %s",
 			       printable(m, len, 20, text));
 		mpi_free(msg);
 		return rc;
@@ -311,7 +314,8 @@ mp_listener_t *mp_listener_new(const char *address, const mp_auth_opts *opts)
 		return NULL;
 	}
 	if (opts && opts->authkey && opts->authkey_len > INT_MAX) {
-		MPI_ERR(-EINVAL, "authkey_len %zu is too long", opts->authkey_len);
+		MPI_ERR(-EINVAL, "authkey_len %zu is too long",
+			opts->authkey_len);
 		return NULL;
 	}
 	if (parse_address(address, &a, __func__) < 0)
@@ -320,7 +324,9 @@ mp_listener_t *mp_listener_new(const char *address, const mp_auth_opts *opts)
 		MPI_ERR(-ENOMEM, "out of memory");
 		return NULL;
 	}
-	l->fd = socket(a.family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* nonblocking: a connection reset between poll and accept4 must not
+	 * make accept4 wait past the caller's deadline */
+	l->fd = socket(a.family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (l->fd < 0) {
 		MPI_SYSERR("socket");
 		mpi_free(l);
@@ -330,7 +336,8 @@ mp_listener_t *mp_listener_new(const char *address, const mp_auth_opts *opts)
 		setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	/* Linux gives a socket file the mode of the socket's inode (less the
 	 * umask): set it before bind, so the file is never wider. */
-	if (a.family == AF_UNIX && address[0] != '@' && fchmod(l->fd, mode) < 0) {
+	if (a.family == AF_UNIX && address[0] != '@' &&
+	    fchmod(l->fd, mode) < 0) {
 		MPI_SYSERR("fchmod");
 		close(l->fd);
 		mpi_free(l);
@@ -438,7 +445,8 @@ int mp_listener_accept(mp_listener_t *l, mp_connection_t **conn,
 		return mp_last_error_code();
 	}
 	/* the same deadline bounds the handshake */
-	if (l->auth && (rc = authenticate(c, l->key, l->keylen, true, &io)) < 0) {
+	if (l->auth &&
+	    (rc = authenticate(c, l->key, l->keylen, true, &io)) < 0) {
 		mp_connection_free(c);
 		return rc;
 	}
@@ -484,7 +492,8 @@ static int connect_unix(int fd, const struct addr *a, uint64_t deadline)
 				       sizeof(tv)) < 0)
 				return -errno;
 		}
-		if ((rc = connect(fd, (const struct sockaddr *)&a->ss, a->len)) == 0)
+		rc = connect(fd, (const struct sockaddr *)&a->ss, a->len);
+		if (rc == 0)
 			break;
 		if (errno != EINTR)
 			return errno == EAGAIN && deadline != MPI_NO_DEADLINE
@@ -542,7 +551,8 @@ mp_connection_t *mp_client(const char *address, const mp_auth_opts *opts,
 	if (mpi_deadline(timeout, __func__, &io.deadline) < 0)
 		return NULL;
 	if (opts && opts->authkey && opts->authkey_len > INT_MAX) {
-		MPI_ERR(-EINVAL, "authkey_len %zu is too long", opts->authkey_len);
+		MPI_ERR(-EINVAL, "authkey_len %zu is too long",
+			opts->authkey_len);
 		return NULL;
 	}
 	if (parse_address(address, &a, __func__) < 0)
