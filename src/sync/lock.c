@@ -228,6 +228,11 @@ int mp_lock_acquire(mp_lock_t *l, double timeout)
 	return lock_acquire(l, timeout, __func__);
 }
 
+int mpi_lock_acquire(mp_lock_t *l, double timeout, const char *func)
+{
+	return lock_acquire(l, timeout, func);
+}
+
 int mp_lock_release(mp_lock_t *l)
 {
 	MPI_CHECK_NULL(l);
@@ -279,29 +284,47 @@ void mp_rlock_free(mp_rlock_t *r)
 	mpi_shm_free(r);
 }
 
-int mp_rlock_acquire(mp_rlock_t *r, double timeout)
+int mpi_rlock_acquire(mp_rlock_t *r, double timeout, const char *func)
 {
 	int rc;
 
-	MPI_CHECK_NULL(r);
+	/* The timeout is checked even when the owner takes it again. */
+	if (__builtin_expect(!(timeout >= 0 || timeout == MP_FOREVER), 0))
+		return bad_timeout(timeout, func);
 	if (mpi_lock_is_mine(&r->_lock)) {
+		if (r->_count >= INT32_MAX) /* mp_rlock_count is an int */
+			return mpi_error(-EOVERFLOW, func,
+					 "the RLock is already held %u times "
+					 "by this thread",
+					 r->_count);
 		r->_count++;
 		return 0;
 	}
-	rc = lock_acquire(&r->_lock, timeout, __func__);
+	rc = lock_acquire(&r->_lock, timeout, func);
 	if (rc == 0 || rc == MP_EOWNERDEAD)
 		r->_count = 1;
 	return rc;
 }
 
+int mp_rlock_acquire(mp_rlock_t *r, double timeout)
+{
+	MPI_CHECK_NULL(r);
+	return mpi_rlock_acquire(r, timeout, __func__);
+}
+
+int mpi_rlock_release(mp_rlock_t *r, const char *func)
+{
+	if (!mpi_lock_is_mine(&r->_lock))
+		return mpi_error(-EPERM, func, "cannot release un-acquired lock");
+	if (--r->_count > 0)
+		return 0;
+	return lock_release(&r->_lock, func);
+}
+
 int mp_rlock_release(mp_rlock_t *r)
 {
 	MPI_CHECK_NULL(r);
-	if (!mpi_lock_is_mine(&r->_lock))
-		return MPI_ERR(-EPERM, "cannot release un-acquired lock");
-	if (--r->_count > 0)
-		return 0;
-	return lock_release(&r->_lock, __func__);
+	return mpi_rlock_release(r, __func__);
 }
 
 int mp_rlock_consistent(mp_rlock_t *r)
