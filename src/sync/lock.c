@@ -13,6 +13,7 @@
 #include "internal/clock.h"
 #include "internal/error.h"
 #include "internal/futex.h"
+#include "internal/procfs.h"
 #include "internal/shmem.h"
 #include "sync/sync_int.h"
 
@@ -54,7 +55,8 @@ static bool owner_alive(uint64_t state)
 {
 	pid_t pid = (pid_t)(state >> 32);
 	pid_t tid = (pid_t)(state & 0x7fffffff);
-	char path[64], buf[512], *p;
+	char path[64], buf[512];
+	struct mpi_stat st;
 	ssize_t n;
 	int fd;
 
@@ -66,13 +68,14 @@ static bool owner_alive(uint64_t state)
 		 (int)tid);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return errno != ENOENT;
-	n = read(fd, buf, sizeof(buf) - 1);
+	do
+		n = read(fd, buf, sizeof(buf));
+	while (n < 0 && errno == EINTR);
 	close(fd);
-	if (n <= 0)
+	/* Unreadable or unparsable: cannot tell, so alive. */
+	if (n <= 0 || mpi_parse_stat(buf, (size_t)n, &st) < 0)
 		return true;
-	buf[n] = '\0';
-	p = strrchr(buf, ')');
-	return p == NULL || p[1] == '\0' || (p[2] != 'Z' && p[2] != 'X');
+	return st.state != 'Z' && st.state != 'X';
 }
 
 bool mpi_lock_owner_dead(const mp_lock_t *l)
