@@ -871,6 +871,9 @@ static void test_messages_name_the_public_function(void **state)
 	assert_non_null(strstr(mp_last_error(), "mp_condition_release: cannot"));
 	mp_condition_free(c);
 	mpt_assert_rc(mp_condition_notify_all(NULL), -EINVAL);
+	mpt_assert_ok(mp_rlock_init(&sh->rlock));
+	mpt_assert_rc(mp_rlock_consistent(&sh->rlock), -EPERM);
+	assert_non_null(strstr(mp_last_error(), "mp_rlock_consistent: the"));
 }
 
 int main(void)

@@ -135,7 +135,8 @@ void *mpi_shm_alloc(size_t size)
 
 	if (size == 0)
 		size = 1;
-	if (size > SIZE_MAX - 8192) {
+	/* No object is larger (and the mapping's length must fit off_t). */
+	if (size > PTRDIFF_MAX - 8192) {
 		errno = ENOMEM;
 		return NULL;
 	}

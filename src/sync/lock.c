@@ -242,14 +242,19 @@ int mp_lock_release(mp_lock_t *l)
 	return lock_release(l, __func__);
 }
 
+static int consistent(mp_lock_t *l, const char *func)
+{
+	if (!mpi_lock_is_mine(l))
+		return mpi_error(-EPERM, func, "the calling thread does not hold "
+				 "the lock");
+	__atomic_store_n(&l->_dirty, 0, __ATOMIC_RELAXED);
+	return 0;
+}
+
 int mp_lock_consistent(mp_lock_t *l)
 {
 	MPI_CHECK_NULL(l);
-	if (!mpi_lock_is_mine(l))
-		return MPI_ERR(-EPERM, "the calling thread does not hold the "
-				       "lock");
-	__atomic_store_n(&l->_dirty, 0, __ATOMIC_RELAXED);
-	return 0;
+	return consistent(l, __func__);
 }
 
 int mp_lock_locked(const mp_lock_t *l)
@@ -333,7 +338,7 @@ int mp_rlock_release(mp_rlock_t *r)
 int mp_rlock_consistent(mp_rlock_t *r)
 {
 	MPI_CHECK_NULL(r);
-	return mp_lock_consistent(&r->_lock);
+	return consistent(&r->_lock, __func__);
 }
 
 int mp_rlock_count(const mp_rlock_t *r)
