@@ -330,6 +330,9 @@ static int imap_item(mp_imap_t *it, const void **out, size_t *len,
 		*out = data;
 	if (len)
 		*len = h.len;
+	if (h.status != 0 && h.status != MP_ETASK) /* all a worker sends */
+		return mpi_error(-EPROTO, func, "a worker sent a malformed "
+				 "result (status %d)", (int)h.status);
 	if (h.status != 0)
 		return mpi_error(h.status, func, "%.*s",
 				 h.len > INT32_MAX ? INT32_MAX : (int)h.len, data);
