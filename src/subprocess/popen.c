@@ -64,17 +64,16 @@ int mp_popen_stderr(const mp_popen_t *p)
 	return p ? p->fd_err : -1;
 }
 
-int mp_popen_poll(mp_popen_t *p, int *returncode)
+static int popen_poll(mp_popen_t *p, int *returncode, const char *func)
 {
 	int rc;
 
-	MPI_CHECK_NULL(p);
 	if (!p->reaped) {
 		rc = mpi_pidfd_reap(p->pidfd, &p->returncode, NULL);
 		if (rc == 0)
 			return 0;
 		if (rc < 0)
-			return MPI_ERR(rc, "waitid: %s", mp_strerror(rc));
+			return mpi_error(rc, func, "waitid: %s", mp_strerror(rc));
 		p->reaped = true;
 	}
 	if (returncode != NULL)
@@ -82,18 +81,25 @@ int mp_popen_poll(mp_popen_t *p, int *returncode)
 	return 1;
 }
 
+int mp_popen_poll(mp_popen_t *p, int *returncode)
+{
+	MPI_CHECK_NULL(p);
+	return popen_poll(p, returncode, __func__);
+}
+
 static int wait_until(mp_popen_t *p, uint64_t deadline, int *returncode,
 		      const char *func)
 {
 	int rc;
 
-	while ((rc = mp_popen_poll(p, returncode)) == 0) {
+	while ((rc = popen_poll(p, returncode, func)) == 0) {
 		rc = mpi_wait_pidfd(p->pidfd, deadline);
-		if (rc == -ETIMEDOUT && mp_popen_poll(p, returncode) == 0)
+		if (rc == -ETIMEDOUT && popen_poll(p, returncode, func) == 0)
 			return mpi_error(-ETIMEDOUT, func,
 					 "process %d still running", (int)p->pid);
 		if (rc < 0 && rc != -ETIMEDOUT)
-			return rc;
+			return mpi_error(rc, func, "waiting for process %d: %s",
+					 (int)p->pid, mp_strerror(rc));
 	}
 	return rc < 0 ? rc : 0;
 }
@@ -329,7 +335,7 @@ void mp_popen_free(mp_popen_t *p)
 	close_fd(&p->fd_in);
 	close_fd(&p->fd_out);
 	close_fd(&p->fd_err);
-	if (!p->reaped && mp_popen_poll(p, NULL) == 0) {
+	if (!p->reaped && popen_poll(p, NULL, __func__) == 0) {
 		mpi_pidfd_signal(p->pidfd, SIGKILL);
 		wait_until(p, MPI_NO_DEADLINE, NULL, __func__);
 	}
