@@ -20,7 +20,7 @@ struct mp_queue {
 	uint32_t join_waiters;
 };
 
-mp_queue_t *mp_queue_new(const mp_queue_opts *opts)
+static mp_queue_t *queue_new(const mp_queue_opts *opts, const char *func)
 {
 	static const mp_queue_opts defaults;
 	mp_queue_t *q;
@@ -28,17 +28,27 @@ mp_queue_t *mp_queue_new(const mp_queue_opts *opts)
 	if (opts == NULL)
 		opts = &defaults;
 	if (opts->maxsize > INT32_MAX) {
-		MPI_ERR(-EINVAL, "opts->maxsize %u is too large", opts->maxsize);
+		mpi_error(-EINVAL, func, "opts->maxsize %u is too large (at most "
+			  "INT32_MAX)", opts->maxsize);
+		return NULL;
+	}
+	if (opts->capacity > MP_QUEUE_MAX_CAPACITY) {
+		mpi_error(-EINVAL, func, "opts->capacity %zu is larger than the "
+			  "largest ring (MP_QUEUE_MAX_CAPACITY = %zu bytes)",
+			  opts->capacity, (size_t)MP_QUEUE_MAX_CAPACITY);
 		return NULL;
 	}
 	if ((q = mpi_shm_alloc(sizeof(*q))) == NULL) {
-		MPI_ERR(-errno, "cannot map shared memory: %s", mp_strerror(-errno));
+		mpi_error(-errno, func, "cannot map shared memory: %s",
+			  mp_strerror(-errno));
 		return NULL;
 	}
 	q->ring = mpi_ring_new(opts->capacity ? opts->capacity : (1u << 20),
 			       opts->maxsize, opts->max_message);
 	if (q->ring == NULL) {
-		MPI_ERR(-errno, "cannot map the ring: %s", mp_strerror(-errno));
+		mpi_error(-errno, func, "cannot map a ring of %zu bytes: %s",
+			  opts->capacity ? opts->capacity : (size_t)1 << 20,
+			  mp_strerror(-errno));
 		mpi_shm_free(q);
 		return NULL;
 	}
@@ -46,9 +56,14 @@ mp_queue_t *mp_queue_new(const mp_queue_opts *opts)
 	return q;
 }
 
+mp_queue_t *mp_queue_new(const mp_queue_opts *opts)
+{
+	return queue_new(opts, __func__);
+}
+
 mp_queue_t *mp_simplequeue_new(void)
 {
-	return mp_queue_new(NULL);
+	return queue_new(NULL, __func__);
 }
 
 void mp_queue_free(mp_queue_t *q)

@@ -4,6 +4,8 @@
 #include "mptest.h"
 
 #include <poll.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 
 #include "mproc/executor.h"
@@ -150,6 +152,15 @@ static void on_done(mp_future_t *f, void *arg)
 	atomic_fetch_add(&log->calls, 1);
 }
 
+/* Wait (bounded, yielding) until log->calls reaches n. */
+static void wait_calls(struct cb_log *log, int n)
+{
+	double until = mpt_now() + mpt_timeout(10);
+
+	while (atomic_load(&log->calls) < n && mpt_now() < until)
+		sched_yield();
+}
+
 static void test_done_callbacks(void **state)
 {
 	int fds[2];
@@ -174,7 +185,10 @@ static void test_done_callbacks(void **state)
 	assert_int_equal(atomic_load(&before.calls), 0);
 	open_gate(fds[1]);
 	mpt_assert_ok(mp_future_result(f, mpt_timeout(30), &out, &len));
-	/* result() returns once the callbacks ran. */
+	/* The done callbacks run once the future is done, so result() may
+	 * return just before they do (as in CPython): wait for them. */
+	wait_calls(&before, 1);
+	wait_calls(&before2, 1);
 	assert_int_equal(atomic_load(&before.calls), 1);
 	assert_int_equal(atomic_load(&before2.calls), 1);
 	assert_ptr_equal(before.last, f);
@@ -421,6 +435,88 @@ static void test_crash_initializer_max_tasks(void **state)
 	mp_executor_free(ex);
 }
 
+/* ---- messages name what the caller called; sizes never wrap ---- */
+
+static void test_new_and_submit_messages(void **state)
+{
+	mp_executor_t *ex;
+
+	(void)state;
+	assert_null(mp_executor_new(&(mp_executor_opts){.max_workers = 5000}));
+	assert_int_equal(mp_last_error_code(), -EINVAL);
+	assert_string_equal(mp_last_error(), "mp_executor_new: opts->max_workers "
+					     "5000 is too many (at most 4096)");
+	assert_null(mp_executor_new(&(mp_executor_opts){.task_timeout = -1}));
+	assert_non_null(strstr(mp_last_error(), "mp_executor_new: "
+						"opts->task_timeout -1"));
+	ex = mp_executor_new(&(mp_executor_opts){.max_workers = 1});
+	assert_non_null(ex);
+	assert_null(mp_executor_submit(ex, twice, NULL, 4));
+	assert_int_equal(mp_last_error_code(), -EINVAL);
+	assert_non_null(strstr(mp_last_error(), "mp_executor_submit: argument "
+						"'in' is NULL"));
+	assert_null(mp_executor_submit(ex, twice, "x", SIZE_MAX));
+	assert_int_equal(mp_last_error_code(), -EMSGSIZE);
+	assert_non_null(strstr(mp_last_error(), "mp_executor_submit: in_len"));
+	mp_executor_free(ex);
+}
+
+static int times3(const void *in, void *out)
+{
+	*(int *)out = *(const int *)in * 3;
+	return 0;
+}
+
+static int exit_code(pid_t pid)
+{
+	int status = mpt_wait(pid);
+
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* In a forked child: a crash kills it (cmocka's handlers would jump back
+ * into the child's copy of the runner). */
+static void crash_signals_default(void)
+{
+	signal(SIGSEGV, SIG_DFL);
+	signal(SIGBUS, SIG_DFL);
+	signal(SIGILL, SIG_DFL);
+	signal(SIGFPE, SIG_DFL);
+	signal(SIGABRT, SIG_DFL);
+}
+
+/* In a child: the old code crashed in the caller. */
+static int map_wrapping(void *arg)
+{
+	static int in[4] = {1, 2, 3, 4}, out[4];
+	mp_executor_t *ex = mp_executor_new(&(mp_executor_opts){.max_workers = 1});
+	int rc;
+
+	(void)arg;
+	crash_signals_default();
+	if (ex == NULL)
+		return 99;
+	rc = mp_executor_map(ex, times3, in, SIZE_MAX / 4 + 2, 4, out, 4,
+			     mpt_timeout(10), NULL);
+	if (rc != -EINVAL ||
+	    strstr(mp_last_error(), "mp_executor_map: n ") == NULL) {
+		fprintf(stderr, "map_wrapping: %d (%s)\n", rc, mp_last_error());
+		rc = 1;
+	} else {
+		rc = mp_executor_map(ex, times3, in, 4, 4, out, 4,
+				     mpt_timeout(10), NULL) != 0 || out[3] != 12
+			     ? 2 : 0;
+	}
+	mp_executor_free(ex);
+	return rc;
+}
+
+static void test_map_sizes_that_wrap(void **state)
+{
+	(void)state;
+	assert_int_equal(exit_code(mpt_fork(map_wrapping, NULL)), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -432,6 +528,8 @@ int main(void)
 		MPT(test_map_timeout),
 		MPT(test_shutdown),
 		MPT(test_crash_initializer_max_tasks),
+		MPT(test_new_and_submit_messages),
+		MPT(test_map_sizes_that_wrap),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -67,7 +67,7 @@ static void test_apply_and_apply_async(void **state)
 	/* A task that fails reports its message. */
 	mpt_assert_rc(mp_pool_apply(p, twice, "abc", 3, &buf, &len), MP_ETASK);
 	assert_string_equal(mp_last_error(),
-			    "mp_async_result_get: want an int, got 3 bytes");
+			    "mp_pool_apply: want an int, got 3 bytes");
 	mpt_assert_ok(mp_pool_close(p));
 	mpt_assert_ok(mp_pool_join(p, mpt_timeout(30)));
 	mp_pool_free(p);
@@ -867,6 +867,171 @@ static void test_initializer_failure_breaks_pool(void **state)
 	mp_pool_free(p);
 }
 
+/* ---- sizes that wrap, and messages naming what the caller called ---- */
+
+static int exit_code(pid_t pid)
+{
+	int status = mpt_wait(pid);
+
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* In a forked child: a crash kills it (cmocka's handlers would jump back
+ * into the child's copy of the runner). */
+static void crash_signals_default(void)
+{
+	signal(SIGSEGV, SIG_DFL);
+	signal(SIGBUS, SIG_DFL);
+	signal(SIGILL, SIG_DFL);
+	signal(SIGFPE, SIG_DFL);
+	signal(SIGABRT, SIG_DFL);
+}
+
+/* In a child (the old code crashed in the caller): maps whose n * size
+ * wraps are refused before anything is read or sent. */
+static int map_wrapping_sizes(void *arg)
+{
+	static long in[4] = {3}, out[4];
+	mp_pool_t *p = mp_pool_new(&(mp_pool_opts){.processes = 1});
+	mp_async_result_t *r;
+	int rc;
+
+	(void)arg;
+	crash_signals_default();
+	if (p == NULL)
+		return 99;
+	rc = mp_pool_map(p, square, in, SIZE_MAX / 8 + 2, 8, out, 8, NULL);
+	if (rc != -EINVAL || strstr(mp_last_error(), "mp_pool_map: n ") == NULL) {
+		rc = 1;
+		goto out;
+	}
+	rc = mp_pool_map(p, square, in, 2, 8, out, SIZE_MAX / 2 + 1, NULL);
+	if (rc != -EINVAL) {
+		rc = 2;
+		goto out;
+	}
+	r = mp_pool_map_async(p, square, in, (size_t)1 << 61, 8, out, 8, NULL);
+	if (r != NULL) {
+		mp_async_result_free(r);
+		rc = 3;
+		goto out;
+	}
+	if (mp_last_error_code() != -EINVAL ||
+	    strstr(mp_last_error(), "mp_pool_map_async: n ") == NULL) {
+		rc = 4;
+		goto out;
+	}
+	/* The pool still maps. */
+	rc = mp_pool_map(p, square, in, 4, 8, out, 8, NULL) != 0 || out[0] != 9
+		     ? 5 : 0;
+out:
+	mp_pool_free(p);
+	return rc;
+}
+
+static void test_map_sizes_that_wrap(void **state)
+{
+	(void)state;
+	assert_int_equal(exit_code(mpt_fork(map_wrapping_sizes, NULL)), 0);
+}
+
+/* A task returning more than any buffer can hold: the old code doubled a
+ * size that wrapped to 0 forever. */
+static int return_huge(const void *in, size_t len, mp_task_out *out)
+{
+	int rc;
+
+	(void)len;
+	rc = mp_task_return(out, in, ((size_t)1 << 63) + 1);
+	return mp_task_fail(out, "rc=%d %s", rc, mp_last_error());
+}
+
+static void test_task_return_huge_len(void **state)
+{
+	mp_pool_t *p = mp_pool_new(&(mp_pool_opts){.processes = 1});
+	mp_async_result_t *r;
+
+	(void)state;
+	assert_non_null(p);
+	r = mp_pool_apply_async(p, return_huge, "x", 1, NULL);
+	assert_non_null(r);
+	mpt_assert_rc(mp_async_result_get(r, mpt_timeout(10), NULL, NULL),
+		      MP_ETASK);
+	assert_non_null(strstr(mp_last_error(), "rc=-90 mp_task_return: len"));
+	mp_async_result_free(r);
+	mp_pool_free(p);
+}
+
+static void test_apply_sizes_and_messages(void **state)
+{
+	mp_pool_t *p = mp_pool_new(&(mp_pool_opts){.processes = 1});
+	void *buf;
+	size_t len;
+
+	(void)state;
+	assert_non_null(p);
+	assert_null(mp_pool_apply_async(p, twice, "x", SIZE_MAX, NULL));
+	assert_int_equal(mp_last_error_code(), -EMSGSIZE);
+	assert_non_null(strstr(mp_last_error(), "mp_pool_apply_async: in_len"));
+	mpt_assert_rc(mp_pool_apply(p, twice, "x", MP_TASK_MAX_BYTES + 1, &buf,
+				    &len), -EMSGSIZE);
+	assert_non_null(strstr(mp_last_error(), "mp_pool_apply: in_len"));
+	mpt_assert_rc(mp_pool_apply(p, twice, NULL, 4, &buf, &len), -EINVAL);
+	assert_non_null(strstr(mp_last_error(), "mp_pool_apply: argument 'in'"));
+	assert_null(mp_pool_apply_async(p, twice, NULL, 4, NULL));
+	assert_non_null(strstr(mp_last_error(), "mp_pool_apply_async: argument"));
+	mpt_assert_rc(mp_pool_apply(NULL, twice, "x", 1, &buf, &len), -EINVAL);
+	assert_non_null(strstr(mp_last_error(), "mp_pool_apply: argument 'pool'"));
+	mpt_assert_ok(mp_pool_close(p));
+	mpt_assert_rc(mp_pool_apply(p, twice, "x", 1, &buf, &len), MP_ECLOSED);
+	assert_string_equal(mp_last_error(), "mp_pool_apply: Pool not running");
+	mp_pool_free(p);
+}
+
+static char huge_item;
+
+/* One item claiming SIZE_MAX bytes (or NULL with a length). */
+static int gen_huge(void *arg, const void **in, size_t *len)
+{
+	*in = arg ? NULL : &huge_item;
+	*len = arg ? 5 : SIZE_MAX;
+	return 1;
+}
+
+static int imap_huge_item(void *arg)
+{
+	mp_pool_t *p = mp_pool_new(&(mp_pool_opts){.processes = 1});
+	mp_imap_t *it;
+	const void *out;
+	size_t len;
+	int rc = 0;
+
+	(void)arg;
+	crash_signals_default();
+	if (p == NULL || (it = mp_pool_imap(p, twice, gen_huge, NULL, NULL)) == NULL)
+		return 99;
+	if (mp_imap_next(it, mpt_timeout(10), &out, &len, NULL) != -EMSGSIZE ||
+	    strstr(mp_last_error(), "mp_imap_next: item 0 of") == NULL)
+		rc = 1;
+	mp_imap_free(it);
+	if (rc == 0 &&
+	    (it = mp_pool_imap(p, twice, gen_huge, (void *)1, NULL)) != NULL) {
+		if (mp_imap_next(it, mpt_timeout(10), &out, &len, NULL) != -EINVAL ||
+		    strstr(mp_last_error(), "mp_imap_next: the input function "
+					    "gave NULL with a length of 5") == NULL)
+			rc = 2;
+		mp_imap_free(it);
+	}
+	mp_pool_free(p);
+	return rc;
+}
+
+static void test_imap_item_too_large(void **state)
+{
+	(void)state;
+	assert_int_equal(exit_code(mpt_fork(imap_huge_item, NULL)), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -886,6 +1051,10 @@ int main(void)
 		MPT(test_initializer),
 		MPT(test_initializer_failure_breaks_pool),
 		MPT(test_close_join_terminate),
+		MPT(test_map_sizes_that_wrap),
+		MPT(test_task_return_huge_len),
+		MPT(test_apply_sizes_and_messages),
+		MPT(test_imap_item_too_large),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,6 +3,7 @@
 #include "mptest.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
@@ -14,6 +15,7 @@
 #include <sys/time.h>
 #include <sys/syscall.h>
 
+#include "internal/procfs.h"
 #include "mproc/process.h"
 
 /* ---- helpers ---- */
@@ -1023,6 +1025,129 @@ static void test_cpu_count_cgroup_quota(void **state)
 	assert_int_equal(WEXITSTATUS(status), 1);
 }
 
+/* ---- the /proc and /sys parsers (internal/procfs.h) ---- */
+
+#define S(lit) lit, sizeof(lit) - 1
+
+static void test_parse_stat(void **state)
+{
+	struct mpi_stat st;
+	char cut[] = "5 (a) S 77";
+
+	(void)state;
+	mpt_assert_ok(mpi_parse_stat(S("4242 (my (odd) prog) R 1 4242 0\n"), &st));
+	assert_int_equal(st.state, 'R');
+	assert_int_equal(st.ppid, 1);
+	assert_int_equal(st.comm_len, strlen("my (odd) prog"));
+	assert_memory_equal(st.comm, "my (odd) prog", st.comm_len);
+	/* A comm that looks like the fields after it. */
+	mpt_assert_ok(mpi_parse_stat(S("9 (x) Z 3 (y) S 4\n"), &st));
+	assert_int_equal(st.state, 'S');
+	assert_int_equal(st.ppid, 4);
+	mpt_assert_ok(mpi_parse_stat(S("9 () D 0"), &st));
+	assert_int_equal(st.comm_len, 0);
+	assert_int_equal(st.ppid, 0);
+	/* A huge ppid saturates. */
+	mpt_assert_ok(mpi_parse_stat(S("1 (a) S 99999999999999999999999 1"), &st));
+	assert_int_equal(st.ppid, INT_MAX);
+	/* Only len bytes are read: no NUL needed. */
+	mpt_assert_ok(mpi_parse_stat(cut, strlen(cut) - 1, &st));
+	assert_int_equal(st.ppid, 7);
+	/* Malformed. */
+	assert_int_equal(mpi_parse_stat(S(""), &st), -EINVAL);
+	assert_int_equal(mpi_parse_stat(S("12 (abc"), &st), -EINVAL);
+	assert_int_equal(mpi_parse_stat(S("12 abc) S 1"), &st), -EINVAL);
+	assert_int_equal(mpi_parse_stat(S("12 (abc)"), &st), -EINVAL);
+	assert_int_equal(mpi_parse_stat(S("12 (abc) S"), &st), -EINVAL);
+	assert_int_equal(mpi_parse_stat(S("12 (abc) S x"), &st), -EINVAL);
+	assert_int_equal(mpi_parse_stat(S("12 (abc) 5 1"), &st), -EINVAL);
+	assert_int_equal(mpi_parse_stat(S("12 (abc)  S 1"), &st), -EINVAL);
+	assert_int_equal(mpi_parse_stat(S("12 (abc) S 1x"), &st), -EINVAL);
+}
+
+static void test_parse_cgroup(void **state)
+{
+	static const char v1[] = "12:pids:/user.slice\n"
+				 "10:cpu,cpuacct:/docker/3f1c\n"
+				 "2:cpuacct:/other\n"
+				 "1:name=systemd:/docker/3f1c\n"
+				 "0::/docker/3f1c";
+	static const char bad[] = "x::/a\n3::/b\n0::relative\n0::/a/../b\n"
+				  "0:/a\n0::/a\0b\n5:cpuset:/c\n";
+	struct mpi_cgroup cg;
+	size_t off = 0, n;
+
+	(void)state;
+	assert_int_equal(mpi_cgroup_next(S(v1), &off, &cg), 1);
+	assert_int_equal(cg.v2, 0);
+	assert_int_equal(cg.path_len, strlen("/docker/3f1c"));
+	assert_memory_equal(cg.path, "/docker/3f1c", cg.path_len);
+	assert_int_equal(mpi_cgroup_next(S(v1), &off, &cg), 1);
+	assert_int_equal(cg.v2, 1);
+	assert_memory_equal(cg.path, "/docker/3f1c", cg.path_len);
+	assert_int_equal(mpi_cgroup_next(S(v1), &off, &cg), 0);
+	assert_int_equal(off, sizeof(v1) - 1);
+	/* Every line of these is skipped (not a crash, not a path). */
+	off = 0;
+	assert_int_equal(mpi_cgroup_next(bad, sizeof(bad) - 1, &off, &cg), 0);
+	off = 0;
+	assert_int_equal(mpi_cgroup_next(S("0::/\n"), &off, &cg), 1);
+	assert_int_equal(cg.path_len, 1);
+	/* The walk up ends at the root. */
+	n = mpi_cgroup_parent(S("/a/bb/c"));
+	assert_int_equal(n, 5);
+	n = mpi_cgroup_parent("/a/bb/c", n);
+	assert_int_equal(n, 2);
+	n = mpi_cgroup_parent("/a/bb/c", n);
+	assert_int_equal(n, 1);
+	assert_int_equal(mpi_cgroup_parent("/a/bb/c", n), 0);
+	assert_int_equal(mpi_cgroup_parent(S("a/b")), 0);
+}
+
+static void test_parse_cpu_limits(void **state)
+{
+	int64_t quota = 0, period = 0, v;
+
+	(void)state;
+	assert_int_equal(mpi_parse_cpu_max(S("max 100000\n"), &quota, &period), 0);
+	assert_int_equal(mpi_parse_cpu_max(S("max\n"), &quota, &period), 0);
+	assert_int_equal(mpi_parse_cpu_max(S("50000 100000\n"), &quota, &period), 1);
+	assert_int_equal(quota, 50000);
+	assert_int_equal(period, 100000);
+	assert_int_equal(mpi_quota_cpus(quota, period), 1);
+	assert_int_equal(mpi_quota_cpus(250000, 100000), 3);
+	/* A huge quota saturates instead of overflowing. */
+	assert_int_equal(mpi_parse_cpu_max(S("99999999999999999999999 1000\n"),
+					   &quota, &period), 1);
+	assert_true(quota == INT64_MAX);
+	assert_int_equal(mpi_quota_cpus(quota, period), INT_MAX);
+	assert_int_equal(mpi_quota_cpus(INT64_MAX, 1), INT_MAX);
+	assert_int_equal(mpi_quota_cpus(INT64_MAX, INT64_MAX), 1);
+	assert_int_equal(mpi_quota_cpus(INT64_MAX - 1, INT64_MAX), 1);
+	/* Malformed. */
+	assert_int_equal(mpi_parse_cpu_max(S(""), &quota, &period), -EINVAL);
+	assert_int_equal(mpi_parse_cpu_max(S("50000\n"), &quota, &period), -EINVAL);
+	assert_int_equal(mpi_parse_cpu_max(S("abc 100\n"), &quota, &period), -EINVAL);
+	assert_int_equal(mpi_parse_cpu_max(S("maxx 100\n"), &quota, &period), -EINVAL);
+	assert_int_equal(mpi_parse_cpu_max(S("0 100000\n"), &quota, &period), -EINVAL);
+	assert_int_equal(mpi_parse_cpu_max(S("5 0\n"), &quota, &period), -EINVAL);
+	assert_int_equal(mpi_parse_cpu_max(S("5 10 x\n"), &quota, &period), -EINVAL);
+	assert_int_equal(mpi_parse_cpu_max(S("-5 10\n"), &quota, &period), -EINVAL);
+	/* v1 files. */
+	mpt_assert_ok(mpi_parse_cgroup_int(S("-1\n"), &v));
+	assert_true(v == -1);
+	mpt_assert_ok(mpi_parse_cgroup_int(S(" 150000 \n"), &v));
+	assert_true(v == 150000);
+	mpt_assert_ok(mpi_parse_cgroup_int(S("99999999999999999999999\n"), &v));
+	assert_true(v == INT64_MAX);
+	mpt_assert_ok(mpi_parse_cgroup_int(S("-99999999999999999999999\n"), &v));
+	assert_true(v == -INT64_MAX);
+	assert_int_equal(mpi_parse_cgroup_int(S(""), &v), -EINVAL);
+	assert_int_equal(mpi_parse_cgroup_int(S("-\n"), &v), -EINVAL);
+	assert_int_equal(mpi_parse_cgroup_int(S("12 13\n"), &v), -EINVAL);
+	assert_int_equal(mpi_parse_cgroup_int(S("0x10\n"), &v), -EINVAL);
+}
+
 /* ---- threads ---- */
 
 static void *join_thread(void *arg)
@@ -1147,6 +1272,9 @@ int main(void)
 		MPT(test_cpu_count),
 		MPT(test_cpu_count_affinity),
 		MPT(test_cpu_count_cgroup_quota),
+		MPT(test_parse_stat),
+		MPT(test_parse_cgroup),
+		MPT(test_parse_cpu_limits),
 		MPT(test_concurrent_join),
 		MPT(test_concurrent_start),
 		MPT(test_threads_start_children),

@@ -7,6 +7,8 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include "internal/alloc.h"
+#include "internal/ring.h"
 #include "internal/shmem.h"
 #include "mproc/queue.h"
 
@@ -551,6 +553,198 @@ static void test_threads(void **state)
 	mp_queue_free(shared_q);
 }
 
+/* ---- sizes and hostile records ---- */
+
+/* In a forked child: a crash kills it (cmocka's handlers would jump back
+ * into the child's copy of the runner). */
+static void crash_signals_default(void)
+{
+	signal(SIGSEGV, SIG_DFL);
+	signal(SIGBUS, SIG_DFL);
+	signal(SIGILL, SIG_DFL);
+	signal(SIGFPE, SIG_DFL);
+	signal(SIGABRT, SIG_DFL);
+}
+
+static int put_huge(void *arg)
+{
+	static char small[64];
+	int rc;
+
+	(void)arg;
+	crash_signals_default();
+	for (size_t k = 0; k < 8; k++) {
+		rc = mp_queue_put(shared_q, small, SIZE_MAX - k, 0);
+		if (rc != -EMSGSIZE ||
+		    strstr(mp_last_error(), "largest message") == NULL)
+			return 10 + (int)k;
+	}
+	if (mp_queue_put(shared_q, small, (size_t)PTRDIFF_MAX + 1, MP_FOREVER) !=
+	    -EMSGSIZE)
+		return 20;
+	return 0;
+}
+
+static int get_after_huge(void *arg)
+{
+	void *msg = NULL;
+	size_t len;
+
+	(void)arg;
+	crash_signals_default();
+	if (mp_queue_get(shared_q, &msg, &len, 0) != -EAGAIN)
+		return 1;
+	if (mp_queue_put(shared_q, "ok", 2, 0) != 0 ||
+	    mp_queue_get(shared_q, &msg, &len, 0) != 0)
+		return 2;
+	if (len != 2 || memcmp(msg, "ok", 2) != 0)
+		return 3;
+	mp_buf_free(msg);
+	return 0;
+}
+
+static void test_huge_lengths_are_refused(void **state)
+{
+	(void)state;
+	/* A put of SIZE_MAX (or up to 7 below) bytes used to wrap the record
+	 * size and poison the ring for whichever process got next. */
+	shared_q = mp_queue_new(&(mp_queue_opts){.capacity = 4096});
+	assert_non_null(shared_q);
+	assert_int_equal(exit_code(mpt_fork(put_huge, NULL)), 0);
+	assert_int_equal(exit_code(mpt_fork(get_after_huge, NULL)), 0);
+	assert_int_equal(mp_queue_qsize(shared_q), 0);
+	mp_queue_free(shared_q);
+}
+
+static void test_capacity_limits(void **state)
+{
+	mp_queue_t *q;
+
+	(void)state;
+	q = mp_queue_new(&(mp_queue_opts){.capacity = SIZE_MAX});
+	if (q != NULL)
+		mp_queue_free(q); /* the old code mapped 1 TiB here */
+	assert_null(q);
+	assert_int_equal(mp_last_error_code(), -EINVAL);
+	assert_non_null(strstr(mp_last_error(), "mp_queue_new: opts->capacity"));
+	assert_null(mp_queue_new(&(mp_queue_opts){
+		.capacity = MP_QUEUE_MAX_CAPACITY + 1}));
+	assert_int_equal(mp_last_error_code(), -EINVAL);
+	q = mp_queue_new(&(mp_queue_opts){.capacity = 1});
+	assert_non_null(q);
+	mpt_assert_ok(mp_queue_put(q, "x", 1, 0));
+	mp_queue_free(q);
+}
+
+/* ---- records written by a process that breaks the protocol ---- */
+
+/* Write a raw record header (and plen payload bytes) at the producer's
+ * tail and publish HDR + plen (rounded to 8) bytes. */
+static void raw_rec(struct mpi_ring *r, uint32_t kind, uint32_t len,
+		    const void *payload, size_t plen)
+{
+	unsigned char *p = r->data + (r->ptail & (r->cap - 1));
+	uint32_t h[2] = {len, kind};
+
+	memcpy(p, h, 8);
+	if (plen)
+		memcpy(p + 8, payload, plen);
+	r->ptail += 8 + ((plen + 7) & ~(size_t)7);
+	__atomic_store_n(&r->tail, r->ptail, __ATOMIC_SEQ_CST);
+	r->puts++;
+}
+
+/* The ring still carries a good message after the bad one. */
+static int still_works(struct mpi_ring *r)
+{
+	void *out = NULL;
+	size_t len;
+
+	if (mpi_ring_put(r, "good", 4, 0, "t") != 0 ||
+	    mpi_ring_get(r, &out, 0, &len, 0, "t") != 0)
+		return 0;
+	len = len == 4 && memcmp(out, "good", 4) == 0;
+	mpi_free(out);
+	return (int)len;
+}
+
+static int get_code(struct mpi_ring *r)
+{
+	void *out = NULL;
+	size_t len;
+	int rc = mpi_ring_get(r, &out, 0, &len, 0, "t");
+
+	mpi_free(out);
+	return rc;
+}
+
+enum { WHOLE = 1, FIRST = 2, CONT = 3 };
+
+static int hostile_records(void *arg)
+{
+	struct mpi_ring *r = mpi_ring_new(4096, 0, 0), *m;
+	uint64_t first[2] = {16, 0}; /* total 16, then 8 payload bytes */
+	uint64_t huge[2] = {(uint64_t)1 << 62, 0};
+	char buf[64];
+	size_t len;
+	void *p = buf;
+
+	(void)arg;
+	crash_signals_default();
+	if (r == NULL)
+		return 99;
+	/* A whole message claiming 4 GiB with 8 bytes published. */
+	raw_rec(r, WHOLE, 0xfffffff0u, "12345678", 8);
+	if (get_code(r) != -EPROTO || !still_works(r))
+		return 1;
+	if (strstr(mp_last_error(), "t: ") == NULL)
+		return 2;
+	/* A record that would run past the end of the ring. */
+	r->ptail = r->tail = (r->tail | 4095) - 15; /* 16 bytes before the end */
+	r->head = r->ctail = r->tail;
+	raw_rec(r, WHOLE, 64, "12345678", 8);
+	if (get_code(r) != -EPROTO || !still_works(r))
+		return 3;
+	/* A part beyond the total its first record announced. */
+	raw_rec(r, FIRST, 16, first, 16);
+	memset(buf, 'x', sizeof(buf));
+	raw_rec(r, CONT, 40, buf, 40);
+	if (get_code(r) != -EPROTO || !still_works(r))
+		return 4;
+	/* The same into the caller's buffer of 16 bytes (cap checked). */
+	raw_rec(r, FIRST, 16, first, 16);
+	raw_rec(r, CONT, 40, buf, 40);
+	if (mpi_ring_get(r, &p, 16, &len, 0, "t") != -EPROTO || !still_works(r))
+		return 5;
+	/* An unknown kind; a first record too short for its total. */
+	raw_rec(r, 9, 8, "12345678", 8);
+	if (get_code(r) != -EPROTO || !still_works(r))
+		return 6;
+	raw_rec(r, FIRST, 4, "1234", 4);
+	if (get_code(r) != -EPROTO || !still_works(r))
+		return 7;
+	/* A stream announcing 4 EiB: nothing that size is allocated; its
+	 * producer is not streaming, so the part is dropped (empty). */
+	raw_rec(r, FIRST, 16, huge, 16);
+	if (get_code(r) != -ETIMEDOUT || !still_works(r))
+		return 8;
+	mpi_ring_free(r);
+	/* Over the ring's max_message. */
+	if ((m = mpi_ring_new(4096, 0, 10)) == NULL)
+		return 98;
+	raw_rec(m, WHOLE, 16, "0123456789abcdef", 16);
+	if (get_code(m) != -EPROTO)
+		return 9;
+	mpi_ring_free(m);
+	return 0;
+}
+
+static void test_malformed_records_do_not_crash_the_reader(void **state)
+{
+	(void)state;
+	assert_int_equal(exit_code(mpt_fork(hostile_records, NULL)), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -564,6 +758,9 @@ int main(void)
 		MPT(test_consumer_killed_mid_get),
 		MPT(test_joinable),
 		MPT(test_threads),
+		MPT(test_huge_lengths_are_refused),
+		MPT(test_capacity_limits),
+		MPT(test_malformed_records_do_not_crash_the_reader),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

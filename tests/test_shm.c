@@ -53,6 +53,11 @@ static void test_shared_alloc(void **state)
 	(void)state;
 	assert_null(mp_shared_alloc(0));
 	assert_int_equal(mp_last_error_code(), -EINVAL);
+	/* Larger than any object: no mapping is even tried. */
+	assert_null(mp_shared_alloc((size_t)PTRDIFF_MAX + 1));
+	assert_int_equal(mp_last_error_code(), -ENOMEM);
+	assert_null(mp_shared_alloc(SIZE_MAX));
+	assert_int_equal(mp_last_error_code(), -ENOMEM);
 	p = mp_shared_alloc(1000);
 	assert_non_null(p);
 	assert_int_equal(exit_code(mpt_fork(write_shared, p)), 0);

@@ -2,6 +2,7 @@
 #include "mptest.h"
 
 #include <fcntl.h>
+#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -101,7 +102,7 @@ static void test_missing_or_not_executable(void **state)
 
 	(void)state;
 	mpt_assert_rc(mp_run(ARGV("no-such-program-mproc"), NULL, &r), -ENOENT);
-	assert_string_equal(mp_last_error(), "mp_popen_new: cannot run "
+	assert_string_equal(mp_last_error(), "mp_run: cannot run "
 					     "'no-such-program-mproc': No such "
 					     "file or directory");
 	mpt_assert_rc(mp_run(ARGV("/no/such/path"), NULL, &r), -ENOENT);
@@ -341,6 +342,109 @@ static void test_thousand_runs_no_leak(void **state)
 	/* teardown: no zombie, no fd leaked */
 }
 
+/* ---- argument errors (hardening) ---- */
+
+static int exit_code(pid_t pid)
+{
+	int status = mpt_wait(pid);
+
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static void test_pass_fds_must_be_open(void **state)
+{
+	mp_completed r;
+	int fd = open("/dev/null", O_RDONLY), fds[2];
+
+	(void)state;
+	assert_true(fd > 2);
+	close(fd); /* now a closed fd */
+	fds[0] = 1;
+	fds[1] = fd;
+	mpt_assert_rc(mp_run(ARGV("true"),
+			     &(mp_run_opts){.popen.pass_fds = fds,
+					    .popen.npass_fds = 2}, &r),
+		      -EBADF);
+	assert_non_null(strstr(mp_last_error(), "mp_run: opts->pass_fds[1]"));
+	assert_null(mp_popen_new(ARGV("true"), &(mp_popen_opts){
+		.pass_fds = (int[]){-1}, .npass_fds = 1}));
+	assert_int_equal(mp_last_error_code(), -EBADF);
+	assert_non_null(strstr(mp_last_error(), "mp_popen_new: opts->pass_fds[0]"));
+	assert_null(mp_popen_new(ARGV("true"), &(mp_popen_opts){.npass_fds = 3}));
+	assert_int_equal(mp_last_error_code(), -EINVAL);
+}
+
+static void test_readline_needs_a_pipe(void **state)
+{
+	mp_popen_t *p = mp_popen_new(ARGV("true"),
+				     &(mp_popen_opts){.out.kind = MP_STDIO_DEVNULL});
+	mp_bytes line;
+
+	(void)state;
+	assert_non_null(p);
+	mpt_assert_rc(mp_popen_readline(p, &line, mpt_timeout(10)), -EINVAL);
+	assert_string_equal(mp_last_error(),
+			    "mp_popen_readline: stdout is not a PIPE");
+	mpt_assert_ok(mp_popen_wait(p, mpt_timeout(10), NULL));
+	mp_popen_free(p);
+}
+
+static int lines_of_null(void *arg)
+{
+	mp_bytes b = {NULL, 5};
+	char **lines = NULL;
+
+	(void)arg;
+	signal(SIGSEGV, SIG_DFL); /* a crash kills the child */
+	signal(SIGBUS, SIG_DFL);
+	if (mp_bytes_lines(&b, &lines) != -EINVAL || lines != NULL)
+		return 1;
+	return strstr(mp_last_error(), "mp_bytes_lines: b->data is NULL") ? 0
+									    : 2;
+}
+
+static void test_bytes_lines_null_data(void **state)
+{
+	mp_bytes empty = {NULL, 0};
+	char **lines;
+
+	(void)state;
+	assert_int_equal(exit_code(mpt_fork(lines_of_null, NULL)), 0);
+	assert_int_equal(mp_bytes_lines(&empty, &lines), 0);
+	assert_null(lines[0]);
+	mp_buf_free(lines);
+}
+
+static void test_run_and_signal_arguments(void **state)
+{
+	mp_completed r;
+	mp_popen_t *p;
+
+	(void)state;
+	/* +inf is no limit (it used to overflow a double -> integer cast). */
+	mpt_assert_ok(mp_run(ARGV("true"), &(mp_run_opts){.timeout = INFINITY},
+			     &r));
+	mp_completed_free(&r);
+	mpt_assert_ok(mp_run(ARGV("true"), &(mp_run_opts){.timeout = 1e300}, &r));
+	mp_completed_free(&r);
+	mpt_assert_rc(mp_run(ARGV("cat"), &(mp_run_opts){.input_len = 3}, &r),
+		      -EINVAL);
+	assert_non_null(strstr(mp_last_error(), "mp_run: opts->input is NULL"));
+	p = mp_popen_new(ARGV("cat"), &(mp_popen_opts){.in.kind = MP_STDIO_PIPE});
+	assert_non_null(p);
+	mpt_assert_rc(mp_popen_communicate(p, NULL, 3, mpt_timeout(10), NULL,
+					   NULL), -EINVAL);
+	assert_non_null(strstr(mp_last_error(), "mp_popen_communicate: argument"));
+	mpt_assert_ok(mp_popen_terminate(p));
+	mpt_assert_ok(mp_popen_wait(p, mpt_timeout(10), NULL));
+	mp_popen_free(p);
+	mpt_assert_rc(mp_popen_terminate(NULL), -EINVAL);
+	assert_string_equal(mp_last_error(),
+			    "mp_popen_terminate: argument 'p' is NULL");
+	mpt_assert_rc(mp_popen_kill(NULL), -EINVAL);
+	assert_string_equal(mp_last_error(), "mp_popen_kill: argument 'p' is NULL");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -356,6 +460,10 @@ int main(void)
 		MPT(test_popen_communicate_timeout_then_again),
 		MPT(test_popen_signals_and_free),
 		MPT(test_thousand_runs_no_leak),
+		MPT(test_pass_fds_must_be_open),
+		MPT(test_readline_needs_a_pipe),
+		MPT(test_bytes_lines_null_data),
+		MPT(test_run_and_signal_arguments),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,6 +3,7 @@
 #include "mptest.h"
 
 #include <fcntl.h>
+#include <math.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -774,6 +775,107 @@ static void test_barrier_failing_action(void **state)
 	assert_int_equal(mp_barrier_broken(&sh->barrier), 1);
 }
 
+/* ---- arguments are checked before any fast path ---- */
+
+static void test_bad_timeout_fails_even_when_free(void **state)
+{
+	mp_condition_t *c;
+	mp_barrier_t *b;
+
+	(void)state;
+	/* A free permit, a set flag, an RLock already ours: the timeout is
+	 * still checked first, and nothing is taken. */
+	mpt_assert_ok(mp_semaphore_init(&sh->sem, 1, false));
+	mpt_assert_rc(mp_semaphore_acquire(&sh->sem, NAN), -EINVAL);
+	assert_non_null(strstr(mp_last_error(), "mp_semaphore_acquire: timeout"));
+	mpt_assert_rc(mp_semaphore_acquire(&sh->sem, -0.5), -EINVAL);
+	assert_int_equal(mp_semaphore_get_value(&sh->sem), 1);
+	mpt_assert_ok(mp_event_init(&sh->event));
+	mpt_assert_ok(mp_event_set(&sh->event));
+	mpt_assert_rc(mp_event_wait(&sh->event, NAN), -EINVAL);
+	assert_non_null(strstr(mp_last_error(), "mp_event_wait: timeout"));
+	mpt_assert_rc(mp_event_wait(&sh->event, -3), -EINVAL);
+	assert_int_equal(mp_event_wait(&sh->event, 0), 1);
+	mpt_assert_ok(mp_rlock_init(&sh->rlock));
+	mpt_assert_ok(mp_rlock_acquire(&sh->rlock, 0));
+	mpt_assert_rc(mp_rlock_acquire(&sh->rlock, NAN), -EINVAL);
+	assert_non_null(strstr(mp_last_error(), "mp_rlock_acquire: timeout"));
+	assert_int_equal(mp_rlock_count(&sh->rlock), 1);
+	mpt_assert_ok(mp_rlock_release(&sh->rlock));
+	mpt_assert_ok(mp_lock_init(&sh->lock));
+	mpt_assert_rc(mp_lock_acquire(&sh->lock, NAN), -EINVAL);
+	assert_int_equal(mp_lock_locked(&sh->lock), 0);
+	/* Through a Condition: its own name in the message. */
+	c = mp_condition_new(NULL);
+	assert_non_null(c);
+	mpt_assert_rc(mp_condition_acquire(c, NAN), -EINVAL);
+	assert_non_null(strstr(mp_last_error(), "mp_condition_acquire: timeout"));
+	mpt_assert_ok(mp_condition_acquire(c, 0));
+	mpt_assert_rc(mp_condition_acquire(c, -2), -EINVAL);
+	mpt_assert_rc(mp_condition_wait(c, NAN), -EINVAL);
+	mpt_assert_ok(mp_condition_release(c));
+	assert_int_equal(mp_rlock_count(&c->_own), 0);
+	mp_condition_free(c);
+	b = mp_barrier_new(1, NULL);
+	assert_non_null(b);
+	mpt_assert_rc(mp_barrier_wait(b, NAN), -EINVAL);
+	mpt_assert_rc(mp_barrier_wait(b, -7), -EINVAL);
+	assert_int_equal(mp_barrier_wait(b, 0), 0);
+	mp_barrier_free(b);
+}
+
+static void test_rlock_depth_does_not_wrap(void **state)
+{
+	(void)state;
+	mpt_assert_ok(mp_rlock_init(&sh->rlock));
+	mpt_assert_ok(mp_rlock_acquire(&sh->rlock, 0));
+	sh->rlock._count = INT32_MAX; /* as if acquired that many times */
+	mpt_assert_rc(mp_rlock_acquire(&sh->rlock, 0), -EOVERFLOW);
+	assert_int_equal(mp_rlock_count(&sh->rlock), INT32_MAX);
+	sh->rlock._count = 1;
+	mpt_assert_ok(mp_rlock_release(&sh->rlock));
+	assert_int_equal(mp_lock_locked(&sh->rlock._lock), 0);
+}
+
+static bool never(void *arg)
+{
+	(void)arg;
+	return false;
+}
+
+static void test_messages_name_the_public_function(void **state)
+{
+	mp_condition_t *c;
+
+	(void)state;
+	assert_null(mp_semaphore_new(0x80000000u, false));
+	assert_int_equal(mp_last_error_code(), -EINVAL);
+	assert_non_null(strstr(mp_last_error(), "mp_semaphore_new: value"));
+	assert_null(mp_semaphore_new(0, true));
+	assert_non_null(strstr(mp_last_error(), "mp_semaphore_new: a Bounded"));
+	assert_null(mp_condition_new(&(mp_condition_opts){.lock = &sh->lock,
+							  .rlock = &sh->rlock}));
+	assert_non_null(strstr(mp_last_error(), "mp_condition_new: give"));
+	assert_null(mp_barrier_new(0, NULL));
+	assert_non_null(strstr(mp_last_error(), "mp_barrier_new: parties 0"));
+	assert_null(mp_barrier_new(2, &(mp_barrier_opts){.timeout = NAN}));
+	assert_non_null(strstr(mp_last_error(), "mp_barrier_new: opts->timeout"));
+	c = mp_condition_new(NULL);
+	assert_non_null(c);
+	mpt_assert_rc(mp_condition_notify_all(c), -EPERM);
+	assert_string_equal(mp_last_error(),
+			    "mp_condition_notify_all: lock is not owned");
+	mpt_assert_rc(mp_condition_wait_for(c, never, NULL, 1), -EPERM);
+	assert_non_null(strstr(mp_last_error(), "mp_condition_wait_for: must"));
+	mpt_assert_rc(mp_condition_release(c), -EPERM);
+	assert_non_null(strstr(mp_last_error(), "mp_condition_release: cannot"));
+	mp_condition_free(c);
+	mpt_assert_rc(mp_condition_notify_all(NULL), -EINVAL);
+	mpt_assert_ok(mp_rlock_init(&sh->rlock));
+	mpt_assert_rc(mp_rlock_consistent(&sh->rlock), -EPERM);
+	assert_non_null(strstr(mp_last_error(), "mp_rlock_consistent: the"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -800,6 +902,9 @@ int main(void)
 		T(test_barrier_abort_wakes_waiters),
 		T(test_barrier_dead_party_does_not_hang),
 		T(test_barrier_failing_action),
+		T(test_bad_timeout_fails_even_when_free),
+		T(test_rlock_depth_does_not_wrap),
+		T(test_messages_name_the_public_function),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -27,12 +27,22 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mproc/common.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/*
+ * The largest task input (apply/submit in_len, an imap item), task result
+ * (mp_task_return), and map array (n * in_size, n * out_size), in bytes:
+ * PTRDIFF_MAX less room for the headers that frame them.  Larger sizes
+ * fail with -EMSGSIZE (inputs, results) or -EINVAL (map arrays) before
+ * anything is sent; sizes are never allowed to wrap.
+ */
+#define MP_TASK_MAX_BYTES ((size_t)PTRDIFF_MAX - 64)
 
 /* Where a task writes its result (in the worker). */
 typedef struct mp_task_out mp_task_out;
@@ -44,7 +54,8 @@ typedef struct mp_task_out mp_task_out;
  */
 typedef int (*mp_task_fn)(const void *in, size_t in_len, mp_task_out *out);
 
-/* Set the task's result bytes (copied).  0 or -ENOMEM. */
+/* Set the task's result bytes (copied).  0; -EINVAL (data NULL with
+ * len > 0); -EMSGSIZE over MP_TASK_MAX_BYTES; -ENOMEM. */
 MP_API int mp_task_return(mp_task_out *out, const void *data, size_t len);
 
 /* Fail the task with a message (printf format); returns -1 to return. */
@@ -55,11 +66,12 @@ MP_API int mp_task_fail(mp_task_out *out, const char *fmt, ...)
 typedef int (*mp_map_fn)(const void *in, void *out);
 
 typedef struct mp_pool_opts {
-	unsigned processes;        /* 0 = mp_cpu_count() */
+	unsigned processes;        /* 0 = mp_cpu_count(); at most 4096 */
 	void (*initializer)(void *arg); /* run once in each worker */
 	void *initarg;
 	unsigned maxtasksperchild; /* 0 = unlimited; counts map items */
-	double task_timeout;       /* seconds per task (map: per chunk); 0 = none */
+	double task_timeout;       /* seconds per task (map: per chunk); 0 = none;
+				    * at most 1e9, not NaN */
 } mp_pool_opts;
 
 typedef struct mp_pool mp_pool_t;
@@ -78,7 +90,9 @@ typedef struct mp_apply_opts {
 
 /*
  * mp_pool_apply_async - queue fn(in) (the bytes are copied).  NULL with
- * MP_ECLOSED after close/terminate, MP_EBROKEN if the pool is broken.  Free the result with
+ * MP_ECLOSED after close/terminate, MP_EBROKEN if the pool is broken,
+ * -EINVAL (NULL pool, fn, or in with in_len > 0), -EMSGSIZE (in_len over
+ * MP_TASK_MAX_BYTES), -ENOMEM.  Free the result with
  * mp_async_result_free (before it is ready too: it is then released when
  * the task ends).  Thread-safe.
  */
@@ -126,6 +140,8 @@ typedef struct mp_map_opts {
  * mp_pool_map - out[i] = fn(in[i]) for n elements of in_size bytes (results
  * of out_size bytes), chunk by chunk.  0, or the first failure (MP_ETASK,
  * MP_EBROKEN, -ETIMEDOUT, MP_ECANCELLED) once every chunk has ended.
+ * -EINVAL before anything runs for NULL arrays or zero sizes with n > 0, or
+ * when n * in_size or n * out_size exceeds MP_TASK_MAX_BYTES.
  * starmap is the same call with a struct of arguments as the element.
  */
 MP_API int mp_pool_map(mp_pool_t *pool, mp_map_fn fn, const void *in, size_t n,
@@ -147,6 +163,8 @@ MP_API mp_async_result_t *mp_pool_map_async(mp_pool_t *pool, mp_map_fn fn,
 /*
  * A lazy input for imap: store the next item in *in / *len (valid until
  * the next call) and return 1; return 0 at the end, or a negative code.
+ * An item of more than MP_TASK_MAX_BYTES (or NULL with a length) ends the
+ * input with -EMSGSIZE (-EINVAL).
  */
 typedef int (*mp_input_fn)(void *arg, const void **in, size_t *len);
 

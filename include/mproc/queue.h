@@ -13,8 +13,18 @@
  * message visible (consumers drop it) and does not leave the queue locked; a
  * consumer killed in the middle of get loses at most that message.
  *
+ * Limits: a message is at most MP_QUEUE_MAX_MESSAGE bytes (PTRDIFF_MAX, the
+ * largest object C allows; larger puts fail with -EMSGSIZE), whatever the
+ * ring's size; a ring is at most MP_QUEUE_MAX_CAPACITY bytes (1 TiB).  A
+ * message longer than a quarter of the ring (or than 1 GiB) is streamed in
+ * parts.  Records written by another process are checked before use: one
+ * that breaks the protocol (a process scribbling on the shared ring) makes
+ * a get fail with -EPROTO, never crash or allocate beyond what arrived.
+ *
  * Timeouts: MP_FOREVER blocks; 0 does not block (put_nowait/get_nowait:
- * -EAGAIN when full/empty); t > 0 waits t seconds, then -ETIMEDOUT.
+ * -EAGAIN when full/empty); t > 0 waits t seconds, then -ETIMEDOUT.  NaN or
+ * a negative timeout other than MP_FOREVER is -EINVAL, checked before
+ * anything else.
  * Thread/process safety: every call may be made from any thread of any
  * process sharing the queue.  FIFO per producer.
  */
@@ -23,6 +33,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mproc/common.h"
 
@@ -32,15 +43,21 @@ extern "C" {
 
 typedef struct mp_queue mp_queue_t;
 
+/* The largest message and the largest ring (opts.capacity), in bytes. */
+#define MP_QUEUE_MAX_MESSAGE ((size_t)PTRDIFF_MAX)
+#define MP_QUEUE_MAX_CAPACITY ((size_t)1 << 40)
+
 typedef struct mp_queue_opts {
 	unsigned maxsize;   /* most messages held; 0 = unbounded */
-	size_t capacity;    /* ring bytes (rounded up to a power of two);
-			     * 0 = 1 MiB */
+	size_t capacity;    /* ring bytes (rounded up to a power of two, at
+			     * least 4 KiB, at most MP_QUEUE_MAX_CAPACITY:
+			     * more is -EINVAL); 0 = 1 MiB */
 	size_t max_message; /* larger puts fail (-EMSGSIZE); 0 = any size */
 	bool joinable;      /* JoinableQueue: task_done / join */
 } mp_queue_opts;
 
-/* Queue / JoinableQueue; NULL on failure (mp_last_error_code()). */
+/* Queue / JoinableQueue; NULL on failure (mp_last_error_code(): -EINVAL
+ * for maxsize > INT32_MAX or capacity > MP_QUEUE_MAX_CAPACITY, -ENOMEM). */
 MP_API mp_queue_t *mp_queue_new(const mp_queue_opts *opts);
 
 /* SimpleQueue: an unbounded Queue. */
@@ -52,7 +69,9 @@ MP_API void mp_queue_free(mp_queue_t *q);
 /*
  * mp_queue_put - copy len bytes into the queue, waiting for room (maxsize,
  * ring space) at most timeout.  0; -EAGAIN (timeout 0) or -ETIMEDOUT when
- * full; MP_ECLOSED after close; -EMSGSIZE over max_message.
+ * full; MP_ECLOSED after close; -EMSGSIZE over max_message or
+ * MP_QUEUE_MAX_MESSAGE (nothing is put); -EINVAL for NULL q, NULL msg with
+ * len > 0, or a bad timeout.
  */
 MP_API int mp_queue_put(mp_queue_t *q, const void *msg, size_t len,
 			double timeout);
@@ -61,7 +80,9 @@ MP_API int mp_queue_put_nowait(mp_queue_t *q, const void *msg, size_t len);
 /*
  * mp_queue_get - take the next message: *msg is a buffer the library
  * allocated (release it with mp_buf_free), *len its size.  -EAGAIN /
- * -ETIMEDOUT when empty; MP_ECLOSED once closed and drained.
+ * -ETIMEDOUT when empty; MP_ECLOSED once closed and drained; -EPROTO when
+ * a malformed record was found (it and what was published with it are
+ * dropped; the queue goes on working); -ENOMEM.
  */
 MP_API int mp_queue_get(mp_queue_t *q, void **msg, size_t *len,
 			double timeout);

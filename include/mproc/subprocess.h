@@ -54,7 +54,8 @@ typedef struct mp_popen_opts {
 	mp_stdio in, out, err;
 	bool start_new_session;     /* setsid() in the child */
 	bool new_process_group;     /* setpgid(0, 0): killpg reaches it all */
-	const int *pass_fds;        /* fds kept open in the child */
+	const int *pass_fds;        /* fds kept open in the child; each must be
+				     * open (else -EBADF) */
 	size_t npass_fds;
 	bool keep_fds;              /* close_fds=False: keep every inheritable fd */
 	bool set_umask;             /* apply umask below (0 is a valid umask) */
@@ -73,7 +74,8 @@ typedef struct mp_popen mp_popen_t;
  * mp_popen_new - start argv[0] (searched in PATH unless it has a '/'; with
  * opts->env, the PATH of that environment) with arguments argv.  NULL on
  * failure with mp_last_error_code(): -ENOENT (no such program), -EACCES
- * (not executable), -EINVAL (bad arguments), the errno of chdir, ...; no
+ * (not executable), -EINVAL (bad arguments), -EBADF (an MP_STDIO_FD or a
+ * pass_fds entry that is not an open fd), the errno of chdir, ...; no
  * child is left behind.
  */
 MP_API mp_popen_t *mp_popen_new(const char *const argv[],
@@ -104,6 +106,8 @@ MP_API int mp_popen_wait(mp_popen_t *p, double timeout, int *returncode);
  * NULL) then point at everything read so far (owned by p, valid until the
  * next call or free).  -ETIMEDOUT after timeout seconds: what was read is
  * kept and a later call goes on from there (input is sent only once).
+ * -EINVAL for a bad timeout, input NULL with len > 0, or input given when
+ * stdin is not a PIPE.
  */
 MP_API int mp_popen_communicate(mp_popen_t *p, const void *input, size_t len,
 				double timeout, mp_bytes *out, mp_bytes *err);
@@ -112,7 +116,8 @@ MP_API int mp_popen_communicate(mp_popen_t *p, const void *input, size_t len,
  * mp_popen_readline - the next line of the child's stdout (a PIPE), for
  * real-time output: 1 and *line (owned by p, valid until the next call; it
  * keeps its '\n' unless it is the last, unterminated line), 0 at end of
- * file, -ETIMEDOUT.  Do not mix with communicate.
+ * file, -ETIMEDOUT; -EINVAL when stdout is not a PIPE (there is nothing to
+ * read: that is not an end of file).  Do not mix with communicate.
  */
 MP_API int mp_popen_readline(mp_popen_t *p, mp_bytes *line, double timeout);
 
@@ -151,7 +156,9 @@ typedef struct mp_completed {
  * non-zero returncode; -ETIMEDOUT when the timeout expired: the child's
  * whole process group was killed (it runs in a group of its own when a
  * timeout is given) and reaped, and res holds the output read so far; the
- * errors of mp_popen_new.  res is filled on 0, MP_ECALLED and -ETIMEDOUT
+ * errors of mp_popen_new (named as mp_run's); -EINVAL for a negative or
+ * NaN timeout, or input NULL with input_len > 0.  A timeout of +inf (or
+ * over 1e9 s) is no limit.  res is filled on 0, MP_ECALLED and -ETIMEDOUT
  * and must then be released with mp_completed_free.
  */
 MP_API int mp_run(const char *const argv[], const mp_run_opts *opts,
@@ -163,7 +170,9 @@ MP_API void mp_completed_free(mp_completed *res);
 /*
  * mp_bytes_lines - split bytes into lines (without their '\n'); *lines is an
  * array of count strings in one allocation: release it with mp_buf_free.
- * Returns the count (a last line without '\n' counts), or -ENOMEM.
+ * Returns the count (a last line without '\n' counts); -EINVAL for NULL
+ * arguments or b->data NULL with b->len > 0; -EOVERFLOW over INT32_MAX
+ * lines; -ENOMEM.
  */
 MP_API int mp_bytes_lines(const mp_bytes *b, char ***lines);
 

@@ -91,7 +91,9 @@ MP_API void mp_rlock_free(mp_rlock_t *r);
 
 /*
  * mp_rlock_acquire - take the lock; the owning thread may take it again (each
- * acquire needs a release).  Same returns as mp_lock_acquire.
+ * acquire needs a release).  Same returns as mp_lock_acquire (a bad timeout
+ * is -EINVAL also for the owner taking it again), and -EOVERFLOW when the
+ * owner already holds it INT32_MAX times.
  */
 MP_API int mp_rlock_acquire(mp_rlock_t *r, double timeout);
 
@@ -124,7 +126,9 @@ MP_API void mp_semaphore_destroy(mp_semaphore_t *s);
 MP_API mp_semaphore_t *mp_semaphore_new(unsigned value, bool bounded);
 MP_API void mp_semaphore_free(mp_semaphore_t *s);
 
-/* Take one permit, waiting at most timeout: 0 or -ETIMEDOUT. */
+/* Take one permit, waiting at most timeout: 0 or -ETIMEDOUT; -EINVAL for a
+ * bad timeout (NaN, negative other than MP_FOREVER), even when a permit is
+ * free. */
 MP_API int mp_semaphore_acquire(mp_semaphore_t *s, double timeout);
 
 /*
@@ -155,7 +159,8 @@ MP_API int mp_event_set(mp_event_t *e);
 MP_API int mp_event_clear(mp_event_t *e);
 /* 1 if the flag is set, else 0. */
 MP_API int mp_event_is_set(const mp_event_t *e);
-/* Wait until the flag is set: 1 if it is (also at once), 0 on timeout. */
+/* Wait until the flag is set: 1 if it is (also at once), 0 on timeout;
+ * -EINVAL for a bad timeout, even when the flag is set. */
 MP_API int mp_event_wait(mp_event_t *e, double timeout);
 
 /* ---- Condition ---- */

@@ -35,7 +35,11 @@ struct mpi_ring *mpi_ring_new(size_t bytes, unsigned maxsize,
 	struct mpi_ring *r;
 	uint64_t cap = 4096;
 
-	while (cap < bytes && cap < ((uint64_t)1 << 40))
+	if (bytes > MPI_RING_MAX_CAP) {
+		errno = EINVAL;
+		return NULL;
+	}
+	while (cap < bytes)
 		cap <<= 1;
 	r = mpi_shm_alloc(sizeof(*r) + cap);
 	if (r == NULL)
@@ -248,21 +252,27 @@ int mpi_ring_put(struct mpi_ring *r, const void *msg, size_t len,
 {
 	int rc;
 
+	/* Past this, align8(len) + headers could wrap (see ring.h). */
+	if (len > MPI_RING_MAX_MESSAGE)
+		return mpi_error(-EMSGSIZE, func,
+				 "message of %zu bytes exceeds the largest "
+				 "message (PTRDIFF_MAX = %td bytes)",
+				 len, (ptrdiff_t)PTRDIFF_MAX);
 	if (r->max_message && len > r->max_message)
 		return mpi_error(-EMSGSIZE, func,
 				 "message of %zu bytes exceeds the queue's "
 				 "max_message of %llu",
 				 len, (unsigned long long)r->max_message);
-	rc = mp_lock_acquire(&r->plock, seconds_left(deadline));
+	rc = mpi_lock_acquire(&r->plock, seconds_left(deadline), func);
 	if (rc == MP_EOWNERDEAD) {
 		/* A producer died inside put: forget what it did not publish. */
 		r->ptail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
 		__atomic_store_n(&r->streaming, 0, __ATOMIC_RELEASE);
 		mp_lock_consistent(&r->plock);
+	} else if (rc == -ETIMEDOUT) {
+		return mpi_error(rc, func, "queue is full");
 	} else if (rc < 0) {
-		return mpi_error(rc == -ETIMEDOUT ? -ETIMEDOUT : rc, func,
-				 rc == -ETIMEDOUT ? "queue is full" : "%s",
-				 mp_last_error());
+		return rc;
 	}
 	if (__atomic_load_n(&r->closed, __ATOMIC_ACQUIRE))
 		rc = MP_ECLOSED;
@@ -284,9 +294,11 @@ static bool has_data(struct mpi_ring *r, void *head)
 	return r->ctail != *(uint64_t *)head;
 }
 
+/* The message being assembled: buf holds `size` bytes, `got` of them
+ * received, of `total` announced. */
 struct partial {
 	unsigned char *buf;
-	uint64_t total, got;
+	uint64_t total, got, size;
 	bool active, own;
 };
 
@@ -303,13 +315,119 @@ static void consumed(struct mpi_ring *r, uint64_t head)
 	wake(&r->head_seq, &r->space_waiters, &r->head_sleep);
 }
 
+/* What get_locked found wrong, for the message. */
+struct bad {
+	uint32_t kind, len;
+	uint64_t dropped;
+};
+
+/*
+ * A malformed record at head: drop the message being assembled and every
+ * byte published so far (the records after a bad one cannot be trusted
+ * either), and count what was dropped as taken.
+ */
+static int malformed(struct mpi_ring *r, struct partial *pm, uint64_t *head,
+		     struct rec h, struct bad *bad)
+{
+	uint64_t puts = __atomic_load_n(&r->puts, __ATOMIC_RELAXED);
+
+	*bad = (struct bad){h.kind, h.len, r->ctail - *head};
+	drop(pm);
+	/* Records start 8-aligned: a scribbled tail must not misalign us
+	 * (the next producer's publish puts tail right again). */
+	*head = r->ctail & ~(uint64_t)7;
+	consumed(r, *head);
+	if (puts > __atomic_load_n(&r->gets, __ATOMIC_RELAXED))
+		__atomic_store_n(&r->gets, puts, __ATOMIC_RELAXED);
+	return -EPROTO;
+}
+
+/*
+ * Is the record h at head well formed?  It lies within the bytes published
+ * (ctail), does not wrap around the end of the ring, and is no longer than
+ * a producer ever writes (a quarter of the ring: see put_locked and place).
+ */
+static bool rec_ok(const struct mpi_ring *r, uint64_t head, struct rec h)
+{
+	uint64_t avail = r->ctail - head, pos = head & (r->cap - 1);
+	uint64_t size = HDR + align8(h.len); /* h.len is 32-bit: no wrap */
+
+	return avail <= r->cap && h.kind >= REC_WHOLE && h.kind <= REC_PAD &&
+	       size <= avail && size <= r->cap - pos && size <= quarter(r) &&
+	       (h.kind != REC_FIRST || h.len >= 8);
+}
+
+/* Room in pm->buf for `more` bytes after pm->got (pm->own): grow by
+ * doubling as parts arrive, never beyond the total. */
+static int grow(struct partial *pm, uint64_t more)
+{
+	uint64_t want = pm->size ? pm->size : 1;
+	unsigned char *b;
+
+	if (pm->got + more <= pm->size)
+		return 0;
+	while (want < pm->got + more)
+		want *= 2; /* got + more <= total <= 2^63: no wrap */
+	if (want > pm->total)
+		want = pm->total;
+	if ((b = mpi_realloc(pm->buf, (size_t)want)) == NULL)
+		return -ENOMEM;
+	pm->buf = b;
+	pm->size = want;
+	return 0;
+}
+
+/*
+ * Start a message from a WHOLE or FIRST record at p (validated by rec_ok).
+ * 0; -EMSGSIZE (caller's buffer too small: leave it); -EPROTO (its total is
+ * impossible); -ENOMEM.
+ */
+static int begin(struct mpi_ring *r, struct partial *pm, const unsigned char *p,
+		 struct rec h, void **out, size_t cap, size_t *len)
+{
+	uint64_t total = h.len, part = h.len;
+	const unsigned char *src = p + HDR;
+
+	if (h.kind == REC_FIRST) {
+		memcpy(&total, src, 8);
+		src += 8;
+		part -= 8;
+	}
+	if (total < part || total > MPI_RING_MAX_MESSAGE ||
+	    (r->max_message && total > r->max_message))
+		return -EPROTO;
+	if (*out != NULL && total > cap) {
+		*len = (size_t)total; /* too small: leave it */
+		return -EMSGSIZE;
+	}
+	*pm = (struct partial){.own = *out == NULL, .total = total,
+			       .active = true};
+	if (pm->own) {
+		/* What arrived, and at most a ring's worth more: a peer's
+		 * announced total alone never makes us allocate. */
+		pm->size = total < part + r->cap ? total : part + r->cap;
+		pm->buf = mpi_malloc(pm->size ? (size_t)pm->size : 1);
+		if (pm->buf == NULL) {
+			*pm = (struct partial){0};
+			return -ENOMEM;
+		}
+	} else {
+		pm->buf = *out;
+		pm->size = total;
+	}
+	memcpy(pm->buf, src, part);
+	pm->got = part;
+	return 0;
+}
+
 static int get_locked(struct mpi_ring *r, void **out, size_t cap, size_t *len,
-		      uint64_t deadline)
+		      uint64_t deadline, struct bad *bad)
 {
 	struct partial pm = {0};
 	uint64_t head = r->head, until;
 	struct rec h;
 	unsigned char *p;
+	int rc;
 
 	for (;;) {
 		if (head == r->ctail && !has_data(r, &head)) {
@@ -331,38 +449,31 @@ static int get_locked(struct mpi_ring *r, void **out, size_t cap, size_t *len,
 			continue;
 		}
 		p = r->data + (head & (r->cap - 1));
-		h = *(struct rec *)p;
+		h = r->ctail - head >= HDR ? *(struct rec *)p : (struct rec){0};
+		if (!rec_ok(r, head, h))
+			return malformed(r, &pm, &head, h, bad);
 		if (h.kind == REC_PAD || (h.kind == REC_CONT && !pm.active)) {
 			head += HDR + align8(h.len); /* padding, or an orphan */
 			consumed(r, head);
 			continue;
 		}
 		if (h.kind == REC_CONT) {
+			if (h.len > pm.total - pm.got)
+				return malformed(r, &pm, &head, h, bad);
+			if (pm.own && grow(&pm, h.len) < 0) {
+				drop(&pm);
+				return -ENOMEM;
+			}
 			memcpy(pm.buf + pm.got, p + HDR, h.len);
 			pm.got += h.len;
 		} else { /* WHOLE or FIRST: a new message */
-			uint64_t total = h.len, part = h.len;
-			const unsigned char *src = p + HDR;
-
 			if (pm.active)
 				drop(&pm); /* the previous stream was abandoned */
-			if (h.kind == REC_FIRST) {
-				memcpy(&total, p + HDR, 8);
-				src += 8;
-				part -= 8;
-			}
-			if (*out != NULL && total > cap) {
-				*len = (size_t)total; /* too small: leave it */
-				return -EMSGSIZE;
-			}
-			pm.own = *out == NULL;
-			pm.buf = pm.own ? mpi_malloc(total ? total : 1) : *out;
-			if (pm.buf == NULL)
-				return -ENOMEM;
-			memcpy(pm.buf, src, part);
-			pm.total = total;
-			pm.got = part;
-			pm.active = true;
+			rc = begin(r, &pm, p, h, out, cap, len);
+			if (rc == -EPROTO)
+				return malformed(r, &pm, &head, h, bad);
+			if (rc < 0)
+				return rc;
 			__atomic_add_fetch(&r->gets, 1, __ATOMIC_RELAXED);
 		}
 		head += HDR + align8(h.len);
@@ -378,19 +489,20 @@ static int get_locked(struct mpi_ring *r, void **out, size_t cap, size_t *len,
 int mpi_ring_get(struct mpi_ring *r, void **out, size_t cap, size_t *len,
 		 uint64_t deadline, const char *func)
 {
+	struct bad bad = {0};
 	int rc;
 
-	rc = mp_lock_acquire(&r->clock, seconds_left(deadline));
+	rc = mpi_lock_acquire(&r->clock, seconds_left(deadline), func);
 	if (rc == MP_EOWNERDEAD) {
 		/* A consumer died inside get: its message is lost; orphan
 		 * parts of it are skipped below. */
 		mp_lock_consistent(&r->clock);
+	} else if (rc == -ETIMEDOUT) {
+		return mpi_error(rc, func, "queue is empty");
 	} else if (rc < 0) {
-		return mpi_error(rc, func,
-				 rc == -ETIMEDOUT ? "queue is empty" : "%s",
-				 mp_last_error());
+		return rc;
 	}
-	rc = get_locked(r, out, cap, len, deadline);
+	rc = get_locked(r, out, cap, len, deadline, &bad);
 	mp_lock_release(&r->clock);
 	switch (rc) {
 	case 0:
@@ -404,6 +516,15 @@ int mpi_ring_get(struct mpi_ring *r, void **out, size_t cap, size_t *len,
 				 "message of %zu bytes does not fit the buffer "
 				 "of %zu bytes (nothing was taken)",
 				 *len, cap);
+	case -EPROTO:
+		return mpi_error(rc, func,
+				 "the queue held a malformed record (kind %u, "
+				 "length %u): a process sharing it wrote "
+				 "outside the protocol; %llu bytes were dropped",
+				 bad.kind, bad.len,
+				 (unsigned long long)bad.dropped);
+	case -ENOMEM:
+		return mpi_error(rc, func, "out of memory for a message");
 	default:
 		return mpi_error(rc, func, "%s", mp_strerror(rc));
 	}

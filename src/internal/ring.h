@@ -35,6 +35,18 @@
  *   records that have no FIRST.
  * - Counters: puts and gets are counted on each side's own cache line;
  *   qsize = puts - gets.
+ * - Limits: a ring holds at most MPI_RING_MAX_CAP bytes; a message is at
+ *   most MPI_RING_MAX_MESSAGE bytes (so that every size computed from a
+ *   length, headers and padding included, fits in 64 bits).
+ * - Trust: records are written by other processes, which may die at any
+ *   point or scribble.  A consumer checks every record header against what
+ *   was published and the ring's limits before it uses it (a record must
+ *   lie inside the published bytes, not wrap, not exceed a quarter of the
+ *   ring; a streamed message's parts must add up to its announced total,
+ *   which is at most max_message), and it allocates for a streamed message
+ *   as its parts arrive, not what its first record announces.  A malformed
+ *   record makes that get fail with -EPROTO after dropping everything
+ *   published so far; the ring stays usable.
  */
 #ifndef MPROC_INTERNAL_RING_H
 #define MPROC_INTERNAL_RING_H
@@ -72,7 +84,12 @@ struct mpi_ring {
 	_Alignas(64) unsigned char data[];
 };
 
-/* A new ring of at least `bytes` bytes (rounded up to a power of two). */
+/* The largest ring (bytes of data) and the largest message. */
+#define MPI_RING_MAX_CAP ((uint64_t)1 << 40)
+#define MPI_RING_MAX_MESSAGE ((uint64_t)PTRDIFF_MAX)
+
+/* A new ring of at least `bytes` bytes (rounded up to a power of two);
+ * NULL with errno EINVAL above MPI_RING_MAX_CAP, or ENOMEM. */
 struct mpi_ring *mpi_ring_new(size_t bytes, unsigned maxsize,
 			      uint64_t max_message);
 void mpi_ring_free(struct mpi_ring *r);
@@ -80,7 +97,8 @@ void mpi_ring_free(struct mpi_ring *r);
 /*
  * Put one message (copied).  0; -ETIMEDOUT (-EAGAIN when deadline is 0 =
  * do not block) when there is no room; MP_ECLOSED; -EMSGSIZE over
- * max_message.  The deadline is absolute (internal/clock.h).
+ * max_message or MPI_RING_MAX_MESSAGE.  The deadline is absolute
+ * (internal/clock.h).  Messages name func.
  */
 int mpi_ring_put(struct mpi_ring *r, const void *msg, size_t len,
 		 uint64_t deadline, const char *func);
@@ -89,7 +107,8 @@ int mpi_ring_put(struct mpi_ring *r, const void *msg, size_t len,
  * Take one message into buf (cap bytes; the library allocates when *out is
  * NULL: then *out receives the buffer, to free with mpi_free()).  Returns 0 and
  * *len; -EAGAIN / -ETIMEDOUT when empty; MP_ECLOSED when closed and empty;
- * -EMSGSIZE when cap is too small (the message stays; *len says its size).
+ * -EMSGSIZE when cap is too small (the message stays; *len says its size);
+ * -EPROTO when a malformed record was found (see Trust above); -ENOMEM.
  */
 int mpi_ring_get(struct mpi_ring *r, void **out, size_t cap, size_t *len,
 		 uint64_t deadline, const char *func);

@@ -66,7 +66,10 @@ static void after_fork_child(void)
 	/* The parent's chunks stay mapped (inherited objects live there) but
 	 * are no longer ours to allocate from: forget them. */
 	chunks = NULL;
-	pthread_mutex_init(&lock, NULL);
+	/* The forking thread took the lock in before_fork and is the one
+	 * thread here: unlock it (re-initialising a held mutex would leave
+	 * it held in ThreadSanitizer's eyes, and is undefined besides). */
+	pthread_mutex_unlock(&lock);
 }
 
 static void init_once(void)
@@ -135,7 +138,8 @@ void *mpi_shm_alloc(size_t size)
 
 	if (size == 0)
 		size = 1;
-	if (size > SIZE_MAX - 8192) {
+	/* No object is larger (and the mapping's length must fit off_t). */
+	if (size > PTRDIFF_MAX - 8192) {
 		errno = ENOMEM;
 		return NULL;
 	}

@@ -430,7 +430,11 @@ static void take_result(mp_pool_t *p, void **rec, size_t len)
 	/* Tasks seem short: let the workers queue more (see fits). */
 	p->avg_ns = (p->avg_ns * 7 + h.run_ns) / 8; /* per job: what queues */
 	p->depth = p->avg_ns < 20000 ? MAX_DEPTH : p->avg_ns < 200000 ? 4 : 1;
-	end_job(p, j, h.status, (char *)*rec + sizeof(h), len - sizeof(h), rec);
+	if (h.status != 0 && h.status != MP_ETASK) /* a worker sends only these */
+		end_job_msg(p, j, -EPROTO, "a worker sent a malformed result");
+	else
+		end_job(p, j, h.status, (char *)*rec + sizeof(h),
+			len - sizeof(h), rec);
 }
 
 static void drain_results(mp_pool_t *p)

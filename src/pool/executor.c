@@ -26,10 +26,24 @@ static mp_async_result_t *R(mp_future_t *f)
 mp_executor_t *mp_executor_new(const mp_executor_opts *opts)
 {
 	static const mp_executor_opts defaults;
+	static const char pool_new[] = "mp_pool_new: ";
+	char why[512];
 	mp_executor_t *ex;
 
 	if (opts == NULL)
 		opts = &defaults;
+	/* Checked here, with the executor's names for them. */
+	if (opts->max_workers > MPI_POOL_MAX_PROCESSES) {
+		MPI_ERR(-EINVAL, "opts->max_workers %u is too many (at most %d)",
+			opts->max_workers, MPI_POOL_MAX_PROCESSES);
+		return NULL;
+	}
+	if (!(opts->task_timeout >= 0) ||
+	    opts->task_timeout > MPI_POOL_MAX_TIMEOUT) {
+		MPI_ERR(-EINVAL, "opts->task_timeout %g is invalid (seconds "
+			"0 .. 1e9; 0 = none)", opts->task_timeout);
+		return NULL;
+	}
 	if ((ex = mpi_calloc(1, sizeof(*ex))) == NULL) {
 		MPI_ERR(-ENOMEM, "out of memory");
 		return NULL;
@@ -41,6 +55,13 @@ mp_executor_t *mp_executor_new(const mp_executor_opts *opts)
 		.maxtasksperchild = opts->max_tasks_per_child,
 		.task_timeout = opts->task_timeout});
 	if (ex->pool == NULL) {
+		/* The same failure, said by the function the caller called. */
+		const char *m = mp_last_error();
+
+		if (strncmp(m, pool_new, sizeof(pool_new) - 1) == 0)
+			m += sizeof(pool_new) - 1;
+		snprintf(why, sizeof(why), "%s", m);
+		MPI_ERR(mp_last_error_code(), "%s", why);
 		mpi_free(ex);
 		return NULL;
 	}
@@ -54,7 +75,8 @@ mp_future_t *mp_executor_submit(mp_executor_t *ex, mp_task_fn fn,
 
 	MPI_CHECK_NULL_P(ex);
 	MPI_CHECK_NULL_P(fn);
-	if ((r = mpi_apply_async(ex->pool, fn, in, in_len, NULL, true)) == NULL) {
+	if ((r = mpi_apply_async(ex->pool, fn, in, in_len, NULL, true,
+				 __func__)) == NULL) {
 		if (mp_last_error_code() == MP_ECLOSED)
 			MPI_ERR(MP_ECLOSED, "cannot schedule new futures after "
 					    "shutdown");
@@ -218,7 +240,7 @@ static void waiter_cb(mp_future_t *f, void *arg)
 /* Distinct futures of fs (sorted copy); NULL on -ENOMEM. */
 static mp_future_t **distinct(mp_future_t *const *fs, size_t n, size_t *m)
 {
-	mp_future_t **u = mpi_malloc((n ? n : 1) * sizeof(*u));
+	mp_future_t **u = mpi_reallocarray(NULL, n ? n : 1, sizeof(*u));
 	size_t k = 0;
 
 	if (u == NULL)
@@ -249,6 +271,11 @@ static struct waiter *waiter_new(mp_future_t *const *fs, size_t n,
 	mp_future_t **u;
 	size_t m;
 
+	if (n >= INT32_MAX) { /* w->refs counts one per future */
+		mpi_free(w);
+		mpi_error(-EINVAL, func, "n %zu: at most INT32_MAX - 1 futures", n);
+		return NULL;
+	}
 	for (size_t i = 0; i < n; i++)
 		if (fs[i] == NULL) {
 			mpi_free(w);

@@ -4,6 +4,7 @@
  * completion order; at most `window` items are outstanding.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +37,7 @@ struct mp_imap {
 	int refs; /* the user's and one per live chunk */
 	bool input_done, abandoned;
 	int input_err;
+	char input_msg[160];          /* why the input ended, if it failed */
 	size_t submitted, consumed, done_items, inflight;
 	struct ichunk *ohead, *otail; /* submitted, not consumed, input order */
 	struct ichunk *rhead, *rtail; /* finished, completion order (unordered) */
@@ -72,7 +74,7 @@ static bool ichunk_complete(mp_pool_t *p, struct mpi_job *j, int status,
 	(void)p;
 	c->status = status;
 	if (status != 0) {
-		c->msg = strndup(data ? data : "", len);
+		c->msg = mpi_pool_strndup(data ? data : "", len);
 	} else if (buf != NULL && *buf != NULL) {
 		c->buf = *buf;
 		*buf = NULL;
@@ -149,18 +151,23 @@ mp_imap_t *mp_pool_imap(mp_pool_t *pool, mp_task_fn fn, mp_input_fn next,
 	return it;
 }
 
-/* Append one item (header and padded bytes) to a growing record. */
+/* Append one item (header and padded bytes) to a growing record:
+ * -EMSGSIZE when the item, or the record with it, would be too large. */
 static int add_item(unsigned char **rec, size_t *len, size_t *cap,
 		    const void *in, size_t in_len)
 {
 	struct item_hdr h = {0, 0, in_len};
-	size_t need = *len + sizeof(h) + mpi_align8(in_len);
+	size_t need;
 	unsigned char *b;
 
+	if (in_len > MP_TASK_MAX_BYTES ||
+	    __builtin_add_overflow(*len, sizeof(h) + mpi_align8(in_len), &need) ||
+	    need > MPI_RING_MAX_MESSAGE)
+		return -EMSGSIZE;
 	if (need > *cap) {
 		size_t c = *cap ? *cap : 256;
 		while (c < need)
-			c *= 2;
+			c = c > PTRDIFF_MAX / 2 ? need : c * 2;
 		if ((b = mpi_realloc(*rec, c)) == NULL)
 			return -ENOMEM;
 		*rec = b;
@@ -193,14 +200,30 @@ static void imap_fill(mp_imap_t *it)
 			size_t in_len = 0;
 
 			rc = it->next(it->next_arg, &in, &in_len);
-			if (rc == 0)
+			if (rc == 0) {
 				rc = 1; /* the input is exhausted */
-			else if (rc > 0 && in == NULL && in_len > 0)
-				rc = MPI_ERR(-EINVAL, "the input function gave "
-						      "NULL with a length");
-			else if (rc > 0 &&
-				 (rc = add_item(&rec, &len, &cap, in, in_len)) == 0)
+			} else if (rc < 0) {
+				snprintf(it->input_msg, sizeof(it->input_msg),
+					 "the input function returned %d (%s)",
+					 rc, mp_strerror(rc));
+			} else if (in == NULL && in_len > 0) {
+				rc = -EINVAL;
+				snprintf(it->input_msg, sizeof(it->input_msg),
+					 "the input function gave NULL with a "
+					 "length of %zu (item %zu)",
+					 in_len, it->submitted + k);
+			} else if ((rc = add_item(&rec, &len, &cap, in,
+						  in_len)) == 0) {
 				k++;
+			} else {
+				snprintf(it->input_msg, sizeof(it->input_msg),
+					 rc == -EMSGSIZE
+						 ? "item %zu of %zu bytes exceeds "
+						   "MP_TASK_MAX_BYTES"
+						 : "out of memory for item %zu "
+						   "(%zu bytes)",
+					 it->submitted + k, in_len);
+			}
 		}
 		if (rc != 0) {
 			it->input_done = true;
@@ -211,6 +234,8 @@ static void imap_fill(mp_imap_t *it)
 			if (k > 0) {
 				it->input_done = true;
 				it->input_err = -ENOMEM;
+				snprintf(it->input_msg, sizeof(it->input_msg),
+					 "out of memory");
 			}
 			mpi_free(rec);
 			return;
@@ -223,6 +248,8 @@ static void imap_fill(mp_imap_t *it)
 		mpi_pool_lock(it->pool);
 		__atomic_add_fetch(&it->refs, 1, __ATOMIC_RELAXED);
 		if ((rc = mpi_pool_submit(it->pool, &c->job)) < 0) {
+			snprintf(it->input_msg, sizeof(it->input_msg), "%s",
+				 mpi_pool_refusal(it->pool, rc));
 			mpi_pool_unlock(it->pool);
 			it->input_done = true;
 			it->input_err = rc;
@@ -273,31 +300,42 @@ static bool imap_ready(void *arg)
 	return c != NULL && c->done;
 }
 
-/* The next item of it->cur: 0 or its failure. */
-static int imap_item(mp_imap_t *it, const void **out, size_t *len, size_t *index)
+/* The next item of it->cur: 0 or its failure (messages name func). */
+static int imap_item(mp_imap_t *it, const void **out, size_t *len,
+		     size_t *index, const char *func)
 {
 	struct ichunk *c = it->cur;
 	struct item_hdr h;
+	const char *data;
 
 	if (index)
 		*index = c->first + it->cur_i;
 	it->cur_i++;
 	if (c->status != 0)
-		return MPI_ERR(c->status, "%s", c->msg ? c->msg : "task failed");
-	if (it->cur_off + sizeof(h) > c->len)
-		return MPI_ERR(-EPROTO, "a worker sent a short result");
+		return mpi_error(c->status, func, "%s",
+				 c->msg ? c->msg : "task failed");
+	/* The worker wrote this: every length is checked against what came. */
+	if (it->cur_off > c->len || c->len - it->cur_off < sizeof(h))
+		return mpi_error(-EPROTO, func, "a worker sent a short result");
 	memcpy(&h, c->data + it->cur_off, sizeof(h));
 	it->cur_off += sizeof(h);
 	if (h.len > c->len - it->cur_off)
-		return MPI_ERR(-EPROTO, "a worker sent a short result");
+		return mpi_error(-EPROTO, func, "a worker sent a short result");
+	data = c->data + it->cur_off;
+	/* Padding may be missing after the last item: stop at the end. */
+	it->cur_off += c->len - it->cur_off - h.len < mpi_align8(h.len) - h.len
+			       ? c->len - it->cur_off
+			       : mpi_align8(h.len);
 	if (out)
-		*out = c->data + it->cur_off;
+		*out = data;
 	if (len)
 		*len = h.len;
-	it->cur_off += mpi_align8(h.len);
+	if (h.status != 0 && h.status != MP_ETASK) /* all a worker sends */
+		return mpi_error(-EPROTO, func, "a worker sent a malformed "
+				 "result (status %d)", (int)h.status);
 	if (h.status != 0)
-		return MPI_ERR(h.status, "%.*s", (int)h.len, c->data + it->cur_off -
-			       mpi_align8(h.len));
+		return mpi_error(h.status, func, "%.*s",
+				 h.len > INT32_MAX ? INT32_MAX : (int)h.len, data);
 	return 0;
 }
 
@@ -312,7 +350,7 @@ int mp_imap_next(mp_imap_t *it, double timeout, const void **out, size_t *len,
 		return rc;
 	for (;;) {
 		if (it->cur != NULL && it->cur_i < it->cur->job.items)
-			return imap_item(it, out, len, index);
+			return imap_item(it, out, len, index, __func__);
 		if (it->cur != NULL) {
 			ichunk_release(it->cur);
 			it->cur = NULL;
@@ -322,8 +360,7 @@ int mp_imap_next(mp_imap_t *it, double timeout, const void **out, size_t *len,
 		if (it->inflight == 0 && it->input_done) {
 			mpi_pool_unlock(it->pool);
 			if (it->input_err)
-				return MPI_ERR(it->input_err, "the input failed: %s",
-					       mp_strerror(it->input_err));
+				return MPI_ERR(it->input_err, "%s", it->input_msg);
 			return MPI_ERR(MP_EEOF, "no more results");
 		}
 		rc = mpi_pool_wait(it->pool, imap_ready, it, deadline);

@@ -23,11 +23,12 @@ mp_pool_t *mp_pool_new(const mp_pool_opts *opts)
 
 	if (opts == NULL)
 		opts = &defaults;
-	if (!(opts->task_timeout >= 0) || opts->task_timeout > 1e9) {
+	if (!(opts->task_timeout >= 0) ||
+	    opts->task_timeout > MPI_POOL_MAX_TIMEOUT) {
 		MPI_ERR(-EINVAL, "opts->task_timeout %g is invalid", opts->task_timeout);
 		return NULL;
 	}
-	if (opts->processes > 4096) {
+	if (opts->processes > MPI_POOL_MAX_PROCESSES) {
 		MPI_ERR(-EINVAL, "opts->processes %u is too many", opts->processes);
 		return NULL;
 	}

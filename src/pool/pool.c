@@ -76,7 +76,7 @@ static bool apply_complete(mp_pool_t *p, struct mpi_job *j, int status,
 	r->status = status;
 	r->cancelled = r->future && status == MP_ECANCELLED;
 	if (status != 0) {
-		r->msg = strndup(data ? data : "", len);
+		r->msg = mpi_pool_strndup(data ? data : "", len);
 	} else if (buf != NULL && *buf != NULL) {
 		r->buf = *buf; /* keep the received record: no copy */
 		*buf = NULL;
@@ -136,19 +136,26 @@ static void apply_notify(mp_pool_t *p, struct mpi_job *j)
 static const struct mpi_job_ops apply_ops = {apply_complete, apply_notify};
 
 mp_async_result_t *mpi_apply_async(mp_pool_t *p, mp_task_fn fn, const void *in,
-				   size_t in_len, const mp_apply_opts *opts, bool future)
+				   size_t in_len, const mp_apply_opts *opts,
+				   bool future, const char *func)
 {
 	size_t rec_len = sizeof(struct task_hdr) + in_len;
 	mp_async_result_t *r;
 	int rc;
 
 	if (in == NULL && in_len > 0) {
-		MPI_ERR(-EINVAL, "argument 'in' is NULL");
+		mpi_error(-EINVAL, func, "argument 'in' is NULL but in_len is %zu",
+			  in_len);
 		return NULL;
 	}
-	if (in_len > SIZE_MAX / 2 ||
-	    (r = mpi_malloc(sizeof(*r) + rec_len)) == NULL) {
-		MPI_ERR(-ENOMEM, "out of memory");
+	if (in_len > MP_TASK_MAX_BYTES) {
+		mpi_error(-EMSGSIZE, func, "in_len %zu exceeds MP_TASK_MAX_BYTES "
+			  "(%zu)", in_len, (size_t)MP_TASK_MAX_BYTES);
+		return NULL;
+	}
+	if ((r = mpi_malloc(sizeof(*r) + rec_len)) == NULL) {
+		mpi_error(-ENOMEM, func, "out of memory for %zu bytes of input",
+			  in_len);
 		return NULL;
 	}
 	*r = (mp_async_result_t){.pool = p, .refs = 2, .future = future};
@@ -163,7 +170,7 @@ mp_async_result_t *mpi_apply_async(mp_pool_t *p, mp_task_fn fn, const void *in,
 	mpi_pool_unlock(p);
 	if (rc < 0) {
 		mpi_free(r);
-		MPI_ERR(rc, "%s", mpi_pool_refusal(p, rc));
+		mpi_error(rc, func, "%s", mpi_pool_refusal(p, rc));
 		return NULL;
 	}
 	return r;
@@ -175,7 +182,7 @@ mp_async_result_t *mp_pool_apply_async(mp_pool_t *pool, mp_task_fn fn,
 {
 	MPI_CHECK_NULL_P(pool);
 	MPI_CHECK_NULL_P(fn);
-	return mpi_apply_async(pool, fn, in, in_len, opts, false);
+	return mpi_apply_async(pool, fn, in, in_len, opts, false, __func__);
 }
 
 /* 0 once done, or -ETIMEDOUT.  A done result needs no pool. */
@@ -202,24 +209,32 @@ int mp_async_result_wait(mp_async_result_t *r, double timeout)
 	return mpi_result_wait(r, deadline) == 0;
 }
 
-int mp_async_result_get(mp_async_result_t *r, double timeout, const void **out,
-			size_t *len)
+static int result_get(mp_async_result_t *r, double timeout, const void **out,
+		      size_t *len, const char *func)
 {
 	uint64_t deadline;
 	int rc;
 
-	MPI_CHECK_NULL(r);
-	if ((rc = mpi_deadline(timeout, __func__, &deadline)) < 0)
+	if ((rc = mpi_deadline(timeout, func, &deadline)) < 0)
 		return rc;
 	if (mpi_result_wait(r, deadline) < 0)
-		return MPI_ERR(-ETIMEDOUT, "result not ready after %gs", timeout);
+		return mpi_error(-ETIMEDOUT, func, "result not ready after %gs",
+				 timeout);
 	if (r->status != 0)
-		return MPI_ERR(r->status, "%s", r->msg ? r->msg : "task failed");
+		return mpi_error(r->status, func, "%s",
+				 r->msg ? r->msg : "task failed");
 	if (out)
 		*out = r->data;
 	if (len)
 		*len = r->len;
 	return 0;
+}
+
+int mp_async_result_get(mp_async_result_t *r, double timeout, const void **out,
+			size_t *len)
+{
+	MPI_CHECK_NULL(r);
+	return result_get(r, timeout, out, len, __func__);
 }
 
 int mp_async_result_ready(mp_async_result_t *r)
@@ -256,11 +271,14 @@ int mp_pool_apply(mp_pool_t *pool, mp_task_fn fn, const void *in, size_t in_len,
 	size_t n;
 	int rc;
 
+	MPI_CHECK_NULL(pool);
+	MPI_CHECK_NULL(fn);
 	MPI_CHECK_NULL(out);
 	MPI_CHECK_NULL(len);
-	if ((r = mp_pool_apply_async(pool, fn, in, in_len, NULL)) == NULL)
+	if ((r = mpi_apply_async(pool, fn, in, in_len, NULL, false,
+				 __func__)) == NULL)
 		return mp_last_error_code();
-	rc = mp_async_result_get(r, MP_FOREVER, &data, &n);
+	rc = result_get(r, MP_FOREVER, &data, &n, __func__);
 	if (rc == 0) {
 		if ((*out = mpi_malloc(n ? n : 1)) == NULL)
 			rc = MPI_ERR(-ENOMEM, "out of memory");
@@ -357,7 +375,7 @@ static struct map_job *map_start(mp_pool_t *p, mp_map_fn fn, const void *in,
 				 mp_async_result_t *res, const char *func)
 {
 	static const mp_map_opts defaults;
-	size_t cs;
+	size_t cs, in_bytes, out_bytes;
 	struct map_job *m;
 	int rc = 0;
 
@@ -365,6 +383,18 @@ static struct map_job *map_start(mp_pool_t *p, mp_map_fn fn, const void *in,
 		opts = &defaults;
 	if (n > 0 && (in == NULL || out == NULL || in_size == 0 || out_size == 0)) {
 		mpi_error(-EINVAL, func, "in, out, in_size and out_size must be set");
+		return NULL;
+	}
+	/* The caller's arrays are n * in_size and n * out_size bytes: no
+	 * object is larger than PTRDIFF_MAX, and every size below derives
+	 * from these two. */
+	if (__builtin_mul_overflow(n, in_size, &in_bytes) ||
+	    in_bytes > MP_TASK_MAX_BYTES ||
+	    __builtin_mul_overflow(n, out_size, &out_bytes) ||
+	    out_bytes > MP_TASK_MAX_BYTES) {
+		mpi_error(-EINVAL, func, "n %zu * in_size %zu or * out_size %zu "
+			  "exceeds MP_TASK_MAX_BYTES (%zu)", n, in_size, out_size,
+			  (size_t)MP_TASK_MAX_BYTES);
 		return NULL;
 	}
 	cs = mpi_pool_chunksize(p, n, opts->chunksize);

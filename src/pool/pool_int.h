@@ -31,6 +31,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "internal/alloc.h"
 #include "internal/ring.h"
 #include "mproc/executor.h"
 #include "mproc/pool.h"
@@ -64,9 +65,24 @@ struct item_hdr {
 	uint64_t len;
 };
 
+/* n rounded up to 8; n is at most MP_TASK_MAX_BYTES (or a sum checked
+ * against MPI_RING_MAX_MESSAGE), so this never wraps. */
 static inline size_t mpi_align8(size_t n)
 {
 	return (n + 7) & ~(size_t)7;
+}
+
+/* A copy of len bytes as a string (mpi_malloc'd), or NULL. */
+static inline char *mpi_pool_strndup(const char *s, size_t len)
+{
+	char *d = mpi_malloc(len + 1);
+
+	if (d != NULL) {
+		if (len)
+			__builtin_memcpy(d, s, len);
+		d[len] = '\0';
+	}
+	return d;
 }
 
 /* What a worker publishes about itself (shared memory). */
@@ -165,6 +181,11 @@ enum pool_state { RUN, CLOSING, TERMINATED, STOPPED };
 
 enum { INBOX_BYTES = 256 << 10, RESULT_BYTES = 1 << 20, MAX_DEPTH = 64 };
 
+/* Limits of mp_pool_opts (the executor checks its own fields against the
+ * same, to name them). */
+enum { MPI_POOL_MAX_PROCESSES = 4096 };
+#define MPI_POOL_MAX_TIMEOUT 1e9
+
 /* Workers dying in their initializer this many times in a row break the
  * pool (CPython's Pool respawns them forever; its executor breaks). */
 enum { MAX_INIT_FAILURES = 3 };
@@ -232,8 +253,10 @@ struct mp_async_result {
 	struct map_job *map;   /* map_async */
 };
 
+/* Queue fn(in) (apply_async, submit); NULL with a message naming func. */
 mp_async_result_t *mpi_apply_async(mp_pool_t *p, mp_task_fn fn, const void *in,
-				   size_t in_len, const mp_apply_opts *opts, bool future);
+				   size_t in_len, const mp_apply_opts *opts,
+				   bool future, const char *func);
 int mpi_result_wait(mp_async_result_t *r, uint64_t deadline);
 void mpi_result_release(mp_async_result_t *r); /* locked: drop a reference */
 int mpi_map(mp_pool_t *p, mp_map_fn fn, const void *in, size_t n,

@@ -15,16 +15,19 @@
 #include "internal/error.h"
 #include "pool/pool_int.h"
 
-/* Make room for `more` bytes at the end of a growing buffer. */
+/* Make room for `more` bytes at the end of a growing buffer (doubling;
+ * -ENOMEM also when used + more would pass PTRDIFF_MAX). */
 static int reserve(char **buf, size_t *cap, size_t used, size_t more)
 {
-	size_t want = *cap ? *cap : 256;
+	size_t want = *cap ? *cap : 256, need;
 	char *b;
 
-	if (used + more <= *cap)
+	if (__builtin_add_overflow(used, more, &need) || need > PTRDIFF_MAX)
+		return -ENOMEM;
+	if (need <= *cap)
 		return 0;
-	while (want < used + more)
-		want *= 2;
+	while (want < need)
+		want = want > PTRDIFF_MAX / 2 ? need : want * 2;
 	if ((b = mpi_realloc(*buf, want)) == NULL)
 		return -ENOMEM;
 	*buf = b;
@@ -36,9 +39,13 @@ int mp_task_return(mp_task_out *out, const void *data, size_t len)
 {
 	MPI_CHECK_NULL(out);
 	if (data == NULL && len > 0)
-		return MPI_ERR(-EINVAL, "argument 'data' is NULL");
+		return MPI_ERR(-EINVAL, "argument 'data' is NULL but len is %zu",
+			       len);
+	if (len > MP_TASK_MAX_BYTES)
+		return MPI_ERR(-EMSGSIZE, "len %zu exceeds MP_TASK_MAX_BYTES (%zu)",
+			       len, (size_t)MP_TASK_MAX_BYTES);
 	if (reserve(&out->data, &out->cap, 0, len) < 0)
-		return MPI_ERR(-ENOMEM, "out of memory");
+		return MPI_ERR(-ENOMEM, "out of memory for %zu bytes", len);
 	if (len)
 		memcpy(out->data, data, len);
 	out->len = len;
@@ -107,9 +114,16 @@ static int run(const struct task_hdr *h, const unsigned char *in, size_t in_len,
 		res->len = sizeof(*r) + (status ? strlen(o->msg) : o->len);
 	} else if (h->kind == T_MAP) {
 		mp_map_fn fn = (mp_map_fn)(uintptr_t)h->fn;
-		size_t plen = (size_t)h->count * h->out_size;
+		size_t plen, ilen;
 		char *out;
 
+		/* The record comes from another process: its sizes must
+		 * match what arrived and not wrap. */
+		if (__builtin_mul_overflow((size_t)h->count, h->in_size, &ilen) ||
+		    ilen != in_len ||
+		    __builtin_mul_overflow((size_t)h->count, h->out_size, &plen) ||
+		    plen > MP_TASK_MAX_BYTES)
+			return -EPROTO;
 		if (reserve(&res->b, &res->cap, res->len, plen) < 0)
 			return -ENOMEM;
 		out = res->b + res->len;

@@ -4,6 +4,7 @@
  */
 #include <stdbool.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
 #include <stdio.h>
@@ -11,36 +12,77 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "internal/alloc.h"
 #include "internal/error.h"
+#include "internal/procfs.h"
 #include "mproc/process.h"
 
-/* Read two numbers (or "max") from a cgroup file; 1 if a quota is set. */
-static int read_quota(const char *path, const char *fmt, long long *quota,
-		      long long *period)
+/*
+ * Read a whole (small) file into buf, at most cap bytes: the length, or -1.
+ * /proc and /sys files are read in one go, so a short buffer just cuts
+ * the text, which the parsers handle.
+ */
+static ssize_t read_file(const char *path, char *buf, size_t cap)
 {
-	FILE *f = fopen(path, "re");
-	char q[32] = "";
-	int ok = 0;
+	size_t len = 0;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-	if (f == NULL)
-		return 0;
-	if (fmt == NULL) { /* v2 cpu.max: "max 100000" or "50000 100000" */
-		if (fscanf(f, "%31s %lld", q, period) == 2 &&
-		    strcmp(q, "max") != 0) {
-			*quota = atoll(q);
-			ok = *quota > 0 && *period > 0;
-		}
-	} else if (fscanf(f, "%lld", quota) == 1 && *quota > 0) {
-		/* v1: cpu.cfs_quota_us (-1 for none) + cpu.cfs_period_us */
-		FILE *g = fopen(fmt, "re");
-
-		if (g != NULL) {
-			ok = fscanf(g, "%lld", period) == 1 && *period > 0;
-			fclose(g);
-		}
+	if (fd < 0)
+		return -1;
+	while (len < cap) {
+		n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
 	}
-	fclose(f);
-	return ok;
+	n = errno;
+	close(fd);
+	errno = (int)n;
+	return (ssize_t)len;
+}
+
+/* One cgroup file holding one integer (v1). */
+static bool read_int(const char *path, int64_t *v)
+{
+	char buf[64];
+	ssize_t n = read_file(path, buf, sizeof(buf));
+
+	return n > 0 && mpi_parse_cgroup_int(buf, (size_t)n, v) == 0;
+}
+
+/* The CPUs the quota of cgroup `path` allows (v2 cpu.max or v1 cfs
+ * files), or INT_MAX when it sets none. */
+static int quota_at(const struct mpi_cgroup *cg, const char *path, size_t len)
+{
+	char file[MPI_CGROUP_PATH_MAX + 64], buf[128];
+	int64_t quota, period;
+	ssize_t n;
+
+	if (len == 1)
+		len = 0; /* the root: no "//" */
+	if (cg->v2) {
+		snprintf(file, sizeof(file), "/sys/fs/cgroup%.*s/cpu.max",
+			 (int)len, path);
+		n = read_file(file, buf, sizeof(buf));
+		if (n <= 0 || mpi_parse_cpu_max(buf, (size_t)n, &quota,
+						&period) != 1)
+			return INT_MAX;
+	} else {
+		snprintf(file, sizeof(file),
+			 "/sys/fs/cgroup/cpu%.*s/cpu.cfs_quota_us", (int)len,
+			 path);
+		if (!read_int(file, &quota) || quota <= 0)
+			return INT_MAX; /* -1: no quota */
+		snprintf(file, sizeof(file),
+			 "/sys/fs/cgroup/cpu%.*s/cpu.cfs_period_us", (int)len,
+			 path);
+		if (!read_int(file, &period) || period <= 0)
+			return INT_MAX;
+	}
+	return mpi_quota_cpus(quota, period);
 }
 
 /*
@@ -49,61 +91,27 @@ static int read_quota(const char *path, const char *fmt, long long *quota,
  */
 static int cgroup_cpus(void)
 {
-	FILE *f = fopen("/proc/self/cgroup", "re");
-	char line[4096], path[4400], qpath[4500], ppath[4500];
-	int best = INT_MAX;
+	enum { CAP = 64 << 10 };
+	char *buf = mpi_malloc(CAP);
+	struct mpi_cgroup cg;
+	size_t off = 0, len;
+	int best = INT_MAX, q;
+	ssize_t n;
 
-	if (f == NULL)
+	if (buf == NULL)
 		return best;
-	while (fgets(line, sizeof(line), f) != NULL) {
-		char *ctrl = strchr(line, ':'), *rel;
-		bool v2;
-		char *slash;
-
-		if (ctrl == NULL || (rel = strchr(ctrl + 1, ':')) == NULL)
-			continue;
-		*rel++ = '\0';
-		rel[strcspn(rel, "\n")] = '\0';
-		ctrl++;
-		v2 = *ctrl == '\0';
-		if (!v2 && strstr(ctrl, "cpu") == NULL)
-			continue;
-		if (!v2 && strcmp(ctrl, "cpu,cpuacct") != 0 &&
-		    strcmp(ctrl, "cpu") != 0 && strcmp(ctrl, "cpuacct,cpu") != 0)
-			continue;
-		/* Walk from our cgroup up to the root of the hierarchy. */
-		snprintf(path, sizeof(path), "%s", rel);
-		for (;;) {
-			long long quota = 0, period = 0;
-			int ok;
-
-			if (v2) {
-				snprintf(qpath, sizeof(qpath),
-					 "/sys/fs/cgroup%s/cpu.max",
-					 strcmp(path, "/") ? path : "");
-				ok = read_quota(qpath, NULL, &quota, &period);
-			} else {
-				const char *base = "/sys/fs/cgroup/cpu";
-				const char *p = strcmp(path, "/") ? path : "";
-
-				snprintf(qpath, sizeof(qpath),
-					 "%s%s/cpu.cfs_quota_us", base, p);
-				snprintf(ppath, sizeof(ppath),
-					 "%s%s/cpu.cfs_period_us", base, p);
-				ok = read_quota(qpath, ppath, &quota, &period);
-			}
-			if (ok) {
-				long long n = (quota + period - 1) / period;
-				if (n < best)
-					best = n > INT_MAX ? INT_MAX : (int)n;
-			}
-			slash = strrchr(path, '/');
-			if (slash == NULL || slash == path)
-				break;
-			*slash = '\0';
-		}
+	if ((n = read_file("/proc/self/cgroup", buf, CAP)) <= 0) {
+		mpi_free(buf);
+		return best;
 	}
-	fclose(f);
+	while (mpi_cgroup_next(buf, (size_t)n, &off, &cg)) {
+		/* Walk from our cgroup up to the root of the hierarchy. */
+		for (len = cg.path_len; len > 0;
+		     len = mpi_cgroup_parent(cg.path, len))
+			if ((q = quota_at(&cg, cg.path, len)) < best)
+				best = q;
+	}
+	mpi_free(buf);
 	return best;
 }
 
@@ -126,34 +134,26 @@ int mp_cpu_count(void)
 
 int mp_proc_status(pid_t pid, mp_proc_stat *st)
 {
-	char path[64], buf[1024], *open, *close_;
-	FILE *f;
+	char path[64], buf[1024];
+	struct mpi_stat ps;
 	size_t len;
-	int ppid;
+	ssize_t n;
 
 	MPI_CHECK_NULL(st);
 	if (pid <= 0)
 		return MPI_ERR(-EINVAL, "pid %d is not a process id", (int)pid);
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "re");
-	if (f == NULL)
+	if ((n = read_file(path, buf, sizeof(buf))) < 0)
 		return MPI_ERR(errno == ENOENT ? -ESRCH : -errno,
 			       "no process %d (%s)", (int)pid,
 			       mp_strerror(-errno));
-	len = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[len] = '\0';
-	/* "pid (comm) S ppid ...": comm may hold spaces and ')'. */
-	open = strchr(buf, '(');
-	close_ = strrchr(buf, ')');
-	if (open == NULL || close_ == NULL || close_ < open ||
-	    sscanf(close_ + 1, " %c %d", &st->state, &ppid) != 2)
+	if (mpi_parse_stat(buf, (size_t)n, &ps) < 0)
 		return MPI_ERR(-EIO, "cannot parse %s", path);
-	len = (size_t)(close_ - open - 1);
-	if (len >= sizeof(st->name))
-		len = sizeof(st->name) - 1;
-	memcpy(st->name, open + 1, len);
+	len = ps.comm_len < sizeof(st->name) ? ps.comm_len
+					     : sizeof(st->name) - 1;
+	memcpy(st->name, ps.comm, len);
 	st->name[len] = '\0';
-	st->ppid = (pid_t)ppid;
+	st->state = ps.state;
+	st->ppid = (pid_t)ps.ppid;
 	return 0;
 }

@@ -9,6 +9,7 @@
 #include "internal/error.h"
 #include "internal/shmem.h"
 #include "mproc/shm.h"
+#include "sync/sync_int.h"
 
 struct mp_array {
 	char typecode;
@@ -108,11 +109,10 @@ static int copy_locked(struct mp_array *a, void *dst, const void *src,
 	int rc = 0;
 
 	if (a->locked) {
-		rc = mp_rlock_acquire(&a->lock, MP_FOREVER);
+		/* MP_EOWNERDEAD: the lock is ours, its message names func. */
+		rc = mpi_rlock_acquire(&a->lock, MP_FOREVER, func);
 		if (rc < 0 && rc != MP_EOWNERDEAD)
 			return rc;
-		if (rc == MP_EOWNERDEAD)
-			mpi_error(rc, func, "%s", mp_last_error());
 	}
 	memcpy(dst, src, a->elem);
 	if (a->locked)

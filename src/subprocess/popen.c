@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,18 +21,24 @@
 
 int mpi_buf_add(struct buf *b, const void *data, size_t n)
 {
-	if (b->len + n + 1 > b->cap) {
+	size_t need;
+
+	if (__builtin_add_overflow(b->len, n, &need) ||
+	    __builtin_add_overflow(need, 1, &need) || need > PTRDIFF_MAX)
+		return -ENOMEM;
+	if (need > b->cap) {
 		size_t cap = b->cap ? b->cap : 4096;
 		char *d;
 
-		while (cap < b->len + n + 1)
-			cap *= 2;
+		while (cap < need)
+			cap = cap > PTRDIFF_MAX / 2 ? need : cap * 2;
 		if ((d = mpi_realloc(b->data, cap)) == NULL)
 			return -ENOMEM;
 		b->data = d;
 		b->cap = cap;
 	}
-	memcpy(b->data + b->len, data, n);
+	if (n)
+		memcpy(b->data + b->len, data, n);
 	b->len += n;
 	b->data[b->len] = '\0';
 	return 0;
@@ -57,17 +64,16 @@ int mp_popen_stderr(const mp_popen_t *p)
 	return p ? p->fd_err : -1;
 }
 
-int mp_popen_poll(mp_popen_t *p, int *returncode)
+static int popen_poll(mp_popen_t *p, int *returncode, const char *func)
 {
 	int rc;
 
-	MPI_CHECK_NULL(p);
 	if (!p->reaped) {
 		rc = mpi_pidfd_reap(p->pidfd, &p->returncode, NULL);
 		if (rc == 0)
 			return 0;
 		if (rc < 0)
-			return MPI_ERR(rc, "waitid: %s", mp_strerror(rc));
+			return mpi_error(rc, func, "waitid: %s", mp_strerror(rc));
 		p->reaped = true;
 	}
 	if (returncode != NULL)
@@ -75,18 +81,25 @@ int mp_popen_poll(mp_popen_t *p, int *returncode)
 	return 1;
 }
 
+int mp_popen_poll(mp_popen_t *p, int *returncode)
+{
+	MPI_CHECK_NULL(p);
+	return popen_poll(p, returncode, __func__);
+}
+
 static int wait_until(mp_popen_t *p, uint64_t deadline, int *returncode,
 		      const char *func)
 {
 	int rc;
 
-	while ((rc = mp_popen_poll(p, returncode)) == 0) {
+	while ((rc = popen_poll(p, returncode, func)) == 0) {
 		rc = mpi_wait_pidfd(p->pidfd, deadline);
-		if (rc == -ETIMEDOUT && mp_popen_poll(p, returncode) == 0)
+		if (rc == -ETIMEDOUT && popen_poll(p, returncode, func) == 0)
 			return mpi_error(-ETIMEDOUT, func,
 					 "process %d still running", (int)p->pid);
 		if (rc < 0 && rc != -ETIMEDOUT)
-			return rc;
+			return mpi_error(rc, func, "waiting for process %d: %s",
+					 (int)p->pid, mp_strerror(rc));
 	}
 	return rc < 0 ? rc : 0;
 }
@@ -228,6 +241,9 @@ int mp_popen_communicate(mp_popen_t *p, const void *input, size_t len,
 	MPI_CHECK_NULL(p);
 	if ((rc = mpi_deadline(timeout, __func__, &deadline)) < 0)
 		return rc;
+	if (input == NULL && len > 0)
+		return MPI_ERR(-EINVAL, "argument 'input' is NULL but len is %zu",
+			       len);
 	if (input != NULL && len > 0 && p->fd_in < 0 && !p->input_done)
 		return MPI_ERR(-EINVAL, "input given but stdin is not a PIPE");
 	rc = communicate_until(p, input, len, deadline, __func__);
@@ -248,6 +264,9 @@ int mp_popen_readline(mp_popen_t *p, mp_bytes *line, double timeout)
 	MPI_CHECK_NULL(line);
 	if ((rc = mpi_deadline(timeout, __func__, &deadline)) < 0)
 		return rc;
+	/* Without a pipe there is nothing to read: not an end of file. */
+	if (!p->out_pipe)
+		return MPI_ERR(-EINVAL, "stdout is not a PIPE");
 	for (;;) {
 		nl = p->line.len ? memchr(p->line.data, '\n', p->line.len) : NULL;
 		if (nl != NULL || (p->fd_out < 0 && p->line.len > 0)) {
@@ -277,28 +296,36 @@ int mp_popen_readline(mp_popen_t *p, mp_bytes *line, double timeout)
 	}
 }
 
-int mp_popen_send_signal(mp_popen_t *p, int sig)
+static int send_signal(mp_popen_t *p, int sig, const char *func)
 {
 	int rc;
 
-	MPI_CHECK_NULL(p);
+	if (p == NULL)
+		return mpi_error(-EINVAL, func, "argument 'p' is NULL");
 	if (sig < 0 || sig >= NSIG)
-		return MPI_ERR(-EINVAL, "signal %d is not a valid signal", sig);
+		return mpi_error(-EINVAL, func, "signal %d is not a valid signal",
+				 sig);
 	if (p->reaped)
 		return 0;
 	if ((rc = mpi_pidfd_signal(p->pidfd, sig)) < 0)
-		return MPI_ERR(rc, "pidfd_send_signal: %s", mp_strerror(rc));
+		return mpi_error(rc, func, "pidfd_send_signal: %s",
+				 mp_strerror(rc));
 	return 0;
+}
+
+int mp_popen_send_signal(mp_popen_t *p, int sig)
+{
+	return send_signal(p, sig, __func__);
 }
 
 int mp_popen_terminate(mp_popen_t *p)
 {
-	return mp_popen_send_signal(p, SIGTERM);
+	return send_signal(p, SIGTERM, __func__);
 }
 
 int mp_popen_kill(mp_popen_t *p)
 {
-	return mp_popen_send_signal(p, SIGKILL);
+	return send_signal(p, SIGKILL, __func__);
 }
 
 void mp_popen_free(mp_popen_t *p)
@@ -308,7 +335,7 @@ void mp_popen_free(mp_popen_t *p)
 	close_fd(&p->fd_in);
 	close_fd(&p->fd_out);
 	close_fd(&p->fd_err);
-	if (!p->reaped && mp_popen_poll(p, NULL) == 0) {
+	if (!p->reaped && popen_poll(p, NULL, __func__) == 0) {
 		mpi_pidfd_signal(p->pidfd, SIGKILL);
 		wait_until(p, MPI_NO_DEADLINE, NULL, __func__);
 	}
@@ -346,10 +373,13 @@ int mp_run(const char *const argv[], const mp_run_opts *opts, mp_completed *res)
 	memset(res, 0, sizeof(*res));
 	if (opts == NULL)
 		opts = &defaults;
-	if (opts->timeout < 0 || opts->timeout != opts->timeout)
+	if (!(opts->timeout >= 0))
 		return MPI_ERR(-EINVAL, "opts->timeout %g is invalid (seconds; 0: "
 					"no limit)",
 			       opts->timeout);
+	if (opts->input == NULL && opts->input_len > 0)
+		return MPI_ERR(-EINVAL, "opts->input is NULL but opts->input_len "
+				"is %zu", opts->input_len);
 	po = opts->popen;
 	if (opts->input != NULL)
 		po.in.kind = MP_STDIO_PIPE;
@@ -361,10 +391,14 @@ int mp_run(const char *const argv[], const mp_run_opts *opts, mp_completed *res)
 	/* With a timeout, the child leads a group we can kill as a whole. */
 	if (opts->timeout > 0 && !po.start_new_session)
 		po.new_process_group = true;
-	if ((p = mp_popen_new(argv, &po)) == NULL)
+	if ((p = mpi_popen_new(argv, &po, __func__)) == NULL)
 		return mp_last_error_code();
-	if (opts->timeout > 0)
-		deadline = mpi_now_ns() + (uint64_t)(opts->timeout * 1e9);
+	/* +inf and centuries: no deadline (no double -> integer overflow). */
+	if (opts->timeout > 0 &&
+	    (rc = mpi_deadline(opts->timeout, __func__, &deadline)) < 0) {
+		mp_popen_free(p);
+		return rc;
+	}
 	rc = communicate_until(p, opts->input, opts->input_len, deadline, __func__);
 	if (rc == -ETIMEDOUT) {
 		/* Kill the whole group: grandchildren holding our pipes too. */
@@ -416,15 +450,21 @@ int mp_bytes_lines(const mp_bytes *b, char ***lines)
 
 	MPI_CHECK_NULL(b);
 	MPI_CHECK_NULL(lines);
+	if (b->data == NULL && b->len > 0)
+		return MPI_ERR(-EINVAL, "b->data is NULL but b->len is %zu",
+			       b->len);
 	for (i = 0; i < b->len; i++)
 		count += b->data[i] == '\n';
 	if (b->len > 0 && b->data[b->len - 1] != '\n')
 		count++;
 	if (count > (size_t)INT32_MAX)
 		return MPI_ERR(-EOVERFLOW, "too many lines");
-	arr = mpi_malloc((count + 1) * sizeof(*arr) + b->len + 1);
-	if (arr == NULL)
-		return MPI_ERR(-ENOMEM, "out of memory");
+	/* count + 1 pointers, then the text and its NUL: no wrap. */
+	if (__builtin_mul_overflow(count + 1, sizeof(*arr), &i) ||
+	    __builtin_add_overflow(i, b->len, &i) ||
+	    __builtin_add_overflow(i, 1, &i) ||
+	    (arr = mpi_malloc(i)) == NULL)
+		return MPI_ERR(-ENOMEM, "out of memory for %zu bytes", b->len);
 	text = (char *)(arr + count + 1);
 	if (b->len)
 		memcpy(text, b->data, b->len);

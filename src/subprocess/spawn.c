@@ -34,7 +34,7 @@
 
 extern char **environ;
 
-enum step { STEP_EXEC, STEP_CHDIR, STEP_DUP, STEP_SESSION };
+enum step { STEP_EXEC, STEP_CHDIR, STEP_DUP, STEP_SESSION, STEP_PASS };
 
 struct report {
 	int err;
@@ -152,8 +152,9 @@ __attribute__((noreturn)) static void child(const struct plan *c)
 			if (i != c->errfd)
 				fcntl(i, F_SETFD, FD_CLOEXEC);
 	}
-	for (size_t k = 0; k < c->npass; k++)
-		fcntl(c->pass[k], F_SETFD, 0);
+	for (size_t k = 0; k < c->npass; k++) /* closed since the check? */
+		if (fcntl(c->pass[k], F_SETFD, 0) < 0)
+			fail(c, errno, STEP_PASS);
 	sigprocmask(SIG_SETMASK, &c->mask, NULL);
 	fail(c, exec_search(c), STEP_EXEC);
 	__builtin_unreachable();
@@ -222,8 +223,9 @@ static const char *find_path(char *const *env)
 
 static const char *step_name(int step)
 {
-	static const char *const names[] = {"exec", "chdir", "dup2", "setsid"};
-	return step >= 0 && step <= STEP_SESSION ? names[step] : "setup";
+	static const char *const names[] = {"exec", "chdir", "dup2", "setsid",
+					    "keeping pass_fds open"};
+	return step >= 0 && step <= STEP_PASS ? names[step] : "setup";
 }
 
 /* Make the parent's and the child's ends of one stream; -errno. */
@@ -258,7 +260,22 @@ static int stream(const mp_stdio *s, int which, int *parent_end, int *child_end,
 	return -EINVAL;
 }
 
-mp_popen_t *mp_popen_new(const char *const argv[], const mp_popen_opts *opts)
+/* Every fd of pass_fds must be open: a closed one is an error, not
+ * silently left out.  0 or -errno (message naming func). */
+static int check_pass_fds(const mp_popen_opts *o, const char *func)
+{
+	if (o->npass_fds > 0 && o->pass_fds == NULL)
+		return mpi_error(-EINVAL, func, "opts->pass_fds is NULL but "
+				 "opts->npass_fds is %zu", o->npass_fds);
+	for (size_t i = 0; i < o->npass_fds; i++)
+		if (o->pass_fds[i] < 0 || fcntl(o->pass_fds[i], F_GETFD) < 0)
+			return mpi_error(-EBADF, func, "opts->pass_fds[%zu] = %d "
+					 "is not an open fd", i, o->pass_fds[i]);
+	return 0;
+}
+
+mp_popen_t *mpi_popen_new(const char *const argv[], const mp_popen_opts *opts,
+			  const char *func)
 {
 	static const mp_popen_opts defaults;
 	int parent_end[3] = {-1, -1, -1}, close_child[3] = {-1, -1, -1};
@@ -271,19 +288,24 @@ mp_popen_t *mp_popen_new(const char *const argv[], const mp_popen_opts *opts)
 	pid_t pid;
 	int i, rc;
 
-	MPI_CHECK_NULL_P(argv);
+	if (argv == NULL) {
+		mpi_error(-EINVAL, func, "argument 'argv' is NULL");
+		return NULL;
+	}
 	if (argv[0] == NULL) {
-		MPI_ERR(-EINVAL, "argv is empty");
+		mpi_error(-EINVAL, func, "argv is empty");
 		return NULL;
 	}
 	if (opts == NULL)
 		opts = &defaults;
 	if (opts->in.kind == MP_STDIO_STDOUT || opts->out.kind == MP_STDIO_STDOUT) {
-		MPI_ERR(-EINVAL, "only stderr can go to MP_STDIO_STDOUT");
+		mpi_error(-EINVAL, func, "only stderr can go to MP_STDIO_STDOUT");
 		return NULL;
 	}
+	if (check_pass_fds(opts, func) < 0)
+		return NULL;
 	if ((p = mpi_calloc(1, sizeof(*p))) == NULL) {
-		MPI_ERR(-ENOMEM, "out of memory");
+		mpi_error(-ENOMEM, func, "out of memory");
 		return NULL;
 	}
 	p->pidfd = -1;
@@ -291,16 +313,16 @@ mp_popen_t *mp_popen_new(const char *const argv[], const mp_popen_opts *opts)
 	for (i = 0; i < 3; i++) {
 		rc = stream(s[i], i, &parent_end[i], &c.src[i], &close_child[i]);
 		if (rc < 0) {
-			MPI_ERR(rc, "cannot set up %s: %s",
-				(const char *[]){"stdin", "stdout", "stderr"}[i],
-				mp_strerror(rc));
+			mpi_error(rc, func, "cannot set up %s: %s",
+				  (const char *[]){"stdin", "stdout", "stderr"}[i],
+				  mp_strerror(rc));
 			goto fail_streams;
 		}
 	}
 	c.err_to_out = opts->err.kind == MP_STDIO_STDOUT;
 	c.argv = argv;
 	if ((c.envp = make_env(opts, &owned_env)) == NULL) {
-		rc = MPI_ERR(-ENOMEM, "out of memory");
+		rc = mpi_error(-ENOMEM, func, "out of memory");
 		goto fail_streams;
 	}
 	c.path = find_path(c.envp);
@@ -311,9 +333,9 @@ mp_popen_t *mp_popen_new(const char *const argv[], const mp_popen_opts *opts)
 	c.umask = opts->umask;
 	c.keep_fds = opts->keep_fds;
 	c.pass = opts->pass_fds;
-	c.npass = opts->pass_fds ? opts->npass_fds : 0;
+	c.npass = opts->npass_fds;
 	if (pipe2(errpipe, O_CLOEXEC) < 0) {
-		rc = MPI_SYSERR("pipe2");
+		rc = mpi_error(-errno, func, "pipe2: %s", mp_strerror(-errno));
 		mpi_free(owned_env);
 		goto fail_streams;
 	}
@@ -327,7 +349,7 @@ mp_popen_t *mp_popen_new(const char *const argv[], const mp_popen_opts *opts)
 			close(close_child[i]);
 	if (rc < 0) {
 		close(errpipe[0]);
-		MPI_ERR(rc, "vfork: %s", mp_strerror(rc));
+		mpi_error(rc, func, "vfork: %s", mp_strerror(rc));
 		goto fail_parent;
 	}
 	do
@@ -338,13 +360,14 @@ mp_popen_t *mp_popen_new(const char *const argv[], const mp_popen_opts *opts)
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 			;
 		if (r.step == STEP_EXEC)
-			MPI_ERR(-r.err, "cannot run '%s': %s", argv[0],
-				mp_strerror(-r.err));
+			mpi_error(-r.err, func, "cannot run '%s': %s", argv[0],
+				  mp_strerror(-r.err));
 		else
-			MPI_ERR(-r.err, "%s%s%s before running '%s': %s",
-				step_name(r.step), r.step == STEP_CHDIR ? " to " : "",
-				r.step == STEP_CHDIR ? opts->cwd : "", argv[0],
-				mp_strerror(-r.err));
+			mpi_error(-r.err, func, "%s%s%s before running '%s': %s",
+				  step_name(r.step),
+				  r.step == STEP_CHDIR ? " to " : "",
+				  r.step == STEP_CHDIR ? opts->cwd : "", argv[0],
+				  mp_strerror(-r.err));
 		goto fail_parent;
 	}
 	p->pid = pid;
@@ -355,9 +378,10 @@ mp_popen_t *mp_popen_new(const char *const argv[], const mp_popen_opts *opts)
 		kill(pid, SIGKILL);
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 			;
-		MPI_ERR(rc, "pidfd_open: %s", mp_strerror(rc));
+		mpi_error(rc, func, "pidfd_open: %s", mp_strerror(rc));
 		goto fail_parent;
 	}
+	p->out_pipe = parent_end[1] >= 0;
 	p->fd_in = parent_end[0];
 	p->fd_out = parent_end[1];
 	p->fd_err = parent_end[2];
@@ -373,4 +397,9 @@ fail_parent:
 			close(parent_end[i]);
 	mpi_free(p);
 	return NULL;
+}
+
+mp_popen_t *mp_popen_new(const char *const argv[], const mp_popen_opts *opts)
+{
+	return mpi_popen_new(argv, opts, __func__);
 }

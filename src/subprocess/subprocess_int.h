@@ -17,6 +17,7 @@ struct mp_popen {
 	int pidfd;
 	int fd_in, fd_out, fd_err; /* the parent's pipe ends, or -1 */
 	bool reaped, group;
+	bool out_pipe; /* stdout was a PIPE (readline needs one) */
 	int returncode;
 	/* communicate */
 	bool input_done;
@@ -26,7 +27,11 @@ struct mp_popen {
 	struct buf line, last;
 };
 
-/* Append n bytes; -ENOMEM. */
+/* Append n bytes; -ENOMEM (also when the size would overflow). */
 int mpi_buf_add(struct buf *b, const void *data, size_t n);
+
+/* mp_popen_new, with messages naming func (mp_run's too). */
+mp_popen_t *mpi_popen_new(const char *const argv[], const mp_popen_opts *opts,
+			  const char *func);
 
 #endif

@@ -24,16 +24,23 @@
 
 /* ---- Condition ---- */
 
-int mp_condition_init(mp_condition_t *c, const mp_condition_opts *opts)
+static int cond_init(mp_condition_t *c, const mp_condition_opts *opts,
+		     const char *func)
 {
-	MPI_CHECK_NULL(c);
 	if (opts != NULL && opts->lock != NULL && opts->rlock != NULL)
-		return MPI_ERR(-EINVAL, "give opts->lock or opts->rlock, not both");
+		return mpi_error(-EINVAL, func,
+				 "give opts->lock or opts->rlock, not both");
 	*c = (mp_condition_t){0};
 	c->_lock = opts ? opts->lock : NULL;
 	c->_rlock = opts && opts->rlock ? opts->rlock
 			 : c->_lock ? NULL : &c->_own;
 	return 0;
+}
+
+int mp_condition_init(mp_condition_t *c, const mp_condition_opts *opts)
+{
+	MPI_CHECK_NULL(c);
+	return cond_init(c, opts, __func__);
 }
 
 void mp_condition_destroy(mp_condition_t *c)
@@ -50,7 +57,7 @@ mp_condition_t *mp_condition_new(const mp_condition_opts *opts)
 			mp_strerror(-errno));
 		return NULL;
 	}
-	if (mp_condition_init(c, opts) < 0) {
+	if (cond_init(c, opts, __func__) < 0) {
 		mpi_shm_free(c);
 		return NULL;
 	}
@@ -62,18 +69,32 @@ void mp_condition_free(mp_condition_t *c)
 	mpi_shm_free(c);
 }
 
+static int cond_acquire(mp_condition_t *c, double timeout, const char *func)
+{
+	return c->_lock ? mpi_lock_acquire(c->_lock, timeout, func)
+			: mpi_rlock_acquire(c->_rlock, timeout, func);
+}
+
 int mp_condition_acquire(mp_condition_t *c, double timeout)
 {
 	MPI_CHECK_NULL(c);
-	return c->_lock ? mp_lock_acquire(c->_lock, timeout)
-			: mp_rlock_acquire(c->_rlock, timeout);
+	return cond_acquire(c, timeout, __func__);
+}
+
+static int cond_release(mp_condition_t *c, const char *func)
+{
+	if (c->_lock == NULL)
+		return mpi_rlock_release(c->_rlock, func);
+	if (mp_lock_release(c->_lock) < 0)
+		return mpi_error(-EINVAL, func, "semaphore or lock released too "
+				 "many times");
+	return 0;
 }
 
 int mp_condition_release(mp_condition_t *c)
 {
 	MPI_CHECK_NULL(c);
-	return c->_lock ? mp_lock_release(c->_lock)
-			: mp_rlock_release(c->_rlock);
+	return cond_release(c, __func__);
 }
 
 static int is_mine(const mp_condition_t *c)
@@ -81,33 +102,36 @@ static int is_mine(const mp_condition_t *c)
 	return mpi_lock_is_mine(c->_lock ? c->_lock : &c->_rlock->_lock);
 }
 
-int mp_condition_wait(mp_condition_t *c, double timeout)
+static int cond_wait(mp_condition_t *c, double timeout, const char *func)
 {
 	uint64_t deadline;
 	uint32_t depth = 1;
 	int rc, got;
 
-	MPI_CHECK_NULL(c);
-	if ((rc = mpi_deadline(timeout, __func__, &deadline)) < 0)
+	if ((rc = mpi_deadline(timeout, func, &deadline)) < 0)
 		return rc;
 	if (!is_mine(c))
-		return MPI_ERR(-EPERM, "must acquire() condition before using "
-				       "wait()");
+		return mpi_error(-EPERM, func, "must acquire() condition before "
+				 "using wait()");
 	mp_semaphore_release(&c->_sleeping, 1);
 	/* Release the lock completely (every level of an RLock). */
 	if (c->_rlock) {
 		depth = c->_rlock->_count;
 		c->_rlock->_count = 1;
 	}
-	mp_condition_release(c);
-	got = mp_semaphore_acquire(&c->_wait, timeout) == 0;
+	cond_release(c, func);
+	got = mpi_semaphore_acquire(&c->_wait, timeout, func) == 0;
 	mp_semaphore_release(&c->_woken, 1);
-	rc = mp_condition_acquire(c, MP_FOREVER);
+	rc = cond_acquire(c, MP_FOREVER, func);
 	if (c->_rlock && (rc == 0 || rc == MP_EOWNERDEAD))
 		c->_rlock->_count = depth;
-	if (rc < 0)
-		return rc == MP_EOWNERDEAD ? rc : MPI_ERR(rc, "%s", mp_last_error());
-	return got;
+	return rc < 0 ? rc : got;
+}
+
+int mp_condition_wait(mp_condition_t *c, double timeout)
+{
+	MPI_CHECK_NULL(c);
+	return cond_wait(c, timeout, __func__);
 }
 
 int mp_condition_wait_for(mp_condition_t *c, bool (*pred)(void *arg),
@@ -129,19 +153,18 @@ int mp_condition_wait_for(mp_condition_t *c, bool (*pred)(void *arg),
 				return 0;
 			left = (double)(deadline - now) / 1e9;
 		}
-		if ((rc = mp_condition_wait(c, left)) < 0)
+		if ((rc = cond_wait(c, left, __func__)) < 0)
 			return rc;
 	}
 	return 1;
 }
 
-int mp_condition_notify(mp_condition_t *c, unsigned n)
+static int cond_notify(mp_condition_t *c, unsigned n, const char *func)
 {
 	unsigned sleepers = 0, i;
 
-	MPI_CHECK_NULL(c);
 	if (!is_mine(c))
-		return MPI_ERR(-EPERM, "lock is not owned");
+		return mpi_error(-EPERM, func, "lock is not owned");
 	/* Forget sleepers that timed out since the last notify. */
 	while (mp_semaphore_acquire(&c->_woken, 0) == 0)
 		mp_semaphore_acquire(&c->_sleeping, 0);
@@ -160,25 +183,32 @@ int mp_condition_notify(mp_condition_t *c, unsigned n)
 	return 0;
 }
 
+int mp_condition_notify(mp_condition_t *c, unsigned n)
+{
+	MPI_CHECK_NULL(c);
+	return cond_notify(c, n, __func__);
+}
+
 int mp_condition_notify_all(mp_condition_t *c)
 {
-	return mp_condition_notify(c, UINT_MAX);
+	MPI_CHECK_NULL(c);
+	return cond_notify(c, UINT_MAX, __func__);
 }
 
 /* ---- Barrier ---- */
 
 enum { FILLING = 0, DRAINING = 1, RESETTING = -1, BROKEN = -2 };
 
-int mp_barrier_init(mp_barrier_t *b, unsigned parties,
-		    const mp_barrier_opts *opts)
+static int barrier_init(mp_barrier_t *b, unsigned parties,
+			const mp_barrier_opts *opts, const char *func)
 {
-	MPI_CHECK_NULL(b);
 	if (parties == 0 || parties > INT32_MAX)
-		return MPI_ERR(-EINVAL, "parties %u: need at least 1", parties);
-	if (opts != NULL && (opts->timeout < 0 || opts->timeout != opts->timeout))
-		return MPI_ERR(-EINVAL, "opts->timeout %g is invalid (seconds "
-					">= 0; 0 waits forever)",
-			       opts->timeout);
+		return mpi_error(-EINVAL, func, "parties %u: need 1 .. INT32_MAX",
+				 parties);
+	if (opts != NULL && !(opts->timeout >= 0))
+		return mpi_error(-EINVAL, func, "opts->timeout %g is invalid "
+				 "(seconds >= 0; 0 waits forever)",
+				 opts->timeout);
 	*b = (mp_barrier_t){._parties = parties};
 	if (opts != NULL) {
 		b->_action = opts->action;
@@ -186,6 +216,13 @@ int mp_barrier_init(mp_barrier_t *b, unsigned parties,
 		b->_timeout = opts->timeout;
 	}
 	return 0;
+}
+
+int mp_barrier_init(mp_barrier_t *b, unsigned parties,
+		    const mp_barrier_opts *opts)
+{
+	MPI_CHECK_NULL(b);
+	return barrier_init(b, parties, opts, __func__);
 }
 
 void mp_barrier_destroy(mp_barrier_t *b)
@@ -202,7 +239,7 @@ mp_barrier_t *mp_barrier_new(unsigned parties, const mp_barrier_opts *opts)
 			mp_strerror(-errno));
 		return NULL;
 	}
-	if (mp_barrier_init(b, parties, opts) < 0) {
+	if (barrier_init(b, parties, opts, __func__) < 0) {
 		mpi_shm_free(b);
 		return NULL;
 	}

@@ -13,6 +13,7 @@
 #include "internal/clock.h"
 #include "internal/error.h"
 #include "internal/futex.h"
+#include "internal/procfs.h"
 #include "internal/shmem.h"
 #include "sync/sync_int.h"
 
@@ -54,7 +55,8 @@ static bool owner_alive(uint64_t state)
 {
 	pid_t pid = (pid_t)(state >> 32);
 	pid_t tid = (pid_t)(state & 0x7fffffff);
-	char path[64], buf[512], *p;
+	char path[64], buf[512];
+	struct mpi_stat st;
 	ssize_t n;
 	int fd;
 
@@ -66,13 +68,14 @@ static bool owner_alive(uint64_t state)
 		 (int)tid);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return errno != ENOENT;
-	n = read(fd, buf, sizeof(buf) - 1);
+	do
+		n = read(fd, buf, sizeof(buf));
+	while (n < 0 && errno == EINTR);
 	close(fd);
-	if (n <= 0)
+	/* Unreadable or unparsable: cannot tell, so alive. */
+	if (n <= 0 || mpi_parse_stat(buf, (size_t)n, &st) < 0)
 		return true;
-	buf[n] = '\0';
-	p = strrchr(buf, ')');
-	return p == NULL || p[1] == '\0' || (p[2] != 'Z' && p[2] != 'X');
+	return st.state != 'Z' && st.state != 'X';
 }
 
 bool mpi_lock_owner_dead(const mp_lock_t *l)
@@ -228,20 +231,30 @@ int mp_lock_acquire(mp_lock_t *l, double timeout)
 	return lock_acquire(l, timeout, __func__);
 }
 
+int mpi_lock_acquire(mp_lock_t *l, double timeout, const char *func)
+{
+	return lock_acquire(l, timeout, func);
+}
+
 int mp_lock_release(mp_lock_t *l)
 {
 	MPI_CHECK_NULL(l);
 	return lock_release(l, __func__);
 }
 
+static int consistent(mp_lock_t *l, const char *func)
+{
+	if (!mpi_lock_is_mine(l))
+		return mpi_error(-EPERM, func, "the calling thread does not hold "
+				 "the lock");
+	__atomic_store_n(&l->_dirty, 0, __ATOMIC_RELAXED);
+	return 0;
+}
+
 int mp_lock_consistent(mp_lock_t *l)
 {
 	MPI_CHECK_NULL(l);
-	if (!mpi_lock_is_mine(l))
-		return MPI_ERR(-EPERM, "the calling thread does not hold the "
-				       "lock");
-	__atomic_store_n(&l->_dirty, 0, __ATOMIC_RELAXED);
-	return 0;
+	return consistent(l, __func__);
 }
 
 int mp_lock_locked(const mp_lock_t *l)
@@ -279,35 +292,53 @@ void mp_rlock_free(mp_rlock_t *r)
 	mpi_shm_free(r);
 }
 
-int mp_rlock_acquire(mp_rlock_t *r, double timeout)
+int mpi_rlock_acquire(mp_rlock_t *r, double timeout, const char *func)
 {
 	int rc;
 
-	MPI_CHECK_NULL(r);
+	/* The timeout is checked even when the owner takes it again. */
+	if (__builtin_expect(!(timeout >= 0 || timeout == MP_FOREVER), 0))
+		return bad_timeout(timeout, func);
 	if (mpi_lock_is_mine(&r->_lock)) {
+		if (r->_count >= INT32_MAX) /* mp_rlock_count is an int */
+			return mpi_error(-EOVERFLOW, func,
+					 "the RLock is already held %u times "
+					 "by this thread",
+					 r->_count);
 		r->_count++;
 		return 0;
 	}
-	rc = lock_acquire(&r->_lock, timeout, __func__);
+	rc = lock_acquire(&r->_lock, timeout, func);
 	if (rc == 0 || rc == MP_EOWNERDEAD)
 		r->_count = 1;
 	return rc;
 }
 
+int mp_rlock_acquire(mp_rlock_t *r, double timeout)
+{
+	MPI_CHECK_NULL(r);
+	return mpi_rlock_acquire(r, timeout, __func__);
+}
+
+int mpi_rlock_release(mp_rlock_t *r, const char *func)
+{
+	if (!mpi_lock_is_mine(&r->_lock))
+		return mpi_error(-EPERM, func, "cannot release un-acquired lock");
+	if (--r->_count > 0)
+		return 0;
+	return lock_release(&r->_lock, func);
+}
+
 int mp_rlock_release(mp_rlock_t *r)
 {
 	MPI_CHECK_NULL(r);
-	if (!mpi_lock_is_mine(&r->_lock))
-		return MPI_ERR(-EPERM, "cannot release un-acquired lock");
-	if (--r->_count > 0)
-		return 0;
-	return lock_release(&r->_lock, __func__);
+	return mpi_rlock_release(r, __func__);
 }
 
 int mp_rlock_consistent(mp_rlock_t *r)
 {
 	MPI_CHECK_NULL(r);
-	return mp_lock_consistent(&r->_lock);
+	return consistent(&r->_lock, __func__);
 }
 
 int mp_rlock_count(const mp_rlock_t *r)

@@ -25,16 +25,23 @@ static void *alloc_shared(size_t size, const char *func)
 
 /* ---- Semaphore ---- */
 
+static int sem_init(mp_semaphore_t *s, unsigned value, bool bounded,
+		    const char *func)
+{
+	if (value > INT32_MAX)
+		return mpi_error(-EINVAL, func, "value %u is too large (at most "
+				 "INT32_MAX)", value);
+	if (bounded && value == 0)
+		return mpi_error(-EINVAL, func, "a BoundedSemaphore of value 0 "
+				 "can never be released");
+	*s = (mp_semaphore_t){._value = value, ._max = bounded ? value : 0};
+	return 0;
+}
+
 int mp_semaphore_init(mp_semaphore_t *s, unsigned value, bool bounded)
 {
 	MPI_CHECK_NULL(s);
-	if (value > INT32_MAX)
-		return MPI_ERR(-EINVAL, "value %u is too large", value);
-	if (bounded && value == 0)
-		return MPI_ERR(-EINVAL, "a BoundedSemaphore of value 0 can "
-					"never be released");
-	*s = (mp_semaphore_t){._value = value, ._max = bounded ? value : 0};
-	return 0;
+	return sem_init(s, value, bounded, __func__);
 }
 
 void mp_semaphore_destroy(mp_semaphore_t *s)
@@ -46,7 +53,7 @@ mp_semaphore_t *mp_semaphore_new(unsigned value, bool bounded)
 {
 	mp_semaphore_t *s = alloc_shared(sizeof(*s), __func__);
 
-	if (s != NULL && mp_semaphore_init(s, value, bounded) < 0) {
+	if (s != NULL && sem_init(s, value, bounded, __func__) < 0) {
 		mpi_shm_free(s);
 		return NULL;
 	}
@@ -70,15 +77,18 @@ static bool try_take(mp_semaphore_t *s)
 	return false;
 }
 
-int mp_semaphore_acquire(mp_semaphore_t *s, double timeout)
+int mpi_semaphore_acquire(mp_semaphore_t *s, double timeout, const char *func)
 {
 	uint64_t deadline;
 	int rc;
 
-	MPI_CHECK_NULL(s);
+	/* Arguments first: a bad timeout fails even when a permit is free
+	 * (the cheap test; mpi_deadline words the error). */
+	if (!(timeout >= 0 || timeout == MP_FOREVER))
+		return mpi_deadline(timeout, func, &deadline);
 	if (try_take(s))
 		return 0;
-	if ((rc = mpi_deadline(timeout, __func__, &deadline)) < 0)
+	if ((rc = mpi_deadline(timeout, func, &deadline)) < 0)
 		return rc;
 	__atomic_add_fetch(&s->_waiters, 1, __ATOMIC_SEQ_CST);
 	for (;;) {
@@ -88,12 +98,19 @@ int mp_semaphore_acquire(mp_semaphore_t *s, double timeout)
 		}
 		if (mpi_futex_wait(&s->_value, 0, deadline) == -ETIMEDOUT &&
 		    !try_take(s)) {
-			rc = MPI_ERR(-ETIMEDOUT, "no permit after %gs", timeout);
+			rc = mpi_error(-ETIMEDOUT, func, "no permit after %gs",
+				       timeout);
 			break;
 		}
 	}
 	__atomic_sub_fetch(&s->_waiters, 1, __ATOMIC_SEQ_CST);
 	return rc;
+}
+
+int mp_semaphore_acquire(mp_semaphore_t *s, double timeout)
+{
+	MPI_CHECK_NULL(s);
+	return mpi_semaphore_acquire(s, timeout, __func__);
 }
 
 int mp_semaphore_release(mp_semaphore_t *s, unsigned n)
@@ -176,6 +193,9 @@ int mp_event_wait(mp_event_t *e, double timeout)
 	int rc;
 
 	MPI_CHECK_NULL(e);
+	/* A bad timeout fails even when the flag is set. */
+	if (!(timeout >= 0 || timeout == MP_FOREVER))
+		return mpi_deadline(timeout, __func__, &deadline);
 	if (__atomic_load_n(&e->_flag, __ATOMIC_ACQUIRE))
 		return 1;
 	if ((rc = mpi_deadline(timeout, __func__, &deadline)) < 0)

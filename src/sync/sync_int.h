@@ -40,6 +40,16 @@ static inline uint32_t *mpi_low_word(uint64_t *state)
 #endif
 }
 
+/*
+ * mp_lock_acquire / mp_rlock_acquire / mp_semaphore_acquire for the
+ * library's own use: the same, with messages naming func (the public
+ * function the caller called).
+ */
+int mpi_lock_acquire(mp_lock_t *l, double timeout, const char *func);
+int mpi_rlock_acquire(mp_rlock_t *r, double timeout, const char *func);
+int mpi_rlock_release(mp_rlock_t *r, const char *func);
+int mpi_semaphore_acquire(mp_semaphore_t *s, double timeout, const char *func);
+
 /* True if the Lock is held by a thread that no longer runs. */
 bool mpi_lock_owner_dead(const mp_lock_t *l);
 
