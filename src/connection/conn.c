@@ -61,6 +61,10 @@ int mp_pipe(bool duplex, mp_connection_t **reader, mp_connection_t **writer)
 	*reader = mp_connection_new(fds[0], true, duplex);
 	*writer = mp_connection_new(fds[1], duplex, true);
 	if (*reader == NULL || *writer == NULL) {
+		if (*reader == NULL) /* not adopted: close it here */
+			close(fds[0]);
+		if (*writer == NULL)
+			close(fds[1]);
 		mp_connection_free(*reader);
 		mp_connection_free(*writer);
 		*reader = *writer = NULL;
@@ -333,8 +337,11 @@ static int recv_msg(mp_connection_t *c, void **buf, size_t cap, size_t *len,
 		c->has_pend = false;
 		return 0;
 	}
-	if ((rc = read_length(c, &n)) < 0)
+	if (c->has_hdr)
+		n = c->hdr_len;
+	else if ((rc = read_length(c, &n)) < 0)
 		return recv_error(c, rc, func);
+	c->has_hdr = false;
 	if ((maxlength && n > maxlength) || n > SIZE_MAX / 2) {
 		c->broken = true;
 		return mpi_error(-EMSGSIZE, func, "bad message length: %llu bytes "
@@ -343,9 +350,12 @@ static int recv_msg(mp_connection_t *c, void **buf, size_t cap, size_t *len,
 	}
 	bool keep = *buf != NULL && n > cap;
 	dst = *buf != NULL && !keep ? *buf : mpi_malloc(n ? (size_t)n : 1);
-	if (dst == NULL)
+	if (dst == NULL) {
+		c->hdr_len = n;
+		c->has_hdr = true;
 		return mpi_error(-ENOMEM, func, "cannot allocate %llu bytes",
 				 (unsigned long long)n);
+	}
 	if ((rc = take(c, dst, (size_t)n, false)) < 0) {
 		if (dst != *buf)
 			mpi_free(dst);
@@ -399,7 +409,7 @@ int mp_connection_poll(mp_connection_t *c, double timeout)
 		return rc;
 	if ((rc = mpi_deadline(timeout, __func__, &deadline)) < 0)
 		return rc;
-	if (c->has_pend || c->rpos < c->rlen)
+	if (c->has_pend || c->has_hdr || c->rpos < c->rlen)
 		return 1;
 	pfd = (struct pollfd){c->fd, POLLIN, 0};
 	do

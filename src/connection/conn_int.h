@@ -3,6 +3,7 @@
 #define MPROC_CONN_INT_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "mproc/connection.h"
 
@@ -20,6 +21,10 @@ struct mp_connection {
 	unsigned char *pend;
 	size_t pend_len;
 	bool has_pend;
+	/* a length read whose payload could not be allocated: the next
+	 * receive takes the payload (the stream stays in step) */
+	uint64_t hdr_len;
+	bool has_hdr;
 	/* fds received with SCM_RIGHTS, in order */
 	int fds[MPI_MAXFDS];
 	int nfds;

@@ -72,7 +72,7 @@ static bool ichunk_complete(mp_pool_t *p, struct mpi_job *j, int status,
 	(void)p;
 	c->status = status;
 	if (status != 0) {
-		c->msg = strndup(data ? data : "", len);
+		c->msg = mpi_strndup(data ? data : "", len);
 	} else if (buf != NULL && *buf != NULL) {
 		c->buf = *buf;
 		*buf = NULL;

@@ -192,6 +192,8 @@ struct mp_pool {
 	struct mpi_job *head, *tail; /* pending */
 	struct mpi_job *nhead, *ntail; /* to notify */
 	struct mpi_ring *results;
+	struct pollfd *pfd;          /* the supervisor's: made by new, so
+				      * that a thread never lacks it */
 	int efd;
 	uint64_t next_id, timeout_ns, avg_ns;
 	unsigned init_failures;
