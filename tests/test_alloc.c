@@ -7,7 +7,7 @@
  * meets no injected failure.  For each N:
  * - the path either succeeds, or the call that met the failure returns
  *   -ENOMEM (a constructor: NULL with mp_last_error_code() -ENOMEM) with a
- *   non-empty mp_last_error();
+ *   message "mp_<function>: ..." in mp_last_error();
  * - that call is then repeated with injection off and must succeed: the
  *   object it worked on is still usable and the failure had no lasting
  *   effect (no message lost, no stream out of step);
@@ -142,7 +142,11 @@ static void fa_error(int rc, const char *what, int line)
 	long failed = atomic_load(&fa.failed);
 
 	atomic_store(&fa.armed, false);
-	if (failed == 0 || rc != -ENOMEM || mp_last_error()[0] == '\0') {
+	/* The message names a public function (the one called, or the one
+	 * it is built on, as mp_run's name mp_popen_new), never mpi_*. */
+	if (failed == 0 || rc != -ENOMEM ||
+	    strncmp(mp_last_error(), "mp_", 3) != 0 ||
+	    strstr(mp_last_error(), ": ") == NULL) {
 		print_error("line %d: %s = %d (%s) with allocation %ld failed "
 			    "(%ld failures injected)\n",
 			    line, what, rc, mp_last_error(),
@@ -656,6 +660,14 @@ static int square(const void *in, void *out)
 	return 0;
 }
 
+/* Fails for a negative element. */
+static int square_pos(const void *in, void *out)
+{
+	if (*(const long *)in < 0)
+		return -1;
+	return square(in, out);
+}
+
 #define NMAP 100
 
 static void map_check(const long *out)
@@ -705,6 +717,8 @@ static void imap_all(mp_pool_t *p, bool unordered)
 	}
 	if (rc != MP_EEOF) {
 		fa_error(rc, "mp_imap_next", __LINE__);
+		/* the library's allocation failed, not the input */
+		assert_null(strstr(mp_last_error(), "input failed"));
 		mp_imap_free(it);
 		c.i = 0;
 		got = 0;
@@ -828,6 +842,15 @@ static void path_pool(void)
 	OP(mp_async_result_get(m, mpt_timeout(10), NULL, NULL));
 	map_check(out);
 	mp_async_result_free(m);
+	/* A map_async that fails: its message is kept for get. */
+	in[50] = -1;
+	NEW(m, mp_pool_map_async(p, square_pos, in, NMAP, sizeof(long), out,
+				 sizeof(long), NULL));
+	assert_int_equal(mp_async_result_get(m, mpt_timeout(10), NULL, NULL),
+			 MP_ETASK);
+	assert_true(mp_last_error()[0] != '\0');
+	mp_async_result_free(m);
+	in[50] = 50;
 	imap_all(p, false);
 	imap_all(p, true);
 	imap_crash(p);
@@ -923,12 +946,18 @@ static void path_run(void)
 	const char *none[] = {"/bin/sh", "-c", ":", NULL};
 	const char *add[] = {"MPT_ALLOC=1", NULL};
 	mp_completed r;
+	char **lines;
+	int n;
 
 	OP(mp_run(argv, &(mp_run_opts){.capture_output = true,
 				       .popen.env_add = add}, &r));
 	assert_int_equal(r.returncode, 0);
 	assert_string_equal(r.out.data, "out\n");
 	assert_string_equal(r.err.data, "err\n");
+	OPV(n, mp_bytes_lines(&r.out, &lines));
+	assert_int_equal(n, 1);
+	assert_string_equal(lines[0], "out");
+	mp_buf_free(lines);
 	mp_completed_free(&r);
 	/* Nothing captured: still NUL-terminated empty buffers. */
 	OP(mp_run(none, &(mp_run_opts){.capture_output = true}, &r));

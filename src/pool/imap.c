@@ -36,6 +36,7 @@ struct mp_imap {
 	int refs; /* the user's and one per live chunk */
 	bool input_done, abandoned;
 	int input_err;
+	bool nomem; /* input_err is ours: an item could not be stored */
 	size_t submitted, consumed, done_items, inflight;
 	struct ichunk *ohead, *otail; /* submitted, not consumed, input order */
 	struct ichunk *rhead, *rtail; /* finished, completion order (unordered) */
@@ -185,8 +186,10 @@ static void imap_fill(mp_imap_t *it)
 		struct ichunk *c;
 		int rc = 0;
 
-		if (add_item(&rec, &len, &cap, NULL, 0) < 0) /* room for the header */
+		if (add_item(&rec, &len, &cap, NULL, 0) < 0) { /* the header */
 			rc = -ENOMEM;
+			it->nomem = true;
+		}
 		len = sizeof(struct task_hdr);
 		while (rc == 0 && k < it->cs) {
 			const void *in = NULL;
@@ -198,9 +201,11 @@ static void imap_fill(mp_imap_t *it)
 			else if (rc > 0 && in == NULL && in_len > 0)
 				rc = MPI_ERR(-EINVAL, "the input function gave "
 						      "NULL with a length");
-			else if (rc > 0 &&
-				 (rc = add_item(&rec, &len, &cap, in, in_len)) == 0)
-				k++;
+			else if (rc > 0) {
+				rc = add_item(&rec, &len, &cap, in, in_len);
+				it->nomem = rc < 0; /* ours, not the input's */
+				k += rc == 0;
+			}
 		}
 		if (rc != 0) {
 			it->input_done = true;
@@ -211,6 +216,7 @@ static void imap_fill(mp_imap_t *it)
 			if (k > 0) {
 				it->input_done = true;
 				it->input_err = -ENOMEM;
+				it->nomem = true;
 			}
 			mpi_free(rec);
 			return;
@@ -321,6 +327,9 @@ int mp_imap_next(mp_imap_t *it, double timeout, const void **out, size_t *len,
 		mpi_pool_lock(it->pool);
 		if (it->inflight == 0 && it->input_done) {
 			mpi_pool_unlock(it->pool);
+			if (it->nomem)
+				return MPI_ERR(-ENOMEM, "out of memory: the "
+						       "iteration ends here");
 			if (it->input_err)
 				return MPI_ERR(it->input_err, "the input failed: %s",
 					       mp_strerror(it->input_err));

@@ -138,17 +138,18 @@ static const struct mpi_job_ops apply_ops = {apply_complete, apply_notify};
 mp_async_result_t *mpi_apply_async(mp_pool_t *p, mp_task_fn fn, const void *in,
 				   size_t in_len, const mp_apply_opts *opts, bool future)
 {
+	const char *func = future ? "mp_executor_submit" : "mp_pool_apply_async";
 	size_t rec_len = sizeof(struct task_hdr) + in_len;
 	mp_async_result_t *r;
 	int rc;
 
 	if (in == NULL && in_len > 0) {
-		MPI_ERR(-EINVAL, "argument 'in' is NULL");
+		mpi_error(-EINVAL, func, "argument 'in' is NULL");
 		return NULL;
 	}
 	if (in_len > SIZE_MAX / 2 ||
 	    (r = mpi_malloc(sizeof(*r) + rec_len)) == NULL) {
-		MPI_ERR(-ENOMEM, "out of memory");
+		mpi_error(-ENOMEM, func, "out of memory");
 		return NULL;
 	}
 	*r = (mp_async_result_t){.pool = p, .refs = 2, .future = future};
@@ -163,7 +164,7 @@ mp_async_result_t *mpi_apply_async(mp_pool_t *p, mp_task_fn fn, const void *in,
 	mpi_pool_unlock(p);
 	if (rc < 0) {
 		mpi_free(r);
-		MPI_ERR(rc, "%s", mpi_pool_refusal(p, rc));
+		mpi_error(rc, func, "%s", mpi_pool_refusal(p, rc));
 		return NULL;
 	}
 	return r;
