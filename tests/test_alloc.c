@@ -442,8 +442,14 @@ static void path_pipe(void)
 	mp_connection_t *a, *b;
 	char into[16];
 	size_t len;
+	int fd, rc;
 
 	OP(mp_pipe(true, &a, &b));
+	/* An fd: a's first receive allocates its read buffer. */
+	OP(mp_connection_send_fd(b, STDIN_FILENO));
+	OP(mp_connection_recv_fd(a, &fd));
+	assert_true(fd > STDERR_FILENO);
+	close(fd);
 	OP(mp_connection_send_bytes(a, "one", 3));
 	OP(mp_connection_send_bytes(a, big, BIG));
 	OP(mp_connection_send_bytes(a, "three", 5));
@@ -454,6 +460,16 @@ static void path_pipe(void)
 	OP(mp_connection_recv_bytes_into(b, into, sizeof(into), &len));
 	assert_int_equal(len, 4);
 	assert_memory_equal(into, "four", 4);
+	/* Too big for the buffer: kept (allocated) for the next receive. */
+	OP(mp_connection_send_bytes(a, "seventeen bytes..", 17));
+	rc = mp_connection_recv_bytes_into(b, into, sizeof(into), &len);
+	if (rc == -ENOMEM) {
+		fa_error(rc, "mp_connection_recv_bytes_into", __LINE__);
+		rc = mp_connection_recv_bytes_into(b, into, sizeof(into), &len);
+	}
+	assert_int_equal(rc, -EMSGSIZE);
+	assert_int_equal(len, 17);
+	recv_check(b, "seventeen bytes..", 17);
 	OP(mp_connection_send_bytes(b, "back", 4));
 	recv_check(a, "back", 4);
 	mp_connection_free(a);
@@ -880,6 +896,12 @@ static int gated_twice(const void *in, size_t len, mp_task_out *out)
 
 #define NFUT 4
 
+static void count_done(mp_future_t *f, void *arg)
+{
+	(void)f;
+	atomic_fetch_add((atomic_int *)arg, 1);
+}
+
 static void path_executor(void)
 {
 	long in[NMAP], out[NMAP];
@@ -887,6 +909,7 @@ static void path_executor(void)
 	mp_as_completed_t *it;
 	mp_executor_t *ex;
 	const void *data;
+	atomic_int ndone = 0;
 	size_t len;
 	int k, seen = 0;
 
@@ -903,6 +926,7 @@ static void path_executor(void)
 	NEW(it, mp_as_completed(f, NFUT, mpt_timeout(10)));
 	OPV(k, mp_futures_wait(f, NFUT, 0, MP_ALL_COMPLETED));
 	assert_int_equal(k, 0);
+	OP(mp_future_add_done_callback(f[0], count_done, &ndone));
 	OP(mp_event_set(gate));
 	for (int i = 0; i < NFUT; i++) {
 		OP(mp_as_completed_next(it, &h));
@@ -925,7 +949,8 @@ static void path_executor(void)
 	map_check(out);
 	for (int i = 0; i < NFUT; i++)
 		mp_future_free(f[i]);
-	mp_executor_free(ex);
+	mp_executor_free(ex); /* joins the supervisor: callbacks have run */
+	assert_int_equal(atomic_load(&ndone), 1);
 	fa_hold();
 	mp_event_free(gate);
 	fa_release();
