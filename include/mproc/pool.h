@@ -195,7 +195,9 @@ MP_API mp_imap_t *mp_pool_imap(mp_pool_t *pool, mp_task_fn fn, mp_input_fn next,
  * (the item's input position; may be NULL); MP_EEOF after the last;
  * MP_ETASK / MP_EBROKEN / -ETIMEDOUT / MP_ECANCELLED for a failed item (the
  * next call goes on with the following one); -ETIMEDOUT when this wait
- * expired (call again); the input function's own negative code.
+ * expired (call again); the input function's own negative code; -ENOMEM
+ * when an item could not be stored (the iteration ends there, after the
+ * results of the items before it: free the iterator).
  * One thread at a time.
  */
 MP_API int mp_imap_next(mp_imap_t *it, double timeout, const void **out,

@@ -91,6 +91,18 @@ char *mpi_strdup(const char *s)
 	return d;
 }
 
+char *mpi_strndup(const char *s, size_t n)
+{
+	size_t len = strnlen(s, n);
+	char *d = mpi_malloc(len + 1);
+
+	if (d != NULL) {
+		memcpy(d, s, len);
+		d[len] = '\0';
+	}
+	return d;
+}
+
 int mpi_asprintf(char **out, const char *fmt, ...)
 {
 	va_list ap;

@@ -17,6 +17,8 @@ void *mpi_realloc(void *p, size_t n);
 void *mpi_reallocarray(void *p, size_t n, size_t size);
 void mpi_free(void *p);
 char *mpi_strdup(const char *s);
+/* At most n bytes of s (which need not be NUL-terminated), NUL-terminated. */
+char *mpi_strndup(const char *s, size_t n);
 /* vsnprintf into a new buffer; returns the length or -1 (ENOMEM). */
 int mpi_asprintf(char **out, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -509,13 +509,9 @@ static bool supervise(mp_pool_t *p, struct pollfd *pfd)
 void *mpi_pool_supervisor(void *arg)
 {
 	mp_pool_t *p = arg;
-	struct pollfd *pfd = mpi_calloc(p->n + 1, sizeof(*pfd));
+	struct pollfd *pfd = p->pfd;
 	uint64_t counter;
 
-	if (pfd == NULL) {
-		fprintf(stderr, "mproc: pool: out of memory in the supervisor\n");
-		abort();
-	}
 	mpi_pool_lock(p);
 	while (supervise(p, pfd)) {
 		uint64_t next = check_timeouts(p);
@@ -545,6 +541,5 @@ void *mpi_pool_supervisor(void *arg)
 			;
 	}
 	mpi_pool_unlock(p);
-	mpi_free(pfd);
 	return NULL;
 }

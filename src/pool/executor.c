@@ -301,8 +301,16 @@ static struct waiter *waiter_new(mp_future_t *const *fs, size_t n,
 	w->n = m;
 	w->refs = 1 + (int)m;
 	for (size_t i = 0; i < m; i++)
-		if (mp_future_add_done_callback(u[i], waiter_cb, w) < 0)
-			waiter_cb(u[i], w); /* out of memory: count it as ready */
+		if (mp_future_add_done_callback(u[i], waiter_cb, w) < 0) {
+			/* Out of memory: the i callbacks registered keep w
+			 * until they run; drop the others' references and
+			 * ours (never count an unfinished future as done). */
+			for (size_t k = i; k <= m; k++)
+				waiter_release(w);
+			mpi_free(u);
+			mpi_error(-ENOMEM, func, "out of memory");
+			return NULL;
+		}
 	mpi_free(u);
 	return w;
 }

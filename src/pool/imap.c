@@ -74,7 +74,7 @@ static bool ichunk_complete(mp_pool_t *p, struct mpi_job *j, int status,
 	(void)p;
 	c->status = status;
 	if (status != 0) {
-		c->msg = mpi_pool_strndup(data ? data : "", len);
+		c->msg = mpi_strndup(data ? data : "", len);
 	} else if (buf != NULL && *buf != NULL) {
 		c->buf = *buf;
 		*buf = NULL;
@@ -192,8 +192,11 @@ static void imap_fill(mp_imap_t *it)
 		struct ichunk *c;
 		int rc = 0;
 
-		if (add_item(&rec, &len, &cap, NULL, 0) < 0) /* room for the header */
+		if (add_item(&rec, &len, &cap, NULL, 0) < 0) { /* the header */
 			rc = -ENOMEM;
+			snprintf(it->input_msg, sizeof(it->input_msg),
+				 "out of memory");
+		}
 		len = sizeof(struct task_hdr);
 		while (rc == 0 && k < it->cs) {
 			const void *in = NULL;

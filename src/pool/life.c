@@ -3,6 +3,7 @@
  * close, terminate, join, free.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <time.h>
@@ -45,6 +46,7 @@ mp_pool_t *mp_pool_new(const mp_pool_opts *opts)
 	p->slots = mpi_shm_alloc(p->n * sizeof(*p->slots));
 	p->sup_sleeping = mpi_shm_alloc(sizeof(*p->sup_sleeping));
 	p->results = mpi_ring_new(RESULT_BYTES, 0, 0);
+	p->pfd = mpi_calloc(p->n + 1, sizeof(*p->pfd));
 	p->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_condattr_init(&ca);
@@ -53,7 +55,7 @@ mp_pool_t *mp_pool_new(const mp_pool_opts *opts)
 	pthread_condattr_destroy(&ca);
 	p->thread_joined = true; /* until the thread exists */
 	if (p->w == NULL || p->slots == NULL || p->sup_sleeping == NULL ||
-	    p->results == NULL || p->efd < 0) {
+	    p->results == NULL || p->pfd == NULL || p->efd < 0) {
 		MPI_ERR(-ENOMEM, "cannot set up the pool");
 		goto fail;
 	}
@@ -159,6 +161,7 @@ void mp_pool_free(mp_pool_t *pool)
 	pthread_mutex_destroy(&pool->lock);
 	pthread_cond_destroy(&pool->done);
 	mpi_free(pool->broken);
+	mpi_free(pool->pfd);
 	mpi_free(pool->w);
 	mpi_free(pool);
 }

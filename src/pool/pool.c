@@ -76,7 +76,7 @@ static bool apply_complete(mp_pool_t *p, struct mpi_job *j, int status,
 	r->status = status;
 	r->cancelled = r->future && status == MP_ECANCELLED;
 	if (status != 0) {
-		r->msg = mpi_pool_strndup(data ? data : "", len);
+		r->msg = mpi_strndup(data ? data : "", len);
 	} else if (buf != NULL && *buf != NULL) {
 		r->buf = *buf; /* keep the received record: no copy */
 		*buf = NULL;

@@ -72,19 +72,6 @@ static inline size_t mpi_align8(size_t n)
 	return (n + 7) & ~(size_t)7;
 }
 
-/* A copy of len bytes as a string (mpi_malloc'd), or NULL. */
-static inline char *mpi_pool_strndup(const char *s, size_t len)
-{
-	char *d = mpi_malloc(len + 1);
-
-	if (d != NULL) {
-		if (len)
-			__builtin_memcpy(d, s, len);
-		d[len] = '\0';
-	}
-	return d;
-}
-
 /* What a worker publishes about itself (shared memory). */
 struct worker_slot {
 	_Alignas(64) uint64_t current; /* id of the job it started last */
@@ -213,6 +200,8 @@ struct mp_pool {
 	struct mpi_job *head, *tail; /* pending */
 	struct mpi_job *nhead, *ntail; /* to notify */
 	struct mpi_ring *results;
+	struct pollfd *pfd;          /* the supervisor's: made by new, so
+				      * that a thread never lacks it */
 	int efd;
 	uint64_t next_id, timeout_ns, avg_ns;
 	unsigned init_failures;

@@ -147,14 +147,28 @@ static ssize_t write_nosigpipe(int fd, const void *buf, size_t n)
 	return w;
 }
 
+/* Read what *fd has into b; room is made first, so that bytes read are
+ * never lost for want of memory (-ENOMEM: nothing was read). */
 static int read_into(int *fd, struct buf *b)
 {
-	char chunk[65536];
-	ssize_t n = read(*fd, chunk, sizeof(chunk));
+	static const char room[4096];
+	size_t len = b->len, n;
+	ssize_t r;
 
-	if (n > 0)
-		return mpi_buf_add(b, chunk, (size_t)n);
-	if (n == 0 || (errno != EINTR && errno != EAGAIN))
+	if (b->cap < len + sizeof(room) + 1) {
+		if (mpi_buf_add(b, room, sizeof(room)) < 0)
+			return -ENOMEM;
+		b->len = len;
+		b->data[len] = '\0';
+	}
+	n = b->cap - len - 1;
+	r = read(*fd, b->data + len, n < 65536 ? n : 65536);
+	if (r > 0) {
+		b->len += (size_t)r;
+		b->data[b->len] = '\0';
+		return 0;
+	}
+	if (r == 0 || (errno != EINTR && errno != EAGAIN))
 		close_fd(fd);
 	return 0;
 }
@@ -349,16 +363,14 @@ void mp_popen_free(mp_popen_t *p)
 
 /* ---- run ---- */
 
-static void take(struct buf *b, mp_bytes *out)
+static int take(struct buf *b, mp_bytes *out)
 {
-	if (b->data == NULL && mpi_buf_add(b, "", 0) < 0) {
-		out->data = NULL;
-		out->len = 0;
-		return;
-	}
+	if (b->data == NULL && mpi_buf_add(b, "", 0) < 0)
+		return -ENOMEM;
 	out->data = b->data;
 	out->len = b->len;
 	*b = (struct buf){0};
+	return 0;
 }
 
 int mp_run(const char *const argv[], const mp_run_opts *opts, mp_completed *res)
@@ -415,9 +427,12 @@ int mp_run(const char *const argv[], const mp_run_opts *opts, mp_completed *res)
 	}
 	res->pid = p->pid;
 	res->returncode = p->returncode;
-	take(&p->out, &res->out);
-	take(&p->err, &res->err);
+	rc = take(&p->out, &res->out) < 0 || take(&p->err, &res->err) < 0;
 	mp_popen_free(p);
+	if (rc) {
+		mp_completed_free(res);
+		return MPI_ERR(-ENOMEM, "out of memory");
+	}
 	if (res->timed_out)
 		return MPI_ERR(-ETIMEDOUT, "Command '%s' timed out after %g seconds",
 			       argv[0], opts->timeout);
