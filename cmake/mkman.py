@@ -670,10 +670,11 @@ def function_page(f, all_funcs, all_types, version, date):
     ts = thread_safety(h)
     if ts:
         r.para(ts, lead=True)
-    r.emit('.PP', '\\fB%s\\fR(7) describes the module as a whole; '
-           '\\fBmproc_common\\fR(7) the error model and timeouts.' % h.page
-           if h.module != 'common' else
-           '\\fBmproc_common\\fR(7) describes the error model and timeouts.')
+    r.emit('.PP', '\\fB%s\\fR(7), the top comment of \\fB<%s>\\fR, describes '
+           'the module as a whole' % (h.page, h.include) +
+           ('; \\fBmproc_common\\fR(7) the error model and timeouts.'
+            if h.module != 'common' else
+            ': the error model and timeouts.'))
     r.emit('.SH SEE ALSO')
     refs = [(h.page, 7)]
     if h.module != 'common':
