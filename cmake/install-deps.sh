@@ -4,8 +4,10 @@
 set -eu
 missing=""
 need() { dpkg -s "$1" >/dev/null 2>&1 || missing="$missing $1"; }
+# python3 also makes the man pages (cmake/mkman.py); man-db and groff-base
+# let the install test render them.
 for p in cmake make gcc clang libclang-rt-14-dev pkg-config libcmocka-dev libssl-dev \
-         python3; do need "$p"; done
+         python3 man-db groff-base; do need "$p"; done
 command -v python3 >/dev/null 2>&1 && missing=$(echo "$missing" | sed 's/ python3//')
 if [ -z "$missing" ]; then
   echo "deps: everything needed is installed"

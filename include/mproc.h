@@ -1,6 +1,6 @@
 /*
- * mproc.h - the whole of mproc: Python's multiprocessing, concurrent.futures
- * (process side) and subprocess for C programs on Linux.
+ * mproc.h - Python's multiprocessing, concurrent.futures (process side) and
+ * subprocess for C programs on Linux: the whole library in one header.
  *
  * Include this, or only the module headers you use (mproc/<module>.h).
  * See docs/guide.md for the tour and docs/<module>.md for each module.

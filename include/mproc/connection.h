@@ -73,13 +73,14 @@ MP_API int mp_connection_send_bytes(mp_connection_t *c, const void *buf,
 /*
  * mp_connection_recv_bytes - receive one message into a buffer the library
  * allocates (*buf, release with mp_buf_free; *len its size).  maxlength 0:
- * any size (memory grows only with the bytes that arrive, see above); else
- * a longer message is -EMSGSIZE "bad message length" and the connection is
- * broken.  Blocks until a whole message arrived, as CPython's does: poll
- * (which says that bytes are ready, not that a whole message is) waits
- * with a timeout, but a peer that stops in the middle of a message blocks
- * the receive.  Errors above; -ENOMEM before any byte of the payload was
- * read keeps the message for the next receive.
+ * any size (memory grows only with the bytes that arrive: see the top of
+ * this header); else a longer message is -EMSGSIZE "bad message length" and
+ * the connection is broken.  Blocks until a whole message arrived, as
+ * CPython's does: poll (which says that bytes are ready, not that a whole
+ * message is) waits with a timeout, but a peer that stops in the middle of a
+ * message blocks the receive.  Errors as at the top of this header; -ENOMEM
+ * before any byte of the payload was read keeps the message for the next
+ * receive.
  */
 MP_API int mp_connection_recv_bytes(mp_connection_t *c, void **buf,
 				    size_t *len, size_t maxlength);

@@ -100,6 +100,7 @@ MP_API mp_as_completed_t *mp_as_completed(mp_future_t *const *fs, size_t n,
  * ("k (of n) futures unfinished") once the timeout has passed.
  */
 MP_API int mp_as_completed_next(mp_as_completed_t *it, mp_future_t **f);
+/* Release the iterator (not the futures).  NULL is a no-op. */
 MP_API void mp_as_completed_free(mp_as_completed_t *it);
 
 enum mp_return_when {

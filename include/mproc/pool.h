@@ -111,6 +111,7 @@ MP_API int mp_async_result_get(mp_async_result_t *r, double timeout,
 			       const void **out, size_t *len);
 /* Wait: 1 once ready, 0 on timeout. */
 MP_API int mp_async_result_wait(mp_async_result_t *r, double timeout);
+/* 1 if the result is ready (the task has ended, in any way), else 0. */
 MP_API int mp_async_result_ready(mp_async_result_t *r);
 /* 1 if it succeeded, 0 if it failed; -EINVAL before it is ready (CPython). */
 MP_API int mp_async_result_successful(mp_async_result_t *r);

@@ -54,6 +54,8 @@ MP_API size_t mp_typecode_size(char typecode);
 /*
  * mp_value_new - a Value of the given type, initialised from *init (NULL: 0).
  * NULL on failure (unknown typecode: mp_last_error_code() is -EINVAL).
+ * mp_value_free releases it (in the process that made it; in a child it is
+ * a no-op); NULL is a no-op.
  */
 MP_API mp_value_t *mp_value_new(char typecode, const void *init,
 				const mp_value_opts *opts);
@@ -69,11 +71,13 @@ MP_API int mp_value_set(mp_value_t *v, const void *in);
 /* Its RLock (Value.get_lock()), or NULL for a raw value. */
 MP_API mp_rlock_t *mp_value_get_lock(mp_value_t *v);
 
+/* Its typecode; '\0' for NULL. */
 MP_API char mp_value_typecode(const mp_value_t *v);
 
 /*
  * mp_array_new - an Array of n elements, initialised from init (n elements;
  * NULL: zeros).  NULL on failure (unknown typecode, n 0, too large).
+ * mp_array_free releases it as mp_value_free does.
  */
 MP_API mp_array_t *mp_array_new(char typecode, size_t n, const void *init,
 				const mp_value_opts *opts);
@@ -88,6 +92,7 @@ MP_API char mp_array_typecode(const mp_array_t *a);
 MP_API int mp_array_get(mp_array_t *a, size_t i, void *out);
 MP_API int mp_array_set(mp_array_t *a, size_t i, const void *in);
 
+/* Its RLock (Array.get_lock()), or NULL for a raw array. */
 MP_API mp_rlock_t *mp_array_get_lock(mp_array_t *a);
 
 /* ---- SharedMemory ---- */

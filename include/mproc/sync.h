@@ -22,9 +22,11 @@
  * in CPython; a Barrier's waiters are freed by its timeout.
  *
  * Timeouts are seconds (MP_FOREVER blocks, 0 polls); a timed-out acquire
- * returns -ETIMEDOUT.  All functions are safe from any thread of any process
- * that shares the object.  Owners are identified by (pid, tid) and checked
- * with tgkill(): a pid and tid both reused within 0.1 s could hide a death.
+ * returns -ETIMEDOUT.
+ * Thread/process safety: all functions are safe from any thread of any
+ * process that shares the object.  Owners are identified by (pid, tid) and
+ * checked with tgkill(): a pid and tid both reused within 0.1 s could hide a
+ * death.
  */
 #ifndef MPROC_SYNC_H
 #define MPROC_SYNC_H
@@ -84,6 +86,12 @@ typedef struct mp_rlock {
 	uint32_t _pad;
 } mp_rlock_t;
 
+/*
+ * Initialise / tear down an RLock the caller placed, or make / free one in
+ * library shared memory, as for a Lock.  mp_rlock_init returns 0, or -EINVAL
+ * for NULL; mp_rlock_new returns NULL on failure; mp_rlock_free(NULL) is a
+ * no-op.
+ */
 MP_API int mp_rlock_init(mp_rlock_t *r);
 MP_API void mp_rlock_destroy(mp_rlock_t *r);
 MP_API mp_rlock_t *mp_rlock_new(void);
@@ -103,6 +111,10 @@ MP_API int mp_rlock_acquire(mp_rlock_t *r, double timeout);
  */
 MP_API int mp_rlock_release(mp_rlock_t *r);
 
+/*
+ * Mark the state protected by the RLock repaired after MP_EOWNERDEAD.
+ * -EPERM if the calling thread does not hold it.
+ */
 MP_API int mp_rlock_consistent(mp_rlock_t *r);
 
 /* The recursion depth if the calling thread owns the lock, else 0. */
@@ -119,7 +131,8 @@ typedef struct mp_semaphore {
 
 /*
  * Semaphore(value) when bounded is false; BoundedSemaphore(value) when true,
- * whose release above `value` fails.  -EINVAL for NULL or value > INT32_MAX.
+ * whose release above `value` fails.  -EINVAL for NULL, value > INT32_MAX, or
+ * a BoundedSemaphore of value 0 (it could never be released).
  */
 MP_API int mp_semaphore_init(mp_semaphore_t *s, unsigned value, bool bounded);
 MP_API void mp_semaphore_destroy(mp_semaphore_t *s);
@@ -148,6 +161,12 @@ typedef struct mp_event {
 	uint32_t _waiters;
 } mp_event_t;
 
+/*
+ * Initialise / tear down an Event the caller placed (its flag clear), or
+ * make / free one in library shared memory.  mp_event_init returns 0, or
+ * -EINVAL for NULL; mp_event_new returns NULL on failure; mp_event_free(NULL)
+ * is a no-op.
+ */
 MP_API int mp_event_init(mp_event_t *e);
 MP_API void mp_event_destroy(mp_event_t *e);
 MP_API mp_event_t *mp_event_new(void);
@@ -181,6 +200,13 @@ typedef struct mp_condition_opts {
 	mp_rlock_t *rlock;
 } mp_condition_opts;
 
+/*
+ * Initialise / tear down a Condition the caller placed, or make / free one
+ * in library shared memory; opts may be NULL (its own RLock).
+ * mp_condition_init returns 0, or -EINVAL for NULL or when opts gives both a
+ * lock and an rlock; mp_condition_new returns NULL on failure;
+ * mp_condition_free(NULL) is a no-op.
+ */
 MP_API int mp_condition_init(mp_condition_t *c, const mp_condition_opts *opts);
 MP_API void mp_condition_destroy(mp_condition_t *c);
 MP_API mp_condition_t *mp_condition_new(const mp_condition_opts *opts);
@@ -240,7 +266,13 @@ typedef struct mp_barrier {
 /* Use the Barrier's own default timeout in mp_barrier_wait. */
 #define MP_BARRIER_DEFAULT (-2.0)
 
-/* -EINVAL for parties 0 (CPython accepts Barrier(0); it can never trip). */
+/*
+ * Initialise / tear down a Barrier for `parties` callers that the caller
+ * placed, or make / free one in library shared memory; opts may be NULL.
+ * -EINVAL (NULL from mp_barrier_new) for parties 0 (CPython accepts
+ * Barrier(0); it can never trip) or over INT32_MAX, or an opts->timeout that
+ * is negative or NaN.
+ */
 MP_API int mp_barrier_init(mp_barrier_t *b, unsigned parties,
 			   const mp_barrier_opts *opts);
 MP_API void mp_barrier_destroy(mp_barrier_t *b);
