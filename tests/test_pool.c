@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <pthread.h>
@@ -693,7 +694,46 @@ static void test_close_join_terminate(void **state)
 	mp_pool_free(p);
 	assert_true(mpt_now() - t0 < mpt_timeout(2));
 	mp_pool_free(NULL);
-	assert_null(mp_pool_new(&(mp_pool_opts){.task_timeout = -1}));
+	assert_null(mp_pool_new(&(mp_pool_opts){.task_timeout = -2}));
+}
+
+/* task_timeout: 0, MP_FOREVER, +inf and centuries all mean none; a tiny
+ * one is still a timeout; NaN and other negatives are refused. */
+static void test_task_timeout_values(void **state)
+{
+	static const double none[] = {0, MP_FOREVER, INFINITY, 1.8e10, 1e300};
+	mp_async_result_t *r;
+	const void *out;
+	void *buf;
+	size_t len;
+	int x = 4;
+	mp_pool_t *p;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
+		p = mp_pool_new(&(mp_pool_opts){.processes = 1,
+						.task_timeout = none[i]});
+		if (p == NULL)
+			fail_msg("task_timeout %g: %s", none[i], mp_last_error());
+		mpt_assert_ok(mp_pool_apply(p, twice, &x, sizeof(x), &buf, &len));
+		assert_int_equal(*(int *)buf, 8);
+		mp_buf_free(buf);
+		mp_pool_free(p);
+	}
+	p = mp_pool_new(&(mp_pool_opts){.processes = 1, .task_timeout = 1e-12});
+	assert_non_null(p);
+	r = mp_pool_apply_async(p, sleep_long, NULL, 0, NULL);
+	mpt_assert_rc(mp_async_result_get(r, mpt_timeout(10), &out, &len),
+		      -ETIMEDOUT);
+	assert_int_equal(mp_async_result_ready(r), 1); /* the task's timeout */
+	mp_async_result_free(r);
+	mp_pool_free(p);
+	assert_null(mp_pool_new(&(mp_pool_opts){.task_timeout = NAN}));
+	assert_int_equal(mp_last_error_code(), -EINVAL);
+	assert_null(mp_pool_new(&(mp_pool_opts){.task_timeout = -0.5}));
+	assert_string_equal(mp_last_error(),
+			    "mp_pool_new: opts->task_timeout -0.5 is invalid "
+			    "(use seconds >= 0, or MP_FOREVER)");
 }
 
 /* ---- chaos: workers SIGKILLed at random while 1000 tasks run ---- */
@@ -886,6 +926,7 @@ int main(void)
 		MPT(test_initializer),
 		MPT(test_initializer_failure_breaks_pool),
 		MPT(test_close_join_terminate),
+		MPT(test_task_timeout_values),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,6 +2,7 @@
 #include "mptest.h"
 
 #include <fcntl.h>
+#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -235,8 +236,36 @@ static void test_run_timeout_kills_group(void **state)
 		poll(NULL, 0, 10);
 	assert_true(mp_proc_status(grandchild, &st) == -ESRCH || st.state == 'Z');
 	mp_completed_free(&r);
-	mpt_assert_rc(mp_run(ARGV("true"), &(mp_run_opts){.timeout = -1}, &r),
+	mpt_assert_rc(mp_run(ARGV("true"), &(mp_run_opts){.timeout = -2}, &r),
 		      -EINVAL);
+	mpt_assert_rc(mp_run(ARGV("true"), &(mp_run_opts){.timeout = NAN}, &r),
+		      -EINVAL);
+}
+
+/* Huge timeouts, +inf and MP_FOREVER are no limit (they used to wrap into
+ * an instant timeout that SIGKILLed the child); a tiny one still expires. */
+static void test_run_huge_timeouts(void **state)
+{
+	static const double none[] = {MP_FOREVER, INFINITY, 1.8e10, 1.9e10,
+				      1e300, 0};
+	mp_completed r;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
+		int rc = mp_run(ARGV("sh", "-c", "exit 5"),
+				&(mp_run_opts){.timeout = none[i]}, &r);
+
+		if (rc != 0)
+			fail_msg("timeout %g: %d %s", none[i], rc, mp_last_error());
+		assert_false(r.timed_out);
+		assert_int_equal(r.returncode, 5);
+		mp_completed_free(&r);
+	}
+	mpt_assert_rc(mp_run(ARGV("sleep", "30"), &(mp_run_opts){.timeout = 1e-12},
+			     &r),
+		      -ETIMEDOUT);
+	assert_true(r.timed_out);
+	mp_completed_free(&r);
 }
 
 static void test_big_data_both_ways(void **state)
@@ -351,6 +380,7 @@ int main(void)
 		MPT(test_env_cwd_umask),
 		MPT(test_fds_closed_in_child),
 		MPT(test_run_timeout_kills_group),
+		MPT(test_run_huge_timeouts),
 		MPT(test_big_data_both_ways),
 		MPT(test_popen_readline_realtime),
 		MPT(test_popen_communicate_timeout_then_again),

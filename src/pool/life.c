@@ -23,10 +23,9 @@ mp_pool_t *mp_pool_new(const mp_pool_opts *opts)
 
 	if (opts == NULL)
 		opts = &defaults;
-	if (!(opts->task_timeout >= 0) || opts->task_timeout > 1e9) {
-		MPI_ERR(-EINVAL, "opts->task_timeout %g is invalid", opts->task_timeout);
+	if (mpi_timeout_check(opts->task_timeout, __func__,
+			      "opts->task_timeout") < 0)
 		return NULL;
-	}
 	if (opts->processes > 4096) {
 		MPI_ERR(-EINVAL, "opts->processes %u is too many", opts->processes);
 		return NULL;
@@ -39,7 +38,9 @@ mp_pool_t *mp_pool_new(const mp_pool_opts *opts)
 	p->n = opts->processes ? opts->processes : (unsigned)mp_cpu_count();
 	p->depth = 1;
 	p->avg_ns = 1000000000; /* tasks are long until they prove short */
-	p->timeout_ns = (uint64_t)(opts->task_timeout * 1e9);
+	p->timeout_ns = mpi_timeout_ns(opts->task_timeout);
+	if (p->timeout_ns == MPI_NO_DEADLINE)
+		p->timeout_ns = 0; /* MP_FOREVER or centuries: none, as 0 */
 	p->w = mpi_calloc(p->n, sizeof(*p->w));
 	p->slots = mpi_shm_alloc(p->n * sizeof(*p->slots));
 	p->sup_sleeping = mpi_shm_alloc(sizeof(*p->sup_sleeping));

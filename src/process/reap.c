@@ -23,9 +23,6 @@
 #include "internal/error.h"
 #include "process/process_int.h"
 
-/* How long exit waits for daemons after SIGTERM before SIGKILL. */
-#define DAEMON_GRACE 1.0
-
 pthread_mutex_t mpi_reg_lock = PTHREAD_MUTEX_INITIALIZER;
 struct mp_process *mpi_reg;
 atomic_uint mpi_counter; /* Process-N numbering, per process */
@@ -146,7 +143,7 @@ void mpi_sweep_locked(void)
 void mpi_exit_cleanup(void)
 {
 	struct mp_process *p;
-	uint64_t deadline = mpi_now_ns() + (uint64_t)(DAEMON_GRACE * 1e9);
+	uint64_t deadline = mpi_deadline_in(mpi_timeout_ns(DAEMON_GRACE));
 	bool any = false;
 
 	pthread_mutex_lock(&mpi_reg_lock);

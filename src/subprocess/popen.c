@@ -339,17 +339,19 @@ int mp_run(const char *const argv[], const mp_run_opts *opts, mp_completed *res)
 	static const mp_run_opts defaults;
 	mp_popen_opts po;
 	mp_popen_t *p;
-	uint64_t deadline = MPI_NO_DEADLINE;
+	uint64_t deadline, limit;
 	int rc;
 
 	MPI_CHECK_NULL(res);
 	memset(res, 0, sizeof(*res));
 	if (opts == NULL)
 		opts = &defaults;
-	if (opts->timeout < 0 || opts->timeout != opts->timeout)
-		return MPI_ERR(-EINVAL, "opts->timeout %g is invalid (seconds; 0: "
-					"no limit)",
-			       opts->timeout);
+	if ((rc = mpi_timeout_check(opts->timeout, __func__,
+				    "opts->timeout")) < 0)
+		return rc;
+	/* 0 and MP_FOREVER (and centuries) are no limit. */
+	limit = opts->timeout == 0 ? MPI_NO_DEADLINE
+				   : mpi_timeout_ns(opts->timeout);
 	po = opts->popen;
 	if (opts->input != NULL)
 		po.in.kind = MP_STDIO_PIPE;
@@ -359,12 +361,11 @@ int mp_run(const char *const argv[], const mp_run_opts *opts, mp_completed *res)
 			po.err.kind = MP_STDIO_PIPE;
 	}
 	/* With a timeout, the child leads a group we can kill as a whole. */
-	if (opts->timeout > 0 && !po.start_new_session)
+	if (limit != MPI_NO_DEADLINE && !po.start_new_session)
 		po.new_process_group = true;
 	if ((p = mp_popen_new(argv, &po)) == NULL)
 		return mp_last_error_code();
-	if (opts->timeout > 0)
-		deadline = mpi_now_ns() + (uint64_t)(opts->timeout * 1e9);
+	deadline = mpi_deadline_in(limit);
 	rc = communicate_until(p, opts->input, opts->input_len, deadline, __func__);
 	if (rc == -ETIMEDOUT) {
 		/* Kill the whole group: grandchildren holding our pipes too. */
