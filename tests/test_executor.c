@@ -4,6 +4,7 @@
 #include "mptest.h"
 
 #include <poll.h>
+#include <signal.h>
 #include <stdatomic.h>
 
 #include "mproc/executor.h"
@@ -421,7 +422,71 @@ static void test_crash_initializer_max_tasks(void **state)
 	mp_executor_free(ex);
 }
 
-int main(void)
+/* ---- exit with a live executor ---- */
+
+/* The helper (this program re-executed with --exit-with-live-executor): a
+ * program that returns from main with a executor it never freed.  Kept in
+ * a global so that LeakSanitizer sees it reachable. */
+static mp_executor_t *live_executor;
+
+static int exit_with_live_executor(void)
+{
+	int x = 1;
+
+	mp_future_t *f;
+	const void *out;
+	size_t len;
+
+	live_executor = mp_executor_new(&(mp_executor_opts){.max_workers = 2});
+	if (live_executor == NULL)
+		return 1;
+	f = mp_executor_submit(live_executor, twice, &x, sizeof(x));
+	if (f == NULL || mp_future_result(f, 60, &out, &len) != 0)
+		return 2;
+	mp_future_free(f);
+	return 0; /* from main: exit() runs with the executor alive */
+}
+
+/* Run the helper `trials` times: each must exit 0 promptly (it used to
+ * hang: the exit cleanup waited for ever on a worker that the supervisor
+ * started after the cleanup had signalled the old ones). */
+static void run_exit_trials(const char *flag, int trials)
+{
+	for (int i = 0; i < trials; i++) {
+		double t0 = mpt_now();
+		int status = 0;
+		pid_t pid, w;
+
+		fflush(NULL);
+		if ((pid = fork()) == 0) {
+			execl("/proc/self/exe", "exit-helper", flag, (char *)NULL);
+			_exit(127);
+		}
+		assert_true(pid > 0);
+		while ((w = waitpid(pid, &status, WNOHANG)) != pid) {
+			if (w < 0 && errno != EINTR)
+				fail_msg("waitpid: %s", strerror(errno));
+			if (mpt_now() - t0 > mpt_timeout(10)) {
+				kill(pid, SIGKILL);
+				mpt_wait(pid);
+				fail_msg("trial %d: exit hung (> %gs) with a live "
+					 "executor", i, mpt_timeout(10));
+			}
+			poll(NULL, 0, 2);
+		}
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			fail_msg("trial %d: helper ended with status 0x%x", i,
+				 status);
+	}
+}
+
+static void test_exit_with_live_executor(void **state)
+{
+	(void)state;
+	run_exit_trials("--exit-with-live-executor", 100);
+}
+
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		MPT(test_submit_result_exception),
@@ -432,7 +497,13 @@ int main(void)
 		MPT(test_map_timeout),
 		MPT(test_shutdown),
 		MPT(test_crash_initializer_max_tasks),
+		MPT(test_exit_with_live_executor),
 	};
+
+	if (argc == 2 && strcmp(argv[1], "--exit-with-live-executor") == 0)
+		return exit_with_live_executor();
+	if (getenv("MPT_FILTER") != NULL) /* run some tests only */
+		cmocka_set_test_filter(getenv("MPT_FILTER"));
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

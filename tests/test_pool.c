@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 #include "mproc/pool.h"
 #include "mproc/process.h"
@@ -879,6 +880,107 @@ static void test_maxtasksperchild_one(void **state)
 	mp_pool_free(p);
 }
 
+/* ---- stdio: a new worker never prints what its parent buffered ---- */
+
+enum { STDIO_TASKS = 200 };
+
+struct printer {
+	atomic_bool stop;
+	unsigned long n; /* fragments printed */
+};
+
+static void *print_fragments(void *arg)
+{
+	struct printer *pr = arg;
+
+	while (!atomic_load_explicit(&pr->stop, memory_order_relaxed))
+		printf("%lu,", pr->n++); /* no newline: it stays buffered */
+	return NULL;
+}
+
+/* Print from a thread while the supervisor forks a new worker for every
+ * task (maxtasksperchild = 1); *n: how many fragments were printed.
+ * Returns 0 or a failure code (stdout is redirected: no asserts here). */
+static int stdio_race(unsigned long *n)
+{
+	mp_async_result_t *r[STDIO_TASKS];
+	struct printer pr = {.n = 0};
+	pthread_t t;
+	mp_pool_t *p;
+	int rc = 0;
+
+	p = mp_pool_new(&(mp_pool_opts){.processes = 2, .maxtasksperchild = 1});
+	if (p == NULL)
+		return 1;
+	if (pthread_create(&t, NULL, print_fragments, &pr) != 0) {
+		mp_pool_free(p);
+		return 2;
+	}
+	for (int i = 0; i < STDIO_TASKS; i++) {
+		const void *out;
+		size_t len;
+
+		r[i] = mp_pool_apply_async(p, worker_pid, NULL, 0, NULL);
+		if (r[i] == NULL)
+			rc = 3;
+		else if (mp_async_result_get(r[i], mpt_timeout(60), &out, &len))
+			rc = 4;
+		mp_async_result_free(r[i]);
+	}
+	atomic_store(&pr.stop, true);
+	pthread_join(t, NULL);
+	if (mp_pool_close(p) != 0 || mp_pool_join(p, mpt_timeout(30)) != 0)
+		rc = 5;
+	mp_pool_free(p);
+	*n = pr.n;
+	return rc;
+}
+
+static void test_new_workers_never_print_parent_output(void **state)
+{
+	char path[] = "/tmp/mptest_stdio_XXXXXX", *buf, *at;
+	unsigned long i, n = 0;
+	struct stat st;
+	int fd, saved, rc;
+
+	(void)state;
+	fd = mkostemp(path, O_CLOEXEC);
+	assert_true(fd >= 0);
+	unlink(path);
+	/* Our stdout goes to the file (the workers inherit it), then back. */
+	fflush(stdout);
+	saved = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 0);
+	assert_true(saved >= 0);
+	assert_int_equal(dup2(fd, STDOUT_FILENO), STDOUT_FILENO);
+	rc = stdio_race(&n);
+	fflush(stdout);
+	assert_int_equal(dup2(saved, STDOUT_FILENO), STDOUT_FILENO);
+	close(saved);
+	assert_int_equal(rc, 0);
+	/* The file holds exactly what we printed, once. */
+	assert_int_equal(fstat(fd, &st), 0);
+	buf = calloc(1, (size_t)st.st_size + 1);
+	assert_non_null(buf);
+	assert_int_equal(pread(fd, buf, (size_t)st.st_size, 0), st.st_size);
+	close(fd);
+	for (i = 0, at = buf; *at != '\0'; i++) {
+		char *end;
+		unsigned long v = strtoul(at, &end, 10);
+
+		if (v != i || *end != ',') {
+			char bad[24];
+
+			snprintf(bad, sizeof(bad), "%s", at);
+			free(buf);
+			fail_msg("fragment %lu is '%s' (%lu printed, %lld bytes)",
+				 i, bad, n, (long long)st.st_size);
+		}
+		at = end + 1;
+	}
+	free(buf);
+	assert_int_equal(i, n);
+}
+
 static void exit_3(void *arg)
 {
 	(void)arg;
@@ -907,7 +1009,71 @@ static void test_initializer_failure_breaks_pool(void **state)
 	mp_pool_free(p);
 }
 
-int main(void)
+/* ---- exit with a live pool ---- */
+
+/* The helper (this program re-executed with --exit-with-live-pool): a
+ * program that returns from main with a pool it never freed.  Kept in
+ * a global so that LeakSanitizer sees it reachable. */
+static mp_pool_t *live_pool;
+
+static int exit_with_live_pool(void)
+{
+	int x = 1;
+
+	live_pool = mp_pool_new(&(mp_pool_opts){.processes = 4});
+	if (live_pool == NULL)
+		return 1;
+	for (int i = 0; i < 4; i++) {
+		void *buf;
+		size_t len;
+
+		if (mp_pool_apply(live_pool, twice, &x, sizeof(x), &buf, &len) != 0)
+			return 2;
+		mp_buf_free(buf);
+	}
+	return 0; /* from main: exit() runs with the pool alive */
+}
+
+/* Run the helper `trials` times: each must exit 0 promptly (it used to
+ * hang: the exit cleanup waited for ever on a worker that the supervisor
+ * started after the cleanup had signalled the old ones). */
+static void run_exit_trials(const char *flag, int trials)
+{
+	for (int i = 0; i < trials; i++) {
+		double t0 = mpt_now();
+		int status = 0;
+		pid_t pid, w;
+
+		fflush(NULL);
+		if ((pid = fork()) == 0) {
+			execl("/proc/self/exe", "exit-helper", flag, (char *)NULL);
+			_exit(127);
+		}
+		assert_true(pid > 0);
+		while ((w = waitpid(pid, &status, WNOHANG)) != pid) {
+			if (w < 0 && errno != EINTR)
+				fail_msg("waitpid: %s", strerror(errno));
+			if (mpt_now() - t0 > mpt_timeout(10)) {
+				kill(pid, SIGKILL);
+				mpt_wait(pid);
+				fail_msg("trial %d: exit hung (> %gs) with a live "
+					 "pool", i, mpt_timeout(10));
+			}
+			poll(NULL, 0, 2);
+		}
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			fail_msg("trial %d: helper ended with status 0x%x", i,
+				 status);
+	}
+}
+
+static void test_exit_with_live_pool(void **state)
+{
+	(void)state;
+	run_exit_trials("--exit-with-live-pool", 100);
+}
+
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		MPT(test_apply_and_apply_async),
@@ -922,12 +1088,18 @@ int main(void)
 		MPT(test_task_timeout_kills_group),
 		MPT(test_maxtasksperchild),
 		MPT(test_maxtasksperchild_one),
+		MPT(test_new_workers_never_print_parent_output),
 		MPT(test_chaos_random_kills),
 		MPT(test_initializer),
 		MPT(test_initializer_failure_breaks_pool),
 		MPT(test_close_join_terminate),
 		MPT(test_task_timeout_values),
+		MPT(test_exit_with_live_pool),
 	};
 
+	if (argc == 2 && strcmp(argv[1], "--exit-with-live-pool") == 0)
+		return exit_with_live_pool();
+	if (getenv("MPT_FILTER") != NULL) /* run some tests only */
+		cmocka_set_test_filter(getenv("MPT_FILTER"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

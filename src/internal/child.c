@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
+#include <stdio_ext.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -60,4 +62,27 @@ int mpi_pidfd_signal(int fd, int sig)
 	    errno != ESRCH)
 		return -errno;
 	return 0;
+}
+
+/* Does fp hold bytes read ahead from its fd?  (glibc's FILE is public.) */
+static bool has_readahead(FILE *fp)
+{
+#ifdef __GLIBC__
+	return fp->_IO_read_ptr != fp->_IO_read_end;
+#else
+	(void)fp;
+	return true;
+#endif
+}
+
+void mpi_stdio_forget(bool in)
+{
+	/* __fpending first: a child usually finds nothing to discard and
+	 * then writes nothing (no copy-on-write fault). */
+	if (__fpending(stdout) > 0)
+		__fpurge(stdout);
+	if (__fpending(stderr) > 0)
+		__fpurge(stderr);
+	if (in && has_readahead(stdin))
+		__fpurge(stdin);
 }

@@ -6,6 +6,7 @@
 #ifndef MPROC_INTERNAL_CHILD_H
 #define MPROC_INTERNAL_CHILD_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/resource.h>
 #include <sys/types.h>
@@ -28,5 +29,18 @@ int mpi_pidfd_reap(int fd, int *code, struct rusage *ru);
 
 /* Send sig through the pidfd; a process that already ended is not an error. */
 int mpi_pidfd_signal(int fd, int sig);
+
+/*
+ * In a new child, right after fork: discard, without writing it, the output
+ * the parent had buffered in stdout and stderr (and stdin's read-ahead when
+ * `in`), so that the child's exit flush can never print the parent's lines
+ * a second time.  The parent's fflush before fork cannot guarantee that:
+ * another thread may buffer more output between that flush and the fork.
+ * glibc's fork re-initialises every stream's lock in the child, so a lock
+ * some other thread held at fork time is usable here.  Limit: other FILE
+ * streams have no portable list; what a thread buffered in one of them at
+ * the moment of the fork may be written twice.
+ */
+void mpi_stdio_forget(bool in);
 
 #endif

@@ -327,7 +327,8 @@ static void worker_ended(mp_pool_t *p, unsigned i)
 		pool_break(p); /* what came back from it fails too */
 	else if (p->state == RUN || (p->state == CLOSING && p->head != NULL)) {
 		int rc = mpi_pool_start_worker(p, i);
-		if (rc < 0)
+		/* MP_ECLOSED: the program is exiting (mpi_exit_cleanup). */
+		if (rc < 0 && rc != MP_ECLOSED)
 			fprintf(stderr, "mproc: pool: cannot replace worker %u: %s\n",
 				i, mp_strerror(rc));
 	}

@@ -32,6 +32,7 @@ struct mp_process mpi_self = {.name = "MainProcess", .identity = "",
 struct mp_process mpi_parent = {.kind = K_PARENT, .state = ST_STARTED,
 				.pidfd = -1};
 bool mpi_has_parent;
+bool mpi_exiting;
 
 /* ---- validation shared by the calls ---- */
 
@@ -129,36 +130,44 @@ void mpi_sweep_locked(void)
 	}
 }
 
-/*
- * Wait until the pidfd is readable (the process ended) or the deadline.
- * Returns 0 or -ETIMEDOUT.
- */
 /* ---- exit handling: what CPython's util._exit_function does ---- */
+
+/* Signal every live daemonic child (lock held). */
+static void signal_daemons(int sig)
+{
+	struct mp_process *p;
+
+	for (p = mpi_reg; p != NULL; p = p->next)
+		if (p->daemon && p->state == ST_STARTED)
+			mpi_pidfd_signal(p->pidfd, sig);
+}
 
 /*
  * Terminate live daemonic children (SIGTERM, then SIGKILL after a grace
  * period) and join the others.  Runs at exit of the main process and at the
  * end of every child.
+ *
+ * First, under the lock, mpi_exiting makes every later mp_process_start
+ * fail: a pool's supervisor thread, still running, cannot replace the
+ * workers stopped here with new ones that nobody signals (which made exit
+ * wait for ever).  Every wait for daemons is bounded: SIGTERM, DAEMON_GRACE,
+ * SIGKILL, then DAEMON_KILL_WAIT at most (a process stuck in the kernel may
+ * outlive even SIGKILL for a while; exit does not wait for it).
  */
 void mpi_exit_cleanup(void)
 {
-	struct mp_process *p;
 	uint64_t deadline = mpi_deadline_in(mpi_timeout_ns(DAEMON_GRACE));
-	bool any = false;
+	bool killed = false;
 
 	pthread_mutex_lock(&mpi_reg_lock);
+	mpi_exiting = true;
 	mpi_sweep_locked();
-	for (p = mpi_reg; p != NULL; p = p->next)
-		if (p->daemon && p->state == ST_STARTED) {
-			mpi_pidfd_signal(p->pidfd, SIGTERM);
-			any = true;
-		}
+	signal_daemons(SIGTERM);
 	pthread_mutex_unlock(&mpi_reg_lock);
-	if (!any)
-		goto join;
 	/* Wait for the daemons (without the lock), then kill stragglers. */
 	for (;;) {
-		struct mp_process *left = NULL;
+		struct mp_process *p, *left = NULL;
+		int fd;
 
 		pthread_mutex_lock(&mpi_reg_lock);
 		mpi_sweep_locked();
@@ -166,37 +175,48 @@ void mpi_exit_cleanup(void)
 			if (p->daemon && p->state == ST_STARTED)
 				left = p;
 		if (left != NULL && mpi_expired(deadline)) {
-			mpi_pidfd_signal(left->pidfd, SIGKILL);
-			deadline = MPI_NO_DEADLINE;
+			if (killed) { /* still there after SIGKILL: go */
+				pthread_mutex_unlock(&mpi_reg_lock);
+				break;
+			}
+			signal_daemons(SIGKILL);
+			killed = true;
+			deadline = mpi_deadline_in(mpi_timeout_ns(DAEMON_KILL_WAIT));
 		}
 		if (left == NULL) {
 			pthread_mutex_unlock(&mpi_reg_lock);
 			break;
 		}
-		{
-			int fd = dup(left->pidfd); /* left may be freed */
-			pthread_mutex_unlock(&mpi_reg_lock);
-			if (fd >= 0) {
-				mpi_wait_pidfd(fd, deadline);
-				close(fd);
-			}
+		fd = dup(left->pidfd); /* left may be freed once unlocked */
+		pthread_mutex_unlock(&mpi_reg_lock);
+		if (fd >= 0) {
+			mpi_wait_pidfd(fd, deadline);
+			close(fd);
+		} else {
+			poll(NULL, 0, 10); /* no fd to wait on: look again */
 		}
 	}
-join:
-	/* Join every other child, detached ones included. */
+	/* Join every other child, detached ones included (as CPython does:
+	 * a non-daemonic child that never ends keeps the program waiting). */
 	for (;;) {
-		int fd = -1;
+		struct mp_process *p, *left = NULL;
+		int fd;
 
 		pthread_mutex_lock(&mpi_reg_lock);
 		mpi_sweep_locked();
-		for (p = mpi_reg; p != NULL && fd < 0; p = p->next)
-			if (p->state == ST_STARTED)
-				fd = dup(p->pidfd);
+		for (p = mpi_reg; p != NULL && left == NULL; p = p->next)
+			if (p->state == ST_STARTED && !p->daemon)
+				left = p;
+		fd = left != NULL ? dup(left->pidfd) : -1;
 		pthread_mutex_unlock(&mpi_reg_lock);
-		if (fd < 0)
+		if (left == NULL)
 			break;
-		mpi_wait_pidfd(fd, MPI_NO_DEADLINE);
-		close(fd);
+		if (fd >= 0) {
+			mpi_wait_pidfd(fd, MPI_NO_DEADLINE);
+			close(fd);
+		} else {
+			poll(NULL, 0, 10);
+		}
 	}
 }
 

@@ -225,6 +225,8 @@ __attribute__((noreturn)) static void child_main(struct mp_process *p,
 	struct mp_process *q;
 	int code, fd;
 
+	/* First: never print what the parent had buffered (see child.h). */
+	mpi_stdio_forget(!p->keep_stdin);
 	/* Siblings' pidfds are not ours; the list starts empty. */
 	/*
 	 * Cheap as a child can be: the fewest pages written (each write to a
@@ -325,10 +327,17 @@ int mp_process_start(mp_process_t *p)
 	pthread_once(&atexit_once, register_atexit);
 	if (needs_setup(p) && pipe2(pipefd, O_CLOEXEC) < 0)
 		return MPI_SYSERR("pipe2");
-	fflush(NULL); /* else buffered output is printed twice */
+	/* Earlier output first; the child discards its copy of what another
+	 * thread buffers meanwhile (mpi_stdio_forget). */
+	fflush(NULL);
 	pthread_mutex_lock(&mpi_reg_lock);
 	if (p->state != ST_NEW) { /* another thread started it meanwhile */
 		rc = MPI_ERR(-EINVAL, "cannot start a process twice");
+		goto fail_unlock;
+	}
+	if (mpi_exiting) {
+		rc = MPI_ERR(MP_ECLOSED, "the program is exiting: no new process "
+					 "can start");
 		goto fail_unlock;
 	}
 	mpi_sweep_locked();

@@ -259,6 +259,7 @@ static int start_locked(void)
 
 		if (fork() != 0)
 			_exit(0); /* the grandchild is re-parented */
+		mpi_stdio_forget(true); /* it may print on stderr */
 		setsid();
 		sigaction(SIGINT, &ign, NULL);
 		sigaction(SIGTERM, &ign, NULL);
