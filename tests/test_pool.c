@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
+#include "internal/child.h"
 #include "mproc/pool.h"
 #include "mproc/process.h"
 
@@ -1073,9 +1074,63 @@ static void test_exit_with_live_pool(void **state)
 	run_exit_trials("--exit-with-live-pool", 100);
 }
 
+/* ---- without pidfds (MP_NO_PIDFD=1: old kernels, valgrind 3.19) ---- */
+
+/* MPT_ONLY=a,b,...: keep only the tests named; returns how many are left. */
+static size_t mpt_only(struct CMUnitTest *t, size_t n)
+{
+	const char *only = getenv("MPT_ONLY");
+	size_t k = 0;
+
+	if (only == NULL)
+		return n;
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(t[i].name);
+
+		for (const char *at = only; (at = strstr(at, t[i].name)) != NULL;
+		     at += len)
+			if ((at == only || at[-1] == ',') &&
+			    (at[len] == ',' || at[len] == '\0')) {
+				t[k++] = t[i];
+				break;
+			}
+	}
+	return k;
+}
+
+/* Run the tests named in `only` again, in a new copy of this program that
+ * has no pidfds (internal/child.h), and expect them all to pass. */
+static void rerun_without_pidfd(const char *only)
+{
+	pid_t pid;
+
+	if (getenv("MP_NO_PIDFD") != NULL)
+		skip(); /* this is the re-run */
+	fflush(NULL);
+	if ((pid = fork()) == 0) {
+		setenv("MP_NO_PIDFD", "1", 1);
+		setenv("MPT_ONLY", only, 1);
+		execl("/proc/self/exe", "no-pidfd", (char *)NULL);
+		_exit(127);
+	}
+	assert_true(pid > 0);
+	assert_int_equal(mpt_wait(pid), 0);
+}
+
+static void test_without_pidfd(void **state)
+{
+	(void)state;
+	rerun_without_pidfd("test_apply_and_apply_async,test_map,test_imap,"
+			    "test_crash_fails_only_its_task,"
+			    "test_task_timeout_kills_group,test_maxtasksperchild_one,"
+			    "test_new_workers_never_print_parent_output,"
+			    "test_chaos_random_kills,test_initializer_failure_breaks_pool,"
+			    "test_close_join_terminate,test_exit_with_live_pool");
+}
+
 int main(int argc, char **argv)
 {
-	const struct CMUnitTest tests[] = {
+	struct CMUnitTest tests[] = {
 		MPT(test_apply_and_apply_async),
 		MPT(test_map),
 		MPT(test_map_failure_reported),
@@ -1095,11 +1150,13 @@ int main(int argc, char **argv)
 		MPT(test_close_join_terminate),
 		MPT(test_task_timeout_values),
 		MPT(test_exit_with_live_pool),
+		MPT(test_without_pidfd),
 	};
+	size_t n = mpt_only(tests, sizeof(tests) / sizeof(tests[0]));
 
 	if (argc == 2 && strcmp(argv[1], "--exit-with-live-pool") == 0)
 		return exit_with_live_pool();
-	if (getenv("MPT_FILTER") != NULL) /* run some tests only */
-		cmocka_set_test_filter(getenv("MPT_FILTER"));
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	if (getenv("MP_NO_PIDFD") != NULL && mpi_have_pidfd())
+		return 99; /* the fallback is not in force */
+	return _cmocka_run_group_tests("tests", tests, n, NULL, NULL);
 }

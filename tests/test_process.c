@@ -14,6 +14,7 @@
 #include <sys/time.h>
 #include <sys/syscall.h>
 
+#include "internal/child.h"
 #include "mproc/process.h"
 
 /* ---- helpers ---- */
@@ -266,6 +267,35 @@ static void test_sentinel(void **state)
 	mpt_assert_ok(mp_process_join(p, 0));
 	mp_process_free(p);
 	close_pipe();
+}
+
+/* The sentinel is a pidfd, or without pidfds (MP_NO_PIDFD=1) the read end
+ * of the exit pipe; either way readable once the child ended. */
+static void test_sentinel_kind(void **state)
+{
+	bool fallback = getenv("MP_NO_PIDFD") != NULL;
+	mp_process_t *p;
+	char path[64], link[256] = "";
+	struct stat st;
+	int fd;
+
+	(void)state;
+	assert_int_equal(mpi_have_pidfd(), !fallback);
+	p = mp_process_new(ret_arg, (void *)(intptr_t)3, NULL);
+	mpt_assert_ok(mp_process_start(p));
+	fd = mp_process_sentinel(p);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	assert_true(readlink(path, link, sizeof(link) - 1) > 0);
+	if (fallback)
+		assert_true(S_ISFIFO(st.st_mode));
+	else
+		assert_non_null(strstr(link, "pidfd"));
+	assert_true(readable_within(fd, mpt_timeout(10)));
+	mpt_assert_ok(mp_process_join(p, mpt_timeout(10)));
+	mpt_assert_ok(mp_process_join(p, 0));
+	mp_process_free(p);
 }
 
 /* ---- errors CPython raises ---- */
@@ -1119,9 +1149,67 @@ static void test_threads_start_children(void **state)
 	}
 }
 
+/* ---- without pidfds (MP_NO_PIDFD=1: old kernels, valgrind 3.19) ---- */
+
+/* MPT_ONLY=a,b,...: keep only the tests named; returns how many are left. */
+static size_t mpt_only(struct CMUnitTest *t, size_t n)
+{
+	const char *only = getenv("MPT_ONLY");
+	size_t k = 0;
+
+	if (only == NULL)
+		return n;
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(t[i].name);
+
+		for (const char *at = only; (at = strstr(at, t[i].name)) != NULL;
+		     at += len)
+			if ((at == only || at[-1] == ',') &&
+			    (at[len] == ',' || at[len] == '\0')) {
+				t[k++] = t[i];
+				break;
+			}
+	}
+	return k;
+}
+
+/* Run the tests named in `only` again, in a new copy of this program that
+ * has no pidfds (internal/child.h), and expect them all to pass. */
+static void rerun_without_pidfd(const char *only)
+{
+	pid_t pid;
+
+	if (getenv("MP_NO_PIDFD") != NULL)
+		skip(); /* this is the re-run */
+	fflush(NULL);
+	if ((pid = fork()) == 0) {
+		setenv("MP_NO_PIDFD", "1", 1);
+		setenv("MPT_ONLY", only, 1);
+		execl("/proc/self/exe", "no-pidfd", (char *)NULL);
+		_exit(127);
+	}
+	assert_true(pid > 0);
+	assert_int_equal(mpt_wait(pid), 0);
+}
+
+static void test_without_pidfd(void **state)
+{
+	(void)state;
+	rerun_without_pidfd("test_start_join_exitcode,test_exitcode_truncated,"
+			    "test_kill_and_terminate,test_join_timeout,"
+			    "test_join_eintr,test_sentinel,test_sentinel_kind,"
+			    "test_daemon_dies_with_killed_parent,"
+			    "test_exit_terminates_daemons_joins_others,"
+			    "test_child_joins_its_children,"
+			    "test_many_children_no_zombies,"
+			    "test_active_children_reaps,test_names_and_identity,"
+			    "test_rusage,test_stdio_flush,test_concurrent_join,"
+			    "test_concurrent_start,test_threads_start_children");
+}
+
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
+	struct CMUnitTest tests[] = {
 		MPT(test_start_join_exitcode),
 		MPT(test_exitcode_truncated),
 		MPT(test_kill_and_terminate),
@@ -1150,7 +1238,12 @@ int main(void)
 		MPT(test_concurrent_join),
 		MPT(test_concurrent_start),
 		MPT(test_threads_start_children),
+		MPT(test_sentinel_kind),
+		MPT(test_without_pidfd),
 	};
+	size_t n = mpt_only(tests, sizeof(tests) / sizeof(tests[0]));
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	if (getenv("MP_NO_PIDFD") != NULL && mpi_have_pidfd())
+		return 99; /* the fallback is not in force */
+	return _cmocka_run_group_tests("tests", tests, n, NULL, NULL);
 }

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include "internal/child.h"
 #include "mproc/process.h"
 #include "mproc/subprocess.h"
 
@@ -370,9 +371,63 @@ static void test_thousand_runs_no_leak(void **state)
 	/* teardown: no zombie, no fd leaked */
 }
 
+/* ---- without pidfds (MP_NO_PIDFD=1: old kernels, valgrind 3.19) ---- */
+
+/* MPT_ONLY=a,b,...: keep only the tests named; returns how many are left. */
+static size_t mpt_only(struct CMUnitTest *t, size_t n)
+{
+	const char *only = getenv("MPT_ONLY");
+	size_t k = 0;
+
+	if (only == NULL)
+		return n;
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(t[i].name);
+
+		for (const char *at = only; (at = strstr(at, t[i].name)) != NULL;
+		     at += len)
+			if ((at == only || at[-1] == ',') &&
+			    (at[len] == ',' || at[len] == '\0')) {
+				t[k++] = t[i];
+				break;
+			}
+	}
+	return k;
+}
+
+/* Run the tests named in `only` again, in a new copy of this program that
+ * has no pidfds (internal/child.h), and expect them all to pass. */
+static void rerun_without_pidfd(const char *only)
+{
+	pid_t pid;
+
+	if (getenv("MP_NO_PIDFD") != NULL)
+		skip(); /* this is the re-run */
+	fflush(NULL);
+	if ((pid = fork()) == 0) {
+		setenv("MP_NO_PIDFD", "1", 1);
+		setenv("MPT_ONLY", only, 1);
+		execl("/proc/self/exe", "no-pidfd", (char *)NULL);
+		_exit(127);
+	}
+	assert_true(pid > 0);
+	assert_int_equal(mpt_wait(pid), 0);
+}
+
+static void test_without_pidfd(void **state)
+{
+	(void)state;
+	rerun_without_pidfd("test_run_exit_codes,test_run_capture,test_run_input,"
+			    "test_missing_or_not_executable,test_env_cwd_umask,"
+			    "test_fds_closed_in_child,test_run_timeout_kills_group,"
+			    "test_run_huge_timeouts,test_popen_readline_realtime,"
+			    "test_popen_communicate_timeout_then_again,"
+			    "test_popen_signals_and_free,test_thousand_runs_no_leak");
+}
+
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
+	struct CMUnitTest tests[] = {
 		MPT(test_run_exit_codes),
 		MPT(test_run_capture),
 		MPT(test_run_input),
@@ -386,7 +441,11 @@ int main(void)
 		MPT(test_popen_communicate_timeout_then_again),
 		MPT(test_popen_signals_and_free),
 		MPT(test_thousand_runs_no_leak),
+		MPT(test_without_pidfd),
 	};
+	size_t n = mpt_only(tests, sizeof(tests) / sizeof(tests[0]));
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	if (getenv("MP_NO_PIDFD") != NULL && mpi_have_pidfd())
+		return 99; /* the fallback is not in force */
+	return _cmocka_run_group_tests("tests", tests, n, NULL, NULL);
 }

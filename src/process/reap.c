@@ -92,7 +92,7 @@ bool mpi_reap_locked(struct mp_process *p)
 	if (p->state != ST_STARTED)
 		return true;
 	memset(&ru, 0, sizeof(ru));
-	rc = mpi_pidfd_reap(p->pidfd, &code, &ru);
+	rc = mpi_child_reap(p->pid, p->pidfd, &code, &ru);
 	if (rc == 0)
 		return false;
 	if (rc < 0) /* ECHILD: a waitpid(-1) elsewhere took its status */
@@ -139,7 +139,7 @@ static void signal_daemons(int sig)
 
 	for (p = mpi_reg; p != NULL; p = p->next)
 		if (p->daemon && p->state == ST_STARTED)
-			mpi_pidfd_signal(p->pidfd, sig);
+			mpi_child_signal(p->pid, p->pidfd, sig);
 }
 
 /*
@@ -167,6 +167,7 @@ void mpi_exit_cleanup(void)
 	/* Wait for the daemons (without the lock), then kill stragglers. */
 	for (;;) {
 		struct mp_process *p, *left = NULL;
+		pid_t pid;
 		int fd;
 
 		pthread_mutex_lock(&mpi_reg_lock);
@@ -187,11 +188,13 @@ void mpi_exit_cleanup(void)
 			pthread_mutex_unlock(&mpi_reg_lock);
 			break;
 		}
+		pid = left->pid;
 		fd = dup(left->pidfd); /* left may be freed once unlocked */
 		pthread_mutex_unlock(&mpi_reg_lock);
-		if (fd >= 0) {
-			mpi_wait_pidfd(fd, deadline);
-			close(fd);
+		if (fd >= 0 || !mpi_have_pidfd()) {
+			mpi_child_wait(pid, fd, deadline);
+			if (fd >= 0)
+				close(fd);
 		} else {
 			poll(NULL, 0, 10); /* no fd to wait on: look again */
 		}
@@ -200,6 +203,7 @@ void mpi_exit_cleanup(void)
 	 * a non-daemonic child that never ends keeps the program waiting). */
 	for (;;) {
 		struct mp_process *p, *left = NULL;
+		pid_t pid;
 		int fd;
 
 		pthread_mutex_lock(&mpi_reg_lock);
@@ -208,12 +212,14 @@ void mpi_exit_cleanup(void)
 			if (p->state == ST_STARTED && !p->daemon)
 				left = p;
 		fd = left != NULL ? dup(left->pidfd) : -1;
+		pid = left != NULL ? left->pid : 0;
 		pthread_mutex_unlock(&mpi_reg_lock);
 		if (left == NULL)
 			break;
-		if (fd >= 0) {
-			mpi_wait_pidfd(fd, MPI_NO_DEADLINE);
-			close(fd);
+		if (fd >= 0 || !mpi_have_pidfd()) {
+			mpi_child_wait(pid, fd, MPI_NO_DEADLINE);
+			if (fd >= 0)
+				close(fd);
 		} else {
 			poll(NULL, 0, 10);
 		}
@@ -225,16 +231,30 @@ void mpi_exit_cleanup(void)
 /* The parent, seen from a child: alive while it is still our mpi_parent. */
 static int parent_join(struct mp_process *p, uint64_t deadline)
 {
+	uint64_t nap = 100000;
 	int fd, rc;
 
 	if (getppid() != p->pid)
 		return 0;
 	fd = mpi_pidfd_open(p->pid);
-	if (fd < 0)
-		return errno == ESRCH ? 0 : MPI_SYSERR("pidfd_open");
-	/* Opened after it died and its pid was reused?  Then it is gone. */
-	rc = getppid() != p->pid ? 0 : mpi_wait_pidfd(fd, deadline);
-	close(fd);
+	if (fd < 0 && errno == ESRCH)
+		return 0;
+	if (fd < 0 && errno != ENOSYS)
+		return MPI_SYSERR("pidfd_open");
+	if (fd >= 0) {
+		/* Opened after it died and its pid was reused?  Then it is
+		 * gone. */
+		rc = getppid() != p->pid ? 0 : mpi_child_wait(p->pid, fd, deadline);
+		close(fd);
+	} else { /* no pidfds: we are re-parented when it ends */
+		for (rc = 0; getppid() == p->pid; nap = nap < 10000000 ? 2 * nap : nap) {
+			if (mpi_expired(deadline)) {
+				rc = -ETIMEDOUT;
+				break;
+			}
+			nanosleep(&(struct timespec){0, (long)nap}, NULL);
+		}
+	}
 	return rc == -ETIMEDOUT ? MPI_ERR(rc, "parent is still alive") : rc;
 }
 
@@ -259,7 +279,7 @@ int mp_process_join(mp_process_t *p, double timeout)
 	for (;;) {
 		if (reap(p))
 			return 0;
-		rc = mpi_wait_pidfd(p->pidfd, deadline);
+		rc = mpi_child_wait(p->pid, p->pidfd, deadline);
 		if (rc == -ETIMEDOUT && !reap(p))
 			return MPI_ERR(-ETIMEDOUT,
 				       "%s (pid %d) still alive after %gs",
@@ -328,11 +348,16 @@ int mp_process_send_signal(mp_process_t *p, int sig)
 		return rc;
 	if (sig < 0 || sig >= NSIG)
 		return MPI_ERR(-EINVAL, "signal %d is not a valid signal", sig);
-	if (p->state == ST_REAPED)
-		return 0;
-	if ((rc = mpi_pidfd_signal(p->pidfd, sig)) < 0)
-		return MPI_ERR(rc, "pidfd_send_signal(%d) to %s: %s", sig,
-			       p->name, mp_strerror(rc));
+	/* Under the lock: without pidfds the pid must not be reaped (and
+	 * reused) between the check and the signal. */
+	pthread_mutex_lock(&mpi_reg_lock);
+	rc = p->state == ST_REAPED ? 0
+				   : mpi_child_signal(p->pid, p->pidfd, sig);
+	pthread_mutex_unlock(&mpi_reg_lock);
+	if (rc < 0)
+		return MPI_ERR(rc, "%s(%d) to %s: %s",
+			       mpi_have_pidfd() ? "pidfd_send_signal" : "kill",
+			       sig, p->name, mp_strerror(rc));
 	return 0;
 }
 

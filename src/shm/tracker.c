@@ -120,7 +120,7 @@ static void add(struct tracker *t, pid_t pid, const char *name)
 			shm_unlink(name); /* already gone */
 			return;
 		}
-		if (fd < 0)
+		if (fd < 0 && errno != ENOSYS) /* ENOSYS: the known fallback */
 			fprintf(stderr, "mproc: shm tracker: cannot open a pidfd "
 				"for pid %d (%s): checking it every %d ms "
 				"instead\n", (int)pid, strerror(errno), WATCH_MS);

@@ -63,7 +63,7 @@ int mp_popen_poll(mp_popen_t *p, int *returncode)
 
 	MPI_CHECK_NULL(p);
 	if (!p->reaped) {
-		rc = mpi_pidfd_reap(p->pidfd, &p->returncode, NULL);
+		rc = mpi_child_reap(p->pid, p->pidfd, &p->returncode, NULL);
 		if (rc == 0)
 			return 0;
 		if (rc < 0)
@@ -81,7 +81,7 @@ static int wait_until(mp_popen_t *p, uint64_t deadline, int *returncode,
 	int rc;
 
 	while ((rc = mp_popen_poll(p, returncode)) == 0) {
-		rc = mpi_wait_pidfd(p->pidfd, deadline);
+		rc = mpi_child_wait(p->pid, p->pidfd, deadline);
 		if (rc == -ETIMEDOUT && mp_popen_poll(p, returncode) == 0)
 			return mpi_error(-ETIMEDOUT, func,
 					 "process %d still running", (int)p->pid);
@@ -286,8 +286,10 @@ int mp_popen_send_signal(mp_popen_t *p, int sig)
 		return MPI_ERR(-EINVAL, "signal %d is not a valid signal", sig);
 	if (p->reaped)
 		return 0;
-	if ((rc = mpi_pidfd_signal(p->pidfd, sig)) < 0)
-		return MPI_ERR(rc, "pidfd_send_signal: %s", mp_strerror(rc));
+	if ((rc = mpi_child_signal(p->pid, p->pidfd, sig)) < 0)
+		return MPI_ERR(rc, "%s: %s",
+			       p->pidfd >= 0 ? "pidfd_send_signal" : "kill",
+			       mp_strerror(rc));
 	return 0;
 }
 
@@ -309,10 +311,11 @@ void mp_popen_free(mp_popen_t *p)
 	close_fd(&p->fd_out);
 	close_fd(&p->fd_err);
 	if (!p->reaped && mp_popen_poll(p, NULL) == 0) {
-		mpi_pidfd_signal(p->pidfd, SIGKILL);
+		mpi_child_signal(p->pid, p->pidfd, SIGKILL);
 		wait_until(p, MPI_NO_DEADLINE, NULL, __func__);
 	}
-	close(p->pidfd);
+	if (p->pidfd >= 0)
+		close(p->pidfd);
 	mpi_free(p->out.data);
 	mpi_free(p->err.data);
 	mpi_free(p->line.data);
@@ -370,7 +373,7 @@ int mp_run(const char *const argv[], const mp_run_opts *opts, mp_completed *res)
 	if (rc == -ETIMEDOUT) {
 		/* Kill the whole group: grandchildren holding our pipes too. */
 		kill(-p->pid, SIGKILL);
-		mpi_pidfd_signal(p->pidfd, SIGKILL);
+		mpi_child_signal(p->pid, p->pidfd, SIGKILL);
 		/* Collect what is left, briefly: an escaped grandchild
 		 * (setsid) could hold a pipe open forever. */
 		communicate_until(p, NULL, 0, mpi_now_ns() + 200000000u, __func__);
