@@ -17,6 +17,19 @@
 #include "internal/child.h"
 #include "mproc/process.h"
 
+/* This program's path, for re-running it: /proc/self/exe through readlink,
+ * which valgrind answers with the program it runs rather than itself. */
+static const char *self_exe(void)
+{
+	static char path[4096];
+	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+
+	if (n <= 0)
+		return "/proc/self/exe";
+	path[n] = '\0';
+	return path;
+}
+
 /* ---- helpers ---- */
 
 static int pipe_fds[2];
@@ -95,6 +108,18 @@ static int report_and_block(void *arg)
 static int pidfd_of(pid_t pid)
 {
 	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+/* The tests that watch other processes through pidfds cannot run where
+ * pidfd_open does not exist (valgrind 3.19): they are skipped there. */
+static void skip_without_pidfd_open(void)
+{
+	int fd = pidfd_of(getpid());
+
+	if (fd < 0 && errno == ENOSYS)
+		skip();
+	if (fd >= 0)
+		close(fd);
 }
 
 static bool readable_within(int fd, double seconds)
@@ -269,18 +294,19 @@ static void test_sentinel(void **state)
 	close_pipe();
 }
 
-/* The sentinel is a pidfd, or without pidfds (MP_NO_PIDFD=1) the read end
- * of the exit pipe; either way readable once the child ended. */
+/* The sentinel is a pidfd, or without pidfds (MP_NO_PIDFD=1, valgrind) the
+ * read end of the exit pipe; either way readable once the child ended. */
 static void test_sentinel_kind(void **state)
 {
-	bool fallback = getenv("MP_NO_PIDFD") != NULL;
+	bool fallback = !mpi_have_pidfd(); /* forced, or valgrind */
 	mp_process_t *p;
 	char path[64], link[256] = "";
 	struct stat st;
 	int fd;
 
 	(void)state;
-	assert_int_equal(mpi_have_pidfd(), !fallback);
+	if (getenv("MP_NO_PIDFD") != NULL)
+		assert_true(fallback);
 	p = mp_process_new(ret_arg, (void *)(intptr_t)3, NULL);
 	mpt_assert_ok(mp_process_start(p));
 	fd = mp_process_sentinel(p);
@@ -416,6 +442,7 @@ static void test_daemon_dies_with_killed_parent(void **state)
 	siginfo_t si;
 
 	(void)state;
+	skip_without_pidfd_open();
 	make_pipe();
 	/* Orphans are re-parented to us, so we can reap the daemon. */
 	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
@@ -490,6 +517,7 @@ static void test_exit_terminates_daemons_joins_others(void **state)
 	int status, pfd, dfd;
 
 	(void)state;
+	skip_without_pidfd_open();
 	make_pipe();
 	assert_int_equal(pipe2(exit_pipe, O_CLOEXEC), 0);
 	assert_int_equal(pipe2(daemon_pipe, O_CLOEXEC), 0);
@@ -1185,7 +1213,7 @@ static void rerun_without_pidfd(const char *only)
 	if ((pid = fork()) == 0) {
 		setenv("MP_NO_PIDFD", "1", 1);
 		setenv("MPT_ONLY", only, 1);
-		execl("/proc/self/exe", "no-pidfd", (char *)NULL);
+		execl(self_exe(), "no-pidfd", (char *)NULL);
 		_exit(127);
 	}
 	assert_true(pid > 0);

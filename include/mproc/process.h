@@ -157,7 +157,12 @@ MP_API int mp_process_send_signal(mp_process_t *p, int sig);
 /*
  * mp_process_sentinel - an fd that becomes readable (POLLIN) when the child
  * ends; owned by the object, valid until close/free.  -EINVAL before start
- * ("process not started"), MP_ECLOSED after close.
+ * ("process not started"), MP_ECLOSED after close.  It is a pidfd; where
+ * pidfds do not exist (Linux < 5.3, valgrind; MP_NO_PIDFD=1 forces it) it is
+ * the read end of a pipe whose write end only the child holds: readable
+ * (POLLHUP) as the child exits, a moment before join can reap it, or early
+ * if the child closes it (exec, closing every fd).  Children started by the
+ * child with mp_process_start do not inherit it; raw fork() children do.
  */
 MP_API int mp_process_sentinel(mp_process_t *p);
 
