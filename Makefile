@@ -5,6 +5,8 @@
 #                 ASan+UBSan, TSan (threaded modules), examples, install test
 #   make bench    mproc vs CPython vs raw syscalls, one line per figure
 #   make fuzz     every libFuzzer harness for FUZZ_SECONDS (default 60) each
+#   make check-valgrind  every unit test program under valgrind memcheck
+#                 (slow; not part of check)
 #   make install  install to PREFIX (default /usr/local)
 PREFIX ?= /usr/local
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
@@ -13,7 +15,8 @@ CMAKE_GEN = cmake -S . -DCMAKE_EXPORT_COMPILE_COMMANDS=ON
 CTEST = ctest --output-on-failure --timeout 600
 
 .PHONY: all deps build demo check check-gcc check-clang check-asan check-tsan \
-        check-install check-fuzz fuzz fuzz-build bench install clean
+        check-install check-fuzz check-valgrind fuzz fuzz-build bench install \
+        clean
 
 all: build
 
@@ -56,6 +59,15 @@ check-tsan: deps
 	  cd $(B)/tsan && MP_TEST_TIMEOUT_MULTIPLIER=5 TSAN_OPTIONS=halt_on_error=1 \
 	    $(CTEST) -R "^($$(grep -v '^#' ../../tests/tsan.list | paste -sd'|'))$$"; \
 	else echo "no threaded test programs listed in tests/tsan.list: skipping TSan"; fi
+
+# Valgrind memcheck on each unit test program of the gcc build, one at a
+# time (tests/valgrind/run.sh says what fails it); logs in build/gcc/tests.
+# Slow, so not part of `make check`.
+VALGRIND_TESTS ?= $(basename $(notdir $(wildcard tests/test_*.c)))
+check-valgrind: build
+	@command -v valgrind >/dev/null || { echo "valgrind is not installed"; exit 1; }
+	cd $(B)/gcc/tests && sh $(CURDIR)/tests/valgrind/run.sh $(VALGRIND_TESTS)
+	@echo "make check-valgrind: all passed"
 
 # Fuzzing (clang + libFuzzer, ASan+UBSan): check replays every checked-in
 # corpus and fuzzes each harness afresh for FUZZ_CHECK_SECONDS; `make fuzz`

@@ -2,6 +2,7 @@
  * internals every module shares (clock, futex, shared arena). */
 #include "mptest.h"
 
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -110,6 +111,60 @@ static void test_deadline(void **state)
 	assert_true(ts.tv_sec == 2 || ts.tv_sec == 1);
 	assert_true(mpi_remaining_ms(d) > 2000 && mpi_remaining_ms(d) <= 2500);
 	assert_false(mpi_expired(d));
+}
+
+/* Every timeout goes through mpi_timeout_ns: huge values mean no limit and
+ * never wrap into an instant deadline. */
+static void test_timeout_ns(void **state)
+{
+	uint64_t d, t0;
+
+	(void)state;
+	assert_true(mpi_timeout_ns(MP_FOREVER) == MPI_NO_DEADLINE);
+	assert_true(mpi_timeout_ns(-7) == MPI_NO_DEADLINE);
+	assert_true(mpi_timeout_ns(INFINITY) == MPI_NO_DEADLINE);
+	assert_true(mpi_timeout_ns(-INFINITY) == MPI_NO_DEADLINE);
+	assert_true(mpi_timeout_ns(1.8e10) == MPI_NO_DEADLINE);
+	assert_true(mpi_timeout_ns(1.9e10) == MPI_NO_DEADLINE);
+	assert_true(mpi_timeout_ns(1e300) == MPI_NO_DEADLINE);
+	assert_true(mpi_timeout_ns(DBL_MAX) == MPI_NO_DEADLINE);
+	assert_true(mpi_timeout_ns(MPI_TIMEOUT_CAP) == MPI_NO_DEADLINE);
+	assert_true(mpi_timeout_ns(MPI_TIMEOUT_CAP * 0.999) ==
+		    (uint64_t)(MPI_TIMEOUT_CAP * 0.999 * 1e9));
+	assert_true(mpi_timeout_ns(NAN) == 0);
+	assert_true(mpi_timeout_ns(0) == 0);
+	assert_true(mpi_timeout_ns(-0.0) == 0);
+	assert_true(mpi_timeout_ns(1e-300) == 1); /* tiny is still a timeout */
+	assert_true(mpi_timeout_ns(DBL_MIN) == 1);
+	assert_true(mpi_timeout_ns(1e-12) == 1);
+	assert_true(mpi_timeout_ns(1e-9) == 1);
+	assert_true(mpi_timeout_ns(2.5) == 2500000000u);
+	assert_true(mpi_timeout_ns(86400) == 86400000000000u);
+	/* Deadlines saturate instead of wrapping. */
+	assert_true(mpi_deadline_in(MPI_NO_DEADLINE) == MPI_NO_DEADLINE);
+	assert_true(mpi_deadline_in(MPI_NO_DEADLINE - 1) == MPI_NO_DEADLINE);
+	t0 = mpi_now_ns();
+	d = mpi_deadline_in(0);
+	assert_true(d >= t0 && d != MPI_NO_DEADLINE);
+	/* mpi_deadline: huge values are no deadline, not an expired one. */
+	assert_int_equal(mpi_deadline(1.8e10, "f", &d), 0);
+	assert_true(d == MPI_NO_DEADLINE);
+	assert_false(mpi_expired(d));
+	assert_int_equal(mpi_deadline(DBL_MAX, "f", &d), 0);
+	assert_true(d == MPI_NO_DEADLINE);
+	assert_int_equal(mpi_deadline(1e-300, "f", &d), 0);
+	assert_true(d != MPI_NO_DEADLINE);
+	assert_int_equal(mpi_deadline(-INFINITY, "f", &d), -EINVAL);
+	assert_int_equal(mpi_deadline(-1e-300, "f", &d), -EINVAL);
+	/* The check the option fields use. */
+	assert_int_equal(mpi_timeout_check(0, "g", "opts->x"), 0);
+	assert_int_equal(mpi_timeout_check(MP_FOREVER, "g", "opts->x"), 0);
+	assert_int_equal(mpi_timeout_check(INFINITY, "g", "opts->x"), 0);
+	assert_int_equal(mpi_timeout_check(NAN, "g", "opts->x"), -EINVAL);
+	assert_int_equal(mpi_timeout_check(-3, "g", "opts->x"), -EINVAL);
+	assert_string_equal(mp_last_error(),
+			    "g: opts->x -3 is invalid (use seconds >= 0, or "
+			    "MP_FOREVER)");
 }
 
 static void test_futex_timeout_and_wake(void **state)
@@ -227,6 +282,7 @@ int main(void)
 		MPT(test_last_error_is_per_thread),
 		MPT(test_long_message_truncated),
 		MPT(test_deadline),
+		MPT(test_timeout_ns),
 		MPT(test_futex_timeout_and_wake),
 		MPT(test_shared_arena),
 		MPT(test_arena_many_blocks),

@@ -4,14 +4,30 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
+#include "internal/child.h"
 #include "mproc/pool.h"
 #include "mproc/process.h"
+
+/* This program's path, for re-running it: /proc/self/exe through readlink,
+ * which valgrind answers with the program it runs rather than itself. */
+static const char *self_exe(void)
+{
+	static char path[4096];
+	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+
+	if (n <= 0)
+		return "/proc/self/exe";
+	path[n] = '\0';
+	return path;
+}
 
 static int twice(const void *in, size_t len, mp_task_out *out)
 {
@@ -693,7 +709,46 @@ static void test_close_join_terminate(void **state)
 	mp_pool_free(p);
 	assert_true(mpt_now() - t0 < mpt_timeout(2));
 	mp_pool_free(NULL);
-	assert_null(mp_pool_new(&(mp_pool_opts){.task_timeout = -1}));
+	assert_null(mp_pool_new(&(mp_pool_opts){.task_timeout = -2}));
+}
+
+/* task_timeout: 0, MP_FOREVER, +inf and centuries all mean none; a tiny
+ * one is still a timeout; NaN and other negatives are refused. */
+static void test_task_timeout_values(void **state)
+{
+	static const double none[] = {0, MP_FOREVER, INFINITY, 1.8e10, 1e300};
+	mp_async_result_t *r;
+	const void *out;
+	void *buf;
+	size_t len;
+	int x = 4;
+	mp_pool_t *p;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
+		p = mp_pool_new(&(mp_pool_opts){.processes = 1,
+						.task_timeout = none[i]});
+		if (p == NULL)
+			fail_msg("task_timeout %g: %s", none[i], mp_last_error());
+		mpt_assert_ok(mp_pool_apply(p, twice, &x, sizeof(x), &buf, &len));
+		assert_int_equal(*(int *)buf, 8);
+		mp_buf_free(buf);
+		mp_pool_free(p);
+	}
+	p = mp_pool_new(&(mp_pool_opts){.processes = 1, .task_timeout = 1e-12});
+	assert_non_null(p);
+	r = mp_pool_apply_async(p, sleep_long, NULL, 0, NULL);
+	mpt_assert_rc(mp_async_result_get(r, mpt_timeout(10), &out, &len),
+		      -ETIMEDOUT);
+	assert_int_equal(mp_async_result_ready(r), 1); /* the task's timeout */
+	mp_async_result_free(r);
+	mp_pool_free(p);
+	assert_null(mp_pool_new(&(mp_pool_opts){.task_timeout = NAN}));
+	assert_int_equal(mp_last_error_code(), -EINVAL);
+	assert_null(mp_pool_new(&(mp_pool_opts){.task_timeout = -0.5}));
+	assert_string_equal(mp_last_error(),
+			    "mp_pool_new: opts->task_timeout -0.5 is invalid "
+			    "(use seconds >= 0, or MP_FOREVER)");
 }
 
 /* ---- chaos: workers SIGKILLed at random while 1000 tasks run ---- */
@@ -837,6 +892,107 @@ static void test_maxtasksperchild_one(void **state)
 	mpt_assert_ok(mp_pool_close(p));
 	mpt_assert_ok(mp_pool_join(p, mpt_timeout(30)));
 	mp_pool_free(p);
+}
+
+/* ---- stdio: a new worker never prints what its parent buffered ---- */
+
+enum { STDIO_TASKS = 200 };
+
+struct printer {
+	atomic_bool stop;
+	unsigned long n; /* fragments printed */
+};
+
+static void *print_fragments(void *arg)
+{
+	struct printer *pr = arg;
+
+	while (!atomic_load_explicit(&pr->stop, memory_order_relaxed))
+		printf("%lu,", pr->n++); /* no newline: it stays buffered */
+	return NULL;
+}
+
+/* Print from a thread while the supervisor forks a new worker for every
+ * task (maxtasksperchild = 1); *n: how many fragments were printed.
+ * Returns 0 or a failure code (stdout is redirected: no asserts here). */
+static int stdio_race(unsigned long *n)
+{
+	mp_async_result_t *r[STDIO_TASKS];
+	struct printer pr = {.n = 0};
+	pthread_t t;
+	mp_pool_t *p;
+	int rc = 0;
+
+	p = mp_pool_new(&(mp_pool_opts){.processes = 2, .maxtasksperchild = 1});
+	if (p == NULL)
+		return 1;
+	if (pthread_create(&t, NULL, print_fragments, &pr) != 0) {
+		mp_pool_free(p);
+		return 2;
+	}
+	for (int i = 0; i < STDIO_TASKS; i++) {
+		const void *out;
+		size_t len;
+
+		r[i] = mp_pool_apply_async(p, worker_pid, NULL, 0, NULL);
+		if (r[i] == NULL)
+			rc = 3;
+		else if (mp_async_result_get(r[i], mpt_timeout(60), &out, &len))
+			rc = 4;
+		mp_async_result_free(r[i]);
+	}
+	atomic_store(&pr.stop, true);
+	pthread_join(t, NULL);
+	if (mp_pool_close(p) != 0 || mp_pool_join(p, mpt_timeout(30)) != 0)
+		rc = 5;
+	mp_pool_free(p);
+	*n = pr.n;
+	return rc;
+}
+
+static void test_new_workers_never_print_parent_output(void **state)
+{
+	char path[] = "/tmp/mptest_stdio_XXXXXX", *buf, *at;
+	unsigned long i, n = 0;
+	struct stat st;
+	int fd, saved, rc;
+
+	(void)state;
+	fd = mkostemp(path, O_CLOEXEC);
+	assert_true(fd >= 0);
+	unlink(path);
+	/* Our stdout goes to the file (the workers inherit it), then back. */
+	fflush(stdout);
+	saved = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 0);
+	assert_true(saved >= 0);
+	assert_int_equal(dup2(fd, STDOUT_FILENO), STDOUT_FILENO);
+	rc = stdio_race(&n);
+	fflush(stdout);
+	assert_int_equal(dup2(saved, STDOUT_FILENO), STDOUT_FILENO);
+	close(saved);
+	assert_int_equal(rc, 0);
+	/* The file holds exactly what we printed, once. */
+	assert_int_equal(fstat(fd, &st), 0);
+	buf = calloc(1, (size_t)st.st_size + 1);
+	assert_non_null(buf);
+	assert_int_equal(pread(fd, buf, (size_t)st.st_size, 0), st.st_size);
+	close(fd);
+	for (i = 0, at = buf; *at != '\0'; i++) {
+		char *end;
+		unsigned long v = strtoul(at, &end, 10);
+
+		if (v != i || *end != ',') {
+			char bad[24];
+
+			snprintf(bad, sizeof(bad), "%s", at);
+			free(buf);
+			fail_msg("fragment %lu is '%s' (%lu printed, %lld bytes)",
+				 i, bad, n, (long long)st.st_size);
+		}
+		at = end + 1;
+	}
+	free(buf);
+	assert_int_equal(i, n);
 }
 
 static void exit_3(void *arg)
@@ -1032,9 +1188,127 @@ static void test_imap_item_too_large(void **state)
 	assert_int_equal(exit_code(mpt_fork(imap_huge_item, NULL)), 0);
 }
 
-int main(void)
+/* ---- exit with a live pool ---- */
+
+/* The helper (this program re-executed with --exit-with-live-pool): a
+ * program that returns from main with a pool it never freed.  Kept in
+ * a global so that LeakSanitizer sees it reachable. */
+static mp_pool_t *live_pool;
+
+static int exit_with_live_pool(void)
 {
-	const struct CMUnitTest tests[] = {
+	int x = 1;
+
+	live_pool = mp_pool_new(&(mp_pool_opts){.processes = 4});
+	if (live_pool == NULL)
+		return 1;
+	for (int i = 0; i < 4; i++) {
+		void *buf;
+		size_t len;
+
+		if (mp_pool_apply(live_pool, twice, &x, sizeof(x), &buf, &len) != 0)
+			return 2;
+		mp_buf_free(buf);
+	}
+	return 0; /* from main: exit() runs with the pool alive */
+}
+
+/* Run the helper `trials` times: each must exit 0 promptly (it used to
+ * hang: the exit cleanup waited for ever on a worker that the supervisor
+ * started after the cleanup had signalled the old ones). */
+static void run_exit_trials(const char *flag, int trials)
+{
+	for (int i = 0; i < trials; i++) {
+		double t0 = mpt_now();
+		int status = 0;
+		pid_t pid, w;
+
+		fflush(NULL);
+		if ((pid = fork()) == 0) {
+			execl(self_exe(), "exit-helper", flag, (char *)NULL);
+			_exit(127);
+		}
+		assert_true(pid > 0);
+		while ((w = waitpid(pid, &status, WNOHANG)) != pid) {
+			if (w < 0 && errno != EINTR)
+				fail_msg("waitpid: %s", strerror(errno));
+			if (mpt_now() - t0 > mpt_timeout(10)) {
+				kill(pid, SIGKILL);
+				mpt_wait(pid);
+				fail_msg("trial %d: exit hung (> %gs) with a live "
+					 "pool", i, mpt_timeout(10));
+			}
+			poll(NULL, 0, 2);
+		}
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			fail_msg("trial %d: helper ended with status 0x%x", i,
+				 status);
+	}
+}
+
+static void test_exit_with_live_pool(void **state)
+{
+	(void)state;
+	run_exit_trials("--exit-with-live-pool", 100);
+}
+
+/* ---- without pidfds (MP_NO_PIDFD=1: old kernels, valgrind 3.19) ---- */
+
+/* MPT_ONLY=a,b,...: keep only the tests named; returns how many are left. */
+static size_t mpt_only(struct CMUnitTest *t, size_t n)
+{
+	const char *only = getenv("MPT_ONLY");
+	size_t k = 0;
+
+	if (only == NULL)
+		return n;
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(t[i].name);
+
+		for (const char *at = only; (at = strstr(at, t[i].name)) != NULL;
+		     at += len)
+			if ((at == only || at[-1] == ',') &&
+			    (at[len] == ',' || at[len] == '\0')) {
+				t[k++] = t[i];
+				break;
+			}
+	}
+	return k;
+}
+
+/* Run the tests named in `only` again, in a new copy of this program that
+ * has no pidfds (internal/child.h), and expect them all to pass. */
+static void rerun_without_pidfd(const char *only)
+{
+	pid_t pid;
+
+	if (getenv("MP_NO_PIDFD") != NULL)
+		skip(); /* this is the re-run */
+	fflush(NULL);
+	if ((pid = fork()) == 0) {
+		setenv("MP_NO_PIDFD", "1", 1);
+		setenv("MPT_ONLY", only, 1);
+		execl(self_exe(), "no-pidfd", (char *)NULL);
+		_exit(127);
+	}
+	assert_true(pid > 0);
+	assert_int_equal(mpt_wait(pid), 0);
+}
+
+static void test_without_pidfd(void **state)
+{
+	(void)state;
+	rerun_without_pidfd("test_apply_and_apply_async,test_map,test_imap,"
+			    "test_crash_fails_only_its_task,"
+			    "test_task_timeout_kills_group,test_maxtasksperchild_one,"
+			    "test_new_workers_never_print_parent_output,"
+			    "test_chaos_random_kills,test_initializer_failure_breaks_pool,"
+			    "test_close_join_terminate,test_exit_with_live_pool");
+}
+
+int main(int argc, char **argv)
+{
+	struct CMUnitTest tests[] = {
 		MPT(test_apply_and_apply_async),
 		MPT(test_map),
 		MPT(test_map_failure_reported),
@@ -1047,6 +1321,7 @@ int main(void)
 		MPT(test_task_timeout_kills_group),
 		MPT(test_maxtasksperchild),
 		MPT(test_maxtasksperchild_one),
+		MPT(test_new_workers_never_print_parent_output),
 		MPT(test_chaos_random_kills),
 		MPT(test_initializer),
 		MPT(test_initializer_failure_breaks_pool),
@@ -1055,7 +1330,15 @@ int main(void)
 		MPT(test_task_return_huge_len),
 		MPT(test_apply_sizes_and_messages),
 		MPT(test_imap_item_too_large),
+		MPT(test_task_timeout_values),
+		MPT(test_exit_with_live_pool),
+		MPT(test_without_pidfd),
 	};
+	size_t n = mpt_only(tests, sizeof(tests) / sizeof(tests[0]));
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	if (argc == 2 && strcmp(argv[1], "--exit-with-live-pool") == 0)
+		return exit_with_live_pool();
+	if (getenv("MP_NO_PIDFD") != NULL && mpi_have_pidfd())
+		return 99; /* the fallback is not in force */
+	return _cmocka_run_group_tests("tests", tests, n, NULL, NULL);
 }

@@ -16,7 +16,21 @@
 #include <sys/syscall.h>
 
 #include "internal/procfs.h"
+#include "internal/child.h"
 #include "mproc/process.h"
+
+/* This program's path, for re-running it: /proc/self/exe through readlink,
+ * which valgrind answers with the program it runs rather than itself. */
+static const char *self_exe(void)
+{
+	static char path[4096];
+	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+
+	if (n <= 0)
+		return "/proc/self/exe";
+	path[n] = '\0';
+	return path;
+}
 
 /* ---- helpers ---- */
 
@@ -96,6 +110,18 @@ static int report_and_block(void *arg)
 static int pidfd_of(pid_t pid)
 {
 	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+/* The tests that watch other processes through pidfds cannot run where
+ * pidfd_open does not exist (valgrind 3.19): they are skipped there. */
+static void skip_without_pidfd_open(void)
+{
+	int fd = pidfd_of(getpid());
+
+	if (fd < 0 && errno == ENOSYS)
+		skip();
+	if (fd >= 0)
+		close(fd);
 }
 
 static bool readable_within(int fd, double seconds)
@@ -270,6 +296,36 @@ static void test_sentinel(void **state)
 	close_pipe();
 }
 
+/* The sentinel is a pidfd, or without pidfds (MP_NO_PIDFD=1, valgrind) the
+ * read end of the exit pipe; either way readable once the child ended. */
+static void test_sentinel_kind(void **state)
+{
+	bool fallback = !mpi_have_pidfd(); /* forced, or valgrind */
+	mp_process_t *p;
+	char path[64], link[256] = "";
+	struct stat st;
+	int fd;
+
+	(void)state;
+	if (getenv("MP_NO_PIDFD") != NULL)
+		assert_true(fallback);
+	p = mp_process_new(ret_arg, (void *)(intptr_t)3, NULL);
+	mpt_assert_ok(mp_process_start(p));
+	fd = mp_process_sentinel(p);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	assert_true(readlink(path, link, sizeof(link) - 1) > 0);
+	if (fallback)
+		assert_true(S_ISFIFO(st.st_mode));
+	else
+		assert_non_null(strstr(link, "pidfd"));
+	assert_true(readable_within(fd, mpt_timeout(10)));
+	mpt_assert_ok(mp_process_join(p, mpt_timeout(10)));
+	mpt_assert_ok(mp_process_join(p, 0));
+	mp_process_free(p);
+}
+
 /* ---- errors CPython raises ---- */
 
 static void test_errors(void **state)
@@ -388,6 +444,7 @@ static void test_daemon_dies_with_killed_parent(void **state)
 	siginfo_t si;
 
 	(void)state;
+	skip_without_pidfd_open();
 	make_pipe();
 	/* Orphans are re-parented to us, so we can reap the daemon. */
 	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
@@ -462,6 +519,7 @@ static void test_exit_terminates_daemons_joins_others(void **state)
 	int status, pfd, dfd;
 
 	(void)state;
+	skip_without_pidfd_open();
 	make_pipe();
 	assert_int_equal(pipe2(exit_pipe, O_CLOEXEC), 0);
 	assert_int_equal(pipe2(daemon_pipe, O_CLOEXEC), 0);
@@ -1244,9 +1302,67 @@ static void test_threads_start_children(void **state)
 	}
 }
 
+/* ---- without pidfds (MP_NO_PIDFD=1: old kernels, valgrind 3.19) ---- */
+
+/* MPT_ONLY=a,b,...: keep only the tests named; returns how many are left. */
+static size_t mpt_only(struct CMUnitTest *t, size_t n)
+{
+	const char *only = getenv("MPT_ONLY");
+	size_t k = 0;
+
+	if (only == NULL)
+		return n;
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(t[i].name);
+
+		for (const char *at = only; (at = strstr(at, t[i].name)) != NULL;
+		     at += len)
+			if ((at == only || at[-1] == ',') &&
+			    (at[len] == ',' || at[len] == '\0')) {
+				t[k++] = t[i];
+				break;
+			}
+	}
+	return k;
+}
+
+/* Run the tests named in `only` again, in a new copy of this program that
+ * has no pidfds (internal/child.h), and expect them all to pass. */
+static void rerun_without_pidfd(const char *only)
+{
+	pid_t pid;
+
+	if (getenv("MP_NO_PIDFD") != NULL)
+		skip(); /* this is the re-run */
+	fflush(NULL);
+	if ((pid = fork()) == 0) {
+		setenv("MP_NO_PIDFD", "1", 1);
+		setenv("MPT_ONLY", only, 1);
+		execl(self_exe(), "no-pidfd", (char *)NULL);
+		_exit(127);
+	}
+	assert_true(pid > 0);
+	assert_int_equal(mpt_wait(pid), 0);
+}
+
+static void test_without_pidfd(void **state)
+{
+	(void)state;
+	rerun_without_pidfd("test_start_join_exitcode,test_exitcode_truncated,"
+			    "test_kill_and_terminate,test_join_timeout,"
+			    "test_join_eintr,test_sentinel,test_sentinel_kind,"
+			    "test_daemon_dies_with_killed_parent,"
+			    "test_exit_terminates_daemons_joins_others,"
+			    "test_child_joins_its_children,"
+			    "test_many_children_no_zombies,"
+			    "test_active_children_reaps,test_names_and_identity,"
+			    "test_rusage,test_stdio_flush,test_concurrent_join,"
+			    "test_concurrent_start,test_threads_start_children");
+}
+
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
+	struct CMUnitTest tests[] = {
 		MPT(test_start_join_exitcode),
 		MPT(test_exitcode_truncated),
 		MPT(test_kill_and_terminate),
@@ -1278,7 +1394,12 @@ int main(void)
 		MPT(test_concurrent_join),
 		MPT(test_concurrent_start),
 		MPT(test_threads_start_children),
+		MPT(test_sentinel_kind),
+		MPT(test_without_pidfd),
 	};
+	size_t n = mpt_only(tests, sizeof(tests) / sizeof(tests[0]));
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	if (getenv("MP_NO_PIDFD") != NULL && mpi_have_pidfd())
+		return 99; /* the fallback is not in force */
+	return _cmocka_run_group_tests("tests", tests, n, NULL, NULL);
 }

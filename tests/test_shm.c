@@ -6,9 +6,23 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "mproc/shm.h"
+
+/* This program's path, for re-running it: /proc/self/exe through readlink,
+ * which valgrind answers with the program it runs rather than itself. */
+static const char *self_exe(void)
+{
+	static char path[4096];
+	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+
+	if (n <= 0)
+		return "/proc/self/exe";
+	path[n] = '\0';
+	return path;
+}
 
 static int exit_code(pid_t pid)
 {
@@ -298,6 +312,109 @@ static void test_shm_untracked_survives_creator(void **state)
 	mp_shm_close(s);
 }
 
+/* ---- the tracker when pidfd_open fails (EMFILE) ---- */
+
+enum { EMFILE_KIDS = 12, EMFILE_LIMIT = 8 };
+
+/* A creator: sends its segment's name, then holds it until `go` reaches
+ * EOF (go < 0: at once) and ends without unlinking it. */
+static void emfile_kid(int names, int go)
+{
+	char name[16] = {0};
+	mp_shm_t *s = mp_shm_create(NULL, 4096, NULL);
+	ssize_t n;
+
+	if (s == NULL)
+		_exit(1);
+	snprintf(name, sizeof(name), "%s", mp_shm_name(s));
+	if (write(names, name, sizeof(name)) != sizeof(name))
+		_exit(2);
+	while (go >= 0 && ((n = read(go, name, 1)) > 0 ||
+			   (n < 0 && errno == EINTR)))
+		;
+	_exit(0);
+}
+
+/*
+ * Runs in a fresh exec of this program (so no tracker is inherited): the
+ * tracker starts under RLIMIT_NOFILE = EMFILE_LIMIT and cannot open a pidfd
+ * for every creator.  No segment of a live creator may be unlinked, and
+ * those of creators that ended must still be cleaned up.  Returns an exit
+ * status (0 = pass) and says what failed on stderr.
+ */
+static int tracker_emfile_helper(void)
+{
+	char names[EMFILE_KIDS + 1][16];
+	struct rlimit rl, low;
+	int np[2], go[2], missing = 0;
+	pid_t kid;
+	mp_shm_t *mine;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 10;
+	low = (struct rlimit){EMFILE_LIMIT, rl.rlim_max};
+	if (setrlimit(RLIMIT_NOFILE, &low) < 0)
+		return 11;
+	mine = mp_shm_create(NULL, 4096, NULL); /* starts the tracker */
+	if (mine == NULL || setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 12;
+	if (pipe2(np, O_CLOEXEC) < 0 || pipe2(go, O_CLOEXEC) < 0)
+		return 13;
+	for (int i = 0; i <= EMFILE_KIDS; i++) {
+		if ((kid = fork()) < 0)
+			return 14;
+		if (kid == 0) {
+			close(go[1]);
+			/* The last one ends at once: once its segment is gone,
+			 * the tracker has read every registration before it. */
+			emfile_kid(np[1], i < EMFILE_KIDS ? go[0] : -1);
+		}
+		if (read(np[0], names[i], sizeof(names[i])) != sizeof(names[i]))
+			return 15;
+	}
+	close(go[0]);
+	if (waitpid(kid, NULL, 0) != kid) /* reaped: kill(pid, 0) fails */
+		return 16;
+	if (!gone_within(names[EMFILE_KIDS], mpt_timeout(10))) {
+		fprintf(stderr, "%s of an ended creator was kept\n",
+			names[EMFILE_KIDS]);
+		return 17;
+	}
+	for (int i = 0; i < EMFILE_KIDS; i++)
+		if (!shm_exists(names[i])) {
+			fprintf(stderr, "%s unlinked while its creator lives\n",
+				names[i]);
+			missing++;
+		}
+	close(go[1]); /* the creators end without unlinking */
+	while (wait(NULL) > 0 || errno == EINTR)
+		;
+	for (int i = 0; i < EMFILE_KIDS; i++)
+		if (!gone_within(names[i], mpt_timeout(10))) {
+			fprintf(stderr, "%s kept after its creator ended\n",
+				names[i]);
+			return 18;
+		}
+	mp_shm_unlink(mine);
+	mp_shm_close(mine);
+	return missing ? 20 : 0;
+}
+
+static void test_tracker_pidfd_emfile_keeps_live_segments(void **state)
+{
+	pid_t pid;
+
+	(void)state;
+	fflush(NULL);
+	if ((pid = fork()) == 0) {
+		execl(self_exe(), "test_shm", "--tracker-emfile",
+		      (char *)NULL);
+		_exit(127);
+	}
+	assert_true(pid > 0);
+	assert_int_equal(exit_code(pid), 0);
+}
+
 /* The tracker keeps one fd open for the rest of the process: start it
  * before the per-test fd snapshots. */
 static int start_tracker(void **state)
@@ -312,7 +429,7 @@ static int start_tracker(void **state)
 	return 0;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		MPT(test_shared_alloc),
@@ -323,7 +440,11 @@ int main(void)
 		MPT(test_shm_errors_and_auto_name),
 		MPT(test_shm_creator_killed_leaves_no_segment),
 		MPT(test_shm_untracked_survives_creator),
+		MPT(test_tracker_pidfd_emfile_keeps_live_segments),
 	};
+
+	if (argc == 2 && strcmp(argv[1], "--tracker-emfile") == 0)
+		return tracker_emfile_helper();
 
 	return cmocka_run_group_tests(tests, start_tracker, NULL);
 }

@@ -7,8 +7,22 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include "internal/child.h"
 #include "mproc/process.h"
 #include "mproc/subprocess.h"
+
+/* This program's path, for re-running it: /proc/self/exe through readlink,
+ * which valgrind answers with the program it runs rather than itself. */
+static const char *self_exe(void)
+{
+	static char path[4096];
+	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+
+	if (n <= 0)
+		return "/proc/self/exe";
+	path[n] = '\0';
+	return path;
+}
 
 #define ARGV(...) ((const char *[]){__VA_ARGS__, NULL})
 
@@ -236,8 +250,36 @@ static void test_run_timeout_kills_group(void **state)
 		poll(NULL, 0, 10);
 	assert_true(mp_proc_status(grandchild, &st) == -ESRCH || st.state == 'Z');
 	mp_completed_free(&r);
-	mpt_assert_rc(mp_run(ARGV("true"), &(mp_run_opts){.timeout = -1}, &r),
+	mpt_assert_rc(mp_run(ARGV("true"), &(mp_run_opts){.timeout = -2}, &r),
 		      -EINVAL);
+	mpt_assert_rc(mp_run(ARGV("true"), &(mp_run_opts){.timeout = NAN}, &r),
+		      -EINVAL);
+}
+
+/* Huge timeouts, +inf and MP_FOREVER are no limit (they used to wrap into
+ * an instant timeout that SIGKILLed the child); a tiny one still expires. */
+static void test_run_huge_timeouts(void **state)
+{
+	static const double none[] = {MP_FOREVER, INFINITY, 1.8e10, 1.9e10,
+				      1e300, 0};
+	mp_completed r;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
+		int rc = mp_run(ARGV("sh", "-c", "exit 5"),
+				&(mp_run_opts){.timeout = none[i]}, &r);
+
+		if (rc != 0)
+			fail_msg("timeout %g: %d %s", none[i], rc, mp_last_error());
+		assert_false(r.timed_out);
+		assert_int_equal(r.returncode, 5);
+		mp_completed_free(&r);
+	}
+	mpt_assert_rc(mp_run(ARGV("sleep", "30"), &(mp_run_opts){.timeout = 1e-12},
+			     &r),
+		      -ETIMEDOUT);
+	assert_true(r.timed_out);
+	mp_completed_free(&r);
 }
 
 static void test_big_data_both_ways(void **state)
@@ -445,9 +487,63 @@ static void test_run_and_signal_arguments(void **state)
 	assert_string_equal(mp_last_error(), "mp_popen_kill: argument 'p' is NULL");
 }
 
+/* ---- without pidfds (MP_NO_PIDFD=1: old kernels, valgrind 3.19) ---- */
+
+/* MPT_ONLY=a,b,...: keep only the tests named; returns how many are left. */
+static size_t mpt_only(struct CMUnitTest *t, size_t n)
+{
+	const char *only = getenv("MPT_ONLY");
+	size_t k = 0;
+
+	if (only == NULL)
+		return n;
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(t[i].name);
+
+		for (const char *at = only; (at = strstr(at, t[i].name)) != NULL;
+		     at += len)
+			if ((at == only || at[-1] == ',') &&
+			    (at[len] == ',' || at[len] == '\0')) {
+				t[k++] = t[i];
+				break;
+			}
+	}
+	return k;
+}
+
+/* Run the tests named in `only` again, in a new copy of this program that
+ * has no pidfds (internal/child.h), and expect them all to pass. */
+static void rerun_without_pidfd(const char *only)
+{
+	pid_t pid;
+
+	if (getenv("MP_NO_PIDFD") != NULL)
+		skip(); /* this is the re-run */
+	fflush(NULL);
+	if ((pid = fork()) == 0) {
+		setenv("MP_NO_PIDFD", "1", 1);
+		setenv("MPT_ONLY", only, 1);
+		execl(self_exe(), "no-pidfd", (char *)NULL);
+		_exit(127);
+	}
+	assert_true(pid > 0);
+	assert_int_equal(mpt_wait(pid), 0);
+}
+
+static void test_without_pidfd(void **state)
+{
+	(void)state;
+	rerun_without_pidfd("test_run_exit_codes,test_run_capture,test_run_input,"
+			    "test_missing_or_not_executable,test_env_cwd_umask,"
+			    "test_fds_closed_in_child,test_run_timeout_kills_group,"
+			    "test_run_huge_timeouts,test_popen_readline_realtime,"
+			    "test_popen_communicate_timeout_then_again,"
+			    "test_popen_signals_and_free,test_thousand_runs_no_leak");
+}
+
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
+	struct CMUnitTest tests[] = {
 		MPT(test_run_exit_codes),
 		MPT(test_run_capture),
 		MPT(test_run_input),
@@ -455,6 +551,7 @@ int main(void)
 		MPT(test_env_cwd_umask),
 		MPT(test_fds_closed_in_child),
 		MPT(test_run_timeout_kills_group),
+		MPT(test_run_huge_timeouts),
 		MPT(test_big_data_both_ways),
 		MPT(test_popen_readline_realtime),
 		MPT(test_popen_communicate_timeout_then_again),
@@ -464,7 +561,11 @@ int main(void)
 		MPT(test_readline_needs_a_pipe),
 		MPT(test_bytes_lines_null_data),
 		MPT(test_run_and_signal_arguments),
+		MPT(test_without_pidfd),
 	};
+	size_t n = mpt_only(tests, sizeof(tests) / sizeof(tests[0]));
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	if (getenv("MP_NO_PIDFD") != NULL && mpi_have_pidfd())
+		return 99; /* the fallback is not in force */
+	return _cmocka_run_group_tests("tests", tests, n, NULL, NULL);
 }

@@ -10,6 +10,9 @@
  *
  * Timeouts.  A `double timeout` is in seconds, measured on CLOCK_MONOTONIC.
  * MP_FOREVER blocks, 0 polls; any other negative value (or NaN) is -EINVAL.
+ * +inf, and any timeout of 1e9 seconds (31 years) or more, also blocks.
+ * Option fields holding a timeout (task_timeout, mp_run_opts.timeout) take
+ * 0 or MP_FOREVER for "no limit".
  * A signal (EINTR) never shortens or lengthens a wait.
  */
 #ifndef MPROC_COMMON_H

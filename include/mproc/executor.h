@@ -30,7 +30,8 @@ typedef struct mp_executor_opts {
 	unsigned max_tasks_per_child; /* 0 = unlimited */
 	void (*initializer)(void *arg);
 	void *initarg;
-	double task_timeout;         /* seconds per task; 0 = none */
+	double task_timeout;         /* seconds per task; 0 or MP_FOREVER =
+				      * none */
 } mp_executor_opts;
 
 typedef struct mp_executor mp_executor_t;

@@ -70,8 +70,8 @@ typedef struct mp_pool_opts {
 	void (*initializer)(void *arg); /* run once in each worker */
 	void *initarg;
 	unsigned maxtasksperchild; /* 0 = unlimited; counts map items */
-	double task_timeout;       /* seconds per task (map: per chunk); 0 = none;
-				    * at most 1e9, not NaN */
+	double task_timeout;       /* seconds per task (map: per chunk); 0 or
+				    * MP_FOREVER = none */
 } mp_pool_opts;
 
 typedef struct mp_pool mp_pool_t;

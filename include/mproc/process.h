@@ -19,13 +19,21 @@
  * caller's stack and never runs the parent's atexit handlers (a target that
  * calls exit() itself would run them: return instead).  Its stdin is
  * /dev/null unless keep_stdin is set.  The parent flushes its stdio before
- * forking so buffered output is neither lost nor printed twice.
+ * forking (its earlier output comes first) and the child discards, unwritten,
+ * what it inherited in the stdout and stderr buffers: output that another
+ * thread buffers while the fork happens is printed once, by the parent.
+ * Other FILE streams cannot be listed portably: a thread writing to one of
+ * them at the moment of the fork may see that data written twice.
  *
  * Reaping.  The library never calls waitpid(-1) and installs no SIGCHLD
  * handler.  Each child is tracked by a pidfd and reaped by join, is_alive,
  * exitcode, active_children, the next start, free, or at exit.  At normal exit
  * (atexit) live daemonic children get SIGTERM, then SIGKILL after one second,
- * and non-daemonic children are joined, as CPython does.
+ * and non-daemonic children are joined, as CPython does.  From the moment
+ * that exit cleanup begins, mp_process_start fails with MP_ECLOSED (so a
+ * pool's supervisor cannot replace the workers being stopped), and exit
+ * waits at most 5 s more for daemons that outlive SIGKILL: a program that
+ * returns from main with a live pool or executor never hangs.
  *
  * "Subclassing" Process: C has no classes; put the state your run() needs in
  * a struct and pass it as `arg` (see docs/process.md).
@@ -149,7 +157,12 @@ MP_API int mp_process_send_signal(mp_process_t *p, int sig);
 /*
  * mp_process_sentinel - an fd that becomes readable (POLLIN) when the child
  * ends; owned by the object, valid until close/free.  -EINVAL before start
- * ("process not started"), MP_ECLOSED after close.
+ * ("process not started"), MP_ECLOSED after close.  It is a pidfd; where
+ * pidfds do not exist (Linux < 5.3, valgrind; MP_NO_PIDFD=1 forces it) it is
+ * the read end of a pipe whose write end only the child holds: readable
+ * (POLLHUP) as the child exits, a moment before join can reap it, or early
+ * if the child closes it (exec, closing every fd).  Children started by the
+ * child with mp_process_start do not inherit it; raw fork() children do.
  */
 MP_API int mp_process_sentinel(mp_process_t *p);
 

@@ -139,7 +139,8 @@ typedef struct mp_run_opts {
 	const void *input;  /* sent to stdin (which becomes a PIPE) */
 	size_t input_len;
 	bool capture_output; /* stdout and stderr become PIPEs */
-	double timeout;     /* seconds; 0 (the default) = no limit */
+	double timeout;     /* seconds; 0 (the default) or MP_FOREVER = no
+			     * limit */
 	bool check;         /* non-zero exit status -> MP_ECALLED */
 } mp_run_opts;
 

@@ -2,6 +2,10 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdio_ext.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -13,29 +17,114 @@
 #define P_PIDFD 3
 #endif
 
+/* How long an exit pipe's hang-up may precede the child's zombie. */
+enum { EXIT_GRACE_NS = 5000000 };
+
+/* 0: not probed yet, 1: pidfds work, 2: the fallback. */
+static int pidfd_state;
+
+bool mpi_have_pidfd(void)
+{
+	int state = __atomic_load_n(&pidfd_state, __ATOMIC_RELAXED);
+
+	if (state == 0) {
+		const char *no = getenv("MP_NO_PIDFD");
+		int fd = -1;
+
+		if (no != NULL && *no != '\0' && strcmp(no, "0") != 0)
+			state = 2;
+		else if ((fd = (int)syscall(SYS_pidfd_open, getpid(), 0)) < 0 &&
+			 errno == ENOSYS)
+			state = 2;
+		else
+			state = 1; /* EMFILE and the like: it exists */
+		if (fd >= 0)
+			close(fd);
+		__atomic_store_n(&pidfd_state, state, __ATOMIC_RELAXED);
+	}
+	return state == 1;
+}
+
 int mpi_pidfd_open(pid_t pid)
 {
+	if (!mpi_have_pidfd()) {
+		errno = ENOSYS;
+		return -1;
+	}
 	return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
-int mpi_wait_pidfd(int fd, uint64_t deadline)
+/* Has child pid ended (not reaped)?  1, 0, or -errno (ECHILD: reaped by
+ * someone else, which counts as ended). */
+static int pid_ended(pid_t pid, int flags)
+{
+	siginfo_t si;
+	int rc;
+
+	memset(&si, 0, sizeof(si));
+	do
+		rc = waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT | flags);
+	while (rc < 0 && errno == EINTR);
+	if (rc < 0)
+		return errno == ECHILD ? 1 : -errno;
+	return si.si_pid != 0;
+}
+
+/* Fallback: wait on the pid itself. */
+static int wait_pid(pid_t pid, uint64_t deadline)
+{
+	uint64_t nap = 100000; /* ns: 0.1 ms, doubling up to 10 ms */
+	int rc;
+
+	if (deadline == MPI_NO_DEADLINE) {
+		rc = pid_ended(pid, 0); /* blocks */
+		return rc < 0 ? rc : 0;
+	}
+	while ((rc = pid_ended(pid, WNOHANG)) == 0) {
+		uint64_t now = mpi_now_ns();
+		struct timespec ts;
+
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		if (nap > deadline - now)
+			nap = deadline - now;
+		ts.tv_sec = (time_t)(nap / 1000000000u);
+		ts.tv_nsec = (long)(nap % 1000000000u);
+		nanosleep(&ts, NULL);
+		if (nap < 10000000)
+			nap *= 2;
+	}
+	return rc < 0 ? rc : 0;
+}
+
+int mpi_child_wait(pid_t pid, int fd, uint64_t deadline)
 {
 	struct pollfd pfd = {.fd = fd, .events = POLLIN};
 	struct timespec ts;
+	uint64_t grace;
 	int rc;
 
+	if (fd < 0)
+		return wait_pid(pid, deadline);
 	for (;;) {
 		rc = ppoll(&pfd, 1, mpi_remaining(deadline, &ts), NULL);
 		if (rc > 0)
-			return 0;
+			break;
 		if (rc == 0)
 			return -ETIMEDOUT;
 		if (errno != EINTR)
 			return -errno;
 	}
+	if (mpi_have_pidfd() || pid_ended(pid, WNOHANG) != 0)
+		return 0;
+	/* The exit pipe hangs up as the child releases its files, a moment
+	 * before it can be reaped (or long before, if it closed the pipe or
+	 * exec'd): wait on the pid, allowing that moment past the deadline. */
+	grace = mpi_now_ns() + EXIT_GRACE_NS;
+	return wait_pid(pid, deadline > grace ? deadline : grace);
 }
 
-int mpi_pidfd_reap(int fd, int *code, struct rusage *ru)
+int mpi_child_reap(pid_t pid, int fd, int *code, struct rusage *ru)
 {
 	struct rusage dummy;
 	siginfo_t si;
@@ -43,8 +132,11 @@ int mpi_pidfd_reap(int fd, int *code, struct rusage *ru)
 
 	memset(&si, 0, sizeof(si));
 	do
-		rc = syscall(SYS_waitid, P_PIDFD, fd, &si, WEXITED | WNOHANG,
-			     ru ? ru : &dummy);
+		rc = mpi_have_pidfd() && fd >= 0
+			     ? syscall(SYS_waitid, P_PIDFD, fd, &si,
+				       WEXITED | WNOHANG, ru ? ru : &dummy)
+			     : syscall(SYS_waitid, P_PID, pid, &si,
+				       WEXITED | WNOHANG, ru ? ru : &dummy);
 	while (rc < 0 && errno == EINTR);
 	if (rc < 0)
 		return -errno;
@@ -54,10 +146,36 @@ int mpi_pidfd_reap(int fd, int *code, struct rusage *ru)
 	return 1;
 }
 
-int mpi_pidfd_signal(int fd, int sig)
+int mpi_child_signal(pid_t pid, int fd, int sig)
 {
-	if (syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0) < 0 &&
-	    errno != ESRCH)
+	long rc = mpi_have_pidfd() && fd >= 0
+			  ? syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0)
+			  : kill(pid, sig);
+
+	if (rc < 0 && errno != ESRCH)
 		return -errno;
 	return 0;
+}
+
+/* Does fp hold bytes read ahead from its fd?  (glibc's FILE is public.) */
+static bool has_readahead(FILE *fp)
+{
+#ifdef __GLIBC__
+	return fp->_IO_read_ptr != fp->_IO_read_end;
+#else
+	(void)fp;
+	return true;
+#endif
+}
+
+void mpi_stdio_forget(bool in)
+{
+	/* __fpending first: a child usually finds nothing to discard and
+	 * then writes nothing (no copy-on-write fault). */
+	if (__fpending(stdout) > 0)
+		__fpurge(stdout);
+	if (__fpending(stderr) > 0)
+		__fpurge(stderr);
+	if (in && has_readahead(stdin))
+		__fpurge(stdin);
 }

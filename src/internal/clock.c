@@ -13,18 +13,44 @@ uint64_t mpi_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+int mpi_timeout_check(double timeout, const char *func, const char *what)
+{
+	if (timeout >= 0 || timeout == MP_FOREVER)
+		return 0;
+	return mpi_error(-EINVAL, func,
+			 "%s %g is invalid (use seconds >= 0, or MP_FOREVER)",
+			 what, timeout);
+}
+
+uint64_t mpi_timeout_ns(double timeout)
+{
+	uint64_t ns;
+
+	if (isnan(timeout))
+		return 0;
+	if (timeout < 0 || timeout >= MPI_TIMEOUT_CAP)
+		return MPI_NO_DEADLINE; /* forever, or centuries */
+	ns = (uint64_t)(timeout * 1e9); /* < 1e18: fits */
+	return ns == 0 && timeout > 0 ? 1 : ns;
+}
+
+uint64_t mpi_deadline_in(uint64_t ns)
+{
+	uint64_t d;
+
+	if (ns == MPI_NO_DEADLINE ||
+	    __builtin_add_overflow(mpi_now_ns(), ns, &d) || d == MPI_NO_DEADLINE)
+		return MPI_NO_DEADLINE;
+	return d;
+}
+
 int mpi_deadline(double timeout, const char *func, uint64_t *deadline)
 {
-	if (isnan(timeout) || (timeout < 0 && timeout != MP_FOREVER))
-		return mpi_error(-EINVAL, func,
-				 "timeout %g is invalid (use seconds >= 0, or "
-				 "MP_FOREVER)",
-				 timeout);
-	if (timeout < 0 || timeout >= 1e9) { /* forever, or centuries */
-		*deadline = MPI_NO_DEADLINE;
-		return 0;
-	}
-	*deadline = mpi_now_ns() + (uint64_t)(timeout * 1e9);
+	int rc = mpi_timeout_check(timeout, func, "timeout");
+
+	if (rc < 0)
+		return rc;
+	*deadline = mpi_deadline_in(mpi_timeout_ns(timeout));
 	return 0;
 }
 

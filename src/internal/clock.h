@@ -1,9 +1,14 @@
 /*
- * internal/clock.h - deadlines on CLOCK_MONOTONIC.
+ * internal/clock.h - timeouts and deadlines on CLOCK_MONOTONIC.
  *
- * A wait turns its relative `double timeout` into an absolute deadline once,
- * then asks for the time left after every EINTR or spurious wake-up, so a
- * signal neither shortens nor lengthens the wait.
+ * Every `double timeout` of the library (arguments and option fields) goes
+ * through mpi_timeout_check and mpi_timeout_ns: one place decides that
+ * MP_FOREVER, +inf and anything of MPI_TIMEOUT_CAP seconds or more mean "no
+ * limit", so a huge timeout can never wrap into an instant one.
+ *
+ * A wait turns its relative timeout into an absolute deadline once, then
+ * asks for the time left after every EINTR or spurious wake-up, so a signal
+ * neither shortens nor lengthens the wait.
  */
 #ifndef MPROC_INTERNAL_CLOCK_H
 #define MPROC_INTERNAL_CLOCK_H
@@ -14,13 +19,35 @@
 
 #define MPI_NO_DEADLINE UINT64_MAX
 
+/* Timeouts of this many seconds (about 31.7 years) or more never expire. */
+#define MPI_TIMEOUT_CAP 1e9
+
 /* Nanoseconds on CLOCK_MONOTONIC. */
 uint64_t mpi_now_ns(void);
 
 /*
- * Validate a timeout and turn it into a deadline: MP_FOREVER (and +inf) give
- * MPI_NO_DEADLINE.  Returns 0, or -EINVAL (message names `func`) for NaN or a
- * negative value other than MP_FOREVER.
+ * Validate a timeout: 0 for seconds >= 0 (+inf included) and MP_FOREVER;
+ * -EINVAL for NaN or any other negative value, with the message
+ * "<func>: <what> <value> is invalid (...)" (what: "timeout",
+ * "opts->task_timeout", ...).
+ */
+int mpi_timeout_check(double timeout, const char *func, const char *what);
+
+/*
+ * Seconds to nanoseconds, total: MPI_NO_DEADLINE ("no limit") for
+ * MP_FOREVER or any negative value, +inf and everything from
+ * MPI_TIMEOUT_CAP up; at least 1 for any positive value (a tiny timeout is
+ * still a timeout); 0 for 0, and for NaN (which mpi_timeout_check rejects
+ * first: a NaN that slipped through polls rather than hangs).
+ */
+uint64_t mpi_timeout_ns(double timeout);
+
+/* now + ns, MPI_NO_DEADLINE for ns == MPI_NO_DEADLINE (saturating). */
+uint64_t mpi_deadline_in(uint64_t ns);
+
+/*
+ * mpi_timeout_check, then the deadline: MPI_NO_DEADLINE for no limit.
+ * Returns 0, or -EINVAL (message names `func`).
  */
 int mpi_deadline(double timeout, const char *func, uint64_t *deadline);
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "internal/alloc.h"
+#include "internal/child.h"
 #include "internal/clock.h"
 #include "internal/error.h"
 #include "pool/pool_int.h"
@@ -327,7 +328,8 @@ static void worker_ended(mp_pool_t *p, unsigned i)
 		pool_break(p); /* what came back from it fails too */
 	else if (p->state == RUN || (p->state == CLOSING && p->head != NULL)) {
 		int rc = mpi_pool_start_worker(p, i);
-		if (rc < 0)
+		/* MP_ECLOSED: the program is exiting (mpi_exit_cleanup). */
+		if (rc < 0 && rc != MP_ECLOSED)
 			fprintf(stderr, "mproc: pool: cannot replace worker %u: %s\n",
 				i, mp_strerror(rc));
 	}
@@ -480,14 +482,37 @@ static uint64_t check_timeouts(mp_pool_t *p)
 	return next;
 }
 
+/*
+ * Has worker i ended?  Its sentinel says so (a pidfd's POLLIN).  Without
+ * pidfds the sentinel is an exit pipe (POLLHUP), which a worker that closed
+ * its fds or exec'd hangs up early: then check the pid, and from then on
+ * poll that worker by time (deaf[i] = its process).
+ */
+static bool worker_gone(mp_pool_t *p, unsigned i, short revents,
+			mp_process_t **deaf)
+{
+	mp_process_t *proc = p->w[i].proc;
+
+	if (!p->w[i].alive)
+		return false;
+	if (mpi_have_pidfd())
+		return revents & POLLIN;
+	if (!(revents & (POLLIN | POLLHUP)) && deaf[i] != proc)
+		return false;
+	if (mp_process_is_alive(proc) == 0)
+		return true;
+	deaf[i] = proc;
+	return false;
+}
+
 /* One round: returns false once the pool has stopped. */
-static bool supervise(mp_pool_t *p, struct pollfd *pfd)
+static bool supervise(mp_pool_t *p, struct pollfd *pfd, mp_process_t **deaf)
 {
 	bool any = false;
 
 	drain_results(p);
 	for (unsigned i = 0; i < p->n; i++)
-		if (p->w[i].alive && (pfd[i + 1].revents & POLLIN))
+		if (worker_gone(p, i, pfd[i + 1].revents, deaf))
 			worker_ended(p, i);
 	dispatch(p);
 	if (p->state == CLOSING && p->head == NULL)
@@ -510,16 +535,23 @@ void *mpi_pool_supervisor(void *arg)
 {
 	mp_pool_t *p = arg;
 	struct pollfd *pfd = p->pfd;
+	mp_process_t **deaf = p->deaf;
 	uint64_t counter;
 
 	mpi_pool_lock(p);
-	while (supervise(p, pfd)) {
+	while (supervise(p, pfd, deaf)) {
 		uint64_t next = check_timeouts(p);
 
-		for (unsigned i = 0; i < p->n; i++)
+		for (unsigned i = 0; i < p->n; i++) {
+			bool watch = p->w[i].alive && deaf[i] != p->w[i].proc;
+
 			pfd[i + 1] = (struct pollfd){
-				p->w[i].alive ? mp_process_sentinel(p->w[i].proc) : -1,
+				watch ? mp_process_sentinel(p->w[i].proc) : -1,
 				POLLIN, 0};
+			if (p->w[i].alive && !watch && /* see worker_gone */
+			    (next == MPI_NO_DEADLINE || next > mpi_now_ns() + 10000000))
+				next = mpi_now_ns() + 10000000;
+		}
 		pfd[0] = (struct pollfd){p->efd, POLLIN, 0};
 		__atomic_store_n(p->sup_sleeping, 1, __ATOMIC_SEQ_CST);
 		for (unsigned i = 0; i < p->n; i++) /* see worker_slot.big */

@@ -38,12 +38,9 @@ mp_executor_t *mp_executor_new(const mp_executor_opts *opts)
 			opts->max_workers, MPI_POOL_MAX_PROCESSES);
 		return NULL;
 	}
-	if (!(opts->task_timeout >= 0) ||
-	    opts->task_timeout > MPI_POOL_MAX_TIMEOUT) {
-		MPI_ERR(-EINVAL, "opts->task_timeout %g is invalid (seconds "
-			"0 .. 1e9; 0 = none)", opts->task_timeout);
+	if (mpi_timeout_check(opts->task_timeout, __func__,
+			      "opts->task_timeout") < 0)
 		return NULL;
-	}
 	if ((ex = mpi_calloc(1, sizeof(*ex))) == NULL) {
 		MPI_ERR(-ENOMEM, "out of memory");
 		return NULL;

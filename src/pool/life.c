@@ -24,11 +24,9 @@ mp_pool_t *mp_pool_new(const mp_pool_opts *opts)
 
 	if (opts == NULL)
 		opts = &defaults;
-	if (!(opts->task_timeout >= 0) ||
-	    opts->task_timeout > MPI_POOL_MAX_TIMEOUT) {
-		MPI_ERR(-EINVAL, "opts->task_timeout %g is invalid", opts->task_timeout);
+	if (mpi_timeout_check(opts->task_timeout, __func__,
+			      "opts->task_timeout") < 0)
 		return NULL;
-	}
 	if (opts->processes > MPI_POOL_MAX_PROCESSES) {
 		MPI_ERR(-EINVAL, "opts->processes %u is too many", opts->processes);
 		return NULL;
@@ -41,12 +39,15 @@ mp_pool_t *mp_pool_new(const mp_pool_opts *opts)
 	p->n = opts->processes ? opts->processes : (unsigned)mp_cpu_count();
 	p->depth = 1;
 	p->avg_ns = 1000000000; /* tasks are long until they prove short */
-	p->timeout_ns = (uint64_t)(opts->task_timeout * 1e9);
+	p->timeout_ns = mpi_timeout_ns(opts->task_timeout);
+	if (p->timeout_ns == MPI_NO_DEADLINE)
+		p->timeout_ns = 0; /* MP_FOREVER or centuries: none, as 0 */
 	p->w = mpi_calloc(p->n, sizeof(*p->w));
 	p->slots = mpi_shm_alloc(p->n * sizeof(*p->slots));
 	p->sup_sleeping = mpi_shm_alloc(sizeof(*p->sup_sleeping));
 	p->results = mpi_ring_new(RESULT_BYTES, 0, 0);
 	p->pfd = mpi_calloc(p->n + 1, sizeof(*p->pfd));
+	p->deaf = mpi_calloc(p->n, sizeof(*p->deaf));
 	p->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_condattr_init(&ca);
@@ -55,7 +56,8 @@ mp_pool_t *mp_pool_new(const mp_pool_opts *opts)
 	pthread_condattr_destroy(&ca);
 	p->thread_joined = true; /* until the thread exists */
 	if (p->w == NULL || p->slots == NULL || p->sup_sleeping == NULL ||
-	    p->results == NULL || p->pfd == NULL || p->efd < 0) {
+	    p->results == NULL || p->pfd == NULL || p->deaf == NULL ||
+	    p->efd < 0) {
 		MPI_ERR(-ENOMEM, "cannot set up the pool");
 		goto fail;
 	}
@@ -162,6 +164,7 @@ void mp_pool_free(mp_pool_t *pool)
 	pthread_cond_destroy(&pool->done);
 	mpi_free(pool->broken);
 	mpi_free(pool->pfd);
+	mpi_free(pool->deaf);
 	mpi_free(pool->w);
 	mpi_free(pool);
 }

@@ -171,7 +171,6 @@ enum { INBOX_BYTES = 256 << 10, RESULT_BYTES = 1 << 20, MAX_DEPTH = 64 };
 /* Limits of mp_pool_opts (the executor checks its own fields against the
  * same, to name them). */
 enum { MPI_POOL_MAX_PROCESSES = 4096 };
-#define MPI_POOL_MAX_TIMEOUT 1e9
 
 /* Workers dying in their initializer this many times in a row break the
  * pool (CPython's Pool respawns them forever; its executor breaks). */
@@ -202,6 +201,7 @@ struct mp_pool {
 	struct mpi_ring *results;
 	struct pollfd *pfd;          /* the supervisor's: made by new, so
 				      * that a thread never lacks it */
+	mp_process_t **deaf;         /* the supervisor's (see worker_gone) */
 	int efd;
 	uint64_t next_id, timeout_ns, avg_ns;
 	unsigned init_failures;

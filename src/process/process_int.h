@@ -32,8 +32,10 @@
 #define P_PIDFD 3
 #endif
 
-/* How long exit waits for daemons after SIGTERM before SIGKILL. */
+/* How long exit waits for daemons after SIGTERM before SIGKILL, and at
+ * most after SIGKILL. */
 #define DAEMON_GRACE 1.0
+#define DAEMON_KILL_WAIT 5.0
 
 enum state { ST_NEW, ST_STARTED, ST_REAPED, ST_CLOSED };
 enum kind { K_CHILD, K_CURRENT, K_PARENT };
@@ -69,6 +71,8 @@ extern struct mp_process *mpi_reg;
 extern atomic_uint mpi_counter; /* Process-N numbering, per process */
 extern struct mp_process mpi_self, mpi_parent;
 extern bool mpi_has_parent;
+/* Exit cleanup has begun: mp_process_start fails (under mpi_reg_lock). */
+extern bool mpi_exiting;
 
 /* Checks for calls that need a started child of this process. */
 int mpi_check_child(const struct mp_process *p, const char *func);

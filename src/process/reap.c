@@ -23,9 +23,6 @@
 #include "internal/error.h"
 #include "process/process_int.h"
 
-/* How long exit waits for daemons after SIGTERM before SIGKILL. */
-#define DAEMON_GRACE 1.0
-
 pthread_mutex_t mpi_reg_lock = PTHREAD_MUTEX_INITIALIZER;
 struct mp_process *mpi_reg;
 atomic_uint mpi_counter; /* Process-N numbering, per process */
@@ -35,6 +32,7 @@ struct mp_process mpi_self = {.name = "MainProcess", .identity = "",
 struct mp_process mpi_parent = {.kind = K_PARENT, .state = ST_STARTED,
 				.pidfd = -1};
 bool mpi_has_parent;
+bool mpi_exiting;
 
 /* ---- validation shared by the calls ---- */
 
@@ -94,7 +92,7 @@ bool mpi_reap_locked(struct mp_process *p)
 	if (p->state != ST_STARTED)
 		return true;
 	memset(&ru, 0, sizeof(ru));
-	rc = mpi_pidfd_reap(p->pidfd, &code, &ru);
+	rc = mpi_child_reap(p->pid, p->pidfd, &code, &ru);
 	if (rc == 0)
 		return false;
 	if (rc < 0) /* ECHILD: a waitpid(-1) elsewhere took its status */
@@ -132,36 +130,45 @@ void mpi_sweep_locked(void)
 	}
 }
 
-/*
- * Wait until the pidfd is readable (the process ended) or the deadline.
- * Returns 0 or -ETIMEDOUT.
- */
 /* ---- exit handling: what CPython's util._exit_function does ---- */
+
+/* Signal every live daemonic child (lock held). */
+static void signal_daemons(int sig)
+{
+	struct mp_process *p;
+
+	for (p = mpi_reg; p != NULL; p = p->next)
+		if (p->daemon && p->state == ST_STARTED)
+			mpi_child_signal(p->pid, p->pidfd, sig);
+}
 
 /*
  * Terminate live daemonic children (SIGTERM, then SIGKILL after a grace
  * period) and join the others.  Runs at exit of the main process and at the
  * end of every child.
+ *
+ * First, under the lock, mpi_exiting makes every later mp_process_start
+ * fail: a pool's supervisor thread, still running, cannot replace the
+ * workers stopped here with new ones that nobody signals (which made exit
+ * wait for ever).  Every wait for daemons is bounded: SIGTERM, DAEMON_GRACE,
+ * SIGKILL, then DAEMON_KILL_WAIT at most (a process stuck in the kernel may
+ * outlive even SIGKILL for a while; exit does not wait for it).
  */
 void mpi_exit_cleanup(void)
 {
-	struct mp_process *p;
-	uint64_t deadline = mpi_now_ns() + (uint64_t)(DAEMON_GRACE * 1e9);
-	bool any = false;
+	uint64_t deadline = mpi_deadline_in(mpi_timeout_ns(DAEMON_GRACE));
+	bool killed = false;
 
 	pthread_mutex_lock(&mpi_reg_lock);
+	mpi_exiting = true;
 	mpi_sweep_locked();
-	for (p = mpi_reg; p != NULL; p = p->next)
-		if (p->daemon && p->state == ST_STARTED) {
-			mpi_pidfd_signal(p->pidfd, SIGTERM);
-			any = true;
-		}
+	signal_daemons(SIGTERM);
 	pthread_mutex_unlock(&mpi_reg_lock);
-	if (!any)
-		goto join;
 	/* Wait for the daemons (without the lock), then kill stragglers. */
 	for (;;) {
-		struct mp_process *left = NULL;
+		struct mp_process *p, *left = NULL;
+		pid_t pid;
+		int fd;
 
 		pthread_mutex_lock(&mpi_reg_lock);
 		mpi_sweep_locked();
@@ -169,37 +176,53 @@ void mpi_exit_cleanup(void)
 			if (p->daemon && p->state == ST_STARTED)
 				left = p;
 		if (left != NULL && mpi_expired(deadline)) {
-			mpi_pidfd_signal(left->pidfd, SIGKILL);
-			deadline = MPI_NO_DEADLINE;
+			if (killed) { /* still there after SIGKILL: go */
+				pthread_mutex_unlock(&mpi_reg_lock);
+				break;
+			}
+			signal_daemons(SIGKILL);
+			killed = true;
+			deadline = mpi_deadline_in(mpi_timeout_ns(DAEMON_KILL_WAIT));
 		}
 		if (left == NULL) {
 			pthread_mutex_unlock(&mpi_reg_lock);
 			break;
 		}
-		{
-			int fd = dup(left->pidfd); /* left may be freed */
-			pthread_mutex_unlock(&mpi_reg_lock);
-			if (fd >= 0) {
-				mpi_wait_pidfd(fd, deadline);
+		pid = left->pid;
+		fd = dup(left->pidfd); /* left may be freed once unlocked */
+		pthread_mutex_unlock(&mpi_reg_lock);
+		if (fd >= 0 || !mpi_have_pidfd()) {
+			mpi_child_wait(pid, fd, deadline);
+			if (fd >= 0)
 				close(fd);
-			}
+		} else {
+			poll(NULL, 0, 10); /* no fd to wait on: look again */
 		}
 	}
-join:
-	/* Join every other child, detached ones included. */
+	/* Join every other child, detached ones included (as CPython does:
+	 * a non-daemonic child that never ends keeps the program waiting). */
 	for (;;) {
-		int fd = -1;
+		struct mp_process *p, *left = NULL;
+		pid_t pid;
+		int fd;
 
 		pthread_mutex_lock(&mpi_reg_lock);
 		mpi_sweep_locked();
-		for (p = mpi_reg; p != NULL && fd < 0; p = p->next)
-			if (p->state == ST_STARTED)
-				fd = dup(p->pidfd);
+		for (p = mpi_reg; p != NULL && left == NULL; p = p->next)
+			if (p->state == ST_STARTED && !p->daemon)
+				left = p;
+		fd = left != NULL ? dup(left->pidfd) : -1;
+		pid = left != NULL ? left->pid : 0;
 		pthread_mutex_unlock(&mpi_reg_lock);
-		if (fd < 0)
+		if (left == NULL)
 			break;
-		mpi_wait_pidfd(fd, MPI_NO_DEADLINE);
-		close(fd);
+		if (fd >= 0 || !mpi_have_pidfd()) {
+			mpi_child_wait(pid, fd, MPI_NO_DEADLINE);
+			if (fd >= 0)
+				close(fd);
+		} else {
+			poll(NULL, 0, 10);
+		}
 	}
 }
 
@@ -208,16 +231,30 @@ join:
 /* The parent, seen from a child: alive while it is still our mpi_parent. */
 static int parent_join(struct mp_process *p, uint64_t deadline)
 {
+	uint64_t nap = 100000;
 	int fd, rc;
 
 	if (getppid() != p->pid)
 		return 0;
 	fd = mpi_pidfd_open(p->pid);
-	if (fd < 0)
-		return errno == ESRCH ? 0 : MPI_SYSERR("pidfd_open");
-	/* Opened after it died and its pid was reused?  Then it is gone. */
-	rc = getppid() != p->pid ? 0 : mpi_wait_pidfd(fd, deadline);
-	close(fd);
+	if (fd < 0 && errno == ESRCH)
+		return 0;
+	if (fd < 0 && errno != ENOSYS)
+		return MPI_SYSERR("pidfd_open");
+	if (fd >= 0) {
+		/* Opened after it died and its pid was reused?  Then it is
+		 * gone. */
+		rc = getppid() != p->pid ? 0 : mpi_child_wait(p->pid, fd, deadline);
+		close(fd);
+	} else { /* no pidfds: we are re-parented when it ends */
+		for (rc = 0; getppid() == p->pid; nap = nap < 10000000 ? 2 * nap : nap) {
+			if (mpi_expired(deadline)) {
+				rc = -ETIMEDOUT;
+				break;
+			}
+			nanosleep(&(struct timespec){0, (long)nap}, NULL);
+		}
+	}
 	return rc == -ETIMEDOUT ? MPI_ERR(rc, "parent is still alive") : rc;
 }
 
@@ -242,7 +279,7 @@ int mp_process_join(mp_process_t *p, double timeout)
 	for (;;) {
 		if (reap(p))
 			return 0;
-		rc = mpi_wait_pidfd(p->pidfd, deadline);
+		rc = mpi_child_wait(p->pid, p->pidfd, deadline);
 		if (rc == -ETIMEDOUT && !reap(p))
 			return MPI_ERR(-ETIMEDOUT,
 				       "%s (pid %d) still alive after %gs",
@@ -311,11 +348,16 @@ int mp_process_send_signal(mp_process_t *p, int sig)
 		return rc;
 	if (sig < 0 || sig >= NSIG)
 		return MPI_ERR(-EINVAL, "signal %d is not a valid signal", sig);
-	if (p->state == ST_REAPED)
-		return 0;
-	if ((rc = mpi_pidfd_signal(p->pidfd, sig)) < 0)
-		return MPI_ERR(rc, "pidfd_send_signal(%d) to %s: %s", sig,
-			       p->name, mp_strerror(rc));
+	/* Under the lock: without pidfds the pid must not be reaped (and
+	 * reused) between the check and the signal. */
+	pthread_mutex_lock(&mpi_reg_lock);
+	rc = p->state == ST_REAPED ? 0
+				   : mpi_child_signal(p->pid, p->pidfd, sig);
+	pthread_mutex_unlock(&mpi_reg_lock);
+	if (rc < 0)
+		return MPI_ERR(rc, "%s(%d) to %s: %s",
+			       mpi_have_pidfd() ? "pidfd_send_signal" : "kill",
+			       sig, p->name, mp_strerror(rc));
 	return 0;
 }
 

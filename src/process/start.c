@@ -24,6 +24,10 @@
 
 static pthread_once_t atexit_once = PTHREAD_ONCE_INIT;
 
+/* Without pidfds, the write end of the exit pipe this process holds for its
+ * parent (the parent's sentinel reads EOF once every copy is closed). */
+static int exit_w = -1;
+
 static const char *policy_name(mp_sched_policy policy)
 {
 	static const char *const names[] = {"INHERIT", "SCHED_OTHER",
@@ -220,11 +224,14 @@ static void apply_opts(struct mp_process *p, int errfd)
 
 /* In the new child: become p, run the target, never return. */
 __attribute__((noreturn)) static void child_main(struct mp_process *p,
-						 pid_t ppid, int errfd)
+						 pid_t ppid, int errfd,
+						 int exitw)
 {
 	struct mp_process *q;
 	int code, fd;
 
+	/* First: never print what the parent had buffered (see child.h). */
+	mpi_stdio_forget(!p->keep_stdin);
 	/* Siblings' pidfds are not ours; the list starts empty. */
 	/*
 	 * Cheap as a child can be: the fewest pages written (each write to a
@@ -239,6 +246,13 @@ __attribute__((noreturn)) static void child_main(struct mp_process *p,
 	}
 	mpi_reg = NULL;
 	mpi_reg_lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+	/* Without pidfds: our parent's exit pipe is not ours to hold (it would
+	 * tell our parent we ended only when we did too); ours is. */
+	if (exit_w >= 0 || exitw >= 0) {
+		if (exit_w >= 0)
+			close(exit_w);
+		exit_w = exitw;
+	}
 	if (atomic_load(&mpi_counter) != 0)
 		atomic_store(&mpi_counter, 0);
 	mpi_parent.name = mpi_self.name;
@@ -303,7 +317,7 @@ static int read_setup(struct mp_process *p, int fd)
 
 int mp_process_start(mp_process_t *p)
 {
-	int pipefd[2] = {-1, -1};
+	int pipefd[2] = {-1, -1}, exitfd[2] = {-1, -1};
 	pid_t pid, me;
 	int fd, rc;
 
@@ -323,12 +337,24 @@ int mp_process_start(mp_process_t *p)
 		return MPI_ERR(-EPERM, "daemonic processes are not allowed to "
 				       "have children");
 	pthread_once(&atexit_once, register_atexit);
-	if (needs_setup(p) && pipe2(pipefd, O_CLOEXEC) < 0)
-		return MPI_SYSERR("pipe2");
-	fflush(NULL); /* else buffered output is printed twice */
+	/* Earlier output first; the child discards its copy of what another
+	 * thread buffers meanwhile (mpi_stdio_forget). */
+	fflush(NULL);
 	pthread_mutex_lock(&mpi_reg_lock);
 	if (p->state != ST_NEW) { /* another thread started it meanwhile */
 		rc = MPI_ERR(-EINVAL, "cannot start a process twice");
+		goto fail_unlock;
+	}
+	if (mpi_exiting) {
+		rc = MPI_ERR(MP_ECLOSED, "the program is exiting: no new process "
+					 "can start");
+		goto fail_unlock;
+	}
+	/* The pipes are made under the lock, so that no child that another
+	 * thread starts meanwhile inherits their write ends. */
+	if ((needs_setup(p) && pipe2(pipefd, O_CLOEXEC) < 0) ||
+	    (!mpi_have_pidfd() && pipe2(exitfd, O_CLOEXEC) < 0)) {
+		rc = MPI_SYSERR("pipe2");
 		goto fail_unlock;
 	}
 	mpi_sweep_locked();
@@ -336,14 +362,19 @@ int mp_process_start(mp_process_t *p)
 	if (pid == 0) {
 		if (pipefd[0] >= 0)
 			close(pipefd[0]);
-		child_main(p, me, pipefd[1]);
+		if (exitfd[0] >= 0)
+			close(exitfd[0]);
+		child_main(p, me, pipefd[1], exitfd[1]);
 	}
 	if (pid < 0) {
 		rc = MPI_SYSERR("fork");
 		goto fail_unlock;
 	}
-	fd = mpi_pidfd_open(pid);
-	if (fd < 0) {
+	if (exitfd[1] >= 0) { /* no pidfds: the exit pipe is the sentinel */
+		close(exitfd[1]);
+		fd = exitfd[0];
+		exitfd[0] = exitfd[1] = -1;
+	} else if ((fd = mpi_pidfd_open(pid)) < 0) {
 		rc = MPI_SYSERR("pidfd_open");
 		kill(pid, SIGKILL);
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
@@ -361,7 +392,7 @@ int mp_process_start(mp_process_t *p)
 		rc = read_setup(p, pipefd[0]);
 		close(pipefd[0]);
 		if (rc < 0) { /* the child _exits at once: reap it, undo */
-			mpi_wait_pidfd(fd, MPI_NO_DEADLINE);
+			mpi_child_wait(pid, fd, MPI_NO_DEADLINE);
 			pthread_mutex_lock(&mpi_reg_lock);
 			mpi_reap_locked(p);
 			mpi_reg_remove(p);
@@ -377,9 +408,11 @@ int mp_process_start(mp_process_t *p)
 
 fail_unlock:
 	pthread_mutex_unlock(&mpi_reg_lock);
-	if (pipefd[0] >= 0) {
-		close(pipefd[0]);
-		close(pipefd[1]);
+	for (int i = 0; i < 2; i++) {
+		if (pipefd[i] >= 0)
+			close(pipefd[i]);
+		if (exitfd[i] >= 0)
+			close(exitfd[i]);
 	}
 	return rc;
 }

@@ -7,11 +7,18 @@
  * session (terminal signals do not reach it) that keeps only the read end of
  * a pipe.  Creators write "+<pid> <name>\n" on create and "-<pid> <name>\n"
  * on unlink (one write each, under PIPE_BUF, so lines never interleave).
- * The tracker opens a pidfd for every registering pid and polls them: when a
- * registrant ends, by exit or by SIGKILL, its remaining names are unlinked.
- * When every holder of the pipe's write end is gone it unlinks what is left
- * and exits.  Children forked by a creator inherit the write end and so use
- * the same tracker, each registration keyed by its own pid.
+ * The tracker watches every registering pid through one pidfd (shared by
+ * all of that pid's names): when a registrant ends, by exit or by SIGKILL,
+ * its remaining names are unlinked.  Only pidfd_open's ESRCH means "already
+ * gone"; when it fails otherwise (EMFILE under a low RLIMIT_NOFILE, ENOSYS
+ * before Linux 5.3 or under valgrind) the names are kept and the pid is
+ * checked every WATCH_MS with kill(pid, 0) instead, and the tracker says so
+ * on its stderr (the creator's).  A pid watched that way counts as alive
+ * while it is a zombie, and a reused pid keeps its names: it errs towards
+ * keeping a segment, never towards unlinking one in use.  When every holder
+ * of the pipe's write end is gone it unlinks what is left and exits.
+ * Children forked by a creator inherit the write end and so use the same
+ * tracker, each registration keyed by its own pid.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,101 +34,209 @@
 #include <unistd.h>
 
 #include "internal/alloc.h"
+#include "internal/child.h"
 #include "shm/shm_int.h"
+
+/* How often a pid without a pidfd is checked. */
+enum { WATCH_MS = 100 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static int tracker_fd = -1;
 
+/* What the tracker process holds. */
+struct registrant {
+	pid_t pid;
+	int pidfd;    /* -1: watched by pid */
+	short revents;
+	size_t names; /* its entries */
+};
+
 struct entry {
 	pid_t pid;
-	int pidfd;
 	char name[256];
 };
 
+struct tracker {
+	struct registrant *r;
+	struct entry *e;
+	size_t nr, ne, capr, cape;
+};
+
+/* Grow *arr (of size elements) to hold n + 1; exits on failure (the
+ * tracker cannot do its job without memory). */
+static void *grow(void *arr, size_t *cap, size_t n, size_t size)
+{
+	size_t bytes;
+
+	if (n < *cap)
+		return arr;
+	*cap = *cap ? 2 * *cap : 16;
+	if (__builtin_mul_overflow(*cap, size, &bytes) ||
+	    (arr = mpi_realloc(arr, bytes)) == NULL) {
+		static const char msg[] = "mproc: shm tracker: out of memory\n";
+
+		if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
+		}
+		_exit(1);
+	}
+	return arr;
+}
+
+static struct registrant *find_registrant(struct tracker *t, pid_t pid)
+{
+	for (size_t i = 0; i < t->nr; i++)
+		if (t->r[i].pid == pid)
+			return &t->r[i];
+	return NULL;
+}
+
+static void drop_registrant(struct tracker *t, struct registrant *r)
+{
+	if (r->pidfd >= 0)
+		close(r->pidfd);
+	*r = t->r[--t->nr];
+}
+
+/* A registrant ended: unlink its names, forget it. */
+static void registrant_gone(struct tracker *t, struct registrant *r)
+{
+	for (size_t i = t->ne; i-- > 0;)
+		if (t->e[i].pid == r->pid) {
+			shm_unlink(t->e[i].name);
+			t->e[i] = t->e[--t->ne];
+		}
+	drop_registrant(t, r);
+}
+
+/* "+pid name": watch pid (one pidfd per pid) and keep name. */
+static void add(struct tracker *t, pid_t pid, const char *name)
+{
+	struct registrant *r = find_registrant(t, pid);
+
+	if (r == NULL) {
+		int fd = mpi_pidfd_open(pid);
+
+		if (fd < 0 && errno == ESRCH) {
+			shm_unlink(name); /* already gone */
+			return;
+		}
+		if (fd < 0 && errno != ENOSYS) /* ENOSYS: the known fallback */
+			fprintf(stderr, "mproc: shm tracker: cannot open a pidfd "
+				"for pid %d (%s): checking it every %d ms "
+				"instead\n", (int)pid, strerror(errno), WATCH_MS);
+		t->r = grow(t->r, &t->capr, t->nr, sizeof(*t->r));
+		r = &t->r[t->nr++];
+		*r = (struct registrant){.pid = pid, .pidfd = fd};
+	}
+	t->e = grow(t->e, &t->cape, t->ne, sizeof(*t->e));
+	t->e[t->ne].pid = pid;
+	snprintf(t->e[t->ne].name, sizeof(t->e[t->ne].name), "%s", name);
+	t->ne++;
+	r->names++;
+}
+
+/* "-pid name": the name was unlinked by its owner. */
+static void del(struct tracker *t, const char *name)
+{
+	for (size_t i = t->ne; i-- > 0;) {
+		struct registrant *r;
+
+		if (strcmp(t->e[i].name, name) != 0)
+			continue;
+		r = find_registrant(t, t->e[i].pid);
+		t->e[i] = t->e[--t->ne];
+		if (r != NULL && --r->names == 0)
+			drop_registrant(t, r);
+	}
+}
+
+static void handle_line(struct tracker *t, char *line)
+{
+	char *sp = strchr(line, ' ');
+	int pid = 0;
+
+	if (sp == NULL || sscanf(line + 1, "%d", &pid) != 1 || pid <= 0)
+		return;
+	if (line[0] == '+')
+		add(t, pid, sp + 1);
+	else if (line[0] == '-')
+		del(t, sp + 1);
+}
+
+/* Has a registrant without a pidfd ended?  Tries for a pidfd again too. */
+static bool gone_by_pid(struct registrant *r)
+{
+	if (kill(r->pid, 0) < 0 && errno == ESRCH)
+		return true;
+	r->pidfd = mpi_pidfd_open(r->pid); /* room again, say */
+	return r->pidfd < 0 && errno == ESRCH;
+}
+
 static void tracker_main(int in)
 {
-	struct entry *e = NULL;
+	struct tracker t = {0};
 	struct pollfd *pfd = NULL;
-	size_t n = 0, cap = 0, i;
+	size_t *who = NULL; /* pfd[k] watches t.r[who[k]] */
+	size_t cappfd = 0, capwho = 0, i, k, n;
 	char buf[4096], line[300];
 	size_t have = 0;
-	bool eof = false;
 
-	while (!eof || n > 0) {
-		/* Poll the pipe and one pidfd per entry (duplicates are fine). */
-		pfd = mpi_realloc(pfd, (n + 1) * sizeof(*pfd));
-		if (pfd == NULL)
-			break;
-		pfd[0] = (struct pollfd){.fd = eof ? -1 : in, .events = POLLIN};
-		for (i = 0; i < n; i++)
-			pfd[i + 1] = (struct pollfd){.fd = e[i].pidfd,
-						     .events = POLLIN};
-		if (eof) { /* nobody can register any more: clean up, go */
-			for (i = 0; i < n; i++)
-				shm_unlink(e[i].name);
-			break;
-		}
-		if (poll(pfd, n + 1, -1) < 0)
-			continue;
-		for (i = n; i-- > 0;) {
-			if (!(pfd[i + 1].revents & (POLLIN | POLLHUP | POLLERR)))
+	for (;;) {
+		bool watch = false;
+
+		/* Poll the pipe and the pidfds: only open fds, so that nfds
+		 * stays within RLIMIT_NOFILE (poll's EINVAL otherwise). */
+		pfd = grow(pfd, &cappfd, t.nr, sizeof(*pfd));
+		who = grow(who, &capwho, t.nr, sizeof(*who));
+		pfd[0] = (struct pollfd){.fd = in, .events = POLLIN};
+		for (i = 0, n = 1; i < t.nr; i++) {
+			t.r[i].revents = 0;
+			if (t.r[i].pidfd < 0) {
+				watch = true;
 				continue;
-			shm_unlink(e[i].name); /* its creator ended */
-			close(e[i].pidfd);
-			e[i] = e[--n];
+			}
+			who[n] = i;
+			pfd[n++] = (struct pollfd){.fd = t.r[i].pidfd,
+						   .events = POLLIN};
 		}
-		if (!(pfd[0].revents & (POLLIN | POLLHUP)))
-			continue;
-		ssize_t r = read(in, buf + have, sizeof(buf) - have);
-		if (r <= 0) {
-			eof = r == 0 || (errno != EINTR && errno != EAGAIN);
+		if (poll(pfd, n, watch ? WATCH_MS : -1) < 0) {
+			if (errno != EINTR)
+				poll(NULL, 0, WATCH_MS); /* never spin */
 			continue;
 		}
-		have += (size_t)r;
+		for (k = 1; k < n; k++)
+			t.r[who[k]].revents = pfd[k].revents;
+		for (i = t.nr; i-- > 0;) {
+			struct registrant *r = &t.r[i];
+
+			if (r->pidfd >= 0 ? r->revents != 0 : gone_by_pid(r))
+				registrant_gone(&t, r);
+		}
+		if (!(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		ssize_t got = read(in, buf + have, sizeof(buf) - have);
+		if (got < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (got <= 0)
+			break; /* nobody can register any more */
+		have += (size_t)got;
 		char *nl;
 		while ((nl = memchr(buf, '\n', have)) != NULL) {
 			size_t len = (size_t)(nl - buf);
-			int pid = 0;
-			char op = 0;
 
 			if (len < sizeof(line)) {
 				memcpy(line, buf, len);
 				line[len] = '\0';
-				op = line[0];
+				handle_line(&t, line);
 			}
 			memmove(buf, nl + 1, have - len - 1);
 			have -= len + 1;
-			char *sp = op ? strchr(line, ' ') : NULL;
-			if (sp == NULL || sscanf(line + 1, "%d", &pid) != 1)
-				continue;
-			if (op == '-') {
-				for (i = 0; i < n; i++)
-					if (strcmp(e[i].name, sp + 1) == 0) {
-						close(e[i].pidfd);
-						e[i--] = e[--n];
-					}
-			} else if (op == '+') {
-				int fd = (int)syscall(SYS_pidfd_open, pid, 0);
-
-				if (fd < 0) { /* already gone */
-					shm_unlink(sp + 1);
-					continue;
-				}
-				if (n == cap) {
-					cap = cap ? 2 * cap : 16;
-					e = mpi_realloc(e, cap * sizeof(*e));
-					if (e == NULL)
-						_exit(1);
-				}
-				e[n].pid = pid;
-				e[n].pidfd = fd;
-				snprintf(e[n].name, sizeof(e[n].name), "%s", sp + 1);
-				n++;
-			}
 		}
 		if (have == sizeof(buf))
 			have = 0; /* garbage without newline: drop it */
 	}
+	for (i = 0; i < t.ne; i++) /* clean up, go */
+		shm_unlink(t.e[i].name);
 	_exit(0);
 }
 
@@ -144,6 +259,7 @@ static int start_locked(void)
 
 		if (fork() != 0)
 			_exit(0); /* the grandchild is re-parented */
+		mpi_stdio_forget(true); /* it may print on stderr */
 		setsid();
 		sigaction(SIGINT, &ign, NULL);
 		sigaction(SIGTERM, &ign, NULL);
@@ -153,10 +269,11 @@ static int start_locked(void)
 			dup2(fds[0], 3);
 			close(fds[0]);
 		}
-		syscall(SYS_close_range, 4, ~0U, 0);
+		if (syscall(SYS_close_range, 4, ~0U, 0) < 0)
+			for (int fd = 4; fd < 1024; fd++) /* before 5.9 */
+				close(fd);
 		close(0);
-		close(1);
-		close(2);
+		close(1); /* stderr stays: the tracker reports there */
 		tracker_main(3);
 	}
 	close(fds[0]);

@@ -69,7 +69,7 @@ static int popen_poll(mp_popen_t *p, int *returncode, const char *func)
 	int rc;
 
 	if (!p->reaped) {
-		rc = mpi_pidfd_reap(p->pidfd, &p->returncode, NULL);
+		rc = mpi_child_reap(p->pid, p->pidfd, &p->returncode, NULL);
 		if (rc == 0)
 			return 0;
 		if (rc < 0)
@@ -93,7 +93,7 @@ static int wait_until(mp_popen_t *p, uint64_t deadline, int *returncode,
 	int rc;
 
 	while ((rc = popen_poll(p, returncode, func)) == 0) {
-		rc = mpi_wait_pidfd(p->pidfd, deadline);
+		rc = mpi_child_wait(p->pid, p->pidfd, deadline);
 		if (rc == -ETIMEDOUT && popen_poll(p, returncode, func) == 0)
 			return mpi_error(-ETIMEDOUT, func,
 					 "process %d still running", (int)p->pid);
@@ -321,8 +321,9 @@ static int send_signal(mp_popen_t *p, int sig, const char *func)
 				 sig);
 	if (p->reaped)
 		return 0;
-	if ((rc = mpi_pidfd_signal(p->pidfd, sig)) < 0)
-		return mpi_error(rc, func, "pidfd_send_signal: %s",
+	if ((rc = mpi_child_signal(p->pid, p->pidfd, sig)) < 0)
+		return mpi_error(rc, func, "%s: %s",
+				 p->pidfd >= 0 ? "pidfd_send_signal" : "kill",
 				 mp_strerror(rc));
 	return 0;
 }
@@ -350,10 +351,11 @@ void mp_popen_free(mp_popen_t *p)
 	close_fd(&p->fd_out);
 	close_fd(&p->fd_err);
 	if (!p->reaped && popen_poll(p, NULL, __func__) == 0) {
-		mpi_pidfd_signal(p->pidfd, SIGKILL);
+		mpi_child_signal(p->pid, p->pidfd, SIGKILL);
 		wait_until(p, MPI_NO_DEADLINE, NULL, __func__);
 	}
-	close(p->pidfd);
+	if (p->pidfd >= 0)
+		close(p->pidfd);
 	mpi_free(p->out.data);
 	mpi_free(p->err.data);
 	mpi_free(p->line.data);
@@ -378,17 +380,19 @@ int mp_run(const char *const argv[], const mp_run_opts *opts, mp_completed *res)
 	static const mp_run_opts defaults;
 	mp_popen_opts po;
 	mp_popen_t *p;
-	uint64_t deadline = MPI_NO_DEADLINE;
+	uint64_t deadline, limit;
 	int rc;
 
 	MPI_CHECK_NULL(res);
 	memset(res, 0, sizeof(*res));
 	if (opts == NULL)
 		opts = &defaults;
-	if (!(opts->timeout >= 0))
-		return MPI_ERR(-EINVAL, "opts->timeout %g is invalid (seconds; 0: "
-					"no limit)",
-			       opts->timeout);
+	if ((rc = mpi_timeout_check(opts->timeout, __func__,
+				    "opts->timeout")) < 0)
+		return rc;
+	/* 0 and MP_FOREVER (and centuries) are no limit. */
+	limit = opts->timeout == 0 ? MPI_NO_DEADLINE
+				   : mpi_timeout_ns(opts->timeout);
 	if (opts->input == NULL && opts->input_len > 0)
 		return MPI_ERR(-EINVAL, "opts->input is NULL but opts->input_len "
 				"is %zu", opts->input_len);
@@ -401,21 +405,16 @@ int mp_run(const char *const argv[], const mp_run_opts *opts, mp_completed *res)
 			po.err.kind = MP_STDIO_PIPE;
 	}
 	/* With a timeout, the child leads a group we can kill as a whole. */
-	if (opts->timeout > 0 && !po.start_new_session)
+	if (limit != MPI_NO_DEADLINE && !po.start_new_session)
 		po.new_process_group = true;
 	if ((p = mpi_popen_new(argv, &po, __func__)) == NULL)
 		return mp_last_error_code();
-	/* +inf and centuries: no deadline (no double -> integer overflow). */
-	if (opts->timeout > 0 &&
-	    (rc = mpi_deadline(opts->timeout, __func__, &deadline)) < 0) {
-		mp_popen_free(p);
-		return rc;
-	}
+	deadline = mpi_deadline_in(limit);
 	rc = communicate_until(p, opts->input, opts->input_len, deadline, __func__);
 	if (rc == -ETIMEDOUT) {
 		/* Kill the whole group: grandchildren holding our pipes too. */
 		kill(-p->pid, SIGKILL);
-		mpi_pidfd_signal(p->pidfd, SIGKILL);
+		mpi_child_signal(p->pid, p->pidfd, SIGKILL);
 		/* Collect what is left, briefly: an escaped grandchild
 		 * (setsid) could hold a pipe open forever. */
 		communicate_until(p, NULL, 0, mpi_now_ns() + 200000000u, __func__);

@@ -373,7 +373,8 @@ mp_popen_t *mpi_popen_new(const char *const argv[], const mp_popen_opts *opts,
 	p->pid = pid;
 	p->group = opts->new_process_group || opts->start_new_session;
 	p->pidfd = mpi_pidfd_open(pid);
-	if (p->pidfd < 0) { /* cannot track it: do not leave it running */
+	/* ENOSYS: no pidfds here; it is tracked by pid (internal/child.h). */
+	if (p->pidfd < 0 && errno != ENOSYS) { /* cannot track it: kill it */
 		rc = -errno;
 		kill(pid, SIGKILL);
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
