@@ -1188,6 +1188,104 @@ static void test_imap_item_too_large(void **state)
 	assert_int_equal(exit_code(mpt_fork(imap_huge_item, NULL)), 0);
 }
 
+/* ---- a worker that cannot be started ---- */
+
+/* Allocations fail in every thread but the test's once oom_others is set:
+ * the supervisor can no longer start a worker. */
+static atomic_bool oom_others;
+static pthread_t oom_main;
+
+static bool oom_now(void)
+{
+	return atomic_load(&oom_others) &&
+	       !pthread_equal(pthread_self(), oom_main);
+}
+
+static void *oom_malloc(size_t n)
+{
+	return oom_now() ? NULL : malloc(n);
+}
+
+static void *oom_realloc(void *p, size_t n)
+{
+	return oom_now() ? NULL : realloc(p, n);
+}
+
+static void *oom_calloc(size_t n, size_t size)
+{
+	return oom_now() ? NULL : calloc(n, size);
+}
+
+/* In a child (its allocator is replaced): 0 if a pool whose only worker
+ * died and cannot be replaced fails the next task with MP_EBROKEN naming
+ * why, instead of keeping it queued for ever (and prints nothing). */
+static int no_worker_can_start(void *arg)
+{
+	int x = 21, rc;
+	mp_pool_t *p;
+	void *buf = NULL;
+	size_t len;
+	double t0;
+
+	(void)arg;
+	oom_main = pthread_self();
+	if (mp_replace_allocator(oom_malloc, oom_realloc, oom_calloc, free) < 0)
+		return 10;
+	if ((p = mp_pool_new(&(mp_pool_opts){.processes = 1})) == NULL)
+		return 11;
+	if (mp_pool_apply(p, twice, &x, sizeof(x), &buf, &len) != 0)
+		return 12;
+	mp_buf_free(buf);
+	atomic_store(&oom_others, true);
+	if (mp_pool_apply(p, crash, "x", 1, &buf, &len) != MP_EBROKEN)
+		return 13;
+	t0 = mpt_now();
+	rc = mp_pool_apply(p, twice, &x, sizeof(x), &buf, &len);
+	if (rc != MP_EBROKEN)
+		return 14;
+	if (mpt_now() - t0 > mpt_timeout(30))
+		return 15;
+	/* Broken now: refused at once, saying why (the supervisor could not
+	 * even copy that message into the failed task). */
+	if (mp_pool_apply(p, twice, &x, sizeof(x), &buf, &len) != MP_EBROKEN)
+		return 16;
+	if (strstr(mp_last_error(), "no worker can be started") == NULL) {
+		fprintf(stderr, "no_worker_can_start: %s\n", mp_last_error());
+		return 17;
+	}
+	atomic_store(&oom_others, false);
+	mp_pool_free(p);
+	return 0;
+}
+
+static void test_no_worker_can_start(void **state)
+{
+	int fds[2], st;
+	pid_t pid;
+	char err[512];
+	ssize_t n;
+
+	(void)state;
+	assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) { /* its stderr is the pipe */
+		dup2(fds[1], STDERR_FILENO);
+		_exit(no_worker_can_start(NULL));
+	}
+	close(fds[1]);
+	st = mpt_wait(pid);
+	n = read(fds[0], err, sizeof(err) - 1);
+	close(fds[0]);
+	err[n > 0 ? n : 0] = '\0';
+	if (n != 0)
+		print_error("printed: %s\n", err);
+	assert_int_equal(n, 0); /* the library printed nothing */
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 /* ---- exit with a live pool ---- */
 
 /* The helper (this program re-executed with --exit-with-live-pool): a
@@ -1331,6 +1429,7 @@ int main(int argc, char **argv)
 		MPT(test_apply_sizes_and_messages),
 		MPT(test_imap_item_too_large),
 		MPT(test_task_timeout_values),
+		MPT(test_no_worker_can_start),
 		MPT(test_exit_with_live_pool),
 		MPT(test_without_pidfd),
 	};

@@ -62,14 +62,14 @@ unsigned mpi_pool_size(const mp_pool_t *p)
 
 int mpi_pool_accepts(const mp_pool_t *p)
 {
-	return p->state != RUN ? MP_ECLOSED : p->broken ? MP_EBROKEN : 0;
+	return p->state != RUN ? MP_ECLOSED : p->broken[0] ? MP_EBROKEN : 0;
 }
 
 const char *mpi_pool_refusal(const mp_pool_t *p, int code)
 {
 	if (code != MP_EBROKEN)
 		return "Pool not running";
-	return p->broken ? p->broken : "the pool is broken"; /* set once */
+	return p->broken; /* set once */
 }
 
 /* ---- jobs (locked) ---- */
@@ -254,7 +254,7 @@ static void drain_results(mp_pool_t *p);
 /* No worker can start: every queued and pending job fails. */
 static void pool_break(mp_pool_t *p)
 {
-	const char *why = p->broken ? p->broken : "the pool is broken";
+	const char *why = p->broken;
 	struct mpi_job *j;
 
 	for (unsigned k = 0; k < p->n; k++) {
@@ -272,6 +272,56 @@ static void pool_break(mp_pool_t *p)
 	mpi_pool_fail_pending(p, MP_EBROKEN, why);
 }
 
+/* Is there work for a replacement worker? */
+static bool wants_workers(const mp_pool_t *p)
+{
+	return p->broken[0] == '\0' &&
+	       (p->state == RUN || (p->state == CLOSING && p->head != NULL));
+}
+
+/*
+ * Start worker i again.  A failure (fork refused, no memory) is retried by
+ * the supervisor every START_RETRY_NS; once MAX_START_FAILURES in a row
+ * leave the pool without any live worker, the pool is broken: its jobs fail
+ * with the reason instead of waiting for ever.  The library never prints.
+ */
+static void replace_worker(mp_pool_t *p, unsigned i)
+{
+	bool any = false;
+	int rc = mpi_pool_start_worker(p, i);
+
+	if (rc == 0) {
+		p->start_failures = 0;
+		return;
+	}
+	if (rc == MP_ECLOSED)
+		return; /* the program is exiting (mpi_exit_cleanup) */
+	p->w[i].respawn = true;
+	for (unsigned k = 0; k < p->n; k++)
+		any |= p->w[k].alive;
+	if (++p->start_failures >= MAX_START_FAILURES && !any) {
+		snprintf(p->broken, sizeof(p->broken), "the pool is broken: no "
+			 "worker can be started (%s)", mp_strerror(rc));
+		pool_break(p);
+		return;
+	}
+	p->respawn_at = mpi_now_ns() + START_RETRY_NS;
+}
+
+/* Retry the starts that failed, once their time has come. */
+static void retry_starts(mp_pool_t *p)
+{
+	if (p->respawn_at == 0 || mpi_now_ns() < p->respawn_at)
+		return;
+	p->respawn_at = 0;
+	for (unsigned i = 0; i < p->n; i++)
+		if (p->w[i].respawn && !p->w[i].alive) {
+			p->w[i].respawn = false;
+			if (wants_workers(p))
+				replace_worker(p, i);
+		}
+}
+
 /* A worker ended: fail the job it had started, requeue the others, and
  * replace it if there is work for it. */
 static void worker_ended(mp_pool_t *p, unsigned i)
@@ -287,11 +337,10 @@ static void worker_ended(mp_pool_t *p, unsigned i)
 	w->alive = false;
 	if (p->opts.initializer != NULL && p->state == RUN &&
 	    !__atomic_load_n(&p->slots[i].ready, __ATOMIC_ACQUIRE) &&
-	    ++p->init_failures >= MAX_INIT_FAILURES && p->broken == NULL) {
+	    ++p->init_failures >= MAX_INIT_FAILURES && !p->broken[0]) {
 		describe_death(w->proc, code, msg, sizeof(msg));
-		if (mpi_asprintf(&p->broken, "the pool is broken: its workers die "
-			     "in the initializer (%s)", msg) < 0)
-			p->broken = NULL;
+		snprintf(p->broken, sizeof(p->broken), "the pool is broken: "
+			 "its workers die in the initializer (%s)", msg);
 		pool_break(p);
 	}
 	if ((j = w->head) != NULL &&
@@ -324,15 +373,10 @@ static void worker_ended(mp_pool_t *p, unsigned i)
 	w->queued = 0;
 	mp_process_free(w->proc);
 	w->proc = NULL;
-	if (p->broken != NULL)
+	if (p->broken[0])
 		pool_break(p); /* what came back from it fails too */
-	else if (p->state == RUN || (p->state == CLOSING && p->head != NULL)) {
-		int rc = mpi_pool_start_worker(p, i);
-		/* MP_ECLOSED: the program is exiting (mpi_exit_cleanup). */
-		if (rc < 0 && rc != MP_ECLOSED)
-			fprintf(stderr, "mproc: pool: cannot replace worker %u: %s\n",
-				i, mp_strerror(rc));
-	}
+	else if (wants_workers(p))
+		replace_worker(p, i);
 }
 
 /* Can worker w take job j now? */
@@ -514,6 +558,7 @@ static bool supervise(mp_pool_t *p, struct pollfd *pfd, mp_process_t **deaf)
 	for (unsigned i = 0; i < p->n; i++)
 		if (worker_gone(p, i, pfd[i + 1].revents, deaf))
 			worker_ended(p, i);
+	retry_starts(p);
 	dispatch(p);
 	if (p->state == CLOSING && p->head == NULL)
 		for (unsigned i = 0; i < p->n; i++)
@@ -541,6 +586,9 @@ void *mpi_pool_supervisor(void *arg)
 	mpi_pool_lock(p);
 	while (supervise(p, pfd, deaf)) {
 		uint64_t next = check_timeouts(p);
+
+		if (p->respawn_at != 0 && p->respawn_at < next)
+			next = p->respawn_at;
 
 		for (unsigned i = 0; i < p->n; i++) {
 			bool watch = p->w[i].alive && deaf[i] != p->w[i].proc;

@@ -98,7 +98,7 @@ static int settle(mp_future_t *f, double timeout, const char *func)
 		return mpi_error(MP_ECANCELLED, func, "the future was cancelled");
 	if (r->status != 0)
 		return mpi_error(r->status, func, "%s",
-				 r->msg ? r->msg : "task failed");
+				 r->msg ? r->msg : mp_strerror(r->status));
 	return 0;
 }
 

@@ -316,7 +316,7 @@ static int imap_item(mp_imap_t *it, const void **out, size_t *len,
 	it->cur_i++;
 	if (c->status != 0)
 		return mpi_error(c->status, func, "%s",
-				 c->msg ? c->msg : "task failed");
+				 c->msg ? c->msg : mp_strerror(c->status));
 	/* The worker wrote this: every length is checked against what came. */
 	if (it->cur_off > c->len || c->len - it->cur_off < sizeof(h))
 		return mpi_error(-EPROTO, func, "a worker sent a short result");

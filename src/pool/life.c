@@ -162,7 +162,6 @@ void mp_pool_free(mp_pool_t *pool)
 		close(pool->efd);
 	pthread_mutex_destroy(&pool->lock);
 	pthread_cond_destroy(&pool->done);
-	mpi_free(pool->broken);
 	mpi_free(pool->pfd);
 	mpi_free(pool->deaf);
 	mpi_free(pool->w);

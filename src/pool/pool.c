@@ -222,7 +222,7 @@ static int result_get(mp_async_result_t *r, double timeout, const void **out,
 				 timeout);
 	if (r->status != 0)
 		return mpi_error(r->status, func, "%s",
-				 r->msg ? r->msg : "task failed");
+				 r->msg ? r->msg : mp_strerror(r->status));
 	if (out)
 		*out = r->data;
 	if (len)

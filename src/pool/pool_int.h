@@ -175,6 +175,11 @@ enum { MPI_POOL_MAX_PROCESSES = 4096 };
 /* Workers dying in their initializer this many times in a row break the
  * pool (CPython's Pool respawns them forever; its executor breaks). */
 enum { MAX_INIT_FAILURES = 3 };
+/* A worker that cannot be started (fork fails: EAGAIN, ENOMEM) is tried
+ * again every START_RETRY_NS; after MAX_START_FAILURES failures in a row
+ * with no worker alive, the pool is broken (its jobs fail, MP_EBROKEN). */
+enum { MAX_START_FAILURES = 10 };
+#define START_RETRY_NS 100000000u /* 0.1 s */
 
 struct worker {
 	mp_process_t *proc;
@@ -184,6 +189,7 @@ struct worker {
 	uint64_t budget;             /* items it may still be given */
 	uint64_t timed_out;          /* id of the job it was killed for */
 	bool alive, stopping;
+	bool respawn;                /* start it again at pool.respawn_at */
 };
 
 struct mp_pool {
@@ -205,7 +211,10 @@ struct mp_pool {
 	int efd;
 	uint64_t next_id, timeout_ns, avg_ns;
 	unsigned init_failures;
-	char *broken;                /* why no worker can start, or NULL */
+	unsigned start_failures;     /* in a row (see MAX_START_FAILURES) */
+	uint64_t respawn_at;         /* retry failed starts then (0: none) */
+	char broken[320];            /* why no worker can start, or "" (a
+				      * buffer: set even without memory) */
 	mp_pool_opts opts;
 };
 
