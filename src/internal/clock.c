@@ -39,7 +39,8 @@ uint64_t mpi_deadline_in(uint64_t ns)
 	uint64_t d;
 
 	if (ns == MPI_NO_DEADLINE ||
-	    __builtin_add_overflow(mpi_now_ns(), ns, &d) || d == MPI_NO_DEADLINE)
+	    __builtin_add_overflow(mpi_now_ns(), ns, &d) ||
+	    d == MPI_NO_DEADLINE)
 		return MPI_NO_DEADLINE;
 	return d;
 }

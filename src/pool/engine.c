@@ -526,6 +526,9 @@ static uint64_t check_timeouts(mp_pool_t *p)
 	return next;
 }
 
+/* How often a worker whose sentinel hung up early is looked at. */
+enum { DEAF_TICK_NS = 10000000 };
+
 /*
  * Has worker i ended?  Its sentinel says so (a pidfd's POLLIN).  Without
  * pidfds the sentinel is an exit pipe (POLLHUP), which a worker that closed
@@ -597,8 +600,9 @@ void *mpi_pool_supervisor(void *arg)
 				watch ? mp_process_sentinel(p->w[i].proc) : -1,
 				POLLIN, 0};
 			if (p->w[i].alive && !watch && /* see worker_gone */
-			    (next == MPI_NO_DEADLINE || next > mpi_now_ns() + 10000000))
-				next = mpi_now_ns() + 10000000;
+			    (next == MPI_NO_DEADLINE ||
+			     next > mpi_now_ns() + DEAF_TICK_NS))
+				next = mpi_now_ns() + DEAF_TICK_NS;
 		}
 		pfd[0] = (struct pollfd){p->efd, POLLIN, 0};
 		__atomic_store_n(p->sup_sleeping, 1, __ATOMIC_SEQ_CST);

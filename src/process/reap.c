@@ -182,7 +182,8 @@ void mpi_exit_cleanup(void)
 			}
 			signal_daemons(SIGKILL);
 			killed = true;
-			deadline = mpi_deadline_in(mpi_timeout_ns(DAEMON_KILL_WAIT));
+			deadline = mpi_deadline_in(
+				mpi_timeout_ns(DAEMON_KILL_WAIT));
 		}
 		if (left == NULL) {
 			pthread_mutex_unlock(&mpi_reg_lock);
@@ -244,15 +245,18 @@ static int parent_join(struct mp_process *p, uint64_t deadline)
 	if (fd >= 0) {
 		/* Opened after it died and its pid was reused?  Then it is
 		 * gone. */
-		rc = getppid() != p->pid ? 0 : mpi_child_wait(p->pid, fd, deadline);
+		rc = getppid() != p->pid ? 0
+					 : mpi_child_wait(p->pid, fd, deadline);
 		close(fd);
 	} else { /* no pidfds: we are re-parented when it ends */
-		for (rc = 0; getppid() == p->pid; nap = nap < 10000000 ? 2 * nap : nap) {
+		for (rc = 0; getppid() == p->pid; ) {
 			if (mpi_expired(deadline)) {
 				rc = -ETIMEDOUT;
 				break;
 			}
 			nanosleep(&(struct timespec){0, (long)nap}, NULL);
+			if (nap < 10000000)
+				nap *= 2;
 		}
 	}
 	return rc == -ETIMEDOUT ? MPI_ERR(rc, "parent is still alive") : rc;

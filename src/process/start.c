@@ -346,8 +346,8 @@ int mp_process_start(mp_process_t *p)
 		goto fail_unlock;
 	}
 	if (mpi_exiting) {
-		rc = MPI_ERR(MP_ECLOSED, "the program is exiting: no new process "
-					 "can start");
+		rc = MPI_ERR(MP_ECLOSED, "the program is exiting: no new "
+					 "process can start");
 		goto fail_unlock;
 	}
 	/* The pipes are made under the lock, so that no child that another

@@ -121,9 +121,11 @@ static void add(struct tracker *t, pid_t pid, const char *name)
 			return;
 		}
 		if (fd < 0 && errno != ENOSYS) /* ENOSYS: the known fallback */
-			fprintf(stderr, "mproc: shm tracker: cannot open a pidfd "
-				"for pid %d (%s): checking it every %d ms "
-				"instead\n", (int)pid, strerror(errno), WATCH_MS);
+			fprintf(stderr,
+				"mproc: shm tracker: cannot open a pidfd for "
+				"pid %d (%s): checking it every %d ms "
+				"instead\n",
+				(int)pid, strerror(errno), WATCH_MS);
 		t->r = grow(t->r, &t->capr, t->nr, sizeof(*t->r));
 		r = &t->r[t->nr++];
 		*r = (struct registrant){.pid = pid, .pidfd = fd};
