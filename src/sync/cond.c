@@ -85,10 +85,7 @@ static int cond_release(mp_condition_t *c, const char *func)
 {
 	if (c->_lock == NULL)
 		return mpi_rlock_release(c->_rlock, func);
-	if (mp_lock_release(c->_lock) < 0)
-		return mpi_error(-EINVAL, func, "semaphore or lock released too "
-				 "many times");
-	return 0;
+	return mpi_lock_release(c->_lock, func);
 }
 
 int mp_condition_release(mp_condition_t *c)
@@ -267,10 +264,13 @@ static void set_state(mp_barrier_t *b, int state)
 /* Take the internal lock; a party that died inside it breaks the barrier. */
 static void barrier_lock(mp_barrier_t *b)
 {
-	if (mp_lock_acquire(&b->_lock, MP_FOREVER) == MP_EOWNERDEAD) {
-		mp_lock_consistent(&b->_lock);
+	if (mpi_lock_take(&b->_lock._state, MPI_NO_DEADLINE) == MP_EOWNERDEAD)
 		set_state(b, BROKEN);
-	}
+}
+
+static void barrier_unlock(mp_barrier_t *b)
+{
+	mpi_lock_give(&b->_lock._state);
 }
 
 /* Sleep until the state changes or the deadline (lock held on return). */
@@ -279,7 +279,7 @@ static int sleep_locked(mp_barrier_t *b, uint64_t deadline)
 	uint32_t seq = __atomic_load_n(&b->_seq, __ATOMIC_SEQ_CST);
 	int rc;
 
-	mp_lock_release(&b->_lock);
+	barrier_unlock(b);
 	rc = mpi_futex_wait(&b->_seq, seq, deadline);
 	barrier_lock(b);
 	return rc == -ETIMEDOUT ? rc : 0;
@@ -300,7 +300,7 @@ int mp_barrier_wait(mp_barrier_t *b, double timeout)
 	while (b->_state == DRAINING || b->_state == RESETTING)
 		sleep_locked(b, MPI_NO_DEADLINE);
 	if (b->_state == BROKEN) {
-		mp_lock_release(&b->_lock);
+		barrier_unlock(b);
 		return MPI_ERR(MP_EBARRIER, "the barrier is broken");
 	}
 	index = (int)__atomic_fetch_add(&b->_count, 1, __ATOMIC_RELAXED);
@@ -330,7 +330,7 @@ int mp_barrier_wait(mp_barrier_t *b, double timeout)
 	if (__atomic_sub_fetch(&b->_count, 1, __ATOMIC_RELAXED) == 0 &&
 	    (b->_state == DRAINING || b->_state == RESETTING))
 		set_state(b, FILLING);
-	mp_lock_release(&b->_lock);
+	barrier_unlock(b);
 	return rc;
 }
 
@@ -339,7 +339,7 @@ int mp_barrier_abort(mp_barrier_t *b)
 	MPI_CHECK_NULL(b);
 	barrier_lock(b);
 	set_state(b, BROKEN);
-	mp_lock_release(&b->_lock);
+	barrier_unlock(b);
 	return 0;
 }
 
@@ -354,7 +354,7 @@ int mp_barrier_reset(mp_barrier_t *b)
 		__atomic_store_n(&b->_state, FILLING, __ATOMIC_RELAXED);
 	}
 	bump(b);
-	mp_lock_release(&b->_lock);
+	barrier_unlock(b);
 	return 0;
 }
 
