@@ -9,7 +9,7 @@
 #include "internal/clock.h"
 #include "internal/error.h"
 #include "internal/futex.h"
-#include "internal/shmem.h"
+#include "internal/arena.h"
 #include "mproc.h"
 
 static void test_version(void **state)

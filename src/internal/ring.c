@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal/arena.h"
 #include "internal/clock.h"
 #include "internal/error.h"
 #include "internal/futex.h"
 #include "internal/lock.h"
-#include "internal/shmem.h"
 
 #define HDR 8u
 #define SLICE_NS 100000000u /* re-check a streaming producer's life */

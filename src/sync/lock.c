@@ -4,10 +4,10 @@
  */
 #include <errno.h>
 
+#include "internal/arena.h"
 #include "internal/clock.h"
 #include "internal/error.h"
 #include "internal/lock.h"
-#include "internal/shmem.h"
 #include "sync/sync_int.h"
 
 static int took_over(mp_lock_t *l, uint64_t dead, const char *func)

@@ -1,5 +1,6 @@
 /*
- * internal/shmem.h - memory shared with the children forked after it.
+ * internal/arena.h - the shared arena: memory the library shares with the
+ * children forked after it (not the shm module, which builds on it).
  *
  * Every block comes from a memfd-backed MAP_SHARED mapping, so a child
  * created by fork afterwards sees (and writes) the same bytes, and nothing
@@ -12,8 +13,8 @@
  * chunks, never from its parent's (which the parent keeps allocating from).
  * Thread-safe.
  */
-#ifndef MPROC_INTERNAL_SHMEM_H
-#define MPROC_INTERNAL_SHMEM_H
+#ifndef MPROC_INTERNAL_ARENA_H
+#define MPROC_INTERNAL_ARENA_H
 
 #include <stddef.h>
 

@@ -1,5 +1,5 @@
 /*
- * shmem.c - the shared arena (see internal/shmem.h).
+ * internal/arena.c - the shared arena (see internal/arena.h).
  *
  * Design notes.  Each block is preceded by a 64-byte header in the shared
  * mapping naming its owner pid and size class.  Arena chunks are 1 MiB memfd
@@ -12,7 +12,7 @@
  * frees everything holds nothing.
  */
 #include "internal/alloc.h"
-#include "internal/shmem.h"
+#include "internal/arena.h"
 
 #include <errno.h>
 #include <pthread.h>
