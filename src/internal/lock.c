@@ -79,7 +79,7 @@ bool mpi_lock_owner_dead(const uint64_t *state)
 static int took_over(uint64_t dead, uint64_t *out)
 {
 	if (out != NULL)
-		*out = dead;
+		*out = dead & ~MPI_LOCK_WAITERS;
 	return MP_EOWNERDEAD;
 }
 

@@ -73,7 +73,8 @@ static inline bool mpi_lock_try(uint64_t *state)
  * The contended path: wait for the lock until deadline (absolute, see
  * internal/clock.h; 0 = do not wait), checking the owner's life now and
  * then.  0 when taken; MP_EOWNERDEAD when taken over from a dead owner
- * (*dead, if not NULL, receives that owner's state); -ETIMEDOUT.
+ * (*dead, if not NULL, receives that owner's id: pid << 32 | tid);
+ * -ETIMEDOUT.
  */
 int mpi_lock_wait(uint64_t *state, uint64_t deadline, uint64_t *dead);
 
