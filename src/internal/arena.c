@@ -225,9 +225,12 @@ void mpi_shm_free(void *block)
 
 int mpi_shm_describe(const void *block, int *fd, size_t *offset)
 {
-	const struct hdr *h = (const struct hdr *)((const char *)block - HDR);
+	const struct hdr *h;
 
-	if (block == NULL || h->magic != MAGIC)
+	if (block == NULL)
+		return -EINVAL;
+	h = (const struct hdr *)((const char *)block - HDR);
+	if (h->magic != MAGIC)
 		return -EINVAL;
 	*fd = h->fd;
 	*offset = h->chunk ? (size_t)((const char *)block - h->chunk->base)

@@ -26,7 +26,8 @@ void mpi_shm_free(void *block);
 
 /*
  * Describe a block as (memfd, offset) so it can later be handed to a process
- * that did not inherit it.  The fd stays owned by the library.
+ * that did not inherit it.  The fd stays owned by the library.  0, or
+ * -EINVAL for NULL or a block without the arena's header before it.
  */
 int mpi_shm_describe(const void *block, int *fd, size_t *offset);
 
