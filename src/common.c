@@ -1,16 +1,11 @@
 /*
- * common.c - version, error names and the thread-local error message.
+ * common.c - version, error names, and the public faces of the thread-local
+ * error message (kept by internal/error.c).
  */
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "internal/alloc.h"
 #include "internal/error.h"
-
-static _Thread_local char last_error[512];
-static _Thread_local int last_code;
 
 unsigned mp_version(void)
 {
@@ -44,30 +39,15 @@ const char *mp_strerror(int code)
 
 const char *mp_last_error(void)
 {
-	return last_error;
+	return mpi_error_message();
 }
 
 int mp_last_error_code(void)
 {
-	return last_code;
+	return mpi_error_code();
 }
 
 void mp_buf_free(void *buf)
 {
 	mpi_free(buf);
-}
-
-int mpi_error(int code, const char *func, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	last_code = code;
-	n = snprintf(last_error, sizeof(last_error), "%s: ", func);
-	if (n < 0 || (size_t)n >= sizeof(last_error))
-		n = 0;
-	va_start(ap, fmt);
-	vsnprintf(last_error + n, sizeof(last_error) - (size_t)n, fmt, ap);
-	va_end(ap);
-	return code;
 }

@@ -7,11 +7,11 @@
 #include <errno.h>
 #include <limits.h>
 
+#include "internal/arena.h"
 #include "internal/clock.h"
 #include "internal/error.h"
 #include "internal/futex.h"
 #include "internal/ring.h"
-#include "internal/shmem.h"
 
 struct mp_queue {
 	struct mpi_ring *ring;

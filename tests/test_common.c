@@ -10,7 +10,7 @@
 #include "internal/clock.h"
 #include "internal/error.h"
 #include "internal/futex.h"
-#include "internal/shmem.h"
+#include "internal/arena.h"
 #include "mproc.h"
 
 static void test_version(void **state)

@@ -9,7 +9,7 @@
 
 #include "internal/alloc.h"
 #include "internal/ring.h"
-#include "internal/shmem.h"
+#include "internal/arena.h"
 #include "mproc/queue.h"
 
 static int exit_code(pid_t pid)

@@ -8,7 +8,7 @@
 #include <pthread.h>
 #include <signal.h>
 
-#include "internal/shmem.h"
+#include "internal/arena.h"
 #include "mproc/sync.h"
 
 /* Shared between the test and its children (memory from the arena). */

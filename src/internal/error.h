@@ -1,5 +1,6 @@
 /*
- * internal/error.h - setting the thread-local error message.
+ * internal/error.h - setting the thread-local error message (kept in
+ * internal/error.c, read back by mp_last_error()).
  *
  * Every public function that fails calls MPI_ERR(code, fmt, ...), which
  * formats "<function>: <message>" into the calling thread's buffer (read back
@@ -15,6 +16,10 @@
 
 int mpi_error(int code, const char *func, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* The calling thread's last message and code (mp_last_error's). */
+const char *mpi_error_message(void);
+int mpi_error_code(void);
 
 #define MPI_ERR(code, ...) mpi_error((code), __func__, __VA_ARGS__)
 

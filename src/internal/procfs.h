@@ -1,7 +1,7 @@
 /*
  * internal/procfs.h - parsers of what /proc and /sys say about processes
  * and cgroups: pure functions over (buf, len), with the reading left to
- * their callers (process/cpu.c, sync/lock.c).
+ * their callers (process/cpu.c, internal/lock.c).
  *
  * Design notes.
  * - The bytes come from the kernel, but a parser never relies on that: it

@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal/arena.h"
 #include "internal/clock.h"
 #include "internal/error.h"
 #include "internal/futex.h"
-#include "internal/shmem.h"
-#include "sync/sync_int.h"
+#include "internal/lock.h"
 
 #define HDR 8u
 #define SLICE_NS 100000000u /* re-check a streaming producer's life */
@@ -87,17 +87,6 @@ bool mpi_ring_spin(struct mpi_ring *r, uint64_t ns)
 #endif
 	}
 	return true;
-}
-
-/* A deadline as a timeout for mp_lock_acquire. */
-static double seconds_left(uint64_t deadline)
-{
-	uint64_t now;
-
-	if (deadline == MPI_NO_DEADLINE)
-		return MP_FOREVER;
-	now = mpi_now_ns();
-	return deadline > now ? (double)(deadline - now) / 1e9 : 0;
 }
 
 /* The largest record: a quarter of the ring, and what a u32 length holds. */
@@ -263,22 +252,19 @@ int mpi_ring_put(struct mpi_ring *r, const void *msg, size_t len,
 				 "message of %zu bytes exceeds the queue's "
 				 "max_message of %llu",
 				 len, (unsigned long long)r->max_message);
-	rc = mpi_lock_acquire(&r->plock, seconds_left(deadline), func);
+	rc = mpi_lock_take(&r->plock, deadline);
 	if (rc == MP_EOWNERDEAD) {
 		/* A producer died inside put: forget what it did not publish. */
 		r->ptail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
 		__atomic_store_n(&r->streaming, 0, __ATOMIC_RELEASE);
-		mp_lock_consistent(&r->plock);
-	} else if (rc == -ETIMEDOUT) {
-		return mpi_error(rc, func, "queue is full");
 	} else if (rc < 0) {
-		return rc;
+		return mpi_error(rc, func, "queue is full");
 	}
 	if (__atomic_load_n(&r->closed, __ATOMIC_ACQUIRE))
 		rc = MP_ECLOSED;
 	else
 		rc = put_locked(r, msg, len, deadline);
-	mp_lock_release(&r->plock);
+	mpi_lock_give(&r->plock);
 	if (rc == MP_ECLOSED)
 		return mpi_error(rc, func, "queue is closed");
 	if (rc == -ETIMEDOUT)
@@ -492,18 +478,13 @@ int mpi_ring_get(struct mpi_ring *r, void **out, size_t cap, size_t *len,
 	struct bad bad = {0};
 	int rc;
 
-	rc = mpi_lock_acquire(&r->clock, seconds_left(deadline), func);
-	if (rc == MP_EOWNERDEAD) {
-		/* A consumer died inside get: its message is lost; orphan
-		 * parts of it are skipped below. */
-		mp_lock_consistent(&r->clock);
-	} else if (rc == -ETIMEDOUT) {
+	/* MP_EOWNERDEAD: a consumer died inside get; its message is lost,
+	 * and orphan parts of it are skipped below. */
+	rc = mpi_lock_take(&r->clock, deadline);
+	if (rc < 0 && rc != MP_EOWNERDEAD)
 		return mpi_error(rc, func, "queue is empty");
-	} else if (rc < 0) {
-		return rc;
-	}
 	rc = get_locked(r, out, cap, len, deadline, &bad);
-	mp_lock_release(&r->clock);
+	mpi_lock_give(&r->clock);
 	switch (rc) {
 	case 0:
 		return 0;

@@ -10,8 +10,9 @@
  *   quarter of the ring is streamed: a FIRST record carrying its total
  *   length and a first part, then CONT records, so any size passes through
  *   any ring while the consumer frees space behind it.
- * - Producers serialise on a producer Lock, consumers on a consumer Lock
- *   (both robust: internal sync Lock).  Between the producer of the moment
+ * - Producers serialise on a producer lock, consumers on a consumer lock
+ *   (both robust: the lock core of internal/lock.h, taken with the call's
+ *   deadline).  Between the producer of the moment
  *   and the consumer of the moment it is a single-producer single-consumer
  *   ring: `tail` is written only under the producer lock and published with
  *   a release store after the record is complete; `head` only under the
@@ -56,11 +57,10 @@
 #include <stdint.h>
 
 #include "internal/alloc.h"
-#include "mproc/sync.h"
 
 struct mpi_ring {
 	/* producer side */
-	_Alignas(64) mp_lock_t plock;
+	_Alignas(64) uint64_t plock; /* internal/lock.h */
 	uint64_t ptail;      /* producer's working tail (== tail between puts) */
 	uint64_t phead;      /* producer's cached head */
 	uint32_t streaming;  /* a streamed message is being written */
@@ -70,7 +70,7 @@ struct mpi_ring {
 	uint32_t tail_seq, data_waiters;
 	uint32_t tail_sleep; /* the tail_seq value the data sleeper sleeps on */
 	/* consumer side */
-	_Alignas(64) mp_lock_t clock;
+	_Alignas(64) uint64_t clock; /* internal/lock.h */
 	uint64_t ctail;      /* consumer's cached tail */
 	uint64_t gets;
 	_Alignas(64) uint64_t head; /* end of consumed data */

@@ -12,7 +12,7 @@
 #include "internal/alloc.h"
 #include "internal/clock.h"
 #include "internal/error.h"
-#include "internal/shmem.h"
+#include "internal/arena.h"
 #include "pool/pool_int.h"
 
 mp_pool_t *mp_pool_new(const mp_pool_opts *opts)

@@ -6,8 +6,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "internal/arena.h"
 #include "internal/error.h"
-#include "internal/shmem.h"
 #include "mproc/shm.h"
 #include "sync/sync_int.h"
 

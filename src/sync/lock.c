@@ -1,89 +1,14 @@
 /*
- * sync/lock.c - Lock and RLock (the design notes are in sync_int.h).
+ * sync/lock.c - Lock and RLock: the public face of the robust lock core
+ * (internal/lock.h), with timeouts, messages and the dirty flag (sync_int.h).
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
-#include <string.h>
-#include <pthread.h>
-#include <stdbool.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
+#include "internal/arena.h"
 #include "internal/clock.h"
 #include "internal/error.h"
-#include "internal/futex.h"
-#include "internal/procfs.h"
-#include "internal/shmem.h"
+#include "internal/lock.h"
 #include "sync/sync_int.h"
-
-/* initial-exec: no __tls_get_addr call on the hot path of a PIC build */
-static _Thread_local uint64_t self_id __attribute__((tls_model("initial-exec")));
-static pthread_once_t ids_once = PTHREAD_ONCE_INIT;
-
-static void forget_ids(void)
-{
-	self_id = 0; /* the child has another pid and tid */
-}
-
-static void watch_forks(void)
-{
-	pthread_atfork(NULL, NULL, forget_ids);
-}
-
-__attribute__((noinline, cold)) static uint64_t init_self_id(void)
-{
-	pthread_once(&ids_once, watch_forks);
-	self_id = (uint64_t)getpid() << 32 | (uint32_t)gettid();
-	return self_id;
-}
-
-uint64_t mpi_self_id(void)
-{
-	uint64_t id = self_id;
-
-	return __builtin_expect(id != 0, 1) ? id : init_self_id();
-}
-
-/*
- * Does the owner recorded in state still run?  tgkill tells whether the
- * thread exists; a killed process stays a zombie until its parent reaps it
- * (and that parent may be the one waiting for the lock), so a thread that
- * exists is also asked for its state: Z (zombie) or X (dead) count as dead.
- */
-static bool owner_alive(uint64_t state)
-{
-	pid_t pid = (pid_t)(state >> 32);
-	pid_t tid = (pid_t)(state & 0x7fffffff);
-	char path[64], buf[512];
-	struct mpi_stat st;
-	ssize_t n;
-	int fd;
-
-	if (pid <= 0 || tid <= 0)
-		return true; /* cannot tell */
-	if (syscall(SYS_tgkill, pid, tid, 0) < 0 && errno == ESRCH)
-		return false;
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid,
-		 (int)tid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return errno != ENOENT;
-	do
-		n = read(fd, buf, sizeof(buf));
-	while (n < 0 && errno == EINTR);
-	close(fd);
-	/* Unreadable or unparsable: cannot tell, so alive. */
-	if (n <= 0 || mpi_parse_stat(buf, (size_t)n, &st) < 0)
-		return true;
-	return st.state != 'Z' && st.state != 'X';
-}
-
-bool mpi_lock_owner_dead(const mp_lock_t *l)
-{
-	uint64_t state = __atomic_load_n(&l->_state, __ATOMIC_ACQUIRE);
-
-	return state != 0 && !owner_alive(state);
-}
 
 static int took_over(mp_lock_t *l, uint64_t dead, const char *func)
 {
@@ -101,61 +26,22 @@ __attribute__((noinline, cold)) static int dirty(const char *func)
 			 "marked consistent; the lock is yours");
 }
 
-/* The contended path: sleep, check the owner now and then, take over. */
-__attribute__((noinline)) static int lock_slow(mp_lock_t *l, uint64_t me, double timeout,
-		     const char *func)
+/* The contended path: one deadline, then the core's wait. */
+__attribute__((noinline)) static int lock_slow(mp_lock_t *l, double timeout,
+					       const char *func)
 {
-	uint64_t deadline, until, cur;
+	uint64_t deadline, dead;
 	int rc;
 
 	if ((rc = mpi_deadline(timeout, func, &deadline)) < 0)
 		return rc;
-	for (;;) {
-		cur = __atomic_load_n(&l->_state, __ATOMIC_RELAXED);
-		if (cur == 0) {
-			if (__atomic_compare_exchange_n(&l->_state, &cur,
-							me | MPI_WAITERS, false,
-							__ATOMIC_ACQUIRE,
-							__ATOMIC_RELAXED))
-				return __atomic_load_n(&l->_dirty,
-						       __ATOMIC_RELAXED)
-					       ? dirty(func)
-					       : 0;
-			continue;
-		}
-		if (mpi_expired(deadline)) { /* a poll, or time is up */
-			if (owner_alive(cur))
-				return mpi_error(-ETIMEDOUT, func,
-						 "lock still held after %gs",
-						 timeout);
-			if (__atomic_compare_exchange_n(
-				    &l->_state, &cur, me | (cur & MPI_WAITERS),
-				    false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
-				return took_over(l, cur, func);
-			continue;
-		}
-		if (!(cur & MPI_WAITERS)) {
-			if (!__atomic_compare_exchange_n(
-				    &l->_state, &cur, cur | MPI_WAITERS, false,
-				    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-				continue;
-			cur |= MPI_WAITERS;
-		}
-		until = mpi_now_ns() + MPI_OWNER_CHECK_NS;
-		if (deadline < until)
-			until = deadline;
-		rc = mpi_futex_wait(mpi_low_word(&l->_state), (uint32_t)cur,
-				    until);
-		if (rc != -ETIMEDOUT)
-			continue;
-		if (__atomic_load_n(&l->_state, __ATOMIC_RELAXED) == cur &&
-		    !owner_alive(cur) &&
-		    __atomic_compare_exchange_n(&l->_state, &cur,
-						me | MPI_WAITERS, false,
-						__ATOMIC_ACQUIRE,
-						__ATOMIC_RELAXED))
-			return took_over(l, cur, func);
-	}
+	rc = mpi_lock_wait(&l->_state, deadline, &dead);
+	if (rc == MP_EOWNERDEAD)
+		return took_over(l, dead, func);
+	if (rc == -ETIMEDOUT)
+		return mpi_error(rc, func, "lock still held after %gs",
+				 timeout);
+	return __atomic_load_n(&l->_dirty, __ATOMIC_RELAXED) ? dirty(func) : 0;
 }
 
 /* -EINVAL for a bad timeout (out of line: keeps the fast path lean). */
@@ -169,30 +55,27 @@ __attribute__((noinline, cold)) static int bad_timeout(double timeout,
 
 static inline int lock_acquire(mp_lock_t *l, double timeout, const char *func)
 {
-	uint64_t me = mpi_self_id(), zero = 0;
-
 	if (__builtin_expect(!(timeout >= 0 || timeout == MP_FOREVER), 0))
 		return bad_timeout(timeout, func);
-	if (__builtin_expect(__atomic_compare_exchange_n(&l->_state, &zero, me,
-							 false, __ATOMIC_ACQUIRE,
-							 __ATOMIC_RELAXED),
-			     1))
+	if (__builtin_expect(mpi_lock_try(&l->_state), 1))
 		return __builtin_expect(
 			       __atomic_load_n(&l->_dirty, __ATOMIC_RELAXED), 0)
 			       ? dirty(func)
 			       : 0;
-	return lock_slow(l, me, timeout, func);
+	return lock_slow(l, timeout, func);
+}
+
+__attribute__((noinline, cold)) static int released_too_often(
+	const char *func)
+{
+	return mpi_error(-EINVAL, func,
+			 "semaphore or lock released too many times");
 }
 
 static inline int lock_release(mp_lock_t *l, const char *func)
 {
-	uint64_t old = __atomic_exchange_n(&l->_state, 0, __ATOMIC_RELEASE);
-
-	if (__builtin_expect(old == 0, 0))
-		return mpi_error(-EINVAL, func,
-				 "semaphore or lock released too many times");
-	if (old & MPI_WAITERS)
-		mpi_futex_wake(mpi_low_word(&l->_state), 1);
+	if (__builtin_expect(mpi_lock_give(&l->_state) < 0, 0))
+		return released_too_often(func);
 	return 0;
 }
 
@@ -240,6 +123,11 @@ int mp_lock_release(mp_lock_t *l)
 {
 	MPI_CHECK_NULL(l);
 	return lock_release(l, __func__);
+}
+
+int mpi_lock_release(mp_lock_t *l, const char *func)
+{
+	return lock_release(l, func);
 }
 
 static int consistent(mp_lock_t *l, const char *func)

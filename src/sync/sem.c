@@ -1,16 +1,16 @@
 /*
- * sync/sem.c - Semaphore, BoundedSemaphore and Event: a counter (or flag)
- * word plus a count of sleepers, so that release/set only makes the futex
- * wake-up syscall when somebody sleeps.
+ * sync/sem.c - Semaphore and BoundedSemaphore: a counter word plus a count
+ * of sleepers, so that release only makes the futex wake-up syscall when
+ * somebody sleeps.
  */
 #include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
 
+#include "internal/arena.h"
 #include "internal/clock.h"
 #include "internal/error.h"
 #include "internal/futex.h"
-#include "internal/shmem.h"
 #include "sync/sync_int.h"
 
 static void *alloc_shared(size_t size, const char *func)
@@ -139,71 +139,4 @@ int mp_semaphore_get_value(const mp_semaphore_t *s)
 {
 	MPI_CHECK_NULL(s);
 	return (int)__atomic_load_n(&s->_value, __ATOMIC_RELAXED);
-}
-
-/* ---- Event ---- */
-
-int mp_event_init(mp_event_t *e)
-{
-	MPI_CHECK_NULL(e);
-	*e = (mp_event_t){0};
-	return 0;
-}
-
-void mp_event_destroy(mp_event_t *e)
-{
-	(void)e;
-}
-
-mp_event_t *mp_event_new(void)
-{
-	return alloc_shared(sizeof(mp_event_t), __func__);
-}
-
-void mp_event_free(mp_event_t *e)
-{
-	mpi_shm_free(e);
-}
-
-int mp_event_set(mp_event_t *e)
-{
-	MPI_CHECK_NULL(e);
-	__atomic_store_n(&e->_flag, 1, __ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&e->_waiters, __ATOMIC_SEQ_CST) > 0)
-		mpi_futex_wake(&e->_flag, INT32_MAX);
-	return 0;
-}
-
-int mp_event_clear(mp_event_t *e)
-{
-	MPI_CHECK_NULL(e);
-	__atomic_store_n(&e->_flag, 0, __ATOMIC_SEQ_CST);
-	return 0;
-}
-
-int mp_event_is_set(const mp_event_t *e)
-{
-	MPI_CHECK_NULL(e);
-	return __atomic_load_n(&e->_flag, __ATOMIC_ACQUIRE) != 0;
-}
-
-int mp_event_wait(mp_event_t *e, double timeout)
-{
-	uint64_t deadline;
-	int rc;
-
-	MPI_CHECK_NULL(e);
-	/* A bad timeout fails even when the flag is set. */
-	if (!(timeout >= 0 || timeout == MP_FOREVER))
-		return mpi_deadline(timeout, __func__, &deadline);
-	if (__atomic_load_n(&e->_flag, __ATOMIC_ACQUIRE))
-		return 1;
-	if ((rc = mpi_deadline(timeout, __func__, &deadline)) < 0)
-		return rc;
-	__atomic_add_fetch(&e->_waiters, 1, __ATOMIC_SEQ_CST);
-	while (!__atomic_load_n(&e->_flag, __ATOMIC_ACQUIRE) &&
-	       mpi_futex_wait(&e->_flag, 0, deadline) != -ETIMEDOUT)
-		;
-	__atomic_sub_fetch(&e->_waiters, 1, __ATOMIC_SEQ_CST);
-	return __atomic_load_n(&e->_flag, __ATOMIC_ACQUIRE) != 0;
 }

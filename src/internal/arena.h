@@ -1,5 +1,6 @@
 /*
- * internal/shmem.h - memory shared with the children forked after it.
+ * internal/arena.h - the shared arena: memory the library shares with the
+ * children forked after it (not the shm module, which builds on it).
  *
  * Every block comes from a memfd-backed MAP_SHARED mapping, so a child
  * created by fork afterwards sees (and writes) the same bytes, and nothing
@@ -12,8 +13,8 @@
  * chunks, never from its parent's (which the parent keeps allocating from).
  * Thread-safe.
  */
-#ifndef MPROC_INTERNAL_SHMEM_H
-#define MPROC_INTERNAL_SHMEM_H
+#ifndef MPROC_INTERNAL_ARENA_H
+#define MPROC_INTERNAL_ARENA_H
 
 #include <stddef.h>
 
@@ -25,7 +26,8 @@ void mpi_shm_free(void *block);
 
 /*
  * Describe a block as (memfd, offset) so it can later be handed to a process
- * that did not inherit it.  The fd stays owned by the library.
+ * that did not inherit it.  The fd stays owned by the library.  0, or
+ * -EINVAL for NULL or a block without the arena's header before it.
  */
 int mpi_shm_describe(const void *block, int *fd, size_t *offset);
 

@@ -1,5 +1,5 @@
 /*
- * shmem.c - the shared arena (see internal/shmem.h).
+ * internal/arena.c - the shared arena (see internal/arena.h).
  *
  * Design notes.  Each block is preceded by a 64-byte header in the shared
  * mapping naming its owner pid and size class.  Arena chunks are 1 MiB memfd
@@ -12,7 +12,7 @@
  * frees everything holds nothing.
  */
 #include "internal/alloc.h"
-#include "internal/shmem.h"
+#include "internal/arena.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -225,9 +225,12 @@ void mpi_shm_free(void *block)
 
 int mpi_shm_describe(const void *block, int *fd, size_t *offset)
 {
-	const struct hdr *h = (const struct hdr *)((const char *)block - HDR);
+	const struct hdr *h;
 
-	if (block == NULL || h->magic != MAGIC)
+	if (block == NULL)
+		return -EINVAL;
+	h = (const struct hdr *)((const char *)block - HDR);
+	if (h->magic != MAGIC)
 		return -EINVAL;
 	*fd = h->fd;
 	*offset = h->chunk ? (size_t)((const char *)block - h->chunk->base)

@@ -1,0 +1,132 @@
+/*
+ * internal/lock.c - the robust lock core's slow paths (design notes in
+ * internal/lock.h).
+ */
+#include "internal/lock.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "internal/clock.h"
+#include "internal/procfs.h"
+#include "mproc/common.h"
+
+/* initial-exec: no __tls_get_addr call on the hot path of a PIC build */
+_Thread_local uint64_t mpi_self_id_cache
+	__attribute__((tls_model("initial-exec")));
+static pthread_once_t ids_once = PTHREAD_ONCE_INIT;
+
+static void forget_ids(void)
+{
+	mpi_self_id_cache = 0; /* the child has another pid and tid */
+}
+
+static void watch_forks(void)
+{
+	pthread_atfork(NULL, NULL, forget_ids);
+}
+
+__attribute__((noinline, cold)) uint64_t mpi_self_id_init(void)
+{
+	pthread_once(&ids_once, watch_forks);
+	mpi_self_id_cache = (uint64_t)getpid() << 32 | (uint32_t)gettid();
+	return mpi_self_id_cache;
+}
+
+/*
+ * Does the owner recorded in state still run?  tgkill tells whether the
+ * thread exists; a killed process stays a zombie until its parent reaps it
+ * (and that parent may be the one waiting for the lock), so a thread that
+ * exists is also asked for its state: Z (zombie) or X (dead) count as dead.
+ */
+static bool owner_alive(uint64_t state)
+{
+	pid_t pid = (pid_t)(state >> 32);
+	pid_t tid = (pid_t)(state & 0x7fffffff);
+	char path[64], buf[512];
+	struct mpi_stat st;
+	ssize_t n;
+	int fd;
+
+	if (pid <= 0 || tid <= 0)
+		return true; /* cannot tell */
+	if (syscall(SYS_tgkill, pid, tid, 0) < 0 && errno == ESRCH)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid,
+		 (int)tid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return errno != ENOENT;
+	do
+		n = read(fd, buf, sizeof(buf));
+	while (n < 0 && errno == EINTR);
+	close(fd);
+	/* Unreadable or unparsable: cannot tell, so alive. */
+	if (n <= 0 || mpi_parse_stat(buf, (size_t)n, &st) < 0)
+		return true;
+	return st.state != 'Z' && st.state != 'X';
+}
+
+bool mpi_lock_owner_dead(const uint64_t *state)
+{
+	uint64_t s = __atomic_load_n(state, __ATOMIC_ACQUIRE);
+
+	return s != 0 && !owner_alive(s);
+}
+
+static int took_over(uint64_t dead, uint64_t *out)
+{
+	if (out != NULL)
+		*out = dead & ~MPI_LOCK_WAITERS;
+	return MP_EOWNERDEAD;
+}
+
+/* Sleep, check the owner now and then, take over from a dead one. */
+int mpi_lock_wait(uint64_t *state, uint64_t deadline, uint64_t *dead)
+{
+	uint64_t me = mpi_self_id(), until, cur;
+	int rc;
+
+	for (;;) {
+		cur = __atomic_load_n(state, __ATOMIC_RELAXED);
+		if (cur == 0) {
+			if (__atomic_compare_exchange_n(state, &cur,
+							me | MPI_LOCK_WAITERS,
+							false, __ATOMIC_ACQUIRE,
+							__ATOMIC_RELAXED))
+				return 0;
+			continue;
+		}
+		if (mpi_expired(deadline)) { /* a poll, or time is up */
+			if (owner_alive(cur))
+				return -ETIMEDOUT;
+			if (__atomic_compare_exchange_n(
+				    state, &cur, me | (cur & MPI_LOCK_WAITERS),
+				    false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+				return took_over(cur, dead);
+			continue;
+		}
+		if (!(cur & MPI_LOCK_WAITERS)) {
+			if (!__atomic_compare_exchange_n(
+				    state, &cur, cur | MPI_LOCK_WAITERS, false,
+				    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+				continue;
+			cur |= MPI_LOCK_WAITERS;
+		}
+		until = mpi_now_ns() + MPI_OWNER_CHECK_NS;
+		if (deadline < until)
+			until = deadline;
+		rc = mpi_futex_wait(mpi_low_word(state), (uint32_t)cur, until);
+		if (rc != -ETIMEDOUT)
+			continue;
+		if (__atomic_load_n(state, __ATOMIC_RELAXED) == cur &&
+		    !owner_alive(cur) &&
+		    __atomic_compare_exchange_n(state, &cur,
+						me | MPI_LOCK_WAITERS, false,
+						__ATOMIC_ACQUIRE,
+						__ATOMIC_RELAXED))
+			return took_over(cur, dead);
+	}
+}

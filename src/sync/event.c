@@ -1,0 +1,81 @@
+/*
+ * sync/event.c - Event: a flag word plus a count of sleepers, so that set
+ * only makes the futex wake-up syscall when somebody sleeps.
+ */
+#include <errno.h>
+
+#include "internal/arena.h"
+#include "internal/clock.h"
+#include "internal/error.h"
+#include "internal/futex.h"
+#include "mproc/sync.h"
+
+int mp_event_init(mp_event_t *e)
+{
+	MPI_CHECK_NULL(e);
+	*e = (mp_event_t){0};
+	return 0;
+}
+
+void mp_event_destroy(mp_event_t *e)
+{
+	(void)e;
+}
+
+mp_event_t *mp_event_new(void)
+{
+	mp_event_t *e = mpi_shm_alloc(sizeof(*e));
+
+	if (e == NULL)
+		MPI_ERR(-ENOMEM, "cannot map shared memory: %s",
+			mp_strerror(-errno));
+	return e;
+}
+
+void mp_event_free(mp_event_t *e)
+{
+	mpi_shm_free(e);
+}
+
+int mp_event_set(mp_event_t *e)
+{
+	MPI_CHECK_NULL(e);
+	__atomic_store_n(&e->_flag, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&e->_waiters, __ATOMIC_SEQ_CST) > 0)
+		mpi_futex_wake(&e->_flag, INT32_MAX);
+	return 0;
+}
+
+int mp_event_clear(mp_event_t *e)
+{
+	MPI_CHECK_NULL(e);
+	__atomic_store_n(&e->_flag, 0, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+int mp_event_is_set(const mp_event_t *e)
+{
+	MPI_CHECK_NULL(e);
+	return __atomic_load_n(&e->_flag, __ATOMIC_ACQUIRE) != 0;
+}
+
+int mp_event_wait(mp_event_t *e, double timeout)
+{
+	uint64_t deadline;
+	int rc;
+
+	MPI_CHECK_NULL(e);
+	/* A bad timeout fails even when the flag is set. */
+	if (!(timeout >= 0 || timeout == MP_FOREVER))
+		return mpi_deadline(timeout, __func__, &deadline);
+	if (__atomic_load_n(&e->_flag, __ATOMIC_ACQUIRE))
+		return 1;
+	if ((rc = mpi_deadline(timeout, __func__, &deadline)) < 0)
+		return rc;
+	__atomic_add_fetch(&e->_waiters, 1, __ATOMIC_SEQ_CST);
+	while (!__atomic_load_n(&e->_flag, __ATOMIC_ACQUIRE) &&
+	       mpi_futex_wait(&e->_flag, 0, deadline) != -ETIMEDOUT)
+		;
+	__atomic_sub_fetch(&e->_waiters, 1, __ATOMIC_SEQ_CST);
+	return __atomic_load_n(&e->_flag, __ATOMIC_ACQUIRE) != 0;
+}

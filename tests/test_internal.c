@@ -1,0 +1,792 @@
+/* test_internal.c - the floor (src/internal/) below every module: the
+ * message ring (wrap-around, streamed messages, close, deadlines, a dead
+ * producer), the shared arena (size classes, reuse, describe, threads) and
+ * the robust lock core.  Clock, futex and the arena's fork rules are tested
+ * in test_common.c. */
+#include "mptest.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <sys/mman.h>
+
+#include "internal/alloc.h"
+#include "internal/arena.h"
+#include "internal/clock.h"
+#include "internal/error.h"
+#include "internal/lock.h"
+#include "internal/ring.h"
+#include "mproc/common.h"
+
+/* ---- helpers ---- */
+
+static int exit_code(pid_t pid)
+{
+	int status = mpt_wait(pid);
+
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* A byte pattern that depends on the seed and on each byte's position, so
+ * that a part copied to the wrong place is caught. */
+static unsigned char pat(uint32_t seed, size_t i)
+{
+	return (unsigned char)(((uint32_t)i * 2654435761u ^ seed * 40503u) >> 24);
+}
+
+static void fill(unsigned char *p, size_t n, uint32_t seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = pat(seed, i);
+}
+
+static bool intact(const unsigned char *p, size_t n, uint32_t seed)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != pat(seed, i))
+			return false;
+	return true;
+}
+
+/* An absolute deadline `seconds` (scaled for sanitizers) from now. */
+static uint64_t deadline_in(double seconds)
+{
+	return mpi_now_ns() + (uint64_t)(mpt_timeout(seconds) * 1e9);
+}
+
+/* Poll cond(arg) until true or `seconds` (scaled) pass: a bounded wait on
+ * a state another thread reaches, not a sleep. */
+static bool eventually(bool (*cond)(void *), void *arg, double seconds)
+{
+	uint64_t until = deadline_in(seconds);
+
+	while (!cond(arg)) {
+		if (mpi_now_ns() >= until)
+			return false;
+		sched_yield();
+	}
+	return true;
+}
+
+/* Leave a message that a successful floor call must not overwrite. */
+static void set_sentinel(void)
+{
+	mpi_error(-EDOM, "sentinel", "untouched");
+}
+
+static void assert_sentinel(void)
+{
+	assert_string_equal(mp_last_error(), "sentinel: untouched");
+	assert_int_equal(mp_last_error_code(), -EDOM);
+}
+
+/* Largest payload of one whole record in a ring of cap bytes. */
+static size_t whole_max(const struct mpi_ring *r)
+{
+	return r->cap / 4 - 8;
+}
+
+/* Take one message (the library allocates); its length or -rc. */
+static long take(struct mpi_ring *r, uint32_t seed, uint64_t deadline)
+{
+	void *out = NULL;
+	size_t len;
+	int rc = mpi_ring_get(r, &out, 0, &len, deadline, "t");
+	long ret;
+
+	if (rc < 0)
+		return rc;
+	ret = intact(out, len, seed) ? (long)len : -1000000;
+	mpi_free(out);
+	return ret;
+}
+
+/* ---- ring: wrap-around ---- */
+
+static void test_ring_sizes_and_limits(void **state)
+{
+	struct mpi_ring *r;
+
+	(void)state;
+	r = mpi_ring_new(1, 0, 0);
+	assert_non_null(r);
+	assert_int_equal(r->cap, 4096);
+	assert_int_equal(mpi_ring_count(r), 0);
+	assert_true(mpi_ring_empty(r));
+	assert_false(mpi_ring_spin(r, 1000000)); /* 1 ms of nothing */
+	assert_int_equal(mpi_ring_put(r, "x", 1, 0, "t"), 0);
+	assert_true(mpi_ring_spin(r, 1000000));
+	assert_int_equal(mpi_ring_count(r), 1);
+	assert_int_equal(take(r, 0, 0), -1000000); /* "x" is not pattern 0 */
+	mpi_ring_free(r);
+	r = mpi_ring_new(5000, 0, 0);
+	assert_non_null(r);
+	assert_int_equal(r->cap, 8192); /* a power of two */
+	mpi_ring_free(r);
+	errno = 0;
+	assert_null(mpi_ring_new((size_t)MPI_RING_MAX_CAP + 1, 0, 0));
+	assert_int_equal(errno, EINVAL);
+}
+
+static void test_ring_full_then_wraps(void **state)
+{
+	struct mpi_ring *r = mpi_ring_new(4096, 0, 0);
+	static unsigned char buf[4096];
+	size_t big;
+	int i;
+
+	(void)state;
+	assert_non_null(r);
+	big = whole_max(r); /* one record is a quarter of the ring */
+	for (i = 0; i < 4; i++) {
+		fill(buf, big, (uint32_t)i);
+		assert_int_equal(mpi_ring_put(r, buf, big, 0, "t"), 0);
+	}
+	/* Full: deadline 0 does not wait, and the message names func. */
+	set_sentinel();
+	assert_int_equal(mpi_ring_put(r, buf, 1, 0, "t"), -ETIMEDOUT);
+	assert_string_equal(mp_last_error(), "t: queue is full");
+	assert_int_equal(mpi_ring_count(r), 4);
+	/* One out, one in: the new record starts at the ring's beginning. */
+	assert_int_equal(take(r, 0, 0), (long)big);
+	fill(buf, big, 4);
+	assert_int_equal(mpi_ring_put(r, buf, big, 0, "t"), 0);
+	assert_int_equal(r->tail, 5 * (big + 8));
+	for (i = 1; i <= 4; i++)
+		assert_int_equal(take(r, (uint32_t)i, 0), (long)big);
+	set_sentinel();
+	assert_int_equal(take(r, 0, 0), -ETIMEDOUT);
+	assert_string_equal(mp_last_error(), "t: queue is empty");
+	mpi_ring_free(r);
+}
+
+/* Sizes that make records straddle the end of the ring in every way. */
+static size_t wrap_size(uint32_t seq, size_t max)
+{
+	static const size_t fixed[] = {0, 1, 7, 8, 9, 100, 333, 1000, 1016};
+	uint32_t x = seq * 2654435761u;
+
+	return seq % 3 == 0 ? fixed[(seq / 3) % 9] % (max + 1) : x % (max + 1);
+}
+
+static void test_ring_wraps_around(void **state)
+{
+	struct mpi_ring *r = mpi_ring_new(4096, 0, 0);
+	static unsigned char buf[4096];
+	uint64_t records = 0; /* bytes of records, padding excluded */
+	uint32_t put = 0, got = 0;
+	size_t max;
+	int rc;
+
+	(void)state;
+	assert_non_null(r);
+	max = whole_max(r);
+	for (int round = 0; round < 2000; round++) {
+		/* Put up to 1 + round % 6 messages (fewer when full)... */
+		for (int k = 0; k <= round % 6; k++) {
+			size_t n = wrap_size(put, max);
+
+			fill(buf, n, put);
+			rc = mpi_ring_put(r, buf, n, 0, "t");
+			if (rc == -ETIMEDOUT)
+				break;
+			assert_int_equal(rc, 0);
+			records += 8 + ((n + 7) & ~(size_t)7);
+			put++;
+		}
+		/* ...and take all but one back, in order and intact. */
+		while (put - got > (uint32_t)(round & 1)) {
+			assert_int_equal(take(r, got, 0),
+					 (long)wrap_size(got, max));
+			got++;
+		}
+	}
+	while (got < put) {
+		assert_int_equal(take(r, got, 0), (long)wrap_size(got, max));
+		got++;
+	}
+	assert_int_equal(mpi_ring_count(r), 0);
+	assert_true(mpi_ring_empty(r));
+	/* Many laps, and records that did not fit before the end were
+	 * preceded by padding (published bytes exceed the records'). */
+	assert_true(r->tail > 100 * r->cap);
+	assert_true(r->tail > records);
+	assert_int_equal(r->head, r->tail);
+	mpi_ring_free(r);
+}
+
+/* ---- ring: streamed messages ---- */
+
+struct producer {
+	struct mpi_ring *r;
+	const size_t *sizes;
+	int n;
+	uint32_t seed0;
+	int rc;
+};
+
+static void *produce(void *arg)
+{
+	struct producer *p = arg;
+	size_t most = 0;
+	unsigned char *buf;
+
+	for (int i = 0; i < p->n; i++)
+		most = p->sizes[i] > most ? p->sizes[i] : most;
+	buf = malloc(most + 4);
+	if (buf == NULL) {
+		p->rc = -ENOMEM;
+		return NULL;
+	}
+	for (int i = 0; i < p->n && p->rc == 0; i++) {
+		uint32_t seed = p->seed0 + (uint32_t)i;
+
+		/* Its first 4 bytes say which message it is; the rest is the
+		 * pattern of that seed. */
+		memcpy(buf, &seed, 4);
+		fill(buf + 4, p->sizes[i], seed);
+		p->rc = mpi_ring_put(p->r, buf, p->sizes[i] + 4,
+				     deadline_in(30), "producer");
+	}
+	free(buf);
+	return NULL;
+}
+
+/* Take one message: its seed, or -1 if it is not whole and intact. */
+static long take_seeded(struct mpi_ring *r, size_t *len)
+{
+	void *out = NULL;
+	uint32_t seed;
+	long ret = -1;
+	int rc;
+
+	rc = mpi_ring_get(r, &out, 0, len, deadline_in(30), "t");
+	if (rc < 0)
+		return rc;
+	if (*len >= 4) {
+		memcpy(&seed, out, 4);
+		if (intact((unsigned char *)out + 4, *len - 4, seed))
+			ret = seed;
+	}
+	mpi_free(out);
+	return ret;
+}
+
+static void test_ring_streams_big_messages(void **state)
+{
+	/* 1013 + 4 bytes is the smallest streamed message of a 4 KiB ring. */
+	static const size_t sizes[] = {1012, 1013, 5000, 100000, 1 << 20, 3};
+	struct mpi_ring *r = mpi_ring_new(4096, 0, 0);
+	struct producer p = {r, sizes, 6, 100, 0};
+	pthread_t t;
+	size_t len;
+
+	(void)state;
+	assert_non_null(r);
+	assert_int_equal(pthread_create(&t, NULL, produce, &p), 0);
+	for (int i = 0; i < 6; i++) {
+		assert_int_equal(take_seeded(r, &len), 100 + i);
+		assert_int_equal(len, sizes[i] + 4);
+	}
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(p.rc, 0);
+	assert_int_equal(mpi_ring_count(r), 0);
+	assert_false(r->streaming);
+	mpi_ring_free(r);
+}
+
+static void test_ring_stream_into_small_buffer_stays(void **state)
+{
+	static const size_t sizes[] = {50000};
+	static unsigned char buf[50004];
+	struct mpi_ring *r = mpi_ring_new(4096, 0, 0);
+	struct producer p = {r, sizes, 1, 7, 0};
+	void *out = buf;
+	pthread_t t;
+	uint32_t seed;
+	size_t len = 0;
+
+	(void)state;
+	assert_non_null(r);
+	assert_int_equal(pthread_create(&t, NULL, produce, &p), 0);
+	/* Too small: -EMSGSIZE with the size, and nothing is taken. */
+	assert_int_equal(mpi_ring_get(r, &out, 100, &len, deadline_in(30), "t"),
+			 -EMSGSIZE);
+	assert_int_equal(len, 50004);
+	assert_ptr_equal(out, buf);
+	assert_non_null(strstr(mp_last_error(), "t: message of 50004 bytes"));
+	/* Big enough: the whole message, streamed into the caller's buffer. */
+	assert_int_equal(mpi_ring_get(r, &out, sizeof(buf), &len,
+				      deadline_in(30), "t"),
+			 0);
+	assert_ptr_equal(out, buf);
+	assert_int_equal(len, 50004);
+	memcpy(&seed, buf, 4);
+	assert_int_equal(seed, 7);
+	assert_true(intact(buf + 4, 50000, 7));
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(p.rc, 0);
+	mpi_ring_free(r);
+}
+
+static void test_ring_streams_do_not_interleave(void **state)
+{
+	static const size_t sizes[] = {200000, 70, 300000, 5000, 200000};
+	struct mpi_ring *r = mpi_ring_new(8192, 0, 0);
+	struct producer p[3] = {
+		{r, sizes, 5, 1000, 0},
+		{r, sizes, 5, 2000, 0},
+		{r, sizes, 5, 3000, 0},
+	};
+	uint32_t next[3] = {1000, 2000, 3000};
+	pthread_t t[3];
+	size_t len;
+	long seed;
+
+	(void)state;
+	assert_non_null(r);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, produce, &p[i]), 0);
+	for (int i = 0; i < 15; i++) {
+		seed = take_seeded(r, &len);
+		assert_true(seed >= 1000);
+		/* Whole, intact, and in each producer's order. */
+		assert_int_equal(seed, next[seed / 1000 - 1]);
+		assert_int_equal(len, sizes[seed % 1000] + 4);
+		next[seed / 1000 - 1]++;
+	}
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(p[i].rc, 0);
+	}
+	assert_int_equal(mpi_ring_count(r), 0);
+	mpi_ring_free(r);
+}
+
+/* ---- ring: close ---- */
+
+struct sleeper {
+	struct mpi_ring *r;
+	bool put;
+	int *entered;
+	int rc;
+};
+
+static void *blocked_call(void *arg)
+{
+	struct sleeper *s = arg;
+	void *out = NULL;
+	size_t len;
+
+	__atomic_add_fetch(s->entered, 1, __ATOMIC_SEQ_CST);
+	if (s->put)
+		s->rc = mpi_ring_put(s->r, "late", 4, deadline_in(30), "t");
+	else
+		s->rc = mpi_ring_get(s->r, &out, 0, &len, deadline_in(30), "t");
+	mpi_free(out);
+	return NULL;
+}
+
+struct watch {
+	struct mpi_ring *r;
+	bool put;
+	int *entered, want;
+};
+
+/* Every thread is in: one sleeps on the ring, the rest on its lock. */
+static bool all_asleep(void *arg)
+{
+	struct watch *w = arg;
+	struct mpi_ring *r = w->r;
+	uint32_t sleeping = __atomic_load_n(w->put ? &r->space_waiters
+						   : &r->data_waiters,
+					    __ATOMIC_SEQ_CST);
+	uint64_t lock = __atomic_load_n(w->put ? &r->plock : &r->clock,
+					__ATOMIC_SEQ_CST);
+
+	return __atomic_load_n(w->entered, __ATOMIC_SEQ_CST) == w->want &&
+	       sleeping == 1 && (lock & MPI_LOCK_WAITERS);
+}
+
+/* Block 3 getters (empty ring) or 3 putters (full ring), then close. */
+static void close_wakes(struct mpi_ring *r, bool put)
+{
+	struct sleeper s[3];
+	pthread_t t[3];
+	int entered = 0;
+	struct watch w = {r, put, &entered, 3};
+	uint64_t t0;
+
+	for (int i = 0; i < 3; i++) {
+		s[i] = (struct sleeper){r, put, &entered, 1};
+		assert_int_equal(pthread_create(&t[i], NULL, blocked_call, &s[i]),
+				 0);
+	}
+	assert_true(eventually(all_asleep, &w, 10));
+	t0 = mpi_now_ns();
+	mpi_ring_close(r);
+	/* Each would otherwise wait its 30 s and return -ETIMEDOUT. */
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(s[i].rc, MP_ECLOSED);
+	}
+	assert_true(mpi_now_ns() - t0 < (uint64_t)(mpt_timeout(10) * 1e9));
+}
+
+static void test_ring_close_wakes_every_getter(void **state)
+{
+	struct mpi_ring *r = mpi_ring_new(4096, 0, 0);
+
+	(void)state;
+	assert_non_null(r);
+	close_wakes(r, false);
+	/* Closed and empty: getters fail at once, puts too. */
+	assert_int_equal(take(r, 0, MPI_NO_DEADLINE), MP_ECLOSED);
+	assert_string_equal(mp_last_error(), "t: queue is closed");
+	assert_int_equal(mpi_ring_put(r, "x", 1, MPI_NO_DEADLINE, "t"),
+			 MP_ECLOSED);
+	mpi_ring_free(r);
+}
+
+static void test_ring_close_wakes_every_putter(void **state)
+{
+	static unsigned char buf[1016];
+	struct mpi_ring *r;
+	int n;
+
+	(void)state;
+	/* Full by bytes, then full by message count (maxsize). */
+	for (int maxsize = 0; maxsize <= 2; maxsize += 2) {
+		r = mpi_ring_new(4096, (unsigned)maxsize, 0);
+		assert_non_null(r);
+		for (n = 0; n < 10; n++) {
+			fill(buf, sizeof(buf), (uint32_t)n);
+			if (mpi_ring_put(r, buf, sizeof(buf), 0, "t") < 0)
+				break;
+		}
+		assert_int_equal(n, maxsize ? maxsize : 4);
+		close_wakes(r, true);
+		/* What was put before the close still drains. */
+		for (int i = 0; i < n; i++)
+			assert_int_equal(take(r, (uint32_t)i, MPI_NO_DEADLINE),
+					 (long)sizeof(buf));
+		assert_int_equal(take(r, 0, MPI_NO_DEADLINE), MP_ECLOSED);
+		mpi_ring_free(r);
+	}
+}
+
+/* ---- ring: deadlines and a dead producer ---- */
+
+static void test_ring_waits_for_its_lock_until_the_deadline(void **state)
+{
+	struct mpi_ring *r = mpi_ring_new(4096, 0, 0);
+	uint64_t t0;
+
+	(void)state;
+	assert_non_null(r);
+	assert_int_equal(mpi_ring_put(r, "x", 1, 0, "t"), 0);
+	/* Another getter holds the consumer lock: data is there, but the
+	 * get waits for the lock only until its deadline. */
+	assert_int_equal(mpi_lock_take(&r->clock, 0), 0);
+	t0 = mpi_now_ns();
+	assert_int_equal(take(r, 0, t0 + 50000000u), -ETIMEDOUT);
+	assert_true(mpi_now_ns() - t0 >= 50000000u);
+	assert_string_equal(mp_last_error(), "t: queue is empty");
+	assert_int_equal(mpi_lock_give(&r->clock), 0);
+	/* Same for a putter behind the producer lock. */
+	assert_int_equal(mpi_lock_take(&r->plock, 0), 0);
+	t0 = mpi_now_ns();
+	assert_int_equal(mpi_ring_put(r, "y", 1, t0 + 50000000u, "t"),
+			 -ETIMEDOUT);
+	assert_true(mpi_now_ns() - t0 >= 50000000u);
+	assert_string_equal(mp_last_error(), "t: queue is full");
+	assert_int_equal(mpi_lock_give(&r->plock), 0);
+	assert_int_equal(mpi_ring_count(r), 1);
+	mpi_ring_free(r);
+}
+
+/* A producer that dies inside put: lock held, a record written at ptail
+ * but not published. */
+static int die_mid_put(void *arg)
+{
+	struct mpi_ring *r = arg;
+
+	if (mpi_lock_take(&r->plock, 0) != 0)
+		return 1;
+	memset(r->data + (r->ptail & (r->cap - 1)), 0x5a, 64);
+	r->ptail += 64;
+	_exit(0);
+}
+
+static void test_ring_producer_dies_holding_its_lock(void **state)
+{
+	struct mpi_ring *r = mpi_ring_new(4096, 0, 0);
+	static unsigned char buf[100];
+	pid_t pid;
+
+	(void)state;
+	assert_non_null(r);
+	fill(buf, sizeof(buf), 1);
+	assert_int_equal(mpi_ring_put(r, buf, sizeof(buf), 0, "t"), 0);
+	pid = mpt_fork(die_mid_put, r);
+	/* Reap it only afterwards: a zombie owner counts as dead too. */
+	while (waitid(P_PID, (id_t)pid, &(siginfo_t){0},
+		      WEXITED | WNOWAIT) < 0)
+		assert_int_equal(errno, EINTR);
+	/* The next put takes the lock over, forgets what was not published,
+	 * and, having succeeded, leaves the caller's message alone. */
+	set_sentinel();
+	fill(buf, sizeof(buf), 2);
+	assert_int_equal(mpi_ring_put(r, buf, sizeof(buf), deadline_in(10),
+				      "t"),
+			 0);
+	assert_sentinel();
+	assert_int_equal(exit_code(pid), 0);
+	assert_int_equal(take(r, 1, 0), 100);
+	assert_int_equal(take(r, 2, 0), 100);
+	assert_int_equal(take(r, 0, 0), -ETIMEDOUT);
+	mpi_ring_free(r);
+}
+
+/* ---- lock core ---- */
+
+static void test_lock_core_take_give(void **state)
+{
+	uint64_t *s = mpi_shm_alloc(sizeof(*s)), t0;
+
+	(void)state;
+	assert_non_null(s);
+	set_sentinel();
+	assert_false(mpi_lock_mine(s));
+	assert_false(mpi_lock_owner_dead(s));
+	assert_int_equal(mpi_lock_take(s, 0), 0);
+	assert_true(mpi_lock_mine(s));
+	assert_int_equal(*s, mpi_self_id());
+	assert_int_equal(*s >> 32, (uint64_t)getpid());
+	assert_int_equal(*s & 0xffffffffu, (uint64_t)gettid());
+	assert_false(mpi_lock_owner_dead(s));
+	/* Held (not recursive): a poll fails at once, a wait at its
+	 * deadline; neither writes a message. */
+	assert_int_equal(mpi_lock_take(s, 0), -ETIMEDOUT);
+	t0 = mpi_now_ns();
+	assert_int_equal(mpi_lock_take(s, t0 + 30000000u), -ETIMEDOUT);
+	assert_true(mpi_now_ns() - t0 >= 30000000u);
+	assert_int_equal(mpi_lock_give(s), 0);
+	assert_int_equal(*s, 0);
+	assert_int_equal(mpi_lock_give(s), -EINVAL); /* it was free */
+	assert_sentinel();
+	mpi_shm_free(s);
+}
+
+/* Take the lock and die holding it; report our id through the lock. */
+static int die_holding(void *arg)
+{
+	uint64_t *s = arg;
+	uint64_t me = mpi_self_id();
+
+	/* A forked child is someone else: its own pid, not the parent's. */
+	if (me >> 32 != (uint64_t)getpid() ||
+	    (me & 0xffffffffu) != (uint64_t)gettid())
+		return 2;
+	return mpi_lock_take(s, 0) == 0 ? 0 : 1;
+}
+
+static void test_lock_core_takes_over_from_a_dead_owner(void **state)
+{
+	uint64_t *s = mpi_shm_alloc(sizeof(*s)), dead = 0;
+	pid_t pid;
+
+	(void)state;
+	assert_non_null(s);
+	pid = mpt_fork(die_holding, s);
+	while (waitid(P_PID, (id_t)pid, &(siginfo_t){0},
+		      WEXITED | WNOWAIT) < 0)
+		assert_int_equal(errno, EINTR);
+	/* A zombie: tgkill still finds it, /proc says Z. */
+	assert_true(mpi_lock_owner_dead(s));
+	set_sentinel();
+	assert_int_equal(mpi_lock_wait(s, deadline_in(10), &dead),
+			 MP_EOWNERDEAD);
+	assert_sentinel();
+	assert_int_equal(exit_code(pid), 0);
+	assert_int_equal(dead, (uint64_t)pid << 32 | (uint32_t)pid);
+	assert_true(mpi_lock_mine(s));
+	assert_false(mpi_lock_owner_dead(s));
+	assert_int_equal(mpi_lock_give(s), 0);
+	mpi_shm_free(s);
+}
+
+/* ---- arena ---- */
+
+static void test_arena_size_classes_do_not_overlap(void **state)
+{
+	/* Around every class boundary (block = size + 64-byte header) and
+	 * the switch to a mapping of its own above 64 KiB - 64. */
+	static const size_t sizes[] = {
+		0,    1,    63,   64,   65,    100,   447,   448,   449,
+		960,  961,  1000, 4032, 4033,  16320, 16321, 65472, 65473,
+		100000, 1 << 20,
+	};
+	enum { N = sizeof(sizes) / sizeof(sizes[0]) };
+	unsigned char *b[N];
+	size_t off;
+	int fd;
+
+	(void)state;
+	for (int i = 0; i < N; i++) {
+		size_t n = sizes[i] ? sizes[i] : 1;
+
+		b[i] = mpi_shm_alloc(sizes[i]);
+		assert_non_null(b[i]);
+		assert_int_equal((uintptr_t)b[i] % 64, 0);
+		for (size_t k = 0; k < n; k++)
+			assert_int_equal(b[i][k], 0);
+		fill(b[i], n, (uint32_t)i);
+		assert_int_equal(mpi_shm_describe(b[i], &fd, &off), 0);
+		assert_true(fd >= 0);
+		assert_int_equal(off % 64, 0);
+	}
+	/* Every block still holds exactly what was written to it. */
+	for (int i = 0; i < N; i++)
+		assert_true(intact(b[i], sizes[i] ? sizes[i] : 1, (uint32_t)i));
+	for (int i = 0; i < N; i++)
+		mpi_shm_free(b[i]);
+}
+
+static void test_arena_reused_block_is_zeroed(void **state)
+{
+	unsigned char *keep, *a, *b;
+
+	(void)state;
+	keep = mpi_shm_alloc(10); /* keeps the chunk mapped */
+	a = mpi_shm_alloc(200);
+	assert_non_null(keep);
+	assert_non_null(a);
+	memset(a, 0xab, 200);
+	mpi_shm_free(a);
+	b = mpi_shm_alloc(200); /* from the free list */
+	assert_ptr_equal(b, a);
+	for (int k = 0; k < 200; k++)
+		assert_int_equal(b[k], 0);
+	mpi_shm_free(b);
+	mpi_shm_free(keep);
+}
+
+/* mpi_shm_describe's (fd, offset), mapped again, is the same memory. */
+static void check_describe(unsigned char *block, size_t size)
+{
+	size_t off, page = (size_t)sysconf(_SC_PAGESIZE), skip;
+	unsigned char *m;
+	int fd;
+
+	assert_int_equal(mpi_shm_describe(block, &fd, &off), 0);
+	skip = off % page;
+	m = mmap(NULL, skip + size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		 (off_t)(off - skip));
+	assert_true(m != MAP_FAILED);
+	assert_true(intact(m + skip, size, 9));
+	m[skip + size - 1] ^= 0xff;
+	assert_int_equal(block[size - 1], pat(9, size - 1) ^ 0xff);
+	assert_int_equal(munmap(m, skip + size), 0);
+}
+
+static void test_arena_describe_maps_the_same_memory(void **state)
+{
+	unsigned char *pad = mpi_shm_alloc(3000), *small = mpi_shm_alloc(5000);
+	unsigned char *big = mpi_shm_alloc(200000);
+
+	(void)state;
+	assert_non_null(pad);
+	assert_non_null(small);
+	assert_non_null(big);
+	fill(small, 5000, 9);
+	fill(big, 200000, 9);
+	check_describe(small, 5000);
+	check_describe(big, 200000);
+	assert_int_equal(mpi_shm_describe(NULL, &(int){0}, &(size_t){0}),
+			 -EINVAL);
+	mpi_shm_free(pad);
+	mpi_shm_free(small);
+	mpi_shm_free(big);
+}
+
+enum { ARENA_THREADS = 4, ARENA_LIVE = 32, ARENA_ROUNDS = 3000 };
+
+struct arena_worker {
+	uint32_t id;
+	int bad;
+};
+
+static void *arena_churn(void *arg)
+{
+	struct arena_worker *w = arg;
+	unsigned char *blk[ARENA_LIVE] = {0};
+	size_t size[ARENA_LIVE] = {0};
+	uint32_t seed[ARENA_LIVE] = {0}, x = w->id * 2654435761u + 1;
+
+	for (uint32_t i = 0; i < ARENA_ROUNDS; i++) {
+		unsigned slot;
+
+		x = x * 1103515245u + 12345u;
+		slot = (x >> 16) % ARENA_LIVE;
+		if (blk[slot] != NULL) {
+			/* Nobody else wrote into our block meanwhile. */
+			w->bad += !intact(blk[slot], size[slot], seed[slot]);
+			mpi_shm_free(blk[slot]);
+		}
+		size[slot] = (x >> 8) % 97 == 0 ? 70000 : 1 + (x >> 4) % 3000;
+		seed[slot] = w->id << 24 | i;
+		if ((blk[slot] = mpi_shm_alloc(size[slot])) == NULL) {
+			w->bad++;
+			continue;
+		}
+		fill(blk[slot], size[slot], seed[slot]);
+	}
+	for (unsigned slot = 0; slot < ARENA_LIVE; slot++) {
+		if (blk[slot] != NULL)
+			w->bad += !intact(blk[slot], size[slot], seed[slot]);
+		mpi_shm_free(blk[slot]);
+	}
+	return NULL;
+}
+
+static void test_arena_threads(void **state)
+{
+	struct arena_worker w[ARENA_THREADS];
+	pthread_t t[ARENA_THREADS];
+
+	(void)state;
+	for (uint32_t i = 0; i < ARENA_THREADS; i++) {
+		w[i] = (struct arena_worker){i + 1, 0};
+		assert_int_equal(pthread_create(&t[i], NULL, arena_churn, &w[i]),
+				 0);
+	}
+	for (int i = 0; i < ARENA_THREADS; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(w[i].bad, 0);
+	}
+	/* teardown: every chunk unmapped and its memfd closed */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		MPT(test_ring_sizes_and_limits),
+		MPT(test_ring_full_then_wraps),
+		MPT(test_ring_wraps_around),
+		MPT(test_ring_streams_big_messages),
+		MPT(test_ring_stream_into_small_buffer_stays),
+		MPT(test_ring_streams_do_not_interleave),
+		MPT(test_ring_close_wakes_every_getter),
+		MPT(test_ring_close_wakes_every_putter),
+		MPT(test_ring_waits_for_its_lock_until_the_deadline),
+		MPT(test_ring_producer_dies_holding_its_lock),
+		MPT(test_lock_core_take_give),
+		MPT(test_lock_core_takes_over_from_a_dead_owner),
+		MPT(test_arena_size_classes_do_not_overlap),
+		MPT(test_arena_reused_block_is_zeroed),
+		MPT(test_arena_describe_maps_the_same_memory),
+		MPT(test_arena_threads),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
