@@ -9,6 +9,15 @@
  * case fails with its name and reason, the good case after it runs and
  * passes, the summary counts them, nothing of the hang outlives the run.
  */
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "mptest.h"
 
 /* ---- the row of cases the sub-run runs ---- */
