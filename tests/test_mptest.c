@@ -115,6 +115,13 @@ static void skipped_case(void **state)
 	skip();
 }
 
+/* Fails with MPT_SELFTEST_GROUP_SETUP_FAILS set: no test runs then. */
+static int group_setup(void **state)
+{
+	(void)state;
+	return getenv("MPT_SELFTEST_GROUP_SETUP_FAILS") != NULL ? -1 : 0;
+}
+
 static int run_bad_row(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -140,7 +147,7 @@ static int run_bad_row(void)
 		MPT(skipped_case),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, group_setup, NULL);
 }
 
 /* ---- the tests: run this program as a sub-run and read what it says ---- */
@@ -430,11 +437,36 @@ static void test_filter_and_no_fork(void **state)
 	assert_true(WIFEXITED(r->status) && WEXITSTATUS(r->status) == 1);
 }
 
+/* A group setup that fails in the child fails the test, in the runner's
+ * words; the child's own summary (of 0 tests) is not passed on. */
+static void test_group_setup_failure(void **state)
+{
+	static const char *const env[] = {"MPT_SELFTEST_BAD", "1",
+					  "MPT_SELFTEST_GROUP_SETUP_FAILS", "1",
+					  "MPT_FILTER", "good_first", NULL};
+	const struct subrun *r;
+
+	(void)state;
+	r = subrun(env);
+	assert_string_equal(r->out, "[==========] Running 1 test(s).\n"
+				    "[ RUN      ] good_first\n"
+				    "[  FAILED  ] GROUP SETUP\n"
+				    "[  ERROR   ] tests\n"
+				    "[  FAILED  ] good_first (exit status 1)\n"
+				    "[==========] 1 test(s) run.\n"
+				    "[  PASSED  ] 0 test(s).\n"
+				    "[  FAILED  ] 1 test(s), listed below:\n"
+				    "[  FAILED  ] good_first (exit status 1)\n"
+				    "\n 1 FAILED TEST(S)\n");
+	assert_true(WIFEXITED(r->status) && WEXITSTATUS(r->status) == 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		MPT(test_bad_cases_fail_alone),
 		MPT(test_filter_and_no_fork),
+		MPT(test_group_setup_failure),
 	};
 
 	if (getenv("MPT_SELFTEST_BAD") != NULL)
