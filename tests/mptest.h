@@ -508,7 +508,7 @@ static inline int mpt_summary(const struct CMUnitTest *tests,
 	return count[MPT_FAILED] > 255 ? 255 : (int)count[MPT_FAILED];
 }
 
-/* Is test i to run: named, and matching MPT_FILTER if set? */
+/* Is the test to run: named, and matching MPT_FILTER if that is set? */
 static inline bool mpt_selected(const struct CMUnitTest *t)
 {
 	const char *filter = getenv("MPT_FILTER");
