@@ -1178,7 +1178,5 @@ int main(void)
 		MPT(test_alloc_subprocess),
 	};
 
-	if (getenv("MPT_FILTER") != NULL) /* e.g. MPT_FILTER='*pool' */
-		cmocka_set_test_filter(getenv("MPT_FILTER"));
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -752,7 +752,7 @@ int main(void)
 		MPT(test_timeouts_and_maxsize),
 		MPT(test_maxsize_blocks_until_consumed),
 		MPT(test_close),
-		MPT(test_many_producers_many_consumers),
+		MPT_DEADLINE(test_many_producers_many_consumers, 60),
 		MPT(test_join_before_get_does_not_deadlock),
 		MPT(test_producer_killed_mid_put),
 		MPT(test_consumer_killed_mid_get),
