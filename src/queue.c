@@ -38,7 +38,7 @@ static mp_queue_t *queue_new(const mp_queue_opts *opts, const char *func)
 			  opts->capacity, (size_t)MP_QUEUE_MAX_CAPACITY);
 		return NULL;
 	}
-	if ((q = mpi_shm_alloc(sizeof(*q))) == NULL) {
+	if ((q = mpi_arena_alloc(sizeof(*q))) == NULL) {
 		mpi_error(-errno, func, "cannot map shared memory: %s",
 			  mp_strerror(-errno));
 		return NULL;
@@ -49,7 +49,7 @@ static mp_queue_t *queue_new(const mp_queue_opts *opts, const char *func)
 		mpi_error(-errno, func, "cannot map a ring of %zu bytes: %s",
 			  opts->capacity ? opts->capacity : (size_t)1 << 20,
 			  mp_strerror(-errno));
-		mpi_shm_free(q);
+		mpi_arena_free(q);
 		return NULL;
 	}
 	q->joinable = opts->joinable;
@@ -71,7 +71,7 @@ void mp_queue_free(mp_queue_t *q)
 	if (q == NULL)
 		return;
 	mpi_ring_free(q->ring);
-	mpi_shm_free(q);
+	mpi_arena_free(q);
 }
 
 static int deadline_of(double timeout, uint64_t *deadline, const char *func)

@@ -169,7 +169,7 @@ static void test_timeout_ns(void **state)
 
 static void test_futex_timeout_and_wake(void **state)
 {
-	uint32_t *w = mpi_shm_alloc(sizeof(*w));
+	uint32_t *w = mpi_arena_alloc(sizeof(*w));
 	uint64_t d;
 	double t0;
 	pid_t pid;
@@ -200,7 +200,7 @@ static void test_futex_timeout_and_wake(void **state)
 	assert_int_equal(*w, 1);
 	status = mpt_wait(pid);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	mpi_shm_free(w);
+	mpi_arena_free(w);
 }
 
 static int child_allocs(void *arg)
@@ -212,14 +212,14 @@ static int child_allocs(void *arg)
 	/* Writes to inherited memory are seen by the parent. */
 	strcpy(inherited, "from child");
 	/* The child's own blocks never overlap its parent's. */
-	mine = mpi_shm_alloc(100);
+	mine = mpi_arena_alloc(100);
 	if (mine == NULL || mine == inherited)
 		return 1;
-	if (mpi_shm_describe(mine, &fd, &off) != 0 ||
-	    mpi_shm_describe(inherited, &fd2, &off2) != 0 || fd == fd2)
+	if (mpi_arena_describe(mine, &fd, &off) != 0 ||
+	    mpi_arena_describe(inherited, &fd2, &off2) != 0 || fd == fd2)
 		return 2;
-	mpi_shm_free(inherited); /* not ours: only forgotten */
-	mpi_shm_free(mine);
+	mpi_arena_free(inherited); /* not ours: only forgotten */
+	mpi_arena_free(mine);
 	return strcmp(inherited, "from child") == 0 ? 0 : 3;
 }
 
@@ -230,9 +230,9 @@ static void test_shared_arena(void **state)
 	size_t off;
 
 	(void)state;
-	a = mpi_shm_alloc(100);
-	b = mpi_shm_alloc(5000);
-	big = mpi_shm_alloc(1 << 20);
+	a = mpi_arena_alloc(100);
+	b = mpi_arena_alloc(5000);
+	big = mpi_arena_alloc(1 << 20);
 	assert_non_null(a);
 	assert_non_null(b);
 	assert_non_null(big);
@@ -240,19 +240,19 @@ static void test_shared_arena(void **state)
 	assert_int_equal((uintptr_t)b % 64, 0);
 	assert_int_equal(a[0], 0);
 	assert_int_equal(big[(1 << 20) - 1], 0);
-	assert_int_equal(mpi_shm_describe(a, &fd, &off), 0);
+	assert_int_equal(mpi_arena_describe(a, &fd, &off), 0);
 	assert_true(fd >= 0);
 	status = mpt_wait(mpt_fork(child_allocs, a));
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
 	assert_string_equal(a, "from child");
 	/* A freed block is reused. */
-	mpi_shm_free(b);
-	assert_ptr_equal(mpi_shm_alloc(5000), b);
-	mpi_shm_free(b);
-	mpi_shm_free(a);
-	mpi_shm_free(big);
-	mpi_shm_free(NULL);
+	mpi_arena_free(b);
+	assert_ptr_equal(mpi_arena_alloc(5000), b);
+	mpi_arena_free(b);
+	mpi_arena_free(a);
+	mpi_arena_free(big);
+	mpi_arena_free(NULL);
 	/* teardown: every chunk was unmapped, its memfd closed */
 }
 
@@ -264,14 +264,14 @@ static void test_arena_many_blocks(void **state)
 
 	(void)state;
 	for (i = 0; i < N; i++) { /* several chunks */
-		blk[i] = mpi_shm_alloc((size_t)(i % 700) + 1);
+		blk[i] = mpi_arena_alloc((size_t)(i % 700) + 1);
 		assert_non_null(blk[i]);
 		memset(blk[i], i & 0xff, (size_t)(i % 700) + 1);
 	}
 	for (i = 0; i < N; i++)
 		assert_int_equal((unsigned char)blk[i][0], i & 0xff);
 	for (i = 0; i < N; i++)
-		mpi_shm_free(blk[i]);
+		mpi_arena_free(blk[i]);
 }
 
 int main(void)

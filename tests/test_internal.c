@@ -551,7 +551,7 @@ static void test_ring_producer_dies_holding_its_lock(void **state)
 
 static void test_lock_core_take_give(void **state)
 {
-	uint64_t *s = mpi_shm_alloc(sizeof(*s)), t0;
+	uint64_t *s = mpi_arena_alloc(sizeof(*s)), t0;
 
 	(void)state;
 	assert_non_null(s);
@@ -574,7 +574,7 @@ static void test_lock_core_take_give(void **state)
 	assert_int_equal(*s, 0);
 	assert_int_equal(mpi_lock_give(s), -EINVAL); /* it was free */
 	assert_sentinel();
-	mpi_shm_free(s);
+	mpi_arena_free(s);
 }
 
 /* Take the lock and die holding it; report our id through the lock. */
@@ -592,7 +592,7 @@ static int die_holding(void *arg)
 
 static void test_lock_core_takes_over_from_a_dead_owner(void **state)
 {
-	uint64_t *s = mpi_shm_alloc(sizeof(*s)), dead = 0;
+	uint64_t *s = mpi_arena_alloc(sizeof(*s)), dead = 0;
 	pid_t pid;
 
 	(void)state;
@@ -612,7 +612,7 @@ static void test_lock_core_takes_over_from_a_dead_owner(void **state)
 	assert_true(mpi_lock_mine(s));
 	assert_false(mpi_lock_owner_dead(s));
 	assert_int_equal(mpi_lock_give(s), 0);
-	mpi_shm_free(s);
+	mpi_arena_free(s);
 }
 
 /* ---- arena ---- */
@@ -635,13 +635,13 @@ static void test_arena_size_classes_do_not_overlap(void **state)
 	for (int i = 0; i < N; i++) {
 		size_t n = sizes[i] ? sizes[i] : 1;
 
-		b[i] = mpi_shm_alloc(sizes[i]);
+		b[i] = mpi_arena_alloc(sizes[i]);
 		assert_non_null(b[i]);
 		assert_int_equal((uintptr_t)b[i] % 64, 0);
 		for (size_t k = 0; k < n; k++)
 			assert_int_equal(b[i][k], 0);
 		fill(b[i], n, (uint32_t)i);
-		assert_int_equal(mpi_shm_describe(b[i], &fd, &off), 0);
+		assert_int_equal(mpi_arena_describe(b[i], &fd, &off), 0);
 		assert_true(fd >= 0);
 		assert_int_equal(off % 64, 0);
 	}
@@ -649,7 +649,7 @@ static void test_arena_size_classes_do_not_overlap(void **state)
 	for (int i = 0; i < N; i++)
 		assert_true(intact(b[i], sizes[i] ? sizes[i] : 1, (uint32_t)i));
 	for (int i = 0; i < N; i++)
-		mpi_shm_free(b[i]);
+		mpi_arena_free(b[i]);
 }
 
 static void test_arena_reused_block_is_zeroed(void **state)
@@ -657,28 +657,28 @@ static void test_arena_reused_block_is_zeroed(void **state)
 	unsigned char *keep, *a, *b;
 
 	(void)state;
-	keep = mpi_shm_alloc(10); /* keeps the chunk mapped */
-	a = mpi_shm_alloc(200);
+	keep = mpi_arena_alloc(10); /* keeps the chunk mapped */
+	a = mpi_arena_alloc(200);
 	assert_non_null(keep);
 	assert_non_null(a);
 	memset(a, 0xab, 200);
-	mpi_shm_free(a);
-	b = mpi_shm_alloc(200); /* from the free list */
+	mpi_arena_free(a);
+	b = mpi_arena_alloc(200); /* from the free list */
 	assert_ptr_equal(b, a);
 	for (int k = 0; k < 200; k++)
 		assert_int_equal(b[k], 0);
-	mpi_shm_free(b);
-	mpi_shm_free(keep);
+	mpi_arena_free(b);
+	mpi_arena_free(keep);
 }
 
-/* mpi_shm_describe's (fd, offset), mapped again, is the same memory. */
+/* mpi_arena_describe's (fd, offset), mapped again, is the same memory. */
 static void check_describe(unsigned char *block, size_t size)
 {
 	size_t off, page = (size_t)sysconf(_SC_PAGESIZE), skip;
 	unsigned char *m;
 	int fd;
 
-	assert_int_equal(mpi_shm_describe(block, &fd, &off), 0);
+	assert_int_equal(mpi_arena_describe(block, &fd, &off), 0);
 	skip = off % page;
 	m = mmap(NULL, skip + size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
 		 (off_t)(off - skip));
@@ -691,8 +691,8 @@ static void check_describe(unsigned char *block, size_t size)
 
 static void test_arena_describe_maps_the_same_memory(void **state)
 {
-	unsigned char *pad = mpi_shm_alloc(3000), *small = mpi_shm_alloc(5000);
-	unsigned char *big = mpi_shm_alloc(200000);
+	unsigned char *pad = mpi_arena_alloc(3000), *small = mpi_arena_alloc(5000);
+	unsigned char *big = mpi_arena_alloc(200000);
 
 	(void)state;
 	assert_non_null(pad);
@@ -702,11 +702,11 @@ static void test_arena_describe_maps_the_same_memory(void **state)
 	fill(big, 200000, 9);
 	check_describe(small, 5000);
 	check_describe(big, 200000);
-	assert_int_equal(mpi_shm_describe(NULL, &(int){0}, &(size_t){0}),
+	assert_int_equal(mpi_arena_describe(NULL, &(int){0}, &(size_t){0}),
 			 -EINVAL);
-	mpi_shm_free(pad);
-	mpi_shm_free(small);
-	mpi_shm_free(big);
+	mpi_arena_free(pad);
+	mpi_arena_free(small);
+	mpi_arena_free(big);
 }
 
 enum { ARENA_THREADS = 4, ARENA_LIVE = 32, ARENA_ROUNDS = 3000 };
@@ -731,11 +731,11 @@ static void *arena_churn(void *arg)
 		if (blk[slot] != NULL) {
 			/* Nobody else wrote into our block meanwhile. */
 			w->bad += !intact(blk[slot], size[slot], seed[slot]);
-			mpi_shm_free(blk[slot]);
+			mpi_arena_free(blk[slot]);
 		}
 		size[slot] = (x >> 8) % 97 == 0 ? 70000 : 1 + (x >> 4) % 3000;
 		seed[slot] = w->id << 24 | i;
-		if ((blk[slot] = mpi_shm_alloc(size[slot])) == NULL) {
+		if ((blk[slot] = mpi_arena_alloc(size[slot])) == NULL) {
 			w->bad++;
 			continue;
 		}
@@ -744,7 +744,7 @@ static void *arena_churn(void *arg)
 	for (unsigned slot = 0; slot < ARENA_LIVE; slot++) {
 		if (blk[slot] != NULL)
 			w->bad += !intact(blk[slot], size[slot], seed[slot]);
-		mpi_shm_free(blk[slot]);
+		mpi_arena_free(blk[slot]);
 	}
 	return NULL;
 }

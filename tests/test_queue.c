@@ -277,7 +277,7 @@ static void test_many_producers_many_consumers(void **state)
 
 	(void)state;
 	per_producer = 25000; /* 100k messages in all */
-	st = mpi_shm_alloc(sizeof(*st));
+	st = mpi_arena_alloc(sizeof(*st));
 	shared_q = mp_queue_new(&(mp_queue_opts){.capacity = 256 * 1024});
 	for (i = 0; i < NC; i++)
 		cons[i] = mpt_fork(consumer, NULL);
@@ -296,7 +296,7 @@ static void test_many_producers_many_consumers(void **state)
 			assert_int_equal(st->seen[i][s], 1);
 	}
 	mp_queue_free(shared_q);
-	mpi_shm_free(st);
+	mpi_arena_free(st);
 }
 
 /* ---- deaths ---- */

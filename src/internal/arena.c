@@ -129,7 +129,7 @@ static void *alloc_big(size_t size)
 	return base + HDR;
 }
 
-void *mpi_shm_alloc(size_t size)
+void *mpi_arena_alloc(size_t size)
 {
 	struct chunk *c;
 	struct hdr *h = NULL;
@@ -187,7 +187,7 @@ void *mpi_shm_alloc(size_t size)
 	return (char *)h + HDR;
 }
 
-void mpi_shm_free(void *block)
+void mpi_arena_free(void *block)
 {
 	struct hdr *h;
 	struct chunk *c, **pp;
@@ -223,7 +223,7 @@ void mpi_shm_free(void *block)
 	pthread_mutex_unlock(&lock);
 }
 
-int mpi_shm_describe(const void *block, int *fd, size_t *offset)
+int mpi_arena_describe(const void *block, int *fd, size_t *offset)
 {
 	const struct hdr *h;
 

@@ -8,7 +8,7 @@
  * blocks of 64 KiB or more get a mapping of their own.
  *
  * Ownership: a block is freed only by the process that allocated it; a child
- * that calls mpi_shm_free on an inherited block only forgets it (the memory
+ * that calls mpi_arena_free on an inherited block only forgets it (the memory
  * stays valid for the parent).  After fork the child allocates from fresh
  * chunks, never from its parent's (which the parent keeps allocating from).
  * Thread-safe.
@@ -19,16 +19,16 @@
 #include <stddef.h>
 
 /* A zeroed block of `size` bytes, 64-byte aligned; NULL (errno set) on failure. */
-void *mpi_shm_alloc(size_t size);
+void *mpi_arena_alloc(size_t size);
 
-/* Release a block from mpi_shm_alloc.  NULL is a no-op. */
-void mpi_shm_free(void *block);
+/* Release a block from mpi_arena_alloc.  NULL is a no-op. */
+void mpi_arena_free(void *block);
 
 /*
  * Describe a block as (memfd, offset) so it can later be handed to a process
  * that did not inherit it.  The fd stays owned by the library.  0, or
  * -EINVAL for NULL or a block without the arena's header before it.
  */
-int mpi_shm_describe(const void *block, int *fd, size_t *offset);
+int mpi_arena_describe(const void *block, int *fd, size_t *offset);
 
 #endif

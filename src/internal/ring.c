@@ -41,7 +41,7 @@ struct mpi_ring *mpi_ring_new(size_t bytes, unsigned maxsize,
 	}
 	while (cap < bytes)
 		cap <<= 1;
-	r = mpi_shm_alloc(sizeof(*r) + cap);
+	r = mpi_arena_alloc(sizeof(*r) + cap);
 	if (r == NULL)
 		return NULL;
 	r->cap = cap;
@@ -52,7 +52,7 @@ struct mpi_ring *mpi_ring_new(size_t bytes, unsigned maxsize,
 
 void mpi_ring_free(struct mpi_ring *r)
 {
-	mpi_shm_free(r);
+	mpi_arena_free(r);
 }
 
 size_t mpi_ring_count(const struct mpi_ring *r)

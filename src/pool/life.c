@@ -43,8 +43,8 @@ mp_pool_t *mp_pool_new(const mp_pool_opts *opts)
 	if (p->timeout_ns == MPI_NO_DEADLINE)
 		p->timeout_ns = 0; /* MP_FOREVER or centuries: none, as 0 */
 	p->w = mpi_calloc(p->n, sizeof(*p->w));
-	p->slots = mpi_shm_alloc(p->n * sizeof(*p->slots));
-	p->sup_sleeping = mpi_shm_alloc(sizeof(*p->sup_sleeping));
+	p->slots = mpi_arena_alloc(p->n * sizeof(*p->slots));
+	p->sup_sleeping = mpi_arena_alloc(sizeof(*p->sup_sleeping));
 	p->results = mpi_ring_new(RESULT_BYTES, 0, 0);
 	p->pfd = mpi_calloc(p->n + 1, sizeof(*p->pfd));
 	p->deaf = mpi_calloc(p->n, sizeof(*p->deaf));
@@ -156,8 +156,8 @@ void mp_pool_free(mp_pool_t *pool)
 			mpi_ring_free(pool->w[i].args.inbox);
 	if (pool->results)
 		mpi_ring_free(pool->results);
-	mpi_shm_free(pool->slots);
-	mpi_shm_free(pool->sup_sleeping);
+	mpi_arena_free(pool->slots);
+	mpi_arena_free(pool->sup_sleeping);
 	if (pool->efd >= 0)
 		close(pool->efd);
 	pthread_mutex_destroy(&pool->lock);

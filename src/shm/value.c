@@ -32,7 +32,7 @@ void *mp_shared_alloc(size_t size)
 		MPI_ERR(-EINVAL, "size 0: allocate at least one byte");
 		return NULL;
 	}
-	if ((p = mpi_shm_alloc(size)) == NULL)
+	if ((p = mpi_arena_alloc(size)) == NULL)
 		MPI_ERR(-errno, "cannot map %zu bytes of shared memory: %s", size,
 			mp_strerror(-errno));
 	return p;
@@ -40,7 +40,7 @@ void *mp_shared_alloc(size_t size)
 
 void mp_shared_free(void *p)
 {
-	mpi_shm_free(p);
+	mpi_arena_free(p);
 }
 
 size_t mp_typecode_size(char typecode)
@@ -87,7 +87,7 @@ static struct mp_array *array_new(char typecode, size_t n, const void *init,
 		mpi_error(-EINVAL, func, "length %zu is invalid", n);
 		return NULL;
 	}
-	if ((a = mpi_shm_alloc(sizeof(*a) + n * elem)) == NULL) {
+	if ((a = mpi_arena_alloc(sizeof(*a) + n * elem)) == NULL) {
 		mpi_error(-errno, func, "cannot map shared memory: %s",
 			  mp_strerror(-errno));
 		return NULL;
@@ -130,7 +130,7 @@ mp_value_t *mp_value_new(char typecode, const void *init,
 
 void mp_value_free(mp_value_t *v)
 {
-	mpi_shm_free(v);
+	mpi_arena_free(v);
 }
 
 void *mp_value_ptr(mp_value_t *v)
@@ -172,7 +172,7 @@ mp_array_t *mp_array_new(char typecode, size_t n, const void *init,
 
 void mp_array_free(mp_array_t *a)
 {
-	mpi_shm_free(a);
+	mpi_arena_free(a);
 }
 
 void *mp_array_ptr(mp_array_t *a)

@@ -52,7 +52,7 @@ void mp_barrier_destroy(mp_barrier_t *b)
 
 mp_barrier_t *mp_barrier_new(unsigned parties, const mp_barrier_opts *opts)
 {
-	mp_barrier_t *b = mpi_shm_alloc(sizeof(*b));
+	mp_barrier_t *b = mpi_arena_alloc(sizeof(*b));
 
 	if (b == NULL) {
 		MPI_ERR(-ENOMEM, "cannot map shared memory: %s",
@@ -60,7 +60,7 @@ mp_barrier_t *mp_barrier_new(unsigned parties, const mp_barrier_opts *opts)
 		return NULL;
 	}
 	if (barrier_init(b, parties, opts, __func__) < 0) {
-		mpi_shm_free(b);
+		mpi_arena_free(b);
 		return NULL;
 	}
 	return b;
@@ -68,7 +68,7 @@ mp_barrier_t *mp_barrier_new(unsigned parties, const mp_barrier_opts *opts)
 
 void mp_barrier_free(mp_barrier_t *b)
 {
-	mpi_shm_free(b);
+	mpi_arena_free(b);
 }
 
 /* Wake every sleeper so it re-checks the state (lock held). */

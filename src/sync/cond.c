@@ -45,7 +45,7 @@ void mp_condition_destroy(mp_condition_t *c)
 
 mp_condition_t *mp_condition_new(const mp_condition_opts *opts)
 {
-	mp_condition_t *c = mpi_shm_alloc(sizeof(*c));
+	mp_condition_t *c = mpi_arena_alloc(sizeof(*c));
 
 	if (c == NULL) {
 		MPI_ERR(-ENOMEM, "cannot map shared memory: %s",
@@ -53,7 +53,7 @@ mp_condition_t *mp_condition_new(const mp_condition_opts *opts)
 		return NULL;
 	}
 	if (cond_init(c, opts, __func__) < 0) {
-		mpi_shm_free(c);
+		mpi_arena_free(c);
 		return NULL;
 	}
 	return c;
@@ -61,7 +61,7 @@ mp_condition_t *mp_condition_new(const mp_condition_opts *opts)
 
 void mp_condition_free(mp_condition_t *c)
 {
-	mpi_shm_free(c);
+	mpi_arena_free(c);
 }
 
 static int cond_acquire(mp_condition_t *c, double timeout, const char *func)

@@ -24,7 +24,7 @@ void mp_event_destroy(mp_event_t *e)
 
 mp_event_t *mp_event_new(void)
 {
-	mp_event_t *e = mpi_shm_alloc(sizeof(*e));
+	mp_event_t *e = mpi_arena_alloc(sizeof(*e));
 
 	if (e == NULL)
 		MPI_ERR(-ENOMEM, "cannot map shared memory: %s",
@@ -34,7 +34,7 @@ mp_event_t *mp_event_new(void)
 
 void mp_event_free(mp_event_t *e)
 {
-	mpi_shm_free(e);
+	mpi_arena_free(e);
 }
 
 int mp_event_set(mp_event_t *e)

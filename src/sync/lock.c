@@ -95,7 +95,7 @@ void mp_lock_destroy(mp_lock_t *l)
 
 mp_lock_t *mp_lock_new(void)
 {
-	mp_lock_t *l = mpi_shm_alloc(sizeof(*l));
+	mp_lock_t *l = mpi_arena_alloc(sizeof(*l));
 
 	if (l == NULL)
 		MPI_ERR(-ENOMEM, "cannot map shared memory: %s",
@@ -105,7 +105,7 @@ mp_lock_t *mp_lock_new(void)
 
 void mp_lock_free(mp_lock_t *l)
 {
-	mpi_shm_free(l);
+	mpi_arena_free(l);
 }
 
 int mp_lock_acquire(mp_lock_t *l, double timeout)
@@ -167,7 +167,7 @@ void mp_rlock_destroy(mp_rlock_t *r)
 
 mp_rlock_t *mp_rlock_new(void)
 {
-	mp_rlock_t *r = mpi_shm_alloc(sizeof(*r));
+	mp_rlock_t *r = mpi_arena_alloc(sizeof(*r));
 
 	if (r == NULL)
 		MPI_ERR(-ENOMEM, "cannot map shared memory: %s",
@@ -177,7 +177,7 @@ mp_rlock_t *mp_rlock_new(void)
 
 void mp_rlock_free(mp_rlock_t *r)
 {
-	mpi_shm_free(r);
+	mpi_arena_free(r);
 }
 
 int mpi_rlock_acquire(mp_rlock_t *r, double timeout, const char *func)

@@ -15,7 +15,7 @@
 
 static void *alloc_shared(size_t size, const char *func)
 {
-	void *p = mpi_shm_alloc(size);
+	void *p = mpi_arena_alloc(size);
 
 	if (p == NULL)
 		mpi_error(-ENOMEM, func, "cannot map shared memory: %s",
@@ -54,7 +54,7 @@ mp_semaphore_t *mp_semaphore_new(unsigned value, bool bounded)
 	mp_semaphore_t *s = alloc_shared(sizeof(*s), __func__);
 
 	if (s != NULL && sem_init(s, value, bounded, __func__) < 0) {
-		mpi_shm_free(s);
+		mpi_arena_free(s);
 		return NULL;
 	}
 	return s;
@@ -62,7 +62,7 @@ mp_semaphore_t *mp_semaphore_new(unsigned value, bool bounded)
 
 void mp_semaphore_free(mp_semaphore_t *s)
 {
-	mpi_shm_free(s);
+	mpi_arena_free(s);
 }
 
 static bool try_take(mp_semaphore_t *s)
