@@ -18,7 +18,8 @@
  * passing (a sanitizer's leak report) fails with that exit status.  The run
  * goes on with the next test and ends with cmocka's summary lines; the exit
  * status is the number of failed tests (at most 255).  Environment:
- *   MPT_FILTER=pattern  run only the tests whose name matches (fnmatch(3))
+ *   MPT_FILTER=p1,p2,.. run only the tests whose name matches one of the
+ *                       comma-separated patterns (fnmatch(3))
  *   MPT_NO_FORK=1       run the tests in this process, as plain cmocka does
  *                       (under a debugger); there is no deadline then
  *
@@ -208,6 +209,123 @@ static inline int mpt_wait(pid_t pid)
 	return status;
 }
 
+/* A child's wait status as one number: its exit code, or 128 + signal. */
+static inline int mpt_exit_code(pid_t pid)
+{
+	int status = mpt_wait(pid);
+
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* In a forked child: a crash kills it (cmocka's handlers would jump back
+ * into the child's copy of the runner). */
+static inline void mpt_crash_signals_default(void)
+{
+	signal(SIGSEGV, SIG_DFL);
+	signal(SIGBUS, SIG_DFL);
+	signal(SIGILL, SIG_DFL);
+	signal(SIGFPE, SIG_DFL);
+	signal(SIGABRT, SIG_DFL);
+}
+
+/* This program's path, for re-running it: /proc/self/exe through readlink,
+ * which valgrind answers with the program it runs rather than itself. */
+static inline const char *mpt_self_exe(void)
+{
+	static char path[4096];
+	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+
+	if (n <= 0)
+		return "/proc/self/exe";
+	path[n] = '\0';
+	return path;
+}
+
+/*
+ * Run this program as `argv0 flag` `trials` times (its main exits through
+ * a helper that leaves a pool or executor alive): each must exit 0 within
+ * mpt_timeout(10) (it used to hang: the exit cleanup waited for ever on a
+ * worker that the supervisor started after the cleanup had signalled the
+ * old ones).  Fails the test otherwise.
+ */
+static inline void mpt_exit_trials(const char *flag, int trials)
+{
+	for (int i = 0; i < trials; i++) {
+		double t0 = mpt_now();
+		int status = 0;
+		pid_t pid, w;
+
+		fflush(NULL);
+		if ((pid = fork()) == 0) {
+			execl(mpt_self_exe(), "exit-helper", flag,
+			      (char *)NULL);
+			_exit(127);
+		}
+		assert_true(pid > 0);
+		while ((w = waitpid(pid, &status, WNOHANG)) != pid) {
+			if (w < 0 && errno != EINTR)
+				fail_msg("waitpid: %s", strerror(errno));
+			if (mpt_now() - t0 > mpt_timeout(10)) {
+				kill(pid, SIGKILL);
+				mpt_wait(pid);
+				fail_msg("trial %d: exit hung (> %gs) with %s",
+					 i, mpt_timeout(10), flag);
+			}
+			poll(NULL, 0, 2);
+		}
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			fail_msg("trial %d: helper ended with status 0x%x", i,
+				 status);
+	}
+}
+
+/* Trials for mpt_exit_trials: 100; 5 in the slow sanitizer builds (they look
+ * for memory and thread errors on the exit path: the hang itself, which the
+ * old code showed within 2 trials, is the plain build's to catch). */
+#define MPT_EXIT_TRIALS (mpt_timeout(1) > 1 ? 5 : 100)
+
+/*
+ * Run the tests named in only[] (NULL-terminated) again, in a new copy of
+ * this program with env_assignment ("NAME=value") in its environment and
+ * MPT_FILTER naming them, and expect them all to pass.  In that copy (NAME
+ * set) the test calling this skips: it is the re-run.
+ */
+static inline void mpt_rerun(const char *env_assignment,
+			     const char *const only[])
+{
+	const char *eq = strchr(env_assignment, '=');
+	size_t len = 1, at = 0, i;
+	char *name, *filter;
+	pid_t pid;
+
+	assert_non_null(eq);
+	name = strndup(env_assignment, (size_t)(eq - env_assignment));
+	assert_non_null(name);
+	if (getenv(name) != NULL) {
+		free(name);
+		skip(); /* this is the re-run */
+	}
+	free(name);
+	for (i = 0; only[i] != NULL; i++)
+		len += strlen(only[i]) + 1;
+	filter = malloc(len);
+	assert_non_null(filter);
+	for (i = 0; only[i] != NULL; i++)
+		at += (size_t)sprintf(filter + at, "%s%s", i ? "," : "",
+				      only[i]);
+	filter[at] = '\0';
+	fflush(NULL);
+	if ((pid = fork()) == 0) {
+		if (putenv((char *)env_assignment) == 0 &&
+		    setenv("MPT_FILTER", filter, 1) == 0)
+			execl(mpt_self_exe(), "rerun", (char *)NULL);
+		_exit(127);
+	}
+	free(filter);
+	assert_true(pid > 0);
+	assert_int_equal(mpt_wait(pid), 0);
+}
+
 /* ---- the runner: each test in a fresh process, with a deadline ---- */
 
 /* What the runner knows of one test child, from its output and status. */
@@ -257,24 +375,22 @@ static inline void mpt_child_line(struct mpt_child *c, const char *line,
 {
 	bool drop = false;
 
-	if (c->summary) {
-		drop = mpt_summary_line(line);
-		c->summary = drop;
-	} else if (strcmp(line, "[==========] Running 1 test(s).") == 0 ||
-		   mpt_is(line, "[ RUN      ] ", c->name)) {
+	if (c->summary && mpt_summary_line(line))
 		drop = true;
-	} else if (mpt_group_end(line)) {
+	else if (strcmp(line, "[==========] Running 1 test(s).") == 0 ||
+		 mpt_is(line, "[ RUN      ] ", c->name))
+		drop = true;
+	else if (mpt_group_end(line))
 		drop = c->summary = true;
-	} else {
-		c->ok |= mpt_is(line, "[       OK ] ", c->name);
-		c->skipped |= mpt_is(line, "[  SKIPPED ] ", c->name);
-		c->failed |= mpt_is(line, "[  FAILED  ] ", c->name) ||
-			     mpt_is(line, "[  ERROR   ] ", c->name);
-	}
-	if (!drop) {
-		fwrite(line, 1, len, stdout);
-		putchar('\n');
-	}
+	if (drop)
+		return;
+	c->summary = false; /* what follows a summary (a re-run's) is read */
+	c->ok |= mpt_is(line, "[       OK ] ", c->name);
+	c->skipped |= mpt_is(line, "[  SKIPPED ] ", c->name);
+	c->failed |= mpt_is(line, "[  FAILED  ] ", c->name) ||
+		     mpt_is(line, "[  ERROR   ] ", c->name);
+	fwrite(line, 1, len, stdout);
+	putchar('\n');
 }
 
 /* Read what the child wrote so far (the pipe is non-blocking). */
@@ -508,13 +624,33 @@ static inline int mpt_summary(const struct CMUnitTest *tests,
 	return count[MPT_FAILED] > 255 ? 255 : (int)count[MPT_FAILED];
 }
 
+/* Does name match one of the comma-separated fnmatch patterns in list? */
+static inline bool mpt_matches(const char *list, const char *name)
+{
+	char pat[256];
+	size_t n;
+
+	for (;;) {
+		n = strcspn(list, ",");
+		if (n < sizeof(pat)) {
+			memcpy(pat, list, n);
+			pat[n] = '\0';
+			if (fnmatch(pat, name, 0) == 0)
+				return true;
+		}
+		if (list[n] == '\0')
+			return false;
+		list += n + 1;
+	}
+}
+
 /* Is the test to run: named, and matching MPT_FILTER if that is set? */
 static inline bool mpt_selected(const struct CMUnitTest *t)
 {
 	const char *filter = getenv("MPT_FILTER");
 
 	return t->name != NULL && t->test_func != NULL &&
-	       (filter == NULL || fnmatch(filter, t->name, 0) == 0);
+	       (filter == NULL || mpt_matches(filter, t->name));
 }
 
 /* The runner: every selected test, each in a child of its own. */

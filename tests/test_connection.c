@@ -15,13 +15,6 @@
 #include "mproc/connection.h"
 #include "mproc/subprocess.h"
 
-static int exit_code(pid_t pid)
-{
-	int status = mpt_wait(pid);
-
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 static void test_pipe_messages_keep_boundaries(void **state)
 {
 	mp_connection_t *a, *b;
@@ -230,7 +223,7 @@ static void test_64mib_both_ways(void **state)
 	assert_int_equal(check_big(a, BIG), 0);
 	pthread_join(t, NULL);
 	mpt_assert_ok(s.rc);
-	assert_int_equal(exit_code(pid), 0);
+	assert_int_equal(mpt_exit_code(pid), 0);
 	mp_connection_free(a);
 }
 
@@ -263,7 +256,7 @@ static void test_fd_passing(void **state)
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
 	mpt_assert_ok(mp_connection_send_fd(a, p[1]));
 	close(p[1]);
-	assert_int_equal(exit_code(pid), 0);
+	assert_int_equal(mpt_exit_code(pid), 0);
 	assert_int_equal(read(p[0], buf, sizeof(buf)), 6);
 	assert_string_equal(buf, "via fd");
 	close(p[0]);
@@ -324,7 +317,7 @@ static void serve_one(const char *address, const mp_auth_opts *lo,
 		assert_string_equal(mp_last_error(),
 				    "mp_listener_accept: digest received was wrong");
 	}
-	assert_int_equal(exit_code(pid), want_child);
+	assert_int_equal(mpt_exit_code(pid), want_child);
 	mp_listener_free(l);
 }
 
@@ -613,7 +606,7 @@ static void test_payload_memory_follows_arrival(void **state)
 	mpt_assert_rc(mp_connection_recv_bytes(c, &buf, &len, 0), -EIO);
 	counting_off();
 	assert_true(counting.largest <= 3u << 20);
-	assert_int_equal(exit_code(pid), 0);
+	assert_int_equal(mpt_exit_code(pid), 0);
 	mp_connection_free(c);
 }
 
@@ -651,7 +644,7 @@ static void test_no_memory_mid_message_breaks(void **state)
 	mpt_assert_rc(mp_connection_recv_bytes(c, &buf, &len, 0), -EPROTO);
 	assert_non_null(strstr(mp_last_error(), "out of memory"));
 	mp_connection_free(c);
-	assert_int_equal(exit_code(pid), 0);
+	assert_int_equal(mpt_exit_code(pid), 0);
 }
 
 /* mp_pipe closed the fd of the end whose allocation failed. */
@@ -747,7 +740,7 @@ static void test_client_reports_a_non_challenge_cleanly(void **state)
 	assert_null(mp_client(address, &key, mpt_timeout(10)));
 	assert_string_equal(mp_last_error(),
 			    "mp_client: expected a challenge, got b''");
-	assert_int_equal(exit_code(pid), 0); /* the client sent nothing */
+	assert_int_equal(mpt_exit_code(pid), 0); /* the client sent nothing */
 }
 
 /* Nonces under 20 bytes are refused unanswered (CPython 3.12). */
@@ -773,7 +766,7 @@ static void test_client_refuses_a_short_nonce(void **state)
 		assert_int_equal(mp_last_error_code(), MP_EAUTH);
 		assert_non_null(strstr(mp_last_error(), want[i]));
 	}
-	assert_int_equal(exit_code(pid), 0); /* none was answered */
+	assert_int_equal(mpt_exit_code(pid), 0); /* none was answered */
 }
 
 /*
@@ -930,7 +923,7 @@ static void test_handshake_fails_without_digests(void **state)
 		_exit(127);
 	}
 	assert_true(pid > 0);
-	assert_int_equal(exit_code(pid), 0);
+	assert_int_equal(mpt_exit_code(pid), 0);
 	unlink(conf);
 }
 
@@ -1019,7 +1012,7 @@ static void test_accept_deadline_covers_handshake(void **state)
 		mpt_assert_rc(mp_listener_accept(l, &c, 0.2), -ETIMEDOUT);
 		assert_true(mpt_now() - t0 < 5);
 		assert_non_null(strstr(mp_last_error(), "timed out after 0.2s"));
-		assert_int_equal(exit_code(pid), 0);
+		assert_int_equal(mpt_exit_code(pid), 0);
 	}
 	mp_listener_free(l);
 }

@@ -10,19 +10,6 @@
 
 #include "mproc/executor.h"
 
-/* This program's path, for re-running it: /proc/self/exe through readlink,
- * which valgrind answers with the program it runs rather than itself. */
-static const char *self_exe(void)
-{
-	static char path[4096];
-	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
-
-	if (n <= 0)
-		return "/proc/self/exe";
-	path[n] = '\0';
-	return path;
-}
-
 /* in: an int x; out: 2x.  x < 0 fails; x == 1000 kills the worker. */
 static int twice(const void *in, size_t len, mp_task_out *out)
 {
@@ -480,24 +467,6 @@ static int times3(const void *in, void *out)
 	return 0;
 }
 
-static int exit_code(pid_t pid)
-{
-	int status = mpt_wait(pid);
-
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-/* In a forked child: a crash kills it (cmocka's handlers would jump back
- * into the child's copy of the runner). */
-static void crash_signals_default(void)
-{
-	signal(SIGSEGV, SIG_DFL);
-	signal(SIGBUS, SIG_DFL);
-	signal(SIGILL, SIG_DFL);
-	signal(SIGFPE, SIG_DFL);
-	signal(SIGABRT, SIG_DFL);
-}
-
 /* In a child: the old code crashed in the caller. */
 static int map_wrapping(void *arg)
 {
@@ -506,7 +475,7 @@ static int map_wrapping(void *arg)
 	int rc;
 
 	(void)arg;
-	crash_signals_default();
+	mpt_crash_signals_default();
 	if (ex == NULL)
 		return 99;
 	rc = mp_executor_map(ex, times3, in, SIZE_MAX / 4 + 2, 4, out, 4,
@@ -527,7 +496,7 @@ static int map_wrapping(void *arg)
 static void test_map_sizes_that_wrap(void **state)
 {
 	(void)state;
-	assert_int_equal(exit_code(mpt_fork(map_wrapping, NULL)), 0);
+	assert_int_equal(mpt_exit_code(mpt_fork(map_wrapping, NULL)), 0);
 }
 
 /* ---- exit with a live executor ---- */
@@ -555,70 +524,10 @@ static int exit_with_live_executor(void)
 	return 0; /* from main: exit() runs with the executor alive */
 }
 
-/* Run the helper `trials` times: each must exit 0 promptly (it used to
- * hang: the exit cleanup waited for ever on a worker that the supervisor
- * started after the cleanup had signalled the old ones). */
-static void run_exit_trials(const char *flag, int trials)
-{
-	for (int i = 0; i < trials; i++) {
-		double t0 = mpt_now();
-		int status = 0;
-		pid_t pid, w;
-
-		fflush(NULL);
-		if ((pid = fork()) == 0) {
-			execl(self_exe(), "exit-helper", flag, (char *)NULL);
-			_exit(127);
-		}
-		assert_true(pid > 0);
-		while ((w = waitpid(pid, &status, WNOHANG)) != pid) {
-			if (w < 0 && errno != EINTR)
-				fail_msg("waitpid: %s", strerror(errno));
-			if (mpt_now() - t0 > mpt_timeout(10)) {
-				kill(pid, SIGKILL);
-				mpt_wait(pid);
-				fail_msg("trial %d: exit hung (> %gs) with a live "
-					 "executor", i, mpt_timeout(10));
-			}
-			poll(NULL, 0, 2);
-		}
-		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-			fail_msg("trial %d: helper ended with status 0x%x", i,
-				 status);
-	}
-}
-
 static void test_exit_with_live_executor(void **state)
 {
-	/* 100 trials; 5 in the slow sanitizer builds (they look for memory
-	 * and thread errors on the exit path: the hang itself, which the old
-	 * code showed within 2 trials, is the plain build's to catch). */
-	int trials = mpt_timeout(1) > 1 ? 5 : 100;
-
 	(void)state;
-	run_exit_trials("--exit-with-live-executor", trials);
-}
-
-/* MPT_ONLY=a,b,...: keep only the tests named; returns how many are left. */
-static size_t mpt_only(struct CMUnitTest *t, size_t n)
-{
-	const char *only = getenv("MPT_ONLY");
-	size_t k = 0;
-
-	if (only == NULL)
-		return n;
-	for (size_t i = 0; i < n; i++) {
-		size_t len = strlen(t[i].name);
-
-		for (const char *at = only; (at = strstr(at, t[i].name)) != NULL;
-		     at += len)
-			if ((at == only || at[-1] == ',') &&
-			    (at[len] == ',' || at[len] == '\0')) {
-				t[k++] = t[i];
-				break;
-			}
-	}
-	return k;
+	mpt_exit_trials("--exit-with-live-executor", MPT_EXIT_TRIALS);
 }
 
 int main(int argc, char **argv)
@@ -637,9 +546,8 @@ int main(int argc, char **argv)
 		MPT(test_exit_with_live_executor),
 	};
 
-	size_t n = mpt_only(tests, sizeof(tests) / sizeof(tests[0]));
 
 	if (argc == 2 && strcmp(argv[1], "--exit-with-live-executor") == 0)
 		return exit_with_live_executor();
-	return _cmocka_run_group_tests("tests", tests, n, NULL, NULL);
+	return cmocka_run_group_tests(tests, NULL, NULL);
 }

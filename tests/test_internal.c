@@ -19,13 +19,6 @@
 
 /* ---- helpers ---- */
 
-static int exit_code(pid_t pid)
-{
-	int status = mpt_wait(pid);
-
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 /* A byte pattern that depends on the seed and on each byte's position, so
  * that a part copied to the wrong place is caught. */
 static unsigned char pat(uint32_t seed, size_t i)
@@ -540,7 +533,7 @@ static void test_ring_producer_dies_holding_its_lock(void **state)
 				      "t"),
 			 0);
 	assert_sentinel();
-	assert_int_equal(exit_code(pid), 0);
+	assert_int_equal(mpt_exit_code(pid), 0);
 	assert_int_equal(take(r, 1, 0), 100);
 	assert_int_equal(take(r, 2, 0), 100);
 	assert_int_equal(take(r, 0, 0), -ETIMEDOUT);
@@ -607,7 +600,7 @@ static void test_lock_core_takes_over_from_a_dead_owner(void **state)
 	assert_int_equal(mpi_lock_wait(s, deadline_in(10), &dead),
 			 MP_EOWNERDEAD);
 	assert_sentinel();
-	assert_int_equal(exit_code(pid), 0);
+	assert_int_equal(mpt_exit_code(pid), 0);
 	assert_int_equal(dead, (uint64_t)pid << 32 | (uint32_t)pid);
 	assert_true(mpi_lock_mine(s));
 	assert_false(mpi_lock_owner_dead(s));

@@ -16,19 +16,6 @@
 #include "mproc/pool.h"
 #include "mproc/process.h"
 
-/* This program's path, for re-running it: /proc/self/exe through readlink,
- * which valgrind answers with the program it runs rather than itself. */
-static const char *self_exe(void)
-{
-	static char path[4096];
-	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
-
-	if (n <= 0)
-		return "/proc/self/exe";
-	path[n] = '\0';
-	return path;
-}
-
 static int twice(const void *in, size_t len, mp_task_out *out)
 {
 	int x;
@@ -1025,24 +1012,6 @@ static void test_initializer_failure_breaks_pool(void **state)
 
 /* ---- sizes that wrap, and messages naming what the caller called ---- */
 
-static int exit_code(pid_t pid)
-{
-	int status = mpt_wait(pid);
-
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-/* In a forked child: a crash kills it (cmocka's handlers would jump back
- * into the child's copy of the runner). */
-static void crash_signals_default(void)
-{
-	signal(SIGSEGV, SIG_DFL);
-	signal(SIGBUS, SIG_DFL);
-	signal(SIGILL, SIG_DFL);
-	signal(SIGFPE, SIG_DFL);
-	signal(SIGABRT, SIG_DFL);
-}
-
 /* In a child (the old code crashed in the caller): maps whose n * size
  * wraps are refused before anything is read or sent. */
 static int map_wrapping_sizes(void *arg)
@@ -1053,7 +1022,7 @@ static int map_wrapping_sizes(void *arg)
 	int rc;
 
 	(void)arg;
-	crash_signals_default();
+	mpt_crash_signals_default();
 	if (p == NULL)
 		return 99;
 	rc = mp_pool_map(p, square, in, SIZE_MAX / 8 + 2, 8, out, 8, NULL);
@@ -1088,7 +1057,7 @@ out:
 static void test_map_sizes_that_wrap(void **state)
 {
 	(void)state;
-	assert_int_equal(exit_code(mpt_fork(map_wrapping_sizes, NULL)), 0);
+	assert_int_equal(mpt_exit_code(mpt_fork(map_wrapping_sizes, NULL)), 0);
 }
 
 /* A task returning more than any buffer can hold: the old code doubled a
@@ -1163,7 +1132,7 @@ static int imap_huge_item(void *arg)
 	int rc = 0;
 
 	(void)arg;
-	crash_signals_default();
+	mpt_crash_signals_default();
 	if (p == NULL || (it = mp_pool_imap(p, twice, gen_huge, NULL, NULL)) == NULL)
 		return 99;
 	if (mp_imap_next(it, mpt_timeout(10), &out, &len, NULL) != -EMSGSIZE ||
@@ -1185,7 +1154,7 @@ static int imap_huge_item(void *arg)
 static void test_imap_item_too_large(void **state)
 {
 	(void)state;
-	assert_int_equal(exit_code(mpt_fork(imap_huge_item, NULL)), 0);
+	assert_int_equal(mpt_exit_code(mpt_fork(imap_huge_item, NULL)), 0);
 }
 
 /* ---- a worker that cannot be started ---- */
@@ -1311,101 +1280,28 @@ static int exit_with_live_pool(void)
 	return 0; /* from main: exit() runs with the pool alive */
 }
 
-/* Run the helper `trials` times: each must exit 0 promptly (it used to
- * hang: the exit cleanup waited for ever on a worker that the supervisor
- * started after the cleanup had signalled the old ones). */
-static void run_exit_trials(const char *flag, int trials)
-{
-	for (int i = 0; i < trials; i++) {
-		double t0 = mpt_now();
-		int status = 0;
-		pid_t pid, w;
-
-		fflush(NULL);
-		if ((pid = fork()) == 0) {
-			execl(self_exe(), "exit-helper", flag, (char *)NULL);
-			_exit(127);
-		}
-		assert_true(pid > 0);
-		while ((w = waitpid(pid, &status, WNOHANG)) != pid) {
-			if (w < 0 && errno != EINTR)
-				fail_msg("waitpid: %s", strerror(errno));
-			if (mpt_now() - t0 > mpt_timeout(10)) {
-				kill(pid, SIGKILL);
-				mpt_wait(pid);
-				fail_msg("trial %d: exit hung (> %gs) with a live "
-					 "pool", i, mpt_timeout(10));
-			}
-			poll(NULL, 0, 2);
-		}
-		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-			fail_msg("trial %d: helper ended with status 0x%x", i,
-				 status);
-	}
-}
-
 static void test_exit_with_live_pool(void **state)
 {
-	/* 100 trials; 5 in the slow sanitizer builds (they look for memory
-	 * and thread errors on the exit path: the hang itself, which the old
-	 * code showed within 2 trials, is the plain build's to catch). */
-	int trials = mpt_timeout(1) > 1 ? 5 : 100;
-
 	(void)state;
-	run_exit_trials("--exit-with-live-pool", trials);
+	mpt_exit_trials("--exit-with-live-pool", MPT_EXIT_TRIALS);
 }
 
 /* ---- without pidfds (MP_NO_PIDFD=1: old kernels, valgrind 3.19) ---- */
 
-/* MPT_ONLY=a,b,...: keep only the tests named; returns how many are left. */
-static size_t mpt_only(struct CMUnitTest *t, size_t n)
-{
-	const char *only = getenv("MPT_ONLY");
-	size_t k = 0;
-
-	if (only == NULL)
-		return n;
-	for (size_t i = 0; i < n; i++) {
-		size_t len = strlen(t[i].name);
-
-		for (const char *at = only; (at = strstr(at, t[i].name)) != NULL;
-		     at += len)
-			if ((at == only || at[-1] == ',') &&
-			    (at[len] == ',' || at[len] == '\0')) {
-				t[k++] = t[i];
-				break;
-			}
-	}
-	return k;
-}
-
-/* Run the tests named in `only` again, in a new copy of this program that
- * has no pidfds (internal/child.h), and expect them all to pass. */
-static void rerun_without_pidfd(const char *only)
-{
-	pid_t pid;
-
-	if (getenv("MP_NO_PIDFD") != NULL)
-		skip(); /* this is the re-run */
-	fflush(NULL);
-	if ((pid = fork()) == 0) {
-		setenv("MP_NO_PIDFD", "1", 1);
-		setenv("MPT_ONLY", only, 1);
-		execl(self_exe(), "no-pidfd", (char *)NULL);
-		_exit(127);
-	}
-	assert_true(pid > 0);
-	assert_int_equal(mpt_wait(pid), 0);
-}
-
 static void test_without_pidfd(void **state)
 {
+	static const char *const only[] = {
+		"test_apply_and_apply_async",
+		"test_crash_fails_only_its_task",
+		"test_task_timeout_kills_group",
+		"test_maxtasksperchild",
+		"test_initializer_failure_breaks_pool",
+		"test_close_join_terminate",
+		"test_exit_with_live_pool",
+		NULL};
+
 	(void)state;
-	rerun_without_pidfd("test_apply_and_apply_async,"
-			    "test_crash_fails_only_its_task,"
-			    "test_task_timeout_kills_group,test_maxtasksperchild,"
-			    "test_initializer_failure_breaks_pool,"
-			    "test_close_join_terminate,test_exit_with_live_pool");
+	mpt_rerun("MP_NO_PIDFD=1", only);
 }
 
 int main(int argc, char **argv)
@@ -1437,11 +1333,10 @@ int main(int argc, char **argv)
 		MPT(test_exit_with_live_pool),
 		MPT(test_without_pidfd),
 	};
-	size_t n = mpt_only(tests, sizeof(tests) / sizeof(tests[0]));
 
 	if (argc == 2 && strcmp(argv[1], "--exit-with-live-pool") == 0)
 		return exit_with_live_pool();
 	if (getenv("MP_NO_PIDFD") != NULL && mpi_have_pidfd())
 		return 99; /* the fallback is not in force */
-	return _cmocka_run_group_tests("tests", tests, n, NULL, NULL);
+	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,19 +19,6 @@
 #include "internal/child.h"
 #include "mproc/process.h"
 
-/* This program's path, for re-running it: /proc/self/exe through readlink,
- * which valgrind answers with the program it runs rather than itself. */
-static const char *self_exe(void)
-{
-	static char path[4096];
-	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
-
-	if (n <= 0)
-		return "/proc/self/exe";
-	path[n] = '\0';
-	return path;
-}
-
 /* ---- helpers ---- */
 
 static int pipe_fds[2];
@@ -1308,60 +1295,31 @@ static void test_threads_start_children(void **state)
 
 /* ---- without pidfds (MP_NO_PIDFD=1: old kernels, valgrind 3.19) ---- */
 
-/* MPT_ONLY=a,b,...: keep only the tests named; returns how many are left. */
-static size_t mpt_only(struct CMUnitTest *t, size_t n)
-{
-	const char *only = getenv("MPT_ONLY");
-	size_t k = 0;
-
-	if (only == NULL)
-		return n;
-	for (size_t i = 0; i < n; i++) {
-		size_t len = strlen(t[i].name);
-
-		for (const char *at = only; (at = strstr(at, t[i].name)) != NULL;
-		     at += len)
-			if ((at == only || at[-1] == ',') &&
-			    (at[len] == ',' || at[len] == '\0')) {
-				t[k++] = t[i];
-				break;
-			}
-	}
-	return k;
-}
-
-/* Run the tests named in `only` again, in a new copy of this program that
- * has no pidfds (internal/child.h), and expect them all to pass. */
-static void rerun_without_pidfd(const char *only)
-{
-	pid_t pid;
-
-	if (getenv("MP_NO_PIDFD") != NULL)
-		skip(); /* this is the re-run */
-	fflush(NULL);
-	if ((pid = fork()) == 0) {
-		setenv("MP_NO_PIDFD", "1", 1);
-		setenv("MPT_ONLY", only, 1);
-		execl(self_exe(), "no-pidfd", (char *)NULL);
-		_exit(127);
-	}
-	assert_true(pid > 0);
-	assert_int_equal(mpt_wait(pid), 0);
-}
-
 static void test_without_pidfd(void **state)
 {
+	static const char *const only[] = {
+		"test_start_join_exitcode",
+		"test_exitcode_truncated",
+		"test_kill_and_terminate",
+		"test_join_timeout",
+		"test_join_eintr",
+		"test_sentinel",
+		"test_sentinel_kind",
+		"test_daemon_dies_with_killed_parent",
+		"test_exit_terminates_daemons_joins_others",
+		"test_child_joins_its_children",
+		"test_many_children_no_zombies",
+		"test_active_children_reaps",
+		"test_names_and_identity",
+		"test_rusage",
+		"test_stdio_flush",
+		"test_concurrent_join",
+		"test_concurrent_start",
+		"test_threads_start_children",
+		NULL};
+
 	(void)state;
-	rerun_without_pidfd("test_start_join_exitcode,test_exitcode_truncated,"
-			    "test_kill_and_terminate,test_join_timeout,"
-			    "test_join_eintr,test_sentinel,test_sentinel_kind,"
-			    "test_daemon_dies_with_killed_parent,"
-			    "test_exit_terminates_daemons_joins_others,"
-			    "test_child_joins_its_children,"
-			    "test_many_children_no_zombies,"
-			    "test_active_children_reaps,test_names_and_identity,"
-			    "test_rusage,test_stdio_flush,test_concurrent_join,"
-			    "test_concurrent_start,test_threads_start_children");
+	mpt_rerun("MP_NO_PIDFD=1", only);
 }
 
 int main(void)
@@ -1401,9 +1359,8 @@ int main(void)
 		MPT(test_sentinel_kind),
 		MPT(test_without_pidfd),
 	};
-	size_t n = mpt_only(tests, sizeof(tests) / sizeof(tests[0]));
 
 	if (getenv("MP_NO_PIDFD") != NULL && mpi_have_pidfd())
 		return 99; /* the fallback is not in force */
-	return _cmocka_run_group_tests("tests", tests, n, NULL, NULL);
+	return cmocka_run_group_tests(tests, NULL, NULL);
 }

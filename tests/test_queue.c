@@ -12,13 +12,6 @@
 #include "internal/arena.h"
 #include "mproc/queue.h"
 
-static int exit_code(pid_t pid)
-{
-	int status = mpt_wait(pid);
-
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 /* A message: producer id, sequence number, payload, checksum. */
 struct head {
 	uint32_t producer, seq, len, sum;
@@ -172,7 +165,7 @@ static void test_maxsize_blocks_until_consumed(void **state)
 	assert_int_equal(write(go[1], "g", 1), 1);
 	/* Blocks until the child consumes. */
 	mpt_assert_ok(mp_queue_put(shared_q, "3", 1, mpt_timeout(10)));
-	assert_int_equal(exit_code(pid), 0);
+	assert_int_equal(mpt_exit_code(pid), 0);
 	assert_int_equal(mp_queue_qsize(shared_q), 1);
 	mp_queue_free(shared_q);
 	close(go[0]);
@@ -206,7 +199,7 @@ static void test_close(void **state)
 	mpt_assert_rc(mp_queue_put(shared_q, "c", 1, 0), MP_ECLOSED);
 	assert_string_equal(mp_last_error(), "mp_queue_put: queue is closed");
 	/* The getter drained both, then was told the queue is closed. */
-	assert_int_equal(exit_code(pid), 2);
+	assert_int_equal(mpt_exit_code(pid), 2);
 	mp_queue_free(shared_q);
 }
 
@@ -284,10 +277,10 @@ static void test_many_producers_many_consumers(void **state)
 	for (i = 0; i < NP; i++)
 		prod[i] = mpt_fork(producer, (void *)(intptr_t)i);
 	for (i = 0; i < NP; i++)
-		assert_int_equal(exit_code(prod[i]), 0);
+		assert_int_equal(mpt_exit_code(prod[i]), 0);
 	mp_queue_close(shared_q); /* consumers drain, then stop */
 	for (i = 0; i < NC; i++)
-		assert_int_equal(exit_code(cons[i]), 0);
+		assert_int_equal(mpt_exit_code(cons[i]), 0);
 	assert_int_equal(st->bad, 0);
 	assert_int_equal(st->order_errors, 0);
 	for (i = 0; i < NP; i++) {
@@ -332,7 +325,7 @@ static void test_producer_killed_mid_put(void **state)
 		mp_buf_free(msg);
 	}
 	kill(pid, SIGKILL);
-	assert_int_equal(exit_code(pid), 128 + SIGKILL);
+	assert_int_equal(mpt_exit_code(pid), 128 + SIGKILL);
 	/* The queue is not locked forever: a new producer gets in. */
 	n = make_msg(marker, 9, 9, 16);
 	mpt_assert_ok(mp_queue_put(shared_q, marker, n, mpt_timeout(10)));
@@ -402,7 +395,7 @@ static void test_consumer_killed_mid_get(void **state)
 					   mpt_timeout(10)));
 	assert_int_equal(read(rep[0], &seq, sizeof(seq)), sizeof(seq));
 	kill(pid, SIGKILL);
-	assert_int_equal(exit_code(pid), 128 + SIGKILL);
+	assert_int_equal(mpt_exit_code(pid), 128 + SIGKILL);
 	close(rep[1]);
 	while (read(rep[0], &seq, sizeof(seq)) == sizeof(seq))
 		seen[seq]++;
@@ -416,7 +409,7 @@ static void test_consumer_killed_mid_get(void **state)
 		if (h.seq == N - 1)
 			break;
 	}
-	assert_int_equal(exit_code(pid), 0);
+	assert_int_equal(mpt_exit_code(pid), 0);
 	for (int s = 0; s < N; s++) {
 		assert_true(seen[s] <= 1); /* never twice */
 		lost += seen[s] == 0;
@@ -448,7 +441,7 @@ static void test_join_before_get_does_not_deadlock(void **state)
 	(void)state;
 	shared_q = mp_queue_new(&(mp_queue_opts){.capacity = 4 << 20});
 	pid = mpt_fork(put_big_then_exit, NULL);
-	assert_int_equal(exit_code(pid), 0); /* joined before any get */
+	assert_int_equal(mpt_exit_code(pid), 0); /* joined before any get */
 	mpt_assert_ok(mp_queue_get(shared_q, &msg, &len, 0));
 	assert_int_equal(len, 1 << 20);
 	assert_int_equal(((char *)msg)[len - 1], 7);
@@ -492,7 +485,7 @@ static void test_joinable(void **state)
 		pid[i] = mpt_fork(worker_task_done, NULL);
 	mpt_assert_ok(mp_queue_join(shared_q, mpt_timeout(10)));
 	for (i = 0; i < 4; i++)
-		assert_int_equal(exit_code(pid[i]), 0);
+		assert_int_equal(mpt_exit_code(pid[i]), 0);
 	mp_queue_free(shared_q);
 	mp_queue_t *plain = mp_simplequeue_new();
 	mpt_assert_rc(mp_queue_join(plain, 0), -EINVAL);
@@ -555,24 +548,13 @@ static void test_threads(void **state)
 
 /* ---- sizes and hostile records ---- */
 
-/* In a forked child: a crash kills it (cmocka's handlers would jump back
- * into the child's copy of the runner). */
-static void crash_signals_default(void)
-{
-	signal(SIGSEGV, SIG_DFL);
-	signal(SIGBUS, SIG_DFL);
-	signal(SIGILL, SIG_DFL);
-	signal(SIGFPE, SIG_DFL);
-	signal(SIGABRT, SIG_DFL);
-}
-
 static int put_huge(void *arg)
 {
 	static char small[64];
 	int rc;
 
 	(void)arg;
-	crash_signals_default();
+	mpt_crash_signals_default();
 	for (size_t k = 0; k < 8; k++) {
 		rc = mp_queue_put(shared_q, small, SIZE_MAX - k, 0);
 		if (rc != -EMSGSIZE ||
@@ -591,7 +573,7 @@ static int get_after_huge(void *arg)
 	size_t len;
 
 	(void)arg;
-	crash_signals_default();
+	mpt_crash_signals_default();
 	if (mp_queue_get(shared_q, &msg, &len, 0) != -EAGAIN)
 		return 1;
 	if (mp_queue_put(shared_q, "ok", 2, 0) != 0 ||
@@ -610,8 +592,8 @@ static void test_huge_lengths_are_refused(void **state)
 	 * size and poison the ring for whichever process got next. */
 	shared_q = mp_queue_new(&(mp_queue_opts){.capacity = 4096});
 	assert_non_null(shared_q);
-	assert_int_equal(exit_code(mpt_fork(put_huge, NULL)), 0);
-	assert_int_equal(exit_code(mpt_fork(get_after_huge, NULL)), 0);
+	assert_int_equal(mpt_exit_code(mpt_fork(put_huge, NULL)), 0);
+	assert_int_equal(mpt_exit_code(mpt_fork(get_after_huge, NULL)), 0);
 	assert_int_equal(mp_queue_qsize(shared_q), 0);
 	mp_queue_free(shared_q);
 }
@@ -690,7 +672,7 @@ static int hostile_records(void *arg)
 	void *p = buf;
 
 	(void)arg;
-	crash_signals_default();
+	mpt_crash_signals_default();
 	if (r == NULL)
 		return 99;
 	/* A whole message claiming 4 GiB with 8 bytes published. */
@@ -742,7 +724,7 @@ static int hostile_records(void *arg)
 static void test_malformed_records_do_not_crash_the_reader(void **state)
 {
 	(void)state;
-	assert_int_equal(exit_code(mpt_fork(hostile_records, NULL)), 0);
+	assert_int_equal(mpt_exit_code(mpt_fork(hostile_records, NULL)), 0);
 }
 
 int main(void)

@@ -11,26 +11,6 @@
 
 #include "mproc/shm.h"
 
-/* This program's path, for re-running it: /proc/self/exe through readlink,
- * which valgrind answers with the program it runs rather than itself. */
-static const char *self_exe(void)
-{
-	static char path[4096];
-	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
-
-	if (n <= 0)
-		return "/proc/self/exe";
-	path[n] = '\0';
-	return path;
-}
-
-static int exit_code(pid_t pid)
-{
-	int status = mpt_wait(pid);
-
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 static bool shm_exists(const char *name)
 {
 	char path[300];
@@ -74,7 +54,7 @@ static void test_shared_alloc(void **state)
 	assert_int_equal(mp_last_error_code(), -ENOMEM);
 	p = mp_shared_alloc(1000);
 	assert_non_null(p);
-	assert_int_equal(exit_code(mpt_fork(write_shared, p)), 0);
+	assert_int_equal(mpt_exit_code(mpt_fork(write_shared, p)), 0);
 	assert_string_equal(p, "written by the child");
 	mp_shared_free(p);
 	mp_shared_free(NULL);
@@ -143,7 +123,7 @@ static void test_value_counter_across_processes(void **state)
 	for (i = 0; i < NPROC; i++)
 		pid[i] = mpt_fork(add_locked, v);
 	for (i = 0; i < NPROC; i++)
-		assert_int_equal(exit_code(pid[i]), 0);
+		assert_int_equal(mpt_exit_code(pid[i]), 0);
 	mpt_assert_ok(mp_value_get(v, &total));
 	assert_int_equal(total, NPROC * NINC);
 	mp_value_free(v);
@@ -175,7 +155,7 @@ static void test_array(void **state)
 	assert_non_null(a);
 	assert_int_equal(mp_array_len(a), 5);
 	assert_int_equal(mp_array_typecode(a), 'l');
-	assert_int_equal(exit_code(mpt_fork(squares, a)), 0);
+	assert_int_equal(mpt_exit_code(mpt_fork(squares, a)), 0);
 	for (int i = 0; i < 5; i++)
 		assert_int_equal(((long *)mp_array_ptr(a))[i], init[i] * init[i]);
 	mpt_assert_rc(mp_array_get(a, 5, &x), -ERANGE);
@@ -217,7 +197,8 @@ static void test_shm_create_attach_unlink(void **state)
 	assert_int_equal(mp_shm_size(s), 4096);
 	assert_true(shm_exists(seg_name));
 	assert_int_equal(((char *)mp_shm_buf(s))[4095], 0);
-	assert_int_equal(exit_code(mpt_fork(attach_and_write, seg_name)), 0);
+	assert_int_equal(mpt_exit_code(mpt_fork(attach_and_write, seg_name)),
+			 0);
 	assert_string_equal(mp_shm_buf(s), "hello from the child");
 	/* Same name again: taken.  A second handle by attach sees the data. */
 	assert_null(mp_shm_create(seg_name, 10, NULL));
@@ -282,11 +263,11 @@ static void test_shm_creator_killed_leaves_no_segment(void **state)
 
 	(void)state;
 	snprintf(name, sizeof(name), "mptest_crash_%d", (int)getpid());
-	assert_int_equal(exit_code(mpt_fork(create_then_die, name)),
+	assert_int_equal(mpt_exit_code(mpt_fork(create_then_die, name)),
 			 128 + SIGKILL);
 	assert_true(gone_within(name, mpt_timeout(5)));
 	snprintf(name, sizeof(name), "mptest_exit_%d", (int)getpid());
-	assert_int_equal(exit_code(mpt_fork(create_then_exit, name)), 0);
+	assert_int_equal(mpt_exit_code(mpt_fork(create_then_exit, name)), 0);
 	assert_true(gone_within(name, mpt_timeout(5)));
 }
 
@@ -302,7 +283,7 @@ static void test_shm_untracked_survives_creator(void **state)
 
 	(void)state;
 	snprintf(name, sizeof(name), "mptest_keep_%d", (int)getpid());
-	assert_int_equal(exit_code(mpt_fork(create_untracked, name)), 0);
+	assert_int_equal(mpt_exit_code(mpt_fork(create_untracked, name)), 0);
 	/* Give a (wrong) tracker time to act, then check it did not. */
 	poll(NULL, 0, 200);
 	assert_true(shm_exists(name));
@@ -407,12 +388,12 @@ static void test_tracker_pidfd_emfile_keeps_live_segments(void **state)
 	(void)state;
 	fflush(NULL);
 	if ((pid = fork()) == 0) {
-		execl(self_exe(), "test_shm", "--tracker-emfile",
+		execl(mpt_self_exe(), "test_shm", "--tracker-emfile",
 		      (char *)NULL);
 		_exit(127);
 	}
 	assert_true(pid > 0);
-	assert_int_equal(exit_code(pid), 0);
+	assert_int_equal(mpt_exit_code(pid), 0);
 }
 
 /* The tracker keeps one fd open for the rest of the process: start it

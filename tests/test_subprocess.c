@@ -11,19 +11,6 @@
 #include "mproc/process.h"
 #include "mproc/subprocess.h"
 
-/* This program's path, for re-running it: /proc/self/exe through readlink,
- * which valgrind answers with the program it runs rather than itself. */
-static const char *self_exe(void)
-{
-	static char path[4096];
-	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
-
-	if (n <= 0)
-		return "/proc/self/exe";
-	path[n] = '\0';
-	return path;
-}
-
 #define ARGV(...) ((const char *[]){__VA_ARGS__, NULL})
 
 static void test_run_exit_codes(void **state)
@@ -386,13 +373,6 @@ static void test_thousand_runs_no_leak(void **state)
 
 /* ---- argument errors (hardening) ---- */
 
-static int exit_code(pid_t pid)
-{
-	int status = mpt_wait(pid);
-
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 static void test_pass_fds_must_be_open(void **state)
 {
 	mp_completed r;
@@ -451,7 +431,7 @@ static void test_bytes_lines_null_data(void **state)
 	char **lines;
 
 	(void)state;
-	assert_int_equal(exit_code(mpt_fork(lines_of_null, NULL)), 0);
+	assert_int_equal(mpt_exit_code(mpt_fork(lines_of_null, NULL)), 0);
 	assert_int_equal(mp_bytes_lines(&empty, &lines), 0);
 	assert_null(lines[0]);
 	mp_buf_free(lines);
@@ -489,56 +469,25 @@ static void test_run_and_signal_arguments(void **state)
 
 /* ---- without pidfds (MP_NO_PIDFD=1: old kernels, valgrind 3.19) ---- */
 
-/* MPT_ONLY=a,b,...: keep only the tests named; returns how many are left. */
-static size_t mpt_only(struct CMUnitTest *t, size_t n)
-{
-	const char *only = getenv("MPT_ONLY");
-	size_t k = 0;
-
-	if (only == NULL)
-		return n;
-	for (size_t i = 0; i < n; i++) {
-		size_t len = strlen(t[i].name);
-
-		for (const char *at = only; (at = strstr(at, t[i].name)) != NULL;
-		     at += len)
-			if ((at == only || at[-1] == ',') &&
-			    (at[len] == ',' || at[len] == '\0')) {
-				t[k++] = t[i];
-				break;
-			}
-	}
-	return k;
-}
-
-/* Run the tests named in `only` again, in a new copy of this program that
- * has no pidfds (internal/child.h), and expect them all to pass. */
-static void rerun_without_pidfd(const char *only)
-{
-	pid_t pid;
-
-	if (getenv("MP_NO_PIDFD") != NULL)
-		skip(); /* this is the re-run */
-	fflush(NULL);
-	if ((pid = fork()) == 0) {
-		setenv("MP_NO_PIDFD", "1", 1);
-		setenv("MPT_ONLY", only, 1);
-		execl(self_exe(), "no-pidfd", (char *)NULL);
-		_exit(127);
-	}
-	assert_true(pid > 0);
-	assert_int_equal(mpt_wait(pid), 0);
-}
-
 static void test_without_pidfd(void **state)
 {
+	static const char *const only[] = {
+		"test_run_exit_codes",
+		"test_run_capture",
+		"test_run_input",
+		"test_missing_or_not_executable",
+		"test_env_cwd_umask",
+		"test_fds_closed_in_child",
+		"test_run_timeout_kills_group",
+		"test_run_huge_timeouts",
+		"test_popen_readline_realtime",
+		"test_popen_communicate_timeout_then_again",
+		"test_popen_signals_and_free",
+		"test_thousand_runs_no_leak",
+		NULL};
+
 	(void)state;
-	rerun_without_pidfd("test_run_exit_codes,test_run_capture,test_run_input,"
-			    "test_missing_or_not_executable,test_env_cwd_umask,"
-			    "test_fds_closed_in_child,test_run_timeout_kills_group,"
-			    "test_run_huge_timeouts,test_popen_readline_realtime,"
-			    "test_popen_communicate_timeout_then_again,"
-			    "test_popen_signals_and_free,test_thousand_runs_no_leak");
+	mpt_rerun("MP_NO_PIDFD=1", only);
 }
 
 int main(void)
@@ -563,9 +512,8 @@ int main(void)
 		MPT(test_run_and_signal_arguments),
 		MPT(test_without_pidfd),
 	};
-	size_t n = mpt_only(tests, sizeof(tests) / sizeof(tests[0]));
 
 	if (getenv("MP_NO_PIDFD") != NULL && mpi_have_pidfd())
 		return 99; /* the fallback is not in force */
-	return _cmocka_run_group_tests("tests", tests, n, NULL, NULL);
+	return cmocka_run_group_tests(tests, NULL, NULL);
 }

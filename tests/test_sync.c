@@ -86,13 +86,6 @@ static void send_go(int n)
 		assert_int_equal(write(go[1], "g", 1), 1);
 }
 
-static int exit_code(pid_t pid)
-{
-	int status = mpt_wait(pid);
-
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 /* ---- Lock ---- */
 
 static void test_lock_basics(void **state)
@@ -147,7 +140,7 @@ static void test_lock_timeout_across_processes(void **state)
 	send_go(1);
 	mpt_assert_ok(mp_lock_acquire(&sh->lock, mpt_timeout(10)));
 	mpt_assert_ok(mp_lock_release(&sh->lock));
-	assert_int_equal(exit_code(pid), 0);
+	assert_int_equal(mpt_exit_code(pid), 0);
 }
 
 enum { NPROC = 4, NINC = 2000 };
@@ -179,7 +172,7 @@ static void test_lock_mutual_exclusion_processes(void **state)
 	for (i = 0; i < NPROC; i++)
 		pid[i] = mpt_fork(increment_locked, &sh->lock);
 	for (i = 0; i < NPROC; i++)
-		assert_int_equal(exit_code(pid[i]), 0);
+		assert_int_equal(mpt_exit_code(pid[i]), 0);
 	assert_int_equal(sh->counter, NPROC * NINC);
 }
 
@@ -218,7 +211,7 @@ static void test_lock_released_by_another_process(void **state)
 	(void)state;
 	mp_lock_init(&sh->lock);
 	mpt_assert_ok(mp_lock_acquire(&sh->lock, 0));
-	assert_int_equal(exit_code(mpt_fork(release_other, NULL)), 0);
+	assert_int_equal(mpt_exit_code(mpt_fork(release_other, NULL)), 0);
 	assert_int_equal(mp_lock_locked(&sh->lock), 0);
 }
 
@@ -243,7 +236,7 @@ static void test_lock_owner_killed(void **state)
 	pid = mpt_fork(acquire_and_block, &sh->lock);
 	wait_up(1);
 	kill(pid, SIGKILL);
-	assert_int_equal(exit_code(pid), 128 + SIGKILL);
+	assert_int_equal(mpt_exit_code(pid), 128 + SIGKILL);
 	/* The lock is handed over with MP_EOWNERDEAD within a second. */
 	t0 = mpt_now();
 	mpt_assert_rc(mp_lock_acquire(&sh->lock, mpt_timeout(10)), MP_EOWNERDEAD);
@@ -283,7 +276,7 @@ static void test_lock_owner_killed_while_others_wait(void **state)
 	pthread_join(t, &rc);
 	assert_int_equal((intptr_t)rc, MP_EOWNERDEAD);
 	assert_true(mpt_now() - t0 < mpt_timeout(1.0));
-	assert_int_equal(exit_code(pid), 128 + SIGKILL);
+	assert_int_equal(mpt_exit_code(pid), 128 + SIGKILL);
 	/* The waiter thread took it over and exited holding it: dead again. */
 	mpt_assert_rc(mp_lock_acquire(&sh->lock, mpt_timeout(10)), MP_EOWNERDEAD);
 	mpt_assert_ok(mp_lock_consistent(&sh->lock));
@@ -323,13 +316,14 @@ static void test_rlock(void **state)
 	pthread_create(&t, NULL, release_rlock_thread, r);
 	pthread_join(t, &rc);
 	assert_int_equal((intptr_t)rc, -EPERM);
-	assert_int_equal(exit_code(mpt_fork(try_rlock, NULL)), 0);
+	assert_int_equal(mpt_exit_code(mpt_fork(try_rlock, NULL)), 0);
 	for (int i = 2; i >= 0; i--) {
 		mpt_assert_ok(mp_rlock_release(r));
 		assert_int_equal(mp_rlock_count(r), i);
 	}
 	mpt_assert_rc(mp_rlock_release(r), -EPERM);
-	assert_int_equal(exit_code(mpt_fork(try_rlock, NULL)), 1); /* free */
+	/* the rlock is free again */
+	assert_int_equal(mpt_exit_code(mpt_fork(try_rlock, NULL)), 1);
 	r = mp_rlock_new();
 	assert_non_null(r);
 	mpt_assert_ok(mp_rlock_acquire(r, MP_FOREVER));
@@ -356,7 +350,7 @@ static void test_rlock_owner_killed(void **state)
 	pid = mpt_fork(rlock_twice_and_block, NULL);
 	wait_up(1);
 	kill(pid, SIGKILL);
-	exit_code(pid);
+	mpt_exit_code(pid);
 	mpt_assert_rc(mp_rlock_acquire(&sh->rlock, mpt_timeout(10)),
 		      MP_EOWNERDEAD);
 	assert_int_equal(mp_rlock_count(&sh->rlock), 1); /* not the dead's 2 */
@@ -437,7 +431,7 @@ static void test_semaphore_limits_concurrency(void **state)
 	for (i = 0; i < 6; i++)
 		pid[i] = mpt_fork(limited_work, NULL);
 	for (i = 0; i < 6; i++)
-		assert_int_equal(exit_code(pid[i]), 0);
+		assert_int_equal(mpt_exit_code(pid[i]), 0);
 	assert_true(sh->max >= 1 && sh->max <= 3);
 	assert_int_equal(mp_semaphore_get_value(&sh->sem), 3);
 }
@@ -461,7 +455,7 @@ static void test_semaphore_wakes_other_process(void **state)
 	wait_up(3);
 	mpt_assert_ok(mp_semaphore_release(&sh->sem, 3));
 	for (i = 0; i < 3; i++)
-		assert_int_equal(exit_code(pid[i]), 0);
+		assert_int_equal(mpt_exit_code(pid[i]), 0);
 	assert_int_equal(mp_semaphore_get_value(&sh->sem), 0);
 }
 
@@ -491,7 +485,7 @@ static void test_event(void **state)
 	wait_up(3);
 	mpt_assert_ok(mp_event_set(&sh->event)); /* wakes all of them */
 	for (i = 0; i < 3; i++)
-		assert_int_equal(exit_code(pid[i]), 0);
+		assert_int_equal(mpt_exit_code(pid[i]), 0);
 	assert_int_equal(mp_event_wait(&sh->event, 0), 1);
 	mpt_assert_ok(mp_event_clear(&sh->event));
 	assert_int_equal(mp_event_is_set(&sh->event), 0);
@@ -566,7 +560,7 @@ static void test_condition_notify_one_wakes_exactly_one(void **state)
 	mpt_assert_ok(mp_condition_notify(&sh->cond, 2));
 	mpt_assert_ok(mp_condition_release(&sh->cond));
 	for (i = 0; i < 3; i++)
-		assert_int_equal(exit_code(pid[i]), 0);
+		assert_int_equal(mpt_exit_code(pid[i]), 0);
 	assert_int_equal(mp_semaphore_get_value(&sh->woke), 2);
 }
 
@@ -606,7 +600,7 @@ static void test_condition_wait_for(void **state)
 					       mpt_timeout(10)),
 			 1);
 	assert_int_equal(mp_rlock_count(&sh->rlock), 2); /* restored */
-	assert_int_equal(exit_code(pid), 0);
+	assert_int_equal(mpt_exit_code(pid), 0);
 	/* A predicate that never holds: false after the timeout. */
 	sh->value = 0;
 	t0 = mpt_now();
@@ -632,7 +626,7 @@ static void test_condition_over_lock(void **state)
 	assert_int_equal(mp_lock_locked(&sh->lock), 1);
 	mpt_assert_ok(mp_condition_notify_all(&sh->cond));
 	mpt_assert_ok(mp_condition_release(&sh->cond));
-	assert_int_equal(exit_code(pid), 0);
+	assert_int_equal(mpt_exit_code(pid), 0);
 }
 
 /* ---- Barrier ---- */
@@ -676,7 +670,7 @@ static void test_barrier_cycles_and_action(void **state)
 		__atomic_or_fetch(&sh->index[cycle], 1 << idx, __ATOMIC_SEQ_CST);
 	}
 	for (i = 0; i < 3; i++)
-		assert_int_equal(exit_code(pid[i]), 0);
+		assert_int_equal(mpt_exit_code(pid[i]), 0);
 	assert_int_equal(sh->index[0], 0xf); /* indices 0..3, each once */
 	assert_int_equal(sh->index[1], 0xf);
 	assert_int_equal(sh->actions, 2); /* exactly once per cycle */
@@ -725,8 +719,8 @@ static void test_barrier_abort_wakes_waiters(void **state)
 		sched_yield();
 	assert_int_equal(mp_barrier_n_waiting(&sh->barrier), 2);
 	mpt_assert_ok(mp_barrier_abort(&sh->barrier));
-	assert_int_equal(exit_code(pid[0]), 0);
-	assert_int_equal(exit_code(pid[1]), 0);
+	assert_int_equal(mpt_exit_code(pid[0]), 0);
+	assert_int_equal(mpt_exit_code(pid[1]), 0);
 	assert_int_equal(mp_barrier_broken(&sh->barrier), 1);
 }
 
@@ -748,7 +742,7 @@ static void test_barrier_dead_party_does_not_hang(void **state)
 	pid = mpt_fork(barrier_wait_forever, NULL);
 	wait_up(1);
 	kill(pid, SIGKILL);
-	exit_code(pid);
+	mpt_exit_code(pid);
 	t0 = mpt_now();
 	mpt_assert_rc(mp_barrier_wait(&sh->barrier, 0.3), MP_EBARRIER);
 	assert_true(mpt_now() - t0 < mpt_timeout(5));
@@ -771,7 +765,7 @@ static void test_barrier_failing_action(void **state)
 	pid = mpt_fork(wait_broken, NULL);
 	wait_up(1);
 	mpt_assert_rc(mp_barrier_wait(&sh->barrier, mpt_timeout(10)), MP_EBARRIER);
-	assert_int_equal(exit_code(pid), 0);
+	assert_int_equal(mpt_exit_code(pid), 0);
 	assert_int_equal(mp_barrier_broken(&sh->barrier), 1);
 }
 
