@@ -412,7 +412,8 @@ static void test_bad_cases_fail_alone(void **state)
 	assert_int_equal(WEXITSTATUS(r->status), nbad);
 }
 
-/* MPT_FILTER picks tests, in the runner and under MPT_NO_FORK. */
+/* MPT_FILTER picks tests (one pattern or a list), in the runner and under
+ * MPT_NO_FORK. */
 static void test_filter_and_no_fork(void **state)
 {
 	static const char *const one[] = {"MPT_SELFTEST_BAD", "1",
@@ -422,6 +423,9 @@ static void test_filter_and_no_fork(void **state)
 					   "MPT_NO_FORK", "1", NULL};
 	static const char *const none[] = {"MPT_SELFTEST_BAD", "1",
 					   "MPT_FILTER", "nothing", NULL};
+	static const char *const list[] = {"MPT_SELFTEST_BAD", "1",
+					   "MPT_FILTER", "good_first,x,good_after_h*",
+					   NULL};
 	const struct subrun *r;
 
 	(void)state;
@@ -438,6 +442,16 @@ static void test_filter_and_no_fork(void **state)
 	find_line(r, "[       OK ] good_after_leak");
 	find_line(r, "[  PASSED  ] 9 test(s).");
 	no_line(r, "bad_");
+	assert_int_equal(r->status, 0);
+
+	r = subrun(list); /* a comma-separated list: any pattern matches */
+	assert_string_equal(r->out, "[==========] Running 2 test(s).\n"
+				    "[ RUN      ] good_first\n"
+				    "[       OK ] good_first\n"
+				    "[ RUN      ] good_after_hang\n"
+				    "[       OK ] good_after_hang\n"
+				    "[==========] 2 test(s) run.\n"
+				    "[  PASSED  ] 2 test(s).\n");
 	assert_int_equal(r->status, 0);
 
 	r = subrun(none);
