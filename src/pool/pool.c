@@ -267,8 +267,8 @@ int mp_pool_apply(mp_pool_t *pool, mp_task_fn fn, const void *in, size_t in_len,
 		  void **out, size_t *len)
 {
 	mp_async_result_t *r;
-	const void *data;
-	size_t n;
+	const void *data = NULL;
+	size_t n = 0;
 	int rc;
 
 	MPI_CHECK_NULL(pool);
