@@ -48,7 +48,7 @@ static void die(const char *what)
 /* ---- tasks ---- */
 
 /* The tiny task: a long in, that long + 1 out. */
-static int tiny_task(const void *in, size_t len, mp_task_out *out)
+static int tiny_task(const void *in, size_t len, mp_task_out_t *out)
 {
 	long x;
 
@@ -87,7 +87,7 @@ static int cpu_map(const void *in, void *out)
 	return 0;
 }
 
-static int getpid_task(const void *in, size_t len, mp_task_out *out)
+static int getpid_task(const void *in, size_t len, mp_task_out_t *out)
 {
 	pid_t pid = getpid();
 
@@ -295,7 +295,7 @@ static double pss_kib(pid_t pid)
 /* Mean Pss of the idle workers of a fresh pool (after a few tasks). */
 static double worker_pss(void)
 {
-	mp_pool_t *pool = mp_pool_new(&(mp_pool_opts){.processes = WORKERS});
+	mp_pool_t *pool = mp_pool_new(&(mp_pool_opts_t){.processes = WORKERS});
 	pid_t pids[WORKERS];
 	int found = 0;
 	double sum = 0;
@@ -376,7 +376,7 @@ int main(void)
 	bench_print("pool_worker_idle_rss_kib", bench_median(a, REPS),
 		    bench_median(b, REPS), "KiB");
 
-	if ((pool = mp_pool_new(&(mp_pool_opts){.processes = WORKERS})) == NULL)
+	if ((pool = mp_pool_new(&(mp_pool_opts_t){.processes = WORKERS})) == NULL)
 		die("pool_new");
 	for (int r = 0; r < REPS; r++) {
 		a[r] = apply_rate(pool);
@@ -385,7 +385,7 @@ int main(void)
 	bench_print("pool_apply_async_tasks_per_s", bench_median(a, REPS),
 		    bench_median(b, REPS), "tasks_per_s");
 
-	if ((ex = mp_executor_new(&(mp_executor_opts){.max_workers = WORKERS})) ==
+	if ((ex = mp_executor_new(&(mp_executor_opts_t){.max_workers = WORKERS})) ==
 	    NULL)
 		die("executor_new");
 	for (int r = 0; r < REPS; r++)
@@ -404,7 +404,7 @@ int main(void)
 	if (hung) {
 		/* A hung pool is terminated; go on with a fresh one. */
 		mp_pool_free(pool);
-		if ((pool = mp_pool_new(&(mp_pool_opts){.processes = WORKERS})) ==
+		if ((pool = mp_pool_new(&(mp_pool_opts_t){.processes = WORKERS})) ==
 		    NULL)
 			die("pool_new");
 	} else {

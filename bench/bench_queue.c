@@ -39,7 +39,7 @@ static double rate(int np, int nc, long n, size_t size)
 	double t0;
 	int k = 0, status, bad = 0;
 
-	q = mp_queue_new(&(mp_queue_opts){.capacity = 4u << 20});
+	q = mp_queue_new(&(mp_queue_opts_t){.capacity = 4u << 20});
 	t0 = bench_now();
 	for (int i = 0; i < nc; i++)
 		if ((pid[k++] = fork()) == 0)

@@ -16,7 +16,7 @@ static double run_true(void *arg)
 {
 	static const char *const argv[] = {"/bin/true", NULL};
 	double t0 = bench_now();
-	mp_completed r;
+	mp_completed_t r;
 
 	(void)arg;
 	for (int i = 0; i < N; i++) {
@@ -46,11 +46,11 @@ static double run_capture(void *arg)
 {
 	static const char *const argv[] = {"/bin/echo", "hi", NULL};
 	double t0 = bench_now();
-	mp_completed r;
+	mp_completed_t r;
 
 	(void)arg;
 	for (int i = 0; i < N; i++) {
-		if (mp_run(argv, &(mp_run_opts){.capture_output = true}, &r) != 0 ||
+		if (mp_run(argv, &(mp_run_opts_t){.capture_output = true}, &r) != 0 ||
 		    r.out.len != 3)
 			exit(1);
 		mp_completed_free(&r);

@@ -9,7 +9,7 @@ static int report(void *arg)
 {
 	struct sched_param sp;
 	cpu_set_t set;
-	mp_proc_stat st;
+	mp_proc_status_t st;
 	int policy = sched_getscheduler(0);
 	const char *names[] = {"SCHED_OTHER", "SCHED_FIFO", "SCHED_RR",
 			       "SCHED_BATCH", "?", "SCHED_IDLE"};
@@ -25,7 +25,7 @@ static int report(void *arg)
 	return 0;
 }
 
-static void run(const char *what, const mp_process_opts *o)
+static void run(const char *what, const mp_process_opts_t *o)
 {
 	mp_process_t *p = mp_process_new(report, (void *)what, o);
 
@@ -46,16 +46,16 @@ int main(void)
 	printf("usable CPUs (affinity and cgroup quota): %d\n", mp_cpu_count());
 	printf("children started with different scheduling settings:\n");
 	run("default", NULL);
-	run("nice +10", &(mp_process_opts){.nice = 10});
+	run("nice +10", &(mp_process_opts_t){.nice = 10});
 	run("pinned to CPU 0",
-	    &(mp_process_opts){.affinity = (int[]){0}, .naffinity = 1});
-	run("batch", &(mp_process_opts){.policy = MP_SCHED_BATCH});
-	run("idle", &(mp_process_opts){.policy = MP_SCHED_IDLE});
+	    &(mp_process_opts_t){.affinity = (int[]){0}, .naffinity = 1});
+	run("batch", &(mp_process_opts_t){.policy = MP_SCHED_BATCH});
+	run("idle", &(mp_process_opts_t){.policy = MP_SCHED_IDLE});
 	run("real-time FIFO 10",
-	    &(mp_process_opts){.policy = MP_SCHED_FIFO, .priority = 10});
+	    &(mp_process_opts_t){.policy = MP_SCHED_FIFO, .priority = 10});
 	run("real-time RR 5",
-	    &(mp_process_opts){.policy = MP_SCHED_RR, .priority = 5});
+	    &(mp_process_opts_t){.policy = MP_SCHED_RR, .priority = 5});
 	run("bad priority",
-	    &(mp_process_opts){.policy = MP_SCHED_OTHER, .priority = 5});
+	    &(mp_process_opts_t){.policy = MP_SCHED_OTHER, .priority = 5});
 	return 0;
 }

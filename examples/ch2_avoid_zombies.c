@@ -51,13 +51,13 @@ int main(void)
 	struct task tasks[4] = {{"Task-1", 0.2}, {"Task-2", 0.2}, {"Task-3", 0.2},
 				{"Task-stuck", 60}};
 	mp_process_t *procs[4];
-	mp_proc_stat st;
+	mp_proc_status_t st;
 	pid_t pids[4];
 	int i, zombies = 0;
 
 	for (i = 0; i < 4; i++) {
 		procs[i] = mp_process_new(worker_task, &tasks[i],
-					  &(mp_process_opts){.name = tasks[i].name});
+					  &(mp_process_opts_t){.name = tasks[i].name});
 		if (procs[i] == NULL || mp_process_start(procs[i]) < 0)
 			return 1;
 		pids[i] = mp_process_pid(procs[i]);

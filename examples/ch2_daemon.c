@@ -40,7 +40,7 @@ static int main_process(void *arg)
 {
 	int abrupt = (int)(long)arg;
 	mp_process_t *d = mp_process_new(daemon_task, NULL,
-					 &(mp_process_opts){.daemon = true});
+					 &(mp_process_opts_t){.daemon = true});
 
 	printf("main process PID: %d\n", (int)getpid());
 	/* Setting daemon after start is refused, as in CPython. */

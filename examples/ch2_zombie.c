@@ -23,7 +23,7 @@ int main(void)
 {
 	mp_process_t *p[3];
 	struct pollfd pfd[3];
-	mp_proc_stat st;
+	mp_proc_status_t st;
 	int i;
 
 	printf("main process PID: %d\n", (int)getpid());

@@ -42,7 +42,7 @@ static int custom_worker_run(void *self)
 static mp_process_t *custom_worker_new(struct custom_worker *w, const char *name)
 {
 	return mp_process_new(custom_worker_run, w,
-			      &(mp_process_opts){.name = name});
+			      &(mp_process_opts_t){.name = name});
 }
 
 /* A second "class": processes a list of data with a function. */
@@ -84,7 +84,7 @@ int main(void)
 	for (i = 0; i < 3; i++)
 		all[i] = custom_worker_new(&w[i], names[i]);
 	all[3] = mp_process_new(data_processor_run, &dp,
-				&(mp_process_opts){.name = "DataProcessor"});
+				&(mp_process_opts_t){.name = "DataProcessor"});
 	for (i = 0; i < 4; i++) {
 		if (all[i] == NULL || mp_process_start(all[i]) < 0)
 			return 1;

@@ -35,7 +35,7 @@ int main(void)
 	mp_process_t *ps[3];
 	int i, code, bad = 0;
 
-	bar = mp_barrier_new(3, &(mp_barrier_opts){.action = all_arrived});
+	bar = mp_barrier_new(3, &(mp_barrier_opts_t){.action = all_arrived});
 	if (bar == NULL)
 		return 1;
 	for (i = 0; i < 3; i++) {

@@ -63,7 +63,7 @@ int main(void)
 	mp_queue_free(q);
 
 	/* The methods of 003 6.2, on a queue of at most 2 items. */
-	q = mp_queue_new(&(mp_queue_opts){.maxsize = 2});
+	q = mp_queue_new(&(mp_queue_opts_t){.maxsize = 2});
 	printf("empty: %d, qsize: %d\n", mp_queue_empty(q), mp_queue_qsize(q));
 	mp_queue_put(q, "data", 4, 0);
 	mp_queue_put(q, "more", 4, 0);

@@ -4,11 +4,11 @@
 #include <string.h>
 
 static char address[128];
-static const mp_auth_opts key = {.authkey = "secret password", .authkey_len = 15};
+static const mp_auth_opts_t key = {.authkey = "secret password", .authkey_len = 15};
 
 static int client(void *arg)
 {
-	const mp_auth_opts *k = arg;
+	const mp_auth_opts_t *k = arg;
 	mp_connection_t *c = mp_client(address, k, 10);
 	char buf[64];
 	size_t len;
@@ -30,7 +30,7 @@ int main(void)
 {
 	/* Port 0: a free port, so the demo never collides. */
 	mp_listener_t *l = mp_listener_new("127.0.0.1:0", &key);
-	mp_auth_opts wrong = {.authkey = "guess", .authkey_len = 5};
+	mp_auth_opts_t wrong = {.authkey = "guess", .authkey_len = 5};
 	mp_connection_t *conn;
 	mp_process_t *p;
 	char buf[64];

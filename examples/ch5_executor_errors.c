@@ -7,7 +7,7 @@
 #define N 10
 
 /* risky_function(x): fails for 5 ("raise ValueError"), crashes for 7 */
-static int risky_function(const void *in, size_t len, mp_task_out *out)
+static int risky_function(const void *in, size_t len, mp_task_out_t *out)
 {
 	int x;
 
@@ -51,7 +51,7 @@ int main(void)
 
 	for (int i = 0; i < N; i++)
 		inputs[i] = i;
-	ex = mp_executor_new(&(mp_executor_opts){.max_workers = 4});
+	ex = mp_executor_new(&(mp_executor_opts_t){.max_workers = 4});
 	if (ex == NULL)
 		return fail("executor");
 	/* futures = {executor.submit(risky_function, i): i for i in range(10)} */
@@ -89,7 +89,7 @@ int main(void)
 	mp_executor_free(ex);
 
 	/* Pool.map: the first failure is the result, once every chunk ended. */
-	if ((pool = mp_pool_new(&(mp_pool_opts){.processes = 4})) == NULL)
+	if ((pool = mp_pool_new(&(mp_pool_opts_t){.processes = 4})) == NULL)
 		return fail("pool");
 	rc = mp_pool_map(pool, risky_map, inputs, N, sizeof(int), outputs,
 			 sizeof(int), NULL);

@@ -5,7 +5,7 @@
 #include <time.h>
 
 /* nap(s): sleep s seconds, return s */
-static int nap(const void *in, size_t len, mp_task_out *out)
+static int nap(const void *in, size_t len, mp_task_out_t *out)
 {
 	double s;
 	struct timespec t;
@@ -46,7 +46,7 @@ int main(void)
 	mp_executor_t *ex;
 	int n;
 
-	ex = mp_executor_new(&(mp_executor_opts){.max_workers = 2});
+	ex = mp_executor_new(&(mp_executor_opts_t){.max_workers = 2});
 	if (ex == NULL)
 		return fail("executor");
 	for (int i = 0; i < 4; i++)

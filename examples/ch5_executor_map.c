@@ -7,7 +7,7 @@
 #define N 20
 
 /* process_data(data): a little I/O-like wait, then data * 2 */
-static int process_data(const void *in, size_t len, mp_task_out *out)
+static int process_data(const void *in, size_t len, mp_task_out_t *out)
 {
 	struct timespec t = {0, 10000000L}; /* 10 ms (the lesson's 0.1 s, shrunk) */
 	int data;
@@ -43,7 +43,7 @@ int main(void)
 
 	for (int i = 0; i < N; i++)
 		data_list[i] = i;
-	ex = mp_executor_new(&(mp_executor_opts){.max_workers = 4});
+	ex = mp_executor_new(&(mp_executor_opts_t){.max_workers = 4});
 	if (ex == NULL)
 		return fprintf(stderr, "%s\n", mp_last_error()), 1;
 

@@ -28,13 +28,13 @@ int main(void)
 
 	for (int i = 0; i < N; i++)
 		data[i] = i;
-	pool = mp_pool_new(&(mp_pool_opts){.processes = 4});
+	pool = mp_pool_new(&(mp_pool_opts_t){.processes = 4});
 	if (pool == NULL)
 		return fprintf(stderr, "%s\n", mp_last_error()), 1;
 	/* chunksize saves messages: 10 blocks travel as 5 tasks */
 	if (mp_pool_map(pool, process_chunk, data, N / BLOCK, sizeof(struct block),
 			results, sizeof(struct block),
-			&(mp_map_opts){.chunksize = 2}) < 0)
+			&(mp_map_opts_t){.chunksize = 2}) < 0)
 		return fprintf(stderr, "%s\n", mp_last_error()), 1;
 	mp_pool_free(pool);
 

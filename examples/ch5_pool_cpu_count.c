@@ -35,7 +35,7 @@ int main(void)
 
 	for (int i = 0; i < 10; i++)
 		data_list[i] = i + 1;
-	pool = mp_pool_new(&(mp_pool_opts){.processes = (unsigned)process_count});
+	pool = mp_pool_new(&(mp_pool_opts_t){.processes = (unsigned)process_count});
 	if (pool == NULL)
 		return fprintf(stderr, "%s\n", mp_last_error()), 1;
 	if (mp_pool_map(pool, cross_platform_task, data_list, 10, sizeof(int),

@@ -22,7 +22,7 @@ static int count_up(void *arg, const void **in, size_t *len)
 	return 1;
 }
 
-static int square(const void *in, size_t len, mp_task_out *out)
+static int square(const void *in, size_t len, mp_task_out_t *out)
 {
 	long x;
 
@@ -51,7 +51,7 @@ static int next_word(void *arg, const void **in, size_t *len)
 	return 1;
 }
 
-static int shout(const void *in, size_t len, mp_task_out *out)
+static int shout(const void *in, size_t len, mp_task_out_t *out)
 {
 	char buf[64];
 	struct timespec t = {0, (long)len * 10000000L};
@@ -73,7 +73,7 @@ static int print_words(mp_pool_t *pool, bool unordered)
 	int rc;
 
 	it = mp_pool_imap(pool, shout, next_word, &w,
-			  &(mp_imap_opts){.unordered = unordered});
+			  &(mp_imap_opts_t){.unordered = unordered});
 	if (it == NULL)
 		return -1;
 	printf("%s:", unordered ? "imap_unordered" : "imap");
@@ -95,14 +95,14 @@ int main(void)
 	size_t len;
 	int rc;
 
-	pool = mp_pool_new(&(mp_pool_opts){.processes = 4});
+	pool = mp_pool_new(&(mp_pool_opts_t){.processes = 4});
 	if (pool == NULL)
 		return fprintf(stderr, "%s\n", mp_last_error()), 1;
 
 	/* for r in pool.imap(square, range(100000), chunksize=256): ...
 	 * At most `window` items are in flight, whatever the input's length. */
 	it = mp_pool_imap(pool, square, count_up, &c,
-			  &(mp_imap_opts){.chunksize = 256});
+			  &(mp_imap_opts_t){.chunksize = 256});
 	if (it == NULL)
 		return fprintf(stderr, "%s\n", mp_last_error()), 1;
 	while ((rc = mp_imap_next(it, MP_FOREVER, &out, &len, &index)) == 0) {

@@ -24,7 +24,7 @@ int main(void)
 	for (int i = 0; i < 10; i++)
 		items[i] = i;
 	fflush(stdout); /* before the workers fork: nothing printed twice */
-	pool = mp_pool_new(&(mp_pool_opts){.processes = 4,
+	pool = mp_pool_new(&(mp_pool_opts_t){.processes = 4,
 					   .initializer = init_worker});
 	if (pool == NULL)
 		return fprintf(stderr, "%s\n", mp_last_error()), 1;

@@ -39,7 +39,7 @@ int main(void)
 	int rc;
 
 	printf("main process pid: %d\n", (int)getpid());
-	pool = mp_pool_new(&(mp_pool_opts){.processes = 4}); /* Pool(processes=4) */
+	pool = mp_pool_new(&(mp_pool_opts_t){.processes = 4}); /* Pool(processes=4) */
 	if (pool == NULL)
 		return fprintf(stderr, "%s\n", mp_last_error()), 1;
 	printf("pool created, processing tasks...\n");

@@ -21,7 +21,7 @@ static int cpu_map(const void *in, void *out)
 }
 
 /* apply's face: bytes in, bytes out. */
-static int cpu_task(const void *in, size_t len, mp_task_out *out)
+static int cpu_task(const void *in, size_t len, mp_task_out_t *out)
 {
 	long n;
 	double r;
@@ -34,7 +34,7 @@ static int cpu_task(const void *in, size_t len, mp_task_out *out)
 }
 
 /* 003's task(n) = n * n */
-static int square(const void *in, size_t len, mp_task_out *out)
+static int square(const void *in, size_t len, mp_task_out_t *out)
 {
 	int n;
 
@@ -85,7 +85,7 @@ int main(void)
 	void *buf;
 	size_t len;
 
-	pool = mp_pool_new(&(mp_pool_opts){.processes = 4}); /* Pool(4) */
+	pool = mp_pool_new(&(mp_pool_opts_t){.processes = 4}); /* Pool(4) */
 	if (pool == NULL)
 		return fail("Pool");
 
@@ -129,7 +129,7 @@ int main(void)
 
 	/* 003 5.1: apply_async(task, args=(10,)).get(), then apply */
 	ar = mp_pool_apply_async(pool, square, &ten, sizeof(ten),
-				 &(mp_apply_opts){.callback = on_result,
+				 &(mp_apply_opts_t){.callback = on_result,
 						  .arg = &from_callback});
 	if (ar == NULL || mp_async_result_get(ar, MP_FOREVER, &out, &len) < 0)
 		return fail("apply_async");

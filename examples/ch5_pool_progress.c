@@ -46,7 +46,7 @@ int main(void)
 		return fprintf(stderr, "%s\n", mp_last_error()), 1;
 	/* 5 elements a chunk: 100 chunks, 100 chances to redraw */
 	if (mp_pool_map(pool, work, in, N, sizeof(long), out, sizeof(double),
-			&(mp_map_opts){.chunksize = 5, .progress = progress,
+			&(mp_map_opts_t){.chunksize = 5, .progress = progress,
 				       .arg = &last}) < 0)
 		return fprintf(stderr, "%s\n", mp_last_error()), 1;
 	mp_pool_free(pool);

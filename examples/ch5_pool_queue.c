@@ -5,7 +5,7 @@
 
 /* worker(q): q.put('data').  The argument is the queue pointer itself: the
  * workers are forked after the queue was made, so it is valid in them. */
-static int worker(const void *in, size_t len, mp_task_out *out)
+static int worker(const void *in, size_t len, mp_task_out_t *out)
 {
 	mp_queue_t *q;
 
@@ -27,7 +27,7 @@ int main(void)
 
 	if (q == NULL)
 		return fprintf(stderr, "%s\n", mp_last_error()), 1;
-	pool = mp_pool_new(&(mp_pool_opts){.processes = 4});
+	pool = mp_pool_new(&(mp_pool_opts_t){.processes = 4});
 	if (pool == NULL)
 		return fprintf(stderr, "%s\n", mp_last_error()), 1;
 	if (mp_pool_apply(pool, worker, &q, sizeof(q), &res, &len) < 0)

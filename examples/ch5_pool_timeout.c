@@ -10,7 +10,7 @@
 static pid_t *grandchild; /* shared memory: the pid a task started */
 
 /* slow_function(x): sleep x seconds, return x */
-static int slow_function(const void *in, size_t len, mp_task_out *out)
+static int slow_function(const void *in, size_t len, mp_task_out_t *out)
 {
 	double x;
 	struct timespec t;
@@ -25,7 +25,7 @@ static int slow_function(const void *in, size_t len, mp_task_out *out)
 }
 
 /* A task that starts a process of its own and then hangs. */
-static int hang_with_child(const void *in, size_t len, mp_task_out *out)
+static int hang_with_child(const void *in, size_t len, mp_task_out_t *out)
 {
 	pid_t pid = fork();
 
@@ -45,7 +45,7 @@ static int hang_with_child(const void *in, size_t len, mp_task_out *out)
 /* Gone, or a zombie waiting for init to reap it: either way, dead. */
 static int dead(pid_t pid)
 {
-	mp_proc_stat st;
+	mp_proc_status_t st;
 
 	for (int i = 0; i < 100; i++) {
 		if (mp_proc_status(pid, &st) == -ESRCH || st.state == 'Z')
@@ -65,7 +65,7 @@ int main(void)
 	int rc;
 
 	/* CPython's way: stop waiting after a while, then terminate the pool. */
-	pool = mp_pool_new(&(mp_pool_opts){.processes = 2});
+	pool = mp_pool_new(&(mp_pool_opts_t){.processes = 2});
 	if (pool == NULL)
 		return fprintf(stderr, "%s\n", mp_last_error()), 1;
 	r = mp_pool_apply_async(pool, slow_function, &ten, sizeof(ten), NULL);
@@ -88,7 +88,7 @@ int main(void)
 	grandchild = mp_shared_alloc(sizeof(*grandchild));
 	if (grandchild == NULL)
 		return fprintf(stderr, "%s\n", mp_last_error()), 1;
-	pool = mp_pool_new(&(mp_pool_opts){.processes = 2, .task_timeout = 0.3});
+	pool = mp_pool_new(&(mp_pool_opts_t){.processes = 2, .task_timeout = 0.3});
 	if (pool == NULL)
 		return fprintf(stderr, "%s\n", mp_last_error()), 1;
 	rc = mp_pool_apply(pool, hang_with_child, NULL, 0, &buf, &len);

@@ -5,13 +5,13 @@
 
 int main(void)
 {
-	mp_completed r;
+	mp_completed_t r;
 	int rc;
 
 	/* check=True: a non-zero exit status is an error (CalledProcessError). */
 	rc = mp_run((const char *[]){"sh", "-c", "echo 'ValueError: an example error' >&2; exit 1",
 				     NULL},
-		    &(mp_run_opts){.check = true, .capture_output = true}, &r);
+		    &(mp_run_opts_t){.check = true, .capture_output = true}, &r);
 	if (rc == MP_ECALLED) {
 		printf("command failed, return code: %d\n", r.returncode);
 		printf("error output: %s", r.err.data);
@@ -21,7 +21,7 @@ int main(void)
 
 	/* timeout=2 on a 5-second child (TimeoutExpired). */
 	rc = mp_run((const char *[]){"sleep", "5", NULL},
-		    &(mp_run_opts){.timeout = 2, .capture_output = true}, &r);
+		    &(mp_run_opts_t){.timeout = 2, .capture_output = true}, &r);
 	if (rc == -ETIMEDOUT)
 		printf("command timed out (%s); the child was killed: return code %d\n",
 		       mp_last_error(), r.returncode);

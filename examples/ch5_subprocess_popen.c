@@ -19,10 +19,10 @@ int main(void)
 		(const char *[]){"sh", "-c",
 				 "for i in 0 1 2 3 4; do echo \"Step $i\"; sleep 0.2; done",
 				 NULL},
-		&(mp_popen_opts){.out.kind = MP_STDIO_PIPE,
+		&(mp_popen_opts_t){.out.kind = MP_STDIO_PIPE,
 				 .err.kind = MP_STDIO_PIPE});
 	double t0 = now();
-	mp_bytes line, err;
+	mp_bytes_t line, err;
 	int code, rc;
 
 	if (p == NULL) {

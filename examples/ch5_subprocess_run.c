@@ -4,13 +4,13 @@
 
 int main(void)
 {
-	mp_completed r;
+	mp_completed_t r;
 	char **lines;
 	int n;
 
 	/* The lesson asks `python --version`; any program on the machine will do. */
 	if (mp_run((const char *[]){"uname", "-sr", NULL},
-		   &(mp_run_opts){.capture_output = true}, &r) < 0) {
+		   &(mp_run_opts_t){.capture_output = true}, &r) < 0) {
 		fprintf(stderr, "%s\n", mp_last_error());
 		return 1;
 	}
@@ -20,7 +20,7 @@ int main(void)
 	mp_completed_free(&r);
 
 	if (mp_run((const char *[]){"ls", "-la", NULL},
-		   &(mp_run_opts){.capture_output = true}, &r) < 0) {
+		   &(mp_run_opts_t){.capture_output = true}, &r) < 0) {
 		fprintf(stderr, "%s\n", mp_last_error());
 		return 1;
 	}

@@ -37,6 +37,26 @@ const char *mp_strerror(int code)
 	return "unknown error";
 }
 
+const char *mp_err_name(int code)
+{
+	const char *s;
+
+	if (code == 0)
+		return "0";
+	switch (code) {
+#define MP_ERRNO_NAME(name, value, text)                                      \
+	case MP_##name:                                                       \
+		return "MP_" #name;
+		MP_ERRNO_MAP(MP_ERRNO_NAME)
+#undef MP_ERRNO_NAME
+	default:
+		break;
+	}
+	if (code < 0 && code > -4096 && (s = strerrorname_np(-code)) != NULL)
+		return s;
+	return "unknown";
+}
+
 const char *mp_last_error(void)
 {
 	return mpi_error_message();
@@ -50,4 +70,13 @@ int mp_last_error_code(void)
 void mp_buf_free(void *buf)
 {
 	mpi_free(buf);
+}
+
+void mp_bytes_destroy(mp_bytes_t *b)
+{
+	if (b == NULL)
+		return;
+	mpi_free(b->data);
+	b->data = NULL;
+	b->len = 0;
 }

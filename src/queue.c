@@ -20,9 +20,9 @@ struct mp_queue {
 	uint32_t join_waiters;
 };
 
-static mp_queue_t *queue_new(const mp_queue_opts *opts, const char *func)
+static mp_queue_t *queue_new(const mp_queue_opts_t *opts, const char *func)
 {
-	static const mp_queue_opts defaults;
+	static const mp_queue_opts_t defaults;
 	mp_queue_t *q;
 
 	if (opts == NULL)
@@ -56,7 +56,7 @@ static mp_queue_t *queue_new(const mp_queue_opts *opts, const char *func)
 	return q;
 }
 
-mp_queue_t *mp_queue_new(const mp_queue_opts *opts)
+mp_queue_t *mp_queue_new(const mp_queue_opts_t *opts)
 {
 	return queue_new(opts, __func__);
 }
@@ -76,7 +76,9 @@ void mp_queue_free(mp_queue_t *q)
 
 static int deadline_of(double timeout, uint64_t *deadline, const char *func)
 {
-	return mpi_deadline(timeout, func, deadline);
+	int rc = mpi_deadline(timeout, deadline);
+
+	return rc < 0 ? mpi_error(rc, func, "%s", mpi_reason(rc)) : 0;
 }
 
 /* Timeout 0 is "do not block": Full/Empty as -EAGAIN. */
@@ -208,8 +210,8 @@ int mp_queue_join(mp_queue_t *q, double timeout)
 	MPI_CHECK_NULL(q);
 	if (!q->joinable)
 		return MPI_ERR(-EINVAL, "not a JoinableQueue");
-	if ((rc = mpi_deadline(timeout, __func__, &deadline)) < 0)
-		return rc;
+	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
+		return MPI_RAISE(rc);
 	__atomic_add_fetch(&q->join_waiters, 1, __ATOMIC_SEQ_CST);
 	while ((n = __atomic_load_n(&q->unfinished, __ATOMIC_SEQ_CST)) != 0) {
 		if (mpi_futex_wait(&q->unfinished, n, deadline) == -ETIMEDOUT &&

@@ -72,8 +72,8 @@ int mp_signal_wait(const int *sigs, size_t n, double timeout, pid_t *sender)
 
 	if ((rc = make_set(sigs, n, &set, __func__)) < 0)
 		return rc;
-	if ((rc = mpi_deadline(timeout, __func__, &deadline)) < 0)
-		return rc;
+	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
+		return MPI_RAISE(rc);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	if ((fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) < 0)
 		return MPI_SYSERR("signalfd");

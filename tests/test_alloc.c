@@ -280,7 +280,7 @@ static void path_process(void)
 	mp_process_t *p, *q;
 
 	NEW(p, mp_process_new(exit7, NULL,
-			      &(mp_process_opts){.name = "alloc-a",
+			      &(mp_process_opts_t){.name = "alloc-a",
 						 .affinity = &cpu,
 						 .naffinity = 1}));
 	NEW(q, mp_process_new(exit7, NULL, NULL)); /* default name */
@@ -399,7 +399,7 @@ static void path_array(void)
 	mp_array_t *a;
 	double d = 2.5, e = 0;
 
-	NEW(a, mp_array_new('d', 1000, NULL, &(mp_value_opts){.raw = true}));
+	NEW(a, mp_array_new('d', 1000, NULL, &(mp_value_opts_t){.raw = true}));
 	OP(mp_array_set(a, 999, &d));
 	OP(mp_array_get(a, 999, &e));
 	assert_true(e == 2.5);
@@ -517,7 +517,7 @@ static void path_pipe(void)
 }
 
 static char sock_path[108];
-static const mp_auth_opts *sock_auth;
+static const mp_auth_opts_t *sock_auth;
 
 /* The peer, in a child: connect until one ping/pong exchange works. */
 static int client_child(void *arg)
@@ -607,7 +607,7 @@ static void path_client(void)
 
 static void test_alloc_connection(void **state)
 {
-	static const mp_auth_opts auth = {.authkey = "secret",
+	static const mp_auth_opts_t auth = {.authkey = "secret",
 					  .authkey_len = 6};
 
 	(void)state;
@@ -657,7 +657,7 @@ static void path_queue(void)
 	pid_t pid;
 	int rc, st = 0;
 
-	NEW(q, mp_queue_new(&(mp_queue_opts){.capacity = QCAP}));
+	NEW(q, mp_queue_new(&(mp_queue_opts_t){.capacity = QCAP}));
 	OP(mp_queue_put(q, "first", 5, 0));
 	OP(mp_queue_put(q, qbig, 1000, 0));
 	OP(mp_queue_put(q, "third", 5, 0));
@@ -712,7 +712,7 @@ static void path_joinable(void)
 {
 	mp_queue_t *q;
 
-	NEW(q, mp_queue_new(&(mp_queue_opts){.joinable = true}));
+	NEW(q, mp_queue_new(&(mp_queue_opts_t){.joinable = true}));
 	OP(mp_queue_put(q, "job", 3, 0));
 	get_check(q, "job", 3);
 	OP(mp_queue_task_done(q));
@@ -732,7 +732,7 @@ static void test_alloc_queue(void **state)
 /* ---- pool ---- */
 
 /* in: an int x; out: 2x.  x < 0 fails; x == 1000 kills the worker. */
-static int twice(const void *in, size_t len, mp_task_out *out)
+static int twice(const void *in, size_t len, mp_task_out_t *out)
 {
 	int x;
 
@@ -789,7 +789,7 @@ static int next_int(void *arg, const void **in, size_t *len)
  * as an input failure would): it is freed, and a new one must work. */
 static void imap_all(mp_pool_t *p, bool unordered)
 {
-	mp_imap_opts o = {.chunksize = 3, .unordered = unordered};
+	mp_imap_opts_t o = {.chunksize = 3, .unordered = unordered};
 	struct counter c = {0, 10, 0};
 	int seen[10] = {0}, got = 0, rc;
 	mp_imap_t *it;
@@ -860,7 +860,7 @@ static int imap_crash_pass(mp_pool_t *p, mp_imap_t **it)
 
 	l = (struct list){v, 3, 0};
 	if ((*it = mp_pool_imap(p, twice, next_of_list, &l,
-				&(mp_imap_opts){.chunksize = 1})) == NULL)
+				&(mp_imap_opts_t){.chunksize = 1})) == NULL)
 		return mp_last_error_code();
 	while ((rc = mp_imap_next(*it, mpt_timeout(10), &out, NULL,
 				  &index)) != MP_EEOF) {
@@ -902,7 +902,7 @@ static void path_pool(void)
 
 	for (long i = 0; i < NMAP; i++)
 		in[i] = i;
-	NEW(p, mp_pool_new(&(mp_pool_opts){.processes = 2}));
+	NEW(p, mp_pool_new(&(mp_pool_opts_t){.processes = 2}));
 	NEW(r, mp_pool_apply_async(p, twice, &x, sizeof(x), NULL));
 	OP(mp_async_result_get(r, mpt_timeout(10), &data, &len));
 	assert_int_equal(*(const int *)data, 42);
@@ -928,7 +928,7 @@ static void path_pool(void)
 	mp_buf_free(buf);
 	memset(out, 0, sizeof(out));
 	OP(mp_pool_map(p, square, in, NMAP, sizeof(long), out, sizeof(long),
-		       &(mp_map_opts){.chunksize = 10}));
+		       &(mp_map_opts_t){.chunksize = 10}));
 	map_check(out);
 	memset(out, 0, sizeof(out));
 	NEW(m, mp_pool_map_async(p, square, in, NMAP, sizeof(long), out,
@@ -965,7 +965,7 @@ static void test_alloc_pool(void **state)
 static mp_event_t *gate;
 
 /* Wait for the gate (bounded), then twice. */
-static int gated_twice(const void *in, size_t len, mp_task_out *out)
+static int gated_twice(const void *in, size_t len, mp_task_out_t *out)
 {
 	if (mp_event_wait(gate, 30) != 1)
 		return mp_task_fail(out, "gate never opened");
@@ -997,7 +997,7 @@ static void path_executor(void)
 	gate = mp_event_new();
 	assert_non_null(gate);
 	fa_release();
-	NEW(ex, mp_executor_new(&(mp_executor_opts){.max_workers = 2}));
+	NEW(ex, mp_executor_new(&(mp_executor_opts_t){.max_workers = 2}));
 	for (int i = 0; i < NFUT; i++)
 		NEW(f[i], mp_executor_submit(ex, gated_twice, &i, sizeof(i)));
 	/* Not done yet: as_completed and wait register done callbacks. */
@@ -1048,11 +1048,11 @@ static void path_run(void)
 	const char *argv[] = {"/bin/sh", "-c", "echo out; echo err >&2", NULL};
 	const char *none[] = {"/bin/sh", "-c", ":", NULL};
 	const char *add[] = {"MPT_ALLOC=1", NULL};
-	mp_completed r;
+	mp_completed_t r;
 	char **lines;
 	int n;
 
-	OP(mp_run(argv, &(mp_run_opts){.capture_output = true,
+	OP(mp_run(argv, &(mp_run_opts_t){.capture_output = true,
 				       .popen.env_add = add}, &r));
 	assert_int_equal(r.returncode, 0);
 	assert_string_equal(r.out.data, "out\n");
@@ -1063,13 +1063,13 @@ static void path_run(void)
 	mp_buf_free(lines);
 	mp_completed_free(&r);
 	/* Nothing captured: still NUL-terminated empty buffers. */
-	OP(mp_run(none, &(mp_run_opts){.capture_output = true}, &r));
+	OP(mp_run(none, &(mp_run_opts_t){.capture_output = true}, &r));
 	assert_non_null(r.out.data);
 	assert_non_null(r.err.data);
 	assert_int_equal(r.out.len + r.err.len, 0);
 	mp_completed_free(&r);
 	/* Nothing captured at all: the same. */
-	OP(mp_run(none, &(mp_run_opts){.popen.out.kind = MP_STDIO_DEVNULL},
+	OP(mp_run(none, &(mp_run_opts_t){.popen.out.kind = MP_STDIO_DEVNULL},
 		  &r));
 	assert_non_null(r.out.data);
 	assert_non_null(r.err.data);
@@ -1081,10 +1081,10 @@ static void path_readline(void)
 	const char *argv[] = {"/bin/sh", "-c", "printf 'a\\nbb\\nccc'", NULL};
 	const char *want[] = {"a\n", "bb\n", "ccc"};
 	mp_popen_t *p;
-	mp_bytes line;
+	mp_bytes_t line;
 	int rc, code = -1;
 
-	NEW(p, mp_popen_new(argv, &(mp_popen_opts){
+	NEW(p, mp_popen_new(argv, &(mp_popen_opts_t){
 					  .out.kind = MP_STDIO_PIPE}));
 	for (int i = 0; i < 3; i++) {
 		OPV(rc, mp_popen_readline(p, &line, mpt_timeout(10)));
@@ -1103,9 +1103,9 @@ static void path_communicate(void)
 {
 	const char *argv[] = {"/bin/sh", "-c", "cat; echo done >&2", NULL};
 	mp_popen_t *p;
-	mp_bytes out, err;
+	mp_bytes_t out, err;
 
-	NEW(p, mp_popen_new(argv, &(mp_popen_opts){
+	NEW(p, mp_popen_new(argv, &(mp_popen_opts_t){
 					  .in.kind = MP_STDIO_PIPE,
 					  .out.kind = MP_STDIO_PIPE,
 					  .err.kind = MP_STDIO_PIPE}));

@@ -10,6 +10,7 @@
 #include "internal/clock.h"
 #include "internal/error.h"
 #include "internal/futex.h"
+#include "internal/alloc.h"
 #include "internal/arena.h"
 #include "mproc.h"
 
@@ -89,24 +90,24 @@ static void test_deadline(void **state)
 	struct timespec ts;
 
 	(void)state;
-	assert_int_equal(mpi_deadline(MP_FOREVER, "f", &d), 0);
+	assert_int_equal(mpi_deadline(MP_FOREVER, &d), 0);
 	assert_true(d == MPI_NO_DEADLINE);
 	assert_null(mpi_remaining(d, &ts));
 	assert_int_equal(mpi_remaining_ms(d), -1);
-	assert_int_equal(mpi_deadline(INFINITY, "f", &d), 0);
+	assert_int_equal(mpi_deadline(INFINITY, &d), 0);
 	assert_true(d == MPI_NO_DEADLINE);
-	assert_int_equal(mpi_deadline(-0.5, "f", &d), -EINVAL);
-	assert_string_equal(mp_last_error(),
-			    "f: timeout -0.5 is invalid (use seconds >= 0, or "
+	assert_int_equal(mpi_deadline(-0.5, &d), -EINVAL);
+	assert_string_equal(mpi_reason(-EINVAL),
+			    "timeout -0.5 is invalid (use seconds >= 0, or "
 			    "MP_FOREVER)");
-	assert_int_equal(mpi_deadline(NAN, "f", &d), -EINVAL);
-	assert_int_equal(mpi_deadline(-2, "f", &d), -EINVAL);
+	assert_int_equal(mpi_deadline(NAN, &d), -EINVAL);
+	assert_int_equal(mpi_deadline(-2, &d), -EINVAL);
 	t0 = mpi_now_ns();
-	assert_int_equal(mpi_deadline(0, "f", &d), 0);
+	assert_int_equal(mpi_deadline(0, &d), 0);
 	assert_true(d >= t0);
 	assert_true(mpi_expired(d));
 	assert_int_equal(mpi_remaining_ms(d), 0);
-	assert_int_equal(mpi_deadline(2.5, "f", &d), 0);
+	assert_int_equal(mpi_deadline(2.5, &d), 0);
 	assert_non_null(mpi_remaining(d, &ts));
 	assert_true(ts.tv_sec == 2 || ts.tv_sec == 1);
 	assert_true(mpi_remaining_ms(d) > 2000 && mpi_remaining_ms(d) <= 2500);
@@ -147,24 +148,103 @@ static void test_timeout_ns(void **state)
 	d = mpi_deadline_in(0);
 	assert_true(d >= t0 && d != MPI_NO_DEADLINE);
 	/* mpi_deadline: huge values are no deadline, not an expired one. */
-	assert_int_equal(mpi_deadline(1.8e10, "f", &d), 0);
+	assert_int_equal(mpi_deadline(1.8e10, &d), 0);
 	assert_true(d == MPI_NO_DEADLINE);
 	assert_false(mpi_expired(d));
-	assert_int_equal(mpi_deadline(DBL_MAX, "f", &d), 0);
+	assert_int_equal(mpi_deadline(DBL_MAX, &d), 0);
 	assert_true(d == MPI_NO_DEADLINE);
-	assert_int_equal(mpi_deadline(1e-300, "f", &d), 0);
+	assert_int_equal(mpi_deadline(1e-300, &d), 0);
 	assert_true(d != MPI_NO_DEADLINE);
-	assert_int_equal(mpi_deadline(-INFINITY, "f", &d), -EINVAL);
-	assert_int_equal(mpi_deadline(-1e-300, "f", &d), -EINVAL);
+	assert_int_equal(mpi_deadline(-INFINITY, &d), -EINVAL);
+	assert_int_equal(mpi_deadline(-1e-300, &d), -EINVAL);
 	/* The check the option fields use. */
-	assert_int_equal(mpi_timeout_check(0, "g", "opts->x"), 0);
-	assert_int_equal(mpi_timeout_check(MP_FOREVER, "g", "opts->x"), 0);
-	assert_int_equal(mpi_timeout_check(INFINITY, "g", "opts->x"), 0);
-	assert_int_equal(mpi_timeout_check(NAN, "g", "opts->x"), -EINVAL);
-	assert_int_equal(mpi_timeout_check(-3, "g", "opts->x"), -EINVAL);
-	assert_string_equal(mp_last_error(),
-			    "g: opts->x -3 is invalid (use seconds >= 0, or "
+	assert_int_equal(mpi_timeout_check(0, "opts->x"), 0);
+	assert_int_equal(mpi_timeout_check(MP_FOREVER, "opts->x"), 0);
+	assert_int_equal(mpi_timeout_check(INFINITY, "opts->x"), 0);
+	assert_int_equal(mpi_timeout_check(NAN, "opts->x"), -EINVAL);
+	assert_int_equal(mpi_timeout_check(-3, "opts->x"), -EINVAL);
+	assert_string_equal(mpi_reason(-EINVAL),
+			    "opts->x -3 is invalid (use seconds >= 0, or "
 			    "MP_FOREVER)");
+	/* Option fields: 0 and every "forever" spelling are no limit. */
+	assert_true(mpi_option_timeout_ns(0) == MPI_NO_DEADLINE);
+	assert_true(mpi_option_timeout_ns(-0.0) == MPI_NO_DEADLINE);
+	assert_true(mpi_option_timeout_ns(MP_FOREVER) == MPI_NO_DEADLINE);
+	assert_true(mpi_option_timeout_ns(INFINITY) == MPI_NO_DEADLINE);
+	assert_true(mpi_option_timeout_ns(2e9) == MPI_NO_DEADLINE);
+	assert_true(mpi_option_timeout_ns(1.5) == 1500000000u);
+	assert_true(mpi_option_timeout_ns(1e-12) == 1);
+}
+
+static void test_err_name(void **state)
+{
+	(void)state;
+	assert_string_equal(mp_err_name(0), "0");
+	assert_string_equal(mp_err_name(MP_EOWNERDEAD), "MP_EOWNERDEAD");
+	assert_string_equal(mp_err_name(MP_EEOF), "MP_EEOF");
+	assert_string_equal(mp_err_name(MP_ECALLED), "MP_ECALLED");
+	assert_string_equal(mp_err_name(-ETIMEDOUT), "ETIMEDOUT");
+	assert_string_equal(mp_err_name(-EINVAL), "EINVAL");
+	assert_string_equal(mp_err_name(-99999), "unknown");
+	assert_string_equal(mp_err_name(5), "unknown");
+}
+
+static int inner(void)
+{
+	return mpi_why(-EPROTO, "record %d is corrupt", 7);
+}
+
+static int outer_public(int recover)
+{
+	int rc = inner();
+
+	if (recover)
+		return 0; /* recovered: the message stays as it was */
+	return MPI_RAISE(rc);
+}
+
+static int outer_plain(void)
+{
+	return MPI_RAISE(-EPIPE); /* nothing left for -EPIPE: strerror */
+}
+
+/* A message is written once, by the public function, with the reason the
+ * internal layer left; a call that recovers leaves the message alone. */
+static void test_reason_reaches_the_public_message(void **state)
+{
+	(void)state;
+	MPI_ERR(-EINVAL, "earlier");
+	assert_int_equal(outer_public(1), 0);
+	assert_string_equal(mp_last_error(), "test_reason_reaches_the_public_"
+					     "message: earlier");
+	assert_int_equal(outer_public(0), -EPROTO);
+	assert_string_equal(mp_last_error(),
+			    "outer_public: record 7 is corrupt");
+	assert_int_equal(mp_last_error_code(), -EPROTO);
+	/* The reason is read once; a later failure with no reason of its own
+	 * does not reuse it, even with the same code. */
+	assert_int_equal(MPI_RAISE(-EPROTO), -EPROTO);
+	assert_string_equal(mp_last_error(),
+			    "test_reason_reaches_the_public_message: Protocol "
+			    "error");
+	assert_int_equal(outer_plain(), -EPIPE);
+	assert_string_equal(mp_last_error(), "outer_plain: Broken pipe");
+	/* A reason left for another code is not used. */
+	inner();
+	assert_int_equal(outer_plain(), -EPIPE);
+	assert_string_equal(mp_last_error(), "outer_plain: Broken pipe");
+}
+
+static void test_bytes_destroy(void **state)
+{
+	mp_bytes_t b = {mpi_strndup("abc", 3), 3};
+
+	(void)state;
+	mp_bytes_destroy(&b);
+	assert_null(b.data);
+	assert_int_equal(b.len, 0);
+	mp_bytes_destroy(&b); /* harmless twice */
+	mp_bytes_destroy(NULL);
 }
 
 static void test_futex_timeout_and_wake(void **state)
@@ -181,7 +261,7 @@ static void test_futex_timeout_and_wake(void **state)
 	assert_int_equal(mpi_futex_wait(w, 1, MPI_NO_DEADLINE), -EAGAIN);
 	/* Times out after the deadline. */
 	t0 = mpt_now();
-	mpi_deadline(0.1, "t", &d);
+	mpi_deadline(0.1, &d);
 	while (mpi_futex_wait(w, 0, d) != -ETIMEDOUT)
 		;
 	assert_true(mpt_now() - t0 >= 0.099);
@@ -193,7 +273,7 @@ static void test_futex_timeout_and_wake(void **state)
 		mpi_futex_wake(w, INT32_MAX);
 		_exit(0);
 	}
-	mpi_deadline(mpt_timeout(10), "t", &d);
+	mpi_deadline(mpt_timeout(10), &d);
 	while (__atomic_load_n(w, __ATOMIC_SEQ_CST) == 0 &&
 	       mpi_futex_wait(w, 0, d) != -ETIMEDOUT)
 		;
@@ -283,6 +363,9 @@ int main(void)
 		MPT(test_long_message_truncated),
 		MPT(test_deadline),
 		MPT(test_timeout_ns),
+		MPT(test_err_name),
+		MPT(test_reason_reaches_the_public_message),
+		MPT(test_bytes_destroy),
 		MPT(test_futex_timeout_and_wake),
 		MPT(test_shared_arena),
 		MPT(test_arena_many_blocks),

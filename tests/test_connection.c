@@ -271,7 +271,7 @@ static void test_fd_passing(void **state)
 /* ---- Listener / Client ---- */
 
 static const char *server_address;
-static const mp_auth_opts *client_opts;
+static const mp_auth_opts_t *client_opts;
 
 static int client_echo(void *arg)
 {
@@ -293,8 +293,8 @@ static int client_echo(void *arg)
 	return rc;
 }
 
-static void serve_one(const char *address, const mp_auth_opts *lo,
-		      const mp_auth_opts *co, int want_child, int want_accept)
+static void serve_one(const char *address, const mp_auth_opts_t *lo,
+		      const mp_auth_opts_t *co, int want_child, int want_accept)
 {
 	mp_listener_t *l = mp_listener_new(address, lo);
 	mp_connection_t *c;
@@ -323,9 +323,9 @@ static void serve_one(const char *address, const mp_auth_opts *lo,
 
 static void test_listener_client(void **state)
 {
-	mp_auth_opts key = {.authkey = "secret", .authkey_len = 6};
-	mp_auth_opts wrong = {.authkey = "guess", .authkey_len = 5};
-	mp_auth_opts empty = {.authkey = "", .authkey_len = 0};
+	mp_auth_opts_t key = {.authkey = "secret", .authkey_len = 6};
+	mp_auth_opts_t wrong = {.authkey = "guess", .authkey_len = 5};
+	mp_auth_opts_t empty = {.authkey = "", .authkey_len = 0};
 	char path[64], abstract[64];
 	mp_connection_t *c;
 	struct stat st;
@@ -380,10 +380,10 @@ static const char *py_server =
 static void test_python_client_to_c_listener(void **state)
 {
 	mp_listener_t *l = mp_listener_new("127.0.0.1:0",
-					   &(mp_auth_opts){"secret", 6, 0, 0});
+					   &(mp_auth_opts_t){"secret", 6, 0, 0});
 	mp_connection_t *c;
 	mp_popen_t *py;
-	mp_bytes out;
+	mp_bytes_t out;
 	void *buf;
 	size_t len;
 
@@ -397,7 +397,7 @@ static void test_python_client_to_c_listener(void **state)
 	for (int wrong = 0; wrong < 2; wrong++) {
 		py = mp_popen_new((const char *[]){"python3", "-c", script, "x",
 						   wrong ? "wrong" : "secret", NULL},
-				  &(mp_popen_opts){.out.kind = MP_STDIO_PIPE});
+				  &(mp_popen_opts_t){.out.kind = MP_STDIO_PIPE});
 		assert_non_null(py);
 		if (!wrong) {
 			mpt_assert_ok(mp_listener_accept(l, &c, mpt_timeout(30)));
@@ -425,18 +425,18 @@ static void test_c_client_to_python_listener(void **state)
 	char address[64];
 	mp_connection_t *c;
 	mp_popen_t *py;
-	mp_bytes line, out;
+	mp_bytes_t line, out;
 	void *buf;
 	size_t len;
 
 	(void)state;
 	for (int wrong = 0; wrong < 2; wrong++) {
 		py = mp_popen_new((const char *[]){"python3", "-c", py_server, NULL},
-				  &(mp_popen_opts){.out.kind = MP_STDIO_PIPE});
+				  &(mp_popen_opts_t){.out.kind = MP_STDIO_PIPE});
 		assert_non_null(py);
 		assert_int_equal(mp_popen_readline(py, &line, mpt_timeout(30)), 1);
 		snprintf(address, sizeof(address), "127.0.0.1:%d", atoi(line.data));
-		c = mp_client(address, &(mp_auth_opts){wrong ? "nope" : "secret",
+		c = mp_client(address, &(mp_auth_opts_t){wrong ? "nope" : "secret",
 							wrong ? 4 : 6, 0, 0},
 			      mpt_timeout(30));
 		if (!wrong) {
@@ -721,7 +721,7 @@ static pid_t start_script(struct script *s, char *address, size_t size)
 static void test_client_reports_a_non_challenge_cleanly(void **state)
 {
 	static const unsigned char bin[30] = {'#', 'C', 'H', 0, 0xff, '\\', '\''};
-	mp_auth_opts key = {.authkey = "secret", .authkey_len = 6};
+	mp_auth_opts_t key = {.authkey = "secret", .authkey_len = 6};
 	struct script s = {.frame = {"x", bin, ""}, .len = {1, 30, 0}, .n = 3};
 	char address[64];
 	pid_t pid;
@@ -746,7 +746,7 @@ static void test_client_reports_a_non_challenge_cleanly(void **state)
 /* Nonces under 20 bytes are refused unanswered (CPython 3.12). */
 static void test_client_refuses_a_short_nonce(void **state)
 {
-	mp_auth_opts key = {.authkey = "secret", .authkey_len = 6};
+	mp_auth_opts_t key = {.authkey = "secret", .authkey_len = 6};
 	struct script s = {
 		.frame = {"#CHALLENGE#", "#CHALLENGE#0123456789abcdefghi",
 			  "#CHALLENGE#{sha256}0123456789abcdefghi",
@@ -845,7 +845,7 @@ static int keyless_server(mp_listener_t *l, bool md5)
 static int without_digests(void)
 {
 	static const unsigned char k[] = "secret";
-	mp_auth_opts key = {.authkey = "secret", .authkey_len = 6};
+	mp_auth_opts_t key = {.authkey = "secret", .authkey_len = 6};
 	unsigned char out[64];
 	char address[64], want[96];
 	mp_connection_t *c;
@@ -931,7 +931,7 @@ static void test_handshake_fails_without_digests(void **state)
 static void test_socket_file_mode(void **state)
 {
 	mode_t old = umask(0);
-	mp_auth_opts wide = {.socket_mode = 0666};
+	mp_auth_opts_t wide = {.socket_mode = 0666};
 	char path[64];
 	struct stat st;
 	mp_listener_t *l;
@@ -948,7 +948,7 @@ static void test_socket_file_mode(void **state)
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0666);
 	mp_listener_free(l);
-	assert_null(mp_listener_new(path, &(mp_auth_opts){.socket_mode = 04700}));
+	assert_null(mp_listener_new(path, &(mp_auth_opts_t){.socket_mode = 04700}));
 	assert_int_equal(mp_last_error_code(), -EINVAL);
 	umask(old);
 }
@@ -997,7 +997,7 @@ static int stalling_client(void *arg)
 
 static void test_accept_deadline_covers_handshake(void **state)
 {
-	mp_auth_opts key = {.authkey = "secret", .authkey_len = 6};
+	mp_auth_opts_t key = {.authkey = "secret", .authkey_len = 6};
 	mp_listener_t *l = mp_listener_new("127.0.0.1:0", &key);
 	mp_connection_t *c;
 	double t0;
@@ -1020,7 +1020,7 @@ static void test_accept_deadline_covers_handshake(void **state)
 /* mp_client's timeout: a server that never answers, a full backlog. */
 static void test_client_deadline(void **state)
 {
-	mp_auth_opts key = {.authkey = "secret", .authkey_len = 6};
+	mp_auth_opts_t key = {.authkey = "secret", .authkey_len = 6};
 	mp_connection_t *held[16];
 	char address[64];
 	mp_listener_t *l;

@@ -11,7 +11,7 @@
 #include "mproc/executor.h"
 
 /* in: an int x; out: 2x.  x < 0 fails; x == 1000 kills the worker. */
-static int twice(const void *in, size_t len, mp_task_out *out)
+static int twice(const void *in, size_t len, mp_task_out_t *out)
 {
 	int x;
 
@@ -31,7 +31,7 @@ struct gate {
 	int fd, ms;
 };
 
-static int gated(const void *in, size_t len, mp_task_out *out)
+static int gated(const void *in, size_t len, mp_task_out_t *out)
 {
 	struct gate g;
 	char c;
@@ -68,7 +68,7 @@ static void open_gate(int fd)
 
 static void test_submit_result_exception(void **state)
 {
-	mp_executor_t *ex = mp_executor_new(&(mp_executor_opts){.max_workers = 2});
+	mp_executor_t *ex = mp_executor_new(&(mp_executor_opts_t){.max_workers = 2});
 	mp_future_t *f[100], *bad;
 	const void *out;
 	size_t len;
@@ -108,7 +108,7 @@ static void test_cancel_pending_not_running(void **state)
 
 	(void)state;
 	assert_int_equal(pipe(fds), 0); /* before the worker forks */
-	ex = mp_executor_new(&(mp_executor_opts){.max_workers = 1});
+	ex = mp_executor_new(&(mp_executor_opts_t){.max_workers = 1});
 	run = submit_gate(ex, fds[0], 0);
 	for (int i = 0; i < 3; i++)
 		queued[i] = submit_int(ex, i + 1);
@@ -172,7 +172,7 @@ static void test_done_callbacks(void **state)
 
 	(void)state;
 	assert_int_equal(pipe(fds), 0);
-	ex = mp_executor_new(&(mp_executor_opts){.max_workers = 1});
+	ex = mp_executor_new(&(mp_executor_opts_t){.max_workers = 1});
 	f = submit_gate(ex, fds[0], 0);
 	c = submit_int(ex, 1);
 	mpt_assert_ok(mp_future_add_done_callback(f, on_done, &before));
@@ -215,7 +215,7 @@ static void test_as_completed(void **state)
 
 	(void)state;
 	assert_int_equal(pipe(fds), 0);
-	ex = mp_executor_new(&(mp_executor_opts){.max_workers = 2});
+	ex = mp_executor_new(&(mp_executor_opts_t){.max_workers = 2});
 	/* One worker is held by the gate; the other runs the rest. */
 	fs[0] = submit_gate(ex, fds[0], 0);
 	fs[1] = submit_gate(ex, -1, 1);
@@ -263,7 +263,7 @@ static void test_wait(void **state)
 
 	(void)state;
 	assert_int_equal(pipe(fds), 0);
-	ex = mp_executor_new(&(mp_executor_opts){.max_workers = 2});
+	ex = mp_executor_new(&(mp_executor_opts_t){.max_workers = 2});
 	gate = submit_gate(ex, fds[0], 0);
 	quick = submit_int(ex, 1);
 	fs[0] = gate;
@@ -306,7 +306,7 @@ static int slow_double(const void *in, void *out)
 static void test_map_timeout(void **state)
 {
 	static int in[200], out[200];
-	mp_executor_t *ex = mp_executor_new(&(mp_executor_opts){.max_workers = 2});
+	mp_executor_t *ex = mp_executor_new(&(mp_executor_opts_t){.max_workers = 2});
 
 	(void)state;
 	for (int i = 0; i < 200; i++)
@@ -317,7 +317,7 @@ static void test_map_timeout(void **state)
 	/* 200 × 20 ms on 2 workers is 2 s: a 0.1 s timeout expires. */
 	mpt_assert_rc(mp_executor_map(ex, slow_double, in, 200, sizeof(int), out,
 				      sizeof(int), 0.1,
-				      &(mp_map_opts){.chunksize = 1}),
+				      &(mp_map_opts_t){.chunksize = 1}),
 		      -ETIMEDOUT);
 	/* The executor still works, and the cancelled chunks do not run
 	 * into this map's output. */
@@ -339,7 +339,7 @@ static void test_shutdown(void **state)
 
 	(void)state;
 	assert_int_equal(pipe(fds), 0);
-	ex = mp_executor_new(&(mp_executor_opts){.max_workers = 1});
+	ex = mp_executor_new(&(mp_executor_opts_t){.max_workers = 1});
 	run = submit_gate(ex, fds[0], 0);
 	for (int i = 0; i < 4; i++)
 		queued[i] = submit_int(ex, i);
@@ -365,7 +365,7 @@ static void test_shutdown(void **state)
 	close(fds[1]);
 }
 
-static int my_pid(const void *in, size_t len, mp_task_out *out)
+static int my_pid(const void *in, size_t len, mp_task_out_t *out)
 {
 	pid_t me = getpid();
 
@@ -381,7 +381,7 @@ static void set_init_value(void *arg)
 	init_value = *(int *)arg;
 }
 
-static int read_init_value(const void *in, size_t len, mp_task_out *out)
+static int read_init_value(const void *in, size_t len, mp_task_out_t *out)
 {
 	(void)in;
 	(void)len;
@@ -391,7 +391,7 @@ static int read_init_value(const void *in, size_t len, mp_task_out *out)
 static void test_crash_initializer_max_tasks(void **state)
 {
 	int seven = 7;
-	mp_executor_t *ex = mp_executor_new(&(mp_executor_opts){
+	mp_executor_t *ex = mp_executor_new(&(mp_executor_opts_t){
 		.max_workers = 2, .max_tasks_per_child = 2,
 		.initializer = set_init_value, .initarg = &seven});
 	mp_future_t *f[10], *crash;
@@ -442,14 +442,14 @@ static void test_new_and_submit_messages(void **state)
 	mp_executor_t *ex;
 
 	(void)state;
-	assert_null(mp_executor_new(&(mp_executor_opts){.max_workers = 5000}));
+	assert_null(mp_executor_new(&(mp_executor_opts_t){.max_workers = 5000}));
 	assert_int_equal(mp_last_error_code(), -EINVAL);
 	assert_string_equal(mp_last_error(), "mp_executor_new: opts->max_workers "
 					     "5000 is too many (at most 4096)");
-	assert_null(mp_executor_new(&(mp_executor_opts){.task_timeout = -2}));
+	assert_null(mp_executor_new(&(mp_executor_opts_t){.task_timeout = -2}));
 	assert_non_null(strstr(mp_last_error(), "mp_executor_new: "
 						"opts->task_timeout -2"));
-	ex = mp_executor_new(&(mp_executor_opts){.max_workers = 1});
+	ex = mp_executor_new(&(mp_executor_opts_t){.max_workers = 1});
 	assert_non_null(ex);
 	assert_null(mp_executor_submit(ex, twice, NULL, 4));
 	assert_int_equal(mp_last_error_code(), -EINVAL);
@@ -471,7 +471,7 @@ static int times3(const void *in, void *out)
 static int map_wrapping(void *arg)
 {
 	static int in[4] = {1, 2, 3, 4}, out[4];
-	mp_executor_t *ex = mp_executor_new(&(mp_executor_opts){.max_workers = 1});
+	mp_executor_t *ex = mp_executor_new(&(mp_executor_opts_t){.max_workers = 1});
 	int rc;
 
 	(void)arg;
@@ -514,7 +514,7 @@ static int exit_with_live_executor(void)
 	const void *out;
 	size_t len;
 
-	live_executor = mp_executor_new(&(mp_executor_opts){.max_workers = 2});
+	live_executor = mp_executor_new(&(mp_executor_opts_t){.max_workers = 2});
 	if (live_executor == NULL)
 		return 1;
 	f = mp_executor_submit(live_executor, twice, &x, sizeof(x));

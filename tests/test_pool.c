@@ -16,7 +16,7 @@
 #include "mproc/pool.h"
 #include "mproc/process.h"
 
-static int twice(const void *in, size_t len, mp_task_out *out)
+static int twice(const void *in, size_t len, mp_task_out_t *out)
 {
 	int x;
 
@@ -43,7 +43,7 @@ static int square(const void *in, void *out)
 
 static void test_apply_and_apply_async(void **state)
 {
-	mp_pool_t *p = mp_pool_new(&(mp_pool_opts){.processes = 2});
+	mp_pool_t *p = mp_pool_new(&(mp_pool_opts_t){.processes = 2});
 	mp_async_result_t *r[200];
 	const void *out;
 	void *buf;
@@ -80,7 +80,7 @@ static void test_map(void **state)
 {
 	enum { N = 10000 };
 	static long in[N], out[N];
-	mp_pool_t *p = mp_pool_new(&(mp_pool_opts){.processes = 3});
+	mp_pool_t *p = mp_pool_new(&(mp_pool_opts_t){.processes = 3});
 
 	(void)state;
 	for (long i = 0; i < N; i++)
@@ -90,7 +90,7 @@ static void test_map(void **state)
 		assert_int_equal(out[i], i * i);
 	memset(out, 0, sizeof(out));
 	mpt_assert_ok(mp_pool_map(p, square, in, 100, sizeof(long), out, sizeof(long),
-				  &(mp_map_opts){.chunksize = 7}));
+				  &(mp_map_opts_t){.chunksize = 7}));
 	assert_int_equal(out[99], 99 * 99);
 	mpt_assert_ok(mp_pool_map(p, square, in, 0, sizeof(long), out, sizeof(long), NULL));
 	mpt_assert_rc(mp_pool_map(p, square, NULL, 5, sizeof(long), out, sizeof(long), NULL),
@@ -107,13 +107,13 @@ static int fails_on_13(const void *in, void *out)
 static void test_map_failure_reported(void **state)
 {
 	static long in[100], out[100];
-	mp_pool_t *p = mp_pool_new(&(mp_pool_opts){.processes = 2});
+	mp_pool_t *p = mp_pool_new(&(mp_pool_opts_t){.processes = 2});
 
 	(void)state;
 	for (long i = 0; i < 100; i++)
 		in[i] = i;
 	mpt_assert_rc(mp_pool_map(p, fails_on_13, in, 100, sizeof(long), out,
-				  sizeof(long), &(mp_map_opts){.chunksize = 10}),
+				  sizeof(long), &(mp_map_opts_t){.chunksize = 10}),
 		      MP_ETASK);
 	assert_non_null(strstr(mp_last_error(), "returned 5"));
 	assert_int_equal(out[99], 99); /* the other chunks completed */
@@ -139,8 +139,8 @@ static void on_err(int code, const char *msg, void *arg)
 
 static void test_callbacks(void **state)
 {
-	mp_pool_t *p = mp_pool_new(&(mp_pool_opts){.processes = 1});
-	mp_apply_opts cb = {.callback = on_ok, .error_callback = on_err};
+	mp_pool_t *p = mp_pool_new(&(mp_pool_opts_t){.processes = 1});
+	mp_apply_opts_t cb = {.callback = on_ok, .error_callback = on_err};
 	mp_async_result_t *a, *b;
 	int x = 4;
 
@@ -164,7 +164,7 @@ static void test_map_sizes_match_serial(void **state)
 	enum { BIG = 1000000 };
 	static const size_t sizes[] = {1, 7, 10, BIG};
 	long *in = malloc(BIG * sizeof(long)), *out = malloc(BIG * sizeof(long));
-	mp_pool_t *p = mp_pool_new(&(mp_pool_opts){.processes = 2});
+	mp_pool_t *p = mp_pool_new(&(mp_pool_opts_t){.processes = 2});
 
 	(void)state;
 	assert_non_null(in);
@@ -185,14 +185,14 @@ static void test_map_sizes_match_serial(void **state)
 	for (int k = 0; k < 3; k++) {
 		memset(out, 0, BIG * sizeof(long));
 		mpt_assert_ok(mp_pool_map(p, square, in, BIG, sizeof(long), out,
-					  sizeof(long), &(mp_map_opts){.chunksize = BIG}));
+					  sizeof(long), &(mp_map_opts_t){.chunksize = BIG}));
 		assert_int_equal(out[BIG - 1], in[BIG - 1] * in[BIG - 1]);
 	}
 	/* A different out_size than in_size: the starmap idiom. */
 	struct pair { int a, b; } pairs[5] = {{1, 2}, {3, 4}, {5, 6}, {7, 8}, {9, 10}};
 	int sums[5];
 	mpt_assert_ok(mp_pool_map(p, add_pair, pairs, 5, sizeof(pairs[0]), sums,
-				  sizeof(int), &(mp_map_opts){.chunksize = 2}));
+				  sizeof(int), &(mp_map_opts_t){.chunksize = 2}));
 	for (int i = 0; i < 5; i++)
 		assert_int_equal(sums[i], pairs[i].a + pairs[i].b);
 	mp_pool_free(p);
@@ -237,8 +237,8 @@ static int slow_identity(const void *in, void *out)
 static void test_map_async_and_progress(void **state)
 {
 	static long in[1000], out[1000], out2[1000];
-	mp_pool_t *p = mp_pool_new(&(mp_pool_opts){.processes = 2});
-	mp_map_opts o = {.callback = on_map_done, .error_callback = on_map_err,
+	mp_pool_t *p = mp_pool_new(&(mp_pool_opts_t){.processes = 2});
+	mp_map_opts_t o = {.callback = on_map_done, .error_callback = on_map_err,
 			 .progress = on_progress, .chunksize = 10};
 	mp_async_result_t *r;
 
@@ -258,7 +258,7 @@ static void test_map_async_and_progress(void **state)
 	assert_int_equal(atomic_load(&map_cb_calls), 1);
 	/* A failing map_async: error_callback once, the callback never. */
 	r = mp_pool_map_async(p, fails_on_13, in, 100, sizeof(long), out2,
-			      sizeof(long), &(mp_map_opts){.callback = on_map_done,
+			      sizeof(long), &(mp_map_opts_t){.callback = on_map_done,
 			      .error_callback = on_map_err});
 	mpt_assert_rc(mp_async_result_get(r, mpt_timeout(30), NULL, NULL), MP_ETASK);
 	assert_int_equal(mp_async_result_successful(r), 0);
@@ -268,7 +268,7 @@ static void test_map_async_and_progress(void **state)
 	/* Freed before it is ready: the rest is cancelled, out is left alone
 	 * from then on, and nothing hangs or leaks. */
 	r = mp_pool_map_async(p, slow_identity, in, 200, sizeof(long), out2,
-			      sizeof(long), &(mp_map_opts){.chunksize = 1});
+			      sizeof(long), &(mp_map_opts_t){.chunksize = 1});
 	assert_int_equal(mp_async_result_ready(r), 0);
 	mpt_assert_rc(mp_async_result_successful(r), -EINVAL);
 	mp_async_result_free(r);
@@ -277,7 +277,7 @@ static void test_map_async_and_progress(void **state)
 	mp_pool_free(p);
 	/* A timed-out blocking map through the executor is tested in
 	 * test_executor; a zero-length map_async is ready at once. */
-	p = mp_pool_new(&(mp_pool_opts){.processes = 1});
+	p = mp_pool_new(&(mp_pool_opts_t){.processes = 1});
 	r = mp_pool_map_async(p, square, in, 0, sizeof(long), out, sizeof(long), NULL);
 	assert_int_equal(mp_async_result_ready(r), 1);
 	mp_async_result_free(r);
@@ -310,7 +310,7 @@ static int gen_next(void *arg, const void **in, size_t *len)
 }
 
 /* Slow for small x, so completion order differs from input order. */
-static int cube_or_fail(const void *in, size_t len, mp_task_out *out)
+static int cube_or_fail(const void *in, size_t len, mp_task_out_t *out)
 {
 	long x;
 
@@ -329,7 +329,7 @@ static void check_imap(mp_pool_t *p, long n, bool unordered, size_t cs)
 {
 	struct gen g = {.n = n};
 	mp_imap_t *it = mp_pool_imap(p, cube_or_fail, gen_next, &g,
-				     &(mp_imap_opts){.unordered = unordered,
+				     &(mp_imap_opts_t){.unordered = unordered,
 						     .chunksize = cs,
 						     .window = 64});
 	char *seen = calloc((size_t)n, 1);
@@ -370,7 +370,7 @@ static void check_imap(mp_pool_t *p, long n, bool unordered, size_t cs)
 
 static void test_imap(void **state)
 {
-	mp_pool_t *p = mp_pool_new(&(mp_pool_opts){.processes = 2});
+	mp_pool_t *p = mp_pool_new(&(mp_pool_opts_t){.processes = 2});
 
 	(void)state;
 	check_imap(p, 1000, false, 1);
@@ -402,7 +402,7 @@ static int gen_fails_at_10(void *arg, const void **in, size_t *len)
 
 static void test_imap_free_midway_and_input_error(void **state)
 {
-	mp_pool_t *p = mp_pool_new(&(mp_pool_opts){.processes = 2});
+	mp_pool_t *p = mp_pool_new(&(mp_pool_opts_t){.processes = 2});
 	struct gen g = {0};
 	const void *out;
 	size_t len, idx;
@@ -421,7 +421,7 @@ static void test_imap_free_midway_and_input_error(void **state)
 	/* An input that fails: the items before it, then its error. */
 	g = (struct gen){.n = 1000};
 	it = mp_pool_imap(p, cube_or_fail, gen_fails_at_10, &g,
-			  &(mp_imap_opts){.chunksize = 3});
+			  &(mp_imap_opts_t){.chunksize = 3});
 	for (int i = 0; i < 10; i++)
 		mpt_assert_ok(mp_imap_next(it, mpt_timeout(30), &out, &len, &idx));
 	mpt_assert_rc(mp_imap_next(it, mpt_timeout(30), &out, &len, &idx), -EIO);
@@ -437,7 +437,7 @@ static void test_imap_free_midway_and_input_error(void **state)
 
 /* ---- crashes ---- */
 
-static int crash(const void *in, size_t len, mp_task_out *out)
+static int crash(const void *in, size_t len, mp_task_out_t *out)
 {
 	(void)len;
 	(void)out;
@@ -456,7 +456,7 @@ static int crash(const void *in, size_t len, mp_task_out *out)
 	return 0;
 }
 
-static int report_pid_and_hang(const void *in, size_t len, mp_task_out *out)
+static int report_pid_and_hang(const void *in, size_t len, mp_task_out_t *out)
 {
 	pid_t me = getpid();
 
@@ -480,7 +480,7 @@ static void test_crash_fails_only_its_task(void **state)
 	(void)state;
 	/* Before the workers fork, so they have it (replacements too). */
 	assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
-	p = mp_pool_new(&(mp_pool_opts){.processes = 2});
+	p = mp_pool_new(&(mp_pool_opts_t){.processes = 2});
 	for (int i = 0; i < 10; i++)
 		r[i] = mp_pool_apply_async(p, twice, &i, sizeof(i), NULL);
 	bad[0] = mp_pool_apply_async(p, crash, "s", 1, NULL);
@@ -527,7 +527,7 @@ static void test_crash_fails_only_its_task(void **state)
 
 /* ---- timeouts ---- */
 
-static int start_grandchild_and_hang(const void *in, size_t len, mp_task_out *out)
+static int start_grandchild_and_hang(const void *in, size_t len, mp_task_out_t *out)
 {
 	pid_t g = fork();
 
@@ -551,12 +551,12 @@ static void test_task_timeout_kills_group(void **state)
 	size_t len;
 	int fds[2], x = 3;
 	pid_t g;
-	mp_proc_stat st;
+	mp_proc_status_t st;
 	double t0;
 
 	(void)state;
 	assert_int_equal(pipe2(fds, O_CLOEXEC), 0); /* before the workers fork */
-	p = mp_pool_new(&(mp_pool_opts){.processes = 1, .task_timeout = 0.3});
+	p = mp_pool_new(&(mp_pool_opts_t){.processes = 1, .task_timeout = 0.3});
 	t0 = mpt_now();
 	r = mp_pool_apply_async(p, start_grandchild_and_hang, &fds[1], sizeof(int), NULL);
 	assert_int_equal(poll(&(struct pollfd){fds[0], POLLIN, 0}, 1, 30000), 1);
@@ -584,7 +584,7 @@ static void test_task_timeout_kills_group(void **state)
 /* ---- worker lifecycle ---- */
 
 
-static int worker_pid(const void *in, size_t len, mp_task_out *out)
+static int worker_pid(const void *in, size_t len, mp_task_out_t *out)
 {
 	pid_t me = getpid();
 
@@ -595,7 +595,7 @@ static int worker_pid(const void *in, size_t len, mp_task_out *out)
 
 static void test_maxtasksperchild(void **state)
 {
-	mp_pool_t *p = mp_pool_new(&(mp_pool_opts){.processes = 1,
+	mp_pool_t *p = mp_pool_new(&(mp_pool_opts_t){.processes = 1,
 						   .maxtasksperchild = 2});
 	pid_t pids[10];
 	void *buf;
@@ -627,7 +627,7 @@ static void init_worker(void *arg)
 	init_value = *(int *)arg;
 }
 
-static int read_init(const void *in, size_t len, mp_task_out *out)
+static int read_init(const void *in, size_t len, mp_task_out_t *out)
 {
 	(void)in;
 	(void)len;
@@ -637,7 +637,7 @@ static int read_init(const void *in, size_t len, mp_task_out *out)
 static void test_initializer(void **state)
 {
 	int v = 77;
-	mp_pool_t *p = mp_pool_new(&(mp_pool_opts){.processes = 2,
+	mp_pool_t *p = mp_pool_new(&(mp_pool_opts_t){.processes = 2,
 						   .initializer = init_worker,
 						   .initarg = &v});
 	void *buf;
@@ -651,7 +651,7 @@ static void test_initializer(void **state)
 	mp_pool_free(p);
 }
 
-static int sleep_long(const void *in, size_t len, mp_task_out *out)
+static int sleep_long(const void *in, size_t len, mp_task_out_t *out)
 {
 	(void)in;
 	(void)len;
@@ -663,7 +663,7 @@ static int sleep_long(const void *in, size_t len, mp_task_out *out)
 
 static void test_close_join_terminate(void **state)
 {
-	mp_pool_t *p = mp_pool_new(&(mp_pool_opts){.processes = 2});
+	mp_pool_t *p = mp_pool_new(&(mp_pool_opts_t){.processes = 2});
 	mp_async_result_t *r[4];
 	const void *out;
 	size_t len;
@@ -689,14 +689,14 @@ static void test_close_join_terminate(void **state)
 	assert_int_equal(mp_last_error_code(), MP_ECLOSED);
 	mp_pool_free(p);
 	/* Freed while tasks run, never closed: returns promptly. */
-	p = mp_pool_new(&(mp_pool_opts){.processes = 2});
+	p = mp_pool_new(&(mp_pool_opts_t){.processes = 2});
 	r[0] = mp_pool_apply_async(p, sleep_long, NULL, 0, NULL);
 	mp_async_result_free(r[0]); /* freed when it completes */
 	t0 = mpt_now();
 	mp_pool_free(p);
 	assert_true(mpt_now() - t0 < mpt_timeout(2));
 	mp_pool_free(NULL);
-	assert_null(mp_pool_new(&(mp_pool_opts){.task_timeout = -2}));
+	assert_null(mp_pool_new(&(mp_pool_opts_t){.task_timeout = -2}));
 }
 
 /* task_timeout: 0, MP_FOREVER, +inf and centuries all mean none; a tiny
@@ -713,7 +713,7 @@ static void test_task_timeout_values(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
-		p = mp_pool_new(&(mp_pool_opts){.processes = 1,
+		p = mp_pool_new(&(mp_pool_opts_t){.processes = 1,
 						.task_timeout = none[i]});
 		if (p == NULL)
 			fail_msg("task_timeout %g: %s", none[i], mp_last_error());
@@ -722,7 +722,7 @@ static void test_task_timeout_values(void **state)
 		mp_buf_free(buf);
 		mp_pool_free(p);
 	}
-	p = mp_pool_new(&(mp_pool_opts){.processes = 1, .task_timeout = 1e-12});
+	p = mp_pool_new(&(mp_pool_opts_t){.processes = 1, .task_timeout = 1e-12});
 	assert_non_null(p);
 	r = mp_pool_apply_async(p, sleep_long, NULL, 0, NULL);
 	mpt_assert_rc(mp_async_result_get(r, mpt_timeout(10), &out, &len),
@@ -730,9 +730,9 @@ static void test_task_timeout_values(void **state)
 	assert_int_equal(mp_async_result_ready(r), 1); /* the task's timeout */
 	mp_async_result_free(r);
 	mp_pool_free(p);
-	assert_null(mp_pool_new(&(mp_pool_opts){.task_timeout = NAN}));
+	assert_null(mp_pool_new(&(mp_pool_opts_t){.task_timeout = NAN}));
 	assert_int_equal(mp_last_error_code(), -EINVAL);
-	assert_null(mp_pool_new(&(mp_pool_opts){.task_timeout = -0.5}));
+	assert_null(mp_pool_new(&(mp_pool_opts_t){.task_timeout = -0.5}));
 	assert_string_equal(mp_last_error(),
 			    "mp_pool_new: opts->task_timeout -0.5 is invalid "
 			    "(use seconds >= 0, or MP_FOREVER)");
@@ -748,7 +748,7 @@ struct chaos {
 
 static _Atomic int *chaos_runs;
 
-static int chaos_task(const void *in, size_t len, mp_task_out *out)
+static int chaos_task(const void *in, size_t len, mp_task_out_t *out)
 {
 	int i;
 
@@ -816,7 +816,7 @@ static void test_chaos_random_kills(void **state)
 	chaos_runs = mmap(NULL, N * sizeof(int), PROT_READ | PROT_WRITE,
 			  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	assert_true(chaos_runs != MAP_FAILED);
-	p = mp_pool_new(&(mp_pool_opts){.processes = 2});
+	p = mp_pool_new(&(mp_pool_opts_t){.processes = 2});
 	for (int i = 0; i < N; i++)
 		assert_non_null(r[i] = mp_pool_apply_async(p, chaos_task, &i, sizeof(i), NULL));
 	assert_int_equal(pthread_create(&t, NULL, killer, &c), 0);
@@ -856,7 +856,7 @@ static void test_chaos_random_kills(void **state)
 static void test_maxtasksperchild_one(void **state)
 {
 	enum { N = 500 };
-	mp_pool_t *p = mp_pool_new(&(mp_pool_opts){.processes = 2,
+	mp_pool_t *p = mp_pool_new(&(mp_pool_opts_t){.processes = 2,
 						     .maxtasksperchild = 1});
 	mp_async_result_t *r[N];
 	pid_t pids[N];
@@ -910,7 +910,7 @@ static int stdio_race(unsigned long *n)
 	mp_pool_t *p;
 	int rc = 0;
 
-	p = mp_pool_new(&(mp_pool_opts){.processes = 2, .maxtasksperchild = 1});
+	p = mp_pool_new(&(mp_pool_opts_t){.processes = 2, .maxtasksperchild = 1});
 	if (p == NULL)
 		return 1;
 	if (pthread_create(&t, NULL, print_fragments, &pr) != 0) {
@@ -990,7 +990,7 @@ static void exit_3(void *arg)
 
 static void test_initializer_failure_breaks_pool(void **state)
 {
-	mp_pool_t *p = mp_pool_new(&(mp_pool_opts){.processes = 2,
+	mp_pool_t *p = mp_pool_new(&(mp_pool_opts_t){.processes = 2,
 						     .initializer = exit_3});
 	static long in[8], out[8];
 	int x = 1;
@@ -1017,7 +1017,7 @@ static void test_initializer_failure_breaks_pool(void **state)
 static int map_wrapping_sizes(void *arg)
 {
 	static long in[4] = {3}, out[4];
-	mp_pool_t *p = mp_pool_new(&(mp_pool_opts){.processes = 1});
+	mp_pool_t *p = mp_pool_new(&(mp_pool_opts_t){.processes = 1});
 	mp_async_result_t *r;
 	int rc;
 
@@ -1062,7 +1062,7 @@ static void test_map_sizes_that_wrap(void **state)
 
 /* A task returning more than any buffer can hold: the old code doubled a
  * size that wrapped to 0 forever. */
-static int return_huge(const void *in, size_t len, mp_task_out *out)
+static int return_huge(const void *in, size_t len, mp_task_out_t *out)
 {
 	int rc;
 
@@ -1073,7 +1073,7 @@ static int return_huge(const void *in, size_t len, mp_task_out *out)
 
 static void test_task_return_huge_len(void **state)
 {
-	mp_pool_t *p = mp_pool_new(&(mp_pool_opts){.processes = 1});
+	mp_pool_t *p = mp_pool_new(&(mp_pool_opts_t){.processes = 1});
 	mp_async_result_t *r;
 
 	(void)state;
@@ -1089,7 +1089,7 @@ static void test_task_return_huge_len(void **state)
 
 static void test_apply_sizes_and_messages(void **state)
 {
-	mp_pool_t *p = mp_pool_new(&(mp_pool_opts){.processes = 1});
+	mp_pool_t *p = mp_pool_new(&(mp_pool_opts_t){.processes = 1});
 	void *buf;
 	size_t len;
 
@@ -1125,7 +1125,7 @@ static int gen_huge(void *arg, const void **in, size_t *len)
 
 static int imap_huge_item(void *arg)
 {
-	mp_pool_t *p = mp_pool_new(&(mp_pool_opts){.processes = 1});
+	mp_pool_t *p = mp_pool_new(&(mp_pool_opts_t){.processes = 1});
 	mp_imap_t *it;
 	const void *out;
 	size_t len;
@@ -1200,7 +1200,7 @@ static int no_worker_can_start(void *arg)
 	oom_main = pthread_self();
 	if (mp_replace_allocator(oom_malloc, oom_realloc, oom_calloc, free) < 0)
 		return 10;
-	if ((p = mp_pool_new(&(mp_pool_opts){.processes = 1})) == NULL)
+	if ((p = mp_pool_new(&(mp_pool_opts_t){.processes = 1})) == NULL)
 		return 11;
 	if (mp_pool_apply(p, twice, &x, sizeof(x), &buf, &len) != 0)
 		return 12;
@@ -1266,7 +1266,7 @@ static int exit_with_live_pool(void)
 {
 	int x = 1;
 
-	live_pool = mp_pool_new(&(mp_pool_opts){.processes = 4});
+	live_pool = mp_pool_new(&(mp_pool_opts_t){.processes = 4});
 	if (live_pool == NULL)
 		return 1;
 	for (int i = 0; i < 4; i++) {

@@ -360,17 +360,17 @@ static void test_errors(void **state)
 	mpt_assert_rc(mp_process_start(NULL), -EINVAL);
 	mpt_assert_rc(mp_process_join(NULL, 0), -EINVAL);
 	assert_null(mp_process_new(ret_arg, NULL,
-				   &(mp_process_opts){.policy = MP_SCHED_FIFO}));
+				   &(mp_process_opts_t){.policy = MP_SCHED_FIFO}));
 	assert_string_equal(mp_last_error(), "mp_process_new: opts->priority 0: "
 					      "SCHED_FIFO needs 1..99");
 	assert_null(mp_process_new(ret_arg, NULL,
-				   &(mp_process_opts){.priority = 3}));
+				   &(mp_process_opts_t){.priority = 3}));
 	assert_null(mp_process_new(
 		ret_arg, NULL,
-		&(mp_process_opts){.affinity = (int[]){-1}, .naffinity = 1}));
+		&(mp_process_opts_t){.affinity = (int[]){-1}, .naffinity = 1}));
 	assert_non_null(strstr(mp_last_error(), "affinity[0]"));
 	assert_null(mp_process_new(ret_arg, NULL,
-				   &(mp_process_opts){.naffinity = 1}));
+				   &(mp_process_opts_t){.naffinity = 1}));
 	mpt_assert_rc(mp_active_children(NULL, 4), -EINVAL);
 	close_pipe();
 }
@@ -394,7 +394,7 @@ static void test_daemon_cannot_have_children(void **state)
 {
 	mp_process_t *sib = mp_process_new(ret_arg, NULL, NULL);
 	mp_process_t *d = mp_process_new(daemon_tries_child, sib,
-					 &(mp_process_opts){.daemon = true});
+					 &(mp_process_opts_t){.daemon = true});
 	int code = -1;
 
 	(void)state;
@@ -415,7 +415,7 @@ static void test_daemon_cannot_have_children(void **state)
 static int start_daemon_then_block(void *arg)
 {
 	mp_process_t *d = mp_process_new(report_and_block, arg,
-					 &(mp_process_opts){.daemon = true});
+					 &(mp_process_opts_t){.daemon = true});
 
 	if (mp_process_start(d) != 0)
 		return 1;
@@ -488,7 +488,7 @@ static int worker_until_told(void *arg)
 static int exit_with_children(void *arg)
 {
 	mp_process_t *d = mp_process_new(daemon_report, arg,
-					 &(mp_process_opts){.daemon = true});
+					 &(mp_process_opts_t){.daemon = true});
 	mp_process_t *w = mp_process_new(worker_until_told, NULL, NULL);
 	char c;
 
@@ -736,7 +736,7 @@ static void test_names_and_identity(void **state)
 	assert_int_equal(nb, na + 1); /* numbered at construction */
 	check_identity(a, mp_process_name(a));
 	c = mp_process_new(report_identity, NULL,
-			   &(mp_process_opts){.name = "a-long-worker-name-here"});
+			   &(mp_process_opts_t){.name = "a-long-worker-name-here"});
 	assert_string_equal(mp_process_name(c), "a-long-worker-name-here");
 	check_identity(c, "a-long-worker-n"); /* comm holds 15 bytes */
 	mpt_assert_ok(mp_process_set_name(b, "renamed"));
@@ -789,7 +789,7 @@ static int report_sched(void *arg)
 	return 0;
 }
 
-static struct sched_report run_sched(const mp_process_opts *o)
+static struct sched_report run_sched(const mp_process_opts_t *o)
 {
 	struct sched_report r;
 	mp_process_t *p = mp_process_new(report_sched, NULL, o);
@@ -811,30 +811,30 @@ static void test_sched_options(void **state)
 	make_pipe();
 	errno = 0;
 	nice0 = getpriority(PRIO_PROCESS, 0);
-	r = run_sched(&(mp_process_opts){.affinity = (int[]){0}, .naffinity = 1});
+	r = run_sched(&(mp_process_opts_t){.affinity = (int[]){0}, .naffinity = 1});
 	assert_int_equal(r.ncpu, 1);
 	assert_int_equal(r.cpu0, 1);
 	assert_int_equal(r.policy, sched_getscheduler(0)); /* inherited */
 	assert_int_equal(r.stdin_eof, 1); /* stdin is /dev/null */
 	assert_int_equal(r.sid_is_pid, 0);
-	r = run_sched(&(mp_process_opts){.policy = MP_SCHED_BATCH, .nice = 5});
+	r = run_sched(&(mp_process_opts_t){.policy = MP_SCHED_BATCH, .nice = 5});
 	assert_int_equal(r.policy, SCHED_BATCH);
 	assert_int_equal(r.nice, nice0 + 5 > 19 ? 19 : nice0 + 5);
-	r = run_sched(&(mp_process_opts){.policy = MP_SCHED_IDLE});
+	r = run_sched(&(mp_process_opts_t){.policy = MP_SCHED_IDLE});
 	assert_int_equal(r.policy, SCHED_IDLE);
 	assert_int_equal(r.pgid_is_pid, 0);
-	r = run_sched(&(mp_process_opts){.start_new_session = true});
+	r = run_sched(&(mp_process_opts_t){.start_new_session = true});
 	assert_int_equal(r.sid_is_pid, 1);
 	assert_int_equal(r.pgid_is_pid, 1);
-	r = run_sched(&(mp_process_opts){.new_process_group = true});
+	r = run_sched(&(mp_process_opts_t){.new_process_group = true});
 	assert_int_equal(r.sid_is_pid, 0);
 	assert_int_equal(r.pgid_is_pid, 1);
 	if (geteuid() == 0) { /* real-time needs privilege */
-		r = run_sched(&(mp_process_opts){.policy = MP_SCHED_FIFO,
+		r = run_sched(&(mp_process_opts_t){.policy = MP_SCHED_FIFO,
 						 .priority = 10});
 		assert_int_equal(r.policy, SCHED_FIFO);
 		assert_int_equal(r.prio, 10);
-		r = run_sched(&(mp_process_opts){.policy = MP_SCHED_RR,
+		r = run_sched(&(mp_process_opts_t){.policy = MP_SCHED_RR,
 						 .priority = 3});
 		assert_int_equal(r.policy, SCHED_RR);
 		assert_int_equal(r.prio, 3);
@@ -854,7 +854,7 @@ static int unprivileged_fifo(void *arg)
 	if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
 		return 2;
 	p = mp_process_new(ret_arg, NULL,
-			   &(mp_process_opts){.policy = MP_SCHED_FIFO,
+			   &(mp_process_opts_t){.policy = MP_SCHED_FIFO,
 					      .priority = 10});
 	rc = mp_process_start(p);
 	if (rc != -EPERM || strstr(mp_last_error(), "SCHED_FIFO") == NULL)
@@ -865,7 +865,7 @@ static int unprivileged_fifo(void *arg)
 		return 5; /* the failed child was reaped */
 	/* Lowering nice needs privilege too. */
 	mp_process_free(p);
-	p = mp_process_new(ret_arg, NULL, &(mp_process_opts){.nice = -5});
+	p = mp_process_new(ret_arg, NULL, &(mp_process_opts_t){.nice = -5});
 	rc = mp_process_start(p);
 	mp_process_free(p);
 	return rc == -EACCES || rc == -EPERM ? 0 : 6;
@@ -891,7 +891,7 @@ static void test_keep_stdin(void **state)
 	assert_int_equal(pipe2(in, O_CLOEXEC), 0);
 	dup2(in[0], STDIN_FILENO);
 	write_all(in[1], "y", 1);
-	r = run_sched(&(mp_process_opts){.keep_stdin = true});
+	r = run_sched(&(mp_process_opts_t){.keep_stdin = true});
 	dup2(saved, STDIN_FILENO);
 	close(saved);
 	close(in[0]);
@@ -920,7 +920,7 @@ static int burn_cpu(void *arg)
 static void test_rusage(void **state)
 {
 	mp_process_t *p = mp_process_new(burn_cpu, NULL, NULL);
-	mp_rusage ru;
+	mp_rusage_t ru;
 
 	(void)state;
 	mpt_assert_rc(mp_process_rusage(p, &ru), -EINVAL);
@@ -966,7 +966,7 @@ static void test_stdio_flush(void **state)
 
 static void test_proc_status(void **state)
 {
-	mp_proc_stat st;
+	mp_proc_status_t st;
 	siginfo_t si;
 	pid_t pid;
 
@@ -1014,7 +1014,7 @@ static void test_cpu_count_affinity(void **state)
 {
 	mp_process_t *p = mp_process_new(
 		report_cpu_count, NULL,
-		&(mp_process_opts){.affinity = (int[]){0}, .naffinity = 1});
+		&(mp_process_opts_t){.affinity = (int[]){0}, .naffinity = 1});
 	int code;
 
 	(void)state;

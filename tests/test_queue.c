@@ -59,7 +59,7 @@ static int check_msg(const unsigned char *buf, size_t n, struct head *h)
 
 static void test_put_get_order_and_sizes(void **state)
 {
-	mp_queue_t *q = mp_queue_new(&(mp_queue_opts){.capacity = 65536});
+	mp_queue_t *q = mp_queue_new(&(mp_queue_opts_t){.capacity = 65536});
 	static unsigned char big[300000], out[300000];
 	size_t sizes[] = {0, 1, 7, 8, 64, 1000, 16383, 20000, 300000};
 	void *msg;
@@ -102,7 +102,7 @@ static void test_put_get_order_and_sizes(void **state)
 
 static void test_timeouts_and_maxsize(void **state)
 {
-	mp_queue_t *q = mp_queue_new(&(mp_queue_opts){.maxsize = 2});
+	mp_queue_t *q = mp_queue_new(&(mp_queue_opts_t){.maxsize = 2});
 	void *msg;
 	size_t len;
 	double t0;
@@ -124,8 +124,8 @@ static void test_timeouts_and_maxsize(void **state)
 	assert_int_equal(mp_queue_full(q), 0);
 	mpt_assert_ok(mp_queue_put_nowait(q, "c", 1));
 	mp_queue_free(q);
-	assert_null(mp_queue_new(&(mp_queue_opts){.maxsize = 0x80000000u}));
-	q = mp_queue_new(&(mp_queue_opts){.max_message = 10});
+	assert_null(mp_queue_new(&(mp_queue_opts_t){.maxsize = 0x80000000u}));
+	q = mp_queue_new(&(mp_queue_opts_t){.max_message = 10});
 	mpt_assert_rc(mp_queue_put(q, "0123456789a", 11, 0), -EMSGSIZE);
 	assert_non_null(strstr(mp_last_error(), "max_message of 10"));
 	mp_queue_free(q);
@@ -158,7 +158,7 @@ static void test_maxsize_blocks_until_consumed(void **state)
 
 	(void)state;
 	assert_int_equal(pipe2(go, O_CLOEXEC), 0);
-	shared_q = mp_queue_new(&(mp_queue_opts){.maxsize = 2});
+	shared_q = mp_queue_new(&(mp_queue_opts_t){.maxsize = 2});
 	mpt_assert_ok(mp_queue_put(shared_q, "1", 1, 0));
 	mpt_assert_ok(mp_queue_put(shared_q, "2", 1, 0));
 	pid = mpt_fork(consume_two_later, (void *)(intptr_t)go[0]);
@@ -271,7 +271,7 @@ static void test_many_producers_many_consumers(void **state)
 	(void)state;
 	per_producer = 25000; /* 100k messages in all */
 	st = mpi_arena_alloc(sizeof(*st));
-	shared_q = mp_queue_new(&(mp_queue_opts){.capacity = 256 * 1024});
+	shared_q = mp_queue_new(&(mp_queue_opts_t){.capacity = 256 * 1024});
 	for (i = 0; i < NC; i++)
 		cons[i] = mpt_fork(consumer, NULL);
 	for (i = 0; i < NP; i++)
@@ -317,7 +317,7 @@ static void test_producer_killed_mid_put(void **state)
 
 	(void)state;
 	/* 1 MiB messages stream through a 64 KiB ring: a kill lands mid-put. */
-	shared_q = mp_queue_new(&(mp_queue_opts){.capacity = 65536});
+	shared_q = mp_queue_new(&(mp_queue_opts_t){.capacity = 65536});
 	pid = mpt_fork(flood_big, NULL);
 	for (int i = 0; i < 3; i++) {
 		mpt_assert_ok(mp_queue_get(shared_q, &msg, &len, mpt_timeout(10)));
@@ -386,7 +386,7 @@ static void test_consumer_killed_mid_get(void **state)
 
 	(void)state;
 	assert_int_equal(pipe2(rep, O_CLOEXEC), 0);
-	shared_q = mp_queue_new(&(mp_queue_opts){.capacity = 65536});
+	shared_q = mp_queue_new(&(mp_queue_opts_t){.capacity = 65536});
 	pid = mpt_fork(take_and_report, (void *)(intptr_t)rep[1]);
 	/* Messages of 200 KB stream through a 64 KiB ring, so the consumer
 	 * is most likely in the middle of one when it is killed. */
@@ -439,7 +439,7 @@ static void test_join_before_get_does_not_deadlock(void **state)
 	pid_t pid;
 
 	(void)state;
-	shared_q = mp_queue_new(&(mp_queue_opts){.capacity = 4 << 20});
+	shared_q = mp_queue_new(&(mp_queue_opts_t){.capacity = 4 << 20});
 	pid = mpt_fork(put_big_then_exit, NULL);
 	assert_int_equal(mpt_exit_code(pid), 0); /* joined before any get */
 	mpt_assert_ok(mp_queue_get(shared_q, &msg, &len, 0));
@@ -473,7 +473,7 @@ static void test_joinable(void **state)
 	int i;
 
 	(void)state;
-	shared_q = mp_queue_new(&(mp_queue_opts){.joinable = true});
+	shared_q = mp_queue_new(&(mp_queue_opts_t){.joinable = true});
 	mpt_assert_rc(mp_queue_task_done(shared_q), -EINVAL);
 	assert_string_equal(mp_last_error(),
 			    "mp_queue_task_done: task_done() called too many times");
@@ -527,7 +527,7 @@ static void test_threads(void **state)
 	intptr_t total = 0;
 
 	(void)state;
-	shared_q = mp_queue_new(&(mp_queue_opts){.capacity = 4096, .maxsize = 100});
+	shared_q = mp_queue_new(&(mp_queue_opts_t){.capacity = 4096, .maxsize = 100});
 	for (int i = 0; i < 2; i++) {
 		pthread_create(&c[i], NULL, thread_consumer, NULL);
 		pthread_create(&p[i], NULL, thread_producer, (void *)(intptr_t)i);
@@ -590,7 +590,7 @@ static void test_huge_lengths_are_refused(void **state)
 	(void)state;
 	/* A put of SIZE_MAX (or up to 7 below) bytes used to wrap the record
 	 * size and poison the ring for whichever process got next. */
-	shared_q = mp_queue_new(&(mp_queue_opts){.capacity = 4096});
+	shared_q = mp_queue_new(&(mp_queue_opts_t){.capacity = 4096});
 	assert_non_null(shared_q);
 	assert_int_equal(mpt_exit_code(mpt_fork(put_huge, NULL)), 0);
 	assert_int_equal(mpt_exit_code(mpt_fork(get_after_huge, NULL)), 0);
@@ -603,16 +603,16 @@ static void test_capacity_limits(void **state)
 	mp_queue_t *q;
 
 	(void)state;
-	q = mp_queue_new(&(mp_queue_opts){.capacity = SIZE_MAX});
+	q = mp_queue_new(&(mp_queue_opts_t){.capacity = SIZE_MAX});
 	if (q != NULL)
 		mp_queue_free(q); /* the old code mapped 1 TiB here */
 	assert_null(q);
 	assert_int_equal(mp_last_error_code(), -EINVAL);
 	assert_non_null(strstr(mp_last_error(), "mp_queue_new: opts->capacity"));
-	assert_null(mp_queue_new(&(mp_queue_opts){
+	assert_null(mp_queue_new(&(mp_queue_opts_t){
 		.capacity = MP_QUEUE_MAX_CAPACITY + 1}));
 	assert_int_equal(mp_last_error_code(), -EINVAL);
-	q = mp_queue_new(&(mp_queue_opts){.capacity = 1});
+	q = mp_queue_new(&(mp_queue_opts_t){.capacity = 1});
 	assert_non_null(q);
 	mpt_assert_ok(mp_queue_put(q, "x", 1, 0));
 	mp_queue_free(q);

@@ -85,7 +85,7 @@ static void test_value_types(void **state)
 	assert_null(mp_value_new('z', NULL, NULL));
 	assert_int_equal(mp_last_error_code(), -EINVAL);
 	assert_non_null(strstr(mp_last_error(), "typecode 'z'"));
-	v = mp_value_new('d', NULL, &(mp_value_opts){.raw = true}); /* RawValue */
+	v = mp_value_new('d', NULL, &(mp_value_opts_t){.raw = true}); /* RawValue */
 	assert_null(mp_value_get_lock(v));
 	assert_true(*(double *)mp_value_ptr(v) == 0.0);
 	double d = 2.5;
@@ -162,7 +162,7 @@ static void test_array(void **state)
 	mpt_assert_rc(mp_array_set(a, 99, &x), -ERANGE);
 	assert_non_null(mp_array_get_lock(a));
 	mp_array_free(a);
-	a = mp_array_new('c', 10, NULL, &(mp_value_opts){.raw = true});
+	a = mp_array_new('c', 10, NULL, &(mp_value_opts_t){.raw = true});
 	assert_null(mp_array_get_lock(a));
 	assert_int_equal(((char *)mp_array_ptr(a))[9], 0);
 	mp_array_free(a);
@@ -273,7 +273,7 @@ static void test_shm_creator_killed_leaves_no_segment(void **state)
 
 static int create_untracked(void *arg)
 {
-	return mp_shm_create(arg, 100, &(mp_shm_opts){.untracked = true}) == NULL;
+	return mp_shm_create(arg, 100, &(mp_shm_opts_t){.untracked = true}) == NULL;
 }
 
 static void test_shm_untracked_survives_creator(void **state)

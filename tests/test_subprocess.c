@@ -15,7 +15,7 @@
 
 static void test_run_exit_codes(void **state)
 {
-	mp_completed r;
+	mp_completed_t r;
 
 	(void)state;
 	mpt_assert_ok(mp_run(ARGV("true"), NULL, &r));
@@ -25,7 +25,7 @@ static void test_run_exit_codes(void **state)
 	mpt_assert_ok(mp_run(ARGV("sh", "-c", "exit 3"), NULL, &r));
 	assert_int_equal(r.returncode, 3);
 	mp_completed_free(&r);
-	mpt_assert_rc(mp_run(ARGV("false"), &(mp_run_opts){.check = true}, &r),
+	mpt_assert_rc(mp_run(ARGV("false"), &(mp_run_opts_t){.check = true}, &r),
 		      MP_ECALLED);
 	assert_int_equal(r.returncode, 1);
 	assert_string_equal(mp_last_error(), "mp_run: Command 'false' returned "
@@ -40,19 +40,19 @@ static void test_run_exit_codes(void **state)
 
 static void test_run_capture(void **state)
 {
-	mp_completed r;
+	mp_completed_t r;
 	char **lines;
 
 	(void)state;
 	mpt_assert_ok(mp_run(ARGV("sh", "-c", "echo out; echo err >&2"),
-			     &(mp_run_opts){.capture_output = true}, &r));
+			     &(mp_run_opts_t){.capture_output = true}, &r));
 	assert_string_equal(r.out.data, "out\n");
 	assert_int_equal(r.out.len, 4);
 	assert_string_equal(r.err.data, "err\n");
 	mp_completed_free(&r);
 	/* stderr merged into stdout */
 	mpt_assert_ok(mp_run(ARGV("sh", "-c", "echo a; echo b >&2; echo c"),
-			     &(mp_run_opts){.capture_output = true,
+			     &(mp_run_opts_t){.capture_output = true,
 					    .popen.err.kind = MP_STDIO_STDOUT},
 			     &r));
 	assert_string_equal(r.out.data, "a\nb\nc\n");
@@ -65,11 +65,11 @@ static void test_run_capture(void **state)
 	mp_completed_free(&r);
 	/* Not captured: empty buffers, output went to our stdout/devnull. */
 	mpt_assert_ok(mp_run(ARGV("echo", "hidden"),
-			     &(mp_run_opts){.popen.out.kind = MP_STDIO_DEVNULL},
+			     &(mp_run_opts_t){.popen.out.kind = MP_STDIO_DEVNULL},
 			     &r));
 	assert_int_equal(r.out.len, 0);
 	mp_completed_free(&r);
-	mp_bytes b = {"x\n\ny", 4};
+	mp_bytes_t b = {"x\n\ny", 4};
 	assert_int_equal(mp_bytes_lines(&b, &lines), 3);
 	assert_string_equal(lines[1], "");
 	assert_string_equal(lines[2], "y");
@@ -78,11 +78,11 @@ static void test_run_capture(void **state)
 
 static void test_run_input(void **state)
 {
-	mp_completed r;
+	mp_completed_t r;
 
 	(void)state;
 	mpt_assert_ok(mp_run(ARGV("tr", "a-z", "A-Z"),
-			     &(mp_run_opts){.input = "hello", .input_len = 5,
+			     &(mp_run_opts_t){.input = "hello", .input_len = 5,
 					    .capture_output = true},
 			     &r));
 	assert_string_equal(r.out.data, "HELLO");
@@ -90,7 +90,7 @@ static void test_run_input(void **state)
 	/* A child that does not read its input: no SIGPIPE for us. */
 	static char big[1 << 20];
 	mpt_assert_ok(mp_run(ARGV("true"),
-			     &(mp_run_opts){.input = big, .input_len = sizeof(big)},
+			     &(mp_run_opts_t){.input = big, .input_len = sizeof(big)},
 			     &r));
 	mp_completed_free(&r);
 }
@@ -98,7 +98,7 @@ static void test_run_input(void **state)
 static void test_missing_or_not_executable(void **state)
 {
 	char path[] = "/tmp/mproc-noexec-XXXXXX";
-	mp_completed r;
+	mp_completed_t r;
 	int fd;
 
 	(void)state;
@@ -114,27 +114,27 @@ static void test_missing_or_not_executable(void **state)
 	assert_non_null(strstr(mp_last_error(), path));
 	unlink(path);
 	assert_null(mp_popen_new(ARGV("true"),
-				 &(mp_popen_opts){.cwd = "/no/such/dir"}));
+				 &(mp_popen_opts_t){.cwd = "/no/such/dir"}));
 	assert_int_equal(mp_last_error_code(), -ENOENT);
 	assert_non_null(strstr(mp_last_error(), "chdir to /no/such/dir"));
 	assert_null(mp_popen_new((const char *[]){NULL}, NULL));
 	assert_int_equal(mp_last_error_code(), -EINVAL);
 	assert_null(mp_popen_new(NULL, NULL));
 	assert_null(mp_popen_new(ARGV("true"),
-				 &(mp_popen_opts){.out.kind = MP_STDIO_STDOUT}));
+				 &(mp_popen_opts_t){.out.kind = MP_STDIO_STDOUT}));
 	assert_null(mp_popen_new(ARGV("true"),
-				 &(mp_popen_opts){.in = {MP_STDIO_FD, 987}}));
+				 &(mp_popen_opts_t){.in = {MP_STDIO_FD, 987}}));
 	assert_int_equal(mp_last_error_code(), -EBADF);
 }
 
 static void test_env_cwd_umask(void **state)
 {
-	mp_completed r;
+	mp_completed_t r;
 
 	(void)state;
 	/* Replaced environment (PATH too: sh is found in the default path). */
 	mpt_assert_ok(mp_run(ARGV("sh", "-c", "echo \"$FOO:$HOME\""),
-			     &(mp_run_opts){.capture_output = true,
+			     &(mp_run_opts_t){.capture_output = true,
 					    .popen.env = (const char *[]){
 						    "FOO=bar", NULL}},
 			     &r));
@@ -142,20 +142,20 @@ static void test_env_cwd_umask(void **state)
 	mp_completed_free(&r);
 	setenv("MPROC_TEST_KEEP", "kept", 1);
 	mpt_assert_ok(mp_run(ARGV("sh", "-c", "echo $FOO $MPROC_TEST_KEEP"),
-			     &(mp_run_opts){.capture_output = true,
+			     &(mp_run_opts_t){.capture_output = true,
 					    .popen.env_add = (const char *[]){
 						    "FOO=added", NULL}},
 			     &r));
 	assert_string_equal(r.out.data, "added kept\n");
 	mp_completed_free(&r);
 	mpt_assert_ok(mp_run(ARGV("pwd"),
-			     &(mp_run_opts){.capture_output = true,
+			     &(mp_run_opts_t){.capture_output = true,
 					    .popen.cwd = "/"},
 			     &r));
 	assert_string_equal(r.out.data, "/\n");
 	mp_completed_free(&r);
 	mpt_assert_ok(mp_run(ARGV("sh", "-c", "umask"),
-			     &(mp_run_opts){.capture_output = true,
+			     &(mp_run_opts_t){.capture_output = true,
 					    .popen.set_umask = true,
 					    .popen.umask = 027},
 			     &r));
@@ -164,7 +164,7 @@ static void test_env_cwd_umask(void **state)
 	/* Field 6 of /proc/PID/stat is the session id. */
 	mpt_assert_ok(mp_run(ARGV("sh", "-c",
 				  "test \"$(cut -d' ' -f6 /proc/$$/stat)\" -eq $$"),
-			     &(mp_run_opts){.popen.start_new_session = true}, &r));
+			     &(mp_run_opts_t){.popen.start_new_session = true}, &r));
 	assert_int_equal(r.returncode, 0);
 	mp_completed_free(&r);
 	mpt_assert_ok(mp_run(ARGV("sh", "-c",
@@ -176,7 +176,7 @@ static void test_env_cwd_umask(void **state)
 
 static void test_fds_closed_in_child(void **state)
 {
-	mp_completed r;
+	mp_completed_t r;
 	char script[128];
 	int fd = open("/dev/null", O_RDONLY); /* inheritable: no CLOEXEC */
 
@@ -189,20 +189,20 @@ static void test_fds_closed_in_child(void **state)
 	mp_completed_free(&r);
 	/* pass_fds, or keep_fds (close_fds=False), keep it. */
 	mpt_assert_ok(mp_run(ARGV("sh", "-c", script),
-			     &(mp_run_opts){.popen.pass_fds = &fd,
+			     &(mp_run_opts_t){.popen.pass_fds = &fd,
 					    .popen.npass_fds = 1},
 			     &r));
 	assert_int_equal(r.returncode, 0);
 	mp_completed_free(&r);
 	mpt_assert_ok(mp_run(ARGV("sh", "-c", script),
-			     &(mp_run_opts){.popen.keep_fds = true}, &r));
+			     &(mp_run_opts_t){.popen.keep_fds = true}, &r));
 	assert_int_equal(r.returncode, 0);
 	mp_completed_free(&r);
 	/* An fd given as stdout. */
 	char path[] = "/tmp/mproc-out-XXXXXX", buf[16] = "";
 	int out = mkstemp(path);
 	mpt_assert_ok(mp_run(ARGV("echo", "to-file"),
-			     &(mp_run_opts){.popen.out = {MP_STDIO_FD, out}}, &r));
+			     &(mp_run_opts_t){.popen.out = {MP_STDIO_FD, out}}, &r));
 	mp_completed_free(&r);
 	assert_true(pread(out, buf, sizeof(buf) - 1, 0) > 0);
 	assert_string_equal(buf, "to-file\n");
@@ -213,15 +213,15 @@ static void test_fds_closed_in_child(void **state)
 
 static void test_run_timeout_kills_group(void **state)
 {
-	mp_completed r;
-	mp_proc_stat st;
+	mp_completed_t r;
+	mp_proc_status_t st;
 	double t0 = mpt_now();
 	int grandchild;
 
 	(void)state;
 	/* A grandchild keeps stdout open: run must still return in time. */
 	mpt_assert_rc(mp_run(ARGV("sh", "-c", "sleep 30 & echo $!; sleep 30"),
-			     &(mp_run_opts){.capture_output = true, .timeout = 0.3},
+			     &(mp_run_opts_t){.capture_output = true, .timeout = 0.3},
 			     &r),
 		      -ETIMEDOUT);
 	assert_true(mpt_now() - t0 < mpt_timeout(1.3));
@@ -237,9 +237,9 @@ static void test_run_timeout_kills_group(void **state)
 		poll(NULL, 0, 10);
 	assert_true(mp_proc_status(grandchild, &st) == -ESRCH || st.state == 'Z');
 	mp_completed_free(&r);
-	mpt_assert_rc(mp_run(ARGV("true"), &(mp_run_opts){.timeout = -2}, &r),
+	mpt_assert_rc(mp_run(ARGV("true"), &(mp_run_opts_t){.timeout = -2}, &r),
 		      -EINVAL);
-	mpt_assert_rc(mp_run(ARGV("true"), &(mp_run_opts){.timeout = NAN}, &r),
+	mpt_assert_rc(mp_run(ARGV("true"), &(mp_run_opts_t){.timeout = NAN}, &r),
 		      -EINVAL);
 }
 
@@ -249,12 +249,12 @@ static void test_run_huge_timeouts(void **state)
 {
 	static const double none[] = {MP_FOREVER, INFINITY, 1.8e10, 1.9e10,
 				      1e300, 0};
-	mp_completed r;
+	mp_completed_t r;
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
 		int rc = mp_run(ARGV("sh", "-c", "exit 5"),
-				&(mp_run_opts){.timeout = none[i]}, &r);
+				&(mp_run_opts_t){.timeout = none[i]}, &r);
 
 		if (rc != 0)
 			fail_msg("timeout %g: %d %s", none[i], rc, mp_last_error());
@@ -262,7 +262,7 @@ static void test_run_huge_timeouts(void **state)
 		assert_int_equal(r.returncode, 5);
 		mp_completed_free(&r);
 	}
-	mpt_assert_rc(mp_run(ARGV("sleep", "30"), &(mp_run_opts){.timeout = 1e-12},
+	mpt_assert_rc(mp_run(ARGV("sleep", "30"), &(mp_run_opts_t){.timeout = 1e-12},
 			     &r),
 		      -ETIMEDOUT);
 	assert_true(r.timed_out);
@@ -273,13 +273,13 @@ static void test_big_data_both_ways(void **state)
 {
 	size_t n = 100u << 20;
 	char *in = malloc(n);
-	mp_completed r;
+	mp_completed_t r;
 
 	(void)state;
 	for (size_t i = 0; i < n; i++)
 		in[i] = (char)(i * 7 + (i >> 13));
 	mpt_assert_ok(mp_run(ARGV("cat"),
-			     &(mp_run_opts){.input = in, .input_len = n,
+			     &(mp_run_opts_t){.input = in, .input_len = n,
 					    .capture_output = true},
 			     &r));
 	assert_int_equal(r.out.len, n);
@@ -292,9 +292,9 @@ static void test_popen_readline_realtime(void **state)
 {
 	mp_popen_t *p = mp_popen_new(
 		ARGV("sh", "-c", "echo one; read x; echo two; printf three"),
-		&(mp_popen_opts){.in.kind = MP_STDIO_PIPE,
+		&(mp_popen_opts_t){.in.kind = MP_STDIO_PIPE,
 				 .out.kind = MP_STDIO_PIPE});
-	mp_bytes line;
+	mp_bytes_t line;
 	int code;
 
 	(void)state;
@@ -318,9 +318,9 @@ static void test_popen_readline_realtime(void **state)
 static void test_popen_communicate_timeout_then_again(void **state)
 {
 	mp_popen_t *p = mp_popen_new(ARGV("sh", "-c", "echo part; read x; echo rest"),
-				     &(mp_popen_opts){.in.kind = MP_STDIO_PIPE,
+				     &(mp_popen_opts_t){.in.kind = MP_STDIO_PIPE,
 						      .out.kind = MP_STDIO_PIPE});
-	mp_bytes out;
+	mp_bytes_t out;
 	int fd, code;
 
 	(void)state;
@@ -361,7 +361,7 @@ static void test_popen_signals_and_free(void **state)
 
 static void test_thousand_runs_no_leak(void **state)
 {
-	mp_completed r;
+	mp_completed_t r;
 
 	(void)state;
 	for (int i = 0; i < 1000; i++) {
@@ -375,7 +375,7 @@ static void test_thousand_runs_no_leak(void **state)
 
 static void test_pass_fds_must_be_open(void **state)
 {
-	mp_completed r;
+	mp_completed_t r;
 	int fd = open("/dev/null", O_RDONLY), fds[2];
 
 	(void)state;
@@ -384,23 +384,23 @@ static void test_pass_fds_must_be_open(void **state)
 	fds[0] = 1;
 	fds[1] = fd;
 	mpt_assert_rc(mp_run(ARGV("true"),
-			     &(mp_run_opts){.popen.pass_fds = fds,
+			     &(mp_run_opts_t){.popen.pass_fds = fds,
 					    .popen.npass_fds = 2}, &r),
 		      -EBADF);
 	assert_non_null(strstr(mp_last_error(), "mp_run: opts->pass_fds[1]"));
-	assert_null(mp_popen_new(ARGV("true"), &(mp_popen_opts){
+	assert_null(mp_popen_new(ARGV("true"), &(mp_popen_opts_t){
 		.pass_fds = (int[]){-1}, .npass_fds = 1}));
 	assert_int_equal(mp_last_error_code(), -EBADF);
 	assert_non_null(strstr(mp_last_error(), "mp_popen_new: opts->pass_fds[0]"));
-	assert_null(mp_popen_new(ARGV("true"), &(mp_popen_opts){.npass_fds = 3}));
+	assert_null(mp_popen_new(ARGV("true"), &(mp_popen_opts_t){.npass_fds = 3}));
 	assert_int_equal(mp_last_error_code(), -EINVAL);
 }
 
 static void test_readline_needs_a_pipe(void **state)
 {
 	mp_popen_t *p = mp_popen_new(ARGV("true"),
-				     &(mp_popen_opts){.out.kind = MP_STDIO_DEVNULL});
-	mp_bytes line;
+				     &(mp_popen_opts_t){.out.kind = MP_STDIO_DEVNULL});
+	mp_bytes_t line;
 
 	(void)state;
 	assert_non_null(p);
@@ -413,7 +413,7 @@ static void test_readline_needs_a_pipe(void **state)
 
 static int lines_of_null(void *arg)
 {
-	mp_bytes b = {NULL, 5};
+	mp_bytes_t b = {NULL, 5};
 	char **lines = NULL;
 
 	(void)arg;
@@ -427,7 +427,7 @@ static int lines_of_null(void *arg)
 
 static void test_bytes_lines_null_data(void **state)
 {
-	mp_bytes empty = {NULL, 0};
+	mp_bytes_t empty = {NULL, 0};
 	char **lines;
 
 	(void)state;
@@ -439,20 +439,20 @@ static void test_bytes_lines_null_data(void **state)
 
 static void test_run_and_signal_arguments(void **state)
 {
-	mp_completed r;
+	mp_completed_t r;
 	mp_popen_t *p;
 
 	(void)state;
 	/* +inf is no limit (it used to overflow a double -> integer cast). */
-	mpt_assert_ok(mp_run(ARGV("true"), &(mp_run_opts){.timeout = INFINITY},
+	mpt_assert_ok(mp_run(ARGV("true"), &(mp_run_opts_t){.timeout = INFINITY},
 			     &r));
 	mp_completed_free(&r);
-	mpt_assert_ok(mp_run(ARGV("true"), &(mp_run_opts){.timeout = 1e300}, &r));
+	mpt_assert_ok(mp_run(ARGV("true"), &(mp_run_opts_t){.timeout = 1e300}, &r));
 	mp_completed_free(&r);
-	mpt_assert_rc(mp_run(ARGV("cat"), &(mp_run_opts){.input_len = 3}, &r),
+	mpt_assert_rc(mp_run(ARGV("cat"), &(mp_run_opts_t){.input_len = 3}, &r),
 		      -EINVAL);
 	assert_non_null(strstr(mp_last_error(), "mp_run: opts->input is NULL"));
-	p = mp_popen_new(ARGV("cat"), &(mp_popen_opts){.in.kind = MP_STDIO_PIPE});
+	p = mp_popen_new(ARGV("cat"), &(mp_popen_opts_t){.in.kind = MP_STDIO_PIPE});
 	assert_non_null(p);
 	mpt_assert_rc(mp_popen_communicate(p, NULL, 3, mpt_timeout(10), NULL,
 					   NULL), -EINVAL);

@@ -523,7 +523,7 @@ static void test_condition_errors_and_timeout(void **state)
 	mp_lock_t l;
 	mp_rlock_t r;
 	mp_condition_t both;
-	mpt_assert_rc(mp_condition_init(&both, &(mp_condition_opts){&l, &r}),
+	mpt_assert_rc(mp_condition_init(&both, &(mp_condition_opts_t){&l, &r}),
 		      -EINVAL);
 }
 
@@ -590,7 +590,7 @@ static void test_condition_wait_for(void **state)
 
 	(void)state;
 	mp_rlock_init(&sh->rlock);
-	mp_condition_init(&sh->cond, &(mp_condition_opts){.rlock = &sh->rlock});
+	mp_condition_init(&sh->cond, &(mp_condition_opts_t){.rlock = &sh->rlock});
 	sh->value = 0;
 	mpt_assert_ok(mp_condition_acquire(&sh->cond, MP_FOREVER));
 	mpt_assert_ok(mp_condition_acquire(&sh->cond, MP_FOREVER)); /* depth 2 */
@@ -618,7 +618,7 @@ static void test_condition_over_lock(void **state)
 
 	(void)state;
 	mp_lock_init(&sh->lock);
-	mp_condition_init(&sh->cond, &(mp_condition_opts){.lock = &sh->lock});
+	mp_condition_init(&sh->cond, &(mp_condition_opts_t){.lock = &sh->lock});
 	mp_semaphore_init(&sh->woke, 0, false);
 	pid = mpt_fork(cond_waiter, NULL);
 	wait_up(1);
@@ -658,7 +658,7 @@ static void test_barrier_cycles_and_action(void **state)
 
 	(void)state;
 	mpt_assert_ok(mp_barrier_init(&sh->barrier, 4,
-				      &(mp_barrier_opts){.action = count_action}));
+				      &(mp_barrier_opts_t){.action = count_action}));
 	assert_int_equal(mp_barrier_parties(&sh->barrier), 4);
 	sh->actions = 0;
 	sh->index[0] = sh->index[1] = 0;
@@ -679,7 +679,7 @@ static void test_barrier_cycles_and_action(void **state)
 
 static void test_barrier_timeout_breaks_and_reset(void **state)
 {
-	mp_barrier_t *b = mp_barrier_new(2, &(mp_barrier_opts){.timeout = 0.1});
+	mp_barrier_t *b = mp_barrier_new(2, &(mp_barrier_opts_t){.timeout = 0.1});
 	double t0 = mpt_now();
 
 	(void)state;
@@ -693,7 +693,7 @@ static void test_barrier_timeout_breaks_and_reset(void **state)
 	assert_int_equal(mp_barrier_broken(b), 0);
 	mp_barrier_free(b);
 	assert_null(mp_barrier_new(0, NULL));
-	assert_null(mp_barrier_new(2, &(mp_barrier_opts){.timeout = -1}));
+	assert_null(mp_barrier_new(2, &(mp_barrier_opts_t){.timeout = -1}));
 }
 
 static int wait_broken(void *arg)
@@ -761,7 +761,7 @@ static void test_barrier_failing_action(void **state)
 
 	(void)state;
 	mp_barrier_init(&sh->barrier, 2,
-			&(mp_barrier_opts){.action = failing_action});
+			&(mp_barrier_opts_t){.action = failing_action});
 	pid = mpt_fork(wait_broken, NULL);
 	wait_up(1);
 	mpt_assert_rc(mp_barrier_wait(&sh->barrier, mpt_timeout(10)), MP_EBARRIER);
@@ -847,12 +847,12 @@ static void test_messages_name_the_public_function(void **state)
 	assert_non_null(strstr(mp_last_error(), "mp_semaphore_new: value"));
 	assert_null(mp_semaphore_new(0, true));
 	assert_non_null(strstr(mp_last_error(), "mp_semaphore_new: a Bounded"));
-	assert_null(mp_condition_new(&(mp_condition_opts){.lock = &sh->lock,
+	assert_null(mp_condition_new(&(mp_condition_opts_t){.lock = &sh->lock,
 							  .rlock = &sh->rlock}));
 	assert_non_null(strstr(mp_last_error(), "mp_condition_new: give"));
 	assert_null(mp_barrier_new(0, NULL));
 	assert_non_null(strstr(mp_last_error(), "mp_barrier_new: parties 0"));
-	assert_null(mp_barrier_new(2, &(mp_barrier_opts){.timeout = NAN}));
+	assert_null(mp_barrier_new(2, &(mp_barrier_opts_t){.timeout = NAN}));
 	assert_non_null(strstr(mp_last_error(), "mp_barrier_new: opts->timeout"));
 	c = mp_condition_new(NULL);
 	assert_non_null(c);

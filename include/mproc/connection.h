@@ -135,7 +135,7 @@ typedef struct mp_auth_opts {
 	size_t authkey_len;  /* at most INT_MAX */
 	int backlog;         /* listeners; 0 = 1, as CPython */
 	mode_t socket_mode;  /* listeners on a Unix path; 0 = 0600 */
-} mp_auth_opts;
+} mp_auth_opts_t;
 
 typedef struct mp_listener mp_listener_t;
 
@@ -144,7 +144,7 @@ typedef struct mp_listener mp_listener_t;
  * -EADDRINUSE, -EINVAL (a bad address, port or socket_mode), -errno.
  */
 MP_API mp_listener_t *mp_listener_new(const char *address,
-				      const mp_auth_opts *opts);
+				      const mp_auth_opts_t *opts);
 
 /* The bound address (TCP: with the real port), owned by the listener. */
 MP_API const char *mp_listener_address(const mp_listener_t *l);
@@ -178,7 +178,7 @@ MP_API void mp_listener_free(mp_listener_t *l);
  * digest that cannot be computed), -EINVAL, -errno.
  */
 MP_API mp_connection_t *mp_client(const char *address,
-				  const mp_auth_opts *opts, double timeout);
+				  const mp_auth_opts_t *opts, double timeout);
 
 /* ---- FIFO ---- */
 

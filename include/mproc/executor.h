@@ -32,13 +32,13 @@ typedef struct mp_executor_opts {
 	void *initarg;
 	double task_timeout;         /* seconds per task; 0 or MP_FOREVER =
 				      * none */
-} mp_executor_opts;
+} mp_executor_opts_t;
 
 typedef struct mp_executor mp_executor_t;
 typedef struct mp_future mp_future_t;
 
 /* Start the workers.  NULL with mp_last_error_code() on failure. */
-MP_API mp_executor_t *mp_executor_new(const mp_executor_opts *opts);
+MP_API mp_executor_t *mp_executor_new(const mp_executor_opts_t *opts);
 
 /*
  * mp_executor_submit - schedule fn(in) (bytes copied) and return its future
@@ -74,13 +74,13 @@ MP_API int mp_future_cancelled(mp_future_t *f);
  */
 MP_API int mp_future_cancel(mp_future_t *f);
 
-typedef void (*mp_future_cb)(mp_future_t *f, void *arg);
+typedef void (*mp_future_done_fn)(mp_future_t *f, void *arg);
 
 /*
  * mp_future_add_done_callback - call fn(f, arg) once when f is done (or
  * cancelled); at once, in this thread, if it already is.  0 or -ENOMEM.
  */
-MP_API int mp_future_add_done_callback(mp_future_t *f, mp_future_cb fn,
+MP_API int mp_future_add_done_callback(mp_future_t *f, mp_future_done_fn fn,
 				       void *arg);
 
 /* Release (at once, or when the task ends).  NULL is a no-op. */
@@ -104,11 +104,11 @@ MP_API int mp_as_completed_next(mp_as_completed_t *it, mp_future_t **f);
 /* Release the iterator (not the futures).  NULL is a no-op. */
 MP_API void mp_as_completed_free(mp_as_completed_t *it);
 
-enum mp_return_when {
+typedef enum mp_return_when {
 	MP_FIRST_COMPLETED = 1,
 	MP_FIRST_EXCEPTION = 2, /* failed or cancelled; else all completed */
 	MP_ALL_COMPLETED = 3,
-};
+} mp_return_when_t;
 
 /*
  * mp_futures_wait - wait until `when` holds or timeout passes (no error on
@@ -116,7 +116,7 @@ enum mp_return_when {
  * returns how many are done (CPython's (done, not_done) sets), or -EINVAL.
  */
 MP_API int mp_futures_wait(mp_future_t **fs, size_t n, double timeout,
-			   enum mp_return_when when);
+			   mp_return_when_t when);
 
 /*
  * mp_executor_map - out[i] = fn(in[i]) like mp_pool_map (opts: chunksize,
@@ -126,7 +126,7 @@ MP_API int mp_futures_wait(mp_future_t **fs, size_t n, double timeout,
  */
 MP_API int mp_executor_map(mp_executor_t *ex, mp_map_fn fn, const void *in,
 			   size_t n, size_t in_size, void *out, size_t out_size,
-			   double timeout, const mp_map_opts *opts);
+			   double timeout, const mp_map_opts_t *opts);
 
 /*
  * mp_executor_shutdown - no more submissions; cancel_futures cancels those

@@ -45,21 +45,21 @@ extern "C" {
 #define MP_TASK_MAX_BYTES ((size_t)PTRDIFF_MAX - 64)
 
 /* Where a task writes its result (in the worker). */
-typedef struct mp_task_out mp_task_out;
+typedef struct mp_task_out mp_task_out_t;
 
 /*
  * A task: reads in_len bytes at in, may write a result with mp_task_return,
  * returns 0 on success; non-zero (or mp_task_fail) makes it fail: the
  * caller's get returns MP_ETASK with the message.
  */
-typedef int (*mp_task_fn)(const void *in, size_t in_len, mp_task_out *out);
+typedef int (*mp_task_fn)(const void *in, size_t in_len, mp_task_out_t *out);
 
 /* Set the task's result bytes (copied).  0; -EINVAL (data NULL with
  * len > 0); -EMSGSIZE over MP_TASK_MAX_BYTES; -ENOMEM. */
-MP_API int mp_task_return(mp_task_out *out, const void *data, size_t len);
+MP_API int mp_task_return(mp_task_out_t *out, const void *data, size_t len);
 
 /* Fail the task with a message (printf format); returns -1 to return. */
-MP_API int mp_task_fail(mp_task_out *out, const char *fmt, ...)
+MP_API int mp_task_fail(mp_task_out_t *out, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /* A map function: one element of in_size bytes in, out_size bytes out. */
@@ -72,13 +72,13 @@ typedef struct mp_pool_opts {
 	unsigned maxtasksperchild; /* 0 = unlimited; counts map items */
 	double task_timeout;       /* seconds per task (map: per chunk); 0 or
 				    * MP_FOREVER = none */
-} mp_pool_opts;
+} mp_pool_opts_t;
 
 typedef struct mp_pool mp_pool_t;
 typedef struct mp_async_result mp_async_result_t;
 
 /* Start the workers.  NULL with mp_last_error_code() on failure. */
-MP_API mp_pool_t *mp_pool_new(const mp_pool_opts *opts);
+MP_API mp_pool_t *mp_pool_new(const mp_pool_opts_t *opts);
 
 typedef struct mp_apply_opts {
 	/* Called once, in the pool's supervisor thread, when the task ends
@@ -86,7 +86,7 @@ typedef struct mp_apply_opts {
 	void (*callback)(const void *out, size_t len, void *arg);
 	void (*error_callback)(int code, const char *message, void *arg);
 	void *arg;
-} mp_apply_opts;
+} mp_apply_opts_t;
 
 /*
  * mp_pool_apply_async - queue fn(in) (the bytes are copied).  NULL with
@@ -98,7 +98,7 @@ typedef struct mp_apply_opts {
  */
 MP_API mp_async_result_t *mp_pool_apply_async(mp_pool_t *pool, mp_task_fn fn,
 					      const void *in, size_t in_len,
-					      const mp_apply_opts *opts);
+					      const mp_apply_opts_t *opts);
 
 /*
  * mp_async_result_get - wait at most timeout for the task: 0 with *out
@@ -135,7 +135,7 @@ typedef struct mp_map_opts {
 	void (*callback)(void *out, size_t n, void *arg);
 	void (*error_callback)(int code, const char *message, void *arg);
 	void *arg;
-} mp_map_opts;
+} mp_map_opts_t;
 
 /*
  * mp_pool_map - out[i] = fn(in[i]) for n elements of in_size bytes (results
@@ -147,7 +147,7 @@ typedef struct mp_map_opts {
  */
 MP_API int mp_pool_map(mp_pool_t *pool, mp_map_fn fn, const void *in, size_t n,
 		       size_t in_size, void *out, size_t out_size,
-		       const mp_map_opts *opts);
+		       const mp_map_opts_t *opts);
 
 /*
  * mp_pool_map_async - the same, without waiting: in must stay readable
@@ -159,7 +159,7 @@ MP_API mp_async_result_t *mp_pool_map_async(mp_pool_t *pool, mp_map_fn fn,
 					    const void *in, size_t n,
 					    size_t in_size, void *out,
 					    size_t out_size,
-					    const mp_map_opts *opts);
+					    const mp_map_opts_t *opts);
 
 /*
  * A lazy input for imap: store the next item in *in / *len (valid until
@@ -177,7 +177,7 @@ typedef struct mp_imap_opts {
 	size_t window;
 	void (*progress)(size_t done, size_t total, void *arg); /* total 0 = unknown */
 	void *arg;
-} mp_imap_opts;
+} mp_imap_opts_t;
 
 typedef struct mp_imap mp_imap_t;
 
@@ -188,7 +188,7 @@ typedef struct mp_imap mp_imap_t;
  * NULL with mp_last_error_code() (MP_ECLOSED, MP_EBROKEN, -ENOMEM, -EINVAL).
  */
 MP_API mp_imap_t *mp_pool_imap(mp_pool_t *pool, mp_task_fn fn, mp_input_fn next,
-			       void *next_arg, const mp_imap_opts *opts);
+			       void *next_arg, const mp_imap_opts_t *opts);
 
 /*
  * mp_imap_next - the next result (input order, or completion order when

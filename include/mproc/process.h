@@ -70,7 +70,7 @@ typedef enum mp_sched_policy {
 	MP_SCHED_IDLE,
 	MP_SCHED_FIFO, /* real-time: needs CAP_SYS_NICE or RLIMIT_RTPRIO */
 	MP_SCHED_RR    /* real-time: same */
-} mp_sched_policy;
+} mp_sched_policy_t;
 
 /*
  * Options of a process; zero (or a NULL pointer) means the default.
@@ -83,13 +83,13 @@ typedef struct mp_process_opts {
 	int nice;              /* increment, like os.nice(); 0 = unchanged */
 	const int *affinity;   /* CPU numbers the child may run on (copied) */
 	size_t naffinity;      /* length of affinity; 0 = inherit */
-	mp_sched_policy policy; /* default: inherit the parent's */
+	mp_sched_policy_t policy; /* default: inherit the parent's */
 	int priority;          /* static priority 1..99 for FIFO/RR, else 0 */
 	bool start_new_session; /* setsid(): own session and process group */
 	bool new_process_group; /* setpgid(0, 0): own process group, so
 				 * killpg(pid, sig) reaches what it starts */
 	bool keep_stdin;       /* default: the child's stdin is /dev/null */
-} mp_process_opts;
+} mp_process_opts_t;
 
 /*
  * mp_process_new - a process object that will run target(arg).  Not started.
@@ -99,7 +99,7 @@ typedef struct mp_process_opts {
  * are "Process-1", "Process-2", ... and "Process-2:1" in the child Process-2.
  */
 MP_API mp_process_t *mp_process_new(mp_target_fn target, void *arg,
-				    const mp_process_opts *opts);
+				    const mp_process_opts_t *opts);
 
 /*
  * mp_process_start - create the child (fork) and run the target there.
@@ -171,13 +171,13 @@ typedef struct mp_rusage {
 	double utime;  /* user CPU seconds */
 	double stime;  /* system CPU seconds */
 	long maxrss_kb; /* peak resident set, KiB */
-} mp_rusage;
+} mp_rusage_t;
 
 /*
  * mp_process_rusage - CPU times and peak RSS of the child once it has ended
  * and been reaped.  -EBUSY while it runs, -EINVAL before start.
  */
-MP_API int mp_process_rusage(mp_process_t *p, mp_rusage *ru);
+MP_API int mp_process_rusage(mp_process_t *p, mp_rusage_t *ru);
 
 /*
  * mp_process_close - release the object's resources (its pidfd) but keep its
@@ -255,10 +255,10 @@ typedef struct mp_proc_status {
 	char state;    /* R running, S sleeping, D disk wait, Z zombie, T stopped, ... */
 	pid_t ppid;    /* parent pid */
 	char name[16]; /* comm */
-} mp_proc_stat;
+} mp_proc_status_t;
 
 /* mp_proc_status - fill *st for pid.  -ESRCH if there is no such process. */
-MP_API int mp_proc_status(pid_t pid, mp_proc_stat *st);
+MP_API int mp_proc_status(pid_t pid, mp_proc_status_t *st);
 
 #ifdef __cplusplus
 }

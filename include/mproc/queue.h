@@ -54,11 +54,11 @@ typedef struct mp_queue_opts {
 			     * more is -EINVAL); 0 = 1 MiB */
 	size_t max_message; /* larger puts fail (-EMSGSIZE); 0 = any size */
 	bool joinable;      /* JoinableQueue: task_done / join */
-} mp_queue_opts;
+} mp_queue_opts_t;
 
 /* Queue / JoinableQueue; NULL on failure (mp_last_error_code(): -EINVAL
  * for maxsize > INT32_MAX or capacity > MP_QUEUE_MAX_CAPACITY, -ENOMEM). */
-MP_API mp_queue_t *mp_queue_new(const mp_queue_opts *opts);
+MP_API mp_queue_t *mp_queue_new(const mp_queue_opts_t *opts);
 
 /* SimpleQueue: an unbounded Queue. */
 MP_API mp_queue_t *mp_simplequeue_new(void);

@@ -46,7 +46,7 @@ typedef struct mp_array mp_array_t;
 
 typedef struct mp_value_opts {
 	bool raw; /* no lock: RawValue / RawArray (default: an RLock) */
-} mp_value_opts;
+} mp_value_opts_t;
 
 /* The size of one element of a typecode, or 0 if the code is unknown. */
 MP_API size_t mp_typecode_size(char typecode);
@@ -58,7 +58,7 @@ MP_API size_t mp_typecode_size(char typecode);
  * a no-op); NULL is a no-op.
  */
 MP_API mp_value_t *mp_value_new(char typecode, const void *init,
-				const mp_value_opts *opts);
+				const mp_value_opts_t *opts);
 MP_API void mp_value_free(mp_value_t *v);
 
 /* The value itself, for direct typed access (hold the lock if others write). */
@@ -80,7 +80,7 @@ MP_API char mp_value_typecode(const mp_value_t *v);
  * mp_array_free releases it as mp_value_free does.
  */
 MP_API mp_array_t *mp_array_new(char typecode, size_t n, const void *init,
-				const mp_value_opts *opts);
+				const mp_value_opts_t *opts);
 MP_API void mp_array_free(mp_array_t *a);
 
 /* The first element, for direct typed access. */
@@ -107,7 +107,7 @@ typedef struct mp_shm_opts {
 	 * ends (CPython 3.13's track=False).
 	 */
 	bool untracked;
-} mp_shm_opts;
+} mp_shm_opts_t;
 
 /*
  * mp_shm_create - a new segment of size bytes (zeroed) named `name`, or an
@@ -117,7 +117,7 @@ typedef struct mp_shm_opts {
  * or the errno of shm_open/ftruncate/mmap.
  */
 MP_API mp_shm_t *mp_shm_create(const char *name, size_t size,
-			       const mp_shm_opts *opts);
+			       const mp_shm_opts_t *opts);
 
 /* mp_shm_attach - map an existing segment.  NULL: -ENOENT if none. */
 MP_API mp_shm_t *mp_shm_attach(const char *name);

@@ -2,9 +2,9 @@
  * mproc/subprocess.h - running other programs: Python's subprocess.run,
  * Popen, communicate, CompletedProcess, CalledProcessError, TimeoutExpired.
  *
- *     mp_completed r;
+ *     mp_completed_t r;
  *     int rc = mp_run((const char *[]){"ls", "-la", NULL},
- *                     &(mp_run_opts){.capture_output = true, .check = true}, &r);
+ *                     &(mp_run_opts_t){.capture_output = true, .check = true}, &r);
  *     if (rc == 0) fwrite(r.out.data, 1, r.out.len, stdout);
  *     mp_completed_free(&r);
  *
@@ -40,18 +40,18 @@ typedef enum mp_stdio_kind {
 	MP_STDIO_DEVNULL,     /* /dev/null */
 	MP_STDIO_FD,          /* the fd given (not closed by mproc) */
 	MP_STDIO_STDOUT       /* stderr only: wherever stdout goes */
-} mp_stdio_kind;
+} mp_stdio_kind_t;
 
 typedef struct mp_stdio {
-	mp_stdio_kind kind;
+	mp_stdio_kind_t kind;
 	int fd; /* for MP_STDIO_FD */
-} mp_stdio;
+} mp_stdio_t;
 
 typedef struct mp_popen_opts {
 	const char *cwd;            /* run there; NULL: the parent's */
 	const char *const *env;     /* replace the environment (NULL-ended "K=V") */
 	const char *const *env_add; /* or add/override these to the parent's */
-	mp_stdio in, out, err;
+	mp_stdio_t in, out, err;
 	bool start_new_session;     /* setsid() in the child */
 	bool new_process_group;     /* setpgid(0, 0): killpg reaches it all */
 	const int *pass_fds;        /* fds kept open in the child; each must be
@@ -60,13 +60,7 @@ typedef struct mp_popen_opts {
 	bool keep_fds;              /* close_fds=False: keep every inheritable fd */
 	bool set_umask;             /* apply umask below (0 is a valid umask) */
 	mode_t umask;
-} mp_popen_opts;
-
-/* Bytes the library owns (NUL-terminated for convenience; len excludes it). */
-typedef struct mp_bytes {
-	char *data;
-	size_t len;
-} mp_bytes;
+} mp_popen_opts_t;
 
 typedef struct mp_popen mp_popen_t;
 
@@ -79,7 +73,7 @@ typedef struct mp_popen mp_popen_t;
  * child is left behind.
  */
 MP_API mp_popen_t *mp_popen_new(const char *const argv[],
-				const mp_popen_opts *opts);
+				const mp_popen_opts_t *opts);
 
 /* The child's pid (its process group id with new_process_group). */
 MP_API pid_t mp_popen_pid(const mp_popen_t *p);
@@ -110,7 +104,7 @@ MP_API int mp_popen_wait(mp_popen_t *p, double timeout, int *returncode);
  * stdin is not a PIPE.
  */
 MP_API int mp_popen_communicate(mp_popen_t *p, const void *input, size_t len,
-				double timeout, mp_bytes *out, mp_bytes *err);
+				double timeout, mp_bytes_t *out, mp_bytes_t *err);
 
 /*
  * mp_popen_readline - the next line of the child's stdout (a PIPE), for
@@ -119,7 +113,7 @@ MP_API int mp_popen_communicate(mp_popen_t *p, const void *input, size_t len,
  * file, -ETIMEDOUT; -EINVAL when stdout is not a PIPE (there is nothing to
  * read: that is not an end of file).  Do not mix with communicate.
  */
-MP_API int mp_popen_readline(mp_popen_t *p, mp_bytes *line, double timeout);
+MP_API int mp_popen_readline(mp_popen_t *p, mp_bytes_t *line, double timeout);
 
 /* Send SIGTERM / SIGKILL / sig to the child (a finished child: no-op). */
 MP_API int mp_popen_terminate(mp_popen_t *p);
@@ -135,22 +129,22 @@ MP_API void mp_popen_free(mp_popen_t *p);
 /* ---- run ---- */
 
 typedef struct mp_run_opts {
-	mp_popen_opts popen;
+	mp_popen_opts_t popen;
 	const void *input;  /* sent to stdin (which becomes a PIPE) */
 	size_t input_len;
 	bool capture_output; /* stdout and stderr become PIPEs */
 	double timeout;     /* seconds; 0 (the default) or MP_FOREVER = no
 			     * limit */
 	bool check;         /* non-zero exit status -> MP_ECALLED */
-} mp_run_opts;
+} mp_run_opts_t;
 
 /* CompletedProcess (also what TimeoutExpired and CalledProcessError hold). */
 typedef struct mp_completed {
 	int returncode; /* exit status, or -N for signal N */
-	mp_bytes out, err; /* captured (empty when not captured) */
+	mp_bytes_t out, err; /* captured (empty when not captured) */
 	bool timed_out;
 	pid_t pid;
-} mp_completed;
+} mp_completed_t;
 
 /*
  * mp_run - run argv to completion.  Returns 0; MP_ECALLED with check and a
@@ -162,11 +156,11 @@ typedef struct mp_completed {
  * over 1e9 s) is no limit.  res is filled on 0, MP_ECALLED and -ETIMEDOUT
  * and must then be released with mp_completed_free.
  */
-MP_API int mp_run(const char *const argv[], const mp_run_opts *opts,
-		  mp_completed *res);
+MP_API int mp_run(const char *const argv[], const mp_run_opts_t *opts,
+		  mp_completed_t *res);
 
 /* Release the buffers of a completed result (NULL-safe, idempotent). */
-MP_API void mp_completed_free(mp_completed *res);
+MP_API void mp_completed_free(mp_completed_t *res);
 
 /*
  * mp_bytes_lines - split bytes into lines (without their '\n'); *lines is an
@@ -175,7 +169,7 @@ MP_API void mp_completed_free(mp_completed *res);
  * arguments or b->data NULL with b->len > 0; -EOVERFLOW over INT32_MAX
  * lines; -ENOMEM.
  */
-MP_API int mp_bytes_lines(const mp_bytes *b, char ***lines);
+MP_API int mp_bytes_lines(const mp_bytes_t *b, char ***lines);
 
 #ifdef __cplusplus
 }

@@ -198,7 +198,7 @@ typedef struct mp_condition {
 typedef struct mp_condition_opts {
 	mp_lock_t *lock;
 	mp_rlock_t *rlock;
-} mp_condition_opts;
+} mp_condition_opts_t;
 
 /*
  * Initialise / tear down a Condition the caller placed, or make / free one
@@ -207,9 +207,9 @@ typedef struct mp_condition_opts {
  * lock and an rlock; mp_condition_new returns NULL on failure;
  * mp_condition_free(NULL) is a no-op.
  */
-MP_API int mp_condition_init(mp_condition_t *c, const mp_condition_opts *opts);
+MP_API int mp_condition_init(mp_condition_t *c, const mp_condition_opts_t *opts);
 MP_API void mp_condition_destroy(mp_condition_t *c);
-MP_API mp_condition_t *mp_condition_new(const mp_condition_opts *opts);
+MP_API mp_condition_t *mp_condition_new(const mp_condition_opts_t *opts);
 MP_API void mp_condition_free(mp_condition_t *c);
 
 /* Acquire / release the underlying lock (same returns as the lock's). */
@@ -244,13 +244,13 @@ MP_API int mp_condition_notify_all(mp_condition_t *c);
 /* ---- Barrier ---- */
 
 /* A Barrier's action: run by exactly one waiter per cycle; non-zero breaks it. */
-typedef int (*mp_barrier_action)(void *arg);
+typedef int (*mp_barrier_action_fn)(void *arg);
 
 typedef struct mp_barrier_opts {
-	mp_barrier_action action; /* NULL: none */
+	mp_barrier_action_fn action; /* NULL: none */
 	void *action_arg;
 	double timeout; /* default for waits; 0 (the zero default) = forever */
-} mp_barrier_opts;
+} mp_barrier_opts_t;
 
 typedef struct mp_barrier {
 	mp_lock_t _lock;
@@ -258,7 +258,7 @@ typedef struct mp_barrier {
 	uint32_t _parties;
 	uint32_t _count;
 	int32_t _state; /* 0 filling, 1 draining, -1 resetting, -2 broken */
-	mp_barrier_action _action;
+	mp_barrier_action_fn _action;
 	void *_action_arg;
 	double _timeout;
 } mp_barrier_t;
@@ -274,10 +274,10 @@ typedef struct mp_barrier {
  * is negative or NaN.
  */
 MP_API int mp_barrier_init(mp_barrier_t *b, unsigned parties,
-			   const mp_barrier_opts *opts);
+			   const mp_barrier_opts_t *opts);
 MP_API void mp_barrier_destroy(mp_barrier_t *b);
 MP_API mp_barrier_t *mp_barrier_new(unsigned parties,
-				    const mp_barrier_opts *opts);
+				    const mp_barrier_opts_t *opts);
 MP_API void mp_barrier_free(mp_barrier_t *b);
 
 /*

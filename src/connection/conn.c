@@ -577,8 +577,8 @@ int mp_connection_poll(mp_connection_t *c, double timeout)
 
 	if ((rc = check(c, false, __func__)) < 0)
 		return rc;
-	if ((rc = mpi_deadline(timeout, __func__, &deadline)) < 0)
-		return rc;
+	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
+		return MPI_RAISE(rc);
 	if (c->has_pend || c->rpos < c->rlen)
 		return 1;
 	pfd = (struct pollfd){c->fd, POLLIN, 0};

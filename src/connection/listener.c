@@ -300,7 +300,7 @@ int mpi_auth_answer(mp_connection_t *c, const void *key, size_t keylen,
 
 /* ---- Listener ---- */
 
-mp_listener_t *mp_listener_new(const char *address, const mp_auth_opts *opts)
+mp_listener_t *mp_listener_new(const char *address, const mp_auth_opts_t *opts)
 {
 	mode_t mode = opts && opts->socket_mode ? opts->socket_mode : 0600;
 	struct addr a;
@@ -425,8 +425,8 @@ int mp_listener_accept(mp_listener_t *l, mp_connection_t **conn,
 	if (l->fd < 0)
 		return MPI_ERR(MP_ECLOSED, "listener is closed");
 	io = (struct mpi_io){0, timeout, __func__};
-	if ((rc = mpi_deadline(timeout, __func__, &io.deadline)) < 0)
-		return rc;
+	if ((rc = mpi_deadline(timeout, &io.deadline)) < 0)
+		return MPI_RAISE(rc);
 	pfd = (struct pollfd){l->fd, POLLIN, 0};
 	for (;;) {
 		rc = ppoll(&pfd, 1, mpi_remaining(io.deadline, &ts), NULL);
@@ -539,7 +539,7 @@ static int connect_tcp(int fd, const struct addr *a, uint64_t deadline)
 	return 0;
 }
 
-mp_connection_t *mp_client(const char *address, const mp_auth_opts *opts,
+mp_connection_t *mp_client(const char *address, const mp_auth_opts_t *opts,
 			   double timeout)
 {
 	struct mpi_io io = {0, timeout, __func__};
@@ -548,8 +548,10 @@ mp_connection_t *mp_client(const char *address, const mp_auth_opts *opts,
 	int fd, rc;
 
 	MPI_CHECK_NULL_P(address);
-	if (mpi_deadline(timeout, __func__, &io.deadline) < 0)
+	if ((rc = mpi_deadline(timeout, &io.deadline)) < 0) {
+		MPI_RAISE(rc);
 		return NULL;
+	}
 	if (opts && opts->authkey && opts->authkey_len > INT_MAX) {
 		MPI_ERR(-EINVAL, "authkey_len %zu is too long",
 			opts->authkey_len);

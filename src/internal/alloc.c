@@ -13,14 +13,14 @@
 #include "internal/error.h"
 
 static struct {
-	mp_malloc_func malloc;
-	mp_realloc_func realloc;
-	mp_calloc_func calloc;
-	mp_free_func free;
+	mp_malloc_fn malloc;
+	mp_realloc_fn realloc;
+	mp_calloc_fn calloc;
+	mp_free_fn free;
 } alloc = { malloc, realloc, calloc, free };
 
-int mp_replace_allocator(mp_malloc_func m, mp_realloc_func r,
-			 mp_calloc_func c, mp_free_func f)
+int mp_replace_allocator(mp_malloc_fn m, mp_realloc_fn r,
+			 mp_calloc_fn c, mp_free_fn f)
 {
 	if (m == NULL || r == NULL || c == NULL || f == NULL)
 		return mpi_error(-EINVAL, __func__,

@@ -13,13 +13,13 @@ uint64_t mpi_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-int mpi_timeout_check(double timeout, const char *func, const char *what)
+int mpi_timeout_check(double timeout, const char *what)
 {
 	if (timeout >= 0 || timeout == MP_FOREVER)
 		return 0;
-	return mpi_error(-EINVAL, func,
-			 "%s %g is invalid (use seconds >= 0, or MP_FOREVER)",
-			 what, timeout);
+	return mpi_why(-EINVAL,
+		       "%s %g is invalid (use seconds >= 0, or MP_FOREVER)",
+		       what, timeout);
 }
 
 uint64_t mpi_timeout_ns(double timeout)
@@ -34,6 +34,11 @@ uint64_t mpi_timeout_ns(double timeout)
 	return ns == 0 && timeout > 0 ? 1 : ns;
 }
 
+uint64_t mpi_option_timeout_ns(double timeout)
+{
+	return timeout == 0 ? MPI_NO_DEADLINE : mpi_timeout_ns(timeout);
+}
+
 uint64_t mpi_deadline_in(uint64_t ns)
 {
 	uint64_t d;
@@ -45,9 +50,9 @@ uint64_t mpi_deadline_in(uint64_t ns)
 	return d;
 }
 
-int mpi_deadline(double timeout, const char *func, uint64_t *deadline)
+int mpi_deadline(double timeout, uint64_t *deadline)
 {
-	int rc = mpi_timeout_check(timeout, func, "timeout");
+	int rc = mpi_timeout_check(timeout, "timeout");
 
 	if (rc < 0)
 		return rc;

@@ -27,11 +27,11 @@ uint64_t mpi_now_ns(void);
 
 /*
  * Validate a timeout: 0 for seconds >= 0 (+inf included) and MP_FOREVER;
- * -EINVAL for NaN or any other negative value, with the message
- * "<func>: <what> <value> is invalid (...)" (what: "timeout",
- * "opts->task_timeout", ...).
+ * -EINVAL for NaN or any other negative value, with the reason
+ * "<what> <value> is invalid (...)" (what: "timeout", "opts->task_timeout",
+ * ...) for the public caller's MPI_RAISE.
  */
-int mpi_timeout_check(double timeout, const char *func, const char *what);
+int mpi_timeout_check(double timeout, const char *what);
 
 /*
  * Seconds to nanoseconds, total: MPI_NO_DEADLINE ("no limit") for
@@ -42,14 +42,21 @@ int mpi_timeout_check(double timeout, const char *func, const char *what);
  */
 uint64_t mpi_timeout_ns(double timeout);
 
+/*
+ * A timeout held in an option field (common.h): 0, MP_FOREVER and every
+ * other "no limit" value give MPI_NO_DEADLINE; otherwise mpi_timeout_ns.
+ * Check it with mpi_timeout_check first.
+ */
+uint64_t mpi_option_timeout_ns(double timeout);
+
 /* now + ns, MPI_NO_DEADLINE for ns == MPI_NO_DEADLINE (saturating). */
 uint64_t mpi_deadline_in(uint64_t ns);
 
 /*
  * mpi_timeout_check, then the deadline: MPI_NO_DEADLINE for no limit.
- * Returns 0, or -EINVAL (message names `func`).
+ * Returns 0, or -EINVAL (with a reason for MPI_RAISE).
  */
-int mpi_deadline(double timeout, const char *func, uint64_t *deadline);
+int mpi_deadline(double timeout, uint64_t *deadline);
 
 /*
  * Time left until a deadline: fills *ts and returns it, or returns NULL for

@@ -1,6 +1,6 @@
 /*
- * internal/error.c - the thread-local error message and code (see
- * internal/error.h); mp_last_error() and mp_last_error_code() read them.
+ * internal/error.c - the thread-local message of mp_last_error() and the
+ * internal layer's reason (see internal/error.h).
  */
 #include "internal/error.h"
 
@@ -9,6 +9,14 @@
 
 static _Thread_local char last_error[512];
 static _Thread_local int last_code;
+static _Thread_local char why[400];
+static _Thread_local int why_code;
+
+static void vformat(char *buf, size_t cap, const char *fmt, va_list ap)
+{
+	if (vsnprintf(buf, cap, fmt, ap) < 0)
+		buf[0] = '\0';
+}
 
 int mpi_error(int code, const char *func, const char *fmt, ...)
 {
@@ -20,9 +28,33 @@ int mpi_error(int code, const char *func, const char *fmt, ...)
 	if (n < 0 || (size_t)n >= sizeof(last_error))
 		n = 0;
 	va_start(ap, fmt);
-	vsnprintf(last_error + n, sizeof(last_error) - (size_t)n, fmt, ap);
+	vformat(last_error + n, sizeof(last_error) - (size_t)n, fmt, ap);
 	va_end(ap);
 	return code;
+}
+
+int mpi_why(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	why_code = code;
+	va_start(ap, fmt);
+	vformat(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+const char *mpi_reason(int code)
+{
+	if (why_code != code || code == 0)
+		return mp_strerror(code);
+	why_code = 0;
+	return why;
+}
+
+int mpi_raise(int code, const char *func)
+{
+	return mpi_error(code, func, "%s", mpi_reason(code));
 }
 
 const char *mpi_error_message(void)

@@ -1,11 +1,25 @@
 /*
- * internal/error.h - setting the thread-local error message (kept in
- * internal/error.c, read back by mp_last_error()).
+ * internal/error.h - how failures become the one message of mp_last_error().
  *
- * Every public function that fails calls MPI_ERR(code, fmt, ...), which
- * formats "<function>: <message>" into the calling thread's buffer (read back
- * by mp_last_error()) and evaluates to code, so failures read as
- *     return MPI_ERR(-EINVAL, "timeout %g is negative", t);
+ * A message is written once, by the public function the caller called:
+ *
+ *   - A public function that finds the failure itself says so:
+ *         return MPI_ERR(-EINVAL, "timeout %g is negative", t);
+ *     formats "<function>: <message>" and evaluates to the code.
+ *   - Internal functions (everything not MP_API) never write the message.
+ *     They return a code, and may leave a reason for it:
+ *         return mpi_why(-EPROTO, "record length %zu exceeds the ring", n);
+ *         return MPI_WHY_SYS("poll");        (-errno, "poll: <strerror>")
+ *   - The public function that gets a code from below reports it with
+ *         return MPI_RAISE(rc);
+ *     "<function>: <reason>", the reason being what the internal call left
+ *     for this code, else mp_strerror(code).  MPI_ERR(rc, "cannot X: %s",
+ *     mpi_reason(rc)) adds context the same way.
+ *   - A public function never reports through another public function (that
+ *     would name the wrong function); it calls the internal layer.  A reason
+ *     left by an internal failure the caller recovered from is harmless: it
+ *     is read only with the same code, and reading it clears it.
+ * A public call that succeeds leaves mp_last_error() as it was.
  */
 #ifndef MPROC_INTERNAL_ERROR_H
 #define MPROC_INTERNAL_ERROR_H
@@ -14,16 +28,32 @@
 
 #include "mproc/common.h"
 
+/* Public layer: "func: fmt..." into mp_last_error(); returns code. */
 int mpi_error(int code, const char *func, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* Internal layer: leave a reason for code; returns code. */
+int mpi_why(int code, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3), cold));
+
+/*
+ * The reason left for code by the internal layer (and forget it), or
+ * mp_strerror(code) when none was left for this code.  The pointer is valid
+ * until the next mpi_why in this thread.
+ */
+const char *mpi_reason(int code);
+
+/* Public layer: report a code that came from below; returns code. */
+int mpi_raise(int code, const char *func) __attribute__((cold));
 
 /* The calling thread's last message and code (mp_last_error's). */
 const char *mpi_error_message(void);
 int mpi_error_code(void);
 
 #define MPI_ERR(code, ...) mpi_error((code), __func__, __VA_ARGS__)
+#define MPI_RAISE(code) mpi_raise((code), __func__)
 
-/* Return -EINVAL naming the argument when ptr is NULL. */
+/* Return -EINVAL naming the argument when ptr is NULL (public layer). */
 #define MPI_CHECK_NULL(ptr)                                                   \
 	do {                                                                  \
 		if ((ptr) == NULL)                                            \
@@ -40,7 +70,10 @@ int mpi_error_code(void);
 		}                                                             \
 	} while (0)
 
-/* -errno of the failed syscall, with its name in the message. */
+/* -errno of the failed syscall, with its name in the message (public). */
 #define MPI_SYSERR(what) MPI_ERR(-errno, "%s: %s", (what), mp_strerror(-errno))
+
+/* The same, as a reason left by the internal layer. */
+#define MPI_WHY_SYS(what) mpi_why(-errno, "%s: %s", (what), mp_strerror(-errno))
 
 #endif

@@ -217,7 +217,7 @@ int mpi_pool_start_worker(mp_pool_t *p, unsigned i)
 	if (w->args.inbox == NULL)
 		return -ENOMEM;
 	w->proc = mp_process_new(mpi_pool_worker_main, &w->args,
-				 &(mp_process_opts){.daemon = true,
+				 &(mp_process_opts_t){.daemon = true,
 						    .new_process_group = true});
 	if (w->proc == NULL)
 		return mp_last_error_code();

@@ -23,12 +23,13 @@ static mp_async_result_t *R(mp_future_t *f)
 	return (mp_async_result_t *)f;
 }
 
-mp_executor_t *mp_executor_new(const mp_executor_opts *opts)
+mp_executor_t *mp_executor_new(const mp_executor_opts_t *opts)
 {
-	static const mp_executor_opts defaults;
+	static const mp_executor_opts_t defaults;
 	static const char pool_new[] = "mp_pool_new: ";
 	char why[512];
 	mp_executor_t *ex;
+	int rc;
 
 	if (opts == NULL)
 		opts = &defaults;
@@ -38,14 +39,15 @@ mp_executor_t *mp_executor_new(const mp_executor_opts *opts)
 			opts->max_workers, MPI_POOL_MAX_PROCESSES);
 		return NULL;
 	}
-	if (mpi_timeout_check(opts->task_timeout, __func__,
-			      "opts->task_timeout") < 0)
+	if ((rc = mpi_timeout_check(opts->task_timeout, "opts->task_timeout")) < 0) {
+		MPI_RAISE(rc);
 		return NULL;
+	}
 	if ((ex = mpi_calloc(1, sizeof(*ex))) == NULL) {
 		MPI_ERR(-ENOMEM, "out of memory");
 		return NULL;
 	}
-	ex->pool = mp_pool_new(&(mp_pool_opts){
+	ex->pool = mp_pool_new(&(mp_pool_opts_t){
 		.processes = opts->max_workers,
 		.initializer = opts->initializer,
 		.initarg = opts->initarg,
@@ -89,8 +91,8 @@ static int settle(mp_future_t *f, double timeout, const char *func)
 	uint64_t deadline;
 	int rc;
 
-	if ((rc = mpi_deadline(timeout, func, &deadline)) < 0)
-		return rc;
+	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
+		return mpi_error(rc, func, "%s", mpi_reason(rc));
 	if (mpi_result_wait(r, deadline) < 0)
 		return mpi_error(-ETIMEDOUT, func, "future not done after %gs",
 				 timeout);
@@ -168,7 +170,7 @@ int mp_future_cancel(mp_future_t *f)
 	return rc;
 }
 
-int mp_future_add_done_callback(mp_future_t *f, mp_future_cb fn, void *arg)
+int mp_future_add_done_callback(mp_future_t *f, mp_future_done_fn fn, void *arg)
 {
 	mp_async_result_t *r = R(f);
 	struct done_cb *c;
@@ -342,13 +344,16 @@ mp_as_completed_t *mp_as_completed(mp_future_t *const *fs, size_t n,
 {
 	mp_as_completed_t *it;
 	uint64_t deadline;
+	int rc;
 
 	if (fs == NULL && n > 0) {
 		MPI_ERR(-EINVAL, "argument 'fs' is NULL");
 		return NULL;
 	}
-	if (mpi_deadline(timeout, __func__, &deadline) < 0)
+	if ((rc = mpi_deadline(timeout, &deadline)) < 0) {
+		MPI_RAISE(rc);
 		return NULL;
+	}
 	if ((it = mpi_calloc(1, sizeof(*it))) == NULL) {
 		MPI_ERR(-ENOMEM, "out of memory");
 		return NULL;
@@ -406,7 +411,7 @@ static bool wait_holds(struct waiter *w, int when)
 }
 
 int mp_futures_wait(mp_future_t **fs, size_t n, double timeout,
-		    enum mp_return_when when)
+		    mp_return_when_t when)
 {
 	struct waiter *w;
 	uint64_t deadline;
@@ -417,8 +422,8 @@ int mp_futures_wait(mp_future_t **fs, size_t n, double timeout,
 		return MPI_ERR(-EINVAL, "argument 'fs' is NULL");
 	if (when < MP_FIRST_COMPLETED || when > MP_ALL_COMPLETED)
 		return MPI_ERR(-EINVAL, "argument 'when' is %d", (int)when);
-	if ((rc = mpi_deadline(timeout, __func__, &deadline)) < 0)
-		return rc;
+	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
+		return MPI_RAISE(rc);
 	if ((w = waiter_new(fs, n, __func__)) == NULL)
 		return mp_last_error_code();
 	pthread_mutex_lock(&w->mu);
@@ -438,15 +443,15 @@ int mp_futures_wait(mp_future_t **fs, size_t n, double timeout,
 
 int mp_executor_map(mp_executor_t *ex, mp_map_fn fn, const void *in, size_t n,
 		    size_t in_size, void *out, size_t out_size, double timeout,
-		    const mp_map_opts *opts)
+		    const mp_map_opts_t *opts)
 {
 	uint64_t deadline;
 	int rc;
 
 	MPI_CHECK_NULL(ex);
 	MPI_CHECK_NULL(fn);
-	if ((rc = mpi_deadline(timeout, __func__, &deadline)) < 0)
-		return rc;
+	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
+		return MPI_RAISE(rc);
 	rc = mpi_map(ex->pool, fn, in, n, in_size, out, out_size, opts,
 		     deadline, __func__);
 	if (rc == MP_ECLOSED)

@@ -32,7 +32,7 @@ struct mp_imap {
 	mp_task_fn fn;
 	mp_input_fn next;
 	void *next_arg;
-	mp_imap_opts opts;
+	mp_imap_opts_t opts;
 	size_t cs, window;
 	int refs; /* the user's and one per live chunk */
 	bool input_done, abandoned;
@@ -114,9 +114,9 @@ static void ichunk_notify(mp_pool_t *p, struct mpi_job *j)
 static const struct mpi_job_ops ichunk_ops = {ichunk_complete, ichunk_notify};
 
 mp_imap_t *mp_pool_imap(mp_pool_t *pool, mp_task_fn fn, mp_input_fn next,
-			void *next_arg, const mp_imap_opts *opts)
+			void *next_arg, const mp_imap_opts_t *opts)
 {
-	static const mp_imap_opts defaults;
+	static const mp_imap_opts_t defaults;
 	mp_imap_t *it;
 	int rc;
 
@@ -349,8 +349,8 @@ int mp_imap_next(mp_imap_t *it, double timeout, const void **out, size_t *len,
 	int rc;
 
 	MPI_CHECK_NULL(it);
-	if ((rc = mpi_deadline(timeout, __func__, &deadline)) < 0)
-		return rc;
+	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
+		return MPI_RAISE(rc);
 	for (;;) {
 		if (it->cur != NULL && it->cur_i < it->cur->job.items)
 			return imap_item(it, out, len, index, __func__);

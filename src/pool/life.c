@@ -15,18 +15,19 @@
 #include "internal/arena.h"
 #include "pool/pool_int.h"
 
-mp_pool_t *mp_pool_new(const mp_pool_opts *opts)
+mp_pool_t *mp_pool_new(const mp_pool_opts_t *opts)
 {
-	static const mp_pool_opts defaults;
+	static const mp_pool_opts_t defaults;
 	pthread_condattr_t ca;
 	mp_pool_t *p;
 	int rc;
 
 	if (opts == NULL)
 		opts = &defaults;
-	if (mpi_timeout_check(opts->task_timeout, __func__,
-			      "opts->task_timeout") < 0)
+	if ((rc = mpi_timeout_check(opts->task_timeout, "opts->task_timeout")) < 0) {
+		MPI_RAISE(rc);
 		return NULL;
+	}
 	if (opts->processes > MPI_POOL_MAX_PROCESSES) {
 		MPI_ERR(-EINVAL, "opts->processes %u is too many", opts->processes);
 		return NULL;
@@ -123,8 +124,8 @@ int mp_pool_join(mp_pool_t *pool, double timeout)
 	int rc;
 
 	MPI_CHECK_NULL(pool);
-	if ((rc = mpi_deadline(timeout, __func__, &deadline)) < 0)
-		return rc;
+	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
+		return MPI_RAISE(rc);
 	mpi_pool_lock(pool);
 	if (pool->state == RUN) {
 		mpi_pool_unlock(pool);

@@ -33,7 +33,7 @@ struct map_job {
 	unsigned char *out;
 	size_t out_size;
 	bool abandoned;
-	mp_map_opts opts;
+	mp_map_opts_t opts;
 	mp_async_result_t *res; /* map_async */
 	struct chunk **chunks;
 };
@@ -136,7 +136,7 @@ static void apply_notify(mp_pool_t *p, struct mpi_job *j)
 static const struct mpi_job_ops apply_ops = {apply_complete, apply_notify};
 
 mp_async_result_t *mpi_apply_async(mp_pool_t *p, mp_task_fn fn, const void *in,
-				   size_t in_len, const mp_apply_opts *opts,
+				   size_t in_len, const mp_apply_opts_t *opts,
 				   bool future, const char *func)
 {
 	size_t rec_len = sizeof(struct task_hdr) + in_len;
@@ -178,7 +178,7 @@ mp_async_result_t *mpi_apply_async(mp_pool_t *p, mp_task_fn fn, const void *in,
 
 mp_async_result_t *mp_pool_apply_async(mp_pool_t *pool, mp_task_fn fn,
 				       const void *in, size_t in_len,
-				       const mp_apply_opts *opts)
+				       const mp_apply_opts_t *opts)
 {
 	MPI_CHECK_NULL_P(pool);
 	MPI_CHECK_NULL_P(fn);
@@ -204,8 +204,8 @@ int mp_async_result_wait(mp_async_result_t *r, double timeout)
 	int rc;
 
 	MPI_CHECK_NULL(r);
-	if ((rc = mpi_deadline(timeout, __func__, &deadline)) < 0)
-		return rc;
+	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
+		return MPI_RAISE(rc);
 	return mpi_result_wait(r, deadline) == 0;
 }
 
@@ -215,8 +215,8 @@ static int result_get(mp_async_result_t *r, double timeout, const void **out,
 	uint64_t deadline;
 	int rc;
 
-	if ((rc = mpi_deadline(timeout, func, &deadline)) < 0)
-		return rc;
+	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
+		return mpi_error(rc, func, "%s", mpi_reason(rc));
 	if (mpi_result_wait(r, deadline) < 0)
 		return mpi_error(-ETIMEDOUT, func, "result not ready after %gs",
 				 timeout);
@@ -371,10 +371,10 @@ static bool map_settled(void *arg)
 /* Cut the input into chunks and submit them; the map job or NULL. */
 static struct map_job *map_start(mp_pool_t *p, mp_map_fn fn, const void *in,
 				 size_t n, size_t in_size, void *out,
-				 size_t out_size, const mp_map_opts *opts,
+				 size_t out_size, const mp_map_opts_t *opts,
 				 mp_async_result_t *res, const char *func)
 {
-	static const mp_map_opts defaults;
+	static const mp_map_opts_t defaults;
 	size_t cs, in_bytes, out_bytes;
 	struct map_job *m;
 	int rc = 0;
@@ -448,7 +448,7 @@ nomem:
 }
 
 int mpi_map(mp_pool_t *p, mp_map_fn fn, const void *in, size_t n,
-	    size_t in_size, void *out, size_t out_size, const mp_map_opts *opts,
+	    size_t in_size, void *out, size_t out_size, const mp_map_opts_t *opts,
 	    uint64_t deadline, const char *func)
 {
 	struct map_job *m;
@@ -474,7 +474,7 @@ int mpi_map(mp_pool_t *p, mp_map_fn fn, const void *in, size_t n,
 
 int mp_pool_map(mp_pool_t *pool, mp_map_fn fn, const void *in, size_t n,
 		size_t in_size, void *out, size_t out_size,
-		const mp_map_opts *opts)
+		const mp_map_opts_t *opts)
 {
 	MPI_CHECK_NULL(pool);
 	MPI_CHECK_NULL(fn);
@@ -485,7 +485,7 @@ int mp_pool_map(mp_pool_t *pool, mp_map_fn fn, const void *in, size_t n,
 mp_async_result_t *mp_pool_map_async(mp_pool_t *pool, mp_map_fn fn,
 				     const void *in, size_t n, size_t in_size,
 				     void *out, size_t out_size,
-				     const mp_map_opts *opts)
+				     const mp_map_opts_t *opts)
 {
 	mp_async_result_t *r;
 	struct map_job *m;

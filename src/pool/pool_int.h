@@ -168,7 +168,7 @@ enum pool_state { RUN, CLOSING, TERMINATED, STOPPED };
 
 enum { INBOX_BYTES = 256 << 10, RESULT_BYTES = 1 << 20, MAX_DEPTH = 64 };
 
-/* Limits of mp_pool_opts (the executor checks its own fields against the
+/* Limits of mp_pool_opts_t (the executor checks its own fields against the
  * same, to name them). */
 enum { MPI_POOL_MAX_PROCESSES = 4096 };
 
@@ -215,7 +215,7 @@ struct mp_pool {
 	uint64_t respawn_at;         /* retry failed starts then (0: none) */
 	char broken[320];            /* why no worker can start, or "" (a
 				      * buffer: set even without memory) */
-	mp_pool_opts opts;
+	mp_pool_opts_t opts;
 };
 
 void mpi_pool_kick(mp_pool_t *p);                   /* wake the supervisor */
@@ -230,7 +230,7 @@ void mpi_pool_fail_pending(mp_pool_t *p, int status, const char *msg);
 
 struct done_cb {
 	struct done_cb *next;
-	mp_future_cb fn;
+	mp_future_done_fn fn;
 	void *arg;
 };
 
@@ -246,19 +246,19 @@ struct mp_async_result {
 	size_t len;
 	void *buf;
 	char *msg;
-	mp_apply_opts opts;
+	mp_apply_opts_t opts;
 	struct done_cb *cbs;   /* executor done callbacks */
 	struct map_job *map;   /* map_async */
 };
 
 /* Queue fn(in) (apply_async, submit); NULL with a message naming func. */
 mp_async_result_t *mpi_apply_async(mp_pool_t *p, mp_task_fn fn, const void *in,
-				   size_t in_len, const mp_apply_opts *opts,
+				   size_t in_len, const mp_apply_opts_t *opts,
 				   bool future, const char *func);
 int mpi_result_wait(mp_async_result_t *r, uint64_t deadline);
 void mpi_result_release(mp_async_result_t *r); /* locked: drop a reference */
 int mpi_map(mp_pool_t *p, mp_map_fn fn, const void *in, size_t n,
-	    size_t in_size, void *out, size_t out_size, const mp_map_opts *opts,
+	    size_t in_size, void *out, size_t out_size, const mp_map_opts_t *opts,
 	    uint64_t deadline, const char *func);
 
 #endif

@@ -35,7 +35,7 @@ static int reserve(char **buf, size_t *cap, size_t used, size_t more)
 	return 0;
 }
 
-int mp_task_return(mp_task_out *out, const void *data, size_t len)
+int mp_task_return(mp_task_out_t *out, const void *data, size_t len)
 {
 	MPI_CHECK_NULL(out);
 	if (data == NULL && len > 0)
@@ -52,7 +52,7 @@ int mp_task_return(mp_task_out *out, const void *data, size_t len)
 	return 0;
 }
 
-int mp_task_fail(mp_task_out *out, const char *fmt, ...)
+int mp_task_fail(mp_task_out_t *out, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -82,7 +82,7 @@ static int put(struct wbuf *w, const void *data, size_t len)
 }
 
 /* Run one task; its outcome goes to res (status, payload). */
-static int run_one(mp_task_fn fn, const void *in, size_t len, mp_task_out *o)
+static int run_one(mp_task_fn fn, const void *in, size_t len, mp_task_out_t *o)
 {
 	int rc;
 
@@ -98,7 +98,7 @@ static int run_one(mp_task_fn fn, const void *in, size_t len, mp_task_out *o)
 
 /* Build the result record of job h (input at in, in_len bytes) in res. */
 static int run(const struct task_hdr *h, const unsigned char *in, size_t in_len,
-	       struct wbuf *res, mp_task_out *o)
+	       struct wbuf *res, mp_task_out_t *o)
 {
 	struct res_hdr *r;
 	int status = 0;
@@ -188,7 +188,7 @@ int mpi_pool_worker_main(void *arg)
 {
 	const struct worker_args *a = arg;
 	struct wbuf in = {0}, res = {0};
-	mp_task_out o = {0};
+	mp_task_out_t o = {0};
 	unsigned done = 0;
 	bool big;
 

@@ -132,7 +132,7 @@ int mp_cpu_count(void)
 	return n > 0 ? n : 1;
 }
 
-int mp_proc_status(pid_t pid, mp_proc_stat *st)
+int mp_proc_status(pid_t pid, mp_proc_status_t *st)
 {
 	char path[64], buf[1024];
 	struct mpi_stat ps;

@@ -53,13 +53,13 @@ struct mp_process {
 	pid_t creator; /* the process that made this object */
 	int pidfd;
 	int exitcode;
-	mp_rusage ru;
+	mp_rusage_t ru;
 	struct mp_process *next; /* in reg, while it holds a pidfd */
 	/* options, applied in the child */
 	int nice;
 	int *affinity;
 	size_t naffinity;
-	mp_sched_policy policy;
+	mp_sched_policy_t policy;
 	int priority;
 	bool new_session;
 	bool new_group;

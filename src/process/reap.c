@@ -268,8 +268,8 @@ int mp_process_join(mp_process_t *p, double timeout)
 	int rc;
 
 	MPI_CHECK_NULL(p);
-	if ((rc = mpi_deadline(timeout, __func__, &deadline)) < 0)
-		return rc;
+	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
+		return MPI_RAISE(rc);
 	if (p->kind == K_CURRENT)
 		return MPI_ERR(-EDEADLK, "cannot join the current process");
 	if (p->kind == K_PARENT)
@@ -325,7 +325,7 @@ int mp_process_exitcode(mp_process_t *p, int *exitcode)
 	return 1;
 }
 
-int mp_process_rusage(mp_process_t *p, mp_rusage *ru)
+int mp_process_rusage(mp_process_t *p, mp_rusage_t *ru)
 {
 	int code;
 

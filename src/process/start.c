@@ -28,7 +28,7 @@ static pthread_once_t atexit_once = PTHREAD_ONCE_INIT;
  * parent (the parent's sentinel reads EOF once every copy is closed). */
 static int exit_w = -1;
 
-static const char *policy_name(mp_sched_policy policy)
+static const char *policy_name(mp_sched_policy_t policy)
 {
 	static const char *const names[] = {"INHERIT", "SCHED_OTHER",
 					    "SCHED_BATCH", "SCHED_IDLE",
@@ -36,7 +36,7 @@ static const char *policy_name(mp_sched_policy policy)
 	return names[policy];
 }
 
-static int policy_os(mp_sched_policy policy)
+static int policy_os(mp_sched_policy_t policy)
 {
 	switch (policy) {
 	case MP_SCHED_BATCH:
@@ -55,7 +55,7 @@ static int policy_os(mp_sched_policy policy)
 /* Errors in the options are reported as mp_process_new's. */
 #define OPT_ERR(code, ...) mpi_error((code), "mp_process_new", __VA_ARGS__)
 
-static int copy_opts(struct mp_process *p, const mp_process_opts *o)
+static int copy_opts(struct mp_process *p, const mp_process_opts_t *o)
 {
 	size_t i;
 
@@ -104,9 +104,9 @@ static int copy_opts(struct mp_process *p, const mp_process_opts *o)
 }
 
 mp_process_t *mp_process_new(mp_target_fn target, void *arg,
-			     const mp_process_opts *opts)
+			     const mp_process_opts_t *opts)
 {
-	static const mp_process_opts defaults;
+	static const mp_process_opts_t defaults;
 	struct mp_process *p;
 	unsigned n;
 	int len;

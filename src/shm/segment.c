@@ -52,7 +52,7 @@ static mp_shm_t *map(mp_shm_t *s, int fd, int prot, const char *func)
 	return s;
 }
 
-mp_shm_t *mp_shm_create(const char *name, size_t size, const mp_shm_opts *opts)
+mp_shm_t *mp_shm_create(const char *name, size_t size, const mp_shm_opts_t *opts)
 {
 	mp_shm_t *s;
 	int fd = -1, tries, rc;

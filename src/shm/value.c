@@ -72,7 +72,7 @@ size_t mp_typecode_size(char typecode)
 }
 
 static struct mp_array *array_new(char typecode, size_t n, const void *init,
-				  const mp_value_opts *opts, const char *func)
+				  const mp_value_opts_t *opts, const char *func)
 {
 	size_t elem = mp_typecode_size(typecode);
 	struct mp_array *a;
@@ -123,7 +123,7 @@ static int copy_locked(struct mp_array *a, void *dst, const void *src,
 /* ---- Value ---- */
 
 mp_value_t *mp_value_new(char typecode, const void *init,
-			 const mp_value_opts *opts)
+			 const mp_value_opts_t *opts)
 {
 	return (mp_value_t *)array_new(typecode, 1, init, opts, __func__);
 }
@@ -165,7 +165,7 @@ char mp_value_typecode(const mp_value_t *v)
 /* ---- Array ---- */
 
 mp_array_t *mp_array_new(char typecode, size_t n, const void *init,
-			 const mp_value_opts *opts)
+			 const mp_value_opts_t *opts)
 {
 	return array_new(typecode, n, init, opts, __func__);
 }

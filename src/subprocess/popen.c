@@ -110,8 +110,8 @@ int mp_popen_wait(mp_popen_t *p, double timeout, int *returncode)
 	int rc;
 
 	MPI_CHECK_NULL(p);
-	if ((rc = mpi_deadline(timeout, __func__, &deadline)) < 0)
-		return rc;
+	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
+		return MPI_RAISE(rc);
 	return wait_until(p, deadline, returncode, __func__);
 }
 
@@ -238,7 +238,7 @@ static int communicate_until(mp_popen_t *p, const char *in, size_t len,
 	return wait_until(p, deadline, NULL, func);
 }
 
-static void view(const struct buf *b, mp_bytes *out)
+static void view(const struct buf *b, mp_bytes_t *out)
 {
 	if (out != NULL) {
 		out->data = b->data ? b->data : (char *)"";
@@ -247,14 +247,14 @@ static void view(const struct buf *b, mp_bytes *out)
 }
 
 int mp_popen_communicate(mp_popen_t *p, const void *input, size_t len,
-			 double timeout, mp_bytes *out, mp_bytes *err)
+			 double timeout, mp_bytes_t *out, mp_bytes_t *err)
 {
 	uint64_t deadline;
 	int rc;
 
 	MPI_CHECK_NULL(p);
-	if ((rc = mpi_deadline(timeout, __func__, &deadline)) < 0)
-		return rc;
+	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
+		return MPI_RAISE(rc);
 	if (input == NULL && len > 0)
 		return MPI_ERR(-EINVAL, "argument 'input' is NULL but len is %zu",
 			       len);
@@ -266,7 +266,7 @@ int mp_popen_communicate(mp_popen_t *p, const void *input, size_t len,
 	return rc;
 }
 
-int mp_popen_readline(mp_popen_t *p, mp_bytes *line, double timeout)
+int mp_popen_readline(mp_popen_t *p, mp_bytes_t *line, double timeout)
 {
 	uint64_t deadline;
 	struct pollfd pfd;
@@ -276,8 +276,8 @@ int mp_popen_readline(mp_popen_t *p, mp_bytes *line, double timeout)
 
 	MPI_CHECK_NULL(p);
 	MPI_CHECK_NULL(line);
-	if ((rc = mpi_deadline(timeout, __func__, &deadline)) < 0)
-		return rc;
+	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
+		return MPI_RAISE(rc);
 	/* Without a pipe there is nothing to read: not an end of file. */
 	if (!p->out_pipe)
 		return MPI_ERR(-EINVAL, "stdout is not a PIPE");
@@ -365,7 +365,7 @@ void mp_popen_free(mp_popen_t *p)
 
 /* ---- run ---- */
 
-static int take(struct buf *b, mp_bytes *out)
+static int take(struct buf *b, mp_bytes_t *out)
 {
 	if (b->data == NULL && mpi_buf_add(b, "", 0) < 0)
 		return -ENOMEM;
@@ -375,10 +375,10 @@ static int take(struct buf *b, mp_bytes *out)
 	return 0;
 }
 
-int mp_run(const char *const argv[], const mp_run_opts *opts, mp_completed *res)
+int mp_run(const char *const argv[], const mp_run_opts_t *opts, mp_completed_t *res)
 {
-	static const mp_run_opts defaults;
-	mp_popen_opts po;
+	static const mp_run_opts_t defaults;
+	mp_popen_opts_t po;
 	mp_popen_t *p;
 	uint64_t deadline, limit;
 	int rc;
@@ -387,12 +387,9 @@ int mp_run(const char *const argv[], const mp_run_opts *opts, mp_completed *res)
 	memset(res, 0, sizeof(*res));
 	if (opts == NULL)
 		opts = &defaults;
-	if ((rc = mpi_timeout_check(opts->timeout, __func__,
-				    "opts->timeout")) < 0)
-		return rc;
-	/* 0 and MP_FOREVER (and centuries) are no limit. */
-	limit = opts->timeout == 0 ? MPI_NO_DEADLINE
-				   : mpi_timeout_ns(opts->timeout);
+	if ((rc = mpi_timeout_check(opts->timeout, "opts->timeout")) < 0)
+		return MPI_RAISE(rc);
+	limit = mpi_option_timeout_ns(opts->timeout);
 	if (opts->input == NULL && opts->input_len > 0)
 		return MPI_ERR(-EINVAL, "opts->input is NULL but opts->input_len "
 				"is %zu", opts->input_len);
@@ -447,17 +444,17 @@ int mp_run(const char *const argv[], const mp_run_opts *opts, mp_completed *res)
 	return 0;
 }
 
-void mp_completed_free(mp_completed *res)
+void mp_completed_free(mp_completed_t *res)
 {
 	if (res == NULL)
 		return;
 	mpi_free(res->out.data);
 	mpi_free(res->err.data);
-	res->out = (mp_bytes){0};
-	res->err = (mp_bytes){0};
+	res->out = (mp_bytes_t){0};
+	res->err = (mp_bytes_t){0};
 }
 
-int mp_bytes_lines(const mp_bytes *b, char ***lines)
+int mp_bytes_lines(const mp_bytes_t *b, char ***lines)
 {
 	size_t count = 0, i, start;
 	char **arr, *text;

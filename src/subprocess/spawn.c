@@ -181,7 +181,7 @@ __attribute__((noinline)) static pid_t spawn(struct plan *c)
 }
 
 /* The environment to use: opts->env, or environ plus opts->env_add. */
-static char **make_env(const mp_popen_opts *o, char ***owned)
+static char **make_env(const mp_popen_opts_t *o, char ***owned)
 {
 	size_t n = 0, m = 0, i, j;
 	char **env;
@@ -229,7 +229,7 @@ static const char *step_name(int step)
 }
 
 /* Make the parent's and the child's ends of one stream; -errno. */
-static int stream(const mp_stdio *s, int which, int *parent_end, int *child_end,
+static int stream(const mp_stdio_t *s, int which, int *parent_end, int *child_end,
 		  int *to_close)
 {
 	int fds[2];
@@ -262,7 +262,7 @@ static int stream(const mp_stdio *s, int which, int *parent_end, int *child_end,
 
 /* Every fd of pass_fds must be open: a closed one is an error, not
  * silently left out.  0 or -errno (message naming func). */
-static int check_pass_fds(const mp_popen_opts *o, const char *func)
+static int check_pass_fds(const mp_popen_opts_t *o, const char *func)
 {
 	if (o->npass_fds > 0 && o->pass_fds == NULL)
 		return mpi_error(-EINVAL, func, "opts->pass_fds is NULL but "
@@ -274,10 +274,10 @@ static int check_pass_fds(const mp_popen_opts *o, const char *func)
 	return 0;
 }
 
-mp_popen_t *mpi_popen_new(const char *const argv[], const mp_popen_opts *opts,
+mp_popen_t *mpi_popen_new(const char *const argv[], const mp_popen_opts_t *opts,
 			  const char *func)
 {
-	static const mp_popen_opts defaults;
+	static const mp_popen_opts_t defaults;
 	int parent_end[3] = {-1, -1, -1}, close_child[3] = {-1, -1, -1};
 	int errpipe[2];
 	struct plan c = {0};
@@ -309,7 +309,7 @@ mp_popen_t *mpi_popen_new(const char *const argv[], const mp_popen_opts *opts,
 		return NULL;
 	}
 	p->pidfd = -1;
-	const mp_stdio *s[3] = {&opts->in, &opts->out, &opts->err};
+	const mp_stdio_t *s[3] = {&opts->in, &opts->out, &opts->err};
 	for (i = 0; i < 3; i++) {
 		rc = stream(s[i], i, &parent_end[i], &c.src[i], &close_child[i]);
 		if (rc < 0) {
@@ -400,7 +400,7 @@ fail_parent:
 	return NULL;
 }
 
-mp_popen_t *mp_popen_new(const char *const argv[], const mp_popen_opts *opts)
+mp_popen_t *mp_popen_new(const char *const argv[], const mp_popen_opts_t *opts)
 {
 	return mpi_popen_new(argv, opts, __func__);
 }

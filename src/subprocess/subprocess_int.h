@@ -31,7 +31,7 @@ struct mp_popen {
 int mpi_buf_add(struct buf *b, const void *data, size_t n);
 
 /* mp_popen_new, with messages naming func (mp_run's too). */
-mp_popen_t *mpi_popen_new(const char *const argv[], const mp_popen_opts *opts,
+mp_popen_t *mpi_popen_new(const char *const argv[], const mp_popen_opts_t *opts,
 			  const char *func);
 
 #endif

@@ -20,7 +20,7 @@
 enum { FILLING = 0, DRAINING = 1, RESETTING = -1, BROKEN = -2 };
 
 static int barrier_init(mp_barrier_t *b, unsigned parties,
-			const mp_barrier_opts *opts, const char *func)
+			const mp_barrier_opts_t *opts, const char *func)
 {
 	if (parties == 0 || parties > INT32_MAX)
 		return mpi_error(-EINVAL, func, "parties %u: need 1 .. INT32_MAX",
@@ -39,7 +39,7 @@ static int barrier_init(mp_barrier_t *b, unsigned parties,
 }
 
 int mp_barrier_init(mp_barrier_t *b, unsigned parties,
-		    const mp_barrier_opts *opts)
+		    const mp_barrier_opts_t *opts)
 {
 	MPI_CHECK_NULL(b);
 	return barrier_init(b, parties, opts, __func__);
@@ -50,7 +50,7 @@ void mp_barrier_destroy(mp_barrier_t *b)
 	(void)b;
 }
 
-mp_barrier_t *mp_barrier_new(unsigned parties, const mp_barrier_opts *opts)
+mp_barrier_t *mp_barrier_new(unsigned parties, const mp_barrier_opts_t *opts)
 {
 	mp_barrier_t *b = mpi_arena_alloc(sizeof(*b));
 
@@ -116,8 +116,8 @@ int mp_barrier_wait(mp_barrier_t *b, double timeout)
 	MPI_CHECK_NULL(b);
 	if (timeout == MP_BARRIER_DEFAULT)
 		timeout = b->_timeout > 0 ? b->_timeout : MP_FOREVER;
-	if ((rc = mpi_deadline(timeout, __func__, &deadline)) < 0)
-		return rc;
+	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
+		return MPI_RAISE(rc);
 	barrier_lock(b);
 	/* Wait for a previous cycle to drain or a reset to finish. */
 	while (b->_state == DRAINING || b->_state == RESETTING)

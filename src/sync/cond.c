@@ -19,7 +19,7 @@
 
 /* ---- Condition ---- */
 
-static int cond_init(mp_condition_t *c, const mp_condition_opts *opts,
+static int cond_init(mp_condition_t *c, const mp_condition_opts_t *opts,
 		     const char *func)
 {
 	if (opts != NULL && opts->lock != NULL && opts->rlock != NULL)
@@ -32,7 +32,7 @@ static int cond_init(mp_condition_t *c, const mp_condition_opts *opts,
 	return 0;
 }
 
-int mp_condition_init(mp_condition_t *c, const mp_condition_opts *opts)
+int mp_condition_init(mp_condition_t *c, const mp_condition_opts_t *opts)
 {
 	MPI_CHECK_NULL(c);
 	return cond_init(c, opts, __func__);
@@ -43,7 +43,7 @@ void mp_condition_destroy(mp_condition_t *c)
 	(void)c;
 }
 
-mp_condition_t *mp_condition_new(const mp_condition_opts *opts)
+mp_condition_t *mp_condition_new(const mp_condition_opts_t *opts)
 {
 	mp_condition_t *c = mpi_arena_alloc(sizeof(*c));
 
@@ -100,8 +100,8 @@ static int cond_wait(mp_condition_t *c, double timeout, const char *func)
 	uint32_t depth = 1;
 	int rc, got;
 
-	if ((rc = mpi_deadline(timeout, func, &deadline)) < 0)
-		return rc;
+	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
+		return mpi_error(rc, func, "%s", mpi_reason(rc));
 	if (!is_mine(c))
 		return mpi_error(-EPERM, func, "must acquire() condition before "
 				 "using wait()");
@@ -134,8 +134,8 @@ int mp_condition_wait_for(mp_condition_t *c, bool (*pred)(void *arg),
 
 	MPI_CHECK_NULL(c);
 	MPI_CHECK_NULL(pred);
-	if ((rc = mpi_deadline(timeout, __func__, &deadline)) < 0)
-		return rc;
+	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
+		return MPI_RAISE(rc);
 	while (!pred(arg)) {
 		double left = MP_FOREVER;
 

@@ -67,11 +67,11 @@ int mp_event_wait(mp_event_t *e, double timeout)
 	MPI_CHECK_NULL(e);
 	/* A bad timeout fails even when the flag is set. */
 	if (!(timeout >= 0 || timeout == MP_FOREVER))
-		return mpi_deadline(timeout, __func__, &deadline);
+		return (rc = mpi_deadline(timeout, &deadline)) < 0 ? MPI_RAISE(rc) : 0;
 	if (__atomic_load_n(&e->_flag, __ATOMIC_ACQUIRE))
 		return 1;
-	if ((rc = mpi_deadline(timeout, __func__, &deadline)) < 0)
-		return rc;
+	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
+		return MPI_RAISE(rc);
 	__atomic_add_fetch(&e->_waiters, 1, __ATOMIC_SEQ_CST);
 	while (!__atomic_load_n(&e->_flag, __ATOMIC_ACQUIRE) &&
 	       mpi_futex_wait(&e->_flag, 0, deadline) != -ETIMEDOUT)

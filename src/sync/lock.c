@@ -33,8 +33,8 @@ __attribute__((noinline)) static int lock_slow(mp_lock_t *l, double timeout,
 	uint64_t deadline, dead;
 	int rc;
 
-	if ((rc = mpi_deadline(timeout, func, &deadline)) < 0)
-		return rc;
+	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
+		return mpi_error(rc, func, "%s", mpi_reason(rc));
 	rc = mpi_lock_wait(&l->_state, deadline, &dead);
 	if (rc == MP_EOWNERDEAD)
 		return took_over(l, dead, func);
@@ -49,8 +49,9 @@ __attribute__((noinline, cold)) static int bad_timeout(double timeout,
 						      const char *func)
 {
 	uint64_t unused;
+	int rc = mpi_deadline(timeout, &unused);
 
-	return mpi_deadline(timeout, func, &unused);
+	return rc < 0 ? mpi_error(rc, func, "%s", mpi_reason(rc)) : 0;
 }
 
 static inline int lock_acquire(mp_lock_t *l, double timeout, const char *func)

@@ -85,11 +85,11 @@ int mpi_semaphore_acquire(mp_semaphore_t *s, double timeout, const char *func)
 	/* Arguments first: a bad timeout fails even when a permit is free
 	 * (the cheap test; mpi_deadline words the error). */
 	if (!(timeout >= 0 || timeout == MP_FOREVER))
-		return mpi_deadline(timeout, func, &deadline);
+		return (rc = mpi_deadline(timeout, &deadline)) < 0 ? mpi_error(rc, func, "%s", mpi_reason(rc)) : 0;
 	if (try_take(s))
 		return 0;
-	if ((rc = mpi_deadline(timeout, func, &deadline)) < 0)
-		return rc;
+	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
+		return mpi_error(rc, func, "%s", mpi_reason(rc));
 	__atomic_add_fetch(&s->_waiters, 1, __ATOMIC_SEQ_CST);
 	for (;;) {
 		if (try_take(s)) {
