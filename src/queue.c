@@ -100,9 +100,11 @@ static int put(mp_queue_t *q, const void *msg, size_t len, double timeout,
 		return rc;
 	if (q->joinable)
 		__atomic_add_fetch(&q->unfinished, 1, __ATOMIC_SEQ_CST);
-	rc = mpi_ring_put(q->ring, msg, len, deadline, func);
+	rc = mpi_ring_put(q->ring, msg, len, deadline);
 	if (rc < 0 && q->joinable)
 		__atomic_sub_fetch(&q->unfinished, 1, __ATOMIC_SEQ_CST);
+	if (rc < 0)
+		mpi_error(rc, func, "%s", mpi_reason(rc));
 	return nowait_code(rc, timeout);
 }
 
@@ -127,7 +129,9 @@ static int get(mp_queue_t *q, void **msg, size_t cap, size_t *len,
 				 q ? (msg ? "len" : "msg") : "q");
 	if ((rc = deadline_of(timeout, &deadline, func)) < 0)
 		return rc;
-	rc = mpi_ring_get(q->ring, msg, cap, len, deadline, func);
+	rc = mpi_ring_get(q->ring, msg, cap, len, deadline);
+	if (rc < 0)
+		mpi_error(rc, func, "%s", mpi_reason(rc));
 	return nowait_code(rc, timeout);
 }
 

@@ -83,7 +83,7 @@ static long take(struct mpi_ring *r, uint32_t seed, uint64_t deadline)
 {
 	void *out = NULL;
 	size_t len;
-	int rc = mpi_ring_get(r, &out, 0, &len, deadline, "t");
+	int rc = mpi_ring_get(r, &out, 0, &len, deadline);
 	long ret;
 
 	if (rc < 0)
@@ -106,7 +106,7 @@ static void test_ring_sizes_and_limits(void **state)
 	assert_int_equal(mpi_ring_count(r), 0);
 	assert_true(mpi_ring_empty(r));
 	assert_false(mpi_ring_spin(r, 1000000)); /* 1 ms of nothing */
-	assert_int_equal(mpi_ring_put(r, "x", 1, 0, "t"), 0);
+	assert_int_equal(mpi_ring_put(r, "x", 1, 0), 0);
 	assert_true(mpi_ring_spin(r, 1000000));
 	assert_int_equal(mpi_ring_count(r), 1);
 	assert_int_equal(take(r, 0, 0), -1000000); /* "x" is not pattern 0 */
@@ -132,23 +132,25 @@ static void test_ring_full_then_wraps(void **state)
 	big = whole_max(r); /* one record is a quarter of the ring */
 	for (i = 0; i < 4; i++) {
 		fill(buf, big, (uint32_t)i);
-		assert_int_equal(mpi_ring_put(r, buf, big, 0, "t"), 0);
+		assert_int_equal(mpi_ring_put(r, buf, big, 0), 0);
 	}
 	/* Full: deadline 0 does not wait, and the message names func. */
 	set_sentinel();
-	assert_int_equal(mpi_ring_put(r, buf, 1, 0, "t"), -ETIMEDOUT);
-	assert_string_equal(mp_last_error(), "t: queue is full");
+	assert_int_equal(mpi_ring_put(r, buf, 1, 0), -ETIMEDOUT);
+	assert_sentinel(); /* the floor leaves a reason, not the message */
+	assert_string_equal(mpi_reason(-ETIMEDOUT), "queue is full");
 	assert_int_equal(mpi_ring_count(r), 4);
 	/* One out, one in: the new record starts at the ring's beginning. */
 	assert_int_equal(take(r, 0, 0), (long)big);
 	fill(buf, big, 4);
-	assert_int_equal(mpi_ring_put(r, buf, big, 0, "t"), 0);
+	assert_int_equal(mpi_ring_put(r, buf, big, 0), 0);
 	assert_int_equal(r->tail, 5 * (big + 8));
 	for (i = 1; i <= 4; i++)
 		assert_int_equal(take(r, (uint32_t)i, 0), (long)big);
 	set_sentinel();
 	assert_int_equal(take(r, 0, 0), -ETIMEDOUT);
-	assert_string_equal(mp_last_error(), "t: queue is empty");
+	assert_sentinel();
+	assert_string_equal(mpi_reason(-ETIMEDOUT), "queue is empty");
 	mpi_ring_free(r);
 }
 
@@ -179,7 +181,7 @@ static void test_ring_wraps_around(void **state)
 			size_t n = wrap_size(put, max);
 
 			fill(buf, n, put);
-			rc = mpi_ring_put(r, buf, n, 0, "t");
+			rc = mpi_ring_put(r, buf, n, 0);
 			if (rc == -ETIMEDOUT)
 				break;
 			assert_int_equal(rc, 0);
@@ -238,7 +240,7 @@ static void *produce(void *arg)
 		memcpy(buf, &seed, 4);
 		fill(buf + 4, p->sizes[i], seed);
 		p->rc = mpi_ring_put(p->r, buf, p->sizes[i] + 4,
-				     deadline_in(30), "producer");
+				     deadline_in(30));
 	}
 	free(buf);
 	return NULL;
@@ -252,7 +254,7 @@ static long take_seeded(struct mpi_ring *r, size_t *len)
 	long ret = -1;
 	int rc;
 
-	rc = mpi_ring_get(r, &out, 0, len, deadline_in(30), "t");
+	rc = mpi_ring_get(r, &out, 0, len, deadline_in(30));
 	if (rc < 0)
 		return rc;
 	if (*len >= 4) {
@@ -302,14 +304,14 @@ static void test_ring_stream_into_small_buffer_stays(void **state)
 	assert_non_null(r);
 	assert_int_equal(pthread_create(&t, NULL, produce, &p), 0);
 	/* Too small: -EMSGSIZE with the size, and nothing is taken. */
-	assert_int_equal(mpi_ring_get(r, &out, 100, &len, deadline_in(30), "t"),
+	assert_int_equal(mpi_ring_get(r, &out, 100, &len, deadline_in(30)),
 			 -EMSGSIZE);
 	assert_int_equal(len, 50004);
 	assert_ptr_equal(out, buf);
-	assert_non_null(strstr(mp_last_error(), "t: message of 50004 bytes"));
+	assert_non_null(strstr(mpi_reason(-EMSGSIZE), "message of 50004 bytes"));
 	/* Big enough: the whole message, streamed into the caller's buffer. */
 	assert_int_equal(mpi_ring_get(r, &out, sizeof(buf), &len,
-				      deadline_in(30), "t"),
+				      deadline_in(30)),
 			 0);
 	assert_ptr_equal(out, buf);
 	assert_int_equal(len, 50004);
@@ -372,9 +374,9 @@ static void *blocked_call(void *arg)
 
 	__atomic_add_fetch(s->entered, 1, __ATOMIC_SEQ_CST);
 	if (s->put)
-		s->rc = mpi_ring_put(s->r, "late", 4, deadline_in(30), "t");
+		s->rc = mpi_ring_put(s->r, "late", 4, deadline_in(30));
 	else
-		s->rc = mpi_ring_get(s->r, &out, 0, &len, deadline_in(30), "t");
+		s->rc = mpi_ring_get(s->r, &out, 0, &len, deadline_in(30));
 	mpi_free(out);
 	return NULL;
 }
@@ -434,8 +436,8 @@ static void test_ring_close_wakes_every_getter(void **state)
 	close_wakes(r, false);
 	/* Closed and empty: getters fail at once, puts too. */
 	assert_int_equal(take(r, 0, MPI_NO_DEADLINE), MP_ECLOSED);
-	assert_string_equal(mp_last_error(), "t: queue is closed");
-	assert_int_equal(mpi_ring_put(r, "x", 1, MPI_NO_DEADLINE, "t"),
+	assert_string_equal(mpi_reason(MP_ECLOSED), "queue is closed");
+	assert_int_equal(mpi_ring_put(r, "x", 1, MPI_NO_DEADLINE),
 			 MP_ECLOSED);
 	mpi_ring_free(r);
 }
@@ -453,7 +455,7 @@ static void test_ring_close_wakes_every_putter(void **state)
 		assert_non_null(r);
 		for (n = 0; n < 10; n++) {
 			fill(buf, sizeof(buf), (uint32_t)n);
-			if (mpi_ring_put(r, buf, sizeof(buf), 0, "t") < 0)
+			if (mpi_ring_put(r, buf, sizeof(buf), 0) < 0)
 				break;
 		}
 		assert_int_equal(n, maxsize ? maxsize : 4);
@@ -476,22 +478,22 @@ static void test_ring_waits_for_its_lock_until_the_deadline(void **state)
 
 	(void)state;
 	assert_non_null(r);
-	assert_int_equal(mpi_ring_put(r, "x", 1, 0, "t"), 0);
+	assert_int_equal(mpi_ring_put(r, "x", 1, 0), 0);
 	/* Another getter holds the consumer lock: data is there, but the
 	 * get waits for the lock only until its deadline. */
 	assert_int_equal(mpi_lock_take(&r->clock, 0), 0);
 	t0 = mpi_now_ns();
 	assert_int_equal(take(r, 0, t0 + 50000000u), -ETIMEDOUT);
 	assert_true(mpi_now_ns() - t0 >= 50000000u);
-	assert_string_equal(mp_last_error(), "t: queue is empty");
+	assert_string_equal(mpi_reason(-ETIMEDOUT), "queue is empty");
 	assert_int_equal(mpi_lock_give(&r->clock), 0);
 	/* Same for a putter behind the producer lock. */
 	assert_int_equal(mpi_lock_take(&r->plock, 0), 0);
 	t0 = mpi_now_ns();
-	assert_int_equal(mpi_ring_put(r, "y", 1, t0 + 50000000u, "t"),
+	assert_int_equal(mpi_ring_put(r, "y", 1, t0 + 50000000u),
 			 -ETIMEDOUT);
 	assert_true(mpi_now_ns() - t0 >= 50000000u);
-	assert_string_equal(mp_last_error(), "t: queue is full");
+	assert_string_equal(mpi_reason(-ETIMEDOUT), "queue is full");
 	assert_int_equal(mpi_lock_give(&r->plock), 0);
 	assert_int_equal(mpi_ring_count(r), 1);
 	mpi_ring_free(r);
@@ -519,7 +521,7 @@ static void test_ring_producer_dies_holding_its_lock(void **state)
 	(void)state;
 	assert_non_null(r);
 	fill(buf, sizeof(buf), 1);
-	assert_int_equal(mpi_ring_put(r, buf, sizeof(buf), 0, "t"), 0);
+	assert_int_equal(mpi_ring_put(r, buf, sizeof(buf), 0), 0);
 	pid = mpt_fork(die_mid_put, r);
 	/* Reap it only afterwards: a zombie owner counts as dead too. */
 	while (waitid(P_PID, (id_t)pid, &(siginfo_t){0},
@@ -529,8 +531,7 @@ static void test_ring_producer_dies_holding_its_lock(void **state)
 	 * and, having succeeded, leaves the caller's message alone. */
 	set_sentinel();
 	fill(buf, sizeof(buf), 2);
-	assert_int_equal(mpi_ring_put(r, buf, sizeof(buf), deadline_in(10),
-				      "t"),
+	assert_int_equal(mpi_ring_put(r, buf, sizeof(buf), deadline_in(10)),
 			 0);
 	assert_sentinel();
 	assert_int_equal(mpt_exit_code(pid), 0);

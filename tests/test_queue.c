@@ -8,6 +8,7 @@
 #include <signal.h>
 
 #include "internal/alloc.h"
+#include "internal/error.h"
 #include "internal/ring.h"
 #include "internal/arena.h"
 #include "mproc/queue.h"
@@ -642,8 +643,8 @@ static int still_works(struct mpi_ring *r)
 	void *out = NULL;
 	size_t len;
 
-	if (mpi_ring_put(r, "good", 4, 0, "t") != 0 ||
-	    mpi_ring_get(r, &out, 0, &len, 0, "t") != 0)
+	if (mpi_ring_put(r, "good", 4, 0) != 0 ||
+	    mpi_ring_get(r, &out, 0, &len, 0) != 0)
 		return 0;
 	len = len == 4 && memcmp(out, "good", 4) == 0;
 	mpi_free(out);
@@ -654,7 +655,7 @@ static int get_code(struct mpi_ring *r)
 {
 	void *out = NULL;
 	size_t len;
-	int rc = mpi_ring_get(r, &out, 0, &len, 0, "t");
+	int rc = mpi_ring_get(r, &out, 0, &len, 0);
 
 	mpi_free(out);
 	return rc;
@@ -677,9 +678,10 @@ static int hostile_records(void *arg)
 		return 99;
 	/* A whole message claiming 4 GiB with 8 bytes published. */
 	raw_rec(r, WHOLE, 0xfffffff0u, "12345678", 8);
-	if (get_code(r) != -EPROTO || !still_works(r))
+	if (get_code(r) != -EPROTO ||
+	    strstr(mpi_reason(-EPROTO), "malformed record") == NULL)
 		return 1;
-	if (strstr(mp_last_error(), "t: ") == NULL)
+	if (!still_works(r))
 		return 2;
 	/* A record that would run past the end of the ring. */
 	r->ptail = r->tail = (r->tail | 4095) - 15; /* 16 bytes before the end */
@@ -696,7 +698,7 @@ static int hostile_records(void *arg)
 	/* The same into the caller's buffer of 16 bytes (cap checked). */
 	raw_rec(r, FIRST, 16, first, 16);
 	raw_rec(r, CONT, 40, buf, 40);
-	if (mpi_ring_get(r, &p, 16, &len, 0, "t") != -EPROTO || !still_works(r))
+	if (mpi_ring_get(r, &p, 16, &len, 0) != -EPROTO || !still_works(r))
 		return 5;
 	/* An unknown kind; a first record too short for its total. */
 	raw_rec(r, 9, 8, "12345678", 8);

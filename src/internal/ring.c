@@ -237,28 +237,28 @@ static int put_locked(struct mpi_ring *r, const unsigned char *msg, size_t len,
 }
 
 int mpi_ring_put(struct mpi_ring *r, const void *msg, size_t len,
-		 uint64_t deadline, const char *func)
+		 uint64_t deadline)
 {
 	int rc;
 
 	/* Past this, align8(len) + headers could wrap (see ring.h). */
 	if (len > MPI_RING_MAX_MESSAGE)
-		return mpi_error(-EMSGSIZE, func,
-				 "message of %zu bytes exceeds the largest "
-				 "message (PTRDIFF_MAX = %td bytes)",
-				 len, (ptrdiff_t)PTRDIFF_MAX);
+		return mpi_why(-EMSGSIZE,
+			       "message of %zu bytes exceeds the largest "
+			       "message (PTRDIFF_MAX = %td bytes)",
+			       len, (ptrdiff_t)PTRDIFF_MAX);
 	if (r->max_message && len > r->max_message)
-		return mpi_error(-EMSGSIZE, func,
-				 "message of %zu bytes exceeds the queue's "
-				 "max_message of %llu",
-				 len, (unsigned long long)r->max_message);
+		return mpi_why(-EMSGSIZE,
+			       "message of %zu bytes exceeds the queue's "
+			       "max_message of %llu",
+			       len, (unsigned long long)r->max_message);
 	rc = mpi_lock_take(&r->plock, deadline);
 	if (rc == MP_EOWNERDEAD) {
 		/* A producer died inside put: forget what it did not publish. */
 		r->ptail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
 		__atomic_store_n(&r->streaming, 0, __ATOMIC_RELEASE);
 	} else if (rc < 0) {
-		return mpi_error(rc, func, "queue is full");
+		return mpi_why(rc, "queue is full");
 	}
 	if (__atomic_load_n(&r->closed, __ATOMIC_ACQUIRE))
 		rc = MP_ECLOSED;
@@ -266,9 +266,9 @@ int mpi_ring_put(struct mpi_ring *r, const void *msg, size_t len,
 		rc = put_locked(r, msg, len, deadline);
 	mpi_lock_give(&r->plock);
 	if (rc == MP_ECLOSED)
-		return mpi_error(rc, func, "queue is closed");
+		return mpi_why(rc, "queue is closed");
 	if (rc == -ETIMEDOUT)
-		return mpi_error(rc, func, "queue is full");
+		return mpi_why(rc, "queue is full");
 	return rc;
 }
 
@@ -473,7 +473,7 @@ static int get_locked(struct mpi_ring *r, void **out, size_t cap, size_t *len,
 }
 
 int mpi_ring_get(struct mpi_ring *r, void **out, size_t cap, size_t *len,
-		 uint64_t deadline, const char *func)
+		 uint64_t deadline)
 {
 	struct bad bad = {0};
 	int rc;
@@ -482,32 +482,32 @@ int mpi_ring_get(struct mpi_ring *r, void **out, size_t cap, size_t *len,
 	 * and orphan parts of it are skipped below. */
 	rc = mpi_lock_take(&r->clock, deadline);
 	if (rc < 0 && rc != MP_EOWNERDEAD)
-		return mpi_error(rc, func, "queue is empty");
+		return mpi_why(rc, "queue is empty");
 	rc = get_locked(r, out, cap, len, deadline, &bad);
 	mpi_lock_give(&r->clock);
 	switch (rc) {
 	case 0:
 		return 0;
 	case MP_ECLOSED:
-		return mpi_error(rc, func, "queue is closed");
+		return mpi_why(rc, "queue is closed");
 	case -ETIMEDOUT:
-		return mpi_error(rc, func, "queue is empty");
+		return mpi_why(rc, "queue is empty");
 	case -EMSGSIZE:
-		return mpi_error(rc, func,
-				 "message of %zu bytes does not fit the buffer "
-				 "of %zu bytes (nothing was taken)",
-				 *len, cap);
+		return mpi_why(rc,
+			       "message of %zu bytes does not fit the buffer "
+			       "of %zu bytes (nothing was taken)",
+			       *len, cap);
 	case -EPROTO:
-		return mpi_error(rc, func,
-				 "the queue held a malformed record (kind %u, "
-				 "length %u): a process sharing it wrote "
-				 "outside the protocol; %llu bytes were dropped",
-				 bad.kind, bad.len,
-				 (unsigned long long)bad.dropped);
+		return mpi_why(rc,
+			       "the queue held a malformed record (kind %u, "
+			       "length %u): a process sharing it wrote "
+			       "outside the protocol; %llu bytes were dropped",
+			       bad.kind, bad.len,
+			       (unsigned long long)bad.dropped);
 	case -ENOMEM:
-		return mpi_error(rc, func, "out of memory for a message");
+		return mpi_why(rc, "out of memory for a message");
 	default:
-		return mpi_error(rc, func, "%s", mp_strerror(rc));
+		return rc;
 	}
 }
 

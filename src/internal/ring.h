@@ -98,10 +98,10 @@ void mpi_ring_free(struct mpi_ring *r);
  * Put one message (copied).  0; -ETIMEDOUT (-EAGAIN when deadline is 0 =
  * do not block) when there is no room; MP_ECLOSED; -EMSGSIZE over
  * max_message or MPI_RING_MAX_MESSAGE.  The deadline is absolute
- * (internal/clock.h).  Messages name func.
+ * (internal/clock.h).  Failures leave a reason (internal/error.h).
  */
 int mpi_ring_put(struct mpi_ring *r, const void *msg, size_t len,
-		 uint64_t deadline, const char *func);
+		 uint64_t deadline);
 
 /*
  * Take one message into buf (cap bytes; the library allocates when *out is
@@ -111,7 +111,7 @@ int mpi_ring_put(struct mpi_ring *r, const void *msg, size_t len,
  * -EPROTO when a malformed record was found (see Trust above); -ENOMEM.
  */
 int mpi_ring_get(struct mpi_ring *r, void **out, size_t cap, size_t *len,
-		 uint64_t deadline, const char *func);
+		 uint64_t deadline);
 
 /* Close: later puts fail, getters drain and then fail; wakes everyone. */
 void mpi_ring_close(struct mpi_ring *r);

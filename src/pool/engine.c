@@ -420,8 +420,7 @@ static void dispatch(mp_pool_t *p)
 		deadline = j->rec_len <= INBOX_BYTES / 8
 				   ? 0 /* room or not: never wait */
 				   : mpi_now_ns() + 1000000000u + 20 * (uint64_t)j->rec_len;
-		if (mpi_ring_put(best->args.inbox, j->rec, j->rec_len, deadline,
-				 __func__) < 0) {
+		if (mpi_ring_put(best->args.inbox, j->rec, j->rec_len, deadline) < 0) {
 			/* Full or dying: leave it pending for the next round. */
 			best->stopping |= j->rec_len > INBOX_BYTES / 8;
 			break;
@@ -448,8 +447,7 @@ static void dispatch(mp_pool_t *p)
 
 		if (w->alive && !w->stopping && w->queued == 0 &&
 		    w->budget < p->head->items &&
-		    mpi_ring_put(w->args.inbox, &stop, sizeof(stop), 0,
-				 __func__) == 0)
+		    mpi_ring_put(w->args.inbox, &stop, sizeof(stop), 0) == 0)
 			w->stopping = true;
 	}
 }
@@ -488,7 +486,7 @@ static void drain_results(mp_pool_t *p)
 	void *rec = NULL;
 	size_t len;
 
-	while (mpi_ring_get(p->results, &rec, 0, &len, 0, __func__) == 0) {
+	while (mpi_ring_get(p->results, &rec, 0, &len, 0) == 0) {
 		take_result(p, &rec, len);
 		mpi_free(rec);
 		rec = NULL;

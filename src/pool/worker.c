@@ -206,8 +206,7 @@ int mpi_pool_worker_main(void *arg)
 
 		/* Tiny tasks come faster than a sleeping worker wakes. */
 		mpi_ring_spin(a->inbox, SPIN_NS);
-		rc = mpi_ring_get(a->inbox, &b, in.cap, &len, MPI_NO_DEADLINE,
-				  "worker");
+		rc = mpi_ring_get(a->inbox, &b, in.cap, &len, MPI_NO_DEADLINE);
 		if (rc == -EMSGSIZE) {
 			if (reserve(&in.b, &in.cap, 0, len) < 0)
 				return 3;
@@ -233,8 +232,7 @@ int mpi_pool_worker_main(void *arg)
 			__atomic_store_n(&a->slot->big, 1, __ATOMIC_SEQ_CST);
 			wake_supervisor(a);
 		}
-		if (mpi_ring_put(a->results, res.b, res.len, MPI_NO_DEADLINE,
-				 "worker") < 0)
+		if (mpi_ring_put(a->results, res.b, res.len, MPI_NO_DEADLINE) < 0)
 			return 4;
 		if (big)
 			__atomic_store_n(&a->slot->big, 0, __ATOMIC_SEQ_CST);
