@@ -38,7 +38,7 @@ int main(void)
 	int i;
 
 	sh = mp_shared_alloc(sizeof(*sh));
-	if (sh == NULL || mp_semaphore_init(&sh->sem, 3, false) < 0)
+	if (sh == NULL || mp_semaphore_init(&sh->sem, 3, NULL) < 0)
 		return 1;
 	for (i = 0; i < 8; i++) {
 		ps[i] = mp_process_new(worker, (void *)(long)i, NULL);

@@ -18,7 +18,8 @@ static int reader(void *arg)
 		return 1;
 	}
 	printf("child read: %.*s\n", (int)a->size, (char *)mp_shm_buf(shm));
-	mp_shm_close(shm);
+	mp_shm_close(shm); /* shm.close() */
+	mp_shm_free(shm);
 	return 0;
 }
 
@@ -39,8 +40,9 @@ int main(void)
 	mp_process_start(p);
 	mp_process_join(p, MP_FOREVER);
 	mp_process_free(p);
-	mp_shm_unlink(shm);
-	mp_shm_close(shm);
+	mp_shm_close(shm);  /* shm.close() */
+	mp_shm_unlink(shm); /* shm.unlink(): after close, as in CPython */
+	mp_shm_free(shm);
 	printf("segment closed and unlinked\n");
 	return 0;
 }

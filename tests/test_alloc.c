@@ -330,7 +330,7 @@ static void path_semaphore(void)
 {
 	mp_semaphore_t *s;
 
-	NEW(s, mp_semaphore_new(2, true));
+	NEW(s, mp_semaphore_new(2, &(mp_semaphore_opts_t){.bounded = true}));
 	OP(mp_semaphore_acquire(s, 0));
 	OP(mp_semaphore_release(s, 1));
 	assert_int_equal(mp_semaphore_get_value(s), 2);
@@ -343,7 +343,7 @@ static void path_event(void)
 
 	NEW(e, mp_event_new());
 	OP(mp_event_set(e));
-	assert_int_equal(mp_event_wait(e, 0), 1);
+	OP(mp_event_wait(e, 0));
 	mp_event_free(e);
 }
 
@@ -354,7 +354,7 @@ static void path_condition(void)
 	NEW(c, mp_condition_new(NULL));
 	OP(mp_condition_acquire(c, 0));
 	OP(mp_condition_notify_all(c));
-	assert_int_equal(mp_condition_wait(c, 0), 0);
+	assert_int_equal(mp_condition_wait(c, 0), -ETIMEDOUT);
 	OP(mp_condition_release(c));
 	mp_condition_free(c);
 }
@@ -415,9 +415,10 @@ static void path_shm(void)
 	NEW(t, mp_shm_attach(mp_shm_name(s)));
 	assert_int_equal(mp_shm_size(t), 4096);
 	assert_string_equal(mp_shm_buf(t), "shared");
-	mp_shm_close(t);
+	OP(mp_shm_close(t));
+	mp_shm_free(t);
 	OP(mp_shm_unlink(s));
-	mp_shm_close(s);
+	mp_shm_free(s);
 }
 
 static void test_alloc_shm(void **state)
@@ -967,7 +968,7 @@ static mp_event_t *gate;
 /* Wait for the gate (bounded), then twice. */
 static int gated_twice(const void *in, size_t len, mp_task_out_t *out)
 {
-	if (mp_event_wait(gate, 30) != 1)
+	if (mp_event_wait(gate, 30) != 0)
 		return mp_task_fail(out, "gate never opened");
 	return twice(in, len, out);
 }
@@ -1154,7 +1155,7 @@ static int setup(void **state)
 	if ((s = mp_shm_create(NULL, 1, NULL)) == NULL)
 		return -1;
 	mp_shm_unlink(s);
-	mp_shm_close(s);
+	mp_shm_free(s);
 	return 0;
 }
 

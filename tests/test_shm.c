@@ -170,6 +170,72 @@ static void test_array(void **state)
 	assert_null(mp_array_new('i', SIZE_MAX / 2, NULL, NULL));
 }
 
+/* ---- a Value's or Array's lock owner dies ---- */
+
+/* Take the object's lock and end without releasing it. */
+static int take_lock_and_exit(void *arg)
+{
+	_exit(mp_rlock_acquire(arg, MP_FOREVER) == 0 ? 0 : 1);
+}
+
+/* The exact message of the first get after the death, then of the next one
+ * (the lock is still not marked consistent); then repair it. */
+static void check_dead_owner(const char *func, mp_rlock_t *lock,
+			     int (*get)(void *obj, void *out), void *obj)
+{
+	char want[200];
+	pid_t pid;
+	int out = -1;
+
+	pid = mpt_fork(take_lock_and_exit, lock);
+	assert_int_equal(mpt_exit_code(pid), 0);
+	mpt_assert_rc(get(obj, &out), MP_EOWNERDEAD);
+	assert_int_equal(out, 42); /* the copy was made */
+	snprintf(want, sizeof(want),
+		 "%s: the previous owner (pid %d, thread %d) died holding the "
+		 "lock; the lock is yours",
+		 func, (int)pid, (int)pid);
+	assert_string_equal(mp_last_error(), want);
+	assert_int_equal(mp_last_error_code(), MP_EOWNERDEAD);
+	mpt_assert_rc(get(obj, &out), MP_EOWNERDEAD);
+	snprintf(want, sizeof(want),
+		 "%s: an owner died holding the lock and its state was not "
+		 "marked consistent; the lock is yours",
+		 func);
+	assert_string_equal(mp_last_error(), want);
+	assert_int_equal(mp_rlock_count(lock), 0); /* released after the copy */
+	mpt_assert_rc(mp_rlock_acquire(lock, 0), MP_EOWNERDEAD);
+	mpt_assert_ok(mp_rlock_consistent(lock));
+	mpt_assert_ok(mp_rlock_release(lock));
+	out = -1;
+	mpt_assert_ok(get(obj, &out));
+	assert_int_equal(out, 42);
+}
+
+static int value_get(void *obj, void *out)
+{
+	return mp_value_get(obj, out);
+}
+
+static int array_get(void *obj, void *out)
+{
+	return mp_array_get(obj, 2, out);
+}
+
+static void test_get_with_dead_lock_owner_message(void **state)
+{
+	mp_value_t *v = mp_value_new('i', &(int){42}, NULL);
+	mp_array_t *a = mp_array_new('i', 3, (int[]){0, 0, 42}, NULL);
+
+	(void)state;
+	assert_non_null(v);
+	assert_non_null(a);
+	check_dead_owner("mp_value_get", mp_value_get_lock(v), value_get, v);
+	check_dead_owner("mp_array_get", mp_array_get_lock(a), array_get, a);
+	mp_value_free(v);
+	mp_array_free(a);
+}
+
 /* ---- SharedMemory ---- */
 
 static char seg_name[64];
@@ -181,7 +247,7 @@ static int attach_and_write(void *arg)
 	if (s == NULL || mp_shm_size(s) != 4096)
 		return 1;
 	memcpy(mp_shm_buf(s), "hello from the child", 21);
-	mp_shm_close(s);
+	mp_shm_free(s);
 	return 0;
 }
 
@@ -210,9 +276,83 @@ static void test_shm_create_attach_unlink(void **state)
 	assert_false(shm_exists(seg_name));
 	mpt_assert_rc(mp_shm_unlink(t), -ENOENT);
 	assert_string_equal(mp_shm_buf(t), "hello from the child"); /* mapped */
-	mp_shm_close(t);
-	mp_shm_close(s);
-	mp_shm_close(NULL);
+	mp_shm_free(t);
+	mp_shm_free(s);
+}
+
+/* Is a mapping of /dev/shm/<name> in this process? */
+static bool mapped(const char *name)
+{
+	char line[512], want[300];
+	bool found = false;
+	FILE *f = fopen("/proc/self/maps", "re");
+
+	assert_non_null(f);
+	snprintf(want, sizeof(want), "/dev/shm/%s", name);
+	while (!found && fgets(line, sizeof(line), f) != NULL) {
+		char *end = strstr(line, want);
+
+		found = end != NULL && (end[strlen(want)] == '\n' ||
+					end[strlen(want)] == ' ');
+	}
+	fclose(f);
+	return found;
+}
+
+/* CPython's order: close() then unlink(); the handle outlives close. */
+static void test_shm_close_then_unlink_then_free(void **state)
+{
+	char name[64];
+	mp_shm_t *s;
+
+	(void)state;
+	snprintf(name, sizeof(name), "mptest_close_%d", (int)getpid());
+	s = mp_shm_create(name, 8192, NULL);
+	assert_non_null(s);
+	assert_true(mapped(name));
+	mpt_assert_ok(mp_shm_close(s));
+	assert_false(mapped(name));
+	assert_null(mp_shm_buf(s));
+	assert_string_equal(mp_shm_name(s), name);
+	assert_int_equal(mp_shm_size(s), 8192);
+	mpt_assert_ok(mp_shm_close(s)); /* idempotent */
+	assert_true(shm_exists(name));  /* close never unlinks */
+	mpt_assert_ok(mp_shm_unlink(s));
+	assert_false(shm_exists(name));
+	mpt_assert_rc(mp_shm_unlink(s), -ENOENT);
+	mp_shm_free(s);
+	mp_shm_free(NULL);
+	mpt_assert_rc(mp_shm_close(NULL), -EINVAL);
+}
+
+static void test_shm_unlink_then_close_and_free_without_close(void **state)
+{
+	char name[64];
+	mp_shm_t *s, *t;
+
+	(void)state;
+	snprintf(name, sizeof(name), "mptest_unl_%d", (int)getpid());
+	s = mp_shm_create(name, 100, NULL);
+	assert_non_null(s);
+	strcpy(mp_shm_buf(s), "still mapped");
+	mpt_assert_ok(mp_shm_unlink(s));
+	assert_false(shm_exists(name));
+	assert_string_equal(mp_shm_buf(s), "still mapped");
+	mpt_assert_ok(mp_shm_close(s));
+	mpt_assert_ok(mp_shm_close(s));
+	mp_shm_free(s);
+	/* free implies close, and never unlinks. */
+	s = mp_shm_create(name, 100, NULL);
+	assert_non_null(s);
+	strcpy(mp_shm_buf(s), "kept");
+	mp_shm_free(s);
+	assert_false(mapped(name));
+	assert_true(shm_exists(name));
+	t = mp_shm_attach(name);
+	assert_non_null(t);
+	assert_string_equal(mp_shm_buf(t), "kept");
+	mpt_assert_ok(mp_shm_unlink(t));
+	mp_shm_free(t);
 }
 
 static void test_shm_errors_and_auto_name(void **state)
@@ -235,7 +375,7 @@ static void test_shm_errors_and_auto_name(void **state)
 	assert_int_equal(strncmp(mp_shm_name(s), "psm_", 4), 0);
 	assert_true(mp_shm_size(s) >= 100);
 	mpt_assert_ok(mp_shm_unlink(s));
-	mp_shm_close(s);
+	mp_shm_free(s);
 }
 
 static int create_then_die(void *arg)
@@ -290,7 +430,7 @@ static void test_shm_untracked_survives_creator(void **state)
 	s = mp_shm_attach(name);
 	assert_non_null(s);
 	mpt_assert_ok(mp_shm_unlink(s));
-	mp_shm_close(s);
+	mp_shm_free(s);
 }
 
 /* ---- the tracker when pidfd_open fails (EMFILE) ---- */
@@ -377,23 +517,58 @@ static int tracker_emfile_helper(void)
 			return 18;
 		}
 	mp_shm_unlink(mine);
-	mp_shm_close(mine);
+	mp_shm_free(mine);
 	return missing ? 20 : 0;
 }
 
+/*
+ * The helper's (and so its tracker's) stderr is a pipe: the tracker, which
+ * falls back to watching pids when pidfd_open fails, must write nothing
+ * there (the library never writes to stderr).  EOF comes when every holder
+ * of the write end is gone: the helper, its creators, and the tracker,
+ * which ends with its last creator.
+ */
 static void test_tracker_pidfd_emfile_keeps_live_segments(void **state)
 {
+	char out[4096];
+	size_t have = 0;
+	int err[2];
+	ssize_t n;
 	pid_t pid;
+	double t0;
 
 	(void)state;
+	assert_int_equal(pipe2(err, O_CLOEXEC), 0);
 	fflush(NULL);
 	if ((pid = fork()) == 0) {
+		dup2(err[1], STDERR_FILENO);
 		execl(mpt_self_exe(), "test_shm", "--tracker-emfile",
 		      (char *)NULL);
 		_exit(127);
 	}
 	assert_true(pid > 0);
+	close(err[1]);
+	t0 = mpt_now();
+	for (;;) {
+		struct pollfd pfd = {.fd = err[0], .events = POLLIN};
+		int left = (int)((mpt_timeout(30) - (mpt_now() - t0)) * 1000);
+
+		assert_true(left > 0);
+		if (poll(&pfd, 1, left) < 0) {
+			assert_int_equal(errno, EINTR);
+			continue;
+		}
+		n = read(err[0], out + have, sizeof(out) - 1 - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		assert_true(n >= 0);
+		if (n == 0 || (have += (size_t)n) == sizeof(out) - 1)
+			break;
+	}
+	close(err[0]);
+	out[have] = '\0';
 	assert_int_equal(mpt_exit_code(pid), 0);
+	assert_string_equal(out, "");
 }
 
 /* The tracker keeps one fd open for the rest of the process: start it
@@ -406,7 +581,7 @@ static int start_tracker(void **state)
 	if (s == NULL)
 		return -1;
 	mp_shm_unlink(s);
-	mp_shm_close(s);
+	mp_shm_free(s);
 	return 0;
 }
 
@@ -417,7 +592,10 @@ int main(int argc, char **argv)
 		MPT(test_value_types),
 		MPT(test_value_counter_across_processes),
 		MPT(test_array),
+		MPT(test_get_with_dead_lock_owner_message),
 		MPT(test_shm_create_attach_unlink),
+		MPT(test_shm_close_then_unlink_then_free),
+		MPT(test_shm_unlink_then_close_and_free_without_close),
 		MPT(test_shm_errors_and_auto_name),
 		MPT(test_shm_creator_killed_leaves_no_segment),
 		MPT(test_shm_untracked_survives_creator),

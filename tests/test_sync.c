@@ -363,7 +363,7 @@ static void test_rlock_owner_killed(void **state)
 
 static void test_semaphore_basics(void **state)
 {
-	mp_semaphore_t *s = mp_semaphore_new(2, false);
+	mp_semaphore_t *s = mp_semaphore_new(2, NULL);
 	double t0;
 
 	(void)state;
@@ -378,12 +378,12 @@ static void test_semaphore_basics(void **state)
 	assert_int_equal(mp_semaphore_get_value(s), 3);
 	mpt_assert_rc(mp_semaphore_release(s, 0), -EINVAL);
 	mp_semaphore_free(s);
-	assert_null(mp_semaphore_new(0x80000000u, false));
+	assert_null(mp_semaphore_new(0x80000000u, NULL));
 }
 
 static void test_bounded_semaphore(void **state)
 {
-	mp_semaphore_t *s = mp_semaphore_new(2, true);
+	mp_semaphore_t *s = mp_semaphore_new(2, &(mp_semaphore_opts_t){.bounded = true});
 
 	(void)state;
 	mpt_assert_rc(mp_semaphore_release(s, 1), -EINVAL);
@@ -426,7 +426,8 @@ static void test_semaphore_limits_concurrency(void **state)
 	int i;
 
 	(void)state;
-	mp_semaphore_init(&sh->sem, 3, true);
+	mp_semaphore_init(&sh->sem, 3,
+			  &(mp_semaphore_opts_t){.bounded = true});
 	sh->current = sh->max = 0;
 	for (i = 0; i < 6; i++)
 		pid[i] = mpt_fork(limited_work, NULL);
@@ -449,7 +450,7 @@ static void test_semaphore_wakes_other_process(void **state)
 	int i;
 
 	(void)state;
-	mp_semaphore_init(&sh->sem, 0, false);
+	mp_semaphore_init(&sh->sem, 0, NULL);
 	for (i = 0; i < 3; i++)
 		pid[i] = mpt_fork(block_on_semaphore, NULL);
 	wait_up(3);
@@ -465,7 +466,7 @@ static int wait_event(void *arg)
 {
 	(void)arg;
 	signal_up();
-	return mp_event_wait(&sh->event, mpt_timeout(10)) == 1 ? 0 : 1;
+	return mp_event_wait(&sh->event, mpt_timeout(10)) == 0 ? 0 : 1;
 }
 
 static void test_event(void **state)
@@ -478,23 +479,27 @@ static void test_event(void **state)
 	mp_event_init(&sh->event);
 	assert_int_equal(mp_event_is_set(&sh->event), 0);
 	t0 = mpt_now();
-	assert_int_equal(mp_event_wait(&sh->event, 0.1), 0);
+	mpt_assert_rc(mp_event_wait(&sh->event, 0.1), -ETIMEDOUT);
 	assert_true(mpt_now() - t0 >= 0.09);
+	assert_string_equal(mp_last_error(),
+			    "mp_event_wait: the flag was not set within 0.1s");
 	for (i = 0; i < 3; i++)
 		pid[i] = mpt_fork(wait_event, NULL);
 	wait_up(3);
 	mpt_assert_ok(mp_event_set(&sh->event)); /* wakes all of them */
 	for (i = 0; i < 3; i++)
 		assert_int_equal(mpt_exit_code(pid[i]), 0);
-	assert_int_equal(mp_event_wait(&sh->event, 0), 1);
+	mpt_assert_ok(mp_event_wait(&sh->event, 0));
+	assert_int_equal(mp_event_is_set(&sh->event), 1);
 	mpt_assert_ok(mp_event_clear(&sh->event));
 	assert_int_equal(mp_event_is_set(&sh->event), 0);
-	assert_int_equal(mp_event_wait(&sh->event, 0), 0);
+	mpt_assert_rc(mp_event_wait(&sh->event, 0), -ETIMEDOUT);
+	assert_int_equal(mp_event_is_set(NULL), -EINVAL);
 	mpt_assert_rc(mp_event_wait(&sh->event, -1.5), -EINVAL);
 	mp_event_t *e = mp_event_new();
 	assert_non_null(e);
 	mp_event_set(e);
-	assert_int_equal(mp_event_wait(e, MP_FOREVER), 1);
+	mpt_assert_ok(mp_event_wait(e, MP_FOREVER));
 	mp_event_free(e);
 }
 
@@ -515,8 +520,12 @@ static void test_condition_errors_and_timeout(void **state)
 			    "mp_condition_notify: lock is not owned");
 	mpt_assert_ok(mp_condition_acquire(c, MP_FOREVER));
 	t0 = mpt_now();
-	assert_int_equal(mp_condition_wait(c, 0.1), 0);
+	mpt_assert_rc(mp_condition_wait(c, 0.1), -ETIMEDOUT);
 	assert_true(mpt_now() - t0 >= 0.09);
+	assert_string_equal(mp_last_error(),
+			    "mp_condition_wait: not notified within 0.1s");
+	assert_int_equal(mp_rlock_count(&c->_own), 1); /* held again */
+	mpt_assert_rc(mp_condition_wait(c, 0), -ETIMEDOUT);
 	mpt_assert_ok(mp_condition_notify_all(c)); /* nobody waits: fine */
 	mpt_assert_ok(mp_condition_release(c));
 	mp_condition_free(c);
@@ -533,7 +542,7 @@ static int cond_waiter(void *arg)
 	if (mp_condition_acquire(&sh->cond, MP_FOREVER) != 0)
 		return 1;
 	signal_up(); /* holding the lock: the test can only notify once we wait */
-	if (mp_condition_wait(&sh->cond, mpt_timeout(20)) != 1)
+	if (mp_condition_wait(&sh->cond, mpt_timeout(20)) != 0)
 		return 2;
 	mp_semaphore_release(&sh->woke, 1);
 	return mp_condition_release(&sh->cond) == 0 ? 0 : 3;
@@ -546,7 +555,7 @@ static void test_condition_notify_one_wakes_exactly_one(void **state)
 
 	(void)state;
 	mp_condition_init(&sh->cond, NULL);
-	mp_semaphore_init(&sh->woke, 0, false);
+	mp_semaphore_init(&sh->woke, 0, NULL);
 	for (i = 0; i < 3; i++)
 		pid[i] = mpt_fork(cond_waiter, NULL);
 	wait_up(3);
@@ -564,7 +573,7 @@ static void test_condition_notify_one_wakes_exactly_one(void **state)
 	assert_int_equal(mp_semaphore_get_value(&sh->woke), 2);
 }
 
-static bool value_is_five(void *arg)
+static int value_is_five(void *arg)
 {
 	(void)arg;
 	return sh->value == 5;
@@ -596,17 +605,23 @@ static void test_condition_wait_for(void **state)
 	mpt_assert_ok(mp_condition_acquire(&sh->cond, MP_FOREVER)); /* depth 2 */
 	pid = mpt_fork(set_values, NULL);
 	/* wait releases both levels, so the child can take the lock. */
-	assert_int_equal(mp_condition_wait_for(&sh->cond, value_is_five, NULL,
-					       mpt_timeout(10)),
-			 1);
+	mpt_assert_ok(mp_condition_wait_for(&sh->cond, value_is_five, NULL,
+					    mpt_timeout(10)));
 	assert_int_equal(mp_rlock_count(&sh->rlock), 2); /* restored */
 	assert_int_equal(mpt_exit_code(pid), 0);
 	/* A predicate that never holds: false after the timeout. */
 	sh->value = 0;
 	t0 = mpt_now();
-	assert_int_equal(mp_condition_wait_for(&sh->cond, value_is_five, NULL, 0.2),
-			 0);
+	mpt_assert_rc(mp_condition_wait_for(&sh->cond, value_is_five, NULL, 0.2),
+		      -ETIMEDOUT);
 	assert_true(mpt_now() - t0 >= 0.19);
+	assert_string_equal(mp_last_error(), "mp_condition_wait_for: the "
+			    "predicate is still false after 0.2s");
+	assert_int_equal(mp_rlock_count(&sh->rlock), 2); /* held again */
+	mpt_assert_rc(mp_condition_wait_for(&sh->cond, value_is_five, NULL, 0),
+		      -ETIMEDOUT);
+	sh->value = 5; /* true at once: no wait, even with timeout 0 */
+	mpt_assert_ok(mp_condition_wait_for(&sh->cond, value_is_five, NULL, 0));
 	mp_condition_release(&sh->cond);
 	mp_condition_release(&sh->cond);
 	assert_int_equal(mp_rlock_count(&sh->rlock), 0);
@@ -619,7 +634,7 @@ static void test_condition_over_lock(void **state)
 	(void)state;
 	mp_lock_init(&sh->lock);
 	mp_condition_init(&sh->cond, &(mp_condition_opts_t){.lock = &sh->lock});
-	mp_semaphore_init(&sh->woke, 0, false);
+	mp_semaphore_init(&sh->woke, 0, NULL);
 	pid = mpt_fork(cond_waiter, NULL);
 	wait_up(1);
 	mpt_assert_ok(mp_condition_acquire(&sh->cond, mpt_timeout(10)));
@@ -693,7 +708,11 @@ static void test_barrier_timeout_breaks_and_reset(void **state)
 	assert_int_equal(mp_barrier_broken(b), 0);
 	mp_barrier_free(b);
 	assert_null(mp_barrier_new(0, NULL));
-	assert_null(mp_barrier_new(2, &(mp_barrier_opts_t){.timeout = -1}));
+	assert_null(mp_barrier_new(2, &(mp_barrier_opts_t){.timeout = -0.5}));
+	assert_int_equal(mp_last_error_code(), -EINVAL);
+	assert_null(mp_barrier_new(2, &(mp_barrier_opts_t){
+					      .timeout = MP_BARRIER_DEFAULT}));
+	assert_int_equal(mp_last_error_code(), -EINVAL);
 }
 
 static int wait_broken(void *arg)
@@ -769,6 +788,79 @@ static void test_barrier_failing_action(void **state)
 	assert_int_equal(mp_barrier_broken(&sh->barrier), 1);
 }
 
+static int barrier_wait_default(void *arg)
+{
+	(void)arg;
+	signal_up();
+	return mp_barrier_wait(&sh->barrier, MP_BARRIER_DEFAULT) >= 0 ? 0 : 1;
+}
+
+/* An option-field timeout of 0 or MP_FOREVER means no limit (common.h). */
+static void test_barrier_option_timeout_no_limit(void **state)
+{
+	static const double no_limit[] = {0, MP_FOREVER};
+	struct pollfd none = {.fd = -1};
+	mp_barrier_t *b;
+	pid_t pid;
+	double t0;
+
+	(void)state;
+	b = mp_barrier_new(2, &(mp_barrier_opts_t){.timeout = MP_FOREVER});
+	assert_non_null(b);
+	mp_barrier_free(b);
+	for (size_t k = 0; k < 2; k++) {
+		mpt_assert_ok(mp_barrier_init(&sh->barrier, 2,
+					      &(mp_barrier_opts_t){
+						      .timeout = no_limit[k]}));
+		pid = mpt_fork(barrier_wait_default, NULL);
+		wait_up(1);
+		t0 = mpt_now();
+		while (mp_barrier_n_waiting(&sh->barrier) < 1 &&
+		       mpt_now() - t0 < mpt_timeout(10))
+			sched_yield();
+		assert_int_equal(mp_barrier_n_waiting(&sh->barrier), 1);
+		/* The child's wait must not end on its own meanwhile. */
+		assert_int_equal(poll(&none, 1, 200), 0);
+		assert_int_equal(mp_barrier_broken(&sh->barrier), 0);
+		assert_true(mp_barrier_wait(&sh->barrier, MP_BARRIER_DEFAULT) >= 0);
+		assert_int_equal(mpt_exit_code(pid), 0);
+	}
+	mpt_assert_rc(mp_barrier_init(&sh->barrier, 2,
+				      &(mp_barrier_opts_t){.timeout = NAN}),
+		      -EINVAL);
+	assert_string_equal(mp_last_error(), "mp_barrier_init: opts->timeout nan "
+			    "is invalid (use seconds >= 0, or MP_FOREVER)");
+}
+
+/* A public call that succeeds leaves mp_last_error() as it was, even when
+ * it fails inside (a notify polling its semaphores, a get through a lock). */
+static void test_success_leaves_last_error_untouched(void **state)
+{
+	mp_condition_t *c = mp_condition_new(NULL);
+	mp_semaphore_t *s = mp_semaphore_new(0, NULL);
+	char before[512];
+
+	(void)state;
+	assert_non_null(c);
+	assert_non_null(s);
+	mp_lock_init(&sh->lock);
+	mpt_assert_rc(mp_lock_release(&sh->lock), -EINVAL);
+	snprintf(before, sizeof(before), "%s", mp_last_error());
+	mpt_assert_ok(mp_condition_acquire(c, 0));
+	mpt_assert_ok(mp_condition_notify(c, 1));
+	mpt_assert_ok(mp_condition_notify_all(c));
+	mpt_assert_ok(mp_condition_release(c));
+	mpt_assert_ok(mp_semaphore_release(s, 1));
+	mpt_assert_ok(mp_semaphore_acquire(s, 0));
+	mpt_assert_ok(mp_event_init(&sh->event));
+	mpt_assert_ok(mp_event_set(&sh->event));
+	mpt_assert_ok(mp_event_wait(&sh->event, 0));
+	assert_string_equal(mp_last_error(), before);
+	assert_int_equal(mp_last_error_code(), -EINVAL);
+	mp_semaphore_free(s);
+	mp_condition_free(c);
+}
+
 /* ---- arguments are checked before any fast path ---- */
 
 static void test_bad_timeout_fails_even_when_free(void **state)
@@ -779,7 +871,7 @@ static void test_bad_timeout_fails_even_when_free(void **state)
 	(void)state;
 	/* A free permit, a set flag, an RLock already ours: the timeout is
 	 * still checked first, and nothing is taken. */
-	mpt_assert_ok(mp_semaphore_init(&sh->sem, 1, false));
+	mpt_assert_ok(mp_semaphore_init(&sh->sem, 1, NULL));
 	mpt_assert_rc(mp_semaphore_acquire(&sh->sem, NAN), -EINVAL);
 	assert_non_null(strstr(mp_last_error(), "mp_semaphore_acquire: timeout"));
 	mpt_assert_rc(mp_semaphore_acquire(&sh->sem, -0.5), -EINVAL);
@@ -789,7 +881,7 @@ static void test_bad_timeout_fails_even_when_free(void **state)
 	mpt_assert_rc(mp_event_wait(&sh->event, NAN), -EINVAL);
 	assert_non_null(strstr(mp_last_error(), "mp_event_wait: timeout"));
 	mpt_assert_rc(mp_event_wait(&sh->event, -3), -EINVAL);
-	assert_int_equal(mp_event_wait(&sh->event, 0), 1);
+	mpt_assert_ok(mp_event_wait(&sh->event, 0));
 	mpt_assert_ok(mp_rlock_init(&sh->rlock));
 	mpt_assert_ok(mp_rlock_acquire(&sh->rlock, 0));
 	mpt_assert_rc(mp_rlock_acquire(&sh->rlock, NAN), -EINVAL);
@@ -831,7 +923,7 @@ static void test_rlock_depth_does_not_wrap(void **state)
 	assert_int_equal(mp_lock_locked(&sh->rlock._lock), 0);
 }
 
-static bool never(void *arg)
+static int never(void *arg)
 {
 	(void)arg;
 	return false;
@@ -842,10 +934,10 @@ static void test_messages_name_the_public_function(void **state)
 	mp_condition_t *c;
 
 	(void)state;
-	assert_null(mp_semaphore_new(0x80000000u, false));
+	assert_null(mp_semaphore_new(0x80000000u, NULL));
 	assert_int_equal(mp_last_error_code(), -EINVAL);
 	assert_non_null(strstr(mp_last_error(), "mp_semaphore_new: value"));
-	assert_null(mp_semaphore_new(0, true));
+	assert_null(mp_semaphore_new(0, &(mp_semaphore_opts_t){.bounded = true}));
 	assert_non_null(strstr(mp_last_error(), "mp_semaphore_new: a Bounded"));
 	assert_null(mp_condition_new(&(mp_condition_opts_t){.lock = &sh->lock,
 							  .rlock = &sh->rlock}));
@@ -896,6 +988,8 @@ int main(void)
 		T(test_barrier_abort_wakes_waiters),
 		T(test_barrier_dead_party_does_not_hang),
 		T(test_barrier_failing_action),
+		T(test_barrier_option_timeout_no_limit),
+		T(test_success_leaves_last_error_untouched),
 		T(test_bad_timeout_fails_even_when_free),
 		T(test_rlock_depth_does_not_wrap),
 		T(test_messages_name_the_public_function),

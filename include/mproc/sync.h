@@ -21,8 +21,15 @@
  * Events and Barriers have no owner: permits a dead process held are lost, as
  * in CPython; a Barrier's waiters are freed by its timeout.
  *
- * Timeouts are seconds (MP_FOREVER blocks, 0 polls); a timed-out acquire
- * returns -ETIMEDOUT.
+ * Timeouts are seconds (MP_FOREVER blocks, 0 polls; NaN or another
+ * negative value is -EINVAL, checked before anything else).  Every wait for
+ * one thing (acquire, mp_event_wait, mp_condition_wait, _wait_for) returns
+ * 0 when it happened and -ETIMEDOUT when the timeout passed first (timeout 0
+ * included).  mp_barrier_wait is the one wait that returns a count: the
+ * caller's arrival index, as CPython's Barrier.wait().  Predicates
+ * (mp_lock_locked, mp_event_is_set, mp_barrier_broken) return 1 or 0, or
+ * -EINVAL for NULL.  After a failure mp_last_error() names the function the
+ * caller called; a call that succeeds leaves it untouched.
  * Thread/process safety: all functions are safe from any thread of any
  * process that shares the object.  Owners are identified by (pid, tid) and
  * checked with tgkill(): a pid and tid both reused within 0.1 s could hide a
@@ -52,7 +59,10 @@ typedef struct mp_lock {
 MP_API int mp_lock_init(mp_lock_t *l);
 MP_API void mp_lock_destroy(mp_lock_t *l);
 
-/* A Lock in library shared memory; NULL on failure.  Free with mp_lock_free. */
+/*
+ * A Lock in library shared memory; NULL on failure (-ENOMEM: no shared
+ * memory could be mapped).  Free with mp_lock_free (NULL is a no-op).
+ */
 MP_API mp_lock_t *mp_lock_new(void);
 MP_API void mp_lock_free(mp_lock_t *l);
 
@@ -72,10 +82,13 @@ MP_API int mp_lock_acquire(mp_lock_t *l, double timeout);
  */
 MP_API int mp_lock_release(mp_lock_t *l);
 
-/* Mark the state protected by the lock repaired after MP_EOWNERDEAD. */
+/*
+ * Mark the state protected by the lock repaired after MP_EOWNERDEAD.
+ * -EPERM if the calling thread does not hold it.
+ */
 MP_API int mp_lock_consistent(mp_lock_t *l);
 
-/* 1 if the lock is held (by anyone), else 0. */
+/* 1 if the lock is held (by anyone), else 0; -EINVAL for NULL. */
 MP_API int mp_lock_locked(const mp_lock_t *l);
 
 /* ---- RLock ---- */
@@ -89,8 +102,8 @@ typedef struct mp_rlock {
 /*
  * Initialise / tear down an RLock the caller placed, or make / free one in
  * library shared memory, as for a Lock.  mp_rlock_init returns 0, or -EINVAL
- * for NULL; mp_rlock_new returns NULL on failure; mp_rlock_free(NULL) is a
- * no-op.
+ * for NULL; mp_rlock_new returns NULL on failure (-ENOMEM);
+ * mp_rlock_free(NULL) is a no-op.
  */
 MP_API int mp_rlock_init(mp_rlock_t *r);
 MP_API void mp_rlock_destroy(mp_rlock_t *r);
@@ -129,14 +142,24 @@ typedef struct mp_semaphore {
 	uint32_t _pad;
 } mp_semaphore_t;
 
+/* Options of a Semaphore; NULL or all-zero: a plain Semaphore. */
+typedef struct mp_semaphore_opts {
+	bool bounded; /* BoundedSemaphore: release above the initial value fails */
+} mp_semaphore_opts_t;
+
 /*
- * Semaphore(value) when bounded is false; BoundedSemaphore(value) when true,
- * whose release above `value` fails.  -EINVAL for NULL, value > INT32_MAX, or
- * a BoundedSemaphore of value 0 (it could never be released).
+ * Initialise / tear down a Semaphore(value) the caller placed, or make / free
+ * one in library shared memory; opts->bounded makes it a
+ * BoundedSemaphore(value).  -EINVAL (NULL from mp_semaphore_new) for NULL,
+ * value > INT32_MAX, or a BoundedSemaphore of value 0 (it could never be
+ * released); mp_semaphore_new also fails with -ENOMEM.
+ * mp_semaphore_free(NULL) is a no-op.
  */
-MP_API int mp_semaphore_init(mp_semaphore_t *s, unsigned value, bool bounded);
+MP_API int mp_semaphore_init(mp_semaphore_t *s, unsigned value,
+			     const mp_semaphore_opts_t *opts);
 MP_API void mp_semaphore_destroy(mp_semaphore_t *s);
-MP_API mp_semaphore_t *mp_semaphore_new(unsigned value, bool bounded);
+MP_API mp_semaphore_t *mp_semaphore_new(unsigned value,
+					const mp_semaphore_opts_t *opts);
 MP_API void mp_semaphore_free(mp_semaphore_t *s);
 
 /* Take one permit, waiting at most timeout: 0 or -ETIMEDOUT; -EINVAL for a
@@ -164,22 +187,26 @@ typedef struct mp_event {
 /*
  * Initialise / tear down an Event the caller placed (its flag clear), or
  * make / free one in library shared memory.  mp_event_init returns 0, or
- * -EINVAL for NULL; mp_event_new returns NULL on failure; mp_event_free(NULL)
- * is a no-op.
+ * -EINVAL for NULL; mp_event_new returns NULL on failure (-ENOMEM);
+ * mp_event_free(NULL) is a no-op.
  */
 MP_API int mp_event_init(mp_event_t *e);
 MP_API void mp_event_destroy(mp_event_t *e);
 MP_API mp_event_t *mp_event_new(void);
 MP_API void mp_event_free(mp_event_t *e);
 
-/* Set the flag and wake every waiter. */
+/* Set the flag and wake every waiter.  0, or -EINVAL for NULL. */
 MP_API int mp_event_set(mp_event_t *e);
-/* Clear the flag. */
+/* Clear the flag.  0, or -EINVAL for NULL. */
 MP_API int mp_event_clear(mp_event_t *e);
-/* 1 if the flag is set, else 0. */
+/* 1 if the flag is set, else 0; -EINVAL for NULL. */
 MP_API int mp_event_is_set(const mp_event_t *e);
-/* Wait until the flag is set: 1 if it is (also at once), 0 on timeout;
- * -EINVAL for a bad timeout, even when the flag is set. */
+/*
+ * mp_event_wait - wait until the flag is set.  0 once it is (at once if it
+ * already is), -ETIMEDOUT when the timeout passed first (timeout 0: it is
+ * not set); -EINVAL for NULL or a bad timeout, even when the flag is set.
+ * (CPython's wait returns True / False.)
+ */
 MP_API int mp_event_wait(mp_event_t *e, double timeout);
 
 /* ---- Condition ---- */
@@ -204,7 +231,8 @@ typedef struct mp_condition_opts {
  * Initialise / tear down a Condition the caller placed, or make / free one
  * in library shared memory; opts may be NULL (its own RLock).
  * mp_condition_init returns 0, or -EINVAL for NULL or when opts gives both a
- * lock and an rlock; mp_condition_new returns NULL on failure;
+ * lock and an rlock; mp_condition_new returns NULL on failure (the same, or
+ * -ENOMEM);
  * mp_condition_free(NULL) is a no-op.
  */
 MP_API int mp_condition_init(mp_condition_t *c, const mp_condition_opts_t *opts);
@@ -218,19 +246,26 @@ MP_API int mp_condition_release(mp_condition_t *c);
 
 /*
  * mp_condition_wait - release the lock (all levels of an RLock), wait for a
- * notify or the timeout, and re-acquire the lock.  Returns 1 if notified, 0
- * on timeout, -EPERM if the caller does not hold the lock ("must acquire()
- * condition before using wait()"), MP_EOWNERDEAD if re-acquiring found a dead
- * owner (the lock is held then).
+ * notify or the timeout, and re-acquire the lock.  Returns 0 if notified,
+ * -ETIMEDOUT when the timeout passed first (the lock is held again in both
+ * cases), -EPERM if the caller does not hold the lock ("must acquire()
+ * condition before using wait()"), MP_EOWNERDEAD if re-acquiring found a
+ * dead owner (the lock is held then), -EINVAL for NULL or a bad timeout.
+ * (CPython's wait returns True / False.)
  */
 MP_API int mp_condition_wait(mp_condition_t *c, double timeout);
 
+/* A predicate for mp_condition_wait_for: non-zero when it holds. */
+typedef int (*mp_condition_pred_fn)(void *arg);
+
 /*
- * mp_condition_wait_for - wait until pred(arg) is true (checked first, then
- * after every notify), at most timeout seconds in all.  Returns the last
- * value of the predicate (1 or 0), or a negative error as mp_condition_wait.
+ * mp_condition_wait_for - wait until pred(arg) holds (checked first, then
+ * after every wake-up), at most timeout seconds in all.  Returns 0 when it
+ * holds, -ETIMEDOUT when it is still false after the timeout (CPython
+ * returns the predicate's last value), or a negative error as
+ * mp_condition_wait.  The lock is held on return, as after a wait.
  */
-MP_API int mp_condition_wait_for(mp_condition_t *c, bool (*pred)(void *arg),
+MP_API int mp_condition_wait_for(mp_condition_t *c, mp_condition_pred_fn pred,
 				 void *arg, double timeout);
 
 /*
@@ -249,7 +284,8 @@ typedef int (*mp_barrier_action_fn)(void *arg);
 typedef struct mp_barrier_opts {
 	mp_barrier_action_fn action; /* NULL: none */
 	void *action_arg;
-	double timeout; /* default for waits; 0 (the zero default) = forever */
+	double timeout; /* default for waits; 0 (the zero default) or
+			 * MP_FOREVER: no limit */
 } mp_barrier_opts_t;
 
 typedef struct mp_barrier {
@@ -271,7 +307,8 @@ typedef struct mp_barrier {
  * placed, or make / free one in library shared memory; opts may be NULL.
  * -EINVAL (NULL from mp_barrier_new) for parties 0 (CPython accepts
  * Barrier(0); it can never trip) or over INT32_MAX, or an opts->timeout that
- * is negative or NaN.
+ * is NaN or negative other than MP_FOREVER; mp_barrier_new also fails with
+ * -ENOMEM.  mp_barrier_free(NULL) is a no-op.
  */
 MP_API int mp_barrier_init(mp_barrier_t *b, unsigned parties,
 			   const mp_barrier_opts_t *opts);
@@ -282,10 +319,13 @@ MP_API void mp_barrier_free(mp_barrier_t *b);
 
 /*
  * mp_barrier_wait - wait until `parties` callers are waiting, then release
- * them all.  Returns the caller's arrival index, 0 .. parties-1 (distinct in
- * each cycle).  MP_EBARRIER if the barrier is or gets broken: by abort(), by
- * an action that failed, or by a timeout (which breaks it for every waiter,
- * as CPython's BrokenBarrierError).  timeout may be MP_BARRIER_DEFAULT.
+ * them all.  The one wait of this header that returns a count: the
+ * caller's arrival index, 0 .. parties-1 (distinct in each cycle), as
+ * CPython's Barrier.wait().  MP_EBARRIER if the barrier is or gets broken: by
+ * abort(), by an action that failed, or by a timeout (which breaks it for
+ * every waiter, as CPython's BrokenBarrierError; there is no -ETIMEDOUT).
+ * timeout may be MP_BARRIER_DEFAULT: the barrier's opts->timeout (0 or
+ * MP_FOREVER there: no limit).  -EINVAL for NULL or a bad timeout.
  */
 MP_API int mp_barrier_wait(mp_barrier_t *b, double timeout);
 
@@ -295,7 +335,7 @@ MP_API int mp_barrier_abort(mp_barrier_t *b);
 /* Back to the initial state; current waiters get MP_EBARRIER. */
 MP_API int mp_barrier_reset(mp_barrier_t *b);
 
-/* parties, waiters now, and whether it is broken (1/0). */
+/* parties, waiters now, and whether it is broken (1/0); -EINVAL for NULL. */
 MP_API int mp_barrier_parties(const mp_barrier_t *b);
 MP_API int mp_barrier_n_waiting(const mp_barrier_t *b);
 MP_API int mp_barrier_broken(const mp_barrier_t *b);

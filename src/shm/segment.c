@@ -1,6 +1,10 @@
 /*
  * shm/segment.c - SharedMemory: named POSIX shared memory segments
- * (shm_open under /dev/shm), created, attached, closed and unlinked.
+ * (shm_open under /dev/shm), created, attached, closed, unlinked, freed.
+ *
+ * A handle keeps no fd: the one shm_open gave is closed as soon as the
+ * segment is mapped, so close only unmaps (buf becomes NULL) and the handle
+ * keeps its name and size for unlink and queries until mp_shm_free.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,31 +29,30 @@ struct mp_shm {
 };
 
 /* "name" or "/name" to "/name" in out; -EINVAL / -ENAMETOOLONG. */
-static int make_path(const char *name, char *out, size_t cap,
-		     const char *func)
+static int make_path(const char *name, char *out, size_t cap)
 {
 	if (*name == '/')
 		name++;
 	if (*name == '\0' || strchr(name, '/') != NULL || strchr(name, '\n'))
-		return mpi_error(-EINVAL, func,
-				 "name '%s' is invalid (non-empty, no '/')",
-				 name);
+		return mpi_why(-EINVAL, "name '%s' is invalid (non-empty, no '/')",
+			       name);
 	if (strlen(name) + 1 >= cap || strlen(name) > NAME_MAX - 1)
-		return mpi_error(-ENAMETOOLONG, func, "name '%.40s...' is too long",
-				 name);
+		return mpi_why(-ENAMETOOLONG, "name '%.40s...' is too long",
+			       name);
 	snprintf(out, cap, "/%s", name);
 	return 0;
 }
 
-static mp_shm_t *map(mp_shm_t *s, int fd, int prot, const char *func)
+/* Map the segment read-write into s->buf: 0 or -errno with a reason. */
+static int map(mp_shm_t *s, int fd)
 {
-	s->buf = mmap(NULL, s->size, prot, MAP_SHARED, fd, 0);
-	if (s->buf == MAP_FAILED) {
-		mpi_error(-errno, func, "mmap of %s (%zu bytes): %s", s->name + 1,
-			  s->size, mp_strerror(-errno));
-		return NULL;
-	}
-	return s;
+	void *p = mmap(NULL, s->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+	if (p == MAP_FAILED)
+		return mpi_why(-errno, "mmap of %s (%zu bytes): %s", s->name + 1,
+			       s->size, mp_strerror(-errno));
+	s->buf = p;
+	return 0;
 }
 
 mp_shm_t *mp_shm_create(const char *name, size_t size, const mp_shm_opts_t *opts)
@@ -74,7 +77,8 @@ mp_shm_t *mp_shm_create(const char *name, size_t size, const mp_shm_opts_t *opts
 			if (getrandom(&r, sizeof(r), 0) != sizeof(r))
 				r = (unsigned)rand() ^ (unsigned)getpid();
 			snprintf(s->name, sizeof(s->name), "/psm_%08x", r);
-		} else if (make_path(name, s->name, sizeof(s->name), __func__) < 0) {
+		} else if ((rc = make_path(name, s->name, sizeof(s->name))) < 0) {
+			MPI_RAISE(rc);
 			mpi_free(s);
 			return NULL;
 		}
@@ -99,7 +103,8 @@ mp_shm_t *mp_shm_create(const char *name, size_t size, const mp_shm_opts_t *opts
 			mp_strerror(rc));
 		goto fail;
 	}
-	if (map(s, fd, PROT_READ | PROT_WRITE, __func__) == NULL) {
+	if ((rc = map(s, fd)) < 0) {
+		MPI_RAISE(rc);
 		if (s->tracked)
 			mpi_tracker_unregister(s->name);
 		goto fail;
@@ -117,14 +122,15 @@ mp_shm_t *mp_shm_attach(const char *name)
 {
 	struct stat st;
 	mp_shm_t *s;
-	int fd;
+	int fd, rc;
 
 	MPI_CHECK_NULL_P(name);
 	if ((s = mpi_calloc(1, sizeof(*s))) == NULL) {
 		MPI_ERR(-ENOMEM, "out of memory");
 		return NULL;
 	}
-	if (make_path(name, s->name, sizeof(s->name), __func__) < 0) {
+	if ((rc = make_path(name, s->name, sizeof(s->name))) < 0) {
+		MPI_RAISE(rc);
 		mpi_free(s);
 		return NULL;
 	}
@@ -135,15 +141,19 @@ mp_shm_t *mp_shm_attach(const char *name)
 		mpi_free(s);
 		return NULL;
 	}
-	if (fstat(fd, &st) < 0 || st.st_size == 0) {
-		MPI_ERR(st.st_size == 0 ? -EINVAL : -errno,
-			"segment '%s' is empty or unreadable", s->name + 1);
+	if ((rc = fstat(fd, &st)) < 0 || st.st_size == 0) {
+		if (rc < 0)
+			MPI_ERR(-errno, "fstat(%s): %s", s->name + 1,
+				mp_strerror(-errno));
+		else
+			MPI_ERR(-EINVAL, "segment '%s' is empty", s->name + 1);
 		close(fd);
 		mpi_free(s);
 		return NULL;
 	}
 	s->size = (size_t)st.st_size;
-	if (map(s, fd, PROT_READ | PROT_WRITE, __func__) == NULL) {
+	if ((rc = map(s, fd)) < 0) {
+		MPI_RAISE(rc);
 		close(fd);
 		mpi_free(s);
 		return NULL;
@@ -167,11 +177,24 @@ const char *mp_shm_name(const mp_shm_t *s)
 	return s ? s->name + 1 : NULL;
 }
 
-void mp_shm_close(mp_shm_t *s)
+int mp_shm_close(mp_shm_t *s)
+{
+	MPI_CHECK_NULL(s);
+	if (s->buf != NULL) {
+		if (munmap(s->buf, s->size) < 0)
+			return MPI_ERR(-errno, "munmap of %s: %s", s->name + 1,
+				       mp_strerror(-errno));
+		s->buf = NULL;
+	}
+	return 0;
+}
+
+void mp_shm_free(mp_shm_t *s)
 {
 	if (s == NULL)
 		return;
-	munmap(s->buf, s->size);
+	if (s->buf != NULL)
+		munmap(s->buf, s->size); /* only EINVAL, impossible here */
 	mpi_free(s);
 }
 

@@ -12,8 +12,9 @@
  * its remaining names are unlinked.  Only pidfd_open's ESRCH means "already
  * gone"; when it fails otherwise (EMFILE under a low RLIMIT_NOFILE, ENOSYS
  * before Linux 5.3 or under valgrind) the names are kept and the pid is
- * checked every WATCH_MS with kill(pid, 0) instead, and the tracker says so
- * on its stderr (the creator's).  A pid watched that way counts as alive
+ * checked every WATCH_MS with kill(pid, 0) instead.  The tracker writes
+ * nothing anywhere (the library never writes to stderr): its stdin, stdout
+ * and stderr are /dev/null.  A pid watched that way counts as alive
  * while it is a zombie, and a reused pid keeps its names: it errs towards
  * keeping a segment, never towards unlinking one in use.  When every holder
  * of the pipe's write end is gone it unlinks what is left and exits.
@@ -63,7 +64,7 @@ struct tracker {
 };
 
 /* Grow *arr (of size elements) to hold n + 1; exits on failure (the
- * tracker cannot do its job without memory). */
+ * tracker cannot do its job without memory; it unlinks nothing then). */
 static void *grow(void *arr, size_t *cap, size_t n, size_t size)
 {
 	size_t bytes;
@@ -72,13 +73,8 @@ static void *grow(void *arr, size_t *cap, size_t n, size_t size)
 		return arr;
 	*cap = *cap ? 2 * *cap : 16;
 	if (__builtin_mul_overflow(*cap, size, &bytes) ||
-	    (arr = mpi_realloc(arr, bytes)) == NULL) {
-		static const char msg[] = "mproc: shm tracker: out of memory\n";
-
-		if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
-		}
+	    (arr = mpi_realloc(arr, bytes)) == NULL)
 		_exit(1);
-	}
 	return arr;
 }
 
@@ -120,12 +116,7 @@ static void add(struct tracker *t, pid_t pid, const char *name)
 			shm_unlink(name); /* already gone */
 			return;
 		}
-		if (fd < 0 && errno != ENOSYS) /* ENOSYS: the known fallback */
-			fprintf(stderr,
-				"mproc: shm tracker: cannot open a pidfd for "
-				"pid %d (%s): checking it every %d ms "
-				"instead\n",
-				(int)pid, strerror(errno), WATCH_MS);
+		/* Any other failure (EMFILE, ENOSYS): watched by pid. */
 		t->r = grow(t->r, &t->capr, t->nr, sizeof(*t->r));
 		r = &t->r[t->nr++];
 		*r = (struct registrant){.pid = pid, .pidfd = fd};
@@ -242,6 +233,20 @@ static void tracker_main(int in)
 	_exit(0);
 }
 
+/* In the tracker: stdin, stdout and stderr on /dev/null (closed if it
+ * cannot be opened), so it writes nothing where the caller would see it,
+ * and no pipe end sits on fds 0-2. */
+static void null_stdio(void)
+{
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	for (int i = 0; i < 3; i++)
+		if (fd < 0 || dup2(fd, i) < 0)
+			close(i);
+	if (fd > 3)
+		close(fd);
+}
+
 static int start_locked(void)
 {
 	int fds[2], status;
@@ -261,7 +266,7 @@ static int start_locked(void)
 
 		if (fork() != 0)
 			_exit(0); /* the grandchild is re-parented */
-		mpi_stdio_forget(true); /* it may print on stderr */
+		mpi_stdio_forget(true); /* never the parent's lines again */
 		setsid();
 		sigaction(SIGINT, &ign, NULL);
 		sigaction(SIGTERM, &ign, NULL);
@@ -271,11 +276,10 @@ static int start_locked(void)
 			dup2(fds[0], 3);
 			close(fds[0]);
 		}
+		null_stdio();
 		if (syscall(SYS_close_range, 4, ~0U, 0) < 0)
 			for (int fd = 4; fd < 1024; fd++) /* before 5.9 */
 				close(fd);
-		close(0);
-		close(1); /* stderr stays: the tracker reports there */
 		tracker_main(3);
 	}
 	close(fds[0]);

@@ -26,15 +26,17 @@ struct mp_value {
 
 void *mp_shared_alloc(size_t size)
 {
-	void *p;
+	void *p = NULL;
+	int rc;
 
 	if (size == 0) {
 		MPI_ERR(-EINVAL, "size 0: allocate at least one byte");
 		return NULL;
 	}
-	if ((p = mpi_arena_alloc(size)) == NULL)
-		MPI_ERR(-errno, "cannot map %zu bytes of shared memory: %s", size,
-			mp_strerror(-errno));
+	if ((rc = mpi_shared_new(size, &p)) < 0) {
+		MPI_RAISE(rc);
+		return NULL;
+	}
 	return p;
 }
 
@@ -71,52 +73,59 @@ size_t mp_typecode_size(char typecode)
 	}
 }
 
-static struct mp_array *array_new(char typecode, size_t n, const void *init,
-				  const mp_value_opts_t *opts, const char *func)
+/* The size of an Array of n elements of typecode; a code with a reason. */
+static int array_size(char typecode, size_t n, size_t *size)
 {
-	size_t elem = mp_typecode_size(typecode);
-	struct mp_array *a;
+	size_t elem = mp_typecode_size(typecode), bytes;
 
-	if (elem == 0) {
-		mpi_error(-EINVAL, func,
-			  "typecode '%c' is not one of c b B h H i I l L q Q f d",
-			  typecode > 32 && typecode < 127 ? typecode : '?');
-		return NULL;
-	}
-	if (n == 0 || n > (SIZE_MAX - sizeof(*a)) / elem) {
-		mpi_error(-EINVAL, func, "length %zu is invalid", n);
-		return NULL;
-	}
-	if ((a = mpi_arena_alloc(sizeof(*a) + n * elem)) == NULL) {
-		mpi_error(-errno, func, "cannot map shared memory: %s",
-			  mp_strerror(-errno));
-		return NULL;
-	}
-	a->typecode = typecode;
-	a->elem = elem;
-	a->len = n;
-	a->locked = opts == NULL || !opts->raw;
-	mp_rlock_init(&a->lock);
-	if (init != NULL)
-		memcpy(a->data, init, n * elem);
-	return a;
+	if (elem == 0)
+		return mpi_why(-EINVAL, "typecode '%c' is not one of c b B h H "
+			       "i I l L q Q f d",
+			       typecode > 32 && typecode < 127 ? typecode : '?');
+	if (n == 0 || __builtin_mul_overflow(n, elem, &bytes) ||
+	    __builtin_add_overflow(bytes, sizeof(struct mp_array), size))
+		return mpi_why(-EINVAL, "length %zu is invalid", n);
+	return 0;
 }
 
-/* Lock (if any) around a copy. */
-static int copy_locked(struct mp_array *a, void *dst, const void *src,
-		       const char *func)
+static int array_new(char typecode, size_t n, const void *init,
+		     const mp_value_opts_t *opts, struct mp_array **out)
+{
+	struct mp_array *a;
+	void *p = NULL;
+	size_t size = 0;
+	int rc;
+
+	if ((rc = array_size(typecode, n, &size)) < 0 ||
+	    (rc = mpi_shared_new(size, &p)) < 0)
+		return rc;
+	a = p; /* zeroed: the RLock is initialised, free */
+	a->typecode = typecode;
+	a->elem = mp_typecode_size(typecode);
+	a->len = n;
+	a->locked = opts == NULL || !opts->raw;
+	if (init != NULL)
+		memcpy(a->data, init, n * a->elem);
+	*out = a;
+	return 0;
+}
+
+/*
+ * Lock (if any) around a copy.  MP_EOWNERDEAD: a holder of the lock died;
+ * the copy is made all the same (the lock was ours) and the reason left.
+ */
+static int copy_locked(struct mp_array *a, void *dst, const void *src)
 {
 	int rc = 0;
 
 	if (a->locked) {
-		/* MP_EOWNERDEAD: the lock is ours, its message names func. */
-		rc = mpi_rlock_acquire(&a->lock, MP_FOREVER, func);
+		rc = mpi_rlock_acquire(&a->lock, MP_FOREVER);
 		if (rc < 0 && rc != MP_EOWNERDEAD)
 			return rc;
 	}
 	memcpy(dst, src, a->elem);
 	if (a->locked)
-		mp_rlock_release(&a->lock);
+		mpi_rlock_release(&a->lock);
 	return rc;
 }
 
@@ -125,7 +134,10 @@ static int copy_locked(struct mp_array *a, void *dst, const void *src,
 mp_value_t *mp_value_new(char typecode, const void *init,
 			 const mp_value_opts_t *opts)
 {
-	return (mp_value_t *)array_new(typecode, 1, init, opts, __func__);
+	struct mp_array *a = NULL;
+	int rc = array_new(typecode, 1, init, opts, &a);
+
+	return rc < 0 ? (MPI_RAISE(rc), NULL) : (mp_value_t *)a;
 }
 
 void mp_value_free(mp_value_t *v)
@@ -140,16 +152,22 @@ void *mp_value_ptr(mp_value_t *v)
 
 int mp_value_get(mp_value_t *v, void *out)
 {
+	int rc;
+
 	MPI_CHECK_NULL(v);
 	MPI_CHECK_NULL(out);
-	return copy_locked(&v->a, out, v->a.data, __func__);
+	rc = copy_locked(&v->a, out, v->a.data);
+	return rc < 0 ? MPI_RAISE(rc) : 0;
 }
 
 int mp_value_set(mp_value_t *v, const void *in)
 {
+	int rc;
+
 	MPI_CHECK_NULL(v);
 	MPI_CHECK_NULL(in);
-	return copy_locked(&v->a, v->a.data, in, __func__);
+	rc = copy_locked(&v->a, v->a.data, in);
+	return rc < 0 ? MPI_RAISE(rc) : 0;
 }
 
 mp_rlock_t *mp_value_get_lock(mp_value_t *v)
@@ -167,7 +185,10 @@ char mp_value_typecode(const mp_value_t *v)
 mp_array_t *mp_array_new(char typecode, size_t n, const void *init,
 			 const mp_value_opts_t *opts)
 {
-	return array_new(typecode, n, init, opts, __func__);
+	struct mp_array *a = NULL;
+	int rc = array_new(typecode, n, init, opts, &a);
+
+	return rc < 0 ? (MPI_RAISE(rc), NULL) : a;
 }
 
 void mp_array_free(mp_array_t *a)
@@ -192,22 +213,28 @@ char mp_array_typecode(const mp_array_t *a)
 
 int mp_array_get(mp_array_t *a, size_t i, void *out)
 {
+	int rc;
+
 	MPI_CHECK_NULL(a);
 	MPI_CHECK_NULL(out);
 	if (i >= a->len)
 		return MPI_ERR(-ERANGE, "index %zu out of range (length %zu)", i,
 			       a->len);
-	return copy_locked(a, out, a->data + i * a->elem, __func__);
+	rc = copy_locked(a, out, a->data + i * a->elem);
+	return rc < 0 ? MPI_RAISE(rc) : 0;
 }
 
 int mp_array_set(mp_array_t *a, size_t i, const void *in)
 {
+	int rc;
+
 	MPI_CHECK_NULL(a);
 	MPI_CHECK_NULL(in);
 	if (i >= a->len)
 		return MPI_ERR(-ERANGE, "index %zu out of range (length %zu)", i,
 			       a->len);
-	return copy_locked(a, a->data + i * a->elem, in, __func__);
+	rc = copy_locked(a, a->data + i * a->elem, in);
+	return rc < 0 ? MPI_RAISE(rc) : 0;
 }
 
 mp_rlock_t *mp_array_get_lock(mp_array_t *a)

@@ -15,34 +15,41 @@
 #include "internal/error.h"
 #include "internal/futex.h"
 #include "internal/lock.h"
-#include "mproc/sync.h"
+#include "sync/sync_int.h"
 
 enum { FILLING = 0, DRAINING = 1, RESETTING = -1, BROKEN = -2 };
 
-static int barrier_init(mp_barrier_t *b, unsigned parties,
-			const mp_barrier_opts_t *opts, const char *func)
+static int barrier_check(unsigned parties, const mp_barrier_opts_t *opts)
 {
 	if (parties == 0 || parties > INT32_MAX)
-		return mpi_error(-EINVAL, func, "parties %u: need 1 .. INT32_MAX",
-				 parties);
-	if (opts != NULL && !(opts->timeout >= 0))
-		return mpi_error(-EINVAL, func, "opts->timeout %g is invalid "
-				 "(seconds >= 0; 0 waits forever)",
-				 opts->timeout);
-	*b = (mp_barrier_t){._parties = parties};
+		return mpi_why(-EINVAL, "parties %u: need 1 .. INT32_MAX",
+			       parties);
+	if (opts != NULL)
+		return mpi_timeout_check(opts->timeout, "opts->timeout");
+	return 0;
+}
+
+static void barrier_init(mp_barrier_t *b, unsigned parties,
+			 const mp_barrier_opts_t *opts)
+{
+	*b = (mp_barrier_t){._parties = parties, ._timeout = MP_FOREVER};
 	if (opts != NULL) {
 		b->_action = opts->action;
 		b->_action_arg = opts->action_arg;
 		b->_timeout = opts->timeout;
 	}
-	return 0;
 }
 
 int mp_barrier_init(mp_barrier_t *b, unsigned parties,
 		    const mp_barrier_opts_t *opts)
 {
+	int rc;
+
 	MPI_CHECK_NULL(b);
-	return barrier_init(b, parties, opts, __func__);
+	if ((rc = barrier_check(parties, opts)) < 0)
+		return MPI_RAISE(rc);
+	barrier_init(b, parties, opts);
+	return 0;
 }
 
 void mp_barrier_destroy(mp_barrier_t *b)
@@ -52,17 +59,15 @@ void mp_barrier_destroy(mp_barrier_t *b)
 
 mp_barrier_t *mp_barrier_new(unsigned parties, const mp_barrier_opts_t *opts)
 {
-	mp_barrier_t *b = mpi_arena_alloc(sizeof(*b));
+	void *b = NULL;
+	int rc;
 
-	if (b == NULL) {
-		MPI_ERR(-ENOMEM, "cannot map shared memory: %s",
-			mp_strerror(-errno));
+	if ((rc = barrier_check(parties, opts)) < 0 ||
+	    (rc = mpi_shared_new(sizeof(mp_barrier_t), &b)) < 0) {
+		MPI_RAISE(rc);
 		return NULL;
 	}
-	if (barrier_init(b, parties, opts, __func__) < 0) {
-		mpi_arena_free(b);
-		return NULL;
-	}
+	barrier_init(b, parties, opts);
 	return b;
 }
 
@@ -114,9 +119,11 @@ int mp_barrier_wait(mp_barrier_t *b, double timeout)
 	int rc, index, state;
 
 	MPI_CHECK_NULL(b);
+	/* The barrier's own timeout is an option field: 0 and MP_FOREVER
+	 * mean no limit. */
 	if (timeout == MP_BARRIER_DEFAULT)
-		timeout = b->_timeout > 0 ? b->_timeout : MP_FOREVER;
-	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
+		deadline = mpi_deadline_in(mpi_option_timeout_ns(b->_timeout));
+	else if ((rc = mpi_deadline(timeout, &deadline)) < 0)
 		return MPI_RAISE(rc);
 	barrier_lock(b);
 	/* Wait for a previous cycle to drain or a reset to finish. */

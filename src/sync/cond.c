@@ -19,23 +19,31 @@
 
 /* ---- Condition ---- */
 
-static int cond_init(mp_condition_t *c, const mp_condition_opts_t *opts,
-		     const char *func)
+static int cond_check(const mp_condition_opts_t *opts)
 {
 	if (opts != NULL && opts->lock != NULL && opts->rlock != NULL)
-		return mpi_error(-EINVAL, func,
-				 "give opts->lock or opts->rlock, not both");
+		return mpi_why(-EINVAL,
+			       "give opts->lock or opts->rlock, not both");
+	return 0;
+}
+
+static void cond_init(mp_condition_t *c, const mp_condition_opts_t *opts)
+{
 	*c = (mp_condition_t){0};
 	c->_lock = opts ? opts->lock : NULL;
 	c->_rlock = opts && opts->rlock ? opts->rlock
 			 : c->_lock ? NULL : &c->_own;
-	return 0;
 }
 
 int mp_condition_init(mp_condition_t *c, const mp_condition_opts_t *opts)
 {
+	int rc;
+
 	MPI_CHECK_NULL(c);
-	return cond_init(c, opts, __func__);
+	if ((rc = cond_check(opts)) < 0)
+		return MPI_RAISE(rc);
+	cond_init(c, opts);
+	return 0;
 }
 
 void mp_condition_destroy(mp_condition_t *c)
@@ -45,17 +53,15 @@ void mp_condition_destroy(mp_condition_t *c)
 
 mp_condition_t *mp_condition_new(const mp_condition_opts_t *opts)
 {
-	mp_condition_t *c = mpi_arena_alloc(sizeof(*c));
+	void *c = NULL;
+	int rc;
 
-	if (c == NULL) {
-		MPI_ERR(-ENOMEM, "cannot map shared memory: %s",
-			mp_strerror(-errno));
+	if ((rc = cond_check(opts)) < 0 ||
+	    (rc = mpi_shared_new(sizeof(mp_condition_t), &c)) < 0) {
+		MPI_RAISE(rc);
 		return NULL;
 	}
-	if (cond_init(c, opts, __func__) < 0) {
-		mpi_arena_free(c);
-		return NULL;
-	}
+	cond_init(c, opts);
 	return c;
 }
 
@@ -64,29 +70,33 @@ void mp_condition_free(mp_condition_t *c)
 	mpi_arena_free(c);
 }
 
-static int cond_acquire(mp_condition_t *c, double timeout, const char *func)
+static int cond_acquire(mp_condition_t *c, double timeout)
 {
-	return c->_lock ? mpi_lock_acquire(c->_lock, timeout, func)
-			: mpi_rlock_acquire(c->_rlock, timeout, func);
+	return c->_lock ? mpi_lock_acquire(c->_lock, timeout)
+			: mpi_rlock_acquire(c->_rlock, timeout);
 }
 
 int mp_condition_acquire(mp_condition_t *c, double timeout)
 {
+	int rc;
+
 	MPI_CHECK_NULL(c);
-	return cond_acquire(c, timeout, __func__);
+	return (rc = cond_acquire(c, timeout)) < 0 ? MPI_RAISE(rc) : 0;
 }
 
-static int cond_release(mp_condition_t *c, const char *func)
+static int cond_release(mp_condition_t *c)
 {
 	if (c->_lock == NULL)
-		return mpi_rlock_release(c->_rlock, func);
-	return mpi_lock_release(c->_lock, func);
+		return mpi_rlock_release(c->_rlock);
+	return mpi_lock_release(c->_lock);
 }
 
 int mp_condition_release(mp_condition_t *c)
 {
+	int rc;
+
 	MPI_CHECK_NULL(c);
-	return cond_release(c, __func__);
+	return (rc = cond_release(c)) < 0 ? MPI_RAISE(rc) : 0;
 }
 
 static int is_mine(const mp_condition_t *c)
@@ -94,39 +104,44 @@ static int is_mine(const mp_condition_t *c)
 	return mpi_lock_is_mine(c->_lock ? c->_lock : &c->_rlock->_lock);
 }
 
-static int cond_wait(mp_condition_t *c, double timeout, const char *func)
+/* 0 notified, -ETIMEDOUT, or the re-acquire's code (MP_EOWNERDEAD). */
+static int cond_wait(mp_condition_t *c, double timeout)
 {
-	uint64_t deadline;
 	uint32_t depth = 1;
 	int rc, got;
 
-	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
-		return mpi_error(rc, func, "%s", mpi_reason(rc));
+	if ((rc = mpi_timeout_check(timeout, "timeout")) < 0)
+		return rc;
 	if (!is_mine(c))
-		return mpi_error(-EPERM, func, "must acquire() condition before "
-				 "using wait()");
-	mp_semaphore_release(&c->_sleeping, 1);
+		return mpi_why(-EPERM, "must acquire() condition before using "
+			       "wait()");
+	mpi_semaphore_release(&c->_sleeping, 1);
 	/* Release the lock completely (every level of an RLock). */
 	if (c->_rlock) {
 		depth = c->_rlock->_count;
 		c->_rlock->_count = 1;
 	}
-	cond_release(c, func);
-	got = mpi_semaphore_acquire(&c->_wait, timeout, func) == 0;
-	mp_semaphore_release(&c->_woken, 1);
-	rc = cond_acquire(c, MP_FOREVER, func);
+	cond_release(c);
+	got = mpi_semaphore_acquire(&c->_wait, timeout);
+	mpi_semaphore_release(&c->_woken, 1);
+	rc = cond_acquire(c, MP_FOREVER);
 	if (c->_rlock && (rc == 0 || rc == MP_EOWNERDEAD))
 		c->_rlock->_count = depth;
-	return rc < 0 ? rc : got;
+	if (rc < 0)
+		return rc;
+	return got == 0 ? 0 : mpi_why(-ETIMEDOUT, "not notified within %gs",
+				      timeout);
 }
 
 int mp_condition_wait(mp_condition_t *c, double timeout)
 {
+	int rc;
+
 	MPI_CHECK_NULL(c);
-	return cond_wait(c, timeout, __func__);
+	return (rc = cond_wait(c, timeout)) < 0 ? MPI_RAISE(rc) : 0;
 }
 
-int mp_condition_wait_for(mp_condition_t *c, bool (*pred)(void *arg),
+int mp_condition_wait_for(mp_condition_t *c, mp_condition_pred_fn pred,
 			  void *arg, double timeout)
 {
 	uint64_t deadline, now;
@@ -142,34 +157,37 @@ int mp_condition_wait_for(mp_condition_t *c, bool (*pred)(void *arg),
 		if (deadline != MPI_NO_DEADLINE) {
 			now = mpi_now_ns();
 			if (now >= deadline)
-				return 0;
+				return MPI_ERR(-ETIMEDOUT, "the predicate is "
+					       "still false after %gs",
+					       timeout);
 			left = (double)(deadline - now) / 1e9;
 		}
-		if ((rc = cond_wait(c, left, __func__)) < 0)
-			return rc;
+		rc = cond_wait(c, left);
+		if (rc < 0 && rc != -ETIMEDOUT)
+			return MPI_RAISE(rc);
 	}
-	return 1;
+	return 0;
 }
 
-static int cond_notify(mp_condition_t *c, unsigned n, const char *func)
+static int cond_notify(mp_condition_t *c, unsigned n)
 {
 	unsigned sleepers = 0, i;
 
 	if (!is_mine(c))
-		return mpi_error(-EPERM, func, "lock is not owned");
+		return mpi_why(-EPERM, "lock is not owned");
 	/* Forget sleepers that timed out since the last notify. */
-	while (mp_semaphore_acquire(&c->_woken, 0) == 0)
-		mp_semaphore_acquire(&c->_sleeping, 0);
-	while (sleepers < n && mp_semaphore_acquire(&c->_sleeping, 0) == 0) {
-		mp_semaphore_release(&c->_wait, 1);
+	while (mpi_semaphore_try(&c->_woken))
+		mpi_semaphore_try(&c->_sleeping);
+	while (sleepers < n && mpi_semaphore_try(&c->_sleeping)) {
+		mpi_semaphore_release(&c->_wait, 1);
 		sleepers++;
 	}
 	if (sleepers > 0) {
 		/* Each woken sleeper acknowledges before we go on. */
 		for (i = 0; i < sleepers; i++)
-			mp_semaphore_acquire(&c->_woken, ACK_TIMEOUT);
+			mpi_semaphore_acquire(&c->_woken, ACK_TIMEOUT);
 		/* Take back permits that sleepers which timed out left. */
-		while (mp_semaphore_acquire(&c->_wait, 0) == 0)
+		while (mpi_semaphore_try(&c->_wait))
 			;
 	}
 	return 0;
@@ -177,12 +195,16 @@ static int cond_notify(mp_condition_t *c, unsigned n, const char *func)
 
 int mp_condition_notify(mp_condition_t *c, unsigned n)
 {
+	int rc;
+
 	MPI_CHECK_NULL(c);
-	return cond_notify(c, n, __func__);
+	return (rc = cond_notify(c, n)) < 0 ? MPI_RAISE(rc) : 0;
 }
 
 int mp_condition_notify_all(mp_condition_t *c)
 {
+	int rc;
+
 	MPI_CHECK_NULL(c);
-	return cond_notify(c, UINT_MAX, __func__);
+	return (rc = cond_notify(c, UINT_MAX)) < 0 ? MPI_RAISE(rc) : 0;
 }

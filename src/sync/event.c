@@ -8,7 +8,7 @@
 #include "internal/clock.h"
 #include "internal/error.h"
 #include "internal/futex.h"
-#include "mproc/sync.h"
+#include "sync/sync_int.h"
 
 int mp_event_init(mp_event_t *e)
 {
@@ -24,12 +24,10 @@ void mp_event_destroy(mp_event_t *e)
 
 mp_event_t *mp_event_new(void)
 {
-	mp_event_t *e = mpi_arena_alloc(sizeof(*e));
+	void *e = NULL;
+	int rc = mpi_shared_new(sizeof(mp_event_t), &e);
 
-	if (e == NULL)
-		MPI_ERR(-ENOMEM, "cannot map shared memory: %s",
-			mp_strerror(-errno));
-	return e;
+	return rc < 0 ? (MPI_RAISE(rc), NULL) : e;
 }
 
 void mp_event_free(mp_event_t *e)
@@ -66,10 +64,10 @@ int mp_event_wait(mp_event_t *e, double timeout)
 
 	MPI_CHECK_NULL(e);
 	/* A bad timeout fails even when the flag is set. */
-	if (!(timeout >= 0 || timeout == MP_FOREVER))
-		return (rc = mpi_deadline(timeout, &deadline)) < 0 ? MPI_RAISE(rc) : 0;
+	if ((rc = mpi_timeout_check(timeout, "timeout")) < 0)
+		return MPI_RAISE(rc);
 	if (__atomic_load_n(&e->_flag, __ATOMIC_ACQUIRE))
-		return 1;
+		return 0;
 	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
 		return MPI_RAISE(rc);
 	__atomic_add_fetch(&e->_waiters, 1, __ATOMIC_SEQ_CST);
@@ -77,5 +75,7 @@ int mp_event_wait(mp_event_t *e, double timeout)
 	       mpi_futex_wait(&e->_flag, 0, deadline) != -ETIMEDOUT)
 		;
 	__atomic_sub_fetch(&e->_waiters, 1, __ATOMIC_SEQ_CST);
-	return __atomic_load_n(&e->_flag, __ATOMIC_ACQUIRE) != 0;
+	if (__atomic_load_n(&e->_flag, __ATOMIC_ACQUIRE))
+		return 0;
+	return MPI_ERR(-ETIMEDOUT, "the flag was not set within %gs", timeout);
 }

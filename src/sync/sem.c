@@ -13,35 +13,37 @@
 #include "internal/futex.h"
 #include "sync/sync_int.h"
 
-static void *alloc_shared(size_t size, const char *func)
-{
-	void *p = mpi_arena_alloc(size);
-
-	if (p == NULL)
-		mpi_error(-ENOMEM, func, "cannot map shared memory: %s",
-			  mp_strerror(-errno));
-	return p;
-}
-
 /* ---- Semaphore ---- */
 
-static int sem_init(mp_semaphore_t *s, unsigned value, bool bounded,
-		    const char *func)
+static int sem_check(unsigned value, const mp_semaphore_opts_t *opts)
 {
 	if (value > INT32_MAX)
-		return mpi_error(-EINVAL, func, "value %u is too large (at most "
-				 "INT32_MAX)", value);
-	if (bounded && value == 0)
-		return mpi_error(-EINVAL, func, "a BoundedSemaphore of value 0 "
-				 "can never be released");
-	*s = (mp_semaphore_t){._value = value, ._max = bounded ? value : 0};
+		return mpi_why(-EINVAL, "value %u is too large (at most "
+			       "INT32_MAX)", value);
+	if (opts != NULL && opts->bounded && value == 0)
+		return mpi_why(-EINVAL, "a BoundedSemaphore of value 0 can "
+			       "never be released");
 	return 0;
 }
 
-int mp_semaphore_init(mp_semaphore_t *s, unsigned value, bool bounded)
+static void sem_init(mp_semaphore_t *s, unsigned value,
+		     const mp_semaphore_opts_t *opts)
 {
+	bool bounded = opts != NULL && opts->bounded;
+
+	*s = (mp_semaphore_t){._value = value, ._max = bounded ? value : 0};
+}
+
+int mp_semaphore_init(mp_semaphore_t *s, unsigned value,
+		      const mp_semaphore_opts_t *opts)
+{
+	int rc;
+
 	MPI_CHECK_NULL(s);
-	return sem_init(s, value, bounded, __func__);
+	if ((rc = sem_check(value, opts)) < 0)
+		return MPI_RAISE(rc);
+	sem_init(s, value, opts);
+	return 0;
 }
 
 void mp_semaphore_destroy(mp_semaphore_t *s)
@@ -49,14 +51,18 @@ void mp_semaphore_destroy(mp_semaphore_t *s)
 	(void)s;
 }
 
-mp_semaphore_t *mp_semaphore_new(unsigned value, bool bounded)
+mp_semaphore_t *mp_semaphore_new(unsigned value,
+				 const mp_semaphore_opts_t *opts)
 {
-	mp_semaphore_t *s = alloc_shared(sizeof(*s), __func__);
+	void *s = NULL;
+	int rc;
 
-	if (s != NULL && sem_init(s, value, bounded, __func__) < 0) {
-		mpi_arena_free(s);
+	if ((rc = sem_check(value, opts)) < 0 ||
+	    (rc = mpi_shared_new(sizeof(mp_semaphore_t), &s)) < 0) {
+		MPI_RAISE(rc);
 		return NULL;
 	}
+	sem_init(s, value, opts);
 	return s;
 }
 
@@ -65,7 +71,7 @@ void mp_semaphore_free(mp_semaphore_t *s)
 	mpi_arena_free(s);
 }
 
-static bool try_take(mp_semaphore_t *s)
+bool mpi_semaphore_try(mp_semaphore_t *s)
 {
 	uint32_t v = __atomic_load_n(&s->_value, __ATOMIC_RELAXED);
 
@@ -77,29 +83,29 @@ static bool try_take(mp_semaphore_t *s)
 	return false;
 }
 
-int mpi_semaphore_acquire(mp_semaphore_t *s, double timeout, const char *func)
+int mpi_semaphore_acquire(mp_semaphore_t *s, double timeout)
 {
 	uint64_t deadline;
 	int rc;
 
 	/* Arguments first: a bad timeout fails even when a permit is free
-	 * (the cheap test; mpi_deadline words the error). */
+	 * (the cheap test; mpi_timeout_check words the reason). */
 	if (!(timeout >= 0 || timeout == MP_FOREVER))
-		return (rc = mpi_deadline(timeout, &deadline)) < 0 ? mpi_error(rc, func, "%s", mpi_reason(rc)) : 0;
-	if (try_take(s))
+		return mpi_timeout_check(timeout, "timeout");
+	if (mpi_semaphore_try(s))
 		return 0;
 	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
-		return mpi_error(rc, func, "%s", mpi_reason(rc));
+		return rc;
 	__atomic_add_fetch(&s->_waiters, 1, __ATOMIC_SEQ_CST);
 	for (;;) {
-		if (try_take(s)) {
+		if (mpi_semaphore_try(s)) {
 			rc = 0;
 			break;
 		}
 		if (mpi_futex_wait(&s->_value, 0, deadline) == -ETIMEDOUT &&
-		    !try_take(s)) {
-			rc = mpi_error(-ETIMEDOUT, func, "no permit after %gs",
-				       timeout);
+		    !mpi_semaphore_try(s)) {
+			rc = mpi_why(-ETIMEDOUT, "no permit after %gs",
+				     timeout);
 			break;
 		}
 	}
@@ -109,30 +115,41 @@ int mpi_semaphore_acquire(mp_semaphore_t *s, double timeout, const char *func)
 
 int mp_semaphore_acquire(mp_semaphore_t *s, double timeout)
 {
+	int rc;
+
 	MPI_CHECK_NULL(s);
-	return mpi_semaphore_acquire(s, timeout, __func__);
+	rc = mpi_semaphore_acquire(s, timeout);
+	return rc < 0 ? MPI_RAISE(rc) : 0;
 }
 
-int mp_semaphore_release(mp_semaphore_t *s, unsigned n)
+int mpi_semaphore_release(mp_semaphore_t *s, unsigned n)
 {
 	uint32_t v;
 
-	MPI_CHECK_NULL(s);
 	if (n == 0 || n > INT32_MAX)
-		return MPI_ERR(-EINVAL, "n = %u: release 1 .. INT32_MAX permits",
-			       n);
+		return mpi_why(-EINVAL, "n = %u: release 1 .. INT32_MAX "
+			       "permits", n);
 	v = __atomic_load_n(&s->_value, __ATOMIC_RELAXED);
 	do {
 		if (s->_max != 0 ? v + (uint64_t)n > s->_max
 				 : v + (uint64_t)n > INT32_MAX)
-			return MPI_ERR(-EINVAL, "semaphore or lock released too "
-						"many times");
+			return mpi_why(-EINVAL, "semaphore or lock released "
+				       "too many times");
 	} while (!__atomic_compare_exchange_n(&s->_value, &v, v + n, true,
 					      __ATOMIC_RELEASE,
 					      __ATOMIC_RELAXED));
 	if (__atomic_load_n(&s->_waiters, __ATOMIC_SEQ_CST) > 0)
 		mpi_futex_wake(&s->_value, (int)n);
 	return 0;
+}
+
+int mp_semaphore_release(mp_semaphore_t *s, unsigned n)
+{
+	int rc;
+
+	MPI_CHECK_NULL(s);
+	rc = mpi_semaphore_release(s, n);
+	return rc < 0 ? MPI_RAISE(rc) : 0;
 }
 
 int mp_semaphore_get_value(const mp_semaphore_t *s)

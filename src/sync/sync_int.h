@@ -1,5 +1,6 @@
 /*
- * sync/sync_int.h - what the files of the sync module share.
+ * sync/sync_int.h - what the files of the sync module (and shm/value.c,
+ * which builds Values on RLocks) share.
  *
  * Design notes.
  * - Every primitive is a few 32/64-bit words in (shared) memory, waited on
@@ -8,28 +9,43 @@
  *   say how it is taken, released and taken over from a dead owner) on its
  *   _state word, plus a _dirty flag: set when the lock was taken over from
  *   a dead owner, cleared by mp_lock_consistent, and every acquire reports
- *   MP_EOWNERDEAD while it is set.  This file and sync/lock.c are the
- *   public face: they turn timeouts into deadlines and word the messages.
+ *   MP_EOWNERDEAD while it is set.
+ * - The mpi_* functions below are the internal layer (internal/error.h):
+ *   they return a code and leave its reason with mpi_why; the MP_API
+ *   function the caller called writes the message (MPI_RAISE).
  */
 #ifndef MPROC_SYNC_INT_H
 #define MPROC_SYNC_INT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "internal/lock.h"
 #include "mproc/sync.h"
 
 /*
- * mp_lock_acquire / mp_rlock_acquire / mp_semaphore_acquire for the
- * library's own use: the same, with messages naming func (the public
- * function the caller called).
+ * A zeroed block of size bytes in the shared arena (every constructor of
+ * sync and shm goes through it): 0 and *out, or -ENOMEM with its reason
+ * ("cannot map N bytes of shared memory: ...") whatever the arena's errno.
  */
-int mpi_lock_acquire(mp_lock_t *l, double timeout, const char *func);
-int mpi_lock_release(mp_lock_t *l, const char *func);
-int mpi_rlock_acquire(mp_rlock_t *r, double timeout, const char *func);
-int mpi_rlock_release(mp_rlock_t *r, const char *func);
-int mpi_semaphore_acquire(mp_semaphore_t *s, double timeout, const char *func);
+int mpi_shared_new(size_t size, void **out);
+
+/*
+ * Lock / RLock / Semaphore operations as their MP_API functions, without
+ * the NULL checks: 0, or a code with a reason left (-ETIMEDOUT,
+ * MP_EOWNERDEAD with the lock held, -EINVAL for a bad timeout or a release
+ * too many, -EPERM, -EOVERFLOW).
+ */
+int mpi_lock_acquire(mp_lock_t *l, double timeout);
+int mpi_lock_release(mp_lock_t *l);
+int mpi_rlock_acquire(mp_rlock_t *r, double timeout);
+int mpi_rlock_release(mp_rlock_t *r);
+int mpi_semaphore_acquire(mp_semaphore_t *s, double timeout);
+int mpi_semaphore_release(mp_semaphore_t *s, unsigned n);
+
+/* Take a permit if one is free, never waiting and leaving no reason. */
+bool mpi_semaphore_try(mp_semaphore_t *s);
 
 /* 1 if the calling thread holds the Lock. */
 static inline int mpi_lock_is_mine(const mp_lock_t *l)
