@@ -852,6 +852,7 @@ static void test_success_leaves_last_error_untouched(void **state)
 	mpt_assert_ok(mp_condition_release(c));
 	mpt_assert_ok(mp_semaphore_release(s, 1));
 	mpt_assert_ok(mp_semaphore_acquire(s, 0));
+	assert_string_equal(mp_last_error(), before);
 	mpt_assert_ok(mp_event_init(&sh->event));
 	mpt_assert_ok(mp_event_set(&sh->event));
 	mpt_assert_ok(mp_event_wait(&sh->event, 0));
