@@ -168,6 +168,14 @@ static void test_array(void **state)
 	mp_array_free(a);
 	assert_null(mp_array_new('i', 0, NULL, NULL));
 	assert_null(mp_array_new('i', SIZE_MAX / 2, NULL, NULL));
+	assert_int_equal(mp_last_error_code(), -EINVAL); /* size overflows */
+	/* Out of shared memory: -ENOMEM, whatever errno the mapping left. */
+	assert_null(mp_array_new('c', (size_t)PTRDIFF_MAX, NULL, NULL));
+	assert_int_equal(mp_last_error_code(), -ENOMEM);
+	assert_non_null(strstr(mp_last_error(), "mp_array_new: cannot map "));
+	assert_non_null(strstr(mp_last_error(), " bytes of shared memory: "));
+	assert_null(mp_shared_alloc((size_t)PTRDIFF_MAX + 1));
+	assert_non_null(strstr(mp_last_error(), "mp_shared_alloc: cannot map "));
 }
 
 /* ---- a Value's or Array's lock owner dies ---- */
