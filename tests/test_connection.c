@@ -408,6 +408,12 @@ static void test_listener_client(void **state)
 	mp_listener_free(NULL);
 }
 
+static int free_listener(void *arg)
+{
+	mp_listener_free(arg);
+	return 0;
+}
+
 /* CPython's Listener.close(): stop listening, remove the socket file. */
 static void test_listener_close(void **state)
 {
@@ -420,6 +426,9 @@ static void test_listener_close(void **state)
 	snprintf(path, sizeof(path), "/tmp/mproc-test-close-%d.sock",
 		 (int)getpid());
 	assert_non_null(l = mp_listener_new(path, NULL));
+	assert_int_equal(stat(path, &st), 0);
+	/* a forked child's free leaves the creator's file (before: removed) */
+	assert_int_equal(mpt_exit_code(mpt_fork(free_listener, l)), 0);
 	assert_int_equal(stat(path, &st), 0);
 	mpt_assert_ok(mp_listener_close(l));
 	assert_int_equal(stat(path, &st), -1); /* removed */

@@ -209,7 +209,9 @@ MP_API int mp_listener_accept(mp_listener_t *l, double timeout,
 /*
  * mp_listener_close - CPython's Listener.close(): stop listening (the
  * socket is closed, later accepts give MP_ECLOSED) and remove the Unix
- * socket file the listener created.  The handle stays valid for
+ * socket file the listener created (only in the process that created it,
+ * as CPython: a forked child's close or free leaves the file to its
+ * parent).  The handle stays valid for
  * mp_listener_address and mp_listener_free.  Idempotent; 0, or -EINVAL for
  * NULL.  Not concurrently with another call on l.
  */

@@ -49,6 +49,7 @@
 struct mp_listener {
 	int fd;
 	bool unlink_path;
+	pid_t owner; /* the process that created it: the one that unlinks */
 	struct sockaddr_un un;
 	char address[128];
 	void *key;
@@ -356,6 +357,7 @@ mp_listener_t *mp_listener_new(const char *address, const mp_auth_opts_t *opts)
 		if (address[0] != '@') {
 			memcpy(&l->un, &a.ss, sizeof(l->un));
 			l->unlink_path = true;
+			l->owner = getpid();
 		}
 	} else {
 		struct sockaddr_storage ss;
@@ -394,13 +396,17 @@ const char *mp_listener_address(const mp_listener_t *l)
 	return l ? l->address : NULL;
 }
 
-/* Stop listening and remove the socket file (once). */
+/*
+ * Stop listening and remove the socket file (once, and only in the process
+ * that created it: CPython's unlink is a Finalize, which ignores other
+ * processes, so a forked child's close leaves its parent's file alone).
+ */
 static void listener_close(mp_listener_t *l)
 {
 	if (l->fd >= 0)
 		close(l->fd);
 	l->fd = -1;
-	if (l->unlink_path)
+	if (l->unlink_path && l->owner == getpid())
 		unlink(l->un.sun_path);
 	l->unlink_path = false;
 }
