@@ -93,8 +93,9 @@ MP_API int mp_queue_put_nowait(mp_queue_t *q, const void *msg, size_t len);
  * at most timeout.  -ETIMEDOUT when still empty after timeout (0
  * included); MP_ECLOSED once closed and drained; -EPROTO when a malformed
  * record was found (it and what was published with it are dropped; the
- * queue goes on working); -ENOMEM (the message is lost); -EINVAL for a
- * NULL argument or a bad timeout.
+ * queue goes on working); -ENOMEM (the message stays queued, unless it
+ * was streamed in parts: over a quarter of the ring); -EINVAL for a NULL
+ * argument or a bad timeout.
  * mp_queue_get_nowait - the same without waiting: -EAGAIN when empty
  * (queue.Empty).
  */
