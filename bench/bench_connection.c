@@ -17,7 +17,8 @@ static double conn_rtt(void *arg)
 	pid_t pid;
 
 	(void)arg;
-	if (mp_pipe(false, &a, &b) < 0 || mp_pipe(false, &c, &d) < 0)
+	if (mp_pipe(MP_PIPE_SIMPLEX, &a, &b) < 0 ||
+	    mp_pipe(MP_PIPE_SIMPLEX, &c, &d) < 0)
 		exit(1);
 	if ((pid = fork()) == 0) { /* echo: read from a, answer on d */
 		for (int i = 0; i < N; i++)

@@ -26,7 +26,7 @@ static void consume(long n, size_t size)
 	size_t len;
 
 	for (long i = 0; i < n; i++)
-		if (mp_queue_get_into(q, buf, sizeof(buf), &len, MP_FOREVER) != 0 ||
+		if (mp_queue_get_into(q, buf, sizeof(buf), MP_FOREVER, &len) != 0 ||
 		    len != size)
 			_exit(1);
 	_exit(0);

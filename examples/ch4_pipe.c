@@ -52,7 +52,7 @@ int main(void)
 {
 	mp_process_t *p1, *p2;
 
-	if (mp_pipe(true, &pconn, &cconn) < 0)
+	if (mp_pipe(0, &pconn, &cconn) < 0)
 		return 1;
 	p1 = mp_process_new(sender, NULL, NULL);
 	p2 = mp_process_new(receiver, NULL, NULL);

@@ -69,7 +69,7 @@ int main(void)
 		return 1;
 	port = ntohs(sa.sin_port);
 	for (i = 0; i < WORKERS; i++)
-		if (mp_pipe(true, &to_worker[i], &worker_end[i]) < 0)
+		if (mp_pipe(0, &to_worker[i], &worker_end[i]) < 0)
 			return 1;
 	for (i = 0; i < WORKERS; i++) { /* pre-fork the workers */
 		workers[i] = mp_process_new(worker, (void *)(long)i, NULL);

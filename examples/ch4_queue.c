@@ -31,7 +31,7 @@ static int consumer(void *arg)
 
 	(void)arg;
 	for (;;) {
-		if (mp_queue_get_into(q, item, sizeof(item) - 1, &len, MP_FOREVER) < 0)
+		if (mp_queue_get_into(q, item, sizeof(item) - 1, MP_FOREVER, &len) < 0)
 			return 1;
 		if (len == 0) {
 			printf("consumed: the end marker\n");
@@ -46,8 +46,7 @@ static int consumer(void *arg)
 int main(void)
 {
 	mp_process_t *p1, *p2;
-	void *msg;
-	size_t len;
+	mp_bytes_t msg;
 
 	q = mp_queue_new(NULL);
 	if (q == NULL)
@@ -71,9 +70,9 @@ int main(void)
 	       mp_queue_qsize(q));
 	if (mp_queue_put_nowait(q, "x", 1) == -EAGAIN)
 		printf("put_nowait on a full queue: queue.Full\n");
-	mp_queue_get(q, &msg, &len, 0);
-	printf("got: %.*s\n", (int)len, (char *)msg);
-	mp_buf_free(msg);
+	if (mp_queue_get(q, 0, &msg) == 0) /* NUL-terminated */
+		printf("got: %s\n", msg.data);
+	mp_bytes_destroy(&msg);
 	mp_queue_free(q);
 	return 0;
 }

@@ -44,7 +44,7 @@ int main(void)
 	printf("server listening on %s\n", address);
 	p = mp_process_new(client, (void *)&key, NULL);
 	mp_process_start(p);
-	if (mp_listener_accept(l, &conn, 10) == 0) {
+	if (mp_listener_accept(l, 10, &conn) == 0) {
 		mp_connection_recv_bytes_into(conn, buf, sizeof(buf) - 4, &len);
 		buf[len] = '\0';
 		printf("server received: %s\n", buf);
@@ -58,7 +58,7 @@ int main(void)
 	/* A client with the wrong key is turned away, on both sides. */
 	p = mp_process_new(client, &wrong, NULL);
 	mp_process_start(p);
-	if (mp_listener_accept(l, &conn, 10) == MP_EAUTH)
+	if (mp_listener_accept(l, 10, &conn) == MP_EAUTH)
 		printf("server: %s\n", mp_last_error());
 	mp_process_join(p, MP_FOREVER);
 	mp_process_free(p);

@@ -35,7 +35,7 @@ int main(void)
 	mp_buf_free(res); /* (no result: len is 0) */
 	mp_pool_free(pool);
 
-	if (mp_queue_get_into(q, buf, sizeof(buf) - 1, &len, 1.0) < 0)
+	if (mp_queue_get_into(q, buf, sizeof(buf) - 1, 1.0, &len) < 0)
 		return fprintf(stderr, "%s\n", mp_last_error()), 1;
 	buf[len] = '\0';
 	printf("received from the pool: %s\n", buf);

@@ -20,50 +20,58 @@ struct mp_queue {
 	uint32_t join_waiters;
 };
 
-static mp_queue_t *queue_new(const mp_queue_opts_t *opts, const char *func)
+/* A queue for opts (NULL: defaults): 0 and *out, or a code with a reason. */
+static int queue_new(const mp_queue_opts_t *opts, mp_queue_t **out)
 {
 	static const mp_queue_opts_t defaults;
+	size_t cap;
 	mp_queue_t *q;
 
+	*out = NULL;
 	if (opts == NULL)
 		opts = &defaults;
-	if (opts->maxsize > INT32_MAX) {
-		mpi_error(-EINVAL, func, "opts->maxsize %u is too large (at most "
-			  "INT32_MAX)", opts->maxsize);
-		return NULL;
-	}
-	if (opts->capacity > MP_QUEUE_MAX_CAPACITY) {
-		mpi_error(-EINVAL, func, "opts->capacity %zu is larger than the "
-			  "largest ring (MP_QUEUE_MAX_CAPACITY = %zu bytes)",
-			  opts->capacity, (size_t)MP_QUEUE_MAX_CAPACITY);
-		return NULL;
-	}
-	if ((q = mpi_arena_alloc(sizeof(*q))) == NULL) {
-		mpi_error(-errno, func, "cannot map shared memory: %s",
-			  mp_strerror(-errno));
-		return NULL;
-	}
-	q->ring = mpi_ring_new(opts->capacity ? opts->capacity : (1u << 20),
-			       opts->maxsize, opts->max_message);
+	if (opts->maxsize > INT32_MAX)
+		return mpi_why(-EINVAL, "opts->maxsize %u is too large (at "
+			       "most INT32_MAX)", opts->maxsize);
+	if (opts->capacity > MP_QUEUE_MAX_CAPACITY)
+		return mpi_why(-EINVAL, "opts->capacity %zu is larger than "
+			       "the largest ring (MP_QUEUE_MAX_CAPACITY = %zu "
+			       "bytes)", opts->capacity,
+			       (size_t)MP_QUEUE_MAX_CAPACITY);
+	if ((q = mpi_arena_alloc(sizeof(*q))) == NULL)
+		return MPI_WHY_SYS("cannot map shared memory");
+	cap = opts->capacity ? opts->capacity : (size_t)1 << 20;
+	q->ring = mpi_ring_new(cap, opts->maxsize, opts->max_message);
 	if (q->ring == NULL) {
-		mpi_error(-errno, func, "cannot map a ring of %zu bytes: %s",
-			  opts->capacity ? opts->capacity : (size_t)1 << 20,
-			  mp_strerror(-errno));
+		int rc = mpi_why(-errno, "cannot map a ring of %zu bytes: %s",
+				 cap, mp_strerror(-errno));
+
 		mpi_arena_free(q);
-		return NULL;
+		return rc;
 	}
 	q->joinable = opts->joinable;
-	return q;
+	*out = q;
+	return 0;
 }
 
 mp_queue_t *mp_queue_new(const mp_queue_opts_t *opts)
 {
-	return queue_new(opts, __func__);
+	mp_queue_t *q;
+	int rc;
+
+	if ((rc = queue_new(opts, &q)) < 0)
+		MPI_RAISE(rc);
+	return q;
 }
 
 mp_queue_t *mp_simplequeue_new(void)
 {
-	return queue_new(NULL, __func__);
+	mp_queue_t *q;
+	int rc;
+
+	if ((rc = queue_new(NULL, &q)) < 0)
+		MPI_RAISE(rc);
+	return q;
 }
 
 void mp_queue_free(mp_queue_t *q)
@@ -74,88 +82,158 @@ void mp_queue_free(mp_queue_t *q)
 	mpi_arena_free(q);
 }
 
-static int deadline_of(double timeout, uint64_t *deadline, const char *func)
+/*
+ * Put within deadline: 0, or the ring's code with its reason (-ETIMEDOUT
+ * when full past the deadline).
+ */
+static int put(mp_queue_t *q, const void *msg, size_t len, uint64_t deadline)
 {
-	int rc = mpi_deadline(timeout, deadline);
-
-	return rc < 0 ? mpi_error(rc, func, "%s", mpi_reason(rc)) : 0;
-}
-
-/* Timeout 0 is "do not block": Full/Empty as -EAGAIN. */
-static int nowait_code(int rc, double timeout)
-{
-	return rc == -ETIMEDOUT && timeout == 0 ? -EAGAIN : rc;
-}
-
-static int put(mp_queue_t *q, const void *msg, size_t len, double timeout,
-	       const char *func)
-{
-	uint64_t deadline;
 	int rc;
 
-	if (q == NULL || (msg == NULL && len > 0))
-		return mpi_error(-EINVAL, func, "argument '%s' is NULL",
-				 q ? "msg" : "q");
-	if ((rc = deadline_of(timeout, &deadline, func)) < 0)
-		return rc;
 	if (q->joinable)
 		__atomic_add_fetch(&q->unfinished, 1, __ATOMIC_SEQ_CST);
 	rc = mpi_ring_put(q->ring, msg, len, deadline);
 	if (rc < 0 && q->joinable)
 		__atomic_sub_fetch(&q->unfinished, 1, __ATOMIC_SEQ_CST);
-	if (rc < 0)
-		mpi_error(rc, func, "%s", mpi_reason(rc));
-	return nowait_code(rc, timeout);
+	return rc;
 }
 
 int mp_queue_put(mp_queue_t *q, const void *msg, size_t len, double timeout)
 {
-	return put(q, msg, len, timeout, __func__);
+	uint64_t deadline;
+	int rc;
+
+	MPI_CHECK_NULL(q);
+	if (msg == NULL && len > 0)
+		return MPI_ERR(-EINVAL, "argument 'msg' is NULL");
+	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
+		return MPI_RAISE(rc);
+	if ((rc = put(q, msg, len, deadline)) == -ETIMEDOUT)
+		return MPI_ERR(rc, "%s after %gs", mpi_reason(rc), timeout);
+	return rc < 0 ? MPI_RAISE(rc) : 0;
 }
 
 int mp_queue_put_nowait(mp_queue_t *q, const void *msg, size_t len)
 {
-	return put(q, msg, len, 0, __func__);
+	int rc;
+
+	MPI_CHECK_NULL(q);
+	if (msg == NULL && len > 0)
+		return MPI_ERR(-EINVAL, "argument 'msg' is NULL");
+	/* a deadline of now: the ring takes the message only if it fits */
+	if ((rc = put(q, msg, len, mpi_deadline_in(0))) == -ETIMEDOUT)
+		return MPI_ERR(-EAGAIN, "%s (queue.Full)", mpi_reason(rc));
+	return rc < 0 ? MPI_RAISE(rc) : 0;
 }
 
-static int get(mp_queue_t *q, void **msg, size_t cap, size_t *len,
-	       double timeout, const char *func)
+/*
+ * Take the next message within deadline into buf (cap bytes; *len its
+ * size, or the size of a message too big: -EMSGSIZE leaves it queued): 0,
+ * or the ring's code with its reason (-ETIMEDOUT when empty past the
+ * deadline).
+ */
+static int get_into(mp_queue_t *q, void *buf, size_t cap, uint64_t deadline,
+		    size_t *len)
+{
+	void *p = buf;
+
+	return mpi_ring_get(q->ring, &p, cap, len, deadline);
+}
+
+/* A first buffer for owned bytes: most messages fit it. */
+#define GET_FIRST 256
+
+/*
+ * Take the next message within deadline as owned, NUL-terminated bytes.
+ * A message that fits a buffer allocated before the get is never lost to
+ * a failed allocation: a larger one stays queued (-EMSGSIZE tells its
+ * size) until a buffer of its size exists.  Only a streamed message (over
+ * a quarter of the ring) is allocated by the ring as its parts arrive, so
+ * that a producer's announced total is never allocated up front; one more
+ * byte for its NUL may then fail (-ENOMEM, the message lost).
+ */
+static int get_owned(mp_queue_t *q, uint64_t deadline, mp_bytes_t *out)
+{
+	uint64_t whole = q->ring->cap / 4 < ((uint64_t)1 << 30)
+				 ? q->ring->cap / 4 : (uint64_t)1 << 30;
+	size_t cap = GET_FIRST, n = 0;
+	void *p = NULL;
+	char *data;
+	int rc;
+
+	for (;;) {
+		if ((data = mpi_malloc(cap + 1)) == NULL)
+			return mpi_why(-ENOMEM, "cannot allocate %zu bytes",
+				       cap + 1);
+		rc = get_into(q, data, cap, deadline, &n);
+		if (rc != -EMSGSIZE)
+			break;
+		mpi_free(data);
+		if (n > whole) {
+			/* streamed: the ring allocates exactly n bytes */
+			data = NULL;
+			rc = mpi_ring_get(q->ring, &p, 0, &n, deadline);
+			if (rc == 0 && (data = mpi_realloc(p, n + 1)) == NULL) {
+				mpi_free(p);
+				return mpi_why(-ENOMEM, "cannot allocate %zu "
+					       "bytes (the message is lost)",
+					       n + 1);
+			}
+			break;
+		}
+		cap = n; /* n + 1 cannot wrap: n <= a quarter of the ring */
+	}
+	if (rc < 0) {
+		mpi_free(data);
+		return rc;
+	}
+	data[n] = '\0';
+	*out = (mp_bytes_t){data, n};
+	return 0;
+}
+
+int mp_queue_get(mp_queue_t *q, double timeout, mp_bytes_t *msg)
 {
 	uint64_t deadline;
 	int rc;
 
-	if (q == NULL || msg == NULL || len == NULL)
-		return mpi_error(-EINVAL, func, "argument '%s' is NULL",
-				 q ? (msg ? "len" : "msg") : "q");
-	if ((rc = deadline_of(timeout, &deadline, func)) < 0)
-		return rc;
-	rc = mpi_ring_get(q->ring, msg, cap, len, deadline);
-	if (rc < 0)
-		mpi_error(rc, func, "%s", mpi_reason(rc));
-	return nowait_code(rc, timeout);
+	MPI_CHECK_NULL(msg);
+	*msg = (mp_bytes_t){NULL, 0};
+	MPI_CHECK_NULL(q);
+	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
+		return MPI_RAISE(rc);
+	if ((rc = get_owned(q, deadline, msg)) == -ETIMEDOUT)
+		return MPI_ERR(rc, "%s after %gs", mpi_reason(rc), timeout);
+	return rc < 0 ? MPI_RAISE(rc) : 0;
 }
 
-int mp_queue_get(mp_queue_t *q, void **msg, size_t *len, double timeout)
+int mp_queue_get_nowait(mp_queue_t *q, mp_bytes_t *msg)
 {
-	if (msg != NULL)
-		*msg = NULL;
-	return get(q, msg, 0, len, timeout, __func__);
+	int rc;
+
+	MPI_CHECK_NULL(msg);
+	*msg = (mp_bytes_t){NULL, 0};
+	MPI_CHECK_NULL(q);
+	rc = get_owned(q, mpi_deadline_in(0), msg);
+	if (rc == -ETIMEDOUT)
+		return MPI_ERR(-EAGAIN, "%s (queue.Empty)", mpi_reason(rc));
+	return rc < 0 ? MPI_RAISE(rc) : 0;
 }
 
-int mp_queue_get_nowait(mp_queue_t *q, void **msg, size_t *len)
+int mp_queue_get_into(mp_queue_t *q, void *buf, size_t cap, double timeout,
+		      size_t *len)
 {
-	if (msg != NULL)
-		*msg = NULL;
-	return get(q, msg, 0, len, 0, __func__);
-}
+	uint64_t deadline;
+	int rc;
 
-int mp_queue_get_into(mp_queue_t *q, void *buf, size_t cap, size_t *len,
-		      double timeout)
-{
-	void *p = buf;
-
+	MPI_CHECK_NULL(q);
 	MPI_CHECK_NULL(buf);
-	return get(q, &p, cap, len, timeout, __func__);
+	MPI_CHECK_NULL(len);
+	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
+		return MPI_RAISE(rc);
+	if ((rc = get_into(q, buf, cap, deadline, len)) == -ETIMEDOUT)
+		return MPI_ERR(rc, "%s after %gs", mpi_reason(rc), timeout);
+	return rc < 0 ? MPI_RAISE(rc) : 0;
 }
 
 int mp_queue_qsize(const mp_queue_t *q)

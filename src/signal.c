@@ -26,38 +26,45 @@ int mp_signal_send(pid_t pid, int sig)
 	return 0;
 }
 
-static int make_set(const int *sigs, size_t n, sigset_t *set, const char *func)
+/* The set of n signals: 0, or -EINVAL with a reason. */
+static int make_set(const int *sigs, size_t n, sigset_t *set)
 {
 	if (sigs == NULL || n == 0)
-		return mpi_error(-EINVAL, func, "no signals given");
+		return mpi_why(-EINVAL, "no signals given");
 	sigemptyset(set);
 	for (size_t i = 0; i < n; i++)
 		if (sigs[i] <= 0 || sigs[i] >= NSIG || sigaddset(set, sigs[i]) < 0 ||
 		    sigs[i] == SIGKILL || sigs[i] == SIGSTOP)
-			return mpi_error(-EINVAL, func,
-					 "signal %d cannot be blocked or waited for",
-					 sigs[i]);
+			return mpi_why(-EINVAL, "signal %d cannot be blocked or "
+				       "waited for", sigs[i]);
+	return 0;
+}
+
+/* pthread_sigmask with the set of n signals: 0, or a code with a reason. */
+static int change_mask(int how, const int *sigs, size_t n)
+{
+	sigset_t set;
+	int rc;
+
+	if ((rc = make_set(sigs, n, &set)) < 0)
+		return rc;
+	if ((rc = pthread_sigmask(how, &set, NULL)) != 0)
+		return mpi_why(-rc, "pthread_sigmask: %s", mp_strerror(-rc));
 	return 0;
 }
 
 int mp_signal_block(const int *sigs, size_t n)
 {
-	sigset_t set;
-	int rc;
+	int rc = change_mask(SIG_BLOCK, sigs, n);
 
-	if ((rc = make_set(sigs, n, &set, __func__)) < 0)
-		return rc;
-	return -pthread_sigmask(SIG_BLOCK, &set, NULL);
+	return rc < 0 ? MPI_RAISE(rc) : 0;
 }
 
 int mp_signal_unblock(const int *sigs, size_t n)
 {
-	sigset_t set;
-	int rc;
+	int rc = change_mask(SIG_UNBLOCK, sigs, n);
 
-	if ((rc = make_set(sigs, n, &set, __func__)) < 0)
-		return rc;
-	return -pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	return rc < 0 ? MPI_RAISE(rc) : 0;
 }
 
 int mp_signal_wait(const int *sigs, size_t n, double timeout, pid_t *sender)
@@ -70,11 +77,12 @@ int mp_signal_wait(const int *sigs, size_t n, double timeout, pid_t *sender)
 	ssize_t r;
 	int fd, rc;
 
-	if ((rc = make_set(sigs, n, &set, __func__)) < 0)
-		return rc;
+	if ((rc = make_set(sigs, n, &set)) < 0)
+		return MPI_RAISE(rc);
 	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
 		return MPI_RAISE(rc);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if ((rc = pthread_sigmask(SIG_BLOCK, &set, NULL)) != 0)
+		return MPI_ERR(-rc, "pthread_sigmask: %s", mp_strerror(-rc));
 	if ((fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) < 0)
 		return MPI_SYSERR("signalfd");
 	pfd = (struct pollfd){fd, POLLIN, 0};

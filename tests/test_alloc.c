@@ -437,14 +437,13 @@ static unsigned char big[BIG];
 
 static void recv_check(mp_connection_t *c, const void *want, size_t n)
 {
-	void *buf = NULL;
-	size_t len = 0;
+	mp_bytes_t m;
 
 	/* maxlength: a stream out of step fails instead of waiting */
-	OP(mp_connection_recv_bytes(c, &buf, &len, BIG));
-	assert_int_equal(len, n);
-	assert_memory_equal(buf, want, n);
-	mp_buf_free(buf);
+	OP(mp_connection_recv_bytes(c, BIG, &m));
+	assert_int_equal(m.len, n);
+	assert_memory_equal(m.data, want, n);
+	mp_bytes_destroy(&m);
 }
 
 /*
@@ -454,13 +453,12 @@ static void recv_check(mp_connection_t *c, const void *want, size_t n)
  */
 static int recv_big(mp_connection_t *c)
 {
-	void *buf = NULL;
-	size_t len = 0;
-	int rc = mp_connection_recv_bytes(c, &buf, &len, BIG);
+	mp_bytes_t m;
+	int rc = mp_connection_recv_bytes(c, BIG, &m);
 
 	if (rc == -ENOMEM) {
 		fa_error(rc, "mp_connection_recv_bytes", __LINE__);
-		rc = mp_connection_recv_bytes(c, &buf, &len, BIG);
+		rc = mp_connection_recv_bytes(c, BIG, &m);
 		if (rc == -EPROTO) {
 			assert_non_null(strstr(mp_last_error(), "unusable"));
 			assert_int_equal(mp_connection_poll(c, 0), -EPROTO);
@@ -468,9 +466,9 @@ static int recv_big(mp_connection_t *c)
 		}
 	}
 	assert_int_equal(rc, 0);
-	assert_int_equal(len, BIG);
-	assert_memory_equal(buf, big, BIG);
-	mp_buf_free(buf);
+	assert_int_equal(m.len, BIG);
+	assert_memory_equal(m.data, big, BIG);
+	mp_bytes_destroy(&m);
 	return 1;
 }
 
@@ -481,7 +479,7 @@ static void path_pipe(void)
 	size_t len;
 	int fd, rc;
 
-	OP(mp_pipe(true, &a, &b));
+	OP(mp_pipe(0, &a, &b));
 	/* An fd: a's first receive allocates its read buffer. */
 	OP(mp_connection_send_fd(b, STDIN_FILENO));
 	OP(mp_connection_recv_fd(a, &fd));
@@ -526,16 +524,15 @@ static int client_child(void *arg)
 	(void)arg;
 	for (int i = 0; i < 50; i++) {
 		mp_connection_t *c = mp_client(sock_path, sock_auth, 30.0);
-		void *buf = NULL;
-		size_t len;
+		mp_bytes_t m = {NULL, 0};
 		int ok;
 
 		if (c == NULL)
 			continue;
 		ok = mp_connection_send_bytes(c, "ping", 4) == 0 &&
-		     mp_connection_recv_bytes(c, &buf, &len, 0) == 0 &&
-		     len == 4 && memcmp(buf, "pong", 4) == 0;
-		mp_buf_free(buf);
+		     mp_connection_recv_bytes(c, 0, &m) == 0 &&
+		     m.len == 4 && memcmp(m.data, "pong", 4) == 0;
+		mp_bytes_destroy(&m);
 		mp_connection_free(c);
 		if (ok)
 			return 0;
@@ -550,16 +547,15 @@ static int listener_child(void *arg)
 
 	for (int i = 0; i < 50; i++) {
 		mp_connection_t *c = NULL;
-		void *buf = NULL;
-		size_t len;
+		mp_bytes_t m = {NULL, 0};
 		int ok;
 
-		if (mp_listener_accept(l, &c, mpt_timeout(10)) < 0)
+		if (mp_listener_accept(l, mpt_timeout(10), &c) < 0)
 			continue;
-		ok = mp_connection_recv_bytes(c, &buf, &len, 0) == 0 &&
-		     len == 4 && memcmp(buf, "ping", 4) == 0 &&
+		ok = mp_connection_recv_bytes(c, 0, &m) == 0 &&
+		     m.len == 4 && memcmp(m.data, "ping", 4) == 0 &&
 		     mp_connection_send_bytes(c, "pong", 4) == 0;
-		mp_buf_free(buf);
+		mp_bytes_destroy(&m);
 		mp_connection_free(c);
 		if (ok)
 			return 0;
@@ -577,7 +573,7 @@ static void path_listener(void)
 	fa_hold();
 	pid = mpt_fork(client_child, NULL);
 	fa_release();
-	OP(mp_listener_accept(l, &c, mpt_timeout(10)));
+	OP(mp_listener_accept(l, mpt_timeout(10), &c));
 	recv_check(c, "ping", 4);
 	OP(mp_connection_send_bytes(c, "pong", 4));
 	mp_connection_free(c);
@@ -640,20 +636,19 @@ static int put_big(void *arg)
 
 static void get_check(mp_queue_t *q, const void *want, size_t n)
 {
-	void *msg = NULL;
-	size_t len = 0;
+	mp_bytes_t msg;
 
-	OP(mp_queue_get(q, &msg, &len, mpt_timeout(10)));
-	assert_int_equal(len, n);
-	assert_memory_equal(msg, want, n);
-	mp_buf_free(msg);
+	OP(mp_queue_get(q, mpt_timeout(10), &msg));
+	assert_int_equal(msg.len, n);
+	assert_memory_equal(msg.data, want, n);
+	mp_bytes_destroy(&msg);
 }
 
 static void path_queue(void)
 {
 	char into[8];
 	mp_queue_t *q;
-	void *msg;
+	mp_bytes_t msg;
 	size_t len;
 	pid_t pid;
 	int rc, st = 0;
@@ -664,15 +659,14 @@ static void path_queue(void)
 	OP(mp_queue_put(q, "third", 5, 0));
 	get_check(q, "first", 5);
 	get_check(q, qbig, 1000);
-	OP(mp_queue_get_into(q, into, sizeof(into), &len, 0));
+	OP(mp_queue_get_into(q, into, sizeof(into), 0, &len));
 	assert_int_equal(len, 5);
 	assert_memory_equal(into, "third", 5);
 	fa_hold();
 	pid = mpt_fork(put_big, q);
 	fa_release();
 	/* Streamed: a buffer that cannot grow mid-message drops it. */
-	msg = NULL;
-	rc = mp_queue_get(q, &msg, &len, mpt_timeout(10));
+	rc = mp_queue_get(q, mpt_timeout(10), &msg);
 	if (rc == -ENOMEM) {
 		fa_error(rc, "mp_queue_get", __LINE__);
 		/* Failed at the first part: nothing was taken, the retry
@@ -680,11 +674,11 @@ static void path_queue(void)
 		 * skip the orphan parts the producer still streams. */
 		for (int i = 0;; i++) {
 			assert_true(i < 10000);
-			rc = mp_queue_get(q, &msg, &len, 0.01);
+			rc = mp_queue_get(q, 0.01, &msg);
 			if (rc == 0) {
-				assert_int_equal(len, QBIG);
-				assert_memory_equal(msg, qbig, QBIG);
-				mp_buf_free(msg);
+				assert_int_equal(msg.len, QBIG);
+				assert_memory_equal(msg.data, qbig, QBIG);
+				mp_bytes_destroy(&msg);
 				assert_int_equal(child_status(pid), 0);
 				break;
 			}
@@ -692,8 +686,8 @@ static void path_queue(void)
 			if (waitpid(pid, &st, WNOHANG) == pid) {
 				assert_true(WIFEXITED(st) &&
 					    WEXITSTATUS(st) == 0);
-				assert_int_equal(mp_queue_get(q, &msg, &len,
-							      0), -EAGAIN);
+				assert_int_equal(mp_queue_get_nowait(q, &msg),
+						 -EAGAIN);
 				break;
 			}
 		}
@@ -701,9 +695,9 @@ static void path_queue(void)
 		get_check(q, "after", 5);
 	} else {
 		assert_int_equal(rc, 0);
-		assert_int_equal(len, QBIG);
-		assert_memory_equal(msg, qbig, QBIG);
-		mp_buf_free(msg);
+		assert_int_equal(msg.len, QBIG);
+		assert_memory_equal(msg.data, qbig, QBIG);
+		mp_bytes_destroy(&msg);
 		assert_int_equal(child_status(pid), 0);
 	}
 	mp_queue_free(q);

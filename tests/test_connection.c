@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -18,11 +19,10 @@
 static void test_pipe_messages_keep_boundaries(void **state)
 {
 	mp_connection_t *a, *b;
-	void *buf;
-	size_t len;
+	mp_bytes_t m;
 
 	(void)state;
-	mpt_assert_ok(mp_pipe(true, &a, &b));
+	mpt_assert_ok(mp_pipe(0, &a, &b));
 	mpt_assert_ok(mp_connection_send_bytes(a, "a", 1));
 	mpt_assert_ok(mp_connection_send_bytes(a, "b", 1));
 	mpt_assert_ok(mp_connection_send_bytes(a, "", 0)); /* a real message */
@@ -31,24 +31,30 @@ static void test_pipe_messages_keep_boundaries(void **state)
 	assert_int_equal(mp_connection_poll(b, 0), 1); /* poll consumes nothing */
 	const char *want[] = {"a", "b", "", "cd"};
 	for (int i = 0; i < 4; i++) {
-		mpt_assert_ok(mp_connection_recv_bytes(b, &buf, &len, 0));
-		assert_int_equal(len, strlen(want[i]));
-		assert_memory_equal(buf, want[i], len);
-		mp_buf_free(buf);
+		mpt_assert_ok(mp_connection_recv_bytes(b, 0, &m));
+		assert_int_equal(m.len, strlen(want[i]));
+		assert_string_equal(m.data, want[i]); /* NUL-terminated */
+		mp_bytes_destroy(&m);
 	}
 	double t0 = mpt_now();
 	assert_int_equal(mp_connection_poll(b, 0.1), 0);
 	assert_true(mpt_now() - t0 >= 0.09);
 	/* duplex: the other way too */
 	mpt_assert_ok(mp_connection_send_bytes(b, "back", 4));
-	mpt_assert_ok(mp_connection_recv_bytes(a, &buf, &len, 0));
-	assert_memory_equal(buf, "back", 4);
-	mp_buf_free(buf);
+	mpt_assert_ok(mp_connection_recv_bytes(a, 0, &m));
+	assert_memory_equal(m.data, "back", 4);
+	mp_bytes_destroy(&m);
 	/* the peer closes: EOF */
 	mp_connection_free(a);
 	assert_int_equal(mp_connection_poll(b, 1), 1);
-	mpt_assert_rc(mp_connection_recv_bytes(b, &buf, &len, 0), MP_EEOF);
+	m = (mp_bytes_t){(char *)"stale", 5};
+	mpt_assert_rc(mp_connection_recv_bytes(b, 0, &m), MP_EEOF);
+	assert_null(m.data); /* empty on failure */
+	assert_int_equal(m.len, 0);
+	assert_string_equal(mp_last_error(), "mp_connection_recv_bytes: the "
+			    "peer closed the connection");
 	mpt_assert_ok(mp_connection_close(b));
+	mpt_assert_ok(mp_connection_close(b)); /* idempotent */
 	mpt_assert_rc(mp_connection_send_bytes(b, "x", 1), MP_ECLOSED);
 	assert_string_equal(mp_last_error(),
 			    "mp_connection_send_bytes: handle is closed");
@@ -64,7 +70,7 @@ static void test_simplex_and_bad_arguments(void **state)
 	int fd;
 
 	(void)state;
-	mpt_assert_ok(mp_pipe(false, &r, &w));
+	mpt_assert_ok(mp_pipe(MP_PIPE_SIMPLEX, &r, &w));
 	mpt_assert_rc(mp_connection_send_bytes(r, "x", 1), -EBADF);
 	assert_non_null(strstr(mp_last_error(), "read-only"));
 	mpt_assert_rc(mp_connection_poll(w, 0), -EBADF);
@@ -75,13 +81,66 @@ static void test_simplex_and_bad_arguments(void **state)
 	/* writing to a pipe nobody reads: an error, not SIGPIPE */
 	mpt_assert_rc(mp_connection_send_bytes(w, "x", 1), -EPIPE);
 	mp_connection_free(w);
-	assert_null(mp_connection_new(-1, true, true));
+	assert_null(mp_connection_new(-1, 0));
+	assert_int_equal(mp_last_error_code(), -EBADF);
+	assert_string_equal(mp_last_error(),
+			    "mp_connection_new: fd -1 is not open");
 	fd = open("/dev/null", O_RDONLY);
-	assert_null(mp_connection_new(fd, false, false));
-	w = mp_connection_new(fd, false, true); /* not a socket: no fd passing */
+	w = mp_connection_new(fd, MP_CONN_WRITEONLY); /* no fd passing */
 	mpt_assert_rc(mp_connection_send_fd(w, 0), -EBADF);
 	mp_connection_free(w); /* closes fd */
-	mpt_assert_rc(mp_pipe(true, NULL, &w), -EINVAL);
+	mpt_assert_rc(mp_pipe(0, NULL, &w), -EINVAL);
+	assert_string_equal(mp_last_error(),
+			    "mp_pipe: argument 'conn1' is NULL");
+}
+
+/* Named flags instead of positional booleans; 0 is CPython's default. */
+static void test_connection_flags(void **state)
+{
+	mp_connection_t *c, *r, *w;
+	int sv[2];
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
+			 0);
+	assert_null(mp_connection_new(sv[0], MP_CONN_READONLY |
+						     MP_CONN_WRITEONLY));
+	assert_int_equal(mp_last_error_code(), -EINVAL);
+	assert_string_equal(mp_last_error(), "mp_connection_new: argument "
+			    "'flags': MP_CONN_READONLY and MP_CONN_WRITEONLY "
+			    "exclude each other");
+	assert_null(mp_connection_new(sv[0], 4));
+	assert_int_equal(mp_last_error_code(), -EINVAL);
+	assert_non_null(strstr(mp_last_error(), "'flags' has unknown bits"));
+	/* readonly: receives, cannot send */
+	assert_non_null(c = mp_connection_new(sv[0], MP_CONN_READONLY));
+	mpt_assert_rc(mp_connection_send_bytes(c, "x", 1), -EBADF);
+	assert_string_equal(mp_last_error(), "mp_connection_send_bytes: "
+			    "connection is read-only");
+	assert_int_equal(mp_connection_poll(c, 0), 0);
+	mp_connection_free(c);
+	/* writeonly: sends, cannot receive */
+	assert_non_null(c = mp_connection_new(sv[1], MP_CONN_WRITEONLY));
+	mpt_assert_rc(mp_connection_poll(c, 0), -EBADF);
+	assert_string_equal(mp_last_error(), "mp_connection_poll: "
+			    "connection is write-only");
+	mp_connection_free(c);
+	/* 0: both ways */
+	mpt_assert_ok(mp_pipe(0, &r, &w));
+	mpt_assert_ok(mp_connection_send_bytes(r, "x", 1));
+	mpt_assert_ok(mp_connection_send_bytes(w, "y", 1));
+	mp_connection_free(r);
+	mp_connection_free(w);
+	/* MP_PIPE_SIMPLEX: conn1 receives only, conn2 sends only */
+	mpt_assert_ok(mp_pipe(MP_PIPE_SIMPLEX, &r, &w));
+	mpt_assert_rc(mp_connection_send_bytes(r, "x", 1), -EBADF);
+	mpt_assert_rc(mp_connection_poll(w, 0), -EBADF);
+	mp_connection_free(r);
+	mp_connection_free(w);
+	mpt_assert_rc(mp_pipe(2, &r, &w), -EINVAL);
+	assert_null(r);
+	assert_null(w);
+	assert_non_null(strstr(mp_last_error(), "'flags' has unknown bits"));
 }
 
 static void test_recv_into_too_small_loses_nothing(void **state)
@@ -91,7 +150,7 @@ static void test_recv_into_too_small_loses_nothing(void **state)
 	size_t len;
 
 	(void)state;
-	mpt_assert_ok(mp_pipe(true, &a, &b));
+	mpt_assert_ok(mp_pipe(0, &a, &b));
 	mpt_assert_ok(mp_connection_send_bytes(a, "0123456789", 10));
 	mpt_assert_ok(mp_connection_send_bytes(a, "next", 4));
 	mpt_assert_rc(mp_connection_recv_bytes_into(b, small, sizeof(small), &len),
@@ -116,7 +175,7 @@ static mp_connection_t *frames(const void *raw, size_t n)
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	assert_int_equal(write(sv[1], raw, n), (ssize_t)n);
 	close(sv[1]);
-	return mp_connection_new(sv[0], true, true);
+	return mp_connection_new(sv[0], 0);
 }
 
 static void test_wire_format_and_bad_frames(void **state)
@@ -128,31 +187,30 @@ static void test_wire_format_and_bad_frames(void **state)
 	static const unsigned char huge[] = {0xff, 0xff, 0xff, 0xff, 0, 0, 0, 1,
 					     0, 0, 0, 0};
 	mp_connection_t *c;
-	void *buf;
-	size_t len;
+	mp_bytes_t m;
 
 	(void)state;
 	/* CPython's large-message header (-1, then 8 bytes) is understood. */
 	c = frames(large_form, sizeof(large_form));
-	mpt_assert_ok(mp_connection_recv_bytes(c, &buf, &len, 0));
-	assert_int_equal(len, 5);
-	assert_memory_equal(buf, "hello", 5);
-	mp_buf_free(buf);
-	mpt_assert_rc(mp_connection_recv_bytes(c, &buf, &len, 0), MP_EEOF);
+	mpt_assert_ok(mp_connection_recv_bytes(c, 0, &m));
+	assert_int_equal(m.len, 5);
+	assert_memory_equal(m.data, "hello", 5);
+	mp_bytes_destroy(&m);
+	mpt_assert_rc(mp_connection_recv_bytes(c, 0, &m), MP_EEOF);
 	mp_connection_free(c);
 	c = frames(negative, sizeof(negative));
-	mpt_assert_rc(mp_connection_recv_bytes(c, &buf, &len, 0), -EPROTO);
-	mpt_assert_rc(mp_connection_recv_bytes(c, &buf, &len, 0), -EPROTO);
+	mpt_assert_rc(mp_connection_recv_bytes(c, 0, &m), -EPROTO);
+	mpt_assert_rc(mp_connection_recv_bytes(c, 0, &m), -EPROTO);
 	mp_connection_free(c);
 	c = frames(truncated, sizeof(truncated));
-	mpt_assert_rc(mp_connection_recv_bytes(c, &buf, &len, 0), -EIO);
+	mpt_assert_rc(mp_connection_recv_bytes(c, 0, &m), -EIO);
 	assert_non_null(strstr(mp_last_error(), "got end of file during message"));
 	mp_connection_free(c);
 	/* A frame announcing 4 GiB is refused with maxlength, unallocated. */
 	c = frames(huge, sizeof(huge));
-	mpt_assert_rc(mp_connection_recv_bytes(c, &buf, &len, 1 << 20), -EMSGSIZE);
+	mpt_assert_rc(mp_connection_recv_bytes(c, 1 << 20, &m), -EMSGSIZE);
 	assert_non_null(strstr(mp_last_error(), "bad message length"));
-	mpt_assert_rc(mp_connection_recv_bytes(c, &buf, &len, 0), -EPROTO);
+	mpt_assert_rc(mp_connection_recv_bytes(c, 0, &m), -EPROTO);
 	mp_connection_free(c);
 }
 
@@ -178,15 +236,16 @@ static void *send_thread(void *arg)
 
 static int check_big(mp_connection_t *c, size_t n)
 {
-	unsigned char *buf;
-	size_t len;
+	mp_bytes_t m;
+	const unsigned char *buf;
 
-	if (mp_connection_recv_bytes(c, (void **)&buf, &len, 0) != 0 || len != n)
+	if (mp_connection_recv_bytes(c, 0, &m) != 0 || m.len != n)
 		return 1;
+	buf = (const unsigned char *)m.data;
 	for (size_t i = 0; i < n; i++)
 		if (buf[i] != (unsigned char)(i * 13))
 			return 2;
-	mp_buf_free(buf);
+	mp_bytes_destroy(&m);
 	return 0;
 }
 
@@ -214,7 +273,7 @@ static void test_64mib_both_ways(void **state)
 	pid_t pid;
 
 	(void)state;
-	mpt_assert_ok(mp_pipe(true, &a, &b));
+	mpt_assert_ok(mp_pipe(0, &a, &b));
 	child_end = b;
 	pid = mpt_fork(both_ways_child, NULL);
 	mp_connection_free(b);
@@ -250,7 +309,7 @@ static void test_fd_passing(void **state)
 	pid_t pid;
 
 	(void)state;
-	mpt_assert_ok(mp_pipe(true, &a, &b));
+	mpt_assert_ok(mp_pipe(0, &a, &b));
 	child_end = b;
 	pid = mpt_fork(write_through_received_fd, NULL);
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
@@ -277,18 +336,17 @@ static int client_echo(void *arg)
 {
 	mp_connection_t *c = mp_client(server_address, client_opts,
 				       mpt_timeout(10));
-	void *buf;
-	size_t len;
+	mp_bytes_t m;
 	int rc;
 
 	(void)arg;
 	if (c == NULL)
 		return mp_last_error_code() == MP_EAUTH ? 42 : 1;
 	rc = mp_connection_send_bytes(c, "ping", 4) ||
-	     mp_connection_recv_bytes(c, &buf, &len, 0) || len != 4 ||
-	     memcmp(buf, "pong", 4);
+	     mp_connection_recv_bytes(c, 0, &m) || m.len != 4 ||
+	     memcmp(m.data, "pong", 4);
 	if (rc == 0)
-		mp_buf_free(buf);
+		mp_bytes_destroy(&m);
 	mp_connection_free(c);
 	return rc;
 }
@@ -298,19 +356,18 @@ static void serve_one(const char *address, const mp_auth_opts_t *lo,
 {
 	mp_listener_t *l = mp_listener_new(address, lo);
 	mp_connection_t *c;
-	void *buf;
-	size_t len;
+	mp_bytes_t m;
 	pid_t pid;
 
 	assert_non_null(l);
 	server_address = mp_listener_address(l);
 	client_opts = co;
 	pid = mpt_fork(client_echo, NULL);
-	mpt_assert_rc(mp_listener_accept(l, &c, mpt_timeout(10)), want_accept);
+	mpt_assert_rc(mp_listener_accept(l, mpt_timeout(10), &c), want_accept);
 	if (want_accept == 0) {
-		mpt_assert_ok(mp_connection_recv_bytes(c, &buf, &len, 0));
-		assert_memory_equal(buf, "ping", 4);
-		mp_buf_free(buf);
+		mpt_assert_ok(mp_connection_recv_bytes(c, 0, &m));
+		assert_memory_equal(m.data, "ping", 4);
+		mp_bytes_destroy(&m);
 		mpt_assert_ok(mp_connection_send_bytes(c, "pong", 4));
 		mp_connection_free(c);
 	} else {
@@ -343,12 +400,57 @@ static void test_listener_client(void **state)
 	mp_listener_t *l = mp_listener_new("127.0.0.1:0", NULL);
 	assert_null(mp_listener_new(mp_listener_address(l), NULL));
 	assert_int_equal(mp_last_error_code(), -EADDRINUSE);
-	mpt_assert_rc(mp_listener_accept(l, &c, 0.05), -ETIMEDOUT);
+	mpt_assert_rc(mp_listener_accept(l, 0.05, &c), -ETIMEDOUT);
 	mp_listener_free(l);
 	assert_null(mp_client("127.0.0.1:1", NULL, mpt_timeout(10)));
 	assert_int_equal(mp_last_error_code(), -ECONNREFUSED);
 	assert_null(mp_listener_new("", NULL));
 	mp_listener_free(NULL);
+}
+
+static int free_listener(void *arg)
+{
+	mp_listener_free(arg);
+	return 0;
+}
+
+/* CPython's Listener.close(): stop listening, remove the socket file. */
+static void test_listener_close(void **state)
+{
+	char path[64];
+	mp_connection_t *c = (mp_connection_t *)1;
+	mp_listener_t *l, *l2;
+	struct stat st;
+
+	(void)state;
+	snprintf(path, sizeof(path), "/tmp/mproc-test-close-%d.sock",
+		 (int)getpid());
+	assert_non_null(l = mp_listener_new(path, NULL));
+	assert_int_equal(stat(path, &st), 0);
+	/* a forked child's free leaves the creator's file (before: removed) */
+	assert_int_equal(mpt_exit_code(mpt_fork(free_listener, l)), 0);
+	assert_int_equal(stat(path, &st), 0);
+	mpt_assert_ok(mp_listener_close(l));
+	assert_int_equal(stat(path, &st), -1); /* removed */
+	assert_string_equal(mp_listener_address(l), path); /* still valid */
+	mpt_assert_rc(mp_listener_accept(l, 0, &c), MP_ECLOSED);
+	assert_null(c);
+	assert_string_equal(mp_last_error(),
+			    "mp_listener_accept: listener is closed");
+	assert_null(mp_client(path, NULL, mpt_timeout(10)));
+	assert_int_equal(mp_last_error_code(), -ENOENT);
+	mpt_assert_ok(mp_listener_close(l)); /* idempotent */
+	mp_listener_free(l);
+	mpt_assert_rc(mp_listener_close(NULL), -EINVAL);
+	/* the file is removed once: a new listener's file at the same path
+	 * survives the free of the closed one */
+	assert_non_null(l = mp_listener_new(path, NULL));
+	mpt_assert_ok(mp_listener_close(l));
+	assert_non_null(l2 = mp_listener_new(path, NULL));
+	mp_listener_free(l);
+	assert_int_equal(stat(path, &st), 0);
+	mp_listener_free(l2);
+	assert_int_equal(stat(path, &st), -1);
 }
 
 /* ---- python3 interop ---- */
@@ -384,8 +486,7 @@ static void test_python_client_to_c_listener(void **state)
 	mp_connection_t *c;
 	mp_popen_t *py;
 	mp_bytes_t out;
-	void *buf;
-	size_t len;
+	mp_bytes_t m;
 
 	(void)state;
 	/* The address is "127.0.0.1:port": python wants a tuple. */
@@ -400,15 +501,15 @@ static void test_python_client_to_c_listener(void **state)
 				  &(mp_popen_opts_t){.out.kind = MP_STDIO_PIPE});
 		assert_non_null(py);
 		if (!wrong) {
-			mpt_assert_ok(mp_listener_accept(l, &c, mpt_timeout(30)));
-			mpt_assert_ok(mp_connection_recv_bytes(c, &buf, &len, 0));
-			assert_int_equal(len, 100012);
-			assert_memory_equal(buf, "from python ", 12);
-			mp_buf_free(buf);
+			mpt_assert_ok(mp_listener_accept(l, mpt_timeout(30), &c));
+			mpt_assert_ok(mp_connection_recv_bytes(c, 0, &m));
+			assert_int_equal(m.len, 100012);
+			assert_memory_equal(m.data, "from python ", 12);
+			mp_bytes_destroy(&m);
 			mpt_assert_ok(mp_connection_send_bytes(c, "from C!", 7));
 			mp_connection_free(c);
 		} else {
-			mpt_assert_rc(mp_listener_accept(l, &c, mpt_timeout(30)),
+			mpt_assert_rc(mp_listener_accept(l, mpt_timeout(30), &c),
 				      MP_EAUTH);
 		}
 		mpt_assert_ok(mp_popen_communicate(py, NULL, 0, mpt_timeout(30),
@@ -426,8 +527,7 @@ static void test_c_client_to_python_listener(void **state)
 	mp_connection_t *c;
 	mp_popen_t *py;
 	mp_bytes_t line, out;
-	void *buf;
-	size_t len;
+	mp_bytes_t m;
 
 	(void)state;
 	for (int wrong = 0; wrong < 2; wrong++) {
@@ -442,9 +542,9 @@ static void test_c_client_to_python_listener(void **state)
 		if (!wrong) {
 			assert_non_null(c);
 			mpt_assert_ok(mp_connection_send_bytes(c, "hello python", 12));
-			mpt_assert_ok(mp_connection_recv_bytes(c, &buf, &len, 0));
-			assert_memory_equal(buf, "HELLO PYTHON", 12);
-			mp_buf_free(buf);
+			mpt_assert_ok(mp_connection_recv_bytes(c, 0, &m));
+			assert_memory_equal(m.data, "HELLO PYTHON", 12);
+			mp_bytes_destroy(&m);
 			mp_connection_free(c);
 		} else {
 			assert_null(c);
@@ -519,17 +619,17 @@ static void test_huge_header_allocates_nothing_smuggles_nothing(void **state)
 					    'h', 'e', 'l', 'l', 'o'};
 	mp_connection_t *c;
 	char small[64];
-	void *buf;
+	mp_bytes_t m;
 	size_t len;
 
 	(void)state;
 	counting_on();
 	counting.refuse_over = 1u << 30;
 	c = frames(raw, sizeof(raw));
-	mpt_assert_rc(mp_connection_recv_bytes(c, &buf, &len, 0), -EIO);
+	mpt_assert_rc(mp_connection_recv_bytes(c, 0, &m), -EIO);
 	assert_string_equal(mp_last_error(), "mp_connection_recv_bytes: got "
 			    "end of file during message");
-	mpt_assert_rc(mp_connection_recv_bytes(c, &buf, &len, 0), -EPROTO);
+	mpt_assert_rc(mp_connection_recv_bytes(c, 0, &m), -EPROTO);
 	assert_non_null(strstr(mp_last_error(), "unusable after an end of file"));
 	mpt_assert_rc(mp_connection_poll(c, 0), -EPROTO);
 	mp_connection_free(c);
@@ -542,7 +642,7 @@ static void test_huge_header_allocates_nothing_smuggles_nothing(void **state)
 		assert_int_equal(len, (size_t)4 << 32);
 	}
 	assert_int_equal(mp_connection_poll(c, 0), 1);
-	mpt_assert_rc(mp_connection_recv_bytes(c, &buf, &len, 0), -EIO);
+	mpt_assert_rc(mp_connection_recv_bytes(c, 0, &m), -EIO);
 	mpt_assert_rc(mp_connection_recv_bytes_into(c, small, sizeof(small),
 						    &len), -EPROTO);
 	mp_connection_free(c);
@@ -586,7 +686,7 @@ static mp_connection_t *start_writer(struct writer *w, pid_t *pid)
 				    w->sv), 0);
 	*pid = mpt_fork(write_header_and_zeros, w);
 	close(w->sv[1]);
-	return mp_connection_new(w->sv[0], true, true);
+	return mp_connection_new(w->sv[0], 0);
 }
 
 /* Memory grows with what arrived: 1 MiB sent under a 1 TiB header. */
@@ -595,15 +695,14 @@ static void test_payload_memory_follows_arrival(void **state)
 	struct writer w = {.n = 1 << 20,
 			   .hdr = {0xff, 0xff, 0xff, 0xff, 0, 0, 1, 0}};
 	mp_connection_t *c;
-	void *buf;
-	size_t len;
+	mp_bytes_t m;
 	pid_t pid;
 
 	(void)state;
 	c = start_writer(&w, &pid);
 	counting_on();
 	counting.refuse_over = 1u << 30;
-	mpt_assert_rc(mp_connection_recv_bytes(c, &buf, &len, 0), -EIO);
+	mpt_assert_rc(mp_connection_recv_bytes(c, 0, &m), -EIO);
 	counting_off();
 	assert_true(counting.largest <= 3u << 20);
 	assert_int_equal(mpt_exit_code(pid), 0);
@@ -616,32 +715,31 @@ static void test_no_memory_mid_message_breaks(void **state)
 {
 	struct writer w = {.n = 300000, .hdr = {0, 4, 0x93, 0xe0}};
 	mp_connection_t *a, *b, *c;
-	void *buf;
-	size_t len;
+	mp_bytes_t m;
 	pid_t pid;
 
 	(void)state;
 	/* first allocation fails: the header stays, nothing lost */
-	mpt_assert_ok(mp_pipe(true, &a, &b));
+	mpt_assert_ok(mp_pipe(0, &a, &b));
 	mpt_assert_ok(mp_connection_send_bytes(a, "kept", 4));
 	mpt_assert_rc(mp_connection_poll(b, mpt_timeout(10)), 1);
 	counting_on();
 	counting.fail_at = 2; /* 1: the read buffer, 2: the payload */
-	mpt_assert_rc(mp_connection_recv_bytes(b, &buf, &len, 0), -ENOMEM);
+	mpt_assert_rc(mp_connection_recv_bytes(b, 0, &m), -ENOMEM);
 	counting_off();
-	mpt_assert_ok(mp_connection_recv_bytes(b, &buf, &len, 0));
-	assert_int_equal(len, 4);
-	assert_memory_equal(buf, "kept", 4);
-	mp_buf_free(buf);
+	mpt_assert_ok(mp_connection_recv_bytes(b, 0, &m));
+	assert_int_equal(m.len, 4);
+	assert_memory_equal(m.data, "kept", 4);
+	mp_bytes_destroy(&m);
 	mp_connection_free(a);
 	mp_connection_free(b);
 	/* a growth fails: broken */
 	c = start_writer(&w, &pid);
 	counting_on();
 	counting.fail_realloc = true;
-	mpt_assert_rc(mp_connection_recv_bytes(c, &buf, &len, 0), -ENOMEM);
+	mpt_assert_rc(mp_connection_recv_bytes(c, 0, &m), -ENOMEM);
 	counting_off();
-	mpt_assert_rc(mp_connection_recv_bytes(c, &buf, &len, 0), -EPROTO);
+	mpt_assert_rc(mp_connection_recv_bytes(c, 0, &m), -EPROTO);
 	assert_non_null(strstr(mp_last_error(), "out of memory"));
 	mp_connection_free(c);
 	assert_int_equal(mpt_exit_code(pid), 0);
@@ -657,12 +755,55 @@ static void test_pipe_allocation_failure_leaks_no_fd(void **state)
 	for (int k = 1; k <= 2; k++) {
 		counting_on();
 		counting.fail_at = k;
-		mpt_assert_rc(mp_pipe(true, &r, &w), -ENOMEM);
+		mpt_assert_rc(mp_pipe(0, &r, &w), -ENOMEM);
 		counting_off();
 		assert_null(r);
 		assert_null(w);
 		assert_int_equal(mpt_count_fds(), before);
 	}
+}
+
+/*
+ * A connection that cannot be allocated inside mp_client or
+ * mp_listener_accept: the message names the function called (before:
+ * "mp_connection_new: out of memory", and mp_listener_accept returned the
+ * code of whatever had failed last).
+ */
+static void test_inner_failure_names_the_caller(void **state)
+{
+	char address[64];
+	mp_connection_t *c;
+	mp_listener_t *l;
+	struct sockaddr_un un = {.sun_family = AF_UNIX};
+	int fd;
+
+	(void)state;
+	snprintf(address, sizeof(address), "@mproc-test-inner-%d",
+		 (int)getpid());
+	assert_non_null(l = mp_listener_new(address, NULL));
+	/* a raw client: the backlog takes it without an accept */
+	snprintf(un.sun_path + 1, sizeof(un.sun_path) - 1, "%s", address + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&un,
+				 (socklen_t)(offsetof(struct sockaddr_un,
+						      sun_path) +
+					     strlen(address))), 0);
+	counting_on();
+	counting.fail_at = 1;
+	mpt_assert_rc(mp_listener_accept(l, mpt_timeout(10), &c), -ENOMEM);
+	counting_off();
+	assert_null(c);
+	assert_string_equal(mp_last_error(),
+			    "mp_listener_accept: out of memory");
+	close(fd);
+	/* mp_client: the connect succeeds (backlog), the wrapping fails */
+	counting_on();
+	counting.fail_at = 1;
+	assert_null(mp_client(address, NULL, mpt_timeout(10)));
+	counting_off();
+	assert_int_equal(mp_last_error_code(), -ENOMEM);
+	assert_string_equal(mp_last_error(), "mp_client: out of memory");
+	mp_listener_free(l);
 }
 
 /*
@@ -682,18 +823,17 @@ static int scripted_server(void *arg)
 	struct script *s = arg;
 	mp_connection_t *c;
 	int got = 0;
-	void *buf;
-	size_t len;
+	mp_bytes_t m;
 
 	for (int i = 0; i < s->n; i++) {
-		if (mp_listener_accept(s->l, &c, 30) != 0)
+		if (mp_listener_accept(s->l, 30, &c) != 0)
 			return 100;
 		if (mp_connection_send_bytes(c, s->frame[i], s->len[i]) != 0)
 			return 101;
 		while (mp_connection_poll(c, 30) == 1 &&
-		       mp_connection_recv_bytes(c, &buf, &len, 0) == 0) {
+		       mp_connection_recv_bytes(c, 0, &m) == 0) {
 			got++;
-			mp_buf_free(buf);
+			mp_bytes_destroy(&m);
 			mp_connection_send_bytes(c, "#FAILURE#", 9);
 		}
 		mp_connection_free(c);
@@ -798,21 +938,20 @@ static int keyless_client(const char *address, int kind)
 	static const unsigned char answer[40] = "{sha256}";
 	static const size_t len_of[] = {8, 40, 16};
 	mp_connection_t *c = mp_client(address, NULL, 10);
-	void *buf;
-	size_t len;
+	mp_bytes_t m;
 
-	if (c == NULL || mp_connection_recv_bytes(c, &buf, &len, 0) != 0)
+	if (c == NULL || mp_connection_recv_bytes(c, 0, &m) != 0)
 		return 1;
-	mp_buf_free(buf);
+	mp_bytes_destroy(&m);
 	mp_connection_send_bytes(c, kind == 2 ? answer + 24 : answer,
 				 len_of[kind]);
-	while (mp_connection_recv_bytes(c, &buf, &len, 0) == 0) {
-		if (len == 9 && memcmp(buf, "#WELCOME#", 9) == 0)
+	while (mp_connection_recv_bytes(c, 0, &m) == 0) {
+		if (m.len == 9 && memcmp(m.data, "#WELCOME#", 9) == 0)
 			mp_connection_send_bytes(c, CHALLENGE40,
 						 sizeof(CHALLENGE40) - 1);
-		else if (len == 8)
+		else if (m.len == 8)
 			mp_connection_send_bytes(c, "#WELCOME#", 9);
-		mp_buf_free(buf);
+		mp_bytes_destroy(&m);
 	}
 	mp_connection_free(c);
 	return 0;
@@ -822,21 +961,20 @@ static int keyless_client(const char *address, int kind)
 static int keyless_server(mp_listener_t *l, bool md5)
 {
 	mp_connection_t *c;
-	void *buf;
-	size_t len;
+	mp_bytes_t m;
 
-	if (mp_listener_accept(l, &c, 10) != 0)
+	if (mp_listener_accept(l, 10, &c) != 0)
 		return 1;
 	if (md5)
 		mp_connection_send_bytes(c, "#CHALLENGE#01234567890123456789", 31);
 	else
 		mp_connection_send_bytes(c, CHALLENGE40, sizeof(CHALLENGE40) - 1);
-	while (mp_connection_recv_bytes(c, &buf, &len, 0) == 0) {
-		if (len > 11 && memcmp(buf, "#CHALLENGE#", 11) == 0)
+	while (mp_connection_recv_bytes(c, 0, &m) == 0) {
+		if (m.len > 11 && memcmp(m.data, "#CHALLENGE#", 11) == 0)
 			mp_connection_send_bytes(c, "{sha256}", 8);
 		else
 			mp_connection_send_bytes(c, "#WELCOME#", 9);
-		mp_buf_free(buf);
+		mp_bytes_destroy(&m);
 	}
 	mp_connection_free(c);
 	return 0;
@@ -865,7 +1003,7 @@ static int without_digests(void)
 		fflush(NULL);
 		if ((pid = fork()) == 0)
 			_exit(keyless_client(address, kind));
-		rc = mp_listener_accept(l, &c, 10);
+		rc = mp_listener_accept(l, 10, &c);
 		snprintf(want, sizeof(want), "mp_listener_accept: %s",
 			 kind == 0 ? "digest received was wrong"
 			 : kind == 1 ? "cannot compute HMAC-SHA256: error:"
@@ -979,12 +1117,11 @@ static int stalling_client(void *arg)
 {
 	mp_connection_t *c = mp_client(arg, NULL, 10);
 	static const unsigned char half[] = {0, 0, 0, 40, '{', 's', 'h'};
-	void *buf;
-	size_t len;
+	mp_bytes_t m;
 
-	if (c == NULL || mp_connection_recv_bytes(c, &buf, &len, 0) != 0)
+	if (c == NULL || mp_connection_recv_bytes(c, 0, &m) != 0)
 		return 1;
-	mp_buf_free(buf);
+	mp_bytes_destroy(&m);
 	if (half_frame && write(mp_connection_fileno(c), half, sizeof(half)) !=
 			      (ssize_t)sizeof(half))
 		return 2;
@@ -1009,7 +1146,7 @@ static void test_accept_deadline_covers_handshake(void **state)
 		half_frame = half;
 		pid = mpt_fork(stalling_client, (void *)mp_listener_address(l));
 		t0 = mpt_now();
-		mpt_assert_rc(mp_listener_accept(l, &c, 0.2), -ETIMEDOUT);
+		mpt_assert_rc(mp_listener_accept(l, 0.2, &c), -ETIMEDOUT);
 		assert_true(mpt_now() - t0 < 5);
 		assert_non_null(strstr(mp_last_error(), "timed out after 0.2s"));
 		assert_int_equal(mpt_exit_code(pid), 0);
@@ -1077,11 +1214,14 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		MPT(test_pipe_messages_keep_boundaries),
 		MPT(test_simplex_and_bad_arguments),
+		MPT(test_connection_flags),
 		MPT(test_recv_into_too_small_loses_nothing),
 		MPT(test_wire_format_and_bad_frames),
 		MPT(test_64mib_both_ways),
 		MPT(test_fd_passing),
 		MPT(test_listener_client),
+		MPT(test_listener_close),
+		MPT(test_inner_failure_names_the_caller),
 		MPT(test_python_client_to_c_listener),
 		MPT(test_c_client_to_python_listener),
 		MPT(test_huge_header_allocates_nothing_smuggles_nothing),

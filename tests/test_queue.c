@@ -49,11 +49,12 @@ static size_t make_msg(unsigned char *buf, uint32_t producer, uint32_t seq,
 }
 
 /* 1 if the message is whole and intact. */
-static int check_msg(const unsigned char *buf, size_t n, struct head *h)
+static int check_msg(const void *buf, size_t n, struct head *h)
 {
 	memcpy(h, buf, sizeof(*h));
 	return n == sizeof(*h) + h->len &&
-	       checksum(buf + sizeof(*h), h->len) == h->sum;
+	       checksum((const unsigned char *)buf + sizeof(*h), h->len) ==
+		       h->sum;
 }
 
 /* ---- basics ---- */
@@ -63,7 +64,7 @@ static void test_put_get_order_and_sizes(void **state)
 	mp_queue_t *q = mp_queue_new(&(mp_queue_opts_t){.capacity = 65536});
 	static unsigned char big[300000], out[300000];
 	size_t sizes[] = {0, 1, 7, 8, 64, 1000, 16383, 20000, 300000};
-	void *msg;
+	mp_bytes_t msg;
 	size_t len;
 	int i;
 
@@ -78,25 +79,28 @@ static void test_put_get_order_and_sizes(void **state)
 	}
 	assert_int_equal(mp_queue_qsize(q), 8);
 	for (i = 0; i < 8; i++) {
-		mpt_assert_ok(mp_queue_get(q, &msg, &len, 0));
-		assert_int_equal(len, sizes[i]);
+		mpt_assert_ok(mp_queue_get(q, 0, &msg));
+		assert_int_equal(msg.len, sizes[i]);
 		fill(big, sizes[i], (uint32_t)i);
-		assert_memory_equal(msg, big, len);
-		mp_buf_free(msg);
+		assert_memory_equal(msg.data, big, msg.len);
+		assert_int_equal(msg.data[msg.len], '\0'); /* NUL-terminated */
+		mp_bytes_destroy(&msg);
 	}
-	mpt_assert_rc(mp_queue_get_nowait(q, &msg, &len), -EAGAIN);
-	assert_null(msg);
+	msg = (mp_bytes_t){(char *)"stale", 5};
+	mpt_assert_rc(mp_queue_get_nowait(q, &msg), -EAGAIN);
+	assert_null(msg.data); /* empty on failure */
+	assert_int_equal(msg.len, 0);
 	/* get_into: too small leaves the message there */
 	mpt_assert_ok(mp_queue_put(q, "hello", 5, 0));
-	mpt_assert_rc(mp_queue_get_into(q, out, 3, &len, 0), -EMSGSIZE);
+	mpt_assert_rc(mp_queue_get_into(q, out, 3, 0, &len), -EMSGSIZE);
 	assert_int_equal(len, 5);
 	assert_non_null(strstr(mp_last_error(), "5 bytes"));
-	mpt_assert_ok(mp_queue_get_into(q, out, sizeof(out), &len, 0));
+	mpt_assert_ok(mp_queue_get_into(q, out, sizeof(out), 0, &len));
 	assert_int_equal(len, 5);
 	assert_memory_equal(out, "hello", 5);
 	mpt_assert_rc(mp_queue_put(NULL, "x", 1, 0), -EINVAL);
 	mpt_assert_rc(mp_queue_put(q, NULL, 1, 0), -EINVAL);
-	mpt_assert_rc(mp_queue_get(q, &msg, &len, -2), -EINVAL);
+	mpt_assert_rc(mp_queue_get(q, -2, &msg), -EINVAL);
 	mp_queue_free(q);
 	mp_queue_free(NULL);
 }
@@ -104,13 +108,12 @@ static void test_put_get_order_and_sizes(void **state)
 static void test_timeouts_and_maxsize(void **state)
 {
 	mp_queue_t *q = mp_queue_new(&(mp_queue_opts_t){.maxsize = 2});
-	void *msg;
-	size_t len;
+	mp_bytes_t msg;
 	double t0;
 
 	(void)state;
 	t0 = mpt_now();
-	mpt_assert_rc(mp_queue_get(q, &msg, &len, 0.1), -ETIMEDOUT);
+	mpt_assert_rc(mp_queue_get(q, 0.1, &msg), -ETIMEDOUT);
 	assert_true(mpt_now() - t0 >= 0.09);
 	mpt_assert_ok(mp_queue_put(q, "a", 1, 0));
 	mpt_assert_ok(mp_queue_put(q, "b", 1, 0));
@@ -120,8 +123,8 @@ static void test_timeouts_and_maxsize(void **state)
 	mpt_assert_rc(mp_queue_put(q, "c", 1, 0.1), -ETIMEDOUT);
 	assert_true(mpt_now() - t0 >= 0.09);
 	assert_int_equal(mp_queue_qsize(q), 2);
-	mpt_assert_ok(mp_queue_get(q, &msg, &len, 0));
-	mp_buf_free(msg);
+	mpt_assert_ok(mp_queue_get(q, 0, &msg));
+	mp_bytes_destroy(&msg);
 	assert_int_equal(mp_queue_full(q), 0);
 	mpt_assert_ok(mp_queue_put_nowait(q, "c", 1));
 	mp_queue_free(q);
@@ -132,12 +135,61 @@ static void test_timeouts_and_maxsize(void **state)
 	mp_queue_free(q);
 }
 
+/*
+ * A put or get whose timeout passes gives -ETIMEDOUT, timeout 0 included;
+ * only the _nowait calls give -EAGAIN (before: timeout 0 gave -EAGAIN).
+ */
+static void test_timeout_zero_is_a_timeout(void **state)
+{
+	mp_queue_t *q = mp_queue_new(&(mp_queue_opts_t){.maxsize = 1});
+	mp_queue_t *jq = mp_queue_new(&(mp_queue_opts_t){.joinable = true});
+	mp_bytes_t msg;
+	char buf[8];
+	size_t len;
+
+	(void)state;
+	assert_non_null(q);
+	assert_non_null(jq);
+	mpt_assert_rc(mp_queue_get(q, 0, &msg), -ETIMEDOUT);
+	assert_string_equal(mp_last_error(),
+			    "mp_queue_get: queue is empty after 0s");
+	mpt_assert_rc(mp_queue_get_into(q, buf, sizeof(buf), 0, &len),
+		      -ETIMEDOUT);
+	mpt_assert_rc(mp_queue_get_nowait(q, &msg), -EAGAIN);
+	assert_string_equal(mp_last_error(), "mp_queue_get_nowait: queue is "
+			    "empty (queue.Empty)");
+	mpt_assert_ok(mp_queue_put(q, "a", 1, 0));
+	mpt_assert_rc(mp_queue_put(q, "b", 1, 0), -ETIMEDOUT);
+	assert_string_equal(mp_last_error(),
+			    "mp_queue_put: queue is full after 0s");
+	mpt_assert_rc(mp_queue_put_nowait(q, "b", 1), -EAGAIN);
+	assert_string_equal(mp_last_error(), "mp_queue_put_nowait: queue is "
+			    "full (queue.Full)");
+	/* a success leaves the last message alone */
+	mpt_assert_ok(mp_queue_get_nowait(q, &msg));
+	assert_string_equal(msg.data, "a");
+	mp_bytes_destroy(&msg);
+	assert_string_equal(mp_last_error(), "mp_queue_put_nowait: queue is "
+			    "full (queue.Full)");
+	/* join: 0 once nothing is unfinished, -ETIMEDOUT before */
+	mpt_assert_ok(mp_queue_join(jq, 0));
+	mpt_assert_ok(mp_queue_put(jq, "t", 1, 0));
+	mpt_assert_rc(mp_queue_join(jq, 0), -ETIMEDOUT);
+	assert_string_equal(mp_last_error(),
+			    "mp_queue_join: 1 tasks still unfinished");
+	mpt_assert_ok(mp_queue_get(jq, 0, &msg));
+	mp_bytes_destroy(&msg);
+	mpt_assert_ok(mp_queue_task_done(jq));
+	mpt_assert_ok(mp_queue_join(jq, 0));
+	mp_queue_free(q);
+	mp_queue_free(jq);
+}
+
 static mp_queue_t *shared_q;
 
 static int consume_two_later(void *arg)
 {
-	void *msg;
-	size_t len;
+	mp_bytes_t msg;
 	int fd = (int)(intptr_t)arg;
 	char c;
 
@@ -145,9 +197,9 @@ static int consume_two_later(void *arg)
 	if (read(fd, &c, 1) != 1)
 		return 1;
 	for (int i = 0; i < 2; i++) {
-		if (mp_queue_get(shared_q, &msg, &len, mpt_timeout(10)) != 0)
+		if (mp_queue_get(shared_q, mpt_timeout(10), &msg) != 0)
 			return 2;
-		mp_buf_free(msg);
+		mp_bytes_destroy(&msg);
 	}
 	return 0;
 }
@@ -175,13 +227,12 @@ static void test_maxsize_blocks_until_consumed(void **state)
 
 static int get_until_closed(void *arg)
 {
-	void *msg;
-	size_t len;
+	mp_bytes_t msg;
 	int n = 0, rc;
 
 	(void)arg;
-	while ((rc = mp_queue_get(shared_q, &msg, &len, mpt_timeout(10))) == 0) {
-		mp_buf_free(msg);
+	while ((rc = mp_queue_get(shared_q, mpt_timeout(10), &msg)) == 0) {
+		mp_bytes_destroy(&msg);
 		n++;
 	}
 	return rc == MP_ECLOSED ? n : 100 + n;
@@ -242,14 +293,13 @@ static int consumer(void *arg)
 {
 	uint32_t last[NP];
 	struct head h;
-	void *msg;
-	size_t len;
+	mp_bytes_t msg;
 	int rc;
 
 	(void)arg;
 	memset(last, 0xff, sizeof(last));
-	while ((rc = mp_queue_get(shared_q, &msg, &len, mpt_timeout(30))) == 0) {
-		if (!check_msg(msg, len, &h) || h.producer >= NP ||
+	while ((rc = mp_queue_get(shared_q, mpt_timeout(30), &msg)) == 0) {
+		if (!check_msg(msg.data, msg.len, &h) || h.producer >= NP ||
 		    h.seq >= per_producer) {
 			__atomic_add_fetch(&st->bad, 1, __ATOMIC_SEQ_CST);
 		} else {
@@ -259,7 +309,7 @@ static int consumer(void *arg)
 			st->seen[h.producer][h.seq]++;
 			__atomic_add_fetch(&st->got[h.producer], 1, __ATOMIC_SEQ_CST);
 		}
-		mp_buf_free(msg);
+		mp_bytes_destroy(&msg);
 	}
 	return rc == MP_ECLOSED ? 0 : 1;
 }
@@ -311,8 +361,8 @@ static void test_producer_killed_mid_put(void **state)
 {
 	unsigned char marker[64];
 	struct head h;
-	void *msg;
-	size_t len, n;
+	mp_bytes_t msg;
+	size_t n;
 	pid_t pid;
 	int got = 0;
 
@@ -321,9 +371,9 @@ static void test_producer_killed_mid_put(void **state)
 	shared_q = mp_queue_new(&(mp_queue_opts_t){.capacity = 65536});
 	pid = mpt_fork(flood_big, NULL);
 	for (int i = 0; i < 3; i++) {
-		mpt_assert_ok(mp_queue_get(shared_q, &msg, &len, mpt_timeout(10)));
-		assert_true(check_msg(msg, len, &h));
-		mp_buf_free(msg);
+		mpt_assert_ok(mp_queue_get(shared_q, mpt_timeout(10), &msg));
+		assert_true(check_msg(msg.data, msg.len, &h));
+		mp_bytes_destroy(&msg);
 	}
 	kill(pid, SIGKILL);
 	assert_int_equal(mpt_exit_code(pid), 128 + SIGKILL);
@@ -332,9 +382,9 @@ static void test_producer_killed_mid_put(void **state)
 	mpt_assert_ok(mp_queue_put(shared_q, marker, n, mpt_timeout(10)));
 	/* Everything still delivered is whole, then the marker. */
 	for (;;) {
-		mpt_assert_ok(mp_queue_get(shared_q, &msg, &len, mpt_timeout(10)));
-		assert_true(check_msg(msg, len, &h));
-		mp_buf_free(msg);
+		mpt_assert_ok(mp_queue_get(shared_q, mpt_timeout(10), &msg));
+		assert_true(check_msg(msg.data, msg.len, &h));
+		mp_bytes_destroy(&msg);
 		if (h.producer == 9)
 			break;
 		got++;
@@ -348,15 +398,14 @@ static int take_and_report(void *arg)
 {
 	int fd = (int)(intptr_t)arg;
 	struct head h;
-	void *msg;
-	size_t len;
+	mp_bytes_t msg;
 
 	for (;;) {
-		if (mp_queue_get(shared_q, &msg, &len, mpt_timeout(10)) != 0)
+		if (mp_queue_get(shared_q, mpt_timeout(10), &msg) != 0)
 			return 1;
-		if (!check_msg(msg, len, &h))
+		if (!check_msg(msg.data, msg.len, &h))
 			return 2;
-		mp_buf_free(msg);
+		mp_bytes_destroy(&msg);
 		if (write(fd, &h.seq, sizeof(h.seq)) != sizeof(h.seq))
 			return 3;
 	}
@@ -381,8 +430,7 @@ static void test_consumer_killed_mid_get(void **state)
 	int rep[2], seen[N] = {0}, lost = 0;
 	struct head h;
 	uint32_t seq;
-	void *msg;
-	size_t len;
+	mp_bytes_t msg;
 	pid_t pid;
 
 	(void)state;
@@ -403,10 +451,10 @@ static void test_consumer_killed_mid_get(void **state)
 	seen[0]++; /* the first report, read above */
 	/* Another producer sends the rest while we consume. */
 	pid = mpt_fork(put_rest, buf);
-	while (mp_queue_get(shared_q, &msg, &len, mpt_timeout(2)) == 0) {
-		assert_true(check_msg(msg, len, &h));
+	while (mp_queue_get(shared_q, mpt_timeout(2), &msg) == 0) {
+		assert_true(check_msg(msg.data, msg.len, &h));
 		seen[h.seq]++;
-		mp_buf_free(msg);
+		mp_bytes_destroy(&msg);
 		if (h.seq == N - 1)
 			break;
 	}
@@ -435,18 +483,17 @@ static int put_big_then_exit(void *arg)
 
 static void test_join_before_get_does_not_deadlock(void **state)
 {
-	void *msg;
-	size_t len;
+	mp_bytes_t msg;
 	pid_t pid;
 
 	(void)state;
 	shared_q = mp_queue_new(&(mp_queue_opts_t){.capacity = 4 << 20});
 	pid = mpt_fork(put_big_then_exit, NULL);
 	assert_int_equal(mpt_exit_code(pid), 0); /* joined before any get */
-	mpt_assert_ok(mp_queue_get(shared_q, &msg, &len, 0));
-	assert_int_equal(len, 1 << 20);
-	assert_int_equal(((char *)msg)[len - 1], 7);
-	mp_buf_free(msg);
+	mpt_assert_ok(mp_queue_get(shared_q, 0, &msg));
+	assert_int_equal(msg.len, 1 << 20);
+	assert_int_equal(((char *)msg.data)[msg.len - 1], 7);
+	mp_bytes_destroy(&msg);
 	mp_queue_free(shared_q);
 }
 
@@ -454,14 +501,13 @@ static void test_join_before_get_does_not_deadlock(void **state)
 
 static int worker_task_done(void *arg)
 {
-	void *msg;
-	size_t len;
+	mp_bytes_t msg;
 
 	(void)arg;
 	for (int i = 0; i < 10; i++) {
-		if (mp_queue_get(shared_q, &msg, &len, mpt_timeout(10)) != 0)
+		if (mp_queue_get(shared_q, mpt_timeout(10), &msg) != 0)
 			return 1;
-		mp_buf_free(msg);
+		mp_bytes_destroy(&msg);
 		if (mp_queue_task_done(shared_q) != 0)
 			return 2;
 	}
@@ -512,7 +558,7 @@ static void *thread_consumer(void *arg)
 	intptr_t n = 0;
 
 	(void)arg;
-	while (mp_queue_get_into(shared_q, m, sizeof(m), &len, mpt_timeout(10)) == 0) {
+	while (mp_queue_get_into(shared_q, m, sizeof(m), mpt_timeout(10), &len) == 0) {
 		if (last[m[0]] != UINT32_MAX && m[1] <= last[m[0]])
 			return (void *)-1;
 		last[m[0]] = m[1];
@@ -570,19 +616,18 @@ static int put_huge(void *arg)
 
 static int get_after_huge(void *arg)
 {
-	void *msg = NULL;
-	size_t len;
+	mp_bytes_t msg;
 
 	(void)arg;
 	mpt_crash_signals_default();
-	if (mp_queue_get(shared_q, &msg, &len, 0) != -EAGAIN)
+	if (mp_queue_get(shared_q, 0, &msg) != -ETIMEDOUT)
 		return 1;
 	if (mp_queue_put(shared_q, "ok", 2, 0) != 0 ||
-	    mp_queue_get(shared_q, &msg, &len, 0) != 0)
+	    mp_queue_get(shared_q, 0, &msg) != 0)
 		return 2;
-	if (len != 2 || memcmp(msg, "ok", 2) != 0)
+	if (msg.len != 2 || memcmp(msg.data, "ok", 2) != 0)
 		return 3;
-	mp_buf_free(msg);
+	mp_bytes_destroy(&msg);
 	return 0;
 }
 
@@ -734,6 +779,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		MPT(test_put_get_order_and_sizes),
 		MPT(test_timeouts_and_maxsize),
+		MPT(test_timeout_zero_is_a_timeout),
 		MPT(test_maxsize_blocks_until_consumed),
 		MPT(test_close),
 		MPT_DEADLINE(test_many_producers_many_consumers, 60),

@@ -43,7 +43,14 @@ static void test_wait_timeout_and_errors(void **state)
 	mpt_assert_rc(mp_signal_send(0, SIGUSR1), -EINVAL);
 	mpt_assert_rc(mp_signal_send(0x3fffffff, 0), -ESRCH);
 	mpt_assert_rc(mp_signal_block((int[]){SIGKILL}, 1), -EINVAL);
+	assert_string_equal(mp_last_error(), "mp_signal_block: signal 9 "
+			    "cannot be blocked or waited for");
 	mpt_assert_rc(mp_signal_wait(NULL, 0, 1, NULL), -EINVAL);
+	assert_string_equal(mp_last_error(),
+			    "mp_signal_wait: no signals given");
+	mpt_assert_rc(mp_signal_unblock((int[]){0}, 1), -EINVAL);
+	assert_string_equal(mp_last_error(), "mp_signal_unblock: signal 0 "
+			    "cannot be blocked or waited for");
 }
 
 int main(void)

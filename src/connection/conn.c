@@ -20,36 +20,61 @@
 #include "internal/clock.h"
 #include "internal/error.h"
 
-mp_connection_t *mp_connection_new(int fd, bool readable, bool writable)
+int mpi_conn_new(int fd, bool readable, bool writable, mp_connection_t **out)
 {
 	mp_connection_t *c;
 	struct stat st;
 
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		MPI_ERR(-EBADF, "fd %d is not open", fd);
-		return NULL;
-	}
-	if (!readable && !writable) {
-		MPI_ERR(-EINVAL, "a connection must be readable or writable");
-		return NULL;
-	}
-	if ((c = mpi_calloc(1, sizeof(*c))) == NULL) {
-		MPI_ERR(-ENOMEM, "out of memory");
-		return NULL;
-	}
+	*out = NULL;
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return mpi_why(-EBADF, "fd %d is not open", fd);
+	if (!readable && !writable)
+		return mpi_why(-EINVAL, "a connection must be readable or "
+			       "writable");
+	if ((c = mpi_calloc(1, sizeof(*c))) == NULL)
+		return mpi_why(-ENOMEM, "out of memory");
 	c->fd = fd;
 	c->readable = readable;
 	c->writable = writable;
 	c->socket = S_ISSOCK(st.st_mode);
+	*out = c;
+	return 0;
+}
+
+mp_connection_t *mp_connection_new(int fd, unsigned flags)
+{
+	const unsigned both = MP_CONN_READONLY | MP_CONN_WRITEONLY;
+	mp_connection_t *c;
+	int rc;
+
+	if (flags & ~both) {
+		MPI_ERR(-EINVAL, "argument 'flags' has unknown bits 0x%x",
+			flags & ~both);
+		return NULL;
+	}
+	if ((flags & both) == both) {
+		MPI_ERR(-EINVAL, "argument 'flags': MP_CONN_READONLY and "
+			"MP_CONN_WRITEONLY exclude each other");
+		return NULL;
+	}
+	rc = mpi_conn_new(fd, !(flags & MP_CONN_WRITEONLY),
+			  !(flags & MP_CONN_READONLY), &c);
+	if (rc < 0)
+		MPI_RAISE(rc);
 	return c;
 }
 
-int mp_pipe(bool duplex, mp_connection_t **reader, mp_connection_t **writer)
+int mp_pipe(unsigned flags, mp_connection_t **conn1, mp_connection_t **conn2)
 {
-	int fds[2];
+	bool duplex = !(flags & MP_PIPE_SIMPLEX);
+	int fds[2], rc;
 
-	MPI_CHECK_NULL(reader);
-	MPI_CHECK_NULL(writer);
+	MPI_CHECK_NULL(conn1);
+	MPI_CHECK_NULL(conn2);
+	*conn1 = *conn2 = NULL;
+	if (flags & ~MP_PIPE_SIMPLEX)
+		return MPI_ERR(-EINVAL, "argument 'flags' has unknown bits "
+			       "0x%x", flags & ~MP_PIPE_SIMPLEX);
 	/* A socket pair both ways: send() can then say MSG_NOSIGNAL, which
 	 * spares every message the SIGPIPE masking a pipe would need. */
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0)
@@ -58,18 +83,17 @@ int mp_pipe(bool duplex, mp_connection_t **reader, mp_connection_t **writer)
 		shutdown(fds[0], SHUT_WR);
 		shutdown(fds[1], SHUT_RD);
 	}
-	*reader = mp_connection_new(fds[0], true, duplex);
-	*writer = mp_connection_new(fds[1], duplex, true);
-	if (*reader == NULL || *writer == NULL) {
-		/* a connection owns its fd; a failed one adopted nothing */
-		if (*reader == NULL)
-			close(fds[0]);
-		if (*writer == NULL)
-			close(fds[1]);
-		mp_connection_free(*reader);
-		mp_connection_free(*writer);
-		*reader = *writer = NULL;
-		return MPI_ERR(-ENOMEM, "out of memory");
+	/* a connection owns its fd; a failed one adopted nothing */
+	if ((rc = mpi_conn_new(fds[0], true, duplex, conn1)) < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return MPI_RAISE(rc);
+	}
+	if ((rc = mpi_conn_new(fds[1], duplex, true, conn2)) < 0) {
+		close(fds[1]);
+		mp_connection_free(*conn1);
+		*conn1 = NULL;
+		return MPI_RAISE(rc);
 	}
 	return 0;
 }
@@ -80,27 +104,25 @@ int mp_connection_fileno(const mp_connection_t *c)
 	return c->fd >= 0 ? c->fd : MPI_ERR(MP_ECLOSED, "handle is closed");
 }
 
-static int check(const mp_connection_t *c, bool write, const char *func)
+/* Can c send (write) or receive?  0, or a code with its reason. */
+static int check(const mp_connection_t *c, bool write)
 {
 	if (c == NULL)
-		return mpi_error(-EINVAL, func, "argument 'c' is NULL");
+		return mpi_why(-EINVAL, "argument 'c' is NULL");
 	if (c->fd < 0)
-		return mpi_error(MP_ECLOSED, func, "handle is closed");
+		return mpi_why(MP_ECLOSED, "handle is closed");
 	if (write && !c->writable)
-		return mpi_error(-EBADF, func, "connection is read-only");
+		return mpi_why(-EBADF, "connection is read-only");
 	if (!write && !c->readable)
-		return mpi_error(-EBADF, func, "connection is write-only");
+		return mpi_why(-EBADF, "connection is write-only");
 	if (!write && c->broken)
-		return mpi_error(-EPROTO, func,
-				 "connection is unusable after %s", c->broken);
+		return mpi_why(-EPROTO, "connection is unusable after %s",
+			       c->broken);
 	return 0;
 }
 
-/* The io of a public call: no deadline. */
-static struct mpi_io blocking(const char *func)
-{
-	return (struct mpi_io){MPI_NO_DEADLINE, MP_FOREVER, func};
-}
+/* The io of a public call without a timeout: no deadline. */
+static const struct mpi_io blocking = {MPI_NO_DEADLINE, MP_FOREVER};
 
 /*
  * Wait until fd is ready for events or the deadline passes: 0, -ETIMEDOUT,
@@ -202,10 +224,10 @@ int mpi_conn_send(mp_connection_t *c, const void *buf, size_t len,
 	size_t hlen = 4;
 	int rc;
 
-	if ((rc = check(c, true, io->func)) < 0)
+	if ((rc = check(c, true)) < 0)
 		return rc;
 	if (buf == NULL && len > 0)
-		return mpi_error(-EINVAL, io->func, "argument 'buf' is NULL");
+		return mpi_why(-EINVAL, "argument 'buf' is NULL");
 	if (len > 0x7fffffff) { /* CPython's large form: -1, then 8 bytes */
 		memset(hdr, 0xff, 4);
 		for (int i = 0; i < 8; i++)
@@ -219,18 +241,18 @@ int mpi_conn_send(mp_connection_t *c, const void *buf, size_t len,
 	iov[1] = (struct iovec){(void *)buf, len};
 	rc = write_all(c, iov, len ? 2 : 1, io->deadline);
 	if (rc == -ETIMEDOUT)
-		return mpi_error(rc, io->func, "timed out after %gs sending to "
-				 "the peer", io->timeout);
+		return mpi_why(rc, "timed out after %gs sending to the peer",
+			       io->timeout);
 	if (rc < 0)
-		return mpi_error(rc, io->func, "send: %s", mp_strerror(rc));
+		return mpi_why(rc, "send: %s", mp_strerror(rc));
 	return 0;
 }
 
 int mp_connection_send_bytes(mp_connection_t *c, const void *buf, size_t len)
 {
-	struct mpi_io io = blocking(__func__);
+	int rc = mpi_conn_send(c, buf, len, &blocking);
 
-	return mpi_conn_send(c, buf, len, &io);
+	return rc < 0 ? MPI_RAISE(rc) : 0;
 }
 
 /* ---- receiving ---- */
@@ -413,47 +435,48 @@ static int read_length(mp_connection_t *c, uint64_t *len, uint64_t deadline)
 
 /*
  * Stop receiving for good: later receives give -EPROTO "connection is
- * unusable after <why>"; this one gives rc and msg.
+ * unusable after <why>"; this one gives rc with the reason msg.
  */
 static int broken(mp_connection_t *c, const char *why, int rc,
-		  const char *msg, const char *func)
+		  const char *msg)
 {
 	c->broken = why;
-	return mpi_error(rc, func, "%s", msg);
+	return mpi_why(rc, "%s", msg);
 }
 
-/* Report a failure of the header (mid_frame false) or of the payload. */
+/* The reason of a failure of the header (mid_frame false) or payload. */
 static int recv_error(mp_connection_t *c, int rc, bool mid_frame,
 		      const struct mpi_io *io)
 {
-	const char *f = io->func;
-
 	if (rc == MP_EEOF && !mid_frame)
-		return mpi_error(rc, f, "the peer closed the connection");
+		return mpi_why(rc, "the peer closed the connection");
 	if (rc == -EIO || rc == MP_EEOF)
 		return broken(c, "an end of file in the middle of a message",
-			      -EIO, "got end of file during message", f);
+			      -EIO, "got end of file during message");
 	if (rc == -EPROTO)
 		return broken(c, "a bad message length", rc,
-			      "bad message length (a negative header)", f);
+			      "bad message length (a negative header)");
 	if (rc == -ETIMEDOUT && !mid_frame)
-		return mpi_error(rc, f, "timed out after %gs waiting for the "
-				 "peer", io->timeout);
+		return mpi_why(rc, "timed out after %gs waiting for the peer",
+			       io->timeout);
 	if (!mid_frame)
-		return mpi_error(rc, f, "recv: %s", mp_strerror(rc));
+		return mpi_why(rc, "recv: %s", mp_strerror(rc));
 	c->broken = rc == -ETIMEDOUT ? "a timeout in the middle of a message"
 		    : rc == -ENOMEM  ? "running out of memory in the middle "
 				       "of a message"
 				     : "a failed receive in the middle of a "
 				       "message";
 	if (rc == -ETIMEDOUT)
-		return mpi_error(rc, f, "timed out after %gs in the middle of "
-				 "a message", io->timeout);
-	return mpi_error(rc, f, "%s: %s", rc == -ENOMEM ? "allocating"
-			 : "recv", mp_strerror(rc));
+		return mpi_why(rc, "timed out after %gs in the middle of a "
+			       "message", io->timeout);
+	return mpi_why(rc, "%s: %s", rc == -ENOMEM ? "allocating" : "recv",
+		       mp_strerror(rc));
 }
 
-/* A payload of n bytes into a buffer that grows as bytes arrive. */
+/*
+ * A payload of n (<= SIZE_MAX / 2) bytes into a buffer that grows as bytes
+ * arrive, with a NUL after them.
+ */
 static int take_growing(mp_connection_t *c, size_t n, unsigned char **out,
 			const struct mpi_io *io)
 {
@@ -461,12 +484,11 @@ static int take_growing(mp_connection_t *c, size_t n, unsigned char **out,
 	unsigned char *buf, *p;
 	int rc;
 
-	if ((buf = mpi_malloc(cap)) == NULL) {
+	if ((buf = mpi_malloc(cap + 1)) == NULL) {
 		/* nothing of the payload read yet: keep the header */
 		c->has_pend = true;
 		c->pend_len = n;
-		return mpi_error(-ENOMEM, io->func, "cannot allocate %zu bytes",
-				 cap);
+		return mpi_why(-ENOMEM, "cannot allocate %zu bytes", cap + 1);
 	}
 	for (;;) {
 		if ((rc = take(c, buf + done, cap - done, io->deadline)) < 0) {
@@ -478,30 +500,31 @@ static int take_growing(mp_connection_t *c, size_t n, unsigned char **out,
 			break;
 		/* cap bytes arrived: at most double */
 		ncap = cap > n / 2 ? n : cap * 2;
-		if ((p = mpi_realloc(buf, ncap)) == NULL) {
+		if ((p = mpi_realloc(buf, ncap + 1)) == NULL) {
 			mpi_free(buf);
 			return recv_error(c, -ENOMEM, true, io);
 		}
 		buf = p;
 		cap = ncap;
 	}
+	buf[n] = '\0';
 	*out = buf;
 	return 0;
 }
 
 /*
  * One message: into dst (cap bytes) when dst is non-NULL, else into a new
- * buffer (*out) of at most maxlength (0: any) bytes.
+ * NUL-terminated buffer (*out) of at most maxlength (0: any) bytes.
  */
 static int recv_msg(mp_connection_t *c, unsigned char *dst, size_t cap,
-		    void **out, size_t *len, size_t maxlength,
+		    unsigned char **out, size_t *len, size_t maxlength,
 		    const struct mpi_io *io)
 {
 	unsigned char *got = NULL;
 	uint64_t n;
 	int rc;
 
-	if ((rc = check(c, false, io->func)) < 0)
+	if ((rc = check(c, false)) < 0)
 		return rc;
 	if (c->has_pend) {
 		n = c->pend_len;
@@ -513,21 +536,21 @@ static int recv_msg(mp_connection_t *c, unsigned char *dst, size_t cap,
 		c->has_pend = true;
 		c->pend_len = n;
 		*len = n < (uint64_t)SIZE_MAX ? (size_t)n : SIZE_MAX;
-		return mpi_error(-EMSGSIZE, io->func, "message of %llu bytes "
-				 "does not fit the buffer of %zu bytes",
-				 (unsigned long long)n, cap);
+		return mpi_why(-EMSGSIZE, "message of %llu bytes does not fit "
+			       "the buffer of %zu bytes",
+			       (unsigned long long)n, cap);
 	}
 	c->has_pend = false;
 	if (dst == NULL && maxlength && n > maxlength) {
 		c->broken = "a bad message length";
-		return mpi_error(-EMSGSIZE, io->func, "bad message length: %llu "
-				 "bytes over the maxlength of %zu",
-				 (unsigned long long)n, maxlength);
+		return mpi_why(-EMSGSIZE, "bad message length: %llu bytes "
+			       "over the maxlength of %zu",
+			       (unsigned long long)n, maxlength);
 	}
 	if (n > SIZE_MAX / 2) {
 		c->broken = "a bad message length";
-		return mpi_error(-EMSGSIZE, io->func, "bad message length: %llu "
-				 "bytes", (unsigned long long)n);
+		return mpi_why(-EMSGSIZE, "bad message length: %llu bytes",
+			       (unsigned long long)n);
 	}
 	if (dst != NULL) {
 		if ((rc = take(c, dst, (size_t)n, io->deadline)) < 0)
@@ -541,31 +564,41 @@ static int recv_msg(mp_connection_t *c, unsigned char *dst, size_t cap,
 	return 0;
 }
 
-int mpi_conn_recv(mp_connection_t *c, void **buf, size_t *len,
-		  size_t maxlength, const struct mpi_io *io)
+int mpi_conn_recv(mp_connection_t *c, size_t maxlength,
+		  const struct mpi_io *io, mp_bytes_t *out)
 {
-	*buf = NULL;
-	return recv_msg(c, NULL, 0, buf, len, maxlength, io);
+	unsigned char *got = NULL;
+	size_t len = 0;
+	int rc;
+
+	*out = (mp_bytes_t){NULL, 0};
+	if ((rc = recv_msg(c, NULL, 0, &got, &len, maxlength, io)) < 0)
+		return rc;
+	*out = (mp_bytes_t){(char *)got, len};
+	return 0;
 }
 
-int mp_connection_recv_bytes(mp_connection_t *c, void **buf, size_t *len,
-			     size_t maxlength)
+int mp_connection_recv_bytes(mp_connection_t *c, size_t maxlength,
+			     mp_bytes_t *out)
 {
-	struct mpi_io io = blocking(__func__);
+	int rc;
 
-	MPI_CHECK_NULL(buf);
-	MPI_CHECK_NULL(len);
-	return mpi_conn_recv(c, buf, len, maxlength, &io);
+	MPI_CHECK_NULL(out);
+	if ((rc = mpi_conn_recv(c, maxlength, &blocking, out)) < 0)
+		return MPI_RAISE(rc);
+	return 0;
 }
 
 int mp_connection_recv_bytes_into(mp_connection_t *c, void *buf, size_t cap,
 				  size_t *len)
 {
-	struct mpi_io io = blocking(__func__);
+	int rc;
 
 	MPI_CHECK_NULL(buf);
 	MPI_CHECK_NULL(len);
-	return recv_msg(c, buf, cap, NULL, len, 0, &io);
+	if ((rc = recv_msg(c, buf, cap, NULL, len, 0, &blocking)) < 0)
+		return MPI_RAISE(rc);
+	return 0;
 }
 
 int mp_connection_poll(mp_connection_t *c, double timeout)
@@ -575,8 +608,8 @@ int mp_connection_poll(mp_connection_t *c, double timeout)
 	uint64_t deadline;
 	int rc;
 
-	if ((rc = check(c, false, __func__)) < 0)
-		return rc;
+	if ((rc = check(c, false)) < 0)
+		return MPI_RAISE(rc);
 	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
 		return MPI_RAISE(rc);
 	if (c->has_pend || c->rpos < c->rlen)
@@ -603,8 +636,8 @@ int mp_connection_send_fd(mp_connection_t *c, int fd)
 	ssize_t w;
 	int rc;
 
-	if ((rc = check(c, true, __func__)) < 0)
-		return rc;
+	if ((rc = check(c, true)) < 0)
+		return MPI_RAISE(rc);
 	if (!c->socket)
 		return MPI_ERR(-EBADF, "fds travel only over Unix sockets");
 	if (fd < 0 || fcntl(fd, F_GETFD) < 0)
@@ -623,17 +656,16 @@ int mp_connection_send_fd(mp_connection_t *c, int fd)
 
 int mp_connection_recv_fd(mp_connection_t *c, int *fd)
 {
-	struct mpi_io io = blocking(__func__);
 	int rc;
 
 	MPI_CHECK_NULL(fd);
-	if ((rc = check(c, false, __func__)) < 0)
-		return rc;
+	if ((rc = check(c, false)) < 0)
+		return MPI_RAISE(rc);
 	if (c->has_pend)
 		return MPI_ERR(-EPROTO, "a message is next, not an fd");
 	/* the one-byte marker that carried the fd */
 	if ((rc = buffered(c, 1, MPI_NO_DEADLINE)) < 0)
-		return recv_error(c, rc, false, &io);
+		return MPI_RAISE(recv_error(c, rc, false, &blocking));
 	c->rpos++;
 	if (c->nfds == 0)
 		return MPI_ERR(-EPROTO, "no fd came with the message");
@@ -644,14 +676,19 @@ int mp_connection_recv_fd(mp_connection_t *c, int *fd)
 
 /* ---- closing ---- */
 
-int mp_connection_close(mp_connection_t *c)
+static void conn_close(mp_connection_t *c)
 {
-	MPI_CHECK_NULL(c);
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
 	while (c->nfds > 0)
 		close(c->fds[--c->nfds]);
+}
+
+int mp_connection_close(mp_connection_t *c)
+{
+	MPI_CHECK_NULL(c);
+	conn_close(c);
 	return 0;
 }
 
@@ -659,7 +696,7 @@ void mp_connection_free(mp_connection_t *c)
 {
 	if (c == NULL)
 		return;
-	mp_connection_close(c);
+	conn_close(c);
 	mpi_free(c->rbuf);
 	mpi_free(c);
 }

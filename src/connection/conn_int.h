@@ -31,21 +31,29 @@ struct mp_connection {
 
 /*
  * How a blocking step of the library waits: until deadline
- * (MPI_NO_DEADLINE: for ever), naming the public function func and the
- * caller's timeout in messages.
+ * (MPI_NO_DEADLINE: for ever); timeout is the caller's, for the reasons
+ * ("timed out after 0.2s ...").
  */
 struct mpi_io {
 	uint64_t deadline;
 	double timeout;
-	const char *func;
 };
 
 /*
- * Receive one message no longer than maxlength (0: any) into a new buffer
- * (*buf, mpi_free), or send one, within io's deadline (-ETIMEDOUT).
+ * Wrap fd (adopted only on success) as a connection with CPython's
+ * readable/writable: 0 and *out, or -EBADF (fd not open), -EINVAL (neither
+ * readable nor writable), -ENOMEM, each with a reason (mpi_why).
  */
-int mpi_conn_recv(mp_connection_t *c, void **buf, size_t *len,
-		  size_t maxlength, const struct mpi_io *io);
+int mpi_conn_new(int fd, bool readable, bool writable, mp_connection_t **out);
+
+/*
+ * Receive one message no longer than maxlength (0: any) into new owned
+ * bytes (*out, NUL-terminated, mp_bytes_destroy; empty on failure), or send
+ * one, within io's deadline (-ETIMEDOUT).  Failures leave a reason
+ * (mpi_why) for the public caller's MPI_RAISE.
+ */
+int mpi_conn_recv(mp_connection_t *c, size_t maxlength,
+		  const struct mpi_io *io, mp_bytes_t *out);
 int mpi_conn_send(mp_connection_t *c, const void *buf, size_t len,
 		  const struct mpi_io *io);
 
@@ -54,7 +62,8 @@ int mpi_conn_send(mp_connection_t *c, const void *buf, size_t len,
  * listener runs deliver then answer, the client answer then deliver):
  * 0, MP_EAUTH (wrong key, a malformed or short challenge, a digest that
  * cannot be computed), -ETIMEDOUT past io->deadline, or the connection's
- * errors.  The fuzz harnesses call them over a socket pair.
+ * errors, each with a reason (mpi_why).  The fuzz harnesses call them over
+ * a socket pair.
  */
 int mpi_auth_deliver(mp_connection_t *c, const void *key, size_t keylen,
 		     const struct mpi_io *io);

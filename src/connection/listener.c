@@ -49,6 +49,7 @@
 struct mp_listener {
 	int fd;
 	bool unlink_path;
+	pid_t owner; /* the process that created it: the one that unlinks */
 	struct sockaddr_un un;
 	char address[128];
 	void *key;
@@ -64,14 +65,15 @@ struct addr {
 	int family;
 };
 
-static int parse_address(const char *address, struct addr *a, const char *func)
+/* address into a: 0, or -EINVAL / -ENAMETOOLONG with a reason. */
+static int parse_address(const char *address, struct addr *a)
 {
 	const char *colon = strrchr(address, ':');
 	char host[256];
 
 	memset(a, 0, sizeof(*a));
 	if (*address == '\0')
-		return mpi_error(-EINVAL, func, "empty address");
+		return mpi_why(-EINVAL, "empty address");
 	if (strchr(address, '/') == NULL && colon != NULL && colon[1] != '\0' &&
 	    strspn(colon + 1, "0123456789") == strlen(colon + 1)) {
 		struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
@@ -84,10 +86,10 @@ static int parse_address(const char *address, struct addr *a, const char *func)
 		for (const char *d = colon + 1; *d && port <= 65535; d++)
 			port = port * 10 + (unsigned long)(*d - '0');
 		if (port > 65535)
-			return mpi_error(-EINVAL, func, "port %s of '%s' is not "
-					 "in 0..65535", colon + 1, address);
+			return mpi_why(-EINVAL, "port %s of '%s' is not in "
+				       "0..65535", colon + 1, address);
 		if (hlen >= sizeof(host))
-			return mpi_error(-EINVAL, func, "host name too long");
+			return mpi_why(-EINVAL, "host name too long");
 		memcpy(host, address, hlen);
 		host[hlen] = '\0';
 		if (hlen > 1 && host[0] == '[' && host[hlen - 1] == ']') {
@@ -96,8 +98,8 @@ static int parse_address(const char *address, struct addr *a, const char *func)
 		}
 		rc = getaddrinfo(hlen ? host : NULL, colon + 1, &hints, &res);
 		if (rc != 0)
-			return mpi_error(-EINVAL, func, "cannot resolve '%s': %s",
-					 address, gai_strerror(rc));
+			return mpi_why(-EINVAL, "cannot resolve '%s': %s",
+				       address, gai_strerror(rc));
 		memcpy(&a->ss, res->ai_addr, res->ai_addrlen);
 		a->len = res->ai_addrlen;
 		a->family = res->ai_family;
@@ -108,7 +110,7 @@ static int parse_address(const char *address, struct addr *a, const char *func)
 	size_t n = strlen(address);
 
 	if (n >= sizeof(un->sun_path))
-		return mpi_error(-ENAMETOOLONG, func, "socket path too long");
+		return mpi_why(-ENAMETOOLONG, "socket path too long");
 	un->sun_family = AF_UNIX;
 	memcpy(un->sun_path, address, n);
 	if (address[0] == '@') /* abstract: a leading NUL byte */
@@ -194,20 +196,20 @@ int mpi_auth_deliver(mp_connection_t *c, const void *key, size_t keylen,
 	const char *name = NULL;
 	const unsigned char *r;
 	char why[256];
-	void *resp = NULL;
 	size_t rlen;
+	mp_bytes_t resp;
 	bool ok = false;
 	int rc, err = 0;
 
 	memcpy(msg, CHALLENGE SHA256_TAG, 19);
 	if (getrandom(msg + 19, 40, 0) != 40)
-		return mpi_error(-EIO, io->func, "getrandom: %s",
-				 mp_strerror(-errno));
+		return mpi_why(-EIO, "getrandom: %s", mp_strerror(-errno));
 	if ((rc = mpi_conn_send(c, msg, sizeof(msg), io)) < 0)
 		return rc;
-	if ((rc = mpi_conn_recv(c, &resp, &rlen, 256, io)) < 0)
+	if ((rc = mpi_conn_recv(c, 256, io, &resp)) < 0)
 		return rc;
-	r = resp;
+	r = (const unsigned char *)resp.data;
+	rlen = resp.len;
 	if (rlen == 16) {
 		name = "MD5";
 		err = mac(name, key, keylen, msg + 11, 48, want, 16, why,
@@ -220,14 +222,13 @@ int mpi_auth_deliver(mp_connection_t *c, const void *key, size_t keylen,
 		ok = err == 0 && CRYPTO_memcmp(r + 8, want, 32) == 0;
 	}
 	OPENSSL_cleanse(want, sizeof(want));
-	mpi_free(resp);
+	mp_bytes_destroy(&resp);
 	rc = mpi_conn_send(c, ok ? WELCOME : FAILURE, 9, io);
 	if (err < 0) /* the reason, even when the send failed too */
-		return mpi_error(MP_EAUTH, io->func, "cannot compute HMAC-%s: "
-				 "%s", name, why);
+		return mpi_why(MP_EAUTH, "cannot compute HMAC-%s: %s", name,
+			       why);
 	if (!ok)
-		return mpi_error(MP_EAUTH, io->func,
-				 "digest received was wrong");
+		return mpi_why(MP_EAUTH, "digest received was wrong");
 	return rc;
 }
 
@@ -243,19 +244,19 @@ int mpi_auth_answer(mp_connection_t *c, const void *key, size_t keylen,
 	unsigned char out[8 + 32];
 	char text[4 * 20 + 8], why[256];
 	const char *name = "";
-	size_t len, rlen, olen = 0;
-	void *msg = NULL, *res = NULL;
+	size_t len, olen = 0;
+	mp_bytes_t msg, res;
 	const unsigned char *m;
 	int rc, err = 0;
 
-	if ((rc = mpi_conn_recv(c, &msg, &len, 256, io)) < 0)
+	if ((rc = mpi_conn_recv(c, 256, io, &msg)) < 0)
 		return rc;
-	m = msg;
+	m = (const unsigned char *)msg.data;
+	len = msg.len;
 	if (len < 11 || memcmp(m, CHALLENGE, 11) != 0) {
-		rc = mpi_error(MP_EAUTH, io->func,
-			       "expected a challenge, got %s",
-			       printable(m, len, 20, text));
-		mpi_free(msg);
+		rc = mpi_why(MP_EAUTH, "expected a challenge, got %s",
+			     printable(m, len, 20, text));
+		mp_bytes_destroy(&msg);
 		return rc;
 	}
 	m += 11;
@@ -272,29 +273,27 @@ int mpi_auth_answer(mp_connection_t *c, const void *key, size_t keylen,
 		err = mac(name, key, keylen, m, len, out + 8, 32, why,
 			  sizeof(why));
 	} else if (len < 20 || memcmp(m, SHA256_TAG, 8) == 0) {
-		rc = mpi_error(MP_EAUTH, io->func, "challenge too short: %zu "
-			       "bytes", len);
+		rc = mpi_why(MP_EAUTH, "challenge too short: %zu bytes", len);
 	} else {
-		rc = mpi_error(MP_EAUTH, io->func, "unsupported challenge "
-			       "(not {sha256}, nor the 20 bytes of Python "
-			       "<= 3.11): %s", printable(m, len, 20, text));
+		rc = mpi_why(MP_EAUTH, "unsupported challenge (not {sha256}, "
+			     "nor the 20 bytes of Python <= 3.11): %s",
+			     printable(m, len, 20, text));
 	}
 	if (err < 0)
-		rc = mpi_error(MP_EAUTH, io->func, "cannot compute HMAC-%s: %s",
-			       name, why);
-	mpi_free(msg);
+		rc = mpi_why(MP_EAUTH, "cannot compute HMAC-%s: %s", name, why);
+	mp_bytes_destroy(&msg);
 	if (rc < 0)
 		return rc;
 	rc = mpi_conn_send(c, out, olen, io);
 	OPENSSL_cleanse(out, sizeof(out));
 	if (rc < 0)
 		return rc;
-	if ((rc = mpi_conn_recv(c, &res, &rlen, 256, io)) < 0)
+	if ((rc = mpi_conn_recv(c, 256, io, &res)) < 0)
 		return rc;
-	rc = rlen == 9 && memcmp(res, WELCOME, 9) == 0
+	rc = res.len == 9 && memcmp(res.data, WELCOME, 9) == 0
 		     ? 0
-		     : mpi_error(MP_EAUTH, io->func, "digest sent was rejected");
-	mpi_free(res);
+		     : mpi_why(MP_EAUTH, "digest sent was rejected");
+	mp_bytes_destroy(&res);
 	return rc;
 }
 
@@ -305,7 +304,7 @@ mp_listener_t *mp_listener_new(const char *address, const mp_auth_opts_t *opts)
 	mode_t mode = opts && opts->socket_mode ? opts->socket_mode : 0600;
 	struct addr a;
 	mp_listener_t *l;
-	int one = 1;
+	int one = 1, rc;
 
 	MPI_CHECK_NULL_P(address);
 	if (mode & ~(mode_t)0777) {
@@ -318,8 +317,10 @@ mp_listener_t *mp_listener_new(const char *address, const mp_auth_opts_t *opts)
 			opts->authkey_len);
 		return NULL;
 	}
-	if (parse_address(address, &a, __func__) < 0)
+	if ((rc = parse_address(address, &a)) < 0) {
+		MPI_RAISE(rc);
 		return NULL;
+	}
 	if ((l = mpi_calloc(1, sizeof(*l))) == NULL) {
 		MPI_ERR(-ENOMEM, "out of memory");
 		return NULL;
@@ -356,6 +357,7 @@ mp_listener_t *mp_listener_new(const char *address, const mp_auth_opts_t *opts)
 		if (address[0] != '@') {
 			memcpy(&l->un, &a.ss, sizeof(l->un));
 			l->unlink_path = true;
+			l->owner = getpid();
 		}
 	} else {
 		struct sockaddr_storage ss;
@@ -394,6 +396,28 @@ const char *mp_listener_address(const mp_listener_t *l)
 	return l ? l->address : NULL;
 }
 
+/*
+ * Stop listening and remove the socket file (once, and only in the process
+ * that created it: CPython's unlink is a Finalize, which ignores other
+ * processes, so a forked child's close leaves its parent's file alone).
+ */
+static void listener_close(mp_listener_t *l)
+{
+	if (l->fd >= 0)
+		close(l->fd);
+	l->fd = -1;
+	if (l->unlink_path && l->owner == getpid())
+		unlink(l->un.sun_path);
+	l->unlink_path = false;
+}
+
+int mp_listener_close(mp_listener_t *l)
+{
+	MPI_CHECK_NULL(l);
+	listener_close(l);
+	return 0;
+}
+
 /* CPython's handshake from either side, within io's deadline. */
 static int authenticate(mp_connection_t *c, const void *key, size_t keylen,
 			bool server, const struct mpi_io *io)
@@ -410,8 +434,8 @@ static int authenticate(mp_connection_t *c, const void *key, size_t keylen,
 	return mpi_auth_deliver(c, key, keylen, io);
 }
 
-int mp_listener_accept(mp_listener_t *l, mp_connection_t **conn,
-		       double timeout)
+int mp_listener_accept(mp_listener_t *l, double timeout,
+		       mp_connection_t **conn)
 {
 	struct pollfd pfd;
 	struct timespec ts;
@@ -424,7 +448,7 @@ int mp_listener_accept(mp_listener_t *l, mp_connection_t **conn,
 	*conn = NULL;
 	if (l->fd < 0)
 		return MPI_ERR(MP_ECLOSED, "listener is closed");
-	io = (struct mpi_io){0, timeout, __func__};
+	io = (struct mpi_io){0, timeout};
 	if ((rc = mpi_deadline(timeout, &io.deadline)) < 0)
 		return MPI_RAISE(rc);
 	pfd = (struct pollfd){l->fd, POLLIN, 0};
@@ -440,15 +464,15 @@ int mp_listener_accept(mp_listener_t *l, mp_connection_t **conn,
 		    errno != ECONNABORTED)
 			return MPI_SYSERR("accept4");
 	}
-	if ((c = mp_connection_new(fd, true, true)) == NULL) {
+	if ((rc = mpi_conn_new(fd, true, true, &c)) < 0) {
 		close(fd);
-		return mp_last_error_code();
+		return MPI_RAISE(rc);
 	}
 	/* the same deadline bounds the handshake */
 	if (l->auth &&
 	    (rc = authenticate(c, l->key, l->keylen, true, &io)) < 0) {
 		mp_connection_free(c);
-		return rc;
+		return MPI_RAISE(rc);
 	}
 	*conn = c;
 	return 0;
@@ -458,10 +482,7 @@ void mp_listener_free(mp_listener_t *l)
 {
 	if (l == NULL)
 		return;
-	if (l->fd >= 0)
-		close(l->fd);
-	if (l->unlink_path)
-		unlink(l->un.sun_path);
+	listener_close(l);
 	if (l->key != NULL)
 		OPENSSL_cleanse(l->key, l->keylen);
 	mpi_free(l->key);
@@ -542,7 +563,7 @@ static int connect_tcp(int fd, const struct addr *a, uint64_t deadline)
 mp_connection_t *mp_client(const char *address, const mp_auth_opts_t *opts,
 			   double timeout)
 {
-	struct mpi_io io = {0, timeout, __func__};
+	struct mpi_io io = {0, timeout};
 	struct addr a;
 	mp_connection_t *c;
 	int fd, rc;
@@ -557,8 +578,10 @@ mp_connection_t *mp_client(const char *address, const mp_auth_opts_t *opts,
 			opts->authkey_len);
 		return NULL;
 	}
-	if (parse_address(address, &a, __func__) < 0)
+	if ((rc = parse_address(address, &a)) < 0) {
+		MPI_RAISE(rc);
 		return NULL;
+	}
 	fd = socket(a.family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		MPI_SYSERR("socket");
@@ -576,14 +599,17 @@ mp_connection_t *mp_client(const char *address, const mp_auth_opts_t *opts,
 		close(fd);
 		return NULL;
 	}
-	if ((c = mp_connection_new(fd, true, true)) == NULL) {
+	if ((rc = mpi_conn_new(fd, true, true, &c)) < 0) {
 		close(fd);
+		MPI_RAISE(rc);
 		return NULL;
 	}
 	/* the same deadline bounds the handshake */
 	if (opts != NULL && opts->authkey != NULL &&
-	    authenticate(c, opts->authkey, opts->authkey_len, false, &io) < 0) {
+	    (rc = authenticate(c, opts->authkey, opts->authkey_len, false,
+			       &io)) < 0) {
 		mp_connection_free(c);
+		MPI_RAISE(rc);
 		return NULL;
 	}
 	return c;

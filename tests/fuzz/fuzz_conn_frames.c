@@ -29,13 +29,13 @@ enum { OP_RECV, OP_RECV_MAX, OP_INTO, OP_POLL, OP_FD, NOPS };
 /* A broken connection refuses every later receive and poll. */
 static void check_broken(mp_connection_t *c)
 {
-	void *buf;
+	mp_bytes_t m;
 	size_t len;
 	char b[1];
 	int fd;
 
 	if (mp_connection_poll(c, 0) != -EPROTO ||
-	    mp_connection_recv_bytes(c, &buf, &len, 0) != -EPROTO ||
+	    mp_connection_recv_bytes(c, 0, &m) != -EPROTO || m.data != NULL ||
 	    mp_connection_recv_bytes_into(c, b, 1, &len) != -EPROTO ||
 	    mp_connection_recv_fd(c, &fd) != -EPROTO)
 		abort();
@@ -46,21 +46,25 @@ static int step(mp_connection_t *c, int op, size_t maxlength,
 		unsigned char *into, size_t cap, size_t *total)
 {
 	size_t len = 0;
-	void *buf;
+	mp_bytes_t m;
 	int rc, fd;
 
 	switch (op) {
 	case OP_RECV:
 	case OP_RECV_MAX:
-		rc = mp_connection_recv_bytes(c, &buf, &len,
-					      op == OP_RECV ? 0 : maxlength);
+		rc = mp_connection_recv_bytes(c, op == OP_RECV ? 0 : maxlength,
+					      &m);
 		if (rc == 0) {
-			if (op == OP_RECV_MAX && len > maxlength)
+			if (op == OP_RECV_MAX && m.len > maxlength)
 				abort();
-			*total += len;
-			mp_buf_free(buf);
+			if (m.data[m.len] != '\0') /* owned bytes end in NUL */
+				abort();
+			*total += m.len;
+			mp_bytes_destroy(&m);
 			return 1;
 		}
+		if (m.data != NULL || m.len != 0) /* empty on failure */
+			abort();
 		break;
 	case OP_INTO:
 		rc = mp_connection_recv_bytes_into(c, into, cap, &len);
@@ -109,7 +113,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fd = feed_pipe(data + 2, size - 2);
 	else
 		fd = feed_socketpair(data + 2, size - 2, &peer);
-	if ((c = mp_connection_new(fd, true, !pipe_mode)) == NULL)
+	c = mp_connection_new(fd, pipe_mode ? MP_CONN_READONLY : 0);
+	if (c == NULL)
 		abort();
 	if ((into = malloc(cap ? cap : 1)) == NULL)
 		abort();
