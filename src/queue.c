@@ -140,55 +140,23 @@ static int get_into(mp_queue_t *q, void *buf, size_t cap, uint64_t deadline,
 	return mpi_ring_get(q->ring, &p, cap, len, deadline);
 }
 
-/* A first buffer for owned bytes: most messages fit it. */
-#define GET_FIRST 256
-
 /*
- * Take the next message within deadline as owned, NUL-terminated bytes.
- * A message that fits a buffer allocated before the get is never lost to
- * a failed allocation: a larger one stays queued (-EMSGSIZE tells its
- * size) until a buffer of its size exists.  Only a streamed message (over
- * a quarter of the ring) is allocated by the ring as its parts arrive, so
- * that a producer's announced total is never allocated up front; one more
- * byte for its NUL may then fail (-ENOMEM, the message lost).
+ * Take the next message within deadline as owned, NUL-terminated bytes,
+ * allocated by the ring for exactly what arrived (plus the NUL).  Out of
+ * memory for a message in one record leaves it queued (-ENOMEM); only a
+ * message streamed in parts (over a quarter of the ring) is lost when
+ * memory runs out mid-way, since a producer's announced total is never
+ * allocated up front.
  */
 static int get_owned(mp_queue_t *q, uint64_t deadline, mp_bytes_t *out)
 {
-	uint64_t whole = q->ring->cap / 4 < ((uint64_t)1 << 30)
-				 ? q->ring->cap / 4 : (uint64_t)1 << 30;
-	size_t cap = GET_FIRST, n = 0;
 	void *p = NULL;
-	char *data;
-	int rc;
+	size_t n = 0;
+	int rc = mpi_ring_get(q->ring, &p, 0, &n, deadline);
 
-	for (;;) {
-		if ((data = mpi_malloc(cap + 1)) == NULL)
-			return mpi_why(-ENOMEM, "cannot allocate %zu bytes",
-				       cap + 1);
-		rc = get_into(q, data, cap, deadline, &n);
-		if (rc != -EMSGSIZE)
-			break;
-		mpi_free(data);
-		if (n > whole) {
-			/* streamed: the ring allocates exactly n bytes */
-			data = NULL;
-			rc = mpi_ring_get(q->ring, &p, 0, &n, deadline);
-			if (rc == 0 && (data = mpi_realloc(p, n + 1)) == NULL) {
-				mpi_free(p);
-				return mpi_why(-ENOMEM, "cannot allocate %zu "
-					       "bytes (the message is lost)",
-					       n + 1);
-			}
-			break;
-		}
-		cap = n; /* n + 1 cannot wrap: n <= a quarter of the ring */
-	}
-	if (rc < 0) {
-		mpi_free(data);
+	if (rc < 0)
 		return rc;
-	}
-	data[n] = '\0';
-	*out = (mp_bytes_t){data, n};
+	*out = (mp_bytes_t){p, n};
 	return 0;
 }
 

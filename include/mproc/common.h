@@ -9,7 +9,7 @@
  * the name is the point: mp_pipe (Pipe), mp_client (Client), mp_mkfifo
  * (os.mkfifo), mp_run (subprocess.run), mp_as_completed and mp_futures_wait
  * (concurrent.futures), mp_current_process, mp_parent_process,
- * mp_active_children, mp_cpu_count, mp_proc_status (/proc/<pid>/status).
+ * mp_active_children, mp_cpu_count, mp_proc_status (/proc/<pid>/stat).
  * Every public type ends in _t (mp_queue_t, mp_pool_opts_t, mp_bytes_t);
  * function-pointer types end in _fn instead (mp_task_fn, mp_future_done_fn).
  * Options come in a struct <thing>_opts_t, where all-zero (or a NULL

@@ -356,7 +356,7 @@ static int grow(struct partial *pm, uint64_t more)
 		want *= 2; /* got + more <= total <= 2^63: no wrap */
 	if (want > pm->total)
 		want = pm->total;
-	if ((b = mpi_realloc(pm->buf, (size_t)want)) == NULL)
+	if ((b = mpi_realloc(pm->buf, (size_t)want + 1)) == NULL)
 		return -ENOMEM;
 	pm->buf = b;
 	pm->size = want;
@@ -392,7 +392,7 @@ static int begin(struct mpi_ring *r, struct partial *pm, const unsigned char *p,
 		/* What arrived, and at most a ring's worth more: a peer's
 		 * announced total alone never makes us allocate. */
 		pm->size = total < part + r->cap ? total : part + r->cap;
-		pm->buf = mpi_malloc(pm->size ? (size_t)pm->size : 1);
+		pm->buf = mpi_malloc((size_t)pm->size + 1); /* + the NUL */
 		if (pm->buf == NULL) {
 			*pm = (struct partial){0};
 			return -ENOMEM;
@@ -465,6 +465,8 @@ static int get_locked(struct mpi_ring *r, void **out, size_t cap, size_t *len,
 		head += HDR + align8(h.len);
 		consumed(r, head);
 		if (pm.got == pm.total) {
+			if (pm.own)
+				pm.buf[pm.total] = '\0';
 			*out = pm.buf;
 			*len = (size_t)pm.total;
 			return 0;

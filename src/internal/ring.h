@@ -105,7 +105,8 @@ int mpi_ring_put(struct mpi_ring *r, const void *msg, size_t len,
 
 /*
  * Take one message into buf (cap bytes; the library allocates when *out is
- * NULL: then *out receives the buffer, to free with mpi_free()).  Returns 0 and
+ * NULL: then *out receives the buffer, to free with mpi_free(), with a NUL
+ * after the *len bytes, as mp_bytes_t promises).  Returns 0 and
  * *len; -EAGAIN / -ETIMEDOUT when empty; MP_ECLOSED when closed and empty;
  * -EMSGSIZE when cap is too small (the message stays; *len says its size);
  * -EPROTO when a malformed record was found (see Trust above); -ENOMEM.
