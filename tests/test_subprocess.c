@@ -416,6 +416,57 @@ static void test_readline_needs_a_pipe(void **state)
 	mp_popen_free(p);
 }
 
+/* readline and communicate hand out owned bytes: a line stays valid after
+ * the next call, output outlives the object, empty output is released like
+ * any other. */
+static void test_popen_bytes_owned(void **state)
+{
+	mp_popen_t *p = mp_popen_new(ARGV("printf", "a\\nbb\\n"),
+				     &(mp_popen_opts_t){.out.kind = MP_STDIO_PIPE});
+	mp_bytes_t a, b, out, err;
+
+	(void)state;
+	assert_non_null(p);
+	assert_int_equal(mp_popen_readline(p, mpt_timeout(10), &a), 1);
+	assert_int_equal(mp_popen_readline(p, mpt_timeout(10), &b), 1);
+	assert_string_equal(a.data, "a\n");
+	assert_string_equal(b.data, "bb\n");
+	mp_bytes_destroy(&a);
+	mp_bytes_destroy(&b);
+	assert_int_equal(mp_popen_readline(p, mpt_timeout(10), &a), 0);
+	assert_null(a.data);
+	mpt_assert_ok(mp_popen_communicate(p, NULL, 0, mpt_timeout(10), &out,
+					   &err));
+	assert_int_equal(out.len, 0);
+	assert_string_equal(out.data, "");
+	assert_int_equal(err.len, 0);
+	mp_bytes_destroy(&out);
+	mp_bytes_destroy(&err);
+	mp_popen_free(p);
+	p = mp_popen_new(ARGV("echo", "kept"),
+			 &(mp_popen_opts_t){.out.kind = MP_STDIO_PIPE});
+	assert_non_null(p);
+	mpt_assert_ok(mp_popen_communicate(p, NULL, 0, mpt_timeout(10), &out,
+					   NULL));
+	mp_popen_free(p);
+	assert_string_equal(out.data, "kept\n");
+	mp_bytes_destroy(&out);
+}
+
+/* Accessors on NULL: an error naming the argument, not a silent 0 / -1. */
+static void test_popen_accessors_null(void **state)
+{
+	(void)state;
+	assert_int_equal(mp_popen_pid(NULL), -EINVAL);
+	assert_string_equal(mp_last_error(),
+			    "mp_popen_pid: argument 'p' is NULL");
+	assert_int_equal(mp_popen_stdin(NULL), -EINVAL);
+	assert_int_equal(mp_popen_stdout(NULL), -EINVAL);
+	assert_int_equal(mp_popen_stderr(NULL), -EINVAL);
+	assert_string_equal(mp_last_error(),
+			    "mp_popen_stderr: argument 'p' is NULL");
+}
+
 static int lines_of_null(void *arg)
 {
 	mp_bytes_t b = {NULL, 5};
@@ -513,6 +564,8 @@ int main(void)
 		MPT(test_thousand_runs_no_leak),
 		MPT(test_pass_fds_must_be_open),
 		MPT(test_readline_needs_a_pipe),
+		MPT(test_popen_bytes_owned),
+		MPT(test_popen_accessors_null),
 		MPT(test_bytes_lines_null_data),
 		MPT(test_run_and_signal_arguments),
 		MPT(test_without_pidfd),
