@@ -22,7 +22,7 @@ static double run_true(void *arg)
 	for (int i = 0; i < N; i++) {
 		if (mp_run(argv, NULL, &r) != 0)
 			exit(1);
-		mp_completed_free(&r);
+		mp_completed_destroy(&r);
 	}
 	return (bench_now() - t0) / N * 1e6;
 }
@@ -53,7 +53,7 @@ static double run_capture(void *arg)
 		if (mp_run(argv, &(mp_run_opts_t){.capture_output = true}, &r) != 0 ||
 		    r.out.len != 3)
 			exit(1);
-		mp_completed_free(&r);
+		mp_completed_destroy(&r);
 	}
 	return (bench_now() - t0) / N * 1e6;
 }

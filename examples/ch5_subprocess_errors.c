@@ -17,7 +17,7 @@ int main(void)
 		printf("error output: %s", r.err.data);
 		printf("(%s)\n", mp_last_error());
 	}
-	mp_completed_free(&r);
+	mp_completed_destroy(&r);
 
 	/* timeout=2 on a 5-second child (TimeoutExpired). */
 	rc = mp_run((const char *[]){"sleep", "5", NULL},
@@ -25,7 +25,7 @@ int main(void)
 	if (rc == -ETIMEDOUT)
 		printf("command timed out (%s); the child was killed: return code %d\n",
 		       mp_last_error(), r.returncode);
-	mp_completed_free(&r);
+	mp_completed_destroy(&r);
 
 	/* A program that does not exist (FileNotFoundError). */
 	rc = mp_run((const char *[]){"no-such-command", NULL}, NULL, &r);

@@ -29,15 +29,18 @@ int main(void)
 		fprintf(stderr, "%s\n", mp_last_error());
 		return 1;
 	}
-	while ((rc = mp_popen_readline(p, &line, 10)) == 1)
+	while ((rc = mp_popen_readline(p, 10, &line)) == 1) {
 		printf("real-time output: %.*s (at %.1fs)\n", (int)line.len - 1,
 		       line.data, now() - t0);
+		mp_bytes_destroy(&line);
+	}
 	if (rc < 0) {
 		fprintf(stderr, "%s\n", mp_last_error());
 		mp_popen_free(p);
 		return 1;
 	}
 	mp_popen_communicate(p, NULL, 0, 10, NULL, &err); /* the rest, and wait */
+	mp_bytes_destroy(&err);
 	mp_popen_poll(p, &code);
 	printf("process finished, return code: %d\n", code);
 	mp_popen_free(p);

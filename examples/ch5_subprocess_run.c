@@ -17,7 +17,7 @@ int main(void)
 	n = mp_bytes_lines(&r.out, &lines);
 	printf("system version: %s\n", n > 0 ? lines[0] : "?");
 	mp_buf_free(lines);
-	mp_completed_free(&r);
+	mp_completed_destroy(&r);
 
 	if (mp_run((const char *[]){"ls", "-la", NULL},
 		   &(mp_run_opts_t){.capture_output = true}, &r) < 0) {
@@ -33,6 +33,6 @@ int main(void)
 		printf("command failed, return code: %d\n", r.returncode);
 		printf("error: %s\n", r.err.data);
 	}
-	mp_completed_free(&r);
+	mp_completed_destroy(&r);
 	return 0;
 }

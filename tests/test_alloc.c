@@ -1056,19 +1056,19 @@ static void path_run(void)
 	assert_int_equal(n, 1);
 	assert_string_equal(lines[0], "out");
 	mp_buf_free(lines);
-	mp_completed_free(&r);
+	mp_completed_destroy(&r);
 	/* Nothing captured: still NUL-terminated empty buffers. */
 	OP(mp_run(none, &(mp_run_opts_t){.capture_output = true}, &r));
 	assert_non_null(r.out.data);
 	assert_non_null(r.err.data);
 	assert_int_equal(r.out.len + r.err.len, 0);
-	mp_completed_free(&r);
+	mp_completed_destroy(&r);
 	/* Nothing captured at all: the same. */
 	OP(mp_run(none, &(mp_run_opts_t){.popen.out.kind = MP_STDIO_DEVNULL},
 		  &r));
 	assert_non_null(r.out.data);
 	assert_non_null(r.err.data);
-	mp_completed_free(&r);
+	mp_completed_destroy(&r);
 }
 
 static void path_readline(void)
@@ -1082,12 +1082,13 @@ static void path_readline(void)
 	NEW(p, mp_popen_new(argv, &(mp_popen_opts_t){
 					  .out.kind = MP_STDIO_PIPE}));
 	for (int i = 0; i < 3; i++) {
-		OPV(rc, mp_popen_readline(p, &line, mpt_timeout(10)));
+		OPV(rc, mp_popen_readline(p, mpt_timeout(10), &line));
 		assert_int_equal(rc, 1);
 		assert_int_equal(line.len, strlen(want[i]));
 		assert_memory_equal(line.data, want[i], line.len);
+		mp_bytes_destroy(&line);
 	}
-	OPV(rc, mp_popen_readline(p, &line, mpt_timeout(10)));
+	OPV(rc, mp_popen_readline(p, mpt_timeout(10), &line));
 	assert_int_equal(rc, 0);
 	OP(mp_popen_wait(p, mpt_timeout(10), &code));
 	assert_int_equal(code, 0);
@@ -1108,6 +1109,8 @@ static void path_communicate(void)
 	assert_int_equal(out.len, 5);
 	assert_memory_equal(out.data, "hello", 5);
 	assert_string_equal(err.data, "done\n");
+	mp_bytes_destroy(&out);
+	mp_bytes_destroy(&err);
 	mp_popen_free(p);
 }
 

@@ -516,6 +516,7 @@ static void test_python_client_to_c_listener(void **state)
 						   &out, NULL));
 		assert_string_equal(out.data, wrong ? "AuthenticationError\n"
 						    : "python got 7 from C!\n");
+		mp_bytes_destroy(&out);
 		mp_popen_free(py);
 	}
 	mp_listener_free(l);
@@ -534,8 +535,9 @@ static void test_c_client_to_python_listener(void **state)
 		py = mp_popen_new((const char *[]){"python3", "-c", py_server, NULL},
 				  &(mp_popen_opts_t){.out.kind = MP_STDIO_PIPE});
 		assert_non_null(py);
-		assert_int_equal(mp_popen_readline(py, &line, mpt_timeout(30)), 1);
+		assert_int_equal(mp_popen_readline(py, mpt_timeout(30), &line), 1);
 		snprintf(address, sizeof(address), "127.0.0.1:%d", atoi(line.data));
+		mp_bytes_destroy(&line);
 		c = mp_client(address, &(mp_auth_opts_t){wrong ? "nope" : "secret",
 							wrong ? 4 : 6, 0, 0},
 			      mpt_timeout(30));
@@ -556,6 +558,7 @@ static void test_c_client_to_python_listener(void **state)
 						   &out, NULL));
 		assert_non_null(strstr(out.data, wrong ? "AuthenticationError"
 						       : "python served 12"));
+		mp_bytes_destroy(&out);
 		mp_popen_free(py);
 	}
 }

@@ -409,6 +409,102 @@ static void test_daemon_cannot_have_children(void **state)
 	mp_process_free(sib);
 }
 
+/* In a child: the parent's process objects are not ours; exitcode,
+ * is_alive and join all say so the same way (-ECHILD, CPython's words). */
+static int foreign_queries(void *arg)
+{
+	mp_process_t *sib = arg;
+	int code = 12345;
+
+	if (mp_process_exitcode(sib, &code) != -ECHILD || code != 12345 ||
+	    strcmp(mp_last_error(),
+		   "mp_process_exitcode: can only test a child process") != 0)
+		return 1;
+	if (mp_process_is_alive(sib) != -ECHILD ||
+	    strcmp(mp_last_error(),
+		   "mp_process_is_alive: can only test a child process") != 0)
+		return 2;
+	if (mp_process_join(sib, 0) != -ECHILD ||
+	    strcmp(mp_last_error(),
+		   "mp_process_join: can only join a child process") != 0)
+		return 3;
+	return 0;
+}
+
+static void test_foreign_object_queries_agree(void **state)
+{
+	mp_process_t *sib, *c;
+	int code = -1;
+
+	(void)state;
+	make_pipe();
+	sib = mp_process_new(wait_byte, NULL, NULL);
+	c = mp_process_new(foreign_queries, sib, NULL);
+	mpt_assert_ok(mp_process_start(sib));
+	mpt_assert_ok(mp_process_start(c));
+	mpt_assert_ok(mp_process_join(c, mpt_timeout(10)));
+	assert_int_equal(mp_process_exitcode(c, &code), 1);
+	assert_int_equal(code, 0);
+	write_all(pipe_fds[1], "x", 1);
+	mpt_assert_ok(mp_process_join(sib, mpt_timeout(10)));
+	mp_process_free(c);
+	mp_process_free(sib);
+	close_pipe();
+}
+
+/* In a child: renaming the current process succeeds and reads back. */
+static int rename_self(void *arg)
+{
+	mp_process_t *me = mp_current_process();
+	char comm[32] = "";
+	FILE *f;
+
+	(void)arg;
+	if (mp_process_set_name(me, "renamed-self") != 0)
+		return 1;
+	if (strcmp(mp_process_name(me), "renamed-self") != 0)
+		return 2;
+	if (mp_process_set_name(me, "again") != 0 ||
+	    strcmp(mp_process_name(me), "again") != 0)
+		return 3;
+	f = fopen("/proc/thread-self/comm", "r");
+	if (f == NULL)
+		return 4;
+	if (fgets(comm, sizeof(comm), f) == NULL)
+		comm[0] = '\0';
+	fclose(f);
+	return strcmp(comm, "again\n") == 0 ? 0 : 5;
+}
+
+static void test_set_name_current(void **state)
+{
+	mp_process_t *p = mp_process_new(rename_self, NULL, NULL);
+	int code = -1;
+
+	(void)state;
+	mpt_assert_ok(mp_process_start(p));
+	mpt_assert_ok(mp_process_join(p, mpt_timeout(10)));
+	assert_int_equal(mp_process_exitcode(p, &code), 1);
+	assert_int_equal(code, 0);
+	mp_process_free(p);
+}
+
+/* Accessors on NULL: an error naming the argument, not a silent 0. */
+static void test_accessors_null(void **state)
+{
+	(void)state;
+	assert_int_equal(mp_process_pid(NULL), -EINVAL);
+	assert_string_equal(mp_last_error(),
+			    "mp_process_pid: argument 'p' is NULL");
+	assert_int_equal(mp_process_daemon(NULL), -EINVAL);
+	assert_string_equal(mp_last_error(),
+			    "mp_process_daemon: argument 'p' is NULL");
+	assert_null(mp_process_name(NULL));
+	assert_string_equal(mp_last_error(),
+			    "mp_process_name: argument 'p' is NULL");
+	assert_int_equal(mp_process_daemon(mp_current_process()), 0);
+}
+
 /* ---- daemons and exit ---- */
 
 /* Process P: start a daemon that reports its pid on fd, then block. */
@@ -1334,6 +1430,9 @@ int main(void)
 		MPT(test_sentinel),
 		MPT(test_errors),
 		MPT(test_daemon_cannot_have_children),
+		MPT(test_foreign_object_queries_agree),
+		MPT(test_set_name_current),
+		MPT(test_accessors_null),
 		MPT(test_daemon_dies_with_killed_parent),
 		MPT(test_exit_terminates_daemons_joins_others),
 		MPT(test_child_joins_its_children),

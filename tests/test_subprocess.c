@@ -21,21 +21,21 @@ static void test_run_exit_codes(void **state)
 	mpt_assert_ok(mp_run(ARGV("true"), NULL, &r));
 	assert_int_equal(r.returncode, 0);
 	assert_true(r.pid > 0);
-	mp_completed_free(&r);
+	mp_completed_destroy(&r);
 	mpt_assert_ok(mp_run(ARGV("sh", "-c", "exit 3"), NULL, &r));
 	assert_int_equal(r.returncode, 3);
-	mp_completed_free(&r);
+	mp_completed_destroy(&r);
 	mpt_assert_rc(mp_run(ARGV("false"), &(mp_run_opts_t){.check = true}, &r),
 		      MP_ECALLED);
 	assert_int_equal(r.returncode, 1);
 	assert_string_equal(mp_last_error(), "mp_run: Command 'false' returned "
 					     "non-zero exit status 1.");
-	mp_completed_free(&r);
+	mp_completed_destroy(&r);
 	/* Killed by a signal: returncode -N. */
 	mpt_assert_ok(mp_run(ARGV("sh", "-c", "kill -9 $$"), NULL, &r));
 	assert_int_equal(r.returncode, -9);
-	mp_completed_free(&r);
-	mp_completed_free(&r); /* idempotent */
+	mp_completed_destroy(&r);
+	mp_completed_destroy(&r); /* idempotent */
 }
 
 static void test_run_capture(void **state)
@@ -49,7 +49,7 @@ static void test_run_capture(void **state)
 	assert_string_equal(r.out.data, "out\n");
 	assert_int_equal(r.out.len, 4);
 	assert_string_equal(r.err.data, "err\n");
-	mp_completed_free(&r);
+	mp_completed_destroy(&r);
 	/* stderr merged into stdout */
 	mpt_assert_ok(mp_run(ARGV("sh", "-c", "echo a; echo b >&2; echo c"),
 			     &(mp_run_opts_t){.capture_output = true,
@@ -62,13 +62,13 @@ static void test_run_capture(void **state)
 	assert_string_equal(lines[2], "c");
 	assert_null(lines[3]);
 	mp_buf_free(lines);
-	mp_completed_free(&r);
+	mp_completed_destroy(&r);
 	/* Not captured: empty buffers, output went to our stdout/devnull. */
 	mpt_assert_ok(mp_run(ARGV("echo", "hidden"),
 			     &(mp_run_opts_t){.popen.out.kind = MP_STDIO_DEVNULL},
 			     &r));
 	assert_int_equal(r.out.len, 0);
-	mp_completed_free(&r);
+	mp_completed_destroy(&r);
 	mp_bytes_t b = {"x\n\ny", 4};
 	assert_int_equal(mp_bytes_lines(&b, &lines), 3);
 	assert_string_equal(lines[1], "");
@@ -86,13 +86,13 @@ static void test_run_input(void **state)
 					    .capture_output = true},
 			     &r));
 	assert_string_equal(r.out.data, "HELLO");
-	mp_completed_free(&r);
+	mp_completed_destroy(&r);
 	/* A child that does not read its input: no SIGPIPE for us. */
 	static char big[1 << 20];
 	mpt_assert_ok(mp_run(ARGV("true"),
 			     &(mp_run_opts_t){.input = big, .input_len = sizeof(big)},
 			     &r));
-	mp_completed_free(&r);
+	mp_completed_destroy(&r);
 }
 
 static void test_missing_or_not_executable(void **state)
@@ -139,7 +139,7 @@ static void test_env_cwd_umask(void **state)
 						    "FOO=bar", NULL}},
 			     &r));
 	assert_string_equal(r.out.data, "bar:\n");
-	mp_completed_free(&r);
+	mp_completed_destroy(&r);
 	setenv("MPROC_TEST_KEEP", "kept", 1);
 	mpt_assert_ok(mp_run(ARGV("sh", "-c", "echo $FOO $MPROC_TEST_KEEP"),
 			     &(mp_run_opts_t){.capture_output = true,
@@ -147,31 +147,31 @@ static void test_env_cwd_umask(void **state)
 						    "FOO=added", NULL}},
 			     &r));
 	assert_string_equal(r.out.data, "added kept\n");
-	mp_completed_free(&r);
+	mp_completed_destroy(&r);
 	mpt_assert_ok(mp_run(ARGV("pwd"),
 			     &(mp_run_opts_t){.capture_output = true,
 					    .popen.cwd = "/"},
 			     &r));
 	assert_string_equal(r.out.data, "/\n");
-	mp_completed_free(&r);
+	mp_completed_destroy(&r);
 	mpt_assert_ok(mp_run(ARGV("sh", "-c", "umask"),
 			     &(mp_run_opts_t){.capture_output = true,
 					    .popen.set_umask = true,
 					    .popen.umask = 027},
 			     &r));
 	assert_string_equal(r.out.data, "0027\n");
-	mp_completed_free(&r);
+	mp_completed_destroy(&r);
 	/* Field 6 of /proc/PID/stat is the session id. */
 	mpt_assert_ok(mp_run(ARGV("sh", "-c",
 				  "test \"$(cut -d' ' -f6 /proc/$$/stat)\" -eq $$"),
 			     &(mp_run_opts_t){.popen.start_new_session = true}, &r));
 	assert_int_equal(r.returncode, 0);
-	mp_completed_free(&r);
+	mp_completed_destroy(&r);
 	mpt_assert_ok(mp_run(ARGV("sh", "-c",
 				  "test \"$(cut -d' ' -f6 /proc/$$/stat)\" -eq $$"),
 			     NULL, &r));
 	assert_int_equal(r.returncode, 1); /* not without the option */
-	mp_completed_free(&r);
+	mp_completed_destroy(&r);
 }
 
 static void test_fds_closed_in_child(void **state)
@@ -186,24 +186,24 @@ static void test_fds_closed_in_child(void **state)
 	/* Default: only 0-2 reach the child. */
 	mpt_assert_ok(mp_run(ARGV("sh", "-c", script), NULL, &r));
 	assert_int_equal(r.returncode, 1);
-	mp_completed_free(&r);
+	mp_completed_destroy(&r);
 	/* pass_fds, or keep_fds (close_fds=False), keep it. */
 	mpt_assert_ok(mp_run(ARGV("sh", "-c", script),
 			     &(mp_run_opts_t){.popen.pass_fds = &fd,
 					    .popen.npass_fds = 1},
 			     &r));
 	assert_int_equal(r.returncode, 0);
-	mp_completed_free(&r);
+	mp_completed_destroy(&r);
 	mpt_assert_ok(mp_run(ARGV("sh", "-c", script),
 			     &(mp_run_opts_t){.popen.keep_fds = true}, &r));
 	assert_int_equal(r.returncode, 0);
-	mp_completed_free(&r);
+	mp_completed_destroy(&r);
 	/* An fd given as stdout. */
 	char path[] = "/tmp/mproc-out-XXXXXX", buf[16] = "";
 	int out = mkstemp(path);
 	mpt_assert_ok(mp_run(ARGV("echo", "to-file"),
 			     &(mp_run_opts_t){.popen.out = {MP_STDIO_FD, out}}, &r));
-	mp_completed_free(&r);
+	mp_completed_destroy(&r);
 	assert_true(pread(out, buf, sizeof(buf) - 1, 0) > 0);
 	assert_string_equal(buf, "to-file\n");
 	close(out);
@@ -236,7 +236,7 @@ static void test_run_timeout_kills_group(void **state)
 	       mpt_now() - t0 < mpt_timeout(5))
 		poll(NULL, 0, 10);
 	assert_true(mp_proc_status(grandchild, &st) == -ESRCH || st.state == 'Z');
-	mp_completed_free(&r);
+	mp_completed_destroy(&r);
 	mpt_assert_rc(mp_run(ARGV("true"), &(mp_run_opts_t){.timeout = -2}, &r),
 		      -EINVAL);
 	mpt_assert_rc(mp_run(ARGV("true"), &(mp_run_opts_t){.timeout = NAN}, &r),
@@ -260,13 +260,13 @@ static void test_run_huge_timeouts(void **state)
 			fail_msg("timeout %g: %d %s", none[i], rc, mp_last_error());
 		assert_false(r.timed_out);
 		assert_int_equal(r.returncode, 5);
-		mp_completed_free(&r);
+		mp_completed_destroy(&r);
 	}
 	mpt_assert_rc(mp_run(ARGV("sleep", "30"), &(mp_run_opts_t){.timeout = 1e-12},
 			     &r),
 		      -ETIMEDOUT);
 	assert_true(r.timed_out);
-	mp_completed_free(&r);
+	mp_completed_destroy(&r);
 }
 
 static void test_big_data_both_ways(void **state)
@@ -284,7 +284,7 @@ static void test_big_data_both_ways(void **state)
 			     &r));
 	assert_int_equal(r.out.len, n);
 	assert_memory_equal(r.out.data, in, n);
-	mp_completed_free(&r);
+	mp_completed_destroy(&r);
 	free(in);
 }
 
@@ -299,17 +299,20 @@ static void test_popen_readline_realtime(void **state)
 
 	(void)state;
 	assert_non_null(p);
-	assert_int_equal(mp_popen_readline(p, &line, mpt_timeout(10)), 1);
+	assert_int_equal(mp_popen_readline(p, mpt_timeout(10), &line), 1);
 	assert_string_equal(line.data, "one\n");
+	mp_bytes_destroy(&line);
 	/* The child waits for us: the line arrived while it still runs. */
 	assert_int_equal(mp_popen_poll(p, &code), 0);
-	mpt_assert_rc(mp_popen_readline(p, &line, 0.05), -ETIMEDOUT);
+	mpt_assert_rc(mp_popen_readline(p, 0.05, &line), -ETIMEDOUT);
 	assert_int_equal(write(mp_popen_stdin(p), "go\n", 3), 3);
-	assert_int_equal(mp_popen_readline(p, &line, mpt_timeout(10)), 1);
+	assert_int_equal(mp_popen_readline(p, mpt_timeout(10), &line), 1);
 	assert_string_equal(line.data, "two\n");
-	assert_int_equal(mp_popen_readline(p, &line, mpt_timeout(10)), 1);
+	mp_bytes_destroy(&line);
+	assert_int_equal(mp_popen_readline(p, mpt_timeout(10), &line), 1);
 	assert_string_equal(line.data, "three");
-	assert_int_equal(mp_popen_readline(p, &line, mpt_timeout(10)), 0);
+	mp_bytes_destroy(&line);
+	assert_int_equal(mp_popen_readline(p, mpt_timeout(10), &line), 0);
 	mpt_assert_ok(mp_popen_wait(p, mpt_timeout(10), &code));
 	assert_int_equal(code, 0);
 	mp_popen_free(p);
@@ -329,10 +332,12 @@ static void test_popen_communicate_timeout_then_again(void **state)
 	mpt_assert_rc(mp_popen_communicate(p, NULL, 0, 0.2, &out, NULL),
 		      -ETIMEDOUT);
 	assert_string_equal(out.data, "part\n");
+	mp_bytes_destroy(&out);
 	assert_int_equal(write(fd, "x\n", 2), 2);
 	close(fd);
 	mpt_assert_ok(mp_popen_communicate(p, NULL, 0, mpt_timeout(10), &out, NULL));
 	assert_string_equal(out.data, "part\nrest\n");
+	mp_bytes_destroy(&out);
 	assert_int_equal(mp_popen_poll(p, &code), 1);
 	assert_int_equal(code, 0);
 	mp_popen_free(p);
@@ -366,7 +371,7 @@ static void test_thousand_runs_no_leak(void **state)
 	(void)state;
 	for (int i = 0; i < 1000; i++) {
 		mpt_assert_ok(mp_run(ARGV("true"), NULL, &r));
-		mp_completed_free(&r);
+		mp_completed_destroy(&r);
 	}
 	/* teardown: no zombie, no fd leaked */
 }
@@ -404,11 +409,62 @@ static void test_readline_needs_a_pipe(void **state)
 
 	(void)state;
 	assert_non_null(p);
-	mpt_assert_rc(mp_popen_readline(p, &line, mpt_timeout(10)), -EINVAL);
+	mpt_assert_rc(mp_popen_readline(p, mpt_timeout(10), &line), -EINVAL);
 	assert_string_equal(mp_last_error(),
 			    "mp_popen_readline: stdout is not a PIPE");
 	mpt_assert_ok(mp_popen_wait(p, mpt_timeout(10), NULL));
 	mp_popen_free(p);
+}
+
+/* readline and communicate hand out owned bytes: a line stays valid after
+ * the next call, output outlives the object, empty output is released like
+ * any other. */
+static void test_popen_bytes_owned(void **state)
+{
+	mp_popen_t *p = mp_popen_new(ARGV("printf", "a\\nbb\\n"),
+				     &(mp_popen_opts_t){.out.kind = MP_STDIO_PIPE});
+	mp_bytes_t a, b, out, err;
+
+	(void)state;
+	assert_non_null(p);
+	assert_int_equal(mp_popen_readline(p, mpt_timeout(10), &a), 1);
+	assert_int_equal(mp_popen_readline(p, mpt_timeout(10), &b), 1);
+	assert_string_equal(a.data, "a\n");
+	assert_string_equal(b.data, "bb\n");
+	mp_bytes_destroy(&a);
+	mp_bytes_destroy(&b);
+	assert_int_equal(mp_popen_readline(p, mpt_timeout(10), &a), 0);
+	assert_null(a.data);
+	mpt_assert_ok(mp_popen_communicate(p, NULL, 0, mpt_timeout(10), &out,
+					   &err));
+	assert_int_equal(out.len, 0);
+	assert_string_equal(out.data, "");
+	assert_int_equal(err.len, 0);
+	mp_bytes_destroy(&out);
+	mp_bytes_destroy(&err);
+	mp_popen_free(p);
+	p = mp_popen_new(ARGV("echo", "kept"),
+			 &(mp_popen_opts_t){.out.kind = MP_STDIO_PIPE});
+	assert_non_null(p);
+	mpt_assert_ok(mp_popen_communicate(p, NULL, 0, mpt_timeout(10), &out,
+					   NULL));
+	mp_popen_free(p);
+	assert_string_equal(out.data, "kept\n");
+	mp_bytes_destroy(&out);
+}
+
+/* Accessors on NULL: an error naming the argument, not a silent 0 / -1. */
+static void test_popen_accessors_null(void **state)
+{
+	(void)state;
+	assert_int_equal(mp_popen_pid(NULL), -EINVAL);
+	assert_string_equal(mp_last_error(),
+			    "mp_popen_pid: argument 'p' is NULL");
+	assert_int_equal(mp_popen_stdin(NULL), -EINVAL);
+	assert_int_equal(mp_popen_stdout(NULL), -EINVAL);
+	assert_int_equal(mp_popen_stderr(NULL), -EINVAL);
+	assert_string_equal(mp_last_error(),
+			    "mp_popen_stderr: argument 'p' is NULL");
 }
 
 static int lines_of_null(void *arg)
@@ -446,9 +502,9 @@ static void test_run_and_signal_arguments(void **state)
 	/* +inf is no limit (it used to overflow a double -> integer cast). */
 	mpt_assert_ok(mp_run(ARGV("true"), &(mp_run_opts_t){.timeout = INFINITY},
 			     &r));
-	mp_completed_free(&r);
+	mp_completed_destroy(&r);
 	mpt_assert_ok(mp_run(ARGV("true"), &(mp_run_opts_t){.timeout = 1e300}, &r));
-	mp_completed_free(&r);
+	mp_completed_destroy(&r);
 	mpt_assert_rc(mp_run(ARGV("cat"), &(mp_run_opts_t){.input_len = 3}, &r),
 		      -EINVAL);
 	assert_non_null(strstr(mp_last_error(), "mp_run: opts->input is NULL"));
@@ -508,6 +564,8 @@ int main(void)
 		MPT(test_thousand_runs_no_leak),
 		MPT(test_pass_fds_must_be_open),
 		MPT(test_readline_needs_a_pipe),
+		MPT(test_popen_bytes_owned),
+		MPT(test_popen_accessors_null),
 		MPT(test_bytes_lines_null_data),
 		MPT(test_run_and_signal_arguments),
 		MPT(test_without_pidfd),

@@ -104,6 +104,7 @@ MP_API mp_process_t *mp_process_new(mp_target_fn target, void *arg,
 /*
  * mp_process_start - create the child (fork) and run the target there.
  * Also reaps children of this process that have already finished.
+ * Thread-safe (one thread wins a race to start the same object).
  * Errors: -EINVAL started twice ("cannot start a process twice"), -EPERM from
  * a daemonic process ("daemonic processes are not allowed to have children")
  * or when a scheduling option is not permitted, -ECHILD on an object this
@@ -115,23 +116,28 @@ MP_API int mp_process_start(mp_process_t *p);
 /*
  * mp_process_run - run the target in the calling process (Process.run()),
  * and return its return value.  -EINVAL for NULL or the current process.
+ * As thread-safe as the target.
  */
 MP_API int mp_process_run(mp_process_t *p);
 
 /*
  * mp_process_join - wait until the child ends (and reap it), at most timeout
- * seconds.  Returns 0 once it has ended, -ETIMEDOUT if it is still alive.
- * May be called any number of times.  Errors: -EINVAL before start ("can only
- * join a started process") or for a bad timeout, -EDEADLK on the current
- * process, -ECHILD on a process this process did not start, MP_ECLOSED.
- * On mp_parent_process() it waits for the parent to end (no reaping).
+ * seconds.  Returns 0 once it has ended, -ETIMEDOUT if it is still alive
+ * (timeout 0 included).  May be called any number of times.  Errors:
+ * -EINVAL NULL, before start ("can only join a started process") or for a
+ * bad timeout, -EDEADLK on the current process, -ECHILD on an object another
+ * process made ("can only join a child process"), MP_ECLOSED.  On
+ * mp_parent_process() it waits for the parent to end (no reaping).
+ * Thread-safe (see the top).
  */
 MP_API int mp_process_join(mp_process_t *p, double timeout);
 
 /*
  * mp_process_is_alive - 1 from start until the child ends, else 0 (reaping a
  * child that has ended).  The current process is alive; the parent is alive
- * until it ends.  Negative on error (-EINVAL NULL, -ECHILD, MP_ECLOSED).
+ * until it ends.  Negative on error: -EINVAL NULL, -ECHILD on an object
+ * another process made ("can only test a child process"), MP_ECLOSED.
+ * Thread-safe.
  */
 MP_API int mp_process_is_alive(mp_process_t *p);
 
@@ -139,7 +145,10 @@ MP_API int mp_process_is_alive(mp_process_t *p);
  * mp_process_exitcode - returns 1 and stores the exit code in *exitcode once
  * the child has ended (reaping it if needed): the target's return value
  * (0..255), or -N if a signal N killed it.  Returns 0 (CPython's None) before
- * start and while it runs.  Negative on error (-EINVAL, MP_ECLOSED).
+ * start, while it runs, and for the current or parent process.  A closed
+ * object keeps its exit code.  Negative on error: -EINVAL NULL, -ECHILD on
+ * an object another process made ("can only test a child process", as
+ * is_alive and join).  Thread-safe.
  */
 MP_API int mp_process_exitcode(mp_process_t *p, int *exitcode);
 
@@ -147,8 +156,9 @@ MP_API int mp_process_exitcode(mp_process_t *p, int *exitcode);
  * mp_process_terminate / _kill / _send_signal - send SIGTERM / SIGKILL / sig
  * to the child (through its pidfd: never to a recycled pid).  A child that has
  * already ended is not an error.  Descendants of the child are not signalled
- * (use start_new_session and killpg for that).  -EINVAL before start or for
- * an invalid signal number, -ECHILD, MP_ECLOSED.
+ * (use start_new_session and killpg for that).  -EINVAL NULL, before start
+ * or for an invalid signal number, -ECHILD on an object another process
+ * made, MP_ECLOSED, or the errno of pidfd_send_signal/kill.  Thread-safe.
  */
 MP_API int mp_process_terminate(mp_process_t *p);
 MP_API int mp_process_kill(mp_process_t *p);
@@ -156,8 +166,9 @@ MP_API int mp_process_send_signal(mp_process_t *p, int sig);
 
 /*
  * mp_process_sentinel - an fd that becomes readable (POLLIN) when the child
- * ends; owned by the object, valid until close/free.  -EINVAL before start
- * ("process not started"), MP_ECLOSED after close.  It is a pidfd; where
+ * ends; owned by the object, valid until close/free.  -EINVAL NULL or before
+ * start ("process not started"), MP_ECLOSED after close, -ECHILD on an
+ * object another process made.  Thread-safe.  It is a pidfd; where
  * pidfds do not exist (Linux < 5.3, valgrind; MP_NO_PIDFD=1 forces it) it is
  * the read end of a pipe whose write end only the child holds: readable
  * (POLLHUP) as the child exits, a moment before join can reap it, or early
@@ -175,7 +186,9 @@ typedef struct mp_rusage {
 
 /*
  * mp_process_rusage - CPU times and peak RSS of the child once it has ended
- * and been reaped.  -EBUSY while it runs, -EINVAL before start.
+ * and been reaped.  -EBUSY while it runs, -EINVAL NULL, before start or on
+ * the current or parent process, -ECHILD on an object another process made.
+ * Thread-safe.
  */
 MP_API int mp_process_rusage(mp_process_t *p, mp_rusage_t *ru);
 
@@ -195,20 +208,33 @@ MP_API int mp_process_close(mp_process_t *p);
  */
 MP_API void mp_process_free(mp_process_t *p);
 
-/* The child's pid; 0 before start (CPython's None). */
+/*
+ * mp_process_pid - the process's pid; 0 before start (CPython's None).
+ * pid_t is signed: -EINVAL when p is NULL.  Thread-safe.
+ */
 MP_API pid_t mp_process_pid(const mp_process_t *p);
 
-/* The name; owned by the object, valid until set_name or free. */
+/*
+ * mp_process_name - the name; owned by the object, valid until set_name or
+ * free.  NULL (-EINVAL in mp_last_error_code()) when p is NULL.  Not to race
+ * with mp_process_set_name on the same object.
+ */
 MP_API const char *mp_process_name(const mp_process_t *p);
 
 /*
- * mp_process_set_name - change the name (copied).  Before start it also
- * becomes the child's comm, shown by ps (first 15 bytes).  -EINVAL for NULL.
+ * mp_process_set_name - change the name (copied), of a child object, the
+ * current process or the parent.  Before start it also becomes the child's
+ * comm, shown by ps (first 15 bytes); on mp_current_process() it renames the
+ * calling thread's comm too.  -EINVAL for NULL, -ENOMEM.  Not to race with
+ * mp_process_name on the same object.
  */
 MP_API int mp_process_set_name(mp_process_t *p, const char *name);
 
-/* Whether the process is daemonic. */
-MP_API bool mp_process_daemon(const mp_process_t *p);
+/*
+ * mp_process_daemon - 1 if the process is daemonic, else 0; -EINVAL when p
+ * is NULL.  Thread-safe.
+ */
+MP_API int mp_process_daemon(const mp_process_t *p);
 
 /*
  * mp_process_set_daemon - a daemonic child is terminated when its parent
@@ -250,14 +276,19 @@ MP_API int mp_active_children(mp_process_t **out, size_t cap);
  */
 MP_API int mp_cpu_count(void);
 
-/* The state of any process, read from /proc/PID/stat. */
+/* The state of any process (struct mp_proc_status, mp_proc_status_t),
+ * read from /proc/<pid>/stat by mp_proc_status(). */
 typedef struct mp_proc_status {
 	char state;    /* R running, S sleeping, D disk wait, Z zombie, T stopped, ... */
 	pid_t ppid;    /* parent pid */
 	char name[16]; /* comm */
 } mp_proc_status_t;
 
-/* mp_proc_status - fill *st for pid.  -ESRCH if there is no such process. */
+/*
+ * mp_proc_status - fill *st for pid from /proc/<pid>/stat.  -EINVAL for a
+ * NULL st or a pid <= 0, -ESRCH if there is no such process, -EIO if the
+ * file cannot be parsed.  Thread-safe.
+ */
 MP_API int mp_proc_status(pid_t pid, mp_proc_status_t *st);
 
 #ifdef __cplusplus

@@ -6,7 +6,7 @@
  *     int rc = mp_run((const char *[]){"ls", "-la", NULL},
  *                     &(mp_run_opts_t){.capture_output = true, .check = true}, &r);
  *     if (rc == 0) fwrite(r.out.data, 1, r.out.len, stdout);
- *     mp_completed_free(&r);
+ *     mp_completed_destroy(&r);
  *
  * Programs start with vfork + exec (the parent's memory is never copied, so
  * a large parent starts children as fast as a small one); a program that
@@ -75,47 +75,70 @@ typedef struct mp_popen mp_popen_t;
 MP_API mp_popen_t *mp_popen_new(const char *const argv[],
 				const mp_popen_opts_t *opts);
 
-/* The child's pid (its process group id with new_process_group). */
+/*
+ * mp_popen_pid - the child's pid (its process group id with
+ * new_process_group).  pid_t is signed: -EINVAL when p is NULL.
+ */
 MP_API pid_t mp_popen_pid(const mp_popen_t *p);
 
-/* The parent's end of a PIPE stream, or -1.  Owned by p (see communicate). */
+/*
+ * mp_popen_stdin / _stdout / _stderr - the parent's end of a PIPE stream,
+ * or -1 when that stream is not a PIPE (or communicate closed it).  Owned
+ * by p.  -EINVAL when p is NULL.
+ */
 MP_API int mp_popen_stdin(const mp_popen_t *p);
 MP_API int mp_popen_stdout(const mp_popen_t *p);
 MP_API int mp_popen_stderr(const mp_popen_t *p);
 
 /*
- * mp_popen_poll - 1 and *returncode once the child ended (reaping it), else
- * 0.  returncode is the exit status, or -N if signal N killed it.
+ * mp_popen_poll - 1 and *returncode (may be NULL) once the child ended
+ * (reaping it), else 0.  returncode is the exit status, or -N if signal N
+ * killed it.  -EINVAL when p is NULL, or the errno of waitid.
  */
 MP_API int mp_popen_poll(mp_popen_t *p, int *returncode);
 
-/* mp_popen_wait - wait for the end: 0 (and *returncode, may be NULL) or
- * -ETIMEDOUT (the child still runs; call again). */
+/*
+ * mp_popen_wait - wait for the end, at most timeout seconds: 0 (and
+ * *returncode, may be NULL) once it ended and was reaped, -ETIMEDOUT when
+ * the timeout passed first (timeout 0 included; the child still runs: call
+ * again).  -EINVAL for NULL or a bad timeout; the errno of the wait.
+ */
 MP_API int mp_popen_wait(mp_popen_t *p, double timeout, int *returncode);
 
 /*
  * mp_popen_communicate - write input (may be NULL) to stdin and close it,
  * read stdout and stderr (those that are PIPEs) to EOF, then wait for the
- * child; no deadlock however much flows each way.  out and err (may be
- * NULL) then point at everything read so far (owned by p, valid until the
- * next call or free).  -ETIMEDOUT after timeout seconds: what was read is
- * kept and a later call goes on from there (input is sent only once).
- * -EINVAL for a bad timeout, input NULL with len > 0, or input given when
- * stdin is not a PIPE.
+ * child; no deadlock however much flows each way.  Returns 0 once the child
+ * ended and was reaped, -ETIMEDOUT when the timeout passed first (timeout 0
+ * included).  out and err (may be NULL) are owned bytes: release each with
+ * mp_bytes_destroy (they are set empty first, so that is safe after any
+ * return).  On 0 they hold everything the child wrote; on -ETIMEDOUT a copy
+ * of what was read so far: p keeps it, and a later call goes on from there
+ * and returns it all again (input is sent only once), as CPython does.
+ * -EINVAL for NULL p, a bad timeout, input NULL with len > 0, or input
+ * given when stdin is not a PIPE; -ENOMEM.
  */
 MP_API int mp_popen_communicate(mp_popen_t *p, const void *input, size_t len,
 				double timeout, mp_bytes_t *out, mp_bytes_t *err);
 
 /*
  * mp_popen_readline - the next line of the child's stdout (a PIPE), for
- * real-time output: 1 and *line (owned by p, valid until the next call; it
- * keeps its '\n' unless it is the last, unterminated line), 0 at end of
- * file, -ETIMEDOUT; -EINVAL when stdout is not a PIPE (there is nothing to
- * read: that is not an end of file).  Do not mix with communicate.
+ * real-time output, waiting at most timeout seconds: 1 and *line, owned
+ * bytes (release with mp_bytes_destroy; the line keeps its '\n' unless it
+ * is the last, unterminated one), 0 at end of file, -ETIMEDOUT when no
+ * whole line came in time (timeout 0 included; what arrived is kept for the
+ * next call).  *line is empty after any return but 1.  -EINVAL for NULL
+ * arguments, a bad timeout, or a stdout that is not a PIPE (there is
+ * nothing to read: that is not an end of file); -ENOMEM.  Do not mix with
+ * communicate.
  */
-MP_API int mp_popen_readline(mp_popen_t *p, mp_bytes_t *line, double timeout);
+MP_API int mp_popen_readline(mp_popen_t *p, double timeout, mp_bytes_t *line);
 
-/* Send SIGTERM / SIGKILL / sig to the child (a finished child: no-op). */
+/*
+ * mp_popen_terminate / _kill / _send_signal - send SIGTERM / SIGKILL / sig
+ * to the child, through its pidfd (a finished child: no-op).  -EINVAL for
+ * NULL or an invalid signal number, or the errno of pidfd_send_signal/kill.
+ */
 MP_API int mp_popen_terminate(mp_popen_t *p);
 MP_API int mp_popen_kill(mp_popen_t *p);
 MP_API int mp_popen_send_signal(mp_popen_t *p, int sig);
@@ -123,6 +146,7 @@ MP_API int mp_popen_send_signal(mp_popen_t *p, int sig);
 /*
  * mp_popen_free - close the pipes, and if the child still runs kill it
  * (SIGKILL) and reap it: never leaves a zombie, never blocks for long.
+ * NULL is a no-op.
  */
 MP_API void mp_popen_free(mp_popen_t *p);
 
@@ -147,20 +171,26 @@ typedef struct mp_completed {
 } mp_completed_t;
 
 /*
- * mp_run - run argv to completion.  Returns 0; MP_ECALLED with check and a
+ * mp_run - run argv to completion (subprocess.run).  Returns 0; MP_ECALLED
+ * with check and a
  * non-zero returncode; -ETIMEDOUT when the timeout expired: the child's
  * whole process group was killed (it runs in a group of its own when a
  * timeout is given) and reaped, and res holds the output read so far; the
  * errors of mp_popen_new (named as mp_run's); -EINVAL for a negative or
  * NaN timeout, or input NULL with input_len > 0.  A timeout of +inf (or
  * over 1e9 s) is no limit.  res is filled on 0, MP_ECALLED and -ETIMEDOUT
- * and must then be released with mp_completed_free.
+ * and must then be released with mp_completed_destroy; on other
+ * errors it holds nothing (destroying it is harmless).  Thread-safe.
  */
 MP_API int mp_run(const char *const argv[], const mp_run_opts_t *opts,
 		  mp_completed_t *res);
 
-/* Release the buffers of a completed result (NULL-safe, idempotent). */
-MP_API void mp_completed_free(mp_completed_t *res);
+/*
+ * mp_completed_destroy - release what a result holds (its out and err
+ * bytes), not the struct itself, which the caller owns.  NULL is a no-op;
+ * a second call is harmless.
+ */
+MP_API void mp_completed_destroy(mp_completed_t *res);
 
 /*
  * mp_bytes_lines - split bytes into lines (without their '\n'); *lines is an

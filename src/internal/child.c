@@ -1,6 +1,7 @@
 #include "internal/child.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "internal/clock.h"
+#include "internal/error.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -66,7 +68,7 @@ static int pid_ended(pid_t pid, int flags)
 		rc = waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT | flags);
 	while (rc < 0 && errno == EINTR);
 	if (rc < 0)
-		return errno == ECHILD ? 1 : -errno;
+		return errno == ECHILD ? 1 : MPI_WHY_SYS("waitid");
 	return si.si_pid != 0;
 }
 
@@ -97,14 +99,15 @@ static int wait_pid(pid_t pid, uint64_t deadline)
 	return rc < 0 ? rc : 0;
 }
 
-int mpi_child_wait(pid_t pid, int fd, uint64_t deadline)
+int mpi_child_wait(const struct mpi_child *c, uint64_t deadline)
 {
-	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+	pid_t pid = c->pid;
 	struct timespec ts;
 	uint64_t grace;
 	int rc;
 
-	if (fd < 0)
+	if (c->fd < 0)
 		return wait_pid(pid, deadline);
 	for (;;) {
 		rc = ppoll(&pfd, 1, mpi_remaining(deadline, &ts), NULL);
@@ -113,7 +116,7 @@ int mpi_child_wait(pid_t pid, int fd, uint64_t deadline)
 		if (rc == 0)
 			return -ETIMEDOUT;
 		if (errno != EINTR)
-			return -errno;
+			return MPI_WHY_SYS("ppoll");
 	}
 	if (mpi_have_pidfd() || pid_ended(pid, WNOHANG) != 0)
 		return 0;
@@ -124,7 +127,7 @@ int mpi_child_wait(pid_t pid, int fd, uint64_t deadline)
 	return wait_pid(pid, deadline > grace ? deadline : grace);
 }
 
-int mpi_child_reap(pid_t pid, int fd, int *code, struct rusage *ru)
+int mpi_child_reap(const struct mpi_child *c, int *code, struct rusage *ru)
 {
 	struct rusage dummy;
 	siginfo_t si;
@@ -132,29 +135,90 @@ int mpi_child_reap(pid_t pid, int fd, int *code, struct rusage *ru)
 
 	memset(&si, 0, sizeof(si));
 	do
-		rc = mpi_have_pidfd() && fd >= 0
-			     ? syscall(SYS_waitid, P_PIDFD, fd, &si,
+		rc = mpi_have_pidfd() && c->fd >= 0
+			     ? syscall(SYS_waitid, P_PIDFD, c->fd, &si,
 				       WEXITED | WNOHANG, ru ? ru : &dummy)
-			     : syscall(SYS_waitid, P_PID, pid, &si,
+			     : syscall(SYS_waitid, P_PID, c->pid, &si,
 				       WEXITED | WNOHANG, ru ? ru : &dummy);
 	while (rc < 0 && errno == EINTR);
 	if (rc < 0)
-		return -errno;
+		return MPI_WHY_SYS("waitid");
 	if (si.si_pid == 0)
 		return 0;
 	*code = si.si_code == CLD_EXITED ? si.si_status : -si.si_status;
 	return 1;
 }
 
-int mpi_child_signal(pid_t pid, int fd, int sig)
+int mpi_signal_check(int sig)
 {
-	long rc = mpi_have_pidfd() && fd >= 0
-			  ? syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0)
-			  : kill(pid, sig);
-
-	if (rc < 0 && errno != ESRCH)
-		return -errno;
+	if (sig < 0 || sig >= NSIG)
+		return mpi_why(-EINVAL, "signal %d is not a valid signal", sig);
 	return 0;
+}
+
+int mpi_child_signal(const struct mpi_child *c, int sig)
+{
+	bool by_fd = mpi_have_pidfd() && c->fd >= 0;
+	long rc;
+
+	if (mpi_signal_check(sig) < 0)
+		return -EINVAL;
+	rc = by_fd ? syscall(SYS_pidfd_send_signal, c->fd, sig, NULL, 0)
+		   : kill(c->pid, sig);
+	if (rc < 0 && errno != ESRCH)
+		return mpi_why(-errno, "%s(%d): %s",
+			       by_fd ? "pidfd_send_signal" : "kill", sig,
+			       mp_strerror(-errno));
+	return 0;
+}
+
+void mpi_child_reap_wait(pid_t pid)
+{
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
+void mpi_child_kill_reap(const struct mpi_child *c)
+{
+	mpi_child_signal(c, SIGKILL);
+	mpi_child_reap_wait(c->pid);
+}
+
+/* ---- the start-error report ---- */
+
+int mpi_report_pipe(int fds[2])
+{
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return MPI_WHY_SYS("pipe2");
+	return 0;
+}
+
+void mpi_report_fail(int fd, int err, int stage, const char *what)
+{
+	struct mpi_child_report r;
+	size_t i = 0;
+
+	memset(&r, 0, sizeof(r));
+	r.err = err;
+	r.stage = stage;
+	for (; what != NULL && what[i] != '\0' && i < sizeof(r.what) - 1; i++)
+		r.what[i] = what[i];
+	while (write(fd, &r, sizeof(r)) < 0 && errno == EINTR)
+		;
+	_exit(127);
+}
+
+int mpi_report_read(int fd, struct mpi_child_report *r)
+{
+	ssize_t n;
+
+	do
+		n = read(fd, r, sizeof(*r));
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(*r))
+		return 0;
+	r->what[sizeof(r->what) - 1] = '\0';
+	return 1;
 }
 
 /* Does fp hold bytes read ahead from its fd?  (glibc's FILE is public.) */

@@ -9,9 +9,10 @@
  * in the environment (read once) forces the fallback, for tests.  Without
  * pidfds a child is waited for, reaped and signalled by pid: safe from pid
  * reuse as long as it is not reaped (its zombie keeps the pid), which the
- * callers guarantee.  Callers pass `fd`: a pidfd, or in the fallback any fd
- * that becomes readable when the child ends (the process module's exit
- * pipe), or -1.
+ * callers guarantee.  A struct mpi_child holds the pid and `fd`: a pidfd,
+ * or in the fallback any fd that becomes readable when the child ends (the
+ * process module's exit pipe), or -1.  Failures are -errno codes with a
+ * reason left (internal/error.h); nothing here writes mp_last_error().
  */
 #ifndef MPROC_INTERNAL_CHILD_H
 #define MPROC_INTERNAL_CHILD_H
@@ -21,6 +22,13 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
+/* A child this process made: its pid and the fd that watches it (a
+ * pidfd, the exit pipe in the fallback, or -1). */
+struct mpi_child {
+	pid_t pid;
+	int fd;
+};
+
 /* Are pidfds usable (probed once; false with MP_NO_PIDFD=1)? */
 bool mpi_have_pidfd(void);
 
@@ -29,27 +37,76 @@ bool mpi_have_pidfd(void);
 int mpi_pidfd_open(pid_t pid);
 
 /*
- * Wait until child pid ended (it stays unreaped) or the deadline
- * (internal/clock.h; EINTR restarts): 0, -ETIMEDOUT, or -errno.  With a
- * pidfd, polls it; in the fallback, polls `fd` if >= 0 and checks the pid
- * (the fd may be readable early: a child that closed it), else waits on the
- * pid (waitid WNOWAIT: blocking without a deadline, in short naps with one).
- * An exit pipe hangs up a moment before its child can be reaped: then the
- * wait may overrun the deadline by up to 5 ms.  A child reaped by someone
- * else counts as ended.
+ * Wait until child c ended (it stays unreaped) or the deadline
+ * (internal/clock.h; EINTR restarts): 0, -ETIMEDOUT, or -errno with a
+ * reason.  With a pidfd, polls it; in the fallback, polls c->fd if >= 0 and
+ * checks the pid (the fd may be readable early: a child that closed it),
+ * else waits on the pid (waitid WNOWAIT: blocking without a deadline, in
+ * short naps with one).  An exit pipe hangs up a moment before its child
+ * can be reaped: then the wait may overrun the deadline by up to 5 ms.  A
+ * child reaped by someone else counts as ended.
  */
-int mpi_child_wait(pid_t pid, int fd, uint64_t deadline);
+int mpi_child_wait(const struct mpi_child *c, uint64_t deadline);
 
 /*
  * Reap the child if it has ended (waitid WNOHANG, on the pidfd or the pid):
  * 1 and *code (exit status, or -N for signal N) and *ru (may be NULL), 0
- * while it runs, -errno (ECHILD: somebody else reaped it).
+ * while it runs, -errno with a reason (ECHILD: somebody else reaped it).
  */
-int mpi_child_reap(pid_t pid, int fd, int *code, struct rusage *ru);
+int mpi_child_reap(const struct mpi_child *c, int *code, struct rusage *ru);
 
-/* Send sig through the pidfd, or to the pid; a process that already ended
- * is not an error. */
-int mpi_child_signal(pid_t pid, int fd, int sig);
+/* 0 if sig is a signal number (0..NSIG-1), else -EINVAL with a reason. */
+int mpi_signal_check(int sig);
+
+/*
+ * Send sig through the pidfd, or to the pid; a process that already ended
+ * is not an error.  0, -EINVAL (sig is not a signal number: 0..NSIG-1) or
+ * -errno, with a reason naming the call ("pidfd_send_signal(15): ...").
+ */
+int mpi_child_signal(const struct mpi_child *c, int sig);
+
+/*
+ * Kill an unreaped child (SIGKILL) and reap it, waiting as long as that
+ * takes (a child being killed ends at once); EINTR restarts.  For a child
+ * that failed to start, or one that must not outlive its handle.
+ */
+void mpi_child_kill_reap(const struct mpi_child *c);
+
+/*
+ * Reap a child known to be ending (it reported a start error and _exits):
+ * waits for it, EINTR restarts.
+ */
+void mpi_child_reap_wait(pid_t pid);
+
+/*
+ * The start-error report: a child that fails between fork and the work
+ * (exec, or the setup before it) writes one of these to a close-on-exec
+ * pipe and _exits(127); the parent reads EOF when the child got through
+ * (exec closed the pipe, or the child closed it).
+ */
+struct mpi_child_report {
+	int err;       /* errno in the child */
+	int stage;     /* the caller's numbering of its setup steps */
+	char what[120]; /* the caller's text, may be empty */
+};
+
+/* Make the report pipe (both ends O_CLOEXEC): 0 or -errno with a reason. */
+int mpi_report_pipe(int fds[2]);
+
+/*
+ * In the child: write (err, stage, what) to fd and _exit(127).  Only
+ * async-signal-safe calls (usable after vfork); what may be NULL and is
+ * cut to fit.
+ */
+__attribute__((noreturn)) void mpi_report_fail(int fd, int err, int stage,
+					       const char *what);
+
+/*
+ * In the parent, after closing its copy of the write end: read the report
+ * from fd (EINTR restarts).  1 when the child reported a failure (*r
+ * filled, what NUL-terminated), 0 at EOF (it got through).
+ */
+int mpi_report_read(int fd, struct mpi_child_report *r);
 
 /*
  * In a new child, right after fork: discard, without writing it, the output

@@ -6,6 +6,8 @@
  *   stdio usable in the child) and tracked with a pidfd opened right after.
  *   join/is_alive poll the pidfd and reap with waitid(P_PIDFD, WNOHANG), so
  *   no other child of the program is ever reaped by mistake.
+ * - Files: start.c makes and starts children, process.c is the rest of the
+ *   public face, reap.c the registry, reaping and exit cleanup.
  * - `mpi_reg` lists every object of this process that holds a pidfd (started
  *   and not closed), under `mpi_reg_lock`.  The lock is held across fork(),
  *   so the child inherits a consistent list: it closes those pidfds (they are
@@ -44,14 +46,14 @@ struct mp_process {
 	mp_target_fn target;
 	void *arg;
 	char *name;
+	char *name_owned; /* current/parent: the name set_name allocated */
 	char *identity; /* "2:1": CPython's _identity, names grandchildren */
 	bool daemon;
 	bool detached;  /* freed by the user while running */
 	enum kind kind;
 	_Atomic enum state state; /* read without the lock */
-	pid_t pid;
+	struct mpi_child child; /* pid, and its pidfd (or exit pipe) */
 	pid_t creator; /* the process that made this object */
-	int pidfd;
 	int exitcode;
 	mp_rusage_t ru;
 	struct mp_process *next; /* in reg, while it holds a pidfd */
@@ -74,8 +76,16 @@ extern bool mpi_has_parent;
 /* Exit cleanup has begun: mp_process_start fails (under mpi_reg_lock). */
 extern bool mpi_exiting;
 
-/* Checks for calls that need a started child of this process. */
-int mpi_check_child(const struct mp_process *p, const char *func);
+/*
+ * Checks for calls that need a started child of this process: 0, or a code
+ * with a reason (-EINVAL NULL or not a child, MP_ECLOSED, -ECHILD "can only
+ * <verb> a child process" on an object another process made, -EINVAL "process
+ * not started").
+ */
+int mpi_check_child(const struct mp_process *p, const char *verb);
+
+/* Reap p if it has ended (takes the lock): true once p is reaped. */
+bool mpi_reap(struct mp_process *p);
 
 /* Free the object and what it holds. */
 void mpi_proc_destroy(struct mp_process *p);

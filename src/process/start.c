@@ -52,8 +52,8 @@ static int policy_os(mp_sched_policy_t policy)
 	}
 }
 
-/* Errors in the options are reported as mp_process_new's. */
-#define OPT_ERR(code, ...) mpi_error((code), "mp_process_new", __VA_ARGS__)
+/* Errors in the options: a code with a reason (mp_process_new reports). */
+#define OPT_ERR(code, ...) mpi_why((code), __VA_ARGS__)
 
 static int copy_opts(struct mp_process *p, const mp_process_opts_t *o)
 {
@@ -109,7 +109,7 @@ mp_process_t *mp_process_new(mp_target_fn target, void *arg,
 	static const mp_process_opts_t defaults;
 	struct mp_process *p;
 	unsigned n;
-	int len;
+	int len, rc;
 
 	MPI_CHECK_NULL_P(target);
 	if (opts == NULL)
@@ -122,10 +122,11 @@ mp_process_t *mp_process_new(mp_target_fn target, void *arg,
 	p->target = target;
 	p->arg = arg;
 	p->kind = K_CHILD;
-	p->pidfd = -1;
+	p->child.fd = -1;
 	p->creator = getpid();
-	if (copy_opts(p, opts) < 0) {
+	if ((rc = copy_opts(p, opts)) < 0) {
 		mpi_proc_destroy(p);
+		MPI_RAISE(rc);
 		return NULL;
 	}
 	n = atomic_fetch_add(&mpi_counter, 1) + 1;
@@ -162,21 +163,11 @@ static void register_atexit(void)
 
 /* ---- start ---- */
 
-struct child_error {
-	int err;
-	char what[120];
-};
-
-static void report(int fd, int err, const char *what)
+/* In the child: report a failed setup step to the parent and _exit. */
+__attribute__((noreturn)) static void report(int fd, int err,
+					     const char *what)
 {
-	struct child_error ce = {.err = err};
-	ssize_t rc;
-
-	snprintf(ce.what, sizeof(ce.what), "%s", what);
-	do
-		rc = write(fd, &ce, sizeof(ce));
-	while (rc < 0 && errno == EINTR);
-	_exit(127);
+	mpi_report_fail(fd, err, 0, what);
 }
 
 /* Apply the options in the child; on failure report and _exit. */
@@ -241,8 +232,8 @@ __attribute__((noreturn)) static void child_main(struct mp_process *p,
 	 * raw syscalls below.
 	 */
 	for (q = mpi_reg; q != NULL; q = q->next) {
-		close(q->pidfd);
-		q->pidfd = -1;
+		close(q->child.fd);
+		q->child.fd = -1;
 	}
 	mpi_reg = NULL;
 	mpi_reg_lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
@@ -255,15 +246,18 @@ __attribute__((noreturn)) static void child_main(struct mp_process *p,
 	}
 	if (atomic_load(&mpi_counter) != 0)
 		atomic_store(&mpi_counter, 0);
+	mpi_free(mpi_parent.name_owned);
 	mpi_parent.name = mpi_self.name;
+	mpi_parent.name_owned = mpi_self.name_owned;
 	mpi_parent.identity = mpi_self.identity;
-	mpi_parent.pid = ppid;
-	mpi_parent.pidfd = -1;
+	mpi_parent.child.pid = ppid;
+	mpi_parent.child.fd = -1;
 	mpi_has_parent = true;
 	mpi_self.name = p->name;
+	mpi_self.name_owned = NULL;
 	mpi_self.identity = p->identity;
 	mpi_self.daemon = p->daemon;
-	mpi_self.pid = getpid();
+	mpi_self.child.pid = getpid();
 	if (p->daemon) {
 		/* Die with the parent; if it died before prctl, go now. */
 		syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
@@ -299,20 +293,30 @@ static bool needs_setup(const struct mp_process *p)
 	       p->policy != MP_SCHED_INHERIT || p->nice != 0;
 }
 
-/* Read the child's setup report: 0 when it succeeded (EOF). */
+/* Read the child's setup report: 0 when it succeeded (EOF), else the
+ * child's code with a reason. */
 static int read_setup(struct mp_process *p, int fd)
 {
-	struct child_error ce;
-	ssize_t n;
+	struct mpi_child_report r;
 
-	do
-		n = read(fd, &ce, sizeof(ce));
-	while (n < 0 && errno == EINTR);
-	if (n != (ssize_t)sizeof(ce))
+	if (mpi_report_read(fd, &r) == 0)
 		return 0;
-	ce.what[sizeof(ce.what) - 1] = '\0';
-	return MPI_ERR(-ce.err, "%s failed in the child of %s: %s", ce.what,
-		       p->name, mp_strerror(-ce.err));
+	return mpi_why(-r.err, "%s failed in the child of %s: %s", r.what,
+		       p->name, mp_strerror(-r.err));
+}
+
+/* Undo a start whose child failed its setup (it _exits at once). */
+static void undo_start(struct mp_process *p)
+{
+	mpi_child_wait(&p->child, MPI_NO_DEADLINE);
+	pthread_mutex_lock(&mpi_reg_lock);
+	mpi_reap_locked(p);
+	mpi_reg_remove(p);
+	pthread_mutex_unlock(&mpi_reg_lock);
+	close(p->child.fd);
+	p->child.fd = -1;
+	p->child.pid = 0;
+	p->state = ST_NEW;
 }
 
 int mp_process_start(mp_process_t *p)
@@ -352,9 +356,9 @@ int mp_process_start(mp_process_t *p)
 	}
 	/* The pipes are made under the lock, so that no child that another
 	 * thread starts meanwhile inherits their write ends. */
-	if ((needs_setup(p) && pipe2(pipefd, O_CLOEXEC) < 0) ||
-	    (!mpi_have_pidfd() && pipe2(exitfd, O_CLOEXEC) < 0)) {
-		rc = MPI_SYSERR("pipe2");
+	if ((needs_setup(p) && (rc = mpi_report_pipe(pipefd)) < 0) ||
+	    (!mpi_have_pidfd() && (rc = mpi_report_pipe(exitfd)) < 0)) {
+		rc = MPI_RAISE(rc);
 		goto fail_unlock;
 	}
 	mpi_sweep_locked();
@@ -376,13 +380,11 @@ int mp_process_start(mp_process_t *p)
 		exitfd[0] = exitfd[1] = -1;
 	} else if ((fd = mpi_pidfd_open(pid)) < 0) {
 		rc = MPI_SYSERR("pidfd_open");
-		kill(pid, SIGKILL);
-		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-			;
+		mpi_child_kill_reap(&(struct mpi_child){.pid = pid, .fd = -1});
 		goto fail_unlock;
 	}
-	p->pid = pid;
-	p->pidfd = fd;
+	p->child.pid = pid;
+	p->child.fd = fd;
 	p->state = ST_STARTED;
 	p->next = mpi_reg;
 	mpi_reg = p;
@@ -392,16 +394,8 @@ int mp_process_start(mp_process_t *p)
 		rc = read_setup(p, pipefd[0]);
 		close(pipefd[0]);
 		if (rc < 0) { /* the child _exits at once: reap it, undo */
-			mpi_child_wait(pid, fd, MPI_NO_DEADLINE);
-			pthread_mutex_lock(&mpi_reg_lock);
-			mpi_reap_locked(p);
-			mpi_reg_remove(p);
-			pthread_mutex_unlock(&mpi_reg_lock);
-			close(fd);
-			p->pidfd = -1;
-			p->pid = 0;
-			p->state = ST_NEW;
-			return rc;
+			undo_start(p);
+			return MPI_RAISE(rc);
 		}
 	}
 	return 0;

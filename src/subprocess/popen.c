@@ -46,34 +46,38 @@ int mpi_buf_add(struct buf *b, const void *data, size_t n)
 
 pid_t mp_popen_pid(const mp_popen_t *p)
 {
-	return p ? p->pid : 0;
+	MPI_CHECK_NULL(p);
+	return p->child.pid;
 }
 
 int mp_popen_stdin(const mp_popen_t *p)
 {
-	return p ? p->fd_in : -1;
+	MPI_CHECK_NULL(p);
+	return p->fd_in;
 }
 
 int mp_popen_stdout(const mp_popen_t *p)
 {
-	return p ? p->fd_out : -1;
+	MPI_CHECK_NULL(p);
+	return p->fd_out;
 }
 
 int mp_popen_stderr(const mp_popen_t *p)
 {
-	return p ? p->fd_err : -1;
+	MPI_CHECK_NULL(p);
+	return p->fd_err;
 }
 
-static int popen_poll(mp_popen_t *p, int *returncode, const char *func)
+/* Reap p if it ended: 1 (and *returncode, may be NULL), 0 while it runs,
+ * or a code with a reason. */
+static int popen_poll(mp_popen_t *p, int *returncode)
 {
 	int rc;
 
 	if (!p->reaped) {
-		rc = mpi_child_reap(p->pid, p->pidfd, &p->returncode, NULL);
-		if (rc == 0)
-			return 0;
-		if (rc < 0)
-			return mpi_error(rc, func, "waitid: %s", mp_strerror(rc));
+		rc = mpi_child_reap(&p->child, &p->returncode, NULL);
+		if (rc <= 0)
+			return rc;
 		p->reaped = true;
 	}
 	if (returncode != NULL)
@@ -83,23 +87,25 @@ static int popen_poll(mp_popen_t *p, int *returncode, const char *func)
 
 int mp_popen_poll(mp_popen_t *p, int *returncode)
 {
+	int rc;
+
 	MPI_CHECK_NULL(p);
-	return popen_poll(p, returncode, __func__);
+	rc = popen_poll(p, returncode);
+	return rc < 0 ? MPI_RAISE(rc) : rc;
 }
 
-static int wait_until(mp_popen_t *p, uint64_t deadline, int *returncode,
-		      const char *func)
+/* Wait until p ended and reap it: 0, -ETIMEDOUT, or a code with a
+ * reason. */
+static int wait_until(mp_popen_t *p, uint64_t deadline, int *returncode)
 {
 	int rc;
 
-	while ((rc = popen_poll(p, returncode, func)) == 0) {
-		rc = mpi_child_wait(p->pid, p->pidfd, deadline);
-		if (rc == -ETIMEDOUT && popen_poll(p, returncode, func) == 0)
-			return mpi_error(-ETIMEDOUT, func,
-					 "process %d still running", (int)p->pid);
-		if (rc < 0 && rc != -ETIMEDOUT)
-			return mpi_error(rc, func, "waiting for process %d: %s",
-					 (int)p->pid, mp_strerror(rc));
+	while ((rc = popen_poll(p, returncode)) == 0) {
+		rc = mpi_child_wait(&p->child, deadline);
+		if (rc == -ETIMEDOUT)
+			return popen_poll(p, returncode) == 1 ? 0 : -ETIMEDOUT;
+		if (rc < 0)
+			return rc;
 	}
 	return rc < 0 ? rc : 0;
 }
@@ -112,7 +118,11 @@ int mp_popen_wait(mp_popen_t *p, double timeout, int *returncode)
 	MPI_CHECK_NULL(p);
 	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
 		return MPI_RAISE(rc);
-	return wait_until(p, deadline, returncode, __func__);
+	rc = wait_until(p, deadline, returncode);
+	if (rc == -ETIMEDOUT)
+		return MPI_ERR(rc, "process %d still running",
+			       (int)p->child.pid);
+	return rc < 0 ? MPI_RAISE(rc) : 0;
 }
 
 static void close_fd(int *fd)
@@ -179,8 +189,12 @@ static void set_nonblock(int fd)
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
 
+/*
+ * Send input (once), drain stdout and stderr into p->out and p->err, then
+ * reap: 0, -ETIMEDOUT (what was read is kept), or a code with a reason.
+ */
 static int communicate_until(mp_popen_t *p, const char *in, size_t len,
-			     uint64_t deadline, const char *func)
+			     uint64_t deadline)
 {
 	struct pollfd pfd[3];
 	struct timespec ts;
@@ -209,11 +223,9 @@ static int communicate_until(mp_popen_t *p, const char *in, size_t len,
 		if (rc < 0 && errno == EINTR)
 			continue;
 		if (rc < 0)
-			return mpi_error(-errno, func, "poll: %s", mp_strerror(-errno));
+			return MPI_WHY_SYS("ppoll");
 		if (rc == 0)
-			return mpi_error(-ETIMEDOUT, func,
-					 "timed out; %zu bytes of output so far",
-					 p->out.len + p->err.len);
+			return -ETIMEDOUT;
 		for (int i = 0; i < n; i++) {
 			if (!pfd[i].revents)
 				continue;
@@ -231,140 +243,15 @@ static int communicate_until(mp_popen_t *p, const char *in, size_t len,
 									   : &p->fd_err,
 						   pfd[i].fd == p->fd_out ? &p->out
 									   : &p->err)) < 0) {
-				return mpi_error(rc, func, "out of memory");
+				return mpi_why(rc, "out of memory for the "
+					       "output");
 			}
 		}
 	}
-	return wait_until(p, deadline, NULL, func);
+	return wait_until(p, deadline, NULL);
 }
 
-static void view(const struct buf *b, mp_bytes_t *out)
-{
-	if (out != NULL) {
-		out->data = b->data ? b->data : (char *)"";
-		out->len = b->len;
-	}
-}
-
-int mp_popen_communicate(mp_popen_t *p, const void *input, size_t len,
-			 double timeout, mp_bytes_t *out, mp_bytes_t *err)
-{
-	uint64_t deadline;
-	int rc;
-
-	MPI_CHECK_NULL(p);
-	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
-		return MPI_RAISE(rc);
-	if (input == NULL && len > 0)
-		return MPI_ERR(-EINVAL, "argument 'input' is NULL but len is %zu",
-			       len);
-	if (input != NULL && len > 0 && p->fd_in < 0 && !p->input_done)
-		return MPI_ERR(-EINVAL, "input given but stdin is not a PIPE");
-	rc = communicate_until(p, input, len, deadline, __func__);
-	view(&p->out, out);
-	view(&p->err, err);
-	return rc;
-}
-
-int mp_popen_readline(mp_popen_t *p, mp_bytes_t *line, double timeout)
-{
-	uint64_t deadline;
-	struct pollfd pfd;
-	struct timespec ts;
-	char *nl;
-	int rc;
-
-	MPI_CHECK_NULL(p);
-	MPI_CHECK_NULL(line);
-	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
-		return MPI_RAISE(rc);
-	/* Without a pipe there is nothing to read: not an end of file. */
-	if (!p->out_pipe)
-		return MPI_ERR(-EINVAL, "stdout is not a PIPE");
-	for (;;) {
-		nl = p->line.len ? memchr(p->line.data, '\n', p->line.len) : NULL;
-		if (nl != NULL || (p->fd_out < 0 && p->line.len > 0)) {
-			size_t n = nl ? (size_t)(nl - p->line.data) + 1 : p->line.len;
-
-			/* Hand out a NUL-terminated copy; keep the rest. */
-			p->last.len = 0;
-			if (mpi_buf_add(&p->last, p->line.data, n) < 0)
-				return MPI_ERR(-ENOMEM, "out of memory");
-			memmove(p->line.data, p->line.data + n, p->line.len - n + 1);
-			p->line.len -= n;
-			line->data = p->last.data;
-			line->len = n;
-			return 1;
-		}
-		if (p->fd_out < 0)
-			return 0;
-		pfd = (struct pollfd){p->fd_out, POLLIN, 0};
-		rc = ppoll(&pfd, 1, mpi_remaining(deadline, &ts), NULL);
-		if (rc < 0 && errno == EINTR)
-			continue;
-		if (rc == 0)
-			return MPI_ERR(-ETIMEDOUT, "no complete line yet");
-		set_nonblock(p->fd_out);
-		if ((rc = read_into(&p->fd_out, &p->line)) < 0)
-			return MPI_ERR(rc, "out of memory");
-	}
-}
-
-static int send_signal(mp_popen_t *p, int sig, const char *func)
-{
-	int rc;
-
-	if (p == NULL)
-		return mpi_error(-EINVAL, func, "argument 'p' is NULL");
-	if (sig < 0 || sig >= NSIG)
-		return mpi_error(-EINVAL, func, "signal %d is not a valid signal",
-				 sig);
-	if (p->reaped)
-		return 0;
-	if ((rc = mpi_child_signal(p->pid, p->pidfd, sig)) < 0)
-		return mpi_error(rc, func, "%s: %s",
-				 p->pidfd >= 0 ? "pidfd_send_signal" : "kill",
-				 mp_strerror(rc));
-	return 0;
-}
-
-int mp_popen_send_signal(mp_popen_t *p, int sig)
-{
-	return send_signal(p, sig, __func__);
-}
-
-int mp_popen_terminate(mp_popen_t *p)
-{
-	return send_signal(p, SIGTERM, __func__);
-}
-
-int mp_popen_kill(mp_popen_t *p)
-{
-	return send_signal(p, SIGKILL, __func__);
-}
-
-void mp_popen_free(mp_popen_t *p)
-{
-	if (p == NULL)
-		return;
-	close_fd(&p->fd_in);
-	close_fd(&p->fd_out);
-	close_fd(&p->fd_err);
-	if (!p->reaped && popen_poll(p, NULL, __func__) == 0) {
-		mpi_child_signal(p->pid, p->pidfd, SIGKILL);
-		wait_until(p, MPI_NO_DEADLINE, NULL, __func__);
-	}
-	if (p->pidfd >= 0)
-		close(p->pidfd);
-	mpi_free(p->out.data);
-	mpi_free(p->err.data);
-	mpi_free(p->line.data);
-	mpi_free(p->last.data);
-	mpi_free(p);
-}
-
-/* ---- run ---- */
-
+/* Hand b to the caller as owned bytes (b is left empty). */
 static int take(struct buf *b, mp_bytes_t *out)
 {
 	if (b->data == NULL && mpi_buf_add(b, "", 0) < 0)
@@ -373,6 +260,177 @@ static int take(struct buf *b, mp_bytes_t *out)
 	out->len = b->len;
 	*b = (struct buf){0};
 	return 0;
+}
+
+/* Give the caller an owned copy of b (b keeps its bytes). */
+static int copy(const struct buf *b, mp_bytes_t *out)
+{
+	struct buf c = {0};
+
+	if (mpi_buf_add(&c, b->data, b->len) < 0)
+		return -ENOMEM;
+	out->data = c.data;
+	out->len = c.len;
+	return 0;
+}
+
+/* What communicate hands out: everything read, taken at the end, copied
+ * while the child may still write more. */
+static int hand_out(struct buf *b, bool done, mp_bytes_t *out)
+{
+	if (out == NULL)
+		return 0;
+	return done ? take(b, out) : copy(b, out);
+}
+
+int mp_popen_communicate(mp_popen_t *p, const void *input, size_t len,
+			 double timeout, mp_bytes_t *out, mp_bytes_t *err)
+{
+	uint64_t deadline;
+	int rc;
+
+	if (out != NULL)
+		*out = (mp_bytes_t){0};
+	if (err != NULL)
+		*err = (mp_bytes_t){0};
+	MPI_CHECK_NULL(p);
+	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
+		return MPI_RAISE(rc);
+	if (input == NULL && len > 0)
+		return MPI_ERR(-EINVAL, "argument 'input' is NULL but len is %zu",
+			       len);
+	if (input != NULL && len > 0 && p->fd_in < 0 && !p->input_done)
+		return MPI_ERR(-EINVAL, "input given but stdin is not a PIPE");
+	rc = communicate_until(p, input, len, deadline);
+	if (rc < 0 && rc != -ETIMEDOUT)
+		return MPI_RAISE(rc);
+	if (hand_out(&p->out, rc == 0, out) < 0 ||
+	    hand_out(&p->err, rc == 0, err) < 0) {
+		mp_bytes_destroy(out);
+		return MPI_ERR(-ENOMEM, "out of memory for the output");
+	}
+	if (rc == -ETIMEDOUT)
+		return MPI_ERR(rc, "timed out; %zu bytes of output so far",
+			       p->out.len + p->err.len);
+	return 0;
+}
+
+/* The next whole line in p->line (or the rest at EOF) as owned bytes:
+ * 1, 0 when there is none yet, -ENOMEM. */
+static int next_line(mp_popen_t *p, mp_bytes_t *line)
+{
+	char *nl = p->line.len ? memchr(p->line.data, '\n', p->line.len) : NULL;
+	struct buf b = {0};
+	size_t n;
+
+	if (nl == NULL && (p->fd_out >= 0 || p->line.len == 0))
+		return 0;
+	n = nl ? (size_t)(nl - p->line.data) + 1 : p->line.len;
+	if (mpi_buf_add(&b, p->line.data, n) < 0)
+		return -ENOMEM;
+	memmove(p->line.data, p->line.data + n, p->line.len - n + 1);
+	p->line.len -= n;
+	line->data = b.data;
+	line->len = n;
+	return 1;
+}
+
+int mp_popen_readline(mp_popen_t *p, double timeout, mp_bytes_t *line)
+{
+	uint64_t deadline;
+	struct pollfd pfd;
+	struct timespec ts;
+	int rc;
+
+	MPI_CHECK_NULL(p);
+	MPI_CHECK_NULL(line);
+	*line = (mp_bytes_t){0};
+	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
+		return MPI_RAISE(rc);
+	/* Without a pipe there is nothing to read: not an end of file. */
+	if (!p->out_pipe)
+		return MPI_ERR(-EINVAL, "stdout is not a PIPE");
+	while ((rc = next_line(p, line)) == 0) {
+		if (p->fd_out < 0)
+			return 0;
+		pfd = (struct pollfd){p->fd_out, POLLIN, 0};
+		rc = ppoll(&pfd, 1, mpi_remaining(deadline, &ts), NULL);
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc < 0)
+			return MPI_SYSERR("ppoll");
+		if (rc == 0)
+			return MPI_ERR(-ETIMEDOUT, "no complete line yet");
+		set_nonblock(p->fd_out);
+		if ((rc = read_into(&p->fd_out, &p->line)) < 0)
+			return MPI_ERR(rc, "out of memory");
+	}
+	return rc < 0 ? MPI_ERR(rc, "out of memory") : 1;
+}
+
+/* Send sig to p's child unless reaped: 0 or a code with a reason. */
+static int send_signal(mp_popen_t *p, int sig)
+{
+	if (mpi_signal_check(sig) < 0)
+		return -EINVAL;
+	return p->reaped ? 0 : mpi_child_signal(&p->child, sig);
+}
+
+int mp_popen_send_signal(mp_popen_t *p, int sig)
+{
+	int rc;
+
+	MPI_CHECK_NULL(p);
+	rc = send_signal(p, sig);
+	return rc < 0 ? MPI_RAISE(rc) : 0;
+}
+
+int mp_popen_terminate(mp_popen_t *p)
+{
+	int rc;
+
+	MPI_CHECK_NULL(p);
+	rc = send_signal(p, SIGTERM);
+	return rc < 0 ? MPI_RAISE(rc) : 0;
+}
+
+int mp_popen_kill(mp_popen_t *p)
+{
+	int rc;
+
+	MPI_CHECK_NULL(p);
+	rc = send_signal(p, SIGKILL);
+	return rc < 0 ? MPI_RAISE(rc) : 0;
+}
+
+void mpi_popen_free(mp_popen_t *p)
+{
+	if (p == NULL)
+		return;
+	close_fd(&p->fd_in);
+	close_fd(&p->fd_out);
+	close_fd(&p->fd_err);
+	if (!p->reaped && popen_poll(p, NULL) == 0)
+		mpi_child_kill_reap(&p->child);
+	if (p->child.fd >= 0)
+		close(p->child.fd);
+	mpi_free(p->out.data);
+	mpi_free(p->err.data);
+	mpi_free(p->line.data);
+	mpi_free(p);
+}
+
+void mp_popen_free(mp_popen_t *p)
+{
+	mpi_popen_free(p);
+}
+
+/* ---- run ---- */
+
+static void completed_release(mp_completed_t *res)
+{
+	mp_bytes_destroy(&res->out);
+	mp_bytes_destroy(&res->err);
 }
 
 int mp_run(const char *const argv[], const mp_run_opts_t *opts, mp_completed_t *res)
@@ -404,29 +462,29 @@ int mp_run(const char *const argv[], const mp_run_opts_t *opts, mp_completed_t *
 	/* With a timeout, the child leads a group we can kill as a whole. */
 	if (limit != MPI_NO_DEADLINE && !po.start_new_session)
 		po.new_process_group = true;
-	if ((p = mpi_popen_new(argv, &po, __func__)) == NULL)
-		return mp_last_error_code();
+	if ((rc = mpi_popen_new(argv, &po, &p)) < 0)
+		return MPI_RAISE(rc);
 	deadline = mpi_deadline_in(limit);
-	rc = communicate_until(p, opts->input, opts->input_len, deadline, __func__);
+	rc = communicate_until(p, opts->input, opts->input_len, deadline);
 	if (rc == -ETIMEDOUT) {
 		/* Kill the whole group: grandchildren holding our pipes too. */
-		kill(-p->pid, SIGKILL);
-		mpi_child_signal(p->pid, p->pidfd, SIGKILL);
+		kill(-p->child.pid, SIGKILL);
+		mpi_child_signal(&p->child, SIGKILL);
 		/* Collect what is left, briefly: an escaped grandchild
 		 * (setsid) could hold a pipe open forever. */
-		communicate_until(p, NULL, 0, mpi_now_ns() + 200000000u, __func__);
-		wait_until(p, MPI_NO_DEADLINE, NULL, __func__);
+		communicate_until(p, NULL, 0, mpi_now_ns() + 200000000u);
+		wait_until(p, MPI_NO_DEADLINE, NULL);
 		res->timed_out = true;
 	} else if (rc < 0) {
-		mp_popen_free(p);
-		return rc;
+		mpi_popen_free(p);
+		return MPI_RAISE(rc);
 	}
-	res->pid = p->pid;
+	res->pid = p->child.pid;
 	res->returncode = p->returncode;
 	rc = take(&p->out, &res->out) < 0 || take(&p->err, &res->err) < 0;
-	mp_popen_free(p);
+	mpi_popen_free(p);
 	if (rc) {
-		mp_completed_free(res);
+		completed_release(res);
 		return MPI_ERR(-ENOMEM, "out of memory");
 	}
 	if (res->timed_out)
@@ -444,14 +502,10 @@ int mp_run(const char *const argv[], const mp_run_opts_t *opts, mp_completed_t *
 	return 0;
 }
 
-void mp_completed_free(mp_completed_t *res)
+void mp_completed_destroy(mp_completed_t *res)
 {
-	if (res == NULL)
-		return;
-	mpi_free(res->out.data);
-	mpi_free(res->err.data);
-	res->out = (mp_bytes_t){0};
-	res->err = (mp_bytes_t){0};
+	if (res != NULL)
+		completed_release(res);
 }
 
 int mp_bytes_lines(const mp_bytes_t *b, char ***lines)

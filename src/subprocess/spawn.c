@@ -36,11 +36,6 @@ extern char **environ;
 
 enum step { STEP_EXEC, STEP_CHDIR, STEP_DUP, STEP_SESSION, STEP_PASS };
 
-struct report {
-	int err;
-	int step;
-};
-
 struct plan {
 	const char *const *argv;
 	char *const *envp;
@@ -56,13 +51,10 @@ struct plan {
 	sigset_t mask;
 };
 
-static void fail(const struct plan *c, int err, int step)
+__attribute__((noreturn)) static void fail(const struct plan *c, int err,
+					   int step)
 {
-	struct report r = {err, step};
-
-	while (write(c->errfd, &r, sizeof(r)) < 0 && errno == EINTR)
-		;
-	_exit(127);
+	mpi_report_fail(c->errfd, err, step, NULL);
 }
 
 /* execvp without malloc: try each PATH entry in a stack buffer. */
@@ -261,132 +253,148 @@ static int stream(const mp_stdio_t *s, int which, int *parent_end, int *child_en
 }
 
 /* Every fd of pass_fds must be open: a closed one is an error, not
- * silently left out.  0 or -errno (message naming func). */
-static int check_pass_fds(const mp_popen_opts_t *o, const char *func)
+ * silently left out.  0 or a code with a reason. */
+static int check_pass_fds(const mp_popen_opts_t *o)
 {
 	if (o->npass_fds > 0 && o->pass_fds == NULL)
-		return mpi_error(-EINVAL, func, "opts->pass_fds is NULL but "
-				 "opts->npass_fds is %zu", o->npass_fds);
+		return mpi_why(-EINVAL, "opts->pass_fds is NULL but "
+			       "opts->npass_fds is %zu", o->npass_fds);
 	for (size_t i = 0; i < o->npass_fds; i++)
 		if (o->pass_fds[i] < 0 || fcntl(o->pass_fds[i], F_GETFD) < 0)
-			return mpi_error(-EBADF, func, "opts->pass_fds[%zu] = %d "
-					 "is not an open fd", i, o->pass_fds[i]);
+			return mpi_why(-EBADF, "opts->pass_fds[%zu] = %d is not "
+				       "an open fd", i, o->pass_fds[i]);
 	return 0;
 }
 
-mp_popen_t *mpi_popen_new(const char *const argv[], const mp_popen_opts_t *opts,
-			  const char *func)
+static int check_args(const char *const argv[], const mp_popen_opts_t *o)
+{
+	if (argv == NULL)
+		return mpi_why(-EINVAL, "argument 'argv' is NULL");
+	if (argv[0] == NULL)
+		return mpi_why(-EINVAL, "argv is empty");
+	if (o->in.kind == MP_STDIO_STDOUT || o->out.kind == MP_STDIO_STDOUT)
+		return mpi_why(-EINVAL, "only stderr can go to MP_STDIO_STDOUT");
+	return check_pass_fds(o);
+}
+
+/* Fill the plan from the options (streams and environment are apart). */
+static void plan_opts(struct plan *c, const mp_popen_opts_t *o)
+{
+	c->err_to_out = o->err.kind == MP_STDIO_STDOUT;
+	c->path = find_path(c->envp);
+	c->cwd = o->cwd;
+	c->setsid = o->start_new_session;
+	c->setpgid = o->new_process_group;
+	c->set_umask = o->set_umask;
+	c->umask = o->umask;
+	c->keep_fds = o->keep_fds;
+	c->pass = o->pass_fds;
+	c->npass = o->npass_fds;
+}
+
+/* The reason for a child's report (it has been reaped). */
+static int report_why(const struct mpi_child_report *r,
+		      const char *const argv[], const mp_popen_opts_t *o)
+{
+	if (r->stage == STEP_EXEC)
+		return mpi_why(-r->err, "cannot run '%s': %s", argv[0],
+			       mp_strerror(-r->err));
+	return mpi_why(-r->err, "%s%s%s before running '%s': %s",
+		       step_name(r->stage),
+		       r->stage == STEP_CHDIR ? " to " : "",
+		       r->stage == STEP_CHDIR ? o->cwd : "", argv[0],
+		       mp_strerror(-r->err));
+}
+
+/*
+ * Spawn the child of plan c and learn whether it exec'd: its pid, or a code
+ * with a reason (a child that failed is reaped).  Closes the child's ends
+ * of the streams (close_child) in every case.
+ */
+static pid_t launch(struct plan *c, const char *const argv[],
+		    const mp_popen_opts_t *o, int close_child[3])
+{
+	struct mpi_child_report r;
+	int errpipe[2], i, rc;
+	pid_t pid = -1;
+
+	rc = mpi_report_pipe(errpipe);
+	if (rc == 0) {
+		c->errfd = errpipe[1];
+		pid = spawn(c);
+		close(errpipe[1]);
+	}
+	for (i = 0; i < 3; i++)
+		if (close_child[i] >= 0)
+			close(close_child[i]);
+	if (rc < 0)
+		return rc;
+	if (pid < 0) {
+		close(errpipe[0]);
+		return mpi_why((int)pid, "vfork: %s", mp_strerror((int)pid));
+	}
+	rc = mpi_report_read(errpipe[0], &r);
+	close(errpipe[0]);
+	if (rc == 0)
+		return pid;
+	mpi_child_reap_wait(pid); /* the child failed before exec */
+	return report_why(&r, argv, o);
+}
+
+int mpi_popen_new(const char *const argv[], const mp_popen_opts_t *opts,
+		  mp_popen_t **out)
 {
 	static const mp_popen_opts_t defaults;
+	static const char *const names[] = {"stdin", "stdout", "stderr"};
 	int parent_end[3] = {-1, -1, -1}, close_child[3] = {-1, -1, -1};
-	int errpipe[2];
 	struct plan c = {0};
-	struct report r;
 	char **owned_env;
 	mp_popen_t *p;
-	ssize_t n;
 	pid_t pid;
 	int i, rc;
 
-	if (argv == NULL) {
-		mpi_error(-EINVAL, func, "argument 'argv' is NULL");
-		return NULL;
-	}
-	if (argv[0] == NULL) {
-		mpi_error(-EINVAL, func, "argv is empty");
-		return NULL;
-	}
 	if (opts == NULL)
 		opts = &defaults;
-	if (opts->in.kind == MP_STDIO_STDOUT || opts->out.kind == MP_STDIO_STDOUT) {
-		mpi_error(-EINVAL, func, "only stderr can go to MP_STDIO_STDOUT");
-		return NULL;
-	}
-	if (check_pass_fds(opts, func) < 0)
-		return NULL;
-	if ((p = mpi_calloc(1, sizeof(*p))) == NULL) {
-		mpi_error(-ENOMEM, func, "out of memory");
-		return NULL;
-	}
-	p->pidfd = -1;
+	if ((rc = check_args(argv, opts)) < 0)
+		return rc;
+	if ((p = mpi_calloc(1, sizeof(*p))) == NULL)
+		return mpi_why(-ENOMEM, "out of memory");
 	const mp_stdio_t *s[3] = {&opts->in, &opts->out, &opts->err};
 	for (i = 0; i < 3; i++) {
 		rc = stream(s[i], i, &parent_end[i], &c.src[i], &close_child[i]);
 		if (rc < 0) {
-			mpi_error(rc, func, "cannot set up %s: %s",
-				  (const char *[]){"stdin", "stdout", "stderr"}[i],
-				  mp_strerror(rc));
+			rc = mpi_why(rc, "cannot set up %s: %s", names[i],
+				     mp_strerror(rc));
 			goto fail_streams;
 		}
 	}
-	c.err_to_out = opts->err.kind == MP_STDIO_STDOUT;
 	c.argv = argv;
 	if ((c.envp = make_env(opts, &owned_env)) == NULL) {
-		rc = mpi_error(-ENOMEM, func, "out of memory");
+		rc = mpi_why(-ENOMEM, "out of memory");
 		goto fail_streams;
 	}
-	c.path = find_path(c.envp);
-	c.cwd = opts->cwd;
-	c.setsid = opts->start_new_session;
-	c.setpgid = opts->new_process_group;
-	c.set_umask = opts->set_umask;
-	c.umask = opts->umask;
-	c.keep_fds = opts->keep_fds;
-	c.pass = opts->pass_fds;
-	c.npass = opts->npass_fds;
-	if (pipe2(errpipe, O_CLOEXEC) < 0) {
-		rc = mpi_error(-errno, func, "pipe2: %s", mp_strerror(-errno));
-		mpi_free(owned_env);
-		goto fail_streams;
-	}
-	c.errfd = errpipe[1];
-	pid = spawn(&c);
-	rc = pid < 0 ? (int)pid : 0;
-	close(errpipe[1]);
+	plan_opts(&c, opts);
+	pid = launch(&c, argv, opts, close_child);
 	mpi_free(owned_env);
-	for (i = 0; i < 3; i++)
-		if (close_child[i] >= 0)
-			close(close_child[i]);
-	if (rc < 0) {
-		close(errpipe[0]);
-		mpi_error(rc, func, "vfork: %s", mp_strerror(rc));
+	if (pid < 0) {
+		rc = (int)pid;
 		goto fail_parent;
 	}
-	do
-		n = read(errpipe[0], &r, sizeof(r));
-	while (n < 0 && errno == EINTR);
-	close(errpipe[0]);
-	if (n == (ssize_t)sizeof(r)) { /* the child failed before exec */
-		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-			;
-		if (r.step == STEP_EXEC)
-			mpi_error(-r.err, func, "cannot run '%s': %s", argv[0],
-				  mp_strerror(-r.err));
-		else
-			mpi_error(-r.err, func, "%s%s%s before running '%s': %s",
-				  step_name(r.step),
-				  r.step == STEP_CHDIR ? " to " : "",
-				  r.step == STEP_CHDIR ? opts->cwd : "", argv[0],
-				  mp_strerror(-r.err));
-		goto fail_parent;
-	}
-	p->pid = pid;
+	p->child.pid = pid;
 	p->group = opts->new_process_group || opts->start_new_session;
-	p->pidfd = mpi_pidfd_open(pid);
+	p->child.fd = mpi_pidfd_open(pid);
 	/* ENOSYS: no pidfds here; it is tracked by pid (internal/child.h). */
-	if (p->pidfd < 0 && errno != ENOSYS) { /* cannot track it: kill it */
-		rc = -errno;
-		kill(pid, SIGKILL);
-		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-			;
-		mpi_error(rc, func, "pidfd_open: %s", mp_strerror(rc));
+	if (p->child.fd < 0 && errno != ENOSYS) { /* cannot track it */
+		rc = MPI_WHY_SYS("pidfd_open");
+		mpi_child_kill_reap(&p->child);
 		goto fail_parent;
 	}
 	p->out_pipe = parent_end[1] >= 0;
 	p->fd_in = parent_end[0];
 	p->fd_out = parent_end[1];
 	p->fd_err = parent_end[2];
-	return p;
+	*out = p;
+	return 0;
 
 fail_streams:
 	for (i = 0; i < 3; i++)
@@ -397,10 +405,17 @@ fail_parent:
 		if (parent_end[i] >= 0)
 			close(parent_end[i]);
 	mpi_free(p);
-	return NULL;
+	return rc;
 }
 
 mp_popen_t *mp_popen_new(const char *const argv[], const mp_popen_opts_t *opts)
 {
-	return mpi_popen_new(argv, opts, __func__);
+	mp_popen_t *p = NULL;
+	int rc = mpi_popen_new(argv, opts, &p);
+
+	if (rc < 0) {
+		MPI_RAISE(rc);
+		return NULL;
+	}
+	return p;
 }

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 
+#include "internal/child.h"
 #include "mproc/subprocess.h"
 
 /* A growable byte buffer (always NUL-terminated when data != NULL). */
@@ -13,8 +14,7 @@ struct buf {
 };
 
 struct mp_popen {
-	pid_t pid;
-	int pidfd;
+	struct mpi_child child; /* pid and pidfd (-1 without pidfds) */
 	int fd_in, fd_out, fd_err; /* the parent's pipe ends, or -1 */
 	bool reaped, group;
 	bool out_pipe; /* stdout was a PIPE (readline needs one) */
@@ -23,15 +23,21 @@ struct mp_popen {
 	bool input_done;
 	size_t input_off;
 	struct buf out, err;
-	/* readline: data read but not handed out, and the last line */
-	struct buf line, last;
+	/* readline: data read but not handed out yet */
+	struct buf line;
 };
 
 /* Append n bytes; -ENOMEM (also when the size would overflow). */
 int mpi_buf_add(struct buf *b, const void *data, size_t n);
 
-/* mp_popen_new, with messages naming func (mp_run's too). */
-mp_popen_t *mpi_popen_new(const char *const argv[], const mp_popen_opts_t *opts,
-			  const char *func);
+/*
+ * Start argv with opts (mp_popen_new and mp_run): 0 and *out, or a code
+ * with a reason (the public function reports it); no child left behind.
+ */
+int mpi_popen_new(const char *const argv[], const mp_popen_opts_t *opts,
+		  mp_popen_t **out);
+
+/* Release p: close its pipes, kill and reap a child still running. */
+void mpi_popen_free(mp_popen_t *p);
 
 #endif
