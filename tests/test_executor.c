@@ -70,16 +70,15 @@ static void test_submit_result_exception(void **state)
 {
 	mp_executor_t *ex = mp_executor_new(&(mp_executor_opts_t){.max_workers = 2});
 	mp_future_t *f[100], *bad;
-	const void *out;
-	size_t len;
+	const mp_bytes_t *out;
 
 	(void)state;
 	for (int i = 0; i < 100; i++)
 		f[i] = submit_int(ex, i);
 	for (int i = 0; i < 100; i++) {
-		mpt_assert_ok(mp_future_result(f[i], mpt_timeout(30), &out, &len));
-		assert_int_equal(len, sizeof(int));
-		assert_int_equal(*(const int *)out, 2 * i);
+		mpt_assert_ok(mp_future_result(f[i], mpt_timeout(30), &out));
+		assert_int_equal(out->len, sizeof(int));
+		assert_int_equal(*(const int *)out->data, 2 * i);
 		assert_int_equal(mp_future_done(f[i]), 1);
 		assert_int_equal(mp_future_running(f[i]), 0);
 		assert_int_equal(mp_future_cancelled(f[i]), 0);
@@ -90,11 +89,11 @@ static void test_submit_result_exception(void **state)
 	bad = submit_int(ex, -5);
 	mpt_assert_rc(mp_future_exception(bad, mpt_timeout(30)), MP_ETASK);
 	assert_non_null(strstr(mp_last_error(), "negative: -5"));
-	mpt_assert_rc(mp_future_result(bad, 0, &out, &len), MP_ETASK);
+	mpt_assert_rc(mp_future_result(bad, 0, &out), MP_ETASK);
 	mp_future_free(bad);
 	/* Freed before it ran: nothing leaks, nothing hangs. */
 	mp_future_free(submit_int(ex, 3));
-	mpt_assert_rc(mp_future_result(NULL, 0, &out, &len), -EINVAL);
+	mpt_assert_rc(mp_future_result(NULL, 0, &out), -EINVAL);
 	mp_executor_free(ex);
 }
 
@@ -103,8 +102,7 @@ static void test_cancel_pending_not_running(void **state)
 	int fds[2];
 	mp_executor_t *ex;
 	mp_future_t *run, *queued[3];
-	const void *out;
-	size_t len;
+	const mp_bytes_t *out;
 
 	(void)state;
 	assert_int_equal(pipe(fds), 0); /* before the worker forks */
@@ -122,13 +120,13 @@ static void test_cancel_pending_not_running(void **state)
 	assert_int_equal(mp_future_cancel(queued[2]), 1);
 	assert_int_equal(mp_future_cancelled(queued[2]), 1);
 	assert_int_equal(mp_future_done(queued[2]), 1);
-	mpt_assert_rc(mp_future_result(queued[2], 0, &out, &len), MP_ECANCELLED);
+	mpt_assert_rc(mp_future_result(queued[2], 0, &out), MP_ECANCELLED);
 	mpt_assert_rc(mp_future_exception(queued[2], 0), MP_ECANCELLED);
 	open_gate(fds[1]);
-	mpt_assert_ok(mp_future_result(run, mpt_timeout(30), &out, &len));
+	mpt_assert_ok(mp_future_result(run, mpt_timeout(30), &out));
 	for (int i = 0; i < 2; i++) {
-		mpt_assert_ok(mp_future_result(queued[i], mpt_timeout(30), &out, &len));
-		assert_int_equal(*(const int *)out, 2 * (i + 1));
+		mpt_assert_ok(mp_future_result(queued[i], mpt_timeout(30), &out));
+		assert_int_equal(*(const int *)out->data, 2 * (i + 1));
 		mp_future_free(queued[i]);
 	}
 	mp_future_free(queued[2]);
@@ -167,8 +165,7 @@ static void test_done_callbacks(void **state)
 	mp_executor_t *ex;
 	mp_future_t *f, *c;
 	struct cb_log before = {0}, before2 = {0}, after = {0}, cancelled = {0};
-	const void *out;
-	size_t len;
+	const mp_bytes_t *out;
 
 	(void)state;
 	assert_int_equal(pipe(fds), 0);
@@ -184,7 +181,7 @@ static void test_done_callbacks(void **state)
 	assert_ptr_equal(cancelled.last, c);
 	assert_int_equal(atomic_load(&before.calls), 0);
 	open_gate(fds[1]);
-	mpt_assert_ok(mp_future_result(f, mpt_timeout(30), &out, &len));
+	mpt_assert_ok(mp_future_result(f, mpt_timeout(30), &out));
 	/* The done callbacks run once the future is done, so result() may
 	 * return just before they do (as in CPython): wait for them. */
 	wait_calls(&before, 1);
@@ -312,18 +309,18 @@ static void test_map_timeout(void **state)
 	for (int i = 0; i < 200; i++)
 		in[i] = i;
 	mpt_assert_ok(mp_executor_map(ex, slow_double, in, 10, sizeof(int), out,
-				      sizeof(int), mpt_timeout(30), NULL));
+				      sizeof(int), NULL, mpt_timeout(30)));
 	assert_int_equal(out[9], 18);
 	/* 200 × 20 ms on 2 workers is 2 s: a 0.1 s timeout expires. */
 	mpt_assert_rc(mp_executor_map(ex, slow_double, in, 200, sizeof(int), out,
-				      sizeof(int), 0.1,
-				      &(mp_map_opts_t){.chunksize = 1}),
+				      sizeof(int),
+				      &(mp_map_opts_t){.chunksize = 1}, 0.1),
 		      -ETIMEDOUT);
 	/* The executor still works, and the cancelled chunks do not run
 	 * into this map's output. */
 	memset(out, 0, sizeof(out));
 	mpt_assert_ok(mp_executor_map(ex, slow_double, in + 100, 4, sizeof(int),
-				      out, sizeof(int), mpt_timeout(30), NULL));
+				      out, sizeof(int), NULL, mpt_timeout(30)));
 	assert_int_equal(out[3], 206);
 	assert_int_equal(out[4], 0);
 	mp_executor_free(ex);
@@ -334,8 +331,7 @@ static void test_shutdown(void **state)
 	int fds[2];
 	mp_executor_t *ex;
 	mp_future_t *run, *queued[4];
-	const void *out;
-	size_t len;
+	const mp_bytes_t *out;
 
 	(void)state;
 	assert_int_equal(pipe(fds), 0);
@@ -345,18 +341,19 @@ static void test_shutdown(void **state)
 		queued[i] = submit_int(ex, i);
 	assert_int_equal(mp_future_running(run), 1);
 	/* cancel_futures: what has not started is cancelled; no waiting. */
-	mpt_assert_ok(mp_executor_shutdown(ex, false, true));
+	mpt_assert_ok(mp_executor_shutdown(ex, MP_SHUTDOWN_NOWAIT |
+						   MP_SHUTDOWN_CANCEL_FUTURES));
 	for (int i = 0; i < 4; i++)
 		assert_int_equal(mp_future_cancelled(queued[i]), 1);
-	assert_null(mp_executor_submit(ex, twice, &len, sizeof(int)));
+	assert_null(mp_executor_submit(ex, twice, &fds[0], sizeof(int)));
 	assert_int_equal(mp_last_error_code(), MP_ECLOSED);
 	assert_non_null(strstr(mp_last_error(), "after shutdown"));
 	/* wait: the running one completes, the workers exit. */
 	open_gate(fds[1]);
-	mpt_assert_ok(mp_executor_shutdown(ex, true, false));
+	mpt_assert_ok(mp_executor_shutdown(ex, 0));
 	assert_int_equal(mp_future_done(run), 1);
-	mpt_assert_ok(mp_future_result(run, 0, &out, &len));
-	mpt_assert_ok(mp_executor_shutdown(ex, true, false)); /* harmless */
+	mpt_assert_ok(mp_future_result(run, 0, &out));
+	mpt_assert_ok(mp_executor_shutdown(ex, 0)); /* harmless */
 	mp_future_free(run);
 	for (int i = 0; i < 4; i++)
 		mp_future_free(queued[i]);
@@ -396,34 +393,33 @@ static void test_crash_initializer_max_tasks(void **state)
 		.initializer = set_init_value, .initarg = &seven});
 	mp_future_t *f[10], *crash;
 	pid_t pids[10];
-	const void *out;
-	size_t len;
+	const mp_bytes_t *out;
 
 	(void)state;
 	/* Unlike CPython (BrokenProcessPool), a crash fails only its future. */
 	crash = submit_int(ex, 1000);
 	for (int i = 0; i < 10; i++)
 		f[i] = submit_int(ex, i);
-	mpt_assert_rc(mp_future_result(crash, mpt_timeout(30), &out, &len), MP_EBROKEN);
+	mpt_assert_rc(mp_future_result(crash, mpt_timeout(30), &out), MP_EBROKEN);
 	assert_non_null(strstr(mp_last_error(), "exited with status 7"));
 	for (int i = 0; i < 10; i++) {
-		mpt_assert_ok(mp_future_result(f[i], mpt_timeout(30), &out, &len));
-		assert_int_equal(*(const int *)out, 2 * i);
+		mpt_assert_ok(mp_future_result(f[i], mpt_timeout(30), &out));
+		assert_int_equal(*(const int *)out->data, 2 * i);
 		mp_future_free(f[i]);
 	}
 	mp_future_free(crash);
 	/* Every worker ran the initializer; none ran more than 2 tasks. */
 	for (int i = 0; i < 10; i++) {
 		mp_future_t *g = mp_executor_submit(ex, read_init_value, NULL, 0);
-		mpt_assert_ok(mp_future_result(g, mpt_timeout(30), &out, &len));
-		assert_int_equal(*(const int *)out, 7);
+		mpt_assert_ok(mp_future_result(g, mpt_timeout(30), &out));
+		assert_int_equal(*(const int *)out->data, 7);
 		mp_future_free(g);
 	}
 	for (int i = 0; i < 10; i++)
 		f[i] = mp_executor_submit(ex, my_pid, NULL, 0);
 	for (int i = 0; i < 10; i++) {
-		mpt_assert_ok(mp_future_result(f[i], mpt_timeout(30), &out, &len));
-		memcpy(&pids[i], out, sizeof(pid_t));
+		mpt_assert_ok(mp_future_result(f[i], mpt_timeout(30), &out));
+		memcpy(&pids[i], out->data, sizeof(pid_t));
 		mp_future_free(f[i]);
 	}
 	for (int i = 0; i < 10; i++) {
@@ -479,14 +475,14 @@ static int map_wrapping(void *arg)
 	if (ex == NULL)
 		return 99;
 	rc = mp_executor_map(ex, times3, in, SIZE_MAX / 4 + 2, 4, out, 4,
-			     mpt_timeout(10), NULL);
+			     NULL, mpt_timeout(10));
 	if (rc != -EINVAL ||
 	    strstr(mp_last_error(), "mp_executor_map: n ") == NULL) {
 		fprintf(stderr, "map_wrapping: %d (%s)\n", rc, mp_last_error());
 		rc = 1;
 	} else {
 		rc = mp_executor_map(ex, times3, in, 4, 4, out, 4,
-				     mpt_timeout(10), NULL) != 0 || out[3] != 12
+				     NULL, mpt_timeout(10)) != 0 || out[3] != 12
 			     ? 2 : 0;
 	}
 	mp_executor_free(ex);
@@ -511,14 +507,13 @@ static int exit_with_live_executor(void)
 	int x = 1;
 
 	mp_future_t *f;
-	const void *out;
-	size_t len;
+	const mp_bytes_t *out;
 
 	live_executor = mp_executor_new(&(mp_executor_opts_t){.max_workers = 2});
 	if (live_executor == NULL)
 		return 1;
 	f = mp_executor_submit(live_executor, twice, &x, sizeof(x));
-	if (f == NULL || mp_future_result(f, 60, &out, &len) != 0)
+	if (f == NULL || mp_future_result(f, 60, &out) != 0)
 		return 2;
 	mp_future_free(f);
 	return 0; /* from main: exit() runs with the executor alive */
