@@ -44,6 +44,13 @@ static int gated(const void *in, size_t len, mp_task_out_t *out)
 	return mp_task_return(out, &g.ms, sizeof(g.ms));
 }
 
+/* call succeeds, and mp_last_error() is still msg */
+#define OP_KEEPS(call)                                                        \
+	do {                                                                  \
+		mpt_assert_ok(call);                                          \
+		assert_string_equal(mp_last_error(), msg);                    \
+	} while (0)
+
 static mp_future_t *submit_int(mp_executor_t *ex, int x)
 {
 	mp_future_t *f = mp_executor_submit(ex, twice, &x, sizeof(x));
@@ -495,6 +502,171 @@ static void test_map_sizes_that_wrap(void **state)
 	assert_int_equal(mpt_exit_code(mpt_fork(map_wrapping, NULL)), 0);
 }
 
+/* ---- free is bounded; shutdown's flags ---- */
+
+/* in: a pipe's write end: write our pid, then never end (not even on
+ * SIGTERM). */
+static int report_and_hang(const void *in, size_t len, mp_task_out_t *out)
+{
+	pid_t pid = getpid();
+	int fd;
+
+	(void)out;
+	if (len != sizeof(fd))
+		return -1;
+	memcpy(&fd, in, sizeof(fd));
+	signal(SIGTERM, SIG_IGN);
+	if (write(fd, &pid, sizeof(pid)) != sizeof(pid))
+		return -1;
+	for (;;)
+		pause();
+	return 0;
+}
+
+/*
+ * mp_executor_free with a task that never ends: it waits about
+ * MP_EXECUTOR_FREE_GRACE, then stops the worker (which is gone after it)
+ * and fails the futures left with MP_ECANCELLED.  It used to wait for ever.
+ */
+static void test_free_is_bounded(void **state)
+{
+	mp_executor_t *ex;
+	mp_future_t *hung, *queued, *done;
+	struct pollfd pfd;
+	int fds[2], x = 4;
+	pid_t worker = 0;
+	double t0, took;
+
+	(void)state;
+	assert_int_equal(pipe(fds), 0);
+	ex = mp_executor_new(&(mp_executor_opts_t){.max_workers = 1});
+	assert_non_null(ex);
+	done = submit_int(ex, 5);
+	mpt_assert_ok(mp_future_result(done, mpt_timeout(30), NULL));
+	hung = mp_executor_submit(ex, report_and_hang, &fds[1], sizeof(int));
+	assert_non_null(hung);
+	queued = submit_int(ex, x);
+	pfd = (struct pollfd){fds[0], POLLIN, 0};
+	assert_int_equal(poll(&pfd, 1, (int)(mpt_timeout(30) * 1000)), 1);
+	assert_int_equal(read(fds[0], &worker, sizeof(worker)), sizeof(worker));
+	assert_true(worker > 0);
+	t0 = mpt_now();
+	mp_executor_free(ex);
+	took = mpt_now() - t0;
+	assert_true(took >= MP_EXECUTOR_FREE_GRACE * 0.9);
+	assert_true(took < MP_EXECUTOR_FREE_GRACE + mpt_timeout(3));
+	/* The worker is gone (killed and reaped), no zombie either. */
+	assert_int_equal(kill(worker, 0), -1);
+	assert_int_equal(errno, ESRCH);
+	/* The futures outlive the executor, and say what happened. */
+	mpt_assert_rc(mp_future_result(hung, 0, NULL), MP_ECANCELLED);
+	mpt_assert_rc(mp_future_result(queued, 0, NULL), MP_ECANCELLED);
+	mpt_assert_ok(mp_future_result(done, 0, NULL));
+	assert_int_equal(mp_future_done(hung), 1);
+	mp_future_free(hung);
+	mp_future_free(queued);
+	mp_future_free(done);
+	close(fds[0]);
+	close(fds[1]);
+}
+
+/* Within the grace, free lets the futures finish (CPython's shutdown). */
+static void test_free_waits_for_short_futures(void **state)
+{
+	mp_executor_t *ex = mp_executor_new(&(mp_executor_opts_t){.max_workers = 1});
+	mp_future_t *f = submit_gate(ex, -1, 100);
+	const mp_bytes_t *out;
+
+	(void)state;
+	mp_executor_free(ex);
+	mpt_assert_ok(mp_future_result(f, 0, &out));
+	assert_int_equal(*(const int *)out->data, 100);
+	mp_future_free(f);
+}
+
+static void test_shutdown_flags(void **state)
+{
+	mp_executor_t *ex;
+	int fds[2];
+	mp_future_t *run, *queued;
+
+	(void)state;
+	assert_int_equal(pipe(fds), 0); /* before the workers: they inherit it */
+	ex = mp_executor_new(&(mp_executor_opts_t){.max_workers = 1});
+	mpt_assert_rc(mp_executor_shutdown(NULL, 0), -EINVAL);
+	mpt_assert_rc(mp_executor_shutdown(ex, 4), -EINVAL);
+	assert_non_null(strstr(mp_last_error(), "mp_executor_shutdown: "));
+	run = submit_gate(ex, fds[0], 0);
+	queued = submit_int(ex, 1);
+	/* NOWAIT alone: returns at once, cancels nothing. */
+	mpt_assert_ok(mp_executor_shutdown(ex, MP_SHUTDOWN_NOWAIT));
+	assert_int_equal(mp_future_cancelled(queued), 0);
+	open_gate(fds[1]);
+	/* 0: waits for both. */
+	mpt_assert_ok(mp_executor_shutdown(ex, 0));
+	mpt_assert_ok(mp_future_result(run, 0, NULL));
+	mpt_assert_ok(mp_future_result(queued, 0, NULL));
+	mp_future_free(run);
+	mp_future_free(queued);
+	mp_executor_free(ex);
+	close(fds[0]);
+	close(fds[1]);
+}
+
+static void count_cb(mp_future_t *f, void *arg)
+{
+	(void)f;
+	atomic_fetch_add((atomic_int *)arg, 1);
+}
+
+/* Every call that succeeds keeps the message of an earlier failure. */
+static void test_success_keeps_last_error(void **state)
+{
+	enum { N = 200 };
+	static int in[N], out[N];
+	mp_executor_t *ex;
+	mp_future_t *f[N], *g;
+	mp_as_completed_t *it;
+	const mp_bytes_t *b;
+	atomic_int calls = 0;
+	char msg[256];
+
+	(void)state;
+	for (int i = 0; i < N; i++)
+		in[i] = i;
+	mpt_assert_rc(mp_future_result(NULL, 0, NULL), -EINVAL);
+	snprintf(msg, sizeof(msg), "%s", mp_last_error());
+	ex = mp_executor_new(&(mp_executor_opts_t){.max_workers = 2});
+	assert_non_null(ex);
+	for (int i = 0; i < N; i++)
+		f[i] = submit_int(ex, i);
+	OP_KEEPS(mp_future_add_done_callback(f[0], count_cb, &calls));
+	it = mp_as_completed(f, N, mpt_timeout(30));
+	assert_non_null(it);
+	for (int i = 0; i < N; i++)
+		OP_KEEPS(mp_as_completed_next(it, &g));
+	mp_as_completed_free(it);
+	assert_int_equal(mp_futures_wait(f, N, mpt_timeout(30),
+					 MP_ALL_COMPLETED), N);
+	for (int i = 0; i < N; i++) {
+		OP_KEEPS(mp_future_result(f[i], 0, &b));
+		assert_int_equal(*(const int *)b->data, 2 * i);
+		OP_KEEPS(mp_future_exception(f[i], 0));
+		assert_int_equal(mp_future_done(f[i]), 1);
+		assert_int_equal(mp_future_running(f[i]), 0);
+		assert_int_equal(mp_future_cancel(f[i]), 0);
+		mp_future_free(f[i]);
+	}
+	assert_int_equal(atomic_load(&calls), 1);
+	OP_KEEPS(mp_executor_map(ex, times3, in, N, sizeof(int), out,
+				 sizeof(int), &(mp_map_opts_t){.chunksize = 1},
+				 mpt_timeout(30)));
+	assert_int_equal(out[N - 1], 3 * (N - 1));
+	OP_KEEPS(mp_executor_shutdown(ex, 0));
+	mp_executor_free(ex);
+	assert_string_equal(mp_last_error(), msg);
+}
+
 /* ---- exit with a live executor ---- */
 
 /* The helper (this program re-executed with --exit-with-live-executor): a
@@ -539,6 +711,10 @@ int main(int argc, char **argv)
 		MPT(test_new_and_submit_messages),
 		MPT(test_map_sizes_that_wrap),
 		MPT(test_exit_with_live_executor),
+		MPT_DEADLINE(test_free_is_bounded, 60),
+		MPT(test_free_waits_for_short_futures),
+		MPT(test_shutdown_flags),
+		MPT(test_success_keeps_last_error),
 	};
 
 

@@ -1289,6 +1289,192 @@ static void test_without_pidfd(void **state)
 	mpt_rerun("MP_NO_PIDFD=1", only);
 }
 
+/* ---- the shapes of issue 12: bytes, wait, messages ---- */
+
+/* Returns its input. */
+static int echo(const void *in, size_t len, mp_task_out_t *out)
+{
+	return mp_task_return(out, in, len);
+}
+
+static size_t echo_items_left;
+static char echo_item[3] = "ab";
+
+static int next_echo(void *arg, const void **in, size_t *len)
+{
+	(void)arg;
+	if (echo_items_left == 0)
+		return 0;
+	echo_items_left--;
+	*in = echo_item;
+	*len = 2;
+	return 1;
+}
+
+/* mp_pool_apply hands out owned bytes, NUL-terminated; get and imap_next
+ * lend the result's own mp_bytes_t. */
+static void test_returned_bytes(void **state)
+{
+	mp_pool_t *p = mp_pool_new(&(mp_pool_opts_t){.processes = 1});
+	const mp_bytes_t *b;
+	mp_async_result_t *r;
+	mp_bytes_t own = {(char *)"junk", 4};
+	mp_imap_t *it;
+	size_t idx;
+
+	(void)state;
+	assert_non_null(p);
+	mpt_assert_ok(mp_pool_apply(p, echo, "abc", 3, &own));
+	assert_int_equal(own.len, 3);
+	assert_string_equal(own.data, "abc"); /* the NUL is there */
+	mp_bytes_destroy(&own);
+	assert_null(own.data);
+	mp_bytes_destroy(&own); /* harmless */
+	mpt_assert_ok(mp_pool_apply(p, echo, NULL, 0, &own));
+	assert_int_equal(own.len, 0);
+	assert_string_equal(own.data, "");
+	mp_bytes_destroy(&own);
+	/* A failure leaves *out empty. */
+	own = (mp_bytes_t){(char *)"junk", 4};
+	mpt_assert_rc(mp_pool_apply(p, twice, "abc", 3, &own), MP_ETASK);
+	assert_null(own.data);
+	assert_int_equal(own.len, 0);
+	r = mp_pool_apply_async(p, echo, "hello", 5, NULL);
+	assert_non_null(r);
+	mpt_assert_ok(mp_async_result_get(r, mpt_timeout(10), &b));
+	assert_int_equal(b->len, 5);
+	assert_memory_equal(b->data, "hello", 5);
+	/* The same bytes again: they belong to r. */
+	mpt_assert_ok(mp_async_result_get(r, 0, &b));
+	assert_memory_equal(b->data, "hello", 5);
+	mpt_assert_ok(mp_async_result_get(r, 0, NULL));
+	mp_async_result_free(r);
+	echo_items_left = 3;
+	it = mp_pool_imap(p, echo, next_echo, NULL, NULL);
+	assert_non_null(it);
+	for (size_t i = 0; i < 3; i++) {
+		mpt_assert_ok(mp_imap_next(it, mpt_timeout(10), &b, &idx));
+		assert_int_equal(idx, i);
+		assert_int_equal(b->len, 2);
+		assert_memory_equal(b->data, "ab", 2);
+	}
+	mpt_assert_rc(mp_imap_next(it, mpt_timeout(10), &b, NULL), MP_EEOF);
+	mp_imap_free(it);
+	mp_pool_free(p);
+}
+
+/* mp_async_result_wait: 0 once ready, -ETIMEDOUT before (it returned 1 / 0). */
+static void test_async_result_wait_codes(void **state)
+{
+	mp_pool_t *p = mp_pool_new(&(mp_pool_opts_t){.processes = 1});
+	mp_async_result_t *slow, *quick;
+	int x = 3;
+
+	(void)state;
+	assert_non_null(p);
+	slow = mp_pool_apply_async(p, sleep_long, NULL, 0, NULL);
+	assert_non_null(slow);
+	mpt_assert_rc(mp_async_result_wait(slow, 0), -ETIMEDOUT);
+	assert_non_null(strstr(mp_last_error(), "mp_async_result_wait: "));
+	mpt_assert_rc(mp_async_result_wait(slow, 0.01), -ETIMEDOUT);
+	mpt_assert_rc(mp_async_result_wait(slow, -2), -EINVAL);
+	mpt_assert_rc(mp_async_result_wait(NULL, 0), -EINVAL);
+	mpt_assert_ok(mp_pool_terminate(p));
+	/* Ready (cancelled) is still "it happened". */
+	mpt_assert_ok(mp_async_result_wait(slow, mpt_timeout(10)));
+	mp_async_result_free(slow);
+	mp_pool_free(p);
+	p = mp_pool_new(&(mp_pool_opts_t){.processes = 1});
+	quick = mp_pool_apply_async(p, twice, &x, sizeof(x), NULL);
+	mpt_assert_ok(mp_async_result_wait(quick, mpt_timeout(10)));
+	mpt_assert_ok(mp_async_result_wait(quick, 0));
+	mp_async_result_free(quick);
+	mp_pool_free(p);
+}
+
+static void progress_count(size_t done, size_t total, void *arg)
+{
+	(void)done;
+	(void)total;
+	atomic_fetch_add((atomic_int *)arg, 1);
+}
+
+#define assert_last_error_kept(msg)                                           \
+	do {                                                                  \
+		assert_string_equal(mp_last_error(), (msg));                  \
+		assert_int_equal(mp_last_error_code(), -EINVAL);              \
+	} while (0)
+
+/*
+ * A public call that succeeds leaves mp_last_error() as it was: the
+ * message of an earlier failure survives apply, map, imap and the rest,
+ * also when dispatch finds the inboxes full (8 KiB inputs, one worker).
+ */
+static void test_success_keeps_last_error(void **state)
+{
+	enum { N = 300, BIG = 8192 };
+	static char big[BIG];
+	static long in[1000], out[1000];
+	mp_async_result_t *r[N], *m;
+	const mp_bytes_t *b;
+	char msg[256];
+	atomic_int calls = 0;
+	mp_bytes_t own;
+	mp_pool_t *p;
+	mp_imap_t *it;
+	size_t idx;
+
+	(void)state;
+	for (int i = 0; i < 1000; i++)
+		in[i] = i;
+	mpt_assert_rc(mp_pool_join(NULL, 0), -EINVAL);
+	snprintf(msg, sizeof(msg), "%s", mp_last_error());
+	assert_non_null(strstr(msg, "mp_pool_join: "));
+	p = mp_pool_new(&(mp_pool_opts_t){.processes = 1});
+	assert_non_null(p);
+	assert_last_error_kept(msg);
+	for (int i = 0; i < N; i++)
+		assert_non_null(r[i] = mp_pool_apply_async(p, echo, big, BIG,
+							   NULL));
+	for (int i = 0; i < N; i++) {
+		mpt_assert_ok(mp_async_result_wait(r[i], mpt_timeout(30)));
+		mpt_assert_ok(mp_async_result_get(r[i], 0, &b));
+		assert_int_equal(b->len, BIG);
+		assert_int_equal(mp_async_result_ready(r[i]), 1);
+		assert_int_equal(mp_async_result_successful(r[i]), 1);
+		mp_async_result_free(r[i]);
+	}
+	assert_last_error_kept(msg);
+	mpt_assert_ok(mp_pool_apply(p, echo, big, BIG, &own));
+	mp_bytes_destroy(&own);
+	mpt_assert_ok(mp_pool_map(p, square, in, 1000, sizeof(long), out,
+				  sizeof(long),
+				  &(mp_map_opts_t){.chunksize = 1,
+						   .progress = progress_count,
+						   .arg = &calls}));
+	assert_int_equal(out[999], 999L * 999);
+	assert_int_equal(atomic_load(&calls), 1000);
+	m = mp_pool_map_async(p, square, in, 1000, sizeof(long), out,
+			      sizeof(long), NULL);
+	assert_non_null(m);
+	mpt_assert_ok(mp_async_result_get(m, mpt_timeout(30), &b));
+	assert_int_equal(b->len, 0);
+	mp_async_result_free(m);
+	assert_last_error_kept(msg);
+	echo_items_left = 500;
+	it = mp_pool_imap(p, echo, next_echo, NULL,
+			  &(mp_imap_opts_t){.window = 8});
+	assert_non_null(it);
+	for (int i = 0; i < 500; i++)
+		mpt_assert_ok(mp_imap_next(it, mpt_timeout(30), &b, &idx));
+	assert_last_error_kept(msg);
+	mp_imap_free(it);
+	mpt_assert_ok(mp_pool_close(p));
+	mpt_assert_ok(mp_pool_join(p, mpt_timeout(30)));
+	mp_pool_free(p);
+	assert_last_error_kept(msg);
+}
+
 int main(int argc, char **argv)
 {
 	struct CMUnitTest tests[] = {
@@ -1317,6 +1503,9 @@ int main(int argc, char **argv)
 		MPT(test_no_worker_can_start),
 		MPT(test_exit_with_live_pool),
 		MPT(test_without_pidfd),
+		MPT(test_returned_bytes),
+		MPT(test_async_result_wait_codes),
+		MPT(test_success_keeps_last_error),
 	};
 
 	if (argc == 2 && strcmp(argv[1], "--exit-with-live-pool") == 0)
