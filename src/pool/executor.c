@@ -283,12 +283,13 @@ static int waiter_new(mp_future_t *const *fs, size_t n, struct waiter **out)
 		mpi_free(w);
 		return mpi_why(-ENOMEM, "out of memory");
 	}
-	if ((w->ready = mpi_calloc(m ? m : 1, sizeof(*w->ready))) == NULL ||
-	    (rc = mpi_cond_init_monotonic(&w->cv)) < 0) {
+	rc = (w->ready = mpi_calloc(m ? m : 1, sizeof(*w->ready))) == NULL
+		     ? -ENOMEM : mpi_cond_init_monotonic(&w->cv);
+	if (rc < 0) {
 		mpi_free(w->ready);
 		mpi_free(u);
 		mpi_free(w);
-		return mpi_why(-ENOMEM, "out of memory");
+		return mpi_why(rc, "cannot set up the wait: %s", mp_strerror(rc));
 	}
 	pthread_mutex_init(&w->mu, NULL);
 	w->n = m;
