@@ -109,14 +109,15 @@ static double apply_rate(mp_pool_t *pool)
 						NULL)) == NULL)
 			die("apply_async");
 	for (long i = 0; i < N_TASKS; i++) {
-		const void *out;
-		size_t len;
+		const mp_bytes_t *out;
 		long v;
 
-		if (mp_async_result_get(r[i], MP_FOREVER, &out, &len) != 0)
+		if (mp_async_result_get(r[i], MP_FOREVER, &out) != 0)
 			die("get");
-		memcpy(&v, out, sizeof(v));
-		if (len != sizeof(v) || v != i + 1)
+		if (out->len != sizeof(v))
+			die("wrong result");
+		memcpy(&v, out->data, sizeof(v));
+		if (v != i + 1)
 			die("wrong result");
 		mp_async_result_free(r[i]);
 	}
@@ -132,14 +133,15 @@ static double submit_rate(mp_executor_t *ex)
 		if ((f[i] = mp_executor_submit(ex, tiny_task, &i, sizeof(i))) == NULL)
 			die("submit");
 	for (long i = 0; i < N_TASKS; i++) {
-		const void *out;
-		size_t len;
+		const mp_bytes_t *out;
 		long v;
 
-		if (mp_future_result(f[i], MP_FOREVER, &out, &len) != 0)
+		if (mp_future_result(f[i], MP_FOREVER, &out) != 0)
 			die("future_result");
-		memcpy(&v, out, sizeof(v));
-		if (len != sizeof(v) || v != i + 1)
+		if (out->len != sizeof(v))
+			die("wrong result");
+		memcpy(&v, out->data, sizeof(v));
+		if (v != i + 1)
 			die("wrong result");
 		mp_future_free(f[i]);
 	}
@@ -226,7 +228,7 @@ static double map_rate(mp_pool_t *pool, const long *in, long *out)
 	if ((r = mp_pool_map_async(pool, square, in, N_MAP, sizeof(long), out,
 				   sizeof(long), NULL)) == NULL)
 		die("map_async");
-	rc = mp_async_result_get(r, MAP_TIMEOUT, NULL, NULL);
+	rc = mp_async_result_get(r, MAP_TIMEOUT, NULL);
 	t0 = bench_now() - t0;
 	if (rc == -ETIMEDOUT && !mp_async_result_ready(r)) {
 		fprintf(stderr, "bench_pool: map of %d items not done after "
@@ -310,14 +312,14 @@ static double worker_pss(void)
 							NULL)) == NULL)
 				die("apply_async");
 		for (int k = 0; k < WORKERS; k++) {
-			const void *out;
-			size_t len;
+			const mp_bytes_t *out;
 			pid_t p;
 			int seen = 0;
 
-			if (mp_async_result_get(r[k], MP_FOREVER, &out, &len) != 0)
+			if (mp_async_result_get(r[k], MP_FOREVER, &out) != 0 ||
+			    out->len != sizeof(p))
 				die("get");
-			memcpy(&p, out, sizeof(p));
+			memcpy(&p, out->data, sizeof(p));
 			for (int j = 0; j < found; j++)
 				seen |= pids[j] == p;
 			if (!seen && found < WORKERS)

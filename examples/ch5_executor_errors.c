@@ -46,8 +46,7 @@ int main(void)
 	mp_as_completed_t *it;
 	mp_executor_t *ex;
 	mp_pool_t *pool;
-	const void *out;
-	size_t len;
+	const mp_bytes_t *out;
 
 	for (int i = 0; i < N; i++)
 		inputs[i] = i;
@@ -66,9 +65,9 @@ int main(void)
 
 		while (futures[x] != f) /* futures[future]: the input */
 			x++;
-		rc = mp_future_result(f, MP_FOREVER, &out, &len);
+		rc = mp_future_result(f, MP_FOREVER, &out);
 		if (rc == 0)
-			printf("Input %d -> Result %d\n", x, *(const int *)out);
+			printf("Input %d -> Result %d\n", x, *(const int *)out->data);
 		else
 			printf("Input %d raised %s: %s\n", x,
 			       rc == MP_ETASK ? "MP_ETASK" : rc == MP_EBROKEN ?
@@ -82,9 +81,9 @@ int main(void)
 
 	/* CPython's executor would now be broken; this one replaced the worker. */
 	f = mp_executor_submit(ex, risky_function, &inputs[3], sizeof(int));
-	if (f == NULL || mp_future_result(f, MP_FOREVER, &out, &len) < 0)
+	if (f == NULL || mp_future_result(f, MP_FOREVER, &out) < 0)
 		return fail("submit after the crash");
-	printf("after the crash: risky_function(3) = %d\n", *(const int *)out);
+	printf("after the crash: risky_function(3) = %d\n", *(const int *)out->data);
 	mp_future_free(f);
 	mp_executor_free(ex);
 

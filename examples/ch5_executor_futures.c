@@ -22,12 +22,11 @@ static int nap(const void *in, size_t len, mp_task_out_t *out)
 /* Runs once the future is done: in the executor's thread, or at once. */
 static void report(mp_future_t *f, void *arg)
 {
-	const void *out;
-	size_t len;
+	const mp_bytes_t *out;
 
-	if (mp_future_result(f, 0, &out, &len) == 0)
+	if (mp_future_result(f, 0, &out) == 0)
 		printf("callback (%s): nap(%g) finished\n", (const char *)arg,
-		       *(const double *)out);
+		       *(const double *)out->data);
 	else
 		printf("callback (%s): %s\n", (const char *)arg, mp_last_error());
 	fflush(stdout);
@@ -79,9 +78,9 @@ int main(void)
 		return fail("wait");
 	printf("all completed: %d of 4 done\n", n);
 	printf("the cancelled one: %s\n",
-	       mp_future_result(f[3], 0, NULL, NULL) == MP_ECANCELLED ?
+	       mp_future_result(f[3], 0, NULL) == MP_ECANCELLED ?
 	       "MP_ECANCELLED" : "?");
-	if (mp_executor_shutdown(ex, true, false) < 0)
+	if (mp_executor_shutdown(ex, 0) < 0)
 		return fail("shutdown");
 	for (int i = 0; i < 4; i++)
 		mp_future_free(f[i]);

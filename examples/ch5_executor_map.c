@@ -37,8 +37,7 @@ int main(void)
 	mp_as_completed_t *it;
 	mp_future_t *f;
 	mp_executor_t *ex;
-	const void *out;
-	size_t len;
+	const mp_bytes_t *out;
 	int rc;
 
 	for (int i = 0; i < N; i++)
@@ -49,7 +48,7 @@ int main(void)
 
 	/* Way 1: map (results in input order) */
 	if (mp_executor_map(ex, process_data_map, data_list, N, sizeof(int),
-			    results, sizeof(int), MP_FOREVER, NULL) < 0)
+			    results, sizeof(int), NULL, MP_FOREVER) < 0)
 		return fprintf(stderr, "%s\n", mp_last_error()), 1;
 	printf("map: [%d, %d, %d, ..., %d]\n", results[0], results[1],
 	       results[2], results[N - 1]);
@@ -65,10 +64,10 @@ int main(void)
 	if (it == NULL)
 		return fprintf(stderr, "%s\n", mp_last_error()), 1;
 	while ((rc = mp_as_completed_next(it, &f)) == 0) {
-		if (mp_future_result(f, MP_FOREVER, &out, &len) < 0)
+		if (mp_future_result(f, MP_FOREVER, &out) < 0)
 			return fprintf(stderr, "%s\n", mp_last_error()), 1;
-		printf("Got result: %d\n", *(const int *)out);
-		sum += *(const int *)out;
+		printf("Got result: %d\n", *(const int *)out->data);
+		sum += *(const int *)out->data;
 	}
 	if (rc != MP_EEOF)
 		return fprintf(stderr, "%s\n", mp_last_error()), 1;
@@ -78,7 +77,7 @@ int main(void)
 	printf("sum of the results: %d\n", sum);
 
 	/* Leaving `with`: shutdown(wait=True) */
-	if (mp_executor_shutdown(ex, true, false) < 0)
+	if (mp_executor_shutdown(ex, 0) < 0)
 		return fprintf(stderr, "%s\n", mp_last_error()), 1;
 	mp_executor_free(ex);
 	return 0;

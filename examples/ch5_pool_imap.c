@@ -68,8 +68,8 @@ static int print_words(mp_pool_t *pool, bool unordered)
 {
 	struct word_iter w = {0};
 	mp_imap_t *it;
-	const void *out;
-	size_t len, index;
+	const mp_bytes_t *out;
+	size_t index;
 	int rc;
 
 	it = mp_pool_imap(pool, shout, next_word, &w,
@@ -77,8 +77,8 @@ static int print_words(mp_pool_t *pool, bool unordered)
 	if (it == NULL)
 		return -1;
 	printf("%s:", unordered ? "imap_unordered" : "imap");
-	while ((rc = mp_imap_next(it, MP_FOREVER, &out, &len, &index)) == 0)
-		printf(" %.*s(#%zu)", (int)len, (const char *)out, index);
+	while ((rc = mp_imap_next(it, MP_FOREVER, &out, &index)) == 0)
+		printf(" %.*s(#%zu)", (int)out->len, out->data, index);
 	printf("\n");
 	mp_imap_free(it);
 	return rc == MP_EEOF ? 0 : rc;
@@ -91,8 +91,7 @@ int main(void)
 	size_t index;
 	mp_pool_t *pool;
 	mp_imap_t *it;
-	const void *out;
-	size_t len;
+	const mp_bytes_t *out;
 	int rc;
 
 	pool = mp_pool_new(&(mp_pool_opts_t){.processes = 4});
@@ -105,10 +104,10 @@ int main(void)
 			  &(mp_imap_opts_t){.chunksize = 256});
 	if (it == NULL)
 		return fprintf(stderr, "%s\n", mp_last_error()), 1;
-	while ((rc = mp_imap_next(it, MP_FOREVER, &out, &len, &index)) == 0) {
+	while ((rc = mp_imap_next(it, MP_FOREVER, &out, &index)) == 0) {
 		if ((long)index != expect++)
 			printf("out of order at %zu\n", index);
-		sum += *(const long *)out;
+		sum += *(const long *)out->data;
 	}
 	if (rc != MP_EEOF)
 		return fprintf(stderr, "%s\n", mp_last_error()), 1;

@@ -81,9 +81,8 @@ int main(void)
 	int sums[3];
 	mp_pool_t *pool;
 	mp_async_result_t *ar;
-	const void *out;
-	void *buf;
-	size_t len;
+	const mp_bytes_t *out;
+	mp_bytes_t buf;
 
 	pool = mp_pool_new(&(mp_pool_opts_t){.processes = 4}); /* Pool(4) */
 	if (pool == NULL)
@@ -101,24 +100,24 @@ int main(void)
 			       sizeof(double), NULL);
 	if (ar == NULL)
 		return fail("map_async");
-	if (mp_async_result_get(ar, 10, NULL, NULL) < 0)
+	if (mp_async_result_get(ar, 10, NULL) < 0)
 		return fail("map_async get");
 	mp_async_result_free(ar);
 	printf("map_async results: %d (last %.6g)\n", 8, results[7]);
 
 	/* apply: one call, blocks; the result is a buffer we free */
-	if (mp_pool_apply(pool, cpu_task, &n, sizeof(n), &buf, &len) < 0)
+	if (mp_pool_apply(pool, cpu_task, &n, sizeof(n), &buf) < 0)
 		return fail("apply");
-	printf("apply result: %.6g\n", *(double *)buf);
-	mp_buf_free(buf);
+	printf("apply result: %.6g\n", *(double *)buf.data);
+	mp_bytes_destroy(&buf);
 
 	/* apply_async: one call, does not block; get() waits for it */
 	ar = mp_pool_apply_async(pool, cpu_task, &n, sizeof(n), NULL);
 	if (ar == NULL)
 		return fail("apply_async");
-	if (mp_async_result_get(ar, MP_FOREVER, &out, &len) < 0)
+	if (mp_async_result_get(ar, MP_FOREVER, &out) < 0)
 		return fail("apply_async get");
-	printf("apply_async result: %.6g\n", *(const double *)out);
+	printf("apply_async result: %.6g\n", *(const double *)out->data);
 	mp_async_result_free(ar); /* out is gone with it */
 
 	/* starmap: map over an array of argument structs */
@@ -131,14 +130,14 @@ int main(void)
 	ar = mp_pool_apply_async(pool, square, &ten, sizeof(ten),
 				 &(mp_apply_opts_t){.callback = on_result,
 						  .arg = &from_callback});
-	if (ar == NULL || mp_async_result_get(ar, MP_FOREVER, &out, &len) < 0)
+	if (ar == NULL || mp_async_result_get(ar, MP_FOREVER, &out) < 0)
 		return fail("apply_async");
-	printf("apply_async(task, 10).get() = %d\n", *(const int *)out);
+	printf("apply_async(task, 10).get() = %d\n", *(const int *)out->data);
 	mp_async_result_free(ar);
-	if (mp_pool_apply(pool, square, &ten, sizeof(ten), &buf, &len) < 0)
+	if (mp_pool_apply(pool, square, &ten, sizeof(ten), &buf) < 0)
 		return fail("apply");
-	printf("apply(task, 10) = %d\n", *(int *)buf);
-	mp_buf_free(buf);
+	printf("apply(task, 10) = %d\n", *(int *)buf.data);
+	mp_bytes_destroy(&buf);
 
 	/* close + join: every callback has run once join returns */
 	if (mp_pool_close(pool) < 0 || mp_pool_join(pool, MP_FOREVER) < 0)

@@ -23,16 +23,16 @@ int main(void)
 	mp_pool_t *pool;
 	char buf[16];
 	size_t len;
-	void *res;
+	mp_bytes_t res;
 
 	if (q == NULL)
 		return fprintf(stderr, "%s\n", mp_last_error()), 1;
 	pool = mp_pool_new(&(mp_pool_opts_t){.processes = 4});
 	if (pool == NULL)
 		return fprintf(stderr, "%s\n", mp_last_error()), 1;
-	if (mp_pool_apply(pool, worker, &q, sizeof(q), &res, &len) < 0)
+	if (mp_pool_apply(pool, worker, &q, sizeof(q), &res) < 0)
 		return fprintf(stderr, "%s\n", mp_last_error()), 1;
-	mp_buf_free(res); /* (no result: len is 0) */
+	mp_bytes_destroy(&res); /* (no result: res.len is 0) */
 	mp_pool_free(pool);
 
 	if (mp_queue_get_into(q, buf, sizeof(buf) - 1, 1.0, &len) < 0)

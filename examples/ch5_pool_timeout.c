@@ -60,8 +60,7 @@ int main(void)
 	double ten = 10, quick = 0.01;
 	mp_async_result_t *r;
 	mp_pool_t *pool;
-	void *buf;
-	size_t len;
+	mp_bytes_t buf;
 	int rc;
 
 	/* CPython's way: stop waiting after a while, then terminate the pool. */
@@ -71,13 +70,13 @@ int main(void)
 	r = mp_pool_apply_async(pool, slow_function, &ten, sizeof(ten), NULL);
 	if (r == NULL)
 		return fprintf(stderr, "%s\n", mp_last_error()), 1;
-	rc = mp_async_result_get(r, 0.3, NULL, NULL); /* get(timeout=0.3) */
+	rc = mp_async_result_get(r, 0.3, NULL); /* get(timeout=0.3) */
 	if (rc == -ETIMEDOUT) {
 		printf("Task timed out! (ready: %d)\n", mp_async_result_ready(r));
 		if (mp_pool_terminate(pool) < 0) /* stop it by force */
 			return fprintf(stderr, "%s\n", mp_last_error()), 1;
 	}
-	rc = mp_async_result_get(r, MP_FOREVER, NULL, NULL);
+	rc = mp_async_result_get(r, MP_FOREVER, NULL);
 	printf("after terminate, get: %s\n", mp_strerror(rc));
 	mp_async_result_free(r);
 	mp_pool_free(pool);
@@ -91,15 +90,15 @@ int main(void)
 	pool = mp_pool_new(&(mp_pool_opts_t){.processes = 2, .task_timeout = 0.3});
 	if (pool == NULL)
 		return fprintf(stderr, "%s\n", mp_last_error()), 1;
-	rc = mp_pool_apply(pool, hang_with_child, NULL, 0, &buf, &len);
+	rc = mp_pool_apply(pool, hang_with_child, NULL, 0, &buf);
 	printf("hanging task: %s (%s)\n", mp_strerror(rc), mp_last_error());
 	printf("the process it started is dead: %s\n",
 	       *grandchild > 0 && dead(*grandchild) ? "yes" : "no");
-	rc = mp_pool_apply(pool, slow_function, &quick, sizeof(quick), &buf, &len);
+	rc = mp_pool_apply(pool, slow_function, &quick, sizeof(quick), &buf);
 	if (rc < 0)
 		return fprintf(stderr, "%s\n", mp_last_error()), 1;
-	printf("the pool goes on: slow_function(%g) = %g\n", quick, *(double *)buf);
-	mp_buf_free(buf);
+	printf("the pool goes on: slow_function(%g) = %g\n", quick, *(double *)buf.data);
+	mp_bytes_destroy(&buf);
 	mp_pool_free(pool);
 	mp_shared_free(grandchild);
 	return 0;

@@ -788,18 +788,17 @@ static void imap_all(mp_pool_t *p, bool unordered)
 	struct counter c = {0, 10, 0};
 	int seen[10] = {0}, got = 0, rc;
 	mp_imap_t *it;
-	const void *out;
-	size_t len, index;
+	const mp_bytes_t *out;
+	size_t index;
 
 	NEW(it, mp_pool_imap(p, twice, next_int, &c, &o));
-	while ((rc = mp_imap_next(it, mpt_timeout(10), &out, &len,
-				  &index)) == 0) {
-		assert_int_equal(len, sizeof(int));
-		if (*(const int *)out != 2 * (int)index)
+	while ((rc = mp_imap_next(it, mpt_timeout(10), &out, &index)) == 0) {
+		assert_int_equal(out->len, sizeof(int));
+		if (*(const int *)out->data != 2 * (int)index)
 			print_error("imap: allocation %ld: [%zu] = %d\n",
 				    atomic_load(&fa.fail_at), index,
-				    *(const int *)out);
-		assert_int_equal(*(const int *)out, 2 * (int)index);
+				    *(const int *)out->data);
+		assert_int_equal(*(const int *)out->data, 2 * (int)index);
 		seen[index]++;
 		got++;
 	}
@@ -813,9 +812,9 @@ static void imap_all(mp_pool_t *p, bool unordered)
 		memset(seen, 0, sizeof(seen));
 		it = mp_pool_imap(p, twice, next_int, &c, &o);
 		assert_non_null(it);
-		while ((rc = mp_imap_next(it, mpt_timeout(10), &out, &len,
+		while ((rc = mp_imap_next(it, mpt_timeout(10), &out,
 					  &index)) == 0) {
-			assert_int_equal(*(const int *)out, 2 * (int)index);
+			assert_int_equal(*(const int *)out->data, 2 * (int)index);
 			seen[index]++;
 			got++;
 		}
@@ -849,7 +848,7 @@ static int imap_crash_pass(mp_pool_t *p, mp_imap_t **it)
 {
 	static const int v[] = {5, 1000, 6};
 	static struct list l;
-	const void *out;
+	const mp_bytes_t *out;
 	size_t index;
 	int rc, n = 0;
 
@@ -857,7 +856,7 @@ static int imap_crash_pass(mp_pool_t *p, mp_imap_t **it)
 	if ((*it = mp_pool_imap(p, twice, next_of_list, &l,
 				&(mp_imap_opts_t){.chunksize = 1})) == NULL)
 		return mp_last_error_code();
-	while ((rc = mp_imap_next(*it, mpt_timeout(10), &out, NULL,
+	while ((rc = mp_imap_next(*it, mpt_timeout(10), &out,
 				  &index)) != MP_EEOF) {
 		if (rc == MP_EBROKEN && index == 1) {
 			n++;
@@ -865,7 +864,7 @@ static int imap_crash_pass(mp_pool_t *p, mp_imap_t **it)
 		}
 		if (rc < 0)
 			return rc;
-		assert_int_equal(*(const int *)out, 2 * v[index]);
+		assert_int_equal(*(const int *)out->data, 2 * v[index]);
 		n++;
 	}
 	assert_int_equal(n, 3);
@@ -889,9 +888,8 @@ static void path_pool(void)
 {
 	long in[NMAP], out[NMAP];
 	mp_async_result_t *r, *m;
-	const void *data;
-	void *buf;
-	size_t len;
+	const mp_bytes_t *data;
+	mp_bytes_t buf;
 	mp_pool_t *p;
 	int x = 21, neg = -1, crash = 1000;
 
@@ -899,12 +897,12 @@ static void path_pool(void)
 		in[i] = i;
 	NEW(p, mp_pool_new(&(mp_pool_opts_t){.processes = 2}));
 	NEW(r, mp_pool_apply_async(p, twice, &x, sizeof(x), NULL));
-	OP(mp_async_result_get(r, mpt_timeout(10), &data, &len));
-	assert_int_equal(*(const int *)data, 42);
+	OP(mp_async_result_get(r, mpt_timeout(10), &data));
+	assert_int_equal(*(const int *)data->data, 42);
 	mp_async_result_free(r);
 	/* A failed task: its message travels too. */
 	NEW(r, mp_pool_apply_async(p, twice, &neg, sizeof(neg), NULL));
-	assert_int_equal(mp_async_result_get(r, mpt_timeout(10), NULL, NULL),
+	assert_int_equal(mp_async_result_get(r, mpt_timeout(10), NULL),
 			 MP_ETASK);
 	/* the message, or the code's name if it could not be copied */
 	assert_true(strstr(mp_last_error(), "negative: -1") != NULL ||
@@ -913,14 +911,14 @@ static void path_pool(void)
 	/* A worker that dies: its task fails (with a message), and it is
 	 * replaced (in mode "others" maybe not: the pool goes on). */
 	NEW(r, mp_pool_apply_async(p, twice, &crash, sizeof(crash), NULL));
-	assert_int_equal(mp_async_result_get(r, mpt_timeout(10), NULL, NULL),
+	assert_int_equal(mp_async_result_get(r, mpt_timeout(10), NULL),
 			 MP_EBROKEN);
 	assert_true(strstr(mp_last_error(), "exited with status 7") != NULL ||
 		    strstr(mp_last_error(), mp_strerror(MP_EBROKEN)) != NULL);
 	mp_async_result_free(r);
-	OP(mp_pool_apply(p, twice, &x, sizeof(x), &buf, &len));
-	assert_int_equal(*(int *)buf, 42);
-	mp_buf_free(buf);
+	OP(mp_pool_apply(p, twice, &x, sizeof(x), &buf));
+	assert_int_equal(*(int *)buf.data, 42);
+	mp_bytes_destroy(&buf);
 	memset(out, 0, sizeof(out));
 	OP(mp_pool_map(p, square, in, NMAP, sizeof(long), out, sizeof(long),
 		       &(mp_map_opts_t){.chunksize = 10}));
@@ -928,14 +926,14 @@ static void path_pool(void)
 	memset(out, 0, sizeof(out));
 	NEW(m, mp_pool_map_async(p, square, in, NMAP, sizeof(long), out,
 				 sizeof(long), NULL));
-	OP(mp_async_result_get(m, mpt_timeout(10), NULL, NULL));
+	OP(mp_async_result_get(m, mpt_timeout(10), NULL));
 	map_check(out);
 	mp_async_result_free(m);
 	/* A map_async that fails: its message is kept for get. */
 	in[50] = -1;
 	NEW(m, mp_pool_map_async(p, square_pos, in, NMAP, sizeof(long), out,
 				 sizeof(long), NULL));
-	assert_int_equal(mp_async_result_get(m, mpt_timeout(10), NULL, NULL),
+	assert_int_equal(mp_async_result_get(m, mpt_timeout(10), NULL),
 			 MP_ETASK);
 	assert_true(mp_last_error()[0] != '\0');
 	mp_async_result_free(m);
@@ -981,9 +979,8 @@ static void path_executor(void)
 	mp_future_t *f[NFUT], *g[NFUT], *h;
 	mp_as_completed_t *it;
 	mp_executor_t *ex;
-	const void *data;
+	const mp_bytes_t *data;
 	atomic_int ndone = 0;
-	size_t len;
 	int k, seen = 0;
 
 	for (long i = 0; i < NMAP; i++)
@@ -1011,14 +1008,14 @@ static void path_executor(void)
 	assert_int_equal(mp_as_completed_next(it, &h), MP_EEOF);
 	mp_as_completed_free(it);
 	for (int i = 0; i < NFUT; i++) {
-		OP(mp_future_result(f[i], 0, &data, &len));
-		assert_int_equal(*(const int *)data, 2 * i);
+		OP(mp_future_result(f[i], 0, &data));
+		assert_int_equal(*(const int *)data->data, 2 * i);
 		g[i] = f[i];
 	}
 	OPV(k, mp_futures_wait(g, NFUT, mpt_timeout(10), MP_ALL_COMPLETED));
 	assert_int_equal(k, NFUT);
 	OP(mp_executor_map(ex, square, in, NMAP, sizeof(long), out,
-			   sizeof(long), mpt_timeout(10), NULL));
+			   sizeof(long), NULL, mpt_timeout(10)));
 	map_check(out);
 	for (int i = 0; i < NFUT; i++)
 		mp_future_free(f[i]);

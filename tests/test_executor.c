@@ -44,6 +44,13 @@ static int gated(const void *in, size_t len, mp_task_out_t *out)
 	return mp_task_return(out, &g.ms, sizeof(g.ms));
 }
 
+/* call succeeds, and mp_last_error() is still msg */
+#define OP_KEEPS(call)                                                        \
+	do {                                                                  \
+		mpt_assert_ok(call);                                          \
+		assert_string_equal(mp_last_error(), msg);                    \
+	} while (0)
+
 static mp_future_t *submit_int(mp_executor_t *ex, int x)
 {
 	mp_future_t *f = mp_executor_submit(ex, twice, &x, sizeof(x));
@@ -70,16 +77,15 @@ static void test_submit_result_exception(void **state)
 {
 	mp_executor_t *ex = mp_executor_new(&(mp_executor_opts_t){.max_workers = 2});
 	mp_future_t *f[100], *bad;
-	const void *out;
-	size_t len;
+	const mp_bytes_t *out;
 
 	(void)state;
 	for (int i = 0; i < 100; i++)
 		f[i] = submit_int(ex, i);
 	for (int i = 0; i < 100; i++) {
-		mpt_assert_ok(mp_future_result(f[i], mpt_timeout(30), &out, &len));
-		assert_int_equal(len, sizeof(int));
-		assert_int_equal(*(const int *)out, 2 * i);
+		mpt_assert_ok(mp_future_result(f[i], mpt_timeout(30), &out));
+		assert_int_equal(out->len, sizeof(int));
+		assert_int_equal(*(const int *)out->data, 2 * i);
 		assert_int_equal(mp_future_done(f[i]), 1);
 		assert_int_equal(mp_future_running(f[i]), 0);
 		assert_int_equal(mp_future_cancelled(f[i]), 0);
@@ -90,11 +96,11 @@ static void test_submit_result_exception(void **state)
 	bad = submit_int(ex, -5);
 	mpt_assert_rc(mp_future_exception(bad, mpt_timeout(30)), MP_ETASK);
 	assert_non_null(strstr(mp_last_error(), "negative: -5"));
-	mpt_assert_rc(mp_future_result(bad, 0, &out, &len), MP_ETASK);
+	mpt_assert_rc(mp_future_result(bad, 0, &out), MP_ETASK);
 	mp_future_free(bad);
 	/* Freed before it ran: nothing leaks, nothing hangs. */
 	mp_future_free(submit_int(ex, 3));
-	mpt_assert_rc(mp_future_result(NULL, 0, &out, &len), -EINVAL);
+	mpt_assert_rc(mp_future_result(NULL, 0, &out), -EINVAL);
 	mp_executor_free(ex);
 }
 
@@ -103,8 +109,7 @@ static void test_cancel_pending_not_running(void **state)
 	int fds[2];
 	mp_executor_t *ex;
 	mp_future_t *run, *queued[3];
-	const void *out;
-	size_t len;
+	const mp_bytes_t *out;
 
 	(void)state;
 	assert_int_equal(pipe(fds), 0); /* before the worker forks */
@@ -122,13 +127,13 @@ static void test_cancel_pending_not_running(void **state)
 	assert_int_equal(mp_future_cancel(queued[2]), 1);
 	assert_int_equal(mp_future_cancelled(queued[2]), 1);
 	assert_int_equal(mp_future_done(queued[2]), 1);
-	mpt_assert_rc(mp_future_result(queued[2], 0, &out, &len), MP_ECANCELLED);
+	mpt_assert_rc(mp_future_result(queued[2], 0, &out), MP_ECANCELLED);
 	mpt_assert_rc(mp_future_exception(queued[2], 0), MP_ECANCELLED);
 	open_gate(fds[1]);
-	mpt_assert_ok(mp_future_result(run, mpt_timeout(30), &out, &len));
+	mpt_assert_ok(mp_future_result(run, mpt_timeout(30), &out));
 	for (int i = 0; i < 2; i++) {
-		mpt_assert_ok(mp_future_result(queued[i], mpt_timeout(30), &out, &len));
-		assert_int_equal(*(const int *)out, 2 * (i + 1));
+		mpt_assert_ok(mp_future_result(queued[i], mpt_timeout(30), &out));
+		assert_int_equal(*(const int *)out->data, 2 * (i + 1));
 		mp_future_free(queued[i]);
 	}
 	mp_future_free(queued[2]);
@@ -167,8 +172,7 @@ static void test_done_callbacks(void **state)
 	mp_executor_t *ex;
 	mp_future_t *f, *c;
 	struct cb_log before = {0}, before2 = {0}, after = {0}, cancelled = {0};
-	const void *out;
-	size_t len;
+	const mp_bytes_t *out;
 
 	(void)state;
 	assert_int_equal(pipe(fds), 0);
@@ -184,7 +188,7 @@ static void test_done_callbacks(void **state)
 	assert_ptr_equal(cancelled.last, c);
 	assert_int_equal(atomic_load(&before.calls), 0);
 	open_gate(fds[1]);
-	mpt_assert_ok(mp_future_result(f, mpt_timeout(30), &out, &len));
+	mpt_assert_ok(mp_future_result(f, mpt_timeout(30), &out));
 	/* The done callbacks run once the future is done, so result() may
 	 * return just before they do (as in CPython): wait for them. */
 	wait_calls(&before, 1);
@@ -312,18 +316,18 @@ static void test_map_timeout(void **state)
 	for (int i = 0; i < 200; i++)
 		in[i] = i;
 	mpt_assert_ok(mp_executor_map(ex, slow_double, in, 10, sizeof(int), out,
-				      sizeof(int), mpt_timeout(30), NULL));
+				      sizeof(int), NULL, mpt_timeout(30)));
 	assert_int_equal(out[9], 18);
 	/* 200 × 20 ms on 2 workers is 2 s: a 0.1 s timeout expires. */
 	mpt_assert_rc(mp_executor_map(ex, slow_double, in, 200, sizeof(int), out,
-				      sizeof(int), 0.1,
-				      &(mp_map_opts_t){.chunksize = 1}),
+				      sizeof(int),
+				      &(mp_map_opts_t){.chunksize = 1}, 0.1),
 		      -ETIMEDOUT);
 	/* The executor still works, and the cancelled chunks do not run
 	 * into this map's output. */
 	memset(out, 0, sizeof(out));
 	mpt_assert_ok(mp_executor_map(ex, slow_double, in + 100, 4, sizeof(int),
-				      out, sizeof(int), mpt_timeout(30), NULL));
+				      out, sizeof(int), NULL, mpt_timeout(30)));
 	assert_int_equal(out[3], 206);
 	assert_int_equal(out[4], 0);
 	mp_executor_free(ex);
@@ -334,8 +338,7 @@ static void test_shutdown(void **state)
 	int fds[2];
 	mp_executor_t *ex;
 	mp_future_t *run, *queued[4];
-	const void *out;
-	size_t len;
+	const mp_bytes_t *out;
 
 	(void)state;
 	assert_int_equal(pipe(fds), 0);
@@ -345,18 +348,19 @@ static void test_shutdown(void **state)
 		queued[i] = submit_int(ex, i);
 	assert_int_equal(mp_future_running(run), 1);
 	/* cancel_futures: what has not started is cancelled; no waiting. */
-	mpt_assert_ok(mp_executor_shutdown(ex, false, true));
+	mpt_assert_ok(mp_executor_shutdown(ex, MP_SHUTDOWN_NOWAIT |
+						   MP_SHUTDOWN_CANCEL_FUTURES));
 	for (int i = 0; i < 4; i++)
 		assert_int_equal(mp_future_cancelled(queued[i]), 1);
-	assert_null(mp_executor_submit(ex, twice, &len, sizeof(int)));
+	assert_null(mp_executor_submit(ex, twice, &fds[0], sizeof(int)));
 	assert_int_equal(mp_last_error_code(), MP_ECLOSED);
 	assert_non_null(strstr(mp_last_error(), "after shutdown"));
 	/* wait: the running one completes, the workers exit. */
 	open_gate(fds[1]);
-	mpt_assert_ok(mp_executor_shutdown(ex, true, false));
+	mpt_assert_ok(mp_executor_shutdown(ex, 0));
 	assert_int_equal(mp_future_done(run), 1);
-	mpt_assert_ok(mp_future_result(run, 0, &out, &len));
-	mpt_assert_ok(mp_executor_shutdown(ex, true, false)); /* harmless */
+	mpt_assert_ok(mp_future_result(run, 0, &out));
+	mpt_assert_ok(mp_executor_shutdown(ex, 0)); /* harmless */
 	mp_future_free(run);
 	for (int i = 0; i < 4; i++)
 		mp_future_free(queued[i]);
@@ -396,34 +400,33 @@ static void test_crash_initializer_max_tasks(void **state)
 		.initializer = set_init_value, .initarg = &seven});
 	mp_future_t *f[10], *crash;
 	pid_t pids[10];
-	const void *out;
-	size_t len;
+	const mp_bytes_t *out;
 
 	(void)state;
 	/* Unlike CPython (BrokenProcessPool), a crash fails only its future. */
 	crash = submit_int(ex, 1000);
 	for (int i = 0; i < 10; i++)
 		f[i] = submit_int(ex, i);
-	mpt_assert_rc(mp_future_result(crash, mpt_timeout(30), &out, &len), MP_EBROKEN);
+	mpt_assert_rc(mp_future_result(crash, mpt_timeout(30), &out), MP_EBROKEN);
 	assert_non_null(strstr(mp_last_error(), "exited with status 7"));
 	for (int i = 0; i < 10; i++) {
-		mpt_assert_ok(mp_future_result(f[i], mpt_timeout(30), &out, &len));
-		assert_int_equal(*(const int *)out, 2 * i);
+		mpt_assert_ok(mp_future_result(f[i], mpt_timeout(30), &out));
+		assert_int_equal(*(const int *)out->data, 2 * i);
 		mp_future_free(f[i]);
 	}
 	mp_future_free(crash);
 	/* Every worker ran the initializer; none ran more than 2 tasks. */
 	for (int i = 0; i < 10; i++) {
 		mp_future_t *g = mp_executor_submit(ex, read_init_value, NULL, 0);
-		mpt_assert_ok(mp_future_result(g, mpt_timeout(30), &out, &len));
-		assert_int_equal(*(const int *)out, 7);
+		mpt_assert_ok(mp_future_result(g, mpt_timeout(30), &out));
+		assert_int_equal(*(const int *)out->data, 7);
 		mp_future_free(g);
 	}
 	for (int i = 0; i < 10; i++)
 		f[i] = mp_executor_submit(ex, my_pid, NULL, 0);
 	for (int i = 0; i < 10; i++) {
-		mpt_assert_ok(mp_future_result(f[i], mpt_timeout(30), &out, &len));
-		memcpy(&pids[i], out, sizeof(pid_t));
+		mpt_assert_ok(mp_future_result(f[i], mpt_timeout(30), &out));
+		memcpy(&pids[i], out->data, sizeof(pid_t));
 		mp_future_free(f[i]);
 	}
 	for (int i = 0; i < 10; i++) {
@@ -479,14 +482,14 @@ static int map_wrapping(void *arg)
 	if (ex == NULL)
 		return 99;
 	rc = mp_executor_map(ex, times3, in, SIZE_MAX / 4 + 2, 4, out, 4,
-			     mpt_timeout(10), NULL);
+			     NULL, mpt_timeout(10));
 	if (rc != -EINVAL ||
 	    strstr(mp_last_error(), "mp_executor_map: n ") == NULL) {
 		fprintf(stderr, "map_wrapping: %d (%s)\n", rc, mp_last_error());
 		rc = 1;
 	} else {
 		rc = mp_executor_map(ex, times3, in, 4, 4, out, 4,
-				     mpt_timeout(10), NULL) != 0 || out[3] != 12
+				     NULL, mpt_timeout(10)) != 0 || out[3] != 12
 			     ? 2 : 0;
 	}
 	mp_executor_free(ex);
@@ -497,6 +500,171 @@ static void test_map_sizes_that_wrap(void **state)
 {
 	(void)state;
 	assert_int_equal(mpt_exit_code(mpt_fork(map_wrapping, NULL)), 0);
+}
+
+/* ---- free is bounded; shutdown's flags ---- */
+
+/* in: a pipe's write end: write our pid, then never end (not even on
+ * SIGTERM). */
+static int report_and_hang(const void *in, size_t len, mp_task_out_t *out)
+{
+	pid_t pid = getpid();
+	int fd;
+
+	(void)out;
+	if (len != sizeof(fd))
+		return -1;
+	memcpy(&fd, in, sizeof(fd));
+	signal(SIGTERM, SIG_IGN);
+	if (write(fd, &pid, sizeof(pid)) != sizeof(pid))
+		return -1;
+	for (;;)
+		pause();
+	return 0;
+}
+
+/*
+ * mp_executor_free with a task that never ends: it waits about
+ * MP_EXECUTOR_FREE_GRACE, then stops the worker (which is gone after it)
+ * and fails the futures left with MP_ECANCELLED.  It used to wait for ever.
+ */
+static void test_free_is_bounded(void **state)
+{
+	mp_executor_t *ex;
+	mp_future_t *hung, *queued, *done;
+	struct pollfd pfd;
+	int fds[2], x = 4;
+	pid_t worker = 0;
+	double t0, took;
+
+	(void)state;
+	assert_int_equal(pipe(fds), 0);
+	ex = mp_executor_new(&(mp_executor_opts_t){.max_workers = 1});
+	assert_non_null(ex);
+	done = submit_int(ex, 5);
+	mpt_assert_ok(mp_future_result(done, mpt_timeout(30), NULL));
+	hung = mp_executor_submit(ex, report_and_hang, &fds[1], sizeof(int));
+	assert_non_null(hung);
+	queued = submit_int(ex, x);
+	pfd = (struct pollfd){fds[0], POLLIN, 0};
+	assert_int_equal(poll(&pfd, 1, (int)(mpt_timeout(30) * 1000)), 1);
+	assert_int_equal(read(fds[0], &worker, sizeof(worker)), sizeof(worker));
+	assert_true(worker > 0);
+	t0 = mpt_now();
+	mp_executor_free(ex);
+	took = mpt_now() - t0;
+	assert_true(took >= MP_EXECUTOR_FREE_GRACE * 0.9);
+	assert_true(took < MP_EXECUTOR_FREE_GRACE + mpt_timeout(3));
+	/* The worker is gone (killed and reaped), no zombie either. */
+	assert_int_equal(kill(worker, 0), -1);
+	assert_int_equal(errno, ESRCH);
+	/* The futures outlive the executor, and say what happened. */
+	mpt_assert_rc(mp_future_result(hung, 0, NULL), MP_ECANCELLED);
+	mpt_assert_rc(mp_future_result(queued, 0, NULL), MP_ECANCELLED);
+	mpt_assert_ok(mp_future_result(done, 0, NULL));
+	assert_int_equal(mp_future_done(hung), 1);
+	mp_future_free(hung);
+	mp_future_free(queued);
+	mp_future_free(done);
+	close(fds[0]);
+	close(fds[1]);
+}
+
+/* Within the grace, free lets the futures finish (CPython's shutdown). */
+static void test_free_waits_for_short_futures(void **state)
+{
+	mp_executor_t *ex = mp_executor_new(&(mp_executor_opts_t){.max_workers = 1});
+	mp_future_t *f = submit_gate(ex, -1, 100);
+	const mp_bytes_t *out;
+
+	(void)state;
+	mp_executor_free(ex);
+	mpt_assert_ok(mp_future_result(f, 0, &out));
+	assert_int_equal(*(const int *)out->data, 100);
+	mp_future_free(f);
+}
+
+static void test_shutdown_flags(void **state)
+{
+	mp_executor_t *ex;
+	int fds[2];
+	mp_future_t *run, *queued;
+
+	(void)state;
+	assert_int_equal(pipe(fds), 0); /* before the workers: they inherit it */
+	ex = mp_executor_new(&(mp_executor_opts_t){.max_workers = 1});
+	mpt_assert_rc(mp_executor_shutdown(NULL, 0), -EINVAL);
+	mpt_assert_rc(mp_executor_shutdown(ex, 4), -EINVAL);
+	assert_non_null(strstr(mp_last_error(), "mp_executor_shutdown: "));
+	run = submit_gate(ex, fds[0], 0);
+	queued = submit_int(ex, 1);
+	/* NOWAIT alone: returns at once, cancels nothing. */
+	mpt_assert_ok(mp_executor_shutdown(ex, MP_SHUTDOWN_NOWAIT));
+	assert_int_equal(mp_future_cancelled(queued), 0);
+	open_gate(fds[1]);
+	/* 0: waits for both. */
+	mpt_assert_ok(mp_executor_shutdown(ex, 0));
+	mpt_assert_ok(mp_future_result(run, 0, NULL));
+	mpt_assert_ok(mp_future_result(queued, 0, NULL));
+	mp_future_free(run);
+	mp_future_free(queued);
+	mp_executor_free(ex);
+	close(fds[0]);
+	close(fds[1]);
+}
+
+static void count_cb(mp_future_t *f, void *arg)
+{
+	(void)f;
+	atomic_fetch_add((atomic_int *)arg, 1);
+}
+
+/* Every call that succeeds keeps the message of an earlier failure. */
+static void test_success_keeps_last_error(void **state)
+{
+	enum { N = 200 };
+	static int in[N], out[N];
+	mp_executor_t *ex;
+	mp_future_t *f[N], *g;
+	mp_as_completed_t *it;
+	const mp_bytes_t *b;
+	atomic_int calls = 0;
+	char msg[256];
+
+	(void)state;
+	for (int i = 0; i < N; i++)
+		in[i] = i;
+	mpt_assert_rc(mp_future_result(NULL, 0, NULL), -EINVAL);
+	snprintf(msg, sizeof(msg), "%s", mp_last_error());
+	ex = mp_executor_new(&(mp_executor_opts_t){.max_workers = 2});
+	assert_non_null(ex);
+	for (int i = 0; i < N; i++)
+		f[i] = submit_int(ex, i);
+	OP_KEEPS(mp_future_add_done_callback(f[0], count_cb, &calls));
+	it = mp_as_completed(f, N, mpt_timeout(30));
+	assert_non_null(it);
+	for (int i = 0; i < N; i++)
+		OP_KEEPS(mp_as_completed_next(it, &g));
+	mp_as_completed_free(it);
+	assert_int_equal(mp_futures_wait(f, N, mpt_timeout(30),
+					 MP_ALL_COMPLETED), N);
+	for (int i = 0; i < N; i++) {
+		OP_KEEPS(mp_future_result(f[i], 0, &b));
+		assert_int_equal(*(const int *)b->data, 2 * i);
+		OP_KEEPS(mp_future_exception(f[i], 0));
+		assert_int_equal(mp_future_done(f[i]), 1);
+		assert_int_equal(mp_future_running(f[i]), 0);
+		assert_int_equal(mp_future_cancel(f[i]), 0);
+		mp_future_free(f[i]);
+	}
+	assert_int_equal(atomic_load(&calls), 1);
+	OP_KEEPS(mp_executor_map(ex, times3, in, N, sizeof(int), out,
+				 sizeof(int), &(mp_map_opts_t){.chunksize = 1},
+				 mpt_timeout(30)));
+	assert_int_equal(out[N - 1], 3 * (N - 1));
+	OP_KEEPS(mp_executor_shutdown(ex, 0));
+	mp_executor_free(ex);
+	assert_string_equal(mp_last_error(), msg);
 }
 
 /* ---- exit with a live executor ---- */
@@ -511,14 +679,13 @@ static int exit_with_live_executor(void)
 	int x = 1;
 
 	mp_future_t *f;
-	const void *out;
-	size_t len;
+	const mp_bytes_t *out;
 
 	live_executor = mp_executor_new(&(mp_executor_opts_t){.max_workers = 2});
 	if (live_executor == NULL)
 		return 1;
 	f = mp_executor_submit(live_executor, twice, &x, sizeof(x));
-	if (f == NULL || mp_future_result(f, 60, &out, &len) != 0)
+	if (f == NULL || mp_future_result(f, 60, &out) != 0)
 		return 2;
 	mp_future_free(f);
 	return 0; /* from main: exit() runs with the executor alive */
@@ -544,6 +711,10 @@ int main(int argc, char **argv)
 		MPT(test_new_and_submit_messages),
 		MPT(test_map_sizes_that_wrap),
 		MPT(test_exit_with_live_executor),
+		MPT_DEADLINE(test_free_is_bounded, 60),
+		MPT(test_free_waits_for_short_futures),
+		MPT(test_shutdown_flags),
+		MPT(test_success_keeps_last_error),
 	};
 
 

@@ -45,30 +45,29 @@ static void test_apply_and_apply_async(void **state)
 {
 	mp_pool_t *p = mp_pool_new(&(mp_pool_opts_t){.processes = 2});
 	mp_async_result_t *r[200];
-	const void *out;
-	void *buf;
-	size_t len;
+	const mp_bytes_t *out;
+	mp_bytes_t buf;
 	int x = 21;
 
 	(void)state;
 	assert_non_null(p);
-	mpt_assert_ok(mp_pool_apply(p, twice, &x, sizeof(x), &buf, &len));
-	assert_int_equal(len, sizeof(int));
-	assert_int_equal(*(int *)buf, 42);
-	mp_buf_free(buf);
+	mpt_assert_ok(mp_pool_apply(p, twice, &x, sizeof(x), &buf));
+	assert_int_equal(buf.len, sizeof(int));
+	assert_int_equal(*(int *)buf.data, 42);
+	mp_bytes_destroy(&buf);
 	for (int i = 0; i < 200; i++) {
 		r[i] = mp_pool_apply_async(p, twice, &i, sizeof(i), NULL);
 		assert_non_null(r[i]);
 	}
 	for (int i = 0; i < 200; i++) {
-		mpt_assert_ok(mp_async_result_get(r[i], mpt_timeout(30), &out, &len));
-		assert_int_equal(*(const int *)out, 2 * i);
+		mpt_assert_ok(mp_async_result_get(r[i], mpt_timeout(30), &out));
+		assert_int_equal(*(const int *)out->data, 2 * i);
 		assert_int_equal(mp_async_result_ready(r[i]), 1);
 		assert_int_equal(mp_async_result_successful(r[i]), 1);
 		mp_async_result_free(r[i]);
 	}
 	/* A task that fails reports its message. */
-	mpt_assert_rc(mp_pool_apply(p, twice, "abc", 3, &buf, &len), MP_ETASK);
+	mpt_assert_rc(mp_pool_apply(p, twice, "abc", 3, &buf), MP_ETASK);
 	assert_string_equal(mp_last_error(),
 			    "mp_pool_apply: want an int, got 3 bytes");
 	mpt_assert_ok(mp_pool_close(p));
@@ -147,8 +146,8 @@ static void test_callbacks(void **state)
 	(void)state;
 	a = mp_pool_apply_async(p, twice, &x, sizeof(x), &cb);
 	b = mp_pool_apply_async(p, twice, "zz", 2, &cb);
-	assert_int_equal(mp_async_result_wait(a, mpt_timeout(10)), 1);
-	assert_int_equal(mp_async_result_wait(b, mpt_timeout(10)), 1);
+	mpt_assert_ok(mp_async_result_wait(a, mpt_timeout(10)));
+	mpt_assert_ok(mp_async_result_wait(b, mpt_timeout(10)));
 	assert_int_equal(atomic_load(&ok_calls), 1);
 	assert_int_equal(atomic_load(&err_calls), 1);
 	assert_int_equal(mp_async_result_successful(b), 0);
@@ -247,7 +246,7 @@ static void test_map_async_and_progress(void **state)
 		in[i] = i;
 	r = mp_pool_map_async(p, square, in, 1000, sizeof(long), out, sizeof(long), &o);
 	assert_non_null(r);
-	mpt_assert_ok(mp_async_result_get(r, mpt_timeout(30), NULL, NULL));
+	mpt_assert_ok(mp_async_result_get(r, mpt_timeout(30), NULL));
 	assert_int_equal(mp_async_result_successful(r), 1);
 	assert_int_equal(out[999], 999L * 999);
 	mp_async_result_free(r);
@@ -260,7 +259,7 @@ static void test_map_async_and_progress(void **state)
 	r = mp_pool_map_async(p, fails_on_13, in, 100, sizeof(long), out2,
 			      sizeof(long), &(mp_map_opts_t){.callback = on_map_done,
 			      .error_callback = on_map_err});
-	mpt_assert_rc(mp_async_result_get(r, mpt_timeout(30), NULL, NULL), MP_ETASK);
+	mpt_assert_rc(mp_async_result_get(r, mpt_timeout(30), NULL), MP_ETASK);
 	assert_int_equal(mp_async_result_successful(r), 0);
 	mp_async_result_free(r);
 	assert_int_equal(atomic_load(&map_err_calls), 1);
@@ -334,12 +333,12 @@ static void check_imap(mp_pool_t *p, long n, bool unordered, size_t cs)
 						     .window = 64});
 	char *seen = calloc((size_t)n, 1);
 	long count = 0, in_order = 1;
-	const void *out;
-	size_t len, idx;
+	const mp_bytes_t *out;
+	size_t idx;
 	int rc;
 
 	assert_non_null(it);
-	while ((rc = mp_imap_next(it, mpt_timeout(30), &out, &len, &idx)) != MP_EEOF) {
+	while ((rc = mp_imap_next(it, mpt_timeout(30), &out, &idx)) != MP_EEOF) {
 		assert_true(idx < (size_t)n);
 		assert_false(seen[idx]);
 		seen[idx] = 1;
@@ -350,8 +349,8 @@ static void check_imap(mp_pool_t *p, long n, bool unordered, size_t cs)
 			assert_non_null(strstr(mp_last_error(), "no "));
 		} else {
 			assert_int_equal(rc, 0);
-			assert_int_equal(len, sizeof(long));
-			assert_int_equal(*(const long *)out, (long)(idx * idx * idx));
+			assert_int_equal(out->len, sizeof(long));
+			assert_int_equal(*(const long *)out->data, (long)(idx * idx * idx));
 		}
 		count++;
 		atomic_store(&g.consumed, count);
@@ -363,7 +362,7 @@ static void check_imap(mp_pool_t *p, long n, bool unordered, size_t cs)
 		assert_int_equal(in_order, 0); /* 0..3 are slow: they come later */
 	/* The generator was pulled lazily: never far ahead of the consumer. */
 	assert_true(g.max_outstanding <= 64 + (long)cs);
-	mpt_assert_rc(mp_imap_next(it, 0, &out, &len, &idx), MP_EEOF);
+	mpt_assert_rc(mp_imap_next(it, 0, &out, &idx), MP_EEOF);
 	mp_imap_free(it);
 	free(seen);
 }
@@ -404,15 +403,15 @@ static void test_imap_free_midway_and_input_error(void **state)
 {
 	mp_pool_t *p = mp_pool_new(&(mp_pool_opts_t){.processes = 2});
 	struct gen g = {0};
-	const void *out;
-	size_t len, idx;
+	const mp_bytes_t *out;
+	size_t idx;
 	mp_imap_t *it;
 
 	(void)state;
 	/* An endless input: take 100 results, then stop. */
 	it = mp_pool_imap(p, cube_or_fail, gen_forever, &g, NULL);
 	for (int i = 0; i < 100; i++) {
-		int rc = mp_imap_next(it, mpt_timeout(30), &out, &len, &idx);
+		int rc = mp_imap_next(it, mpt_timeout(30), &out, &idx);
 		assert_true(rc == 0 || rc == MP_ETASK);
 		assert_int_equal(idx, (size_t)i);
 	}
@@ -423,14 +422,14 @@ static void test_imap_free_midway_and_input_error(void **state)
 	it = mp_pool_imap(p, cube_or_fail, gen_fails_at_10, &g,
 			  &(mp_imap_opts_t){.chunksize = 3});
 	for (int i = 0; i < 10; i++)
-		mpt_assert_ok(mp_imap_next(it, mpt_timeout(30), &out, &len, &idx));
-	mpt_assert_rc(mp_imap_next(it, mpt_timeout(30), &out, &len, &idx), -EIO);
+		mpt_assert_ok(mp_imap_next(it, mpt_timeout(30), &out, &idx));
+	mpt_assert_rc(mp_imap_next(it, mpt_timeout(30), &out, &idx), -EIO);
 	mp_imap_free(it);
 	/* The pool is intact. */
 	g = (struct gen){.n = 10};
 	it = mp_pool_imap(p, cube_or_fail, gen_next, &g, NULL);
 	for (int i = 0; i < 10; i++)
-		mpt_assert_ok(mp_imap_next(it, mpt_timeout(30), &out, &len, &idx));
+		mpt_assert_ok(mp_imap_next(it, mpt_timeout(30), &out, &idx));
 	mp_imap_free(it);
 	mp_pool_free(p);
 }
@@ -472,8 +471,7 @@ static void test_crash_fails_only_its_task(void **state)
 {
 	mp_pool_t *p;
 	mp_async_result_t *r[20], *bad[3], *hung;
-	const void *out;
-	size_t len;
+	const mp_bytes_t *out;
 	int fds[2];
 	pid_t victim;
 
@@ -488,19 +486,19 @@ static void test_crash_fails_only_its_task(void **state)
 	bad[2] = mp_pool_apply_async(p, crash, "x", 1, NULL);
 	for (int i = 10; i < 20; i++)
 		r[i] = mp_pool_apply_async(p, twice, &i, sizeof(i), NULL);
-	mpt_assert_rc(mp_async_result_get(bad[0], mpt_timeout(30), &out, &len),
+	mpt_assert_rc(mp_async_result_get(bad[0], mpt_timeout(30), &out),
 		      MP_EBROKEN);
 	assert_non_null(strstr(mp_last_error(), "killed by SIGSEGV"));
-	mpt_assert_rc(mp_async_result_get(bad[1], mpt_timeout(30), &out, &len),
+	mpt_assert_rc(mp_async_result_get(bad[1], mpt_timeout(30), &out),
 		      MP_EBROKEN);
 	assert_non_null(strstr(mp_last_error(), "SIGABRT"));
-	mpt_assert_rc(mp_async_result_get(bad[2], mpt_timeout(30), &out, &len),
+	mpt_assert_rc(mp_async_result_get(bad[2], mpt_timeout(30), &out),
 		      MP_EBROKEN);
 	if (strstr(mp_last_error(), "exited with status 3") == NULL)
 		fail_msg("unexpected: %s", mp_last_error());
 	for (int i = 0; i < 20; i++) {
-		mpt_assert_ok(mp_async_result_get(r[i], mpt_timeout(30), &out, &len));
-		assert_int_equal(*(const int *)out, 2 * i);
+		mpt_assert_ok(mp_async_result_get(r[i], mpt_timeout(30), &out));
+		assert_int_equal(*(const int *)out->data, 2 * i);
 		mp_async_result_free(r[i]);
 	}
 	for (int i = 0; i < 3; i++)
@@ -510,7 +508,7 @@ static void test_crash_fails_only_its_task(void **state)
 	assert_int_equal(poll(&(struct pollfd){fds[0], POLLIN, 0}, 1, 30000), 1);
 	assert_int_equal(read(fds[0], &victim, sizeof(victim)), sizeof(victim));
 	kill(victim, SIGKILL);
-	mpt_assert_rc(mp_async_result_get(hung, mpt_timeout(30), &out, &len),
+	mpt_assert_rc(mp_async_result_get(hung, mpt_timeout(30), &out),
 		      MP_EBROKEN);
 	assert_non_null(strstr(mp_last_error(), "SIGKILL"));
 	mp_async_result_free(hung);
@@ -518,10 +516,10 @@ static void test_crash_fails_only_its_task(void **state)
 	close(fds[1]);
 	/* The pool still works. */
 	int x = 5;
-	void *buf;
-	mpt_assert_ok(mp_pool_apply(p, twice, &x, sizeof(x), &buf, &len));
-	assert_int_equal(*(int *)buf, 10);
-	mp_buf_free(buf);
+	mp_bytes_t buf;
+	mpt_assert_ok(mp_pool_apply(p, twice, &x, sizeof(x), &buf));
+	assert_int_equal(*(int *)buf.data, 10);
+	mp_bytes_destroy(&buf);
 	mp_pool_free(p);
 }
 
@@ -547,8 +545,7 @@ static void test_task_timeout_kills_group(void **state)
 {
 	mp_pool_t *p;
 	mp_async_result_t *r;
-	const void *out;
-	size_t len;
+	const mp_bytes_t *out;
 	int fds[2], x = 3;
 	pid_t g;
 	mp_proc_status_t st;
@@ -561,7 +558,7 @@ static void test_task_timeout_kills_group(void **state)
 	r = mp_pool_apply_async(p, start_grandchild_and_hang, &fds[1], sizeof(int), NULL);
 	assert_int_equal(poll(&(struct pollfd){fds[0], POLLIN, 0}, 1, 30000), 1);
 	assert_int_equal(read(fds[0], &g, sizeof(g)), sizeof(g));
-	mpt_assert_rc(mp_async_result_get(r, mpt_timeout(30), &out, &len), -ETIMEDOUT);
+	mpt_assert_rc(mp_async_result_get(r, mpt_timeout(30), &out), -ETIMEDOUT);
 	assert_true(mpt_now() - t0 >= 0.29);
 	assert_true(mpt_now() - t0 < mpt_timeout(5));
 	mp_async_result_free(r);
@@ -572,10 +569,10 @@ static void test_task_timeout_kills_group(void **state)
 		poll(NULL, 0, 10);
 	assert_true(mp_proc_status(g, &st) == -ESRCH || st.state == 'Z');
 	/* A new worker took over. */
-	void *buf;
-	mpt_assert_ok(mp_pool_apply(p, twice, &x, sizeof(x), &buf, &len));
-	assert_int_equal(*(int *)buf, 6);
-	mp_buf_free(buf);
+	mp_bytes_t buf;
+	mpt_assert_ok(mp_pool_apply(p, twice, &x, sizeof(x), &buf));
+	assert_int_equal(*(int *)buf.data, 6);
+	mp_bytes_destroy(&buf);
 	close(fds[0]);
 	close(fds[1]);
 	mp_pool_free(p);
@@ -598,15 +595,14 @@ static void test_maxtasksperchild(void **state)
 	mp_pool_t *p = mp_pool_new(&(mp_pool_opts_t){.processes = 1,
 						   .maxtasksperchild = 2});
 	pid_t pids[10];
-	void *buf;
-	size_t len;
+	mp_bytes_t buf;
 	int distinct = 0;
 
 	(void)state;
 	for (int i = 0; i < 10; i++) {
-		mpt_assert_ok(mp_pool_apply(p, worker_pid, NULL, 0, &buf, &len));
-		pids[i] = *(pid_t *)buf;
-		mp_buf_free(buf);
+		mpt_assert_ok(mp_pool_apply(p, worker_pid, NULL, 0, &buf));
+		pids[i] = *(pid_t *)buf.data;
+		mp_bytes_destroy(&buf);
 	}
 	for (int i = 0; i < 10; i++) {
 		int seen = 0;
@@ -640,14 +636,13 @@ static void test_initializer(void **state)
 	mp_pool_t *p = mp_pool_new(&(mp_pool_opts_t){.processes = 2,
 						   .initializer = init_worker,
 						   .initarg = &v});
-	void *buf;
-	size_t len;
+	mp_bytes_t buf;
 
 	(void)state;
 	v = 0; /* the workers got their copy at start */
-	mpt_assert_ok(mp_pool_apply(p, read_init, NULL, 0, &buf, &len));
-	assert_int_equal(*(int *)buf, 77);
-	mp_buf_free(buf);
+	mpt_assert_ok(mp_pool_apply(p, read_init, NULL, 0, &buf));
+	assert_int_equal(*(int *)buf.data, 77);
+	mp_bytes_destroy(&buf);
 	mp_pool_free(p);
 }
 
@@ -665,8 +660,7 @@ static void test_close_join_terminate(void **state)
 {
 	mp_pool_t *p = mp_pool_new(&(mp_pool_opts_t){.processes = 2});
 	mp_async_result_t *r[4];
-	const void *out;
-	size_t len;
+	const mp_bytes_t *out;
 	int x = 1;
 	double t0;
 
@@ -675,11 +669,11 @@ static void test_close_join_terminate(void **state)
 	for (int i = 0; i < 4; i++)
 		r[i] = mp_pool_apply_async(p, sleep_long, NULL, 0, NULL);
 	mpt_assert_rc(mp_async_result_successful(r[0]), -EINVAL);
-	mpt_assert_rc(mp_async_result_get(r[0], 0.05, &out, &len), -ETIMEDOUT);
+	mpt_assert_rc(mp_async_result_get(r[0], 0.05, &out), -ETIMEDOUT);
 	t0 = mpt_now();
 	mpt_assert_ok(mp_pool_terminate(p));
 	for (int i = 0; i < 4; i++) {
-		mpt_assert_rc(mp_async_result_get(r[i], mpt_timeout(10), &out, &len),
+		mpt_assert_rc(mp_async_result_get(r[i], mpt_timeout(10), &out),
 			      MP_ECANCELLED);
 		mp_async_result_free(r[i]);
 	}
@@ -705,9 +699,8 @@ static void test_task_timeout_values(void **state)
 {
 	static const double none[] = {0, MP_FOREVER, INFINITY, 1.8e10, 1e300};
 	mp_async_result_t *r;
-	const void *out;
-	void *buf;
-	size_t len;
+	const mp_bytes_t *out;
+	mp_bytes_t buf;
 	int x = 4;
 	mp_pool_t *p;
 
@@ -717,15 +710,15 @@ static void test_task_timeout_values(void **state)
 						.task_timeout = none[i]});
 		if (p == NULL)
 			fail_msg("task_timeout %g: %s", none[i], mp_last_error());
-		mpt_assert_ok(mp_pool_apply(p, twice, &x, sizeof(x), &buf, &len));
-		assert_int_equal(*(int *)buf, 8);
-		mp_buf_free(buf);
+		mpt_assert_ok(mp_pool_apply(p, twice, &x, sizeof(x), &buf));
+		assert_int_equal(*(int *)buf.data, 8);
+		mp_bytes_destroy(&buf);
 		mp_pool_free(p);
 	}
 	p = mp_pool_new(&(mp_pool_opts_t){.processes = 1, .task_timeout = 1e-12});
 	assert_non_null(p);
 	r = mp_pool_apply_async(p, sleep_long, NULL, 0, NULL);
-	mpt_assert_rc(mp_async_result_get(r, mpt_timeout(10), &out, &len),
+	mpt_assert_rc(mp_async_result_get(r, mpt_timeout(10), &out),
 		      -ETIMEDOUT);
 	assert_int_equal(mp_async_result_ready(r), 1); /* the task's timeout */
 	mp_async_result_free(r);
@@ -821,12 +814,11 @@ static void test_chaos_random_kills(void **state)
 		assert_non_null(r[i] = mp_pool_apply_async(p, chaos_task, &i, sizeof(i), NULL));
 	assert_int_equal(pthread_create(&t, NULL, killer, &c), 0);
 	for (int i = 0; i < N; i++) {
-		const void *out;
-		size_t len;
-		int rc = mp_async_result_get(r[i], mpt_timeout(60), &out, &len);
+		const mp_bytes_t *out;
+		int rc = mp_async_result_get(r[i], mpt_timeout(60), &out);
 
 		if (rc == 0) {
-			assert_int_equal(*(const int *)out, 3 * i);
+			assert_int_equal(*(const int *)out->data, 3 * i);
 			assert_int_equal(atomic_load(&chaos_runs[i]), 1);
 			ok++;
 		} else {
@@ -865,11 +857,10 @@ static void test_maxtasksperchild_one(void **state)
 	for (int i = 0; i < N; i++)
 		assert_non_null(r[i] = mp_pool_apply_async(p, worker_pid, NULL, 0, NULL));
 	for (int i = 0; i < N; i++) {
-		const void *out;
-		size_t len;
+		const mp_bytes_t *out;
 
-		mpt_assert_ok(mp_async_result_get(r[i], mpt_timeout(60), &out, &len));
-		memcpy(&pids[i], out, sizeof(pid_t));
+		mpt_assert_ok(mp_async_result_get(r[i], mpt_timeout(60), &out));
+		memcpy(&pids[i], out->data, sizeof(pid_t));
 		mp_async_result_free(r[i]);
 	}
 	/* One fresh worker per task. */
@@ -918,13 +909,12 @@ static int stdio_race(unsigned long *n)
 		return 2;
 	}
 	for (int i = 0; i < STDIO_TASKS; i++) {
-		const void *out;
-		size_t len;
+		const mp_bytes_t *out;
 
 		r[i] = mp_pool_apply_async(p, worker_pid, NULL, 0, NULL);
 		if (r[i] == NULL)
 			rc = 3;
-		else if (mp_async_result_get(r[i], mpt_timeout(60), &out, &len))
+		else if (mp_async_result_get(r[i], mpt_timeout(60), &out))
 			rc = 4;
 		mp_async_result_free(r[i]);
 	}
@@ -1080,7 +1070,7 @@ static void test_task_return_huge_len(void **state)
 	assert_non_null(p);
 	r = mp_pool_apply_async(p, return_huge, "x", 1, NULL);
 	assert_non_null(r);
-	mpt_assert_rc(mp_async_result_get(r, mpt_timeout(10), NULL, NULL),
+	mpt_assert_rc(mp_async_result_get(r, mpt_timeout(10), NULL),
 		      MP_ETASK);
 	assert_non_null(strstr(mp_last_error(), "rc=-90 mp_task_return: len"));
 	mp_async_result_free(r);
@@ -1090,25 +1080,23 @@ static void test_task_return_huge_len(void **state)
 static void test_apply_sizes_and_messages(void **state)
 {
 	mp_pool_t *p = mp_pool_new(&(mp_pool_opts_t){.processes = 1});
-	void *buf;
-	size_t len;
+	mp_bytes_t buf;
 
 	(void)state;
 	assert_non_null(p);
 	assert_null(mp_pool_apply_async(p, twice, "x", SIZE_MAX, NULL));
 	assert_int_equal(mp_last_error_code(), -EMSGSIZE);
 	assert_non_null(strstr(mp_last_error(), "mp_pool_apply_async: in_len"));
-	mpt_assert_rc(mp_pool_apply(p, twice, "x", MP_TASK_MAX_BYTES + 1, &buf,
-				    &len), -EMSGSIZE);
+	mpt_assert_rc(mp_pool_apply(p, twice, "x", MP_TASK_MAX_BYTES + 1, &buf), -EMSGSIZE);
 	assert_non_null(strstr(mp_last_error(), "mp_pool_apply: in_len"));
-	mpt_assert_rc(mp_pool_apply(p, twice, NULL, 4, &buf, &len), -EINVAL);
+	mpt_assert_rc(mp_pool_apply(p, twice, NULL, 4, &buf), -EINVAL);
 	assert_non_null(strstr(mp_last_error(), "mp_pool_apply: argument 'in'"));
 	assert_null(mp_pool_apply_async(p, twice, NULL, 4, NULL));
 	assert_non_null(strstr(mp_last_error(), "mp_pool_apply_async: argument"));
-	mpt_assert_rc(mp_pool_apply(NULL, twice, "x", 1, &buf, &len), -EINVAL);
+	mpt_assert_rc(mp_pool_apply(NULL, twice, "x", 1, &buf), -EINVAL);
 	assert_non_null(strstr(mp_last_error(), "mp_pool_apply: argument 'pool'"));
 	mpt_assert_ok(mp_pool_close(p));
-	mpt_assert_rc(mp_pool_apply(p, twice, "x", 1, &buf, &len), MP_ECLOSED);
+	mpt_assert_rc(mp_pool_apply(p, twice, "x", 1, &buf), MP_ECLOSED);
 	assert_string_equal(mp_last_error(), "mp_pool_apply: Pool not running");
 	mp_pool_free(p);
 }
@@ -1127,21 +1115,20 @@ static int imap_huge_item(void *arg)
 {
 	mp_pool_t *p = mp_pool_new(&(mp_pool_opts_t){.processes = 1});
 	mp_imap_t *it;
-	const void *out;
-	size_t len;
+	const mp_bytes_t *out;
 	int rc = 0;
 
 	(void)arg;
 	mpt_crash_signals_default();
 	if (p == NULL || (it = mp_pool_imap(p, twice, gen_huge, NULL, NULL)) == NULL)
 		return 99;
-	if (mp_imap_next(it, mpt_timeout(10), &out, &len, NULL) != -EMSGSIZE ||
+	if (mp_imap_next(it, mpt_timeout(10), &out, NULL) != -EMSGSIZE ||
 	    strstr(mp_last_error(), "mp_imap_next: item 0 of") == NULL)
 		rc = 1;
 	mp_imap_free(it);
 	if (rc == 0 &&
 	    (it = mp_pool_imap(p, twice, gen_huge, (void *)1, NULL)) != NULL) {
-		if (mp_imap_next(it, mpt_timeout(10), &out, &len, NULL) != -EINVAL ||
+		if (mp_imap_next(it, mpt_timeout(10), &out, NULL) != -EINVAL ||
 		    strstr(mp_last_error(), "mp_imap_next: the input function "
 					    "gave NULL with a length of 5") == NULL)
 			rc = 2;
@@ -1192,8 +1179,7 @@ static int no_worker_can_start(void *arg)
 {
 	int x = 21, rc;
 	mp_pool_t *p;
-	void *buf = NULL;
-	size_t len;
+	mp_bytes_t buf;
 	double t0;
 
 	(void)arg;
@@ -1202,21 +1188,21 @@ static int no_worker_can_start(void *arg)
 		return 10;
 	if ((p = mp_pool_new(&(mp_pool_opts_t){.processes = 1})) == NULL)
 		return 11;
-	if (mp_pool_apply(p, twice, &x, sizeof(x), &buf, &len) != 0)
+	if (mp_pool_apply(p, twice, &x, sizeof(x), &buf) != 0)
 		return 12;
-	mp_buf_free(buf);
+	mp_bytes_destroy(&buf);
 	atomic_store(&oom_others, true);
-	if (mp_pool_apply(p, crash, "x", 1, &buf, &len) != MP_EBROKEN)
+	if (mp_pool_apply(p, crash, "x", 1, &buf) != MP_EBROKEN)
 		return 13;
 	t0 = mpt_now();
-	rc = mp_pool_apply(p, twice, &x, sizeof(x), &buf, &len);
+	rc = mp_pool_apply(p, twice, &x, sizeof(x), &buf);
 	if (rc != MP_EBROKEN)
 		return 14;
 	if (mpt_now() - t0 > mpt_timeout(30))
 		return 15;
 	/* Broken now: refused at once, saying why (the supervisor could not
 	 * even copy that message into the failed task). */
-	if (mp_pool_apply(p, twice, &x, sizeof(x), &buf, &len) != MP_EBROKEN)
+	if (mp_pool_apply(p, twice, &x, sizeof(x), &buf) != MP_EBROKEN)
 		return 16;
 	if (strstr(mp_last_error(), "no worker can be started") == NULL) {
 		fprintf(stderr, "no_worker_can_start: %s\n", mp_last_error());
@@ -1270,12 +1256,11 @@ static int exit_with_live_pool(void)
 	if (live_pool == NULL)
 		return 1;
 	for (int i = 0; i < 4; i++) {
-		void *buf;
-		size_t len;
+		mp_bytes_t buf;
 
-		if (mp_pool_apply(live_pool, twice, &x, sizeof(x), &buf, &len) != 0)
+		if (mp_pool_apply(live_pool, twice, &x, sizeof(x), &buf) != 0)
 			return 2;
-		mp_buf_free(buf);
+		mp_bytes_destroy(&buf);
 	}
 	return 0; /* from main: exit() runs with the pool alive */
 }
@@ -1302,6 +1287,192 @@ static void test_without_pidfd(void **state)
 
 	(void)state;
 	mpt_rerun("MP_NO_PIDFD=1", only);
+}
+
+/* ---- the shapes of issue 12: bytes, wait, messages ---- */
+
+/* Returns its input. */
+static int echo(const void *in, size_t len, mp_task_out_t *out)
+{
+	return mp_task_return(out, in, len);
+}
+
+static size_t echo_items_left;
+static char echo_item[3] = "ab";
+
+static int next_echo(void *arg, const void **in, size_t *len)
+{
+	(void)arg;
+	if (echo_items_left == 0)
+		return 0;
+	echo_items_left--;
+	*in = echo_item;
+	*len = 2;
+	return 1;
+}
+
+/* mp_pool_apply hands out owned bytes, NUL-terminated; get and imap_next
+ * lend the result's own mp_bytes_t. */
+static void test_returned_bytes(void **state)
+{
+	mp_pool_t *p = mp_pool_new(&(mp_pool_opts_t){.processes = 1});
+	const mp_bytes_t *b;
+	mp_async_result_t *r;
+	mp_bytes_t own = {(char *)"junk", 4};
+	mp_imap_t *it;
+	size_t idx;
+
+	(void)state;
+	assert_non_null(p);
+	mpt_assert_ok(mp_pool_apply(p, echo, "abc", 3, &own));
+	assert_int_equal(own.len, 3);
+	assert_string_equal(own.data, "abc"); /* the NUL is there */
+	mp_bytes_destroy(&own);
+	assert_null(own.data);
+	mp_bytes_destroy(&own); /* harmless */
+	mpt_assert_ok(mp_pool_apply(p, echo, NULL, 0, &own));
+	assert_int_equal(own.len, 0);
+	assert_string_equal(own.data, "");
+	mp_bytes_destroy(&own);
+	/* A failure leaves *out empty. */
+	own = (mp_bytes_t){(char *)"junk", 4};
+	mpt_assert_rc(mp_pool_apply(p, twice, "abc", 3, &own), MP_ETASK);
+	assert_null(own.data);
+	assert_int_equal(own.len, 0);
+	r = mp_pool_apply_async(p, echo, "hello", 5, NULL);
+	assert_non_null(r);
+	mpt_assert_ok(mp_async_result_get(r, mpt_timeout(10), &b));
+	assert_int_equal(b->len, 5);
+	assert_memory_equal(b->data, "hello", 5);
+	/* The same bytes again: they belong to r. */
+	mpt_assert_ok(mp_async_result_get(r, 0, &b));
+	assert_memory_equal(b->data, "hello", 5);
+	mpt_assert_ok(mp_async_result_get(r, 0, NULL));
+	mp_async_result_free(r);
+	echo_items_left = 3;
+	it = mp_pool_imap(p, echo, next_echo, NULL, NULL);
+	assert_non_null(it);
+	for (size_t i = 0; i < 3; i++) {
+		mpt_assert_ok(mp_imap_next(it, mpt_timeout(10), &b, &idx));
+		assert_int_equal(idx, i);
+		assert_int_equal(b->len, 2);
+		assert_memory_equal(b->data, "ab", 2);
+	}
+	mpt_assert_rc(mp_imap_next(it, mpt_timeout(10), &b, NULL), MP_EEOF);
+	mp_imap_free(it);
+	mp_pool_free(p);
+}
+
+/* mp_async_result_wait: 0 once ready, -ETIMEDOUT before (it returned 1 / 0). */
+static void test_async_result_wait_codes(void **state)
+{
+	mp_pool_t *p = mp_pool_new(&(mp_pool_opts_t){.processes = 1});
+	mp_async_result_t *slow, *quick;
+	int x = 3;
+
+	(void)state;
+	assert_non_null(p);
+	slow = mp_pool_apply_async(p, sleep_long, NULL, 0, NULL);
+	assert_non_null(slow);
+	mpt_assert_rc(mp_async_result_wait(slow, 0), -ETIMEDOUT);
+	assert_non_null(strstr(mp_last_error(), "mp_async_result_wait: "));
+	mpt_assert_rc(mp_async_result_wait(slow, 0.01), -ETIMEDOUT);
+	mpt_assert_rc(mp_async_result_wait(slow, -2), -EINVAL);
+	mpt_assert_rc(mp_async_result_wait(NULL, 0), -EINVAL);
+	mpt_assert_ok(mp_pool_terminate(p));
+	/* Ready (cancelled) is still "it happened". */
+	mpt_assert_ok(mp_async_result_wait(slow, mpt_timeout(10)));
+	mp_async_result_free(slow);
+	mp_pool_free(p);
+	p = mp_pool_new(&(mp_pool_opts_t){.processes = 1});
+	quick = mp_pool_apply_async(p, twice, &x, sizeof(x), NULL);
+	mpt_assert_ok(mp_async_result_wait(quick, mpt_timeout(10)));
+	mpt_assert_ok(mp_async_result_wait(quick, 0));
+	mp_async_result_free(quick);
+	mp_pool_free(p);
+}
+
+static void progress_count(size_t done, size_t total, void *arg)
+{
+	(void)done;
+	(void)total;
+	atomic_fetch_add((atomic_int *)arg, 1);
+}
+
+#define assert_last_error_kept(msg)                                           \
+	do {                                                                  \
+		assert_string_equal(mp_last_error(), (msg));                  \
+		assert_int_equal(mp_last_error_code(), -EINVAL);              \
+	} while (0)
+
+/*
+ * A public call that succeeds leaves mp_last_error() as it was: the
+ * message of an earlier failure survives apply, map, imap and the rest,
+ * also when dispatch finds the inboxes full (8 KiB inputs, one worker).
+ */
+static void test_success_keeps_last_error(void **state)
+{
+	enum { N = 300, BIG = 8192 };
+	static char big[BIG];
+	static long in[1000], out[1000];
+	mp_async_result_t *r[N], *m;
+	const mp_bytes_t *b;
+	char msg[256];
+	atomic_int calls = 0;
+	mp_bytes_t own;
+	mp_pool_t *p;
+	mp_imap_t *it;
+	size_t idx;
+
+	(void)state;
+	for (int i = 0; i < 1000; i++)
+		in[i] = i;
+	mpt_assert_rc(mp_pool_join(NULL, 0), -EINVAL);
+	snprintf(msg, sizeof(msg), "%s", mp_last_error());
+	assert_non_null(strstr(msg, "mp_pool_join: "));
+	p = mp_pool_new(&(mp_pool_opts_t){.processes = 1});
+	assert_non_null(p);
+	assert_last_error_kept(msg);
+	for (int i = 0; i < N; i++)
+		assert_non_null(r[i] = mp_pool_apply_async(p, echo, big, BIG,
+							   NULL));
+	for (int i = 0; i < N; i++) {
+		mpt_assert_ok(mp_async_result_wait(r[i], mpt_timeout(30)));
+		mpt_assert_ok(mp_async_result_get(r[i], 0, &b));
+		assert_int_equal(b->len, BIG);
+		assert_int_equal(mp_async_result_ready(r[i]), 1);
+		assert_int_equal(mp_async_result_successful(r[i]), 1);
+		mp_async_result_free(r[i]);
+	}
+	assert_last_error_kept(msg);
+	mpt_assert_ok(mp_pool_apply(p, echo, big, BIG, &own));
+	mp_bytes_destroy(&own);
+	mpt_assert_ok(mp_pool_map(p, square, in, 1000, sizeof(long), out,
+				  sizeof(long),
+				  &(mp_map_opts_t){.chunksize = 1,
+						   .progress = progress_count,
+						   .arg = &calls}));
+	assert_int_equal(out[999], 999L * 999);
+	assert_int_equal(atomic_load(&calls), 1000);
+	m = mp_pool_map_async(p, square, in, 1000, sizeof(long), out,
+			      sizeof(long), NULL);
+	assert_non_null(m);
+	mpt_assert_ok(mp_async_result_get(m, mpt_timeout(30), &b));
+	assert_int_equal(b->len, 0);
+	mp_async_result_free(m);
+	assert_last_error_kept(msg);
+	echo_items_left = 500;
+	it = mp_pool_imap(p, echo, next_echo, NULL,
+			  &(mp_imap_opts_t){.window = 8});
+	assert_non_null(it);
+	for (int i = 0; i < 500; i++)
+		mpt_assert_ok(mp_imap_next(it, mpt_timeout(30), &b, &idx));
+	assert_last_error_kept(msg);
+	mp_imap_free(it);
+	mpt_assert_ok(mp_pool_close(p));
+	mpt_assert_ok(mp_pool_join(p, mpt_timeout(30)));
+	mp_pool_free(p);
+	assert_last_error_kept(msg);
 }
 
 int main(int argc, char **argv)
@@ -1332,6 +1503,9 @@ int main(int argc, char **argv)
 		MPT(test_no_worker_can_start),
 		MPT(test_exit_with_live_pool),
 		MPT(test_without_pidfd),
+		MPT(test_returned_bytes),
+		MPT(test_async_result_wait_codes),
+		MPT(test_success_keeps_last_error),
 	};
 
 	if (argc == 2 && strcmp(argv[1], "--exit-with-live-pool") == 0)

@@ -15,7 +15,6 @@
 #ifndef MPROC_EXECUTOR_H
 #define MPROC_EXECUTOR_H
 
-#include <stdbool.h>
 #include <stddef.h>
 
 #include "mproc/common.h"
@@ -37,40 +36,52 @@ typedef struct mp_executor_opts {
 typedef struct mp_executor mp_executor_t;
 typedef struct mp_future mp_future_t;
 
-/* Start the workers.  NULL with mp_last_error_code() on failure. */
+/*
+ * mp_executor_new - start the workers.  NULL with mp_last_error_code():
+ * -EINVAL (opts->max_workers over 4096, a negative or NaN
+ * opts->task_timeout), -ENOMEM, or why a worker could not start.
+ * Thread-safe.
+ */
 MP_API mp_executor_t *mp_executor_new(const mp_executor_opts_t *opts);
 
 /*
  * mp_executor_submit - schedule fn(in) (bytes copied) and return its future
- * (release with mp_future_free).  NULL with MP_ECLOSED after shutdown.
+ * (release with mp_future_free).  NULL with mp_last_error_code():
+ * MP_ECLOSED after shutdown, MP_EBROKEN (no worker can start), -EINVAL
+ * (NULL ex or fn, in NULL with in_len > 0), -EMSGSIZE (in_len over
+ * MP_TASK_MAX_BYTES), -ENOMEM.  Thread-safe.
  */
 MP_API mp_future_t *mp_executor_submit(mp_executor_t *ex, mp_task_fn fn,
 				       const void *in, size_t in_len);
 
 /*
- * mp_future_result - wait at most timeout: 0 with *out / *len (owned by the
- * future); MP_ECANCELLED if it was cancelled; -ETIMEDOUT if not done in
- * time; the task's failure (MP_ETASK with its message, MP_EBROKEN,
- * -ETIMEDOUT from the task timeout).
+ * mp_future_result - wait at most timeout: 0 with *out (borrowed: the
+ * future's bytes, valid until it is freed; out may be NULL); MP_ECANCELLED
+ * if it was cancelled; -ETIMEDOUT if not done in time; the task's failure
+ * (MP_ETASK with its message, MP_EBROKEN, -ETIMEDOUT from the task
+ * timeout); -EINVAL (NULL f, invalid timeout).  Thread-safe.
  */
-MP_API int mp_future_result(mp_future_t *f, double timeout, const void **out,
-			    size_t *len);
+MP_API int mp_future_result(mp_future_t *f, double timeout,
+			    const mp_bytes_t **out);
 
 /*
  * mp_future_exception - wait at most timeout: 0 if the task succeeded, its
  * failure code otherwise (message in mp_last_error()); MP_ECANCELLED if it
- * was cancelled; -ETIMEDOUT if not done in time (then mp_future_done is 0).
+ * was cancelled; -ETIMEDOUT if not done in time (then mp_future_done is 0);
+ * -EINVAL (NULL f, invalid timeout).  Thread-safe.
  */
 MP_API int mp_future_exception(mp_future_t *f, double timeout);
 
-/* 1/0: finished or cancelled; running (handed to a worker); cancelled. */
+/* 1/0: finished or cancelled; running (handed to a worker); cancelled.
+ * -EINVAL for NULL.  Thread-safe. */
 MP_API int mp_future_done(mp_future_t *f);
 MP_API int mp_future_running(mp_future_t *f);
 MP_API int mp_future_cancelled(mp_future_t *f);
 
 /*
  * mp_future_cancel - cancel if it has not started: 1 (cancelled, or already
- * was), 0 (running or finished: CPython's False).
+ * was), 0 (running or finished: CPython's False); -EINVAL for NULL.
+ * Thread-safe.
  */
 MP_API int mp_future_cancel(mp_future_t *f);
 
@@ -78,12 +89,14 @@ typedef void (*mp_future_done_fn)(mp_future_t *f, void *arg);
 
 /*
  * mp_future_add_done_callback - call fn(f, arg) once when f is done (or
- * cancelled); at once, in this thread, if it already is.  0 or -ENOMEM.
+ * cancelled); at once, in this thread, if it already is.  0, -ENOMEM, or
+ * -EINVAL (NULL f or fn).  Thread-safe.
  */
 MP_API int mp_future_add_done_callback(mp_future_t *f, mp_future_done_fn fn,
 				       void *arg);
 
-/* Release (at once, or when the task ends).  NULL is a no-op. */
+/* Release (at once, or when the task ends).  NULL is a no-op.  Not while
+ * another thread uses f. */
 MP_API void mp_future_free(mp_future_t *f);
 
 typedef struct mp_as_completed mp_as_completed_t;
@@ -91,14 +104,17 @@ typedef struct mp_as_completed mp_as_completed_t;
 /*
  * mp_as_completed - an iterator yielding the futures of fs (duplicates
  * once) as they complete, the finished ones first.  timeout bounds the
- * whole iteration (MP_FOREVER: none).  The futures must outlive it.
+ * whole iteration (MP_FOREVER: none).  The futures must outlive it.  NULL
+ * with mp_last_error_code(): -EINVAL (fs NULL with n > 0, a NULL future,
+ * n of INT32_MAX or more, invalid timeout), -ENOMEM.  Thread-safe.
  */
 MP_API mp_as_completed_t *mp_as_completed(mp_future_t *const *fs, size_t n,
 					  double timeout);
 
 /*
  * mp_as_completed_next - 0 with *f; MP_EEOF after the last; -ETIMEDOUT
- * ("k (of n) futures unfinished") once the timeout has passed.
+ * ("k (of n) futures unfinished") once the timeout has passed; -EINVAL
+ * for NULL.  One thread at a time per iterator.
  */
 MP_API int mp_as_completed_next(mp_as_completed_t *it, mp_future_t **f);
 /* Release the iterator (not the futures).  NULL is a no-op. */
@@ -113,7 +129,9 @@ typedef enum mp_return_when {
 /*
  * mp_futures_wait - wait until `when` holds or timeout passes (no error on
  * timeout, as CPython), then reorder fs so the done futures come first:
- * returns how many are done (CPython's (done, not_done) sets), or -EINVAL.
+ * returns how many are done (CPython's (done, not_done) sets); -EINVAL
+ * (fs NULL with n > 0, a NULL future, a bad `when` or timeout), -ENOMEM.
+ * Thread-safe.
  */
 MP_API int mp_futures_wait(mp_future_t **fs, size_t n, double timeout,
 			   mp_return_when_t when);
@@ -122,21 +140,45 @@ MP_API int mp_futures_wait(mp_future_t **fs, size_t n, double timeout,
  * mp_executor_map - out[i] = fn(in[i]) like mp_pool_map (opts: chunksize,
  * 0 = the pool's rule; progress).  -ETIMEDOUT if it is not done within
  * timeout: the chunks not yet started are cancelled and out is no longer
- * written.  Otherwise 0 or the first failure.
+ * written.  Otherwise 0 or the first failure; MP_ECLOSED after shutdown;
+ * -EINVAL as mp_pool_map, or for an invalid timeout.  Thread-safe.
  */
 MP_API int mp_executor_map(mp_executor_t *ex, mp_map_fn fn, const void *in,
 			   size_t n, size_t in_size, void *out, size_t out_size,
-			   double timeout, const mp_map_opts_t *opts);
+			   const mp_map_opts_t *opts, double timeout);
+
+/* Flags of mp_executor_shutdown; 0 is CPython's shutdown(). */
+enum {
+	/* Return at once (CPython's wait=False). */
+	MP_SHUTDOWN_NOWAIT = 1u << 0,
+	/* Cancel the futures not started (CPython's cancel_futures=True). */
+	MP_SHUTDOWN_CANCEL_FUTURES = 1u << 1,
+};
 
 /*
- * mp_executor_shutdown - no more submissions; cancel_futures cancels those
- * not started; wait: block until every running future is done and the
- * workers have exited.  0; calling it again is harmless.
+ * mp_executor_shutdown - no more submissions; with
+ * MP_SHUTDOWN_CANCEL_FUTURES the futures not started are cancelled; unless
+ * MP_SHUTDOWN_NOWAIT, block until every future left is done and the
+ * workers have exited (as CPython: no bound; mp_executor_free has one).
+ * 0; -EINVAL (NULL ex, unknown flags).  Calling it again is harmless.
+ * Thread-safe.
  */
-MP_API int mp_executor_shutdown(mp_executor_t *ex, bool wait,
-				bool cancel_futures);
+MP_API int mp_executor_shutdown(mp_executor_t *ex, unsigned flags);
 
-/* Shut down (wait, without cancelling) and release.  NULL is a no-op. */
+/*
+ * How long mp_executor_free waits for the submitted futures, in seconds.
+ */
+#define MP_EXECUTOR_FREE_GRACE 2.0
+
+/*
+ * mp_executor_free - shut down and release, in bounded time: wait at most
+ * MP_EXECUTOR_FREE_GRACE seconds for the futures left (CPython's
+ * shutdown(wait=True)), then terminate: the workers' process groups are
+ * SIGKILLed and the futures still running or queued fail with
+ * MP_ECANCELLED.  Call mp_executor_shutdown(ex, 0) first to wait for them
+ * however long they take.  Futures stay readable after it.  NULL is a
+ * no-op.  No other thread may use the executor meanwhile.
+ */
 MP_API void mp_executor_free(mp_executor_t *ex);
 
 #ifdef __cplusplus

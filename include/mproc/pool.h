@@ -65,6 +65,13 @@ MP_API int mp_task_fail(mp_task_out_t *out, const char *fmt, ...)
 /* A map function: one element of in_size bytes in, out_size bytes out. */
 typedef int (*mp_map_fn)(const void *in, void *out);
 
+/*
+ * Progress of a map or imap: called in the pool's supervisor thread (no
+ * lock held) each time a chunk ends, with the elements done so far and the
+ * total (imap: 0 while the input is not exhausted).
+ */
+typedef void (*mp_progress_fn)(size_t done, size_t total, void *arg);
+
 typedef struct mp_pool_opts {
 	unsigned processes;        /* 0 = mp_cpu_count(); at most 4096 */
 	void (*initializer)(void *arg); /* run once in each worker */
@@ -77,7 +84,12 @@ typedef struct mp_pool_opts {
 typedef struct mp_pool mp_pool_t;
 typedef struct mp_async_result mp_async_result_t;
 
-/* Start the workers.  NULL with mp_last_error_code() on failure. */
+/*
+ * mp_pool_new - start the workers and the supervisor thread.  NULL with
+ * mp_last_error_code(): -EINVAL (opts->processes over 4096, a negative or
+ * NaN opts->task_timeout), -ENOMEM, or why a worker could not start
+ * (-EAGAIN, ...).  Thread-safe.
+ */
 MP_API mp_pool_t *mp_pool_new(const mp_pool_opts_t *opts);
 
 typedef struct mp_apply_opts {
@@ -102,35 +114,45 @@ MP_API mp_async_result_t *mp_pool_apply_async(mp_pool_t *pool, mp_task_fn fn,
 
 /*
  * mp_async_result_get - wait at most timeout for the task: 0 with *out
- * (owned by the result, valid until it is freed; may be NULL) and *len;
- * MP_ETASK (the task failed: mp_last_error() has its message), MP_EBROKEN
- * (its worker died), -ETIMEDOUT (the task's own timeout expired, or this
- * wait's: then mp_async_result_ready says 0), MP_ECANCELLED (terminated).
+ * (borrowed: the result's bytes, valid until r is freed; out may be NULL;
+ * a map_async result has none: empty bytes); MP_ETASK (the task failed:
+ * mp_last_error() has its message), MP_EBROKEN (its worker died),
+ * -ETIMEDOUT (the task's own timeout expired, or this wait's: then
+ * mp_async_result_ready says 0), MP_ECANCELLED (terminated), -EINVAL (NULL
+ * r, invalid timeout).  Thread-safe.
  */
 MP_API int mp_async_result_get(mp_async_result_t *r, double timeout,
-			       const void **out, size_t *len);
-/* Wait: 1 once ready, 0 on timeout. */
+			       const mp_bytes_t **out);
+/*
+ * mp_async_result_wait - wait at most timeout for the result to be ready:
+ * 0 once it is (whatever the task's outcome), -ETIMEDOUT if it was not in
+ * time (timeout 0 polls), -EINVAL (NULL r, invalid timeout).  Thread-safe.
+ */
 MP_API int mp_async_result_wait(mp_async_result_t *r, double timeout);
-/* 1 if the result is ready (the task has ended, in any way), else 0. */
+/* 1 if the result is ready (the task has ended, in any way), else 0;
+ * -EINVAL for NULL.  Thread-safe. */
 MP_API int mp_async_result_ready(mp_async_result_t *r);
-/* 1 if it succeeded, 0 if it failed; -EINVAL before it is ready (CPython). */
+/* 1 if it succeeded, 0 if it failed; -EINVAL before it is ready (CPython)
+ * or for NULL.  Thread-safe. */
 MP_API int mp_async_result_successful(mp_async_result_t *r);
-/* Release (at once, or when the task ends).  NULL is a no-op. */
+/* Release (at once, or when the task ends; a map_async stops writing out).
+ * NULL is a no-op.  Not while another thread uses r. */
 MP_API void mp_async_result_free(mp_async_result_t *r);
 
 /*
- * mp_pool_apply - run fn(in) in a worker and wait: the result is copied into
- * a buffer the library allocates (*out; release with mp_buf_free).  Same
- * errors as mp_async_result_get.
+ * mp_pool_apply - run fn(in) in a worker and wait: 0 with the result in
+ * *out (owned: NUL-terminated, release with mp_bytes_destroy); on failure
+ * *out is empty and the code is one of mp_pool_apply_async's or
+ * mp_async_result_get's.  Thread-safe.
  */
 MP_API int mp_pool_apply(mp_pool_t *pool, mp_task_fn fn, const void *in,
-			 size_t in_len, void **out, size_t *len);
+			 size_t in_len, mp_bytes_t *out);
 
 typedef struct mp_map_opts {
 	/* Elements per task; 0 = CPython's rule, ceil(n / (4 * processes)). */
 	size_t chunksize;
 	/* Called in the supervisor thread each time a chunk ends. */
-	void (*progress)(size_t done, size_t total, void *arg);
+	mp_progress_fn progress;
 	/* map_async: called once, in the supervisor thread, when it ends. */
 	void (*callback)(void *out, size_t n, void *arg);
 	void (*error_callback)(int code, const char *message, void *arg);
@@ -144,6 +166,7 @@ typedef struct mp_map_opts {
  * -EINVAL before anything runs for NULL arrays or zero sizes with n > 0, or
  * when n * in_size or n * out_size exceeds MP_TASK_MAX_BYTES.
  * starmap is the same call with a struct of arguments as the element.
+ * Thread-safe.
  */
 MP_API int mp_pool_map(mp_pool_t *pool, mp_map_fn fn, const void *in, size_t n,
 		       size_t in_size, void *out, size_t out_size,
@@ -153,7 +176,9 @@ MP_API int mp_pool_map(mp_pool_t *pool, mp_map_fn fn, const void *in, size_t n,
  * mp_pool_map_async - the same, without waiting: in must stay readable
  * until the call returns (it is copied), out writable until the result is
  * ready (or freed: a freed map stops writing).  get returns 0 or the first
- * failure, with no data.
+ * failure, with no data.  NULL with mp_last_error_code(): the errors of
+ * mp_pool_map found before anything runs, MP_ECLOSED, MP_EBROKEN, -ENOMEM.
+ * Thread-safe.
  */
 MP_API mp_async_result_t *mp_pool_map_async(mp_pool_t *pool, mp_map_fn fn,
 					    const void *in, size_t n,
@@ -175,7 +200,7 @@ typedef struct mp_imap_opts {
 	/* Items submitted ahead of the consumer; 0 = max(64, 8 * chunksize *
 	 * processes). */
 	size_t window;
-	void (*progress)(size_t done, size_t total, void *arg); /* total 0 = unknown */
+	mp_progress_fn progress; /* total 0 = unknown */
 	void *arg;
 } mp_imap_opts_t;
 
@@ -186,14 +211,16 @@ typedef struct mp_imap mp_imap_t;
  * Items are pulled lazily (in the threads that call mp_imap_next) and at
  * most `window` are outstanding, so memory stays bounded for any input.
  * NULL with mp_last_error_code() (MP_ECLOSED, MP_EBROKEN, -ENOMEM, -EINVAL).
+ * Thread-safe; the iterator itself is used by one thread at a time.
  */
 MP_API mp_imap_t *mp_pool_imap(mp_pool_t *pool, mp_task_fn fn, mp_input_fn next,
 			       void *next_arg, const mp_imap_opts_t *opts);
 
 /*
  * mp_imap_next - the next result (input order, or completion order when
- * unordered): 0 with *out / *len (valid until the next call) and *index
- * (the item's input position; may be NULL); MP_EEOF after the last;
+ * unordered): 0 with *out (borrowed: valid until the next call or
+ * mp_imap_free; out may be NULL) and *index (the item's input position;
+ * may be NULL); MP_EEOF after the last;
  * MP_ETASK / MP_EBROKEN / -ETIMEDOUT / MP_ECANCELLED for a failed item (the
  * next call goes on with the following one); -ETIMEDOUT when this wait
  * expired (call again); the input function's own negative code; -ENOMEM
@@ -201,20 +228,29 @@ MP_API mp_imap_t *mp_pool_imap(mp_pool_t *pool, mp_task_fn fn, mp_input_fn next,
  * results of the items before it: free the iterator).
  * One thread at a time.
  */
-MP_API int mp_imap_next(mp_imap_t *it, double timeout, const void **out,
-			size_t *len, size_t *index);
+MP_API int mp_imap_next(mp_imap_t *it, double timeout,
+			const mp_bytes_t **out, size_t *index);
 
 /* Release the iterator; tasks still running are abandoned (never hangs). */
 MP_API void mp_imap_free(mp_imap_t *it);
 
-/* No more tasks; workers exit once the queued ones are done. */
+/* No more tasks; workers exit once the queued ones are done.  0, or
+ * -EINVAL for NULL.  Idempotent; thread-safe. */
 MP_API int mp_pool_close(mp_pool_t *pool);
 /* Stop now: kill the workers (and their process groups); outstanding
- * results fail with MP_ECANCELLED. */
+ * results fail with MP_ECANCELLED.  0, or -EINVAL for NULL.  Thread-safe. */
 MP_API int mp_pool_terminate(mp_pool_t *pool);
-/* Wait for the workers to exit; -EINVAL before close/terminate (CPython). */
+/* Wait at most timeout for the workers to exit: 0; -ETIMEDOUT; -EINVAL
+ * before close/terminate (CPython), for NULL or an invalid timeout.
+ * Thread-safe. */
 MP_API int mp_pool_join(mp_pool_t *pool, double timeout);
-/* Terminate if needed, join, release.  Never hangs.  NULL is a no-op. */
+/*
+ * mp_pool_free - terminate (SIGKILL every worker's process group), join,
+ * release: bounded by the time the killed workers take to die, never by a
+ * task.  Results still held stay readable (they fail with MP_ECANCELLED if
+ * they were not done).  NULL is a no-op.  No other thread may use the pool
+ * meanwhile.
+ */
 MP_API void mp_pool_free(mp_pool_t *pool);
 
 #ifdef __cplusplus

@@ -14,6 +14,7 @@
 #include "internal/alloc.h"
 #include "internal/child.h"
 #include "internal/clock.h"
+#include "internal/cond.h"
 #include "internal/error.h"
 #include "pool/pool_int.h"
 
@@ -168,20 +169,7 @@ void mpi_pool_cancel_pending(mp_pool_t *p)
 int mpi_pool_wait(mp_pool_t *p, bool (*cond)(void *), void *arg,
 		  uint64_t deadline)
 {
-	struct timespec ts;
-
-	while (!cond(arg)) {
-		if (deadline == MPI_NO_DEADLINE) {
-			pthread_cond_wait(&p->done, &p->lock);
-			continue;
-		}
-		ts.tv_sec = (time_t)(deadline / 1000000000u);
-		ts.tv_nsec = (long)(deadline % 1000000000u);
-		if (pthread_cond_timedwait(&p->done, &p->lock, &ts) == ETIMEDOUT &&
-		    !cond(arg))
-			return -ETIMEDOUT;
-	}
-	return 0;
+	return mpi_cond_wait_until(&p->done, &p->lock, cond, arg, deadline);
 }
 
 size_t mpi_pool_chunksize(const mp_pool_t *p, size_t n, size_t chunksize)
@@ -437,7 +425,7 @@ static void dispatch(mp_pool_t *p)
 		sent = true;
 	}
 	/* A sleeping supervisor must arm the new task's timeout. */
-	if (sent && p->timeout_ns &&
+	if (sent && p->timeout_ns != MPI_NO_DEADLINE &&
 	    __atomic_load_n(p->sup_sleeping, __ATOMIC_SEQ_CST))
 		mpi_pool_kick(p);
 	/* Retire workers whose budget the next job does not fit. */
@@ -500,7 +488,7 @@ static uint64_t check_timeouts(mp_pool_t *p)
 {
 	uint64_t now = mpi_now_ns(), next = MPI_NO_DEADLINE;
 
-	if (p->timeout_ns == 0)
+	if (p->timeout_ns == MPI_NO_DEADLINE)
 		return next;
 	for (unsigned i = 0; i < p->n; i++) {
 		struct worker *w = &p->w[i];

@@ -11,6 +11,7 @@
 
 #include "internal/alloc.h"
 #include "internal/clock.h"
+#include "internal/cond.h"
 #include "internal/error.h"
 #include "pool/pool_int.h"
 
@@ -26,8 +27,6 @@ static mp_async_result_t *R(mp_future_t *f)
 mp_executor_t *mp_executor_new(const mp_executor_opts_t *opts)
 {
 	static const mp_executor_opts_t defaults;
-	static const char pool_new[] = "mp_pool_new: ";
-	char why[512];
 	mp_executor_t *ex;
 	int rc;
 
@@ -47,21 +46,15 @@ mp_executor_t *mp_executor_new(const mp_executor_opts_t *opts)
 		MPI_ERR(-ENOMEM, "out of memory");
 		return NULL;
 	}
-	ex->pool = mp_pool_new(&(mp_pool_opts_t){
+	rc = mpi_pool_create(&(mp_pool_opts_t){
 		.processes = opts->max_workers,
 		.initializer = opts->initializer,
 		.initarg = opts->initarg,
 		.maxtasksperchild = opts->max_tasks_per_child,
-		.task_timeout = opts->task_timeout});
-	if (ex->pool == NULL) {
-		/* The same failure, said by the function the caller called. */
-		const char *m = mp_last_error();
-
-		if (strncmp(m, pool_new, sizeof(pool_new) - 1) == 0)
-			m += sizeof(pool_new) - 1;
-		snprintf(why, sizeof(why), "%s", m);
-		MPI_ERR(mp_last_error_code(), "%s", why);
+		.task_timeout = opts->task_timeout}, &ex->pool);
+	if (rc < 0) {
 		mpi_free(ex);
+		MPI_RAISE(rc);
 		return NULL;
 	}
 	return ex;
@@ -70,65 +63,63 @@ mp_executor_t *mp_executor_new(const mp_executor_opts_t *opts)
 mp_future_t *mp_executor_submit(mp_executor_t *ex, mp_task_fn fn,
 				const void *in, size_t in_len)
 {
-	mp_async_result_t *r;
+	mp_async_result_t *r = NULL;
+	int rc;
 
 	MPI_CHECK_NULL_P(ex);
 	MPI_CHECK_NULL_P(fn);
-	if ((r = mpi_apply_async(ex->pool, fn, in, in_len, NULL, true,
-				 __func__)) == NULL) {
-		if (mp_last_error_code() == MP_ECLOSED)
-			MPI_ERR(MP_ECLOSED, "cannot schedule new futures after "
-					    "shutdown");
-		return NULL;
-	}
+	rc = mpi_apply_async(ex->pool, fn, in, in_len, NULL, true, &r);
+	if (rc == MP_ECLOSED)
+		MPI_ERR(rc, "cannot schedule new futures after shutdown");
+	else if (rc < 0)
+		MPI_RAISE(rc);
 	return (mp_future_t *)r;
 }
 
-/* Wait for f; its status (with the message set), or -ETIMEDOUT. */
-static int settle(mp_future_t *f, double timeout, const char *func)
+/* Wait for f: 0, or its status (a reason left), or -ETIMEDOUT, -EINVAL. */
+static int settle(mp_future_t *f, double timeout)
 {
 	mp_async_result_t *r = R(f);
 	uint64_t deadline;
 	int rc;
 
 	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
-		return mpi_error(rc, func, "%s", mpi_reason(rc));
+		return rc;
 	if (mpi_result_wait(r, deadline) < 0)
-		return mpi_error(-ETIMEDOUT, func, "future not done after %gs",
-				 timeout);
+		return mpi_why(-ETIMEDOUT, "future not done after %gs", timeout);
 	if (r->cancelled)
-		return mpi_error(MP_ECANCELLED, func, "the future was cancelled");
-	if (r->status != 0)
-		return mpi_error(r->status, func, "%s",
-				 r->msg ? r->msg : mp_strerror(r->status));
+		return mpi_why(MP_ECANCELLED, "the future was cancelled");
+	if (r->res.status != 0)
+		return mpi_why(r->res.status, "%s", mpi_outcome_msg(&r->res));
 	return 0;
 }
 
-int mp_future_result(mp_future_t *f, double timeout, const void **out,
-		     size_t *len)
+int mp_future_result(mp_future_t *f, double timeout, const mp_bytes_t **out)
 {
 	int rc;
 
 	MPI_CHECK_NULL(f);
-	if ((rc = settle(f, timeout, __func__)) < 0)
-		return rc;
+	if ((rc = settle(f, timeout)) < 0)
+		return MPI_RAISE(rc);
 	if (out)
-		*out = R(f)->data;
-	if (len)
-		*len = R(f)->len;
+		*out = &R(f)->res.bytes;
 	return 0;
 }
 
 int mp_future_exception(mp_future_t *f, double timeout)
 {
+	int rc;
+
 	MPI_CHECK_NULL(f);
-	return settle(f, timeout, __func__);
+	if ((rc = settle(f, timeout)) < 0)
+		return MPI_RAISE(rc);
+	return 0;
 }
 
 int mp_future_done(mp_future_t *f)
 {
 	MPI_CHECK_NULL(f);
-	return mp_async_result_ready((mp_async_result_t *)f);
+	return mpi_result_done(R(f));
 }
 
 int mp_future_running(mp_future_t *f)
@@ -136,7 +127,7 @@ int mp_future_running(mp_future_t *f)
 	int running;
 
 	MPI_CHECK_NULL(f);
-	if (mp_future_done(f))
+	if (mpi_result_done(R(f)))
 		return 0;
 	mpi_pool_lock(R(f)->pool);
 	running = R(f)->job.state == J_RUNNING;
@@ -147,7 +138,7 @@ int mp_future_running(mp_future_t *f)
 int mp_future_cancelled(mp_future_t *f)
 {
 	MPI_CHECK_NULL(f);
-	return mp_future_done(f) && R(f)->cancelled;
+	return mpi_result_done(R(f)) && R(f)->cancelled;
 }
 
 int mp_future_cancel(mp_future_t *f)
@@ -156,7 +147,7 @@ int mp_future_cancel(mp_future_t *f)
 	int rc;
 
 	MPI_CHECK_NULL(f);
-	if (mp_future_done(f))
+	if (mpi_result_done(r))
 		return r->cancelled;
 	mpi_pool_lock(r->pool);
 	rc = r->job.state == J_PENDING;
@@ -170,16 +161,14 @@ int mp_future_cancel(mp_future_t *f)
 	return rc;
 }
 
-int mp_future_add_done_callback(mp_future_t *f, mp_future_done_fn fn, void *arg)
+int mpi_result_add_done_callback(mp_async_result_t *r, mp_future_done_fn fn,
+				 void *arg)
 {
-	mp_async_result_t *r = R(f);
 	struct done_cb *c;
 
-	MPI_CHECK_NULL(f);
-	MPI_CHECK_NULL(fn);
 	if (!__atomic_load_n(&r->notified, __ATOMIC_ACQUIRE)) {
 		if ((c = mpi_malloc(sizeof(*c))) == NULL)
-			return MPI_ERR(-ENOMEM, "out of memory");
+			return mpi_why(-ENOMEM, "out of memory");
 		*c = (struct done_cb){NULL, fn, arg};
 		mpi_pool_lock(r->pool);
 		if (!r->notified) {
@@ -194,13 +183,25 @@ int mp_future_add_done_callback(mp_future_t *f, mp_future_done_fn fn, void *arg)
 			return 0;
 		mpi_free(c);
 	}
-	fn(f, arg); /* already done: at once, here */
+	fn((mp_future_t *)r, arg); /* already done: at once, here */
+	return 0;
+}
+
+int mp_future_add_done_callback(mp_future_t *f, mp_future_done_fn fn, void *arg)
+{
+	int rc;
+
+	MPI_CHECK_NULL(f);
+	MPI_CHECK_NULL(fn);
+	if ((rc = mpi_result_add_done_callback(R(f), fn, arg)) < 0)
+		return MPI_RAISE(rc);
 	return 0;
 }
 
 void mp_future_free(mp_future_t *f)
 {
-	mp_async_result_free((mp_async_result_t *)f);
+	if (f != NULL)
+		mpi_result_free(R(f));
 }
 
 /* ---- waiting on many futures: a waiter fed by done callbacks ---- */
@@ -229,7 +230,7 @@ static void waiter_cb(mp_future_t *f, void *arg)
 
 	pthread_mutex_lock(&w->mu);
 	w->ready[w->nready++] = f;
-	if (R(f)->cancelled || R(f)->status != 0)
+	if (R(f)->cancelled || R(f)->res.status != 0)
 		w->nfailed++;
 	pthread_cond_broadcast(&w->cv);
 	pthread_mutex_unlock(&w->mu);
@@ -262,76 +263,73 @@ static mp_future_t **distinct(mp_future_t *const *fs, size_t n, size_t *m)
 	return u;
 }
 
-static struct waiter *waiter_new(mp_future_t *const *fs, size_t n,
-				 const char *func)
+/* A waiter fed by the done callbacks of fs: 0 with *out, or -EINVAL /
+ * -ENOMEM with a reason. */
+static int waiter_new(mp_future_t *const *fs, size_t n, struct waiter **out)
 {
-	struct waiter *w = mpi_calloc(1, sizeof(*w));
-	pthread_condattr_t ca;
+	struct waiter *w;
 	mp_future_t **u;
 	size_t m;
+	int rc;
 
-	if (n >= INT32_MAX) { /* w->refs counts one per future */
-		mpi_free(w);
-		mpi_error(-EINVAL, func, "n %zu: at most INT32_MAX - 1 futures", n);
-		return NULL;
-	}
+	if (n >= INT32_MAX) /* w->refs counts one per future */
+		return mpi_why(-EINVAL, "n %zu: at most INT32_MAX - 1 futures", n);
 	for (size_t i = 0; i < n; i++)
-		if (fs[i] == NULL) {
-			mpi_free(w);
-			mpi_error(-EINVAL, func, "fs[%zu] is NULL", i);
-			return NULL;
-		}
-	if (w == NULL || (u = distinct(fs, n, &m)) == NULL) {
+		if (fs[i] == NULL)
+			return mpi_why(-EINVAL, "fs[%zu] is NULL", i);
+	if ((w = mpi_calloc(1, sizeof(*w))) == NULL)
+		return mpi_why(-ENOMEM, "out of memory");
+	if ((u = distinct(fs, n, &m)) == NULL) {
 		mpi_free(w);
-		mpi_error(-ENOMEM, func, "out of memory");
-		return NULL;
+		return mpi_why(-ENOMEM, "out of memory");
 	}
-	if ((w->ready = mpi_calloc(m ? m : 1, sizeof(*w->ready))) == NULL) {
+	rc = (w->ready = mpi_calloc(m ? m : 1, sizeof(*w->ready))) == NULL
+		     ? -ENOMEM : mpi_cond_init_monotonic(&w->cv);
+	if (rc < 0) {
+		mpi_free(w->ready);
 		mpi_free(u);
 		mpi_free(w);
-		mpi_error(-ENOMEM, func, "out of memory");
-		return NULL;
+		return mpi_why(rc, "cannot set up the wait: %s", mp_strerror(rc));
 	}
 	pthread_mutex_init(&w->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&w->cv, &ca);
-	pthread_condattr_destroy(&ca);
 	w->n = m;
 	w->refs = 1 + (int)m;
 	for (size_t i = 0; i < m; i++)
-		if (mp_future_add_done_callback(u[i], waiter_cb, w) < 0) {
+		if (mpi_result_add_done_callback(R(u[i]), waiter_cb, w) < 0) {
 			/* Out of memory: the i callbacks registered keep w
 			 * until they run; drop the others' references and
 			 * ours (never count an unfinished future as done). */
 			for (size_t k = i; k <= m; k++)
 				waiter_release(w);
 			mpi_free(u);
-			mpi_error(-ENOMEM, func, "out of memory");
-			return NULL;
+			return mpi_why(-ENOMEM, "out of memory");
 		}
 	mpi_free(u);
-	return w;
+	*out = w;
+	return 0;
+}
+
+/* What a waiter waits for: a condition on it and `when`. */
+struct wait_for {
+	struct waiter *w;
+	bool (*cond)(struct waiter *, int);
+	int arg;
+};
+
+static bool wait_for_holds(void *arg)
+{
+	struct wait_for *f = arg;
+
+	return f->cond(f->w, f->arg);
 }
 
 /* Wait (w->mu held) until cond or the deadline: 0 or -ETIMEDOUT. */
 static int waiter_wait(struct waiter *w, bool (*cond)(struct waiter *, int),
 		       int arg, uint64_t deadline)
 {
-	struct timespec ts;
+	struct wait_for f = {w, cond, arg};
 
-	while (!cond(w, arg)) {
-		if (deadline == MPI_NO_DEADLINE) {
-			pthread_cond_wait(&w->cv, &w->mu);
-			continue;
-		}
-		ts.tv_sec = (time_t)(deadline / 1000000000u);
-		ts.tv_nsec = (long)(deadline % 1000000000u);
-		if (pthread_cond_timedwait(&w->cv, &w->mu, &ts) == ETIMEDOUT &&
-		    !cond(w, arg))
-			return -ETIMEDOUT;
-	}
-	return 0;
+	return mpi_cond_wait_until(&w->cv, &w->mu, wait_for_holds, &f, deadline);
 }
 
 struct mp_as_completed {
@@ -359,8 +357,9 @@ mp_as_completed_t *mp_as_completed(mp_future_t *const *fs, size_t n,
 		return NULL;
 	}
 	it->deadline = deadline;
-	if ((it->w = waiter_new(fs, n, __func__)) == NULL) {
+	if ((rc = waiter_new(fs, n, &it->w)) < 0) {
 		mpi_free(it);
+		MPI_RAISE(rc);
 		return NULL;
 	}
 	return it;
@@ -424,14 +423,14 @@ int mp_futures_wait(mp_future_t **fs, size_t n, double timeout,
 		return MPI_ERR(-EINVAL, "argument 'when' is %d", (int)when);
 	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
 		return MPI_RAISE(rc);
-	if ((w = waiter_new(fs, n, __func__)) == NULL)
-		return mp_last_error_code();
+	if ((rc = waiter_new(fs, n, &w)) < 0)
+		return MPI_RAISE(rc);
 	pthread_mutex_lock(&w->mu);
 	waiter_wait(w, wait_holds, when, deadline);
 	pthread_mutex_unlock(&w->mu);
 	waiter_release(w);
 	for (size_t i = 0; i < n; i++) /* done ones first, stable */
-		if (mp_future_done(fs[i])) {
+		if (mpi_result_done(R(fs[i]))) {
 			mp_future_t *x = fs[i];
 			memmove(fs + k + 1, fs + k, (i - k) * sizeof(*fs));
 			fs[k++] = x;
@@ -442,8 +441,8 @@ int mp_futures_wait(mp_future_t **fs, size_t n, double timeout,
 /* ---- map, shutdown ---- */
 
 int mp_executor_map(mp_executor_t *ex, mp_map_fn fn, const void *in, size_t n,
-		    size_t in_size, void *out, size_t out_size, double timeout,
-		    const mp_map_opts_t *opts)
+		    size_t in_size, void *out, size_t out_size,
+		    const mp_map_opts_t *opts, double timeout)
 {
 	uint64_t deadline;
 	int rc;
@@ -453,26 +452,38 @@ int mp_executor_map(mp_executor_t *ex, mp_map_fn fn, const void *in, size_t n,
 	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
 		return MPI_RAISE(rc);
 	rc = mpi_map(ex->pool, fn, in, n, in_size, out, out_size, opts,
-		     deadline, __func__);
+		     deadline);
 	if (rc == MP_ECLOSED)
 		return MPI_ERR(rc, "cannot schedule new futures after shutdown");
-	return rc;
+	return rc < 0 ? MPI_RAISE(rc) : 0;
 }
 
-int mp_executor_shutdown(mp_executor_t *ex, bool wait, bool cancel_futures)
+int mp_executor_shutdown(mp_executor_t *ex, unsigned flags)
 {
+	int rc;
+
 	MPI_CHECK_NULL(ex);
-	if (cancel_futures)
+	if (flags & ~(unsigned)(MP_SHUTDOWN_NOWAIT | MP_SHUTDOWN_CANCEL_FUTURES))
+		return MPI_ERR(-EINVAL, "unknown flags 0x%x", flags);
+	if (flags & MP_SHUTDOWN_CANCEL_FUTURES)
 		mpi_pool_cancel_pending(ex->pool);
-	mp_pool_close(ex->pool);
-	return wait ? mp_pool_join(ex->pool, MP_FOREVER) : 0;
+	mpi_pool_close(ex->pool);
+	if (flags & MP_SHUTDOWN_NOWAIT)
+		return 0;
+	/* Closed: the join cannot fail but for the deadline, and has none. */
+	if ((rc = mpi_pool_join(ex->pool, MPI_NO_DEADLINE)) < 0)
+		return MPI_RAISE(rc);
+	return 0;
 }
 
 void mp_executor_free(mp_executor_t *ex)
 {
 	if (ex == NULL)
 		return;
-	mp_executor_shutdown(ex, true, false);
-	mp_pool_free(ex->pool);
+	/* CPython's shutdown(wait=True), bounded; then terminate. */
+	mpi_pool_close(ex->pool);
+	(void)mpi_pool_join(ex->pool, mpi_deadline_in(mpi_timeout_ns(
+					  MP_EXECUTOR_FREE_GRACE)));
+	mpi_pool_destroy(ex->pool); /* terminates what is left */
 	mpi_free(ex);
 }

@@ -20,11 +20,7 @@ struct ichunk {
 	int refs; /* the engine's until notify, the consumer's until consumed */
 	size_t first, done_then;
 	bool done;
-	int status;
-	char *msg;
-	void *buf;
-	const char *data;
-	size_t len;
+	struct mpi_outcome res;
 };
 
 struct mp_imap {
@@ -44,6 +40,7 @@ struct mp_imap {
 	struct ichunk *cur;           /* the chunk being yielded */
 	size_t cur_off;
 	uint32_t cur_i;
+	mp_bytes_t item;              /* what mp_imap_next lent last */
 };
 
 static void imap_release(mp_imap_t *it)
@@ -59,8 +56,7 @@ static void ichunk_release(struct ichunk *c)
 	if (__atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
 	mpi_free(c->job.rec);
-	mpi_free(c->buf);
-	mpi_free(c->msg);
+	mpi_outcome_destroy(&c->res);
 	mpi_free(c);
 	imap_release(it);
 }
@@ -72,18 +68,7 @@ static bool ichunk_complete(mp_pool_t *p, struct mpi_job *j, int status,
 	mp_imap_t *it = c->it;
 
 	(void)p;
-	c->status = status;
-	if (status != 0) {
-		c->msg = mpi_strndup(data ? data : "", len);
-	} else if (buf != NULL && *buf != NULL) {
-		c->buf = *buf;
-		*buf = NULL;
-		c->data = data;
-		c->len = len;
-	} else {
-		c->status = -EPROTO;
-		c->msg = mpi_strdup("no result");
-	}
+	mpi_outcome_take(&c->res, status, data, len, buf);
 	mpi_free(j->rec);
 	j->rec = NULL;
 	c->done = true;
@@ -303,46 +288,44 @@ static bool imap_ready(void *arg)
 	return c != NULL && c->done;
 }
 
-/* The next item of it->cur: 0 or its failure (messages name func). */
-static int imap_item(mp_imap_t *it, const void **out, size_t *len,
-		     size_t *index, const char *func)
+/* The next item of it->cur into it->item: 0, or its failure with a
+ * reason. */
+static int imap_item(mp_imap_t *it, size_t *index)
 {
 	struct ichunk *c = it->cur;
+	const mp_bytes_t *b = &c->res.bytes;
 	struct item_hdr h;
-	const char *data;
+	char *data;
 
 	if (index)
 		*index = c->first + it->cur_i;
 	it->cur_i++;
-	if (c->status != 0)
-		return mpi_error(c->status, func, "%s",
-				 c->msg ? c->msg : mp_strerror(c->status));
+	it->item = (mp_bytes_t){NULL, 0};
+	if (c->res.status != 0)
+		return mpi_why(c->res.status, "%s", mpi_outcome_msg(&c->res));
 	/* The worker wrote this: every length is checked against what came. */
-	if (it->cur_off > c->len || c->len - it->cur_off < sizeof(h))
-		return mpi_error(-EPROTO, func, "a worker sent a short result");
-	memcpy(&h, c->data + it->cur_off, sizeof(h));
+	if (it->cur_off > b->len || b->len - it->cur_off < sizeof(h))
+		return mpi_why(-EPROTO, "a worker sent a short result");
+	memcpy(&h, b->data + it->cur_off, sizeof(h));
 	it->cur_off += sizeof(h);
-	if (h.len > c->len - it->cur_off)
-		return mpi_error(-EPROTO, func, "a worker sent a short result");
-	data = c->data + it->cur_off;
+	if (h.len > b->len - it->cur_off)
+		return mpi_why(-EPROTO, "a worker sent a short result");
+	data = b->data + it->cur_off;
 	/* Padding may be missing after the last item: stop at the end. */
-	it->cur_off += c->len - it->cur_off - h.len < mpi_align8(h.len) - h.len
-			       ? c->len - it->cur_off
+	it->cur_off += b->len - it->cur_off - h.len < mpi_align8(h.len) - h.len
+			       ? b->len - it->cur_off
 			       : mpi_align8(h.len);
-	if (out)
-		*out = data;
-	if (len)
-		*len = h.len;
 	if (h.status != 0 && h.status != MP_ETASK) /* all a worker sends */
-		return mpi_error(-EPROTO, func, "a worker sent a malformed "
-				 "result (status %d)", (int)h.status);
+		return mpi_why(-EPROTO, "a worker sent a malformed result "
+			       "(status %d)", (int)h.status);
 	if (h.status != 0)
-		return mpi_error(h.status, func, "%.*s",
-				 h.len > INT32_MAX ? INT32_MAX : (int)h.len, data);
+		return mpi_why(h.status, "%.*s",
+			       h.len > INT32_MAX ? INT32_MAX : (int)h.len, data);
+	it->item = (mp_bytes_t){data, h.len};
 	return 0;
 }
 
-int mp_imap_next(mp_imap_t *it, double timeout, const void **out, size_t *len,
+int mp_imap_next(mp_imap_t *it, double timeout, const mp_bytes_t **out,
 		 size_t *index)
 {
 	uint64_t deadline;
@@ -352,8 +335,13 @@ int mp_imap_next(mp_imap_t *it, double timeout, const void **out, size_t *len,
 	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
 		return MPI_RAISE(rc);
 	for (;;) {
-		if (it->cur != NULL && it->cur_i < it->cur->job.items)
-			return imap_item(it, out, len, index, __func__);
+		if (it->cur != NULL && it->cur_i < it->cur->job.items) {
+			if ((rc = imap_item(it, index)) < 0)
+				return MPI_RAISE(rc);
+			if (out)
+				*out = &it->item;
+			return 0;
+		}
 		if (it->cur != NULL) {
 			ichunk_release(it->cur);
 			it->cur = NULL;

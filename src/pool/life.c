@@ -11,15 +11,72 @@
 
 #include "internal/alloc.h"
 #include "internal/clock.h"
+#include "internal/cond.h"
 #include "internal/error.h"
 #include "internal/arena.h"
 #include "pool/pool_int.h"
 
+int mpi_pool_create(const mp_pool_opts_t *opts, mp_pool_t **out)
+{
+	mp_pool_t *p;
+	int rc;
+
+	if ((p = mpi_calloc(1, sizeof(*p))) == NULL)
+		return mpi_why(-ENOMEM, "out of memory");
+	if ((rc = mpi_cond_init_monotonic(&p->done)) < 0) {
+		mpi_free(p);
+		return mpi_why(rc, "cannot set up the pool: %s", mp_strerror(rc));
+	}
+	pthread_mutex_init(&p->lock, NULL);
+	p->thread_joined = true; /* until the thread exists */
+	p->opts = *opts;
+	p->n = opts->processes ? opts->processes : (unsigned)mp_cpu_count();
+	p->depth = 1;
+	p->avg_ns = 1000000000; /* tasks are long until they prove short */
+	/* MPI_NO_DEADLINE: no task timeout (0, MP_FOREVER, centuries). */
+	p->timeout_ns = mpi_option_timeout_ns(opts->task_timeout);
+	p->w = mpi_calloc(p->n, sizeof(*p->w));
+	p->slots = mpi_arena_alloc(p->n * sizeof(*p->slots));
+	p->sup_sleeping = mpi_arena_alloc(sizeof(*p->sup_sleeping));
+	p->results = mpi_ring_new(RESULT_BYTES, 0, 0);
+	p->pfd = mpi_calloc(p->n + 1, sizeof(*p->pfd));
+	p->deaf = mpi_calloc(p->n, sizeof(*p->deaf));
+	p->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (p->w == NULL || p->slots == NULL || p->sup_sleeping == NULL ||
+	    p->results == NULL || p->pfd == NULL || p->deaf == NULL ||
+	    p->efd < 0) {
+		rc = mpi_why(-ENOMEM, "cannot set up the pool");
+		goto fail;
+	}
+	for (unsigned i = 0; i < p->n; i++)
+		if ((rc = mpi_pool_start_worker(p, i)) < 0) {
+			rc = mpi_why(rc, "cannot start a worker: %s",
+				     mp_strerror(rc));
+			goto fail;
+		}
+	if ((rc = pthread_create(&p->thread, NULL, mpi_pool_supervisor, p)) != 0) {
+		rc = mpi_why(-rc, "cannot start the supervisor thread");
+		goto fail;
+	}
+	p->thread_joined = false;
+	*out = p;
+	return 0;
+fail:
+	for (unsigned i = 0; p->w && i < p->n; i++)
+		if (p->w[i].proc) {
+			mpi_pool_kill_worker(&p->w[i]);
+			mp_process_join(p->w[i].proc, MP_FOREVER);
+			mp_process_free(p->w[i].proc);
+		}
+	p->state = STOPPED;
+	mpi_pool_destroy(p);
+	return rc;
+}
+
 mp_pool_t *mp_pool_new(const mp_pool_opts_t *opts)
 {
 	static const mp_pool_opts_t defaults;
-	pthread_condattr_t ca;
-	mp_pool_t *p;
+	mp_pool_t *p = NULL;
 	int rc;
 
 	if (opts == NULL)
@@ -29,86 +86,51 @@ mp_pool_t *mp_pool_new(const mp_pool_opts_t *opts)
 		return NULL;
 	}
 	if (opts->processes > MPI_POOL_MAX_PROCESSES) {
-		MPI_ERR(-EINVAL, "opts->processes %u is too many", opts->processes);
+		MPI_ERR(-EINVAL, "opts->processes %u is too many (at most %d)",
+			opts->processes, MPI_POOL_MAX_PROCESSES);
 		return NULL;
 	}
-	if ((p = mpi_calloc(1, sizeof(*p))) == NULL) {
-		MPI_ERR(-ENOMEM, "out of memory");
+	if ((rc = mpi_pool_create(opts, &p)) < 0) {
+		MPI_RAISE(rc);
 		return NULL;
 	}
-	p->opts = *opts;
-	p->n = opts->processes ? opts->processes : (unsigned)mp_cpu_count();
-	p->depth = 1;
-	p->avg_ns = 1000000000; /* tasks are long until they prove short */
-	p->timeout_ns = mpi_timeout_ns(opts->task_timeout);
-	if (p->timeout_ns == MPI_NO_DEADLINE)
-		p->timeout_ns = 0; /* MP_FOREVER or centuries: none, as 0 */
-	p->w = mpi_calloc(p->n, sizeof(*p->w));
-	p->slots = mpi_arena_alloc(p->n * sizeof(*p->slots));
-	p->sup_sleeping = mpi_arena_alloc(sizeof(*p->sup_sleeping));
-	p->results = mpi_ring_new(RESULT_BYTES, 0, 0);
-	p->pfd = mpi_calloc(p->n + 1, sizeof(*p->pfd));
-	p->deaf = mpi_calloc(p->n, sizeof(*p->deaf));
-	p->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	pthread_mutex_init(&p->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&p->done, &ca);
-	pthread_condattr_destroy(&ca);
-	p->thread_joined = true; /* until the thread exists */
-	if (p->w == NULL || p->slots == NULL || p->sup_sleeping == NULL ||
-	    p->results == NULL || p->pfd == NULL || p->deaf == NULL ||
-	    p->efd < 0) {
-		MPI_ERR(-ENOMEM, "cannot set up the pool");
-		goto fail;
-	}
-	for (unsigned i = 0; i < p->n; i++)
-		if ((rc = mpi_pool_start_worker(p, i)) < 0) {
-			MPI_ERR(rc, "cannot start a worker: %s", mp_strerror(rc));
-			goto fail;
-		}
-	if ((rc = pthread_create(&p->thread, NULL, mpi_pool_supervisor, p)) != 0) {
-		MPI_ERR(-rc, "cannot start the supervisor thread");
-		goto fail;
-	}
-	p->thread_joined = false;
 	return p;
-fail:
-	for (unsigned i = 0; p->w && i < p->n; i++)
-		if (p->w[i].proc) {
-			mpi_pool_kill_worker(&p->w[i]);
-			mp_process_join(p->w[i].proc, MP_FOREVER);
-			mp_process_free(p->w[i].proc);
-		}
-	p->state = STOPPED;
-	mp_pool_free(p);
-	return NULL;
+}
+
+void mpi_pool_close(mp_pool_t *p)
+{
+	mpi_pool_lock(p);
+	if (p->state == RUN)
+		p->state = CLOSING;
+	mpi_pool_unlock(p);
+	mpi_pool_kick(p);
 }
 
 int mp_pool_close(mp_pool_t *pool)
 {
 	MPI_CHECK_NULL(pool);
-	mpi_pool_lock(pool);
-	if (pool->state == RUN)
-		pool->state = CLOSING;
-	mpi_pool_unlock(pool);
-	mpi_pool_kick(pool);
+	mpi_pool_close(pool);
 	return 0;
+}
+
+void mpi_pool_terminate(mp_pool_t *p)
+{
+	mpi_pool_lock(p);
+	if (p->state != STOPPED) {
+		p->state = TERMINATED;
+		mpi_pool_fail_pending(p, MP_ECANCELLED, "the pool was terminated");
+		for (unsigned i = 0; i < p->n; i++)
+			if (p->w[i].alive)
+				mpi_pool_kill_worker(&p->w[i]);
+	}
+	mpi_pool_unlock(p);
+	mpi_pool_kick(p);
 }
 
 int mp_pool_terminate(mp_pool_t *pool)
 {
 	MPI_CHECK_NULL(pool);
-	mpi_pool_lock(pool);
-	if (pool->state != STOPPED) {
-		pool->state = TERMINATED;
-		mpi_pool_fail_pending(pool, MP_ECANCELLED, "the pool was terminated");
-		for (unsigned i = 0; i < pool->n; i++)
-			if (pool->w[i].alive)
-				mpi_pool_kill_worker(&pool->w[i]);
-	}
-	mpi_pool_unlock(pool);
-	mpi_pool_kick(pool);
+	mpi_pool_terminate(pool);
 	return 0;
 }
 
@@ -117,40 +139,50 @@ static bool stopped(void *arg)
 	return ((mp_pool_t *)arg)->state == STOPPED;
 }
 
+int mpi_pool_join(mp_pool_t *p, uint64_t deadline)
+{
+	bool join;
+	int rc;
+
+	mpi_pool_lock(p);
+	if (p->state == RUN) {
+		mpi_pool_unlock(p);
+		return mpi_why(-EINVAL, "Pool is still running (close or "
+					"terminate it first)");
+	}
+	rc = mpi_pool_wait(p, stopped, p, deadline);
+	join = rc == 0 && !p->thread_joined;
+	if (join)
+		p->thread_joined = true;
+	mpi_pool_unlock(p);
+	if (rc < 0)
+		return rc;
+	if (join)
+		pthread_join(p->thread, NULL);
+	return 0;
+}
+
 int mp_pool_join(mp_pool_t *pool, double timeout)
 {
 	uint64_t deadline;
-	bool join;
 	int rc;
 
 	MPI_CHECK_NULL(pool);
 	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
 		return MPI_RAISE(rc);
-	mpi_pool_lock(pool);
-	if (pool->state == RUN) {
-		mpi_pool_unlock(pool);
-		return MPI_ERR(-EINVAL, "Pool is still running (close or "
-					"terminate it first)");
-	}
-	rc = mpi_pool_wait(pool, stopped, pool, deadline);
-	join = rc == 0 && !pool->thread_joined;
-	if (join)
-		pool->thread_joined = true;
-	mpi_pool_unlock(pool);
-	if (rc < 0)
+	if ((rc = mpi_pool_join(pool, deadline)) == -ETIMEDOUT)
 		return MPI_ERR(rc, "workers still running after %gs", timeout);
-	if (join)
-		pthread_join(pool->thread, NULL);
-	return 0;
+	return rc < 0 ? MPI_RAISE(rc) : 0;
 }
 
-void mp_pool_free(mp_pool_t *pool)
+void mpi_pool_destroy(mp_pool_t *pool)
 {
 	if (pool == NULL)
 		return;
 	if (!pool->thread_joined) {
-		mp_pool_terminate(pool);
-		mp_pool_join(pool, MP_FOREVER);
+		/* Killed workers die: the join is bounded. */
+		mpi_pool_terminate(pool);
+		mpi_pool_join(pool, MPI_NO_DEADLINE);
 	}
 	for (unsigned i = 0; pool->w && i < pool->n; i++)
 		if (pool->w[i].args.inbox)
@@ -167,4 +199,9 @@ void mp_pool_free(mp_pool_t *pool)
 	mpi_free(pool->deaf);
 	mpi_free(pool->w);
 	mpi_free(pool);
+}
+
+void mp_pool_free(mp_pool_t *pool)
+{
+	mpi_pool_destroy(pool);
 }

@@ -41,9 +41,47 @@ struct map_job {
 static void map_release(struct map_job *m);
 static void map_abandon(mp_pool_t *p, struct map_job *m);
 
+bool mpi_result_done(const mp_async_result_t *r)
+{
+	return __atomic_load_n(&r->done, __ATOMIC_ACQUIRE);
+}
+
 static bool is_done(void *arg)
 {
-	return __atomic_load_n(&((mp_async_result_t *)arg)->done, __ATOMIC_ACQUIRE);
+	return mpi_result_done(arg);
+}
+
+/* ---- outcomes (also imap's) ---- */
+
+void mpi_outcome_take(struct mpi_outcome *o, int status, const char *data,
+		      size_t len, void **buf)
+{
+	o->status = status;
+	if (status != 0) {
+		o->msg = mpi_strndup(data ? data : "", len);
+	} else if (buf != NULL && *buf != NULL) {
+		o->buf = *buf; /* keep the received record: no copy */
+		*buf = NULL;
+		o->bytes = (mp_bytes_t){(char *)data, len};
+	} else if ((o->buf = mpi_malloc(len ? len : 1)) == NULL) {
+		o->status = -ENOMEM;
+	} else {
+		if (len)
+			memcpy(o->buf, data, len);
+		o->bytes = (mp_bytes_t){o->buf, len};
+	}
+}
+
+void mpi_outcome_destroy(struct mpi_outcome *o)
+{
+	mpi_free(o->buf);
+	mpi_free(o->msg);
+	*o = (struct mpi_outcome){0};
+}
+
+const char *mpi_outcome_msg(const struct mpi_outcome *o)
+{
+	return o->msg ? o->msg : mp_strerror(o->status);
 }
 
 static void result_destroy(mp_async_result_t *r)
@@ -56,8 +94,7 @@ static void result_destroy(mp_async_result_t *r)
 		next = c->next;
 		mpi_free(c);
 	}
-	mpi_free(r->buf);
-	mpi_free(r->msg);
+	mpi_outcome_destroy(&r->res);
 	mpi_free(r);
 }
 
@@ -73,22 +110,8 @@ static bool apply_complete(mp_pool_t *p, struct mpi_job *j, int status,
 	mp_async_result_t *r = (mp_async_result_t *)j;
 
 	(void)p;
-	r->status = status;
 	r->cancelled = r->future && status == MP_ECANCELLED;
-	if (status != 0) {
-		r->msg = mpi_strndup(data ? data : "", len);
-	} else if (buf != NULL && *buf != NULL) {
-		r->buf = *buf; /* keep the received record: no copy */
-		*buf = NULL;
-		r->data = data;
-		r->len = len;
-	} else if ((r->buf = mpi_malloc(len ? len : 1)) == NULL) {
-		r->status = -ENOMEM;
-	} else {
-		memcpy(r->buf, data, len);
-		r->data = r->buf;
-		r->len = len;
-	}
+	mpi_outcome_take(&r->res, status, data, len, buf);
 	return true; /* done is published by result_notify */
 }
 
@@ -101,14 +124,17 @@ static void result_notify(mp_async_result_t *r)
 
 	if (m != NULL && __atomic_load_n(&m->abandoned, __ATOMIC_ACQUIRE))
 		; /* freed by its user before it was ready: no callback */
-	else if (m != NULL && r->status == 0 && m->opts.callback)
+	else if (m != NULL && r->res.status == 0 && m->opts.callback)
 		m->opts.callback(m->out, m->n, m->opts.arg);
-	else if (m != NULL && r->status != 0 && m->opts.error_callback)
-		m->opts.error_callback(r->status, r->msg ? r->msg : "", m->opts.arg);
-	else if (r->status == 0 && r->opts.callback)
-		r->opts.callback(r->data, r->len, r->opts.arg);
-	else if (r->status != 0 && r->opts.error_callback)
-		r->opts.error_callback(r->status, r->msg ? r->msg : "", r->opts.arg);
+	else if (m != NULL && r->res.status != 0 && m->opts.error_callback)
+		m->opts.error_callback(r->res.status,
+				       r->res.msg ? r->res.msg : "", m->opts.arg);
+	else if (r->res.status == 0 && r->opts.callback)
+		r->opts.callback(r->res.bytes.data, r->res.bytes.len,
+				 r->opts.arg);
+	else if (r->res.status != 0 && r->opts.error_callback)
+		r->opts.error_callback(r->res.status,
+				       r->res.msg ? r->res.msg : "", r->opts.arg);
 	__atomic_store_n(&r->done, true, __ATOMIC_RELEASE);
 	if (r->future) {
 		struct done_cb *c, *next;
@@ -135,29 +161,23 @@ static void apply_notify(mp_pool_t *p, struct mpi_job *j)
 
 static const struct mpi_job_ops apply_ops = {apply_complete, apply_notify};
 
-mp_async_result_t *mpi_apply_async(mp_pool_t *p, mp_task_fn fn, const void *in,
-				   size_t in_len, const mp_apply_opts_t *opts,
-				   bool future, const char *func)
+int mpi_apply_async(mp_pool_t *p, mp_task_fn fn, const void *in,
+		    size_t in_len, const mp_apply_opts_t *opts, bool future,
+		    mp_async_result_t **out)
 {
 	size_t rec_len = sizeof(struct task_hdr) + in_len;
 	mp_async_result_t *r;
 	int rc;
 
-	if (in == NULL && in_len > 0) {
-		mpi_error(-EINVAL, func, "argument 'in' is NULL but in_len is %zu",
-			  in_len);
-		return NULL;
-	}
-	if (in_len > MP_TASK_MAX_BYTES) {
-		mpi_error(-EMSGSIZE, func, "in_len %zu exceeds MP_TASK_MAX_BYTES "
-			  "(%zu)", in_len, (size_t)MP_TASK_MAX_BYTES);
-		return NULL;
-	}
-	if ((r = mpi_malloc(sizeof(*r) + rec_len)) == NULL) {
-		mpi_error(-ENOMEM, func, "out of memory for %zu bytes of input",
-			  in_len);
-		return NULL;
-	}
+	if (in == NULL && in_len > 0)
+		return mpi_why(-EINVAL, "argument 'in' is NULL but in_len is %zu",
+			       in_len);
+	if (in_len > MP_TASK_MAX_BYTES)
+		return mpi_why(-EMSGSIZE, "in_len %zu exceeds MP_TASK_MAX_BYTES "
+			       "(%zu)", in_len, (size_t)MP_TASK_MAX_BYTES);
+	if ((r = mpi_malloc(sizeof(*r) + rec_len)) == NULL)
+		return mpi_why(-ENOMEM, "out of memory for %zu bytes of input",
+			       in_len);
 	*r = (mp_async_result_t){.pool = p, .refs = 2, .future = future};
 	mpi_job_init(&r->job, &apply_ops, (unsigned char *)(r + 1), rec_len,
 		     T_APPLY, (uintptr_t)fn, 1, in_len, 0);
@@ -170,19 +190,24 @@ mp_async_result_t *mpi_apply_async(mp_pool_t *p, mp_task_fn fn, const void *in,
 	mpi_pool_unlock(p);
 	if (rc < 0) {
 		mpi_free(r);
-		mpi_error(rc, func, "%s", mpi_pool_refusal(p, rc));
-		return NULL;
+		return mpi_why(rc, "%s", mpi_pool_refusal(p, rc));
 	}
-	return r;
+	*out = r;
+	return 0;
 }
 
 mp_async_result_t *mp_pool_apply_async(mp_pool_t *pool, mp_task_fn fn,
 				       const void *in, size_t in_len,
 				       const mp_apply_opts_t *opts)
 {
+	mp_async_result_t *r = NULL;
+	int rc;
+
 	MPI_CHECK_NULL_P(pool);
 	MPI_CHECK_NULL_P(fn);
-	return mpi_apply_async(pool, fn, in, in_len, opts, false, __func__);
+	if ((rc = mpi_apply_async(pool, fn, in, in_len, opts, false, &r)) < 0)
+		MPI_RAISE(rc);
+	return r;
 }
 
 /* 0 once done, or -ETIMEDOUT.  A done result needs no pool. */
@@ -206,56 +231,57 @@ int mp_async_result_wait(mp_async_result_t *r, double timeout)
 	MPI_CHECK_NULL(r);
 	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
 		return MPI_RAISE(rc);
-	return mpi_result_wait(r, deadline) == 0;
+	if (mpi_result_wait(r, deadline) < 0)
+		return MPI_ERR(-ETIMEDOUT, "result not ready after %gs", timeout);
+	return 0;
 }
 
-static int result_get(mp_async_result_t *r, double timeout, const void **out,
-		      size_t *len, const char *func)
+/* Wait for r: 0 or a code with a reason (the task's failure, -ETIMEDOUT,
+ * -EINVAL for the timeout). */
+static int result_get(mp_async_result_t *r, double timeout)
 {
 	uint64_t deadline;
 	int rc;
 
 	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
-		return mpi_error(rc, func, "%s", mpi_reason(rc));
+		return rc;
 	if (mpi_result_wait(r, deadline) < 0)
-		return mpi_error(-ETIMEDOUT, func, "result not ready after %gs",
-				 timeout);
-	if (r->status != 0)
-		return mpi_error(r->status, func, "%s",
-				 r->msg ? r->msg : mp_strerror(r->status));
-	if (out)
-		*out = r->data;
-	if (len)
-		*len = r->len;
+		return mpi_why(-ETIMEDOUT, "result not ready after %gs", timeout);
+	if (r->res.status != 0)
+		return mpi_why(r->res.status, "%s", mpi_outcome_msg(&r->res));
 	return 0;
 }
 
-int mp_async_result_get(mp_async_result_t *r, double timeout, const void **out,
-			size_t *len)
+int mp_async_result_get(mp_async_result_t *r, double timeout,
+			const mp_bytes_t **out)
 {
+	int rc;
+
 	MPI_CHECK_NULL(r);
-	return result_get(r, timeout, out, len, __func__);
+	if ((rc = result_get(r, timeout)) < 0)
+		return MPI_RAISE(rc);
+	if (out)
+		*out = &r->res.bytes;
+	return 0;
 }
 
 int mp_async_result_ready(mp_async_result_t *r)
 {
 	MPI_CHECK_NULL(r);
-	return is_done(r);
+	return mpi_result_done(r);
 }
 
 int mp_async_result_successful(mp_async_result_t *r)
 {
 	MPI_CHECK_NULL(r);
-	if (!is_done(r))
+	if (!mpi_result_done(r))
 		return MPI_ERR(-EINVAL, "result is not ready");
-	return r->status == 0;
+	return r->res.status == 0;
 }
 
-void mp_async_result_free(mp_async_result_t *r)
+void mpi_result_free(mp_async_result_t *r)
 {
-	if (r == NULL)
-		return;
-	if (r->map != NULL && !is_done(r)) { /* stop writing into out */
+	if (r->map != NULL && !mpi_result_done(r)) { /* stop writing into out */
 		mpi_pool_lock(r->pool);
 		map_abandon(r->pool, r->map);
 		mpi_pool_unlock(r->pool);
@@ -263,31 +289,39 @@ void mp_async_result_free(mp_async_result_t *r)
 	mpi_result_release(r);
 }
 
+void mp_async_result_free(mp_async_result_t *r)
+{
+	if (r != NULL)
+		mpi_result_free(r);
+}
+
 int mp_pool_apply(mp_pool_t *pool, mp_task_fn fn, const void *in, size_t in_len,
-		  void **out, size_t *len)
+		  mp_bytes_t *out)
 {
 	mp_async_result_t *r;
-	const void *data = NULL;
-	size_t n = 0;
+	const mp_bytes_t *b;
 	int rc;
 
+	MPI_CHECK_NULL(out);
+	*out = (mp_bytes_t){NULL, 0};
 	MPI_CHECK_NULL(pool);
 	MPI_CHECK_NULL(fn);
-	MPI_CHECK_NULL(out);
-	MPI_CHECK_NULL(len);
-	if ((r = mpi_apply_async(pool, fn, in, in_len, NULL, false,
-				 __func__)) == NULL)
-		return mp_last_error_code();
-	rc = result_get(r, MP_FOREVER, &data, &n, __func__);
-	if (rc == 0) {
-		if ((*out = mpi_malloc(n ? n : 1)) == NULL)
-			rc = MPI_ERR(-ENOMEM, "out of memory");
-		else if (n)
-			memcpy(*out, data, n);
-		*len = n;
+	if ((rc = mpi_apply_async(pool, fn, in, in_len, NULL, false, &r)) < 0)
+		return MPI_RAISE(rc);
+	if ((rc = result_get(r, MP_FOREVER)) == 0) {
+		b = &r->res.bytes;
+		if ((out->data = mpi_malloc(b->len + 1)) == NULL) {
+			rc = mpi_why(-ENOMEM, "out of memory for a result of "
+				     "%zu bytes", b->len);
+		} else {
+			if (b->len)
+				memcpy(out->data, b->data, b->len);
+			out->data[b->len] = '\0';
+			out->len = b->len;
+		}
 	}
-	mp_async_result_free(r);
-	return rc;
+	mpi_result_free(r);
+	return rc < 0 ? MPI_RAISE(rc) : 0;
 }
 
 /* ---- map ---- */
@@ -340,8 +374,8 @@ static bool chunk_complete(mp_pool_t *p, struct mpi_job *j, int status,
 	if (c->last && m->res != NULL) {
 		mp_async_result_t *r = m->res;
 
-		r->status = m->status;
-		r->msg = m->status ? mpi_strdup(m->msg) : NULL;
+		r->res.status = m->status;
+		r->res.msg = m->status ? mpi_strdup(m->msg) : NULL;
 	}
 	return true;
 }
@@ -368,11 +402,12 @@ static bool map_settled(void *arg)
 	return __atomic_load_n(&m->refs, __ATOMIC_ACQUIRE) == 1;
 }
 
-/* Cut the input into chunks and submit them; the map job or NULL. */
-static struct map_job *map_start(mp_pool_t *p, mp_map_fn fn, const void *in,
-				 size_t n, size_t in_size, void *out,
-				 size_t out_size, const mp_map_opts_t *opts,
-				 mp_async_result_t *res, const char *func)
+/* Cut the input into chunks and submit them: 0 with *mp, or a code with a
+ * reason. */
+static int map_start(mp_pool_t *p, mp_map_fn fn, const void *in, size_t n,
+		     size_t in_size, void *out, size_t out_size,
+		     const mp_map_opts_t *opts, mp_async_result_t *res,
+		     struct map_job **mp)
 {
 	static const mp_map_opts_t defaults;
 	size_t cs, in_bytes, out_bytes;
@@ -381,22 +416,18 @@ static struct map_job *map_start(mp_pool_t *p, mp_map_fn fn, const void *in,
 
 	if (opts == NULL)
 		opts = &defaults;
-	if (n > 0 && (in == NULL || out == NULL || in_size == 0 || out_size == 0)) {
-		mpi_error(-EINVAL, func, "in, out, in_size and out_size must be set");
-		return NULL;
-	}
+	if (n > 0 && (in == NULL || out == NULL || in_size == 0 || out_size == 0))
+		return mpi_why(-EINVAL, "in, out, in_size and out_size must be set");
 	/* The caller's arrays are n * in_size and n * out_size bytes: no
 	 * object is larger than PTRDIFF_MAX, and every size below derives
 	 * from these two. */
 	if (__builtin_mul_overflow(n, in_size, &in_bytes) ||
 	    in_bytes > MP_TASK_MAX_BYTES ||
 	    __builtin_mul_overflow(n, out_size, &out_bytes) ||
-	    out_bytes > MP_TASK_MAX_BYTES) {
-		mpi_error(-EINVAL, func, "n %zu * in_size %zu or * out_size %zu "
-			  "exceeds MP_TASK_MAX_BYTES (%zu)", n, in_size, out_size,
-			  (size_t)MP_TASK_MAX_BYTES);
-		return NULL;
-	}
+	    out_bytes > MP_TASK_MAX_BYTES)
+		return mpi_why(-EINVAL, "n %zu * in_size %zu or * out_size %zu "
+			       "exceeds MP_TASK_MAX_BYTES (%zu)", n, in_size,
+			       out_size, (size_t)MP_TASK_MAX_BYTES);
 	cs = mpi_pool_chunksize(p, n, opts->chunksize);
 	if ((m = mpi_calloc(1, sizeof(*m))) == NULL)
 		goto nomem;
@@ -433,30 +464,30 @@ static struct map_job *map_start(mp_pool_t *p, mp_map_fn fn, const void *in,
 		mpi_pool_submit(p, &m->chunks[i]->job);
 	}
 	mpi_pool_unlock(p);
-	if (rc == 0)
-		return m;
+	if (rc == 0) {
+		*mp = m;
+		return 0;
+	}
 	map_release(m);
-	mpi_error(rc, func, "%s", mpi_pool_refusal(p, rc));
-	return NULL;
+	return mpi_why(rc, "%s", mpi_pool_refusal(p, rc));
 nomem:
 	if (m != NULL && m->chunks != NULL)
 		map_release(m);
 	else
 		mpi_free(m);
-	mpi_error(-ENOMEM, func, "out of memory");
-	return NULL;
+	return mpi_why(-ENOMEM, "out of memory");
 }
 
 int mpi_map(mp_pool_t *p, mp_map_fn fn, const void *in, size_t n,
 	    size_t in_size, void *out, size_t out_size, const mp_map_opts_t *opts,
-	    uint64_t deadline, const char *func)
+	    uint64_t deadline)
 {
 	struct map_job *m;
 	int rc;
 
-	if ((m = map_start(p, fn, in, n, in_size, out, out_size, opts, NULL,
-			   func)) == NULL)
-		return mp_last_error_code();
+	if ((rc = map_start(p, fn, in, n, in_size, out, out_size, opts, NULL,
+			    &m)) < 0)
+		return rc;
 	mpi_pool_lock(p);
 	rc = mpi_pool_wait(p, map_settled, m, deadline);
 	if (rc < 0)
@@ -465,9 +496,9 @@ int mpi_map(mp_pool_t *p, mp_map_fn fn, const void *in, size_t n,
 	if (rc == 0)
 		rc = m->status;
 	if (rc == -ETIMEDOUT && m->status != -ETIMEDOUT)
-		mpi_error(rc, func, "map not done within the timeout");
+		rc = mpi_why(rc, "map not done within the timeout");
 	else if (rc < 0)
-		mpi_error(rc, func, "%s", m->msg);
+		rc = mpi_why(rc, "%s", m->msg);
 	map_release(m);
 	return rc;
 }
@@ -476,10 +507,13 @@ int mp_pool_map(mp_pool_t *pool, mp_map_fn fn, const void *in, size_t n,
 		size_t in_size, void *out, size_t out_size,
 		const mp_map_opts_t *opts)
 {
+	int rc;
+
 	MPI_CHECK_NULL(pool);
 	MPI_CHECK_NULL(fn);
-	return mpi_map(pool, fn, in, n, in_size, out, out_size, opts,
-		       MPI_NO_DEADLINE, __func__);
+	rc = mpi_map(pool, fn, in, n, in_size, out, out_size, opts,
+		     MPI_NO_DEADLINE);
+	return rc < 0 ? MPI_RAISE(rc) : 0;
 }
 
 mp_async_result_t *mp_pool_map_async(mp_pool_t *pool, mp_map_fn fn,
@@ -489,6 +523,7 @@ mp_async_result_t *mp_pool_map_async(mp_pool_t *pool, mp_map_fn fn,
 {
 	mp_async_result_t *r;
 	struct map_job *m;
+	int rc;
 
 	MPI_CHECK_NULL_P(pool);
 	MPI_CHECK_NULL_P(fn);
@@ -497,9 +532,10 @@ mp_async_result_t *mp_pool_map_async(mp_pool_t *pool, mp_map_fn fn,
 		return NULL;
 	}
 	*r = (mp_async_result_t){.pool = pool, .refs = 2};
-	if ((m = map_start(pool, fn, in, n, in_size, out, out_size, opts, r,
-			   __func__)) == NULL) {
+	if ((rc = map_start(pool, fn, in, n, in_size, out, out_size, opts, r,
+			    &m)) < 0) {
 		mpi_free(r);
+		MPI_RAISE(rc);
 		return NULL;
 	}
 	if (n == 0) /* no chunk will end it */

@@ -5,7 +5,7 @@
  * - Each worker is a daemonic mp_process in a process group of its own,
  *   reading an inbox ring (internal/ring.h) of its own; all workers post
  *   results to one result ring.  A job (an apply task, a map chunk, a chunk
- *   of imap items) is a record: struct task_hdr and its input.
+ *   of imap items) is a record: struct task_hdr and its input (wire.h).
  * - Callers dispatch jobs straight into the inboxes (under pool->lock), at
  *   most `depth` per worker: 1 while tasks seem long, more once they prove
  *   short, so tiny tasks stream while long ones still balance.  What does
@@ -33,53 +33,13 @@
 
 #include "internal/alloc.h"
 #include "internal/ring.h"
+#include "pool/wire.h"
 #include "mproc/executor.h"
 #include "mproc/pool.h"
 #include "mproc/process.h"
 
 /* How long an idle worker looks at its inbox before sleeping on it. */
 enum { SPIN_NS = 20000 };
-
-/* ---- the wire: records between the pool and its workers ---- */
-
-enum { T_APPLY = 1, T_MAP = 2, T_ITEMS = 3, T_STOP = 4 };
-
-struct task_hdr {
-	uint64_t id;
-	uint64_t fn;
-	uint32_t kind, count;       /* count: map elements / items */
-	uint64_t in_size, out_size; /* T_MAP: per element */
-};
-
-struct res_hdr {
-	uint64_t id;
-	int32_t status; /* 0, or MP_ETASK with the message as payload */
-	uint32_t worker;
-	uint64_t run_ns;
-};
-
-/* T_ITEMS: count × (item_hdr, bytes padded to 8) each way. */
-struct item_hdr {
-	int32_t status;
-	uint32_t pad;
-	uint64_t len;
-};
-
-/* n rounded up to 8; n is at most MP_TASK_MAX_BYTES (or a sum checked
- * against MPI_RING_MAX_MESSAGE), so this never wraps. */
-static inline size_t mpi_align8(size_t n)
-{
-	return (n + 7) & ~(size_t)7;
-}
-
-/* What a worker publishes about itself (shared memory). */
-struct worker_slot {
-	_Alignas(64) uint64_t current; /* id of the job it started last */
-	uint64_t started;              /* when (mpi_now_ns) */
-	uint32_t ready;                /* its initializer has returned */
-	uint32_t big;                  /* streaming a result bigger than the
-					* ring can hold: keep reading */
-};
 
 struct worker_args {
 	struct mpi_ring *inbox, *results;
@@ -152,6 +112,21 @@ bool mpi_pool_cancel(mp_pool_t *p, struct mpi_job *j);
 /* Wait (locked) until cond(arg) or the deadline: 0 or -ETIMEDOUT. */
 int mpi_pool_wait(mp_pool_t *p, bool (*cond)(void *), void *arg,
 		  uint64_t deadline);
+
+/* ---- the life cycle (life.c): no messages, codes and reasons only ---- */
+
+/* Start a pool (opts already checked by the public caller, which names
+ * the fields): 0 with *out, or a code with a reason (mpi_why). */
+int mpi_pool_create(const mp_pool_opts_t *opts, mp_pool_t **out);
+/* No more jobs; the workers exit once the queued ones are done. */
+void mpi_pool_close(mp_pool_t *p);
+/* Kill the workers; outstanding jobs end with MP_ECANCELLED. */
+void mpi_pool_terminate(mp_pool_t *p);
+/* Wait for the workers to exit: 0, -EINVAL (still running: neither closed
+ * nor terminated), -ETIMEDOUT (both with a reason). */
+int mpi_pool_join(mp_pool_t *p, uint64_t deadline);
+/* Terminate if needed, join, release; NULL is a no-op. */
+void mpi_pool_destroy(mp_pool_t *p);
 unsigned mpi_pool_size(const mp_pool_t *p);
 /* CPython's chunksize rule, capped by maxtasksperchild. */
 size_t mpi_pool_chunksize(const mp_pool_t *p, size_t n, size_t chunksize);
@@ -236,29 +211,54 @@ struct done_cb {
 
 struct map_job;
 
+/*
+ * A job's outcome as its owner keeps it (results, futures, imap chunks):
+ * the status, its message, and on success the bytes (into buf, the record
+ * received from the worker, or a copy).
+ */
+struct mpi_outcome {
+	int status;
+	char *msg;             /* status != 0: the message (may be NULL) */
+	void *buf;
+	mp_bytes_t bytes;      /* status 0: the result, into buf */
+};
+
+/* Keep what ops->complete got: take the received record (*buf = NULL) or
+ * copy data; a copy that fails leaves -ENOMEM. */
+void mpi_outcome_take(struct mpi_outcome *o, int status, const char *data,
+		      size_t len, void **buf);
+void mpi_outcome_destroy(struct mpi_outcome *o);
+/* The message of a failed outcome (never NULL). */
+const char *mpi_outcome_msg(const struct mpi_outcome *o);
+
 struct mp_async_result {
 	struct mpi_job job;
 	mp_pool_t *pool;
 	int refs;              /* the user's and the engine's */
 	bool done, cancelled, notified, future;
-	int status;
-	const char *data;      /* into buf */
-	size_t len;
-	void *buf;
-	char *msg;
+	struct mpi_outcome res;
 	mp_apply_opts_t opts;
 	struct done_cb *cbs;   /* executor done callbacks */
 	struct map_job *map;   /* map_async */
 };
 
-/* Queue fn(in) (apply_async, submit); NULL with a message naming func. */
-mp_async_result_t *mpi_apply_async(mp_pool_t *p, mp_task_fn fn, const void *in,
-				   size_t in_len, const mp_apply_opts_t *opts,
-				   bool future, const char *func);
+/* Queue fn(in) (apply_async, submit): 0 with *out, or a code with a
+ * reason: -EINVAL, -EMSGSIZE, -ENOMEM, MP_ECLOSED, MP_EBROKEN. */
+int mpi_apply_async(mp_pool_t *p, mp_task_fn fn, const void *in,
+		    size_t in_len, const mp_apply_opts_t *opts, bool future,
+		    mp_async_result_t **out);
+bool mpi_result_done(const mp_async_result_t *r);
 int mpi_result_wait(mp_async_result_t *r, uint64_t deadline);
-void mpi_result_release(mp_async_result_t *r); /* locked: drop a reference */
+void mpi_result_release(mp_async_result_t *r); /* drop a reference */
+/* The user's release: a map_async stops writing; then release. */
+void mpi_result_free(mp_async_result_t *r);
+/* Register a done callback (fn at once if already notified): 0, -ENOMEM. */
+int mpi_result_add_done_callback(mp_async_result_t *r, mp_future_done_fn fn,
+				 void *arg);
+/* Map and wait until the deadline: 0 or a code with a reason (the first
+ * failure, -ETIMEDOUT, -EINVAL, MP_ECLOSED, ...). */
 int mpi_map(mp_pool_t *p, mp_map_fn fn, const void *in, size_t n,
 	    size_t in_size, void *out, size_t out_size, const mp_map_opts_t *opts,
-	    uint64_t deadline, const char *func);
+	    uint64_t deadline);
 
 #endif

@@ -1,0 +1,60 @@
+/*
+ * pool/wire.h - the records a pool and its worker processes exchange, and
+ * what a worker publishes in shared memory.
+ *
+ * A job (pool -> worker, through the worker's inbox ring) is a task_hdr
+ * and its input: T_APPLY one buffer; T_MAP count elements of in_size bytes;
+ * T_ITEMS count × (item_hdr, bytes padded to 8).  T_STOP is a bare header
+ * that retires the worker.  A result (worker -> pool, through the shared
+ * result ring) is a res_hdr and its data: the T_APPLY result, count ×
+ * out_size bytes for T_MAP, count × (item_hdr, bytes padded to 8) for
+ * T_ITEMS; for a failed job (status MP_ETASK) the data is the message.
+ * Both sides live in one program (the workers are forks of it), so the
+ * layouts are native; each side still checks every length it receives.
+ */
+#ifndef MPROC_POOL_WIRE_H
+#define MPROC_POOL_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum { T_APPLY = 1, T_MAP = 2, T_ITEMS = 3, T_STOP = 4 };
+
+struct task_hdr {
+	uint64_t id;
+	uint64_t fn;
+	uint32_t kind, count;       /* count: map elements / items */
+	uint64_t in_size, out_size; /* T_MAP: per element */
+};
+
+struct res_hdr {
+	uint64_t id;
+	int32_t status; /* 0, or MP_ETASK with the message as payload */
+	uint32_t worker;
+	uint64_t run_ns;
+};
+
+/* T_ITEMS: count × (item_hdr, bytes padded to 8) each way. */
+struct item_hdr {
+	int32_t status;
+	uint32_t pad;
+	uint64_t len;
+};
+
+/* n rounded up to 8; n is at most MP_TASK_MAX_BYTES (or a sum checked
+ * against MPI_RING_MAX_MESSAGE), so this never wraps. */
+static inline size_t mpi_align8(size_t n)
+{
+	return (n + 7) & ~(size_t)7;
+}
+
+/* What a worker publishes about itself (shared memory, one per worker). */
+struct worker_slot {
+	_Alignas(64) uint64_t current; /* id of the job it started last */
+	uint64_t started;              /* when (mpi_now_ns) */
+	uint32_t ready;                /* its initializer has returned */
+	uint32_t big;                  /* streaming a result bigger than the
+					* ring can hold: keep reading */
+};
+
+#endif
