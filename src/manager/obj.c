@@ -49,8 +49,13 @@ mp_obj_t *mpi_obj_new(int kind)
 {
 	mp_obj_t *o = mpi_calloc(1, sizeof(*o));
 
-	if (o != NULL)
+	if (o != NULL) {
 		o->kind = (uint8_t)kind;
+		/* a container counts as one level, empty or not */
+		if ((kind >= MP_OBJ_TUPLE && kind <= MP_OBJ_FROZENSET) ||
+		    kind == MP_OBJ_OBJECT)
+			o->depth = 1;
+	}
 	return o;
 }
 
@@ -1098,45 +1103,51 @@ int mpi_obj_repr(const mp_obj_t *o, mp_bytes_t *b, size_t *cap)
 
 /* ---- the public functions ---- */
 
-static mp_obj_t *made(mp_obj_t *o, int rc, const char *func)
+/* Report a constructor's failure; rc is read after o was made. */
+static mp_obj_t *made(mp_obj_t *o, const int *rc, const char *func)
 {
 	if (o == NULL)
-		mpi_raise(rc, func);
+		mpi_raise(*rc, func);
 	return o;
 }
 
-#define MADE(o, rc) made((o), (rc), __func__)
+#define MADE(o, rc) made((o), &(rc), __func__)
 
 mp_obj_t *mp_obj_none(void)
 {
-	return MADE(mpi_obj_new(MP_OBJ_NONE), -ENOMEM);
+	int rc = -ENOMEM;
+
+	return MADE(mpi_obj_new(MP_OBJ_NONE), rc);
 }
 
 mp_obj_t *mp_obj_bool(bool v)
 {
 	mp_obj_t *o = mpi_obj_new(MP_OBJ_BOOL);
+	int rc = -ENOMEM;
 
 	if (o != NULL)
 		o->u.b = v;
-	return MADE(o, -ENOMEM);
+	return MADE(o, rc);
 }
 
 mp_obj_t *mp_obj_int(int64_t v)
 {
 	mp_obj_t *o = mpi_obj_new(MP_OBJ_INT);
+	int rc = -ENOMEM;
 
 	if (o != NULL)
 		o->u.i = v;
-	return MADE(o, -ENOMEM);
+	return MADE(o, rc);
 }
 
 mp_obj_t *mp_obj_float(double v)
 {
 	mp_obj_t *o = mpi_obj_new(MP_OBJ_FLOAT);
+	int rc = -ENOMEM;
 
 	if (o != NULL)
 		o->u.f = v;
-	return MADE(o, -ENOMEM);
+	return MADE(o, rc);
 }
 
 mp_obj_t *mp_obj_bigint(const void *data, size_t len)
@@ -1265,22 +1276,30 @@ mp_obj_t *mp_obj_tuple_pack(size_t n, ...)
 
 mp_obj_t *mp_obj_list(void)
 {
-	return MADE(mpi_obj_new(MP_OBJ_LIST), -ENOMEM);
+	int rc = -ENOMEM;
+
+	return MADE(mpi_obj_new(MP_OBJ_LIST), rc);
 }
 
 mp_obj_t *mp_obj_dict(void)
 {
-	return MADE(mpi_obj_new(MP_OBJ_DICT), -ENOMEM);
+	int rc = -ENOMEM;
+
+	return MADE(mpi_obj_new(MP_OBJ_DICT), rc);
 }
 
 mp_obj_t *mp_obj_set(void)
 {
-	return MADE(mpi_obj_new(MP_OBJ_SET), -ENOMEM);
+	int rc = -ENOMEM;
+
+	return MADE(mpi_obj_new(MP_OBJ_SET), rc);
 }
 
 mp_obj_t *mp_obj_frozenset(void)
 {
-	return MADE(mpi_obj_new(MP_OBJ_FROZENSET), -ENOMEM);
+	int rc = -ENOMEM;
+
+	return MADE(mpi_obj_new(MP_OBJ_FROZENSET), rc);
 }
 
 static bool good_name(const char *s)
