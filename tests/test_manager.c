@@ -536,6 +536,12 @@ static void test_refuses_globals(void **state)
 	EXPECT_LOAD("\x80\x02" "c__builtin__\ngetattr\n.", -EPERM,
 		    "'__builtin__.getattr'");
 	EXPECT_LOAD("\x80\x02" "cposix\nsystem\nq\x00.", -EPERM, "posix.system");
+	/* a name with a NUL: the message reads no byte past the input (the
+	 * fuzzer found a heap over-read under ASan here) */
+	char *exact = malloc(17);
+	memcpy(exact, "\x80\x02" "c\0os\nsystem\n", 17);
+	expect_load(exact, 17, -EPERM, "global '");
+	free(exact);
 	/* an allowed class is still no value by itself */
 	EXPECT_LOAD("\x80\x03" "cbuiltins\nKeyError\n.", -ENOTSUP,
 		    "a class (builtins.KeyError) as a value");

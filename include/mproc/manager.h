@@ -321,9 +321,11 @@ MP_API int mp_obj_eq(const mp_obj_t *a, const mp_obj_t *b);
  * themselves, except those a short table knows to be unprintable (C1
  * controls, spaces other than ' ', format characters, private use), which
  * are escaped as Python does; Python's full Unicode table may escape a few
- * more (unassigned code points).  An object built by NEWOBJ without its
- * own repr prints as "<module.qualname object>".  -EINVAL for NULL,
- * -ENOMEM.
+ * more (unassigned code points).  An object prints as an exception does,
+ * qualname(args...); a Token as Token's own repr; an object built by NEWOBJ
+ * with no args but a state as "<module.qualname object>".  A big int of
+ * more than 4300 digits prints in hex ("0x..."), where Python refuses.
+ * -EINVAL for NULL, -ENOMEM.
  */
 MP_API int mp_obj_repr(const mp_obj_t *o, mp_bytes_t *out);
 
@@ -343,7 +345,9 @@ MP_API int mp_obj_repr(const mp_obj_t *o, mp_bytes_t *out);
  * sets as REDUCE of builtins.set below protocol 4; objects by REDUCE (or
  * NEWOBJ), then BUILD when they have a state.  -EINVAL for a NULL
  * argument or another protocol, -EPERM for an object whose class is not
- * on the allow-list (the message names it), -ENOMEM.  On failure *out is
+ * on the allow-list (the message names it), -E2BIG below protocol 4 for a
+ * str or bytes over 4 GiB or a set nested MP_OBJ_MAX_DEPTH deep (its
+ * argument tuple would pass the limit), -ENOMEM.  On failure *out is
  * left empty.  Thread-safe if nobody modifies o.
  */
 MP_API int mp_pickle_dumps(const mp_obj_t *o, int protocol, mp_bytes_t *out);

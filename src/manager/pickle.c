@@ -618,8 +618,9 @@ static int push_global(struct dec *d, const char *module, size_t mlen,
 
 	if (mlen >= sizeof(m) || nlen >= sizeof(n) ||
 	    memchr(module, '\0', mlen) || memchr(name, '\0', nlen))
-		return mpi_why(-EPERM, "global '%.60s.%.60s' is not allowed",
-			       module, name);
+		return mpi_why(-EPERM, "global '%.*s.%.*s' is not allowed",
+			       (int)(mlen < 60 ? mlen : 60), module,
+			       (int)(nlen < 60 ? nlen : 60), name);
 	memcpy(m, module, mlen);
 	m[mlen] = '\0';
 	memcpy(n, name, nlen);
@@ -1646,6 +1647,12 @@ static int save_set(struct enc *e, const mp_obj_t *o)
 	int rc;
 
 	if (e->proto < 4) { /* set(list) by REDUCE */
+		/* the argument tuple is one level deeper than the set */
+		if (o->depth + 1 > MP_OBJ_MAX_DEPTH)
+			return mpi_why(-E2BIG, "a set nested %u deep cannot be "
+					       "written in protocol %d (the limit "
+					       "is %d)", o->depth, e->proto,
+				       MP_OBJ_MAX_DEPTH);
 		memset(&list, 0, sizeof(list));
 		list.kind = MP_OBJ_LIST;
 		list.u.c.v = o->u.c.v;
