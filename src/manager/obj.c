@@ -284,22 +284,32 @@ static uint64_t hash_bytes(const void *p, size_t len, uint64_t tag)
 	return mix(h ^ w ^ 0xa5);
 }
 
+/* Is f a whole number?  (No libm: every double of 2^52 or more is.) */
+static bool integral(double f)
+{
+	double a = f < 0 ? -f : f;
+
+	if (!isfinite(f))
+		return false;
+	return a >= 4503599627370496.0 || f == (double)(int64_t)f;
+}
+
 /* An integral float beyond int64 as its shortest two's complement LE;
  * returns the length (<= 130 for a double), 0 if f is not such a float. */
 static size_t float_as_le(double f, unsigned char *out, size_t cap)
 {
+	uint64_t bits, mant;
 	int e;
-	double m;
-	uint64_t mant;
 	size_t i, byte, len;
 	unsigned carry;
 
-	if (!isfinite(f) || f != floor(f) ||
+	if (!integral(f) ||
 	    (f >= -9223372036854775808.0 && f < 9223372036854775808.0))
 		return 0;
-	m = frexp(fabs(f), &e); /* |f| = m * 2^e, 0.5 <= m < 1, e >= 64 */
-	mant = (uint64_t)ldexp(m, 53);
-	e -= 53;
+	/* |f| = mant * 2^e with a 53-bit mant (f is normal: |f| >= 2^63) */
+	memcpy(&bits, &f, sizeof(bits));
+	mant = (bits & (((uint64_t)1 << 52) - 1)) | ((uint64_t)1 << 52);
+	e = (int)((bits >> 52) & 0x7ff) - 1075;
 	len = (size_t)(e + 53) / 8 + 2;
 	if (len > cap)
 		return 0;
@@ -327,8 +337,8 @@ static int64_t num_small(const mp_obj_t *o)
 
 static bool float_small(double f, int64_t *out)
 {
-	if (f != floor(f) || !(f >= -9223372036854775808.0 &&
-			       f < 9223372036854775808.0))
+	if (!integral(f) || !(f >= -9223372036854775808.0 &&
+			      f < 9223372036854775808.0))
 		return false;
 	*out = (int64_t)f;
 	return true;
@@ -1432,7 +1442,16 @@ static int big_to_double(const mp_obj_t *o, double *out)
 	for (i = 0; i < bits - 64 && !sticky; i++)
 		sticky = mag[i / 8] >> (i % 8) & 1;
 	mpi_free(mag);
-	d = ldexp((double)(top | (uint64_t)sticky), (int)(bits - 64));
+	d = (double)(top | (uint64_t)sticky);
+	for (i = bits - 64; i > 0;) { /* d * 2^(bits - 64), exact or inf */
+		size_t k = i > 512 ? 512 : i;
+		uint64_t p2 = (uint64_t)(1023 + k) << 52;
+		double m;
+
+		memcpy(&m, &p2, sizeof(m));
+		d *= m;
+		i -= k;
+	}
 	if (isinf(d))
 		return mpi_why(-ERANGE, "int too large to convert to float");
 	*out = neg ? -d : d;
