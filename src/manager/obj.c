@@ -36,7 +36,8 @@ static const char *const kind_names[] = {
 
 const char *mp_obj_kind_name(int kind)
 {
-	if (kind >= 0 && (size_t)kind < sizeof(kind_names) / sizeof(*kind_names))
+	if (kind >= 0 &&
+	    (size_t)kind < sizeof(kind_names) / sizeof(*kind_names))
 		return kind_names[kind];
 	if (kind == MPI_OBJ_GLOBAL)
 		return "type";
@@ -92,7 +93,8 @@ void mpi_obj_decref(mp_obj_t *o)
 		mpi_obj_decref(o->u.o.args);
 		mpi_obj_decref(o->u.o.state);
 	} else if (o->kind == MP_OBJ_STR || o->kind == MP_OBJ_BYTES ||
-		   o->kind == MPI_OBJ_GLOBAL || (o->kind == MP_OBJ_INT && o->big)) {
+		   o->kind == MPI_OBJ_GLOBAL ||
+		   (o->kind == MP_OBJ_INT && o->big)) {
 		mpi_free(o->u.s.data);
 	}
 	mpi_free(o);
@@ -439,7 +441,8 @@ static int num_eq(const mp_obj_t *a, const mp_obj_t *b)
 	}
 	if ((a->kind == MP_OBJ_INT && a->big) ||
 	    (b->kind == MP_OBJ_INT && b->big))
-		return a->kind == MP_OBJ_INT && a->big && b->kind == MP_OBJ_INT &&
+		return a->kind == MP_OBJ_INT && a->big &&
+		       b->kind == MP_OBJ_INT &&
 		       b->big && a->u.s.len == b->u.s.len &&
 		       memcmp(a->u.s.data, b->u.s.data, a->u.s.len) == 0;
 	return num_small(a) == num_small(b);
@@ -497,7 +500,8 @@ int mpi_obj_eq(const mp_obj_t *a, const mp_obj_t *b)
 	case MP_OBJ_OBJECT:
 		if (strcmp(a->u.o.module, b->u.o.module) != 0 ||
 		    strcmp(a->u.o.qualname, b->u.o.qualname) != 0 ||
-		    a->flags != b->flags || !mpi_obj_eq(a->u.o.args, b->u.o.args))
+		    a->flags != b->flags ||
+		    !mpi_obj_eq(a->u.o.args, b->u.o.args))
 			return 0;
 		if (a->u.o.state == NULL || b->u.o.state == NULL)
 			return a->u.o.state == b->u.o.state;
@@ -728,7 +732,8 @@ mp_obj_t *mpi_obj_copy(const mp_obj_t *o, int64_t *budget, bool freeze,
 		if (*budget < 0) {
 			*rc = mpi_why(-E2BIG, "memo copies exceed the budget "
 					      "(%d x input + %zu bytes)",
-				      MP_PICKLE_COPY_FACTOR, MP_PICKLE_COPY_BASE);
+				      MP_PICKLE_COPY_FACTOR,
+				      MP_PICKLE_COPY_BASE);
 			return NULL;
 		}
 	}
@@ -762,7 +767,8 @@ mp_obj_t *mpi_obj_copy(const mp_obj_t *o, int64_t *budget, bool freeze,
 	} else if (is_container(o)) {
 		n = slots(o);
 		c->depth = o->depth;
-		if (n > 0 && (c->u.c.v = mpi_calloc(n, sizeof(*c->u.c.v))) == NULL) {
+		if (n > 0 &&
+		    (c->u.c.v = mpi_calloc(n, sizeof(*c->u.c.v))) == NULL) {
 			*rc = -ENOMEM;
 			goto fail;
 		}
@@ -1032,7 +1038,8 @@ static int repr_items(const mp_obj_t *o, size_t from, const char *open,
 		if (dict) {
 			rc = rc ? rc : mpi_obj_repr(o->u.c.v[2 * i], b, cap);
 			rc = rc ? rc : put(b, cap, ": ", 2);
-			rc = rc ? rc : mpi_obj_repr(o->u.c.v[2 * i + 1], b, cap);
+			rc = rc ? rc
+				: mpi_obj_repr(o->u.c.v[2 * i + 1], b, cap);
 		} else {
 			rc = rc ? rc : mpi_obj_repr(o->u.c.v[i], b, cap);
 		}
@@ -1105,9 +1112,11 @@ int mpi_obj_repr(const mp_obj_t *o, mp_bytes_t *b, size_t *cap)
 	case MP_OBJ_OBJECT:
 		return repr_object(o, b, cap);
 	default: /* a global */
-		return putf(b, cap, "<class '%.40s.", o->u.s.data) ||
-		       putf(b, cap, "%.40s'>",
-			    o->u.s.data + strlen(o->u.s.data) + 1) ? -ENOMEM : 0;
+		if (putf(b, cap, "<class '%.40s.", o->u.s.data) < 0 ||
+		    putf(b, cap, "%.40s'>",
+			 o->u.s.data + strlen(o->u.s.data) + 1) < 0)
+			return -ENOMEM;
+		return 0;
 	}
 }
 

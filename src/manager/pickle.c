@@ -284,7 +284,8 @@ static int fill(struct dec *d, mp_obj_t *c, size_t k)
 				mpi_obj_decref(d->st[i + 1]);
 		} else if (c->kind == MP_OBJ_DICT) {
 			rc = mpi_obj_setitem(c, d->st[i], d->st[i + 1]);
-		} else if (c->kind == MP_OBJ_SET || c->kind == MP_OBJ_FROZENSET) {
+		} else if (c->kind == MP_OBJ_SET ||
+			   c->kind == MP_OBJ_FROZENSET) {
 			rc = mpi_obj_add(c, d->st[i]);
 			rc = rc < 0 ? rc : 0;
 		} else {
@@ -448,7 +449,8 @@ static int read_decimal(struct dec *d, bool sign, int64_t *out)
 	buf[len] = '\0';
 	errno = 0;
 	*out = strtoll(buf, &end, 10);
-	if (*end != '\0' || errno != 0 || (!sign && (*out < 0 || buf[0] == '-')))
+	if (*end != '\0' || errno != 0 ||
+	    (!sign && (*out < 0 || buf[0] == '-')))
 		return bad("bad decimal '%s'", buf);
 	return 0;
 }
@@ -636,7 +638,8 @@ static int op_global(struct dec *d)
 	size_t ml = 0, nl = 0;
 	int rc;
 
-	if ((rc = read_line(d, &m, &ml)) < 0 || (rc = read_line(d, &n, &nl)) < 0)
+	if ((rc = read_line(d, &m, &ml)) < 0 ||
+	    (rc = read_line(d, &n, &nl)) < 0)
 		return rc;
 	return push_global(d, m, ml, n, nl);
 }
@@ -726,7 +729,8 @@ static mp_obj_t *make_set(int kind, mp_obj_t *args, int *rc)
 	}
 	if (x->refs > 0) { /* the memo still sees x: copy its items */
 		for (i = 0; i < x->u.c.n; i++) {
-			mp_obj_t *c = mpi_obj_copy(x->u.c.v[i], NULL, false, rc);
+			mp_obj_t *c = mpi_obj_copy(x->u.c.v[i], NULL, false,
+						   rc);
 
 			if (c == NULL || (*rc = mpi_obj_add(s, c)) < 0) {
 				mpi_obj_decref(s);
@@ -808,7 +812,8 @@ static mp_obj_t *call(mp_obj_t *f, mp_obj_t *args, bool newobj, int *rc)
 		else if (args_are(args, 1) && a0->kind == MP_OBJ_BYTES)
 			r = mpi_obj_copy(a0, NULL, false, rc);
 		else if (g->role == R_BYTEARRAY && args_are(args, 2) &&
-			 a0->kind == MP_OBJ_STR && is_latin1_name(args->u.c.v[1]))
+			 a0->kind == MP_OBJ_STR &&
+			 is_latin1_name(args->u.c.v[1]))
 			r = encode_latin1(a0, rc);
 		else
 			*rc = bad("%s() with these arguments is not supported",
@@ -1455,8 +1460,8 @@ static int save_text(struct enc *e, int kind, const void *p, size_t n)
 		else if (e->proto >= 4)
 			h[0] = 0x8e, hl = 8;
 		else
-			return mpi_why(-E2BIG, "cannot serialize a bytes object "
-					       "larger than 4 GiB");
+			return mpi_why(-E2BIG, "cannot serialize a bytes "
+					       "object larger than 4 GiB");
 	}
 	for (size_t i = 0; i < hl; i++)
 		h[1 + i] = (unsigned char)((uint64_t)n >> (8 * i));
@@ -1649,10 +1654,10 @@ static int save_set(struct enc *e, const mp_obj_t *o)
 	if (e->proto < 4) { /* set(list) by REDUCE */
 		/* the argument tuple is one level deeper than the set */
 		if (o->depth + 1 > MP_OBJ_MAX_DEPTH)
-			return mpi_why(-E2BIG, "a set nested %u deep cannot be "
-					       "written in protocol %d (the limit "
-					       "is %d)", o->depth, e->proto,
-				       MP_OBJ_MAX_DEPTH);
+			return mpi_why(-E2BIG, "a set nested %u deep "
+				       "cannot be written in protocol %d "
+				       "(the limit is %d)", o->depth,
+				       e->proto, MP_OBJ_MAX_DEPTH);
 		memset(&list, 0, sizeof(list));
 		list.kind = MP_OBJ_LIST;
 		list.u.c.v = o->u.c.v;
@@ -1660,8 +1665,8 @@ static int save_set(struct enc *e, const mp_obj_t *o)
 		rc = save_global(e, glob_role(frozen ? R_FROZENSET : R_SET));
 		if (rc == 0 && (rc = w1(e, ']')) == 0 && (rc = memoize(e)) == 0)
 			rc = save_batches(e, &list);
-		if (rc == 0 && (rc = w1(e, 0x85)) == 0 && (rc = memoize(e)) == 0 &&
-		    (rc = w1(e, 'R')) == 0)
+		if (rc == 0 && (rc = w1(e, 0x85)) == 0 &&
+		    (rc = memoize(e)) == 0 && (rc = w1(e, 'R')) == 0)
 			rc = memoize(e);
 		return rc;
 	}
@@ -1731,7 +1736,8 @@ static int save(struct enc *e, const mp_obj_t *o)
 		if (e->proto == 2)
 			rc = save_bytes2(e, o);
 		else
-			rc = save_text(e, MP_OBJ_BYTES, o->u.s.data, o->u.s.len);
+			rc = save_text(e, MP_OBJ_BYTES, o->u.s.data,
+				       o->u.s.len);
 		break;
 	case MP_OBJ_TUPLE:
 		rc = save_tuple(e, o);
