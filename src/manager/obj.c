@@ -1122,21 +1122,21 @@ int mpi_obj_repr(const mp_obj_t *o, mp_bytes_t *b, size_t *cap)
 
 /* ---- the public functions ---- */
 
-/* Report a constructor's failure; rc is read after o was made. */
-static mp_obj_t *made(mp_obj_t *o, const int *rc, const char *func)
-{
-	if (o == NULL)
-		mpi_raise(*rc, func);
-	return o;
-}
-
-#define MADE(o, rc) made((o), &(rc), __func__)
+/* Return a constructor's node, reporting rc (read after o was made) for
+ * NULL in the public function's name. */
+#define RETURN_MADE(o, rc)                                                    \
+	do {                                                                  \
+		mp_obj_t *made_ = (o);                                        \
+		if (made_ == NULL)                                            \
+			MPI_RAISE(rc);                                        \
+		return made_;                                                 \
+	} while (0)
 
 mp_obj_t *mp_obj_none(void)
 {
 	int rc = -ENOMEM;
 
-	return MADE(mpi_obj_new(MP_OBJ_NONE), rc);
+	RETURN_MADE(mpi_obj_new(MP_OBJ_NONE), rc);
 }
 
 mp_obj_t *mp_obj_bool(bool v)
@@ -1146,7 +1146,7 @@ mp_obj_t *mp_obj_bool(bool v)
 
 	if (o != NULL)
 		o->u.b = v;
-	return MADE(o, rc);
+	RETURN_MADE(o, rc);
 }
 
 mp_obj_t *mp_obj_int(int64_t v)
@@ -1156,7 +1156,7 @@ mp_obj_t *mp_obj_int(int64_t v)
 
 	if (o != NULL)
 		o->u.i = v;
-	return MADE(o, rc);
+	RETURN_MADE(o, rc);
 }
 
 mp_obj_t *mp_obj_float(double v)
@@ -1166,7 +1166,7 @@ mp_obj_t *mp_obj_float(double v)
 
 	if (o != NULL)
 		o->u.f = v;
-	return MADE(o, rc);
+	RETURN_MADE(o, rc);
 }
 
 mp_obj_t *mp_obj_bigint(const void *data, size_t len)
@@ -1177,7 +1177,7 @@ mp_obj_t *mp_obj_bigint(const void *data, size_t len)
 		MPI_ERR(-EINVAL, "argument 'data' is NULL");
 		return NULL;
 	}
-	return MADE(mpi_obj_bigint(data, len, &rc), rc);
+	RETURN_MADE(mpi_obj_bigint(data, len, &rc), rc);
 }
 
 mp_obj_t *mp_obj_strn(const char *s, size_t len)
@@ -1188,7 +1188,7 @@ mp_obj_t *mp_obj_strn(const char *s, size_t len)
 		MPI_ERR(-EINVAL, "argument 's' is NULL");
 		return NULL;
 	}
-	return MADE(mpi_obj_str(MP_OBJ_STR, s, len, &rc), rc);
+	RETURN_MADE(mpi_obj_str(MP_OBJ_STR, s, len, &rc), rc);
 }
 
 mp_obj_t *mp_obj_str(const char *s)
@@ -1196,7 +1196,7 @@ mp_obj_t *mp_obj_str(const char *s)
 	int rc = -EINVAL;
 
 	MPI_CHECK_NULL_P(s);
-	return MADE(mpi_obj_str(MP_OBJ_STR, s, strlen(s), &rc), rc);
+	RETURN_MADE(mpi_obj_str(MP_OBJ_STR, s, strlen(s), &rc), rc);
 }
 
 mp_obj_t *mp_obj_bytes(const void *data, size_t len)
@@ -1207,7 +1207,7 @@ mp_obj_t *mp_obj_bytes(const void *data, size_t len)
 		MPI_ERR(-EINVAL, "argument 'data' is NULL");
 		return NULL;
 	}
-	return MADE(mpi_obj_str(MP_OBJ_BYTES, data, len, &rc), rc);
+	RETURN_MADE(mpi_obj_str(MP_OBJ_BYTES, data, len, &rc), rc);
 }
 
 /* The code a NULL item stands for: its constructor's. */
@@ -1297,28 +1297,28 @@ mp_obj_t *mp_obj_list(void)
 {
 	int rc = -ENOMEM;
 
-	return MADE(mpi_obj_new(MP_OBJ_LIST), rc);
+	RETURN_MADE(mpi_obj_new(MP_OBJ_LIST), rc);
 }
 
 mp_obj_t *mp_obj_dict(void)
 {
 	int rc = -ENOMEM;
 
-	return MADE(mpi_obj_new(MP_OBJ_DICT), rc);
+	RETURN_MADE(mpi_obj_new(MP_OBJ_DICT), rc);
 }
 
 mp_obj_t *mp_obj_set(void)
 {
 	int rc = -ENOMEM;
 
-	return MADE(mpi_obj_new(MP_OBJ_SET), rc);
+	RETURN_MADE(mpi_obj_new(MP_OBJ_SET), rc);
 }
 
 mp_obj_t *mp_obj_frozenset(void)
 {
 	int rc = -ENOMEM;
 
-	return MADE(mpi_obj_new(MP_OBJ_FROZENSET), rc);
+	RETURN_MADE(mpi_obj_new(MP_OBJ_FROZENSET), rc);
 }
 
 static bool good_name(const char *s)
@@ -1367,7 +1367,7 @@ mp_obj_t *mp_obj_copy(const mp_obj_t *o)
 	int rc = -ENOMEM;
 
 	MPI_CHECK_NULL_P(o);
-	return MADE(mpi_obj_copy(o, NULL, false, &rc), rc);
+	RETURN_MADE(mpi_obj_copy(o, NULL, false, &rc), rc);
 }
 
 int mp_obj_kind(const mp_obj_t *o)
@@ -1536,13 +1536,13 @@ int mp_obj_item(const mp_obj_t *o, ptrdiff_t i, const mp_obj_t **out)
 	return 0;
 }
 
-/* A NULL item put in a container: report its constructor's code. */
-static int null_item(const char *func)
+/* A NULL item put in a container: its constructor's code, with a reason. */
+static int null_item(void)
 {
 	int rc = null_item_code();
 
-	return mpi_error(rc, func, "item is NULL (its constructor failed: %s)",
-			 mp_strerror(rc));
+	return mpi_why(rc, "item is NULL (its constructor failed: %s)",
+		       mp_strerror(rc));
 }
 
 int mp_obj_list_append(mp_obj_t *list, mp_obj_t *item)
@@ -1550,7 +1550,7 @@ int mp_obj_list_append(mp_obj_t *list, mp_obj_t *item)
 	int rc;
 
 	if (item == NULL)
-		return null_item(__func__);
+		return MPI_RAISE(null_item());
 	if (list == NULL || list->kind != MP_OBJ_LIST) {
 		mpi_obj_decref(item);
 		return WRONG_KIND(list, "list");
@@ -1567,7 +1567,7 @@ int mp_obj_dict_set(mp_obj_t *d, mp_obj_t *key, mp_obj_t *value)
 	if (key == NULL || value == NULL) {
 		mpi_obj_decref(key);
 		mpi_obj_decref(value);
-		return null_item(__func__);
+		return MPI_RAISE(null_item());
 	}
 	if (d == NULL || d->kind != MP_OBJ_DICT) {
 		mpi_obj_decref(key);
@@ -1579,34 +1579,37 @@ int mp_obj_dict_set(mp_obj_t *d, mp_obj_t *key, mp_obj_t *value)
 	return 0;
 }
 
-/* KeyError: the message holds the key's repr (cut short). */
-static int key_error(const mp_obj_t *key, const char *func)
+/* -ENOENT (KeyError), the reason holding the key's repr (cut short). */
+static int key_error(const mp_obj_t *key)
 {
 	mp_bytes_t r = {0};
 	size_t cap = 0;
+	int rc;
 
 	if (mpi_obj_repr(key, &r, &cap) < 0) {
 		mpi_free(r.data);
-		return mpi_error(-ENOENT, func, "KeyError");
+		return mpi_why(-ENOENT, "KeyError");
 	}
-	mpi_error(-ENOENT, func, "KeyError: %.200s%s", r.data,
-		  r.len > 200 ? "..." : "");
+	rc = mpi_why(-ENOENT, "KeyError: %.200s%s", r.data,
+		     r.len > 200 ? "..." : "");
 	mpi_free(r.data);
-	return -ENOENT;
+	return rc;
 }
 
+/* Find key in d (a dict, or a set when sets are kind_ok): *at is its
+ * position or -1. */
 static int lookup(const mp_obj_t *d, const mp_obj_t *key, int kind_ok,
-		  ptrdiff_t *at, const char *func)
+		  ptrdiff_t *at)
 {
 	int rc;
 
 	if (key == NULL)
-		return mpi_error(-EINVAL, func, "argument 'key' is NULL");
+		return mpi_why(-EINVAL, "argument 'key' is NULL");
 	if (d == NULL || !kind_ok)
-		return mpi_error(-EINVAL, func, "expected dict, got %s",
-				 d ? mp_obj_kind_name(d->kind) : "NULL");
+		return mpi_why(-EINVAL, "expected dict, got %s",
+			       d ? mp_obj_kind_name(d->kind) : "NULL");
 	if ((rc = mpi_obj_hashable(key)) < 0)
-		return mpi_raise(rc, func);
+		return rc;
 	*at = find(d, key, hash_of(key));
 	return 0;
 }
@@ -1618,11 +1621,11 @@ int mp_obj_dict_get(const mp_obj_t *d, const mp_obj_t *key,
 	int rc;
 
 	MPI_CHECK_NULL(out);
-	rc = lookup(d, key, d && d->kind == MP_OBJ_DICT, &at, __func__);
+	rc = lookup(d, key, d && d->kind == MP_OBJ_DICT, &at);
 	if (rc < 0)
-		return rc;
+		return MPI_RAISE(rc);
 	if (at < 0)
-		return key_error(key, __func__);
+		return MPI_RAISE(key_error(key));
 	*out = d->u.c.v[2 * at + 1];
 	return 0;
 }
@@ -1638,11 +1641,11 @@ int mp_obj_dict_get_str(const mp_obj_t *d, const char *key,
 	MPI_CHECK_NULL(out);
 	k.u.s.data = (char *)key;
 	k.u.s.len = strlen(key);
-	rc = lookup(d, &k, d && d->kind == MP_OBJ_DICT, &at, __func__);
+	rc = lookup(d, &k, d && d->kind == MP_OBJ_DICT, &at);
 	if (rc < 0)
-		return rc;
+		return MPI_RAISE(rc);
 	if (at < 0)
-		return key_error(&k, __func__);
+		return MPI_RAISE(key_error(&k));
 	*out = d->u.c.v[2 * at + 1];
 	return 0;
 }
@@ -1652,11 +1655,11 @@ int mp_obj_dict_del(mp_obj_t *d, const mp_obj_t *key)
 	ptrdiff_t at;
 	int rc;
 
-	rc = lookup(d, key, d && d->kind == MP_OBJ_DICT, &at, __func__);
+	rc = lookup(d, key, d && d->kind == MP_OBJ_DICT, &at);
 	if (rc < 0)
-		return rc;
+		return MPI_RAISE(rc);
 	if (at < 0)
-		return key_error(key, __func__);
+		return MPI_RAISE(key_error(key));
 	mpi_obj_decref(d->u.c.v[2 * at]);
 	mpi_obj_decref(d->u.c.v[2 * at + 1]);
 	memmove(&d->u.c.v[2 * at], &d->u.c.v[2 * at + 2],
@@ -1691,7 +1694,7 @@ int mp_obj_set_add(mp_obj_t *s, mp_obj_t *item)
 	int rc;
 
 	if (item == NULL)
-		return null_item(__func__);
+		return MPI_RAISE(null_item());
 	if (s == NULL || !set_kind(s->kind)) {
 		mpi_obj_decref(item);
 		return WRONG_KIND(s, "set");
@@ -1715,10 +1718,9 @@ int mp_obj_contains(const mp_obj_t *o, const mp_obj_t *item)
 		return 0;
 	}
 	rc = lookup(o, item,
-		    o && (o->kind == MP_OBJ_DICT || set_kind(o->kind)), &at,
-		    __func__);
+		    o && (o->kind == MP_OBJ_DICT || set_kind(o->kind)), &at);
 	if (rc < 0)
-		return rc;
+		return MPI_RAISE(rc);
 	return at >= 0;
 }
 

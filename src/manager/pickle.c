@@ -1214,17 +1214,13 @@ static void dec_free(struct dec *d)
 	mpi_free(d->marks);
 }
 
-static const char *op_name(unsigned char op)
+/* The opcode for a message: 'c' or 0x93. */
+static void op_name(unsigned char op, char *buf, size_t cap)
 {
-	static char buf[8][8];
-	static _Thread_local unsigned k;
-	char *b = buf[k++ % 8];
-
 	if (op >= 0x20 && op < 0x7f && op != '\'')
-		snprintf(b, 8, "'%c'", op);
+		snprintf(buf, cap, "'%c'", op);
 	else
-		snprintf(b, 8, "0x%02x", op);
-	return b;
+		snprintf(buf, cap, "0x%02x", op);
 }
 
 /* Internal load: 0 and the value, or a code with a reason. */
@@ -1233,7 +1229,7 @@ static int loads(const void *data, size_t len, mp_obj_t **out)
 	struct dec d = {.start = data, .p = data,
 			.end = (const unsigned char *)data + len};
 	const unsigned char *at = d.p;
-	char why[320];
+	char why[320], name[8];
 	mp_obj_t *o = NULL;
 	unsigned char op = 0;
 	int rc = 0;
@@ -1262,8 +1258,9 @@ static int loads(const void *data, size_t len, mp_obj_t **out)
 		snprintf(why, sizeof(why), "%s", mpi_reason(rc));
 		if (rc == -EINVAL) /* an unhashable key: malformed data */
 			rc = -EPROTO;
-		return mpi_why(rc, "%s (opcode %s at offset %zu)", why,
-			       op_name(op), (size_t)(at - d.start));
+		op_name(op, name, sizeof(name));
+		return mpi_why(rc, "%s (opcode %s at offset %zu)", why, name,
+			       (size_t)(at - d.start));
 	}
 	o->frozen = false;
 	*out = o;
