@@ -251,6 +251,33 @@ static void test_scalars(void **state)
 	assert_string_equal(mp_obj_kind_name(99), "?");
 }
 
+static void test_success_leaves_the_last_error(void **state)
+{
+	const char *msg = "mp_obj_str: invalid UTF-8 at byte 0 of 1";
+	const mp_obj_t *v;
+	mp_obj_t *o, *d;
+	mp_bytes_t p, r;
+
+	(void)state;
+	assert_null(mp_obj_str("\xff"));
+	assert_string_equal(mp_last_error(), msg);
+	d = mp_obj_dict();
+	mpt_assert_ok(mp_obj_dict_set(d, S("k"), I(1)));
+	mpt_assert_ok(mp_obj_dict_get_str(d, "k", &v));
+	for (int proto = 2; proto <= 4; proto++) {
+		mpt_assert_ok(mp_pickle_dumps(d, proto, &p));
+		mpt_assert_ok(mp_pickle_loads(p.data, p.len, &o));
+		assert_int_equal(mp_obj_eq(o, d), 1);
+		mpt_assert_ok(mp_obj_repr(o, &r));
+		mp_bytes_destroy(&r);
+		mp_bytes_destroy(&p);
+		mp_obj_free(o);
+	}
+	assert_string_equal(mp_last_error(), msg);
+	assert_int_equal(mp_last_error_code(), -EILSEQ);
+	mp_obj_free(d);
+}
+
 static void test_containers(void **state)
 {
 	mp_obj_t *l, *t, *d, *o;
@@ -861,6 +888,9 @@ static const char *py_make =
 	" (65536, 1), (-1, 1), (2**31, 1), (-2**31 - 1, 1), (2**63, 1),\n"
 	" (-2**63, 1), (2**64, 1), (10**200, 1), (-(10**200), 1),\n"
 	" (1.5, 1), (-0.0, 1), (1e300, 1), (float('inf'), 1), (1e-7, 1),\n"
+	" (1/3, 1), (1e22, 1), (1e-300, 1), (123456789012345678.0, 1),\n"
+	" (float('nan'), 1), (2.5e-5, 1), (9007199254740993.0, 1),\n"
+	" ('\\x80\\xa0\\xad\\u2028\\ue000\\x7f\\x1b\\\\', 1),\n"
 	" ('', 1), ('ab', 1), ('\\u00e9\\u4e2d\\U0001f600', 1), ('q\\'\"\\n', 1),\n"
 	" ('x' * 300, 1), (b'', 1), (b'\\x00\\xff', 1), (b'y' * 300, 1),\n"
 	" ((), 1), ((1,), 1), ((1, 2), 1), ((1, 2, 3), 1), ((1, 2, 3, 4), 1),\n"
@@ -1129,6 +1159,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		MPT(test_scalars),
+		MPT(test_success_leaves_the_last_error),
 		MPT(test_containers),
 		MPT(test_dict_is_pythons),
 		MPT(test_sets_and_equality),

@@ -356,23 +356,19 @@ MP_API int mp_pickle_dumps(const mp_obj_t *o, int protocol, mp_bytes_t *out);
  * mp_pickle_loads - unpickle the len bytes at data (protocols 2-5, and the
  * opcodes of 0 and 1 that CPython 3 still emits inside them) into a new
  * value *out, which the caller frees with mp_obj_free.  Bytes after the
- * STOP opcode are ignored, as pickle.loads does.  Errors, with a message
- * naming the opcode and its offset; *out is NULL on failure:
- *   -EPROTO    malformed: truncated, a length beyond the data, an unknown
- *              opcode, a stack or mark underflow, an unknown memo key, a
- *              wrong argument for an allow-listed class, an unhashable key
- *   -EPERM     a global outside the allow-list (the message names it)
- *   -ENOTSUP   valid pickle this reader does not take: out-of-band buffers
- *              (NEXT_BUFFER), persistent ids, the copyreg extension
- *              registry, protocol 0's text strings and INST/OBJ, recursive
- *              structures (a list containing itself), a class as a value,
- *              a protocol above 5
- *   -EILSEQ    a str that is not valid UTF-8 (lone surrogates)
- *   -E2BIG     nesting beyond MP_OBJ_MAX_DEPTH, or memo copies beyond the
- *              budget (see "Limits" above)
- *   -EINVAL    a NULL argument (data may be NULL when len is 0)
- *   -ENOMEM
- * Thread-safe.
+ * STOP opcode are ignored, as pickle.loads does.  On failure *out is NULL
+ * and the message names the opcode and its offset.  -EPROTO for malformed
+ * data: truncated, a length beyond the data, an unknown opcode, a stack or
+ * mark underflow, an unknown memo key, a wrong argument for an
+ * allow-listed class, an unhashable key.  -EPERM for a global outside the
+ * allow-list (the message names it).  -ENOTSUP for a valid pickle this
+ * reader does not take: out-of-band buffers (NEXT_BUFFER), persistent ids,
+ * the copyreg extension registry, protocol 0's text strings and INST/OBJ,
+ * recursive structures (a list containing itself), a class as a value, a
+ * protocol above 5.  -EILSEQ for a str that is not valid UTF-8 (lone
+ * surrogates).  -E2BIG for nesting beyond MP_OBJ_MAX_DEPTH or memo copies
+ * beyond the budget (see "Limits" above).  -EINVAL for a NULL argument
+ * (data may be NULL when len is 0).  -ENOMEM.  Thread-safe.
  */
 MP_API int mp_pickle_loads(const void *data, size_t len, mp_obj_t **out);
 
