@@ -11,6 +11,7 @@
 #include "mproc/common.h"
 #include "mproc/connection.h"
 #include "mproc/executor.h"
+#include "mproc/manager.h"
 #include "mproc/pool.h"
 #include "mproc/process.h"
 #include "mproc/queue.h"

@@ -1,0 +1,94 @@
+/*
+ * manager/obj_int.h - the inside of mp_obj_t, shared by obj.c (the value
+ * type) and pickle.c (the codec).  Functions here are internal: they
+ * return codes and leave reasons with mpi_why, never write the message.
+ */
+#ifndef MPROC_MANAGER_OBJ_INT_H
+#define MPROC_MANAGER_OBJ_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mproc/manager.h"
+
+/*
+ * A global (a class or function named by GLOBAL/STACK_GLOBAL) while the
+ * decoder works: never part of a value handed out.
+ */
+#define MPI_OBJ_GLOBAL 100
+
+/* Big ints: at most this many bytes of two's complement (8 Mbit). */
+#define MPI_BIGINT_MAX ((size_t)1 << 20)
+
+struct mp_obj {
+	uint8_t kind;    /* mp_obj_kind_t, or MPI_OBJ_GLOBAL */
+	uint8_t flags;   /* object: MP_OBJ_NEWOBJ */
+	bool big;        /* int: the value is in s (two's complement LE) */
+	bool frozen;     /* decoder: a memo copy was taken (see pickle.c) */
+	uint16_t depth;  /* 0 for a scalar; 1 + the deepest item */
+	uint32_t refs;   /* references beyond the owner's (decoder memo) */
+	union {
+		bool b;
+		int64_t i;
+		double f;
+		mp_bytes_t s; /* str, bytes, big int; global: "module\0name" */
+		struct {
+			mp_obj_t **v;   /* items; a dict's are key, value */
+			size_t n;       /* items (a dict's pairs) */
+			size_t cap;     /* slots in v */
+			uint32_t *idx;  /* hash index (dict, set): pos + 1 */
+			size_t icap;    /* slots in idx, a power of 2, or 0 */
+		} c;
+		struct {
+			char *module;
+			char *qualname;
+			mp_obj_t *args;  /* a tuple */
+			mp_obj_t *state; /* or NULL */
+		} o;
+	} u;
+};
+
+/* Allocate a node of a kind (zeroed payload); NULL on ENOMEM. */
+mp_obj_t *mpi_obj_new(int kind);
+/* Drop one reference (mp_obj_free's body, no message). */
+void mpi_obj_decref(mp_obj_t *o);
+/* A str/bytes node owning a copy of len bytes; NULL: -ENOMEM / -EILSEQ
+ * (str not valid UTF-8) in *rc. */
+mp_obj_t *mpi_obj_str(int kind, const void *data, size_t len, int *rc);
+/* A big int from two's complement LE bytes, normalised (NULL: *rc). */
+mp_obj_t *mpi_obj_bigint(const void *data, size_t len, int *rc);
+/* A global node "module"."name" (NULL: -ENOMEM). */
+mp_obj_t *mpi_obj_global(const char *module, const char *name);
+
+/* Append to a tuple/list node (takes item; frees it on failure). */
+int mpi_obj_append(mp_obj_t *seq, mp_obj_t *item);
+/* d[key] = value on a dict node (takes both). */
+int mpi_obj_setitem(mp_obj_t *d, mp_obj_t *key, mp_obj_t *value);
+/* Add to a set/frozenset node (takes item): 1 added, 0 present. */
+int mpi_obj_add(mp_obj_t *s, mp_obj_t *item);
+/* Deep copy; budget (may be NULL) is decreased by the bytes made and the
+ * copy fails with -E2BIG when it would go below 0.  NULL: *rc. */
+mp_obj_t *mpi_obj_copy(const mp_obj_t *o, int64_t *budget, bool freeze,
+		       int *rc);
+/* The approximate bytes a node takes (for budgets). */
+size_t mpi_obj_cost(const mp_obj_t *o);
+
+/* Python ==: 1 / 0. */
+int mpi_obj_eq(const mp_obj_t *a, const mp_obj_t *b);
+/* Same kind and same value all the way down (NaN is the same as NaN,
+ * 1 is not 1.0): what a round trip must give back. */
+bool mpi_obj_identical(const mp_obj_t *a, const mp_obj_t *b);
+/* 0 if o may be a dict key / set member, else -EINVAL with a reason. */
+int mpi_obj_hashable(const mp_obj_t *o);
+/* Shortest two's complement LE bytes of an int/bool node into out
+ * (cap >= 9 for a small int; a big one points at its own bytes). */
+const unsigned char *mpi_obj_int_bytes(const mp_obj_t *o, unsigned char *tmp,
+				       size_t *len);
+/* Python's repr appended to a growing buffer. */
+int mpi_obj_repr(const mp_obj_t *o, mp_bytes_t *buf, size_t *cap);
+
+/* Is the UTF-8 of len bytes valid (no surrogates, <= U+10FFFF)?  Returns
+ * the offset of the first bad byte, or len. */
+size_t mpi_utf8_check(const unsigned char *s, size_t len);
+
+#endif
