@@ -82,13 +82,13 @@ static bool have_python(void)
 			      &r) == 0 &&
 		       r.returncode == 0;
 		if (have >= 0)
-			mp_completed_free(&r);
+			mp_completed_destroy(&r);
 	}
 	return have;
 }
 
 /* Run a python3 script with input; its stdout (exit 0 required) into out,
- * which the caller frees with mp_completed_free. */
+ * which the caller releases with mp_completed_destroy. */
 static void python(const char *script, const void *in, size_t len,
 		   mp_completed_t *res)
 {
@@ -969,7 +969,7 @@ static void test_cpython_pickles_load(void **state)
 	assert_int_equal(checked, nl);
 	assert_true(exact_checked > 150);
 	mp_buf_free(lines);
-	mp_completed_free(&res);
+	mp_completed_destroy(&res);
 }
 
 /* Values made in C, checked in python3 against the same Python value. */
@@ -1108,7 +1108,7 @@ static void test_mproc_pickles_load_in_python(void **state)
 	(void)line;
 	(void)lines;
 	free(in.data);
-	mp_completed_free(&res);
+	mp_completed_destroy(&res);
 }
 
 /* Pickles CPython refuses or makes that we refuse, made by CPython. */
@@ -1152,7 +1152,7 @@ static void test_cpython_hostile_pickles(void **state)
 		expect_load(pk, (size_t)n, want[i].rc, want[i].msg);
 	}
 	mp_buf_free(lines);
-	mp_completed_free(&res);
+	mp_completed_destroy(&res);
 }
 
 int main(void)
