@@ -299,6 +299,17 @@ int mpi_auth_answer(mp_connection_t *c, const void *key, size_t keylen,
 
 /* ---- Listener ---- */
 
+/* What the listener and the client check alike: the key's length, then the
+ * address (parsed into *a).  0, or -EINVAL with a reason. */
+static int check_endpoint(const char *address, const mp_auth_opts_t *opts,
+			  struct addr *a)
+{
+	if (opts && opts->authkey && opts->authkey_len > INT_MAX)
+		return mpi_why(-EINVAL, "authkey_len %zu is too long",
+			       opts->authkey_len);
+	return parse_address(address, a);
+}
+
 mp_listener_t *mp_listener_new(const char *address, const mp_auth_opts_t *opts)
 {
 	mode_t mode = opts && opts->socket_mode ? opts->socket_mode : 0600;
@@ -312,12 +323,7 @@ mp_listener_t *mp_listener_new(const char *address, const mp_auth_opts_t *opts)
 			(unsigned)mode);
 		return NULL;
 	}
-	if (opts && opts->authkey && opts->authkey_len > INT_MAX) {
-		MPI_ERR(-EINVAL, "authkey_len %zu is too long",
-			opts->authkey_len);
-		return NULL;
-	}
-	if ((rc = parse_address(address, &a)) < 0) {
+	if ((rc = check_endpoint(address, opts, &a)) < 0) {
 		MPI_RAISE(rc);
 		return NULL;
 	}
@@ -573,12 +579,7 @@ mp_connection_t *mp_client(const char *address, const mp_auth_opts_t *opts,
 		MPI_RAISE(rc);
 		return NULL;
 	}
-	if (opts && opts->authkey && opts->authkey_len > INT_MAX) {
-		MPI_ERR(-EINVAL, "authkey_len %zu is too long",
-			opts->authkey_len);
-		return NULL;
-	}
-	if ((rc = parse_address(address, &a)) < 0) {
+	if ((rc = check_endpoint(address, opts, &a)) < 0) {
 		MPI_RAISE(rc);
 		return NULL;
 	}
