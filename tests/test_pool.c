@@ -1475,6 +1475,85 @@ static void test_success_keeps_last_error(void **state)
 	assert_last_error_kept(msg);
 }
 
+/* ---- no job waits behind a long task while a worker idles ---- */
+
+static _Atomic int *runs; /* shared with the workers (mmap before the pool) */
+
+static int count_run(const void *in, size_t len, mp_task_out_t *out)
+{
+	atomic_fetch_add(&runs[*(const int *)in], 1);
+	return mp_task_return(out, in, len);
+}
+
+/* Runs until a byte arrives on the pipe (at most 60 s). */
+static int run_until_released(const void *in, size_t len, mp_task_out_t *out)
+{
+	struct pollfd pfd = {*(const int *)in, POLLIN, 0};
+	char c;
+
+	(void)len;
+	(void)out;
+	if (poll(&pfd, 1, 60000) != 1 || read(pfd.fd, &c, 1) != 1)
+		return 1;
+	return 0;
+}
+
+static void test_no_wait_behind_long_task(void **state)
+{
+	enum { N = 200, WARM = 200 };
+	mp_async_result_t *r[N], *lng;
+	const mp_bytes_t *out;
+	mp_pool_t *p;
+	int fds[2];
+
+	(void)state;
+	runs = mmap(NULL, (N + 1) * sizeof(*runs), PROT_READ | PROT_WRITE,
+		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	assert_true(runs != MAP_FAILED);
+	assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+	p = mp_pool_new(&(mp_pool_opts_t){.processes = 2});
+	assert_non_null(p);
+	/* Tiny tasks first: the pool learns they are short and queues many
+	 * per worker. */
+	for (int i = 0; i < WARM; i++)
+		r[i % N] = mp_pool_apply_async(p, count_run, &(int){N},
+					       sizeof(int), NULL);
+	for (int i = 0; i < N && i < WARM; i++) {
+		mpt_assert_ok(mp_async_result_get(r[i], mpt_timeout(30), &out));
+		mp_async_result_free(r[i]);
+	}
+	/* One long task, then short ones at once: some are handed to the
+	 * long task's worker before it is known to be long. */
+	lng = mp_pool_apply_async(p, run_until_released, &fds[0], sizeof(int),
+				  NULL);
+	assert_non_null(lng);
+	for (int i = 0; i < N; i++) {
+		r[i] = mp_pool_apply_async(p, count_run, &i, sizeof(i), NULL);
+		assert_non_null(r[i]);
+	}
+	/* Every short one ends while the long one still runs (it cannot
+	 * end before the test writes the pipe). */
+	for (int i = 0; i < N; i++) {
+		mpt_assert_ok(mp_async_result_get(r[i], mpt_timeout(20), &out));
+		assert_int_equal(*(const int *)out->data, i);
+		assert_int_equal(atomic_load(&runs[i]), 1); /* exactly once */
+		mp_async_result_free(r[i]);
+	}
+	assert_int_equal(mp_async_result_ready(lng), 0);
+	assert_int_equal(write(fds[1], "x", 1), 1);
+	mpt_assert_ok(mp_async_result_get(lng, mpt_timeout(30), &out));
+	mp_async_result_free(lng);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(atomic_load(&runs[i]), 1);
+	assert_int_equal(atomic_load(&runs[N]), WARM);
+	mpt_assert_ok(mp_pool_close(p));
+	mpt_assert_ok(mp_pool_join(p, mpt_timeout(30)));
+	mp_pool_free(p);
+	close(fds[0]);
+	close(fds[1]);
+	munmap(runs, (N + 1) * sizeof(*runs));
+}
+
 int main(int argc, char **argv)
 {
 	struct CMUnitTest tests[] = {
@@ -1506,6 +1585,7 @@ int main(int argc, char **argv)
 		MPT(test_returned_bytes),
 		MPT(test_async_result_wait_codes),
 		MPT(test_success_keeps_last_error),
+		MPT(test_no_wait_behind_long_task),
 	};
 
 	if (argc == 2 && strcmp(argv[1], "--exit-with-live-pool") == 0)

@@ -377,14 +377,101 @@ static bool fits(const mp_pool_t *p, const struct worker *w,
 		return false;
 	if (w->queued >= p->depth)
 		return false;
-	/* Queue nothing behind a task that has run for long (> 1 ms): it
-	 * may run for ages while another worker idles. */
+	/* Queue nothing behind a task that has run for long (LONG_NS): it
+	 * may run for ages while another worker idles (and reclaim would
+	 * take it back). */
 	if (w->queued > 0 &&
 	    __atomic_load_n(&s->current, __ATOMIC_ACQUIRE) == w->head->id &&
-	    mpi_now_ns() - __atomic_load_n(&s->started, __ATOMIC_RELAXED) > 1000000)
+	    mpi_now_ns() - __atomic_load_n(&s->started, __ATOMIC_RELAXED) > LONG_NS)
 		return false;
 	/* A streamed record needs the worker reading: only to an idle one. */
 	return j->rec_len <= INBOX_BYTES / 8 || w->queued == 0;
+}
+
+/* Has worker w's current job run for LONG_NS?  If not yet, *next is
+ * lowered to when to look again (its start + LONG_NS; or LONG_NS from now
+ * when it is between jobs). */
+static bool runs_long(const mp_pool_t *p, const struct worker *w,
+		      uint64_t now, uint64_t *next)
+{
+	const struct worker_slot *s = &p->slots[w - p->w];
+	uint64_t at = now + LONG_NS;
+
+	if (__atomic_load_n(&s->current, __ATOMIC_ACQUIRE) == w->head->id) {
+		at = __atomic_load_n(&s->started, __ATOMIC_RELAXED) + LONG_NS;
+		if (at <= now)
+			return true;
+	}
+	if (at < *next)
+		*next = at;
+	return false;
+}
+
+/* Take job id out of w's FIFO (not its head, which it has started or is
+ * taking): the job, or NULL. */
+static struct mpi_job *fifo_remove(struct worker *w, uint64_t id)
+{
+	struct mpi_job *prev = w->head, *j;
+
+	for (j = prev->next; j != NULL; prev = j, j = j->next)
+		if (j->id == id) {
+			prev->next = j->next;
+			if (w->tail == j)
+				w->tail = prev;
+			j->next = NULL;
+			w->queued--;
+			w->budget += j->items;
+			return j;
+		}
+	return NULL;
+}
+
+/*
+ * Take back the jobs queued behind a task that has run for LONG_NS: the
+ * supervisor reads them out of that worker's inbox itself (the ring has
+ * many consumers), so each is either read by us or taken by its worker,
+ * never both.  What we read never started: it goes back to the front of
+ * the pending list for an idle worker.  A job its worker took and has not
+ * yet marked started stays in the FIFO, which keeps inbox order, so a
+ * death still fails exactly the job it had started.  Returns when to look
+ * again (MPI_NO_DEADLINE: nothing queued behind anything).
+ */
+static uint64_t reclaim(mp_pool_t *p)
+{
+	uint64_t now = mpi_now_ns(), next = MPI_NO_DEADLINE;
+	struct mpi_job *back = NULL, *j;
+
+	if (p->state != RUN && p->state != CLOSING)
+		return next;
+	for (unsigned i = 0; i < p->n; i++) {
+		struct worker *w = &p->w[i];
+
+		if (!w->alive || w->stopping || w->queued < 2 ||
+		    !runs_long(p, w, now, &next))
+			continue;
+		while (w->queued >= 2) {
+			void *rec = NULL;
+			size_t len;
+			uint64_t id = 0;
+
+			if (mpi_ring_get(w->args.inbox, &rec, 0, &len, 0) < 0)
+				break; /* its worker has it, or it is taking it */
+			if (len >= sizeof(id))
+				memcpy(&id, rec, sizeof(id));
+			j = len >= sizeof(struct task_hdr) ? fifo_remove(w, id)
+							   : NULL;
+			mpi_free(rec);
+			if (j == NULL)
+				continue; /* not ours: nothing to requeue */
+			j->next = back; /* reversed */
+			back = j;
+		}
+	}
+	for (; back != NULL; back = j) {
+		j = back->next;
+		pending_push(p, back, true);
+	}
+	return next;
 }
 
 static void dispatch(mp_pool_t *p)
@@ -538,8 +625,10 @@ static bool worker_gone(mp_pool_t *p, unsigned i, short revents,
 	return false;
 }
 
-/* One round: returns false once the pool has stopped. */
-static bool supervise(mp_pool_t *p, struct pollfd *pfd, mp_process_t **deaf)
+/* One round: returns false once the pool has stopped.  *next: when to
+ * look at the queues behind running tasks again (see reclaim). */
+static bool supervise(mp_pool_t *p, struct pollfd *pfd, mp_process_t **deaf,
+		      uint64_t *next)
 {
 	bool any = false;
 
@@ -548,6 +637,7 @@ static bool supervise(mp_pool_t *p, struct pollfd *pfd, mp_process_t **deaf)
 		if (worker_gone(p, i, pfd[i + 1].revents, deaf))
 			worker_ended(p, i);
 	retry_starts(p);
+	*next = reclaim(p);
 	dispatch(p);
 	if (p->state == CLOSING && p->head == NULL)
 		for (unsigned i = 0; i < p->n; i++)
@@ -570,14 +660,16 @@ void *mpi_pool_supervisor(void *arg)
 	mp_pool_t *p = arg;
 	struct pollfd *pfd = p->pfd;
 	mp_process_t **deaf = p->deaf;
-	uint64_t counter;
+	uint64_t counter, again;
 
 	mpi_pool_lock(p);
-	while (supervise(p, pfd, deaf)) {
+	while (supervise(p, pfd, deaf, &again)) {
 		uint64_t next = check_timeouts(p);
 
 		if (p->respawn_at != 0 && p->respawn_at < next)
 			next = p->respawn_at;
+		if (again < next)
+			next = again;
 
 		for (unsigned i = 0; i < p->n; i++) {
 			bool watch = p->w[i].alive && deaf[i] != p->w[i].proc;

@@ -10,6 +10,10 @@
  *   most `depth` per worker: 1 while tasks seem long, more once they prove
  *   short, so tiny tasks stream while long ones still balance.  What does
  *   not fit waits in the pending list (doubly linked: cancel is O(1)).
+ * - Jobs queued behind a task that has run for LONG_NS are taken back: the
+ *   supervisor reads them out of that inbox itself (the ring has many
+ *   consumers: each job is read once, by its worker or by us) and puts
+ *   them back at the front of the pending list (engine.c, reclaim).
  * - Each worker's jobs form a FIFO in the parent, matching its inbox, and
  *   its shared slot says which job it has started and when.  So when a
  *   worker dies, the job it had started fails (MP_EBROKEN, or -ETIMEDOUT if
@@ -40,6 +44,9 @@
 
 /* How long an idle worker looks at its inbox before sleeping on it. */
 enum { SPIN_NS = 20000 };
+/* A task that has run this long may run for ages: nothing more is queued
+ * behind it, and what was is taken back for the other workers. */
+enum { LONG_NS = 1000000 };
 
 struct worker_args {
 	struct mpi_ring *inbox, *results;
