@@ -1554,6 +1554,111 @@ static void test_no_wait_behind_long_task(void **state)
 	munmap(runs, (N + 1) * sizeof(*runs));
 }
 
+/* ---- kill one task ---- */
+
+/* Start a grandchild, report {worker, grandchild} on the fd, hang. */
+static int report_pids_and_hang(const void *in, size_t len, mp_task_out_t *out)
+{
+	pid_t pids[2] = {getpid(), fork()};
+
+	(void)len;
+	(void)out;
+	if (pids[1] == 0) {
+		for (;;)
+			pause();
+	}
+	if (write(*(const int *)in, pids, sizeof(pids)) != sizeof(pids))
+		return 1;
+	for (;;)
+		pause();
+}
+
+/* Wait (bounded) until pid is gone or a zombie that is not the test's. */
+static void assert_gone(pid_t pid)
+{
+	mp_proc_status_t st;
+	double t0 = mpt_now();
+
+	while (mp_proc_status(pid, &st) == 0 && st.state != 'Z' &&
+	       mpt_now() - t0 < mpt_timeout(5))
+		poll(NULL, 0, 5);
+	assert_true(mp_proc_status(pid, &st) == -ESRCH || st.state == 'Z');
+}
+
+static void test_async_result_kill(void **state)
+{
+	enum { N = 10 };
+	mp_async_result_t *hang, *r[N], *m;
+	const mp_bytes_t *out;
+	pid_t pids[2];
+	long in[4] = {1, 2, 3, 4}, sq[4];
+	int fds[2];
+	mp_pool_t *p;
+
+	(void)state;
+	assert_int_equal(pipe2(fds, O_CLOEXEC), 0); /* before the workers fork */
+	p = mp_pool_new(&(mp_pool_opts_t){.processes = 1});
+	assert_non_null(p);
+	for (int i = 0; i < 100; i++) { /* short tasks: many queue per worker */
+		mp_bytes_t b;
+		mpt_assert_ok(mp_pool_apply(p, twice, &i, sizeof(i), &b));
+		mp_bytes_destroy(&b);
+	}
+	hang = mp_pool_apply_async(p, report_pids_and_hang, &fds[1],
+				   sizeof(int), NULL);
+	for (int i = 0; i < N; i++)
+		r[i] = mp_pool_apply_async(p, twice, &i, sizeof(i), NULL);
+	/* At once: most likely still in the worker's inbox. */
+	assert_int_equal(mp_async_result_kill(r[3]), 1);
+	mpt_assert_rc(mp_async_result_get(r[3], mpt_timeout(30), &out),
+		      MP_ECANCELLED);
+	assert_int_equal(poll(&(struct pollfd){fds[0], POLLIN, 0}, 1, 30000), 1);
+	assert_int_equal(read(fds[0], pids, sizeof(pids)), sizeof(pids));
+	/* One not started (pending or queued in the inbox): cancelled, and
+	 * the running one is untouched. */
+	assert_int_equal(mp_async_result_kill(r[5]), 1);
+	mpt_assert_rc(mp_async_result_get(r[5], mpt_timeout(30), &out),
+		      MP_ECANCELLED);
+	assert_int_equal(mp_async_result_ready(hang), 0);
+	assert_int_equal(kill(pids[0], 0), 0);
+	/* The running one: its worker and the grandchild die. */
+	assert_int_equal(mp_async_result_kill(hang), 1);
+	assert_int_equal(mp_async_result_kill(hang), 1);
+	mpt_assert_rc(mp_async_result_get(hang, mpt_timeout(30), &out),
+		      MP_ECANCELLED);
+	assert_string_equal(mp_last_error(),
+			    "mp_async_result_get: the task was killed");
+	assert_int_equal(mp_async_result_successful(hang), 0);
+	assert_gone(pids[0]);
+	assert_gone(pids[1]);
+	/* The others run on the new worker, once each. */
+	for (int i = 0; i < N; i++) {
+		if (i == 3 || i == 5)
+			continue;
+		mpt_assert_ok(mp_async_result_get(r[i], mpt_timeout(30), &out));
+		assert_int_equal(*(const int *)out->data, 2 * i);
+		assert_int_equal(mp_async_result_kill(r[i]), 0); /* ended */
+	}
+	for (int i = 0; i < N; i++)
+		mp_async_result_free(r[i]);
+	assert_int_equal(mp_async_result_kill(hang), 0);
+	mp_async_result_free(hang);
+	mpt_assert_rc(mp_async_result_kill(NULL), -EINVAL);
+	m = mp_pool_map_async(p, square, in, 4, sizeof(long), sq, sizeof(long),
+			      NULL);
+	mpt_assert_rc(mp_async_result_kill(m), -EINVAL);
+	assert_string_equal(mp_last_error(), "mp_async_result_kill: a map_async "
+			    "result cannot be killed (only an apply_async one)");
+	mpt_assert_ok(mp_async_result_get(m, mpt_timeout(30), &out));
+	assert_int_equal(sq[3], 16);
+	mp_async_result_free(m);
+	mpt_assert_ok(mp_pool_close(p));
+	mpt_assert_ok(mp_pool_join(p, mpt_timeout(30)));
+	mp_pool_free(p);
+	close(fds[0]);
+	close(fds[1]);
+}
+
 int main(int argc, char **argv)
 {
 	struct CMUnitTest tests[] = {
@@ -1586,6 +1691,7 @@ int main(int argc, char **argv)
 		MPT(test_async_result_wait_codes),
 		MPT(test_success_keeps_last_error),
 		MPT(test_no_wait_behind_long_task),
+		MPT(test_async_result_kill),
 	};
 
 	if (argc == 2 && strcmp(argv[1], "--exit-with-live-pool") == 0)

@@ -85,6 +85,17 @@ MP_API int mp_future_cancelled(mp_future_t *f);
  */
 MP_API int mp_future_cancel(mp_future_t *f);
 
+/*
+ * mp_future_kill - cancel f even if it runs (CPython cannot): a future not
+ * yet started is cancelled; a running one has its worker's process group
+ * SIGKILLed (the worker and whatever the task started), and the worker is
+ * replaced; the executor goes on.  f then ends cancelled (MP_ECANCELLED,
+ * mp_future_cancelled 1), unless the task finished first.  1 (done so, or
+ * f was cancelled already), 0 (f had finished), -EINVAL for NULL.  Returns
+ * before the worker is reaped: wait on f.  Thread-safe.
+ */
+MP_API int mp_future_kill(mp_future_t *f);
+
 typedef void (*mp_future_done_fn)(mp_future_t *f, void *arg);
 
 /*
@@ -164,6 +175,21 @@ enum {
  * Thread-safe.
  */
 MP_API int mp_executor_shutdown(mp_executor_t *ex, unsigned flags);
+
+/*
+ * mp_executor_terminate_workers - CPython 3.14's terminate_workers(): send
+ * SIGTERM to every live worker's process group and shut down without
+ * waiting: the futures not started are cancelled, the running ones fail
+ * with MP_EBROKEN naming the signal as their workers die; no worker is
+ * replaced.  mp_executor_shutdown(ex, 0) then waits for the workers (a
+ * task that ignores SIGTERM keeps its worker: mp_executor_kill_workers, or
+ * mp_executor_free, which SIGKILLs after its grace).  0; -EINVAL for NULL.
+ * Harmless after shutdown.  Thread-safe.
+ */
+MP_API int mp_executor_terminate_workers(mp_executor_t *ex);
+/* mp_executor_kill_workers - the same with SIGKILL (CPython 3.14's
+ * kill_workers()). */
+MP_API int mp_executor_kill_workers(mp_executor_t *ex);
 
 /*
  * How long mp_executor_free waits for the submitted futures, in seconds.

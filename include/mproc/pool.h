@@ -135,6 +135,17 @@ MP_API int mp_async_result_ready(mp_async_result_t *r);
 /* 1 if it succeeded, 0 if it failed; -EINVAL before it is ready (CPython)
  * or for NULL.  Thread-safe. */
 MP_API int mp_async_result_successful(mp_async_result_t *r);
+/*
+ * mp_async_result_kill - stop r's task wherever it is, without stopping
+ * the pool (CPython has no such call): a task not yet started is
+ * cancelled; a running one has its worker's process group SIGKILLed (the
+ * worker and whatever the task started), and the worker is replaced.  r
+ * then fails with MP_ECANCELLED ("the task was killed"), unless the task
+ * ended first.  1 (done so), 0 (r had ended already), -EINVAL (NULL r, or
+ * a map_async result).  Returns before the worker is reaped: wait on r.
+ * Thread-safe.
+ */
+MP_API int mp_async_result_kill(mp_async_result_t *r);
 /* Release (at once, or when the task ends; a map_async stops writing out).
  * NULL is a no-op.  Not while another thread uses r. */
 MP_API void mp_async_result_free(mp_async_result_t *r);

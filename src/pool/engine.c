@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -332,17 +333,27 @@ static void worker_ended(mp_pool_t *p, unsigned i)
 		pool_break(p);
 	}
 	if ((j = w->head) != NULL &&
-	    __atomic_load_n(&p->slots[i].current, __ATOMIC_ACQUIRE) == j->id) {
+	    (__atomic_load_n(&p->slots[i].current, __ATOMIC_ACQUIRE) == j->id ||
+	     w->killed == j->id)) {
+		int status = MP_EBROKEN;
+
 		w->head = j->next;
-		if (p->state == TERMINATED)
+		if (w->killed == j->id) {
+			status = MP_ECANCELLED;
+			snprintf(msg, sizeof(msg), "the task was killed");
+		} else if (p->forced) {
+			describe_death(w->proc, code, msg, sizeof(msg));
+		} else if (p->state == TERMINATED) {
+			status = MP_ECANCELLED;
 			snprintf(msg, sizeof(msg), "the pool was terminated");
-		else if (w->timed_out == j->id)
+		} else if (w->timed_out == j->id) {
+			status = -ETIMEDOUT;
 			snprintf(msg, sizeof(msg), "task timed out after %gs; its "
 				 "worker was killed", p->opts.task_timeout);
-		else
+		} else {
 			describe_death(w->proc, code, msg, sizeof(msg));
-		end_job_msg(p, j, p->state == TERMINATED ? MP_ECANCELLED
-				: w->timed_out == j->id ? -ETIMEDOUT : MP_EBROKEN, msg);
+		}
+		end_job_msg(p, j, status, msg);
 	}
 	/* The rest never started: back to the front, in order. */
 	for (rest = NULL, j = w->head; j != NULL; j = w->head) {
@@ -352,7 +363,9 @@ static void worker_ended(mp_pool_t *p, unsigned i)
 	}
 	for (j = rest; j != NULL; j = rest) {
 		rest = j->next;
-		if (p->state == TERMINATED)
+		if (j->id == w->killed)
+			end_job_msg(p, j, MP_ECANCELLED, "the task was killed");
+		else if (p->state == TERMINATED)
 			end_job_msg(p, j, MP_ECANCELLED, "the pool was terminated");
 		else
 			pending_push(p, j, true);
@@ -407,15 +420,18 @@ static bool runs_long(const mp_pool_t *p, const struct worker *w,
 	return false;
 }
 
-/* Take job id out of w's FIFO (not its head, which it has started or is
- * taking): the job, or NULL. */
+/* Take job id, just read back out of w's inbox (so never started), out of
+ * w's FIFO: the job, or NULL. */
 static struct mpi_job *fifo_remove(struct worker *w, uint64_t id)
 {
-	struct mpi_job *prev = w->head, *j;
+	struct mpi_job *prev = NULL, *j;
 
-	for (j = prev->next; j != NULL; prev = j, j = j->next)
+	for (j = w->head; j != NULL; prev = j, j = j->next)
 		if (j->id == id) {
-			prev->next = j->next;
+			if (prev)
+				prev->next = j->next;
+			else
+				w->head = j->next;
 			if (w->tail == j)
 				w->tail = prev;
 			j->next = NULL;
@@ -424,6 +440,36 @@ static struct mpi_job *fifo_remove(struct worker *w, uint64_t id)
 			return j;
 		}
 	return NULL;
+}
+
+/* Read the next job out of w's inbox (it never started) and take it out of
+ * w's FIFO: 0 with *out (NULL if the record was none of ours), -EAGAIN if
+ * the inbox is empty, -EBUSY if its worker is taking a job right now. */
+static int unqueue(struct worker *w, struct mpi_job **out)
+{
+	void *rec = NULL;
+	size_t len;
+	uint64_t id = 0;
+
+	if (mpi_ring_get(w->args.inbox, &rec, 0, &len, 0) < 0)
+		return mpi_ring_empty(w->args.inbox) ? -EAGAIN : -EBUSY;
+	if (len >= sizeof(struct task_hdr))
+		memcpy(&id, rec, sizeof(id));
+	mpi_free(rec);
+	*out = id ? fifo_remove(w, id) : NULL;
+	return 0;
+}
+
+/* Jobs read back out of an inbox (a list, last read first): to the front
+ * of the pending list, in their order. */
+static void requeue(mp_pool_t *p, struct mpi_job *back)
+{
+	struct mpi_job *j;
+
+	for (; back != NULL; back = j) {
+		j = back->next;
+		pending_push(p, back, true);
+	}
 }
 
 /*
@@ -449,29 +495,55 @@ static uint64_t reclaim(mp_pool_t *p)
 		if (!w->alive || w->stopping || w->queued < 2 ||
 		    !runs_long(p, w, now, &next))
 			continue;
-		while (w->queued >= 2) {
-			void *rec = NULL;
-			size_t len;
-			uint64_t id = 0;
-
-			if (mpi_ring_get(w->args.inbox, &rec, 0, &len, 0) < 0)
-				break; /* its worker has it, or it is taking it */
-			if (len >= sizeof(id))
-				memcpy(&id, rec, sizeof(id));
-			j = len >= sizeof(struct task_hdr) ? fifo_remove(w, id)
-							   : NULL;
-			mpi_free(rec);
+		while (w->queued >= 2 && unqueue(w, &j) == 0) {
 			if (j == NULL)
 				continue; /* not ours: nothing to requeue */
 			j->next = back; /* reversed */
 			back = j;
 		}
 	}
-	for (; back != NULL; back = j) {
-		j = back->next;
-		pending_push(p, back, true);
-	}
+	requeue(p, back);
 	return next;
+}
+
+int mpi_pool_kill_job(mp_pool_t *p, struct mpi_job *j)
+{
+	struct mpi_job *back = NULL, *k = NULL;
+	uint64_t give_up = mpi_now_ns() + 100000000u; /* 0.1 s */
+	struct worker *w;
+	int rc;
+
+	if (j->state == J_PENDING)
+		return mpi_pool_cancel(p, j);
+	if (j->state != J_RUNNING)
+		return 0;
+	w = &p->w[j->worker];
+	if (w->killed == j->id)
+		return 1;
+	/* Still in the inbox?  Read it out with what is before it (those
+	 * go back to the pending list): then no worker has to die. */
+	while (!w->stopping && k != j) {
+		rc = unqueue(w, &k);
+		if (rc == -EAGAIN || (rc == -EBUSY && mpi_now_ns() > give_up))
+			break;
+		if (rc == -EBUSY) {
+			sched_yield(); /* its worker is taking a job */
+			continue;
+		}
+		if (k != NULL && k != j) {
+			k->next = back;
+			back = k;
+		}
+	}
+	requeue(p, back);
+	if (k == j) {
+		end_job_msg(p, j, MP_ECANCELLED, "the task was killed");
+	} else { /* its worker has taken it */
+		w->killed = j->id;
+		mpi_pool_kill_worker(w);
+	}
+	dispatch(p);
+	return 1;
 }
 
 static void dispatch(mp_pool_t *p)
@@ -502,6 +574,7 @@ static void dispatch(mp_pool_t *p)
 		}
 		pending_unlink(p, j);
 		j->state = J_RUNNING;
+		j->worker = (uint32_t)(best - p->w);
 		if (best->tail)
 			best->tail->next = j;
 		else

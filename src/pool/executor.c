@@ -4,6 +4,7 @@
  * feeding a waiter, so they work across executors without polling.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,6 +160,14 @@ int mp_future_cancel(mp_future_t *f)
 	}
 	mpi_pool_unlock(r->pool); /* runs its done callbacks */
 	return rc;
+}
+
+int mp_future_kill(mp_future_t *f)
+{
+	MPI_CHECK_NULL(f);
+	if (mpi_result_done(R(f)))
+		return R(f)->cancelled;
+	return mpi_result_kill(R(f)); /* a future is never a map_async */
 }
 
 int mpi_result_add_done_callback(mp_async_result_t *r, mp_future_done_fn fn,
@@ -473,6 +482,20 @@ int mp_executor_shutdown(mp_executor_t *ex, unsigned flags)
 	/* Closed: the join cannot fail but for the deadline, and has none. */
 	if ((rc = mpi_pool_join(ex->pool, MPI_NO_DEADLINE)) < 0)
 		return MPI_RAISE(rc);
+	return 0;
+}
+
+int mp_executor_terminate_workers(mp_executor_t *ex)
+{
+	MPI_CHECK_NULL(ex);
+	mpi_pool_signal_workers(ex->pool, SIGTERM);
+	return 0;
+}
+
+int mp_executor_kill_workers(mp_executor_t *ex)
+{
+	MPI_CHECK_NULL(ex);
+	mpi_pool_signal_workers(ex->pool, SIGKILL);
 	return 0;
 }
 

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <time.h>
@@ -122,6 +123,21 @@ void mpi_pool_terminate(mp_pool_t *p)
 		for (unsigned i = 0; i < p->n; i++)
 			if (p->w[i].alive)
 				mpi_pool_kill_worker(&p->w[i]);
+	}
+	mpi_pool_unlock(p);
+	mpi_pool_kick(p);
+}
+
+void mpi_pool_signal_workers(mp_pool_t *p, int sig)
+{
+	mpi_pool_lock(p);
+	if (p->state != STOPPED && p->state != TERMINATED) {
+		p->state = TERMINATED;
+		p->forced = true;
+		mpi_pool_fail_pending(p, MP_ECANCELLED, "the task was cancelled");
+		for (unsigned i = 0; i < p->n; i++)
+			if (p->w[i].alive)
+				kill(-mp_process_pid(p->w[i].proc), sig);
 	}
 	mpi_pool_unlock(p);
 	mpi_pool_kick(p);

@@ -279,6 +279,31 @@ int mp_async_result_successful(mp_async_result_t *r)
 	return r->res.status == 0;
 }
 
+int mpi_result_kill(mp_async_result_t *r)
+{
+	int rc;
+
+	if (r->map != NULL)
+		return mpi_why(-EINVAL, "a map_async result cannot be killed "
+				       "(only an apply_async one)");
+	if (mpi_result_done(r))
+		return 0;
+	mpi_pool_lock(r->pool);
+	rc = mpi_pool_kill_job(r->pool, &r->job);
+	mpi_pool_unlock(r->pool); /* runs what a cancel notifies */
+	return rc;
+}
+
+int mp_async_result_kill(mp_async_result_t *r)
+{
+	int rc;
+
+	MPI_CHECK_NULL(r);
+	if ((rc = mpi_result_kill(r)) < 0)
+		return MPI_RAISE(rc);
+	return rc;
+}
+
 void mpi_result_free(mp_async_result_t *r)
 {
 	if (r->map != NULL && !mpi_result_done(r)) { /* stop writing into out */

@@ -89,6 +89,7 @@ struct mpi_job {
 	size_t rec_len;
 	uint64_t id;
 	uint32_t items;
+	uint32_t worker;             /* J_RUNNING: whose FIFO it is in */
 	uint8_t state;
 };
 
@@ -116,6 +117,11 @@ int mpi_pool_submit(mp_pool_t *p, struct mpi_job *j);
 /* Cancel a pending job (locked): true if it was pending (now ended with
  * MP_ECANCELLED). */
 bool mpi_pool_cancel(mp_pool_t *p, struct mpi_job *j);
+/* Kill a job (locked): a pending one is cancelled; one in an inbox is
+ * taken out and cancelled; one its worker has taken gets that worker's
+ * process group SIGKILLed (the job then ends with MP_ECANCELLED, unless its
+ * result came first) and the worker replaced.  1, or 0 if it had ended. */
+int mpi_pool_kill_job(mp_pool_t *p, struct mpi_job *j);
 /* Wait (locked) until cond(arg) or the deadline: 0 or -ETIMEDOUT. */
 int mpi_pool_wait(mp_pool_t *p, bool (*cond)(void *), void *arg,
 		  uint64_t deadline);
@@ -129,6 +135,11 @@ int mpi_pool_create(const mp_pool_opts_t *opts, mp_pool_t **out);
 void mpi_pool_close(mp_pool_t *p);
 /* Kill the workers; outstanding jobs end with MP_ECANCELLED. */
 void mpi_pool_terminate(mp_pool_t *p);
+/* Send sig to every live worker's process group and stop: the pending
+ * jobs end with MP_ECANCELLED, the ones that had started with MP_EBROKEN
+ * (naming the signal) as their workers die (the executor's
+ * terminate_workers / kill_workers). */
+void mpi_pool_signal_workers(mp_pool_t *p, int sig);
 /* Wait for the workers to exit: 0, -EINVAL (still running: neither closed
  * nor terminated), -ETIMEDOUT (both with a reason). */
 int mpi_pool_join(mp_pool_t *p, uint64_t deadline);
@@ -170,6 +181,7 @@ struct worker {
 	unsigned queued;
 	uint64_t budget;             /* items it may still be given */
 	uint64_t timed_out;          /* id of the job it was killed for */
+	uint64_t killed;             /* id of the job killed by its owner */
 	bool alive, stopping;
 	bool respawn;                /* start it again at pool.respawn_at */
 };
@@ -192,6 +204,7 @@ struct mp_pool {
 	mp_process_t **deaf;         /* the supervisor's (see worker_gone) */
 	int efd;
 	uint64_t next_id, timeout_ns, avg_ns;
+	bool forced;                 /* signal_workers: started jobs break */
 	unsigned init_failures;
 	unsigned start_failures;     /* in a row (see MAX_START_FAILURES) */
 	uint64_t respawn_at;         /* retry failed starts then (0: none) */
@@ -257,6 +270,9 @@ int mpi_apply_async(mp_pool_t *p, mp_task_fn fn, const void *in,
 bool mpi_result_done(const mp_async_result_t *r);
 int mpi_result_wait(mp_async_result_t *r, uint64_t deadline);
 void mpi_result_release(mp_async_result_t *r); /* drop a reference */
+/* Kill r's task (mpi_pool_kill_job): 1, 0 if it had ended, -EINVAL (with a
+ * reason) for a map_async result. */
+int mpi_result_kill(mp_async_result_t *r);
 /* The user's release: a map_async stops writing; then release. */
 void mpi_result_free(mp_async_result_t *r);
 /* Register a done callback (fn at once if already notified): 0, -ENOMEM. */
