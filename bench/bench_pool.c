@@ -1,5 +1,6 @@
 /* bench_pool.c - Pool and Executor: tiny-task throughput (apply_async,
- * executor submit), map over tiny items, CPU-bound map speedup on 2 workers,
+ * executor submit, one at a time and in one batch call: the _many
+ * figures), map over tiny items, CPU-bound map speedup on 2 workers,
  * and the memory of an idle worker.
  *
  * Baselines (raw syscalls, no library):
@@ -132,6 +133,69 @@ static double submit_rate(mp_executor_t *ex)
 	for (long i = 0; i < N_TASKS; i++)
 		if ((f[i] = mp_executor_submit(ex, tiny_task, &i, sizeof(i))) == NULL)
 			die("submit");
+	for (long i = 0; i < N_TASKS; i++) {
+		const mp_bytes_t *out;
+		long v;
+
+		if (mp_future_result(f[i], MP_FOREVER, &out) != 0)
+			die("future_result");
+		if (out->len != sizeof(v))
+			die("wrong result");
+		memcpy(&v, out->data, sizeof(v));
+		if (v != i + 1)
+			die("wrong result");
+		mp_future_free(f[i]);
+	}
+	return N_TASKS / (bench_now() - t0);
+}
+
+/* The batch forms: all N_TASKS in one call, then each result waited on
+ * and freed as a single one. */
+static const void *many_in[N_TASKS];
+static size_t many_len[N_TASKS];
+static long many_x[N_TASKS];
+
+static void many_args(void)
+{
+	for (long i = 0; i < N_TASKS; i++) {
+		many_x[i] = i;
+		many_in[i] = &many_x[i];
+		many_len[i] = sizeof(long);
+	}
+}
+
+static double apply_many_rate(mp_pool_t *pool)
+{
+	static mp_async_result_t *r[N_TASKS];
+	double t0 = bench_now();
+
+	if (mp_pool_apply_async_many(pool, tiny_task, many_in, many_len, N_TASKS,
+				     NULL, r) != 0)
+		die("apply_async_many");
+	for (long i = 0; i < N_TASKS; i++) {
+		const mp_bytes_t *out;
+		long v;
+
+		if (mp_async_result_get(r[i], MP_FOREVER, &out) != 0)
+			die("get");
+		if (out->len != sizeof(v))
+			die("wrong result");
+		memcpy(&v, out->data, sizeof(v));
+		if (v != i + 1)
+			die("wrong result");
+		mp_async_result_free(r[i]);
+	}
+	return N_TASKS / (bench_now() - t0);
+}
+
+static double submit_many_rate(mp_executor_t *ex)
+{
+	static mp_future_t *f[N_TASKS];
+	double t0 = bench_now();
+
+	if (mp_executor_submit_many(ex, tiny_task, many_in, many_len, N_TASKS,
+				    f) != 0)
+		die("submit_many");
 	for (long i = 0; i < N_TASKS; i++) {
 		const mp_bytes_t *out;
 		long v;
@@ -364,7 +428,7 @@ static double fork_pss(void)
 
 int main(void)
 {
-	double a[REPS], b[REPS], m[MAP_REPS];
+	double a[REPS], b[REPS], c[REPS], m[MAP_REPS], base;
 	mp_pool_t *pool;
 	mp_executor_t *ex;
 	long *in, *out;
@@ -380,21 +444,30 @@ int main(void)
 
 	if ((pool = mp_pool_new(&(mp_pool_opts_t){.processes = WORKERS})) == NULL)
 		die("pool_new");
+	many_args();
 	for (int r = 0; r < REPS; r++) {
 		a[r] = apply_rate(pool);
+		c[r] = apply_many_rate(pool);
 		b[r] = pipe_worker_rate();
 	}
+	base = bench_median(b, REPS);
 	bench_print("pool_apply_async_tasks_per_s", bench_median(a, REPS),
-		    bench_median(b, REPS), "tasks_per_s");
+		    base, "tasks_per_s");
+	bench_print("pool_apply_async_many_tasks_per_s", bench_median(c, REPS),
+		    base, "tasks_per_s");
 
 	if ((ex = mp_executor_new(&(mp_executor_opts_t){.max_workers = WORKERS})) ==
 	    NULL)
 		die("executor_new");
-	for (int r = 0; r < REPS; r++)
+	for (int r = 0; r < REPS; r++) {
 		a[r] = submit_rate(ex);
+		c[r] = submit_many_rate(ex);
+	}
 	mp_executor_free(ex);
 	bench_print("executor_submit_tasks_per_s", bench_median(a, REPS),
-		    bench_median(b, REPS), "tasks_per_s");
+		    base, "tasks_per_s");
+	bench_print("executor_submit_many_tasks_per_s", bench_median(c, REPS),
+		    base, "tasks_per_s");
 
 	if ((in = malloc(N_MAP * sizeof(long))) == NULL ||
 	    (out = malloc(N_MAP * sizeof(long))) == NULL)

@@ -842,6 +842,65 @@ static void test_terminate_and_kill_workers(void **state)
 	mpt_assert_rc(mp_executor_kill_workers(NULL), -EINVAL);
 }
 
+static void test_submit_many(void **state)
+{
+	enum { N = 500 };
+	static const void *in[N];
+	static size_t len[N];
+	static int x[N];
+	static mp_future_t *f[N], *keep[N];
+	mp_as_completed_t *it;
+	mp_future_t *g;
+	mp_executor_t *ex;
+	const mp_bytes_t *out;
+	size_t seen = 0;
+
+	(void)state;
+	ex = mp_executor_new(&(mp_executor_opts_t){.max_workers = 2});
+	assert_non_null(ex);
+	for (int i = 0; i < N; i++) {
+		x[i] = i;
+		in[i] = &x[i];
+		len[i] = sizeof(int);
+	}
+	x[9] = -9; /* fails */
+	mpt_assert_ok(mp_executor_submit_many(ex, twice, in, len, N, f));
+	it = mp_as_completed(f, N, mpt_timeout(30));
+	assert_non_null(it);
+	while (mp_as_completed_next(it, &g) == 0)
+		seen++;
+	mp_as_completed_free(it);
+	assert_int_equal(seen, N);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(mp_future_done(f[i]), 1);
+		if (i == 9) {
+			mpt_assert_rc(mp_future_result(f[i], 0, &out), MP_ETASK);
+			assert_string_equal(mp_last_error(),
+					    "mp_future_result: negative: -9");
+		} else {
+			mpt_assert_ok(mp_future_result(f[i], 0, &out));
+			assert_int_equal(*(const int *)out->data, 2 * i);
+		}
+		mp_future_free(f[i]);
+	}
+	mpt_assert_ok(mp_executor_submit_many(ex, twice, NULL, NULL, 0, NULL));
+	for (int i = 0; i < N; i++)
+		keep[i] = f[i] = (mp_future_t *)&x[0];
+	mpt_assert_rc(mp_executor_submit_many(ex, twice, in, NULL, N, f),
+		      -EINVAL);
+	assert_string_equal(mp_last_error(), "mp_executor_submit_many: "
+			    "argument 'in_len' is NULL but n is 500");
+	mpt_assert_rc(mp_executor_submit_many(NULL, twice, in, len, N, f),
+		      -EINVAL);
+	mpt_assert_ok(mp_executor_shutdown(ex, 0));
+	mpt_assert_rc(mp_executor_submit_many(ex, twice, in, len, N, f),
+		      MP_ECLOSED);
+	assert_string_equal(mp_last_error(), "mp_executor_submit_many: cannot "
+			    "schedule new futures after shutdown");
+	assert_memory_equal(f, keep, sizeof(f));
+	mp_executor_free(ex);
+}
+
 int main(int argc, char **argv)
 {
 	struct CMUnitTest tests[] = {
@@ -862,6 +921,7 @@ int main(int argc, char **argv)
 		MPT(test_success_keeps_last_error),
 		MPT(test_future_kill),
 		MPT(test_terminate_and_kill_workers),
+		MPT(test_submit_many),
 	};
 
 

@@ -1641,7 +1641,7 @@ static void test_async_result_kill(void **state)
 	}
 	for (int i = 0; i < N; i++)
 		mp_async_result_free(r[i]);
-	assert_int_equal(mp_async_result_kill(hang), 0);
+	assert_int_equal(mp_async_result_kill(hang), 1); /* killed already */
 	mp_async_result_free(hang);
 	mpt_assert_rc(mp_async_result_kill(NULL), -EINVAL);
 	m = mp_pool_map_async(p, square, in, 4, sizeof(long), sq, sizeof(long),
@@ -1657,6 +1657,113 @@ static void test_async_result_kill(void **state)
 	mp_pool_free(p);
 	close(fds[0]);
 	close(fds[1]);
+}
+
+/* ---- batches ---- */
+
+static atomic_int many_ok, many_err;
+
+static void on_many_ok(const void *out, size_t len, void *arg)
+{
+	(void)out;
+	(void)arg;
+	if (len == sizeof(int))
+		atomic_fetch_add(&many_ok, 1);
+}
+
+static void on_many_err(int code, const char *msg, void *arg)
+{
+	(void)msg;
+	(void)arg;
+	if (code == MP_ETASK)
+		atomic_fetch_add(&many_err, 1);
+}
+
+static void test_apply_async_many(void **state)
+{
+	enum { N = 1000 };
+	static mp_async_result_t *r[N], *keep[N];
+	static const void *in[N];
+	static size_t len[N];
+	static int x[N];
+	mp_apply_opts_t cb = {.callback = on_many_ok,
+			      .error_callback = on_many_err};
+	const mp_bytes_t *out;
+	mp_pool_t *p;
+
+	(void)state;
+	p = mp_pool_new(&(mp_pool_opts_t){.processes = 2});
+	assert_non_null(p);
+	for (int i = 0; i < N; i++) {
+		x[i] = i;
+		in[i] = &x[i];
+		len[i] = sizeof(int);
+	}
+	len[7] = 3; /* this one fails: twice wants an int */
+	mpt_assert_ok(mp_pool_apply_async_many(p, twice, in, len, N, &cb, r));
+	for (int i = 0; i < N; i++) {
+		if (i == 7) {
+			mpt_assert_rc(mp_async_result_get(r[i], mpt_timeout(30),
+							  &out), MP_ETASK);
+			assert_string_equal(mp_last_error(), "mp_async_result_get: "
+					    "want an int, got 3 bytes");
+			continue;
+		}
+		mpt_assert_ok(mp_async_result_get(r[i], mpt_timeout(30), &out));
+		assert_int_equal(out->len, sizeof(int));
+		assert_int_equal(*(const int *)out->data, 2 * i);
+		assert_int_equal(mp_async_result_successful(r[i]), 1);
+	}
+	for (int i = 0; i < N; i++)
+		mp_async_result_free(r[i]);
+	/* Each result's callback ran (get returns after it). */
+	assert_int_equal(atomic_load(&many_ok), N - 1);
+	assert_int_equal(atomic_load(&many_err), 1);
+	/* Free before ready, kill one: as single results. */
+	len[7] = sizeof(int);
+	mpt_assert_ok(mp_pool_apply_async_many(p, twice, in, len, N, NULL, r));
+	assert_int_equal(mp_async_result_kill(r[N - 1]) >= 0, 1);
+	for (int i = 0; i < N - 1; i += 2)
+		mp_async_result_free(r[i]);
+	for (int i = 1; i < N - 1; i += 2) {
+		mpt_assert_ok(mp_async_result_get(r[i], mpt_timeout(30), &out));
+		assert_int_equal(*(const int *)out->data, 2 * i);
+		mp_async_result_free(r[i]);
+	}
+	mp_async_result_free(r[N - 1]);
+	/* Nothing at all. */
+	mpt_assert_ok(mp_pool_apply_async_many(p, twice, NULL, NULL, 0, NULL,
+					       NULL));
+	/* All or none: a bad argument queues nothing, out is untouched. */
+	for (int i = 0; i < N; i++)
+		keep[i] = r[i] = (mp_async_result_t *)&x[0];
+	in[500] = NULL;
+	mpt_assert_rc(mp_pool_apply_async_many(p, twice, in, len, N, NULL, r),
+		      -EINVAL);
+	assert_string_equal(mp_last_error(), "mp_pool_apply_async_many: in[500] "
+			    "is NULL but in_len[500] is 4");
+	in[500] = &x[500];
+	len[3] = (size_t)MP_TASK_MAX_BYTES + 1;
+	mpt_assert_rc(mp_pool_apply_async_many(p, twice, in, len, N, NULL, r),
+		      -EMSGSIZE);
+	len[3] = sizeof(int);
+	mpt_assert_rc(mp_pool_apply_async_many(p, twice, NULL, len, N, NULL, r),
+		      -EINVAL);
+	assert_string_equal(mp_last_error(), "mp_pool_apply_async_many: "
+			    "argument 'in' is NULL but n is 1000");
+	mpt_assert_rc(mp_pool_apply_async_many(p, NULL, in, len, N, NULL, r),
+		      -EINVAL);
+	mpt_assert_rc(mp_pool_apply_async_many(NULL, twice, in, len, N, NULL, r),
+		      -EINVAL);
+	assert_memory_equal(r, keep, sizeof(r));
+	mpt_assert_ok(mp_pool_close(p));
+	mpt_assert_rc(mp_pool_apply_async_many(p, twice, in, len, N, NULL, r),
+		      MP_ECLOSED);
+	assert_string_equal(mp_last_error(),
+			    "mp_pool_apply_async_many: Pool not running");
+	assert_memory_equal(r, keep, sizeof(r));
+	mpt_assert_ok(mp_pool_join(p, mpt_timeout(30)));
+	mp_pool_free(p);
 }
 
 int main(int argc, char **argv)
@@ -1692,6 +1799,7 @@ int main(int argc, char **argv)
 		MPT(test_success_keeps_last_error),
 		MPT(test_no_wait_behind_long_task),
 		MPT(test_async_result_kill),
+		MPT(test_apply_async_many),
 	};
 
 	if (argc == 2 && strcmp(argv[1], "--exit-with-live-pool") == 0)

@@ -55,6 +55,20 @@ MP_API mp_future_t *mp_executor_submit(mp_executor_t *ex, mp_task_fn fn,
 				       const void *in, size_t in_len);
 
 /*
+ * mp_executor_submit_many - submit fn(in[i]) (in_len[i] bytes, copied) for
+ * i < n in one call: one lock and one hand-off to the workers for the lot
+ * (CPython's is a loop of submit).  out[i] gets the future of task i; each
+ * behaves exactly as mp_executor_submit's.  All or none: 0 with out[0..n)
+ * set, or a code with nothing submitted and out unchanged: MP_ECLOSED
+ * after shutdown, MP_EBROKEN, -EINVAL (NULL ex or fn; NULL in, in_len or
+ * out with n > 0; in[i] NULL with in_len[i] > 0), -EMSGSIZE (an in_len[i]
+ * over MP_TASK_MAX_BYTES), -ENOMEM.  Thread-safe.
+ */
+MP_API int mp_executor_submit_many(mp_executor_t *ex, mp_task_fn fn,
+				   const void *const *in, const size_t *in_len,
+				   size_t n, mp_future_t **out);
+
+/*
  * mp_future_result - wait at most timeout: 0 with *out (borrowed: the
  * future's bytes, valid until it is freed; out may be NULL); MP_ECANCELLED
  * if it was cancelled; -ETIMEDOUT if not done in time; the task's failure

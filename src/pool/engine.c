@@ -128,15 +128,25 @@ static void pending_push(mp_pool_t *p, struct mpi_job *j, bool front)
 
 static void dispatch(mp_pool_t *p);
 
+void mpi_pool_enqueue(mp_pool_t *p, struct mpi_job *j)
+{
+	j->id = ++p->next_id;
+	memcpy(j->rec, &j->id, sizeof(j->id)); /* task_hdr.id */
+	pending_push(p, j, false);
+}
+
+void mpi_pool_dispatch(mp_pool_t *p)
+{
+	dispatch(p);
+}
+
 int mpi_pool_submit(mp_pool_t *p, struct mpi_job *j)
 {
 	int rc = mpi_pool_accepts(p);
 
 	if (rc < 0)
 		return rc;
-	j->id = ++p->next_id;
-	memcpy(j->rec, &j->id, sizeof(j->id)); /* task_hdr.id */
-	pending_push(p, j, false);
+	mpi_pool_enqueue(p, j);
 	dispatch(p);
 	return 0;
 }
@@ -380,9 +390,10 @@ static void worker_ended(mp_pool_t *p, unsigned i)
 		replace_worker(p, i);
 }
 
-/* Can worker w take job j now? */
+/* Can worker w take job j now?  *now: the time, read once per dispatch
+ * when first needed (0 until then). */
 static bool fits(const mp_pool_t *p, const struct worker *w,
-		 const struct mpi_job *j)
+		 const struct mpi_job *j, uint64_t *now)
 {
 	const struct worker_slot *s = &p->slots[w - p->w];
 
@@ -394,9 +405,13 @@ static bool fits(const mp_pool_t *p, const struct worker *w,
 	 * may run for ages while another worker idles (and reclaim would
 	 * take it back). */
 	if (w->queued > 0 &&
-	    __atomic_load_n(&s->current, __ATOMIC_ACQUIRE) == w->head->id &&
-	    mpi_now_ns() - __atomic_load_n(&s->started, __ATOMIC_RELAXED) > LONG_NS)
-		return false;
+	    __atomic_load_n(&s->current, __ATOMIC_ACQUIRE) == w->head->id) {
+		if (*now == 0)
+			*now = mpi_now_ns();
+		if (*now - __atomic_load_n(&s->started, __ATOMIC_RELAXED) >
+		    LONG_NS)
+			return false;
+	}
 	/* A streamed record needs the worker reading: only to an idle one. */
 	return j->rec_len <= INBOX_BYTES / 8 || w->queued == 0;
 }
@@ -508,9 +523,10 @@ static uint64_t reclaim(mp_pool_t *p)
 
 int mpi_pool_kill_job(mp_pool_t *p, struct mpi_job *j)
 {
-	struct mpi_job *back = NULL, *k = NULL;
+	struct mpi_job *back = NULL, *k;
 	uint64_t give_up = mpi_now_ns() + 100000000u; /* 0.1 s */
 	struct worker *w;
+	bool found = false;
 	int rc;
 
 	if (j->state == J_PENDING)
@@ -520,23 +536,27 @@ int mpi_pool_kill_job(mp_pool_t *p, struct mpi_job *j)
 	w = &p->w[j->worker];
 	if (w->killed == j->id)
 		return 1;
-	/* Still in the inbox?  Read it out with what is before it (those
-	 * go back to the pending list): then no worker has to die. */
-	while (!w->stopping && k != j) {
+	/* Still in the inbox?  Read the inbox out (the others go back to the
+	 * pending list, in their order): then no worker has to die. */
+	while (!w->stopping) {
 		rc = unqueue(w, &k);
 		if (rc == -EAGAIN || (rc == -EBUSY && mpi_now_ns() > give_up))
 			break;
 		if (rc == -EBUSY) {
+			if (found)
+				break; /* the rest stays queued there */
 			sched_yield(); /* its worker is taking a job */
 			continue;
 		}
-		if (k != NULL && k != j) {
+		if (k == j) {
+			found = true;
+		} else if (k != NULL) {
 			k->next = back;
 			back = k;
 		}
 	}
 	requeue(p, back);
-	if (k == j) {
+	if (found) {
 		end_job_msg(p, j, MP_ECANCELLED, "the task was killed");
 	} else { /* its worker has taken it */
 		w->killed = j->id;
@@ -549,6 +569,7 @@ int mpi_pool_kill_job(mp_pool_t *p, struct mpi_job *j)
 static void dispatch(mp_pool_t *p)
 {
 	struct mpi_job *j;
+	uint64_t now = 0;
 	bool sent = false;
 
 	while ((j = p->head) != NULL) {
@@ -558,9 +579,12 @@ static void dispatch(mp_pool_t *p)
 		for (unsigned i = 0; i < p->n; i++) {
 			struct worker *w = &p->w[i];
 
-			if (fits(p, w, j) &&
-			    (best == NULL || w->queued < best->queued))
+			if (fits(p, w, j, &now) &&
+			    (best == NULL || w->queued < best->queued)) {
 				best = w;
+				if (w->queued == 0)
+					break; /* none does better */
+			}
 		}
 		if (best == NULL)
 			break;
@@ -600,7 +624,9 @@ static void dispatch(mp_pool_t *p)
 	}
 }
 
-static void take_result(mp_pool_t *p, void **rec, size_t len)
+/* The record at data (len bytes) came back; *rec is its buffer when the
+ * owner may take it (else NULL). */
+static void take_result(mp_pool_t *p, void **rec, size_t len, const void *data)
 {
 	struct res_hdr h;
 	struct worker *w;
@@ -608,7 +634,7 @@ static void take_result(mp_pool_t *p, void **rec, size_t len)
 
 	if (len < sizeof(h))
 		return;
-	memcpy(&h, *rec, sizeof(h));
+	memcpy(&h, data, sizeof(h));
 	if (h.worker >= p->n)
 		return;
 	w = &p->w[h.worker];
@@ -625,19 +651,34 @@ static void take_result(mp_pool_t *p, void **rec, size_t len)
 	if (h.status != 0 && h.status != MP_ETASK) /* a worker sends only these */
 		end_job_msg(p, j, -EPROTO, "a worker sent a malformed result");
 	else
-		end_job(p, j, h.status, (char *)*rec + sizeof(h),
+		end_job(p, j, h.status, (const char *)data + sizeof(h),
 			len - sizeof(h), rec);
 }
 
+/* Results come into the pool's scratch buffer (no allocation per task:
+ * owners copy what they keep); one too big for it is received into a
+ * buffer of its own, which its owner may take. */
 static void drain_results(mp_pool_t *p)
 {
-	void *rec = NULL;
+	void *rec;
 	size_t len;
+	int rc;
 
-	while (mpi_ring_get(p->results, &rec, 0, &len, 0) == 0) {
-		take_result(p, &rec, len);
-		mpi_free(rec);
+	for (;;) {
+		rec = p->rbuf;
+		rc = mpi_ring_get(p->results, &rec, RBUF_BYTES, &len, 0);
+		if (rc == 0) {
+			void *none = NULL;
+
+			take_result(p, &none, len, rec);
+			continue;
+		}
 		rec = NULL;
+		if (rc != -EMSGSIZE ||
+		    mpi_ring_get(p->results, &rec, 0, &len, 0) < 0)
+			return;
+		take_result(p, &rec, len, rec);
+		mpi_free(rec);
 	}
 }
 

@@ -77,6 +77,21 @@ mp_future_t *mp_executor_submit(mp_executor_t *ex, mp_task_fn fn,
 	return (mp_future_t *)r;
 }
 
+int mp_executor_submit_many(mp_executor_t *ex, mp_task_fn fn,
+			    const void *const *in, const size_t *in_len,
+			    size_t n, mp_future_t **out)
+{
+	int rc;
+
+	MPI_CHECK_NULL(ex);
+	MPI_CHECK_NULL(fn);
+	rc = mpi_apply_async_many(ex->pool, fn, in, in_len, n, NULL, true,
+				  (mp_async_result_t **)out);
+	if (rc == MP_ECLOSED)
+		return MPI_ERR(rc, "cannot schedule new futures after shutdown");
+	return rc < 0 ? MPI_RAISE(rc) : 0;
+}
+
 /* Wait for f: 0, or its status (a reason left), or -ETIMEDOUT, -EINVAL. */
 static int settle(mp_future_t *f, double timeout)
 {
@@ -165,8 +180,6 @@ int mp_future_cancel(mp_future_t *f)
 int mp_future_kill(mp_future_t *f)
 {
 	MPI_CHECK_NULL(f);
-	if (mpi_result_done(R(f)))
-		return R(f)->cancelled;
 	return mpi_result_kill(R(f)); /* a future is never a map_async */
 }
 

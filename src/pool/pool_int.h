@@ -114,6 +114,10 @@ void mpi_pool_unlock(mp_pool_t *p);
 /* Queue a job (locked): 0; MP_ECLOSED when the pool does not run;
  * MP_EBROKEN when its workers cannot start (the initializer fails). */
 int mpi_pool_submit(mp_pool_t *p, struct mpi_job *j);
+/* The two halves of submit (locked), for batches: queue a job (the pool
+ * must accept: mpi_pool_accepts), then hand what fits to the workers. */
+void mpi_pool_enqueue(mp_pool_t *p, struct mpi_job *j);
+void mpi_pool_dispatch(mp_pool_t *p);
 /* Cancel a pending job (locked): true if it was pending (now ended with
  * MP_ECANCELLED). */
 bool mpi_pool_cancel(mp_pool_t *p, struct mpi_job *j);
@@ -159,7 +163,11 @@ void mpi_pool_cancel_pending(mp_pool_t *p);
 
 enum pool_state { RUN, CLOSING, TERMINATED, STOPPED };
 
-enum { INBOX_BYTES = 256 << 10, RESULT_BYTES = 1 << 20, MAX_DEPTH = 64 };
+enum { INBOX_BYTES = 256 << 10, RESULT_BYTES = 1 << 20, MAX_DEPTH = 1024 };
+/* The supervisor's buffer for results (bigger ones get their own). */
+enum { RBUF_BYTES = 16 << 10 };
+/* Results up to this size are kept inside their mp_async_result. */
+enum { INLINE_RESULT = 32 };
 
 /* Limits of mp_pool_opts_t (the executor checks its own fields against the
  * same, to name them). */
@@ -199,6 +207,7 @@ struct mp_pool {
 	struct mpi_job *head, *tail; /* pending */
 	struct mpi_job *nhead, *ntail; /* to notify */
 	struct mpi_ring *results;
+	void *rbuf;                  /* RBUF_BYTES, the supervisor's */
 	struct pollfd *pfd;          /* the supervisor's: made by new, so
 				      * that a thread never lacks it */
 	mp_process_t **deaf;         /* the supervisor's (see worker_gone) */
@@ -260,6 +269,7 @@ struct mp_async_result {
 	mp_apply_opts_t opts;
 	struct done_cb *cbs;   /* executor done callbacks */
 	struct map_job *map;   /* map_async */
+	char small[INLINE_RESULT + 1]; /* a small result, NUL-terminated */
 };
 
 /* Queue fn(in) (apply_async, submit): 0 with *out, or a code with a
@@ -267,6 +277,13 @@ struct mp_async_result {
 int mpi_apply_async(mp_pool_t *p, mp_task_fn fn, const void *in,
 		    size_t in_len, const mp_apply_opts_t *opts, bool future,
 		    mp_async_result_t **out);
+/* Queue fn(in[i]) for i < n, all or none, under one lock with one
+ * dispatch: 0 with out[0..n), or a code as mpi_apply_async's (the reason
+ * names the index). */
+int mpi_apply_async_many(mp_pool_t *p, mp_task_fn fn, const void *const *in,
+			 const size_t *in_len, size_t n,
+			 const mp_apply_opts_t *opts, bool future,
+			 mp_async_result_t **out);
 bool mpi_result_done(const mp_async_result_t *r);
 int mpi_result_wait(mp_async_result_t *r, uint64_t deadline);
 void mpi_result_release(mp_async_result_t *r); /* drop a reference */
