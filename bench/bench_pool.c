@@ -1,6 +1,7 @@
 /* bench_pool.c - Pool and Executor: tiny-task throughput (apply_async,
  * executor submit, one at a time and in one batch call: the _many
- * figures), map over tiny items, CPU-bound map speedup on 2 workers,
+ * figures), recovery from a worker SIGKILLed mid-task (kill to the
+ * waiter's return, p99 and p50 of 1000 kills), map over tiny items, CPU-bound map speedup on 2 workers,
  * and the memory of an idle worker.
  *
  * Baselines (raw syscalls, no library):
@@ -16,6 +17,7 @@
  * the speedup figure).
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -34,6 +36,7 @@ enum {
 	WINDOW = 4096,           /* baseline: outstanding tasks (32 KiB) */
 	N_MAP = 10000000,        /* tiny map items */
 	CPU_TASKS = 8,           /* CPU-bound map: 8 elements, as the seeds */
+	KILLS = 1000,            /* crash recovery: workers SIGKILLed */
 };
 /* Per CPU-bound element: iterations of the sum of squares; 8 of them take
  * ~1 s serially here. */
@@ -335,6 +338,66 @@ static void cpu_times(mp_pool_t *pool, double *serial_s, double *par_s)
 		die("cpu map: results differ");
 }
 
+/* ---- crash recovery ---- */
+
+/* Write this worker's pid to the fd in, then hang until killed. */
+static int pid_then_hang(const void *in, size_t len, mp_task_out_t *out)
+{
+	pid_t me = getpid();
+	int fd;
+
+	(void)out;
+	if (len != sizeof(fd))
+		return -1;
+	memcpy(&fd, in, sizeof(fd));
+	if (write(fd, &me, sizeof(me)) != sizeof(me))
+		return -1;
+	for (;;)
+		pause();
+}
+
+/*
+ * Microseconds from the SIGKILL of a worker in the middle of a task to the
+ * return of the waiter's get (MP_EBROKEN), over KILLS kills: *p50, *p99.
+ * The pipe is made before the pool, so that the workers (forks) have it.
+ */
+static void crash_recovery(double *p50, double *p99)
+{
+	static double us[KILLS];
+	mp_pool_t *pool;
+	int fds[2];
+
+	if (pipe(fds) < 0)
+		exit(1);
+	if ((pool = mp_pool_new(&(mp_pool_opts_t){.processes = WORKERS})) == NULL)
+		die("pool_new");
+	for (int k = 0; k < KILLS; k++) {
+		mp_async_result_t *r;
+		pid_t pid;
+		double t0;
+
+		r = mp_pool_apply_async(pool, pid_then_hang, &fds[1], sizeof(int),
+					NULL);
+		if (r == NULL)
+			die("apply_async");
+		if (read(fds[0], &pid, sizeof(pid)) != sizeof(pid))
+			exit(1);
+		t0 = bench_now();
+		if (kill(pid, SIGKILL) < 0)
+			exit(1);
+		if (mp_async_result_get(r, MP_FOREVER, NULL) != MP_EBROKEN)
+			die("get after the kill");
+		us[k] = (bench_now() - t0) * 1e6;
+		mp_async_result_free(r);
+	}
+	mp_pool_free(pool);
+	close(fds[0]);
+	close(fds[1]);
+	qsort(us, KILLS, sizeof(us[0]), bench_cmp);
+	*p50 = us[KILLS / 2];
+	*p99 = us[KILLS * 99 / 100];
+}
+
 /* ---- idle worker memory ---- */
 
 /* Pss of a process in KiB, from /proc/<pid>/smaps_rollup.  Pss, not Rss:
@@ -488,6 +551,10 @@ int main(void)
 	}
 	free(in);
 	free(out);
+
+	crash_recovery(&m[0], &m[1]);
+	bench_print("pool_crash_recovery_us", m[1], -1, "us_p99");
+	bench_print("pool_crash_recovery_p50_us", m[0], -1, "us");
 
 	/* Median serial time / median pool time (medians of the times, not of
 	 * the ratios: steadier on a noisy machine). */

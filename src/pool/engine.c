@@ -384,10 +384,15 @@ static void worker_ended(mp_pool_t *p, unsigned i)
 	w->queued = 0;
 	mp_process_free(w->proc);
 	w->proc = NULL;
-	if (p->broken[0])
+	if (p->broken[0]) {
 		pool_break(p); /* what came back from it fails too */
-	else if (wants_workers(p))
-		replace_worker(p, i);
+	} else if (wants_workers(p)) {
+		/* Started in the next round (retry_starts), once the failed
+		 * job's waiter has been told: a fork takes a while. */
+		w->respawn = true;
+		if (p->respawn_at == 0 || p->respawn_at > mpi_now_ns())
+			p->respawn_at = mpi_now_ns();
+	}
 }
 
 /* Can worker w take job j now?  *now: the time, read once per dispatch
@@ -746,11 +751,11 @@ static bool supervise(mp_pool_t *p, struct pollfd *pfd, mp_process_t **deaf,
 {
 	bool any = false;
 
+	retry_starts(p); /* before deaths: see worker_ended */
 	drain_results(p);
 	for (unsigned i = 0; i < p->n; i++)
 		if (worker_gone(p, i, pfd[i + 1].revents, deaf))
 			worker_ended(p, i);
-	retry_starts(p);
 	*next = reclaim(p);
 	dispatch(p);
 	if (p->state == CLOSING && p->head == NULL)
