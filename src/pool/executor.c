@@ -183,26 +183,24 @@ int mp_future_kill(mp_future_t *f)
 	return mpi_result_kill(R(f)); /* a future is never a map_async */
 }
 
+/* Lock-free: callbacks are pushed on r->cbs until result_notify swaps in
+ * MPI_CBS_DONE; one pushed later finds it and runs at once. */
 int mpi_result_add_done_callback(mp_async_result_t *r, mp_future_done_fn fn,
 				 void *arg)
 {
-	struct done_cb *c;
+	struct done_cb *c, *old = __atomic_load_n(&r->cbs, __ATOMIC_ACQUIRE);
 
-	if (!__atomic_load_n(&r->notified, __ATOMIC_ACQUIRE)) {
+	if (old != MPI_CBS_DONE) {
 		if ((c = mpi_malloc(sizeof(*c))) == NULL)
 			return mpi_why(-ENOMEM, "out of memory");
-		*c = (struct done_cb){NULL, fn, arg};
-		mpi_pool_lock(r->pool);
-		if (!r->notified) {
-			struct done_cb **pp = &r->cbs;
-			while (*pp != NULL)
-				pp = &(*pp)->next;
-			*pp = c;
-			c = NULL;
+		*c = (struct done_cb){old, fn, arg};
+		while (old != MPI_CBS_DONE) {
+			if (__atomic_compare_exchange_n(&r->cbs, &old, c, true,
+							__ATOMIC_RELEASE,
+							__ATOMIC_ACQUIRE))
+				return 0;
+			c->next = old;
 		}
-		mpi_pool_unlock(r->pool);
-		if (c == NULL)
-			return 0;
 		mpi_free(c);
 	}
 	fn((mp_future_t *)r, arg); /* already done: at once, here */

@@ -19,6 +19,8 @@
 
 /* ---- AsyncResult ---- */
 
+struct done_cb mpi_cbs_done;
+
 struct chunk {
 	struct mpi_job job;
 	struct map_job *m;
@@ -92,7 +94,7 @@ static void result_destroy(mp_async_result_t *r)
 
 	if (r->map != NULL)
 		map_release(r->map);
-	for (c = r->cbs; c != NULL; c = next) {
+	for (c = r->cbs; c != NULL && c != MPI_CBS_DONE; c = next) {
 		next = c->next;
 		mpi_free(c);
 	}
@@ -147,14 +149,17 @@ static void result_notify(mp_async_result_t *r)
 				       r->res.msg ? r->res.msg : "", r->opts.arg);
 	__atomic_store_n(&r->done, true, __ATOMIC_RELEASE);
 	if (r->future) {
-		struct done_cb *c, *next;
+		struct done_cb *c, *next, *fifo = NULL;
 
-		mpi_pool_lock(r->pool);
-		c = r->cbs;
-		r->cbs = NULL;
-		__atomic_store_n(&r->notified, true, __ATOMIC_RELEASE);
-		mpi_pool_unlock(r->pool);
+		/* Close the list (no lock: see mpi_result_add_done_callback);
+		 * it was pushed newest first. */
+		c = __atomic_exchange_n(&r->cbs, MPI_CBS_DONE, __ATOMIC_ACQ_REL);
 		for (; c != NULL; c = next) {
+			next = c->next;
+			c->next = fifo;
+			fifo = c;
+		}
+		for (c = fifo; c != NULL; c = next) {
 			next = c->next;
 			c->fn((mp_future_t *)r, c->arg);
 			mpi_free(c);
@@ -185,7 +190,7 @@ static mp_async_result_t *result_new(mp_pool_t *p, mp_task_fn fn,
 	/* Only what is read before the job ends: the rest is set then. */
 	r->pool = p;
 	r->refs = 2;
-	r->done = r->cancelled = r->notified = false;
+	r->done = r->cancelled = false;
 	r->future = future;
 	r->res = (struct mpi_outcome){0};
 	r->opts = opts ? *opts : (mp_apply_opts_t){0};
@@ -323,6 +328,28 @@ int mp_pool_apply_async_many(mp_pool_t *pool, mp_task_fn fn,
 	return rc < 0 ? MPI_RAISE(rc) : 0;
 }
 
+/* Look at r for at most ns (no lock, no syscall): true once done.  Tiny
+ * tasks end faster than a sleeping waiter is woken. */
+static bool spin_done(const mp_async_result_t *r, uint64_t ns)
+{
+	uint64_t until = 0;
+
+	for (unsigned i = 0; !mpi_result_done(r); i++) {
+		if ((i & 63) == 0) {
+			uint64_t now = mpi_now_ns();
+
+			if (until == 0)
+				until = now + ns;
+			else if (now >= until)
+				return false;
+		}
+#if defined(__x86_64__) || defined(__i386__)
+		__builtin_ia32_pause();
+#endif
+	}
+	return true;
+}
+
 /* 0 once done, or -ETIMEDOUT.  A done result needs no pool. */
 int mpi_result_wait(mp_async_result_t *r, uint64_t deadline)
 {
@@ -330,6 +357,10 @@ int mpi_result_wait(mp_async_result_t *r, uint64_t deadline)
 
 	if (is_done(r))
 		return 0;
+	if (deadline == MPI_NO_DEADLINE || deadline > mpi_now_ns() + WAIT_SPIN_NS) {
+		if (spin_done(r, WAIT_SPIN_NS))
+			return 0;
+	}
 	mpi_pool_lock(r->pool);
 	rc = mpi_pool_wait(r->pool, is_done, r, deadline);
 	mpi_pool_unlock(r->pool);

@@ -44,6 +44,9 @@
 
 /* How long an idle worker looks at its inbox before sleeping on it. */
 enum { SPIN_NS = 20000 };
+/* How long a waiter looks at its result before sleeping on the pool's
+ * condition variable (mpi_result_wait). */
+enum { WAIT_SPIN_NS = 10000 };
 /* A task that has run this long may run for ages: nothing more is queued
  * behind it, and what was is taken back for the other workers. */
 enum { LONG_NS = 1000000 };
@@ -238,6 +241,10 @@ struct done_cb {
 	void *arg;
 };
 
+/* What r->cbs holds once the done callbacks have been taken. */
+extern struct done_cb mpi_cbs_done;
+#define MPI_CBS_DONE (&mpi_cbs_done)
+
 struct map_job;
 
 /*
@@ -264,10 +271,11 @@ struct mp_async_result {
 	struct mpi_job job;
 	mp_pool_t *pool;
 	int refs;              /* the user's and the engine's */
-	bool done, cancelled, notified, future;
+	bool done, cancelled, future;
 	struct mpi_outcome res;
 	mp_apply_opts_t opts;
-	struct done_cb *cbs;   /* executor done callbacks */
+	struct done_cb *cbs;   /* executor done callbacks, newest first;
+				* MPI_CBS_DONE once they have run */
 	struct map_job *map;   /* map_async */
 	char small[INLINE_RESULT + 1]; /* a small result, NUL-terminated */
 };
@@ -292,7 +300,8 @@ void mpi_result_release(mp_async_result_t *r); /* drop a reference */
 int mpi_result_kill(mp_async_result_t *r);
 /* The user's release: a map_async stops writing; then release. */
 void mpi_result_free(mp_async_result_t *r);
-/* Register a done callback (fn at once if already notified): 0, -ENOMEM. */
+/* Register a done callback (fn at once if the callbacks have run): 0,
+ * -ENOMEM. */
 int mpi_result_add_done_callback(mp_async_result_t *r, mp_future_done_fn fn,
 				 void *arg);
 /* Map and wait until the deadline: 0 or a code with a reason (the first
