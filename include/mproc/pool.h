@@ -158,7 +158,8 @@ MP_API int mp_async_result_successful(mp_async_result_t *r);
  * worker and whatever the task started), and the worker is replaced.  r
  * then fails with MP_ECANCELLED ("the task was killed"), unless the task
  * ended first.  1 (done so, or r was cancelled already), 0 (r had ended
- * otherwise), -EINVAL (NULL r, or a map_async result).  Returns before the worker is reaped: wait on r.
+ * otherwise), -EINVAL (NULL r, or a map_async result).  Returns before
+ * the worker is reaped: wait on r.
  * Thread-safe.
  */
 MP_API int mp_async_result_kill(mp_async_result_t *r);

@@ -45,8 +45,8 @@ int mpi_pool_create(const mp_pool_opts_t *opts, mp_pool_t **out)
 	p->deaf = mpi_calloc(p->n, sizeof(*p->deaf));
 	p->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (p->w == NULL || p->slots == NULL || p->sup_sleeping == NULL ||
-	    p->results == NULL || p->rbuf == NULL || p->pfd == NULL || p->deaf == NULL ||
-	    p->efd < 0) {
+	    p->results == NULL || p->rbuf == NULL || p->pfd == NULL ||
+	    p->deaf == NULL || p->efd < 0) {
 		rc = mpi_why(-ENOMEM, "cannot set up the pool");
 		goto fail;
 	}
