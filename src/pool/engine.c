@@ -328,6 +328,7 @@ static void worker_ended(mp_pool_t *p, unsigned i)
 	struct worker *w = &p->w[i];
 	struct mpi_job *j, *rest;
 	char msg[200];
+	bool failed = false;
 	int code = 0;
 
 	drain_results(p); /* its last results came before its death */
@@ -364,6 +365,7 @@ static void worker_ended(mp_pool_t *p, unsigned i)
 			describe_death(w->proc, code, msg, sizeof(msg));
 		}
 		end_job_msg(p, j, status, msg);
+		failed = true;
 	}
 	/* The rest never started: back to the front, in order. */
 	for (rest = NULL, j = w->head; j != NULL; j = w->head) {
@@ -387,11 +389,15 @@ static void worker_ended(mp_pool_t *p, unsigned i)
 	if (p->broken[0]) {
 		pool_break(p); /* what came back from it fails too */
 	} else if (wants_workers(p)) {
-		/* Started in the next round (retry_starts), once the failed
-		 * job's waiter has been told: a fork takes a while. */
+		/* Started in a later round (retry_starts), once the failed
+		 * job's waiter has been told and has had time to run: a fork
+		 * stalls the program's other threads while it copies the
+		 * address space. */
+		uint64_t at = mpi_now_ns() + (failed ? RESPAWN_DELAY_NS : 0);
+
 		w->respawn = true;
-		if (p->respawn_at == 0 || p->respawn_at > mpi_now_ns())
-			p->respawn_at = mpi_now_ns();
+		if (p->respawn_at == 0 || p->respawn_at > at)
+			p->respawn_at = at;
 	}
 }
 

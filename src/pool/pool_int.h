@@ -184,6 +184,9 @@ enum { MAX_INIT_FAILURES = 3 };
  * with no worker alive, the pool is broken (its jobs fail, MP_EBROKEN). */
 enum { MAX_START_FAILURES = 10 };
 #define START_RETRY_NS 100000000u /* 0.1 s */
+/* A worker whose death failed a job is replaced this much later (see
+ * worker_ended). */
+#define RESPAWN_DELAY_NS 2000000u /* 2 ms */
 
 struct worker {
 	mp_process_t *proc;
