@@ -1,5 +1,7 @@
 /* bench_pool.c - Pool and Executor: tiny-task throughput (apply_async,
- * executor submit), map over tiny items, CPU-bound map speedup on 2 workers,
+ * executor submit, one at a time and in one batch call: the _many
+ * figures), recovery from a worker SIGKILLed mid-task (kill to the
+ * waiter's return, p99 and p50 of 1000 kills), map over tiny items, CPU-bound map speedup on 2 workers,
  * and the memory of an idle worker.
  *
  * Baselines (raw syscalls, no library):
@@ -15,6 +17,7 @@
  * the speedup figure).
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -33,6 +36,7 @@ enum {
 	WINDOW = 4096,           /* baseline: outstanding tasks (32 KiB) */
 	N_MAP = 10000000,        /* tiny map items */
 	CPU_TASKS = 8,           /* CPU-bound map: 8 elements, as the seeds */
+	KILLS = 1000,            /* crash recovery: workers SIGKILLed */
 };
 /* Per CPU-bound element: iterations of the sum of squares; 8 of them take
  * ~1 s serially here. */
@@ -132,6 +136,69 @@ static double submit_rate(mp_executor_t *ex)
 	for (long i = 0; i < N_TASKS; i++)
 		if ((f[i] = mp_executor_submit(ex, tiny_task, &i, sizeof(i))) == NULL)
 			die("submit");
+	for (long i = 0; i < N_TASKS; i++) {
+		const mp_bytes_t *out;
+		long v;
+
+		if (mp_future_result(f[i], MP_FOREVER, &out) != 0)
+			die("future_result");
+		if (out->len != sizeof(v))
+			die("wrong result");
+		memcpy(&v, out->data, sizeof(v));
+		if (v != i + 1)
+			die("wrong result");
+		mp_future_free(f[i]);
+	}
+	return N_TASKS / (bench_now() - t0);
+}
+
+/* The batch forms: all N_TASKS in one call, then each result waited on
+ * and freed as a single one. */
+static const void *many_in[N_TASKS];
+static size_t many_len[N_TASKS];
+static long many_x[N_TASKS];
+
+static void many_args(void)
+{
+	for (long i = 0; i < N_TASKS; i++) {
+		many_x[i] = i;
+		many_in[i] = &many_x[i];
+		many_len[i] = sizeof(long);
+	}
+}
+
+static double apply_many_rate(mp_pool_t *pool)
+{
+	static mp_async_result_t *r[N_TASKS];
+	double t0 = bench_now();
+
+	if (mp_pool_apply_async_many(pool, tiny_task, many_in, many_len, N_TASKS,
+				     NULL, r) != 0)
+		die("apply_async_many");
+	for (long i = 0; i < N_TASKS; i++) {
+		const mp_bytes_t *out;
+		long v;
+
+		if (mp_async_result_get(r[i], MP_FOREVER, &out) != 0)
+			die("get");
+		if (out->len != sizeof(v))
+			die("wrong result");
+		memcpy(&v, out->data, sizeof(v));
+		if (v != i + 1)
+			die("wrong result");
+		mp_async_result_free(r[i]);
+	}
+	return N_TASKS / (bench_now() - t0);
+}
+
+static double submit_many_rate(mp_executor_t *ex)
+{
+	static mp_future_t *f[N_TASKS];
+	double t0 = bench_now();
+
+	if (mp_executor_submit_many(ex, tiny_task, many_in, many_len, N_TASKS,
+				    f) != 0)
+		die("submit_many");
 	for (long i = 0; i < N_TASKS; i++) {
 		const mp_bytes_t *out;
 		long v;
@@ -271,6 +338,66 @@ static void cpu_times(mp_pool_t *pool, double *serial_s, double *par_s)
 		die("cpu map: results differ");
 }
 
+/* ---- crash recovery ---- */
+
+/* Write this worker's pid to the fd in, then hang until killed. */
+static int pid_then_hang(const void *in, size_t len, mp_task_out_t *out)
+{
+	pid_t me = getpid();
+	int fd;
+
+	(void)out;
+	if (len != sizeof(fd))
+		return -1;
+	memcpy(&fd, in, sizeof(fd));
+	if (write(fd, &me, sizeof(me)) != sizeof(me))
+		return -1;
+	for (;;)
+		pause();
+}
+
+/*
+ * Microseconds from the SIGKILL of a worker in the middle of a task to the
+ * return of the waiter's get (MP_EBROKEN), over KILLS kills: *p50, *p99.
+ * The pipe is made before the pool, so that the workers (forks) have it.
+ */
+static void crash_recovery(double *p50, double *p99)
+{
+	static double us[KILLS];
+	mp_pool_t *pool;
+	int fds[2];
+
+	if (pipe(fds) < 0)
+		exit(1);
+	if ((pool = mp_pool_new(&(mp_pool_opts_t){.processes = WORKERS})) == NULL)
+		die("pool_new");
+	for (int k = 0; k < KILLS; k++) {
+		mp_async_result_t *r;
+		pid_t pid;
+		double t0;
+
+		r = mp_pool_apply_async(pool, pid_then_hang, &fds[1], sizeof(int),
+					NULL);
+		if (r == NULL)
+			die("apply_async");
+		if (read(fds[0], &pid, sizeof(pid)) != sizeof(pid))
+			exit(1);
+		t0 = bench_now();
+		if (kill(pid, SIGKILL) < 0)
+			exit(1);
+		if (mp_async_result_get(r, MP_FOREVER, NULL) != MP_EBROKEN)
+			die("get after the kill");
+		us[k] = (bench_now() - t0) * 1e6;
+		mp_async_result_free(r);
+	}
+	mp_pool_free(pool);
+	close(fds[0]);
+	close(fds[1]);
+	qsort(us, KILLS, sizeof(us[0]), bench_cmp);
+	*p50 = us[KILLS / 2];
+	*p99 = us[KILLS * 99 / 100];
+}
+
 /* ---- idle worker memory ---- */
 
 /* Pss of a process in KiB, from /proc/<pid>/smaps_rollup.  Pss, not Rss:
@@ -364,7 +491,7 @@ static double fork_pss(void)
 
 int main(void)
 {
-	double a[REPS], b[REPS], m[MAP_REPS];
+	double a[REPS], b[REPS], c[REPS], m[MAP_REPS], base;
 	mp_pool_t *pool;
 	mp_executor_t *ex;
 	long *in, *out;
@@ -380,21 +507,30 @@ int main(void)
 
 	if ((pool = mp_pool_new(&(mp_pool_opts_t){.processes = WORKERS})) == NULL)
 		die("pool_new");
+	many_args();
 	for (int r = 0; r < REPS; r++) {
 		a[r] = apply_rate(pool);
+		c[r] = apply_many_rate(pool);
 		b[r] = pipe_worker_rate();
 	}
+	base = bench_median(b, REPS);
 	bench_print("pool_apply_async_tasks_per_s", bench_median(a, REPS),
-		    bench_median(b, REPS), "tasks_per_s");
+		    base, "tasks_per_s");
+	bench_print("pool_apply_async_many_tasks_per_s", bench_median(c, REPS),
+		    base, "tasks_per_s");
 
 	if ((ex = mp_executor_new(&(mp_executor_opts_t){.max_workers = WORKERS})) ==
 	    NULL)
 		die("executor_new");
-	for (int r = 0; r < REPS; r++)
+	for (int r = 0; r < REPS; r++) {
 		a[r] = submit_rate(ex);
+		c[r] = submit_many_rate(ex);
+	}
 	mp_executor_free(ex);
 	bench_print("executor_submit_tasks_per_s", bench_median(a, REPS),
-		    bench_median(b, REPS), "tasks_per_s");
+		    base, "tasks_per_s");
+	bench_print("executor_submit_many_tasks_per_s", bench_median(c, REPS),
+		    base, "tasks_per_s");
 
 	if ((in = malloc(N_MAP * sizeof(long))) == NULL ||
 	    (out = malloc(N_MAP * sizeof(long))) == NULL)
@@ -415,6 +551,10 @@ int main(void)
 	}
 	free(in);
 	free(out);
+
+	crash_recovery(&m[0], &m[1]);
+	bench_print("pool_crash_recovery_us", m[1], -1, "us_p99");
+	bench_print("pool_crash_recovery_p50_us", m[0], -1, "us");
 
 	/* Median serial time / median pool time (medians of the times, not of
 	 * the ratios: steadier on a noisy machine). */

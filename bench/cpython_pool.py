@@ -15,6 +15,7 @@ N_SUBMIT = 10_000     # the same for the executor (slower still)
 N_MAP = 10**6         # tiny map items (bench_pool.c: 10^7)
 CPU_TASKS = 8         # CPU-bound map: 8 elements, as the seeds
 CPU_N = 2_500_000     # iterations each; 8 of them take ~1 s serially here
+CPY_KILLS = 100       # crash recovery (bench_pool.c: 1000; a new executor each)
 
 
 def tiny_task(x):
@@ -113,6 +114,38 @@ def worker_pss():
         return statistics.mean(pss_kib(p) for p in pids)
 
 
+def pid_then_hang(fd):
+    os.write(fd, os.getpid().to_bytes(4, "little"))
+    while True:
+        time.sleep(3600)
+
+
+def crash_recovery(kills=CPY_KILLS):
+    """(p50, p99) microseconds from the SIGKILL of a worker in the middle of
+    a task to the waiter's return.  CPython's Pool never returns (get()
+    hangs on a task whose worker died), so this is the executor's: the
+    future fails with BrokenProcessPool, and the executor is broken for
+    good, so each kill needs a new one (fewer kills than bench_pool.c)."""
+    from concurrent.futures.process import BrokenProcessPool
+    r, w = os.pipe()
+    us = []
+    for _ in range(kills):
+        with ProcessPoolExecutor(WORKERS) as ex:
+            f = ex.submit(pid_then_hang, w)
+            pid = int.from_bytes(os.read(r, 4), "little")
+            t0 = time.perf_counter()
+            os.kill(pid, 9)
+            try:
+                f.result()
+                raise SystemExit("the task survived its worker")
+            except BrokenProcessPool:
+                us.append((time.perf_counter() - t0) * 1e6)
+    os.close(r)
+    os.close(w)
+    us.sort()
+    return us[len(us) // 2], us[len(us) * 99 // 100]
+
+
 def line(figure, value, unit):
     print(f"figure={figure} cpython={value:.4g} unit={unit}", flush=True)
 
@@ -122,14 +155,19 @@ if __name__ == "__main__":
     line("pool_worker_idle_rss_kib",
          statistics.median(worker_pss() for _ in range(REPS)), "KiB")
     with mp.Pool(WORKERS) as pool:
-        line("pool_apply_async_tasks_per_s",
-             statistics.median(apply_rate(pool) for _ in range(REPS)),
-             "tasks_per_s")
+        rate = statistics.median(apply_rate(pool) for _ in range(REPS))
+        line("pool_apply_async_tasks_per_s", rate, "tasks_per_s")
+        # CPython has no batch form: its loop of apply_async is the
+        # comparison of the _many figure.
+        line("pool_apply_async_many_tasks_per_s", rate, "tasks_per_s")
         with ProcessPoolExecutor(WORKERS) as ex:
-            line("executor_submit_tasks_per_s",
-                 statistics.median(submit_rate(ex) for _ in range(REPS)),
-                 "tasks_per_s")
+            rate = statistics.median(submit_rate(ex) for _ in range(REPS))
+            line("executor_submit_tasks_per_s", rate, "tasks_per_s")
+            line("executor_submit_many_tasks_per_s", rate, "tasks_per_s")
         line("pool_map_tiny_items_per_s",
              statistics.median(map_rate(pool) for _ in range(MAP_REPS)),
              "items_per_s")
+        p50, p99 = crash_recovery()
+        line("pool_crash_recovery_us", p99, "us_p99")
+        line("pool_crash_recovery_p50_us", p50, "us")
         line("pool_map_cpu_speedup", cpu_speedup(pool), "x")

@@ -3,12 +3,14 @@
  * shutdown, and a crashing worker that breaks only its own future. */
 #include "mptest.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 
 #include "mproc/executor.h"
+#include "mproc/process.h"
 
 /* in: an int x; out: 2x.  x < 0 fails; x == 1000 kills the worker. */
 static int twice(const void *in, size_t len, mp_task_out_t *out)
@@ -697,6 +699,208 @@ static void test_exit_with_live_executor(void **state)
 	mpt_exit_trials("--exit-with-live-executor", MPT_EXIT_TRIALS);
 }
 
+/* ---- kill a future; terminate_workers / kill_workers ---- */
+
+/* Start a grandchild, report {worker, grandchild} on the fd, hang. */
+static int report_pids_and_hang(const void *in, size_t len, mp_task_out_t *out)
+{
+	pid_t pids[2] = {getpid(), fork()};
+
+	(void)len;
+	(void)out;
+	if (pids[1] == 0) {
+		for (;;)
+			pause();
+	}
+	if (write(*(const int *)in, pids, sizeof(pids)) != sizeof(pids))
+		return 1;
+	for (;;)
+		pause();
+}
+
+static void read_pids(int fd, pid_t pids[2])
+{
+	assert_int_equal(poll(&(struct pollfd){fd, POLLIN, 0}, 1,
+			      (int)(mpt_timeout(30) * 1000)), 1);
+	assert_int_equal(read(fd, pids, 2 * sizeof(pid_t)), 2 * sizeof(pid_t));
+}
+
+/* Wait (bounded) until pid is gone (or a zombie that is not ours). */
+static void assert_gone(pid_t pid)
+{
+	mp_proc_status_t st;
+	double t0 = mpt_now();
+
+	while (mp_proc_status(pid, &st) == 0 && st.state != 'Z' &&
+	       mpt_now() - t0 < mpt_timeout(5))
+		poll(NULL, 0, 5);
+	assert_true(mp_proc_status(pid, &st) == -ESRCH || st.state == 'Z');
+}
+
+static void test_future_kill(void **state)
+{
+	mp_executor_t *ex;
+	mp_future_t *hang, *queued, *later;
+	const mp_bytes_t *out;
+	pid_t pids[2];
+	int fds[2];
+
+	(void)state;
+	assert_int_equal(pipe2(fds, O_CLOEXEC), 0); /* before the workers fork */
+	ex = mp_executor_new(&(mp_executor_opts_t){.max_workers = 1});
+	assert_non_null(ex);
+	hang = mp_executor_submit(ex, report_pids_and_hang, &fds[1], sizeof(int));
+	assert_non_null(hang);
+	queued = submit_int(ex, 3);
+	read_pids(fds[0], pids);
+	assert_int_equal(mp_future_cancel(hang), 0); /* running: CPython's */
+	assert_int_equal(mp_future_running(hang), 1);
+	assert_int_equal(mp_future_kill(hang), 1);
+	mpt_assert_rc(mp_future_result(hang, mpt_timeout(30), &out),
+		      MP_ECANCELLED);
+	assert_int_equal(mp_future_cancelled(hang), 1);
+	assert_int_equal(mp_future_kill(hang), 1); /* cancelled already */
+	assert_gone(pids[0]);
+	assert_gone(pids[1]);
+	/* The executor goes on: a new worker runs the rest. */
+	mpt_assert_ok(mp_future_result(queued, mpt_timeout(30), &out));
+	assert_int_equal(*(const int *)out->data, 6);
+	assert_int_equal(mp_future_kill(queued), 0); /* finished */
+	assert_int_equal(mp_future_cancelled(queued), 0);
+	later = submit_int(ex, 4);
+	mpt_assert_ok(mp_future_result(later, mpt_timeout(30), &out));
+	assert_int_equal(*(const int *)out->data, 8);
+	mpt_assert_rc(mp_future_kill(NULL), -EINVAL);
+	mp_future_free(hang);
+	mp_future_free(queued);
+	mp_future_free(later);
+	mpt_assert_ok(mp_executor_shutdown(ex, 0));
+	mp_executor_free(ex);
+	close(fds[0]);
+	close(fds[1]);
+}
+
+static void check_signal_workers(int sig)
+{
+	enum { PENDING = 3 };
+	mp_executor_t *ex;
+	mp_future_t *hang[2], *pend[PENDING], *done;
+	pid_t pids[2][2];
+	int fds[2];
+	char want[64];
+
+	assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+	ex = mp_executor_new(&(mp_executor_opts_t){.max_workers = 2});
+	assert_non_null(ex);
+	done = submit_int(ex, 1);
+	mpt_assert_ok(mp_future_result(done, mpt_timeout(30), NULL));
+	for (int i = 0; i < 2; i++)
+		hang[i] = mp_executor_submit(ex, report_pids_and_hang, &fds[1],
+					     sizeof(int));
+	for (int i = 0; i < 2; i++)
+		read_pids(fds[0], pids[i]);
+	for (int i = 0; i < PENDING; i++)
+		pend[i] = submit_int(ex, i);
+	mpt_assert_ok(sig == SIGTERM ? mp_executor_terminate_workers(ex)
+				     : mp_executor_kill_workers(ex));
+	mpt_assert_ok(mp_executor_shutdown(ex, 0)); /* the workers are gone */
+	snprintf(want, sizeof(want), "killed by SIG%s", sigabbrev_np(sig));
+	for (int i = 0; i < 2; i++) {
+		mpt_assert_rc(mp_future_result(hang[i], 0, NULL), MP_EBROKEN);
+		assert_non_null(strstr(mp_last_error(), want));
+		assert_int_equal(mp_future_cancelled(hang[i]), 0);
+		assert_int_equal(kill(pids[i][0], 0), -1);
+		assert_int_equal(errno, ESRCH);
+		assert_gone(pids[i][1]);
+		mp_future_free(hang[i]);
+	}
+	for (int i = 0; i < PENDING; i++) {
+		/* Not started (one task per worker while tasks look long):
+		 * cancelled. */
+		mpt_assert_rc(mp_future_result(pend[i], 0, NULL), MP_ECANCELLED);
+		assert_int_equal(mp_future_cancelled(pend[i]), 1);
+		mp_future_free(pend[i]);
+	}
+	mpt_assert_ok(mp_future_result(done, 0, NULL));
+	mp_future_free(done);
+	assert_null(mp_executor_submit(ex, twice, &(int){1}, sizeof(int)));
+	assert_int_equal(mp_last_error_code(), MP_ECLOSED);
+	/* Again, and after shutdown: harmless. */
+	mpt_assert_ok(mp_executor_kill_workers(ex));
+	mpt_assert_ok(mp_executor_terminate_workers(ex));
+	mp_executor_free(ex);
+	close(fds[0]);
+	close(fds[1]);
+}
+
+static void test_terminate_and_kill_workers(void **state)
+{
+	(void)state;
+	check_signal_workers(SIGTERM);
+	check_signal_workers(SIGKILL);
+	mpt_assert_rc(mp_executor_terminate_workers(NULL), -EINVAL);
+	mpt_assert_rc(mp_executor_kill_workers(NULL), -EINVAL);
+}
+
+static void test_submit_many(void **state)
+{
+	enum { N = 500 };
+	static const void *in[N];
+	static size_t len[N];
+	static int x[N];
+	static mp_future_t *f[N], *keep[N];
+	mp_as_completed_t *it;
+	mp_future_t *g;
+	mp_executor_t *ex;
+	const mp_bytes_t *out;
+	size_t seen = 0;
+
+	(void)state;
+	ex = mp_executor_new(&(mp_executor_opts_t){.max_workers = 2});
+	assert_non_null(ex);
+	for (int i = 0; i < N; i++) {
+		x[i] = i;
+		in[i] = &x[i];
+		len[i] = sizeof(int);
+	}
+	x[9] = -9; /* fails */
+	mpt_assert_ok(mp_executor_submit_many(ex, twice, in, len, N, f));
+	it = mp_as_completed(f, N, mpt_timeout(30));
+	assert_non_null(it);
+	while (mp_as_completed_next(it, &g) == 0)
+		seen++;
+	mp_as_completed_free(it);
+	assert_int_equal(seen, N);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(mp_future_done(f[i]), 1);
+		if (i == 9) {
+			mpt_assert_rc(mp_future_result(f[i], 0, &out), MP_ETASK);
+			assert_string_equal(mp_last_error(),
+					    "mp_future_result: negative: -9");
+		} else {
+			mpt_assert_ok(mp_future_result(f[i], 0, &out));
+			assert_int_equal(*(const int *)out->data, 2 * i);
+		}
+		mp_future_free(f[i]);
+	}
+	mpt_assert_ok(mp_executor_submit_many(ex, twice, NULL, NULL, 0, NULL));
+	for (int i = 0; i < N; i++)
+		keep[i] = f[i] = (mp_future_t *)&x[0];
+	mpt_assert_rc(mp_executor_submit_many(ex, twice, in, NULL, N, f),
+		      -EINVAL);
+	assert_string_equal(mp_last_error(), "mp_executor_submit_many: "
+			    "argument 'in_len' is NULL but n is 500");
+	mpt_assert_rc(mp_executor_submit_many(NULL, twice, in, len, N, f),
+		      -EINVAL);
+	mpt_assert_ok(mp_executor_shutdown(ex, 0));
+	mpt_assert_rc(mp_executor_submit_many(ex, twice, in, len, N, f),
+		      MP_ECLOSED);
+	assert_string_equal(mp_last_error(), "mp_executor_submit_many: cannot "
+			    "schedule new futures after shutdown");
+	assert_memory_equal(f, keep, sizeof(f));
+	mp_executor_free(ex);
+}
+
 int main(int argc, char **argv)
 {
 	struct CMUnitTest tests[] = {
@@ -715,6 +919,9 @@ int main(int argc, char **argv)
 		MPT(test_free_waits_for_short_futures),
 		MPT(test_shutdown_flags),
 		MPT(test_success_keeps_last_error),
+		MPT(test_future_kill),
+		MPT(test_terminate_and_kill_workers),
+		MPT(test_submit_many),
 	};
 
 

@@ -1475,6 +1475,297 @@ static void test_success_keeps_last_error(void **state)
 	assert_last_error_kept(msg);
 }
 
+/* ---- no job waits behind a long task while a worker idles ---- */
+
+static _Atomic int *runs; /* shared with the workers (mmap before the pool) */
+
+static int count_run(const void *in, size_t len, mp_task_out_t *out)
+{
+	atomic_fetch_add(&runs[*(const int *)in], 1);
+	return mp_task_return(out, in, len);
+}
+
+/* Runs until a byte arrives on the pipe (at most 60 s). */
+static int run_until_released(const void *in, size_t len, mp_task_out_t *out)
+{
+	struct pollfd pfd = {*(const int *)in, POLLIN, 0};
+	char c;
+
+	(void)len;
+	(void)out;
+	if (poll(&pfd, 1, 60000) != 1 || read(pfd.fd, &c, 1) != 1)
+		return 1;
+	return 0;
+}
+
+static void test_no_wait_behind_long_task(void **state)
+{
+	enum { N = 200, WARM = 200 };
+	mp_async_result_t *r[N], *lng;
+	const mp_bytes_t *out;
+	mp_pool_t *p;
+	int fds[2];
+
+	(void)state;
+	runs = mmap(NULL, (N + 1) * sizeof(*runs), PROT_READ | PROT_WRITE,
+		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	assert_true(runs != MAP_FAILED);
+	assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+	p = mp_pool_new(&(mp_pool_opts_t){.processes = 2});
+	assert_non_null(p);
+	/* Tiny tasks first: the pool learns they are short and queues many
+	 * per worker. */
+	for (int i = 0; i < WARM; i++)
+		r[i % N] = mp_pool_apply_async(p, count_run, &(int){N},
+					       sizeof(int), NULL);
+	for (int i = 0; i < N && i < WARM; i++) {
+		mpt_assert_ok(mp_async_result_get(r[i], mpt_timeout(30), &out));
+		mp_async_result_free(r[i]);
+	}
+	/* One long task, then short ones at once: some are handed to the
+	 * long task's worker before it is known to be long. */
+	lng = mp_pool_apply_async(p, run_until_released, &fds[0], sizeof(int),
+				  NULL);
+	assert_non_null(lng);
+	for (int i = 0; i < N; i++) {
+		r[i] = mp_pool_apply_async(p, count_run, &i, sizeof(i), NULL);
+		assert_non_null(r[i]);
+	}
+	/* Every short one ends while the long one still runs (it cannot
+	 * end before the test writes the pipe). */
+	for (int i = 0; i < N; i++) {
+		mpt_assert_ok(mp_async_result_get(r[i], mpt_timeout(20), &out));
+		assert_int_equal(*(const int *)out->data, i);
+		assert_int_equal(atomic_load(&runs[i]), 1); /* exactly once */
+		mp_async_result_free(r[i]);
+	}
+	assert_int_equal(mp_async_result_ready(lng), 0);
+	assert_int_equal(write(fds[1], "x", 1), 1);
+	mpt_assert_ok(mp_async_result_get(lng, mpt_timeout(30), &out));
+	mp_async_result_free(lng);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(atomic_load(&runs[i]), 1);
+	assert_int_equal(atomic_load(&runs[N]), WARM);
+	mpt_assert_ok(mp_pool_close(p));
+	mpt_assert_ok(mp_pool_join(p, mpt_timeout(30)));
+	mp_pool_free(p);
+	close(fds[0]);
+	close(fds[1]);
+	munmap(runs, (N + 1) * sizeof(*runs));
+}
+
+/* ---- kill one task ---- */
+
+/* Start a grandchild, report {worker, grandchild} on the fd, hang. */
+static int report_pids_and_hang(const void *in, size_t len, mp_task_out_t *out)
+{
+	pid_t pids[2] = {getpid(), fork()};
+
+	(void)len;
+	(void)out;
+	if (pids[1] == 0) {
+		for (;;)
+			pause();
+	}
+	if (write(*(const int *)in, pids, sizeof(pids)) != sizeof(pids))
+		return 1;
+	for (;;)
+		pause();
+}
+
+/* Wait (bounded) until pid is gone or a zombie that is not the test's. */
+static void assert_gone(pid_t pid)
+{
+	mp_proc_status_t st;
+	double t0 = mpt_now();
+
+	while (mp_proc_status(pid, &st) == 0 && st.state != 'Z' &&
+	       mpt_now() - t0 < mpt_timeout(5))
+		poll(NULL, 0, 5);
+	assert_true(mp_proc_status(pid, &st) == -ESRCH || st.state == 'Z');
+}
+
+static void test_async_result_kill(void **state)
+{
+	enum { N = 10 };
+	mp_async_result_t *hang, *r[N], *m;
+	const mp_bytes_t *out;
+	pid_t pids[2];
+	long in[4] = {1, 2, 3, 4}, sq[4];
+	int fds[2];
+	mp_pool_t *p;
+
+	(void)state;
+	assert_int_equal(pipe2(fds, O_CLOEXEC), 0); /* before the workers fork */
+	p = mp_pool_new(&(mp_pool_opts_t){.processes = 1});
+	assert_non_null(p);
+	for (int i = 0; i < 100; i++) { /* short tasks: many queue per worker */
+		mp_bytes_t b;
+		mpt_assert_ok(mp_pool_apply(p, twice, &i, sizeof(i), &b));
+		mp_bytes_destroy(&b);
+	}
+	hang = mp_pool_apply_async(p, report_pids_and_hang, &fds[1],
+				   sizeof(int), NULL);
+	for (int i = 0; i < N; i++)
+		r[i] = mp_pool_apply_async(p, twice, &i, sizeof(i), NULL);
+	/* At once: most likely still in the worker's inbox. */
+	assert_int_equal(mp_async_result_kill(r[3]), 1);
+	mpt_assert_rc(mp_async_result_get(r[3], mpt_timeout(30), &out),
+		      MP_ECANCELLED);
+	assert_int_equal(poll(&(struct pollfd){fds[0], POLLIN, 0}, 1, 30000), 1);
+	assert_int_equal(read(fds[0], pids, sizeof(pids)), sizeof(pids));
+	/* One not started (pending or queued in the inbox): cancelled, and
+	 * the running one is untouched. */
+	assert_int_equal(mp_async_result_kill(r[5]), 1);
+	mpt_assert_rc(mp_async_result_get(r[5], mpt_timeout(30), &out),
+		      MP_ECANCELLED);
+	assert_int_equal(mp_async_result_ready(hang), 0);
+	assert_int_equal(kill(pids[0], 0), 0);
+	/* The running one: its worker and the grandchild die. */
+	assert_int_equal(mp_async_result_kill(hang), 1);
+	assert_int_equal(mp_async_result_kill(hang), 1);
+	mpt_assert_rc(mp_async_result_get(hang, mpt_timeout(30), &out),
+		      MP_ECANCELLED);
+	assert_string_equal(mp_last_error(),
+			    "mp_async_result_get: the task was killed");
+	assert_int_equal(mp_async_result_successful(hang), 0);
+	assert_gone(pids[0]);
+	assert_gone(pids[1]);
+	/* The others run on the new worker, once each. */
+	for (int i = 0; i < N; i++) {
+		if (i == 3 || i == 5)
+			continue;
+		mpt_assert_ok(mp_async_result_get(r[i], mpt_timeout(30), &out));
+		assert_int_equal(*(const int *)out->data, 2 * i);
+		assert_int_equal(mp_async_result_kill(r[i]), 0); /* ended */
+	}
+	for (int i = 0; i < N; i++)
+		mp_async_result_free(r[i]);
+	assert_int_equal(mp_async_result_kill(hang), 1); /* killed already */
+	mp_async_result_free(hang);
+	mpt_assert_rc(mp_async_result_kill(NULL), -EINVAL);
+	m = mp_pool_map_async(p, square, in, 4, sizeof(long), sq, sizeof(long),
+			      NULL);
+	mpt_assert_rc(mp_async_result_kill(m), -EINVAL);
+	assert_string_equal(mp_last_error(), "mp_async_result_kill: a map_async "
+			    "result cannot be killed (only an apply_async one)");
+	mpt_assert_ok(mp_async_result_get(m, mpt_timeout(30), &out));
+	assert_int_equal(sq[3], 16);
+	mp_async_result_free(m);
+	mpt_assert_ok(mp_pool_close(p));
+	mpt_assert_ok(mp_pool_join(p, mpt_timeout(30)));
+	mp_pool_free(p);
+	close(fds[0]);
+	close(fds[1]);
+}
+
+/* ---- batches ---- */
+
+static atomic_int many_ok, many_err;
+
+static void on_many_ok(const void *out, size_t len, void *arg)
+{
+	(void)out;
+	(void)arg;
+	if (len == sizeof(int))
+		atomic_fetch_add(&many_ok, 1);
+}
+
+static void on_many_err(int code, const char *msg, void *arg)
+{
+	(void)msg;
+	(void)arg;
+	if (code == MP_ETASK)
+		atomic_fetch_add(&many_err, 1);
+}
+
+static void test_apply_async_many(void **state)
+{
+	enum { N = 1000 };
+	static mp_async_result_t *r[N], *keep[N];
+	static const void *in[N];
+	static size_t len[N];
+	static int x[N];
+	mp_apply_opts_t cb = {.callback = on_many_ok,
+			      .error_callback = on_many_err};
+	const mp_bytes_t *out;
+	mp_pool_t *p;
+
+	(void)state;
+	p = mp_pool_new(&(mp_pool_opts_t){.processes = 2});
+	assert_non_null(p);
+	for (int i = 0; i < N; i++) {
+		x[i] = i;
+		in[i] = &x[i];
+		len[i] = sizeof(int);
+	}
+	len[7] = 3; /* this one fails: twice wants an int */
+	mpt_assert_ok(mp_pool_apply_async_many(p, twice, in, len, N, &cb, r));
+	for (int i = 0; i < N; i++) {
+		if (i == 7) {
+			mpt_assert_rc(mp_async_result_get(r[i], mpt_timeout(30),
+							  &out), MP_ETASK);
+			assert_string_equal(mp_last_error(), "mp_async_result_get: "
+					    "want an int, got 3 bytes");
+			continue;
+		}
+		mpt_assert_ok(mp_async_result_get(r[i], mpt_timeout(30), &out));
+		assert_int_equal(out->len, sizeof(int));
+		assert_int_equal(*(const int *)out->data, 2 * i);
+		assert_int_equal(mp_async_result_successful(r[i]), 1);
+	}
+	for (int i = 0; i < N; i++)
+		mp_async_result_free(r[i]);
+	/* Each result's callback ran (get returns after it). */
+	assert_int_equal(atomic_load(&many_ok), N - 1);
+	assert_int_equal(atomic_load(&many_err), 1);
+	/* Free before ready, kill one: as single results. */
+	len[7] = sizeof(int);
+	mpt_assert_ok(mp_pool_apply_async_many(p, twice, in, len, N, NULL, r));
+	assert_int_equal(mp_async_result_kill(r[N - 1]) >= 0, 1);
+	for (int i = 0; i < N - 1; i += 2)
+		mp_async_result_free(r[i]);
+	for (int i = 1; i < N - 1; i += 2) {
+		mpt_assert_ok(mp_async_result_get(r[i], mpt_timeout(30), &out));
+		assert_int_equal(*(const int *)out->data, 2 * i);
+		mp_async_result_free(r[i]);
+	}
+	mp_async_result_free(r[N - 1]);
+	/* Nothing at all. */
+	mpt_assert_ok(mp_pool_apply_async_many(p, twice, NULL, NULL, 0, NULL,
+					       NULL));
+	/* All or none: a bad argument queues nothing, out is untouched. */
+	for (int i = 0; i < N; i++)
+		keep[i] = r[i] = (mp_async_result_t *)&x[0];
+	in[500] = NULL;
+	mpt_assert_rc(mp_pool_apply_async_many(p, twice, in, len, N, NULL, r),
+		      -EINVAL);
+	assert_string_equal(mp_last_error(), "mp_pool_apply_async_many: in[500] "
+			    "is NULL but in_len[500] is 4");
+	in[500] = &x[500];
+	len[3] = (size_t)MP_TASK_MAX_BYTES + 1;
+	mpt_assert_rc(mp_pool_apply_async_many(p, twice, in, len, N, NULL, r),
+		      -EMSGSIZE);
+	len[3] = sizeof(int);
+	mpt_assert_rc(mp_pool_apply_async_many(p, twice, NULL, len, N, NULL, r),
+		      -EINVAL);
+	assert_string_equal(mp_last_error(), "mp_pool_apply_async_many: "
+			    "argument 'in' is NULL but n is 1000");
+	mpt_assert_rc(mp_pool_apply_async_many(p, NULL, in, len, N, NULL, r),
+		      -EINVAL);
+	mpt_assert_rc(mp_pool_apply_async_many(NULL, twice, in, len, N, NULL, r),
+		      -EINVAL);
+	assert_memory_equal(r, keep, sizeof(r));
+	mpt_assert_ok(mp_pool_close(p));
+	mpt_assert_rc(mp_pool_apply_async_many(p, twice, in, len, N, NULL, r),
+		      MP_ECLOSED);
+	assert_string_equal(mp_last_error(),
+			    "mp_pool_apply_async_many: Pool not running");
+	assert_memory_equal(r, keep, sizeof(r));
+	mpt_assert_ok(mp_pool_join(p, mpt_timeout(30)));
+	mp_pool_free(p);
+}
+
 int main(int argc, char **argv)
 {
 	struct CMUnitTest tests[] = {
@@ -1506,6 +1797,9 @@ int main(int argc, char **argv)
 		MPT(test_returned_bytes),
 		MPT(test_async_result_wait_codes),
 		MPT(test_success_keeps_last_error),
+		MPT(test_no_wait_behind_long_task),
+		MPT(test_async_result_kill),
+		MPT(test_apply_async_many),
 	};
 
 	if (argc == 2 && strcmp(argv[1], "--exit-with-live-pool") == 0)

@@ -55,6 +55,20 @@ MP_API mp_future_t *mp_executor_submit(mp_executor_t *ex, mp_task_fn fn,
 				       const void *in, size_t in_len);
 
 /*
+ * mp_executor_submit_many - submit fn(in[i]) (in_len[i] bytes, copied) for
+ * i < n in one call: one lock and one hand-off to the workers for the lot
+ * (CPython's is a loop of submit).  out[i] gets the future of task i; each
+ * behaves exactly as mp_executor_submit's.  All or none: 0 with out[0..n)
+ * set, or a code with nothing submitted and out unchanged: MP_ECLOSED
+ * after shutdown, MP_EBROKEN, -EINVAL (NULL ex or fn; NULL in, in_len or
+ * out with n > 0; in[i] NULL with in_len[i] > 0), -EMSGSIZE (an in_len[i]
+ * over MP_TASK_MAX_BYTES), -ENOMEM.  Thread-safe.
+ */
+MP_API int mp_executor_submit_many(mp_executor_t *ex, mp_task_fn fn,
+				   const void *const *in, const size_t *in_len,
+				   size_t n, mp_future_t **out);
+
+/*
  * mp_future_result - wait at most timeout: 0 with *out (borrowed: the
  * future's bytes, valid until it is freed; out may be NULL); MP_ECANCELLED
  * if it was cancelled; -ETIMEDOUT if not done in time; the task's failure
@@ -84,6 +98,17 @@ MP_API int mp_future_cancelled(mp_future_t *f);
  * Thread-safe.
  */
 MP_API int mp_future_cancel(mp_future_t *f);
+
+/*
+ * mp_future_kill - cancel f even if it runs (CPython cannot): a future not
+ * yet started is cancelled; a running one has its worker's process group
+ * SIGKILLed (the worker and whatever the task started), and the worker is
+ * replaced; the executor goes on.  f then ends cancelled (MP_ECANCELLED,
+ * mp_future_cancelled 1), unless the task finished first.  1 (done so, or
+ * f was cancelled already), 0 (f had finished), -EINVAL for NULL.  Returns
+ * before the worker is reaped: wait on f.  Thread-safe.
+ */
+MP_API int mp_future_kill(mp_future_t *f);
 
 typedef void (*mp_future_done_fn)(mp_future_t *f, void *arg);
 
@@ -164,6 +189,21 @@ enum {
  * Thread-safe.
  */
 MP_API int mp_executor_shutdown(mp_executor_t *ex, unsigned flags);
+
+/*
+ * mp_executor_terminate_workers - CPython 3.14's terminate_workers(): send
+ * SIGTERM to every live worker's process group and shut down without
+ * waiting: the futures not started are cancelled, the running ones fail
+ * with MP_EBROKEN naming the signal as their workers die; no worker is
+ * replaced.  mp_executor_shutdown(ex, 0) then waits for the workers (a
+ * task that ignores SIGTERM keeps its worker: mp_executor_kill_workers, or
+ * mp_executor_free, which SIGKILLs after its grace).  0; -EINVAL for NULL.
+ * Harmless after shutdown.  Thread-safe.
+ */
+MP_API int mp_executor_terminate_workers(mp_executor_t *ex);
+/* mp_executor_kill_workers - the same with SIGKILL (CPython 3.14's
+ * kill_workers()). */
+MP_API int mp_executor_kill_workers(mp_executor_t *ex);
 
 /*
  * How long mp_executor_free waits for the submitted futures, in seconds.

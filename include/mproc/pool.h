@@ -113,6 +113,22 @@ MP_API mp_async_result_t *mp_pool_apply_async(mp_pool_t *pool, mp_task_fn fn,
 					      const mp_apply_opts_t *opts);
 
 /*
+ * mp_pool_apply_async_many - queue fn(in[i]) (in_len[i] bytes, copied) for
+ * i < n in one call: one lock and one hand-off to the workers for the lot
+ * (no Python equivalent: CPython's is a loop of apply_async).  out[i] gets
+ * the result of task i; each behaves exactly as mp_pool_apply_async's (its
+ * own get, wait, kill, free; opts, if any, apply to each).  All or none: 0
+ * with out[0..n) set, or a code with nothing queued and out unchanged:
+ * MP_ECLOSED, MP_EBROKEN, -EINVAL (NULL pool or fn; NULL in, in_len or out
+ * with n > 0; in[i] NULL with in_len[i] > 0), -EMSGSIZE (an in_len[i] over
+ * MP_TASK_MAX_BYTES), -ENOMEM.  Thread-safe.
+ */
+MP_API int mp_pool_apply_async_many(mp_pool_t *pool, mp_task_fn fn,
+				    const void *const *in, const size_t *in_len,
+				    size_t n, const mp_apply_opts_t *opts,
+				    mp_async_result_t **out);
+
+/*
  * mp_async_result_get - wait at most timeout for the task: 0 with *out
  * (borrowed: the result's bytes, valid until r is freed; out may be NULL;
  * a map_async result has none: empty bytes); MP_ETASK (the task failed:
@@ -135,6 +151,18 @@ MP_API int mp_async_result_ready(mp_async_result_t *r);
 /* 1 if it succeeded, 0 if it failed; -EINVAL before it is ready (CPython)
  * or for NULL.  Thread-safe. */
 MP_API int mp_async_result_successful(mp_async_result_t *r);
+/*
+ * mp_async_result_kill - stop r's task wherever it is, without stopping
+ * the pool (CPython has no such call): a task not yet started is
+ * cancelled; a running one has its worker's process group SIGKILLed (the
+ * worker and whatever the task started), and the worker is replaced.  r
+ * then fails with MP_ECANCELLED ("the task was killed"), unless the task
+ * ended first.  1 (done so, or r was cancelled already), 0 (r had ended
+ * otherwise), -EINVAL (NULL r, or a map_async result).  Returns before
+ * the worker is reaped: wait on r.
+ * Thread-safe.
+ */
+MP_API int mp_async_result_kill(mp_async_result_t *r);
 /* Release (at once, or when the task ends; a map_async stops writing out).
  * NULL is a no-op.  Not while another thread uses r. */
 MP_API void mp_async_result_free(mp_async_result_t *r);

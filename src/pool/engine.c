@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,15 +128,25 @@ static void pending_push(mp_pool_t *p, struct mpi_job *j, bool front)
 
 static void dispatch(mp_pool_t *p);
 
+void mpi_pool_enqueue(mp_pool_t *p, struct mpi_job *j)
+{
+	j->id = ++p->next_id;
+	memcpy(j->rec, &j->id, sizeof(j->id)); /* task_hdr.id */
+	pending_push(p, j, false);
+}
+
+void mpi_pool_dispatch(mp_pool_t *p)
+{
+	dispatch(p);
+}
+
 int mpi_pool_submit(mp_pool_t *p, struct mpi_job *j)
 {
 	int rc = mpi_pool_accepts(p);
 
 	if (rc < 0)
 		return rc;
-	j->id = ++p->next_id;
-	memcpy(j->rec, &j->id, sizeof(j->id)); /* task_hdr.id */
-	pending_push(p, j, false);
+	mpi_pool_enqueue(p, j);
 	dispatch(p);
 	return 0;
 }
@@ -317,6 +328,7 @@ static void worker_ended(mp_pool_t *p, unsigned i)
 	struct worker *w = &p->w[i];
 	struct mpi_job *j, *rest;
 	char msg[200];
+	bool failed = false;
 	int code = 0;
 
 	drain_results(p); /* its last results came before its death */
@@ -332,17 +344,28 @@ static void worker_ended(mp_pool_t *p, unsigned i)
 		pool_break(p);
 	}
 	if ((j = w->head) != NULL &&
-	    __atomic_load_n(&p->slots[i].current, __ATOMIC_ACQUIRE) == j->id) {
+	    (__atomic_load_n(&p->slots[i].current, __ATOMIC_ACQUIRE) == j->id ||
+	     w->killed == j->id)) {
+		int status = MP_EBROKEN;
+
 		w->head = j->next;
-		if (p->state == TERMINATED)
+		if (w->killed == j->id) {
+			status = MP_ECANCELLED;
+			snprintf(msg, sizeof(msg), "the task was killed");
+		} else if (p->forced) {
+			describe_death(w->proc, code, msg, sizeof(msg));
+		} else if (p->state == TERMINATED) {
+			status = MP_ECANCELLED;
 			snprintf(msg, sizeof(msg), "the pool was terminated");
-		else if (w->timed_out == j->id)
+		} else if (w->timed_out == j->id) {
+			status = -ETIMEDOUT;
 			snprintf(msg, sizeof(msg), "task timed out after %gs; its "
 				 "worker was killed", p->opts.task_timeout);
-		else
+		} else {
 			describe_death(w->proc, code, msg, sizeof(msg));
-		end_job_msg(p, j, p->state == TERMINATED ? MP_ECANCELLED
-				: w->timed_out == j->id ? -ETIMEDOUT : MP_EBROKEN, msg);
+		}
+		end_job_msg(p, j, status, msg);
+		failed = true;
 	}
 	/* The rest never started: back to the front, in order. */
 	for (rest = NULL, j = w->head; j != NULL; j = w->head) {
@@ -352,7 +375,9 @@ static void worker_ended(mp_pool_t *p, unsigned i)
 	}
 	for (j = rest; j != NULL; j = rest) {
 		rest = j->next;
-		if (p->state == TERMINATED)
+		if (j->id == w->killed)
+			end_job_msg(p, j, MP_ECANCELLED, "the task was killed");
+		else if (p->state == TERMINATED)
 			end_job_msg(p, j, MP_ECANCELLED, "the pool was terminated");
 		else
 			pending_push(p, j, true);
@@ -361,15 +386,25 @@ static void worker_ended(mp_pool_t *p, unsigned i)
 	w->queued = 0;
 	mp_process_free(w->proc);
 	w->proc = NULL;
-	if (p->broken[0])
+	if (p->broken[0]) {
 		pool_break(p); /* what came back from it fails too */
-	else if (wants_workers(p))
-		replace_worker(p, i);
+	} else if (wants_workers(p)) {
+		/* Started in a later round (retry_starts), once the failed
+		 * job's waiter has been told and has had time to run: a fork
+		 * stalls the program's other threads while it copies the
+		 * address space. */
+		uint64_t at = mpi_now_ns() + (failed ? RESPAWN_DELAY_NS : 0);
+
+		w->respawn = true;
+		if (p->respawn_at == 0 || p->respawn_at > at)
+			p->respawn_at = at;
+	}
 }
 
-/* Can worker w take job j now? */
+/* Can worker w take job j now?  *now: the time, read once per dispatch
+ * when first needed (0 until then). */
 static bool fits(const mp_pool_t *p, const struct worker *w,
-		 const struct mpi_job *j)
+		 const struct mpi_job *j, uint64_t *now)
 {
 	const struct worker_slot *s = &p->slots[w - p->w];
 
@@ -377,19 +412,175 @@ static bool fits(const mp_pool_t *p, const struct worker *w,
 		return false;
 	if (w->queued >= p->depth)
 		return false;
-	/* Queue nothing behind a task that has run for long (> 1 ms): it
-	 * may run for ages while another worker idles. */
+	/* Queue nothing behind a task that has run for long (LONG_NS): it
+	 * may run for ages while another worker idles (and reclaim would
+	 * take it back). */
 	if (w->queued > 0 &&
-	    __atomic_load_n(&s->current, __ATOMIC_ACQUIRE) == w->head->id &&
-	    mpi_now_ns() - __atomic_load_n(&s->started, __ATOMIC_RELAXED) > 1000000)
-		return false;
+	    __atomic_load_n(&s->current, __ATOMIC_ACQUIRE) == w->head->id) {
+		if (*now == 0)
+			*now = mpi_now_ns();
+		if (*now - __atomic_load_n(&s->started, __ATOMIC_RELAXED) >
+		    LONG_NS)
+			return false;
+	}
 	/* A streamed record needs the worker reading: only to an idle one. */
 	return j->rec_len <= INBOX_BYTES / 8 || w->queued == 0;
+}
+
+/* Has worker w's current job run for LONG_NS?  If not yet, *next is
+ * lowered to when to look again (its start + LONG_NS; or LONG_NS from now
+ * when it is between jobs). */
+static bool runs_long(const mp_pool_t *p, const struct worker *w,
+		      uint64_t now, uint64_t *next)
+{
+	const struct worker_slot *s = &p->slots[w - p->w];
+	uint64_t at = now + LONG_NS;
+
+	if (__atomic_load_n(&s->current, __ATOMIC_ACQUIRE) == w->head->id) {
+		at = __atomic_load_n(&s->started, __ATOMIC_RELAXED) + LONG_NS;
+		if (at <= now)
+			return true;
+	}
+	if (at < *next)
+		*next = at;
+	return false;
+}
+
+/* Take job id, just read back out of w's inbox (so never started), out of
+ * w's FIFO: the job, or NULL. */
+static struct mpi_job *fifo_remove(struct worker *w, uint64_t id)
+{
+	struct mpi_job *prev = NULL, *j;
+
+	for (j = w->head; j != NULL; prev = j, j = j->next)
+		if (j->id == id) {
+			if (prev)
+				prev->next = j->next;
+			else
+				w->head = j->next;
+			if (w->tail == j)
+				w->tail = prev;
+			j->next = NULL;
+			w->queued--;
+			w->budget += j->items;
+			return j;
+		}
+	return NULL;
+}
+
+/* Read the next job out of w's inbox (it never started) and take it out of
+ * w's FIFO: 0 with *out (NULL if the record was none of ours), -EAGAIN if
+ * the inbox is empty, -EBUSY if its worker is taking a job right now. */
+static int unqueue(struct worker *w, struct mpi_job **out)
+{
+	void *rec = NULL;
+	size_t len;
+	uint64_t id = 0;
+
+	if (mpi_ring_get(w->args.inbox, &rec, 0, &len, 0) < 0)
+		return mpi_ring_empty(w->args.inbox) ? -EAGAIN : -EBUSY;
+	if (len >= sizeof(struct task_hdr))
+		memcpy(&id, rec, sizeof(id));
+	mpi_free(rec);
+	*out = id ? fifo_remove(w, id) : NULL;
+	return 0;
+}
+
+/* Jobs read back out of an inbox (a list, last read first): to the front
+ * of the pending list, in their order. */
+static void requeue(mp_pool_t *p, struct mpi_job *back)
+{
+	struct mpi_job *j;
+
+	for (; back != NULL; back = j) {
+		j = back->next;
+		pending_push(p, back, true);
+	}
+}
+
+/*
+ * Take back the jobs queued behind a task that has run for LONG_NS: the
+ * supervisor reads them out of that worker's inbox itself (the ring has
+ * many consumers), so each is either read by us or taken by its worker,
+ * never both.  What we read never started: it goes back to the front of
+ * the pending list for an idle worker.  A job its worker took and has not
+ * yet marked started stays in the FIFO, which keeps inbox order, so a
+ * death still fails exactly the job it had started.  Returns when to look
+ * again (MPI_NO_DEADLINE: nothing queued behind anything).
+ */
+static uint64_t reclaim(mp_pool_t *p)
+{
+	uint64_t now = mpi_now_ns(), next = MPI_NO_DEADLINE;
+	struct mpi_job *back = NULL, *j;
+
+	if (p->state != RUN && p->state != CLOSING)
+		return next;
+	for (unsigned i = 0; i < p->n; i++) {
+		struct worker *w = &p->w[i];
+
+		if (!w->alive || w->stopping || w->queued < 2 ||
+		    !runs_long(p, w, now, &next))
+			continue;
+		while (w->queued >= 2 && unqueue(w, &j) == 0) {
+			if (j == NULL)
+				continue; /* not ours: nothing to requeue */
+			j->next = back; /* reversed */
+			back = j;
+		}
+	}
+	requeue(p, back);
+	return next;
+}
+
+int mpi_pool_kill_job(mp_pool_t *p, struct mpi_job *j)
+{
+	struct mpi_job *back = NULL, *k;
+	uint64_t give_up = mpi_now_ns() + 100000000u; /* 0.1 s */
+	struct worker *w;
+	bool found = false;
+	int rc;
+
+	if (j->state == J_PENDING)
+		return mpi_pool_cancel(p, j);
+	if (j->state != J_RUNNING)
+		return 0;
+	w = &p->w[j->worker];
+	if (w->killed == j->id)
+		return 1;
+	/* Still in the inbox?  Read the inbox out (the others go back to the
+	 * pending list, in their order): then no worker has to die. */
+	while (!w->stopping) {
+		rc = unqueue(w, &k);
+		if (rc == -EAGAIN || (rc == -EBUSY && mpi_now_ns() > give_up))
+			break;
+		if (rc == -EBUSY) {
+			if (found)
+				break; /* the rest stays queued there */
+			sched_yield(); /* its worker is taking a job */
+			continue;
+		}
+		if (k == j) {
+			found = true;
+		} else if (k != NULL) {
+			k->next = back;
+			back = k;
+		}
+	}
+	requeue(p, back);
+	if (found) {
+		end_job_msg(p, j, MP_ECANCELLED, "the task was killed");
+	} else { /* its worker has taken it */
+		w->killed = j->id;
+		mpi_pool_kill_worker(w);
+	}
+	dispatch(p);
+	return 1;
 }
 
 static void dispatch(mp_pool_t *p)
 {
 	struct mpi_job *j;
+	uint64_t now = 0;
 	bool sent = false;
 
 	while ((j = p->head) != NULL) {
@@ -399,9 +590,12 @@ static void dispatch(mp_pool_t *p)
 		for (unsigned i = 0; i < p->n; i++) {
 			struct worker *w = &p->w[i];
 
-			if (fits(p, w, j) &&
-			    (best == NULL || w->queued < best->queued))
+			if (fits(p, w, j, &now) &&
+			    (best == NULL || w->queued < best->queued)) {
 				best = w;
+				if (w->queued == 0)
+					break; /* none does better */
+			}
 		}
 		if (best == NULL)
 			break;
@@ -415,6 +609,7 @@ static void dispatch(mp_pool_t *p)
 		}
 		pending_unlink(p, j);
 		j->state = J_RUNNING;
+		j->worker = (uint32_t)(best - p->w);
 		if (best->tail)
 			best->tail->next = j;
 		else
@@ -440,7 +635,9 @@ static void dispatch(mp_pool_t *p)
 	}
 }
 
-static void take_result(mp_pool_t *p, void **rec, size_t len)
+/* The record at data (len bytes) came back; *rec is its buffer when the
+ * owner may take it (else NULL). */
+static void take_result(mp_pool_t *p, void **rec, size_t len, const void *data)
 {
 	struct res_hdr h;
 	struct worker *w;
@@ -448,7 +645,7 @@ static void take_result(mp_pool_t *p, void **rec, size_t len)
 
 	if (len < sizeof(h))
 		return;
-	memcpy(&h, *rec, sizeof(h));
+	memcpy(&h, data, sizeof(h));
 	if (h.worker >= p->n)
 		return;
 	w = &p->w[h.worker];
@@ -465,19 +662,34 @@ static void take_result(mp_pool_t *p, void **rec, size_t len)
 	if (h.status != 0 && h.status != MP_ETASK) /* a worker sends only these */
 		end_job_msg(p, j, -EPROTO, "a worker sent a malformed result");
 	else
-		end_job(p, j, h.status, (char *)*rec + sizeof(h),
+		end_job(p, j, h.status, (const char *)data + sizeof(h),
 			len - sizeof(h), rec);
 }
 
+/* Results come into the pool's scratch buffer (no allocation per task:
+ * owners copy what they keep); one too big for it is received into a
+ * buffer of its own, which its owner may take. */
 static void drain_results(mp_pool_t *p)
 {
-	void *rec = NULL;
+	void *rec;
 	size_t len;
+	int rc;
 
-	while (mpi_ring_get(p->results, &rec, 0, &len, 0) == 0) {
-		take_result(p, &rec, len);
-		mpi_free(rec);
+	for (;;) {
+		rec = p->rbuf;
+		rc = mpi_ring_get(p->results, &rec, RBUF_BYTES, &len, 0);
+		if (rc == 0) {
+			void *none = NULL;
+
+			take_result(p, &none, len, rec);
+			continue;
+		}
 		rec = NULL;
+		if (rc != -EMSGSIZE ||
+		    mpi_ring_get(p->results, &rec, 0, &len, 0) < 0)
+			return;
+		take_result(p, &rec, len, rec);
+		mpi_free(rec);
 	}
 }
 
@@ -538,16 +750,19 @@ static bool worker_gone(mp_pool_t *p, unsigned i, short revents,
 	return false;
 }
 
-/* One round: returns false once the pool has stopped. */
-static bool supervise(mp_pool_t *p, struct pollfd *pfd, mp_process_t **deaf)
+/* One round: returns false once the pool has stopped.  *next: when to
+ * look at the queues behind running tasks again (see reclaim). */
+static bool supervise(mp_pool_t *p, struct pollfd *pfd, mp_process_t **deaf,
+		      uint64_t *next)
 {
 	bool any = false;
 
+	retry_starts(p); /* before deaths: see worker_ended */
 	drain_results(p);
 	for (unsigned i = 0; i < p->n; i++)
 		if (worker_gone(p, i, pfd[i + 1].revents, deaf))
 			worker_ended(p, i);
-	retry_starts(p);
+	*next = reclaim(p);
 	dispatch(p);
 	if (p->state == CLOSING && p->head == NULL)
 		for (unsigned i = 0; i < p->n; i++)
@@ -570,14 +785,16 @@ void *mpi_pool_supervisor(void *arg)
 	mp_pool_t *p = arg;
 	struct pollfd *pfd = p->pfd;
 	mp_process_t **deaf = p->deaf;
-	uint64_t counter;
+	uint64_t counter, again;
 
 	mpi_pool_lock(p);
-	while (supervise(p, pfd, deaf)) {
+	while (supervise(p, pfd, deaf, &again)) {
 		uint64_t next = check_timeouts(p);
 
 		if (p->respawn_at != 0 && p->respawn_at < next)
 			next = p->respawn_at;
+		if (again < next)
+			next = again;
 
 		for (unsigned i = 0; i < p->n; i++) {
 			bool watch = p->w[i].alive && deaf[i] != p->w[i].proc;

@@ -4,6 +4,7 @@
  * feeding a waiter, so they work across executors without polling.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,21 @@ mp_future_t *mp_executor_submit(mp_executor_t *ex, mp_task_fn fn,
 	else if (rc < 0)
 		MPI_RAISE(rc);
 	return (mp_future_t *)r;
+}
+
+int mp_executor_submit_many(mp_executor_t *ex, mp_task_fn fn,
+			    const void *const *in, const size_t *in_len,
+			    size_t n, mp_future_t **out)
+{
+	int rc;
+
+	MPI_CHECK_NULL(ex);
+	MPI_CHECK_NULL(fn);
+	rc = mpi_apply_async_many(ex->pool, fn, in, in_len, n, NULL, true,
+				  (mp_async_result_t **)out);
+	if (rc == MP_ECLOSED)
+		return MPI_ERR(rc, "cannot schedule new futures after shutdown");
+	return rc < 0 ? MPI_RAISE(rc) : 0;
 }
 
 /* Wait for f: 0, or its status (a reason left), or -ETIMEDOUT, -EINVAL. */
@@ -161,26 +177,30 @@ int mp_future_cancel(mp_future_t *f)
 	return rc;
 }
 
+int mp_future_kill(mp_future_t *f)
+{
+	MPI_CHECK_NULL(f);
+	return mpi_result_kill(R(f)); /* a future is never a map_async */
+}
+
+/* Lock-free: callbacks are pushed on r->cbs until result_notify swaps in
+ * MPI_CBS_DONE; one pushed later finds it and runs at once. */
 int mpi_result_add_done_callback(mp_async_result_t *r, mp_future_done_fn fn,
 				 void *arg)
 {
-	struct done_cb *c;
+	struct done_cb *c, *old = __atomic_load_n(&r->cbs, __ATOMIC_ACQUIRE);
 
-	if (!__atomic_load_n(&r->notified, __ATOMIC_ACQUIRE)) {
+	if (old != MPI_CBS_DONE) {
 		if ((c = mpi_malloc(sizeof(*c))) == NULL)
 			return mpi_why(-ENOMEM, "out of memory");
-		*c = (struct done_cb){NULL, fn, arg};
-		mpi_pool_lock(r->pool);
-		if (!r->notified) {
-			struct done_cb **pp = &r->cbs;
-			while (*pp != NULL)
-				pp = &(*pp)->next;
-			*pp = c;
-			c = NULL;
+		*c = (struct done_cb){old, fn, arg};
+		while (old != MPI_CBS_DONE) {
+			if (__atomic_compare_exchange_n(&r->cbs, &old, c, true,
+							__ATOMIC_RELEASE,
+							__ATOMIC_ACQUIRE))
+				return 0;
+			c->next = old;
 		}
-		mpi_pool_unlock(r->pool);
-		if (c == NULL)
-			return 0;
 		mpi_free(c);
 	}
 	fn((mp_future_t *)r, arg); /* already done: at once, here */
@@ -473,6 +493,20 @@ int mp_executor_shutdown(mp_executor_t *ex, unsigned flags)
 	/* Closed: the join cannot fail but for the deadline, and has none. */
 	if ((rc = mpi_pool_join(ex->pool, MPI_NO_DEADLINE)) < 0)
 		return MPI_RAISE(rc);
+	return 0;
+}
+
+int mp_executor_terminate_workers(mp_executor_t *ex)
+{
+	MPI_CHECK_NULL(ex);
+	mpi_pool_signal_workers(ex->pool, SIGTERM);
+	return 0;
+}
+
+int mp_executor_kill_workers(mp_executor_t *ex)
+{
+	MPI_CHECK_NULL(ex);
+	mpi_pool_signal_workers(ex->pool, SIGKILL);
 	return 0;
 }
 

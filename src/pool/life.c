@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <time.h>
@@ -39,12 +40,13 @@ int mpi_pool_create(const mp_pool_opts_t *opts, mp_pool_t **out)
 	p->slots = mpi_arena_alloc(p->n * sizeof(*p->slots));
 	p->sup_sleeping = mpi_arena_alloc(sizeof(*p->sup_sleeping));
 	p->results = mpi_ring_new(RESULT_BYTES, 0, 0);
+	p->rbuf = mpi_malloc(RBUF_BYTES);
 	p->pfd = mpi_calloc(p->n + 1, sizeof(*p->pfd));
 	p->deaf = mpi_calloc(p->n, sizeof(*p->deaf));
 	p->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (p->w == NULL || p->slots == NULL || p->sup_sleeping == NULL ||
-	    p->results == NULL || p->pfd == NULL || p->deaf == NULL ||
-	    p->efd < 0) {
+	    p->results == NULL || p->rbuf == NULL || p->pfd == NULL ||
+	    p->deaf == NULL || p->efd < 0) {
 		rc = mpi_why(-ENOMEM, "cannot set up the pool");
 		goto fail;
 	}
@@ -127,6 +129,21 @@ void mpi_pool_terminate(mp_pool_t *p)
 	mpi_pool_kick(p);
 }
 
+void mpi_pool_signal_workers(mp_pool_t *p, int sig)
+{
+	mpi_pool_lock(p);
+	if (p->state != STOPPED && p->state != TERMINATED) {
+		p->state = TERMINATED;
+		p->forced = true;
+		mpi_pool_fail_pending(p, MP_ECANCELLED, "the task was cancelled");
+		for (unsigned i = 0; i < p->n; i++)
+			if (p->w[i].alive)
+				kill(-mp_process_pid(p->w[i].proc), sig);
+	}
+	mpi_pool_unlock(p);
+	mpi_pool_kick(p);
+}
+
 int mp_pool_terminate(mp_pool_t *pool)
 {
 	MPI_CHECK_NULL(pool);
@@ -195,6 +212,7 @@ void mpi_pool_destroy(mp_pool_t *pool)
 		close(pool->efd);
 	pthread_mutex_destroy(&pool->lock);
 	pthread_cond_destroy(&pool->done);
+	mpi_free(pool->rbuf);
 	mpi_free(pool->pfd);
 	mpi_free(pool->deaf);
 	mpi_free(pool->w);

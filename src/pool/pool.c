@@ -7,6 +7,7 @@
  * ready, and a ready one may be read after its pool is gone.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,8 @@
 #include "pool/pool_int.h"
 
 /* ---- AsyncResult ---- */
+
+struct done_cb mpi_cbs_done;
 
 struct chunk {
 	struct mpi_job job;
@@ -63,11 +66,12 @@ void mpi_outcome_take(struct mpi_outcome *o, int status, const char *data,
 		o->buf = *buf; /* keep the received record: no copy */
 		*buf = NULL;
 		o->bytes = (mp_bytes_t){(char *)data, len};
-	} else if ((o->buf = mpi_malloc(len ? len : 1)) == NULL) {
+	} else if (len > SIZE_MAX - 1 || (o->buf = mpi_malloc(len + 1)) == NULL) {
 		o->status = -ENOMEM;
 	} else {
 		if (len)
 			memcpy(o->buf, data, len);
+		((char *)o->buf)[len] = '\0';
 		o->bytes = (mp_bytes_t){o->buf, len};
 	}
 }
@@ -90,7 +94,7 @@ static void result_destroy(mp_async_result_t *r)
 
 	if (r->map != NULL)
 		map_release(r->map);
-	for (c = r->cbs; c != NULL; c = next) {
+	for (c = r->cbs; c != NULL && c != MPI_CBS_DONE; c = next) {
 		next = c->next;
 		mpi_free(c);
 	}
@@ -111,7 +115,15 @@ static bool apply_complete(mp_pool_t *p, struct mpi_job *j, int status,
 
 	(void)p;
 	r->cancelled = r->future && status == MP_ECANCELLED;
-	mpi_outcome_take(&r->res, status, data, len, buf);
+	if (status == 0 && len <= INLINE_RESULT) { /* no allocation */
+		if (len)
+			memcpy(r->small, data, len);
+		r->small[len] = '\0';
+		r->res.status = 0;
+		r->res.bytes = (mp_bytes_t){r->small, len};
+	} else {
+		mpi_outcome_take(&r->res, status, data, len, buf);
+	}
 	return true; /* done is published by result_notify */
 }
 
@@ -137,14 +149,17 @@ static void result_notify(mp_async_result_t *r)
 				       r->res.msg ? r->res.msg : "", r->opts.arg);
 	__atomic_store_n(&r->done, true, __ATOMIC_RELEASE);
 	if (r->future) {
-		struct done_cb *c, *next;
+		struct done_cb *c, *next, *fifo = NULL;
 
-		mpi_pool_lock(r->pool);
-		c = r->cbs;
-		r->cbs = NULL;
-		__atomic_store_n(&r->notified, true, __ATOMIC_RELEASE);
-		mpi_pool_unlock(r->pool);
+		/* Close the list (no lock: see mpi_result_add_done_callback);
+		 * it was pushed newest first. */
+		c = __atomic_exchange_n(&r->cbs, MPI_CBS_DONE, __ATOMIC_ACQ_REL);
 		for (; c != NULL; c = next) {
+			next = c->next;
+			c->next = fifo;
+			fifo = c;
+		}
+		for (c = fifo; c != NULL; c = next) {
 			next = c->next;
 			c->fn((mp_future_t *)r, c->arg);
 			mpi_free(c);
@@ -161,30 +176,57 @@ static void apply_notify(mp_pool_t *p, struct mpi_job *j)
 
 static const struct mpi_job_ops apply_ops = {apply_complete, apply_notify};
 
-int mpi_apply_async(mp_pool_t *p, mp_task_fn fn, const void *in,
-		    size_t in_len, const mp_apply_opts_t *opts, bool future,
-		    mp_async_result_t **out)
+/* A new result holding the job fn(in): one allocation (the result, its
+ * record and the input).  NULL without memory. */
+static mp_async_result_t *result_new(mp_pool_t *p, mp_task_fn fn,
+				     const void *in, size_t in_len,
+				     const mp_apply_opts_t *opts, bool future)
 {
 	size_t rec_len = sizeof(struct task_hdr) + in_len;
-	mp_async_result_t *r;
-	int rc;
+	mp_async_result_t *r = mpi_malloc(sizeof(*r) + rec_len);
 
+	if (r == NULL)
+		return NULL;
+	/* Only what is read before the job ends: the rest is set then. */
+	r->pool = p;
+	r->refs = 2;
+	r->done = r->cancelled = false;
+	r->future = future;
+	r->res = (struct mpi_outcome){0};
+	r->opts = opts ? *opts : (mp_apply_opts_t){0};
+	r->cbs = NULL;
+	r->map = NULL;
+	mpi_job_init(&r->job, &apply_ops, (unsigned char *)(r + 1), rec_len,
+		     T_APPLY, (uintptr_t)fn, 1, in_len, 0);
+	if (in_len)
+		memcpy(r->job.rec + sizeof(struct task_hdr), in, in_len);
+	return r;
+}
+
+/* Can in/in_len be a task's input?  0 or a code with a reason. */
+static int check_input(const void *in, size_t in_len)
+{
 	if (in == NULL && in_len > 0)
 		return mpi_why(-EINVAL, "argument 'in' is NULL but in_len is %zu",
 			       in_len);
 	if (in_len > MP_TASK_MAX_BYTES)
 		return mpi_why(-EMSGSIZE, "in_len %zu exceeds MP_TASK_MAX_BYTES "
 			       "(%zu)", in_len, (size_t)MP_TASK_MAX_BYTES);
-	if ((r = mpi_malloc(sizeof(*r) + rec_len)) == NULL)
+	return 0;
+}
+
+int mpi_apply_async(mp_pool_t *p, mp_task_fn fn, const void *in,
+		    size_t in_len, const mp_apply_opts_t *opts, bool future,
+		    mp_async_result_t **out)
+{
+	mp_async_result_t *r;
+	int rc;
+
+	if ((rc = check_input(in, in_len)) < 0)
+		return rc;
+	if ((r = result_new(p, fn, in, in_len, opts, future)) == NULL)
 		return mpi_why(-ENOMEM, "out of memory for %zu bytes of input",
 			       in_len);
-	*r = (mp_async_result_t){.pool = p, .refs = 2, .future = future};
-	mpi_job_init(&r->job, &apply_ops, (unsigned char *)(r + 1), rec_len,
-		     T_APPLY, (uintptr_t)fn, 1, in_len, 0);
-	if (in_len)
-		memcpy(r->job.rec + sizeof(struct task_hdr), in, in_len);
-	if (opts)
-		r->opts = *opts;
 	mpi_pool_lock(p);
 	rc = mpi_pool_submit(p, &r->job);
 	mpi_pool_unlock(p);
@@ -193,6 +235,69 @@ int mpi_apply_async(mp_pool_t *p, mp_task_fn fn, const void *in,
 		return mpi_why(rc, "%s", mpi_pool_refusal(p, rc));
 	}
 	*out = r;
+	return 0;
+}
+
+/* Free results never queued, chained through job.next. */
+static void results_drop(struct mpi_job *chain)
+{
+	struct mpi_job *next;
+
+	for (; chain != NULL; chain = next) {
+		next = chain->next;
+		mpi_free(chain); /* the job is the result's first member */
+	}
+}
+
+int mpi_apply_async_many(mp_pool_t *p, mp_task_fn fn, const void *const *in,
+			 const size_t *in_len, size_t n,
+			 const mp_apply_opts_t *opts, bool future,
+			 mp_async_result_t **out)
+{
+	struct mpi_job *chain = NULL, *j, *next;
+	mp_async_result_t *r;
+	size_t i;
+	int rc;
+
+	if (n > 0 && (in == NULL || in_len == NULL || out == NULL))
+		return mpi_why(-EINVAL, "argument '%s' is NULL but n is %zu",
+			       in == NULL ? "in" : in_len == NULL ? "in_len"
+								  : "out", n);
+	for (i = 0; i < n; i++) {
+		if (in[i] == NULL && in_len[i] > 0)
+			return mpi_why(-EINVAL, "in[%zu] is NULL but in_len[%zu] "
+				       "is %zu", i, i, in_len[i]);
+		if (in_len[i] > MP_TASK_MAX_BYTES)
+			return mpi_why(-EMSGSIZE, "in_len[%zu] %zu exceeds "
+				       "MP_TASK_MAX_BYTES (%zu)", i, in_len[i],
+				       (size_t)MP_TASK_MAX_BYTES);
+	}
+	/* Made first, chained through job.next, so that out is written only
+	 * once they are all queued. */
+	for (i = n; i > 0; i--) {
+		if ((r = result_new(p, fn, in[i - 1], in_len[i - 1], opts,
+				    future)) == NULL) {
+			results_drop(chain);
+			return mpi_why(-ENOMEM, "out of memory for task %zu "
+				       "of %zu", i - 1, n);
+		}
+		r->job.next = chain;
+		chain = &r->job;
+	}
+	mpi_pool_lock(p);
+	if ((rc = mpi_pool_accepts(p)) == 0) {
+		for (i = 0, j = chain; j != NULL; j = next, i++) {
+			next = j->next;
+			out[i] = (mp_async_result_t *)j;
+			mpi_pool_enqueue(p, j);
+		}
+		mpi_pool_dispatch(p);
+	}
+	mpi_pool_unlock(p);
+	if (rc < 0) {
+		results_drop(chain);
+		return mpi_why(rc, "%s", mpi_pool_refusal(p, rc));
+	}
 	return 0;
 }
 
@@ -210,6 +315,41 @@ mp_async_result_t *mp_pool_apply_async(mp_pool_t *pool, mp_task_fn fn,
 	return r;
 }
 
+int mp_pool_apply_async_many(mp_pool_t *pool, mp_task_fn fn,
+			     const void *const *in, const size_t *in_len,
+			     size_t n, const mp_apply_opts_t *opts,
+			     mp_async_result_t **out)
+{
+	int rc;
+
+	MPI_CHECK_NULL(pool);
+	MPI_CHECK_NULL(fn);
+	rc = mpi_apply_async_many(pool, fn, in, in_len, n, opts, false, out);
+	return rc < 0 ? MPI_RAISE(rc) : 0;
+}
+
+/* Look at r for at most ns (no lock, no syscall): true once done.  Tiny
+ * tasks end faster than a sleeping waiter is woken. */
+static bool spin_done(const mp_async_result_t *r, uint64_t ns)
+{
+	uint64_t until = 0;
+
+	for (unsigned i = 0; !mpi_result_done(r); i++) {
+		if ((i & 63) == 0) {
+			uint64_t now = mpi_now_ns();
+
+			if (until == 0)
+				until = now + ns;
+			else if (now >= until)
+				return false;
+		}
+#if defined(__x86_64__) || defined(__i386__)
+		__builtin_ia32_pause();
+#endif
+	}
+	return true;
+}
+
 /* 0 once done, or -ETIMEDOUT.  A done result needs no pool. */
 int mpi_result_wait(mp_async_result_t *r, uint64_t deadline)
 {
@@ -217,6 +357,10 @@ int mpi_result_wait(mp_async_result_t *r, uint64_t deadline)
 
 	if (is_done(r))
 		return 0;
+	if (deadline == MPI_NO_DEADLINE || deadline > mpi_now_ns() + WAIT_SPIN_NS) {
+		if (spin_done(r, WAIT_SPIN_NS))
+			return 0;
+	}
 	mpi_pool_lock(r->pool);
 	rc = mpi_pool_wait(r->pool, is_done, r, deadline);
 	mpi_pool_unlock(r->pool);
@@ -279,6 +423,34 @@ int mp_async_result_successful(mp_async_result_t *r)
 	return r->res.status == 0;
 }
 
+int mpi_result_kill(mp_async_result_t *r)
+{
+	int rc;
+
+	if (r->map != NULL)
+		return mpi_why(-EINVAL, "a map_async result cannot be killed "
+				       "(only an apply_async one)");
+	if (mpi_result_done(r))
+		return r->res.status == MP_ECANCELLED;
+	mpi_pool_lock(r->pool);
+	if (r->job.state == J_DONE) /* its outcome is set */
+		rc = r->res.status == MP_ECANCELLED;
+	else
+		rc = mpi_pool_kill_job(r->pool, &r->job);
+	mpi_pool_unlock(r->pool); /* runs what a cancel notifies */
+	return rc;
+}
+
+int mp_async_result_kill(mp_async_result_t *r)
+{
+	int rc;
+
+	MPI_CHECK_NULL(r);
+	if ((rc = mpi_result_kill(r)) < 0)
+		return MPI_RAISE(rc);
+	return rc;
+}
+
 void mpi_result_free(mp_async_result_t *r)
 {
 	if (r->map != NULL && !mpi_result_done(r)) { /* stop writing into out */
@@ -298,7 +470,7 @@ void mp_async_result_free(mp_async_result_t *r)
 int mp_pool_apply(mp_pool_t *pool, mp_task_fn fn, const void *in, size_t in_len,
 		  mp_bytes_t *out)
 {
-	mp_async_result_t *r;
+	mp_async_result_t *r = NULL;
 	const mp_bytes_t *b;
 	int rc;
 

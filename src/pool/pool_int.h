@@ -10,6 +10,10 @@
  *   most `depth` per worker: 1 while tasks seem long, more once they prove
  *   short, so tiny tasks stream while long ones still balance.  What does
  *   not fit waits in the pending list (doubly linked: cancel is O(1)).
+ * - Jobs queued behind a task that has run for LONG_NS are taken back: the
+ *   supervisor reads them out of that inbox itself (the ring has many
+ *   consumers: each job is read once, by its worker or by us) and puts
+ *   them back at the front of the pending list (engine.c, reclaim).
  * - Each worker's jobs form a FIFO in the parent, matching its inbox, and
  *   its shared slot says which job it has started and when.  So when a
  *   worker dies, the job it had started fails (MP_EBROKEN, or -ETIMEDOUT if
@@ -40,6 +44,12 @@
 
 /* How long an idle worker looks at its inbox before sleeping on it. */
 enum { SPIN_NS = 20000 };
+/* How long a waiter looks at its result before sleeping on the pool's
+ * condition variable (mpi_result_wait). */
+enum { WAIT_SPIN_NS = 10000 };
+/* A task that has run this long may run for ages: nothing more is queued
+ * behind it, and what was is taken back for the other workers. */
+enum { LONG_NS = 1000000 };
 
 struct worker_args {
 	struct mpi_ring *inbox, *results;
@@ -82,6 +92,7 @@ struct mpi_job {
 	size_t rec_len;
 	uint64_t id;
 	uint32_t items;
+	uint32_t worker;             /* J_RUNNING: whose FIFO it is in */
 	uint8_t state;
 };
 
@@ -106,9 +117,18 @@ void mpi_pool_unlock(mp_pool_t *p);
 /* Queue a job (locked): 0; MP_ECLOSED when the pool does not run;
  * MP_EBROKEN when its workers cannot start (the initializer fails). */
 int mpi_pool_submit(mp_pool_t *p, struct mpi_job *j);
+/* The two halves of submit (locked), for batches: queue a job (the pool
+ * must accept: mpi_pool_accepts), then hand what fits to the workers. */
+void mpi_pool_enqueue(mp_pool_t *p, struct mpi_job *j);
+void mpi_pool_dispatch(mp_pool_t *p);
 /* Cancel a pending job (locked): true if it was pending (now ended with
  * MP_ECANCELLED). */
 bool mpi_pool_cancel(mp_pool_t *p, struct mpi_job *j);
+/* Kill a job (locked): a pending one is cancelled; one in an inbox is
+ * taken out and cancelled; one its worker has taken gets that worker's
+ * process group SIGKILLed (the job then ends with MP_ECANCELLED, unless its
+ * result came first) and the worker replaced.  1, or 0 if it had ended. */
+int mpi_pool_kill_job(mp_pool_t *p, struct mpi_job *j);
 /* Wait (locked) until cond(arg) or the deadline: 0 or -ETIMEDOUT. */
 int mpi_pool_wait(mp_pool_t *p, bool (*cond)(void *), void *arg,
 		  uint64_t deadline);
@@ -122,6 +142,11 @@ int mpi_pool_create(const mp_pool_opts_t *opts, mp_pool_t **out);
 void mpi_pool_close(mp_pool_t *p);
 /* Kill the workers; outstanding jobs end with MP_ECANCELLED. */
 void mpi_pool_terminate(mp_pool_t *p);
+/* Send sig to every live worker's process group and stop: the pending
+ * jobs end with MP_ECANCELLED, the ones that had started with MP_EBROKEN
+ * (naming the signal) as their workers die (the executor's
+ * terminate_workers / kill_workers). */
+void mpi_pool_signal_workers(mp_pool_t *p, int sig);
 /* Wait for the workers to exit: 0, -EINVAL (still running: neither closed
  * nor terminated), -ETIMEDOUT (both with a reason). */
 int mpi_pool_join(mp_pool_t *p, uint64_t deadline);
@@ -141,7 +166,11 @@ void mpi_pool_cancel_pending(mp_pool_t *p);
 
 enum pool_state { RUN, CLOSING, TERMINATED, STOPPED };
 
-enum { INBOX_BYTES = 256 << 10, RESULT_BYTES = 1 << 20, MAX_DEPTH = 64 };
+enum { INBOX_BYTES = 256 << 10, RESULT_BYTES = 1 << 20, MAX_DEPTH = 1024 };
+/* The supervisor's buffer for results (bigger ones get their own). */
+enum { RBUF_BYTES = 16 << 10 };
+/* Results up to this size are kept inside their mp_async_result. */
+enum { INLINE_RESULT = 32 };
 
 /* Limits of mp_pool_opts_t (the executor checks its own fields against the
  * same, to name them). */
@@ -155,6 +184,9 @@ enum { MAX_INIT_FAILURES = 3 };
  * with no worker alive, the pool is broken (its jobs fail, MP_EBROKEN). */
 enum { MAX_START_FAILURES = 10 };
 #define START_RETRY_NS 100000000u /* 0.1 s */
+/* A worker whose death failed a job is replaced this much later (see
+ * worker_ended). */
+#define RESPAWN_DELAY_NS 2000000u /* 2 ms */
 
 struct worker {
 	mp_process_t *proc;
@@ -163,6 +195,7 @@ struct worker {
 	unsigned queued;
 	uint64_t budget;             /* items it may still be given */
 	uint64_t timed_out;          /* id of the job it was killed for */
+	uint64_t killed;             /* id of the job killed by its owner */
 	bool alive, stopping;
 	bool respawn;                /* start it again at pool.respawn_at */
 };
@@ -180,11 +213,13 @@ struct mp_pool {
 	struct mpi_job *head, *tail; /* pending */
 	struct mpi_job *nhead, *ntail; /* to notify */
 	struct mpi_ring *results;
+	void *rbuf;                  /* RBUF_BYTES, the supervisor's */
 	struct pollfd *pfd;          /* the supervisor's: made by new, so
 				      * that a thread never lacks it */
 	mp_process_t **deaf;         /* the supervisor's (see worker_gone) */
 	int efd;
 	uint64_t next_id, timeout_ns, avg_ns;
+	bool forced;                 /* signal_workers: started jobs break */
 	unsigned init_failures;
 	unsigned start_failures;     /* in a row (see MAX_START_FAILURES) */
 	uint64_t respawn_at;         /* retry failed starts then (0: none) */
@@ -208,6 +243,10 @@ struct done_cb {
 	mp_future_done_fn fn;
 	void *arg;
 };
+
+/* What r->cbs holds once the done callbacks have been taken. */
+extern struct done_cb mpi_cbs_done;
+#define MPI_CBS_DONE (&mpi_cbs_done)
 
 struct map_job;
 
@@ -235,11 +274,13 @@ struct mp_async_result {
 	struct mpi_job job;
 	mp_pool_t *pool;
 	int refs;              /* the user's and the engine's */
-	bool done, cancelled, notified, future;
+	bool done, cancelled, future;
 	struct mpi_outcome res;
 	mp_apply_opts_t opts;
-	struct done_cb *cbs;   /* executor done callbacks */
+	struct done_cb *cbs;   /* executor done callbacks, newest first;
+				* MPI_CBS_DONE once they have run */
 	struct map_job *map;   /* map_async */
+	char small[INLINE_RESULT + 1]; /* a small result, NUL-terminated */
 };
 
 /* Queue fn(in) (apply_async, submit): 0 with *out, or a code with a
@@ -247,12 +288,23 @@ struct mp_async_result {
 int mpi_apply_async(mp_pool_t *p, mp_task_fn fn, const void *in,
 		    size_t in_len, const mp_apply_opts_t *opts, bool future,
 		    mp_async_result_t **out);
+/* Queue fn(in[i]) for i < n, all or none, under one lock with one
+ * dispatch: 0 with out[0..n), or a code as mpi_apply_async's (the reason
+ * names the index). */
+int mpi_apply_async_many(mp_pool_t *p, mp_task_fn fn, const void *const *in,
+			 const size_t *in_len, size_t n,
+			 const mp_apply_opts_t *opts, bool future,
+			 mp_async_result_t **out);
 bool mpi_result_done(const mp_async_result_t *r);
 int mpi_result_wait(mp_async_result_t *r, uint64_t deadline);
 void mpi_result_release(mp_async_result_t *r); /* drop a reference */
+/* Kill r's task (mpi_pool_kill_job): 1, 0 if it had ended, -EINVAL (with a
+ * reason) for a map_async result. */
+int mpi_result_kill(mp_async_result_t *r);
 /* The user's release: a map_async stops writing; then release. */
 void mpi_result_free(mp_async_result_t *r);
-/* Register a done callback (fn at once if already notified): 0, -ENOMEM. */
+/* Register a done callback (fn at once if the callbacks have run): 0,
+ * -ENOMEM. */
 int mpi_result_add_done_callback(mp_async_result_t *r, mp_future_done_fn fn,
 				 void *arg);
 /* Map and wait until the deadline: 0 or a code with a reason (the first
