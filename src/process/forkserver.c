@@ -378,7 +378,7 @@ static void serve_one(void)
 	mp_target_fn fn;
 	bool has_cred;
 	ssize_t n;
-	pid_t pid;
+	pid_t pid, self;
 
 	n = recv_fds(S.sock, S.buf, REQ_MAX_INLINE, fds, &nfds, &cred,
 		     &has_cred);
@@ -416,9 +416,10 @@ static void serve_one(void)
 		reply(err, 0, -1);
 		return;
 	}
+	self = getpid(); /* before fork: the kid checks it still has us */
 	pid = fork();
 	if (pid == 0)
-		kid_main(&r, fn, fds, nfds, getppid());
+		kid_main(&r, fn, fds, nfds, self);
 	if (pid < 0) {
 		err = -errno;
 		close_fds(fds, nfds);
