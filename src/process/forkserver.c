@@ -369,13 +369,30 @@ __attribute__((noreturn)) static void kid_main(const struct mpi_req *r,
 	mpi_child_run(fn, arg);
 }
 
+int mpi_fs_validate(const void *buf, size_t len, int nfds,
+		    const struct ucred *cred, pid_t parent, struct mpi_req *r,
+		    mp_target_fn *fn)
+{
+	if (cred == NULL || cred->pid != parent || cred->uid != getuid())
+		return -EPERM;
+	if (mpi_req_decode(buf, len, r) < 0)
+		return -EPROTO;
+	if (nfds != 1 + mpi_req_nfds(r))
+		return -EBADF;
+	if (r->ppid != parent)
+		return -EPERM;
+	if ((*fn = mpi_target_find(r->target)) == NULL)
+		return -ENOENT;
+	return 0;
+}
+
 /* Serve one message on the socket. */
 static void serve_one(void)
 {
 	int fds[MAX_FDS], nfds, pidfd, err;
 	struct ucred cred;
 	struct mpi_req r;
-	mp_target_fn fn;
+	mp_target_fn fn = NULL;
 	bool has_cred;
 	ssize_t n;
 	pid_t pid, self;
@@ -389,17 +406,8 @@ static void serve_one(void)
 			reply((int)n, 0, -1);
 		return;
 	}
-	err = 0;
-	if (!has_cred || cred.pid != S.parent || cred.uid != getuid())
-		err = -EPERM;
-	else if (mpi_req_decode(S.buf, (size_t)n, &r) < 0)
-		err = -EPROTO;
-	else if (nfds != 1 + mpi_req_nfds(&r))
-		err = -EBADF;
-	else if (r.ppid != S.parent)
-		err = -EPERM;
-	else if ((fn = mpi_target_find(r.target)) == NULL)
-		err = -ENOENT;
+	err = mpi_fs_validate(S.buf, (size_t)n, nfds,
+			      has_cred ? &cred : NULL, S.parent, &r, &fn);
 	if (err == 0 && S.nkids == S.cap) {
 		size_t cap = S.cap ? S.cap * 2 : 16;
 		struct kid *k = mpi_reallocarray(S.kids, cap, sizeof(*k));

@@ -180,6 +180,18 @@ int mpi_fs_start(struct mp_process *p, const char *tname, int *setup_fd);
 int mpi_fs_request(const void *req, size_t len, const int *fds, int nfds,
 		   pid_t *pid, int *pidfd);
 
+/*
+ * The fork server's check of one request (len bytes, nfds fds, the
+ * sender's credentials or NULL): 0 with *r decoded and *fn its target,
+ * or the code of the reply: -EPERM (not the program: credentials or
+ * parent pid), -EPROTO (the decoder refused it), -EBADF (fd count),
+ * -ENOENT (no such target).  No allocation; the fuzz harness's entry.
+ */
+struct ucred;
+int mpi_fs_validate(const void *buf, size_t len, int nfds,
+		    const struct ucred *cred, pid_t parent, struct mpi_req *r,
+		    mp_target_fn *fn);
+
 /* Reap a forkserver child from its status pipe: as mpi_child_reap. */
 int mpi_fs_reap(struct mp_process *p, int *code, struct rusage *ru);
 
