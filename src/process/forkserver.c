@@ -285,7 +285,7 @@ __attribute__((noreturn)) static void kid_main(const struct mpi_req *r,
 {
 	struct mp_process p;
 	int at = 1, report = -1, argfd = -1, fd;
-	void *arg = r->arg_len > 0 ? (void *)r->arg : NULL;
+	void *arg = NULL;
 	sigset_t none;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -321,6 +321,8 @@ __attribute__((noreturn)) static void kid_main(const struct mpi_req *r,
 	if (r->flags & REQ_ARG_FD)
 		argfd = fds[at++];
 	(void)nfds;
+	if (argfd < 0 && (arg = mpi_req_arg(r)) == NULL && r->arg_len > 0)
+		mpi_report_fail(report, ENOMEM, 0, "arg bytes");
 	memset(&p, 0, sizeof(p));
 	p.nice = r->nice;
 	p.policy = (mp_sched_policy_t)r->policy;

@@ -10,10 +10,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "internal/alloc.h"
 #include "internal/error.h"
 #include "process/process_int.h"
 
@@ -150,6 +153,22 @@ mp_target_fn mpi_target_find(const char *name)
 		if (strcmp(q->name, name) == 0)
 			return q->duplicate ? NULL : q->fn;
 	return NULL;
+}
+
+void *mpi_req_arg(const struct mpi_req *r)
+{
+	char *copy;
+
+	if (r->arg_len == 0 || r->arg == NULL)
+		return NULL;
+	if ((uintptr_t)r->arg % _Alignof(max_align_t) == 0)
+		return (void *)r->arg;
+	if ((copy = mpi_malloc(r->arg_len + 1)) == NULL) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	memcpy(copy, r->arg, r->arg_len + 1);
+	return copy;
 }
 
 /* ---- mp_init ---- */

@@ -155,6 +155,13 @@ void mpi_become(const char *name, const char *ident, bool daemon, pid_t ppid,
 void mpi_apply_opts(const struct mp_process *p, int errfd);
 bool mpi_needs_setup(const struct mp_process *p);
 
+/*
+ * In a forkserver or spawn child: the arg bytes of r as the target's arg:
+ * NULL for none, else r->arg itself when it is aligned for any type, or an
+ * aligned copy (with its NUL).  NULL with ENOMEM in errno if that fails.
+ */
+void *mpi_req_arg(const struct mpi_req *r);
+
 /* Run target(arg) as a child's main: exit cleanup, flush, _exit(code). */
 __attribute__((noreturn)) void mpi_child_run(mp_target_fn target, void *arg);
 

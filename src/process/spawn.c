@@ -279,6 +279,7 @@ void mpi_spawn_child_main(int fd)
 	mp_target_fn fn;
 	size_t len;
 	char *buf;
+	void *arg;
 	int rc;
 
 	buf = read_request(fd, &len);
@@ -293,5 +294,8 @@ void mpi_spawn_child_main(int fd)
 			_exit(1);
 	}
 	prctl(PR_SET_NAME, r.name);
-	mpi_child_run(fn, r.arg_len > 0 ? (void *)r.arg : NULL);
+	arg = mpi_req_arg(&r);
+	if (arg == NULL && r.arg_len > 0)
+		die("out of memory for the arg%s", "");
+	mpi_child_run(fn, arg);
 }
