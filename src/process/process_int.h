@@ -57,7 +57,8 @@ struct mp_process {
 	_Atomic enum state state; /* read without the lock */
 	struct mpi_child child; /* pid, and its pidfd (or exit pipe); for a
 				 * forkserver child, the status pipe */
-	enum method method; /* as asked; at start, the one used */
+	enum method method; /* as asked (M_DEFAULT: the default at start) */
+	enum method used;   /* the one start used (under mpi_reg_lock) */
 	size_t arg_len;     /* forkserver/spawn: bytes at arg to copy */
 	int sig_fd;         /* forkserver: the child's pidfd, or -1 */
 	pid_t creator; /* the process that made this object */
@@ -212,7 +213,7 @@ pid_t mpi_forkserver_pid(void);
  * server sent (forkserver). */
 static inline struct mpi_child mpi_sig_target(const struct mp_process *p)
 {
-	if (p->method == M_FORKSERVER)
+	if (p->used == M_FORKSERVER)
 		return (struct mpi_child){.pid = p->child.pid, .fd = p->sig_fd};
 	return p->child;
 }

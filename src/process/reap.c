@@ -132,7 +132,7 @@ bool mpi_reap_locked(struct mp_process *p)
 	if (p->state != ST_STARTED)
 		return true;
 	memset(&ru, 0, sizeof(ru));
-	rc = p->method == M_FORKSERVER ? mpi_fs_reap(p, &code, &ru)
+	rc = p->used == M_FORKSERVER ? mpi_fs_reap(p, &code, &ru)
 				       : mpi_child_reap(&p->child, &code, &ru);
 	if (rc == 0)
 		return false;

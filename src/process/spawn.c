@@ -198,7 +198,9 @@ int mpi_spawn_start(struct mp_process *p, const char *tname, int *setup_fd)
 		rc = mpi_why(-ENOMEM, "out of memory");
 		goto out;
 	}
+	mpi_forking = true; /* a sanitizer may make vfork a fork: atfork */
 	pid = do_vfork(&c);
+	mpi_forking = false;
 	if (pid < 0) {
 		errno = -pid;
 		rc = MPI_WHY_SYS("vfork");

@@ -400,7 +400,7 @@ static int start_other(struct mp_process *p, enum method m)
 		goto unlock;
 	}
 	mpi_sweep_locked();
-	p->method = m;
+	p->used = m;
 	rc = m == M_SPAWN ? mpi_spawn_start(p, tname, &setup)
 			  : mpi_fs_start(p, tname, &setup);
 	if (rc < 0) {
@@ -472,7 +472,7 @@ int mp_process_start(mp_process_t *p)
 		goto fail_unlock;
 	}
 	mpi_sweep_locked();
-	p->method = M_FORK;
+	p->used = M_FORK;
 	mpi_forking = true; /* the atfork handlers: the lock is ours */
 	pid = fork();
 	mpi_forking = false;
