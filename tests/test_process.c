@@ -1440,6 +1440,11 @@ static void test_without_pidfd(void **state)
 		"test_concurrent_join",
 		"test_concurrent_start",
 		"test_threads_start_children",
+		"test_methods_run_target",
+		"test_methods_signals",
+		"test_methods_big_arg",
+		"test_forkserver_dies_with_killed_program",
+		"test_forkserver_survives_forged_requests",
 		NULL};
 
 	(void)state;

@@ -363,6 +363,8 @@ __attribute__((noreturn)) static void kid_main(const struct mpi_req *r,
 	}
 	mpi_become(r->name, r->ident, r->flags & REQ_DAEMON, r->ppid,
 		   S.parent_fd);
+	if (S.parent_fd < 0) /* no pidfds: watch the server instead */
+		mpi_parent_via = server;
 	if (report >= 0) {
 		mpi_apply_opts(&p, report);
 		close(report);

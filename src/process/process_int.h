@@ -81,6 +81,10 @@ extern struct mp_process *mpi_reg;
 extern atomic_uint mpi_counter; /* Process-N numbering, per process */
 extern struct mp_process mpi_self, mpi_parent;
 extern bool mpi_has_parent;
+/* A forkserver child without pidfds: the server's pid.  The server lives
+ * exactly as long as the parent (and we die with the server), so the
+ * parent is alive while the server is our parent.  0 otherwise. */
+extern pid_t mpi_parent_via;
 /* Exit cleanup has begun: mp_process_start fails (under mpi_reg_lock). */
 extern bool mpi_exiting;
 

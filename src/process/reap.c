@@ -32,6 +32,7 @@ struct mp_process mpi_self = {.name = "MainProcess", .identity = "",
 struct mp_process mpi_parent = {.kind = K_PARENT, .state = ST_STARTED,
 				.child.fd = -1};
 bool mpi_has_parent;
+pid_t mpi_parent_via;
 bool mpi_exiting;
 _Thread_local bool mpi_forking;
 

@@ -247,6 +247,7 @@ void mpi_become(const char *name, const char *ident, bool daemon, pid_t ppid,
 	mpi_parent.identity = mpi_self.identity;
 	mpi_parent.child.pid = ppid;
 	mpi_parent.child.fd = parent_fd;
+	mpi_parent_via = 0;
 	mpi_has_parent = true;
 	mpi_self.name = (char *)name;
 	mpi_self.name_owned = NULL;
