@@ -1959,6 +1959,67 @@ static bool reaped_within_status(pid_t pid, double seconds, int want)
 	return WIFEXITED(status) && WEXITSTATUS(status) == want;
 }
 
+/* In a copy of this program run from path (MPT_FS_REPLACED=path): the
+ * file is replaced by something else before a spawn start; the child
+ * must still be this program (mp_init opened it).  Exits 0 if so. */
+static int answer(void *arg)
+{
+	(void)arg;
+	return 42;
+}
+MP_TARGET(answer);
+
+static void fs_replaced(const char *path)
+{
+	mp_process_t *p;
+	int fd, code = -1;
+
+	if (unlink(path) < 0 ||
+	    (fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0755)) < 0)
+		_exit(2);
+	write_all(fd, "#!/bin/sh\nexit 3\n", 18);
+	close(fd);
+	p = mp_process_new(answer, NULL,
+			   &(mp_process_opts_t){.start_method = "spawn"});
+	if (p == NULL || mp_process_start(p) < 0 ||
+	    mp_process_join(p, 30) < 0 || mp_process_exitcode(p, &code) != 1)
+		_exit(4);
+	unlink(path);
+	_exit(code == 42 ? 0 : 5);
+}
+
+static void test_spawn_replaced_binary(void **state)
+{
+	char path[] = "/tmp/mproc-spawn-XXXXXX", env[64];
+	int in, out, status;
+	char buf[65536];
+	ssize_t n;
+	pid_t pid;
+
+	(void)state;
+	out = mkstemp(path);
+	assert_true(out >= 0);
+	in = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	assert_true(in >= 0);
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		write_all(out, buf, (size_t)n);
+	close(in);
+	assert_int_equal(fchmod(out, 0755), 0);
+	close(out);
+	snprintf(env, sizeof(env), "MPT_FS_REPLACED=%s", path);
+	fflush(NULL);
+	if ((pid = fork()) == 0) {
+		putenv(env);
+		execl(path, path, (char *)NULL);
+		_exit(127);
+	}
+	assert_true(pid > 0);
+	status = mpt_wait(pid);
+	unlink(path); /* if the copy did not get that far */
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 /* Wait (as their subreaper) until pid is gone: true if it went. */
 static bool reaped_within(pid_t pid, double seconds)
 {
@@ -2161,6 +2222,7 @@ int main(int argc, char **argv)
 		MPT(test_fork_from_threaded_parent),
 		MPT(test_methods_threaded_parent),
 		MPT(test_forkserver_stopped),
+		MPT(test_spawn_replaced_binary),
 	};
 
 	if (rc < 0) {
@@ -2169,6 +2231,8 @@ int main(int argc, char **argv)
 	}
 	if (getenv("MPT_FS_VICTIM") != NULL)
 		fs_victim();
+	if (getenv("MPT_FS_REPLACED") != NULL)
+		fs_replaced(getenv("MPT_FS_REPLACED"));
 
 	if (getenv("MP_NO_PIDFD") != NULL && mpi_have_pidfd())
 		return 99; /* the fallback is not in force */
