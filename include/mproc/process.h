@@ -13,8 +13,9 @@
  *     mp_process_free(p);
  *
  * By default the child is created with fork(): it sees a copy of the parent's
- * memory, so `arg` may point anywhere (other start methods below).  It runs target(arg), then terminates its daemonic
- * children and joins the others (as CPython does at exit), flushes stdio and
+ * memory, so `arg` may point anywhere (other start methods below).  It
+ * runs target(arg), then terminates its daemonic children and joins the
+ * others (as CPython does at exit), flushes stdio and
  * calls _exit() with the target's return value: it never returns into the
  * caller's stack and never runs the parent's atexit handlers (a target that
  * calls exit() itself would run them: return instead).  Its stdin is

@@ -268,10 +268,11 @@ static void reap_kids(void)
 		for (size_t i = 0; i < S.nkids; i++) {
 			if (S.kids[i].pid != pid)
 				continue;
-			while (write(S.kids[i].status_fd, &st, sizeof(st)) < 0 &&
-			       errno == EINTR)
+			int fd = S.kids[i].status_fd;
+
+			while (write(fd, &st, sizeof(st)) < 0 && errno == EINTR)
 				;
-			close(S.kids[i].status_fd);
+			close(fd);
 			S.kids[i] = S.kids[--S.nkids];
 			break;
 		}

@@ -116,7 +116,8 @@ void mp_target_register(struct mp_target_entry *e)
 		for (q = head; q != NULL; q = q->next)
 			if (q == e)
 				return; /* registered already */
-			else if (strcmp(q->name, e->name) == 0 && q->fn != e->fn)
+			else if (strcmp(q->name, e->name) == 0 &&
+				 q->fn != e->fn)
 				q->duplicate = e->duplicate = 1;
 		e->next = head;
 		if (atomic_compare_exchange_weak(&targets, &head, e))
@@ -132,8 +133,8 @@ const char *mpi_target_name(mp_target_fn fn, int *code)
 		if (q->fn == fn) {
 			if (q->duplicate) {
 				*code = mpi_why(-EINVAL,
-						"target name '%s' is registered "
-						"for two functions",
+						"target name '%s' is registered"
+						" for two functions",
 						q->name);
 				return NULL;
 			}

@@ -149,7 +149,8 @@ __attribute__((noreturn)) static void child(struct plan *c)
 	}
 	sigprocmask(SIG_SETMASK, &c->mask, NULL);
 	syscall(SYS_execveat, mpi_exe_fd, "", c->argv, c->envp, AT_EMPTY_PATH);
-	mpi_report_fail(c->errfd, errno, STAGE_EXEC, "execveat(/proc/self/exe)");
+	mpi_report_fail(c->errfd, errno, STAGE_EXEC,
+			"execveat(/proc/self/exe)");
 }
 
 /* vfork with every signal blocked: the pid, or -errno. */
@@ -191,7 +192,8 @@ int mpi_spawn_start(struct mp_process *p, const char *tname, int *setup_fd)
 	c.errfd = errp[1];
 	c.exitw = exitp[1];
 	if (c.exitw >= 0)
-		snprintf(var, sizeof(var), "MP_SPAWN_FD=%d,%d", c.memfd, c.exitw);
+		snprintf(var, sizeof(var), "MP_SPAWN_FD=%d,%d", c.memfd,
+			 c.exitw);
 	else
 		snprintf(var, sizeof(var), "MP_SPAWN_FD=%d", c.memfd);
 	if ((c.envp = make_env(var)) == NULL) {

@@ -369,10 +369,10 @@ static const char *travel_check(struct mp_process *p, enum method m, int *rc)
 		return NULL;
 	}
 	if (p->arg != NULL && p->arg_len == 0) {
-		*rc = mpi_why(-EINVAL, "arg is not NULL but opts->arg_len is 0: "
-				       "a %s child cannot see the parent's "
-				       "memory; give the size of the bytes "
-				       "to copy",
+		*rc = mpi_why(-EINVAL,
+			      "arg is not NULL but opts->arg_len is 0: a %s "
+			      "child cannot see the parent's memory; give the "
+			      "size of the bytes to copy",
 			      mpi_method_name(m));
 		return NULL;
 	}
