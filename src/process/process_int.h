@@ -140,7 +140,7 @@ extern int mpi_exe_fd;
 extern const char *mpi_argv0;
 
 /* In a new child: closes the fds of the registry (siblings') and empties
- * it; resets the library's locks.  Runs in every fork child (atfork). */
+ * it; releases the registry lock its thread holds.  Runs in every fork child (atfork). */
 void mpi_after_fork_child(void);
 
 /* Set when the calling thread forks holding mpi_reg_lock itself. */

@@ -68,8 +68,11 @@ void mpi_after_fork_child(void)
 		q->sig_fd = -1;
 	}
 	mpi_reg = NULL;
-	mpi_reg_lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+	/* This thread holds the lock (before_fork took it, or
+	 * mp_process_start did): release our copy (an unlock, not a
+	 * re-initialisation, so that ThreadSanitizer sees it). */
 	mpi_forking = false;
+	pthread_mutex_unlock(&mpi_reg_lock);
 }
 
 __attribute__((constructor)) static void register_atfork(void)
