@@ -1,62 +1,148 @@
-/* bench_process.c - process start + join, against fork + waitpid. */
+/*
+ * bench_process.c - process start + join through each start method,
+ * against the raw baselines measured in the same run: fork + waitpid (fork,
+ * forkserver) and posix_spawn of /bin/true + waitpid (spawn).  Then the
+ * same from a parent holding MP_BENCH_BIG_MB (default 4096) MiB of touched
+ * memory: forkserver's cost should not move, fork's does.
+ */
+#include <spawn.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench.h"
 #include "mproc/process.h"
 
-enum { N = 2000, REPS = 7 };
+extern char **environ;
+
+enum { REPS = 7 };
 
 static int nothing(void *arg)
 {
 	(void)arg;
 	return 0;
 }
+MP_TARGET(nothing);
+
+struct run {
+	const char *method;
+	int n;
+};
 
 static double mproc_start_join(void *arg)
 {
+	const struct run *r = arg;
+	mp_process_opts_t o = {.start_method = r->method};
 	double t0 = bench_now();
-	int i;
 
-	(void)arg;
-	for (i = 0; i < N; i++) {
-		mp_process_t *p = mp_process_new(nothing, NULL, NULL);
+	for (int i = 0; i < r->n; i++) {
+		mp_process_t *p = mp_process_new(nothing, NULL, &o);
+
 		if (p == NULL || mp_process_start(p) != 0 ||
-		    mp_process_join(p, MP_FOREVER) != 0)
+		    mp_process_join(p, MP_FOREVER) != 0) {
+			fprintf(stderr, "%s: %s\n", r->method, mp_last_error());
 			exit(1);
+		}
 		mp_process_free(p);
 	}
-	return (bench_now() - t0) / N * 1e6;
+	return (bench_now() - t0) / r->n * 1e6;
 }
 
 static double fork_waitpid(void *arg)
 {
+	const struct run *r = arg;
 	double t0 = bench_now();
-	int i, status;
+	int status;
 
-	(void)arg;
-	for (i = 0; i < N; i++) {
+	for (int i = 0; i < r->n; i++) {
 		pid_t pid = fork();
+
 		if (pid == 0)
 			_exit(0);
 		if (pid < 0 || waitpid(pid, &status, 0) != pid)
 			exit(1);
 	}
-	return (bench_now() - t0) / N * 1e6;
+	return (bench_now() - t0) / r->n * 1e6;
 }
 
-int main(void)
+static double spawn_true(void *arg)
 {
-	double m[REPS], b[REPS];
-	int r;
+	const struct run *r = arg;
+	char *argv[] = {"true", NULL};
+	double t0 = bench_now();
+	int status;
 
-	/* Alternate the two so machine noise hits both alike. */
-	fork_waitpid(NULL);
-	for (r = 0; r < REPS; r++) {
-		m[r] = mproc_start_join(NULL);
-		b[r] = fork_waitpid(NULL);
+	for (int i = 0; i < r->n; i++) {
+		pid_t pid;
+
+		if (posix_spawn(&pid, "/bin/true", NULL, NULL, argv, environ) !=
+			    0 ||
+		    waitpid(pid, &status, 0) != pid)
+			exit(1);
 	}
-	bench_print("process_start_join_us", bench_median(m, REPS),
-		    bench_median(b, REPS), "us");
+	return (bench_now() - t0) / r->n * 1e6;
+}
+
+/* Alternate mproc and the baseline so machine noise hits both alike. */
+static void figure(const char *name, const char *method, int n,
+		   double (*baseline)(void *))
+{
+	struct run r = {method, n};
+	double m[REPS], b[REPS];
+
+	mproc_start_join(&r);
+	baseline(&r);
+	for (int i = 0; i < REPS; i++) {
+		m[i] = mproc_start_join(&r);
+		b[i] = baseline(&r);
+	}
+	bench_print(name, bench_median(m, REPS), bench_median(b, REPS), "us");
+	fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+	const char *mb_env = getenv("MP_BENCH_BIG_MB");
+	size_t mb = mb_env ? strtoul(mb_env, NULL, 10) : 4096;
+	double small_fs;
+	char *big;
+
+	if (mp_init(argc, argv) < 0) {
+		fprintf(stderr, "%s\n", mp_last_error());
+		return 1;
+	}
+	/* The figure older runs printed: the default method (fork). */
+	figure("process_start_join_us", NULL, 2000, fork_waitpid);
+	figure("process_start_join_fork_us", "fork", 2000, fork_waitpid);
+	figure("process_start_join_forkserver_us", "forkserver", 2000,
+	       fork_waitpid);
+	figure("process_start_join_spawn_us", "spawn", 500, spawn_true);
+	if (mb == 0)
+		return 0;
+	/* A big parent: mb MiB touched (one write per page). */
+	{
+		struct run r = {"forkserver", 300};
+		double v[REPS];
+
+		small_fs = bench_repeat(REPS, mproc_start_join, &r);
+		big = mmap(NULL, mb << 20, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (big == MAP_FAILED)
+			return 0;
+		for (size_t i = 0; i < mb << 20; i += 4096)
+			big[i] = (char)i;
+		for (int i = 0; i < REPS; i++)
+			v[i] = mproc_start_join(&r);
+		/* baseline: the small-parent forkserver figure, same run */
+		bench_print("process_start_join_forkserver_big_parent_us",
+			    bench_median(v, REPS), small_fs, "us");
+		r.method = "fork";
+		r.n = 30;
+		bench_print("process_start_join_fork_big_parent_us",
+			    bench_repeat(3, mproc_start_join, &r), -1, "us");
+		munmap(big, mb << 20);
+	}
 	return 0;
 }

@@ -18,8 +18,36 @@
 #include "internal/procfs.h"
 #include "internal/child.h"
 #include "mproc/process.h"
+#include "internal/error.h"
+#include "process/process_int.h"
+
+#include <stdatomic.h>
 
 /* ---- helpers ---- */
+
+/*
+ * main() calls mp_init, so each test process has a fork server (a child):
+ * the teardown stops it before mptest's checks (no child left, no fd
+ * leaked: its socket was open at setup).
+ */
+static bool fs_at_setup;
+
+static int fs_setup(void **state)
+{
+	fs_at_setup = mpi_forkserver_pid() > 0;
+	return mpt_setup(state);
+}
+
+static int fs_teardown(void **state)
+{
+	mpi_forkserver_stop();
+	if (fs_at_setup)
+		mpt_before.nfds--;
+	return mpt_teardown(state);
+}
+
+#undef MPT
+#define MPT(fn) cmocka_unit_test_setup_teardown(fn, fs_setup, fs_teardown)
 
 static int pipe_fds[2];
 
@@ -1412,14 +1440,743 @@ static void test_without_pidfd(void **state)
 		"test_concurrent_join",
 		"test_concurrent_start",
 		"test_threads_start_children",
+		"test_methods_run_target",
+		"test_methods_signals",
+		"test_methods_big_arg",
+		"test_forkserver_dies_with_killed_program",
+		"test_forkserver_survives_forged_requests",
 		NULL};
 
 	(void)state;
 	mpt_rerun("MP_NO_PIDFD=1", only);
 }
 
-int main(void)
+
+/* ---- start methods: fork, forkserver, spawn ---- */
+
+static const char *const methods[] = {"fork", "forkserver", "spawn"};
+
+/* What travels as arg bytes to every method's child. */
+struct msg {
+	int code;      /* the target returns it */
+	int sig;       /* or, when not 0, raises it */
+	pid_t parent;  /* mp_parent_process() must have this pid */
+	char text[24]; /* written to stdout, NUL included */
+	char name[24]; /* mp_current_process()'s name */
+};
+
+/* Write the text to stdout, check who we are, then return or die. */
+static int echo_msg(void *arg)
 {
+	const struct msg *m = arg;
+	mp_process_t *parent = mp_parent_process();
+
+	if (m == NULL)
+		return 200;
+	if ((uintptr_t)arg % _Alignof(max_align_t) != 0) /* a struct fits */
+		return 203;
+	write_all(STDOUT_FILENO, m->text, strlen(m->text) + 1);
+	if (parent == NULL || mp_process_pid(parent) != m->parent ||
+	    mp_process_is_alive(parent) != 1)
+		return 201;
+	if (strcmp(mp_process_name(mp_current_process()), m->name) != 0)
+		return 202;
+	if (m->sig != 0)
+		raise(m->sig);
+	return m->code;
+}
+MP_TARGET(echo_msg);
+
+/* Block until killed. */
+static int sleeper(void *arg)
+{
+	(void)arg;
+	for (;;)
+		pause();
+	return 0;
+}
+MP_TARGET(sleeper);
+
+/* Sum of the arg bytes (their length comes first), mod 251: checks a
+ * big arg arrived whole.  255 if the NUL after the bytes is missing. */
+static int sum_bytes(void *arg)
+{
+	const unsigned char *b = arg;
+	size_t n, i;
+	unsigned sum = 0;
+
+	memcpy(&n, b, sizeof(n));
+	for (i = sizeof(n); i < n; i++)
+		sum += b[i];
+	return b[n] != 0 ? 255 : (int)(sum % 251);
+}
+MP_TARGET(sum_bytes);
+
+/* Return this child's nice value + 20. */
+static int nice_value(void *arg)
+{
+	(void)arg;
+	errno = 0;
+	return getpriority(PRIO_PROCESS, 0) + 20;
+}
+MP_TARGET(nice_value);
+
+/* Start target with the method; stdout of the child goes to *out_fd (the
+ * read end of a pipe the caller closes). */
+static mp_process_t *start_with(const char *method, mp_target_fn target,
+				const void *arg, size_t len, const char *name,
+				int *out_fd)
+{
+	mp_process_opts_t o = {.start_method = method, .arg_len = len,
+			       .name = name};
+	int out[2], saved = -1;
+	mp_process_t *p = mp_process_new(target, (void *)arg, &o);
+
+	assert_non_null(p);
+	if (out_fd != NULL) {
+		assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+		fflush(stdout);
+		saved = dup(STDOUT_FILENO);
+		dup2(out[1], STDOUT_FILENO);
+	}
+	int rc = mp_process_start(p);
+	if (out_fd != NULL) {
+		dup2(saved, STDOUT_FILENO);
+		close(saved);
+		close(out[1]);
+		*out_fd = out[0];
+	}
+	if (rc != 0)
+		print_error("start(%s): %s\n", method, mp_last_error());
+	assert_int_equal(rc, 0);
+	return p;
+}
+
+/* Read what the child wrote until EOF (bounded). */
+static size_t read_to_eof(int fd, char *buf, size_t cap)
+{
+	size_t got = 0;
+	ssize_t r;
+
+	for (;;) {
+		assert_true(readable_within(fd, mpt_timeout(10)));
+		r = read(fd, buf + got, cap - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		assert_true(r >= 0);
+		if (r == 0)
+			return got;
+		got += (size_t)r;
+		assert_true(got < cap);
+	}
+}
+
+static void test_methods_run_target(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < 3; i++) {
+		struct msg m = {.code = 7 + (int)i, .parent = getpid()};
+		char buf[64];
+		int fd, code;
+		mp_process_t *p;
+
+		snprintf(m.text, sizeof(m.text), "hi from %s", methods[i]);
+		snprintf(m.name, sizeof(m.name), "kid-%s", methods[i]);
+		p = start_with(methods[i], echo_msg, &m, sizeof(m), m.name,
+			       &fd);
+		assert_true(mp_process_pid(p) > 0);
+		assert_int_equal(read_to_eof(fd, buf, sizeof(buf)),
+				 strlen(m.text) + 1);
+		assert_string_equal(buf, m.text);
+		close(fd);
+		mpt_assert_ok(mp_process_join(p, mpt_timeout(10)));
+		assert_int_equal(mp_process_exitcode(p, &code), 1);
+		assert_int_equal(code, 7 + (int)i);
+		assert_int_equal(mp_process_is_alive(p), 0);
+		mp_process_free(p);
+	}
+}
+
+/* A NULL arg (arg_len 0) arrives as NULL. */
+static void test_methods_null_arg(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < 3; i++) {
+		mp_process_t *p = start_with(methods[i], echo_msg, NULL, 0,
+					     NULL, NULL);
+		int code;
+
+		mpt_assert_ok(mp_process_join(p, mpt_timeout(10)));
+		assert_int_equal(mp_process_exitcode(p, &code), 1);
+		assert_int_equal(code, 200);
+		mp_process_free(p);
+	}
+}
+
+/* Signals: a child killed by a signal reports -N through every method,
+ * and terminate/kill/join(timeout)/is_alive/sentinel behave alike. */
+static void test_methods_signals(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < 3; i++) {
+		struct msg m = {.sig = SIGUSR1, .parent = getpid()};
+		mp_process_t *p, *q;
+		int code, fd;
+		char buf[64];
+
+		snprintf(m.name, sizeof(m.name), "sig-%s", methods[i]);
+		strcpy(m.text, "x");
+		p = start_with(methods[i], echo_msg, &m, sizeof(m), m.name,
+			       &fd);
+		read_to_eof(fd, buf, sizeof(buf));
+		close(fd);
+		mpt_assert_ok(mp_process_join(p, mpt_timeout(10)));
+		assert_int_equal(mp_process_exitcode(p, &code), 1);
+		assert_int_equal(code, -SIGUSR1);
+		mp_process_free(p);
+
+		p = start_with(methods[i], sleeper, NULL, 0, NULL, NULL);
+		q = start_with(methods[i], sleeper, NULL, 0, NULL, NULL);
+		mpt_assert_rc(mp_process_join(p, 0.05), -ETIMEDOUT);
+		mpt_assert_rc(mp_process_join(p, 0), -ETIMEDOUT);
+		assert_int_equal(mp_process_is_alive(p), 1);
+		assert_int_equal(mp_process_exitcode(p, &code), 0);
+		fd = mp_process_sentinel(p);
+		assert_true(fd >= 0);
+		assert_false(readable_within(fd, 0));
+		mpt_assert_ok(mp_process_terminate(p));
+		mpt_assert_ok(mp_process_kill(q));
+		assert_true(readable_within(fd, mpt_timeout(10)));
+		mpt_assert_ok(mp_process_join(p, mpt_timeout(10)));
+		mpt_assert_ok(mp_process_join(q, mpt_timeout(10)));
+		assert_int_equal(mp_process_exitcode(p, &code), 1);
+		assert_int_equal(code, -SIGTERM);
+		assert_int_equal(mp_process_exitcode(q, &code), 1);
+		assert_int_equal(code, -SIGKILL);
+		mpt_assert_ok(mp_process_kill(p)); /* ended: not an error */
+		mp_process_free(p);
+		mp_process_free(q);
+	}
+}
+
+/* An arg far bigger than one socket message (forkserver sends it in a
+ * memfd) arrives whole, with its NUL after it. */
+static void test_methods_big_arg(void **state)
+{
+	size_t n = 300000;
+	unsigned char *b = calloc(1, n + 1); /* a fork child reads the NUL */
+	unsigned sum = 0;
+
+	(void)state;
+	assert_non_null(b);
+	memcpy(b, &n, sizeof(n));
+	for (size_t i = sizeof(n); i < n; i++) {
+		b[i] = (unsigned char)(i * 7 + 3);
+		sum += b[i];
+	}
+	for (size_t i = 0; i < 3; i++) {
+		mp_process_t *p = start_with(methods[i], sum_bytes, b, n, NULL,
+					     NULL);
+		int code;
+
+		mpt_assert_ok(mp_process_join(p, mpt_timeout(10)));
+		assert_int_equal(mp_process_exitcode(p, &code), 1);
+		assert_int_equal(code, (int)(sum % 251));
+		mp_process_free(p);
+	}
+	free(b);
+}
+
+/* Options travel too: nice, and a setup failure is start's error. */
+static void test_methods_options(void **state)
+{
+	int base, code;
+
+	(void)state;
+	errno = 0;
+	base = getpriority(PRIO_PROCESS, 0);
+	if (base >= 19)
+		skip();
+	for (size_t i = 0; i < 3; i++) {
+		mp_process_opts_t o = {.start_method = methods[i], .nice = 1};
+		mp_process_t *p = mp_process_new(nice_value, NULL, &o);
+
+		mpt_assert_ok(mp_process_start(p));
+		mpt_assert_ok(mp_process_join(p, mpt_timeout(10)));
+		assert_int_equal(mp_process_exitcode(p, &code), 1);
+		assert_int_equal(code, base + 1 + 20);
+		mp_process_free(p);
+
+		/* CPU 1023 does not exist: the child's setup fails. */
+		o.nice = 0;
+		o.affinity = (const int[]){1023};
+		o.naffinity = 1;
+		p = mp_process_new(nice_value, NULL, &o);
+		mpt_assert_rc(mp_process_start(p), -EINVAL);
+		assert_non_null(strstr(mp_last_error(), "sched_setaffinity"));
+		assert_int_equal(mp_process_pid(p), 0);
+		mp_process_free(p);
+	}
+}
+
+static int not_registered(void *arg)
+{
+	(void)arg;
+	return 0;
+}
+
+static void test_method_errors(void **state)
+{
+	const char *all[3];
+	mp_process_t *p;
+
+	(void)state;
+	assert_string_equal(mp_get_start_method(), "fork");
+	assert_int_equal(mp_get_all_start_methods(NULL, 0), 3);
+	assert_int_equal(mp_get_all_start_methods(all, 3), 3);
+	assert_string_equal(all[0], "fork");
+	assert_string_equal(all[1], "spawn");
+	assert_string_equal(all[2], "forkserver");
+	mpt_assert_rc(mp_get_all_start_methods(NULL, 1), -EINVAL);
+
+	mpt_assert_rc(mp_set_start_method("vfork", 0), -EINVAL);
+	assert_string_equal(mp_last_error(),
+			    "mp_set_start_method: cannot find context for "
+			    "'vfork' (fork, forkserver or spawn)");
+	mpt_assert_ok(mp_set_start_method("spawn", 0));
+	mpt_assert_ok(mp_set_start_method("spawn", 0)); /* same: fine */
+	mpt_assert_rc(mp_set_start_method("fork", 0), -EBUSY);
+	assert_non_null(strstr(mp_last_error(), "context has already been "
+						"set"));
+	assert_string_equal(mp_get_start_method(), "spawn");
+	assert_int_equal(mp_get_all_start_methods(all, 3), 3);
+	assert_string_equal(all[0], "spawn");
+	assert_string_equal(all[1], "fork");
+	mpt_assert_ok(mp_set_start_method("forkserver", MP_START_FORCE));
+	assert_string_equal(mp_get_start_method(), "forkserver");
+
+	assert_null(mp_process_new(sleeper, NULL,
+				   &(mp_process_opts_t){.start_method = "x"}));
+	assert_int_equal(mp_last_error_code(), -EINVAL);
+	assert_non_null(strstr(mp_last_error(), "cannot find context for "
+						"'x'"));
+	assert_null(mp_process_new(sleeper, NULL,
+				   &(mp_process_opts_t){.arg_len = 3}));
+	assert_string_equal(mp_last_error(), "mp_process_new: opts->arg_len "
+					     "is 3 but arg is NULL");
+
+	/* The default (forkserver now) needs a registered target... */
+	p = mp_process_new(not_registered, NULL, NULL);
+	mpt_assert_rc(mp_process_start(p), -EINVAL);
+	assert_non_null(strstr(mp_last_error(), "not registered"));
+	assert_int_equal(mp_process_pid(p), 0);
+	mp_process_free(p);
+	/* ... and the size of the arg bytes. */
+	p = mp_process_new(sleeper, (void *)"abc",
+			   &(mp_process_opts_t){.start_method = "spawn"});
+	mpt_assert_rc(mp_process_start(p), -EINVAL);
+	assert_non_null(strstr(mp_last_error(), "opts->arg_len is 0"));
+	mp_process_free(p);
+	/* fork does not: its child sees the parent's memory. */
+	p = mp_process_new(not_registered, (void *)"abc",
+			   &(mp_process_opts_t){.start_method = "fork"});
+	mpt_assert_ok(mp_process_start(p));
+	mpt_assert_ok(mp_process_join(p, mpt_timeout(10)));
+	mp_process_free(p);
+}
+
+/* Raw requests on the server's socket: each refused, the server serves
+ * on. */
+static void forged(const void *req, size_t len, const int *fds, int nfds,
+		   int want)
+{
+	pid_t pid = 0;
+	int pidfd = -1;
+	int rc = mpi_fs_request(req, len, fds, nfds, &pid, &pidfd);
+
+	if (rc != want)
+		print_error("forged request: %d (%s), want %d\n", rc,
+			    mpi_reason(rc), want);
+	assert_int_equal(rc, want);
+	assert_int_equal(pidfd, -1);
+}
+
+/* A valid request for target (the caller frees it), of *len bytes. */
+static void *good_request(const char *target, size_t *len)
+{
+	struct mpi_req_src s;
+	void *buf;
+
+	memset(&s, 0, sizeof(s));
+	s.h.ppid = getpid();
+	s.h.flags = REQ_FD_STDERR;
+	s.name = "forged";
+	s.ident = "9";
+	s.target = target;
+	*len = mpi_req_size(&s);
+	buf = malloc(*len);
+	assert_non_null(buf);
+	mpi_req_encode(&s, buf);
+	return buf;
+}
+
+static void test_forkserver_survives_forged_requests(void **state)
+{
+	size_t len;
+	unsigned char *req = good_request("sleeper", &len), *big;
+	int st[2], fds[3];
+	mp_process_t *p;
+	int code;
+
+	(void)state;
+	assert_int_equal(pipe2(st, O_CLOEXEC), 0);
+	fds[0] = st[1];
+	fds[1] = 2;
+	fds[2] = 2;
+	forged(req, 3, fds, 2, -EPROTO);        /* truncated */
+	forged(req, len - 1, fds, 2, -EPROTO);  /* cut short */
+	forged(req, len, fds, 1, -EBADF);       /* an fd missing */
+	forged(req, len, fds, 3, -EBADF);       /* an fd too many */
+	forged(req, len, NULL, 0, -EBADF);      /* none */
+	req[0] ^= 1;
+	forged(req, len, fds, 2, -EPROTO);      /* bad magic */
+	req[0] ^= 1;
+	free(req);
+	req = good_request("no_such_target", &len);
+	forged(req, len, fds, 2, -ENOENT);
+	free(req);
+	big = calloc(1, REQ_MAX_INLINE + 100);
+	assert_non_null(big);
+	forged(big, REQ_MAX_INLINE + 100, fds, 2, -EMSGSIZE); /* oversized */
+	free(big);
+	close(st[0]);
+	close(st[1]);
+	/* Still serving. */
+	p = mp_process_new(echo_msg, NULL,
+			   &(mp_process_opts_t){.start_method = "forkserver"});
+	mpt_assert_ok(mp_process_start(p));
+	mpt_assert_ok(mp_process_join(p, mpt_timeout(10)));
+	assert_int_equal(mp_process_exitcode(p, &code), 1);
+	assert_int_equal(code, 200);
+	mp_process_free(p);
+}
+
+/* In a fork child of the program: the inherited socket is refused by
+ * its credentials, and start says forkserver is not for this process. */
+static int forged_from_child(void *arg)
+{
+	size_t len;
+	void *req = good_request("sleeper", &len);
+	int st[2], fds[2], pidfd = -1;
+	pid_t pid;
+	mp_process_t *p;
+
+	(void)arg;
+	if (pipe2(st, O_CLOEXEC) < 0)
+		return 1;
+	fds[0] = st[1];
+	fds[1] = 2;
+	if (mpi_fs_request(req, len, fds, 2, &pid, &pidfd) != -EPERM)
+		return 2;
+	p = mp_process_new(echo_msg, NULL,
+			   &(mp_process_opts_t){.start_method = "forkserver"});
+	if (mp_process_start(p) != -ENOTSUP ||
+	    strstr(mp_last_error(), "serves only the process") == NULL)
+		return 3;
+	mp_process_free(p);
+	return 0;
+}
+
+static void test_forkserver_wrong_peer(void **state)
+{
+	mp_process_t *p;
+	int code;
+
+	(void)state;
+	assert_int_equal(mpt_exit_code(mpt_fork(forged_from_child, NULL)), 0);
+	p = mp_process_new(echo_msg, NULL,
+			   &(mp_process_opts_t){.start_method = "forkserver"});
+	mpt_assert_ok(mp_process_start(p));
+	mpt_assert_ok(mp_process_join(p, mpt_timeout(10)));
+	assert_int_equal(mp_process_exitcode(p, &code), 1);
+	assert_int_equal(code, 200);
+	mp_process_free(p);
+}
+
+/* The victim (this program re-run with MPT_FS_VICTIM=1): start a
+ * forkserver child, print "<server pid> <child pid>", wait for SIGKILL. */
+static void fs_victim(void)
+{
+	mp_process_t *p = mp_process_new(
+		sleeper, NULL, &(mp_process_opts_t){.start_method = "forkserver"});
+
+	if (p == NULL || mp_process_start(p) < 0)
+		_exit(1);
+	printf("%d %d\n", (int)mpi_forkserver_pid(), (int)mp_process_pid(p));
+	fflush(stdout);
+	for (;;)
+		pause();
+}
+
+/* Read one line (bounded): its length. */
+static size_t read_to_eof_line(int fd, char *buf, size_t cap)
+{
+	size_t got = 0;
+
+	while (got + 1 < cap) {
+		ssize_t r;
+
+		assert_true(readable_within(fd, mpt_timeout(10)));
+		r = read(fd, buf + got, 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0 || buf[got] == '\n')
+			break;
+		got++;
+	}
+	buf[got] = '\0';
+	return got;
+}
+
+/* Reap child pid within the time: true if it exited with code want;
+ * false (killed and reaped) if it was still running. */
+static bool reaped_within_status(pid_t pid, double seconds, int want)
+{
+	double end = mpt_now() + seconds;
+	int status = 0;
+	pid_t w;
+
+	while ((w = waitpid(pid, &status, WNOHANG)) != pid) {
+		if (w < 0 && errno != EINTR)
+			return false;
+		if (mpt_now() > end) {
+			kill(pid, SIGKILL);
+			mpt_wait(pid);
+			return false;
+		}
+		poll(NULL, 0, 5);
+	}
+	return WIFEXITED(status) && WEXITSTATUS(status) == want;
+}
+
+/* In a copy of this program run from path (MPT_FS_REPLACED=path): the
+ * file is replaced by something else before a spawn start; the child
+ * must still be this program (mp_init opened it).  Exits 0 if so. */
+static int answer(void *arg)
+{
+	(void)arg;
+	return 42;
+}
+MP_TARGET(answer);
+
+static void fs_replaced(const char *path)
+{
+	mp_process_t *p;
+	int fd, code = -1;
+
+	if (unlink(path) < 0 ||
+	    (fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0755)) < 0)
+		_exit(2);
+	write_all(fd, "#!/bin/sh\nexit 3\n", 18);
+	close(fd);
+	p = mp_process_new(answer, NULL,
+			   &(mp_process_opts_t){.start_method = "spawn"});
+	if (p == NULL || mp_process_start(p) < 0 ||
+	    mp_process_join(p, 30) < 0 || mp_process_exitcode(p, &code) != 1)
+		_exit(4);
+	unlink(path);
+	_exit(code == 42 ? 0 : 5);
+}
+
+static void test_spawn_replaced_binary(void **state)
+{
+	char path[] = "/tmp/mproc-spawn-XXXXXX", env[64];
+	int in, out, status;
+	char buf[65536];
+	ssize_t n;
+	pid_t pid;
+
+	(void)state;
+	out = mkstemp(path);
+	assert_true(out >= 0);
+	in = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	assert_true(in >= 0);
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		write_all(out, buf, (size_t)n);
+	close(in);
+	assert_int_equal(fchmod(out, 0755), 0);
+	close(out);
+	snprintf(env, sizeof(env), "MPT_FS_REPLACED=%s", path);
+	fflush(NULL);
+	if ((pid = fork()) == 0) {
+		putenv(env);
+		execl(path, path, (char *)NULL);
+		_exit(127);
+	}
+	assert_true(pid > 0);
+	status = mpt_wait(pid);
+	unlink(path); /* if the copy did not get that far */
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* Wait (as their subreaper) until pid is gone: true if it went. */
+static bool reaped_within(pid_t pid, double seconds)
+{
+	double end = mpt_now() + seconds;
+	pid_t w;
+
+	while ((w = waitpid(pid, NULL, WNOHANG)) != pid) {
+		if (w < 0 && errno == ECHILD)
+			return kill(pid, 0) < 0; /* not ours: gone? */
+		if (mpt_now() > end)
+			return false;
+		poll(NULL, 0, 5);
+	}
+	return true;
+}
+
+static void test_forkserver_dies_with_killed_program(void **state)
+{
+	int out[2], srv, kid;
+	char line[64];
+	size_t n;
+	pid_t victim;
+
+	(void)state;
+	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	fflush(NULL);
+	if ((victim = fork()) == 0) {
+		dup2(out[1], STDOUT_FILENO);
+		setenv("MPT_FS_VICTIM", "1", 1);
+		execl(mpt_self_exe(), "fs-victim", (char *)NULL);
+		_exit(127);
+	}
+	assert_true(victim > 0);
+	close(out[1]);
+	n = read_to_eof_line(out[0], line, sizeof(line));
+	close(out[0]);
+	assert_true(n > 0);
+	assert_int_equal(sscanf(line, "%d %d", &srv, &kid), 2);
+	assert_true(srv > 0 && kid > 0);
+	assert_int_equal(kill(victim, SIGKILL), 0);
+	assert_int_equal(mpt_wait(victim), SIGKILL);
+	/* The server and its child come to us (the subreaper), dead. */
+	assert_true(reaped_within(srv, mpt_timeout(10)));
+	assert_true(reaped_within(kid, mpt_timeout(10)));
+}
+
+/* A raw fork() while another thread holds the registry lock: the child's
+ * library works (pthread_atfork) instead of hanging on a lock nobody will
+ * release. */
+static void *hold_reg_lock(void *arg)
+{
+	int fd = *(int *)arg;
+
+	pthread_mutex_lock(&mpi_reg_lock);
+	write_all(fd, "l", 1);
+	/* Hold it a while (not a synchronisation: the fork below must
+	 * happen while it is held, which a long hold makes all but sure). */
+	poll(NULL, 0, 200);
+	pthread_mutex_unlock(&mpi_reg_lock);
+	write_all(fd, "u", 1);
+	return NULL;
+}
+
+static int start_one_fork_child(void *arg)
+{
+	mp_process_t *p = mp_process_new(ret_arg, (void *)(intptr_t)4, NULL);
+	int code = -1;
+
+	(void)arg;
+	if (p == NULL || mp_process_start(p) < 0 ||
+	    mp_process_join(p, 10) < 0 || mp_process_exitcode(p, &code) != 1)
+		return 1;
+	mp_process_free(p);
+	return code == 4 ? 0 : 2;
+}
+
+static void test_fork_from_threaded_parent(void **state)
+{
+	int sync[2];
+	pthread_t t;
+	char c;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(pipe2(sync, O_CLOEXEC), 0);
+	assert_int_equal(pthread_create(&t, NULL, hold_reg_lock, &sync[1]), 0);
+	/* Detached: a child forked after it ended but before a join would
+	 * count it as leaked (ThreadSanitizer). */
+	pthread_detach(t);
+	read_all(sync[0], &c, 1);
+	pid = mpt_fork(start_one_fork_child, NULL);
+	assert_true(reaped_within_status(pid, mpt_timeout(10), 0));
+	read_all(sync[0], &c, 1); /* it released the lock */
+	close(sync[0]);
+	close(sync[1]);
+}
+
+/* Busy threads that hammer malloc while children start through every
+ * method: no deadlock. */
+static atomic_bool churn_stop;
+
+static void *churn(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&churn_stop)) {
+		void *b = malloc(1000);
+
+		free(b);
+	}
+	return NULL;
+}
+
+static void test_methods_threaded_parent(void **state)
+{
+	pthread_t t[4];
+	int n = mpt_timeout(1) > 1 ? 10 : 100;
+
+	(void)state;
+	atomic_store(&churn_stop, false);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, churn, NULL), 0);
+	for (size_t m = 0; m < 3; m++)
+		for (int i = 0; i < n; i++) {
+			mp_process_t *p = start_with(methods[m], echo_msg,
+						     NULL, 0, NULL, NULL);
+			int code;
+
+			mpt_assert_ok(mp_process_join(p, mpt_timeout(10)));
+			assert_int_equal(mp_process_exitcode(p, &code), 1);
+			assert_int_equal(code, 200);
+			mp_process_free(p);
+		}
+	atomic_store(&churn_stop, true);
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+}
+
+/* Without mp_init's server (stopped): forkserver fails clearly, spawn
+ * still works, fork too. */
+static void test_forkserver_stopped(void **state)
+{
+	mp_process_t *p;
+
+	(void)state;
+	mpi_forkserver_stop();
+	p = mp_process_new(echo_msg, NULL,
+			   &(mp_process_opts_t){.start_method = "forkserver"});
+	mpt_assert_rc(mp_process_start(p), -ENOTSUP);
+	assert_non_null(strstr(mp_last_error(), "mp_init()"));
+	mp_process_free(p);
+}
+
+
+int main(int argc, char **argv)
+{
+	int rc = mp_init(argc, argv); /* first: a spawn child runs here */
 	struct CMUnitTest tests[] = {
 		MPT(test_start_join_exitcode),
 		MPT(test_exitcode_truncated),
@@ -1457,7 +2214,29 @@ int main(void)
 		MPT(test_threads_start_children),
 		MPT(test_sentinel_kind),
 		MPT(test_without_pidfd),
+		MPT(test_methods_run_target),
+		MPT(test_methods_null_arg),
+		MPT(test_methods_signals),
+		MPT(test_methods_big_arg),
+		MPT(test_methods_options),
+		MPT(test_method_errors),
+		MPT(test_forkserver_survives_forged_requests),
+		MPT(test_forkserver_wrong_peer),
+		MPT(test_forkserver_dies_with_killed_program),
+		MPT(test_fork_from_threaded_parent),
+		MPT(test_methods_threaded_parent),
+		MPT(test_forkserver_stopped),
+		MPT(test_spawn_replaced_binary),
 	};
+
+	if (rc < 0) {
+		fprintf(stderr, "mp_init: %s\n", mp_last_error());
+		return 1;
+	}
+	if (getenv("MPT_FS_VICTIM") != NULL)
+		fs_victim();
+	if (getenv("MPT_FS_REPLACED") != NULL)
+		fs_replaced(getenv("MPT_FS_REPLACED"));
 
 	if (getenv("MP_NO_PIDFD") != NULL && mpi_have_pidfd())
 		return 99; /* the fallback is not in force */

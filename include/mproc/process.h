@@ -12,9 +12,10 @@
  *     mp_process_exitcode(p, &code);   // work's return value (0..255)
  *     mp_process_free(p);
  *
- * The child is created with fork(): it sees a copy of the parent's memory, so
- * `arg` may point anywhere.  It runs target(arg), then terminates its daemonic
- * children and joins the others (as CPython does at exit), flushes stdio and
+ * By default the child is created with fork(): it sees a copy of the parent's
+ * memory, so `arg` may point anywhere (other start methods below).  It
+ * runs target(arg), then terminates its daemonic children and joins the
+ * others (as CPython does at exit), flushes stdio and
  * calls _exit() with the target's return value: it never returns into the
  * caller's stack and never runs the parent's atexit handlers (a target that
  * calls exit() itself would run them: return instead).  Its stdin is
@@ -89,12 +90,127 @@ typedef struct mp_process_opts {
 	bool new_process_group; /* setpgid(0, 0): own process group, so
 				 * killpg(pid, sig) reaches what it starts */
 	bool keep_stdin;       /* default: the child's stdin is /dev/null */
+	/* How the child is made: "fork", "forkserver" or "spawn" (CPython's
+	 * get_context(method).Process); NULL: the library-wide default at
+	 * start (mp_set_start_method).  See "Start methods" below. */
+	const char *start_method;
+	/* forkserver and spawn: the child cannot see the parent's memory, so
+	 * `arg` is copied as arg_len bytes at start (the child's `arg` points
+	 * to its copy, followed by a NUL); arg_len 0 gives the child a NULL
+	 * arg.  Ignored by fork, whose child sees `arg` itself. */
+	size_t arg_len;
 } mp_process_opts_t;
+
+/*
+ * Start methods (CPython's names).
+ *   "fork"        the child is a fork() of the caller, as above: fastest;
+ *                 `arg` may point anywhere.  From a parent with several
+ *                 threads, the child has a copy of only the calling thread:
+ *                 locks other threads held (in user code or libraries) stay
+ *                 held for ever in the child.  mproc's own state is made
+ *                 consistent (pthread_atfork), glibc's malloc and stdio too;
+ *                 user code must not take its own locks, nor call anything
+ *                 that is not async-signal-safe from other libraries, in a
+ *                 child forked from a threaded parent.  Use "forkserver".
+ *   "forkserver"  the child is forked from a small single-threaded server
+ *                 that mp_init() started before the program grew threads
+ *                 or a heap: safe from threaded parents, and its cost does
+ *                 not grow with the parent's memory.
+ *   "spawn"       a fresh exec of the program (the binary mp_init() opened,
+ *                 even if the file was replaced since): nothing is
+ *                 inherited but the fds 0-2; mp_init() in the new process
+ *                 runs the target and exits with its return value.
+ * forkserver and spawn find the target by the name MP_TARGET registered,
+ * and copy `arg` as opts->arg_len bytes; both need mp_init() to have run.
+ * The child's stdin, stdout and stderr are the parent's at start (stdin
+ * /dev/null unless keep_stdin), the other fds are not inherited.
+ */
+
+/*
+ * mp_init - call first thing in main(), before threads or big allocations:
+ *
+ *     int main(int argc, char **argv) { mp_init(argc, argv); ... }
+ *
+ * It opens this program's binary (for spawn) and starts the fork server
+ * (forkserver).  In a child started by spawn it never returns: it runs the
+ * target the parent named and exits with its return value (CPython's
+ * `if __name__ == "__main__"` guard, turned inside out).  0, or a negative
+ * code (the methods that need what failed then fail with it).  A second
+ * call in the same process returns 0 and does nothing.  Not thread-safe:
+ * call it before threads exist.
+ *
+ * The fork server dies with the program, even if the program is killed
+ * by SIGKILL, and its running children are killed (SIGKILL) with it; at a
+ * normal exit mproc first joins them, as it joins fork children.  Only the
+ * process that called mp_init can use its server: children of that process
+ * get -ENOTSUP for "forkserver" (spawn and fork work there).
+ */
+MP_API int mp_init(int argc, char **argv);
+
+/* Flag of mp_set_start_method: change a default already set. */
+#define MP_START_FORCE 1
+
+/*
+ * mp_set_start_method - the library-wide default start method ("fork" until
+ * set), as multiprocessing.set_start_method.  -EINVAL for NULL or an
+ * unknown name ("cannot find context for 'x'"), -EBUSY if it was already
+ * set and flags lacks MP_START_FORCE ("context has already been set").
+ * Thread-safe.
+ */
+MP_API int mp_set_start_method(const char *method, int flags);
+
+/*
+ * mp_get_start_method - the library-wide default start method's name
+ * (static).  Thread-safe.
+ */
+MP_API const char *mp_get_start_method(void);
+
+/*
+ * mp_get_all_start_methods - the names of the start methods, the default
+ * first (CPython's order otherwise: fork, spawn, forkserver).  Stores up to
+ * cap of them in out (NULL when cap is 0) and returns how many there are.
+ * -EINVAL when out is NULL and cap > 0.  Thread-safe.
+ */
+MP_API int mp_get_all_start_methods(const char **out, size_t cap);
+
+/* A registered target (filled by MP_TARGET; do not touch the fields). */
+struct mp_target_entry {
+	const char *name;
+	mp_target_fn fn;
+	struct mp_target_entry *next;
+	int duplicate; /* another function has the same name */
+};
+
+/*
+ * mp_target_register - make fn findable by name in forkserver and spawn
+ * children.  MP_TARGET(fn) calls it at load time (before main), which is
+ * what spawn needs: the new program must know the name before mp_init.
+ * The entry must live for ever (a static).  Two functions under one name
+ * make both unusable by name (start fails with -EINVAL).  Thread-safe.
+ */
+MP_API void mp_target_register(struct mp_target_entry *e);
+
+/*
+ * MP_TARGET(fn) - after the definition of target fn, at file scope:
+ *
+ *     static int work(void *arg) { ... }
+ *     MP_TARGET(work);
+ *
+ * registers fn under its name "work" when the program loads.
+ */
+#define MP_TARGET(fn)                                                         \
+	static struct mp_target_entry mp_target_entry_##fn = {#fn, fn, 0, 0}; \
+	__attribute__((constructor)) static void mp_target_ctor_##fn(void)    \
+	{                                                                     \
+		mp_target_register(&mp_target_entry_##fn);                    \
+	}                                                                     \
+	struct mp_target_semicolon_##fn
 
 /*
  * mp_process_new - a process object that will run target(arg).  Not started.
  * opts may be NULL.  Returns NULL on failure with mp_last_error() set: NULL
- * target, a policy/priority pair out of range, a bad CPU number.
+ * target, a policy/priority pair out of range, a bad CPU number, an
+ * unknown opts->start_method ("cannot find context for 'x'").
  * Each call takes the next number of this process's counter, so default names
  * are "Process-1", "Process-2", ... and "Process-2:1" in the child Process-2.
  */
@@ -102,14 +218,19 @@ MP_API mp_process_t *mp_process_new(mp_target_fn target, void *arg,
 				    const mp_process_opts_t *opts);
 
 /*
- * mp_process_start - create the child (fork) and run the target there.
- * Also reaps children of this process that have already finished.
+ * mp_process_start - create the child (by the start method) and run the
+ * target there.  Also reaps children of this process that have already
+ * finished.
  * Thread-safe (one thread wins a race to start the same object).
  * Errors: -EINVAL started twice ("cannot start a process twice"), -EPERM from
  * a daemonic process ("daemonic processes are not allowed to have children")
  * or when a scheduling option is not permitted, -ECHILD on an object this
  * process did not create, MP_ECLOSED after close, -EAGAIN/-ENOMEM from fork.
- * A failed start leaves no child behind.
+ * forkserver and spawn: -EINVAL when the target is not registered
+ * (MP_TARGET) or arg is not NULL but opts->arg_len is 0, -ENOTSUP when
+ * mp_init() did not run (or, for forkserver, in a child of the process
+ * that ran it), MP_EBROKEN when the fork server died, and the errors the
+ * server or exec met.  A failed start leaves no child behind.
  */
 MP_API int mp_process_start(mp_process_t *p);
 

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,20 @@ static int parent_join(struct mp_process *p, uint64_t deadline)
 	uint64_t nap = 100000;
 	int rc;
 
+	if (p->child.fd >= 0) { /* forkserver child: the parent's pidfd */
+		c.fd = p->child.fd;
+		return mpi_child_wait(&c, deadline);
+	}
+	if (mpi_parent_via != 0) { /* forkserver child without pidfds */
+		while (getppid() == mpi_parent_via) {
+			if (mpi_expired(deadline))
+				return -ETIMEDOUT;
+			nanosleep(&(struct timespec){0, (long)nap}, NULL);
+			if (nap < 10000000)
+				nap *= 2;
+		}
+		return 0;
+	}
 	if (getppid() != c.pid)
 		return 0;
 	c.fd = mpi_pidfd_open(c.pid);
@@ -120,8 +135,13 @@ int mp_process_is_alive(mp_process_t *p)
 	MPI_CHECK_NULL(p);
 	if (p->kind == K_CURRENT)
 		return 1;
+	if (p->kind == K_PARENT && p->child.fd >= 0) /* forkserver child */
+		return poll(&(struct pollfd){.fd = p->child.fd,
+					     .events = POLLIN},
+			    1, 0) == 0;
 	if (p->kind == K_PARENT)
-		return getppid() == p->child.pid;
+		return getppid() == (mpi_parent_via ? mpi_parent_via
+						    : p->child.pid);
 	if ((rc = started_child(p, "test")) < 0)
 		return MPI_RAISE(rc);
 	return rc == 1 && !mpi_reap(p);
@@ -176,7 +196,13 @@ static int send_signal(mp_process_t *p, int sig)
 	/* Under the lock: without pidfds the pid must not be reaped (and
 	 * reused) between the check and the signal. */
 	pthread_mutex_lock(&mpi_reg_lock);
-	rc = p->state == ST_REAPED ? 0 : mpi_child_signal(&p->child, sig);
+	if (p->state == ST_REAPED) {
+		rc = 0;
+	} else {
+		struct mpi_child c = mpi_sig_target(p);
+
+		rc = mpi_child_signal(&c, sig);
+	}
 	pthread_mutex_unlock(&mpi_reg_lock);
 	return rc;
 }
@@ -231,6 +257,9 @@ int mp_process_close(mp_process_t *p)
 	if (p->child.fd >= 0)
 		close(p->child.fd);
 	p->child.fd = -1;
+	if (p->sig_fd >= 0)
+		close(p->sig_fd);
+	p->sig_fd = -1;
 	p->state = ST_CLOSED;
 	return 0;
 }

@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "internal/child.h"
+#include "process/request.h"
 #include "mproc/process.h"
 
 #ifndef P_PIDFD
@@ -40,6 +41,8 @@
 #define DAEMON_KILL_WAIT 5.0
 
 enum state { ST_NEW, ST_STARTED, ST_REAPED, ST_CLOSED };
+/* Start methods; M_DEFAULT: the library-wide default at start. */
+enum method { M_DEFAULT, M_FORK, M_SPAWN, M_FORKSERVER };
 enum kind { K_CHILD, K_CURRENT, K_PARENT };
 
 struct mp_process {
@@ -52,7 +55,12 @@ struct mp_process {
 	bool detached;  /* freed by the user while running */
 	enum kind kind;
 	_Atomic enum state state; /* read without the lock */
-	struct mpi_child child; /* pid, and its pidfd (or exit pipe) */
+	struct mpi_child child; /* pid, and its pidfd (or exit pipe); for a
+				 * forkserver child, the status pipe */
+	enum method method; /* as asked (M_DEFAULT: the default at start) */
+	enum method used;   /* the one start used (under mpi_reg_lock) */
+	size_t arg_len;     /* forkserver/spawn: bytes at arg to copy */
+	int sig_fd;         /* forkserver: the child's pidfd, or -1 */
 	pid_t creator; /* the process that made this object */
 	int exitcode;
 	mp_rusage_t ru;
@@ -73,6 +81,10 @@ extern struct mp_process *mpi_reg;
 extern atomic_uint mpi_counter; /* Process-N numbering, per process */
 extern struct mp_process mpi_self, mpi_parent;
 extern bool mpi_has_parent;
+/* A forkserver child without pidfds: the server's pid.  The server lives
+ * exactly as long as the parent (and we die with the server), so the
+ * parent is alive while the server is our parent.  0 otherwise. */
+extern pid_t mpi_parent_via;
 /* Exit cleanup has begun: mp_process_start fails (under mpi_reg_lock). */
 extern bool mpi_exiting;
 
@@ -107,5 +119,113 @@ void mpi_sweep_locked(void);
  * (SIGTERM, SIGKILL after a grace period), then join the others.
  */
 void mpi_exit_cleanup(void);
+
+/* ---- start methods (method.c, spawn.c, forkserver.c) ---- */
+
+/* The method's name, and the method of a name (-1 if none). */
+const char *mpi_method_name(enum method m);
+int mpi_method_of(const char *name);
+/* The library-wide default (never M_DEFAULT). */
+enum method mpi_default_method(void);
+
+/* The registered name of fn: NULL (with a reason: -EINVAL) if fn is not
+ * registered or its name is taken twice. */
+const char *mpi_target_name(mp_target_fn fn, int *code);
+/* The function registered under name, or NULL. */
+mp_target_fn mpi_target_find(const char *name);
+
+/* The fd of this program's binary, opened by mp_init (-1 before). */
+extern int mpi_exe_fd;
+/* argv[0] as mp_init saw it (NULL before). */
+extern const char *mpi_argv0;
+
+/* In a new child: closes the fds of the registry (siblings') and empties
+ * it; releases the registry lock its thread holds.  Runs in every fork child (atfork). */
+void mpi_after_fork_child(void);
+
+/* Set when the calling thread forks holding mpi_reg_lock itself. */
+extern _Thread_local bool mpi_forking;
+
+/*
+ * In a new child (any method): become the process object named (sets
+ * mp_current_process / mp_parent_process).  Strings are kept, not copied.
+ * parent_fd: a pidfd of the parent for a child that is not the parent's
+ * own (forkserver), else -1.
+ */
+void mpi_become(const char *name, const char *ident, bool daemon, pid_t ppid,
+		int parent_fd);
+
+/* In a new child: apply p's options; on failure report on errfd and
+ * _exit(127). */
+void mpi_apply_opts(const struct mp_process *p, int errfd);
+bool mpi_needs_setup(const struct mp_process *p);
+
+/*
+ * In a forkserver or spawn child: the arg bytes of r as the target's arg:
+ * NULL for none, else r->arg itself when it is aligned for any type, or an
+ * aligned copy (with its NUL).  NULL with ENOMEM in errno if that fails.
+ */
+void *mpi_req_arg(const struct mpi_req *r);
+
+/* Run target(arg) as a child's main: exit cleanup, flush, _exit(code). */
+__attribute__((noreturn)) void mpi_child_run(mp_target_fn target, void *arg);
+
+/* Fill a request source from p (target name tname, arg bytes). */
+void mpi_req_from(const struct mp_process *p, const char *tname,
+		  struct mpi_req_src *s);
+
+/*
+ * Start p (its fields checked, method chosen) by spawn / through the fork
+ * server: with mpi_reg_lock held; on success p->child is set and the
+ * caller links p in.  *setup_fd: the read end of the setup report pipe
+ * (or -1) for the caller to read after unlocking.  0 or a code with a
+ * reason.
+ */
+int mpi_spawn_start(struct mp_process *p, const char *tname, int *setup_fd);
+int mpi_fs_start(struct mp_process *p, const char *tname, int *setup_fd);
+
+/*
+ * Send a request (len bytes, with nfds fds) to the fork server and read
+ * the reply: 0 with *pid and *pidfd (-1 if none came), the server's
+ * error, or MP_EBROKEN when it is gone; a reason is left.  Thread-safe.
+ */
+int mpi_fs_request(const void *req, size_t len, const int *fds, int nfds,
+		   pid_t *pid, int *pidfd);
+
+/*
+ * The fork server's check of one request (len bytes, nfds fds, the
+ * sender's credentials or NULL): 0 with *r decoded and *fn its target,
+ * or the code of the reply: -EPERM (not the program: credentials or
+ * parent pid), -EPROTO (the decoder refused it), -EBADF (fd count),
+ * -ENOENT (no such target).  No allocation; the fuzz harness's entry.
+ */
+struct ucred;
+int mpi_fs_validate(const void *buf, size_t len, int nfds,
+		    const struct ucred *cred, pid_t parent, struct mpi_req *r,
+		    mp_target_fn *fn);
+
+/* Reap a forkserver child from its status pipe: as mpi_child_reap. */
+int mpi_fs_reap(struct mp_process *p, int *code, struct rusage *ru);
+
+/* The fork server: start it (mp_init), is it ours, stop it (tests). */
+int mpi_fs_launch(void);
+bool mpi_fs_usable(void);
+void mpi_forkserver_stop(void);
+pid_t mpi_forkserver_pid(void);
+
+/* What to signal for p: its pidfd (fork, spawn) or the one the fork
+ * server sent (forkserver). */
+static inline struct mpi_child mpi_sig_target(const struct mp_process *p)
+{
+	if (p->used == M_FORKSERVER)
+		return (struct mpi_child){.pid = p->child.pid, .fd = p->sig_fd};
+	return p->child;
+}
+
+/* Without pidfds: take exitw as this process's exit pipe (spawn child). */
+void mpi_set_exit_pipe(int exitw);
+
+/* In a spawn child: run the request in fd and exit (mp_init). */
+__attribute__((noreturn)) void mpi_spawn_child_main(int fd);
 
 #endif

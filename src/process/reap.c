@@ -32,7 +32,53 @@ struct mp_process mpi_self = {.name = "MainProcess", .identity = "",
 struct mp_process mpi_parent = {.kind = K_PARENT, .state = ST_STARTED,
 				.child.fd = -1};
 bool mpi_has_parent;
+pid_t mpi_parent_via;
 bool mpi_exiting;
+_Thread_local bool mpi_forking;
+
+/* ---- fork: the library's state in the child (pthread_atfork) ---- */
+
+/*
+ * Around every fork() of the program (raw ones too), hold mpi_reg_lock so
+ * that the child inherits a consistent registry and an unlocked lock
+ * (mp_process_start holds it already and says so with mpi_forking).
+ */
+static void before_fork(void)
+{
+	if (!mpi_forking)
+		pthread_mutex_lock(&mpi_reg_lock);
+}
+
+static void after_fork_parent(void)
+{
+	if (!mpi_forking)
+		pthread_mutex_unlock(&mpi_reg_lock);
+}
+
+void mpi_after_fork_child(void)
+{
+	struct mp_process *q;
+
+	/* Siblings' pidfds are not ours; the list starts empty. */
+	for (q = mpi_reg; q != NULL; q = q->next) {
+		close(q->child.fd);
+		q->child.fd = -1;
+		if (q->sig_fd >= 0)
+			close(q->sig_fd);
+		q->sig_fd = -1;
+	}
+	mpi_reg = NULL;
+	/* This thread holds the lock (before_fork took it, or
+	 * mp_process_start did): release our copy (an unlock, not a
+	 * re-initialisation, so that ThreadSanitizer sees it). */
+	mpi_forking = false;
+	pthread_mutex_unlock(&mpi_reg_lock);
+}
+
+__attribute__((constructor)) static void register_atfork(void)
+{
+	pthread_atfork(before_fork, after_fork_parent, mpi_after_fork_child);
+}
 
 /* ---- validation shared by the calls ---- */
 
@@ -56,6 +102,8 @@ void mpi_proc_destroy(struct mp_process *p)
 {
 	if (p->child.fd >= 0)
 		close(p->child.fd);
+	if (p->sig_fd >= 0)
+		close(p->sig_fd);
 	mpi_free(p->affinity);
 	mpi_free(p->identity);
 	mpi_free(p->name);
@@ -88,7 +136,8 @@ bool mpi_reap_locked(struct mp_process *p)
 	if (p->state != ST_STARTED)
 		return true;
 	memset(&ru, 0, sizeof(ru));
-	rc = mpi_child_reap(&p->child, &code, &ru);
+	rc = p->used == M_FORKSERVER ? mpi_fs_reap(p, &code, &ru)
+				       : mpi_child_reap(&p->child, &code, &ru);
 	if (rc == 0)
 		return false;
 	if (rc < 0) /* ECHILD: a waitpid(-1) elsewhere took its status */
@@ -134,8 +183,11 @@ static void signal_daemons(int sig)
 	struct mp_process *p;
 
 	for (p = mpi_reg; p != NULL; p = p->next)
-		if (p->daemon && p->state == ST_STARTED)
-			mpi_child_signal(&p->child, sig);
+		if (p->daemon && p->state == ST_STARTED) {
+			struct mpi_child c = mpi_sig_target(p);
+
+			mpi_child_signal(&c, sig);
+		}
 }
 
 /* Wait on c, whose fd is a dup (closed here), or -1 if dup failed:

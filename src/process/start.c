@@ -28,6 +28,12 @@ static pthread_once_t atexit_once = PTHREAD_ONCE_INIT;
  * parent (the parent's sentinel reads EOF once every copy is closed). */
 static int exit_w = -1;
 
+void mpi_set_exit_pipe(int exitw)
+{
+	fcntl(exitw, F_SETFD, FD_CLOEXEC); /* as a fork child's */
+	exit_w = exitw;
+}
+
 static const char *policy_name(mp_sched_policy_t policy)
 {
 	static const char *const names[] = {"INHERIT", "SCHED_OTHER",
@@ -100,6 +106,17 @@ static int copy_opts(struct mp_process *p, const mp_process_opts_t *o)
 	p->new_group = o->new_process_group;
 	p->keep_stdin = o->keep_stdin;
 	p->daemon = o->daemon;
+	if (o->start_method != NULL) {
+		int m = mpi_method_of(o->start_method);
+
+		if (m < 0)
+			return OPT_ERR(-EINVAL, "cannot find context for '%s' "
+				       "(opts->start_method: fork, "
+				       "forkserver or spawn)",
+				       o->start_method);
+		p->method = (enum method)m;
+	}
+	p->arg_len = o->arg_len;
 	return 0;
 }
 
@@ -123,8 +140,14 @@ mp_process_t *mp_process_new(mp_target_fn target, void *arg,
 	p->arg = arg;
 	p->kind = K_CHILD;
 	p->child.fd = -1;
+	p->sig_fd = -1;
 	p->creator = getpid();
-	if ((rc = copy_opts(p, opts)) < 0) {
+	if (opts->arg_len > 0 && arg == NULL)
+		rc = OPT_ERR(-EINVAL, "opts->arg_len is %zu but arg is NULL",
+			     opts->arg_len);
+	else
+		rc = copy_opts(p, opts);
+	if (rc < 0) {
 		mpi_proc_destroy(p);
 		MPI_RAISE(rc);
 		return NULL;
@@ -171,7 +194,7 @@ __attribute__((noreturn)) static void report(int fd, int err,
 }
 
 /* Apply the options in the child; on failure report and _exit. */
-static void apply_opts(struct mp_process *p, int errfd)
+void mpi_apply_opts(const struct mp_process *p, int errfd)
 {
 	char what[120];
 
@@ -213,37 +236,9 @@ static void apply_opts(struct mp_process *p, int errfd)
 	}
 }
 
-/* In the new child: become p, run the target, never return. */
-__attribute__((noreturn)) static void child_main(struct mp_process *p,
-						 pid_t ppid, int errfd,
-						 int exitw)
+void mpi_become(const char *name, const char *ident, bool daemon, pid_t ppid,
+		int parent_fd)
 {
-	struct mp_process *q;
-	int code, fd;
-
-	/* First: never print what the parent had buffered (see child.h). */
-	mpi_stdio_forget(!p->keep_stdin);
-	/* Siblings' pidfds are not ours; the list starts empty. */
-	/*
-	 * Cheap as a child can be: the fewest pages written (each write to a
-	 * page shared with the parent costs a copy-on-write fault) and no
-	 * libc function the parent may never have called (its first call
-	 * through the PLT would run the dynamic linker in every child), hence
-	 * raw syscalls below.
-	 */
-	for (q = mpi_reg; q != NULL; q = q->next) {
-		close(q->child.fd);
-		q->child.fd = -1;
-	}
-	mpi_reg = NULL;
-	mpi_reg_lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
-	/* Without pidfds: our parent's exit pipe is not ours to hold (it would
-	 * tell our parent we ended only when we did too); ours is. */
-	if (exit_w >= 0 || exitw >= 0) {
-		if (exit_w >= 0)
-			close(exit_w);
-		exit_w = exitw;
-	}
 	if (atomic_load(&mpi_counter) != 0)
 		atomic_store(&mpi_counter, 0);
 	mpi_free(mpi_parent.name_owned);
@@ -251,13 +246,52 @@ __attribute__((noreturn)) static void child_main(struct mp_process *p,
 	mpi_parent.name_owned = mpi_self.name_owned;
 	mpi_parent.identity = mpi_self.identity;
 	mpi_parent.child.pid = ppid;
-	mpi_parent.child.fd = -1;
+	mpi_parent.child.fd = parent_fd;
+	mpi_parent_via = 0;
 	mpi_has_parent = true;
-	mpi_self.name = p->name;
+	mpi_self.name = (char *)name;
 	mpi_self.name_owned = NULL;
-	mpi_self.identity = p->identity;
-	mpi_self.daemon = p->daemon;
+	mpi_self.identity = (char *)ident;
+	mpi_self.daemon = daemon;
 	mpi_self.child.pid = getpid();
+}
+
+void mpi_child_run(mp_target_fn target, void *arg)
+{
+	int code = target(arg);
+
+	if (mpi_reg != NULL)
+		mpi_exit_cleanup();
+	fflush(NULL); /* as CPython flushes sys.stdout and sys.stderr */
+	syscall(SYS_exit_group, code & 0xff); /* _exit() */
+	__builtin_unreachable();
+}
+
+/* In the new child: become p, run the target, never return. */
+__attribute__((noreturn)) static void child_main(struct mp_process *p,
+						 pid_t ppid, int errfd,
+						 int exitw)
+{
+	int fd;
+
+	/* First: never print what the parent had buffered (see child.h). */
+	mpi_stdio_forget(!p->keep_stdin);
+	/*
+	 * Cheap as a child can be: the fewest pages written (each write to a
+	 * page shared with the parent costs a copy-on-write fault) and no
+	 * libc function the parent may never have called (its first call
+	 * through the PLT would run the dynamic linker in every child), hence
+	 * raw syscalls below.  The registry was emptied by the atfork
+	 * handler (mpi_after_fork_child).
+	 */
+	/* Without pidfds: our parent's exit pipe is not ours to hold (it would
+	 * tell our parent we ended only when we did too); ours is. */
+	if (exit_w >= 0 || exitw >= 0) {
+		if (exit_w >= 0)
+			close(exit_w);
+		exit_w = exitw;
+	}
+	mpi_become(p->name, p->identity, p->daemon, ppid, -1);
 	if (p->daemon) {
 		/* Die with the parent; if it died before prctl, go now. */
 		syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
@@ -265,7 +299,7 @@ __attribute__((noreturn)) static void child_main(struct mp_process *p,
 			syscall(SYS_exit_group, 1);
 	}
 	if (errfd >= 0) {
-		apply_opts(p, errfd);
+		mpi_apply_opts(p, errfd);
 		close(errfd);
 	}
 	syscall(SYS_prctl, PR_SET_NAME, p->name, 0, 0, 0);
@@ -279,15 +313,10 @@ __attribute__((noreturn)) static void child_main(struct mp_process *p,
 			syscall(SYS_fcntl, fd, F_SETFD, 0);
 		}
 	}
-	code = p->target(p->arg);
-	if (mpi_reg != NULL)
-		mpi_exit_cleanup();
-	fflush(NULL); /* as CPython flushes sys.stdout and sys.stderr */
-	syscall(SYS_exit_group, code & 0xff); /* _exit() */
-	__builtin_unreachable();
+	mpi_child_run(p->target, p->arg);
 }
 
-static bool needs_setup(const struct mp_process *p)
+bool mpi_needs_setup(const struct mp_process *p)
 {
 	return p->new_session || p->new_group || p->naffinity > 0 ||
 	       p->policy != MP_SCHED_INHERIT || p->nice != 0;
@@ -315,13 +344,92 @@ static void undo_start(struct mp_process *p)
 	pthread_mutex_unlock(&mpi_reg_lock);
 	close(p->child.fd);
 	p->child.fd = -1;
+	if (p->sig_fd >= 0)
+		close(p->sig_fd);
+	p->sig_fd = -1;
 	p->child.pid = 0;
 	p->state = ST_NEW;
+}
+
+/*
+ * For forkserver and spawn: the target's registered name, after checking
+ * that what the child needs can travel.  NULL with *rc set (a reason).
+ */
+static const char *travel_check(struct mp_process *p, enum method m, int *rc)
+{
+	const char *tname;
+
+	if (mpi_exe_fd < 0 && m == M_SPAWN) {
+		*rc = mpi_why(-ENOTSUP, "start method 'spawn' needs mp_init() "
+					"called first in main()");
+		return NULL;
+	}
+	if (m == M_FORKSERVER && !mpi_fs_usable()) {
+		*rc = -ENOTSUP; /* with the reason mpi_fs_usable left */
+		return NULL;
+	}
+	if (p->arg != NULL && p->arg_len == 0) {
+		*rc = mpi_why(-EINVAL,
+			      "arg is not NULL but opts->arg_len is 0: a %s "
+			      "child cannot see the parent's memory; give the "
+			      "size of the bytes to copy",
+			      mpi_method_name(m));
+		return NULL;
+	}
+	if ((tname = mpi_target_name(p->target, rc)) == NULL)
+		return NULL;
+	return tname;
+}
+
+/* Start p by spawn or through the fork server. */
+static int start_other(struct mp_process *p, enum method m)
+{
+	const char *tname;
+	int rc, setup = -1;
+
+	if ((tname = travel_check(p, m, &rc)) == NULL)
+		return MPI_RAISE(rc);
+	fflush(NULL);
+	pthread_mutex_lock(&mpi_reg_lock);
+	if (p->state != ST_NEW) {
+		rc = MPI_ERR(-EINVAL, "cannot start a process twice");
+		goto unlock;
+	}
+	if (mpi_exiting) {
+		rc = MPI_ERR(MP_ECLOSED, "the program is exiting: no new "
+					 "process can start");
+		goto unlock;
+	}
+	mpi_sweep_locked();
+	p->used = m;
+	rc = m == M_SPAWN ? mpi_spawn_start(p, tname, &setup)
+			  : mpi_fs_start(p, tname, &setup);
+	if (rc < 0) {
+		rc = MPI_RAISE(rc);
+		goto unlock;
+	}
+	p->state = ST_STARTED;
+	p->next = mpi_reg;
+	mpi_reg = p;
+	pthread_mutex_unlock(&mpi_reg_lock);
+	if (setup >= 0) {
+		rc = read_setup(p, setup);
+		close(setup);
+		if (rc < 0) { /* the child _exits at once: reap it, undo */
+			undo_start(p);
+			return MPI_RAISE(rc);
+		}
+	}
+	return 0;
+unlock:
+	pthread_mutex_unlock(&mpi_reg_lock);
+	return rc;
 }
 
 int mp_process_start(mp_process_t *p)
 {
 	int pipefd[2] = {-1, -1}, exitfd[2] = {-1, -1};
+	enum method m;
 	pid_t pid, me;
 	int fd, rc;
 
@@ -341,6 +449,9 @@ int mp_process_start(mp_process_t *p)
 		return MPI_ERR(-EPERM, "daemonic processes are not allowed to "
 				       "have children");
 	pthread_once(&atexit_once, register_atexit);
+	m = p->method == M_DEFAULT ? mpi_default_method() : p->method;
+	if (m != M_FORK)
+		return start_other(p, m);
 	/* Earlier output first; the child discards its copy of what another
 	 * thread buffers meanwhile (mpi_stdio_forget). */
 	fflush(NULL);
@@ -356,13 +467,16 @@ int mp_process_start(mp_process_t *p)
 	}
 	/* The pipes are made under the lock, so that no child that another
 	 * thread starts meanwhile inherits their write ends. */
-	if ((needs_setup(p) && (rc = mpi_report_pipe(pipefd)) < 0) ||
+	if ((mpi_needs_setup(p) && (rc = mpi_report_pipe(pipefd)) < 0) ||
 	    (!mpi_have_pidfd() && (rc = mpi_report_pipe(exitfd)) < 0)) {
 		rc = MPI_RAISE(rc);
 		goto fail_unlock;
 	}
 	mpi_sweep_locked();
+	p->used = M_FORK;
+	mpi_forking = true; /* the atfork handlers: the lock is ours */
 	pid = fork();
+	mpi_forking = false;
 	if (pid == 0) {
 		if (pipefd[0] >= 0)
 			close(pipefd[0]);

@@ -1,0 +1,170 @@
+/*
+ * process/request.c - encoding and decoding the start request (see
+ * request.h).
+ */
+#include "process/request.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "internal/error.h"
+#include "mproc/process.h"
+
+/* Take a NUL-terminated string of len bytes (NUL included) at *at. */
+static int take_str(const unsigned char *buf, size_t len, size_t *at,
+		    size_t slen, size_t max, const char *what,
+		    const char **out)
+{
+	size_t end;
+
+	if (slen == 0 || slen > max)
+		return mpi_why(-EPROTO, "request: %s length %zu not in 1..%zu",
+			       what, slen, max);
+	if (__builtin_add_overflow(*at, slen, &end) || end > len)
+		return mpi_why(-EPROTO, "request: %s runs past the end", what);
+	if (memchr(buf + *at, '\0', slen) != buf + end - 1)
+		return mpi_why(-EPROTO, "request: %s is not one NUL-terminated "
+					"string",
+			       what);
+	*out = (const char *)buf + *at;
+	*at = end;
+	return 0;
+}
+
+static int check_opts(const struct req_header *h)
+{
+	if (h->flags & ~(uint32_t)REQ_ALL_FLAGS)
+		return mpi_why(-EPROTO, "request: unknown flags 0x%x",
+			       h->flags & ~(uint32_t)REQ_ALL_FLAGS);
+	if (h->policy < MP_SCHED_INHERIT || h->policy > MP_SCHED_RR)
+		return mpi_why(-EPROTO, "request: policy %d", h->policy);
+	if (h->priority < 0 || h->priority > 99)
+		return mpi_why(-EPROTO, "request: priority %d", h->priority);
+	if (h->nice < -40 || h->nice > 40)
+		return mpi_why(-EPROTO, "request: nice %d", h->nice);
+	if (h->ppid <= 0)
+		return mpi_why(-EPROTO, "request: parent pid %d", h->ppid);
+	if (h->naffinity > REQ_MAX_AFFINITY)
+		return mpi_why(-EPROTO, "request: %u CPUs", h->naffinity);
+	return 0;
+}
+
+int mpi_req_decode(const void *buf, size_t len, struct mpi_req *r)
+{
+	const unsigned char *b = buf;
+	struct req_header h;
+	size_t at = sizeof(h), end;
+	int rc;
+
+	if (len < sizeof(h))
+		return mpi_why(-EPROTO, "request: %zu bytes, shorter than its "
+					"header",
+			       len);
+	memcpy(&h, b, sizeof(h));
+	if (h.magic != REQ_MAGIC)
+		return mpi_why(-EPROTO, "request: bad magic 0x%x", h.magic);
+	if ((rc = check_opts(&h)) < 0)
+		return rc;
+	memset(r, 0, sizeof(*r));
+	r->affinity = b + at;
+	r->naffinity = h.naffinity;
+	if ((size_t)h.naffinity * 4 > len - at)
+		return mpi_why(-EPROTO, "request: CPU list runs past the end");
+	at += (size_t)h.naffinity * 4;
+	for (size_t i = 0; i < r->naffinity; i++) {
+		int cpu = mpi_req_cpu(r, i);
+
+		if (cpu < 0 || cpu >= REQ_MAX_AFFINITY)
+			return mpi_why(-EPROTO, "request: CPU %d", cpu);
+	}
+	if ((rc = take_str(b, len, &at, h.name_len, REQ_MAX_NAME, "name",
+			   &r->name)) < 0 ||
+	    (rc = take_str(b, len, &at, h.ident_len, REQ_MAX_IDENT,
+			   "identity", &r->ident)) < 0 ||
+	    (rc = take_str(b, len, &at, h.target_len, REQ_MAX_TARGET,
+			   "target", &r->target)) < 0)
+		return rc;
+	if (h.flags & REQ_ARG_FD) {
+		if (h.arg_len > REQ_MAX_ARG_FD)
+			return mpi_why(-EMSGSIZE, "request: arg of %llu bytes",
+				       (unsigned long long)h.arg_len);
+		end = at;
+	} else {
+		if (h.arg_len >= len - at) /* the bytes and their NUL */
+			return mpi_why(-EPROTO, "request: arg of %llu bytes "
+						"runs past the end",
+				       (unsigned long long)h.arg_len);
+		r->arg = (const char *)b + at;
+		end = at + (size_t)h.arg_len + 1;
+		if (b[end - 1] != '\0')
+			return mpi_why(-EPROTO, "request: arg without its NUL");
+	}
+	if (end != len)
+		return mpi_why(-EPROTO, "request: %zu bytes left over",
+			       len - end);
+	r->arg_len = (size_t)h.arg_len;
+	r->flags = h.flags;
+	r->nice = h.nice;
+	r->policy = h.policy;
+	r->priority = h.priority;
+	r->ppid = h.ppid;
+	return 0;
+}
+
+int mpi_req_nfds(const struct mpi_req *r)
+{
+	return __builtin_popcount(r->flags &
+				  (REQ_FD_STDIN | REQ_FD_STDOUT |
+				   REQ_FD_STDERR | REQ_FD_REPORT | REQ_ARG_FD));
+}
+
+int mpi_req_cpu(const struct mpi_req *r, size_t i)
+{
+	int32_t cpu;
+
+	memcpy(&cpu, r->affinity + i * 4, 4);
+	return cpu;
+}
+
+size_t mpi_req_size(struct mpi_req_src *s)
+{
+	size_t n = sizeof(s->h), arg;
+
+	s->h.magic = REQ_MAGIC;
+	s->h.name_len = (uint32_t)strlen(s->name) + 1;
+	s->h.ident_len = (uint32_t)strlen(s->ident) + 1;
+	s->h.target_len = (uint32_t)strlen(s->target) + 1;
+	arg = s->h.flags & REQ_ARG_FD ? 0 : (size_t)s->h.arg_len + 1;
+	if (__builtin_add_overflow(n, (size_t)s->h.naffinity * 4, &n) ||
+	    __builtin_add_overflow(n, (size_t)s->h.name_len, &n) ||
+	    __builtin_add_overflow(n, (size_t)s->h.ident_len, &n) ||
+	    __builtin_add_overflow(n, (size_t)s->h.target_len, &n) ||
+	    __builtin_add_overflow(n, arg, &n))
+		return 0;
+	return n;
+}
+
+void mpi_req_encode(const struct mpi_req_src *s, void *out)
+{
+	unsigned char *o = out;
+
+	memcpy(o, &s->h, sizeof(s->h));
+	o += sizeof(s->h);
+	for (uint32_t i = 0; i < s->h.naffinity; i++) {
+		int32_t cpu = s->affinity[i];
+
+		memcpy(o, &cpu, 4);
+		o += 4;
+	}
+	memcpy(o, s->name, s->h.name_len);
+	o += s->h.name_len;
+	memcpy(o, s->ident, s->h.ident_len);
+	o += s->h.ident_len;
+	memcpy(o, s->target, s->h.target_len);
+	o += s->h.target_len;
+	if (!(s->h.flags & REQ_ARG_FD)) {
+		if (s->h.arg_len > 0)
+			memcpy(o, s->arg, (size_t)s->h.arg_len);
+		o[s->h.arg_len] = '\0';
+	}
+}

@@ -1,0 +1,110 @@
+/*
+ * process/request.h - the start request: what a forkserver or spawn child
+ * needs to become the process object its parent made (target name, arg
+ * bytes, name, identity, options).  One encoding for both methods: the
+ * forkserver receives it as one SOCK_SEQPACKET message, a spawn child reads
+ * it from a memfd.
+ *
+ * Layout (native byte order: both ends are the same program on the same
+ * machine): a fixed header, then naffinity int32 CPU numbers, then name,
+ * identity and target, each NUL-terminated (the lengths count the NUL),
+ * then, unless REQ_ARG_FD, arg_len bytes of arg and a NUL.  The whole
+ * request is exactly that long.
+ *
+ * The decoder is a trust boundary (the forkserver decodes what a peer
+ * sent): it checks every length against what arrived, with overflow
+ * checks, never allocates, and points into the buffer it was given.
+ */
+#ifndef MPROC_PROCESS_REQUEST_H
+#define MPROC_PROCESS_REQUEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define REQ_MAGIC 0x3152504du /* "MPR1" */
+
+/* Flags of a request. */
+enum {
+	REQ_DAEMON = 1u << 0,
+	REQ_SESSION = 1u << 1,
+	REQ_GROUP = 1u << 2,
+	REQ_KEEP_STDIN = 1u << 3,
+	/* Forkserver only: which fds came with the request, in this order
+	 * after the status pipe: stdin, stdout, stderr, the setup report
+	 * pipe, the memfd holding the arg bytes. */
+	REQ_FD_STDIN = 1u << 4,
+	REQ_FD_STDOUT = 1u << 5,
+	REQ_FD_STDERR = 1u << 6,
+	REQ_FD_REPORT = 1u << 7,
+	REQ_ARG_FD = 1u << 8,
+	REQ_ALL_FLAGS = (1u << 9) - 1
+};
+
+/* Limits the decoder enforces. */
+#define REQ_MAX_NAME 4096   /* process name, NUL included */
+#define REQ_MAX_IDENT 1024  /* identity "2:1:3", NUL included */
+#define REQ_MAX_TARGET 256  /* target name, NUL included */
+#define REQ_MAX_AFFINITY 1024 /* CPU_SETSIZE */
+/* The biggest request that travels inline on the forkserver's socket;
+ * a bigger arg goes in a memfd (REQ_ARG_FD). */
+#define REQ_MAX_INLINE 65536
+/* The biggest arg a memfd may announce (1 TiB: the memfd's size is what
+ * the child checks it against). */
+#define REQ_MAX_ARG_FD (1ull << 40)
+
+struct req_header {
+	uint32_t magic;
+	uint32_t flags;
+	int32_t nice;
+	int32_t policy;
+	int32_t priority;
+	int32_t ppid;
+	uint32_t naffinity;
+	uint32_t name_len;
+	uint32_t ident_len;
+	uint32_t target_len;
+	uint64_t arg_len;
+};
+
+/* A decoded request: pointers into the buffer it was decoded from. */
+struct mpi_req {
+	uint32_t flags;
+	int nice, policy, priority;
+	int ppid;
+	size_t naffinity;
+	const unsigned char *affinity; /* naffinity int32s, maybe unaligned */
+	const char *name, *ident, *target; /* NUL-terminated */
+	const char *arg; /* NULL with REQ_ARG_FD; else arg_len bytes + NUL */
+	size_t arg_len;
+};
+
+/*
+ * Decode len bytes at buf into *r (no allocation; r points into buf).
+ * 0, or -EPROTO / -EMSGSIZE with a reason: bad magic, unknown flags,
+ * option out of range, a length past the end or beyond its limit, a string
+ * without its NUL or with one inside, bytes left over.
+ */
+int mpi_req_decode(const void *buf, size_t len, struct mpi_req *r);
+
+/* How many fds the flags of r say came with it (status pipe excluded). */
+int mpi_req_nfds(const struct mpi_req *r);
+
+/* CPU number i of r's affinity list. */
+int mpi_req_cpu(const struct mpi_req *r, size_t i);
+
+/* What to encode: the header fields and the strings/bytes. */
+struct mpi_req_src {
+	struct req_header h;
+	const int *affinity;
+	const char *name, *ident, *target;
+	const void *arg; /* copied unless REQ_ARG_FD */
+};
+
+/*
+ * The encoded size of s (h.*_len filled from the strings first), or 0 on
+ * overflow.  mpi_req_encode writes exactly that many bytes to out.
+ */
+size_t mpi_req_size(struct mpi_req_src *s);
+void mpi_req_encode(const struct mpi_req_src *s, void *out);
+
+#endif

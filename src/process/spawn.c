@@ -1,0 +1,305 @@
+/*
+ * process/spawn.c - the spawn start method: a fresh exec of this program.
+ *
+ * Parent: the request (request.h) is written to a memfd; the child is made
+ * with vfork (every signal blocked, as subprocess/spawn.c does), applies the
+ * options, marks every fd but 0-2, the memfd (and, without pidfds, its exit
+ * pipe) close-on-exec, and execs the binary mp_init opened
+ * (execveat(fd, "", AT_EMPTY_PATH): a file replaced on disk since does not
+ * matter) with MP_SPAWN_FD=<memfd>[,<exit pipe>] in its environment.  A
+ * failure before exec comes back on a close-on-exec report pipe.  The child
+ * is then a child like a fork one: pidfd, reaping, signals.
+ *
+ * Child: mp_init sees MP_SPAWN_FD, reads the memfd (its size is what
+ * arrived), decodes it, finds the target by name, becomes the process
+ * object and runs the target, then exits with its return value.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "internal/alloc.h"
+#include "internal/error.h"
+#include "process/process_int.h"
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+extern char **environ;
+
+enum { STAGE_FDS = 1, STAGE_STDIN, STAGE_EXEC };
+
+/* Write all of buf to fd at offset 0 on: 0 or -errno with a reason. */
+static int write_all(int fd, const void *buf, size_t n)
+{
+	const char *b = buf;
+
+	while (n > 0) {
+		ssize_t w = write(fd, b, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return MPI_WHY_SYS("write(memfd)");
+		b += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* A memfd holding p's request: the fd, or a code with a reason. */
+static int request_memfd(const struct mp_process *p, const char *tname)
+{
+	struct mpi_req_src src;
+	size_t size;
+	void *buf;
+	int fd, rc;
+
+	mpi_req_from(p, tname, &src);
+	if ((size = mpi_req_size(&src)) == 0)
+		return mpi_why(-EOVERFLOW, "arg of %zu bytes is too big",
+			       p->arg_len);
+	if ((buf = mpi_malloc(size)) == NULL)
+		return mpi_why(-ENOMEM, "out of memory for a request of %zu "
+					"bytes",
+			       size);
+	mpi_req_encode(&src, buf);
+	if ((fd = memfd_create("mproc-spawn", MFD_CLOEXEC)) < 0) {
+		rc = MPI_WHY_SYS("memfd_create");
+	} else if ((rc = write_all(fd, buf, size)) < 0) {
+		close(fd);
+	} else {
+		rc = fd;
+	}
+	mpi_free(buf);
+	return rc;
+}
+
+/* environ without MP_SPAWN_FD, plus var: an array to mpi_free, or NULL. */
+static char **make_env(char *var)
+{
+	size_t n = 0, j = 0;
+	char **env;
+
+	while (environ != NULL && environ[n] != NULL)
+		n++;
+	if ((env = mpi_calloc(n + 2, sizeof(*env))) == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "MP_SPAWN_FD=", 12) != 0)
+			env[j++] = environ[i];
+	env[j++] = var;
+	env[j] = NULL;
+	return env;
+}
+
+struct plan {
+	const struct mp_process *p;
+	char *argv[2];
+	char **envp;
+	int memfd, exitw, errfd;
+	sigset_t mask;
+};
+
+/* The vforked child: only system calls on its own stack until exec. */
+__attribute__((noreturn)) static void child(struct plan *c)
+{
+	int fd;
+
+	/* Caught signals would run the parent's handlers after exec's reset
+	 * only if they fired before it: they are blocked until exec. */
+	for (int sig = 1; sig < NSIG; sig++) {
+		struct sigaction sa;
+
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		if (sigaction(sig, NULL, &sa) == 0 &&
+		    sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN) {
+			sa.sa_handler = SIG_DFL;
+			sa.sa_flags = 0;
+			sigaction(sig, &sa, NULL);
+		}
+	}
+	if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+		for (fd = 3; fd < 65536; fd++)
+			if (fd != c->errfd)
+				fcntl(fd, F_SETFD, FD_CLOEXEC);
+	if (fcntl(c->memfd, F_SETFD, 0) < 0 ||
+	    (c->exitw >= 0 && fcntl(c->exitw, F_SETFD, 0) < 0))
+		mpi_report_fail(c->errfd, errno, STAGE_FDS, "fcntl(F_SETFD)");
+	mpi_apply_opts(c->p, c->errfd);
+	if (!c->p->keep_stdin) {
+		fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || (fd != 0 && dup2(fd, 0) < 0) ||
+		    (fd == 0 && fcntl(fd, F_SETFD, 0) < 0))
+			mpi_report_fail(c->errfd, errno, STAGE_STDIN,
+					"open(/dev/null) as stdin");
+		if (fd > 0)
+			close(fd);
+	}
+	sigprocmask(SIG_SETMASK, &c->mask, NULL);
+	syscall(SYS_execveat, mpi_exe_fd, "", c->argv, c->envp, AT_EMPTY_PATH);
+	mpi_report_fail(c->errfd, errno, STAGE_EXEC,
+			"execveat(/proc/self/exe)");
+}
+
+/* vfork with every signal blocked: the pid, or -errno. */
+__attribute__((noinline)) static pid_t do_vfork(struct plan *c)
+{
+	sigset_t all;
+	pid_t pid;
+	int e;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &c->mask);
+	pid = vfork();
+	if (pid == 0)
+		child(c);
+	e = errno;
+	pthread_sigmask(SIG_SETMASK, &c->mask, NULL);
+	return pid < 0 ? -e : pid;
+}
+
+int mpi_spawn_start(struct mp_process *p, const char *tname, int *setup_fd)
+{
+	int errp[2] = {-1, -1}, exitp[2] = {-1, -1};
+	struct mpi_child_report r;
+	struct plan c;
+	char var[48];
+	pid_t pid;
+	int rc, fd;
+
+	*setup_fd = -1;
+	memset(&c, 0, sizeof(c));
+	c.p = p;
+	c.exitw = -1;
+	c.argv[0] = (char *)(mpi_argv0 != NULL ? mpi_argv0 : p->name);
+	if ((c.memfd = request_memfd(p, tname)) < 0)
+		return c.memfd;
+	if ((rc = mpi_report_pipe(errp)) < 0 ||
+	    (!mpi_have_pidfd() && (rc = mpi_report_pipe(exitp)) < 0))
+		goto out;
+	c.errfd = errp[1];
+	c.exitw = exitp[1];
+	if (c.exitw >= 0)
+		snprintf(var, sizeof(var), "MP_SPAWN_FD=%d,%d", c.memfd,
+			 c.exitw);
+	else
+		snprintf(var, sizeof(var), "MP_SPAWN_FD=%d", c.memfd);
+	if ((c.envp = make_env(var)) == NULL) {
+		rc = mpi_why(-ENOMEM, "out of memory");
+		goto out;
+	}
+	mpi_forking = true; /* a sanitizer may make vfork a fork: atfork */
+	pid = do_vfork(&c);
+	mpi_forking = false;
+	if (pid < 0) {
+		errno = -pid;
+		rc = MPI_WHY_SYS("vfork");
+		goto out;
+	}
+	close(errp[1]);
+	errp[1] = -1;
+	if (mpi_report_read(errp[0], &r)) { /* it failed and _exits */
+		mpi_child_reap_wait(pid);
+		rc = mpi_why(-r.err, "%s failed in the spawn child of %s: %s",
+			     r.what, p->name, mp_strerror(-r.err));
+		goto out;
+	}
+	if (exitp[1] >= 0) { /* no pidfds: the exit pipe is the sentinel */
+		close(exitp[1]);
+		fd = exitp[0];
+		exitp[0] = exitp[1] = -1;
+	} else if ((fd = mpi_pidfd_open(pid)) < 0) {
+		rc = MPI_WHY_SYS("pidfd_open");
+		mpi_child_kill_reap(&(struct mpi_child){.pid = pid, .fd = -1});
+		goto out;
+	}
+	p->child.pid = pid;
+	p->child.fd = fd;
+	rc = 0;
+out:
+	mpi_free(c.envp);
+	close(c.memfd);
+	for (int i = 0; i < 2; i++) {
+		if (errp[i] >= 0)
+			close(errp[i]);
+		if (exitp[i] >= 0)
+			close(exitp[i]);
+	}
+	return rc;
+}
+
+/* ---- in the spawned child ---- */
+
+__attribute__((noreturn)) static void die(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "mproc: spawn child: ");
+	fprintf(stderr, fmt, arg);
+	fputc('\n', stderr);
+	fflush(stderr);
+	_exit(127);
+}
+
+/* Read the whole memfd: a buffer of *len bytes (the size it has), or die. */
+static char *read_request(int fd, size_t *len)
+{
+	struct stat st;
+	size_t got = 0;
+	char *buf;
+
+	if (fstat(fd, &st) < 0 || st.st_size <= 0)
+		die("cannot read the request: %s", strerror(errno));
+	*len = (size_t)st.st_size;
+	if ((buf = mpi_malloc(*len)) == NULL)
+		die("out of memory for the request%s", "");
+	while (got < *len) {
+		ssize_t n = pread(fd, buf + got, *len - got, (off_t)got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			die("cannot read the request: %s",
+			    n < 0 ? strerror(errno) : "short file");
+		got += (size_t)n;
+	}
+	close(fd);
+	return buf;
+}
+
+void mpi_spawn_child_main(int fd)
+{
+	struct mpi_req r;
+	mp_target_fn fn;
+	size_t len;
+	char *buf;
+	void *arg;
+	int rc;
+
+	buf = read_request(fd, &len);
+	if ((rc = mpi_req_decode(buf, len, &r)) < 0)
+		die("%s", mpi_reason(rc));
+	if ((fn = mpi_target_find(r.target)) == NULL)
+		die("no target registered as '%s' (MP_TARGET)", r.target);
+	mpi_become(r.name, r.ident, r.flags & REQ_DAEMON, r.ppid, -1);
+	if (r.flags & REQ_DAEMON) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != r.ppid)
+			_exit(1);
+	}
+	prctl(PR_SET_NAME, r.name);
+	arg = mpi_req_arg(&r);
+	if (arg == NULL && r.arg_len > 0)
+		die("out of memory for the arg%s", "");
+	mpi_child_run(fn, arg);
+}
