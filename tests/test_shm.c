@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -593,6 +594,57 @@ static int start_tracker(void **state)
 	return 0;
 }
 
+/* A thread that registers and unregisters segments with the tracker
+ * (taking its lock) until told to stop. */
+static void *churn_segments(void *arg)
+{
+	int *stop = arg;
+	char name[64];
+	mp_shm_t *s;
+
+	snprintf(name, sizeof(name), "mptest_churn_%d", (int)getpid());
+	while (!__atomic_load_n(stop, __ATOMIC_ACQUIRE)) {
+		if ((s = mp_shm_create(name, 64, NULL)) == NULL)
+			return (void *)1;
+		mp_shm_unlink(s);
+		mp_shm_free(s);
+	}
+	return NULL;
+}
+
+static int create_in_child(void *arg)
+{
+	char name[64];
+	mp_shm_t *s;
+
+	(void)arg;
+	alarm(10); /* a tracker lock inherited held would hang here */
+	snprintf(name, sizeof(name), "mptest_forked_%d", (int)getpid());
+	if ((s = mp_shm_create(name, 64, NULL)) == NULL)
+		return 1;
+	mp_shm_unlink(s);
+	mp_shm_free(s);
+	return 0;
+}
+
+/* fork while another thread is inside the tracker's lock: the child must
+ * not inherit the lock held by a thread that does not exist there. */
+static void test_fork_while_a_thread_registers(void **state)
+{
+	int stop = 0, trials = MPT_EXIT_TRIALS;
+	pthread_t t;
+	void *ret;
+
+	(void)state;
+	assert_int_equal(pthread_create(&t, NULL, churn_segments, &stop), 0);
+	for (int i = 0; i < trials; i++)
+		assert_int_equal(mpt_exit_code(mpt_fork(create_in_child, NULL)),
+				 0);
+	__atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+	pthread_join(t, &ret);
+	assert_null(ret);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -608,6 +660,7 @@ int main(int argc, char **argv)
 		MPT(test_shm_creator_killed_leaves_no_segment),
 		MPT(test_shm_untracked_survives_creator),
 		MPT(test_tracker_pidfd_emfile_keeps_live_segments),
+		MPT(test_fork_while_a_thread_registers),
 	};
 
 	if (argc == 2 && strcmp(argv[1], "--tracker-emfile") == 0)

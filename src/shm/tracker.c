@@ -26,6 +26,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,37 @@ enum { WATCH_MS = 100 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static int tracker_fd = -1;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+/* Set while this thread forks the tracker with the lock held. */
+static _Thread_local bool starting;
+
+/*
+ * fork from a threaded parent: hold the lock across every fork the program
+ * makes, so a child never inherits it held by a thread that does not exist
+ * there (the tracker's own fork already holds it).
+ */
+static void before_fork(void)
+{
+	if (!starting)
+		pthread_mutex_lock(&lock);
+}
+
+static void after_fork_parent(void)
+{
+	if (!starting)
+		pthread_mutex_unlock(&lock);
+}
+
+static void after_fork_child(void)
+{
+	if (!starting)
+		pthread_mutex_unlock(&lock);
+}
+
+static void init_once(void)
+{
+	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+}
 
 /* What the tracker process holds. */
 struct registrant {
@@ -298,9 +330,13 @@ static int send_line(char op, const char *name)
 	len = snprintf(line, sizeof(line), "%c%d %s\n", op, (int)getpid(), name);
 	if (len <= 0 || (size_t)len >= sizeof(line))
 		return -ENAMETOOLONG;
+	pthread_once(&once, init_once);
 	pthread_mutex_lock(&lock);
-	if (tracker_fd < 0 && op == '+')
+	if (tracker_fd < 0 && op == '+') {
+		starting = true;
 		rc = start_locked();
+		starting = false;
+	}
 	if (rc == 0 && tracker_fd >= 0) {
 		do
 			w = write(tracker_fd, line, (size_t)len);
