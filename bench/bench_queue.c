@@ -308,6 +308,14 @@ int main(int argc, char **argv)
 		mp_queue_free(q);
 		return 0;
 	}
+	/* One run of the other figures: 4x4 or 1m. */
+	if (strcmp(only, "4x4") == 0 || strcmp(only, "1m") == 0) {
+		printf("%s: %.4g %s\n", only,
+		       only[0] == '4' ? rate(4, 4, 8000000, 64)
+				      : rate(1, 1, 2000, 1 << 20) / 1.048576,
+		       only[0] == '4' ? "msgs/s" : "MB/s");
+		return 0;
+	}
 	/* One run of one side (for perf stat and callgrind): q1 or b1 [n]. */
 	if (strcmp(only, "q1") == 0 || strcmp(only, "b1") == 0) {
 		verbose = true;

@@ -16,7 +16,8 @@
 
 #define HDR 8u
 #define SLICE_NS 100000000u /* re-check a streaming producer's life */
-#define SPIN_ROUNDS 2000u   /* pauses before sleeping (a few microseconds) */
+#define SPIN_ROUNDS 2000u   /* pauses before sleeping, at most (~60 us here) */
+#define SPIN_SHIFT_MAX 7u   /* at least SPIN_ROUNDS >> 7 */
 
 enum { REC_WHOLE = 1, REC_FIRST = 2, REC_CONT = 3, REC_PAD = 4 };
 
@@ -159,32 +160,49 @@ static inline void publish(uint64_t *idx, uint64_t v)
 }
 
 /*
- * Look for ready(r) a little while before sleeping: the other side is
- * usually a few hundred nanoseconds away, and a sleep and a wake cost two
- * system calls.  Never past the deadline, never for a call that does not
- * block.  True if ready.
+ * Look for ready(r) a little while before sleeping: with small messages
+ * the other side is a few hundred nanoseconds away, and a sleep and a wake
+ * cost two system calls.  Adaptive, per side (*shift, written by the
+ * side's lock holder): a spin that ends in sleep halves the next one (down
+ * to SPIN_ROUNDS >> SPIN_SHIFT_MAX), one that succeeds doubles it, so
+ * that a side waiting for big messages (a megabyte takes longer to copy
+ * than any spin) or for a descheduled peer soon stops burning its CPU.
+ * Never past the deadline, never for a call that does not block.  True if
+ * ready.
  */
 static bool spin(struct mpi_ring *r, bool (*ready)(struct mpi_ring *, void *),
-		 void *arg, uint64_t deadline)
+		 void *arg, uint64_t deadline, uint32_t *shift)
 {
+	uint32_t sh = __atomic_load_n(shift, __ATOMIC_RELAXED);
+	unsigned rounds = SPIN_ROUNDS >> (sh < SPIN_SHIFT_MAX ? sh
+							       : SPIN_SHIFT_MAX);
+
 	if (mpi_expired(deadline))
 		return false;
-	for (unsigned i = 1; i <= SPIN_ROUNDS; i++) {
-		if (ready(r, arg))
+	for (unsigned i = 1; i <= rounds; i++) {
+		if (ready(r, arg)) {
+			if (sh > 0)
+				__atomic_store_n(shift, sh - 1,
+						 __ATOMIC_RELAXED);
 			return true;
+		}
 #if defined(__x86_64__) || defined(__i386__)
 		__builtin_ia32_pause();
 #endif
 		if ((i & 127) == 0 && mpi_expired(deadline))
 			return false;
 	}
+	if (sh < SPIN_SHIFT_MAX)
+		__atomic_store_n(shift, sh + 1, __ATOMIC_RELAXED);
 	return false;
 }
 
 /*
- * Wake the sleepers of one side if any announced themselves.  The index
- * store before it and the sleeper's announce-then-recheck are seq_cst, so
- * either we see the announcement or the sleeper sees the new index.
+ * Wake the sleepers of one side if any announced themselves.  The header
+ * or head store is ordered before this check (seq_cst, or a release store
+ * followed by the lock's give: see publish()) and the sleeper announces
+ * itself and then re-checks (seq_cst), so either we see the announcement
+ * or the sleeper sees the new header or head.
  */
 static void wake(uint32_t *seq, uint32_t *waiters, uint32_t *sleep)
 {
@@ -209,7 +227,8 @@ static int sleep_on(struct mpi_ring *r, uint32_t *seq, uint32_t *waiters,
 	uint32_t s;
 	int rc = 0;
 
-	if (spin(r, ready, arg, deadline))
+	if (spin(r, ready, arg, deadline,
+		 seq == &r->tail_seq ? &r->cspin : &r->pspin))
 		return 0;
 	s = __atomic_load_n(seq, __ATOMIC_SEQ_CST);
 	__atomic_add_fetch(waiters, 1, __ATOMIC_SEQ_CST);
