@@ -308,6 +308,39 @@ int main(int argc, char **argv)
 		mp_queue_free(q);
 		return 0;
 	}
+	/* One process, put then get, n times: ns per message with no peer
+	 * (solo: queue and bare ring). */
+	if (strcmp(only, "solo") == 0) {
+		static char m[64];
+		size_t len;
+		double t0;
+
+		q = mp_queue_new(&(mp_queue_opts_t){.capacity = 4u << 20});
+		t0 = bench_now();
+		for (long i = 0; i < n; i++)
+			if (mp_queue_put(q, m, 64, MP_FOREVER) != 0 ||
+			    mp_queue_get_into(q, m, 64, MP_FOREVER, &len) != 0)
+				return 1;
+		printf("solo queue: %.1f ns per put+get\n",
+		       (bench_now() - t0) / (double)n * 1e9);
+		mp_queue_free(q);
+		bq = mmap(NULL, sizeof(*bq), PROT_READ | PROT_WRITE,
+			  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (bq == MAP_FAILED)
+			return 1;
+		for (uint64_t i = 0; i < BSLOTS; i++)
+			bq->slot[i].seq = i;
+		t0 = bench_now();
+		for (long i = 0; i < n; i++) {
+			bput(m, 64);
+			if (bget(m) != 64)
+				return 1;
+		}
+		printf("solo bare: %.1f ns per put+get\n",
+		       (bench_now() - t0) / (double)n * 1e9);
+		munmap(bq, sizeof(*bq));
+		return 0;
+	}
 	/* One run of the other figures: 4x4 or 1m. */
 	if (strcmp(only, "4x4") == 0 || strcmp(only, "1m") == 0) {
 		printf("%s: %.4g %s\n", only,

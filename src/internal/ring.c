@@ -16,8 +16,9 @@
 
 #define HDR 8u
 #define SLICE_NS 100000000u /* re-check a streaming producer's life */
-#define SPIN_ROUNDS 2000u   /* pauses before sleeping, at most (~60 us here) */
-#define SPIN_SHIFT_MAX 7u   /* at least SPIN_ROUNDS >> 7 */
+#define SPIN_ROUNDS 2000u   /* pauses before sleeping (~60 us here) */
+#define SPIN_ROUNDS_BIG 16u /* the same, waiting for a big copy */
+#define BIG_MSG 16384u      /* a message that takes a while to copy */
 
 enum { REC_WHOLE = 1, REC_FIRST = 2, REC_CONT = 3, REC_PAD = 4 };
 
@@ -162,38 +163,26 @@ static inline void publish(uint64_t *idx, uint64_t v)
 /*
  * Look for ready(r) a little while before sleeping: with small messages
  * the other side is a few hundred nanoseconds away, and a sleep and a wake
- * cost two system calls.  Adaptive, per side (*shift, written by the
- * side's lock holder): a spin that ends in sleep halves the next one (down
- * to SPIN_ROUNDS >> SPIN_SHIFT_MAX), one that succeeds doubles it, so
- * that a side waiting for big messages (a megabyte takes longer to copy
- * than any spin) or for a descheduled peer soon stops burning its CPU.
- * Never past the deadline, never for a call that does not block.  True if
- * ready.
+ * cost two system calls and a context switch.  big: the other side is
+ * copying a big message (longer than any spin), so just look.  Never past
+ * the deadline, never for a call that does not block.  True if ready.
  */
 static bool spin(struct mpi_ring *r, bool (*ready)(struct mpi_ring *, void *),
-		 void *arg, uint64_t deadline, uint32_t *shift)
+		 void *arg, uint64_t deadline, bool big)
 {
-	uint32_t sh = __atomic_load_n(shift, __ATOMIC_RELAXED);
-	unsigned rounds = SPIN_ROUNDS >> (sh < SPIN_SHIFT_MAX ? sh
-							       : SPIN_SHIFT_MAX);
+	unsigned rounds = big ? SPIN_ROUNDS_BIG : SPIN_ROUNDS;
 
 	if (mpi_expired(deadline))
 		return false;
 	for (unsigned i = 1; i <= rounds; i++) {
-		if (ready(r, arg)) {
-			if (sh > 0)
-				__atomic_store_n(shift, sh - 1,
-						 __ATOMIC_RELAXED);
+		if (ready(r, arg))
 			return true;
-		}
 #if defined(__x86_64__) || defined(__i386__)
 		__builtin_ia32_pause();
 #endif
 		if ((i & 127) == 0 && mpi_expired(deadline))
 			return false;
 	}
-	if (sh < SPIN_SHIFT_MAX)
-		__atomic_store_n(shift, sh + 1, __ATOMIC_RELAXED);
 	return false;
 }
 
@@ -222,13 +211,12 @@ static void wake(uint32_t *seq, uint32_t *waiters, uint32_t *sleep)
  */
 static int sleep_on(struct mpi_ring *r, uint32_t *seq, uint32_t *waiters,
 		    uint32_t *sleep, bool (*ready)(struct mpi_ring *, void *),
-		    void *arg, uint64_t deadline)
+		    void *arg, uint64_t deadline, bool big)
 {
 	uint32_t s;
 	int rc = 0;
 
-	if (spin(r, ready, arg, deadline,
-		 seq == &r->tail_seq ? &r->cspin : &r->pspin))
+	if (spin(r, ready, arg, deadline, big))
 		return 0;
 	s = __atomic_load_n(seq, __ATOMIC_SEQ_CST);
 	__atomic_add_fetch(waiters, 1, __ATOMIC_SEQ_CST);
@@ -260,7 +248,8 @@ static int wait_space(struct mpi_ring *r, uint64_t need, uint64_t deadline)
 		if (__atomic_load_n(&r->closed, __ATOMIC_ACQUIRE))
 			return MP_ECLOSED;
 		if (sleep_on(r, &r->head_seq, &r->space_waiters, &r->head_sleep,
-			     has_space, &need, deadline) == -ETIMEDOUT &&
+			     has_space, &need, deadline,
+			     need > BIG_MSG) == -ETIMEDOUT &&
 		    !has_space(r, &need))
 			return -ETIMEDOUT;
 	}
@@ -350,8 +339,8 @@ static int put_locked(struct mpi_ring *r, const unsigned char *msg, size_t len,
 			if (__atomic_load_n(&r->closed, __ATOMIC_ACQUIRE))
 				return MP_ECLOSED;
 			if (sleep_on(r, &r->head_seq, &r->space_waiters,
-				     &r->head_sleep, below_max, NULL,
-				     deadline) == -ETIMEDOUT &&
+				     &r->head_sleep, below_max, NULL, deadline,
+				     len > BIG_MSG) == -ETIMEDOUT &&
 			    !below_max(r, NULL))
 				return -ETIMEDOUT;
 		}
@@ -680,8 +669,8 @@ static int get_locked(struct mpi_ring *r, void **out, size_t cap, size_t *len,
 			 * it whatever the deadline, checking its life. */
 			until = pm.active ? mpi_now_ns() + SLICE_NS : deadline;
 			if (sleep_on(r, &r->tail_seq, &r->data_waiters,
-				     &r->tail_sleep, has_data, &head,
-				     until) == -ETIMEDOUT &&
+				     &r->tail_sleep, has_data, &head, until,
+				     pm.active || r->cbig) == -ETIMEDOUT &&
 			    !pm.active && !has_data(r, &head))
 				return -ETIMEDOUT;
 			continue;
@@ -719,6 +708,7 @@ static int get_locked(struct mpi_ring *r, void **out, size_t cap, size_t *len,
 			continue;
 		}
 		publish(&r->head, head); /* mpi_ring_get wakes after the give */
+		r->cbig = pm.total > BIG_MSG;
 		if (pm.own)
 			pm.buf[pm.total] = '\0';
 		*out = pm.buf;
@@ -755,6 +745,7 @@ static inline int get_fast(struct mpi_ring *r, void **out, size_t cap,
 	}
 	memcpy(*out, p + HDR, (uint32_t)w);
 	*len = (uint32_t)w;
+	r->cbig = (uint32_t)w > BIG_MSG;
 	count(&r->gets);
 	publish(&r->head, head + size); /* mpi_ring_get wakes after the give */
 	return 0;

@@ -27,9 +27,10 @@
  *   bare slot ring); the producer rereads head only when its cached copy
  *   (phead) says the ring is full.  tail serves producers (recovery) and
  *   mpi_ring_empty / mpi_ring_spin.
- * - A side that finds no data or no room spins a little (adaptive: up to
- *   SPIN_ROUNDS pauses, less after spins that ended in sleep; never past
- *   the deadline) before it sleeps.  A sleeper announces
+ * - A side that finds no data or no room spins a little (SPIN_ROUNDS
+ *   pauses, a few microseconds; only a glance when the other side is
+ *   copying a big message: the message waited for room for, or the last
+ *   one taken, is over BIG_MSG; never past the deadline) before it sleeps.  A sleeper announces
  *   itself in data_waiters / space_waiters and waits on a futex sequence
  *   word; the other side bumps the word and wakes only when the announced
  *   count is non-zero.  A put or get of a whole message checks for sleepers
@@ -82,7 +83,7 @@ struct mpi_ring {
 	uint64_t ptail;      /* producer's working tail (== tail between puts) */
 	uint64_t phead;      /* producer's cached head */
 	uint32_t streaming;  /* a streamed message is being written */
-	uint32_t pspin;      /* producer's spin before sleeping: a shift */
+	uint32_t pad0;
 	uint64_t puts;       /* messages fully or partly published */
 	_Alignas(64) uint64_t tail; /* published end of data */
 	uint32_t tail_seq, data_waiters;
@@ -90,7 +91,7 @@ struct mpi_ring {
 	/* consumer side */
 	_Alignas(64) uint64_t clock; /* internal/lock.h */
 	uint64_t gets;
-	uint32_t cspin;      /* consumer's spin before sleeping: a shift */
+	uint32_t cbig;       /* the last message taken was big: spin less */
 	_Alignas(64) uint64_t head; /* end of consumed data */
 	uint32_t head_seq, space_waiters;
 	uint32_t head_sleep; /* the head_seq value the space sleeper sleeps on */
