@@ -1,7 +1,12 @@
 /* bench_queue.c - Queue throughput: 64-byte messages 1 -> 1 and 4 -> 4
  * processes, 1 MiB messages.  Two baselines for 64-byte 1 -> 1: 64-byte
  * writes through a raw pipe (baseline=), and a bare MPMC ring in shared
- * memory with futex sleep (bare_ring=, below). */
+ * memory with futex sleep (bare_ring=, below).
+ *
+ * Usage: bench_queue (every figure) | 64 (queue_64B only) | 4x4 | 1m (one
+ * run) | q1 [n] | b1 [n] (one 1 -> 1 run of the queue or the bare ring,
+ * with each child's CPU time per message) | cg [n] (one process puts and
+ * gets: for callgrind) | solo [n] (the same timed, queue and bare ring). */
 #include <linux/futex.h>
 #include <string.h>
 #include <sys/mman.h>
