@@ -30,13 +30,14 @@
  * - A side that finds no data or no room spins a little (SPIN_ROUNDS
  *   pauses, a few microseconds; only a glance when the other side is
  *   copying a big message: the message waited for room for, or the last
- *   one taken, is over BIG_MSG; never past the deadline) before it sleeps.  A sleeper announces
- *   itself in data_waiters / space_waiters and waits on a futex sequence
- *   word; the other side bumps the word and wakes only when the announced
- *   count is non-zero.  A put or get of a whole message checks for sleepers
- *   after giving its lock back: the give is a seq_cst exchange, a full
- *   barrier on x86, so the header (head) store before it, a plain release
- *   store, is visible before the check; elsewhere that store is seq_cst.
+ *   one taken, is over BIG_MSG; never past the deadline) before it sleeps.
+ *   A sleeper announces itself in data_waiters / space_waiters and waits
+ *   on a futex sequence word; the other side bumps the word and wakes only
+ *   when the announced count is non-zero.  A put or get of a whole
+ *   message checks for sleepers after giving its lock back: the give is a
+ *   seq_cst exchange, a full barrier on x86, so the header (head) store
+ *   before it, a plain release store, is visible before the check;
+ *   elsewhere that store is seq_cst.
  *   With the sleeper's seq_cst announce-then-recheck no wake-up is lost,
  *   and a message costs two locked instructions per side (the lock's take
  *   and give) and no system call.  Only the side's lock holder sleeps, and
@@ -47,8 +48,9 @@
  * - Death: a producer killed in the middle of a whole message never
  *   published it; the next producer gets its lock with MP_EOWNERDEAD and
  *   goes on from tail, after keeping any record the dead one published
- *   without storing tail yet (valid headers of the right lap past tail).  A producer killed in the middle of a streamed message left a
- *   FIRST and some CONT records: the consumer drops that partial message
+ *   without storing tail yet (valid headers of the right lap past tail).
+ *   A producer killed in the middle of a streamed message left a FIRST and
+ *   some CONT records: the consumer drops that partial message
  *   when it sees the next FIRST/WHOLE, or when it finds the producer lock's
  *   owner dead while waiting for the rest.  A consumer killed while taking a
  *   message loses at most that message: the next consumer skips CONT
