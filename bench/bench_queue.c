@@ -1,12 +1,193 @@
 /* bench_queue.c - Queue throughput: 64-byte messages 1 -> 1 and 4 -> 4
- * processes, 1 MiB messages; baseline: 64-byte writes through a raw pipe. */
+ * processes, 1 MiB messages.  Two baselines for 64-byte 1 -> 1: 64-byte
+ * writes through a raw pipe (baseline=), and a bare MPMC ring in shared
+ * memory with futex sleep (bare_ring=, below).
+ *
+ * Usage: bench_queue (every figure) | 64 (queue_64B only) | 4x4 | 1m (one
+ * run) | q1 [n] | b1 [n] (one 1 -> 1 run of the queue or the bare ring,
+ * with each child's CPU time per message) | cg [n] (one process puts and
+ * gets: for callgrind) | solo [n] (the same timed, queue and bare ring). */
+#include <linux/futex.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench.h"
 #include "mproc/queue.h"
 
-enum { REPS = 3 };
+enum { REPS = 3, RUNS64 = 5, N64 = 20000000 };
+
+/* ---- the bare ring ----
+ * A minimal MPMC ring: a lock-free array of slots, each a sequence word and
+ * a 64-byte payload (Vyukov's bounded queue), and one futex word per side
+ * (data for consumers, space for producers), set while someone sleeps on
+ * it.  A side that finds nothing spins briefly, then sets its word and
+ * sleeps; the first waker after that clears the word and makes the one
+ * futex call (a burst of puts to a sleeping consumer costs one wake).
+ * NOT robust: a producer or consumer killed between claiming a slot and
+ * releasing it blocks the ring for good, and nothing checks what a peer
+ * wrote.  No deadlines, no close, no message above 64 bytes: the floor of
+ * what the queue does, for comparison only. */
+enum { BSLOTS = 1 << 16, BSPIN = 2000 };
+
+struct bslot {
+	uint64_t seq;
+	uint64_t len;
+	unsigned char data[64];
+};
+
+/* A side's futex word: non-zero while someone sleeps on it. */
+struct bwake {
+	_Alignas(64) uint32_t sleeping;
+};
+
+struct bare {
+	_Alignas(64) uint64_t tail; /* producers claim here */
+	_Alignas(64) uint64_t head; /* consumers claim here */
+	struct bwake data, space;
+	_Alignas(64) struct bslot slot[BSLOTS];
+};
+
+static struct bare *bq;
+static bool verbose; /* q1, b1: CPU time per message of each child */
+
+static void bwait(struct bwake *w, bool (*ready)(uint64_t), uint64_t pos)
+{
+	for (int i = 0; i < BSPIN; i++) {
+		if (ready(pos))
+			return;
+		__builtin_ia32_pause();
+	}
+	__atomic_store_n(&w->sleeping, 1, __ATOMIC_SEQ_CST);
+	if (!ready(pos))
+		syscall(SYS_futex, &w->sleeping, FUTEX_WAIT, 1, NULL, NULL, 0);
+}
+
+/* The first waker after a sleep clears the word and makes the call. */
+static void bwake(struct bwake *w)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* slot store before check */
+	if (__atomic_load_n(&w->sleeping, __ATOMIC_RELAXED) &&
+	    __atomic_exchange_n(&w->sleeping, 0, __ATOMIC_SEQ_CST))
+		syscall(SYS_futex, &w->sleeping, FUTEX_WAKE, INT32_MAX, NULL,
+			NULL, 0);
+}
+
+static bool bspace(uint64_t pos)
+{
+	return __atomic_load_n(&bq->slot[pos % BSLOTS].seq, __ATOMIC_ACQUIRE) >=
+	       pos;
+}
+
+static bool bdata(uint64_t pos)
+{
+	return __atomic_load_n(&bq->slot[pos % BSLOTS].seq, __ATOMIC_ACQUIRE) >=
+	       pos + 1;
+}
+
+static void bput(const void *msg, size_t len)
+{
+	uint64_t pos = __atomic_load_n(&bq->tail, __ATOMIC_RELAXED);
+	struct bslot *s;
+
+	for (;;) {
+		s = &bq->slot[pos % BSLOTS];
+		int64_t d = (int64_t)(__atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) -
+				      pos);
+		if (d == 0 &&
+		    __atomic_compare_exchange_n(&bq->tail, &pos, pos + 1, false,
+						__ATOMIC_RELAXED, __ATOMIC_RELAXED))
+			break;
+		if (d < 0)
+			bwait(&bq->space, bspace, pos);
+		if (d != 0)
+			pos = __atomic_load_n(&bq->tail, __ATOMIC_RELAXED);
+	}
+	s->len = len;
+	memcpy(s->data, msg, len);
+	__atomic_store_n(&s->seq, pos + 1, __ATOMIC_RELEASE);
+	bwake(&bq->data);
+}
+
+static size_t bget(void *buf)
+{
+	uint64_t pos = __atomic_load_n(&bq->head, __ATOMIC_RELAXED);
+	struct bslot *s;
+	size_t len;
+
+	for (;;) {
+		s = &bq->slot[pos % BSLOTS];
+		int64_t d = (int64_t)(__atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) -
+				      (pos + 1));
+		if (d == 0 &&
+		    __atomic_compare_exchange_n(&bq->head, &pos, pos + 1, false,
+						__ATOMIC_RELAXED, __ATOMIC_RELAXED))
+			break;
+		if (d < 0)
+			bwait(&bq->data, bdata, pos);
+		if (d != 0)
+			pos = __atomic_load_n(&bq->head, __ATOMIC_RELAXED);
+	}
+	len = s->len;
+	memcpy(buf, s->data, len);
+	__atomic_store_n(&s->seq, pos + BSLOTS, __ATOMIC_RELEASE);
+	bwake(&bq->space);
+	return len;
+}
+
+static double bare_rate(long n)
+{
+	pid_t pid[2];
+	double t0;
+	int status, bad = 0;
+
+	bq = mmap(NULL, sizeof(*bq), PROT_READ | PROT_WRITE,
+		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (bq == MAP_FAILED)
+		exit(1);
+	for (uint64_t i = 0; i < BSLOTS; i++)
+		bq->slot[i].seq = i;
+	t0 = bench_now();
+	if ((pid[0] = fork()) == 0) {
+		static char buf[64];
+
+		for (long i = 0; i < n; i++)
+			if (bget(buf) != 64)
+				_exit(1);
+		_exit(0);
+	}
+	if ((pid[1] = fork()) == 0) {
+		static const char msg[64];
+
+		for (long i = 0; i < n; i++)
+			bput(msg, 64);
+		_exit(0);
+	}
+	for (int i = 0; i < 2; i++) {
+		struct rusage ru;
+
+		wait4(pid[i], &status, 0, &ru);
+		bad |= !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+		if (verbose)
+			fprintf(stderr, "# child %d: %.1f ns of CPU per message "
+				"(%.1f user), %ld involuntary switches\n", i,
+				(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+				 (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6)
+					/ (double)n * 1e9,
+				(ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6)
+					/ (double)n * 1e9, ru.ru_nivcsw);
+	}
+	t0 = bench_now() - t0;
+	munmap(bq, sizeof(*bq));
+	if (bad)
+		exit(1);
+	return (double)n / t0;
+}
+
+/* ---- the queue ---- */
 
 static mp_queue_t *q;
 
@@ -48,8 +229,18 @@ static double rate(int np, int nc, long n, size_t size)
 		if ((pid[k++] = fork()) == 0)
 			produce(n / np, size);
 	for (int i = 0; i < k; i++) {
-		waitpid(pid[i], &status, 0);
+		struct rusage ru;
+
+		wait4(pid[i], &status, 0, &ru);
 		bad |= !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+		if (verbose)
+			fprintf(stderr, "# child %d: %.1f ns of CPU per message "
+				"(%.1f user), %ld involuntary switches\n", i,
+				(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+				 (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6)
+					/ (double)n * 1e9,
+				(ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6)
+					/ (double)n * 1e9, ru.ru_nivcsw);
 	}
 	t0 = bench_now() - t0;
 	mp_queue_free(q);
@@ -90,22 +281,112 @@ static double pipe_rate(long n)
 	return (double)n / (bench_now() - t0);
 }
 
-int main(void)
+/* The median of n runs, and how far the slowest and fastest lie from it
+ * (percent, written into out). */
+static double spread(double *v, int n, char *out, size_t size)
 {
-	double a[REPS], b[REPS];
+	double m = bench_median(v, n); /* sorts */
 
-	for (int r = 0; r < REPS; r++) {
-		a[r] = rate(1, 1, 20000000, 64);
-		b[r] = pipe_rate(2000000);
+	snprintf(out, size, "%+.0f%%/%+.0f%%", (v[0] / m - 1) * 100,
+		 (v[n - 1] / m - 1) * 100);
+	return m;
+}
+
+int main(int argc, char **argv)
+{
+	double a[RUNS64], b[RUNS64], c[REPS], qm, bm;
+	char qs[32], bs[32];
+	const char *only = argc > 1 ? argv[1] : "";
+	long n = argc > 2 ? atol(argv[2]) : N64;
+
+	/* One process puts and gets n messages in turn, never waiting: the
+	 * instructions a message costs, for callgrind (cg [n]). */
+	if (strcmp(only, "cg") == 0) {
+		static char m[64];
+		size_t len;
+
+		q = mp_queue_new(&(mp_queue_opts_t){.capacity = 4u << 20});
+		for (long i = 0; i < n; i++)
+			if (mp_queue_put(q, m, 64, MP_FOREVER) != 0 ||
+			    mp_queue_get_into(q, m, 64, MP_FOREVER, &len) != 0)
+				return 1;
+		mp_queue_free(q);
+		return 0;
 	}
-	bench_print("queue_64B_msgs_per_s", bench_median(a, REPS),
-		    bench_median(b, REPS), "msgs_per_s");
+	/* One process, put then get, n times: ns per message with no peer
+	 * (solo: queue and bare ring). */
+	if (strcmp(only, "solo") == 0) {
+		static char m[64];
+		size_t len;
+		double t0;
+
+		q = mp_queue_new(&(mp_queue_opts_t){.capacity = 4u << 20});
+		t0 = bench_now();
+		for (long i = 0; i < n; i++)
+			if (mp_queue_put(q, m, 64, MP_FOREVER) != 0 ||
+			    mp_queue_get_into(q, m, 64, MP_FOREVER, &len) != 0)
+				return 1;
+		printf("solo queue: %.1f ns per put+get\n",
+		       (bench_now() - t0) / (double)n * 1e9);
+		mp_queue_free(q);
+		bq = mmap(NULL, sizeof(*bq), PROT_READ | PROT_WRITE,
+			  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (bq == MAP_FAILED)
+			return 1;
+		for (uint64_t i = 0; i < BSLOTS; i++)
+			bq->slot[i].seq = i;
+		t0 = bench_now();
+		for (long i = 0; i < n; i++) {
+			bput(m, 64);
+			if (bget(m) != 64)
+				return 1;
+		}
+		printf("solo bare: %.1f ns per put+get\n",
+		       (bench_now() - t0) / (double)n * 1e9);
+		munmap(bq, sizeof(*bq));
+		return 0;
+	}
+	/* One run of the other figures: 4x4 or 1m. */
+	if (strcmp(only, "4x4") == 0 || strcmp(only, "1m") == 0) {
+		printf("%s: %.4g %s\n", only,
+		       only[0] == '4' ? rate(4, 4, 8000000, 64)
+				      : rate(1, 1, 2000, 1 << 20) / 1.048576,
+		       only[0] == '4' ? "msgs/s" : "MB/s");
+		return 0;
+	}
+	/* One run of one side (for perf stat and callgrind): q1 or b1 [n]. */
+	if (strcmp(only, "q1") == 0 || strcmp(only, "b1") == 0) {
+		verbose = true;
+		printf("%s: %.4g msgs/s\n", only,
+		       only[0] == 'q' ? rate(1, 1, n, 64) : bare_rate(n));
+		return 0;
+	}
+	/* Queue and bare ring alternate, so that both see the same noise. */
+	for (int r = 0; r < RUNS64; r++) {
+		a[r] = rate(1, 1, N64, 64);
+		b[r] = bare_rate(N64);
+		if (r < REPS && strcmp(only, "64") != 0)
+			c[r] = pipe_rate(2000000);
+	}
+	for (int r = 0; r < RUNS64; r++)
+		fprintf(stderr, "# queue_64B run %d: mproc=%.4g bare_ring=%.4g\n",
+			r, a[r], b[r]);
+	qm = spread(a, RUNS64, qs, sizeof(qs));
+	bm = spread(b, RUNS64, bs, sizeof(bs));
+	printf("figure=queue_64B_msgs_per_s mproc=%.4g ", qm);
+	if (strcmp(only, "64") != 0)
+		printf("baseline=%.4g ", bench_median(c, REPS));
+	printf("bare_ring=%.4g spread=mproc:%s,bare_ring:%s unit=msgs_per_s\n",
+	       bm, qs, bs);
+	fflush(stdout);
+	if (strcmp(only, "64") == 0) /* 64: this figure only */
+		return 0;
 	for (int r = 0; r < REPS; r++)
-		a[r] = rate(4, 4, 8000000, 64);
-	bench_print("queue_4x4_64B_msgs_per_s", bench_median(a, REPS), -1,
+		c[r] = rate(4, 4, 8000000, 64);
+	bench_print("queue_4x4_64B_msgs_per_s", bench_median(c, REPS), -1,
 		    "msgs_per_s");
 	for (int r = 0; r < REPS; r++)
-		a[r] = rate(1, 1, 2000, 1 << 20) / 1.048576; /* MB (1e6 B)/s */
-	bench_print("queue_1MiB_MBps", bench_median(a, REPS), -1, "MB_per_s");
+		c[r] = rate(1, 1, 2000, 1 << 20) / 1.048576; /* MB (1e6 B)/s */
+	bench_print("queue_1MiB_MBps", bench_median(c, REPS), -1, "MB_per_s");
 	return 0;
 }

@@ -15,20 +15,29 @@ for b in "$dir"/bench_*; do
     python3 "$here/cpython_$mod.py" >>"$out" || echo "cpython_$mod.py failed" >&2
   fi
 done
-# Merge the lines of each figure, in the order figures first appeared.
+# Merge the lines of each figure, in the order figures first appeared:
+# mproc, cpython, baseline, then any other field (bare_ring=, spread=, ...)
+# in the order first seen, then unit.
 awk '
   /^figure=/ {
     for (i = 1; i <= NF; i++) {
       split($i, kv, "="); k = kv[1]; v = substr($i, length(k) + 2)
       if (k == "figure") { f = v; if (!(f in seen)) { seen[f] = 1; order[++n] = f } }
-      else val[f, k] = v
+      else {
+        if (k !~ /^(mproc|cpython|baseline|unit)$/ && !((f, k) in val))
+          extra[f] = extra[f] " " k
+        val[f, k] = v
+      }
     }
   }
   END {
     for (i = 1; i <= n; i++) {
       f = order[i]; line = "figure=" f
-      split("mproc cpython baseline unit", ks, " ")
-      for (j = 1; j <= 4; j++) if ((f, ks[j]) in val) line = line " " ks[j] "=" val[f, ks[j]]
+      m = split("mproc cpython baseline", ks, " ")
+      m += split(substr(extra[f], 2), xs, " ")
+      for (j = 1; j in xs; j++) ks[3 + j] = xs[j]
+      ks[++m] = "unit"
+      for (j = 1; j <= m; j++) if ((f, ks[j]) in val) line = line " " ks[j] "=" val[f, ks[j]]
       print line
     }
   }' "$out"

@@ -82,6 +82,16 @@ void mp_queue_free(mp_queue_t *q)
 	mpi_arena_free(q);
 }
 
+/* mpi_deadline, with MP_FOREVER (the common blocking call) inline. */
+static inline int deadline_of(double timeout, uint64_t *deadline)
+{
+	if (timeout == MP_FOREVER) {
+		*deadline = MPI_NO_DEADLINE;
+		return 0;
+	}
+	return mpi_deadline(timeout, deadline);
+}
+
 /*
  * Put within deadline: 0, or the ring's code with its reason (-ETIMEDOUT
  * when full past the deadline).
@@ -106,7 +116,7 @@ int mp_queue_put(mp_queue_t *q, const void *msg, size_t len, double timeout)
 	MPI_CHECK_NULL(q);
 	if (msg == NULL && len > 0)
 		return MPI_ERR(-EINVAL, "argument 'msg' is NULL");
-	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
+	if ((rc = deadline_of(timeout, &deadline)) < 0)
 		return MPI_RAISE(rc);
 	if ((rc = put(q, msg, len, deadline)) == -ETIMEDOUT)
 		return MPI_ERR(rc, "%s after %gs", mpi_reason(rc), timeout);
@@ -168,7 +178,7 @@ int mp_queue_get(mp_queue_t *q, double timeout, mp_bytes_t *msg)
 	MPI_CHECK_NULL(msg);
 	*msg = (mp_bytes_t){NULL, 0};
 	MPI_CHECK_NULL(q);
-	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
+	if ((rc = deadline_of(timeout, &deadline)) < 0)
 		return MPI_RAISE(rc);
 	if ((rc = get_owned(q, deadline, msg)) == -ETIMEDOUT)
 		return MPI_ERR(rc, "%s after %gs", mpi_reason(rc), timeout);
@@ -197,7 +207,7 @@ int mp_queue_get_into(mp_queue_t *q, void *buf, size_t cap, double timeout,
 	MPI_CHECK_NULL(q);
 	MPI_CHECK_NULL(buf);
 	MPI_CHECK_NULL(len);
-	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
+	if ((rc = deadline_of(timeout, &deadline)) < 0)
 		return MPI_RAISE(rc);
 	if ((rc = get_into(q, buf, cap, deadline, len)) == -ETIMEDOUT)
 		return MPI_ERR(rc, "%s after %gs", mpi_reason(rc), timeout);
@@ -260,7 +270,7 @@ int mp_queue_join(mp_queue_t *q, double timeout)
 	MPI_CHECK_NULL(q);
 	if (!q->joinable)
 		return MPI_ERR(-EINVAL, "not a JoinableQueue");
-	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
+	if ((rc = deadline_of(timeout, &deadline)) < 0)
 		return MPI_RAISE(rc);
 	__atomic_add_fetch(&q->join_waiters, 1, __ATOMIC_SEQ_CST);
 	while ((n = __atomic_load_n(&q->unfinished, __ATOMIC_SEQ_CST)) != 0) {

@@ -541,6 +541,78 @@ static void test_ring_producer_dies_holding_its_lock(void **state)
 	mpi_ring_free(r);
 }
 
+/* A record is published by its header: a consumer takes it before its
+ * producer stores tail (the tail store is for producers and for
+ * mpi_ring_empty), and head passing tail for that moment reads as empty. */
+static void test_ring_header_publishes_before_tail(void **state)
+{
+	struct mpi_ring *r = mpi_ring_new(4096, 0, 0);
+	static unsigned char buf[100];
+	uint64_t tail;
+
+	(void)state;
+	assert_non_null(r);
+	fill(buf, sizeof(buf), 1);
+	assert_int_equal(mpi_ring_put(r, buf, sizeof(buf), 0), 0);
+	fill(buf, sizeof(buf), 2);
+	assert_int_equal(mpi_ring_put(r, buf, sizeof(buf), 0), 0);
+	/* As if the producer of the second had not stored tail yet. */
+	tail = r->tail;
+	r->tail = tail - (8 + 104);
+	assert_int_equal(take(r, 1, 0), 100);
+	assert_int_equal(take(r, 2, 0), 100);
+	assert_true(r->head > r->tail);
+	assert_true(mpi_ring_empty(r));
+	assert_false(mpi_ring_spin(r, 1000));
+	assert_int_equal(take(r, 0, 0), -ETIMEDOUT);
+	r->tail = tail;
+	assert_true(mpi_ring_empty(r));
+	mpi_ring_free(r);
+}
+
+/* A producer that dies after publishing a record but before storing tail
+ * (it also holds the lock, as it would). */
+static int die_after_publish(void *arg)
+{
+	struct mpi_ring *r = arg;
+	static unsigned char buf[100];
+	uint64_t tail = r->tail;
+
+	fill(buf, sizeof(buf), 2);
+	if (mpi_ring_put(r, buf, sizeof(buf), 0) != 0 ||
+	    mpi_lock_take(&r->plock, 0) != 0)
+		return 1;
+	r->tail = tail;
+	_exit(0);
+}
+
+static void test_ring_producer_dies_after_publishing(void **state)
+{
+	struct mpi_ring *r = mpi_ring_new(4096, 0, 0);
+	static unsigned char buf[100];
+	pid_t pid;
+
+	(void)state;
+	assert_non_null(r);
+	fill(buf, sizeof(buf), 1);
+	assert_int_equal(mpi_ring_put(r, buf, sizeof(buf), 0), 0);
+	pid = mpt_fork(die_after_publish, r);
+	while (waitid(P_PID, (id_t)pid, &(siginfo_t){0},
+		      WEXITED | WNOWAIT) < 0)
+		assert_int_equal(errno, EINTR);
+	/* The next producer takes the lock over and keeps what the dead one
+	 * published: its record is not overwritten. */
+	fill(buf, sizeof(buf), 3);
+	assert_int_equal(mpi_ring_put(r, buf, sizeof(buf), deadline_in(10)),
+			 0);
+	assert_int_equal(mpt_exit_code(pid), 0);
+	assert_int_equal(r->tail, 3 * (8 + 104));
+	for (uint32_t i = 1; i <= 3; i++)
+		assert_int_equal(take(r, i, 0), 100);
+	assert_int_equal(take(r, 0, 0), -ETIMEDOUT);
+	mpi_ring_free(r);
+}
+
 /* ---- lock core ---- */
 
 static void test_lock_core_take_give(void **state)
@@ -774,6 +846,8 @@ int main(void)
 		MPT(test_ring_close_wakes_every_putter),
 		MPT(test_ring_waits_for_its_lock_until_the_deadline),
 		MPT(test_ring_producer_dies_holding_its_lock),
+		MPT(test_ring_header_publishes_before_tail),
+		MPT(test_ring_producer_dies_after_publishing),
 		MPT(test_lock_core_take_give),
 		MPT(test_lock_core_takes_over_from_a_dead_owner),
 		MPT(test_arena_size_classes_do_not_overlap),

@@ -666,18 +666,21 @@ static void test_capacity_limits(void **state)
 
 /* ---- records written by a process that breaks the protocol ---- */
 
-/* Write a raw record header (and plen payload bytes) at the producer's
- * tail and publish HDR + plen (rounded to 8) bytes. */
+/* Write a raw record (header: length, kind and the ring's lap at its
+ * position; then plen payload bytes) at the producer's tail, publish it,
+ * and clear the header word after it, as a producer does (ring.c). */
 static void raw_rec(struct mpi_ring *r, uint32_t kind, uint32_t len,
 		    const void *payload, size_t plen)
 {
 	unsigned char *p = r->data + (r->ptail & (r->cap - 1));
-	uint32_t h[2] = {len, kind};
+	uint64_t lap = (r->ptail / r->cap) & 0xffffff;
+	uint64_t h = len | (uint64_t)kind << 32 | lap << 40;
 
-	memcpy(p, h, 8);
 	if (plen)
 		memcpy(p + 8, payload, plen);
 	r->ptail += 8 + ((plen + 7) & ~(size_t)7);
+	memset(r->data + (r->ptail & (r->cap - 1)), 0, 8);
+	__atomic_store_n((uint64_t *)(void *)p, h, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&r->tail, r->ptail, __ATOMIC_SEQ_CST);
 	r->puts++;
 }
@@ -730,7 +733,7 @@ static int hostile_records(void *arg)
 		return 2;
 	/* A record that would run past the end of the ring. */
 	r->ptail = r->tail = (r->tail | 4095) - 15; /* 16 bytes before the end */
-	r->head = r->ctail = r->tail;
+	r->head = r->tail;
 	raw_rec(r, WHOLE, 64, "12345678", 8);
 	if (get_code(r) != -EPROTO || !still_works(r))
 		return 3;

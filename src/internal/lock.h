@@ -89,7 +89,7 @@ static inline int mpi_lock_take(uint64_t *state, uint64_t deadline)
 /* Release, waking one sleeper if any: 0, or -EINVAL if it was free. */
 static inline int mpi_lock_give(uint64_t *state)
 {
-	uint64_t old = __atomic_exchange_n(state, 0, __ATOMIC_RELEASE);
+	uint64_t old = __atomic_exchange_n(state, 0, __ATOMIC_SEQ_CST);
 
 	if (__builtin_expect(old == 0, 0))
 		return -EINVAL;

@@ -16,13 +16,59 @@
 
 #define HDR 8u
 #define SLICE_NS 100000000u /* re-check a streaming producer's life */
+#define SPIN_ROUNDS 2000u   /* pauses before sleeping (~60 us here) */
+#define SPIN_ROUNDS_BIG 16u /* the same, waiting for a big copy */
+#define BIG_MSG 16384u      /* a message that takes a while to copy */
 
 enum { REC_WHOLE = 1, REC_FIRST = 2, REC_CONT = 3, REC_PAD = 4 };
 
+/* A record header, decoded. */
 struct rec {
 	uint32_t len; /* payload bytes after the header */
 	uint32_t kind;
 };
+
+/*
+ * A header is one 64-bit word, stored last (release) so that a consumer
+ * that sees it sees the payload: length (bits 0-31), kind (32-39) and the
+ * ring's lap at the record's position (40-63, mod 2^24).  0 means nothing
+ * was published there yet; so does a header of the lap before (left where
+ * the producer could not clear the next header: see finish()).
+ */
+#define LAP_MASK 0xffffffu
+
+static inline uint64_t lap(const struct mpi_ring *r, uint64_t pos)
+{
+	return (pos >> __builtin_ctzll(r->cap)) & LAP_MASK;
+}
+
+static inline uint64_t hdr_word(const struct mpi_ring *r, uint64_t pos,
+				uint32_t kind, uint64_t len)
+{
+	return len | (uint64_t)kind << 32 | lap(r, pos) << 40;
+}
+
+static inline uint64_t *hdr_at(struct mpi_ring *r, uint64_t pos)
+{
+	return (uint64_t *)(void *)(r->data + (pos & (r->cap - 1)));
+}
+
+/* What the word w found at pos says. */
+enum { H_NONE, H_REC, H_BAD };
+
+static inline int hdr_state(const struct mpi_ring *r, uint64_t pos, uint64_t w)
+{
+	uint64_t l = w >> 40, now = lap(r, pos);
+
+	if (w == 0 || l == ((now - 1) & LAP_MASK))
+		return H_NONE;
+	return l == now ? H_REC : H_BAD;
+}
+
+static inline struct rec hdr_rec(uint64_t w)
+{
+	return (struct rec){(uint32_t)w, (uint32_t)(w >> 32) & 0xff};
+}
 
 static inline uint64_t align8(uint64_t n)
 {
@@ -65,8 +111,10 @@ size_t mpi_ring_count(const struct mpi_ring *r)
 
 bool mpi_ring_empty(struct mpi_ring *r)
 {
-	return __atomic_load_n(&r->tail, __ATOMIC_SEQ_CST) ==
-	       __atomic_load_n(&r->head, __ATOMIC_SEQ_CST);
+	/* head passes tail for a moment when a consumer takes a record
+	 * whose producer has not stored tail yet */
+	return (int64_t)(__atomic_load_n(&r->tail, __ATOMIC_SEQ_CST) -
+			 __atomic_load_n(&r->head, __ATOMIC_SEQ_CST)) <= 0;
 }
 
 bool mpi_ring_spin(struct mpi_ring *r, uint64_t ns)
@@ -96,9 +144,54 @@ static uint64_t quarter(const struct mpi_ring *r)
 }
 
 /*
- * Wake the sleepers of one side if any announced themselves.  The index
- * store before it and the sleeper's announce-then-recheck are seq_cst, so
- * either we see the announcement or the sleeper sees the new index.
+ * Publish a word the other side reads (a record header, or head).  The
+ * fast paths check the other side's sleepers only after giving their lock
+ * back, and that check must not pass this store: on x86 the give (a locked
+ * xchg, seq_cst) is a full barrier, so the store can be a plain release
+ * (no second locked instruction per message); elsewhere the store is
+ * seq_cst (stlr on arm64), ordered before the check's seq_cst load.
+ */
+static inline void publish(uint64_t *idx, uint64_t v)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__atomic_store_n(idx, v, __ATOMIC_RELEASE);
+#else
+	__atomic_store_n(idx, v, __ATOMIC_SEQ_CST);
+#endif
+}
+
+/*
+ * Look for ready(r) a little while before sleeping: with small messages
+ * the other side is a few hundred nanoseconds away, and a sleep and a wake
+ * cost two system calls and a context switch.  big: the other side is
+ * copying a big message (longer than any spin), so just look.  Never past
+ * the deadline, never for a call that does not block.  True if ready.
+ */
+static bool spin(struct mpi_ring *r, bool (*ready)(struct mpi_ring *, void *),
+		 void *arg, uint64_t deadline, bool big)
+{
+	unsigned rounds = big ? SPIN_ROUNDS_BIG : SPIN_ROUNDS;
+
+	if (mpi_expired(deadline))
+		return false;
+	for (unsigned i = 1; i <= rounds; i++) {
+		if (ready(r, arg))
+			return true;
+#if defined(__x86_64__) || defined(__i386__)
+		__builtin_ia32_pause();
+#endif
+		if ((i & 127) == 0 && mpi_expired(deadline))
+			return false;
+	}
+	return false;
+}
+
+/*
+ * Wake the sleepers of one side if any announced themselves.  The header
+ * or head store is ordered before this check (seq_cst, or a release store
+ * followed by the lock's give: see publish()) and the sleeper announces
+ * itself and then re-checks (seq_cst), so either we see the announcement
+ * or the sleeper sees the new header or head.
  */
 static void wake(uint32_t *seq, uint32_t *waiters, uint32_t *sleep)
 {
@@ -118,11 +211,14 @@ static void wake(uint32_t *seq, uint32_t *waiters, uint32_t *sleep)
  */
 static int sleep_on(struct mpi_ring *r, uint32_t *seq, uint32_t *waiters,
 		    uint32_t *sleep, bool (*ready)(struct mpi_ring *, void *),
-		    void *arg, uint64_t deadline)
+		    void *arg, uint64_t deadline, bool big)
 {
-	uint32_t s = __atomic_load_n(seq, __ATOMIC_SEQ_CST);
+	uint32_t s;
 	int rc = 0;
 
+	if (spin(r, ready, arg, deadline, big))
+		return 0;
+	s = __atomic_load_n(seq, __ATOMIC_SEQ_CST);
 	__atomic_add_fetch(waiters, 1, __ATOMIC_SEQ_CST);
 	__atomic_store_n(sleep, s, __ATOMIC_SEQ_CST);
 	if (!ready(r, arg) && !__atomic_load_n(&r->closed, __ATOMIC_SEQ_CST))
@@ -152,11 +248,35 @@ static int wait_space(struct mpi_ring *r, uint64_t need, uint64_t deadline)
 		if (__atomic_load_n(&r->closed, __ATOMIC_ACQUIRE))
 			return MP_ECLOSED;
 		if (sleep_on(r, &r->head_seq, &r->space_waiters, &r->head_sleep,
-			     has_space, &need, deadline) == -ETIMEDOUT &&
+			     has_space, &need, deadline,
+			     need > BIG_MSG) == -ETIMEDOUT &&
 		    !has_space(r, &need))
 			return -ETIMEDOUT;
 	}
 	return 0;
+}
+
+/*
+ * Publish the record of size bytes written at ptail (payload first) with
+ * header w.  The header of the next record is cleared first, when that
+ * word is free (the consumer must find 0 there, not what an earlier lap
+ * left); when the ring is exactly full it is not free, but then it holds
+ * the header of the lap before, which reads as nothing published too.
+ * now: seq_cst (mid-stream, the caller wakes at once; else the give
+ * orders it, see publish()).
+ */
+static void finish(struct mpi_ring *r, uint64_t size, uint64_t w, bool now)
+{
+	uint64_t next = r->ptail + size;
+
+	if (next - r->phead < r->cap)
+		__atomic_store_n(hdr_at(r, next), 0, __ATOMIC_RELAXED);
+	if (now)
+		__atomic_store_n(hdr_at(r, r->ptail), w, __ATOMIC_SEQ_CST);
+	else
+		publish(hdr_at(r, r->ptail), w);
+	r->ptail = next;
+	__atomic_store_n(&r->tail, next, __ATOMIC_RELEASE);
 }
 
 /* Room for a record of rec bytes, contiguous: pad to the end if needed. */
@@ -168,27 +288,43 @@ static int place(struct mpi_ring *r, uint64_t rec, uint64_t deadline)
 	if (rec > room) {
 		if ((rc = wait_space(r, room, deadline)) < 0)
 			return rc;
-		*(struct rec *)(r->data + pos) =
-			(struct rec){(uint32_t)(room - HDR), REC_PAD};
-		r->ptail += room;
+		finish(r, room, hdr_word(r, r->ptail, REC_PAD, room - HDR),
+		       false);
 	}
 	return wait_space(r, rec, deadline);
 }
 
-/* Write a record at ptail (room checked) and publish it. */
+/* Write a record at ptail (room checked) and publish it; the caller wakes
+ * the consumers (at once mid-stream: now, see finish(); after the give for
+ * a whole message). */
 static void write_rec(struct mpi_ring *r, uint32_t kind, const void *a,
-		      size_t alen, const void *b, size_t blen)
+		      size_t alen, const void *b, size_t blen, bool now)
 {
 	unsigned char *p = r->data + (r->ptail & (r->cap - 1));
 
-	*(struct rec *)p = (struct rec){(uint32_t)(alen + blen), kind};
 	if (alen)
 		memcpy(p + HDR, a, alen);
 	if (blen)
 		memcpy(p + HDR + alen, b, blen);
-	r->ptail += HDR + align8(alen + blen);
-	__atomic_store_n(&r->tail, r->ptail, __ATOMIC_SEQ_CST);
+	finish(r, HDR + align8(alen + blen),
+	       hdr_word(r, r->ptail, kind, alen + blen), now);
+}
+
+/* Only the lock holder counts: a plain increment, read by mpi_ring_count. */
+static inline void count(uint64_t *n)
+{
+	__atomic_store_n(n, __atomic_load_n(n, __ATOMIC_RELAXED) + 1,
+			 __ATOMIC_RELAXED);
+}
+
+static void wake_data(struct mpi_ring *r)
+{
 	wake(&r->tail_seq, &r->data_waiters, &r->tail_sleep);
+}
+
+static void wake_space(struct mpi_ring *r)
+{
+	wake(&r->head_seq, &r->space_waiters, &r->head_sleep);
 }
 
 static int put_locked(struct mpi_ring *r, const unsigned char *msg, size_t len,
@@ -203,8 +339,8 @@ static int put_locked(struct mpi_ring *r, const unsigned char *msg, size_t len,
 			if (__atomic_load_n(&r->closed, __ATOMIC_ACQUIRE))
 				return MP_ECLOSED;
 			if (sleep_on(r, &r->head_seq, &r->space_waiters,
-				     &r->head_sleep, below_max, NULL,
-				     deadline) == -ETIMEDOUT &&
+				     &r->head_sleep, below_max, NULL, deadline,
+				     len > BIG_MSG) == -ETIMEDOUT &&
 			    !below_max(r, NULL))
 				return -ETIMEDOUT;
 		}
@@ -212,59 +348,128 @@ static int put_locked(struct mpi_ring *r, const unsigned char *msg, size_t len,
 	if (HDR + align8(len) <= q) {
 		if ((rc = place(r, HDR + align8(len), deadline)) < 0)
 			return rc;
-		write_rec(r, REC_WHOLE, NULL, 0, msg, len);
-		__atomic_add_fetch(&r->puts, 1, __ATOMIC_RELAXED);
-		return 0;
+		write_rec(r, REC_WHOLE, NULL, 0, msg, len, false);
+		count(&r->puts);
+		return 0; /* mpi_ring_put wakes after the give */
 	}
 	/* Streamed: FIRST (total length + a part), then CONT parts. */
 	chunk = q - HDR - 8;
 	if ((rc = place(r, HDR + 8 + chunk, deadline)) < 0)
 		return rc;
 	__atomic_store_n(&r->streaming, 1, __ATOMIC_RELEASE);
-	write_rec(r, REC_FIRST, &total, 8, msg, chunk);
-	__atomic_add_fetch(&r->puts, 1, __ATOMIC_RELAXED);
+	write_rec(r, REC_FIRST, &total, 8, msg, chunk, true);
+	count(&r->puts);
+	wake_data(r);
 	for (off = chunk; off < len; off += chunk) {
 		chunk = len - off < q - HDR ? len - off : q - HDR;
 		/* Once started, finish unless nobody reads for a whole timeout:
 		 * then give up, and consumers drop the partial message. */
 		if ((rc = place(r, HDR + align8(chunk), deadline)) < 0)
 			break;
-		write_rec(r, REC_CONT, NULL, 0, msg + off, chunk);
+		write_rec(r, REC_CONT, NULL, 0, msg + off, chunk, true);
+		wake_data(r);
 	}
 	__atomic_store_n(&r->streaming, 0, __ATOMIC_RELEASE);
-	wake(&r->tail_seq, &r->data_waiters, &r->tail_sleep);
 	return rc < 0 ? rc : 0;
 }
 
-int mpi_ring_put(struct mpi_ring *r, const void *msg, size_t len,
-		 uint64_t deadline)
+/*
+ * The common put, inline: a whole message that fits before the end of the
+ * ring in the room the producer knows of, no maxsize.  False: take the
+ * general path (put_locked), which also waits.
+ */
+static inline bool put_fast(struct mpi_ring *r, const void *msg, size_t len)
 {
-	int rc;
+	uint64_t size = HDR + align8(len), pos = r->ptail & (r->cap - 1);
+
+	if (r->maxsize || len > quarter(r) || size > quarter(r) ||
+	    size > r->cap - pos ||
+	    r->cap - (r->ptail - r->phead) < size)
+		return false;
+	if (len)
+		memcpy(r->data + pos + HDR, msg, len);
+	finish(r, size, hdr_word(r, r->ptail, REC_WHOLE, len), false);
+	count(&r->puts);
+	return true;
+}
+
+/*
+ * A producer died inside put (its lock is ours now): find where it
+ * stopped.  It stored tail after each record it published, so at most a
+ * record or two (a pad, then one) lie published beyond tail: keep those,
+ * forget what it wrote without publishing, and clear the header word there
+ * if it scribbled on it (and the word is free).
+ */
+static void recover(struct mpi_ring *r)
+{
+	uint64_t t = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE), w, size;
+	uint64_t head = __atomic_load_n(&r->head, __ATOMIC_SEQ_CST);
+	struct rec h;
+
+	if ((int64_t)(t - head) < 0)
+		t = head; /* consumers took what it published past tail */
+	while (t - head < r->cap) {
+		w = __atomic_load_n(hdr_at(r, t), __ATOMIC_ACQUIRE);
+		h = hdr_rec(w);
+		size = HDR + align8(h.len);
+		if (hdr_state(r, t, w) != H_REC || h.kind < REC_WHOLE ||
+		    h.kind > REC_PAD || size > r->cap - (t & (r->cap - 1)) ||
+		    size > r->cap - (t - head))
+			break;
+		t += size;
+	}
+	if (t - head < r->cap &&
+	    hdr_state(r, t, __atomic_load_n(hdr_at(r, t), __ATOMIC_RELAXED)) !=
+		    H_NONE)
+		__atomic_store_n(hdr_at(r, t), 0, __ATOMIC_RELAXED);
+	r->ptail = t;
+	r->phead = head;
+	__atomic_store_n(&r->tail, t, __ATOMIC_RELEASE);
+	__atomic_store_n(&r->streaming, 0, __ATOMIC_RELEASE);
+}
+
+/* A put past put_fast: the checks, the lock (held: taken already, by
+ * mpi_ring_put), the general path, the reasons. */
+static __attribute__((noinline)) int put_slow(struct mpi_ring *r,
+					      const void *msg, size_t len,
+					      uint64_t deadline, bool held)
+{
+	int rc = 0;
 
 	/* Past this, align8(len) + headers could wrap (see ring.h). */
-	if (len > MPI_RING_MAX_MESSAGE)
+	if (len > MPI_RING_MAX_MESSAGE) {
+		if (held)
+			mpi_lock_give(&r->plock);
 		return mpi_why(-EMSGSIZE,
 			       "message of %zu bytes exceeds the largest "
 			       "message (PTRDIFF_MAX = %td bytes)",
 			       len, (ptrdiff_t)PTRDIFF_MAX);
-	if (r->max_message && len > r->max_message)
+	}
+	if (r->max_message && len > r->max_message) {
+		if (held)
+			mpi_lock_give(&r->plock);
 		return mpi_why(-EMSGSIZE,
 			       "message of %zu bytes exceeds the queue's "
 			       "max_message of %llu",
 			       len, (unsigned long long)r->max_message);
-	rc = mpi_lock_take(&r->plock, deadline);
-	if (rc == MP_EOWNERDEAD) {
-		/* A producer died inside put: forget what it did not publish. */
-		r->ptail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
-		__atomic_store_n(&r->streaming, 0, __ATOMIC_RELEASE);
-	} else if (rc < 0) {
-		return mpi_why(rc, "queue is full");
 	}
+	if (!held)
+		rc = mpi_lock_take(&r->plock, deadline);
+	if (rc == MP_EOWNERDEAD)
+		recover(r);
+	else if (rc < 0)
+		return mpi_why(rc, "queue is full");
 	if (__atomic_load_n(&r->closed, __ATOMIC_ACQUIRE))
 		rc = MP_ECLOSED;
-	else
+	else if (!put_fast(r, msg, len))
 		rc = put_locked(r, msg, len, deadline);
-	mpi_lock_give(&r->plock);
+	else
+		rc = 0;
+	mpi_lock_give(&r->plock); /* seq_cst: orders publish() before wake */
+	if (rc == 0) {
+		wake_data(r);
+		return 0;
+	}
 	if (rc == MP_ECLOSED)
 		return mpi_why(rc, "queue is closed");
 	if (rc == -ETIMEDOUT)
@@ -272,12 +477,37 @@ int mpi_ring_put(struct mpi_ring *r, const void *msg, size_t len,
 	return rc;
 }
 
+int mpi_ring_put(struct mpi_ring *r, const void *msg, size_t len,
+		 uint64_t deadline)
+{
+	/* The common put inline: the lock free, a whole message that fits,
+	 * no limit in the way. */
+	if (__builtin_expect(mpi_lock_try(&r->plock), 1)) {
+		if (__builtin_expect(
+			    (!r->max_message || len <= r->max_message) &&
+				    !__atomic_load_n(&r->closed,
+						     __ATOMIC_ACQUIRE) &&
+				    put_fast(r, msg, len),
+			    1)) {
+			/* seq_cst: orders publish() before the wake check */
+			mpi_lock_give(&r->plock);
+			wake_data(r);
+			return 0;
+		}
+		return put_slow(r, msg, len, deadline, true);
+	}
+	return put_slow(r, msg, len, deadline, false);
+}
+
 /* ---- consumer ---- */
 
+/* Something published at head (a record, or a bad header). */
 static bool has_data(struct mpi_ring *r, void *head)
 {
-	r->ctail = __atomic_load_n(&r->tail, __ATOMIC_SEQ_CST);
-	return r->ctail != *(uint64_t *)head;
+	uint64_t pos = *(uint64_t *)head;
+
+	return hdr_state(r, pos, __atomic_load_n(hdr_at(r, pos),
+						 __ATOMIC_SEQ_CST)) != H_NONE;
 }
 
 /* The message being assembled: buf holds `size` bytes, `got` of them
@@ -295,10 +525,11 @@ static void drop(struct partial *pm)
 	*pm = (struct partial){0};
 }
 
+/* Free the space before head (mid-message: a producer may wait for it). */
 static void consumed(struct mpi_ring *r, uint64_t head)
 {
 	__atomic_store_n(&r->head, head, __ATOMIC_SEQ_CST);
-	wake(&r->head_seq, &r->space_waiters, &r->head_sleep);
+	wake_space(r);
 }
 
 /* What get_locked found wrong, for the message. */
@@ -316,30 +547,35 @@ static int malformed(struct mpi_ring *r, struct partial *pm, uint64_t *head,
 		     struct rec h, struct bad *bad)
 {
 	uint64_t puts = __atomic_load_n(&r->puts, __ATOMIC_RELAXED);
+	uint64_t tail = __atomic_load_n(&r->tail, __ATOMIC_SEQ_CST) & ~(uint64_t)7;
 
-	*bad = (struct bad){h.kind, h.len, r->ctail - *head};
-	drop(pm);
 	/* Records start 8-aligned: a scribbled tail must not misalign us
-	 * (the next producer's publish puts tail right again). */
-	*head = r->ctail & ~(uint64_t)7;
+	 * (the next producer's publish puts tail right again); nor may head
+	 * go back to before what it took. */
+	if ((int64_t)(tail - *head) < 0)
+		tail = *head;
+	*bad = (struct bad){h.kind, h.len, tail - *head};
+	drop(pm);
+	*head = tail;
 	consumed(r, *head);
-	if (puts > __atomic_load_n(&r->gets, __ATOMIC_RELAXED))
+	if (puts > r->gets)
 		__atomic_store_n(&r->gets, puts, __ATOMIC_RELAXED);
 	return -EPROTO;
 }
 
 /*
- * Is the record h at head well formed?  It lies within the bytes published
- * (ctail), does not wrap around the end of the ring, and is no longer than
- * a producer ever writes (a quarter of the ring: see put_locked and place).
+ * Is the record h at head well formed?  Its header carries head's lap
+ * (checked by hdr_state: a stray write rarely does), it is of a known
+ * kind, does not wrap around the end of the ring, and is no longer than a
+ * producer ever writes (a quarter of the ring: see put_locked and place).
  */
 static bool rec_ok(const struct mpi_ring *r, uint64_t head, struct rec h)
 {
-	uint64_t avail = r->ctail - head, pos = head & (r->cap - 1);
+	uint64_t pos = head & (r->cap - 1);
 	uint64_t size = HDR + align8(h.len); /* h.len is 32-bit: no wrap */
 
-	return avail <= r->cap && h.kind >= REC_WHOLE && h.kind <= REC_PAD &&
-	       size <= avail && size <= r->cap - pos && size <= quarter(r) &&
+	return h.kind >= REC_WHOLE && h.kind <= REC_PAD &&
+	       size <= r->cap - pos && size <= quarter(r) &&
 	       (h.kind != REC_FIRST || h.len >= 8);
 }
 
@@ -410,13 +646,18 @@ static int get_locked(struct mpi_ring *r, void **out, size_t cap, size_t *len,
 		      uint64_t deadline, struct bad *bad)
 {
 	struct partial pm = {0};
-	uint64_t head = r->head, until;
+	uint64_t head = r->head, until, w;
 	struct rec h;
 	unsigned char *p;
-	int rc;
+	int rc, st;
 
 	for (;;) {
-		if (head == r->ctail && !has_data(r, &head)) {
+		p = r->data + (head & (r->cap - 1));
+		w = __atomic_load_n((uint64_t *)(void *)p, __ATOMIC_ACQUIRE);
+		st = hdr_state(r, head, w);
+		if (st == H_NONE) {
+			if (has_data(r, &head))
+				continue; /* just published: read it again */
 			if (pm.active &&
 			    (!__atomic_load_n(&r->streaming, __ATOMIC_ACQUIRE) ||
 			     mpi_lock_owner_dead(&r->plock)) &&
@@ -428,15 +669,14 @@ static int get_locked(struct mpi_ring *r, void **out, size_t cap, size_t *len,
 			 * it whatever the deadline, checking its life. */
 			until = pm.active ? mpi_now_ns() + SLICE_NS : deadline;
 			if (sleep_on(r, &r->tail_seq, &r->data_waiters,
-				     &r->tail_sleep, has_data, &head,
-				     until) == -ETIMEDOUT &&
+				     &r->tail_sleep, has_data, &head, until,
+				     pm.active || r->cbig) == -ETIMEDOUT &&
 			    !pm.active && !has_data(r, &head))
 				return -ETIMEDOUT;
 			continue;
 		}
-		p = r->data + (head & (r->cap - 1));
-		h = r->ctail - head >= HDR ? *(struct rec *)p : (struct rec){0};
-		if (!rec_ok(r, head, h))
+		h = hdr_rec(w);
+		if (st == H_BAD || !rec_ok(r, head, h))
 			return malformed(r, &pm, &head, h, bad);
 		if (h.kind == REC_PAD || (h.kind == REC_CONT && !pm.active)) {
 			head += HDR + align8(h.len); /* padding, or an orphan */
@@ -460,35 +700,83 @@ static int get_locked(struct mpi_ring *r, void **out, size_t cap, size_t *len,
 				return malformed(r, &pm, &head, h, bad);
 			if (rc < 0)
 				return rc;
-			__atomic_add_fetch(&r->gets, 1, __ATOMIC_RELAXED);
+			count(&r->gets);
 		}
 		head += HDR + align8(h.len);
-		consumed(r, head);
-		if (pm.got == pm.total) {
-			if (pm.own)
-				pm.buf[pm.total] = '\0';
-			*out = pm.buf;
-			*len = (size_t)pm.total;
-			return 0;
+		if (pm.got != pm.total) {
+			consumed(r, head);
+			continue;
 		}
+		publish(&r->head, head); /* mpi_ring_get wakes after the give */
+		r->cbig = pm.total > BIG_MSG;
+		if (pm.own)
+			pm.buf[pm.total] = '\0';
+		*out = pm.buf;
+		*len = (size_t)pm.total;
+		return 0;
 	}
 }
 
-int mpi_ring_get(struct mpi_ring *r, void **out, size_t cap, size_t *len,
-		 uint64_t deadline)
+/*
+ * The common get, inline: a whole message at head, into the caller's
+ * buffer or a new one.  0; -ENOMEM (nothing taken); 1: take the general
+ * path (get_locked), which also waits, streams, skips, and says what is
+ * wrong.
+ */
+static inline int get_fast(struct mpi_ring *r, void **out, size_t cap,
+			   size_t *len)
+{
+	uint64_t head = r->head, pos = head & (r->cap - 1), w, size;
+	unsigned char *p = r->data + pos;
+
+	/* A WHOLE record of head's lap (hdr_state, rec_ok) in one compare. */
+	w = __atomic_load_n((uint64_t *)(void *)p, __ATOMIC_ACQUIRE);
+	size = HDR + align8((uint32_t)w);
+	if (w >> 32 != (lap(r, head) << 8 | REC_WHOLE) ||
+	    size > r->cap - pos || size > quarter(r) ||
+	    (r->max_message && (uint32_t)w > r->max_message))
+		return 1;
+	if (*out == NULL) {
+		if ((*out = mpi_malloc((size_t)(uint32_t)w + 1)) == NULL)
+			return -ENOMEM; /* the message stays */
+		((unsigned char *)*out)[(uint32_t)w] = '\0';
+	} else if ((uint32_t)w > cap) {
+		return 1; /* -EMSGSIZE */
+	}
+	memcpy(*out, p + HDR, (uint32_t)w);
+	*len = (uint32_t)w;
+	r->cbig = (uint32_t)w > BIG_MSG;
+	count(&r->gets);
+	publish(&r->head, head + size); /* mpi_ring_get wakes after the give */
+	return 0;
+}
+
+/* A get past get_fast: the lock (held: taken already by mpi_ring_get,
+ * whose get_fast said fast), the general path, the reasons. */
+static __attribute__((noinline)) int get_slow(struct mpi_ring *r, void **out,
+					      size_t cap, size_t *len,
+					      uint64_t deadline, bool held,
+					      int fast)
 {
 	struct bad bad = {0};
-	int rc;
+	int rc = 0;
 
 	/* MP_EOWNERDEAD: a consumer died inside get; its message is lost,
 	 * and orphan parts of it are skipped below. */
-	rc = mpi_lock_take(&r->clock, deadline);
+	if (!held)
+		rc = mpi_lock_take(&r->clock, deadline);
 	if (rc < 0 && rc != MP_EOWNERDEAD)
 		return mpi_why(rc, "queue is empty");
-	rc = get_locked(r, out, cap, len, deadline, &bad);
-	mpi_lock_give(&r->clock);
+	if (rc == 0 && !held)
+		fast = get_fast(r, out, cap, len);
+	if (rc == MP_EOWNERDEAD || fast == 1)
+		rc = get_locked(r, out, cap, len, deadline, &bad);
+	else
+		rc = fast;
+	mpi_lock_give(&r->clock); /* seq_cst: orders publish() before wake */
 	switch (rc) {
 	case 0:
+		wake_space(r);
 		return 0;
 	case MP_ECLOSED:
 		return mpi_why(rc, "queue is closed");
@@ -511,6 +799,25 @@ int mpi_ring_get(struct mpi_ring *r, void **out, size_t cap, size_t *len,
 	default:
 		return rc;
 	}
+}
+
+int mpi_ring_get(struct mpi_ring *r, void **out, size_t cap, size_t *len,
+		 uint64_t deadline)
+{
+	/* The common get inline: the lock free, a whole message at head. */
+	int fast;
+
+	if (__builtin_expect(mpi_lock_try(&r->clock), 1)) {
+		fast = get_fast(r, out, cap, len);
+		if (__builtin_expect(fast == 0, 1)) {
+			/* seq_cst: orders publish() before the wake check */
+			mpi_lock_give(&r->clock);
+			wake_space(r);
+			return 0;
+		}
+		return get_slow(r, out, cap, len, deadline, true, fast);
+	}
+	return get_slow(r, out, cap, len, deadline, false, 1);
 }
 
 void mpi_ring_close(struct mpi_ring *r)

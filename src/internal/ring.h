@@ -6,7 +6,8 @@
  * Design notes.
  * - One shared-memory block: control words, then a byte ring of `cap` bytes
  *   (a power of two).  Messages are records: an 8-byte header (length,
- *   kind) and the payload padded to 8 bytes.  A message longer than a
+ *   kind, and the ring's lap at the record's position, mod 2^24) and the
+ *   payload padded to 8 bytes.  A message longer than a
  *   quarter of the ring is streamed: a FIRST record carrying its total
  *   length and a first part, then CONT records, so any size passes through
  *   any ring while the consumer frees space behind it.
@@ -14,22 +15,42 @@
  *   (both robust: the lock core of internal/lock.h, taken with the call's
  *   deadline).  Between the producer of the moment
  *   and the consumer of the moment it is a single-producer single-consumer
- *   ring: `tail` is written only under the producer lock and published with
- *   a release store after the record is complete; `head` only under the
- *   consumer lock.  Each side caches the other's index and rereads it only
- *   when it seems to lack data or space, so the cache lines rarely bounce.
- * - A sleeper announces itself in data_waiters / space_waiters and waits on
- *   a futex sequence word; the other side bumps the word and wakes only when
- *   the announced count is non-zero (the index store and that check are
- *   seq_cst, so no wake-up is lost).  Only the side's lock holder sleeps,
- *   and it also publishes the word's value it sleeps on (tail_sleep /
+ *   ring, written only under the locks (ptail, tail, phead by the producer;
+ *   head by the consumer).
+ * - A record is published by its header word: the producer writes the
+ *   payload, clears the header word of the next record, then stores the
+ *   header (release), then tail.  A consumer looks only at the header at
+ *   head: 0, or a header of the lap before (where the next word could not
+ *   be cleared because the ring was exactly full), means nothing yet.  So
+ *   a consumer never reads the producer's index lines, and the only cache
+ *   lines the two sides share per message are the record's own (as in a
+ *   bare slot ring); the producer rereads head only when its cached copy
+ *   (phead) says the ring is full.  tail serves producers (recovery) and
+ *   mpi_ring_empty / mpi_ring_spin.
+ * - A side that finds no data or no room spins a little (SPIN_ROUNDS
+ *   pauses, a few microseconds; only a glance when the other side is
+ *   copying a big message: the message waited for room for, or the last
+ *   one taken, is over BIG_MSG; never past the deadline) before it sleeps.
+ *   A sleeper announces itself in data_waiters / space_waiters and waits
+ *   on a futex sequence word; the other side bumps the word and wakes only
+ *   when the announced count is non-zero.  A put or get of a whole
+ *   message checks for sleepers after giving its lock back: the give is a
+ *   seq_cst exchange, a full barrier on x86, so the header (head) store
+ *   before it, a plain release store, is visible before the check;
+ *   elsewhere that store is seq_cst.
+ *   With the sleeper's seq_cst announce-then-recheck no wake-up is lost,
+ *   and a message costs two locked instructions per side (the lock's take
+ *   and give) and no system call.  Only the side's lock holder sleeps, and
+ *   it also publishes the word's value it sleeps on (tail_sleep /
  *   head_sleep): a waker whose bump is not the first since then knows the
  *   sleeper was woken already and makes no system call, so a burst of puts
  *   to a sleeping consumer costs one futex wake, not one per put.
  * - Death: a producer killed in the middle of a whole message never
  *   published it; the next producer gets its lock with MP_EOWNERDEAD and
- *   goes on.  A producer killed in the middle of a streamed message left a
- *   FIRST and some CONT records: the consumer drops that partial message
+ *   goes on from tail, after keeping any record the dead one published
+ *   without storing tail yet (valid headers of the right lap past tail).
+ *   A producer killed in the middle of a streamed message left a FIRST and
+ *   some CONT records: the consumer drops that partial message
  *   when it sees the next FIRST/WHOLE, or when it finds the producer lock's
  *   owner dead while waiting for the rest.  A consumer killed while taking a
  *   message loses at most that message: the next consumer skips CONT
@@ -40,14 +61,14 @@
  *   most MPI_RING_MAX_MESSAGE bytes (so that every size computed from a
  *   length, headers and padding included, fits in 64 bits).
  * - Trust: records are written by other processes, which may die at any
- *   point or scribble.  A consumer checks every record header against what
- *   was published and the ring's limits before it uses it (a record must
- *   lie inside the published bytes, not wrap, not exceed a quarter of the
- *   ring; a streamed message's parts must add up to its announced total,
- *   which is at most max_message), and it allocates for a streamed message
- *   as its parts arrive, not what its first record announces.  A malformed
- *   record makes that get fail with -EPROTO after dropping everything
- *   published so far; the ring stays usable.
+ *   point or scribble.  A consumer checks every record header before it
+ *   uses it (it must carry head's lap, which a stray write matches once in
+ *   2^24, be of a known kind, not wrap, not exceed a quarter of the ring; a
+ *   streamed message's parts must add up to its announced total, which is
+ *   at most max_message), and it allocates for a streamed message as its
+ *   parts arrive, not what its first record announces.  A malformed record
+ *   makes that get fail with -EPROTO after dropping everything published
+ *   so far (head moves to tail); the ring stays usable.
  */
 #ifndef MPROC_INTERNAL_RING_H
 #define MPROC_INTERNAL_RING_H
@@ -71,8 +92,8 @@ struct mpi_ring {
 	uint32_t tail_sleep; /* the tail_seq value the data sleeper sleeps on */
 	/* consumer side */
 	_Alignas(64) uint64_t clock; /* internal/lock.h */
-	uint64_t ctail;      /* consumer's cached tail */
 	uint64_t gets;
+	uint32_t cbig;       /* the last message taken was big: spin less */
 	_Alignas(64) uint64_t head; /* end of consumed data */
 	uint32_t head_seq, space_waiters;
 	uint32_t head_sleep; /* the head_seq value the space sleeper sleeps on */
@@ -124,8 +145,9 @@ size_t mpi_ring_count(const struct mpi_ring *r);
  * if there is some. */
 bool mpi_ring_spin(struct mpi_ring *r, uint64_t ns);
 
-/* No published byte left to read (seq_cst: pairs with a producer's
- * publish for flag-based wake-ups). */
+/* No published byte left to read, by tail and head (seq_cst: pairs with
+ * a producer's put, whose give orders its stores before the caller's next
+ * seq_cst load, for flag-based wake-ups). */
 bool mpi_ring_empty(struct mpi_ring *r);
 
 #endif
