@@ -243,3 +243,22 @@ void mpi_stdio_forget(bool in)
 	if (in && has_readahead(stdin))
 		__fpurge(stdin);
 }
+
+__attribute__((noinline)) pid_t mpi_vfork(void (*child)(void *arg), void *arg,
+					  sigset_t *saved)
+{
+	sigset_t all;
+	pid_t pid;
+	int e;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, saved);
+	pid = vfork();
+	if (pid == 0) {
+		child(arg);
+		_exit(127); /* child() execs or exits; never here */
+	}
+	e = errno;
+	pthread_sigmask(SIG_SETMASK, saved, NULL);
+	return pid < 0 ? -e : pid;
+}

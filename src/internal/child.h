@@ -17,6 +17,7 @@
 #ifndef MPROC_INTERNAL_CHILD_H
 #define MPROC_INTERNAL_CHILD_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/resource.h>
@@ -120,5 +121,13 @@ int mpi_report_read(int fd, struct mpi_child_report *r);
  * the moment of the fork may be written twice.
  */
 void mpi_stdio_forget(bool in);
+
+/*
+ * vfork with every signal blocked, the caller's mask saved in *saved first
+ * (the child restores it once its signal dispositions are safe).  The child
+ * runs child(arg), which must exec or _exit; returns the pid, or -errno.
+ * Its own function, so that no local of the caller lives across vfork.
+ */
+pid_t mpi_vfork(void (*child)(void *arg), void *arg, sigset_t *saved);
 
 #endif

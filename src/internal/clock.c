@@ -84,3 +84,22 @@ int mpi_remaining_ms(uint64_t deadline)
 	left = (left + 999999u) / 1000000u;
 	return left > 0x7fffffff ? 0x7fffffff : (int)left;
 }
+
+bool mpi_spin_until(bool (*done)(const void *arg), const void *arg,
+		    uint64_t ns)
+{
+	uint64_t until = 0;
+
+	for (unsigned i = 0; !done(arg); i++) {
+		if ((i & 63) == 0) {
+			uint64_t now = mpi_now_ns();
+
+			if (until == 0)
+				until = now + ns;
+			else if (now >= until)
+				return false;
+		}
+		mpi_cpu_relax();
+	}
+	return true;
+}

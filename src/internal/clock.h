@@ -67,6 +67,21 @@ struct timespec *mpi_remaining(uint64_t deadline, struct timespec *ts);
 /* Same in milliseconds for poll(): -1 for no deadline, rounded up. */
 int mpi_remaining_ms(uint64_t deadline);
 
+/* One pause of a spin-wait loop (a no-op where the CPU has none). */
+static inline void mpi_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
+/*
+ * Spin (no lock, no syscall) until done(arg) is true, for at most ns: true
+ * once done.  The clock is read every 64 rounds only.
+ */
+bool mpi_spin_until(bool (*done)(const void *arg), const void *arg,
+		    uint64_t ns);
+
 static inline bool mpi_expired(uint64_t deadline)
 {
 	return deadline != MPI_NO_DEADLINE && mpi_now_ns() >= deadline;

@@ -117,24 +117,14 @@ bool mpi_ring_empty(struct mpi_ring *r)
 			 __atomic_load_n(&r->head, __ATOMIC_SEQ_CST)) <= 0;
 }
 
+static bool not_empty(const void *r)
+{
+	return !mpi_ring_empty((struct mpi_ring *)r);
+}
+
 bool mpi_ring_spin(struct mpi_ring *r, uint64_t ns)
 {
-	uint64_t until = 0;
-
-	for (unsigned i = 0; mpi_ring_empty(r); i++) {
-		if ((i & 63) == 0) {
-			uint64_t now = mpi_now_ns();
-
-			if (until == 0)
-				until = now + ns;
-			else if (now >= until)
-				return false;
-		}
-#if defined(__x86_64__) || defined(__i386__)
-		__builtin_ia32_pause();
-#endif
-	}
-	return true;
+	return mpi_spin_until(not_empty, r, ns);
 }
 
 /* The largest record: a quarter of the ring, and what a u32 length holds. */
@@ -177,9 +167,7 @@ static bool spin(struct mpi_ring *r, bool (*ready)(struct mpi_ring *, void *),
 	for (unsigned i = 1; i <= rounds; i++) {
 		if (ready(r, arg))
 			return true;
-#if defined(__x86_64__) || defined(__i386__)
-		__builtin_ia32_pause();
-#endif
+		mpi_cpu_relax();
 		if ((i & 127) == 0 && mpi_expired(deadline))
 			return false;
 	}

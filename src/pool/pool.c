@@ -330,24 +330,14 @@ int mp_pool_apply_async_many(mp_pool_t *pool, mp_task_fn fn,
 
 /* Look at r for at most ns (no lock, no syscall): true once done.  Tiny
  * tasks end faster than a sleeping waiter is woken. */
+static bool result_done(const void *r)
+{
+	return mpi_result_done(r);
+}
+
 static bool spin_done(const mp_async_result_t *r, uint64_t ns)
 {
-	uint64_t until = 0;
-
-	for (unsigned i = 0; !mpi_result_done(r); i++) {
-		if ((i & 63) == 0) {
-			uint64_t now = mpi_now_ns();
-
-			if (until == 0)
-				until = now + ns;
-			else if (now >= until)
-				return false;
-		}
-#if defined(__x86_64__) || defined(__i386__)
-		__builtin_ia32_pause();
-#endif
-	}
-	return true;
+	return mpi_spin_until(result_done, r, ns);
 }
 
 /* 0 once done, or -ETIMEDOUT.  A done result needs no pool. */

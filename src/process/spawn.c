@@ -153,21 +153,10 @@ __attribute__((noreturn)) static void child(struct plan *c)
 			"execveat(/proc/self/exe)");
 }
 
-/* vfork with every signal blocked: the pid, or -errno. */
-__attribute__((noinline)) static pid_t do_vfork(struct plan *c)
+/* child() for mpi_vfork. */
+static void run_child(void *arg)
 {
-	sigset_t all;
-	pid_t pid;
-	int e;
-
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &c->mask);
-	pid = vfork();
-	if (pid == 0)
-		child(c);
-	e = errno;
-	pthread_sigmask(SIG_SETMASK, &c->mask, NULL);
-	return pid < 0 ? -e : pid;
+	child(arg);
 }
 
 int mpi_spawn_start(struct mp_process *p, const char *tname, int *setup_fd)
@@ -201,7 +190,7 @@ int mpi_spawn_start(struct mp_process *p, const char *tname, int *setup_fd)
 		goto out;
 	}
 	mpi_forking = true; /* a sanitizer may make vfork a fork: atfork */
-	pid = do_vfork(&c);
+	pid = mpi_vfork(run_child, &c, &c.mask);
 	mpi_forking = false;
 	if (pid < 0) {
 		errno = -pid;

@@ -152,24 +152,10 @@ __attribute__((noreturn)) static void child(const struct plan *c)
 	__builtin_unreachable();
 }
 
-/*
- * vfork with every signal blocked; returns the pid or -errno.  A function of
- * its own, so that no local of the caller lives across vfork.
- */
-__attribute__((noinline)) static pid_t spawn(struct plan *c)
+/* child() for mpi_vfork. */
+static void run_child(void *arg)
 {
-	sigset_t all;
-	pid_t pid;
-	int e;
-
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &c->mask);
-	pid = vfork();
-	if (pid == 0)
-		child(c);
-	e = errno;
-	pthread_sigmask(SIG_SETMASK, &c->mask, NULL);
-	return pid < 0 ? -e : pid;
+	child(arg);
 }
 
 /* The environment to use: opts->env, or environ plus opts->env_add. */
@@ -321,7 +307,7 @@ static pid_t launch(struct plan *c, const char *const argv[],
 	rc = mpi_report_pipe(errpipe);
 	if (rc == 0) {
 		c->errfd = errpipe[1];
-		pid = spawn(c);
+		pid = mpi_vfork(run_child, (void *)c, &c->mask);
 		close(errpipe[1]);
 	}
 	for (i = 0; i < 3; i++)
