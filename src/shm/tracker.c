@@ -44,36 +44,32 @@ enum { WATCH_MS = 100 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static int tracker_fd = -1;
-static pthread_once_t once = PTHREAD_ONCE_INIT;
-/* Set while this thread forks the tracker with the lock held. */
-static _Thread_local bool starting;
 
 /*
  * fork from a threaded parent: hold the lock across every fork the program
  * makes, so a child never inherits it held by a thread that does not exist
- * there (the tracker's own fork already holds it).
+ * there.  The tracker itself is forked without the lock (see send_line), so
+ * this lock is never held while another atfork handler's lock is taken.
  */
 static void before_fork(void)
 {
-	if (!starting)
-		pthread_mutex_lock(&lock);
+	pthread_mutex_lock(&lock);
 }
 
-static void after_fork_parent(void)
+static void after_fork(void)
 {
-	if (!starting)
-		pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&lock);
 }
 
-static void after_fork_child(void)
+/*
+ * Registered before the process registry's handler (constructor priority
+ * 101 runs before the default), so prepare handlers, which run in reverse
+ * order, always take the registry's lock first and this one second: the
+ * order mp_process_start uses too (it holds the registry lock at fork).
+ */
+__attribute__((constructor(101))) static void register_atfork(void)
 {
-	if (!starting)
-		pthread_mutex_unlock(&lock);
-}
-
-static void init_once(void)
-{
-	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+	pthread_atfork(before_fork, after_fork, after_fork);
 }
 
 /* What the tracker process holds. */
@@ -279,7 +275,8 @@ static void null_stdio(void)
 		close(fd);
 }
 
-static int start_locked(void)
+/* Fork the tracker; *wfd: the write end of its pipe.  0, or -errno. */
+static int start_tracker(int *wfd)
 {
 	int fds[2], status;
 	pid_t pid;
@@ -317,7 +314,7 @@ static int start_locked(void)
 	close(fds[0]);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
-	tracker_fd = fds[1];
+	*wfd = fds[1];
 	return 0;
 }
 
@@ -330,12 +327,20 @@ static int send_line(char op, const char *name)
 	len = snprintf(line, sizeof(line), "%c%d %s\n", op, (int)getpid(), name);
 	if (len <= 0 || (size_t)len >= sizeof(line))
 		return -ENAMETOOLONG;
-	pthread_once(&once, init_once);
 	pthread_mutex_lock(&lock);
 	if (tracker_fd < 0 && op == '+') {
-		starting = true;
-		rc = start_locked();
-		starting = false;
+		/* Start one without the lock (fork runs the atfork handlers,
+		 * which take it); a thread that raced us may win: then ours
+		 * sees EOF at once and exits with nothing to clean. */
+		int fd = -1;
+
+		pthread_mutex_unlock(&lock);
+		rc = start_tracker(&fd);
+		pthread_mutex_lock(&lock);
+		if (rc == 0 && tracker_fd < 0)
+			tracker_fd = fd;
+		else if (rc == 0)
+			close(fd);
 	}
 	if (rc == 0 && tracker_fd >= 0) {
 		do
