@@ -49,7 +49,6 @@ struct hdr {
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct chunk *chunks;
-static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void before_fork(void)
 {
@@ -72,7 +71,15 @@ static void after_fork_child(void)
 	pthread_mutex_unlock(&lock);
 }
 
-static void init_once(void)
+/*
+ * The library's fork handlers take their locks in one order, whoever forks:
+ * the process registry's (process/reap.c), then the arena's, then the shm
+ * tracker's.  Prepare handlers run in the reverse order of registration,
+ * so the tracker registers first (constructor 101), the arena second (102),
+ * the registry last (a default constructor); mp_process_start, which holds
+ * the registry's lock when it forks, takes them in that order too.
+ */
+__attribute__((constructor(102))) static void register_atfork(void)
 {
 	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
 }
@@ -145,7 +152,6 @@ void *mpi_arena_alloc(size_t size)
 	}
 	if (size + HDR > BIG_BLOCK)
 		return alloc_big(size);
-	pthread_once(&once, init_once);
 	cls = size_class(size + HDR);
 	bsize = (size_t)64 << cls;
 	pthread_mutex_lock(&lock);
