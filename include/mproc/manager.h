@@ -491,10 +491,13 @@ MP_API int mp_manager_list(mp_manager_t *m, const mp_obj_t *init,
  * Condition(lock), Event(), Semaphore(value): the library's robust
  * cross-process objects (include/mproc/sync.h, used with its functions),
  * placed in the manager's region and living as long as it.  For clients
- * forked from the creator they behave as CPython's proxies to the
- * server's threading objects do (releasing an unlocked Lock is the
- * RuntimeError case, -EPERM), and their owner-death rule covers a client
- * that dies holding them.  Not to be freed or destroyed by the caller.
+ * forked from the creator they give what CPython's proxies to the
+ * server's threading objects give (acquire, release, wait, notify from
+ * any client), with one difference in wording: releasing an unlocked Lock
+ * is multiprocessing.Lock's error (-EINVAL, "semaphore or lock released
+ * too many times"), where CPython's manager Lock raises RuntimeError
+ * ("release unlocked lock").  Their owner-death rule covers a client that
+ * dies holding them.  Not to be freed or destroyed by the caller.
  * -EINVAL (NULL; a condition's opts with both lock and rlock), -ENOMEM,
  * MP_ECLOSED.  Thread-safe.
  */

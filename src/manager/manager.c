@@ -43,8 +43,8 @@ struct mp_manager {
 };
 
 /* The server's life: only system calls (the creator may have threads). */
-__attribute__((noreturn)) static void serve(int ctl, pid_t creator,
-					    const char *name)
+__attribute__((noreturn)) static void serve(int ctl, int ready,
+					    pid_t creator, const char *name)
 {
 	struct sigaction sa;
 	struct pollfd p;
@@ -59,6 +59,10 @@ __attribute__((noreturn)) static void serve(int ctl, pid_t creator,
 	sigaction(SIGINT, &sa, NULL); /* as CPython's manager server */
 	sa.sa_handler = SIG_DFL;
 	sigaction(SIGTERM, &sa, NULL);
+	/* Tell the creator we are ready (CPython's start() waits so). */
+	if (write(ready, "r", 1) != 1)
+		syscall(SYS_exit_group, 1);
+	close(ready);
 	/* Keep only the control pipe and stdio: the creator's other fds
 	 * (pipes, sockets) must not stay open because of us. */
 	if (ctl != 3) {
@@ -85,11 +89,27 @@ __attribute__((noreturn)) static void serve(int ctl, pid_t creator,
 	__builtin_unreachable();
 }
 
+/* Read the server's ready byte: 0, or -ECHILD when it ended first. */
+static int await_ready(int fd)
+{
+	ssize_t n;
+	char c;
+
+	while ((n = read(fd, &c, 1)) < 0 && errno == EINTR)
+		;
+	if (n == 1)
+		return 0;
+	if (n < 0)
+		return MPI_WHY_SYS("read");
+	return mpi_why(-ECHILD, "the manager's server process ended before "
+				"it was ready");
+}
+
 static int start_server(mp_manager_t *m)
 {
 	char name[32];
 	unsigned n;
-	int fds[2];
+	int fds[2], rdy[2], rc;
 	pid_t pid;
 
 	n = atomic_fetch_add(&mpi_counter, 1) + 1;
@@ -97,24 +117,43 @@ static int start_server(mp_manager_t *m)
 		 *mpi_self.identity ? ":" : "", n);
 	if (pipe2(fds, O_CLOEXEC) < 0)
 		return MPI_WHY_SYS("pipe2");
-	fflush(NULL); /* the server never writes, but a fork may not copy */
-	pid = fork();
-	if (pid < 0) {
-		int rc = MPI_WHY_SYS("fork");
-
+	if (pipe2(rdy, O_CLOEXEC) < 0) {
+		rc = MPI_WHY_SYS("pipe2");
 		close(fds[0]);
 		close(fds[1]);
 		return rc;
 	}
+	fflush(NULL); /* the server never writes, but a fork may not copy */
+	pid = fork();
+	if (pid < 0) {
+		rc = MPI_WHY_SYS("fork");
+		close(fds[0]);
+		close(fds[1]);
+		close(rdy[0]);
+		close(rdy[1]);
+		return rc;
+	}
 	if (pid == 0) {
 		close(fds[1]);
-		serve(fds[0], m->creator, name);
+		close(rdy[0]);
+		serve(fds[0], rdy[1], m->creator, name);
 	}
 	close(fds[0]);
+	close(rdy[1]);
 	m->ctl = fds[1];
 	m->server.pid = pid;
 	m->server.fd = mpi_have_pidfd() ? mpi_pidfd_open(pid) : -1;
-	return 0;
+	rc = await_ready(rdy[0]);
+	close(rdy[0]);
+	if (rc < 0) {
+		close(m->ctl);
+		m->ctl = -1;
+		mpi_child_kill_reap(&m->server);
+		if (m->server.fd >= 0)
+			close(m->server.fd);
+		m->server.fd = -1;
+	}
+	return rc;
 }
 
 mp_manager_t *mp_manager_new(const mp_manager_opts_t *opts)

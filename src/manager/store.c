@@ -90,6 +90,38 @@ static int size_class(size_t n, unsigned *cls)
  * Each step publishes with one store: a crash while the lock is held
  * leaves the free lists and top consistent (at worst a block is lost).
  */
+/* With the lock held: a free block of class c, split from a larger free
+ * block when c's list is empty (the upper halves go to the lists below),
+ * or 0. */
+static uint64_t split_larger(struct mpi_region *r, unsigned c)
+{
+	struct mpi_block *b;
+	uint64_t off;
+	unsigned k;
+
+	for (k = c + 1; k < MPI_MGR_CLASSES && r->free_head[k] == 0; k++)
+		;
+	if (k >= MPI_MGR_CLASSES)
+		return 0;
+	off = r->free_head[k];
+	b = mpi_at(r, off);
+	__atomic_store_n(&r->free_head[k], b->next, __ATOMIC_RELAXED);
+	while (k-- > c) {
+		b = mpi_at(r, off + ((uint64_t)32 << k));
+		b->cls = k;
+		b->next = r->free_head[k];
+		__atomic_store_n(&r->free_head[k], off + ((uint64_t)32 << k),
+				 __ATOMIC_RELAXED);
+	}
+	return off;
+}
+
+/*
+ * Each step publishes with one store: a crash while the lock is held
+ * leaves the free lists and top consistent (at worst a block is lost).
+ * Blocks are never merged again: a region that filled up with large
+ * blocks serves small ones from them.
+ */
 uint64_t mpi_region_alloc(struct mpi_region *r, size_t n)
 {
 	struct mpi_block *b;
@@ -108,6 +140,8 @@ uint64_t mpi_region_alloc(struct mpi_region *r, size_t n)
 	} else if (r->top + bsize <= r->size) {
 		off = r->top;
 		__atomic_store_n(&r->top, off + bsize, __ATOMIC_RELAXED);
+	} else {
+		off = split_larger(r, c);
 	}
 	mpi_obj_unlock(&r->alloc_lock);
 	if (off == 0)
