@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/prctl.h>
 
+#include "manager/mgr_int.h"
 #include "mproc/manager.h"
 #include "mproc/subprocess.h"
 
@@ -1228,6 +1229,67 @@ static char *lall(mp_listproxy_t *l)
 	return b;
 }
 
+/* The small-value fast path writes mp_pickle_dumps's very bytes and reads
+ * back exactly what it wrote. */
+static void test_mgr_small_pickles(void **state)
+{
+	unsigned char big9[9] = {0, 0, 0, 0, 0, 0, 0, 0, 1};
+	char text[300];
+	mp_obj_t *vals[] = {
+		mp_obj_none(), mp_obj_bool(true), mp_obj_bool(false), I(0),
+		I(255), I(256), I(65535), I(65536), I(-1), I(INT32_MIN),
+		I(INT32_MAX), I((int64_t)INT32_MAX + 1), I(INT64_MIN),
+		I(INT64_MAX), I(1099511627776LL), mp_obj_float(1.5),
+		mp_obj_float(-0.0), mp_obj_float(1e300), S(""), S("abc"),
+		S("\xc3\xa9t\xc3\xa9"), mp_obj_bytes("", 0),
+		mp_obj_bytes("a\0b", 3), mp_obj_strn(text, 239),
+		mp_obj_strn(text, 240), mp_obj_bigint(big9, 9),
+		mp_obj_tuple_pack(1, I(1)),
+	};
+	unsigned char buf[MPI_SMALL_PICKLE];
+	const unsigned char *p;
+	mp_bytes_t want;
+	mp_obj_t *back;
+	size_t n;
+
+	(void)state;
+	memset(text, 'x', sizeof(text));
+	/* rebuild the two long strings now that text is filled */
+	mp_obj_free(vals[23]);
+	mp_obj_free(vals[24]);
+	vals[23] = mp_obj_strn(text, 239);
+	vals[24] = mp_obj_strn(text, 240);
+	for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+		mpt_assert_ok(mp_pickle_dumps(vals[i], 4, &want));
+		p = mpi_pickle_small(vals[i], buf, &n);
+		if (i >= 24) { /* too long, big int, tuple: the general way */
+			assert_null(p);
+			/* a str of 240 bytes is still SHORT_BINUNICODE */
+			assert_int_equal(mpi_unpickle_small(
+				(const unsigned char *)want.data, want.len,
+				&back), i == 24);
+			if (back != NULL)
+				assert_int_equal(mp_obj_eq(back, vals[i]), 1);
+			mp_obj_free(back);
+			mp_bytes_destroy(&want);
+			mp_obj_free(vals[i]);
+			continue;
+		}
+		assert_non_null(p);
+		assert_int_equal(n, want.len);
+		assert_memory_equal(p, want.data, n);
+		assert_int_equal(mpi_unpickle_small(p, n, &back), 1);
+		assert_int_equal(mp_obj_eq(back, vals[i]), 1);
+		assert_int_equal(mp_obj_kind(back), mp_obj_kind(vals[i]));
+		mp_obj_free(back);
+		/* a damaged copy is left to the general reader */
+		buf[(size_t)(p - buf) + n - 1] = 'x';
+		assert_int_equal(mpi_unpickle_small(p, n, &back), 0);
+		mp_bytes_destroy(&want);
+		mp_obj_free(vals[i]);
+	}
+}
+
 static void test_mgr_dict_ops(void **state)
 {
 	mp_manager_t *m = mgr_new();
@@ -2049,6 +2111,7 @@ int main(void)
 		MPT(test_cpython_pickles_load),
 		MPT(test_mproc_pickles_load_in_python),
 		MPT(test_cpython_hostile_pickles),
+		MPT(test_mgr_small_pickles),
 		MPT(test_mgr_dict_ops),
 		MPT(test_mgr_dict_keys_follow_python),
 		MPT(test_mgr_dict_iteration_errors),

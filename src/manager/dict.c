@@ -141,25 +141,60 @@ static int grow(mp_dictproxy_t *d)
 	return 0;
 }
 
+/*
+ * A key being looked up: its canonical bytes and hash.  A str or bytes key
+ * (the common case) does not build them: its canonical bytes are a tag, its
+ * length (8 bytes) and its data, compared in place.
+ */
 struct key {
 	const mp_obj_t *obj;
 	struct mpi_kbuf kb;
+	bool text;       /* str or bytes: kb unused */
+	unsigned char tag[9];
 	uint64_t h;
 };
+
+static size_t key_len(const struct key *k)
+{
+	return k->text ? 9 + k->obj->u.s.len : k->kb.len;
+}
 
 static int key_prep(const mp_dictproxy_t *d, const mp_obj_t *obj,
 		    struct key *k)
 {
+	uint64_t len;
 	int rc;
 
 	k->obj = obj;
 	mpi_kbuf_init(&k->kb);
+	k->text = obj->kind == MP_OBJ_STR || obj->kind == MP_OBJ_BYTES;
+	if (k->text) {
+		/* the bytes mpi_key_canon writes for it */
+		len = obj->u.s.len;
+		k->tag[0] = obj->kind == MP_OBJ_STR ? 'S' : 'Y';
+		memcpy(k->tag + 1, &len, 8);
+		/* any function of the canonical bytes will do */
+		k->h = mpi_key_hash(d->r->seed ^ obj->kind, obj->u.s.data,
+				    obj->u.s.len);
+		return 0;
+	}
 	if ((rc = mpi_key_canon(obj, &k->kb)) < 0) {
 		mpi_kbuf_release(&k->kb);
 		return rc;
 	}
 	k->h = mpi_key_hash(d->r->seed, k->kb.p, k->kb.len);
 	return 0;
+}
+
+/* Write k's canonical bytes at p (key_len bytes). */
+static void key_write(const struct key *k, unsigned char *p)
+{
+	if (k->text) {
+		memcpy(p, k->tag, 9);
+		memcpy(p + 9, k->obj->u.s.data, k->obj->u.s.len);
+	} else {
+		memcpy(p, k->kb.p, k->kb.len);
+	}
 }
 
 static bool key_is(const mp_dictproxy_t *d, const struct dent *e,
@@ -170,7 +205,13 @@ static bool key_is(const mp_dictproxy_t *d, const struct dent *e,
 	if (e->key == 0 || e->hash != k->h)
 		return false;
 	b = mpi_at(d->r, e->key);
-	return b->clen == k->kb.len && memcmp(b->data, k->kb.p, k->kb.len) == 0;
+	if (b->clen != key_len(k))
+		return false;
+	if (k->text)
+		return memcmp(b->data, k->tag, 9) == 0 &&
+		       memcmp(b->data + 9, k->obj->u.s.data,
+			      k->obj->u.s.len) == 0;
+	return memcmp(b->data, k->kb.p, k->kb.len) == 0;
 }
 
 /* The entry of key k, or -1. */
@@ -213,16 +254,16 @@ static int put_key(mp_dictproxy_t *d, const struct key *k, uint64_t *off)
 
 	if ((rc = mpi_pickle_dumps(k->obj, MP_PICKLE_DEFAULT_PROTOCOL, &p)) < 0)
 		return rc;
-	n = sizeof(*b) + k->kb.len + p.len;
+	n = sizeof(*b) + key_len(k) + p.len;
 	if ((*off = mpi_region_alloc(d->r, n)) == 0) {
 		mpi_free(p.data);
 		return -ENOMEM;
 	}
 	b = mpi_at(d->r, *off);
-	b->clen = k->kb.len;
+	b->clen = key_len(k);
 	b->plen = p.len;
-	memcpy(b->data, k->kb.p, k->kb.len);
-	memcpy(b->data + k->kb.len, p.data, p.len);
+	key_write(k, b->data);
+	memcpy(b->data + b->clen, p.data, p.len);
 	mpi_free(p.data);
 	return 0;
 }

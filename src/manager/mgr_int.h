@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "internal/clock.h"
+#include "internal/lock.h"
 #include "mproc/manager.h"
 
 /* Size classes of the allocator: 32 << c bytes (block header included). */
@@ -63,14 +65,36 @@ static inline bool mpi_region_closed(const struct mpi_region *r)
 
 /* Take / give an object's lock; *dead tells that its owner died (then
  * the caller repairs what the lock guards). */
-void mpi_obj_lock(uint64_t *lock, bool *dead);
-void mpi_obj_unlock(uint64_t *lock);
+static inline void mpi_obj_lock(uint64_t *lock, bool *dead)
+{
+	*dead = mpi_lock_take(lock, MPI_NO_DEADLINE) == MP_EOWNERDEAD;
+}
+
+static inline void mpi_obj_unlock(uint64_t *lock)
+{
+	mpi_lock_give(lock);
+}
 
 /* A pickled value in the region: {uint64 len, bytes}. */
 int mpi_region_put_obj(struct mpi_region *r, const mp_obj_t *o,
 		       uint64_t *off);
 int mpi_region_get_obj(const struct mpi_region *r, uint64_t off,
 		       mp_obj_t **out);
+
+/* str and bytes shorter than this have the small pickle form. */
+#define MPI_SMALL_TEXT 240
+#define MPI_SMALL_PICKLE (MPI_SMALL_TEXT + 16)
+/*
+ * The protocol 4 pickle of a small value (None, bool, int64, float, str or
+ * bytes under MPI_SMALL_TEXT bytes), the same bytes as mp_pickle_dumps(o,
+ * 4), built in buf (MPI_SMALL_PICKLE bytes): where it starts in buf, and
+ * its length in *len; NULL for another value.
+ */
+const unsigned char *mpi_pickle_small(const mp_obj_t *o, unsigned char *buf,
+				      size_t *len);
+/* Read back exactly those forms: 1 and *out, 0 for another pickle (use
+ * the general reader), -ENOMEM. */
+int mpi_unpickle_small(const unsigned char *p, size_t n, mp_obj_t **out);
 
 /* The canonical bytes of a hashable key: equal (==) keys, equal bytes.
  * Appended to *buf (cap in *cap; buf may start as a caller's stack array

@@ -61,16 +61,6 @@ void mpi_region_unmap(struct mpi_region *r)
 		munmap(r, r->size);
 }
 
-void mpi_obj_lock(uint64_t *lock, bool *dead)
-{
-	*dead = mpi_lock_take(lock, MPI_NO_DEADLINE) == MP_EOWNERDEAD;
-}
-
-void mpi_obj_unlock(uint64_t *lock)
-{
-	mpi_lock_give(lock);
-}
-
 static int size_class(size_t n, unsigned *cls)
 {
 	size_t need;
@@ -87,9 +77,42 @@ static int size_class(size_t n, unsigned *cls)
 }
 
 /*
- * Each step publishes with one store: a crash while the lock is held
- * leaves the free lists and top consistent (at worst a block is lost).
+ * A per-thread cache of freed small blocks, so that the replace-a-value
+ * path does not take the allocator's lock twice.  It belongs to one
+ * region (pointer and seed: a new region mapped at the same address has
+ * another seed) and one thread of one process (mpi_self_id changes in a
+ * forked child, whose copy is then dropped: the blocks stay the
+ * parent's).  At most TC_MAX blocks per class are kept; a thread that
+ * ends, or a region freed, leaves its cached blocks unused.
  */
+#define TC_CLASSES 6 /* up to 1 KiB blocks */
+#define TC_MAX 16
+
+struct tcache {
+	uint64_t owner;
+	const struct mpi_region *r;
+	uint64_t seed;
+	unsigned n[TC_CLASSES];
+	uint64_t off[TC_CLASSES][TC_MAX];
+};
+
+static _Thread_local struct tcache tc;
+
+static struct tcache *tc_for(const struct mpi_region *r)
+{
+	uint64_t me = mpi_self_id();
+
+	if (tc.owner == me && tc.r == r && tc.seed == r->seed)
+		return &tc;
+	if (tc.owner == me && tc.r != NULL)
+		return NULL; /* serving another region: no cache */
+	memset(&tc, 0, sizeof(tc));
+	tc.owner = me;
+	tc.r = r;
+	tc.seed = r->seed;
+	return &tc;
+}
+
 /* With the lock held: a free block of class c, split from a larger free
  * block when c's list is empty (the upper halves go to the lists below),
  * or 0. */
@@ -126,11 +149,14 @@ uint64_t mpi_region_alloc(struct mpi_region *r, size_t n)
 {
 	struct mpi_block *b;
 	uint64_t off, bsize;
+	struct tcache *t;
 	unsigned c;
 	bool dead;
 
 	if (size_class(n, &c) < 0)
 		goto full;
+	if (c < TC_CLASSES && (t = tc_for(r)) != NULL && t->n[c] > 0)
+		return t->off[c][--t->n[c]] + sizeof(*b);
 	bsize = (uint64_t)32 << c;
 	mpi_obj_lock(&r->alloc_lock, &dead);
 	off = r->free_head[c];
@@ -160,6 +186,7 @@ full:
 void mpi_region_free(struct mpi_region *r, uint64_t off)
 {
 	struct mpi_block *b;
+	struct tcache *t;
 	uint64_t c;
 	bool dead;
 
@@ -170,10 +197,186 @@ void mpi_region_free(struct mpi_region *r, uint64_t off)
 	c = b->cls;
 	if (c >= MPI_MGR_CLASSES)
 		return; /* never: a damaged header is leaked, not trusted */
+	if (c < TC_CLASSES && (t = tc_for(r)) != NULL && t->n[c] < TC_MAX) {
+		t->off[c][t->n[c]++] = off;
+		return;
+	}
 	mpi_obj_lock(&r->alloc_lock, &dead);
 	b->next = r->free_head[c];
 	__atomic_store_n(&r->free_head[c], off, __ATOMIC_RELAXED);
 	mpi_obj_unlock(&r->alloc_lock);
+}
+
+/* ---- small pickles, written and read without the general codec ---- */
+
+static void le_put(unsigned char *p, uint64_t v, int n)
+{
+	for (int i = 0; i < n; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t le_get(const unsigned char *p, int n)
+{
+	uint64_t v = 0;
+
+	for (int i = n; i-- > 0;)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* The body (after PROTO, before a frame) of a small value, or 0. */
+static size_t small_body(const mp_obj_t *o, unsigned char *b)
+{
+	unsigned char tmp[16];
+	const unsigned char *ib;
+	uint64_t bits;
+	size_t n = 0, len;
+	int64_t i;
+
+	switch (o->kind) {
+	case MP_OBJ_NONE:
+		b[n++] = 'N';
+		break;
+	case MP_OBJ_BOOL:
+		b[n++] = o->u.b ? 0x88 : 0x89;
+		break;
+	case MP_OBJ_INT:
+		if (o->big)
+			return 0;
+		i = o->u.i;
+		if (i >= 0 && i < 256) {
+			b[n++] = 'K';
+			b[n++] = (unsigned char)i;
+		} else if (i >= 0 && i < 65536) {
+			b[n++] = 'M';
+			le_put(b + n, (uint64_t)i, 2);
+			n += 2;
+		} else if (i >= INT32_MIN && i <= INT32_MAX) {
+			b[n++] = 'J';
+			le_put(b + n, (uint64_t)i, 4);
+			n += 4;
+		} else {
+			ib = mpi_obj_int_bytes(o, tmp, &len);
+			b[n++] = 0x8a;
+			b[n++] = (unsigned char)len;
+			memcpy(b + n, ib, len);
+			n += len;
+		}
+		break;
+	case MP_OBJ_FLOAT:
+		memcpy(&bits, &o->u.f, 8);
+		b[n++] = 'G';
+		for (int k = 0; k < 8; k++)
+			b[n++] = (unsigned char)(bits >> (56 - 8 * k));
+		break;
+	case MP_OBJ_STR:
+	case MP_OBJ_BYTES:
+		if (o->u.s.len >= MPI_SMALL_TEXT)
+			return 0;
+		b[n++] = o->kind == MP_OBJ_STR ? 0x8c : 'C';
+		b[n++] = (unsigned char)o->u.s.len;
+		memcpy(b + n, o->u.s.data, o->u.s.len);
+		n += o->u.s.len;
+		b[n++] = 0x94; /* MEMOIZE */
+		break;
+	default:
+		return 0;
+	}
+	b[n++] = '.';
+	return n;
+}
+
+const unsigned char *mpi_pickle_small(const mp_obj_t *o, unsigned char *buf,
+				      size_t *len)
+{
+	size_t n = small_body(o, buf + 11);
+
+	if (n == 0)
+		return NULL;
+	if (n < 4) { /* CPython frames a body of 4 bytes or more */
+		buf[9] = 0x80;
+		buf[10] = 4;
+		*len = n + 2;
+		return buf + 9;
+	}
+	buf[0] = 0x80;
+	buf[1] = 4;
+	buf[2] = 0x95;
+	le_put(buf + 3, n, 8);
+	*len = n + 11;
+	return buf;
+}
+
+int mpi_unpickle_small(const unsigned char *p, size_t n, mp_obj_t **out)
+{
+	const unsigned char *q, *end = p + n;
+	mp_obj_t *o;
+	uint64_t bits;
+	int rc = 0;
+
+	*out = NULL;
+	if (n < 4 || p[0] != 0x80 || p[1] != 4 || end[-1] != '.')
+		return 0;
+	q = p + 2;
+	if (q[0] == 0x95) {
+		if (n < 12 || le_get(q + 1, 8) != (uint64_t)(end - q - 9))
+			return 0;
+		q += 9;
+	}
+	n = (size_t)(end - q) - 1; /* the opcode and its argument */
+	switch (q[0]) {
+	case 'N':
+	case 0x88:
+	case 0x89:
+		if (n != 1)
+			return 0;
+		if ((o = mpi_obj_new(q[0] == 'N' ? MP_OBJ_NONE
+						 : MP_OBJ_BOOL)) != NULL)
+			o->u.b = q[0] == 0x88;
+		break;
+	case 'K':
+	case 'M':
+	case 'J':
+		if (n != (q[0] == 'K' ? 2u : q[0] == 'M' ? 3u : 5u))
+			return 0;
+		if ((o = mpi_obj_new(MP_OBJ_INT)) != NULL)
+			o->u.i = q[0] == 'J' ? (int32_t)le_get(q + 1, 4)
+					     : (int64_t)le_get(q + 1, n - 1);
+		break;
+	case 0x8a: /* LONG1 of at most 8 bytes: an int64 */
+		if (n < 2 || q[1] > 8 || n != 2u + q[1])
+			return 0;
+		bits = le_get(q + 2, q[1]);
+		if (q[1] > 0 && q[1] < 8 && (q[1 + q[1]] & 0x80))
+			bits |= ~(uint64_t)0 << (8 * q[1]); /* sign */
+		if ((o = mpi_obj_new(MP_OBJ_INT)) != NULL)
+			o->u.i = (int64_t)bits;
+		break;
+	case 'G':
+		if (n != 9)
+			return 0;
+		bits = 0;
+		for (int k = 1; k <= 8; k++)
+			bits = bits << 8 | q[k];
+		if ((o = mpi_obj_new(MP_OBJ_FLOAT)) != NULL)
+			memcpy(&o->u.f, &bits, 8);
+		break;
+	case 0x8c:
+	case 'C':
+		if (n < 3 || q[1] != n - 3 || q[n - 1] != 0x94)
+			return 0;
+		o = mpi_obj_str(q[0] == 'C' ? MP_OBJ_BYTES : MP_OBJ_STR,
+				q + 2, q[1], &rc);
+		if (o == NULL && rc != -ENOMEM)
+			return 0; /* the general reader says why */
+		break;
+	default:
+		return 0;
+	}
+	if (o == NULL)
+		return mpi_why(-ENOMEM, "out of memory");
+	*out = o;
+	return 1;
 }
 
 /* ---- values ---- */
@@ -181,10 +384,21 @@ void mpi_region_free(struct mpi_region *r, uint64_t off)
 int mpi_region_put_obj(struct mpi_region *r, const mp_obj_t *o,
 		       uint64_t *off)
 {
+	unsigned char small[MPI_SMALL_PICKLE];
+	const unsigned char *sp;
 	mp_bytes_t b;
 	uint64_t *p;
+	size_t n;
 	int rc;
 
+	if ((sp = mpi_pickle_small(o, small, &n)) != NULL) {
+		if ((*off = mpi_region_alloc(r, sizeof(uint64_t) + n)) == 0)
+			return -ENOMEM;
+		p = mpi_at(r, *off);
+		p[0] = n;
+		memcpy(p + 1, sp, n);
+		return 0;
+	}
 	if ((rc = mpi_pickle_dumps(o, MP_PICKLE_DEFAULT_PROTOCOL, &b)) < 0)
 		return rc;
 	*off = mpi_region_alloc(r, sizeof(uint64_t) + b.len);
@@ -203,7 +417,11 @@ int mpi_region_get_obj(const struct mpi_region *r, uint64_t off,
 		       mp_obj_t **out)
 {
 	const uint64_t *p = mpi_at(r, off);
+	int rc = mpi_unpickle_small((const unsigned char *)(p + 1),
+				    (size_t)p[0], out);
 
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
 	return mpi_pickle_loads(p + 1, (size_t)p[0], out);
 }
 
@@ -438,7 +656,8 @@ uint64_t mpi_key_hash(uint64_t seed, const void *p, size_t n)
 		n -= 8;
 	}
 	x = 0;
-	memcpy(&x, s, n);
+	while (n-- > 0)
+		x = x << 8 | s[n];
 	h = (h ^ x) * 0x94d049bb133111ebull;
 	h ^= h >> 29;
 	h *= 0xbf58476d1ce4e5b9ull;
