@@ -4,6 +4,7 @@
 #include "mptest.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/prctl.h>
 
@@ -1742,6 +1743,42 @@ static void test_mgr_processes_mutate_concurrently(void **state)
 	mp_manager_free(m);
 }
 
+static void *thread_mutate(void *arg)
+{
+	struct mgr_shared *s = arg;
+
+	return (void *)(intptr_t)mutate(s);
+}
+
+/* The handles are safe across threads too (each thread has its own
+ * block cache). */
+static void test_mgr_threads_mutate_concurrently(void **state)
+{
+	mp_manager_t *m = mgr_new();
+	struct mgr_shared s[4];
+	mp_dictproxy_t *d;
+	mp_listproxy_t *l;
+	pthread_t th[4];
+	void *ret;
+
+	(void)state;
+	mpt_assert_ok(mp_manager_dict(m, NULL, &d));
+	mpt_assert_ok(mp_manager_list(m, NULL, &l));
+	for (int i = 0; i < 4; i++) {
+		s[i] = (struct mgr_shared){d, l, i, -1};
+		assert_int_equal(pthread_create(&th[i], NULL, thread_mutate,
+						&s[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(th[i], &ret), 0);
+		assert_null(ret);
+	}
+	assert_string_equal(dget(d, S("counter")), "1200");
+	assert_int_equal(mp_dictproxy_len(d), 1 + 4 * 200);
+	assert_int_equal(mp_listproxy_len(l), 1200);
+	mp_manager_free(m);
+}
+
 /* Holds the dict's lock (inside apply) and tells the parent so. */
 static int hold_forever(const mp_obj_t *value, void *arg, mp_obj_t **out)
 {
@@ -2118,6 +2155,7 @@ int main(void)
 		MPT(test_mgr_list_ops),
 		MPT(test_mgr_list_sort),
 		MPT(test_mgr_processes_mutate_concurrently),
+		MPT(test_mgr_threads_mutate_concurrently),
 		MPT(test_mgr_client_killed_holding_the_lock),
 		MPT(test_mgr_clients_killed_mid_update),
 		MPT(test_mgr_server_process),
