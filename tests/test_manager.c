@@ -1659,6 +1659,61 @@ static void test_mgr_list_sort(void **state)
 	mp_manager_free(m);
 }
 
+static int set_attr(void *arg)
+{
+	mp_namespaceproxy_t *ns = arg;
+	mp_obj_t *v = mp_obj_str("from the child");
+	int rc = mp_namespaceproxy_set(ns, "y", v);
+
+	mp_obj_free(v);
+	return rc < 0;
+}
+
+static void test_mgr_namespace(void **state)
+{
+	mp_manager_t *m = mgr_new();
+	mp_namespaceproxy_t *ns;
+	mp_obj_t *v;
+	mp_bytes_t r;
+
+	(void)state;
+	mpt_assert_ok(mp_manager_namespace(m, &ns));
+	mpt_assert_ok(mp_namespaceproxy_repr(ns, &r));
+	assert_string_equal(r.data, "Namespace()");
+	mp_bytes_destroy(&r);
+	v = I(1);
+	mpt_assert_ok(mp_namespaceproxy_set(ns, "x", v));
+	mp_obj_free(v);
+	assert_int_equal(mpt_exit_code(mpt_fork(set_attr, ns)), 0);
+	mpt_assert_ok(mp_namespaceproxy_get(ns, "y", &v));
+	assert_repr(v, "'from the child'");
+	mp_obj_free(v);
+	mpt_assert_ok(mp_namespaceproxy_repr(ns, &r));
+	assert_string_equal(r.data, "Namespace(x=1, y='from the child')");
+	mp_bytes_destroy(&r);
+	assert_err(mp_namespaceproxy_get(ns, "z", &v), -ENOENT,
+		   "mp_namespaceproxy_get: AttributeError: 'Namespace' object "
+		   "has no attribute 'z'");
+	assert_null(v);
+	assert_err(mp_namespaceproxy_del(ns, "z"), -ENOENT,
+		   "has no attribute 'z'");
+	assert_err(mp_namespaceproxy_get(ns, "_hidden", &v), -EINVAL,
+		   "starting with '_'");
+	assert_err(mp_namespaceproxy_set(ns, "x", v), -EINVAL,
+		   "'value' is NULL");
+	v = I(2);
+	assert_err(mp_namespaceproxy_set(ns, "", v), -EINVAL,
+		   "the attribute name is empty");
+	mp_obj_free(v);
+	mpt_assert_ok(mp_namespaceproxy_del(ns, "x"));
+	mpt_assert_ok(mp_namespaceproxy_repr(ns, &r));
+	assert_string_equal(r.data, "Namespace(y='from the child')");
+	mp_bytes_destroy(&r);
+	mpt_assert_ok(mp_manager_shutdown(m));
+	assert_err(mp_namespaceproxy_get(ns, "y", &v), MP_ECLOSED, "shut down");
+	mp_manager_free(m);
+}
+
 /* ---- several processes ---- */
 
 struct mgr_shared {
@@ -2154,6 +2209,7 @@ int main(void)
 		MPT(test_mgr_dict_iteration_errors),
 		MPT(test_mgr_list_ops),
 		MPT(test_mgr_list_sort),
+		MPT(test_mgr_namespace),
 		MPT(test_mgr_processes_mutate_concurrently),
 		MPT(test_mgr_threads_mutate_concurrently),
 		MPT(test_mgr_client_killed_holding_the_lock),

@@ -421,6 +421,7 @@ MP_API int mp_pickle_loads(const void *data, size_t len, mp_obj_t **out);
 typedef struct mp_manager mp_manager_t;
 typedef struct mp_dictproxy mp_dictproxy_t;
 typedef struct mp_listproxy mp_listproxy_t;
+typedef struct mp_namespaceproxy mp_namespaceproxy_t;
 
 /* Options of mp_manager_new; all-zero or NULL: CPython's defaults. */
 typedef struct mp_manager_opts {
@@ -484,6 +485,12 @@ MP_API int mp_manager_dict(mp_manager_t *m, const mp_obj_t *init,
  */
 MP_API int mp_manager_list(mp_manager_t *m, const mp_obj_t *init,
 			   mp_listproxy_t **out);
+
+/*
+ * mp_manager_namespace - a new shared Namespace (manager.Namespace()),
+ * without attributes.  Errors as mp_manager_dict.  Thread-safe.
+ */
+MP_API int mp_manager_namespace(mp_manager_t *m, mp_namespaceproxy_t **out);
 
 /*
  * mp_manager_lock, mp_manager_rlock, mp_manager_condition,
@@ -697,6 +704,34 @@ MP_API int mp_listproxy_len(mp_listproxy_t *l);
 
 /* mp_listproxy_clear - l.clear(); -EINVAL, MP_ECLOSED. */
 MP_API int mp_listproxy_clear(mp_listproxy_t *l);
+
+/* ---- NamespaceProxy ---- */
+
+/*
+ * mp_namespaceproxy_get - ns.name as a new value.  -ENOENT
+ * "AttributeError: 'Namespace' object has no attribute 'name'", -EINVAL
+ * (NULL, an empty name, or a name starting with '_': in CPython those are
+ * the proxy's own attributes), MP_ECLOSED.
+ */
+MP_API int mp_namespaceproxy_get(mp_namespaceproxy_t *ns, const char *name,
+				 mp_obj_t **out);
+
+/*
+ * mp_namespaceproxy_set - ns.name = value (a copy).  -EINVAL as for get,
+ * -EILSEQ (name not UTF-8), -ENOMEM, MP_ECLOSED.
+ */
+MP_API int mp_namespaceproxy_set(mp_namespaceproxy_t *ns, const char *name,
+				 const mp_obj_t *value);
+
+/* mp_namespaceproxy_del - del ns.name.  Errors as get. */
+MP_API int mp_namespaceproxy_del(mp_namespaceproxy_t *ns, const char *name);
+
+/*
+ * mp_namespaceproxy_repr - repr(ns), "Namespace(a=1, b='x')" in the order
+ * the attributes were first set, as owned text (mp_bytes_destroy).
+ * -EINVAL, -ENOMEM, MP_ECLOSED.
+ */
+MP_API int mp_namespaceproxy_repr(mp_namespaceproxy_t *ns, mp_bytes_t *out);
 
 #ifdef __cplusplus
 }

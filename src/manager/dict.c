@@ -371,18 +371,15 @@ int mpi_dict_new(struct mpi_region *r, const mp_obj_t *init,
 			return MPI_RAISE(rc);                                 \
 	} while (0)
 
-int mp_dictproxy_get(mp_dictproxy_t *d, const mp_obj_t *key, mp_obj_t **out)
+/* d[key] into *out: 0, or -ENOENT with a KeyError reason, or a code. */
+static int dict_get(mp_dictproxy_t *d, const mp_obj_t *key, mp_obj_t **out)
 {
 	struct key k;
 	int64_t j;
 	int rc;
 
-	MPI_CHECK_NULL(out);
-	*out = NULL;
-	CHECK_D(d);
-	MPI_CHECK_NULL(key);
 	if ((rc = key_prep(d, key, &k)) < 0)
-		return MPI_RAISE(rc);
+		return rc;
 	lock(d);
 	j = find(d, &k);
 	if (j < 0)
@@ -391,7 +388,20 @@ int mp_dictproxy_get(mp_dictproxy_t *d, const mp_obj_t *key, mp_obj_t **out)
 		rc = mpi_region_get_obj(d->r, tab(d)->e[j].val, out);
 	unlock(d);
 	mpi_kbuf_release(&k.kb);
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+	return rc;
+}
+
+int mp_dictproxy_get(mp_dictproxy_t *d, const mp_obj_t *key, mp_obj_t **out)
+{
+	int rc;
+
+	MPI_CHECK_NULL(out);
+	*out = NULL;
+	CHECK_D(d);
+	MPI_CHECK_NULL(key);
+	if ((rc = dict_get(d, key, out)) < 0)
+		return MPI_RAISE(rc);
+	return 0;
 }
 
 int mp_dictproxy_set(mp_dictproxy_t *d, const mp_obj_t *key,
@@ -798,4 +808,161 @@ int mp_dictproxy_next(mp_dictproxy_t *d, mp_dictproxy_iter_t *it,
 	if (value != NULL)
 		*value = v;
 	return rc;
+}
+
+/* ---- NamespaceProxy: a dict of attribute names ---- */
+
+/* Append n bytes to a growing text (NUL kept after it): 0 or -ENOMEM. */
+static int text_add(mp_bytes_t *b, size_t *cap, const char *s, size_t n)
+{
+	size_t need;
+	char *p;
+
+	if (__builtin_add_overflow(b->len, n + 1, &need))
+		return -ENOMEM;
+	if (need > *cap) {
+		size_t c = *cap * 2 > need ? *cap * 2 : need + 32;
+
+		if ((p = mpi_realloc(b->data, c)) == NULL)
+			return -ENOMEM;
+		b->data = p;
+		*cap = c;
+	}
+	memcpy(b->data + b->len, s, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+int mpi_namespace_new(struct mpi_region *r, struct mp_namespaceproxy **out)
+{
+	struct mp_namespaceproxy *ns;
+	uint64_t off;
+	int rc;
+
+	if ((off = mpi_region_alloc(r, sizeof(*ns))) == 0)
+		return -ENOMEM;
+	ns = mpi_at(r, off);
+	if ((rc = mpi_dict_new(r, NULL, &ns->d)) < 0) {
+		mpi_region_free(r, off);
+		return rc;
+	}
+	*out = ns;
+	return 0;
+}
+
+/* The attribute name as a str key: 0, -EINVAL (reason), -EILSEQ. */
+static int attr_key(const char *name, mp_obj_t **key)
+{
+	int rc = 0;
+
+	if (name[0] == '\0')
+		return mpi_why(-EINVAL, "the attribute name is empty");
+	if (name[0] == '_')
+		return mpi_why(-EINVAL, "'%s': names starting with '_' are the "
+					"proxy's own, not the namespace's", name);
+	*key = mpi_obj_str(MP_OBJ_STR, name, strlen(name), &rc);
+	return *key == NULL ? rc : 0;
+}
+
+static int no_attr(const char *name)
+{
+	return mpi_why(-ENOENT, "AttributeError: 'Namespace' object has no "
+				"attribute '%s'", name);
+}
+
+int mp_namespaceproxy_get(mp_namespaceproxy_t *ns, const char *name,
+			  mp_obj_t **out)
+{
+	mp_obj_t *key = NULL;
+	int rc;
+
+	MPI_CHECK_NULL(out);
+	*out = NULL;
+	MPI_CHECK_NULL(ns);
+	MPI_CHECK_NULL(name);
+	if ((rc = closed(ns->d)) < 0 || (rc = attr_key(name, &key)) < 0)
+		return MPI_RAISE(rc);
+	rc = dict_get(ns->d, key, out);
+	mpi_obj_decref(key);
+	if (rc == -ENOENT)
+		rc = no_attr(name);
+	return rc < 0 ? MPI_RAISE(rc) : 0;
+}
+
+int mp_namespaceproxy_set(mp_namespaceproxy_t *ns, const char *name,
+			  const mp_obj_t *value)
+{
+	mp_obj_t *key = NULL;
+	struct key k;
+	uint64_t voff;
+	int rc;
+
+	MPI_CHECK_NULL(ns);
+	MPI_CHECK_NULL(name);
+	MPI_CHECK_NULL(value);
+	if ((rc = closed(ns->d)) < 0 || (rc = attr_key(name, &key)) < 0)
+		return MPI_RAISE(rc);
+	key_prep(ns->d, key, &k); /* a str: cannot fail */
+	if ((rc = mpi_region_put_obj(ns->d->r, value, &voff)) == 0) {
+		lock(ns->d);
+		rc = set_locked(ns->d, &k, voff);
+		unlock(ns->d);
+	}
+	mpi_obj_decref(key);
+	return rc < 0 ? MPI_RAISE(rc) : 0;
+}
+
+int mp_namespaceproxy_del(mp_namespaceproxy_t *ns, const char *name)
+{
+	mp_obj_t *key = NULL;
+	int rc;
+
+	MPI_CHECK_NULL(ns);
+	MPI_CHECK_NULL(name);
+	if ((rc = closed(ns->d)) < 0 || (rc = attr_key(name, &key)) < 0)
+		return MPI_RAISE(rc);
+	rc = pop_key(ns->d, key, NULL);
+	mpi_obj_decref(key);
+	if (rc == -ENOENT)
+		rc = no_attr(name);
+	return rc < 0 ? MPI_RAISE(rc) : 0;
+}
+
+int mp_namespaceproxy_repr(mp_namespaceproxy_t *ns, mp_bytes_t *out)
+{
+	mp_obj_t *items = NULL;
+	mp_bytes_t b = {0};
+	size_t cap = 0, i;
+	int rc;
+
+	MPI_CHECK_NULL(out);
+	out->data = NULL;
+	out->len = 0;
+	MPI_CHECK_NULL(ns);
+	if ((rc = closed(ns->d)) < 0 ||
+	    (rc = collect(ns->d, WANT_DICT, &items)) < 0)
+		return MPI_RAISE(rc);
+	rc = text_add(&b, &cap, "Namespace(", 10);
+	for (i = 0; rc == 0 && i < items->u.c.n; i++) {
+		const mp_obj_t *k = items->u.c.v[2 * i];
+
+		if (i > 0)
+			rc = text_add(&b, &cap, ", ", 2);
+		if (rc == 0)
+			rc = text_add(&b, &cap, k->u.s.data, k->u.s.len);
+		if (rc == 0)
+			rc = text_add(&b, &cap, "=", 1);
+		if (rc == 0)
+			rc = mpi_obj_repr(items->u.c.v[2 * i + 1], &b, &cap);
+	}
+	if (rc == 0)
+		rc = text_add(&b, &cap, ")", 1);
+	mpi_obj_decref(items);
+	if (rc < 0) {
+		mpi_free(b.data);
+		return MPI_ERR(-ENOMEM, "out of memory");
+	}
+	*out = b;
+	return 0;
 }

@@ -295,6 +295,18 @@ int mp_manager_list(mp_manager_t *m, const mp_obj_t *init,
 	return 0;
 }
 
+int mp_manager_namespace(mp_manager_t *m, mp_namespaceproxy_t **out)
+{
+	int rc;
+
+	MPI_CHECK_NULL(out);
+	*out = NULL;
+	MPI_CHECK_NULL(m);
+	if ((rc = usable(m)) < 0 || (rc = mpi_namespace_new(m->r, out)) < 0)
+		return MPI_RAISE(rc);
+	return 0;
+}
+
 /* Zeroed room for one sync object in the region: 0 or a code. */
 static int room(mp_manager_t *m, size_t size, void **out)
 {

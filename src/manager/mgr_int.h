@@ -126,6 +126,11 @@ struct mp_listproxy {
 	struct mpi_region *r;
 };
 
+struct mp_namespaceproxy {
+	struct mp_dictproxy *d;
+};
+
+int mpi_namespace_new(struct mpi_region *r, struct mp_namespaceproxy **out);
 int mpi_dict_new(struct mpi_region *r, const mp_obj_t *init,
 		 struct mp_dictproxy **out);
 int mpi_list_new(struct mpi_region *r, const mp_obj_t *init,
