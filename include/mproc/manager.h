@@ -426,7 +426,9 @@ typedef struct mp_namespaceproxy mp_namespaceproxy_t;
 /* Options of mp_manager_new; all-zero or NULL: CPython's defaults. */
 typedef struct mp_manager_opts {
 	/* Seconds shutdown waits at each step (wait, SIGTERM, SIGKILL);
-	 * 0: CPython's shutdown_timeout, 1.0. */
+	 * 0: CPython's shutdown_timeout, 1.0.  Unlike other option
+	 * timeouts, 0 is not "no limit" and MP_FOREVER is -EINVAL: shutdown
+	 * and free are always bounded. */
 	double shutdown_timeout;
 	/* Bytes of address space reserved for the shared objects (pages are
 	 * used only when touched); 0: MP_MANAGER_DEFAULT_CAPACITY. */

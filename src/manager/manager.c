@@ -165,7 +165,8 @@ mp_manager_t *mp_manager_new(const mp_manager_opts_t *opts)
 	if (opts != NULL)
 		o = *opts;
 	if (!(o.shutdown_timeout >= 0)) {
-		MPI_ERR(-EINVAL, "shutdown_timeout %g is negative",
+		MPI_ERR(-EINVAL, "shutdown_timeout %g is negative or NaN "
+				 "(shutdown is always bounded)",
 			o.shutdown_timeout);
 		return NULL;
 	}
