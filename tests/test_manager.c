@@ -4,7 +4,11 @@
 #include "mptest.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/prctl.h>
 
+#include "manager/mgr_int.h"
 #include "mproc/manager.h"
 #include "mproc/subprocess.h"
 
@@ -1155,6 +1159,1031 @@ static void test_cpython_hostile_pickles(void **state)
 	mp_completed_destroy(&res);
 }
 
+/* ---- the manager and its shared objects ---- */
+
+#define assert_err(call, rc, text)                                            \
+	do {                                                                  \
+		int rc_ = (call);                                             \
+		if (rc_ != (rc) || strstr(mp_last_error(), (text)) == NULL)   \
+			print_error("%s = %d (%s), want %d and '%s'\n", #call,  \
+				    rc_, mp_last_error(), (rc), (text));      \
+		assert_int_equal(rc_, (rc));                                  \
+		assert_non_null(strstr(mp_last_error(), (text)));             \
+	} while (0)
+
+static mp_manager_t *mgr_new(void)
+{
+	mp_manager_t *m = mp_manager_new(NULL);
+
+	assert_non_null(m);
+	return m;
+}
+
+/* d[k] as a repr, "<code>" when it fails. */
+static char *dget(mp_dictproxy_t *d, mp_obj_t *k)
+{
+	static char buf[4][256];
+	static int n;
+	char *b = buf[n++ % 4];
+	mp_obj_t *v;
+	int rc = mp_dictproxy_get(d, k, &v);
+
+	if (rc < 0)
+		snprintf(b, 256, "<%d>", rc);
+	else
+		snprintf(b, 256, "%s", repr_of(v));
+	mp_obj_free(v);
+	mp_obj_free(k);
+	return b;
+}
+
+static void dset(mp_dictproxy_t *d, mp_obj_t *k, mp_obj_t *v)
+{
+	mpt_assert_ok(mp_dictproxy_set(d, k, v));
+	mp_obj_free(k);
+	mp_obj_free(v);
+}
+
+static char *dcopy(mp_dictproxy_t *d)
+{
+	static char buf[4][4096];
+	static int n;
+	char *b = buf[n++ % 4];
+	mp_obj_t *o;
+
+	mpt_assert_ok(mp_dictproxy_copy(d, &o));
+	snprintf(b, 4096, "%s", repr_of(o));
+	mp_obj_free(o);
+	return b;
+}
+
+static char *lall(mp_listproxy_t *l)
+{
+	static char buf[4][4096];
+	static int n;
+	char *b = buf[n++ % 4];
+	mp_obj_t *o;
+
+	mpt_assert_ok(mp_listproxy_slice(l, 0, PTRDIFF_MAX, &o));
+	snprintf(b, 4096, "%s", repr_of(o));
+	mp_obj_free(o);
+	return b;
+}
+
+/* The small-value fast path writes mp_pickle_dumps's very bytes and reads
+ * back exactly what it wrote. */
+static void test_mgr_small_pickles(void **state)
+{
+	unsigned char big9[9] = {0, 0, 0, 0, 0, 0, 0, 0, 1};
+	char text[300];
+	mp_obj_t *vals[] = {
+		mp_obj_none(), mp_obj_bool(true), mp_obj_bool(false), I(0),
+		I(255), I(256), I(65535), I(65536), I(-1), I(INT32_MIN),
+		I(INT32_MAX), I((int64_t)INT32_MAX + 1), I(INT64_MIN),
+		I(INT64_MAX), I(1099511627776LL), mp_obj_float(1.5),
+		mp_obj_float(-0.0), mp_obj_float(1e300), S(""), S("abc"),
+		S("\xc3\xa9t\xc3\xa9"), mp_obj_bytes("", 0),
+		mp_obj_bytes("a\0b", 3), mp_obj_strn(text, 239),
+		mp_obj_strn(text, 240), mp_obj_bigint(big9, 9),
+		mp_obj_tuple_pack(1, I(1)),
+	};
+	unsigned char buf[MPI_SMALL_PICKLE];
+	const unsigned char *p;
+	mp_bytes_t want;
+	mp_obj_t *back;
+	size_t n;
+
+	(void)state;
+	memset(text, 'x', sizeof(text));
+	/* rebuild the two long strings now that text is filled */
+	mp_obj_free(vals[23]);
+	mp_obj_free(vals[24]);
+	vals[23] = mp_obj_strn(text, 239);
+	vals[24] = mp_obj_strn(text, 240);
+	for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+		mpt_assert_ok(mp_pickle_dumps(vals[i], 4, &want));
+		p = mpi_pickle_small(vals[i], buf, &n);
+		if (i >= 24) { /* too long, big int, tuple: the general way */
+			assert_null(p);
+			/* a str of 240 bytes is still SHORT_BINUNICODE */
+			assert_int_equal(mpi_unpickle_small(
+				(const unsigned char *)want.data, want.len,
+				&back), i == 24);
+			if (back != NULL)
+				assert_int_equal(mp_obj_eq(back, vals[i]), 1);
+			mp_obj_free(back);
+			mp_bytes_destroy(&want);
+			mp_obj_free(vals[i]);
+			continue;
+		}
+		assert_non_null(p);
+		assert_int_equal(n, want.len);
+		assert_memory_equal(p, want.data, n);
+		assert_int_equal(mpi_unpickle_small(p, n, &back), 1);
+		assert_int_equal(mp_obj_eq(back, vals[i]), 1);
+		assert_int_equal(mp_obj_kind(back), mp_obj_kind(vals[i]));
+		mp_obj_free(back);
+		/* a damaged copy is left to the general reader */
+		buf[(size_t)(p - buf) + n - 1] = 'x';
+		assert_int_equal(mpi_unpickle_small(p, n, &back), 0);
+		mp_bytes_destroy(&want);
+		mp_obj_free(vals[i]);
+	}
+}
+
+static void test_mgr_dict_ops(void **state)
+{
+	mp_manager_t *m = mgr_new();
+	mp_dictproxy_t *d;
+	mp_obj_t *init = mp_obj_dict(), *k, *v, *o;
+	mp_dictproxy_iter_t it;
+
+	(void)state;
+	mpt_assert_ok(mp_obj_dict_set(init, S("balance"), I(0)));
+	mpt_assert_ok(mp_manager_dict(m, init, &d));
+	mp_obj_free(init);
+	assert_string_equal(dcopy(d), "{'balance': 0}");
+	assert_int_equal(mp_dictproxy_len(d), 1);
+	dset(d, S("x"), mp_obj_list());
+	dset(d, I(1), S("one"));
+	assert_string_equal(dget(d, S("balance")), "0");
+	assert_string_equal(dget(d, I(1)), "'one'");
+	/* KeyError with the key's repr */
+	k = S("nope");
+	assert_err(mp_dictproxy_get(d, k, &v), -ENOENT,
+		   "mp_dictproxy_get: KeyError: 'nope'");
+	assert_null(v);
+	assert_err(mp_dictproxy_del(d, k), -ENOENT,
+		   "mp_dictproxy_del: KeyError: 'nope'");
+	assert_err(mp_dictproxy_pop(d, k, &v), -ENOENT,
+		   "mp_dictproxy_pop: KeyError: 'nope'");
+	assert_int_equal(mp_dictproxy_contains(d, k), 0);
+	mp_obj_free(k);
+	k = mp_obj_list();
+	assert_err(mp_dictproxy_set(d, k, k), -EINVAL,
+		   "TypeError: unhashable type: 'list'");
+	assert_err(mp_dictproxy_get(d, k, &v), -EINVAL,
+		   "unhashable type: 'list'");
+	mp_obj_free(k);
+	/* the object survived every error */
+	assert_string_equal(dcopy(d), "{'balance': 0, 'x': [], 1: 'one'}");
+	/* keys, values, items */
+	mpt_assert_ok(mp_dictproxy_keys(d, &o));
+	assert_repr(o, "['balance', 'x', 1]");
+	mp_obj_free(o);
+	mpt_assert_ok(mp_dictproxy_values(d, &o));
+	assert_repr(o, "[0, [], 'one']");
+	mp_obj_free(o);
+	mpt_assert_ok(mp_dictproxy_items(d, &o));
+	assert_repr(o, "[('balance', 0), ('x', []), (1, 'one')]");
+	mp_obj_free(o);
+	/* del, pop, contains */
+	k = S("x");
+	assert_int_equal(mp_dictproxy_contains(d, k), 1);
+	mpt_assert_ok(mp_dictproxy_del(d, k));
+	assert_int_equal(mp_dictproxy_contains(d, k), 0);
+	mp_obj_free(k);
+	k = I(1);
+	mpt_assert_ok(mp_dictproxy_pop(d, k, &v));
+	assert_repr(v, "'one'");
+	mp_obj_free(v);
+	mp_obj_free(k);
+	assert_string_equal(dcopy(d), "{'balance': 0}");
+	/* update keeps the first key, adds the others in order */
+	init = mp_obj_dict();
+	mpt_assert_ok(mp_obj_dict_set(init, S("b"), I(2)));
+	mpt_assert_ok(mp_obj_dict_set(init, S("balance"), I(7)));
+	mpt_assert_ok(mp_obj_dict_set(init, S("a"), mp_obj_none()));
+	mpt_assert_ok(mp_dictproxy_update(d, init));
+	mp_obj_free(init);
+	assert_string_equal(dcopy(d), "{'balance': 7, 'b': 2, 'a': None}");
+	k = I(5);
+	assert_err(mp_dictproxy_update(d, k), -EINVAL, "not a dict");
+	/* setdefault */
+	v = S("dflt");
+	mpt_assert_ok(mp_dictproxy_setdefault(d, k, v, &o));
+	assert_repr(o, "'dflt'");
+	mp_obj_free(o);
+	mp_obj_free(v);
+	v = S("other");
+	mpt_assert_ok(mp_dictproxy_setdefault(d, k, v, &o));
+	assert_repr(o, "'dflt'");
+	mp_obj_free(o);
+	mp_obj_free(v);
+	mp_obj_free(k);
+	k = S("n");
+	mpt_assert_ok(mp_dictproxy_setdefault(d, k, NULL, NULL));
+	mp_obj_free(k);
+	assert_string_equal(dcopy(d), "{'balance': 7, 'b': 2, 'a': None, "
+				      "5: 'dflt', 'n': None}");
+	/* popitem is LIFO */
+	mpt_assert_ok(mp_dictproxy_popitem(d, &k, &v));
+	assert_repr(k, "'n'");
+	assert_repr(v, "None");
+	mp_obj_free(k);
+	mp_obj_free(v);
+	/* iteration */
+	mpt_assert_ok(mp_dictproxy_iter(d, &it));
+	for (int n = 0; n < 4; n++) {
+		assert_int_equal(mp_dictproxy_next(d, &it, &k, NULL), 1);
+		mp_obj_free(k);
+	}
+	assert_int_equal(mp_dictproxy_next(d, &it, &k, &v), 0);
+	assert_null(k);
+	/* clear, then the empty errors */
+	mpt_assert_ok(mp_dictproxy_clear(d));
+	assert_int_equal(mp_dictproxy_len(d), 0);
+	assert_string_equal(dcopy(d), "{}");
+	assert_err(mp_dictproxy_popitem(d, &k, &v), -ENOENT,
+		   "KeyError: 'popitem(): dictionary is empty'");
+	/* many keys: the table grows and stays right */
+	for (int i = 0; i < 1000; i++)
+		dset(d, I(i), I(i * i));
+	for (int i = 0; i < 1000; i += 2) {
+		k = I(i);
+		mpt_assert_ok(mp_dictproxy_del(d, k));
+		mp_obj_free(k);
+	}
+	for (int i = 1000; i < 1500; i++)
+		dset(d, I(i), I(-i));
+	assert_int_equal(mp_dictproxy_len(d), 1000);
+	assert_string_equal(dget(d, I(999)), "998001");
+	assert_string_equal(dget(d, I(998)), "<-2>");
+	assert_string_equal(dget(d, I(1499)), "-1499");
+	/* NULL arguments */
+	assert_err(mp_dictproxy_get(NULL, NULL, &v), -EINVAL, "NULL");
+	assert_err(mp_dictproxy_len(NULL), -EINVAL, "NULL");
+	mp_manager_free(m);
+}
+
+static void test_mgr_dict_keys_follow_python(void **state)
+{
+	mp_manager_t *m = mgr_new();
+	mp_dictproxy_t *d;
+	mp_obj_t *fs1, *fs2;
+	unsigned char big[9] = {0, 0, 0, 0, 0, 0, 0, 0, 1}; /* 2**64 */
+
+	(void)state;
+	mpt_assert_ok(mp_manager_dict(m, NULL, &d));
+	dset(d, I(1), S("int"));
+	dset(d, mp_obj_float(1.0), S("float")); /* keeps the key 1 */
+	dset(d, mp_obj_bool(true), S("bool"));
+	assert_string_equal(dcopy(d), "{1: 'bool'}");
+	assert_string_equal(dget(d, mp_obj_float(1.0)), "'bool'");
+	dset(d, mp_obj_float(0.0), S("zero"));
+	assert_string_equal(dget(d, mp_obj_float(-0.0)), "'zero'");
+	assert_string_equal(dget(d, mp_obj_bool(false)), "'zero'");
+	assert_string_equal(dget(d, I(0)), "'zero'");
+	dset(d, mp_obj_bigint(big, 9), S("2**64"));
+	assert_string_equal(dget(d, mp_obj_float(18446744073709551616.0)),
+			    "'2**64'");
+	dset(d, mp_obj_float(-9223372036854775808.0), S("-2**63"));
+	assert_string_equal(dget(d, I(INT64_MIN)), "'-2**63'");
+	dset(d, mp_obj_float(2.5), S("2.5"));
+	assert_string_equal(dget(d, mp_obj_float(2.5)), "'2.5'");
+	assert_string_equal(dget(d, I(2)), "<-2>");
+	dset(d, mp_obj_tuple_pack(2, I(1), S("a")), S("tuple"));
+	assert_string_equal(dget(d, mp_obj_tuple_pack(2, mp_obj_float(1.0),
+						      S("a"))),
+			    "'tuple'");
+	assert_string_equal(dget(d, mp_obj_tuple_pack(1, I(1))), "<-2>");
+	/* str and bytes with the same bytes are different keys */
+	dset(d, S("k"), I(1));
+	dset(d, mp_obj_bytes("k", 1), I(2));
+	assert_string_equal(dget(d, S("k")), "1");
+	assert_string_equal(dget(d, mp_obj_bytes("k", 1)), "2");
+	/* frozensets equal whatever their order */
+	fs1 = mp_obj_frozenset();
+	fs2 = mp_obj_frozenset();
+	mp_obj_set_add(fs1, S("a"));
+	mp_obj_set_add(fs1, I(3));
+	mp_obj_set_add(fs2, mp_obj_float(3.0));
+	mp_obj_set_add(fs2, S("a"));
+	dset(d, fs1, S("fs"));
+	assert_string_equal(dget(d, fs2), "'fs'");
+	assert_int_equal(mp_dictproxy_len(d), 9);
+	mp_manager_free(m);
+}
+
+static void test_mgr_dict_iteration_errors(void **state)
+{
+	mp_manager_t *m = mgr_new();
+	mp_dictproxy_t *d;
+	mp_dictproxy_iter_t it;
+	mp_obj_t *k, *v;
+
+	(void)state;
+	mpt_assert_ok(mp_manager_dict(m, NULL, &d));
+	for (int i = 0; i < 5; i++)
+		dset(d, I(i), I(i));
+	mpt_assert_ok(mp_dictproxy_iter(d, &it));
+	assert_int_equal(mp_dictproxy_next(d, &it, &k, &v), 1);
+	assert_repr(k, "0");
+	assert_repr(v, "0");
+	mp_obj_free(k);
+	mp_obj_free(v);
+	k = I(3);
+	mpt_assert_ok(mp_dictproxy_del(d, k));
+	assert_err(mp_dictproxy_next(d, &it, &v, NULL), -EBUSY,
+		   "RuntimeError: dictionary changed size during iteration");
+	assert_null(v);
+	/* same size, other keys */
+	mpt_assert_ok(mp_dictproxy_iter(d, &it));
+	mpt_assert_ok(mp_dictproxy_set(d, k, k));
+	mp_obj_free(k);
+	k = I(4);
+	mpt_assert_ok(mp_dictproxy_del(d, k));
+	mp_obj_free(k);
+	assert_err(mp_dictproxy_next(d, &it, NULL, NULL), -EBUSY,
+		   "RuntimeError: dictionary keys changed during iteration");
+	/* changing a value is no change */
+	mpt_assert_ok(mp_dictproxy_iter(d, &it));
+	dset(d, I(0), S("new"));
+	assert_int_equal(mp_dictproxy_next(d, &it, NULL, &v), 1);
+	assert_repr(v, "'new'");
+	mp_obj_free(v);
+	assert_string_equal(dcopy(d), "{0: 'new', 1: 1, 2: 2, 3: 3}");
+	mp_manager_free(m);
+}
+
+static void test_mgr_list_ops(void **state)
+{
+	mp_manager_t *m = mgr_new();
+	mp_listproxy_t *l;
+	mp_obj_t *init = mp_obj_tuple_pack(2, I(1), S("b")), *v, *x;
+
+	(void)state;
+	mpt_assert_ok(mp_manager_list(m, init, &l));
+	mp_obj_free(init);
+	assert_string_equal(lall(l), "[1, 'b']");
+	v = mp_obj_float(2.5);
+	mpt_assert_ok(mp_listproxy_append(l, v));
+	mp_obj_free(v);
+	init = mp_obj_list();
+	mp_obj_list_append(init, I(7));
+	mp_obj_list_append(init, I(1));
+	mpt_assert_ok(mp_listproxy_extend(l, init));
+	mp_obj_free(init);
+	assert_string_equal(lall(l), "[1, 'b', 2.5, 7, 1]");
+	assert_int_equal(mp_listproxy_len(l), 5);
+	/* index, negative too */
+	mpt_assert_ok(mp_listproxy_get(l, -1, &v));
+	assert_repr(v, "1");
+	mp_obj_free(v);
+	mpt_assert_ok(mp_listproxy_get(l, -5, &v));
+	assert_repr(v, "1");
+	mp_obj_free(v);
+	assert_err(mp_listproxy_get(l, 5, &v), -ERANGE,
+		   "mp_listproxy_get: IndexError: list index out of range");
+	assert_err(mp_listproxy_get(l, -6, &v), -ERANGE,
+		   "IndexError: list index out of range");
+	v = S("B");
+	mpt_assert_ok(mp_listproxy_set(l, -4, v));
+	assert_err(mp_listproxy_set(l, 9, v), -ERANGE,
+		   "IndexError: list assignment index out of range");
+	mp_obj_free(v);
+	/* slices clamp */
+	mpt_assert_ok(mp_listproxy_slice(l, 1, 3, &v));
+	assert_repr(v, "['B', 2.5]");
+	mp_obj_free(v);
+	mpt_assert_ok(mp_listproxy_slice(l, -2, 100, &v));
+	assert_repr(v, "[7, 1]");
+	mp_obj_free(v);
+	mpt_assert_ok(mp_listproxy_slice(l, 4, 2, &v));
+	assert_repr(v, "[]");
+	mp_obj_free(v);
+	/* insert clamps */
+	v = S("first");
+	mpt_assert_ok(mp_listproxy_insert(l, -100, v));
+	mp_obj_free(v);
+	v = S("last");
+	mpt_assert_ok(mp_listproxy_insert(l, 100, v));
+	mp_obj_free(v);
+	v = S("mid");
+	mpt_assert_ok(mp_listproxy_insert(l, -1, v));
+	mp_obj_free(v);
+	assert_string_equal(lall(l),
+			    "['first', 1, 'B', 2.5, 7, 1, 'mid', 'last']");
+	/* index, count (1 == 1.0), remove */
+	v = mp_obj_float(1.0);
+	assert_int_equal(mp_listproxy_index(l, v), 1);
+	assert_int_equal(mp_listproxy_count(l, v), 2);
+	mpt_assert_ok(mp_listproxy_remove(l, v));
+	assert_int_equal(mp_listproxy_count(l, v), 1);
+	mp_obj_free(v);
+	v = I(5);
+	assert_err(mp_listproxy_index(l, v), -ENOENT,
+		   "ValueError: 5 is not in list");
+	assert_err(mp_listproxy_remove(l, v), -ENOENT,
+		   "ValueError: list.remove(x): x not in list");
+	assert_int_equal(mp_listproxy_count(l, v), 0);
+	mp_obj_free(v);
+	/* pop */
+	mpt_assert_ok(mp_listproxy_pop(l, -1, &v));
+	assert_repr(v, "'last'");
+	mp_obj_free(v);
+	mpt_assert_ok(mp_listproxy_pop(l, 0, &v));
+	assert_repr(v, "'first'");
+	mp_obj_free(v);
+	mpt_assert_ok(mp_listproxy_pop(l, 2, NULL));
+	assert_err(mp_listproxy_pop(l, 4, &v), -ERANGE,
+		   "IndexError: pop index out of range");
+	assert_string_equal(lall(l), "['B', 2.5, 1, 'mid']");
+	mpt_assert_ok(mp_listproxy_clear(l));
+	assert_int_equal(mp_listproxy_len(l), 0);
+	assert_err(mp_listproxy_pop(l, -1, &v), -ERANGE,
+		   "IndexError: pop from empty list");
+	v = I(3);
+	assert_err(mp_listproxy_extend(l, v), -EINVAL, "not iterable");
+	mp_obj_free(v);
+	/* growth */
+	for (int i = 0; i < 300; i++) {
+		v = I(i);
+		mpt_assert_ok(mp_listproxy_append(l, v));
+		mp_obj_free(v);
+	}
+	assert_int_equal(mp_listproxy_len(l), 300);
+	mpt_assert_ok(mp_listproxy_get(l, 299, &x));
+	assert_repr(x, "299");
+	mp_obj_free(x);
+	mp_manager_free(m);
+}
+
+static void test_mgr_list_sort(void **state)
+{
+	mp_manager_t *m = mgr_new();
+	mp_listproxy_t *l;
+	mp_obj_t *v = mp_obj_list();
+	unsigned char big[9] = {0, 0, 0, 0, 0, 0, 0, 0, 1}; /* 2**64 */
+
+	(void)state;
+	mp_obj_list_append(v, I(3));
+	mp_obj_list_append(v, mp_obj_float(1.5));
+	mp_obj_list_append(v, mp_obj_bool(true));
+	mp_obj_list_append(v, mp_obj_bigint(big, 9));
+	mp_obj_list_append(v, I(-7));
+	mp_obj_list_append(v, mp_obj_float(1.0));
+	mp_obj_list_append(v, mp_obj_float(1e300));
+	mpt_assert_ok(mp_manager_list(m, v, &l));
+	mp_obj_free(v);
+	mpt_assert_ok(mp_listproxy_sort(l, 0));
+	/* stable: True before 1.0, as they came */
+	assert_string_equal(lall(l), "[-7, True, 1.0, 1.5, 3, "
+				     "18446744073709551616, 1e+300]");
+	mpt_assert_ok(mp_listproxy_sort(l, MP_SORT_REVERSE));
+	assert_string_equal(lall(l), "[1e+300, 18446744073709551616, 3, 1.5, "
+				     "True, 1.0, -7]");
+	mpt_assert_ok(mp_listproxy_clear(l));
+	v = mp_obj_tuple_pack(5, S("b"), S("a"), S("ab"), S(""), S("\xc3\xa9"));
+	mpt_assert_ok(mp_listproxy_extend(l, v));
+	mp_obj_free(v);
+	mpt_assert_ok(mp_listproxy_sort(l, 0));
+	assert_string_equal(lall(l), "['', 'a', 'ab', 'b', '\xc3\xa9']");
+	mpt_assert_ok(mp_listproxy_clear(l));
+	v = mp_obj_tuple_pack(3, mp_obj_tuple_pack(2, I(1), S("b")),
+			      mp_obj_tuple_pack(2, I(1), S("a")),
+			      mp_obj_tuple_pack(1, I(0)));
+	mpt_assert_ok(mp_listproxy_extend(l, v));
+	mp_obj_free(v);
+	mpt_assert_ok(mp_listproxy_sort(l, 0));
+	assert_string_equal(lall(l), "[(0,), (1, 'a'), (1, 'b')]");
+	/* unorderable: CPython's TypeError, the list unchanged */
+	v = S("x");
+	mpt_assert_ok(mp_listproxy_append(l, v));
+	mp_obj_free(v);
+	assert_err(mp_listproxy_sort(l, 0), -EINVAL,
+		   "TypeError: '<' not supported between instances of 'str' "
+		   "and 'tuple'");
+	assert_string_equal(lall(l), "[(0,), (1, 'a'), (1, 'b'), 'x']");
+	assert_err(mp_listproxy_sort(l, 8), -EINVAL, "flags");
+	mp_manager_free(m);
+}
+
+static int set_attr(void *arg)
+{
+	mp_namespaceproxy_t *ns = arg;
+	mp_obj_t *v = mp_obj_str("from the child");
+	int rc = mp_namespaceproxy_set(ns, "y", v);
+
+	mp_obj_free(v);
+	return rc < 0;
+}
+
+static void test_mgr_namespace(void **state)
+{
+	mp_manager_t *m = mgr_new();
+	mp_namespaceproxy_t *ns;
+	mp_obj_t *v;
+	mp_bytes_t r;
+
+	(void)state;
+	mpt_assert_ok(mp_manager_namespace(m, &ns));
+	mpt_assert_ok(mp_namespaceproxy_repr(ns, &r));
+	assert_string_equal(r.data, "Namespace()");
+	mp_bytes_destroy(&r);
+	v = I(1);
+	mpt_assert_ok(mp_namespaceproxy_set(ns, "x", v));
+	mp_obj_free(v);
+	assert_int_equal(mpt_exit_code(mpt_fork(set_attr, ns)), 0);
+	mpt_assert_ok(mp_namespaceproxy_get(ns, "y", &v));
+	assert_repr(v, "'from the child'");
+	mp_obj_free(v);
+	mpt_assert_ok(mp_namespaceproxy_repr(ns, &r));
+	assert_string_equal(r.data, "Namespace(x=1, y='from the child')");
+	mp_bytes_destroy(&r);
+	assert_err(mp_namespaceproxy_get(ns, "z", &v), -ENOENT,
+		   "mp_namespaceproxy_get: AttributeError: 'Namespace' object "
+		   "has no attribute 'z'");
+	assert_null(v);
+	assert_err(mp_namespaceproxy_del(ns, "z"), -ENOENT,
+		   "has no attribute 'z'");
+	assert_err(mp_namespaceproxy_get(ns, "_hidden", &v), -EINVAL,
+		   "starting with '_'");
+	assert_err(mp_namespaceproxy_set(ns, "x", v), -EINVAL,
+		   "'value' is NULL");
+	v = I(2);
+	assert_err(mp_namespaceproxy_set(ns, "", v), -EINVAL,
+		   "the attribute name is empty");
+	mp_obj_free(v);
+	mpt_assert_ok(mp_namespaceproxy_del(ns, "x"));
+	mpt_assert_ok(mp_namespaceproxy_repr(ns, &r));
+	assert_string_equal(r.data, "Namespace(y='from the child')");
+	mp_bytes_destroy(&r);
+	mpt_assert_ok(mp_manager_shutdown(m));
+	assert_err(mp_namespaceproxy_get(ns, "y", &v), MP_ECLOSED, "shut down");
+	mp_manager_free(m);
+}
+
+/* ---- several processes ---- */
+
+struct mgr_shared {
+	mp_dictproxy_t *d;
+	mp_listproxy_t *l;
+	int id;
+	int fd;
+};
+
+static int add_one(const mp_obj_t *value, void *arg, mp_obj_t **out)
+{
+	int64_t x = 0;
+
+	(void)arg;
+	if (value != NULL && mp_obj_as_int(value, &x) < 0)
+		return -EINVAL;
+	*out = mp_obj_int(x + 1);
+	return 0;
+}
+
+static int mutate(void *arg)
+{
+	struct mgr_shared *s = arg;
+	mp_obj_t *k, *v, *c = mp_obj_str("counter");
+	int rc = 0;
+
+	for (int i = 0; i < 300 && rc == 0; i++) {
+		k = mp_obj_tuple_pack(2, mp_obj_int(s->id), mp_obj_int(i));
+		v = mp_obj_int(s->id * 1000 + i);
+		rc = mp_dictproxy_set(s->d, k, v);
+		if (rc == 0 && i % 3 == 0)
+			rc = mp_dictproxy_del(s->d, k);
+		if (rc == 0)
+			rc = mp_listproxy_append(s->l, v);
+		if (rc == 0)
+			rc = mp_dictproxy_apply(s->d, c, add_one, NULL);
+		mp_obj_free(k);
+		mp_obj_free(v);
+	}
+	mp_obj_free(c);
+	return rc < 0;
+}
+
+static void test_mgr_processes_mutate_concurrently(void **state)
+{
+	mp_manager_t *m = mgr_new();
+	struct mgr_shared s[4];
+	mp_dictproxy_t *d;
+	mp_listproxy_t *l;
+	pid_t pid[4];
+	mp_obj_t *k, *v;
+
+	(void)state;
+	mpt_assert_ok(mp_manager_dict(m, NULL, &d));
+	mpt_assert_ok(mp_manager_list(m, NULL, &l));
+	for (int i = 0; i < 4; i++) {
+		s[i] = (struct mgr_shared){d, l, i, -1};
+		pid[i] = mpt_fork(mutate, &s[i]);
+	}
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(mpt_exit_code(pid[i]), 0);
+	assert_string_equal(dget(d, S("counter")), "1200");
+	assert_int_equal(mp_dictproxy_len(d), 1 + 4 * 200);
+	assert_int_equal(mp_listproxy_len(l), 1200);
+	for (int p = 0; p < 4; p++)
+		for (int i = 0; i < 300; i++) {
+			k = mp_obj_tuple_pack(2, I(p), I(i));
+			v = I(p * 1000 + i);
+			assert_int_equal(mp_dictproxy_contains(d, k),
+					 i % 3 != 0);
+			assert_int_equal(mp_listproxy_count(l, v), 1);
+			mp_obj_free(k);
+			mp_obj_free(v);
+		}
+	mpt_assert_ok(mp_listproxy_sort(l, 0));
+	mpt_assert_ok(mp_listproxy_get(l, 0, &v));
+	assert_repr(v, "0");
+	mp_obj_free(v);
+	mpt_assert_ok(mp_listproxy_get(l, -1, &v));
+	assert_repr(v, "3299");
+	mp_obj_free(v);
+	mp_manager_free(m);
+}
+
+static void *thread_mutate(void *arg)
+{
+	struct mgr_shared *s = arg;
+
+	return (void *)(intptr_t)mutate(s);
+}
+
+/* The handles are safe across threads too (each thread has its own
+ * block cache). */
+static void test_mgr_threads_mutate_concurrently(void **state)
+{
+	mp_manager_t *m = mgr_new();
+	struct mgr_shared s[4];
+	mp_dictproxy_t *d;
+	mp_listproxy_t *l;
+	pthread_t th[4];
+	void *ret;
+
+	(void)state;
+	mpt_assert_ok(mp_manager_dict(m, NULL, &d));
+	mpt_assert_ok(mp_manager_list(m, NULL, &l));
+	for (int i = 0; i < 4; i++) {
+		s[i] = (struct mgr_shared){d, l, i, -1};
+		assert_int_equal(pthread_create(&th[i], NULL, thread_mutate,
+						&s[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(th[i], &ret), 0);
+		assert_null(ret);
+	}
+	assert_string_equal(dget(d, S("counter")), "1200");
+	assert_int_equal(mp_dictproxy_len(d), 1 + 4 * 200);
+	assert_int_equal(mp_listproxy_len(l), 1200);
+	mp_manager_free(m);
+}
+
+/* Holds the dict's lock (inside apply) and tells the parent so. */
+static int hold_forever(const mp_obj_t *value, void *arg, mp_obj_t **out)
+{
+	int fd = *(int *)arg;
+
+	(void)value;
+	*out = mp_obj_int(-1);
+	if (write(fd, "h", 1) != 1)
+		_exit(3);
+	for (;;)
+		pause();
+}
+
+static int hold_lock(void *arg)
+{
+	struct mgr_shared *s = arg;
+	mp_obj_t *k = mp_obj_str("balance");
+
+	mpt_crash_signals_default();
+	mp_dictproxy_apply(s->d, k, hold_forever, &s->fd);
+	return 2;
+}
+
+static void test_mgr_client_killed_holding_the_lock(void **state)
+{
+	mp_manager_t *m = mgr_new();
+	struct mgr_shared s;
+	mp_dictproxy_t *d;
+	int fds[2];
+	pid_t pid;
+	char c;
+
+	(void)state;
+	mpt_assert_ok(mp_manager_dict(m, NULL, &d));
+	for (int i = 0; i < 20; i++)
+		dset(d, I(i), I(i));
+	dset(d, S("balance"), I(100));
+	assert_int_equal(pipe(fds), 0);
+	s = (struct mgr_shared){d, NULL, 0, fds[1]};
+	pid = mpt_fork(hold_lock, &s);
+	close(fds[1]);
+	assert_int_equal(read(fds[0], &c, 1), 1);
+	close(fds[0]);
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	assert_int_equal(mpt_exit_code(pid), 128 + SIGKILL);
+	/* the next client takes the lock over; the dict is as it was */
+	assert_string_equal(dget(d, S("balance")), "100");
+	assert_int_equal(mp_dictproxy_len(d), 21);
+	dset(d, S("after"), I(1));
+	assert_string_equal(dget(d, I(19)), "19");
+	assert_int_equal(mp_dictproxy_len(d), 22);
+	mp_manager_free(m);
+}
+
+/* Sets and deletes in a loop, saying after each 100 operations. */
+static int churn(void *arg)
+{
+	struct mgr_shared *s = arg;
+	mp_obj_t *k, *v;
+
+	mpt_crash_signals_default();
+	for (int i = 0;; i++) {
+		k = mp_obj_int(i % 300);
+		v = mp_obj_tuple_pack(2, mp_obj_int(i), mp_obj_str("value"));
+		if (i % 2 == 0)
+			mp_dictproxy_set(s->d, k, v);
+		else
+			mp_dictproxy_pop(s->d, k, NULL);
+		if (i % 5 == 0)
+			mp_listproxy_append(s->l, v);
+		else if (i % 5 == 1)
+			mp_listproxy_pop(s->l, 0, NULL);
+		else if (i % 5 == 2)
+			mp_listproxy_insert(s->l, 1, k);
+		mp_obj_free(k);
+		mp_obj_free(v);
+		if (i % 100 == 99 && write(s->fd, "x", 1) != 1)
+			return 3;
+	}
+}
+
+static void check_consistent(mp_dictproxy_t *d, mp_listproxy_t *l)
+{
+	mp_dictproxy_iter_t it;
+	mp_obj_t *k, *v, *v2;
+	int n = 0, len = mp_dictproxy_len(d);
+
+	mpt_assert_ok(mp_dictproxy_iter(d, &it));
+	while (mp_dictproxy_next(d, &it, &k, &v) == 1) {
+		mpt_assert_ok(mp_dictproxy_get(d, k, &v2));
+		assert_int_equal(mp_obj_eq(v, v2), 1);
+		mp_obj_free(k);
+		mp_obj_free(v);
+		mp_obj_free(v2);
+		n++;
+	}
+	assert_int_equal(n, len);
+	len = mp_listproxy_len(l);
+	for (int i = 0; i < len; i++) {
+		mpt_assert_ok(mp_listproxy_get(l, i, &v));
+		mp_obj_free(v);
+	}
+}
+
+static void test_mgr_clients_killed_mid_update(void **state)
+{
+	mp_manager_t *m = mgr_new();
+	struct mgr_shared s;
+	mp_dictproxy_t *d;
+	mp_listproxy_t *l;
+	int fds[2];
+	pid_t pid;
+	char c[64];
+
+	(void)state;
+	mpt_assert_ok(mp_manager_dict(m, NULL, &d));
+	mpt_assert_ok(mp_manager_list(m, NULL, &l));
+	for (int round = 0; round < 20; round++) {
+		assert_int_equal(pipe(fds), 0);
+		s = (struct mgr_shared){d, l, 0, fds[1]};
+		pid = mpt_fork(churn, &s);
+		close(fds[1]);
+		/* let it run a varying number of operations */
+		for (int i = 0; i <= round % 7; i++)
+			assert_int_equal(read(fds[0], c, 1), 1);
+		assert_int_equal(kill(pid, SIGKILL), 0);
+		assert_int_equal(mpt_exit_code(pid), 128 + SIGKILL);
+		close(fds[0]);
+		check_consistent(d, l);
+	}
+	mp_manager_free(m);
+}
+
+/* ---- the server process ---- */
+
+static int comm_of(pid_t pid, char *buf, size_t cap)
+{
+	char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	if (fgets(buf, (int)cap, f) == NULL)
+		buf[0] = 0;
+	fclose(f);
+	buf[strcspn(buf, "\n")] = 0;
+	return 0;
+}
+
+static void test_mgr_server_process(void **state)
+{
+	mp_manager_t *m = mgr_new(), *m2 = mgr_new();
+	char name[32], name2[32];
+	pid_t pid = mp_manager_pid(m);
+	mp_dictproxy_t *d;
+	mp_lock_t *lock;
+	double t0;
+
+	(void)state;
+	assert_true(pid > 0);
+	assert_int_equal(comm_of(pid, name, sizeof(name)), 0);
+	assert_int_equal(comm_of(mp_manager_pid(m2), name2, sizeof(name2)), 0);
+	assert_int_equal(strncmp(name, "SyncManager-", 12), 0);
+	assert_int_equal(strncmp(name2, "SyncManager-", 12), 0);
+	assert_int_equal(atoi(name2 + 12), atoi(name + 12) + 1);
+	/* SIGINT does not stop it (CPython's server ignores it) */
+	assert_int_equal(kill(pid, SIGINT), 0);
+	mpt_assert_ok(mp_manager_dict(m, NULL, &d));
+	t0 = mpt_now();
+	mpt_assert_ok(mp_manager_shutdown(m));
+	assert_true(mpt_now() - t0 < mpt_timeout(1.0));
+	mpt_assert_ok(mp_manager_shutdown(m)); /* idempotent */
+	assert_err(mp_dictproxy_len(d), MP_ECLOSED, "shut down");
+	assert_err(mp_manager_lock(m, &lock), MP_ECLOSED, "shut down");
+	assert_err(mp_manager_dict(m, NULL, &d), MP_ECLOSED, "shut down");
+	mp_manager_free(m);
+	mp_manager_free(m2);
+	mp_manager_free(NULL);
+}
+
+static void test_mgr_shutdown_is_bounded(void **state)
+{
+	mp_manager_opts_t o = {.shutdown_timeout = 0.2};
+	mp_manager_t *m = mp_manager_new(&o);
+	double t0;
+	int pid;
+
+	(void)state;
+	assert_non_null(m);
+	pid = mp_manager_pid(m);
+	/* a server that cannot answer: stopped */
+	assert_int_equal(kill(pid, SIGSTOP), 0);
+	t0 = mpt_now();
+	mp_manager_free(m);
+	assert_true(mpt_now() - t0 < mpt_timeout(2.0));
+	assert_int_equal(kill(pid, 0), -1);
+	/* options */
+	o.shutdown_timeout = -1;
+	assert_null(mp_manager_new(&o));
+	assert_int_equal(mp_last_error_code(), -EINVAL);
+	o.shutdown_timeout = 0;
+	o.capacity = 1000;
+	assert_null(mp_manager_new(&o));
+	assert_int_equal(mp_last_error_code(), -EINVAL);
+}
+
+static void test_mgr_full_region(void **state)
+{
+	mp_manager_opts_t o = {.capacity = 64 << 10};
+	mp_manager_t *m = mp_manager_new(&o);
+	mp_listproxy_t *l;
+	mp_obj_t *v;
+	int rc = 0, n = 0;
+	char big[1000];
+
+	(void)state;
+	assert_non_null(m);
+	mpt_assert_ok(mp_manager_list(m, NULL, &l));
+	memset(big, 'x', sizeof(big));
+	v = mp_obj_bytes(big, sizeof(big));
+	while ((rc = mp_listproxy_append(l, v)) == 0)
+		n++;
+	assert_err(rc, -ENOMEM, "shared memory is full");
+	mp_obj_free(v);
+	assert_int_equal(mp_listproxy_len(l), n);
+	/* the list still works; a freed large block serves small ones */
+	mpt_assert_ok(mp_listproxy_pop(l, -1, NULL));
+	v = I(1);
+	mpt_assert_ok(mp_listproxy_append(l, v));
+	mp_obj_free(v);
+	assert_int_equal(mp_listproxy_len(l), n);
+	mpt_assert_ok(mp_listproxy_clear(l));
+	for (int i = 0; i < n; i++) {
+		v = I(i);
+		mpt_assert_ok(mp_listproxy_append(l, v));
+		mp_obj_free(v);
+	}
+	mp_manager_free(m);
+}
+
+/* In a child: make a manager, send its server's pid, wait to be killed. */
+static int creator(void *arg)
+{
+	int fd = *(int *)arg;
+	mp_manager_t *m = mp_manager_new(NULL);
+	int pid = m != NULL ? mp_manager_pid(m) : -1;
+
+	if (write(fd, &pid, sizeof(pid)) != sizeof(pid))
+		return 1;
+	for (;;)
+		pause();
+}
+
+static void test_mgr_server_dies_with_its_creator(void **state)
+{
+	int fds[2], spid = 0, status = 0;
+	pid_t pid, got = 0;
+	double t0;
+
+	(void)state;
+	/* the orphaned server comes to us: we can see how it ended */
+	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	assert_int_equal(pipe(fds), 0);
+	pid = mpt_fork(creator, &fds[1]);
+	close(fds[1]);
+	assert_int_equal(read(fds[0], &spid, sizeof(spid)), sizeof(spid));
+	close(fds[0]);
+	assert_true(spid > 0);
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	assert_int_equal(mpt_exit_code(pid), 128 + SIGKILL);
+	t0 = mpt_now();
+	while (got == 0 && mpt_now() - t0 < mpt_timeout(5)) {
+		got = waitpid(spid, &status, WNOHANG);
+		if (got == 0)
+			usleep(1000);
+	}
+	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 0), 0);
+	/* gone: killed by PR_SET_PDEATHSIG, or ended on its own when it saw
+	 * the creator's end of its control pipe close */
+	assert_int_equal(got, spid);
+	assert_true(WIFSIGNALED(status) ? WTERMSIG(status) == SIGKILL
+					: WEXITSTATUS(status) == 0);
+}
+
+static int child_frees(void *arg)
+{
+	mp_manager_t *m = arg;
+	mp_dictproxy_t *d;
+
+	if (mp_manager_dict(m, NULL, &d) < 0)
+		return 1;
+	mp_manager_shutdown(m); /* not the creator: nothing */
+	mp_manager_free(m);
+	return 0;
+}
+
+static void test_mgr_child_free_leaves_the_server(void **state)
+{
+	mp_manager_t *m = mgr_new();
+	mp_dictproxy_t *d;
+
+	(void)state;
+	assert_int_equal(mpt_exit_code(mpt_fork(child_frees, m)), 0);
+	assert_int_equal(kill(mp_manager_pid(m), 0), 0);
+	mpt_assert_ok(mp_manager_dict(m, NULL, &d));
+	dset(d, I(1), I(2));
+	mp_manager_free(m);
+}
+
+static void test_mgr_sync_objects(void **state)
+{
+	mp_manager_t *m = mgr_new();
+	mp_condition_opts_t co = {0};
+	mp_lock_t *lock;
+	mp_rlock_t *rlock;
+	mp_condition_t *cond;
+	mp_event_t *ev;
+	mp_semaphore_t *sem;
+
+	(void)state;
+	mpt_assert_ok(mp_manager_lock(m, &lock));
+	assert_err(mp_lock_release(lock), -EINVAL, "released too many times");
+	mpt_assert_ok(mp_lock_acquire(lock, 0));
+	assert_int_equal(mp_lock_acquire(lock, 0), -ETIMEDOUT);
+	mpt_assert_ok(mp_lock_release(lock));
+	mpt_assert_ok(mp_manager_rlock(m, &rlock));
+	mpt_assert_ok(mp_rlock_acquire(rlock, 0));
+	mpt_assert_ok(mp_rlock_acquire(rlock, 0));
+	assert_int_equal(mp_rlock_count(rlock), 2);
+	mpt_assert_ok(mp_rlock_release(rlock));
+	mpt_assert_ok(mp_rlock_release(rlock));
+	co.lock = lock;
+	mpt_assert_ok(mp_manager_condition(m, &co, &cond));
+	mpt_assert_ok(mp_condition_acquire(cond, 0));
+	assert_int_equal(mp_lock_locked(lock), 1);
+	assert_int_equal(mp_condition_wait(cond, 0.01), -ETIMEDOUT);
+	mpt_assert_ok(mp_condition_release(cond));
+	co.rlock = rlock;
+	assert_err(mp_manager_condition(m, &co, &cond), -EINVAL, "both");
+	mpt_assert_ok(mp_manager_event(m, &ev));
+	assert_int_equal(mp_event_is_set(ev), 0);
+	mpt_assert_ok(mp_event_set(ev));
+	mpt_assert_ok(mp_manager_semaphore(m, 2, &sem));
+	assert_int_equal(mp_semaphore_get_value(sem), 2);
+	assert_err(mp_manager_semaphore(m, 1u << 31, &sem), -EINVAL,
+		   "INT32_MAX");
+	mp_manager_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1174,6 +2203,23 @@ int main(void)
 		MPT(test_cpython_pickles_load),
 		MPT(test_mproc_pickles_load_in_python),
 		MPT(test_cpython_hostile_pickles),
+		MPT(test_mgr_small_pickles),
+		MPT(test_mgr_dict_ops),
+		MPT(test_mgr_dict_keys_follow_python),
+		MPT(test_mgr_dict_iteration_errors),
+		MPT(test_mgr_list_ops),
+		MPT(test_mgr_list_sort),
+		MPT(test_mgr_namespace),
+		MPT(test_mgr_processes_mutate_concurrently),
+		MPT(test_mgr_threads_mutate_concurrently),
+		MPT(test_mgr_client_killed_holding_the_lock),
+		MPT(test_mgr_clients_killed_mid_update),
+		MPT(test_mgr_server_process),
+		MPT(test_mgr_shutdown_is_bounded),
+		MPT(test_mgr_full_region),
+		MPT(test_mgr_server_dies_with_its_creator),
+		MPT(test_mgr_child_free_leaves_the_server),
+		MPT(test_mgr_sync_objects),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -61,6 +61,7 @@
 #include <stdint.h>
 
 #include "mproc/common.h"
+#include "mproc/sync.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -371,6 +372,368 @@ MP_API int mp_pickle_dumps(const mp_obj_t *o, int protocol, mp_bytes_t *out);
  * (data may be NULL when len is 0).  -ENOMEM.  Thread-safe.
  */
 MP_API int mp_pickle_loads(const void *data, size_t len, mp_obj_t **out);
+
+/* ---- the manager (multiprocessing.Manager / SyncManager) ---- */
+
+/*
+ * A manager is a server process named "SyncManager-N" (its comm, as ps
+ * shows it) that owns a shared store: one memory region mapped shared
+ * before the clients fork, so every child by fork reaches the shared
+ * objects at shared-memory speed, without a round trip to the server (the
+ * "local fast path"; docs/manager.md says why).  The server dies with its
+ * creator, also when the creator is SIGKILLed (PR_SET_PDEATHSIG, checked
+ * after it is set), and ignores SIGINT as CPython's does.
+ *
+ * Shared objects are made by the manager and live as long as it: the
+ * handles (mp_dictproxy_t, mp_listproxy_t, and the sync objects below)
+ * point into the shared region, are valid in the creator and in every
+ * child forked after they were made, until mp_manager_free in that
+ * process; they are never freed one by one.  After mp_manager_shutdown
+ * every operation on them fails with MP_ECLOSED (CPython's proxies fail
+ * once the server is gone).  The handles are safe across processes and
+ * threads: every operation takes the object's robust lock.
+ *
+ * Values go in borrowed (the proxy stores a pickled copy, as CPython sends
+ * one) and come out as new mp_obj_t the caller frees with mp_obj_free.
+ * Mutating a value read from a shared object changes only the copy, until
+ * it is assigned back, exactly as in CPython.
+ *
+ * Failures a Python server would raise come back as codes, with CPython's
+ * text after the function name in mp_last_error(), and never break the
+ * object:
+ *   KeyError      -ENOENT   "KeyError: 'x'" (the key's repr)
+ *   IndexError    -ERANGE   "IndexError: list index out of range"
+ *   ValueError    -ENOENT   "ValueError: list.remove(x): x not in list"
+ *   TypeError     -EINVAL   "TypeError: unhashable type: 'list'",
+ *                           "TypeError: '<' not supported between
+ *                           instances of 'str' and 'int'"
+ *   RuntimeError  -EBUSY    "RuntimeError: dictionary changed size during
+ *                           iteration"
+ * and -ENOMEM when the shared region is full (its size is
+ * mp_manager_opts_t.capacity), MP_ECLOSED after shutdown, -EINVAL for a
+ * NULL argument.
+ *
+ * Crash safety: a client SIGKILLed in the middle of an operation (holding
+ * the object's lock) leaves the object consistent: the next client takes
+ * the lock over (the sync module's owner-death rule) and the operation is
+ * either wholly done or not done at all (a crash may leak its block).
+ */
+typedef struct mp_manager mp_manager_t;
+typedef struct mp_dictproxy mp_dictproxy_t;
+typedef struct mp_listproxy mp_listproxy_t;
+typedef struct mp_namespaceproxy mp_namespaceproxy_t;
+
+/* Options of mp_manager_new; all-zero or NULL: CPython's defaults. */
+typedef struct mp_manager_opts {
+	/* Seconds shutdown waits at each step (wait, SIGTERM, SIGKILL);
+	 * 0: CPython's shutdown_timeout, 1.0.  Unlike other option
+	 * timeouts, 0 is not "no limit" and MP_FOREVER is -EINVAL: shutdown
+	 * and free are always bounded. */
+	double shutdown_timeout;
+	/* Bytes of address space reserved for the shared objects (pages are
+	 * used only when touched); 0: MP_MANAGER_DEFAULT_CAPACITY. */
+	size_t capacity;
+} mp_manager_opts_t;
+
+#define MP_MANAGER_DEFAULT_CAPACITY ((size_t)256 << 20)
+
+/*
+ * mp_manager_new - start a manager (Manager() / SyncManager.start()): map
+ * its shared region and start its server process, "SyncManager-N" with N
+ * counting the managers of this process from 1.  NULL on failure:
+ * -EINVAL (a negative or NaN shutdown_timeout, a capacity under 64 KiB or
+ * above 1 TiB), -ENOMEM, or the -errno of mmap/memfd_create/fork.
+ * Thread-safe.
+ */
+MP_API mp_manager_t *mp_manager_new(const mp_manager_opts_t *opts);
+
+/*
+ * mp_manager_pid - the server process's pid, or -EINVAL for NULL.
+ */
+MP_API int mp_manager_pid(const mp_manager_t *m);
+
+/*
+ * mp_manager_shutdown - stop the server (SyncManager.shutdown()): ask it
+ * to exit, wait up to shutdown_timeout, then SIGTERM and wait as long
+ * again, then SIGKILL; reap it.  Afterwards every operation on the
+ * manager's objects fails with MP_ECLOSED; their memory stays mapped until
+ * mp_manager_free.  Bounded by about 2 x shutdown_timeout.  Idempotent.
+ * In a process other than the creator (a forked child) it does nothing
+ * (the server belongs to the creator).  0, or -EINVAL for NULL.
+ * Not thread-safe on one manager.
+ */
+MP_API int mp_manager_shutdown(mp_manager_t *m);
+
+/*
+ * mp_manager_free - shut down (in the creator, as mp_manager_shutdown,
+ * bounded the same way) and release the handle and this process's mapping
+ * of the shared objects: every handle it made becomes invalid here.  NULL
+ * is a no-op.
+ */
+MP_API void mp_manager_free(mp_manager_t *m);
+
+/*
+ * mp_manager_dict - a new shared dict (manager.dict(init)), filled with a
+ * copy of the items of init when it is a dict (NULL: empty).  -EINVAL (m
+ * or out NULL, init not a dict), -ENOMEM, MP_ECLOSED.  Thread-safe.
+ */
+MP_API int mp_manager_dict(mp_manager_t *m, const mp_obj_t *init,
+			   mp_dictproxy_t **out);
+
+/*
+ * mp_manager_list - a new shared list (manager.list(init)), filled with a
+ * copy of the items of init when it is a list or tuple (NULL: empty).
+ * Errors as mp_manager_dict.  Thread-safe.
+ */
+MP_API int mp_manager_list(mp_manager_t *m, const mp_obj_t *init,
+			   mp_listproxy_t **out);
+
+/*
+ * mp_manager_namespace - a new shared Namespace (manager.Namespace()),
+ * without attributes.  Errors as mp_manager_dict.  Thread-safe.
+ */
+MP_API int mp_manager_namespace(mp_manager_t *m, mp_namespaceproxy_t **out);
+
+/*
+ * mp_manager_lock, mp_manager_rlock, mp_manager_condition,
+ * mp_manager_event, mp_manager_semaphore - manager.Lock(), RLock(),
+ * Condition(lock), Event(), Semaphore(value): the library's robust
+ * cross-process objects (include/mproc/sync.h, used with its functions),
+ * placed in the manager's region and living as long as it.  For clients
+ * forked from the creator they give what CPython's proxies to the
+ * server's threading objects give (acquire, release, wait, notify from
+ * any client), with one difference in wording: releasing an unlocked Lock
+ * is multiprocessing.Lock's error (-EINVAL, "semaphore or lock released
+ * too many times"), where CPython's manager Lock raises RuntimeError
+ * ("release unlocked lock").  Their owner-death rule covers a client that
+ * dies holding them.  Not to be freed or destroyed by the caller.
+ * -EINVAL (NULL; a condition's opts with both lock and rlock), -ENOMEM,
+ * MP_ECLOSED.  Thread-safe.
+ */
+MP_API int mp_manager_lock(mp_manager_t *m, mp_lock_t **out);
+MP_API int mp_manager_rlock(mp_manager_t *m, mp_rlock_t **out);
+MP_API int mp_manager_condition(mp_manager_t *m,
+				const mp_condition_opts_t *opts,
+				mp_condition_t **out);
+MP_API int mp_manager_event(mp_manager_t *m, mp_event_t **out);
+MP_API int mp_manager_semaphore(mp_manager_t *m, unsigned value,
+				mp_semaphore_t **out);
+
+/* ---- DictProxy ---- */
+
+/*
+ * mp_dictproxy_get - d[key] as a new value *out.  -ENOENT "KeyError: key"
+ * when absent, -EINVAL (unhashable key, NULL), MP_ECLOSED.
+ */
+MP_API int mp_dictproxy_get(mp_dictproxy_t *d, const mp_obj_t *key,
+			    mp_obj_t **out);
+
+/*
+ * mp_dictproxy_set - d[key] = value (copies of both).  A key equal to one
+ * present keeps the first key (d[1.0] = x on {1: y} keeps 1).  -EINVAL,
+ * -ENOMEM, MP_ECLOSED.
+ */
+MP_API int mp_dictproxy_set(mp_dictproxy_t *d, const mp_obj_t *key,
+			    const mp_obj_t *value);
+
+/* mp_dictproxy_del - del d[key].  -ENOENT (KeyError), -EINVAL, ECLOSED. */
+MP_API int mp_dictproxy_del(mp_dictproxy_t *d, const mp_obj_t *key);
+
+/* mp_dictproxy_contains - key in d: 1 or 0; -EINVAL, MP_ECLOSED. */
+MP_API int mp_dictproxy_contains(mp_dictproxy_t *d, const mp_obj_t *key);
+
+/* mp_dictproxy_len - len(d); -EINVAL, MP_ECLOSED. */
+MP_API int mp_dictproxy_len(mp_dictproxy_t *d);
+
+/*
+ * mp_dictproxy_keys, _values, _items, _copy - a new list of the keys, of
+ * the values, of (key, value) tuples, or a new plain dict (d.copy()), in
+ * insertion order, taken in one step under the lock.  -EINVAL, -ENOMEM,
+ * MP_ECLOSED.
+ */
+MP_API int mp_dictproxy_keys(mp_dictproxy_t *d, mp_obj_t **out);
+MP_API int mp_dictproxy_values(mp_dictproxy_t *d, mp_obj_t **out);
+MP_API int mp_dictproxy_items(mp_dictproxy_t *d, mp_obj_t **out);
+MP_API int mp_dictproxy_copy(mp_dictproxy_t *d, mp_obj_t **out);
+
+/*
+ * mp_dictproxy_update - d.update(other): set each item of the plain dict
+ * other, in its order, all under one lock.  -EINVAL (other not a dict),
+ * -ENOMEM (the items set before it stay), MP_ECLOSED.
+ */
+MP_API int mp_dictproxy_update(mp_dictproxy_t *d, const mp_obj_t *other);
+
+/*
+ * mp_dictproxy_setdefault - d.setdefault(key, dflt): *out gets d[key],
+ * after setting it to dflt (None when dflt is NULL) if absent.  out may be
+ * NULL.  -EINVAL, -ENOMEM, MP_ECLOSED.
+ */
+MP_API int mp_dictproxy_setdefault(mp_dictproxy_t *d, const mp_obj_t *key,
+				   const mp_obj_t *dflt, mp_obj_t **out);
+
+/*
+ * mp_dictproxy_pop - d.pop(key): remove key, its value into *out (out
+ * may be NULL).  -ENOENT (KeyError), -EINVAL, MP_ECLOSED.
+ */
+MP_API int mp_dictproxy_pop(mp_dictproxy_t *d, const mp_obj_t *key,
+			    mp_obj_t **out);
+
+/*
+ * mp_dictproxy_popitem - d.popitem(): remove the last inserted item into
+ * *key and *value (either may be NULL).  -ENOENT "KeyError: 'popitem():
+ * dictionary is empty'", -EINVAL, MP_ECLOSED.
+ */
+MP_API int mp_dictproxy_popitem(mp_dictproxy_t *d, mp_obj_t **key,
+				mp_obj_t **value);
+
+/* mp_dictproxy_clear - d.clear(); -EINVAL, MP_ECLOSED. */
+MP_API int mp_dictproxy_clear(mp_dictproxy_t *d);
+
+/*
+ * The update helper: fn sees key's current value (NULL when absent) and
+ * gives the new one in *out (taken over by the dict; NULL: leave the
+ * item as it is) and returns 0, or a negative code that aborts without a
+ * change.  It runs with the dict's lock held: it must not call the dict.
+ */
+typedef int (*mp_dictproxy_apply_fn)(const mp_obj_t *value, void *arg,
+				     mp_obj_t **out);
+
+/*
+ * mp_dictproxy_apply - read, update and write d[key] under the dict's lock
+ * in one call: the race-free form of d[key] += 1.  0; fn's negative code
+ * (the dict unchanged; message "callback failed"); -EINVAL, -ENOMEM,
+ * MP_ECLOSED.  A client killed inside fn leaves d[key] as it was.
+ */
+MP_API int mp_dictproxy_apply(mp_dictproxy_t *d, const mp_obj_t *key,
+			      mp_dictproxy_apply_fn fn, void *arg);
+
+/* An iteration over a shared dict (for key in d); caller's storage. */
+typedef struct mp_dictproxy_iter {
+	size_t _pos;
+	uint64_t _len;
+	uint64_t _version;
+} mp_dictproxy_iter_t;
+
+/*
+ * mp_dictproxy_iter - start iterating d into *it.  0; -EINVAL, ECLOSED.
+ */
+MP_API int mp_dictproxy_iter(mp_dictproxy_t *d, mp_dictproxy_iter_t *it);
+
+/*
+ * mp_dictproxy_next - the next item in insertion order as new values
+ * (key or value may be NULL): 1, or 0 at the end.  -EBUSY when d changed
+ * size since mp_dictproxy_iter ("RuntimeError: dictionary changed size
+ * during iteration") or had keys replaced ("... dictionary keys changed
+ * during iteration"), as CPython; -EINVAL, -ENOMEM, MP_ECLOSED.
+ */
+MP_API int mp_dictproxy_next(mp_dictproxy_t *d, mp_dictproxy_iter_t *it,
+			     mp_obj_t **key, mp_obj_t **value);
+
+/* ---- ListProxy ---- */
+
+/*
+ * mp_listproxy_get - l[i] (negative i counts from the end) as a new value.
+ * -ERANGE "IndexError: list index out of range", -EINVAL, MP_ECLOSED.
+ */
+MP_API int mp_listproxy_get(mp_listproxy_t *l, ptrdiff_t i, mp_obj_t **out);
+
+/*
+ * mp_listproxy_set - l[i] = value.  -ERANGE "IndexError: list assignment
+ * index out of range", -EINVAL, -ENOMEM, MP_ECLOSED.
+ */
+MP_API int mp_listproxy_set(mp_listproxy_t *l, ptrdiff_t i,
+			    const mp_obj_t *value);
+
+/*
+ * mp_listproxy_slice - l[start:stop] as a new list, with Python's
+ * clamping and negative indexes (PTRDIFF_MAX as stop: to the end).
+ * -EINVAL, -ENOMEM, MP_ECLOSED.
+ */
+MP_API int mp_listproxy_slice(mp_listproxy_t *l, ptrdiff_t start,
+			      ptrdiff_t stop, mp_obj_t **out);
+
+/* mp_listproxy_append - l.append(value).  -EINVAL, -ENOMEM, ECLOSED. */
+MP_API int mp_listproxy_append(mp_listproxy_t *l, const mp_obj_t *value);
+
+/*
+ * mp_listproxy_extend - l.extend(items) for a list or tuple, under one
+ * lock, all or nothing.  -EINVAL (not a list or tuple), -ENOMEM, ECLOSED.
+ */
+MP_API int mp_listproxy_extend(mp_listproxy_t *l, const mp_obj_t *items);
+
+/*
+ * mp_listproxy_insert - l.insert(i, value), i clamped as Python does.
+ * -EINVAL, -ENOMEM, MP_ECLOSED.
+ */
+MP_API int mp_listproxy_insert(mp_listproxy_t *l, ptrdiff_t i,
+			       const mp_obj_t *value);
+
+/*
+ * mp_listproxy_pop - l.pop(i) (-1: the last) into *out (may be NULL).
+ * -ERANGE "IndexError: pop from empty list" / "pop index out of range",
+ * -EINVAL, MP_ECLOSED.
+ */
+MP_API int mp_listproxy_pop(mp_listproxy_t *l, ptrdiff_t i, mp_obj_t **out);
+
+/*
+ * mp_listproxy_remove - l.remove(value): the first item == value.
+ * -ENOENT "ValueError: list.remove(x): x not in list", -EINVAL, ECLOSED.
+ */
+MP_API int mp_listproxy_remove(mp_listproxy_t *l, const mp_obj_t *value);
+
+/*
+ * mp_listproxy_index - l.index(value): the position of the first item ==
+ * value.  -ENOENT "ValueError: 5 is not in list", -EINVAL, MP_ECLOSED.
+ */
+MP_API int mp_listproxy_index(mp_listproxy_t *l, const mp_obj_t *value);
+
+/* mp_listproxy_count - l.count(value); -EINVAL, MP_ECLOSED. */
+MP_API int mp_listproxy_count(mp_listproxy_t *l, const mp_obj_t *value);
+
+/* mp_listproxy_sort flag: sort in descending order (reverse=True). */
+#define MP_SORT_REVERSE 1u
+
+/*
+ * mp_listproxy_sort - l.sort(reverse=flags & MP_SORT_REVERSE): stable, by
+ * Python's < over None-free comparable values (numbers, str, bytes, and
+ * tuples/lists of those).  -EINVAL "TypeError: '<' not supported between
+ * instances of 'str' and 'int'" (l unchanged), -ENOMEM, MP_ECLOSED.
+ */
+MP_API int mp_listproxy_sort(mp_listproxy_t *l, unsigned flags);
+
+/* mp_listproxy_len - len(l); -EINVAL, MP_ECLOSED. */
+MP_API int mp_listproxy_len(mp_listproxy_t *l);
+
+/* mp_listproxy_clear - l.clear(); -EINVAL, MP_ECLOSED. */
+MP_API int mp_listproxy_clear(mp_listproxy_t *l);
+
+/* ---- NamespaceProxy ---- */
+
+/*
+ * mp_namespaceproxy_get - ns.name as a new value.  -ENOENT
+ * "AttributeError: 'Namespace' object has no attribute 'name'", -EINVAL
+ * (NULL, an empty name, or a name starting with '_': in CPython those are
+ * the proxy's own attributes), MP_ECLOSED.
+ */
+MP_API int mp_namespaceproxy_get(mp_namespaceproxy_t *ns, const char *name,
+				 mp_obj_t **out);
+
+/*
+ * mp_namespaceproxy_set - ns.name = value (a copy).  -EINVAL as for get,
+ * -EILSEQ (name not UTF-8), -ENOMEM, MP_ECLOSED.
+ */
+MP_API int mp_namespaceproxy_set(mp_namespaceproxy_t *ns, const char *name,
+				 const mp_obj_t *value);
+
+/* mp_namespaceproxy_del - del ns.name.  Errors as get. */
+MP_API int mp_namespaceproxy_del(mp_namespaceproxy_t *ns, const char *name);
+
+/*
+ * mp_namespaceproxy_repr - repr(ns), "Namespace(a=1, b='x')" in the order
+ * the attributes were first set, as owned text (mp_bytes_destroy).
+ * -EINVAL, -ENOMEM, MP_ECLOSED.
+ */
+MP_API int mp_namespaceproxy_repr(mp_namespaceproxy_t *ns, mp_bytes_t *out);
 
 #ifdef __cplusplus
 }

@@ -91,4 +91,9 @@ int mpi_obj_repr(const mp_obj_t *o, mp_bytes_t *buf, size_t *cap);
  * the offset of the first bad byte, or len. */
 size_t mpi_utf8_check(const unsigned char *s, size_t len);
 
+/* mp_pickle_dumps / mp_pickle_loads without the message (protocol 2-4
+ * checked by the caller; out not NULL). */
+int mpi_pickle_dumps(const mp_obj_t *o, int protocol, mp_bytes_t *out);
+int mpi_pickle_loads(const void *data, size_t len, mp_obj_t **out);
+
 #endif

@@ -1284,6 +1284,17 @@ static void thaw(mp_obj_t *o)
 	}
 }
 
+int mpi_pickle_loads(const void *data, size_t len, mp_obj_t **out)
+{
+	int rc;
+
+	*out = NULL;
+	if ((rc = loads(data == NULL ? "" : data, len, out)) < 0)
+		return rc;
+	thaw(*out);
+	return 0;
+}
+
 int mp_pickle_loads(const void *data, size_t len, mp_obj_t **out)
 {
 	int rc;
@@ -1292,9 +1303,8 @@ int mp_pickle_loads(const void *data, size_t len, mp_obj_t **out)
 	*out = NULL;
 	if (data == NULL && len > 0)
 		return MPI_ERR(-EINVAL, "argument 'data' is NULL");
-	if ((rc = loads(data == NULL ? "" : data, len, out)) < 0)
+	if ((rc = mpi_pickle_loads(data, len, out)) < 0)
 		return MPI_RAISE(rc);
-	thaw(*out);
 	return 0;
 }
 
@@ -1761,21 +1771,14 @@ static int save(struct enc *e, const mp_obj_t *o)
 	return rc;
 }
 
-int mp_pickle_dumps(const mp_obj_t *o, int protocol, mp_bytes_t *out)
+int mpi_pickle_dumps(const mp_obj_t *o, int protocol, mp_bytes_t *out)
 {
 	struct enc e;
 	unsigned char proto[2];
 	int rc;
 
-	MPI_CHECK_NULL(out);
 	out->data = NULL;
 	out->len = 0;
-	MPI_CHECK_NULL(o);
-	if (protocol == -1)
-		protocol = MP_PICKLE_DEFAULT_PROTOCOL;
-	if (protocol < 2 || protocol > 4)
-		return MPI_ERR(-EINVAL, "protocol %d: only 2, 3 and 4 are "
-					"written", protocol);
 	memset(&e, 0, sizeof(e));
 	e.proto = protocol;
 	e.frame = -1;
@@ -1787,9 +1790,27 @@ int mp_pickle_dumps(const mp_obj_t *o, int protocol, mp_bytes_t *out)
 		commit_frame(&e);
 	if (rc < 0) {
 		mpi_free(e.out.data);
-		return MPI_RAISE(rc);
+		return rc;
 	}
 	e.out.data[e.out.len] = '\0';
 	*out = e.out;
+	return 0;
+}
+
+int mp_pickle_dumps(const mp_obj_t *o, int protocol, mp_bytes_t *out)
+{
+	int rc;
+
+	MPI_CHECK_NULL(out);
+	out->data = NULL;
+	out->len = 0;
+	MPI_CHECK_NULL(o);
+	if (protocol == -1)
+		protocol = MP_PICKLE_DEFAULT_PROTOCOL;
+	if (protocol < 2 || protocol > 4)
+		return MPI_ERR(-EINVAL, "protocol %d: only 2, 3 and 4 are "
+					"written", protocol);
+	if ((rc = mpi_pickle_dumps(o, protocol, out)) < 0)
+		return MPI_RAISE(rc);
 	return 0;
 }

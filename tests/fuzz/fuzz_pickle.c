@@ -7,6 +7,9 @@
  * written again to the very same bytes, and its repr can be made.
  * Protocol 2 names some OSError subclasses as OSError, as CPython does
  * (FileNotFoundError becomes OSError): there only the bytes must agree.
+ * The manager's small-value reader (mpi_unpickle_small) must agree with
+ * the general one on every input it takes, and its writer
+ * (mpi_pickle_small) with mp_pickle_dumps on every value it takes.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -14,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "manager/mgr_int.h"
 #include "manager/obj_int.h"
 #include "mproc/manager.h"
 
@@ -25,6 +29,35 @@ static void check(int ok)
 		abort();
 }
 
+/* The small reader, where it answers, gives what the general one gives. */
+static void check_small_read(const uint8_t *data, size_t size, int rc,
+			     const mp_obj_t *o)
+{
+	mp_obj_t *s = NULL;
+	int src = mpi_unpickle_small(data, size, &s);
+
+	check(src == 0 || src == 1);
+	if (src == 1) {
+		check(rc == 0 && mpi_obj_identical(o, s));
+		mp_obj_free(s);
+	}
+}
+
+/* The small writer, where it answers, writes dumps's protocol 4 bytes. */
+static void check_small_write(const mp_obj_t *o)
+{
+	unsigned char buf[MPI_SMALL_PICKLE];
+	const unsigned char *sp;
+	mp_bytes_t p;
+	size_t n;
+
+	if ((sp = mpi_pickle_small(o, buf, &n)) == NULL)
+		return;
+	check(mp_pickle_dumps(o, 4, &p) == 0);
+	check(p.len == n && memcmp(p.data, sp, n) == 0);
+	mp_bytes_destroy(&p);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	mp_obj_t *o = NULL, *back;
@@ -32,6 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int rc, proto;
 
 	rc = mp_pickle_loads(data, size, &o);
+	check_small_read(data, size, rc, o);
 	if (rc < 0) {
 		check(o == NULL);
 		check(rc == -EPROTO || rc == -EPERM || rc == -ENOTSUP ||
@@ -40,6 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	check(mp_obj_repr(o, &r) == 0);
 	mp_bytes_destroy(&r);
+	check_small_write(o);
 	for (proto = 2; proto <= 4; proto++) {
 		rc = mp_pickle_dumps(o, proto, &p);
 		if (rc == -E2BIG && proto < 4)

@@ -1,0 +1,139 @@
+/*
+ * manager/mgr_int.h - the manager's shared store: one memfd region mapped
+ * MAP_SHARED | MAP_NORESERVE before any client forks, so every child by fork
+ * sees it at the same address; an allocator inside it; the shared dict and
+ * list built on it.  Internal: functions return codes and leave reasons.
+ *
+ * Crash consistency.  A client may be SIGKILLed at any instruction, also
+ * while it holds a lock.  Every update is therefore built aside and then
+ * published by ONE aligned 8-byte store (an offset, a count), and what can
+ * be derived (a dict's index and live count) is rebuilt by the next taker
+ * of the lock when the lock reports its owner's death.  The worst a crash
+ * leaves is a leaked block.
+ */
+#ifndef MPROC_MANAGER_MGR_INT_H
+#define MPROC_MANAGER_MGR_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "internal/clock.h"
+#include "internal/lock.h"
+#include "mproc/manager.h"
+
+/* Size classes of the allocator: 32 << c bytes (block header included). */
+#define MPI_MGR_CLASSES 40
+
+struct mpi_region {
+	uint64_t magic;
+	uint64_t size;        /* bytes mapped */
+	uint64_t seed;        /* hash seed of dict keys */
+	uint64_t alloc_lock;  /* internal/lock.h word */
+	uint64_t top;         /* first never-allocated byte (offset) */
+	uint32_t closed;      /* the manager was shut down */
+	uint32_t pad;
+	uint64_t free_head[MPI_MGR_CLASSES]; /* offsets of free blocks, 0: none */
+};
+
+/* A block: this header, then the payload (16-byte aligned). */
+struct mpi_block {
+	uint64_t cls;  /* size class */
+	uint64_t next; /* free list link while free */
+};
+
+/* Map a region of size bytes (rounded): 0 or -errno with a reason. */
+int mpi_region_new(size_t size, struct mpi_region **out);
+/* Unmap it (this process's mapping only). */
+void mpi_region_unmap(struct mpi_region *r);
+
+/* Allocate n payload bytes: the payload's offset, or 0 (-ENOMEM reason
+ * left) when the region is full. */
+uint64_t mpi_region_alloc(struct mpi_region *r, size_t n);
+/* Give back the block of a payload offset (0 is a no-op). */
+void mpi_region_free(struct mpi_region *r, uint64_t off);
+
+static inline void *mpi_at(const struct mpi_region *r, uint64_t off)
+{
+	return (char *)r + off;
+}
+
+static inline bool mpi_region_closed(const struct mpi_region *r)
+{
+	return __atomic_load_n(&r->closed, __ATOMIC_RELAXED) != 0;
+}
+
+/* Take / give an object's lock; *dead tells that its owner died (then
+ * the caller repairs what the lock guards). */
+static inline void mpi_obj_lock(uint64_t *lock, bool *dead)
+{
+	*dead = mpi_lock_take(lock, MPI_NO_DEADLINE) == MP_EOWNERDEAD;
+}
+
+static inline void mpi_obj_unlock(uint64_t *lock)
+{
+	mpi_lock_give(lock);
+}
+
+/* A pickled value in the region: {uint64 len, bytes}. */
+int mpi_region_put_obj(struct mpi_region *r, const mp_obj_t *o,
+		       uint64_t *off);
+int mpi_region_get_obj(const struct mpi_region *r, uint64_t off,
+		       mp_obj_t **out);
+
+/* str and bytes shorter than this have the small pickle form. */
+#define MPI_SMALL_TEXT 240
+#define MPI_SMALL_PICKLE (MPI_SMALL_TEXT + 16)
+/*
+ * The protocol 4 pickle of a small value (None, bool, int64, float, str or
+ * bytes under MPI_SMALL_TEXT bytes), the same bytes as mp_pickle_dumps(o,
+ * 4), built in buf (MPI_SMALL_PICKLE bytes): where it starts in buf, and
+ * its length in *len; NULL for another value.
+ */
+const unsigned char *mpi_pickle_small(const mp_obj_t *o, unsigned char *buf,
+				      size_t *len);
+/* Read back exactly those forms: 1 and *out, 0 for another pickle (use
+ * the general reader), -ENOMEM. */
+int mpi_unpickle_small(const unsigned char *p, size_t n, mp_obj_t **out);
+
+/* The canonical bytes of a hashable key: equal (==) keys, equal bytes.
+ * Appended to *buf (cap in *cap; buf may start as a caller's stack array
+ * when *heap is false).  -EINVAL (unhashable) or -ENOMEM. */
+struct mpi_kbuf {
+	unsigned char *p;
+	size_t len, cap;
+	bool heap;
+	unsigned char stack[192];
+};
+void mpi_kbuf_init(struct mpi_kbuf *b);
+void mpi_kbuf_release(struct mpi_kbuf *b);
+int mpi_key_canon(const mp_obj_t *key, struct mpi_kbuf *b);
+uint64_t mpi_key_hash(uint64_t seed, const void *p, size_t n);
+
+/* Python's a < b for sort: 1/0, or -EINVAL with "'<' not supported..." */
+int mpi_obj_lt(const mp_obj_t *a, const mp_obj_t *b);
+
+struct mp_dictproxy {
+	uint64_t lock;
+	uint64_t table;   /* offset of the table */
+	uint64_t version; /* bumped when keys are added or removed */
+	struct mpi_region *r;
+};
+
+struct mp_listproxy {
+	uint64_t lock;
+	uint64_t table;   /* offset of {cap, n, items[cap]} */
+	struct mpi_region *r;
+};
+
+struct mp_namespaceproxy {
+	struct mp_dictproxy *d;
+};
+
+int mpi_namespace_new(struct mpi_region *r, struct mp_namespaceproxy **out);
+int mpi_dict_new(struct mpi_region *r, const mp_obj_t *init,
+		 struct mp_dictproxy **out);
+int mpi_list_new(struct mpi_region *r, const mp_obj_t *init,
+		 struct mp_listproxy **out);
+
+#endif
