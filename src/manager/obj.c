@@ -1617,7 +1617,7 @@ static int lookup(const mp_obj_t *d, const mp_obj_t *key, int kind_ok,
 int mp_obj_dict_get(const mp_obj_t *d, const mp_obj_t *key,
 		    const mp_obj_t **out)
 {
-	ptrdiff_t at;
+	ptrdiff_t at = -1;
 	int rc;
 
 	MPI_CHECK_NULL(out);
@@ -1634,7 +1634,7 @@ int mp_obj_dict_get_str(const mp_obj_t *d, const char *key,
 			const mp_obj_t **out)
 {
 	mp_obj_t k = {.kind = MP_OBJ_STR};
-	ptrdiff_t at;
+	ptrdiff_t at = -1;
 	int rc;
 
 	MPI_CHECK_NULL(key);
