@@ -202,6 +202,19 @@ static int wait_copy(struct mpi_child *c, uint64_t deadline)
 	return 0;
 }
 
+/* Reap what ended, then the first started child that is (or is not) a
+ * daemon, or NULL.  With mpi_reg_lock held. */
+static struct mp_process *first_started_locked(bool daemon)
+{
+	struct mp_process *p;
+
+	mpi_sweep_locked();
+	for (p = mpi_reg; p != NULL; p = p->next)
+		if (p->state == ST_STARTED && p->daemon == daemon)
+			return p;
+	return NULL;
+}
+
 /*
  * Terminate live daemonic children (SIGTERM, then SIGKILL after a grace
  * period) and join the others.  Runs at exit of the main process and at the
@@ -226,14 +239,11 @@ void mpi_exit_cleanup(void)
 	pthread_mutex_unlock(&mpi_reg_lock);
 	/* Wait for the daemons (without the lock), then kill stragglers. */
 	for (;;) {
-		struct mp_process *p, *left = NULL;
+		struct mp_process *left;
 		struct mpi_child c;
 
 		pthread_mutex_lock(&mpi_reg_lock);
-		mpi_sweep_locked();
-		for (p = mpi_reg; p != NULL && left == NULL; p = p->next)
-			if (p->daemon && p->state == ST_STARTED)
-				left = p;
+		left = first_started_locked(true);
 		if (left != NULL && mpi_expired(deadline)) {
 			if (killed) { /* still there after SIGKILL: go */
 				pthread_mutex_unlock(&mpi_reg_lock);
@@ -258,14 +268,11 @@ void mpi_exit_cleanup(void)
 	/* Join every other child, detached ones included (as CPython does:
 	 * a non-daemonic child that never ends keeps the program waiting). */
 	for (;;) {
-		struct mp_process *p, *left = NULL;
+		struct mp_process *left;
 		struct mpi_child c;
 
 		pthread_mutex_lock(&mpi_reg_lock);
-		mpi_sweep_locked();
-		for (p = mpi_reg; p != NULL && left == NULL; p = p->next)
-			if (p->state == ST_STARTED && !p->daemon)
-				left = p;
+		left = first_started_locked(false);
 		c.fd = left != NULL ? dup(left->child.fd) : -1;
 		c.pid = left != NULL ? left->child.pid : 0;
 		pthread_mutex_unlock(&mpi_reg_lock);
