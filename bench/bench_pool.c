@@ -103,6 +103,43 @@ static int getpid_task(const void *in, size_t len, mp_task_out_t *out)
 
 /* ---- tiny-task throughput ---- */
 
+/* Each task i returned i + 1, as a long. */
+static void check_result(const mp_bytes_t *out, long i)
+{
+	long v;
+
+	if (out->len != sizeof(v))
+		die("wrong result");
+	memcpy(&v, out->data, sizeof(v));
+	if (v != i + 1)
+		die("wrong result");
+}
+
+/* Wait for, check and free every result (single or batch, alike). */
+static void collect_results(mp_async_result_t **r)
+{
+	for (long i = 0; i < N_TASKS; i++) {
+		const mp_bytes_t *out;
+
+		if (mp_async_result_get(r[i], MP_FOREVER, &out) != 0)
+			die("get");
+		check_result(out, i);
+		mp_async_result_free(r[i]);
+	}
+}
+
+static void collect_futures(mp_future_t **f)
+{
+	for (long i = 0; i < N_TASKS; i++) {
+		const mp_bytes_t *out;
+
+		if (mp_future_result(f[i], MP_FOREVER, &out) != 0)
+			die("future_result");
+		check_result(out, i);
+		mp_future_free(f[i]);
+	}
+}
+
 static double apply_rate(mp_pool_t *pool)
 {
 	static mp_async_result_t *r[N_TASKS];
@@ -112,19 +149,7 @@ static double apply_rate(mp_pool_t *pool)
 		if ((r[i] = mp_pool_apply_async(pool, tiny_task, &i, sizeof(i),
 						NULL)) == NULL)
 			die("apply_async");
-	for (long i = 0; i < N_TASKS; i++) {
-		const mp_bytes_t *out;
-		long v;
-
-		if (mp_async_result_get(r[i], MP_FOREVER, &out) != 0)
-			die("get");
-		if (out->len != sizeof(v))
-			die("wrong result");
-		memcpy(&v, out->data, sizeof(v));
-		if (v != i + 1)
-			die("wrong result");
-		mp_async_result_free(r[i]);
-	}
+	collect_results(r);
 	return N_TASKS / (bench_now() - t0);
 }
 
@@ -136,19 +161,7 @@ static double submit_rate(mp_executor_t *ex)
 	for (long i = 0; i < N_TASKS; i++)
 		if ((f[i] = mp_executor_submit(ex, tiny_task, &i, sizeof(i))) == NULL)
 			die("submit");
-	for (long i = 0; i < N_TASKS; i++) {
-		const mp_bytes_t *out;
-		long v;
-
-		if (mp_future_result(f[i], MP_FOREVER, &out) != 0)
-			die("future_result");
-		if (out->len != sizeof(v))
-			die("wrong result");
-		memcpy(&v, out->data, sizeof(v));
-		if (v != i + 1)
-			die("wrong result");
-		mp_future_free(f[i]);
-	}
+	collect_futures(f);
 	return N_TASKS / (bench_now() - t0);
 }
 
@@ -175,19 +188,7 @@ static double apply_many_rate(mp_pool_t *pool)
 	if (mp_pool_apply_async_many(pool, tiny_task, many_in, many_len, N_TASKS,
 				     NULL, r) != 0)
 		die("apply_async_many");
-	for (long i = 0; i < N_TASKS; i++) {
-		const mp_bytes_t *out;
-		long v;
-
-		if (mp_async_result_get(r[i], MP_FOREVER, &out) != 0)
-			die("get");
-		if (out->len != sizeof(v))
-			die("wrong result");
-		memcpy(&v, out->data, sizeof(v));
-		if (v != i + 1)
-			die("wrong result");
-		mp_async_result_free(r[i]);
-	}
+	collect_results(r);
 	return N_TASKS / (bench_now() - t0);
 }
 
@@ -199,19 +200,7 @@ static double submit_many_rate(mp_executor_t *ex)
 	if (mp_executor_submit_many(ex, tiny_task, many_in, many_len, N_TASKS,
 				    f) != 0)
 		die("submit_many");
-	for (long i = 0; i < N_TASKS; i++) {
-		const mp_bytes_t *out;
-		long v;
-
-		if (mp_future_result(f[i], MP_FOREVER, &out) != 0)
-			die("future_result");
-		if (out->len != sizeof(v))
-			die("wrong result");
-		memcpy(&v, out->data, sizeof(v));
-		if (v != i + 1)
-			die("wrong result");
-		mp_future_free(f[i]);
-	}
+	collect_futures(f);
 	return N_TASKS / (bench_now() - t0);
 }
 

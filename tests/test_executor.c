@@ -2,6 +2,7 @@
  * running, cancel, callbacks), as_completed, wait, map with a timeout,
  * shutdown, and a crashing worker that breaks only its own future. */
 #include "mptest.h"
+#include "mptest_kill.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -701,40 +702,11 @@ static void test_exit_with_live_executor(void **state)
 
 /* ---- kill a future; terminate_workers / kill_workers ---- */
 
-/* Start a grandchild, report {worker, grandchild} on the fd, hang. */
-static int report_pids_and_hang(const void *in, size_t len, mp_task_out_t *out)
-{
-	pid_t pids[2] = {getpid(), fork()};
-
-	(void)len;
-	(void)out;
-	if (pids[1] == 0) {
-		for (;;)
-			pause();
-	}
-	if (write(*(const int *)in, pids, sizeof(pids)) != sizeof(pids))
-		return 1;
-	for (;;)
-		pause();
-}
-
 static void read_pids(int fd, pid_t pids[2])
 {
 	assert_int_equal(poll(&(struct pollfd){fd, POLLIN, 0}, 1,
 			      (int)(mpt_timeout(30) * 1000)), 1);
 	assert_int_equal(read(fd, pids, 2 * sizeof(pid_t)), 2 * sizeof(pid_t));
-}
-
-/* Wait (bounded) until pid is gone (or a zombie that is not ours). */
-static void assert_gone(pid_t pid)
-{
-	mp_proc_status_t st;
-	double t0 = mpt_now();
-
-	while (mp_proc_status(pid, &st) == 0 && st.state != 'Z' &&
-	       mpt_now() - t0 < mpt_timeout(5))
-		poll(NULL, 0, 5);
-	assert_true(mp_proc_status(pid, &st) == -ESRCH || st.state == 'Z');
 }
 
 static void test_future_kill(void **state)

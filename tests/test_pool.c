@@ -1,6 +1,7 @@
 /* test_pool.c - the Pool: apply/apply_async/map, failures, crashes, task
  * timeouts, maxtasksperchild, initializer, close/terminate/join. */
 #include "mptest.h"
+#include "mptest_kill.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -1555,35 +1556,6 @@ static void test_no_wait_behind_long_task(void **state)
 }
 
 /* ---- kill one task ---- */
-
-/* Start a grandchild, report {worker, grandchild} on the fd, hang. */
-static int report_pids_and_hang(const void *in, size_t len, mp_task_out_t *out)
-{
-	pid_t pids[2] = {getpid(), fork()};
-
-	(void)len;
-	(void)out;
-	if (pids[1] == 0) {
-		for (;;)
-			pause();
-	}
-	if (write(*(const int *)in, pids, sizeof(pids)) != sizeof(pids))
-		return 1;
-	for (;;)
-		pause();
-}
-
-/* Wait (bounded) until pid is gone or a zombie that is not the test's. */
-static void assert_gone(pid_t pid)
-{
-	mp_proc_status_t st;
-	double t0 = mpt_now();
-
-	while (mp_proc_status(pid, &st) == 0 && st.state != 'Z' &&
-	       mpt_now() - t0 < mpt_timeout(5))
-		poll(NULL, 0, 5);
-	assert_true(mp_proc_status(pid, &st) == -ESRCH || st.state == 'Z');
-}
 
 static void test_async_result_kill(void **state)
 {
