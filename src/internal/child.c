@@ -8,6 +8,7 @@
 #include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -261,4 +262,11 @@ __attribute__((noinline)) pid_t mpi_vfork(void (*child)(void *arg), void *arg,
 	e = errno;
 	pthread_sigmask(SIG_SETMASK, saved, NULL);
 	return pid < 0 ? -e : pid;
+}
+
+void mpi_die_with_parent(pid_t parent, int code)
+{
+	syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	if (getppid() != parent)
+		syscall(SYS_exit_group, code);
 }

@@ -130,4 +130,11 @@ void mpi_stdio_forget(bool in);
  */
 pid_t mpi_vfork(void (*child)(void *arg), void *arg, sigset_t *saved);
 
+/*
+ * In a new child: die with SIGKILL when the parent dies (PR_SET_PDEATHSIG),
+ * and exit at once with `code` if parent (its pid taken before the fork)
+ * is already gone.  System calls only: safe after fork from threads.
+ */
+void mpi_die_with_parent(pid_t parent, int code);
+
 #endif

@@ -50,9 +50,7 @@ __attribute__((noreturn)) static void serve(int ctl, int ready,
 	struct pollfd p;
 	char c;
 
-	syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-	if (getppid() != creator)
-		syscall(SYS_exit_group, 0);
+	mpi_die_with_parent(creator, 0);
 	syscall(SYS_prctl, PR_SET_NAME, name, 0, 0, 0);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_IGN;

@@ -289,9 +289,7 @@ __attribute__((noreturn)) static void kid_main(const struct mpi_req *r,
 	void *arg = NULL;
 	sigset_t none;
 
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != server)
-		_exit(1);
+	mpi_die_with_parent(server, 1);
 	close(S.sock);
 	close(S.sigfd);
 	for (size_t i = 0; i < S.nkids; i++)
@@ -456,9 +454,7 @@ __attribute__((noreturn)) static void server_main(int sock, pid_t parent)
 	sigset_t chld;
 	int keep[4], devnull;
 
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent)
-		_exit(0);
+	mpi_die_with_parent(parent, 0);
 	prctl(PR_SET_NAME, "mp-forkserver");
 	S.sock = sock;
 	S.parent = parent;

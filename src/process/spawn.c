@@ -282,9 +282,7 @@ void mpi_spawn_child_main(int fd)
 		die("no target registered as '%s' (MP_TARGET)", r.target);
 	mpi_become(r.name, r.ident, r.flags & REQ_DAEMON, r.ppid, -1);
 	if (r.flags & REQ_DAEMON) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != r.ppid)
-			_exit(1);
+		mpi_die_with_parent(r.ppid, 1);
 	}
 	prctl(PR_SET_NAME, r.name);
 	arg = mpi_req_arg(&r);

@@ -294,9 +294,7 @@ __attribute__((noreturn)) static void child_main(struct mp_process *p,
 	mpi_become(p->name, p->identity, p->daemon, ppid, -1);
 	if (p->daemon) {
 		/* Die with the parent; if it died before prctl, go now. */
-		syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-		if (getppid() != ppid)
-			syscall(SYS_exit_group, 1);
+		mpi_die_with_parent(ppid, 1);
 	}
 	if (errfd >= 0) {
 		mpi_apply_opts(p, errfd);
