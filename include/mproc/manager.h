@@ -433,7 +433,32 @@ typedef struct mp_manager_opts {
 	/* Bytes of address space reserved for the shared objects (pages are
 	 * used only when touched); 0: MP_MANAGER_DEFAULT_CAPACITY. */
 	size_t capacity;
+	/* Serve the objects remotely too, with CPython's protocol
+	 * (BaseManager(address, authkey)): a connection-module address,
+	 * "host:port" (port 0 picks one: read it back with
+	 * mp_manager_address) or a Unix socket path; NULL: local only.
+	 * mp_manager_connect: the server to connect to. */
+	const char *address;
+	/* The key both sides prove (CPython's authkey); NULL: none.  Give
+	 * one to every TCP address. */
+	const void *authkey;
+	size_t authkey_len;
+	/* mp_manager_connect: seconds each call to the server may take
+	 * (connect, handshake, a reply); 0 or MP_FOREVER: no limit. */
+	double timeout;
 } mp_manager_opts_t;
+
+/* The kinds of shared objects, for mp_manager_register. */
+typedef enum mp_shared_kind {
+	MP_SHARED_DICT = 1,   /* mp_dictproxy_t */
+	MP_SHARED_LIST,       /* mp_listproxy_t */
+	MP_SHARED_NAMESPACE,  /* mp_namespaceproxy_t */
+	MP_SHARED_LOCK,       /* mp_lock_t */
+	MP_SHARED_RLOCK,      /* mp_rlock_t */
+	MP_SHARED_CONDITION,  /* mp_condition_t */
+	MP_SHARED_EVENT,      /* mp_event_t */
+	MP_SHARED_SEMAPHORE,  /* mp_semaphore_t */
+} mp_shared_kind_t;
 
 #define MP_MANAGER_DEFAULT_CAPACITY ((size_t)256 << 20)
 
@@ -446,6 +471,43 @@ typedef struct mp_manager_opts {
  * Thread-safe.
  */
 MP_API mp_manager_t *mp_manager_new(const mp_manager_opts_t *opts);
+
+/*
+ * mp_manager_connect - connect to a running manager's server at
+ * opts->address with opts->authkey (BaseManager(address,
+ * authkey).connect()): an mproc manager started with an address, or
+ * CPython's (SyncManager, BaseManager with dict/list/Namespace/Queue
+ * registered).  The handle's mp_manager_dict/_list/_namespace create
+ * objects in that server, and the same mp_dictproxy_*, mp_listproxy_*
+ * and mp_namespaceproxy_* functions drive them (each call one request
+ * and its reply).  The handles it gives live until mp_manager_free of
+ * this handle, which frees them and closes the connection without
+ * stopping the server.  NULL on failure: -EINVAL (no address, a bad
+ * timeout), MP_EAUTH (wrong key), -ECONNREFUSED, -ETIMEDOUT, -errno.
+ * Calls through one connected manager are serialised (one connection);
+ * thread-safe.
+ */
+MP_API mp_manager_t *mp_manager_connect(const mp_manager_opts_t *opts);
+
+/*
+ * mp_manager_address - the address the server listens on ("127.0.0.1:
+ * 40123" with the real port, or the Unix path), owned by m, or NULL when
+ * it serves locally only (or m is NULL).  CPython's manager.address.
+ */
+MP_API const char *mp_manager_address(const mp_manager_t *m);
+
+/*
+ * mp_manager_register - serve the shared object obj (of kind, made by
+ * this manager) to remote clients under typeid: a client's create(typeid)
+ * (a CPython BaseManager.register(typeid) method, or
+ * mp_manager_connect's mp_manager_dict... never: those create) returns a
+ * proxy to this very object, as CPython's register(typeid, callable) with
+ * a callable returning one object.  A typeid registered again names the
+ * new object.  -EINVAL (NULL, an empty typeid, an unknown kind, obj not
+ * in m's region), -ENOMEM, MP_ECLOSED.  Thread-safe.
+ */
+MP_API int mp_manager_register(mp_manager_t *m, const char *typeid,
+			       int kind, void *obj);
 
 /*
  * mp_manager_pid - the server process's pid, or -EINVAL for NULL.

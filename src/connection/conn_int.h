@@ -70,4 +70,16 @@ int mpi_auth_deliver(mp_connection_t *c, const void *key, size_t keylen,
 int mpi_auth_answer(mp_connection_t *c, const void *key, size_t keylen,
 		    const struct mpi_io *io);
 
+/*
+ * For a server that accepts and authenticates in its own threads (the
+ * manager's): the listening fd; the authkey (false when there is none);
+ * closing this process's fd without removing the socket file (the
+ * creator keeps the file, a forked server the socket).
+ */
+int mpi_listener_fd(const mp_listener_t *l);
+bool mpi_listener_key(const mp_listener_t *l, const void **key, size_t *len);
+void mpi_listener_drop_fd(mp_listener_t *l);
+/* Move the listening fd to fd number to (dup2): 0 or -errno. */
+int mpi_listener_move_fd(mp_listener_t *l, int to);
+
 #endif

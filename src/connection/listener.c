@@ -402,6 +402,36 @@ const char *mp_listener_address(const mp_listener_t *l)
 	return l ? l->address : NULL;
 }
 
+int mpi_listener_fd(const mp_listener_t *l)
+{
+	return l->fd;
+}
+
+bool mpi_listener_key(const mp_listener_t *l, const void **key, size_t *len)
+{
+	*key = l->key;
+	*len = l->keylen;
+	return l->auth;
+}
+
+int mpi_listener_move_fd(mp_listener_t *l, int to)
+{
+	if (l->fd == to)
+		return 0;
+	if (dup2(l->fd, to) < 0)
+		return -errno;
+	close(l->fd);
+	l->fd = to;
+	return 0;
+}
+
+void mpi_listener_drop_fd(mp_listener_t *l)
+{
+	if (l->fd >= 0)
+		close(l->fd);
+	l->fd = -1;
+}
+
 /*
  * Stop listening and remove the socket file (once, and only in the process
  * that created it: CPython's unlink is a Finalize, which ignores other

@@ -18,6 +18,7 @@
 #include "internal/error.h"
 #include "manager/mgr_int.h"
 #include "manager/obj_int.h"
+#include "manager/remote_int.h"
 
 struct dent {
 	uint64_t hash;
@@ -52,7 +53,7 @@ static uint32_t *idx_of(struct dtable *t)
 
 static int closed(const mp_dictproxy_t *d)
 {
-	if (mpi_region_closed(d->r))
+	if (d->remote == NULL && mpi_region_closed(d->r))
 		return mpi_why(MP_ECLOSED, "the manager was shut down");
 	return 0;
 }
@@ -391,6 +392,43 @@ static int dict_get(mp_dictproxy_t *d, const mp_obj_t *key, mp_obj_t **out)
 	return rc;
 }
 
+/* setdefault and popitem remotely: the result's shapes. */
+static int rsetdefault(mp_dictproxy_t *d, const mp_obj_t *key,
+		       const mp_obj_t *dflt, mp_obj_t **out)
+{
+	mp_obj_t *none = dflt ? NULL : mp_obj_none(), *r = NULL;
+	int rc = mpi_rdict_op(d->remote, "setdefault", key, dflt ? dflt : none,
+			      &r);
+
+	mp_obj_free(none);
+	if (out != NULL)
+		*out = r;
+	else
+		mp_obj_free(r);
+	return rc;
+}
+
+static int rpopitem(mp_dictproxy_t *d, mp_obj_t **key, mp_obj_t **value)
+{
+	const mp_obj_t *k, *v;
+	mp_obj_t *r = NULL;
+	int rc = mpi_rdict_op(d->remote, "popitem", NULL, NULL, &r);
+
+	if (rc == 0 && (mp_obj_item(r, 0, &k) < 0 || mp_obj_item(r, 1, &v) < 0))
+		rc = mpi_why(-EPROTO, "popitem() did not return a pair");
+	if (rc == 0 && key != NULL && (*key = mp_obj_copy(k)) == NULL)
+		rc = -ENOMEM;
+	if (rc == 0 && value != NULL && (*value = mp_obj_copy(v)) == NULL) {
+		rc = -ENOMEM;
+		if (key != NULL) {
+			mp_obj_free(*key);
+			*key = NULL;
+		}
+	}
+	mp_obj_free(r);
+	return rc;
+}
+
 int mp_dictproxy_get(mp_dictproxy_t *d, const mp_obj_t *key, mp_obj_t **out)
 {
 	int rc;
@@ -399,6 +437,8 @@ int mp_dictproxy_get(mp_dictproxy_t *d, const mp_obj_t *key, mp_obj_t **out)
 	*out = NULL;
 	CHECK_D(d);
 	MPI_CHECK_NULL(key);
+	if (d->remote != NULL)
+		MPI_REMOTE(mpi_rdict_op(d->remote, "__getitem__", key, NULL, out));
 	if ((rc = dict_get(d, key, out)) < 0)
 		return MPI_RAISE(rc);
 	return 0;
@@ -414,6 +454,8 @@ int mp_dictproxy_set(mp_dictproxy_t *d, const mp_obj_t *key,
 	CHECK_D(d);
 	MPI_CHECK_NULL(key);
 	MPI_CHECK_NULL(value);
+	if (d->remote != NULL)
+		MPI_REMOTE(mpi_rdict_op(d->remote, "__setitem__", key, value, NULL));
 	if ((rc = key_prep(d, key, &k)) < 0)
 		return MPI_RAISE(rc);
 	if ((rc = mpi_region_put_obj(d->r, value, &voff)) == 0) {
@@ -455,6 +497,8 @@ int mp_dictproxy_del(mp_dictproxy_t *d, const mp_obj_t *key)
 
 	CHECK_D(d);
 	MPI_CHECK_NULL(key);
+	if (d->remote != NULL)
+		MPI_REMOTE(mpi_rdict_op(d->remote, "__delitem__", key, NULL, NULL));
 	if ((rc = pop_key(d, key, NULL)) < 0)
 		return MPI_RAISE(rc);
 	return 0;
@@ -468,6 +512,8 @@ int mp_dictproxy_pop(mp_dictproxy_t *d, const mp_obj_t *key, mp_obj_t **out)
 		*out = NULL;
 	CHECK_D(d);
 	MPI_CHECK_NULL(key);
+	if (d->remote != NULL)
+		MPI_REMOTE(mpi_rdict_op(d->remote, "pop", key, NULL, out));
 	if ((rc = pop_key(d, key, out)) < 0)
 		return MPI_RAISE(rc);
 	return 0;
@@ -480,6 +526,8 @@ int mp_dictproxy_contains(mp_dictproxy_t *d, const mp_obj_t *key)
 
 	CHECK_D(d);
 	MPI_CHECK_NULL(key);
+	if (d->remote != NULL)
+		MPI_REMOTE(mpi_rint(d->remote, "__contains__", key));
 	if ((rc = key_prep(d, key, &k)) < 0)
 		return MPI_RAISE(rc);
 	lock(d);
@@ -494,6 +542,8 @@ int mp_dictproxy_len(mp_dictproxy_t *d)
 	int rc;
 
 	CHECK_D(d);
+	if (d->remote != NULL)
+		MPI_REMOTE(mpi_rint(d->remote, "__len__", NULL));
 	lock(d);
 	rc = (int)tab(d)->live;
 	unlock(d);
@@ -531,6 +581,11 @@ static int collect(mp_dictproxy_t *d, int want, mp_obj_t **out)
 	uint64_t j;
 	int rc = 0;
 
+	if (d->remote != NULL)
+		return mpi_rdict_op(d->remote, want == WANT_KEYS ? "keys"
+				    : want == WANT_VALUES ? "values"
+				    : want == WANT_ITEMS ? "items" : "copy",
+				    NULL, NULL, out);
 	res = mpi_obj_new(want == WANT_DICT ? MP_OBJ_DICT : MP_OBJ_LIST);
 	if (res == NULL)
 		return mpi_why(-ENOMEM, "out of memory");
@@ -611,6 +666,8 @@ int mp_dictproxy_update(mp_dictproxy_t *d, const mp_obj_t *other)
 
 	CHECK_D(d);
 	MPI_CHECK_NULL(other);
+	if (d->remote != NULL)
+		MPI_REMOTE(mpi_rdict_op(d->remote, "update", other, NULL, NULL));
 	if (other->kind != MP_OBJ_DICT)
 		return MPI_ERR(-EINVAL, "TypeError: other is a '%s', not a "
 					"dict", mp_obj_kind_name(other->kind));
@@ -640,6 +697,8 @@ int mp_dictproxy_setdefault(mp_dictproxy_t *d, const mp_obj_t *key,
 		*out = NULL;
 	CHECK_D(d);
 	MPI_CHECK_NULL(key);
+	if (d->remote != NULL)
+		MPI_REMOTE(rsetdefault(d, key, dflt, out));
 	if (dflt == NULL && (dflt = none = mpi_obj_new(MP_OBJ_NONE)) == NULL)
 		return MPI_ERR(-ENOMEM, "out of memory");
 	if ((rc = key_prep(d, key, &k)) < 0)
@@ -671,6 +730,8 @@ int mp_dictproxy_popitem(mp_dictproxy_t *d, mp_obj_t **key, mp_obj_t **value)
 	if (value != NULL)
 		*value = NULL;
 	CHECK_D(d);
+	if (d->remote != NULL)
+		MPI_REMOTE(rpopitem(d, key, value));
 	lock(d);
 	t = tab(d);
 	for (j = t->used; j > 0 && t->e[j - 1].key == 0; j--)
@@ -708,6 +769,8 @@ int mp_dictproxy_clear(mp_dictproxy_t *d)
 	int rc;
 
 	CHECK_D(d);
+	if (d->remote != NULL)
+		MPI_REMOTE(mpi_rdict_op(d->remote, "clear", NULL, NULL, NULL));
 	lock(d);
 	t = tab(d);
 	for (j = t->used; j-- > 0;)
@@ -729,6 +792,8 @@ int mp_dictproxy_apply(mp_dictproxy_t *d, const mp_obj_t *key,
 	CHECK_D(d);
 	MPI_CHECK_NULL(key);
 	MPI_CHECK_NULL(fn);
+	if (d->remote != NULL)
+		MPI_REMOTE(mpi_why(-ENOTSUP, "a remote dict has no atomic apply: take a lock"));
 	if ((rc = key_prep(d, key, &k)) < 0)
 		return MPI_RAISE(rc);
 	lock(d);
@@ -756,6 +821,8 @@ int mp_dictproxy_iter(mp_dictproxy_t *d, mp_dictproxy_iter_t *it)
 
 	MPI_CHECK_NULL(it);
 	CHECK_D(d);
+	if (d->remote != NULL)
+		MPI_REMOTE(mpi_why(-ENOTSUP, "a remote dict is not iterated: use keys or items"));
 	lock(d);
 	it->_pos = 0;
 	it->_len = tab(d)->live;
@@ -778,6 +845,8 @@ int mp_dictproxy_next(mp_dictproxy_t *d, mp_dictproxy_iter_t *it,
 		*value = NULL;
 	MPI_CHECK_NULL(it);
 	CHECK_D(d);
+	if (d->remote != NULL)
+		MPI_REMOTE(mpi_why(-ENOTSUP, "a remote dict is not iterated: use keys or items"));
 	lock(d);
 	t = tab(d);
 	if (t->live != it->_len)
@@ -813,7 +882,7 @@ int mp_dictproxy_next(mp_dictproxy_t *d, mp_dictproxy_iter_t *it,
 /* ---- NamespaceProxy: a dict of attribute names ---- */
 
 /* Append n bytes to a growing text (NUL kept after it): 0 or -ENOMEM. */
-static int text_add(mp_bytes_t *b, size_t *cap, const char *s, size_t n)
+int mpi_text_add(mp_bytes_t *b, size_t *cap, const char *s, size_t n)
 {
 	size_t need;
 	char *p;
@@ -843,6 +912,7 @@ int mpi_namespace_new(struct mpi_region *r, struct mp_namespaceproxy **out)
 	if ((off = mpi_region_alloc(r, sizeof(*ns))) == 0)
 		return -ENOMEM;
 	ns = mpi_at(r, off);
+	ns->remote = NULL;
 	if ((rc = mpi_dict_new(r, NULL, &ns->d)) < 0) {
 		mpi_region_free(r, off);
 		return rc;
@@ -865,6 +935,37 @@ static int attr_key(const char *name, mp_obj_t **key)
 	return *key == NULL ? rc : 0;
 }
 
+/* A Namespace's method remotely, on the attribute name (checked as
+ * locally) and maybe a value. */
+static int rns_op(mp_namespaceproxy_t *ns, const char *method,
+		  const char *name, const mp_obj_t *value, mp_obj_t **out)
+{
+	mp_obj_t *key = NULL;
+	int rc;
+
+	if ((rc = attr_key(name, &key)) < 0)
+		return rc;
+	rc = mpi_rdict_op(ns->remote, method, key, value, out);
+	mpi_obj_decref(key);
+	return rc;
+}
+
+static int rns_repr(mp_namespaceproxy_t *ns, mp_bytes_t *out)
+{
+	const mp_bytes_t *t;
+	mp_obj_t *r = NULL;
+	int rc = mpi_rdict_op(ns->remote, "__repr__", NULL, NULL, &r);
+
+	if (rc == 0 && mp_obj_as_str(r, &t) < 0)
+		rc = mpi_why(-EPROTO, "__repr__() did not return a str");
+	if (rc == 0 && (out->data = mpi_strndup(t->data, t->len)) == NULL)
+		rc = -ENOMEM;
+	if (rc == 0)
+		out->len = t->len;
+	mp_obj_free(r);
+	return rc;
+}
+
 static int no_attr(const char *name)
 {
 	return mpi_why(-ENOENT, "AttributeError: 'Namespace' object has no "
@@ -881,6 +982,8 @@ int mp_namespaceproxy_get(mp_namespaceproxy_t *ns, const char *name,
 	*out = NULL;
 	MPI_CHECK_NULL(ns);
 	MPI_CHECK_NULL(name);
+	if (ns->remote != NULL)
+		MPI_REMOTE(rns_op(ns, "__getattribute__", name, NULL, out));
 	if ((rc = closed(ns->d)) < 0 || (rc = attr_key(name, &key)) < 0)
 		return MPI_RAISE(rc);
 	rc = dict_get(ns->d, key, out);
@@ -901,6 +1004,8 @@ int mp_namespaceproxy_set(mp_namespaceproxy_t *ns, const char *name,
 	MPI_CHECK_NULL(ns);
 	MPI_CHECK_NULL(name);
 	MPI_CHECK_NULL(value);
+	if (ns->remote != NULL)
+		MPI_REMOTE(rns_op(ns, "__setattr__", name, value, NULL));
 	if ((rc = closed(ns->d)) < 0 || (rc = attr_key(name, &key)) < 0)
 		return MPI_RAISE(rc);
 	key_prep(ns->d, key, &k); /* a str: cannot fail */
@@ -920,6 +1025,8 @@ int mp_namespaceproxy_del(mp_namespaceproxy_t *ns, const char *name)
 
 	MPI_CHECK_NULL(ns);
 	MPI_CHECK_NULL(name);
+	if (ns->remote != NULL)
+		MPI_REMOTE(rns_op(ns, "__delattr__", name, NULL, NULL));
 	if ((rc = closed(ns->d)) < 0 || (rc = attr_key(name, &key)) < 0)
 		return MPI_RAISE(rc);
 	rc = pop_key(ns->d, key, NULL);
@@ -940,24 +1047,26 @@ int mp_namespaceproxy_repr(mp_namespaceproxy_t *ns, mp_bytes_t *out)
 	out->data = NULL;
 	out->len = 0;
 	MPI_CHECK_NULL(ns);
+	if (ns->remote != NULL)
+		MPI_REMOTE(rns_repr(ns, out));
 	if ((rc = closed(ns->d)) < 0 ||
 	    (rc = collect(ns->d, WANT_DICT, &items)) < 0)
 		return MPI_RAISE(rc);
-	rc = text_add(&b, &cap, "Namespace(", 10);
+	rc = mpi_text_add(&b, &cap, "Namespace(", 10);
 	for (i = 0; rc == 0 && i < items->u.c.n; i++) {
 		const mp_obj_t *k = items->u.c.v[2 * i];
 
 		if (i > 0)
-			rc = text_add(&b, &cap, ", ", 2);
+			rc = mpi_text_add(&b, &cap, ", ", 2);
 		if (rc == 0)
-			rc = text_add(&b, &cap, k->u.s.data, k->u.s.len);
+			rc = mpi_text_add(&b, &cap, k->u.s.data, k->u.s.len);
 		if (rc == 0)
-			rc = text_add(&b, &cap, "=", 1);
+			rc = mpi_text_add(&b, &cap, "=", 1);
 		if (rc == 0)
 			rc = mpi_obj_repr(items->u.c.v[2 * i + 1], &b, &cap);
 	}
 	if (rc == 0)
-		rc = text_add(&b, &cap, ")", 1);
+		rc = mpi_text_add(&b, &cap, ")", 1);
 	mpi_obj_decref(items);
 	if (rc < 0) {
 		mpi_free(b.data);

@@ -17,6 +17,7 @@
 #include "internal/error.h"
 #include "manager/mgr_int.h"
 #include "manager/obj_int.h"
+#include "manager/remote_int.h"
 
 struct ltable {
 	uint64_t cap;
@@ -31,7 +32,7 @@ static struct ltable *tab(const mp_listproxy_t *l)
 
 static int closed(const mp_listproxy_t *l)
 {
-	if (mpi_region_closed(l->r))
+	if (l->remote == NULL && mpi_region_closed(l->r))
 		return mpi_why(MP_ECLOSED, "the manager was shut down");
 	return 0;
 }
@@ -112,6 +113,7 @@ int mpi_list_new(struct mpi_region *r, const mp_obj_t *init,
 	}
 	l = mpi_at(r, off);
 	l->lock = 0;
+	l->remote = NULL;
 	l->table = toff;
 	l->r = r;
 	t = mpi_at(r, toff);
@@ -153,6 +155,30 @@ static uint64_t clamp(ptrdiff_t i, uint64_t n)
 	return (uint64_t)i > n ? n : (uint64_t)i;
 }
 
+/* A remote list's method on an index (and maybe a value). */
+static int rlist_i(mp_listproxy_t *l, const char *method, ptrdiff_t i,
+		   const mp_obj_t *value, mp_obj_t **out)
+{
+	mp_obj_t *io = mp_obj_int((int64_t)i);
+	int rc = io ? mpi_rdict_op(l->remote, method, io, value, out)
+		    : -ENOMEM;
+
+	mp_obj_free(io);
+	return rc;
+}
+
+static int rsort(mp_listproxy_t *l, unsigned flags)
+{
+	mp_obj_t *kw = mp_obj_dict();
+
+	if (kw == NULL || mp_obj_dict_set(kw, mp_obj_str("reverse"),
+		mp_obj_bool((flags & MP_SORT_REVERSE) != 0)) < 0) {
+		mp_obj_free(kw);
+		return -ENOMEM;
+	}
+	return mpi_rcall(l->remote, "sort", mp_obj_tuple(0, NULL), kw, NULL);
+}
+
 int mp_listproxy_get(mp_listproxy_t *l, ptrdiff_t i, mp_obj_t **out)
 {
 	uint64_t k;
@@ -161,6 +187,8 @@ int mp_listproxy_get(mp_listproxy_t *l, ptrdiff_t i, mp_obj_t **out)
 	MPI_CHECK_NULL(out);
 	*out = NULL;
 	CHECK_L(l);
+	if (l->remote != NULL)
+		MPI_REMOTE(rlist_i(l, "__getitem__", i, NULL, out));
 	lock(l);
 	if ((rc = norm(i, tab(l)->n, &k)) == 0)
 		rc = mpi_region_get_obj(l->r, tab(l)->items[k], out);
@@ -177,6 +205,8 @@ int mp_listproxy_set(mp_listproxy_t *l, ptrdiff_t i, const mp_obj_t *value)
 
 	CHECK_L(l);
 	MPI_CHECK_NULL(value);
+	if (l->remote != NULL)
+		MPI_REMOTE(rlist_i(l, "__setitem__", i, value, NULL));
 	if ((rc = mpi_region_put_obj(l->r, value, &voff)) < 0)
 		return MPI_RAISE(rc);
 	lock(l);
@@ -205,6 +235,8 @@ int mp_listproxy_slice(mp_listproxy_t *l, ptrdiff_t start, ptrdiff_t stop,
 	MPI_CHECK_NULL(out);
 	*out = NULL;
 	CHECK_L(l);
+	if (l->remote != NULL)
+		MPI_REMOTE(mpi_rlist_slice(l->remote, start, stop, out));
 	if ((res = mpi_obj_new(MP_OBJ_LIST)) == NULL)
 		return MPI_ERR(-ENOMEM, "out of memory");
 	lock(l);
@@ -265,6 +297,8 @@ int mp_listproxy_append(mp_listproxy_t *l, const mp_obj_t *value)
 
 	CHECK_L(l);
 	MPI_CHECK_NULL(value);
+	if (l->remote != NULL)
+		MPI_REMOTE(mpi_rdict_op(l->remote, "append", value, NULL, NULL));
 	if ((rc = insert_at(l, 0, value, true)) < 0)
 		return MPI_RAISE(rc);
 	return 0;
@@ -277,6 +311,8 @@ int mp_listproxy_insert(mp_listproxy_t *l, ptrdiff_t i,
 
 	CHECK_L(l);
 	MPI_CHECK_NULL(value);
+	if (l->remote != NULL)
+		MPI_REMOTE(rlist_i(l, "insert", i, value, NULL));
 	if ((rc = insert_at(l, i, value, false)) < 0)
 		return MPI_RAISE(rc);
 	return 0;
@@ -290,6 +326,8 @@ int mp_listproxy_extend(mp_listproxy_t *l, const mp_obj_t *items)
 
 	CHECK_L(l);
 	MPI_CHECK_NULL(items);
+	if (l->remote != NULL)
+		MPI_REMOTE(mpi_rdict_op(l->remote, "extend", items, NULL, NULL));
 	if (items->kind != MP_OBJ_LIST && items->kind != MP_OBJ_TUPLE)
 		return MPI_ERR(-EINVAL, "TypeError: '%s' object is not "
 					"iterable here (a list or tuple)",
@@ -320,6 +358,8 @@ int mp_listproxy_pop(mp_listproxy_t *l, ptrdiff_t i, mp_obj_t **out)
 	if (out != NULL)
 		*out = NULL;
 	CHECK_L(l);
+	if (l->remote != NULL)
+		MPI_REMOTE(rlist_i(l, "pop", i, NULL, out));
 	lock(l);
 	t = tab(l);
 	if (t->n == 0) {
@@ -406,6 +446,8 @@ int mp_listproxy_remove(mp_listproxy_t *l, const mp_obj_t *value)
 
 	CHECK_L(l);
 	MPI_CHECK_NULL(value);
+	if (l->remote != NULL)
+		MPI_REMOTE(mpi_rdict_op(l->remote, "remove", value, NULL, NULL));
 	lock(l);
 	j = find(l, value, &cnt, false);
 	if (j < 0) {
@@ -431,6 +473,8 @@ int mp_listproxy_index(mp_listproxy_t *l, const mp_obj_t *value)
 
 	CHECK_L(l);
 	MPI_CHECK_NULL(value);
+	if (l->remote != NULL)
+		MPI_REMOTE(mpi_rint(l->remote, "index", value));
 	lock(l);
 	j = find(l, value, &cnt, false);
 	unlock(l);
@@ -448,6 +492,8 @@ int mp_listproxy_count(mp_listproxy_t *l, const mp_obj_t *value)
 
 	CHECK_L(l);
 	MPI_CHECK_NULL(value);
+	if (l->remote != NULL)
+		MPI_REMOTE(mpi_rint(l->remote, "count", value));
 	lock(l);
 	j = find(l, value, &cnt, true);
 	unlock(l);
@@ -461,6 +507,8 @@ int mp_listproxy_len(mp_listproxy_t *l)
 	int rc;
 
 	CHECK_L(l);
+	if (l->remote != NULL)
+		MPI_REMOTE(mpi_rint(l->remote, "__len__", NULL));
 	lock(l);
 	rc = (int)tab(l)->n;
 	unlock(l);
@@ -474,6 +522,8 @@ int mp_listproxy_clear(mp_listproxy_t *l)
 	int rc;
 
 	CHECK_L(l);
+	if (l->remote != NULL)
+		MPI_REMOTE(rlist_i(l, "__imul__", 0, NULL, NULL));
 	if ((off = new_table(l->r, 4)) == 0)
 		return MPI_RAISE(-ENOMEM);
 	lock(l);
@@ -563,6 +613,8 @@ int mp_listproxy_sort(mp_listproxy_t *l, unsigned flags)
 	int rc;
 
 	CHECK_L(l);
+	if (l->remote != NULL)
+		MPI_REMOTE(rsort(l, flags));
 	if (flags & ~MP_SORT_REVERSE)
 		return MPI_ERR(-EINVAL, "unknown flags 0x%x", flags);
 	lock(l);

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -27,7 +28,10 @@
 #include "internal/clock.h"
 #include "internal/error.h"
 #include "manager/mgr_int.h"
+#include "connection/conn_int.h"
 #include "manager/obj_int.h"
+#include "manager/remote_int.h"
+#include "manager/srv_int.h"
 #include "process/process_int.h"
 
 #define MIN_CAPACITY ((size_t)64 << 10)
@@ -40,11 +44,15 @@ struct mp_manager {
 	int ctl;            /* write end of the control pipe, or -1 */
 	double shutdown_timeout;
 	bool down;
+	mp_listener_t *l;   /* the remote side's listener, or NULL */
+	struct mpi_rclient *remote; /* a connected manager: its client */
 };
 
 /* The server's life: only system calls (the creator may have threads). */
-__attribute__((noreturn)) static void serve(int ctl, int ready,
-					    pid_t creator, const char *name)
+__attribute__((noreturn)) static void serve(struct mpi_region *r,
+					    mp_listener_t *l, int ctl,
+					    int ready, pid_t creator,
+					    const char *name)
 {
 	struct sigaction sa;
 	struct pollfd p;
@@ -63,14 +71,20 @@ __attribute__((noreturn)) static void serve(int ctl, int ready,
 	close(ready);
 	/* Keep only the control pipe and stdio: the creator's other fds
 	 * (pipes, sockets) must not stay open because of us. */
-	if (ctl != 3) {
-		if (dup2(ctl, 3) < 0)
-			syscall(SYS_exit_group, 1);
-		ctl = 3;
-	}
+	/* ctl to 3 and the listener to 4, each first out of the way */
+	if (l != NULL && mpi_listener_move_fd(l, fcntl(mpi_listener_fd(l),
+						       F_DUPFD, 10)) < 0)
+		syscall(SYS_exit_group, 1);
+	if ((ctl = fcntl(ctl, F_DUPFD, 10)) < 0 || dup2(ctl, 3) < 0)
+		syscall(SYS_exit_group, 1);
+	ctl = 3;
+	if (l != NULL && mpi_listener_move_fd(l, 4) < 0)
+		syscall(SYS_exit_group, 1);
 #ifdef SYS_close_range
-	syscall(SYS_close_range, 4u, ~0u, 0u);
+	syscall(SYS_close_range, l != NULL ? 5u : 4u, ~0u, 0u);
 #endif
+	if (l != NULL)
+		mpi_srv_run(r, l, ctl); /* the remote side: threads */
 	p.fd = ctl;
 	p.events = POLLIN;
 	for (;;) {
@@ -113,8 +127,9 @@ static int start_server(mp_manager_t *m)
 	n = atomic_fetch_add(&mpi_counter, 1) + 1;
 	snprintf(name, sizeof(name), "SyncManager-%s%s%u", mpi_self.identity,
 		 *mpi_self.identity ? ":" : "", n);
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return MPI_WHY_SYS("pipe2");
+	/* a socket, so that asking a dead server never raises SIGPIPE */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0)
+		return MPI_WHY_SYS("socketpair");
 	if (pipe2(rdy, O_CLOEXEC) < 0) {
 		rc = MPI_WHY_SYS("pipe2");
 		close(fds[0]);
@@ -134,10 +149,12 @@ static int start_server(mp_manager_t *m)
 	if (pid == 0) {
 		close(fds[1]);
 		close(rdy[0]);
-		serve(fds[0], rdy[1], m->creator, name);
+		serve(m->r, m->l, fds[0], rdy[1], m->creator, name);
 	}
 	close(fds[0]);
 	close(rdy[1]);
+	if (m->l != NULL)
+		mpi_listener_drop_fd(m->l); /* the server has the socket */
 	m->ctl = fds[1];
 	m->server.pid = pid;
 	m->server.fd = mpi_have_pidfd() ? mpi_pidfd_open(pid) : -1;
@@ -152,6 +169,29 @@ static int start_server(mp_manager_t *m)
 		m->server.fd = -1;
 	}
 	return rc;
+}
+
+/* The region's dict of registered names (mp_manager_register). */
+static int names_new(struct mpi_region *r)
+{
+	mp_dictproxy_t *d;
+	int rc = mpi_dict_new(r, NULL, &d);
+
+	if (rc == 0)
+		r->names = (uint64_t)((char *)d - (char *)r);
+	return rc;
+}
+
+/* Bind the remote side's listener here, in the creator: name resolution
+ * never runs in the forked server. */
+static int listen_on(mp_manager_t *m, const mp_manager_opts_t *o)
+{
+	mp_auth_opts_t a = {.authkey = o->authkey,
+			    .authkey_len = o->authkey_len, .backlog = 16};
+
+	if ((m->l = mp_listener_new(o->address, &a)) == NULL)
+		return mp_last_error_code();
+	return 0;
 }
 
 mp_manager_t *mp_manager_new(const mp_manager_opts_t *opts)
@@ -186,7 +226,11 @@ mp_manager_t *mp_manager_new(const mp_manager_opts_t *opts)
 	m->creator = getpid();
 	m->shutdown_timeout = o.shutdown_timeout;
 	if ((rc = mpi_region_new(o.capacity, &m->r)) < 0 ||
+	    (rc = names_new(m->r)) < 0 ||
+	    (o.address != NULL && (rc = listen_on(m, &o)) < 0) ||
 	    (rc = start_server(m)) < 0) {
+		if (m->l != NULL)
+			mp_listener_free(m->l);
 		mpi_region_unmap(m->r);
 		mpi_free(m);
 		MPI_RAISE(rc);
@@ -198,7 +242,47 @@ mp_manager_t *mp_manager_new(const mp_manager_opts_t *opts)
 int mp_manager_pid(const mp_manager_t *m)
 {
 	MPI_CHECK_NULL(m);
+	if (m->remote != NULL)
+		return MPI_ERR(-EINVAL, "a connected manager's server is not "
+					"this process's child");
 	return m->server.pid;
+}
+
+const char *mp_manager_address(const mp_manager_t *m)
+{
+	if (m == NULL)
+		return NULL;
+	if (m->remote != NULL)
+		return mpi_rclient_address(m->remote);
+	return m->l ? mp_listener_address(m->l) : NULL;
+}
+
+mp_manager_t *mp_manager_connect(const mp_manager_opts_t *opts)
+{
+	mp_manager_t *m;
+	int rc;
+
+	if (opts == NULL || opts->address == NULL) {
+		MPI_ERR(-EINVAL, "opts->address is needed");
+		return NULL;
+	}
+	if ((m = mpi_calloc(1, sizeof(*m))) == NULL) {
+		MPI_ERR(-ENOMEM, "out of memory");
+		return NULL;
+	}
+	m->ctl = -1;
+	m->server.fd = -1;
+	m->creator = getpid();
+	m->down = true;
+	if ((rc = mpi_rclient_new(opts, &m->remote)) < 0 ||
+	    (rc = mpi_rclient_check(m->remote)) < 0) {
+		if (m->remote != NULL)
+			mpi_rclient_free(m->remote);
+		mpi_free(m);
+		MPI_RAISE(rc);
+		return NULL;
+	}
+	return m;
 }
 
 /* Wait for the server until timeout seconds pass: true if it ended. */
@@ -213,9 +297,11 @@ static void stop(mp_manager_t *m)
 {
 	if (m->down || getpid() != m->creator)
 		return;
+	if (m->l != NULL)
+		mpi_listener_drop_fd(m->l); /* the server has the socket */
 	m->down = true;
 	__atomic_store_n(&m->r->closed, 1, __ATOMIC_RELAXED);
-	if (write(m->ctl, "q", 1) < 0) {
+	if (send(m->ctl, "q", 1, MSG_NOSIGNAL) < 0) {
 		/* EOF on close below does the same */
 	}
 	close(m->ctl);
@@ -229,6 +315,8 @@ static void stop(mp_manager_t *m)
 	if (m->server.fd >= 0)
 		close(m->server.fd);
 	m->server.fd = -1;
+	mp_listener_free(m->l); /* removes a Unix socket file */
+	m->l = NULL;
 }
 
 int mp_manager_shutdown(mp_manager_t *m)
@@ -242,6 +330,11 @@ void mp_manager_free(mp_manager_t *m)
 {
 	if (m == NULL)
 		return;
+	if (m->remote != NULL) {
+		mpi_rclient_free(m->remote);
+		mpi_free(m);
+		return;
+	}
 	stop(m);
 	if (getpid() != m->creator) {
 		/* A forked child's copy: its inherited control fd is ours. */
@@ -249,6 +342,10 @@ void mp_manager_free(mp_manager_t *m)
 			close(m->ctl);
 		if (m->server.fd >= 0)
 			close(m->server.fd);
+		if (m->l != NULL) {
+			mpi_listener_drop_fd(m->l);
+			mp_listener_free(m->l); /* not the creator: no unlink */
+		}
 	}
 	mpi_region_unmap(m->r);
 	mpi_free(m);
@@ -259,6 +356,84 @@ static int usable(const mp_manager_t *m)
 	if (mpi_region_closed(m->r))
 		return mpi_why(MP_ECLOSED, "the manager was shut down");
 	return 0;
+}
+
+/* Zeroed room for one sync object in the region: 0 or -ENOMEM. */
+static int room(struct mpi_region *r, size_t size, void **out)
+{
+	uint64_t off;
+
+	if ((off = mpi_region_alloc(r, size)) == 0)
+		return -ENOMEM;
+	*out = mpi_at(r, off);
+	memset(*out, 0, size);
+	return 0;
+}
+
+/*
+ * The sync objects' _init functions fail only on NULL, which cannot
+ * happen here; they are called as the storage's constructors.
+ */
+int mpi_mgr_obj_new(struct mpi_region *r, int kind, const mp_obj_t *init,
+		   void **out)
+{
+	int64_t v = 1;
+	int rc;
+
+	*out = NULL;
+	switch (kind) {
+	case MP_SHARED_DICT:
+		if (init != NULL && init->kind != MP_OBJ_DICT)
+			return mpi_why(-EINVAL, "TypeError: init is a '%s', "
+				       "not a dict", mp_obj_kind_name(init->kind));
+		return mpi_dict_new(r, init, (mp_dictproxy_t **)out);
+	case MP_SHARED_LIST:
+		if (init != NULL && init->kind != MP_OBJ_LIST &&
+		    init->kind != MP_OBJ_TUPLE)
+			return mpi_why(-EINVAL, "TypeError: init is a '%s', "
+				       "not a list or tuple",
+				       mp_obj_kind_name(init->kind));
+		return mpi_list_new(r, init, (mp_listproxy_t **)out);
+	case MP_SHARED_NAMESPACE:
+		return mpi_namespace_new(r, (mp_namespaceproxy_t **)out);
+	case MP_SHARED_LOCK:
+		if ((rc = room(r, sizeof(mp_lock_t), out)) == 0)
+			mp_lock_init(*out);
+		return rc;
+	case MP_SHARED_RLOCK:
+		if ((rc = room(r, sizeof(mp_rlock_t), out)) == 0)
+			mp_rlock_init(*out);
+		return rc;
+	case MP_SHARED_CONDITION: /* on its own RLock */
+		if ((rc = room(r, sizeof(mp_condition_t), out)) == 0)
+			mp_condition_init(*out, NULL);
+		return rc;
+	case MP_SHARED_EVENT:
+		if ((rc = room(r, sizeof(mp_event_t), out)) == 0)
+			mp_event_init(*out);
+		return rc;
+	case MP_SHARED_SEMAPHORE:
+		if (init != NULL && (mp_obj_as_int(init, &v) < 0 || v < 0 ||
+				     v > INT32_MAX))
+			return mpi_why(-EINVAL, "ValueError: a semaphore's "
+				       "value is an int in 0..INT32_MAX");
+		if ((rc = room(r, sizeof(mp_semaphore_t), out)) == 0)
+			mp_semaphore_init(*out, (unsigned)v, NULL);
+		return rc;
+	}
+	return mpi_why(-EINVAL, "unknown kind %d", kind);
+}
+
+/* A local or remote manager's new object of kind: 0 or a code. */
+static int make(mp_manager_t *m, int kind, const mp_obj_t *init, void **out)
+{
+	int rc;
+
+	if (m->remote != NULL)
+		return mpi_rclient_create(m->remote, kind, init, out);
+	if ((rc = usable(m)) < 0)
+		return rc;
+	return mpi_mgr_obj_new(m->r, kind, init, out);
 }
 
 int mp_manager_dict(mp_manager_t *m, const mp_obj_t *init,
@@ -272,7 +447,7 @@ int mp_manager_dict(mp_manager_t *m, const mp_obj_t *init,
 	if (init != NULL && init->kind != MP_OBJ_DICT)
 		return MPI_ERR(-EINVAL, "init is a '%s', not a dict",
 			       mp_obj_kind_name(init->kind));
-	if ((rc = usable(m)) < 0 || (rc = mpi_dict_new(m->r, init, out)) < 0)
+	if ((rc = make(m, MP_SHARED_DICT, init, (void **)out)) < 0)
 		return MPI_RAISE(rc);
 	return 0;
 }
@@ -289,7 +464,7 @@ int mp_manager_list(mp_manager_t *m, const mp_obj_t *init,
 	    init->kind != MP_OBJ_TUPLE)
 		return MPI_ERR(-EINVAL, "init is a '%s', not a list or tuple",
 			       mp_obj_kind_name(init->kind));
-	if ((rc = usable(m)) < 0 || (rc = mpi_list_new(m->r, init, out)) < 0)
+	if ((rc = make(m, MP_SHARED_LIST, init, (void **)out)) < 0)
 		return MPI_RAISE(rc);
 	return 0;
 }
@@ -301,65 +476,50 @@ int mp_manager_namespace(mp_manager_t *m, mp_namespaceproxy_t **out)
 	MPI_CHECK_NULL(out);
 	*out = NULL;
 	MPI_CHECK_NULL(m);
-	if ((rc = usable(m)) < 0 || (rc = mpi_namespace_new(m->r, out)) < 0)
+	if ((rc = make(m, MP_SHARED_NAMESPACE, NULL, (void **)out)) < 0)
 		return MPI_RAISE(rc);
 	return 0;
 }
 
-/* Zeroed room for one sync object in the region: 0 or a code. */
-static int room(mp_manager_t *m, size_t size, void **out)
+/* A sync object: local managers only (a remote one is a server's thread
+ * object, which C's mp_lock_t... functions cannot reach). */
+static int make_sync(mp_manager_t *m, int kind, const mp_obj_t *init,
+		     void **out)
 {
-	uint64_t off;
-	int rc;
-
-	*out = NULL;
-	if ((rc = usable(m)) < 0)
-		return rc;
-	if ((off = mpi_region_alloc(m->r, size)) == 0)
-		return -ENOMEM;
-	*out = mpi_at(m->r, off);
-	memset(*out, 0, size);
-	return 0;
+	if (m->remote != NULL)
+		return mpi_why(-ENOTSUP, "a connected manager serves dict, "
+			       "list and Namespace to C clients, not sync "
+			       "objects");
+	return make(m, kind, init, out);
 }
 
-/*
- * The sync objects' _init functions fail only on NULL, which cannot
- * happen here; they are called as the storage's constructors.
- */
 int mp_manager_lock(mp_manager_t *m, mp_lock_t **out)
 {
-	void *p;
 	int rc;
 
 	MPI_CHECK_NULL(out);
 	*out = NULL;
 	MPI_CHECK_NULL(m);
-	if ((rc = room(m, sizeof(mp_lock_t), &p)) < 0)
+	if ((rc = make_sync(m, MP_SHARED_LOCK, NULL, (void **)out)) < 0)
 		return MPI_RAISE(rc);
-	mp_lock_init(p);
-	*out = p;
 	return 0;
 }
 
 int mp_manager_rlock(mp_manager_t *m, mp_rlock_t **out)
 {
-	void *p;
 	int rc;
 
 	MPI_CHECK_NULL(out);
 	*out = NULL;
 	MPI_CHECK_NULL(m);
-	if ((rc = room(m, sizeof(mp_rlock_t), &p)) < 0)
+	if ((rc = make_sync(m, MP_SHARED_RLOCK, NULL, (void **)out)) < 0)
 		return MPI_RAISE(rc);
-	mp_rlock_init(p);
-	*out = p;
 	return 0;
 }
 
 int mp_manager_condition(mp_manager_t *m, const mp_condition_opts_t *opts,
 			 mp_condition_t **out)
 {
-	void *p;
 	int rc;
 
 	MPI_CHECK_NULL(out);
@@ -367,32 +527,29 @@ int mp_manager_condition(mp_manager_t *m, const mp_condition_opts_t *opts,
 	MPI_CHECK_NULL(m);
 	if (opts != NULL && opts->lock != NULL && opts->rlock != NULL)
 		return MPI_ERR(-EINVAL, "opts gives both a lock and an rlock");
-	if ((rc = room(m, sizeof(mp_condition_t), &p)) < 0)
+	if ((rc = make_sync(m, MP_SHARED_CONDITION, NULL, (void **)out)) < 0)
 		return MPI_RAISE(rc);
-	mp_condition_init(p, opts);
-	*out = p;
+	if (opts != NULL) /* the storage is fresh: initialise it again */
+		mp_condition_init(*out, opts);
 	return 0;
 }
 
 int mp_manager_event(mp_manager_t *m, mp_event_t **out)
 {
-	void *p;
 	int rc;
 
 	MPI_CHECK_NULL(out);
 	*out = NULL;
 	MPI_CHECK_NULL(m);
-	if ((rc = room(m, sizeof(mp_event_t), &p)) < 0)
+	if ((rc = make_sync(m, MP_SHARED_EVENT, NULL, (void **)out)) < 0)
 		return MPI_RAISE(rc);
-	mp_event_init(p);
-	*out = p;
 	return 0;
 }
 
 int mp_manager_semaphore(mp_manager_t *m, unsigned value,
 			 mp_semaphore_t **out)
 {
-	void *p;
+	mp_obj_t *v;
 	int rc;
 
 	MPI_CHECK_NULL(out);
@@ -400,9 +557,41 @@ int mp_manager_semaphore(mp_manager_t *m, unsigned value,
 	MPI_CHECK_NULL(m);
 	if (value > INT32_MAX)
 		return MPI_ERR(-EINVAL, "value %u is over INT32_MAX", value);
-	if ((rc = room(m, sizeof(mp_semaphore_t), &p)) < 0)
+	if ((v = mp_obj_int(value)) == NULL)
+		return MPI_RAISE(-ENOMEM);
+	rc = make_sync(m, MP_SHARED_SEMAPHORE, v, (void **)out);
+	mp_obj_free(v);
+	return rc < 0 ? MPI_RAISE(rc) : 0;
+}
+
+int mp_manager_register(mp_manager_t *m, const char *typeid, int kind,
+			void *obj)
+{
+	mp_obj_t *k, *v;
+	int rc;
+
+	MPI_CHECK_NULL(m);
+	MPI_CHECK_NULL(typeid);
+	MPI_CHECK_NULL(obj);
+	if (m->remote != NULL)
+		return MPI_ERR(-EINVAL, "m is a connected manager: register "
+					"in the manager that serves");
+	if (typeid[0] == '\0')
+		return MPI_ERR(-EINVAL, "typeid is empty");
+	if (mpi_srv_type_by_kind(kind) == NULL)
+		return MPI_ERR(-EINVAL, "unknown kind %d", kind);
+	if ((char *)obj <= (char *)m->r ||
+	    (char *)obj >= (char *)m->r + m->r->size)
+		return MPI_ERR(-EINVAL, "obj is not in this manager's region");
+	if ((rc = usable(m)) < 0)
 		return MPI_RAISE(rc);
-	mp_semaphore_init(p, value, NULL);
-	*out = p;
-	return 0;
+	k = mp_obj_str(typeid);
+	v = mp_obj_tuple_pack(2, mp_obj_int(kind),
+			      mp_obj_int((int64_t)((char *)obj -
+						   (char *)m->r)));
+	rc = k && v ? mp_dictproxy_set(mpi_at(m->r, m->r->names), k, v)
+		    : -ENOMEM;
+	mp_obj_free(k);
+	mp_obj_free(v);
+	return rc < 0 ? MPI_RAISE(rc) : 0;
 }

@@ -33,6 +33,7 @@ struct mpi_region {
 	uint64_t top;         /* first never-allocated byte (offset) */
 	uint32_t closed;      /* the manager was shut down */
 	uint32_t pad;
+	uint64_t names;       /* the dict of mp_manager_register, or 0 */
 	uint64_t free_head[MPI_MGR_CLASSES]; /* offsets of free blocks, 0: none */
 };
 
@@ -110,6 +111,9 @@ void mpi_kbuf_release(struct mpi_kbuf *b);
 int mpi_key_canon(const mp_obj_t *key, struct mpi_kbuf *b);
 uint64_t mpi_key_hash(uint64_t seed, const void *p, size_t n);
 
+/* Append n bytes to a growing text (NUL kept after it): 0, -ENOMEM. */
+int mpi_text_add(mp_bytes_t *b, size_t *cap, const char *s, size_t n);
+
 /* Python's a < b for sort: 1/0, or -EINVAL with "'<' not supported..." */
 int mpi_obj_lt(const mp_obj_t *a, const mp_obj_t *b);
 
@@ -118,16 +122,19 @@ struct mp_dictproxy {
 	uint64_t table;   /* offset of the table */
 	uint64_t version; /* bumped when keys are added or removed */
 	struct mpi_region *r;
+	struct mpi_rproxy *remote; /* a connected manager's: see remote.c */
 };
 
 struct mp_listproxy {
 	uint64_t lock;
 	uint64_t table;   /* offset of {cap, n, items[cap]} */
 	struct mpi_region *r;
+	struct mpi_rproxy *remote;
 };
 
 struct mp_namespaceproxy {
 	struct mp_dictproxy *d;
+	struct mpi_rproxy *remote;
 };
 
 int mpi_namespace_new(struct mpi_region *r, struct mp_namespaceproxy **out);

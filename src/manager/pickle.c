@@ -41,6 +41,7 @@ enum role {
 	R_CLASS,      /* a class whose instances are kept as objects */
 	R_SET,
 	R_FROZENSET,
+	R_LIST,       /* list(iterable): dict views as CPython's managers send them */
 	R_BYTES,
 	R_BYTEARRAY,
 	R_ENCODE,     /* _codecs.encode(str, 'latin1') */
@@ -61,6 +62,7 @@ struct glob {
 static const struct glob globs[] = {
 	{"builtins", "set", R_SET, "__builtin__", "set"},
 	{"builtins", "frozenset", R_FROZENSET, "__builtin__", "frozenset"},
+	{"builtins", "list", R_LIST, "__builtin__", "list"},
 	{"builtins", "bytes", R_BYTES, "__builtin__", "bytes"},
 	{"builtins", "bytearray", R_BYTEARRAY, "__builtin__", "bytearray"},
 	{"builtins", "object", R_OBJECT, "__builtin__", "object"},
@@ -752,6 +754,32 @@ static mp_obj_t *make_set(int kind, mp_obj_t *args, int *rc)
 	return s;
 }
 
+/* list() or list(x) of a list or tuple x: a new list of copies of the
+ * items (x may still be in the memo), as make_set copies. */
+static mp_obj_t *make_list(const mp_obj_t *args, int *rc)
+{
+	const mp_obj_t *x = args->u.c.n == 1 ? args->u.c.v[0] : NULL;
+	mp_obj_t *l, *c;
+	size_t i;
+
+	*rc = -ENOMEM;
+	if (args->u.c.n > 1 || (x != NULL && x->kind != MP_OBJ_LIST &&
+				x->kind != MP_OBJ_TUPLE)) {
+		*rc = bad("list() takes a list or a tuple");
+		return NULL;
+	}
+	if ((l = mpi_obj_new(MP_OBJ_LIST)) == NULL)
+		return NULL;
+	for (i = 0; x != NULL && i < x->u.c.n; i++)
+		if ((c = mpi_obj_copy(x->u.c.v[i], NULL, false, rc)) == NULL ||
+		    (*rc = mpi_obj_append(l, c)) < 0) {
+			mpi_obj_decref(l);
+			return NULL;
+		}
+	*rc = 0;
+	return l;
+}
+
 /* An object of allow-listed class g built from args (taken). */
 static mp_obj_t *make_object(const mp_obj_t *g, mp_obj_t *args,
 			     unsigned flags, int *rc)
@@ -804,6 +832,9 @@ static mp_obj_t *call(mp_obj_t *f, mp_obj_t *args, bool newobj, int *rc)
 	case R_FROZENSET:
 		r = make_set(g->role == R_SET ? MP_OBJ_SET : MP_OBJ_FROZENSET,
 			     args, rc);
+		goto out;
+	case R_LIST:
+		r = make_list(args, rc);
 		goto out;
 	case R_BYTES:
 	case R_BYTEARRAY:

@@ -1,0 +1,457 @@
+/*
+ * manager/remote.c - a connected manager (mp_manager_connect): the client
+ * of CPython's manager protocol, against an mproc server or CPython's.
+ *
+ * As CPython's BaseProxy, public functions (create, decref) go over a
+ * connection of their own each; method calls go over one connection that
+ * accept_connection turned into a method channel, kept for the life of
+ * the manager handle and shared (under a mutex) by all its proxies.  A
+ * reply that does not come (timeout, EOF) drops that connection: the next
+ * call opens a new one.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "connection/conn_int.h"
+#include "internal/alloc.h"
+#include "internal/clock.h"
+#include "internal/error.h"
+#include "manager/mgr_int.h"
+#include "manager/obj_int.h"
+#include "manager/remote_int.h"
+#include "manager/srv_int.h"
+
+struct mpi_rclient {
+	char *address;
+	void *key;
+	size_t keylen;
+	bool auth;
+	double timeout;       /* per call; MP_FOREVER: none */
+	pthread_mutex_t mu;   /* guards c and handles */
+	mp_connection_t *c;   /* the method channel, or NULL */
+	struct handle {
+		void *h;
+		struct mpi_rproxy *p;
+	} *handles;
+	size_t n, cap;
+};
+
+/* The heap handles: the local structs with their remote field set. */
+struct rdict {
+	struct mp_dictproxy d;
+	struct mpi_rproxy p;
+};
+
+const char *mpi_rclient_address(const struct mpi_rclient *cl)
+{
+	return cl->address;
+}
+
+int mpi_rclient_new(const mp_manager_opts_t *o, struct mpi_rclient **out)
+{
+	struct mpi_rclient *cl;
+
+	if (!(o->timeout >= 0 || o->timeout == MP_FOREVER))
+		return mpi_why(-EINVAL, "timeout %g is negative or NaN",
+			       o->timeout);
+	if ((cl = mpi_calloc(1, sizeof(*cl))) == NULL)
+		return -ENOMEM;
+	cl->timeout = o->timeout > 0 ? o->timeout : MP_FOREVER;
+	cl->auth = o->authkey != NULL;
+	if ((cl->address = mpi_strdup(o->address)) == NULL ||
+	    (cl->auth && (cl->key = mpi_malloc(o->authkey_len + 1)) == NULL) ||
+	    pthread_mutex_init(&cl->mu, NULL) != 0) {
+		mpi_free(cl->address);
+		mpi_free(cl->key);
+		mpi_free(cl);
+		return -ENOMEM;
+	}
+	if (cl->auth)
+		memcpy(cl->key, o->authkey, o->authkey_len);
+	cl->keylen = o->authkey_len;
+	*out = cl;
+	return 0;
+}
+
+static int public_call(struct mpi_rclient *cl, const char *fn,
+		       mp_obj_t *args, mp_obj_t **out);
+
+/* CPython's connect(): a dummy call proves the address and the key. */
+int mpi_rclient_check(struct mpi_rclient *cl)
+{
+	mp_obj_t *args = mp_obj_tuple(0, NULL);
+
+	return args ? public_call(cl, "dummy", args, NULL) : -ENOMEM;
+}
+
+static mp_connection_t *dial(struct mpi_rclient *cl, int *rc)
+{
+	mp_auth_opts_t a = {.authkey = cl->auth ? cl->key : NULL,
+			    .authkey_len = cl->keylen};
+	mp_connection_t *c = mp_client(cl->address, &a, cl->timeout);
+
+	if (c == NULL)
+		*rc = mpi_why(mp_last_error_code(), "%s", mp_last_error());
+	return c;
+}
+
+/* The text of a remote exception: CPython's str(e). */
+static int exc_code(const mp_obj_t *e)
+{
+	static const struct {
+		const char *name;
+		int code;
+	} map[] = {
+		{"KeyError", -ENOENT}, {"ValueError", -ENOENT},
+		{"AttributeError", -ENOENT}, {"IndexError", -ERANGE},
+		{"TypeError", -EINVAL}, {"RuntimeError", -EBUSY},
+		{"NotImplementedError", -ENOTSUP}, {"MemoryError", -ENOMEM},
+	};
+	const mp_obj_t *args = NULL, *a0 = NULL;
+	const char *name = "?";
+	const mp_bytes_t *s;
+	mp_bytes_t r = {0};
+	size_t i, n = 0;
+	int code = -EREMOTEIO, rc;
+
+	mp_obj_object_info(e, NULL, &name, &args, NULL, NULL);
+	for (i = 0; i < sizeof(map) / sizeof(*map); i++)
+		if (strcmp(name, map[i].name) == 0)
+			code = map[i].code;
+	if (args != NULL)
+		mp_obj_len(args, &n);
+	if (n == 1)
+		mp_obj_item(args, 0, &a0);
+	if (a0 != NULL && strcmp(name, "KeyError") != 0 &&
+	    mp_obj_as_str(a0, &s) == 0)
+		return mpi_why(code, "%s: %s", name, s->data);
+	rc = mp_obj_repr(a0 ? a0 : e, &r);
+	code = mpi_why(code, "%s: %s", name, rc == 0 ? r.data : "?");
+	mp_bytes_destroy(&r);
+	return code;
+}
+
+/* The last line of a traceback's text. */
+static int traceback_code(const char *kind, const mp_obj_t *v)
+{
+	const mp_bytes_t *s;
+	const char *t, *end;
+	size_t n;
+
+	if (mp_obj_as_str(v, &s) < 0)
+		return mpi_why(-EREMOTEIO, "%s (without text)", kind);
+	t = s->data;
+	n = s->len;
+	while (n > 0 && t[n - 1] == '\n')
+		n--;
+	end = t + n;
+	for (t = end; t > s->data && t[-1] != '\n'; t--)
+		;
+	return mpi_why(-EREMOTEIO, "%s: %.*s", kind == NULL ? "" : kind,
+		       (int)(end - t), t);
+}
+
+/* Decode a reply: 0 and the value (taken out) into *out. */
+static int reply(const mp_bytes_t *b, mp_obj_t **out)
+{
+	const mp_obj_t *k, *v;
+	const mp_bytes_t *kind;
+	mp_obj_t *r = NULL;
+	size_t n = 0;
+	int rc;
+
+	if ((rc = mpi_pickle_loads(b->data, b->len, &r)) < 0)
+		return rc;
+	if (mp_obj_kind(r) != MP_OBJ_TUPLE || mp_obj_len(r, &n) < 0 ||
+	    n != 2 || mp_obj_item(r, 0, &k) < 0 || mp_obj_item(r, 1, &v) < 0 ||
+	    mp_obj_as_str(k, &kind) < 0) {
+		mp_obj_free(r);
+		return mpi_why(-EPROTO, "a reply is (kind, value)");
+	}
+	if (strcmp(kind->data, "#RETURN") == 0) {
+		rc = 0;
+		if (out != NULL) {
+			/* take the value out: a None in its place */
+			mp_obj_t *none = mp_obj_none();
+
+			if (none == NULL)
+				rc = -ENOMEM;
+			else {
+				*out = r->u.c.v[1];
+				r->u.c.v[1] = none;
+			}
+		}
+	} else if (strcmp(kind->data, "#ERROR") == 0 &&
+		   mp_obj_kind(v) == MP_OBJ_OBJECT) {
+		rc = exc_code(v);
+	} else {
+		rc = traceback_code(kind->data, v);
+	}
+	mp_obj_free(r);
+	return rc;
+}
+
+/* Send a request and read its reply on c. */
+static int exchange(struct mpi_rclient *cl, mp_connection_t *c,
+		    mp_obj_t *req, mp_obj_t **out)
+{
+	struct mpi_io io = {MPI_NO_DEADLINE, cl->timeout};
+	mp_bytes_t b = {0};
+	int rc;
+
+	if (req == NULL)
+		return -ENOMEM;
+	rc = mpi_pickle_dumps(req, 4, &b);
+	mp_obj_free(req);
+	if (rc < 0)
+		return rc;
+	if ((rc = mpi_deadline(cl->timeout, &io.deadline)) < 0 ||
+	    (rc = mpi_conn_send(c, b.data, b.len, &io)) < 0) {
+		mp_bytes_destroy(&b);
+		return rc;
+	}
+	mp_bytes_destroy(&b);
+	if ((rc = mpi_conn_recv(c, 0, &io, &b)) < 0) {
+		if (rc == MP_EEOF || rc == -ECONNRESET || rc == -EIO)
+			rc = mpi_why(MP_ECLOSED, "the manager's server closed "
+				     "the connection (it is gone)");
+		return rc;
+	}
+	rc = reply(&b, out);
+	mp_bytes_destroy(&b);
+	return rc;
+}
+
+static mp_obj_t *request(mp_obj_t *id, const char *fn, mp_obj_t *args,
+			 mp_obj_t *kwds)
+{
+	return mp_obj_tuple_pack(4, id, mp_obj_str(fn),
+				 args ? args : mp_obj_tuple(0, NULL),
+				 kwds ? kwds : mp_obj_dict());
+}
+
+/* A public function on a connection of its own (args taken). */
+static int public_call(struct mpi_rclient *cl, const char *fn,
+		       mp_obj_t *args, mp_obj_t **out)
+{
+	mp_connection_t *c;
+	int rc;
+
+	if ((c = dial(cl, &rc)) == NULL) {
+		mp_obj_free(args);
+		return rc;
+	}
+	rc = exchange(cl, c, request(mp_obj_none(), fn, args, NULL), out);
+	mp_connection_free(c);
+	return rc;
+}
+
+int mpi_rcall(struct mpi_rproxy *p, const char *method, mp_obj_t *args,
+	      mp_obj_t *kwds, mp_obj_t **out)
+{
+	struct mpi_rclient *cl = p->cl;
+	mp_obj_t *req = request(mp_obj_str(p->ident), method, args, kwds);
+	int rc = 0;
+
+	pthread_mutex_lock(&cl->mu);
+	if (cl->c == NULL) {
+		if ((cl->c = dial(cl, &rc)) != NULL &&
+		    (rc = exchange(cl, cl->c, request(mp_obj_none(),
+			"accept_connection", mp_obj_tuple_pack(1,
+			mp_obj_str("mproc")), NULL), NULL)) < 0) {
+			mp_connection_free(cl->c);
+			cl->c = NULL;
+		}
+	}
+	if (cl->c == NULL) {
+		mp_obj_free(req);
+	} else if ((rc = exchange(cl, cl->c, req, out)) < 0 &&
+		   (rc == MP_ECLOSED || rc == -ETIMEDOUT || rc == -EPIPE ||
+		    rc == -EPROTO || rc == -EIO || rc == -ECONNRESET)) {
+		/* the stream may be out of step: the next call redials */
+		mp_connection_free(cl->c);
+		cl->c = NULL;
+	}
+	pthread_mutex_unlock(&cl->mu);
+	return rc;
+}
+
+static const char *const typeids[] = {
+	[MP_SHARED_DICT] = "dict", [MP_SHARED_LIST] = "list",
+	[MP_SHARED_NAMESPACE] = "Namespace",
+};
+
+int mpi_rclient_create(struct mpi_rclient *cl, int kind,
+		       const mp_obj_t *init, void **out)
+{
+	struct mpi_rproxy *p = NULL;
+	struct handle *v;
+	const mp_obj_t *id;
+	const mp_bytes_t *s;
+	mp_obj_t *args, *res = NULL;
+	void *h;
+	int rc;
+
+	args = init ? mp_obj_tuple_pack(2, mp_obj_str(typeids[kind]),
+					mp_obj_copy(init))
+		    : mp_obj_tuple_pack(1, mp_obj_str(typeids[kind]));
+	if (args == NULL)
+		return -ENOMEM;
+	if ((rc = public_call(cl, "create", args, &res)) < 0)
+		return rc;
+	if (mp_obj_item(res, 0, &id) < 0 || mp_obj_as_str(id, &s) < 0 ||
+	    s->len >= sizeof(p->ident)) {
+		mp_obj_free(res);
+		return mpi_why(-EPROTO, "create() did not return (ident, "
+			       "exposed)");
+	}
+	if (kind == MP_SHARED_DICT) {
+		struct rdict *d = mpi_calloc(1, sizeof(*d));
+
+		h = d;
+		p = d ? &d->p : NULL;
+		if (d != NULL)
+			d->d.remote = p;
+	} else if (kind == MP_SHARED_LIST) {
+		struct { struct mp_listproxy l; struct mpi_rproxy p; } *l =
+			mpi_calloc(1, sizeof(*l));
+
+		h = l;
+		p = l ? &l->p : NULL;
+		if (l != NULL)
+			l->l.remote = p;
+	} else {
+		struct { struct mp_namespaceproxy n; struct mpi_rproxy p; } *n
+			= mpi_calloc(1, sizeof(*n));
+
+		h = n;
+		p = n ? &n->p : NULL;
+		if (n != NULL)
+			n->n.remote = p;
+	}
+	if (p != NULL) {
+		p->cl = cl;
+		memcpy(p->ident, s->data, s->len + 1);
+	}
+	mp_obj_free(res);
+	pthread_mutex_lock(&cl->mu);
+	if (h != NULL && cl->n == cl->cap) {
+		size_t cap = cl->cap ? 2 * cl->cap : 8;
+
+		if ((v = mpi_reallocarray(cl->handles, cap, sizeof(*v))) == NULL) {
+			mpi_free(h);
+			h = NULL;
+		} else {
+			cl->handles = v;
+			cl->cap = cap;
+		}
+	}
+	if (h != NULL)
+		cl->handles[cl->n++] = (struct handle){h, p};
+	pthread_mutex_unlock(&cl->mu);
+	if (h == NULL)
+		return -ENOMEM; /* the server's object leaks until it ends */
+	*out = h;
+	return 0;
+}
+
+void mpi_rclient_free(struct mpi_rclient *cl)
+{
+	size_t i;
+
+	if (cl->timeout < 0 || cl->timeout > 5)
+		cl->timeout = 5; /* freeing stays bounded */
+	for (i = 0; i < cl->n; i++) {
+		mp_obj_t *a = mp_obj_tuple_pack(1, mp_obj_str(
+						  cl->handles[i].p->ident));
+
+		if (a != NULL)
+			public_call(cl, "decref", a, NULL);
+		mpi_free(cl->handles[i].h);
+	}
+	mp_connection_free(cl->c);
+	pthread_mutex_destroy(&cl->mu);
+	mpi_free(cl->handles);
+	mpi_free(cl->address);
+	mpi_free(cl->key);
+	mpi_free(cl);
+}
+
+/* ---- the proxies' operations ---- */
+
+int mpi_rdict_op(struct mpi_rproxy *p, const char *method, const mp_obj_t *a,
+		 const mp_obj_t *b, mp_obj_t **out)
+{
+	mp_obj_t *args;
+
+	if (a == NULL)
+		args = mp_obj_tuple(0, NULL);
+	else if (b == NULL)
+		args = mp_obj_tuple_pack(1, mp_obj_copy(a));
+	else
+		args = mp_obj_tuple_pack(2, mp_obj_copy(a), mp_obj_copy(b));
+	if (args == NULL)
+		return -ENOMEM;
+	return mpi_rcall(p, method, args, NULL, out);
+}
+
+int mpi_rint(struct mpi_rproxy *p, const char *method, const mp_obj_t *a)
+{
+	mp_obj_t *r = NULL;
+	int64_t v = 0;
+	bool b;
+	int rc = mpi_rdict_op(p, method, a, NULL, &r);
+
+	if (rc == 0 && mp_obj_as_bool(r, &b) == 0)
+		v = b;
+	else if (rc == 0 && (mp_obj_as_int(r, &v) < 0 || v < 0 ||
+			     v > INT32_MAX))
+		rc = mpi_why(-EPROTO, "%s() did not return a small int",
+			     method);
+	mp_obj_free(r);
+	return rc < 0 ? rc : (int)v;
+}
+
+int mpi_rlist_slice(struct mpi_rproxy *p, ptrdiff_t start, ptrdiff_t stop,
+		    mp_obj_t **out)
+{
+	mp_obj_t *all = NULL, *l;
+	size_t n, i;
+	int rc;
+
+	/* CPython's fallback #GETVALUE gives the whole list, from both
+	 * servers; the slice is taken here. */
+	if ((rc = mpi_rcall(p, "#GETVALUE", mp_obj_tuple(0, NULL), NULL,
+			    &all)) < 0)
+		return rc;
+	if (mp_obj_kind(all) != MP_OBJ_LIST || mp_obj_len(all, &n) < 0) {
+		mp_obj_free(all);
+		return mpi_why(-EPROTO, "#GETVALUE did not return a list");
+	}
+	if (start < 0)
+		start = (ptrdiff_t)n + start < 0 ? 0 : (ptrdiff_t)n + start;
+	if (stop < 0)
+		stop = (ptrdiff_t)n + stop < 0 ? 0 : (ptrdiff_t)n + stop;
+	if ((size_t)start > n)
+		start = (ptrdiff_t)n;
+	if ((size_t)stop > n)
+		stop = (ptrdiff_t)n;
+	if ((l = mp_obj_list()) == NULL)
+		rc = -ENOMEM;
+	for (i = (size_t)start; l != NULL && i < (size_t)stop; i++) {
+		const mp_obj_t *it;
+
+		mp_obj_item(all, (ptrdiff_t)i, &it);
+		if ((rc = mp_obj_list_append(l, mp_obj_copy(it))) < 0)
+			break;
+	}
+	mp_obj_free(all);
+	if (rc < 0) {
+		mp_obj_free(l);
+		return rc;
+	}
+	*out = l;
+	return 0;
+}

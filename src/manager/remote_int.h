@@ -1,0 +1,61 @@
+/*
+ * manager/remote_int.h - the client side of a connected manager
+ * (mp_manager_connect): one connection to the server after CPython's
+ * accept_connection, each proxy operation one (ident, method, args, kwds)
+ * request and its reply.  The dict, list and Namespace handles it makes
+ * are heap structs whose `remote` field is set: the public mp_dictproxy_*
+ * ... functions see it and call the mpi_r* functions here instead of
+ * working on the shared region.  Internal: codes and reasons (mpi_why).
+ */
+#ifndef MPROC_MANAGER_REMOTE_INT_H
+#define MPROC_MANAGER_REMOTE_INT_H
+
+#include "mproc/manager.h"
+
+struct mpi_rclient;
+
+/* A remote object: its client and ident. */
+struct mpi_rproxy {
+	struct mpi_rclient *cl;
+	char ident[64];
+};
+
+int mpi_rclient_new(const mp_manager_opts_t *o, struct mpi_rclient **out);
+/* decref the objects, close, free the handles and the client. */
+void mpi_rclient_free(struct mpi_rclient *cl);
+/* The dummy call of CPython's connect(): 0, MP_EAUTH, -ECONNREFUSED... */
+int mpi_rclient_check(struct mpi_rclient *cl);
+const char *mpi_rclient_address(const struct mpi_rclient *cl);
+/* create(typeid, init) on the server: a new heap handle of kind (dict,
+ * list, Namespace) into *out, freed with the client. */
+int mpi_rclient_create(struct mpi_rclient *cl, int kind,
+		       const mp_obj_t *init, void **out);
+
+/*
+ * Call method on the remote object with args (a tuple, taken) and kwds (a
+ * dict, taken; NULL: {}): 0 and the result in *out (may be NULL: dropped);
+ * the remote exception as a code with CPython's text ("KeyError: 'x'"):
+ * KeyError, ValueError, AttributeError -ENOENT; IndexError -ERANGE;
+ * TypeError -EINVAL; RuntimeError -EBUSY; NotImplementedError -ENOTSUP;
+ * another exception or a traceback -EREMOTEIO; MP_ECLOSED when the
+ * server closed the connection or is gone, -ETIMEDOUT, -ENOMEM.
+ */
+int mpi_rcall(struct mpi_rproxy *p, const char *method, mp_obj_t *args,
+	      mp_obj_t *kwds, mp_obj_t **out);
+
+/* Public functions on a remote handle: the body after the NULL checks. */
+#define MPI_REMOTE(call)                                                      \
+	do {                                                                  \
+		int rc_ = (call);                                             \
+		return rc_ < 0 ? MPI_RAISE(rc_) : rc_;                        \
+	} while (0)
+
+/* The operations of the three proxies, remotely (remote.c). */
+int mpi_rdict_op(struct mpi_rproxy *p, const char *method, const mp_obj_t *a,
+		 const mp_obj_t *b, mp_obj_t **out);
+int mpi_rlist_slice(struct mpi_rproxy *p, ptrdiff_t start, ptrdiff_t stop,
+		    mp_obj_t **out);
+/* A result's int (len, count, index, bool), or the call's code. */
+int mpi_rint(struct mpi_rproxy *p, const char *method, const mp_obj_t *a);
+
+#endif

@@ -1,0 +1,763 @@
+/*
+ * manager/serve_types.c - what the server does for each typeid: one table
+ * entry per type (SyncManager's name, the methods CPython's proxy type
+ * exposes, and the functions that serve them), each method calling the
+ * same public function a local client calls on the same shared object.
+ * A new type (Queue, Value...) is one more table entry.
+ *
+ * Errors: the public function's code and message become CPython's
+ * exception (mpi_exc_from_error), or a method sets c->exc itself where
+ * CPython's wording differs from the local one.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "internal/error.h"
+#include "manager/obj_int.h"
+#include "manager/srv_int.h"
+#include "mproc/sync.h"
+
+/* ---- helpers ---- */
+
+mp_obj_t *mpi_exc_new(const char *qualname, mp_obj_t *arg)
+{
+	mp_obj_t *args = arg ? mp_obj_tuple(1, &arg) : mp_obj_tuple(0, NULL);
+
+	return args ? mp_obj_object("builtins", qualname, args, NULL, 0)
+		    : NULL;
+}
+
+static const char *const exc_names[] = {
+	"KeyError", "IndexError", "ValueError", "TypeError", "RuntimeError",
+	"AttributeError", NULL,
+};
+
+mp_obj_t *mpi_exc_from_error(int rc, const mp_obj_t *key)
+{
+	const char *msg = mp_last_error(), *p = strstr(msg, ": ");
+	size_t i, n;
+
+	if (p != NULL)
+		msg = p + 2; /* after the function's name */
+	for (i = 0; exc_names[i] != NULL; i++) {
+		n = strlen(exc_names[i]);
+		if (strncmp(msg, exc_names[i], n) != 0 || msg[n] != ':')
+			continue;
+		msg += n + 2;
+		if (i == 0 && key != NULL)
+			return mpi_exc_new("KeyError", mp_obj_copy(key));
+		n = strlen(msg);
+		if (i == 0 && n >= 2 && msg[0] == '\'' && msg[n - 1] == '\'')
+			return mpi_exc_new("KeyError",
+					   mp_obj_strn(msg + 1, n - 2));
+		return mpi_exc_new(exc_names[i], mp_obj_str(msg));
+	}
+	return mpi_exc_new(rc == -ENOMEM ? "MemoryError"
+			   : rc == -ETIMEDOUT ? "TimeoutError"
+			   : "RuntimeError", mp_obj_str(msg));
+}
+
+const mp_obj_t *mpi_call_arg(const struct mpi_call *c, size_t i,
+			     const char *name)
+{
+	const mp_obj_t *o = NULL;
+
+	if (mp_obj_item(c->args, (ptrdiff_t)i, &o) == 0)
+		return o;
+	if (name != NULL && mp_obj_dict_get_str(c->kwds, name, &o) == 0)
+		return o;
+	return NULL;
+}
+
+/* A required argument, or a TypeError. */
+static int need(struct mpi_call *c, size_t i, const char *name,
+		const mp_obj_t **out)
+{
+	if ((*out = mpi_call_arg(c, i, name)) != NULL)
+		return 0;
+	c->exc = mpi_exc_new("TypeError", mp_obj_str("a required argument "
+						      "is missing"));
+	return -EINVAL;
+}
+
+static int raise(struct mpi_call *c, const char *cls, const char *msg)
+{
+	c->exc = mpi_exc_new(cls, mp_obj_str(msg));
+	return -EINVAL;
+}
+
+/* An int argument (default dflt when absent). */
+static int int_arg(struct mpi_call *c, size_t i, const char *name,
+		   int64_t dflt, int64_t *out)
+{
+	const mp_obj_t *o = mpi_call_arg(c, i, name);
+
+	*out = dflt;
+	if (o != NULL && mp_obj_kind(o) != MP_OBJ_BOOL &&
+	    mp_obj_as_int(o, out) < 0)
+		return raise(c, "TypeError", "an integer is required");
+	if (o != NULL && mp_obj_kind(o) == MP_OBJ_BOOL) {
+		bool b;
+
+		mp_obj_as_bool(o, &b);
+		*out = b;
+	}
+	return 0;
+}
+
+static int ret_bool(struct mpi_call *c, int rc)
+{
+	if (rc < 0)
+		return rc;
+	c->ret = mp_obj_bool(rc != 0);
+	return 0;
+}
+
+static int ret_int(struct mpi_call *c, int rc)
+{
+	if (rc < 0)
+		return rc;
+	c->ret = mp_obj_int(rc);
+	return 0;
+}
+
+/* A copy of an optional default (None when absent). */
+static int ret_default(struct mpi_call *c, const mp_obj_t *dflt)
+{
+	c->ret = dflt ? mp_obj_copy(dflt) : mp_obj_none();
+	return 0;
+}
+
+/* ---- dict ---- */
+
+#define D ((mp_dictproxy_t *)c->obj)
+
+static int d_getitem(struct mpi_call *c)
+{
+	int rc = need(c, 0, NULL, &c->key);
+
+	return rc < 0 ? rc : mp_dictproxy_get(D, c->key, &c->ret);
+}
+
+static int d_setitem(struct mpi_call *c)
+{
+	const mp_obj_t *k, *v;
+	int rc;
+
+	if ((rc = need(c, 0, NULL, &k)) < 0 || (rc = need(c, 1, NULL, &v)) < 0)
+		return rc;
+	return mp_dictproxy_set(D, k, v);
+}
+
+static int d_delitem(struct mpi_call *c)
+{
+	int rc = need(c, 0, NULL, &c->key);
+
+	return rc < 0 ? rc : mp_dictproxy_del(D, c->key);
+}
+
+static int d_contains(struct mpi_call *c)
+{
+	const mp_obj_t *k;
+	int rc = need(c, 0, NULL, &k);
+
+	return rc < 0 ? rc : ret_bool(c, mp_dictproxy_contains(D, k));
+}
+
+static int d_len(struct mpi_call *c) { return ret_int(c, mp_dictproxy_len(D)); }
+static int d_clear(struct mpi_call *c) { return mp_dictproxy_clear(D); }
+static int d_copy(struct mpi_call *c) { return mp_dictproxy_copy(D, &c->ret); }
+static int d_keys(struct mpi_call *c) { return mp_dictproxy_keys(D, &c->ret); }
+static int d_items(struct mpi_call *c) { return mp_dictproxy_items(D, &c->ret); }
+
+static int d_values(struct mpi_call *c)
+{
+	return mp_dictproxy_values(D, &c->ret);
+}
+
+static int d_get(struct mpi_call *c)
+{
+	int rc = need(c, 0, NULL, &c->key);
+
+	if (rc == 0 && (rc = mp_dictproxy_get(D, c->key, &c->ret)) == -ENOENT)
+		return ret_default(c, mpi_call_arg(c, 1, NULL));
+	return rc;
+}
+
+static int d_pop(struct mpi_call *c)
+{
+	const mp_obj_t *dflt = mpi_call_arg(c, 1, NULL);
+	int rc = need(c, 0, NULL, &c->key);
+
+	if (rc == 0 && (rc = mp_dictproxy_pop(D, c->key, &c->ret)) == -ENOENT
+	    && dflt != NULL)
+		return ret_default(c, dflt);
+	return rc;
+}
+
+static int d_popitem(struct mpi_call *c)
+{
+	mp_obj_t *k, *v;
+	int rc = mp_dictproxy_popitem(D, &k, &v);
+
+	if (rc == 0)
+		c->ret = mp_obj_tuple_pack(2, k, v);
+	return rc;
+}
+
+static int d_setdefault(struct mpi_call *c)
+{
+	const mp_obj_t *k;
+	int rc = need(c, 0, NULL, &k);
+
+	return rc < 0 ? rc : mp_dictproxy_setdefault(D, k,
+		mpi_call_arg(c, 1, NULL), &c->ret);
+}
+
+static int d_update(struct mpi_call *c)
+{
+	const mp_obj_t *o = mpi_call_arg(c, 0, NULL);
+	size_t n = 0;
+	int rc = 0;
+
+	if (o != NULL && mp_obj_kind(o) != MP_OBJ_DICT)
+		return raise(c, "TypeError", "mproc's manager updates a dict "
+			     "from a dict only");
+	if (o != NULL)
+		rc = mp_dictproxy_update(D, o);
+	if (rc == 0 && mp_obj_len(c->kwds, &n) == 0 && n > 0)
+		rc = mp_dictproxy_update(D, c->kwds);
+	return rc;
+}
+
+static int d_repr(void *obj, mp_obj_t **out)
+{
+	mp_obj_t *v = NULL;
+	mp_bytes_t b = {0};
+	int rc;
+
+	if ((rc = mp_dictproxy_copy(obj, &v)) < 0 ||
+	    (rc = mp_obj_repr(v, &b)) < 0) {
+		mp_obj_free(v);
+		return rc;
+	}
+	*out = mp_obj_strn(b.data, b.len);
+	mp_obj_free(v);
+	mp_bytes_destroy(&b);
+	return 0;
+}
+
+static int d_value(void *obj, mp_obj_t **out)
+{
+	return mp_dictproxy_copy(obj, out);
+}
+
+#undef D
+
+/* ---- list ---- */
+
+#define L ((mp_listproxy_t *)c->obj)
+
+static int l_index_arg(struct mpi_call *c, int64_t *i)
+{
+	const mp_obj_t *o;
+	int rc = need(c, 0, NULL, &o);
+
+	if (rc == 0 && (mp_obj_kind(o) != MP_OBJ_INT ||
+			mp_obj_as_int(o, i) < 0))
+		return raise(c, "TypeError", "list indices must be integers "
+			     "(mproc's manager serves no slices)");
+	return rc;
+}
+
+static int l_getitem(struct mpi_call *c)
+{
+	int64_t i;
+	int rc = l_index_arg(c, &i);
+
+	return rc < 0 ? rc : mp_listproxy_get(L, (ptrdiff_t)i, &c->ret);
+}
+
+static int l_setitem(struct mpi_call *c)
+{
+	const mp_obj_t *v;
+	int64_t i;
+	int rc;
+
+	if ((rc = l_index_arg(c, &i)) < 0 || (rc = need(c, 1, NULL, &v)) < 0)
+		return rc;
+	return mp_listproxy_set(L, (ptrdiff_t)i, v);
+}
+
+static int l_delitem(struct mpi_call *c)
+{
+	int64_t i;
+	int rc = l_index_arg(c, &i);
+
+	if (rc == 0 && (rc = mp_listproxy_pop(L, (ptrdiff_t)i, NULL)) ==
+		       -ERANGE)
+		return raise(c, "IndexError", "list assignment index out of "
+			     "range");
+	return rc;
+}
+
+static int l_len(struct mpi_call *c) { return ret_int(c, mp_listproxy_len(L)); }
+
+static int l_contains(struct mpi_call *c)
+{
+	const mp_obj_t *v;
+	int rc = need(c, 0, NULL, &v);
+
+	return rc < 0 ? rc : ret_bool(c, mp_listproxy_count(L, v));
+}
+
+static int l_append(struct mpi_call *c)
+{
+	const mp_obj_t *v;
+	int rc = need(c, 0, NULL, &v);
+
+	return rc < 0 ? rc : mp_listproxy_append(L, v);
+}
+
+static int l_count(struct mpi_call *c)
+{
+	const mp_obj_t *v;
+	int rc = need(c, 0, NULL, &v);
+
+	return rc < 0 ? rc : ret_int(c, mp_listproxy_count(L, v));
+}
+
+static int l_extend(struct mpi_call *c)
+{
+	const mp_obj_t *v;
+	int rc = need(c, 0, NULL, &v);
+
+	return rc < 0 ? rc : mp_listproxy_extend(L, v);
+}
+
+static int l_index(struct mpi_call *c)
+{
+	const mp_obj_t *v;
+	int rc = need(c, 0, NULL, &v);
+
+	return rc < 0 ? rc : ret_int(c, mp_listproxy_index(L, v));
+}
+
+static int l_insert(struct mpi_call *c)
+{
+	const mp_obj_t *v;
+	int64_t i;
+	int rc;
+
+	if ((rc = l_index_arg(c, &i)) < 0 || (rc = need(c, 1, NULL, &v)) < 0)
+		return rc;
+	return mp_listproxy_insert(L, (ptrdiff_t)i, v);
+}
+
+static int l_pop(struct mpi_call *c)
+{
+	int64_t i;
+	int rc = int_arg(c, 0, NULL, -1, &i);
+
+	return rc < 0 ? rc : mp_listproxy_pop(L, (ptrdiff_t)i, &c->ret);
+}
+
+static int l_remove(struct mpi_call *c)
+{
+	const mp_obj_t *v;
+	int rc = need(c, 0, NULL, &v);
+
+	return rc < 0 ? rc : mp_listproxy_remove(L, v);
+}
+
+static int l_sort(struct mpi_call *c)
+{
+	const mp_obj_t *key = mpi_call_arg(c, 99, "key");
+	int64_t rev;
+	int rc;
+
+	if (key != NULL && mp_obj_kind(key) != MP_OBJ_NONE)
+		return raise(c, "TypeError", "mproc's manager sorts without a "
+			     "key function");
+	if ((rc = int_arg(c, 99, "reverse", 0, &rev)) < 0)
+		return rc;
+	return mp_listproxy_sort(L, rev ? MP_SORT_REVERSE : 0);
+}
+
+/* l *= n: only n <= 0 (clear, what a remote mp_listproxy_clear sends:
+ * CPython's ListProxy has no clear) and n == 1 are served. */
+static int l_imul(struct mpi_call *c)
+{
+	int64_t n;
+	int rc = int_arg(c, 0, NULL, 1, &n);
+
+	if (rc == 0 && n > 1)
+		return raise(c, "NotImplementedError", "mproc's manager "
+			     "repeats a list only 0 or 1 times");
+	return rc < 0 || n == 1 ? rc : mp_listproxy_clear(L);
+}
+
+static int l_value(void *obj, mp_obj_t **out)
+{
+	return mp_listproxy_slice(obj, 0, PTRDIFF_MAX, out);
+}
+
+static int l_repr(void *obj, mp_obj_t **out)
+{
+	mp_obj_t *v = NULL;
+	mp_bytes_t b = {0};
+	int rc;
+
+	if ((rc = l_value(obj, &v)) < 0 || (rc = mp_obj_repr(v, &b)) < 0) {
+		mp_obj_free(v);
+		return rc;
+	}
+	*out = mp_obj_strn(b.data, b.len);
+	mp_obj_free(v);
+	mp_bytes_destroy(&b);
+	return 0;
+}
+
+#undef L
+
+/* ---- Namespace ---- */
+
+#define NS ((mp_namespaceproxy_t *)c->obj)
+
+static int ns_name(struct mpi_call *c, const char **name)
+{
+	const mp_obj_t *o;
+	const mp_bytes_t *b;
+	int rc = need(c, 0, NULL, &o);
+
+	if (rc == 0 && mp_obj_as_str(o, &b) < 0)
+		return raise(c, "TypeError", "attribute name must be string");
+	if (rc == 0)
+		*name = b->data;
+	return rc;
+}
+
+static int ns_get(struct mpi_call *c)
+{
+	const char *name;
+	int rc = ns_name(c, &name);
+
+	return rc < 0 ? rc : mp_namespaceproxy_get(NS, name, &c->ret);
+}
+
+static int ns_set(struct mpi_call *c)
+{
+	const mp_obj_t *v;
+	const char *name;
+	int rc;
+
+	if ((rc = ns_name(c, &name)) < 0 || (rc = need(c, 1, NULL, &v)) < 0)
+		return rc;
+	return mp_namespaceproxy_set(NS, name, v);
+}
+
+static int ns_del(struct mpi_call *c)
+{
+	const char *name;
+	int rc = ns_name(c, &name);
+
+	return rc < 0 ? rc : mp_namespaceproxy_del(NS, name);
+}
+
+static int ns_repr(void *obj, mp_obj_t **out)
+{
+	mp_bytes_t b = {0};
+	int rc = mp_namespaceproxy_repr(obj, &b);
+
+	if (rc == 0)
+		*out = mp_obj_strn(b.data, b.len);
+	mp_bytes_destroy(&b);
+	return rc;
+}
+
+#undef NS
+
+/* ---- sync objects ---- */
+
+/*
+ * threading's acquire(blocking=True, timeout=-1) (Semaphore's timeout=None)
+ * as a wait in seconds, capped by the server's max_wait: 0, or a
+ * ValueError as threading raises it.
+ */
+static int wait_arg(struct mpi_call *c, size_t i, const char *name,
+		    bool has_blocking, double *out)
+{
+	const mp_obj_t *b = has_blocking ? mpi_call_arg(c, 0, "blocking")
+					 : NULL;
+	const mp_obj_t *t = mpi_call_arg(c, i, name);
+	bool blocking = true;
+	double w = MP_FOREVER;
+
+	if (b != NULL && mp_obj_as_bool(b, &blocking) < 0) {
+		int64_t v;
+
+		blocking = mp_obj_as_int(b, &v) < 0 || v != 0;
+	}
+	if (t != NULL && mp_obj_kind(t) != MP_OBJ_NONE) {
+		if (mp_obj_as_float(t, &w) < 0 || isnan(w))
+			return raise(c, "TypeError", "timeout must be a number");
+		if (has_blocking && !blocking && w != -1)
+			return raise(c, "ValueError", "can't specify a timeout "
+				     "for a non-blocking call");
+		if (w < 0 && !(has_blocking && w == -1))
+			return raise(c, "ValueError", "timeout value must be "
+				     "a non-negative number");
+		if (w < 0)
+			w = MP_FOREVER;
+	}
+	if (!blocking)
+		w = 0;
+	if (c->max_wait >= 0 && (w < 0 || w > c->max_wait))
+		w = c->max_wait;
+	*out = w;
+	return 0;
+}
+
+/* A wait's outcome as threading's True / False. */
+static int waited(struct mpi_call *c, int rc)
+{
+	if (rc == -ETIMEDOUT)
+		rc = 0, c->ret = mp_obj_bool(false);
+	else if (rc == 0 || rc == MP_EOWNERDEAD)
+		rc = 0, c->ret = mp_obj_bool(true);
+	return rc;
+}
+
+static int lock_acquire(struct mpi_call *c)
+{
+	double w;
+	int rc = wait_arg(c, 1, "timeout", true, &w);
+
+	if (rc == 0 && (rc = mp_lock_acquire(c->obj, w)) == MP_EOWNERDEAD)
+		mp_lock_consistent(c->obj);
+	return rc < 0 && rc != MP_EOWNERDEAD && rc != -ETIMEDOUT ? rc
+								  : waited(c, rc);
+}
+
+static int lock_release(struct mpi_call *c)
+{
+	if (mp_lock_release(c->obj) < 0)
+		return raise(c, "RuntimeError", "release unlocked lock");
+	return 0;
+}
+
+static int rlock_acquire(struct mpi_call *c)
+{
+	double w;
+	int rc = wait_arg(c, 1, "timeout", true, &w);
+
+	if (rc == 0 && (rc = mp_rlock_acquire(c->obj, w)) == MP_EOWNERDEAD)
+		mp_rlock_consistent(c->obj);
+	return rc < 0 && rc != MP_EOWNERDEAD && rc != -ETIMEDOUT ? rc
+								  : waited(c, rc);
+}
+
+static int rlock_release(struct mpi_call *c)
+{
+	if (mp_rlock_release(c->obj) < 0)
+		return raise(c, "RuntimeError", "cannot release un-acquired "
+			     "lock");
+	return 0;
+}
+
+static int sem_acquire(struct mpi_call *c)
+{
+	double w;
+	int rc = wait_arg(c, 1, "timeout", true, &w);
+
+	if (rc == 0)
+		rc = waited(c, mp_semaphore_acquire(c->obj, w));
+	return rc;
+}
+
+static int sem_release(struct mpi_call *c)
+{
+	int64_t n;
+	int rc = int_arg(c, 0, "n", 1, &n);
+
+	if (rc == 0 && (n < 1 || n > INT32_MAX))
+		return raise(c, "ValueError", "n must be one or more");
+	return rc < 0 ? rc : mp_semaphore_release(c->obj, (unsigned)n);
+}
+
+static int cond_acquire(struct mpi_call *c)
+{
+	double w;
+	int rc = wait_arg(c, 1, "timeout", true, &w);
+
+	return rc < 0 ? rc : waited(c, mp_condition_acquire(c->obj, w));
+}
+
+static int cond_release(struct mpi_call *c)
+{
+	if (mp_condition_release(c->obj) < 0)
+		return raise(c, "RuntimeError", "cannot release un-acquired "
+			     "lock");
+	return 0;
+}
+
+static int cond_wait(struct mpi_call *c)
+{
+	double w;
+	int rc = wait_arg(c, 0, "timeout", false, &w);
+
+	if (rc == 0 && (rc = mp_condition_wait(c->obj, w)) == -EPERM)
+		return raise(c, "RuntimeError", "cannot wait on un-acquired "
+			     "lock");
+	return rc < 0 && rc != MP_EOWNERDEAD && rc != -ETIMEDOUT ? rc
+								  : waited(c, rc);
+}
+
+static int cond_notify(struct mpi_call *c)
+{
+	int64_t n;
+	int rc = int_arg(c, 0, "n", 1, &n);
+
+	if (rc == 0 && (n < 0 || n > INT32_MAX))
+		return raise(c, "ValueError", "n out of range");
+	if (rc == 0 && (rc = mp_condition_notify(c->obj, (unsigned)n)) ==
+		       -EPERM)
+		return raise(c, "RuntimeError", "cannot notify on un-acquired "
+			     "lock");
+	return rc;
+}
+
+static int cond_notify_all(struct mpi_call *c)
+{
+	if (mp_condition_notify_all(c->obj) == -EPERM)
+		return raise(c, "RuntimeError", "cannot notify on un-acquired "
+			     "lock");
+	return 0;
+}
+
+static int ev_is_set(struct mpi_call *c)
+{
+	return ret_bool(c, mp_event_is_set(c->obj));
+}
+
+static int ev_set(struct mpi_call *c) { return mp_event_set(c->obj); }
+static int ev_clear(struct mpi_call *c) { return mp_event_clear(c->obj); }
+
+static int ev_wait(struct mpi_call *c)
+{
+	double w;
+	int rc = wait_arg(c, 0, "timeout", false, &w);
+
+	return rc < 0 ? rc : waited(c, mp_event_wait(c->obj, w));
+}
+
+/* ---- the table ---- */
+
+static const char *const dict_exposed[] = {
+	"__contains__", "__delitem__", "__getitem__", "__iter__", "__len__",
+	"__setitem__", "clear", "copy", "get", "items", "keys", "pop",
+	"popitem", "setdefault", "update", "values", NULL,
+};
+static const struct mpi_method dict_methods[] = {
+	{"__contains__", d_contains}, {"__delitem__", d_delitem},
+	{"__getitem__", d_getitem}, {"__len__", d_len},
+	{"__setitem__", d_setitem}, {"clear", d_clear}, {"copy", d_copy},
+	{"get", d_get}, {"items", d_items}, {"keys", d_keys},
+	{"pop", d_pop}, {"popitem", d_popitem},
+	{"setdefault", d_setdefault}, {"update", d_update},
+	{"values", d_values}, {NULL, NULL},
+};
+
+static const char *const list_exposed[] = {
+	"__add__", "__contains__", "__delitem__", "__getitem__", "__len__",
+	"__mul__", "__reversed__", "__rmul__", "__setitem__", "append",
+	"count", "extend", "index", "insert", "pop", "remove", "reverse",
+	"sort", "__imul__", NULL,
+};
+static const struct mpi_method list_methods[] = {
+	{"__contains__", l_contains}, {"__delitem__", l_delitem},
+	{"__getitem__", l_getitem}, {"__len__", l_len},
+	{"__setitem__", l_setitem}, {"append", l_append}, {"count", l_count},
+	{"extend", l_extend}, {"index", l_index}, {"insert", l_insert},
+	{"pop", l_pop}, {"remove", l_remove}, {"sort", l_sort},
+	{"__imul__", l_imul}, {NULL, NULL},
+};
+
+static const char *const ns_exposed[] = {
+	"__getattribute__", "__setattr__", "__delattr__", NULL,
+};
+static const struct mpi_method ns_methods[] = {
+	{"__getattribute__", ns_get}, {"__setattr__", ns_set},
+	{"__delattr__", ns_del}, {NULL, NULL},
+};
+
+static const char *const acq_exposed[] = {"acquire", "release", NULL};
+static const struct mpi_method lock_methods[] = {
+	{"acquire", lock_acquire}, {"release", lock_release}, {NULL, NULL},
+};
+static const struct mpi_method rlock_methods[] = {
+	{"acquire", rlock_acquire}, {"release", rlock_release}, {NULL, NULL},
+};
+static const struct mpi_method sem_methods[] = {
+	{"acquire", sem_acquire}, {"release", sem_release}, {NULL, NULL},
+};
+
+static const char *const cond_exposed[] = {
+	"acquire", "release", "wait", "notify", "notify_all", NULL,
+};
+static const struct mpi_method cond_methods[] = {
+	{"acquire", cond_acquire}, {"release", cond_release},
+	{"wait", cond_wait}, {"notify", cond_notify},
+	{"notify_all", cond_notify_all}, {NULL, NULL},
+};
+
+static const char *const ev_exposed[] = {
+	"is_set", "set", "clear", "wait", NULL,
+};
+static const struct mpi_method ev_methods[] = {
+	{"is_set", ev_is_set}, {"set", ev_set}, {"clear", ev_clear},
+	{"wait", ev_wait}, {NULL, NULL},
+};
+
+static const struct mpi_srv_type types[] = {
+	{MP_SHARED_DICT, "dict", "dict", dict_exposed, dict_methods, d_repr,
+	 d_value},
+	{MP_SHARED_LIST, "list", "list", list_exposed, list_methods, l_repr,
+	 l_value},
+	{MP_SHARED_NAMESPACE, "Namespace", "multiprocessing.managers."
+	 "Namespace", ns_exposed, ns_methods, ns_repr, NULL},
+	{MP_SHARED_LOCK, "Lock", "_thread.lock", acq_exposed, lock_methods,
+	 NULL, NULL},
+	{MP_SHARED_RLOCK, "RLock", "_thread.RLock", acq_exposed,
+	 rlock_methods, NULL, NULL},
+	{MP_SHARED_SEMAPHORE, "Semaphore", "threading.Semaphore",
+	 acq_exposed, sem_methods, NULL, NULL},
+	{MP_SHARED_CONDITION, "Condition", "threading.Condition",
+	 cond_exposed, cond_methods, NULL, NULL},
+	{MP_SHARED_EVENT, "Event", "threading.Event", ev_exposed, ev_methods,
+	 NULL, NULL},
+};
+
+#define NTYPES (sizeof(types) / sizeof(*types))
+
+const struct mpi_srv_type *mpi_srv_type_by_id(const char *typeid)
+{
+	size_t i;
+
+	for (i = 0; i < NTYPES; i++)
+		if (strcmp(types[i].typeid, typeid) == 0)
+			return &types[i];
+	return NULL;
+}
+
+const struct mpi_srv_type *mpi_srv_type_by_kind(int kind)
+{
+	size_t i;
+
+	for (i = 0; i < NTYPES; i++)
+		if (types[i].kind == kind)
+			return &types[i];
+	return NULL;
+}

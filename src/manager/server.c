@@ -1,0 +1,591 @@
+/*
+ * manager/server.c - the manager's server speaking CPython's protocol
+ * (multiprocessing.managers.Server): the request decoder and dispatcher
+ * (mpi_srv_handle, which the fuzz harness drives), the table of served
+ * objects (ident -> object, refcounts), and the process's accept loop
+ * with one thread per connection, as CPython's server has.
+ *
+ * Threads in a fork.  The server process is a fork of the creator (see
+ * manager.c), which may have had threads.  The listener is bound in the
+ * creator (address resolution never runs in the child); the child calls
+ * malloc, pthread_create and OpenSSL's HMAC.  glibc's fork makes malloc
+ * and thread creation usable in the child (it holds and resets the malloc
+ * arenas' and the loader's locks across fork); OpenSSL's HMAC takes no
+ * lock once its digests are loaded, which mp_manager_new does in the
+ * creator before forking (see manager.c).  The shared objects' locks are
+ * the region's robust locks: a creator thread holding one at fork time
+ * still holds it in the creator and gives it back there.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "connection/conn_int.h"
+#include "internal/alloc.h"
+#include "internal/clock.h"
+#include "internal/error.h"
+#include "manager/obj_int.h"
+#include "manager/srv_int.h"
+
+int mpi_srv_init(struct mpi_srv *s, struct mpi_region *r)
+{
+	memset(s, 0, sizeof(*s));
+	s->r = r;
+	s->max_wait = MP_FOREVER;
+	s->address = "";
+	if (pthread_mutex_init(&s->mu, NULL) != 0)
+		return mpi_why(-ENOMEM, "pthread_mutex_init failed");
+	return 0;
+}
+
+void mpi_srv_destroy(struct mpi_srv *s)
+{
+	pthread_mutex_destroy(&s->mu);
+	mpi_free(s->objs);
+	s->objs = NULL;
+}
+
+/* ---- replies ---- */
+
+static mp_obj_t *pair(const char *kind, mp_obj_t *value)
+{
+	return mp_obj_tuple_pack(2, mp_obj_str(kind),
+				 value ? value : mp_obj_none());
+}
+
+/* ('#TRACEBACK', text) as CPython's format_exc() would end. */
+static mp_obj_t *traceback(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+static mp_obj_t *traceback(const char *fmt, ...)
+{
+	char text[1024];
+	va_list ap;
+	int n;
+
+	n = snprintf(text, sizeof(text), "Traceback (most recent call "
+		     "last):\n  File \"<mproc manager server>\"\n");
+	va_start(ap, fmt);
+	vsnprintf(text + n, sizeof(text) - (size_t)n, fmt, ap);
+	va_end(ap);
+	return pair("#TRACEBACK", mp_obj_str(text));
+}
+
+/* repr(o) into a fixed buffer (truncated), for messages. */
+static const char *reprbuf(const mp_obj_t *o, char *buf, size_t n)
+{
+	mp_bytes_t b = {0};
+
+	if (mp_obj_repr(o, &b) < 0)
+		snprintf(buf, n, "<?>");
+	else
+		snprintf(buf, n, "%s", b.data);
+	mp_bytes_destroy(&b);
+	return buf;
+}
+
+/* ---- the table of objects ---- */
+
+static struct mpi_srv_obj *find(struct mpi_srv *s, const char *ident)
+{
+	size_t i;
+
+	for (i = 0; i < s->nobjs; i++)
+		if (strcmp(s->objs[i].ident, ident) == 0)
+			return &s->objs[i];
+	return NULL;
+}
+
+/* Record obj (refcount + 1): 0 or -ENOMEM. */
+static int track(struct mpi_srv *s, const struct mpi_srv_type *t, void *p,
+		 char *ident)
+{
+	struct mpi_srv_obj *o, *v;
+	int rc = 0;
+
+	snprintf(ident, 24, "%lx", (unsigned long)(uintptr_t)p);
+	pthread_mutex_lock(&s->mu);
+	if ((o = find(s, ident)) == NULL) {
+		if (s->nobjs == s->cap) {
+			size_t cap = s->cap ? 2 * s->cap : 16;
+
+			v = mpi_reallocarray(s->objs, cap, sizeof(*v));
+			if (v == NULL) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			s->objs = v;
+			s->cap = cap;
+		}
+		o = &s->objs[s->nobjs++];
+		memset(o, 0, sizeof(*o));
+		snprintf(o->ident, sizeof(o->ident), "%s", ident);
+		o->t = t;
+		o->p = p;
+	}
+	o->refs++;
+out:
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+/* The object of ident (copied out under the lock): true if found.  The
+ * objects live as long as the region, so the pointer stays valid. */
+static bool lookup(struct mpi_srv *s, const char *ident,
+		   struct mpi_srv_obj *out)
+{
+	struct mpi_srv_obj *o;
+
+	pthread_mutex_lock(&s->mu);
+	o = find(s, ident);
+	if (o != NULL)
+		*out = *o;
+	pthread_mutex_unlock(&s->mu);
+	return o != NULL;
+}
+
+/* +1 or -1 on ident's refcount: 0, -ENOENT (unknown), -ERANGE (at 0). */
+static int refcount(struct mpi_srv *s, const char *ident, int delta)
+{
+	struct mpi_srv_obj *o;
+	int rc = 0;
+
+	pthread_mutex_lock(&s->mu);
+	if ((o = find(s, ident)) == NULL)
+		rc = -ENOENT;
+	else if (delta < 0 && o->refs <= 0)
+		rc = -ERANGE;
+	else if ((o->refs += delta) == 0)
+		*o = s->objs[--s->nobjs]; /* CPython forgets it at 0 */
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+/* ---- public functions ---- */
+
+static const char *str_arg(const mp_obj_t *args, size_t i)
+{
+	const mp_obj_t *o;
+	const mp_bytes_t *b;
+
+	if (mp_obj_item(args, (ptrdiff_t)i, &o) < 0 ||
+	    mp_obj_as_str(o, &b) < 0)
+		return NULL;
+	return b->data;
+}
+
+static mp_obj_t *exposed_tuple(const struct mpi_srv_type *t)
+{
+	mp_obj_t *l = mp_obj_list();
+	size_t i;
+
+	for (i = 0; l != NULL && t->exposed[i] != NULL; i++)
+		if (mp_obj_list_append(l, mp_obj_str(t->exposed[i])) < 0) {
+			mp_obj_free(l);
+			return NULL;
+		}
+	return l;
+}
+
+/* A name registered by mp_manager_register: its kind and object. */
+static bool registered(struct mpi_srv *s, const char *typeid, int *kind,
+		       void **p)
+{
+	mp_obj_t *key, *v = NULL;
+	const mp_obj_t *a, *b;
+	int64_t k, addr;
+	bool ok = false;
+
+	if (s->r->names == 0 || (key = mp_obj_str(typeid)) == NULL)
+		return false;
+	if (mp_dictproxy_get(mpi_at(s->r, s->r->names), key, &v) == 0 &&
+	    mp_obj_item(v, 0, &a) == 0 && mp_obj_item(v, 1, &b) == 0 &&
+	    mp_obj_as_int(a, &k) == 0 && mp_obj_as_int(b, &addr) == 0) {
+		*kind = (int)k;
+		*p = mpi_at(s->r, (uint64_t)addr);
+		ok = true;
+	}
+	mp_obj_free(key);
+	mp_obj_free(v);
+	return ok;
+}
+
+static mp_obj_t *create(struct mpi_srv *s, const mp_obj_t *args,
+			const mp_obj_t *kwds)
+{
+	const struct mpi_srv_type *t;
+	const mp_obj_t *init = NULL;
+	const char *typeid = str_arg(args, 0);
+	char ident[24];
+	size_t n = 0;
+	void *p;
+	int kind, rc;
+
+	if (typeid == NULL)
+		return traceback("TypeError: create() needs a typeid str\n");
+	mp_obj_len(args, &n);
+	if (registered(s, typeid, &kind, &p)) {
+		t = mpi_srv_type_by_kind(kind);
+	} else {
+		if ((t = mpi_srv_type_by_id(typeid)) == NULL)
+			return traceback("KeyError: '%.200s'\n", typeid);
+		if (n > 2)
+			return traceback("TypeError: %s() takes at most 1 "
+					 "argument (%zu given)\n", typeid,
+					 n - 1);
+		if (n == 2)
+			mp_obj_item(args, 1, &init);
+		else if (t->kind == MP_SHARED_DICT && mp_obj_len(kwds, &n) == 0
+			 && n > 0)
+			init = kwds;
+		if ((rc = mpi_mgr_obj_new(s->r, t->kind, init, &p)) < 0)
+			return pair("#ERROR", mpi_exc_new(rc == -ENOMEM ?
+				    "MemoryError" : "TypeError",
+				    mp_obj_str(mpi_reason(rc))));
+	}
+	if (t == NULL || track(s, t, p, ident) < 0)
+		return NULL;
+	return pair("#RETURN", mp_obj_tuple_pack(2, mp_obj_str(ident),
+						 exposed_tuple(t)));
+}
+
+static mp_obj_t *incref_decref(struct mpi_srv *s, const mp_obj_t *args,
+			       int delta)
+{
+	const char *ident = str_arg(args, 0);
+	int rc;
+
+	if (ident == NULL)
+		return traceback("TypeError: an ident str is needed\n");
+	rc = refcount(s, ident, delta);
+	if (rc == -ENOENT)
+		return traceback("KeyError: '%.200s'\n", ident);
+	if (rc == -ERANGE)
+		return traceback("AssertionError: Id %.200s has refcount 0, "
+				 "not 1+\n", ident);
+	return pair("#RETURN", NULL);
+}
+
+/* get_methods(token): the exposed names of the token's object. */
+static mp_obj_t *get_methods(struct mpi_srv *s, const mp_obj_t *args)
+{
+	const mp_obj_t *tok = NULL, *state = NULL, *id = NULL;
+	const mp_bytes_t *b;
+	struct mpi_srv_obj o;
+
+	if (mp_obj_item(args, 0, &tok) < 0 ||
+	    mp_obj_object_info(tok, NULL, NULL, NULL, &state, NULL) < 0 ||
+	    mp_obj_item(state, 2, &id) < 0 || mp_obj_as_str(id, &b) < 0)
+		return traceback("TypeError: get_methods() needs a Token\n");
+	if (!lookup(s, b->data, &o))
+		return traceback("KeyError: '%.200s'\n", b->data);
+	return pair("#RETURN", exposed_tuple(o.t));
+}
+
+static mp_obj_t *counted(struct mpi_srv *s, bool text)
+{
+	char line[160];
+	mp_bytes_t b = {0};
+	size_t i, n = 0, cap = 0;
+	mp_obj_t *r;
+
+	pthread_mutex_lock(&s->mu);
+	for (i = 0; i < s->nobjs; i++) {
+		if (s->objs[i].refs <= 0)
+			continue;
+		n++;
+		if (!text)
+			continue;
+		snprintf(line, sizeof(line), "%s  %s:       refcount=%ld\n"
+			 "    <%s object>", n > 1 ? "\n" : "", s->objs[i].ident,
+			 s->objs[i].refs, s->objs[i].t->pyclass);
+		if (mpi_text_add(&b, &cap, line, strlen(line)) < 0)
+			break;
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (!text)
+		return pair("#RETURN", mp_obj_int((int64_t)n));
+	r = pair("#RETURN", mp_obj_strn(b.data ? b.data : "", b.len));
+	mp_bytes_destroy(&b);
+	return r;
+}
+
+static mp_obj_t *public_call(struct mpi_srv *s, const char *fn,
+			     const mp_obj_t *args, const mp_obj_t *kwds,
+			     enum mpi_srv_next *next)
+{
+	if (strcmp(fn, "dummy") == 0)
+		return pair("#RETURN", NULL);
+	if (strcmp(fn, "create") == 0)
+		return create(s, args, kwds);
+	if (strcmp(fn, "incref") == 0)
+		return incref_decref(s, args, 1);
+	if (strcmp(fn, "decref") == 0)
+		return incref_decref(s, args, -1);
+	if (strcmp(fn, "get_methods") == 0)
+		return get_methods(s, args);
+	if (strcmp(fn, "number_of_objects") == 0)
+		return counted(s, false);
+	if (strcmp(fn, "debug_info") == 0)
+		return counted(s, true);
+	if (strcmp(fn, "accept_connection") == 0) {
+		*next = MPI_SRV_SERVE;
+		return pair("#RETURN", NULL);
+	}
+	if (strcmp(fn, "shutdown") == 0) {
+		*next = MPI_SRV_SHUTDOWN;
+		return pair("#RETURN", NULL);
+	}
+	return traceback("AssertionError: '%.200s' unrecognized\n", fn);
+}
+
+/* ---- methods ---- */
+
+static bool exposes(const struct mpi_srv_type *t, const char *name)
+{
+	size_t i;
+
+	for (i = 0; t->exposed[i] != NULL; i++)
+		if (strcmp(t->exposed[i], name) == 0)
+			return true;
+	return false;
+}
+
+static mp_obj_t *not_exposed(const struct mpi_srv_type *t, const char *name)
+{
+	char set[1024];
+	size_t i, n = 0;
+
+	set[0] = '\0';
+	for (i = 0; t->exposed[i] != NULL && n < sizeof(set) - 64; i++)
+		n += (size_t)snprintf(set + n, sizeof(set) - n, "%s'%s'",
+				      i ? ", " : "", t->exposed[i]);
+	return traceback("AttributeError: method '%.200s' of <class '%s'> "
+			 "object is not in exposed={%s}\n", name, t->pyclass,
+			 set);
+}
+
+/* CPython's fallbacks for names not exposed: __str__, __repr__, and
+ * #GETVALUE (a copy of the referent). */
+static mp_obj_t *fallback(const struct mpi_srv_obj *o, const char *name)
+{
+	mp_obj_t *v = NULL;
+	char text[96];
+
+	if (strcmp(name, "__repr__") == 0 || strcmp(name, "__str__") == 0) {
+		if (o->t->repr != NULL) {
+			if (o->t->repr(o->p, &v) < 0)
+				return pair("#ERROR", mpi_exc_from_error(
+					mp_last_error_code(), NULL));
+			return pair("#RETURN", v);
+		}
+		snprintf(text, sizeof(text), "<%s object at 0x%s>",
+			 o->t->pyclass, o->ident);
+		return pair("#RETURN", mp_obj_str(text));
+	}
+	if (strcmp(name, "#GETVALUE") == 0 && o->t->value != NULL) {
+		if (o->t->value(o->p, &v) < 0)
+			return pair("#ERROR", mpi_exc_from_error(
+				mp_last_error_code(), NULL));
+		return pair("#RETURN", v);
+	}
+	return not_exposed(o->t, name);
+}
+
+static mp_obj_t *method_call(struct mpi_srv *s, const mp_obj_t *id,
+			     const char *name, const mp_obj_t *args,
+			     const mp_obj_t *kwds)
+{
+	struct mpi_call c = {0};
+	struct mpi_srv_obj o;
+	const mp_bytes_t *ident;
+	char buf[96];
+	size_t i;
+	int rc;
+
+	if (mp_obj_as_str(id, &ident) < 0 || !lookup(s, ident->data, &o))
+		return traceback("KeyError: %s\n", reprbuf(id, buf,
+							    sizeof(buf)));
+	if (!exposes(o.t, name))
+		return fallback(&o, name);
+	for (i = 0; o.t->methods[i].name != NULL; i++)
+		if (strcmp(o.t->methods[i].name, name) == 0)
+			break;
+	if (o.t->methods[i].name == NULL)
+		return pair("#ERROR", mpi_exc_new("NotImplementedError",
+			mp_obj_str("mproc's manager does not serve this "
+				   "method")));
+	c.obj = o.p;
+	c.args = args;
+	c.kwds = kwds;
+	c.max_wait = s->max_wait;
+	rc = o.t->methods[i].fn(&c);
+	if (rc < 0) {
+		mp_obj_free(c.ret);
+		if (c.exc == NULL)
+			c.exc = mpi_exc_from_error(rc, c.key);
+		return pair("#ERROR", c.exc);
+	}
+	return pair("#RETURN", c.ret);
+}
+
+/* ---- one request ---- */
+
+int mpi_srv_handle(struct mpi_srv *s, const void *req, size_t len,
+		   bool public, mp_bytes_t *reply, enum mpi_srv_next *next)
+{
+	const mp_obj_t *id, *fn, *args, *kwds;
+	const mp_bytes_t *name;
+	mp_obj_t *rq = NULL, *msg;
+	size_t n = 0;
+	int rc;
+
+	*reply = (mp_bytes_t){0};
+	*next = public ? MPI_SRV_CLOSE : MPI_SRV_SERVE;
+	rc = mpi_pickle_loads(req, len, &rq);
+	if (rc < 0)
+		msg = traceback("_pickle.UnpicklingError: %s\n",
+				mpi_reason(rc));
+	else if (mp_obj_kind(rq) != MP_OBJ_TUPLE || mp_obj_len(rq, &n) < 0 ||
+		 n != 4 || mp_obj_item(rq, 0, &id) < 0 ||
+		 mp_obj_item(rq, 1, &fn) < 0 || mp_obj_item(rq, 2, &args) < 0 ||
+		 mp_obj_item(rq, 3, &kwds) < 0 || mp_obj_as_str(fn, &name) < 0 ||
+		 mp_obj_kind(args) != MP_OBJ_TUPLE ||
+		 mp_obj_kind(kwds) != MP_OBJ_DICT)
+		msg = traceback("ValueError: a request is (ident, methodname, "
+				"args tuple, kwds dict)\n");
+	else if (public)
+		msg = public_call(s, name->data, args, kwds, next);
+	else
+		msg = method_call(s, id, name->data, args, kwds);
+	mp_obj_free(rq);
+	if (msg == NULL)
+		return -ENOMEM;
+	rc = mpi_pickle_dumps(msg, 4, reply);
+	mp_obj_free(msg);
+	if (rc < 0) {
+		/* a value our writer refuses: CPython's #UNSERIALIZABLE */
+		msg = pair("#UNSERIALIZABLE", mp_obj_str(mpi_reason(rc)));
+		rc = msg ? mpi_pickle_dumps(msg, 4, reply) : -ENOMEM;
+		mp_obj_free(msg);
+	}
+	return rc;
+}
+
+/* ---- the process ---- */
+
+struct conn_arg {
+	struct mpi_srv *s;
+	int fd;
+};
+
+/* One connection: the handshake, the public call, maybe methods. */
+static void *serve_conn(void *arg)
+{
+	struct conn_arg a = *(struct conn_arg *)arg;
+	struct mpi_io io = {0, MPI_SRV_AUTH_TIMEOUT};
+	enum mpi_srv_next next = MPI_SRV_CLOSE;
+	mp_connection_t *c = NULL;
+	mp_bytes_t req = {0}, rep = {0};
+	const void *key;
+	size_t keylen;
+	bool public = true;
+
+	mpi_free(arg);
+	if (mpi_conn_new(a.fd, true, true, &c) < 0) {
+		close(a.fd);
+		goto out;
+	}
+	mpi_deadline(MPI_SRV_AUTH_TIMEOUT, &io.deadline);
+	if (mpi_listener_key(a.s->l, &key, &keylen) &&
+	    (mpi_auth_deliver(c, key, keylen, &io) < 0 ||
+	     mpi_auth_answer(c, key, keylen, &io) < 0))
+		goto out;
+	io = (struct mpi_io){MPI_NO_DEADLINE, MP_FOREVER};
+	while (mpi_conn_recv(c, MPI_SRV_MAX_MSG, &io, &req) == 0) {
+		int rc = mpi_srv_handle(a.s, req.data, req.len, public, &rep,
+					&next);
+
+		mp_bytes_destroy(&req);
+		if (rc < 0 || mpi_conn_send(c, rep.data, rep.len, &io) < 0)
+			break;
+		mp_bytes_destroy(&rep);
+		if (next == MPI_SRV_SHUTDOWN)
+			syscall(SYS_exit_group, 0);
+		if (next == MPI_SRV_CLOSE)
+			break;
+		public = false;
+	}
+out:
+	mp_bytes_destroy(&req);
+	mp_bytes_destroy(&rep);
+	mp_connection_free(c);
+	pthread_mutex_lock(&a.s->mu);
+	a.s->conns--;
+	pthread_mutex_unlock(&a.s->mu);
+	return NULL;
+}
+
+static void start_conn(struct mpi_srv *s, pthread_attr_t *attr, int fd)
+{
+	struct conn_arg *a;
+	pthread_t t;
+	bool room;
+
+	pthread_mutex_lock(&s->mu);
+	room = s->conns < MPI_SRV_MAX_CONNS;
+	if (room)
+		s->conns++;
+	pthread_mutex_unlock(&s->mu);
+	if (room && (a = mpi_malloc(sizeof(*a))) != NULL) {
+		*a = (struct conn_arg){s, fd};
+		if (pthread_create(&t, attr, serve_conn, a) == 0)
+			return;
+		mpi_free(a);
+	}
+	if (room) {
+		pthread_mutex_lock(&s->mu);
+		s->conns--;
+		pthread_mutex_unlock(&s->mu);
+	}
+	close(fd);
+}
+
+void mpi_srv_run(struct mpi_region *r, mp_listener_t *l, int ctl)
+{
+	static struct mpi_srv s;
+	pthread_attr_t attr;
+	struct pollfd p[2];
+	pid_t parent = getppid();
+	char c;
+
+	if (mpi_srv_init(&s, r) < 0 || pthread_attr_init(&attr) != 0)
+		syscall(SYS_exit_group, 1);
+	s.l = l;
+	s.address = mp_listener_address(l);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, (size_t)1 << 20);
+	p[0] = (struct pollfd){ctl, POLLIN, 0};
+	p[1] = (struct pollfd){mpi_listener_fd(l), POLLIN, 0};
+	for (;;) {
+		int n = poll(p, 2, 1000), fd;
+
+		if (n < 0 && errno != EINTR)
+			break;
+		if (n > 0 && (p[0].revents & (POLLIN | POLLHUP | POLLERR)) &&
+		    read(ctl, &c, 1) != -1)
+			break; /* a byte or EOF: shut down */
+		if (n > 0 && (p[1].revents & POLLIN) &&
+		    (fd = accept4(p[1].fd, NULL, NULL, SOCK_CLOEXEC)) >= 0)
+			start_conn(&s, &attr, fd);
+		if (getppid() != parent)
+			break;
+	}
+	syscall(SYS_exit_group, 0);
+	__builtin_unreachable();
+}

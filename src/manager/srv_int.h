@@ -1,0 +1,130 @@
+/*
+ * manager/srv_int.h - the manager's remote side: the server that speaks
+ * CPython's manager protocol (multiprocessing.managers) over a Listener,
+ * serving the objects of the shared region, and the client that drives
+ * such a server (an mproc one or CPython's).  Internal: functions return
+ * codes and leave reasons with mpi_why.
+ *
+ * Requests and replies are pickles in Connection messages:
+ *   public:  (None, funcname, args, kwds) -> ('#RETURN', result) or
+ *            ('#TRACEBACK', text); funcname in create, accept_connection,
+ *            incref, decref, dummy, get_methods, number_of_objects,
+ *            debug_info, shutdown; the connection ends after the reply,
+ *            except after accept_connection, when it serves methods:
+ *   methods: (ident, methodname, args, kwds) -> ('#RETURN', value) |
+ *            ('#ERROR', exception) | ('#TRACEBACK', text).
+ */
+#ifndef MPROC_MANAGER_SRV_INT_H
+#define MPROC_MANAGER_SRV_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "manager/mgr_int.h"
+#include "mproc/connection.h"
+
+/* Limits a peer cannot exceed: a request message's size (a longer one is
+ * refused on its header and the connection dropped), connections served
+ * at once (more are closed at once), the handshake's time. */
+#define MPI_SRV_MAX_MSG ((size_t)64 << 20)
+#define MPI_SRV_MAX_CONNS 256
+#define MPI_SRV_AUTH_TIMEOUT 20.0
+
+/* One call of a method on a shared object. */
+struct mpi_call {
+	void *obj;
+	const mp_obj_t *args;  /* a tuple */
+	const mp_obj_t *kwds;  /* a dict */
+	double max_wait;       /* bound on blocking waits (MP_FOREVER: none) */
+	mp_obj_t *ret;         /* the result (NULL: None) */
+	mp_obj_t *exc;         /* or the exception raised */
+	const mp_obj_t *key;   /* a KeyError's argument, when it is a key */
+};
+
+/* A method: 0 and c->ret, or a negative code with c->exc set (or the
+ * public function's message in mp_last_error, turned into CPython's
+ * exception by the dispatcher). */
+typedef int (*mpi_method_fn)(struct mpi_call *c);
+
+struct mpi_method {
+	const char *name;
+	mpi_method_fn fn;
+};
+
+/* A typeid the server serves: how to make one, and its methods. */
+struct mpi_srv_type {
+	int kind;                /* mp_shared_kind_t */
+	const char *typeid;      /* SyncManager's name: "dict", "Lock" */
+	const char *pyclass;     /* the referent's class for messages */
+	const char *const *exposed; /* what CPython's proxy type exposes */
+	const struct mpi_method *methods; /* NULL-terminated */
+	/* repr(obj) for the __repr__/__str__ fallback and #GETVALUE's copy
+	 * (NULL: "<pyclass object>" / unsupported) */
+	int (*repr)(void *obj, mp_obj_t **out);
+	int (*value)(void *obj, mp_obj_t **out);
+};
+
+/* The table of served types, and lookups in it (NULL: none). */
+const struct mpi_srv_type *mpi_srv_type_by_id(const char *typeid);
+const struct mpi_srv_type *mpi_srv_type_by_kind(int kind);
+
+/* An exception object module.qualname(arg) (arg taken; NULL: no args). */
+mp_obj_t *mpi_exc_new(const char *qualname, mp_obj_t *arg);
+/* The exception a public function's failure stands for, from its code and
+ * message (mp_last_error(): "func: KeyError: 'x'"); key, when not NULL,
+ * is a KeyError's argument. */
+mp_obj_t *mpi_exc_from_error(int rc, const mp_obj_t *key);
+
+/* A positional argument i or keyword name of a call, borrowed, or NULL. */
+const mp_obj_t *mpi_call_arg(const struct mpi_call *c, size_t i,
+			     const char *name);
+
+/* The server's state, in the server process (or a fuzz harness). */
+struct mpi_srv_obj {
+	char ident[24];
+	const struct mpi_srv_type *t;
+	void *p;
+	long refs;
+};
+
+struct mpi_srv {
+	struct mpi_region *r;
+	mp_listener_t *l;           /* NULL in a harness */
+	const char *address;        /* its address (tokens and debug) */
+	double max_wait;            /* MP_FOREVER; 0 in a harness */
+	pthread_mutex_t mu;         /* guards objs, conns */
+	struct mpi_srv_obj *objs;
+	size_t nobjs, cap;
+	int conns;
+};
+
+/* What the connection does after a reply. */
+enum mpi_srv_next {
+	MPI_SRV_CLOSE,    /* the public call is answered: close */
+	MPI_SRV_SERVE,    /* accept_connection: serve methods from now on */
+	MPI_SRV_SHUTDOWN, /* shutdown: stop the server */
+};
+
+/*
+ * Handle one request of len bytes: the pickled reply into *reply (owned)
+ * and what comes next into *next.  public: the connection's first request
+ * (a public function), else a method call.  0, or -ENOMEM with no reply.
+ */
+int mpi_srv_handle(struct mpi_srv *s, const void *req, size_t len,
+		   bool public, mp_bytes_t *reply, enum mpi_srv_next *next);
+
+int mpi_srv_init(struct mpi_srv *s, struct mpi_region *r);
+void mpi_srv_destroy(struct mpi_srv *s);
+
+/* The server process's life (never returns): accept connections on l and
+ * serve each in a thread, until the control fd says stop. */
+__attribute__((noreturn)) void mpi_srv_run(struct mpi_region *r,
+					   mp_listener_t *l, int ctl);
+
+/* The shared object of a kind made in the region (init: a dict's or
+ * list's items, a Semaphore's value): 0 or a code with a reason. */
+int mpi_mgr_obj_new(struct mpi_region *r, int kind, const mp_obj_t *init,
+		   void **out);
+
+#endif

@@ -1,0 +1,541 @@
+/* test_manager_remote.c - the manager's remote side: CPython's protocol
+ * both ways with the python3 on the machine (a CPython client on an mproc
+ * server, an mproc client on CPython's SyncManager and on an mproc
+ * server), authentication, errors, and hostile or dying peers.
+ * A program of its own beside test_manager.c (2200 lines already): it
+ * needs python3 throughout and runs servers and subprocesses. */
+#include "mptest.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "mproc/connection.h"
+#include "mproc/manager.h"
+#include "mproc/subprocess.h"
+#include "mproc/sync.h"
+
+#define KEY "secret"
+
+static bool have_python(void)
+{
+	static int have = -1;
+	mp_completed_t r;
+
+	if (have < 0) {
+		const char *argv[] = {"python3", "-c", "pass", NULL};
+		have = mp_run(argv, &(mp_run_opts_t){.capture_output = true,
+						     .timeout = mpt_timeout(30)},
+			      &r) == 0 &&
+		       r.returncode == 0;
+		if (have >= 0)
+			mp_completed_destroy(&r);
+	}
+	return have;
+}
+
+#define NEED_PYTHON()                                                         \
+	do {                                                                  \
+		if (!have_python()) {                                         \
+			print_message("python3 not found: skipped\n");        \
+			skip();                                               \
+		}                                                             \
+	} while (0)
+
+/* Run a python3 script with the address as argv[1]; its stdout must be
+ * want exactly (and its exit 0). */
+static void python_expect(const char *script, const char *address,
+			  const char *want)
+{
+	const char *argv[] = {"python3", "-c", script, address, NULL};
+	mp_completed_t r;
+	int rc = mp_run(argv, &(mp_run_opts_t){.capture_output = true,
+					       .timeout = mpt_timeout(60)},
+			&r);
+
+	if (rc != 0 || r.returncode != 0 || strcmp(r.out.data, want) != 0)
+		print_error("python3: rc %d (%s), exit %d\nstdout:\n%s\n"
+			    "want:\n%s\nstderr:\n%s\n", rc, mp_last_error(),
+			    r.returncode, rc == 0 ? r.out.data : "", want,
+			    rc == 0 ? r.err.data : "");
+	assert_int_equal(rc, 0);
+	assert_int_equal(r.returncode, 0);
+	assert_string_equal(r.out.data, want);
+	mp_completed_destroy(&r);
+}
+
+static mp_manager_t *served(const char *address)
+{
+	mp_manager_opts_t o = {.address = address, .authkey = KEY,
+			       .authkey_len = strlen(KEY)};
+	mp_manager_t *m = mp_manager_new(&o);
+
+	if (m == NULL)
+		print_error("mp_manager_new: %s\n", mp_last_error());
+	assert_non_null(m);
+	return m;
+}
+
+static mp_obj_t *str(const char *s)
+{
+	return mp_obj_str(s);
+}
+
+static void assert_repr(const mp_obj_t *o, const char *want)
+{
+	mp_bytes_t b = {0};
+
+	mpt_assert_ok(mp_obj_repr(o, &b));
+	assert_string_equal(b.data, want);
+	mp_bytes_destroy(&b);
+}
+
+static void assert_err(int rc, int want, const char *text)
+{
+	if (rc != want || strstr(mp_last_error(), text) == NULL)
+		print_error("rc %d (want %d), message '%s' (want '%s')\n", rc,
+			    want, mp_last_error(), text);
+	assert_int_equal(rc, want);
+	assert_non_null(strstr(mp_last_error(), text));
+}
+
+/* ---- a CPython client on an mproc server ---- */
+
+static const char cpython_client[] =
+	"import sys\n"
+	"from multiprocessing.managers import (SyncManager, DictProxy,\n"
+	"    ListProxy, NamespaceProxy, AcquirerProxy, RemoteError)\n"
+	"class M(SyncManager): pass\n"
+	"M.register('get_dict', proxytype=DictProxy)\n"
+	"M.register('get_list', proxytype=ListProxy)\n"
+	"M.register('get_ns', proxytype=NamespaceProxy)\n"
+	"M.register('get_lock', proxytype=AcquirerProxy)\n"
+	"host, port = sys.argv[1].rsplit(':', 1)\n"
+	"m = M(address=(host, int(port)), authkey=b'secret')\n"
+	"m.connect()\n"
+	"d = m.get_dict()\n"
+	"d['balance'] += 5\n"
+	"d['py'] = [1, 'two', None]\n"
+	"print(d['balance'], len(d), sorted(d.keys()), 'py' in d,"
+	" d.get('nope', 7))\n"
+	"try:\n    d['missing']\nexcept KeyError as e:\n    print('KeyError', e)\n"
+	"try:\n    d._callmethod('nosuch')\n"
+	"except RemoteError as e:\n"
+	"    print('not in exposed' in str(e), \"'nosuch'\" in str(e))\n"
+	"print(str(d) == str(d.copy()))\n"
+	"l = m.get_list()\n"
+	"l.append(3); l.extend([4, 5]); l.insert(0, 'x')\n"
+	"print(l[0], l[-1], len(l), l.pop(), l.index(4), l.count(3))\n"
+	"try:\n    l[99]\nexcept IndexError as e:\n    print('IndexError', e)\n"
+	"ns = m.get_ns()\n"
+	"ns.x = 42\n"
+	"print(ns.x)\n"
+	"try:\n    ns.y\nexcept AttributeError as e:\n"
+	"    print('AttributeError', e)\n"
+	"lk = m.get_lock()\n"
+	"print(lk.acquire(), lk.acquire(False), lk.acquire(True, 0.01))\n"
+	"lk.release()\n"
+	"try:\n    lk.release()\nexcept RuntimeError as e:\n"
+	"    print('RuntimeError', e)\n"
+	"with lk:\n    pass\n"
+	"nd = m.dict({'a': 1}); nd['b'] = 2; print(nd.copy())\n"
+	"nl = m.list([1, 2]); nl.sort(reverse=True); print(nl[0], len(nl))\n"
+	"e = m.Event(); print(e.is_set(), e.wait(0.01)); e.set();"
+	" print(e.wait())\n"
+	"c = m.Condition()\n"
+	"with c:\n    print(c.wait(0.01))\n    c.notify_all()\n"
+	"s = m.Semaphore(2); print(s.acquire(), s.acquire(), s.acquire(False))\n"
+	"n = m.Namespace(); n.k = 'v'; print(n.k)\n";
+
+static const char cpython_client_out[] =
+	"5 2 ['balance', 'py'] True 7\n"
+	"KeyError 'missing'\n"
+	"True True\n"
+	"True\n"
+	"x 5 4 5 2 1\n"
+	"IndexError list index out of range\n"
+	"42\n"
+	"AttributeError 'Namespace' object has no attribute 'y'\n"
+	"True False False\n"
+	"RuntimeError release unlocked lock\n"
+	"{'a': 1, 'b': 2}\n"
+	"2 2\n"
+	"False False\n"
+	"True\n"
+	"False\n"
+	"True True False\n"
+	"v\n";
+
+static void test_remote_cpython_client(void **state)
+{
+	mp_manager_t *m;
+	mp_dictproxy_t *d;
+	mp_listproxy_t *l;
+	mp_namespaceproxy_t *ns;
+	mp_lock_t *lock;
+	mp_obj_t *init = mp_obj_dict(), *v = NULL;
+
+	(void)state;
+	NEED_PYTHON();
+	m = served("127.0.0.1:0");
+	assert_non_null(mp_manager_address(m));
+	assert_null(strstr(mp_manager_address(m), ":0"));
+	mpt_assert_ok(mp_obj_dict_set(init, str("balance"), mp_obj_int(0)));
+	mpt_assert_ok(mp_manager_dict(m, init, &d));
+	mp_obj_free(init);
+	mpt_assert_ok(mp_manager_list(m, NULL, &l));
+	mpt_assert_ok(mp_manager_namespace(m, &ns));
+	mpt_assert_ok(mp_manager_lock(m, &lock));
+	mpt_assert_ok(mp_manager_register(m, "get_dict", MP_SHARED_DICT, d));
+	mpt_assert_ok(mp_manager_register(m, "get_list", MP_SHARED_LIST, l));
+	mpt_assert_ok(mp_manager_register(m, "get_ns", MP_SHARED_NAMESPACE,
+					  ns));
+	mpt_assert_ok(mp_manager_register(m, "get_lock", MP_SHARED_LOCK,
+					  lock));
+	assert_int_equal(mp_manager_register(m, "x", 99, d), -EINVAL);
+	assert_int_equal(mp_manager_register(m, "x", MP_SHARED_DICT, &v),
+			 -EINVAL);
+	python_expect(cpython_client, mp_manager_address(m),
+		      cpython_client_out);
+	/* the same objects, seen locally */
+	mpt_assert_ok(mp_dictproxy_copy(d, &v));
+	assert_repr(v, "{'balance': 5, 'py': [1, 'two', None]}");
+	mp_obj_free(v);
+	mpt_assert_ok(mp_listproxy_slice(l, 0, PTRDIFF_MAX, &v));
+	assert_repr(v, "['x', 3, 4]");
+	mp_obj_free(v);
+	mpt_assert_ok(mp_namespaceproxy_get(ns, "x", &v));
+	assert_repr(v, "42");
+	mp_obj_free(v);
+	assert_int_equal(mp_lock_locked(lock), 0);
+	mp_manager_free(m);
+}
+
+/* A Unix socket address, and the file goes with the manager. */
+static void test_remote_unix_address(void **state)
+{
+	static const char script[] =
+		"import sys\n"
+		"from multiprocessing.managers import SyncManager\n"
+		"m = SyncManager(address=sys.argv[1], authkey=b'secret')\n"
+		"m.connect()\n"
+		"l = m.list(['a']); l.append('b'); print(len(l), l[1])\n";
+	char path[64];
+	mp_manager_t *m;
+
+	(void)state;
+	NEED_PYTHON();
+	snprintf(path, sizeof(path), "/tmp/mproc-remote-%d", (int)getpid());
+	m = served(path);
+	assert_string_equal(mp_manager_address(m), path);
+	assert_int_equal(access(path, F_OK), 0);
+	python_expect(script, path, "2 b\n");
+	mp_manager_free(m);
+	assert_int_equal(access(path, F_OK), -1);
+}
+
+/* ---- mproc clients ---- */
+
+static mp_manager_t *connect_to(const char *address, const char *key,
+				double timeout)
+{
+	mp_manager_opts_t o = {.address = address, .authkey = key,
+			       .authkey_len = key ? strlen(key) : 0,
+			       .timeout = timeout};
+
+	return mp_manager_connect(&o);
+}
+
+/* The operations through the SAME functions as the local path. */
+static void drive_dict_list_ns(mp_manager_t *c, bool ns_too)
+{
+	mp_dictproxy_t *d;
+	mp_listproxy_t *l;
+	mp_namespaceproxy_t *ns;
+	mp_obj_t *init = mp_obj_dict(), *v = NULL, *k = NULL, *items;
+	mp_bytes_t b = {0};
+
+	mpt_assert_ok(mp_obj_dict_set(init, str("a"), mp_obj_int(1)));
+	mpt_assert_ok(mp_manager_dict(c, init, &d));
+	mp_obj_free(init);
+	v = mp_obj_tuple_pack(2, mp_obj_int(2), mp_obj_float(2.5));
+	mpt_assert_ok(mp_dictproxy_set(d, str("b"), v));
+	mp_obj_free(v);
+	assert_int_equal(mp_dictproxy_len(d), 2);
+	k = str("b");
+	assert_int_equal(mp_dictproxy_contains(d, k), 1);
+	mpt_assert_ok(mp_dictproxy_get(d, k, &v));
+	assert_repr(v, "(2, 2.5)");
+	mp_obj_free(v);
+	mp_obj_free(k);
+	k = str("zz");
+	assert_err(mp_dictproxy_get(d, k, &v), -ENOENT,
+		   "mp_dictproxy_get: KeyError: 'zz'");
+	assert_null(v);
+	assert_err(mp_dictproxy_del(d, k), -ENOENT, "KeyError: 'zz'");
+	assert_int_equal(mp_dictproxy_contains(d, k), 0);
+	mpt_assert_ok(mp_dictproxy_setdefault(d, k, NULL, &v));
+	assert_repr(v, "None");
+	mp_obj_free(v);
+	mpt_assert_ok(mp_dictproxy_pop(d, k, &v));
+	mp_obj_free(v);
+	mp_obj_free(k);
+	mpt_assert_ok(mp_dictproxy_keys(d, &v));
+	assert_repr(v, "['a', 'b']");
+	mp_obj_free(v);
+	mpt_assert_ok(mp_dictproxy_items(d, &items));
+	assert_repr(items, "[('a', 1), ('b', (2, 2.5))]");
+	mp_obj_free(items);
+	mpt_assert_ok(mp_dictproxy_popitem(d, &k, &v));
+	assert_repr(k, "'b'");
+	mp_obj_free(k);
+	mp_obj_free(v);
+	k = mp_obj_list();
+	assert_err(mp_dictproxy_set(d, k, k), -EINVAL,
+		   "TypeError: unhashable type: 'list'");
+	mp_obj_free(k);
+	mpt_assert_ok(mp_dictproxy_clear(d));
+	assert_int_equal(mp_dictproxy_len(d), 0);
+	assert_err(mp_dictproxy_popitem(d, NULL, NULL), -ENOENT,
+		   "KeyError: 'popitem(): dictionary is empty'");
+
+	mpt_assert_ok(mp_manager_list(c, NULL, &l));
+	v = mp_obj_int(3);
+	mpt_assert_ok(mp_listproxy_append(l, v));
+	mpt_assert_ok(mp_listproxy_insert(l, 0, v));
+	mpt_assert_ok(mp_listproxy_append(l, v));
+	mp_obj_free(v);
+	v = mp_obj_tuple_pack(2, mp_obj_int(9), mp_obj_int(-1));
+	mpt_assert_ok(mp_listproxy_extend(l, v));
+	mp_obj_free(v);
+	assert_int_equal(mp_listproxy_len(l), 5);
+	mpt_assert_ok(mp_listproxy_sort(l, MP_SORT_REVERSE));
+	mpt_assert_ok(mp_listproxy_slice(l, 1, -1, &v));
+	assert_repr(v, "[3, 3, 3]");
+	mp_obj_free(v);
+	mpt_assert_ok(mp_listproxy_get(l, -1, &v));
+	assert_repr(v, "-1");
+	assert_int_equal(mp_listproxy_index(l, v), 4);
+	assert_int_equal(mp_listproxy_count(l, v), 1);
+	mpt_assert_ok(mp_listproxy_remove(l, v));
+	assert_err(mp_listproxy_remove(l, v), -ENOENT, "ValueError: list."
+		   "remove(x): x not in list");
+	mpt_assert_ok(mp_listproxy_set(l, 0, v));
+	mp_obj_free(v);
+	assert_err(mp_listproxy_get(l, 10, &v), -ERANGE,
+		   "mp_listproxy_get: IndexError: list index out of range");
+	mpt_assert_ok(mp_listproxy_pop(l, 0, &v));
+	assert_repr(v, "-1");
+	mp_obj_free(v);
+	mpt_assert_ok(mp_listproxy_clear(l));
+	assert_int_equal(mp_listproxy_len(l), 0);
+	assert_err(mp_listproxy_pop(l, -1, &v), -ERANGE,
+		   "IndexError: pop from empty list");
+
+	if (!ns_too)
+		return;
+	mpt_assert_ok(mp_manager_namespace(c, &ns));
+	v = str("v");
+	mpt_assert_ok(mp_namespaceproxy_set(ns, "k", v));
+	mp_obj_free(v);
+	mpt_assert_ok(mp_namespaceproxy_get(ns, "k", &v));
+	assert_repr(v, "'v'");
+	mp_obj_free(v);
+	mpt_assert_ok(mp_namespaceproxy_repr(ns, &b));
+	assert_string_equal(b.data, "Namespace(k='v')");
+	mp_bytes_destroy(&b);
+	mpt_assert_ok(mp_namespaceproxy_del(ns, "k"));
+	assert_err(mp_namespaceproxy_get(ns, "k", &v), -ENOENT,
+		   "AttributeError: 'Namespace' object has no attribute 'k'");
+}
+
+static void test_remote_mproc_client_mproc_server(void **state)
+{
+	mp_manager_t *m, *c;
+	mp_lock_t *lock;
+
+	(void)state;
+	m = served("127.0.0.1:0");
+	c = connect_to(mp_manager_address(m), KEY, mpt_timeout(10));
+	assert_non_null(c);
+	assert_string_equal(mp_manager_address(c), mp_manager_address(m));
+	drive_dict_list_ns(c, true);
+	assert_int_equal(mp_manager_lock(c, &lock), -ENOTSUP);
+	assert_int_equal(mp_manager_pid(c), -EINVAL);
+	mp_manager_free(c);
+	mp_manager_free(m);
+}
+
+/* A CPython SyncManager server, its address on the first line. */
+static const char cpython_server[] =
+	"import sys\n"
+	"from multiprocessing.managers import SyncManager\n"
+	"m = SyncManager(address=('127.0.0.1', 0), authkey=b'secret')\n"
+	"m.start()\n"
+	"print('%s:%d' % m.address, flush=True)\n"
+	"sys.stdin.read()\n"
+	"m.shutdown()\n";
+
+static mp_popen_t *start_cpython_server(char *address, size_t n)
+{
+	const char *argv[] = {"python3", "-c", cpython_server, NULL};
+	mp_popen_opts_t o = {.in = {MP_STDIO_PIPE, -1},
+			     .out = {MP_STDIO_PIPE, -1}};
+	mp_popen_t *p = mp_popen_new(argv, &o);
+	mp_bytes_t line = {0};
+
+	assert_non_null(p);
+	assert_int_equal(mp_popen_readline(p, mpt_timeout(30), &line), 1);
+	snprintf(address, n, "%.*s", (int)line.len - 1, line.data);
+	mp_bytes_destroy(&line);
+	return p;
+}
+
+static void stop_cpython_server(mp_popen_t *p)
+{
+	int code = -1;
+
+	mpt_assert_ok(mp_popen_communicate(p, NULL, 0, mpt_timeout(30), NULL,
+					   NULL));
+	mpt_assert_ok(mp_popen_wait(p, mpt_timeout(30), &code));
+	assert_int_equal(code, 0);
+	mp_popen_free(p);
+}
+
+static void test_remote_mproc_client_cpython_server(void **state)
+{
+	char address[128];
+	mp_popen_t *p;
+	mp_manager_t *c;
+
+	(void)state;
+	NEED_PYTHON();
+	p = start_cpython_server(address, sizeof(address));
+	c = connect_to(address, KEY, mpt_timeout(30));
+	if (c == NULL)
+		print_error("connect: %s\n", mp_last_error());
+	assert_non_null(c);
+	drive_dict_list_ns(c, false);
+	mp_manager_free(c);
+	/* the wrong key, against CPython's server */
+	assert_null(connect_to(address, "wrong", mpt_timeout(30)));
+	assert_int_equal(mp_last_error_code(), MP_EAUTH);
+	stop_cpython_server(p);
+}
+
+static void test_remote_wrong_authkey(void **state)
+{
+	static const char script[] =
+		"import sys\n"
+		"from multiprocessing import AuthenticationError\n"
+		"from multiprocessing.managers import SyncManager\n"
+		"host, port = sys.argv[1].rsplit(':', 1)\n"
+		"m = SyncManager(address=(host, int(port)), authkey=b'nope')\n"
+		"try:\n    m.connect()\n"
+		"except AuthenticationError as e:\n    print('refused')\n";
+	mp_manager_t *m, *c;
+
+	(void)state;
+	m = served("127.0.0.1:0");
+	assert_null(connect_to(mp_manager_address(m), "nope", mpt_timeout(10)));
+	assert_int_equal(mp_last_error_code(), MP_EAUTH);
+	assert_null(connect_to(mp_manager_address(m), NULL, mpt_timeout(10)));
+	if (have_python())
+		python_expect(script, mp_manager_address(m), "refused\n");
+	/* the server still serves */
+	c = connect_to(mp_manager_address(m), KEY, mpt_timeout(10));
+	assert_non_null(c);
+	mp_manager_free(c);
+	mp_manager_free(m);
+}
+
+/* A peer that sends half a frame and dies: only its connection goes. */
+static int half_frame(void *arg)
+{
+	mp_auth_opts_t a = {.authkey = KEY, .authkey_len = strlen(KEY)};
+	mp_connection_t *c = mp_client(arg, &a, 10);
+	unsigned char hdr[] = {0, 0, 1, 0, 0x80, 4};
+
+	if (c == NULL)
+		return 1;
+	if (write(mp_connection_fileno(c), hdr, sizeof(hdr)) != sizeof(hdr))
+		return 2;
+	kill(getpid(), SIGKILL);
+	return 3;
+}
+
+static void test_remote_half_frame_and_garbage(void **state)
+{
+	mp_auth_opts_t a = {.authkey = KEY, .authkey_len = strlen(KEY)};
+	mp_manager_t *m, *c;
+	mp_connection_t *raw;
+	mp_dictproxy_t *d;
+	mp_bytes_t rep = {0};
+	pid_t pid;
+	int i;
+
+	(void)state;
+	m = served("127.0.0.1:0");
+	c = connect_to(mp_manager_address(m), KEY, mpt_timeout(10));
+	assert_non_null(c);
+	mpt_assert_ok(mp_manager_dict(c, NULL, &d));
+	for (i = 0; i < 3; i++) {
+		pid = mpt_fork(half_frame, (void *)mp_manager_address(m));
+		assert_int_equal(mpt_wait(pid), SIGKILL);
+	}
+	/* garbage as a request: a traceback, and the connection goes on */
+	raw = mp_client(mp_manager_address(m), &a, mpt_timeout(10));
+	assert_non_null(raw);
+	mpt_assert_ok(mp_connection_send_bytes(raw, "\x80\x04junk", 6));
+	mpt_assert_ok(mp_connection_recv_bytes(raw, 0, &rep));
+	assert_non_null(memmem(rep.data, rep.len, "#TRACEBACK", 10));
+	mp_bytes_destroy(&rep);
+	mp_connection_free(raw);
+	assert_int_equal(mp_dictproxy_len(d), 0);
+	mp_manager_free(c);
+	mp_manager_free(m);
+}
+
+/* The server stops answering, then dies: calls fail within the timeout. */
+static void test_remote_server_death(void **state)
+{
+	mp_manager_t *m, *c;
+	mp_dictproxy_t *d;
+	double t0;
+	pid_t pid;
+
+	(void)state;
+	m = served("127.0.0.1:0");
+	c = connect_to(mp_manager_address(m), KEY, 0.5);
+	assert_non_null(c);
+	mpt_assert_ok(mp_manager_dict(c, NULL, &d));
+	pid = mp_manager_pid(m);
+	assert_int_equal(kill(pid, SIGSTOP), 0);
+	t0 = mpt_now();
+	assert_int_equal(mp_dictproxy_len(d), -ETIMEDOUT);
+	assert_true(mpt_now() - t0 < mpt_timeout(5));
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	assert_int_equal(kill(pid, SIGCONT), 0);
+	t0 = mpt_now();
+	assert_true(mp_dictproxy_len(d) < 0);
+	assert_true(mpt_now() - t0 < mpt_timeout(5));
+	mp_manager_free(c);
+	mp_manager_free(m);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		MPT(test_remote_cpython_client),
+		MPT(test_remote_unix_address),
+		MPT(test_remote_mproc_client_mproc_server),
+		MPT(test_remote_mproc_client_cpython_server),
+		MPT(test_remote_wrong_authkey),
+		MPT(test_remote_half_frame_and_garbage),
+		MPT(test_remote_server_death),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
