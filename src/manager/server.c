@@ -101,14 +101,15 @@ static struct mpi_srv_obj *find(struct mpi_srv *s, const char *ident)
 	return NULL;
 }
 
-/* Record obj (refcount + 1): 0 or -ENOMEM. */
-static int track(struct mpi_srv *s, const struct mpi_srv_type *t, void *p,
+/* Record obj (refcount + 1), its ident into ident[24]: 0 or -ENOMEM. */
+int mpi_srv_track(struct mpi_srv *s, const struct mpi_srv_type *t, void *p,
 		 char *ident)
 {
 	struct mpi_srv_obj *o, *v;
 	int rc = 0;
 
-	snprintf(ident, 24, "%lx", (unsigned long)(uintptr_t)p);
+	/* its offset in the region: unique (objects are never freed) */
+	snprintf(ident, 24, "%lx", (unsigned long)((char *)p - (char *)s->r));
 	pthread_mutex_lock(&s->mu);
 	if ((o = find(s, ident)) == NULL) {
 		if (s->nobjs == s->cap) {
@@ -248,7 +249,7 @@ static mp_obj_t *create(struct mpi_srv *s, const mp_obj_t *args,
 				    "MemoryError" : "TypeError",
 				    mp_obj_str(mpi_reason(rc))));
 	}
-	if (t == NULL || track(s, t, p, ident) < 0)
+	if (t == NULL || mpi_srv_track(s, t, p, ident) < 0)
 		return NULL;
 	return pair("#RETURN", mp_obj_tuple_pack(2, mp_obj_str(ident),
 						 exposed_tuple(t)));

@@ -114,6 +114,11 @@ enum mpi_srv_next {
 int mpi_srv_handle(struct mpi_srv *s, const void *req, size_t len,
 		   bool public, mp_bytes_t *reply, enum mpi_srv_next *next);
 
+/* Serve p (of type t) as the ident it gets (its region offset in hex,
+ * into ident[24]), refcount + 1: 0 or -ENOMEM. */
+int mpi_srv_track(struct mpi_srv *s, const struct mpi_srv_type *t, void *p,
+		  char *ident);
+
 int mpi_srv_init(struct mpi_srv *s, struct mpi_region *r);
 void mpi_srv_destroy(struct mpi_srv *s);
 

@@ -1,0 +1,93 @@
+/*
+ * fuzz_manager_request.c - the manager server's request path: a peer's
+ * bytes straight into mpi_srv_handle (the pickle reader, the request's
+ * shape, the public functions and every served method) against a real
+ * in-process region holding one object of each served type.  The first
+ * byte chooses the connection's phase: 0, its first request (a public
+ * function: create, incref, accept_connection ...), else a method call.
+ * The objects' idents are fixed names here ("d", "l", "n", "lock",
+ * "rlock", "sem", "cond", "ev") so that the seed corpus (real CPython 3.11
+ * requests, mkcorpus_manager.py) reaches them; waits are bounded to 0.
+ * Besides the sanitizers: every request gets a reply that loads as a
+ * (kind, value) pair.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "manager/mgr_int.h"
+#include "manager/obj_int.h"
+#include "manager/srv_int.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CAPACITY ((size_t)64 << 20)
+
+static struct mpi_region *region;
+static struct mpi_srv srv;
+static size_t fixed;
+
+static void check(int ok)
+{
+	if (!ok)
+		abort();
+}
+
+static void setup(void)
+{
+	static const struct {
+		int kind;
+		const char *ident;
+	} objs[] = {
+		{MP_SHARED_DICT, "d"}, {MP_SHARED_LIST, "l"},
+		{MP_SHARED_NAMESPACE, "n"}, {MP_SHARED_LOCK, "lock"},
+		{MP_SHARED_RLOCK, "rlock"}, {MP_SHARED_SEMAPHORE, "sem"},
+		{MP_SHARED_CONDITION, "cond"}, {MP_SHARED_EVENT, "ev"},
+	};
+	char ident[24];
+	size_t i;
+	void *p;
+
+	if (region != NULL) {
+		mpi_srv_destroy(&srv);
+		mpi_region_unmap(region);
+	}
+	check(mpi_region_new(CAPACITY, &region) == 0);
+	check(mpi_srv_init(&srv, region) == 0);
+	srv.max_wait = 0;
+	srv.address = "127.0.0.1:5000";
+	for (i = 0; i < sizeof(objs) / sizeof(*objs); i++) {
+		check(mpi_mgr_obj_new(region, objs[i].kind, NULL, &p) == 0);
+		check(mpi_srv_track(&srv, mpi_srv_type_by_kind(objs[i].kind), p,
+				    ident) == 0);
+		snprintf(srv.objs[i].ident, sizeof(srv.objs[i].ident), "%s",
+			 objs[i].ident);
+	}
+	fixed = srv.nobjs;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	enum mpi_srv_next next;
+	mp_bytes_t rep = {0};
+	mp_obj_t *r = NULL;
+	size_t n = 0;
+
+	if (region == NULL || region->top > CAPACITY / 2)
+		setup();
+	if (size < 1)
+		return 0;
+	if (mpi_srv_handle(&srv, data + 1, size - 1, data[0] == 0, &rep,
+			   &next) == 0) {
+		check(mpi_pickle_loads(rep.data, rep.len, &r) == 0);
+		check(mp_obj_kind(r) == MP_OBJ_TUPLE &&
+		      mp_obj_len(r, &n) == 0 && n == 2);
+		mp_obj_free(r);
+	}
+	mp_bytes_destroy(&rep);
+	/* objects created by this input leave the table (their blocks stay
+	 * in the region, which setup() renews when half full) */
+	srv.nobjs = srv.nobjs < fixed ? srv.nobjs : fixed;
+	return 0;
+}
