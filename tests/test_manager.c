@@ -1179,22 +1179,29 @@ static mp_manager_t *mgr_new(void)
 	return m;
 }
 
-/* d[k] as a repr, "<code>" when it fails. */
-static char *dget(mp_dictproxy_t *d, mp_obj_t *k)
+/* What a getter gave: v's repr (v is freed), "<code>" when rc < 0. */
+static char *got_repr(int rc, mp_obj_t *v)
 {
 	static char buf[4][256];
 	static int n;
 	char *b = buf[n++ % 4];
-	mp_obj_t *v;
-	int rc = mp_dictproxy_get(d, k, &v);
 
 	if (rc < 0)
 		snprintf(b, 256, "<%d>", rc);
 	else
 		snprintf(b, 256, "%s", repr_of(v));
 	mp_obj_free(v);
-	mp_obj_free(k);
 	return b;
+}
+
+/* d[k] as a repr, "<code>" when it fails. */
+static char *dget(mp_dictproxy_t *d, mp_obj_t *k)
+{
+	mp_obj_t *v;
+	int rc = mp_dictproxy_get(d, k, &v);
+
+	mp_obj_free(k);
+	return got_repr(rc, v);
 }
 
 static void dset(mp_dictproxy_t *d, mp_obj_t *k, mp_obj_t *v)
@@ -2184,6 +2191,372 @@ static void test_mgr_sync_objects(void **state)
 	mp_manager_free(m);
 }
 
+/* ---- Queue and JoinableQueue ---- */
+
+static void qput(mp_queueproxy_t *q, mp_obj_t *v)
+{
+	mpt_assert_ok(mp_queueproxy_put(q, v, 0));
+	mp_obj_free(v);
+}
+
+/* q.get() as a repr, "<code>" when it fails. */
+static char *qget(mp_queueproxy_t *q, double timeout)
+{
+	mp_obj_t *v;
+	int rc = mp_queueproxy_get(q, timeout, &v);
+
+	return got_repr(rc, v);
+}
+
+static void test_mgr_queue_ops(void **state)
+{
+	mp_manager_t *m = mgr_new();
+	mp_queueproxy_t *q, *b;
+	mp_obj_t *v = I(7), *got = (mp_obj_t *)1;
+	double t0;
+	char big[3000];
+	size_t len;
+
+	(void)state;
+	mpt_assert_ok(mp_manager_queue(m, 0, &q));
+	assert_int_equal(mp_queueproxy_empty(q), 1);
+	assert_int_equal(mp_queueproxy_full(q), 0);
+	qput(q, S("a"));
+	qput(q, mp_obj_tuple_pack(2, I(1), mp_obj_float(2.5)));
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	qput(q, S(big));
+	assert_int_equal(mp_queueproxy_qsize(q), 3);
+	assert_int_equal(mp_queueproxy_empty(q), 0);
+	assert_string_equal(qget(q, 0), "'a'");
+	assert_string_equal(qget(q, MP_FOREVER), "(1, 2.5)");
+	mpt_assert_ok(mp_queueproxy_get(q, 0, &got));
+	assert_int_equal(mp_obj_len(got, &len), 0);
+	assert_int_equal(len, sizeof(big) - 1);
+	mp_obj_free(got);
+	got = (mp_obj_t *)1;
+	/* empty: get's timeout, get_nowait's queue.Empty */
+	assert_err(mp_queueproxy_get(q, 0, &got), -ETIMEDOUT, "queue.Empty");
+	assert_null(got);
+	t0 = mpt_now();
+	assert_err(mp_queueproxy_get(q, 0.05, &got), -ETIMEDOUT,
+		   "mp_queueproxy_get: queue.Empty");
+	assert_true(mpt_now() - t0 >= 0.05);
+	assert_err(mp_queueproxy_get_nowait(q, &got), -EAGAIN,
+		   "mp_queueproxy_get_nowait: queue.Empty");
+	/* FIFO across ring growth, also after the counters moved on */
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < 100; i++)
+			qput(q, I(i));
+		assert_int_equal(mp_queueproxy_qsize(q), 100);
+		for (int i = 0; i < 100; i++) {
+			char want[16];
+
+			snprintf(want, sizeof(want), "%d", i);
+			assert_string_equal(qget(q, 0), want);
+		}
+	}
+	/* bounded */
+	mpt_assert_ok(mp_manager_queue(m, 2, &b));
+	mpt_assert_ok(mp_queueproxy_put_nowait(b, v));
+	mpt_assert_ok(mp_queueproxy_put(b, v, 0));
+	assert_int_equal(mp_queueproxy_full(b), 1);
+	assert_err(mp_queueproxy_put_nowait(b, v), -EAGAIN, "queue.Full");
+	assert_err(mp_queueproxy_put(b, v, 0), -ETIMEDOUT, "queue.Full");
+	t0 = mpt_now();
+	assert_err(mp_queueproxy_put(b, v, 0.05), -ETIMEDOUT, "queue.Full");
+	assert_true(mpt_now() - t0 >= 0.05);
+	assert_int_equal(mp_queueproxy_qsize(b), 2);
+	mpt_assert_ok(mp_queueproxy_get_nowait(b, &got));
+	assert_repr(got, "7");
+	mp_obj_free(got);
+	assert_int_equal(mp_queueproxy_full(b), 0);
+	/* bad arguments */
+	assert_err(mp_queueproxy_put(b, v, -2), -EINVAL, "timeout");
+	assert_err(mp_queueproxy_get(b, NAN, &got), -EINVAL, "timeout");
+	assert_err(mp_queueproxy_put(NULL, v, 0), -EINVAL, "q");
+	assert_err(mp_queueproxy_put(b, NULL, 0), -EINVAL, "value");
+	assert_err(mp_queueproxy_get(b, 0, NULL), -EINVAL, "out");
+	assert_err(mp_queueproxy_task_done(b), -EINVAL, "JoinableQueue");
+	assert_err(mp_queueproxy_join(b, 0), -EINVAL, "JoinableQueue");
+	assert_err(mp_manager_queue(m, 1u << 31, &b), -EINVAL, "INT32_MAX");
+	assert_null(b);
+	/* after shutdown */
+	mp_manager_shutdown(m);
+	assert_err(mp_queueproxy_put(q, v, 0), MP_ECLOSED, "shut down");
+	assert_err(mp_queueproxy_get(q, 0, &got), MP_ECLOSED, "shut down");
+	assert_err(mp_queueproxy_qsize(q), MP_ECLOSED, "shut down");
+	assert_err(mp_manager_queue(m, 0, &q), MP_ECLOSED, "shut down");
+	mp_obj_free(v);
+	mp_manager_free(m);
+}
+
+static void test_mgr_joinablequeue(void **state)
+{
+	mp_manager_t *m = mgr_new();
+	mp_queueproxy_t *q;
+
+	(void)state;
+	mpt_assert_ok(mp_manager_joinablequeue(m, 0, &q));
+	mpt_assert_ok(mp_queueproxy_join(q, 0)); /* nothing unfinished */
+	assert_err(mp_queueproxy_task_done(q), -EINVAL,
+		   "ValueError: task_done() called too many times");
+	qput(q, I(1));
+	qput(q, I(2));
+	assert_err(mp_queueproxy_join(q, 0), -ETIMEDOUT, "2 task(s)");
+	assert_string_equal(qget(q, 0), "1");
+	mpt_assert_ok(mp_queueproxy_task_done(q));
+	assert_err(mp_queueproxy_join(q, 0.02), -ETIMEDOUT, "1 task(s)");
+	/* a task is done when marked, not when taken */
+	assert_string_equal(qget(q, 0), "2");
+	assert_err(mp_queueproxy_join(q, 0), -ETIMEDOUT, "1 task(s)");
+	mpt_assert_ok(mp_queueproxy_task_done(q));
+	mpt_assert_ok(mp_queueproxy_join(q, 0));
+	assert_err(mp_queueproxy_task_done(q), -EINVAL, "too many times");
+	assert_err(mp_queueproxy_join(q, -3), -EINVAL, "timeout");
+	mp_manager_free(m);
+}
+
+struct qshared {
+	mp_queueproxy_t *q;
+	mp_listproxy_t *l;
+	int id;
+	int fd;
+};
+
+#define QP_ITEMS 400
+
+/* A producer: (id, i) for i in range(QP_ITEMS), blocking when full. */
+static int q_produce(void *arg)
+{
+	struct qshared *s = arg;
+	mp_obj_t *v;
+	int rc = 0;
+
+	for (int i = 0; i < QP_ITEMS && rc == 0; i++) {
+		v = mp_obj_tuple_pack(2, mp_obj_int(s->id), mp_obj_int(i));
+		rc = mp_queueproxy_put(s->q, v, mpt_timeout(30));
+		mp_obj_free(v);
+	}
+	return rc < 0;
+}
+
+/* A consumer: get until None; check each producer's order; append how
+ * many it got to the list; task_done each. */
+static int q_consume(void *arg)
+{
+	struct qshared *s = arg;
+	int64_t last[8], id, i, n = 0;
+	const mp_obj_t *a, *b;
+	mp_obj_t *v, *cnt;
+	int rc;
+
+	for (int k = 0; k < 8; k++)
+		last[k] = -1;
+	for (;;) {
+		if (mp_queueproxy_get(s->q, mpt_timeout(30), &v) < 0)
+			return 1;
+		rc = mp_obj_kind(v) == MP_OBJ_NONE;
+		if (!rc) {
+			if (mp_obj_item(v, 0, &a) < 0 || mp_obj_item(v, 1, &b) < 0 ||
+			    mp_obj_as_int(a, &id) < 0 || mp_obj_as_int(b, &i) < 0 ||
+			    id < 0 || id >= 8 || i <= last[id])
+				return 2;
+			last[id] = i;
+			n++;
+		}
+		mp_obj_free(v);
+		if (mp_queueproxy_task_done(s->q) < 0)
+			return 3;
+		if (rc)
+			break;
+	}
+	cnt = mp_obj_int(n);
+	rc = mp_listproxy_append(s->l, cnt);
+	mp_obj_free(cnt);
+	return rc < 0 ? 4 : 0;
+}
+
+/* Three producers and two consumers through a queue of maxsize 4: every
+ * item arrives once, each producer's in order; join sees them all done. */
+static void test_mgr_queue_processes(void **state)
+{
+	mp_manager_t *m = mgr_new();
+	struct qshared s[5];
+	mp_queueproxy_t *q;
+	mp_listproxy_t *l;
+	mp_obj_t *v;
+	int64_t total = 0, x;
+	pid_t pid[5];
+
+	(void)state;
+	mpt_assert_ok(mp_manager_joinablequeue(m, 4, &q));
+	mpt_assert_ok(mp_manager_list(m, NULL, &l));
+	for (int i = 0; i < 5; i++) {
+		s[i] = (struct qshared){q, l, i, -1};
+		pid[i] = mpt_fork(i < 3 ? q_produce : q_consume, &s[i]);
+	}
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(mpt_exit_code(pid[i]), 0);
+	v = mp_obj_none();
+	for (int i = 0; i < 2; i++)
+		mpt_assert_ok(mp_queueproxy_put(q, v, mpt_timeout(30)));
+	mp_obj_free(v);
+	mpt_assert_ok(mp_queueproxy_join(q, mpt_timeout(30)));
+	for (int i = 3; i < 5; i++)
+		assert_int_equal(mpt_exit_code(pid[i]), 0);
+	assert_int_equal(mp_listproxy_len(l), 2);
+	for (int i = 0; i < 2; i++) {
+		mpt_assert_ok(mp_listproxy_get(l, i, &v));
+		mpt_assert_ok(mp_obj_as_int(v, &x));
+		total += x;
+		mp_obj_free(v);
+	}
+	assert_int_equal(total, 3 * QP_ITEMS);
+	assert_int_equal(mp_queueproxy_qsize(q), 0);
+	mp_manager_free(m);
+}
+
+/* Blocked in get: woken by another process's put; then blocked again and
+ * freed by the shutdown with MP_ECLOSED. */
+static int q_wait_twice(void *arg)
+{
+	struct qshared *s = arg;
+	mp_obj_t *v;
+	int rc;
+
+	if (write(s->fd, "w", 1) != 1)
+		return 1;
+	if (mp_queueproxy_get(s->q, mpt_timeout(30), &v) < 0)
+		return 2;
+	rc = mp_obj_kind(v) == MP_OBJ_STR;
+	mp_obj_free(v);
+	if (!rc || write(s->fd, "g", 1) != 1)
+		return 3;
+	rc = mp_queueproxy_get(s->q, mpt_timeout(30), &v);
+	return rc == MP_ECLOSED ? 0 : 4;
+}
+
+static void test_mgr_queue_wakes_and_closes(void **state)
+{
+	mp_manager_t *m = mgr_new();
+	struct qshared s;
+	mp_queueproxy_t *q;
+	int fds[2];
+	pid_t pid;
+	char c;
+
+	(void)state;
+	mpt_assert_ok(mp_manager_queue(m, 0, &q));
+	assert_int_equal(pipe(fds), 0);
+	s = (struct qshared){q, NULL, 0, fds[1]};
+	pid = mpt_fork(q_wait_twice, &s);
+	close(fds[1]);
+	assert_int_equal(read(fds[0], &c, 1), 1);
+	qput(q, S("hello"));
+	assert_int_equal(read(fds[0], &c, 1), 1);
+	assert_int_equal(c, 'g');
+	mpt_assert_ok(mp_manager_shutdown(m));
+	assert_int_equal(mpt_exit_code(pid), 0);
+	close(fds[0]);
+	mp_manager_free(m);
+}
+
+/* Takes the queue's lock (as a put or get does) and stays there. */
+static int q_hold_lock(void *arg)
+{
+	struct qshared *s = arg;
+
+	mpt_crash_signals_default();
+	mpi_lock_take(&s->q->lock, MPI_NO_DEADLINE);
+	if (write(s->fd, "h", 1) != 1)
+		return 3;
+	for (;;)
+		pause();
+}
+
+/* Puts and gets in a loop, saying after each 100 operations. */
+static int q_churn(void *arg)
+{
+	struct qshared *s = arg;
+	mp_obj_t *v, *got;
+
+	mpt_crash_signals_default();
+	for (int i = 0;; i++) {
+		v = mp_obj_tuple_pack(2, mp_obj_int(i), mp_obj_str("value"));
+		if (i % 3 != 2)
+			mp_queueproxy_put(s->q, v, 0);
+		else if (mp_queueproxy_get(s->q, 0, &got) == 0)
+			mp_obj_free(got);
+		mp_obj_free(v);
+		if (i % 100 == 99 && write(s->fd, "x", 1) != 1)
+			return 3;
+	}
+}
+
+/* The queue holds qsize() decodable values in order, and works. */
+static void q_check_consistent(mp_queueproxy_t *q)
+{
+	int n = mp_queueproxy_qsize(q);
+	int64_t last = -1, i;
+	const mp_obj_t *a;
+	mp_obj_t *v;
+
+	assert_true(n >= 0);
+	for (int k = 0; k < n; k++) {
+		mpt_assert_ok(mp_queueproxy_get_nowait(q, &v));
+		mpt_assert_ok(mp_obj_item(v, 0, &a));
+		mpt_assert_ok(mp_obj_as_int(a, &i));
+		assert_true(i > last);
+		last = i;
+		mp_obj_free(v);
+	}
+	assert_int_equal(mp_queueproxy_empty(q), 1);
+	qput(q, I(1));
+	assert_string_equal(qget(q, 0), "1");
+}
+
+static void test_mgr_queue_client_killed(void **state)
+{
+	mp_manager_t *m = mgr_new();
+	struct qshared s;
+	mp_queueproxy_t *q;
+	int fds[2];
+	pid_t pid;
+	char c[8];
+
+	(void)state;
+	mpt_assert_ok(mp_manager_joinablequeue(m, 0, &q));
+	qput(q, S("kept"));
+	/* killed holding the lock: the next caller takes it over */
+	assert_int_equal(pipe(fds), 0);
+	s = (struct qshared){q, NULL, 0, fds[1]};
+	pid = mpt_fork(q_hold_lock, &s);
+	close(fds[1]);
+	assert_int_equal(read(fds[0], c, 1), 1);
+	close(fds[0]);
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	assert_int_equal(mpt_exit_code(pid), 128 + SIGKILL);
+	assert_int_equal(mp_queueproxy_qsize(q), 1);
+	assert_string_equal(qget(q, mpt_timeout(5)), "'kept'");
+	mpt_assert_ok(mp_queueproxy_task_done(q));
+	mpt_assert_ok(mp_queueproxy_join(q, 0));
+	/* killed at varying points of puts and gets */
+	for (int round = 0; round < 20; round++) {
+		assert_int_equal(pipe(fds), 0);
+		s = (struct qshared){q, NULL, 0, fds[1]};
+		pid = mpt_fork(q_churn, &s);
+		close(fds[1]);
+		for (int i = 0; i <= round % 7; i++)
+			assert_int_equal(read(fds[0], c, 1), 1);
+		assert_int_equal(kill(pid, SIGKILL), 0);
+		assert_int_equal(mpt_exit_code(pid), 128 + SIGKILL);
+		close(fds[0]);
+		q_check_consistent(q);
+	}
+	mp_manager_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2220,6 +2593,11 @@ int main(void)
 		MPT(test_mgr_server_dies_with_its_creator),
 		MPT(test_mgr_child_free_leaves_the_server),
 		MPT(test_mgr_sync_objects),
+		MPT(test_mgr_queue_ops),
+		MPT(test_mgr_joinablequeue),
+		MPT(test_mgr_queue_processes),
+		MPT(test_mgr_queue_wakes_and_closes),
+		MPT(test_mgr_queue_client_killed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

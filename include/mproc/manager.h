@@ -422,6 +422,7 @@ typedef struct mp_manager mp_manager_t;
 typedef struct mp_dictproxy mp_dictproxy_t;
 typedef struct mp_listproxy mp_listproxy_t;
 typedef struct mp_namespaceproxy mp_namespaceproxy_t;
+typedef struct mp_queueproxy mp_queueproxy_t;
 
 /* Options of mp_manager_new; all-zero or NULL: CPython's defaults. */
 typedef struct mp_manager_opts {
@@ -518,6 +519,17 @@ MP_API int mp_manager_condition(mp_manager_t *m,
 MP_API int mp_manager_event(mp_manager_t *m, mp_event_t **out);
 MP_API int mp_manager_semaphore(mp_manager_t *m, unsigned value,
 				mp_semaphore_t **out);
+
+/*
+ * mp_manager_queue, mp_manager_joinablequeue - a new shared Queue or
+ * JoinableQueue (manager.Queue(maxsize), manager.JoinableQueue(maxsize))
+ * of values; maxsize 0 is unbounded (CPython's maxsize <= 0).  -EINVAL (m
+ * or out NULL, maxsize over INT32_MAX), -ENOMEM, MP_ECLOSED.  Thread-safe.
+ */
+MP_API int mp_manager_queue(mp_manager_t *m, unsigned maxsize,
+			    mp_queueproxy_t **out);
+MP_API int mp_manager_joinablequeue(mp_manager_t *m, unsigned maxsize,
+				    mp_queueproxy_t **out);
 
 /* ---- DictProxy ---- */
 
@@ -734,6 +746,59 @@ MP_API int mp_namespaceproxy_del(mp_namespaceproxy_t *ns, const char *name);
  * -EINVAL, -ENOMEM, MP_ECLOSED.
  */
 MP_API int mp_namespaceproxy_repr(mp_namespaceproxy_t *ns, mp_bytes_t *out);
+
+/* ---- Queue and JoinableQueue ---- */
+
+/*
+ * mp_queueproxy_put - q.put(value, timeout=timeout): append a copy of
+ * value, waiting at most timeout seconds for room in a bounded queue
+ * (MP_FOREVER: block; 0: do not wait).  0; -ETIMEDOUT when it is still
+ * full after the timeout (0 included; CPython's queue.Full), -EINVAL (NULL,
+ * a bad timeout), -ENOMEM, MP_ECLOSED (also for a caller blocked when the
+ * manager shuts down, within 0.1 s).
+ * mp_queueproxy_put_nowait - q.put_nowait(value): -EAGAIN "queue.Full"
+ * when full, else as put.
+ * Values are stored as pickles; the queue is FIFO across all processes.
+ */
+MP_API int mp_queueproxy_put(mp_queueproxy_t *q, const mp_obj_t *value,
+			     double timeout);
+MP_API int mp_queueproxy_put_nowait(mp_queueproxy_t *q,
+				    const mp_obj_t *value);
+
+/*
+ * mp_queueproxy_get - q.get(timeout=timeout): take the first value into
+ * *out (a new value), waiting at most timeout seconds.  0; -ETIMEDOUT when
+ * still empty after the timeout (0 included; queue.Empty), -EINVAL,
+ * -ENOMEM (the value stays queued), MP_ECLOSED.
+ * mp_queueproxy_get_nowait - q.get_nowait(): -EAGAIN "queue.Empty" when
+ * empty, else as get.
+ */
+MP_API int mp_queueproxy_get(mp_queueproxy_t *q, double timeout,
+			     mp_obj_t **out);
+MP_API int mp_queueproxy_get_nowait(mp_queueproxy_t *q, mp_obj_t **out);
+
+/*
+ * mp_queueproxy_qsize - q.qsize(): the exact number of values queued (taken
+ * under the queue's lock).  mp_queueproxy_empty, mp_queueproxy_full -
+ * q.empty(), q.full() (never full when unbounded): 1 or 0.  -EINVAL,
+ * MP_ECLOSED.
+ */
+MP_API int mp_queueproxy_qsize(mp_queueproxy_t *q);
+MP_API int mp_queueproxy_empty(mp_queueproxy_t *q);
+MP_API int mp_queueproxy_full(mp_queueproxy_t *q);
+
+/*
+ * mp_queueproxy_task_done - q.task_done() of a JoinableQueue: one task
+ * taken from it is finished.  -EINVAL "ValueError: task_done() called too
+ * many times" when none is unfinished, -EINVAL on a plain Queue (which has
+ * no task_done), MP_ECLOSED.
+ * mp_queueproxy_join - q.join(), with a timeout CPython's lacks: wait
+ * until every value put was marked done.  0; -ETIMEDOUT when some are
+ * still unfinished after the timeout (0 included); -EINVAL (a plain Queue,
+ * a bad timeout), MP_ECLOSED.
+ */
+MP_API int mp_queueproxy_task_done(mp_queueproxy_t *q);
+MP_API int mp_queueproxy_join(mp_queueproxy_t *q, double timeout);
 
 #ifdef __cplusplus
 }

@@ -306,6 +306,44 @@ int mp_manager_namespace(mp_manager_t *m, mp_namespaceproxy_t **out)
 	return 0;
 }
 
+static int new_queue(mp_manager_t *m, unsigned maxsize, bool joinable,
+		     mp_queueproxy_t **out)
+{
+	int rc;
+
+	if (maxsize > INT32_MAX)
+		return mpi_why(-EINVAL, "maxsize %u is over INT32_MAX",
+			       maxsize);
+	if ((rc = usable(m)) < 0)
+		return rc;
+	return mpi_queue_new(m->r, maxsize, joinable, out);
+}
+
+int mp_manager_queue(mp_manager_t *m, unsigned maxsize, mp_queueproxy_t **out)
+{
+	int rc;
+
+	MPI_CHECK_NULL(out);
+	*out = NULL;
+	MPI_CHECK_NULL(m);
+	if ((rc = new_queue(m, maxsize, false, out)) < 0)
+		return MPI_RAISE(rc);
+	return 0;
+}
+
+int mp_manager_joinablequeue(mp_manager_t *m, unsigned maxsize,
+			     mp_queueproxy_t **out)
+{
+	int rc;
+
+	MPI_CHECK_NULL(out);
+	*out = NULL;
+	MPI_CHECK_NULL(m);
+	if ((rc = new_queue(m, maxsize, true, out)) < 0)
+		return MPI_RAISE(rc);
+	return 0;
+}
+
 /* Zeroed room for one sync object in the region: 0 or a code. */
 static int room(mp_manager_t *m, size_t size, void **out)
 {

@@ -130,6 +130,38 @@ struct mp_namespaceproxy {
 	struct mp_dictproxy *d;
 };
 
+/* A Queue / JoinableQueue (queue.c says how it publishes and waits). */
+struct mp_queueproxy {
+	uint64_t lock;
+	uint64_t table;    /* offset of the ring */
+	uint64_t done;     /* task_done() calls, mod 2^32 in use */
+	uint32_t seq;      /* bumped at every change: the futex word */
+	uint32_t waiters;  /* sleepers (one too many per killed one) */
+	uint32_t maxsize;  /* 0: unbounded */
+	uint32_t joinable;
+	struct mpi_region *r;
+};
+
+int mpi_queue_new(struct mpi_region *r, unsigned maxsize, bool joinable,
+		  struct mp_queueproxy **out);
+/*
+ * The Queue's operations as CPython's QueueProxy methods, for the local
+ * calls and the remote dispatcher: put(item, block, timeout) and
+ * get(block, timeout) return 0, -EAGAIN (block false: queue.Full /
+ * queue.Empty), -ETIMEDOUT (block true and still full / empty: CPython
+ * raises Full / Empty then too), MP_ECLOSED, -EINVAL (a bad timeout;
+ * task_done or join on a plain Queue; task_done called too many times),
+ * -ENOMEM; qsize and full return the count / 1 or 0.  Reasons left.
+ */
+int mpi_queue_put(struct mp_queueproxy *q, const mp_obj_t *value, bool block,
+		  double timeout);
+int mpi_queue_get(struct mp_queueproxy *q, bool block, double timeout,
+		  mp_obj_t **out);
+int mpi_queue_qsize(struct mp_queueproxy *q);
+int mpi_queue_full(struct mp_queueproxy *q);
+int mpi_queue_task_done(struct mp_queueproxy *q);
+int mpi_queue_join(struct mp_queueproxy *q, double timeout);
+
 int mpi_namespace_new(struct mpi_region *r, struct mp_namespaceproxy **out);
 int mpi_dict_new(struct mpi_region *r, const mp_obj_t *init,
 		 struct mp_dictproxy **out);
