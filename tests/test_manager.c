@@ -2557,6 +2557,294 @@ static void test_mgr_queue_client_killed(void **state)
 	mp_manager_free(m);
 }
 
+/* ---- Value, Array, BoundedSemaphore, Barrier ---- */
+
+static char *vget(mp_valueproxy_t *v)
+{
+	mp_obj_t *o;
+	int rc = mp_valueproxy_get(v, &o);
+
+	return got_repr(rc, o);
+}
+
+static char *aget(mp_arrayproxy_t *a, ptrdiff_t i)
+{
+	mp_obj_t *o;
+	int rc = mp_arrayproxy_get(a, i, &o);
+
+	return got_repr(rc, o);
+}
+
+/* a[0] = value must fail with rc and text (value freed). */
+static void aset_fails(mp_arrayproxy_t *a, mp_obj_t *value, int rc,
+		       const char *text)
+{
+	assert_err(mp_arrayproxy_set(a, 0, value), rc, text);
+	mp_obj_free(value);
+}
+
+static void aset(mp_arrayproxy_t *a, ptrdiff_t i, mp_obj_t *value)
+{
+	mpt_assert_ok(mp_arrayproxy_set(a, i, value));
+	mp_obj_free(value);
+}
+
+static void test_mgr_value(void **state)
+{
+	mp_manager_t *m = mgr_new();
+	mp_valueproxy_t *v;
+	mp_obj_t *o;
+
+	(void)state;
+	o = I(0);
+	mpt_assert_ok(mp_manager_value(m, o, &v));
+	mp_obj_free(o);
+	assert_string_equal(vget(v), "0");
+	o = mp_obj_dict();
+	mpt_assert_ok(mp_obj_dict_set(o, S("k"), mp_obj_list()));
+	mpt_assert_ok(mp_valueproxy_set(v, o));
+	mp_obj_free(o);
+	assert_string_equal(vget(v), "{'k': []}");
+	assert_err(mp_valueproxy_set(v, NULL), -EINVAL, "value");
+	assert_err(mp_manager_value(m, NULL, &v), -EINVAL, "init");
+	mp_manager_free(m);
+}
+
+static void test_mgr_array_typecodes(void **state)
+{
+	mp_manager_t *m = mgr_new();
+	mp_arrayproxy_t *a;
+	mp_obj_t *init;
+	unsigned char u64max[9] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+				   0xff, 0};
+	unsigned char big[10] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+
+	(void)state;
+	init = mp_obj_tuple_pack(3, I(1), mp_obj_bool(true), I(-3));
+	mpt_assert_ok(mp_manager_array(m, 'i', init, &a));
+	mp_obj_free(init);
+	assert_int_equal(mp_arrayproxy_len(a), 3);
+	assert_string_equal(aget(a, 0), "1");
+	assert_string_equal(aget(a, 1), "1");
+	assert_string_equal(aget(a, -1), "-3");
+	assert_err(mp_arrayproxy_get(a, 3, &init), -ERANGE,
+		   "IndexError: array index out of range");
+	assert_err(mp_arrayproxy_set(a, -4, init), -EINVAL, "value");
+	aset_fails(a, mp_obj_float(2.0), -EINVAL,
+		   "TypeError: 'float' object cannot be interpreted as an "
+		   "integer");
+	aset_fails(a, S("x"), -EINVAL, "TypeError: 'str' object cannot be "
+				       "interpreted as an integer");
+	aset_fails(a, I(1ll << 31), -ERANGE,
+		   "OverflowError: signed integer is greater than maximum");
+	aset_fails(a, I(-(1ll << 31) - 1), -ERANGE,
+		   "signed integer is less than minimum");
+	aset_fails(a, mp_obj_bigint(big, 10), -ERANGE,
+		   "OverflowError: Python int too large to convert to C long");
+	init = I(5);
+	assert_err(mp_arrayproxy_set(a, 3, init), -ERANGE,
+		   "IndexError: array assignment index out of range");
+	mp_obj_free(init);
+	aset(a, -3, I(INT32_MIN));
+	assert_string_equal(aget(a, 0), "-2147483648");
+	/* each typecode's range and CPython's words */
+	struct {
+		char code;
+		int64_t lo, hi;
+		const char *over, *under;
+	} r[] = {
+		{'b', -128, 127, "signed char is greater than maximum",
+		 "signed char is less than minimum"},
+		{'B', 0, 255, "unsigned byte integer is greater than maximum",
+		 "unsigned byte integer is less than minimum"},
+		{'h', -32768, 32767, "signed short integer is greater",
+		 "signed short integer is less"},
+		{'H', 0, 65535, "unsigned short is greater than maximum",
+		 "unsigned short is less than minimum"},
+		{'I', 0, 4294967295ll, "unsigned int is greater than maximum",
+		 "can't convert negative value to unsigned int"},
+	};
+	for (size_t k = 0; k < sizeof(r) / sizeof(r[0]); k++) {
+		char want[32];
+
+		init = mp_obj_list();
+		mpt_assert_ok(mp_obj_list_append(init, I(r[k].lo)));
+		mpt_assert_ok(mp_manager_array(m, r[k].code, init, &a));
+		mp_obj_free(init);
+		aset(a, 0, I(r[k].hi));
+		snprintf(want, sizeof(want), "%lld", (long long)r[k].hi);
+		assert_string_equal(aget(a, 0), want);
+		aset(a, 0, I(r[k].lo));
+		snprintf(want, sizeof(want), "%lld", (long long)r[k].lo);
+		assert_string_equal(aget(a, 0), want);
+		aset_fails(a, I(r[k].hi + 1), -ERANGE, r[k].over);
+		aset_fails(a, I(r[k].lo - 1), -ERANGE, r[k].under);
+	}
+	/* 64-bit: Q and L hold up to 2**64 - 1 */
+	mpt_assert_ok(mp_manager_array(m, 'Q', NULL, &a));
+	assert_int_equal(mp_arrayproxy_len(a), 0);
+	init = mp_obj_list();
+	mpt_assert_ok(mp_obj_list_append(init, mp_obj_bigint(u64max, 9)));
+	mpt_assert_ok(mp_manager_array(m, 'Q', init, &a));
+	assert_string_equal(aget(a, 0), "18446744073709551615");
+	aset_fails(a, I(-1), -ERANGE, "can't convert negative int to unsigned");
+	aset_fails(a, mp_obj_bigint(big, 10), -ERANGE, "int too big to convert");
+	mpt_assert_ok(mp_manager_array(m, 'L', init, &a));
+	aset_fails(a, mp_obj_bigint(big, 10), -ERANGE,
+		   "Python int too large to convert to C unsigned long");
+	assert_err(mp_manager_array(m, 'q', init, &a), -ERANGE,
+		   "int too big to convert");
+	assert_err(mp_manager_array(m, 'l', init, &a), -ERANGE,
+		   "too large to convert to C long");
+	mp_obj_free(init);
+	/* floats */
+	init = mp_obj_tuple_pack(2, mp_obj_float(0.1), I(3));
+	mpt_assert_ok(mp_manager_array(m, 'd', init, &a));
+	assert_string_equal(aget(a, 0), "0.1");
+	assert_string_equal(aget(a, 1), "3.0");
+	aset_fails(a, S("x"), -EINVAL, "TypeError: must be real number, not str");
+	aset_fails(a, mp_obj_none(), -EINVAL, "not NoneType");
+	mpt_assert_ok(mp_manager_array(m, 'f', init, &a));
+	assert_string_equal(aget(a, 0), "0.10000000149011612");
+	aset(a, 1, mp_obj_float(1e39));
+	assert_string_equal(aget(a, 1), "inf");
+	mp_obj_free(init);
+	/* refusals */
+	init = mp_obj_tuple_pack(2, I(1), mp_obj_float(2.5));
+	assert_err(mp_manager_array(m, 'i', init, &a), -EINVAL,
+		   "'float' object cannot be interpreted");
+	assert_null(a);
+	assert_err(mp_manager_array(m, 'u', init, &a), -EINVAL,
+		   "ValueError: bad typecode (must be b, B, h, H, i, I, l, L, "
+		   "q, Q, f or d)");
+	mp_obj_free(init);
+	init = I(3);
+	assert_err(mp_manager_array(m, 'i', init, &a), -EINVAL,
+		   "not a list or tuple");
+	mp_obj_free(init);
+	mp_manager_free(m);
+}
+
+struct vshared {
+	mp_valueproxy_t *v;
+	mp_arrayproxy_t *a;
+	mp_barrier_t *b;
+	int id;
+};
+
+/* Each child writes its slot of the array, then meets the others at the
+ * barrier; the one with index 0 sets the value. */
+static int va_child(void *arg)
+{
+	struct vshared *s = arg;
+	mp_obj_t *o = mp_obj_int(s->id * 10);
+	int rc;
+
+	rc = mp_arrayproxy_set(s->a, s->id, o);
+	mp_obj_free(o);
+	if (rc < 0)
+		return 1;
+	rc = mp_barrier_wait(s->b, mpt_timeout(30));
+	if (rc < 0)
+		return 2;
+	if (rc == 0) {
+		o = mp_obj_str("done");
+		rc = mp_valueproxy_set(s->v, o);
+		mp_obj_free(o);
+	}
+	return rc < 0 ? 3 : 0;
+}
+
+static void test_mgr_value_array_barrier_processes(void **state)
+{
+	mp_manager_t *m = mgr_new();
+	struct vshared s[3];
+	mp_valueproxy_t *v;
+	mp_arrayproxy_t *a;
+	mp_barrier_t *b;
+	mp_obj_t *init;
+	pid_t pid[3];
+
+	(void)state;
+	init = mp_obj_none();
+	mpt_assert_ok(mp_manager_value(m, init, &v));
+	mp_obj_free(init);
+	init = mp_obj_tuple_pack(3, I(-1), I(-1), I(-1));
+	mpt_assert_ok(mp_manager_array(m, 'h', init, &a));
+	mp_obj_free(init);
+	mpt_assert_ok(mp_manager_barrier(m, 3, NULL, &b));
+	assert_int_equal(mp_barrier_parties(b), 3);
+	for (int i = 0; i < 3; i++) {
+		s[i] = (struct vshared){v, a, b, i};
+		pid[i] = mpt_fork(va_child, &s[i]);
+	}
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(mpt_exit_code(pid[i]), 0);
+	assert_string_equal(aget(a, 0), "0");
+	assert_string_equal(aget(a, 1), "10");
+	assert_string_equal(aget(a, 2), "20");
+	assert_string_equal(vget(v), "'done'");
+	assert_int_equal(mp_barrier_n_waiting(b), 0);
+	assert_int_equal(mp_barrier_broken(b), 0);
+	mp_manager_free(m);
+}
+
+static int barrier_waiter(void *arg)
+{
+	struct vshared *s = arg;
+
+	return mp_barrier_wait(s->b, mpt_timeout(30)) == MP_EBARRIER ? 0 : 1;
+}
+
+static void test_mgr_bounded_semaphore_and_barrier(void **state)
+{
+	mp_manager_t *m = mgr_new();
+	mp_barrier_opts_t bo = {0};
+	mp_semaphore_t *sem;
+	mp_barrier_t *b;
+	struct vshared s = {0};
+	double t0;
+	pid_t pid;
+
+	(void)state;
+	mpt_assert_ok(mp_manager_bounded_semaphore(m, 2, &sem));
+	mpt_assert_ok(mp_semaphore_acquire(sem, 0));
+	mpt_assert_ok(mp_semaphore_release(sem, 1));
+	assert_err(mp_semaphore_release(sem, 1), -EINVAL,
+		   "mp_semaphore_release: Semaphore released too many times");
+	assert_int_equal(mp_semaphore_get_value(sem), 2);
+	assert_err(mp_manager_bounded_semaphore(m, 0, &sem), -EINVAL,
+		   "never be released");
+	assert_null(sem);
+	/* a plain library BoundedSemaphore keeps multiprocessing's words */
+	mpt_assert_ok(mp_manager_semaphore(m, 1, &sem));
+	assert_err(mp_semaphore_release(sem, INT32_MAX), -EINVAL,
+		   "semaphore or lock released too many times");
+	/* Barrier: timeout, abort, reset */
+	bo.timeout = 0.05;
+	mpt_assert_ok(mp_manager_barrier(m, 2, &bo, &b));
+	assert_err(mp_barrier_wait(b, MP_BARRIER_DEFAULT), MP_EBARRIER,
+		   "timed out");
+	assert_int_equal(mp_barrier_broken(b), 1);
+	mpt_assert_ok(mp_barrier_reset(b));
+	assert_int_equal(mp_barrier_broken(b), 0);
+	s.b = b;
+	pid = mpt_fork(barrier_waiter, &s);
+	t0 = mpt_now();
+	while (mp_barrier_n_waiting(b) < 1 && mpt_now() - t0 < mpt_timeout(10))
+		sched_yield();
+	assert_int_equal(mp_barrier_n_waiting(b), 1);
+	mpt_assert_ok(mp_barrier_abort(b));
+	assert_int_equal(mpt_exit_code(pid), 0);
+	assert_err(mp_barrier_wait(b, 0), MP_EBARRIER, "broken");
+	bo.action = (mp_barrier_action_fn)1;
+	assert_err(mp_manager_barrier(m, 2, &bo, &b), -EINVAL, "action");
+	bo = (mp_barrier_opts_t){.timeout = -5};
+	assert_err(mp_manager_barrier(m, 2, &bo, &b), -EINVAL, "timeout");
+	assert_err(mp_manager_barrier(m, 0, NULL, &b), -EINVAL, "parties");
+	mp_manager_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2598,6 +2886,10 @@ int main(void)
 		MPT(test_mgr_queue_processes),
 		MPT(test_mgr_queue_wakes_and_closes),
 		MPT(test_mgr_queue_client_killed),
+		MPT(test_mgr_value),
+		MPT(test_mgr_array_typecodes),
+		MPT(test_mgr_value_array_barrier_processes),
+		MPT(test_mgr_bounded_semaphore_and_barrier),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -423,6 +423,8 @@ typedef struct mp_dictproxy mp_dictproxy_t;
 typedef struct mp_listproxy mp_listproxy_t;
 typedef struct mp_namespaceproxy mp_namespaceproxy_t;
 typedef struct mp_queueproxy mp_queueproxy_t;
+typedef struct mp_valueproxy mp_valueproxy_t;
+typedef struct mp_arrayproxy mp_arrayproxy_t;
 
 /* Options of mp_manager_new; all-zero or NULL: CPython's defaults. */
 typedef struct mp_manager_opts {
@@ -530,6 +532,53 @@ MP_API int mp_manager_queue(mp_manager_t *m, unsigned maxsize,
 			    mp_queueproxy_t **out);
 MP_API int mp_manager_joinablequeue(mp_manager_t *m, unsigned maxsize,
 				    mp_queueproxy_t **out);
+
+/*
+ * mp_manager_value - a new shared Value holding a copy of init
+ * (manager.Value(typecode, init): CPython's manager keeps the typecode
+ * without checking it, so it is not asked for here; the Value holds any
+ * value).  -EINVAL (NULL), -ENOMEM, MP_ECLOSED.  Thread-safe.
+ */
+MP_API int mp_manager_value(mp_manager_t *m, const mp_obj_t *init,
+			    mp_valueproxy_t **out);
+
+/*
+ * mp_manager_array - a new shared Array (manager.Array(typecode,
+ * sequence), an array.array in CPython's server): as many C numbers of
+ * the typecode as init has items (a list or tuple; NULL: none), each
+ * checked as array.array checks it (see mp_arrayproxy_set).  Typecodes b,
+ * B, h, H, i, I, l, L, q, Q (integers of 1, 1, 2, 2, 4, 4, 8, 8, 8, 8
+ * bytes), f, d (float, double); 'u' (deprecated in CPython) is not
+ * provided.  The length is fixed.  -EINVAL "ValueError: bad typecode
+ * (must be ...)", the TypeError/OverflowError of an item (nothing made),
+ * init not a list or tuple, NULL; -ENOMEM, MP_ECLOSED.  Thread-safe.
+ */
+MP_API int mp_manager_array(mp_manager_t *m, char typecode,
+			    const mp_obj_t *init, mp_arrayproxy_t **out);
+
+/*
+ * mp_manager_bounded_semaphore - manager.BoundedSemaphore(value): an
+ * mp_semaphore_t (used with the sync.h functions) placed in the region,
+ * bounded by value; releasing above it is -EINVAL with threading's text
+ * "Semaphore released too many times" (CPython's ValueError).  -EINVAL
+ * also for value 0 (it could never be released; threading allows it) or
+ * over INT32_MAX, NULL; -ENOMEM, MP_ECLOSED.  Thread-safe.
+ */
+MP_API int mp_manager_bounded_semaphore(mp_manager_t *m, unsigned value,
+					mp_semaphore_t **out);
+
+/*
+ * mp_manager_barrier - manager.Barrier(parties, timeout=opts->timeout): an
+ * mp_barrier_t (used with mp_barrier_wait/abort/reset/parties/n_waiting/
+ * broken) placed in the region.  A broken barrier is MP_EBARRIER
+ * (BrokenBarrierError), as the sync module's.  opts may be NULL; an action
+ * is refused (-EINVAL: CPython runs it in the server, which C callers
+ * cannot reach).  -EINVAL also for parties 0 or over INT32_MAX, a bad
+ * opts->timeout, NULL; -ENOMEM, MP_ECLOSED.  Thread-safe.
+ */
+MP_API int mp_manager_barrier(mp_manager_t *m, unsigned parties,
+			      const mp_barrier_opts_t *opts,
+			      mp_barrier_t **out);
 
 /* ---- DictProxy ---- */
 
@@ -799,6 +848,39 @@ MP_API int mp_queueproxy_full(mp_queueproxy_t *q);
  */
 MP_API int mp_queueproxy_task_done(mp_queueproxy_t *q);
 MP_API int mp_queueproxy_join(mp_queueproxy_t *q, double timeout);
+
+/* ---- ValueProxy and ArrayProxy ---- */
+
+/*
+ * mp_valueproxy_get - v.value (v.get()) as a new value; mp_valueproxy_set
+ * - v.value = value (v.set(value)), a copy.  -EINVAL (NULL), -ENOMEM,
+ * MP_ECLOSED.
+ */
+MP_API int mp_valueproxy_get(mp_valueproxy_t *v, mp_obj_t **out);
+MP_API int mp_valueproxy_set(mp_valueproxy_t *v, const mp_obj_t *value);
+
+/* mp_arrayproxy_len - len(a); -EINVAL, MP_ECLOSED. */
+MP_API int mp_arrayproxy_len(mp_arrayproxy_t *a);
+
+/*
+ * mp_arrayproxy_get - a[i] (negative i from the end) as a new int or
+ * float.  -ERANGE "IndexError: array index out of range", -EINVAL,
+ * -ENOMEM, MP_ECLOSED.
+ */
+MP_API int mp_arrayproxy_get(mp_arrayproxy_t *a, ptrdiff_t i, mp_obj_t **out);
+
+/*
+ * mp_arrayproxy_set - a[i] = value, converted as array.array does: an
+ * integer typecode takes an int or bool ("TypeError: 'float' object cannot
+ * be interpreted as an integer", -EINVAL) within its range (-ERANGE with
+ * CPython's OverflowError text: "OverflowError: signed integer is greater
+ * than maximum", ...); f and d take a bool, int or float ("TypeError: must
+ * be real number, not str"; f rounds to single precision, out of range:
+ * inf).  -ERANGE "IndexError: array assignment index out of range",
+ * -EINVAL (NULL), MP_ECLOSED.  Each item is one atomic store: no lock.
+ */
+MP_API int mp_arrayproxy_set(mp_arrayproxy_t *a, ptrdiff_t i,
+			     const mp_obj_t *value);
 
 #ifdef __cplusplus
 }

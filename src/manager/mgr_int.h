@@ -162,6 +162,37 @@ int mpi_queue_full(struct mp_queueproxy *q);
 int mpi_queue_task_done(struct mp_queueproxy *q);
 int mpi_queue_join(struct mp_queueproxy *q, double timeout);
 
+/* A Value: its pickle's offset, swapped under the lock (value.c). */
+struct mp_valueproxy {
+	uint64_t lock;
+	uint64_t off;
+	struct mpi_region *r;
+};
+
+/* An Array: n C numbers of `size` bytes each, of typecode `code`. */
+struct mp_arrayproxy {
+	struct mpi_region *r;
+	uint64_t n;
+	uint32_t size;
+	char code;
+	char pad[3];
+	unsigned char data[]; /* 8-byte aligned */
+};
+
+int mpi_value_new(struct mpi_region *r, const mp_obj_t *init,
+		  struct mp_valueproxy **out);
+int mpi_array_new(struct mpi_region *r, char typecode, const mp_obj_t *init,
+		  struct mp_arrayproxy **out);
+/* ValueProxy.get/set, ArrayProxy.__getitem__/__setitem__ for the local
+ * calls and the remote dispatcher: 0 or a code with its reason
+ * (-ERANGE IndexError/OverflowError, -EINVAL TypeError, -ENOMEM,
+ * MP_ECLOSED). */
+int mpi_value_get(struct mp_valueproxy *v, mp_obj_t **out);
+int mpi_value_set(struct mp_valueproxy *v, const mp_obj_t *value);
+int mpi_array_get(struct mp_arrayproxy *a, ptrdiff_t i, mp_obj_t **out);
+int mpi_array_set(struct mp_arrayproxy *a, ptrdiff_t i,
+		  const mp_obj_t *value);
+
 int mpi_namespace_new(struct mpi_region *r, struct mp_namespaceproxy **out);
 int mpi_dict_new(struct mpi_region *r, const mp_obj_t *init,
 		 struct mp_dictproxy **out);
