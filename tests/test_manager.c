@@ -1915,6 +1915,12 @@ static int churn(void *arg)
 			mp_listproxy_pop(s->l, 0, NULL);
 		else if (i % 5 == 2)
 			mp_listproxy_insert(s->l, 1, k);
+		else if (i % 5 == 3)
+			mp_listproxy_set_slice(s->l, 0, 1, 1, v);
+		else if (i % 10 == 4)
+			mp_listproxy_reverse(s->l);
+		else
+			mp_listproxy_del_slice(s->l, 0, 6, 2);
 		mp_obj_free(k);
 		mp_obj_free(v);
 		if (i % 100 == 99 && write(s->fd, "x", 1) != 1)
@@ -2845,6 +2851,153 @@ static void test_mgr_bounded_semaphore_and_barrier(void **state)
 	mp_manager_free(m);
 }
 
+/* ---- list slices with a step, reverse ---- */
+
+/* l as a repr (through a slice of it all). */
+static char *lrepr(mp_listproxy_t *l)
+{
+	mp_obj_t *o;
+	int rc = mp_listproxy_slice(l, 0, PTRDIFF_MAX, &o);
+
+	return got_repr(rc, o);
+}
+
+static mp_listproxy_t *range_list(mp_manager_t *m, int n, int first)
+{
+	mp_listproxy_t *l;
+	mp_obj_t *init = mp_obj_list();
+
+	for (int i = 0; i < n; i++)
+		mpt_assert_ok(mp_obj_list_append(init, I(first < 0 ? -(i + 1)
+								 : first + i)));
+	mpt_assert_ok(mp_manager_list(m, init, &l));
+	mp_obj_free(init);
+	return l;
+}
+
+/* Expected values computed by CPython on list(range(10)): l[a:b:c],
+ * del l[a:b:c], l[a:b:c] = [-1, -2, ... -n]. */
+static const struct {
+	ptrdiff_t a, b, c;
+	int n;
+	const char *get, *del, *set;
+} slice_cases[] = {
+		{PTRDIFF_MIN, PTRDIFF_MAX, 1, 2, "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]",
+		 "[]",
+		 "[-1, -2]"},
+		{PTRDIFF_MAX, PTRDIFF_MIN, -1, 10, "[9, 8, 7, 6, 5, 4, 3, 2, 1, 0]",
+		 "[]",
+		 "[-10, -9, -8, -7, -6, -5, -4, -3, -2, -1]"},
+		{2, PTRDIFF_MAX, 1, 2, "[2, 3, 4, 5, 6, 7, 8, 9]",
+		 "[0, 1]",
+		 "[0, 1, -1, -2]"},
+		{-3, PTRDIFF_MAX, 1, 2, "[7, 8, 9]",
+		 "[0, 1, 2, 3, 4, 5, 6]",
+		 "[0, 1, 2, 3, 4, 5, 6, -1, -2]"},
+		{1, 8, 3, 3, "[1, 4, 7]",
+		 "[0, 2, 3, 5, 6, 8, 9]",
+		 "[0, -1, 2, 3, -2, 5, 6, -3, 8, 9]"},
+		{8, 1, -3, 3, "[8, 5, 2]",
+		 "[0, 1, 3, 4, 6, 7, 9]",
+		 "[0, 1, -3, 3, 4, -2, 6, 7, -1, 9]"},
+		{PTRDIFF_MIN, PTRDIFF_MAX, 2, 5, "[0, 2, 4, 6, 8]",
+		 "[1, 3, 5, 7, 9]",
+		 "[-1, 1, -2, 3, -3, 5, -4, 7, -5, 9]"},
+		{-1, -20, -2, 5, "[9, 7, 5, 3, 1]",
+		 "[0, 2, 4, 6, 8]",
+		 "[0, -5, 2, -4, 4, -3, 6, -2, 8, -1]"},
+		{5, 2, 1, 2, "[]",
+		 "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]",
+		 "[0, 1, 2, 3, 4, -1, -2, 5, 6, 7, 8, 9]"},
+		{100, 200, 1, 2, "[]",
+		 "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]",
+		 "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, -1, -2]"},
+		{-100, 3, 1, 2, "[0, 1, 2]",
+		 "[3, 4, 5, 6, 7, 8, 9]",
+		 "[-1, -2, 3, 4, 5, 6, 7, 8, 9]"},
+		{3, 3, 1, 2, "[]",
+		 "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]",
+		 "[0, 1, 2, -1, -2, 3, 4, 5, 6, 7, 8, 9]"},
+		{PTRDIFF_MAX, PTRDIFF_MIN, -4, 3, "[9, 5, 1]",
+		 "[0, 2, 3, 4, 6, 7, 8]",
+		 "[0, -3, 2, 3, 4, -2, 6, 7, 8, -1]"},
+		{7, PTRDIFF_MIN, -2, 4, "[7, 5, 3, 1]",
+		 "[0, 2, 4, 6, 8, 9]",
+		 "[0, -4, 2, -3, 4, -2, 6, -1, 8, 9]"},
+		{0, 10, 20, 1, "[0]",
+		 "[1, 2, 3, 4, 5, 6, 7, 8, 9]",
+		 "[-1, 1, 2, 3, 4, 5, 6, 7, 8, 9]"},
+};
+
+static void test_mgr_list_slices(void **state)
+{
+	mp_manager_t *m = mgr_new();
+	mp_listproxy_t *l, *src;
+	mp_obj_t *o, *items;
+
+	(void)state;
+	for (size_t k = 0; k < sizeof(slice_cases) / sizeof(slice_cases[0]);
+	     k++) {
+		ptrdiff_t a = slice_cases[k].a, b = slice_cases[k].b,
+			  c = slice_cases[k].c;
+
+		l = range_list(m, 10, 0);
+		mpt_assert_ok(mp_listproxy_get_slice(l, a, b, c, &o));
+		assert_string_equal(got_repr(0, o), slice_cases[k].get);
+		mpt_assert_ok(mp_listproxy_del_slice(l, a, b, c));
+		assert_string_equal(lrepr(l), slice_cases[k].del);
+		l = range_list(m, 10, 0);
+		src = range_list(m, slice_cases[k].n, -1);
+		mpt_assert_ok(mp_listproxy_slice(src, 0, PTRDIFF_MAX, &items));
+		mpt_assert_ok(mp_listproxy_set_slice(l, a, b, c, items));
+		mp_obj_free(items);
+		assert_string_equal(lrepr(l), slice_cases[k].set);
+	}
+	/* CPython's errors; nothing changes */
+	l = range_list(m, 10, 0);
+	items = mp_obj_tuple_pack(1, I(1));
+	assert_err(mp_listproxy_set_slice(l, PTRDIFF_MIN, PTRDIFF_MAX, 2,
+					  items),
+		   -EINVAL, "ValueError: attempt to assign sequence of size 1 "
+			    "to extended slice of size 5");
+	assert_err(mp_listproxy_set_slice(l, 0, 3, 0, items), -EINVAL,
+		   "ValueError: slice step cannot be zero");
+	assert_err(mp_listproxy_get_slice(l, 0, 3, 0, &o), -EINVAL,
+		   "slice step cannot be zero");
+	assert_null(o);
+	assert_err(mp_listproxy_del_slice(l, 0, 3, 0), -EINVAL,
+		   "slice step cannot be zero");
+	mp_obj_free(items);
+	items = I(3);
+	assert_err(mp_listproxy_set_slice(l, 0, 3, 1, items), -EINVAL,
+		   "not 'int'");
+	mp_obj_free(items);
+	assert_err(mp_listproxy_set_slice(l, 0, 3, 1, NULL), -EINVAL,
+		   "items");
+	assert_string_equal(lrepr(l), "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]");
+	/* growing and shrinking by a plain slice, then reverse */
+	items = mp_obj_list();
+	for (int i = 0; i < 50; i++)
+		mpt_assert_ok(mp_obj_list_append(items, S("x")));
+	mpt_assert_ok(mp_listproxy_set_slice(l, 1, 9, 1, items));
+	assert_int_equal(mp_listproxy_len(l), 52);
+	mp_obj_free(items);
+	mpt_assert_ok(mp_listproxy_del_slice(l, 1, -1, 1));
+	assert_string_equal(lrepr(l), "[0, 9]");
+	mpt_assert_ok(mp_listproxy_append(l, items = S("e")));
+	mp_obj_free(items);
+	mpt_assert_ok(mp_listproxy_reverse(l));
+	assert_string_equal(lrepr(l), "['e', 9, 0]");
+	l = range_list(m, 0, 0);
+	mpt_assert_ok(mp_listproxy_reverse(l));
+	mpt_assert_ok(mp_listproxy_del_slice(l, PTRDIFF_MIN, PTRDIFF_MAX, -1));
+	assert_string_equal(lrepr(l), "[]");
+	mp_manager_shutdown(m);
+	assert_err(mp_listproxy_reverse(l), MP_ECLOSED, "shut down");
+	assert_err(mp_listproxy_del_slice(l, 0, 1, 1), MP_ECLOSED, "shut down");
+	mp_manager_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2890,6 +3043,7 @@ int main(void)
 		MPT(test_mgr_array_typecodes),
 		MPT(test_mgr_value_array_barrier_processes),
 		MPT(test_mgr_bounded_semaphore_and_barrier),
+		MPT(test_mgr_list_slices),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -713,6 +713,32 @@ MP_API int mp_listproxy_set(mp_listproxy_t *l, ptrdiff_t i,
 MP_API int mp_listproxy_slice(mp_listproxy_t *l, ptrdiff_t start,
 			      ptrdiff_t stop, mp_obj_t **out);
 
+/*
+ * mp_listproxy_get_slice - l[start:stop:step] as a new list;
+ * mp_listproxy_set_slice - l[start:stop:step] = items (a list or tuple,
+ * copied); mp_listproxy_del_slice - del l[start:stop:step].  Bounds follow
+ * Python (negative from the end, clamped); PTRDIFF_MIN and PTRDIFF_MAX
+ * stand for an omitted bound (None), as in CPython: l[::-1] is
+ * (PTRDIFF_MAX, PTRDIFF_MIN, -1), l[2:] is (2, PTRDIFF_MAX, 1).  With
+ * step 1 set_slice replaces the slice by any number of items; with another
+ * step their number must be the slice's: -EINVAL "ValueError: attempt to
+ * assign sequence of size 3 to extended slice of size 2".  -EINVAL
+ * "ValueError: slice step cannot be zero", items not a list or tuple,
+ * NULL; -ENOMEM, MP_ECLOSED.  A failure changes nothing; a change is
+ * published in one store (a client killed leaves old or new).
+ */
+MP_API int mp_listproxy_get_slice(mp_listproxy_t *l, ptrdiff_t start,
+				  ptrdiff_t stop, ptrdiff_t step,
+				  mp_obj_t **out);
+MP_API int mp_listproxy_set_slice(mp_listproxy_t *l, ptrdiff_t start,
+				  ptrdiff_t stop, ptrdiff_t step,
+				  const mp_obj_t *items);
+MP_API int mp_listproxy_del_slice(mp_listproxy_t *l, ptrdiff_t start,
+				  ptrdiff_t stop, ptrdiff_t step);
+
+/* mp_listproxy_reverse - l.reverse(); -EINVAL, -ENOMEM, MP_ECLOSED. */
+MP_API int mp_listproxy_reverse(mp_listproxy_t *l);
+
 /* mp_listproxy_append - l.append(value).  -EINVAL, -ENOMEM, ECLOSED. */
 MP_API int mp_listproxy_append(mp_listproxy_t *l, const mp_obj_t *value);
 

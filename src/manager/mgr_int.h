@@ -193,6 +193,18 @@ int mpi_array_get(struct mp_arrayproxy *a, ptrdiff_t i, mp_obj_t **out);
 int mpi_array_set(struct mp_arrayproxy *a, ptrdiff_t i,
 		  const mp_obj_t *value);
 
+/*
+ * For list_slice.c: MP_ECLOSED (reason left) or 0; take the list's lock
+ * and see its n item block offsets (valid until the lock is given back
+ * or the table replaced); publish a new table holding the n offsets of
+ * items (lock held; the old table is freed, not the blocks): 0 or -ENOMEM.
+ */
+int mpi_list_usable(const struct mp_listproxy *l);
+const uint64_t *mpi_list_lock(struct mp_listproxy *l, uint64_t *n);
+void mpi_list_unlock(struct mp_listproxy *l);
+int mpi_list_replace(struct mp_listproxy *l, const uint64_t *items,
+		     uint64_t n);
+
 int mpi_namespace_new(struct mpi_region *r, struct mp_namespaceproxy **out);
 int mpi_dict_new(struct mpi_region *r, const mp_obj_t *init,
 		 struct mp_dictproxy **out);
