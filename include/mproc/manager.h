@@ -409,6 +409,14 @@ MP_API int mp_pickle_loads(const void *data, size_t len, mp_obj_t **out);
  *                           instances of 'str' and 'int'"
  *   RuntimeError  -EBUSY    "RuntimeError: dictionary changed size during
  *                           iteration"
+ *   ValueError    -EINVAL   (other than "not in list") "ValueError: slice
+ *                           step cannot be zero", "ValueError: task_done()
+ *                           called too many times"
+ *   OverflowError -ERANGE   "OverflowError: signed integer is greater than
+ *                           maximum" (an Array's typecode)
+ *   queue.Empty/Full        -EAGAIN from the _nowait calls, -ETIMEDOUT
+ *                           from the waits
+ *   BrokenBarrierError      MP_EBARRIER
  * and -ENOMEM when the shared region is full (its size is
  * mp_manager_opts_t.capacity), MP_ECLOSED after shutdown, -EINVAL for a
  * NULL argument.
