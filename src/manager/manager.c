@@ -33,6 +33,7 @@
 #include "manager/remote_int.h"
 #include "manager/srv_int.h"
 #include "process/process_int.h"
+#include "sync/sync_int.h"
 
 #define MIN_CAPACITY ((size_t)64 << 10)
 #define MAX_CAPACITY ((size_t)1 << 40)
@@ -359,7 +360,7 @@ static int usable(const mp_manager_t *m)
 }
 
 /* Zeroed room for one sync object in the region: 0 or -ENOMEM. */
-static int room(struct mpi_region *r, size_t size, void **out)
+int mpi_region_room(struct mpi_region *r, size_t size, void **out)
 {
 	uint64_t off;
 
@@ -397,19 +398,19 @@ int mpi_mgr_obj_new(struct mpi_region *r, int kind, const mp_obj_t *init,
 	case MP_SHARED_NAMESPACE:
 		return mpi_namespace_new(r, (mp_namespaceproxy_t **)out);
 	case MP_SHARED_LOCK:
-		if ((rc = room(r, sizeof(mp_lock_t), out)) == 0)
+		if ((rc = mpi_region_room(r, sizeof(mp_lock_t), out)) == 0)
 			mp_lock_init(*out);
 		return rc;
 	case MP_SHARED_RLOCK:
-		if ((rc = room(r, sizeof(mp_rlock_t), out)) == 0)
+		if ((rc = mpi_region_room(r, sizeof(mp_rlock_t), out)) == 0)
 			mp_rlock_init(*out);
 		return rc;
 	case MP_SHARED_CONDITION: /* on its own RLock */
-		if ((rc = room(r, sizeof(mp_condition_t), out)) == 0)
+		if ((rc = mpi_region_room(r, sizeof(mp_condition_t), out)) == 0)
 			mp_condition_init(*out, NULL);
 		return rc;
 	case MP_SHARED_EVENT:
-		if ((rc = room(r, sizeof(mp_event_t), out)) == 0)
+		if ((rc = mpi_region_room(r, sizeof(mp_event_t), out)) == 0)
 			mp_event_init(*out);
 		return rc;
 	case MP_SHARED_SEMAPHORE:
@@ -417,7 +418,7 @@ int mpi_mgr_obj_new(struct mpi_region *r, int kind, const mp_obj_t *init,
 				     v > INT32_MAX))
 			return mpi_why(-EINVAL, "ValueError: a semaphore's "
 				       "value is an int in 0..INT32_MAX");
-		if ((rc = room(r, sizeof(mp_semaphore_t), out)) == 0)
+		if ((rc = mpi_region_room(r, sizeof(mp_semaphore_t), out)) == 0)
 			mp_semaphore_init(*out, (unsigned)v, NULL);
 		return rc;
 	}
@@ -452,6 +453,16 @@ int mp_manager_dict(mp_manager_t *m, const mp_obj_t *init,
 	return 0;
 }
 
+/* init of a list or array: NULL, a list or a tuple; else -EINVAL. */
+static int seq_init(const mp_obj_t *init)
+{
+	if (init != NULL && init->kind != MP_OBJ_LIST &&
+	    init->kind != MP_OBJ_TUPLE)
+		return mpi_why(-EINVAL, "init is a '%s', not a list or tuple",
+			       mp_obj_kind_name(init->kind));
+	return 0;
+}
+
 int mp_manager_list(mp_manager_t *m, const mp_obj_t *init,
 		    mp_listproxy_t **out)
 {
@@ -460,10 +471,8 @@ int mp_manager_list(mp_manager_t *m, const mp_obj_t *init,
 	MPI_CHECK_NULL(out);
 	*out = NULL;
 	MPI_CHECK_NULL(m);
-	if (init != NULL && init->kind != MP_OBJ_LIST &&
-	    init->kind != MP_OBJ_TUPLE)
-		return MPI_ERR(-EINVAL, "init is a '%s', not a list or tuple",
-			       mp_obj_kind_name(init->kind));
+	if ((rc = seq_init(init)) < 0)
+		return MPI_RAISE(rc);
 	if ((rc = make(m, MP_SHARED_LIST, init, (void **)out)) < 0)
 		return MPI_RAISE(rc);
 	return 0;
@@ -481,16 +490,94 @@ int mp_manager_namespace(mp_manager_t *m, mp_namespaceproxy_t **out)
 	return 0;
 }
 
-/* A sync object: local managers only (a remote one is a server's thread
- * object, which C's mp_lock_t... functions cannot reach). */
-static int make_sync(mp_manager_t *m, int kind, const mp_obj_t *init,
-		     void **out)
+/* What a connected manager does not make for C clients: its objects
+ * would be the server's (threading objects, queue.Queue), which the
+ * mp_lock_t... functions cannot reach. */
+static int local_only(const mp_manager_t *m)
 {
 	if (m->remote != NULL)
 		return mpi_why(-ENOTSUP, "a connected manager serves dict, "
-			       "list and Namespace to C clients, not sync "
-			       "objects");
-	return make(m, kind, init, out);
+			       "list and Namespace to C clients, not this "
+			       "type");
+	return 0;
+}
+
+static int new_queue(mp_manager_t *m, unsigned maxsize, bool joinable,
+		     mp_queueproxy_t **out)
+{
+	int rc;
+
+	if (maxsize > INT32_MAX)
+		return mpi_why(-EINVAL, "maxsize %u is over INT32_MAX",
+			       maxsize);
+	if ((rc = local_only(m)) < 0 || (rc = usable(m)) < 0)
+		return rc;
+	return mpi_queue_new(m->r, maxsize, joinable, out);
+}
+
+int mp_manager_queue(mp_manager_t *m, unsigned maxsize, mp_queueproxy_t **out)
+{
+	int rc;
+
+	MPI_CHECK_NULL(out);
+	*out = NULL;
+	MPI_CHECK_NULL(m);
+	if ((rc = new_queue(m, maxsize, false, out)) < 0)
+		return MPI_RAISE(rc);
+	return 0;
+}
+
+int mp_manager_joinablequeue(mp_manager_t *m, unsigned maxsize,
+			     mp_queueproxy_t **out)
+{
+	int rc;
+
+	MPI_CHECK_NULL(out);
+	*out = NULL;
+	MPI_CHECK_NULL(m);
+	if ((rc = new_queue(m, maxsize, true, out)) < 0)
+		return MPI_RAISE(rc);
+	return 0;
+}
+
+int mp_manager_value(mp_manager_t *m, const mp_obj_t *init,
+		     mp_valueproxy_t **out)
+{
+	int rc;
+
+	MPI_CHECK_NULL(out);
+	*out = NULL;
+	MPI_CHECK_NULL(m);
+	MPI_CHECK_NULL(init);
+	if ((rc = local_only(m)) < 0 || (rc = usable(m)) < 0 ||
+	    (rc = mpi_value_new(m->r, init, out)) < 0)
+		return MPI_RAISE(rc);
+	return 0;
+}
+
+int mp_manager_array(mp_manager_t *m, char typecode, const mp_obj_t *init,
+		     mp_arrayproxy_t **out)
+{
+	int rc;
+
+	MPI_CHECK_NULL(out);
+	*out = NULL;
+	MPI_CHECK_NULL(m);
+	if ((rc = seq_init(init)) < 0)
+		return MPI_RAISE(rc);
+	if ((rc = local_only(m)) < 0 || (rc = usable(m)) < 0 ||
+	    (rc = mpi_array_new(m->r, typecode, init, out)) < 0)
+		return MPI_RAISE(rc);
+	return 0;
+}
+
+/* A sync object: local managers only. */
+static int make_sync(mp_manager_t *m, int kind, const mp_obj_t *init,
+		     void **out)
+{
+	int rc = local_only(m);
+
+	return rc < 0 ? rc : make(m, kind, init, out);
 }
 
 int mp_manager_lock(mp_manager_t *m, mp_lock_t **out)
@@ -562,6 +649,56 @@ int mp_manager_semaphore(mp_manager_t *m, unsigned value,
 	rc = make_sync(m, MP_SHARED_SEMAPHORE, v, (void **)out);
 	mp_obj_free(v);
 	return rc < 0 ? MPI_RAISE(rc) : 0;
+}
+
+int mp_manager_bounded_semaphore(mp_manager_t *m, unsigned value,
+				 mp_semaphore_t **out)
+{
+	mp_semaphore_opts_t so = {.bounded = true};
+	void *p;
+	int rc;
+
+	MPI_CHECK_NULL(out);
+	*out = NULL;
+	MPI_CHECK_NULL(m);
+	if (value == 0 || value > INT32_MAX)
+		return MPI_ERR(-EINVAL, "value %u: need 1 .. INT32_MAX (a "
+					"BoundedSemaphore of 0 can never be "
+					"released)", value);
+	if ((rc = local_only(m)) < 0 || (rc = usable(m)) < 0 ||
+	    (rc = mpi_region_room(m->r, sizeof(mp_semaphore_t), &p)) < 0)
+		return MPI_RAISE(rc);
+	mp_semaphore_init(p, value, &so);
+	mpi_semaphore_threading_wording(p);
+	*out = p;
+	return 0;
+}
+
+int mp_manager_barrier(mp_manager_t *m, unsigned parties,
+		       const mp_barrier_opts_t *opts, mp_barrier_t **out)
+{
+	void *p;
+	int rc;
+
+	MPI_CHECK_NULL(out);
+	*out = NULL;
+	MPI_CHECK_NULL(m);
+	if (opts != NULL && opts->action != NULL)
+		return MPI_ERR(-EINVAL, "opts->action: a manager's Barrier "
+					"has no action here (CPython runs it "
+					"in the server process)");
+	if (parties == 0 || parties > INT32_MAX)
+		return MPI_ERR(-EINVAL, "parties %u: need 1 .. INT32_MAX",
+			       parties);
+	if (opts != NULL &&
+	    (rc = mpi_timeout_check(opts->timeout, "opts->timeout")) < 0)
+		return MPI_RAISE(rc);
+	if ((rc = local_only(m)) < 0 || (rc = usable(m)) < 0 ||
+	    (rc = mpi_region_room(m->r, sizeof(mp_barrier_t), &p)) < 0)
+		return MPI_RAISE(rc);
+	mp_barrier_init(p, parties, opts);
+	*out = p;
+	return 0;
 }
 
 int mp_manager_register(mp_manager_t *m, const char *typeid, int kind,

@@ -34,12 +34,13 @@ static const char *const exc_names[] = {
 	"AttributeError", NULL,
 };
 
-mp_obj_t *mpi_exc_from_error(int rc, const mp_obj_t *key)
+mp_obj_t *mpi_exc_from_error(int rc, const char *msg,
+			     const mp_obj_t *key)
 {
-	const char *msg = mp_last_error(), *p = strstr(msg, ": ");
+	const char *p;
 	size_t i, n;
 
-	if (p != NULL)
+	if (msg == NULL && (p = strstr(msg = mp_last_error(), ": ")) != NULL)
 		msg = p + 2; /* after the function's name */
 	for (i = 0; exc_names[i] != NULL; i++) {
 		n = strlen(exc_names[i]);
@@ -72,7 +73,7 @@ const mp_obj_t *mpi_call_arg(const struct mpi_call *c, size_t i,
 }
 
 /* A required argument, or a TypeError. */
-static int need(struct mpi_call *c, size_t i, const char *name,
+int mpi_call_need(struct mpi_call *c, size_t i, const char *name,
 		const mp_obj_t **out)
 {
 	if ((*out = mpi_call_arg(c, i, name)) != NULL)
@@ -82,14 +83,14 @@ static int need(struct mpi_call *c, size_t i, const char *name,
 	return -EINVAL;
 }
 
-static int raise(struct mpi_call *c, const char *cls, const char *msg)
+int mpi_call_raise(struct mpi_call *c, const char *cls, const char *msg)
 {
 	c->exc = mpi_exc_new(cls, mp_obj_str(msg));
 	return -EINVAL;
 }
 
 /* An int argument (default dflt when absent). */
-static int int_arg(struct mpi_call *c, size_t i, const char *name,
+int mpi_call_int(struct mpi_call *c, size_t i, const char *name,
 		   int64_t dflt, int64_t *out)
 {
 	const mp_obj_t *o = mpi_call_arg(c, i, name);
@@ -97,7 +98,7 @@ static int int_arg(struct mpi_call *c, size_t i, const char *name,
 	*out = dflt;
 	if (o != NULL && mp_obj_kind(o) != MP_OBJ_BOOL &&
 	    mp_obj_as_int(o, out) < 0)
-		return raise(c, "TypeError", "an integer is required");
+		return mpi_call_raise(c, "TypeError", "an integer is required");
 	if (o != NULL && mp_obj_kind(o) == MP_OBJ_BOOL) {
 		bool b;
 
@@ -107,7 +108,7 @@ static int int_arg(struct mpi_call *c, size_t i, const char *name,
 	return 0;
 }
 
-static int ret_bool(struct mpi_call *c, int rc)
+int mpi_call_bool(struct mpi_call *c, int rc)
 {
 	if (rc < 0)
 		return rc;
@@ -115,7 +116,7 @@ static int ret_bool(struct mpi_call *c, int rc)
 	return 0;
 }
 
-static int ret_int(struct mpi_call *c, int rc)
+int mpi_call_count(struct mpi_call *c, int rc)
 {
 	if (rc < 0)
 		return rc;
@@ -136,7 +137,7 @@ static int ret_default(struct mpi_call *c, const mp_obj_t *dflt)
 
 static int d_getitem(struct mpi_call *c)
 {
-	int rc = need(c, 0, NULL, &c->key);
+	int rc = mpi_call_need(c, 0, NULL, &c->key);
 
 	return rc < 0 ? rc : mp_dictproxy_get(D, c->key, &c->ret);
 }
@@ -146,14 +147,14 @@ static int d_setitem(struct mpi_call *c)
 	const mp_obj_t *k, *v;
 	int rc;
 
-	if ((rc = need(c, 0, NULL, &k)) < 0 || (rc = need(c, 1, NULL, &v)) < 0)
+	if ((rc = mpi_call_need(c, 0, NULL, &k)) < 0 || (rc = mpi_call_need(c, 1, NULL, &v)) < 0)
 		return rc;
 	return mp_dictproxy_set(D, k, v);
 }
 
 static int d_delitem(struct mpi_call *c)
 {
-	int rc = need(c, 0, NULL, &c->key);
+	int rc = mpi_call_need(c, 0, NULL, &c->key);
 
 	return rc < 0 ? rc : mp_dictproxy_del(D, c->key);
 }
@@ -161,12 +162,12 @@ static int d_delitem(struct mpi_call *c)
 static int d_contains(struct mpi_call *c)
 {
 	const mp_obj_t *k;
-	int rc = need(c, 0, NULL, &k);
+	int rc = mpi_call_need(c, 0, NULL, &k);
 
-	return rc < 0 ? rc : ret_bool(c, mp_dictproxy_contains(D, k));
+	return rc < 0 ? rc : mpi_call_bool(c, mp_dictproxy_contains(D, k));
 }
 
-static int d_len(struct mpi_call *c) { return ret_int(c, mp_dictproxy_len(D)); }
+static int d_len(struct mpi_call *c) { return mpi_call_count(c, mp_dictproxy_len(D)); }
 static int d_clear(struct mpi_call *c) { return mp_dictproxy_clear(D); }
 static int d_copy(struct mpi_call *c) { return mp_dictproxy_copy(D, &c->ret); }
 static int d_keys(struct mpi_call *c) { return mp_dictproxy_keys(D, &c->ret); }
@@ -179,7 +180,7 @@ static int d_values(struct mpi_call *c)
 
 static int d_get(struct mpi_call *c)
 {
-	int rc = need(c, 0, NULL, &c->key);
+	int rc = mpi_call_need(c, 0, NULL, &c->key);
 
 	if (rc == 0 && (rc = mp_dictproxy_get(D, c->key, &c->ret)) == -ENOENT)
 		return ret_default(c, mpi_call_arg(c, 1, NULL));
@@ -189,7 +190,7 @@ static int d_get(struct mpi_call *c)
 static int d_pop(struct mpi_call *c)
 {
 	const mp_obj_t *dflt = mpi_call_arg(c, 1, NULL);
-	int rc = need(c, 0, NULL, &c->key);
+	int rc = mpi_call_need(c, 0, NULL, &c->key);
 
 	if (rc == 0 && (rc = mp_dictproxy_pop(D, c->key, &c->ret)) == -ENOENT
 	    && dflt != NULL)
@@ -210,7 +211,7 @@ static int d_popitem(struct mpi_call *c)
 static int d_setdefault(struct mpi_call *c)
 {
 	const mp_obj_t *k;
-	int rc = need(c, 0, NULL, &k);
+	int rc = mpi_call_need(c, 0, NULL, &k);
 
 	return rc < 0 ? rc : mp_dictproxy_setdefault(D, k,
 		mpi_call_arg(c, 1, NULL), &c->ret);
@@ -223,7 +224,7 @@ static int d_update(struct mpi_call *c)
 	int rc = 0;
 
 	if (o != NULL && mp_obj_kind(o) != MP_OBJ_DICT)
-		return raise(c, "TypeError", "mproc's manager updates a dict "
+		return mpi_call_raise(c, "TypeError", "mproc's manager updates a dict "
 			     "from a dict only");
 	if (o != NULL)
 		rc = mp_dictproxy_update(D, o);
@@ -263,11 +264,11 @@ static int d_value(void *obj, mp_obj_t **out)
 static int l_index_arg(struct mpi_call *c, int64_t *i)
 {
 	const mp_obj_t *o;
-	int rc = need(c, 0, NULL, &o);
+	int rc = mpi_call_need(c, 0, NULL, &o);
 
 	if (rc == 0 && (mp_obj_kind(o) != MP_OBJ_INT ||
 			mp_obj_as_int(o, i) < 0))
-		return raise(c, "TypeError", "list indices must be integers "
+		return mpi_call_raise(c, "TypeError", "list indices must be integers "
 			     "(mproc's manager serves no slices)");
 	return rc;
 }
@@ -286,7 +287,7 @@ static int l_setitem(struct mpi_call *c)
 	int64_t i;
 	int rc;
 
-	if ((rc = l_index_arg(c, &i)) < 0 || (rc = need(c, 1, NULL, &v)) < 0)
+	if ((rc = l_index_arg(c, &i)) < 0 || (rc = mpi_call_need(c, 1, NULL, &v)) < 0)
 		return rc;
 	return mp_listproxy_set(L, (ptrdiff_t)i, v);
 }
@@ -298,25 +299,25 @@ static int l_delitem(struct mpi_call *c)
 
 	if (rc == 0 && (rc = mp_listproxy_pop(L, (ptrdiff_t)i, NULL)) ==
 		       -ERANGE)
-		return raise(c, "IndexError", "list assignment index out of "
+		return mpi_call_raise(c, "IndexError", "list assignment index out of "
 			     "range");
 	return rc;
 }
 
-static int l_len(struct mpi_call *c) { return ret_int(c, mp_listproxy_len(L)); }
+static int l_len(struct mpi_call *c) { return mpi_call_count(c, mp_listproxy_len(L)); }
 
 static int l_contains(struct mpi_call *c)
 {
 	const mp_obj_t *v;
-	int rc = need(c, 0, NULL, &v);
+	int rc = mpi_call_need(c, 0, NULL, &v);
 
-	return rc < 0 ? rc : ret_bool(c, mp_listproxy_count(L, v));
+	return rc < 0 ? rc : mpi_call_bool(c, mp_listproxy_count(L, v));
 }
 
 static int l_append(struct mpi_call *c)
 {
 	const mp_obj_t *v;
-	int rc = need(c, 0, NULL, &v);
+	int rc = mpi_call_need(c, 0, NULL, &v);
 
 	return rc < 0 ? rc : mp_listproxy_append(L, v);
 }
@@ -324,15 +325,15 @@ static int l_append(struct mpi_call *c)
 static int l_count(struct mpi_call *c)
 {
 	const mp_obj_t *v;
-	int rc = need(c, 0, NULL, &v);
+	int rc = mpi_call_need(c, 0, NULL, &v);
 
-	return rc < 0 ? rc : ret_int(c, mp_listproxy_count(L, v));
+	return rc < 0 ? rc : mpi_call_count(c, mp_listproxy_count(L, v));
 }
 
 static int l_extend(struct mpi_call *c)
 {
 	const mp_obj_t *v;
-	int rc = need(c, 0, NULL, &v);
+	int rc = mpi_call_need(c, 0, NULL, &v);
 
 	return rc < 0 ? rc : mp_listproxy_extend(L, v);
 }
@@ -340,9 +341,9 @@ static int l_extend(struct mpi_call *c)
 static int l_index(struct mpi_call *c)
 {
 	const mp_obj_t *v;
-	int rc = need(c, 0, NULL, &v);
+	int rc = mpi_call_need(c, 0, NULL, &v);
 
-	return rc < 0 ? rc : ret_int(c, mp_listproxy_index(L, v));
+	return rc < 0 ? rc : mpi_call_count(c, mp_listproxy_index(L, v));
 }
 
 static int l_insert(struct mpi_call *c)
@@ -351,7 +352,7 @@ static int l_insert(struct mpi_call *c)
 	int64_t i;
 	int rc;
 
-	if ((rc = l_index_arg(c, &i)) < 0 || (rc = need(c, 1, NULL, &v)) < 0)
+	if ((rc = l_index_arg(c, &i)) < 0 || (rc = mpi_call_need(c, 1, NULL, &v)) < 0)
 		return rc;
 	return mp_listproxy_insert(L, (ptrdiff_t)i, v);
 }
@@ -359,7 +360,7 @@ static int l_insert(struct mpi_call *c)
 static int l_pop(struct mpi_call *c)
 {
 	int64_t i;
-	int rc = int_arg(c, 0, NULL, -1, &i);
+	int rc = mpi_call_int(c, 0, NULL, -1, &i);
 
 	return rc < 0 ? rc : mp_listproxy_pop(L, (ptrdiff_t)i, &c->ret);
 }
@@ -367,7 +368,7 @@ static int l_pop(struct mpi_call *c)
 static int l_remove(struct mpi_call *c)
 {
 	const mp_obj_t *v;
-	int rc = need(c, 0, NULL, &v);
+	int rc = mpi_call_need(c, 0, NULL, &v);
 
 	return rc < 0 ? rc : mp_listproxy_remove(L, v);
 }
@@ -379,9 +380,9 @@ static int l_sort(struct mpi_call *c)
 	int rc;
 
 	if (key != NULL && mp_obj_kind(key) != MP_OBJ_NONE)
-		return raise(c, "TypeError", "mproc's manager sorts without a "
+		return mpi_call_raise(c, "TypeError", "mproc's manager sorts without a "
 			     "key function");
-	if ((rc = int_arg(c, 99, "reverse", 0, &rev)) < 0)
+	if ((rc = mpi_call_int(c, 99, "reverse", 0, &rev)) < 0)
 		return rc;
 	return mp_listproxy_sort(L, rev ? MP_SORT_REVERSE : 0);
 }
@@ -391,10 +392,10 @@ static int l_sort(struct mpi_call *c)
 static int l_imul(struct mpi_call *c)
 {
 	int64_t n;
-	int rc = int_arg(c, 0, NULL, 1, &n);
+	int rc = mpi_call_int(c, 0, NULL, 1, &n);
 
 	if (rc == 0 && n > 1)
-		return raise(c, "NotImplementedError", "mproc's manager "
+		return mpi_call_raise(c, "NotImplementedError", "mproc's manager "
 			     "repeats a list only 0 or 1 times");
 	return rc < 0 || n == 1 ? rc : mp_listproxy_clear(L);
 }
@@ -430,10 +431,10 @@ static int ns_name(struct mpi_call *c, const char **name)
 {
 	const mp_obj_t *o;
 	const mp_bytes_t *b;
-	int rc = need(c, 0, NULL, &o);
+	int rc = mpi_call_need(c, 0, NULL, &o);
 
 	if (rc == 0 && mp_obj_as_str(o, &b) < 0)
-		return raise(c, "TypeError", "attribute name must be string");
+		return mpi_call_raise(c, "TypeError", "attribute name must be string");
 	if (rc == 0)
 		*name = b->data;
 	return rc;
@@ -453,7 +454,7 @@ static int ns_set(struct mpi_call *c)
 	const char *name;
 	int rc;
 
-	if ((rc = ns_name(c, &name)) < 0 || (rc = need(c, 1, NULL, &v)) < 0)
+	if ((rc = ns_name(c, &name)) < 0 || (rc = mpi_call_need(c, 1, NULL, &v)) < 0)
 		return rc;
 	return mp_namespaceproxy_set(NS, name, v);
 }
@@ -502,12 +503,12 @@ static int wait_arg(struct mpi_call *c, size_t i, const char *name,
 	}
 	if (t != NULL && mp_obj_kind(t) != MP_OBJ_NONE) {
 		if (mp_obj_as_float(t, &w) < 0 || isnan(w))
-			return raise(c, "TypeError", "timeout must be a number");
+			return mpi_call_raise(c, "TypeError", "timeout must be a number");
 		if (has_blocking && !blocking && w != -1)
-			return raise(c, "ValueError", "can't specify a timeout "
+			return mpi_call_raise(c, "ValueError", "can't specify a timeout "
 				     "for a non-blocking call");
 		if (w < 0 && !(has_blocking && w == -1))
-			return raise(c, "ValueError", "timeout value must be "
+			return mpi_call_raise(c, "ValueError", "timeout value must be "
 				     "a non-negative number");
 		if (w < 0)
 			w = MP_FOREVER;
@@ -518,6 +519,12 @@ static int wait_arg(struct mpi_call *c, size_t i, const char *name,
 		w = c->max_wait;
 	*out = w;
 	return 0;
+}
+
+int mpi_call_timeout(struct mpi_call *c, size_t i, const char *name,
+		     double *out)
+{
+	return wait_arg(c, i, name, false, out);
 }
 
 /* A wait's outcome as threading's True / False. */
@@ -544,7 +551,7 @@ static int lock_acquire(struct mpi_call *c)
 static int lock_release(struct mpi_call *c)
 {
 	if (mp_lock_release(c->obj) < 0)
-		return raise(c, "RuntimeError", "release unlocked lock");
+		return mpi_call_raise(c, "RuntimeError", "release unlocked lock");
 	return 0;
 }
 
@@ -562,7 +569,7 @@ static int rlock_acquire(struct mpi_call *c)
 static int rlock_release(struct mpi_call *c)
 {
 	if (mp_rlock_release(c->obj) < 0)
-		return raise(c, "RuntimeError", "cannot release un-acquired "
+		return mpi_call_raise(c, "RuntimeError", "cannot release un-acquired "
 			     "lock");
 	return 0;
 }
@@ -580,10 +587,10 @@ static int sem_acquire(struct mpi_call *c)
 static int sem_release(struct mpi_call *c)
 {
 	int64_t n;
-	int rc = int_arg(c, 0, "n", 1, &n);
+	int rc = mpi_call_int(c, 0, "n", 1, &n);
 
 	if (rc == 0 && (n < 1 || n > INT32_MAX))
-		return raise(c, "ValueError", "n must be one or more");
+		return mpi_call_raise(c, "ValueError", "n must be one or more");
 	return rc < 0 ? rc : mp_semaphore_release(c->obj, (unsigned)n);
 }
 
@@ -598,7 +605,7 @@ static int cond_acquire(struct mpi_call *c)
 static int cond_release(struct mpi_call *c)
 {
 	if (mp_condition_release(c->obj) < 0)
-		return raise(c, "RuntimeError", "cannot release un-acquired "
+		return mpi_call_raise(c, "RuntimeError", "cannot release un-acquired "
 			     "lock");
 	return 0;
 }
@@ -609,7 +616,7 @@ static int cond_wait(struct mpi_call *c)
 	int rc = wait_arg(c, 0, "timeout", false, &w);
 
 	if (rc == 0 && (rc = mp_condition_wait(c->obj, w)) == -EPERM)
-		return raise(c, "RuntimeError", "cannot wait on un-acquired "
+		return mpi_call_raise(c, "RuntimeError", "cannot wait on un-acquired "
 			     "lock");
 	return rc < 0 && rc != MP_EOWNERDEAD && rc != -ETIMEDOUT ? rc
 								  : waited(c, rc);
@@ -618,13 +625,13 @@ static int cond_wait(struct mpi_call *c)
 static int cond_notify(struct mpi_call *c)
 {
 	int64_t n;
-	int rc = int_arg(c, 0, "n", 1, &n);
+	int rc = mpi_call_int(c, 0, "n", 1, &n);
 
 	if (rc == 0 && (n < 0 || n > INT32_MAX))
-		return raise(c, "ValueError", "n out of range");
+		return mpi_call_raise(c, "ValueError", "n out of range");
 	if (rc == 0 && (rc = mp_condition_notify(c->obj, (unsigned)n)) ==
 		       -EPERM)
-		return raise(c, "RuntimeError", "cannot notify on un-acquired "
+		return mpi_call_raise(c, "RuntimeError", "cannot notify on un-acquired "
 			     "lock");
 	return rc;
 }
@@ -632,14 +639,14 @@ static int cond_notify(struct mpi_call *c)
 static int cond_notify_all(struct mpi_call *c)
 {
 	if (mp_condition_notify_all(c->obj) == -EPERM)
-		return raise(c, "RuntimeError", "cannot notify on un-acquired "
+		return mpi_call_raise(c, "RuntimeError", "cannot notify on un-acquired "
 			     "lock");
 	return 0;
 }
 
 static int ev_is_set(struct mpi_call *c)
 {
-	return ret_bool(c, mp_event_is_set(c->obj));
+	return mpi_call_bool(c, mp_event_is_set(c->obj));
 }
 
 static int ev_set(struct mpi_call *c) { return mp_event_set(c->obj); }
@@ -651,6 +658,74 @@ static int ev_wait(struct mpi_call *c)
 	int rc = wait_arg(c, 0, "timeout", false, &w);
 
 	return rc < 0 ? rc : waited(c, mp_event_wait(c->obj, w));
+}
+
+/* ---- creation ---- */
+
+static int new_plain(struct mpi_call *c, struct mpi_region *r, int kind,
+		     const mp_obj_t *init, void **out)
+{
+	int rc = mpi_mgr_obj_new(r, kind, init, out);
+
+	if (rc < 0 && rc != -ENOMEM)
+		c->exc = mpi_exc_new("TypeError", mp_obj_str(mpi_reason(rc)));
+	return rc;
+}
+
+static int dict_create(struct mpi_call *c, struct mpi_region *r, void **out)
+{
+	const mp_obj_t *init = mpi_call_arg(c, 0, NULL);
+	size_t n = 0;
+
+	if (init == NULL && mp_obj_len(c->kwds, &n) == 0 && n > 0)
+		init = c->kwds; /* dict(balance=0) */
+	return new_plain(c, r, MP_SHARED_DICT, init, out);
+}
+
+static int list_create(struct mpi_call *c, struct mpi_region *r, void **out)
+{
+	return new_plain(c, r, MP_SHARED_LIST, mpi_call_arg(c, 0, NULL), out);
+}
+
+static int ns_create(struct mpi_call *c, struct mpi_region *r, void **out)
+{
+	return new_plain(c, r, MP_SHARED_NAMESPACE, NULL, out);
+}
+
+static int lock_create(struct mpi_call *c, struct mpi_region *r, void **out)
+{
+	return new_plain(c, r, MP_SHARED_LOCK, NULL, out);
+}
+
+static int rlock_create(struct mpi_call *c, struct mpi_region *r, void **out)
+{
+	return new_plain(c, r, MP_SHARED_RLOCK, NULL, out);
+}
+
+static int cond_create(struct mpi_call *c, struct mpi_region *r, void **out)
+{
+	if (mpi_call_arg(c, 0, "lock") != NULL)
+		return mpi_call_raise(c, "NotImplementedError", "mproc's "
+				      "manager makes a Condition on its own "
+				      "RLock only");
+	return new_plain(c, r, MP_SHARED_CONDITION, NULL, out);
+}
+
+static int ev_create(struct mpi_call *c, struct mpi_region *r, void **out)
+{
+	return new_plain(c, r, MP_SHARED_EVENT, NULL, out);
+}
+
+static int sem_create(struct mpi_call *c, struct mpi_region *r, void **out)
+{
+	const mp_obj_t *v = mpi_call_arg(c, 0, "value");
+
+	return new_plain(c, r, MP_SHARED_SEMAPHORE, v, out);
+}
+
+static int l_reverse(struct mpi_call *c)
+{
+	return mp_listproxy_reverse(c->obj);
 }
 
 /* ---- the table ---- */
@@ -682,7 +757,7 @@ static const struct mpi_method list_methods[] = {
 	{"__setitem__", l_setitem}, {"append", l_append}, {"count", l_count},
 	{"extend", l_extend}, {"index", l_index}, {"insert", l_insert},
 	{"pop", l_pop}, {"remove", l_remove}, {"sort", l_sort},
-	{"__imul__", l_imul}, {NULL, NULL},
+	{"__imul__", l_imul}, {"reverse", l_reverse}, {NULL, NULL},
 };
 
 static const char *const ns_exposed[] = {
@@ -723,41 +798,49 @@ static const struct mpi_method ev_methods[] = {
 
 static const struct mpi_srv_type types[] = {
 	{MP_SHARED_DICT, "dict", "dict", dict_exposed, dict_methods, d_repr,
-	 d_value},
+	 d_value, dict_create},
 	{MP_SHARED_LIST, "list", "list", list_exposed, list_methods, l_repr,
-	 l_value},
+	 l_value, list_create},
 	{MP_SHARED_NAMESPACE, "Namespace", "multiprocessing.managers."
-	 "Namespace", ns_exposed, ns_methods, ns_repr, NULL},
+	 "Namespace", ns_exposed, ns_methods, ns_repr, NULL, ns_create},
 	{MP_SHARED_LOCK, "Lock", "_thread.lock", acq_exposed, lock_methods,
-	 NULL, NULL},
+	 NULL, NULL, lock_create},
 	{MP_SHARED_RLOCK, "RLock", "_thread.RLock", acq_exposed,
-	 rlock_methods, NULL, NULL},
+	 rlock_methods, NULL, NULL, rlock_create},
 	{MP_SHARED_SEMAPHORE, "Semaphore", "threading.Semaphore",
-	 acq_exposed, sem_methods, NULL, NULL},
+	 acq_exposed, sem_methods, NULL, NULL, sem_create},
 	{MP_SHARED_CONDITION, "Condition", "threading.Condition",
-	 cond_exposed, cond_methods, NULL, NULL},
+	 cond_exposed, cond_methods, NULL, NULL, cond_create},
 	{MP_SHARED_EVENT, "Event", "threading.Event", ev_exposed, ev_methods,
-	 NULL, NULL},
+	 NULL, NULL, ev_create},
 };
 
 #define NTYPES (sizeof(types) / sizeof(*types))
 
 const struct mpi_srv_type *mpi_srv_type_by_id(const char *typeid)
 {
+	const struct mpi_srv_type *t;
 	size_t i;
 
 	for (i = 0; i < NTYPES; i++)
 		if (strcmp(types[i].typeid, typeid) == 0)
 			return &types[i];
+	for (t = mpi_srv_more_types; t->typeid != NULL; t++)
+		if (strcmp(t->typeid, typeid) == 0)
+			return t;
 	return NULL;
 }
 
 const struct mpi_srv_type *mpi_srv_type_by_kind(int kind)
 {
+	const struct mpi_srv_type *t;
 	size_t i;
 
 	for (i = 0; i < NTYPES; i++)
 		if (types[i].kind == kind)
 			return &types[i];
+	for (t = mpi_srv_more_types; t->typeid != NULL; t++)
+		if (t->kind == kind)
+			return t;
 	return NULL;
 }

@@ -220,34 +220,41 @@ static mp_obj_t *create(struct mpi_srv *s, const mp_obj_t *args,
 			const mp_obj_t *kwds)
 {
 	const struct mpi_srv_type *t;
-	const mp_obj_t *init = NULL;
 	const char *typeid = str_arg(args, 0);
+	struct mpi_call c = {.kwds = kwds, .max_wait = s->max_wait};
+	mp_obj_t *rest;
 	char ident[24];
-	size_t n = 0;
+	size_t n = 0, i;
 	void *p;
 	int kind, rc;
 
 	if (typeid == NULL)
 		return traceback("TypeError: create() needs a typeid str\n");
-	mp_obj_len(args, &n);
 	if (registered(s, typeid, &kind, &p)) {
 		t = mpi_srv_type_by_kind(kind);
 	} else {
 		if ((t = mpi_srv_type_by_id(typeid)) == NULL)
 			return traceback("KeyError: '%.200s'\n", typeid);
-		if (n > 2)
-			return traceback("TypeError: %s() takes at most 1 "
-					 "argument (%zu given)\n", typeid,
-					 n - 1);
-		if (n == 2)
-			mp_obj_item(args, 1, &init);
-		else if (t->kind == MP_SHARED_DICT && mp_obj_len(kwds, &n) == 0
-			 && n > 0)
-			init = kwds;
-		if ((rc = mpi_mgr_obj_new(s->r, t->kind, init, &p)) < 0)
-			return pair("#ERROR", mpi_exc_new(rc == -ENOMEM ?
-				    "MemoryError" : "TypeError",
-				    mp_obj_str(mpi_reason(rc))));
+		/* the arguments after the typeid */
+		mp_obj_len(args, &n);
+		if ((rest = mp_obj_list()) == NULL)
+			return NULL;
+		for (i = 1; i < n; i++) {
+			const mp_obj_t *a;
+
+			mp_obj_item(args, (ptrdiff_t)i, &a);
+			if (mp_obj_list_append(rest, mp_obj_copy(a)) < 0) {
+				mp_obj_free(rest);
+				return NULL;
+			}
+		}
+		c.args = rest;
+		rc = t->create(&c, s->r, &p);
+		mp_obj_free(rest);
+		if (rc < 0)
+			return pair("#ERROR", c.exc ? c.exc
+				    : mpi_exc_from_error(rc, mpi_reason(rc),
+							 NULL));
 	}
 	if (t == NULL || mpi_srv_track(s, t, p, ident) < 0)
 		return NULL;
@@ -382,7 +389,7 @@ static mp_obj_t *fallback(const struct mpi_srv_obj *o, const char *name)
 		if (o->t->repr != NULL) {
 			if (o->t->repr(o->p, &v) < 0)
 				return pair("#ERROR", mpi_exc_from_error(
-					mp_last_error_code(), NULL));
+					mp_last_error_code(), NULL, NULL));
 			return pair("#RETURN", v);
 		}
 		snprintf(text, sizeof(text), "<%s object at 0x%s>",
@@ -392,7 +399,7 @@ static mp_obj_t *fallback(const struct mpi_srv_obj *o, const char *name)
 	if (strcmp(name, "#GETVALUE") == 0 && o->t->value != NULL) {
 		if (o->t->value(o->p, &v) < 0)
 			return pair("#ERROR", mpi_exc_from_error(
-				mp_last_error_code(), NULL));
+				mp_last_error_code(), NULL, NULL));
 		return pair("#RETURN", v);
 	}
 	return not_exposed(o->t, name);
@@ -429,7 +436,7 @@ static mp_obj_t *method_call(struct mpi_srv *s, const mp_obj_t *id,
 	if (rc < 0) {
 		mp_obj_free(c.ret);
 		if (c.exc == NULL)
-			c.exc = mpi_exc_from_error(rc, c.key);
+			c.exc = mpi_exc_from_error(rc, NULL, c.key);
 		return pair("#ERROR", c.exc);
 	}
 	return pair("#RETURN", c.ret);

@@ -63,7 +63,27 @@ struct mpi_srv_type {
 	 * (NULL: "<pyclass object>" / unsupported) */
 	int (*repr)(void *obj, mp_obj_t **out);
 	int (*value)(void *obj, mp_obj_t **out);
+	/* create(typeid, *c->args, **c->kwds): the new object in the
+	 * region into *out; 0, or a code with c->exc set or a reason */
+	int (*create)(struct mpi_call *c, struct mpi_region *r, void **out);
 };
+
+/* The types of serve_queue.c (Queue, JoinableQueue, Value, Array,
+ * BoundedSemaphore, Barrier), NULL-typeid-terminated. */
+extern const struct mpi_srv_type mpi_srv_more_types[];
+
+/* Helpers of the method tables (serve_types.c). */
+int mpi_call_need(struct mpi_call *c, size_t i, const char *name,
+		  const mp_obj_t **out);
+int mpi_call_raise(struct mpi_call *c, const char *cls, const char *msg);
+int mpi_call_int(struct mpi_call *c, size_t i, const char *name,
+		 int64_t dflt, int64_t *out);
+int mpi_call_bool(struct mpi_call *c, int rc);
+int mpi_call_count(struct mpi_call *c, int rc);
+/* A timeout argument (None or absent: MP_FOREVER) capped by max_wait:
+ * 0, or a ValueError/TypeError set. */
+int mpi_call_timeout(struct mpi_call *c, size_t i, const char *name,
+		     double *out);
 
 /* The table of served types, and lookups in it (NULL: none). */
 const struct mpi_srv_type *mpi_srv_type_by_id(const char *typeid);
@@ -71,10 +91,12 @@ const struct mpi_srv_type *mpi_srv_type_by_kind(int kind);
 
 /* An exception object module.qualname(arg) (arg taken; NULL: no args). */
 mp_obj_t *mpi_exc_new(const char *qualname, mp_obj_t *arg);
-/* The exception a public function's failure stands for, from its code and
- * message (mp_last_error(): "func: KeyError: 'x'"); key, when not NULL,
- * is a KeyError's argument. */
-mp_obj_t *mpi_exc_from_error(int rc, const mp_obj_t *key);
+/* The exception a failure stands for, from its code and message: msg
+ * ("KeyError: 'x'", an internal reason), or NULL for a public function's
+ * (mp_last_error(): "func: KeyError: 'x'"); key, when not NULL, is a
+ * KeyError's argument. */
+mp_obj_t *mpi_exc_from_error(int rc, const char *msg,
+			     const mp_obj_t *key);
 
 /* A positional argument i or keyword name of a call, borrowed, or NULL. */
 const mp_obj_t *mpi_call_arg(const struct mpi_call *c, size_t i,
