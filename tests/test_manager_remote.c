@@ -112,6 +112,7 @@ static const char cpython_client[] =
 	"M.register('get_list', proxytype=ListProxy)\n"
 	"M.register('get_ns', proxytype=NamespaceProxy)\n"
 	"M.register('get_lock', proxytype=AcquirerProxy)\n"
+	"M.register('get_queue')\n"
 	"host, port = sys.argv[1].rsplit(':', 1)\n"
 	"m = M(address=(host, int(port)), authkey=b'secret')\n"
 	"m.connect()\n"
@@ -147,7 +148,22 @@ static const char cpython_client[] =
 	"c = m.Condition()\n"
 	"with c:\n    print(c.wait(0.01))\n    c.notify_all()\n"
 	"s = m.Semaphore(2); print(s.acquire(), s.acquire(), s.acquire(False))\n"
-	"n = m.Namespace(); n.k = 'v'; print(n.k)\n";
+	"n = m.Namespace(); n.k = 'v'; print(n.k)\n"
+	"import queue\n"
+	"q = m.Queue(); q.put({'k': 1}); q.put_nowait(2)\n"
+	"print(q.qsize(), q.get(), q.get(timeout=1), q.empty())\n"
+	"try:\n    q.get_nowait()\nexcept queue.Empty:\n    print('Empty')\n"
+	"bq = m.JoinableQueue(1); bq.put(1)\n"
+	"try:\n    bq.put(2, timeout=0.01)\nexcept queue.Full:\n"
+	"    print('Full')\n"
+	"bq.get(); bq.task_done(); bq.join()\n"
+	"v = m.Value('i', 7); v.value += 1; print(v.value)\n"
+	"a = m.Array('d', [1.0, 2.0]); a[0] = 5; print(len(a), a[0], a[1])\n"
+	"bs = m.BoundedSemaphore(1); print(bs.acquire()); bs.release()\n"
+	"try:\n    bs.release()\nexcept ValueError as e:\n"
+	"    print('ValueError', e)\n"
+	"b = m.Barrier(1); print(b.wait(), b.parties, b.broken)\n"
+	"print(m.get_queue().get(timeout=5))\n";
 
 static const char cpython_client_out[] =
 	"5 2 ['balance', 'py'] True 7\n"
@@ -166,7 +182,16 @@ static const char cpython_client_out[] =
 	"True\n"
 	"False\n"
 	"True True False\n"
-	"v\n";
+	"v\n"
+	"2 {'k': 1} 2 True\n"
+	"Empty\n"
+	"Full\n"
+	"8\n"
+	"2 5.0 2.0\n"
+	"True\n"
+	"ValueError Semaphore released too many times\n"
+	"0 1 False\n"
+	"from C\n";
 
 static void test_remote_cpython_client(void **state)
 {
@@ -175,6 +200,7 @@ static void test_remote_cpython_client(void **state)
 	mp_listproxy_t *l;
 	mp_namespaceproxy_t *ns;
 	mp_lock_t *lock;
+	mp_queueproxy_t *q;
 	mp_obj_t *init = mp_obj_dict(), *v = NULL;
 
 	(void)state;
@@ -194,6 +220,12 @@ static void test_remote_cpython_client(void **state)
 					  ns));
 	mpt_assert_ok(mp_manager_register(m, "get_lock", MP_SHARED_LOCK,
 					  lock));
+	mpt_assert_ok(mp_manager_queue(m, 0, &q));
+	mpt_assert_ok(mp_manager_register(m, "get_queue", MP_SHARED_QUEUE, q));
+	v = str("from C");
+	mpt_assert_ok(mp_queueproxy_put(q, v, 0));
+	mp_obj_free(v);
+	v = NULL;
 	assert_int_equal(mp_manager_register(m, "x", 99, d), -EINVAL);
 	assert_int_equal(mp_manager_register(m, "x", MP_SHARED_DICT, &v),
 			 -EINVAL);
@@ -254,6 +286,7 @@ static void drive_dict_list_ns(mp_manager_t *c, bool ns_too)
 	mp_dictproxy_t *d;
 	mp_listproxy_t *l;
 	mp_namespaceproxy_t *ns;
+	mp_queueproxy_t *q;
 	mp_obj_t *init = mp_obj_dict(), *v = NULL, *k = NULL, *items;
 	mp_bytes_t b = {0};
 
@@ -333,6 +366,35 @@ static void drive_dict_list_ns(mp_manager_t *c, bool ns_too)
 	assert_int_equal(mp_listproxy_len(l), 0);
 	assert_err(mp_listproxy_pop(l, -1, &v), -ERANGE,
 		   "IndexError: pop from empty list");
+
+	mpt_assert_ok(mp_manager_queue(c, 0, &q));
+	v = str("first");
+	mpt_assert_ok(mp_queueproxy_put(q, v, MP_FOREVER));
+	mp_obj_free(v);
+	v = mp_obj_int(2);
+	mpt_assert_ok(mp_queueproxy_put_nowait(q, v));
+	mp_obj_free(v);
+	assert_int_equal(mp_queueproxy_qsize(q), 2);
+	assert_int_equal(mp_queueproxy_full(q), 0);
+	mpt_assert_ok(mp_queueproxy_get(q, MP_FOREVER, &v));
+	assert_repr(v, "'first'");
+	mp_obj_free(v);
+	mpt_assert_ok(mp_queueproxy_get_nowait(q, &v));
+	assert_repr(v, "2");
+	mp_obj_free(v);
+	assert_int_equal(mp_queueproxy_get_nowait(q, &v), -EAGAIN);
+	assert_int_equal(mp_queueproxy_get(q, 0.01, &v), -ETIMEDOUT);
+	assert_int_equal(mp_queueproxy_empty(q), 1);
+	mpt_assert_ok(mp_queueproxy_task_done(q));
+	mpt_assert_ok(mp_queueproxy_task_done(q));
+	mpt_assert_ok(mp_queueproxy_join(q, MP_FOREVER));
+	mpt_assert_ok(mp_manager_joinablequeue(c, 1, &q));
+	v = mp_obj_none();
+	mpt_assert_ok(mp_queueproxy_put(q, v, 0));
+	assert_int_equal(mp_queueproxy_full(q), 1);
+	assert_int_equal(mp_queueproxy_put(q, v, 0.01), -ETIMEDOUT);
+	assert_int_equal(mp_queueproxy_put_nowait(q, v), -EAGAIN);
+	mp_obj_free(v);
 
 	if (!ns_too)
 		return;

@@ -510,7 +510,16 @@ static int new_queue(mp_manager_t *m, unsigned maxsize, bool joinable,
 	if (maxsize > INT32_MAX)
 		return mpi_why(-EINVAL, "maxsize %u is over INT32_MAX",
 			       maxsize);
-	if ((rc = local_only(m)) < 0 || (rc = usable(m)) < 0)
+	if (m->remote != NULL) {
+		mp_obj_t *n = maxsize ? mp_obj_int(maxsize) : NULL;
+
+		rc = mpi_rclient_create(m->remote, joinable ?
+					MP_SHARED_JOINABLEQUEUE : MP_SHARED_QUEUE,
+					n, (void **)out);
+		mp_obj_free(n);
+		return rc;
+	}
+	if ((rc = usable(m)) < 0)
 		return rc;
 	return mpi_queue_new(m->r, maxsize, joinable, out);
 }

@@ -149,6 +149,7 @@ struct mp_queueproxy {
 	uint32_t maxsize;  /* 0: unbounded */
 	uint32_t joinable;
 	struct mpi_region *r;
+	struct mpi_rproxy *remote; /* a connected manager's: see remote.c */
 };
 
 int mpi_queue_new(struct mpi_region *r, unsigned maxsize, bool joinable,

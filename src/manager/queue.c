@@ -32,6 +32,7 @@
 #include "internal/error.h"
 #include "internal/futex.h"
 #include "manager/mgr_int.h"
+#include "manager/remote_int.h"
 #include "manager/obj_int.h"
 
 struct qring {
@@ -182,6 +183,8 @@ int mpi_queue_put(mp_queueproxy_t *q, const mp_obj_t *value, bool block,
 	uint64_t voff, deadline = MPI_NO_DEADLINE;
 	int rc;
 
+	if (q->remote != NULL)
+		return mpi_rqueue_put(q->remote, value, block, timeout);
 	if (block && (rc = mpi_deadline(timeout, &deadline)) < 0)
 		return rc;
 	if ((rc = closed(q)) < 0)
@@ -214,6 +217,8 @@ int mpi_queue_get(mp_queueproxy_t *q, bool block, double timeout,
 	struct qring *t;
 	int rc;
 
+	if (q->remote != NULL)
+		return mpi_rqueue_get(q->remote, block, timeout, out);
 	*out = NULL;
 	if (block && (rc = mpi_deadline(timeout, &deadline)) < 0)
 		return rc;
@@ -253,6 +258,8 @@ int mpi_queue_qsize(mp_queueproxy_t *q)
 {
 	int rc;
 
+	if (q->remote != NULL)
+		return mpi_rint(q->remote, "qsize", NULL);
 	if ((rc = closed(q)) < 0)
 		return rc;
 	lock(q);
@@ -265,6 +272,8 @@ int mpi_queue_full(mp_queueproxy_t *q)
 {
 	int rc;
 
+	if (q->remote != NULL)
+		return mpi_rint(q->remote, "full", NULL);
 	if ((rc = closed(q)) < 0)
 		return rc;
 	lock(q);
@@ -289,6 +298,8 @@ int mpi_queue_task_done(mp_queueproxy_t *q)
 {
 	int rc;
 
+	if (q->remote != NULL)
+		return mpi_rdict_op(q->remote, "task_done", NULL, NULL, NULL);
 	if (!q->joinable)
 		return not_joinable();
 	if ((rc = closed(q)) < 0)
@@ -310,6 +321,8 @@ int mpi_queue_join(mp_queueproxy_t *q, double timeout)
 	uint64_t deadline;
 	int rc;
 
+	if (q->remote != NULL) /* CPython's join has no timeout: the call's */
+		return mpi_rdict_op(q->remote, "join", NULL, NULL, NULL);
 	if (!q->joinable)
 		return not_joinable();
 	if ((rc = mpi_deadline(timeout, &deadline)) < 0 ||

@@ -108,6 +108,7 @@ static int exc_code(const mp_obj_t *e)
 		{"AttributeError", -ENOENT}, {"IndexError", -ERANGE},
 		{"TypeError", -EINVAL}, {"RuntimeError", -EBUSY},
 		{"NotImplementedError", -ENOTSUP}, {"MemoryError", -ENOMEM},
+		{"Full", -EAGAIN}, {"Empty", -EAGAIN},
 	};
 	const mp_obj_t *args = NULL, *a0 = NULL;
 	const char *name = "?";
@@ -122,6 +123,8 @@ static int exc_code(const mp_obj_t *e)
 			code = map[i].code;
 	if (args != NULL)
 		mp_obj_len(args, &n);
+	if (n == 0)
+		return mpi_why(code, "%s", name); /* queue.Empty() */
 	if (n == 1)
 		mp_obj_item(args, 0, &a0);
 	if (a0 != NULL && strcmp(name, "KeyError") != 0 &&
@@ -280,7 +283,8 @@ int mpi_rcall(struct mpi_rproxy *p, const char *method, mp_obj_t *args,
 
 static const char *const typeids[] = {
 	[MP_SHARED_DICT] = "dict", [MP_SHARED_LIST] = "list",
-	[MP_SHARED_NAMESPACE] = "Namespace",
+	[MP_SHARED_NAMESPACE] = "Namespace", [MP_SHARED_QUEUE] = "Queue",
+	[MP_SHARED_JOINABLEQUEUE] = "JoinableQueue",
 };
 
 int mpi_rclient_create(struct mpi_rclient *cl, int kind,
@@ -322,7 +326,7 @@ int mpi_rclient_create(struct mpi_rclient *cl, int kind,
 		p = l ? &l->p : NULL;
 		if (l != NULL)
 			l->l.remote = p;
-	} else {
+	} else if (kind == MP_SHARED_NAMESPACE) {
 		struct { struct mp_namespaceproxy n; struct mpi_rproxy p; } *n
 			= mpi_calloc(1, sizeof(*n));
 
@@ -330,6 +334,16 @@ int mpi_rclient_create(struct mpi_rclient *cl, int kind,
 		p = n ? &n->p : NULL;
 		if (n != NULL)
 			n->n.remote = p;
+	} else {
+		struct { struct mp_queueproxy q; struct mpi_rproxy p; } *q
+			= mpi_calloc(1, sizeof(*q));
+
+		h = q;
+		p = q ? &q->p : NULL;
+		if (q != NULL) {
+			q->q.remote = p;
+			q->q.joinable = 1;
+		}
 	}
 	if (p != NULL) {
 		p->cl = cl;
@@ -454,4 +468,47 @@ int mpi_rlist_slice(struct mpi_rproxy *p, ptrdiff_t start, ptrdiff_t stop,
 	}
 	*out = l;
 	return 0;
+}
+
+/* (block, timeout) as queue.Queue takes them: None for no limit. */
+static mp_obj_t *block_timeout(bool block, double timeout)
+{
+	return mp_obj_tuple_pack(2, mp_obj_bool(block),
+				 timeout < 0 ? mp_obj_none()
+					     : mp_obj_float(timeout));
+}
+
+int mpi_rqueue_put(struct mpi_rproxy *p, const mp_obj_t *value, bool block,
+		   double timeout)
+{
+	mp_obj_t *bt = block_timeout(block, timeout), *args;
+	const mp_obj_t *b, *t;
+	int rc;
+
+	if (bt == NULL)
+		return -ENOMEM;
+	mp_obj_item(bt, 0, &b);
+	mp_obj_item(bt, 1, &t);
+	args = mp_obj_tuple_pack(3, mp_obj_copy(value), mp_obj_copy(b),
+				 mp_obj_copy(t));
+	mp_obj_free(bt);
+	if (args == NULL)
+		return -ENOMEM;
+	rc = mpi_rcall(p, "put", args, NULL, NULL);
+	return rc == -EAGAIN && block ? mpi_why(-ETIMEDOUT, "queue.Full "
+						"after the timeout") : rc;
+}
+
+int mpi_rqueue_get(struct mpi_rproxy *p, bool block, double timeout,
+		   mp_obj_t **out)
+{
+	mp_obj_t *args = block_timeout(block, timeout);
+	int rc;
+
+	*out = NULL;
+	if (args == NULL)
+		return -ENOMEM;
+	rc = mpi_rcall(p, "get", args, NULL, out);
+	return rc == -EAGAIN && block ? mpi_why(-ETIMEDOUT, "queue.Empty "
+						"after the timeout") : rc;
 }

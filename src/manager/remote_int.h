@@ -10,6 +10,8 @@
 #ifndef MPROC_MANAGER_REMOTE_INT_H
 #define MPROC_MANAGER_REMOTE_INT_H
 
+#include <stdbool.h>
+
 #include "mproc/manager.h"
 
 struct mpi_rclient;
@@ -55,6 +57,13 @@ int mpi_rdict_op(struct mpi_rproxy *p, const char *method, const mp_obj_t *a,
 		 const mp_obj_t *b, mp_obj_t **out);
 int mpi_rlist_slice(struct mpi_rproxy *p, ptrdiff_t start, ptrdiff_t stop,
 		    mp_obj_t **out);
+/* Queue.put(value, block, timeout) and get(block, timeout) remotely:
+ * queue.Full / queue.Empty are -EAGAIN (block false) or -ETIMEDOUT. */
+int mpi_rqueue_put(struct mpi_rproxy *p, const mp_obj_t *value, bool block,
+		   double timeout);
+int mpi_rqueue_get(struct mpi_rproxy *p, bool block, double timeout,
+		   mp_obj_t **out);
+
 /* A result's int (len, count, index, bool), or the call's code. */
 int mpi_rint(struct mpi_rproxy *p, const char *method, const mp_obj_t *a);
 
