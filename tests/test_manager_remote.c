@@ -245,6 +245,48 @@ static void test_remote_cpython_client(void **state)
 	mp_manager_free(m);
 }
 
+/* A CPython client SIGKILLed while the server holds the Lock for it: its
+ * connection's server thread ends, and the owner-death rule hands the
+ * lock to the next taker. */
+static void test_remote_client_killed_holding_lock(void **state)
+{
+	static const char script[] =
+		"import os, signal, sys\n"
+		"from multiprocessing.managers import BaseManager, "
+		"AcquirerProxy\n"
+		"class M(BaseManager): pass\n"
+		"M.register('get_lock', proxytype=AcquirerProxy)\n"
+		"host, port = sys.argv[1].rsplit(':', 1)\n"
+		"m = M(address=(host, int(port)), authkey=b'secret')\n"
+		"m.connect()\n"
+		"lk = m.get_lock()\n"
+		"lk.acquire()\n"
+		"os.kill(os.getpid(), signal.SIGKILL)\n";
+	const char *argv[] = {"python3", "-c", script, NULL, NULL};
+	mp_completed_t r;
+	mp_manager_t *m;
+	mp_lock_t *lock;
+	int rc;
+
+	(void)state;
+	NEED_PYTHON();
+	m = served("127.0.0.1:0");
+	mpt_assert_ok(mp_manager_lock(m, &lock));
+	mpt_assert_ok(mp_manager_register(m, "get_lock", MP_SHARED_LOCK,
+					  lock));
+	argv[3] = mp_manager_address(m);
+	mpt_assert_ok(mp_run(argv, &(mp_run_opts_t){.capture_output = true,
+				.timeout = mpt_timeout(60)}, &r));
+	assert_int_equal(r.returncode, -SIGKILL);
+	mp_completed_destroy(&r);
+	assert_int_equal(mp_lock_locked(lock), 1);
+	rc = mp_lock_acquire(lock, mpt_timeout(10));
+	assert_int_equal(rc, MP_EOWNERDEAD);
+	mpt_assert_ok(mp_lock_consistent(lock));
+	mpt_assert_ok(mp_lock_release(lock));
+	mp_manager_free(m);
+}
+
 /* A Unix socket address, and the file goes with the manager. */
 static void test_remote_unix_address(void **state)
 {
@@ -591,6 +633,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		MPT(test_remote_cpython_client),
+		MPT(test_remote_client_killed_holding_lock),
 		MPT(test_remote_unix_address),
 		MPT(test_remote_mproc_client_mproc_server),
 		MPT(test_remote_mproc_client_cpython_server),
