@@ -1,6 +1,8 @@
 /* bench_manager.c - a manager's shared dict on the local path: set and get
  * by one client process over 100 keys, and the tutorial's locked deposit
- * (Lock + get + set) by two processes. */
+ * (Lock + get + set) by two processes; and remotely: a client connected to
+ * the server over TCP loopback with an authkey, alternating set and get
+ * (the sets pipelined, mp_manager_batch_begin/_end). */
 #include <stdint.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -103,6 +105,43 @@ static double incr_rate(void *arg)
 	return 2 * INCR / t0;
 }
 
+enum { REMOTE_OPS = 40000 };
+
+/* Remote: a connected manager's dict, REMOTE_OPS / 2 sets and as many
+ * gets, alternating, over 100 keys; batch: the sets are pipelined. */
+static double remote_rate(void *arg)
+{
+	mp_manager_t *srv = arg, *c;
+	mp_dictproxy_t *d;
+	mp_obj_t *v, *init = mp_obj_dict();
+	double t0, rate;
+
+	for (int k = 0; k < KEYS; k++)
+		mp_obj_dict_set(init, mp_obj_copy(keys[k]), mp_obj_copy(vals[k]));
+	c = mp_manager_connect(&(mp_manager_opts_t){
+		.address = mp_manager_address(srv), .authkey = "bench",
+		.authkey_len = 5});
+	if (c == NULL || mp_manager_dict(c, init, &d) < 0)
+		exit(1);
+	mp_obj_free(init);
+	t0 = bench_now();
+	if (mp_manager_batch_begin(c) < 0)
+		exit(1);
+	for (int i = 0; i < REMOTE_OPS / 2; i++) {
+		int k = i % KEYS;
+
+		if (mp_dictproxy_set(d, keys[k], vals[k]) < 0 ||
+		    mp_dictproxy_get(d, keys[(k * 7) % KEYS], &v) < 0)
+			exit(1);
+		mp_obj_free(v);
+	}
+	if (mp_manager_batch_end(c) < 0)
+		exit(1);
+	rate = REMOTE_OPS / (bench_now() - t0);
+	mp_manager_free(c);
+	return rate;
+}
+
 int main(void)
 {
 	mp_manager_t *m = mp_manager_new(NULL);
@@ -122,6 +161,14 @@ int main(void)
 		    bench_repeat(REPS, get_rate, NULL), -1, "ops_per_s");
 	bench_print("manager_locked_incr_per_s",
 		    bench_repeat(REPS, incr_rate, lock), -1, "per_s");
+	mp_manager_free(m);
+	m = mp_manager_new(&(mp_manager_opts_t){.address = "127.0.0.1:0",
+						.authkey = "bench",
+						.authkey_len = 5});
+	if (m == NULL)
+		return 1;
+	bench_print("manager_remote_dict_ops_per_s",
+		    bench_repeat(REPS, remote_rate, m), -1, "ops_per_s");
 	for (int i = 0; i < KEYS; i++) {
 		mp_obj_free(keys[i]);
 		mp_obj_free(vals[i]);

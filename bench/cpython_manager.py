@@ -1,10 +1,29 @@
 """CPython twin of bench_manager.c: a Manager dict's set and get by one
-client process over 100 keys, and the tutorial's locked deposit by two."""
+client process over 100 keys, the tutorial's locked deposit by two, and a
+client connected over TCP loopback with an authkey alternating set and
+get."""
 import multiprocessing as mp
+from multiprocessing.managers import SyncManager
 import statistics
 import time
 
 KEYS, OPS, REPS, INCR = 100, 20_000, 3, 2_000
+REMOTE_OPS = 20_000
+
+
+def remote_rate(address):
+    c = SyncManager(address=address, authkey=b"bench")
+    c.connect()
+    keys = [f"key{i}" for i in range(KEYS)]
+    d = c.dict({k: i for i, k in enumerate(keys)})
+    t0 = time.perf_counter()
+    for i in range(REMOTE_OPS // 2):
+        k = i % KEYS
+        d[keys[k]] = k
+        d[keys[(k * 7) % KEYS]]
+    rate = REMOTE_OPS / (time.perf_counter() - t0)
+    del d
+    return rate
 
 
 def client(d, get, out):
@@ -60,3 +79,7 @@ if __name__ == "__main__":
         r = statistics.median(incr_rate(d, lock) for _ in range(REPS))
         print(f"figure=manager_locked_incr_per_s cpython={r:.4g} unit=per_s",
               flush=True)
+    with SyncManager(address=("127.0.0.1", 0), authkey=b"bench") as m:
+        r = statistics.median(remote_rate(m.address) for _ in range(REPS))
+        print(f"figure=manager_remote_dict_ops_per_s cpython={r:.4g} "
+              "unit=ops_per_s", flush=True)

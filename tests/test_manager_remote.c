@@ -472,6 +472,46 @@ static void test_remote_mproc_client_mproc_server(void **state)
 	mp_manager_free(m);
 }
 
+/* Pipelining: calls without a result go out without waiting; failures
+ * come back from batch_end. */
+static void test_remote_batch(void **state)
+{
+	mp_manager_t *m, *c;
+	mp_dictproxy_t *d;
+	mp_obj_t *k, *v, *bad = mp_obj_list();
+	int i;
+
+	(void)state;
+	m = served("127.0.0.1:0");
+	c = connect_to(mp_manager_address(m), KEY, mpt_timeout(10));
+	assert_non_null(c);
+	mpt_assert_ok(mp_manager_dict(c, NULL, &d));
+	mpt_assert_ok(mp_manager_batch_begin(c));
+	for (i = 0; i < 200; i++) {
+		k = mp_obj_int(i);
+		mpt_assert_ok(mp_dictproxy_set(d, k, k));
+		mp_obj_free(k);
+		if (i == 50) /* fails remotely: reported at the end */
+			mpt_assert_ok(mp_dictproxy_set(d, bad, bad));
+	}
+	k = mp_obj_int(199);
+	mpt_assert_ok(mp_dictproxy_get(d, k, &v)); /* reads all before */
+	assert_repr(v, "199");
+	mp_obj_free(v);
+	mpt_assert_ok(mp_dictproxy_del(d, k));
+	mpt_assert_ok(mp_dictproxy_del(d, k)); /* KeyError, deferred */
+	mp_obj_free(k);
+	assert_err(mp_manager_batch_end(c), -EINVAL,
+		   "TypeError: unhashable type: 'list'");
+	assert_int_equal(mp_dictproxy_len(d), 199);
+	mpt_assert_ok(mp_manager_batch_end(c));
+	mpt_assert_ok(mp_manager_batch_begin(m)); /* local: no-op */
+	mpt_assert_ok(mp_manager_batch_end(m));
+	mp_obj_free(bad);
+	mp_manager_free(c);
+	mp_manager_free(m);
+}
+
 /* A CPython SyncManager server, its address on the first line. */
 static const char cpython_server[] =
 	"import sys\n"
@@ -636,6 +676,7 @@ int main(void)
 		MPT(test_remote_client_killed_holding_lock),
 		MPT(test_remote_unix_address),
 		MPT(test_remote_mproc_client_mproc_server),
+		MPT(test_remote_batch),
 		MPT(test_remote_mproc_client_cpython_server),
 		MPT(test_remote_wrong_authkey),
 		MPT(test_remote_half_frame_and_garbage),

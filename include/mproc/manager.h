@@ -514,6 +514,22 @@ MP_API mp_manager_t *mp_manager_connect(const mp_manager_opts_t *opts);
 MP_API const char *mp_manager_address(const mp_manager_t *m);
 
 /*
+ * mp_manager_batch_begin, mp_manager_batch_end - pipelining on a connected
+ * manager.  Between them, the calls through m that give back no value
+ * (mp_dictproxy_set/_del/_update/_clear, mp_listproxy_append/_set/...,
+ * mp_namespaceproxy_set/_del, mp_queueproxy_put, and a _pop or _popitem
+ * whose outputs are NULL) return 0 as soon as their request is sent; a
+ * call that gives back a value sends its request and then reads every
+ * pending reply and its own: one round trip for them all (the server
+ * answers in order).  At most 64 are outstanding.  mp_manager_batch_end
+ * reads what is pending and returns 0, or the first failure among the
+ * batched calls (its code and message).  On a local manager both are
+ * no-ops (0).  -EINVAL for NULL.  One thread per manager while batching.
+ */
+MP_API int mp_manager_batch_begin(mp_manager_t *m);
+MP_API int mp_manager_batch_end(mp_manager_t *m);
+
+/*
  * mp_manager_register - serve the shared object obj (of kind, made by
  * this manager) to remote clients under typeid: a client's create(typeid)
  * (a CPython BaseManager.register(typeid) method, or

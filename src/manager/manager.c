@@ -249,6 +249,27 @@ int mp_manager_pid(const mp_manager_t *m)
 	return m->server.pid;
 }
 
+int mp_manager_batch_begin(mp_manager_t *m)
+{
+	int rc;
+
+	MPI_CHECK_NULL(m);
+	if (m->remote != NULL && (rc = mpi_rclient_batch(m->remote, true)) < 0)
+		return MPI_RAISE(rc);
+	return 0;
+}
+
+int mp_manager_batch_end(mp_manager_t *m)
+{
+	int rc;
+
+	MPI_CHECK_NULL(m);
+	if (m->remote != NULL &&
+	    (rc = mpi_rclient_batch(m->remote, false)) < 0)
+		return MPI_RAISE(rc);
+	return 0;
+}
+
 const char *mp_manager_address(const mp_manager_t *m)
 {
 	if (m == NULL)

@@ -31,6 +31,10 @@ struct mpi_rclient {
 	double timeout;       /* per call; MP_FOREVER: none */
 	pthread_mutex_t mu;   /* guards c and handles */
 	mp_connection_t *c;   /* the method channel, or NULL */
+	bool batch;           /* pipelining calls without a result */
+	int pending;          /* replies not read yet */
+	int batch_rc;         /* the first failure among them, and why */
+	char batch_why[256];
 	struct handle {
 		void *h;
 		struct mpi_rproxy *p;
@@ -94,6 +98,8 @@ static mp_connection_t *dial(struct mpi_rclient *cl, int *rc)
 
 	if (c == NULL)
 		*rc = mpi_why(mp_last_error_code(), "%s", mp_last_error());
+	else
+		mpi_sock_nodelay(mp_connection_fileno(c));
 	return c;
 }
 
@@ -196,9 +202,9 @@ static int reply(const mp_bytes_t *b, mp_obj_t **out)
 	return rc;
 }
 
-/* Send a request and read its reply on c. */
-static int exchange(struct mpi_rclient *cl, mp_connection_t *c,
-		    mp_obj_t *req, mp_obj_t **out)
+/* Send a request (taken) on c, within the call's timeout. */
+static int send_req(struct mpi_rclient *cl, mp_connection_t *c,
+		    mp_obj_t *req)
 {
 	struct mpi_io io = {MPI_NO_DEADLINE, cl->timeout};
 	mp_bytes_t b = {0};
@@ -208,14 +214,23 @@ static int exchange(struct mpi_rclient *cl, mp_connection_t *c,
 		return -ENOMEM;
 	rc = mpi_pickle_dumps(req, 4, &b);
 	mp_obj_free(req);
-	if (rc < 0)
-		return rc;
-	if ((rc = mpi_deadline(cl->timeout, &io.deadline)) < 0 ||
-	    (rc = mpi_conn_send(c, b.data, b.len, &io)) < 0) {
-		mp_bytes_destroy(&b);
-		return rc;
-	}
+	if (rc == 0 && (rc = mpi_deadline(cl->timeout, &io.deadline)) == 0)
+		rc = mpi_conn_send(c, b.data, b.len, &io);
 	mp_bytes_destroy(&b);
+	return rc;
+}
+
+/* Read one reply on c: its value into *out (NULL: dropped), or the
+ * remote exception's code. */
+static int recv_reply(struct mpi_rclient *cl, mp_connection_t *c,
+		      mp_obj_t **out)
+{
+	struct mpi_io io = {MPI_NO_DEADLINE, cl->timeout};
+	mp_bytes_t b = {0};
+	int rc;
+
+	if ((rc = mpi_deadline(cl->timeout, &io.deadline)) < 0)
+		return rc;
 	if ((rc = mpi_conn_recv(c, 0, &io, &b)) < 0) {
 		if (rc == MP_EEOF || rc == -ECONNRESET || rc == -EIO)
 			rc = mpi_why(MP_ECLOSED, "the manager's server closed "
@@ -225,6 +240,15 @@ static int exchange(struct mpi_rclient *cl, mp_connection_t *c,
 	rc = reply(&b, out);
 	mp_bytes_destroy(&b);
 	return rc;
+}
+
+/* Send a request and read its reply on c. */
+static int exchange(struct mpi_rclient *cl, mp_connection_t *c,
+		    mp_obj_t *req, mp_obj_t **out)
+{
+	int rc = send_req(cl, c, req);
+
+	return rc < 0 ? rc : recv_reply(cl, c, out);
 }
 
 static mp_obj_t *request(mp_obj_t *id, const char *fn, mp_obj_t *args,
@@ -251,6 +275,33 @@ static int public_call(struct mpi_rclient *cl, const char *fn,
 	return rc;
 }
 
+/* A failure that leaves the stream out of step (or gone). */
+static bool stream_failure(int rc)
+{
+	return rc == MP_ECLOSED || rc == -ETIMEDOUT || rc == -EPIPE ||
+	       rc == -EPROTO || rc == -EIO || rc == -ECONNRESET;
+}
+
+/* Read the replies of the pipelined calls (cl->mu held); the first
+ * failure among them is kept for mp_manager_batch_end.  0, or a stream
+ * failure. */
+static int drain(struct mpi_rclient *cl)
+{
+	int rc;
+
+	for (; cl->pending > 0; cl->pending--) {
+		rc = recv_reply(cl, cl->c, NULL);
+		if (rc < 0 && cl->batch_rc == 0) {
+			cl->batch_rc = rc;
+			snprintf(cl->batch_why, sizeof(cl->batch_why), "%s",
+				 mpi_reason(rc));
+		}
+		if (rc < 0 && stream_failure(rc))
+			return rc;
+	}
+	return 0;
+}
+
 int mpi_rcall(struct mpi_rproxy *p, const char *method, mp_obj_t *args,
 	      mp_obj_t *kwds, mp_obj_t **out)
 {
@@ -270,13 +321,44 @@ int mpi_rcall(struct mpi_rproxy *p, const char *method, mp_obj_t *args,
 	}
 	if (cl->c == NULL) {
 		mp_obj_free(req);
-	} else if ((rc = exchange(cl, cl->c, req, out)) < 0 &&
-		   (rc == MP_ECLOSED || rc == -ETIMEDOUT || rc == -EPIPE ||
-		    rc == -EPROTO || rc == -EIO || rc == -ECONNRESET)) {
+		goto out;
+	}
+	/* The request goes out before the pending replies are read: one
+	 * round trip for them all (the server answers in order). */
+	if ((rc = send_req(cl, cl->c, req)) < 0)
+		goto out;
+	if (cl->batch && out == NULL) {
+		if (++cl->pending >= MPI_BATCH_MAX)
+			rc = drain(cl);
+		goto out;
+	}
+	if ((rc = drain(cl)) == 0)
+		rc = recv_reply(cl, cl->c, out);
+out:
+	if (rc < 0 && stream_failure(rc) && cl->c != NULL) {
 		/* the stream may be out of step: the next call redials */
 		mp_connection_free(cl->c);
 		cl->c = NULL;
+		cl->pending = 0;
 	}
+	pthread_mutex_unlock(&cl->mu);
+	return rc;
+}
+
+int mpi_rclient_batch(struct mpi_rclient *cl, bool on)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&cl->mu);
+	if (cl->c != NULL && (rc = drain(cl)) < 0) {
+		mp_connection_free(cl->c);
+		cl->c = NULL;
+		cl->pending = 0;
+	}
+	if (rc == 0 && cl->batch_rc < 0)
+		rc = mpi_why(cl->batch_rc, "%s", cl->batch_why);
+	cl->batch_rc = 0;
+	cl->batch = on;
 	pthread_mutex_unlock(&cl->mu);
 	return rc;
 }

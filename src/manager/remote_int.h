@@ -45,6 +45,16 @@ int mpi_rclient_create(struct mpi_rclient *cl, int kind,
 int mpi_rcall(struct mpi_rproxy *p, const char *method, mp_obj_t *args,
 	      mp_obj_t *kwds, mp_obj_t **out);
 
+/*
+ * Pipelining (mp_manager_batch_begin/_end): while on, calls without a
+ * result are sent without waiting for their replies (at most
+ * MPI_BATCH_MAX outstanding); the next call with a result sends its
+ * request, then reads the pending replies and its own.  Switching (on or
+ * off) reads every pending reply: 0, or the first failure among them.
+ */
+#define MPI_BATCH_MAX 64
+int mpi_rclient_batch(struct mpi_rclient *cl, bool on);
+
 /* Public functions on a remote handle: the body after the NULL checks. */
 #define MPI_REMOTE(call)                                                      \
 	do {                                                                  \

@@ -22,6 +22,8 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -564,6 +566,17 @@ static void start_conn(struct mpi_srv *s, pthread_attr_t *attr, int fd)
 	close(fd);
 }
 
+void mpi_sock_nodelay(int fd)
+{
+	int one = 1;
+
+	/* replies and pipelined requests go out at once, not after an ACK
+	 * (Nagle); not a TCP socket (EOPNOTSUPP, ENOPROTOOPT): nothing */
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0) {
+		/* ignored */
+	}
+}
+
 void mpi_srv_run(struct mpi_region *r, mp_listener_t *l, int ctl)
 {
 	static struct mpi_srv s;
@@ -589,8 +602,10 @@ void mpi_srv_run(struct mpi_region *r, mp_listener_t *l, int ctl)
 		    read(ctl, &c, 1) != -1)
 			break; /* a byte or EOF: shut down */
 		if (n > 0 && (p[1].revents & POLLIN) &&
-		    (fd = accept4(p[1].fd, NULL, NULL, SOCK_CLOEXEC)) >= 0)
+		    (fd = accept4(p[1].fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+			mpi_sock_nodelay(fd);
 			start_conn(&s, &attr, fd);
+		}
 		if (getppid() != parent)
 			break;
 	}

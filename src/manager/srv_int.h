@@ -142,6 +142,9 @@ int mpi_srv_track(struct mpi_srv *s, const struct mpi_srv_type *t, void *p,
 		  char *ident);
 
 int mpi_srv_init(struct mpi_srv *s, struct mpi_region *r);
+
+/* TCP_NODELAY on a connected socket (nothing on a Unix one). */
+void mpi_sock_nodelay(int fd);
 void mpi_srv_destroy(struct mpi_srv *s);
 
 /* The server process's life (never returns): accept connections on l and
