@@ -336,10 +336,10 @@ static void drive_dict_list_ns(mp_manager_t *c, bool ns_too)
 	mpt_assert_ok(mp_manager_dict(c, init, &d));
 	mp_obj_free(init);
 	v = mp_obj_tuple_pack(2, mp_obj_int(2), mp_obj_float(2.5));
-	mpt_assert_ok(mp_dictproxy_set(d, str("b"), v));
+	k = str("b");
+	mpt_assert_ok(mp_dictproxy_set(d, k, v));
 	mp_obj_free(v);
 	assert_int_equal(mp_dictproxy_len(d), 2);
-	k = str("b");
 	assert_int_equal(mp_dictproxy_contains(d, k), 1);
 	mpt_assert_ok(mp_dictproxy_get(d, k, &v));
 	assert_repr(v, "(2, 2.5)");
