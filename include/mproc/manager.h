@@ -1,7 +1,8 @@
 /*
- * mproc/manager.h - the values that cross languages, and the pickle subset
- * that carries them (the first part of Python's multiprocessing.managers:
- * the manager server and its proxies come in a later step).
+ * mproc/manager.h - the values that cross languages, the pickle subset
+ * that carries them, and the manager (Python's multiprocessing.managers):
+ * shared objects reached locally through shared memory and remotely with
+ * CPython's wire protocol (mp_manager_opts_t.address, mp_manager_connect).
  *
  * Values.  An mp_obj_t is a heap-allocated, tree-shaped Python value: None,
  * bool, int (any size), float, str (UTF-8), bytes, tuple, list, dict, set,

@@ -5,10 +5,13 @@
  * The server is a plain fork of the creator that names itself
  * "SyncManager-N", dies with the creator (PR_SET_PDEATHSIG, then a check
  * that the parent did not die before that), ignores SIGINT, keeps the
- * region mapped, and waits on a control pipe: a byte (or EOF) from the
- * creator ends it.  It calls only system calls after fork, so a creator
- * with threads can start it.  The remote protocol (a later step) will run
- * here, serving the same objects.
+ * region mapped, and waits on a control socket: a byte (or EOF) from the
+ * creator ends it.  Without an address it calls only system calls after
+ * fork, so a creator with threads can start it.  With an address it runs
+ * the remote side (server.c: CPython's protocol, a thread per connection;
+ * that file says why threads are safe in this fork) on the listener the
+ * creator bound, serving the same objects.  A connected manager
+ * (mp_manager_connect) has no server of its own: remote.c is its client.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -42,7 +45,7 @@ struct mp_manager {
 	struct mpi_region *r;
 	struct mpi_child server;
 	pid_t creator;
-	int ctl;            /* write end of the control pipe, or -1 */
+	int ctl;            /* our end of the control socket, or -1 */
 	double shutdown_timeout;
 	bool down;
 	mp_listener_t *l;   /* the remote side's listener, or NULL */
@@ -70,7 +73,7 @@ __attribute__((noreturn)) static void serve(struct mpi_region *r,
 	if (write(ready, "r", 1) != 1)
 		syscall(SYS_exit_group, 1);
 	close(ready);
-	/* Keep only the control pipe and stdio: the creator's other fds
+	/* Keep only the control socket, the listener and stdio: the creator's other fds
 	 * (pipes, sockets) must not stay open because of us. */
 	/* ctl to 3 and the listener to 4, each first out of the way */
 	if (l != NULL && mpi_listener_move_fd(l, fcntl(mpi_listener_fd(l),
