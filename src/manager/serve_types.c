@@ -1,6 +1,7 @@
 /*
- * manager/serve_types.c - what the server does for each typeid: one table
- * entry per type (SyncManager's name, the methods CPython's proxy type
+ * manager/serve_types.c - what the server does for each typeid (dict,
+ * list, Namespace here; serve_sync.c and serve_queue.c the others): one
+ * table entry per type (SyncManager's name, the methods CPython's proxy type
  * exposes, and the functions that serve them), each method calling the
  * same public function a local client calls on the same shared object.
  * A new type (Queue, Value...) is one more table entry.
@@ -480,190 +481,10 @@ static int ns_repr(void *obj, mp_obj_t **out)
 
 #undef NS
 
-/* ---- sync objects ---- */
-
-/*
- * threading's acquire(blocking=True, timeout=-1) (Semaphore's timeout=None)
- * as a wait in seconds, capped by the server's max_wait: 0, or a
- * ValueError as threading raises it.
- */
-static int wait_arg(struct mpi_call *c, size_t i, const char *name,
-		    bool has_blocking, double *out)
-{
-	const mp_obj_t *b = has_blocking ? mpi_call_arg(c, 0, "blocking")
-					 : NULL;
-	const mp_obj_t *t = mpi_call_arg(c, i, name);
-	bool blocking = true;
-	double w = MP_FOREVER;
-
-	if (b != NULL && mp_obj_as_bool(b, &blocking) < 0) {
-		int64_t v;
-
-		blocking = mp_obj_as_int(b, &v) < 0 || v != 0;
-	}
-	if (t != NULL && mp_obj_kind(t) != MP_OBJ_NONE) {
-		if (mp_obj_as_float(t, &w) < 0 || isnan(w))
-			return mpi_call_raise(c, "TypeError", "timeout must be a number");
-		if (has_blocking && !blocking && w != -1)
-			return mpi_call_raise(c, "ValueError", "can't specify a timeout "
-				     "for a non-blocking call");
-		if (w < 0 && !(has_blocking && w == -1))
-			return mpi_call_raise(c, "ValueError", "timeout value must be "
-				     "a non-negative number");
-		if (w < 0)
-			w = MP_FOREVER;
-	}
-	if (!blocking)
-		w = 0;
-	if (c->max_wait >= 0 && (w < 0 || w > c->max_wait))
-		w = c->max_wait;
-	*out = w;
-	return 0;
-}
-
-int mpi_call_timeout(struct mpi_call *c, size_t i, const char *name,
-		     double *out)
-{
-	return wait_arg(c, i, name, false, out);
-}
-
-/* A wait's outcome as threading's True / False. */
-static int waited(struct mpi_call *c, int rc)
-{
-	if (rc == -ETIMEDOUT)
-		rc = 0, c->ret = mp_obj_bool(false);
-	else if (rc == 0 || rc == MP_EOWNERDEAD)
-		rc = 0, c->ret = mp_obj_bool(true);
-	return rc;
-}
-
-static int lock_acquire(struct mpi_call *c)
-{
-	double w;
-	int rc = wait_arg(c, 1, "timeout", true, &w);
-
-	if (rc == 0 && (rc = mp_lock_acquire(c->obj, w)) == MP_EOWNERDEAD)
-		mp_lock_consistent(c->obj);
-	return rc < 0 && rc != MP_EOWNERDEAD && rc != -ETIMEDOUT ? rc
-								  : waited(c, rc);
-}
-
-static int lock_release(struct mpi_call *c)
-{
-	if (mp_lock_release(c->obj) < 0)
-		return mpi_call_raise(c, "RuntimeError", "release unlocked lock");
-	return 0;
-}
-
-static int rlock_acquire(struct mpi_call *c)
-{
-	double w;
-	int rc = wait_arg(c, 1, "timeout", true, &w);
-
-	if (rc == 0 && (rc = mp_rlock_acquire(c->obj, w)) == MP_EOWNERDEAD)
-		mp_rlock_consistent(c->obj);
-	return rc < 0 && rc != MP_EOWNERDEAD && rc != -ETIMEDOUT ? rc
-								  : waited(c, rc);
-}
-
-static int rlock_release(struct mpi_call *c)
-{
-	if (mp_rlock_release(c->obj) < 0)
-		return mpi_call_raise(c, "RuntimeError", "cannot release un-acquired "
-			     "lock");
-	return 0;
-}
-
-static int sem_acquire(struct mpi_call *c)
-{
-	double w;
-	int rc = wait_arg(c, 1, "timeout", true, &w);
-
-	if (rc == 0)
-		rc = waited(c, mp_semaphore_acquire(c->obj, w));
-	return rc;
-}
-
-static int sem_release(struct mpi_call *c)
-{
-	int64_t n;
-	int rc = mpi_call_int(c, 0, "n", 1, &n);
-
-	if (rc == 0 && (n < 1 || n > INT32_MAX))
-		return mpi_call_raise(c, "ValueError", "n must be one or more");
-	return rc < 0 ? rc : mp_semaphore_release(c->obj, (unsigned)n);
-}
-
-static int cond_acquire(struct mpi_call *c)
-{
-	double w;
-	int rc = wait_arg(c, 1, "timeout", true, &w);
-
-	return rc < 0 ? rc : waited(c, mp_condition_acquire(c->obj, w));
-}
-
-static int cond_release(struct mpi_call *c)
-{
-	if (mp_condition_release(c->obj) < 0)
-		return mpi_call_raise(c, "RuntimeError", "cannot release un-acquired "
-			     "lock");
-	return 0;
-}
-
-static int cond_wait(struct mpi_call *c)
-{
-	double w;
-	int rc = wait_arg(c, 0, "timeout", false, &w);
-
-	if (rc == 0 && (rc = mp_condition_wait(c->obj, w)) == -EPERM)
-		return mpi_call_raise(c, "RuntimeError", "cannot wait on un-acquired "
-			     "lock");
-	return rc < 0 && rc != MP_EOWNERDEAD && rc != -ETIMEDOUT ? rc
-								  : waited(c, rc);
-}
-
-static int cond_notify(struct mpi_call *c)
-{
-	int64_t n;
-	int rc = mpi_call_int(c, 0, "n", 1, &n);
-
-	if (rc == 0 && (n < 0 || n > INT32_MAX))
-		return mpi_call_raise(c, "ValueError", "n out of range");
-	if (rc == 0 && (rc = mp_condition_notify(c->obj, (unsigned)n)) ==
-		       -EPERM)
-		return mpi_call_raise(c, "RuntimeError", "cannot notify on un-acquired "
-			     "lock");
-	return rc;
-}
-
-static int cond_notify_all(struct mpi_call *c)
-{
-	if (mp_condition_notify_all(c->obj) == -EPERM)
-		return mpi_call_raise(c, "RuntimeError", "cannot notify on un-acquired "
-			     "lock");
-	return 0;
-}
-
-static int ev_is_set(struct mpi_call *c)
-{
-	return mpi_call_bool(c, mp_event_is_set(c->obj));
-}
-
-static int ev_set(struct mpi_call *c) { return mp_event_set(c->obj); }
-static int ev_clear(struct mpi_call *c) { return mp_event_clear(c->obj); }
-
-static int ev_wait(struct mpi_call *c)
-{
-	double w;
-	int rc = wait_arg(c, 0, "timeout", false, &w);
-
-	return rc < 0 ? rc : waited(c, mp_event_wait(c->obj, w));
-}
-
 /* ---- creation ---- */
 
-static int new_plain(struct mpi_call *c, struct mpi_region *r, int kind,
-		     const mp_obj_t *init, void **out)
+int mpi_call_new_plain(struct mpi_call *c, struct mpi_region *r, int kind,
+		       const mp_obj_t *init, void **out)
 {
 	int rc = mpi_mgr_obj_new(r, kind, init, out);
 
@@ -679,48 +500,17 @@ static int dict_create(struct mpi_call *c, struct mpi_region *r, void **out)
 
 	if (init == NULL && mp_obj_len(c->kwds, &n) == 0 && n > 0)
 		init = c->kwds; /* dict(balance=0) */
-	return new_plain(c, r, MP_SHARED_DICT, init, out);
+	return mpi_call_new_plain(c, r, MP_SHARED_DICT, init, out);
 }
 
 static int list_create(struct mpi_call *c, struct mpi_region *r, void **out)
 {
-	return new_plain(c, r, MP_SHARED_LIST, mpi_call_arg(c, 0, NULL), out);
+	return mpi_call_new_plain(c, r, MP_SHARED_LIST, mpi_call_arg(c, 0, NULL), out);
 }
 
 static int ns_create(struct mpi_call *c, struct mpi_region *r, void **out)
 {
-	return new_plain(c, r, MP_SHARED_NAMESPACE, NULL, out);
-}
-
-static int lock_create(struct mpi_call *c, struct mpi_region *r, void **out)
-{
-	return new_plain(c, r, MP_SHARED_LOCK, NULL, out);
-}
-
-static int rlock_create(struct mpi_call *c, struct mpi_region *r, void **out)
-{
-	return new_plain(c, r, MP_SHARED_RLOCK, NULL, out);
-}
-
-static int cond_create(struct mpi_call *c, struct mpi_region *r, void **out)
-{
-	if (mpi_call_arg(c, 0, "lock") != NULL)
-		return mpi_call_raise(c, "NotImplementedError", "mproc's "
-				      "manager makes a Condition on its own "
-				      "RLock only");
-	return new_plain(c, r, MP_SHARED_CONDITION, NULL, out);
-}
-
-static int ev_create(struct mpi_call *c, struct mpi_region *r, void **out)
-{
-	return new_plain(c, r, MP_SHARED_EVENT, NULL, out);
-}
-
-static int sem_create(struct mpi_call *c, struct mpi_region *r, void **out)
-{
-	const mp_obj_t *v = mpi_call_arg(c, 0, "value");
-
-	return new_plain(c, r, MP_SHARED_SEMAPHORE, v, out);
+	return mpi_call_new_plain(c, r, MP_SHARED_NAMESPACE, NULL, out);
 }
 
 static int l_reverse(struct mpi_call *c)
@@ -768,34 +558,6 @@ static const struct mpi_method ns_methods[] = {
 	{"__delattr__", ns_del}, {NULL, NULL},
 };
 
-static const char *const acq_exposed[] = {"acquire", "release", NULL};
-static const struct mpi_method lock_methods[] = {
-	{"acquire", lock_acquire}, {"release", lock_release}, {NULL, NULL},
-};
-static const struct mpi_method rlock_methods[] = {
-	{"acquire", rlock_acquire}, {"release", rlock_release}, {NULL, NULL},
-};
-static const struct mpi_method sem_methods[] = {
-	{"acquire", sem_acquire}, {"release", sem_release}, {NULL, NULL},
-};
-
-static const char *const cond_exposed[] = {
-	"acquire", "release", "wait", "notify", "notify_all", NULL,
-};
-static const struct mpi_method cond_methods[] = {
-	{"acquire", cond_acquire}, {"release", cond_release},
-	{"wait", cond_wait}, {"notify", cond_notify},
-	{"notify_all", cond_notify_all}, {NULL, NULL},
-};
-
-static const char *const ev_exposed[] = {
-	"is_set", "set", "clear", "wait", NULL,
-};
-static const struct mpi_method ev_methods[] = {
-	{"is_set", ev_is_set}, {"set", ev_set}, {"clear", ev_clear},
-	{"wait", ev_wait}, {NULL, NULL},
-};
-
 static const struct mpi_srv_type types[] = {
 	{MP_SHARED_DICT, "dict", "dict", dict_exposed, dict_methods, d_repr,
 	 d_value, dict_create},
@@ -803,44 +565,34 @@ static const struct mpi_srv_type types[] = {
 	 l_value, list_create},
 	{MP_SHARED_NAMESPACE, "Namespace", "multiprocessing.managers."
 	 "Namespace", ns_exposed, ns_methods, ns_repr, NULL, ns_create},
-	{MP_SHARED_LOCK, "Lock", "_thread.lock", acq_exposed, lock_methods,
-	 NULL, NULL, lock_create},
-	{MP_SHARED_RLOCK, "RLock", "_thread.RLock", acq_exposed,
-	 rlock_methods, NULL, NULL, rlock_create},
-	{MP_SHARED_SEMAPHORE, "Semaphore", "threading.Semaphore",
-	 acq_exposed, sem_methods, NULL, NULL, sem_create},
-	{MP_SHARED_CONDITION, "Condition", "threading.Condition",
-	 cond_exposed, cond_methods, NULL, NULL, cond_create},
-	{MP_SHARED_EVENT, "Event", "threading.Event", ev_exposed, ev_methods,
-	 NULL, NULL, ev_create},
+	{0, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };
 
-#define NTYPES (sizeof(types) / sizeof(*types))
+/* The tables: the ones here, serve_sync.c's and serve_queue.c's. */
+static const struct mpi_srv_type *const tables[] = {
+	types, mpi_srv_sync_types, mpi_srv_more_types,
+};
 
-const struct mpi_srv_type *mpi_srv_type_by_id(const char *typeid)
+/* The entry of typeid (kind ignored) or of kind (typeid NULL). */
+static const struct mpi_srv_type *lookup(const char *typeid, int kind)
 {
 	const struct mpi_srv_type *t;
 	size_t i;
 
-	for (i = 0; i < NTYPES; i++)
-		if (strcmp(types[i].typeid, typeid) == 0)
-			return &types[i];
-	for (t = mpi_srv_more_types; t->typeid != NULL; t++)
-		if (strcmp(t->typeid, typeid) == 0)
-			return t;
+	for (i = 0; i < sizeof(tables) / sizeof(*tables); i++)
+		for (t = tables[i]; t->typeid != NULL; t++)
+			if (typeid ? strcmp(t->typeid, typeid) == 0
+				   : t->kind == kind)
+				return t;
 	return NULL;
+}
+
+const struct mpi_srv_type *mpi_srv_type_by_id(const char *typeid)
+{
+	return lookup(typeid, 0);
 }
 
 const struct mpi_srv_type *mpi_srv_type_by_kind(int kind)
 {
-	const struct mpi_srv_type *t;
-	size_t i;
-
-	for (i = 0; i < NTYPES; i++)
-		if (types[i].kind == kind)
-			return &types[i];
-	for (t = mpi_srv_more_types; t->typeid != NULL; t++)
-		if (t->kind == kind)
-			return t;
-	return NULL;
+	return lookup(NULL, kind);
 }

@@ -68,9 +68,16 @@ struct mpi_srv_type {
 	int (*create)(struct mpi_call *c, struct mpi_region *r, void **out);
 };
 
-/* The types of serve_queue.c (Queue, JoinableQueue, Value, Array,
+/* The types of serve_sync.c (Lock, RLock, Semaphore, Condition, Event)
+ * and serve_queue.c (Queue, JoinableQueue, Value, Array,
  * BoundedSemaphore, Barrier), NULL-typeid-terminated. */
+extern const struct mpi_srv_type mpi_srv_sync_types[];
 extern const struct mpi_srv_type mpi_srv_more_types[];
+
+/* A new object of kind made by mpi_mgr_obj_new, its failure as a
+ * TypeError in c->exc (-ENOMEM: none). */
+int mpi_call_new_plain(struct mpi_call *c, struct mpi_region *r, int kind,
+		       const mp_obj_t *init, void **out);
 
 /* Helpers of the method tables (serve_types.c). */
 int mpi_call_need(struct mpi_call *c, size_t i, const char *name,
