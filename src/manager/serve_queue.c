@@ -247,7 +247,7 @@ static int bsem_acquire(struct mpi_call *c)
 {
 	const mp_obj_t *b = mpi_call_arg(c, 0, "blocking");
 	bool blocking = true;
-	double w;
+	double w = 0;
 	int rc = mpi_call_timeout(c, 1, "timeout", &w);
 
 	if (b != NULL)

@@ -71,7 +71,7 @@ static int waited(struct mpi_call *c, int rc)
 
 static int lock_acquire(struct mpi_call *c)
 {
-	double w;
+	double w = 0;
 	int rc = wait_arg(c, 1, "timeout", true, &w);
 
 	if (rc == 0 && (rc = mp_lock_acquire(c->obj, w)) == MP_EOWNERDEAD)
@@ -89,7 +89,7 @@ static int lock_release(struct mpi_call *c)
 
 static int rlock_acquire(struct mpi_call *c)
 {
-	double w;
+	double w = 0;
 	int rc = wait_arg(c, 1, "timeout", true, &w);
 
 	if (rc == 0 && (rc = mp_rlock_acquire(c->obj, w)) == MP_EOWNERDEAD)
@@ -108,7 +108,7 @@ static int rlock_release(struct mpi_call *c)
 
 static int sem_acquire(struct mpi_call *c)
 {
-	double w;
+	double w = 0;
 	int rc = wait_arg(c, 1, "timeout", true, &w);
 
 	if (rc == 0)
@@ -128,7 +128,7 @@ static int sem_release(struct mpi_call *c)
 
 static int cond_acquire(struct mpi_call *c)
 {
-	double w;
+	double w = 0;
 	int rc = wait_arg(c, 1, "timeout", true, &w);
 
 	return rc < 0 ? rc : waited(c, mp_condition_acquire(c->obj, w));
@@ -144,7 +144,7 @@ static int cond_release(struct mpi_call *c)
 
 static int cond_wait(struct mpi_call *c)
 {
-	double w;
+	double w = 0;
 	int rc = wait_arg(c, 0, "timeout", false, &w);
 
 	if (rc == 0 && (rc = mp_condition_wait(c->obj, w)) == -EPERM)
@@ -186,7 +186,7 @@ static int ev_clear(struct mpi_call *c) { return mp_event_clear(c->obj); }
 
 static int ev_wait(struct mpi_call *c)
 {
-	double w;
+	double w = 0;
 	int rc = wait_arg(c, 0, "timeout", false, &w);
 
 	return rc < 0 ? rc : waited(c, mp_event_wait(c->obj, w));

@@ -6,7 +6,7 @@
  * byte chooses the connection's phase: 0, its first request (a public
  * function: create, incref, accept_connection ...), else a method call.
  * The objects' idents are fixed names here ("d", "l", "n", "lock",
- * "rlock", "sem", "cond", "ev") so that the seed corpus (real CPython 3.11
+ * "rlock", "sem", "cond", "ev", "q", "v", "a", "bs", "bar") so that the seed corpus (real CPython 3.11
  * requests, mkcorpus_manager.py) reaches them; waits are bounded to 0.
  * Besides the sanitizers: every request gets a reply that loads as a
  * (kind, value) pair.
@@ -34,6 +34,37 @@ static void check(int ok)
 		abort();
 }
 
+/* The arguments create gets for each object (a list, as decoded). */
+static mp_obj_t *create_args(int kind)
+{
+	mp_obj_t *l = mp_obj_list(), *a;
+
+	switch (kind) {
+	case MP_SHARED_QUEUE:
+		mp_obj_list_append(l, mp_obj_int(3));
+		break;
+	case MP_SHARED_VALUE:
+		mp_obj_list_append(l, mp_obj_str("i"));
+		mp_obj_list_append(l, mp_obj_int(7));
+		break;
+	case MP_SHARED_ARRAY:
+		a = mp_obj_list();
+		mp_obj_list_append(a, mp_obj_int(1));
+		mp_obj_list_append(a, mp_obj_int(2));
+		mp_obj_list_append(l, mp_obj_str("i"));
+		mp_obj_list_append(l, a);
+		break;
+	case MP_SHARED_BOUNDEDSEMAPHORE:
+		mp_obj_list_append(l, mp_obj_int(2));
+		break;
+	case MP_SHARED_BARRIER:
+		mp_obj_list_append(l, mp_obj_int(1));
+		break;
+	}
+	return l;
+}
+
+/* One object of each type, made by its table entry's create. */
 static void setup(void)
 {
 	static const struct {
@@ -44,7 +75,13 @@ static void setup(void)
 		{MP_SHARED_NAMESPACE, "n"}, {MP_SHARED_LOCK, "lock"},
 		{MP_SHARED_RLOCK, "rlock"}, {MP_SHARED_SEMAPHORE, "sem"},
 		{MP_SHARED_CONDITION, "cond"}, {MP_SHARED_EVENT, "ev"},
+		{MP_SHARED_QUEUE, "q"}, {MP_SHARED_VALUE, "v"},
+		{MP_SHARED_ARRAY, "a"}, {MP_SHARED_BOUNDEDSEMAPHORE, "bs"},
+		{MP_SHARED_BARRIER, "bar"},
 	};
+	const struct mpi_srv_type *t;
+	struct mpi_call c = {0};
+	mp_obj_t *args, *kw;
 	char ident[24];
 	size_t i;
 	void *p;
@@ -57,13 +94,18 @@ static void setup(void)
 	check(mpi_srv_init(&srv, region) == 0);
 	srv.max_wait = 0;
 	srv.address = "127.0.0.1:5000";
+	kw = mp_obj_dict();
 	for (i = 0; i < sizeof(objs) / sizeof(*objs); i++) {
-		check(mpi_mgr_obj_new(region, objs[i].kind, NULL, &p) == 0);
-		check(mpi_srv_track(&srv, mpi_srv_type_by_kind(objs[i].kind), p,
-				    ident) == 0);
+		t = mpi_srv_type_by_kind(objs[i].kind);
+		check((args = create_args(objs[i].kind)) != NULL);
+		c = (struct mpi_call){.args = args, .kwds = kw};
+		check(t->create(&c, region, &p) == 0);
+		mp_obj_free(args);
+		check(mpi_srv_track(&srv, t, p, ident) == 0);
 		snprintf(srv.objs[i].ident, sizeof(srv.objs[i].ident), "%s",
 			 objs[i].ident);
 	}
+	mp_obj_free(kw);
 	fixed = srv.nobjs;
 }
 

@@ -61,6 +61,27 @@ methods = {
     'cond_notify': ('cond', 'notify', (1,), {}),
     'ev_set': ('ev', 'set', (), {}),
     'ev_wait': ('ev', 'wait', (None,), {}),
+    'q_put': ('q', 'put', ({'task': 1},), {}),
+    'q_put_timeout': ('q', 'put', (2, True, 0.5), {}),
+    'q_get': ('q', 'get', (), {'timeout': 1.0}),
+    'q_get_nowait': ('q', 'get_nowait', (), {}),
+    'q_qsize': ('q', 'qsize', (), {}),
+    'q_task_done': ('q', 'task_done', (), {}),
+    'q_join': ('q', 'join', (), {}),
+    'v_set': ('v', 'set', (8,), {}),
+    'v_get': ('v', 'get', (), {}),
+    'a_set': ('a', '__setitem__', (1, 5), {}),
+    'a_get': ('a', '__getitem__', (-1,), {}),
+    'a_len': ('a', '__len__', (), {}),
+    'bs_release': ('bs', 'release', (), {}),
+    'bs_acquire': ('bs', 'acquire', (False,), {}),
+    'bar_wait': ('bar', 'wait', (None,), {}),
+    'bar_attr': ('bar', '__getattribute__', ('parties',), {}),
+    'bar_abort': ('bar', 'abort', (), {}),
+    'create_queue': (None, 'create', ('JoinableQueue', 2), {}),
+    'create_value': (None, 'create', ('Value', 'd', 1.5), {}),
+    'create_array': (None, 'create', ('Array', 'i', [1, 2, 3]), {}),
+    'create_barrier': (None, 'create', ('Barrier', 2, None, 1.0), {}),
     'unknown_ident': ('zz', '__len__', (), {}),
 }
 
@@ -68,6 +89,8 @@ methods = {
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
+    for name in [n for n, r in methods.items() if r[0] is None]:
+        public[name] = methods.pop(name)
     for phase, reqs in ((0, public), (1, methods)):
         for name, req in reqs.items():
             for p in (2, 3, 4, 5):
