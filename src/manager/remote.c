@@ -455,16 +455,18 @@ int mpi_rclient_create(struct mpi_rclient *cl, int kind,
 
 void mpi_rclient_free(struct mpi_rclient *cl)
 {
+	bool gone = false;
 	size_t i;
 
 	if (cl->timeout < 0 || cl->timeout > 5)
 		cl->timeout = 5; /* freeing stays bounded */
 	for (i = 0; i < cl->n; i++) {
-		mp_obj_t *a = mp_obj_tuple_pack(1, mp_obj_str(
+		mp_obj_t *a = gone ? NULL : mp_obj_tuple_pack(1, mp_obj_str(
 						  cl->handles[i].p->ident));
 
-		if (a != NULL)
-			public_call(cl, "decref", a, NULL);
+		/* a server that does not answer is not asked again */
+		if (a != NULL && public_call(cl, "decref", a, NULL) < 0)
+			gone = true;
 		mpi_free(cl->handles[i].h);
 	}
 	mp_connection_free(cl->c);
