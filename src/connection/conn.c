@@ -248,6 +248,46 @@ int mpi_conn_send(mp_connection_t *c, const void *buf, size_t len,
 	return 0;
 }
 
+int mpi_conn_frame_add(mp_bytes_t *b, size_t *cap, const void *msg,
+		       size_t len)
+{
+	size_t need;
+	char *p;
+
+	if (len > 0x7fffffff || __builtin_add_overflow(b->len, len + 4, &need))
+		return -EMSGSIZE;
+	if (need > *cap) {
+		size_t c = *cap * 2 > need ? *cap * 2 : need + 256;
+
+		if ((p = mpi_realloc(b->data, c)) == NULL)
+			return -ENOMEM;
+		b->data = p;
+		*cap = c;
+	}
+	for (int i = 0; i < 4; i++)
+		b->data[b->len + (size_t)i] = (char)(len >> (24 - 8 * i));
+	memcpy(b->data + b->len + 4, msg, len);
+	b->len = need;
+	return 0;
+}
+
+int mpi_conn_send_framed(mp_connection_t *c, const void *buf, size_t len,
+			 const struct mpi_io *io)
+{
+	struct iovec iov = {(void *)buf, len};
+	int rc;
+
+	if ((rc = check(c, true)) < 0 || len == 0)
+		return rc;
+	rc = write_all(c, &iov, 1, io->deadline);
+	if (rc == -ETIMEDOUT)
+		return mpi_why(rc, "timed out after %gs sending to the peer",
+			       io->timeout);
+	if (rc < 0)
+		return mpi_why(rc, "send: %s", mp_strerror(rc));
+	return 0;
+}
+
 int mp_connection_send_bytes(mp_connection_t *c, const void *buf, size_t len)
 {
 	int rc = mpi_conn_send(c, buf, len, &blocking);

@@ -58,6 +58,22 @@ int mpi_conn_send(mp_connection_t *c, const void *buf, size_t len,
 		  const struct mpi_io *io);
 
 /*
+ * Several messages in one write (the manager's pipelining): append one
+ * message of len bytes (at most 2 GiB - 1), framed, to a growing buffer
+ * (0, -EMSGSIZE, -ENOMEM); send such a buffer as it is.  The peer reads
+ * them as separate messages.
+ */
+int mpi_conn_frame_add(mp_bytes_t *b, size_t *cap, const void *msg,
+		       size_t len);
+int mpi_conn_send_framed(mp_connection_t *c, const void *buf, size_t len,
+			 const struct mpi_io *io);
+/* A whole or partial message is already in c's read buffer. */
+static inline bool mpi_conn_buffered(const mp_connection_t *c)
+{
+	return c->rpos < c->rlen;
+}
+
+/*
  * The two halves of CPython's authentication over a connected c (the
  * listener runs deliver then answer, the client answer then deliver):
  * 0, MP_EAUTH (wrong key, a malformed or short challenge, a digest that

@@ -34,6 +34,8 @@ struct mpi_rclient {
 	bool batch;           /* pipelining calls without a result */
 	int pending;          /* replies not read yet */
 	int batch_rc;         /* the first failure among them, and why */
+	mp_bytes_t out;       /* framed requests not sent yet */
+	size_t outcap;
 	char batch_why[256];
 	struct handle {
 		void *h;
@@ -282,13 +284,49 @@ static bool stream_failure(int rc)
 	       rc == -EPROTO || rc == -EIO || rc == -ECONNRESET;
 }
 
-/* Read the replies of the pipelined calls (cl->mu held); the first
- * failure among them is kept for mp_manager_batch_end.  0, or a stream
- * failure. */
+/* Requests waiting in cl->out (cl->mu held) at most this many bytes. */
+#define OUT_MAX ((size_t)64 << 10)
+
+/* A request (taken), framed, into cl->out. */
+static int queue_req(struct mpi_rclient *cl, mp_obj_t *req)
+{
+	mp_bytes_t b = {0};
+	int rc;
+
+	if (req == NULL)
+		return -ENOMEM;
+	rc = mpi_pickle_dumps(req, 4, &b);
+	mp_obj_free(req);
+	if (rc == 0)
+		rc = mpi_conn_frame_add(&cl->out, &cl->outcap, b.data, b.len);
+	mp_bytes_destroy(&b);
+	return rc;
+}
+
+/* Send what waits in cl->out, in one write. */
+static int flush(struct mpi_rclient *cl)
+{
+	struct mpi_io io = {MPI_NO_DEADLINE, cl->timeout};
+	int rc;
+
+	if (cl->out.len == 0)
+		return 0;
+	if ((rc = mpi_deadline(cl->timeout, &io.deadline)) == 0)
+		rc = mpi_conn_send_framed(cl->c, cl->out.data, cl->out.len,
+					  &io);
+	cl->out.len = 0;
+	return rc;
+}
+
+/* Send the waiting requests and read the replies of the pipelined calls
+ * (cl->mu held); the first failure among them is kept for
+ * mp_manager_batch_end.  0, or a stream failure. */
 static int drain(struct mpi_rclient *cl)
 {
 	int rc;
 
+	if ((rc = flush(cl)) < 0)
+		return rc;
 	for (; cl->pending > 0; cl->pending--) {
 		rc = recv_reply(cl, cl->c, NULL);
 		if (rc < 0 && cl->batch_rc == 0) {
@@ -323,16 +361,17 @@ int mpi_rcall(struct mpi_rproxy *p, const char *method, mp_obj_t *args,
 		mp_obj_free(req);
 		goto out;
 	}
-	/* The request goes out before the pending replies are read: one
-	 * round trip for them all (the server answers in order). */
-	if ((rc = send_req(cl, cl->c, req)) < 0)
+	/* A batched call's request waits in cl->out; the next call with a
+	 * result sends them all and its own in one write, then reads the
+	 * replies: one round trip (the server answers in order). */
+	if ((rc = queue_req(cl, req)) < 0)
 		goto out;
 	if (cl->batch && out == NULL) {
-		if (++cl->pending >= MPI_BATCH_MAX)
+		if (++cl->pending >= MPI_BATCH_MAX || cl->out.len > OUT_MAX)
 			rc = drain(cl);
 		goto out;
 	}
-	if ((rc = drain(cl)) == 0)
+	if ((rc = flush(cl)) == 0 && (rc = drain(cl)) == 0)
 		rc = recv_reply(cl, cl->c, out);
 out:
 	if (rc < 0 && stream_failure(rc) && cl->c != NULL) {
@@ -340,6 +379,7 @@ out:
 		mp_connection_free(cl->c);
 		cl->c = NULL;
 		cl->pending = 0;
+		cl->out.len = 0;
 	}
 	pthread_mutex_unlock(&cl->mu);
 	return rc;
@@ -354,6 +394,7 @@ int mpi_rclient_batch(struct mpi_rclient *cl, bool on)
 		mp_connection_free(cl->c);
 		cl->c = NULL;
 		cl->pending = 0;
+		cl->out.len = 0;
 	}
 	if (rc == 0 && cl->batch_rc < 0)
 		rc = mpi_why(cl->batch_rc, "%s", cl->batch_why);
@@ -460,6 +501,10 @@ void mpi_rclient_free(struct mpi_rclient *cl)
 
 	if (cl->timeout < 0 || cl->timeout > 5)
 		cl->timeout = 5; /* freeing stays bounded */
+	if (cl->c != NULL && drain(cl) < 0) {
+		/* a batch not ended: its requests go first (their failures
+		 * are dropped), then the objects are released */
+	}
 	for (i = 0; i < cl->n; i++) {
 		mp_obj_t *a = gone ? NULL : mp_obj_tuple_pack(1, mp_obj_str(
 						  cl->handles[i].p->ident));
@@ -470,6 +515,7 @@ void mpi_rclient_free(struct mpi_rclient *cl)
 		mpi_free(cl->handles[i].h);
 	}
 	mp_connection_free(cl->c);
+	mp_bytes_destroy(&cl->out);
 	pthread_mutex_destroy(&cl->mu);
 	mpi_free(cl->handles);
 	mpi_free(cl->address);

@@ -494,6 +494,9 @@ struct conn_arg {
 	int fd;
 };
 
+/* Replies held for one write at most (then they go out). */
+#define HOLD_MAX ((size_t)64 << 10)
+
 /* One connection: the handshake, the public call, maybe methods. */
 static void *serve_conn(void *arg)
 {
@@ -501,9 +504,9 @@ static void *serve_conn(void *arg)
 	struct mpi_io io = {0, MPI_SRV_AUTH_TIMEOUT};
 	enum mpi_srv_next next = MPI_SRV_CLOSE;
 	mp_connection_t *c = NULL;
-	mp_bytes_t req = {0}, rep = {0};
+	mp_bytes_t req = {0}, rep = {0}, held = {0};
 	const void *key;
-	size_t keylen;
+	size_t keylen, cap = 0;
 	bool public = true;
 
 	mpi_free(arg);
@@ -522,9 +525,33 @@ static void *serve_conn(void *arg)
 					&next);
 
 		mp_bytes_destroy(&req);
-		if (rc < 0 || mpi_conn_send(c, rep.data, rep.len, &io) < 0)
+		if (rc < 0)
 			break;
+		/* Replies to pipelined requests (the next one is already
+		 * read) go out together, in one write. */
+		if (next == MPI_SRV_SERVE && mpi_conn_buffered(c) &&
+		    held.len < HOLD_MAX &&
+		    mpi_conn_frame_add(&held, &cap, rep.data, rep.len) == 0) {
+			mp_bytes_destroy(&rep);
+			public = false;
+			continue;
+		}
+		if (held.len > 0 &&
+		    mpi_conn_frame_add(&held, &cap, rep.data, rep.len) == 0) {
+			mp_bytes_destroy(&rep);
+			rc = mpi_conn_send_framed(c, held.data, held.len, &io);
+			held.len = 0;
+		} else if (held.len > 0) { /* a huge reply: keep the order */
+			if ((rc = mpi_conn_send_framed(c, held.data, held.len,
+						       &io)) == 0)
+				rc = mpi_conn_send(c, rep.data, rep.len, &io);
+			held.len = 0;
+		} else {
+			rc = mpi_conn_send(c, rep.data, rep.len, &io);
+		}
 		mp_bytes_destroy(&rep);
+		if (rc < 0)
+			break;
 		if (next == MPI_SRV_SHUTDOWN)
 			syscall(SYS_exit_group, 0);
 		if (next == MPI_SRV_CLOSE)
@@ -532,6 +559,7 @@ static void *serve_conn(void *arg)
 		public = false;
 	}
 out:
+	mp_bytes_destroy(&held);
 	mp_bytes_destroy(&req);
 	mp_bytes_destroy(&rep);
 	mp_connection_free(c);
