@@ -216,6 +216,17 @@ static int write_all(mp_connection_t *c, struct iovec *iov, int n,
 	return rc;
 }
 
+/* write_all's outcome with its reason. */
+static int send_error(int rc, const struct mpi_io *io)
+{
+	if (rc == -ETIMEDOUT)
+		return mpi_why(rc, "timed out after %gs sending to the peer",
+			       io->timeout);
+	if (rc < 0)
+		return mpi_why(rc, "send: %s", mp_strerror(rc));
+	return 0;
+}
+
 int mpi_conn_send(mp_connection_t *c, const void *buf, size_t len,
 		  const struct mpi_io *io)
 {
@@ -239,13 +250,7 @@ int mpi_conn_send(mp_connection_t *c, const void *buf, size_t len,
 	}
 	iov[0] = (struct iovec){hdr, hlen};
 	iov[1] = (struct iovec){(void *)buf, len};
-	rc = write_all(c, iov, len ? 2 : 1, io->deadline);
-	if (rc == -ETIMEDOUT)
-		return mpi_why(rc, "timed out after %gs sending to the peer",
-			       io->timeout);
-	if (rc < 0)
-		return mpi_why(rc, "send: %s", mp_strerror(rc));
-	return 0;
+	return send_error(write_all(c, iov, len ? 2 : 1, io->deadline), io);
 }
 
 int mpi_conn_frame_add(mp_bytes_t *b, size_t *cap, const void *msg,
@@ -279,13 +284,7 @@ int mpi_conn_send_framed(mp_connection_t *c, const void *buf, size_t len,
 
 	if ((rc = check(c, true)) < 0 || len == 0)
 		return rc;
-	rc = write_all(c, &iov, 1, io->deadline);
-	if (rc == -ETIMEDOUT)
-		return mpi_why(rc, "timed out after %gs sending to the peer",
-			       io->timeout);
-	if (rc < 0)
-		return mpi_why(rc, "send: %s", mp_strerror(rc));
-	return 0;
+	return send_error(write_all(c, &iov, 1, io->deadline), io);
 }
 
 int mp_connection_send_bytes(mp_connection_t *c, const void *buf, size_t len)

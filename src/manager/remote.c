@@ -204,20 +204,33 @@ static int reply(const mp_bytes_t *b, mp_obj_t **out)
 	return rc;
 }
 
+/* A request (taken), pickled and framed, appended to *b. */
+static int frame_req(mp_obj_t *req, mp_bytes_t *b, size_t *cap)
+{
+	mp_bytes_t p = {0};
+	int rc;
+
+	if (req == NULL)
+		return -ENOMEM;
+	rc = mpi_pickle_dumps(req, 4, &p);
+	mp_obj_free(req);
+	if (rc == 0)
+		rc = mpi_conn_frame_add(b, cap, p.data, p.len);
+	mp_bytes_destroy(&p);
+	return rc;
+}
+
 /* Send a request (taken) on c, within the call's timeout. */
 static int send_req(struct mpi_rclient *cl, mp_connection_t *c,
 		    mp_obj_t *req)
 {
 	struct mpi_io io = {MPI_NO_DEADLINE, cl->timeout};
 	mp_bytes_t b = {0};
-	int rc;
+	size_t cap = 0;
+	int rc = frame_req(req, &b, &cap);
 
-	if (req == NULL)
-		return -ENOMEM;
-	rc = mpi_pickle_dumps(req, 4, &b);
-	mp_obj_free(req);
 	if (rc == 0 && (rc = mpi_deadline(cl->timeout, &io.deadline)) == 0)
-		rc = mpi_conn_send(c, b.data, b.len, &io);
+		rc = mpi_conn_send_framed(c, b.data, b.len, &io);
 	mp_bytes_destroy(&b);
 	return rc;
 }
@@ -290,17 +303,7 @@ static bool stream_failure(int rc)
 /* A request (taken), framed, into cl->out. */
 static int queue_req(struct mpi_rclient *cl, mp_obj_t *req)
 {
-	mp_bytes_t b = {0};
-	int rc;
-
-	if (req == NULL)
-		return -ENOMEM;
-	rc = mpi_pickle_dumps(req, 4, &b);
-	mp_obj_free(req);
-	if (rc == 0)
-		rc = mpi_conn_frame_add(&cl->out, &cl->outcap, b.data, b.len);
-	mp_bytes_destroy(&b);
-	return rc;
+	return frame_req(req, &cl->out, &cl->outcap);
 }
 
 /* Send what waits in cl->out, in one write. */
