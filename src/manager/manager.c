@@ -748,7 +748,7 @@ int mp_manager_register(mp_manager_t *m, const char *typeid, int kind,
 					"in the manager that serves");
 	if (typeid[0] == '\0')
 		return MPI_ERR(-EINVAL, "typeid is empty");
-	if (mpi_srv_type_by_kind(kind) == NULL)
+	if (kind >= MPI_KIND_ITERATOR || mpi_srv_type_by_kind(kind) == NULL)
 		return MPI_ERR(-EINVAL, "unknown kind %d", kind);
 	if ((char *)obj <= (char *)m->r ||
 	    (char *)obj >= (char *)m->r + m->r->size)

@@ -234,6 +234,21 @@ static int d_update(struct mpi_call *c)
 	return rc;
 }
 
+/* iter(d): a new Iterator over a snapshot of the keys (CPython's
+ * DictProxy._method_to_typeid_ = {'__iter__': 'Iterator'}). */
+static int d_iter(struct mpi_call *c)
+{
+	mp_obj_t *keys = NULL;
+	int rc = mp_dictproxy_keys(D, &keys);
+
+	if (rc < 0)
+		return rc;
+	if ((c->ret = mp_obj_tuple_pack(1, keys)) == NULL)
+		return -ENOMEM;
+	c->proxy = "Iterator";
+	return 0;
+}
+
 static int d_repr(void *obj, mp_obj_t **out)
 {
 	mp_obj_t *v = NULL;
@@ -481,6 +496,24 @@ static int ns_repr(void *obj, mp_obj_t **out)
 
 #undef NS
 
+/* ---- Iterator: a list of what is left, taken from the front ---- */
+
+static int it_next(struct mpi_call *c)
+{
+	int rc = mp_listproxy_pop(c->obj, 0, &c->ret);
+
+	if (rc == -ERANGE)
+		c->exc = mp_obj_object("builtins", "StopIteration",
+				       mp_obj_tuple(0, NULL), NULL, 0);
+	return rc;
+}
+
+static int it_create(struct mpi_call *c, struct mpi_region *r, void **out)
+{
+	return mpi_mgr_obj_new(r, MP_SHARED_LIST, mpi_call_arg(c, 0, NULL),
+			       out);
+}
+
 /* ---- creation ---- */
 
 int mpi_call_new_plain(struct mpi_call *c, struct mpi_region *r, int kind,
@@ -528,7 +561,8 @@ static const char *const dict_exposed[] = {
 static const struct mpi_method dict_methods[] = {
 	{"__contains__", d_contains}, {"__delitem__", d_delitem},
 	{"__getitem__", d_getitem}, {"__len__", d_len},
-	{"__setitem__", d_setitem}, {"clear", d_clear}, {"copy", d_copy},
+	{"__setitem__", d_setitem}, {"__iter__", d_iter},
+	{"clear", d_clear}, {"copy", d_copy},
 	{"get", d_get}, {"items", d_items}, {"keys", d_keys},
 	{"pop", d_pop}, {"popitem", d_popitem},
 	{"setdefault", d_setdefault}, {"update", d_update},
@@ -550,6 +584,13 @@ static const struct mpi_method list_methods[] = {
 	{"__imul__", l_imul}, {"reverse", l_reverse}, {NULL, NULL},
 };
 
+static const char *const it_exposed[] = {
+	"__next__", "send", "throw", "close", NULL,
+};
+static const struct mpi_method it_methods[] = {
+	{"__next__", it_next}, {NULL, NULL},
+};
+
 static const char *const ns_exposed[] = {
 	"__getattribute__", "__setattr__", "__delattr__", NULL,
 };
@@ -565,6 +606,8 @@ static const struct mpi_srv_type types[] = {
 	 l_value, list_create},
 	{MP_SHARED_NAMESPACE, "Namespace", "multiprocessing.managers."
 	 "Namespace", ns_exposed, ns_methods, ns_repr, NULL, ns_create},
+	{MPI_KIND_ITERATOR, "Iterator", "dict_keyiterator", it_exposed,
+	 it_methods, NULL, NULL, it_create},
 	{0, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -21,6 +21,7 @@
 #include <stdarg.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -407,6 +408,47 @@ static mp_obj_t *fallback(const struct mpi_srv_obj *o, const char *name)
 	return not_exposed(o->t, name);
 }
 
+/* The server's address as a Token carries it: (host, port) or a path. */
+static mp_obj_t *token_address(const char *a)
+{
+	const char *colon = strrchr(a, ':');
+
+	if (a[0] == '/' || a[0] == '@' || colon == NULL)
+		return mp_obj_str(a);
+	return mp_obj_tuple_pack(2, mp_obj_strn(a, (size_t)(colon - a)),
+				 mp_obj_int(strtol(colon + 1, NULL, 10)));
+}
+
+/* ('#PROXY', (exposed, Token(typeid, address, ident))) for the new
+ * object a method made (CPython's _method_to_typeid_), created from
+ * c->ret (the create arguments, taken). */
+static mp_obj_t *proxy_reply(struct mpi_srv *s, struct mpi_call *c)
+{
+	const struct mpi_srv_type *t = mpi_srv_type_by_id(c->proxy);
+	struct mpi_call cc = {.kwds = NULL, .max_wait = s->max_wait};
+	mp_obj_t *kw = mp_obj_dict(), *tok, *r;
+	char ident[24];
+	void *p;
+	int rc;
+
+	cc.args = c->ret;
+	cc.kwds = kw;
+	rc = t && kw ? t->create(&cc, s->r, &p) : -ENOMEM;
+	mp_obj_free(c->ret);
+	mp_obj_free(kw);
+	if (rc < 0)
+		return pair("#ERROR", cc.exc ? cc.exc : mpi_exc_new(
+			    "MemoryError", mp_obj_str(mpi_reason(rc))));
+	if (mpi_srv_track(s, t, p, ident) < 0)
+		return NULL;
+	tok = mp_obj_object("multiprocessing.managers", "Token",
+			    mp_obj_tuple(0, NULL), mp_obj_tuple_pack(3,
+			    mp_obj_str(t->typeid), token_address(s->address),
+			    mp_obj_str(ident)), MP_OBJ_NEWOBJ);
+	r = tok ? mp_obj_tuple_pack(2, exposed_tuple(t), tok) : NULL;
+	return r ? pair("#PROXY", r) : NULL;
+}
+
 static mp_obj_t *method_call(struct mpi_srv *s, const mp_obj_t *id,
 			     const char *name, const mp_obj_t *args,
 			     const mp_obj_t *kwds)
@@ -441,6 +483,8 @@ static mp_obj_t *method_call(struct mpi_srv *s, const mp_obj_t *id,
 			c.exc = mpi_exc_from_error(rc, NULL, c.key);
 		return pair("#ERROR", c.exc);
 	}
+	if (c.proxy != NULL)
+		return proxy_reply(s, &c);
 	return pair("#RETURN", c.ret);
 }
 

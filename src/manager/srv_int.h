@@ -40,7 +40,14 @@ struct mpi_call {
 	mp_obj_t *ret;         /* the result (NULL: None) */
 	mp_obj_t *exc;         /* or the exception raised */
 	const mp_obj_t *key;   /* a KeyError's argument, when it is a key */
+	/* set by a method whose result is a new shared object (CPython's
+	 * _method_to_typeid_): its typeid; c->ret is then create's args */
+	const char *proxy;
 };
+
+/* The kind of the Iterator a dict's __iter__ returns (not public: a
+ * list of the keys in the region, served with __next__). */
+#define MPI_KIND_ITERATOR 100
 
 /* A method: 0 and c->ret, or a negative code with c->exc set (or the
  * public function's message in mp_last_error, turned into CPython's

@@ -41,6 +41,7 @@ methods = {
     'd_unexposed': ('d', 'nosuch', (), {}),
     'd_repr': ('d', '__repr__', (), {}),
     'd_getvalue': ('d', '#GETVALUE', (), {}),
+    'd_iter': ('d', '__iter__', (), {}),
     'l_append': ('l', 'append', ({'nested': [1, 2]},), {}),
     'l_extend': ('l', 'extend', ([3, 1, 2],), {}),
     'l_insert': ('l', 'insert', (-1, 'x'), {}),
