@@ -533,12 +533,13 @@ MP_API int mp_manager_batch_end(mp_manager_t *m);
 /*
  * mp_manager_register - serve the shared object obj (of kind, made by
  * this manager) to remote clients under typeid: a client's create(typeid)
- * (a CPython BaseManager.register(typeid) method, or
- * mp_manager_connect's mp_manager_dict... never: those create) returns a
- * proxy to this very object, as CPython's register(typeid, callable) with
- * a callable returning one object.  A typeid registered again names the
- * new object.  -EINVAL (NULL, an empty typeid, an unknown kind, obj not
- * in m's region), -ENOMEM, MP_ECLOSED.  Thread-safe.
+ * (the method a CPython client gets from BaseManager.register(typeid,
+ * proxytype=...)) returns a proxy to this very object, as CPython's
+ * register(typeid, callable) with a callable returning one object.  A
+ * typeid registered again names the new object; a registered name shadows
+ * a built-in typeid ("dict").  -EINVAL (NULL, an empty typeid, an unknown
+ * kind, obj not in m's region, m a connected manager), -ENOMEM,
+ * MP_ECLOSED.  Thread-safe.
  */
 MP_API int mp_manager_register(mp_manager_t *m, const char *typeid,
 			       int kind, void *obj);
