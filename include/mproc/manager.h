@@ -495,15 +495,20 @@ MP_API mp_manager_t *mp_manager_new(const mp_manager_opts_t *opts);
  * opts->address with opts->authkey (BaseManager(address,
  * authkey).connect()): an mproc manager started with an address, or
  * CPython's (SyncManager, BaseManager with dict/list/Namespace/Queue
- * registered).  The handle's mp_manager_dict/_list/_namespace create
- * objects in that server, and the same mp_dictproxy_*, mp_listproxy_*
- * and mp_namespaceproxy_* functions drive them (each call one request
- * and its reply).  The handles it gives live until mp_manager_free of
- * this handle, which frees them and closes the connection without
- * stopping the server.  NULL on failure: -EINVAL (no address, a bad
- * timeout), MP_EAUTH (wrong key), -ECONNREFUSED, -ETIMEDOUT, -errno.
- * Calls through one connected manager are serialised (one connection);
- * thread-safe.
+ * registered).  The handle's mp_manager_dict/_list/_namespace/_queue/
+ * _joinablequeue create objects in that server, and the same
+ * mp_dictproxy_*, mp_listproxy_*, mp_namespaceproxy_* and
+ * mp_queueproxy_* functions drive them (each call one request and its
+ * reply, or pipelined: mp_manager_batch_begin).  Remote exceptions come
+ * back as the local codes with CPython's text ("KeyError: 'x'" -ENOENT;
+ * an exception without a local code or a traceback: -EREMOTEIO); a
+ * server that is gone: MP_ECLOSED.  Not on a connected manager (-ENOTSUP):
+ * the sync objects, Value, Array, mp_dictproxy_iter/_next/_apply.  The
+ * handles it gives live until mp_manager_free of this handle, which frees
+ * them and closes the connection without stopping the server.  NULL on
+ * failure: -EINVAL (no address, a bad timeout), MP_EAUTH (wrong key),
+ * -ECONNREFUSED, -ETIMEDOUT, -errno.  Calls through one connected manager
+ * are serialised (one connection); thread-safe.
  */
 MP_API mp_manager_t *mp_manager_connect(const mp_manager_opts_t *opts);
 
