@@ -2423,6 +2423,49 @@ static void test_mgr_queue_processes(void **state)
 	mp_manager_free(m);
 }
 
+static void *q_thread(void *arg)
+{
+	struct qshared *s = arg;
+
+	return (void *)(intptr_t)(s->id < 3 ? q_produce(s) : q_consume(s));
+}
+
+/* The same with threads of one process (TSan sees the waits). */
+static void test_mgr_queue_threads(void **state)
+{
+	mp_manager_t *m = mgr_new();
+	struct qshared s[5];
+	mp_queueproxy_t *q;
+	mp_listproxy_t *l;
+	pthread_t th[5];
+	mp_obj_t *v;
+	void *ret;
+
+	(void)state;
+	mpt_assert_ok(mp_manager_joinablequeue(m, 2, &q));
+	mpt_assert_ok(mp_manager_list(m, NULL, &l));
+	for (int i = 0; i < 5; i++) {
+		s[i] = (struct qshared){q, l, i, -1};
+		assert_int_equal(pthread_create(&th[i], NULL, q_thread, &s[i]),
+				 0);
+	}
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(pthread_join(th[i], &ret), 0);
+		assert_null(ret);
+	}
+	v = mp_obj_none();
+	for (int i = 0; i < 2; i++)
+		mpt_assert_ok(mp_queueproxy_put(q, v, mpt_timeout(30)));
+	mp_obj_free(v);
+	mpt_assert_ok(mp_queueproxy_join(q, mpt_timeout(30)));
+	for (int i = 3; i < 5; i++) {
+		assert_int_equal(pthread_join(th[i], &ret), 0);
+		assert_null(ret);
+	}
+	assert_int_equal(mp_listproxy_len(l), 2);
+	mp_manager_free(m);
+}
+
 /* Blocked in get: woken by another process's put; then blocked again and
  * freed by the shutdown with MP_ECLOSED. */
 static int q_wait_twice(void *arg)
@@ -3037,6 +3080,7 @@ int main(void)
 		MPT(test_mgr_queue_ops),
 		MPT(test_mgr_joinablequeue),
 		MPT(test_mgr_queue_processes),
+		MPT(test_mgr_queue_threads),
 		MPT(test_mgr_queue_wakes_and_closes),
 		MPT(test_mgr_queue_client_killed),
 		MPT(test_mgr_value),
