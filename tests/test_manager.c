@@ -2199,6 +2199,43 @@ static void test_mgr_sync_objects(void **state)
 
 /* ---- Queue and JoinableQueue ---- */
 
+struct held_word {
+	uint64_t *word;
+	int fd;
+};
+
+/* Takes a lock word (as an operation does), says so, and stays there. */
+static int hold_word(void *arg)
+{
+	struct held_word *h = arg;
+
+	mpt_crash_signals_default();
+	mpi_lock_take(h->word, MPI_NO_DEADLINE);
+	if (write(h->fd, "h", 1) != 1)
+		return 3;
+	for (;;)
+		pause();
+}
+
+/* A child SIGKILLed holding *word (which still holds its id). */
+static void kill_holding(uint64_t *word)
+{
+	struct held_word h;
+	int fds[2];
+	pid_t pid;
+	char c;
+
+	assert_int_equal(pipe(fds), 0);
+	h = (struct held_word){word, fds[1]};
+	pid = mpt_fork(hold_word, &h);
+	close(fds[1]);
+	assert_int_equal(read(fds[0], &c, 1), 1);
+	close(fds[0]);
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	assert_int_equal(mpt_exit_code(pid), 128 + SIGKILL);
+	assert_int_not_equal(__atomic_load_n(word, __ATOMIC_SEQ_CST), 0);
+}
+
 static void qput(mp_queueproxy_t *q, mp_obj_t *v)
 {
 	mpt_assert_ok(mp_queueproxy_put(q, v, 0));
@@ -2511,19 +2548,6 @@ static void test_mgr_queue_wakes_and_closes(void **state)
 	mp_manager_free(m);
 }
 
-/* Takes the queue's lock (as a put or get does) and stays there. */
-static int q_hold_lock(void *arg)
-{
-	struct qshared *s = arg;
-
-	mpt_crash_signals_default();
-	mpi_lock_take(&s->q->lock, MPI_NO_DEADLINE);
-	if (write(s->fd, "h", 1) != 1)
-		return 3;
-	for (;;)
-		pause();
-}
-
 /* Puts and gets in a loop, saying after each 100 operations. */
 static int q_churn(void *arg)
 {
@@ -2578,14 +2602,7 @@ static void test_mgr_queue_client_killed(void **state)
 	mpt_assert_ok(mp_manager_joinablequeue(m, 0, &q));
 	qput(q, S("kept"));
 	/* killed holding the lock: the next caller takes it over */
-	assert_int_equal(pipe(fds), 0);
-	s = (struct qshared){q, NULL, 0, fds[1]};
-	pid = mpt_fork(q_hold_lock, &s);
-	close(fds[1]);
-	assert_int_equal(read(fds[0], c, 1), 1);
-	close(fds[0]);
-	assert_int_equal(kill(pid, SIGKILL), 0);
-	assert_int_equal(mpt_exit_code(pid), 128 + SIGKILL);
+	kill_holding(&q->lock);
 	assert_int_equal(mp_queueproxy_qsize(q), 1);
 	assert_string_equal(qget(q, mpt_timeout(5)), "'kept'");
 	mpt_assert_ok(mp_queueproxy_task_done(q));
@@ -2655,6 +2672,13 @@ static void test_mgr_value(void **state)
 	mp_obj_free(o);
 	assert_string_equal(vget(v), "{'k': []}");
 	assert_err(mp_valueproxy_set(v, NULL), -EINVAL, "value");
+	/* a client killed holding the Value's lock: taken over */
+	kill_holding(&v->lock);
+	assert_string_equal(vget(v), "{'k': []}");
+	o = I(2);
+	mpt_assert_ok(mp_valueproxy_set(v, o));
+	mp_obj_free(o);
+	assert_string_equal(vget(v), "2");
 	assert_err(mp_manager_value(m, NULL, &v), -EINVAL, "init");
 	mp_manager_free(m);
 }
