@@ -23,9 +23,10 @@
  *   the task timeouts, refills inboxes and replaces dead or retired
  *   workers; the starts themselves (a fork: copying the program's page
  *   tables, then the child's setup) run in a starter thread, so that a
- *   slow start never delays the notice of another worker's death.  It sleeps in poll(); a worker writes the eventfd only when
- *   the supervisor said it sleeps (seq_cst flag against the ring's seq_cst
- *   tail), so a busy pool makes no syscall per task.
+ *   slow start never delays the notice of another worker's death.  It
+ *   sleeps in poll(); a worker writes the eventfd only when the supervisor
+ *   said it sleeps (seq_cst flag against the ring's seq_cst tail), so a
+ *   busy pool makes no syscall per task.
  * - Job owners (results, map jobs, imap iterators) get ops->complete under
  *   the lock and, if it asks, ops->notify after the lock is released: user
  *   callbacks never run with the lock held.
