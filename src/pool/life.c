@@ -24,7 +24,8 @@ int mpi_pool_create(const mp_pool_opts_t *opts, mp_pool_t **out)
 
 	if ((p = mpi_calloc(1, sizeof(*p))) == NULL)
 		return mpi_why(-ENOMEM, "out of memory");
-	if ((rc = mpi_cond_init_monotonic(&p->done)) < 0) {
+	if ((rc = mpi_cond_init_monotonic(&p->done)) < 0 ||
+	    (rc = -pthread_cond_init(&p->start_cond, NULL)) < 0) {
 		mpi_free(p);
 		return mpi_why(rc, "cannot set up the pool: %s", mp_strerror(rc));
 	}
@@ -212,6 +213,7 @@ void mpi_pool_destroy(mp_pool_t *pool)
 		close(pool->efd);
 	pthread_mutex_destroy(&pool->lock);
 	pthread_cond_destroy(&pool->done);
+	pthread_cond_destroy(&pool->start_cond);
 	mpi_free(pool->rbuf);
 	mpi_free(pool->pfd);
 	mpi_free(pool->deaf);
