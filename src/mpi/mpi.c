@@ -126,12 +126,15 @@ static int fn_id(uintptr_t fn, int kind, uint32_t *id)
 /* ---- MPI set-up ---- */
 
 static pid_t init_pid; /* the process that ran MPI_Init here, or 0 */
+/* A rank was lost: MPI_Finalize would wait for it for ever (Open MPI's
+ * fence), so no rank finalizes. */
+static bool lost_rank;
 
 static void finalize_at_exit(void)
 {
 	int fin = 1;
 
-	if (getpid() == init_pid && MPI_Finalized(&fin) == MPI_SUCCESS && !fin)
+	if (getpid() == init_pid && !lost_rank && MPI_Finalized(&fin) == MPI_SUCCESS && !fin)
 		MPI_Finalize();
 }
 
@@ -440,6 +443,7 @@ static int worker_on_rec(void *arg, const struct mpw_rec *r, const char *data)
 
 	if (r->fnid == STOP_FNID) { /* MPW_STOP */
 		w->stop = true;
+		lost_rank = r->count != 0;
 		w->stop_now = r->status == STOP_NOW;
 		return 0;
 	}
@@ -648,8 +652,10 @@ static _Noreturn void worker_main(MPI_Comm comm, const struct config *cf)
 	}
 	free(rbuf);
 	MPI_Comm_free(&comm);
-	if (code == 0)
+	if (code == 0 && !lost_rank)
 		MPI_Finalize();
+	else
+		lost_rank = true; /* nor at exit */
 	exit(code);
 }
 
@@ -726,6 +732,7 @@ static void rank_lost(struct be *b, int k, const char *why)
 	snprintf(msg, sizeof(msg), "MPI rank %d %s (see docs/mpi.md)", k, why);
 	b->r[k].alive = false;
 	b->alive--;
+	lost_rank = true;
 	if (b->rreq[k - 1] != MPI_REQUEST_NULL) {
 		MPI_Cancel(&b->rreq[k - 1]);
 		MPI_Request_free(&b->rreq[k - 1]);
@@ -913,7 +920,8 @@ static void check_silence(struct be *b)
  * goodbyes. */
 static void stop_ranks(struct be *b, int how)
 {
-	struct mpw_rec stop = {.fnid = STOP_FNID, .status = how};
+	struct mpw_rec stop = {.fnid = STOP_FNID, .status = how,
+			       .count = lost_rank};
 	uint64_t until = now_ns() + (uint64_t)(b->cf.rank_timeout * 1e9);
 	bool waiting = true;
 
