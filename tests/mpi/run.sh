@@ -1,0 +1,27 @@
+#!/bin/sh
+# run.sh MPIRUN TEST MODE: run test_mpi_executor MODE on 3 ranks; pass when
+# rank 0's tests passed, mpirun says every rank exited 0 (mode api), and
+# no rank or local worker process of the test is left running.
+# Mode kill SIGKILLs a worker rank on purpose, so mpirun exits non-zero
+# (137) whatever happens; orte_abort_on_non_zero_status 0 keeps mpirun
+# from killing rank 0 when the victim dies (its default), or there would
+# be nothing to observe.
+set -u
+mpirun=$1 test=$2 mode=$3
+out=$("$mpirun" --oversubscribe --quiet --mca orte_abort_on_non_zero_status 0 \
+      -np 3 "$test" "$mode" 2>&1)
+rc=$?
+echo "$out"
+echo "$out" | grep -q '^\[  PASSED  \] [0-9]* test(s)' || exit 1
+echo "$out" | grep -q 'FAILED' && exit 1
+if [ "$mode" != kill ] && [ "$rc" != 0 ]; then
+  echo "mpirun exited $rc"
+  exit 1
+fi
+# The local workers are forks of the ranks: same command line.
+left=$(ps -eo pid=,args= | grep -F "$test $mode" | grep -v grep)
+if [ -n "$left" ]; then
+  echo "left running: $left"
+  exit 1
+fi
+exit 0
