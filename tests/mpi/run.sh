@@ -19,7 +19,7 @@ if [ "$mode" != kill ] && [ "$rc" != 0 ]; then
   exit 1
 fi
 # The local workers are forks of the ranks: same command line.
-left=$(ps -eo pid=,args= | grep -F "$test $mode" | grep -v grep)
+left=$(ps -eo pid=,args= | awk -v t="$test" -v m="$mode" '$2 == t && $3 == m')
 if [ -n "$left" ]; then
   echo "left running: $left"
   exit 1
