@@ -36,8 +36,9 @@ extern "C" {
 
 typedef struct mp_mpi_opts {
 	unsigned local_workers; /* worker processes per worker rank; 0 = 1 */
-	unsigned window;        /* tasks in flight per worker rank; 0 = 4 *
-				 * local_workers + 4 */
+	unsigned window;        /* at most this many tasks in flight per
+				 * worker rank (while tasks are short; long
+				 * ones: 2 per local worker); 0 = 256 */
 	double rank_timeout;    /* a rank owing results and silent this long
 				 * is dead; 0 = 10 s (heartbeats every 1/4) */
 } mp_mpi_opts_t;

@@ -39,6 +39,9 @@
 enum { TAG_MSG = 7101, TAG_BIG = 7102 };
 enum { STOP_GRACEFUL = 0, STOP_NOW = 1 };
 #define STOP_FNID UINT32_MAX /* a STOP record's fnid */
+/* A task shorter than this is "short": both sides yield and look again
+ * rather than nap while one is owed. */
+enum { SHORT_NS = 2000000 };
 
 static uint64_t now_ns(void)
 {
@@ -358,6 +361,7 @@ struct wtask {
 	struct wtask *next;
 	mp_future_t *f;
 	struct worker *w;
+	uint64_t start;
 	uint32_t slot;
 };
 
@@ -368,6 +372,7 @@ struct worker {
 	mp_executor_t *local;
 	unsigned inflight;
 	bool stop, stop_now;
+	uint64_t avg_ns; /* a local task's time, moving average */
 	struct mpw_buf out;
 };
 
@@ -484,6 +489,7 @@ static int worker_on_rec(void *arg, const struct mpw_rec *r, const char *data)
 	t->f = f;
 	t->w = w;
 	t->slot = r->slot;
+	t->start = now_ns();
 	w->inflight++;
 	if (mp_future_add_done_callback(f, local_done, t) < 0) {
 		fail_slot(w, r->slot, -ENOMEM, "out of memory");
@@ -516,6 +522,8 @@ static void worker_collect(struct worker *w)
 		int rc = mp_future_result(t->f, 0, &res);
 
 		next = t->next;
+		w->avg_ns = w->avg_ns - w->avg_ns / 8 +
+			    (now_ns() - t->start) / w->inflight / 8;
 		if (rc == 0) {
 			struct mpw_rec r = {.slot = t->slot, .len = res->len};
 
@@ -543,14 +551,61 @@ static int send_one(struct send **sends, MPI_Comm comm, int dest,
 	return post_send(sends, comm, dest, &b);
 }
 
+/* Sleep on the local completions for at most ns. */
+static void wait_local(struct worker *w, uint64_t ns)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_nsec += (long)(ns % 1000000000u);
+	ts.tv_sec += (time_t)(ns / 1000000000u) + ts.tv_nsec / 1000000000;
+	ts.tv_nsec %= 1000000000;
+	pthread_mutex_lock(&w->mu);
+	if (w->done == NULL)
+		pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+	pthread_mutex_unlock(&w->mu);
+}
+
+/*
+ * Nothing happened.  With local work queued (more tasks than local
+ * workers), rank 0 sends nothing new until a result goes back: sleep on
+ * the local completions (until the next heartbeat).  Otherwise a message
+ * may come: MPI has no descriptor to sleep on, so yield and look again
+ * while tasks are short (or for IDLE_SPIN_NS of idleness), then nap
+ * (a 64th of a task, at most 1 ms), woken early by a local completion.
+ */
+enum { IDLE_SPIN_NS = 200000 };
+
+static void worker_idle(struct worker *w, const struct config *cf,
+			uint64_t beat_ns, uint64_t *idle_since)
+{
+	uint64_t now = now_ns(), nap;
+
+	if (*idle_since == 0)
+		*idle_since = now;
+	if (w->inflight > cf->local || (w->stop && w->inflight > 0)) {
+		wait_local(w, beat_ns);
+		return;
+	}
+	nap = w->inflight > 0 ? w->avg_ns / 64 : now - *idle_since;
+	if ((w->inflight > 0 && w->avg_ns < SHORT_NS) ||
+	    (w->inflight == 0 && nap < IDLE_SPIN_NS)) {
+		sched_yield();
+		return;
+	}
+	wait_local(w, nap < 1000000 ? nap : 1000000);
+}
+
 static _Noreturn void worker_main(MPI_Comm comm, const struct config *cf)
 {
-	struct worker w = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	struct worker w = {.mu = PTHREAD_MUTEX_INITIALIZER,
+			   .avg_ns = 1000000000};
 	struct send *sends = NULL;
 	char *rbuf = malloc(MPW_FIRST);
 	uint64_t beat_ns = (uint64_t)(cf->rank_timeout * 1e9 / 4);
 	uint64_t last_sent = now_ns();
 	MPI_Request rreq = MPI_REQUEST_NULL;
+	uint64_t idle_since = 0;
 	int code = 0;
 
 	cond_init(&w.cv);
@@ -608,29 +663,15 @@ static _Noreturn void worker_main(MPI_Comm comm, const struct config *cf)
 			busy = true;
 		}
 		reap_sends(&sends, false);
-		if (busy || (w.stop && !w.stop_now && w.inflight == 0))
+		if (busy || (w.stop && !w.stop_now && w.inflight == 0)) {
+			idle_since = 0;
 			continue;
+		}
 		if (w.inflight > 0 && now_ns() - last_sent > beat_ns) {
 			send_one(&sends, comm, 0, MPW_BEAT, NULL, NULL);
 			last_sent = now_ns();
 		}
-		if (w.inflight > cf->local || (w.stop && w.inflight > 0)) {
-			/* Local work queued: sleep until a task ends (or the
-			 * next heartbeat is due), not in MPI. */
-			struct timespec ts;
-
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			ts.tv_nsec += (long)(beat_ns % 1000000000u);
-			ts.tv_sec += (time_t)(beat_ns / 1000000000u) +
-				     ts.tv_nsec / 1000000000;
-			ts.tv_nsec %= 1000000000;
-			pthread_mutex_lock(&w.mu);
-			if (w.done == NULL)
-				pthread_cond_timedwait(&w.cv, &w.mu, &ts);
-			pthread_mutex_unlock(&w.mu);
-		} else {
-			sched_yield();
-		}
+		worker_idle(&w, cf, beat_ns, &idle_since);
 	}
 	if (w.stop_now)
 		mp_executor_kill_workers(w.local);
@@ -665,6 +706,7 @@ struct rank {
 	bool alive, bye;
 	unsigned inflight, nfree;
 	void **handle;      /* by slot: the job sent, or NULL */
+	uint64_t *sent;     /* by slot: when */
 	uint32_t *free;     /* free slots (a stack) */
 	uint64_t last_heard;
 	char *rbuf;
@@ -686,6 +728,8 @@ struct be {
 	pthread_cond_t cv;
 	bool kicked, quit, stopped;
 	unsigned alive;
+	mp_backend_job_t *jobs; /* hand_out's: window * ranks */
+	uint64_t avg_ns;       /* round trip of a job, moving average */
 	uintptr_t last_fn;     /* fn_id's cache */
 	int last_kind;
 	uint32_t last_id;
@@ -707,7 +751,10 @@ static void end_slot(struct be *b, int k, uint32_t slot, int status,
 {
 	struct rank *r = &b->r[k];
 	void *h = r->handle[slot];
+	/* A job's time: its round trip shared by those it queued with. */
+	uint64_t t = (now_ns() - r->sent[slot]) / r->inflight;
 
+	b->avg_ns = b->avg_ns - b->avg_ns / 8 + t / 8;
 	r->handle[slot] = NULL;
 	r->free[r->nfree++] = slot;
 	r->inflight--;
@@ -825,6 +872,7 @@ static int add_job(struct be *b, int k, const mp_backend_job_t *j)
 		goto nomem;
 	r->nfree--;
 	r->handle[slot] = j->handle;
+	r->sent[slot] = now_ns();
 	if (r->inflight++ == 0)
 		r->last_heard = now_ns(); /* the clock starts now */
 	return 1;
@@ -833,23 +881,41 @@ nomem:
 	return 0;
 }
 
+/* What rank k may be given now: the whole window while jobs prove short
+ * (under SHORT_NS each), else one queued behind each local worker, so
+ * that long jobs spread over the ranks. */
+
+static unsigned credit(const struct be *b, int k)
+{
+	const struct rank *r = &b->r[k];
+	unsigned cap = !r->alive ? 0
+		       : b->avg_ns < SHORT_NS ? b->cf.window : 2 * b->cf.local;
+
+	return r->inflight < cap ? cap - r->inflight : 0;
+}
+
 /* Hand pending jobs to the ranks with credit, each to the least loaded,
  * one message per rank.  true if any was sent. */
 static bool hand_out(struct be *b)
 {
-	mp_backend_job_t j;
+	size_t n = 0, got;
 	bool any = false;
 
-	for (;;) {
+	for (int k = 1; k < b->nranks; k++)
+		n += credit(b, k);
+	got = n ? mp_executor_backend_take(b->ex, n, b->jobs) : 0;
+	for (size_t i = 0; i < got; i++) {
 		int best = 0;
 
 		for (int k = 1; k < b->nranks; k++)
-			if (b->r[k].alive && b->r[k].nfree > 0 &&
+			if (credit(b, k) > 0 &&
 			    (best == 0 || b->r[k].inflight < b->r[best].inflight))
 				best = k;
-		if (best == 0 || mp_executor_backend_take(b->ex, 1, &j) == 0)
-			break;
-		add_job(b, best, &j);
+		if (best == 0) /* a rank was lost meanwhile */
+			mp_executor_backend_end(b->ex, b->jobs[i].handle,
+						MP_EBROKEN, "no MPI rank left", 16);
+		else
+			add_job(b, best, &b->jobs[i]);
 	}
 	for (int k = 1; k < b->nranks; k++) {
 		struct rank *r = &b->r[k];
@@ -946,6 +1012,24 @@ static void stop_ranks(struct be *b, int how)
 	reap_sends(&b->sends, false);
 }
 
+/* Nothing arrived and results are owed.  MPI has no descriptor to sleep
+ * on, so: while jobs are short, yield and look again (a result is
+ * microseconds away); once they are long (avg_ns of SHORT_NS or more),
+ * nap a 64th of a job's time, at most 1 ms, so that the progress thread
+ * does not take a CPU from the tasks: a result waits at most that long. */
+static void idle(const struct be *b)
+{
+	struct timespec ts = {0, 0};
+	uint64_t nap = b->avg_ns / 64;
+
+	if (b->avg_ns < SHORT_NS) {
+		sched_yield();
+		return;
+	}
+	ts.tv_nsec = (long)(nap < 1000000 ? nap : 1000000);
+	nanosleep(&ts, NULL);
+}
+
 static void *progress(void *arg)
 {
 	struct be *b = arg;
@@ -976,7 +1060,7 @@ static void *progress(void *arg)
 			continue;
 		if (inflight(b) > 0) {
 			check_silence(b);
-			sched_yield();
+			idle(b);
 			continue;
 		}
 		pthread_mutex_lock(&b->mu);
@@ -997,6 +1081,7 @@ static void be_free(struct be *b)
 {
 	for (int k = 1; b->r && k < b->nranks; k++) {
 		free(b->r[k].handle);
+		free(b->r[k].sent);
 		free(b->r[k].free);
 		free(b->r[k].rbuf);
 		mpw_free(&b->r[k].out);
@@ -1004,6 +1089,7 @@ static void be_free(struct be *b)
 	free(b->r);
 	free(b->rreq);
 	free(b->idx);
+	free(b->jobs);
 	free(b->st);
 	pthread_mutex_destroy(&b->mu);
 	pthread_cond_destroy(&b->cv);
@@ -1046,16 +1132,19 @@ static int be_setup(struct be *b)
 	b->r = calloc((size_t)b->nranks, sizeof(*b->r));
 	b->rreq = calloc((size_t)b->nranks, sizeof(*b->rreq));
 	b->idx = calloc((size_t)b->nranks, sizeof(*b->idx));
+	b->jobs = calloc((size_t)b->nranks * w, sizeof(*b->jobs));
+	b->avg_ns = 1000000000; /* long until they prove short */
 	b->st = calloc((size_t)b->nranks, sizeof(*b->st));
-	if (!b->r || !b->rreq || !b->idx || !b->st)
+	if (!b->r || !b->rreq || !b->idx || !b->st || !b->jobs)
 		return -ENOMEM;
 	for (int k = 1; k < b->nranks; k++) {
 		struct rank *r = &b->r[k];
 
 		r->handle = calloc(w, sizeof(*r->handle));
+		r->sent = calloc(w, sizeof(*r->sent));
 		r->free = calloc(w, sizeof(*r->free));
 		r->rbuf = malloc(MPW_FIRST);
-		if (!r->handle || !r->free || !r->rbuf)
+		if (!r->handle || !r->sent || !r->free || !r->rbuf)
 			return -ENOMEM;
 		for (unsigned s = 0; s < w; s++)
 			r->free[r->nfree++] = w - 1 - s;
@@ -1130,7 +1219,9 @@ static int be_start(mp_executor_t *ex, const mp_executor_opts_t *opts,
 	/* Rank 0's options rule. */
 	if (me == 0) {
 		cf.local = mo && mo->local_workers ? mo->local_workers : 1;
-		cf.window = mo && mo->window ? mo->window : 4 * cf.local + 4;
+		cf.window = mo && mo->window ? mo->window : 256;
+		if (cf.window < 2 * cf.local)
+			cf.window = 2 * cf.local;
 		cf.rank_timeout = mo && mo->rank_timeout > 0 ? mo->rank_timeout
 							      : 10.0;
 		cf.task_timeout = opts->task_timeout;
