@@ -50,7 +50,11 @@ typedef struct mp_mpi_opts {
  * did, and finalises it at exit if it did so.  mp_executor_new then fails
  * with -EPROTO when a rank runs another binary (build ids differ) or has
  * other registered tasks, -ENOTSUP without enough thread support or
- * fewer than 2 ranks, MP_EBROKEN when MPI fails.  Never NULL.  Thread-safe.
+ * fewer than 2 ranks, for a second executor in one MPI job (the worker
+ * ranks exit with the first) and for opts->initializer or
+ * max_tasks_per_child (not supported; opts->max_workers is ignored:
+ * local_workers is per rank), MP_EBROKEN when MPI fails.  Never NULL.
+ * Thread-safe.
  */
 MP_API const struct mp_executor_backend *mp_mpi_backend(void);
 

@@ -1197,6 +1197,16 @@ static int be_start(mp_executor_t *ex, const mp_executor_opts_t *opts,
 	struct be *b;
 	int me, n, rc;
 
+	static bool started; /* one executor per MPI job */
+
+	if (opts->initializer != NULL || opts->max_tasks_per_child != 0)
+		return mp_executor_backend_why(-ENOTSUP, "the MPI backend takes "
+					       "no initializer nor "
+					       "max_tasks_per_child");
+	if (__atomic_exchange_n(&started, true, __ATOMIC_ACQ_REL))
+		return mp_executor_backend_why(-ENOTSUP, "one MPI executor per "
+					       "MPI job: its worker ranks have "
+					       "exited with the first");
 	if ((rc = mpi_up()) < 0)
 		return rc;
 	MPI_Comm_rank(MPI_COMM_WORLD, &me);

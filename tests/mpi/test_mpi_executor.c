@@ -5,10 +5,13 @@
  *   api       futures, callbacks, as_completed, wait, map, cancel, the task
  *             timeout, a crashing task, messages split in pieces, shutdown
  *   kill      a worker rank killed from outside: its futures fail within
- *             rank_timeout, the other rank goes on */
+ *             rank_timeout, the other rank goes on
+ *   terminate terminate_workers: running tasks fail, waiting ones are
+ *             cancelled, every rank exits */
 #include "mptest.h"
 
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 
@@ -269,6 +272,22 @@ static void test_task_timeout(void **state)
 	mp_future_free(g);
 }
 
+/* A running task is on another rank: mp_future_kill says it cannot. */
+static void test_kill_refused(void **state)
+{
+	mp_future_t *f = submit_nap(300);
+	double t0 = mpt_now();
+
+	(void)state;
+	while (!mp_future_running(f) && mpt_now() - t0 < mpt_timeout(10))
+		sched_yield();
+	assert_int_equal(mp_future_running(f), 1);
+	assert_int_equal(mp_future_kill(f), -ENOTSUP);
+	assert_non_null(strstr(mp_last_error(), "MPI"));
+	assert_int_equal(mp_future_exception(f, mpt_timeout(10)), 0);
+	mp_future_free(f);
+}
+
 static void test_segfault_then_1000(void **state)
 {
 	enum { N = 1000 };
@@ -330,6 +349,11 @@ static void test_shutdown(void **state)
 	assert_true(cancelled > 0);
 	assert_null(mp_executor_submit(ex, twice, &cancelled, sizeof(int)));
 	assert_int_equal(mp_last_error_code(), MP_ECLOSED);
+	/* One MPI executor per job: the worker ranks have exited. */
+	assert_null(mp_executor_new(&(mp_executor_opts_t){
+		.backend = mp_mpi_backend()}));
+	assert_int_equal(mp_last_error_code(), -ENOTSUP);
+	assert_non_null(strstr(mp_last_error(), "one MPI executor"));
 }
 
 /* kill: find the pids of the worker ranks (a task names its rank
@@ -376,6 +400,38 @@ static void test_rank_killed(void **state)
 	assert_int_equal(mp_executor_shutdown(ex, 0), 0);
 }
 
+/* terminate: terminate_workers with tasks running on both ranks and more
+ * waiting: the running ones fail (MP_EBROKEN), the waiting ones are
+ * cancelled, shutdown returns at once, and the ranks exit (run.sh checks
+ * that no process is left). */
+static void test_terminate_workers(void **state)
+{
+	enum { N = 30 };
+	mp_future_t *fs[N];
+	int broken = 0, cancelled = 0;
+	double t0;
+
+	(void)state;
+	for (int i = 0; i < N; i++)
+		fs[i] = submit_nap(20000);
+	t0 = mpt_now();
+	while ((!mp_future_running(fs[0]) || !mp_future_running(fs[1])) &&
+	       mpt_now() - t0 < mpt_timeout(10))
+		sched_yield();
+	assert_int_equal(mp_executor_terminate_workers(ex), 0);
+	assert_int_equal(mp_executor_shutdown(ex, 0), 0);
+	for (int i = 0; i < N; i++) {
+		int rc = mp_future_exception(fs[i], 0);
+
+		broken += rc == MP_EBROKEN;
+		cancelled += rc == MP_ECANCELLED;
+		mp_future_free(fs[i]);
+	}
+	assert_int_equal(broken + cancelled, N);
+	assert_true(broken >= 2);
+	assert_true(mpt_now() - t0 < mpt_timeout(10));
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "api";
@@ -389,12 +445,16 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_map),
 		cmocka_unit_test(test_map_timeout),
 		cmocka_unit_test(test_task_timeout),
+		cmocka_unit_test(test_kill_refused),
 		cmocka_unit_test(test_segfault_then_1000),
 		cmocka_unit_test(test_big_message),
 		cmocka_unit_test(test_shutdown),
 	};
 	const struct CMUnitTest killed[] = {
 		cmocka_unit_test(test_rank_killed),
+	};
+	const struct CMUnitTest terminated[] = {
+		cmocka_unit_test(test_terminate_workers),
 	};
 	int rc;
 
@@ -406,8 +466,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	/* Only rank 0 gets here. */
-	rc = kill_mode ? cmocka_run_group_tests_name("mpi_kill", killed, NULL, NULL)
-		       : cmocka_run_group_tests_name("mpi_api", api, NULL, NULL);
+	if (kill_mode)
+		rc = cmocka_run_group_tests_name("mpi_kill", killed, NULL, NULL);
+	else if (strcmp(mode, "terminate") == 0)
+		rc = cmocka_run_group_tests_name("mpi_terminate", terminated,
+						 NULL, NULL);
+	else
+		rc = cmocka_run_group_tests_name("mpi_api", api, NULL, NULL);
 	mp_executor_free(ex);
 	return rc;
 }
