@@ -312,14 +312,17 @@ static int finish_recv(MPI_Comm comm, int src, char *rbuf, int got,
 	/* Grow by what arrives, never by what the header says. */
 	while (have < h.total) {
 		MPI_Status st;
-		int k;
+		int k = -1;
 		char *q;
 
 		if (MPI_Probe(src, TAG_BIG, comm, &st) != MPI_SUCCESS ||
-		    MPI_Get_count(&st, MPI_BYTE, &k) != MPI_SUCCESS || k < 0 ||
-		    (uint64_t)k > h.total - have) {
+		    MPI_Get_count(&st, MPI_BYTE, &k) != MPI_SUCCESS) {
 			free(p);
-			return k < 0 ? MP_EBROKEN : -EPROTO;
+			return MP_EBROKEN;
+		}
+		if (k <= 0 || (uint64_t)k > h.total - have) {
+			free(p);
+			return -EPROTO; /* an empty piece, or too much */
 		}
 		if ((q = realloc(p, have + (size_t)k)) == NULL) {
 			free(p);
@@ -464,7 +467,8 @@ static int worker_on_rec(void *arg, const struct mpw_rec *r, const char *data)
 		f = mp_executor_submit(w->local, (mp_task_fn)table[r->fnid]->fn,
 				       data, r->len);
 	} else if (r->in_size && r->len / r->in_size == r->count &&
-		   r->len % r->in_size == 0) {
+		   r->len % r->in_size == 0 && r->count > 0 &&
+		   r->out_size <= (SIZE_MAX / 4) / r->count) {
 		struct chunk_in c = {(uintptr_t)table[r->fnid]->fn, r->count,
 				     r->in_size, r->out_size};
 		char *buf = malloc(sizeof(c) + r->len);
