@@ -167,7 +167,7 @@ static void test_callbacks_as_completed_wait(void **state)
 	mp_as_completed_free(it);
 	assert_int_equal(atomic_load(&calls), N);
 	/* wait: FIRST_COMPLETED returns with the quick one, not the slow. */
-	slow = submit_nap(3000);
+	slow = submit_nap(1500);
 	fs[0] = slow;
 	fs[1] = submit_int(1);
 	assert_int_equal(mp_futures_wait(fs, 2, mpt_timeout(10),
