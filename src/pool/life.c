@@ -221,8 +221,7 @@ void mpi_pool_destroy(mp_pool_t *pool)
 	if (pool == NULL)
 		return;
 	if (pool->backend != NULL) {
-		if (pool->state != STOPPED)
-			mpi_pool_terminate(pool);
+		mpi_pool_terminate(pool); /* a no-op once STOPPED */
 		if (pool->bstate != NULL)
 			pool->backend->stop(pool->bstate);
 	}
