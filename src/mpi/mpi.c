@@ -42,6 +42,8 @@ enum { STOP_GRACEFUL = 0, STOP_NOW = 1 };
 /* A task shorter than this is "short": both sides yield and look again
  * rather than nap while one is owed. */
 enum { SHORT_NS = 2000000 };
+/* The time of a job whose function has not been timed yet. */
+#define UNKNOWN_NS 1000000000u
 
 static uint64_t now_ns(void)
 {
@@ -711,6 +713,7 @@ struct rank {
 	unsigned inflight, nfree;
 	void **handle;      /* by slot: the job sent, or NULL */
 	uint64_t *sent;     /* by slot: when */
+	uint32_t *fnid;     /* by slot: its function */
 	uint32_t *free;     /* free slots (a stack) */
 	uint64_t last_heard;
 	char *rbuf;
@@ -733,7 +736,9 @@ struct be {
 	bool kicked, quit, stopped;
 	unsigned alive;
 	mp_backend_job_t *jobs; /* hand_out's: window * ranks */
-	uint64_t avg_ns;       /* round trip of a job, moving average */
+	uint64_t *fn_avg;      /* by function: a job's time (moving
+				* average), 0 = not known yet */
+	uint64_t avg_ns;       /* that of the jobs at hand (UNKNOWN_NS) */
 	uintptr_t last_fn;     /* fn_id's cache */
 	int last_kind;
 	uint32_t last_id;
@@ -757,8 +762,10 @@ static void end_slot(struct be *b, int k, uint32_t slot, int status,
 	void *h = r->handle[slot];
 	/* A job's time: its round trip shared by those it queued with. */
 	uint64_t t = (now_ns() - r->sent[slot]) / r->inflight;
+	uint64_t *avg = &b->fn_avg[r->fnid[slot]];
 
-	b->avg_ns = b->avg_ns - b->avg_ns / 8 + t / 8;
+	*avg = *avg == 0 ? t : *avg - *avg / 8 + t / 8;
+	b->avg_ns = *avg;
 	r->handle[slot] = NULL;
 	r->free[r->nfree++] = slot;
 	r->inflight--;
@@ -877,6 +884,7 @@ static int add_job(struct be *b, int k, const mp_backend_job_t *j)
 	r->nfree--;
 	r->handle[slot] = j->handle;
 	r->sent[slot] = now_ns();
+	r->fnid[slot] = rec.fnid;
 	if (r->inflight++ == 0)
 		r->last_heard = now_ns(); /* the clock starts now */
 	return 1;
@@ -899,22 +907,38 @@ static unsigned credit(const struct be *b, int k)
 }
 
 /* Hand pending jobs to the ranks with credit, each to the least loaded,
- * one message per rank.  true if any was sent. */
+ * one message per rank.  The credit is that of the first job's function
+ * (a function not seen yet counts as long).  true if any was sent. */
 static bool hand_out(struct be *b)
 {
 	size_t n = 0, got;
+	uint32_t id;
 	bool any = false;
 
 	for (int k = 1; k < b->nranks; k++)
+		n += b->r[k].alive ? b->r[k].nfree : 0;
+	if (n == 0 || mp_executor_backend_take(b->ex, 1, b->jobs) == 0)
+		return false;
+	b->avg_ns = fn_id(b->jobs[0].fn, b->jobs[0].kind, &id) == 0 &&
+			    b->fn_avg[id] != 0
+		    ? b->fn_avg[id] : UNKNOWN_NS;
+	n = 0;
+	for (int k = 1; k < b->nranks; k++)
 		n += credit(b, k);
-	got = n ? mp_executor_backend_take(b->ex, n, b->jobs) : 0;
+	got = 1 + (n > 1 ? mp_executor_backend_take(b->ex, n - 1, b->jobs + 1)
+			 : 0);
 	for (size_t i = 0; i < got; i++) {
-		int best = 0;
+		int best = 0, any_room = 0;
 
-		for (int k = 1; k < b->nranks; k++)
+		for (int k = 1; k < b->nranks; k++) {
 			if (credit(b, k) > 0 &&
 			    (best == 0 || b->r[k].inflight < b->r[best].inflight))
 				best = k;
+			if (b->r[k].alive && b->r[k].nfree > 0)
+				any_room = k;
+		}
+		if (best == 0) /* the first job, past the credit: any room */
+			best = any_room;
 		if (best == 0) /* a rank was lost meanwhile */
 			mp_executor_backend_end(b->ex, b->jobs[i].handle,
 						MP_EBROKEN, "no MPI rank left", 16);
@@ -1086,6 +1110,7 @@ static void be_free(struct be *b)
 	for (int k = 1; b->r && k < b->nranks; k++) {
 		free(b->r[k].handle);
 		free(b->r[k].sent);
+		free(b->r[k].fnid);
 		free(b->r[k].free);
 		free(b->r[k].rbuf);
 		mpw_free(&b->r[k].out);
@@ -1094,6 +1119,7 @@ static void be_free(struct be *b)
 	free(b->rreq);
 	free(b->idx);
 	free(b->jobs);
+	free(b->fn_avg);
 	free(b->st);
 	pthread_mutex_destroy(&b->mu);
 	pthread_cond_destroy(&b->cv);
@@ -1137,18 +1163,20 @@ static int be_setup(struct be *b)
 	b->rreq = calloc((size_t)b->nranks, sizeof(*b->rreq));
 	b->idx = calloc((size_t)b->nranks, sizeof(*b->idx));
 	b->jobs = calloc((size_t)b->nranks * w, sizeof(*b->jobs));
-	b->avg_ns = 1000000000; /* long until they prove short */
+	b->fn_avg = calloc(ntable + 1, sizeof(*b->fn_avg));
+	b->avg_ns = UNKNOWN_NS; /* long until they prove short */
 	b->st = calloc((size_t)b->nranks, sizeof(*b->st));
-	if (!b->r || !b->rreq || !b->idx || !b->st || !b->jobs)
+	if (!b->r || !b->rreq || !b->idx || !b->st || !b->jobs || !b->fn_avg)
 		return -ENOMEM;
 	for (int k = 1; k < b->nranks; k++) {
 		struct rank *r = &b->r[k];
 
 		r->handle = calloc(w, sizeof(*r->handle));
 		r->sent = calloc(w, sizeof(*r->sent));
+		r->fnid = calloc(w, sizeof(*r->fnid));
 		r->free = calloc(w, sizeof(*r->free));
 		r->rbuf = malloc(MPW_FIRST);
-		if (!r->handle || !r->sent || !r->free || !r->rbuf)
+		if (!r->handle || !r->sent || !r->fnid || !r->free || !r->rbuf)
 			return -ENOMEM;
 		for (unsigned s = 0; s < w; s++)
 			r->free[r->nfree++] = w - 1 - s;
