@@ -1253,9 +1253,14 @@ static int be_start(mp_executor_t *ex, const mp_executor_opts_t *opts,
 	if (table_build(&fnhash) < 0)
 		return mp_executor_backend_why(-ENOMEM, "out of memory");
 	if ((rc = compare_ranks(comm, me, n, fnhash)) < 0) {
+		/* No rank finalizes: the worker ranks exit at once. */
+		lost_rank = true;
 		MPI_Comm_free(&comm);
-		if (me != 0)
+		if (me != 0) {
+			fprintf(stderr, "mproc_mpi rank %d: %s\n", me,
+				"rank 0 runs another binary: exiting");
 			exit(1);
+		}
 		return rc;
 	}
 	/* Rank 0's options rule. */

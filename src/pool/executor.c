@@ -37,14 +37,15 @@ static mp_executor_t *backend_new(mp_executor_t *ex,
 
 	if (be->start == NULL || be->kick == NULL || be->stop == NULL) {
 		mpi_free(ex);
-		MPI_ERR(-EINVAL, "opts->backend lacks start, kick or stop");
+		mpi_error(-EINVAL, "mp_executor_new",
+			  "opts->backend lacks start, kick or stop");
 		return NULL;
 	}
 	rc = mpi_pool_create_remote(&(mp_pool_opts_t){
 		.task_timeout = opts->task_timeout}, be, &ex->pool);
 	if (rc < 0) {
 		mpi_free(ex);
-		MPI_RAISE(rc);
+		mpi_raise(rc, "mp_executor_new");
 		return NULL;
 	}
 	if ((rc = be->start(ex, opts, &state, &workers)) < 0) {
@@ -53,7 +54,7 @@ static mp_executor_t *backend_new(mp_executor_t *ex,
 		mpi_pool_unlock(ex->pool);
 		mpi_pool_destroy(ex->pool);
 		mpi_free(ex);
-		MPI_RAISE(rc);
+		mpi_raise(rc, "mp_executor_new");
 		return NULL;
 	}
 	mpi_pool_lock(ex->pool);

@@ -1,13 +1,24 @@
 #!/bin/sh
-# run.sh MPIRUN TEST MODE: run test_mpi_executor MODE on 3 ranks; pass when
-# rank 0's tests passed, mpirun says every rank exited 0 (mode api), and
-# no rank or local worker process of the test is left running.
+# run.sh MPIRUN TEST MODE [OTHER]: run test_mpi_executor MODE on 3 ranks;
+# pass when rank 0's tests passed, mpirun says every rank exited 0 (mode
+# api), and no rank or local worker process of the test is left running.
+# Mode mismatch runs TEST on rank 0 and the MPI program OTHER on ranks 1-2,
+# and wants rank 0's "mismatch: refused".
 # Mode kill SIGKILLs a worker rank on purpose, so mpirun exits non-zero
 # (137) whatever happens; orte_abort_on_non_zero_status 0 keeps mpirun
 # from killing rank 0 when the victim dies (its default), or there would
 # be nothing to observe.
 set -u
-mpirun=$1 test=$2 mode=$3
+mpirun=$1 test=$2 mode=$3 other=${4:-}
+if [ "$mode" = mismatch ]; then
+  out=$("$mpirun" --oversubscribe --quiet --mca orte_abort_on_non_zero_status 0 \
+        -np 1 "$test" mismatch : -np 2 "$other" 2>&1)
+  echo "$out"
+  echo "$out" | grep -q '^mismatch: refused' || exit 1
+  left=$(ps -eo pid=,args= | awk -v o="$other" '$2 == o')
+  [ -z "$left" ] || { echo "left running: $left"; exit 1; }
+  exit 0
+fi
 out=$("$mpirun" --oversubscribe --quiet --mca orte_abort_on_non_zero_status 0 \
       -np 3 "$test" "$mode" 2>&1)
 rc=$?

@@ -7,7 +7,9 @@
  *   kill      a worker rank killed from outside: its futures fail within
  *             rank_timeout, the other rank goes on
  *   terminate terminate_workers: running tasks fail, waiting ones are
- *             cancelled, every rank exits */
+ *             cancelled, every rank exits
+ *   mismatch  (rank 0 only; the other ranks run another MPI program)
+ *             mp_executor_new fails with -EPROTO at once */
 #include "mptest.h"
 
 #include <poll.h>
@@ -432,6 +434,30 @@ static void test_terminate_workers(void **state)
 	assert_true(mpt_now() - t0 < mpt_timeout(10));
 }
 
+/* submit_many: one call, each future as submit's. */
+static void test_submit_many(void **state)
+{
+	enum { N = 100 };
+	int xs[N];
+	const void *in[N];
+	size_t len[N];
+	mp_future_t *fs[N];
+	const mp_bytes_t *out;
+
+	(void)state;
+	for (int i = 0; i < N; i++) {
+		xs[i] = i;
+		in[i] = &xs[i];
+		len[i] = sizeof(int);
+	}
+	assert_int_equal(mp_executor_submit_many(ex, twice, in, len, N, fs), 0);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(mp_future_result(fs[i], mpt_timeout(10), &out), 0);
+		assert_int_equal(*(const int *)out->data, 2 * i);
+		mp_future_free(fs[i]);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "api";
@@ -440,6 +466,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest api[] = {
 		cmocka_unit_test(test_submit_result),
 		cmocka_unit_test(test_unregistered),
+		cmocka_unit_test(test_submit_many),
 		cmocka_unit_test(test_callbacks_as_completed_wait),
 		cmocka_unit_test(test_cancel_pending),
 		cmocka_unit_test(test_map),
@@ -461,6 +488,16 @@ int main(int argc, char **argv)
 	ex = mp_executor_new(&(mp_executor_opts_t){
 		.task_timeout = kill_mode ? 0 : 2.0,
 		.backend = mp_mpi_backend(), .backend_arg = &mo});
+	if (strcmp(mode, "mismatch") == 0) {
+		/* mpirun -np 1 this mismatch : -np 2 another MPI program: the
+		 * build ids differ, every rank learns it at once. */
+		bool ok = ex == NULL && mp_last_error_code() == -EPROTO &&
+			  strstr(mp_last_error(), "another binary") != NULL;
+
+		printf("mismatch: %s (%s)\n", ok ? "refused" : "NOT refused",
+		       mp_last_error());
+		return ok ? 0 : 1;
+	}
 	if (ex == NULL) {
 		fprintf(stderr, "mp_executor_new: %s\n", mp_last_error());
 		return 1;
