@@ -611,7 +611,8 @@ static _Noreturn void worker_main(MPI_Comm comm, const struct config *cf)
 	uint64_t beat_ns = (uint64_t)(cf->rank_timeout * 1e9 / 4);
 	uint64_t last_sent = now_ns();
 	MPI_Request rreq = MPI_REQUEST_NULL;
-	uint64_t idle_since = 0;
+	uint64_t idle_since = 0, heard = now_ns();
+	uint64_t silence = (uint64_t)(cf->rank_timeout * 1e9);
 	int code = 0;
 
 	cond_init(&w.cv);
@@ -632,8 +633,9 @@ static _Noreturn void worker_main(MPI_Comm comm, const struct config *cf)
 		MPI_Status st;
 
 		if (!w.stop && MPI_Test(&rreq, &flag, &st) != MPI_SUCCESS) {
-			code = 1;
-			break; /* rank 0 is gone */
+			code = 1; /* rank 0 is gone */
+			w.stop_now = true;
+			break;
 		}
 		if (flag) {
 			char *msg;
@@ -644,6 +646,7 @@ static _Noreturn void worker_main(MPI_Comm comm, const struct config *cf)
 
 			MPI_Get_count(&st, MPI_BYTE, &got);
 			busy = true;
+			heard = now_ns();
 			if (finish_recv(comm, 0, rbuf, got, &msg, &len) < 0 ||
 			    mpw_decode(msg, len, &type, worker_on_rec, &w,
 				       &why) < 0) {
@@ -663,6 +666,7 @@ static _Noreturn void worker_main(MPI_Comm comm, const struct config *cf)
 			if (post_send(&sends, comm, 0, &w.out) < 0 ||
 			    mpw_begin(&w.out, MPW_RESULTS) < 0) {
 				code = 1;
+				w.stop_now = true;
 				break;
 			}
 			last_sent = now_ns();
@@ -678,6 +682,14 @@ static _Noreturn void worker_main(MPI_Comm comm, const struct config *cf)
 			last_sent = now_ns();
 		}
 		worker_idle(&w, cf, beat_ns, &idle_since);
+		if (!w.stop && now_ns() - heard > silence) {
+			fprintf(stderr, "mproc_mpi rank %d: rank 0 sent nothing "
+				"for %gs: presumed dead, exiting\n",
+				mp_mpi_rank(), cf->rank_timeout);
+			w.stop = w.stop_now = true;
+			lost_rank = true;
+			code = 1;
+		}
 	}
 	if (w.stop_now)
 		mp_executor_kill_workers(w.local);
@@ -692,13 +704,15 @@ static _Noreturn void worker_main(MPI_Comm comm, const struct config *cf)
 
 		send_one(&sends, comm, 0, MPW_BYE, &bye, NULL);
 	}
-	reap_sends(&sends, true);
-	if (rreq != MPI_REQUEST_NULL) {
-		MPI_Cancel(&rreq);
-		MPI_Request_free(&rreq);
-	}
+	if (code == 0) {
+		reap_sends(&sends, true);
+		if (rreq != MPI_REQUEST_NULL) {
+			MPI_Cancel(&rreq);
+			MPI_Request_free(&rreq);
+		}
+		MPI_Comm_free(&comm);
+	} /* else rank 0 is gone: nothing of MPI's can finish; exit */
 	free(rbuf);
-	MPI_Comm_free(&comm);
 	if (code == 0 && !lost_rank)
 		MPI_Finalize();
 	else
@@ -736,6 +750,7 @@ struct be {
 	bool kicked, quit, stopped;
 	unsigned alive;
 	mp_backend_job_t *jobs; /* hand_out's: window * ranks */
+	uint64_t last_beat;    /* when rank 0 last told the ranks it lives */
 	uint64_t *fn_avg;      /* by function: a job's time (moving
 				* average), 0 = not known yet */
 	uint64_t avg_ns;       /* that of the jobs at hand (UNKNOWN_NS) */
@@ -1058,6 +1073,43 @@ static void idle(const struct be *b)
 	nanosleep(&ts, NULL);
 }
 
+/* Every quarter of rank_timeout, tell the live ranks that rank 0 lives
+ * (they exit when it falls silent for rank_timeout). */
+static uint64_t beat_every(const struct be *b)
+{
+	return (uint64_t)(b->cf.rank_timeout * 1e9 / 4);
+}
+
+static void beat_ranks(struct be *b)
+{
+	uint64_t now = now_ns();
+
+	if (now - b->last_beat < beat_every(b))
+		return;
+	b->last_beat = now;
+	for (int k = 1; k < b->nranks; k++)
+		if (b->r[k].alive &&
+		    send_one(&b->sends, b->comm, k, MPW_BEAT, NULL, NULL) < 0)
+			rank_lost(b, k, "failed (MPI_Isend)");
+}
+
+/* Sleep until kicked or the next heartbeat is due. */
+static void wait_kick(struct be *b)
+{
+	uint64_t ns = beat_every(b);
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_nsec += (long)(ns % 1000000000u);
+	ts.tv_sec += (time_t)(ns / 1000000000u) + ts.tv_nsec / 1000000000;
+	ts.tv_nsec %= 1000000000;
+	pthread_mutex_lock(&b->mu);
+	if (!b->kicked)
+		pthread_cond_timedwait(&b->cv, &b->mu, &ts);
+	b->kicked = false;
+	pthread_mutex_unlock(&b->mu);
+}
+
 static void *progress(void *arg)
 {
 	struct be *b = arg;
@@ -1079,6 +1131,7 @@ static void *progress(void *arg)
 		}
 		busy = gather(b);
 		busy |= hand_out(b);
+		beat_ranks(b);
 		reap_sends(&b->sends, false);
 		if (st == MP_BACKEND_CLOSING && inflight(b) == 0 &&
 		    mp_executor_backend_state(b->ex) == MP_BACKEND_CLOSING &&
@@ -1091,11 +1144,7 @@ static void *progress(void *arg)
 			idle(b);
 			continue;
 		}
-		pthread_mutex_lock(&b->mu);
-		while (!b->kicked)
-			pthread_cond_wait(&b->cv, &b->mu);
-		b->kicked = false;
-		pthread_mutex_unlock(&b->mu);
+		wait_kick(b);
 	}
 	stop_ranks(b, how);
 	mp_executor_backend_stopped(b->ex);

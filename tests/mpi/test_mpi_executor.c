@@ -8,6 +8,8 @@
  *             rank_timeout, the other rank goes on
  *   terminate terminate_workers: running tasks fail, waiting ones are
  *             cancelled, every rank exits
+ *   rank0dies rank 0 SIGKILLs itself with tasks out: the worker ranks
+ *             exit within rank_timeout
  *   mismatch  (rank 0 only; the other ranks run another MPI program)
  *             mp_executor_new fails with -EPROTO at once */
 #include "mptest.h"
@@ -462,7 +464,9 @@ int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "api";
 	bool kill_mode = strcmp(mode, "kill") == 0;
-	mp_mpi_opts_t mo = {.rank_timeout = kill_mode ? 2.0 : 0};
+	mp_mpi_opts_t mo = {
+		.rank_timeout = kill_mode || strcmp(mode, "rank0dies") == 0 ? 2.0
+									   : 0};
 	const struct CMUnitTest api[] = {
 		cmocka_unit_test(test_submit_result),
 		cmocka_unit_test(test_unregistered),
@@ -488,6 +492,20 @@ int main(int argc, char **argv)
 	ex = mp_executor_new(&(mp_executor_opts_t){
 		.task_timeout = kill_mode ? 0 : 2.0,
 		.backend = mp_mpi_backend(), .backend_arg = &mo});
+	if (strcmp(mode, "rank0dies") == 0) {
+		/* Rank 0 dies with tasks out: the worker ranks notice its
+		 * silence within rank_timeout (2 s) and exit (run.sh checks
+		 * their words and that nothing is left). */
+		mp_future_t *f = submit_nap(20000), *g = submit_nap(0);
+		const mp_bytes_t *out;
+
+		(void)f;
+		if (mp_future_result(g, mpt_timeout(10), &out) != 0)
+			return 1;
+		printf("rank 0: dying\n");
+		fflush(stdout);
+		raise(SIGKILL);
+	}
 	if (strcmp(mode, "mismatch") == 0) {
 		/* mpirun -np 1 this mismatch : -np 2 another MPI program: the
 		 * build ids differ, every rank learns it at once. */
