@@ -557,8 +557,8 @@ static int send_one(struct send **sends, MPI_Comm comm, int dest,
 	return post_send(sends, comm, dest, &b);
 }
 
-/* Sleep on the local completions for at most ns. */
-static void wait_local(struct worker *w, uint64_t ns)
+/* CLOCK_MONOTONIC in ns (the clock of cond_init's condition variables). */
+static struct timespec monotonic_in(uint64_t ns)
 {
 	struct timespec ts;
 
@@ -566,6 +566,14 @@ static void wait_local(struct worker *w, uint64_t ns)
 	ts.tv_nsec += (long)(ns % 1000000000u);
 	ts.tv_sec += (time_t)(ns / 1000000000u) + ts.tv_nsec / 1000000000;
 	ts.tv_nsec %= 1000000000;
+	return ts;
+}
+
+/* Sleep on the local completions for at most ns. */
+static void wait_local(struct worker *w, uint64_t ns)
+{
+	struct timespec ts = monotonic_in(ns);
+
 	pthread_mutex_lock(&w->mu);
 	if (w->done == NULL)
 		pthread_cond_timedwait(&w->cv, &w->mu, &ts);
@@ -1096,13 +1104,8 @@ static void beat_ranks(struct be *b)
 /* Sleep until kicked or the next heartbeat is due. */
 static void wait_kick(struct be *b)
 {
-	uint64_t ns = beat_every(b);
-	struct timespec ts;
+	struct timespec ts = monotonic_in(beat_every(b));
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_nsec += (long)(ns % 1000000000u);
-	ts.tv_sec += (time_t)(ns / 1000000000u) + ts.tv_nsec / 1000000000;
-	ts.tv_nsec %= 1000000000;
 	pthread_mutex_lock(&b->mu);
 	if (!b->kicked)
 		pthread_cond_timedwait(&b->cv, &b->mu, &ts);
