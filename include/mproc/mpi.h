@@ -40,7 +40,9 @@ typedef struct mp_mpi_opts {
 				 * worker rank (while tasks are short; long
 				 * ones: 2 per local worker); 0 = 256 */
 	double rank_timeout;    /* a rank owing results and silent this long
-				 * is dead; 0 = 10 s (heartbeats every 1/4) */
+				 * is dead, and rank 0 silent this long for
+				 * the worker ranks; 0 = 10 s (heartbeats
+				 * every 1/4) */
 } mp_mpi_opts_t;
 
 /*
