@@ -1,20 +1,34 @@
 #!/bin/sh
 # Run every benchmark program and its CPython twin, and print one line per
 # figure:  figure=<name> mproc=<v> cpython=<v> baseline=<v> unit=<u>
-# (a side that was not measured is left out).  Usage: run.sh BENCH_BUILD_DIR
+# (a side that was not measured is left out).  Exits 1 if a bench program
+# failed, after printing what the others measured.  Usage: run.sh BENCH_BUILD_DIR
 set -u
 dir=$1
 here=$(dirname "$0")
 out=$(mktemp)
+failed=0
 trap 'rm -f "$out"' EXIT
 for b in "$dir"/bench_*; do
   [ -x "$b" ] || continue
   mod=$(basename "$b"); mod=${mod#bench_}
-  "$b" >>"$out" || echo "bench_$mod failed (exit $?)" >&2
+  "$b" >>"$out" || { echo "bench_$mod failed (exit $?)" >&2; failed=1; }
   if [ -f "$here/cpython_$mod.py" ]; then
     python3 "$here/cpython_$mod.py" >>"$out" || echo "cpython_$mod.py failed" >&2
   fi
 done
+# The executor across MPI ranks: 3 ranks (rank 0 and 2 worker ranks) for
+# both sides; mpi4py comes with Debian's /usr/bin/python3.
+if [ -x "$dir/mpibench_executor" ] && command -v mpirun >/dev/null 2>&1; then
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+  mpirun --oversubscribe --quiet -np 3 "$dir/mpibench_executor" >>"$out" ||
+    echo "mpibench_executor failed" >&2
+  if /usr/bin/python3 -c 'import mpi4py.futures' 2>/dev/null; then
+    mpirun --oversubscribe --quiet -np 3 /usr/bin/python3 -m mpi4py.futures \
+      "$here/cpython_mpi_executor.py" >>"$out" ||
+      echo "cpython_mpi_executor.py failed" >&2
+  fi
+fi
 # Merge the lines of each figure, in the order figures first appeared:
 # mproc, cpython, baseline, then any other field (bare_ring=, spread=, ...)
 # in the order first seen, then unit.
@@ -41,3 +55,5 @@ awk '
       print line
     }
   }' "$out"
+# A benchmark that failed (bench_chaos: a hang or a wrong result) fails the run.
+exit $failed

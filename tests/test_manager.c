@@ -2199,6 +2199,43 @@ static void test_mgr_sync_objects(void **state)
 
 /* ---- Queue and JoinableQueue ---- */
 
+struct held_word {
+	uint64_t *word;
+	int fd;
+};
+
+/* Takes a lock word (as an operation does), says so, and stays there. */
+static int hold_word(void *arg)
+{
+	struct held_word *h = arg;
+
+	mpt_crash_signals_default();
+	mpi_lock_take(h->word, MPI_NO_DEADLINE);
+	if (write(h->fd, "h", 1) != 1)
+		return 3;
+	for (;;)
+		pause();
+}
+
+/* A child SIGKILLed holding *word (which still holds its id). */
+static void kill_holding(uint64_t *word)
+{
+	struct held_word h;
+	int fds[2];
+	pid_t pid;
+	char c;
+
+	assert_int_equal(pipe(fds), 0);
+	h = (struct held_word){word, fds[1]};
+	pid = mpt_fork(hold_word, &h);
+	close(fds[1]);
+	assert_int_equal(read(fds[0], &c, 1), 1);
+	close(fds[0]);
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	assert_int_equal(mpt_exit_code(pid), 128 + SIGKILL);
+	assert_int_not_equal(__atomic_load_n(word, __ATOMIC_SEQ_CST), 0);
+}
+
 static void qput(mp_queueproxy_t *q, mp_obj_t *v)
 {
 	mpt_assert_ok(mp_queueproxy_put(q, v, 0));
@@ -2423,6 +2460,49 @@ static void test_mgr_queue_processes(void **state)
 	mp_manager_free(m);
 }
 
+static void *q_thread(void *arg)
+{
+	struct qshared *s = arg;
+
+	return (void *)(intptr_t)(s->id < 3 ? q_produce(s) : q_consume(s));
+}
+
+/* The same with threads of one process (TSan sees the waits). */
+static void test_mgr_queue_threads(void **state)
+{
+	mp_manager_t *m = mgr_new();
+	struct qshared s[5];
+	mp_queueproxy_t *q;
+	mp_listproxy_t *l;
+	pthread_t th[5];
+	mp_obj_t *v;
+	void *ret;
+
+	(void)state;
+	mpt_assert_ok(mp_manager_joinablequeue(m, 2, &q));
+	mpt_assert_ok(mp_manager_list(m, NULL, &l));
+	for (int i = 0; i < 5; i++) {
+		s[i] = (struct qshared){q, l, i, -1};
+		assert_int_equal(pthread_create(&th[i], NULL, q_thread, &s[i]),
+				 0);
+	}
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(pthread_join(th[i], &ret), 0);
+		assert_null(ret);
+	}
+	v = mp_obj_none();
+	for (int i = 0; i < 2; i++)
+		mpt_assert_ok(mp_queueproxy_put(q, v, mpt_timeout(30)));
+	mp_obj_free(v);
+	mpt_assert_ok(mp_queueproxy_join(q, mpt_timeout(30)));
+	for (int i = 3; i < 5; i++) {
+		assert_int_equal(pthread_join(th[i], &ret), 0);
+		assert_null(ret);
+	}
+	assert_int_equal(mp_listproxy_len(l), 2);
+	mp_manager_free(m);
+}
+
 /* Blocked in get: woken by another process's put; then blocked again and
  * freed by the shutdown with MP_ECLOSED. */
 static int q_wait_twice(void *arg)
@@ -2466,19 +2546,6 @@ static void test_mgr_queue_wakes_and_closes(void **state)
 	assert_int_equal(mpt_exit_code(pid), 0);
 	close(fds[0]);
 	mp_manager_free(m);
-}
-
-/* Takes the queue's lock (as a put or get does) and stays there. */
-static int q_hold_lock(void *arg)
-{
-	struct qshared *s = arg;
-
-	mpt_crash_signals_default();
-	mpi_lock_take(&s->q->lock, MPI_NO_DEADLINE);
-	if (write(s->fd, "h", 1) != 1)
-		return 3;
-	for (;;)
-		pause();
 }
 
 /* Puts and gets in a loop, saying after each 100 operations. */
@@ -2535,14 +2602,7 @@ static void test_mgr_queue_client_killed(void **state)
 	mpt_assert_ok(mp_manager_joinablequeue(m, 0, &q));
 	qput(q, S("kept"));
 	/* killed holding the lock: the next caller takes it over */
-	assert_int_equal(pipe(fds), 0);
-	s = (struct qshared){q, NULL, 0, fds[1]};
-	pid = mpt_fork(q_hold_lock, &s);
-	close(fds[1]);
-	assert_int_equal(read(fds[0], c, 1), 1);
-	close(fds[0]);
-	assert_int_equal(kill(pid, SIGKILL), 0);
-	assert_int_equal(mpt_exit_code(pid), 128 + SIGKILL);
+	kill_holding(&q->lock);
 	assert_int_equal(mp_queueproxy_qsize(q), 1);
 	assert_string_equal(qget(q, mpt_timeout(5)), "'kept'");
 	mpt_assert_ok(mp_queueproxy_task_done(q));
@@ -2612,6 +2672,13 @@ static void test_mgr_value(void **state)
 	mp_obj_free(o);
 	assert_string_equal(vget(v), "{'k': []}");
 	assert_err(mp_valueproxy_set(v, NULL), -EINVAL, "value");
+	/* a client killed holding the Value's lock: taken over */
+	kill_holding(&v->lock);
+	assert_string_equal(vget(v), "{'k': []}");
+	o = I(2);
+	mpt_assert_ok(mp_valueproxy_set(v, o));
+	mp_obj_free(o);
+	assert_string_equal(vget(v), "2");
 	assert_err(mp_manager_value(m, NULL, &v), -EINVAL, "init");
 	mp_manager_free(m);
 }
@@ -3037,6 +3104,7 @@ int main(void)
 		MPT(test_mgr_queue_ops),
 		MPT(test_mgr_joinablequeue),
 		MPT(test_mgr_queue_processes),
+		MPT(test_mgr_queue_threads),
 		MPT(test_mgr_queue_wakes_and_closes),
 		MPT(test_mgr_queue_client_killed),
 		MPT(test_mgr_value),

@@ -23,6 +23,11 @@ void mpi_pool_kick(mp_pool_t *p)
 {
 	uint64_t one = 1;
 
+	if (p->backend != NULL) {
+		if (p->bstate != NULL)
+			p->backend->kick(p->bstate);
+		return;
+	}
 	while (write(p->efd, &one, sizeof(one)) < 0 && errno == EINTR)
 		;
 }
@@ -185,8 +190,10 @@ int mpi_pool_wait(mp_pool_t *p, bool (*cond)(void *), void *arg,
 
 size_t mpi_pool_chunksize(const mp_pool_t *p, size_t n, size_t chunksize)
 {
+	size_t nw = p->backend != NULL ? p->remote_n : p->n;
+
 	if (chunksize == 0) { /* CPython: divmod(n, 4 * processes), rounded up */
-		chunksize = n / (4 * p->n) + (n % (4 * p->n) != 0);
+		chunksize = n / (4 * nw) + (n % (4 * nw) != 0);
 		if (chunksize == 0)
 			chunksize = 1;
 	}
@@ -197,7 +204,9 @@ size_t mpi_pool_chunksize(const mp_pool_t *p, size_t n, size_t chunksize)
 
 /* ---- workers (locked) ---- */
 
-int mpi_pool_start_worker(mp_pool_t *p, unsigned i)
+/* Worker i's inbox, slot and process object, not started yet: 0 or a
+ * code (locked, or before the supervisor runs). */
+static int prepare_worker(mp_pool_t *p, unsigned i)
 {
 	struct worker *w = &p->w[i];
 
@@ -218,16 +227,33 @@ int mpi_pool_start_worker(mp_pool_t *p, unsigned i)
 	w->proc = mp_process_new(mpi_pool_worker_main, &w->args,
 				 &(mp_process_opts_t){.daemon = true,
 						    .new_process_group = true});
-	if (w->proc == NULL)
-		return mp_last_error_code();
-	if (mp_process_start(w->proc) < 0) {
-		int rc = mp_last_error_code();
-		mp_process_free(w->proc);
-		w->proc = NULL;
-		return rc;
+	return w->proc == NULL ? mp_last_error_code() : 0;
+}
+
+/* Start a prepared worker's process: 0, or a code. */
+static int start_process(mp_process_t *proc)
+{
+	return mp_process_start(proc) < 0 ? mp_last_error_code() : 0;
+}
+
+/* What a start gave (locked): alive, or no process. */
+static void start_taken(struct worker *w, int rc)
+{
+	if (rc == 0) {
+		w->alive = true;
+		return;
 	}
-	w->alive = true;
-	return 0;
+	mp_process_free(w->proc);
+	w->proc = NULL;
+}
+
+int mpi_pool_start_worker(mp_pool_t *p, unsigned i)
+{
+	int rc = prepare_worker(p, i);
+
+	if (rc == 0)
+		start_taken(&p->w[i], rc = start_process(p->w[i].proc));
+	return rc;
 }
 
 void mpi_pool_kill_worker(struct worker *w)
@@ -278,26 +304,78 @@ static bool wants_workers(const mp_pool_t *p)
 	       (p->state == RUN || (p->state == CLOSING && p->head != NULL));
 }
 
+void (*mpi_pool_start_hook)(void);
+
 /*
- * Start worker i again.  A failure (fork refused, no memory) is retried by
- * the supervisor every START_RETRY_NS; once MAX_START_FAILURES in a row
- * leave the pool without any live worker, the pool is broken: its jobs fail
- * with the reason instead of waiting for ever.  The library never prints.
+ * The starter thread: starts the workers marked starting, without the
+ * lock, and leaves each outcome for the supervisor (started, start_rc).  A
+ * fork copies the page tables of the whole program and waits for the
+ * child's setup (some 0.2-5 ms here, more for a big program): on the
+ * supervisor it would hold up the notice of every other worker's death
+ * meanwhile.  It lives as long as the supervisor: a worker dies with the
+ * thread that started it (mpi_die_with_parent).
  */
-static void replace_worker(mp_pool_t *p, unsigned i)
+static void *starter(void *arg)
+{
+	mp_pool_t *p = arg;
+
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		struct worker *w = NULL;
+		void (*hook)(void);
+		mp_process_t *proc;
+		int rc;
+
+		for (unsigned i = 0; i < p->n && w == NULL; i++)
+			if (p->w[i].starting && !p->w[i].started)
+				w = &p->w[i];
+		if (w == NULL) {
+			if (p->starter_quit)
+				break;
+			pthread_cond_wait(&p->start_cond, &p->lock);
+			continue;
+		}
+		proc = w->proc;
+		hook = __atomic_load_n(&mpi_pool_start_hook, __ATOMIC_ACQUIRE);
+		pthread_mutex_unlock(&p->lock);
+		if (hook)
+			hook();
+		rc = start_process(proc);
+		pthread_mutex_lock(&p->lock);
+		w->start_rc = rc;
+		w->started = true;
+		mpi_pool_kick(p);
+	}
+	pthread_mutex_unlock(&p->lock); /* no job ended: nothing to notify */
+	return NULL;
+}
+
+/* Stop the starter thread (locked; gives the lock back for the join). */
+static void starter_join(mp_pool_t *p)
+{
+	if (!p->starter_unjoined)
+		return;
+	p->starter_unjoined = false;
+	p->starter_quit = true;
+	pthread_cond_signal(&p->start_cond);
+	pthread_mutex_unlock(&p->lock);
+	pthread_join(p->starter, NULL);
+	pthread_mutex_lock(&p->lock);
+}
+
+/* What a failed start of worker i leaves: a retry every START_RETRY_NS;
+ * once MAX_START_FAILURES in a row leave the pool without any live worker,
+ * the pool is broken: its jobs fail with the reason instead of waiting for
+ * ever.  The library never prints. */
+static void start_failed(mp_pool_t *p, unsigned i, int rc)
 {
 	bool any = false;
-	int rc = mpi_pool_start_worker(p, i);
 
-	if (rc == 0) {
-		p->start_failures = 0;
-		return;
-	}
 	if (rc == MP_ECLOSED)
 		return; /* the program is exiting (mpi_exit_cleanup) */
 	p->w[i].respawn = true;
 	for (unsigned k = 0; k < p->n; k++)
-		any |= p->w[k].alive;
+		any |= p->w[k].alive || p->w[k].starting;
 	if (++p->start_failures >= MAX_START_FAILURES && !any) {
 		snprintf(p->broken, sizeof(p->broken), "the pool is broken: no "
 			 "worker can be started (%s)", mp_strerror(rc));
@@ -307,6 +385,50 @@ static void replace_worker(mp_pool_t *p, unsigned i)
 	p->respawn_at = mpi_now_ns() + START_RETRY_NS;
 }
 
+/* Start worker i again, in the starter thread (see starter). */
+static void replace_worker(mp_pool_t *p, unsigned i)
+{
+	int rc = prepare_worker(p, i);
+
+	if (rc < 0) {
+		start_failed(p, i, rc);
+		return;
+	}
+	p->w[i].starting = true;
+	if (p->starter_unjoined) {
+		pthread_cond_signal(&p->start_cond);
+		return;
+	}
+	if ((rc = pthread_create(&p->starter, NULL, starter, p)) != 0) {
+		mp_process_free(p->w[i].proc);
+		p->w[i].proc = NULL;
+		p->w[i].starting = false;
+		start_failed(p, i, -rc);
+		return;
+	}
+	p->starter_unjoined = true;
+}
+
+/* Take the outcomes of the starts the starter thread made. */
+static void starts_done(mp_pool_t *p)
+{
+	for (unsigned i = 0; i < p->n; i++) {
+		struct worker *w = &p->w[i];
+
+		if (!w->started)
+			continue;
+		w->starting = w->started = false;
+		start_taken(w, w->start_rc);
+		if (w->start_rc < 0) {
+			start_failed(p, i, w->start_rc);
+			continue;
+		}
+		p->start_failures = 0;
+		if (p->state == TERMINATED)
+			mpi_pool_kill_worker(w); /* terminated meanwhile */
+	}
+}
+
 /* Retry the starts that failed, once their time has come. */
 static void retry_starts(mp_pool_t *p)
 {
@@ -314,7 +436,7 @@ static void retry_starts(mp_pool_t *p)
 		return;
 	p->respawn_at = 0;
 	for (unsigned i = 0; i < p->n; i++)
-		if (p->w[i].respawn && !p->w[i].alive) {
+		if (p->w[i].respawn && !p->w[i].alive && !p->w[i].starting) {
 			p->w[i].respawn = false;
 			if (wants_workers(p))
 				replace_worker(p, i);
@@ -544,6 +666,9 @@ int mpi_pool_kill_job(mp_pool_t *p, struct mpi_job *j)
 		return mpi_pool_cancel(p, j);
 	if (j->state != J_RUNNING)
 		return 0;
+	if (p->backend != NULL)
+		return mpi_why(-ENOTSUP, "a task running on the %s backend "
+			       "cannot be killed", p->backend->name);
 	w = &p->w[j->worker];
 	if (w->killed == j->id)
 		return 1;
@@ -583,6 +708,11 @@ static void dispatch(mp_pool_t *p)
 	uint64_t now = 0;
 	bool sent = false;
 
+	if (p->backend != NULL) {
+		if (p->head != NULL)
+			mpi_pool_kick(p);
+		return;
+	}
 	while ((j = p->head) != NULL) {
 		struct worker *best = NULL;
 		uint64_t deadline;
@@ -757,6 +887,7 @@ static bool supervise(mp_pool_t *p, struct pollfd *pfd, mp_process_t **deaf,
 {
 	bool any = false;
 
+	starts_done(p);
 	retry_starts(p); /* before deaths: see worker_ended */
 	drain_results(p);
 	for (unsigned i = 0; i < p->n; i++)
@@ -771,7 +902,7 @@ static bool supervise(mp_pool_t *p, struct pollfd *pfd, mp_process_t **deaf,
 				p->w[i].stopping = true;
 			}
 	for (unsigned i = 0; i < p->n; i++)
-		any |= p->w[i].alive;
+		any |= p->w[i].alive || p->w[i].starting;
 	if (!any && p->state != RUN && (p->head == NULL || p->state == TERMINATED)) {
 		p->state = STOPPED;
 		p->completed = true;
@@ -827,6 +958,77 @@ void *mpi_pool_supervisor(void *arg)
 		while (read(p->efd, &counter, sizeof(counter)) > 0)
 			;
 	}
+	starter_join(p);
 	mpi_pool_unlock(p);
 	return NULL;
+}
+
+/* ---- a remote pool's backend (mproc/backend.h) ---- */
+
+size_t mpi_pool_take(mp_pool_t *p, size_t max, mp_backend_job_t *jobs)
+{
+	struct mpi_job *j;
+	size_t k = 0;
+
+	mpi_pool_lock(p);
+	/* CLOSING still runs what was queued before the close. */
+	while (k < max && (p->state == RUN || p->state == CLOSING) &&
+	       (j = p->head) != NULL) {
+		struct task_hdr h;
+
+		memcpy(&h, j->rec, sizeof(h));
+		pending_unlink(p, j);
+		j->state = J_RUNNING;
+		jobs[k++] = (mp_backend_job_t){
+			.handle = j, .fn = (uintptr_t)h.fn,
+			.kind = h.kind == T_MAP ? MP_BACKEND_MAP : MP_BACKEND_APPLY,
+			.count = h.count, .in_size = h.in_size,
+			.out_size = h.out_size,
+			.in = j->rec + sizeof(h),
+			.in_len = j->rec_len - sizeof(h)};
+	}
+	mpi_pool_unlock(p);
+	return k;
+}
+
+void mpi_pool_end(mp_pool_t *p, void *handle, int status, const void *data,
+		  size_t len)
+{
+	struct mpi_job *j = handle;
+
+	mpi_pool_lock(p);
+	if (j->state == J_RUNNING)
+		end_job(p, j, status, data, len, NULL);
+	mpi_pool_unlock(p);
+}
+
+int mpi_pool_remote_state(mp_pool_t *p)
+{
+	int st;
+
+	mpi_pool_lock(p);
+	st = p->state == RUN ? MP_BACKEND_RUN
+	     : p->state == CLOSING ? MP_BACKEND_CLOSING
+	     : p->state == STOPPED ? MP_BACKEND_STOPPED
+	     : p->forced ? MP_BACKEND_KILLED : MP_BACKEND_TERMINATED;
+	mpi_pool_unlock(p);
+	return st;
+}
+
+void mpi_pool_remote_stopped(mp_pool_t *p)
+{
+	mpi_pool_lock(p);
+	mpi_pool_fail_pending(p, MP_ECANCELLED, "the task was cancelled");
+	p->state = STOPPED;
+	p->completed = true;
+	mpi_pool_unlock(p);
+}
+
+void mpi_pool_remote_break(mp_pool_t *p, const char *msg)
+{
+	mpi_pool_lock(p);
+	if (!p->broken[0])
+		snprintf(p->broken, sizeof(p->broken), "%s", msg);
+	mpi_pool_fail_pending(p, MP_EBROKEN, p->broken);
+	mpi_pool_unlock(p);
 }

@@ -21,9 +21,12 @@
  *   back to the front of the pending list: none is lost, none runs twice.
  * - One supervisor thread drains results, watches the workers' pidfds and
  *   the task timeouts, refills inboxes and replaces dead or retired
- *   workers.  It sleeps in poll(); a worker writes the eventfd only when
- *   the supervisor said it sleeps (seq_cst flag against the ring's seq_cst
- *   tail), so a busy pool makes no syscall per task.
+ *   workers; the starts themselves (a fork: copying the program's page
+ *   tables, then the child's setup) run in a starter thread, so that a
+ *   slow start never delays the notice of another worker's death.  It
+ *   sleeps in poll(); a worker writes the eventfd only when the supervisor
+ *   said it sleeps (seq_cst flag against the ring's seq_cst tail), so a
+ *   busy pool makes no syscall per task.
  * - Job owners (results, map jobs, imap iterators) get ops->complete under
  *   the lock and, if it asks, ops->notify after the lock is released: user
  *   callbacks never run with the lock held.
@@ -38,6 +41,7 @@
 #include "internal/alloc.h"
 #include "internal/ring.h"
 #include "pool/wire.h"
+#include "mproc/backend.h"
 #include "mproc/executor.h"
 #include "mproc/pool.h"
 #include "mproc/process.h"
@@ -133,8 +137,22 @@ int mpi_pool_kill_job(mp_pool_t *p, struct mpi_job *j);
 int mpi_pool_wait(mp_pool_t *p, bool (*cond)(void *), void *arg,
 		  uint64_t deadline);
 
+/* ---- a remote pool's side of mproc/backend.h (engine.c) ---- */
+
+size_t mpi_pool_take(mp_pool_t *p, size_t max, mp_backend_job_t *jobs);
+void mpi_pool_end(mp_pool_t *p, void *handle, int status, const void *data,
+		  size_t len);
+int mpi_pool_remote_state(mp_pool_t *p);
+void mpi_pool_remote_stopped(mp_pool_t *p);
+void mpi_pool_remote_break(mp_pool_t *p, const char *msg);
+
 /* ---- the life cycle (life.c): no messages, codes and reasons only ---- */
 
+/* A remote pool for backend (mpi_pool_attach then sets bstate): 0 with
+ * *out, or -ENOMEM with a reason. */
+int mpi_pool_create_remote(const mp_pool_opts_t *opts,
+			   const struct mp_executor_backend *backend,
+			   mp_pool_t **out);
 /* Start a pool (opts already checked by the public caller, which names
  * the fields): 0 with *out, or a code with a reason (mpi_why). */
 int mpi_pool_create(const mp_pool_opts_t *opts, mp_pool_t **out);
@@ -198,6 +216,9 @@ struct worker {
 	uint64_t killed;             /* id of the job killed by its owner */
 	bool alive, stopping;
 	bool respawn;                /* start it again at pool.respawn_at */
+	bool starting;               /* the starter thread starts proc */
+	bool started;                /* ... and is done: start_rc */
+	int start_rc;
 };
 
 struct mp_pool {
@@ -223,15 +244,27 @@ struct mp_pool {
 	unsigned init_failures;
 	unsigned start_failures;     /* in a row (see MAX_START_FAILURES) */
 	uint64_t respawn_at;         /* retry failed starts then (0: none) */
+	pthread_t starter;           /* starts replacements (see replace_worker) */
+	pthread_cond_t start_cond;   /* wakes it */
+	bool starter_unjoined;       /* it was created and not joined */
+	bool starter_quit;
 	char broken[320];            /* why no worker can start, or "" (a
 				      * buffer: set even without memory) */
 	mp_pool_opts_t opts;
+	/* A remote pool (an executor backend, mproc/backend.h): no worker,
+	 * no supervisor, n = 0; the backend takes the pending jobs and ends
+	 * them, and sets STOPPED. */
+	const struct mp_executor_backend *backend;
+	void *bstate;
+	unsigned remote_n;           /* the backend's workers */
 };
 
 void mpi_pool_kick(mp_pool_t *p);                   /* wake the supervisor */
 int mpi_pool_start_worker(mp_pool_t *p, unsigned i); /* locked, or before
 							* the supervisor runs */
 void mpi_pool_kill_worker(struct worker *w);        /* SIGKILL its group */
+/* Tests only: called by the starter thread before each start. */
+extern void (*mpi_pool_start_hook)(void);
 void *mpi_pool_supervisor(void *arg);
 /* End every pending job with status and msg (locked). */
 void mpi_pool_fail_pending(mp_pool_t *p, int status, const char *msg);
