@@ -243,3 +243,24 @@ int mpi_arena_describe(const void *block, int *fd, size_t *offset)
 			   : (size_t)HDR;
 	return 0;
 }
+
+void *mpi_arena_adopt(void *map, size_t maplen, size_t offset, size_t need)
+{
+	const struct hdr *h;
+	size_t extent;
+
+	if (offset < HDR || offset > maplen || offset % 64 != 0)
+		return NULL;
+	h = (const struct hdr *)((char *)map + offset - HDR);
+	if (h->magic != MAGIC || h->cls > NCLASS)
+		return NULL;
+	if (h->cls < NCLASS)
+		extent = ((size_t)64 << h->cls) - HDR;
+	else
+		extent = h->map_len - HDR;
+	if (h->cls == NCLASS && offset != HDR)
+		return NULL;
+	if (extent > maplen - offset || need > extent)
+		return NULL;
+	return (char *)map + offset;
+}

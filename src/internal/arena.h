@@ -31,4 +31,13 @@ void mpi_arena_free(void *block);
  */
 int mpi_arena_describe(const void *block, int *fd, size_t *offset);
 
+/*
+ * In another process: the block at offset `offset` of a mapping of the
+ * memfd mpi_arena_describe named (map, maplen bytes: the whole memfd),
+ * after checking that its header is there and that the block lies inside
+ * the mapping, with at least `need` bytes.  NULL (-EPROTO) otherwise.
+ * The block is foreign here: mpi_arena_free forgets it.
+ */
+void *mpi_arena_adopt(void *map, size_t maplen, size_t offset, size_t need);
+
 #endif

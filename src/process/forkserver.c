@@ -52,7 +52,8 @@
 #include "internal/error.h"
 #include "process/process_int.h"
 
-#define MAX_FDS 6
+/* status, stdin, stdout, stderr, report, arg, then the shared objects' */
+#define MAX_FDS (6 + REQ_MAX_SHARED)
 
 /* What the server writes to a status pipe when its child ends. */
 struct fs_status {
@@ -320,6 +321,8 @@ __attribute__((noreturn)) static void kid_main(const struct mpi_req *r,
 	if (r->flags & REQ_ARG_FD)
 		argfd = fds[at++];
 	(void)nfds;
+	if (r->nshared > 0 && (fd = mpi_travel_adopt(r, fds + at)) < 0)
+		mpi_report_fail(report, -fd, 0, mpi_reason(fd));
 	if (argfd < 0 && (arg = mpi_req_arg(r)) == NULL && r->arg_len > 0)
 		mpi_report_fail(report, ENOMEM, 0, "arg bytes");
 	memset(&p, 0, sizeof(p));
@@ -647,18 +650,24 @@ int mpi_fs_start(struct mp_process *p, const char *tname, int *setup_fd)
 	int status[2] = {-1, -1}, rep[2] = {-1, -1}, fds[MAX_FDS], nfds = 0;
 	int argfd = -1, pidfd, rc;
 	struct mpi_req_src src;
+	struct mpi_travel t;
 	void *buf = NULL;
 	size_t size;
 	pid_t pid;
 
 	*setup_fd = -1;
-	mpi_req_from(p, tname, &src);
+	if ((rc = mpi_travel_describe(p->shared, p->nshared, "forkserver",
+				      &t)) < 0)
+		return rc;
+	mpi_req_from(p, tname, &t, &src);
 	size = mpi_req_size(&src);
 	if (size == 0 || size > REQ_MAX_INLINE) { /* the arg goes apart */
 		src.h.flags |= REQ_ARG_FD;
 		size = mpi_req_size(&src);
-		if ((argfd = arg_memfd(p->arg, p->arg_len)) < 0)
+		if ((argfd = arg_memfd(p->arg, p->arg_len)) < 0) {
+			mpi_travel_release(&t);
 			return argfd;
+		}
 	}
 	if ((buf = mpi_malloc(size)) == NULL) {
 		rc = mpi_why(-ENOMEM, "out of memory");
@@ -668,7 +677,8 @@ int mpi_fs_start(struct mp_process *p, const char *tname, int *setup_fd)
 		rc = MPI_WHY_SYS("pipe2");
 		goto out;
 	}
-	if (mpi_needs_setup(p) && (rc = mpi_report_pipe(rep)) < 0)
+	if ((mpi_needs_setup(p) || t.n > 0) &&
+	    (rc = mpi_report_pipe(rep)) < 0)
 		goto out;
 	fds[nfds++] = status[1];
 	if (p->keep_stdin && fcntl(0, F_GETFD) >= 0) {
@@ -689,6 +699,8 @@ int mpi_fs_start(struct mp_process *p, const char *tname, int *setup_fd)
 	}
 	if (argfd >= 0)
 		fds[nfds++] = argfd;
+	for (size_t i = 0; i < t.nfds; i++)
+		fds[nfds++] = t.fds[i];
 	mpi_req_encode(&src, buf);
 	if ((rc = mpi_fs_request(buf, size, fds, nfds, &pid, &pidfd)) < 0)
 		goto out;
@@ -700,6 +712,7 @@ int mpi_fs_start(struct mp_process *p, const char *tname, int *setup_fd)
 	rep[0] = -1;
 out:
 	mpi_free(buf);
+	mpi_travel_release(&t);
 	if (argfd >= 0)
 		close(argfd);
 	close_fds(status, 2);
