@@ -24,34 +24,11 @@
 #include "mproc/sync.h"
 #include "internal/error.h"
 #include "process/process_int.h"
+#include "mptest_fs.h"
 
 #include <stdatomic.h>
 
 /* ---- helpers ---- */
-
-/*
- * main() calls mp_init, so each test process has a fork server (a child):
- * the teardown stops it before mptest's checks (no child left, no fd
- * leaked: its socket was open at setup).
- */
-static bool fs_at_setup;
-
-static int fs_setup(void **state)
-{
-	fs_at_setup = mpi_forkserver_pid() > 0;
-	return mpt_setup(state);
-}
-
-static int fs_teardown(void **state)
-{
-	mpi_forkserver_stop();
-	if (fs_at_setup)
-		mpt_before.nfds--;
-	return mpt_teardown(state);
-}
-
-#undef MPT
-#define MPT(fn) cmocka_unit_test_setup_teardown(fn, fs_setup, fs_teardown)
 
 static int pipe_fds[2];
 
@@ -1458,7 +1435,6 @@ static void test_without_pidfd(void **state)
 
 /* ---- start methods: fork, forkserver, spawn ---- */
 
-static const char *const methods[] = {"fork", "forkserver", "spawn"};
 
 /* What travels as arg bytes to every method's child. */
 struct msg {
@@ -1597,6 +1573,14 @@ static void test_methods_run_target(void **state)
 		assert_int_equal(mp_process_exitcode(p, &code), 1);
 		assert_int_equal(code, 7 + (int)i);
 		assert_int_equal(mp_process_is_alive(p), 0);
+		/* Reaped, its sentinel stays readable (POLLIN, as a pidfd;
+		 * the fallback's exit pipe only hangs up). */
+		if (mpi_have_pidfd() || i == 1) {
+			struct pollfd s = {mp_process_sentinel(p), POLLIN, 0};
+
+			assert_int_equal(poll(&s, 1, 0), 1);
+			assert_true(s.revents & POLLIN);
+		}
 		mp_process_free(p);
 	}
 }

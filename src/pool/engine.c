@@ -215,17 +215,9 @@ int mpi_pool_start_worker(mp_pool_t *p, unsigned i)
 						   : UINT64_MAX};
 	if (w->args.inbox == NULL)
 		return -ENOMEM;
-	w->proc = mp_process_new(mpi_pool_worker_main, &w->args,
-				 &(mp_process_opts_t){.daemon = true,
-						    .new_process_group = true});
-	if (w->proc == NULL)
-		return mp_last_error_code();
-	if (mp_process_start(w->proc) < 0) {
-		int rc = mp_last_error_code();
-		mp_process_free(w->proc);
-		w->proc = NULL;
+	int rc = mpi_pool_worker_launch(p, w);
+	if (rc < 0)
 		return rc;
-	}
 	w->alive = true;
 	return 0;
 }

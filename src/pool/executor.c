@@ -52,7 +52,9 @@ mp_executor_t *mp_executor_new(const mp_executor_opts_t *opts)
 		.initializer = opts->initializer,
 		.initarg = opts->initarg,
 		.maxtasksperchild = opts->max_tasks_per_child,
-		.task_timeout = opts->task_timeout}, &ex->pool);
+		.task_timeout = opts->task_timeout,
+		.start_method = opts->start_method,
+		.initarg_len = opts->initarg_len}, &ex->pool);
 	if (rc < 0) {
 		mpi_free(ex);
 		MPI_RAISE(rc);

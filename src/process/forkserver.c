@@ -12,13 +12,13 @@
  *     program itself (its pid and uid) is served; anyone else who holds
  *     the socket (a fork child of the program) gets -EPERM;
  *   - receives one request per message (request.h) with its fds by
- *     SCM_RIGHTS: the status pipe's write end, then the child's stdin,
+ *     SCM_RIGHTS: the status socket's write end, then the child's stdin,
  *     stdout, stderr, the setup report pipe and the arg memfd as the flags
  *     say.  Anything else (truncated, oversized, wrong fd count, bad
  *     fields, unknown target) is refused with an error reply, its fds
  *     closed, and the server goes on serving;
  *   - forks the child, replies (0, pid) with a pidfd of the child by
- *     SCM_RIGHTS (no fd without pidfds), keeps the status pipe, and when
+ *     SCM_RIGHTS (no fd without pidfds), keeps the status socket, and when
  *     the child ends (SIGCHLD through a signalfd, wait4) writes its exit
  *     code and rusage there and closes it.
  * Each child of the server has PR_SET_PDEATHSIG(SIGKILL): when the server
@@ -26,7 +26,7 @@
  * program first joins them (the process module's exit cleanup), then closes
  * the socket; the server kills what is left and exits.
  *
- * The requester: the status pipe's read end is the child's sentinel (and
+ * The requester: the status socket's read end is the child's sentinel (and
  * what join waits on), the pidfd is for signals.  Requests are serialised
  * by a mutex (one reply per request, in order).
  */
@@ -55,7 +55,7 @@
 /* status, stdin, stdout, stderr, report, arg, then the shared objects' */
 #define MAX_FDS (6 + REQ_MAX_SHARED)
 
-/* What the server writes to a status pipe when its child ends. */
+/* What the server writes to a status socket when its child ends. */
 struct fs_status {
 	int32_t code; /* exit status, or -N for signal N */
 	int32_t pad;
@@ -295,7 +295,7 @@ __attribute__((noreturn)) static void kid_main(const struct mpi_req *r,
 	close(S.sigfd);
 	for (size_t i = 0; i < S.nkids; i++)
 		close(S.kids[i].status_fd);
-	close(fds[0]); /* the status pipe: the server's to write */
+	close(fds[0]); /* the status socket: the server's to write */
 	signal(SIGPIPE, SIG_DFL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -673,8 +673,12 @@ int mpi_fs_start(struct mp_process *p, const char *tname, int *setup_fd)
 		rc = mpi_why(-ENOMEM, "out of memory");
 		goto out;
 	}
-	if (pipe2(status, O_CLOEXEC | O_NONBLOCK) < 0) {
-		rc = MPI_WHY_SYS("pipe2");
+	/* A socket, not a pipe: the status is read with MSG_PEEK, so the
+	 * sentinel stays readable once the child ended, however often (and
+	 * by whom: a sweep) it was reaped, as a pidfd does. */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
+		       status) < 0) {
+		rc = MPI_WHY_SYS("socketpair");
 		goto out;
 	}
 	if ((mpi_needs_setup(p) || t.n > 0) &&
@@ -726,7 +730,7 @@ int mpi_fs_reap(struct mp_process *p, int *code, struct rusage *ru)
 	ssize_t n;
 
 	do
-		n = read(p->child.fd, &st, sizeof(st));
+		n = recv(p->child.fd, &st, sizeof(st), MSG_PEEK | MSG_DONTWAIT);
 	while (n < 0 && errno == EINTR);
 	if (n < 0 && errno == EAGAIN)
 		return 0;

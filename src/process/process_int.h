@@ -56,7 +56,7 @@ struct mp_process {
 	enum kind kind;
 	_Atomic enum state state; /* read without the lock */
 	struct mpi_child child; /* pid, and its pidfd (or exit pipe); for a
-				 * forkserver child, the status pipe */
+				 * forkserver child, the status socket */
 	enum method method; /* as asked (M_DEFAULT: the default at start) */
 	enum method used;   /* the one start used (under mpi_reg_lock) */
 	size_t arg_len;     /* forkserver/spawn: bytes at arg to copy */
@@ -208,7 +208,7 @@ int mpi_fs_validate(const void *buf, size_t len, int nfds,
 		    const struct ucred *cred, pid_t parent, struct mpi_req *r,
 		    mp_target_fn *fn);
 
-/* Reap a forkserver child from its status pipe: as mpi_child_reap. */
+/* Reap a forkserver child from its status socket: as mpi_child_reap. */
 int mpi_fs_reap(struct mp_process *p, int *code, struct rusage *ru);
 
 /* The fork server: start it (mp_init), is it ours, stop it (tests). */

@@ -33,7 +33,7 @@ enum {
 	REQ_GROUP = 1u << 2,
 	REQ_KEEP_STDIN = 1u << 3,
 	/* Forkserver only: which fds came with the request, in this order
-	 * after the status pipe: stdin, stdout, stderr, the setup report
+	 * after the status socket: stdin, stdout, stderr, the setup report
 	 * pipe, the memfd holding the arg bytes, then the nshared_fds fds
 	 * of the shared objects. */
 	REQ_FD_STDIN = 1u << 4,
@@ -112,7 +112,7 @@ struct mpi_req {
  */
 int mpi_req_decode(const void *buf, size_t len, struct mpi_req *r);
 
-/* How many fds the flags of r say came with it (status pipe excluded). */
+/* How many fds the flags of r say came with it (status socket excluded). */
 int mpi_req_nfds(const struct mpi_req *r);
 
 /* CPU number i of r's affinity list. */
