@@ -27,7 +27,10 @@ void mpi_arena_free(void *block);
 /*
  * Describe a block as (memfd, offset) so it can later be handed to a process
  * that did not inherit it.  The fd stays owned by the library.  0, or
- * -EINVAL for NULL or a block without the arena's header before it.
+ * -EINVAL for NULL or anything but a block of an arena mapping of this
+ * process (its own or, after fork, its parent's; not one a forkserver or
+ * spawn child adopted: its header names the parent's fd); a pointer
+ * elsewhere is never read.
  */
 int mpi_arena_describe(const void *block, int *fd, size_t *offset);
 
