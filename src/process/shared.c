@@ -187,8 +187,8 @@ static int describe_one(struct mpi_travel *t, const mp_shared_t *o,
 	}
 	case MP_SHARED_QUEUE:
 		mpi_queue_parts(o->obj, &ring, &state);
-		if (add_block(t, e, 0, state, i) < 0)
-			return -EINVAL;
+		if ((idx = add_block(t, e, 0, state, i)) < 0)
+			return idx;
 		return add_block(t, e, 1, ring, i);
 	case MP_SHARED_SHM:
 		if ((fd = mpi_shm_open_fd(o->obj)) < 0)
