@@ -1,6 +1,7 @@
 /* bench_manager.c - a manager's shared dict on the local path: set and get
- * by one client process over 100 keys, and the tutorial's locked deposit
- * (Lock + get + set) by two processes. */
+ * by one client process over 100 keys, the tutorial's locked deposit
+ * (Lock + get + set) by two processes, and a Queue's put + get by one
+ * client process. */
 #include <stdint.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,10 +13,30 @@
 enum { KEYS = 100, OPS = 2000000, REPS = 3, INCR = 200000 };
 
 static mp_dictproxy_t *dict;
+static mp_queueproxy_t *queue;
 static mp_obj_t *keys[KEYS], *vals[KEYS];
 
-/* One client process does OPS sets (or gets) and reports its rate. */
-static double client_rate(int get)
+enum mode { SET, GET, QUEUE };
+
+/* One operation of a client (QUEUE: a put and a get of one small value):
+ * 0 or a code. */
+static int client_op(enum mode mode, int k)
+{
+	mp_obj_t *v;
+	int rc;
+
+	if (mode == SET)
+		return mp_dictproxy_set(dict, keys[k], vals[k]);
+	if (mode == QUEUE && (rc = mp_queueproxy_put(queue, vals[k], 0)) < 0)
+		return rc;
+	rc = mode == GET ? mp_dictproxy_get(dict, keys[k], &v)
+			 : mp_queueproxy_get(queue, 0, &v);
+	mp_obj_free(v);
+	return rc;
+}
+
+/* One client process does OPS operations and reports its rate. */
+static double client_rate(enum mode mode)
 {
 	int fds[2];
 	double rate = 0;
@@ -25,20 +46,10 @@ static double client_rate(int get)
 		exit(1);
 	if ((pid = fork()) == 0) {
 		double t0 = bench_now();
-		mp_obj_t *v;
 
-		for (int i = 0; i < OPS; i++) {
-			int k = i % KEYS;
-
-			if (get) {
-				if (mp_dictproxy_get(dict, keys[k], &v) < 0)
-					_exit(1);
-				mp_obj_free(v);
-			} else if (mp_dictproxy_set(dict, keys[k],
-						    vals[k]) < 0) {
+		for (int i = 0; i < OPS; i++)
+			if (client_op(mode, i % KEYS) < 0)
 				_exit(1);
-			}
-		}
 		rate = OPS / (bench_now() - t0);
 		if (write(fds[1], &rate, sizeof(rate)) != sizeof(rate))
 			_exit(1);
@@ -55,13 +66,19 @@ static double client_rate(int get)
 static double set_rate(void *arg)
 {
 	(void)arg;
-	return client_rate(0);
+	return client_rate(SET);
 }
 
 static double get_rate(void *arg)
 {
 	(void)arg;
-	return client_rate(1);
+	return client_rate(GET);
+}
+
+static double queue_rate(void *arg)
+{
+	(void)arg;
+	return client_rate(QUEUE);
 }
 
 /* Two processes: with lock: d["balance"] += 1, INCR times each. */
@@ -109,7 +126,8 @@ int main(void)
 	mp_lock_t *lock = mp_lock_new();
 	char name[16];
 
-	if (m == NULL || lock == NULL || mp_manager_dict(m, NULL, &dict) < 0)
+	if (m == NULL || lock == NULL || mp_manager_dict(m, NULL, &dict) < 0 ||
+	    mp_manager_queue(m, 0, &queue) < 0)
 		return 1;
 	for (int i = 0; i < KEYS; i++) {
 		snprintf(name, sizeof(name), "key%d", i);
@@ -122,6 +140,8 @@ int main(void)
 		    bench_repeat(REPS, get_rate, NULL), -1, "ops_per_s");
 	bench_print("manager_locked_incr_per_s",
 		    bench_repeat(REPS, incr_rate, lock), -1, "per_s");
+	bench_print("manager_queue_put_get_per_s",
+		    bench_repeat(REPS, queue_rate, NULL), -1, "per_s");
 	for (int i = 0; i < KEYS; i++) {
 		mp_obj_free(keys[i]);
 		mp_obj_free(vals[i]);

@@ -1,5 +1,6 @@
 """CPython twin of bench_manager.c: a Manager dict's set and get by one
-client process over 100 keys, and the tutorial's locked deposit by two."""
+client process over 100 keys, the tutorial's locked deposit by two, and a
+Manager Queue's put + get by one client process."""
 import multiprocessing as mp
 import statistics
 import time
@@ -19,9 +20,17 @@ def client(d, get, out):
     out.put(OPS / (time.perf_counter() - t0))
 
 
-def client_rate(d, get):
+def queue_client(q, _, out):
+    t0 = time.perf_counter()
+    for i in range(OPS):
+        q.put(i % KEYS)
+        q.get()
+    out.put(OPS / (time.perf_counter() - t0))
+
+
+def client_rate(d, get, target=client):
     q = mp.SimpleQueue()
-    p = mp.Process(target=client, args=(d, get, q))
+    p = mp.Process(target=target, args=(d, get, q))
     p.start()
     rate = q.get()
     p.join()
@@ -60,3 +69,8 @@ if __name__ == "__main__":
         r = statistics.median(incr_rate(d, lock) for _ in range(REPS))
         print(f"figure=manager_locked_incr_per_s cpython={r:.4g} unit=per_s",
               flush=True)
+        q = m.Queue()
+        r = statistics.median(client_rate(q, None, queue_client)
+                              for _ in range(REPS))
+        print(f"figure=manager_queue_put_get_per_s cpython={r:.4g} "
+              "unit=per_s", flush=True)

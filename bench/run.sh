@@ -1,16 +1,18 @@
 #!/bin/sh
 # Run every benchmark program and its CPython twin, and print one line per
 # figure:  figure=<name> mproc=<v> cpython=<v> baseline=<v> unit=<u>
-# (a side that was not measured is left out).  Usage: run.sh BENCH_BUILD_DIR
+# (a side that was not measured is left out).  Exits 1 if a bench program
+# failed, after printing what the others measured.  Usage: run.sh BENCH_BUILD_DIR
 set -u
 dir=$1
 here=$(dirname "$0")
 out=$(mktemp)
+failed=0
 trap 'rm -f "$out"' EXIT
 for b in "$dir"/bench_*; do
   [ -x "$b" ] || continue
   mod=$(basename "$b"); mod=${mod#bench_}
-  "$b" >>"$out" || echo "bench_$mod failed (exit $?)" >&2
+  "$b" >>"$out" || { echo "bench_$mod failed (exit $?)" >&2; failed=1; }
   if [ -f "$here/cpython_$mod.py" ]; then
     python3 "$here/cpython_$mod.py" >>"$out" || echo "cpython_$mod.py failed" >&2
   fi
@@ -41,3 +43,5 @@ awk '
       print line
     }
   }' "$out"
+# A benchmark that failed (bench_chaos: a hang or a wrong result) fails the run.
+exit $failed

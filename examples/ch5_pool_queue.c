@@ -1,4 +1,4 @@
-/* ch5_pool_queue - 003 6.3 a Queue used by pool workers (CPython needs a Manager().Queue(); here a queue made before the pool will do) */
+/* ch5_pool_queue - 003 6.3 a Queue used by pool workers (a library queue made before the pool; ch5_pool_manager_queue is the tutorial's manager.Queue()) */
 #include <mproc.h>
 #include <stdio.h>
 #include <string.h>

@@ -9,7 +9,7 @@ failed=0
 # Chapter 5.1 (pools) in the tutorial's order, not the alphabet's, before 5.2.
 ch51="ch5_pool_map ch5_pool_vs_process ch5_pool_methods ch5_pool_imap \
 ch5_pool_progress ch5_executor_map ch5_executor_futures ch5_pool_initializer \
-ch5_pool_chunks ch5_pool_queue ch5_pool_timeout ch5_executor_errors \
+ch5_pool_chunks ch5_pool_queue ch5_pool_manager_queue ch5_pool_timeout ch5_executor_errors \
 ch5_pool_cpu_count"
 order='' ch51_done=''
 for name in $(ls "$src"/ch*.c | sort -V | sed 's|.*/||; s|\.c$||'); do

@@ -1179,22 +1179,29 @@ static mp_manager_t *mgr_new(void)
 	return m;
 }
 
-/* d[k] as a repr, "<code>" when it fails. */
-static char *dget(mp_dictproxy_t *d, mp_obj_t *k)
+/* What a getter gave: v's repr (v is freed), "<code>" when rc < 0. */
+static char *got_repr(int rc, mp_obj_t *v)
 {
 	static char buf[4][256];
 	static int n;
 	char *b = buf[n++ % 4];
-	mp_obj_t *v;
-	int rc = mp_dictproxy_get(d, k, &v);
 
 	if (rc < 0)
 		snprintf(b, 256, "<%d>", rc);
 	else
 		snprintf(b, 256, "%s", repr_of(v));
 	mp_obj_free(v);
-	mp_obj_free(k);
 	return b;
+}
+
+/* d[k] as a repr, "<code>" when it fails. */
+static char *dget(mp_dictproxy_t *d, mp_obj_t *k)
+{
+	mp_obj_t *v;
+	int rc = mp_dictproxy_get(d, k, &v);
+
+	mp_obj_free(k);
+	return got_repr(rc, v);
 }
 
 static void dset(mp_dictproxy_t *d, mp_obj_t *k, mp_obj_t *v)
@@ -1908,6 +1915,12 @@ static int churn(void *arg)
 			mp_listproxy_pop(s->l, 0, NULL);
 		else if (i % 5 == 2)
 			mp_listproxy_insert(s->l, 1, k);
+		else if (i % 5 == 3)
+			mp_listproxy_set_slice(s->l, 0, 1, 1, v);
+		else if (i % 10 == 4)
+			mp_listproxy_reverse(s->l);
+		else
+			mp_listproxy_del_slice(s->l, 0, 6, 2);
 		mp_obj_free(k);
 		mp_obj_free(v);
 		if (i % 100 == 99 && write(s->fd, "x", 1) != 1)
@@ -2184,6 +2197,874 @@ static void test_mgr_sync_objects(void **state)
 	mp_manager_free(m);
 }
 
+/* ---- Queue and JoinableQueue ---- */
+
+struct held_word {
+	uint64_t *word;
+	int fd;
+};
+
+/* Takes a lock word (as an operation does), says so, and stays there. */
+static int hold_word(void *arg)
+{
+	struct held_word *h = arg;
+
+	mpt_crash_signals_default();
+	mpi_lock_take(h->word, MPI_NO_DEADLINE);
+	if (write(h->fd, "h", 1) != 1)
+		return 3;
+	for (;;)
+		pause();
+}
+
+/* A child SIGKILLed holding *word (which still holds its id). */
+static void kill_holding(uint64_t *word)
+{
+	struct held_word h;
+	int fds[2];
+	pid_t pid;
+	char c;
+
+	assert_int_equal(pipe(fds), 0);
+	h = (struct held_word){word, fds[1]};
+	pid = mpt_fork(hold_word, &h);
+	close(fds[1]);
+	assert_int_equal(read(fds[0], &c, 1), 1);
+	close(fds[0]);
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	assert_int_equal(mpt_exit_code(pid), 128 + SIGKILL);
+	assert_int_not_equal(__atomic_load_n(word, __ATOMIC_SEQ_CST), 0);
+}
+
+static void qput(mp_queueproxy_t *q, mp_obj_t *v)
+{
+	mpt_assert_ok(mp_queueproxy_put(q, v, 0));
+	mp_obj_free(v);
+}
+
+/* q.get() as a repr, "<code>" when it fails. */
+static char *qget(mp_queueproxy_t *q, double timeout)
+{
+	mp_obj_t *v;
+	int rc = mp_queueproxy_get(q, timeout, &v);
+
+	return got_repr(rc, v);
+}
+
+static void test_mgr_queue_ops(void **state)
+{
+	mp_manager_t *m = mgr_new();
+	mp_queueproxy_t *q, *b;
+	mp_obj_t *v = I(7), *got = (mp_obj_t *)1;
+	double t0;
+	char big[3000];
+	size_t len;
+
+	(void)state;
+	mpt_assert_ok(mp_manager_queue(m, 0, &q));
+	assert_int_equal(mp_queueproxy_empty(q), 1);
+	assert_int_equal(mp_queueproxy_full(q), 0);
+	qput(q, S("a"));
+	qput(q, mp_obj_tuple_pack(2, I(1), mp_obj_float(2.5)));
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	qput(q, S(big));
+	assert_int_equal(mp_queueproxy_qsize(q), 3);
+	assert_int_equal(mp_queueproxy_empty(q), 0);
+	assert_string_equal(qget(q, 0), "'a'");
+	assert_string_equal(qget(q, MP_FOREVER), "(1, 2.5)");
+	mpt_assert_ok(mp_queueproxy_get(q, 0, &got));
+	assert_int_equal(mp_obj_len(got, &len), 0);
+	assert_int_equal(len, sizeof(big) - 1);
+	mp_obj_free(got);
+	got = (mp_obj_t *)1;
+	/* empty: get's timeout, get_nowait's queue.Empty */
+	assert_err(mp_queueproxy_get(q, 0, &got), -ETIMEDOUT, "queue.Empty");
+	assert_null(got);
+	t0 = mpt_now();
+	assert_err(mp_queueproxy_get(q, 0.05, &got), -ETIMEDOUT,
+		   "mp_queueproxy_get: queue.Empty");
+	assert_true(mpt_now() - t0 >= 0.05);
+	assert_err(mp_queueproxy_get_nowait(q, &got), -EAGAIN,
+		   "mp_queueproxy_get_nowait: queue.Empty");
+	/* FIFO across ring growth, also after the counters moved on */
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < 100; i++)
+			qput(q, I(i));
+		assert_int_equal(mp_queueproxy_qsize(q), 100);
+		for (int i = 0; i < 100; i++) {
+			char want[16];
+
+			snprintf(want, sizeof(want), "%d", i);
+			assert_string_equal(qget(q, 0), want);
+		}
+	}
+	/* bounded */
+	mpt_assert_ok(mp_manager_queue(m, 2, &b));
+	mpt_assert_ok(mp_queueproxy_put_nowait(b, v));
+	mpt_assert_ok(mp_queueproxy_put(b, v, 0));
+	assert_int_equal(mp_queueproxy_full(b), 1);
+	assert_err(mp_queueproxy_put_nowait(b, v), -EAGAIN, "queue.Full");
+	assert_err(mp_queueproxy_put(b, v, 0), -ETIMEDOUT, "queue.Full");
+	t0 = mpt_now();
+	assert_err(mp_queueproxy_put(b, v, 0.05), -ETIMEDOUT, "queue.Full");
+	assert_true(mpt_now() - t0 >= 0.05);
+	assert_int_equal(mp_queueproxy_qsize(b), 2);
+	mpt_assert_ok(mp_queueproxy_get_nowait(b, &got));
+	assert_repr(got, "7");
+	mp_obj_free(got);
+	assert_int_equal(mp_queueproxy_full(b), 0);
+	/* bad arguments */
+	assert_err(mp_queueproxy_put(b, v, -2), -EINVAL, "timeout");
+	assert_err(mp_queueproxy_get(b, NAN, &got), -EINVAL, "timeout");
+	assert_err(mp_queueproxy_put(NULL, v, 0), -EINVAL, "q");
+	assert_err(mp_queueproxy_put(b, NULL, 0), -EINVAL, "value");
+	assert_err(mp_queueproxy_get(b, 0, NULL), -EINVAL, "out");
+	assert_err(mp_queueproxy_task_done(b), -EINVAL, "JoinableQueue");
+	assert_err(mp_queueproxy_join(b, 0), -EINVAL, "JoinableQueue");
+	assert_err(mp_manager_queue(m, 1u << 31, &b), -EINVAL, "INT32_MAX");
+	assert_null(b);
+	/* after shutdown */
+	mp_manager_shutdown(m);
+	assert_err(mp_queueproxy_put(q, v, 0), MP_ECLOSED, "shut down");
+	assert_err(mp_queueproxy_get(q, 0, &got), MP_ECLOSED, "shut down");
+	assert_err(mp_queueproxy_qsize(q), MP_ECLOSED, "shut down");
+	assert_err(mp_manager_queue(m, 0, &q), MP_ECLOSED, "shut down");
+	mp_obj_free(v);
+	mp_manager_free(m);
+}
+
+static void test_mgr_joinablequeue(void **state)
+{
+	mp_manager_t *m = mgr_new();
+	mp_queueproxy_t *q;
+
+	(void)state;
+	mpt_assert_ok(mp_manager_joinablequeue(m, 0, &q));
+	mpt_assert_ok(mp_queueproxy_join(q, 0)); /* nothing unfinished */
+	assert_err(mp_queueproxy_task_done(q), -EINVAL,
+		   "ValueError: task_done() called too many times");
+	qput(q, I(1));
+	qput(q, I(2));
+	assert_err(mp_queueproxy_join(q, 0), -ETIMEDOUT, "2 task(s)");
+	assert_string_equal(qget(q, 0), "1");
+	mpt_assert_ok(mp_queueproxy_task_done(q));
+	assert_err(mp_queueproxy_join(q, 0.02), -ETIMEDOUT, "1 task(s)");
+	/* a task is done when marked, not when taken */
+	assert_string_equal(qget(q, 0), "2");
+	assert_err(mp_queueproxy_join(q, 0), -ETIMEDOUT, "1 task(s)");
+	mpt_assert_ok(mp_queueproxy_task_done(q));
+	mpt_assert_ok(mp_queueproxy_join(q, 0));
+	assert_err(mp_queueproxy_task_done(q), -EINVAL, "too many times");
+	assert_err(mp_queueproxy_join(q, -3), -EINVAL, "timeout");
+	mp_manager_free(m);
+}
+
+struct qshared {
+	mp_queueproxy_t *q;
+	mp_listproxy_t *l;
+	int id;
+	int fd;
+};
+
+#define QP_ITEMS 400
+
+/* A producer: (id, i) for i in range(QP_ITEMS), blocking when full. */
+static int q_produce(void *arg)
+{
+	struct qshared *s = arg;
+	mp_obj_t *v;
+	int rc = 0;
+
+	for (int i = 0; i < QP_ITEMS && rc == 0; i++) {
+		v = mp_obj_tuple_pack(2, mp_obj_int(s->id), mp_obj_int(i));
+		rc = mp_queueproxy_put(s->q, v, mpt_timeout(30));
+		mp_obj_free(v);
+	}
+	return rc < 0;
+}
+
+/* A consumer: get until None; check each producer's order; append how
+ * many it got to the list; task_done each. */
+static int q_consume(void *arg)
+{
+	struct qshared *s = arg;
+	int64_t last[8], id, i, n = 0;
+	const mp_obj_t *a, *b;
+	mp_obj_t *v, *cnt;
+	int rc;
+
+	for (int k = 0; k < 8; k++)
+		last[k] = -1;
+	for (;;) {
+		if (mp_queueproxy_get(s->q, mpt_timeout(30), &v) < 0)
+			return 1;
+		rc = mp_obj_kind(v) == MP_OBJ_NONE;
+		if (!rc) {
+			if (mp_obj_item(v, 0, &a) < 0 || mp_obj_item(v, 1, &b) < 0 ||
+			    mp_obj_as_int(a, &id) < 0 || mp_obj_as_int(b, &i) < 0 ||
+			    id < 0 || id >= 8 || i <= last[id])
+				return 2;
+			last[id] = i;
+			n++;
+		}
+		mp_obj_free(v);
+		if (mp_queueproxy_task_done(s->q) < 0)
+			return 3;
+		if (rc)
+			break;
+	}
+	cnt = mp_obj_int(n);
+	rc = mp_listproxy_append(s->l, cnt);
+	mp_obj_free(cnt);
+	return rc < 0 ? 4 : 0;
+}
+
+/* Three producers and two consumers through a queue of maxsize 4: every
+ * item arrives once, each producer's in order; join sees them all done. */
+static void test_mgr_queue_processes(void **state)
+{
+	mp_manager_t *m = mgr_new();
+	struct qshared s[5];
+	mp_queueproxy_t *q;
+	mp_listproxy_t *l;
+	mp_obj_t *v;
+	int64_t total = 0, x;
+	pid_t pid[5];
+
+	(void)state;
+	mpt_assert_ok(mp_manager_joinablequeue(m, 4, &q));
+	mpt_assert_ok(mp_manager_list(m, NULL, &l));
+	for (int i = 0; i < 5; i++) {
+		s[i] = (struct qshared){q, l, i, -1};
+		pid[i] = mpt_fork(i < 3 ? q_produce : q_consume, &s[i]);
+	}
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(mpt_exit_code(pid[i]), 0);
+	v = mp_obj_none();
+	for (int i = 0; i < 2; i++)
+		mpt_assert_ok(mp_queueproxy_put(q, v, mpt_timeout(30)));
+	mp_obj_free(v);
+	mpt_assert_ok(mp_queueproxy_join(q, mpt_timeout(30)));
+	for (int i = 3; i < 5; i++)
+		assert_int_equal(mpt_exit_code(pid[i]), 0);
+	assert_int_equal(mp_listproxy_len(l), 2);
+	for (int i = 0; i < 2; i++) {
+		mpt_assert_ok(mp_listproxy_get(l, i, &v));
+		mpt_assert_ok(mp_obj_as_int(v, &x));
+		total += x;
+		mp_obj_free(v);
+	}
+	assert_int_equal(total, 3 * QP_ITEMS);
+	assert_int_equal(mp_queueproxy_qsize(q), 0);
+	mp_manager_free(m);
+}
+
+static void *q_thread(void *arg)
+{
+	struct qshared *s = arg;
+
+	return (void *)(intptr_t)(s->id < 3 ? q_produce(s) : q_consume(s));
+}
+
+/* The same with threads of one process (TSan sees the waits). */
+static void test_mgr_queue_threads(void **state)
+{
+	mp_manager_t *m = mgr_new();
+	struct qshared s[5];
+	mp_queueproxy_t *q;
+	mp_listproxy_t *l;
+	pthread_t th[5];
+	mp_obj_t *v;
+	void *ret;
+
+	(void)state;
+	mpt_assert_ok(mp_manager_joinablequeue(m, 2, &q));
+	mpt_assert_ok(mp_manager_list(m, NULL, &l));
+	for (int i = 0; i < 5; i++) {
+		s[i] = (struct qshared){q, l, i, -1};
+		assert_int_equal(pthread_create(&th[i], NULL, q_thread, &s[i]),
+				 0);
+	}
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(pthread_join(th[i], &ret), 0);
+		assert_null(ret);
+	}
+	v = mp_obj_none();
+	for (int i = 0; i < 2; i++)
+		mpt_assert_ok(mp_queueproxy_put(q, v, mpt_timeout(30)));
+	mp_obj_free(v);
+	mpt_assert_ok(mp_queueproxy_join(q, mpt_timeout(30)));
+	for (int i = 3; i < 5; i++) {
+		assert_int_equal(pthread_join(th[i], &ret), 0);
+		assert_null(ret);
+	}
+	assert_int_equal(mp_listproxy_len(l), 2);
+	mp_manager_free(m);
+}
+
+/* Blocked in get: woken by another process's put; then blocked again and
+ * freed by the shutdown with MP_ECLOSED. */
+static int q_wait_twice(void *arg)
+{
+	struct qshared *s = arg;
+	mp_obj_t *v;
+	int rc;
+
+	if (write(s->fd, "w", 1) != 1)
+		return 1;
+	if (mp_queueproxy_get(s->q, mpt_timeout(30), &v) < 0)
+		return 2;
+	rc = mp_obj_kind(v) == MP_OBJ_STR;
+	mp_obj_free(v);
+	if (!rc || write(s->fd, "g", 1) != 1)
+		return 3;
+	rc = mp_queueproxy_get(s->q, mpt_timeout(30), &v);
+	return rc == MP_ECLOSED ? 0 : 4;
+}
+
+static void test_mgr_queue_wakes_and_closes(void **state)
+{
+	mp_manager_t *m = mgr_new();
+	struct qshared s;
+	mp_queueproxy_t *q;
+	int fds[2];
+	pid_t pid;
+	char c;
+
+	(void)state;
+	mpt_assert_ok(mp_manager_queue(m, 0, &q));
+	assert_int_equal(pipe(fds), 0);
+	s = (struct qshared){q, NULL, 0, fds[1]};
+	pid = mpt_fork(q_wait_twice, &s);
+	close(fds[1]);
+	assert_int_equal(read(fds[0], &c, 1), 1);
+	qput(q, S("hello"));
+	assert_int_equal(read(fds[0], &c, 1), 1);
+	assert_int_equal(c, 'g');
+	mpt_assert_ok(mp_manager_shutdown(m));
+	assert_int_equal(mpt_exit_code(pid), 0);
+	close(fds[0]);
+	mp_manager_free(m);
+}
+
+/* Puts and gets in a loop, saying after each 100 operations. */
+static int q_churn(void *arg)
+{
+	struct qshared *s = arg;
+	mp_obj_t *v, *got;
+
+	mpt_crash_signals_default();
+	for (int i = 0;; i++) {
+		v = mp_obj_tuple_pack(2, mp_obj_int(i), mp_obj_str("value"));
+		if (i % 3 != 2)
+			mp_queueproxy_put(s->q, v, 0);
+		else if (mp_queueproxy_get(s->q, 0, &got) == 0)
+			mp_obj_free(got);
+		mp_obj_free(v);
+		if (i % 100 == 99 && write(s->fd, "x", 1) != 1)
+			return 3;
+	}
+}
+
+/* The queue holds qsize() decodable values in order, and works. */
+static void q_check_consistent(mp_queueproxy_t *q)
+{
+	int n = mp_queueproxy_qsize(q);
+	int64_t last = -1, i;
+	const mp_obj_t *a;
+	mp_obj_t *v;
+
+	assert_true(n >= 0);
+	for (int k = 0; k < n; k++) {
+		mpt_assert_ok(mp_queueproxy_get_nowait(q, &v));
+		mpt_assert_ok(mp_obj_item(v, 0, &a));
+		mpt_assert_ok(mp_obj_as_int(a, &i));
+		assert_true(i > last);
+		last = i;
+		mp_obj_free(v);
+	}
+	assert_int_equal(mp_queueproxy_empty(q), 1);
+	qput(q, I(1));
+	assert_string_equal(qget(q, 0), "1");
+}
+
+static void test_mgr_queue_client_killed(void **state)
+{
+	mp_manager_t *m = mgr_new();
+	struct qshared s;
+	mp_queueproxy_t *q;
+	int fds[2];
+	pid_t pid;
+	char c[8];
+
+	(void)state;
+	mpt_assert_ok(mp_manager_joinablequeue(m, 0, &q));
+	qput(q, S("kept"));
+	/* killed holding the lock: the next caller takes it over */
+	kill_holding(&q->lock);
+	assert_int_equal(mp_queueproxy_qsize(q), 1);
+	assert_string_equal(qget(q, mpt_timeout(5)), "'kept'");
+	mpt_assert_ok(mp_queueproxy_task_done(q));
+	mpt_assert_ok(mp_queueproxy_join(q, 0));
+	/* killed at varying points of puts and gets */
+	for (int round = 0; round < 20; round++) {
+		assert_int_equal(pipe(fds), 0);
+		s = (struct qshared){q, NULL, 0, fds[1]};
+		pid = mpt_fork(q_churn, &s);
+		close(fds[1]);
+		for (int i = 0; i <= round % 7; i++)
+			assert_int_equal(read(fds[0], c, 1), 1);
+		assert_int_equal(kill(pid, SIGKILL), 0);
+		assert_int_equal(mpt_exit_code(pid), 128 + SIGKILL);
+		close(fds[0]);
+		q_check_consistent(q);
+	}
+	mp_manager_free(m);
+}
+
+/* ---- Value, Array, BoundedSemaphore, Barrier ---- */
+
+static char *vget(mp_valueproxy_t *v)
+{
+	mp_obj_t *o;
+	int rc = mp_valueproxy_get(v, &o);
+
+	return got_repr(rc, o);
+}
+
+static char *aget(mp_arrayproxy_t *a, ptrdiff_t i)
+{
+	mp_obj_t *o;
+	int rc = mp_arrayproxy_get(a, i, &o);
+
+	return got_repr(rc, o);
+}
+
+/* a[0] = value must fail with rc and text (value freed). */
+static void aset_fails(mp_arrayproxy_t *a, mp_obj_t *value, int rc,
+		       const char *text)
+{
+	assert_err(mp_arrayproxy_set(a, 0, value), rc, text);
+	mp_obj_free(value);
+}
+
+static void aset(mp_arrayproxy_t *a, ptrdiff_t i, mp_obj_t *value)
+{
+	mpt_assert_ok(mp_arrayproxy_set(a, i, value));
+	mp_obj_free(value);
+}
+
+static void test_mgr_value(void **state)
+{
+	mp_manager_t *m = mgr_new();
+	mp_valueproxy_t *v;
+	mp_obj_t *o;
+
+	(void)state;
+	o = I(0);
+	mpt_assert_ok(mp_manager_value(m, o, &v));
+	mp_obj_free(o);
+	assert_string_equal(vget(v), "0");
+	o = mp_obj_dict();
+	mpt_assert_ok(mp_obj_dict_set(o, S("k"), mp_obj_list()));
+	mpt_assert_ok(mp_valueproxy_set(v, o));
+	mp_obj_free(o);
+	assert_string_equal(vget(v), "{'k': []}");
+	assert_err(mp_valueproxy_set(v, NULL), -EINVAL, "value");
+	/* a client killed holding the Value's lock: taken over */
+	kill_holding(&v->lock);
+	assert_string_equal(vget(v), "{'k': []}");
+	o = I(2);
+	mpt_assert_ok(mp_valueproxy_set(v, o));
+	mp_obj_free(o);
+	assert_string_equal(vget(v), "2");
+	assert_err(mp_manager_value(m, NULL, &v), -EINVAL, "init");
+	mp_manager_free(m);
+}
+
+static void test_mgr_array_typecodes(void **state)
+{
+	mp_manager_t *m = mgr_new();
+	mp_arrayproxy_t *a;
+	mp_obj_t *init;
+	unsigned char u64max[9] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+				   0xff, 0};
+	unsigned char big[10] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+
+	(void)state;
+	init = mp_obj_tuple_pack(3, I(1), mp_obj_bool(true), I(-3));
+	mpt_assert_ok(mp_manager_array(m, 'i', init, &a));
+	mp_obj_free(init);
+	assert_int_equal(mp_arrayproxy_len(a), 3);
+	assert_string_equal(aget(a, 0), "1");
+	assert_string_equal(aget(a, 1), "1");
+	assert_string_equal(aget(a, -1), "-3");
+	assert_err(mp_arrayproxy_get(a, 3, &init), -ERANGE,
+		   "IndexError: array index out of range");
+	assert_err(mp_arrayproxy_set(a, -4, init), -EINVAL, "value");
+	aset_fails(a, mp_obj_float(2.0), -EINVAL,
+		   "TypeError: 'float' object cannot be interpreted as an "
+		   "integer");
+	aset_fails(a, S("x"), -EINVAL, "TypeError: 'str' object cannot be "
+				       "interpreted as an integer");
+	aset_fails(a, I(1ll << 31), -ERANGE,
+		   "OverflowError: signed integer is greater than maximum");
+	aset_fails(a, I(-(1ll << 31) - 1), -ERANGE,
+		   "signed integer is less than minimum");
+	aset_fails(a, mp_obj_bigint(big, 10), -ERANGE,
+		   "OverflowError: Python int too large to convert to C long");
+	init = I(5);
+	assert_err(mp_arrayproxy_set(a, 3, init), -ERANGE,
+		   "IndexError: array assignment index out of range");
+	mp_obj_free(init);
+	aset(a, -3, I(INT32_MIN));
+	assert_string_equal(aget(a, 0), "-2147483648");
+	/* each typecode's range and CPython's words */
+	struct {
+		char code;
+		int64_t lo, hi;
+		const char *over, *under;
+	} r[] = {
+		{'b', -128, 127, "signed char is greater than maximum",
+		 "signed char is less than minimum"},
+		{'B', 0, 255, "unsigned byte integer is greater than maximum",
+		 "unsigned byte integer is less than minimum"},
+		{'h', -32768, 32767, "signed short integer is greater",
+		 "signed short integer is less"},
+		{'H', 0, 65535, "unsigned short is greater than maximum",
+		 "unsigned short is less than minimum"},
+		{'I', 0, 4294967295ll, "unsigned int is greater than maximum",
+		 "can't convert negative value to unsigned int"},
+	};
+	for (size_t k = 0; k < sizeof(r) / sizeof(r[0]); k++) {
+		char want[32];
+
+		init = mp_obj_list();
+		mpt_assert_ok(mp_obj_list_append(init, I(r[k].lo)));
+		mpt_assert_ok(mp_manager_array(m, r[k].code, init, &a));
+		mp_obj_free(init);
+		aset(a, 0, I(r[k].hi));
+		snprintf(want, sizeof(want), "%lld", (long long)r[k].hi);
+		assert_string_equal(aget(a, 0), want);
+		aset(a, 0, I(r[k].lo));
+		snprintf(want, sizeof(want), "%lld", (long long)r[k].lo);
+		assert_string_equal(aget(a, 0), want);
+		aset_fails(a, I(r[k].hi + 1), -ERANGE, r[k].over);
+		aset_fails(a, I(r[k].lo - 1), -ERANGE, r[k].under);
+	}
+	/* 64-bit: Q and L hold up to 2**64 - 1 */
+	mpt_assert_ok(mp_manager_array(m, 'Q', NULL, &a));
+	assert_int_equal(mp_arrayproxy_len(a), 0);
+	init = mp_obj_list();
+	mpt_assert_ok(mp_obj_list_append(init, mp_obj_bigint(u64max, 9)));
+	mpt_assert_ok(mp_manager_array(m, 'Q', init, &a));
+	assert_string_equal(aget(a, 0), "18446744073709551615");
+	aset_fails(a, I(-1), -ERANGE, "can't convert negative int to unsigned");
+	aset_fails(a, mp_obj_bigint(big, 10), -ERANGE, "int too big to convert");
+	mpt_assert_ok(mp_manager_array(m, 'L', init, &a));
+	aset_fails(a, mp_obj_bigint(big, 10), -ERANGE,
+		   "Python int too large to convert to C unsigned long");
+	assert_err(mp_manager_array(m, 'q', init, &a), -ERANGE,
+		   "int too big to convert");
+	assert_err(mp_manager_array(m, 'l', init, &a), -ERANGE,
+		   "too large to convert to C long");
+	mp_obj_free(init);
+	/* floats */
+	init = mp_obj_tuple_pack(2, mp_obj_float(0.1), I(3));
+	mpt_assert_ok(mp_manager_array(m, 'd', init, &a));
+	assert_string_equal(aget(a, 0), "0.1");
+	assert_string_equal(aget(a, 1), "3.0");
+	aset_fails(a, S("x"), -EINVAL, "TypeError: must be real number, not str");
+	aset_fails(a, mp_obj_none(), -EINVAL, "not NoneType");
+	mpt_assert_ok(mp_manager_array(m, 'f', init, &a));
+	assert_string_equal(aget(a, 0), "0.10000000149011612");
+	aset(a, 1, mp_obj_float(1e39));
+	assert_string_equal(aget(a, 1), "inf");
+	mp_obj_free(init);
+	/* refusals */
+	init = mp_obj_tuple_pack(2, I(1), mp_obj_float(2.5));
+	assert_err(mp_manager_array(m, 'i', init, &a), -EINVAL,
+		   "'float' object cannot be interpreted");
+	assert_null(a);
+	assert_err(mp_manager_array(m, 'u', init, &a), -EINVAL,
+		   "ValueError: bad typecode (must be b, B, h, H, i, I, l, L, "
+		   "q, Q, f or d)");
+	mp_obj_free(init);
+	init = I(3);
+	assert_err(mp_manager_array(m, 'i', init, &a), -EINVAL,
+		   "not a list or tuple");
+	mp_obj_free(init);
+	mp_manager_free(m);
+}
+
+struct vshared {
+	mp_valueproxy_t *v;
+	mp_arrayproxy_t *a;
+	mp_barrier_t *b;
+	int id;
+};
+
+/* Each child writes its slot of the array, then meets the others at the
+ * barrier; the one with index 0 sets the value. */
+static int va_child(void *arg)
+{
+	struct vshared *s = arg;
+	mp_obj_t *o = mp_obj_int(s->id * 10);
+	int rc;
+
+	rc = mp_arrayproxy_set(s->a, s->id, o);
+	mp_obj_free(o);
+	if (rc < 0)
+		return 1;
+	rc = mp_barrier_wait(s->b, mpt_timeout(30));
+	if (rc < 0)
+		return 2;
+	if (rc == 0) {
+		o = mp_obj_str("done");
+		rc = mp_valueproxy_set(s->v, o);
+		mp_obj_free(o);
+	}
+	return rc < 0 ? 3 : 0;
+}
+
+static void test_mgr_value_array_barrier_processes(void **state)
+{
+	mp_manager_t *m = mgr_new();
+	struct vshared s[3];
+	mp_valueproxy_t *v;
+	mp_arrayproxy_t *a;
+	mp_barrier_t *b;
+	mp_obj_t *init;
+	pid_t pid[3];
+
+	(void)state;
+	init = mp_obj_none();
+	mpt_assert_ok(mp_manager_value(m, init, &v));
+	mp_obj_free(init);
+	init = mp_obj_tuple_pack(3, I(-1), I(-1), I(-1));
+	mpt_assert_ok(mp_manager_array(m, 'h', init, &a));
+	mp_obj_free(init);
+	mpt_assert_ok(mp_manager_barrier(m, 3, NULL, &b));
+	assert_int_equal(mp_barrier_parties(b), 3);
+	for (int i = 0; i < 3; i++) {
+		s[i] = (struct vshared){v, a, b, i};
+		pid[i] = mpt_fork(va_child, &s[i]);
+	}
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(mpt_exit_code(pid[i]), 0);
+	assert_string_equal(aget(a, 0), "0");
+	assert_string_equal(aget(a, 1), "10");
+	assert_string_equal(aget(a, 2), "20");
+	assert_string_equal(vget(v), "'done'");
+	assert_int_equal(mp_barrier_n_waiting(b), 0);
+	assert_int_equal(mp_barrier_broken(b), 0);
+	mp_manager_free(m);
+}
+
+static int barrier_waiter(void *arg)
+{
+	struct vshared *s = arg;
+
+	return mp_barrier_wait(s->b, mpt_timeout(30)) == MP_EBARRIER ? 0 : 1;
+}
+
+static void test_mgr_bounded_semaphore_and_barrier(void **state)
+{
+	mp_manager_t *m = mgr_new();
+	mp_barrier_opts_t bo = {0};
+	mp_semaphore_t *sem;
+	mp_barrier_t *b;
+	struct vshared s = {0};
+	double t0;
+	pid_t pid;
+
+	(void)state;
+	mpt_assert_ok(mp_manager_bounded_semaphore(m, 2, &sem));
+	mpt_assert_ok(mp_semaphore_acquire(sem, 0));
+	mpt_assert_ok(mp_semaphore_release(sem, 1));
+	assert_err(mp_semaphore_release(sem, 1), -EINVAL,
+		   "mp_semaphore_release: Semaphore released too many times");
+	assert_int_equal(mp_semaphore_get_value(sem), 2);
+	assert_err(mp_manager_bounded_semaphore(m, 0, &sem), -EINVAL,
+		   "never be released");
+	assert_null(sem);
+	/* a plain library BoundedSemaphore keeps multiprocessing's words */
+	mpt_assert_ok(mp_manager_semaphore(m, 1, &sem));
+	assert_err(mp_semaphore_release(sem, INT32_MAX), -EINVAL,
+		   "semaphore or lock released too many times");
+	/* Barrier: timeout, abort, reset */
+	bo.timeout = 0.05;
+	mpt_assert_ok(mp_manager_barrier(m, 2, &bo, &b));
+	assert_err(mp_barrier_wait(b, MP_BARRIER_DEFAULT), MP_EBARRIER,
+		   "timed out");
+	assert_int_equal(mp_barrier_broken(b), 1);
+	mpt_assert_ok(mp_barrier_reset(b));
+	assert_int_equal(mp_barrier_broken(b), 0);
+	s.b = b;
+	pid = mpt_fork(barrier_waiter, &s);
+	t0 = mpt_now();
+	while (mp_barrier_n_waiting(b) < 1 && mpt_now() - t0 < mpt_timeout(10))
+		sched_yield();
+	assert_int_equal(mp_barrier_n_waiting(b), 1);
+	mpt_assert_ok(mp_barrier_abort(b));
+	assert_int_equal(mpt_exit_code(pid), 0);
+	assert_err(mp_barrier_wait(b, 0), MP_EBARRIER, "broken");
+	bo.action = (mp_barrier_action_fn)1;
+	assert_err(mp_manager_barrier(m, 2, &bo, &b), -EINVAL, "action");
+	bo = (mp_barrier_opts_t){.timeout = -5};
+	assert_err(mp_manager_barrier(m, 2, &bo, &b), -EINVAL, "timeout");
+	assert_err(mp_manager_barrier(m, 0, NULL, &b), -EINVAL, "parties");
+	mp_manager_free(m);
+}
+
+/* ---- list slices with a step, reverse ---- */
+
+/* l as a repr (through a slice of it all). */
+static char *lrepr(mp_listproxy_t *l)
+{
+	mp_obj_t *o;
+	int rc = mp_listproxy_slice(l, 0, PTRDIFF_MAX, &o);
+
+	return got_repr(rc, o);
+}
+
+static mp_listproxy_t *range_list(mp_manager_t *m, int n, int first)
+{
+	mp_listproxy_t *l;
+	mp_obj_t *init = mp_obj_list();
+
+	for (int i = 0; i < n; i++)
+		mpt_assert_ok(mp_obj_list_append(init, I(first < 0 ? -(i + 1)
+								 : first + i)));
+	mpt_assert_ok(mp_manager_list(m, init, &l));
+	mp_obj_free(init);
+	return l;
+}
+
+/* Expected values computed by CPython on list(range(10)): l[a:b:c],
+ * del l[a:b:c], l[a:b:c] = [-1, -2, ... -n]. */
+static const struct {
+	ptrdiff_t a, b, c;
+	int n;
+	const char *get, *del, *set;
+} slice_cases[] = {
+		{PTRDIFF_MIN, PTRDIFF_MAX, 1, 2, "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]",
+		 "[]",
+		 "[-1, -2]"},
+		{PTRDIFF_MAX, PTRDIFF_MIN, -1, 10, "[9, 8, 7, 6, 5, 4, 3, 2, 1, 0]",
+		 "[]",
+		 "[-10, -9, -8, -7, -6, -5, -4, -3, -2, -1]"},
+		{2, PTRDIFF_MAX, 1, 2, "[2, 3, 4, 5, 6, 7, 8, 9]",
+		 "[0, 1]",
+		 "[0, 1, -1, -2]"},
+		{-3, PTRDIFF_MAX, 1, 2, "[7, 8, 9]",
+		 "[0, 1, 2, 3, 4, 5, 6]",
+		 "[0, 1, 2, 3, 4, 5, 6, -1, -2]"},
+		{1, 8, 3, 3, "[1, 4, 7]",
+		 "[0, 2, 3, 5, 6, 8, 9]",
+		 "[0, -1, 2, 3, -2, 5, 6, -3, 8, 9]"},
+		{8, 1, -3, 3, "[8, 5, 2]",
+		 "[0, 1, 3, 4, 6, 7, 9]",
+		 "[0, 1, -3, 3, 4, -2, 6, 7, -1, 9]"},
+		{PTRDIFF_MIN, PTRDIFF_MAX, 2, 5, "[0, 2, 4, 6, 8]",
+		 "[1, 3, 5, 7, 9]",
+		 "[-1, 1, -2, 3, -3, 5, -4, 7, -5, 9]"},
+		{-1, -20, -2, 5, "[9, 7, 5, 3, 1]",
+		 "[0, 2, 4, 6, 8]",
+		 "[0, -5, 2, -4, 4, -3, 6, -2, 8, -1]"},
+		{5, 2, 1, 2, "[]",
+		 "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]",
+		 "[0, 1, 2, 3, 4, -1, -2, 5, 6, 7, 8, 9]"},
+		{100, 200, 1, 2, "[]",
+		 "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]",
+		 "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, -1, -2]"},
+		{-100, 3, 1, 2, "[0, 1, 2]",
+		 "[3, 4, 5, 6, 7, 8, 9]",
+		 "[-1, -2, 3, 4, 5, 6, 7, 8, 9]"},
+		{3, 3, 1, 2, "[]",
+		 "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]",
+		 "[0, 1, 2, -1, -2, 3, 4, 5, 6, 7, 8, 9]"},
+		{PTRDIFF_MAX, PTRDIFF_MIN, -4, 3, "[9, 5, 1]",
+		 "[0, 2, 3, 4, 6, 7, 8]",
+		 "[0, -3, 2, 3, 4, -2, 6, 7, 8, -1]"},
+		{7, PTRDIFF_MIN, -2, 4, "[7, 5, 3, 1]",
+		 "[0, 2, 4, 6, 8, 9]",
+		 "[0, -4, 2, -3, 4, -2, 6, -1, 8, 9]"},
+		{0, 10, 20, 1, "[0]",
+		 "[1, 2, 3, 4, 5, 6, 7, 8, 9]",
+		 "[-1, 1, 2, 3, 4, 5, 6, 7, 8, 9]"},
+};
+
+static void test_mgr_list_slices(void **state)
+{
+	mp_manager_t *m = mgr_new();
+	mp_listproxy_t *l, *src;
+	mp_obj_t *o, *items;
+
+	(void)state;
+	for (size_t k = 0; k < sizeof(slice_cases) / sizeof(slice_cases[0]);
+	     k++) {
+		ptrdiff_t a = slice_cases[k].a, b = slice_cases[k].b,
+			  c = slice_cases[k].c;
+
+		l = range_list(m, 10, 0);
+		mpt_assert_ok(mp_listproxy_get_slice(l, a, b, c, &o));
+		assert_string_equal(got_repr(0, o), slice_cases[k].get);
+		mpt_assert_ok(mp_listproxy_del_slice(l, a, b, c));
+		assert_string_equal(lrepr(l), slice_cases[k].del);
+		l = range_list(m, 10, 0);
+		src = range_list(m, slice_cases[k].n, -1);
+		mpt_assert_ok(mp_listproxy_slice(src, 0, PTRDIFF_MAX, &items));
+		mpt_assert_ok(mp_listproxy_set_slice(l, a, b, c, items));
+		mp_obj_free(items);
+		assert_string_equal(lrepr(l), slice_cases[k].set);
+	}
+	/* CPython's errors; nothing changes */
+	l = range_list(m, 10, 0);
+	items = mp_obj_tuple_pack(1, I(1));
+	assert_err(mp_listproxy_set_slice(l, PTRDIFF_MIN, PTRDIFF_MAX, 2,
+					  items),
+		   -EINVAL, "ValueError: attempt to assign sequence of size 1 "
+			    "to extended slice of size 5");
+	assert_err(mp_listproxy_set_slice(l, 0, 3, 0, items), -EINVAL,
+		   "ValueError: slice step cannot be zero");
+	assert_err(mp_listproxy_get_slice(l, 0, 3, 0, &o), -EINVAL,
+		   "slice step cannot be zero");
+	assert_null(o);
+	assert_err(mp_listproxy_del_slice(l, 0, 3, 0), -EINVAL,
+		   "slice step cannot be zero");
+	mp_obj_free(items);
+	items = I(3);
+	assert_err(mp_listproxy_set_slice(l, 0, 3, 1, items), -EINVAL,
+		   "not 'int'");
+	mp_obj_free(items);
+	assert_err(mp_listproxy_set_slice(l, 0, 3, 1, NULL), -EINVAL,
+		   "items");
+	assert_string_equal(lrepr(l), "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]");
+	/* growing and shrinking by a plain slice, then reverse */
+	items = mp_obj_list();
+	for (int i = 0; i < 50; i++)
+		mpt_assert_ok(mp_obj_list_append(items, S("x")));
+	mpt_assert_ok(mp_listproxy_set_slice(l, 1, 9, 1, items));
+	assert_int_equal(mp_listproxy_len(l), 52);
+	mp_obj_free(items);
+	mpt_assert_ok(mp_listproxy_del_slice(l, 1, -1, 1));
+	assert_string_equal(lrepr(l), "[0, 9]");
+	mpt_assert_ok(mp_listproxy_append(l, items = S("e")));
+	mp_obj_free(items);
+	mpt_assert_ok(mp_listproxy_reverse(l));
+	assert_string_equal(lrepr(l), "['e', 9, 0]");
+	l = range_list(m, 0, 0);
+	mpt_assert_ok(mp_listproxy_reverse(l));
+	mpt_assert_ok(mp_listproxy_del_slice(l, PTRDIFF_MIN, PTRDIFF_MAX, -1));
+	assert_string_equal(lrepr(l), "[]");
+	mp_manager_shutdown(m);
+	assert_err(mp_listproxy_reverse(l), MP_ECLOSED, "shut down");
+	assert_err(mp_listproxy_del_slice(l, 0, 1, 1), MP_ECLOSED, "shut down");
+	mp_manager_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2220,6 +3101,17 @@ int main(void)
 		MPT(test_mgr_server_dies_with_its_creator),
 		MPT(test_mgr_child_free_leaves_the_server),
 		MPT(test_mgr_sync_objects),
+		MPT(test_mgr_queue_ops),
+		MPT(test_mgr_joinablequeue),
+		MPT(test_mgr_queue_processes),
+		MPT(test_mgr_queue_threads),
+		MPT(test_mgr_queue_wakes_and_closes),
+		MPT(test_mgr_queue_client_killed),
+		MPT(test_mgr_value),
+		MPT(test_mgr_array_typecodes),
+		MPT(test_mgr_value_array_barrier_processes),
+		MPT(test_mgr_bounded_semaphore_and_barrier),
+		MPT(test_mgr_list_slices),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "internal/child.h"
+#include "pool/pool_int.h"
 #include "mproc/pool.h"
 #include "mproc/process.h"
 
@@ -523,6 +524,92 @@ static void test_crash_fails_only_its_task(void **state)
 	assert_int_equal(*(int *)buf.data, 10);
 	mp_bytes_destroy(&buf);
 	mp_pool_free(p);
+}
+
+/* The starter thread's hook (tests only): say it was entered, then block
+ * until the test writes a byte. */
+static int hook_in[2], hook_go[2];
+
+static void blocking_start(void)
+{
+	char c = 'e';
+
+	if (write(hook_in[1], &c, 1) != 1 || read(hook_go[0], &c, 1) != 1)
+		abort();
+}
+
+/* in: {fd, i}; writes {its pid, i} to fd, then hangs. */
+static int report_index_and_hang(const void *in, size_t len, mp_task_out_t *out)
+{
+	const int *a = in;
+	int msg[2] = {(int)getpid(), a[1]};
+
+	(void)len;
+	(void)out;
+	if (write(a[0], msg, sizeof(msg)) != sizeof(msg))
+		return 1;
+	for (;;)
+		pause();
+}
+
+/* A worker's death is noticed (its task fails) while the replacement of
+ * another one is still starting: starting a worker is off the supervisor,
+ * however long it takes. */
+static void test_death_noticed_while_replacement_starts(void **state)
+{
+	mp_async_result_t *r[2];
+	mp_pool_t *p;
+	mp_bytes_t buf;
+	int fds[2], x = 5;
+	pid_t victim[2];
+	char c;
+
+	(void)state;
+	/* Before the workers fork, so they have it. */
+	assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(hook_in, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(hook_go, O_CLOEXEC), 0);
+	p = mp_pool_new(&(mp_pool_opts_t){.processes = 2});
+	assert_non_null(p);
+	__atomic_store_n(&mpi_pool_start_hook, blocking_start, __ATOMIC_RELEASE);
+	/* Tasks look long at first: one goes to each worker. */
+	for (int i = 0; i < 2; i++) {
+		int a[2] = {fds[1], i}, msg[2];
+
+		r[i] = mp_pool_apply_async(p, report_index_and_hang, a,
+					   sizeof(a), NULL);
+		assert_non_null(r[i]);
+		assert_int_equal(poll(&(struct pollfd){fds[0], POLLIN, 0}, 1,
+				      (int)(mpt_timeout(30) * 1000)), 1);
+		assert_int_equal(read(fds[0], msg, sizeof(msg)), sizeof(msg));
+		assert_int_equal(msg[1], i);
+		victim[i] = msg[0];
+	}
+	assert_int_not_equal(victim[0], victim[1]);
+	kill(victim[0], SIGKILL);
+	mpt_assert_rc(mp_async_result_get(r[0], mpt_timeout(30), NULL),
+		      MP_EBROKEN);
+	/* Its replacement's start now hangs in the hook. */
+	assert_int_equal(poll(&(struct pollfd){hook_in[0], POLLIN, 0}, 1,
+			      (int)(mpt_timeout(30) * 1000)), 1);
+	assert_int_equal(read(hook_in[0], &c, 1), 1);
+	kill(victim[1], SIGKILL);
+	mpt_assert_rc(mp_async_result_get(r[1], mpt_timeout(10), NULL),
+		      MP_EBROKEN);
+	assert_non_null(strstr(mp_last_error(), "killed by SIGKILL"));
+	/* Let the starts go: the pool works again. */
+	__atomic_store_n(&mpi_pool_start_hook, NULL, __ATOMIC_RELEASE);
+	assert_int_equal(write(hook_go[1], "gg", 2), 2);
+	mpt_assert_ok(mp_pool_apply(p, twice, &x, sizeof(x), &buf));
+	assert_int_equal(*(int *)buf.data, 10);
+	mp_bytes_destroy(&buf);
+	mp_pool_free(p);
+	for (int i = 0; i < 2; i++) {
+		mp_async_result_free(r[i]);
+		close(fds[i]);
+		close(hook_in[i]);
+		close(hook_go[i]);
+	}
 }
 
 /* ---- timeouts ---- */
@@ -1799,6 +1886,7 @@ int main(int argc, char **argv)
 		MPT(test_imap),
 		MPT(test_imap_free_midway_and_input_error),
 		MPT(test_crash_fails_only_its_task),
+		MPT(test_death_noticed_while_replacement_starts),
 		MPT(test_task_timeout_kills_group),
 		MPT(test_maxtasksperchild),
 		MPT(test_maxtasksperchild_one),

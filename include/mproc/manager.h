@@ -409,6 +409,14 @@ MP_API int mp_pickle_loads(const void *data, size_t len, mp_obj_t **out);
  *                           instances of 'str' and 'int'"
  *   RuntimeError  -EBUSY    "RuntimeError: dictionary changed size during
  *                           iteration"
+ *   ValueError    -EINVAL   (other than "not in list") "ValueError: slice
+ *                           step cannot be zero", "ValueError: task_done()
+ *                           called too many times"
+ *   OverflowError -ERANGE   "OverflowError: signed integer is greater than
+ *                           maximum" (an Array's typecode)
+ *   queue.Empty/Full        -EAGAIN from the _nowait calls, -ETIMEDOUT
+ *                           from the waits
+ *   BrokenBarrierError      MP_EBARRIER
  * and -ENOMEM when the shared region is full (its size is
  * mp_manager_opts_t.capacity), MP_ECLOSED after shutdown, -EINVAL for a
  * NULL argument.
@@ -422,6 +430,9 @@ typedef struct mp_manager mp_manager_t;
 typedef struct mp_dictproxy mp_dictproxy_t;
 typedef struct mp_listproxy mp_listproxy_t;
 typedef struct mp_namespaceproxy mp_namespaceproxy_t;
+typedef struct mp_queueproxy mp_queueproxy_t;
+typedef struct mp_valueproxy mp_valueproxy_t;
+typedef struct mp_arrayproxy mp_arrayproxy_t;
 
 /* Options of mp_manager_new; all-zero or NULL: CPython's defaults. */
 typedef struct mp_manager_opts {
@@ -518,6 +529,64 @@ MP_API int mp_manager_condition(mp_manager_t *m,
 MP_API int mp_manager_event(mp_manager_t *m, mp_event_t **out);
 MP_API int mp_manager_semaphore(mp_manager_t *m, unsigned value,
 				mp_semaphore_t **out);
+
+/*
+ * mp_manager_queue, mp_manager_joinablequeue - a new shared Queue or
+ * JoinableQueue (manager.Queue(maxsize), manager.JoinableQueue(maxsize))
+ * of values; maxsize 0 is unbounded (CPython's maxsize <= 0).  -EINVAL (m
+ * or out NULL, maxsize over INT32_MAX), -ENOMEM, MP_ECLOSED.  Thread-safe.
+ */
+MP_API int mp_manager_queue(mp_manager_t *m, unsigned maxsize,
+			    mp_queueproxy_t **out);
+MP_API int mp_manager_joinablequeue(mp_manager_t *m, unsigned maxsize,
+				    mp_queueproxy_t **out);
+
+/*
+ * mp_manager_value - a new shared Value holding a copy of init
+ * (manager.Value(typecode, init): CPython's manager keeps the typecode
+ * without checking it, so it is not asked for here; the Value holds any
+ * value).  -EINVAL (NULL), -ENOMEM, MP_ECLOSED.  Thread-safe.
+ */
+MP_API int mp_manager_value(mp_manager_t *m, const mp_obj_t *init,
+			    mp_valueproxy_t **out);
+
+/*
+ * mp_manager_array - a new shared Array (manager.Array(typecode,
+ * sequence), an array.array in CPython's server): as many C numbers of
+ * the typecode as init has items (a list or tuple; NULL: none), each
+ * checked as array.array checks it (see mp_arrayproxy_set).  Typecodes b,
+ * B, h, H, i, I, l, L, q, Q (integers of 1, 1, 2, 2, 4, 4, 8, 8, 8, 8
+ * bytes), f, d (float, double); 'u' (deprecated in CPython) is not
+ * provided.  The length is fixed.  -EINVAL "ValueError: bad typecode
+ * (must be ...)", the TypeError/OverflowError of an item (nothing made),
+ * init not a list or tuple, NULL; -ENOMEM, MP_ECLOSED.  Thread-safe.
+ */
+MP_API int mp_manager_array(mp_manager_t *m, char typecode,
+			    const mp_obj_t *init, mp_arrayproxy_t **out);
+
+/*
+ * mp_manager_bounded_semaphore - manager.BoundedSemaphore(value): an
+ * mp_semaphore_t (used with the sync.h functions) placed in the region,
+ * bounded by value; releasing above it is -EINVAL with threading's text
+ * "Semaphore released too many times" (CPython's ValueError).  -EINVAL
+ * also for value 0 (it could never be released; threading allows it) or
+ * over INT32_MAX, NULL; -ENOMEM, MP_ECLOSED.  Thread-safe.
+ */
+MP_API int mp_manager_bounded_semaphore(mp_manager_t *m, unsigned value,
+					mp_semaphore_t **out);
+
+/*
+ * mp_manager_barrier - manager.Barrier(parties, timeout=opts->timeout): an
+ * mp_barrier_t (used with mp_barrier_wait/abort/reset/parties/n_waiting/
+ * broken) placed in the region.  A broken barrier is MP_EBARRIER
+ * (BrokenBarrierError), as the sync module's.  opts may be NULL; an action
+ * is refused (-EINVAL: CPython runs it in the server, which C callers
+ * cannot reach).  -EINVAL also for parties 0 or over INT32_MAX, a bad
+ * opts->timeout, NULL; -ENOMEM, MP_ECLOSED.  Thread-safe.
+ */
+MP_API int mp_manager_barrier(mp_manager_t *m, unsigned parties,
+			      const mp_barrier_opts_t *opts,
+			      mp_barrier_t **out);
 
 /* ---- DictProxy ---- */
 
@@ -652,6 +721,32 @@ MP_API int mp_listproxy_set(mp_listproxy_t *l, ptrdiff_t i,
 MP_API int mp_listproxy_slice(mp_listproxy_t *l, ptrdiff_t start,
 			      ptrdiff_t stop, mp_obj_t **out);
 
+/*
+ * mp_listproxy_get_slice - l[start:stop:step] as a new list;
+ * mp_listproxy_set_slice - l[start:stop:step] = items (a list or tuple,
+ * copied); mp_listproxy_del_slice - del l[start:stop:step].  Bounds follow
+ * Python (negative from the end, clamped); PTRDIFF_MIN and PTRDIFF_MAX
+ * stand for an omitted bound (None), as in CPython: l[::-1] is
+ * (PTRDIFF_MAX, PTRDIFF_MIN, -1), l[2:] is (2, PTRDIFF_MAX, 1).  With
+ * step 1 set_slice replaces the slice by any number of items; with another
+ * step their number must be the slice's: -EINVAL "ValueError: attempt to
+ * assign sequence of size 3 to extended slice of size 2".  -EINVAL
+ * "ValueError: slice step cannot be zero", items not a list or tuple,
+ * NULL; -ENOMEM, MP_ECLOSED.  A failure changes nothing; a change is
+ * published in one store (a client killed leaves old or new).
+ */
+MP_API int mp_listproxy_get_slice(mp_listproxy_t *l, ptrdiff_t start,
+				  ptrdiff_t stop, ptrdiff_t step,
+				  mp_obj_t **out);
+MP_API int mp_listproxy_set_slice(mp_listproxy_t *l, ptrdiff_t start,
+				  ptrdiff_t stop, ptrdiff_t step,
+				  const mp_obj_t *items);
+MP_API int mp_listproxy_del_slice(mp_listproxy_t *l, ptrdiff_t start,
+				  ptrdiff_t stop, ptrdiff_t step);
+
+/* mp_listproxy_reverse - l.reverse(); -EINVAL, -ENOMEM, MP_ECLOSED. */
+MP_API int mp_listproxy_reverse(mp_listproxy_t *l);
+
 /* mp_listproxy_append - l.append(value).  -EINVAL, -ENOMEM, ECLOSED. */
 MP_API int mp_listproxy_append(mp_listproxy_t *l, const mp_obj_t *value);
 
@@ -734,6 +829,92 @@ MP_API int mp_namespaceproxy_del(mp_namespaceproxy_t *ns, const char *name);
  * -EINVAL, -ENOMEM, MP_ECLOSED.
  */
 MP_API int mp_namespaceproxy_repr(mp_namespaceproxy_t *ns, mp_bytes_t *out);
+
+/* ---- Queue and JoinableQueue ---- */
+
+/*
+ * mp_queueproxy_put - q.put(value, timeout=timeout): append a copy of
+ * value, waiting at most timeout seconds for room in a bounded queue
+ * (MP_FOREVER: block; 0: do not wait).  0; -ETIMEDOUT when it is still
+ * full after the timeout (0 included; CPython's queue.Full), -EINVAL (NULL,
+ * a bad timeout), -ENOMEM, MP_ECLOSED (also for a caller blocked when the
+ * manager shuts down, within 0.1 s).
+ * mp_queueproxy_put_nowait - q.put_nowait(value): -EAGAIN "queue.Full"
+ * when full, else as put.
+ * Values are stored as pickles; the queue is FIFO across all processes.
+ */
+MP_API int mp_queueproxy_put(mp_queueproxy_t *q, const mp_obj_t *value,
+			     double timeout);
+MP_API int mp_queueproxy_put_nowait(mp_queueproxy_t *q,
+				    const mp_obj_t *value);
+
+/*
+ * mp_queueproxy_get - q.get(timeout=timeout): take the first value into
+ * *out (a new value), waiting at most timeout seconds.  0; -ETIMEDOUT when
+ * still empty after the timeout (0 included; queue.Empty), -EINVAL,
+ * -ENOMEM (the value stays queued), MP_ECLOSED.
+ * mp_queueproxy_get_nowait - q.get_nowait(): -EAGAIN "queue.Empty" when
+ * empty, else as get.
+ */
+MP_API int mp_queueproxy_get(mp_queueproxy_t *q, double timeout,
+			     mp_obj_t **out);
+MP_API int mp_queueproxy_get_nowait(mp_queueproxy_t *q, mp_obj_t **out);
+
+/*
+ * mp_queueproxy_qsize - q.qsize(): the exact number of values queued (taken
+ * under the queue's lock).  mp_queueproxy_empty, mp_queueproxy_full -
+ * q.empty(), q.full() (never full when unbounded): 1 or 0.  -EINVAL,
+ * MP_ECLOSED.
+ */
+MP_API int mp_queueproxy_qsize(mp_queueproxy_t *q);
+MP_API int mp_queueproxy_empty(mp_queueproxy_t *q);
+MP_API int mp_queueproxy_full(mp_queueproxy_t *q);
+
+/*
+ * mp_queueproxy_task_done - q.task_done() of a JoinableQueue: one task
+ * taken from it is finished.  -EINVAL "ValueError: task_done() called too
+ * many times" when none is unfinished, -EINVAL on a plain Queue (which has
+ * no task_done), MP_ECLOSED.
+ * mp_queueproxy_join - q.join(), with a timeout CPython's lacks: wait
+ * until every value put was marked done.  0; -ETIMEDOUT when some are
+ * still unfinished after the timeout (0 included); -EINVAL (a plain Queue,
+ * a bad timeout), MP_ECLOSED.
+ */
+MP_API int mp_queueproxy_task_done(mp_queueproxy_t *q);
+MP_API int mp_queueproxy_join(mp_queueproxy_t *q, double timeout);
+
+/* ---- ValueProxy and ArrayProxy ---- */
+
+/*
+ * mp_valueproxy_get - v.value (v.get()) as a new value; mp_valueproxy_set
+ * - v.value = value (v.set(value)), a copy.  -EINVAL (NULL), -ENOMEM,
+ * MP_ECLOSED.
+ */
+MP_API int mp_valueproxy_get(mp_valueproxy_t *v, mp_obj_t **out);
+MP_API int mp_valueproxy_set(mp_valueproxy_t *v, const mp_obj_t *value);
+
+/* mp_arrayproxy_len - len(a); -EINVAL, MP_ECLOSED. */
+MP_API int mp_arrayproxy_len(mp_arrayproxy_t *a);
+
+/*
+ * mp_arrayproxy_get - a[i] (negative i from the end) as a new int or
+ * float.  -ERANGE "IndexError: array index out of range", -EINVAL,
+ * -ENOMEM, MP_ECLOSED.
+ */
+MP_API int mp_arrayproxy_get(mp_arrayproxy_t *a, ptrdiff_t i, mp_obj_t **out);
+
+/*
+ * mp_arrayproxy_set - a[i] = value, converted as array.array does: an
+ * integer typecode takes an int or bool ("TypeError: 'float' object cannot
+ * be interpreted as an integer", -EINVAL) within its range (-ERANGE with
+ * CPython's OverflowError text: "OverflowError: signed integer is greater
+ * than maximum", ...); f and d take a bool, int or float ("TypeError: must
+ * be real number, not str"; f rounds to single precision, out of range:
+ * inf).  -ERANGE "IndexError: array assignment index out of range",
+ * -EINVAL (NULL), MP_ECLOSED.  Each item is one atomic store: no lock.
+ */
+MP_API int mp_arrayproxy_set(mp_arrayproxy_t *a, ptrdiff_t i,
+			     const mp_obj_t *value);
 
 #ifdef __cplusplus
 }

@@ -139,7 +139,7 @@ typedef struct mp_semaphore {
 	uint32_t _value;
 	uint32_t _waiters;
 	uint32_t _max; /* 0: unbounded; else a BoundedSemaphore's bound */
-	uint32_t _pad;
+	uint32_t _flags; /* 1: threading's wording (a manager's) */
 } mp_semaphore_t;
 
 /* Options of a Semaphore; NULL or all-zero: a plain Semaphore. */

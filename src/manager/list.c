@@ -36,6 +36,11 @@ static int closed(const mp_listproxy_t *l)
 	return 0;
 }
 
+int mpi_list_usable(const mp_listproxy_t *l)
+{
+	return closed(l);
+}
+
 static void lock(mp_listproxy_t *l)
 {
 	bool dead;
@@ -46,6 +51,18 @@ static void lock(mp_listproxy_t *l)
 static void unlock(mp_listproxy_t *l)
 {
 	mpi_obj_unlock(&l->lock);
+}
+
+const uint64_t *mpi_list_lock(mp_listproxy_t *l, uint64_t *n)
+{
+	lock(l);
+	*n = tab(l)->n;
+	return tab(l)->items;
+}
+
+void mpi_list_unlock(mp_listproxy_t *l)
+{
+	unlock(l);
 }
 
 static uint64_t new_table(struct mpi_region *r, uint64_t cap)
@@ -71,6 +88,21 @@ static void publish(mp_listproxy_t *l, uint64_t off)
 
 	__atomic_store_n(&l->table, off, __ATOMIC_RELEASE);
 	mpi_region_free(l->r, old);
+}
+
+int mpi_list_replace(mp_listproxy_t *l, const uint64_t *items, uint64_t n)
+{
+	struct ltable *t;
+	uint64_t off;
+
+	if ((off = new_table(l->r, n + n / 2)) == 0)
+		return -ENOMEM;
+	t = mpi_at(l->r, off);
+	if (n > 0)
+		memcpy(t->items, items, n * 8);
+	t->n = n;
+	publish(l, off);
+	return 0;
 }
 
 /*

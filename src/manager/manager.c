@@ -29,6 +29,7 @@
 #include "manager/mgr_int.h"
 #include "manager/obj_int.h"
 #include "process/process_int.h"
+#include "sync/sync_int.h"
 
 #define MIN_CAPACITY ((size_t)64 << 10)
 #define MAX_CAPACITY ((size_t)1 << 40)
@@ -277,6 +278,16 @@ int mp_manager_dict(mp_manager_t *m, const mp_obj_t *init,
 	return 0;
 }
 
+/* init of a list or array: NULL, a list or a tuple; else -EINVAL. */
+static int seq_init(const mp_obj_t *init)
+{
+	if (init != NULL && init->kind != MP_OBJ_LIST &&
+	    init->kind != MP_OBJ_TUPLE)
+		return mpi_why(-EINVAL, "init is a '%s', not a list or tuple",
+			       mp_obj_kind_name(init->kind));
+	return 0;
+}
+
 int mp_manager_list(mp_manager_t *m, const mp_obj_t *init,
 		    mp_listproxy_t **out)
 {
@@ -285,10 +296,8 @@ int mp_manager_list(mp_manager_t *m, const mp_obj_t *init,
 	MPI_CHECK_NULL(out);
 	*out = NULL;
 	MPI_CHECK_NULL(m);
-	if (init != NULL && init->kind != MP_OBJ_LIST &&
-	    init->kind != MP_OBJ_TUPLE)
-		return MPI_ERR(-EINVAL, "init is a '%s', not a list or tuple",
-			       mp_obj_kind_name(init->kind));
+	if ((rc = seq_init(init)) < 0)
+		return MPI_RAISE(rc);
 	if ((rc = usable(m)) < 0 || (rc = mpi_list_new(m->r, init, out)) < 0)
 		return MPI_RAISE(rc);
 	return 0;
@@ -302,6 +311,74 @@ int mp_manager_namespace(mp_manager_t *m, mp_namespaceproxy_t **out)
 	*out = NULL;
 	MPI_CHECK_NULL(m);
 	if ((rc = usable(m)) < 0 || (rc = mpi_namespace_new(m->r, out)) < 0)
+		return MPI_RAISE(rc);
+	return 0;
+}
+
+static int new_queue(mp_manager_t *m, unsigned maxsize, bool joinable,
+		     mp_queueproxy_t **out)
+{
+	int rc;
+
+	if (maxsize > INT32_MAX)
+		return mpi_why(-EINVAL, "maxsize %u is over INT32_MAX",
+			       maxsize);
+	if ((rc = usable(m)) < 0)
+		return rc;
+	return mpi_queue_new(m->r, maxsize, joinable, out);
+}
+
+int mp_manager_queue(mp_manager_t *m, unsigned maxsize, mp_queueproxy_t **out)
+{
+	int rc;
+
+	MPI_CHECK_NULL(out);
+	*out = NULL;
+	MPI_CHECK_NULL(m);
+	if ((rc = new_queue(m, maxsize, false, out)) < 0)
+		return MPI_RAISE(rc);
+	return 0;
+}
+
+int mp_manager_joinablequeue(mp_manager_t *m, unsigned maxsize,
+			     mp_queueproxy_t **out)
+{
+	int rc;
+
+	MPI_CHECK_NULL(out);
+	*out = NULL;
+	MPI_CHECK_NULL(m);
+	if ((rc = new_queue(m, maxsize, true, out)) < 0)
+		return MPI_RAISE(rc);
+	return 0;
+}
+
+int mp_manager_value(mp_manager_t *m, const mp_obj_t *init,
+		     mp_valueproxy_t **out)
+{
+	int rc;
+
+	MPI_CHECK_NULL(out);
+	*out = NULL;
+	MPI_CHECK_NULL(m);
+	MPI_CHECK_NULL(init);
+	if ((rc = usable(m)) < 0 || (rc = mpi_value_new(m->r, init, out)) < 0)
+		return MPI_RAISE(rc);
+	return 0;
+}
+
+int mp_manager_array(mp_manager_t *m, char typecode, const mp_obj_t *init,
+		     mp_arrayproxy_t **out)
+{
+	int rc;
+
+	MPI_CHECK_NULL(out);
+	*out = NULL;
+	MPI_CHECK_NULL(m);
+	if ((rc = seq_init(init)) < 0)
+		return MPI_RAISE(rc);
+	if ((rc = usable(m)) < 0 ||
+	    (rc = mpi_array_new(m->r, typecode, init, out)) < 0)
 		return MPI_RAISE(rc);
 	return 0;
 }
@@ -403,6 +480,54 @@ int mp_manager_semaphore(mp_manager_t *m, unsigned value,
 	if ((rc = room(m, sizeof(mp_semaphore_t), &p)) < 0)
 		return MPI_RAISE(rc);
 	mp_semaphore_init(p, value, NULL);
+	*out = p;
+	return 0;
+}
+
+int mp_manager_bounded_semaphore(mp_manager_t *m, unsigned value,
+				 mp_semaphore_t **out)
+{
+	mp_semaphore_opts_t so = {.bounded = true};
+	void *p;
+	int rc;
+
+	MPI_CHECK_NULL(out);
+	*out = NULL;
+	MPI_CHECK_NULL(m);
+	if (value == 0 || value > INT32_MAX)
+		return MPI_ERR(-EINVAL, "value %u: need 1 .. INT32_MAX (a "
+					"BoundedSemaphore of 0 can never be "
+					"released)", value);
+	if ((rc = room(m, sizeof(mp_semaphore_t), &p)) < 0)
+		return MPI_RAISE(rc);
+	mp_semaphore_init(p, value, &so);
+	mpi_semaphore_threading_wording(p);
+	*out = p;
+	return 0;
+}
+
+int mp_manager_barrier(mp_manager_t *m, unsigned parties,
+		       const mp_barrier_opts_t *opts, mp_barrier_t **out)
+{
+	void *p;
+	int rc;
+
+	MPI_CHECK_NULL(out);
+	*out = NULL;
+	MPI_CHECK_NULL(m);
+	if (opts != NULL && opts->action != NULL)
+		return MPI_ERR(-EINVAL, "opts->action: a manager's Barrier "
+					"has no action here (CPython runs it "
+					"in the server process)");
+	if (parties == 0 || parties > INT32_MAX)
+		return MPI_ERR(-EINVAL, "parties %u: need 1 .. INT32_MAX",
+			       parties);
+	if (opts != NULL &&
+	    (rc = mpi_timeout_check(opts->timeout, "opts->timeout")) < 0)
+		return MPI_RAISE(rc);
+	if ((rc = room(m, sizeof(mp_barrier_t), &p)) < 0)
+		return MPI_RAISE(rc);
+	mp_barrier_init(p, parties, opts);
 	*out = p;
 	return 0;
 }

@@ -130,6 +130,81 @@ struct mp_namespaceproxy {
 	struct mp_dictproxy *d;
 };
 
+/* A Queue / JoinableQueue (queue.c says how it publishes and waits). */
+struct mp_queueproxy {
+	uint64_t lock;
+	uint64_t table;    /* offset of the ring */
+	uint64_t done;     /* task_done() calls, mod 2^32 in use */
+	uint32_t seq;      /* bumped at every change: the futex word */
+	uint32_t waiters;  /* sleepers (one too many per killed one) */
+	uint32_t maxsize;  /* 0: unbounded */
+	uint32_t joinable;
+	struct mpi_region *r;
+};
+
+int mpi_queue_new(struct mpi_region *r, unsigned maxsize, bool joinable,
+		  struct mp_queueproxy **out);
+/*
+ * The Queue's operations as CPython's QueueProxy methods, for the local
+ * calls and the remote dispatcher: put(item, block, timeout) and
+ * get(block, timeout) return 0, -EAGAIN (block false: queue.Full /
+ * queue.Empty), -ETIMEDOUT (block true and still full / empty: CPython
+ * raises Full / Empty then too), MP_ECLOSED, -EINVAL (a bad timeout;
+ * task_done or join on a plain Queue; task_done called too many times),
+ * -ENOMEM; qsize and full return the count / 1 or 0.  Reasons left.
+ */
+int mpi_queue_put(struct mp_queueproxy *q, const mp_obj_t *value, bool block,
+		  double timeout);
+int mpi_queue_get(struct mp_queueproxy *q, bool block, double timeout,
+		  mp_obj_t **out);
+int mpi_queue_qsize(struct mp_queueproxy *q);
+int mpi_queue_full(struct mp_queueproxy *q);
+int mpi_queue_task_done(struct mp_queueproxy *q);
+int mpi_queue_join(struct mp_queueproxy *q, double timeout);
+
+/* A Value: its pickle's offset, swapped under the lock (value.c). */
+struct mp_valueproxy {
+	uint64_t lock;
+	uint64_t off;
+	struct mpi_region *r;
+};
+
+/* An Array: n C numbers of `size` bytes each, of typecode `code`. */
+struct mp_arrayproxy {
+	struct mpi_region *r;
+	uint64_t n;
+	uint32_t size;
+	char code;
+	char pad[3];
+	unsigned char data[]; /* 8-byte aligned */
+};
+
+int mpi_value_new(struct mpi_region *r, const mp_obj_t *init,
+		  struct mp_valueproxy **out);
+int mpi_array_new(struct mpi_region *r, char typecode, const mp_obj_t *init,
+		  struct mp_arrayproxy **out);
+/* ValueProxy.get/set, ArrayProxy.__getitem__/__setitem__ for the local
+ * calls and the remote dispatcher: 0 or a code with its reason
+ * (-ERANGE IndexError/OverflowError, -EINVAL TypeError, -ENOMEM,
+ * MP_ECLOSED). */
+int mpi_value_get(struct mp_valueproxy *v, mp_obj_t **out);
+int mpi_value_set(struct mp_valueproxy *v, const mp_obj_t *value);
+int mpi_array_get(struct mp_arrayproxy *a, ptrdiff_t i, mp_obj_t **out);
+int mpi_array_set(struct mp_arrayproxy *a, ptrdiff_t i,
+		  const mp_obj_t *value);
+
+/*
+ * For list_slice.c: MP_ECLOSED (reason left) or 0; take the list's lock
+ * and see its n item block offsets (valid until the lock is given back
+ * or the table replaced); publish a new table holding the n offsets of
+ * items (lock held; the old table is freed, not the blocks): 0 or -ENOMEM.
+ */
+int mpi_list_usable(const struct mp_listproxy *l);
+const uint64_t *mpi_list_lock(struct mp_listproxy *l, uint64_t *n);
+void mpi_list_unlock(struct mp_listproxy *l);
+int mpi_list_replace(struct mp_listproxy *l, const uint64_t *items,
+		     uint64_t n);
+
 int mpi_namespace_new(struct mpi_region *r, struct mp_namespaceproxy **out);
 int mpi_dict_new(struct mpi_region *r, const mp_obj_t *init,
 		 struct mp_dictproxy **out);

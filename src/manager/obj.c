@@ -1467,6 +1467,17 @@ static int big_to_double(const mp_obj_t *o, double *out)
 	return 0;
 }
 
+int mpi_obj_as_double(const mp_obj_t *o, double *out)
+{
+	if (o->kind == MP_OBJ_FLOAT)
+		*out = o->u.f;
+	else if (!o->big)
+		*out = (double)num_small(o);
+	else
+		return big_to_double(o, out);
+	return 0;
+}
+
 int mp_obj_as_float(const mp_obj_t *o, double *out)
 {
 	int rc;
@@ -1474,11 +1485,7 @@ int mp_obj_as_float(const mp_obj_t *o, double *out)
 	MPI_CHECK_NULL(out);
 	if (o == NULL || !is_num(o))
 		return WRONG_KIND(o, "float");
-	if (o->kind == MP_OBJ_FLOAT)
-		*out = o->u.f;
-	else if (!o->big)
-		*out = (double)num_small(o);
-	else if ((rc = big_to_double(o, out)) < 0)
+	if ((rc = mpi_obj_as_double(o, out)) < 0)
 		return MPI_RAISE(rc);
 	return 0;
 }

@@ -84,6 +84,9 @@ int mpi_obj_hashable(const mp_obj_t *o);
  * (cap >= 9 for a small int; a big one points at its own bytes). */
 const unsigned char *mpi_obj_int_bytes(const mp_obj_t *o, unsigned char *tmp,
 				       size_t *len);
+/* float(o) of a bool, int or float: 0, or -ERANGE (OverflowError, reason
+ * left) for an int too large for a double. */
+int mpi_obj_as_double(const mp_obj_t *o, double *out);
 /* Python's repr appended to a growing buffer. */
 int mpi_obj_repr(const mp_obj_t *o, mp_bytes_t *buf, size_t *cap);
 

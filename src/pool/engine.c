@@ -197,12 +197,15 @@ size_t mpi_pool_chunksize(const mp_pool_t *p, size_t n, size_t chunksize)
 
 /* ---- workers (locked) ---- */
 
-int mpi_pool_start_worker(mp_pool_t *p, unsigned i)
+/* Worker i's inbox, slot and process object, not started yet: 0 or a
+ * code (locked, or before the supervisor runs). */
+static int prepare_worker(mp_pool_t *p, unsigned i)
 {
 	struct worker *w = &p->w[i];
 
 	if (w->args.inbox != NULL)
 		mpi_ring_free(w->args.inbox); /* a fresh inbox: no stale job */
+	mpi_free(w->blob);
 	p->slots[i] = (struct worker_slot){0};
 	*w = (struct worker){
 		.args = {.inbox = mpi_ring_new(INBOX_BYTES, 0, 0),
@@ -215,11 +218,33 @@ int mpi_pool_start_worker(mp_pool_t *p, unsigned i)
 						   : UINT64_MAX};
 	if (w->args.inbox == NULL)
 		return -ENOMEM;
-	int rc = mpi_pool_worker_launch(p, w);
-	if (rc < 0)
-		return rc;
-	w->alive = true;
-	return 0;
+	return mpi_pool_worker_proc(p, w); /* launch.c: by the start method */
+}
+
+/* Start a prepared worker's process: 0, or a code. */
+static int start_process(mp_process_t *proc)
+{
+	return mp_process_start(proc) < 0 ? mp_last_error_code() : 0;
+}
+
+/* What a start gave (locked): alive, or no process. */
+static void start_taken(struct worker *w, int rc)
+{
+	if (rc == 0) {
+		w->alive = true;
+		return;
+	}
+	mp_process_free(w->proc);
+	w->proc = NULL;
+}
+
+int mpi_pool_start_worker(mp_pool_t *p, unsigned i)
+{
+	int rc = prepare_worker(p, i);
+
+	if (rc == 0)
+		start_taken(&p->w[i], rc = start_process(p->w[i].proc));
+	return rc;
 }
 
 void mpi_pool_kill_worker(struct worker *w)
@@ -270,26 +295,78 @@ static bool wants_workers(const mp_pool_t *p)
 	       (p->state == RUN || (p->state == CLOSING && p->head != NULL));
 }
 
+void (*mpi_pool_start_hook)(void);
+
 /*
- * Start worker i again.  A failure (fork refused, no memory) is retried by
- * the supervisor every START_RETRY_NS; once MAX_START_FAILURES in a row
- * leave the pool without any live worker, the pool is broken: its jobs fail
- * with the reason instead of waiting for ever.  The library never prints.
+ * The starter thread: starts the workers marked starting, without the
+ * lock, and leaves each outcome for the supervisor (started, start_rc).  A
+ * fork copies the page tables of the whole program and waits for the
+ * child's setup (some 0.2-5 ms here, more for a big program): on the
+ * supervisor it would hold up the notice of every other worker's death
+ * meanwhile.  It lives as long as the supervisor: a worker dies with the
+ * thread that started it (mpi_die_with_parent).
  */
-static void replace_worker(mp_pool_t *p, unsigned i)
+static void *starter(void *arg)
+{
+	mp_pool_t *p = arg;
+
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		struct worker *w = NULL;
+		void (*hook)(void);
+		mp_process_t *proc;
+		int rc;
+
+		for (unsigned i = 0; i < p->n && w == NULL; i++)
+			if (p->w[i].starting && !p->w[i].started)
+				w = &p->w[i];
+		if (w == NULL) {
+			if (p->starter_quit)
+				break;
+			pthread_cond_wait(&p->start_cond, &p->lock);
+			continue;
+		}
+		proc = w->proc;
+		hook = __atomic_load_n(&mpi_pool_start_hook, __ATOMIC_ACQUIRE);
+		pthread_mutex_unlock(&p->lock);
+		if (hook)
+			hook();
+		rc = start_process(proc);
+		pthread_mutex_lock(&p->lock);
+		w->start_rc = rc;
+		w->started = true;
+		mpi_pool_kick(p);
+	}
+	pthread_mutex_unlock(&p->lock); /* no job ended: nothing to notify */
+	return NULL;
+}
+
+/* Stop the starter thread (locked; gives the lock back for the join). */
+static void starter_join(mp_pool_t *p)
+{
+	if (!p->starter_unjoined)
+		return;
+	p->starter_unjoined = false;
+	p->starter_quit = true;
+	pthread_cond_signal(&p->start_cond);
+	pthread_mutex_unlock(&p->lock);
+	pthread_join(p->starter, NULL);
+	pthread_mutex_lock(&p->lock);
+}
+
+/* What a failed start of worker i leaves: a retry every START_RETRY_NS;
+ * once MAX_START_FAILURES in a row leave the pool without any live worker,
+ * the pool is broken: its jobs fail with the reason instead of waiting for
+ * ever.  The library never prints. */
+static void start_failed(mp_pool_t *p, unsigned i, int rc)
 {
 	bool any = false;
-	int rc = mpi_pool_start_worker(p, i);
 
-	if (rc == 0) {
-		p->start_failures = 0;
-		return;
-	}
 	if (rc == MP_ECLOSED)
 		return; /* the program is exiting (mpi_exit_cleanup) */
 	p->w[i].respawn = true;
 	for (unsigned k = 0; k < p->n; k++)
-		any |= p->w[k].alive;
+		any |= p->w[k].alive || p->w[k].starting;
 	if (++p->start_failures >= MAX_START_FAILURES && !any) {
 		snprintf(p->broken, sizeof(p->broken), "the pool is broken: no "
 			 "worker can be started (%s)", mp_strerror(rc));
@@ -299,6 +376,50 @@ static void replace_worker(mp_pool_t *p, unsigned i)
 	p->respawn_at = mpi_now_ns() + START_RETRY_NS;
 }
 
+/* Start worker i again, in the starter thread (see starter). */
+static void replace_worker(mp_pool_t *p, unsigned i)
+{
+	int rc = prepare_worker(p, i);
+
+	if (rc < 0) {
+		start_failed(p, i, rc);
+		return;
+	}
+	p->w[i].starting = true;
+	if (p->starter_unjoined) {
+		pthread_cond_signal(&p->start_cond);
+		return;
+	}
+	if ((rc = pthread_create(&p->starter, NULL, starter, p)) != 0) {
+		mp_process_free(p->w[i].proc);
+		p->w[i].proc = NULL;
+		p->w[i].starting = false;
+		start_failed(p, i, -rc);
+		return;
+	}
+	p->starter_unjoined = true;
+}
+
+/* Take the outcomes of the starts the starter thread made. */
+static void starts_done(mp_pool_t *p)
+{
+	for (unsigned i = 0; i < p->n; i++) {
+		struct worker *w = &p->w[i];
+
+		if (!w->started)
+			continue;
+		w->starting = w->started = false;
+		start_taken(w, w->start_rc);
+		if (w->start_rc < 0) {
+			start_failed(p, i, w->start_rc);
+			continue;
+		}
+		p->start_failures = 0;
+		if (p->state == TERMINATED)
+			mpi_pool_kill_worker(w); /* terminated meanwhile */
+	}
+}
+
 /* Retry the starts that failed, once their time has come. */
 static void retry_starts(mp_pool_t *p)
 {
@@ -306,7 +427,7 @@ static void retry_starts(mp_pool_t *p)
 		return;
 	p->respawn_at = 0;
 	for (unsigned i = 0; i < p->n; i++)
-		if (p->w[i].respawn && !p->w[i].alive) {
+		if (p->w[i].respawn && !p->w[i].alive && !p->w[i].starting) {
 			p->w[i].respawn = false;
 			if (wants_workers(p))
 				replace_worker(p, i);
@@ -749,6 +870,7 @@ static bool supervise(mp_pool_t *p, struct pollfd *pfd, mp_process_t **deaf,
 {
 	bool any = false;
 
+	starts_done(p);
 	retry_starts(p); /* before deaths: see worker_ended */
 	drain_results(p);
 	for (unsigned i = 0; i < p->n; i++)
@@ -763,7 +885,7 @@ static bool supervise(mp_pool_t *p, struct pollfd *pfd, mp_process_t **deaf,
 				p->w[i].stopping = true;
 			}
 	for (unsigned i = 0; i < p->n; i++)
-		any |= p->w[i].alive;
+		any |= p->w[i].alive || p->w[i].starting;
 	if (!any && p->state != RUN && (p->head == NULL || p->state == TERMINATED)) {
 		p->state = STOPPED;
 		p->completed = true;
@@ -819,6 +941,7 @@ void *mpi_pool_supervisor(void *arg)
 		while (read(p->efd, &counter, sizeof(counter)) > 0)
 			;
 	}
+	starter_join(p);
 	mpi_pool_unlock(p);
 	return NULL;
 }

@@ -130,7 +130,7 @@ static int mpi_pool_worker_remote(void *arg)
 }
 MP_TARGET(mpi_pool_worker_remote);
 
-int mpi_pool_worker_launch(mp_pool_t *p, struct worker *w)
+int mpi_pool_worker_proc(mp_pool_t *p, struct worker *w)
 {
 	const char *method = p->opts.start_method;
 	mp_process_opts_t o = {.daemon = true, .new_process_group = true,
@@ -141,40 +141,33 @@ int mpi_pool_worker_launch(mp_pool_t *p, struct worker *w)
 		[SH_SLOTS] = {MP_SHARED_BLOCK, p->slots},
 		[SH_SLEEPING] = {MP_SHARED_BLOCK, p->sup_sleeping},
 		[SH_EFD] = {MP_SHARED_FD, &p->efd}};
-	struct blob *b = NULL;
-	size_t nobj = 0, len = 0;
-	int rc = 0;
+	struct mpi_code_obj objs[MPI_CODE_MAX_OBJS];
+	size_t extra, nobj, len;
+	struct blob *b;
 
 	if (strcmp(method, "fork") == 0) {
 		w->proc = mp_process_new(mpi_pool_worker_main, &w->args, &o);
-	} else {
-		struct mpi_code_obj objs[MPI_CODE_MAX_OBJS];
-		size_t extra = p->opts.initarg ? p->opts.initarg_len : 0;
-
-		nobj = mpi_code_describe(objs, MPI_CODE_MAX_OBJS);
-		len = sizeof(*b) + nobj * sizeof(objs[0]) + extra;
-		if ((b = mpi_calloc(1, len)) == NULL)
-			return MPI_ERR(-ENOMEM, "out of memory");
-		b->index = w->args.index;
-		b->maxtasks = w->args.maxtasks;
-		b->initializer = (uint64_t)(uintptr_t)w->args.initializer;
-		b->initarg_len = extra;
-		b->nobj = nobj;
-		memcpy(b->objs, objs, nobj * sizeof(objs[0]));
-		if (extra > 0)
-			memcpy(&b->objs[nobj], p->opts.initarg, extra);
-		o.arg_len = len;
-		o.shared = sh;
-		o.nshared = SH_N;
-		w->proc = mp_process_new(mpi_pool_worker_remote, b, &o);
+		return w->proc == NULL ? mp_last_error_code() : 0;
 	}
-	if (w->proc == NULL) {
-		rc = mp_last_error_code();
-	} else if (mp_process_start(w->proc) < 0) {
-		rc = mp_last_error_code();
-		mp_process_free(w->proc);
-		w->proc = NULL;
-	}
-	mpi_free(b);
-	return rc;
+	/* mp_process_new copies the shared list; the arg bytes are copied
+	 * at start (maybe in the starter thread): they live in w->blob. */
+	extra = p->opts.initarg ? p->opts.initarg_len : 0;
+	nobj = mpi_code_describe(objs, MPI_CODE_MAX_OBJS);
+	len = sizeof(*b) + nobj * sizeof(objs[0]) + extra;
+	if ((b = mpi_calloc(1, len)) == NULL)
+		return MPI_ERR(-ENOMEM, "out of memory");
+	b->index = w->args.index;
+	b->maxtasks = w->args.maxtasks;
+	b->initializer = (uint64_t)(uintptr_t)w->args.initializer;
+	b->initarg_len = extra;
+	b->nobj = nobj;
+	memcpy(b->objs, objs, nobj * sizeof(objs[0]));
+	if (extra > 0)
+		memcpy(&b->objs[nobj], p->opts.initarg, extra);
+	o.arg_len = len;
+	o.shared = sh;
+	o.nshared = SH_N;
+	w->blob = b;
+	w->proc = mp_process_new(mpi_pool_worker_remote, b, &o);
+	return w->proc == NULL ? mp_last_error_code() : 0;
 }

@@ -25,7 +25,8 @@ int mpi_pool_create(const mp_pool_opts_t *opts, mp_pool_t **out)
 
 	if ((p = mpi_calloc(1, sizeof(*p))) == NULL)
 		return mpi_why(-ENOMEM, "out of memory");
-	if ((rc = mpi_cond_init_monotonic(&p->done)) < 0) {
+	if ((rc = mpi_cond_init_monotonic(&p->done)) < 0 ||
+	    (rc = -pthread_cond_init(&p->start_cond, NULL)) < 0) {
 		mpi_free(p);
 		return mpi_why(rc, "cannot set up the pool: %s", mp_strerror(rc));
 	}
@@ -210,9 +211,11 @@ void mpi_pool_destroy(mp_pool_t *pool)
 		mpi_pool_terminate(pool);
 		mpi_pool_join(pool, MPI_NO_DEADLINE);
 	}
-	for (unsigned i = 0; pool->w && i < pool->n; i++)
+	for (unsigned i = 0; pool->w && i < pool->n; i++) {
 		if (pool->w[i].args.inbox)
 			mpi_ring_free(pool->w[i].args.inbox);
+		mpi_free(pool->w[i].blob);
+	}
 	if (pool->results)
 		mpi_ring_free(pool->results);
 	mpi_arena_free(pool->slots);
@@ -221,6 +224,7 @@ void mpi_pool_destroy(mp_pool_t *pool)
 		close(pool->efd);
 	pthread_mutex_destroy(&pool->lock);
 	pthread_cond_destroy(&pool->done);
+	pthread_cond_destroy(&pool->start_cond);
 	mpi_free(pool->rbuf);
 	mpi_free(pool->pfd);
 	mpi_free(pool->deaf);

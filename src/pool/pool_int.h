@@ -21,9 +21,12 @@
  *   back to the front of the pending list: none is lost, none runs twice.
  * - One supervisor thread drains results, watches the workers' pidfds and
  *   the task timeouts, refills inboxes and replaces dead or retired
- *   workers.  It sleeps in poll(); a worker writes the eventfd only when
- *   the supervisor said it sleeps (seq_cst flag against the ring's seq_cst
- *   tail), so a busy pool makes no syscall per task.
+ *   workers; the starts themselves (a fork: copying the program's page
+ *   tables, then the child's setup) run in a starter thread, so that a
+ *   slow start never delays the notice of another worker's death.  It
+ *   sleeps in poll(); a worker writes the eventfd only when the supervisor
+ *   said it sleeps (seq_cst flag against the ring's seq_cst tail), so a
+ *   busy pool makes no syscall per task.
  * - Job owners (results, map jobs, imap iterators) get ops->complete under
  *   the lock and, if it asks, ops->notify after the lock is released: user
  *   callbacks never run with the lock held.
@@ -83,10 +86,11 @@ uint64_t mpi_pool_task_here(const struct mpi_code_map *code, uint64_t fn,
 /* Check opts->start_method and opts->initarg(_len) and resolve the method
  * to its static name in *method: 0, or -EINVAL with a reason. */
 int mpi_pool_check_method(const mp_pool_opts_t *opts, const char **method);
-/* Make and start w's process (w->args filled) by the pool's method: 0,
- * or the public code (mp_last_error() says why). */
+/* Make w's process object, not started (w->args filled), for the pool's
+ * method (its arg bytes in w->blob, freed by the next prepare or the
+ * pool's end): 0, or the public code (mp_last_error() says why). */
 struct worker;
-int mpi_pool_worker_launch(mp_pool_t *p, struct worker *w);
+int mpi_pool_worker_proc(mp_pool_t *p, struct worker *w);
 
 /* ---- jobs ---- */
 
@@ -216,6 +220,10 @@ struct worker {
 	uint64_t killed;             /* id of the job killed by its owner */
 	bool alive, stopping;
 	bool respawn;                /* start it again at pool.respawn_at */
+	bool starting;               /* the starter thread starts proc */
+	bool started;                /* ... and is done: start_rc */
+	int start_rc;
+	void *blob;                  /* forkserver/spawn: proc's arg bytes */
 };
 
 struct mp_pool {
@@ -241,6 +249,10 @@ struct mp_pool {
 	unsigned init_failures;
 	unsigned start_failures;     /* in a row (see MAX_START_FAILURES) */
 	uint64_t respawn_at;         /* retry failed starts then (0: none) */
+	pthread_t starter;           /* starts replacements (see replace_worker) */
+	pthread_cond_t start_cond;   /* wakes it */
+	bool starter_unjoined;       /* it was created and not joined */
+	bool starter_quit;
 	char broken[320];            /* why no worker can start, or "" (a
 				      * buffer: set even without memory) */
 	mp_pool_opts_t opts;
@@ -250,6 +262,8 @@ void mpi_pool_kick(mp_pool_t *p);                   /* wake the supervisor */
 int mpi_pool_start_worker(mp_pool_t *p, unsigned i); /* locked, or before
 							* the supervisor runs */
 void mpi_pool_kill_worker(struct worker *w);        /* SIGKILL its group */
+/* Tests only: called by the starter thread before each start. */
+extern void (*mpi_pool_start_hook)(void);
 void *mpi_pool_supervisor(void *arg);
 /* End every pending job with status and msg (locked). */
 void mpi_pool_fail_pending(mp_pool_t *p, int status, const char *msg);

@@ -133,14 +133,21 @@ int mpi_semaphore_release(mp_semaphore_t *s, unsigned n)
 	do {
 		if (s->_max != 0 ? v + (uint64_t)n > s->_max
 				 : v + (uint64_t)n > INT32_MAX)
-			return mpi_why(-EINVAL, "semaphore or lock released "
-				       "too many times");
+			return mpi_why(-EINVAL, s->_flags & 1
+				       ? "Semaphore released too many times"
+				       : "semaphore or lock released too "
+					 "many times");
 	} while (!__atomic_compare_exchange_n(&s->_value, &v, v + n, true,
 					      __ATOMIC_RELEASE,
 					      __ATOMIC_RELAXED));
 	if (__atomic_load_n(&s->_waiters, __ATOMIC_SEQ_CST) > 0)
 		mpi_futex_wake(&s->_value, (int)n);
 	return 0;
+}
+
+void mpi_semaphore_threading_wording(mp_semaphore_t *s)
+{
+	s->_flags |= 1;
 }
 
 int mp_semaphore_release(mp_semaphore_t *s, unsigned n)

@@ -44,6 +44,11 @@ int mpi_rlock_release(mp_rlock_t *r);
 int mpi_semaphore_acquire(mp_semaphore_t *s, double timeout);
 int mpi_semaphore_release(mp_semaphore_t *s, unsigned n);
 
+/* Word a BoundedSemaphore's "released too many times" as threading does
+ * ("Semaphore released too many times"), as a manager's BoundedSemaphore
+ * (a proxy to threading.BoundedSemaphore) raises it. */
+void mpi_semaphore_threading_wording(mp_semaphore_t *s);
+
 /* Take a permit if one is free, never waiting and leaving no reason. */
 bool mpi_semaphore_try(mp_semaphore_t *s);
 

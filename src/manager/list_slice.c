@@ -1,0 +1,265 @@
+/*
+ * manager/list_slice.c - the shared list's slices with a step (get, set,
+ * del: l[a:b:c], l[a:b:c] = seq, del l[a:b:c]) and reverse.
+ *
+ * Every change builds the new table aside and publishes it with one store
+ * (mpi_list_replace), as list.c's rebuilds do: a client killed at any
+ * point leaves the old list or the new one.  Blocks of the items a change
+ * drops are freed only after the publish (a crash leaks them, never
+ * frees what the old list still shows).
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "internal/alloc.h"
+#include "internal/error.h"
+#include "manager/mgr_int.h"
+#include "manager/obj_int.h"
+
+/* A slice resolved against a length, as CPython's PySlice_AdjustIndices. */
+struct span {
+	int64_t start, step;
+	uint64_t len; /* items it selects */
+};
+
+static int64_t adjust_one(ptrdiff_t i, int64_t step, uint64_t n)
+{
+	int64_t x = i;
+
+	if (x < 0) {
+		x += (int64_t)n;
+		if (x < 0)
+			x = step < 0 ? -1 : 0;
+	} else if ((uint64_t)x >= n) {
+		x = step < 0 ? (int64_t)n - 1 : (int64_t)n;
+	}
+	return x;
+}
+
+static int resolve(ptrdiff_t start, ptrdiff_t stop, ptrdiff_t step,
+		   uint64_t n, struct span *s)
+{
+	int64_t a, b;
+
+	if (step == 0)
+		return mpi_why(-EINVAL, "ValueError: slice step cannot be "
+					"zero");
+	if (step < -PTRDIFF_MAX)
+		step = -PTRDIFF_MAX; /* as PySlice_Unpack */
+	a = adjust_one(start, step, n);
+	b = adjust_one(stop, step, n);
+	s->start = a;
+	s->step = step;
+	if (step < 0)
+		s->len = b < a ? (uint64_t)((a - b - 1) / -step) + 1 : 0;
+	else
+		s->len = a < b ? (uint64_t)((b - a - 1) / step) + 1 : 0;
+	return 0;
+}
+
+static uint64_t at(const struct span *s, uint64_t k)
+{
+	return (uint64_t)(s->start + (int64_t)k * s->step);
+}
+
+static void free_blocks(mp_listproxy_t *l, const uint64_t *v, uint64_t n)
+{
+	for (uint64_t i = 0; i < n; i++)
+		mpi_region_free(l->r, v[i]);
+}
+
+/* Pickle the items of a list or tuple into region blocks: 0 and *v (heap,
+ * n offsets), or a code with nothing left over. */
+static int put_items(mp_listproxy_t *l, const mp_obj_t *items, uint64_t **v,
+		     uint64_t *n)
+{
+	uint64_t i;
+	int rc = 0;
+
+	*v = NULL;
+	if (items->kind != MP_OBJ_LIST && items->kind != MP_OBJ_TUPLE)
+		return mpi_why(-EINVAL, "TypeError: can only assign an "
+					"iterable (here: a list or tuple), not "
+					"'%s'",
+			       mp_obj_kind_name(items->kind));
+	*n = items->u.c.n;
+	if ((*v = mpi_calloc(*n ? *n : 1, 8)) == NULL)
+		return mpi_why(-ENOMEM, "out of memory");
+	for (i = 0; i < *n && rc == 0; i++)
+		rc = mpi_region_put_obj(l->r, items->u.c.v[i], &(*v)[i]);
+	if (rc < 0) {
+		free_blocks(l, *v, i - 1); /* those before the failed one */
+		mpi_free(*v);
+		*v = NULL;
+	}
+	return rc;
+}
+
+#define CHECK_L(l)                                                            \
+	do {                                                                  \
+		MPI_CHECK_NULL(l);                                            \
+		if ((rc = mpi_list_usable(l)) < 0)                            \
+			return MPI_RAISE(rc);                                 \
+	} while (0)
+
+int mp_listproxy_get_slice(mp_listproxy_t *l, ptrdiff_t start,
+			   ptrdiff_t stop, ptrdiff_t step, mp_obj_t **out)
+{
+	const uint64_t *items;
+	mp_obj_t *res, *v;
+	struct span s;
+	uint64_t n, k;
+	int rc;
+
+	MPI_CHECK_NULL(out);
+	*out = NULL;
+	CHECK_L(l);
+	if ((res = mpi_obj_new(MP_OBJ_LIST)) == NULL)
+		return MPI_ERR(-ENOMEM, "out of memory");
+	items = mpi_list_lock(l, &n);
+	rc = resolve(start, stop, step, n, &s);
+	for (k = 0; rc == 0 && k < s.len; k++)
+		if ((rc = mpi_region_get_obj(l->r, items[at(&s, k)], &v)) == 0)
+			rc = mpi_obj_append(res, v);
+	mpi_list_unlock(l);
+	if (rc < 0) {
+		mpi_obj_decref(res);
+		return MPI_RAISE(rc);
+	}
+	*out = res;
+	return 0;
+}
+
+/*
+ * The new items of l[s] = v (k blocks) into nv (room for n + k), the
+ * dropped ones into gone (room for n): the new count, or a code.
+ */
+static int64_t assign(const uint64_t *items, uint64_t n, const struct span *s,
+		      ptrdiff_t stop, const uint64_t *v, uint64_t k,
+		      uint64_t *nv, uint64_t *gone, uint64_t *ngone)
+{
+	uint64_t a, b, i;
+
+	if (s->step == 1) { /* a plain slice: any length replaces it */
+		a = (uint64_t)s->start;
+		b = (uint64_t)adjust_one(stop, 1, n);
+		if (b < a)
+			b = a;
+		memcpy(nv, items, a * 8);
+		memcpy(nv + a, v, k * 8);
+		memcpy(nv + a + k, items + b, (n - b) * 8);
+		memcpy(gone, items + a, (b - a) * 8);
+		*ngone = b - a;
+		return (int64_t)(n - (b - a) + k);
+	}
+	if (k != s->len)
+		return mpi_why(-EINVAL, "ValueError: attempt to assign "
+					"sequence of size %llu to extended "
+					"slice of size %llu",
+			       (unsigned long long)k,
+			       (unsigned long long)s->len);
+	memcpy(nv, items, n * 8);
+	for (i = 0; i < k; i++) {
+		gone[i] = items[at(s, i)];
+		nv[at(s, i)] = v[i];
+	}
+	*ngone = k;
+	return (int64_t)n;
+}
+
+int mp_listproxy_set_slice(mp_listproxy_t *l, ptrdiff_t start,
+			   ptrdiff_t stop, ptrdiff_t step,
+			   const mp_obj_t *items)
+{
+	uint64_t *v = NULL, *nv = NULL, *gone = NULL, k = 0, n, ngone = 0;
+	const uint64_t *cur;
+	struct span s;
+	int64_t cnt;
+	int rc;
+
+	CHECK_L(l);
+	MPI_CHECK_NULL(items);
+	if ((rc = put_items(l, items, &v, &k)) < 0)
+		return MPI_RAISE(rc);
+	cur = mpi_list_lock(l, &n);
+	if ((rc = resolve(start, stop, step, n, &s)) == 0) {
+		nv = mpi_calloc(n + k + 1, 8);
+		gone = mpi_calloc(n + 1, 8);
+		if (nv == NULL || gone == NULL)
+			rc = mpi_why(-ENOMEM, "out of memory");
+	}
+	if (rc == 0 && (cnt = assign(cur, n, &s, stop, v, k, nv, gone,
+				     &ngone)) < 0)
+		rc = (int)cnt;
+	if (rc == 0)
+		rc = mpi_list_replace(l, nv, (uint64_t)cnt);
+	mpi_list_unlock(l);
+	if (rc == 0)
+		free_blocks(l, gone, ngone);
+	else
+		free_blocks(l, v, k);
+	mpi_free(v);
+	mpi_free(nv);
+	mpi_free(gone);
+	return rc < 0 ? MPI_RAISE(rc) : 0;
+}
+
+int mp_listproxy_del_slice(mp_listproxy_t *l, ptrdiff_t start,
+			   ptrdiff_t stop, ptrdiff_t step)
+{
+	uint64_t *nv = NULL, *gone = NULL, n, i, j, g = 0, cnt = 0;
+	const uint64_t *cur;
+	struct span s;
+	int rc;
+
+	CHECK_L(l);
+	cur = mpi_list_lock(l, &n);
+	if ((rc = resolve(start, stop, step, n, &s)) == 0 && s.len > 0) {
+		nv = mpi_calloc(n + 1, 8);
+		gone = mpi_calloc(n + 1, 8);
+		if (nv == NULL || gone == NULL)
+			rc = mpi_why(-ENOMEM, "out of memory");
+	}
+	if (rc == 0 && s.len > 0) {
+		/* walk the selected positions in increasing order */
+		uint64_t lo = s.step > 0 ? at(&s, 0) : at(&s, s.len - 1);
+		uint64_t stride = (uint64_t)(s.step > 0 ? s.step : -s.step);
+
+		for (i = 0, j = lo; i < n; i++) {
+			if (g < s.len && i == j) {
+				gone[g++] = cur[i];
+				j += stride;
+			} else {
+				nv[cnt++] = cur[i];
+			}
+		}
+		rc = mpi_list_replace(l, nv, cnt);
+	}
+	mpi_list_unlock(l);
+	if (rc == 0)
+		free_blocks(l, gone, g);
+	mpi_free(nv);
+	mpi_free(gone);
+	return rc < 0 ? MPI_RAISE(rc) : 0;
+}
+
+int mp_listproxy_reverse(mp_listproxy_t *l)
+{
+	const uint64_t *cur;
+	uint64_t *nv, n, i;
+	int rc;
+
+	CHECK_L(l);
+	cur = mpi_list_lock(l, &n);
+	if ((nv = mpi_calloc(n + 1, 8)) == NULL) {
+		rc = mpi_why(-ENOMEM, "out of memory");
+	} else {
+		for (i = 0; i < n; i++)
+			nv[i] = cur[n - 1 - i];
+		rc = mpi_list_replace(l, nv, n);
+	}
+	mpi_list_unlock(l);
+	mpi_free(nv);
+	return rc < 0 ? MPI_RAISE(rc) : 0;
+}
