@@ -33,5 +33,16 @@ for name in $order; do
     failed=$((failed + 1))
   fi
 done
+# The MPI example (libmproc_mpi), on 3 ranks of this machine, when built
+# and mpirun exists.
+if [ -x "$bin/ch5_mpi_sum_squares" ] && command -v mpirun >/dev/null 2>&1; then
+  printf '\n==== %s\n' "$(sed -n '1s|^/\* *\(.*\) \*/$|\1|p' \
+    "$src/mpi/ch5_mpi_sum_squares.c")"
+  if ! OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 60 \
+       mpirun --oversubscribe --quiet -np 3 "$bin/ch5_mpi_sum_squares" </dev/null; then
+    echo "(example ch5_mpi_sum_squares failed)"
+    failed=$((failed + 1))
+  fi
+fi
 printf '\n==== tour done: %s example(s) failed\n' "$failed"
 [ "$failed" = 0 ]

@@ -8,6 +8,7 @@
 #ifndef MPROC_H
 #define MPROC_H
 
+#include "mproc/backend.h"
 #include "mproc/common.h"
 #include "mproc/connection.h"
 #include "mproc/executor.h"

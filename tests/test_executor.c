@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 
+#include "mproc/backend.h"
 #include "mproc/executor.h"
 #include "mproc/process.h"
 
@@ -463,6 +464,13 @@ static void test_new_and_submit_messages(void **state)
 	assert_null(mp_executor_new(&(mp_executor_opts_t){.task_timeout = -2}));
 	assert_non_null(strstr(mp_last_error(), "mp_executor_new: "
 						"opts->task_timeout -2"));
+	/* A backend starts its own workers: a start method is refused. */
+	static const struct mp_executor_backend none;
+	assert_null(mp_executor_new(&(mp_executor_opts_t){
+		.backend = &none, .start_method = "spawn"}));
+	assert_int_equal(mp_last_error_code(), -EINVAL);
+	assert_non_null(strstr(mp_last_error(), "opts->start_method is for "
+						"local workers"));
 	ex = mp_executor_new(&(mp_executor_opts_t){.max_workers = 1});
 	assert_non_null(ex);
 	assert_null(mp_executor_submit(ex, twice, NULL, 4));

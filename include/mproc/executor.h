@@ -33,6 +33,11 @@ typedef struct mp_executor_opts {
 				      * none */
 	const char *start_method;    /* as mp_pool_opts_t's (mp_context) */
 	size_t initarg_len;          /* forkserver/spawn: initarg's bytes */
+	/* Where the tasks run: NULL = local worker processes; else a
+	 * backend (mproc/backend.h) such as mp_mpi_backend() of
+	 * libmproc_mpi (mproc/mpi.h), given backend_arg. */
+	const struct mp_executor_backend *backend;
+	const void *backend_arg;
 } mp_executor_opts_t;
 
 typedef struct mp_executor mp_executor_t;
@@ -108,7 +113,8 @@ MP_API int mp_future_cancel(mp_future_t *f);
  * replaced; the executor goes on.  f then ends cancelled (MP_ECANCELLED,
  * mp_future_cancelled 1), unless the task finished first.  1 (done so, or
  * f was cancelled already), 0 (f had finished), -EINVAL for NULL.  Returns
- * before the worker is reaped: wait on f.  Thread-safe.
+ * before the worker is reaped: wait on f.  -ENOTSUP for a running task
+ * of a backend executor (opts->backend: not killed).  Thread-safe.
  */
 MP_API int mp_future_kill(mp_future_t *f);
 

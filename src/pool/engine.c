@@ -23,6 +23,11 @@ void mpi_pool_kick(mp_pool_t *p)
 {
 	uint64_t one = 1;
 
+	if (p->backend != NULL) {
+		if (p->bstate != NULL)
+			p->backend->kick(p->bstate);
+		return;
+	}
 	while (write(p->efd, &one, sizeof(one)) < 0 && errno == EINTR)
 		;
 }
@@ -185,8 +190,10 @@ int mpi_pool_wait(mp_pool_t *p, bool (*cond)(void *), void *arg,
 
 size_t mpi_pool_chunksize(const mp_pool_t *p, size_t n, size_t chunksize)
 {
+	size_t nw = p->backend != NULL ? p->remote_n : p->n;
+
 	if (chunksize == 0) { /* CPython: divmod(n, 4 * processes), rounded up */
-		chunksize = n / (4 * p->n) + (n % (4 * p->n) != 0);
+		chunksize = n / (4 * nw) + (n % (4 * nw) != 0);
 		if (chunksize == 0)
 			chunksize = 1;
 	}
@@ -657,6 +664,9 @@ int mpi_pool_kill_job(mp_pool_t *p, struct mpi_job *j)
 		return mpi_pool_cancel(p, j);
 	if (j->state != J_RUNNING)
 		return 0;
+	if (p->backend != NULL)
+		return mpi_why(-ENOTSUP, "a task running on the %s backend "
+			       "cannot be killed", p->backend->name);
 	w = &p->w[j->worker];
 	if (w->killed == j->id)
 		return 1;
@@ -696,6 +706,11 @@ static void dispatch(mp_pool_t *p)
 	uint64_t now = 0;
 	bool sent = false;
 
+	if (p->backend != NULL) {
+		if (p->head != NULL)
+			mpi_pool_kick(p);
+		return;
+	}
 	while ((j = p->head) != NULL) {
 		struct worker *best = NULL;
 		uint64_t deadline;
@@ -944,4 +959,74 @@ void *mpi_pool_supervisor(void *arg)
 	starter_join(p);
 	mpi_pool_unlock(p);
 	return NULL;
+}
+
+/* ---- a remote pool's backend (mproc/backend.h) ---- */
+
+size_t mpi_pool_take(mp_pool_t *p, size_t max, mp_backend_job_t *jobs)
+{
+	struct mpi_job *j;
+	size_t k = 0;
+
+	mpi_pool_lock(p);
+	/* CLOSING still runs what was queued before the close. */
+	while (k < max && (p->state == RUN || p->state == CLOSING) &&
+	       (j = p->head) != NULL) {
+		struct task_hdr h;
+
+		memcpy(&h, j->rec, sizeof(h));
+		pending_unlink(p, j);
+		j->state = J_RUNNING;
+		jobs[k++] = (mp_backend_job_t){
+			.handle = j, .fn = (uintptr_t)h.fn,
+			.kind = h.kind == T_MAP ? MP_BACKEND_MAP : MP_BACKEND_APPLY,
+			.count = h.count, .in_size = h.in_size,
+			.out_size = h.out_size,
+			.in = j->rec + sizeof(h),
+			.in_len = j->rec_len - sizeof(h)};
+	}
+	mpi_pool_unlock(p);
+	return k;
+}
+
+void mpi_pool_end(mp_pool_t *p, void *handle, int status, const void *data,
+		  size_t len)
+{
+	struct mpi_job *j = handle;
+
+	mpi_pool_lock(p);
+	if (j->state == J_RUNNING)
+		end_job(p, j, status, data, len, NULL);
+	mpi_pool_unlock(p);
+}
+
+int mpi_pool_remote_state(mp_pool_t *p)
+{
+	int st;
+
+	mpi_pool_lock(p);
+	st = p->state == RUN ? MP_BACKEND_RUN
+	     : p->state == CLOSING ? MP_BACKEND_CLOSING
+	     : p->state == STOPPED ? MP_BACKEND_STOPPED
+	     : p->forced ? MP_BACKEND_KILLED : MP_BACKEND_TERMINATED;
+	mpi_pool_unlock(p);
+	return st;
+}
+
+void mpi_pool_remote_stopped(mp_pool_t *p)
+{
+	mpi_pool_lock(p);
+	mpi_pool_fail_pending(p, MP_ECANCELLED, "the task was cancelled");
+	p->state = STOPPED;
+	p->completed = true;
+	mpi_pool_unlock(p);
+}
+
+void mpi_pool_remote_break(mp_pool_t *p, const char *msg)
+{
+	mpi_pool_lock(p);
+	if (!p->broken[0])
+		snprintf(p->broken, sizeof(p->broken), "%s", msg);
+	mpi_pool_fail_pending(p, MP_EBROKEN, p->broken);
+	mpi_pool_unlock(p);
 }

@@ -4,6 +4,7 @@
  * feeding a waiter, so they work across executors without polling.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,45 @@ struct mp_executor {
 static mp_async_result_t *R(mp_future_t *f)
 {
 	return (mp_async_result_t *)f;
+}
+
+/* mp_executor_new's end with a backend. */
+static mp_executor_t *backend_new(mp_executor_t *ex,
+				  const mp_executor_opts_t *opts)
+{
+	const struct mp_executor_backend *be = opts->backend;
+	unsigned workers = 1;
+	void *state = NULL;
+	int rc;
+
+	if (be->start == NULL || be->kick == NULL || be->stop == NULL) {
+		mpi_free(ex);
+		mpi_error(-EINVAL, "mp_executor_new",
+			  "opts->backend lacks start, kick or stop");
+		return NULL;
+	}
+	rc = mpi_pool_create_remote(&(mp_pool_opts_t){
+		.task_timeout = opts->task_timeout}, be, &ex->pool);
+	if (rc < 0) {
+		mpi_free(ex);
+		mpi_raise(rc, "mp_executor_new");
+		return NULL;
+	}
+	if ((rc = be->start(ex, opts, &state, &workers)) < 0) {
+		mpi_pool_lock(ex->pool);
+		ex->pool->state = STOPPED;
+		mpi_pool_unlock(ex->pool);
+		mpi_pool_destroy(ex->pool);
+		mpi_free(ex);
+		mpi_raise(rc, "mp_executor_new");
+		return NULL;
+	}
+	mpi_pool_lock(ex->pool);
+	ex->pool->bstate = state;
+	ex->pool->remote_n = workers ? workers : 1;
+	mpi_pool_unlock(ex->pool);
+	mpi_pool_kick(ex->pool); /* jobs queued before bstate was set */
+	return ex;
 }
 
 mp_executor_t *mp_executor_new(const mp_executor_opts_t *opts)
@@ -47,6 +87,14 @@ mp_executor_t *mp_executor_new(const mp_executor_opts_t *opts)
 		MPI_ERR(-ENOMEM, "out of memory");
 		return NULL;
 	}
+	if (opts->backend != NULL && opts->start_method != NULL) {
+		mpi_free(ex);
+		MPI_ERR(-EINVAL, "opts->start_method is for local workers; "
+				 "opts->backend starts its own");
+		return NULL;
+	}
+	if (opts->backend != NULL)
+		return backend_new(ex, opts);
 	rc = mpi_pool_create(&(mp_pool_opts_t){
 		.processes = opts->max_workers,
 		.initializer = opts->initializer,
@@ -181,8 +229,13 @@ int mp_future_cancel(mp_future_t *f)
 
 int mp_future_kill(mp_future_t *f)
 {
+	int rc;
+
 	MPI_CHECK_NULL(f);
-	return mpi_result_kill(R(f)); /* a future is never a map_async */
+	/* A future is never a map_async: only a backend's refusal fails. */
+	if ((rc = mpi_result_kill(R(f))) < 0)
+		return MPI_RAISE(rc);
+	return rc;
 }
 
 /* Lock-free: callbacks are pushed on r->cbs until result_notify swaps in
@@ -522,4 +575,44 @@ void mp_executor_free(mp_executor_t *ex)
 					  MP_EXECUTOR_FREE_GRACE)));
 	mpi_pool_destroy(ex->pool); /* terminates what is left */
 	mpi_free(ex);
+}
+
+/* ---- the backend's side (mproc/backend.h) ---- */
+
+size_t mp_executor_backend_take(mp_executor_t *ex, size_t max,
+				mp_backend_job_t *jobs)
+{
+	return mpi_pool_take(ex->pool, max, jobs);
+}
+
+void mp_executor_backend_end(mp_executor_t *ex, void *handle, int status,
+			     const void *data, size_t len)
+{
+	mpi_pool_end(ex->pool, handle, status, data, len);
+}
+
+int mp_executor_backend_state(mp_executor_t *ex)
+{
+	return mpi_pool_remote_state(ex->pool);
+}
+
+void mp_executor_backend_stopped(mp_executor_t *ex)
+{
+	mpi_pool_remote_stopped(ex->pool);
+}
+
+void mp_executor_backend_break(mp_executor_t *ex, const char *msg)
+{
+	mpi_pool_remote_break(ex->pool, msg);
+}
+
+int mp_executor_backend_why(int code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return mpi_why(code, "%s", msg);
 }

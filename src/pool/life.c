@@ -85,6 +85,30 @@ fail:
 	return rc;
 }
 
+int mpi_pool_create_remote(const mp_pool_opts_t *opts,
+			   const struct mp_executor_backend *backend,
+			   mp_pool_t **out)
+{
+	mp_pool_t *p;
+	int rc;
+
+	if ((p = mpi_calloc(1, sizeof(*p))) == NULL)
+		return mpi_why(-ENOMEM, "out of memory");
+	if ((rc = mpi_cond_init_monotonic(&p->done)) < 0) {
+		mpi_free(p);
+		return mpi_why(rc, "cannot set up the pool: %s", mp_strerror(rc));
+	}
+	pthread_mutex_init(&p->lock, NULL);
+	p->thread_joined = true; /* the backend has the threads */
+	p->opts = *opts;
+	p->backend = backend;
+	p->remote_n = 1;
+	p->efd = -1;
+	p->timeout_ns = mpi_option_timeout_ns(opts->task_timeout);
+	*out = p;
+	return 0;
+}
+
 mp_pool_t *mp_pool_new(const mp_pool_opts_t *opts)
 {
 	static const mp_pool_opts_t defaults;
@@ -206,6 +230,11 @@ void mpi_pool_destroy(mp_pool_t *pool)
 {
 	if (pool == NULL)
 		return;
+	if (pool->backend != NULL) {
+		mpi_pool_terminate(pool); /* a no-op once STOPPED */
+		if (pool->bstate != NULL)
+			pool->backend->stop(pool->bstate);
+	}
 	if (!pool->thread_joined) {
 		/* Killed workers die: the join is bounded. */
 		mpi_pool_terminate(pool);

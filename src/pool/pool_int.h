@@ -41,6 +41,7 @@
 #include "internal/alloc.h"
 #include "internal/ring.h"
 #include "pool/wire.h"
+#include "mproc/backend.h"
 #include "mproc/executor.h"
 #include "mproc/pool.h"
 #include "mproc/process.h"
@@ -155,8 +156,22 @@ int mpi_pool_kill_job(mp_pool_t *p, struct mpi_job *j);
 int mpi_pool_wait(mp_pool_t *p, bool (*cond)(void *), void *arg,
 		  uint64_t deadline);
 
+/* ---- a remote pool's side of mproc/backend.h (engine.c) ---- */
+
+size_t mpi_pool_take(mp_pool_t *p, size_t max, mp_backend_job_t *jobs);
+void mpi_pool_end(mp_pool_t *p, void *handle, int status, const void *data,
+		  size_t len);
+int mpi_pool_remote_state(mp_pool_t *p);
+void mpi_pool_remote_stopped(mp_pool_t *p);
+void mpi_pool_remote_break(mp_pool_t *p, const char *msg);
+
 /* ---- the life cycle (life.c): no messages, codes and reasons only ---- */
 
+/* A remote pool for backend (mpi_pool_attach then sets bstate): 0 with
+ * *out, or -ENOMEM with a reason. */
+int mpi_pool_create_remote(const mp_pool_opts_t *opts,
+			   const struct mp_executor_backend *backend,
+			   mp_pool_t **out);
 /* Start a pool (opts already checked by the public caller, which names
  * the fields): 0 with *out, or a code with a reason (mpi_why). */
 int mpi_pool_create(const mp_pool_opts_t *opts, mp_pool_t **out);
@@ -256,6 +271,12 @@ struct mp_pool {
 	char broken[320];            /* why no worker can start, or "" (a
 				      * buffer: set even without memory) */
 	mp_pool_opts_t opts;
+	/* A remote pool (an executor backend, mproc/backend.h): no worker,
+	 * no supervisor, n = 0; the backend takes the pending jobs and ends
+	 * them, and sets STOPPED. */
+	const struct mp_executor_backend *backend;
+	void *bstate;
+	unsigned remote_n;           /* the backend's workers */
 };
 
 void mpi_pool_kick(mp_pool_t *p);                   /* wake the supervisor */

@@ -11,15 +11,21 @@ cmake --install "$build" --prefix "$prefix" >/dev/null
 libdir=$(ls -d "$prefix"/lib*/ | head -n 1)
 ls "$libdir"libmproc.so.0 >/dev/null   # versioned SONAME
 readelf -d "$libdir"libmproc.so | grep -q 'SONAME.*libmproc.so.0'
+# The libraries: libmproc, and libmproc_mpi when MPI was found.
+libs="${libdir}libmproc.so"
+[ ! -f "${libdir}libmproc_mpi.so" ] || libs="$libs ${libdir}libmproc_mpi.so"
 # Only mp_ symbols are exported.
-bad=$(nm -D --defined-only "$libdir"libmproc.so | awk '{print $3}' | grep -v '^mp_' || true)
+# shellcheck disable=SC2086
+bad=$(for l in $libs; do nm -D --defined-only "$l"; done | awk '{print $3}' |
+	grep -v '^mp_' || true)
 [ -z "$bad" ] || { echo "consumer: non-mp_ symbols exported: $bad"; exit 1; }
 
 # Man pages: man3/<f>.3 for exactly the exported functions, every page
 # formats without a groff warning, and man renders one.
 mandir=$prefix/share/man
-nm -D --defined-only "$libdir"libmproc.so | awk '$2 ~ /^[TWi]$/ {print $3}' |
-	sort >"$work/functions"
+# shellcheck disable=SC2086
+for l in $libs; do nm -D --defined-only "$l"; done |
+	awk '$2 ~ /^[TWi]$/ {print $3}' | sort >"$work/functions"
 ls "$mandir/man3" | sed -n 's/\.3$//p' | sort >"$work/pages"
 missing=$(comm -23 "$work/functions" "$work/pages")
 [ -z "$missing" ] || { echo "consumer: no man page for: $missing"; exit 1; }

@@ -1,0 +1,533 @@
+/* test_mpi_executor.c - the executor on the MPI backend, run by CTest as
+ * `mpirun --oversubscribe -np 3 test_mpi_executor <mode>`: rank 0 runs the
+ * cmocka tests on one executor (the worker ranks serve it and exit inside
+ * mp_executor_new).  Modes:
+ *   api       futures, callbacks, as_completed, wait, map, cancel, the task
+ *             timeout, a crashing task, messages split in pieces, shutdown
+ *   kill      a worker rank killed from outside: its futures fail within
+ *             rank_timeout, the other rank goes on
+ *   terminate terminate_workers: running tasks fail, waiting ones are
+ *             cancelled, every rank exits
+ *   rank0dies rank 0 SIGKILLs itself with tasks out: the worker ranks
+ *             exit within rank_timeout
+ *   mismatch  (rank 0 only; the other ranks run another MPI program)
+ *             mp_executor_new fails with -EPROTO at once */
+#include "mptest.h"
+
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+
+#include "mproc/executor.h"
+#include "mproc/mpi.h"
+#include "mproc/process.h"
+
+static mp_executor_t *ex;
+
+/* in: an int x; out: 2x.  x < 0 fails. */
+static int twice(const void *in, size_t len, mp_task_out_t *out)
+{
+	int x;
+
+	if (len != sizeof(x))
+		return mp_task_fail(out, "want an int");
+	memcpy(&x, in, sizeof(x));
+	if (x < 0)
+		return mp_task_fail(out, "ValueError: negative: %d", x);
+	x *= 2;
+	return mp_task_return(out, &x, sizeof(x));
+}
+MP_MPI_TASK(twice);
+
+/* in: ms to sleep; out: the pid of the rank running it (the local
+ * worker's parent). */
+static int nap(const void *in, size_t len, mp_task_out_t *out)
+{
+	int ms;
+	pid_t rank = getppid();
+
+	(void)len;
+	memcpy(&ms, in, sizeof(ms));
+	poll(NULL, 0, ms);
+	return mp_task_return(out, &rank, sizeof(rank));
+}
+MP_MPI_TASK(nap);
+
+static int segv(const void *in, size_t len, mp_task_out_t *out)
+{
+	(void)in;
+	(void)len;
+	(void)out;
+	raise(SIGSEGV);
+	return 0;
+}
+MP_MPI_TASK(segv);
+
+/* Echo the input reversed (a big message's bytes all arrive, in order). */
+static int reverse(const void *in, size_t len, mp_task_out_t *out)
+{
+	char *r = malloc(len + 1);
+	int rc;
+
+	for (size_t i = 0; i < len; i++)
+		r[i] = ((const char *)in)[len - 1 - i];
+	rc = mp_task_return(out, r, len);
+	free(r);
+	return rc;
+}
+MP_MPI_TASK(reverse);
+
+static int square(const void *in, void *out)
+{
+	long x = *(const long *)in;
+
+	if (x == -1)
+		return 3;
+	*(long *)out = x * x;
+	return 0;
+}
+MP_MPI_MAP(square);
+
+/* Registered nowhere. */
+static int stray(const void *in, size_t len, mp_task_out_t *out)
+{
+	(void)in;
+	(void)len;
+	return mp_task_return(out, "", 0);
+}
+
+static mp_future_t *submit_int(int x)
+{
+	mp_future_t *f = mp_executor_submit(ex, twice, &x, sizeof(x));
+
+	assert_non_null(f);
+	return f;
+}
+
+static mp_future_t *submit_nap(int ms)
+{
+	mp_future_t *f = mp_executor_submit(ex, nap, &ms, sizeof(ms));
+
+	assert_non_null(f);
+	return f;
+}
+
+static void test_submit_result(void **state)
+{
+	const mp_bytes_t *out;
+	mp_future_t *f = submit_int(21), *g = submit_int(-4);
+
+	(void)state;
+	assert_int_equal(mp_future_result(f, mpt_timeout(10), &out), 0);
+	assert_int_equal(out->len, sizeof(int));
+	assert_int_equal(*(const int *)out->data, 42);
+	assert_int_equal(mp_future_done(f), 1);
+	assert_int_equal(mp_future_cancelled(f), 0);
+	assert_int_equal(mp_future_exception(g, mpt_timeout(10)), MP_ETASK);
+	assert_non_null(strstr(mp_last_error(), "ValueError: negative: -4"));
+	assert_int_equal(mp_future_result(g, 0, &out), MP_ETASK);
+	mp_future_free(f);
+	mp_future_free(g);
+}
+
+static void test_unregistered(void **state)
+{
+	mp_future_t *f = mp_executor_submit(ex, stray, NULL, 0);
+
+	(void)state;
+	assert_non_null(f);
+	assert_int_equal(mp_future_exception(f, mpt_timeout(10)), -EINVAL);
+	assert_non_null(strstr(mp_last_error(), "not registered"));
+	mp_future_free(f);
+}
+
+static void on_done(mp_future_t *f, void *arg)
+{
+	(void)f;
+	atomic_fetch_add((atomic_int *)arg, 1);
+}
+
+static void test_callbacks_as_completed_wait(void **state)
+{
+	enum { N = 40 };
+	mp_future_t *fs[N], *slow, *got;
+	atomic_int calls = 0;
+	mp_as_completed_t *it;
+	size_t seen = 0;
+
+	(void)state;
+	for (int i = 0; i < N; i++) {
+		fs[i] = submit_int(i);
+		assert_int_equal(mp_future_add_done_callback(fs[i], on_done,
+							     &calls), 0);
+	}
+	it = mp_as_completed(fs, N, mpt_timeout(20));
+	assert_non_null(it);
+	while (mp_as_completed_next(it, &got) == 0)
+		seen++;
+	assert_int_equal(mp_last_error_code(), MP_EEOF);
+	assert_int_equal(seen, N);
+	mp_as_completed_free(it);
+	assert_int_equal(atomic_load(&calls), N);
+	/* wait: FIRST_COMPLETED returns with the quick one, not the slow. */
+	slow = submit_nap(1500);
+	fs[0] = slow;
+	fs[1] = submit_int(1);
+	assert_int_equal(mp_futures_wait(fs, 2, mpt_timeout(10),
+					 MP_FIRST_COMPLETED), 1);
+	assert_ptr_not_equal(fs[0], slow);
+	mp_future_free(fs[0]);
+	/* FIRST_EXCEPTION: the failure ends it. */
+	fs[0] = submit_int(-1);
+	fs[1] = slow;
+	assert_int_equal(mp_futures_wait(fs, 2, mpt_timeout(10),
+					 MP_FIRST_EXCEPTION), 1);
+	assert_int_equal(mp_future_done(slow), 0);
+	mp_future_free(fs[0]);
+	fs[0] = slow;
+	assert_int_equal(mp_futures_wait(fs, 1, mpt_timeout(10),
+					 MP_ALL_COMPLETED), 1);
+	mp_future_free(slow);
+	for (int i = 2; i < N; i++)
+		mp_future_free(fs[i]);
+}
+
+static void test_cancel_pending(void **state)
+{
+	enum { N = 60 };
+	mp_future_t *fs[N];
+	int cancelled = 0, done = 0;
+
+	(void)state;
+	/* More than the ranks' windows hold: the last ones wait at rank 0. */
+	for (int i = 0; i < N; i++)
+		fs[i] = submit_nap(50);
+	for (int i = N - 1; i >= 0; i--)
+		cancelled += mp_future_cancel(fs[i]) == 1;
+	assert_true(cancelled > 0);
+	for (int i = 0; i < N; i++) {
+		int rc = mp_future_exception(fs[i], mpt_timeout(30));
+
+		if (rc == MP_ECANCELLED)
+			assert_int_equal(mp_future_cancelled(fs[i]), 1);
+		else
+			assert_int_equal(rc, 0), done++;
+		mp_future_free(fs[i]);
+	}
+	assert_int_equal(cancelled + done, N);
+}
+
+static void test_map(void **state)
+{
+	enum { N = 20000 };
+	long *in = malloc(N * sizeof(long)), *out = calloc(N, sizeof(long));
+
+	(void)state;
+	for (long i = 0; i < N; i++)
+		in[i] = i;
+	assert_int_equal(mp_executor_map(ex, square, in, N, sizeof(long), out,
+					 sizeof(long),
+					 &(mp_map_opts_t){.chunksize = 700},
+					 mpt_timeout(30)), 0);
+	for (long i = 0; i < N; i++)
+		assert_int_equal(out[i], i * i);
+	/* The default chunk rule, and a failing element. */
+	in[N / 2] = -1;
+	assert_int_equal(mp_executor_map(ex, square, in, N, sizeof(long), out,
+					 sizeof(long), NULL, mpt_timeout(30)),
+			 MP_ETASK);
+	assert_non_null(strstr(mp_last_error(), "failed"));
+	free(in);
+	free(out);
+}
+
+static void test_map_timeout(void **state)
+{
+	/* Both ranks' one local worker naps: the chunks wait behind. */
+	mp_future_t *busy[2] = {submit_nap(1500), submit_nap(1500)};
+	long in[64] = {0}, res[64];
+	double t0 = mpt_now();
+
+	(void)state;
+	assert_int_equal(mp_executor_map(ex, square, in, 64, sizeof(long), res,
+					 sizeof(long),
+					 &(mp_map_opts_t){.chunksize = 1}, 0.2),
+			 -ETIMEDOUT);
+	assert_true(mpt_now() - t0 < 1.4);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(mp_future_exception(busy[i], mpt_timeout(10)), 0);
+		mp_future_free(busy[i]);
+	}
+}
+
+static void test_task_timeout(void **state)
+{
+	/* The executor's task_timeout is 2 s. */
+	mp_future_t *f = submit_nap(30000), *g;
+	const mp_bytes_t *out;
+
+	(void)state;
+	assert_int_equal(mp_future_exception(f, mpt_timeout(20)), -ETIMEDOUT);
+	mp_future_free(f);
+	g = submit_int(5);
+	assert_int_equal(mp_future_result(g, mpt_timeout(10), &out), 0);
+	assert_int_equal(*(const int *)out->data, 10);
+	mp_future_free(g);
+}
+
+/* A running task is on another rank: mp_future_kill says it cannot. */
+static void test_kill_refused(void **state)
+{
+	mp_future_t *f = submit_nap(300);
+	double t0 = mpt_now();
+
+	(void)state;
+	while (!mp_future_running(f) && mpt_now() - t0 < mpt_timeout(10))
+		sched_yield();
+	assert_int_equal(mp_future_running(f), 1);
+	assert_int_equal(mp_future_kill(f), -ENOTSUP);
+	assert_non_null(strstr(mp_last_error(), "MPI"));
+	assert_int_equal(mp_future_exception(f, mpt_timeout(10)), 0);
+	mp_future_free(f);
+}
+
+static void test_segfault_then_1000(void **state)
+{
+	enum { N = 1000 };
+	mp_future_t *bad = mp_executor_submit(ex, segv, NULL, 0), *fs[N];
+	const mp_bytes_t *out;
+
+	(void)state;
+	assert_non_null(bad);
+	assert_int_equal(mp_future_exception(bad, mpt_timeout(10)), MP_EBROKEN);
+	mp_future_free(bad);
+	for (int i = 0; i < N; i++)
+		fs[i] = submit_int(i);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(mp_future_result(fs[i], mpt_timeout(30), &out), 0);
+		assert_int_equal(*(const int *)out->data, 2 * i);
+		mp_future_free(fs[i]);
+	}
+}
+
+static void test_big_message(void **state)
+{
+	/* Over MPW_FIRST (1 MiB) each way: sent and received in pieces. */
+	size_t n = (3u << 20) + 5;
+	char *in = malloc(n);
+	const mp_bytes_t *out;
+	mp_future_t *f;
+
+	(void)state;
+	for (size_t i = 0; i < n; i++)
+		in[i] = (char)(i * 7 + i / 1000);
+	f = mp_executor_submit(ex, reverse, in, n);
+	assert_non_null(f);
+	assert_int_equal(mp_future_result(f, mpt_timeout(30), &out), 0);
+	assert_int_equal(out->len, n);
+	for (size_t i = 0; i < n; i++)
+		if (((const char *)out->data)[i] != in[n - 1 - i])
+			fail_msg("byte %zu differs", i);
+	mp_future_free(f);
+	free(in);
+}
+
+/* Last: shutdown(cancel_futures) cancels what waits at rank 0, lets the
+ * running ones finish, and refuses new work. */
+static void test_shutdown(void **state)
+{
+	enum { N = 40 };
+	mp_future_t *fs[N];
+	int cancelled = 0;
+
+	(void)state;
+	for (int i = 0; i < N; i++)
+		fs[i] = submit_nap(100);
+	assert_int_equal(mp_executor_shutdown(ex, MP_SHUTDOWN_CANCEL_FUTURES), 0);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(mp_future_done(fs[i]), 1);
+		cancelled += mp_future_cancelled(fs[i]);
+		mp_future_free(fs[i]);
+	}
+	assert_true(cancelled > 0);
+	assert_null(mp_executor_submit(ex, twice, &cancelled, sizeof(int)));
+	assert_int_equal(mp_last_error_code(), MP_ECLOSED);
+	/* One MPI executor per job: the worker ranks have exited. */
+	assert_null(mp_executor_new(&(mp_executor_opts_t){
+		.backend = mp_mpi_backend()}));
+	assert_int_equal(mp_last_error_code(), -ENOTSUP);
+	assert_non_null(strstr(mp_last_error(), "one MPI executor"));
+}
+
+/* kill: find the pids of the worker ranks (a task names its rank
+ * process), give each a 3 s task, kill one rank: its future fails
+ * (MP_EBROKEN, "presumed dead") within the rank timeout (2 s), the other
+ * one's succeeds, and new work goes to the rank left. */
+static void test_rank_killed(void **state)
+{
+	mp_future_t *fs[4], *f;
+	const mp_bytes_t *out;
+	pid_t pid[2];
+	double t0;
+	int rc;
+
+	(void)state;
+	fs[0] = submit_nap(300);
+	fs[1] = submit_nap(300); /* the least loaded rank: the other one */
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(mp_future_result(fs[i], mpt_timeout(10), &out), 0);
+		pid[i] = *(const pid_t *)out->data;
+	}
+	assert_int_not_equal(pid[0], pid[1]);
+	fs[2] = submit_nap(3000);
+	fs[3] = submit_nap(3000);
+	assert_int_equal(kill(pid[0], SIGKILL), 0);
+	t0 = mpt_now();
+	rc = mp_future_exception(fs[2], mpt_timeout(20));
+	if (rc == 0) { /* fs[2] went to the other rank */
+		f = fs[2];
+		fs[2] = fs[3];
+		fs[3] = f;
+		rc = mp_future_exception(fs[2], mpt_timeout(20));
+	}
+	assert_int_equal(rc, MP_EBROKEN);
+	assert_non_null(strstr(mp_last_error(), "presumed dead"));
+	assert_true(mpt_now() - t0 < mpt_timeout(2.0) + 1.0);
+	assert_int_equal(mp_future_exception(fs[3], mpt_timeout(10)), 0);
+	f = submit_nap(0);
+	assert_int_equal(mp_future_result(f, mpt_timeout(10), &out), 0);
+	assert_int_equal(*(const pid_t *)out->data, pid[1]);
+	mp_future_free(f);
+	for (int i = 0; i < 4; i++)
+		mp_future_free(fs[i]);
+	assert_int_equal(mp_executor_shutdown(ex, 0), 0);
+}
+
+/* terminate: terminate_workers with tasks running on both ranks and more
+ * waiting: the running ones fail (MP_EBROKEN), the waiting ones are
+ * cancelled, shutdown returns at once, and the ranks exit (run.sh checks
+ * that no process is left). */
+static void test_terminate_workers(void **state)
+{
+	enum { N = 30 };
+	mp_future_t *fs[N];
+	int broken = 0, cancelled = 0;
+	double t0;
+
+	(void)state;
+	for (int i = 0; i < N; i++)
+		fs[i] = submit_nap(20000);
+	t0 = mpt_now();
+	while ((!mp_future_running(fs[0]) || !mp_future_running(fs[1])) &&
+	       mpt_now() - t0 < mpt_timeout(10))
+		sched_yield();
+	assert_int_equal(mp_executor_terminate_workers(ex), 0);
+	assert_int_equal(mp_executor_shutdown(ex, 0), 0);
+	for (int i = 0; i < N; i++) {
+		int rc = mp_future_exception(fs[i], 0);
+
+		broken += rc == MP_EBROKEN;
+		cancelled += rc == MP_ECANCELLED;
+		mp_future_free(fs[i]);
+	}
+	assert_int_equal(broken + cancelled, N);
+	assert_true(broken >= 2);
+	assert_true(mpt_now() - t0 < mpt_timeout(10));
+}
+
+/* submit_many: one call, each future as submit's. */
+static void test_submit_many(void **state)
+{
+	enum { N = 100 };
+	int xs[N];
+	const void *in[N];
+	size_t len[N];
+	mp_future_t *fs[N];
+	const mp_bytes_t *out;
+
+	(void)state;
+	for (int i = 0; i < N; i++) {
+		xs[i] = i;
+		in[i] = &xs[i];
+		len[i] = sizeof(int);
+	}
+	assert_int_equal(mp_executor_submit_many(ex, twice, in, len, N, fs), 0);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(mp_future_result(fs[i], mpt_timeout(10), &out), 0);
+		assert_int_equal(*(const int *)out->data, 2 * i);
+		mp_future_free(fs[i]);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "api";
+	bool kill_mode = strcmp(mode, "kill") == 0;
+	mp_mpi_opts_t mo = {
+		.rank_timeout = kill_mode || strcmp(mode, "rank0dies") == 0 ? 2.0
+									   : 0};
+	const struct CMUnitTest api[] = {
+		cmocka_unit_test(test_submit_result),
+		cmocka_unit_test(test_unregistered),
+		cmocka_unit_test(test_submit_many),
+		cmocka_unit_test(test_callbacks_as_completed_wait),
+		cmocka_unit_test(test_cancel_pending),
+		cmocka_unit_test(test_map),
+		cmocka_unit_test(test_map_timeout),
+		cmocka_unit_test(test_task_timeout),
+		cmocka_unit_test(test_kill_refused),
+		cmocka_unit_test(test_segfault_then_1000),
+		cmocka_unit_test(test_big_message),
+		cmocka_unit_test(test_shutdown),
+	};
+	const struct CMUnitTest killed[] = {
+		cmocka_unit_test(test_rank_killed),
+	};
+	const struct CMUnitTest terminated[] = {
+		cmocka_unit_test(test_terminate_workers),
+	};
+	int rc;
+
+	ex = mp_executor_new(&(mp_executor_opts_t){
+		.task_timeout = kill_mode ? 0 : 2.0,
+		.backend = mp_mpi_backend(), .backend_arg = &mo});
+	if (strcmp(mode, "rank0dies") == 0) {
+		/* Rank 0 dies with tasks out: the worker ranks notice its
+		 * silence within rank_timeout (2 s) and exit (run.sh checks
+		 * their words and that nothing is left). */
+		mp_future_t *f = submit_nap(20000), *g = submit_nap(0);
+		const mp_bytes_t *out;
+
+		(void)f;
+		if (mp_future_result(g, mpt_timeout(10), &out) != 0)
+			return 1;
+		printf("rank 0: dying\n");
+		fflush(stdout);
+		raise(SIGKILL);
+	}
+	if (strcmp(mode, "mismatch") == 0) {
+		/* mpirun -np 1 this mismatch : -np 2 another MPI program: the
+		 * build ids differ, every rank learns it at once. */
+		bool ok = ex == NULL && mp_last_error_code() == -EPROTO &&
+			  strstr(mp_last_error(), "another binary") != NULL;
+
+		printf("mismatch: %s (%s)\n", ok ? "refused" : "NOT refused",
+		       mp_last_error());
+		return ok ? 0 : 1;
+	}
+	if (ex == NULL) {
+		fprintf(stderr, "mp_executor_new: %s\n", mp_last_error());
+		return 1;
+	}
+	/* Only rank 0 gets here. */
+	if (kill_mode)
+		rc = cmocka_run_group_tests_name("mpi_kill", killed, NULL, NULL);
+	else if (strcmp(mode, "terminate") == 0)
+		rc = cmocka_run_group_tests_name("mpi_terminate", terminated,
+						 NULL, NULL);
+	else
+		rc = cmocka_run_group_tests_name("mpi_api", api, NULL, NULL);
+	mp_executor_free(ex);
+	return rc;
+}
