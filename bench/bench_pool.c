@@ -15,8 +15,17 @@
  *   pidfd becoming readable (see crash_recovery).
  * - idle worker memory: a bare fork()ed child of this same process, blocked
  *   in read(2) on a pipe, measured the same way at the same point.
+ * - a fresh process per task (pool_fresh_process_tasks_per_s): two
+ *   processes each looping fork() + _exit(0) + waitpid(), the floor of
+ *   "one new process per task" on two workers.
  * The map figures have no raw baseline (the serial loop is the reference of
  * the speedup figure).
+ *
+ * pool_fresh_process_tasks_per_s: a pool of 2 workers with
+ * maxtasksperchild=1 (every task on a new worker) over N_FRESH tiny tasks;
+ * mproc= through forkserver, fork= through fork, beside CPython's Pool
+ * doing the same (cpython= forkserver, cpython_fork= fork); measured
+ * first, while this process is small (the baseline's loops fork it too).
  */
 #include <errno.h>
 #include <poll.h>
@@ -30,6 +39,7 @@
 #include "bench.h"
 #include "mproc/executor.h"
 #include "mproc/pool.h"
+#include "mproc/process.h"
 
 enum {
 	REPS = 3,
@@ -41,6 +51,7 @@ enum {
 	N_MAP = 10000000,        /* tiny map items */
 	CPU_TASKS = 8,           /* CPU-bound map: 8 elements, as the seeds */
 	KILLS = 1000,            /* crash recovery: workers SIGKILLed */
+	N_FRESH = 10000,         /* tasks of the fresh-process pool */
 };
 /* Per CPU-bound element: iterations of the sum of squares; 8 of them take
  * ~1 s serially here. */
@@ -142,6 +153,82 @@ static void collect_futures(mp_future_t **f)
 		check_result(out, i);
 		mp_future_free(f[i]);
 	}
+}
+
+/* ---- a fresh process per task ---- */
+
+/* Tasks per second of a maxtasksperchild=1 pool started by method. */
+static double fresh_rate(const char *method)
+{
+	static mp_async_result_t *r[N_FRESH];
+	mp_pool_t *pool = mp_pool_new(&(mp_pool_opts_t){
+		.processes = WORKERS, .maxtasksperchild = 1,
+		.start_method = method});
+	double t0;
+
+	if (pool == NULL)
+		die("pool_new (fresh)");
+	t0 = bench_now();
+	for (long i = 0; i < N_FRESH; i++) {
+		r[i] = mp_pool_apply_async(pool, tiny_task, &i, sizeof(i), NULL);
+		if (r[i] == NULL)
+			die("apply_async (fresh)");
+	}
+	for (long i = 0; i < N_FRESH; i++) {
+		const mp_bytes_t *out;
+
+		if (mp_async_result_get(r[i], MP_FOREVER, &out) != 0)
+			die("get (fresh)");
+		check_result(out, i);
+		mp_async_result_free(r[i]);
+	}
+	t0 = bench_now() - t0;
+	mp_pool_free(pool);
+	return N_FRESH / t0;
+}
+
+static double fresh_forkserver(void *arg)
+{
+	(void)arg;
+	return fresh_rate("forkserver");
+}
+
+static double fresh_fork(void *arg)
+{
+	(void)arg;
+	return fresh_rate("fork");
+}
+
+/* The baseline: WORKERS processes each fork + _exit + waitpid in a loop. */
+static double fresh_baseline(void *arg)
+{
+	pid_t loops[WORKERS];
+	double t0 = bench_now();
+
+	(void)arg;
+	for (int w = 0; w < WORKERS; w++) {
+		if ((loops[w] = fork()) == 0) {
+			for (int i = 0; i < N_FRESH / WORKERS; i++) {
+				pid_t c = fork();
+				int st;
+
+				if (c == 0)
+					_exit(0);
+				if (c < 0 || waitpid(c, &st, 0) != c)
+					_exit(1);
+			}
+			_exit(0);
+		}
+		if (loops[w] < 0)
+			die("fork");
+	}
+	for (int w = 0; w < WORKERS; w++) {
+		int st;
+
+		if (waitpid(loops[w], &st, 0) != loops[w] || st != 0)
+			die("baseline loop");
+	}
+	return N_FRESH / (bench_now() - t0);
 }
 
 static double apply_rate(mp_pool_t *pool)
@@ -496,7 +583,7 @@ static double fork_pss(void)
 	return v;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	double a[REPS], b[REPS], c[REPS], m[MAP_REPS], base;
 	mp_pool_t *pool;
@@ -504,6 +591,8 @@ int main(void)
 	long *in, *out;
 	int hung = 0;
 
+	if (mp_init(argc, argv) < 0) /* the fork server, while small */
+		die("mp_init");
 	/* Memory first, while this process is still small. */
 	for (int r = 0; r < REPS; r++) {
 		a[r] = worker_pss();
@@ -511,6 +600,14 @@ int main(void)
 	}
 	bench_print("pool_worker_idle_rss_kib", bench_median(a, REPS),
 		    bench_median(b, REPS), "KiB");
+	/* A fresh process per task, from this still small process (the
+	 * baseline's forks and the fork method's copy the same). */
+	printf("figure=pool_fresh_process_tasks_per_s mproc=%.4g fork=%.4g "
+	       "baseline=%.4g unit=tasks_per_s\n",
+	       bench_repeat(REPS, fresh_forkserver, NULL),
+	       bench_repeat(REPS, fresh_fork, NULL),
+	       bench_repeat(REPS, fresh_baseline, NULL));
+	fflush(stdout);
 
 	if ((pool = mp_pool_new(&(mp_pool_opts_t){.processes = WORKERS})) == NULL)
 		die("pool_new");

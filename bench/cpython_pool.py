@@ -16,6 +16,7 @@ N_MAP = 10**6         # tiny map items (bench_pool.c: 10^7)
 CPU_TASKS = 8         # CPU-bound map: 8 elements, as the seeds
 CPU_N = 2_500_000     # iterations each; 8 of them take ~1 s serially here
 CPY_KILLS = 100       # crash recovery (bench_pool.c: 1000; a new executor each)
+N_FRESH = 1_000       # maxtasksperchild=1 pool (bench_pool.c: 10^4; CPython is slow)
 
 
 def tiny_task(x):
@@ -146,6 +147,17 @@ def crash_recovery(kills=CPY_KILLS):
     return us[len(us) // 2], us[len(us) * 99 // 100]
 
 
+def fresh_rate(method):
+    """Tasks per second of Pool(2, maxtasksperchild=1) started by method."""
+    with mp.get_context(method).Pool(WORKERS, maxtasksperchild=1) as pool:
+        t0 = time.perf_counter()
+        rs = [pool.apply_async(tiny_task, (i,)) for i in range(N_FRESH)]
+        for i, r in enumerate(rs):
+            if r.get() != i + 1:
+                raise SystemExit("wrong result")
+        return N_FRESH / (time.perf_counter() - t0)
+
+
 def line(figure, value, unit):
     print(f"figure={figure} cpython={value:.4g} unit={unit}", flush=True)
 
@@ -171,3 +183,7 @@ if __name__ == "__main__":
         line("pool_crash_recovery_us", p99, "us_p99")
         line("pool_crash_recovery_p50_us", p50, "us")
         line("pool_map_cpu_speedup", cpu_speedup(pool), "x")
+    fs = statistics.median(fresh_rate("forkserver") for _ in range(REPS))
+    fk = statistics.median(fresh_rate("fork") for _ in range(REPS))
+    print(f"figure=pool_fresh_process_tasks_per_s cpython={fs:.4g} "
+          f"cpython_fork={fk:.4g} unit=tasks_per_s", flush=True)

@@ -7,17 +7,27 @@
 #include <errno.h>
 #include <limits.h>
 
+#include "internal/alloc.h"
 #include "internal/arena.h"
 #include "internal/clock.h"
 #include "internal/error.h"
 #include "internal/futex.h"
 #include "internal/ring.h"
+#include "internal/travel.h"
 
-struct mp_queue {
-	struct mpi_ring *ring;
-	bool joinable;
+/* What the processes share besides the ring (an arena block). */
+struct qstate {
+	uint32_t joinable;
 	uint32_t unfinished; /* JoinableQueue: futex word */
 	uint32_t join_waiters;
+};
+
+/* The handle: this process's (malloc) view of the ring and the state, so
+ * a process that maps them elsewhere (mpi_queue_adopt) has its own. */
+struct mp_queue {
+	struct mpi_ring *ring;
+	struct qstate *st;
+	bool joinable;
 };
 
 /* A queue for opts (NULL: defaults): 0 and *out, or a code with a reason. */
@@ -38,18 +48,26 @@ static int queue_new(const mp_queue_opts_t *opts, mp_queue_t **out)
 			       "the largest ring (MP_QUEUE_MAX_CAPACITY = %zu "
 			       "bytes)", opts->capacity,
 			       (size_t)MP_QUEUE_MAX_CAPACITY);
-	if ((q = mpi_arena_alloc(sizeof(*q))) == NULL)
-		return MPI_WHY_SYS("cannot map shared memory");
+	if ((q = mpi_calloc(1, sizeof(*q))) == NULL)
+		return mpi_why(-ENOMEM, "out of memory");
+	if ((q->st = mpi_arena_alloc(sizeof(*q->st))) == NULL) {
+		int rc = MPI_WHY_SYS("cannot map shared memory");
+
+		mpi_free(q);
+		return rc;
+	}
 	cap = opts->capacity ? opts->capacity : (size_t)1 << 20;
 	q->ring = mpi_ring_new(cap, opts->maxsize, opts->max_message);
 	if (q->ring == NULL) {
 		int rc = mpi_why(-errno, "cannot map a ring of %zu bytes: %s",
 				 cap, mp_strerror(-errno));
 
-		mpi_arena_free(q);
+		mpi_arena_free(q->st);
+		mpi_free(q);
 		return rc;
 	}
 	q->joinable = opts->joinable;
+	q->st->joinable = opts->joinable;
 	*out = q;
 	return 0;
 }
@@ -79,7 +97,32 @@ void mp_queue_free(mp_queue_t *q)
 	if (q == NULL)
 		return;
 	mpi_ring_free(q->ring);
-	mpi_arena_free(q);
+	mpi_arena_free(q->st);
+	mpi_free(q);
+}
+
+void mpi_queue_parts(const mp_queue_t *q, void **ring, void **state)
+{
+	*ring = q->ring;
+	*state = q->st;
+}
+
+int mpi_queue_adopt(void *ring, void *state, mp_queue_t **out)
+{
+	mp_queue_t *q = mpi_calloc(1, sizeof(*q));
+
+	if (q == NULL)
+		return mpi_why(-ENOMEM, "out of memory");
+	q->ring = ring;
+	q->st = state;
+	q->joinable = q->st->joinable != 0;
+	*out = q;
+	return 0;
+}
+
+size_t mpi_queue_state_size(void)
+{
+	return sizeof(struct qstate);
 }
 
 /* mpi_deadline, with MP_FOREVER (the common blocking call) inline. */
@@ -101,10 +144,10 @@ static int put(mp_queue_t *q, const void *msg, size_t len, uint64_t deadline)
 	int rc;
 
 	if (q->joinable)
-		__atomic_add_fetch(&q->unfinished, 1, __ATOMIC_SEQ_CST);
+		__atomic_add_fetch(&q->st->unfinished, 1, __ATOMIC_SEQ_CST);
 	rc = mpi_ring_put(q->ring, msg, len, deadline);
 	if (rc < 0 && q->joinable)
-		__atomic_sub_fetch(&q->unfinished, 1, __ATOMIC_SEQ_CST);
+		__atomic_sub_fetch(&q->st->unfinished, 1, __ATOMIC_SEQ_CST);
 	return rc;
 }
 
@@ -250,14 +293,14 @@ int mp_queue_task_done(mp_queue_t *q)
 	MPI_CHECK_NULL(q);
 	if (!q->joinable)
 		return MPI_ERR(-EINVAL, "not a JoinableQueue");
-	n = __atomic_load_n(&q->unfinished, __ATOMIC_SEQ_CST);
+	n = __atomic_load_n(&q->st->unfinished, __ATOMIC_SEQ_CST);
 	do {
 		if (n == 0)
 			return MPI_ERR(-EINVAL, "task_done() called too many times");
-	} while (!__atomic_compare_exchange_n(&q->unfinished, &n, n - 1, true,
+	} while (!__atomic_compare_exchange_n(&q->st->unfinished, &n, n - 1, true,
 					      __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST));
-	if (n == 1 && __atomic_load_n(&q->join_waiters, __ATOMIC_SEQ_CST))
-		mpi_futex_wake(&q->unfinished, INT32_MAX);
+	if (n == 1 && __atomic_load_n(&q->st->join_waiters, __ATOMIC_SEQ_CST))
+		mpi_futex_wake(&q->st->unfinished, INT32_MAX);
 	return 0;
 }
 
@@ -272,14 +315,14 @@ int mp_queue_join(mp_queue_t *q, double timeout)
 		return MPI_ERR(-EINVAL, "not a JoinableQueue");
 	if ((rc = deadline_of(timeout, &deadline)) < 0)
 		return MPI_RAISE(rc);
-	__atomic_add_fetch(&q->join_waiters, 1, __ATOMIC_SEQ_CST);
-	while ((n = __atomic_load_n(&q->unfinished, __ATOMIC_SEQ_CST)) != 0) {
-		if (mpi_futex_wait(&q->unfinished, n, deadline) == -ETIMEDOUT &&
-		    __atomic_load_n(&q->unfinished, __ATOMIC_SEQ_CST) != 0) {
+	__atomic_add_fetch(&q->st->join_waiters, 1, __ATOMIC_SEQ_CST);
+	while ((n = __atomic_load_n(&q->st->unfinished, __ATOMIC_SEQ_CST)) != 0) {
+		if (mpi_futex_wait(&q->st->unfinished, n, deadline) == -ETIMEDOUT &&
+		    __atomic_load_n(&q->st->unfinished, __ATOMIC_SEQ_CST) != 0) {
 			rc = MPI_ERR(-ETIMEDOUT, "%u tasks still unfinished", n);
 			break;
 		}
 	}
-	__atomic_sub_fetch(&q->join_waiters, 1, __ATOMIC_SEQ_CST);
+	__atomic_sub_fetch(&q->st->join_waiters, 1, __ATOMIC_SEQ_CST);
 	return rc;
 }

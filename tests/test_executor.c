@@ -3,6 +3,7 @@
  * shutdown, and a crashing worker that breaks only its own future. */
 #include "mptest.h"
 #include "mptest_kill.h"
+#include "mptest_fs.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -10,6 +11,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 
+#include "mproc/backend.h"
 #include "mproc/executor.h"
 #include "mproc/process.h"
 
@@ -76,35 +78,42 @@ static void open_gate(int fd)
 	assert_int_equal(write(fd, "x", 1), 1);
 }
 
+/* Results and task exceptions, through workers of each start method
+ * (max_tasks_per_child 10: replacements too). */
 static void test_submit_result_exception(void **state)
 {
-	mp_executor_t *ex = mp_executor_new(&(mp_executor_opts_t){.max_workers = 2});
-	mp_future_t *f[100], *bad;
-	const mp_bytes_t *out;
-
 	(void)state;
-	for (int i = 0; i < 100; i++)
-		f[i] = submit_int(ex, i);
-	for (int i = 0; i < 100; i++) {
-		mpt_assert_ok(mp_future_result(f[i], mpt_timeout(30), &out));
-		assert_int_equal(out->len, sizeof(int));
-		assert_int_equal(*(const int *)out->data, 2 * i);
-		assert_int_equal(mp_future_done(f[i]), 1);
-		assert_int_equal(mp_future_running(f[i]), 0);
-		assert_int_equal(mp_future_cancelled(f[i]), 0);
-		assert_int_equal(mp_future_cancel(f[i]), 0); /* finished */
-		mpt_assert_ok(mp_future_exception(f[i], 0));
-		mp_future_free(f[i]);
+	for (size_t m = 0; m < 3; m++) {
+		mp_executor_t *ex = mp_executor_new(&(mp_executor_opts_t){
+			.max_workers = 2, .max_tasks_per_child = 10,
+			.start_method = methods[m]});
+		mp_future_t *f[100], *bad;
+		const mp_bytes_t *out;
+
+		assert_non_null(ex);
+		for (int i = 0; i < 100; i++)
+			f[i] = submit_int(ex, i);
+		for (int i = 0; i < 100; i++) {
+			mpt_assert_ok(mp_future_result(f[i], mpt_timeout(30), &out));
+			assert_int_equal(out->len, sizeof(int));
+			assert_int_equal(*(const int *)out->data, 2 * i);
+			assert_int_equal(mp_future_done(f[i]), 1);
+			assert_int_equal(mp_future_running(f[i]), 0);
+			assert_int_equal(mp_future_cancelled(f[i]), 0);
+			assert_int_equal(mp_future_cancel(f[i]), 0); /* finished */
+			mpt_assert_ok(mp_future_exception(f[i], 0));
+			mp_future_free(f[i]);
+		}
+		bad = submit_int(ex, -5);
+		mpt_assert_rc(mp_future_exception(bad, mpt_timeout(30)), MP_ETASK);
+		assert_non_null(strstr(mp_last_error(), "negative: -5"));
+		mpt_assert_rc(mp_future_result(bad, 0, &out), MP_ETASK);
+		mp_future_free(bad);
+		/* Freed before it ran: nothing leaks, nothing hangs. */
+		mp_future_free(submit_int(ex, 3));
+		mpt_assert_rc(mp_future_result(NULL, 0, &out), -EINVAL);
+		mp_executor_free(ex);
 	}
-	bad = submit_int(ex, -5);
-	mpt_assert_rc(mp_future_exception(bad, mpt_timeout(30)), MP_ETASK);
-	assert_non_null(strstr(mp_last_error(), "negative: -5"));
-	mpt_assert_rc(mp_future_result(bad, 0, &out), MP_ETASK);
-	mp_future_free(bad);
-	/* Freed before it ran: nothing leaks, nothing hangs. */
-	mp_future_free(submit_int(ex, 3));
-	mpt_assert_rc(mp_future_result(NULL, 0, &out), -EINVAL);
-	mp_executor_free(ex);
 }
 
 static void test_cancel_pending_not_running(void **state)
@@ -455,6 +464,13 @@ static void test_new_and_submit_messages(void **state)
 	assert_null(mp_executor_new(&(mp_executor_opts_t){.task_timeout = -2}));
 	assert_non_null(strstr(mp_last_error(), "mp_executor_new: "
 						"opts->task_timeout -2"));
+	/* A backend starts its own workers: a start method is refused. */
+	static const struct mp_executor_backend none;
+	assert_null(mp_executor_new(&(mp_executor_opts_t){
+		.backend = &none, .start_method = "spawn"}));
+	assert_int_equal(mp_last_error_code(), -EINVAL);
+	assert_non_null(strstr(mp_last_error(), "opts->start_method is for "
+						"local workers"));
 	ex = mp_executor_new(&(mp_executor_opts_t){.max_workers = 1});
 	assert_non_null(ex);
 	assert_null(mp_executor_submit(ex, twice, NULL, 4));
@@ -875,6 +891,7 @@ static void test_submit_many(void **state)
 
 int main(int argc, char **argv)
 {
+	int init = mp_init(argc, argv); /* first: a spawn worker runs here */
 	struct CMUnitTest tests[] = {
 		MPT(test_submit_result_exception),
 		MPT(test_cancel_pending_not_running),
@@ -899,5 +916,7 @@ int main(int argc, char **argv)
 
 	if (argc == 2 && strcmp(argv[1], "--exit-with-live-executor") == 0)
 		return exit_with_live_executor();
+	if (init < 0)
+		return 98;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,6 +2,7 @@
  * timeouts, maxtasksperchild, initializer, close/terminate/join. */
 #include "mptest.h"
 #include "mptest_kill.h"
+#include "mptest_fs.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -669,13 +670,14 @@ static void test_task_timeout_kills_group(void **state)
 /* ---- worker lifecycle ---- */
 
 
+/* {the worker's pid, its parent's}: who started it. */
 static int worker_pid(const void *in, size_t len, mp_task_out_t *out)
 {
-	pid_t me = getpid();
+	pid_t me[2] = {getpid(), getppid()};
 
 	(void)in;
 	(void)len;
-	return mp_task_return(out, &me, sizeof(me));
+	return mp_task_return(out, me, sizeof(me));
 }
 
 static void test_maxtasksperchild(void **state)
@@ -718,20 +720,57 @@ static int read_init(const void *in, size_t len, mp_task_out_t *out)
 	return mp_task_return(out, &init_value, sizeof(init_value));
 }
 
+/* The initializer and its arg, a task and a map reach the workers of
+ * every start method (forkserver and spawn workers find the functions by
+ * (object, offset), the arg travels as initarg_len bytes). */
 static void test_initializer(void **state)
 {
-	int v = 77;
-	mp_pool_t *p = mp_pool_new(&(mp_pool_opts_t){.processes = 2,
-						   .initializer = init_worker,
-						   .initarg = &v});
-	mp_bytes_t buf;
+	(void)state;
+	for (size_t m = 0; m < 3; m++) {
+		int v = 77;
+		mp_pool_t *p = mp_pool_new(&(mp_pool_opts_t){
+			.processes = 2, .initializer = init_worker,
+			.initarg = &v, .initarg_len = sizeof(v),
+			.start_method = methods[m]});
+		long in[50], out[50];
+		mp_bytes_t buf;
+
+		assert_non_null(p);
+		v = 0; /* the workers got their copy at start */
+		mpt_assert_ok(mp_pool_apply(p, read_init, NULL, 0, &buf));
+		assert_int_equal(*(int *)buf.data, 77);
+		mp_bytes_destroy(&buf);
+		for (int i = 0; i < 50; i++)
+			in[i] = i;
+		mpt_assert_ok(mp_pool_map(p, square, in, 50, sizeof(long), out,
+					  sizeof(long), NULL));
+		for (int i = 0; i < 50; i++)
+			assert_int_equal(out[i], (long)i * i);
+		mp_pool_free(p);
+	}
+}
+
+/* A start method that cannot serve the pool fails it with a reason. */
+static void test_start_method_refused(void **state)
+{
+	int v = 1;
 
 	(void)state;
-	v = 0; /* the workers got their copy at start */
-	mpt_assert_ok(mp_pool_apply(p, read_init, NULL, 0, &buf));
-	assert_int_equal(*(int *)buf.data, 77);
-	mp_bytes_destroy(&buf);
-	mp_pool_free(p);
+	assert_null(mp_pool_new(&(mp_pool_opts_t){.processes = 1,
+						  .start_method = "vfork"}));
+	assert_int_equal(mp_last_error_code(), -EINVAL);
+	assert_non_null(strstr(mp_last_error(), "cannot find context for 'vfork'"));
+	assert_null(mp_pool_new(&(mp_pool_opts_t){
+		.processes = 1, .initializer = init_worker, .initarg = &v,
+		.start_method = "spawn"}));
+	assert_int_equal(mp_last_error_code(), -EINVAL);
+	assert_non_null(strstr(mp_last_error(), "opts->initarg_len is 0"));
+	mpi_forkserver_stop(); /* forkserver now fails: never a fallback */
+	assert_null(mp_pool_new(&(mp_pool_opts_t){.processes = 1,
+						  .start_method = "forkserver"}));
+	assert_int_equal(mp_last_error_code(), -ENOTSUP);
+	assert_non_null(strstr(mp_last_error(), "cannot start a worker"));
+	assert_non_null(strstr(mp_last_error(), "'forkserver' needs mp_init()"));
 }
 
 static int sleep_long(const void *in, size_t len, mp_task_out_t *out)
@@ -933,31 +972,40 @@ static void test_chaos_random_kills(void **state)
 	munmap(chaos_runs, N * sizeof(int));
 }
 
+/* One fresh worker per task, started (replacements too) by each start
+ * method: a forkserver worker is the server's child, the others ours. */
 static void test_maxtasksperchild_one(void **state)
 {
 	enum { N = 500 };
-	mp_pool_t *p = mp_pool_new(&(mp_pool_opts_t){.processes = 2,
-						     .maxtasksperchild = 1});
-	mp_async_result_t *r[N];
-	pid_t pids[N];
-
 	(void)state;
-	for (int i = 0; i < N; i++)
-		assert_non_null(r[i] = mp_pool_apply_async(p, worker_pid, NULL, 0, NULL));
-	for (int i = 0; i < N; i++) {
-		const mp_bytes_t *out;
+	for (size_t m = 0; m < 3; m++) {
+		mp_pool_t *p = mp_pool_new(&(mp_pool_opts_t){
+			.processes = 2, .maxtasksperchild = 1,
+			.start_method = methods[m]});
+		mp_async_result_t *r[N];
+		pid_t pids[N], parent = m == 1 ? mpi_forkserver_pid() : getpid();
+		int n = m == 0 ? N : N / 5;
 
-		mpt_assert_ok(mp_async_result_get(r[i], mpt_timeout(60), &out));
-		memcpy(&pids[i], out->data, sizeof(pid_t));
-		mp_async_result_free(r[i]);
+		assert_non_null(p);
+		for (int i = 0; i < n; i++)
+			assert_non_null(r[i] = mp_pool_apply_async(p, worker_pid, NULL, 0, NULL));
+		for (int i = 0; i < n; i++) {
+			const mp_bytes_t *out;
+			pid_t got[2];
+
+			mpt_assert_ok(mp_async_result_get(r[i], mpt_timeout(60), &out));
+			memcpy(got, out->data, sizeof(got));
+			pids[i] = got[0];
+			assert_int_equal(got[1], parent);
+			mp_async_result_free(r[i]);
+		}
+		for (int i = 0; i < n; i++)
+			for (int j = i + 1; j < n; j++)
+				assert_int_not_equal(pids[i], pids[j]);
+		mpt_assert_ok(mp_pool_close(p));
+		mpt_assert_ok(mp_pool_join(p, mpt_timeout(30)));
+		mp_pool_free(p);
 	}
-	/* One fresh worker per task. */
-	for (int i = 0; i < N; i++)
-		for (int j = i + 1; j < N; j++)
-			assert_int_not_equal(pids[i], pids[j]);
-	mpt_assert_ok(mp_pool_close(p));
-	mpt_assert_ok(mp_pool_join(p, mpt_timeout(30)));
-	mp_pool_free(p);
 }
 
 /* ---- stdio: a new worker never prints what its parent buffered ---- */
@@ -1827,6 +1875,7 @@ static void test_apply_async_many(void **state)
 
 int main(int argc, char **argv)
 {
+	int init = mp_init(argc, argv); /* first: a spawn worker runs here */
 	struct CMUnitTest tests[] = {
 		MPT(test_apply_and_apply_async),
 		MPT(test_map),
@@ -1844,6 +1893,7 @@ int main(int argc, char **argv)
 		MPT(test_new_workers_never_print_parent_output),
 		MPT(test_chaos_random_kills),
 		MPT(test_initializer),
+		MPT(test_start_method_refused),
 		MPT(test_initializer_failure_breaks_pool),
 		MPT(test_close_join_terminate),
 		MPT(test_map_sizes_that_wrap),
@@ -1866,5 +1916,7 @@ int main(int argc, char **argv)
 		return exit_with_live_pool();
 	if (getenv("MP_NO_PIDFD") != NULL && mpi_have_pidfd())
 		return 99; /* the fallback is not in force */
+	if (init < 0)
+		return 98;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,37 +17,18 @@
 
 #include "internal/procfs.h"
 #include "internal/child.h"
+#include "mproc/connection.h"
 #include "mproc/process.h"
+#include "mproc/queue.h"
+#include "mproc/shm.h"
+#include "mproc/sync.h"
 #include "internal/error.h"
 #include "process/process_int.h"
+#include "mptest_fs.h"
 
 #include <stdatomic.h>
 
 /* ---- helpers ---- */
-
-/*
- * main() calls mp_init, so each test process has a fork server (a child):
- * the teardown stops it before mptest's checks (no child left, no fd
- * leaked: its socket was open at setup).
- */
-static bool fs_at_setup;
-
-static int fs_setup(void **state)
-{
-	fs_at_setup = mpi_forkserver_pid() > 0;
-	return mpt_setup(state);
-}
-
-static int fs_teardown(void **state)
-{
-	mpi_forkserver_stop();
-	if (fs_at_setup)
-		mpt_before.nfds--;
-	return mpt_teardown(state);
-}
-
-#undef MPT
-#define MPT(fn) cmocka_unit_test_setup_teardown(fn, fs_setup, fs_teardown)
 
 static int pipe_fds[2];
 
@@ -1454,7 +1435,6 @@ static void test_without_pidfd(void **state)
 
 /* ---- start methods: fork, forkserver, spawn ---- */
 
-static const char *const methods[] = {"fork", "forkserver", "spawn"};
 
 /* What travels as arg bytes to every method's child. */
 struct msg {
@@ -1593,6 +1573,14 @@ static void test_methods_run_target(void **state)
 		assert_int_equal(mp_process_exitcode(p, &code), 1);
 		assert_int_equal(code, 7 + (int)i);
 		assert_int_equal(mp_process_is_alive(p), 0);
+		/* Reaped, its sentinel stays readable (POLLIN, as a pidfd;
+		 * the fallback's exit pipe only hangs up). */
+		if (mpi_have_pidfd() || i == 1) {
+			struct pollfd s = {mp_process_sentinel(p), POLLIN, 0};
+
+			assert_int_equal(poll(&s, 1, 0), 1);
+			assert_true(s.revents & POLLIN);
+		}
 		mp_process_free(p);
 	}
 }
@@ -1657,6 +1645,269 @@ static void test_methods_signals(void **state)
 		mp_process_free(p);
 		mp_process_free(q);
 	}
+}
+
+/* ---- shared objects travel to a child of every method ---- */
+
+enum {
+	SH_LOCK, SH_RLOCK, SH_SEM, SH_BSEM, SH_EVENT, SH_COND, SH_BARRIER,
+	SH_VALUE, SH_ARRAY, SH_BLOCK, SH_SHM, SH_QUEUE, SH_SIMPLE, SH_JOIN,
+	SH_CONN, SH_FD, SH_N
+};
+
+static const mp_shared_kind_t sh_kinds[SH_N] = {
+	MP_SHARED_LOCK,      MP_SHARED_RLOCK,  MP_SHARED_SEMAPHORE,
+	MP_SHARED_SEMAPHORE, MP_SHARED_EVENT,  MP_SHARED_CONDITION,
+	MP_SHARED_BARRIER,   MP_SHARED_VALUE,  MP_SHARED_ARRAY,
+	MP_SHARED_BLOCK,     MP_SHARED_SHM,    MP_SHARED_QUEUE,
+	MP_SHARED_QUEUE,     MP_SHARED_QUEUE,  MP_SHARED_CONNECTION,
+	MP_SHARED_FD};
+
+static int value_is_42(void *arg)
+{
+	int v = 0;
+
+	mp_value_get(arg, &v);
+	return v == 42;
+}
+
+/* Use every object as the parent expects; the step that failed is the
+ * exit code (0: all of them worked). */
+static int use_shared(void *arg)
+{
+	void *o[SH_N];
+	char buf[32];
+	size_t len;
+	int v = 42;
+
+	(void)arg;
+	for (int i = 0; i < SH_N; i++)
+		if ((o[i] = mp_process_shared((size_t)i, sh_kinds[i])) == NULL)
+			return 100 + i;
+	if (mp_process_shared(0, MP_SHARED_QUEUE) != NULL ||
+	    mp_process_shared(SH_N, MP_SHARED_LOCK) != NULL)
+		return 99;
+	/* The parent holds the Lock: the same lock, not a copy. */
+	if (mp_lock_acquire(o[SH_LOCK], 0) != -ETIMEDOUT)
+		return 1;
+	if (mp_rlock_acquire(o[SH_RLOCK], 0) != 0 ||
+	    mp_rlock_acquire(o[SH_RLOCK], 0) != 0 ||
+	    mp_rlock_count(o[SH_RLOCK]) != 2 ||
+	    mp_rlock_release(o[SH_RLOCK]) != 0 ||
+	    mp_rlock_release(o[SH_RLOCK]) != 0)
+		return 2;
+	if (mp_semaphore_release(o[SH_SEM], 2) != 0) /* parent takes 2 */
+		return 3;
+	if (mp_semaphore_acquire(o[SH_BSEM], 0) != 0 ||
+	    mp_semaphore_release(o[SH_BSEM], 1) != 0 ||
+	    mp_semaphore_release(o[SH_BSEM], 1) != -EINVAL) /* bounded */
+		return 4;
+	if (mp_event_set(o[SH_EVENT]) != 0)
+		return 5;
+	/* The parent waits on the Condition for the Value to be 42. */
+	if (mp_condition_acquire(o[SH_COND], mpt_timeout(10)) != 0 ||
+	    mp_value_set(o[SH_VALUE], &v) != 0 ||
+	    mp_condition_notify_all(o[SH_COND]) != 0 ||
+	    mp_condition_release(o[SH_COND]) != 0)
+		return 6;
+	if (mp_barrier_wait(o[SH_BARRIER], mpt_timeout(10)) < 0)
+		return 7;
+	for (size_t i = 0; i < 4; i++) {
+		double d = 1.5 * (double)i;
+
+		if (mp_array_set(o[SH_ARRAY], i, &d) != 0)
+			return 9;
+	}
+	strcpy(o[SH_BLOCK], "block");
+	strcpy(mp_shm_buf(o[SH_SHM]), "shm");
+	if (strcmp(mp_shm_name(o[SH_SHM]), "mpt_travel") != 0)
+		return 11;
+	if (mp_queue_put(o[SH_QUEUE], "queued", 7, mpt_timeout(10)) != 0)
+		return 12;
+	if (mp_queue_get_into(o[SH_SIMPLE], buf, sizeof(buf), mpt_timeout(10),
+			      &len) != 0 ||
+	    len != 5 || strcmp(buf, "down") != 0)
+		return 13;
+	if (mp_queue_get_into(o[SH_JOIN], buf, sizeof(buf), mpt_timeout(10),
+			      &len) != 0 ||
+	    mp_queue_task_done(o[SH_JOIN]) != 0)
+		return 14;
+	if (mp_connection_recv_bytes_into(o[SH_CONN], buf, sizeof(buf),
+					  &len) != 0 ||
+	    len != 5 || strcmp(buf, "ping") != 0 ||
+	    mp_connection_send_bytes(o[SH_CONN], "pong", 5) != 0)
+		return 15;
+	if (write(*(int *)o[SH_FD], "fd", 3) != 3)
+		return 16;
+	mp_queue_free(o[SH_QUEUE]); /* a handle of ours: freeing is fine */
+	return 0;
+}
+MP_TARGET(use_shared);
+
+/* Every kind of shared object, handed to a fork, forkserver and spawn
+ * child in opts.shared, works there on the parent's object. */
+static void test_methods_shared_objects(void **state)
+{
+	(void)state;
+	for (size_t m = 0; m < 3; m++) {
+		mp_shared_t sh[SH_N];
+		mp_connection_t *mine, *theirs;
+		int pfd[2], code, v = 0;
+		char buf[32];
+		size_t len;
+		double d;
+		void *o[SH_N] = {
+			mp_lock_new(),
+			mp_rlock_new(),
+			mp_semaphore_new(0, NULL),
+			mp_semaphore_new(1, &(mp_semaphore_opts_t){.bounded = true}),
+			mp_event_new(),
+			mp_condition_new(NULL),
+			mp_barrier_new(2, NULL),
+			mp_value_new('i', NULL, NULL),
+			mp_array_new('d', 4, NULL, NULL),
+			mp_shared_alloc(64),
+			mp_shm_create("mpt_travel", 4096,
+				      &(mp_shm_opts_t){.untracked = true}),
+			mp_queue_new(NULL),
+			mp_simplequeue_new(),
+			mp_queue_new(&(mp_queue_opts_t){.joinable = true}),
+			NULL,
+			&pfd[1]};
+
+		mpt_assert_ok(mp_pipe(0, &mine, &theirs));
+		o[SH_CONN] = theirs;
+		assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+		for (int i = 0; i < SH_N; i++) {
+			assert_non_null(o[i]);
+			sh[i] = (mp_shared_t){sh_kinds[i], o[i]};
+		}
+		mpt_assert_ok(mp_lock_acquire(o[SH_LOCK], 0));
+		mpt_assert_ok(mp_queue_put(o[SH_SIMPLE], "down", 5, 1));
+		mpt_assert_ok(mp_queue_put(o[SH_JOIN], "job", 4, 1));
+		mpt_assert_ok(mp_condition_acquire(o[SH_COND], 1));
+		mp_process_t *p = mp_process_new(
+			use_shared, NULL,
+			&(mp_process_opts_t){.start_method = methods[m],
+					     .shared = sh, .nshared = SH_N});
+		assert_non_null(p);
+		mpt_assert_ok(mp_process_start(p));
+		close(pfd[1]);
+		mpt_assert_ok(mp_condition_wait_for(o[SH_COND], value_is_42,
+						    o[SH_VALUE],
+						    mpt_timeout(10)));
+		mpt_assert_ok(mp_condition_release(o[SH_COND]));
+		assert_true(mp_barrier_wait(o[SH_BARRIER], mpt_timeout(10)) >= 0);
+		mpt_assert_ok(mp_connection_send_bytes(mine, "ping", 5));
+		mpt_assert_ok(mp_connection_recv_bytes_into(mine, buf,
+							    sizeof(buf), &len));
+		assert_string_equal(buf, "pong");
+		mpt_assert_ok(mp_queue_join(o[SH_JOIN], mpt_timeout(10)));
+		mpt_assert_ok(mp_queue_get_into(o[SH_QUEUE], buf, sizeof(buf),
+						mpt_timeout(10), &len));
+		assert_string_equal(buf, "queued");
+		assert_int_equal(read(pfd[0], buf, sizeof(buf)), 3);
+		assert_string_equal(buf, "fd");
+		mpt_assert_ok(mp_process_join(p, mpt_timeout(10)));
+		assert_int_equal(mp_process_exitcode(p, &code), 1);
+		if (code != 0)
+			print_error("%s child failed at step %d\n", methods[m],
+				    code);
+		assert_int_equal(code, 0);
+		mpt_assert_ok(mp_semaphore_acquire(o[SH_SEM], 0));
+		mpt_assert_ok(mp_semaphore_acquire(o[SH_SEM], 0));
+		assert_int_equal(mp_event_is_set(o[SH_EVENT]), 1);
+		mpt_assert_ok(mp_value_get(o[SH_VALUE], &v));
+		assert_int_equal(v, 42);
+		mpt_assert_ok(mp_array_get(o[SH_ARRAY], 3, &d));
+		assert_true(d == 4.5);
+		assert_string_equal(o[SH_BLOCK], "block");
+		assert_string_equal(mp_shm_buf(o[SH_SHM]), "shm");
+		mpt_assert_ok(mp_lock_release(o[SH_LOCK]));
+		mp_process_free(p);
+		close(pfd[0]);
+		mp_connection_free(mine);
+		mp_connection_free(theirs);
+		mp_lock_free(o[SH_LOCK]);
+		mp_rlock_free(o[SH_RLOCK]);
+		mp_semaphore_free(o[SH_SEM]);
+		mp_semaphore_free(o[SH_BSEM]);
+		mp_event_free(o[SH_EVENT]);
+		mp_condition_free(o[SH_COND]);
+		mp_barrier_free(o[SH_BARRIER]);
+		mp_value_free(o[SH_VALUE]);
+		mp_array_free(o[SH_ARRAY]);
+		mp_shared_free(o[SH_BLOCK]);
+		mpt_assert_ok(mp_shm_unlink(o[SH_SHM]));
+		mp_shm_free(o[SH_SHM]);
+		for (int i = SH_QUEUE; i <= SH_JOIN; i++)
+			mp_queue_free(o[i]);
+	}
+}
+
+static void assert_msg(const char *pattern)
+{
+	if (fnmatch(pattern, mp_last_error(), 0) != 0)
+		print_error("message '%s' is not '%s'\n", mp_last_error(),
+			    pattern);
+	assert_int_equal(fnmatch(pattern, mp_last_error(), 0), 0);
+}
+
+/* What cannot travel is refused with a reason, before any child exists:
+ * a Barrier with an action, a Condition on another lock, memory that is
+ * not the library's, an unlinked SharedMemory. */
+static int barrier_action(void *arg)
+{
+	(void)arg;
+	return 0;
+}
+
+static void test_methods_shared_refused(void **state)
+{
+	mp_lock_t *l = mp_lock_new(), plain;
+	mp_condition_t *c = mp_condition_new(&(mp_condition_opts_t){.lock = l});
+	mp_barrier_t *b = mp_barrier_new(
+		2, &(mp_barrier_opts_t){.action = barrier_action});
+	mp_shm_t *s =
+		mp_shm_create(NULL, 64, &(mp_shm_opts_t){.untracked = true});
+	static const struct {
+		mp_shared_kind_t kind;
+		int rc;
+		const char *msg;
+	} cases[] = {
+		{MP_SHARED_BARRIER, -ENOTSUP, "*Barrier with an action*"},
+		{MP_SHARED_CONDITION, -ENOTSUP, "*Condition on another lock*"},
+		{MP_SHARED_LOCK, -EINVAL, "*not in the library's shared memory*"},
+		{MP_SHARED_SHM, -ENOENT, "*cannot travel*"},
+	};
+	void *objs[] = {b, c, &plain, s};
+
+	(void)state;
+	mp_lock_init(&plain);
+	mpt_assert_ok(mp_shm_unlink(s));
+	for (size_t m = 1; m < 3; m++)
+		for (size_t i = 0; i < 4; i++) {
+			mp_shared_t sh = {cases[i].kind, objs[i]};
+			mp_process_t *p = mp_process_new(
+				use_shared, NULL,
+				&(mp_process_opts_t){.start_method = methods[m],
+						     .shared = &sh,
+						     .nshared = 1});
+
+			assert_non_null(p);
+			mpt_assert_rc(mp_process_start(p), cases[i].rc);
+			assert_msg(cases[i].msg);
+			assert_int_equal(mp_process_pid(p), 0);
+			mp_process_free(p);
+		}
+	assert_null(mp_process_new(use_shared, NULL,
+				   &(mp_process_opts_t){.nshared = 1}));
+	assert_msg("*opts->shared is NULL*");
+	assert_null(mp_process_shared(0, MP_SHARED_LOCK)); /* the main one */
+	mp_shm_free(s);
+	mp_barrier_free(b);
+	mp_condition_free(c);
+	mp_lock_free(l);
 }
 
 /* An arg far bigger than one socket message (forkserver sends it in a
@@ -2218,6 +2469,8 @@ int main(int argc, char **argv)
 		MPT(test_methods_null_arg),
 		MPT(test_methods_signals),
 		MPT(test_methods_big_arg),
+		MPT(test_methods_shared_objects),
+		MPT(test_methods_shared_refused),
 		MPT(test_methods_options),
 		MPT(test_method_errors),
 		MPT(test_forkserver_survives_forged_requests),

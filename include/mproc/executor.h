@@ -31,6 +31,8 @@ typedef struct mp_executor_opts {
 	void *initarg;
 	double task_timeout;         /* seconds per task; 0 or MP_FOREVER =
 				      * none */
+	const char *start_method;    /* as mp_pool_opts_t's (mp_context) */
+	size_t initarg_len;          /* forkserver/spawn: initarg's bytes */
 	/* Where the tasks run: NULL = local worker processes; else a
 	 * backend (mproc/backend.h) such as mp_mpi_backend() of
 	 * libmproc_mpi (mproc/mpi.h), given backend_arg. */

@@ -79,6 +79,13 @@ typedef struct mp_pool_opts {
 	unsigned maxtasksperchild; /* 0 = unlimited; counts map items */
 	double task_timeout;       /* seconds per task (map: per chunk); 0 or
 				    * MP_FOREVER = none */
+	/* How workers (and their replacements) start: "fork", "forkserver"
+	 * or "spawn"; NULL: the library-wide default when the pool is made.
+	 * See "Start methods" in docs/pool.md: with forkserver and spawn,
+	 * task functions are found by (object, offset), and initarg is
+	 * copied as initarg_len bytes. */
+	const char *start_method;
+	size_t initarg_len;
 } mp_pool_opts_t;
 
 typedef struct mp_pool mp_pool_t;

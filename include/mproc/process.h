@@ -99,7 +99,59 @@ typedef struct mp_process_opts {
 	 * to its copy, followed by a NUL); arg_len 0 gives the child a NULL
 	 * arg.  Ignored by fork, whose child sees `arg` itself. */
 	size_t arg_len;
+	/* Shared objects handed to the child, by any start method: the child
+	 * gets handle i with mp_process_shared(i, kind).  See "Shared objects
+	 * in any child" below.  The array is copied; the objects must live
+	 * until the start returns. */
+	const struct mp_shared *shared;
+	size_t nshared;
 } mp_process_opts_t;
+
+/*
+ * Shared objects in any child.  A fork child could use the parent's
+ * pointers; a forkserver or spawn child cannot (it never saw the parent's
+ * memory).  So objects travel the same way for every method: list them in
+ * opts.shared, and in the child take each one's handle with
+ * mp_process_shared(i, kind).  With forkserver and spawn the object's
+ * memfd (arena objects), its shm fd (SharedMemory) or its socket / pipe
+ * (Connection, FD) goes with the start request (SCM_RIGHTS, or inherited
+ * across exec), and the child maps it wherever it can and builds a handle
+ * on it; a fork child gets the parent's pointers.  Kinds and what `obj` is:
+ */
+typedef enum mp_shared_kind {
+	MP_SHARED_LOCK = 1,   /* mp_lock_t * from mp_lock_new */
+	MP_SHARED_RLOCK,      /* mp_rlock_t * from mp_rlock_new */
+	MP_SHARED_SEMAPHORE,  /* mp_semaphore_t * (bounded too) from _new */
+	MP_SHARED_EVENT,      /* mp_event_t * from mp_event_new */
+	MP_SHARED_CONDITION,  /* mp_condition_t * from _new, on its own RLock */
+	MP_SHARED_BARRIER,    /* mp_barrier_t * from _new, without an action */
+	MP_SHARED_VALUE,      /* mp_value_t * */
+	MP_SHARED_ARRAY,      /* mp_array_t * */
+	MP_SHARED_BLOCK,      /* a block from mp_shared_alloc */
+	MP_SHARED_SHM,        /* mp_shm_t * (not unlinked yet) */
+	MP_SHARED_QUEUE,      /* mp_queue_t * (Queue, SimpleQueue, Joinable) */
+	MP_SHARED_CONNECTION, /* mp_connection_t * */
+	MP_SHARED_FD          /* int *: an fd; the child gets an int * too */
+} mp_shared_kind_t;
+
+/* One object to hand to a child. */
+typedef struct mp_shared {
+	mp_shared_kind_t kind;
+	void *obj;
+} mp_shared_t;
+
+/* At most this many objects per start. */
+#define MP_SHARED_MAX 32
+
+/*
+ * mp_process_shared - in a child: the handle of opts.shared[index] its
+ * parent passed, as an object of this process (same kind, same calls).
+ * Arena objects (locks to blocks) live as long as the child; a
+ * Connection, SharedMemory or Queue handle may be closed/freed as usual.
+ * NULL with -EINVAL when this process got no such index, or got it as
+ * another kind.  Thread-safe.
+ */
+MP_API void *mp_process_shared(size_t index, mp_shared_kind_t kind);
 
 /*
  * Start methods (CPython's names).

@@ -213,7 +213,7 @@ MP_API int mp_event_wait(mp_event_t *e, double timeout);
 
 typedef struct mp_condition {
 	mp_lock_t *_lock;   /* the Lock it uses, or NULL */
-	mp_rlock_t *_rlock; /* the RLock it uses (its own by default) */
+	mp_rlock_t *_rlock; /* the RLock it uses; NULL: _own (or _lock) */
 	mp_rlock_t _own;
 	mp_semaphore_t _sleeping, _woken, _wait;
 } mp_condition_t;

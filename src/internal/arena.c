@@ -15,6 +15,7 @@
 #include "internal/arena.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -49,6 +50,48 @@ struct hdr {
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct chunk *chunks;
+
+/* Every arena mapping this process holds (its own and, after fork, its
+ * parent's), so that describe reads a header only where one can be: a
+ * pointer elsewhere is refused, never dereferenced.  Under the lock. */
+static struct range {
+	const char *base;
+	size_t len;
+} *ranges;
+static size_t nranges, cap_ranges;
+
+static int range_add(const char *base, size_t len)
+{
+	if (nranges == cap_ranges) {
+		size_t cap = cap_ranges ? cap_ranges * 2 : 16;
+		struct range *r = mpi_reallocarray(ranges, cap, sizeof(*r));
+
+		if (r == NULL)
+			return -1;
+		ranges = r;
+		cap_ranges = cap;
+	}
+	ranges[nranges++] = (struct range){base, len};
+	return 0;
+}
+
+static void range_del(const char *base)
+{
+	for (size_t i = 0; i < nranges; i++)
+		if (ranges[i].base == base) {
+			ranges[i] = ranges[--nranges];
+			return;
+		}
+}
+
+static bool range_has(const char *p, size_t n)
+{
+	for (size_t i = 0; i < nranges; i++)
+		if (p >= ranges[i].base && n <= ranges[i].len &&
+		    (size_t)(p - ranges[i].base) <= ranges[i].len - n)
+			return true;
+	return false;
+}
 
 static void before_fork(void)
 {
@@ -126,6 +169,15 @@ static void *alloc_big(size_t size)
 
 	if (fd < 0)
 		return NULL;
+	pthread_mutex_lock(&lock);
+	if (range_add(base, len) < 0) {
+		pthread_mutex_unlock(&lock);
+		munmap(base, len);
+		close(fd);
+		errno = ENOMEM;
+		return NULL;
+	}
+	pthread_mutex_unlock(&lock);
 	h = (struct hdr *)base;
 	h->magic = MAGIC;
 	h->owner = (int32_t)getpid();
@@ -177,6 +229,14 @@ void *mpi_arena_alloc(size_t size)
 			errno = e;
 			return NULL;
 		}
+		if (range_add(c->base, CHUNK_SIZE) < 0) {
+			munmap(c->base, CHUNK_SIZE);
+			close(c->fd);
+			mpi_free(c);
+			pthread_mutex_unlock(&lock);
+			errno = ENOMEM;
+			return NULL;
+		}
 		c->next = chunks;
 		chunks = c;
 		h = (struct hdr *)c->base;
@@ -205,6 +265,10 @@ void mpi_arena_free(void *block)
 		return; /* inherited from the parent: not ours to release */
 	if (h->cls == NCLASS) {
 		int fd = h->fd;
+
+		pthread_mutex_lock(&lock);
+		range_del((const char *)h);
+		pthread_mutex_unlock(&lock);
 		munmap(h, h->map_len);
 		close(fd);
 		return;
@@ -219,6 +283,7 @@ void mpi_arena_free(void *block)
 	}
 	if (--c->live == 0) {
 		*pp = c->next;
+		range_del(c->base);
 		munmap(c->base, CHUNK_SIZE);
 		close(c->fd);
 		mpi_free(c);
@@ -232,14 +297,39 @@ void mpi_arena_free(void *block)
 int mpi_arena_describe(const void *block, int *fd, size_t *offset)
 {
 	const struct hdr *h;
+	bool ok;
 
 	if (block == NULL)
 		return -EINVAL;
 	h = (const struct hdr *)((const char *)block - HDR);
-	if (h->magic != MAGIC)
+	pthread_mutex_lock(&lock);
+	ok = range_has((const char *)h, HDR);
+	pthread_mutex_unlock(&lock);
+	if (!ok || h->magic != MAGIC)
 		return -EINVAL;
 	*fd = h->fd;
 	*offset = h->chunk ? (size_t)((const char *)block - h->chunk->base)
 			   : (size_t)HDR;
 	return 0;
+}
+
+void *mpi_arena_adopt(void *map, size_t maplen, size_t offset, size_t need)
+{
+	const struct hdr *h;
+	size_t extent;
+
+	if (offset < HDR || offset > maplen || offset % 64 != 0)
+		return NULL;
+	h = (const struct hdr *)((char *)map + offset - HDR);
+	if (h->magic != MAGIC || h->cls > NCLASS)
+		return NULL;
+	if (h->cls < NCLASS)
+		extent = ((size_t)64 << h->cls) - HDR;
+	else
+		extent = h->map_len - HDR;
+	if (h->cls == NCLASS && offset != HDR)
+		return NULL;
+	if (extent > maplen - offset || need > extent)
+		return NULL;
+	return (char *)map + offset;
 }

@@ -27,8 +27,20 @@ void mpi_arena_free(void *block);
 /*
  * Describe a block as (memfd, offset) so it can later be handed to a process
  * that did not inherit it.  The fd stays owned by the library.  0, or
- * -EINVAL for NULL or a block without the arena's header before it.
+ * -EINVAL for NULL or anything but a block of an arena mapping of this
+ * process (its own or, after fork, its parent's; not one a forkserver or
+ * spawn child adopted: its header names the parent's fd); a pointer
+ * elsewhere is never read.
  */
 int mpi_arena_describe(const void *block, int *fd, size_t *offset);
+
+/*
+ * In another process: the block at offset `offset` of a mapping of the
+ * memfd mpi_arena_describe named (map, maplen bytes: the whole memfd),
+ * after checking that its header is there and that the block lies inside
+ * the mapping, with at least `need` bytes.  NULL (-EPROTO) otherwise.
+ * The block is foreign here: mpi_arena_free forgets it.
+ */
+void *mpi_arena_adopt(void *map, size_t maplen, size_t offset, size_t need);
 
 #endif

@@ -212,6 +212,7 @@ static int prepare_worker(mp_pool_t *p, unsigned i)
 
 	if (w->args.inbox != NULL)
 		mpi_ring_free(w->args.inbox); /* a fresh inbox: no stale job */
+	mpi_free(w->blob);
 	p->slots[i] = (struct worker_slot){0};
 	*w = (struct worker){
 		.args = {.inbox = mpi_ring_new(INBOX_BYTES, 0, 0),
@@ -224,10 +225,7 @@ static int prepare_worker(mp_pool_t *p, unsigned i)
 						   : UINT64_MAX};
 	if (w->args.inbox == NULL)
 		return -ENOMEM;
-	w->proc = mp_process_new(mpi_pool_worker_main, &w->args,
-				 &(mp_process_opts_t){.daemon = true,
-						    .new_process_group = true});
-	return w->proc == NULL ? mp_last_error_code() : 0;
+	return mpi_pool_worker_proc(p, w); /* launch.c: by the start method */
 }
 
 /* Start a prepared worker's process: 0, or a code. */

@@ -87,6 +87,12 @@ mp_executor_t *mp_executor_new(const mp_executor_opts_t *opts)
 		MPI_ERR(-ENOMEM, "out of memory");
 		return NULL;
 	}
+	if (opts->backend != NULL && opts->start_method != NULL) {
+		mpi_free(ex);
+		MPI_ERR(-EINVAL, "opts->start_method is for local workers; "
+				 "opts->backend starts its own");
+		return NULL;
+	}
 	if (opts->backend != NULL)
 		return backend_new(ex, opts);
 	rc = mpi_pool_create(&(mp_pool_opts_t){
@@ -94,7 +100,9 @@ mp_executor_t *mp_executor_new(const mp_executor_opts_t *opts)
 		.initializer = opts->initializer,
 		.initarg = opts->initarg,
 		.maxtasksperchild = opts->max_tasks_per_child,
-		.task_timeout = opts->task_timeout}, &ex->pool);
+		.task_timeout = opts->task_timeout,
+		.start_method = opts->start_method,
+		.initarg_len = opts->initarg_len}, &ex->pool);
 	if (rc < 0) {
 		mpi_free(ex);
 		MPI_RAISE(rc);

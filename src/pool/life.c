@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <time.h>
@@ -32,6 +33,12 @@ int mpi_pool_create(const mp_pool_opts_t *opts, mp_pool_t **out)
 	pthread_mutex_init(&p->lock, NULL);
 	p->thread_joined = true; /* until the thread exists */
 	p->opts = *opts;
+	if ((rc = mpi_pool_check_method(opts, &p->opts.start_method)) < 0) {
+		pthread_mutex_destroy(&p->lock);
+		pthread_cond_destroy(&p->done);
+		mpi_free(p);
+		return rc;
+	}
 	p->n = opts->processes ? opts->processes : (unsigned)mp_cpu_count();
 	p->depth = 1;
 	p->avg_ns = 1000000000; /* tasks are long until they prove short */
@@ -53,8 +60,10 @@ int mpi_pool_create(const mp_pool_opts_t *opts, mp_pool_t **out)
 	}
 	for (unsigned i = 0; i < p->n; i++)
 		if ((rc = mpi_pool_start_worker(p, i)) < 0) {
-			rc = mpi_why(rc, "cannot start a worker: %s",
-				     mp_strerror(rc));
+			char why[300];
+
+			snprintf(why, sizeof(why), "%s", mp_last_error());
+			rc = mpi_why(rc, "cannot start a worker: %s", why);
 			goto fail;
 		}
 	if ((rc = pthread_create(&p->thread, NULL, mpi_pool_supervisor, p)) != 0) {
@@ -231,9 +240,11 @@ void mpi_pool_destroy(mp_pool_t *pool)
 		mpi_pool_terminate(pool);
 		mpi_pool_join(pool, MPI_NO_DEADLINE);
 	}
-	for (unsigned i = 0; pool->w && i < pool->n; i++)
+	for (unsigned i = 0; pool->w && i < pool->n; i++) {
 		if (pool->w[i].args.inbox)
 			mpi_ring_free(pool->w[i].args.inbox);
+		mpi_free(pool->w[i].blob);
+	}
 	if (pool->results)
 		mpi_ring_free(pool->results);
 	mpi_arena_free(pool->slots);

@@ -63,6 +63,8 @@ struct worker_args {
 	unsigned index, maxtasks;
 	void (*initializer)(void *);
 	void *initarg;
+	/* forkserver/spawn: the parent's task functions here (NULL: fork) */
+	const struct mpi_code_map *code;
 };
 
 struct mp_task_out {
@@ -73,6 +75,23 @@ struct mp_task_out {
 };
 
 int mpi_pool_worker_main(void *arg);
+
+/* ---- starting workers by a start method (launch.c) ---- */
+
+/* A forkserver/spawn worker: the parent's task function fn (of a job of
+ * kind) here, or a stand-in that fails the task with a reason. */
+struct mpi_code_map;
+uint64_t mpi_pool_task_here(const struct mpi_code_map *code, uint64_t fn,
+			     uint32_t kind);
+
+/* Check opts->start_method and opts->initarg(_len) and resolve the method
+ * to its static name in *method: 0, or -EINVAL with a reason. */
+int mpi_pool_check_method(const mp_pool_opts_t *opts, const char **method);
+/* Make w's process object, not started (w->args filled), for the pool's
+ * method (its arg bytes in w->blob, freed by the next prepare or the
+ * pool's end): 0, or the public code (mp_last_error() says why). */
+struct worker;
+int mpi_pool_worker_proc(mp_pool_t *p, struct worker *w);
 
 /* ---- jobs ---- */
 
@@ -219,6 +238,7 @@ struct worker {
 	bool starting;               /* the starter thread starts proc */
 	bool started;                /* ... and is done: start_rc */
 	int start_rc;
+	void *blob;                  /* forkserver/spawn: proc's arg bytes */
 };
 
 struct mp_pool {

@@ -217,6 +217,8 @@ int mpi_pool_worker_main(void *arg)
 		memcpy(&h, in.b, sizeof(h));
 		if (h.kind == T_STOP)
 			return 0;
+		if (a->code != NULL)
+			h.fn = mpi_pool_task_here(a->code, h.fn, h.kind);
 		t0 = mpi_now_ns();
 		__atomic_store_n(&a->slot->started, t0, __ATOMIC_RELAXED);
 		__atomic_store_n(&a->slot->current, h.id, __ATOMIC_RELEASE);

@@ -12,13 +12,13 @@
  *     program itself (its pid and uid) is served; anyone else who holds
  *     the socket (a fork child of the program) gets -EPERM;
  *   - receives one request per message (request.h) with its fds by
- *     SCM_RIGHTS: the status pipe's write end, then the child's stdin,
+ *     SCM_RIGHTS: the status socket's write end, then the child's stdin,
  *     stdout, stderr, the setup report pipe and the arg memfd as the flags
  *     say.  Anything else (truncated, oversized, wrong fd count, bad
  *     fields, unknown target) is refused with an error reply, its fds
  *     closed, and the server goes on serving;
  *   - forks the child, replies (0, pid) with a pidfd of the child by
- *     SCM_RIGHTS (no fd without pidfds), keeps the status pipe, and when
+ *     SCM_RIGHTS (no fd without pidfds), keeps the status socket, and when
  *     the child ends (SIGCHLD through a signalfd, wait4) writes its exit
  *     code and rusage there and closes it.
  * Each child of the server has PR_SET_PDEATHSIG(SIGKILL): when the server
@@ -26,7 +26,7 @@
  * program first joins them (the process module's exit cleanup), then closes
  * the socket; the server kills what is left and exits.
  *
- * The requester: the status pipe's read end is the child's sentinel (and
+ * The requester: the status socket's read end is the child's sentinel (and
  * what join waits on), the pidfd is for signals.  Requests are serialised
  * by a mutex (one reply per request, in order).
  */
@@ -52,9 +52,10 @@
 #include "internal/error.h"
 #include "process/process_int.h"
 
-#define MAX_FDS 6
+/* status, stdin, stdout, stderr, report, arg, then the shared objects' */
+#define MAX_FDS (6 + REQ_MAX_SHARED)
 
-/* What the server writes to a status pipe when its child ends. */
+/* What the server writes to a status socket when its child ends. */
 struct fs_status {
 	int32_t code; /* exit status, or -N for signal N */
 	int32_t pad;
@@ -294,7 +295,7 @@ __attribute__((noreturn)) static void kid_main(const struct mpi_req *r,
 	close(S.sigfd);
 	for (size_t i = 0; i < S.nkids; i++)
 		close(S.kids[i].status_fd);
-	close(fds[0]); /* the status pipe: the server's to write */
+	close(fds[0]); /* the status socket: the server's to write */
 	signal(SIGPIPE, SIG_DFL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -320,6 +321,8 @@ __attribute__((noreturn)) static void kid_main(const struct mpi_req *r,
 	if (r->flags & REQ_ARG_FD)
 		argfd = fds[at++];
 	(void)nfds;
+	if (r->nshared > 0 && (fd = mpi_travel_adopt(r, fds + at)) < 0)
+		mpi_report_fail(report, -fd, 0, mpi_reason(fd));
 	if (argfd < 0 && (arg = mpi_req_arg(r)) == NULL && r->arg_len > 0)
 		mpi_report_fail(report, ENOMEM, 0, "arg bytes");
 	memset(&p, 0, sizeof(p));
@@ -647,28 +650,39 @@ int mpi_fs_start(struct mp_process *p, const char *tname, int *setup_fd)
 	int status[2] = {-1, -1}, rep[2] = {-1, -1}, fds[MAX_FDS], nfds = 0;
 	int argfd = -1, pidfd, rc;
 	struct mpi_req_src src;
+	struct mpi_travel t;
 	void *buf = NULL;
 	size_t size;
 	pid_t pid;
 
 	*setup_fd = -1;
-	mpi_req_from(p, tname, &src);
+	if ((rc = mpi_travel_describe(p->shared, p->nshared, "forkserver",
+				      &t)) < 0)
+		return rc;
+	mpi_req_from(p, tname, &t, &src);
 	size = mpi_req_size(&src);
 	if (size == 0 || size > REQ_MAX_INLINE) { /* the arg goes apart */
 		src.h.flags |= REQ_ARG_FD;
 		size = mpi_req_size(&src);
-		if ((argfd = arg_memfd(p->arg, p->arg_len)) < 0)
+		if ((argfd = arg_memfd(p->arg, p->arg_len)) < 0) {
+			mpi_travel_release(&t);
 			return argfd;
+		}
 	}
 	if ((buf = mpi_malloc(size)) == NULL) {
 		rc = mpi_why(-ENOMEM, "out of memory");
 		goto out;
 	}
-	if (pipe2(status, O_CLOEXEC | O_NONBLOCK) < 0) {
-		rc = MPI_WHY_SYS("pipe2");
+	/* A socket, not a pipe: the status is read with MSG_PEEK, so the
+	 * sentinel stays readable once the child ended, however often (and
+	 * by whom: a sweep) it was reaped, as a pidfd does. */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
+		       status) < 0) {
+		rc = MPI_WHY_SYS("socketpair");
 		goto out;
 	}
-	if (mpi_needs_setup(p) && (rc = mpi_report_pipe(rep)) < 0)
+	if ((mpi_needs_setup(p) || t.n > 0) &&
+	    (rc = mpi_report_pipe(rep)) < 0)
 		goto out;
 	fds[nfds++] = status[1];
 	if (p->keep_stdin && fcntl(0, F_GETFD) >= 0) {
@@ -689,6 +703,8 @@ int mpi_fs_start(struct mp_process *p, const char *tname, int *setup_fd)
 	}
 	if (argfd >= 0)
 		fds[nfds++] = argfd;
+	for (size_t i = 0; i < t.nfds; i++)
+		fds[nfds++] = t.fds[i];
 	mpi_req_encode(&src, buf);
 	if ((rc = mpi_fs_request(buf, size, fds, nfds, &pid, &pidfd)) < 0)
 		goto out;
@@ -700,6 +716,7 @@ int mpi_fs_start(struct mp_process *p, const char *tname, int *setup_fd)
 	rep[0] = -1;
 out:
 	mpi_free(buf);
+	mpi_travel_release(&t);
 	if (argfd >= 0)
 		close(argfd);
 	close_fds(status, 2);
@@ -713,7 +730,7 @@ int mpi_fs_reap(struct mp_process *p, int *code, struct rusage *ru)
 	ssize_t n;
 
 	do
-		n = read(p->child.fd, &st, sizeof(st));
+		n = recv(p->child.fd, &st, sizeof(st), MSG_PEEK | MSG_DONTWAIT);
 	while (n < 0 && errno == EINTR);
 	if (n < 0 && errno == EAGAIN)
 		return 0;

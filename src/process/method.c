@@ -175,7 +175,7 @@ void *mpi_req_arg(const struct mpi_req *r)
 /* ---- mp_init ---- */
 
 void mpi_req_from(const struct mp_process *p, const char *tname,
-		  struct mpi_req_src *s)
+		  const struct mpi_travel *t, struct mpi_req_src *s)
 {
 	memset(s, 0, sizeof(*s));
 	s->h.flags = (p->daemon ? REQ_DAEMON : 0) |
@@ -193,6 +193,10 @@ void mpi_req_from(const struct mp_process *p, const char *tname,
 	s->ident = p->identity;
 	s->target = tname;
 	s->arg = p->arg;
+	s->h.nshared = (uint32_t)t->n;
+	s->h.nshared_fds = (uint32_t)t->nfds;
+	s->shared = t->ent;
+	s->shared_fds = t->fds;
 }
 
 int mp_init(int argc, char **argv)

@@ -56,7 +56,7 @@ struct mp_process {
 	enum kind kind;
 	_Atomic enum state state; /* read without the lock */
 	struct mpi_child child; /* pid, and its pidfd (or exit pipe); for a
-				 * forkserver child, the status pipe */
+				 * forkserver child, the status socket */
 	enum method method; /* as asked (M_DEFAULT: the default at start) */
 	enum method used;   /* the one start used (under mpi_reg_lock) */
 	size_t arg_len;     /* forkserver/spawn: bytes at arg to copy */
@@ -74,6 +74,8 @@ struct mp_process {
 	bool new_session;
 	bool new_group;
 	bool keep_stdin;
+	mp_shared_t *shared; /* opts.shared, copied */
+	size_t nshared;
 };
 
 extern pthread_mutex_t mpi_reg_lock;
@@ -170,9 +172,11 @@ void *mpi_req_arg(const struct mpi_req *r);
 /* Run target(arg) as a child's main: exit cleanup, flush, _exit(code). */
 __attribute__((noreturn)) void mpi_child_run(mp_target_fn target, void *arg);
 
-/* Fill a request source from p (target name tname, arg bytes). */
+/* Fill a request source from p (target name tname, arg bytes, shared
+ * objects t). */
+struct mpi_travel;
 void mpi_req_from(const struct mp_process *p, const char *tname,
-		  struct mpi_req_src *s);
+		  const struct mpi_travel *t, struct mpi_req_src *s);
 
 /*
  * Start p (its fields checked, method chosen) by spawn / through the fork
@@ -204,7 +208,7 @@ int mpi_fs_validate(const void *buf, size_t len, int nfds,
 		    const struct ucred *cred, pid_t parent, struct mpi_req *r,
 		    mp_target_fn *fn);
 
-/* Reap a forkserver child from its status pipe: as mpi_child_reap. */
+/* Reap a forkserver child from its status socket: as mpi_child_reap. */
 int mpi_fs_reap(struct mp_process *p, int *code, struct rusage *ru);
 
 /* The fork server: start it (mp_init), is it ours, stop it (tests). */
@@ -221,6 +225,32 @@ static inline struct mpi_child mpi_sig_target(const struct mp_process *p)
 		return (struct mpi_child){.pid = p->child.pid, .fd = p->sig_fd};
 	return p->child;
 }
+
+/* ---- shared objects (shared.c) ---- */
+
+/* Check opts.shared: 0, or -EINVAL with a reason naming the field. */
+int mpi_shared_check(const mp_shared_t *objs, size_t n);
+/* A fork child: its objects are the parent's pointers. */
+void mpi_shared_inherit(const mp_shared_t *objs, size_t n);
+
+/* The shared objects of a start, as the request carries them. */
+struct mpi_travel {
+	struct req_shared ent[REQ_MAX_SHARED];
+	int fds[REQ_MAX_SHARED];    /* the parent's fd numbers */
+	bool owned[REQ_MAX_SHARED]; /* opened for this start: closed after */
+	size_t n, nfds;
+};
+/* Describe objs for a child of method (named in reasons): 0, or -EINVAL
+ * (not library shared memory), -ENOTSUP (a Condition on another lock, a
+ * Barrier with an action), -EBADF, -E2BIG, with a reason. */
+int mpi_travel_describe(const mp_shared_t *objs, size_t n,
+			const char *method, struct mpi_travel *t);
+/* Close the fds the description opened. */
+void mpi_travel_release(struct mpi_travel *t);
+/* In a forkserver or spawn child: build handles on r's objects, whose fds
+ * are fds[0..r->nshared_fds) here (closed once mapped, kept for
+ * Connections and FDs): 0, or a code with a reason. */
+int mpi_travel_adopt(const struct mpi_req *r, const int *fds);
 
 /* Without pidfds: take exitw as this process's exit pipe (spawn child). */
 void mpi_set_exit_pipe(int exitw);

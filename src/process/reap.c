@@ -105,6 +105,7 @@ void mpi_proc_destroy(struct mp_process *p)
 	if (p->sig_fd >= 0)
 		close(p->sig_fd);
 	mpi_free(p->affinity);
+	mpi_free(p->shared);
 	mpi_free(p->identity);
 	mpi_free(p->name);
 	mpi_free(p);

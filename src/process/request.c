@@ -5,6 +5,7 @@
 #include "process/request.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "internal/error.h"
@@ -46,6 +47,50 @@ static int check_opts(const struct req_header *h)
 		return mpi_why(-EPROTO, "request: parent pid %d", h->ppid);
 	if (h->naffinity > REQ_MAX_AFFINITY)
 		return mpi_why(-EPROTO, "request: %u CPUs", h->naffinity);
+	if (h->nshared > REQ_MAX_SHARED || h->nshared_fds > REQ_MAX_SHARED)
+		return mpi_why(-EPROTO, "request: %u shared objects, %u fds",
+			       h->nshared, h->nshared_fds);
+	return 0;
+}
+
+/* Check the shared objects' list at *at: kinds, fd indexes, parts. */
+static int take_shared(const unsigned char *b, size_t len, size_t *at,
+		       struct mpi_req *r)
+{
+	size_t need = r->nshared_fds * 4 + r->nshared * sizeof(struct req_shared);
+
+	if (need > len - *at)
+		return mpi_why(-EPROTO, "request: shared objects run past "
+					"the end");
+	r->shared_fds = b + *at;
+	r->shared = b + *at + r->nshared_fds * 4;
+	*at += need;
+	for (size_t i = 0; i < r->nshared; i++) {
+		struct req_shared s = mpi_req_shared(r, i);
+		int nparts = s.kind == MP_SHARED_QUEUE ? 2 : 1;
+
+		if (s.kind < MP_SHARED_LOCK || s.kind > MP_SHARED_FD)
+			return mpi_why(-EPROTO, "request: shared object %zu "
+						"of kind %u",
+				       i, s.kind);
+		if (s.flags & ~(uint32_t)(REQ_CONN_READABLE | REQ_CONN_WRITABLE))
+			return mpi_why(-EPROTO, "request: shared object %zu "
+						"flags 0x%x",
+				       i, s.flags);
+		for (int k = 0; k < 2; k++) {
+			bool used = k < nparts;
+
+			if (used ? s.fd[k] < 0 ||
+					   (size_t)s.fd[k] >= r->nshared_fds
+				 : s.fd[k] != -1 || s.off[k] != 0)
+				return mpi_why(-EPROTO, "request: shared "
+							"object %zu part %d",
+					       i, k);
+		}
+	}
+	for (size_t i = 0; i < r->nshared_fds; i++)
+		if (mpi_req_shared_fd(r, i) < 0)
+			return mpi_why(-EPROTO, "request: shared fd %zu", i);
 	return 0;
 }
 
@@ -84,6 +129,10 @@ int mpi_req_decode(const void *buf, size_t len, struct mpi_req *r)
 	    (rc = take_str(b, len, &at, h.target_len, REQ_MAX_TARGET,
 			   "target", &r->target)) < 0)
 		return rc;
+	r->nshared = h.nshared;
+	r->nshared_fds = h.nshared_fds;
+	if ((rc = take_shared(b, len, &at, r)) < 0)
+		return rc;
 	if (h.flags & REQ_ARG_FD) {
 		if (h.arg_len > REQ_MAX_ARG_FD)
 			return mpi_why(-EMSGSIZE, "request: arg of %llu bytes",
@@ -115,7 +164,24 @@ int mpi_req_nfds(const struct mpi_req *r)
 {
 	return __builtin_popcount(r->flags &
 				  (REQ_FD_STDIN | REQ_FD_STDOUT |
-				   REQ_FD_STDERR | REQ_FD_REPORT | REQ_ARG_FD));
+				   REQ_FD_STDERR | REQ_FD_REPORT | REQ_ARG_FD)) +
+	       (int)r->nshared_fds;
+}
+
+struct req_shared mpi_req_shared(const struct mpi_req *r, size_t i)
+{
+	struct req_shared s;
+
+	memcpy(&s, r->shared + i * sizeof(s), sizeof(s));
+	return s;
+}
+
+int mpi_req_shared_fd(const struct mpi_req *r, size_t i)
+{
+	int32_t fd;
+
+	memcpy(&fd, r->shared_fds + i * 4, 4);
+	return fd;
 }
 
 int mpi_req_cpu(const struct mpi_req *r, size_t i)
@@ -139,6 +205,10 @@ size_t mpi_req_size(struct mpi_req_src *s)
 	    __builtin_add_overflow(n, (size_t)s->h.name_len, &n) ||
 	    __builtin_add_overflow(n, (size_t)s->h.ident_len, &n) ||
 	    __builtin_add_overflow(n, (size_t)s->h.target_len, &n) ||
+	    __builtin_add_overflow(n, (size_t)s->h.nshared_fds * 4, &n) ||
+	    __builtin_add_overflow(n, (size_t)s->h.nshared *
+					      sizeof(struct req_shared),
+				   &n) ||
 	    __builtin_add_overflow(n, arg, &n))
 		return 0;
 	return n;
@@ -162,6 +232,16 @@ void mpi_req_encode(const struct mpi_req_src *s, void *out)
 	o += s->h.ident_len;
 	memcpy(o, s->target, s->h.target_len);
 	o += s->h.target_len;
+	for (uint32_t i = 0; i < s->h.nshared_fds; i++) {
+		int32_t fd = s->shared_fds[i];
+
+		memcpy(o, &fd, 4);
+		o += 4;
+	}
+	if (s->h.nshared > 0) {
+		memcpy(o, s->shared, s->h.nshared * sizeof(struct req_shared));
+		o += s->h.nshared * sizeof(struct req_shared);
+	}
 	if (!(s->h.flags & REQ_ARG_FD)) {
 		if (s->h.arg_len > 0)
 			memcpy(o, s->arg, (size_t)s->h.arg_len);

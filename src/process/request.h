@@ -8,8 +8,11 @@
  * Layout (native byte order: both ends are the same program on the same
  * machine): a fixed header, then naffinity int32 CPU numbers, then name,
  * identity and target, each NUL-terminated (the lengths count the NUL),
- * then, unless REQ_ARG_FD, arg_len bytes of arg and a NUL.  The whole
- * request is exactly that long.
+ * then the shared objects: nshared_fds int32 fd numbers (the sender's:
+ * what a spawn child inherits; a forkserver child takes the fds that came
+ * with the message, in that order) and nshared struct req_shared, then,
+ * unless REQ_ARG_FD, arg_len bytes of arg and a NUL.  The whole request is
+ * exactly that long.
  *
  * The decoder is a trust boundary (the forkserver decodes what a peer
  * sent): it checks every length against what arrived, with overflow
@@ -30,8 +33,9 @@ enum {
 	REQ_GROUP = 1u << 2,
 	REQ_KEEP_STDIN = 1u << 3,
 	/* Forkserver only: which fds came with the request, in this order
-	 * after the status pipe: stdin, stdout, stderr, the setup report
-	 * pipe, the memfd holding the arg bytes. */
+	 * after the status socket: stdin, stdout, stderr, the setup report
+	 * pipe, the memfd holding the arg bytes, then the nshared_fds fds
+	 * of the shared objects. */
 	REQ_FD_STDIN = 1u << 4,
 	REQ_FD_STDOUT = 1u << 5,
 	REQ_FD_STDERR = 1u << 6,
@@ -51,6 +55,23 @@ enum {
 /* The biggest arg a memfd may announce (1 TiB: the memfd's size is what
  * the child checks it against). */
 #define REQ_MAX_ARG_FD (1ull << 40)
+/* Shared objects and their fds (MP_SHARED_MAX). */
+#define REQ_MAX_SHARED 32
+
+/*
+ * One shared object: its kind, flags (a Connection's REQ_CONN_*), and up
+ * to two (fd index, offset) parts: an arena block is (its memfd, the
+ * block's offset in it); a Queue is its state block then its ring; a
+ * SharedMemory, Connection or FD is one fd (offset 0).  An unused part
+ * has fd -1.
+ */
+struct req_shared {
+	uint32_t kind; /* mp_shared_kind_t */
+	uint32_t flags;
+	int32_t fd[2];
+	uint64_t off[2];
+};
+enum { REQ_CONN_READABLE = 1, REQ_CONN_WRITABLE = 2 };
 
 struct req_header {
 	uint32_t magic;
@@ -63,6 +84,8 @@ struct req_header {
 	uint32_t name_len;
 	uint32_t ident_len;
 	uint32_t target_len;
+	uint32_t nshared;
+	uint32_t nshared_fds;
 	uint64_t arg_len;
 };
 
@@ -76,6 +99,9 @@ struct mpi_req {
 	const char *name, *ident, *target; /* NUL-terminated */
 	const char *arg; /* NULL with REQ_ARG_FD; else arg_len bytes + NUL */
 	size_t arg_len;
+	size_t nshared, nshared_fds;
+	const unsigned char *shared_fds; /* int32s, maybe unaligned */
+	const unsigned char *shared;     /* struct req_shared, maybe unaligned */
 };
 
 /*
@@ -86,17 +112,23 @@ struct mpi_req {
  */
 int mpi_req_decode(const void *buf, size_t len, struct mpi_req *r);
 
-/* How many fds the flags of r say came with it (status pipe excluded). */
+/* How many fds the flags of r say came with it (status socket excluded). */
 int mpi_req_nfds(const struct mpi_req *r);
 
 /* CPU number i of r's affinity list. */
 int mpi_req_cpu(const struct mpi_req *r, size_t i);
+
+/* Shared object i of r, and fd number i of its list. */
+struct req_shared mpi_req_shared(const struct mpi_req *r, size_t i);
+int mpi_req_shared_fd(const struct mpi_req *r, size_t i);
 
 /* What to encode: the header fields and the strings/bytes. */
 struct mpi_req_src {
 	struct req_header h;
 	const int *affinity;
 	const char *name, *ident, *target;
+	const int *shared_fds;              /* h.nshared_fds */
+	const struct req_shared *shared;    /* h.nshared */
 	const void *arg; /* copied unless REQ_ARG_FD */
 };
 

@@ -58,14 +58,15 @@ static int write_all(int fd, const void *buf, size_t n)
 }
 
 /* A memfd holding p's request: the fd, or a code with a reason. */
-static int request_memfd(const struct mp_process *p, const char *tname)
+static int request_memfd(const struct mp_process *p, const char *tname,
+			 const struct mpi_travel *t)
 {
 	struct mpi_req_src src;
 	size_t size;
 	void *buf;
 	int fd, rc;
 
-	mpi_req_from(p, tname, &src);
+	mpi_req_from(p, tname, t, &src);
 	if ((size = mpi_req_size(&src)) == 0)
 		return mpi_why(-EOVERFLOW, "arg of %zu bytes is too big",
 			       p->arg_len);
@@ -105,6 +106,7 @@ static char **make_env(char *var)
 
 struct plan {
 	const struct mp_process *p;
+	const struct mpi_travel *t; /* their fds stay open across exec */
 	char *argv[2];
 	char **envp;
 	int memfd, exitw, errfd;
@@ -137,6 +139,10 @@ __attribute__((noreturn)) static void child(struct plan *c)
 	if (fcntl(c->memfd, F_SETFD, 0) < 0 ||
 	    (c->exitw >= 0 && fcntl(c->exitw, F_SETFD, 0) < 0))
 		mpi_report_fail(c->errfd, errno, STAGE_FDS, "fcntl(F_SETFD)");
+	for (size_t i = 0; i < c->t->nfds; i++)
+		if (fcntl(c->t->fds[i], F_SETFD, 0) < 0)
+			mpi_report_fail(c->errfd, errno, STAGE_FDS,
+					"fcntl(F_SETFD) of a shared object's fd");
 	mpi_apply_opts(c->p, c->errfd);
 	if (!c->p->keep_stdin) {
 		fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -163,6 +169,7 @@ int mpi_spawn_start(struct mp_process *p, const char *tname, int *setup_fd)
 {
 	int errp[2] = {-1, -1}, exitp[2] = {-1, -1};
 	struct mpi_child_report r;
+	struct mpi_travel t;
 	struct plan c;
 	char var[48];
 	pid_t pid;
@@ -171,10 +178,15 @@ int mpi_spawn_start(struct mp_process *p, const char *tname, int *setup_fd)
 	*setup_fd = -1;
 	memset(&c, 0, sizeof(c));
 	c.p = p;
+	c.t = &t;
 	c.exitw = -1;
 	c.argv[0] = (char *)(mpi_argv0 != NULL ? mpi_argv0 : p->name);
-	if ((c.memfd = request_memfd(p, tname)) < 0)
+	if ((rc = mpi_travel_describe(p->shared, p->nshared, "spawn", &t)) < 0)
+		return rc;
+	if ((c.memfd = request_memfd(p, tname, &t)) < 0) {
+		mpi_travel_release(&t);
 		return c.memfd;
+	}
 	if ((rc = mpi_report_pipe(errp)) < 0 ||
 	    (!mpi_have_pidfd() && (rc = mpi_report_pipe(exitp)) < 0))
 		goto out;
@@ -219,6 +231,7 @@ int mpi_spawn_start(struct mp_process *p, const char *tname, int *setup_fd)
 	rc = 0;
 out:
 	mpi_free(c.envp);
+	mpi_travel_release(&t);
 	close(c.memfd);
 	for (int i = 0; i < 2; i++) {
 		if (errp[i] >= 0)
@@ -280,6 +293,14 @@ void mpi_spawn_child_main(int fd)
 		die("%s", mpi_reason(rc));
 	if ((fn = mpi_target_find(r.target)) == NULL)
 		die("no target registered as '%s' (MP_TARGET)", r.target);
+	if (r.nshared > 0) {
+		int fds[REQ_MAX_SHARED];
+
+		for (size_t i = 0; i < r.nshared_fds; i++)
+			fds[i] = mpi_req_shared_fd(&r, i);
+		if ((rc = mpi_travel_adopt(&r, fds)) < 0)
+			die("%s", mpi_reason(rc));
+	}
 	mpi_become(r.name, r.ident, r.flags & REQ_DAEMON, r.ppid, -1);
 	if (r.flags & REQ_DAEMON) {
 		mpi_die_with_parent(r.ppid, 1);

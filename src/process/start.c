@@ -64,6 +64,7 @@ static int policy_os(mp_sched_policy_t policy)
 static int copy_opts(struct mp_process *p, const mp_process_opts_t *o)
 {
 	size_t i;
+	int rc;
 
 	if ((unsigned)o->policy > MP_SCHED_RR)
 		return OPT_ERR(-EINVAL, "opts->policy %d is not a policy",
@@ -117,6 +118,15 @@ static int copy_opts(struct mp_process *p, const mp_process_opts_t *o)
 		p->method = (enum method)m;
 	}
 	p->arg_len = o->arg_len;
+	if ((rc = mpi_shared_check(o->shared, o->nshared)) < 0)
+		return rc;
+	if (o->nshared > 0) {
+		p->shared = mpi_malloc(o->nshared * sizeof(*p->shared));
+		if (p->shared == NULL)
+			return OPT_ERR(-ENOMEM, "out of memory");
+		memcpy(p->shared, o->shared, o->nshared * sizeof(*p->shared));
+		p->nshared = o->nshared;
+	}
 	return 0;
 }
 
@@ -292,6 +302,7 @@ __attribute__((noreturn)) static void child_main(struct mp_process *p,
 		exit_w = exitw;
 	}
 	mpi_become(p->name, p->identity, p->daemon, ppid, -1);
+	mpi_shared_inherit(p->shared, p->nshared);
 	if (p->daemon) {
 		/* Die with the parent; if it died before prctl, go now. */
 		mpi_die_with_parent(ppid, 1);

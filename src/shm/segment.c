@@ -19,6 +19,7 @@
 
 #include "internal/alloc.h"
 #include "internal/error.h"
+#include "internal/travel.h"
 #include "shm/shm_int.h"
 
 struct mp_shm {
@@ -205,5 +206,53 @@ int mp_shm_unlink(mp_shm_t *s)
 		return MPI_ERR(-errno, "shm_unlink(%s): %s", s->name + 1,
 			       mp_strerror(-errno));
 	mpi_tracker_unregister(s->name);
+	return 0;
+}
+
+int mpi_shm_open_fd(const mp_shm_t *s)
+{
+	int fd = shm_open(s->name, O_RDWR | O_CLOEXEC, 0);
+
+	if (fd < 0)
+		return mpi_why(-errno, "SharedMemory '%s' cannot travel: "
+				       "shm_open: %s",
+			       s->name + 1, mp_strerror(-errno));
+	return fd;
+}
+
+int mpi_shm_adopt(int fd, mp_shm_t **out)
+{
+	static const char dir[] = "/dev/shm/";
+	char link[64], path[NAME_MAX + sizeof(dir) + 2];
+	struct stat st;
+	mp_shm_t *s;
+	ssize_t n;
+	int rc;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, path, sizeof(path) - 1);
+	if (n < 0)
+		return MPI_WHY_SYS("readlink(/proc/self/fd)");
+	path[n] = '\0';
+	if (strncmp(path, dir, sizeof(dir) - 1) != 0 ||
+	    strlen(path) - (sizeof(dir) - 1) > NAME_MAX - 1)
+		return mpi_why(-EPROTO, "fd %d is not a shared memory segment "
+					"(%s)",
+			       fd, path);
+	if (fstat(fd, &st) < 0)
+		return MPI_WHY_SYS("fstat");
+	if (st.st_size <= 0)
+		return mpi_why(-EPROTO, "segment %s is empty", path);
+	if ((s = mpi_calloc(1, sizeof(*s))) == NULL)
+		return mpi_why(-ENOMEM, "out of memory");
+	s->name[0] = '/';
+	memcpy(s->name + 1, path + sizeof(dir) - 1,
+	       strlen(path + sizeof(dir) - 1) + 1);
+	s->size = (size_t)st.st_size;
+	if ((rc = map(s, fd)) < 0) {
+		mpi_free(s);
+		return rc;
+	}
+	*out = s;
 	return 0;
 }

@@ -31,8 +31,15 @@ static void cond_init(mp_condition_t *c, const mp_condition_opts_t *opts)
 {
 	*c = (mp_condition_t){0};
 	c->_lock = opts ? opts->lock : NULL;
-	c->_rlock = opts && opts->rlock ? opts->rlock
-			 : c->_lock ? NULL : &c->_own;
+	/* Its own RLock is NULL here, not &c->_own: a Condition mapped at
+	 * another address (a forkserver or spawn child) finds it too. */
+	c->_rlock = opts && opts->rlock ? opts->rlock : NULL;
+}
+
+/* The RLock c uses, or NULL when it is on a Lock. */
+static inline mp_rlock_t *rlock_of(mp_condition_t *c)
+{
+	return c->_lock ? NULL : c->_rlock ? c->_rlock : &c->_own;
 }
 
 int mp_condition_init(mp_condition_t *c, const mp_condition_opts_t *opts)
@@ -73,7 +80,7 @@ void mp_condition_free(mp_condition_t *c)
 static int cond_acquire(mp_condition_t *c, double timeout)
 {
 	return c->_lock ? mpi_lock_acquire(c->_lock, timeout)
-			: mpi_rlock_acquire(c->_rlock, timeout);
+			: mpi_rlock_acquire(rlock_of(c), timeout);
 }
 
 int mp_condition_acquire(mp_condition_t *c, double timeout)
@@ -87,7 +94,7 @@ int mp_condition_acquire(mp_condition_t *c, double timeout)
 static int cond_release(mp_condition_t *c)
 {
 	if (c->_lock == NULL)
-		return mpi_rlock_release(c->_rlock);
+		return mpi_rlock_release(rlock_of(c));
 	return mpi_lock_release(c->_lock);
 }
 
@@ -99,9 +106,9 @@ int mp_condition_release(mp_condition_t *c)
 	return (rc = cond_release(c)) < 0 ? MPI_RAISE(rc) : 0;
 }
 
-static int is_mine(const mp_condition_t *c)
+static int is_mine(mp_condition_t *c)
 {
-	return mpi_lock_is_mine(c->_lock ? c->_lock : &c->_rlock->_lock);
+	return mpi_lock_is_mine(c->_lock ? c->_lock : &rlock_of(c)->_lock);
 }
 
 /* 0 notified, -ETIMEDOUT, or the re-acquire's code (MP_EOWNERDEAD). */
@@ -117,16 +124,16 @@ static int cond_wait(mp_condition_t *c, double timeout)
 			       "wait()");
 	mpi_semaphore_release(&c->_sleeping, 1);
 	/* Release the lock completely (every level of an RLock). */
-	if (c->_rlock) {
-		depth = c->_rlock->_count;
-		c->_rlock->_count = 1;
+	if (rlock_of(c)) {
+		depth = rlock_of(c)->_count;
+		rlock_of(c)->_count = 1;
 	}
 	cond_release(c);
 	got = mpi_semaphore_acquire(&c->_wait, timeout);
 	mpi_semaphore_release(&c->_woken, 1);
 	rc = cond_acquire(c, MP_FOREVER);
-	if (c->_rlock && (rc == 0 || rc == MP_EOWNERDEAD))
-		c->_rlock->_count = depth;
+	if (rlock_of(c) && (rc == 0 || rc == MP_EOWNERDEAD))
+		rlock_of(c)->_count = depth;
 	if (rc < 0)
 		return rc;
 	return got == 0 ? 0 : mpi_why(-ETIMEDOUT, "not notified within %gs",

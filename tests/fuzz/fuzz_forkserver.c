@@ -2,7 +2,7 @@
  * fuzz_forkserver.c - the fork server's request check (mpi_fs_validate,
  * over the decoder of process/request.h): what a peer on the server's
  * socket controls.  The first byte is the number of fds that came with the
- * message (0..6), the rest the message, copied to a buffer of exactly its
+ * message (0..6 + REQ_MAX_SHARED), the rest the message, copied to a buffer of exactly its
  * size (so ASan sees any read past it).  Besides the sanitizers, the
  * harness checks what the decoder promises for what it accepts: strings
  * and arg inside the message and NUL-terminated, the fd count the flags
@@ -53,7 +53,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
-	nfds = data[0] % 7;
+	nfds = data[0] % (7 + REQ_MAX_SHARED);
 	len = size - 1;
 	buf = malloc(len ? len : 1);
 	check(buf != NULL);
@@ -75,7 +75,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		src.ident = r.ident;
 		src.target = r.target;
 		src.arg = r.arg;
-		int cpus[r.naffinity + 1];
+		int cpus[r.naffinity + 1], sfds[r.nshared_fds + 1];
+		struct req_shared ents[r.nshared + 1];
+
+		for (size_t i = 0; i < r.nshared_fds; i++)
+			sfds[i] = mpi_req_shared_fd(&r, i);
+		for (size_t i = 0; i < r.nshared; i++) {
+			ents[i] = mpi_req_shared(&r, i);
+			check(ents[i].kind >= MP_SHARED_LOCK &&
+			      ents[i].kind <= MP_SHARED_FD);
+			check(ents[i].fd[0] >= 0 &&
+			      (size_t)ents[i].fd[0] < r.nshared_fds);
+		}
+		src.shared_fds = sfds;
+		src.shared = ents;
 
 		for (size_t i = 0; i < r.naffinity; i++)
 			cpus[i] = mpi_req_cpu(&r, i);

@@ -1,0 +1,84 @@
+/*
+ * internal/code.c - function pointers across processes (see code.h).
+ */
+#include "internal/code.h"
+
+#include <elf.h>
+#include <link.h>
+#include <string.h>
+
+struct describe_ctx {
+	struct mpi_code_obj *out;
+	size_t cap, n;
+};
+
+static int describe_one(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct describe_ctx *c = arg;
+	struct mpi_code_obj *o;
+	uint64_t lo = UINT64_MAX, hi = 0;
+
+	(void)size;
+	if (c->n == c->cap)
+		return 1;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+
+		if (ph->p_type != PT_LOAD)
+			continue;
+		if (info->dlpi_addr + ph->p_vaddr < lo)
+			lo = info->dlpi_addr + ph->p_vaddr;
+		if (info->dlpi_addr + ph->p_vaddr + ph->p_memsz > hi)
+			hi = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
+	}
+	if (hi == 0)
+		return 0;
+	o = &c->out[c->n++];
+	memset(o, 0, sizeof(*o));
+	o->lo = lo;
+	o->hi = hi;
+	o->base = info->dlpi_addr;
+	if (info->dlpi_name != NULL)
+		strncpy(o->name, info->dlpi_name, sizeof(o->name) - 1);
+	return 0;
+}
+
+size_t mpi_code_describe(struct mpi_code_obj *out, size_t cap)
+{
+	struct describe_ctx c = {out, cap, 0};
+
+	dl_iterate_phdr(describe_one, &c);
+	return c.n;
+}
+
+void mpi_code_map_init(struct mpi_code_map *m, const struct mpi_code_obj *objs,
+		       size_t n)
+{
+	struct mpi_code_obj here[MPI_CODE_MAX_OBJS];
+	size_t nhere = mpi_code_describe(here, MPI_CODE_MAX_OBJS);
+
+	memset(m, 0, sizeof(*m));
+	m->n = n < MPI_CODE_MAX_OBJS ? n : MPI_CODE_MAX_OBJS;
+	for (size_t i = 0; i < m->n; i++) {
+		m->o[i].lo = objs[i].lo;
+		m->o[i].hi = objs[i].hi;
+		for (size_t j = 0; j < nhere; j++)
+			if (strncmp(here[j].name, objs[i].name,
+				    sizeof(here[j].name)) == 0 &&
+			    here[j].hi - here[j].lo == objs[i].hi - objs[i].lo) {
+				m->o[i].delta = (int64_t)(here[j].base -
+							  objs[i].base);
+				m->o[i].found = 1;
+				break;
+			}
+	}
+}
+
+uintptr_t mpi_code_translate(const struct mpi_code_map *m, uint64_t addr)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (addr >= m->o[i].lo && addr < m->o[i].hi)
+			return m->o[i].found ? (uintptr_t)(addr + (uint64_t)m->o[i].delta)
+					     : 0;
+	return 0;
+}

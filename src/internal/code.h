@@ -1,0 +1,50 @@
+/*
+ * internal/code.h - function pointers across processes: (object, offset)
+ * translation.
+ *
+ * A pointer to code is only meaningful in the address space it came from.
+ * A fork or forkserver child has the parent's layout for every object
+ * loaded before the fork (the server forked early: objects dlopen'd later
+ * are not there); a spawn child has the same objects, loaded elsewhere
+ * (ASLR).  The parent describes its loaded objects (name, address range,
+ * load base: dl_iterate_phdr); the child matches them by name to its own
+ * and turns a parent's address into (object, offset) and back into its
+ * own address.  An address in no object, or in one the child lacks,
+ * translates to 0.
+ */
+#ifndef MPROC_INTERNAL_CODE_H
+#define MPROC_INTERNAL_CODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* One loaded object, as the parent saw it (a fixed-size record). */
+struct mpi_code_obj {
+	uint64_t lo, hi; /* its loaded address range */
+	uint64_t base;   /* dlpi_addr */
+	char name[232];  /* dlpi_name ("" for the executable), cut to fit */
+};
+
+#define MPI_CODE_MAX_OBJS 64
+
+/* Fill out with up to cap of this process's objects: how many. */
+size_t mpi_code_describe(struct mpi_code_obj *out, size_t cap);
+
+/* The child's view: for each of the parent's objects, the delta to add. */
+struct mpi_code_map {
+	size_t n;
+	struct {
+		uint64_t lo, hi;
+		int64_t delta;
+		int found;
+	} o[MPI_CODE_MAX_OBJS];
+};
+
+/* Match the parent's n objects to this process's (by name and size). */
+void mpi_code_map_init(struct mpi_code_map *m, const struct mpi_code_obj *objs,
+		       size_t n);
+
+/* The parent's code address addr here, or 0 when it cannot be found. */
+uintptr_t mpi_code_translate(const struct mpi_code_map *m, uint64_t addr);
+
+#endif

@@ -1,0 +1,173 @@
+/*
+ * pool/launch.c - starting a pool's workers (and their replacements) by
+ * the pool's start method.
+ *
+ * fork: the worker is mpi_pool_worker_main(&w->args) in a fork of the
+ * caller, as always.  forkserver and spawn: the worker cannot see the
+ * parent's memory, so
+ *   - the rings, the slot array, the supervisor's flag (arena blocks) and
+ *     the eventfd travel as shared objects (opts.shared, process/shared.c);
+ *   - the rest (worker index, maxtasks, the initializer and initarg bytes)
+ *     travels as arg bytes, with the parent's table of loaded objects
+ *     (internal/code.h): the worker translates every task function and
+ *     the initializer from the parent's address to its own by (object,
+ *     offset), so any function works, registered or not;
+ *   - the worker's entry is the registered target mpi_pool_worker_remote.
+ * A function the worker cannot place (in an object dlopen'd after
+ * mp_init, for forkserver) fails its task with a reason.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal/alloc.h"
+#include "internal/code.h"
+#include "internal/error.h"
+#include "pool/pool_int.h"
+
+/* The arg bytes of a forkserver/spawn worker: this, the objects, initarg. */
+struct blob {
+	uint32_t index, maxtasks;
+	uint64_t initializer;
+	uint64_t initarg_len;
+	uint64_t nobj;
+	struct mpi_code_obj objs[];
+};
+
+enum { SH_INBOX, SH_RESULTS, SH_SLOTS, SH_SLEEPING, SH_EFD, SH_N };
+
+int mpi_pool_check_method(const mp_pool_opts_t *opts, const char **method)
+{
+	const char *names[3];
+	const char *m = opts->start_method;
+
+	*method = NULL;
+	mp_get_all_start_methods(names, 3);
+	if (m == NULL)
+		m = names[0]; /* the default, now */
+	for (int i = 0; i < 3; i++)
+		if (strcmp(m, names[i]) == 0)
+			*method = names[i];
+	if (*method == NULL || strcmp(*method, m) != 0)
+		return mpi_why(-EINVAL, "cannot find context for '%s' "
+					"(opts->start_method: fork, forkserver "
+					"or spawn)",
+			       m);
+	if (strcmp(*method, "fork") != 0 && opts->initarg != NULL &&
+	    opts->initarg_len == 0)
+		return mpi_why(-EINVAL, "opts->initarg is not NULL but "
+					"opts->initarg_len is 0: a %s worker "
+					"cannot see the parent's memory; give "
+					"the size of the bytes to copy",
+			       *method);
+	return 0;
+}
+
+static int stand_in_task(const void *in, size_t len, mp_task_out_t *out)
+{
+	(void)in;
+	(void)len;
+	return mp_task_fail(out, "the task function is in no object this "
+				 "worker has loaded (dlopen'd after mp_init?)");
+}
+
+static int stand_in_map(const void *in, void *out)
+{
+	(void)in;
+	(void)out;
+	return -ENOENT;
+}
+
+uint64_t mpi_pool_task_here(const struct mpi_code_map *code, uint64_t fn,
+			    uint32_t kind)
+{
+	uintptr_t here = mpi_code_translate(code, fn);
+
+	if (here != 0)
+		return here;
+	return kind == T_MAP ? (uint64_t)(uintptr_t)stand_in_map
+			     : (uint64_t)(uintptr_t)stand_in_task;
+}
+
+/* The entry of a forkserver/spawn worker: rebuild its args, then run. */
+static int mpi_pool_worker_remote(void *arg)
+{
+	static struct mpi_code_map code;
+	const struct blob *b = arg;
+	struct worker_slot *slots;
+	struct worker_args a = {0};
+	int *efd;
+
+	if (b == NULL || b->nobj > MPI_CODE_MAX_OBJS)
+		return 3;
+	a.inbox = mp_process_shared(SH_INBOX, MP_SHARED_BLOCK);
+	a.results = mp_process_shared(SH_RESULTS, MP_SHARED_BLOCK);
+	slots = mp_process_shared(SH_SLOTS, MP_SHARED_BLOCK);
+	a.sup_sleeping = mp_process_shared(SH_SLEEPING, MP_SHARED_BLOCK);
+	efd = mp_process_shared(SH_EFD, MP_SHARED_FD);
+	if (a.inbox == NULL || a.results == NULL || slots == NULL ||
+	    a.sup_sleeping == NULL || efd == NULL)
+		return 3;
+	mpi_code_map_init(&code, b->objs, (size_t)b->nobj);
+	a.slot = &slots[b->index];
+	a.efd = *efd;
+	a.index = b->index;
+	a.maxtasks = b->maxtasks;
+	a.code = &code;
+	if (b->initializer != 0) {
+		uintptr_t init = mpi_code_translate(&code, b->initializer);
+
+		if (init == 0) {
+			fprintf(stderr, "mproc: pool worker: the initializer "
+					"is in no object this worker has\n");
+			return 3;
+		}
+		a.initializer = (void (*)(void *))init;
+		if (b->initarg_len > 0)
+			a.initarg = (char *)&b->objs[b->nobj];
+	}
+	return mpi_pool_worker_main(&a);
+}
+MP_TARGET(mpi_pool_worker_remote);
+
+int mpi_pool_worker_proc(mp_pool_t *p, struct worker *w)
+{
+	const char *method = p->opts.start_method;
+	mp_process_opts_t o = {.daemon = true, .new_process_group = true,
+			       .start_method = method};
+	mp_shared_t sh[SH_N] = {
+		[SH_INBOX] = {MP_SHARED_BLOCK, w->args.inbox},
+		[SH_RESULTS] = {MP_SHARED_BLOCK, p->results},
+		[SH_SLOTS] = {MP_SHARED_BLOCK, p->slots},
+		[SH_SLEEPING] = {MP_SHARED_BLOCK, p->sup_sleeping},
+		[SH_EFD] = {MP_SHARED_FD, &p->efd}};
+	struct mpi_code_obj objs[MPI_CODE_MAX_OBJS];
+	size_t extra, nobj, len;
+	struct blob *b;
+
+	if (strcmp(method, "fork") == 0) {
+		w->proc = mp_process_new(mpi_pool_worker_main, &w->args, &o);
+		return w->proc == NULL ? mp_last_error_code() : 0;
+	}
+	/* mp_process_new copies the shared list; the arg bytes are copied
+	 * at start (maybe in the starter thread): they live in w->blob. */
+	extra = p->opts.initarg ? p->opts.initarg_len : 0;
+	nobj = mpi_code_describe(objs, MPI_CODE_MAX_OBJS);
+	len = sizeof(*b) + nobj * sizeof(objs[0]) + extra;
+	if ((b = mpi_calloc(1, len)) == NULL)
+		return MPI_ERR(-ENOMEM, "out of memory");
+	b->index = w->args.index;
+	b->maxtasks = w->args.maxtasks;
+	b->initializer = (uint64_t)(uintptr_t)w->args.initializer;
+	b->initarg_len = extra;
+	b->nobj = nobj;
+	memcpy(b->objs, objs, nobj * sizeof(objs[0]));
+	if (extra > 0)
+		memcpy(&b->objs[nobj], p->opts.initarg, extra);
+	o.arg_len = len;
+	o.shared = sh;
+	o.nshared = SH_N;
+	w->blob = b;
+	w->proc = mp_process_new(mpi_pool_worker_remote, b, &o);
+	return w->proc == NULL ? mp_last_error_code() : 0;
+}

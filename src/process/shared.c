@@ -1,0 +1,383 @@
+/*
+ * process/shared.c - shared objects that travel to a child started by any
+ * method (opts.shared, mp_process_shared).
+ *
+ * Design notes.
+ * - Parent (forkserver, spawn): each object becomes a struct req_shared
+ *   in the start request: an arena object is (its memfd, the block's
+ *   offset), a Queue its state block and its ring, a SharedMemory an fd
+ *   of its segment (shm_open by name), a Connection or FD its fd.  The fds
+ *   are listed once each (objects in one arena chunk share its memfd) and
+ *   go with the request: by SCM_RIGHTS to the fork server, inherited
+ *   across exec (close-on-exec cleared in the vforked child) for spawn.
+ * - Child: each memfd is mapped once, whole, wherever the kernel puts it;
+ *   every object is found at its offset (mpi_arena_adopt checks the block
+ *   header and bounds), so a handle never depends on the parent's
+ *   addresses.  The objects that hold pointers are made so they need
+ *   none: a Condition on its own RLock finds it by offset (NULL _rlock), a
+ *   Queue's handle is per process (queue.c); a Condition on another lock
+ *   and a Barrier with an action (code and arg pointers) are refused with
+ *   -ENOTSUP.  The mappings stay for the child's life.
+ * - Fork children get the parent's pointers: the same table, so a target
+ *   reads its objects with mp_process_shared whatever the method.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "connection/conn_int.h"
+#include "internal/alloc.h"
+#include "internal/arena.h"
+#include "internal/error.h"
+#include "internal/ring.h"
+#include "internal/travel.h"
+#include "mproc/shm.h"
+#include "mproc/sync.h"
+#include "process/process_int.h"
+
+static const char *const kind_names[] = {
+	[MP_SHARED_LOCK] = "Lock",
+	[MP_SHARED_RLOCK] = "RLock",
+	[MP_SHARED_SEMAPHORE] = "Semaphore",
+	[MP_SHARED_EVENT] = "Event",
+	[MP_SHARED_CONDITION] = "Condition",
+	[MP_SHARED_BARRIER] = "Barrier",
+	[MP_SHARED_VALUE] = "Value",
+	[MP_SHARED_ARRAY] = "Array",
+	[MP_SHARED_BLOCK] = "shared block",
+	[MP_SHARED_SHM] = "SharedMemory",
+	[MP_SHARED_QUEUE] = "Queue",
+	[MP_SHARED_CONNECTION] = "Connection",
+	[MP_SHARED_FD] = "fd",
+};
+
+/* This process's objects (what its parent passed), set before its target
+ * runs and read-only after. */
+static struct {
+	mp_shared_kind_t kind;
+	void *obj;
+} table[MP_SHARED_MAX];
+static size_t ntable;
+
+int mpi_shared_check(const mp_shared_t *objs, size_t n)
+{
+	if (n > MP_SHARED_MAX)
+		return mpi_why(-EINVAL, "opts->nshared %zu: at most %d objects",
+			       n, MP_SHARED_MAX);
+	if (n > 0 && objs == NULL)
+		return mpi_why(-EINVAL, "opts->shared is NULL but "
+					"opts->nshared is %zu",
+			       n);
+	for (size_t i = 0; i < n; i++) {
+		if (objs[i].kind < MP_SHARED_LOCK || objs[i].kind > MP_SHARED_FD)
+			return mpi_why(-EINVAL, "opts->shared[%zu].kind %d is "
+						"not a kind",
+				       i, (int)objs[i].kind);
+		if (objs[i].obj == NULL)
+			return mpi_why(-EINVAL, "opts->shared[%zu].obj is NULL",
+				       i);
+	}
+	return 0;
+}
+
+void mpi_shared_inherit(const mp_shared_t *objs, size_t n)
+{
+	if (n == 0 && ntable == 0)
+		return; /* no page written: a fork child stays cheap */
+	for (size_t i = 0; i < n; i++) {
+		table[i].kind = objs[i].kind;
+		table[i].obj = objs[i].obj;
+	}
+	ntable = n;
+}
+
+void *mp_process_shared(size_t index, mp_shared_kind_t kind)
+{
+	if (index >= ntable) {
+		MPI_ERR(-EINVAL, "index %zu: this process got %zu shared "
+				 "objects",
+			index, ntable);
+		return NULL;
+	}
+	if (table[index].kind != kind) {
+		MPI_ERR(-EINVAL, "shared object %zu is a %s, not a %s", index,
+			kind_names[table[index].kind],
+			kind >= MP_SHARED_LOCK && kind <= MP_SHARED_FD
+				? kind_names[kind]
+				: "kind");
+		return NULL;
+	}
+	return table[index].obj;
+}
+
+/* ---- the parent: describe ---- */
+
+/* The index of fd in t's list (added if new): >= 0, or -E2BIG. */
+static int add_fd(struct mpi_travel *t, int fd, bool owned)
+{
+	for (size_t i = 0; i < t->nfds; i++)
+		if (t->fds[i] == fd)
+			return (int)i;
+	if (t->nfds == REQ_MAX_SHARED) {
+		if (owned)
+			close(fd);
+		return mpi_why(-E2BIG, "the shared objects need more than %d "
+				       "fds",
+			       REQ_MAX_SHARED);
+	}
+	t->owned[t->nfds] = owned;
+	t->fds[t->nfds] = fd;
+	return (int)t->nfds++;
+}
+
+/* Part k of e: the arena block b (of at least one object). */
+static int add_block(struct mpi_travel *t, struct req_shared *e, int k,
+		     const void *b, size_t i)
+{
+	size_t off;
+	int fd, idx;
+
+	if (mpi_arena_describe(b, &fd, &off) < 0)
+		return mpi_why(-EINVAL, "opts->shared[%zu] (a %s) is not in "
+					"the library's shared memory (made "
+					"by its _new function?)",
+			       i, kind_names[e->kind]);
+	if ((idx = add_fd(t, fd, false)) < 0)
+		return idx;
+	e->fd[k] = idx;
+	e->off[k] = off;
+	return 0;
+}
+
+static int describe_one(struct mpi_travel *t, const mp_shared_t *o,
+			size_t i, const char *method)
+{
+	struct req_shared *e = &t->ent[i];
+	void *ring, *state;
+	int fd, idx;
+
+	*e = (struct req_shared){.kind = (uint32_t)o->kind, .fd = {-1, -1}};
+	switch (o->kind) {
+	case MP_SHARED_CONDITION: {
+		const mp_condition_t *c = o->obj;
+
+		if (c->_lock != NULL || c->_rlock != NULL)
+			return mpi_why(-ENOTSUP, "opts->shared[%zu]: a "
+						 "Condition on another lock "
+						 "cannot travel to a %s child "
+						 "(only one on its own RLock)",
+				       i, method);
+		return add_block(t, e, 0, c, i);
+	}
+	case MP_SHARED_BARRIER: {
+		const mp_barrier_t *b = o->obj;
+
+		if (b->_action != NULL)
+			return mpi_why(-ENOTSUP, "opts->shared[%zu]: a Barrier "
+						 "with an action cannot travel "
+						 "to a %s child (the action "
+						 "and its arg are pointers)",
+				       i, method);
+		return add_block(t, e, 0, b, i);
+	}
+	case MP_SHARED_QUEUE:
+		mpi_queue_parts(o->obj, &ring, &state);
+		if ((idx = add_block(t, e, 0, state, i)) < 0)
+			return idx;
+		return add_block(t, e, 1, ring, i);
+	case MP_SHARED_SHM:
+		if ((fd = mpi_shm_open_fd(o->obj)) < 0)
+			return fd;
+		if ((idx = add_fd(t, fd, true)) < 0)
+			return idx;
+		e->fd[0] = idx;
+		return 0;
+	case MP_SHARED_CONNECTION: {
+		const mp_connection_t *c = o->obj;
+
+		if (c->fd < 0)
+			return mpi_why(-EINVAL, "opts->shared[%zu]: the "
+						"Connection is closed",
+				       i);
+		e->flags = (c->readable ? REQ_CONN_READABLE : 0) |
+			   (c->writable ? REQ_CONN_WRITABLE : 0);
+		fd = c->fd;
+		break;
+	}
+	case MP_SHARED_FD:
+		fd = *(const int *)o->obj;
+		if (fd < 0 || fcntl(fd, F_GETFD) < 0)
+			return mpi_why(-EBADF, "opts->shared[%zu]: fd %d is not "
+					       "open",
+				       i, fd);
+		break;
+	default:
+		return add_block(t, e, 0, o->obj, i);
+	}
+	if ((idx = add_fd(t, fd, false)) < 0)
+		return idx;
+	e->fd[0] = idx;
+	return 0;
+}
+
+int mpi_travel_describe(const mp_shared_t *objs, size_t n,
+			const char *method, struct mpi_travel *t)
+{
+	int rc;
+
+	memset(t, 0, sizeof(*t));
+	for (size_t i = 0; i < n; i++) {
+		if ((rc = describe_one(t, &objs[i], i, method)) < 0) {
+			mpi_travel_release(t);
+			return rc;
+		}
+		t->n++;
+	}
+	return 0;
+}
+
+void mpi_travel_release(struct mpi_travel *t)
+{
+	for (size_t i = 0; i < t->nfds; i++)
+		if (t->owned[i])
+			close(t->fds[i]);
+	t->nfds = 0;
+}
+
+/* ---- the child: adopt ---- */
+
+struct maps {
+	void *base[REQ_MAX_SHARED];
+	size_t len[REQ_MAX_SHARED];
+	bool keep[REQ_MAX_SHARED]; /* the fd is the object's (not mapped) */
+};
+
+/* The mapping of fd index idx (made once). */
+static int map_fd(struct maps *m, const int *fds, int idx)
+{
+	struct stat st;
+	void *b;
+
+	if (m->base[idx] != NULL)
+		return 0;
+	if (fstat(fds[idx], &st) < 0)
+		return MPI_WHY_SYS("fstat");
+	if (st.st_size <= 0)
+		return mpi_why(-EPROTO, "an empty memfd");
+	b = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		 fds[idx], 0);
+	if (b == MAP_FAILED)
+		return MPI_WHY_SYS("mmap");
+	m->base[idx] = b;
+	m->len[idx] = (size_t)st.st_size;
+	return 0;
+}
+
+/* The block of part k of e, at least need bytes: 0 and *out, or a code. */
+static int block_of(struct maps *m, const int *fds,
+		    const struct req_shared *e, int k, size_t need, void **out)
+{
+	int rc;
+
+	if ((rc = map_fd(m, fds, e->fd[k])) < 0)
+		return rc;
+	*out = mpi_arena_adopt(m->base[e->fd[k]], m->len[e->fd[k]],
+			       (size_t)e->off[k], need);
+	return *out ? 0 : mpi_why(-EPROTO, "no %s at offset %llu",
+				  kind_names[e->kind],
+				  (unsigned long long)e->off[k]);
+}
+
+static size_t size_of(uint32_t kind)
+{
+	switch (kind) {
+	case MP_SHARED_LOCK:
+		return sizeof(mp_lock_t);
+	case MP_SHARED_RLOCK:
+		return sizeof(mp_rlock_t);
+	case MP_SHARED_SEMAPHORE:
+		return sizeof(mp_semaphore_t);
+	case MP_SHARED_EVENT:
+		return sizeof(mp_event_t);
+	case MP_SHARED_CONDITION:
+		return sizeof(mp_condition_t);
+	case MP_SHARED_BARRIER:
+		return sizeof(mp_barrier_t);
+	default:
+		return 1;
+	}
+}
+
+static int adopt_one(struct maps *m, const int *fds,
+		     const struct req_shared *e, void **out)
+{
+	struct mpi_ring *ring;
+	void *state;
+	int fd = fds[e->fd[0]], rc, *box;
+
+	switch (e->kind) {
+	case MP_SHARED_QUEUE:
+		if ((rc = block_of(m, fds, e, 0, mpi_queue_state_size(),
+				   &state)) < 0 ||
+		    (rc = block_of(m, fds, e, 1, sizeof(*ring),
+				   (void **)&ring)) < 0)
+			return rc;
+		if (ring->cap > m->len[e->fd[1]] ||
+		    mpi_arena_adopt(m->base[e->fd[1]], m->len[e->fd[1]],
+				    (size_t)e->off[1],
+				    sizeof(*ring) + (size_t)ring->cap) == NULL)
+			return mpi_why(-EPROTO, "a ring past its mapping");
+		return mpi_queue_adopt(ring, state, (mp_queue_t **)out);
+	case MP_SHARED_SHM:
+		return mpi_shm_adopt(fd, (mp_shm_t **)out);
+	case MP_SHARED_CONNECTION:
+		m->keep[e->fd[0]] = true;
+		return mpi_conn_new(fd, e->flags & REQ_CONN_READABLE,
+				    e->flags & REQ_CONN_WRITABLE,
+				    (mp_connection_t **)out);
+	case MP_SHARED_FD:
+		if ((box = mpi_malloc(sizeof(*box))) == NULL)
+			return mpi_why(-ENOMEM, "out of memory");
+		m->keep[e->fd[0]] = true;
+		*box = fd;
+		*out = box;
+		return 0;
+	default:
+		return block_of(m, fds, e, 0, size_of(e->kind), out);
+	}
+}
+
+int mpi_travel_adopt(const struct mpi_req *r, const int *fds)
+{
+	struct maps m;
+	int rc = 0;
+
+	memset(&m, 0, sizeof(m));
+	ntable = 0;
+	for (size_t i = 0; i < r->nshared && rc == 0; i++) {
+		struct req_shared e = mpi_req_shared(r, i);
+
+		if ((rc = adopt_one(&m, fds, &e, &table[i].obj)) < 0) {
+			char why[200];
+
+			snprintf(why, sizeof(why), "%s", mpi_reason(rc));
+			rc = mpi_why(rc, "shared object %zu (%s): %s", i,
+				     kind_names[e.kind], why);
+		}
+		table[i].kind = (mp_shared_kind_t)e.kind;
+	}
+	for (size_t i = 0; i < r->nshared_fds; i++) {
+		if (!m.keep[i])
+			close(fds[i]);
+		else
+			fcntl(fds[i], F_SETFD, FD_CLOEXEC);
+	}
+	if (rc == 0)
+		ntable = r->nshared;
+	return rc;
+}
