@@ -214,20 +214,20 @@ static void test_remote_cpython_client(void **state)
 	mpt_assert_ok(mp_manager_list(m, NULL, &l));
 	mpt_assert_ok(mp_manager_namespace(m, &ns));
 	mpt_assert_ok(mp_manager_lock(m, &lock));
-	mpt_assert_ok(mp_manager_register(m, "get_dict", MP_SHARED_DICT, d));
-	mpt_assert_ok(mp_manager_register(m, "get_list", MP_SHARED_LIST, l));
-	mpt_assert_ok(mp_manager_register(m, "get_ns", MP_SHARED_NAMESPACE,
+	mpt_assert_ok(mp_manager_register(m, "get_dict", MP_MANAGER_DICT, d));
+	mpt_assert_ok(mp_manager_register(m, "get_list", MP_MANAGER_LIST, l));
+	mpt_assert_ok(mp_manager_register(m, "get_ns", MP_MANAGER_NAMESPACE,
 					  ns));
-	mpt_assert_ok(mp_manager_register(m, "get_lock", MP_SHARED_LOCK,
+	mpt_assert_ok(mp_manager_register(m, "get_lock", MP_MANAGER_LOCK,
 					  lock));
 	mpt_assert_ok(mp_manager_queue(m, 0, &q));
-	mpt_assert_ok(mp_manager_register(m, "get_queue", MP_SHARED_QUEUE, q));
+	mpt_assert_ok(mp_manager_register(m, "get_queue", MP_MANAGER_QUEUE, q));
 	v = str("from C");
 	mpt_assert_ok(mp_queueproxy_put(q, v, 0));
 	mp_obj_free(v);
 	v = NULL;
 	assert_int_equal(mp_manager_register(m, "x", 99, d), -EINVAL);
-	assert_int_equal(mp_manager_register(m, "x", MP_SHARED_DICT, &v),
+	assert_int_equal(mp_manager_register(m, "x", MP_MANAGER_DICT, &v),
 			 -EINVAL);
 	python_expect(cpython_client, mp_manager_address(m),
 		      cpython_client_out);
@@ -272,7 +272,7 @@ static void test_remote_client_killed_holding_lock(void **state)
 	NEED_PYTHON();
 	m = served("127.0.0.1:0");
 	mpt_assert_ok(mp_manager_lock(m, &lock));
-	mpt_assert_ok(mp_manager_register(m, "get_lock", MP_SHARED_LOCK,
+	mpt_assert_ok(mp_manager_register(m, "get_lock", MP_MANAGER_LOCK,
 					  lock));
 	argv[3] = mp_manager_address(m);
 	mpt_assert_ok(mp_run(argv, &(mp_run_opts_t){.capture_output = true,

@@ -460,23 +460,25 @@ typedef struct mp_manager_opts {
 	double timeout;
 } mp_manager_opts_t;
 
-/* The kinds of shared objects, for mp_manager_register. */
-typedef enum mp_shared_kind {
-	MP_SHARED_DICT = 1,   /* mp_dictproxy_t */
-	MP_SHARED_LIST,       /* mp_listproxy_t */
-	MP_SHARED_NAMESPACE,  /* mp_namespaceproxy_t */
-	MP_SHARED_LOCK,       /* mp_lock_t */
-	MP_SHARED_RLOCK,      /* mp_rlock_t */
-	MP_SHARED_CONDITION,  /* mp_condition_t */
-	MP_SHARED_EVENT,      /* mp_event_t */
-	MP_SHARED_SEMAPHORE,  /* mp_semaphore_t */
-	MP_SHARED_QUEUE,      /* mp_queueproxy_t (Queue) */
-	MP_SHARED_JOINABLEQUEUE, /* mp_queueproxy_t (JoinableQueue) */
-	MP_SHARED_VALUE,      /* mp_valueproxy_t */
-	MP_SHARED_ARRAY,      /* mp_arrayproxy_t */
-	MP_SHARED_BOUNDEDSEMAPHORE, /* mp_semaphore_t (bounded) */
-	MP_SHARED_BARRIER,    /* mp_barrier_t */
-} mp_shared_kind_t;
+/* The kinds of a manager's shared objects, for mp_manager_register
+ * (mp_shared_kind_t in process.h is the other list: objects handed to a
+ * child). */
+typedef enum mp_manager_kind {
+	MP_MANAGER_DICT = 1,   /* mp_dictproxy_t */
+	MP_MANAGER_LIST,       /* mp_listproxy_t */
+	MP_MANAGER_NAMESPACE,  /* mp_namespaceproxy_t */
+	MP_MANAGER_LOCK,       /* mp_lock_t */
+	MP_MANAGER_RLOCK,      /* mp_rlock_t */
+	MP_MANAGER_CONDITION,  /* mp_condition_t */
+	MP_MANAGER_EVENT,      /* mp_event_t */
+	MP_MANAGER_SEMAPHORE,  /* mp_semaphore_t */
+	MP_MANAGER_QUEUE,      /* mp_queueproxy_t (Queue) */
+	MP_MANAGER_JOINABLEQUEUE, /* mp_queueproxy_t (JoinableQueue) */
+	MP_MANAGER_VALUE,      /* mp_valueproxy_t */
+	MP_MANAGER_ARRAY,      /* mp_arrayproxy_t */
+	MP_MANAGER_BOUNDEDSEMAPHORE, /* mp_semaphore_t (bounded) */
+	MP_MANAGER_BARRIER,    /* mp_barrier_t */
+} mp_manager_kind_t;
 
 #define MP_MANAGER_DEFAULT_CAPACITY ((size_t)256 << 20)
 

@@ -407,37 +407,37 @@ int mpi_mgr_obj_new(struct mpi_region *r, int kind, const mp_obj_t *init,
 
 	*out = NULL;
 	switch (kind) {
-	case MP_SHARED_DICT:
+	case MP_MANAGER_DICT:
 		if (init != NULL && init->kind != MP_OBJ_DICT)
 			return mpi_why(-EINVAL, "TypeError: init is a '%s', "
 				       "not a dict", mp_obj_kind_name(init->kind));
 		return mpi_dict_new(r, init, (mp_dictproxy_t **)out);
-	case MP_SHARED_LIST:
+	case MP_MANAGER_LIST:
 		if (init != NULL && init->kind != MP_OBJ_LIST &&
 		    init->kind != MP_OBJ_TUPLE)
 			return mpi_why(-EINVAL, "TypeError: init is a '%s', "
 				       "not a list or tuple",
 				       mp_obj_kind_name(init->kind));
 		return mpi_list_new(r, init, (mp_listproxy_t **)out);
-	case MP_SHARED_NAMESPACE:
+	case MP_MANAGER_NAMESPACE:
 		return mpi_namespace_new(r, (mp_namespaceproxy_t **)out);
-	case MP_SHARED_LOCK:
+	case MP_MANAGER_LOCK:
 		if ((rc = mpi_region_room(r, sizeof(mp_lock_t), out)) == 0)
 			mp_lock_init(*out);
 		return rc;
-	case MP_SHARED_RLOCK:
+	case MP_MANAGER_RLOCK:
 		if ((rc = mpi_region_room(r, sizeof(mp_rlock_t), out)) == 0)
 			mp_rlock_init(*out);
 		return rc;
-	case MP_SHARED_CONDITION: /* on its own RLock */
+	case MP_MANAGER_CONDITION: /* on its own RLock */
 		if ((rc = mpi_region_room(r, sizeof(mp_condition_t), out)) == 0)
 			mp_condition_init(*out, NULL);
 		return rc;
-	case MP_SHARED_EVENT:
+	case MP_MANAGER_EVENT:
 		if ((rc = mpi_region_room(r, sizeof(mp_event_t), out)) == 0)
 			mp_event_init(*out);
 		return rc;
-	case MP_SHARED_SEMAPHORE:
+	case MP_MANAGER_SEMAPHORE:
 		if (init != NULL && (mp_obj_as_int(init, &v) < 0 || v < 0 ||
 				     v > INT32_MAX))
 			return mpi_why(-EINVAL, "ValueError: a semaphore's "
@@ -472,7 +472,7 @@ int mp_manager_dict(mp_manager_t *m, const mp_obj_t *init,
 	if (init != NULL && init->kind != MP_OBJ_DICT)
 		return MPI_ERR(-EINVAL, "init is a '%s', not a dict",
 			       mp_obj_kind_name(init->kind));
-	if ((rc = make(m, MP_SHARED_DICT, init, (void **)out)) < 0)
+	if ((rc = make(m, MP_MANAGER_DICT, init, (void **)out)) < 0)
 		return MPI_RAISE(rc);
 	return 0;
 }
@@ -497,7 +497,7 @@ int mp_manager_list(mp_manager_t *m, const mp_obj_t *init,
 	MPI_CHECK_NULL(m);
 	if ((rc = seq_init(init)) < 0)
 		return MPI_RAISE(rc);
-	if ((rc = make(m, MP_SHARED_LIST, init, (void **)out)) < 0)
+	if ((rc = make(m, MP_MANAGER_LIST, init, (void **)out)) < 0)
 		return MPI_RAISE(rc);
 	return 0;
 }
@@ -509,7 +509,7 @@ int mp_manager_namespace(mp_manager_t *m, mp_namespaceproxy_t **out)
 	MPI_CHECK_NULL(out);
 	*out = NULL;
 	MPI_CHECK_NULL(m);
-	if ((rc = make(m, MP_SHARED_NAMESPACE, NULL, (void **)out)) < 0)
+	if ((rc = make(m, MP_MANAGER_NAMESPACE, NULL, (void **)out)) < 0)
 		return MPI_RAISE(rc);
 	return 0;
 }
@@ -538,7 +538,7 @@ static int new_queue(mp_manager_t *m, unsigned maxsize, bool joinable,
 		mp_obj_t *n = maxsize ? mp_obj_int(maxsize) : NULL;
 
 		rc = mpi_rclient_create(m->remote, joinable ?
-					MP_SHARED_JOINABLEQUEUE : MP_SHARED_QUEUE,
+					MP_MANAGER_JOINABLEQUEUE : MP_MANAGER_QUEUE,
 					n, (void **)out);
 		mp_obj_free(n);
 		return rc;
@@ -620,7 +620,7 @@ int mp_manager_lock(mp_manager_t *m, mp_lock_t **out)
 	MPI_CHECK_NULL(out);
 	*out = NULL;
 	MPI_CHECK_NULL(m);
-	if ((rc = make_sync(m, MP_SHARED_LOCK, NULL, (void **)out)) < 0)
+	if ((rc = make_sync(m, MP_MANAGER_LOCK, NULL, (void **)out)) < 0)
 		return MPI_RAISE(rc);
 	return 0;
 }
@@ -632,7 +632,7 @@ int mp_manager_rlock(mp_manager_t *m, mp_rlock_t **out)
 	MPI_CHECK_NULL(out);
 	*out = NULL;
 	MPI_CHECK_NULL(m);
-	if ((rc = make_sync(m, MP_SHARED_RLOCK, NULL, (void **)out)) < 0)
+	if ((rc = make_sync(m, MP_MANAGER_RLOCK, NULL, (void **)out)) < 0)
 		return MPI_RAISE(rc);
 	return 0;
 }
@@ -647,7 +647,7 @@ int mp_manager_condition(mp_manager_t *m, const mp_condition_opts_t *opts,
 	MPI_CHECK_NULL(m);
 	if (opts != NULL && opts->lock != NULL && opts->rlock != NULL)
 		return MPI_ERR(-EINVAL, "opts gives both a lock and an rlock");
-	if ((rc = make_sync(m, MP_SHARED_CONDITION, NULL, (void **)out)) < 0)
+	if ((rc = make_sync(m, MP_MANAGER_CONDITION, NULL, (void **)out)) < 0)
 		return MPI_RAISE(rc);
 	if (opts != NULL) /* the storage is fresh: initialise it again */
 		mp_condition_init(*out, opts);
@@ -661,7 +661,7 @@ int mp_manager_event(mp_manager_t *m, mp_event_t **out)
 	MPI_CHECK_NULL(out);
 	*out = NULL;
 	MPI_CHECK_NULL(m);
-	if ((rc = make_sync(m, MP_SHARED_EVENT, NULL, (void **)out)) < 0)
+	if ((rc = make_sync(m, MP_MANAGER_EVENT, NULL, (void **)out)) < 0)
 		return MPI_RAISE(rc);
 	return 0;
 }
@@ -679,7 +679,7 @@ int mp_manager_semaphore(mp_manager_t *m, unsigned value,
 		return MPI_ERR(-EINVAL, "value %u is over INT32_MAX", value);
 	if ((v = mp_obj_int(value)) == NULL)
 		return MPI_RAISE(-ENOMEM);
-	rc = make_sync(m, MP_SHARED_SEMAPHORE, v, (void **)out);
+	rc = make_sync(m, MP_MANAGER_SEMAPHORE, v, (void **)out);
 	mp_obj_free(v);
 	return rc < 0 ? MPI_RAISE(rc) : 0;
 }

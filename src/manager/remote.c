@@ -408,9 +408,9 @@ int mpi_rclient_batch(struct mpi_rclient *cl, bool on)
 }
 
 static const char *const typeids[] = {
-	[MP_SHARED_DICT] = "dict", [MP_SHARED_LIST] = "list",
-	[MP_SHARED_NAMESPACE] = "Namespace", [MP_SHARED_QUEUE] = "Queue",
-	[MP_SHARED_JOINABLEQUEUE] = "JoinableQueue",
+	[MP_MANAGER_DICT] = "dict", [MP_MANAGER_LIST] = "list",
+	[MP_MANAGER_NAMESPACE] = "Namespace", [MP_MANAGER_QUEUE] = "Queue",
+	[MP_MANAGER_JOINABLEQUEUE] = "JoinableQueue",
 };
 
 int mpi_rclient_create(struct mpi_rclient *cl, int kind,
@@ -437,14 +437,14 @@ int mpi_rclient_create(struct mpi_rclient *cl, int kind,
 		return mpi_why(-EPROTO, "create() did not return (ident, "
 			       "exposed)");
 	}
-	if (kind == MP_SHARED_DICT) {
+	if (kind == MP_MANAGER_DICT) {
 		struct rdict *d = mpi_calloc(1, sizeof(*d));
 
 		h = d;
 		p = d ? &d->p : NULL;
 		if (d != NULL)
 			d->d.remote = p;
-	} else if (kind == MP_SHARED_LIST) {
+	} else if (kind == MP_MANAGER_LIST) {
 		struct { struct mp_listproxy l; struct mpi_rproxy p; } *l =
 			mpi_calloc(1, sizeof(*l));
 
@@ -452,7 +452,7 @@ int mpi_rclient_create(struct mpi_rclient *cl, int kind,
 		p = l ? &l->p : NULL;
 		if (l != NULL)
 			l->l.remote = p;
-	} else if (kind == MP_SHARED_NAMESPACE) {
+	} else if (kind == MP_MANAGER_NAMESPACE) {
 		struct { struct mp_namespaceproxy n; struct mpi_rproxy p; } *n
 			= mpi_calloc(1, sizeof(*n));
 

@@ -378,18 +378,18 @@ static const struct mpi_method bar_methods[] = {
 };
 
 const struct mpi_srv_type mpi_srv_more_types[] = {
-	{MP_SHARED_QUEUE, "Queue", "queue.Queue", q_exposed, q_methods, NULL,
+	{MP_MANAGER_QUEUE, "Queue", "queue.Queue", q_exposed, q_methods, NULL,
 	 NULL, q_create_how},
-	{MP_SHARED_JOINABLEQUEUE, "JoinableQueue", "queue.Queue", q_exposed,
+	{MP_MANAGER_JOINABLEQUEUE, "JoinableQueue", "queue.Queue", q_exposed,
 	 q_methods, NULL, NULL, q_create_how},
-	{MP_SHARED_VALUE, "Value", "multiprocessing.managers.Value",
+	{MP_MANAGER_VALUE, "Value", "multiprocessing.managers.Value",
 	 v_exposed, v_methods, NULL, NULL, v_create},
-	{MP_SHARED_ARRAY, "Array", "array.array", a_exposed, a_methods, NULL,
+	{MP_MANAGER_ARRAY, "Array", "array.array", a_exposed, a_methods, NULL,
 	 NULL, a_create},
-	{MP_SHARED_BOUNDEDSEMAPHORE, "BoundedSemaphore",
+	{MP_MANAGER_BOUNDEDSEMAPHORE, "BoundedSemaphore",
 	 "threading.BoundedSemaphore", acq_exposed, bsem_methods, NULL, NULL,
 	 bsem_create},
-	{MP_SHARED_BARRIER, "Barrier", "threading.Barrier", bar_exposed,
+	{MP_MANAGER_BARRIER, "Barrier", "threading.Barrier", bar_exposed,
 	 bar_methods, NULL, NULL, bar_create},
 	{0, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };

@@ -196,12 +196,12 @@ static int ev_wait(struct mpi_call *c)
 
 static int lock_create(struct mpi_call *c, struct mpi_region *r, void **out)
 {
-	return mpi_call_new_plain(c, r, MP_SHARED_LOCK, NULL, out);
+	return mpi_call_new_plain(c, r, MP_MANAGER_LOCK, NULL, out);
 }
 
 static int rlock_create(struct mpi_call *c, struct mpi_region *r, void **out)
 {
-	return mpi_call_new_plain(c, r, MP_SHARED_RLOCK, NULL, out);
+	return mpi_call_new_plain(c, r, MP_MANAGER_RLOCK, NULL, out);
 }
 
 static int cond_create(struct mpi_call *c, struct mpi_region *r, void **out)
@@ -210,19 +210,19 @@ static int cond_create(struct mpi_call *c, struct mpi_region *r, void **out)
 		return mpi_call_raise(c, "NotImplementedError", "mproc's "
 				      "manager makes a Condition on its own "
 				      "RLock only");
-	return mpi_call_new_plain(c, r, MP_SHARED_CONDITION, NULL, out);
+	return mpi_call_new_plain(c, r, MP_MANAGER_CONDITION, NULL, out);
 }
 
 static int ev_create(struct mpi_call *c, struct mpi_region *r, void **out)
 {
-	return mpi_call_new_plain(c, r, MP_SHARED_EVENT, NULL, out);
+	return mpi_call_new_plain(c, r, MP_MANAGER_EVENT, NULL, out);
 }
 
 static int sem_create(struct mpi_call *c, struct mpi_region *r, void **out)
 {
 	const mp_obj_t *v = mpi_call_arg(c, 0, "value");
 
-	return mpi_call_new_plain(c, r, MP_SHARED_SEMAPHORE, v, out);
+	return mpi_call_new_plain(c, r, MP_MANAGER_SEMAPHORE, v, out);
 }
 
 /* ---- the table ---- */
@@ -256,15 +256,15 @@ static const struct mpi_method ev_methods[] = {
 };
 
 const struct mpi_srv_type mpi_srv_sync_types[] = {
-	{MP_SHARED_LOCK, "Lock", "_thread.lock", acq_exposed, lock_methods,
+	{MP_MANAGER_LOCK, "Lock", "_thread.lock", acq_exposed, lock_methods,
 	 NULL, NULL, lock_create},
-	{MP_SHARED_RLOCK, "RLock", "_thread.RLock", acq_exposed,
+	{MP_MANAGER_RLOCK, "RLock", "_thread.RLock", acq_exposed,
 	 rlock_methods, NULL, NULL, rlock_create},
-	{MP_SHARED_SEMAPHORE, "Semaphore", "threading.Semaphore",
+	{MP_MANAGER_SEMAPHORE, "Semaphore", "threading.Semaphore",
 	 acq_exposed, sem_methods, NULL, NULL, sem_create},
-	{MP_SHARED_CONDITION, "Condition", "threading.Condition",
+	{MP_MANAGER_CONDITION, "Condition", "threading.Condition",
 	 cond_exposed, cond_methods, NULL, NULL, cond_create},
-	{MP_SHARED_EVENT, "Event", "threading.Event", ev_exposed, ev_methods,
+	{MP_MANAGER_EVENT, "Event", "threading.Event", ev_exposed, ev_methods,
 	 NULL, NULL, ev_create},
 	{0, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };

@@ -510,7 +510,7 @@ static int it_next(struct mpi_call *c)
 
 static int it_create(struct mpi_call *c, struct mpi_region *r, void **out)
 {
-	return mpi_mgr_obj_new(r, MP_SHARED_LIST, mpi_call_arg(c, 0, NULL),
+	return mpi_mgr_obj_new(r, MP_MANAGER_LIST, mpi_call_arg(c, 0, NULL),
 			       out);
 }
 
@@ -533,17 +533,17 @@ static int dict_create(struct mpi_call *c, struct mpi_region *r, void **out)
 
 	if (init == NULL && mp_obj_len(c->kwds, &n) == 0 && n > 0)
 		init = c->kwds; /* dict(balance=0) */
-	return mpi_call_new_plain(c, r, MP_SHARED_DICT, init, out);
+	return mpi_call_new_plain(c, r, MP_MANAGER_DICT, init, out);
 }
 
 static int list_create(struct mpi_call *c, struct mpi_region *r, void **out)
 {
-	return mpi_call_new_plain(c, r, MP_SHARED_LIST, mpi_call_arg(c, 0, NULL), out);
+	return mpi_call_new_plain(c, r, MP_MANAGER_LIST, mpi_call_arg(c, 0, NULL), out);
 }
 
 static int ns_create(struct mpi_call *c, struct mpi_region *r, void **out)
 {
-	return mpi_call_new_plain(c, r, MP_SHARED_NAMESPACE, NULL, out);
+	return mpi_call_new_plain(c, r, MP_MANAGER_NAMESPACE, NULL, out);
 }
 
 static int l_reverse(struct mpi_call *c)
@@ -600,11 +600,11 @@ static const struct mpi_method ns_methods[] = {
 };
 
 static const struct mpi_srv_type types[] = {
-	{MP_SHARED_DICT, "dict", "dict", dict_exposed, dict_methods, d_repr,
+	{MP_MANAGER_DICT, "dict", "dict", dict_exposed, dict_methods, d_repr,
 	 d_value, dict_create},
-	{MP_SHARED_LIST, "list", "list", list_exposed, list_methods, l_repr,
+	{MP_MANAGER_LIST, "list", "list", list_exposed, list_methods, l_repr,
 	 l_value, list_create},
-	{MP_SHARED_NAMESPACE, "Namespace", "multiprocessing.managers."
+	{MP_MANAGER_NAMESPACE, "Namespace", "multiprocessing.managers."
 	 "Namespace", ns_exposed, ns_methods, ns_repr, NULL, ns_create},
 	{MPI_KIND_ITERATOR, "Iterator", "dict_keyiterator", it_exposed,
 	 it_methods, NULL, NULL, it_create},

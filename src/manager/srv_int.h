@@ -61,7 +61,7 @@ struct mpi_method {
 
 /* A typeid the server serves: how to make one, and its methods. */
 struct mpi_srv_type {
-	int kind;                /* mp_shared_kind_t */
+	int kind;                /* mp_manager_kind_t */
 	const char *typeid;      /* SyncManager's name: "dict", "Lock" */
 	const char *pyclass;     /* the referent's class for messages */
 	const char *const *exposed; /* what CPython's proxy type exposes */

@@ -40,24 +40,24 @@ static mp_obj_t *create_args(int kind)
 	mp_obj_t *l = mp_obj_list(), *a;
 
 	switch (kind) {
-	case MP_SHARED_QUEUE:
+	case MP_MANAGER_QUEUE:
 		mp_obj_list_append(l, mp_obj_int(3));
 		break;
-	case MP_SHARED_VALUE:
+	case MP_MANAGER_VALUE:
 		mp_obj_list_append(l, mp_obj_str("i"));
 		mp_obj_list_append(l, mp_obj_int(7));
 		break;
-	case MP_SHARED_ARRAY:
+	case MP_MANAGER_ARRAY:
 		a = mp_obj_list();
 		mp_obj_list_append(a, mp_obj_int(1));
 		mp_obj_list_append(a, mp_obj_int(2));
 		mp_obj_list_append(l, mp_obj_str("i"));
 		mp_obj_list_append(l, a);
 		break;
-	case MP_SHARED_BOUNDEDSEMAPHORE:
+	case MP_MANAGER_BOUNDEDSEMAPHORE:
 		mp_obj_list_append(l, mp_obj_int(2));
 		break;
-	case MP_SHARED_BARRIER:
+	case MP_MANAGER_BARRIER:
 		mp_obj_list_append(l, mp_obj_int(1));
 		break;
 	}
@@ -71,13 +71,13 @@ static void setup(void)
 		int kind;
 		const char *ident;
 	} objs[] = {
-		{MP_SHARED_DICT, "d"}, {MP_SHARED_LIST, "l"},
-		{MP_SHARED_NAMESPACE, "n"}, {MP_SHARED_LOCK, "lock"},
-		{MP_SHARED_RLOCK, "rlock"}, {MP_SHARED_SEMAPHORE, "sem"},
-		{MP_SHARED_CONDITION, "cond"}, {MP_SHARED_EVENT, "ev"},
-		{MP_SHARED_QUEUE, "q"}, {MP_SHARED_VALUE, "v"},
-		{MP_SHARED_ARRAY, "a"}, {MP_SHARED_BOUNDEDSEMAPHORE, "bs"},
-		{MP_SHARED_BARRIER, "bar"},
+		{MP_MANAGER_DICT, "d"}, {MP_MANAGER_LIST, "l"},
+		{MP_MANAGER_NAMESPACE, "n"}, {MP_MANAGER_LOCK, "lock"},
+		{MP_MANAGER_RLOCK, "rlock"}, {MP_MANAGER_SEMAPHORE, "sem"},
+		{MP_MANAGER_CONDITION, "cond"}, {MP_MANAGER_EVENT, "ev"},
+		{MP_MANAGER_QUEUE, "q"}, {MP_MANAGER_VALUE, "v"},
+		{MP_MANAGER_ARRAY, "a"}, {MP_MANAGER_BOUNDEDSEMAPHORE, "bs"},
+		{MP_MANAGER_BARRIER, "bar"},
 	};
 	const struct mpi_srv_type *t;
 	struct mpi_call c = {0};
