@@ -80,8 +80,13 @@ static void range_del(const char *base)
 	for (size_t i = 0; i < nranges; i++)
 		if (ranges[i].base == base) {
 			ranges[i] = ranges[--nranges];
-			return;
+			break;
 		}
+	if (nranges == 0) { /* the last mapping gone: hold no memory */
+		mpi_free(ranges);
+		ranges = NULL;
+		cap_ranges = 0;
+	}
 }
 
 static bool range_has(const char *p, size_t n)
