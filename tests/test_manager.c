@@ -2,6 +2,7 @@
  * Python's semantics in C, exact bytes against CPython, interop both ways
  * with the python3 on the machine, and a hostile peer's pickles. */
 #include "mptest.h"
+#include "mptest_py.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -74,22 +75,6 @@ static void expect_load(const void *p, size_t n, int rc, const char *want)
 
 #define EXPECT_LOAD(lit, rc, want) expect_load((lit), sizeof(lit) - 1, rc, want)
 
-static bool have_python(void)
-{
-	static int have = -1;
-	mp_completed_t r;
-
-	if (have < 0) {
-		const char *argv[] = {"python3", "-c", "pass", NULL};
-		have = mp_run(argv, &(mp_run_opts_t){.capture_output = true,
-						     .timeout = mpt_timeout(30)},
-			      &r) == 0 &&
-		       r.returncode == 0;
-		if (have >= 0)
-			mp_completed_destroy(&r);
-	}
-	return have;
-}
 
 /* Run a python3 script with input; its stdout (exit 0 required) into out,
  * which the caller releases with mp_completed_destroy. */
@@ -110,13 +95,6 @@ static void python(const char *script, const void *in, size_t len,
 	assert_int_equal(res->returncode, 0);
 }
 
-#define NEED_PYTHON()                                                         \
-	do {                                                                  \
-		if (!have_python()) {                                         \
-			print_message("python3 not found: skipped\n");        \
-			skip();                                               \
-		}                                                             \
-	} while (0)
 
 static int unhex(const char *h, size_t n, unsigned char *out)
 {

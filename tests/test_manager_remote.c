@@ -5,6 +5,7 @@
  * A program of its own beside test_manager.c (2200 lines already): it
  * needs python3 throughout and runs servers and subprocesses. */
 #include "mptest.h"
+#include "mptest_py.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -19,30 +20,7 @@
 
 #define KEY "secret"
 
-static bool have_python(void)
-{
-	static int have = -1;
-	mp_completed_t r;
 
-	if (have < 0) {
-		const char *argv[] = {"python3", "-c", "pass", NULL};
-		have = mp_run(argv, &(mp_run_opts_t){.capture_output = true,
-						     .timeout = mpt_timeout(30)},
-			      &r) == 0 &&
-		       r.returncode == 0;
-		if (have >= 0)
-			mp_completed_destroy(&r);
-	}
-	return have;
-}
-
-#define NEED_PYTHON()                                                         \
-	do {                                                                  \
-		if (!have_python()) {                                         \
-			print_message("python3 not found: skipped\n");        \
-			skip();                                               \
-		}                                                             \
-	} while (0)
 
 /* Run a python3 script with the address as argv[1]; its stdout must be
  * want exactly (and its exit 0). */
