@@ -1,6 +1,6 @@
 /*
  * manager/obj_int.h - the inside of mp_obj_t, shared by obj.c (the value
- * type) and pickle.c (the codec).  Functions here are internal: they
+ * type) and pickle_*.c (the codec).  Functions here are internal: they
  * return codes and leave reasons with mpi_why, never write the message.
  */
 #ifndef MPROC_MANAGER_OBJ_INT_H
@@ -24,7 +24,7 @@ struct mp_obj {
 	uint8_t kind;    /* mp_obj_kind_t, or MPI_OBJ_GLOBAL */
 	uint8_t flags;   /* object: MP_OBJ_NEWOBJ */
 	bool big;        /* int: the value is in s (two's complement LE) */
-	bool frozen;     /* decoder: a memo copy was taken (see pickle.c) */
+	bool frozen;     /* decoder: a memo copy was taken (see pickle_load.c) */
 	uint16_t depth;  /* 0 for a scalar; 1 + the deepest item */
 	uint32_t refs;   /* references beyond the owner's (decoder memo) */
 	union {

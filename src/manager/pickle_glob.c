@@ -1,0 +1,419 @@
+/*
+ * manager/pickle_glob.c - the pickle reader's allow-list of globals (the
+ * classes and functions it may name), resolving GLOBAL/STACK_GLOBAL, and what
+ * REDUCE/NEWOBJ/BUILD make of an allowed global.  The writer names the
+ * same globals (pickle_dump.c).
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal/alloc.h"
+#include "internal/error.h"
+#include "manager/obj_int.h"
+#include "manager/pickle_int.h"
+
+#define EXC(n) {"builtins", n, R_CLASS, "exceptions", n}
+#define EXC_OS(n) {"builtins", n, R_CLASS, "exceptions", "OSError"}
+
+const struct glob mpi_pk_globs[] = {
+	{"builtins", "set", R_SET, "__builtin__", "set"},
+	{"builtins", "frozenset", R_FROZENSET, "__builtin__", "frozenset"},
+	{"builtins", "list", R_LIST, "__builtin__", "list"},
+	{"builtins", "bytes", R_BYTES, "__builtin__", "bytes"},
+	{"builtins", "bytearray", R_BYTEARRAY, "__builtin__", "bytearray"},
+	{"builtins", "object", R_OBJECT, "__builtin__", "object"},
+	{"_codecs", "encode", R_ENCODE, "_codecs", "encode"},
+	{"copyreg", "_reconstructor", R_RECON, "copy_reg", "_reconstructor"},
+	{"collections", "OrderedDict", R_ODICT, "collections", "OrderedDict"},
+	{"multiprocessing.managers", "Token", R_CLASS,
+	 "multiprocessing.managers", "Token"},
+	{"multiprocessing.managers", "RemoteError", R_CLASS,
+	 "multiprocessing.managers", "RemoteError"},
+	{"_queue", "Empty", R_CLASS, "_queue", "Empty"},
+	{"queue", "Full", R_CLASS, "Queue", "Full"},
+	{"threading", "BrokenBarrierError", R_CLASS, "threading",
+	 "BrokenBarrierError"},
+	EXC("BaseException"), EXC("Exception"), EXC("ArithmeticError"),
+	EXC("AssertionError"), EXC("AttributeError"), EXC("EOFError"),
+	EXC("IndexError"), EXC("KeyError"), EXC("LookupError"),
+	EXC("MemoryError"), EXC("NameError"), EXC("NotImplementedError"),
+	EXC("OSError"), EXC("OverflowError"), EXC("RuntimeError"),
+	EXC("StopIteration"), EXC("TypeError"), EXC("ValueError"),
+	EXC("ZeroDivisionError"), EXC_OS("TimeoutError"),
+	EXC_OS("ConnectionError"), EXC_OS("BrokenPipeError"),
+	EXC_OS("ConnectionRefusedError"), EXC_OS("ConnectionResetError"),
+	EXC_OS("FileExistsError"), EXC_OS("FileNotFoundError"),
+	EXC_OS("PermissionError"), EXC_OS("ProcessLookupError"),
+};
+
+_Static_assert(sizeof(mpi_pk_globs) / sizeof(*mpi_pk_globs) == MPI_PK_NGLOBS,
+	       "MPI_PK_NGLOBS in pickle_int.h counts the allow-list");
+
+/* Python 2 module names that protocol 2 uses, and Python 3's. */
+static const char *py3_module(const char *m)
+{
+	if (strcmp(m, "__builtin__") == 0 || strcmp(m, "exceptions") == 0)
+		return "builtins";
+	if (strcmp(m, "copy_reg") == 0)
+		return "copyreg";
+	if (strcmp(m, "Queue") == 0)
+		return "queue";
+	return m;
+}
+
+const struct glob *mpi_pk_glob_find(const char *module, const char *name)
+{
+	size_t i;
+
+	module = py3_module(module);
+	for (i = 0; i < MPI_PK_NGLOBS; i++)
+		if (strcmp(mpi_pk_globs[i].module, module) == 0 &&
+		    strcmp(mpi_pk_globs[i].name, name) == 0)
+			return &mpi_pk_globs[i];
+	return NULL;
+}
+
+static const struct glob *glob_of(const mp_obj_t *g)
+{
+	return mpi_pk_glob_find(g->u.s.data, g->u.s.data + strlen(g->u.s.data) + 1);
+}
+
+/* ---- globals and what calling them makes ---- */
+
+static int push_global(struct dec *d, const char *module, size_t mlen,
+		       const char *name, size_t nlen)
+{
+	char m[128], n[128];
+	const struct glob *g;
+
+	if (mlen >= sizeof(m) || nlen >= sizeof(n) ||
+	    memchr(module, '\0', mlen) || memchr(name, '\0', nlen))
+		return mpi_why(-EPERM, "global '%.*s.%.*s' is not allowed",
+			       (int)(mlen < 60 ? mlen : 60), module,
+			       (int)(nlen < 60 ? nlen : 60), name);
+	memcpy(m, module, mlen);
+	m[mlen] = '\0';
+	memcpy(n, name, nlen);
+	n[nlen] = '\0';
+	if ((g = mpi_pk_glob_find(m, n)) == NULL)
+		return mpi_why(-EPERM, "global '%s.%s' is not allowed", m, n);
+	return mpi_pk_push(d, mpi_obj_global(g->module, g->name));
+}
+
+int mpi_pk_op_global(struct dec *d)
+{
+	const char *m = NULL, *n = NULL;
+	size_t ml = 0, nl = 0;
+	int rc;
+
+	if ((rc = mpi_pk_read_line(d, &m, &ml)) < 0 ||
+	    (rc = mpi_pk_read_line(d, &n, &nl)) < 0)
+		return rc;
+	return push_global(d, m, ml, n, nl);
+}
+
+int mpi_pk_op_stack_global(struct dec *d)
+{
+	mp_obj_t *m = NULL, *n = NULL;
+	int rc;
+
+	if ((rc = mpi_pk_pop(d, &n)) < 0 || (rc = mpi_pk_pop(d, &m)) < 0)
+		goto out;
+	if (m->kind != MP_OBJ_STR || n->kind != MP_OBJ_STR)
+		rc = mpi_pk_bad("STACK_GLOBAL requires str");
+	else
+		rc = push_global(d, m->u.s.data, m->u.s.len, n->u.s.data,
+				 n->u.s.len);
+out:
+	mpi_obj_decref(m);
+	mpi_obj_decref(n);
+	return rc;
+}
+
+static bool is_latin1_name(const mp_obj_t *o)
+{
+	return o->kind == MP_OBJ_STR && (strcmp(o->u.s.data, "latin1") == 0 ||
+					 strcmp(o->u.s.data, "latin-1") == 0);
+}
+
+/* _codecs.encode(s, 'latin1'): code points below 256 as bytes. */
+static mp_obj_t *encode_latin1(const mp_obj_t *s, int *rc)
+{
+	const unsigned char *p = (const unsigned char *)s->u.s.data;
+	mp_obj_t *b;
+	size_t i, n = 0;
+
+	*rc = -ENOMEM;
+	if ((b = mpi_obj_str(MP_OBJ_BYTES, NULL, 0, rc)) == NULL)
+		return NULL;
+	mpi_free(b->u.s.data);
+	if ((b->u.s.data = mpi_malloc(s->u.s.len + 1)) == NULL) {
+		mpi_obj_decref(b);
+		return NULL;
+	}
+	for (i = 0; i < s->u.s.len; i++) {
+		if (p[i] < 0x80) {
+			b->u.s.data[n++] = (char)p[i];
+		} else if ((p[i] & 0xfe) == 0xc2 && i + 1 < s->u.s.len) {
+			b->u.s.data[n++] = (char)(((p[i] & 3) << 6) |
+						  (p[i + 1] & 0x3f));
+			i++;
+		} else {
+			mpi_obj_decref(b);
+			*rc = mpi_pk_bad("'latin-1' codec can't encode a character "
+				  "above U+00FF");
+			return NULL;
+		}
+	}
+	b->u.s.data[n] = '\0';
+	b->u.s.len = n;
+	return b;
+}
+
+/* set(x) / frozenset(x) of args (x,) or (); takes x's items. */
+static mp_obj_t *make_set(int kind, mp_obj_t *args, int *rc)
+{
+	mp_obj_t *s, *x;
+	size_t i;
+
+	*rc = -ENOMEM;
+	if (args->u.c.n > 1 ||
+	    (args->u.c.n == 1 && (x = args->u.c.v[0])->kind != MP_OBJ_LIST &&
+	     x->kind != MP_OBJ_TUPLE && x->kind != MP_OBJ_SET &&
+	     x->kind != MP_OBJ_FROZENSET)) {
+		*rc = mpi_pk_bad("%s() takes a list", mp_obj_kind_name(kind));
+		return NULL;
+	}
+	if ((s = mpi_obj_new(kind)) == NULL)
+		return NULL;
+	if (args->u.c.n == 0)
+		return s;
+	x = args->u.c.v[0];
+	if (x->kind == MP_OBJ_DICT) {
+		*rc = mpi_pk_bad("%s() of a dict is not supported",
+			  mp_obj_kind_name(kind));
+		mpi_obj_decref(s);
+		return NULL;
+	}
+	if (x->refs > 0) { /* the memo still sees x: copy its items */
+		for (i = 0; i < x->u.c.n; i++) {
+			mp_obj_t *c = mpi_obj_copy(x->u.c.v[i], NULL, false,
+						   rc);
+
+			if (c == NULL || (*rc = mpi_obj_add(s, c)) < 0) {
+				mpi_obj_decref(s);
+				return NULL;
+			}
+		}
+		return s;
+	}
+	for (i = 0; i < x->u.c.n; i++) {
+		if ((*rc = mpi_obj_add(s, x->u.c.v[i])) < 0) {
+			while (++i < x->u.c.n)
+				mpi_obj_decref(x->u.c.v[i]);
+			x->u.c.n = 0;
+			mpi_obj_decref(s);
+			return NULL;
+		}
+	}
+	x->u.c.n = 0; /* the items are the set's now */
+	return s;
+}
+
+/* list() or list(x) of a list or tuple x: a new list of copies of the
+ * items (x may still be in the memo), as make_set copies. */
+static mp_obj_t *make_list(const mp_obj_t *args, int *rc)
+{
+	const mp_obj_t *x = args->u.c.n == 1 ? args->u.c.v[0] : NULL;
+	mp_obj_t *l, *c;
+	size_t i;
+
+	*rc = -ENOMEM;
+	if (args->u.c.n > 1 || (x != NULL && x->kind != MP_OBJ_LIST &&
+				x->kind != MP_OBJ_TUPLE)) {
+		*rc = mpi_pk_bad("list() takes a list or a tuple");
+		return NULL;
+	}
+	if ((l = mpi_obj_new(MP_OBJ_LIST)) == NULL)
+		return NULL;
+	for (i = 0; x != NULL && i < x->u.c.n; i++)
+		if ((c = mpi_obj_copy(x->u.c.v[i], NULL, false, rc)) == NULL ||
+		    (*rc = mpi_obj_append(l, c)) < 0) {
+			mpi_obj_decref(l);
+			return NULL;
+		}
+	*rc = 0;
+	return l;
+}
+
+/* An object of allow-listed class g built from args (taken). */
+static mp_obj_t *make_object(const mp_obj_t *g, mp_obj_t *args,
+			     unsigned flags, int *rc)
+{
+	mp_obj_t *o = mpi_obj_new(MP_OBJ_OBJECT);
+	const char *name = g->u.s.data + strlen(g->u.s.data) + 1;
+
+	*rc = -ENOMEM;
+	if (o == NULL || (o->u.o.module = mpi_strdup(g->u.s.data)) == NULL ||
+	    (o->u.o.qualname = mpi_strdup(name)) == NULL) {
+		mpi_obj_decref(o);
+		mpi_obj_decref(args);
+		return NULL;
+	}
+	o->flags = (uint8_t)flags;
+	o->depth = (uint16_t)(args->depth + 1);
+	if (o->depth > MP_OBJ_MAX_DEPTH) {
+		*rc = mpi_why(-E2BIG, "nesting exceeds %d levels",
+			      MP_OBJ_MAX_DEPTH);
+		mpi_obj_decref(o);
+		mpi_obj_decref(args);
+		return NULL;
+	}
+	o->u.o.args = args;
+	return o;
+}
+
+static bool args_are(const mp_obj_t *a, size_t n)
+{
+	return a->u.c.n == n;
+}
+
+/* callable(*args) for REDUCE; newobj: cls.__new__(cls, *args). */
+static mp_obj_t *call(mp_obj_t *f, mp_obj_t *args, bool newobj, int *rc)
+{
+	const struct glob *g = glob_of(f);
+	const mp_obj_t *a0 = args->u.c.n > 0 ? args->u.c.v[0] : NULL;
+	mp_obj_t *r = NULL;
+
+	*rc = -ENOMEM;
+	if (newobj && g->role != R_CLASS) {
+		*rc = mpi_why(-ENOTSUP, "NEWOBJ of %s.%s is not supported",
+			      g->module, g->name);
+		goto out;
+	}
+	switch (g->role) {
+	case R_CLASS:
+		return make_object(f, args, newobj ? MP_OBJ_NEWOBJ : 0, rc);
+	case R_SET:
+	case R_FROZENSET:
+		r = make_set(g->role == R_SET ? MP_OBJ_SET : MP_OBJ_FROZENSET,
+			     args, rc);
+		goto out;
+	case R_LIST:
+		r = make_list(args, rc);
+		goto out;
+	case R_BYTES:
+	case R_BYTEARRAY:
+		if (args_are(args, 0))
+			r = mpi_obj_str(MP_OBJ_BYTES, NULL, 0, rc);
+		else if (args_are(args, 1) && a0->kind == MP_OBJ_BYTES)
+			r = mpi_obj_copy(a0, NULL, false, rc);
+		else if (g->role == R_BYTEARRAY && args_are(args, 2) &&
+			 a0->kind == MP_OBJ_STR &&
+			 is_latin1_name(args->u.c.v[1]))
+			r = encode_latin1(a0, rc);
+		else
+			*rc = mpi_pk_bad("%s() with these arguments is not supported",
+				  g->name);
+		goto out;
+	case R_ENCODE:
+		if (args_are(args, 2) && a0->kind == MP_OBJ_STR &&
+		    is_latin1_name(args->u.c.v[1]))
+			r = encode_latin1(a0, rc);
+		else
+			*rc = mpi_pk_bad("_codecs.encode takes (str, 'latin1')");
+		goto out;
+	case R_ODICT:
+		if (args_are(args, 0))
+			r = mpi_obj_new(MP_OBJ_DICT);
+		else
+			*rc = mpi_pk_bad("OrderedDict() takes no arguments here");
+		goto out;
+	case R_RECON:
+		if (args_are(args, 3) && a0->kind == MPI_OBJ_GLOBAL &&
+		    glob_of(a0)->role == R_CLASS &&
+		    args->u.c.v[1]->kind == MPI_OBJ_GLOBAL &&
+		    glob_of(args->u.c.v[1])->role == R_OBJECT &&
+		    args->u.c.v[2]->kind == MP_OBJ_NONE) {
+			mp_obj_t *empty = mpi_obj_new(MP_OBJ_TUPLE);
+
+			if (empty != NULL)
+				r = make_object(a0, empty, MP_OBJ_NEWOBJ, rc);
+		} else {
+			*rc = mpi_pk_bad("copyreg._reconstructor takes (class, "
+				  "object, None)");
+		}
+		goto out;
+	case R_OBJECT:
+		*rc = mpi_why(-ENOTSUP, "builtins.object() is not supported");
+		goto out;
+	}
+out:
+	mpi_obj_decref(args);
+	return r;
+}
+
+int mpi_pk_op_reduce(struct dec *d, bool newobj, bool ex)
+{
+	mp_obj_t *f = NULL, *args = NULL, *kw = NULL, *r;
+	int rc;
+
+	if ((ex && (rc = mpi_pk_pop(d, &kw)) < 0) || (rc = mpi_pk_pop(d, &args)) < 0 ||
+	    (rc = mpi_pk_pop(d, &f)) < 0)
+		goto out;
+	if (args->kind != MP_OBJ_TUPLE) {
+		rc = mpi_pk_bad("%s arguments must be a tuple, not %s",
+			 newobj ? "NEWOBJ" : "REDUCE",
+			 mp_obj_kind_name(args->kind));
+	} else if (ex && (kw->kind != MP_OBJ_DICT || kw->u.c.n != 0)) {
+		rc = mpi_why(-ENOTSUP, "NEWOBJ_EX with keyword arguments is "
+				       "not supported");
+	} else if (f->kind != MPI_OBJ_GLOBAL) {
+		rc = mpi_pk_bad("%s of a %s (not a class)",
+			 newobj ? "NEWOBJ" : "REDUCE",
+			 mp_obj_kind_name(f->kind));
+	} else {
+		r = call(f, args, newobj, &rc);
+		args = NULL;
+		rc = mpi_pk_push_rc(d, r, rc);
+	}
+out:
+	mpi_obj_decref(f);
+	mpi_obj_decref(args);
+	mpi_obj_decref(kw);
+	return rc;
+}
+
+int mpi_pk_op_build(struct dec *d)
+{
+	mp_obj_t *state = NULL, *o = NULL;
+	unsigned dep;
+	int rc;
+
+	if ((rc = mpi_pk_pop(d, &state)) < 0 || (rc = mpi_pk_top(d, &o)) < 0)
+		goto fail;
+	if (o->kind != MP_OBJ_OBJECT) {
+		rc = mpi_pk_bad("BUILD on a %s", mp_obj_kind_name(o->kind));
+		goto fail;
+	}
+	if ((rc = mpi_pk_frozen(o)) < 0)
+		goto fail;
+	dep = (unsigned)state->depth + 1;
+	if (dep > MP_OBJ_MAX_DEPTH) {
+		rc = mpi_why(-E2BIG, "nesting exceeds %d levels",
+			     MP_OBJ_MAX_DEPTH);
+		goto fail;
+	}
+	if (dep > o->depth)
+		o->depth = (uint16_t)dep;
+	mpi_obj_decref(o->u.o.state);
+	o->u.o.state = state;
+	return 0;
+fail:
+	mpi_obj_decref(state);
+	return rc;
+}

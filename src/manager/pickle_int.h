@@ -1,0 +1,86 @@
+/*
+ * manager/pickle_int.h - what the files of the pickle codec share: the
+ * allow-list of globals (pickle_glob.c, named by the writer too), and the
+ * reader's machine (pickle_stack.c) that its opcodes (pickle_load.c,
+ * pickle_glob.c) run on.  Internal: codes and reasons left with mpi_why;
+ * mpi_pk_bad leaves the reason of a malformed pickle.
+ */
+#ifndef MPROC_MANAGER_PICKLE_INT_H
+#define MPROC_MANAGER_PICKLE_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "manager/obj_int.h"
+
+enum role {
+	R_CLASS,      /* a class whose instances are kept as objects */
+	R_SET,
+	R_FROZENSET,
+	R_LIST,       /* list(iterable): dict views as CPython's managers send them */
+	R_BYTES,
+	R_BYTEARRAY,
+	R_ENCODE,     /* _codecs.encode(str, 'latin1') */
+	R_ODICT,      /* collections.OrderedDict() */
+	R_RECON,      /* copyreg._reconstructor(cls, object, None) */
+	R_OBJECT,     /* builtins.object, only as _reconstructor's base */
+};
+
+struct glob {
+	const char *module, *name;
+	enum role role;
+	const char *m2, *n2; /* protocol 2's (Python 2) names */
+};
+
+/* The allow-list: MPI_PK_NGLOBS entries (checked in pickle_glob.c). */
+#define MPI_PK_NGLOBS 42
+extern const struct glob mpi_pk_globs[];
+const struct glob *mpi_pk_glob_find(const char *module, const char *name);
+
+/* The reader. */
+struct memo_slot {
+	uint32_t key;
+	mp_obj_t *o; /* NULL: free slot */
+};
+
+struct dec {
+	const unsigned char *start, *p, *end;
+	mp_obj_t **st;      /* the stack; each entry owned */
+	size_t n, cap;
+	size_t *marks;      /* stack heights at each MARK */
+	size_t nmarks, mcap;
+	struct memo_slot *memo;
+	size_t mlen, mslots; /* entries, slots (a power of 2, or 0) */
+	int64_t budget;
+};
+
+/* pickle_glob.c */
+int mpi_pk_op_global(struct dec *d);
+int mpi_pk_op_stack_global(struct dec *d);
+int mpi_pk_op_reduce(struct dec *d, bool newobj, bool ex);
+int mpi_pk_op_build(struct dec *d);
+
+/* pickle_stack.c */
+int mpi_pk_bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int mpi_pk_need(struct dec *d, size_t n);
+uint64_t mpi_pk_le(const unsigned char *p, int n);
+int mpi_pk_read_len(struct dec *d, int n, size_t *len);
+int mpi_pk_read_line(struct dec *d, const char **s, size_t *len);
+size_t mpi_pk_fence(const struct dec *d);
+int mpi_pk_push(struct dec *d, mp_obj_t *o);
+int mpi_pk_push_rc(struct dec *d, mp_obj_t *o, int rc);
+int mpi_pk_underflow(void);
+int mpi_pk_pop(struct dec *d, mp_obj_t **o);
+int mpi_pk_top(struct dec *d, mp_obj_t **o);
+int mpi_pk_pop_mark(struct dec *d, size_t *k);
+int mpi_pk_frozen(const mp_obj_t *o);
+int mpi_pk_build_marked(struct dec *d, int kind);
+int mpi_pk_fill_marked(struct dec *d, int kind, const char *op);
+int mpi_pk_build_tuple(struct dec *d, size_t n);
+int mpi_pk_memo_put(struct dec *d, uint64_t key);
+int mpi_pk_push_copy(struct dec *d, mp_obj_t *o);
+int mpi_pk_memo_get(struct dec *d, uint64_t key);
+int mpi_pk_read_decimal(struct dec *d, bool sign, int64_t *out);
+
+#endif
