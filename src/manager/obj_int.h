@@ -1,5 +1,5 @@
 /*
- * manager/obj_int.h - the inside of mp_obj_t, shared by obj.c (the value
+ * manager/obj_int.h - the inside of mp_obj_t, shared by obj*.c (the value
  * type) and pickle_*.c (the codec).  Functions here are internal: they
  * return codes and leave reasons with mpi_why, never write the message.
  */
@@ -7,6 +7,7 @@
 #define MPROC_MANAGER_OBJ_INT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "mproc/manager.h"
@@ -98,5 +99,20 @@ size_t mpi_utf8_check(const unsigned char *s, size_t len);
  * checked by the caller; out not NULL). */
 int mpi_pickle_dumps(const mp_obj_t *o, int protocol, mp_bytes_t *out);
 int mpi_pickle_loads(const void *data, size_t len, mp_obj_t **out);
+
+/* Shared by the files of mp_obj_t (obj.c, obj_eq.c, obj_api.c). */
+/* obj.c */
+bool mpi_obj_is_container(const mp_obj_t *o);
+size_t mpi_obj_slots(const mp_obj_t *o);
+size_t mpi_obj_le_shortest(const unsigned char *b, size_t len);
+ptrdiff_t mpi_obj_find(const mp_obj_t *c, const mp_obj_t *key, uint64_t h);
+void mpi_obj_index_put(mp_obj_t *c, size_t pos, uint64_t h);
+int mpi_obj_take_depth(mp_obj_t *c, const mp_obj_t *item);
+
+/* obj_eq.c */
+int64_t mpi_obj_num_small(const mp_obj_t *o);
+uint64_t mpi_obj_hash_of(const mp_obj_t *o);
+bool mpi_obj_is_num(const mp_obj_t *o);
+bool mpi_obj_set_kind(int k);
 
 #endif

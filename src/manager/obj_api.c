@@ -1,0 +1,669 @@
+/*
+ * manager/obj_api.c - the public mp_obj_* functions: constructors, accessors,
+ * list/dict/set operations, mp_obj_eq and mp_obj_repr (the nodes are obj.c's).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "internal/alloc.h"
+#include "internal/error.h"
+#include "manager/obj_int.h"
+
+/* ---- the public functions ---- */
+
+/* Return a constructor's node, reporting rc (read after o was made) for
+ * NULL in the public function's name. */
+#define RETURN_MADE(o, rc)                                                    \
+	do {                                                                  \
+		mp_obj_t *made_ = (o);                                        \
+		if (made_ == NULL)                                            \
+			MPI_RAISE(rc);                                        \
+		return made_;                                                 \
+	} while (0)
+
+mp_obj_t *mp_obj_none(void)
+{
+	int rc = -ENOMEM;
+
+	RETURN_MADE(mpi_obj_new(MP_OBJ_NONE), rc);
+}
+
+mp_obj_t *mp_obj_bool(bool v)
+{
+	mp_obj_t *o = mpi_obj_new(MP_OBJ_BOOL);
+	int rc = -ENOMEM;
+
+	if (o != NULL)
+		o->u.b = v;
+	RETURN_MADE(o, rc);
+}
+
+mp_obj_t *mp_obj_int(int64_t v)
+{
+	mp_obj_t *o = mpi_obj_new(MP_OBJ_INT);
+	int rc = -ENOMEM;
+
+	if (o != NULL)
+		o->u.i = v;
+	RETURN_MADE(o, rc);
+}
+
+mp_obj_t *mp_obj_float(double v)
+{
+	mp_obj_t *o = mpi_obj_new(MP_OBJ_FLOAT);
+	int rc = -ENOMEM;
+
+	if (o != NULL)
+		o->u.f = v;
+	RETURN_MADE(o, rc);
+}
+
+mp_obj_t *mp_obj_bigint(const void *data, size_t len)
+{
+	int rc = -EINVAL;
+
+	if (data == NULL && len > 0) {
+		MPI_ERR(-EINVAL, "argument 'data' is NULL");
+		return NULL;
+	}
+	RETURN_MADE(mpi_obj_bigint(data, len, &rc), rc);
+}
+
+mp_obj_t *mp_obj_strn(const char *s, size_t len)
+{
+	int rc = -EINVAL;
+
+	if (s == NULL && len > 0) {
+		MPI_ERR(-EINVAL, "argument 's' is NULL");
+		return NULL;
+	}
+	RETURN_MADE(mpi_obj_str(MP_OBJ_STR, s, len, &rc), rc);
+}
+
+mp_obj_t *mp_obj_str(const char *s)
+{
+	int rc = -EINVAL;
+
+	MPI_CHECK_NULL_P(s);
+	RETURN_MADE(mpi_obj_str(MP_OBJ_STR, s, strlen(s), &rc), rc);
+}
+
+mp_obj_t *mp_obj_bytes(const void *data, size_t len)
+{
+	int rc = -EINVAL;
+
+	if (data == NULL && len > 0) {
+		MPI_ERR(-EINVAL, "argument 'data' is NULL");
+		return NULL;
+	}
+	RETURN_MADE(mpi_obj_str(MP_OBJ_BYTES, data, len, &rc), rc);
+}
+
+/* The code a NULL item stands for: its constructor's. */
+static int null_item_code(void)
+{
+	int rc = mp_last_error_code();
+
+	return rc < 0 ? rc : -EINVAL;
+}
+
+mp_obj_t *mp_obj_tuple(size_t n, mp_obj_t *const *items)
+{
+	mp_obj_t *t = NULL;
+	size_t i, bad = 0;
+	int rc = 0;
+
+	if (n > 0 && items == NULL) {
+		MPI_ERR(-EINVAL, "argument 'items' is NULL");
+		return NULL;
+	}
+	for (i = 0; i < n; i++)
+		if (items[i] == NULL && rc == 0) {
+			rc = null_item_code();
+			bad = i;
+		}
+	if (rc == 0 && (t = mpi_obj_new(MP_OBJ_TUPLE)) == NULL)
+		rc = -ENOMEM;
+	if (rc < 0) {
+		for (i = 0; i < n; i++)
+			mpi_obj_decref(items[i]);
+		if (rc == -ENOMEM)
+			MPI_ERR(rc, "out of memory");
+		else
+			MPI_ERR(rc, "item %zu is NULL (its constructor failed: "
+				    "%s)", bad, mp_strerror(rc));
+		return NULL;
+	}
+	for (i = 0; i < n; i++) {
+		if (rc == 0)
+			rc = mpi_obj_append(t, items[i]);
+		else
+			mpi_obj_decref(items[i]);
+	}
+	if (rc < 0) {
+		mpi_obj_decref(t);
+		MPI_RAISE(rc);
+		return NULL;
+	}
+	return t;
+}
+
+mp_obj_t *mp_obj_tuple_pack(size_t n, ...)
+{
+	mp_obj_t *t, *item;
+	va_list ap;
+	size_t i;
+	int rc = 0;
+	bool null = false;
+
+	if ((t = mpi_obj_new(MP_OBJ_TUPLE)) == NULL)
+		rc = -ENOMEM;
+	va_start(ap, n);
+	for (i = 0; i < n; i++) {
+		item = va_arg(ap, mp_obj_t *);
+		if (item == NULL && rc == 0) {
+			rc = null_item_code();
+			null = true;
+		} else if (rc == 0)
+			rc = mpi_obj_append(t, item);
+		else
+			mpi_obj_decref(item);
+	}
+	va_end(ap);
+	if (rc < 0) {
+		mpi_obj_decref(t);
+		if (null)
+			MPI_ERR(rc, "an item is NULL (its constructor failed: "
+				    "%s)", mp_strerror(rc));
+		else
+			MPI_RAISE(rc);
+		return NULL;
+	}
+	return t;
+}
+
+mp_obj_t *mp_obj_list(void)
+{
+	int rc = -ENOMEM;
+
+	RETURN_MADE(mpi_obj_new(MP_OBJ_LIST), rc);
+}
+
+mp_obj_t *mp_obj_dict(void)
+{
+	int rc = -ENOMEM;
+
+	RETURN_MADE(mpi_obj_new(MP_OBJ_DICT), rc);
+}
+
+mp_obj_t *mp_obj_set(void)
+{
+	int rc = -ENOMEM;
+
+	RETURN_MADE(mpi_obj_new(MP_OBJ_SET), rc);
+}
+
+mp_obj_t *mp_obj_frozenset(void)
+{
+	int rc = -ENOMEM;
+
+	RETURN_MADE(mpi_obj_new(MP_OBJ_FROZENSET), rc);
+}
+
+static bool good_name(const char *s)
+{
+	return s != NULL && *s != '\0' && strlen(s) < 256 &&
+	       strchr(s, '\n') == NULL;
+}
+
+mp_obj_t *mp_obj_object(const char *module, const char *qualname,
+			mp_obj_t *args, mp_obj_t *state, unsigned flags)
+{
+	mp_obj_t *o = NULL;
+	int rc = 0;
+
+	if (!good_name(module) || !good_name(qualname))
+		rc = MPI_ERR(-EINVAL, "module and qualname must be non-empty "
+				      "names (under 256 bytes, no newline)");
+	else if (args != NULL && args->kind != MP_OBJ_TUPLE)
+		rc = MPI_ERR(-EINVAL, "args must be a tuple, not %s",
+			     mp_obj_kind_name(args->kind));
+	else if (flags & ~MP_OBJ_NEWOBJ)
+		rc = MPI_ERR(-EINVAL, "unknown flags %#x", flags);
+	else if (args == NULL && (args = mpi_obj_new(MP_OBJ_TUPLE)) == NULL)
+		rc = MPI_ERR(-ENOMEM, "out of memory");
+	else if ((o = mpi_obj_new(MP_OBJ_OBJECT)) == NULL ||
+		 (o->u.o.module = mpi_strdup(module)) == NULL ||
+		 (o->u.o.qualname = mpi_strdup(qualname)) == NULL)
+		rc = MPI_ERR(-ENOMEM, "out of memory");
+	else if ((rc = mpi_obj_take_depth(o, args)) < 0 ||
+		 (state != NULL && (rc = mpi_obj_take_depth(o, state)) < 0))
+		MPI_RAISE(rc);
+	if (rc < 0) {
+		mpi_obj_decref(o);
+		mpi_obj_decref(args);
+		mpi_obj_decref(state);
+		return NULL;
+	}
+	o->flags = (uint8_t)flags;
+	o->u.o.args = args;
+	o->u.o.state = state;
+	return o;
+}
+
+mp_obj_t *mp_obj_copy(const mp_obj_t *o)
+{
+	int rc = -ENOMEM;
+
+	MPI_CHECK_NULL_P(o);
+	RETURN_MADE(mpi_obj_copy(o, NULL, false, &rc), rc);
+}
+
+int mp_obj_kind(const mp_obj_t *o)
+{
+	MPI_CHECK_NULL(o);
+	return o->kind;
+}
+
+/* -EINVAL naming what was expected and what came (public layer). */
+#define WRONG_KIND(o, want)                                                   \
+	MPI_ERR(-EINVAL, "expected %s, got %s", (want),                      \
+		(o) ? mp_obj_kind_name((o)->kind) : "NULL")
+
+int mp_obj_as_bool(const mp_obj_t *o, bool *out)
+{
+	MPI_CHECK_NULL(out);
+	if (o == NULL || o->kind != MP_OBJ_BOOL)
+		return WRONG_KIND(o, "bool");
+	*out = o->u.b;
+	return 0;
+}
+
+int mp_obj_as_int(const mp_obj_t *o, int64_t *out)
+{
+	MPI_CHECK_NULL(out);
+	if (o == NULL || (o->kind != MP_OBJ_INT && o->kind != MP_OBJ_BOOL))
+		return WRONG_KIND(o, "int");
+	if (o->big)
+		return MPI_ERR(-ERANGE, "int of %zu bytes does not fit 64 bits",
+			       o->u.s.len);
+	*out = mpi_obj_num_small(o);
+	return 0;
+}
+
+int mp_obj_as_bigint(const mp_obj_t *o, mp_bytes_t *out)
+{
+	unsigned char tmp[9];
+	const unsigned char *p;
+	size_t len;
+
+	MPI_CHECK_NULL(out);
+	if (o == NULL || (o->kind != MP_OBJ_INT && o->kind != MP_OBJ_BOOL))
+		return WRONG_KIND(o, "int");
+	p = mpi_obj_int_bytes(o, tmp, &len);
+	if ((out->data = mpi_malloc(len + 1)) == NULL)
+		return MPI_ERR(-ENOMEM, "out of memory");
+	memcpy(out->data, p, len);
+	out->data[len] = '\0';
+	out->len = len;
+	return 0;
+}
+
+/* Big int to double, rounded to nearest even; -ERANGE past DBL_MAX. */
+static int big_to_double(const mp_obj_t *o, double *out)
+{
+	const unsigned char *le = (const unsigned char *)o->u.s.data;
+	size_t len = o->u.s.len, i, bits;
+	bool neg = le[len - 1] & 0x80, sticky = false;
+	unsigned char *mag;
+	uint64_t top = 0;
+	unsigned carry = 1;
+	double d;
+
+	if ((mag = mpi_malloc(len)) == NULL)
+		return -ENOMEM;
+	for (i = 0; i < len; i++) {
+		unsigned v = neg ? (unsigned)(unsigned char)~le[i] + carry
+				 : le[i];
+		mag[i] = (unsigned char)v;
+		carry = neg ? v >> 8 : 0;
+	}
+	while (len > 0 && mag[len - 1] == 0)
+		len--;
+	bits = len * 8;
+	while (bits > 0 && !(mag[(bits - 1) / 8] >> ((bits - 1) % 8) & 1))
+		bits--;
+	for (i = 0; i < 64; i++) { /* the top 64 bits */
+		size_t bit = bits - 64 + i;
+		top |= (uint64_t)(mag[bit / 8] >> (bit % 8) & 1) << i;
+	}
+	for (i = 0; i < bits - 64 && !sticky; i++)
+		sticky = mag[i / 8] >> (i % 8) & 1;
+	mpi_free(mag);
+	d = (double)(top | (uint64_t)sticky);
+	for (i = bits - 64; i > 0;) { /* d * 2^(bits - 64), exact or inf */
+		size_t k = i > 512 ? 512 : i;
+		uint64_t p2 = (uint64_t)(1023 + k) << 52;
+		double m;
+
+		memcpy(&m, &p2, sizeof(m));
+		d *= m;
+		i -= k;
+	}
+	if (isinf(d))
+		return mpi_why(-ERANGE, "int too large to convert to float");
+	*out = neg ? -d : d;
+	return 0;
+}
+
+int mpi_obj_as_double(const mp_obj_t *o, double *out)
+{
+	if (o->kind == MP_OBJ_FLOAT)
+		*out = o->u.f;
+	else if (!o->big)
+		*out = (double)mpi_obj_num_small(o);
+	else
+		return big_to_double(o, out);
+	return 0;
+}
+
+int mp_obj_as_float(const mp_obj_t *o, double *out)
+{
+	int rc;
+
+	MPI_CHECK_NULL(out);
+	if (o == NULL || !mpi_obj_is_num(o))
+		return WRONG_KIND(o, "float");
+	if ((rc = mpi_obj_as_double(o, out)) < 0)
+		return MPI_RAISE(rc);
+	return 0;
+}
+
+int mp_obj_as_str(const mp_obj_t *o, const mp_bytes_t **out)
+{
+	MPI_CHECK_NULL(out);
+	if (o == NULL || o->kind != MP_OBJ_STR)
+		return WRONG_KIND(o, "str");
+	*out = &o->u.s;
+	return 0;
+}
+
+int mp_obj_as_bytes(const mp_obj_t *o, const mp_bytes_t **out)
+{
+	MPI_CHECK_NULL(out);
+	if (o == NULL || o->kind != MP_OBJ_BYTES)
+		return WRONG_KIND(o, "bytes");
+	*out = &o->u.s;
+	return 0;
+}
+
+int mp_obj_len(const mp_obj_t *o, size_t *out)
+{
+	size_t i, n = 0;
+
+	MPI_CHECK_NULL(o);
+	MPI_CHECK_NULL(out);
+	if (mpi_obj_is_container(o)) {
+		*out = o->u.c.n;
+	} else if (o->kind == MP_OBJ_BYTES) {
+		*out = o->u.s.len;
+	} else if (o->kind == MP_OBJ_STR) {
+		for (i = 0; i < o->u.s.len; i++)
+			n += ((unsigned char)o->u.s.data[i] & 0xc0) != 0x80;
+		*out = n;
+	} else {
+		return MPI_ERR(-EINVAL, "object of type '%s' has no len()",
+			       mp_obj_kind_name(o->kind));
+	}
+	return 0;
+}
+
+int mp_obj_item(const mp_obj_t *o, ptrdiff_t i, const mp_obj_t **out)
+{
+	MPI_CHECK_NULL(out);
+	if (o == NULL || !mpi_obj_is_container(o) || o->kind == MP_OBJ_DICT)
+		return WRONG_KIND(o, "tuple, list or set");
+	if (i < 0)
+		i += (ptrdiff_t)o->u.c.n;
+	if (i < 0 || (size_t)i >= o->u.c.n)
+		return MPI_ERR(-ERANGE, "%s index out of range",
+			       mp_obj_kind_name(o->kind));
+	*out = o->u.c.v[i];
+	return 0;
+}
+
+/* A NULL item put in a container: its constructor's code, with a reason. */
+static int null_item(void)
+{
+	int rc = null_item_code();
+
+	return mpi_why(rc, "item is NULL (its constructor failed: %s)",
+		       mp_strerror(rc));
+}
+
+int mp_obj_list_append(mp_obj_t *list, mp_obj_t *item)
+{
+	int rc;
+
+	if (item == NULL)
+		return MPI_RAISE(null_item());
+	if (list == NULL || list->kind != MP_OBJ_LIST) {
+		mpi_obj_decref(item);
+		return WRONG_KIND(list, "list");
+	}
+	if ((rc = mpi_obj_append(list, item)) < 0)
+		return MPI_RAISE(rc);
+	return 0;
+}
+
+int mp_obj_dict_set(mp_obj_t *d, mp_obj_t *key, mp_obj_t *value)
+{
+	int rc;
+
+	if (key == NULL || value == NULL) {
+		mpi_obj_decref(key);
+		mpi_obj_decref(value);
+		return MPI_RAISE(null_item());
+	}
+	if (d == NULL || d->kind != MP_OBJ_DICT) {
+		mpi_obj_decref(key);
+		mpi_obj_decref(value);
+		return WRONG_KIND(d, "dict");
+	}
+	if ((rc = mpi_obj_setitem(d, key, value)) < 0)
+		return MPI_RAISE(rc);
+	return 0;
+}
+
+/* -ENOENT (KeyError), the reason holding the key's repr (cut short). */
+static int key_error(const mp_obj_t *key)
+{
+	mp_bytes_t r = {0};
+	size_t cap = 0;
+	int rc;
+
+	if (mpi_obj_repr(key, &r, &cap) < 0) {
+		mpi_free(r.data);
+		return mpi_why(-ENOENT, "KeyError");
+	}
+	rc = mpi_why(-ENOENT, "KeyError: %.200s%s", r.data,
+		     r.len > 200 ? "..." : "");
+	mpi_free(r.data);
+	return rc;
+}
+
+/* Find key in d (a dict, or a set when sets are kind_ok): *at is its
+ * position or -1. */
+static int lookup(const mp_obj_t *d, const mp_obj_t *key, int kind_ok,
+		  ptrdiff_t *at)
+{
+	int rc;
+
+	if (key == NULL)
+		return mpi_why(-EINVAL, "argument 'key' is NULL");
+	if (d == NULL || !kind_ok)
+		return mpi_why(-EINVAL, "expected dict, got %s",
+			       d ? mp_obj_kind_name(d->kind) : "NULL");
+	if ((rc = mpi_obj_hashable(key)) < 0)
+		return rc;
+	*at = mpi_obj_find(d, key, mpi_obj_hash_of(key));
+	return 0;
+}
+
+int mp_obj_dict_get(const mp_obj_t *d, const mp_obj_t *key,
+		    const mp_obj_t **out)
+{
+	ptrdiff_t at = -1;
+	int rc;
+
+	MPI_CHECK_NULL(out);
+	rc = lookup(d, key, d && d->kind == MP_OBJ_DICT, &at);
+	if (rc < 0)
+		return MPI_RAISE(rc);
+	if (at < 0)
+		return MPI_RAISE(key_error(key));
+	*out = d->u.c.v[2 * at + 1];
+	return 0;
+}
+
+int mp_obj_dict_get_str(const mp_obj_t *d, const char *key,
+			const mp_obj_t **out)
+{
+	mp_obj_t k = {.kind = MP_OBJ_STR};
+	ptrdiff_t at = -1;
+	int rc;
+
+	MPI_CHECK_NULL(key);
+	MPI_CHECK_NULL(out);
+	k.u.s.data = (char *)key;
+	k.u.s.len = strlen(key);
+	rc = lookup(d, &k, d && d->kind == MP_OBJ_DICT, &at);
+	if (rc < 0)
+		return MPI_RAISE(rc);
+	if (at < 0)
+		return MPI_RAISE(key_error(&k));
+	*out = d->u.c.v[2 * at + 1];
+	return 0;
+}
+
+int mp_obj_dict_del(mp_obj_t *d, const mp_obj_t *key)
+{
+	ptrdiff_t at;
+	int rc;
+
+	rc = lookup(d, key, d && d->kind == MP_OBJ_DICT, &at);
+	if (rc < 0)
+		return MPI_RAISE(rc);
+	if (at < 0)
+		return MPI_RAISE(key_error(key));
+	mpi_obj_decref(d->u.c.v[2 * at]);
+	mpi_obj_decref(d->u.c.v[2 * at + 1]);
+	memmove(&d->u.c.v[2 * at], &d->u.c.v[2 * at + 2],
+		(2 * (d->u.c.n - (size_t)at) - 2) * sizeof(*d->u.c.v));
+	d->u.c.n--;
+	if (d->u.c.icap > 0) {
+		/* rebuild in place: the old index is big enough */
+		memset(d->u.c.idx, 0, d->u.c.icap * sizeof(*d->u.c.idx));
+		for (size_t i = 0; i < d->u.c.n; i++)
+			mpi_obj_index_put(d, i, mpi_obj_hash_of(d->u.c.v[2 * i]));
+	}
+	return 0;
+}
+
+int mp_obj_dict_item(const mp_obj_t *d, size_t i, const mp_obj_t **key,
+		     const mp_obj_t **value)
+{
+	if (d == NULL || d->kind != MP_OBJ_DICT)
+		return WRONG_KIND(d, "dict");
+	if (i >= d->u.c.n)
+		return MPI_ERR(-ERANGE, "item %zu of a dict of %zu", i,
+			       d->u.c.n);
+	if (key != NULL)
+		*key = d->u.c.v[2 * i];
+	if (value != NULL)
+		*value = d->u.c.v[2 * i + 1];
+	return 0;
+}
+
+int mp_obj_set_add(mp_obj_t *s, mp_obj_t *item)
+{
+	int rc;
+
+	if (item == NULL)
+		return MPI_RAISE(null_item());
+	if (s == NULL || !mpi_obj_set_kind(s->kind)) {
+		mpi_obj_decref(item);
+		return WRONG_KIND(s, "set");
+	}
+	if ((rc = mpi_obj_add(s, item)) < 0)
+		return MPI_RAISE(rc);
+	return rc;
+}
+
+int mp_obj_contains(const mp_obj_t *o, const mp_obj_t *item)
+{
+	ptrdiff_t at;
+	size_t i;
+	int rc;
+
+	MPI_CHECK_NULL(item);
+	if (o != NULL && (o->kind == MP_OBJ_TUPLE || o->kind == MP_OBJ_LIST)) {
+		for (i = 0; i < o->u.c.n; i++)
+			if (mpi_obj_eq(o->u.c.v[i], item))
+				return 1;
+		return 0;
+	}
+	rc = lookup(o, item,
+		    o && (o->kind == MP_OBJ_DICT || mpi_obj_set_kind(o->kind)), &at);
+	if (rc < 0)
+		return MPI_RAISE(rc);
+	return at >= 0;
+}
+
+int mp_obj_object_info(const mp_obj_t *o, const char **module,
+		       const char **qualname, const mp_obj_t **args,
+		       const mp_obj_t **state, unsigned *flags)
+{
+	if (o == NULL || o->kind != MP_OBJ_OBJECT)
+		return WRONG_KIND(o, "object");
+	if (module != NULL)
+		*module = o->u.o.module;
+	if (qualname != NULL)
+		*qualname = o->u.o.qualname;
+	if (args != NULL)
+		*args = o->u.o.args;
+	if (state != NULL)
+		*state = o->u.o.state;
+	if (flags != NULL)
+		*flags = o->flags;
+	return 0;
+}
+
+int mp_obj_eq(const mp_obj_t *a, const mp_obj_t *b)
+{
+	MPI_CHECK_NULL(a);
+	MPI_CHECK_NULL(b);
+	return mpi_obj_eq(a, b);
+}
+
+int mp_obj_repr(const mp_obj_t *o, mp_bytes_t *out)
+{
+	mp_bytes_t b = {0};
+	size_t cap = 0;
+	int rc;
+
+	MPI_CHECK_NULL(o);
+	MPI_CHECK_NULL(out);
+	if ((rc = mpi_obj_repr(o, &b, &cap)) < 0) {
+		mpi_free(b.data);
+		return MPI_ERR(rc, "out of memory");
+	}
+	*out = b;
+	return 0;
+}
