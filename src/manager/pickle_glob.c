@@ -367,15 +367,15 @@ int mpi_pk_op_reduce(struct dec *d, bool newobj, bool ex)
 		goto out;
 	if (args->kind != MP_OBJ_TUPLE) {
 		rc = mpi_pk_bad("%s arguments must be a tuple, not %s",
-			 newobj ? "NEWOBJ" : "REDUCE",
-			 mp_obj_kind_name(args->kind));
+				newobj ? "NEWOBJ" : "REDUCE",
+				mp_obj_kind_name(args->kind));
 	} else if (ex && (kw->kind != MP_OBJ_DICT || kw->u.c.n != 0)) {
 		rc = mpi_why(-ENOTSUP, "NEWOBJ_EX with keyword arguments is "
 				       "not supported");
 	} else if (f->kind != MPI_OBJ_GLOBAL) {
 		rc = mpi_pk_bad("%s of a %s (not a class)",
-			 newobj ? "NEWOBJ" : "REDUCE",
-			 mp_obj_kind_name(f->kind));
+				newobj ? "NEWOBJ" : "REDUCE",
+				mp_obj_kind_name(f->kind));
 	} else {
 		r = call(f, args, newobj, &rc);
 		args = NULL;

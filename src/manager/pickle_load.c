@@ -193,9 +193,10 @@ static int op_append(struct dec *d)
 
 	if ((rc = mpi_pk_pop(d, &item)) < 0)
 		return rc;
-	if ((rc = mpi_pk_top(d, &l)) < 0 || (l->kind != MP_OBJ_LIST &&
-				      (rc = mpi_pk_bad("APPEND on a %s",
-						mp_obj_kind_name(l->kind)))) ||
+	if ((rc = mpi_pk_top(d, &l)) < 0 ||
+	    (l->kind != MP_OBJ_LIST &&
+	     (rc = mpi_pk_bad("APPEND on a %s",
+			      mp_obj_kind_name(l->kind)))) ||
 	    (rc = mpi_pk_frozen(l)) < 0) {
 		mpi_obj_decref(item);
 		return rc;

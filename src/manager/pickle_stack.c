@@ -30,7 +30,7 @@ int mpi_pk_need(struct dec *d, size_t n)
 {
 	if ((size_t)(d->end - d->p) < n)
 		return mpi_pk_bad("truncated: %zu bytes needed, %zu left", n,
-			   (size_t)(d->end - d->p));
+				  (size_t)(d->end - d->p));
 	return 0;
 }
 
@@ -55,7 +55,7 @@ int mpi_pk_read_len(struct dec *d, int n, size_t *len)
 	d->p += n;
 	if (v > (uint64_t)(d->end - d->p))
 		return mpi_pk_bad("length %llu exceeds the %zu bytes left",
-			   (unsigned long long)v, (size_t)(d->end - d->p));
+				  (unsigned long long)v, (size_t)(d->end - d->p));
 	*len = (size_t)v;
 	return 0;
 }
@@ -272,7 +272,7 @@ int mpi_pk_memo_put(struct dec *d, uint64_t key)
 
 	if (key > UINT32_MAX)
 		return mpi_pk_bad("memo key %llu is too large",
-			   (unsigned long long)key);
+				  (unsigned long long)key);
 	if ((rc = mpi_pk_top(d, &o)) < 0)
 		return rc;
 	if (2 * (d->mlen + 1) > d->mslots && (rc = memo_grow(d)) < 0)
