@@ -1,0 +1,65 @@
+/*
+ * manager/dict_int.h - what the shared dict's files share: the table in the
+ * region and a key being looked up (dict.c), the collections the public
+ * functions make (dict_api.c, namespace.c).  Internal: codes and reasons
+ * left with mpi_why.
+ */
+#ifndef MPROC_MANAGER_DICT_INT_H
+#define MPROC_MANAGER_DICT_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "manager/mgr_int.h"
+#include "manager/obj_int.h"
+
+struct dent {
+	uint64_t hash;
+	uint64_t key; /* key block offset; 0: removed */
+	uint64_t val; /* value block offset */
+};
+
+struct dtable {
+	uint64_t cap;  /* entries */
+	uint64_t icap; /* index slots, a power of 2 >= 2 cap */
+	uint64_t used; /* entries published */
+	uint64_t live; /* entries not removed (derived) */
+	struct dent e[];
+	/* then uint32_t idx[icap] */
+};
+
+/*
+ * A key being looked up: its canonical bytes and hash.  A str or bytes key
+ * (the common case) does not build them: its canonical bytes are a tag, its
+ * length (8 bytes) and its data, compared in place.
+ */
+struct key {
+	const mp_obj_t *obj;
+	struct mpi_kbuf kb;
+	bool text;       /* str or bytes: kb unused */
+	unsigned char tag[9];
+	uint64_t h;
+};
+
+/* What mpi_dict_collect makes. */
+enum { WANT_KEYS, WANT_VALUES, WANT_ITEMS, WANT_DICT };
+
+/* dict.c */
+struct dtable *mpi_dict_tab(const mp_dictproxy_t *d);
+int mpi_dict_closed(const mp_dictproxy_t *d);
+void mpi_dict_lock(mp_dictproxy_t *d);
+void mpi_dict_unlock(mp_dictproxy_t *d);
+int mpi_dict_key_prep(const mp_dictproxy_t *d, const mp_obj_t *obj,
+		      struct key *k);
+int64_t mpi_dict_find(mp_dictproxy_t *d, const struct key *k);
+int mpi_dict_key_error(const mp_obj_t *key);
+int mpi_dict_get_key(const mp_dictproxy_t *d, uint64_t off, mp_obj_t **out);
+int mpi_dict_set_locked(mp_dictproxy_t *d, const struct key *k, uint64_t voff);
+void mpi_dict_del_locked(mp_dictproxy_t *d, uint64_t j);
+
+/* dict_api.c */
+int mpi_dict_get(mp_dictproxy_t *d, const mp_obj_t *key, mp_obj_t **out);
+int mpi_dict_pop_key(mp_dictproxy_t *d, const mp_obj_t *key, mp_obj_t **out);
+int mpi_dict_collect(mp_dictproxy_t *d, int want, mp_obj_t **out);
+
+#endif
