@@ -17,7 +17,7 @@
 #define CHECK_D(d)                                                            \
 	do {                                                                  \
 		MPI_CHECK_NULL(d);                                            \
-		if ((rc = mpi_dict_closed(d)) < 0)                                     \
+		if ((rc = mpi_dict_closed(d)) < 0)                            \
 			return MPI_RAISE(rc);                                 \
 	} while (0)
 
