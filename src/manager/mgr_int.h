@@ -18,8 +18,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "internal/child.h"
 #include "internal/clock.h"
 #include "internal/lock.h"
+#include "mproc/connection.h"
 #include "mproc/manager.h"
 
 /* Size classes of the allocator: 32 << c bytes (block header included). */
@@ -220,5 +222,20 @@ int mpi_dict_new(struct mpi_region *r, const mp_obj_t *init,
 		 struct mp_dictproxy **out);
 int mpi_list_new(struct mpi_region *r, const mp_obj_t *init,
 		 struct mp_listproxy **out);
+
+/* A manager (manager.c starts and stops it, manager_objs.c makes its
+ * objects). */
+struct mpi_rclient;
+
+struct mp_manager {
+	struct mpi_region *r;
+	struct mpi_child server;
+	pid_t creator;
+	int ctl;            /* our end of the control socket, or -1 */
+	double shutdown_timeout;
+	bool down;
+	mp_listener_t *l;   /* the remote side's listener, or NULL */
+	struct mpi_rclient *remote; /* a connected manager: its client */
+};
 
 #endif

@@ -1,0 +1,419 @@
+/*
+ * manager/manager_objs.c - what a manager makes: mp_manager_dict, _list,
+ * _queue, _lock... (in the region, or by a connected manager's server) and
+ * mp_manager_register.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "internal/alloc.h"
+#include "internal/child.h"
+#include "internal/clock.h"
+#include "internal/error.h"
+#include "manager/mgr_int.h"
+#include "connection/conn_int.h"
+#include "manager/obj_int.h"
+#include "manager/remote_int.h"
+#include "manager/srv_int.h"
+#include "process/process_int.h"
+#include "sync/sync_int.h"
+
+static int usable(const mp_manager_t *m)
+{
+	if (mpi_region_closed(m->r))
+		return mpi_why(MP_ECLOSED, "the manager was shut down");
+	return 0;
+}
+
+/* Zeroed room for one sync object in the region: 0 or -ENOMEM. */
+int mpi_region_room(struct mpi_region *r, size_t size, void **out)
+{
+	uint64_t off;
+
+	if ((off = mpi_region_alloc(r, size)) == 0)
+		return -ENOMEM;
+	*out = mpi_at(r, off);
+	memset(*out, 0, size);
+	return 0;
+}
+
+/*
+ * The sync objects' _init functions fail only on NULL, which cannot
+ * happen here; they are called as the storage's constructors.
+ */
+int mpi_mgr_obj_new(struct mpi_region *r, int kind, const mp_obj_t *init,
+		   void **out)
+{
+	int64_t v = 1;
+	int rc;
+
+	*out = NULL;
+	switch (kind) {
+	case MP_MANAGER_DICT:
+		if (init != NULL && init->kind != MP_OBJ_DICT)
+			return mpi_why(-EINVAL, "TypeError: init is a '%s', "
+				       "not a dict", mp_obj_kind_name(init->kind));
+		return mpi_dict_new(r, init, (mp_dictproxy_t **)out);
+	case MP_MANAGER_LIST:
+		if (init != NULL && init->kind != MP_OBJ_LIST &&
+		    init->kind != MP_OBJ_TUPLE)
+			return mpi_why(-EINVAL, "TypeError: init is a '%s', "
+				       "not a list or tuple",
+				       mp_obj_kind_name(init->kind));
+		return mpi_list_new(r, init, (mp_listproxy_t **)out);
+	case MP_MANAGER_NAMESPACE:
+		return mpi_namespace_new(r, (mp_namespaceproxy_t **)out);
+	case MP_MANAGER_LOCK:
+		if ((rc = mpi_region_room(r, sizeof(mp_lock_t), out)) == 0)
+			mp_lock_init(*out);
+		return rc;
+	case MP_MANAGER_RLOCK:
+		if ((rc = mpi_region_room(r, sizeof(mp_rlock_t), out)) == 0)
+			mp_rlock_init(*out);
+		return rc;
+	case MP_MANAGER_CONDITION: /* on its own RLock */
+		if ((rc = mpi_region_room(r, sizeof(mp_condition_t), out)) == 0)
+			mp_condition_init(*out, NULL);
+		return rc;
+	case MP_MANAGER_EVENT:
+		if ((rc = mpi_region_room(r, sizeof(mp_event_t), out)) == 0)
+			mp_event_init(*out);
+		return rc;
+	case MP_MANAGER_SEMAPHORE:
+		if (init != NULL && (mp_obj_as_int(init, &v) < 0 || v < 0 ||
+				     v > INT32_MAX))
+			return mpi_why(-EINVAL, "ValueError: a semaphore's "
+				       "value is an int in 0..INT32_MAX");
+		if ((rc = mpi_region_room(r, sizeof(mp_semaphore_t), out)) == 0)
+			mp_semaphore_init(*out, (unsigned)v, NULL);
+		return rc;
+	}
+	return mpi_why(-EINVAL, "unknown kind %d", kind);
+}
+
+/* A local or remote manager's new object of kind: 0 or a code. */
+static int make(mp_manager_t *m, int kind, const mp_obj_t *init, void **out)
+{
+	int rc;
+
+	if (m->remote != NULL)
+		return mpi_rclient_create(m->remote, kind, init, out);
+	if ((rc = usable(m)) < 0)
+		return rc;
+	return mpi_mgr_obj_new(m->r, kind, init, out);
+}
+
+int mp_manager_dict(mp_manager_t *m, const mp_obj_t *init,
+		    mp_dictproxy_t **out)
+{
+	int rc;
+
+	MPI_CHECK_NULL(out);
+	*out = NULL;
+	MPI_CHECK_NULL(m);
+	if (init != NULL && init->kind != MP_OBJ_DICT)
+		return MPI_ERR(-EINVAL, "init is a '%s', not a dict",
+			       mp_obj_kind_name(init->kind));
+	if ((rc = make(m, MP_MANAGER_DICT, init, (void **)out)) < 0)
+		return MPI_RAISE(rc);
+	return 0;
+}
+
+/* init of a list or array: NULL, a list or a tuple; else -EINVAL. */
+static int seq_init(const mp_obj_t *init)
+{
+	if (init != NULL && init->kind != MP_OBJ_LIST &&
+	    init->kind != MP_OBJ_TUPLE)
+		return mpi_why(-EINVAL, "init is a '%s', not a list or tuple",
+			       mp_obj_kind_name(init->kind));
+	return 0;
+}
+
+int mp_manager_list(mp_manager_t *m, const mp_obj_t *init,
+		    mp_listproxy_t **out)
+{
+	int rc;
+
+	MPI_CHECK_NULL(out);
+	*out = NULL;
+	MPI_CHECK_NULL(m);
+	if ((rc = seq_init(init)) < 0)
+		return MPI_RAISE(rc);
+	if ((rc = make(m, MP_MANAGER_LIST, init, (void **)out)) < 0)
+		return MPI_RAISE(rc);
+	return 0;
+}
+
+int mp_manager_namespace(mp_manager_t *m, mp_namespaceproxy_t **out)
+{
+	int rc;
+
+	MPI_CHECK_NULL(out);
+	*out = NULL;
+	MPI_CHECK_NULL(m);
+	if ((rc = make(m, MP_MANAGER_NAMESPACE, NULL, (void **)out)) < 0)
+		return MPI_RAISE(rc);
+	return 0;
+}
+
+/* What a connected manager does not make for C clients: its objects
+ * would be the server's (threading objects, queue.Queue), which the
+ * mp_lock_t... functions cannot reach. */
+static int local_only(const mp_manager_t *m)
+{
+	if (m->remote != NULL)
+		return mpi_why(-ENOTSUP, "a connected manager serves dict, "
+			       "list and Namespace to C clients, not this "
+			       "type");
+	return 0;
+}
+
+static int new_queue(mp_manager_t *m, unsigned maxsize, bool joinable,
+		     mp_queueproxy_t **out)
+{
+	int rc;
+
+	if (maxsize > INT32_MAX)
+		return mpi_why(-EINVAL, "maxsize %u is over INT32_MAX",
+			       maxsize);
+	if (m->remote != NULL) {
+		mp_obj_t *n = maxsize ? mp_obj_int(maxsize) : NULL;
+
+		rc = mpi_rclient_create(m->remote, joinable ?
+					MP_MANAGER_JOINABLEQUEUE : MP_MANAGER_QUEUE,
+					n, (void **)out);
+		mp_obj_free(n);
+		return rc;
+	}
+	if ((rc = usable(m)) < 0)
+		return rc;
+	return mpi_queue_new(m->r, maxsize, joinable, out);
+}
+
+int mp_manager_queue(mp_manager_t *m, unsigned maxsize, mp_queueproxy_t **out)
+{
+	int rc;
+
+	MPI_CHECK_NULL(out);
+	*out = NULL;
+	MPI_CHECK_NULL(m);
+	if ((rc = new_queue(m, maxsize, false, out)) < 0)
+		return MPI_RAISE(rc);
+	return 0;
+}
+
+int mp_manager_joinablequeue(mp_manager_t *m, unsigned maxsize,
+			     mp_queueproxy_t **out)
+{
+	int rc;
+
+	MPI_CHECK_NULL(out);
+	*out = NULL;
+	MPI_CHECK_NULL(m);
+	if ((rc = new_queue(m, maxsize, true, out)) < 0)
+		return MPI_RAISE(rc);
+	return 0;
+}
+
+int mp_manager_value(mp_manager_t *m, const mp_obj_t *init,
+		     mp_valueproxy_t **out)
+{
+	int rc;
+
+	MPI_CHECK_NULL(out);
+	*out = NULL;
+	MPI_CHECK_NULL(m);
+	MPI_CHECK_NULL(init);
+	if ((rc = local_only(m)) < 0 || (rc = usable(m)) < 0 ||
+	    (rc = mpi_value_new(m->r, init, out)) < 0)
+		return MPI_RAISE(rc);
+	return 0;
+}
+
+int mp_manager_array(mp_manager_t *m, char typecode, const mp_obj_t *init,
+		     mp_arrayproxy_t **out)
+{
+	int rc;
+
+	MPI_CHECK_NULL(out);
+	*out = NULL;
+	MPI_CHECK_NULL(m);
+	if ((rc = seq_init(init)) < 0)
+		return MPI_RAISE(rc);
+	if ((rc = local_only(m)) < 0 || (rc = usable(m)) < 0 ||
+	    (rc = mpi_array_new(m->r, typecode, init, out)) < 0)
+		return MPI_RAISE(rc);
+	return 0;
+}
+
+/* A sync object: local managers only. */
+static int make_sync(mp_manager_t *m, int kind, const mp_obj_t *init,
+		     void **out)
+{
+	int rc = local_only(m);
+
+	return rc < 0 ? rc : make(m, kind, init, out);
+}
+
+int mp_manager_lock(mp_manager_t *m, mp_lock_t **out)
+{
+	int rc;
+
+	MPI_CHECK_NULL(out);
+	*out = NULL;
+	MPI_CHECK_NULL(m);
+	if ((rc = make_sync(m, MP_MANAGER_LOCK, NULL, (void **)out)) < 0)
+		return MPI_RAISE(rc);
+	return 0;
+}
+
+int mp_manager_rlock(mp_manager_t *m, mp_rlock_t **out)
+{
+	int rc;
+
+	MPI_CHECK_NULL(out);
+	*out = NULL;
+	MPI_CHECK_NULL(m);
+	if ((rc = make_sync(m, MP_MANAGER_RLOCK, NULL, (void **)out)) < 0)
+		return MPI_RAISE(rc);
+	return 0;
+}
+
+int mp_manager_condition(mp_manager_t *m, const mp_condition_opts_t *opts,
+			 mp_condition_t **out)
+{
+	int rc;
+
+	MPI_CHECK_NULL(out);
+	*out = NULL;
+	MPI_CHECK_NULL(m);
+	if (opts != NULL && opts->lock != NULL && opts->rlock != NULL)
+		return MPI_ERR(-EINVAL, "opts gives both a lock and an rlock");
+	if ((rc = make_sync(m, MP_MANAGER_CONDITION, NULL, (void **)out)) < 0)
+		return MPI_RAISE(rc);
+	if (opts != NULL) /* the storage is fresh: initialise it again */
+		mp_condition_init(*out, opts);
+	return 0;
+}
+
+int mp_manager_event(mp_manager_t *m, mp_event_t **out)
+{
+	int rc;
+
+	MPI_CHECK_NULL(out);
+	*out = NULL;
+	MPI_CHECK_NULL(m);
+	if ((rc = make_sync(m, MP_MANAGER_EVENT, NULL, (void **)out)) < 0)
+		return MPI_RAISE(rc);
+	return 0;
+}
+
+int mp_manager_semaphore(mp_manager_t *m, unsigned value,
+			 mp_semaphore_t **out)
+{
+	mp_obj_t *v;
+	int rc;
+
+	MPI_CHECK_NULL(out);
+	*out = NULL;
+	MPI_CHECK_NULL(m);
+	if (value > INT32_MAX)
+		return MPI_ERR(-EINVAL, "value %u is over INT32_MAX", value);
+	if ((v = mp_obj_int(value)) == NULL)
+		return MPI_RAISE(-ENOMEM);
+	rc = make_sync(m, MP_MANAGER_SEMAPHORE, v, (void **)out);
+	mp_obj_free(v);
+	return rc < 0 ? MPI_RAISE(rc) : 0;
+}
+
+int mp_manager_bounded_semaphore(mp_manager_t *m, unsigned value,
+				 mp_semaphore_t **out)
+{
+	mp_semaphore_opts_t so = {.bounded = true};
+	void *p;
+	int rc;
+
+	MPI_CHECK_NULL(out);
+	*out = NULL;
+	MPI_CHECK_NULL(m);
+	if (value == 0 || value > INT32_MAX)
+		return MPI_ERR(-EINVAL, "value %u: need 1 .. INT32_MAX (a "
+					"BoundedSemaphore of 0 can never be "
+					"released)", value);
+	if ((rc = local_only(m)) < 0 || (rc = usable(m)) < 0 ||
+	    (rc = mpi_region_room(m->r, sizeof(mp_semaphore_t), &p)) < 0)
+		return MPI_RAISE(rc);
+	mp_semaphore_init(p, value, &so);
+	mpi_semaphore_threading_wording(p);
+	*out = p;
+	return 0;
+}
+
+int mp_manager_barrier(mp_manager_t *m, unsigned parties,
+		       const mp_barrier_opts_t *opts, mp_barrier_t **out)
+{
+	void *p;
+	int rc;
+
+	MPI_CHECK_NULL(out);
+	*out = NULL;
+	MPI_CHECK_NULL(m);
+	if (opts != NULL && opts->action != NULL)
+		return MPI_ERR(-EINVAL, "opts->action: a manager's Barrier "
+					"has no action here (CPython runs it "
+					"in the server process)");
+	if (parties == 0 || parties > INT32_MAX)
+		return MPI_ERR(-EINVAL, "parties %u: need 1 .. INT32_MAX",
+			       parties);
+	if (opts != NULL &&
+	    (rc = mpi_timeout_check(opts->timeout, "opts->timeout")) < 0)
+		return MPI_RAISE(rc);
+	if ((rc = local_only(m)) < 0 || (rc = usable(m)) < 0 ||
+	    (rc = mpi_region_room(m->r, sizeof(mp_barrier_t), &p)) < 0)
+		return MPI_RAISE(rc);
+	mp_barrier_init(p, parties, opts);
+	*out = p;
+	return 0;
+}
+
+int mp_manager_register(mp_manager_t *m, const char *typeid, int kind,
+			void *obj)
+{
+	mp_obj_t *k, *v;
+	int rc;
+
+	MPI_CHECK_NULL(m);
+	MPI_CHECK_NULL(typeid);
+	MPI_CHECK_NULL(obj);
+	if (m->remote != NULL)
+		return MPI_ERR(-EINVAL, "m is a connected manager: register "
+					"in the manager that serves");
+	if (typeid[0] == '\0')
+		return MPI_ERR(-EINVAL, "typeid is empty");
+	if (kind >= MPI_KIND_ITERATOR || mpi_srv_type_by_kind(kind) == NULL)
+		return MPI_ERR(-EINVAL, "unknown kind %d", kind);
+	if ((char *)obj <= (char *)m->r ||
+	    (char *)obj >= (char *)m->r + m->r->size)
+		return MPI_ERR(-EINVAL, "obj is not in this manager's region");
+	if ((rc = usable(m)) < 0)
+		return MPI_RAISE(rc);
+	k = mp_obj_str(typeid);
+	v = mp_obj_tuple_pack(2, mp_obj_int(kind),
+			      mp_obj_int((int64_t)((char *)obj -
+						   (char *)m->r)));
+	rc = k && v ? mp_dictproxy_set(mpi_at(m->r, m->r->names), k, v)
+		    : -ENOMEM;
+	mp_obj_free(k);
+	mp_obj_free(v);
+	return rc < 0 ? MPI_RAISE(rc) : 0;
+}
