@@ -28,6 +28,14 @@
 #include "process/process_int.h"
 #include "sync/sync_int.h"
 
+/* The constructors' prologue: out not NULL, *out cleared, m not NULL. */
+#define CHECK_ARGS(m, out)                                                    \
+	do {                                                                  \
+		MPI_CHECK_NULL(out);                                          \
+		*(out) = NULL;                                                \
+		MPI_CHECK_NULL(m);                                            \
+	} while (0)
+
 static int usable(const mp_manager_t *m)
 {
 	if (mpi_region_closed(m->r))
@@ -118,9 +126,7 @@ int mp_manager_dict(mp_manager_t *m, const mp_obj_t *init,
 {
 	int rc;
 
-	MPI_CHECK_NULL(out);
-	*out = NULL;
-	MPI_CHECK_NULL(m);
+	CHECK_ARGS(m, out);
 	if (init != NULL && init->kind != MP_OBJ_DICT)
 		return MPI_ERR(-EINVAL, "init is a '%s', not a dict",
 			       mp_obj_kind_name(init->kind));
@@ -144,9 +150,7 @@ int mp_manager_list(mp_manager_t *m, const mp_obj_t *init,
 {
 	int rc;
 
-	MPI_CHECK_NULL(out);
-	*out = NULL;
-	MPI_CHECK_NULL(m);
+	CHECK_ARGS(m, out);
 	if ((rc = seq_init(init)) < 0)
 		return MPI_RAISE(rc);
 	if ((rc = make(m, MP_MANAGER_LIST, init, (void **)out)) < 0)
@@ -158,9 +162,7 @@ int mp_manager_namespace(mp_manager_t *m, mp_namespaceproxy_t **out)
 {
 	int rc;
 
-	MPI_CHECK_NULL(out);
-	*out = NULL;
-	MPI_CHECK_NULL(m);
+	CHECK_ARGS(m, out);
 	if ((rc = make(m, MP_MANAGER_NAMESPACE, NULL, (void **)out)) < 0)
 		return MPI_RAISE(rc);
 	return 0;
@@ -204,9 +206,7 @@ int mp_manager_queue(mp_manager_t *m, unsigned maxsize, mp_queueproxy_t **out)
 {
 	int rc;
 
-	MPI_CHECK_NULL(out);
-	*out = NULL;
-	MPI_CHECK_NULL(m);
+	CHECK_ARGS(m, out);
 	if ((rc = new_queue(m, maxsize, false, out)) < 0)
 		return MPI_RAISE(rc);
 	return 0;
@@ -217,9 +217,7 @@ int mp_manager_joinablequeue(mp_manager_t *m, unsigned maxsize,
 {
 	int rc;
 
-	MPI_CHECK_NULL(out);
-	*out = NULL;
-	MPI_CHECK_NULL(m);
+	CHECK_ARGS(m, out);
 	if ((rc = new_queue(m, maxsize, true, out)) < 0)
 		return MPI_RAISE(rc);
 	return 0;
@@ -230,9 +228,7 @@ int mp_manager_value(mp_manager_t *m, const mp_obj_t *init,
 {
 	int rc;
 
-	MPI_CHECK_NULL(out);
-	*out = NULL;
-	MPI_CHECK_NULL(m);
+	CHECK_ARGS(m, out);
 	MPI_CHECK_NULL(init);
 	if ((rc = local_only(m)) < 0 || (rc = usable(m)) < 0 ||
 	    (rc = mpi_value_new(m->r, init, out)) < 0)
@@ -245,9 +241,7 @@ int mp_manager_array(mp_manager_t *m, char typecode, const mp_obj_t *init,
 {
 	int rc;
 
-	MPI_CHECK_NULL(out);
-	*out = NULL;
-	MPI_CHECK_NULL(m);
+	CHECK_ARGS(m, out);
 	if ((rc = seq_init(init)) < 0)
 		return MPI_RAISE(rc);
 	if ((rc = local_only(m)) < 0 || (rc = usable(m)) < 0 ||
@@ -269,9 +263,7 @@ int mp_manager_lock(mp_manager_t *m, mp_lock_t **out)
 {
 	int rc;
 
-	MPI_CHECK_NULL(out);
-	*out = NULL;
-	MPI_CHECK_NULL(m);
+	CHECK_ARGS(m, out);
 	if ((rc = make_sync(m, MP_MANAGER_LOCK, NULL, (void **)out)) < 0)
 		return MPI_RAISE(rc);
 	return 0;
@@ -281,9 +273,7 @@ int mp_manager_rlock(mp_manager_t *m, mp_rlock_t **out)
 {
 	int rc;
 
-	MPI_CHECK_NULL(out);
-	*out = NULL;
-	MPI_CHECK_NULL(m);
+	CHECK_ARGS(m, out);
 	if ((rc = make_sync(m, MP_MANAGER_RLOCK, NULL, (void **)out)) < 0)
 		return MPI_RAISE(rc);
 	return 0;
@@ -294,9 +284,7 @@ int mp_manager_condition(mp_manager_t *m, const mp_condition_opts_t *opts,
 {
 	int rc;
 
-	MPI_CHECK_NULL(out);
-	*out = NULL;
-	MPI_CHECK_NULL(m);
+	CHECK_ARGS(m, out);
 	if (opts != NULL && opts->lock != NULL && opts->rlock != NULL)
 		return MPI_ERR(-EINVAL, "opts gives both a lock and an rlock");
 	if ((rc = make_sync(m, MP_MANAGER_CONDITION, NULL, (void **)out)) < 0)
@@ -310,9 +298,7 @@ int mp_manager_event(mp_manager_t *m, mp_event_t **out)
 {
 	int rc;
 
-	MPI_CHECK_NULL(out);
-	*out = NULL;
-	MPI_CHECK_NULL(m);
+	CHECK_ARGS(m, out);
 	if ((rc = make_sync(m, MP_MANAGER_EVENT, NULL, (void **)out)) < 0)
 		return MPI_RAISE(rc);
 	return 0;
@@ -324,9 +310,7 @@ int mp_manager_semaphore(mp_manager_t *m, unsigned value,
 	mp_obj_t *v;
 	int rc;
 
-	MPI_CHECK_NULL(out);
-	*out = NULL;
-	MPI_CHECK_NULL(m);
+	CHECK_ARGS(m, out);
 	if (value > INT32_MAX)
 		return MPI_ERR(-EINVAL, "value %u is over INT32_MAX", value);
 	if ((v = mp_obj_int(value)) == NULL)
@@ -343,9 +327,7 @@ int mp_manager_bounded_semaphore(mp_manager_t *m, unsigned value,
 	void *p;
 	int rc;
 
-	MPI_CHECK_NULL(out);
-	*out = NULL;
-	MPI_CHECK_NULL(m);
+	CHECK_ARGS(m, out);
 	if (value == 0 || value > INT32_MAX)
 		return MPI_ERR(-EINVAL, "value %u: need 1 .. INT32_MAX (a "
 					"BoundedSemaphore of 0 can never be "
@@ -365,9 +347,7 @@ int mp_manager_barrier(mp_manager_t *m, unsigned parties,
 	void *p;
 	int rc;
 
-	MPI_CHECK_NULL(out);
-	*out = NULL;
-	MPI_CHECK_NULL(m);
+	CHECK_ARGS(m, out);
 	if (opts != NULL && opts->action != NULL)
 		return MPI_ERR(-EINVAL, "opts->action: a manager's Barrier "
 					"has no action here (CPython runs it "
