@@ -39,6 +39,15 @@ struct mpi_io {
 	double timeout;
 };
 
+/* The io of a public call without a timeout: no deadline. */
+extern const struct mpi_io mpi_conn_blocking;
+
+/* conn.c, for conn_recv.c: can c send (write) or receive?  0, or a code
+ * with its reason; wait until fd is ready for events or the deadline
+ * passes: 0, -ETIMEDOUT, -errno. */
+int mpi_conn_check(const mp_connection_t *c, bool write);
+int mpi_conn_wait_fd(int fd, short events, uint64_t deadline);
+
 /*
  * Wrap fd (adopted only on success) as a connection with CPython's
  * readable/writable: 0 and *out, or -EBADF (fd not open), -EINVAL (neither
