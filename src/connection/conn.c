@@ -181,7 +181,7 @@ static int write_all(mp_connection_t *c, struct iovec *iov, int n,
 			w = sendmsg(c->fd, &m, flags);
 		} else {
 			if ((rc = mpi_conn_wait_fd(c->fd, POLLOUT,
-						    deadline)) < 0)
+						   deadline)) < 0)
 				break;
 			w = writev(c->fd, iov, n);
 		}
@@ -192,7 +192,7 @@ static int write_all(mp_connection_t *c, struct iovec *iov, int n,
 				continue;
 			if (e == EAGAIN && deadline != MPI_NO_DEADLINE) {
 				if ((rc = mpi_conn_wait_fd(c->fd, POLLOUT,
-							    deadline)) < 0)
+							   deadline)) < 0)
 					break;
 				continue;
 			}

@@ -131,7 +131,8 @@ int mpi_dict_pop_key(mp_dictproxy_t *d, const mp_obj_t *key, mp_obj_t **out)
 		rc = mpi_dict_key_error(key);
 	} else {
 		if (out != NULL)
-			rc = mpi_region_get_obj(d->r, mpi_dict_tab(d)->e[j].val, out);
+			rc = mpi_region_get_obj(d->r, mpi_dict_tab(d)->e[j].val,
+						out);
 		if (rc == 0)
 			mpi_dict_del_locked(d, (uint64_t)j);
 	}

@@ -117,7 +117,8 @@ int mp_namespaceproxy_get(mp_namespaceproxy_t *ns, const char *name,
 	MPI_CHECK_NULL(name);
 	if (ns->remote != NULL)
 		MPI_REMOTE(rns_op(ns, "__getattribute__", name, NULL, out));
-	if ((rc = mpi_dict_closed(ns->d)) < 0 || (rc = attr_key(name, &key)) < 0)
+	if ((rc = mpi_dict_closed(ns->d)) < 0 ||
+	    (rc = attr_key(name, &key)) < 0)
 		return MPI_RAISE(rc);
 	rc = mpi_dict_get(ns->d, key, out);
 	mpi_obj_decref(key);
@@ -139,7 +140,8 @@ int mp_namespaceproxy_set(mp_namespaceproxy_t *ns, const char *name,
 	MPI_CHECK_NULL(value);
 	if (ns->remote != NULL)
 		MPI_REMOTE(rns_op(ns, "__setattr__", name, value, NULL));
-	if ((rc = mpi_dict_closed(ns->d)) < 0 || (rc = attr_key(name, &key)) < 0)
+	if ((rc = mpi_dict_closed(ns->d)) < 0 ||
+	    (rc = attr_key(name, &key)) < 0)
 		return MPI_RAISE(rc);
 	mpi_dict_key_prep(ns->d, key, &k); /* a str: cannot fail */
 	if ((rc = mpi_region_put_obj(ns->d->r, value, &voff)) == 0) {
@@ -160,7 +162,8 @@ int mp_namespaceproxy_del(mp_namespaceproxy_t *ns, const char *name)
 	MPI_CHECK_NULL(name);
 	if (ns->remote != NULL)
 		MPI_REMOTE(rns_op(ns, "__delattr__", name, NULL, NULL));
-	if ((rc = mpi_dict_closed(ns->d)) < 0 || (rc = attr_key(name, &key)) < 0)
+	if ((rc = mpi_dict_closed(ns->d)) < 0 ||
+	    (rc = attr_key(name, &key)) < 0)
 		return MPI_RAISE(rc);
 	rc = mpi_dict_pop_key(ns->d, key, NULL);
 	mpi_obj_decref(key);

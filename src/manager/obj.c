@@ -341,7 +341,8 @@ int mpi_obj_append(mp_obj_t *seq, mp_obj_t *item)
 {
 	int rc;
 
-	if ((rc = mpi_obj_take_depth(seq, item)) < 0 || (rc = reserve(seq, 1)) < 0) {
+	if ((rc = mpi_obj_take_depth(seq, item)) < 0 ||
+	    (rc = reserve(seq, 1)) < 0) {
 		mpi_obj_decref(item);
 		return rc;
 	}

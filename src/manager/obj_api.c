@@ -571,7 +571,8 @@ int mp_obj_dict_del(mp_obj_t *d, const mp_obj_t *key)
 		/* rebuild in place: the old index is big enough */
 		memset(d->u.c.idx, 0, d->u.c.icap * sizeof(*d->u.c.idx));
 		for (size_t i = 0; i < d->u.c.n; i++)
-			mpi_obj_index_put(d, i, mpi_obj_hash_of(d->u.c.v[2 * i]));
+			mpi_obj_index_put(d, i,
+					  mpi_obj_hash_of(d->u.c.v[2 * i]));
 	}
 	return 0;
 }
@@ -620,7 +621,8 @@ int mp_obj_contains(const mp_obj_t *o, const mp_obj_t *item)
 		return 0;
 	}
 	rc = lookup(o, item,
-		    o && (o->kind == MP_OBJ_DICT || mpi_obj_set_kind(o->kind)), &at);
+		    o && (o->kind == MP_OBJ_DICT ||
+			  mpi_obj_set_kind(o->kind)), &at);
 	if (rc < 0)
 		return MPI_RAISE(rc);
 	return at >= 0;

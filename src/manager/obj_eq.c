@@ -228,7 +228,8 @@ static int items_eq(const mp_obj_t *a, const mp_obj_t *b)
 		return 0;
 	if (a->kind == MP_OBJ_DICT) {
 		for (i = 0; i < a->u.c.n; i++) {
-			j = mpi_obj_find(b, a->u.c.v[2 * i], mpi_obj_hash_of(a->u.c.v[2 * i]));
+			j = mpi_obj_find(b, a->u.c.v[2 * i],
+					 mpi_obj_hash_of(a->u.c.v[2 * i]));
 			if (j < 0 || !mpi_obj_eq(a->u.c.v[2 * i + 1],
 						 b->u.c.v[2 * j + 1]))
 				return 0;
@@ -237,7 +238,8 @@ static int items_eq(const mp_obj_t *a, const mp_obj_t *b)
 	}
 	if (a->kind == MP_OBJ_SET || a->kind == MP_OBJ_FROZENSET) {
 		for (i = 0; i < a->u.c.n; i++)
-			if (mpi_obj_find(b, a->u.c.v[i], mpi_obj_hash_of(a->u.c.v[i])) < 0)
+			if (mpi_obj_find(b, a->u.c.v[i],
+					 mpi_obj_hash_of(a->u.c.v[i])) < 0)
 				return 0;
 		return 1;
 	}

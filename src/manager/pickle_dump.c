@@ -32,8 +32,8 @@ struct enc {
 	bool framing;
 	ptrdiff_t frame;          /* offset of the open frame's header, or -1 */
 	uint32_t memo;            /* next memo key */
-	uint32_t gmemo[MPI_PK_NGLOBS];   /* memo key + 1 of each global written */
-	uint32_t mmemo[MPI_PK_NGLOBS];   /* protocol 4: of its module name */
+	uint32_t gmemo[MPI_PK_NGLOBS]; /* memo key + 1 of each global written */
+	uint32_t mmemo[MPI_PK_NGLOBS]; /* protocol 4: of its module name */
 	uint32_t latin1;          /* memo key + 1 of 'latin1' */
 };
 

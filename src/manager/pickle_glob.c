@@ -79,7 +79,8 @@ const struct glob *mpi_pk_glob_find(const char *module, const char *name)
 
 static const struct glob *glob_of(const mp_obj_t *g)
 {
-	return mpi_pk_glob_find(g->u.s.data, g->u.s.data + strlen(g->u.s.data) + 1);
+	return mpi_pk_glob_find(g->u.s.data,
+				g->u.s.data + strlen(g->u.s.data) + 1);
 }
 
 /* ---- globals and what calling them makes ---- */
@@ -164,8 +165,8 @@ static mp_obj_t *encode_latin1(const mp_obj_t *s, int *rc)
 			i++;
 		} else {
 			mpi_obj_decref(b);
-			*rc = mpi_pk_bad("'latin-1' codec can't encode a character "
-				  "above U+00FF");
+			*rc = mpi_pk_bad("'latin-1' codec can't encode a "
+					 "character above U+00FF");
 			return NULL;
 		}
 	}
@@ -317,21 +318,23 @@ static mp_obj_t *call(mp_obj_t *f, mp_obj_t *args, bool newobj, int *rc)
 			 is_latin1_name(args->u.c.v[1]))
 			r = encode_latin1(a0, rc);
 		else
-			*rc = mpi_pk_bad("%s() with these arguments is not supported",
-				  g->name);
+			*rc = mpi_pk_bad("%s() with these arguments is not "
+					 "supported", g->name);
 		goto out;
 	case R_ENCODE:
 		if (args_are(args, 2) && a0->kind == MP_OBJ_STR &&
 		    is_latin1_name(args->u.c.v[1]))
 			r = encode_latin1(a0, rc);
 		else
-			*rc = mpi_pk_bad("_codecs.encode takes (str, 'latin1')");
+			*rc = mpi_pk_bad("_codecs.encode takes "
+					 "(str, 'latin1')");
 		goto out;
 	case R_ODICT:
 		if (args_are(args, 0))
 			r = mpi_obj_new(MP_OBJ_DICT);
 		else
-			*rc = mpi_pk_bad("OrderedDict() takes no arguments here");
+			*rc = mpi_pk_bad("OrderedDict() takes no arguments "
+					 "here");
 		goto out;
 	case R_RECON:
 		if (args_are(args, 3) && a0->kind == MPI_OBJ_GLOBAL &&
@@ -362,7 +365,8 @@ int mpi_pk_op_reduce(struct dec *d, bool newobj, bool ex)
 	mp_obj_t *f = NULL, *args = NULL, *kw = NULL, *r;
 	int rc;
 
-	if ((ex && (rc = mpi_pk_pop(d, &kw)) < 0) || (rc = mpi_pk_pop(d, &args)) < 0 ||
+	if ((ex && (rc = mpi_pk_pop(d, &kw)) < 0) ||
+	    (rc = mpi_pk_pop(d, &args)) < 0 ||
 	    (rc = mpi_pk_pop(d, &f)) < 0)
 		goto out;
 	if (args->kind != MP_OBJ_TUPLE) {

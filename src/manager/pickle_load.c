@@ -161,7 +161,8 @@ static int op_long(struct dec *d, int nlen)
 		if ((rc = mpi_pk_need(d, 4)) < 0)
 			return rc;
 		if (d->p[3] & 0x80)
-			return mpi_pk_bad("LONG pickle has negative byte count");
+			return mpi_pk_bad("LONG pickle has negative byte "
+					  "count");
 	}
 	if ((rc = mpi_pk_read_len(d, nlen, &len)) < 0)
 		return rc;
@@ -213,7 +214,8 @@ static int op_setitem(struct dec *d)
 	    (rc = mpi_pk_top(d, &dict)) < 0)
 		goto fail;
 	if (dict->kind != MP_OBJ_DICT) {
-		rc = mpi_pk_bad("SETITEM on a %s", mp_obj_kind_name(dict->kind));
+		rc = mpi_pk_bad("SETITEM on a %s",
+				mp_obj_kind_name(dict->kind));
 		goto fail;
 	}
 	if ((rc = mpi_pk_frozen(dict)) < 0)

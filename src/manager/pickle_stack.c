@@ -204,7 +204,8 @@ int mpi_pk_fill_marked(struct dec *d, int kind, const char *op)
 		c = d->st[k - 1];
 		if (c->kind != kind &&
 		    !(kind == MP_OBJ_SET && c->kind == MP_OBJ_FROZENSET))
-			rc = mpi_pk_bad("%s on a %s", op, mp_obj_kind_name(c->kind));
+			rc = mpi_pk_bad("%s on a %s", op,
+					mp_obj_kind_name(c->kind));
 		else
 			rc = mpi_pk_frozen(c);
 		if (rc == 0)
@@ -303,7 +304,8 @@ int mpi_pk_memo_get(struct dec *d, uint64_t key)
 					       : memo_slot(d, (uint32_t)key);
 
 	if (s == NULL || s->o == NULL)
-		return mpi_pk_bad("memo key %llu not found", (unsigned long long)key);
+		return mpi_pk_bad("memo key %llu not found",
+				  (unsigned long long)key);
 	return mpi_pk_push_copy(d, s->o);
 }
 
