@@ -1,0 +1,637 @@
+/*
+ * mpi/rank0.c - libmproc_mpi: rank 0's progress thread (credit window,
+ * batches, Testsome, heartbeats, lost ranks), the backend and its start.
+ * See mpi_int.h.
+ */
+#include "mpi/mpi_int.h"
+
+/* ---- rank 0 ---- */
+
+struct rank {
+	bool alive, bye;
+	unsigned inflight, nfree;
+	void **handle;      /* by slot: the job sent, or NULL */
+	uint64_t *sent;     /* by slot: when */
+	uint32_t *fnid;     /* by slot: its function */
+	uint32_t *free;     /* free slots (a stack) */
+	uint64_t last_heard;
+	char *rbuf;
+	struct mpw_buf out; /* the tasks of this round */
+};
+
+struct be {
+	mp_executor_t *ex;
+	MPI_Comm comm;
+	int nranks;
+	struct config cf;
+	struct rank *r;        /* [1, nranks) */
+	MPI_Request *rreq;     /* [0, nranks - 1): rank i + 1's receive */
+	int *idx;
+	MPI_Status *st;
+	struct send *sends;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool kicked, quit, stopped;
+	unsigned alive;
+	mp_backend_job_t *jobs; /* hand_out's: window * ranks */
+	uint64_t last_beat;    /* when rank 0 last told the ranks it lives */
+	uint64_t *fn_avg;      /* by function: a job's time (moving
+				* average), 0 = not known yet */
+	uint64_t avg_ns;       /* that of the jobs at hand (UNKNOWN_NS) */
+	uintptr_t last_fn;     /* mpb_fn_id's cache */
+	int last_kind;
+	uint32_t last_id;
+};
+
+static void be_kick(void *state)
+{
+	struct be *b = state;
+
+	pthread_mutex_lock(&b->mu);
+	b->kicked = true;
+	pthread_cond_signal(&b->cv);
+	pthread_mutex_unlock(&b->mu);
+}
+
+/* End the job in slot of rank k. */
+static void end_slot(struct be *b, int k, uint32_t slot, int status,
+		     const void *data, size_t len)
+{
+	struct rank *r = &b->r[k];
+	void *h = r->handle[slot];
+	/* A job's time: its round trip shared by those it queued with. */
+	uint64_t t = (mpb_now_ns() - r->sent[slot]) / r->inflight;
+	uint64_t *avg = &b->fn_avg[r->fnid[slot]];
+
+	*avg = *avg == 0 ? t : *avg - *avg / 8 + t / 8;
+	b->avg_ns = *avg;
+	r->handle[slot] = NULL;
+	r->free[r->nfree++] = slot;
+	r->inflight--;
+	mp_executor_backend_end(b->ex, h, status, data, len);
+}
+
+/* End every job rank k runs with status and msg. */
+static void end_rank_jobs(struct be *b, int k, int status, const char *msg)
+{
+	for (uint32_t s = 0; s < b->cf.window; s++)
+		if (b->r[k].handle[s] != NULL)
+			end_slot(b, k, s, status, msg, strlen(msg));
+}
+
+/* Rank k is lost: its jobs fail; with none left the executor breaks. */
+static void rank_lost(struct be *b, int k, const char *why)
+{
+	char msg[256];
+
+	if (!b->r[k].alive)
+		return;
+	snprintf(msg, sizeof(msg), "MPI rank %d %s (see docs/mpi.md)", k, why);
+	b->r[k].alive = false;
+	b->alive--;
+	mpb_lost_rank = true;
+	if (b->rreq[k - 1] != MPI_REQUEST_NULL) {
+		MPI_Cancel(&b->rreq[k - 1]);
+		MPI_Request_free(&b->rreq[k - 1]);
+	}
+	end_rank_jobs(b, k, MP_EBROKEN, msg);
+	if (b->alive == 0)
+		mp_executor_backend_break(b->ex, msg);
+}
+
+struct on_result {
+	struct be *b;
+	int k;
+};
+
+static int result_rec(void *arg, const struct mpw_rec *rec, const char *data)
+{
+	struct on_result *o = arg;
+	struct rank *r = &o->b->r[o->k];
+
+	if (rec->fnid == STOP_FNID) { /* MPW_BYE */
+		r->bye = true;
+		return 0;
+	}
+	if (rec->slot >= o->b->cf.window || r->handle[rec->slot] == NULL)
+		return -EPROTO;
+	end_slot(o->b, o->k, rec->slot, rec->status, data, rec->len);
+	return 0;
+}
+
+/* A message arrived from rank k (got bytes of its first piece). */
+static void on_message(struct be *b, int k, int got)
+{
+	struct on_result o = {b, k};
+	const char *why = "a message too large for memory";
+	char *msg;
+	size_t len;
+	uint32_t type;
+	int rc;
+
+	b->r[k].last_heard = mpb_now_ns();
+	rc = mpb_finish_recv(b->comm, k, b->r[k].rbuf, got, &msg, &len);
+	if (rc == 0)
+		rc = mpw_decode(msg, len, &type, result_rec, &o, &why);
+	if (msg != b->r[k].rbuf && rc != -ENOMEM)
+		free(msg);
+	if (rc == -EPROTO && why[0] == '\0')
+		why = "a result for a slot it does not hold";
+	if (rc < 0) {
+		char m[160];
+
+		snprintf(m, sizeof(m), "sent a bad message: %s", why);
+		rank_lost(b, k, m);
+		return;
+	}
+	if (b->r[k].bye)
+		return;
+	if (MPI_Irecv(b->r[k].rbuf, MPW_FIRST, MPI_BYTE, k, TAG_MSG, b->comm,
+		      &b->rreq[k - 1]) != MPI_SUCCESS)
+		rank_lost(b, k, "failed (MPI_Irecv)");
+}
+
+/* One job into rank k's message of this round: 1, or 0 (it failed). */
+static int add_job(struct be *b, int k, const mp_backend_job_t *j)
+{
+	struct rank *r = &b->r[k];
+	struct mpw_rec rec = {.count = j->count, .in_size = j->in_size,
+			      .out_size = j->out_size, .len = j->in_len};
+	uint32_t slot;
+
+	if (j->fn == b->last_fn && j->kind == b->last_kind) {
+		rec.fnid = b->last_id;
+	} else if (mpb_fn_id(j->fn, j->kind, &rec.fnid) < 0) {
+		static const char m[] = "the task function is not registered "
+					"on the MPI ranks (MP_MPI_TASK, "
+					"MP_MPI_MAP) or its name is taken twice";
+
+		mp_executor_backend_end(b->ex, j->handle, -EINVAL, m,
+					sizeof(m) - 1);
+		return 0;
+	} else {
+		b->last_fn = j->fn;
+		b->last_kind = j->kind;
+		b->last_id = rec.fnid;
+	}
+	if (r->out.count == 0 && mpw_begin(&r->out, MPW_TASKS) < 0)
+		goto nomem;
+	slot = r->free[r->nfree - 1];
+	rec.slot = slot;
+	if (mpw_add(&r->out, &rec, j->in) < 0)
+		goto nomem;
+	r->nfree--;
+	r->handle[slot] = j->handle;
+	r->sent[slot] = mpb_now_ns();
+	r->fnid[slot] = rec.fnid;
+	if (r->inflight++ == 0)
+		r->last_heard = mpb_now_ns(); /* the clock starts now */
+	return 1;
+nomem:
+	mp_executor_backend_end(b->ex, j->handle, -ENOMEM, "out of memory", 13);
+	return 0;
+}
+
+/* What rank k may be given now: the whole window while jobs prove short
+ * (under SHORT_NS each), else one queued behind each local worker, so
+ * that long jobs spread over the ranks. */
+
+static unsigned credit(const struct be *b, int k)
+{
+	const struct rank *r = &b->r[k];
+	unsigned cap = !r->alive ? 0
+		       : b->avg_ns < SHORT_NS ? b->cf.window : 2 * b->cf.local;
+
+	return r->inflight < cap ? cap - r->inflight : 0;
+}
+
+/* Hand pending jobs to the ranks with credit, each to the least loaded,
+ * one message per rank.  The credit is that of the first job's function
+ * (a function not seen yet counts as long).  true if any was sent. */
+static bool hand_out(struct be *b)
+{
+	size_t n = 0, got;
+	uint32_t id;
+	bool any = false;
+
+	for (int k = 1; k < b->nranks; k++)
+		n += b->r[k].alive ? b->r[k].nfree : 0;
+	if (n == 0 || mp_executor_backend_take(b->ex, 1, b->jobs) == 0)
+		return false;
+	b->avg_ns = mpb_fn_id(b->jobs[0].fn, b->jobs[0].kind, &id) == 0 &&
+			    b->fn_avg[id] != 0
+		    ? b->fn_avg[id] : UNKNOWN_NS;
+	n = 0;
+	for (int k = 1; k < b->nranks; k++)
+		n += credit(b, k);
+	got = 1 + (n > 1 ? mp_executor_backend_take(b->ex, n - 1, b->jobs + 1)
+			 : 0);
+	for (size_t i = 0; i < got; i++) {
+		int best = 0, any_room = 0;
+
+		for (int k = 1; k < b->nranks; k++) {
+			if (credit(b, k) > 0 &&
+			    (best == 0 || b->r[k].inflight < b->r[best].inflight))
+				best = k;
+			if (b->r[k].alive && b->r[k].nfree > 0)
+				any_room = k;
+		}
+		if (best == 0) /* the first job, past the credit: any room */
+			best = any_room;
+		if (best == 0) /* a rank was lost meanwhile */
+			mp_executor_backend_end(b->ex, b->jobs[i].handle,
+						MP_EBROKEN, "no MPI rank left", 16);
+		else
+			add_job(b, best, &b->jobs[i]);
+	}
+	for (int k = 1; k < b->nranks; k++) {
+		struct rank *r = &b->r[k];
+
+		if (r->out.count == 0)
+			continue;
+		mpw_finish(&r->out);
+		any = true;
+		if (mpb_post_send(&b->sends, b->comm, k, &r->out) < 0)
+			rank_lost(b, k, "failed (MPI_Isend)");
+	}
+	return any;
+}
+
+static unsigned inflight(const struct be *b)
+{
+	unsigned n = 0;
+
+	for (int k = 1; k < b->nranks; k++)
+		n += b->r[k].alive ? b->r[k].inflight : 0;
+	return n;
+}
+
+/* Receive what has arrived: true if anything did. */
+static bool gather(struct be *b)
+{
+	int n = 0;
+
+	if (MPI_Testsome(b->nranks - 1, b->rreq, &n, b->idx, b->st) !=
+	    MPI_SUCCESS) {
+		/* Which one failed: its status says. */
+		for (int i = 0; i < b->nranks - 1; i++)
+			if (b->rreq[i] != MPI_REQUEST_NULL && n > 0 &&
+			    b->st[i].MPI_ERROR != MPI_SUCCESS)
+				rank_lost(b, i + 1, "failed (MPI error)");
+		return true;
+	}
+	if (n == MPI_UNDEFINED)
+		return false;
+	for (int i = 0; i < n; i++) {
+		int got = 0;
+
+		MPI_Get_count(&b->st[i], MPI_BYTE, &got);
+		on_message(b, b->idx[i] + 1, got);
+	}
+	return n > 0;
+}
+
+/* Ranks owing results and silent for rank_timeout are lost. */
+static void check_silence(struct be *b)
+{
+	uint64_t now = mpb_now_ns(), limit = (uint64_t)(b->cf.rank_timeout * 1e9);
+
+	for (int k = 1; k < b->nranks; k++) {
+		struct rank *r = &b->r[k];
+		char why[128];
+
+		if (!r->alive || r->inflight == 0 || now - r->last_heard <= limit)
+			continue;
+		snprintf(why, sizeof(why), "sent nothing for %gs while running "
+			 "%u tasks: presumed dead", b->cf.rank_timeout,
+			 r->inflight);
+		rank_lost(b, k, why);
+	}
+}
+
+/* Tell the live ranks to stop and wait (rank_timeout at most) for their
+ * goodbyes. */
+static void stop_ranks(struct be *b, int how)
+{
+	struct mpw_rec stop = {.fnid = STOP_FNID, .status = how,
+			       .count = mpb_lost_rank};
+	uint64_t until = mpb_now_ns() + (uint64_t)(b->cf.rank_timeout * 1e9);
+	bool waiting = true;
+
+	for (int k = 1; k < b->nranks; k++)
+		if (b->r[k].alive &&
+		    mpb_send_one(&b->sends, b->comm, k, MPW_STOP, &stop, NULL) < 0)
+			rank_lost(b, k, "failed (MPI_Isend)");
+	while (waiting && mpb_now_ns() < until) {
+		waiting = false;
+		for (int k = 1; k < b->nranks; k++)
+			waiting |= b->r[k].alive && !b->r[k].bye;
+		if (waiting && !gather(b))
+			sched_yield();
+		if (how == STOP_NOW)
+			for (int k = 1; k < b->nranks; k++)
+				end_rank_jobs(b, k, MP_ECANCELLED,
+					      "the task was cancelled");
+	}
+	for (int k = 1; k < b->nranks; k++)
+		if (b->r[k].alive && !b->r[k].bye)
+			rank_lost(b, k, "did not say goodbye at shutdown");
+	mpb_reap_sends(&b->sends, false);
+}
+
+/* Nothing arrived and results are owed.  MPI has no descriptor to sleep
+ * on, so: while jobs are short, yield and look again (a result is
+ * microseconds away); once they are long (avg_ns of SHORT_NS or more),
+ * nap a 64th of a job's time, at most 1 ms, so that the progress thread
+ * does not take a CPU from the tasks: a result waits at most that long. */
+static void idle(const struct be *b)
+{
+	struct timespec ts = {0, 0};
+	uint64_t nap = b->avg_ns / 64;
+
+	if (b->avg_ns < SHORT_NS) {
+		sched_yield();
+		return;
+	}
+	ts.tv_nsec = (long)(nap < 1000000 ? nap : 1000000);
+	nanosleep(&ts, NULL);
+}
+
+/* Every quarter of rank_timeout, tell the live ranks that rank 0 lives
+ * (they exit when it falls silent for rank_timeout). */
+static uint64_t beat_every(const struct be *b)
+{
+	return (uint64_t)(b->cf.rank_timeout * 1e9 / 4);
+}
+
+static void beat_ranks(struct be *b)
+{
+	uint64_t now = mpb_now_ns();
+
+	if (now - b->last_beat < beat_every(b))
+		return;
+	b->last_beat = now;
+	for (int k = 1; k < b->nranks; k++)
+		if (b->r[k].alive &&
+		    mpb_send_one(&b->sends, b->comm, k, MPW_BEAT, NULL, NULL) < 0)
+			rank_lost(b, k, "failed (MPI_Isend)");
+}
+
+/* Sleep until kicked or the next heartbeat is due. */
+static void wait_kick(struct be *b)
+{
+	struct timespec ts = mpb_monotonic_in(beat_every(b));
+
+	pthread_mutex_lock(&b->mu);
+	if (!b->kicked)
+		pthread_cond_timedwait(&b->cv, &b->mu, &ts);
+	b->kicked = false;
+	pthread_mutex_unlock(&b->mu);
+}
+
+static void *progress(void *arg)
+{
+	struct be *b = arg;
+	int st, how = STOP_GRACEFUL;
+
+	for (;;) {
+		bool busy;
+
+		st = mp_executor_backend_state(b->ex);
+		if (st == MP_BACKEND_TERMINATED || st == MP_BACKEND_KILLED) {
+			for (int k = 1; k < b->nranks; k++)
+				end_rank_jobs(b, k, st == MP_BACKEND_KILLED
+						    ? MP_EBROKEN : MP_ECANCELLED,
+					      st == MP_BACKEND_KILLED
+						      ? "the worker ranks were terminated"
+						      : "the task was cancelled");
+			how = STOP_NOW;
+			break;
+		}
+		busy = gather(b);
+		busy |= hand_out(b);
+		beat_ranks(b);
+		mpb_reap_sends(&b->sends, false);
+		if (st == MP_BACKEND_CLOSING && inflight(b) == 0 &&
+		    mp_executor_backend_state(b->ex) == MP_BACKEND_CLOSING &&
+		    !hand_out(b))
+			break;
+		if (busy)
+			continue;
+		if (inflight(b) > 0) {
+			check_silence(b);
+			idle(b);
+			continue;
+		}
+		wait_kick(b);
+	}
+	stop_ranks(b, how);
+	mp_executor_backend_stopped(b->ex);
+	pthread_mutex_lock(&b->mu);
+	b->stopped = true;
+	pthread_mutex_unlock(&b->mu);
+	return NULL;
+}
+
+static void be_free(struct be *b)
+{
+	for (int k = 1; b->r && k < b->nranks; k++) {
+		free(b->r[k].handle);
+		free(b->r[k].sent);
+		free(b->r[k].fnid);
+		free(b->r[k].free);
+		free(b->r[k].rbuf);
+		mpw_free(&b->r[k].out);
+	}
+	free(b->r);
+	free(b->rreq);
+	free(b->idx);
+	free(b->jobs);
+	free(b->fn_avg);
+	free(b->st);
+	pthread_mutex_destroy(&b->mu);
+	pthread_cond_destroy(&b->cv);
+	free(b);
+}
+
+static void be_stop(void *state)
+{
+	struct be *b = state;
+
+	/* The executor is terminated: the thread ends on its own. */
+	be_kick(b);
+	pthread_join(b->thread, NULL);
+	mpb_reap_sends(&b->sends, false);
+	for (int k = 1; k < b->nranks; k++)
+		if (b->rreq[k - 1] != MPI_REQUEST_NULL) {
+			MPI_Cancel(&b->rreq[k - 1]);
+			MPI_Request_free(&b->rreq[k - 1]);
+		}
+	/* Sends a dead rank never took are dropped with their buffers. */
+	while (b->sends != NULL) {
+		struct send *s = b->sends;
+
+		b->sends = s->next;
+		for (int i = 0; i < s->nreq; i++)
+			if (s->req[i] != MPI_REQUEST_NULL)
+				MPI_Request_free(&s->req[i]);
+		mpw_free(&s->buf);
+		free(s->req);
+		free(s);
+	}
+	MPI_Comm_free(&b->comm);
+	be_free(b);
+}
+
+static int be_setup(struct be *b)
+{
+	unsigned w = b->cf.window;
+
+	b->r = calloc((size_t)b->nranks, sizeof(*b->r));
+	b->rreq = calloc((size_t)b->nranks, sizeof(*b->rreq));
+	b->idx = calloc((size_t)b->nranks, sizeof(*b->idx));
+	b->jobs = calloc((size_t)b->nranks * w, sizeof(*b->jobs));
+	b->fn_avg = calloc(mpb_ntable + 1, sizeof(*b->fn_avg));
+	b->avg_ns = UNKNOWN_NS; /* long until they prove short */
+	b->st = calloc((size_t)b->nranks, sizeof(*b->st));
+	if (!b->r || !b->rreq || !b->idx || !b->st || !b->jobs || !b->fn_avg)
+		return -ENOMEM;
+	for (int k = 1; k < b->nranks; k++) {
+		struct rank *r = &b->r[k];
+
+		r->handle = calloc(w, sizeof(*r->handle));
+		r->sent = calloc(w, sizeof(*r->sent));
+		r->fnid = calloc(w, sizeof(*r->fnid));
+		r->free = calloc(w, sizeof(*r->free));
+		r->rbuf = malloc(MPW_FIRST);
+		if (!r->handle || !r->sent || !r->fnid || !r->free || !r->rbuf)
+			return -ENOMEM;
+		for (unsigned s = 0; s < w; s++)
+			r->free[r->nfree++] = w - 1 - s;
+		r->alive = true;
+		b->rreq[k - 1] = MPI_REQUEST_NULL;
+		if (MPI_Irecv(r->rbuf, MPW_FIRST, MPI_BYTE, k, TAG_MSG, b->comm,
+			      &b->rreq[k - 1]) != MPI_SUCCESS)
+			return MP_EBROKEN;
+	}
+	b->alive = (unsigned)b->nranks - 1;
+	return 0;
+}
+
+/* Every rank: compare build ids and registries; rank 0 says who differs.
+ * 0, or -EPROTO / MP_EBROKEN with a reason (on every rank). */
+static int compare_ranks(MPI_Comm comm, int me, int n, uint64_t fnhash)
+{
+	struct hello h = {.nfn = (uint32_t)mpb_ntable, .fnhash = fnhash};
+	struct hello *all = NULL;
+	int bad = -1;
+
+	dl_iterate_phdr(mpb_build_id_cb, &h);
+	if (me == 0 && (all = calloc((size_t)n, sizeof(*all))) == NULL)
+		return mp_executor_backend_why(-ENOMEM, "out of memory");
+	if (MPI_Gather(&h, sizeof(h), MPI_BYTE, all, sizeof(h), MPI_BYTE, 0,
+		       comm) != MPI_SUCCESS) {
+		free(all);
+		return mp_executor_backend_why(MP_EBROKEN, "MPI_Gather failed");
+	}
+	for (int k = 1; me == 0 && k < n && bad < 0; k++)
+		if (memcmp(&all[k], &all[0], sizeof(h)) != 0)
+			bad = k;
+	free(all);
+	if (MPI_Bcast(&bad, 1, MPI_INT, 0, comm) != MPI_SUCCESS)
+		return mp_executor_backend_why(MP_EBROKEN, "MPI_Bcast failed");
+	if (bad >= 0)
+		return mp_executor_backend_why(-EPROTO, "MPI rank %d runs another "
+					       "binary than rank 0 (build id or "
+					       "registered tasks differ)", bad);
+	return 0;
+}
+
+static int be_start(mp_executor_t *ex, const mp_executor_opts_t *opts,
+		    void **state, unsigned *workers)
+{
+	const mp_mpi_opts_t *mo = opts->backend_arg;
+	struct config cf = {0};
+	uint64_t fnhash = 0;
+	MPI_Comm comm;
+	struct be *b;
+	int me, n, rc;
+
+	static bool started; /* one executor per MPI job */
+
+	if (opts->initializer != NULL || opts->max_tasks_per_child != 0)
+		return mp_executor_backend_why(-ENOTSUP, "the MPI backend takes "
+					       "no initializer nor "
+					       "max_tasks_per_child");
+	if (__atomic_exchange_n(&started, true, __ATOMIC_ACQ_REL))
+		return mp_executor_backend_why(-ENOTSUP, "one MPI executor per "
+					       "MPI job: its worker ranks have "
+					       "exited with the first");
+	if ((rc = mpb_up()) < 0)
+		return rc;
+	MPI_Comm_rank(MPI_COMM_WORLD, &me);
+	MPI_Comm_size(MPI_COMM_WORLD, &n);
+	if (n < 2)
+		return mp_executor_backend_why(-ENOTSUP, "the MPI job has one "
+					       "rank: launch it with mpirun -np "
+					       "N, N >= 2");
+	if (MPI_Comm_dup(MPI_COMM_WORLD, &comm) != MPI_SUCCESS)
+		return mp_executor_backend_why(MP_EBROKEN, "MPI_Comm_dup failed");
+	MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
+	if (mpb_table_build(&fnhash) < 0)
+		return mp_executor_backend_why(-ENOMEM, "out of memory");
+	if ((rc = compare_ranks(comm, me, n, fnhash)) < 0) {
+		/* No rank finalizes: the worker ranks exit at once. */
+		mpb_lost_rank = true;
+		MPI_Comm_free(&comm);
+		if (me != 0) {
+			fprintf(stderr, "mproc_mpi rank %d: %s\n", me,
+				"rank 0 runs another binary: exiting");
+			exit(1);
+		}
+		return rc;
+	}
+	/* Rank 0's options rule. */
+	if (me == 0) {
+		cf.local = mo && mo->local_workers ? mo->local_workers : 1;
+		cf.window = mo && mo->window ? mo->window : 256;
+		if (cf.window < 2 * cf.local)
+			cf.window = 2 * cf.local;
+		cf.rank_timeout = mo && mo->rank_timeout > 0 ? mo->rank_timeout
+							      : 10.0;
+		cf.task_timeout = opts->task_timeout;
+	}
+	MPI_Bcast(&cf, sizeof(cf), MPI_BYTE, 0, comm);
+	if (me != 0)
+		mpb_worker_main(comm, &cf);
+	if ((b = calloc(1, sizeof(*b))) == NULL) {
+		MPI_Comm_free(&comm);
+		return mp_executor_backend_why(-ENOMEM, "out of memory");
+	}
+	b->ex = ex;
+	b->comm = comm;
+	b->nranks = n;
+	b->cf = cf;
+	pthread_mutex_init(&b->mu, NULL);
+	mpb_cond_init(&b->cv);
+	if ((rc = be_setup(b)) < 0 ||
+	    (rc = -pthread_create(&b->thread, NULL, progress, b)) < 0) {
+		/* The workers wait for a STOP that never comes: abort. */
+		MPI_Abort(comm, 1);
+		be_free(b);
+		return mp_executor_backend_why(rc, "cannot start the MPI "
+					       "backend: %s", mp_strerror(rc));
+	}
+	*state = b;
+	*workers = (unsigned)(n - 1) * cf.local;
+	return 0;
+}
+
+static const struct mp_executor_backend mpi_backend = {
+	"MPI", be_start, be_kick, be_stop};
+
+const struct mp_executor_backend *mp_mpi_backend(void)
+{
+	return &mpi_backend;
+}
