@@ -708,7 +708,7 @@ int mpi_fs_start(struct mp_process *p, const char *tname, int *setup_fd)
 	struct mpi_travel t;
 	void *buf = NULL;
 	size_t size;
-	pid_t pid;
+	pid_t pid = 0;
 
 	*setup_fd = -1;
 	if ((rc = mpi_travel_describe(p->shared, p->nshared, "forkserver",
