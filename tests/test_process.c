@@ -2154,6 +2154,66 @@ static void test_forkserver_wrong_peer(void **state)
 	mp_process_free(p);
 }
 
+/* What a forkserver child finds on fds 0-2: bit 0 fd 0 open, 1 fd 0
+ * readable at EOF, 2 fd 0 not writable, 3 fd 1 open, 4 fd 2 open. */
+static int stdio_bits(void *arg)
+{
+	char c;
+	int bits = 0;
+
+	(void)arg;
+	if (fcntl(0, F_GETFD) >= 0)
+		bits |= 1;
+	if (read(0, &c, 1) == 0)
+		bits |= 2;
+	if ((bits & 1) && write(0, "x", 1) < 0 && errno == EBADF)
+		bits |= 4;
+	if (fcntl(1, F_GETFD) >= 0)
+		bits |= 8;
+	if (fcntl(2, F_GETFD) >= 0)
+		bits |= 16;
+	return bits;
+}
+MP_TARGET(stdio_bits);
+
+static int stdio_child_bits(bool keep_stdin)
+{
+	mp_process_t *p = mp_process_new(
+		stdio_bits, NULL,
+		&(mp_process_opts_t){.start_method = "forkserver",
+				     .keep_stdin = keep_stdin});
+	int code = -1;
+
+	assert_non_null(p);
+	mpt_assert_ok(mp_process_start(p));
+	mpt_assert_ok(mp_process_join(p, mpt_timeout(10)));
+	assert_int_equal(mp_process_exitcode(p, &code), 1);
+	mp_process_free(p);
+	return code;
+}
+
+/* A forkserver child gets the program's stdio as it is at start: a closed
+ * fd stays closed in the child (the request is sent again without it);
+ * stdin is /dev/null, read-only, unless kept. */
+static void test_forkserver_stdio(void **state)
+{
+	int in = dup(0), err = dup(2);
+
+	(void)state;
+	assert_true(in >= 0 && err >= 0);
+	assert_int_equal(stdio_child_bits(false), 1 | 2 | 4 | 8 | 16);
+	close(2);
+	assert_int_equal(stdio_child_bits(false), 1 | 2 | 4 | 8);
+	close(0);
+	assert_int_equal(stdio_child_bits(true), 8);
+	assert_int_equal(stdio_child_bits(false), 1 | 2 | 4 | 8);
+	assert_int_equal(dup2(in, 0), 0);
+	assert_int_equal(dup2(err, 2), 2);
+	close(in);
+	close(err);
+	assert_int_equal(stdio_child_bits(false), 1 | 2 | 4 | 8 | 16);
+}
+
 /* The victim (this program re-run with MPT_FS_VICTIM=1): start a
  * forkserver child, print "<server pid> <child pid>", wait for SIGKILL. */
 static void fs_victim(void)
@@ -2475,6 +2535,7 @@ int main(int argc, char **argv)
 		MPT(test_method_errors),
 		MPT(test_forkserver_survives_forged_requests),
 		MPT(test_forkserver_wrong_peer),
+		MPT(test_forkserver_stdio),
 		MPT(test_forkserver_dies_with_killed_program),
 		MPT(test_fork_from_threaded_parent),
 		MPT(test_methods_threaded_parent),

@@ -203,7 +203,8 @@ struct kid {
 
 static struct {
 	int sock, sigfd, parent_fd;
-	pid_t parent;
+	pid_t parent, self;
+	bool null_stdin; /* the server's fd 0 is /dev/null, read-only */
 	struct kid *kids;
 	size_t nkids, cap;
 	unsigned char *buf;
@@ -253,9 +254,12 @@ static void reap_kids(void)
 	int status;
 	pid_t pid;
 
-	while (read(S.sigfd, &si, sizeof(si)) > 0)
+	/* SIGCHLD is not queued: one read takes it (one that comes after
+	 * makes the signalfd readable again, and wait4 below may already
+	 * have reaped its child: then the next call finds none). */
+	while (read(S.sigfd, &si, sizeof(si)) < 0 && errno == EINTR)
 		;
-	while ((pid = wait4(-1, &status, WNOHANG, &ru)) > 0) {
+	while (S.nkids > 0 && (pid = wait4(-1, &status, WNOHANG, &ru)) > 0) {
 		struct fs_status st;
 
 		memset(&st, 0, sizeof(st));
@@ -307,11 +311,8 @@ __attribute__((noreturn)) static void kid_main(const struct mpi_req *r,
 			dup2(fds[at], i);
 			close(fds[at++]);
 		} else if (i == 0 && !(r->flags & REQ_KEEP_STDIN) &&
-			   (fd = open("/dev/null", O_RDONLY)) >= 0) {
-			if (fd != 0) {
-				dup2(fd, 0);
-				close(fd);
-			}
+			   S.null_stdin) {
+			/* the server's own stdin is /dev/null already */
 		} else {
 			close(i);
 		}
@@ -430,7 +431,7 @@ static void serve_one(void)
 		reply(err, 0, -1);
 		return;
 	}
-	self = getpid(); /* before fork: the kid checks it still has us */
+	self = S.self; /* the kid checks it still has us */
 	pid = fork();
 	if (pid == 0)
 		kid_main(&r, fn, fds, nfds, self);
@@ -442,11 +443,11 @@ static void serve_one(void)
 	}
 	S.kids[S.nkids].pid = pid;
 	S.kids[S.nkids++].status_fd = fds[0];
-	close_fds(fds + 1, nfds - 1);
 	pidfd = mpi_pidfd_open(pid);
-	reply(0, pid, pidfd);
+	reply(0, pid, pidfd); /* first: the program waits for it */
 	if (pidfd >= 0)
 		close(pidfd);
+	close_fds(fds + 1, nfds - 1);
 }
 
 __attribute__((noreturn)) static void server_main(int sock, pid_t parent)
@@ -461,6 +462,7 @@ __attribute__((noreturn)) static void server_main(int sock, pid_t parent)
 	prctl(PR_SET_NAME, "mp-forkserver");
 	S.sock = sock;
 	S.parent = parent;
+	S.self = getpid();
 	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 ||
 	    cred.pid != parent || cred.uid != getuid())
 		_exit(1);
@@ -480,9 +482,15 @@ __attribute__((noreturn)) static void server_main(int sock, pid_t parent)
 	keep[3] = mpi_exe_fd;
 	close_except(keep, 4);
 	/* The server itself never prints: a pipe on the program's stdout
-	 * must not wait for it.  Children get the program's stdio. */
+	 * must not wait for it.  Children get the program's stdio, or
+	 * the server's stdin (/dev/null, read-only, as CPython gives). */
+	if ((devnull = open("/dev/null", O_RDONLY)) >= 0) {
+		S.null_stdin = devnull == 0 || dup2(devnull, 0) == 0;
+		if (devnull != 0)
+			close(devnull);
+	}
 	if ((devnull = open("/dev/null", O_RDWR)) >= 0) {
-		for (int i = 0; i < 3; i++)
+		for (int i = 1; i < 3; i++)
 			if (devnull != i)
 				dup2(devnull, i);
 		if (devnull > 2)
@@ -581,14 +589,15 @@ void mpi_forkserver_stop(void)
  * *pid and *pidfd (-1 if none came), or the server's error, or MP_EBROKEN
  * when the server is gone.  Serialised by fs_lock.
  */
-int mpi_fs_request(const void *req, size_t len, const int *fds, int nfds,
-		   pid_t *pid, int *pidfd)
+static int fs_request(const void *req, size_t len, const int *fds, int nfds,
+		      pid_t *pid, int *pidfd, bool *bad_fd)
 {
 	struct fs_reply r;
 	int got[MAX_FDS], ngot, rc;
 	ssize_t n;
 
 	*pidfd = -1;
+	*bad_fd = false;
 	pthread_mutex_lock(&fs_lock);
 	if (fs_sock < 0) {
 		pthread_mutex_unlock(&fs_lock);
@@ -600,6 +609,7 @@ int mpi_fs_request(const void *req, size_t len, const int *fds, int nfds,
 	pthread_mutex_unlock(&fs_lock);
 	if (rc == -EPIPE || rc == -ECONNRESET || n == 0 || n == -ECONNRESET)
 		return mpi_why(MP_EBROKEN, "the fork server died");
+	*bad_fd = rc == -EBADF;
 	if (rc < 0)
 		return mpi_why(rc, "sendmsg to the fork server: %s",
 			       mp_strerror(rc));
@@ -618,6 +628,51 @@ int mpi_fs_request(const void *req, size_t len, const int *fds, int nfds,
 	*pid = r.pid;
 	*pidfd = ngot == 1 ? got[0] : -1;
 	return 0;
+}
+
+int mpi_fs_request(const void *req, size_t len, const int *fds, int nfds,
+		   pid_t *pid, int *pidfd)
+{
+	bool bad_fd;
+
+	return fs_request(req, len, fds, nfds, pid, pidfd, &bad_fd);
+}
+
+/*
+ * Put the program's stdio fds the child gets in fds[] (and their flags):
+ * all of them, or, when probe is set, only those open (a closed one makes
+ * sendmsg fail with EBADF: then the caller probes, which is rare).
+ */
+static void stdio_fds(const struct mp_process *p, bool probe, uint32_t *flags,
+		      int *fds, int *nfds)
+{
+	static const uint32_t flag[3] = {REQ_FD_STDIN, REQ_FD_STDOUT,
+					 REQ_FD_STDERR};
+
+	*flags &= ~(uint32_t)(REQ_FD_STDIN | REQ_FD_STDOUT | REQ_FD_STDERR);
+	for (int i = p->keep_stdin ? 0 : 1; i < 3; i++) {
+		if (probe && fcntl(i, F_GETFD) < 0)
+			continue;
+		*flags |= flag[i];
+		fds[(*nfds)++] = i;
+	}
+}
+
+/*
+ * Move the fds a start makes off 0-2 (a closed stdio fd of the program's
+ * would otherwise be taken by them and go to the child as its stdio):
+ * 0, or a code with a reason (*fd is then closed and -1).
+ */
+static int off_stdio(int *fd)
+{
+	int to;
+
+	if (*fd < 0 || *fd > 2)
+		return 0;
+	to = fcntl(*fd, F_DUPFD_CLOEXEC, 3);
+	close(*fd);
+	*fd = to;
+	return to < 0 ? MPI_WHY_SYS("fcntl(F_DUPFD_CLOEXEC)") : 0;
 }
 
 /* A memfd holding n bytes of buf: the fd or a code with a reason. */
@@ -653,7 +708,7 @@ int mpi_fs_start(struct mp_process *p, const char *tname, int *setup_fd)
 	struct mpi_travel t;
 	void *buf = NULL;
 	size_t size;
-	pid_t pid;
+	pid_t pid = 0;
 
 	*setup_fd = -1;
 	if ((rc = mpi_travel_describe(p->shared, p->nshared, "forkserver",
@@ -684,30 +739,31 @@ int mpi_fs_start(struct mp_process *p, const char *tname, int *setup_fd)
 	if ((mpi_needs_setup(p) || t.n > 0) &&
 	    (rc = mpi_report_pipe(rep)) < 0)
 		goto out;
-	fds[nfds++] = status[1];
-	if (p->keep_stdin && fcntl(0, F_GETFD) >= 0) {
-		src.h.flags |= REQ_FD_STDIN;
-		fds[nfds++] = 0;
-	}
-	if (fcntl(1, F_GETFD) >= 0) {
-		src.h.flags |= REQ_FD_STDOUT;
-		fds[nfds++] = 1;
-	}
-	if (fcntl(2, F_GETFD) >= 0) {
-		src.h.flags |= REQ_FD_STDERR;
-		fds[nfds++] = 2;
-	}
-	if (rep[1] >= 0) {
-		src.h.flags |= REQ_FD_REPORT;
-		fds[nfds++] = rep[1];
-	}
-	if (argfd >= 0)
-		fds[nfds++] = argfd;
-	for (size_t i = 0; i < t.nfds; i++)
-		fds[nfds++] = t.fds[i];
-	mpi_req_encode(&src, buf);
-	if ((rc = mpi_fs_request(buf, size, fds, nfds, &pid, &pidfd)) < 0)
+	if ((rc = off_stdio(&status[0])) < 0 ||
+	    (rc = off_stdio(&status[1])) < 0 || (rc = off_stdio(&rep[0])) < 0 ||
+	    (rc = off_stdio(&rep[1])) < 0 || (rc = off_stdio(&argfd)) < 0)
 		goto out;
+	for (bool probe = false;; probe = true) {
+		bool bad_fd;
+
+		nfds = 0;
+		fds[nfds++] = status[1];
+		stdio_fds(p, probe, &src.h.flags, fds, &nfds);
+		if (rep[1] >= 0) {
+			src.h.flags |= REQ_FD_REPORT;
+			fds[nfds++] = rep[1];
+		}
+		if (argfd >= 0)
+			fds[nfds++] = argfd;
+		for (size_t i = 0; i < t.nfds; i++)
+			fds[nfds++] = t.fds[i];
+		mpi_req_encode(&src, buf);
+		rc = fs_request(buf, size, fds, nfds, &pid, &pidfd, &bad_fd);
+		if (rc == 0)
+			break;
+		if (!bad_fd || probe)
+			goto out;
+	}
 	p->child.pid = pid;
 	p->child.fd = status[0];
 	p->sig_fd = pidfd;
