@@ -187,6 +187,20 @@ static int listen_on(mp_manager_t *m, const mp_manager_opts_t *o)
 	return 0;
 }
 
+/* A manager handle with no server, listener or connection yet; NULL when
+ * out of memory. */
+static mp_manager_t *manager_alloc(void)
+{
+	mp_manager_t *m = mpi_calloc(1, sizeof(*m));
+
+	if (m == NULL)
+		return NULL;
+	m->ctl = -1;
+	m->server.fd = -1;
+	m->creator = getpid();
+	return m;
+}
+
 mp_manager_t *mp_manager_new(const mp_manager_opts_t *opts)
 {
 	mp_manager_opts_t o = {0};
@@ -210,13 +224,10 @@ mp_manager_t *mp_manager_new(const mp_manager_opts_t *opts)
 			o.capacity);
 		return NULL;
 	}
-	if ((m = mpi_calloc(1, sizeof(*m))) == NULL) {
+	if ((m = manager_alloc()) == NULL) {
 		MPI_ERR(-ENOMEM, "out of memory");
 		return NULL;
 	}
-	m->ctl = -1;
-	m->server.fd = -1;
-	m->creator = getpid();
 	m->shutdown_timeout = o.shutdown_timeout;
 	if ((rc = mpi_region_new(o.capacity, &m->r)) < 0 ||
 	    (rc = names_new(m->r)) < 0 ||
@@ -280,13 +291,10 @@ mp_manager_t *mp_manager_connect(const mp_manager_opts_t *opts)
 		MPI_ERR(-EINVAL, "opts->address is needed");
 		return NULL;
 	}
-	if ((m = mpi_calloc(1, sizeof(*m))) == NULL) {
+	if ((m = manager_alloc()) == NULL) {
 		MPI_ERR(-ENOMEM, "out of memory");
 		return NULL;
 	}
-	m->ctl = -1;
-	m->server.fd = -1;
-	m->creator = getpid();
 	m->down = true;
 	if ((rc = mpi_rclient_new(opts, &m->remote)) < 0 ||
 	    (rc = mpi_rclient_check(m->remote)) < 0) {
