@@ -606,10 +606,11 @@ MP_API int mp_manager_namespace(mp_manager_t *m, mp_namespaceproxy_t **out);
  * placed in the manager's region and living as long as it.  For clients
  * forked from the creator they give what CPython's proxies to the
  * server's threading objects give (acquire, release, wait, notify from
- * any client), with one difference in wording: releasing an unlocked Lock
- * is multiprocessing.Lock's error (-EINVAL, "semaphore or lock released
- * too many times"), where CPython's manager Lock raises RuntimeError
- * ("release unlocked lock").  Their owner-death rule covers a client that
+ * any client).  Releasing an unlocked manager Lock says threading.Lock's
+ * "release unlocked lock" (CPython's RuntimeError) with the sync module's
+ * code for a release too many, -EINVAL (a library mp_lock_new Lock keeps
+ * multiprocessing's "semaphore or lock released too many times").  Their
+ * owner-death rule covers a client that
  * dies holding them.  Not to be freed or destroyed by the caller.
  * -EINVAL (NULL; a condition's opts with both lock and rlock), -ENOMEM,
  * MP_ECLOSED.  Thread-safe.

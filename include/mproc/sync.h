@@ -52,7 +52,7 @@ extern "C" {
 typedef struct mp_lock {
 	uint64_t _state; /* owner (pid << 32 | tid), waiters bit; 0 = free */
 	uint32_t _dirty; /* an owner died: state not marked consistent */
-	uint32_t _pad;
+	uint32_t _flags; /* 1: threading's wording (a manager's Lock) */
 } mp_lock_t;
 
 /* Initialise / tear down a Lock the caller placed.  0, or -EINVAL for NULL. */
@@ -78,7 +78,8 @@ MP_API int mp_lock_acquire(mp_lock_t *l, double timeout);
 /*
  * mp_lock_release - release the lock.  Any thread or process may release a
  * held Lock (as in CPython).  -EINVAL if it is not held ("semaphore or lock
- * released too many times").
+ * released too many times"; a manager's Lock, a proxy to threading.Lock in
+ * CPython, says threading's "release unlocked lock").
  */
 MP_API int mp_lock_release(mp_lock_t *l);
 

@@ -82,8 +82,10 @@ int mpi_mgr_obj_new(struct mpi_region *r, int kind, const mp_obj_t *init,
 	case MP_MANAGER_NAMESPACE:
 		return mpi_namespace_new(r, (mp_namespaceproxy_t **)out);
 	case MP_MANAGER_LOCK:
-		if ((rc = mpi_region_room(r, sizeof(mp_lock_t), out)) == 0)
+		if ((rc = mpi_region_room(r, sizeof(mp_lock_t), out)) == 0) {
 			mp_lock_init(*out);
+			mpi_lock_threading_wording(*out);
+		}
 		return rc;
 	case MP_MANAGER_RLOCK:
 		if ((rc = mpi_region_room(r, sizeof(mp_rlock_t), out)) == 0)

@@ -80,15 +80,23 @@ static inline int lock_acquire(mp_lock_t *l, double timeout)
 	return lock_slow(l, timeout);
 }
 
-__attribute__((noinline, cold)) static int released_too_often(void)
+__attribute__((noinline, cold)) static int released_too_often(
+	const mp_lock_t *l)
 {
-	return mpi_why(-EINVAL, "semaphore or lock released too many times");
+	return mpi_why(-EINVAL, "%s", l->_flags & 1
+		       ? "release unlocked lock"
+		       : "semaphore or lock released too many times");
+}
+
+void mpi_lock_threading_wording(mp_lock_t *l)
+{
+	l->_flags |= 1;
 }
 
 static inline int lock_release(mp_lock_t *l)
 {
 	if (__builtin_expect(mpi_lock_give(&l->_state) < 0, 0))
-		return released_too_often();
+		return released_too_often(l);
 	return 0;
 }
 

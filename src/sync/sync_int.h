@@ -48,6 +48,9 @@ int mpi_semaphore_release(mp_semaphore_t *s, unsigned n);
  * ("Semaphore released too many times"), as a manager's BoundedSemaphore
  * (a proxy to threading.BoundedSemaphore) raises it. */
 void mpi_semaphore_threading_wording(mp_semaphore_t *s);
+/* Word a Lock's release when unlocked as threading.Lock does ("release
+ * unlocked lock", still -EINVAL), as a manager's Lock raises it. */
+void mpi_lock_threading_wording(mp_lock_t *l);
 
 /* Take a permit if one is free, never waiting and leaving no reason. */
 bool mpi_semaphore_try(mp_semaphore_t *s);
