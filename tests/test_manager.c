@@ -3045,6 +3045,147 @@ static void test_mgr_list_slices(void **state)
 	mp_manager_free(m);
 }
 
+/* ---- nested proxies ---- */
+
+struct nest {
+	mp_manager_t *m;
+	mp_dictproxy_t *d;
+};
+
+/* A forked child: d['inner'] read back as a list handle, appended to. */
+static int nest_child(void *arg)
+{
+	struct nest *n = arg;
+	mp_obj_t *k = mp_obj_str("inner"), *v = NULL, *one = mp_obj_int(1);
+	void *p = NULL;
+	int rc = 1;
+
+	if (mp_dictproxy_get(n->d, k, &v) == 0 &&
+	    mp_obj_as_proxy(v, n->m, MP_MANAGER_LIST, &p) == MP_MANAGER_LIST &&
+	    mp_listproxy_append(p, one) == 0)
+		rc = 0;
+	mp_obj_free(k);
+	mp_obj_free(v);
+	mp_obj_free(one);
+	return rc;
+}
+
+static void test_mgr_nested_proxies(void **state)
+{
+	mp_manager_t *m = mgr_new(), *m2 = mgr_new();
+	struct nest n = {m, NULL};
+	mp_listproxy_t *l, *outer;
+	mp_namespaceproxy_t *ns;
+	mp_queueproxy_t *q;
+	mp_valueproxy_t *val;
+	mp_lock_t *lock;
+	mp_obj_t *v, *w, *k = S("inner"), *forged;
+	mp_bytes_t pk = {0};
+	void *p;
+
+	(void)state;
+	mpt_assert_ok(mp_manager_dict(m, NULL, &n.d));
+	mpt_assert_ok(mp_manager_list(m, NULL, &l));
+	mpt_assert_ok(mp_manager_list(m, NULL, &outer));
+	mpt_assert_ok(mp_manager_namespace(m, &ns));
+	mpt_assert_ok(mp_manager_queue(m, 0, &q));
+	mpt_assert_ok(mp_manager_lock(m, &lock));
+	/* d['inner'] = list: a forked child appends through it */
+	v = mp_obj_proxy(m, MP_MANAGER_LIST, l);
+	assert_non_null(v);
+	assert_int_equal(mp_obj_kind(v), MP_OBJ_OBJECT);
+	assert_string_equal(repr_of(v) + strlen(repr_of(v)) - 13,
+			    "'pickle', {})");
+	mpt_assert_ok(mp_dictproxy_set(n.d, k, v));
+	assert_int_equal(mpt_exit_code(mpt_fork(nest_child, &n)), 0);
+	assert_int_equal(mp_listproxy_len(l), 1);
+	/* CPython's pickle of a proxy, both ways */
+	mpt_assert_ok(mp_pickle_dumps(v, 4, &pk));
+	mpt_assert_ok(mp_pickle_loads(pk.data, pk.len, &w));
+	assert_int_equal(mp_obj_eq(v, w), 1);
+	assert_non_null(strstr(repr_of(w), "RebuildProxy('ListProxy', Token("
+			       "typeid='list', address=None, id='"));
+	mp_bytes_destroy(&pk);
+	mp_obj_free(w);
+	/* any kind (0), the kind asked, another kind */
+	assert_int_equal(mp_obj_as_proxy(v, m, 0, &p), MP_MANAGER_LIST);
+	assert_ptr_equal(p, l);
+	assert_err(mp_obj_as_proxy(v, m, MP_MANAGER_DICT, &p), -EINVAL,
+		   "TypeError: the value is a proxy to a 'list', not a 'dict'");
+	assert_null(p);
+	mp_obj_free(v);
+	/* in a list, a Namespace, a Queue, a Value: each reads back */
+	v = mp_obj_proxy(m, MP_MANAGER_LOCK, lock);
+	mpt_assert_ok(mp_listproxy_append(outer, v));
+	mpt_assert_ok(mp_namespaceproxy_set(ns, "lock", v));
+	mpt_assert_ok(mp_queueproxy_put(q, v, 0));
+	mpt_assert_ok(mp_manager_value(m, v, &val));
+	mp_obj_free(v);
+	mpt_assert_ok(mp_listproxy_get(outer, 0, &v));
+	assert_int_equal(mp_obj_as_proxy(v, m, MP_MANAGER_LOCK, &p),
+			 MP_MANAGER_LOCK);
+	assert_ptr_equal(p, lock);
+	mp_obj_free(v);
+	mpt_assert_ok(mp_namespaceproxy_get(ns, "lock", &v));
+	assert_int_equal(mp_obj_as_proxy(v, m, 0, &p), MP_MANAGER_LOCK);
+	mp_obj_free(v);
+	mpt_assert_ok(mp_queueproxy_get(q, 0, &v));
+	assert_int_equal(mp_obj_as_proxy(v, m, 0, &p), MP_MANAGER_LOCK);
+	mp_obj_free(v);
+	mpt_assert_ok(mp_valueproxy_get(val, &v));
+	assert_int_equal(mp_obj_as_proxy(v, m, 0, &p), MP_MANAGER_LOCK);
+	mpt_assert_ok(mp_lock_acquire(p, 0));
+	assert_int_equal(mp_lock_locked(lock), 1);
+	mpt_assert_ok(mp_lock_release(p));
+	/* a Queue's proxy is CPython's AutoProxy with its exposed names */
+	mp_obj_free(v);
+	v = mp_obj_proxy(m, MP_MANAGER_QUEUE, q);
+	assert_non_null(strstr(repr_of(v), "RebuildProxy('AutoProxy', "
+				"Token(typeid='Queue', address=None, id="));
+	assert_non_null(strstr(repr_of(v), "{'exposed': ('empty', 'full',"));
+	mp_obj_free(v);
+	/* what is not a proxy of this manager is refused, never followed */
+	assert_err(mp_obj_as_proxy(k, m, 0, &p), -EINVAL,
+		   "TypeError: the value is a 'str', not a proxy");
+	forged = mp_obj_object("multiprocessing.managers", "RebuildProxy",
+		mp_obj_tuple_pack(4, S("ListProxy"), mp_obj_object(
+			"multiprocessing.managers", "Token",
+			mp_obj_tuple(0, NULL), mp_obj_tuple_pack(3, S("list"),
+			mp_obj_none(), S("40")), MP_OBJ_NEWOBJ), S("pickle"),
+			mp_obj_dict()), NULL, 0);
+	assert_non_null(forged);
+	assert_err(mp_obj_as_proxy(forged, m, 0, &p), -ENOENT,
+		   "KeyError: '40'");
+	mp_obj_free(forged);
+	assert_null(mp_obj_proxy(m, MP_MANAGER_LIST, k));
+	assert_int_equal(mp_last_error_code(), -EINVAL);
+	assert_null(mp_obj_proxy(m, 99, l));
+	assert_null(mp_obj_proxy(m2, MP_MANAGER_LIST, l));
+	assert_err(mp_obj_as_proxy(NULL, m, 0, &p), -EINVAL, "'o' is NULL");
+	/* a nested plain value changes only when assigned back (CPython) */
+	mp_obj_free(k);
+	k = S("plain");
+	v = mp_obj_list();
+	mpt_assert_ok(mp_obj_list_append(v, I(1)));
+	mpt_assert_ok(mp_dictproxy_set(n.d, k, v));
+	mpt_assert_ok(mp_obj_list_append(v, I(2)));
+	mp_obj_free(v);
+	mpt_assert_ok(mp_dictproxy_get(n.d, k, &v));
+	assert_repr(v, "[1]");
+	mpt_assert_ok(mp_obj_list_append(v, I(3)));
+	mp_obj_free(v);
+	mpt_assert_ok(mp_dictproxy_get(n.d, k, &v));
+	assert_repr(v, "[1]");
+	mp_obj_free(v);
+	mp_obj_free(k);
+	mp_manager_shutdown(m);
+	v = mp_obj_proxy(m, MP_MANAGER_LIST, l);
+	assert_null(v);
+	assert_int_equal(mp_last_error_code(), MP_ECLOSED);
+	mp_manager_free(m2);
+	mp_manager_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -3071,6 +3212,7 @@ int main(void)
 		MPT(test_mgr_list_ops),
 		MPT(test_mgr_list_sort),
 		MPT(test_mgr_namespace),
+		MPT(test_mgr_nested_proxies),
 		MPT(test_mgr_processes_mutate_concurrently),
 		MPT(test_mgr_threads_mutate_concurrently),
 		MPT(test_mgr_client_killed_holding_the_lock),

@@ -552,6 +552,40 @@ MP_API int mp_manager_register(mp_manager_t *m, const char *typeid,
 			       int kind, void *obj);
 
 /*
+ * mp_obj_proxy - a new value that stands for the shared object obj of
+ * kind (an mp_manager_kind_t) made by m, local or connected: a nested
+ * proxy.  Stored in a dict, list, Namespace, Value or Queue of the same
+ * manager, it reads back as a value that mp_obj_as_proxy turns into a
+ * handle again, and as a working proxy in a CPython client.  It is the
+ * value CPython pickles for a proxy: an object RebuildProxy(proxytype
+ * name, Token(typeid, address, id), 'pickle', kwds) (mp_obj_object_info
+ * reads it), the address m's (None when m serves locally only).  A
+ * connected manager's value stands for a dict, list, Namespace or Queue
+ * handle (-ENOTSUP for another).  NULL with -EINVAL (NULL, an unknown
+ * kind, obj not in m's region), -ENOMEM, MP_ECLOSED.  Thread-safe.
+ */
+MP_API mp_obj_t *mp_obj_proxy(mp_manager_t *m, int kind, const void *obj);
+
+/*
+ * mp_obj_as_proxy - the shared object a nested proxy o stands for, as a
+ * handle of m into *out (cast it to the kind's type: mp_dictproxy_t *,
+ * mp_lock_t *, ...): o is a value made by mp_obj_proxy, or read back from
+ * a shared object where a C or CPython client stored a proxy.  kind is
+ * the kind expected, or 0 for any.  Returns the object's kind (> 0).  A
+ * local manager gives the object in its region (valid as the handles
+ * mp_manager_dict gives), and only for an object a value of this manager
+ * was made to stand for: a forged or foreign id is -ENOENT "KeyError:
+ * 'id'", never followed.  A connected manager makes a new handle (dict,
+ * list, Namespace, Queue; else -ENOTSUP), taking a reference on the
+ * server as CPython's proxy does; it lives until mp_manager_free of m.
+ * -EINVAL "TypeError: ..." (o not a proxy, a proxy to another kind, an
+ * unknown kind, NULL), MP_ECLOSED, the server's codes, -ENOMEM.
+ * Thread-safe.
+ */
+MP_API int mp_obj_as_proxy(const mp_obj_t *o, mp_manager_t *m, int kind,
+			   void **out);
+
+/*
  * mp_manager_pid - the server process's pid, or -EINVAL for NULL.
  */
 MP_API int mp_manager_pid(const mp_manager_t *m);

@@ -91,6 +91,10 @@ int mpi_obj_as_double(const mp_obj_t *o, double *out);
 /* Python's repr appended to a growing buffer. */
 int mpi_obj_repr(const mp_obj_t *o, mp_bytes_t *buf, size_t *cap);
 
+/* Is t a multiprocessing.managers.Token with a (typeid str, address, id
+ * str) state?  (pickle_glob.c) */
+bool mpi_obj_is_token(const mp_obj_t *t);
+
 /* Is the UTF-8 of len bytes valid (no surrogates, <= U+10FFFF)?  Returns
  * the offset of the first bad byte, or len. */
 size_t mpi_utf8_check(const unsigned char *s, size_t len);

@@ -408,11 +408,43 @@ static int save_set(struct enc *e, const mp_obj_t *o)
 	return 0;
 }
 
+/* RebuildProxy(proxytype, token, serializer, kwds) as CPython pickles a
+ * proxy (BaseProxy.__reduce__): the class name in args[0] written as the
+ * allow-listed class. */
+static int save_rebuild(struct enc *e, const struct glob *g,
+			const mp_obj_t *o)
+{
+	const mp_obj_t *a = o->u.o.args;
+	const struct glob *pt = NULL;
+	size_t i;
+	int rc;
+
+	if (a->u.c.n == 4 && a->u.c.v[0]->kind == MP_OBJ_STR)
+		pt = mpi_pk_glob_find(g->module, a->u.c.v[0]->u.s.data);
+	if (pt == NULL || pt->role != R_PROXYTYPE || o->flags != 0 ||
+	    o->u.o.state != NULL || !mpi_obj_is_token(a->u.c.v[1]) ||
+	    a->u.c.v[2]->kind != MP_OBJ_STR || a->u.c.v[3]->kind != MP_OBJ_DICT)
+		return mpi_why(-EINVAL, "RebuildProxy needs (proxy class name, "
+			       "Token, serializer, kwds)");
+	if ((rc = save_global(e, g)) < 0 || (rc = w1(e, '(')) < 0 ||
+	    (rc = save_global(e, pt)) < 0)
+		return rc;
+	for (i = 1; i < 4 && rc == 0; i++)
+		rc = save(e, a->u.c.v[i]);
+	if (rc == 0 && (rc = w1(e, 't')) == 0 && (rc = memoize(e)) == 0 &&
+	    (rc = w1(e, 'R')) == 0)
+		rc = memoize(e);
+	return rc;
+}
+
 static int save_object(struct enc *e, const mp_obj_t *o)
 {
 	const struct glob *g = mpi_pk_glob_find(o->u.o.module, o->u.o.qualname);
 	int rc;
 
+	if (g != NULL && g->role == R_REBUILD &&
+	    strcmp(g->module, o->u.o.module) == 0)
+		return save_rebuild(e, g, o);
 	if (g == NULL || g->role != R_CLASS ||
 	    strcmp(g->module, o->u.o.module) != 0)
 		return mpi_why(-EPERM, "class '%s.%s' is not on the allow-list",

@@ -18,6 +18,8 @@
 
 #define EXC(n) {"builtins", n, R_CLASS, "exceptions", n}
 #define EXC_OS(n) {"builtins", n, R_CLASS, "exceptions", "OSError"}
+#define MGR "multiprocessing.managers"
+#define PROXY(n) {MGR, n, R_PROXYTYPE, MGR, n}
 
 const struct glob mpi_pk_globs[] = {
 	{"builtins", "set", R_SET, "__builtin__", "set"},
@@ -33,6 +35,11 @@ const struct glob mpi_pk_globs[] = {
 	 "multiprocessing.managers", "Token"},
 	{"multiprocessing.managers", "RemoteError", R_CLASS,
 	 "multiprocessing.managers", "RemoteError"},
+	{MGR, "RebuildProxy", R_REBUILD, MGR, "RebuildProxy"},
+	PROXY("AutoProxy"), PROXY("ListProxy"), PROXY("DictProxy"),
+	PROXY("NamespaceProxy"), PROXY("ValueProxy"), PROXY("ArrayProxy"),
+	PROXY("AcquirerProxy"), PROXY("ConditionProxy"), PROXY("EventProxy"),
+	PROXY("BarrierProxy"), PROXY("IteratorProxy"), PROXY("PoolProxy"),
 	{"_queue", "Empty", R_CLASS, "_queue", "Empty"},
 	{"queue", "Full", R_CLASS, "Queue", "Full"},
 	{"threading", "BrokenBarrierError", R_CLASS, "threading",
@@ -283,6 +290,60 @@ static bool args_are(const mp_obj_t *a, size_t n)
 	return a->u.c.n == n;
 }
 
+/* A Token object: multiprocessing.managers.Token with a state tuple
+ * (typeid str, address, id str). */
+bool mpi_obj_is_token(const mp_obj_t *t)
+{
+	const mp_obj_t *st = t->u.o.state;
+
+	return t->kind == MP_OBJ_OBJECT &&
+	       strcmp(t->u.o.module, MGR) == 0 &&
+	       strcmp(t->u.o.qualname, "Token") == 0 && st != NULL &&
+	       st->kind == MP_OBJ_TUPLE && st->u.c.n == 3 &&
+	       st->u.c.v[0]->kind == MP_OBJ_STR &&
+	       st->u.c.v[2]->kind == MP_OBJ_STR;
+}
+
+/*
+ * RebuildProxy(proxytype, token, serializer, kwds), CPython's pickled
+ * proxy, kept as an object whose first argument is the proxy class's
+ * name as a str (pickle_dump.c writes it back as the class).  The other
+ * arguments are shared with args (which may be in the memo), not copied:
+ * nothing allocates beyond the new tuple.  Takes args.
+ */
+static mp_obj_t *make_rebuild(const mp_obj_t *f, mp_obj_t *args, int *rc)
+{
+	mp_obj_t *const *a = args->u.c.v;
+	mp_obj_t *t = NULL, *name;
+	size_t i;
+
+	*rc = -ENOMEM;
+	if (!args_are(args, 4) || a[0]->kind != MPI_OBJ_GLOBAL ||
+	    glob_of(a[0])->role != R_PROXYTYPE || !mpi_obj_is_token(a[1]) ||
+	    a[2]->kind != MP_OBJ_STR || a[3]->kind != MP_OBJ_DICT) {
+		*rc = mpi_pk_bad("RebuildProxy takes (proxy class, Token, "
+				 "serializer str, kwds dict)");
+		goto out;
+	}
+	if ((t = mpi_obj_new(MP_OBJ_TUPLE)) == NULL)
+		goto out;
+	name = mpi_obj_str(MP_OBJ_STR, glob_of(a[0])->name,
+			   strlen(glob_of(a[0])->name), rc);
+	if (name == NULL || (*rc = mpi_obj_append(t, name)) < 0)
+		goto out;
+	for (i = 1; i < 4; i++) {
+		a[i]->refs++; /* one more owner: the new tuple */
+		if ((*rc = mpi_obj_append(t, a[i])) < 0)
+			goto out;
+	}
+	mpi_obj_decref(args);
+	return make_object(f, t, 0, rc);
+out:
+	mpi_obj_decref(t);
+	mpi_obj_decref(args);
+	return NULL;
+}
+
 /* callable(*args) for REDUCE; newobj: cls.__new__(cls, *args). */
 static mp_obj_t *call(mp_obj_t *f, mp_obj_t *args, bool newobj, int *rc)
 {
@@ -353,6 +414,15 @@ static mp_obj_t *call(mp_obj_t *f, mp_obj_t *args, bool newobj, int *rc)
 		goto out;
 	case R_OBJECT:
 		*rc = mpi_why(-ENOTSUP, "builtins.object() is not supported");
+		goto out;
+	case R_REBUILD:
+		r = make_rebuild(f, args, rc);
+		args = NULL;
+		goto out;
+	case R_PROXYTYPE:
+		*rc = mpi_why(-ENOTSUP, "calling %s.%s is not supported (a "
+			      "proxy class is only RebuildProxy's argument)",
+			      g->module, g->name);
 		goto out;
 	}
 out:

@@ -25,6 +25,8 @@ enum role {
 	R_ODICT,      /* collections.OrderedDict() */
 	R_RECON,      /* copyreg._reconstructor(cls, object, None) */
 	R_OBJECT,     /* builtins.object, only as _reconstructor's base */
+	R_REBUILD,    /* managers.RebuildProxy(proxytype, Token, ser, kwds) */
+	R_PROXYTYPE,  /* a proxy class, only as RebuildProxy's first arg */
 };
 
 struct glob {
@@ -34,7 +36,7 @@ struct glob {
 };
 
 /* The allow-list: MPI_PK_NGLOBS entries (checked in pickle_glob.c). */
-#define MPI_PK_NGLOBS 42
+#define MPI_PK_NGLOBS 55
 extern const struct glob mpi_pk_globs[];
 const struct glob *mpi_pk_glob_find(const char *module, const char *name);
 

@@ -413,15 +413,15 @@ static const char *const typeids[] = {
 	[MP_MANAGER_JOINABLEQUEUE] = "JoinableQueue",
 };
 
+static int handle_new(struct mpi_rclient *cl, int kind, const char *ident,
+		      void **out);
+
 int mpi_rclient_create(struct mpi_rclient *cl, int kind,
 		       const mp_obj_t *init, void **out)
 {
-	struct mpi_rproxy *p = NULL;
-	struct handle *v;
 	const mp_obj_t *id;
 	const mp_bytes_t *s;
 	mp_obj_t *args, *res = NULL;
-	void *h;
 	int rc;
 
 	args = init ? mp_obj_tuple_pack(2, mp_obj_str(typeids[kind]),
@@ -432,11 +432,25 @@ int mpi_rclient_create(struct mpi_rclient *cl, int kind,
 	if ((rc = public_call(cl, "create", args, &res)) < 0)
 		return rc;
 	if (mp_obj_item(res, 0, &id) < 0 || mp_obj_as_str(id, &s) < 0 ||
-	    s->len >= sizeof(p->ident)) {
+	    s->len >= sizeof(((struct mpi_rproxy *)0)->ident)) {
 		mp_obj_free(res);
 		return mpi_why(-EPROTO, "create() did not return (ident, "
 			       "exposed)");
 	}
+	rc = handle_new(cl, kind, s->data, out);
+	mp_obj_free(res);
+	return rc; /* -ENOMEM: the server's object leaks until it ends */
+}
+
+/* A heap handle of kind for the remote object ident, freed (and its
+ * object decref'd) with the client: 0 or -ENOMEM. */
+static int handle_new(struct mpi_rclient *cl, int kind, const char *ident,
+		      void **out)
+{
+	struct mpi_rproxy *p = NULL;
+	struct handle *v;
+	void *h;
+
 	if (kind == MP_MANAGER_DICT) {
 		struct rdict *d = mpi_calloc(1, sizeof(*d));
 
@@ -473,9 +487,8 @@ int mpi_rclient_create(struct mpi_rclient *cl, int kind,
 	}
 	if (p != NULL) {
 		p->cl = cl;
-		memcpy(p->ident, s->data, s->len + 1);
+		snprintf(p->ident, sizeof(p->ident), "%s", ident);
 	}
-	mp_obj_free(res);
 	pthread_mutex_lock(&cl->mu);
 	if (h != NULL && cl->n == cl->cap) {
 		size_t cap = cl->cap ? 2 * cl->cap : 8;
@@ -492,9 +505,31 @@ int mpi_rclient_create(struct mpi_rclient *cl, int kind,
 		cl->handles[cl->n++] = (struct handle){h, p};
 	pthread_mutex_unlock(&cl->mu);
 	if (h == NULL)
-		return -ENOMEM; /* the server's object leaks until it ends */
+		return -ENOMEM;
 	*out = h;
 	return 0;
+}
+
+int mpi_rclient_adopt(struct mpi_rclient *cl, int kind, const char *ident,
+		      void **out)
+{
+	mp_obj_t *a;
+	int rc;
+
+	if (kind != MP_MANAGER_DICT && kind != MP_MANAGER_LIST &&
+	    kind != MP_MANAGER_NAMESPACE && kind != MP_MANAGER_QUEUE &&
+	    kind != MP_MANAGER_JOINABLEQUEUE)
+		return mpi_why(-ENOTSUP, "a connected manager gives C clients "
+			       "dict, list, Namespace and Queue handles, not "
+			       "this kind (%d)", kind);
+	if (strlen(ident) >= sizeof(((struct mpi_rproxy *)0)->ident))
+		return mpi_why(-EPROTO, "a proxy's id is too long");
+	/* as RebuildProxy in a client: the new proxy holds a reference */
+	if ((a = mp_obj_tuple_pack(1, mp_obj_str(ident))) == NULL)
+		return -ENOMEM;
+	if ((rc = public_call(cl, "incref", a, NULL)) < 0)
+		return rc;
+	return handle_new(cl, kind, ident, out);
 }
 
 void mpi_rclient_free(struct mpi_rclient *cl)

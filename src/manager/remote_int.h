@@ -33,6 +33,13 @@ const char *mpi_rclient_address(const struct mpi_rclient *cl);
 int mpi_rclient_create(struct mpi_rclient *cl, int kind,
 		       const mp_obj_t *init, void **out);
 
+/* A handle of kind (dict, list, Namespace, Queue) for the server's object
+ * ident that a nested proxy named: incref'd there first, as CPython's
+ * RebuildProxy does, and freed (decref'd) with the client.  0, -ENOTSUP
+ * (another kind), the incref's code, -ENOMEM. */
+int mpi_rclient_adopt(struct mpi_rclient *cl, int kind, const char *ident,
+		      void **out);
+
 /*
  * Call method on the remote object with args (a tuple, taken) and kwds (a
  * dict, taken; NULL: {}): 0 and the result in *out (may be NULL: dropped);

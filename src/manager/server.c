@@ -153,6 +153,29 @@ static bool lookup(struct mpi_srv *s, const char *ident,
 	return o != NULL;
 }
 
+int mpi_srv_kind(struct mpi_srv *s, const char *ident)
+{
+	struct mpi_srv_obj o;
+
+	return lookup(s, ident, &o) ? o.t->kind : -ENOENT;
+}
+
+/* Serve again an object no proxy holds but a value refers to (CPython's
+ * id_to_local_proxy_obj), refcount 1: 0, -ENOENT (neither), -ENOMEM. */
+static int revive(struct mpi_srv *s, const char *ident)
+{
+	const struct mpi_srv_type *t;
+	uint64_t off;
+	char id[24];
+	int kind;
+
+	if (mpi_nest_offset(s->r, ident, &off) < 0 ||
+	    (kind = mpi_nest_kind(s->r, off)) < 0 ||
+	    (t = mpi_srv_type_by_kind(kind)) == NULL)
+		return -ENOENT;
+	return mpi_srv_track(s, t, mpi_at(s->r, off), id);
+}
+
 /* +1 or -1 on ident's refcount: 0, -ENOENT (unknown), -ERANGE (at 0). */
 static int refcount(struct mpi_srv *s, const char *ident, int delta)
 {
@@ -233,6 +256,10 @@ static mp_obj_t *create(struct mpi_srv *s, const mp_obj_t *args,
 
 	if (typeid == NULL)
 		return traceback("TypeError: create() needs a typeid str\n");
+	if ((rc = mpi_srv_nested(s, args)) < 0 ||
+	    (rc = mpi_srv_nested(s, kwds)) < 0)
+		return rc == -ENOMEM ? NULL : traceback("%s\n",
+							mpi_reason(rc));
 	if (registered(s, typeid, &kind, &p)) {
 		t = mpi_srv_type_by_kind(kind);
 	} else {
@@ -274,6 +301,8 @@ static mp_obj_t *incref_decref(struct mpi_srv *s, const mp_obj_t *args,
 	if (ident == NULL)
 		return traceback("TypeError: an ident str is needed\n");
 	rc = refcount(s, ident, delta);
+	if (rc == -ENOENT && delta > 0)
+		rc = revive(s, ident);
 	if (rc == -ENOENT)
 		return traceback("KeyError: '%.200s'\n", ident);
 	if (rc == -ERANGE)
@@ -408,8 +437,7 @@ static mp_obj_t *fallback(const struct mpi_srv_obj *o, const char *name)
 	return not_exposed(o->t, name);
 }
 
-/* The server's address as a Token carries it: (host, port) or a path. */
-static mp_obj_t *token_address(const char *a)
+mp_obj_t *mpi_token_address(const char *a)
 {
 	const char *colon = strrchr(a, ':');
 
@@ -443,7 +471,7 @@ static mp_obj_t *proxy_reply(struct mpi_srv *s, struct mpi_call *c)
 		return NULL;
 	tok = mp_obj_object("multiprocessing.managers", "Token",
 			    mp_obj_tuple(0, NULL), mp_obj_tuple_pack(3,
-			    mp_obj_str(t->typeid), token_address(s->address),
+			    mp_obj_str(t->typeid), mpi_token_address(s->address),
 			    mp_obj_str(ident)), MP_OBJ_NEWOBJ);
 	r = tok ? mp_obj_tuple_pack(2, exposed_tuple(t), tok) : NULL;
 	return r ? pair("#PROXY", r) : NULL;
@@ -460,6 +488,11 @@ static mp_obj_t *method_call(struct mpi_srv *s, const mp_obj_t *id,
 	size_t i;
 	int rc;
 
+	/* the request's proxies first, as CPython's unpickling */
+	if ((rc = mpi_srv_nested(s, args)) < 0 ||
+	    (rc = mpi_srv_nested(s, kwds)) < 0)
+		return rc == -ENOMEM ? NULL : traceback("%s\n",
+							mpi_reason(rc));
 	if (mp_obj_as_str(id, &ident) < 0 || !lookup(s, ident->data, &o))
 		return traceback("KeyError: %s\n", reprbuf(id, buf,
 							    sizeof(buf)));

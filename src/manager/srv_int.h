@@ -116,6 +116,25 @@ mp_obj_t *mpi_exc_from_error(int rc, const char *msg,
 const mp_obj_t *mpi_call_arg(const struct mpi_call *c, size_t i,
 			     const char *name);
 
+/* The server's address as a Token carries it: (host, port) or a path. */
+mp_obj_t *mpi_token_address(const char *address);
+
+/*
+ * Nested proxies (nested.c).  The region's dict of names also maps an
+ * object's offset (an int key) to its kind for the objects a value refers
+ * to: note one (0 or a code), read one (the kind, or -ENOENT), and an id
+ * as an offset inside the region (0, or -ENOENT for another text).
+ */
+int mpi_nest_note(struct mpi_region *r, uint64_t off, int kind);
+int mpi_nest_kind(struct mpi_region *r, uint64_t off);
+int mpi_nest_offset(const struct mpi_region *r, const char *id,
+		    uint64_t *off);
+/* The value CPython pickles for a proxy to the object ident of type t:
+ * RebuildProxy(proxytype, Token(t->typeid, address, ident), 'pickle',
+ * kwds); NULL on ENOMEM. */
+mp_obj_t *mpi_proxy_value(const struct mpi_srv_type *t, const char *address,
+			  const char *ident);
+
 /* The server's state, in the server process (or a fuzz harness). */
 struct mpi_srv_obj {
 	char ident[24];
@@ -156,6 +175,13 @@ int mpi_srv_track(struct mpi_srv *s, const struct mpi_srv_type *t, void *p,
 		  char *ident);
 
 int mpi_srv_init(struct mpi_srv *s, struct mpi_region *r);
+
+/* The kind of a served ident, or -ENOENT. */
+int mpi_srv_kind(struct mpi_srv *s, const char *ident);
+/* Check the proxies a client sent inside v (CPython's RebuildProxy in the
+ * server): each must name an object served or referred to (noted for
+ * later reads): 0, -ENOENT with "KeyError: 'id'" left, -ENOMEM. */
+int mpi_srv_nested(struct mpi_srv *s, const mp_obj_t *v);
 
 /* TCP_NODELAY on a connected socket (nothing on a Unix one). */
 void mpi_sock_nodelay(int fd);
