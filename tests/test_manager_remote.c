@@ -70,6 +70,18 @@ static void assert_repr(const mp_obj_t *o, const char *want)
 	mp_bytes_destroy(&b);
 }
 
+/* v's repr, in a static buffer. */
+static const char *repr_of_str(const mp_obj_t *v)
+{
+	static char buf[512];
+	mp_bytes_t b = {0};
+
+	mpt_assert_ok(mp_obj_repr(v, &b));
+	snprintf(buf, sizeof(buf), "%s", b.data);
+	mp_bytes_destroy(&b);
+	return buf;
+}
+
 static void assert_err(int rc, int want, const char *text)
 {
 	if (rc != want || strstr(mp_last_error(), text) == NULL)
@@ -647,6 +659,148 @@ static void test_remote_server_death(void **state)
 	mp_manager_free(m);
 }
 
+/* ---- nested proxies ---- */
+
+/* A CPython client stores proxies in a dict of ours and uses them as it
+ * reads them back (CPython's RebuildProxy: the server notes the object,
+ * the reader increfs it, also after its creator's proxy was dropped). */
+static const char nested_client[] =
+	"import sys, multiprocessing\n"
+	"from multiprocessing.managers import (SyncManager, DictProxy,\n"
+	"    ListProxy, Token, RemoteError)\n"
+	"# a proxy rebuilt from a value takes the process's key (CPython)\n"
+	"multiprocessing.current_process().authkey = b'secret'\n"
+	"class M(SyncManager): pass\n"
+	"M.register('get_dict', proxytype=DictProxy)\n"
+	"host, port = sys.argv[1].rsplit(':', 1)\n"
+	"m = M(address=(host, int(port)), authkey=b'secret')\n"
+	"m.connect()\n"
+	"d = m.get_dict()\n"
+	"d['inner'] = m.list()\n"
+	"d['inner'].append(1)\n"
+	"d['inner'].append(2)\n"
+	"print(type(d['inner']).__name__, len(d['inner']), d['inner'][1])\n"
+	"d['q'] = m.Queue()\n"
+	"d['q'].put(5)\n"
+	"print(d['q'].get())\n"
+	"d['c'][0] += 1\n"
+	"d['c'].append(8)\n"
+	"print(d['c'][0], len(d['c']))\n"
+	"d['l'] = [m.dict({'k': 'v'})]\n"
+	"print(d['l'][0]['k'])\n"
+	"fake = ListProxy(Token('list', m.address, 'dead'), 'pickle',\n"
+	"                 authkey=b'secret', incref=False)\n"
+	"try:\n    d['x'] = fake\n"
+	"except RemoteError as e:\n"
+	"    print('refused', \"KeyError: 'dead'\" in str(e))\n"
+	"print(sorted(d.keys()))\n";
+
+static void test_remote_nested_cpython_client(void **state)
+{
+	mp_manager_t *m;
+	mp_dictproxy_t *d;
+	mp_listproxy_t *l;
+	mp_obj_t *v, *k;
+	void *p;
+
+	(void)state;
+	NEED_PYTHON();
+	m = served("127.0.0.1:0");
+	mpt_assert_ok(mp_manager_dict(m, NULL, &d));
+	mpt_assert_ok(mp_manager_register(m, "get_dict", MP_MANAGER_DICT, d));
+	mpt_assert_ok(mp_manager_list(m, NULL, &l));
+	v = mp_obj_int(7);
+	mpt_assert_ok(mp_listproxy_append(l, v));
+	mp_obj_free(v);
+	/* a proxy C made, stored for the CPython client */
+	k = str("c");
+	v = mp_obj_proxy(m, MP_MANAGER_LIST, l);
+	assert_non_null(v);
+	mpt_assert_ok(mp_dictproxy_set(d, k, v));
+	mp_obj_free(v);
+	mp_obj_free(k);
+	python_expect(nested_client, mp_manager_address(m),
+		      "ListProxy 2 2\n5\n8 2\nv\nrefused True\n"
+		      "['c', 'inner', 'l', 'q']\n");
+	/* what the CPython client stored, used from C */
+	mpt_assert_ok(mp_listproxy_slice(l, 0, PTRDIFF_MAX, &v));
+	assert_repr(v, "[8, 8]");
+	mp_obj_free(v);
+	k = str("inner");
+	mpt_assert_ok(mp_dictproxy_get(d, k, &v));
+	mp_obj_free(k);
+	assert_int_equal(mp_obj_as_proxy(v, m, MP_MANAGER_LIST, &p),
+			 MP_MANAGER_LIST);
+	mp_obj_free(v);
+	mpt_assert_ok(mp_listproxy_slice(p, 0, PTRDIFF_MAX, &v));
+	assert_repr(v, "[1, 2]");
+	mp_obj_free(v);
+	k = str("q");
+	mpt_assert_ok(mp_dictproxy_get(d, k, &v));
+	mp_obj_free(k);
+	assert_int_equal(mp_obj_as_proxy(v, m, 0, &p), MP_MANAGER_QUEUE);
+	assert_int_equal(mp_queueproxy_qsize(p), 0);
+	mp_obj_free(v);
+	mp_manager_free(m);
+}
+
+/* A C client stores a proxy in a dict of a connected manager, reads it
+ * back and uses it: against CPython's SyncManager and ours. */
+static void drive_nested(mp_manager_t *c)
+{
+	mp_dictproxy_t *d;
+	mp_listproxy_t *l;
+	mp_obj_t *v, *w, *k = str("inner");
+	void *p = NULL;
+
+	mpt_assert_ok(mp_manager_dict(c, NULL, &d));
+	mpt_assert_ok(mp_manager_list(c, NULL, &l));
+	v = mp_obj_proxy(c, MP_MANAGER_LIST, l);
+	assert_non_null(v);
+	mpt_assert_ok(mp_dictproxy_set(d, k, v));
+	mp_obj_free(v);
+	mpt_assert_ok(mp_dictproxy_get(d, k, &v));
+	assert_non_null(strstr(repr_of_str(v), "RebuildProxy('ListProxy', "
+				"Token(typeid='list', address=('127.0.0.1', "));
+	assert_err(mp_obj_as_proxy(v, c, MP_MANAGER_DICT, &p), -EINVAL,
+		   "not a 'dict'");
+	assert_int_equal(mp_obj_as_proxy(v, c, MP_MANAGER_LIST, &p),
+			 MP_MANAGER_LIST);
+	assert_ptr_not_equal(p, l);
+	mp_obj_free(v);
+	w = mp_obj_str("through the nested proxy");
+	mpt_assert_ok(mp_listproxy_append(p, w));
+	mp_obj_free(w);
+	mpt_assert_ok(mp_listproxy_get(l, 0, &v));
+	assert_repr(v, "'through the nested proxy'");
+	mp_obj_free(v);
+	assert_int_equal(mp_listproxy_len(p), 1);
+	/* a Namespace is not a C handle of a connected manager here */
+	mp_obj_free(k);
+}
+
+static void test_remote_nested_mproc_client(void **state)
+{
+	char address[128];
+	mp_popen_t *p;
+	mp_manager_t *m, *c;
+
+	(void)state;
+	NEED_PYTHON();
+	p = start_cpython_server(address, sizeof(address));
+	c = connect_to(address, KEY, mpt_timeout(30));
+	assert_non_null(c);
+	drive_nested(c);
+	mp_manager_free(c);
+	stop_cpython_server(p);
+	m = served("127.0.0.1:0");
+	c = connect_to(mp_manager_address(m), KEY, mpt_timeout(30));
+	assert_non_null(c);
+	drive_nested(c);
+	mp_manager_free(c);
+	mp_manager_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -659,6 +813,8 @@ int main(void)
 		MPT(test_remote_wrong_authkey),
 		MPT(test_remote_half_frame_and_garbage),
 		MPT(test_remote_server_death),
+		MPT(test_remote_nested_cpython_client),
+		MPT(test_remote_nested_mproc_client),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
