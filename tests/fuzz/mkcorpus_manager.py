@@ -7,9 +7,17 @@ call) and the pickle.  Idents name the harness's objects."""
 import os
 import pickle
 import sys
-from multiprocessing.managers import Token
+from multiprocessing.managers import AutoProxy, ListProxy, Token
 
 tok = Token('dict', ('127.0.0.1', 5000), 'd')
+
+
+def proxy(cls, typeid, ident, **kw):
+    """A proxy as a value (never connected: no incref)."""
+    return cls(Token(typeid, ('127.0.0.1', 5000), ident), 'pickle',
+               authkey=b'k', incref=False, **kw)
+
+
 public = {
     'dummy': (None, 'dummy', (), {}),
     'create_dict': (None, 'create', ('dict', {'a': 1}), {}),
@@ -84,6 +92,13 @@ methods = {
     'create_array': (None, 'create', ('Array', 'i', [1, 2, 3]), {}),
     'create_barrier': (None, 'create', ('Barrier', 2, None, 1.0), {}),
     'unknown_ident': ('zz', '__len__', (), {}),
+    'd_set_proxy': ('d', '__setitem__',
+                    ('inner', proxy(ListProxy, 'list', 'l')), {}),
+    'l_append_proxy': ('l', 'append', ([proxy(AutoProxy, 'Queue', '40',
+                                              exposed=('get',))],), {}),
+    'create_list_proxy': (None, 'create',
+                          ('list', [proxy(ListProxy, 'list', 'l')]), {}),
+    'incref_hex': (None, 'incref', ('40',), {}),
 }
 
 

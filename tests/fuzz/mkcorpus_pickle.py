@@ -8,9 +8,19 @@ import pickle
 import queue
 import sys
 import threading
-from multiprocessing.managers import RemoteError, Token
+from multiprocessing.managers import (AcquirerProxy, AutoProxy, DictProxy,
+                                      ListProxy, RemoteError, Token)
 
 shared = [1, 'two']
+addr = ('127.0.0.1', 5000)
+
+
+def proxy(cls, typeid, ident, **kw):
+    """A proxy as a value (never connected: no incref)."""
+    return cls(Token(typeid, addr, ident), 'pickle', authkey=b'k',
+               incref=False, **kw)
+
+
 values = {
     'none': None, 'bools': (True, False), 'ints': [0, 255, 65535, -1, 2**31,
                                                    -2**31 - 1],
@@ -33,6 +43,11 @@ values = {
     'ordered': collections.OrderedDict(b=1, a=2),
     'bytearray': bytearray(b'ba'),
     'long_list': list(range(1100)),
+    'proxy_list': proxy(ListProxy, 'list', '7f3a1c'),
+    'proxy_auto': proxy(AutoProxy, 'Queue', '7f3a20',
+                        exposed=('get', 'put')),
+    'proxies_nested': {'inner': proxy(DictProxy, 'dict', '7f3a28'),
+                       'lock': [proxy(AcquirerProxy, 'Lock', '7f3a30')]},
 }
 
 
