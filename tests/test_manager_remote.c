@@ -801,6 +801,103 @@ static void test_remote_nested_mproc_client(void **state)
 	mp_manager_free(m);
 }
 
+/* ---- list operators, Condition(lock), Array(size): as CPython's ---- */
+
+static const char extras_client[] =
+	"import sys\n"
+	"from multiprocessing.managers import SyncManager, RemoteError\n"
+	"host, port = sys.argv[1].rsplit(':', 1)\n"
+	"m = SyncManager(address=(host, int(port)), authkey=b'secret')\n"
+	"m.connect()\n"
+	"l = m.list([1, 'b', 3])\n"
+	"print(l + [4], l * 2, 2 * l, l * -1, True * l)\n"
+	"r = reversed(l)\n"
+	"print(type(r).__name__, list(r), list(reversed(m.list())))\n"
+	"l *= 3\n"
+	"print(len(l), l[4], l[-1])\n"
+	"l2 = l\n"
+	"l *= 1\n"
+	"print(l is l2, len(l))\n"
+	"l *= 0\n"
+	"print(len(l))\n"
+	"l.append(1)\n"
+	"l *= -5\n"
+	"print(len(l))\n"
+	"for bad in (lambda: l * 'x', lambda: l * 1.5, lambda: l + (1,),\n"
+	"            lambda: l + 5, lambda: l.__imul__(None),\n"
+	"            lambda: l * 2**70, lambda: m.Array('i', 3),\n"
+	"            lambda: m.Array('d', None)):\n"
+	"    try:\n        print(bad())\n"
+	"    except (TypeError, OverflowError) as e:\n"
+	"        print(type(e).__name__, e)\n"
+	"    except RemoteError as e:  # create() fails with a traceback\n"
+	"        print('RemoteError', str(e).strip().splitlines()[-2])\n"
+	"print(l)\n";
+
+/* m.Condition(m.Lock()) works on CPython's server only when the server
+ * process's own key is the manager's (its proxy to the Lock connects with
+ * it: AuthenticationError here); on ours the Condition takes the Lock. */
+static const char cond_client[] =
+	"import sys\n"
+	"from multiprocessing.managers import SyncManager\n"
+	"host, port = sys.argv[1].rsplit(':', 1)\n"
+	"m = SyncManager(address=(host, int(port)), authkey=b'secret')\n"
+	"m.connect()\n"
+	"lk = m.Lock()\n"
+	"c = m.Condition(lk)\n"
+	"lk.acquire()\n"
+	"print(c.wait(0.01), c.notify_all())\n"
+	"lk.release()\n"
+	"with c:\n    print(c.wait_for(lambda: True, 0.01), lk.acquire(False))\n"
+	"print(lk.acquire(False))\n"
+	"lk.release()\n"
+	"rc = m.Condition(m.RLock())\n"
+	"with rc:\n    print(rc.wait(0.01))\n"
+	"try:\n    m.Condition(m.Event())\n"
+	"except Exception as e:\n"
+	"    print(str(e).strip().splitlines()[-2])\n"
+	"c2 = m.Condition(None)\n"
+	"with c2:\n    print(c2.wait(0.01))\n";
+
+static const char extras_out[] =
+	"[1, 'b', 3, 4] [1, 'b', 3, 1, 'b', 3] [1, 'b', 3, 1, 'b', 3] [] "
+	"[1, 'b', 3]\n"
+	"list_reverseiterator [3, 'b', 1] []\n"
+	"9 b 3\n"
+	"True 9\n"
+	"0\n"
+	"0\n"
+	"TypeError 'str' object cannot be interpreted as an integer\n"
+	"TypeError 'float' object cannot be interpreted as an integer\n"
+	"TypeError can only concatenate list (not \"tuple\") to list\n"
+	"TypeError can only concatenate list (not \"int\") to list\n"
+	"TypeError 'NoneType' object cannot be interpreted as an integer\n"
+	"OverflowError cannot fit 'int' into an index-sized integer\n"
+	"RemoteError TypeError: 'int' object is not iterable\n"
+	"RemoteError TypeError: 'NoneType' object is not iterable\n"
+	"[]\n";
+
+static void test_remote_list_operators_condition_array(void **state)
+{
+	char address[128];
+	mp_popen_t *p;
+	mp_manager_t *m;
+
+	(void)state;
+	NEED_PYTHON();
+	/* the same script and output against CPython's server and ours */
+	p = start_cpython_server(address, sizeof(address));
+	python_expect(extras_client, address, extras_out);
+	stop_cpython_server(p);
+	m = served("127.0.0.1:0");
+	python_expect(extras_client, mp_manager_address(m), extras_out);
+	python_expect(cond_client, mp_manager_address(m),
+		      "False None\nTrue False\nTrue\nFalse\n"
+		      "TypeError: mproc's manager makes a Condition on a Lock or "
+		      "RLock proxy (or its own RLock)\nFalse\n");
+	mp_manager_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -815,6 +912,7 @@ int main(void)
 		MPT(test_remote_server_death),
 		MPT(test_remote_nested_cpython_client),
 		MPT(test_remote_nested_mproc_client),
+		MPT(test_remote_list_operators_condition_array),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -263,3 +263,59 @@ int mp_listproxy_reverse(mp_listproxy_t *l)
 	mpi_free(nv);
 	return rc < 0 ? MPI_RAISE(rc) : 0;
 }
+
+/* A copy of the pickle block at off (its {len, bytes}): the new offset,
+ * or 0 when the region is full. */
+static uint64_t dup_block(struct mpi_region *r, uint64_t off)
+{
+	const uint64_t *p = mpi_at(r, off);
+	uint64_t n = sizeof(uint64_t) + p[0], o;
+
+	if ((o = mpi_region_alloc(r, n)) != 0)
+		memcpy(mpi_at(r, o), p, n);
+	return o;
+}
+
+int mpi_list_repeat(mp_listproxy_t *l, int64_t times)
+{
+	const uint64_t *items;
+	uint64_t n, total, i, *v;
+	int rc = 0;
+
+	if ((rc = mpi_list_usable(l)) < 0)
+		return rc;
+	if (times <= 0)
+		return mp_listproxy_clear(l);
+	items = mpi_list_lock(l, &n);
+	if (times == 1 || n == 0) {
+		mpi_list_unlock(l);
+		return 0;
+	}
+	/* each item is a block of 32 bytes or more: beyond what the region
+	 * can hold is refused before anything is allocated */
+	if (n > l->r->size / 32 / (uint64_t)times) {
+		mpi_list_unlock(l);
+		return mpi_why(-ENOMEM, "MemoryError: the list would not fit "
+			       "the manager's region");
+	}
+	total = n * (uint64_t)times;
+	if ((v = mpi_calloc(total, 8)) == NULL) {
+		mpi_list_unlock(l);
+		return mpi_why(-ENOMEM, "out of memory");
+	}
+	for (i = 0; i < total; i++) {
+		v[i] = i < n ? items[i] : dup_block(l->r, items[i % n]);
+		if (v[i] == 0) {
+			rc = mpi_why(-ENOMEM, "MemoryError: the manager's "
+				     "region is full");
+			break;
+		}
+	}
+	if (rc == 0)
+		rc = mpi_list_replace(l, v, total);
+	if (rc < 0 && i > n)
+		free_blocks(l, v + n, i - n); /* the copies made */
+	mpi_list_unlock(l);
+	mpi_free(v);
+	return rc;
+}

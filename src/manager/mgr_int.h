@@ -216,6 +216,10 @@ const uint64_t *mpi_list_lock(struct mp_listproxy *l, uint64_t *n);
 void mpi_list_unlock(struct mp_listproxy *l);
 int mpi_list_replace(struct mp_listproxy *l, const uint64_t *items,
 		     uint64_t n);
+/* l *= times, as list.__imul__, in one publish (times <= 0 empties it,
+ * as mp_listproxy_clear): 0, MP_ECLOSED, -ENOMEM ("MemoryError: ...";
+ * nothing changed). */
+int mpi_list_repeat(struct mp_listproxy *l, int64_t times);
 
 int mpi_namespace_new(struct mpi_region *r, struct mp_namespaceproxy **out);
 int mpi_dict_new(struct mpi_region *r, const mp_obj_t *init,

@@ -179,6 +179,22 @@ static int token_ids(const mp_obj_t *o, const char **typeid, const char **id)
 	return 0;
 }
 
+int mpi_nest_resolve(struct mpi_region *r, const mp_obj_t *v, void **p)
+{
+	const char *typeid = "", *id = "";
+	uint64_t off;
+	int rc, kind;
+
+	if ((rc = token_ids(v, &typeid, &id)) < 0)
+		return rc;
+	if (mpi_nest_offset(r, id, &off) < 0 ||
+	    (kind = mpi_nest_kind(r, off)) < 0)
+		return mpi_why(-ENOENT, "KeyError: '%.64s' (the proxy's id is "
+			       "not a shared object of this manager)", id);
+	*p = mpi_at(r, off);
+	return kind;
+}
+
 /* The remote part of a connected manager's handle of kind. */
 static struct mpi_rproxy *rproxy_of(int kind, const void *obj)
 {
@@ -252,7 +268,7 @@ static int kind_of_typeid(const char *typeid, int kind)
 static int as_proxy(const mp_obj_t *o, mp_manager_t *m, int kind, void **out)
 {
 	const char *typeid = "", *id = "";
-	uint64_t off;
+	void *p = NULL;
 	int rc, k;
 
 	if ((rc = token_ids(o, &typeid, &id)) < 0)
@@ -261,22 +277,19 @@ static int as_proxy(const mp_obj_t *o, mp_manager_t *m, int kind, void **out)
 		k = kind_of_typeid(typeid, kind);
 	else if (mpi_region_closed(m->r))
 		return mpi_why(MP_ECLOSED, "the manager was shut down");
-	else if ((rc = mpi_nest_offset(m->r, id, &off)) < 0 ||
-		 (k = mpi_nest_kind(m->r, off)) < 0)
-		return mpi_why(-ENOENT, "KeyError: '%.64s' (the proxy's id is "
-			       "not a shared object of this manager)", id);
+	else if ((k = mpi_nest_resolve(m->r, o, &p)) < 0)
+		return k;
 	if (k <= 0 || k >= MPI_KIND_ITERATOR)
 		return mpi_why(-EINVAL, "TypeError: a proxy to a '%.64s' has "
 			       "no C handle", typeid);
 	if (kind != 0 && kind != k)
 		return mpi_why(-EINVAL, "TypeError: the value is a proxy to a "
 			       "'%s', not a '%s'", mpi_srv_type_by_kind(k)->typeid,
-			       mpi_srv_type_by_kind(kind) ?
-			       mpi_srv_type_by_kind(kind)->typeid : "?");
+			       mpi_srv_type_by_kind(kind)->typeid);
 	if (m->remote != NULL)
-		rc = mpi_rclient_adopt(m->remote, k, id, out);
-	else
-		*out = mpi_at(m->r, off);
+		rc = mpi_rclient_adopt(m->remote, k, id, &p);
+	if (rc == 0)
+		*out = p;
 	return rc < 0 ? rc : k;
 }
 

@@ -28,6 +28,7 @@ const struct glob mpi_pk_globs[] = {
 	{"builtins", "bytes", R_BYTES, "__builtin__", "bytes"},
 	{"builtins", "bytearray", R_BYTEARRAY, "__builtin__", "bytearray"},
 	{"builtins", "object", R_OBJECT, "__builtin__", "object"},
+	{"builtins", "reversed", R_CLASS, "__builtin__", "reversed"},
 	{"_codecs", "encode", R_ENCODE, "_codecs", "encode"},
 	{"copyreg", "_reconstructor", R_RECON, "copy_reg", "_reconstructor"},
 	{"collections", "OrderedDict", R_ODICT, "collections", "OrderedDict"},

@@ -217,9 +217,8 @@ static int a_create(struct mpi_call *c, struct mpi_region *r, void **out)
 	if (mp_obj_as_str(tc, &s) < 0 || s->len != 1)
 		return mpi_call_raise(c, "TypeError", "array() argument 1 must "
 				      "be a unicode character");
-	if (mp_obj_kind(init) == MP_OBJ_INT)
-		return mpi_call_raise(c, "NotImplementedError", "mproc's "
-				      "manager makes an Array from a sequence");
+	if (mp_obj_kind(init) <= MP_OBJ_FLOAT) /* as array.array(tc, 3) */
+		return mpi_call_raise_not_iterable(c, init);
 	return q_plain(c, mpi_array_new(r, s->data[0], init,
 					(mp_arrayproxy_t **)out));
 }

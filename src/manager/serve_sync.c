@@ -204,13 +204,31 @@ static int rlock_create(struct mpi_call *c, struct mpi_region *r, void **out)
 	return mpi_call_new_plain(c, r, MP_MANAGER_RLOCK, NULL, out);
 }
 
+/* Condition(lock=None): on its own RLock, or on the manager's Lock or
+ * RLock a proxy names (m.Condition(m.Lock()); the proxy was checked when
+ * the request came in). */
 static int cond_create(struct mpi_call *c, struct mpi_region *r, void **out)
 {
-	if (mpi_call_arg(c, 0, "lock") != NULL)
-		return mpi_call_raise(c, "NotImplementedError", "mproc's "
-				      "manager makes a Condition on its own "
-				      "RLock only");
-	return mpi_call_new_plain(c, r, MP_MANAGER_CONDITION, NULL, out);
+	const mp_obj_t *lk = mpi_call_arg(c, 0, "lock");
+	mp_condition_opts_t o = {0};
+	void *p = NULL;
+	int kind, rc;
+
+	if (lk != NULL && mp_obj_kind(lk) != MP_OBJ_NONE) {
+		kind = mpi_nest_resolve(r, lk, &p);
+		if (kind == MP_MANAGER_LOCK)
+			o.lock = p;
+		else if (kind == MP_MANAGER_RLOCK)
+			o.rlock = p;
+		else
+			return mpi_call_raise(c, "TypeError", "mproc's manager "
+					      "makes a Condition on a Lock or "
+					      "RLock proxy (or its own RLock)");
+	}
+	rc = mpi_call_new_plain(c, r, MP_MANAGER_CONDITION, NULL, out);
+	if (rc == 0 && p != NULL) /* fresh storage: initialise it again */
+		mp_condition_init(*out, &o);
+	return rc;
 }
 
 static int ev_create(struct mpi_call *c, struct mpi_region *r, void **out)

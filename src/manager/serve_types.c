@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "internal/error.h"
@@ -88,6 +89,15 @@ int mpi_call_raise(struct mpi_call *c, const char *cls, const char *msg)
 {
 	c->exc = mpi_exc_new(cls, mp_obj_str(msg));
 	return -EINVAL;
+}
+
+int mpi_call_raise_not_iterable(struct mpi_call *c, const mp_obj_t *o)
+{
+	char msg[96];
+
+	snprintf(msg, sizeof(msg), "'%s' object is not iterable",
+		 mp_obj_kind_name(mp_obj_kind(o)));
+	return mpi_call_raise(c, "TypeError", msg);
 }
 
 /* An int argument (default dflt when absent). */
@@ -403,17 +413,135 @@ static int l_sort(struct mpi_call *c)
 	return mp_listproxy_sort(L, rev ? MP_SORT_REVERSE : 0);
 }
 
-/* l *= n: only n <= 0 (clear, what a remote mp_listproxy_clear sends:
- * CPython's ListProxy has no clear) and n == 1 are served. */
+static int l_value(void *obj, mp_obj_t **out);
+
+/* Python's type name of a value (a proxy's class for a proxy). */
+static const char *type_name(const mp_obj_t *o)
+{
+	const char *q = NULL;
+	const mp_obj_t *a = NULL, *a0;
+	const mp_bytes_t *s;
+
+	if (mp_obj_object_info(o, NULL, &q, &a, NULL, NULL) < 0)
+		return mp_obj_kind_name(mp_obj_kind(o));
+	if (strcmp(q, "RebuildProxy") == 0 && mp_obj_item(a, 0, &a0) == 0 &&
+	    mp_obj_as_str(a0, &s) == 0)
+		return s->data;
+	return q;
+}
+
+/* n of l * n, n * l, l *= n: an int or bool, as list's own methods. */
+static int l_times(struct mpi_call *c, int64_t *n)
+{
+	const mp_obj_t *o;
+	char msg[128];
+	int rc = mpi_call_need(c, 0, NULL, &o);
+
+	if (rc < 0)
+		return rc;
+	if (mp_obj_kind(o) != MP_OBJ_INT && mp_obj_kind(o) != MP_OBJ_BOOL) {
+		snprintf(msg, sizeof(msg), "'%.64s' object cannot be "
+			 "interpreted as an integer", type_name(o));
+		return mpi_call_raise(c, "TypeError", msg);
+	}
+	if (mp_obj_as_int(o, n) < 0)
+		return mpi_call_raise(c, "OverflowError", "cannot fit 'int' "
+				      "into an index-sized integer");
+	return 0;
+}
+
+/* l *= n (list.__imul__, n <= 0 empties it: what a remote
+ * mp_listproxy_clear sends, CPython's ListProxy having no clear), in one
+ * publish; the list comes back by value, as CPython's server returns the
+ * referent itself. */
 static int l_imul(struct mpi_call *c)
 {
 	int64_t n;
-	int rc = mpi_call_int(c, 0, NULL, 1, &n);
+	int rc;
 
-	if (rc == 0 && n > 1)
-		return mpi_call_raise(c, "NotImplementedError", "mproc's manager "
-			     "repeats a list only 0 or 1 times");
-	return rc < 0 || n == 1 ? rc : mp_listproxy_clear(L);
+	if ((rc = l_times(c, &n)) < 0 || (rc = mpi_list_repeat(L, n)) < 0)
+		return rc;
+	return l_value(c->obj, &c->ret);
+}
+
+/* l * n and n * l: a new plain list, bounded by what a reply may hold. */
+static int l_mul(struct mpi_call *c)
+{
+	mp_obj_t *v = NULL, *r;
+	const mp_obj_t *it;
+	size_t len = 0, i;
+	int64_t n, k;
+	int rc;
+
+	if ((rc = l_times(c, &n)) < 0 || (rc = l_value(c->obj, &v)) < 0)
+		return rc;
+	mp_obj_len(v, &len);
+	if (n > 0 && len > 0 &&
+	    mpi_obj_cost(v) > MPI_SRV_MAX_MSG / (uint64_t)n) {
+		mp_obj_free(v);
+		return mpi_call_raise(c, "MemoryError", "the list would exceed "
+				      "the 64 MiB a message may hold");
+	}
+	r = mp_obj_list();
+	for (k = 0; rc == 0 && k < n; k++)
+		for (i = 0; rc == 0 && i < len; i++) {
+			mp_obj_item(v, (ptrdiff_t)i, &it);
+			rc = mp_obj_list_append(r, mp_obj_copy(it));
+		}
+	mp_obj_free(v);
+	if (r == NULL || rc < 0) {
+		mp_obj_free(r);
+		return -ENOMEM;
+	}
+	c->ret = r;
+	return 0;
+}
+
+/* l + other (a list): a new plain list. */
+static int l_add(struct mpi_call *c)
+{
+	const mp_obj_t *o, *it;
+	mp_obj_t *v = NULL;
+	char msg[128];
+	size_t n = 0, i;
+	int rc = mpi_call_need(c, 0, NULL, &o);
+
+	if (rc < 0)
+		return rc;
+	if (mp_obj_kind(o) != MP_OBJ_LIST) {
+		snprintf(msg, sizeof(msg), "can only concatenate list (not "
+			 "\"%.64s\") to list", type_name(o));
+		return mpi_call_raise(c, "TypeError", msg);
+	}
+	if ((rc = l_value(c->obj, &v)) < 0)
+		return rc;
+	mp_obj_len(o, &n);
+	for (i = 0; rc == 0 && i < n; i++) {
+		mp_obj_item(o, (ptrdiff_t)i, &it);
+		rc = mp_obj_list_append(v, mp_obj_copy(it));
+	}
+	if (rc < 0) {
+		mp_obj_free(v);
+		return rc;
+	}
+	c->ret = v;
+	return 0;
+}
+
+/* reversed(l): CPython's server sends the list_reverseiterator itself,
+ * pickled as builtins.reversed((items,)) with its index as state. */
+static int l_reversed(struct mpi_call *c)
+{
+	mp_obj_t *v = NULL;
+	size_t n = 0;
+	int rc = l_value(c->obj, &v);
+
+	if (rc < 0)
+		return rc;
+	mp_obj_len(v, &n);
+	c->ret = mp_obj_object("builtins", "reversed", mp_obj_tuple_pack(1, v),
+			       mp_obj_int((int64_t)n - 1), 0);
+	return c->ret != NULL ? 0 : -ENOMEM;
 }
 
 static int l_value(void *obj, mp_obj_t **out)
@@ -581,7 +709,9 @@ static const struct mpi_method list_methods[] = {
 	{"__setitem__", l_setitem}, {"append", l_append}, {"count", l_count},
 	{"extend", l_extend}, {"index", l_index}, {"insert", l_insert},
 	{"pop", l_pop}, {"remove", l_remove}, {"sort", l_sort},
-	{"__imul__", l_imul}, {"reverse", l_reverse}, {NULL, NULL},
+	{"__imul__", l_imul}, {"reverse", l_reverse}, {"__add__", l_add},
+	{"__mul__", l_mul}, {"__rmul__", l_mul}, {"__reversed__", l_reversed},
+	{NULL, NULL},
 };
 
 static const char *const it_exposed[] = {

@@ -242,6 +242,26 @@ static bool registered(struct mpi_srv *s, const char *typeid, int *kind,
 	return ok;
 }
 
+/* A public function that raised: CPython's server answers with the
+ * traceback's text (#TRACEBACK), whose last line is "TypeError: msg". */
+static mp_obj_t *create_failed(mp_obj_t *exc)
+{
+	const char *cls = "MemoryError";
+	const mp_obj_t *a = NULL, *a0 = NULL;
+	const mp_bytes_t *msg = NULL;
+	mp_obj_t *r;
+
+	if (exc != NULL &&
+	    mp_obj_object_info(exc, NULL, &cls, &a, NULL, NULL) == 0 &&
+	    mp_obj_item(a, 0, &a0) == 0)
+		mp_obj_as_str(a0, &msg);
+	r = traceback("Traceback (most recent call last):\n  (create, in "
+		      "mproc's manager server)\n%s%s%s\n", cls,
+		      msg ? ": " : "", msg ? msg->data : "");
+	mp_obj_free(exc);
+	return r;
+}
+
 static mp_obj_t *create(struct mpi_srv *s, const mp_obj_t *args,
 			const mp_obj_t *kwds)
 {
@@ -282,9 +302,8 @@ static mp_obj_t *create(struct mpi_srv *s, const mp_obj_t *args,
 		rc = t->create(&c, s->r, &p);
 		mp_obj_free(rest);
 		if (rc < 0)
-			return pair("#ERROR", c.exc ? c.exc
-				    : mpi_exc_from_error(rc, mpi_reason(rc),
-							 NULL));
+			return create_failed(c.exc ? c.exc
+				: mpi_exc_from_error(rc, mpi_reason(rc), NULL));
 	}
 	if (t == NULL || mpi_srv_track(s, t, p, ident) < 0)
 		return NULL;

@@ -129,6 +129,12 @@ int mpi_nest_note(struct mpi_region *r, uint64_t off, int kind);
 int mpi_nest_kind(struct mpi_region *r, uint64_t off);
 int mpi_nest_offset(const struct mpi_region *r, const char *id,
 		    uint64_t *off);
+/* The object of the region a proxy value v stands for (its id noted):
+ * its kind and *p, or -ENOENT ("KeyError: 'id'"), -EINVAL (v not a
+ * proxy), with a reason. */
+int mpi_nest_resolve(struct mpi_region *r, const mp_obj_t *v, void **p);
+/* TypeError "'int' object is not iterable" for o: -EINVAL, c->exc set. */
+int mpi_call_raise_not_iterable(struct mpi_call *c, const mp_obj_t *o);
 /* The value CPython pickles for a proxy to the object ident of type t:
  * RebuildProxy(proxytype, Token(t->typeid, address, ident), 'pickle',
  * kwds); NULL on ENOMEM. */
