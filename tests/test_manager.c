@@ -555,6 +555,24 @@ static void test_refuses_globals(void **state)
 	/* an allowed class is still no value by itself */
 	EXPECT_LOAD("\x80\x03" "cbuiltins\nKeyError\n.", -ENOTSUP,
 		    "a class (builtins.KeyError) as a value");
+	/* a proxy class serves only as RebuildProxy's first argument, and
+	 * RebuildProxy takes only (proxy class, Token, str, dict) */
+	EXPECT_LOAD("\x80\x02" "cmultiprocessing.managers\nListProxy\n)R.",
+		    -ENOTSUP, "calling multiprocessing.managers.ListProxy");
+	EXPECT_LOAD("\x80\x02" "cmultiprocessing.managers\nListProxy\n.",
+		    -ENOTSUP, "as a value");
+	EXPECT_LOAD("\x80\x02" "cmultiprocessing.managers\nRebuildProxy\n"
+		    "(c__builtin__\nset\nNX\x06\x00\x00\x00" "pickle}tR.", -EPROTO,
+		    "RebuildProxy takes (proxy class, Token");
+	EXPECT_LOAD("\x80\x02" "cmultiprocessing.managers\nRebuildProxy\n"
+		    "(cmultiprocessing.managers\nDictProxy\nNX\x06\x00\x00\x00" "pickle}tR.",
+		    -EPROTO, "RebuildProxy takes");
+	EXPECT_LOAD("\x80\x02" "cmultiprocessing.managers\nRebuildProxy\n"
+		    "(cmultiprocessing.managers\nDictProxy\ncmultiprocessing."
+		    "managers\nToken\n)\x81(X\x04\x00\x00\x00" "dictNX\x01\x00\x00\x00"
+		    "1tbX\x06\x00\x00\x00" "pickle}tR.",
+		    0, "RebuildProxy('DictProxy', Token(typeid='dict', "
+		    "address=None, id='1'), 'pickle', {})");
 	/* an allowed helper with arguments it does not take */
 	EXPECT_LOAD("\x80\x02" "c_codecs\nencode\nX\x01\x00\x00\x00" "aX\x04\x00\x00"
 		    "\x00utf8\x86R.",
@@ -3156,6 +3174,16 @@ static void test_mgr_nested_proxies(void **state)
 	assert_non_null(forged);
 	assert_err(mp_obj_as_proxy(forged, m, 0, &p), -ENOENT,
 		   "KeyError: '40'");
+	mp_obj_free(forged);
+	/* the writer writes a RebuildProxy only of a proxy class */
+	forged = mp_obj_object("multiprocessing.managers", "RebuildProxy",
+		mp_obj_tuple_pack(4, S("os.system"), mp_obj_object(
+			"multiprocessing.managers", "Token",
+			mp_obj_tuple(0, NULL), mp_obj_tuple_pack(3, S("list"),
+			mp_obj_none(), S("40")), MP_OBJ_NEWOBJ), S("pickle"),
+			mp_obj_dict()), NULL, 0);
+	assert_err(mp_pickle_dumps(forged, 4, &pk), -EINVAL,
+		   "RebuildProxy needs (proxy class name, Token");
 	mp_obj_free(forged);
 	assert_null(mp_obj_proxy(m, MP_MANAGER_LIST, k));
 	assert_int_equal(mp_last_error_code(), -EINVAL);

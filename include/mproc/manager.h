@@ -32,7 +32,10 @@
  * protocols 2-5 as CPython emits them.  Classes resolve only through a
  * short allow-list (docs/manager.md lists it): the builtin exceptions a
  * manager reply needs, queue.Empty/Full, threading.BrokenBarrierError,
- * multiprocessing.managers.Token and RemoteError (loaded as objects);
+ * multiprocessing.managers.Token and RemoteError (loaded as objects),
+ * RebuildProxy with one of the managers' proxy classes (a pickled proxy:
+ * loaded as an object whose first argument is the class's name, written
+ * back as CPython writes it; see mp_obj_proxy), builtins.reversed;
  * builtins.set, frozenset, bytes, bytearray (loaded as bytes),
  * _codecs.encode (protocol 2's bytes), collections.OrderedDict (loaded as a
  * dict), copyreg._reconstructor with builtins.object (protocols 0/1's way
@@ -346,8 +349,9 @@ MP_API int mp_obj_repr(const mp_obj_t *o, mp_bytes_t *out);
  * pickle in protocol 2 as CPython does (_codecs.encode(str, 'latin1'));
  * sets as REDUCE of builtins.set below protocol 4; objects by REDUCE (or
  * NEWOBJ), then BUILD when they have a state.  -EINVAL for a NULL
- * argument or another protocol, -EPERM for an object whose class is not
- * on the allow-list (the message names it), -E2BIG below protocol 4 for a
+ * argument or another protocol, or a RebuildProxy object whose arguments
+ * are not (proxy class name, Token, str, dict), -EPERM for an object
+ * whose class is not on the allow-list (the message names it), -E2BIG below protocol 4 for a
  * str or bytes over 4 GiB or a set nested MP_OBJ_MAX_DEPTH deep (its
  * argument tuple would pass the limit), -ENOMEM.  On failure *out is
  * left empty.  Thread-safe if nobody modifies o.
