@@ -34,9 +34,14 @@
 
 int mpi_nest_note(struct mpi_region *r, uint64_t off, int kind)
 {
-	mp_obj_t *k = mp_obj_int((int64_t)off), *v = mp_obj_int(kind);
-	int rc = k && v ? mp_dictproxy_set(mpi_at(r, r->names), k, v)
-			: -ENOMEM;
+	mp_obj_t *k, *v;
+	int rc;
+
+	if (r->names == 0) /* a region without the dict (a harness's) */
+		return mpi_why(-ENOENT, "no record of referenced objects");
+	k = mp_obj_int((int64_t)off);
+	v = mp_obj_int(kind);
+	rc = k && v ? mp_dictproxy_set(mpi_at(r, r->names), k, v) : -ENOMEM;
 
 	mp_obj_free(k);
 	mp_obj_free(v);
@@ -51,6 +56,10 @@ int mpi_nest_kind(struct mpi_region *r, uint64_t off)
 
 	if (k == NULL)
 		return -ENOMEM;
+	if (r->names == 0) {
+		mp_obj_free(k);
+		return -ENOENT;
+	}
 	rc = mpi_dict_get(mpi_at(r, r->names), k, &v);
 	mp_obj_free(k);
 	if (rc == 0 && (mp_obj_as_int(v, &kind) < 0 || kind <= 0 ||

@@ -81,6 +81,7 @@ static void setup(void)
 	};
 	const struct mpi_srv_type *t;
 	struct mpi_call c = {0};
+	mp_dictproxy_t *names;
 	mp_obj_t *args, *kw;
 	char ident[24];
 	size_t i;
@@ -91,6 +92,10 @@ static void setup(void)
 		mpi_region_unmap(region);
 	}
 	check(mpi_region_new(CAPACITY, &region) == 0);
+	/* the dict of names, which also records the objects nested proxies
+	 * refer to (manager.c makes it in mp_manager_new) */
+	check(mpi_dict_new(region, NULL, &names) == 0);
+	region->names = (uint64_t)((char *)names - (char *)region);
 	check(mpi_srv_init(&srv, region) == 0);
 	srv.max_wait = 0;
 	srv.address = "127.0.0.1:5000";
