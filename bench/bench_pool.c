@@ -1,7 +1,8 @@
 /* bench_pool.c - Pool and Executor: tiny-task throughput (apply_async,
  * executor submit, one at a time and in one batch call: the _many
  * figures), recovery from a worker SIGKILLed mid-task (kill to the
- * waiter's return, p99 and p50 of 1000 kills), map over tiny items, CPU-bound map speedup on 2 workers,
+ * waiter's return, p99 and p50 of 1000 kills, forkserver workers beside
+ * fork ones), map over tiny items, CPU-bound map speedup on 2 workers,
  * and the memory of an idle worker.
  *
  * Baselines (raw syscalls, no library):
@@ -28,10 +29,12 @@
  * first, while this process is small (the baseline's loops fork it too).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -420,43 +423,53 @@ static void cpu_times(mp_pool_t *pool, double *serial_s, double *par_s)
 
 /* ---- crash recovery ---- */
 
-/* Write this worker's pid to the fd in, then hang until killed. */
+/* Write this worker's pid to the FIFO named by in (NUL-terminated), then
+ * hang until killed.  A FIFO by name: a forkserver worker has none of this
+ * program's fds. */
 static int pid_then_hang(const void *in, size_t len, mp_task_out_t *out)
 {
 	pid_t me = getpid();
 	int fd;
 
 	(void)out;
-	if (len != sizeof(fd))
+	if (len == 0 || ((const char *)in)[len - 1] != '\0' ||
+	    (fd = open(in, O_WRONLY | O_CLOEXEC)) < 0)
 		return -1;
-	memcpy(&fd, in, sizeof(fd));
 	if (write(fd, &me, sizeof(me)) != sizeof(me))
 		return -1;
+	close(fd);
 	for (;;)
 		pause();
 }
 
 /*
  * Microseconds from the SIGKILL of a worker in the middle of a task to the
- * return of the waiter's get (MP_EBROKEN), over KILLS kills: *p50, *p99;
- * and the floor under them, from the same kill to the worker's pidfd (one
- * of this program's own) becoming readable: the kernel's share, which the
- * pool cannot beat, since it learns of the death the same way (*base50,
- * *base99).  A SIGKILLed process frees its address space before its pidfd
- * and SIGCHLD fire, so the floor grows with the memory of the program the
- * workers were forked from (some 30 us per MiB of it here).
- * The pipe is made before the pool, so that the workers (forks) have it.
+ * return of the waiter's get (MP_EBROKEN), over KILLS kills of a pool whose
+ * workers start by method: *p50, *p99; and the floor under them, from the
+ * same kill to the worker's pidfd (one of this program's own) becoming
+ * readable: the kernel's share, which the pool cannot beat, since it learns
+ * of the death the same way (*base50, *base99).  A SIGKILLed process frees
+ * its address space before its pidfd and SIGCHLD fire, so the floor grows
+ * with the memory of the program the workers were forked from (some 30 us
+ * per MiB of it here): "fork" workers are copies of this big program,
+ * "forkserver" ones of the small server mp_init started.
  */
-static void crash_recovery(double *p50, double *p99, double *base50,
-			   double *base99)
+static void crash_recovery(const char *method, double *p50, double *p99,
+			   double *base50, double *base99)
 {
 	static double us[KILLS], floor_us[KILLS];
+	char dir[] = "/tmp/bench_pool.XXXXXX", path[64];
 	mp_pool_t *pool;
-	int fds[2];
+	int fd;
 
-	if (pipe(fds) < 0)
+	if (mkdtemp(dir) == NULL)
 		exit(1);
-	if ((pool = mp_pool_new(&(mp_pool_opts_t){.processes = WORKERS})) == NULL)
+	snprintf(path, sizeof(path), "%s/pid", dir);
+	/* Opened for reading and writing: never blocks, never sees EOF. */
+	if (mkfifo(path, 0600) < 0 || (fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
+		exit(1);
+	if ((pool = mp_pool_new(&(mp_pool_opts_t){.processes = WORKERS,
+						  .start_method = method})) == NULL)
 		die("pool_new");
 	for (int k = 0; k < KILLS; k++) {
 		mp_async_result_t *r;
@@ -464,11 +477,11 @@ static void crash_recovery(double *p50, double *p99, double *base50,
 		pid_t pid;
 		double t0;
 
-		r = mp_pool_apply_async(pool, pid_then_hang, &fds[1], sizeof(int),
-					NULL);
+		r = mp_pool_apply_async(pool, pid_then_hang, path,
+					strlen(path) + 1, NULL);
 		if (r == NULL)
 			die("apply_async");
-		if (read(fds[0], &pid, sizeof(pid)) != sizeof(pid) ||
+		if (read(fd, &pid, sizeof(pid)) != sizeof(pid) ||
 		    (pfd.fd = (int)syscall(SYS_pidfd_open, pid, 0)) < 0)
 			exit(1);
 		t0 = bench_now();
@@ -482,8 +495,9 @@ static void crash_recovery(double *p50, double *p99, double *base50,
 		mp_async_result_free(r);
 	}
 	mp_pool_free(pool);
-	close(fds[0]);
-	close(fds[1]);
+	close(fd);
+	unlink(path);
+	rmdir(dir);
 	qsort(us, KILLS, sizeof(us[0]), bench_cmp);
 	qsort(floor_us, KILLS, sizeof(floor_us[0]), bench_cmp);
 	*p50 = us[KILLS / 2];
@@ -585,7 +599,7 @@ static double fork_pss(void)
 
 int main(int argc, char **argv)
 {
-	double a[REPS], b[REPS], c[REPS], m[MAP_REPS], base;
+	double a[REPS], b[REPS], c[REPS], m[MAP_REPS], f[4], base;
 	mp_pool_t *pool;
 	mp_executor_t *ex;
 	long *in, *out;
@@ -656,9 +670,17 @@ int main(int argc, char **argv)
 	free(in);
 	free(out);
 
-	crash_recovery(&m[0], &m[1], &m[2], &m[3]);
-	bench_print("pool_crash_recovery_us", m[1], m[3], "us_p99");
-	bench_print("pool_crash_recovery_p50_us", m[0], m[2], "us");
+	/* mproc= and baseline= with forkserver workers (children of the small
+	 * server mp_init started); fork= and fork_baseline= with fork workers,
+	 * copies of this program, big by now. */
+	crash_recovery("forkserver", &m[0], &m[1], &m[2], &m[3]);
+	crash_recovery("fork", &f[0], &f[1], &f[2], &f[3]);
+	printf("figure=pool_crash_recovery_us mproc=%.4g fork=%.4g baseline=%.4g "
+	       "fork_baseline=%.4g unit=us_p99\n", m[1], f[1], m[3], f[3]);
+	printf("figure=pool_crash_recovery_p50_us mproc=%.4g fork=%.4g "
+	       "baseline=%.4g fork_baseline=%.4g unit=us\n", m[0], f[0], m[2],
+	       f[2]);
+	fflush(stdout);
 
 	/* Median serial time / median pool time (medians of the times, not of
 	 * the ratios: steadier on a noisy machine). */

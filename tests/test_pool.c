@@ -1873,6 +1873,147 @@ static void test_apply_async_many(void **state)
 	mp_pool_free(p);
 }
 
+/* ---- the lock-free hand-off of single calls (mpi_pool_handoff) ---- */
+
+static int order_log = -1; /* a pipe made before the pool: every worker's */
+
+/* Write the int in to order_log, return it. */
+static int log_tag(const void *in, size_t len, mp_task_out_t *out)
+{
+	if (len != sizeof(int) || write(order_log, in, len) != (ssize_t)len)
+		return mp_task_fail(out, "cannot log");
+	return mp_task_return(out, in, len);
+}
+
+/*
+ * One worker runs its jobs in the order they were queued.  Single calls go
+ * through the lock-free list, batches straight into the pending list under
+ * the lock: a batch must still come after the single calls made before it
+ * (the list is taken first) and each taken list in the order it was pushed.
+ * The stream keeps the supervisor busy, so many single calls land on the
+ * list rather than being dispatched by their caller.
+ */
+static void test_handoff_keeps_order(void **state)
+{
+	enum { ROUNDS = 400, SINGLES = 7, BATCH = 5,
+	       N = ROUNDS * (SINGLES + BATCH) };
+	static mp_async_result_t *r[N];
+	static int tags[N];
+	const void *in[BATCH];
+	size_t len[BATCH];
+	int fds[2], n = 0, got, prev = -1;
+	mp_pool_t *p;
+
+	(void)state;
+	assert_int_equal(pipe(fds), 0); /* N ints: fits in the pipe */
+	order_log = fds[1];
+	p = mp_pool_new(&(mp_pool_opts_t){.processes = 1});
+	assert_non_null(p);
+	for (int round = 0; round < ROUNDS; round++) {
+		for (int k = 0; k < SINGLES; k++, n++) {
+			tags[n] = n;
+			assert_non_null(r[n] = mp_pool_apply_async(
+						p, log_tag, &tags[n], sizeof(int), NULL));
+		}
+		for (int k = 0; k < BATCH; k++) {
+			tags[n + k] = n + k;
+			in[k] = &tags[n + k];
+			len[k] = sizeof(int);
+		}
+		mpt_assert_ok(mp_pool_apply_async_many(p, log_tag, in, len, BATCH,
+						       NULL, &r[n]));
+		n += BATCH;
+	}
+	for (int i = 0; i < N; i++) {
+		const mp_bytes_t *out;
+
+		mpt_assert_ok(mp_async_result_get(r[i], mpt_timeout(30), &out));
+		mp_async_result_free(r[i]);
+	}
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(read(fds[0], &got, sizeof(got)), sizeof(got));
+		assert_int_equal(got, prev + 1); /* ran in the order queued */
+		prev = got;
+	}
+	mp_pool_free(p);
+	close(fds[0]);
+	close(fds[1]);
+	order_log = -1;
+}
+
+struct racer {
+	mp_pool_t *pool;
+	int made, refused;
+	mp_async_result_t *r[4096];
+};
+
+/* apply_async until the pool refuses (or the array is full). */
+static void *race_close(void *arg)
+{
+	struct racer *rc = arg;
+
+	while (rc->made < 4096) {
+		int x = rc->made;
+		mp_async_result_t *r = mp_pool_apply_async(rc->pool, twice, &x,
+							   sizeof(x), NULL);
+
+		if (r == NULL) {
+			rc->refused = mp_last_error_code();
+			break;
+		}
+		rc->r[rc->made++] = r;
+	}
+	return NULL;
+}
+
+/*
+ * Single calls racing with close: each is either refused (MP_ECLOSED, as
+ * CPython's "Pool not running") or runs to its result; none is lost on the
+ * lock-free list after the close (the close seals it: a lost one would make
+ * a get time out here).
+ */
+static void test_apply_racing_close(void **state)
+{
+	enum { THREADS = 3 };
+	static struct racer racers[THREADS];
+	pthread_t t[THREADS];
+
+	(void)state;
+	for (int round = 0; round < 20; round++) {
+		mp_pool_t *p = mp_pool_new(&(mp_pool_opts_t){.processes = 2});
+		mp_async_result_t *first;
+		const mp_bytes_t *out;
+		int x = 0;
+
+		assert_non_null(p);
+		for (int i = 0; i < THREADS; i++) {
+			racers[i] = (struct racer){.pool = p};
+			assert_int_equal(pthread_create(&t[i], NULL, race_close,
+							&racers[i]), 0);
+		}
+		/* Close once the racers are under way. */
+		assert_non_null(first = mp_pool_apply_async(p, twice, &x, sizeof(x),
+							    NULL));
+		mpt_assert_ok(mp_async_result_get(first, mpt_timeout(30), &out));
+		mp_async_result_free(first);
+		mpt_assert_ok(mp_pool_close(p));
+		for (int i = 0; i < THREADS; i++) {
+			struct racer *rc = &racers[i];
+
+			assert_int_equal(pthread_join(t[i], NULL), 0);
+			assert_true(rc->made == 4096 || rc->refused == MP_ECLOSED);
+			for (int k = 0; k < rc->made; k++) {
+				mpt_assert_ok(mp_async_result_get(rc->r[k],
+								  mpt_timeout(30), &out));
+				assert_int_equal(*(const int *)out->data, 2 * k);
+				mp_async_result_free(rc->r[k]);
+			}
+		}
+		mpt_assert_ok(mp_pool_join(p, mpt_timeout(30)));
+		mp_pool_free(p);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	int init = mp_init(argc, argv); /* first: a spawn worker runs here */
@@ -1910,6 +2051,8 @@ int main(int argc, char **argv)
 		MPT(test_no_wait_behind_long_task),
 		MPT(test_async_result_kill),
 		MPT(test_apply_async_many),
+		MPT(test_handoff_keeps_order),
+		MPT_DEADLINE(test_apply_racing_close, 120),
 	};
 
 	if (argc == 2 && strcmp(argv[1], "--exit-with-live-pool") == 0)

@@ -32,9 +32,17 @@ void mpi_pool_kick(mp_pool_t *p)
 		;
 }
 
+static bool inq_take(mp_pool_t *p);
+static void dispatch(mp_pool_t *p);
+
+/* Whoever takes the lock first takes what was handed over (mpi_pool_handoff)
+ * and dispatches it: under the lock, a job handed over before is pending
+ * or dispatched, as if it had been submitted under the lock. */
 void mpi_pool_lock(mp_pool_t *p)
 {
 	pthread_mutex_lock(&p->lock);
+	if (inq_take(p))
+		dispatch(p);
 }
 
 void mpi_pool_unlock(mp_pool_t *p)
@@ -131,13 +139,86 @@ static void pending_push(mp_pool_t *p, struct mpi_job *j, bool front)
 		p->head = j;
 }
 
-static void dispatch(mp_pool_t *p);
-
 void mpi_pool_enqueue(mp_pool_t *p, struct mpi_job *j)
 {
 	j->id = ++p->next_id;
 	memcpy(j->rec, &j->id, sizeof(j->id)); /* task_hdr.id */
 	pending_push(p, j, false);
+}
+
+/* p->inq once the pool takes no more hand-offs (mpi_pool_seal). */
+static struct mpi_job inq_sealed;
+#define INQ_SEALED (&inq_sealed)
+
+/* Jobs taken off p->inq (newest first) into the pending list, in the order
+ * they were handed over. */
+static void inq_enqueue(mp_pool_t *p, struct mpi_job *lifo)
+{
+	struct mpi_job *fifo = NULL, *next;
+
+	for (; lifo != NULL; lifo = next) {
+		next = lifo->next;
+		lifo->next = fifo;
+		fifo = lifo;
+	}
+	for (; fifo != NULL; fifo = next) {
+		next = fifo->next;
+		mpi_pool_enqueue(p, fifo);
+	}
+}
+
+/* Take what was handed over into the pending list (locked): true if
+ * anything was. */
+static bool inq_take(mp_pool_t *p)
+{
+	struct mpi_job *j = __atomic_load_n(&p->inq, __ATOMIC_RELAXED);
+
+	/* Only locked code takes or seals: j cannot become either. */
+	if (j == NULL || j == INQ_SEALED)
+		return false;
+	inq_enqueue(p, __atomic_exchange_n(&p->inq, NULL, __ATOMIC_ACQUIRE));
+	return true;
+}
+
+/* Is anything handed over and not taken yet?  (seq_cst: see handoff) */
+static bool inq_waiting(mp_pool_t *p)
+{
+	struct mpi_job *j = __atomic_load_n(&p->inq, __ATOMIC_SEQ_CST);
+
+	return j != NULL && j != INQ_SEALED;
+}
+
+void mpi_pool_seal(mp_pool_t *p)
+{
+	struct mpi_job *j = __atomic_exchange_n(&p->inq, INQ_SEALED,
+						__ATOMIC_ACQ_REL);
+
+	if (j != INQ_SEALED)
+		inq_enqueue(p, j);
+}
+
+/*
+ * The push is seq_cst, and so are the supervisor's "I sleep" store and its
+ * look at p->inq after it (mpi_pool_supervisor): either it sees this job
+ * and runs another round, or we see it asleep and dispatch ourselves.
+ */
+bool mpi_pool_handoff(mp_pool_t *p, struct mpi_job *j)
+{
+	struct mpi_job *old = __atomic_load_n(&p->inq, __ATOMIC_RELAXED);
+
+	if (p->backend != NULL)
+		return false;
+	do {
+		if (old == INQ_SEALED)
+			return false;
+		j->next = old;
+	} while (!__atomic_compare_exchange_n(&p->inq, &old, j, true,
+					      __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));
+	if (__atomic_load_n(p->sup_sleeping, __ATOMIC_SEQ_CST)) {
+		mpi_pool_lock(p); /* takes and dispatches it (or someone did) */
+		mpi_pool_unlock(p);
+	}
+	return true;
 }
 
 void mpi_pool_dispatch(mp_pool_t *p)
@@ -280,6 +361,7 @@ static void pool_break(mp_pool_t *p)
 	const char *why = p->broken;
 	struct mpi_job *j;
 
+	mpi_pool_seal(p);
 	for (unsigned k = 0; k < p->n; k++) {
 		struct worker *w = &p->w[k];
 
@@ -752,7 +834,8 @@ static void dispatch(mp_pool_t *p)
 	    __atomic_load_n(p->sup_sleeping, __ATOMIC_SEQ_CST))
 		mpi_pool_kick(p);
 	/* Retire workers whose budget the next job does not fit. */
-	for (unsigned i = 0; p->head && i < p->n; i++) {
+	for (unsigned i = 0; p->opts.maxtasksperchild && p->head && i < p->n;
+	     i++) {
 		struct worker *w = &p->w[i];
 		struct task_hdr stop = {.kind = T_STOP};
 
@@ -892,6 +975,7 @@ static bool supervise(mp_pool_t *p, struct pollfd *pfd, mp_process_t **deaf,
 		if (worker_gone(p, i, pfd[i + 1].revents, deaf))
 			worker_ended(p, i);
 	*next = reclaim(p);
+	inq_take(p);
 	dispatch(p);
 	if (p->state == CLOSING && p->head == NULL)
 		for (unsigned i = 0; i < p->n; i++)
@@ -942,7 +1026,7 @@ void *mpi_pool_supervisor(void *arg)
 			if (__atomic_load_n(&p->slots[i].big, __ATOMIC_SEQ_CST) &&
 			    (next == MPI_NO_DEADLINE || next > mpi_now_ns() + 1000000))
 				next = mpi_now_ns() + 1000000;
-		if (!mpi_ring_empty(p->results)) {
+		if (!mpi_ring_empty(p->results) || inq_waiting(p)) {
 			__atomic_store_n(p->sup_sleeping, 0, __ATOMIC_SEQ_CST);
 			memset(pfd, 0, (p->n + 1) * sizeof(*pfd));
 			continue;
@@ -1016,6 +1100,7 @@ int mpi_pool_remote_state(mp_pool_t *p)
 void mpi_pool_remote_stopped(mp_pool_t *p)
 {
 	mpi_pool_lock(p);
+	mpi_pool_seal(p);
 	mpi_pool_fail_pending(p, MP_ECANCELLED, "the task was cancelled");
 	p->state = STOPPED;
 	p->completed = true;
@@ -1027,6 +1112,7 @@ void mpi_pool_remote_break(mp_pool_t *p, const char *msg)
 	mpi_pool_lock(p);
 	if (!p->broken[0])
 		snprintf(p->broken, sizeof(p->broken), "%s", msg);
+	mpi_pool_seal(p);
 	mpi_pool_fail_pending(p, MP_EBROKEN, p->broken);
 	mpi_pool_unlock(p);
 }

@@ -138,6 +138,7 @@ void mpi_pool_close(mp_pool_t *p)
 	mpi_pool_lock(p);
 	if (p->state == RUN)
 		p->state = CLOSING;
+	mpi_pool_seal(p); /* what was handed over still runs */
 	mpi_pool_unlock(p);
 	mpi_pool_kick(p);
 }
@@ -154,6 +155,7 @@ void mpi_pool_terminate(mp_pool_t *p)
 	mpi_pool_lock(p);
 	if (p->state != STOPPED) {
 		p->state = TERMINATED;
+		mpi_pool_seal(p);
 		mpi_pool_fail_pending(p, MP_ECANCELLED, "the pool was terminated");
 		for (unsigned i = 0; i < p->n; i++)
 			if (p->w[i].alive)
@@ -169,6 +171,7 @@ void mpi_pool_signal_workers(mp_pool_t *p, int sig)
 	if (p->state != STOPPED && p->state != TERMINATED) {
 		p->state = TERMINATED;
 		p->forced = true;
+		mpi_pool_seal(p);
 		mpi_pool_fail_pending(p, MP_ECANCELLED, "the task was cancelled");
 		for (unsigned i = 0; i < p->n; i++)
 			if (p->w[i].alive)

@@ -227,7 +227,11 @@ int mpi_apply_async(mp_pool_t *p, mp_task_fn fn, const void *in,
 	if ((r = result_new(p, fn, in, in_len, opts, future)) == NULL)
 		return mpi_why(-ENOMEM, "out of memory for %zu bytes of input",
 			       in_len);
-	mpi_pool_lock(p);
+	if (mpi_pool_handoff(p, &r->job)) {
+		*out = r;
+		return 0;
+	}
+	mpi_pool_lock(p); /* closed, broken or remote: submit says which */
 	rc = mpi_pool_submit(p, &r->job);
 	mpi_pool_unlock(p);
 	if (rc < 0) {

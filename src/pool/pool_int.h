@@ -6,10 +6,15 @@
  *   reading an inbox ring (internal/ring.h) of its own; all workers post
  *   results to one result ring.  A job (an apply task, a map chunk, a chunk
  *   of imap items) is a record: struct task_hdr and its input (wire.h).
- * - Callers dispatch jobs straight into the inboxes (under pool->lock), at
- *   most `depth` per worker: 1 while tasks seem long, more once they prove
- *   short, so tiny tasks stream while long ones still balance.  What does
- *   not fit waits in the pending list (doubly linked: cancel is O(1)).
+ * - Jobs go into the inboxes (under pool->lock), at most `depth` per
+ *   worker: 1 while tasks seem long, more once they prove short, so tiny
+ *   tasks stream while long ones still balance.  What does not fit waits in
+ *   the pending list (doubly linked: cancel is O(1)).  Single calls
+ *   (apply_async, submit) take no lock: they push the job on a lock-free
+ *   list (p->inq) that the supervisor takes whole, in one exchange, at its
+ *   next round; a caller that finds the supervisor asleep takes the list
+ *   and dispatches it itself (no wake, no thread hop).  Batches, maps and
+ *   cancels take the list first, so jobs keep the order they came in.
  * - Jobs queued behind a task that has run for LONG_NS are taken back: the
  *   supervisor reads them out of that inbox itself (the ring has many
  *   consumers: each job is read once, by its worker or by us) and puts
@@ -140,6 +145,14 @@ void mpi_pool_unlock(mp_pool_t *p);
 /* Queue a job (locked): 0; MP_ECLOSED when the pool does not run;
  * MP_EBROKEN when its workers cannot start (the initializer fails). */
 int mpi_pool_submit(mp_pool_t *p, struct mpi_job *j);
+/* Queue a job without the lock (apply_async, submit): callers push it on
+ * a lock-free list that the supervisor takes whole at its next round, or,
+ * if it sleeps, that this caller takes and dispatches under the lock.
+ * true, or false (nothing done) when the pool takes no more or is remote:
+ * then mpi_pool_submit says why. */
+bool mpi_pool_handoff(mp_pool_t *p, struct mpi_job *j);
+/* No more hand-offs (locked): what was handed over is pending now. */
+void mpi_pool_seal(mp_pool_t *p);
 /* The two halves of submit (locked), for batches: queue a job (the pool
  * must accept: mpi_pool_accepts), then hand what fits to the workers. */
 void mpi_pool_enqueue(mp_pool_t *p, struct mpi_job *j);
@@ -252,6 +265,10 @@ struct mp_pool {
 	struct worker_slot *slots;   /* shared */
 	uint32_t *sup_sleeping;      /* shared */
 	struct mpi_job *head, *tail; /* pending */
+	/* Jobs handed over without the lock (mpi_pool_handoff), newest
+	 * first, taken into the pending list under it; a sentinel once the
+	 * pool takes no more (closed, terminated or broken). */
+	struct mpi_job *inq;
 	struct mpi_job *nhead, *ntail; /* to notify */
 	struct mpi_ring *results;
 	void *rbuf;                  /* RBUF_BYTES, the supervisor's */
