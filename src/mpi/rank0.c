@@ -35,6 +35,7 @@ struct be {
 	bool kicked, quit, stopped;
 	unsigned alive;
 	mp_backend_job_t *jobs; /* hand_out's: window * ranks */
+	bool held;             /* jobs[0] is taken and waits for credit */
 	uint64_t last_beat;    /* when rank 0 last told the ranks it lives */
 	uint64_t *fn_avg;      /* by function: a job's time (moving
 				* average), 0 = not known yet */
@@ -80,6 +81,16 @@ static void end_rank_jobs(struct be *b, int k, int status, const char *msg)
 			end_slot(b, k, s, status, msg, strlen(msg));
 }
 
+/* End the job held for credit, if any. */
+static void end_held(struct be *b, int status, const char *msg)
+{
+	if (!b->held)
+		return;
+	b->held = false;
+	mp_executor_backend_end(b->ex, b->jobs[0].handle, status, msg,
+				strlen(msg));
+}
+
 /* Rank k is lost: its jobs fail; with none left the executor breaks. */
 static void rank_lost(struct be *b, int k, const char *why)
 {
@@ -96,8 +107,10 @@ static void rank_lost(struct be *b, int k, const char *why)
 		MPI_Request_free(&b->rreq[k - 1]);
 	}
 	end_rank_jobs(b, k, MP_EBROKEN, msg);
-	if (b->alive == 0)
+	if (b->alive == 0) {
+		end_held(b, MP_EBROKEN, msg);
 		mp_executor_backend_break(b->ex, msg);
+	}
 }
 
 struct on_result {
@@ -208,37 +221,41 @@ static unsigned credit(const struct be *b, int k)
 
 /* Hand pending jobs to the ranks with credit, each to the least loaded,
  * one message per rank.  The credit is that of the first job's function
- * (a function not seen yet counts as long).  true if any was sent. */
+ * (a function not seen yet counts as long), so that first job is taken
+ * to learn it; without credit it is held (jobs[0]) until a result frees
+ * some: never sent past the credit, which piled long jobs on one rank
+ * while the other idled.  true if any was sent. */
 static bool hand_out(struct be *b)
 {
 	size_t n = 0, got;
 	uint32_t id;
 	bool any = false;
 
-	for (int k = 1; k < b->nranks; k++)
-		n += b->r[k].alive ? b->r[k].nfree : 0;
-	if (n == 0 || mp_executor_backend_take(b->ex, 1, b->jobs) == 0)
-		return false;
+	if (!b->held) {
+		for (int k = 1; k < b->nranks; k++)
+			n += b->r[k].alive ? b->r[k].nfree : 0;
+		if (n == 0 || mp_executor_backend_take(b->ex, 1, b->jobs) == 0)
+			return false;
+		b->held = true;
+	}
 	b->avg_ns = mpb_fn_id(b->jobs[0].fn, b->jobs[0].kind, &id) == 0 &&
 			    b->fn_avg[id] != 0
 		    ? b->fn_avg[id] : UNKNOWN_NS;
 	n = 0;
 	for (int k = 1; k < b->nranks; k++)
 		n += credit(b, k);
+	if (n == 0)
+		return false;
+	b->held = false;
 	got = 1 + (n > 1 ? mp_executor_backend_take(b->ex, n - 1, b->jobs + 1)
 			 : 0);
 	for (size_t i = 0; i < got; i++) {
-		int best = 0, any_room = 0;
+		int best = 0;
 
-		for (int k = 1; k < b->nranks; k++) {
+		for (int k = 1; k < b->nranks; k++)
 			if (credit(b, k) > 0 &&
 			    (best == 0 || b->r[k].inflight < b->r[best].inflight))
 				best = k;
-			if (b->r[k].alive && b->r[k].nfree > 0)
-				any_room = k;
-		}
-		if (best == 0) /* the first job, past the credit: any room */
-			best = any_room;
 		if (best == 0) /* a rank was lost meanwhile */
 			mp_executor_backend_end(b->ex, b->jobs[i].handle,
 						MP_EBROKEN, "no MPI rank left", 16);
@@ -400,12 +417,15 @@ static void *progress(void *arg)
 
 		st = mp_executor_backend_state(b->ex);
 		if (st == MP_BACKEND_TERMINATED || st == MP_BACKEND_KILLED) {
+			int code = st == MP_BACKEND_KILLED ? MP_EBROKEN
+							   : MP_ECANCELLED;
+			const char *m = st == MP_BACKEND_KILLED
+					? "the worker ranks were terminated"
+					: "the task was cancelled";
+
 			for (int k = 1; k < b->nranks; k++)
-				end_rank_jobs(b, k, st == MP_BACKEND_KILLED
-						    ? MP_EBROKEN : MP_ECANCELLED,
-					      st == MP_BACKEND_KILLED
-						      ? "the worker ranks were terminated"
-						      : "the task was cancelled");
+				end_rank_jobs(b, k, code, m);
+			end_held(b, code, m);
 			how = STOP_NOW;
 			break;
 		}
@@ -413,7 +433,7 @@ static void *progress(void *arg)
 		busy |= hand_out(b);
 		beat_ranks(b);
 		mpb_reap_sends(&b->sends, false);
-		if (st == MP_BACKEND_CLOSING && inflight(b) == 0 &&
+		if (st == MP_BACKEND_CLOSING && inflight(b) == 0 && !b->held &&
 		    mp_executor_backend_state(b->ex) == MP_BACKEND_CLOSING &&
 		    !hand_out(b))
 			break;

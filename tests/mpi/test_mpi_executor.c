@@ -292,6 +292,33 @@ static void test_kill_refused(void **state)
 	mp_future_free(f);
 }
 
+/* Long tasks spread over both ranks: a job beyond every rank's credit
+ * waits for a result instead of going to any rank with room (12 naps went
+ * 2 to rank 1 and 10 to rank 2, which ran them one by one). */
+static void test_long_tasks_spread(void **state)
+{
+	enum { N = 12 };
+	mp_future_t *fs[N];
+	pid_t first = 0;
+	int n_first = 0;
+
+	(void)state;
+	for (int i = 0; i < N; i++)
+		fs[i] = submit_nap(30);
+	for (int i = 0; i < N; i++) {
+		const mp_bytes_t *out;
+		pid_t p;
+
+		assert_int_equal(mp_future_result(fs[i], mpt_timeout(10), &out), 0);
+		memcpy(&p, out->data, sizeof(p));
+		if (first == 0)
+			first = p;
+		n_first += p == first;
+		mp_future_free(fs[i]);
+	}
+	assert_in_range(n_first, 3, N - 3);
+}
+
 static void test_segfault_then_1000(void **state)
 {
 	enum { N = 1000 };
@@ -477,6 +504,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_map_timeout),
 		cmocka_unit_test(test_task_timeout),
 		cmocka_unit_test(test_kill_refused),
+		cmocka_unit_test(test_long_tasks_spread),
 		cmocka_unit_test(test_segfault_then_1000),
 		cmocka_unit_test(test_big_message),
 		cmocka_unit_test(test_shutdown),
