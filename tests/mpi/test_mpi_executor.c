@@ -1,9 +1,13 @@
 /* test_mpi_executor.c - the executor on the MPI backend, run by CTest as
  * `mpirun --oversubscribe -np 3 test_mpi_executor <mode>`: rank 0 runs the
  * cmocka tests on one executor (the worker ranks serve it and exit inside
- * mp_executor_new).  Modes:
- *   api       futures, callbacks, as_completed, wait, map, cancel, the task
- *             timeout, a crashing task, messages split in pieces, shutdown
+ * mp_executor_new).  What test_executor.c's tests cover on this backend
+ * too (test_executor_mpi: results, exceptions, callbacks, as_completed,
+ * map's timeout, submit_many, shutdown) is not repeated here; these are
+ * the behaviours its tests cannot show across ranks.  Modes:
+ *   api       unregistered tasks, wait's conditions, cancel, map's
+ *             chunks, the task timeout, kill, long tasks spread, a
+ *             crashing task, messages split in pieces, shutdown
  *   kill      a worker rank killed from outside: its futures fail within
  *             rank_timeout, the other rank goes on
  *   terminate terminate_workers: running tasks fail, waiting ones are
@@ -17,7 +21,6 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdatomic.h>
 
 #include "mproc/executor.h"
 #include "mproc/mpi.h"
@@ -113,24 +116,6 @@ static mp_future_t *submit_nap(int ms)
 	return f;
 }
 
-static void test_submit_result(void **state)
-{
-	const mp_bytes_t *out;
-	mp_future_t *f = submit_int(21), *g = submit_int(-4);
-
-	(void)state;
-	assert_int_equal(mp_future_result(f, mpt_timeout(10), &out), 0);
-	assert_int_equal(out->len, sizeof(int));
-	assert_int_equal(*(const int *)out->data, 42);
-	assert_int_equal(mp_future_done(f), 1);
-	assert_int_equal(mp_future_cancelled(f), 0);
-	assert_int_equal(mp_future_exception(g, mpt_timeout(10)), MP_ETASK);
-	assert_non_null(strstr(mp_last_error(), "ValueError: negative: -4"));
-	assert_int_equal(mp_future_result(g, 0, &out), MP_ETASK);
-	mp_future_free(f);
-	mp_future_free(g);
-}
-
 static void test_unregistered(void **state)
 {
 	mp_future_t *f = mp_executor_submit(ex, stray, NULL, 0);
@@ -142,34 +127,13 @@ static void test_unregistered(void **state)
 	mp_future_free(f);
 }
 
-static void on_done(mp_future_t *f, void *arg)
+/* wait's conditions with a task running on another rank (test_executor's
+ * test_wait holds its task with a pipe). */
+static void test_wait_conditions(void **state)
 {
-	(void)f;
-	atomic_fetch_add((atomic_int *)arg, 1);
-}
-
-static void test_callbacks_as_completed_wait(void **state)
-{
-	enum { N = 40 };
-	mp_future_t *fs[N], *slow, *got;
-	atomic_int calls = 0;
-	mp_as_completed_t *it;
-	size_t seen = 0;
+	mp_future_t *fs[2], *slow;
 
 	(void)state;
-	for (int i = 0; i < N; i++) {
-		fs[i] = submit_int(i);
-		assert_int_equal(mp_future_add_done_callback(fs[i], on_done,
-							     &calls), 0);
-	}
-	it = mp_as_completed(fs, N, mpt_timeout(20));
-	assert_non_null(it);
-	while (mp_as_completed_next(it, &got) == 0)
-		seen++;
-	assert_int_equal(mp_last_error_code(), MP_EEOF);
-	assert_int_equal(seen, N);
-	mp_as_completed_free(it);
-	assert_int_equal(atomic_load(&calls), N);
 	/* wait: FIRST_COMPLETED returns with the quick one, not the slow. */
 	slow = submit_nap(1500);
 	fs[0] = slow;
@@ -189,8 +153,6 @@ static void test_callbacks_as_completed_wait(void **state)
 	assert_int_equal(mp_futures_wait(fs, 1, mpt_timeout(10),
 					 MP_ALL_COMPLETED), 1);
 	mp_future_free(slow);
-	for (int i = 2; i < N; i++)
-		mp_future_free(fs[i]);
 }
 
 static void test_cancel_pending(void **state)
@@ -240,25 +202,6 @@ static void test_map(void **state)
 	assert_non_null(strstr(mp_last_error(), "failed"));
 	free(in);
 	free(out);
-}
-
-static void test_map_timeout(void **state)
-{
-	/* Both ranks' one local worker naps: the chunks wait behind. */
-	mp_future_t *busy[2] = {submit_nap(1500), submit_nap(1500)};
-	long in[64] = {0}, res[64];
-	double t0 = mpt_now();
-
-	(void)state;
-	assert_int_equal(mp_executor_map(ex, square, in, 64, sizeof(long), res,
-					 sizeof(long),
-					 &(mp_map_opts_t){.chunksize = 1}, 0.2),
-			 -ETIMEDOUT);
-	assert_true(mpt_now() - t0 < 1.4);
-	for (int i = 0; i < 2; i++) {
-		assert_int_equal(mp_future_exception(busy[i], mpt_timeout(10)), 0);
-		mp_future_free(busy[i]);
-	}
 }
 
 static void test_task_timeout(void **state)
@@ -463,30 +406,6 @@ static void test_terminate_workers(void **state)
 	assert_true(mpt_now() - t0 < mpt_timeout(10));
 }
 
-/* submit_many: one call, each future as submit's. */
-static void test_submit_many(void **state)
-{
-	enum { N = 100 };
-	int xs[N];
-	const void *in[N];
-	size_t len[N];
-	mp_future_t *fs[N];
-	const mp_bytes_t *out;
-
-	(void)state;
-	for (int i = 0; i < N; i++) {
-		xs[i] = i;
-		in[i] = &xs[i];
-		len[i] = sizeof(int);
-	}
-	assert_int_equal(mp_executor_submit_many(ex, twice, in, len, N, fs), 0);
-	for (int i = 0; i < N; i++) {
-		assert_int_equal(mp_future_result(fs[i], mpt_timeout(10), &out), 0);
-		assert_int_equal(*(const int *)out->data, 2 * i);
-		mp_future_free(fs[i]);
-	}
-}
-
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "api";
@@ -495,13 +414,10 @@ int main(int argc, char **argv)
 		.rank_timeout = kill_mode || strcmp(mode, "rank0dies") == 0 ? 2.0
 									   : 0};
 	const struct CMUnitTest api[] = {
-		cmocka_unit_test(test_submit_result),
 		cmocka_unit_test(test_unregistered),
-		cmocka_unit_test(test_submit_many),
-		cmocka_unit_test(test_callbacks_as_completed_wait),
+		cmocka_unit_test(test_wait_conditions),
 		cmocka_unit_test(test_cancel_pending),
 		cmocka_unit_test(test_map),
-		cmocka_unit_test(test_map_timeout),
 		cmocka_unit_test(test_task_timeout),
 		cmocka_unit_test(test_kill_refused),
 		cmocka_unit_test(test_long_tasks_spread),
