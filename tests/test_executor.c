@@ -89,6 +89,7 @@ static int gated(const void *in, size_t len, mp_task_out_t *out)
 	poll(NULL, 0, g.ms);
 	return mp_task_return(out, &g.ms, sizeof(g.ms));
 }
+MPT_TASK(gated);
 
 /* call succeeds, and mp_last_error() is still msg */
 #define OP_KEEPS(call)                                                        \
@@ -513,7 +514,7 @@ static void test_new_and_submit_messages(void **state)
 	assert_int_equal(mp_last_error_code(), -EINVAL);
 	assert_non_null(strstr(mp_last_error(), "opts->start_method is for "
 						"local workers"));
-	ex = mp_executor_new(&(mp_executor_opts_t){.max_workers = 1});
+	ex = ex_new((mp_executor_opts_t){.max_workers = 1});
 	assert_non_null(ex);
 	assert_null(mp_executor_submit(ex, twice, NULL, 4));
 	assert_int_equal(mp_last_error_code(), -EINVAL);
@@ -635,7 +636,7 @@ static void test_free_is_bounded(void **state)
 /* Within the grace, free lets the futures finish (CPython's shutdown). */
 static void test_free_waits_for_short_futures(void **state)
 {
-	mp_executor_t *ex = mp_executor_new(&(mp_executor_opts_t){.max_workers = 1});
+	mp_executor_t *ex = ex_new((mp_executor_opts_t){.max_workers = 1});
 	mp_future_t *f = submit_gate(ex, -1, 100);
 	const mp_bytes_t *out;
 
@@ -941,6 +942,8 @@ int main(int argc, char **argv)
 	const struct CMUnitTest mpi_tests[] = {
 		MPT(test_submit_result_exception),
 		MPT(test_map_timeout),
+		MPT(test_new_and_submit_messages),
+		MPT(test_free_waits_for_short_futures),
 		MPT(test_success_keeps_last_error),
 		MPT(test_submit_many),
 	};
