@@ -47,6 +47,7 @@
 enum { TAG_MSG = 7101, TAG_BIG = 7102 };
 enum { STOP_GRACEFUL = 0, STOP_NOW = 1 };
 #define STOP_FNID UINT32_MAX /* a STOP record's fnid */
+#define KILL_FNID (UINT32_MAX - 1) /* a KILL record's (in MPW_TASKS) */
 /* A task shorter than this is "short": both sides yield and look again
  * rather than nap while one is owed. */
 enum { SHORT_NS = 2000000 };

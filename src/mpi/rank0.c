@@ -19,6 +19,11 @@ struct rank {
 	struct mpw_buf out; /* the tasks of this round */
 };
 
+struct kill_req {
+	struct kill_req *next;
+	void *handle;
+};
+
 struct be {
 	mp_executor_t *ex;
 	MPI_Comm comm;
@@ -33,6 +38,7 @@ struct be {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool kicked, quit, stopped;
+	struct kill_req *kills; /* mp_future_kill's requests (under mu) */
 	unsigned alive;
 	mp_backend_job_t *jobs; /* hand_out's: window * ranks */
 	bool held;             /* jobs[0] is taken and waits for credit */
@@ -53,6 +59,24 @@ static void be_kick(void *state)
 	b->kicked = true;
 	pthread_cond_signal(&b->cv);
 	pthread_mutex_unlock(&b->mu);
+}
+
+/* mp_future_kill of a taken job: the progress thread sends it on. */
+static int be_kill(void *state, void *handle)
+{
+	struct be *b = state;
+	struct kill_req *q = malloc(sizeof(*q));
+
+	if (q == NULL)
+		return -ENOMEM;
+	q->handle = handle;
+	pthread_mutex_lock(&b->mu);
+	q->next = b->kills;
+	b->kills = q;
+	b->kicked = true;
+	pthread_cond_signal(&b->cv);
+	pthread_mutex_unlock(&b->mu);
+	return 1;
 }
 
 /* End the job in slot of rank k. */
@@ -219,6 +243,63 @@ static unsigned credit(const struct be *b, int k)
 	return r->inflight < cap ? cap - r->inflight : 0;
 }
 
+/* Send each rank its message of this round, if any: true if any. */
+static bool send_round(struct be *b)
+{
+	bool any = false;
+
+	for (int k = 1; k < b->nranks; k++) {
+		struct rank *r = &b->r[k];
+
+		if (r->out.count == 0)
+			continue;
+		mpw_finish(&r->out);
+		any = true;
+		if (mpb_post_send(&b->sends, b->comm, k, &r->out) < 0)
+			rank_lost(b, k, "failed (MPI_Isend)");
+	}
+	return any;
+}
+
+/* mp_future_kill's requests: a job held here ends at once; one on a rank
+ * gets a KILL record (its slot) in the rank's next message, and the rank
+ * kills its local worker's process group and sends back MP_ECANCELLED
+ * (or the result, if the task ended first).  A request for a job that
+ * has ended meanwhile finds no slot.  A slot is reused only after its
+ * result came back, and the rank reads rank 0's messages in order, so a
+ * KILL never reaches the next job of its slot. */
+static void send_kills(struct be *b)
+{
+	struct kill_req *q, *next;
+
+	pthread_mutex_lock(&b->mu);
+	q = b->kills;
+	b->kills = NULL;
+	pthread_mutex_unlock(&b->mu);
+	for (; q != NULL; q = next) {
+		next = q->next;
+		if (b->held && b->jobs[0].handle == q->handle)
+			end_held(b, MP_ECANCELLED, "the task was killed");
+		for (int k = 1; k < b->nranks; k++) {
+			struct rank *r = &b->r[k];
+			struct mpw_rec rec = {.fnid = KILL_FNID};
+
+			for (rec.slot = 0; r->alive && rec.slot < b->cf.window;
+			     rec.slot++)
+				if (r->handle[rec.slot] == q->handle)
+					break;
+			if (!r->alive || rec.slot == b->cf.window)
+				continue;
+			if ((r->out.count == 0 &&
+			     mpw_begin(&r->out, MPW_TASKS) < 0) ||
+			    mpw_add(&r->out, &rec, NULL) < 0)
+				rank_lost(b, k, "cannot be told to kill a task "
+					  "(out of memory)");
+		}
+		free(q);
+	}
+}
+
 /* Hand pending jobs to the ranks with credit, each to the least loaded,
  * one message per rank.  The credit is that of the first job's function
  * (a function not seen yet counts as long), so that first job is taken
@@ -229,13 +310,12 @@ static bool hand_out(struct be *b)
 {
 	size_t n = 0, got;
 	uint32_t id;
-	bool any = false;
 
 	if (!b->held) {
 		for (int k = 1; k < b->nranks; k++)
 			n += b->r[k].alive ? b->r[k].nfree : 0;
 		if (n == 0 || mp_executor_backend_take(b->ex, 1, b->jobs) == 0)
-			return false;
+			return send_round(b);
 		b->held = true;
 	}
 	b->avg_ns = mpb_fn_id(b->jobs[0].fn, b->jobs[0].kind, &id) == 0 &&
@@ -245,7 +325,7 @@ static bool hand_out(struct be *b)
 	for (int k = 1; k < b->nranks; k++)
 		n += credit(b, k);
 	if (n == 0)
-		return false;
+		return send_round(b);
 	b->held = false;
 	got = 1 + (n > 1 ? mp_executor_backend_take(b->ex, n - 1, b->jobs + 1)
 			 : 0);
@@ -262,17 +342,7 @@ static bool hand_out(struct be *b)
 		else
 			add_job(b, best, &b->jobs[i]);
 	}
-	for (int k = 1; k < b->nranks; k++) {
-		struct rank *r = &b->r[k];
-
-		if (r->out.count == 0)
-			continue;
-		mpw_finish(&r->out);
-		any = true;
-		if (mpb_post_send(&b->sends, b->comm, k, &r->out) < 0)
-			rank_lost(b, k, "failed (MPI_Isend)");
-	}
-	return any;
+	return send_round(b);
 }
 
 static unsigned inflight(const struct be *b)
@@ -430,6 +500,7 @@ static void *progress(void *arg)
 			break;
 		}
 		busy = gather(b);
+		send_kills(b);
 		busy |= hand_out(b);
 		beat_ranks(b);
 		mpb_reap_sends(&b->sends, false);
@@ -470,6 +541,12 @@ static void be_free(struct be *b)
 	free(b->jobs);
 	free(b->fn_avg);
 	free(b->st);
+	while (b->kills != NULL) {
+		struct kill_req *q = b->kills;
+
+		b->kills = q->next;
+		free(q);
+	}
 	pthread_mutex_destroy(&b->mu);
 	pthread_cond_destroy(&b->cv);
 	free(b);
@@ -649,7 +726,7 @@ static int be_start(mp_executor_t *ex, const mp_executor_opts_t *opts,
 }
 
 static const struct mp_executor_backend mpi_backend = {
-	"MPI", be_start, be_kick, be_stop};
+	"MPI", be_start, be_kick, be_stop, be_kill};
 
 const struct mp_executor_backend *mp_mpi_backend(void)
 {

@@ -18,6 +18,8 @@ struct worker {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct wtask *done; /* completed, pushed by the local executor */
+	struct wtask **by_slot; /* the tasks not collected yet */
+	uint32_t window;
 	mp_executor_t *local;
 	unsigned inflight;
 	bool stop, stop_now;
@@ -101,6 +103,15 @@ static int worker_on_rec(void *arg, const struct mpw_rec *r, const char *data)
 		w->stop_now = r->status == STOP_NOW;
 		return 0;
 	}
+	if (r->fnid == KILL_FNID) {
+		/* Kill the local worker (its process group) running it, or
+		 * cancel it if it waits: it ends with MP_ECANCELLED (its
+		 * result if it ended first) and goes back as any result.
+		 * Not ours (any more): it ended, its result is on the way. */
+		if (r->slot < w->window && w->by_slot[r->slot] != NULL)
+			mp_future_kill(w->by_slot[r->slot]->f);
+		return 0;
+	}
 	if (r->fnid >= mpb_ntable || mpb_table[r->fnid]->kind < MP_BACKEND_APPLY) {
 		fail_slot(w, r->slot, -EINVAL, "unknown task function");
 		return 0;
@@ -136,14 +147,22 @@ static int worker_on_rec(void *arg, const struct mpw_rec *r, const char *data)
 		fail_slot(w, r->slot, mp_last_error_code(), mp_last_error());
 		return 0;
 	}
+	if (r->slot >= w->window || w->by_slot[r->slot] != NULL) {
+		free(t);
+		mp_future_free(f); /* it runs on, unreported */
+		fail_slot(w, r->slot, -EPROTO, "a task for a slot in use");
+		return 0;
+	}
 	t->f = f;
 	t->w = w;
 	t->slot = r->slot;
+	w->by_slot[r->slot] = t;
 	t->start = mpb_now_ns();
 	w->inflight++;
 	if (mp_future_add_done_callback(f, local_done, t) < 0) {
 		fail_slot(w, r->slot, -ENOMEM, "out of memory");
 		mp_future_free(f); /* it runs on, unreported */
+		w->by_slot[r->slot] = NULL;
 		free(t);
 		w->inflight--;
 	}
@@ -183,6 +202,7 @@ static void worker_collect(struct worker *w)
 			fail_slot(w, t->slot, rc, last_msg());
 		}
 		mp_future_free(t->f);
+		w->by_slot[t->slot] = NULL;
 		free(t);
 		w->inflight--;
 	}
@@ -232,7 +252,7 @@ static void worker_idle(struct worker *w, const struct config *cf,
 _Noreturn void mpb_worker_main(MPI_Comm comm, const struct config *cf)
 {
 	struct worker w = {.mu = PTHREAD_MUTEX_INITIALIZER,
-			   .avg_ns = 1000000000};
+			   .avg_ns = 1000000000, .window = cf->window};
 	struct send *sends = NULL;
 	char *rbuf = malloc(MPW_FIRST);
 	uint64_t beat_ns = (uint64_t)(cf->rank_timeout * 1e9 / 4);
@@ -246,7 +266,8 @@ _Noreturn void mpb_worker_main(MPI_Comm comm, const struct config *cf)
 	w.local = mp_executor_new(&(mp_executor_opts_t){
 		.max_workers = cf->local, .task_timeout = cf->task_timeout,
 		.initializer = local_init});
-	if (rbuf == NULL || w.local == NULL) {
+	w.by_slot = calloc(cf->window, sizeof(*w.by_slot));
+	if (rbuf == NULL || w.local == NULL || w.by_slot == NULL) {
 		fprintf(stderr, "mproc_mpi rank %d: cannot start: %s\n",
 			mp_mpi_rank(), mp_last_error());
 		MPI_Abort(comm, 1);
@@ -323,6 +344,7 @@ _Noreturn void mpb_worker_main(MPI_Comm comm, const struct config *cf)
 	mp_executor_shutdown(w.local, MP_SHUTDOWN_CANCEL_FUTURES);
 	worker_collect(&w); /* free what is left */
 	mp_executor_free(w.local);
+	free(w.by_slot);
 	mpw_free(&w.out);
 	if (code == 0) {
 		struct mpw_rec bye = {

@@ -17,7 +17,9 @@
  *   mismatch  (rank 0 only; the other ranks run another MPI program)
  *             mp_executor_new fails with -EPROTO at once */
 #include "mptest.h"
+#include "mptest_kill.h"
 
+#include <dirent.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -219,20 +221,95 @@ static void test_task_timeout(void **state)
 	mp_future_free(g);
 }
 
-/* A running task is on another rank: mp_future_kill says it cannot. */
-static void test_kill_refused(void **state)
+/* Start a grandchild, then both wait for ever (till killed). */
+static int hang_group(const void *in, size_t len, mp_task_out_t *out)
 {
-	mp_future_t *f = submit_nap(300);
-	double t0 = mpt_now();
+	(void)in;
+	(void)len;
+	(void)out;
+	fork();
+	for (;;)
+		pause();
+	return 0;
+}
+MP_MPI_TASK(hang_group);
+
+/* The children of pid (from /proc): how many, at most max in out. */
+static int children_of(pid_t pid, pid_t *out, int max)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL) {
+		char path[300], buf[512], *p, st;
+		int ppid;
+		FILE *f;
+
+		if (atoi(e->d_name) <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')) &&
+		    sscanf(p + 2, "%c %d", &st, &ppid) == 2 && ppid == pid &&
+		    n < max)
+			out[n++] = atoi(e->d_name);
+		fclose(f);
+	}
+	closedir(d);
+	return n;
+}
+
+/* Kill a task running on a worker rank: its local worker and the
+ * worker's child die, the future ends cancelled (well before the 2 s
+ * task timeout), and the rank goes on with the next tasks. */
+static void test_kill_running(void **state)
+{
+	mp_future_t *fs[2], *f;
+	const mp_bytes_t *out;
+	pid_t rank[2], kids[8], worker = 0, grandchild = 0;
+	double t0;
 
 	(void)state;
-	while (!mp_future_running(f) && mpt_now() - t0 < mpt_timeout(10))
-		sched_yield();
-	assert_int_equal(mp_future_running(f), 1);
-	assert_int_equal(mp_future_kill(f), -ENOTSUP);
-	assert_non_null(strstr(mp_last_error(), "MPI"));
-	assert_int_equal(mp_future_exception(f, mpt_timeout(10)), 0);
+	fs[0] = submit_nap(100);
+	fs[1] = submit_nap(100); /* the least loaded rank: the other one */
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(mp_future_result(fs[i], mpt_timeout(10), &out), 0);
+		rank[i] = *(const pid_t *)out->data;
+		mp_future_free(fs[i]);
+	}
+	f = mp_executor_submit(ex, hang_group, NULL, 0);
+	assert_non_null(f);
+	t0 = mpt_now();
+	while (grandchild == 0 && mpt_now() - t0 < 1.5)
+		for (int r = 0; r < 2 && grandchild == 0; r++)
+			for (int i = children_of(rank[r], kids, 8); i-- > 0;)
+				if (children_of(kids[i], &grandchild, 1) == 1) {
+					worker = kids[i];
+					break;
+				}
+	assert_int_not_equal(grandchild, 0);
+	assert_int_equal(mp_future_kill(f), 1);
+	assert_int_equal(mp_future_kill(f), 1); /* again: harmless */
+	assert_int_equal(mp_future_exception(f, mpt_timeout(10)), MP_ECANCELLED);
+	assert_true(mpt_now() - t0 < 2.0); /* not the task timeout */
+	assert_int_equal(mp_future_cancelled(f), 1);
+	assert_int_equal(mp_future_kill(f), 1); /* cancelled already */
 	mp_future_free(f);
+	/* Both were SIGKILLed (the grandchild may stay a zombie of
+	 * whoever adopted it). */
+	assert_gone(worker);
+	assert_gone(grandchild);
+	/* The ranks go on. */
+	for (int i = 0; i < 2; i++)
+		fs[i] = submit_int(i);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(mp_future_result(fs[i], mpt_timeout(10), &out), 0);
+		assert_int_equal(*(const int *)out->data, 2 * i);
+		mp_future_free(fs[i]);
+	}
 }
 
 /* Long tasks spread over both ranks: a job beyond every rank's credit
@@ -419,7 +496,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_cancel_pending),
 		cmocka_unit_test(test_map),
 		cmocka_unit_test(test_task_timeout),
-		cmocka_unit_test(test_kill_refused),
+		cmocka_unit_test(test_kill_running),
 		cmocka_unit_test(test_long_tasks_spread),
 		cmocka_unit_test(test_segfault_then_1000),
 		cmocka_unit_test(test_big_message),
