@@ -241,9 +241,11 @@ void mpb_reap_sends(struct send **list, bool wait)
 
 /* A first piece of got bytes arrived from src into rbuf: the whole
  * message into *msg (rbuf, or malloc'd: the caller frees it when it is
- * not rbuf) and *len.  0, -ENOMEM, -EPROTO or MP_EBROKEN. */
+ * not rbuf) and *len.  0, -ENOMEM, -EPROTO or MP_EBROKEN.  Before each
+ * further piece beat(arg) runs: the ranks waiting on this one hear that
+ * it lives (a 2 GiB message takes seconds). */
 int mpb_finish_recv(MPI_Comm comm, int src, char *rbuf, int got,
-		    char **msg, size_t *len)
+		    char **msg, size_t *len, void (*beat)(void *), void *arg)
 {
 	struct mpw_hdr h;
 	size_t have = (size_t)got;
@@ -265,6 +267,7 @@ int mpb_finish_recv(MPI_Comm comm, int src, char *rbuf, int got,
 		int k = -1;
 		char *q;
 
+		beat(arg);
 		if (MPI_Probe(src, TAG_BIG, comm, &st) != MPI_SUCCESS ||
 		    MPI_Get_count(&st, MPI_BYTE, &k) != MPI_SUCCESS) {
 			free(p);

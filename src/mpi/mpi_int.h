@@ -93,7 +93,7 @@ int mpb_post_send(struct send **list, MPI_Comm comm, int dest,
 		  struct mpw_buf *b);
 void mpb_reap_sends(struct send **list, bool wait);
 int mpb_finish_recv(MPI_Comm comm, int src, char *rbuf, int got,
-		    char **msg, size_t *len);
+		    char **msg, size_t *len, void (*beat)(void *), void *arg);
 int mpb_send_one(struct send **sends, MPI_Comm comm, int dest,
 		 uint32_t type, const struct mpw_rec *r, const void *data);
 

@@ -157,6 +157,8 @@ static int result_rec(void *arg, const struct mpw_rec *rec, const char *data)
 	return 0;
 }
 
+static void beat_now(void *arg);
+
 /* A message arrived from rank k (got bytes of its first piece). */
 static void on_message(struct be *b, int k, int got)
 {
@@ -168,7 +170,8 @@ static void on_message(struct be *b, int k, int got)
 	int rc;
 
 	b->r[k].last_heard = mpb_now_ns();
-	rc = mpb_finish_recv(b->comm, k, b->r[k].rbuf, got, &msg, &len);
+	rc = mpb_finish_recv(b->comm, k, b->r[k].rbuf, got, &msg, &len,
+			     beat_now, b);
 	if (rc == 0)
 		rc = mpw_decode(msg, len, &type, result_rec, &o, &why);
 	if (msg != b->r[k].rbuf && rc != -ENOMEM)
@@ -437,7 +440,9 @@ static void idle(const struct be *b)
 	struct timespec ts = {0, 0};
 	uint64_t nap = b->avg_ns / 64;
 
-	if (b->avg_ns < SHORT_NS) {
+	/* A message still going out moves only while MPI is called (Open
+	 * MPI's shared memory copies it in fragments): no nap then. */
+	if (b->avg_ns < SHORT_NS || b->sends != NULL) {
 		sched_yield();
 		return;
 	}
@@ -463,6 +468,17 @@ static void beat_ranks(struct be *b)
 		if (b->r[k].alive &&
 		    mpb_send_one(&b->sends, b->comm, k, MPW_BEAT, NULL, NULL) < 0)
 			rank_lost(b, k, "failed (MPI_Isend)");
+}
+
+/* Between the pieces of a big message: every live rank hears from rank 0
+ * (they may wait on it), and what was sent moves on. */
+static void beat_now(void *arg)
+{
+	struct be *b = arg;
+
+	b->last_beat = 0;
+	beat_ranks(b);
+	mpb_reap_sends(&b->sends, false);
 }
 
 /* Sleep until kicked or the next heartbeat is due. */

@@ -230,12 +230,16 @@ static void wait_local(struct worker *w, uint64_t ns)
 enum { IDLE_SPIN_NS = 200000 };
 
 static void worker_idle(struct worker *w, const struct config *cf,
-			uint64_t beat_ns, uint64_t *idle_since)
+			uint64_t beat_ns, uint64_t *idle_since, bool sending)
 {
 	uint64_t now = mpb_now_ns(), nap;
 
 	if (*idle_since == 0)
 		*idle_since = now;
+	if (sending) { /* it moves only while MPI is called (see rank0.c) */
+		sched_yield();
+		return;
+	}
 	if (w->inflight > cf->local || (w->stop && w->inflight > 0)) {
 		wait_local(w, beat_ns);
 		return;
@@ -247,6 +251,21 @@ static void worker_idle(struct worker *w, const struct config *cf,
 		return;
 	}
 	wait_local(w, nap < 1000000 ? nap : 1000000);
+}
+
+struct beat_to {
+	struct send **sends;
+	MPI_Comm comm;
+};
+
+/* Between the pieces of a big message from rank 0: rank 0 hears that we
+ * live. */
+static void beat_rank0(void *arg)
+{
+	struct beat_to *t = arg;
+
+	mpb_send_one(t->sends, t->comm, 0, MPW_BEAT, NULL, NULL);
+	mpb_reap_sends(t->sends, false);
 }
 
 _Noreturn void mpb_worker_main(MPI_Comm comm, const struct config *cf)
@@ -295,7 +314,9 @@ _Noreturn void mpb_worker_main(MPI_Comm comm, const struct config *cf)
 			MPI_Get_count(&st, MPI_BYTE, &got);
 			busy = true;
 			heard = mpb_now_ns();
-			if (mpb_finish_recv(comm, 0, rbuf, got, &msg, &len) < 0 ||
+			if (mpb_finish_recv(comm, 0, rbuf, got, &msg, &len,
+					    beat_rank0, &(struct beat_to){
+						    &sends, comm}) < 0 ||
 			    mpw_decode(msg, len, &type, worker_on_rec, &w,
 				       &why) < 0) {
 				fprintf(stderr, "mproc_mpi rank %d: a bad message "
@@ -329,7 +350,7 @@ _Noreturn void mpb_worker_main(MPI_Comm comm, const struct config *cf)
 			mpb_send_one(&sends, comm, 0, MPW_BEAT, NULL, NULL);
 			last_sent = mpb_now_ns();
 		}
-		worker_idle(&w, cf, beat_ns, &idle_since);
+		worker_idle(&w, cf, beat_ns, &idle_since, sends != NULL);
 		if (!w.stop && mpb_now_ns() - heard > silence) {
 			fprintf(stderr, "mproc_mpi rank %d: rank 0 sent nothing "
 				"for %gs: presumed dead, exiting\n",

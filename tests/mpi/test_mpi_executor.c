@@ -14,6 +14,8 @@
  *             cancelled, every rank exits
  *   rank0dies rank 0 SIGKILLs itself with tasks out: the worker ranks
  *             exit within rank_timeout
+ *   big       a 2.1 GiB argument and a 2.1 GiB result (over INT_MAX: sent
+ *             in pieces); about 10 GiB of memory at the peak, ~10 s
  *   mismatch  (rank 0 only; the other ranks run another MPI program)
  *             mp_executor_new fails with -EPROTO at once */
 #include "mptest.h"
@@ -380,6 +382,117 @@ static void test_big_message(void **state)
 	free(in);
 }
 
+/* ---- big: over 2 GiB each way (MPI counts are int: pieces) ---- */
+
+#define BIG ((size_t)2 << 30 | (size_t)100 << 20 | 5) /* 2.1 GiB and 5 */
+
+/* Fill p with a position-dependent pattern (a word is its index, mixed). */
+static void fill_pattern(char *p, size_t n)
+{
+	for (size_t i = 0; i < n / 8; i++) {
+		uint64_t w = (i + 1) * 0x9e3779b97f4a7c15u;
+
+		memcpy(p + 8 * i, &w, 8);
+	}
+	memset(p + n / 8 * 8, 0x5a, n % 8);
+}
+
+/* An order-sensitive digest of n bytes. */
+static uint64_t digest(const char *p, size_t n)
+{
+	uint64_t h = n;
+
+	for (size_t i = 0; i < n / 8; i++) {
+		uint64_t w;
+
+		memcpy(&w, p + 8 * i, 8);
+		h = (h ^ w) * 0x100000001b3u;
+	}
+	for (size_t i = n / 8 * 8; i < n; i++)
+		h = (h ^ (unsigned char)p[i]) * 0x100000001b3u;
+	return h;
+}
+
+/* in: any bytes; out: their length and digest. */
+static int digest_task(const void *in, size_t len, mp_task_out_t *out)
+{
+	uint64_t r[2] = {len, digest(in, len)};
+
+	return mp_task_return(out, r, sizeof(r));
+}
+MP_MPI_TASK(digest_task);
+
+/* in: a size_t n; out: n bytes of the pattern. */
+static int pattern_task(const void *in, size_t len, mp_task_out_t *out)
+{
+	size_t n;
+	char *p;
+	int rc;
+
+	(void)len;
+	memcpy(&n, in, sizeof(n));
+	if ((p = malloc(n)) == NULL)
+		return mp_task_fail(out, "MemoryError: %zu bytes", n);
+	fill_pattern(p, n);
+	rc = mp_task_return(out, p, n);
+	free(p);
+	return rc;
+}
+MP_MPI_TASK(pattern_task);
+
+/* A 2.1 GiB argument reaches a rank whole and in order. */
+static void test_big_argument(void **state)
+{
+	char *in = malloc(BIG);
+	const mp_bytes_t *out;
+	mp_future_t *f;
+	uint64_t want;
+
+	(void)state;
+	assert_non_null(in);
+	fill_pattern(in, BIG);
+	want = digest(in, BIG);
+	f = mp_executor_submit(ex, digest_task, in, BIG);
+	free(in); /* the executor has its copy */
+	assert_non_null(f);
+	mpt_assert_ok(mp_future_result(f, mpt_timeout(300), &out));
+	assert_int_equal(out->len, 16);
+	assert_int_equal(((const uint64_t *)out->data)[0], BIG);
+	assert_true(((const uint64_t *)out->data)[1] == want);
+	mp_future_free(f);
+}
+
+/* A 2.1 GiB result comes back whole and in order. */
+static void test_big_result(void **state)
+{
+	size_t n = BIG;
+	const mp_bytes_t *out;
+	mp_future_t *f = mp_executor_submit(ex, pattern_task, &n, sizeof(n));
+	char *want = malloc(1 << 20);
+
+	(void)state;
+	assert_non_null(f);
+	mpt_assert_ok(mp_future_result(f, mpt_timeout(300), &out));
+	assert_int_equal(out->len, BIG);
+	/* Compare the pattern a MiB at a time, without a second copy. */
+	for (size_t off = 0; off < BIG; off += 1 << 20) {
+		size_t k = BIG - off < (1 << 20) ? BIG - off : 1 << 20;
+
+		/* off is a multiple of 8: word off / 8 + i, then (the
+		 * last MiB) the tail bytes. */
+		for (size_t i = 0; i < k / 8; i++) {
+			uint64_t w = (off / 8 + i + 1) * 0x9e3779b97f4a7c15u;
+
+			memcpy(want + 8 * i, &w, 8);
+		}
+		memset(want + k / 8 * 8, 0x5a, k % 8);
+		if (memcmp((const char *)out->data + off, want, k) != 0)
+			fail_msg("the result differs in the MiB at %zu", off);
+	}
+	mp_future_free(f);
+	free(want);
+}
+
 /* Last: shutdown(cancel_futures) cancels what waits at rank 0, lets the
  * running ones finish, and refuses new work. */
 static void test_shutdown(void **state)
@@ -505,13 +618,17 @@ int main(int argc, char **argv)
 	const struct CMUnitTest killed[] = {
 		cmocka_unit_test(test_rank_killed),
 	};
+	const struct CMUnitTest big[] = {
+		cmocka_unit_test(test_big_argument),
+		cmocka_unit_test(test_big_result),
+	};
 	const struct CMUnitTest terminated[] = {
 		cmocka_unit_test(test_terminate_workers),
 	};
 	int rc;
 
 	ex = mp_executor_new(&(mp_executor_opts_t){
-		.task_timeout = kill_mode ? 0 : 2.0,
+		.task_timeout = kill_mode || strcmp(mode, "big") == 0 ? 0 : 2.0,
 		.backend = mp_mpi_backend(), .backend_arg = &mo});
 	if (strcmp(mode, "rank0dies") == 0) {
 		/* Rank 0 dies with tasks out: the worker ranks notice its
@@ -544,6 +661,8 @@ int main(int argc, char **argv)
 	/* Only rank 0 gets here. */
 	if (kill_mode)
 		rc = cmocka_run_group_tests_name("mpi_kill", killed, NULL, NULL);
+	else if (strcmp(mode, "big") == 0)
+		rc = cmocka_run_group_tests_name("mpi_big", big, NULL, NULL);
 	else if (strcmp(mode, "terminate") == 0)
 		rc = cmocka_run_group_tests_name("mpi_terminate", terminated,
 						 NULL, NULL);
