@@ -198,6 +198,7 @@ int mpb_post_send(struct send **list, MPI_Comm comm, int dest,
 	s->buf = *b;
 	*b = (struct mpw_buf){0};
 	s->nreq = n;
+	s->dest = dest;
 	if (MPI_Isend(s->buf.p, (int)first, MPI_BYTE, dest, TAG_MSG, comm,
 		      &s->req[0]) != MPI_SUCCESS)
 		rc = MP_EBROKEN;
@@ -237,6 +238,17 @@ void mpb_reap_sends(struct send **list, bool wait)
 		free(s->req);
 		free(s);
 	}
+}
+
+/* A message in pieces to dest (to anyone if dest < 0) is still going out:
+ * Open MPI's shared memory moves it in fragments only while MPI is
+ * called, so its sender must not nap. */
+bool mpb_big_send_out(const struct send *list, int dest)
+{
+	for (; list != NULL; list = list->next)
+		if (list->nreq > 1 && (dest < 0 || list->dest == dest))
+			return true;
+	return false;
 }
 
 /* A first piece of got bytes arrived from src into rbuf: the whole

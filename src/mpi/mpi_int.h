@@ -57,7 +57,7 @@ enum { SHORT_NS = 2000000 };
 struct send {
 	struct send *next;
 	MPI_Request *req;
-	int nreq;
+	int nreq, dest;
 	struct mpw_buf buf;
 };
 
@@ -92,6 +92,7 @@ int mpb_build_id_cb(struct dl_phdr_info *info, size_t size, void *arg);
 int mpb_post_send(struct send **list, MPI_Comm comm, int dest,
 		  struct mpw_buf *b);
 void mpb_reap_sends(struct send **list, bool wait);
+bool mpb_big_send_out(const struct send *list, int dest);
 int mpb_finish_recv(MPI_Comm comm, int src, char *rbuf, int got,
 		    char **msg, size_t *len, void (*beat)(void *), void *arg);
 int mpb_send_one(struct send **sends, MPI_Comm comm, int dest,

@@ -43,6 +43,7 @@ struct be {
 	mp_backend_job_t *jobs; /* hand_out's: window * ranks */
 	bool held;             /* jobs[0] is taken and waits for credit */
 	uint64_t last_beat;    /* when rank 0 last told the ranks it lives */
+	uint64_t quiet_since;  /* nothing came nor went since (0: busy) */
 	uint64_t *fn_avg;      /* by function: a job's time (moving
 				* average), 0 = not known yet */
 	uint64_t avg_ns;       /* that of the jobs at hand (UNKNOWN_NS) */
@@ -431,21 +432,28 @@ static void stop_ranks(struct be *b, int how)
 }
 
 /* Nothing arrived and results are owed.  MPI has no descriptor to sleep
- * on, so: while jobs are short, yield and look again (a result is
- * microseconds away); once they are long (avg_ns of SHORT_NS or more),
- * nap a 64th of a job's time, at most 1 ms, so that the progress thread
- * does not take a CPU from the tasks: a result waits at most that long. */
-static void idle(const struct be *b)
+ * on, so: while jobs are short and the quiet has lasted less than
+ * SHORT_NS, yield and look again (a result is microseconds away); else
+ * nap a 64th of a job's time or of the quiet so far, at most 1 ms, so
+ * that the progress thread does not take a CPU from the tasks (a result
+ * waits at most that long).  The quiet bounds the spin when a long job
+ * follows short ones of the same function. */
+static void idle(struct be *b)
 {
 	struct timespec ts = {0, 0};
-	uint64_t nap = b->avg_ns / 64;
+	uint64_t now = mpb_now_ns(), quiet, nap;
+	bool sending = false;
 
-	/* A message still going out moves only while MPI is called (Open
-	 * MPI's shared memory copies it in fragments): no nap then. */
-	if (b->avg_ns < SHORT_NS || b->sends != NULL) {
+	if (b->quiet_since == 0)
+		b->quiet_since = now;
+	quiet = now - b->quiet_since;
+	for (int k = 1; k < b->nranks; k++) /* not to a rank lost */
+		sending |= b->r[k].alive && mpb_big_send_out(b->sends, k);
+	if ((b->avg_ns < SHORT_NS && quiet < SHORT_NS) || sending) {
 		sched_yield();
 		return;
 	}
+	nap = (b->avg_ns > quiet ? b->avg_ns : quiet) / 64;
 	ts.tv_nsec = (long)(nap < 1000000 ? nap : 1000000);
 	nanosleep(&ts, NULL);
 }
@@ -524,13 +532,16 @@ static void *progress(void *arg)
 		    mp_executor_backend_state(b->ex) == MP_BACKEND_CLOSING &&
 		    !hand_out(b))
 			break;
-		if (busy)
+		if (busy) {
+			b->quiet_since = 0;
 			continue;
+		}
 		if (inflight(b) > 0) {
 			check_silence(b);
 			idle(b);
 			continue;
 		}
+		b->quiet_since = 0;
 		wait_kick(b);
 	}
 	stop_ranks(b, how);

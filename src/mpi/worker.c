@@ -224,19 +224,23 @@ static void wait_local(struct worker *w, uint64_t ns)
  * workers), rank 0 sends nothing new until a result goes back: sleep on
  * the local completions (until the next heartbeat).  Otherwise a message
  * may come: MPI has no descriptor to sleep on, so yield and look again
- * while tasks are short (or for IDLE_SPIN_NS of idleness), then nap
- * (a 64th of a task, at most 1 ms), woken early by a local completion.
+ * while tasks are short and nothing has happened for less than SHORT_NS
+ * (or for IDLE_SPIN_NS of idleness), then nap (a 64th of a task or of
+ * the quiet so far, at most 1 ms), woken early by a local completion.
+ * The quiet bounds the spin: a long task after short ones (a short
+ * average) would otherwise be polled by a spinning rank for its whole
+ * run, taking a CPU from it.
  */
 enum { IDLE_SPIN_NS = 200000 };
 
 static void worker_idle(struct worker *w, const struct config *cf,
 			uint64_t beat_ns, uint64_t *idle_since, bool sending)
 {
-	uint64_t now = mpb_now_ns(), nap;
+	uint64_t now = mpb_now_ns(), nap, quiet;
 
 	if (*idle_since == 0)
 		*idle_since = now;
-	if (sending) { /* it moves only while MPI is called (see rank0.c) */
+	if (sending) { /* see mpb_big_send_out */
 		sched_yield();
 		return;
 	}
@@ -244,12 +248,14 @@ static void worker_idle(struct worker *w, const struct config *cf,
 		wait_local(w, beat_ns);
 		return;
 	}
-	nap = w->inflight > 0 ? w->avg_ns / 64 : now - *idle_since;
-	if ((w->inflight > 0 && w->avg_ns < SHORT_NS) ||
-	    (w->inflight == 0 && nap < IDLE_SPIN_NS)) {
+	quiet = now - *idle_since;
+	if ((w->inflight > 0 && w->avg_ns < SHORT_NS && quiet < SHORT_NS) ||
+	    (w->inflight == 0 && quiet < IDLE_SPIN_NS)) {
 		sched_yield();
 		return;
 	}
+	nap = w->inflight > 0 ? (w->avg_ns > quiet ? w->avg_ns : quiet) / 64
+			      : quiet;
 	wait_local(w, nap < 1000000 ? nap : 1000000);
 }
 
@@ -350,7 +356,8 @@ _Noreturn void mpb_worker_main(MPI_Comm comm, const struct config *cf)
 			mpb_send_one(&sends, comm, 0, MPW_BEAT, NULL, NULL);
 			last_sent = mpb_now_ns();
 		}
-		worker_idle(&w, cf, beat_ns, &idle_since, sends != NULL);
+		worker_idle(&w, cf, beat_ns, &idle_since,
+			    mpb_big_send_out(sends, -1));
 		if (!w.stop && mpb_now_ns() - heard > silence) {
 			fprintf(stderr, "mproc_mpi rank %d: rank 0 sent nothing "
 				"for %gs: presumed dead, exiting\n",

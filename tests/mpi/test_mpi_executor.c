@@ -341,6 +341,67 @@ static void test_long_tasks_spread(void **state)
 	assert_in_range(n_first, 3, N - 3);
 }
 
+/* CPU time (user + system) of process pid so far, in seconds. */
+static double cpu_of(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long ut = 0, st = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	assert_non_null(f = fopen(path, "r"));
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	assert_non_null(p = strrchr(buf, ')'));
+	/* After the name: state (3) ... utime (14), stime (15). */
+	assert_int_equal(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u "
+				"%*u %lu %lu", &ut, &st), 2);
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* A long task after short ones of the same function (a short average):
+ * neither rank 0 nor the worker ranks spin through it (they nap once the
+ * quiet passes 2 ms); they took about a CPU each for the whole second. */
+static void test_long_after_short_no_spin(void **state)
+{
+	enum { N = 300 };
+	mp_future_t *fs[N];
+	const mp_bytes_t *out;
+	pid_t rank[2] = {0, 0};
+	double before[3];
+
+	(void)state;
+	for (int i = 0; i < N; i++)
+		fs[i] = submit_nap(0);
+	for (int i = 0; i < N; i++) {
+		pid_t p;
+
+		assert_int_equal(mp_future_result(fs[i], mpt_timeout(10), &out), 0);
+		memcpy(&p, out->data, sizeof(p));
+		if (rank[0] == 0)
+			rank[0] = p;
+		else if (p != rank[0])
+			rank[1] = p;
+		mp_future_free(fs[i]);
+	}
+	assert_int_not_equal(rank[1], 0);
+	before[0] = cpu_of(getpid());
+	before[1] = cpu_of(rank[0]);
+	before[2] = cpu_of(rank[1]);
+	fs[0] = submit_nap(1000);
+	fs[1] = submit_nap(1000);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(mp_future_result(fs[i], mpt_timeout(10), &out), 0);
+		mp_future_free(fs[i]);
+	}
+	print_message("cpu during 1 s of naps: rank 0 %.2f s, rank 1 %.2f s, "
+		      "rank 2 %.2f s\n", cpu_of(getpid()) - before[0],
+		      cpu_of(rank[0]) - before[1], cpu_of(rank[1]) - before[2]);
+	assert_true(cpu_of(getpid()) - before[0] < 0.1);
+	assert_true(cpu_of(rank[0]) - before[1] < 0.1);
+	assert_true(cpu_of(rank[1]) - before[2] < 0.1);
+}
+
 static void test_segfault_then_1000(void **state)
 {
 	enum { N = 1000 };
@@ -611,6 +672,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_task_timeout),
 		cmocka_unit_test(test_kill_running),
 		cmocka_unit_test(test_long_tasks_spread),
+		cmocka_unit_test(test_long_after_short_no_spin),
 		cmocka_unit_test(test_segfault_then_1000),
 		cmocka_unit_test(test_big_message),
 		cmocka_unit_test(test_shutdown),
