@@ -105,6 +105,14 @@ static void finalize_at_exit(void)
 		MPI_Finalize();
 }
 
+MPI_Comm mpb_parent = MPI_COMM_NULL;
+
+void mpb_disconnect(void)
+{
+	if (mpb_parent != MPI_COMM_NULL && !mpb_lost_rank)
+		MPI_Comm_disconnect(&mpb_parent);
+}
+
 int mpb_up(void)
 {
 	int inited = 0, provided = 0;

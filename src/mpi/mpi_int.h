@@ -80,6 +80,9 @@ extern struct mp_mpi_fn_entry **mpb_table;
 extern size_t mpb_ntable;
 /* A rank was lost: no rank may call MPI_Finalize. */
 extern bool mpb_lost_rank;
+/* The spawn mode's intercommunicator (rank 0's to the ranks it started,
+ * theirs to rank 0), or MPI_COMM_NULL. */
+extern MPI_Comm mpb_parent;
 
 uint64_t mpb_now_ns(void);
 /* CLOCK_MONOTONIC ns from now (the clock of mpb_cond_init's condvars). */
@@ -88,6 +91,9 @@ void mpb_cond_init(pthread_cond_t *cv);
 int mpb_table_build(uint64_t *hash);
 int mpb_fn_id(uintptr_t fn, int kind, uint32_t *id);
 int mpb_up(void);
+/* Spawn mode, at a clean end: disconnect from the other side (so that
+ * either may finalize and exit without the other). */
+void mpb_disconnect(void);
 int mpb_build_id_cb(struct dl_phdr_info *info, size_t size, void *arg);
 int mpb_post_send(struct send **list, MPI_Comm comm, int dest,
 		  struct mpw_buf *b);

@@ -5,6 +5,8 @@
  */
 #include "mpi/mpi_int.h"
 
+#include <fcntl.h>
+
 /* ---- rank 0 ---- */
 
 struct rank {
@@ -605,6 +607,7 @@ static void be_stop(void *state)
 		free(s);
 	}
 	MPI_Comm_free(&b->comm);
+	mpb_disconnect();
 	be_free(b);
 }
 
@@ -672,6 +675,95 @@ static int compare_ranks(MPI_Comm comm, int me, int n, uint64_t fnhash)
 	return 0;
 }
 
+/* This program's arguments after argv[0] (from /proc/self/cmdline), as
+ * MPI_Comm_spawn wants them: a NULL-terminated array in one allocation,
+ * or NULL. */
+static char **own_args(void)
+{
+	static char buf[65536];
+	size_t len = 0, n = 0;
+	ssize_t k;
+	char **argv;
+	int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return NULL;
+	while (len < sizeof(buf) - 1 &&
+	       (k = read(fd, buf + len, sizeof(buf) - 1 - len)) != 0) {
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			break;
+		len += (size_t)k;
+	}
+	close(fd);
+	buf[len] = '\0';
+	for (size_t i = 0; i < len; i++)
+		n += buf[i] == '\0';
+	if ((argv = calloc(n + 1, sizeof(*argv))) == NULL)
+		return NULL;
+	n = 0;
+	for (size_t i = strlen(buf) + 1; i < len; i += strlen(buf + i) + 1)
+		argv[n++] = buf + i;
+	return argv;
+}
+
+/* The communicator of the job, rank 0 first: MPI_COMM_WORLD's copy
+ * (SPMD); with spawn, rank 0 alone starts spawn copies of this program
+ * (MPI_Comm_spawn: same arguments) and merges them in; a process so
+ * started merges itself in (after rank 0) and serves.  0 or a code with
+ * a reason. */
+static int job_comm(unsigned spawn, MPI_Comm *comm)
+{
+	MPI_Comm parent = MPI_COMM_NULL;
+	MPI_Errhandler eh;
+	char exe[4096], **argv;
+	ssize_t k;
+	int n = 0, rc;
+
+	MPI_Comm_get_parent(&parent);
+	if (parent != MPI_COMM_NULL) { /* started by a spawn */
+		mpb_parent = parent;
+		return MPI_Intercomm_merge(parent, 1, comm) == MPI_SUCCESS
+			       ? 0 : mp_executor_backend_why(
+					     MP_EBROKEN, "MPI_Intercomm_merge failed");
+	}
+	if (spawn == 0)
+		return MPI_Comm_dup(MPI_COMM_WORLD, comm) == MPI_SUCCESS
+			       ? 0 : mp_executor_backend_why(
+					     MP_EBROKEN, "MPI_Comm_dup failed");
+	MPI_Comm_size(MPI_COMM_WORLD, &n);
+	if (n != 1)
+		return mp_executor_backend_why(-EINVAL, "spawn wants a program "
+					       "started alone (not by mpirun -np "
+					       "%d)", n);
+	if ((k = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) < 0)
+		return mp_executor_backend_why(-errno, "cannot name this "
+					       "program: /proc/self/exe: %s",
+					       mp_strerror(-errno));
+	exe[k] = '\0';
+	if ((argv = own_args()) == NULL)
+		return mp_executor_backend_why(-ENOMEM, "cannot read this "
+					       "program's arguments");
+	/* A failed spawn returns (the program's handler comes back). */
+	MPI_Comm_get_errhandler(MPI_COMM_SELF, &eh);
+	MPI_Comm_set_errhandler(MPI_COMM_SELF, MPI_ERRORS_RETURN);
+	rc = MPI_Comm_spawn(exe, argv, (int)spawn, MPI_INFO_NULL, 0,
+			    MPI_COMM_SELF, &parent, MPI_ERRCODES_IGNORE);
+	MPI_Comm_set_errhandler(MPI_COMM_SELF, eh);
+	MPI_Errhandler_free(&eh);
+	free(argv);
+	if (rc != MPI_SUCCESS)
+		return mp_executor_backend_why(MP_EBROKEN, "MPI_Comm_spawn of "
+					       "%u ranks failed (not enough "
+					       "slots? see docs/mpi.md)", spawn);
+	mpb_parent = parent;
+	if (MPI_Intercomm_merge(parent, 0, comm) != MPI_SUCCESS)
+		return mp_executor_backend_why(MP_EBROKEN,
+					       "MPI_Intercomm_merge failed");
+	return 0;
+}
+
 static int be_start(mp_executor_t *ex, const mp_executor_opts_t *opts,
 		    void **state, unsigned *workers)
 {
@@ -692,16 +784,17 @@ static int be_start(mp_executor_t *ex, const mp_executor_opts_t *opts,
 		return mp_executor_backend_why(-ENOTSUP, "one MPI executor per "
 					       "MPI job: its worker ranks have "
 					       "exited with the first");
-	if ((rc = mpb_up()) < 0)
+	if ((rc = mpb_up()) < 0 ||
+	    (rc = job_comm(mo ? mo->spawn : 0, &comm)) < 0)
 		return rc;
-	MPI_Comm_rank(MPI_COMM_WORLD, &me);
-	MPI_Comm_size(MPI_COMM_WORLD, &n);
-	if (n < 2)
+	MPI_Comm_rank(comm, &me);
+	MPI_Comm_size(comm, &n);
+	if (n < 2) {
+		MPI_Comm_free(&comm);
 		return mp_executor_backend_why(-ENOTSUP, "the MPI job has one "
 					       "rank: launch it with mpirun -np "
-					       "N, N >= 2");
-	if (MPI_Comm_dup(MPI_COMM_WORLD, &comm) != MPI_SUCCESS)
-		return mp_executor_backend_why(MP_EBROKEN, "MPI_Comm_dup failed");
+					       "N, N >= 2 (or set spawn)");
+	}
 	MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
 	if (mpb_table_build(&fnhash) < 0)
 		return mp_executor_backend_why(-ENOMEM, "out of memory");

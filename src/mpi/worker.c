@@ -388,6 +388,7 @@ _Noreturn void mpb_worker_main(MPI_Comm comm, const struct config *cf)
 			MPI_Request_free(&rreq);
 		}
 		MPI_Comm_free(&comm);
+		mpb_disconnect();
 	} /* else rank 0 is gone: nothing of MPI's can finish; exit */
 	free(rbuf);
 	if (code == 0 && !mpb_lost_rank)

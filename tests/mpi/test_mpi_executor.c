@@ -16,6 +16,8 @@
  *             exit within rank_timeout
  *   big       a 2.1 GiB argument and a 2.1 GiB result (over INT_MAX: sent
  *             in pieces); about 10 GiB of memory at the peak, ~10 s
+ *   spawn     run alone (no mpirun): rank 0 starts 2 worker ranks
+ *             (MPI_Comm_spawn); wait, map, kill, spreading, shutdown
  *   mismatch  (rank 0 only; the other ranks run another MPI program)
  *             mp_executor_new fails with -EPROTO at once */
 #include "mptest.h"
@@ -677,6 +679,14 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_big_message),
 		cmocka_unit_test(test_shutdown),
 	};
+	/* spawn: started alone, rank 0 starts the 2 worker ranks itself. */
+	const struct CMUnitTest spawned[] = {
+		cmocka_unit_test(test_wait_conditions),
+		cmocka_unit_test(test_map),
+		cmocka_unit_test(test_kill_running),
+		cmocka_unit_test(test_long_tasks_spread),
+		cmocka_unit_test(test_shutdown),
+	};
 	const struct CMUnitTest killed[] = {
 		cmocka_unit_test(test_rank_killed),
 	};
@@ -689,6 +699,7 @@ int main(int argc, char **argv)
 	};
 	int rc;
 
+	mo.spawn = strcmp(mode, "spawn") == 0 ? 2 : 0;
 	ex = mp_executor_new(&(mp_executor_opts_t){
 		.task_timeout = kill_mode || strcmp(mode, "big") == 0 ? 0 : 2.0,
 		.backend = mp_mpi_backend(), .backend_arg = &mo});
@@ -723,6 +734,9 @@ int main(int argc, char **argv)
 	/* Only rank 0 gets here. */
 	if (kill_mode)
 		rc = cmocka_run_group_tests_name("mpi_kill", killed, NULL, NULL);
+	else if (strcmp(mode, "spawn") == 0)
+		rc = cmocka_run_group_tests_name("mpi_spawn", spawned, NULL,
+						 NULL);
 	else if (strcmp(mode, "big") == 0)
 		rc = cmocka_run_group_tests_name("mpi_big", big, NULL, NULL);
 	else if (strcmp(mode, "terminate") == 0)
