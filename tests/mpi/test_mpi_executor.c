@@ -18,6 +18,7 @@
  *             in pieces); about 10 GiB of memory at the peak, ~10 s
  *   spawn     run alone (no mpirun): rank 0 starts 2 worker ranks
  *             (MPI_Comm_spawn); wait, map, kill, spreading, shutdown
+ *   spawnrefused  spawn set under mpirun -np 3: -EINVAL on every rank
  *   mismatch  (rank 0 only; the other ranks run another MPI program)
  *             mp_executor_new fails with -EPROTO at once */
 #include "mptest.h"
@@ -659,6 +660,16 @@ static void test_terminate_workers(void **state)
 	assert_true(mpt_now() - t0 < mpt_timeout(10));
 }
 
+/* spawnrefused: mp_executor_new under mpirun -np 3 with spawn set. */
+static void test_spawn_refused(void **state)
+{
+	(void)state;
+	assert_null(ex);
+	assert_int_equal(mp_last_error_code(), -EINVAL);
+	assert_non_null(strstr(mp_last_error(), "spawn wants a program "
+					      "started alone"));
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "api";
@@ -699,7 +710,8 @@ int main(int argc, char **argv)
 	};
 	int rc;
 
-	mo.spawn = strcmp(mode, "spawn") == 0 ? 2 : 0;
+	mo.spawn = strcmp(mode, "spawn") == 0 ||
+			   strcmp(mode, "spawnrefused") == 0 ? 2 : 0;
 	ex = mp_executor_new(&(mp_executor_opts_t){
 		.task_timeout = kill_mode || strcmp(mode, "big") == 0 ? 0 : 2.0,
 		.backend = mp_mpi_backend(), .backend_arg = &mo});
@@ -716,6 +728,16 @@ int main(int argc, char **argv)
 		printf("rank 0: dying\n");
 		fflush(stdout);
 		raise(SIGKILL);
+	}
+	if (strcmp(mode, "spawnrefused") == 0) {
+		/* Under mpirun -np 3 with spawn set: every rank is refused
+		 * at once, and exits 0 (MPI finalized at exit). */
+		const struct CMUnitTest refused[] = {
+			cmocka_unit_test(test_spawn_refused),
+		};
+
+		return cmocka_run_group_tests_name("mpi_spawnrefused", refused,
+						   NULL, NULL);
 	}
 	if (strcmp(mode, "mismatch") == 0) {
 		/* mpirun -np 1 this mismatch : -np 2 another MPI program: the
