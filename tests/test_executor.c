@@ -1,9 +1,22 @@
 /* test_executor.c - ProcessPoolExecutor: futures (result, exception, done,
  * running, cancel, callbacks), as_completed, wait, map with a timeout,
- * shutdown, and a crashing worker that breaks only its own future. */
+ * shutdown, and a crashing worker that breaks only its own future.
+ *
+ * Built a second time with MPT_MPI as test_executor_mpi: the tests of
+ * mpi_tests[] (main, at the end) then run on the MPI backend
+ * (libmproc_mpi), one test per MPI job (`mpirun -np 3 test_executor_mpi
+ * <test>`, tests/mpi/run.sh): the worker ranks serve inside
+ * mp_executor_new and exit there.  The others do not fit the MPI backend:
+ * their tasks take pipe fds (no fd crosses ranks), they count on one
+ * local worker holding the queue (the ranks take a window of tasks at
+ * once), or they use per-executor options it refuses (initializer,
+ * max_tasks_per_child, a start method), or several executors per process;
+ * tests/mpi/test_mpi_executor.c tests those behaviours there. */
 #include "mptest.h"
 #include "mptest_kill.h"
+#ifndef MPT_MPI
 #include "mptest_fs.h"
+#endif
 
 #include <fcntl.h>
 #include <poll.h>
@@ -14,6 +27,33 @@
 #include "mproc/backend.h"
 #include "mproc/executor.h"
 #include "mproc/process.h"
+
+#ifdef MPT_MPI
+#include <mpi.h>
+
+#include "mproc/mpi.h"
+/* Tasks run on other ranks by their registered names. */
+#define MPT_TASK(fn) MP_MPI_TASK(fn)
+#define MPT_MAP(fn) MP_MPI_MAP(fn)
+#define MPT_NMETHODS 1 /* one executor per MPI job */
+static const char *const methods[] = {NULL}; /* the worker ranks' own */
+#else
+#define MPT_TASK(fn)
+#define MPT_MAP(fn)
+#define MPT_NMETHODS 3
+#endif
+
+/* The executor of a test that runs on either backend: opts, or on the MPI
+ * backend opts without what only local workers take. */
+static mp_executor_t *ex_new(mp_executor_opts_t opts)
+{
+#ifdef MPT_MPI
+	opts.backend = mp_mpi_backend();
+	opts.start_method = NULL;
+	opts.max_tasks_per_child = 0;
+#endif
+	return mp_executor_new(&opts);
+}
 
 /* in: an int x; out: 2x.  x < 0 fails; x == 1000 kills the worker. */
 static int twice(const void *in, size_t len, mp_task_out_t *out)
@@ -30,6 +70,7 @@ static int twice(const void *in, size_t len, mp_task_out_t *out)
 	x *= 2;
 	return mp_task_return(out, &x, sizeof(x));
 }
+MPT_TASK(twice);
 
 /* in: {fd, ms}: wait for a byte on fd (if fd >= 0), then sleep ms. */
 struct gate {
@@ -48,6 +89,7 @@ static int gated(const void *in, size_t len, mp_task_out_t *out)
 	poll(NULL, 0, g.ms);
 	return mp_task_return(out, &g.ms, sizeof(g.ms));
 }
+MPT_TASK(gated);
 
 /* call succeeds, and mp_last_error() is still msg */
 #define OP_KEEPS(call)                                                        \
@@ -83,8 +125,8 @@ static void open_gate(int fd)
 static void test_submit_result_exception(void **state)
 {
 	(void)state;
-	for (size_t m = 0; m < 3; m++) {
-		mp_executor_t *ex = mp_executor_new(&(mp_executor_opts_t){
+	for (size_t m = 0; m < MPT_NMETHODS; m++) {
+		mp_executor_t *ex = ex_new((mp_executor_opts_t){
 			.max_workers = 2, .max_tasks_per_child = 10,
 			.start_method = methods[m]});
 		mp_future_t *f[100], *bad;
@@ -318,11 +360,12 @@ static int slow_double(const void *in, void *out)
 	*(int *)out = *(const int *)in * 2;
 	return 0;
 }
+MPT_MAP(slow_double);
 
 static void test_map_timeout(void **state)
 {
 	static int in[200], out[200];
-	mp_executor_t *ex = mp_executor_new(&(mp_executor_opts_t){.max_workers = 2});
+	mp_executor_t *ex = ex_new((mp_executor_opts_t){.max_workers = 2});
 
 	(void)state;
 	for (int i = 0; i < 200; i++)
@@ -471,7 +514,7 @@ static void test_new_and_submit_messages(void **state)
 	assert_int_equal(mp_last_error_code(), -EINVAL);
 	assert_non_null(strstr(mp_last_error(), "opts->start_method is for "
 						"local workers"));
-	ex = mp_executor_new(&(mp_executor_opts_t){.max_workers = 1});
+	ex = ex_new((mp_executor_opts_t){.max_workers = 1});
 	assert_non_null(ex);
 	assert_null(mp_executor_submit(ex, twice, NULL, 4));
 	assert_int_equal(mp_last_error_code(), -EINVAL);
@@ -488,6 +531,7 @@ static int times3(const void *in, void *out)
 	*(int *)out = *(const int *)in * 3;
 	return 0;
 }
+MPT_MAP(times3);
 
 /* In a child: the old code crashed in the caller. */
 static int map_wrapping(void *arg)
@@ -592,7 +636,7 @@ static void test_free_is_bounded(void **state)
 /* Within the grace, free lets the futures finish (CPython's shutdown). */
 static void test_free_waits_for_short_futures(void **state)
 {
-	mp_executor_t *ex = mp_executor_new(&(mp_executor_opts_t){.max_workers = 1});
+	mp_executor_t *ex = ex_new((mp_executor_opts_t){.max_workers = 1});
 	mp_future_t *f = submit_gate(ex, -1, 100);
 	const mp_bytes_t *out;
 
@@ -655,7 +699,7 @@ static void test_success_keeps_last_error(void **state)
 		in[i] = i;
 	mpt_assert_rc(mp_future_result(NULL, 0, NULL), -EINVAL);
 	snprintf(msg, sizeof(msg), "%s", mp_last_error());
-	ex = mp_executor_new(&(mp_executor_opts_t){.max_workers = 2});
+	ex = ex_new((mp_executor_opts_t){.max_workers = 2});
 	assert_non_null(ex);
 	for (int i = 0; i < N; i++)
 		f[i] = submit_int(ex, i);
@@ -844,7 +888,7 @@ static void test_submit_many(void **state)
 	size_t seen = 0;
 
 	(void)state;
-	ex = mp_executor_new(&(mp_executor_opts_t){.max_workers = 2});
+	ex = ex_new((mp_executor_opts_t){.max_workers = 2});
 	assert_non_null(ex);
 	for (int i = 0; i < N; i++) {
 		x[i] = i;
@@ -889,6 +933,38 @@ static void test_submit_many(void **state)
 	mp_executor_free(ex);
 }
 
+#ifdef MPT_MPI
+/* mpirun -np 3 test_executor_mpi <test>: that test, on the MPI backend.
+ * MPI starts first, so that its fds and /dev/shm segments are there
+ * before the tests count them. */
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest mpi_tests[] = {
+		MPT(test_submit_result_exception),
+		MPT(test_map_timeout),
+		MPT(test_new_and_submit_messages),
+		MPT(test_free_waits_for_short_futures),
+		MPT(test_success_keeps_last_error),
+		MPT(test_submit_many),
+	};
+	int provided = 0;
+
+	if (MPI_Init_thread(NULL, NULL, MPI_THREAD_SERIALIZED, &provided) !=
+		    MPI_SUCCESS)
+		return 98;
+	for (size_t i = 0; argc == 2 && i < sizeof(mpi_tests) /
+						     sizeof(mpi_tests[0]); i++)
+		if (strcmp(mpi_tests[i].name, argv[1]) == 0) {
+			int rc = _cmocka_run_group_tests(argv[1], &mpi_tests[i],
+							 1, NULL, NULL);
+
+			MPI_Finalize(); /* ours: the worker ranks did theirs */
+			return rc;
+		}
+	fprintf(stderr, "usage: test_executor_mpi <test of mpi_tests[]>\n");
+	return 2;
+}
+#else
 int main(int argc, char **argv)
 {
 	int init = mp_init(argc, argv); /* first: a spawn worker runs here */
@@ -920,3 +996,4 @@ int main(int argc, char **argv)
 		return 98;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
+#endif

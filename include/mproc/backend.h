@@ -50,6 +50,12 @@ struct mp_executor_backend {
 	 * runs, call mp_executor_backend_stopped if not done yet, and
 	 * release state, in bounded time. */
 	void (*stop)(void *state);
+	/* mp_future_kill of a taken job (handle): kill it where it runs and
+	 * end it with MP_ECANCELLED once it is gone (or end it so at once if
+	 * it has not left yet); 1, or a negative code.  Called with the
+	 * executor's lock held: must not call back into the executor.  NULL:
+	 * mp_future_kill of a taken job is -ENOTSUP. */
+	int (*kill)(void *state, void *handle);
 };
 
 /*

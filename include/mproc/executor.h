@@ -113,8 +113,10 @@ MP_API int mp_future_cancel(mp_future_t *f);
  * replaced; the executor goes on.  f then ends cancelled (MP_ECANCELLED,
  * mp_future_cancelled 1), unless the task finished first.  1 (done so, or
  * f was cancelled already), 0 (f had finished), -EINVAL for NULL.  Returns
- * before the worker is reaped: wait on f.  -ENOTSUP for a running task
- * of a backend executor (opts->backend: not killed).  Thread-safe.
+ * before the worker is reaped: wait on f.  On a backend (opts->backend)
+ * the backend kills it where it runs (the MPI backend: its rank kills its
+ * local worker's process group); -ENOTSUP for a running task of a backend
+ * that cannot.  Thread-safe.
  */
 MP_API int mp_future_kill(mp_future_t *f);
 

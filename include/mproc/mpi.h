@@ -43,6 +43,11 @@ typedef struct mp_mpi_opts {
 				 * is dead, and rank 0 silent this long for
 				 * the worker ranks; 0 = 10 s (heartbeats
 				 * every 1/4) */
+	unsigned spawn;         /* 0: SPMD (mpirun -np N ./app); N: this
+				 * process, started alone (./app), starts N
+				 * worker ranks running this program with
+				 * its arguments (MPI_Comm_spawn), which
+				 * serve inside mp_executor_new */
 } mp_mpi_opts_t;
 
 /*

@@ -105,6 +105,14 @@ static void finalize_at_exit(void)
 		MPI_Finalize();
 }
 
+MPI_Comm mpb_parent = MPI_COMM_NULL;
+
+void mpb_disconnect(void)
+{
+	if (mpb_parent != MPI_COMM_NULL && !mpb_lost_rank)
+		MPI_Comm_disconnect(&mpb_parent);
+}
+
 int mpb_up(void)
 {
 	int inited = 0, provided = 0;
@@ -198,6 +206,7 @@ int mpb_post_send(struct send **list, MPI_Comm comm, int dest,
 	s->buf = *b;
 	*b = (struct mpw_buf){0};
 	s->nreq = n;
+	s->dest = dest;
 	if (MPI_Isend(s->buf.p, (int)first, MPI_BYTE, dest, TAG_MSG, comm,
 		      &s->req[0]) != MPI_SUCCESS)
 		rc = MP_EBROKEN;
@@ -239,11 +248,24 @@ void mpb_reap_sends(struct send **list, bool wait)
 	}
 }
 
+/* A message in pieces to dest (to anyone if dest < 0) is still going out:
+ * Open MPI's shared memory moves it in fragments only while MPI is
+ * called, so its sender must not nap. */
+bool mpb_big_send_out(const struct send *list, int dest)
+{
+	for (; list != NULL; list = list->next)
+		if (list->nreq > 1 && (dest < 0 || list->dest == dest))
+			return true;
+	return false;
+}
+
 /* A first piece of got bytes arrived from src into rbuf: the whole
  * message into *msg (rbuf, or malloc'd: the caller frees it when it is
- * not rbuf) and *len.  0, -ENOMEM, -EPROTO or MP_EBROKEN. */
+ * not rbuf) and *len.  0, -ENOMEM, -EPROTO or MP_EBROKEN.  Before each
+ * further piece beat(arg) runs: the ranks waiting on this one hear that
+ * it lives (a 2 GiB message takes seconds). */
 int mpb_finish_recv(MPI_Comm comm, int src, char *rbuf, int got,
-		    char **msg, size_t *len)
+		    char **msg, size_t *len, void (*beat)(void *), void *arg)
 {
 	struct mpw_hdr h;
 	size_t have = (size_t)got;
@@ -265,6 +287,7 @@ int mpb_finish_recv(MPI_Comm comm, int src, char *rbuf, int got,
 		int k = -1;
 		char *q;
 
+		beat(arg);
 		if (MPI_Probe(src, TAG_BIG, comm, &st) != MPI_SUCCESS ||
 		    MPI_Get_count(&st, MPI_BYTE, &k) != MPI_SUCCESS) {
 			free(p);

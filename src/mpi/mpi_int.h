@@ -47,6 +47,7 @@
 enum { TAG_MSG = 7101, TAG_BIG = 7102 };
 enum { STOP_GRACEFUL = 0, STOP_NOW = 1 };
 #define STOP_FNID UINT32_MAX /* a STOP record's fnid */
+#define KILL_FNID (UINT32_MAX - 1) /* a KILL record's (in MPW_TASKS) */
 /* A task shorter than this is "short": both sides yield and look again
  * rather than nap while one is owed. */
 enum { SHORT_NS = 2000000 };
@@ -56,7 +57,7 @@ enum { SHORT_NS = 2000000 };
 struct send {
 	struct send *next;
 	MPI_Request *req;
-	int nreq;
+	int nreq, dest;
 	struct mpw_buf buf;
 };
 
@@ -79,6 +80,9 @@ extern struct mp_mpi_fn_entry **mpb_table;
 extern size_t mpb_ntable;
 /* A rank was lost: no rank may call MPI_Finalize. */
 extern bool mpb_lost_rank;
+/* The spawn mode's intercommunicator (rank 0's to the ranks it started,
+ * theirs to rank 0), or MPI_COMM_NULL. */
+extern MPI_Comm mpb_parent;
 
 uint64_t mpb_now_ns(void);
 /* CLOCK_MONOTONIC ns from now (the clock of mpb_cond_init's condvars). */
@@ -87,12 +91,16 @@ void mpb_cond_init(pthread_cond_t *cv);
 int mpb_table_build(uint64_t *hash);
 int mpb_fn_id(uintptr_t fn, int kind, uint32_t *id);
 int mpb_up(void);
+/* Spawn mode, at a clean end: disconnect from the other side (so that
+ * either may finalize and exit without the other). */
+void mpb_disconnect(void);
 int mpb_build_id_cb(struct dl_phdr_info *info, size_t size, void *arg);
 int mpb_post_send(struct send **list, MPI_Comm comm, int dest,
 		  struct mpw_buf *b);
 void mpb_reap_sends(struct send **list, bool wait);
+bool mpb_big_send_out(const struct send *list, int dest);
 int mpb_finish_recv(MPI_Comm comm, int src, char *rbuf, int got,
-		    char **msg, size_t *len);
+		    char **msg, size_t *len, void (*beat)(void *), void *arg);
 int mpb_send_one(struct send **sends, MPI_Comm comm, int dest,
 		 uint32_t type, const struct mpw_rec *r, const void *data);
 

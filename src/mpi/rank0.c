@@ -5,6 +5,8 @@
  */
 #include "mpi/mpi_int.h"
 
+#include <fcntl.h>
+
 /* ---- rank 0 ---- */
 
 struct rank {
@@ -17,6 +19,11 @@ struct rank {
 	uint64_t last_heard;
 	char *rbuf;
 	struct mpw_buf out; /* the tasks of this round */
+};
+
+struct kill_req {
+	struct kill_req *next;
+	void *handle;
 };
 
 struct be {
@@ -33,9 +40,12 @@ struct be {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool kicked, quit, stopped;
+	struct kill_req *kills; /* mp_future_kill's requests (under mu) */
 	unsigned alive;
 	mp_backend_job_t *jobs; /* hand_out's: window * ranks */
+	bool held;             /* jobs[0] is taken and waits for credit */
 	uint64_t last_beat;    /* when rank 0 last told the ranks it lives */
+	uint64_t quiet_since;  /* nothing came nor went since (0: busy) */
 	uint64_t *fn_avg;      /* by function: a job's time (moving
 				* average), 0 = not known yet */
 	uint64_t avg_ns;       /* that of the jobs at hand (UNKNOWN_NS) */
@@ -52,6 +62,24 @@ static void be_kick(void *state)
 	b->kicked = true;
 	pthread_cond_signal(&b->cv);
 	pthread_mutex_unlock(&b->mu);
+}
+
+/* mp_future_kill of a taken job: the progress thread sends it on. */
+static int be_kill(void *state, void *handle)
+{
+	struct be *b = state;
+	struct kill_req *q = malloc(sizeof(*q));
+
+	if (q == NULL)
+		return -ENOMEM;
+	q->handle = handle;
+	pthread_mutex_lock(&b->mu);
+	q->next = b->kills;
+	b->kills = q;
+	b->kicked = true;
+	pthread_cond_signal(&b->cv);
+	pthread_mutex_unlock(&b->mu);
+	return 1;
 }
 
 /* End the job in slot of rank k. */
@@ -80,6 +108,16 @@ static void end_rank_jobs(struct be *b, int k, int status, const char *msg)
 			end_slot(b, k, s, status, msg, strlen(msg));
 }
 
+/* End the job held for credit, if any. */
+static void end_held(struct be *b, int status, const char *msg)
+{
+	if (!b->held)
+		return;
+	b->held = false;
+	mp_executor_backend_end(b->ex, b->jobs[0].handle, status, msg,
+				strlen(msg));
+}
+
 /* Rank k is lost: its jobs fail; with none left the executor breaks. */
 static void rank_lost(struct be *b, int k, const char *why)
 {
@@ -96,8 +134,10 @@ static void rank_lost(struct be *b, int k, const char *why)
 		MPI_Request_free(&b->rreq[k - 1]);
 	}
 	end_rank_jobs(b, k, MP_EBROKEN, msg);
-	if (b->alive == 0)
+	if (b->alive == 0) {
+		end_held(b, MP_EBROKEN, msg);
 		mp_executor_backend_break(b->ex, msg);
+	}
 }
 
 struct on_result {
@@ -120,6 +160,8 @@ static int result_rec(void *arg, const struct mpw_rec *rec, const char *data)
 	return 0;
 }
 
+static void beat_now(void *arg);
+
 /* A message arrived from rank k (got bytes of its first piece). */
 static void on_message(struct be *b, int k, int got)
 {
@@ -131,7 +173,8 @@ static void on_message(struct be *b, int k, int got)
 	int rc;
 
 	b->r[k].last_heard = mpb_now_ns();
-	rc = mpb_finish_recv(b->comm, k, b->r[k].rbuf, got, &msg, &len);
+	rc = mpb_finish_recv(b->comm, k, b->r[k].rbuf, got, &msg, &len,
+			     beat_now, b);
 	if (rc == 0)
 		rc = mpw_decode(msg, len, &type, result_rec, &o, &why);
 	if (msg != b->r[k].rbuf && rc != -ENOMEM)
@@ -206,45 +249,11 @@ static unsigned credit(const struct be *b, int k)
 	return r->inflight < cap ? cap - r->inflight : 0;
 }
 
-/* Hand pending jobs to the ranks with credit, each to the least loaded,
- * one message per rank.  The credit is that of the first job's function
- * (a function not seen yet counts as long).  true if any was sent. */
-static bool hand_out(struct be *b)
+/* Send each rank its message of this round, if any: true if any. */
+static bool send_round(struct be *b)
 {
-	size_t n = 0, got;
-	uint32_t id;
 	bool any = false;
 
-	for (int k = 1; k < b->nranks; k++)
-		n += b->r[k].alive ? b->r[k].nfree : 0;
-	if (n == 0 || mp_executor_backend_take(b->ex, 1, b->jobs) == 0)
-		return false;
-	b->avg_ns = mpb_fn_id(b->jobs[0].fn, b->jobs[0].kind, &id) == 0 &&
-			    b->fn_avg[id] != 0
-		    ? b->fn_avg[id] : UNKNOWN_NS;
-	n = 0;
-	for (int k = 1; k < b->nranks; k++)
-		n += credit(b, k);
-	got = 1 + (n > 1 ? mp_executor_backend_take(b->ex, n - 1, b->jobs + 1)
-			 : 0);
-	for (size_t i = 0; i < got; i++) {
-		int best = 0, any_room = 0;
-
-		for (int k = 1; k < b->nranks; k++) {
-			if (credit(b, k) > 0 &&
-			    (best == 0 || b->r[k].inflight < b->r[best].inflight))
-				best = k;
-			if (b->r[k].alive && b->r[k].nfree > 0)
-				any_room = k;
-		}
-		if (best == 0) /* the first job, past the credit: any room */
-			best = any_room;
-		if (best == 0) /* a rank was lost meanwhile */
-			mp_executor_backend_end(b->ex, b->jobs[i].handle,
-						MP_EBROKEN, "no MPI rank left", 16);
-		else
-			add_job(b, best, &b->jobs[i]);
-	}
 	for (int k = 1; k < b->nranks; k++) {
 		struct rank *r = &b->r[k];
 
@@ -256,6 +265,90 @@ static bool hand_out(struct be *b)
 			rank_lost(b, k, "failed (MPI_Isend)");
 	}
 	return any;
+}
+
+/* mp_future_kill's requests: a job held here ends at once; one on a rank
+ * gets a KILL record (its slot) in the rank's next message, and the rank
+ * kills its local worker's process group and sends back MP_ECANCELLED
+ * (or the result, if the task ended first).  A request for a job that
+ * has ended meanwhile finds no slot.  A slot is reused only after its
+ * result came back, and the rank reads rank 0's messages in order, so a
+ * KILL never reaches the next job of its slot. */
+static void send_kills(struct be *b)
+{
+	struct kill_req *q, *next;
+
+	pthread_mutex_lock(&b->mu);
+	q = b->kills;
+	b->kills = NULL;
+	pthread_mutex_unlock(&b->mu);
+	for (; q != NULL; q = next) {
+		next = q->next;
+		if (b->held && b->jobs[0].handle == q->handle)
+			end_held(b, MP_ECANCELLED, "the task was killed");
+		for (int k = 1; k < b->nranks; k++) {
+			struct rank *r = &b->r[k];
+			struct mpw_rec rec = {.fnid = KILL_FNID};
+
+			for (rec.slot = 0; r->alive && rec.slot < b->cf.window;
+			     rec.slot++)
+				if (r->handle[rec.slot] == q->handle)
+					break;
+			if (!r->alive || rec.slot == b->cf.window)
+				continue;
+			if ((r->out.count == 0 &&
+			     mpw_begin(&r->out, MPW_TASKS) < 0) ||
+			    mpw_add(&r->out, &rec, NULL) < 0)
+				rank_lost(b, k, "cannot be told to kill a task "
+					  "(out of memory)");
+		}
+		free(q);
+	}
+}
+
+/* Hand pending jobs to the ranks with credit, each to the least loaded,
+ * one message per rank.  The credit is that of the first job's function
+ * (a function not seen yet counts as long), so that first job is taken
+ * to learn it; without credit it is held (jobs[0]) until a result frees
+ * some: never sent past the credit, which piled long jobs on one rank
+ * while the other idled.  true if any was sent. */
+static bool hand_out(struct be *b)
+{
+	size_t n = 0, got;
+	uint32_t id;
+
+	if (!b->held) {
+		for (int k = 1; k < b->nranks; k++)
+			n += b->r[k].alive ? b->r[k].nfree : 0;
+		if (n == 0 || mp_executor_backend_take(b->ex, 1, b->jobs) == 0)
+			return send_round(b);
+		b->held = true;
+	}
+	b->avg_ns = mpb_fn_id(b->jobs[0].fn, b->jobs[0].kind, &id) == 0 &&
+			    b->fn_avg[id] != 0
+		    ? b->fn_avg[id] : UNKNOWN_NS;
+	n = 0;
+	for (int k = 1; k < b->nranks; k++)
+		n += credit(b, k);
+	if (n == 0)
+		return send_round(b);
+	b->held = false;
+	got = 1 + (n > 1 ? mp_executor_backend_take(b->ex, n - 1, b->jobs + 1)
+			 : 0);
+	for (size_t i = 0; i < got; i++) {
+		int best = 0;
+
+		for (int k = 1; k < b->nranks; k++)
+			if (credit(b, k) > 0 &&
+			    (best == 0 || b->r[k].inflight < b->r[best].inflight))
+				best = k;
+		if (best == 0) /* a rank was lost meanwhile */
+			mp_executor_backend_end(b->ex, b->jobs[i].handle,
+						MP_EBROKEN, "no MPI rank left", 16);
+		else
+			add_job(b, best, &b->jobs[i]);
+	}
+	return send_round(b);
 }
 
 static unsigned inflight(const struct be *b)
@@ -341,19 +434,28 @@ static void stop_ranks(struct be *b, int how)
 }
 
 /* Nothing arrived and results are owed.  MPI has no descriptor to sleep
- * on, so: while jobs are short, yield and look again (a result is
- * microseconds away); once they are long (avg_ns of SHORT_NS or more),
- * nap a 64th of a job's time, at most 1 ms, so that the progress thread
- * does not take a CPU from the tasks: a result waits at most that long. */
-static void idle(const struct be *b)
+ * on, so: while jobs are short and the quiet has lasted less than
+ * SHORT_NS, yield and look again (a result is microseconds away); else
+ * nap a 64th of a job's time or of the quiet so far, at most 1 ms, so
+ * that the progress thread does not take a CPU from the tasks (a result
+ * waits at most that long).  The quiet bounds the spin when a long job
+ * follows short ones of the same function. */
+static void idle(struct be *b)
 {
 	struct timespec ts = {0, 0};
-	uint64_t nap = b->avg_ns / 64;
+	uint64_t now = mpb_now_ns(), quiet, nap;
+	bool sending = false;
 
-	if (b->avg_ns < SHORT_NS) {
+	if (b->quiet_since == 0)
+		b->quiet_since = now;
+	quiet = now - b->quiet_since;
+	for (int k = 1; k < b->nranks; k++) /* not to a rank lost */
+		sending |= b->r[k].alive && mpb_big_send_out(b->sends, k);
+	if ((b->avg_ns < SHORT_NS && quiet < SHORT_NS) || sending) {
 		sched_yield();
 		return;
 	}
+	nap = (b->avg_ns > quiet ? b->avg_ns : quiet) / 64;
 	ts.tv_nsec = (long)(nap < 1000000 ? nap : 1000000);
 	nanosleep(&ts, NULL);
 }
@@ -378,6 +480,17 @@ static void beat_ranks(struct be *b)
 			rank_lost(b, k, "failed (MPI_Isend)");
 }
 
+/* Between the pieces of a big message: every live rank hears from rank 0
+ * (they may wait on it), and what was sent moves on. */
+static void beat_now(void *arg)
+{
+	struct be *b = arg;
+
+	b->last_beat = 0;
+	beat_ranks(b);
+	mpb_reap_sends(&b->sends, false);
+}
+
 /* Sleep until kicked or the next heartbeat is due. */
 static void wait_kick(struct be *b)
 {
@@ -400,30 +513,37 @@ static void *progress(void *arg)
 
 		st = mp_executor_backend_state(b->ex);
 		if (st == MP_BACKEND_TERMINATED || st == MP_BACKEND_KILLED) {
+			int code = st == MP_BACKEND_KILLED ? MP_EBROKEN
+							   : MP_ECANCELLED;
+			const char *m = st == MP_BACKEND_KILLED
+					? "the worker ranks were terminated"
+					: "the task was cancelled";
+
 			for (int k = 1; k < b->nranks; k++)
-				end_rank_jobs(b, k, st == MP_BACKEND_KILLED
-						    ? MP_EBROKEN : MP_ECANCELLED,
-					      st == MP_BACKEND_KILLED
-						      ? "the worker ranks were terminated"
-						      : "the task was cancelled");
+				end_rank_jobs(b, k, code, m);
+			end_held(b, code, m);
 			how = STOP_NOW;
 			break;
 		}
 		busy = gather(b);
+		send_kills(b);
 		busy |= hand_out(b);
 		beat_ranks(b);
 		mpb_reap_sends(&b->sends, false);
-		if (st == MP_BACKEND_CLOSING && inflight(b) == 0 &&
+		if (st == MP_BACKEND_CLOSING && inflight(b) == 0 && !b->held &&
 		    mp_executor_backend_state(b->ex) == MP_BACKEND_CLOSING &&
 		    !hand_out(b))
 			break;
-		if (busy)
+		if (busy) {
+			b->quiet_since = 0;
 			continue;
+		}
 		if (inflight(b) > 0) {
 			check_silence(b);
 			idle(b);
 			continue;
 		}
+		b->quiet_since = 0;
 		wait_kick(b);
 	}
 	stop_ranks(b, how);
@@ -450,6 +570,12 @@ static void be_free(struct be *b)
 	free(b->jobs);
 	free(b->fn_avg);
 	free(b->st);
+	while (b->kills != NULL) {
+		struct kill_req *q = b->kills;
+
+		b->kills = q->next;
+		free(q);
+	}
 	pthread_mutex_destroy(&b->mu);
 	pthread_cond_destroy(&b->cv);
 	free(b);
@@ -481,6 +607,7 @@ static void be_stop(void *state)
 		free(s);
 	}
 	MPI_Comm_free(&b->comm);
+	mpb_disconnect();
 	be_free(b);
 }
 
@@ -548,6 +675,95 @@ static int compare_ranks(MPI_Comm comm, int me, int n, uint64_t fnhash)
 	return 0;
 }
 
+/* This program's arguments after argv[0] (from /proc/self/cmdline), as
+ * MPI_Comm_spawn wants them: a NULL-terminated array in one allocation,
+ * or NULL. */
+static char **own_args(void)
+{
+	static char buf[65536];
+	size_t len = 0, n = 0;
+	ssize_t k;
+	char **argv;
+	int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return NULL;
+	while (len < sizeof(buf) - 1 &&
+	       (k = read(fd, buf + len, sizeof(buf) - 1 - len)) != 0) {
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			break;
+		len += (size_t)k;
+	}
+	close(fd);
+	buf[len] = '\0';
+	for (size_t i = 0; i < len; i++)
+		n += buf[i] == '\0';
+	if ((argv = calloc(n + 1, sizeof(*argv))) == NULL)
+		return NULL;
+	n = 0;
+	for (size_t i = strlen(buf) + 1; i < len; i += strlen(buf + i) + 1)
+		argv[n++] = buf + i;
+	return argv;
+}
+
+/* The communicator of the job, rank 0 first: MPI_COMM_WORLD's copy
+ * (SPMD); with spawn, rank 0 alone starts spawn copies of this program
+ * (MPI_Comm_spawn: same arguments) and merges them in; a process so
+ * started merges itself in (after rank 0) and serves.  0 or a code with
+ * a reason. */
+static int job_comm(unsigned spawn, MPI_Comm *comm)
+{
+	MPI_Comm parent = MPI_COMM_NULL;
+	MPI_Errhandler eh;
+	char exe[4096], **argv;
+	ssize_t k;
+	int n = 0, rc;
+
+	MPI_Comm_get_parent(&parent);
+	if (parent != MPI_COMM_NULL) { /* started by a spawn */
+		mpb_parent = parent;
+		return MPI_Intercomm_merge(parent, 1, comm) == MPI_SUCCESS
+			       ? 0 : mp_executor_backend_why(
+					     MP_EBROKEN, "MPI_Intercomm_merge failed");
+	}
+	if (spawn == 0)
+		return MPI_Comm_dup(MPI_COMM_WORLD, comm) == MPI_SUCCESS
+			       ? 0 : mp_executor_backend_why(
+					     MP_EBROKEN, "MPI_Comm_dup failed");
+	MPI_Comm_size(MPI_COMM_WORLD, &n);
+	if (n != 1)
+		return mp_executor_backend_why(-EINVAL, "spawn wants a program "
+					       "started alone (not by mpirun -np "
+					       "%d)", n);
+	if ((k = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) < 0)
+		return mp_executor_backend_why(-errno, "cannot name this "
+					       "program: /proc/self/exe: %s",
+					       mp_strerror(-errno));
+	exe[k] = '\0';
+	if ((argv = own_args()) == NULL)
+		return mp_executor_backend_why(-ENOMEM, "cannot read this "
+					       "program's arguments");
+	/* A failed spawn returns (the program's handler comes back). */
+	MPI_Comm_get_errhandler(MPI_COMM_SELF, &eh);
+	MPI_Comm_set_errhandler(MPI_COMM_SELF, MPI_ERRORS_RETURN);
+	rc = MPI_Comm_spawn(exe, argv, (int)spawn, MPI_INFO_NULL, 0,
+			    MPI_COMM_SELF, &parent, MPI_ERRCODES_IGNORE);
+	MPI_Comm_set_errhandler(MPI_COMM_SELF, eh);
+	MPI_Errhandler_free(&eh);
+	free(argv);
+	if (rc != MPI_SUCCESS)
+		return mp_executor_backend_why(MP_EBROKEN, "MPI_Comm_spawn of "
+					       "%u ranks failed (not enough "
+					       "slots? see docs/mpi.md)", spawn);
+	mpb_parent = parent;
+	if (MPI_Intercomm_merge(parent, 0, comm) != MPI_SUCCESS)
+		return mp_executor_backend_why(MP_EBROKEN,
+					       "MPI_Intercomm_merge failed");
+	return 0;
+}
+
 static int be_start(mp_executor_t *ex, const mp_executor_opts_t *opts,
 		    void **state, unsigned *workers)
 {
@@ -568,16 +784,17 @@ static int be_start(mp_executor_t *ex, const mp_executor_opts_t *opts,
 		return mp_executor_backend_why(-ENOTSUP, "one MPI executor per "
 					       "MPI job: its worker ranks have "
 					       "exited with the first");
-	if ((rc = mpb_up()) < 0)
+	if ((rc = mpb_up()) < 0 ||
+	    (rc = job_comm(mo ? mo->spawn : 0, &comm)) < 0)
 		return rc;
-	MPI_Comm_rank(MPI_COMM_WORLD, &me);
-	MPI_Comm_size(MPI_COMM_WORLD, &n);
-	if (n < 2)
+	MPI_Comm_rank(comm, &me);
+	MPI_Comm_size(comm, &n);
+	if (n < 2) {
+		MPI_Comm_free(&comm);
 		return mp_executor_backend_why(-ENOTSUP, "the MPI job has one "
 					       "rank: launch it with mpirun -np "
-					       "N, N >= 2");
-	if (MPI_Comm_dup(MPI_COMM_WORLD, &comm) != MPI_SUCCESS)
-		return mp_executor_backend_why(MP_EBROKEN, "MPI_Comm_dup failed");
+					       "N, N >= 2 (or set spawn)");
+	}
 	MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
 	if (mpb_table_build(&fnhash) < 0)
 		return mp_executor_backend_why(-ENOMEM, "out of memory");
@@ -629,7 +846,7 @@ static int be_start(mp_executor_t *ex, const mp_executor_opts_t *opts,
 }
 
 static const struct mp_executor_backend mpi_backend = {
-	"MPI", be_start, be_kick, be_stop};
+	"MPI", be_start, be_kick, be_stop, be_kill};
 
 const struct mp_executor_backend *mp_mpi_backend(void)
 {

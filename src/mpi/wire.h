@@ -8,7 +8,8 @@
  * alive) and MPW_BYE.  The ranks run one binary (build ids are compared at
  * start), so the layouts are native; every length is still checked.
  * A message longer than MPW_FIRST goes as a first piece of MPW_FIRST bytes
- * and pieces of at most MPW_PIECE bytes (MPI counts are int).
+ * and pieces of at most MPW_PIECE bytes (MPI counts are int; the receiver
+ * heartbeats between pieces).
  */
 #ifndef MPROC_MPI_WIRE_H
 #define MPROC_MPI_WIRE_H
@@ -19,7 +20,7 @@
 enum { MPW_MAGIC = 0x4d50574d };
 enum { MPW_TASKS = 1, MPW_RESULTS = 2, MPW_STOP = 3, MPW_BEAT = 4, MPW_BYE = 5 };
 enum { MPW_FIRST = 1 << 20 };
-#define MPW_PIECE ((size_t)1 << 30)
+#define MPW_PIECE ((size_t)1 << 28)
 
 struct mpw_hdr {
 	uint32_t magic, type, count, pad;

@@ -18,6 +18,8 @@ struct worker {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct wtask *done; /* completed, pushed by the local executor */
+	struct wtask **by_slot; /* the tasks not collected yet */
+	uint32_t window;
 	mp_executor_t *local;
 	unsigned inflight;
 	bool stop, stop_now;
@@ -101,6 +103,15 @@ static int worker_on_rec(void *arg, const struct mpw_rec *r, const char *data)
 		w->stop_now = r->status == STOP_NOW;
 		return 0;
 	}
+	if (r->fnid == KILL_FNID) {
+		/* Kill the local worker (its process group) running it, or
+		 * cancel it if it waits: it ends with MP_ECANCELLED (its
+		 * result if it ended first) and goes back as any result.
+		 * Not ours (any more): it ended, its result is on the way. */
+		if (r->slot < w->window && w->by_slot[r->slot] != NULL)
+			mp_future_kill(w->by_slot[r->slot]->f);
+		return 0;
+	}
 	if (r->fnid >= mpb_ntable || mpb_table[r->fnid]->kind < MP_BACKEND_APPLY) {
 		fail_slot(w, r->slot, -EINVAL, "unknown task function");
 		return 0;
@@ -136,14 +147,22 @@ static int worker_on_rec(void *arg, const struct mpw_rec *r, const char *data)
 		fail_slot(w, r->slot, mp_last_error_code(), mp_last_error());
 		return 0;
 	}
+	if (r->slot >= w->window || w->by_slot[r->slot] != NULL) {
+		free(t);
+		mp_future_free(f); /* it runs on, unreported */
+		fail_slot(w, r->slot, -EPROTO, "a task for a slot in use");
+		return 0;
+	}
 	t->f = f;
 	t->w = w;
 	t->slot = r->slot;
+	w->by_slot[r->slot] = t;
 	t->start = mpb_now_ns();
 	w->inflight++;
 	if (mp_future_add_done_callback(f, local_done, t) < 0) {
 		fail_slot(w, r->slot, -ENOMEM, "out of memory");
 		mp_future_free(f); /* it runs on, unreported */
+		w->by_slot[r->slot] = NULL;
 		free(t);
 		w->inflight--;
 	}
@@ -183,6 +202,7 @@ static void worker_collect(struct worker *w)
 			fail_slot(w, t->slot, rc, last_msg());
 		}
 		mp_future_free(t->f);
+		w->by_slot[t->slot] = NULL;
 		free(t);
 		w->inflight--;
 	}
@@ -204,35 +224,60 @@ static void wait_local(struct worker *w, uint64_t ns)
  * workers), rank 0 sends nothing new until a result goes back: sleep on
  * the local completions (until the next heartbeat).  Otherwise a message
  * may come: MPI has no descriptor to sleep on, so yield and look again
- * while tasks are short (or for IDLE_SPIN_NS of idleness), then nap
- * (a 64th of a task, at most 1 ms), woken early by a local completion.
+ * while tasks are short and nothing has happened for less than SHORT_NS
+ * (or for IDLE_SPIN_NS of idleness), then nap (a 64th of a task or of
+ * the quiet so far, at most 1 ms), woken early by a local completion.
+ * The quiet bounds the spin: a long task after short ones (a short
+ * average) would otherwise be polled by a spinning rank for its whole
+ * run, taking a CPU from it.
  */
 enum { IDLE_SPIN_NS = 200000 };
 
 static void worker_idle(struct worker *w, const struct config *cf,
-			uint64_t beat_ns, uint64_t *idle_since)
+			uint64_t beat_ns, uint64_t *idle_since, bool sending)
 {
-	uint64_t now = mpb_now_ns(), nap;
+	uint64_t now = mpb_now_ns(), nap, quiet;
 
 	if (*idle_since == 0)
 		*idle_since = now;
+	if (sending) { /* see mpb_big_send_out */
+		sched_yield();
+		return;
+	}
 	if (w->inflight > cf->local || (w->stop && w->inflight > 0)) {
 		wait_local(w, beat_ns);
 		return;
 	}
-	nap = w->inflight > 0 ? w->avg_ns / 64 : now - *idle_since;
-	if ((w->inflight > 0 && w->avg_ns < SHORT_NS) ||
-	    (w->inflight == 0 && nap < IDLE_SPIN_NS)) {
+	quiet = now - *idle_since;
+	if ((w->inflight > 0 && w->avg_ns < SHORT_NS && quiet < SHORT_NS) ||
+	    (w->inflight == 0 && quiet < IDLE_SPIN_NS)) {
 		sched_yield();
 		return;
 	}
+	nap = w->inflight > 0 ? (w->avg_ns > quiet ? w->avg_ns : quiet) / 64
+			      : quiet;
 	wait_local(w, nap < 1000000 ? nap : 1000000);
+}
+
+struct beat_to {
+	struct send **sends;
+	MPI_Comm comm;
+};
+
+/* Between the pieces of a big message from rank 0: rank 0 hears that we
+ * live. */
+static void beat_rank0(void *arg)
+{
+	struct beat_to *t = arg;
+
+	mpb_send_one(t->sends, t->comm, 0, MPW_BEAT, NULL, NULL);
+	mpb_reap_sends(t->sends, false);
 }
 
 _Noreturn void mpb_worker_main(MPI_Comm comm, const struct config *cf)
 {
 	struct worker w = {.mu = PTHREAD_MUTEX_INITIALIZER,
-			   .avg_ns = 1000000000};
+			   .avg_ns = 1000000000, .window = cf->window};
 	struct send *sends = NULL;
 	char *rbuf = malloc(MPW_FIRST);
 	uint64_t beat_ns = (uint64_t)(cf->rank_timeout * 1e9 / 4);
@@ -246,7 +291,8 @@ _Noreturn void mpb_worker_main(MPI_Comm comm, const struct config *cf)
 	w.local = mp_executor_new(&(mp_executor_opts_t){
 		.max_workers = cf->local, .task_timeout = cf->task_timeout,
 		.initializer = local_init});
-	if (rbuf == NULL || w.local == NULL) {
+	w.by_slot = calloc(cf->window, sizeof(*w.by_slot));
+	if (rbuf == NULL || w.local == NULL || w.by_slot == NULL) {
 		fprintf(stderr, "mproc_mpi rank %d: cannot start: %s\n",
 			mp_mpi_rank(), mp_last_error());
 		MPI_Abort(comm, 1);
@@ -274,7 +320,9 @@ _Noreturn void mpb_worker_main(MPI_Comm comm, const struct config *cf)
 			MPI_Get_count(&st, MPI_BYTE, &got);
 			busy = true;
 			heard = mpb_now_ns();
-			if (mpb_finish_recv(comm, 0, rbuf, got, &msg, &len) < 0 ||
+			if (mpb_finish_recv(comm, 0, rbuf, got, &msg, &len,
+					    beat_rank0, &(struct beat_to){
+						    &sends, comm}) < 0 ||
 			    mpw_decode(msg, len, &type, worker_on_rec, &w,
 				       &why) < 0) {
 				fprintf(stderr, "mproc_mpi rank %d: a bad message "
@@ -308,7 +356,8 @@ _Noreturn void mpb_worker_main(MPI_Comm comm, const struct config *cf)
 			mpb_send_one(&sends, comm, 0, MPW_BEAT, NULL, NULL);
 			last_sent = mpb_now_ns();
 		}
-		worker_idle(&w, cf, beat_ns, &idle_since);
+		worker_idle(&w, cf, beat_ns, &idle_since,
+			    mpb_big_send_out(sends, -1));
 		if (!w.stop && mpb_now_ns() - heard > silence) {
 			fprintf(stderr, "mproc_mpi rank %d: rank 0 sent nothing "
 				"for %gs: presumed dead, exiting\n",
@@ -323,6 +372,7 @@ _Noreturn void mpb_worker_main(MPI_Comm comm, const struct config *cf)
 	mp_executor_shutdown(w.local, MP_SHUTDOWN_CANCEL_FUTURES);
 	worker_collect(&w); /* free what is left */
 	mp_executor_free(w.local);
+	free(w.by_slot);
 	mpw_free(&w.out);
 	if (code == 0) {
 		struct mpw_rec bye = {
@@ -338,6 +388,7 @@ _Noreturn void mpb_worker_main(MPI_Comm comm, const struct config *cf)
 			MPI_Request_free(&rreq);
 		}
 		MPI_Comm_free(&comm);
+		mpb_disconnect();
 	} /* else rank 0 is gone: nothing of MPI's can finish; exit */
 	free(rbuf);
 	if (code == 0 && !mpb_lost_rank)

@@ -417,6 +417,16 @@ int mp_async_result_successful(mp_async_result_t *r)
 	return r->res.status == 0;
 }
 
+/* A job a backend has taken: the backend kills it (locked). */
+static int remote_kill(mp_pool_t *p, struct mpi_job *j)
+{
+	int rc = p->backend->kill(p->bstate, j);
+
+	return rc < 0 ? mpi_why(rc, "the %s backend cannot kill the task: %s",
+				p->backend->name, mp_strerror(rc))
+		      : rc;
+}
+
 int mpi_result_kill(mp_async_result_t *r)
 {
 	int rc;
@@ -429,6 +439,9 @@ int mpi_result_kill(mp_async_result_t *r)
 	mpi_pool_lock(r->pool);
 	if (r->job.state == J_DONE) /* its outcome is set */
 		rc = r->res.status == MP_ECANCELLED;
+	else if (r->job.state == J_RUNNING && r->pool->backend != NULL &&
+		 r->pool->backend->kill != NULL)
+		rc = remote_kill(r->pool, &r->job);
 	else
 		rc = mpi_pool_kill_job(r->pool, &r->job);
 	mpi_pool_unlock(r->pool); /* runs what a cancel notifies */

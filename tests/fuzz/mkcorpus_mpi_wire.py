@@ -9,6 +9,7 @@ import sys
 MAGIC = 0x4d50574d
 TASKS, RESULTS, STOP, BEAT, BYE = 1, 2, 3, 4, 5
 STOP_FNID = 0xffffffff
+KILL_FNID = 0xfffffffe  # mp_future_kill: a record in MPW_TASKS
 
 
 def rec(slot, status, fnid, count, in_size, out_size, data):
@@ -26,6 +27,8 @@ def msg(type_, recs):
 seeds = {
     'tasks_apply': msg(TASKS, [rec(0, 0, 3, 1, 4, 0, b'\x15\0\0\0'),
                                rec(1, 0, 3, 1, 0, 0, b'')]),
+    'tasks_kill': msg(TASKS, [rec(5, 0, KILL_FNID, 0, 0, 0, b''),
+                              rec(6, 0, 3, 1, 0, 0, b'')]),
     'tasks_map': msg(TASKS, [rec(2, 0, 1, 3, 8, 8, struct.pack('<3q', 1, 2, 3))]),
     'results': msg(RESULTS, [rec(0, 0, 0, 0, 0, 0, b'*\0\0\0'),
                              rec(1, -1004, 0, 0, 0, 0, b'ValueError: bad')]),

@@ -5,6 +5,7 @@
 # Mode rank0dies wants both worker ranks to notice rank 0's death and exit.
 # Mode mismatch runs TEST on rank 0 and the MPI program OTHER on ranks 1-2,
 # and wants rank 0's "mismatch: refused".
+# Mode spawn runs TEST alone: it starts its worker ranks (MPI_Comm_spawn).
 # Mode kill SIGKILLs a worker rank on purpose, so mpirun exits non-zero
 # (137) whatever happens; orte_abort_on_non_zero_status 0 keeps mpirun
 # from killing rank 0 when the victim dies (its default), or there would
@@ -47,8 +48,12 @@ if [ "$mode" = rank0dies ]; then
   [ -z "$left" ] || { echo "left running: $left"; exit 1; }
   exit 0
 fi
-out=$("$mpirun" --oversubscribe --quiet --mca orte_abort_on_non_zero_status 0 \
-      -np 3 "$test" "$mode" 2>&1)
+if [ "$mode" = spawn ]; then
+  out=$("$test" "$mode" 2>&1)
+else
+  out=$("$mpirun" --oversubscribe --quiet --mca orte_abort_on_non_zero_status 0 \
+        -np 3 "$test" "$mode" 2>&1)
+fi
 rc=$?
 echo "$out"
 echo "$out" | grep -q '^\[  PASSED  \] [0-9]* test(s)' || exit 1

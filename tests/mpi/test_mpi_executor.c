@@ -1,23 +1,33 @@
 /* test_mpi_executor.c - the executor on the MPI backend, run by CTest as
  * `mpirun --oversubscribe -np 3 test_mpi_executor <mode>`: rank 0 runs the
  * cmocka tests on one executor (the worker ranks serve it and exit inside
- * mp_executor_new).  Modes:
- *   api       futures, callbacks, as_completed, wait, map, cancel, the task
- *             timeout, a crashing task, messages split in pieces, shutdown
+ * mp_executor_new).  What test_executor.c's tests cover on this backend
+ * too (test_executor_mpi: results, exceptions, callbacks, as_completed,
+ * map's timeout, submit_many, shutdown) is not repeated here; these are
+ * the behaviours its tests cannot show across ranks.  Modes:
+ *   api       unregistered tasks, wait's conditions, cancel, map's
+ *             chunks, the task timeout, kill, long tasks spread, a
+ *             crashing task, messages split in pieces, shutdown
  *   kill      a worker rank killed from outside: its futures fail within
  *             rank_timeout, the other rank goes on
  *   terminate terminate_workers: running tasks fail, waiting ones are
  *             cancelled, every rank exits
  *   rank0dies rank 0 SIGKILLs itself with tasks out: the worker ranks
  *             exit within rank_timeout
+ *   big       a 2.1 GiB argument and a 2.1 GiB result (over INT_MAX: sent
+ *             in pieces); about 10 GiB of memory at the peak, ~10 s
+ *   spawn     run alone (no mpirun): rank 0 starts 2 worker ranks
+ *             (MPI_Comm_spawn); wait, map, kill, spreading, shutdown
+ *   spawnrefused  spawn set under mpirun -np 3: -EINVAL on every rank
  *   mismatch  (rank 0 only; the other ranks run another MPI program)
  *             mp_executor_new fails with -EPROTO at once */
 #include "mptest.h"
+#include "mptest_kill.h"
 
+#include <dirent.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdatomic.h>
 
 #include "mproc/executor.h"
 #include "mproc/mpi.h"
@@ -113,24 +123,6 @@ static mp_future_t *submit_nap(int ms)
 	return f;
 }
 
-static void test_submit_result(void **state)
-{
-	const mp_bytes_t *out;
-	mp_future_t *f = submit_int(21), *g = submit_int(-4);
-
-	(void)state;
-	assert_int_equal(mp_future_result(f, mpt_timeout(10), &out), 0);
-	assert_int_equal(out->len, sizeof(int));
-	assert_int_equal(*(const int *)out->data, 42);
-	assert_int_equal(mp_future_done(f), 1);
-	assert_int_equal(mp_future_cancelled(f), 0);
-	assert_int_equal(mp_future_exception(g, mpt_timeout(10)), MP_ETASK);
-	assert_non_null(strstr(mp_last_error(), "ValueError: negative: -4"));
-	assert_int_equal(mp_future_result(g, 0, &out), MP_ETASK);
-	mp_future_free(f);
-	mp_future_free(g);
-}
-
 static void test_unregistered(void **state)
 {
 	mp_future_t *f = mp_executor_submit(ex, stray, NULL, 0);
@@ -142,34 +134,13 @@ static void test_unregistered(void **state)
 	mp_future_free(f);
 }
 
-static void on_done(mp_future_t *f, void *arg)
+/* wait's conditions with a task running on another rank (test_executor's
+ * test_wait holds its task with a pipe). */
+static void test_wait_conditions(void **state)
 {
-	(void)f;
-	atomic_fetch_add((atomic_int *)arg, 1);
-}
-
-static void test_callbacks_as_completed_wait(void **state)
-{
-	enum { N = 40 };
-	mp_future_t *fs[N], *slow, *got;
-	atomic_int calls = 0;
-	mp_as_completed_t *it;
-	size_t seen = 0;
+	mp_future_t *fs[2], *slow;
 
 	(void)state;
-	for (int i = 0; i < N; i++) {
-		fs[i] = submit_int(i);
-		assert_int_equal(mp_future_add_done_callback(fs[i], on_done,
-							     &calls), 0);
-	}
-	it = mp_as_completed(fs, N, mpt_timeout(20));
-	assert_non_null(it);
-	while (mp_as_completed_next(it, &got) == 0)
-		seen++;
-	assert_int_equal(mp_last_error_code(), MP_EEOF);
-	assert_int_equal(seen, N);
-	mp_as_completed_free(it);
-	assert_int_equal(atomic_load(&calls), N);
 	/* wait: FIRST_COMPLETED returns with the quick one, not the slow. */
 	slow = submit_nap(1500);
 	fs[0] = slow;
@@ -189,8 +160,6 @@ static void test_callbacks_as_completed_wait(void **state)
 	assert_int_equal(mp_futures_wait(fs, 1, mpt_timeout(10),
 					 MP_ALL_COMPLETED), 1);
 	mp_future_free(slow);
-	for (int i = 2; i < N; i++)
-		mp_future_free(fs[i]);
 }
 
 static void test_cancel_pending(void **state)
@@ -242,25 +211,6 @@ static void test_map(void **state)
 	free(out);
 }
 
-static void test_map_timeout(void **state)
-{
-	/* Both ranks' one local worker naps: the chunks wait behind. */
-	mp_future_t *busy[2] = {submit_nap(1500), submit_nap(1500)};
-	long in[64] = {0}, res[64];
-	double t0 = mpt_now();
-
-	(void)state;
-	assert_int_equal(mp_executor_map(ex, square, in, 64, sizeof(long), res,
-					 sizeof(long),
-					 &(mp_map_opts_t){.chunksize = 1}, 0.2),
-			 -ETIMEDOUT);
-	assert_true(mpt_now() - t0 < 1.4);
-	for (int i = 0; i < 2; i++) {
-		assert_int_equal(mp_future_exception(busy[i], mpt_timeout(10)), 0);
-		mp_future_free(busy[i]);
-	}
-}
-
 static void test_task_timeout(void **state)
 {
 	/* The executor's task_timeout is 2 s. */
@@ -276,20 +226,183 @@ static void test_task_timeout(void **state)
 	mp_future_free(g);
 }
 
-/* A running task is on another rank: mp_future_kill says it cannot. */
-static void test_kill_refused(void **state)
+/* Start a grandchild, then both wait for ever (till killed). */
+static int hang_group(const void *in, size_t len, mp_task_out_t *out)
 {
-	mp_future_t *f = submit_nap(300);
-	double t0 = mpt_now();
+	(void)in;
+	(void)len;
+	(void)out;
+	fork();
+	for (;;)
+		pause();
+	return 0;
+}
+MP_MPI_TASK(hang_group);
+
+/* The children of pid (from /proc): how many, at most max in out. */
+static int children_of(pid_t pid, pid_t *out, int max)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL) {
+		char path[300], buf[512], *p, st;
+		int ppid;
+		FILE *f;
+
+		if (atoi(e->d_name) <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')) &&
+		    sscanf(p + 2, "%c %d", &st, &ppid) == 2 && ppid == pid &&
+		    n < max)
+			out[n++] = atoi(e->d_name);
+		fclose(f);
+	}
+	closedir(d);
+	return n;
+}
+
+/* Kill a task running on a worker rank: its local worker and the
+ * worker's child die, the future ends cancelled (well before the 2 s
+ * task timeout), and the rank goes on with the next tasks. */
+static void test_kill_running(void **state)
+{
+	mp_future_t *fs[2], *f;
+	const mp_bytes_t *out;
+	pid_t rank[2], kids[8], worker = 0, grandchild = 0;
+	double t0;
 
 	(void)state;
-	while (!mp_future_running(f) && mpt_now() - t0 < mpt_timeout(10))
-		sched_yield();
-	assert_int_equal(mp_future_running(f), 1);
-	assert_int_equal(mp_future_kill(f), -ENOTSUP);
-	assert_non_null(strstr(mp_last_error(), "MPI"));
-	assert_int_equal(mp_future_exception(f, mpt_timeout(10)), 0);
+	fs[0] = submit_nap(100);
+	fs[1] = submit_nap(100); /* the least loaded rank: the other one */
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(mp_future_result(fs[i], mpt_timeout(10), &out), 0);
+		rank[i] = *(const pid_t *)out->data;
+		mp_future_free(fs[i]);
+	}
+	f = mp_executor_submit(ex, hang_group, NULL, 0);
+	assert_non_null(f);
+	t0 = mpt_now();
+	while (grandchild == 0 && mpt_now() - t0 < 1.5)
+		for (int r = 0; r < 2 && grandchild == 0; r++)
+			for (int i = children_of(rank[r], kids, 8); i-- > 0;)
+				if (children_of(kids[i], &grandchild, 1) == 1) {
+					worker = kids[i];
+					break;
+				}
+	assert_int_not_equal(grandchild, 0);
+	assert_int_equal(mp_future_kill(f), 1);
+	assert_int_equal(mp_future_kill(f), 1); /* again: harmless */
+	assert_int_equal(mp_future_exception(f, mpt_timeout(10)), MP_ECANCELLED);
+	assert_true(mpt_now() - t0 < 2.0); /* not the task timeout */
+	assert_int_equal(mp_future_cancelled(f), 1);
+	assert_int_equal(mp_future_kill(f), 1); /* cancelled already */
 	mp_future_free(f);
+	/* Both were SIGKILLed (the grandchild may stay a zombie of
+	 * whoever adopted it). */
+	assert_gone(worker);
+	assert_gone(grandchild);
+	/* The ranks go on. */
+	for (int i = 0; i < 2; i++)
+		fs[i] = submit_int(i);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(mp_future_result(fs[i], mpt_timeout(10), &out), 0);
+		assert_int_equal(*(const int *)out->data, 2 * i);
+		mp_future_free(fs[i]);
+	}
+}
+
+/* Long tasks spread over both ranks: a job beyond every rank's credit
+ * waits for a result instead of going to any rank with room (12 naps went
+ * 2 to rank 1 and 10 to rank 2, which ran them one by one). */
+static void test_long_tasks_spread(void **state)
+{
+	enum { N = 12 };
+	mp_future_t *fs[N];
+	pid_t first = 0;
+	int n_first = 0;
+
+	(void)state;
+	for (int i = 0; i < N; i++)
+		fs[i] = submit_nap(30);
+	for (int i = 0; i < N; i++) {
+		const mp_bytes_t *out;
+		pid_t p;
+
+		assert_int_equal(mp_future_result(fs[i], mpt_timeout(10), &out), 0);
+		memcpy(&p, out->data, sizeof(p));
+		if (first == 0)
+			first = p;
+		n_first += p == first;
+		mp_future_free(fs[i]);
+	}
+	assert_in_range(n_first, 3, N - 3);
+}
+
+/* CPU time (user + system) of process pid so far, in seconds. */
+static double cpu_of(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long ut = 0, st = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	assert_non_null(f = fopen(path, "r"));
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	assert_non_null(p = strrchr(buf, ')'));
+	/* After the name: state (3) ... utime (14), stime (15). */
+	assert_int_equal(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u "
+				"%*u %lu %lu", &ut, &st), 2);
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* A long task after short ones of the same function (a short average):
+ * neither rank 0 nor the worker ranks spin through it (they nap once the
+ * quiet passes 2 ms); they took about a CPU each for the whole second. */
+static void test_long_after_short_no_spin(void **state)
+{
+	enum { N = 300 };
+	mp_future_t *fs[N];
+	const mp_bytes_t *out;
+	pid_t rank[2] = {0, 0};
+	double before[3];
+
+	(void)state;
+	for (int i = 0; i < N; i++)
+		fs[i] = submit_nap(0);
+	for (int i = 0; i < N; i++) {
+		pid_t p;
+
+		assert_int_equal(mp_future_result(fs[i], mpt_timeout(10), &out), 0);
+		memcpy(&p, out->data, sizeof(p));
+		if (rank[0] == 0)
+			rank[0] = p;
+		else if (p != rank[0])
+			rank[1] = p;
+		mp_future_free(fs[i]);
+	}
+	assert_int_not_equal(rank[1], 0);
+	before[0] = cpu_of(getpid());
+	before[1] = cpu_of(rank[0]);
+	before[2] = cpu_of(rank[1]);
+	fs[0] = submit_nap(1000);
+	fs[1] = submit_nap(1000);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(mp_future_result(fs[i], mpt_timeout(10), &out), 0);
+		mp_future_free(fs[i]);
+	}
+	print_message("cpu during 1 s of naps: rank 0 %.2f s, rank 1 %.2f s, "
+		      "rank 2 %.2f s\n", cpu_of(getpid()) - before[0],
+		      cpu_of(rank[0]) - before[1], cpu_of(rank[1]) - before[2]);
+	assert_true(cpu_of(getpid()) - before[0] < 0.1);
+	assert_true(cpu_of(rank[0]) - before[1] < 0.1);
+	assert_true(cpu_of(rank[1]) - before[2] < 0.1);
 }
 
 static void test_segfault_then_1000(void **state)
@@ -331,6 +444,117 @@ static void test_big_message(void **state)
 			fail_msg("byte %zu differs", i);
 	mp_future_free(f);
 	free(in);
+}
+
+/* ---- big: over 2 GiB each way (MPI counts are int: pieces) ---- */
+
+#define BIG ((size_t)2 << 30 | (size_t)100 << 20 | 5) /* 2.1 GiB and 5 */
+
+/* Fill p with a position-dependent pattern (a word is its index, mixed). */
+static void fill_pattern(char *p, size_t n)
+{
+	for (size_t i = 0; i < n / 8; i++) {
+		uint64_t w = (i + 1) * 0x9e3779b97f4a7c15u;
+
+		memcpy(p + 8 * i, &w, 8);
+	}
+	memset(p + n / 8 * 8, 0x5a, n % 8);
+}
+
+/* An order-sensitive digest of n bytes. */
+static uint64_t digest(const char *p, size_t n)
+{
+	uint64_t h = n;
+
+	for (size_t i = 0; i < n / 8; i++) {
+		uint64_t w;
+
+		memcpy(&w, p + 8 * i, 8);
+		h = (h ^ w) * 0x100000001b3u;
+	}
+	for (size_t i = n / 8 * 8; i < n; i++)
+		h = (h ^ (unsigned char)p[i]) * 0x100000001b3u;
+	return h;
+}
+
+/* in: any bytes; out: their length and digest. */
+static int digest_task(const void *in, size_t len, mp_task_out_t *out)
+{
+	uint64_t r[2] = {len, digest(in, len)};
+
+	return mp_task_return(out, r, sizeof(r));
+}
+MP_MPI_TASK(digest_task);
+
+/* in: a size_t n; out: n bytes of the pattern. */
+static int pattern_task(const void *in, size_t len, mp_task_out_t *out)
+{
+	size_t n;
+	char *p;
+	int rc;
+
+	(void)len;
+	memcpy(&n, in, sizeof(n));
+	if ((p = malloc(n)) == NULL)
+		return mp_task_fail(out, "MemoryError: %zu bytes", n);
+	fill_pattern(p, n);
+	rc = mp_task_return(out, p, n);
+	free(p);
+	return rc;
+}
+MP_MPI_TASK(pattern_task);
+
+/* A 2.1 GiB argument reaches a rank whole and in order. */
+static void test_big_argument(void **state)
+{
+	char *in = malloc(BIG);
+	const mp_bytes_t *out;
+	mp_future_t *f;
+	uint64_t want;
+
+	(void)state;
+	assert_non_null(in);
+	fill_pattern(in, BIG);
+	want = digest(in, BIG);
+	f = mp_executor_submit(ex, digest_task, in, BIG);
+	free(in); /* the executor has its copy */
+	assert_non_null(f);
+	mpt_assert_ok(mp_future_result(f, mpt_timeout(300), &out));
+	assert_int_equal(out->len, 16);
+	assert_int_equal(((const uint64_t *)out->data)[0], BIG);
+	assert_true(((const uint64_t *)out->data)[1] == want);
+	mp_future_free(f);
+}
+
+/* A 2.1 GiB result comes back whole and in order. */
+static void test_big_result(void **state)
+{
+	size_t n = BIG;
+	const mp_bytes_t *out;
+	mp_future_t *f = mp_executor_submit(ex, pattern_task, &n, sizeof(n));
+	char *want = malloc(1 << 20);
+
+	(void)state;
+	assert_non_null(f);
+	mpt_assert_ok(mp_future_result(f, mpt_timeout(300), &out));
+	assert_int_equal(out->len, BIG);
+	/* Compare the pattern a MiB at a time, without a second copy. */
+	for (size_t off = 0; off < BIG; off += 1 << 20) {
+		size_t k = BIG - off < (1 << 20) ? BIG - off : 1 << 20;
+
+		/* off is a multiple of 8: word off / 8 + i, then (the
+		 * last MiB) the tail bytes. */
+		for (size_t i = 0; i < k / 8; i++) {
+			uint64_t w = (off / 8 + i + 1) * 0x9e3779b97f4a7c15u;
+
+			memcpy(want + 8 * i, &w, 8);
+		}
+		memset(want + k / 8 * 8, 0x5a, k % 8);
+		if (memcmp((const char *)out->data + off, want, k) != 0)
+			fail_msg("the result differs in the MiB at %zu", off);
+	}
+	mp_future_free(f);
+	free(want);
 }
 
 /* Last: shutdown(cancel_futures) cancels what waits at rank 0, lets the
@@ -436,28 +660,14 @@ static void test_terminate_workers(void **state)
 	assert_true(mpt_now() - t0 < mpt_timeout(10));
 }
 
-/* submit_many: one call, each future as submit's. */
-static void test_submit_many(void **state)
+/* spawnrefused: mp_executor_new under mpirun -np 3 with spawn set. */
+static void test_spawn_refused(void **state)
 {
-	enum { N = 100 };
-	int xs[N];
-	const void *in[N];
-	size_t len[N];
-	mp_future_t *fs[N];
-	const mp_bytes_t *out;
-
 	(void)state;
-	for (int i = 0; i < N; i++) {
-		xs[i] = i;
-		in[i] = &xs[i];
-		len[i] = sizeof(int);
-	}
-	assert_int_equal(mp_executor_submit_many(ex, twice, in, len, N, fs), 0);
-	for (int i = 0; i < N; i++) {
-		assert_int_equal(mp_future_result(fs[i], mpt_timeout(10), &out), 0);
-		assert_int_equal(*(const int *)out->data, 2 * i);
-		mp_future_free(fs[i]);
-	}
+	assert_null(ex);
+	assert_int_equal(mp_last_error_code(), -EINVAL);
+	assert_non_null(strstr(mp_last_error(), "spawn wants a program "
+					      "started alone"));
 }
 
 int main(int argc, char **argv)
@@ -468,29 +678,42 @@ int main(int argc, char **argv)
 		.rank_timeout = kill_mode || strcmp(mode, "rank0dies") == 0 ? 2.0
 									   : 0};
 	const struct CMUnitTest api[] = {
-		cmocka_unit_test(test_submit_result),
 		cmocka_unit_test(test_unregistered),
-		cmocka_unit_test(test_submit_many),
-		cmocka_unit_test(test_callbacks_as_completed_wait),
+		cmocka_unit_test(test_wait_conditions),
 		cmocka_unit_test(test_cancel_pending),
 		cmocka_unit_test(test_map),
-		cmocka_unit_test(test_map_timeout),
 		cmocka_unit_test(test_task_timeout),
-		cmocka_unit_test(test_kill_refused),
+		cmocka_unit_test(test_kill_running),
+		cmocka_unit_test(test_long_tasks_spread),
+		cmocka_unit_test(test_long_after_short_no_spin),
 		cmocka_unit_test(test_segfault_then_1000),
 		cmocka_unit_test(test_big_message),
 		cmocka_unit_test(test_shutdown),
 	};
+	/* spawn: started alone, rank 0 starts the 2 worker ranks itself. */
+	const struct CMUnitTest spawned[] = {
+		cmocka_unit_test(test_wait_conditions),
+		cmocka_unit_test(test_map),
+		cmocka_unit_test(test_kill_running),
+		cmocka_unit_test(test_long_tasks_spread),
+		cmocka_unit_test(test_shutdown),
+	};
 	const struct CMUnitTest killed[] = {
 		cmocka_unit_test(test_rank_killed),
+	};
+	const struct CMUnitTest big[] = {
+		cmocka_unit_test(test_big_argument),
+		cmocka_unit_test(test_big_result),
 	};
 	const struct CMUnitTest terminated[] = {
 		cmocka_unit_test(test_terminate_workers),
 	};
 	int rc;
 
+	mo.spawn = strcmp(mode, "spawn") == 0 ||
+			   strcmp(mode, "spawnrefused") == 0 ? 2 : 0;
 	ex = mp_executor_new(&(mp_executor_opts_t){
-		.task_timeout = kill_mode ? 0 : 2.0,
+		.task_timeout = kill_mode || strcmp(mode, "big") == 0 ? 0 : 2.0,
 		.backend = mp_mpi_backend(), .backend_arg = &mo});
 	if (strcmp(mode, "rank0dies") == 0) {
 		/* Rank 0 dies with tasks out: the worker ranks notice its
@@ -505,6 +728,16 @@ int main(int argc, char **argv)
 		printf("rank 0: dying\n");
 		fflush(stdout);
 		raise(SIGKILL);
+	}
+	if (strcmp(mode, "spawnrefused") == 0) {
+		/* Under mpirun -np 3 with spawn set: every rank is refused
+		 * at once, and exits 0 (MPI finalized at exit). */
+		const struct CMUnitTest refused[] = {
+			cmocka_unit_test(test_spawn_refused),
+		};
+
+		return cmocka_run_group_tests_name("mpi_spawnrefused", refused,
+						   NULL, NULL);
 	}
 	if (strcmp(mode, "mismatch") == 0) {
 		/* mpirun -np 1 this mismatch : -np 2 another MPI program: the
@@ -523,6 +756,11 @@ int main(int argc, char **argv)
 	/* Only rank 0 gets here. */
 	if (kill_mode)
 		rc = cmocka_run_group_tests_name("mpi_kill", killed, NULL, NULL);
+	else if (strcmp(mode, "spawn") == 0)
+		rc = cmocka_run_group_tests_name("mpi_spawn", spawned, NULL,
+						 NULL);
+	else if (strcmp(mode, "big") == 0)
+		rc = cmocka_run_group_tests_name("mpi_big", big, NULL, NULL);
 	else if (strcmp(mode, "terminate") == 0)
 		rc = cmocka_run_group_tests_name("mpi_terminate", terminated,
 						 NULL, NULL);
