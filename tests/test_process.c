@@ -1845,6 +1845,92 @@ static void test_methods_shared_objects(void **state)
 	}
 }
 
+/* The grandchild: adds 1 to the Value under the Lock, puts "gc". */
+static int passed_on_grandchild(void *arg)
+{
+	mp_lock_t *l = mp_process_shared(0, MP_SHARED_LOCK);
+	mp_value_t *v = mp_process_shared(1, MP_SHARED_VALUE);
+	mp_queue_t *q = mp_process_shared(2, MP_SHARED_QUEUE);
+	int x;
+
+	(void)arg;
+	if (l == NULL || v == NULL || q == NULL)
+		return 1;
+	if (mp_lock_acquire(l, mpt_timeout(10)) != 0 ||
+	    mp_value_get(v, &x) != 0 || (x += 1, mp_value_set(v, &x)) != 0 ||
+	    mp_lock_release(l) != 0)
+		return 2;
+	return mp_queue_put(q, "gc", 3, mpt_timeout(10)) == 0 ? 0 : 3;
+}
+MP_TARGET(passed_on_grandchild);
+
+/* The child: passes the three objects it got on to a spawn grandchild. */
+static int pass_on(void *arg)
+{
+	mp_shared_t sh[3] = {
+		{MP_SHARED_LOCK, mp_process_shared(0, MP_SHARED_LOCK)},
+		{MP_SHARED_VALUE, mp_process_shared(1, MP_SHARED_VALUE)},
+		{MP_SHARED_QUEUE, mp_process_shared(2, MP_SHARED_QUEUE)}};
+	mp_process_t *p;
+	int code = -1;
+
+	(void)arg;
+	p = mp_process_new(passed_on_grandchild, NULL,
+			   &(mp_process_opts_t){.start_method = "spawn",
+						.shared = sh, .nshared = 3});
+	if (p == NULL || mp_process_start(p) != 0) {
+		fprintf(stderr, "pass_on: %s\n", mp_last_error());
+		return 10;
+	}
+	if (mp_process_join(p, mpt_timeout(30)) != 0 ||
+	    mp_process_exitcode(p, &code) != 1)
+		return 11;
+	mp_process_free(p);
+	return code == 0 ? 0 : 20 + code;
+}
+MP_TARGET(pass_on);
+
+/* A child started by any method passes the objects it got on to a child of
+ * its own (spawn: it cannot see them at the same place). */
+static void test_methods_shared_passed_on(void **state)
+{
+	(void)state;
+	for (size_t m = 0; m < 3; m++) {
+		mp_lock_t *l = mp_lock_new();
+		mp_value_t *v = mp_value_new('i', NULL, NULL);
+		mp_queue_t *q = mp_queue_new(NULL);
+		mp_shared_t sh[3] = {{MP_SHARED_LOCK, l},
+				     {MP_SHARED_VALUE, v},
+				     {MP_SHARED_QUEUE, q}};
+		mp_process_t *p;
+		char buf[8];
+		size_t len;
+		int code, x = 0;
+
+		assert_true(l && v && q);
+		p = mp_process_new(pass_on, NULL,
+				   &(mp_process_opts_t){.start_method = methods[m],
+							.shared = sh,
+							.nshared = 3});
+		assert_non_null(p);
+		mpt_assert_ok(mp_process_start(p));
+		mpt_assert_ok(mp_process_join(p, mpt_timeout(30)));
+		assert_int_equal(mp_process_exitcode(p, &code), 1);
+		if (code != 0)
+			print_error("%s child failed: %d\n", methods[m], code);
+		assert_int_equal(code, 0);
+		mpt_assert_ok(mp_value_get(v, &x));
+		assert_int_equal(x, 1);
+		mpt_assert_ok(mp_queue_get_into(q, buf, sizeof(buf),
+						mpt_timeout(10), &len));
+		assert_string_equal(buf, "gc");
+		mp_process_free(p);
+		mp_lock_free(l);
+		mp_value_free(v);
+		mp_queue_free(q);
+	}
+}
+
 static void assert_msg(const char *pattern)
 {
 	if (fnmatch(pattern, mp_last_error(), 0) != 0)
@@ -2530,6 +2616,7 @@ int main(int argc, char **argv)
 		MPT(test_methods_signals),
 		MPT(test_methods_big_arg),
 		MPT(test_methods_shared_objects),
+		MPT(test_methods_shared_passed_on),
 		MPT(test_methods_shared_refused),
 		MPT(test_methods_options),
 		MPT(test_method_errors),

@@ -115,6 +115,16 @@ void *mp_process_shared(size_t index, mp_shared_kind_t kind)
 	return table[index].obj;
 }
 
+/* The memfds this process adopted (what its parent passed), mapped whole
+ * and kept open, so that it can pass their objects on in turn; its fork
+ * children inherit both.  Filled before the target runs. */
+static struct maps {
+	void *base[REQ_MAX_SHARED];
+	size_t len[REQ_MAX_SHARED];
+	int fd[REQ_MAX_SHARED];
+	size_t n;
+} adopted;
+
 /* ---- the parent: describe ---- */
 
 /* The index of fd in t's list (added if new): >= 0, or -E2BIG. */
@@ -135,6 +145,22 @@ static int add_fd(struct mpi_travel *t, int fd, bool owned)
 	return (int)t->nfds++;
 }
 
+/* Is b in a memfd this process adopted?  Then its fd and offset. */
+static bool adopted_block(const void *b, int *fd, size_t *off)
+{
+	for (size_t i = 0; i < adopted.n; i++) {
+		const char *base = adopted.base[i];
+
+		if ((const char *)b > base &&
+		    (const char *)b < base + adopted.len[i]) {
+			*fd = adopted.fd[i];
+			*off = (size_t)((const char *)b - base);
+			return true;
+		}
+	}
+	return false;
+}
+
 /* Part k of e: the arena block b (of at least one object). */
 static int add_block(struct mpi_travel *t, struct req_shared *e, int k,
 		     const void *b, size_t i)
@@ -142,7 +168,8 @@ static int add_block(struct mpi_travel *t, struct req_shared *e, int k,
 	size_t off;
 	int fd, idx;
 
-	if (mpi_arena_describe(b, &fd, &off) < 0)
+	if (mpi_arena_describe(b, &fd, &off) < 0 &&
+	    !adopted_block(b, &fd, &off))
 		return mpi_why(-EINVAL, "opts->shared[%zu] (a %s) is not in "
 					"the library's shared memory (made "
 					"by its _new function?)",
@@ -251,14 +278,17 @@ void mpi_travel_release(struct mpi_travel *t)
 
 /* ---- the child: adopt ---- */
 
-struct maps {
+/* The request's fds in the child: mapped (made once, and then listed in
+ * adopted), or the object's own fd (a Connection, an fd). */
+struct reqmaps {
 	void *base[REQ_MAX_SHARED];
 	size_t len[REQ_MAX_SHARED];
-	bool keep[REQ_MAX_SHARED]; /* the fd is the object's (not mapped) */
+	bool mapped[REQ_MAX_SHARED]; /* kept open in adopted */
+	bool keep[REQ_MAX_SHARED];   /* the fd is the object's (not mapped) */
 };
 
 /* The mapping of fd index idx (made once). */
-static int map_fd(struct maps *m, const int *fds, int idx)
+static int map_fd(struct reqmaps *m, const int *fds, int idx)
 {
 	struct stat st;
 	void *b;
@@ -275,11 +305,17 @@ static int map_fd(struct maps *m, const int *fds, int idx)
 		return MPI_WHY_SYS("mmap");
 	m->base[idx] = b;
 	m->len[idx] = (size_t)st.st_size;
+	if (adopted.n < REQ_MAX_SHARED) {
+		adopted.base[adopted.n] = b;
+		adopted.len[adopted.n] = (size_t)st.st_size;
+		adopted.fd[adopted.n++] = fds[idx];
+		m->mapped[idx] = true;
+	}
 	return 0;
 }
 
 /* The block of part k of e, at least need bytes: 0 and *out, or a code. */
-static int block_of(struct maps *m, const int *fds,
+static int block_of(struct reqmaps *m, const int *fds,
 		    const struct req_shared *e, int k, size_t need, void **out)
 {
 	int rc;
@@ -313,7 +349,7 @@ static size_t size_of(uint32_t kind)
 	}
 }
 
-static int adopt_one(struct maps *m, const int *fds,
+static int adopt_one(struct reqmaps *m, const int *fds,
 		     const struct req_shared *e, void **out)
 {
 	struct mpi_ring *ring;
@@ -354,7 +390,7 @@ static int adopt_one(struct maps *m, const int *fds,
 
 int mpi_travel_adopt(const struct mpi_req *r, const int *fds)
 {
-	struct maps m;
+	struct reqmaps m;
 	int rc = 0;
 
 	memset(&m, 0, sizeof(m));
@@ -372,9 +408,9 @@ int mpi_travel_adopt(const struct mpi_req *r, const int *fds)
 		table[i].kind = (mp_shared_kind_t)e.kind;
 	}
 	for (size_t i = 0; i < r->nshared_fds; i++) {
-		if (!m.keep[i])
+		if (!m.keep[i] && !m.mapped[i])
 			close(fds[i]);
-		else
+		else /* spawn: it came without */
 			fcntl(fds[i], F_SETFD, FD_CLOEXEC);
 	}
 	if (rc == 0)
