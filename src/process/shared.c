@@ -54,6 +54,12 @@ static const char *const kind_names[] = {
 	[MP_SHARED_QUEUE] = "Queue",
 	[MP_SHARED_CONNECTION] = "Connection",
 	[MP_SHARED_FD] = "fd",
+	[MP_SHARED_DICTPROXY] = "DictProxy",
+	[MP_SHARED_LISTPROXY] = "ListProxy",
+	[MP_SHARED_NAMESPACEPROXY] = "NamespaceProxy",
+	[MP_SHARED_QUEUEPROXY] = "QueueProxy",
+	[MP_SHARED_VALUEPROXY] = "ValueProxy",
+	[MP_SHARED_ARRAYPROXY] = "ArrayProxy",
 };
 
 /* This process's objects (what its parent passed), set before its target
@@ -74,7 +80,8 @@ int mpi_shared_check(const mp_shared_t *objs, size_t n)
 					"opts->nshared is %zu",
 			       n);
 	for (size_t i = 0; i < n; i++) {
-		if (objs[i].kind < MP_SHARED_LOCK || objs[i].kind > MP_SHARED_FD)
+		if (objs[i].kind < MP_SHARED_LOCK ||
+		    objs[i].kind > MP_SHARED_ARRAYPROXY)
 			return mpi_why(-EINVAL, "opts->shared[%zu].kind %d is "
 						"not a kind",
 				       i, (int)objs[i].kind);
@@ -107,7 +114,7 @@ void *mp_process_shared(size_t index, mp_shared_kind_t kind)
 	if (table[index].kind != kind) {
 		MPI_ERR(-EINVAL, "shared object %zu is a %s, not a %s", index,
 			kind_names[table[index].kind],
-			kind >= MP_SHARED_LOCK && kind <= MP_SHARED_FD
+			kind >= MP_SHARED_LOCK && kind <= MP_SHARED_ARRAYPROXY
 				? kind_names[kind]
 				: "kind");
 		return NULL;
@@ -168,8 +175,18 @@ static int add_block(struct mpi_travel *t, struct req_shared *e, int k,
 	size_t off;
 	int fd, idx;
 
-	if (mpi_arena_describe(b, &fd, &off) < 0 &&
-	    !adopted_block(b, &fd, &off))
+	uint64_t roff, base;
+
+	if (k == 0 && e->kind <= MP_SHARED_BARRIER &&
+	    mpi_arena_describe(b, &fd, &off) < 0 &&
+	    !adopted_block(b, &fd, &off) &&
+	    mpi_region_describe(b, &fd, &roff, &base) == 0) {
+		/* a local manager's Lock, Event, ... */
+		e->flags |= REQ_SH_REGION;
+		off = (size_t)roff;
+		e->off[1] = base;
+	} else if (mpi_arena_describe(b, &fd, &off) < 0 &&
+		   !adopted_block(b, &fd, &off))
 		return mpi_why(-EINVAL, "opts->shared[%zu] (a %s) is not in "
 					"the library's shared memory (made "
 					"by its _new function?)",
@@ -242,6 +259,21 @@ static int describe_one(struct mpi_travel *t, const mp_shared_t *o,
 			return mpi_why(-EBADF, "opts->shared[%zu]: fd %d is not "
 					       "open",
 				       i, fd);
+		break;
+	case MP_SHARED_DICTPROXY:
+	case MP_SHARED_LISTPROXY:
+	case MP_SHARED_NAMESPACEPROXY:
+	case MP_SHARED_QUEUEPROXY:
+	case MP_SHARED_VALUEPROXY:
+	case MP_SHARED_ARRAYPROXY:
+		if ((idx = mpi_proxy_check((int)o->kind, o->obj)) < 0)
+			return idx;
+		if (mpi_region_describe(o->obj, &fd, &e->off[0],
+					&e->off[1]) < 0)
+			return mpi_why(-EINVAL, "opts->shared[%zu] (a %s) is "
+						"not a local manager's",
+				       i, kind_names[e->kind]);
+		e->flags = REQ_SH_REGION;
 		break;
 	default:
 		return add_block(t, e, 0, o->obj, i);
@@ -356,6 +388,14 @@ static int adopt_one(struct reqmaps *m, const int *fds,
 	void *state;
 	int fd = fds[e->fd[0]], rc, *box;
 
+	if (e->flags & REQ_SH_REGION) {
+		bool took;
+
+		rc = mpi_region_adopt(fd, e->off[1], e->off[0], (int)e->kind,
+				      size_of(e->kind), &took, out);
+		m->mapped[e->fd[0]] |= took;
+		return rc;
+	}
 	switch (e->kind) {
 	case MP_SHARED_QUEUE:
 		if ((rc = block_of(m, fds, e, 0, mpi_queue_state_size(),
