@@ -157,10 +157,8 @@ static struct mpi_region *region_at(int fd, uint64_t base, bool *took,
 	if (m == MAP_FAILED || m != r) {
 		*rc = m == MAP_FAILED && errno != EEXIST
 			      ? MPI_WHY_SYS("mmap")
-			      : mpi_why(-EEXIST, "the manager's memory cannot "
-						 "be mapped at its address "
-						 "(%p) in this child: "
-						 "something else is there",
+			      : mpi_why(-EEXIST, "manager region: its "
+						 "address %p is taken here",
 					(void *)r);
 		if (m != MAP_FAILED)
 			munmap(m, (size_t)st.st_size);

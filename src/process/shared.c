@@ -435,9 +435,14 @@ int mpi_travel_adopt(const struct mpi_req *r, const int *fds)
 
 	memset(&m, 0, sizeof(m));
 	ntable = 0;
-	for (size_t i = 0; i < r->nshared && rc == 0; i++) {
+	/* Managers' regions first: they go at fixed addresses, which a
+	 * memfd mapped wherever the kernel likes could take before them. */
+	for (size_t k = 0; k < 2 * r->nshared && rc == 0; k++) {
+		size_t i = k % r->nshared;
 		struct req_shared e = mpi_req_shared(r, i);
 
+		if ((k < r->nshared) != ((e.flags & REQ_SH_REGION) != 0))
+			continue;
 		if ((rc = adopt_one(&m, fds, &e, &table[i].obj)) < 0) {
 			char why[200];
 
