@@ -1846,16 +1846,22 @@ static void test_methods_shared_objects(void **state)
 	}
 }
 
-/* The grandchild: adds 1 to the Value under the Lock, puts "gc". */
+static int64_t take_int(mp_obj_t *o);
+static int dict_set_int(mp_dictproxy_t *d, const char *k, int64_t v);
+
+/* The grandchild: adds 1 to the Value under the Lock, puts "gc", sets
+ * d["gc"] = 5 in the manager's dict. */
 static int passed_on_grandchild(void *arg)
 {
 	mp_lock_t *l = mp_process_shared(0, MP_SHARED_LOCK);
 	mp_value_t *v = mp_process_shared(1, MP_SHARED_VALUE);
 	mp_queue_t *q = mp_process_shared(2, MP_SHARED_QUEUE);
+	mp_dictproxy_t *d = mp_process_shared(3, MP_SHARED_DICTPROXY);
 	int x;
 
 	(void)arg;
-	if (l == NULL || v == NULL || q == NULL)
+	if (l == NULL || v == NULL || q == NULL || d == NULL ||
+	    dict_set_int(d, "gc", 5) != 0)
 		return 1;
 	if (mp_lock_acquire(l, mpt_timeout(10)) != 0 ||
 	    mp_value_get(v, &x) != 0 || (x += 1, mp_value_set(v, &x)) != 0 ||
@@ -1865,20 +1871,21 @@ static int passed_on_grandchild(void *arg)
 }
 MP_TARGET(passed_on_grandchild);
 
-/* The child: passes the three objects it got on to a spawn grandchild. */
+/* The child: passes the four objects it got on to a spawn grandchild. */
 static int pass_on(void *arg)
 {
-	mp_shared_t sh[3] = {
+	mp_shared_t sh[4] = {
 		{MP_SHARED_LOCK, mp_process_shared(0, MP_SHARED_LOCK)},
 		{MP_SHARED_VALUE, mp_process_shared(1, MP_SHARED_VALUE)},
-		{MP_SHARED_QUEUE, mp_process_shared(2, MP_SHARED_QUEUE)}};
+		{MP_SHARED_QUEUE, mp_process_shared(2, MP_SHARED_QUEUE)},
+		{MP_SHARED_DICTPROXY, mp_process_shared(3, MP_SHARED_DICTPROXY)}};
 	mp_process_t *p;
 	int code = -1;
 
 	(void)arg;
 	p = mp_process_new(passed_on_grandchild, NULL,
 			   &(mp_process_opts_t){.start_method = "spawn",
-						.shared = sh, .nshared = 3});
+						.shared = sh, .nshared = 4});
 	if (p == NULL || mp_process_start(p) != 0) {
 		fprintf(stderr, "pass_on: %s\n", mp_last_error());
 		return 10;
@@ -1900,19 +1907,25 @@ static void test_methods_shared_passed_on(void **state)
 		mp_lock_t *l = mp_lock_new();
 		mp_value_t *v = mp_value_new('i', NULL, NULL);
 		mp_queue_t *q = mp_queue_new(NULL);
-		mp_shared_t sh[3] = {{MP_SHARED_LOCK, l},
+		mp_manager_t *mg = mp_manager_new(NULL);
+		mp_dictproxy_t *d = NULL;
+		mp_shared_t sh[4] = {{MP_SHARED_LOCK, l},
 				     {MP_SHARED_VALUE, v},
-				     {MP_SHARED_QUEUE, q}};
+				     {MP_SHARED_QUEUE, q},
+				     {MP_SHARED_DICTPROXY, NULL}};
 		mp_process_t *p;
+		mp_obj_t *key, *got;
 		char buf[8];
 		size_t len;
 		int code, x = 0;
 
-		assert_true(l && v && q);
+		assert_true(l && v && q && mg);
+		mpt_assert_ok(mp_manager_dict(mg, NULL, &d));
+		sh[3].obj = d;
 		p = mp_process_new(pass_on, NULL,
 				   &(mp_process_opts_t){.start_method = methods[m],
 							.shared = sh,
-							.nshared = 3});
+							.nshared = 4});
 		assert_non_null(p);
 		mpt_assert_ok(mp_process_start(p));
 		mpt_assert_ok(mp_process_join(p, mpt_timeout(30)));
@@ -1925,7 +1938,12 @@ static void test_methods_shared_passed_on(void **state)
 		mpt_assert_ok(mp_queue_get_into(q, buf, sizeof(buf),
 						mpt_timeout(10), &len));
 		assert_string_equal(buf, "gc");
+		key = mp_obj_str("gc");
+		mpt_assert_ok(mp_dictproxy_get(d, key, &got));
+		mp_obj_free(key);
+		assert_int_equal(take_int(got), 5);
 		mp_process_free(p);
+		mp_manager_free(mg);
 		mp_lock_free(l);
 		mp_value_free(v);
 		mp_queue_free(q);
