@@ -4,8 +4,15 @@
  * forkserver) and posix_spawn of /bin/true + waitpid (spawn).  Then the
  * same from a parent holding MP_BENCH_BIG_MB (default 4096) MiB of touched
  * memory: forkserver's cost should not move, fork's does.
+ *
+ * Beside the forkserver figure, relay=: the floor of any start through a
+ * server, a minimal relay process forked at the start (like mp_init's
+ * server) that, per one-byte request on a socket pair, forks a child that
+ * _exits, sends back its pid, waits for it and sends its status: the same
+ * round trips, nothing else.
  */
 #include <spawn.h>
+#include <sys/socket.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -85,6 +92,79 @@ static double spawn_true(void *arg)
 	return (bench_now() - t0) / r->n * 1e6;
 }
 
+static int relay_sock = -1;
+
+/* The relay server: serve requests until EOF, then exit. */
+static void relay_main(int sock)
+{
+	char c;
+
+	while (read(sock, &c, 1) == 1) {
+		pid_t pid = fork();
+		int st = -1;
+
+		if (pid == 0)
+			_exit(0);
+		if (write(sock, &pid, sizeof(pid)) != sizeof(pid) ||
+		    (pid > 0 && waitpid(pid, &st, 0) != pid) ||
+		    write(sock, &st, sizeof(st)) != sizeof(st))
+			_exit(1);
+	}
+	_exit(0);
+}
+
+static void relay_start(void)
+{
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return;
+	if (fork() == 0) {
+		close(sv[0]);
+		relay_main(sv[1]);
+	}
+	close(sv[1]);
+	relay_sock = sv[0];
+}
+
+static double relay_start_join(void *arg)
+{
+	const struct run *r = arg;
+	double t0 = bench_now();
+
+	for (int i = 0; i < r->n; i++) {
+		pid_t pid;
+		int st;
+
+		if (write(relay_sock, "s", 1) != 1 ||
+		    read(relay_sock, &pid, sizeof(pid)) != sizeof(pid) ||
+		    pid <= 0 || read(relay_sock, &st, sizeof(st)) != sizeof(st))
+			exit(1);
+	}
+	return (bench_now() - t0) / r->n * 1e6;
+}
+
+/* The forkserver figure with both baselines, alternated. */
+static void figure_forkserver(int n)
+{
+	struct run r = {"forkserver", n};
+	double m[REPS], b[REPS], rel[REPS];
+
+	mproc_start_join(&r);
+	fork_waitpid(&r);
+	relay_start_join(&r);
+	for (int i = 0; i < REPS; i++) {
+		m[i] = mproc_start_join(&r);
+		b[i] = fork_waitpid(&r);
+		rel[i] = relay_start_join(&r);
+	}
+	printf("figure=process_start_join_forkserver_us mproc=%.4g "
+	       "baseline=%.4g relay=%.4g unit=us\n",
+	       bench_median(m, REPS), bench_median(b, REPS),
+	       bench_median(rel, REPS));
+	fflush(stdout);
+}
+
 /* Alternate mproc and the baseline so machine noise hits both alike. */
 static void figure(const char *name, const char *method, int n,
 		   double (*baseline)(void *))
@@ -113,11 +193,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s\n", mp_last_error());
 		return 1;
 	}
+	relay_start(); /* while small too */
 	/* The figure older runs printed: the default method (fork). */
 	figure("process_start_join_us", NULL, 2000, fork_waitpid);
 	figure("process_start_join_fork_us", "fork", 2000, fork_waitpid);
-	figure("process_start_join_forkserver_us", "forkserver", 2000,
-	       fork_waitpid);
+	if (relay_sock >= 0)
+		figure_forkserver(2000);
+	else
+		figure("process_start_join_forkserver_us", "forkserver", 2000,
+		       fork_waitpid);
 	figure("process_start_join_spawn_us", "spawn", 500, spawn_true);
 	if (mb == 0)
 		return 0;

@@ -1008,6 +1008,56 @@ static void test_maxtasksperchild_one(void **state)
 	}
 }
 
+/* The worker's pid and process group. */
+static int worker_pgid(const void *in, size_t len, mp_task_out_t *out)
+{
+	pid_t me[2] = {getpid(), getpgid(0)};
+
+	(void)in;
+	(void)len;
+	return mp_task_return(out, me, sizeof(me));
+}
+
+/*
+ * maxtasksperchild=1 closed with most tasks still pending: every task runs
+ * once, each in a new worker that leads its own process group (a forkserver
+ * worker does not wait for its setup report, and its inbox is the one the
+ * worker before it left, T_STOP taken out), through each method.
+ */
+static void test_maxtasksperchild_one_close_pending(void **state)
+{
+	enum { N = 60 };
+	(void)state;
+	for (size_t m = 0; m < 3; m++) {
+		mp_pool_t *p = mp_pool_new(&(mp_pool_opts_t){
+			.processes = 2, .maxtasksperchild = 1,
+			.start_method = methods[m]});
+		mp_async_result_t *r[N];
+		pid_t pids[N];
+		int n = m == 2 ? N / 4 : N;
+
+		assert_non_null(p);
+		for (int i = 0; i < n; i++)
+			assert_non_null(r[i] = mp_pool_apply_async(p, worker_pgid, NULL, 0, NULL));
+		mpt_assert_ok(mp_pool_close(p));
+		for (int i = 0; i < n; i++) {
+			const mp_bytes_t *out;
+			pid_t got[2];
+
+			mpt_assert_ok(mp_async_result_get(r[i], mpt_timeout(60), &out));
+			assert_int_equal(out->len, sizeof(got));
+			memcpy(got, out->data, sizeof(got));
+			pids[i] = got[0];
+			assert_int_equal(got[1], got[0]);
+			for (int j = 0; j < i; j++)
+				assert_int_not_equal(pids[i], pids[j]);
+			mp_async_result_free(r[i]);
+		}
+		mpt_assert_ok(mp_pool_join(p, mpt_timeout(30)));
+		mp_pool_free(p);
+	}
+}
+
 /* ---- stdio: a new worker never prints what its parent buffered ---- */
 
 enum { STDIO_TASKS = 200 };
@@ -2031,6 +2081,7 @@ int main(int argc, char **argv)
 		MPT(test_task_timeout_kills_group),
 		MPT(test_maxtasksperchild),
 		MPT(test_maxtasksperchild_one),
+		MPT(test_maxtasksperchild_one_close_pending),
 		MPT(test_new_workers_never_print_parent_output),
 		MPT(test_chaos_random_kills),
 		MPT(test_initializer),

@@ -18,6 +18,7 @@
 #include "internal/procfs.h"
 #include "internal/child.h"
 #include "mproc/connection.h"
+#include "mproc/manager.h"
 #include "mproc/process.h"
 #include "mproc/queue.h"
 #include "mproc/shm.h"
@@ -1845,6 +1846,310 @@ static void test_methods_shared_objects(void **state)
 	}
 }
 
+static int64_t take_int(mp_obj_t *o);
+static int dict_set_int(mp_dictproxy_t *d, const char *k, int64_t v);
+static void assert_msg(const char *pattern);
+
+/*
+ * Start p (method m), which takes a manager's objects: true once started.
+ * Under TSan, whose runtime maps memory of its own in every process, the
+ * region's address may be taken in a forkserver child: the start then
+ * fails with the documented reason (manager/travel.c), and false.
+ */
+static bool start_manager_child(mp_process_t *p, size_t m)
+{
+	int rc = mp_process_start(p);
+
+#if defined(__SANITIZE_THREAD__)
+	if (m > 0 && rc == -EEXIST) {
+		assert_msg("*manager region: its address * is taken here*");
+		print_message("%s: the region's address was taken (TSan)\n",
+			      methods[m]);
+		return false;
+	}
+#else
+	(void)m;
+#endif
+	mpt_assert_ok(rc);
+	return true;
+}
+
+/* The grandchild: adds 1 to the Value under the Lock, puts "gc", sets
+ * d["gc"] = 5 in the manager's dict. */
+static int passed_on_grandchild(void *arg)
+{
+	mp_lock_t *l = mp_process_shared(0, MP_SHARED_LOCK);
+	mp_value_t *v = mp_process_shared(1, MP_SHARED_VALUE);
+	mp_queue_t *q = mp_process_shared(2, MP_SHARED_QUEUE);
+	mp_dictproxy_t *d = mp_process_shared(3, MP_SHARED_DICTPROXY);
+	int x;
+
+	(void)arg;
+	if (l == NULL || v == NULL || q == NULL || d == NULL ||
+	    dict_set_int(d, "gc", 5) != 0)
+		return 1;
+	if (mp_lock_acquire(l, mpt_timeout(10)) != 0 ||
+	    mp_value_get(v, &x) != 0 || (x += 1, mp_value_set(v, &x)) != 0 ||
+	    mp_lock_release(l) != 0)
+		return 2;
+	return mp_queue_put(q, "gc", 3, mpt_timeout(10)) == 0 ? 0 : 3;
+}
+MP_TARGET(passed_on_grandchild);
+
+/* The child: passes the four objects it got on to a spawn grandchild. */
+static int pass_on(void *arg)
+{
+	mp_shared_t sh[4] = {
+		{MP_SHARED_LOCK, mp_process_shared(0, MP_SHARED_LOCK)},
+		{MP_SHARED_VALUE, mp_process_shared(1, MP_SHARED_VALUE)},
+		{MP_SHARED_QUEUE, mp_process_shared(2, MP_SHARED_QUEUE)},
+		{MP_SHARED_DICTPROXY, mp_process_shared(3, MP_SHARED_DICTPROXY)}};
+	mp_process_t *p;
+	int code = -1;
+
+	(void)arg;
+	p = mp_process_new(passed_on_grandchild, NULL,
+			   &(mp_process_opts_t){.start_method = "spawn",
+						.shared = sh, .nshared = 4});
+	if (p == NULL || mp_process_start(p) != 0) {
+		fprintf(stderr, "pass_on: %s\n", mp_last_error());
+		return 10;
+	}
+	if (mp_process_join(p, mpt_timeout(30)) != 0 ||
+	    mp_process_exitcode(p, &code) != 1)
+		return 11;
+	mp_process_free(p);
+	return code == 0 ? 0 : 20 + code;
+}
+MP_TARGET(pass_on);
+
+/* A child started by any method passes the objects it got on to a child of
+ * its own (spawn: it cannot see them at the same place). */
+static void test_methods_shared_passed_on(void **state)
+{
+	(void)state;
+	for (size_t m = 0; m < 3; m++) {
+		mp_lock_t *l = mp_lock_new();
+		mp_value_t *v = mp_value_new('i', NULL, NULL);
+		mp_queue_t *q = mp_queue_new(NULL);
+		mp_manager_t *mg = mp_manager_new(NULL);
+		mp_dictproxy_t *d = NULL;
+		mp_shared_t sh[4] = {{MP_SHARED_LOCK, l},
+				     {MP_SHARED_VALUE, v},
+				     {MP_SHARED_QUEUE, q},
+				     {MP_SHARED_DICTPROXY, NULL}};
+		mp_process_t *p;
+		mp_obj_t *key, *got;
+		char buf[8];
+		size_t len;
+		int code, x = 0;
+
+		assert_true(l && v && q && mg);
+		mpt_assert_ok(mp_manager_dict(mg, NULL, &d));
+		sh[3].obj = d;
+		p = mp_process_new(pass_on, NULL,
+				   &(mp_process_opts_t){.start_method = methods[m],
+							.shared = sh,
+							.nshared = 4});
+		assert_non_null(p);
+		if (!start_manager_child(p, m)) {
+			mp_process_free(p);
+			mp_manager_free(mg);
+			mp_lock_free(l);
+			mp_value_free(v);
+			mp_queue_free(q);
+			continue;
+		}
+		mpt_assert_ok(mp_process_join(p, mpt_timeout(30)));
+		assert_int_equal(mp_process_exitcode(p, &code), 1);
+		if (code != 0)
+			print_error("%s child failed: %d\n", methods[m], code);
+		assert_int_equal(code, 0);
+		mpt_assert_ok(mp_value_get(v, &x));
+		assert_int_equal(x, 1);
+		mpt_assert_ok(mp_queue_get_into(q, buf, sizeof(buf),
+						mpt_timeout(10), &len));
+		assert_string_equal(buf, "gc");
+		key = mp_obj_str("gc");
+		mpt_assert_ok(mp_dictproxy_get(d, key, &got));
+		mp_obj_free(key);
+		assert_int_equal(take_int(got), 5);
+		mp_process_free(p);
+		mp_manager_free(mg);
+		mp_lock_free(l);
+		mp_value_free(v);
+		mp_queue_free(q);
+	}
+}
+
+/* ---- a local manager's objects in any child ---- */
+
+/* First an arena Lock made after the manager (mapped first in the child,
+ * its chunk could take the region's address: regions go first). */
+enum { MG_ARENA, MG_DICT, MG_LIST, MG_NS, MG_QUEUE, MG_VALUE, MG_ARRAY,
+       MG_LOCK, MG_EVENT, MG_SEM, MG_N };
+static const mp_shared_kind_t mg_kinds[MG_N] = {
+	MP_SHARED_LOCK,
+	MP_SHARED_DICTPROXY,  MP_SHARED_LISTPROXY,  MP_SHARED_NAMESPACEPROXY,
+	MP_SHARED_QUEUEPROXY, MP_SHARED_VALUEPROXY, MP_SHARED_ARRAYPROXY,
+	MP_SHARED_LOCK,       MP_SHARED_EVENT,      MP_SHARED_SEMAPHORE};
+
+/* Take an int out of o (freed): the int, or -1000. */
+static int64_t take_int(mp_obj_t *o)
+{
+	int64_t x = -1000;
+
+	if (o == NULL || mp_obj_as_int(o, &x) != 0)
+		x = -1000;
+	mp_obj_free(o);
+	return x;
+}
+
+/* Set a value under a key, then free what was made for it: 0 or -1. */
+static int dict_set_int(mp_dictproxy_t *d, const char *k, int64_t v)
+{
+	mp_obj_t *key = mp_obj_str(k), *val = mp_obj_int(v);
+	int rc = mp_dictproxy_set(d, key, val);
+
+	mp_obj_free(key);
+	mp_obj_free(val);
+	return rc;
+}
+
+/* The child: reads what the parent put in each object, writes its own. */
+static int use_manager_objs(void *arg)
+{
+	void *o[MG_N];
+	mp_obj_t *x = NULL, *key;
+	int rc;
+
+	(void)arg;
+	for (int i = 0; i < MG_N; i++)
+		if ((o[i] = mp_process_shared((size_t)i, mg_kinds[i])) == NULL)
+			return 100 + i;
+	key = mp_obj_str("parent");
+	rc = mp_dictproxy_get(o[MG_DICT], key, &x);
+	mp_obj_free(key);
+	if (rc != 0 || take_int(x) != 1 || dict_set_int(o[MG_DICT], "child", 7))
+		return 1;
+	x = mp_obj_int(8);
+	rc = mp_listproxy_append(o[MG_LIST], x);
+	mp_obj_free(x);
+	if (rc != 0 || mp_listproxy_len(o[MG_LIST]) != 2 ||
+	    mp_listproxy_get(o[MG_LIST], 0, &x) != 0 || take_int(x) != 2)
+		return 2;
+	x = mp_obj_int(9);
+	rc = mp_namespaceproxy_set(o[MG_NS], "x", x);
+	mp_obj_free(x);
+	if (rc != 0)
+		return 3;
+	x = mp_obj_int(10);
+	rc = mp_queueproxy_put(o[MG_QUEUE], x, mpt_timeout(10));
+	mp_obj_free(x);
+	if (rc != 0)
+		return 4;
+	if (mp_valueproxy_get(o[MG_VALUE], &x) != 0 || take_int(x) != 3)
+		return 5;
+	x = mp_obj_int(11);
+	rc = mp_valueproxy_set(o[MG_VALUE], x);
+	mp_obj_free(x);
+	if (rc != 0)
+		return 6;
+	x = mp_obj_int(12);
+	rc = mp_arrayproxy_set(o[MG_ARRAY], 1, x);
+	mp_obj_free(x);
+	if (rc != 0)
+		return 7;
+	/* The parent holds the Lock: the same lock, not a copy. */
+	if (mp_lock_acquire(o[MG_LOCK], 0) != -ETIMEDOUT)
+		return 8;
+	if (mp_event_set(o[MG_EVENT]) != 0 ||
+	    mp_semaphore_release(o[MG_SEM], 1) != 0)
+		return 9;
+	if (mp_lock_acquire(o[MG_ARENA], 0) != -ETIMEDOUT)
+		return 10;
+	return 0;
+}
+MP_TARGET(use_manager_objs);
+
+/* A local manager's proxies and sync objects, handed to a fork, forkserver
+ * and spawn child in opts.shared, work there on the manager's objects. */
+static void test_methods_shared_manager(void **state)
+{
+	(void)state;
+	for (size_t m = 0; m < 3; m++) {
+		mp_manager_t *mg = mp_manager_new(NULL);
+		mp_obj_t *init = mp_obj_list(), *x;
+		mp_shared_t sh[MG_N];
+		void *o[MG_N];
+		mp_process_t *p;
+		int code;
+
+		assert_non_null(mg);
+		mpt_assert_ok(mp_obj_list_append(init, mp_obj_int(0)));
+		mpt_assert_ok(mp_obj_list_append(init, mp_obj_int(0)));
+		mpt_assert_ok(mp_manager_dict(mg, NULL, (mp_dictproxy_t **)&o[MG_DICT]));
+		mpt_assert_ok(mp_manager_list(mg, NULL, (mp_listproxy_t **)&o[MG_LIST]));
+		mpt_assert_ok(mp_manager_namespace(mg, (mp_namespaceproxy_t **)&o[MG_NS]));
+		mpt_assert_ok(mp_manager_queue(mg, 0, (mp_queueproxy_t **)&o[MG_QUEUE]));
+		x = mp_obj_int(3);
+		mpt_assert_ok(mp_manager_value(mg, x, (mp_valueproxy_t **)&o[MG_VALUE]));
+		mp_obj_free(x);
+		mpt_assert_ok(mp_manager_array(mg, 'i', init, (mp_arrayproxy_t **)&o[MG_ARRAY]));
+		mp_obj_free(init);
+		mpt_assert_ok(mp_manager_lock(mg, (mp_lock_t **)&o[MG_LOCK]));
+		mpt_assert_ok(mp_manager_event(mg, (mp_event_t **)&o[MG_EVENT]));
+		mpt_assert_ok(mp_manager_semaphore(mg, 0, (mp_semaphore_t **)&o[MG_SEM]));
+		assert_non_null(o[MG_ARENA] = mp_lock_new());
+		mpt_assert_ok(mp_lock_acquire(o[MG_ARENA], 0));
+		for (int i = 0; i < MG_N; i++)
+			sh[i] = (mp_shared_t){mg_kinds[i], o[i]};
+		assert_int_equal(dict_set_int(o[MG_DICT], "parent", 1), 0);
+		x = mp_obj_int(2);
+		mpt_assert_ok(mp_listproxy_append(o[MG_LIST], x));
+		mp_obj_free(x);
+		mpt_assert_ok(mp_lock_acquire(o[MG_LOCK], 0));
+		p = mp_process_new(use_manager_objs, NULL,
+				   &(mp_process_opts_t){.start_method = methods[m],
+							.shared = sh,
+							.nshared = MG_N});
+		assert_non_null(p);
+		if (!start_manager_child(p, m)) {
+			mp_process_free(p);
+			mpt_assert_ok(mp_lock_release(o[MG_LOCK]));
+			mp_lock_free(o[MG_ARENA]);
+			mp_manager_free(mg);
+			continue;
+		}
+		mpt_assert_ok(mp_process_join(p, mpt_timeout(30)));
+		assert_int_equal(mp_process_exitcode(p, &code), 1);
+		if (code != 0)
+			print_error("%s child failed at step %d\n", methods[m],
+				    code);
+		assert_int_equal(code, 0);
+		x = mp_obj_str("child");
+		mpt_assert_ok(mp_dictproxy_get(o[MG_DICT], x, &init));
+		mp_obj_free(x);
+		assert_int_equal(take_int(init), 7);
+		mpt_assert_ok(mp_listproxy_get(o[MG_LIST], 1, &x));
+		assert_int_equal(take_int(x), 8);
+		mpt_assert_ok(mp_namespaceproxy_get(o[MG_NS], "x", &x));
+		assert_int_equal(take_int(x), 9);
+		mpt_assert_ok(mp_queueproxy_get(o[MG_QUEUE], mpt_timeout(10), &x));
+		assert_int_equal(take_int(x), 10);
+		mpt_assert_ok(mp_valueproxy_get(o[MG_VALUE], &x));
+		assert_int_equal(take_int(x), 11);
+		mpt_assert_ok(mp_arrayproxy_get(o[MG_ARRAY], 1, &x));
+		assert_int_equal(take_int(x), 12);
+		assert_int_equal(mp_event_is_set(o[MG_EVENT]), 1);
+		mpt_assert_ok(mp_semaphore_acquire(o[MG_SEM], 0));
+		mpt_assert_ok(mp_lock_release(o[MG_LOCK]));
+		mp_lock_free(o[MG_ARENA]);
+		mp_process_free(p);
+		mp_manager_free(mg);
+	}
+}
+
 static void assert_msg(const char *pattern)
 {
 	if (fnmatch(pattern, mp_last_error(), 0) != 0)
@@ -1879,14 +2184,16 @@ static void test_methods_shared_refused(void **state)
 		{MP_SHARED_CONDITION, -ENOTSUP, "*Condition on another lock*"},
 		{MP_SHARED_LOCK, -EINVAL, "*not in the library's shared memory*"},
 		{MP_SHARED_SHM, -ENOENT, "*cannot travel*"},
+		{MP_SHARED_DICTPROXY, -EINVAL, "*not a local manager's*"},
 	};
-	void *objs[] = {b, c, &plain, s};
+	static uint64_t fake[16]; /* zeroes: no remote, in no region */
+	void *objs[] = {b, c, &plain, s, fake};
 
 	(void)state;
 	mp_lock_init(&plain);
 	mpt_assert_ok(mp_shm_unlink(s));
 	for (size_t m = 1; m < 3; m++)
-		for (size_t i = 0; i < 4; i++) {
+		for (size_t i = 0; i < 5; i++) {
 			mp_shared_t sh = {cases[i].kind, objs[i]};
 			mp_process_t *p = mp_process_new(
 				use_shared, NULL,
@@ -2530,6 +2837,8 @@ int main(int argc, char **argv)
 		MPT(test_methods_signals),
 		MPT(test_methods_big_arg),
 		MPT(test_methods_shared_objects),
+		MPT(test_methods_shared_passed_on),
+		MPT(test_methods_shared_manager),
 		MPT(test_methods_shared_refused),
 		MPT(test_methods_options),
 		MPT(test_method_errors),

@@ -131,7 +131,15 @@ typedef enum mp_shared_kind {
 	MP_SHARED_SHM,        /* mp_shm_t * (not unlinked yet) */
 	MP_SHARED_QUEUE,      /* mp_queue_t * (Queue, SimpleQueue, Joinable) */
 	MP_SHARED_CONNECTION, /* mp_connection_t * */
-	MP_SHARED_FD          /* int *: an fd; the child gets an int * too */
+	MP_SHARED_FD,         /* int *: an fd; the child gets an int * too */
+	/* A local manager's proxies (mproc/manager.h; its Lock, RLock,
+	 * Semaphore, Event, Condition, Barrier go as the kinds above): */
+	MP_SHARED_DICTPROXY,      /* mp_dictproxy_t * */
+	MP_SHARED_LISTPROXY,      /* mp_listproxy_t * */
+	MP_SHARED_NAMESPACEPROXY, /* mp_namespaceproxy_t * */
+	MP_SHARED_QUEUEPROXY,     /* mp_queueproxy_t * (Queue, JoinableQueue) */
+	MP_SHARED_VALUEPROXY,     /* mp_valueproxy_t * */
+	MP_SHARED_ARRAYPROXY      /* mp_arrayproxy_t * */
 } mp_shared_kind_t;
 
 /* One object to hand to a child. */

@@ -7,7 +7,9 @@
 #ifndef MPROC_INTERNAL_TRAVEL_H
 #define MPROC_INTERNAL_TRAVEL_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mproc/queue.h"
 #include "mproc/shm.h"
@@ -25,5 +27,26 @@ int mpi_shm_open_fd(const mp_shm_t *s);
 /* A handle on the segment open as fd (kept open only while mapping; its
  * name from /proc/self/fd), not tracked: 0 and *out, or -errno. */
 int mpi_shm_adopt(int fd, mp_shm_t **out);
+
+/*
+ * A local manager's objects (manager/travel.c).  mpi_region_keep lists a
+ * region this process mapped with its memfd (closed when the table is
+ * full: its objects then cannot travel), mpi_region_forget drops it
+ * (closing the fd).  mpi_region_describe: the memfd, offset and region
+ * address of what p points into, or -EINVAL (not in a region).
+ * mpi_proxy_check: 0, or -ENOTSUP with a reason for a connected manager's
+ * proxy.  mpi_region_adopt (the child): map the region from fd at base
+ * (once; *took: fd is kept as the region's) and check that an object of
+ * kind (a proxy kind; else need bytes) is at off: 0 and *out, or a code
+ * with a reason (-EEXIST when the address is taken here, -EPROTO).
+ */
+struct mpi_region;
+void mpi_region_keep(struct mpi_region *r, int fd);
+void mpi_region_forget(struct mpi_region *r);
+int mpi_region_describe(const void *p, int *fd, uint64_t *off,
+			uint64_t *base);
+int mpi_proxy_check(int kind, const void *obj);
+int mpi_region_adopt(int fd, uint64_t base, uint64_t off, int kind,
+		     size_t need, bool *took, void **out);
 
 #endif

@@ -45,6 +45,8 @@ struct mpi_block {
 	uint64_t next; /* free list link while free */
 };
 
+#define MPI_REGION_MAGIC 0x6d70726f634d4752ull /* "mprocMGR" */
+
 /* Map a region of size bytes (rounded): 0 or -errno with a reason. */
 int mpi_region_new(size_t size, struct mpi_region **out);
 /* Unmap it (this process's mapping only). */

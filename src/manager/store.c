@@ -13,10 +13,9 @@
 #include "internal/clock.h"
 #include "internal/error.h"
 #include "internal/lock.h"
+#include "internal/travel.h"
 #include "manager/mgr_int.h"
 #include "manager/obj_int.h"
-
-#define REGION_MAGIC 0x6d70726f634d4752ull /* "mprocMGR" */
 
 int mpi_region_new(size_t size, struct mpi_region **out)
 {
@@ -43,22 +42,24 @@ int mpi_region_new(size_t size, struct mpi_region **out)
 		close(fd);
 		return rc;
 	}
-	close(fd); /* the mapping keeps the memory */
 	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
 		seed = mpi_now_ns() ^ (uint64_t)getpid() << 32;
 	r = p;
-	r->magic = REGION_MAGIC;
+	r->magic = MPI_REGION_MAGIC;
 	r->size = size;
 	r->seed = seed;
 	r->top = (sizeof(*r) + 63) & ~(uint64_t)63;
+	mpi_region_keep(r, fd); /* the fd: for its objects to travel */
 	*out = r;
 	return 0;
 }
 
 void mpi_region_unmap(struct mpi_region *r)
 {
-	if (r != NULL)
+	if (r != NULL) {
+		mpi_region_forget(r); /* travel.c: its fd */
 		munmap(r, r->size);
+	}
 }
 
 static int size_class(size_t n, unsigned *cls)

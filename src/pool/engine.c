@@ -290,13 +290,12 @@ size_t mpi_pool_chunksize(const mp_pool_t *p, size_t n, size_t chunksize)
 static int prepare_worker(mp_pool_t *p, unsigned i)
 {
 	struct worker *w = &p->w[i];
+	struct mpi_ring *inbox = mpi_pool_inbox(w); /* launch.c */
 
-	if (w->args.inbox != NULL)
-		mpi_ring_free(w->args.inbox); /* a fresh inbox: no stale job */
 	mpi_free(w->blob);
 	p->slots[i] = (struct worker_slot){0};
 	*w = (struct worker){
-		.args = {.inbox = mpi_ring_new(INBOX_BYTES, 0, 0),
+		.args = {.inbox = inbox,
 			 .results = p->results, .slot = &p->slots[i],
 			 .sup_sleeping = p->sup_sleeping, .efd = p->efd,
 			 .index = i, .maxtasks = p->opts.maxtasksperchild,
@@ -537,6 +536,7 @@ static void worker_ended(mp_pool_t *p, unsigned i)
 	mp_process_join(w->proc, 0);
 	mp_process_exitcode(w->proc, &code);
 	w->alive = false;
+	w->inbox_clean = code == 0 && w->head == NULL; /* see mpi_pool_inbox */
 	if (p->opts.initializer != NULL && p->state == RUN &&
 	    !__atomic_load_n(&p->slots[i].ready, __ATOMIC_ACQUIRE) &&
 	    ++p->init_failures >= MAX_INIT_FAILURES && !p->broken[0]) {

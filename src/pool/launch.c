@@ -24,6 +24,7 @@
 #include "internal/code.h"
 #include "internal/error.h"
 #include "pool/pool_int.h"
+#include "process/process_int.h"
 
 /* The arg bytes of a forkserver/spawn worker: this, the objects, initarg. */
 struct blob {
@@ -130,6 +131,28 @@ static int mpi_pool_worker_remote(void *arg)
 }
 MP_TARGET(mpi_pool_worker_remote);
 
+struct mpi_ring *mpi_pool_inbox(struct worker *w)
+{
+	struct mpi_ring *r = w->args.inbox;
+
+	/* What a clean exit leaves: at most the T_STOP that retired it (a
+	 * closed inbox says MP_ECLOSED: not reused). */
+	for (int k = 0; r != NULL && w->inbox_clean && k < 4; k++) {
+		struct task_hdr h;
+		void *b = &h;
+		size_t len;
+		int rc = mpi_ring_get(r, &b, sizeof(h), &len, 0);
+
+		if (rc == -ETIMEDOUT || rc == -EAGAIN)
+			return r; /* empty and open */
+		if (rc < 0 || len != sizeof(h) || h.kind != T_STOP)
+			break;
+	}
+	if (r != NULL)
+		mpi_ring_free(r); /* a fresh inbox: no stale job */
+	return mpi_ring_new(INBOX_BYTES, 0, 0);
+}
+
 int mpi_pool_worker_proc(mp_pool_t *p, struct worker *w)
 {
 	const char *method = p->opts.start_method;
@@ -169,5 +192,10 @@ int mpi_pool_worker_proc(mp_pool_t *p, struct worker *w)
 	o.nshared = SH_N;
 	w->blob = b;
 	w->proc = mp_process_new(mpi_pool_worker_remote, b, &o);
-	return w->proc == NULL ? mp_last_error_code() : 0;
+	if (w->proc == NULL)
+		return mp_last_error_code();
+	/* No wait for the worker's setup: a worker that cannot take its
+	 * objects exits 127 and is replaced like any dead worker. */
+	w->proc->quick_start = true;
+	return 0;
 }

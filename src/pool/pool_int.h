@@ -97,6 +97,11 @@ int mpi_pool_check_method(const mp_pool_opts_t *opts, const char **method);
  * pool's end): 0, or the public code (mp_last_error() says why). */
 struct worker;
 int mpi_pool_worker_proc(mp_pool_t *p, struct worker *w);
+/* The inbox for w's next process: its last one when that process exited
+ * 0 with no job in flight and left it empty (no stale record, no consumer
+ * lock held: a fresh process per task reuses it), else a new one (the old
+ * one freed); NULL without memory. */
+struct mpi_ring *mpi_pool_inbox(struct worker *w);
 
 /* ---- jobs ---- */
 
@@ -252,6 +257,7 @@ struct worker {
 	bool started;                /* ... and is done: start_rc */
 	int start_rc;
 	void *blob;                  /* forkserver/spawn: proc's arg bytes */
+	bool inbox_clean;            /* it exited 0 with no job in flight */
 };
 
 struct mp_pool {

@@ -368,10 +368,9 @@ __attribute__((noreturn)) static void kid_main(const struct mpi_req *r,
 		   S.parent_fd);
 	if (S.parent_fd < 0) /* no pidfds: watch the server instead */
 		mpi_parent_via = server;
-	if (report >= 0) {
-		mpi_apply_opts(&p, report);
+	mpi_apply_opts(&p, report); /* fails with exit 127 without one */
+	if (report >= 0)
 		close(report);
-	}
 	prctl(PR_SET_NAME, r->name);
 	mpi_child_run(fn, arg);
 }
@@ -736,7 +735,7 @@ int mpi_fs_start(struct mp_process *p, const char *tname, int *setup_fd)
 		rc = MPI_WHY_SYS("socketpair");
 		goto out;
 	}
-	if ((mpi_needs_setup(p) || t.n > 0) &&
+	if ((mpi_needs_setup(p) || t.n > 0) && !p->quick_start &&
 	    (rc = mpi_report_pipe(rep)) < 0)
 		goto out;
 	if ((rc = off_stdio(&status[0])) < 0 ||

@@ -76,6 +76,10 @@ struct mp_process {
 	bool keep_stdin;
 	mp_shared_t *shared; /* opts.shared, copied */
 	size_t nshared;
+	/* forkserver: start returns once the server forked the child, without
+	 * waiting for its setup (options, shared objects); a failed setup
+	 * makes the child exit 127 (a pool worker: its death says it) */
+	bool quick_start;
 };
 
 extern pthread_mutex_t mpi_reg_lock;

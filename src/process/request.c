@@ -67,13 +67,22 @@ static int take_shared(const unsigned char *b, size_t len, size_t *at,
 	*at += need;
 	for (size_t i = 0; i < r->nshared; i++) {
 		struct req_shared s = mpi_req_shared(r, i);
+		bool region = s.flags & REQ_SH_REGION;
 		int nparts = s.kind == MP_SHARED_QUEUE ? 2 : 1;
+		/* what a manager's region holds: its sync objects, proxies */
+		bool in_region = (s.kind >= MP_SHARED_LOCK &&
+				  s.kind <= MP_SHARED_BARRIER) ||
+				 s.kind >= MP_SHARED_DICTPROXY;
 
-		if (s.kind < MP_SHARED_LOCK || s.kind > MP_SHARED_FD)
+		if (s.kind < MP_SHARED_LOCK || s.kind > MP_SHARED_ARRAYPROXY)
 			return mpi_why(-EPROTO, "request: shared object %zu "
 						"of kind %u",
 				       i, s.kind);
-		if (s.flags & ~(uint32_t)(REQ_CONN_READABLE | REQ_CONN_WRITABLE))
+		if ((s.flags & ~(uint32_t)(REQ_CONN_READABLE |
+					   REQ_CONN_WRITABLE | REQ_SH_REGION)) ||
+		    (region && !in_region) ||
+		    (!region && s.kind >= MP_SHARED_DICTPROXY) ||
+		    (region && (s.off[1] == 0 || s.off[1] % 4096 != 0)))
 			return mpi_why(-EPROTO, "request: shared object %zu "
 						"flags 0x%x",
 				       i, s.flags);
@@ -82,7 +91,7 @@ static int take_shared(const unsigned char *b, size_t len, size_t *at,
 
 			if (used ? s.fd[k] < 0 ||
 					   (size_t)s.fd[k] >= r->nshared_fds
-				 : s.fd[k] != -1 || s.off[k] != 0)
+				 : s.fd[k] != -1 || (s.off[k] != 0 && !region))
 				return mpi_why(-EPROTO, "request: shared "
 							"object %zu part %d",
 					       i, k);

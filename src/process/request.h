@@ -71,7 +71,9 @@ struct req_shared {
 	int32_t fd[2];
 	uint64_t off[2];
 };
-enum { REQ_CONN_READABLE = 1, REQ_CONN_WRITABLE = 2 };
+/* REQ_SH_REGION: in a local manager's region (manager/travel.c): one
+ * part, and off[1] is the region's address in the parent (page-aligned). */
+enum { REQ_CONN_READABLE = 1, REQ_CONN_WRITABLE = 2, REQ_SH_REGION = 4 };
 
 struct req_header {
 	uint32_t magic;

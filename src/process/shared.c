@@ -54,6 +54,12 @@ static const char *const kind_names[] = {
 	[MP_SHARED_QUEUE] = "Queue",
 	[MP_SHARED_CONNECTION] = "Connection",
 	[MP_SHARED_FD] = "fd",
+	[MP_SHARED_DICTPROXY] = "DictProxy",
+	[MP_SHARED_LISTPROXY] = "ListProxy",
+	[MP_SHARED_NAMESPACEPROXY] = "NamespaceProxy",
+	[MP_SHARED_QUEUEPROXY] = "QueueProxy",
+	[MP_SHARED_VALUEPROXY] = "ValueProxy",
+	[MP_SHARED_ARRAYPROXY] = "ArrayProxy",
 };
 
 /* This process's objects (what its parent passed), set before its target
@@ -74,7 +80,8 @@ int mpi_shared_check(const mp_shared_t *objs, size_t n)
 					"opts->nshared is %zu",
 			       n);
 	for (size_t i = 0; i < n; i++) {
-		if (objs[i].kind < MP_SHARED_LOCK || objs[i].kind > MP_SHARED_FD)
+		if (objs[i].kind < MP_SHARED_LOCK ||
+		    objs[i].kind > MP_SHARED_ARRAYPROXY)
 			return mpi_why(-EINVAL, "opts->shared[%zu].kind %d is "
 						"not a kind",
 				       i, (int)objs[i].kind);
@@ -107,13 +114,23 @@ void *mp_process_shared(size_t index, mp_shared_kind_t kind)
 	if (table[index].kind != kind) {
 		MPI_ERR(-EINVAL, "shared object %zu is a %s, not a %s", index,
 			kind_names[table[index].kind],
-			kind >= MP_SHARED_LOCK && kind <= MP_SHARED_FD
+			kind >= MP_SHARED_LOCK && kind <= MP_SHARED_ARRAYPROXY
 				? kind_names[kind]
 				: "kind");
 		return NULL;
 	}
 	return table[index].obj;
 }
+
+/* The memfds this process adopted (what its parent passed), mapped whole
+ * and kept open, so that it can pass their objects on in turn; its fork
+ * children inherit both.  Filled before the target runs. */
+static struct maps {
+	void *base[REQ_MAX_SHARED];
+	size_t len[REQ_MAX_SHARED];
+	int fd[REQ_MAX_SHARED];
+	size_t n;
+} adopted;
 
 /* ---- the parent: describe ---- */
 
@@ -135,6 +152,22 @@ static int add_fd(struct mpi_travel *t, int fd, bool owned)
 	return (int)t->nfds++;
 }
 
+/* Is b in a memfd this process adopted?  Then its fd and offset. */
+static bool adopted_block(const void *b, int *fd, size_t *off)
+{
+	for (size_t i = 0; i < adopted.n; i++) {
+		const char *base = adopted.base[i];
+
+		if ((const char *)b > base &&
+		    (const char *)b < base + adopted.len[i]) {
+			*fd = adopted.fd[i];
+			*off = (size_t)((const char *)b - base);
+			return true;
+		}
+	}
+	return false;
+}
+
 /* Part k of e: the arena block b (of at least one object). */
 static int add_block(struct mpi_travel *t, struct req_shared *e, int k,
 		     const void *b, size_t i)
@@ -142,7 +175,18 @@ static int add_block(struct mpi_travel *t, struct req_shared *e, int k,
 	size_t off;
 	int fd, idx;
 
-	if (mpi_arena_describe(b, &fd, &off) < 0)
+	uint64_t roff, base;
+
+	if (k == 0 && e->kind <= MP_SHARED_BARRIER &&
+	    mpi_arena_describe(b, &fd, &off) < 0 &&
+	    !adopted_block(b, &fd, &off) &&
+	    mpi_region_describe(b, &fd, &roff, &base) == 0) {
+		/* a local manager's Lock, Event, ... */
+		e->flags |= REQ_SH_REGION;
+		off = (size_t)roff;
+		e->off[1] = base;
+	} else if (mpi_arena_describe(b, &fd, &off) < 0 &&
+		   !adopted_block(b, &fd, &off))
 		return mpi_why(-EINVAL, "opts->shared[%zu] (a %s) is not in "
 					"the library's shared memory (made "
 					"by its _new function?)",
@@ -216,6 +260,21 @@ static int describe_one(struct mpi_travel *t, const mp_shared_t *o,
 					       "open",
 				       i, fd);
 		break;
+	case MP_SHARED_DICTPROXY:
+	case MP_SHARED_LISTPROXY:
+	case MP_SHARED_NAMESPACEPROXY:
+	case MP_SHARED_QUEUEPROXY:
+	case MP_SHARED_VALUEPROXY:
+	case MP_SHARED_ARRAYPROXY:
+		if ((idx = mpi_proxy_check((int)o->kind, o->obj)) < 0)
+			return idx;
+		if (mpi_region_describe(o->obj, &fd, &e->off[0],
+					&e->off[1]) < 0)
+			return mpi_why(-EINVAL, "opts->shared[%zu] (a %s) is "
+						"not a local manager's",
+				       i, kind_names[e->kind]);
+		e->flags = REQ_SH_REGION;
+		break;
 	default:
 		return add_block(t, e, 0, o->obj, i);
 	}
@@ -251,14 +310,17 @@ void mpi_travel_release(struct mpi_travel *t)
 
 /* ---- the child: adopt ---- */
 
-struct maps {
+/* The request's fds in the child: mapped (made once, and then listed in
+ * adopted), or the object's own fd (a Connection, an fd). */
+struct reqmaps {
 	void *base[REQ_MAX_SHARED];
 	size_t len[REQ_MAX_SHARED];
-	bool keep[REQ_MAX_SHARED]; /* the fd is the object's (not mapped) */
+	bool mapped[REQ_MAX_SHARED]; /* kept open in adopted */
+	bool keep[REQ_MAX_SHARED];   /* the fd is the object's (not mapped) */
 };
 
 /* The mapping of fd index idx (made once). */
-static int map_fd(struct maps *m, const int *fds, int idx)
+static int map_fd(struct reqmaps *m, const int *fds, int idx)
 {
 	struct stat st;
 	void *b;
@@ -275,11 +337,17 @@ static int map_fd(struct maps *m, const int *fds, int idx)
 		return MPI_WHY_SYS("mmap");
 	m->base[idx] = b;
 	m->len[idx] = (size_t)st.st_size;
+	if (adopted.n < REQ_MAX_SHARED) {
+		adopted.base[adopted.n] = b;
+		adopted.len[adopted.n] = (size_t)st.st_size;
+		adopted.fd[adopted.n++] = fds[idx];
+		m->mapped[idx] = true;
+	}
 	return 0;
 }
 
 /* The block of part k of e, at least need bytes: 0 and *out, or a code. */
-static int block_of(struct maps *m, const int *fds,
+static int block_of(struct reqmaps *m, const int *fds,
 		    const struct req_shared *e, int k, size_t need, void **out)
 {
 	int rc;
@@ -313,13 +381,21 @@ static size_t size_of(uint32_t kind)
 	}
 }
 
-static int adopt_one(struct maps *m, const int *fds,
+static int adopt_one(struct reqmaps *m, const int *fds,
 		     const struct req_shared *e, void **out)
 {
 	struct mpi_ring *ring;
 	void *state;
 	int fd = fds[e->fd[0]], rc, *box;
 
+	if (e->flags & REQ_SH_REGION) {
+		bool took;
+
+		rc = mpi_region_adopt(fd, e->off[1], e->off[0], (int)e->kind,
+				      size_of(e->kind), &took, out);
+		m->mapped[e->fd[0]] |= took;
+		return rc;
+	}
 	switch (e->kind) {
 	case MP_SHARED_QUEUE:
 		if ((rc = block_of(m, fds, e, 0, mpi_queue_state_size(),
@@ -354,14 +430,19 @@ static int adopt_one(struct maps *m, const int *fds,
 
 int mpi_travel_adopt(const struct mpi_req *r, const int *fds)
 {
-	struct maps m;
+	struct reqmaps m;
 	int rc = 0;
 
 	memset(&m, 0, sizeof(m));
 	ntable = 0;
-	for (size_t i = 0; i < r->nshared && rc == 0; i++) {
+	/* Managers' regions first: they go at fixed addresses, which a
+	 * memfd mapped wherever the kernel likes could take before them. */
+	for (size_t k = 0; k < 2 * r->nshared && rc == 0; k++) {
+		size_t i = k % r->nshared;
 		struct req_shared e = mpi_req_shared(r, i);
 
+		if ((k < r->nshared) != ((e.flags & REQ_SH_REGION) != 0))
+			continue;
 		if ((rc = adopt_one(&m, fds, &e, &table[i].obj)) < 0) {
 			char why[200];
 
@@ -372,9 +453,9 @@ int mpi_travel_adopt(const struct mpi_req *r, const int *fds)
 		table[i].kind = (mp_shared_kind_t)e.kind;
 	}
 	for (size_t i = 0; i < r->nshared_fds; i++) {
-		if (!m.keep[i])
+		if (!m.keep[i] && !m.mapped[i])
 			close(fds[i]);
-		else
+		else /* spawn: it came without */
 			fcntl(fds[i], F_SETFD, FD_CLOEXEC);
 	}
 	if (rc == 0)

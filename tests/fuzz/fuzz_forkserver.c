@@ -83,7 +83,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (size_t i = 0; i < r.nshared; i++) {
 			ents[i] = mpi_req_shared(&r, i);
 			check(ents[i].kind >= MP_SHARED_LOCK &&
-			      ents[i].kind <= MP_SHARED_FD);
+			      ents[i].kind <= MP_SHARED_ARRAYPROXY);
+			/* in a manager's region: one part and its address */
+			check(!(ents[i].flags & REQ_SH_REGION) ||
+			      (ents[i].fd[1] == -1 && ents[i].off[1] != 0 &&
+			       ents[i].off[1] % 4096 == 0));
+			check(ents[i].kind < MP_SHARED_DICTPROXY ||
+			      (ents[i].flags & REQ_SH_REGION));
 			check(ents[i].fd[0] >= 0 &&
 			      (size_t)ents[i].fd[0] < r.nshared_fds);
 		}

@@ -1,0 +1,239 @@
+/*
+ * manager/travel.c - a local manager's objects travel to forkserver and
+ * spawn children (process/shared.c does the rest of the mechanism).
+ *
+ * Every object of a local manager lives in its region: one memfd that
+ * store.c maps once (this file keeps its fd).  The proxies hold the
+ * region's address (their `r`; a namespace, its dict's), so the region
+ * goes as (its memfd, the object's offset, the region's address in the
+ * parent), and the child maps it at that same address
+ * (MAP_FIXED_NOREPLACE; -EEXIST with a reason if something of the child's
+ * is there): every pointer inside stays right.  A forkserver child is a
+ * fork of the small early program and a spawn child a fresh exec, so the
+ * address is free in practice.  The child checks the region's header and
+ * the object's extent; its mapping and fd stay for its life, so it can
+ * pass the objects on.  A fork child has the same mapping already.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <pthread.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal/error.h"
+#include "internal/travel.h"
+#include "manager/mgr_int.h"
+#include "mproc/process.h"
+
+enum { MAX_REGIONS = 64 };
+
+/* This process's regions (made here or adopted) and their memfds. */
+static struct {
+	struct mpi_region *r[MAX_REGIONS];
+	size_t size[MAX_REGIONS];
+	int fd[MAX_REGIONS];
+	size_t n;
+} regs;
+static pthread_mutex_t regs_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* List r with its memfd: true, or false when the table is full. */
+static bool keep(struct mpi_region *r, size_t size, int fd)
+{
+	bool kept = false;
+
+	pthread_mutex_lock(&regs_lock);
+	if (regs.n < MAX_REGIONS) {
+		regs.r[regs.n] = r;
+		regs.size[regs.n] = size;
+		regs.fd[regs.n++] = fd;
+		kept = true;
+	}
+	pthread_mutex_unlock(&regs_lock);
+	return kept;
+}
+
+void mpi_region_keep(struct mpi_region *r, int fd)
+{
+	if (!keep(r, r->size, fd))
+		close(fd); /* its objects cannot travel; the rest works */
+}
+
+void mpi_region_forget(struct mpi_region *r)
+{
+	int fd = -1;
+
+	pthread_mutex_lock(&regs_lock);
+	for (size_t i = 0; i < regs.n; i++)
+		if (regs.r[i] == r) {
+			fd = regs.fd[i];
+			regs.n--;
+			regs.r[i] = regs.r[regs.n];
+			regs.size[i] = regs.size[regs.n];
+			regs.fd[i] = regs.fd[regs.n];
+			break;
+		}
+	pthread_mutex_unlock(&regs_lock);
+	if (fd >= 0)
+		close(fd);
+}
+
+int mpi_region_describe(const void *p, int *fd, uint64_t *off,
+			uint64_t *base)
+{
+	int rc = -EINVAL;
+
+	pthread_mutex_lock(&regs_lock);
+	for (size_t i = 0; i < regs.n; i++) {
+		const char *b = (const char *)regs.r[i];
+
+		if ((const char *)p > b && (const char *)p < b + regs.size[i]) {
+			*fd = regs.fd[i];
+			*off = (uint64_t)((const char *)p - b);
+			*base = (uint64_t)(uintptr_t)b;
+			rc = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&regs_lock);
+	return rc;
+}
+
+/* The proxy kinds: the region that holds obj (and no remote proxy). */
+int mpi_proxy_check(int kind, const void *obj)
+{
+	const struct mpi_rproxy *remote = NULL;
+
+	switch (kind) {
+	case MP_SHARED_DICTPROXY:
+		remote = ((const mp_dictproxy_t *)obj)->remote;
+		break;
+	case MP_SHARED_LISTPROXY:
+		remote = ((const mp_listproxy_t *)obj)->remote;
+		break;
+	case MP_SHARED_NAMESPACEPROXY:
+		remote = ((const mp_namespaceproxy_t *)obj)->remote;
+		break;
+	case MP_SHARED_QUEUEPROXY:
+		remote = ((const mp_queueproxy_t *)obj)->remote;
+		break;
+	default:
+		break;
+	}
+	if (remote != NULL)
+		return mpi_why(-ENOTSUP, "a connected manager's proxy cannot "
+					 "travel to a forkserver or spawn "
+					 "child (connect from the child)");
+	return 0;
+}
+
+/* The region at base (mapped there once, from fd; *took: fd is now the
+ * region's): NULL with a reason. */
+static struct mpi_region *region_at(int fd, uint64_t base, bool *took,
+				    int *rc)
+{
+	struct mpi_region *r = (struct mpi_region *)(uintptr_t)base;
+	struct stat st;
+	void *m;
+
+	pthread_mutex_lock(&regs_lock);
+	for (size_t i = 0; i < regs.n; i++)
+		if (regs.r[i] == r) {
+			pthread_mutex_unlock(&regs_lock);
+			return r; /* mapped already */
+		}
+	pthread_mutex_unlock(&regs_lock);
+	if (fstat(fd, &st) < 0) {
+		*rc = MPI_WHY_SYS("fstat");
+		return NULL;
+	}
+	if (st.st_size < (off_t)sizeof(*r) || base == 0 || base % 4096 != 0) {
+		*rc = mpi_why(-EPROTO, "not a manager's region");
+		return NULL;
+	}
+	m = mmap(r, (size_t)st.st_size, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_NORESERVE | MAP_FIXED_NOREPLACE, fd, 0);
+	if (m == MAP_FAILED || m != r) {
+		*rc = m == MAP_FAILED && errno != EEXIST
+			      ? MPI_WHY_SYS("mmap")
+			      : mpi_why(-EEXIST, "manager region: its "
+						 "address %p is taken here",
+					(void *)r);
+		if (m != MAP_FAILED)
+			munmap(m, (size_t)st.st_size);
+		return NULL;
+	}
+	if (r->magic != MPI_REGION_MAGIC || r->size != (uint64_t)st.st_size) {
+		munmap(m, (size_t)st.st_size);
+		*rc = mpi_why(-EPROTO, "not a manager's region");
+		return NULL;
+	}
+	*took = keep(r, (size_t)st.st_size, fd);
+	return r;
+}
+
+/* The bytes an object of kind at p takes (the region is mapped). */
+static size_t extent(int kind, const void *p, size_t room)
+{
+	switch (kind) {
+	case MP_SHARED_DICTPROXY:
+		return sizeof(mp_dictproxy_t);
+	case MP_SHARED_LISTPROXY:
+		return sizeof(mp_listproxy_t);
+	case MP_SHARED_NAMESPACEPROXY:
+		return sizeof(mp_namespaceproxy_t);
+	case MP_SHARED_QUEUEPROXY:
+		return sizeof(mp_queueproxy_t);
+	case MP_SHARED_VALUEPROXY:
+		return sizeof(mp_valueproxy_t);
+	case MP_SHARED_ARRAYPROXY: {
+		const mp_arrayproxy_t *a = p;
+
+		if (room < sizeof(*a) || a->size == 0 ||
+		    a->n > (room - sizeof(*a)) / a->size)
+			return SIZE_MAX;
+		return sizeof(*a) + a->n * a->size;
+	}
+	default:
+		return 0;
+	}
+}
+
+int mpi_region_adopt(int fd, uint64_t base, uint64_t off, int kind,
+		     size_t need, bool *took, void **out)
+{
+	struct mpi_region *r;
+	size_t room;
+	char *p;
+	int rc = 0;
+
+	*took = false;
+	if ((r = region_at(fd, base, took, &rc)) == NULL)
+		return rc;
+	if (off < sizeof(*r) || off >= r->size)
+		return mpi_why(-EPROTO, "no object at offset %llu",
+			       (unsigned long long)off);
+	p = (char *)r + off;
+	room = (size_t)(r->size - off);
+	if (kind >= MP_SHARED_DICTPROXY)
+		need = extent(kind, p, room);
+	if (need > room)
+		return mpi_why(-EPROTO, "an object past the region's end");
+	/* The proxies' pointers: this region, as in the parent. */
+	if ((kind == MP_SHARED_DICTPROXY &&
+	     ((mp_dictproxy_t *)p)->r != r) ||
+	    (kind == MP_SHARED_LISTPROXY && ((mp_listproxy_t *)p)->r != r) ||
+	    (kind == MP_SHARED_QUEUEPROXY && ((mp_queueproxy_t *)p)->r != r) ||
+	    (kind == MP_SHARED_VALUEPROXY && ((mp_valueproxy_t *)p)->r != r) ||
+	    (kind == MP_SHARED_ARRAYPROXY && ((mp_arrayproxy_t *)p)->r != r) ||
+	    (kind == MP_SHARED_NAMESPACEPROXY &&
+	     ((char *)((mp_namespaceproxy_t *)p)->d <= (char *)r ||
+	      (char *)((mp_namespaceproxy_t *)p)->d + sizeof(mp_dictproxy_t) >
+		      (char *)r + r->size ||
+	      ((mp_namespaceproxy_t *)p)->d->r != r)))
+		return mpi_why(-EPROTO, "no %s at offset %llu",
+			       "manager proxy", (unsigned long long)off);
+	*out = p;
+	return 0;
+}
