@@ -7,6 +7,7 @@
 #include "mptest.h"
 #include "mptest_py.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -547,6 +548,79 @@ static void test_remote_mproc_client_cpython_server(void **state)
 	stop_cpython_server(p);
 }
 
+/* ---- one connection per thread ---- */
+
+struct blocked {
+	mp_queueproxy_t *q;
+	mp_event_t started; /* a local event: the thread is about to get */
+	int rc;
+	mp_obj_t *got;
+};
+
+static void *blocked_get(void *arg)
+{
+	struct blocked *b = arg;
+
+	mp_event_set(&b->started);
+	b->rc = mp_queueproxy_get(b->q, mpt_timeout(30), &b->got);
+	return NULL;
+}
+
+/* Thread A blocks in a remote get; this thread's dict calls through the
+ * same manager handle still complete, well before A's get would end. */
+static void drive_threads(mp_manager_t *c)
+{
+	struct blocked b = {0};
+	mp_dictproxy_t *d;
+	mp_obj_t *k = mp_obj_int(1), *v;
+	pthread_t t;
+	double t0;
+	int i;
+
+	mpt_assert_ok(mp_manager_queue(c, 0, &b.q));
+	mpt_assert_ok(mp_manager_dict(c, NULL, &d));
+	mpt_assert_ok(mp_event_init(&b.started));
+	assert_int_equal(pthread_create(&t, NULL, blocked_get, &b), 0);
+	mpt_assert_ok(mp_event_wait(&b.started, mpt_timeout(10)));
+	t0 = mpt_now();
+	/* dozens of round trips: A's get is surely sent meanwhile */
+	for (i = 0; i < 50; i++) {
+		mpt_assert_ok(mp_dictproxy_set(d, k, k));
+		assert_int_equal(mp_dictproxy_len(d), 1);
+	}
+	assert_true(mpt_now() - t0 < mpt_timeout(5));
+	v = str("wake");
+	mpt_assert_ok(mp_queueproxy_put(b.q, v, MP_FOREVER));
+	mp_obj_free(v);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	mpt_assert_ok(b.rc);
+	assert_repr(b.got, "'wake'");
+	mp_obj_free(b.got);
+	mp_obj_free(k);
+}
+
+static void test_remote_thread_connections(void **state)
+{
+	char address[128];
+	mp_popen_t *p;
+	mp_manager_t *m, *c;
+
+	(void)state;
+	m = served("127.0.0.1:0");
+	c = connect_to(mp_manager_address(m), KEY, mpt_timeout(60));
+	assert_non_null(c);
+	drive_threads(c);
+	mp_manager_free(c);
+	mp_manager_free(m);
+	NEED_PYTHON();
+	p = start_cpython_server(address, sizeof(address));
+	c = connect_to(address, KEY, mpt_timeout(60));
+	assert_non_null(c);
+	drive_threads(c);
+	mp_manager_free(c);
+	stop_cpython_server(p);
+}
+
 static void test_remote_wrong_authkey(void **state)
 {
 	static const char script[] =
@@ -657,6 +731,7 @@ int main(void)
 		MPT(test_remote_batch),
 		MPT(test_remote_mproc_client_cpython_server),
 		MPT(test_remote_wrong_authkey),
+		MPT(test_remote_thread_connections),
 		MPT(test_remote_half_frame_and_garbage),
 		MPT(test_remote_server_death),
 	};

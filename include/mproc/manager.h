@@ -509,8 +509,11 @@ MP_API mp_manager_t *mp_manager_new(const mp_manager_opts_t *opts);
  * handles it gives live until mp_manager_free of this handle, which frees
  * them and closes the connection without stopping the server.  NULL on
  * failure: -EINVAL (no address, a bad timeout), MP_EAUTH (wrong key),
- * -ECONNREFUSED, -ETIMEDOUT, -errno.  Calls through one connected manager
- * are serialised (one connection); thread-safe.
+ * -ECONNREFUSED, -ETIMEDOUT, -errno.  Thread-safe: each thread that calls
+ * through a connected manager gets a connection of its own (as CPython's
+ * proxies keep one per thread), opened at its first call and closed when
+ * the thread exits, so a thread blocked in a remote wait holds up no
+ * other thread.
  */
 MP_API mp_manager_t *mp_manager_connect(const mp_manager_opts_t *opts);
 
@@ -532,7 +535,8 @@ MP_API const char *mp_manager_address(const mp_manager_t *m);
  * answers in order).  At most 64 are outstanding.  mp_manager_batch_end
  * reads what is pending and returns 0, or the first failure among the
  * batched calls (its code and message).  On a local manager both are
- * no-ops (0).  -EINVAL for NULL.  One thread per manager while batching.
+ * no-ops (0).  -EINVAL for NULL.  Batching is per thread: it covers the
+ * calling thread's calls only (each thread has its own connection).
  */
 MP_API int mp_manager_batch_begin(mp_manager_t *m);
 MP_API int mp_manager_batch_end(mp_manager_t *m);

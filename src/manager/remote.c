@@ -3,11 +3,14 @@
  * of CPython's manager protocol, against an mproc server or CPython's.
  *
  * As CPython's BaseProxy, public functions (create, decref) go over a
- * connection of their own each; method calls go over one connection that
- * accept_connection turned into a method channel, kept for the life of
- * the manager handle and shared (under a mutex) by all its proxies.  A
- * reply that does not come (timeout, EOF) drops that connection: the next
- * call opens a new one.
+ * connection of their own each; method calls go over a connection that
+ * accept_connection turned into a method channel, one per calling thread
+ * (CPython keeps one per thread too): a thread blocked in a remote wait
+ * (a queue get, a lock acquire) holds up no other thread.  A thread's
+ * channel is made at its first call, closed when the thread exits (a
+ * pthread key's destructor) or with the manager handle.  A reply that
+ * does not come (timeout, EOF) drops that thread's connection: its next
+ * call opens a new one.  Pipelining (batch) is per thread too.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -23,13 +26,10 @@
 #include "manager/remote_int.h"
 #include "manager/srv_int.h"
 
-struct mpi_rclient {
-	char *address;
-	void *key;
-	size_t keylen;
-	bool auth;
-	double timeout;       /* per call; MP_FOREVER: none */
-	pthread_mutex_t mu;   /* guards c and handles */
+/* A thread's method channel: only that thread uses it (no lock). */
+struct chan {
+	struct mpi_rclient *cl;
+	struct chan *next;    /* in cl->chans, under cl->mu */
 	mp_connection_t *c;   /* the method channel, or NULL */
 	bool batch;           /* pipelining calls without a result */
 	int pending;          /* replies not read yet */
@@ -37,6 +37,17 @@ struct mpi_rclient {
 	mp_bytes_t out;       /* framed requests not sent yet */
 	size_t outcap;
 	char batch_why[256];
+};
+
+struct mpi_rclient {
+	char *address;
+	void *key;
+	size_t keylen;
+	bool auth;
+	double timeout;       /* per call; MP_FOREVER: none */
+	pthread_key_t tls;    /* this thread's struct chan */
+	pthread_mutex_t mu;   /* guards chans and handles */
+	struct chan *chans;
 	struct handle {
 		void *h;
 		struct mpi_rproxy *p;
@@ -49,6 +60,8 @@ struct rdict {
 	struct mp_dictproxy d;
 	struct mpi_rproxy p;
 };
+
+static void chan_gone(void *v);
 
 const char *mpi_rclient_address(const struct mpi_rclient *cl)
 {
@@ -68,17 +81,22 @@ int mpi_rclient_new(const mp_manager_opts_t *o, struct mpi_rclient **out)
 	cl->auth = o->authkey != NULL;
 	if ((cl->address = mpi_strdup(o->address)) == NULL ||
 	    (cl->auth && (cl->key = mpi_malloc(o->authkey_len + 1)) == NULL) ||
-	    pthread_mutex_init(&cl->mu, NULL) != 0) {
-		mpi_free(cl->address);
-		mpi_free(cl->key);
-		mpi_free(cl);
-		return -ENOMEM;
+	    pthread_mutex_init(&cl->mu, NULL) != 0)
+		goto fail;
+	if (pthread_key_create(&cl->tls, chan_gone) != 0) {
+		pthread_mutex_destroy(&cl->mu);
+		goto fail;
 	}
 	if (cl->auth)
 		memcpy(cl->key, o->authkey, o->authkey_len);
 	cl->keylen = o->authkey_len;
 	*out = cl;
 	return 0;
+fail:
+	mpi_free(cl->address);
+	mpi_free(cl->key);
+	mpi_free(cl);
+	return -ENOMEM;
 }
 
 static int public_call(struct mpi_rclient *cl, const char *fn,
@@ -297,44 +315,86 @@ static bool stream_failure(int rc)
 	       rc == -EPROTO || rc == -EIO || rc == -ECONNRESET;
 }
 
-/* Requests waiting in cl->out (cl->mu held) at most this many bytes. */
+/* Requests waiting in ch->out at most this many bytes. */
 #define OUT_MAX ((size_t)64 << 10)
 
-/* A request (taken), framed, into cl->out. */
-static int queue_req(struct mpi_rclient *cl, mp_obj_t *req)
+/* Close a channel's connection and forget what was pending on it. */
+static void chan_drop(struct chan *ch)
 {
-	return frame_req(req, &cl->out, &cl->outcap);
+	mp_connection_free(ch->c);
+	ch->c = NULL;
+	ch->pending = 0;
+	ch->out.len = 0;
 }
 
-/* Send what waits in cl->out, in one write. */
-static int flush(struct mpi_rclient *cl)
+/* The pthread key's destructor: a thread ends, so does its channel. */
+static void chan_gone(void *v)
 {
-	struct mpi_io io = {MPI_NO_DEADLINE, cl->timeout};
+	struct chan *ch = v, **pp;
+	struct mpi_rclient *cl = ch->cl;
+
+	pthread_mutex_lock(&cl->mu);
+	for (pp = &cl->chans; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == ch) {
+			*pp = ch->next;
+			break;
+		}
+	pthread_mutex_unlock(&cl->mu);
+	chan_drop(ch);
+	mp_bytes_destroy(&ch->out);
+	mpi_free(ch);
+}
+
+/* The calling thread's channel (made at its first call), or NULL. */
+static struct chan *chan_mine(struct mpi_rclient *cl)
+{
+	struct chan *ch = pthread_getspecific(cl->tls);
+
+	if (ch != NULL)
+		return ch;
+	if ((ch = mpi_calloc(1, sizeof(*ch))) == NULL)
+		return NULL;
+	ch->cl = cl;
+	if (pthread_setspecific(cl->tls, ch) != 0) {
+		mpi_free(ch);
+		return NULL;
+	}
+	pthread_mutex_lock(&cl->mu);
+	ch->next = cl->chans;
+	cl->chans = ch;
+	pthread_mutex_unlock(&cl->mu);
+	return ch;
+}
+
+/* Send what waits in ch->out, in one write. */
+static int flush(struct chan *ch)
+{
+	struct mpi_io io = {MPI_NO_DEADLINE, ch->cl->timeout};
 	int rc;
 
-	if (cl->out.len == 0)
+	if (ch->out.len == 0)
 		return 0;
-	if ((rc = mpi_deadline(cl->timeout, &io.deadline)) == 0)
-		rc = mpi_conn_send_framed(cl->c, cl->out.data, cl->out.len,
+	if ((rc = mpi_deadline(ch->cl->timeout, &io.deadline)) == 0)
+		rc = mpi_conn_send_framed(ch->c, ch->out.data, ch->out.len,
 					  &io);
-	cl->out.len = 0;
+	ch->out.len = 0;
 	return rc;
 }
 
-/* Send the waiting requests and read the replies of the pipelined calls
- * (cl->mu held); the first failure among them is kept for
- * mp_manager_batch_end.  0, or a stream failure. */
-static int drain(struct mpi_rclient *cl)
+/* Send the waiting requests and read the replies of the pipelined calls;
+ * the first failure among them is kept for mp_manager_batch_end.  0, or
+ * a stream failure. */
+static int drain(struct chan *ch)
 {
 	int rc;
 
-	if ((rc = flush(cl)) < 0)
+	if ((rc = flush(ch)) < 0)
 		return rc;
-	for (; cl->pending > 0; cl->pending--) {
-		rc = recv_reply(cl, cl->c, NULL);
-		if (rc < 0 && cl->batch_rc == 0) {
-			cl->batch_rc = rc;
-			snprintf(cl->batch_why, sizeof(cl->batch_why), "%s",
+	for (; ch->pending > 0; ch->pending--) {
+		rc = recv_reply(ch->cl, ch->c, NULL);
+		if (rc < 0 && ch->batch_rc == 0) {
+			ch->batch_rc = rc;
+			snprintf(ch->batch_why, sizeof(ch->batch_why), "%s",
 				 mpi_reason(rc));
 		}
 		if (rc < 0 && stream_failure(rc))
@@ -343,67 +403,63 @@ static int drain(struct mpi_rclient *cl)
 	return 0;
 }
 
+/* The thread's channel, connected (accept_connection): 0 or a code. */
+static int chan_open(struct mpi_rclient *cl, struct chan **out)
+{
+	struct chan *ch = chan_mine(cl);
+	int rc = 0;
+
+	if ((*out = ch) == NULL)
+		return -ENOMEM;
+	if (ch->c == NULL &&
+	    (ch->c = dial(cl, &rc)) != NULL &&
+	    (rc = exchange(cl, ch->c, request(mp_obj_none(),
+			"accept_connection", mp_obj_tuple_pack(1,
+			mp_obj_str("mproc")), NULL), NULL)) < 0)
+		chan_drop(ch);
+	return ch->c == NULL ? rc : 0;
+}
+
 int mpi_rcall(struct mpi_rproxy *p, const char *method, mp_obj_t *args,
 	      mp_obj_t *kwds, mp_obj_t **out)
 {
-	struct mpi_rclient *cl = p->cl;
+	struct chan *ch;
 	mp_obj_t *req = request(mp_obj_str(p->ident), method, args, kwds);
-	int rc = 0;
+	int rc;
 
-	pthread_mutex_lock(&cl->mu);
-	if (cl->c == NULL) {
-		if ((cl->c = dial(cl, &rc)) != NULL &&
-		    (rc = exchange(cl, cl->c, request(mp_obj_none(),
-			"accept_connection", mp_obj_tuple_pack(1,
-			mp_obj_str("mproc")), NULL), NULL)) < 0) {
-			mp_connection_free(cl->c);
-			cl->c = NULL;
-		}
-	}
-	if (cl->c == NULL) {
+	if ((rc = chan_open(p->cl, &ch)) < 0) {
 		mp_obj_free(req);
-		goto out;
+		return rc;
 	}
-	/* A batched call's request waits in cl->out; the next call with a
+	/* A batched call's request waits in ch->out; the next call with a
 	 * result sends them all and its own in one write, then reads the
 	 * replies: one round trip (the server answers in order). */
-	if ((rc = queue_req(cl, req)) < 0)
-		goto out;
-	if (cl->batch && out == NULL) {
-		if (++cl->pending >= MPI_BATCH_MAX || cl->out.len > OUT_MAX)
-			rc = drain(cl);
-		goto out;
+	if ((rc = frame_req(req, &ch->out, &ch->outcap)) < 0)
+		return rc;
+	if (ch->batch && out == NULL) {
+		if (++ch->pending >= MPI_BATCH_MAX || ch->out.len > OUT_MAX)
+			rc = drain(ch);
+	} else if ((rc = flush(ch)) == 0 && (rc = drain(ch)) == 0) {
+		rc = recv_reply(p->cl, ch->c, out);
 	}
-	if ((rc = flush(cl)) == 0 && (rc = drain(cl)) == 0)
-		rc = recv_reply(cl, cl->c, out);
-out:
-	if (rc < 0 && stream_failure(rc) && cl->c != NULL) {
-		/* the stream may be out of step: the next call redials */
-		mp_connection_free(cl->c);
-		cl->c = NULL;
-		cl->pending = 0;
-		cl->out.len = 0;
-	}
-	pthread_mutex_unlock(&cl->mu);
+	if (rc < 0 && stream_failure(rc))
+		chan_drop(ch); /* out of step: the next call redials */
 	return rc;
 }
 
 int mpi_rclient_batch(struct mpi_rclient *cl, bool on)
 {
+	struct chan *ch = chan_mine(cl);
 	int rc = 0;
 
-	pthread_mutex_lock(&cl->mu);
-	if (cl->c != NULL && (rc = drain(cl)) < 0) {
-		mp_connection_free(cl->c);
-		cl->c = NULL;
-		cl->pending = 0;
-		cl->out.len = 0;
-	}
-	if (rc == 0 && cl->batch_rc < 0)
-		rc = mpi_why(cl->batch_rc, "%s", cl->batch_why);
-	cl->batch_rc = 0;
-	cl->batch = on;
-	pthread_mutex_unlock(&cl->mu);
+	if (ch == NULL)
+		return -ENOMEM;
+	if (ch->c != NULL && (rc = drain(ch)) < 0)
+		chan_drop(ch);
+	if (rc == 0 && ch->batch_rc < 0)
+		rc = mpi_why(ch->batch_rc, "%s", ch->batch_why);
+	ch->batch_rc = 0;
+	ch->batch = on;
 	return rc;
 }
 
@@ -499,15 +555,19 @@ int mpi_rclient_create(struct mpi_rclient *cl, int kind,
 
 void mpi_rclient_free(struct mpi_rclient *cl)
 {
+	struct chan *ch;
 	bool gone = false;
 	size_t i;
 
 	if (cl->timeout < 0 || cl->timeout > 5)
 		cl->timeout = 5; /* freeing stays bounded */
-	if (cl->c != NULL && drain(cl) < 0) {
-		/* a batch not ended: its requests go first (their failures
-		 * are dropped), then the objects are released */
-	}
+	/* No thread's channel is in use now: a batch not ended sends its
+	 * requests first (their failures are dropped), then the objects
+	 * are released. */
+	pthread_key_delete(cl->tls);
+	for (ch = cl->chans; ch != NULL; ch = ch->next)
+		if (ch->c != NULL && drain(ch) < 0)
+			chan_drop(ch);
 	for (i = 0; i < cl->n; i++) {
 		mp_obj_t *a = gone ? NULL : mp_obj_tuple_pack(1, mp_obj_str(
 						  cl->handles[i].p->ident));
@@ -517,8 +577,12 @@ void mpi_rclient_free(struct mpi_rclient *cl)
 			gone = true;
 		mpi_free(cl->handles[i].h);
 	}
-	mp_connection_free(cl->c);
-	mp_bytes_destroy(&cl->out);
+	while ((ch = cl->chans) != NULL) {
+		cl->chans = ch->next;
+		chan_drop(ch);
+		mp_bytes_destroy(&ch->out);
+		mpi_free(ch);
+	}
 	pthread_mutex_destroy(&cl->mu);
 	mpi_free(cl->handles);
 	mpi_free(cl->address);

@@ -1,6 +1,6 @@
 /*
  * manager/remote_int.h - the client side of a connected manager
- * (mp_manager_connect): one connection to the server after CPython's
+ * (mp_manager_connect): a connection per calling thread to the server, after CPython's
  * accept_connection, each proxy operation one (ident, method, args, kwds)
  * request and its reply.  The dict, list and Namespace handles it makes
  * are heap structs whose `remote` field is set: the public mp_dictproxy_*
