@@ -437,7 +437,6 @@ static void drive_dict_list_ns(mp_manager_t *c, bool ns_too)
 static void test_remote_mproc_client_mproc_server(void **state)
 {
 	mp_manager_t *m, *c;
-	mp_lock_t *lock;
 
 	(void)state;
 	m = served("127.0.0.1:0");
@@ -445,7 +444,6 @@ static void test_remote_mproc_client_mproc_server(void **state)
 	assert_non_null(c);
 	assert_string_equal(mp_manager_address(c), mp_manager_address(m));
 	drive_dict_list_ns(c, true);
-	assert_int_equal(mp_manager_lock(c, &lock), -ENOTSUP);
 	assert_int_equal(mp_manager_pid(c), -EINVAL);
 	mp_manager_free(c);
 	mp_manager_free(m);
@@ -621,6 +619,226 @@ static void test_remote_thread_connections(void **state)
 	stop_cpython_server(p);
 }
 
+/* ---- sync objects, Value, Array and dict iteration of a connected
+ * manager, through the sync.h and proxy functions ---- */
+
+struct waiter {
+	mp_lock_t *lock;
+	mp_event_t *ev;
+	int rc;
+};
+
+static void *lock_waiter(void *arg)
+{
+	struct waiter *w = arg;
+
+	w->rc = mp_lock_acquire(w->lock, mpt_timeout(30));
+	if (w->rc == 0)
+		w->rc = mp_lock_release(w->lock);
+	return NULL;
+}
+
+static void *event_waiter(void *arg)
+{
+	struct waiter *w = arg;
+
+	w->rc = mp_event_wait(w->ev, mpt_timeout(30));
+	return NULL;
+}
+
+static void drive_sync(mp_manager_t *c)
+{
+	struct waiter w = {0};
+	mp_lock_t *lk;
+	mp_rlock_t *rl;
+	mp_semaphore_t *s, *bs;
+	mp_event_t *ev;
+	mp_condition_t *cv;
+	mp_barrier_t *b;
+	pthread_t t;
+
+	mpt_assert_ok(mp_manager_lock(c, &lk));
+	mpt_assert_ok(mp_lock_acquire(lk, MP_FOREVER));
+	assert_int_equal(mp_lock_acquire(lk, 0), -ETIMEDOUT);
+	assert_int_equal(mp_lock_acquire(lk, 0.01), -ETIMEDOUT);
+	/* another thread (its own connection) blocks in the server until
+	 * this one releases */
+	w.lock = lk;
+	assert_int_equal(pthread_create(&t, NULL, lock_waiter, &w), 0);
+	mpt_assert_ok(mp_lock_release(lk));
+	assert_int_equal(pthread_join(t, NULL), 0);
+	mpt_assert_ok(w.rc);
+	assert_err(mp_lock_release(lk), -EINVAL,
+		   "mp_lock_release: RuntimeError: release unlocked lock");
+	assert_int_equal(mp_lock_locked(lk), -ENOTSUP);
+	mpt_assert_ok(mp_lock_consistent(lk));
+
+	mpt_assert_ok(mp_manager_rlock(c, &rl));
+	mpt_assert_ok(mp_rlock_acquire(rl, MP_FOREVER));
+	mpt_assert_ok(mp_rlock_acquire(rl, 0));
+	mpt_assert_ok(mp_rlock_release(rl));
+	mpt_assert_ok(mp_rlock_release(rl));
+	assert_err(mp_rlock_release(rl), -EPERM, "RuntimeError: cannot "
+		   "release un-acquired lock");
+	assert_int_equal(mp_rlock_count(rl), -ENOTSUP);
+
+	mpt_assert_ok(mp_manager_semaphore(c, 2, &s));
+	mpt_assert_ok(mp_semaphore_acquire(s, MP_FOREVER));
+	mpt_assert_ok(mp_semaphore_acquire(s, 0));
+	assert_int_equal(mp_semaphore_acquire(s, 0.01), -ETIMEDOUT);
+	mpt_assert_ok(mp_semaphore_release(s, 2));
+	mpt_assert_ok(mp_semaphore_acquire(s, 0));
+	assert_int_equal(mp_semaphore_get_value(s), -ENOTSUP);
+	mpt_assert_ok(mp_manager_bounded_semaphore(c, 1, &bs));
+	mpt_assert_ok(mp_semaphore_acquire(bs, 0));
+	mpt_assert_ok(mp_semaphore_release(bs, 1));
+	assert_err(mp_semaphore_release(bs, 1), -EINVAL,
+		   "ValueError: Semaphore released too many times");
+
+	mpt_assert_ok(mp_manager_event(c, &ev));
+	assert_int_equal(mp_event_is_set(ev), 0);
+	assert_int_equal(mp_event_wait(ev, 0.01), -ETIMEDOUT);
+	w.ev = ev;
+	assert_int_equal(pthread_create(&t, NULL, event_waiter, &w), 0);
+	mpt_assert_ok(mp_event_set(ev));
+	assert_int_equal(pthread_join(t, NULL), 0);
+	mpt_assert_ok(w.rc);
+	assert_int_equal(mp_event_is_set(ev), 1);
+	mpt_assert_ok(mp_event_wait(ev, MP_FOREVER));
+	mpt_assert_ok(mp_event_clear(ev));
+	assert_int_equal(mp_event_is_set(ev), 0);
+
+	mpt_assert_ok(mp_manager_condition(c, NULL, &cv));
+	assert_int_equal(mp_condition_wait(cv, 0.01), -EPERM);
+	mpt_assert_ok(mp_condition_acquire(cv, MP_FOREVER));
+	assert_int_equal(mp_condition_wait(cv, 0.01), -ETIMEDOUT);
+	mpt_assert_ok(mp_condition_notify(cv, 1));
+	mpt_assert_ok(mp_condition_notify_all(cv));
+	mpt_assert_ok(mp_condition_release(cv));
+	assert_int_equal(mp_condition_notify(cv, 1), -EPERM);
+	assert_int_equal(mp_manager_condition(c, &(mp_condition_opts_t){
+		.lock = lk}, &cv), -ENOTSUP);
+
+	mpt_assert_ok(mp_manager_barrier(c, 1, NULL, &b));
+	assert_int_equal(mp_barrier_wait(b, MP_BARRIER_DEFAULT), 0);
+	assert_int_equal(mp_barrier_wait(b, 5), 0);
+	assert_int_equal(mp_barrier_parties(b), 1);
+	assert_int_equal(mp_barrier_n_waiting(b), 0);
+	assert_int_equal(mp_barrier_broken(b), 0);
+	mpt_assert_ok(mp_barrier_abort(b));
+	assert_int_equal(mp_barrier_broken(b), 1);
+	assert_int_equal(mp_barrier_wait(b, 1), MP_EBARRIER);
+	mpt_assert_ok(mp_barrier_reset(b));
+	assert_int_equal(mp_barrier_broken(b), 0);
+}
+
+static int add_one(const mp_obj_t *value, void *arg, mp_obj_t **out)
+{
+	(void)value;
+	(void)arg;
+	*out = mp_obj_int(1);
+	return 0;
+}
+
+static void drive_value_array_iter(mp_manager_t *c)
+{
+	mp_valueproxy_t *v;
+	mp_arrayproxy_t *a;
+	mp_dictproxy_t *d;
+	mp_dictproxy_iter_t it;
+	mp_obj_t *o, *k, *init = mp_obj_tuple_pack(2, mp_obj_int(1),
+						   mp_obj_int(2));
+	char seen[64] = "";
+	int i;
+
+	o = str("seven");
+	mpt_assert_ok(mp_manager_value(c, o, &v));
+	mp_obj_free(o);
+	mpt_assert_ok(mp_valueproxy_get(v, &o));
+	assert_repr(o, "'seven'");
+	mp_obj_free(o);
+	o = mp_obj_float(1.5);
+	mpt_assert_ok(mp_valueproxy_set(v, o));
+	mp_obj_free(o);
+	mpt_assert_ok(mp_valueproxy_get(v, &o));
+	assert_repr(o, "1.5");
+	mp_obj_free(o);
+
+	mpt_assert_ok(mp_manager_array(c, 'i', init, &a));
+	assert_int_equal(mp_arrayproxy_len(a), 2);
+	mpt_assert_ok(mp_arrayproxy_get(a, -1, &o));
+	assert_repr(o, "2");
+	mpt_assert_ok(mp_arrayproxy_set(a, 0, o));
+	mp_obj_free(o);
+	mpt_assert_ok(mp_arrayproxy_get(a, 0, &o));
+	assert_repr(o, "2");
+	assert_err(mp_arrayproxy_get(a, 5, &o), -ERANGE,
+		   "IndexError: array index out of range");
+	o = mp_obj_float(2.5);
+	assert_err(mp_arrayproxy_set(a, 0, o), -EINVAL, "TypeError");
+	mp_obj_free(o);
+
+	mpt_assert_ok(mp_manager_dict(c, NULL, &d));
+	for (i = 0; i < 3; i++) {
+		k = mp_obj_int(i);
+		o = mp_obj_int(10 * i);
+		mpt_assert_ok(mp_dictproxy_set(d, k, o));
+		mp_obj_free(k);
+		mp_obj_free(o);
+	}
+	mpt_assert_ok(mp_dictproxy_iter(d, &it));
+	while ((i = mp_dictproxy_next(d, &it, &k, &o)) == 1) {
+		mp_bytes_t b1 = {0}, b2 = {0};
+
+		mpt_assert_ok(mp_obj_repr(k, &b1));
+		mpt_assert_ok(mp_obj_repr(o, &b2));
+		snprintf(seen + strlen(seen), sizeof(seen) - strlen(seen),
+			 "%s:%s ", b1.data, b2.data);
+		mp_bytes_destroy(&b1);
+		mp_bytes_destroy(&b2);
+		mp_obj_free(k);
+		mp_obj_free(o);
+	}
+	assert_int_equal(i, 0);
+	assert_string_equal(seen, "0:0 1:10 2:20 ");
+	assert_int_equal(mp_dictproxy_next(d, &it, &k, NULL), 0);
+	/* the dict grows under the iteration: CPython's RuntimeError */
+	mpt_assert_ok(mp_dictproxy_iter(d, &it));
+	assert_int_equal(mp_dictproxy_next(d, &it, &k, NULL), 1);
+	mp_obj_free(k);
+	k = mp_obj_int(99);
+	mpt_assert_ok(mp_dictproxy_set(d, k, k));
+	assert_err(mp_dictproxy_next(d, &it, &o, NULL), -EBUSY,
+		   "RuntimeError: dictionary changed size during iteration");
+	assert_int_equal(mp_dictproxy_apply(d, k, add_one, NULL), -ENOTSUP);
+	mp_obj_free(k);
+	mp_obj_free(init);
+}
+
+static void test_remote_sync_value_iter(void **state)
+{
+	char address[128];
+	mp_popen_t *p;
+	mp_manager_t *m, *c;
+
+	(void)state;
+	m = served("127.0.0.1:0");
+	c = connect_to(mp_manager_address(m), KEY, mpt_timeout(60));
+	assert_non_null(c);
+	drive_sync(c);
+	drive_value_array_iter(c);
+	mp_manager_free(c);
+	mp_manager_free(m);
+	NEED_PYTHON();
+	p = start_cpython_server(address, sizeof(address));
+	c = connect_to(address, KEY, mpt_timeout(60));
+	assert_non_null(c);
+	drive_sync(c);
+	drive_value_array_iter(c);
+	mp_manager_free(c);
+	stop_cpython_server(p);
+}
+
 static void test_remote_wrong_authkey(void **state)
 {
 	static const char script[] =
@@ -732,6 +950,7 @@ int main(void)
 		MPT(test_remote_mproc_client_cpython_server),
 		MPT(test_remote_wrong_authkey),
 		MPT(test_remote_thread_connections),
+		MPT(test_remote_sync_value_iter),
 		MPT(test_remote_half_frame_and_garbage),
 		MPT(test_remote_server_death),
 	};

@@ -778,6 +778,7 @@ typedef struct mp_dictproxy_iter {
 	size_t _pos;
 	uint64_t _len;
 	uint64_t _version;
+	char _ident[24]; /* a connected manager's: the server's iterator */
 } mp_dictproxy_iter_t;
 
 /*

@@ -179,6 +179,7 @@ struct mp_valueproxy {
 	uint64_t lock;
 	uint64_t off;
 	struct mpi_region *r;
+	struct mpi_rproxy *remote; /* a connected manager's: see remote.c */
 };
 
 /* An Array: n C numbers of `size` bytes each, of typecode `code`. */
@@ -188,6 +189,7 @@ struct mp_arrayproxy {
 	uint32_t size;
 	char code;
 	char pad[3];
+	struct mpi_rproxy *remote; /* a connected manager's: see remote.c */
 	unsigned char data[]; /* 8-byte aligned */
 };
 

@@ -134,6 +134,7 @@ static int exc_code(const mp_obj_t *e)
 		{"AttributeError", -ENOENT}, {"IndexError", -ERANGE},
 		{"TypeError", -EINVAL}, {"RuntimeError", -EBUSY},
 		{"NotImplementedError", -ENOTSUP}, {"MemoryError", -ENOMEM},
+		{"StopIteration", -ENODATA},
 		{"Full", -EAGAIN}, {"Empty", -EAGAIN},
 	};
 	const mp_obj_t *args = NULL, *a0 = NULL;
@@ -182,8 +183,9 @@ static int traceback_code(const char *kind, const mp_obj_t *v)
 		       (int)(end - t), t);
 }
 
-/* Decode a reply: 0 and the value (taken out) into *out. */
-static int reply(const mp_bytes_t *b, mp_obj_t **out)
+/* Decode a reply: 0 and the value (taken out) into *out.  A '#PROXY'
+ * reply (exposed, token) is a value too when proxy is true. */
+static int reply(const mp_bytes_t *b, bool proxy, mp_obj_t **out)
 {
 	const mp_obj_t *k, *v;
 	const mp_bytes_t *kind;
@@ -199,7 +201,8 @@ static int reply(const mp_bytes_t *b, mp_obj_t **out)
 		mp_obj_free(r);
 		return mpi_why(-EPROTO, "a reply is (kind, value)");
 	}
-	if (strcmp(kind->data, "#RETURN") == 0) {
+	if (strcmp(kind->data, "#RETURN") == 0 ||
+	    (proxy && strcmp(kind->data, "#PROXY") == 0)) {
 		rc = 0;
 		if (out != NULL) {
 			/* take the value out: a None in its place */
@@ -253,16 +256,26 @@ static int send_req(struct mpi_rclient *cl, mp_connection_t *c,
 	return rc;
 }
 
+/* How a reply is awaited: a call that waits on the server (a lock's
+ * acquire, a queue's get) may take its wait on top of the call's timeout;
+ * a '#PROXY' reply is taken as a value. */
+struct rwait {
+	double wait; /* seconds; MP_FOREVER: no limit */
+	bool proxy;
+};
+
 /* Read one reply on c: its value into *out (NULL: dropped), or the
  * remote exception's code. */
-static int recv_reply(struct mpi_rclient *cl, mp_connection_t *c,
-		      mp_obj_t **out)
+static int recv_reply_w(struct mpi_rclient *cl, mp_connection_t *c,
+			struct rwait w, mp_obj_t **out)
 {
-	struct mpi_io io = {MPI_NO_DEADLINE, cl->timeout};
+	double t = cl->timeout == MP_FOREVER || w.wait == MP_FOREVER
+			   ? MP_FOREVER : cl->timeout + w.wait;
+	struct mpi_io io = {MPI_NO_DEADLINE, t};
 	mp_bytes_t b = {0};
 	int rc;
 
-	if ((rc = mpi_deadline(cl->timeout, &io.deadline)) < 0)
+	if ((rc = mpi_deadline(t, &io.deadline)) < 0)
 		return rc;
 	if ((rc = mpi_conn_recv(c, 0, &io, &b)) < 0) {
 		if (rc == MP_EEOF || rc == -ECONNRESET || rc == -EIO)
@@ -270,9 +283,15 @@ static int recv_reply(struct mpi_rclient *cl, mp_connection_t *c,
 				     "the connection (it is gone)");
 		return rc;
 	}
-	rc = reply(&b, out);
+	rc = reply(&b, w.proxy, out);
 	mp_bytes_destroy(&b);
 	return rc;
+}
+
+static int recv_reply(struct mpi_rclient *cl, mp_connection_t *c,
+		      mp_obj_t **out)
+{
+	return recv_reply_w(cl, c, (struct rwait){0, false}, out);
 }
 
 /* Send a request and read its reply on c. */
@@ -420,8 +439,8 @@ static int chan_open(struct mpi_rclient *cl, struct chan **out)
 	return ch->c == NULL ? rc : 0;
 }
 
-int mpi_rcall(struct mpi_rproxy *p, const char *method, mp_obj_t *args,
-	      mp_obj_t *kwds, mp_obj_t **out)
+static int rcall(struct mpi_rproxy *p, const char *method, mp_obj_t *args,
+		 mp_obj_t *kwds, struct rwait w, mp_obj_t **out)
 {
 	struct chan *ch;
 	mp_obj_t *req = request(mp_obj_str(p->ident), method, args, kwds);
@@ -440,11 +459,53 @@ int mpi_rcall(struct mpi_rproxy *p, const char *method, mp_obj_t *args,
 		if (++ch->pending >= MPI_BATCH_MAX || ch->out.len > OUT_MAX)
 			rc = drain(ch);
 	} else if ((rc = flush(ch)) == 0 && (rc = drain(ch)) == 0) {
-		rc = recv_reply(p->cl, ch->c, out);
+		rc = recv_reply_w(p->cl, ch->c, w, out);
 	}
 	if (rc < 0 && stream_failure(rc))
 		chan_drop(ch); /* out of step: the next call redials */
 	return rc;
+}
+
+int mpi_rcall(struct mpi_rproxy *p, const char *method, mp_obj_t *args,
+	      mp_obj_t *kwds, mp_obj_t **out)
+{
+	return rcall(p, method, args, kwds, (struct rwait){0, false}, out);
+}
+
+int mpi_rcall_wait(struct mpi_rproxy *p, const char *method, mp_obj_t *args,
+		   double wait, mp_obj_t **out)
+{
+	return rcall(p, method, args, NULL, (struct rwait){wait, false}, out);
+}
+
+int mpi_rcall_proxy(struct mpi_rproxy *p, const char *method,
+		    struct mpi_rproxy *out)
+{
+	mp_obj_t *r = NULL;
+	const mp_obj_t *tok, *state, *id;
+	const mp_bytes_t *s;
+	int rc = rcall(p, method, mp_obj_tuple(0, NULL), NULL,
+		       (struct rwait){0, true}, &r);
+
+	if (rc < 0)
+		return rc;
+	if (mp_obj_item(r, 1, &tok) < 0 ||
+	    mp_obj_object_info(tok, NULL, NULL, NULL, &state, NULL) < 0 ||
+	    mp_obj_item(state, 2, &id) < 0 || mp_obj_as_str(id, &s) < 0 ||
+	    s->len >= sizeof(out->ident))
+		rc = mpi_why(-EPROTO, "%s() did not return a proxy", method);
+	else
+		memcpy(out->ident, s->data, s->len + 1);
+	out->cl = p->cl;
+	mp_obj_free(r);
+	return rc;
+}
+
+int mpi_rdecref(struct mpi_rproxy *p)
+{
+	mp_obj_t *a = mp_obj_tuple_pack(1, mp_obj_str(p->ident));
+
+	return a ? public_call(p->cl, "decref", a, NULL) : -ENOMEM;
 }
 
 int mpi_rclient_batch(struct mpi_rclient *cl, bool on)
@@ -467,71 +528,95 @@ static const char *const typeids[] = {
 	[MP_MANAGER_DICT] = "dict", [MP_MANAGER_LIST] = "list",
 	[MP_MANAGER_NAMESPACE] = "Namespace", [MP_MANAGER_QUEUE] = "Queue",
 	[MP_MANAGER_JOINABLEQUEUE] = "JoinableQueue",
+	[MP_MANAGER_LOCK] = "Lock", [MP_MANAGER_RLOCK] = "RLock",
+	[MP_MANAGER_SEMAPHORE] = "Semaphore",
+	[MP_MANAGER_BOUNDEDSEMAPHORE] = "BoundedSemaphore",
+	[MP_MANAGER_CONDITION] = "Condition", [MP_MANAGER_EVENT] = "Event",
+	[MP_MANAGER_BARRIER] = "Barrier", [MP_MANAGER_VALUE] = "Value",
+	[MP_MANAGER_ARRAY] = "Array",
 };
 
-int mpi_rclient_create(struct mpi_rclient *cl, int kind,
-		       const mp_obj_t *init, void **out)
+/* A new heap handle of kind for the remote object p (copied in): the
+ * local struct with its remote field set, or a sync object's words set
+ * so that every local fast path fails (sync/sync_int.h). */
+static struct mpi_rhandle *handle_new(int kind, const struct mpi_rproxy *p)
 {
-	struct mpi_rproxy *p = NULL;
+	struct mpi_rhandle *h = mpi_calloc(1, sizeof(*h));
+
+	if (h == NULL)
+		return NULL;
+	h->kind = kind;
+	h->p = *p;
+	switch (kind) {
+	case MP_MANAGER_DICT:
+		h->u.d.remote = &h->p;
+		break;
+	case MP_MANAGER_LIST:
+		h->u.l.remote = &h->p;
+		break;
+	case MP_MANAGER_NAMESPACE:
+		h->u.n.remote = &h->p;
+		break;
+	case MP_MANAGER_QUEUE:
+	case MP_MANAGER_JOINABLEQUEUE:
+		h->u.q.remote = &h->p;
+		h->u.q.joinable = 1; /* the server says if it is */
+		break;
+	case MP_MANAGER_VALUE:
+		h->u.v.remote = &h->p;
+		break;
+	case MP_MANAGER_ARRAY:
+		h->u.a.remote = &h->p;
+		break;
+	case MP_MANAGER_SEMAPHORE:
+	case MP_MANAGER_BOUNDEDSEMAPHORE:
+		h->u.s._flags = MPI_SEM_REMOTE;
+		break;
+	case MP_MANAGER_EVENT:
+		h->u.e._waiters = MPI_EVENT_REMOTE;
+		break;
+	case MP_MANAGER_CONDITION:
+		h->u.c._own._lock._state = MPI_SYNC_REMOTE;
+		break;
+	default: /* Lock, RLock, Barrier: a lock word first */
+		h->u.lk._state = MPI_SYNC_REMOTE;
+		break;
+	}
+	return h;
+}
+
+int mpi_rclient_create(struct mpi_rclient *cl, int kind,
+		       const mp_obj_t *args, void **out)
+{
+	struct mpi_rproxy p = {.cl = cl};
+	struct mpi_rhandle *h;
 	struct handle *v;
-	const mp_obj_t *id;
+	const mp_obj_t *id, *a;
 	const mp_bytes_t *s;
-	mp_obj_t *args, *res = NULL;
-	void *h;
+	mp_obj_t *items[8], *res = NULL;
+	size_t n = 0, i;
 	int rc;
 
-	args = init ? mp_obj_tuple_pack(2, mp_obj_str(typeids[kind]),
-					mp_obj_copy(init))
-		    : mp_obj_tuple_pack(1, mp_obj_str(typeids[kind]));
-	if (args == NULL)
-		return -ENOMEM;
-	if ((rc = public_call(cl, "create", args, &res)) < 0)
+	/* create(typeid, *args) */
+	if (args != NULL && (mp_obj_len(args, &n) < 0 || n >= 8))
+		return mpi_why(-EINVAL, "create() takes a tuple of 0..7 args");
+	items[0] = mp_obj_str(typeids[kind]);
+	for (i = 0; i < n; i++) {
+		mp_obj_item(args, (ptrdiff_t)i, &a);
+		items[i + 1] = mp_obj_copy(a);
+	}
+	if ((rc = public_call(cl, "create", mp_obj_tuple(n + 1, items),
+			      &res)) < 0)
 		return rc;
 	if (mp_obj_item(res, 0, &id) < 0 || mp_obj_as_str(id, &s) < 0 ||
-	    s->len >= sizeof(p->ident)) {
+	    s->len >= sizeof(p.ident)) {
 		mp_obj_free(res);
 		return mpi_why(-EPROTO, "create() did not return (ident, "
 			       "exposed)");
 	}
-	if (kind == MP_MANAGER_DICT) {
-		struct rdict *d = mpi_calloc(1, sizeof(*d));
-
-		h = d;
-		p = d ? &d->p : NULL;
-		if (d != NULL)
-			d->d.remote = p;
-	} else if (kind == MP_MANAGER_LIST) {
-		struct { struct mp_listproxy l; struct mpi_rproxy p; } *l =
-			mpi_calloc(1, sizeof(*l));
-
-		h = l;
-		p = l ? &l->p : NULL;
-		if (l != NULL)
-			l->l.remote = p;
-	} else if (kind == MP_MANAGER_NAMESPACE) {
-		struct { struct mp_namespaceproxy n; struct mpi_rproxy p; } *n
-			= mpi_calloc(1, sizeof(*n));
-
-		h = n;
-		p = n ? &n->p : NULL;
-		if (n != NULL)
-			n->n.remote = p;
-	} else {
-		struct { struct mp_queueproxy q; struct mpi_rproxy p; } *q
-			= mpi_calloc(1, sizeof(*q));
-
-		h = q;
-		p = q ? &q->p : NULL;
-		if (q != NULL) {
-			q->q.remote = p;
-			q->q.joinable = 1;
-		}
-	}
-	if (p != NULL) {
-		p->cl = cl;
-		memcpy(p->ident, s->data, s->len + 1);
-	}
+	memcpy(p.ident, s->data, s->len + 1);
 	mp_obj_free(res);
+	h = handle_new(kind, &p);
 	pthread_mutex_lock(&cl->mu);
 	if (h != NULL && cl->n == cl->cap) {
 		size_t cap = cl->cap ? 2 * cl->cap : 8;
@@ -545,10 +630,12 @@ int mpi_rclient_create(struct mpi_rclient *cl, int kind,
 		}
 	}
 	if (h != NULL)
-		cl->handles[cl->n++] = (struct handle){h, p};
+		cl->handles[cl->n++] = (struct handle){h, &h->p};
 	pthread_mutex_unlock(&cl->mu);
-	if (h == NULL)
-		return -ENOMEM; /* the server's object leaks until it ends */
+	if (h == NULL) {
+		mpi_rdecref(&p); /* the server forgets it (or not: no matter) */
+		return -ENOMEM;
+	}
 	*out = h;
 	return 0;
 }
@@ -606,6 +693,62 @@ int mpi_rdict_op(struct mpi_rproxy *p, const char *method, const mp_obj_t *a,
 	if (args == NULL)
 		return -ENOMEM;
 	return mpi_rcall(p, method, args, NULL, out);
+}
+
+int mpi_rindex(struct mpi_rproxy *p, const char *method, ptrdiff_t i,
+	       const mp_obj_t *value, mp_obj_t **out)
+{
+	mp_obj_t *io = mp_obj_int((int64_t)i);
+	int rc = io ? mpi_rdict_op(p, method, io, value, out) : -ENOMEM;
+
+	mp_obj_free(io);
+	return rc;
+}
+
+int mpi_rdict_iter(struct mpi_rproxy *d, char ident[MPI_RITER_IDENT])
+{
+	struct mpi_rproxy it;
+	int rc = mpi_rcall_proxy(d, "__iter__", &it);
+
+	ident[0] = '\0';
+	if (rc == 0 && strlen(it.ident) >= MPI_RITER_IDENT) {
+		mpi_rdecref(&it);
+		rc = mpi_why(-EPROTO, "an iterator's ident is over %d bytes",
+			     MPI_RITER_IDENT - 1);
+	}
+	if (rc == 0)
+		memcpy(ident, it.ident, strlen(it.ident) + 1);
+	return rc;
+}
+
+int mpi_rdict_next(struct mpi_rproxy *d, char ident[MPI_RITER_IDENT],
+		   mp_obj_t **key, mp_obj_t **value)
+{
+	struct mpi_rproxy it = {.cl = d->cl};
+	mp_obj_t *k = NULL;
+	int rc;
+
+	if (ident[0] == '\0')
+		return 0; /* ended */
+	memcpy(it.ident, ident, MPI_RITER_IDENT);
+	rc = mpi_rcall(&it, "__next__", mp_obj_tuple(0, NULL), NULL, &k);
+	if (rc == 0 && value != NULL)
+		rc = mpi_rdict_op(d, "__getitem__", k, NULL, value);
+	if (rc < 0 && rc != -ENOMEM) {
+		/* the end (StopIteration) or a RuntimeError: the iterator is
+		 * done, the server may forget it */
+		mpi_rdecref(&it);
+		ident[0] = '\0';
+	}
+	if (rc < 0) {
+		mp_obj_free(k);
+		return rc == -ENODATA ? 0 : rc;
+	}
+	if (key != NULL)
+		*key = k;
+	else
+		mp_obj_free(k);
+	return 1;
 }
 
 int mpi_rint(struct mpi_rproxy *p, const char *method, const mp_obj_t *a)
@@ -691,7 +834,7 @@ int mpi_rqueue_put(struct mpi_rproxy *p, const mp_obj_t *value, bool block,
 	mp_obj_free(bt);
 	if (args == NULL)
 		return -ENOMEM;
-	rc = mpi_rcall(p, "put", args, NULL, NULL);
+	rc = mpi_rcall_wait(p, "put", args, block ? timeout : 0, NULL);
 	return rc == -EAGAIN && block ? mpi_why(-ETIMEDOUT, "queue.Full "
 						"after the timeout") : rc;
 }
@@ -705,7 +848,7 @@ int mpi_rqueue_get(struct mpi_rproxy *p, bool block, double timeout,
 	*out = NULL;
 	if (args == NULL)
 		return -ENOMEM;
-	rc = mpi_rcall(p, "get", args, NULL, out);
+	rc = mpi_rcall_wait(p, "get", args, block ? timeout : 0, out);
 	return rc == -EAGAIN && block ? mpi_why(-ETIMEDOUT, "queue.Empty "
 						"after the timeout") : rc;
 }

@@ -219,6 +219,14 @@ static bool registered(struct mpi_srv *s, const char *typeid, int *kind,
 	return ok;
 }
 
+/* A type create() makes: not an Iterator, which only dict.__iter__
+ * makes (its state names the dict by offset: a client may not forge
+ * one). */
+static bool public_type(const struct mpi_srv_type *t)
+{
+	return t->kind != MPI_KIND_ITERATOR;
+}
+
 static mp_obj_t *create(struct mpi_srv *s, const mp_obj_t *args,
 			const mp_obj_t *kwds)
 {
@@ -236,7 +244,8 @@ static mp_obj_t *create(struct mpi_srv *s, const mp_obj_t *args,
 	if (registered(s, typeid, &kind, &p)) {
 		t = mpi_srv_type_by_kind(kind);
 	} else {
-		if ((t = mpi_srv_type_by_id(typeid)) == NULL)
+		if ((t = mpi_srv_type_by_id(typeid)) == NULL ||
+		    !public_type(t))
 			return traceback("KeyError: '%.200s'\n", typeid);
 		/* the arguments after the typeid */
 		mp_obj_len(args, &n);

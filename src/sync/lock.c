@@ -47,6 +47,8 @@ __attribute__((noinline)) static int lock_slow(mp_lock_t *l, double timeout)
 	uint64_t deadline, dead;
 	int rc;
 
+	if (mpi_sync_is_remote(&l->_state)) /* a Lock or an RLock */
+		return mpi_sync_remote(l, MPI_SYNC_ACQUIRE, timeout, 0);
 	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
 		return rc;
 	rc = mpi_lock_wait(&l->_state, deadline, &dead);
@@ -87,6 +89,8 @@ __attribute__((noinline, cold)) static int released_too_often(void)
 
 static inline int lock_release(mp_lock_t *l)
 {
+	if (mpi_sync_is_remote(&l->_state))
+		return mpi_sync_remote(l, MPI_SYNC_RELEASE, 0, 1);
 	if (__builtin_expect(mpi_lock_give(&l->_state) < 0, 0))
 		return released_too_often();
 	return 0;
@@ -149,6 +153,8 @@ int mp_lock_release(mp_lock_t *l)
 
 static int consistent(mp_lock_t *l)
 {
+	if (mpi_sync_is_remote(&l->_state))
+		return 0; /* the server took care of it */
 	if (!mpi_lock_is_mine(l))
 		return mpi_why(-EPERM, "the calling thread does not hold the "
 			       "lock");
@@ -166,7 +172,12 @@ int mp_lock_consistent(mp_lock_t *l)
 
 int mp_lock_locked(const mp_lock_t *l)
 {
+	int rc;
+
 	MPI_CHECK_NULL(l);
+	if (mpi_sync_is_remote(&l->_state))
+		return (rc = mpi_sync_remote(l, MPI_SYNC_UNSERVED, 0, 0)) < 0
+			       ? MPI_RAISE(rc) : rc;
 	return __atomic_load_n(&l->_state, __ATOMIC_RELAXED) != 0;
 }
 
@@ -216,7 +227,7 @@ int mpi_rlock_acquire(mp_rlock_t *r, double timeout)
 	rc = lock_acquire(&r->_lock, timeout);
 	if (rc == 0 || rc == MP_EOWNERDEAD)
 		r->_count = 1;
-	return rc;
+	return rc; /* 1: a remote RLock, taken (its count is the server's) */
 }
 
 int mp_rlock_acquire(mp_rlock_t *r, double timeout)
@@ -230,8 +241,11 @@ int mp_rlock_acquire(mp_rlock_t *r, double timeout)
 
 int mpi_rlock_release(mp_rlock_t *r)
 {
-	if (!mpi_lock_is_mine(&r->_lock))
+	if (!mpi_lock_is_mine(&r->_lock)) {
+		if (mpi_sync_is_remote(&r->_lock._state))
+			return mpi_sync_remote(r, MPI_SYNC_RELEASE, 0, 1);
 		return mpi_why(-EPERM, "cannot release un-acquired lock");
+	}
 	if (--r->_count > 0)
 		return 0;
 	return lock_release(&r->_lock);
@@ -256,6 +270,11 @@ int mp_rlock_consistent(mp_rlock_t *r)
 
 int mp_rlock_count(const mp_rlock_t *r)
 {
+	int rc;
+
 	MPI_CHECK_NULL(r);
+	if (mpi_sync_is_remote(&r->_lock._state))
+		return (rc = mpi_sync_remote(r, MPI_SYNC_UNSERVED, 0, 0)) < 0
+			       ? MPI_RAISE(rc) : rc;
 	return mpi_lock_is_mine(&r->_lock) ? (int)r->_count : 0;
 }
