@@ -14,6 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "manager/mgr_int.h"
+#include "manager/remote_int.h"
 #include "mproc/connection.h"
 #include "mproc/manager.h"
 #include "mproc/subprocess.h"
@@ -772,6 +774,7 @@ static void drive_value_array_iter(mp_manager_t *c)
 	mp_obj_free(o);
 	mpt_assert_ok(mp_arrayproxy_get(a, 0, &o));
 	assert_repr(o, "2");
+	mp_obj_free(o);
 	assert_err(mp_arrayproxy_get(a, 5, &o), -ERANGE,
 		   "IndexError: array index out of range");
 	o = mp_obj_float(2.5);
@@ -837,6 +840,146 @@ static void test_remote_sync_value_iter(void **state)
 	drive_value_array_iter(c);
 	mp_manager_free(c);
 	stop_cpython_server(p);
+}
+
+/* ---- objects freed on their last proxy ---- */
+
+/* The server's high-water mark in the region: it grows only when no
+ * freed block can be reused. */
+static uint64_t region_top(const mp_manager_t *m)
+{
+	return __atomic_load_n(&m->r->top, __ATOMIC_ACQUIRE);
+}
+
+/* Make objects of every kind through c, use them, let them go. */
+static void churn(mp_manager_t *c)
+{
+	mp_obj_t *init = mp_obj_dict(), *v, *k;
+	mp_dictproxy_t *d;
+	mp_dictproxy_iter_t it;
+	mp_listproxy_t *l;
+	mp_namespaceproxy_t *ns;
+	mp_queueproxy_t *q;
+	mp_valueproxy_t *val;
+	mp_arrayproxy_t *a;
+	mp_lock_t *lk;
+	mp_condition_t *cv;
+	mp_event_t *ev;
+	char text[512];
+	int i;
+
+	memset(text, 'x', sizeof(text) - 1);
+	text[sizeof(text) - 1] = '\0';
+	for (i = 0; i < 100; i++)
+		mpt_assert_ok(mp_obj_dict_set(init, mp_obj_int(i), str(text)));
+	mpt_assert_ok(mp_manager_dict(c, init, &d));
+	mpt_assert_ok(mp_dictproxy_iter(d, &it)); /* to the end: freed */
+	while ((i = mp_dictproxy_next(d, &it, &k, NULL)) == 1)
+		mp_obj_free(k);
+	assert_int_equal(i, 0);
+	mpt_assert_ok(mp_dictproxy_values(d, &v));
+	mpt_assert_ok(mp_manager_list(c, v, &l));
+	mpt_assert_ok(mp_manager_value(c, v, &val));
+	mpt_assert_ok(mp_manager_queue(c, 0, &q));
+	mpt_assert_ok(mp_queueproxy_put(q, v, MP_FOREVER));
+	mp_obj_free(v);
+	mpt_assert_ok(mp_manager_namespace(c, &ns));
+	mpt_assert_ok(mp_namespaceproxy_set(ns, "big", init));
+	mp_obj_free(init);
+	mpt_assert_ok(mp_manager_array(c, 'd', NULL, &a));
+	mpt_assert_ok(mp_manager_lock(c, &lk));
+	mpt_assert_ok(mp_lock_acquire(lk, MP_FOREVER)); /* freed held */
+	mpt_assert_ok(mp_manager_condition(c, NULL, &cv));
+	mpt_assert_ok(mp_manager_event(c, &ev));
+	mp_dictproxy_free(d);
+	mp_listproxy_free(l);
+	mp_valueproxy_free(val);
+	mp_queueproxy_free(q);
+	mp_namespaceproxy_free(ns);
+	mp_arrayproxy_free(a);
+	mp_lock_free(lk);
+	mp_condition_free(cv);
+	mp_event_free(ev);
+}
+
+struct getter {
+	mp_queueproxy_t *q;
+	mp_event_t started;
+	int rc;
+};
+
+static void *timed_get(void *arg)
+{
+	struct getter *g = arg;
+	mp_obj_t *v = NULL;
+
+	mp_event_set(&g->started);
+	g->rc = mp_queueproxy_get(g->q, 1.0, &v);
+	return NULL;
+}
+
+static void test_remote_objects_freed(void **state)
+{
+	static const char script[] =
+		"import sys, pickle, gc, multiprocessing\n"
+		"from multiprocessing.managers import SyncManager\n"
+		"multiprocessing.current_process().authkey = b'secret'\n"
+		"host, port = sys.argv[1].rsplit(':', 1)\n"
+		"m = SyncManager(address=(host, int(port)), authkey=b'secret')\n"
+		"m.connect()\n"
+		"n0 = m._number_of_objects()\n"
+		"d = m.dict({'a': 1})\n"
+		"d2 = pickle.loads(pickle.dumps(d))\n"
+		"print(m._number_of_objects() - n0)\n"
+		"del d; gc.collect()\n"
+		"print(d2['a'], m._number_of_objects() - n0)\n"
+		"del d2; gc.collect()\n"
+		"print(m._number_of_objects() - n0)\n";
+	struct getter g = {0};
+	struct mpi_rproxy remote;
+	mp_manager_t *m, *c;
+	mp_dictproxy_t *keep;
+	mp_obj_t *k = str("k"), *v;
+	uint64_t top;
+	pthread_t t;
+	int i;
+
+	(void)state;
+	m = served("127.0.0.1:0");
+	c = connect_to(mp_manager_address(m), KEY, mpt_timeout(60));
+	assert_non_null(c);
+	mpt_assert_ok(mp_manager_dict(c, NULL, &keep));
+	mpt_assert_ok(mp_dictproxy_set(keep, k, k));
+	churn(c);
+	top = region_top(m);
+	/* the same objects again and again take no more room */
+	for (i = 0; i < 10; i++)
+		churn(c);
+	assert_true(region_top(m) == top);
+	/* what still has a proxy survives */
+	mpt_assert_ok(mp_dictproxy_get(keep, k, &v));
+	assert_repr(v, "'k'");
+	mp_obj_free(v);
+	/* freed while a call waits on it: freed when the call ends */
+	mpt_assert_ok(mp_manager_queue(c, 0, &g.q));
+	mpt_assert_ok(mp_event_init(&g.started));
+	assert_int_equal(pthread_create(&t, NULL, timed_get, &g), 0);
+	mpt_assert_ok(mp_event_wait(&g.started, mpt_timeout(10)));
+	/* the last reference goes (another client's, say) while the get
+	 * waits: this handle's copy of the remote object */
+	remote = ((struct mpi_rhandle *)g.q)->p;
+	mpt_assert_ok(mpi_rdecref(&remote));
+	assert_int_equal(pthread_join(t, NULL), 0);
+	mp_queueproxy_free(g.q); /* its decref: a KeyError, ignored */
+	/* -ETIMEDOUT, or a KeyError when the decref came first */
+	assert_true(g.rc == -ETIMEDOUT || g.rc == -EREMOTEIO);
+	churn(c);
+	assert_true(region_top(m) == top);
+	mp_obj_free(k);
+	mp_manager_free(c);
+	if (have_python())
+		python_expect(script, mp_manager_address(m), "1\n1 1\n0\n");
+	mp_manager_free(m);
 }
 
 static void test_remote_wrong_authkey(void **state)
@@ -951,6 +1094,7 @@ int main(void)
 		MPT(test_remote_wrong_authkey),
 		MPT(test_remote_thread_connections),
 		MPT(test_remote_sync_value_iter),
+		MPT(test_remote_objects_freed),
 		MPT(test_remote_half_frame_and_garbage),
 		MPT(test_remote_server_death),
 	};

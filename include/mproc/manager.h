@@ -685,6 +685,28 @@ MP_API int mp_manager_barrier(mp_manager_t *m, unsigned parties,
 			      const mp_barrier_opts_t *opts,
 			      mp_barrier_t **out);
 
+/*
+ * mp_dictproxy_free, mp_listproxy_free, mp_namespaceproxy_free,
+ * mp_queueproxy_free, mp_valueproxy_free, mp_arrayproxy_free - let go of
+ * a proxy, as CPython's proxy finalizer does.  On a connected manager
+ * (mp_manager_connect) the handle is released and the server told
+ * (decref): the server frees the object when no proxy of any client
+ * refers to it any more, and the handle must not be used again.  A sync
+ * object of a connected manager is let go the same way by its sync.h
+ * _free (mp_lock_free, mp_event_free, ...).  On a local manager they do
+ * nothing: its objects are shared with every child forked after they
+ * were made, through the same pointer and without a count of who holds
+ * it, so they live as long as the manager (mp_manager_free).  NULL is a
+ * no-op.  Not thread-safe on one handle; any handle freed by
+ * mp_manager_free of its manager must not be freed again.
+ */
+MP_API void mp_dictproxy_free(mp_dictproxy_t *d);
+MP_API void mp_listproxy_free(mp_listproxy_t *l);
+MP_API void mp_namespaceproxy_free(mp_namespaceproxy_t *ns);
+MP_API void mp_queueproxy_free(mp_queueproxy_t *q);
+MP_API void mp_valueproxy_free(mp_valueproxy_t *v);
+MP_API void mp_arrayproxy_free(mp_arrayproxy_t *a);
+
 /* ---- DictProxy ---- */
 
 /*

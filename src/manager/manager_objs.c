@@ -130,6 +130,45 @@ static int remote_make(mp_manager_t *m, int kind, void **out, size_t n, ...)
 	return rc;
 }
 
+/* Give back the blocks of a dict and of its items. */
+static void dict_free(struct mpi_region *r, mp_dictproxy_t *d)
+{
+	mp_dictproxy_clear(d);
+	mpi_region_free(r, d->table);
+	mpi_region_free(r, (uint64_t)((char *)d - (char *)r));
+}
+
+void mpi_mgr_obj_free(struct mpi_region *r, int kind, void *p)
+{
+	mp_obj_t *v;
+
+	switch (kind) {
+	case MP_MANAGER_DICT:
+		dict_free(r, p);
+		return;
+	case MP_MANAGER_NAMESPACE:
+		dict_free(r, ((mp_namespaceproxy_t *)p)->d);
+		break;
+	case MP_MANAGER_LIST:
+	case MPI_KIND_ITERATOR:
+		mp_listproxy_clear(p);
+		mpi_region_free(r, ((mp_listproxy_t *)p)->table);
+		break;
+	case MP_MANAGER_QUEUE:
+	case MP_MANAGER_JOINABLEQUEUE:
+		while (mpi_queue_get(p, false, 0, &v) == 0)
+			mp_obj_free(v);
+		mpi_region_free(r, ((mp_queueproxy_t *)p)->table);
+		break;
+	case MP_MANAGER_VALUE:
+		mpi_region_free(r, ((mp_valueproxy_t *)p)->off);
+		break;
+	default: /* Array and the sync objects: one block */
+		break;
+	}
+	mpi_region_free(r, (uint64_t)((char *)p - (char *)r));
+}
+
 /* A local or remote manager's new object of kind: 0 or a code. */
 static int make(mp_manager_t *m, int kind, const mp_obj_t *init, void **out)
 {
@@ -418,3 +457,27 @@ int mp_manager_register(mp_manager_t *m, const char *typeid, int kind,
 	mp_obj_free(v);
 	return rc < 0 ? MPI_RAISE(rc) : 0;
 }
+
+/* ---- the proxies' _free ---- */
+
+/* A connected manager's handle: decref and release; a local one: the
+ * object lives as long as the manager (see mp_dictproxy_free). */
+static void proxy_free(void *h, const struct mpi_rproxy *remote)
+{
+	if (h != NULL && remote != NULL)
+		mpi_rhandle_free(h);
+}
+
+/* Each proxy type's _free: its remote field says where it lives. */
+#define PROXY_FREE(fn, type)                                                  \
+	void fn(type *h)                                                      \
+	{                                                                     \
+		proxy_free(h, h != NULL ? h->remote : NULL);                  \
+	}
+
+PROXY_FREE(mp_dictproxy_free, mp_dictproxy_t)
+PROXY_FREE(mp_listproxy_free, mp_listproxy_t)
+PROXY_FREE(mp_namespaceproxy_free, mp_namespaceproxy_t)
+PROXY_FREE(mp_queueproxy_free, mp_queueproxy_t)
+PROXY_FREE(mp_valueproxy_free, mp_valueproxy_t)
+PROXY_FREE(mp_arrayproxy_free, mp_arrayproxy_t)

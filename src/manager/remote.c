@@ -640,6 +640,22 @@ int mpi_rclient_create(struct mpi_rclient *cl, int kind,
 	return 0;
 }
 
+void mpi_rhandle_free(struct mpi_rhandle *h)
+{
+	struct mpi_rclient *cl = h->p.cl;
+	size_t i;
+
+	pthread_mutex_lock(&cl->mu);
+	for (i = 0; i < cl->n; i++)
+		if (cl->handles[i].h == h) {
+			cl->handles[i] = cl->handles[--cl->n];
+			break;
+		}
+	pthread_mutex_unlock(&cl->mu);
+	mpi_rdecref(&h->p); /* a server gone: nothing to tell */
+	mpi_free(h);
+}
+
 void mpi_rclient_free(struct mpi_rclient *cl)
 {
 	struct chan *ch;

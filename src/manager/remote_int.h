@@ -79,6 +79,9 @@ int mpi_rcall_proxy(struct mpi_rproxy *p, const char *method,
 		    struct mpi_rproxy *out);
 /* decref(ident): the server may free the object. */
 int mpi_rdecref(struct mpi_rproxy *p);
+/* A handle's _free (CPython's proxy finalizer): out of the client's
+ * list, decref sent (its failure ignored), the heap handle released. */
+void mpi_rhandle_free(struct mpi_rhandle *h);
 /* A method on an index (and a value when not NULL): l[i], a[i] = v. */
 int mpi_rindex(struct mpi_rproxy *p, const char *method, ptrdiff_t i,
 	       const mp_obj_t *value, mp_obj_t **out);

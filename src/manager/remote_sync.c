@@ -151,6 +151,9 @@ static int remote_op(struct mpi_rhandle *h, enum mpi_sync_op op,
 		return attr(h, "n_waiting");
 	case MPI_SYNC_BROKEN:
 		return attr(h, "broken");
+	case MPI_SYNC_FREE:
+		mpi_rhandle_free(h);
+		return 0;
 	case MPI_SYNC_UNSERVED:
 		break;
 	}
@@ -163,7 +166,7 @@ int mpi_sync_remote(const void *obj, enum mpi_sync_op op, double timeout,
 {
 	/* the handle starts with the public struct (remote_int.h) */
 	struct mpi_rhandle *h = (struct mpi_rhandle *)(uintptr_t)obj;
-	int rc = remote_op(h, op, timeout, n);
+	int kind = h->kind, rc = remote_op(h, op, timeout, n);
 
-	return rc < 0 ? local_code(h->kind, op, rc) : rc;
+	return rc < 0 ? local_code(kind, op, rc) : rc;
 }

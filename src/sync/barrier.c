@@ -73,7 +73,10 @@ mp_barrier_t *mp_barrier_new(unsigned parties, const mp_barrier_opts_t *opts)
 
 void mp_barrier_free(mp_barrier_t *b)
 {
-	mpi_arena_free(b);
+	if (b != NULL && mpi_sync_is_remote(&b->_lock._state))
+		mpi_sync_remote(b, MPI_SYNC_FREE, 0, 0);
+	else
+		mpi_arena_free(b);
 }
 
 /* Wake every sleeper so it re-checks the state (lock held). */

@@ -19,6 +19,12 @@
 
 /* ---- Condition ---- */
 
+/* A connected manager's Condition (sync_int.h): its own RLock says so. */
+static inline bool remote(const mp_condition_t *c)
+{
+	return mpi_sync_is_remote(&c->_own._lock._state);
+}
+
 static int cond_check(const mp_condition_opts_t *opts)
 {
 	if (opts != NULL && opts->lock != NULL && opts->rlock != NULL)
@@ -74,13 +80,10 @@ mp_condition_t *mp_condition_new(const mp_condition_opts_t *opts)
 
 void mp_condition_free(mp_condition_t *c)
 {
-	mpi_arena_free(c);
-}
-
-/* A connected manager's Condition (sync_int.h): its own RLock says so. */
-static inline bool remote(const mp_condition_t *c)
-{
-	return mpi_sync_is_remote(&c->_own._lock._state);
+	if (c != NULL && remote(c))
+		mpi_sync_remote(c, MPI_SYNC_FREE, 0, 0);
+	else
+		mpi_arena_free(c);
 }
 
 static int cond_acquire(mp_condition_t *c, double timeout)

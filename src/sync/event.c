@@ -48,7 +48,10 @@ mp_event_t *mp_event_new(void)
 
 void mp_event_free(mp_event_t *e)
 {
-	mpi_arena_free(e);
+	if (e != NULL && remote(e))
+		mpi_sync_remote(e, MPI_SYNC_FREE, 0, 0);
+	else
+		mpi_arena_free(e);
 }
 
 int mp_event_set(mp_event_t *e)

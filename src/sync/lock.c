@@ -120,7 +120,10 @@ mp_lock_t *mp_lock_new(void)
 
 void mp_lock_free(mp_lock_t *l)
 {
-	mpi_arena_free(l);
+	if (l != NULL && mpi_sync_is_remote(&l->_state))
+		mpi_sync_remote(l, MPI_SYNC_FREE, 0, 0);
+	else
+		mpi_arena_free(l);
 }
 
 int mpi_lock_acquire(mp_lock_t *l, double timeout)
@@ -205,7 +208,10 @@ mp_rlock_t *mp_rlock_new(void)
 
 void mp_rlock_free(mp_rlock_t *r)
 {
-	mpi_arena_free(r);
+	if (r != NULL && mpi_sync_is_remote(&r->_lock._state))
+		mpi_sync_remote(r, MPI_SYNC_FREE, 0, 0);
+	else
+		mpi_arena_free(r);
 }
 
 int mpi_rlock_acquire(mp_rlock_t *r, double timeout)

@@ -68,7 +68,10 @@ mp_semaphore_t *mp_semaphore_new(unsigned value,
 
 void mp_semaphore_free(mp_semaphore_t *s)
 {
-	mpi_arena_free(s);
+	if (s != NULL && (s->_flags & MPI_SEM_REMOTE))
+		mpi_sync_remote(s, MPI_SYNC_FREE, 0, 0);
+	else
+		mpi_arena_free(s);
 }
 
 bool mpi_semaphore_try(mp_semaphore_t *s)

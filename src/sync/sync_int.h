@@ -81,6 +81,7 @@ enum mpi_sync_op {
 	MPI_SYNC_N_WAITING,
 	MPI_SYNC_BROKEN,
 	MPI_SYNC_UNSERVED,  /* a query the proxies do not expose: -ENOTSUP */
+	MPI_SYNC_FREE,      /* the handle's _free: decref, release it */
 };
 
 /* Do op on a remote sync object (obj: the handle): the local function's
