@@ -975,6 +975,14 @@ static void test_remote_objects_freed(void **state)
 	assert_true(g.rc == -ETIMEDOUT || g.rc == -EREMOTEIO);
 	churn(c);
 	assert_true(region_top(m) == top);
+	/* a local handle's _free does nothing: forked children may hold
+	 * the same pointer, and nothing counts them */
+	mpt_assert_ok(mp_manager_dict(m, NULL, &keep));
+	mpt_assert_ok(mp_dictproxy_set(keep, k, k));
+	mp_dictproxy_free(keep);
+	mpt_assert_ok(mp_dictproxy_get(keep, k, &v));
+	assert_repr(v, "'k'");
+	mp_obj_free(v);
 	mp_obj_free(k);
 	mp_manager_free(c);
 	if (have_python())

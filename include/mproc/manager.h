@@ -389,7 +389,8 @@ MP_API int mp_pickle_loads(const void *data, size_t len, mp_obj_t **out);
  * handles (mp_dictproxy_t, mp_listproxy_t, and the sync objects below)
  * point into the shared region, are valid in the creator and in every
  * child forked after they were made, until mp_manager_free in that
- * process; they are never freed one by one.  After mp_manager_shutdown
+ * process; they are never freed one by one (mp_dictproxy_free... says
+ * why; a connected manager's objects are).  After mp_manager_shutdown
  * every operation on them fails with MP_ECLOSED (CPython's proxies fail
  * once the server is gone).  The handles are safe across processes and
  * threads: every operation takes the object's robust lock.
@@ -496,18 +497,22 @@ MP_API mp_manager_t *mp_manager_new(const mp_manager_opts_t *opts);
  * mp_manager_connect - connect to a running manager's server at
  * opts->address with opts->authkey (BaseManager(address,
  * authkey).connect()): an mproc manager started with an address, or
- * CPython's (SyncManager, BaseManager with dict/list/Namespace/Queue
- * registered).  The handle's mp_manager_dict/_list/_namespace/_queue/
- * _joinablequeue create objects in that server, and the same
- * mp_dictproxy_*, mp_listproxy_*, mp_namespaceproxy_* and
- * mp_queueproxy_* functions drive them (each call one request and its
- * reply, or pipelined: mp_manager_batch_begin).  Remote exceptions come
- * back as the local codes with CPython's text ("KeyError: 'x'" -ENOENT;
- * an exception without a local code or a traceback: -EREMOTEIO); a
- * server that is gone: MP_ECLOSED.  Not on a connected manager (-ENOTSUP):
- * the sync objects, Value, Array, mp_dictproxy_iter/_next/_apply.  The
- * handles it gives live until mp_manager_free of this handle, which frees
- * them and closes the connection without stopping the server.  NULL on
+ * CPython's (SyncManager, or a BaseManager with the types registered).
+ * The handle's mp_manager_* constructors create objects of every type in
+ * that server, and the same functions drive them: mp_dictproxy_*,
+ * mp_listproxy_*, mp_namespaceproxy_*, mp_queueproxy_*, mp_valueproxy_*,
+ * mp_arrayproxy_*, and for the sync objects the sync.h functions
+ * (mp_lock_acquire...; see mp_manager_lock).  Each call is one request
+ * and its reply (or pipelined: mp_manager_batch_begin).  Remote
+ * exceptions come back as the local codes with CPython's text ("KeyError:
+ * 'x'" -ENOENT; an exception without a local code or a traceback:
+ * -EREMOTEIO); a server that is gone: MP_ECLOSED.  Not on a connected
+ * manager (-ENOTSUP): mp_dictproxy_apply (see there), list slices with a
+ * step, a Condition on another lock.  A handle lives until its _free
+ * (mp_dictproxy_free, mp_lock_free...: the server is told, and frees the
+ * object with its last reference) or mp_manager_free of this handle,
+ * which lets go of all of them and closes the connections without
+ * stopping the server.  NULL on
  * failure: -EINVAL (no address, a bad timeout), MP_EAUTH (wrong key),
  * -ECONNREFUSED, -ETIMEDOUT, -errno.  Thread-safe: each thread that calls
  * through a connected manager gets a connection of its own (as CPython's
@@ -615,6 +620,16 @@ MP_API int mp_manager_namespace(mp_manager_t *m, mp_namespaceproxy_t **out);
  * too many times"), where CPython's manager Lock raises RuntimeError
  * ("release unlocked lock").  Their owner-death rule covers a client that
  * dies holding them.  Not to be freed or destroyed by the caller.
+ * On a connected manager (mp_manager_connect) they are made in the server
+ * and the handle is the same type, driven by the same sync.h functions,
+ * each call a request as CPython's proxies send it (its waits block in
+ * the server; owner: the calling thread, which has a connection of its
+ * own).  There: releasing an unlocked Lock is -EINVAL with the server's
+ * "RuntimeError: release unlocked lock"; an RLock or Condition not held
+ * -EPERM; mp_lock_locked, mp_rlock_count and mp_semaphore_get_value are
+ * -ENOTSUP (no proxy exposes them); mp_lock_consistent is 0; a Condition
+ * on opts->lock or rlock is -ENOTSUP; the handle is let go with the sync
+ * _free (mp_lock_free...), which sends decref.
  * -EINVAL (NULL; a condition's opts with both lock and rlock), -ENOMEM,
  * MP_ECLOSED.  Thread-safe.
  */
@@ -791,6 +806,10 @@ typedef int (*mp_dictproxy_apply_fn)(const mp_obj_t *value, void *arg,
  * in one call: the race-free form of d[key] += 1.  0; fn's negative code
  * (the dict unchanged; message "callback failed"); -EINVAL, -ENOMEM,
  * MP_ECLOSED.  A client killed inside fn leaves d[key] as it was.
+ * -ENOTSUP on a connected manager's dict: fn is C code the server cannot
+ * run, and a get, fn and set from here would not be atomic against other
+ * clients (a CPython client takes no lock of ours); take a manager Lock
+ * around get and set there.
  */
 MP_API int mp_dictproxy_apply(mp_dictproxy_t *d, const mp_obj_t *key,
 			      mp_dictproxy_apply_fn fn, void *arg);
@@ -805,6 +824,12 @@ typedef struct mp_dictproxy_iter {
 
 /*
  * mp_dictproxy_iter - start iterating d into *it.  0; -EINVAL, ECLOSED.
+ * On a connected manager it is CPython's iter(d): an Iterator in the
+ * server, whose __next__ each mp_dictproxy_next calls (with a
+ * __getitem__ when value is wanted: a key deleted in between is
+ * -ENOENT); the server forgets it when the iteration ends or fails, so
+ * iterate to the end (one left half-way stays until the manager handle
+ * is freed).
  */
 MP_API int mp_dictproxy_iter(mp_dictproxy_t *d, mp_dictproxy_iter_t *it);
 
