@@ -566,7 +566,7 @@ static struct mpi_rhandle *handle_new(int kind, const struct mpi_rproxy *p)
 		h->u.v.remote = &h->p;
 		break;
 	case MP_MANAGER_ARRAY:
-		h->u.a.remote = &h->p;
+		((struct mp_arrayproxy *)(void *)h->u.a)->remote = &h->p;
 		break;
 	case MP_MANAGER_SEMAPHORE:
 	case MP_MANAGER_BOUNDEDSEMAPHORE:

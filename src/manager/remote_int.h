@@ -33,7 +33,8 @@ struct mpi_rhandle {
 		struct mp_namespaceproxy n;
 		struct mp_queueproxy q;
 		struct mp_valueproxy v;
-		struct mp_arrayproxy a; /* no item: its data[] stays empty */
+		/* an Array's header (its data[] stays empty) */
+		unsigned char a[sizeof(struct mp_arrayproxy)];
 		mp_lock_t lk;
 		mp_rlock_t rl;
 		mp_semaphore_t s;
