@@ -269,7 +269,8 @@ struct rwait {
 static int recv_reply_w(struct mpi_rclient *cl, mp_connection_t *c,
 			struct rwait w, mp_obj_t **out)
 {
-	double t = cl->timeout == MP_FOREVER || w.wait == MP_FOREVER
+	/* a negative wait (MP_FOREVER, a Barrier's default): no limit */
+	double t = cl->timeout == MP_FOREVER || w.wait < 0
 			   ? MP_FOREVER : cl->timeout + w.wait;
 	struct mpi_io io = {MPI_NO_DEADLINE, t};
 	mp_bytes_t b = {0};

@@ -1,11 +1,13 @@
 /*
  * manager/remote_int.h - the client side of a connected manager
- * (mp_manager_connect): a connection per calling thread to the server, after CPython's
- * accept_connection, each proxy operation one (ident, method, args, kwds)
- * request and its reply.  The dict, list and Namespace handles it makes
- * are heap structs whose `remote` field is set: the public mp_dictproxy_*
- * ... functions see it and call the mpi_r* functions here instead of
- * working on the shared region.  Internal: codes and reasons (mpi_why).
+ * (mp_manager_connect): a connection per calling thread to the server,
+ * after CPython's accept_connection, each proxy operation one (ident,
+ * method, args, kwds) request and its reply.  The handles it makes are
+ * heap structs (struct mpi_rhandle below): a proxy's `remote` field is
+ * set, so the public mp_dictproxy_* ... functions call the mpi_r*
+ * functions here instead of working on the shared region; a sync
+ * object's words send the sync.h functions to mpi_sync_remote
+ * (remote_sync.c).  Internal: codes and reasons (mpi_why).
  */
 #ifndef MPROC_MANAGER_REMOTE_INT_H
 #define MPROC_MANAGER_REMOTE_INT_H
