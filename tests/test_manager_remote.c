@@ -997,6 +997,53 @@ static void test_remote_objects_freed(void **state)
 	mp_manager_free(m);
 }
 
+/* ---- a fork of a connected client ---- */
+
+static int dict_ops(mp_dictproxy_t *d, int base)
+{
+	mp_obj_t *k, *v = NULL;
+	int i, bad = 0;
+
+	for (i = 0; i < 200 && !bad; i++) {
+		k = mp_obj_int(base + i);
+		bad = mp_dictproxy_set(d, k, k) < 0 ||
+		      mp_dictproxy_get(d, k, &v) < 0 || mp_obj_eq(k, v) != 1;
+		mp_obj_free(v);
+		v = NULL;
+		mp_obj_free(k);
+	}
+	return bad;
+}
+
+static mp_dictproxy_t *forked_dict;
+
+static int child_ops(void *arg)
+{
+	(void)arg;
+	return dict_ops(forked_dict, 1000);
+}
+
+/* The child dials its own connection: parent and child calls at the
+ * same time do not share one stream. */
+static void test_remote_fork_child_connection(void **state)
+{
+	mp_manager_t *m, *c;
+	pid_t pid;
+
+	(void)state;
+	m = served("127.0.0.1:0");
+	c = connect_to(mp_manager_address(m), KEY, mpt_timeout(30));
+	assert_non_null(c);
+	mpt_assert_ok(mp_manager_dict(c, NULL, &forked_dict));
+	assert_int_equal(dict_ops(forked_dict, 0), 0); /* connected */
+	pid = mpt_fork(child_ops, NULL);
+	assert_int_equal(dict_ops(forked_dict, 2000), 0);
+	assert_int_equal(mpt_exit_code(pid), 0);
+	assert_int_equal(mp_dictproxy_len(forked_dict), 600);
+	mp_manager_free(c);
+	mp_manager_free(m);
+}
+
 static void test_remote_wrong_authkey(void **state)
 {
 	static const char script[] =
@@ -1110,6 +1157,7 @@ int main(void)
 		MPT(test_remote_thread_connections),
 		MPT(test_remote_sync_value_iter),
 		MPT(test_remote_objects_freed),
+		MPT(test_remote_fork_child_connection),
 		MPT(test_remote_half_frame_and_garbage),
 		MPT(test_remote_server_death),
 	};

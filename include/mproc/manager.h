@@ -518,7 +518,9 @@ MP_API mp_manager_t *mp_manager_new(const mp_manager_opts_t *opts);
  * through a connected manager gets a connection of its own (as CPython's
  * proxies keep one per thread), opened at its first call and closed when
  * the thread exits, so a thread blocked in a remote wait holds up no
- * other thread.
+ * other thread.  A child forked from a process holding a connected manager
+ * may use its handles: the child's first call opens a connection of its
+ * own (as CPython's proxies reconnect after fork).
  */
 MP_API mp_manager_t *mp_manager_connect(const mp_manager_opts_t *opts);
 

@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "connection/conn_int.h"
 #include "internal/alloc.h"
@@ -30,6 +31,7 @@
 struct chan {
 	struct mpi_rclient *cl;
 	struct chan *next;    /* in cl->chans, under cl->mu */
+	pid_t pid;            /* the process that opened c */
 	mp_connection_t *c;   /* the method channel, or NULL */
 	bool batch;           /* pipelining calls without a result */
 	int pending;          /* replies not read yet */
@@ -370,11 +372,21 @@ static struct chan *chan_mine(struct mpi_rclient *cl)
 {
 	struct chan *ch = pthread_getspecific(cl->tls);
 
+	if (ch != NULL && ch->pid != getpid()) {
+		/* a fork's child: the connection is the parent's stream (its
+		 * copy of the fd goes), the child dials its own, as CPython's
+		 * proxies reset theirs after fork */
+		chan_drop(ch);
+		ch->batch = false;
+		ch->batch_rc = 0;
+		ch->pid = getpid();
+	}
 	if (ch != NULL)
 		return ch;
 	if ((ch = mpi_calloc(1, sizeof(*ch))) == NULL)
 		return NULL;
 	ch->cl = cl;
+	ch->pid = getpid();
 	if (pthread_setspecific(cl->tls, ch) != 0) {
 		mpi_free(ch);
 		return NULL;
