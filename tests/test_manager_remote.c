@@ -303,6 +303,17 @@ static mp_manager_t *connect_to(const char *address, const char *key,
 	return mp_manager_connect(&o);
 }
 
+/* A server on a TCP port and a client connected to it. */
+static mp_manager_t *served_client(mp_manager_t **m, double timeout)
+{
+	mp_manager_t *c;
+
+	*m = served("127.0.0.1:0");
+	c = connect_to(mp_manager_address(*m), KEY, timeout);
+	assert_non_null(c);
+	return c;
+}
+
 /* The operations through the SAME functions as the local path. */
 static void drive_dict_list_ns(mp_manager_t *c, bool ns_too)
 {
@@ -441,9 +452,7 @@ static void test_remote_mproc_client_mproc_server(void **state)
 	mp_manager_t *m, *c;
 
 	(void)state;
-	m = served("127.0.0.1:0");
-	c = connect_to(mp_manager_address(m), KEY, mpt_timeout(10));
-	assert_non_null(c);
+	c = served_client(&m, mpt_timeout(10));
 	assert_string_equal(mp_manager_address(c), mp_manager_address(m));
 	drive_dict_list_ns(c, true);
 	assert_int_equal(mp_manager_pid(c), -EINVAL);
@@ -461,9 +470,7 @@ static void test_remote_batch(void **state)
 	int i;
 
 	(void)state;
-	m = served("127.0.0.1:0");
-	c = connect_to(mp_manager_address(m), KEY, mpt_timeout(10));
-	assert_non_null(c);
+	c = served_client(&m, mpt_timeout(10));
 	mpt_assert_ok(mp_manager_dict(c, NULL, &d));
 	mpt_assert_ok(mp_manager_batch_begin(c));
 	for (i = 0; i < 200; i++) {
@@ -606,9 +613,7 @@ static void test_remote_thread_connections(void **state)
 	mp_manager_t *m, *c;
 
 	(void)state;
-	m = served("127.0.0.1:0");
-	c = connect_to(mp_manager_address(m), KEY, mpt_timeout(60));
-	assert_non_null(c);
+	c = served_client(&m, mpt_timeout(60));
 	drive_threads(c);
 	mp_manager_free(c);
 	mp_manager_free(m);
@@ -826,9 +831,7 @@ static void test_remote_sync_value_iter(void **state)
 	mp_barrier_t *b;
 
 	(void)state;
-	m = served("127.0.0.1:0");
-	c = connect_to(mp_manager_address(m), KEY, mpt_timeout(60));
-	assert_non_null(c);
+	c = served_client(&m, mpt_timeout(60));
 	drive_sync(c);
 	drive_value_array_iter(c);
 	mp_manager_free(c);
@@ -952,9 +955,7 @@ static void test_remote_objects_freed(void **state)
 	int i;
 
 	(void)state;
-	m = served("127.0.0.1:0");
-	c = connect_to(mp_manager_address(m), KEY, mpt_timeout(60));
-	assert_non_null(c);
+	c = served_client(&m, mpt_timeout(60));
 	mpt_assert_ok(mp_manager_dict(c, NULL, &keep));
 	mpt_assert_ok(mp_dictproxy_set(keep, k, k));
 	churn(c);
@@ -1031,9 +1032,7 @@ static void test_remote_fork_child_connection(void **state)
 	pid_t pid;
 
 	(void)state;
-	m = served("127.0.0.1:0");
-	c = connect_to(mp_manager_address(m), KEY, mpt_timeout(30));
-	assert_non_null(c);
+	c = served_client(&m, mpt_timeout(30));
 	mpt_assert_ok(mp_manager_dict(c, NULL, &forked_dict));
 	assert_int_equal(dict_ops(forked_dict, 0), 0); /* connected */
 	pid = mpt_fork(child_ops, NULL);
@@ -1096,9 +1095,7 @@ static void test_remote_half_frame_and_garbage(void **state)
 	int i;
 
 	(void)state;
-	m = served("127.0.0.1:0");
-	c = connect_to(mp_manager_address(m), KEY, mpt_timeout(10));
-	assert_non_null(c);
+	c = served_client(&m, mpt_timeout(10));
 	mpt_assert_ok(mp_manager_dict(c, NULL, &d));
 	for (i = 0; i < 3; i++) {
 		pid = mpt_fork(half_frame, (void *)mp_manager_address(m));
@@ -1126,9 +1123,7 @@ static void test_remote_server_death(void **state)
 	pid_t pid;
 
 	(void)state;
-	m = served("127.0.0.1:0");
-	c = connect_to(mp_manager_address(m), KEY, 0.5);
-	assert_non_null(c);
+	c = served_client(&m, 0.5);
 	mpt_assert_ok(mp_manager_dict(c, NULL, &d));
 	pid = mp_manager_pid(m);
 	assert_int_equal(kill(pid, SIGSTOP), 0);
