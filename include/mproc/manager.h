@@ -830,8 +830,8 @@ typedef struct mp_dictproxy_iter {
  * server, whose __next__ each mp_dictproxy_next calls (with a
  * __getitem__ when value is wanted: a key deleted in between is
  * -ENOENT); the server forgets it when the iteration ends or fails, so
- * iterate to the end (one left half-way stays until the manager handle
- * is freed).
+ * iterate to the end (one left half-way stays in the server until the
+ * server ends).
  */
 MP_API int mp_dictproxy_iter(mp_dictproxy_t *d, mp_dictproxy_iter_t *it);
 
