@@ -7,12 +7,15 @@
 #include "mptest.h"
 #include "mptest_py.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "manager/mgr_int.h"
+#include "manager/remote_int.h"
 #include "mproc/connection.h"
 #include "mproc/manager.h"
 #include "mproc/subprocess.h"
@@ -312,6 +315,17 @@ static mp_manager_t *connect_to(const char *address, const char *key,
 	return mp_manager_connect(&o);
 }
 
+/* A server on a TCP port and a client connected to it. */
+static mp_manager_t *served_client(mp_manager_t **m, double timeout)
+{
+	mp_manager_t *c;
+
+	*m = served("127.0.0.1:0");
+	c = connect_to(mp_manager_address(*m), KEY, timeout);
+	assert_non_null(c);
+	return c;
+}
+
 /* The operations through the SAME functions as the local path. */
 static void drive_dict_list_ns(mp_manager_t *c, bool ns_too)
 {
@@ -448,15 +462,11 @@ static void drive_dict_list_ns(mp_manager_t *c, bool ns_too)
 static void test_remote_mproc_client_mproc_server(void **state)
 {
 	mp_manager_t *m, *c;
-	mp_lock_t *lock;
 
 	(void)state;
-	m = served("127.0.0.1:0");
-	c = connect_to(mp_manager_address(m), KEY, mpt_timeout(10));
-	assert_non_null(c);
+	c = served_client(&m, mpt_timeout(10));
 	assert_string_equal(mp_manager_address(c), mp_manager_address(m));
 	drive_dict_list_ns(c, true);
-	assert_int_equal(mp_manager_lock(c, &lock), -ENOTSUP);
 	assert_int_equal(mp_manager_pid(c), -EINVAL);
 	mp_manager_free(c);
 	mp_manager_free(m);
@@ -472,9 +482,7 @@ static void test_remote_batch(void **state)
 	int i;
 
 	(void)state;
-	m = served("127.0.0.1:0");
-	c = connect_to(mp_manager_address(m), KEY, mpt_timeout(10));
-	assert_non_null(c);
+	c = served_client(&m, mpt_timeout(10));
 	mpt_assert_ok(mp_manager_dict(c, NULL, &d));
 	mpt_assert_ok(mp_manager_batch_begin(c));
 	for (i = 0; i < 200; i++) {
@@ -559,6 +567,494 @@ static void test_remote_mproc_client_cpython_server(void **state)
 	stop_cpython_server(p);
 }
 
+/* ---- one connection per thread ---- */
+
+struct blocked {
+	mp_queueproxy_t *q;
+	mp_event_t started; /* a local event: the thread is about to get */
+	int rc;
+	mp_obj_t *got;
+};
+
+static void *blocked_get(void *arg)
+{
+	struct blocked *b = arg;
+
+	mp_event_set(&b->started);
+	b->rc = mp_queueproxy_get(b->q, mpt_timeout(30), &b->got);
+	return NULL;
+}
+
+/* Thread A blocks in a remote get; this thread's dict calls through the
+ * same manager handle still complete, well before A's get would end. */
+static void drive_threads(mp_manager_t *c)
+{
+	struct blocked b = {0};
+	mp_dictproxy_t *d;
+	mp_obj_t *k = mp_obj_int(1), *v;
+	pthread_t t;
+	double t0;
+	int i;
+
+	mpt_assert_ok(mp_manager_queue(c, 0, &b.q));
+	mpt_assert_ok(mp_manager_dict(c, NULL, &d));
+	mpt_assert_ok(mp_event_init(&b.started));
+	assert_int_equal(pthread_create(&t, NULL, blocked_get, &b), 0);
+	mpt_assert_ok(mp_event_wait(&b.started, mpt_timeout(10)));
+	t0 = mpt_now();
+	/* dozens of round trips: A's get is surely sent meanwhile */
+	for (i = 0; i < 50; i++) {
+		mpt_assert_ok(mp_dictproxy_set(d, k, k));
+		assert_int_equal(mp_dictproxy_len(d), 1);
+	}
+	assert_true(mpt_now() - t0 < mpt_timeout(5));
+	v = str("wake");
+	mpt_assert_ok(mp_queueproxy_put(b.q, v, MP_FOREVER));
+	mp_obj_free(v);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	mpt_assert_ok(b.rc);
+	assert_repr(b.got, "'wake'");
+	mp_obj_free(b.got);
+	mp_obj_free(k);
+}
+
+static void test_remote_thread_connections(void **state)
+{
+	char address[128];
+	mp_popen_t *p;
+	mp_manager_t *m, *c;
+
+	(void)state;
+	c = served_client(&m, mpt_timeout(60));
+	drive_threads(c);
+	mp_manager_free(c);
+	mp_manager_free(m);
+	NEED_PYTHON();
+	p = start_cpython_server(address, sizeof(address));
+	c = connect_to(address, KEY, mpt_timeout(60));
+	assert_non_null(c);
+	drive_threads(c);
+	mp_manager_free(c);
+	stop_cpython_server(p);
+}
+
+/* ---- sync objects, Value, Array and dict iteration of a connected
+ * manager, through the sync.h and proxy functions ---- */
+
+struct waiter {
+	mp_lock_t *lock;
+	mp_event_t *ev;
+	int rc;
+};
+
+static void *lock_waiter(void *arg)
+{
+	struct waiter *w = arg;
+
+	w->rc = mp_lock_acquire(w->lock, mpt_timeout(30));
+	if (w->rc == 0)
+		w->rc = mp_lock_release(w->lock);
+	return NULL;
+}
+
+static void *event_waiter(void *arg)
+{
+	struct waiter *w = arg;
+
+	w->rc = mp_event_wait(w->ev, mpt_timeout(30));
+	return NULL;
+}
+
+static void drive_sync(mp_manager_t *c)
+{
+	struct waiter w = {0};
+	mp_lock_t *lk;
+	mp_rlock_t *rl;
+	mp_semaphore_t *s, *bs;
+	mp_event_t *ev;
+	mp_condition_t *cv;
+	mp_barrier_t *b;
+	pthread_t t;
+
+	mpt_assert_ok(mp_manager_lock(c, &lk));
+	mpt_assert_ok(mp_lock_acquire(lk, MP_FOREVER));
+	assert_int_equal(mp_lock_acquire(lk, 0), -ETIMEDOUT);
+	assert_int_equal(mp_lock_acquire(lk, 0.01), -ETIMEDOUT);
+	/* another thread (its own connection) blocks in the server until
+	 * this one releases */
+	w.lock = lk;
+	assert_int_equal(pthread_create(&t, NULL, lock_waiter, &w), 0);
+	mpt_assert_ok(mp_lock_release(lk));
+	assert_int_equal(pthread_join(t, NULL), 0);
+	mpt_assert_ok(w.rc);
+	assert_err(mp_lock_release(lk), -EINVAL,
+		   "mp_lock_release: RuntimeError: release unlocked lock");
+	assert_int_equal(mp_lock_locked(lk), -ENOTSUP);
+	mpt_assert_ok(mp_lock_consistent(lk));
+
+	mpt_assert_ok(mp_manager_rlock(c, &rl));
+	mpt_assert_ok(mp_rlock_acquire(rl, MP_FOREVER));
+	mpt_assert_ok(mp_rlock_acquire(rl, 0));
+	mpt_assert_ok(mp_rlock_release(rl));
+	mpt_assert_ok(mp_rlock_release(rl));
+	assert_err(mp_rlock_release(rl), -EPERM, "RuntimeError: cannot "
+		   "release un-acquired lock");
+	assert_int_equal(mp_rlock_count(rl), -ENOTSUP);
+
+	mpt_assert_ok(mp_manager_semaphore(c, 2, &s));
+	mpt_assert_ok(mp_semaphore_acquire(s, MP_FOREVER));
+	mpt_assert_ok(mp_semaphore_acquire(s, 0));
+	assert_int_equal(mp_semaphore_acquire(s, 0.01), -ETIMEDOUT);
+	mpt_assert_ok(mp_semaphore_release(s, 2));
+	mpt_assert_ok(mp_semaphore_acquire(s, 0));
+	assert_int_equal(mp_semaphore_get_value(s), -ENOTSUP);
+	mpt_assert_ok(mp_manager_bounded_semaphore(c, 1, &bs));
+	mpt_assert_ok(mp_semaphore_acquire(bs, 0));
+	mpt_assert_ok(mp_semaphore_release(bs, 1));
+	assert_err(mp_semaphore_release(bs, 1), -EINVAL,
+		   "ValueError: Semaphore released too many times");
+
+	mpt_assert_ok(mp_manager_event(c, &ev));
+	assert_int_equal(mp_event_is_set(ev), 0);
+	assert_int_equal(mp_event_wait(ev, 0.01), -ETIMEDOUT);
+	w.ev = ev;
+	assert_int_equal(pthread_create(&t, NULL, event_waiter, &w), 0);
+	mpt_assert_ok(mp_event_set(ev));
+	assert_int_equal(pthread_join(t, NULL), 0);
+	mpt_assert_ok(w.rc);
+	assert_int_equal(mp_event_is_set(ev), 1);
+	mpt_assert_ok(mp_event_wait(ev, MP_FOREVER));
+	mpt_assert_ok(mp_event_clear(ev));
+	assert_int_equal(mp_event_is_set(ev), 0);
+
+	mpt_assert_ok(mp_manager_condition(c, NULL, &cv));
+	assert_int_equal(mp_condition_wait(cv, 0.01), -EPERM);
+	mpt_assert_ok(mp_condition_acquire(cv, MP_FOREVER));
+	assert_int_equal(mp_condition_wait(cv, 0.01), -ETIMEDOUT);
+	mpt_assert_ok(mp_condition_notify(cv, 1));
+	mpt_assert_ok(mp_condition_notify_all(cv));
+	mpt_assert_ok(mp_condition_release(cv));
+	assert_int_equal(mp_condition_notify(cv, 1), -EPERM);
+	assert_int_equal(mp_manager_condition(c, &(mp_condition_opts_t){
+		.lock = lk}, &cv), -ENOTSUP);
+
+	mpt_assert_ok(mp_manager_barrier(c, 1, NULL, &b));
+	assert_int_equal(mp_barrier_wait(b, MP_BARRIER_DEFAULT), 0);
+	assert_int_equal(mp_barrier_wait(b, 5), 0);
+	assert_int_equal(mp_barrier_parties(b), 1);
+	assert_int_equal(mp_barrier_n_waiting(b), 0);
+	assert_int_equal(mp_barrier_broken(b), 0);
+	mpt_assert_ok(mp_barrier_abort(b));
+	assert_int_equal(mp_barrier_broken(b), 1);
+	assert_int_equal(mp_barrier_wait(b, 1), MP_EBARRIER);
+	mpt_assert_ok(mp_barrier_reset(b));
+	assert_int_equal(mp_barrier_broken(b), 0);
+}
+
+static int add_one(const mp_obj_t *value, void *arg, mp_obj_t **out)
+{
+	(void)value;
+	(void)arg;
+	*out = mp_obj_int(1);
+	return 0;
+}
+
+static void drive_value_array_iter(mp_manager_t *c)
+{
+	mp_valueproxy_t *v;
+	mp_arrayproxy_t *a;
+	mp_dictproxy_t *d;
+	mp_dictproxy_iter_t it;
+	mp_obj_t *o, *k, *init = mp_obj_tuple_pack(2, mp_obj_int(1),
+						   mp_obj_int(2));
+	char seen[64] = "";
+	int i;
+
+	o = str("seven");
+	mpt_assert_ok(mp_manager_value(c, o, &v));
+	mp_obj_free(o);
+	mpt_assert_ok(mp_valueproxy_get(v, &o));
+	assert_repr(o, "'seven'");
+	mp_obj_free(o);
+	o = mp_obj_float(1.5);
+	mpt_assert_ok(mp_valueproxy_set(v, o));
+	mp_obj_free(o);
+	mpt_assert_ok(mp_valueproxy_get(v, &o));
+	assert_repr(o, "1.5");
+	mp_obj_free(o);
+
+	mpt_assert_ok(mp_manager_array(c, 'i', init, &a));
+	assert_int_equal(mp_arrayproxy_len(a), 2);
+	mpt_assert_ok(mp_arrayproxy_get(a, -1, &o));
+	assert_repr(o, "2");
+	mpt_assert_ok(mp_arrayproxy_set(a, 0, o));
+	mp_obj_free(o);
+	mpt_assert_ok(mp_arrayproxy_get(a, 0, &o));
+	assert_repr(o, "2");
+	mp_obj_free(o);
+	assert_err(mp_arrayproxy_get(a, 5, &o), -ERANGE,
+		   "IndexError: array index out of range");
+	o = mp_obj_float(2.5);
+	assert_err(mp_arrayproxy_set(a, 0, o), -EINVAL, "TypeError");
+	mp_obj_free(o);
+
+	mpt_assert_ok(mp_manager_dict(c, NULL, &d));
+	for (i = 0; i < 3; i++) {
+		k = mp_obj_int(i);
+		o = mp_obj_int(10 * i);
+		mpt_assert_ok(mp_dictproxy_set(d, k, o));
+		mp_obj_free(k);
+		mp_obj_free(o);
+	}
+	mpt_assert_ok(mp_dictproxy_iter(d, &it));
+	while ((i = mp_dictproxy_next(d, &it, &k, &o)) == 1) {
+		mp_bytes_t b1 = {0}, b2 = {0};
+
+		mpt_assert_ok(mp_obj_repr(k, &b1));
+		mpt_assert_ok(mp_obj_repr(o, &b2));
+		snprintf(seen + strlen(seen), sizeof(seen) - strlen(seen),
+			 "%s:%s ", b1.data, b2.data);
+		mp_bytes_destroy(&b1);
+		mp_bytes_destroy(&b2);
+		mp_obj_free(k);
+		mp_obj_free(o);
+	}
+	assert_int_equal(i, 0);
+	assert_string_equal(seen, "0:0 1:10 2:20 ");
+	assert_int_equal(mp_dictproxy_next(d, &it, &k, NULL), 0);
+	/* the dict grows under the iteration: CPython's RuntimeError */
+	mpt_assert_ok(mp_dictproxy_iter(d, &it));
+	assert_int_equal(mp_dictproxy_next(d, &it, &k, NULL), 1);
+	mp_obj_free(k);
+	k = mp_obj_int(99);
+	mpt_assert_ok(mp_dictproxy_set(d, k, k));
+	assert_err(mp_dictproxy_next(d, &it, &o, NULL), -EBUSY,
+		   "RuntimeError: dictionary changed size during iteration");
+	assert_int_equal(mp_dictproxy_apply(d, k, add_one, NULL), -ENOTSUP);
+	mp_obj_free(k);
+	mp_obj_free(init);
+}
+
+static void test_remote_sync_value_iter(void **state)
+{
+	char address[128];
+	mp_popen_t *p;
+	mp_manager_t *m, *c;
+	mp_barrier_t *b;
+
+	(void)state;
+	c = served_client(&m, mpt_timeout(60));
+	drive_sync(c);
+	drive_value_array_iter(c);
+	mp_manager_free(c);
+	/* a wait on the server's default may outlast the call timeout */
+	c = connect_to(mp_manager_address(m), KEY, 0.5);
+	assert_non_null(c);
+	mpt_assert_ok(mp_manager_barrier(c, 1, NULL, &b));
+	assert_int_equal(mp_barrier_wait(b, MP_BARRIER_DEFAULT), 0);
+	mp_manager_free(c);
+	mp_manager_free(m);
+	NEED_PYTHON();
+	p = start_cpython_server(address, sizeof(address));
+	c = connect_to(address, KEY, mpt_timeout(60));
+	assert_non_null(c);
+	drive_sync(c);
+	drive_value_array_iter(c);
+	mp_manager_free(c);
+	stop_cpython_server(p);
+}
+
+/* ---- objects freed on their last proxy ---- */
+
+/* The server's high-water mark in the region: it grows only when no
+ * freed block can be reused. */
+static uint64_t region_top(const mp_manager_t *m)
+{
+	return __atomic_load_n(&m->r->top, __ATOMIC_ACQUIRE);
+}
+
+/* Make objects of every kind through c, use them, let them go. */
+static void churn(mp_manager_t *c)
+{
+	mp_obj_t *init = mp_obj_dict(), *v, *k;
+	mp_dictproxy_t *d;
+	mp_dictproxy_iter_t it;
+	mp_listproxy_t *l;
+	mp_namespaceproxy_t *ns;
+	mp_queueproxy_t *q;
+	mp_valueproxy_t *val;
+	mp_arrayproxy_t *a;
+	mp_lock_t *lk;
+	mp_condition_t *cv;
+	mp_event_t *ev;
+	char text[512];
+	int i;
+
+	memset(text, 'x', sizeof(text) - 1);
+	text[sizeof(text) - 1] = '\0';
+	for (i = 0; i < 100; i++)
+		mpt_assert_ok(mp_obj_dict_set(init, mp_obj_int(i), str(text)));
+	mpt_assert_ok(mp_manager_dict(c, init, &d));
+	mpt_assert_ok(mp_dictproxy_iter(d, &it)); /* to the end: freed */
+	while ((i = mp_dictproxy_next(d, &it, &k, NULL)) == 1)
+		mp_obj_free(k);
+	assert_int_equal(i, 0);
+	mpt_assert_ok(mp_dictproxy_values(d, &v));
+	mpt_assert_ok(mp_manager_list(c, v, &l));
+	mpt_assert_ok(mp_manager_value(c, v, &val));
+	mpt_assert_ok(mp_manager_queue(c, 0, &q));
+	mpt_assert_ok(mp_queueproxy_put(q, v, MP_FOREVER));
+	mp_obj_free(v);
+	mpt_assert_ok(mp_manager_namespace(c, &ns));
+	mpt_assert_ok(mp_namespaceproxy_set(ns, "big", init));
+	mp_obj_free(init);
+	mpt_assert_ok(mp_manager_array(c, 'd', NULL, &a));
+	mpt_assert_ok(mp_manager_lock(c, &lk));
+	mpt_assert_ok(mp_lock_acquire(lk, MP_FOREVER)); /* freed held */
+	mpt_assert_ok(mp_manager_condition(c, NULL, &cv));
+	mpt_assert_ok(mp_manager_event(c, &ev));
+	mp_dictproxy_free(d);
+	mp_listproxy_free(l);
+	mp_valueproxy_free(val);
+	mp_queueproxy_free(q);
+	mp_namespaceproxy_free(ns);
+	mp_arrayproxy_free(a);
+	mp_lock_free(lk);
+	mp_condition_free(cv);
+	mp_event_free(ev);
+}
+
+struct getter {
+	mp_queueproxy_t *q;
+	mp_event_t started;
+	int rc;
+};
+
+static void *timed_get(void *arg)
+{
+	struct getter *g = arg;
+	mp_obj_t *v = NULL;
+
+	mp_event_set(&g->started);
+	g->rc = mp_queueproxy_get(g->q, 1.0, &v);
+	return NULL;
+}
+
+static void test_remote_objects_freed(void **state)
+{
+	static const char script[] =
+		"import sys, pickle, gc, multiprocessing\n"
+		"from multiprocessing.managers import SyncManager\n"
+		"multiprocessing.current_process().authkey = b'secret'\n"
+		"host, port = sys.argv[1].rsplit(':', 1)\n"
+		"m = SyncManager(address=(host, int(port)), authkey=b'secret')\n"
+		"m.connect()\n"
+		"n0 = m._number_of_objects()\n"
+		"d = m.dict({'a': 1})\n"
+		"d2 = pickle.loads(pickle.dumps(d))\n"
+		"print(m._number_of_objects() - n0)\n"
+		"del d; gc.collect()\n"
+		"print(d2['a'], m._number_of_objects() - n0)\n"
+		"del d2; gc.collect()\n"
+		"print(m._number_of_objects() - n0)\n";
+	struct getter g = {0};
+	struct mpi_rproxy remote;
+	mp_manager_t *m, *c;
+	mp_dictproxy_t *keep;
+	mp_obj_t *k = str("k"), *v;
+	uint64_t top;
+	pthread_t t;
+	int i;
+
+	(void)state;
+	c = served_client(&m, mpt_timeout(60));
+	mpt_assert_ok(mp_manager_dict(c, NULL, &keep));
+	mpt_assert_ok(mp_dictproxy_set(keep, k, k));
+	churn(c);
+	top = region_top(m);
+	/* the same objects again and again take no more room */
+	for (i = 0; i < 10; i++)
+		churn(c);
+	assert_true(region_top(m) == top);
+	/* what still has a proxy survives */
+	mpt_assert_ok(mp_dictproxy_get(keep, k, &v));
+	assert_repr(v, "'k'");
+	mp_obj_free(v);
+	/* freed while a call waits on it: freed when the call ends */
+	mpt_assert_ok(mp_manager_queue(c, 0, &g.q));
+	mpt_assert_ok(mp_event_init(&g.started));
+	assert_int_equal(pthread_create(&t, NULL, timed_get, &g), 0);
+	mpt_assert_ok(mp_event_wait(&g.started, mpt_timeout(10)));
+	/* the last reference goes (another client's, say) while the get
+	 * waits: this handle's copy of the remote object */
+	remote = ((struct mpi_rhandle *)g.q)->p;
+	mpt_assert_ok(mpi_rdecref(&remote));
+	assert_int_equal(pthread_join(t, NULL), 0);
+	mp_queueproxy_free(g.q); /* its decref: a KeyError, ignored */
+	/* -ETIMEDOUT, or a KeyError when the decref came first */
+	assert_true(g.rc == -ETIMEDOUT || g.rc == -EREMOTEIO);
+	churn(c);
+	assert_true(region_top(m) == top);
+	/* a local handle's _free does nothing: forked children may hold
+	 * the same pointer, and nothing counts them */
+	mpt_assert_ok(mp_manager_dict(m, NULL, &keep));
+	mpt_assert_ok(mp_dictproxy_set(keep, k, k));
+	mp_dictproxy_free(keep);
+	mpt_assert_ok(mp_dictproxy_get(keep, k, &v));
+	assert_repr(v, "'k'");
+	mp_obj_free(v);
+	mp_obj_free(k);
+	mp_manager_free(c);
+	if (have_python())
+		python_expect(script, mp_manager_address(m), "1\n1 1\n0\n");
+	mp_manager_free(m);
+}
+
+/* ---- a fork of a connected client ---- */
+
+static int dict_ops(mp_dictproxy_t *d, int base)
+{
+	mp_obj_t *k, *v = NULL;
+	int i, bad = 0;
+
+	for (i = 0; i < 200 && !bad; i++) {
+		k = mp_obj_int(base + i);
+		bad = mp_dictproxy_set(d, k, k) < 0 ||
+		      mp_dictproxy_get(d, k, &v) < 0 || mp_obj_eq(k, v) != 1;
+		mp_obj_free(v);
+		v = NULL;
+		mp_obj_free(k);
+	}
+	return bad;
+}
+
+static mp_dictproxy_t *forked_dict;
+
+static int child_ops(void *arg)
+{
+	(void)arg;
+	return dict_ops(forked_dict, 1000);
+}
+
+/* The child dials its own connection: parent and child calls at the
+ * same time do not share one stream. */
+static void test_remote_fork_child_connection(void **state)
+{
+	mp_manager_t *m, *c;
+	pid_t pid;
+
+	(void)state;
+	c = served_client(&m, mpt_timeout(30));
+	mpt_assert_ok(mp_manager_dict(c, NULL, &forked_dict));
+	assert_int_equal(dict_ops(forked_dict, 0), 0); /* connected */
+	pid = mpt_fork(child_ops, NULL);
+	assert_int_equal(dict_ops(forked_dict, 2000), 0);
+	assert_int_equal(mpt_exit_code(pid), 0);
+	assert_int_equal(mp_dictproxy_len(forked_dict), 600);
+	mp_manager_free(c);
+	mp_manager_free(m);
+}
+
 static void test_remote_wrong_authkey(void **state)
 {
 	static const char script[] =
@@ -611,9 +1107,7 @@ static void test_remote_half_frame_and_garbage(void **state)
 	int i;
 
 	(void)state;
-	m = served("127.0.0.1:0");
-	c = connect_to(mp_manager_address(m), KEY, mpt_timeout(10));
-	assert_non_null(c);
+	c = served_client(&m, mpt_timeout(10));
 	mpt_assert_ok(mp_manager_dict(c, NULL, &d));
 	for (i = 0; i < 3; i++) {
 		pid = mpt_fork(half_frame, (void *)mp_manager_address(m));
@@ -641,9 +1135,7 @@ static void test_remote_server_death(void **state)
 	pid_t pid;
 
 	(void)state;
-	m = served("127.0.0.1:0");
-	c = connect_to(mp_manager_address(m), KEY, 0.5);
-	assert_non_null(c);
+	c = served_client(&m, 0.5);
 	mpt_assert_ok(mp_manager_dict(c, NULL, &d));
 	pid = mp_manager_pid(m);
 	assert_int_equal(kill(pid, SIGSTOP), 0);
@@ -751,6 +1243,7 @@ static void drive_nested(mp_manager_t *c)
 	mp_dictproxy_t *d;
 	mp_listproxy_t *l;
 	mp_obj_t *v, *w, *k = str("inner");
+	mp_lock_t *lk;
 	void *p = NULL;
 
 	mpt_assert_ok(mp_manager_dict(c, NULL, &d));
@@ -775,7 +1268,33 @@ static void drive_nested(mp_manager_t *c)
 	assert_repr(v, "'through the nested proxy'");
 	mp_obj_free(v);
 	assert_int_equal(mp_listproxy_len(p), 1);
-	/* a Namespace is not a C handle of a connected manager here */
+	/* Both client proxies go: the value in the dict keeps the list. */
+	mp_listproxy_free(p);
+	mp_listproxy_free(l);
+	mpt_assert_ok(mp_dictproxy_get(d, k, &v));
+	assert_int_equal(mp_obj_as_proxy(v, c, MP_MANAGER_LIST, &p),
+			 MP_MANAGER_LIST);
+	mp_obj_free(v);
+	mpt_assert_ok(mp_listproxy_get(p, 0, &v));
+	assert_repr(v, "'through the nested proxy'");
+	mp_obj_free(v);
+	mp_listproxy_free(p);
+	/* Any kind nests: a Lock taken through the nested handle. */
+	mpt_assert_ok(mp_manager_lock(c, &lk));
+	v = mp_obj_proxy(c, MP_MANAGER_LOCK, lk);
+	assert_non_null(v);
+	mpt_assert_ok(mp_dictproxy_set(d, k, v));
+	mp_obj_free(v);
+	mpt_assert_ok(mp_dictproxy_get(d, k, &v));
+	assert_int_equal(mp_obj_as_proxy(v, c, 0, &p), MP_MANAGER_LOCK);
+	mp_obj_free(v);
+	mpt_assert_ok(mp_lock_acquire(p, 0));
+	assert_int_equal(mp_lock_acquire(lk, 0), -ETIMEDOUT);
+	mpt_assert_ok(mp_lock_release(p));
+	mpt_assert_ok(mp_lock_acquire(lk, 0));
+	mpt_assert_ok(mp_lock_release(lk));
+	mp_lock_free(p);
+	mp_lock_free(lk);
 	mp_obj_free(k);
 }
 
@@ -908,6 +1427,10 @@ int main(void)
 		MPT(test_remote_batch),
 		MPT(test_remote_mproc_client_cpython_server),
 		MPT(test_remote_wrong_authkey),
+		MPT(test_remote_thread_connections),
+		MPT(test_remote_sync_value_iter),
+		MPT(test_remote_objects_freed),
+		MPT(test_remote_fork_child_connection),
 		MPT(test_remote_half_frame_and_garbage),
 		MPT(test_remote_server_death),
 		MPT(test_remote_nested_cpython_client),

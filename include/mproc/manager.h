@@ -393,7 +393,8 @@ MP_API int mp_pickle_loads(const void *data, size_t len, mp_obj_t **out);
  * handles (mp_dictproxy_t, mp_listproxy_t, and the sync objects below)
  * point into the shared region, are valid in the creator and in every
  * child forked after they were made, until mp_manager_free in that
- * process; they are never freed one by one.  After mp_manager_shutdown
+ * process; they are never freed one by one (mp_dictproxy_free... says
+ * why; a connected manager's objects are).  After mp_manager_shutdown
  * every operation on them fails with MP_ECLOSED (CPython's proxies fail
  * once the server is gone).  The handles are safe across processes and
  * threads: every operation takes the object's robust lock.
@@ -500,21 +501,30 @@ MP_API mp_manager_t *mp_manager_new(const mp_manager_opts_t *opts);
  * mp_manager_connect - connect to a running manager's server at
  * opts->address with opts->authkey (BaseManager(address,
  * authkey).connect()): an mproc manager started with an address, or
- * CPython's (SyncManager, BaseManager with dict/list/Namespace/Queue
- * registered).  The handle's mp_manager_dict/_list/_namespace/_queue/
- * _joinablequeue create objects in that server, and the same
- * mp_dictproxy_*, mp_listproxy_*, mp_namespaceproxy_* and
- * mp_queueproxy_* functions drive them (each call one request and its
- * reply, or pipelined: mp_manager_batch_begin).  Remote exceptions come
- * back as the local codes with CPython's text ("KeyError: 'x'" -ENOENT;
- * an exception without a local code or a traceback: -EREMOTEIO); a
- * server that is gone: MP_ECLOSED.  Not on a connected manager (-ENOTSUP):
- * the sync objects, Value, Array, mp_dictproxy_iter/_next/_apply.  The
- * handles it gives live until mp_manager_free of this handle, which frees
- * them and closes the connection without stopping the server.  NULL on
+ * CPython's (SyncManager, or a BaseManager with the types registered).
+ * The handle's mp_manager_* constructors create objects of every type in
+ * that server, and the same functions drive them: mp_dictproxy_*,
+ * mp_listproxy_*, mp_namespaceproxy_*, mp_queueproxy_*, mp_valueproxy_*,
+ * mp_arrayproxy_*, and for the sync objects the sync.h functions
+ * (mp_lock_acquire...; see mp_manager_lock).  Each call is one request
+ * and its reply (or pipelined: mp_manager_batch_begin).  Remote
+ * exceptions come back as the local codes with CPython's text ("KeyError:
+ * 'x'" -ENOENT; an exception without a local code or a traceback:
+ * -EREMOTEIO); a server that is gone: MP_ECLOSED.  Not on a connected
+ * manager (-ENOTSUP): mp_dictproxy_apply (see there), list slices with a
+ * step, a Condition on another lock.  A handle lives until its _free
+ * (mp_dictproxy_free, mp_lock_free...: the server is told, and frees the
+ * object with its last reference) or mp_manager_free of this handle,
+ * which lets go of all of them and closes the connections without
+ * stopping the server.  NULL on
  * failure: -EINVAL (no address, a bad timeout), MP_EAUTH (wrong key),
- * -ECONNREFUSED, -ETIMEDOUT, -errno.  Calls through one connected manager
- * are serialised (one connection); thread-safe.
+ * -ECONNREFUSED, -ETIMEDOUT, -errno.  Thread-safe: each thread that calls
+ * through a connected manager gets a connection of its own (as CPython's
+ * proxies keep one per thread), opened at its first call and closed when
+ * the thread exits, so a thread blocked in a remote wait holds up no
+ * other thread.  A child forked from a process holding a connected manager
+ * may use its handles: the child's first call opens a connection of its
+ * own (as CPython's proxies reconnect after fork).
  */
 MP_API mp_manager_t *mp_manager_connect(const mp_manager_opts_t *opts);
 
@@ -536,7 +546,8 @@ MP_API const char *mp_manager_address(const mp_manager_t *m);
  * answers in order).  At most 64 are outstanding.  mp_manager_batch_end
  * reads what is pending and returns 0, or the first failure among the
  * batched calls (its code and message).  On a local manager both are
- * no-ops (0).  -EINVAL for NULL.  One thread per manager while batching.
+ * no-ops (0).  -EINVAL for NULL.  Batching is per thread: it covers the
+ * calling thread's calls only (each thread has its own connection).
  */
 MP_API int mp_manager_batch_begin(mp_manager_t *m);
 MP_API int mp_manager_batch_end(mp_manager_t *m);
@@ -563,10 +574,10 @@ MP_API int mp_manager_register(mp_manager_t *m, const char *typeid,
  * handle again, and as a working proxy in a CPython client.  It is the
  * value CPython pickles for a proxy: an object RebuildProxy(proxytype
  * name, Token(typeid, address, id), 'pickle', kwds) (mp_obj_object_info
- * reads it), the address m's (None when m serves locally only).  A
- * connected manager's value stands for a dict, list, Namespace or Queue
- * handle (-ENOTSUP for another).  NULL with -EINVAL (NULL, an unknown
- * kind, obj not in m's region), -ENOMEM, MP_ECLOSED.  Thread-safe.
+ * reads it), the address m's (None when m serves locally only).  On a
+ * connected manager obj is any handle m gave.  NULL with -EINVAL (NULL,
+ * an unknown kind, obj not in m's region or not m's handle), -ENOMEM,
+ * MP_ECLOSED.  Thread-safe.
  */
 MP_API mp_obj_t *mp_obj_proxy(mp_manager_t *m, int kind, const void *obj);
 
@@ -579,9 +590,10 @@ MP_API mp_obj_t *mp_obj_proxy(mp_manager_t *m, int kind, const void *obj);
  * local manager gives the object in its region (valid as the handles
  * mp_manager_dict gives), and only for an object a value of this manager
  * was made to stand for: a forged or foreign id is -ENOENT "KeyError:
- * 'id'", never followed.  A connected manager makes a new handle (dict,
- * list, Namespace, Queue; else -ENOTSUP), taking a reference on the
- * server as CPython's proxy does; it lives until mp_manager_free of m.
+ * 'id'", never followed.  A connected manager makes a new handle of any
+ * kind, taking a reference on the server as CPython's proxy does; it
+ * lives until its _free (mp_dictproxy_free, mp_lock_free, ...) or
+ * mp_manager_free of m.
  * -EINVAL "TypeError: ..." (o not a proxy, a proxy to another kind, an
  * unknown kind, NULL), MP_ECLOSED, the server's codes, -ENOMEM.
  * Thread-safe.
@@ -650,6 +662,16 @@ MP_API int mp_manager_namespace(mp_manager_t *m, mp_namespaceproxy_t **out);
  * multiprocessing's "semaphore or lock released too many times").  Their
  * owner-death rule covers a client that
  * dies holding them.  Not to be freed or destroyed by the caller.
+ * On a connected manager (mp_manager_connect) they are made in the server
+ * and the handle is the same type, driven by the same sync.h functions,
+ * each call a request as CPython's proxies send it (its waits block in
+ * the server; owner: the calling thread, which has a connection of its
+ * own).  There: releasing an unlocked Lock is -EINVAL with the server's
+ * "RuntimeError: release unlocked lock"; an RLock or Condition not held
+ * -EPERM; mp_lock_locked, mp_rlock_count and mp_semaphore_get_value are
+ * -ENOTSUP (no proxy exposes them); mp_lock_consistent is 0; a Condition
+ * on opts->lock or rlock is -ENOTSUP; the handle is let go with the sync
+ * _free (mp_lock_free...), which sends decref.
  * -EINVAL (NULL; a condition's opts with both lock and rlock), -ENOMEM,
  * MP_ECLOSED.  Thread-safe.
  */
@@ -719,6 +741,28 @@ MP_API int mp_manager_bounded_semaphore(mp_manager_t *m, unsigned value,
 MP_API int mp_manager_barrier(mp_manager_t *m, unsigned parties,
 			      const mp_barrier_opts_t *opts,
 			      mp_barrier_t **out);
+
+/*
+ * mp_dictproxy_free, mp_listproxy_free, mp_namespaceproxy_free,
+ * mp_queueproxy_free, mp_valueproxy_free, mp_arrayproxy_free - let go of
+ * a proxy, as CPython's proxy finalizer does.  On a connected manager
+ * (mp_manager_connect) the handle is released and the server told
+ * (decref): the server frees the object when no proxy of any client
+ * refers to it any more, and the handle must not be used again.  A sync
+ * object of a connected manager is let go the same way by its sync.h
+ * _free (mp_lock_free, mp_event_free, ...).  On a local manager they do
+ * nothing: its objects are shared with every child forked after they
+ * were made, through the same pointer and without a count of who holds
+ * it, so they live as long as the manager (mp_manager_free).  NULL is a
+ * no-op.  Not thread-safe on one handle; any handle freed by
+ * mp_manager_free of its manager must not be freed again.
+ */
+MP_API void mp_dictproxy_free(mp_dictproxy_t *d);
+MP_API void mp_listproxy_free(mp_listproxy_t *l);
+MP_API void mp_namespaceproxy_free(mp_namespaceproxy_t *ns);
+MP_API void mp_queueproxy_free(mp_queueproxy_t *q);
+MP_API void mp_valueproxy_free(mp_valueproxy_t *v);
+MP_API void mp_arrayproxy_free(mp_arrayproxy_t *a);
 
 /* ---- DictProxy ---- */
 
@@ -804,6 +848,10 @@ typedef int (*mp_dictproxy_apply_fn)(const mp_obj_t *value, void *arg,
  * in one call: the race-free form of d[key] += 1.  0; fn's negative code
  * (the dict unchanged; message "callback failed"); -EINVAL, -ENOMEM,
  * MP_ECLOSED.  A client killed inside fn leaves d[key] as it was.
+ * -ENOTSUP on a connected manager's dict: fn is C code the server cannot
+ * run, and a get, fn and set from here would not be atomic against other
+ * clients (a CPython client takes no lock of ours); take a manager Lock
+ * around get and set there.
  */
 MP_API int mp_dictproxy_apply(mp_dictproxy_t *d, const mp_obj_t *key,
 			      mp_dictproxy_apply_fn fn, void *arg);
@@ -813,10 +861,17 @@ typedef struct mp_dictproxy_iter {
 	size_t _pos;
 	uint64_t _len;
 	uint64_t _version;
+	char _ident[24]; /* a connected manager's: the server's iterator */
 } mp_dictproxy_iter_t;
 
 /*
  * mp_dictproxy_iter - start iterating d into *it.  0; -EINVAL, ECLOSED.
+ * On a connected manager it is CPython's iter(d): an Iterator in the
+ * server, whose __next__ each mp_dictproxy_next calls (with a
+ * __getitem__ when value is wanted: a key deleted in between is
+ * -ENOENT); the server forgets it when the iteration ends or fails, so
+ * iterate to the end (one left half-way stays in the server until the
+ * server ends).
  */
 MP_API int mp_dictproxy_iter(mp_dictproxy_t *d, mp_dictproxy_iter_t *it);
 

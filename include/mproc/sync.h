@@ -11,6 +11,11 @@
  *   shared between processes that memory must be shared (mp_shared_alloc,
  *   a SharedMemory segment, any MAP_SHARED mapping).
  * The structs are public only so they can be embedded: never touch fields.
+ * A third origin: the handles a connected manager gives (mp_manager_lock...
+ * on a manager made by mp_manager_connect, manager.h) stand for objects in
+ * that manager's server; the same functions reach them there (the local
+ * fast paths are unchanged: such a handle only makes them fail over to
+ * the remote call), and the _free functions let them go (decref).
  *
  * Owner death.  A Lock or RLock remembers which thread of which process holds
  * it.  If that thread or process dies holding it, the next acquirer gets the

@@ -316,9 +316,8 @@ int mpi_dict_new(struct mpi_region *r, const mp_obj_t *init,
 		return -ENOMEM;
 	}
 	d = mpi_at(r, off);
-	d->lock = 0;
+	memset(d, 0, sizeof(*d)); /* a reused block holds old bytes */
 	d->table = toff;
-	d->version = 0;
 	d->r = r;
 	for (i = 0; init != NULL && i < init->u.c.n; i++) {
 		struct key k;

@@ -441,7 +441,11 @@ int mp_dictproxy_apply(mp_dictproxy_t *d, const mp_obj_t *key,
 	MPI_CHECK_NULL(key);
 	MPI_CHECK_NULL(fn);
 	if (d->remote != NULL)
-		MPI_REMOTE(mpi_why(-ENOTSUP, "a remote dict has no atomic apply: take a lock"));
+		MPI_REMOTE(mpi_why(-ENOTSUP, "a connected manager's dict has "
+				   "no apply: fn cannot run in the server, "
+				   "and a read-modify-write from here is "
+				   "not atomic against other clients; take "
+				   "a manager Lock around get and set"));
 	if ((rc = mpi_dict_key_prep(d, key, &k)) < 0)
 		return MPI_RAISE(rc);
 	mpi_dict_lock(d);
@@ -470,7 +474,8 @@ int mp_dictproxy_iter(mp_dictproxy_t *d, mp_dictproxy_iter_t *it)
 	MPI_CHECK_NULL(it);
 	CHECK_D(d);
 	if (d->remote != NULL)
-		MPI_REMOTE(mpi_why(-ENOTSUP, "a remote dict is not iterated: use keys or items"));
+		MPI_REMOTE(mpi_rdict_iter(d->remote, it->_ident));
+	it->_ident[0] = '\0';
 	mpi_dict_lock(d);
 	it->_pos = 0;
 	it->_len = mpi_dict_tab(d)->live;
@@ -494,7 +499,7 @@ int mp_dictproxy_next(mp_dictproxy_t *d, mp_dictproxy_iter_t *it,
 	MPI_CHECK_NULL(it);
 	CHECK_D(d);
 	if (d->remote != NULL)
-		MPI_REMOTE(mpi_why(-ENOTSUP, "a remote dict is not iterated: use keys or items"));
+		MPI_REMOTE(mpi_rdict_next(d->remote, it->_ident, key, value));
 	mpi_dict_lock(d);
 	t = mpi_dict_tab(d);
 	if (t->live != it->_len)

@@ -191,12 +191,7 @@ static uint64_t clamp(ptrdiff_t i, uint64_t n)
 static int rlist_i(mp_listproxy_t *l, const char *method, ptrdiff_t i,
 		   const mp_obj_t *value, mp_obj_t **out)
 {
-	mp_obj_t *io = mp_obj_int((int64_t)i);
-	int rc = io ? mpi_rdict_op(l->remote, method, io, value, out)
-		    : -ENOMEM;
-
-	mp_obj_free(io);
-	return rc;
+	return mpi_rindex(l->remote, method, i, value, out);
 }
 
 static int rsort(mp_listproxy_t *l, unsigned flags)

@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -111,13 +112,73 @@ int mpi_mgr_obj_new(struct mpi_region *r, int kind, const mp_obj_t *init,
 	return mpi_why(-EINVAL, "unknown kind %d", kind);
 }
 
+/* A connected manager's new object: create(typeid, *args), args the n
+ * values given (taken; a NULL among them: -ENOMEM). */
+static int remote_make(mp_manager_t *m, int kind, void **out, size_t n, ...)
+{
+	mp_obj_t *items[4], *args;
+	va_list ap;
+	size_t i;
+	int rc;
+
+	va_start(ap, n);
+	for (i = 0; i < n; i++)
+		items[i] = va_arg(ap, mp_obj_t *);
+	va_end(ap);
+	if ((args = mp_obj_tuple(n, items)) == NULL)
+		return -ENOMEM;
+	rc = mpi_rclient_create(m->remote, kind, args, out);
+	mp_obj_free(args);
+	return rc;
+}
+
+/* Give back the blocks of a dict and of its items. */
+static void dict_free(struct mpi_region *r, mp_dictproxy_t *d)
+{
+	mp_dictproxy_clear(d);
+	mpi_region_free(r, d->table);
+	mpi_region_free(r, (uint64_t)((char *)d - (char *)r));
+}
+
+void mpi_mgr_obj_free(struct mpi_region *r, int kind, void *p)
+{
+	mp_obj_t *v;
+
+	switch (kind) {
+	case MP_MANAGER_DICT:
+		dict_free(r, p);
+		return;
+	case MP_MANAGER_NAMESPACE:
+		dict_free(r, ((mp_namespaceproxy_t *)p)->d);
+		break;
+	case MP_MANAGER_LIST:
+	case MPI_KIND_ITERATOR:
+		mp_listproxy_clear(p);
+		mpi_region_free(r, ((mp_listproxy_t *)p)->table);
+		break;
+	case MP_MANAGER_QUEUE:
+	case MP_MANAGER_JOINABLEQUEUE:
+		while (mpi_queue_get(p, false, 0, &v) == 0)
+			mp_obj_free(v);
+		mpi_region_free(r, ((mp_queueproxy_t *)p)->table);
+		break;
+	case MP_MANAGER_VALUE:
+		mpi_region_free(r, ((mp_valueproxy_t *)p)->off);
+		break;
+	default: /* Array and the sync objects: one block */
+		break;
+	}
+	mpi_region_free(r, (uint64_t)((char *)p - (char *)r));
+}
+
 /* A local or remote manager's new object of kind: 0 or a code. */
 static int make(mp_manager_t *m, int kind, const mp_obj_t *init, void **out)
 {
 	int rc;
 
 	if (m->remote != NULL)
-		return mpi_rclient_create(m->remote, kind, init, out);
+		return init ? remote_make(m, kind, out, 1, mp_obj_copy(init))
+			    : remote_make(m, kind, out, 0);
 	if ((rc = usable(m)) < 0)
 		return rc;
 	return mpi_mgr_obj_new(m->r, kind, init, out);
@@ -170,18 +231,6 @@ int mp_manager_namespace(mp_manager_t *m, mp_namespaceproxy_t **out)
 	return 0;
 }
 
-/* What a connected manager does not make for C clients: its objects
- * would be the server's (threading objects, queue.Queue), which the
- * mp_lock_t... functions cannot reach. */
-static int local_only(const mp_manager_t *m)
-{
-	if (m->remote != NULL)
-		return mpi_why(-ENOTSUP, "a connected manager serves dict, "
-			       "list and Namespace to C clients, not this "
-			       "type");
-	return 0;
-}
-
 static int new_queue(mp_manager_t *m, unsigned maxsize, bool joinable,
 		     mp_queueproxy_t **out)
 {
@@ -190,15 +239,12 @@ static int new_queue(mp_manager_t *m, unsigned maxsize, bool joinable,
 	if (maxsize > INT32_MAX)
 		return mpi_why(-EINVAL, "maxsize %u is over INT32_MAX",
 			       maxsize);
-	if (m->remote != NULL) {
-		mp_obj_t *n = maxsize ? mp_obj_int(maxsize) : NULL;
-
-		rc = mpi_rclient_create(m->remote, joinable ?
-					MP_MANAGER_JOINABLEQUEUE : MP_MANAGER_QUEUE,
-					n, (void **)out);
-		mp_obj_free(n);
-		return rc;
-	}
+	if (m->remote != NULL)
+		return maxsize ? remote_make(m, joinable ? MP_MANAGER_JOINABLEQUEUE
+					     : MP_MANAGER_QUEUE, (void **)out,
+					     1, mp_obj_int(maxsize))
+			       : make(m, joinable ? MP_MANAGER_JOINABLEQUEUE
+				      : MP_MANAGER_QUEUE, NULL, (void **)out);
 	if ((rc = usable(m)) < 0)
 		return rc;
 	return mpi_queue_new(m->r, maxsize, joinable, out);
@@ -232,10 +278,12 @@ int mp_manager_value(mp_manager_t *m, const mp_obj_t *init,
 
 	CHECK_ARGS(m, out);
 	MPI_CHECK_NULL(init);
-	if ((rc = local_only(m)) < 0 || (rc = usable(m)) < 0 ||
-	    (rc = mpi_value_new(m->r, init, out)) < 0)
-		return MPI_RAISE(rc);
-	return 0;
+	if (m->remote != NULL) /* Value(typecode, value): 'O', unchecked */
+		rc = remote_make(m, MP_MANAGER_VALUE, (void **)out, 2,
+				 mp_obj_str("O"), mp_obj_copy(init));
+	else if ((rc = usable(m)) == 0)
+		rc = mpi_value_new(m->r, init, out);
+	return rc < 0 ? MPI_RAISE(rc) : 0;
 }
 
 int mp_manager_array(mp_manager_t *m, char typecode, const mp_obj_t *init,
@@ -246,19 +294,13 @@ int mp_manager_array(mp_manager_t *m, char typecode, const mp_obj_t *init,
 	CHECK_ARGS(m, out);
 	if ((rc = seq_init(init)) < 0)
 		return MPI_RAISE(rc);
-	if ((rc = local_only(m)) < 0 || (rc = usable(m)) < 0 ||
-	    (rc = mpi_array_new(m->r, typecode, init, out)) < 0)
-		return MPI_RAISE(rc);
-	return 0;
-}
-
-/* A sync object: local managers only. */
-static int make_sync(mp_manager_t *m, int kind, const mp_obj_t *init,
-		     void **out)
-{
-	int rc = local_only(m);
-
-	return rc < 0 ? rc : make(m, kind, init, out);
+	if (m->remote != NULL) /* Array(typecode, sequence) */
+		rc = remote_make(m, MP_MANAGER_ARRAY, (void **)out, 2,
+				 mp_obj_strn(&typecode, 1),
+				 init ? mp_obj_copy(init) : mp_obj_list());
+	else if ((rc = usable(m)) == 0)
+		rc = mpi_array_new(m->r, typecode, init, out);
+	return rc < 0 ? MPI_RAISE(rc) : 0;
 }
 
 int mp_manager_lock(mp_manager_t *m, mp_lock_t **out)
@@ -266,7 +308,7 @@ int mp_manager_lock(mp_manager_t *m, mp_lock_t **out)
 	int rc;
 
 	CHECK_ARGS(m, out);
-	if ((rc = make_sync(m, MP_MANAGER_LOCK, NULL, (void **)out)) < 0)
+	if ((rc = make(m, MP_MANAGER_LOCK, NULL, (void **)out)) < 0)
 		return MPI_RAISE(rc);
 	return 0;
 }
@@ -276,7 +318,7 @@ int mp_manager_rlock(mp_manager_t *m, mp_rlock_t **out)
 	int rc;
 
 	CHECK_ARGS(m, out);
-	if ((rc = make_sync(m, MP_MANAGER_RLOCK, NULL, (void **)out)) < 0)
+	if ((rc = make(m, MP_MANAGER_RLOCK, NULL, (void **)out)) < 0)
 		return MPI_RAISE(rc);
 	return 0;
 }
@@ -289,9 +331,14 @@ int mp_manager_condition(mp_manager_t *m, const mp_condition_opts_t *opts,
 	CHECK_ARGS(m, out);
 	if (opts != NULL && opts->lock != NULL && opts->rlock != NULL)
 		return MPI_ERR(-EINVAL, "opts gives both a lock and an rlock");
-	if ((rc = make_sync(m, MP_MANAGER_CONDITION, NULL, (void **)out)) < 0)
+	if (m->remote != NULL && opts != NULL &&
+	    (opts->lock != NULL || opts->rlock != NULL))
+		return MPI_ERR(-ENOTSUP, "a connected manager's Condition "
+			       "uses its own RLock (Condition(lock_proxy) "
+			       "needs a proxy as an argument)");
+	if ((rc = make(m, MP_MANAGER_CONDITION, NULL, (void **)out)) < 0)
 		return MPI_RAISE(rc);
-	if (opts != NULL) /* the storage is fresh: initialise it again */
+	if (opts != NULL && m->remote == NULL) /* fresh: initialise again */
 		mp_condition_init(*out, opts);
 	return 0;
 }
@@ -301,7 +348,7 @@ int mp_manager_event(mp_manager_t *m, mp_event_t **out)
 	int rc;
 
 	CHECK_ARGS(m, out);
-	if ((rc = make_sync(m, MP_MANAGER_EVENT, NULL, (void **)out)) < 0)
+	if ((rc = make(m, MP_MANAGER_EVENT, NULL, (void **)out)) < 0)
 		return MPI_RAISE(rc);
 	return 0;
 }
@@ -317,7 +364,7 @@ int mp_manager_semaphore(mp_manager_t *m, unsigned value,
 		return MPI_ERR(-EINVAL, "value %u is over INT32_MAX", value);
 	if ((v = mp_obj_int(value)) == NULL)
 		return MPI_RAISE(-ENOMEM);
-	rc = make_sync(m, MP_MANAGER_SEMAPHORE, v, (void **)out);
+	rc = make(m, MP_MANAGER_SEMAPHORE, v, (void **)out);
 	mp_obj_free(v);
 	return rc < 0 ? MPI_RAISE(rc) : 0;
 }
@@ -334,7 +381,12 @@ int mp_manager_bounded_semaphore(mp_manager_t *m, unsigned value,
 		return MPI_ERR(-EINVAL, "value %u: need 1 .. INT32_MAX (a "
 					"BoundedSemaphore of 0 can never be "
 					"released)", value);
-	if ((rc = local_only(m)) < 0 || (rc = usable(m)) < 0 ||
+	if (m->remote != NULL) {
+		rc = remote_make(m, MP_MANAGER_BOUNDEDSEMAPHORE, (void **)out,
+				 1, mp_obj_int(value));
+		return rc < 0 ? MPI_RAISE(rc) : 0;
+	}
+	if ((rc = usable(m)) < 0 ||
 	    (rc = mpi_region_room(m->r, sizeof(mp_semaphore_t), &p)) < 0)
 		return MPI_RAISE(rc);
 	mp_semaphore_init(p, value, &so);
@@ -360,7 +412,15 @@ int mp_manager_barrier(mp_manager_t *m, unsigned parties,
 	if (opts != NULL &&
 	    (rc = mpi_timeout_check(opts->timeout, "opts->timeout")) < 0)
 		return MPI_RAISE(rc);
-	if ((rc = local_only(m)) < 0 || (rc = usable(m)) < 0 ||
+	if (m->remote != NULL) { /* Barrier(parties, action, timeout) */
+		double t = opts != NULL ? opts->timeout : 0;
+
+		rc = remote_make(m, MP_MANAGER_BARRIER, (void **)out, 3,
+				 mp_obj_int(parties), mp_obj_none(),
+				 t > 0 ? mp_obj_float(t) : mp_obj_none());
+		return rc < 0 ? MPI_RAISE(rc) : 0;
+	}
+	if ((rc = usable(m)) < 0 ||
 	    (rc = mpi_region_room(m->r, sizeof(mp_barrier_t), &p)) < 0)
 		return MPI_RAISE(rc);
 	mp_barrier_init(p, parties, opts);
@@ -399,3 +459,27 @@ int mp_manager_register(mp_manager_t *m, const char *typeid, int kind,
 	mp_obj_free(v);
 	return rc < 0 ? MPI_RAISE(rc) : 0;
 }
+
+/* ---- the proxies' _free ---- */
+
+/* A connected manager's handle: decref and release; a local one: the
+ * object lives as long as the manager (see mp_dictproxy_free). */
+static void proxy_free(void *h, const struct mpi_rproxy *remote)
+{
+	if (h != NULL && remote != NULL)
+		mpi_rhandle_free(h);
+}
+
+/* Each proxy type's _free: its remote field says where it lives. */
+#define PROXY_FREE(fn, type)                                                  \
+	void fn(type *h)                                                      \
+	{                                                                     \
+		proxy_free(h, h != NULL ? h->remote : NULL);                  \
+	}
+
+PROXY_FREE(mp_dictproxy_free, mp_dictproxy_t)
+PROXY_FREE(mp_listproxy_free, mp_listproxy_t)
+PROXY_FREE(mp_namespaceproxy_free, mp_namespaceproxy_t)
+PROXY_FREE(mp_queueproxy_free, mp_queueproxy_t)
+PROXY_FREE(mp_valueproxy_free, mp_valueproxy_t)
+PROXY_FREE(mp_arrayproxy_free, mp_arrayproxy_t)

@@ -59,6 +59,10 @@ uint64_t mpi_region_alloc(struct mpi_region *r, size_t n);
 int mpi_region_room(struct mpi_region *r, size_t size, void **out);
 /* Give back the block of a payload offset (0 is a no-op). */
 void mpi_region_free(struct mpi_region *r, uint64_t off);
+/* Small blocks freed by a thread wait in its own cache for its next
+ * allocations; a thread about to end (a server connection's) gives them
+ * back to the region's lists here, else they would be lost. */
+void mpi_region_flush(struct mpi_region *r);
 
 static inline void *mpi_at(const struct mpi_region *r, uint64_t off)
 {
@@ -181,6 +185,7 @@ struct mp_valueproxy {
 	uint64_t lock;
 	uint64_t off;
 	struct mpi_region *r;
+	struct mpi_rproxy *remote; /* a connected manager's: see remote.c */
 };
 
 /* An Array: n C numbers of `size` bytes each, of typecode `code`. */
@@ -190,6 +195,7 @@ struct mp_arrayproxy {
 	uint32_t size;
 	char code;
 	char pad[3];
+	struct mpi_rproxy *remote; /* a connected manager's: see remote.c */
 	unsigned char data[]; /* 8-byte aligned */
 };
 

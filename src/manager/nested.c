@@ -204,23 +204,6 @@ int mpi_nest_resolve(struct mpi_region *r, const mp_obj_t *v, void **p)
 	return kind;
 }
 
-/* The remote part of a connected manager's handle of kind. */
-static struct mpi_rproxy *rproxy_of(int kind, const void *obj)
-{
-	switch (kind) {
-	case MP_MANAGER_DICT:
-		return ((const mp_dictproxy_t *)obj)->remote;
-	case MP_MANAGER_LIST:
-		return ((const mp_listproxy_t *)obj)->remote;
-	case MP_MANAGER_NAMESPACE:
-		return ((const mp_namespaceproxy_t *)obj)->remote;
-	case MP_MANAGER_QUEUE:
-	case MP_MANAGER_JOINABLEQUEUE:
-		return ((const mp_queueproxy_t *)obj)->remote;
-	}
-	return NULL;
-}
-
 static int proxy_new(mp_manager_t *m, int kind, const void *obj,
 		     mp_obj_t **out)
 {
@@ -233,9 +216,9 @@ static int proxy_new(mp_manager_t *m, int kind, const void *obj,
 	if (kind >= MPI_KIND_ITERATOR || t == NULL)
 		return mpi_why(-EINVAL, "unknown kind %d", kind);
 	if (m->remote != NULL) {
-		if ((p = rproxy_of(kind, obj)) == NULL)
-			return mpi_why(-ENOTSUP, "a connected manager's %s "
-				       "cannot be a value here", t->typeid);
+		if ((p = mpi_rclient_find(m->remote, obj)) == NULL)
+			return mpi_why(-EINVAL, "obj is not a handle of this "
+				       "manager");
 		*out = mpi_proxy_value(t, mpi_rclient_address(m->remote),
 				       p->ident);
 		return *out ? 0 : -ENOMEM;

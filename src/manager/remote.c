@@ -3,16 +3,20 @@
  * of CPython's manager protocol, against an mproc server or CPython's.
  *
  * As CPython's BaseProxy, public functions (create, decref) go over a
- * connection of their own each; method calls go over one connection that
- * accept_connection turned into a method channel, kept for the life of
- * the manager handle and shared (under a mutex) by all its proxies.  A
- * reply that does not come (timeout, EOF) drops that connection: the next
- * call opens a new one.
+ * connection of their own each; method calls go over a connection that
+ * accept_connection turned into a method channel, one per calling thread
+ * (CPython keeps one per thread too): a thread blocked in a remote wait
+ * (a queue get, a lock acquire) holds up no other thread.  A thread's
+ * channel is made at its first call, closed when the thread exits (a
+ * pthread key's destructor) or with the manager handle.  A reply that
+ * does not come (timeout, EOF) drops that thread's connection: its next
+ * call opens a new one.  Pipelining (batch) is per thread too.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "connection/conn_int.h"
 #include "internal/alloc.h"
@@ -23,13 +27,11 @@
 #include "manager/remote_int.h"
 #include "manager/srv_int.h"
 
-struct mpi_rclient {
-	char *address;
-	void *key;
-	size_t keylen;
-	bool auth;
-	double timeout;       /* per call; MP_FOREVER: none */
-	pthread_mutex_t mu;   /* guards c and handles */
+/* A thread's method channel: only that thread uses it (no lock). */
+struct chan {
+	struct mpi_rclient *cl;
+	struct chan *next;    /* in cl->chans, under cl->mu */
+	pid_t pid;            /* the process that opened c */
 	mp_connection_t *c;   /* the method channel, or NULL */
 	bool batch;           /* pipelining calls without a result */
 	int pending;          /* replies not read yet */
@@ -37,6 +39,17 @@ struct mpi_rclient {
 	mp_bytes_t out;       /* framed requests not sent yet */
 	size_t outcap;
 	char batch_why[256];
+};
+
+struct mpi_rclient {
+	char *address;
+	void *key;
+	size_t keylen;
+	bool auth;
+	double timeout;       /* per call; MP_FOREVER: none */
+	pthread_key_t tls;    /* this thread's struct chan */
+	pthread_mutex_t mu;   /* guards chans and handles */
+	struct chan *chans;
 	struct handle {
 		void *h;
 		struct mpi_rproxy *p;
@@ -49,6 +62,8 @@ struct rdict {
 	struct mp_dictproxy d;
 	struct mpi_rproxy p;
 };
+
+static void chan_gone(void *v);
 
 const char *mpi_rclient_address(const struct mpi_rclient *cl)
 {
@@ -68,17 +83,22 @@ int mpi_rclient_new(const mp_manager_opts_t *o, struct mpi_rclient **out)
 	cl->auth = o->authkey != NULL;
 	if ((cl->address = mpi_strdup(o->address)) == NULL ||
 	    (cl->auth && (cl->key = mpi_malloc(o->authkey_len + 1)) == NULL) ||
-	    pthread_mutex_init(&cl->mu, NULL) != 0) {
-		mpi_free(cl->address);
-		mpi_free(cl->key);
-		mpi_free(cl);
-		return -ENOMEM;
+	    pthread_mutex_init(&cl->mu, NULL) != 0)
+		goto fail;
+	if (pthread_key_create(&cl->tls, chan_gone) != 0) {
+		pthread_mutex_destroy(&cl->mu);
+		goto fail;
 	}
 	if (cl->auth)
 		memcpy(cl->key, o->authkey, o->authkey_len);
 	cl->keylen = o->authkey_len;
 	*out = cl;
 	return 0;
+fail:
+	mpi_free(cl->address);
+	mpi_free(cl->key);
+	mpi_free(cl);
+	return -ENOMEM;
 }
 
 static int public_call(struct mpi_rclient *cl, const char *fn,
@@ -116,6 +136,7 @@ static int exc_code(const mp_obj_t *e)
 		{"AttributeError", -ENOENT}, {"IndexError", -ERANGE},
 		{"TypeError", -EINVAL}, {"RuntimeError", -EBUSY},
 		{"NotImplementedError", -ENOTSUP}, {"MemoryError", -ENOMEM},
+		{"StopIteration", -ENODATA},
 		{"Full", -EAGAIN}, {"Empty", -EAGAIN},
 	};
 	const mp_obj_t *args = NULL, *a0 = NULL;
@@ -164,8 +185,9 @@ static int traceback_code(const char *kind, const mp_obj_t *v)
 		       (int)(end - t), t);
 }
 
-/* Decode a reply: 0 and the value (taken out) into *out. */
-static int reply(const mp_bytes_t *b, mp_obj_t **out)
+/* Decode a reply: 0 and the value (taken out) into *out.  A '#PROXY'
+ * reply (exposed, token) is a value too when proxy is true. */
+static int reply(const mp_bytes_t *b, bool proxy, mp_obj_t **out)
 {
 	const mp_obj_t *k, *v;
 	const mp_bytes_t *kind;
@@ -181,7 +203,8 @@ static int reply(const mp_bytes_t *b, mp_obj_t **out)
 		mp_obj_free(r);
 		return mpi_why(-EPROTO, "a reply is (kind, value)");
 	}
-	if (strcmp(kind->data, "#RETURN") == 0) {
+	if (strcmp(kind->data, "#RETURN") == 0 ||
+	    (proxy && strcmp(kind->data, "#PROXY") == 0)) {
 		rc = 0;
 		if (out != NULL) {
 			/* take the value out: a None in its place */
@@ -235,16 +258,27 @@ static int send_req(struct mpi_rclient *cl, mp_connection_t *c,
 	return rc;
 }
 
+/* How a reply is awaited: a call that waits on the server (a lock's
+ * acquire, a queue's get) may take its wait on top of the call's timeout;
+ * a '#PROXY' reply is taken as a value. */
+struct rwait {
+	double wait; /* seconds; MP_FOREVER: no limit */
+	bool proxy;
+};
+
 /* Read one reply on c: its value into *out (NULL: dropped), or the
  * remote exception's code. */
-static int recv_reply(struct mpi_rclient *cl, mp_connection_t *c,
-		      mp_obj_t **out)
+static int recv_reply_w(struct mpi_rclient *cl, mp_connection_t *c,
+			struct rwait w, mp_obj_t **out)
 {
-	struct mpi_io io = {MPI_NO_DEADLINE, cl->timeout};
+	/* a negative wait (MP_FOREVER, a Barrier's default): no limit */
+	double t = cl->timeout == MP_FOREVER || w.wait < 0
+			   ? MP_FOREVER : cl->timeout + w.wait;
+	struct mpi_io io = {MPI_NO_DEADLINE, t};
 	mp_bytes_t b = {0};
 	int rc;
 
-	if ((rc = mpi_deadline(cl->timeout, &io.deadline)) < 0)
+	if ((rc = mpi_deadline(t, &io.deadline)) < 0)
 		return rc;
 	if ((rc = mpi_conn_recv(c, 0, &io, &b)) < 0) {
 		if (rc == MP_EEOF || rc == -ECONNRESET || rc == -EIO)
@@ -252,9 +286,15 @@ static int recv_reply(struct mpi_rclient *cl, mp_connection_t *c,
 				     "the connection (it is gone)");
 		return rc;
 	}
-	rc = reply(&b, out);
+	rc = reply(&b, w.proxy, out);
 	mp_bytes_destroy(&b);
 	return rc;
+}
+
+static int recv_reply(struct mpi_rclient *cl, mp_connection_t *c,
+		      mp_obj_t **out)
+{
+	return recv_reply_w(cl, c, (struct rwait){0, false}, out);
 }
 
 /* Send a request and read its reply on c. */
@@ -297,44 +337,96 @@ static bool stream_failure(int rc)
 	       rc == -EPROTO || rc == -EIO || rc == -ECONNRESET;
 }
 
-/* Requests waiting in cl->out (cl->mu held) at most this many bytes. */
+/* Requests waiting in ch->out at most this many bytes. */
 #define OUT_MAX ((size_t)64 << 10)
 
-/* A request (taken), framed, into cl->out. */
-static int queue_req(struct mpi_rclient *cl, mp_obj_t *req)
+/* Close a channel's connection and forget what was pending on it. */
+static void chan_drop(struct chan *ch)
 {
-	return frame_req(req, &cl->out, &cl->outcap);
+	mp_connection_free(ch->c);
+	ch->c = NULL;
+	ch->pending = 0;
+	ch->out.len = 0;
 }
 
-/* Send what waits in cl->out, in one write. */
-static int flush(struct mpi_rclient *cl)
+/* The pthread key's destructor: a thread ends, so does its channel. */
+static void chan_gone(void *v)
 {
-	struct mpi_io io = {MPI_NO_DEADLINE, cl->timeout};
+	struct chan *ch = v, **pp;
+	struct mpi_rclient *cl = ch->cl;
+
+	pthread_mutex_lock(&cl->mu);
+	for (pp = &cl->chans; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == ch) {
+			*pp = ch->next;
+			break;
+		}
+	pthread_mutex_unlock(&cl->mu);
+	chan_drop(ch);
+	mp_bytes_destroy(&ch->out);
+	mpi_free(ch);
+}
+
+/* The calling thread's channel (made at its first call), or NULL. */
+static struct chan *chan_mine(struct mpi_rclient *cl)
+{
+	struct chan *ch = pthread_getspecific(cl->tls);
+
+	if (ch != NULL && ch->pid != getpid()) {
+		/* a fork's child: the connection is the parent's stream (its
+		 * copy of the fd goes), the child dials its own, as CPython's
+		 * proxies reset theirs after fork */
+		chan_drop(ch);
+		ch->batch = false;
+		ch->batch_rc = 0;
+		ch->pid = getpid();
+	}
+	if (ch != NULL)
+		return ch;
+	if ((ch = mpi_calloc(1, sizeof(*ch))) == NULL)
+		return NULL;
+	ch->cl = cl;
+	ch->pid = getpid();
+	if (pthread_setspecific(cl->tls, ch) != 0) {
+		mpi_free(ch);
+		return NULL;
+	}
+	pthread_mutex_lock(&cl->mu);
+	ch->next = cl->chans;
+	cl->chans = ch;
+	pthread_mutex_unlock(&cl->mu);
+	return ch;
+}
+
+/* Send what waits in ch->out, in one write. */
+static int flush(struct chan *ch)
+{
+	struct mpi_io io = {MPI_NO_DEADLINE, ch->cl->timeout};
 	int rc;
 
-	if (cl->out.len == 0)
+	if (ch->out.len == 0)
 		return 0;
-	if ((rc = mpi_deadline(cl->timeout, &io.deadline)) == 0)
-		rc = mpi_conn_send_framed(cl->c, cl->out.data, cl->out.len,
+	if ((rc = mpi_deadline(ch->cl->timeout, &io.deadline)) == 0)
+		rc = mpi_conn_send_framed(ch->c, ch->out.data, ch->out.len,
 					  &io);
-	cl->out.len = 0;
+	ch->out.len = 0;
 	return rc;
 }
 
-/* Send the waiting requests and read the replies of the pipelined calls
- * (cl->mu held); the first failure among them is kept for
- * mp_manager_batch_end.  0, or a stream failure. */
-static int drain(struct mpi_rclient *cl)
+/* Send the waiting requests and read the replies of the pipelined calls;
+ * the first failure among them is kept for mp_manager_batch_end.  0, or
+ * a stream failure. */
+static int drain(struct chan *ch)
 {
 	int rc;
 
-	if ((rc = flush(cl)) < 0)
+	if ((rc = flush(ch)) < 0)
 		return rc;
-	for (; cl->pending > 0; cl->pending--) {
-		rc = recv_reply(cl, cl->c, NULL);
-		if (rc < 0 && cl->batch_rc == 0) {
-			cl->batch_rc = rc;
-			snprintf(cl->batch_why, sizeof(cl->batch_why), "%s",
+	for (; ch->pending > 0; ch->pending--) {
+		rc = recv_reply(ch->cl, ch->c, NULL);
+		if (rc < 0 && ch->batch_rc == 0) {
+			ch->batch_rc = rc;
+			snprintf(ch->batch_why, sizeof(ch->batch_why), "%s",
 				 mpi_reason(rc));
 		}
 		if (rc < 0 && stream_failure(rc))
@@ -343,67 +435,105 @@ static int drain(struct mpi_rclient *cl)
 	return 0;
 }
 
+/* The thread's channel, connected (accept_connection): 0 or a code. */
+static int chan_open(struct mpi_rclient *cl, struct chan **out)
+{
+	struct chan *ch = chan_mine(cl);
+	int rc = 0;
+
+	if ((*out = ch) == NULL)
+		return -ENOMEM;
+	if (ch->c == NULL &&
+	    (ch->c = dial(cl, &rc)) != NULL &&
+	    (rc = exchange(cl, ch->c, request(mp_obj_none(),
+			"accept_connection", mp_obj_tuple_pack(1,
+			mp_obj_str("mproc")), NULL), NULL)) < 0)
+		chan_drop(ch);
+	return ch->c == NULL ? rc : 0;
+}
+
+static int rcall(struct mpi_rproxy *p, const char *method, mp_obj_t *args,
+		 mp_obj_t *kwds, struct rwait w, mp_obj_t **out)
+{
+	struct chan *ch;
+	mp_obj_t *req = request(mp_obj_str(p->ident), method, args, kwds);
+	int rc;
+
+	if ((rc = chan_open(p->cl, &ch)) < 0) {
+		mp_obj_free(req);
+		return rc;
+	}
+	/* A batched call's request waits in ch->out; the next call with a
+	 * result sends them all and its own in one write, then reads the
+	 * replies: one round trip (the server answers in order). */
+	if ((rc = frame_req(req, &ch->out, &ch->outcap)) < 0)
+		return rc;
+	if (ch->batch && out == NULL) {
+		if (++ch->pending >= MPI_BATCH_MAX || ch->out.len > OUT_MAX)
+			rc = drain(ch);
+	} else if ((rc = flush(ch)) == 0 && (rc = drain(ch)) == 0) {
+		rc = recv_reply_w(p->cl, ch->c, w, out);
+	}
+	if (rc < 0 && stream_failure(rc))
+		chan_drop(ch); /* out of step: the next call redials */
+	return rc;
+}
+
 int mpi_rcall(struct mpi_rproxy *p, const char *method, mp_obj_t *args,
 	      mp_obj_t *kwds, mp_obj_t **out)
 {
-	struct mpi_rclient *cl = p->cl;
-	mp_obj_t *req = request(mp_obj_str(p->ident), method, args, kwds);
-	int rc = 0;
+	return rcall(p, method, args, kwds, (struct rwait){0, false}, out);
+}
 
-	pthread_mutex_lock(&cl->mu);
-	if (cl->c == NULL) {
-		if ((cl->c = dial(cl, &rc)) != NULL &&
-		    (rc = exchange(cl, cl->c, request(mp_obj_none(),
-			"accept_connection", mp_obj_tuple_pack(1,
-			mp_obj_str("mproc")), NULL), NULL)) < 0) {
-			mp_connection_free(cl->c);
-			cl->c = NULL;
-		}
-	}
-	if (cl->c == NULL) {
-		mp_obj_free(req);
-		goto out;
-	}
-	/* A batched call's request waits in cl->out; the next call with a
-	 * result sends them all and its own in one write, then reads the
-	 * replies: one round trip (the server answers in order). */
-	if ((rc = queue_req(cl, req)) < 0)
-		goto out;
-	if (cl->batch && out == NULL) {
-		if (++cl->pending >= MPI_BATCH_MAX || cl->out.len > OUT_MAX)
-			rc = drain(cl);
-		goto out;
-	}
-	if ((rc = flush(cl)) == 0 && (rc = drain(cl)) == 0)
-		rc = recv_reply(cl, cl->c, out);
-out:
-	if (rc < 0 && stream_failure(rc) && cl->c != NULL) {
-		/* the stream may be out of step: the next call redials */
-		mp_connection_free(cl->c);
-		cl->c = NULL;
-		cl->pending = 0;
-		cl->out.len = 0;
-	}
-	pthread_mutex_unlock(&cl->mu);
+int mpi_rcall_wait(struct mpi_rproxy *p, const char *method, mp_obj_t *args,
+		   double wait, mp_obj_t **out)
+{
+	return rcall(p, method, args, NULL, (struct rwait){wait, false}, out);
+}
+
+int mpi_rcall_proxy(struct mpi_rproxy *p, const char *method,
+		    struct mpi_rproxy *out)
+{
+	mp_obj_t *r = NULL;
+	const mp_obj_t *tok, *state, *id;
+	const mp_bytes_t *s;
+	int rc = rcall(p, method, mp_obj_tuple(0, NULL), NULL,
+		       (struct rwait){0, true}, &r);
+
+	if (rc < 0)
+		return rc;
+	if (mp_obj_item(r, 1, &tok) < 0 ||
+	    mp_obj_object_info(tok, NULL, NULL, NULL, &state, NULL) < 0 ||
+	    mp_obj_item(state, 2, &id) < 0 || mp_obj_as_str(id, &s) < 0 ||
+	    s->len >= sizeof(out->ident))
+		rc = mpi_why(-EPROTO, "%s() did not return a proxy", method);
+	else
+		memcpy(out->ident, s->data, s->len + 1);
+	out->cl = p->cl;
+	mp_obj_free(r);
 	return rc;
+}
+
+int mpi_rdecref(const struct mpi_rproxy *p)
+{
+	mp_obj_t *a = mp_obj_tuple_pack(1, mp_obj_str(p->ident));
+
+	return a ? public_call(p->cl, "decref", a, NULL) : -ENOMEM;
 }
 
 int mpi_rclient_batch(struct mpi_rclient *cl, bool on)
 {
+	struct chan *ch = chan_mine(cl);
 	int rc = 0;
 
-	pthread_mutex_lock(&cl->mu);
-	if (cl->c != NULL && (rc = drain(cl)) < 0) {
-		mp_connection_free(cl->c);
-		cl->c = NULL;
-		cl->pending = 0;
-		cl->out.len = 0;
-	}
-	if (rc == 0 && cl->batch_rc < 0)
-		rc = mpi_why(cl->batch_rc, "%s", cl->batch_why);
-	cl->batch_rc = 0;
-	cl->batch = on;
-	pthread_mutex_unlock(&cl->mu);
+	if (ch == NULL)
+		return -ENOMEM;
+	if (ch->c != NULL && (rc = drain(ch)) < 0)
+		chan_drop(ch);
+	if (rc == 0 && ch->batch_rc < 0)
+		rc = mpi_why(ch->batch_rc, "%s", ch->batch_why);
+	ch->batch_rc = 0;
+	ch->batch = on;
 	return rc;
 }
 
@@ -411,84 +541,106 @@ static const char *const typeids[] = {
 	[MP_MANAGER_DICT] = "dict", [MP_MANAGER_LIST] = "list",
 	[MP_MANAGER_NAMESPACE] = "Namespace", [MP_MANAGER_QUEUE] = "Queue",
 	[MP_MANAGER_JOINABLEQUEUE] = "JoinableQueue",
+	[MP_MANAGER_LOCK] = "Lock", [MP_MANAGER_RLOCK] = "RLock",
+	[MP_MANAGER_SEMAPHORE] = "Semaphore",
+	[MP_MANAGER_BOUNDEDSEMAPHORE] = "BoundedSemaphore",
+	[MP_MANAGER_CONDITION] = "Condition", [MP_MANAGER_EVENT] = "Event",
+	[MP_MANAGER_BARRIER] = "Barrier", [MP_MANAGER_VALUE] = "Value",
+	[MP_MANAGER_ARRAY] = "Array",
 };
 
-static int handle_new(struct mpi_rclient *cl, int kind, const char *ident,
-		      void **out);
+/* A new heap handle of kind for the remote object p (copied in): the
+ * local struct with its remote field set, or a sync object's words set
+ * so that every local fast path fails (sync/sync_int.h). */
+static struct mpi_rhandle *handle_new(int kind, const struct mpi_rproxy *p)
+{
+	struct mpi_rhandle *h = mpi_calloc(1, sizeof(*h));
+
+	if (h == NULL)
+		return NULL;
+	h->kind = kind;
+	h->p = *p;
+	switch (kind) {
+	case MP_MANAGER_DICT:
+		h->u.d.remote = &h->p;
+		break;
+	case MP_MANAGER_LIST:
+		h->u.l.remote = &h->p;
+		break;
+	case MP_MANAGER_NAMESPACE:
+		h->u.n.remote = &h->p;
+		break;
+	case MP_MANAGER_QUEUE:
+	case MP_MANAGER_JOINABLEQUEUE:
+		h->u.q.remote = &h->p;
+		h->u.q.joinable = 1; /* the server says if it is */
+		break;
+	case MP_MANAGER_VALUE:
+		h->u.v.remote = &h->p;
+		break;
+	case MP_MANAGER_ARRAY:
+		((struct mp_arrayproxy *)(void *)h->u.a)->remote = &h->p;
+		break;
+	case MP_MANAGER_SEMAPHORE:
+	case MP_MANAGER_BOUNDEDSEMAPHORE:
+		h->u.s._flags = MPI_SEM_REMOTE;
+		break;
+	case MP_MANAGER_EVENT:
+		h->u.e._waiters = MPI_EVENT_REMOTE;
+		break;
+	case MP_MANAGER_CONDITION:
+		h->u.c._own._lock._state = MPI_SYNC_REMOTE;
+		break;
+	default: /* Lock, RLock, Barrier: a lock word first */
+		h->u.lk._state = MPI_SYNC_REMOTE;
+		break;
+	}
+	return h;
+}
+
+static int handle_add(int kind, const struct mpi_rproxy *p, void **out);
 
 int mpi_rclient_create(struct mpi_rclient *cl, int kind,
-		       const mp_obj_t *init, void **out)
+		       const mp_obj_t *args, void **out)
 {
-	const mp_obj_t *id;
+	struct mpi_rproxy p = {.cl = cl};
+	const mp_obj_t *id, *a;
 	const mp_bytes_t *s;
-	mp_obj_t *args, *res = NULL;
+	mp_obj_t *items[8], *res = NULL;
+	size_t n = 0, i;
 	int rc;
 
-	args = init ? mp_obj_tuple_pack(2, mp_obj_str(typeids[kind]),
-					mp_obj_copy(init))
-		    : mp_obj_tuple_pack(1, mp_obj_str(typeids[kind]));
-	if (args == NULL)
-		return -ENOMEM;
-	if ((rc = public_call(cl, "create", args, &res)) < 0)
+	/* create(typeid, *args) */
+	if (args != NULL && (mp_obj_len(args, &n) < 0 || n >= 8))
+		return mpi_why(-EINVAL, "create() takes a tuple of 0..7 args");
+	items[0] = mp_obj_str(typeids[kind]);
+	for (i = 0; i < n; i++) {
+		mp_obj_item(args, (ptrdiff_t)i, &a);
+		items[i + 1] = mp_obj_copy(a);
+	}
+	if ((rc = public_call(cl, "create", mp_obj_tuple(n + 1, items),
+			      &res)) < 0)
 		return rc;
 	if (mp_obj_item(res, 0, &id) < 0 || mp_obj_as_str(id, &s) < 0 ||
-	    s->len >= sizeof(((struct mpi_rproxy *)0)->ident)) {
+	    s->len >= sizeof(p.ident)) {
 		mp_obj_free(res);
 		return mpi_why(-EPROTO, "create() did not return (ident, "
 			       "exposed)");
 	}
-	rc = handle_new(cl, kind, s->data, out);
+	memcpy(p.ident, s->data, s->len + 1);
 	mp_obj_free(res);
-	return rc; /* -ENOMEM: the server's object leaks until it ends */
+	return handle_add(kind, &p, out);
 }
 
-/* A heap handle of kind for the remote object ident, freed (and its
- * object decref'd) with the client: 0 or -ENOMEM. */
-static int handle_new(struct mpi_rclient *cl, int kind, const char *ident,
-		      void **out)
+/* A heap handle of kind for p's object, freed (and its object decref'd)
+ * with the client or by mpi_rhandle_free: 0 or -ENOMEM (the reference is
+ * given back). */
+static int handle_add(int kind, const struct mpi_rproxy *p, void **out)
 {
-	struct mpi_rproxy *p = NULL;
+	struct mpi_rclient *cl = p->cl;
+	struct mpi_rhandle *h = handle_new(kind, p);
 	struct handle *v;
-	void *h;
 
-	if (kind == MP_MANAGER_DICT) {
-		struct rdict *d = mpi_calloc(1, sizeof(*d));
-
-		h = d;
-		p = d ? &d->p : NULL;
-		if (d != NULL)
-			d->d.remote = p;
-	} else if (kind == MP_MANAGER_LIST) {
-		struct { struct mp_listproxy l; struct mpi_rproxy p; } *l =
-			mpi_calloc(1, sizeof(*l));
-
-		h = l;
-		p = l ? &l->p : NULL;
-		if (l != NULL)
-			l->l.remote = p;
-	} else if (kind == MP_MANAGER_NAMESPACE) {
-		struct { struct mp_namespaceproxy n; struct mpi_rproxy p; } *n
-			= mpi_calloc(1, sizeof(*n));
-
-		h = n;
-		p = n ? &n->p : NULL;
-		if (n != NULL)
-			n->n.remote = p;
-	} else {
-		struct { struct mp_queueproxy q; struct mpi_rproxy p; } *q
-			= mpi_calloc(1, sizeof(*q));
-
-		h = q;
-		p = q ? &q->p : NULL;
-		if (q != NULL) {
-			q->q.remote = p;
-			q->q.joinable = 1;
-		}
-	}
-	if (p != NULL) {
-		p->cl = cl;
-		snprintf(p->ident, sizeof(p->ident), "%s", ident);
-	}
 	pthread_mutex_lock(&cl->mu);
 	if (h != NULL && cl->n == cl->cap) {
 		size_t cap = cl->cap ? 2 * cl->cap : 8;
@@ -502,10 +654,12 @@ static int handle_new(struct mpi_rclient *cl, int kind, const char *ident,
 		}
 	}
 	if (h != NULL)
-		cl->handles[cl->n++] = (struct handle){h, p};
+		cl->handles[cl->n++] = (struct handle){h, &h->p};
 	pthread_mutex_unlock(&cl->mu);
-	if (h == NULL)
+	if (h == NULL) {
+		mpi_rdecref(p); /* the server forgets it (or not: no matter) */
 		return -ENOMEM;
+	}
 	*out = h;
 	return 0;
 }
@@ -513,36 +667,70 @@ static int handle_new(struct mpi_rclient *cl, int kind, const char *ident,
 int mpi_rclient_adopt(struct mpi_rclient *cl, int kind, const char *ident,
 		      void **out)
 {
+	struct mpi_rproxy p = {.cl = cl};
 	mp_obj_t *a;
 	int rc;
 
-	if (kind != MP_MANAGER_DICT && kind != MP_MANAGER_LIST &&
-	    kind != MP_MANAGER_NAMESPACE && kind != MP_MANAGER_QUEUE &&
-	    kind != MP_MANAGER_JOINABLEQUEUE)
+	if (kind < 0 || kind >= (int)(sizeof(typeids) / sizeof(typeids[0])) ||
+	    typeids[kind] == NULL)
 		return mpi_why(-ENOTSUP, "a connected manager gives C clients "
-			       "dict, list, Namespace and Queue handles, not "
-			       "this kind (%d)", kind);
-	if (strlen(ident) >= sizeof(((struct mpi_rproxy *)0)->ident))
+			       "no handle of this kind (%d)", kind);
+	if (strlen(ident) >= sizeof(p.ident))
 		return mpi_why(-EPROTO, "a proxy's id is too long");
+	snprintf(p.ident, sizeof(p.ident), "%s", ident);
 	/* as RebuildProxy in a client: the new proxy holds a reference */
 	if ((a = mp_obj_tuple_pack(1, mp_obj_str(ident))) == NULL)
 		return -ENOMEM;
 	if ((rc = public_call(cl, "incref", a, NULL)) < 0)
 		return rc;
-	return handle_new(cl, kind, ident, out);
+	return handle_add(kind, &p, out);
+}
+
+const struct mpi_rproxy *mpi_rclient_find(struct mpi_rclient *cl,
+					  const void *h)
+{
+	const struct mpi_rproxy *p = NULL;
+	size_t i;
+
+	pthread_mutex_lock(&cl->mu);
+	for (i = 0; i < cl->n && p == NULL; i++)
+		if (cl->handles[i].h == h)
+			p = cl->handles[i].p;
+	pthread_mutex_unlock(&cl->mu);
+	return p;
+}
+
+void mpi_rhandle_free(struct mpi_rhandle *h)
+{
+	struct mpi_rclient *cl = h->p.cl;
+	size_t i;
+
+	pthread_mutex_lock(&cl->mu);
+	for (i = 0; i < cl->n; i++)
+		if (cl->handles[i].h == h) {
+			cl->handles[i] = cl->handles[--cl->n];
+			break;
+		}
+	pthread_mutex_unlock(&cl->mu);
+	mpi_rdecref(&h->p); /* a server gone: nothing to tell */
+	mpi_free(h);
 }
 
 void mpi_rclient_free(struct mpi_rclient *cl)
 {
+	struct chan *ch;
 	bool gone = false;
 	size_t i;
 
 	if (cl->timeout < 0 || cl->timeout > 5)
 		cl->timeout = 5; /* freeing stays bounded */
-	if (cl->c != NULL && drain(cl) < 0) {
-		/* a batch not ended: its requests go first (their failures
-		 * are dropped), then the objects are released */
-	}
+	/* No thread's channel is in use now: a batch not ended sends its
+	 * requests first (their failures are dropped), then the objects
+	 * are released. */
+	pthread_key_delete(cl->tls);
+	for (ch = cl->chans; ch != NULL; ch = ch->next)
+		if (ch->c != NULL && drain(ch) < 0)
+			chan_drop(ch);
 	for (i = 0; i < cl->n; i++) {
 		mp_obj_t *a = gone ? NULL : mp_obj_tuple_pack(1, mp_obj_str(
 						  cl->handles[i].p->ident));
@@ -552,8 +740,12 @@ void mpi_rclient_free(struct mpi_rclient *cl)
 			gone = true;
 		mpi_free(cl->handles[i].h);
 	}
-	mp_connection_free(cl->c);
-	mp_bytes_destroy(&cl->out);
+	while ((ch = cl->chans) != NULL) {
+		cl->chans = ch->next;
+		chan_drop(ch);
+		mp_bytes_destroy(&ch->out);
+		mpi_free(ch);
+	}
 	pthread_mutex_destroy(&cl->mu);
 	mpi_free(cl->handles);
 	mpi_free(cl->address);
@@ -577,6 +769,62 @@ int mpi_rdict_op(struct mpi_rproxy *p, const char *method, const mp_obj_t *a,
 	if (args == NULL)
 		return -ENOMEM;
 	return mpi_rcall(p, method, args, NULL, out);
+}
+
+int mpi_rindex(struct mpi_rproxy *p, const char *method, ptrdiff_t i,
+	       const mp_obj_t *value, mp_obj_t **out)
+{
+	mp_obj_t *io = mp_obj_int((int64_t)i);
+	int rc = io ? mpi_rdict_op(p, method, io, value, out) : -ENOMEM;
+
+	mp_obj_free(io);
+	return rc;
+}
+
+int mpi_rdict_iter(struct mpi_rproxy *d, char ident[MPI_RITER_IDENT])
+{
+	struct mpi_rproxy it;
+	int rc = mpi_rcall_proxy(d, "__iter__", &it);
+
+	ident[0] = '\0';
+	if (rc == 0 && strlen(it.ident) >= MPI_RITER_IDENT) {
+		mpi_rdecref(&it);
+		rc = mpi_why(-EPROTO, "an iterator's ident is over %d bytes",
+			     MPI_RITER_IDENT - 1);
+	}
+	if (rc == 0)
+		memcpy(ident, it.ident, strlen(it.ident) + 1);
+	return rc;
+}
+
+int mpi_rdict_next(struct mpi_rproxy *d, char ident[MPI_RITER_IDENT],
+		   mp_obj_t **key, mp_obj_t **value)
+{
+	struct mpi_rproxy it = {.cl = d->cl};
+	mp_obj_t *k = NULL;
+	int rc;
+
+	if (ident[0] == '\0')
+		return 0; /* ended */
+	memcpy(it.ident, ident, MPI_RITER_IDENT);
+	rc = mpi_rcall(&it, "__next__", mp_obj_tuple(0, NULL), NULL, &k);
+	if (rc == 0 && value != NULL)
+		rc = mpi_rdict_op(d, "__getitem__", k, NULL, value);
+	if (rc < 0 && rc != -ENOMEM) {
+		/* the end (StopIteration) or a RuntimeError: the iterator is
+		 * done, the server may forget it */
+		mpi_rdecref(&it);
+		ident[0] = '\0';
+	}
+	if (rc < 0) {
+		mp_obj_free(k);
+		return rc == -ENODATA ? 0 : rc;
+	}
+	if (key != NULL)
+		*key = k;
+	else
+		mp_obj_free(k);
+	return 1;
 }
 
 int mpi_rint(struct mpi_rproxy *p, const char *method, const mp_obj_t *a)
@@ -662,7 +910,7 @@ int mpi_rqueue_put(struct mpi_rproxy *p, const mp_obj_t *value, bool block,
 	mp_obj_free(bt);
 	if (args == NULL)
 		return -ENOMEM;
-	rc = mpi_rcall(p, "put", args, NULL, NULL);
+	rc = mpi_rcall_wait(p, "put", args, block ? timeout : 0, NULL);
 	return rc == -EAGAIN && block ? mpi_why(-ETIMEDOUT, "queue.Full "
 						"after the timeout") : rc;
 }
@@ -676,7 +924,7 @@ int mpi_rqueue_get(struct mpi_rproxy *p, bool block, double timeout,
 	*out = NULL;
 	if (args == NULL)
 		return -ENOMEM;
-	rc = mpi_rcall(p, "get", args, NULL, out);
+	rc = mpi_rcall_wait(p, "get", args, block ? timeout : 0, out);
 	return rc == -EAGAIN && block ? mpi_why(-ETIMEDOUT, "queue.Empty "
 						"after the timeout") : rc;
 }

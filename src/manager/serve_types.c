@@ -244,16 +244,24 @@ static int d_update(struct mpi_call *c)
 	return rc;
 }
 
-/* iter(d): a new Iterator over a snapshot of the keys (CPython's
- * DictProxy._method_to_typeid_ = {'__iter__': 'Iterator'}). */
+/* iter(d): a new Iterator (CPython's DictProxy._method_to_typeid_ =
+ * {'__iter__': 'Iterator'}): a list holding one tuple, the dict's offset
+ * and the mp_dictproxy_iter_t state, so that __next__ is the local
+ * mp_dictproxy_next with its RuntimeError when the dict changes size. */
 static int d_iter(struct mpi_call *c)
 {
-	mp_obj_t *keys = NULL;
-	int rc = mp_dictproxy_keys(D, &keys);
+	mp_dictproxy_iter_t it;
+	mp_obj_t *state;
+	int rc = mp_dictproxy_iter(D, &it);
 
 	if (rc < 0)
 		return rc;
-	if ((c->ret = mp_obj_tuple_pack(1, keys)) == NULL)
+	state = mp_obj_tuple_pack(4, mp_obj_int((char *)D - (char *)D->r),
+				  mp_obj_int((int64_t)it._pos),
+				  mp_obj_int((int64_t)it._len),
+				  mp_obj_int((int64_t)it._version));
+	if ((c->ret = mp_obj_tuple_pack(1, mp_obj_tuple_pack(1, state))) ==
+	    NULL)
 		return -ENOMEM;
 	c->proxy = "Iterator";
 	return 0;
@@ -624,15 +632,41 @@ static int ns_repr(void *obj, mp_obj_t **out)
 
 #undef NS
 
-/* ---- Iterator: a list of what is left, taken from the front ---- */
+/* ---- Iterator: a list holding the state d_iter made ---- */
 
 static int it_next(struct mpi_call *c)
 {
-	int rc = mp_listproxy_pop(c->obj, 0, &c->ret);
+	struct mp_listproxy *l = c->obj;
+	mp_dictproxy_iter_t it = {0};
+	mp_obj_t *st = NULL;
+	const mp_obj_t *f[4];
+	int64_t v[4] = {0};
+	int i, rc = mp_listproxy_get(l, 0, &st);
 
-	if (rc == -ERANGE)
+	for (i = 0; rc == 0 && i < 4; i++)
+		if (mp_obj_item(st, i, &f[i]) < 0 ||
+		    mp_obj_as_int(f[i], &v[i]) < 0 || v[i] < 0 ||
+		    (uint64_t)v[i] >= (i == 0 ? l->r->size : UINT64_MAX))
+			rc = mpi_why(-EINVAL, "a broken iterator");
+	mp_obj_free(st);
+	if (rc < 0)
+		return rc;
+	it._pos = (size_t)v[1];
+	it._len = (uint64_t)v[2];
+	it._version = (uint64_t)v[3];
+	/* the dict at that offset: d_iter put it there */
+	rc = mp_dictproxy_next(mpi_at(l->r, (uint64_t)v[0]), &it, &c->ret,
+			       NULL);
+	if (rc == 0)
 		c->exc = mp_obj_object("builtins", "StopIteration",
 				       mp_obj_tuple(0, NULL), NULL, 0);
+	if (rc <= 0)
+		return rc == 0 ? -ERANGE : rc;
+	st = mp_obj_tuple_pack(4, mp_obj_int(v[0]),
+			       mp_obj_int((int64_t)it._pos),
+			       mp_obj_int(v[2]), mp_obj_int(v[3]));
+	rc = st ? mp_listproxy_set(l, 0, st) : -ENOMEM;
+	mp_obj_free(st);
 	return rc;
 }
 

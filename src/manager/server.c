@@ -94,24 +94,36 @@ static const char *reprbuf(const mp_obj_t *o, char *buf, size_t n)
 
 /* ---- the table of objects ---- */
 
+/* The live entry of ident (not one forgotten, waiting for its calls). */
 static struct mpi_srv_obj *find(struct mpi_srv *s, const char *ident)
 {
 	size_t i;
 
 	for (i = 0; i < s->nobjs; i++)
-		if (strcmp(s->objs[i].ident, ident) == 0)
+		if (s->objs[i].refs > 0 && strcmp(s->objs[i].ident, ident) == 0)
 			return &s->objs[i];
 	return NULL;
 }
 
-/* Record obj (refcount + 1), its ident into ident[24]: 0 or -ENOMEM. */
+static int track(struct mpi_srv *s, const struct mpi_srv_type *t, void *p,
+		 char *ident, bool owned);
+
 int mpi_srv_track(struct mpi_srv *s, const struct mpi_srv_type *t, void *p,
-		 char *ident)
+		  char *ident)
+{
+	return track(s, t, p, ident, false);
+}
+
+/* Record obj (refcount + 1), its ident into ident[24]: 0 or -ENOMEM.
+ * owned: the server made it, and frees it at refcount 0. */
+static int track(struct mpi_srv *s, const struct mpi_srv_type *t, void *p,
+		 char *ident, bool owned)
 {
 	struct mpi_srv_obj *o, *v;
 	int rc = 0;
 
-	/* its offset in the region: unique (objects are never freed) */
+	/* its offset in the region (a freed object's may name a later one,
+	 * as CPython's id() may) */
 	snprintf(ident, 24, "%lx", (unsigned long)((char *)p - (char *)s->r));
 	pthread_mutex_lock(&s->mu);
 	if ((o = find(s, ident)) == NULL) {
@@ -131,6 +143,7 @@ int mpi_srv_track(struct mpi_srv *s, const struct mpi_srv_type *t, void *p,
 		snprintf(o->ident, sizeof(o->ident), "%s", ident);
 		o->t = t;
 		o->p = p;
+		o->owned = owned;
 	}
 	o->refs++;
 out:
@@ -176,21 +189,84 @@ static int revive(struct mpi_srv *s, const char *ident)
 	return mpi_srv_track(s, t, mpi_at(s->r, off), id);
 }
 
-/* +1 or -1 on ident's refcount: 0, -ENOENT (unknown), -ERANGE (at 0). */
+
+/* Take entry o out of the table (s->mu held): its object, to free
+ * after unlocking when the server owns it (*free set). */
+static struct mpi_srv_obj drop(struct mpi_srv *s, struct mpi_srv_obj *o,
+			       bool *free)
+{
+	struct mpi_srv_obj gone = *o;
+
+	*o = s->objs[--s->nobjs];
+	*free = gone.owned;
+	return gone;
+}
+
+/* Free an object the table dropped, unless a value refers to it (a nested
+ * proxy: revive() may serve it again; then it lives as long as the
+ * region, as before objects were freed). */
+static void release(struct mpi_srv *s, const struct mpi_srv_obj *gone)
+{
+	uint64_t off = (uint64_t)((char *)gone->p - (char *)s->r);
+
+	if (mpi_nest_kind(s->r, off) == -ENOENT)
+		mpi_mgr_obj_free(s->r, gone->t->kind, gone->p);
+}
+
+/* +1 or -1 on ident's refcount: 0, -ENOENT (unknown).  At 0 CPython
+ * forgets the object (and frees it with its last reference): so does
+ * this server with an object it made, once no call on it is under way
+ * (else the last such call frees it: done()). */
 static int refcount(struct mpi_srv *s, const char *ident, int delta)
 {
-	struct mpi_srv_obj *o;
+	struct mpi_srv_obj *o, gone = {0};
+	bool free = false;
 	int rc = 0;
 
 	pthread_mutex_lock(&s->mu);
 	if ((o = find(s, ident)) == NULL)
 		rc = -ENOENT;
-	else if (delta < 0 && o->refs <= 0)
-		rc = -ERANGE;
-	else if ((o->refs += delta) == 0)
-		*o = s->objs[--s->nobjs]; /* CPython forgets it at 0 */
+	else if ((o->refs += delta) == 0 && (o->busy == 0 || !o->owned))
+		gone = drop(s, o, &free);
 	pthread_mutex_unlock(&s->mu);
+	if (free)
+		release(s, &gone);
 	return rc;
+}
+
+/* A method call on ident begins: its entry copied into *out, the object
+ * kept until done(): true if found. */
+static bool begin(struct mpi_srv *s, const char *ident,
+		  struct mpi_srv_obj *out)
+{
+	struct mpi_srv_obj *o;
+
+	pthread_mutex_lock(&s->mu);
+	if ((o = find(s, ident)) != NULL) {
+		o->busy++;
+		*out = *o;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return o != NULL;
+}
+
+/* The call on p has ended: the last one on a forgotten object frees it. */
+static void done(struct mpi_srv *s, void *p)
+{
+	struct mpi_srv_obj gone = {0};
+	bool free = false;
+	size_t i;
+
+	pthread_mutex_lock(&s->mu);
+	for (i = 0; i < s->nobjs; i++)
+		if (s->objs[i].p == p && s->objs[i].busy > 0) {
+			if (--s->objs[i].busy == 0 && s->objs[i].refs == 0)
+				gone = drop(s, &s->objs[i], &free);
+			break;
+		}
+	pthread_mutex_unlock(&s->mu);
+	if (free)
+		release(s, &gone);
 }
 
 /* ---- public functions ---- */
@@ -262,6 +338,14 @@ static mp_obj_t *create_failed(mp_obj_t *exc)
 	return r;
 }
 
+/* A type create() makes: not an Iterator, which only dict.__iter__
+ * makes (its state names the dict by offset: a client may not forge
+ * one). */
+static bool public_type(const struct mpi_srv_type *t)
+{
+	return t->kind != MPI_KIND_ITERATOR;
+}
+
 static mp_obj_t *create(struct mpi_srv *s, const mp_obj_t *args,
 			const mp_obj_t *kwds)
 {
@@ -273,6 +357,7 @@ static mp_obj_t *create(struct mpi_srv *s, const mp_obj_t *args,
 	size_t n = 0, i;
 	void *p;
 	int kind, rc;
+	bool owned = false; /* a registered object is its maker's */
 
 	if (typeid == NULL)
 		return traceback("TypeError: create() needs a typeid str\n");
@@ -283,7 +368,8 @@ static mp_obj_t *create(struct mpi_srv *s, const mp_obj_t *args,
 	if (registered(s, typeid, &kind, &p)) {
 		t = mpi_srv_type_by_kind(kind);
 	} else {
-		if ((t = mpi_srv_type_by_id(typeid)) == NULL)
+		if ((t = mpi_srv_type_by_id(typeid)) == NULL ||
+		    !public_type(t))
 			return traceback("KeyError: '%.200s'\n", typeid);
 		/* the arguments after the typeid */
 		mp_obj_len(args, &n);
@@ -299,13 +385,14 @@ static mp_obj_t *create(struct mpi_srv *s, const mp_obj_t *args,
 			}
 		}
 		c.args = rest;
+		owned = true;
 		rc = t->create(&c, s->r, &p);
 		mp_obj_free(rest);
 		if (rc < 0)
 			return create_failed(c.exc ? c.exc
 				: mpi_exc_from_error(rc, mpi_reason(rc), NULL));
 	}
-	if (t == NULL || mpi_srv_track(s, t, p, ident) < 0)
+	if (t == NULL || track(s, t, p, ident, owned) < 0)
 		return NULL;
 	return pair("#RETURN", mp_obj_tuple_pack(2, mp_obj_str(ident),
 						 exposed_tuple(t)));
@@ -324,9 +411,6 @@ static mp_obj_t *incref_decref(struct mpi_srv *s, const mp_obj_t *args,
 		rc = revive(s, ident);
 	if (rc == -ENOENT)
 		return traceback("KeyError: '%.200s'\n", ident);
-	if (rc == -ERANGE)
-		return traceback("AssertionError: Id %.200s has refcount 0, "
-				 "not 1+\n", ident);
 	return pair("#RETURN", NULL);
 }
 
@@ -486,7 +570,7 @@ static mp_obj_t *proxy_reply(struct mpi_srv *s, struct mpi_call *c)
 	if (rc < 0)
 		return pair("#ERROR", cc.exc ? cc.exc : mpi_exc_new(
 			    "MemoryError", mp_obj_str(mpi_reason(rc))));
-	if (mpi_srv_track(s, t, p, ident) < 0)
+	if (track(s, t, p, ident, true) < 0)
 		return NULL;
 	tok = mp_obj_object("multiprocessing.managers", "Token",
 			    mp_obj_tuple(0, NULL), mp_obj_tuple_pack(3,
@@ -496,39 +580,29 @@ static mp_obj_t *proxy_reply(struct mpi_srv *s, struct mpi_call *c)
 	return r ? pair("#PROXY", r) : NULL;
 }
 
-static mp_obj_t *method_call(struct mpi_srv *s, const mp_obj_t *id,
-			     const char *name, const mp_obj_t *args,
-			     const mp_obj_t *kwds)
+/* method_call's body, on the object o (kept until it returns). */
+static mp_obj_t *method_run(struct mpi_srv *s, struct mpi_srv_obj *o,
+			    const char *name, const mp_obj_t *args,
+			    const mp_obj_t *kwds)
 {
 	struct mpi_call c = {0};
-	struct mpi_srv_obj o;
-	const mp_bytes_t *ident;
-	char buf[96];
 	size_t i;
 	int rc;
 
-	/* the request's proxies first, as CPython's unpickling */
-	if ((rc = mpi_srv_nested(s, args)) < 0 ||
-	    (rc = mpi_srv_nested(s, kwds)) < 0)
-		return rc == -ENOMEM ? NULL : traceback("%s\n",
-							mpi_reason(rc));
-	if (mp_obj_as_str(id, &ident) < 0 || !lookup(s, ident->data, &o))
-		return traceback("KeyError: %s\n", reprbuf(id, buf,
-							    sizeof(buf)));
-	if (!exposes(o.t, name))
-		return fallback(&o, name);
-	for (i = 0; o.t->methods[i].name != NULL; i++)
-		if (strcmp(o.t->methods[i].name, name) == 0)
+	if (!exposes(o->t, name))
+		return fallback(o, name);
+	for (i = 0; o->t->methods[i].name != NULL; i++)
+		if (strcmp(o->t->methods[i].name, name) == 0)
 			break;
-	if (o.t->methods[i].name == NULL)
+	if (o->t->methods[i].name == NULL)
 		return pair("#ERROR", mpi_exc_new("NotImplementedError",
 			mp_obj_str("mproc's manager does not serve this "
 				   "method")));
-	c.obj = o.p;
+	c.obj = o->p;
 	c.args = args;
 	c.kwds = kwds;
 	c.max_wait = s->max_wait;
-	rc = o.t->methods[i].fn(&c);
+	rc = o->t->methods[i].fn(&c);
 	if (rc < 0) {
 		mp_obj_free(c.ret);
 		if (c.exc == NULL)
@@ -538,6 +612,29 @@ static mp_obj_t *method_call(struct mpi_srv *s, const mp_obj_t *id,
 	if (c.proxy != NULL)
 		return proxy_reply(s, &c);
 	return pair("#RETURN", c.ret);
+}
+
+static mp_obj_t *method_call(struct mpi_srv *s, const mp_obj_t *id,
+			     const char *name, const mp_obj_t *args,
+			     const mp_obj_t *kwds)
+{
+	struct mpi_srv_obj o;
+	const mp_bytes_t *ident;
+	mp_obj_t *r;
+	char buf[96];
+	int rc;
+
+	/* the request's proxies first, as CPython's unpickling */
+	if ((rc = mpi_srv_nested(s, args)) < 0 ||
+	    (rc = mpi_srv_nested(s, kwds)) < 0)
+		return rc == -ENOMEM ? NULL : traceback("%s\n",
+							mpi_reason(rc));
+	if (mp_obj_as_str(id, &ident) < 0 || !begin(s, ident->data, &o))
+		return traceback("KeyError: %s\n", reprbuf(id, buf,
+							    sizeof(buf)));
+	r = method_run(s, &o, name, args, kwds);
+	done(s, o.p);
+	return r;
 }
 
 /* ---- one request ---- */
@@ -659,6 +756,7 @@ out:
 	mp_bytes_destroy(&req);
 	mp_bytes_destroy(&rep);
 	mp_connection_free(c);
+	mpi_region_flush(a.s->r); /* this thread's cached blocks: back */
 	pthread_mutex_lock(&a.s->mu);
 	a.s->conns--;
 	pthread_mutex_unlock(&a.s->mu);

@@ -146,7 +146,9 @@ struct mpi_srv_obj {
 	char ident[24];
 	const struct mpi_srv_type *t;
 	void *p;
-	long refs;
+	long refs;  /* 0: forgotten, freed when busy drops to 0 */
+	int busy;   /* method calls under way on it */
+	bool owned; /* made by create() or a method: freed at refs 0 */
 };
 
 struct mpi_srv {
@@ -176,7 +178,8 @@ int mpi_srv_handle(struct mpi_srv *s, const void *req, size_t len,
 		   bool public, mp_bytes_t *reply, enum mpi_srv_next *next);
 
 /* Serve p (of type t) as the ident it gets (its region offset in hex,
- * into ident[24]), refcount + 1: 0 or -ENOMEM. */
+ * into ident[24]), refcount + 1: 0 or -ENOMEM.  An object tracked so is
+ * not the server's: it is forgotten at refcount 0, never freed. */
 int mpi_srv_track(struct mpi_srv *s, const struct mpi_srv_type *t, void *p,
 		  char *ident);
 
@@ -202,5 +205,9 @@ __attribute__((noreturn)) void mpi_srv_run(struct mpi_region *r,
  * list's items, a Semaphore's value): 0 or a code with a reason. */
 int mpi_mgr_obj_new(struct mpi_region *r, int kind, const mp_obj_t *init,
 		   void **out);
+/* Give back an object's blocks (and those of what it holds) to the
+ * region: the server does, for an object it made, when its last
+ * reference goes (decref) and no call on it is under way. */
+void mpi_mgr_obj_free(struct mpi_region *r, int kind, void *p);
 
 #endif

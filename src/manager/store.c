@@ -140,6 +140,28 @@ static uint64_t split_larger(struct mpi_region *r, unsigned c)
 	return off;
 }
 
+void mpi_region_flush(struct mpi_region *r)
+{
+	struct tcache *t = tc_for(r);
+	struct mpi_block *b;
+	unsigned c;
+	bool dead;
+
+	if (t == NULL)
+		return;
+	mpi_obj_lock(&r->alloc_lock, &dead);
+	for (c = 0; c < TC_CLASSES; c++)
+		while (t->n[c] > 0) {
+			uint64_t off = t->off[c][--t->n[c]];
+
+			b = mpi_at(r, off);
+			b->next = r->free_head[c];
+			__atomic_store_n(&r->free_head[c], off,
+					 __ATOMIC_RELAXED);
+		}
+	mpi_obj_unlock(&r->alloc_lock);
+}
+
 /*
  * Each step publishes with one store: a crash while the lock is held
  * leaves the free lists and top consistent (at worst a block is lost).

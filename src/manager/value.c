@@ -21,6 +21,7 @@
 
 #include "internal/error.h"
 #include "manager/mgr_int.h"
+#include "manager/remote_int.h"
 #include "manager/obj_int.h"
 
 static int closed(const struct mpi_region *r)
@@ -90,6 +91,8 @@ int mp_valueproxy_get(mp_valueproxy_t *v, mp_obj_t **out)
 	MPI_CHECK_NULL(out);
 	*out = NULL;
 	MPI_CHECK_NULL(v);
+	if (v->remote != NULL)
+		MPI_REMOTE(mpi_rdict_op(v->remote, "get", NULL, NULL, out));
 	rc = mpi_value_get(v, out);
 	return rc < 0 ? MPI_RAISE(rc) : 0;
 }
@@ -100,6 +103,8 @@ int mp_valueproxy_set(mp_valueproxy_t *v, const mp_obj_t *value)
 
 	MPI_CHECK_NULL(v);
 	MPI_CHECK_NULL(value);
+	if (v->remote != NULL)
+		MPI_REMOTE(mpi_rdict_op(v->remote, "set", value, NULL, NULL));
 	rc = mpi_value_set(v, value);
 	return rc < 0 ? MPI_RAISE(rc) : 0;
 }
@@ -337,6 +342,7 @@ int mpi_array_new(struct mpi_region *r, char typecode, const mp_obj_t *init,
 		return -ENOMEM;
 	a = mpi_at(r, off);
 	a->r = r;
+	a->remote = NULL;
 	a->n = n;
 	a->code = typecode;
 	a->size = t->size;
@@ -397,6 +403,8 @@ int mp_arrayproxy_get(mp_arrayproxy_t *a, ptrdiff_t i, mp_obj_t **out)
 	MPI_CHECK_NULL(out);
 	*out = NULL;
 	MPI_CHECK_NULL(a);
+	if (a->remote != NULL)
+		MPI_REMOTE(mpi_rindex(a->remote, "__getitem__", i, NULL, out));
 	rc = mpi_array_get(a, i, out);
 	return rc < 0 ? MPI_RAISE(rc) : 0;
 }
@@ -407,6 +415,8 @@ int mp_arrayproxy_set(mp_arrayproxy_t *a, ptrdiff_t i, const mp_obj_t *value)
 
 	MPI_CHECK_NULL(a);
 	MPI_CHECK_NULL(value);
+	if (a->remote != NULL)
+		MPI_REMOTE(mpi_rindex(a->remote, "__setitem__", i, value, NULL));
 	rc = mpi_array_set(a, i, value);
 	return rc < 0 ? MPI_RAISE(rc) : 0;
 }
@@ -416,6 +426,8 @@ int mp_arrayproxy_len(mp_arrayproxy_t *a)
 	int rc;
 
 	MPI_CHECK_NULL(a);
+	if (a->remote != NULL)
+		MPI_REMOTE(mpi_rint(a->remote, "__len__", NULL));
 	if ((rc = closed(a->r)) < 0)
 		return MPI_RAISE(rc);
 	return (int)a->n;

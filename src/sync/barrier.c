@@ -73,10 +73,22 @@ mp_barrier_t *mp_barrier_new(unsigned parties, const mp_barrier_opts_t *opts)
 
 void mp_barrier_free(mp_barrier_t *b)
 {
-	mpi_arena_free(b);
+	if (b != NULL && mpi_sync_is_remote(&b->_lock._state))
+		mpi_sync_remote(b, MPI_SYNC_FREE, 0, 0);
+	else
+		mpi_arena_free(b);
 }
 
 /* Wake every sleeper so it re-checks the state (lock held). */
+/* A connected manager's Barrier (sync_int.h): op sent to its server. */
+#define BY_SERVER(b, op, timeout)                                             \
+	do {                                                                  \
+		if (mpi_sync_is_remote(&(b)->_lock._state)) {                 \
+			int rc_ = mpi_sync_remote(b, op, timeout, 0);         \
+			return rc_ < 0 ? MPI_RAISE(rc_) : rc_;                \
+		}                                                             \
+	} while (0)
+
 static void bump(mp_barrier_t *b)
 {
 	__atomic_add_fetch(&b->_seq, 1, __ATOMIC_SEQ_CST);
@@ -119,6 +131,7 @@ int mp_barrier_wait(mp_barrier_t *b, double timeout)
 	int rc, index, state;
 
 	MPI_CHECK_NULL(b);
+	BY_SERVER(b, MPI_SYNC_WAIT, timeout);
 	/* The barrier's own timeout is an option field: 0 and MP_FOREVER
 	 * mean no limit. */
 	if (timeout == MP_BARRIER_DEFAULT)
@@ -167,6 +180,7 @@ int mp_barrier_wait(mp_barrier_t *b, double timeout)
 int mp_barrier_abort(mp_barrier_t *b)
 {
 	MPI_CHECK_NULL(b);
+	BY_SERVER(b, MPI_SYNC_ABORT, 0);
 	barrier_lock(b);
 	set_state(b, BROKEN);
 	barrier_unlock(b);
@@ -176,6 +190,7 @@ int mp_barrier_abort(mp_barrier_t *b)
 int mp_barrier_reset(mp_barrier_t *b)
 {
 	MPI_CHECK_NULL(b);
+	BY_SERVER(b, MPI_SYNC_RESET, 0);
 	barrier_lock(b);
 	if (b->_count > 0) {
 		if (b->_state == FILLING || b->_state == BROKEN)
@@ -191,12 +206,14 @@ int mp_barrier_reset(mp_barrier_t *b)
 int mp_barrier_parties(const mp_barrier_t *b)
 {
 	MPI_CHECK_NULL(b);
+	BY_SERVER(b, MPI_SYNC_PARTIES, 0);
 	return (int)b->_parties;
 }
 
 int mp_barrier_n_waiting(const mp_barrier_t *b)
 {
 	MPI_CHECK_NULL(b);
+	BY_SERVER(b, MPI_SYNC_N_WAITING, 0);
 	return __atomic_load_n(&b->_state, __ATOMIC_RELAXED) == FILLING
 		       ? (int)__atomic_load_n(&b->_count, __ATOMIC_RELAXED)
 		       : 0;
@@ -205,5 +222,6 @@ int mp_barrier_n_waiting(const mp_barrier_t *b)
 int mp_barrier_broken(const mp_barrier_t *b)
 {
 	MPI_CHECK_NULL(b);
+	BY_SERVER(b, MPI_SYNC_BROKEN, 0);
 	return __atomic_load_n(&b->_state, __ATOMIC_RELAXED) == BROKEN;
 }

@@ -19,6 +19,12 @@
 
 /* ---- Condition ---- */
 
+/* A connected manager's Condition (sync_int.h): its own RLock says so. */
+static inline bool remote(const mp_condition_t *c)
+{
+	return mpi_sync_is_remote(&c->_own._lock._state);
+}
+
 static int cond_check(const mp_condition_opts_t *opts)
 {
 	if (opts != NULL && opts->lock != NULL && opts->rlock != NULL)
@@ -74,11 +80,16 @@ mp_condition_t *mp_condition_new(const mp_condition_opts_t *opts)
 
 void mp_condition_free(mp_condition_t *c)
 {
-	mpi_arena_free(c);
+	if (c != NULL && remote(c))
+		mpi_sync_remote(c, MPI_SYNC_FREE, 0, 0);
+	else
+		mpi_arena_free(c);
 }
 
 static int cond_acquire(mp_condition_t *c, double timeout)
 {
+	if (remote(c))
+		return mpi_sync_remote(c, MPI_SYNC_ACQUIRE, timeout, 0);
 	return c->_lock ? mpi_lock_acquire(c->_lock, timeout)
 			: mpi_rlock_acquire(rlock_of(c), timeout);
 }
@@ -93,6 +104,8 @@ int mp_condition_acquire(mp_condition_t *c, double timeout)
 
 static int cond_release(mp_condition_t *c)
 {
+	if (remote(c))
+		return mpi_sync_remote(c, MPI_SYNC_RELEASE, 0, 1);
 	if (c->_lock == NULL)
 		return mpi_rlock_release(rlock_of(c));
 	return mpi_lock_release(c->_lock);
@@ -119,6 +132,8 @@ static int cond_wait(mp_condition_t *c, double timeout)
 
 	if ((rc = mpi_timeout_check(timeout, "timeout")) < 0)
 		return rc;
+	if (remote(c))
+		return mpi_sync_remote(c, MPI_SYNC_WAIT, timeout, 0);
 	if (!is_mine(c))
 		return mpi_why(-EPERM, "must acquire() condition before using "
 			       "wait()");
@@ -180,6 +195,8 @@ static int cond_notify(mp_condition_t *c, unsigned n)
 {
 	unsigned sleepers = 0, i;
 
+	if (remote(c))
+		return mpi_sync_remote(c, MPI_SYNC_NOTIFY, 0, n);
 	if (!is_mine(c))
 		return mpi_why(-EPERM, "lock is not owned");
 	/* Forget sleepers that timed out since the last notify. */

@@ -10,6 +10,22 @@
 #include "internal/futex.h"
 #include "sync/sync_int.h"
 
+/* A connected manager's Event (sync_int.h): op sent to its server. */
+static inline bool remote(const mp_event_t *e)
+{
+	return __builtin_expect(__atomic_load_n(&e->_waiters,
+						__ATOMIC_RELAXED) ==
+				MPI_EVENT_REMOTE, 0);
+}
+
+static int by_server(const mp_event_t *e, enum mpi_sync_op op,
+		     double timeout)
+{
+	int rc = mpi_sync_remote(e, op, timeout, 0);
+
+	return rc < 0 ? MPI_RAISE(rc) : rc;
+}
+
 int mp_event_init(mp_event_t *e)
 {
 	MPI_CHECK_NULL(e);
@@ -32,12 +48,17 @@ mp_event_t *mp_event_new(void)
 
 void mp_event_free(mp_event_t *e)
 {
-	mpi_arena_free(e);
+	if (e != NULL && remote(e))
+		mpi_sync_remote(e, MPI_SYNC_FREE, 0, 0);
+	else
+		mpi_arena_free(e);
 }
 
 int mp_event_set(mp_event_t *e)
 {
 	MPI_CHECK_NULL(e);
+	if (remote(e))
+		return by_server(e, MPI_SYNC_SET, 0);
 	__atomic_store_n(&e->_flag, 1, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&e->_waiters, __ATOMIC_SEQ_CST) > 0)
 		mpi_futex_wake(&e->_flag, INT32_MAX);
@@ -47,6 +68,8 @@ int mp_event_set(mp_event_t *e)
 int mp_event_clear(mp_event_t *e)
 {
 	MPI_CHECK_NULL(e);
+	if (remote(e))
+		return by_server(e, MPI_SYNC_CLEAR, 0);
 	__atomic_store_n(&e->_flag, 0, __ATOMIC_SEQ_CST);
 	return 0;
 }
@@ -54,6 +77,8 @@ int mp_event_clear(mp_event_t *e)
 int mp_event_is_set(const mp_event_t *e)
 {
 	MPI_CHECK_NULL(e);
+	if (remote(e))
+		return by_server(e, MPI_SYNC_IS_SET, 0);
 	return __atomic_load_n(&e->_flag, __ATOMIC_ACQUIRE) != 0;
 }
 
@@ -66,6 +91,8 @@ int mp_event_wait(mp_event_t *e, double timeout)
 	/* A bad timeout fails even when the flag is set. */
 	if ((rc = mpi_timeout_check(timeout, "timeout")) < 0)
 		return MPI_RAISE(rc);
+	if (remote(e))
+		return by_server(e, MPI_SYNC_WAIT, timeout);
 	if (__atomic_load_n(&e->_flag, __ATOMIC_ACQUIRE))
 		return 0;
 	if ((rc = mpi_deadline(timeout, &deadline)) < 0)

@@ -47,6 +47,8 @@ __attribute__((noinline)) static int lock_slow(mp_lock_t *l, double timeout)
 	uint64_t deadline, dead;
 	int rc;
 
+	if (mpi_sync_is_remote(&l->_state)) /* a Lock or an RLock */
+		return mpi_sync_remote(l, MPI_SYNC_ACQUIRE, timeout, 0);
 	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
 		return rc;
 	rc = mpi_lock_wait(&l->_state, deadline, &dead);
@@ -95,6 +97,8 @@ void mpi_lock_threading_wording(mp_lock_t *l)
 
 static inline int lock_release(mp_lock_t *l)
 {
+	if (mpi_sync_is_remote(&l->_state))
+		return mpi_sync_remote(l, MPI_SYNC_RELEASE, 0, 1);
 	if (__builtin_expect(mpi_lock_give(&l->_state) < 0, 0))
 		return released_too_often(l);
 	return 0;
@@ -124,7 +128,10 @@ mp_lock_t *mp_lock_new(void)
 
 void mp_lock_free(mp_lock_t *l)
 {
-	mpi_arena_free(l);
+	if (l != NULL && mpi_sync_is_remote(&l->_state))
+		mpi_sync_remote(l, MPI_SYNC_FREE, 0, 0);
+	else
+		mpi_arena_free(l);
 }
 
 int mpi_lock_acquire(mp_lock_t *l, double timeout)
@@ -157,6 +164,8 @@ int mp_lock_release(mp_lock_t *l)
 
 static int consistent(mp_lock_t *l)
 {
+	if (mpi_sync_is_remote(&l->_state))
+		return 0; /* the server took care of it */
 	if (!mpi_lock_is_mine(l))
 		return mpi_why(-EPERM, "the calling thread does not hold the "
 			       "lock");
@@ -174,7 +183,12 @@ int mp_lock_consistent(mp_lock_t *l)
 
 int mp_lock_locked(const mp_lock_t *l)
 {
+	int rc;
+
 	MPI_CHECK_NULL(l);
+	if (mpi_sync_is_remote(&l->_state))
+		return (rc = mpi_sync_remote(l, MPI_SYNC_UNSERVED, 0, 0)) < 0
+			       ? MPI_RAISE(rc) : rc;
 	return __atomic_load_n(&l->_state, __ATOMIC_RELAXED) != 0;
 }
 
@@ -202,7 +216,10 @@ mp_rlock_t *mp_rlock_new(void)
 
 void mp_rlock_free(mp_rlock_t *r)
 {
-	mpi_arena_free(r);
+	if (r != NULL && mpi_sync_is_remote(&r->_lock._state))
+		mpi_sync_remote(r, MPI_SYNC_FREE, 0, 0);
+	else
+		mpi_arena_free(r);
 }
 
 int mpi_rlock_acquire(mp_rlock_t *r, double timeout)
@@ -224,7 +241,7 @@ int mpi_rlock_acquire(mp_rlock_t *r, double timeout)
 	rc = lock_acquire(&r->_lock, timeout);
 	if (rc == 0 || rc == MP_EOWNERDEAD)
 		r->_count = 1;
-	return rc;
+	return rc; /* 1: a remote RLock, taken (its count is the server's) */
 }
 
 int mp_rlock_acquire(mp_rlock_t *r, double timeout)
@@ -238,8 +255,11 @@ int mp_rlock_acquire(mp_rlock_t *r, double timeout)
 
 int mpi_rlock_release(mp_rlock_t *r)
 {
-	if (!mpi_lock_is_mine(&r->_lock))
+	if (!mpi_lock_is_mine(&r->_lock)) {
+		if (mpi_sync_is_remote(&r->_lock._state))
+			return mpi_sync_remote(r, MPI_SYNC_RELEASE, 0, 1);
 		return mpi_why(-EPERM, "cannot release un-acquired lock");
+	}
 	if (--r->_count > 0)
 		return 0;
 	return lock_release(&r->_lock);
@@ -264,6 +284,11 @@ int mp_rlock_consistent(mp_rlock_t *r)
 
 int mp_rlock_count(const mp_rlock_t *r)
 {
+	int rc;
+
 	MPI_CHECK_NULL(r);
+	if (mpi_sync_is_remote(&r->_lock._state))
+		return (rc = mpi_sync_remote(r, MPI_SYNC_UNSERVED, 0, 0)) < 0
+			       ? MPI_RAISE(rc) : rc;
 	return mpi_lock_is_mine(&r->_lock) ? (int)r->_count : 0;
 }

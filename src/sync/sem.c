@@ -68,7 +68,10 @@ mp_semaphore_t *mp_semaphore_new(unsigned value,
 
 void mp_semaphore_free(mp_semaphore_t *s)
 {
-	mpi_arena_free(s);
+	if (s != NULL && (s->_flags & MPI_SEM_REMOTE))
+		mpi_sync_remote(s, MPI_SYNC_FREE, 0, 0);
+	else
+		mpi_arena_free(s);
 }
 
 bool mpi_semaphore_try(mp_semaphore_t *s)
@@ -94,6 +97,9 @@ int mpi_semaphore_acquire(mp_semaphore_t *s, double timeout)
 		return mpi_timeout_check(timeout, "timeout");
 	if (mpi_semaphore_try(s))
 		return 0;
+	if (__builtin_expect(s->_flags & MPI_SEM_REMOTE, 0))
+		return (rc = mpi_sync_remote(s, MPI_SYNC_ACQUIRE, timeout,
+					     0)) > 0 ? 0 : rc;
 	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
 		return rc;
 	__atomic_add_fetch(&s->_waiters, 1, __ATOMIC_SEQ_CST);
@@ -129,6 +135,8 @@ int mpi_semaphore_release(mp_semaphore_t *s, unsigned n)
 	if (n == 0 || n > INT32_MAX)
 		return mpi_why(-EINVAL, "n = %u: release 1 .. INT32_MAX "
 			       "permits", n);
+	if (__builtin_expect(s->_flags & MPI_SEM_REMOTE, 0))
+		return mpi_sync_remote(s, MPI_SYNC_RELEASE, 0, n);
 	v = __atomic_load_n(&s->_value, __ATOMIC_RELAXED);
 	do {
 		if (s->_max != 0 ? v + (uint64_t)n > s->_max
@@ -161,6 +169,11 @@ int mp_semaphore_release(mp_semaphore_t *s, unsigned n)
 
 int mp_semaphore_get_value(const mp_semaphore_t *s)
 {
+	int rc;
+
 	MPI_CHECK_NULL(s);
+	if (s->_flags & MPI_SEM_REMOTE)
+		return (rc = mpi_sync_remote(s, MPI_SYNC_UNSERVED, 0, 0)) < 0
+			       ? MPI_RAISE(rc) : rc;
 	return (int)__atomic_load_n(&s->_value, __ATOMIC_RELAXED);
 }

@@ -55,6 +55,49 @@ void mpi_lock_threading_wording(mp_lock_t *l);
 /* Take a permit if one is free, never waiting and leaving no reason. */
 bool mpi_semaphore_try(mp_semaphore_t *s);
 
+/*
+ * A connected manager's sync object (manager/remote_sync.c: the handle
+ * mp_manager_lock... give on a manager made by mp_manager_connect) is a
+ * heap struct whose words are set so that every local fast path fails:
+ * a Lock's or RLock's (and a Condition's or Barrier's own lock's) _state
+ * is MPI_SYNC_REMOTE, a Semaphore has _value 0 and MPI_SEM_REMOTE in
+ * _flags, an Event has _waiters MPI_EVENT_REMOTE.  The functions see that
+ * on their slow or cold paths (a Lock's release: one compare before the
+ * exchange) and hand the call to mpi_sync_remote, which sends it to the
+ * server as CPython's proxies do.
+ */
+#define MPI_SYNC_REMOTE UINT64_MAX
+#define MPI_SEM_REMOTE 2u
+#define MPI_EVENT_REMOTE UINT32_MAX
+
+enum mpi_sync_op {
+	MPI_SYNC_ACQUIRE,   /* timeout; 1 (not 0) when taken */
+	MPI_SYNC_RELEASE,   /* n: a Semaphore's permits */
+	MPI_SYNC_WAIT,      /* timeout; a Barrier's: the index */
+	MPI_SYNC_NOTIFY,    /* n (UINT32_MAX: notify_all) */
+	MPI_SYNC_SET,
+	MPI_SYNC_CLEAR,
+	MPI_SYNC_IS_SET,
+	MPI_SYNC_ABORT,
+	MPI_SYNC_RESET,
+	MPI_SYNC_PARTIES,
+	MPI_SYNC_N_WAITING,
+	MPI_SYNC_BROKEN,
+	MPI_SYNC_UNSERVED,  /* a query the proxies do not expose: -ENOTSUP */
+	MPI_SYNC_FREE,      /* the handle's _free: decref, release it */
+};
+
+/* Do op on a remote sync object (obj: the handle): the local function's
+ * result, or a code with a reason left. */
+int mpi_sync_remote(const void *obj, enum mpi_sync_op op, double timeout,
+		    unsigned n);
+
+static inline bool mpi_sync_is_remote(const uint64_t *state)
+{
+	return __builtin_expect(__atomic_load_n(state, __ATOMIC_RELAXED) ==
+				MPI_SYNC_REMOTE, 0);
+}
+
 /* 1 if the calling thread holds the Lock. */
 static inline int mpi_lock_is_mine(const mp_lock_t *l)
 {
