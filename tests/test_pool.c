@@ -1121,6 +1121,13 @@ static void test_new_workers_never_print_parent_output(void **state)
 	int fd, saved, rc;
 
 	(void)state;
+#ifdef __SANITIZE_ADDRESS__
+	/* gcc 12's ASan allocator takes no lock around fork(): a worker
+	 * forked while the printing thread is inside it waits forever on
+	 * its first malloc (seen 1 run in 15, gdb: GetFromAllocator).
+	 * glibc's malloc is fork-safe; the other builds run this test. */
+	skip();
+#endif
 	fd = mkostemp(path, O_CLOEXEC);
 	assert_true(fd >= 0);
 	unlink(path);
