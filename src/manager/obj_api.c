@@ -554,7 +554,7 @@ int mp_obj_dict_get_str(const mp_obj_t *d, const char *key,
 
 int mp_obj_dict_del(mp_obj_t *d, const mp_obj_t *key)
 {
-	ptrdiff_t at;
+	ptrdiff_t at = -1; /* gcc -O3 sees it maybe unset */
 	int rc;
 
 	rc = lookup(d, key, d && d->kind == MP_OBJ_DICT, &at);
@@ -609,7 +609,7 @@ int mp_obj_set_add(mp_obj_t *s, mp_obj_t *item)
 
 int mp_obj_contains(const mp_obj_t *o, const mp_obj_t *item)
 {
-	ptrdiff_t at;
+	ptrdiff_t at = -1; /* gcc -O3 sees it maybe unset */
 	size_t i;
 	int rc;
 
