@@ -13,6 +13,7 @@
 #include "mproc/connection.h"
 #include "mproc/executor.h"
 #include "mproc/manager.h"
+#include "mproc/obj.h"
 #include "mproc/pool.h"
 #include "mproc/process.h"
 #include "mproc/queue.h"

@@ -8,7 +8,7 @@
 #include "internal/alloc.h"
 #include "internal/error.h"
 #include "manager/mgr_int.h"
-#include "manager/obj_int.h"
+#include "obj/obj_int.h"
 #include "manager/remote_int.h"
 #include "manager/dict_int.h"
 

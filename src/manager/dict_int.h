@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "manager/mgr_int.h"
-#include "manager/obj_int.h"
+#include "obj/obj_int.h"
 
 struct dent {
 	uint64_t hash;

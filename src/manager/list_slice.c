@@ -15,7 +15,7 @@
 #include "internal/alloc.h"
 #include "internal/error.h"
 #include "manager/mgr_int.h"
-#include "manager/obj_int.h"
+#include "obj/obj_int.h"
 
 /* A slice resolved against a length, as CPython's PySlice_AdjustIndices. */
 struct span {

@@ -32,7 +32,7 @@
 #include "internal/error.h"
 #include "manager/mgr_int.h"
 #include "connection/conn_int.h"
-#include "manager/obj_int.h"
+#include "obj/obj_int.h"
 #include "manager/remote_int.h"
 #include "manager/srv_int.h"
 #include "process/process_int.h"

@@ -24,7 +24,7 @@
 #include "internal/error.h"
 #include "manager/dict_int.h"
 #include "manager/mgr_int.h"
-#include "manager/obj_int.h"
+#include "obj/obj_int.h"
 #include "manager/remote_int.h"
 #include "manager/srv_int.h"
 

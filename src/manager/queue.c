@@ -33,7 +33,7 @@
 #include "internal/futex.h"
 #include "manager/mgr_int.h"
 #include "manager/remote_int.h"
-#include "manager/obj_int.h"
+#include "obj/obj_int.h"
 
 struct qring {
 	uint64_t cap;

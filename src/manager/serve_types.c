@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "internal/error.h"
-#include "manager/obj_int.h"
+#include "obj/obj_int.h"
 #include "manager/srv_int.h"
 #include "mproc/sync.h"
 

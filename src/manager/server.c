@@ -33,7 +33,7 @@
 #include "internal/alloc.h"
 #include "internal/clock.h"
 #include "internal/error.h"
-#include "manager/obj_int.h"
+#include "obj/obj_int.h"
 #include "manager/srv_int.h"
 
 int mpi_srv_init(struct mpi_srv *s, struct mpi_region *r)

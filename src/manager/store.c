@@ -15,7 +15,7 @@
 #include "internal/lock.h"
 #include "internal/travel.h"
 #include "manager/mgr_int.h"
-#include "manager/obj_int.h"
+#include "obj/obj_int.h"
 
 int mpi_region_new(size_t size, struct mpi_region **out)
 {

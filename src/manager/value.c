@@ -22,7 +22,7 @@
 #include "internal/error.h"
 #include "manager/mgr_int.h"
 #include "manager/remote_int.h"
-#include "manager/obj_int.h"
+#include "obj/obj_int.h"
 
 static int closed(const struct mpi_region *r)
 {

@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "manager/mgr_int.h"
-#include "manager/obj_int.h"
+#include "obj/obj_int.h"
 #include "manager/srv_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -1,5 +1,5 @@
 /*
- * manager/obj.c - mp_obj_t, the Python values that cross languages: the
+ * obj/obj.c - mp_obj_t, the Python values that cross languages: the
  * nodes and the containers (hash and == are in obj_eq.c, repr in
  * obj_repr.c, the public functions in obj_api.c).
  *
@@ -27,7 +27,7 @@
 
 #include "internal/alloc.h"
 #include "internal/error.h"
-#include "manager/obj_int.h"
+#include "obj/obj_int.h"
 
 #define DICT_INDEX_MIN 8
 

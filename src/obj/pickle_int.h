@@ -1,18 +1,18 @@
 /*
- * manager/pickle_int.h - what the files of the pickle codec share: the
+ * obj/pickle_int.h - what the files of the pickle codec share: the
  * allow-list of globals (pickle_glob.c, named by the writer too), and the
  * reader's machine (pickle_stack.c) that its opcodes (pickle_load.c,
  * pickle_glob.c) run on.  Internal: codes and reasons left with mpi_why;
  * mpi_pk_bad leaves the reason of a malformed pickle.
  */
-#ifndef MPROC_MANAGER_PICKLE_INT_H
-#define MPROC_MANAGER_PICKLE_INT_H
+#ifndef MPROC_OBJ_PICKLE_INT_H
+#define MPROC_OBJ_PICKLE_INT_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "manager/obj_int.h"
+#include "obj/obj_int.h"
 
 enum role {
 	R_CLASS,      /* a class whose instances are kept as objects */

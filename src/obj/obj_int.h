@@ -1,16 +1,16 @@
 /*
- * manager/obj_int.h - the inside of mp_obj_t, shared by obj*.c (the value
+ * obj/obj_int.h - the inside of mp_obj_t, shared by obj*.c (the value
  * type) and pickle_*.c (the codec).  Functions here are internal: they
  * return codes and leave reasons with mpi_why, never write the message.
  */
-#ifndef MPROC_MANAGER_OBJ_INT_H
-#define MPROC_MANAGER_OBJ_INT_H
+#ifndef MPROC_OBJ_OBJ_INT_H
+#define MPROC_OBJ_OBJ_INT_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "mproc/manager.h"
+#include "mproc/obj.h"
 
 /*
  * A global (a class or function named by GLOBAL/STACK_GLOBAL) while the

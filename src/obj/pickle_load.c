@@ -1,5 +1,5 @@
 /*
- * manager/pickle_load.c - the pickle reader: a reader of protocols 2-5 that
+ * obj/pickle_load.c - the pickle reader: a reader of protocols 2-5 that
  * builds mp_obj_t values and never executes anything: the opcodes, the
  * opcode loop and mp_pickle_loads.  Its machine is in pickle_stack.c,
  * its allow-list of globals in pickle_glob.c, the writer in pickle_dump.c.
@@ -27,8 +27,8 @@
 
 #include "internal/alloc.h"
 #include "internal/error.h"
-#include "manager/obj_int.h"
-#include "manager/pickle_int.h"
+#include "obj/obj_int.h"
+#include "obj/pickle_int.h"
 
 /* ---- numbers and strings ---- */
 

@@ -1,5 +1,5 @@
 /*
- * manager/pickle_stack.c - the pickle reader's machine: its stack of owned
+ * obj/pickle_stack.c - the pickle reader's machine: its stack of owned
  * values, the marks (the fence nothing below may be popped), the memo and
  * the primitives that read lengths and lines (see pickle_load.c).
  */
@@ -12,8 +12,8 @@
 
 #include "internal/alloc.h"
 #include "internal/error.h"
-#include "manager/obj_int.h"
-#include "manager/pickle_int.h"
+#include "obj/obj_int.h"
+#include "obj/pickle_int.h"
 
 int mpi_pk_bad(const char *fmt, ...)
 {

@@ -1,5 +1,5 @@
 /*
- * manager/pickle_glob.c - the pickle reader's allow-list of globals (the
+ * obj/pickle_glob.c - the pickle reader's allow-list of globals (the
  * classes and functions it may name), resolving GLOBAL/STACK_GLOBAL, and what
  * REDUCE/NEWOBJ/BUILD make of an allowed global.  The writer names the
  * same globals (pickle_dump.c).
@@ -13,8 +13,8 @@
 
 #include "internal/alloc.h"
 #include "internal/error.h"
-#include "manager/obj_int.h"
-#include "manager/pickle_int.h"
+#include "obj/obj_int.h"
+#include "obj/pickle_int.h"
 
 #define EXC(n) {"builtins", n, R_CLASS, "exceptions", n}
 #define EXC_OS(n) {"builtins", n, R_CLASS, "exceptions", "OSError"}

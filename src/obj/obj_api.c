@@ -1,5 +1,5 @@
 /*
- * manager/obj_api.c - the public mp_obj_* functions: constructors, accessors,
+ * obj/obj_api.c - the public mp_obj_* functions: constructors, accessors,
  * list/dict/set operations, mp_obj_eq and mp_obj_repr (the nodes are obj.c's).
  */
 #include <errno.h>
@@ -13,7 +13,7 @@
 
 #include "internal/alloc.h"
 #include "internal/error.h"
-#include "manager/obj_int.h"
+#include "obj/obj_int.h"
 
 /* ---- the public functions ---- */
 

@@ -1,5 +1,5 @@
 /*
- * manager/pickle_dump.c - the pickle writer: protocols 2-4, giving CPython's
+ * obj/pickle_dump.c - the pickle writer: protocols 2-4, giving CPython's
  * bytes (the reader is pickle_load.c).
  *
  * Design notes (writer).  CPython's C pickler, step by step: the same
@@ -18,8 +18,8 @@
 
 #include "internal/alloc.h"
 #include "internal/error.h"
-#include "manager/obj_int.h"
-#include "manager/pickle_int.h"
+#include "obj/obj_int.h"
+#include "obj/pickle_int.h"
 
 #define FRAME_TARGET 65536
 #define FRAME_MIN 4

@@ -1,5 +1,5 @@
 /*
- * manager/obj_repr.c - repr() of mp_obj_t values, as Python writes them.
+ * obj/obj_repr.c - repr() of mp_obj_t values, as Python writes them.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -12,7 +12,7 @@
 
 #include "internal/alloc.h"
 #include "internal/error.h"
-#include "manager/obj_int.h"
+#include "obj/obj_int.h"
 
 /* ---- repr ---- */
 

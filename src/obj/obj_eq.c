@@ -1,5 +1,5 @@
 /*
- * manager/obj_eq.c - hashing and == of mp_obj_t values: a hash that agrees
+ * obj/obj_eq.c - hashing and == of mp_obj_t values: a hash that agrees
  * with Python's == across bool, int and float (1, 1.0 and True hash alike),
  * seeded per process (see obj.c for the design).
  */
@@ -14,7 +14,7 @@
 
 #include "internal/alloc.h"
 #include "internal/error.h"
-#include "manager/obj_int.h"
+#include "obj/obj_int.h"
 
 /* ---- hashing (agrees with ==) ---- */
 
