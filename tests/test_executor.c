@@ -12,10 +12,10 @@
  * tasks at once, the tests assert what both backends guarantee (what
  * CPython does: submit_gates).  The others do not fit the MPI backend:
  * they use per-executor options it refuses (initializer,
- * max_tasks_per_child, a start method), several executors per process
- * (test_exit_with_live_executor, test_map_sizes_that_wrap's child), or local workers' pids and signals
- * (test_free_is_bounded); tests/mpi/test_mpi_executor.c tests those
- * behaviours there.
+ * max_tasks_per_child, a start method: test_crash_initializer_max_tasks)
+ * or a second executor in a child (test_map_sizes_that_wrap,
+ * test_exit_with_live_executor); tests/mpi/test_mpi_executor.c tests
+ * those behaviours there.
  */
 #include "mptest.h"
 #include "mptest_kill.h"
@@ -683,24 +683,27 @@ static void test_map_sizes_that_wrap(void **state)
 
 /* ---- free is bounded; shutdown's flags ---- */
 
-/* in: a pipe's write end: write our pid, then never end (not even on
+/* in: a fifo's path: write our pid there, then never end (not even on
  * SIGTERM). */
 static int report_and_hang(const void *in, size_t len, mp_task_out_t *out)
 {
 	pid_t pid = getpid();
+	char path[48];
 	int fd;
 
 	(void)out;
-	if (len != sizeof(fd))
+	if (len != sizeof(path))
 		return -1;
-	memcpy(&fd, in, sizeof(fd));
+	memcpy(path, in, sizeof(path));
 	signal(SIGTERM, SIG_IGN);
-	if (write(fd, &pid, sizeof(pid)) != sizeof(pid))
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, &pid, sizeof(pid)) != sizeof(pid))
 		return -1;
 	for (;;)
 		pause();
 	return 0;
 }
+MPT_TASK(report_and_hang);
 
 /*
  * mp_executor_free with a task that never ends: it waits about
@@ -712,22 +715,25 @@ static void test_free_is_bounded(void **state)
 	mp_executor_t *ex;
 	mp_future_t *hung, *queued, *done;
 	struct pollfd pfd;
-	int fds[2], x = 4;
+	struct fifo q, gate;
 	pid_t worker = 0;
 	double t0, took;
 
 	(void)state;
-	assert_int_equal(pipe(fds), 0);
-	ex = mp_executor_new(&(mp_executor_opts_t){.max_workers = 1});
+	ex = ex_new((mp_executor_opts_t){.max_workers = 1});
 	assert_non_null(ex);
+	fifo_open(&q);
+	fifo_open(&gate);
 	done = submit_int(ex, 5);
 	mpt_assert_ok(mp_future_result(done, mpt_timeout(30), NULL));
-	hung = mp_executor_submit(ex, report_and_hang, &fds[1], sizeof(int));
+	hung = mp_executor_submit(ex, report_and_hang, q.path,
+				  sizeof(q.path));
 	assert_non_null(hung);
-	queued = submit_int(ex, x);
-	pfd = (struct pollfd){fds[0], POLLIN, 0};
+	/* Held too (on the MPI backend another rank runs it). */
+	queued = submit_gate(ex, &gate, 0);
+	pfd = (struct pollfd){q.fd, POLLIN, 0};
 	assert_int_equal(poll(&pfd, 1, (int)(mpt_timeout(30) * 1000)), 1);
-	assert_int_equal(read(fds[0], &worker, sizeof(worker)), sizeof(worker));
+	assert_int_equal(read(q.fd, &worker, sizeof(worker)), sizeof(worker));
 	assert_true(worker > 0);
 	t0 = mpt_now();
 	mp_executor_free(ex);
@@ -745,8 +751,8 @@ static void test_free_is_bounded(void **state)
 	mp_future_free(hung);
 	mp_future_free(queued);
 	mp_future_free(done);
-	close(fds[0]);
-	close(fds[1]);
+	fifo_close(&q);
+	fifo_close(&gate);
 }
 
 /* Within the grace, free lets the futures finish (CPython's shutdown). */
@@ -1093,6 +1099,7 @@ int main(int argc, char **argv)
 		MPT(test_success_keeps_last_error),
 		MPT(test_future_kill),
 		MPT(test_terminate_workers),
+		MPT_DEADLINE(test_free_is_bounded, 60),
 		MPT(test_kill_workers),
 		MPT(test_submit_many),
 	};
