@@ -221,9 +221,9 @@ static void wait_running(mp_future_t *f)
 
 /* GATES tasks held by q (task i sleeps i ms once through), the first one
  * running.  While they are held, the backends start fewer than GATES:
- * the local engine one per worker and one queued behind it (CPython's call
- * queue), the MPI backend 2 per local worker of each rank while the task
- * is not known to be short, and one held for credit (5 with max_workers
+ * the local engine one per worker (CPython one more, in its call queue),
+ * the MPI backend 2 per local worker of each rank while the task is not
+ * known to be short, and one held for credit (at most 5 with max_workers
  * 1 on 2 worker ranks).  So the last one stays pending. */
 enum { GATES = 8 };
 
