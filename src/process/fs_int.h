@@ -1,0 +1,49 @@
+/*
+ * process/fs_int.h - what the fork server (fs_server.c) and its client
+ * (forkserver.c) share: the messages besides the request (request.h) and
+ * fd passing.  Internal.
+ */
+#ifndef MPROC_PROCESS_FS_INT_H
+#define MPROC_PROCESS_FS_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "process/request.h"
+
+/* status, stdin, stdout, stderr, report, arg, then the shared objects' */
+#define MAX_FDS (6 + REQ_MAX_SHARED)
+
+/* What the server writes to a status socket when its child ends. */
+struct fs_status {
+	int32_t code; /* exit status, or -N for signal N */
+	int32_t pad;
+	int64_t utime_us, stime_us, maxrss_kb;
+};
+
+/* The reply to a request. */
+struct fs_reply {
+	int32_t err; /* 0 or a negative code */
+	int32_t pid;
+};
+
+/* Close the n fds (those >= 0). */
+void mpi_fs_close_fds(const int *fds, int n);
+/* Send buf with fds (may be 0 of them): 0 or -errno. */
+int mpi_fs_send_fds(int sock, const void *buf, size_t len, const int *fds,
+		    int nfds);
+/*
+ * Receive one message into buf (cap bytes) and up to MAX_FDS fds (closed
+ * on exec), and the sender's credentials if cred != NULL.  The length, 0
+ * at EOF, or -errno; -EMSGSIZE when the message or its fds were cut (the
+ * fds that came are then closed).  *nfds: how many fds came.
+ */
+ssize_t mpi_fs_recv_fds(int sock, void *buf, size_t cap, int *fds, int *nfds,
+			struct ucred *cred, bool *has_cred);
+
+/* The server's life, in the child mp_init forked: never returns. */
+__attribute__((noreturn)) void mpi_fs_server_main(int sock, pid_t parent);
+
+#endif
