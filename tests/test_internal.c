@@ -633,6 +633,22 @@ static bool peer_asked(void *arg)
 		MPI_RING_PEER);
 }
 
+/* A thread calls s (a get or put of 30 s) and sleeps, having asked. */
+static void start_sleeper(struct sleeper *s, pthread_t *t)
+{
+	struct peer_watch w = {s->r, s->put};
+
+	assert_int_equal(pthread_create(t, NULL, blocked_call, s), 0);
+	assert_true(eventually(peer_asked, &w, 10));
+}
+
+/* It was woken, and got through. */
+static void sleeper_done(struct sleeper *s, pthread_t t)
+{
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(s->rc, 0);
+}
+
 /* A fast put (get) gives its lock by a plain store and looks for no
  * sleeper: a sleeping getter (putter) must still be woken, by the bit that
  * makes the fast take fail.  Without it each would sleep its 30 s and
@@ -643,18 +659,15 @@ static void test_ring_fast_paths_wake_a_sleeper(void **state)
 	struct mpi_ring *r = mpi_ring_new(4096, 0, 0);
 	int entered = 0;
 	struct sleeper s = {r, false, &entered, 1};
-	struct peer_watch w = {r, false};
 	pthread_t t;
 
 	(void)state;
 	assert_non_null(r);
 	fill(buf, sizeof(buf), 0);
 	/* A getter sleeps on the empty ring; one put wakes it. */
-	assert_int_equal(pthread_create(&t, NULL, blocked_call, &s), 0);
-	assert_true(eventually(peer_asked, &w, 10));
+	start_sleeper(&s, &t);
 	assert_int_equal(mpi_ring_put(r, buf, 10, 0), 0);
-	assert_int_equal(pthread_join(t, NULL), 0);
-	assert_int_equal(s.rc, 0);
+	sleeper_done(&s, t);
 	/* The sleeper cleared its bit: puts are fast again. */
 	assert_false(__atomic_load_n(&r->plock, __ATOMIC_SEQ_CST) &
 		     MPI_RING_PEER);
@@ -662,12 +675,9 @@ static void test_ring_fast_paths_wake_a_sleeper(void **state)
 	while (mpi_ring_put(r, buf, 4, 0) == 0) /* full to the last byte */
 		;
 	s = (struct sleeper){r, true, &entered, 1};
-	w.put = true;
-	assert_int_equal(pthread_create(&t, NULL, blocked_call, &s), 0);
-	assert_true(eventually(peer_asked, &w, 10));
-	assert_int_equal(take(r, 0, 0) > 0, 1);
-	assert_int_equal(pthread_join(t, NULL), 0);
-	assert_int_equal(s.rc, 0);
+	start_sleeper(&s, &t);
+	assert_int_equal(take(r, 0, 0), 4);
+	sleeper_done(&s, t);
 	assert_false(__atomic_load_n(&r->clock, __ATOMIC_SEQ_CST) &
 		     MPI_RING_PEER);
 	mpi_ring_free(r);
@@ -692,7 +702,6 @@ static void test_ring_sleeper_marks_a_dead_short_holder(void **state)
 	struct mpi_ring *r = mpi_ring_new(4096, 0, 0);
 	int entered = 0;
 	struct sleeper s = {r, false, &entered, 1};
-	struct peer_watch w = {r, false};
 	pthread_t t;
 	pid_t pid;
 
@@ -702,13 +711,11 @@ static void test_ring_sleeper_marks_a_dead_short_holder(void **state)
 	while (waitid(P_PID, (id_t)pid, &(siginfo_t){0},
 		      WEXITED | WNOWAIT) < 0)
 		assert_int_equal(errno, EINTR);
-	assert_int_equal(pthread_create(&t, NULL, blocked_call, &s), 0);
-	assert_true(eventually(peer_asked, &w, 10));
+	start_sleeper(&s, &t);
 	assert_true(__atomic_load_n(&r->plock, __ATOMIC_SEQ_CST) &
 		    MPI_RING_LONG);
 	assert_int_equal(mpi_ring_put(r, "late", 4, deadline_in(10)), 0);
-	assert_int_equal(pthread_join(t, NULL), 0);
-	assert_int_equal(s.rc, 0);
+	sleeper_done(&s, t);
 	assert_int_equal(mpt_exit_code(pid), 0);
 	mpi_ring_free(r);
 }
@@ -749,11 +756,9 @@ static void test_ring_sleeper_killed_leaves_a_harmless_bit(void **state)
 	/* The next sleeper is woken and clears the bit (the sleepers' count
 	 * only serves tests: the dead one's stays). */
 	__atomic_store_n(&r->data_waiters, 0, __ATOMIC_SEQ_CST);
-	assert_int_equal(pthread_create(&t, NULL, blocked_call, &s), 0);
-	assert_true(eventually(peer_asked, &w, 10));
+	start_sleeper(&s, &t);
 	assert_int_equal(mpi_ring_put(r, "b", 1, 0), 0);
-	assert_int_equal(pthread_join(t, NULL), 0);
-	assert_int_equal(s.rc, 0);
+	sleeper_done(&s, t);
 	assert_false(__atomic_load_n(&r->plock, __ATOMIC_SEQ_CST) &
 		     MPI_RING_PEER);
 	mpi_ring_free(r);
