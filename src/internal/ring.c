@@ -353,12 +353,44 @@ static bool spin(struct mpi_ring *r, bool (*ready)(struct mpi_ring *, void *),
  * locks above).  A sleeper on an older value was woken by an earlier bump:
  * then no system call.
  */
-static void wake(uint32_t *seq, uint32_t *sleep)
+static uint32_t wake(uint32_t *seq, uint32_t *sleep)
 {
 	uint32_t old = __atomic_fetch_add(seq, 1, __ATOMIC_SEQ_CST);
 
 	if (__atomic_load_n(sleep, __ATOMIC_SEQ_CST) == old)
 		mpi_futex_wake(seq, INT32_MAX);
+	return old;
+}
+
+/*
+ * The holder (the long way) of `lock` found RL_PEER in it: wake the
+ * sleeper, then clear the bit, so that the puts or gets that follow are
+ * fast again even while the woken sleeper waits for a CPU.  Cleared only
+ * after the wake (a holder killed before waking leaves the bit to the
+ * next one), and set again if the sleeper went back to sleep meanwhile:
+ * it stored a value of seq read after our bump in *sleep before it set the
+ * bit, which it may have found still set (seq only grows: a value left by
+ * a sleeper that has gone is not past ours, and must not keep the bit set
+ * for good).  No put or get slips in between: we hold the lock.
+ */
+static void wake_peer(uint64_t *lock, uint32_t *seq, uint32_t *sleep)
+{
+	uint32_t old = wake(seq, sleep);
+
+	__atomic_fetch_and(lock, ~RL_PEER, __ATOMIC_SEQ_CST);
+	if ((int32_t)(__atomic_load_n(sleep, __ATOMIC_SEQ_CST) - old) > 0)
+		__atomic_fetch_or(lock, RL_PEER, __ATOMIC_SEQ_CST);
+}
+
+/* Give a side's lock held long, waking the other side's sleeper: the
+ * one seen before the give (and the bit cleared), or one that asked
+ * meanwhile (the bit then left for the next holder to clear). */
+static void give_waking(uint64_t *lock, uint32_t *seq, uint32_t *sleep)
+{
+	if (__atomic_load_n(lock, __ATOMIC_SEQ_CST) & RL_PEER)
+		wake_peer(lock, seq, sleep);
+	if (give_long(lock) & RL_PEER)
+		wake(seq, sleep);
 }
 
 /*
@@ -486,13 +518,13 @@ static inline void count(uint64_t *n)
 static void wake_data(struct mpi_ring *r)
 {
 	if (__atomic_load_n(&r->plock, __ATOMIC_SEQ_CST) & RL_PEER)
-		wake(&r->tail_seq, &r->tail_sleep);
+		wake_peer(&r->plock, &r->tail_seq, &r->tail_sleep);
 }
 
 static void wake_space(struct mpi_ring *r)
 {
 	if (__atomic_load_n(&r->clock, __ATOMIC_SEQ_CST) & RL_PEER)
-		wake(&r->head_seq, &r->head_sleep);
+		wake_peer(&r->clock, &r->head_seq, &r->head_sleep);
 }
 
 static int put_locked(struct mpi_ring *r, const unsigned char *msg, size_t len,
@@ -599,8 +631,7 @@ static void recover(struct mpi_ring *r)
 /* Give the producer lock held long; wake a consumer that asked for it. */
 static void give_put(struct mpi_ring *r)
 {
-	if (give_long(&r->plock) & RL_PEER)
-		wake(&r->tail_seq, &r->tail_sleep);
+	give_waking(&r->plock, &r->tail_seq, &r->tail_sleep);
 }
 
 /* A put past put_fast: the checks, the lock the long way (held: taken
@@ -947,8 +978,7 @@ static __attribute__((noinline)) int get_slow(struct mpi_ring *r, void **out,
 		rc = get_locked(r, out, cap, len, deadline, &bad);
 	else
 		rc = fast;
-	if (give_long(&r->clock) & RL_PEER)
-		wake(&r->head_seq, &r->head_sleep);
+	give_waking(&r->clock, &r->head_seq, &r->head_sleep);
 	switch (rc) {
 	case 0:
 		return 0;
