@@ -160,10 +160,11 @@ static inline void publish(uint64_t *idx, uint64_t v)
  * - RL_PEER: a sleeper of the other side (a consumer waiting for data on
  *   plock, a producer waiting for room or below maxsize on clock) set it,
  *   when the word was free or held long, before its last look.  A fast
- *   take fails while it is set, so the put or get goes the long way and
- *   wakes the sleeper after its give.  The sleeper clears it when it stops
- *   waiting (not the waker: a waker killed before waking would otherwise
- *   lose the wake-up for good).  So no wake-up is lost, and a fast put or
+ *   take fails while it is set, so the put or get goes the long way, wakes
+ *   the sleeper and then clears the bit (wake_peer: only after the wake,
+ *   so a waker killed before waking leaves it to the next one; set again
+ *   if the sleeper went back to sleep meanwhile).  The sleeper clears it
+ *   too when it stops waiting.  So no wake-up is lost, and a fast put or
  *   get checks for sleepers with no load and no fence.
  */
 #define RL_LONG MPI_RING_LONG
@@ -271,8 +272,8 @@ static int take_long(uint64_t *lock, uint64_t deadline)
 	}
 }
 
-/* Give a lock held long: keep RL_PEER (its sleeper clears it), wake a
- * lock waiter; the bits it had. */
+/* Give a lock held long: keep RL_PEER (see give_waking), wake a lock
+ * waiter; the bits it had. */
 static uint64_t give_long(uint64_t *lock)
 {
 	uint64_t old = __atomic_fetch_and(lock, RL_PEER, __ATOMIC_SEQ_CST);

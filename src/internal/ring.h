@@ -35,8 +35,9 @@
  *   A sleeper (only the side's lock holder sleeps) asks the other side for
  *   a wake-up by setting MPI_RING_PEER in that side's lock word, looks
  *   again, and waits on a futex sequence word (publishing the value it
- *   sleeps on: tail_sleep / head_sleep); it clears the bit when it stops
- *   waiting.  The common put and get take their lock by one CAS from 0,
+ *   sleeps on: tail_sleep / head_sleep).  The waker clears the bit after
+ *   waking it (and sets it again if it went back to sleep meanwhile); the
+ *   sleeper also clears it when it stops waiting.  The common put and get take their lock by one CAS from 0,
  *   which fails while the bit is set, and give it back by a plain release
  *   store: a message costs one locked instruction per side (as a lock-free
  *   claim would) and no system call, and the fast paths look for no
@@ -58,7 +59,7 @@
  *   message loses at most that message: the next consumer skips CONT
  *   records that have no FIRST.  A sleeper killed leaves its
  *   MPI_RING_PEER set: the other side's puts or gets go the long way (and
- *   work) until the next sleeper clears it.  A sleeper that finds the
+ *   work) until the next of them wakes nobody and clears it.  A sleeper that finds the
  *   other side's lock held short by a dead process marks it long for it
  *   (then sleeps; the next taker takes it over and wakes it).
  * - Counters: puts and gets are counted on each side's own cache line;
