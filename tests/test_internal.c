@@ -721,7 +721,8 @@ static void test_ring_sleeper_marks_a_dead_short_holder(void **state)
 }
 
 /* A getter killed while it sleeps leaves its bit in the producer's lock:
- * puts go the long way (and work) until the next sleeper clears it. */
+ * the next put goes the long way, wakes nobody and clears it (later puts
+ * are fast again). */
 static int sleep_for_data(void *arg)
 {
 	struct mpi_ring *r = arg;
@@ -752,6 +753,8 @@ static void test_ring_sleeper_killed_leaves_a_harmless_bit(void **state)
 	/* The dead one held the consumer lock: the next get takes it over. */
 	fill(one, 1, 0);
 	assert_int_equal(mpi_ring_put(r, one, 1, 0), 0);
+	assert_false(__atomic_load_n(&r->plock, __ATOMIC_SEQ_CST) &
+		     MPI_RING_PEER);
 	assert_int_equal(take(r, 0, deadline_in(10)), 1);
 	/* The next sleeper is woken and clears the bit (the sleepers' count
 	 * only serves tests: the dead one's stays). */
