@@ -158,9 +158,23 @@ size_t mpi_ring_count(const struct mpi_ring *r);
  * if there is some. */
 bool mpi_ring_spin(struct mpi_ring *r, uint64_t ns);
 
-/* No published byte left to read, by tail and head (seq_cst: pairs with
- * a producer's put, whose give orders its stores before the caller's next
- * seq_cst load, for flag-based wake-ups). */
+/* No published byte left to read, by tail and head (seq_cst loads).  For
+ * a flag-based wake-up (the caller sets a "sleeping" flag, then asks this)
+ * the producer must call mpi_ring_fence between its put and its look at
+ * the flag: the fast put ends with a plain release store, not a barrier. */
 bool mpi_ring_empty(struct mpi_ring *r);
+
+/* A full barrier (seq_cst fence; under TSan, which refuses fences, a
+ * seq_cst read-modify-write, a full barrier on x86 as well). */
+static inline void mpi_ring_fence(void)
+{
+#if defined(__SANITIZE_THREAD__)
+	static int word;
+
+	__atomic_fetch_add(&word, 0, __ATOMIC_SEQ_CST);
+#else
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+#endif
+}
 
 #endif
