@@ -5,8 +5,9 @@
  *
  * Usage: bench_queue (every figure) | 64 (queue_64B only) | 4x4 | 1m (one
  * run) | q1 [n] | b1 [n] (one 1 -> 1 run of the queue or the bare ring,
- * with each child's CPU time per message) | cg [n] (one process puts and
- * gets: for callgrind) | solo [n] (the same timed, queue and bare ring). */
+ * with each child's CPU time per message) | cg [n] / cgb [n] (one process
+ * puts and gets, queue / bare ring: for callgrind) | solo [n] (the same
+ * timed, queue and bare ring). */
 #include <linux/futex.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -138,18 +139,24 @@ static size_t bget(void *buf)
 	return len;
 }
 
-static double bare_rate(long n)
+/* A bare ring in shared memory, its slots' sequences set. */
+static void bare_map(void)
 {
-	pid_t pid[2];
-	double t0;
-	int status, bad = 0;
-
 	bq = mmap(NULL, sizeof(*bq), PROT_READ | PROT_WRITE,
 		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (bq == MAP_FAILED)
 		exit(1);
 	for (uint64_t i = 0; i < BSLOTS; i++)
 		bq->slot[i].seq = i;
+}
+
+static double bare_rate(long n)
+{
+	pid_t pid[2];
+	double t0;
+	int status, bad = 0;
+
+	bare_map();
 	t0 = bench_now();
 	if ((pid[0] = fork()) == 0) {
 		static char buf[64];
@@ -313,6 +320,17 @@ int main(int argc, char **argv)
 		mp_queue_free(q);
 		return 0;
 	}
+	if (strcmp(only, "cgb") == 0) { /* the same, bare ring */
+		static char m[64];
+
+		bare_map();
+		for (long i = 0; i < n; i++) {
+			bput(m, 64);
+			if (bget(m) != 64)
+				return 1;
+		}
+		return 0;
+	}
 	/* One process, put then get, n times: ns per message with no peer
 	 * (solo: queue and bare ring). */
 	if (strcmp(only, "solo") == 0) {
@@ -329,12 +347,7 @@ int main(int argc, char **argv)
 		printf("solo queue: %.1f ns per put+get\n",
 		       (bench_now() - t0) / (double)n * 1e9);
 		mp_queue_free(q);
-		bq = mmap(NULL, sizeof(*bq), PROT_READ | PROT_WRITE,
-			  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-		if (bq == MAP_FAILED)
-			return 1;
-		for (uint64_t i = 0; i < BSLOTS; i++)
-			bq->slot[i].seq = i;
+		bare_map();
 		t0 = bench_now();
 		for (long i = 0; i < n; i++) {
 			bput(m, 64);

@@ -613,6 +613,160 @@ static void test_ring_producer_dies_after_publishing(void **state)
 	mpi_ring_free(r);
 }
 
+/* ---- ring: wake-ups without a wake check on the fast paths ---- */
+
+struct peer_watch {
+	struct mpi_ring *r;
+	bool put; /* a producer sleeps for room (else a consumer for data) */
+};
+
+/* The sleeper is in and has asked the other side for a wake-up. */
+static bool peer_asked(void *arg)
+{
+	struct peer_watch *w = arg;
+	struct mpi_ring *r = w->r;
+
+	return __atomic_load_n(w->put ? &r->space_waiters : &r->data_waiters,
+			       __ATOMIC_SEQ_CST) == 1 &&
+	       (__atomic_load_n(w->put ? &r->clock : &r->plock,
+				__ATOMIC_SEQ_CST) &
+		MPI_RING_PEER);
+}
+
+/* A thread calls s (a get or put of 30 s) and sleeps, having asked. */
+static void start_sleeper(struct sleeper *s, pthread_t *t)
+{
+	struct peer_watch w = {s->r, s->put};
+
+	assert_int_equal(pthread_create(t, NULL, blocked_call, s), 0);
+	assert_true(eventually(peer_asked, &w, 10));
+}
+
+/* It was woken, and got through. */
+static void sleeper_done(struct sleeper *s, pthread_t t)
+{
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(s->rc, 0);
+}
+
+/* A fast put (get) gives its lock by a plain store and looks for no
+ * sleeper: a sleeping getter (putter) must still be woken, by the bit that
+ * makes the fast take fail.  Without it each would sleep its 30 s and
+ * return -ETIMEDOUT. */
+static void test_ring_fast_paths_wake_a_sleeper(void **state)
+{
+	static unsigned char buf[16];
+	struct mpi_ring *r = mpi_ring_new(4096, 0, 0);
+	int entered = 0;
+	struct sleeper s = {r, false, &entered, 1};
+	pthread_t t;
+
+	(void)state;
+	assert_non_null(r);
+	fill(buf, sizeof(buf), 0);
+	/* A getter sleeps on the empty ring; one put wakes it. */
+	start_sleeper(&s, &t);
+	assert_int_equal(mpi_ring_put(r, buf, 10, 0), 0);
+	sleeper_done(&s, t);
+	/* The sleeper cleared its bit: puts are fast again. */
+	assert_false(__atomic_load_n(&r->plock, __ATOMIC_SEQ_CST) &
+		     MPI_RING_PEER);
+	/* A putter sleeps on the full ring; one get wakes it. */
+	while (mpi_ring_put(r, buf, 4, 0) == 0) /* full to the last byte */
+		;
+	s = (struct sleeper){r, true, &entered, 1};
+	start_sleeper(&s, &t);
+	assert_int_equal(take(r, 0, 0), 4);
+	sleeper_done(&s, t);
+	assert_false(__atomic_load_n(&r->clock, __ATOMIC_SEQ_CST) &
+		     MPI_RING_PEER);
+	mpi_ring_free(r);
+}
+
+/* A producer that dies inside a fast put: its lock held short (taken by
+ * the CAS alone; a short holder's word is written by nobody else). */
+static int die_holding_short(void *arg)
+{
+	struct mpi_ring *r = arg;
+
+	if (!mpi_lock_try(&r->plock))
+		return 1;
+	_exit(0);
+}
+
+/* The producer's lock held short by a dead process: a getter that must
+ * sleep marks the word long for it and sleeps (instead of polling it until
+ * its deadline), and the next put takes the lock over and wakes it. */
+static void test_ring_sleeper_marks_a_dead_short_holder(void **state)
+{
+	struct mpi_ring *r = mpi_ring_new(4096, 0, 0);
+	int entered = 0;
+	struct sleeper s = {r, false, &entered, 1};
+	pthread_t t;
+	pid_t pid;
+
+	(void)state;
+	assert_non_null(r);
+	pid = mpt_fork(die_holding_short, r);
+	while (waitid(P_PID, (id_t)pid, &(siginfo_t){0},
+		      WEXITED | WNOWAIT) < 0)
+		assert_int_equal(errno, EINTR);
+	start_sleeper(&s, &t);
+	assert_true(__atomic_load_n(&r->plock, __ATOMIC_SEQ_CST) &
+		    MPI_RING_LONG);
+	assert_int_equal(mpi_ring_put(r, "late", 4, deadline_in(10)), 0);
+	sleeper_done(&s, t);
+	assert_int_equal(mpt_exit_code(pid), 0);
+	mpi_ring_free(r);
+}
+
+/* A getter killed while it sleeps leaves its bit in the producer's lock:
+ * the next put goes the long way, wakes nobody and clears it (later puts
+ * are fast again). */
+static int sleep_for_data(void *arg)
+{
+	struct mpi_ring *r = arg;
+	void *out = NULL;
+	size_t len;
+
+	return mpi_ring_get(r, &out, 0, &len, deadline_in(30)) == 0 ? 2 : 3;
+}
+
+static void test_ring_sleeper_killed_leaves_a_harmless_bit(void **state)
+{
+	struct mpi_ring *r = mpi_ring_new(4096, 0, 0);
+	unsigned char one[1];
+	int entered = 0;
+	struct sleeper s = {r, false, &entered, 1};
+	struct peer_watch w = {r, false};
+	pthread_t t;
+	pid_t pid;
+
+	(void)state;
+	assert_non_null(r);
+	pid = mpt_fork(sleep_for_data, r);
+	assert_true(eventually(peer_asked, &w, 10));
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	assert_true(WIFSIGNALED(mpt_wait(pid)));
+	assert_true(__atomic_load_n(&r->plock, __ATOMIC_SEQ_CST) &
+		    MPI_RING_PEER);
+	/* The dead one held the consumer lock: the next get takes it over. */
+	fill(one, 1, 0);
+	assert_int_equal(mpi_ring_put(r, one, 1, 0), 0);
+	assert_false(__atomic_load_n(&r->plock, __ATOMIC_SEQ_CST) &
+		     MPI_RING_PEER);
+	assert_int_equal(take(r, 0, deadline_in(10)), 1);
+	/* The next sleeper is woken and clears the bit (the sleepers' count
+	 * only serves tests: the dead one's stays). */
+	__atomic_store_n(&r->data_waiters, 0, __ATOMIC_SEQ_CST);
+	start_sleeper(&s, &t);
+	assert_int_equal(mpi_ring_put(r, "b", 1, 0), 0);
+	sleeper_done(&s, t);
+	assert_false(__atomic_load_n(&r->plock, __ATOMIC_SEQ_CST) &
+		     MPI_RING_PEER);
+	mpi_ring_free(r);
+}
+
 /* ---- lock core ---- */
 
 static void test_lock_core_take_give(void **state)
@@ -848,6 +1002,9 @@ int main(void)
 		MPT(test_ring_producer_dies_holding_its_lock),
 		MPT(test_ring_header_publishes_before_tail),
 		MPT(test_ring_producer_dies_after_publishing),
+		MPT(test_ring_fast_paths_wake_a_sleeper),
+		MPT(test_ring_sleeper_marks_a_dead_short_holder),
+		MPT(test_ring_sleeper_killed_leaves_a_harmless_bit),
 		MPT(test_lock_core_take_give),
 		MPT(test_lock_core_takes_over_from_a_dead_owner),
 		MPT(test_arena_size_classes_do_not_overlap),

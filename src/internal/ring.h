@@ -12,7 +12,8 @@
  *   length and a first part, then CONT records, so any size passes through
  *   any ring while the consumer frees space behind it.
  * - Producers serialise on a producer lock, consumers on a consumer lock
- *   (both robust: the lock core of internal/lock.h, taken with the call's
+ *   (both robust: the word of internal/lock.h, taken over from a dead
+ *   owner, with two more bits, see below; taken with the call's
  *   deadline).  Between the producer of the moment
  *   and the consumer of the moment it is a single-producer single-consumer
  *   ring, written only under the locks (ptail, tail, phead by the producer;
@@ -31,20 +32,22 @@
  *   pauses, a few microseconds; only a glance when the other side is
  *   copying a big message: the message waited for room for, or the last
  *   one taken, is over BIG_MSG; never past the deadline) before it sleeps.
- *   A sleeper announces itself in data_waiters / space_waiters and waits
- *   on a futex sequence word; the other side bumps the word and wakes only
- *   when the announced count is non-zero.  A put or get of a whole
- *   message checks for sleepers after giving its lock back: the give is a
- *   seq_cst exchange, a full barrier on x86, so the header (head) store
- *   before it, a plain release store, is visible before the check;
- *   elsewhere that store is seq_cst.
- *   With the sleeper's seq_cst announce-then-recheck no wake-up is lost,
- *   and a message costs two locked instructions per side (the lock's take
- *   and give) and no system call.  Only the side's lock holder sleeps, and
- *   it also publishes the word's value it sleeps on (tail_sleep /
- *   head_sleep): a waker whose bump is not the first since then knows the
- *   sleeper was woken already and makes no system call, so a burst of puts
- *   to a sleeping consumer costs one futex wake, not one per put.
+ *   A sleeper (only the side's lock holder sleeps) asks the other side for
+ *   a wake-up by setting MPI_RING_PEER in that side's lock word, looks
+ *   again, and waits on a futex sequence word (publishing the value it
+ *   sleeps on: tail_sleep / head_sleep).  The waker clears the bit after
+ *   waking it (and sets it again if it went back to sleep meanwhile); the
+ *   sleeper also clears it when it stops waiting.  The common put and get take their lock by one CAS from 0,
+ *   which fails while the bit is set, and give it back by a plain release
+ *   store: a message costs one locked instruction per side (as a lock-free
+ *   claim would) and no system call, and the fast paths look for no
+ *   sleeper at all.  Everything else holds the lock the long way
+ *   (MPI_RING_LONG: lock waiters sleep on the word, the give is an atomic
+ *   exchange that wakes them and the other side's sleeper).  Since a short
+ *   holder's word is written by nobody else, waiters on it only look (and
+ *   nap) until it is given or its owner is found dead.  A waker whose bump
+ *   of the sequence word is not the first since the sleep makes no system
+ *   call, so a burst of puts to a sleeping consumer costs one futex wake.
  * - Death: a producer killed in the middle of a whole message never
  *   published it; the next producer gets its lock with MP_EOWNERDEAD and
  *   goes on from tail, after keeping any record the dead one published
@@ -54,7 +57,11 @@
  *   when it sees the next FIRST/WHOLE, or when it finds the producer lock's
  *   owner dead while waiting for the rest.  A consumer killed while taking a
  *   message loses at most that message: the next consumer skips CONT
- *   records that have no FIRST.
+ *   records that have no FIRST.  A sleeper killed leaves its
+ *   MPI_RING_PEER set: the other side's puts or gets go the long way (and
+ *   work) until the next of them wakes nobody and clears it.  A sleeper that finds the
+ *   other side's lock held short by a dead process marks it long for it
+ *   (then sleeps; the next taker takes it over and wakes it).
  * - Counters: puts and gets are counted on each side's own cache line;
  *   qsize = puts - gets.
  * - Limits: a ring holds at most MPI_RING_MAX_CAP bytes; a message is at
@@ -105,6 +112,12 @@ struct mpi_ring {
 	_Alignas(64) unsigned char data[];
 };
 
+/* The side locks' bits besides internal/lock.h's (see ring.c): held the
+ * long way (waiters may set bits), and a sleeper of the other side asks
+ * for a wake-up. */
+#define MPI_RING_LONG ((uint64_t)1 << 30)
+#define MPI_RING_PEER ((uint64_t)1 << 29)
+
 /* The largest ring (bytes of data) and the largest message. */
 #define MPI_RING_MAX_CAP ((uint64_t)1 << 40)
 #define MPI_RING_MAX_MESSAGE ((uint64_t)PTRDIFF_MAX)
@@ -145,9 +158,23 @@ size_t mpi_ring_count(const struct mpi_ring *r);
  * if there is some. */
 bool mpi_ring_spin(struct mpi_ring *r, uint64_t ns);
 
-/* No published byte left to read, by tail and head (seq_cst: pairs with
- * a producer's put, whose give orders its stores before the caller's next
- * seq_cst load, for flag-based wake-ups). */
+/* No published byte left to read, by tail and head (seq_cst loads).  For
+ * a flag-based wake-up (the caller sets a "sleeping" flag, then asks this)
+ * the producer must call mpi_ring_fence between its put and its look at
+ * the flag: the fast put ends with a plain release store, not a barrier. */
 bool mpi_ring_empty(struct mpi_ring *r);
+
+/* A full barrier (seq_cst fence; under TSan, which refuses fences, a
+ * seq_cst read-modify-write, a full barrier on x86 as well). */
+static inline void mpi_ring_fence(void)
+{
+#if defined(__SANITIZE_THREAD__)
+	static int word;
+
+	__atomic_fetch_add(&word, 0, __ATOMIC_SEQ_CST);
+#else
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+#endif
+}
 
 #endif

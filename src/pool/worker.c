@@ -173,11 +173,15 @@ static int run(const struct task_hdr *h, const unsigned char *in, size_t in_len,
 	return 0;
 }
 
-/* Write the eventfd if the supervisor sleeps (and say it no longer does). */
+/* Write the eventfd if the supervisor sleeps (and say it no longer does).
+ * The fence orders the result's put (whose fast path ends with a plain
+ * store) before the look at the flag: the supervisor sets the flag, then
+ * looks at the ring (mpi_ring_empty), so one of the two sees the other. */
 static void wake_supervisor(const struct worker_args *a)
 {
 	uint64_t one = 1;
 
+	mpi_ring_fence();
 	if (__atomic_load_n(a->sup_sleeping, __ATOMIC_SEQ_CST) &&
 	    __atomic_exchange_n(a->sup_sleeping, 0, __ATOMIC_SEQ_CST))
 		while (write(a->efd, &one, sizeof(one)) < 0 && errno == EINTR)
