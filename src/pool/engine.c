@@ -553,6 +553,37 @@ static void replace_worker(mp_pool_t *p, unsigned i)
 	p->starter_unjoined = true;
 }
 
+static int unqueue(struct worker *w, struct mpi_job **out);
+
+/*
+ * A failed start of worker w: the jobs preplace gave it go back by
+ * requeue_fifo, each read back out of its inbox first.  A start can fail
+ * with a child that ran a moment (a fork whose pidfd could not be opened
+ * is killed then): a job no longer in the inbox may have been taken by
+ * it, so it fails rather than run twice.
+ */
+static void start_undone(mp_pool_t *p, struct worker *w)
+{
+	struct mpi_job *back = NULL, *j;
+
+	while (w->head != NULL && unqueue(w, &j) == 0)
+		if (j != NULL) {
+			j->next = back;
+			back = j;
+		}
+	while ((j = w->head) != NULL) {
+		w->head = j->next;
+		end_job_msg(p, j, MP_EBROKEN, "the worker's start failed "
+			    "after it took the task");
+	}
+	for (; back != NULL; back = j) { /* back is last read first */
+		j = back->next;
+		back->next = w->head;
+		w->head = back;
+	}
+	requeue_fifo(p, w);
+}
+
 /* Take the outcomes of the starts the starter thread made. */
 static void starts_done(mp_pool_t *p)
 {
@@ -564,7 +595,7 @@ static void starts_done(mp_pool_t *p)
 		w->starting = w->started = false;
 		start_taken(w, w->start_rc);
 		if (w->start_rc < 0) {
-			requeue_fifo(p, w); /* what preplace gave it */
+			start_undone(p, w); /* what preplace gave it */
 			start_failed(p, i, w->start_rc);
 			continue;
 		}
