@@ -1058,6 +1058,92 @@ static void test_maxtasksperchild_one_close_pending(void **state)
 	}
 }
 
+/* Shared with the fork workers of test_preplaced_job_survives_death:
+ * starts counts the workers' initializer calls, runs each task's runs. */
+enum { PRE_N = 6, PRE_DIES = 2 };
+struct preplaced {
+	atomic_int starts, runs[PRE_N];
+};
+static struct preplaced *preplaced;
+static mp_pool_t *preplaced_pool;
+static atomic_int preplaced_seen; /* starts with a job already in the inbox */
+
+/* The second worker started dies in its initializer: before it takes the
+ * job put into its inbox before its start. */
+static void die_once_at_start(void *arg)
+{
+	(void)arg;
+	if (atomic_fetch_add(&preplaced->starts, 1) + 1 == PRE_DIES)
+		_exit(9);
+}
+
+static int preplaced_run(const void *in, size_t len, mp_task_out_t *out)
+{
+	int i;
+
+	(void)len;
+	memcpy(&i, in, sizeof(i));
+	atomic_fetch_add(&preplaced->runs[i], 1);
+	i *= 2;
+	return mp_task_return(out, &i, sizeof(i));
+}
+
+/* The starter thread, before each start: is the worker's job there yet? */
+static void look_in_inbox(void)
+{
+	mp_pool_t *p = preplaced_pool;
+
+	if (p != NULL && mpi_ring_count(p->w[0].args.inbox) > 0)
+		atomic_fetch_add(&preplaced_seen, 1);
+}
+
+/*
+ * maxtasksperchild=1: a replacement worker gets the next pending job into
+ * its inbox before it starts.  One of them dies at start before taking it:
+ * the job runs once, in the next worker (also given it before its start),
+ * and every task runs exactly once.
+ */
+static void test_preplaced_job_survives_death(void **state)
+{
+	mp_async_result_t *r[PRE_N];
+	mp_pool_t *p;
+
+	(void)state;
+	preplaced = mmap(NULL, sizeof(*preplaced), PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	assert_true(preplaced != MAP_FAILED);
+	p = mp_pool_new(&(mp_pool_opts_t){
+		.processes = 1, .maxtasksperchild = 1, .start_method = "fork",
+		.initializer = die_once_at_start});
+	assert_non_null(p);
+	preplaced_pool = p;
+	__atomic_store_n(&mpi_pool_start_hook, look_in_inbox, __ATOMIC_RELEASE);
+	for (int i = 0; i < PRE_N; i++)
+		assert_non_null(r[i] = mp_pool_apply_async(p, preplaced_run, &i,
+							    sizeof(i), NULL));
+	for (int i = 0; i < PRE_N; i++) {
+		const mp_bytes_t *out;
+
+		mpt_assert_ok(mp_async_result_get(r[i], mpt_timeout(60), &out));
+		assert_int_equal(out->len, sizeof(int));
+		assert_int_equal(*(const int *)out->data, 2 * i);
+		mp_async_result_free(r[i]);
+	}
+	mpt_assert_ok(mp_pool_close(p));
+	mpt_assert_ok(mp_pool_join(p, mpt_timeout(30)));
+	__atomic_store_n(&mpi_pool_start_hook, NULL, __ATOMIC_RELEASE);
+	preplaced_pool = NULL;
+	mp_pool_free(p);
+	for (int i = 0; i < PRE_N; i++)
+		assert_int_equal(atomic_load(&preplaced->runs[i]), 1);
+	/* The first worker, PRE_N - 1 replacements and the one that died
+	 * (and maybe one more, started before the close, with no job): every
+	 * replacement for a job found it there before its start. */
+	assert_in_range(atomic_load(&preplaced->starts), PRE_N + 1, PRE_N + 2);
+	assert_int_equal(atomic_load(&preplaced_seen), PRE_N);
+	munmap(preplaced, sizeof(*preplaced));
+}
+
 /* ---- stdio: a new worker never prints what its parent buffered ---- */
 
 enum { STDIO_TASKS = 200 };
@@ -2089,6 +2175,7 @@ int main(int argc, char **argv)
 		MPT(test_maxtasksperchild),
 		MPT(test_maxtasksperchild_one),
 		MPT(test_maxtasksperchild_one_close_pending),
+		MPT(test_preplaced_job_survives_death),
 		MPT(test_new_workers_never_print_parent_output),
 		MPT(test_chaos_random_kills),
 		MPT(test_initializer),

@@ -285,6 +285,68 @@ size_t mpi_pool_chunksize(const mp_pool_t *p, size_t n, size_t chunksize)
 
 /* ---- workers (locked) ---- */
 
+/* Job j, just put into w's inbox, leaves the pending list for w's FIFO. */
+static void assign(mp_pool_t *p, struct worker *w, struct mpi_job *j)
+{
+	pending_unlink(p, j);
+	j->state = J_RUNNING;
+	j->worker = (uint32_t)(w - p->w);
+	if (w->tail)
+		w->tail->next = j;
+	else
+		w->head = j;
+	w->tail = j;
+	w->queued++;
+	w->budget -= j->items;
+}
+
+/* The jobs in w's FIFO that it never started go back to the front of the
+ * pending list, in order; one killed by its owner, or of a terminated or
+ * broken pool, ends instead. */
+static void requeue_fifo(mp_pool_t *p, struct worker *w)
+{
+	struct mpi_job *j, *rest;
+
+	for (rest = NULL, j = w->head; j != NULL; j = w->head) {
+		w->head = j->next;
+		j->next = rest;
+		rest = j;
+	}
+	for (j = rest; j != NULL; j = rest) {
+		rest = j->next;
+		if (j->id == w->killed)
+			end_job_msg(p, j, MP_ECANCELLED, "the task was killed");
+		else if (p->state == TERMINATED)
+			end_job_msg(p, j, MP_ECANCELLED, "the pool was terminated");
+		else if (p->broken[0])
+			end_job_msg(p, j, MP_EBROKEN, p->broken);
+		else
+			pending_push(p, j, true);
+	}
+	w->head = w->tail = NULL;
+	w->queued = 0;
+}
+
+/*
+ * Put the next pending job into the inbox of worker w, prepared and not
+ * started yet: the fresh worker (a replacement, e.g. maxtasksperchild=1)
+ * finds it at once instead of waiting for a round of the supervisor.  It
+ * is in w's FIFO like any dispatched job: if the start fails or the worker
+ * dies before taking it, it goes back to the pending list (requeue_fifo;
+ * the inbox is not reused, see mpi_pool_inbox).
+ */
+static void preplace(mp_pool_t *p, struct worker *w)
+{
+	struct mpi_job *j = p->head;
+
+	if (j == NULL || (p->state != RUN && p->state != CLOSING) ||
+	    w->budget < j->items || j->rec_len > INBOX_BYTES / 8 ||
+	    mpi_ring_put(w->args.inbox, j->rec, j->rec_len, 0) < 0)
+		return;
+	assign(p, w, j);
+}
+
+
 /* Worker i's inbox, slot and process object, not started yet: 0 or a
  * code (locked, or before the supervisor runs). */
 static int prepare_worker(mp_pool_t *p, unsigned i)
@@ -364,8 +426,9 @@ static void pool_break(mp_pool_t *p)
 	for (unsigned k = 0; k < p->n; k++) {
 		struct worker *w = &p->w[k];
 
-		if (w->alive)
-			continue; /* a live worker still runs its queue */
+		if (w->alive || w->starting)
+			continue; /* a live (or starting) worker still runs
+				   * its queue; a failed start fails it */
 		while ((j = w->head) != NULL) {
 			w->head = j->next;
 			end_job_msg(p, j, MP_EBROKEN, why);
@@ -474,6 +537,7 @@ static void replace_worker(mp_pool_t *p, unsigned i)
 		return;
 	}
 	p->w[i].starting = true;
+	preplace(p, &p->w[i]);
 	if (p->starter_unjoined) {
 		pthread_cond_signal(&p->start_cond);
 		return;
@@ -482,10 +546,42 @@ static void replace_worker(mp_pool_t *p, unsigned i)
 		mp_process_free(p->w[i].proc);
 		p->w[i].proc = NULL;
 		p->w[i].starting = false;
+		requeue_fifo(p, &p->w[i]);
 		start_failed(p, i, -rc);
 		return;
 	}
 	p->starter_unjoined = true;
+}
+
+static int unqueue(struct worker *w, struct mpi_job **out);
+
+/*
+ * A failed start of worker w: the jobs preplace gave it go back by
+ * requeue_fifo, each read back out of its inbox first.  A start can fail
+ * with a child that ran a moment (a fork whose pidfd could not be opened
+ * is killed then): a job no longer in the inbox may have been taken by
+ * it, so it fails rather than run twice.
+ */
+static void start_undone(mp_pool_t *p, struct worker *w)
+{
+	struct mpi_job *back = NULL, *j;
+
+	while (w->head != NULL && unqueue(w, &j) == 0)
+		if (j != NULL) {
+			j->next = back;
+			back = j;
+		}
+	while ((j = w->head) != NULL) {
+		w->head = j->next;
+		end_job_msg(p, j, MP_EBROKEN, "the worker's start failed "
+			    "after it took the task");
+	}
+	for (; back != NULL; back = j) { /* back is last read first */
+		j = back->next;
+		back->next = w->head;
+		w->head = back;
+	}
+	requeue_fifo(p, w);
 }
 
 /* Take the outcomes of the starts the starter thread made. */
@@ -499,12 +595,14 @@ static void starts_done(mp_pool_t *p)
 		w->starting = w->started = false;
 		start_taken(w, w->start_rc);
 		if (w->start_rc < 0) {
+			start_undone(p, w); /* what preplace gave it */
 			start_failed(p, i, w->start_rc);
 			continue;
 		}
 		p->start_failures = 0;
-		if (p->state == TERMINATED)
-			mpi_pool_kill_worker(w); /* terminated meanwhile */
+		/* Terminated, or its job killed, meanwhile (mpi_pool_kill_job). */
+		if (p->state == TERMINATED || w->killed)
+			mpi_pool_kill_worker(w);
 	}
 }
 
@@ -527,7 +625,7 @@ static void retry_starts(mp_pool_t *p)
 static void worker_ended(mp_pool_t *p, unsigned i)
 {
 	struct worker *w = &p->w[i];
-	struct mpi_job *j, *rest;
+	struct mpi_job *j;
 	char msg[200];
 	bool failed = false;
 	int code = 0;
@@ -570,22 +668,7 @@ static void worker_ended(mp_pool_t *p, unsigned i)
 		failed = true;
 	}
 	/* The rest never started: back to the front, in order. */
-	for (rest = NULL, j = w->head; j != NULL; j = w->head) {
-		w->head = j->next;
-		j->next = rest;
-		rest = j;
-	}
-	for (j = rest; j != NULL; j = rest) {
-		rest = j->next;
-		if (j->id == w->killed)
-			end_job_msg(p, j, MP_ECANCELLED, "the task was killed");
-		else if (p->state == TERMINATED)
-			end_job_msg(p, j, MP_ECANCELLED, "the pool was terminated");
-		else
-			pending_push(p, j, true);
-	}
-	w->head = w->tail = NULL;
-	w->queued = 0;
+	requeue_fifo(p, w);
 	mp_process_free(w->proc);
 	w->proc = NULL;
 	if (p->broken[0]) {
@@ -776,7 +859,8 @@ int mpi_pool_kill_job(mp_pool_t *p, struct mpi_job *j)
 		end_job_msg(p, j, MP_ECANCELLED, "the task was killed");
 	} else { /* its worker has taken it */
 		w->killed = j->id;
-		mpi_pool_kill_worker(w);
+		if (w->alive) /* else starts_done kills it once started */
+			mpi_pool_kill_worker(w);
 	}
 	dispatch(p);
 	return 1;
@@ -817,16 +901,7 @@ static void dispatch(mp_pool_t *p)
 			best->stopping |= j->rec_len > INBOX_BYTES / 8;
 			break;
 		}
-		pending_unlink(p, j);
-		j->state = J_RUNNING;
-		j->worker = (uint32_t)(best - p->w);
-		if (best->tail)
-			best->tail->next = j;
-		else
-			best->head = j;
-		best->tail = j;
-		best->queued++;
-		best->budget -= j->items;
+		assign(p, best, j);
 		sent = true;
 	}
 	/* A sleeping supervisor must arm the new task's timeout. */

@@ -28,7 +28,10 @@
  *   the task timeouts, refills inboxes and replaces dead or retired
  *   workers; the starts themselves (a fork: copying the program's page
  *   tables, then the child's setup) run in a starter thread, so that a
- *   slow start never delays the notice of another worker's death.  It
+ *   slow start never delays the notice of another worker's death.  A
+ *   replacement gets the next pending job into its inbox before its start
+ *   (engine.c, preplace), in its FIFO like any job: a failed start or a
+ *   death before it takes the job puts the job back.  It
  *   sleeps in poll(); a worker writes the eventfd only when the supervisor
  *   said it sleeps (seq_cst flag against the ring's seq_cst tail), so a
  *   busy pool makes no syscall per task.

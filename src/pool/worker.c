@@ -208,8 +208,13 @@ int mpi_pool_worker_main(void *arg)
 		void *b = in.b;
 		int rc;
 
-		/* Tiny tasks come faster than a sleeping worker wakes. */
-		mpi_ring_spin(a->inbox, SPIN_NS);
+		/* Tiny tasks come faster than a sleeping worker wakes.  Not
+		 * for the first task of a worker with a task budget: a
+		 * replacement finds its first job put there before its start
+		 * (preplace in engine.c), or there is none to wait for; its
+		 * spin would only take a core from the supervisor. */
+		if (done > 0 || a->maxtasks == 0)
+			mpi_ring_spin(a->inbox, SPIN_NS);
 		rc = mpi_ring_get(a->inbox, &b, in.cap, &len, MPI_NO_DEADLINE);
 		if (rc == -EMSGSIZE) {
 			if (reserve(&in.b, &in.cap, 0, len) < 0)
