@@ -2755,12 +2755,21 @@ static void test_methods_threaded_parent(void **state)
 {
 	pthread_t t[4];
 	int n = mpt_timeout(1) > 1 ? 10 : 100;
+#ifdef __SANITIZE_ADDRESS__
+	/* gcc 12's ASan allocator takes no lock around fork(): a fork child
+	 * of these threads may wait forever on its first malloc (see
+	 * test_pool's stdio race).  glibc's malloc is fork-safe: the other
+	 * builds run fork here too. */
+	size_t first = 1;
+#else
+	size_t first = 0;
+#endif
 
 	(void)state;
 	atomic_store(&churn_stop, false);
 	for (int i = 0; i < 4; i++)
 		assert_int_equal(pthread_create(&t[i], NULL, churn, NULL), 0);
-	for (size_t m = 0; m < 3; m++)
+	for (size_t m = first; m < 3; m++)
 		for (int i = 0; i < n; i++) {
 			mp_process_t *p = start_with(methods[m], echo_msg,
 						     NULL, 0, NULL, NULL);
