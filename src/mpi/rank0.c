@@ -94,7 +94,10 @@ static void end_slot(struct be *b, int k, uint32_t slot, int status,
 	uint64_t t = (mpb_now_ns() - r->sent[slot]) / r->inflight;
 	uint64_t *avg = &b->fn_avg[r->fnid[slot]];
 
-	*avg = *avg == 0 ? t : *avg - *avg / 8 + t / 8;
+	/* Falls fast (a cold first run, once; a job sent as long waits a
+	 * round trip more), rises slowly. */
+	*avg = *avg == 0 ? t : t < *avg ? *avg / 2 + t / 2
+			       : *avg - *avg / 8 + t / 8;
 	b->avg_ns = *avg;
 	r->handle[slot] = NULL;
 	r->free[r->nfree++] = slot;
