@@ -222,9 +222,9 @@ static void wait_running(mp_future_t *f)
 /* GATES tasks held by q (task i sleeps i ms once through), the first one
  * running.  While they are held, the backends start fewer than GATES:
  * the local engine one per worker (CPython one more, in its call queue),
- * the MPI backend 2 per local worker of each rank while the task is not
- * known to be short, and one held for credit (at most 5 with max_workers
- * 1 on 2 worker ranks).  So the last one stays pending. */
+ * the MPI backend one per idle local worker of each rank while the task
+ * is not known to be short, and one held for credit (at most 3 with
+ * max_workers 1 on 2 worker ranks).  So the last one stays pending. */
 enum { GATES = 8 };
 
 static void submit_gates(mp_executor_t *ex, const struct fifo *q,
@@ -1015,6 +1015,52 @@ static void check_signal_workers(int sig)
 	fifo_close(&gate);
 }
 
+/* No task waits behind a long one while a worker is idle (CPython's
+ * shared call queue; on MPI, 2 worker ranks of one local worker each): a
+ * task held by a gate, then tasks of functions not timed yet, then many of
+ * one known to be short: all end while the held one still runs. */
+static void test_no_wait_behind_long(void **state)
+{
+	mp_executor_opts_t opts = {.max_workers = 2};
+	mp_future_t *held, *f[24];
+	struct fifo q;
+	mp_executor_t *ex;
+#ifdef MPT_MPI
+	mp_mpi_opts_t mo = {.local_workers = 1};
+
+	opts.backend = mp_mpi_backend();
+	opts.backend_arg = &mo;
+#endif
+	(void)state;
+	ex = mp_executor_new(&opts);
+	assert_non_null(ex);
+	fifo_open(&q);
+	held = submit_gate(ex, &q, 0);
+	wait_running(held);
+	for (int round = 0; round < 2; round++) {
+		int n = round == 0 ? 4 : 24;
+
+		for (int i = 0; i < n; i++)
+			f[i] = round == 0 && i % 2 ? submit_gate(ex, NULL, 1)
+						   : submit_int(ex, i);
+		for (int i = 0; i < n; i++) {
+			const mp_bytes_t *out;
+
+			mpt_assert_ok(mp_future_result(f[i], mpt_timeout(10),
+						       &out));
+			assert_int_equal(*(const int *)out->data,
+					 round == 0 && i % 2 ? 1 : 2 * i);
+			mp_future_free(f[i]);
+		}
+	}
+	assert_int_equal(mp_future_done(held), 0);
+	open_gate(&q, 1);
+	mpt_assert_ok(mp_future_result(held, mpt_timeout(10), NULL));
+	mp_future_free(held);
+	mp_executor_free(ex);
+	fifo_close(&q);
+}
+
 static void test_terminate_workers(void **state)
 {
 	(void)state;
@@ -1108,6 +1154,7 @@ int main(int argc, char **argv)
 		MPT(test_shutdown_flags),
 		MPT(test_success_keeps_last_error),
 		MPT(test_future_kill),
+		MPT(test_no_wait_behind_long),
 		MPT(test_terminate_workers),
 		MPT_DEADLINE(test_free_is_bounded, 60),
 		MPT(test_kill_workers),
@@ -1151,6 +1198,7 @@ int main(int argc, char **argv)
 		MPT(test_shutdown_flags),
 		MPT(test_success_keeps_last_error),
 		MPT(test_future_kill),
+		MPT(test_no_wait_behind_long),
 		MPT(test_terminate_workers),
 		MPT(test_kill_workers),
 		MPT(test_submit_many),

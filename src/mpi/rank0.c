@@ -12,9 +12,11 @@
 struct rank {
 	bool alive, bye;
 	unsigned inflight, nfree;
+	unsigned nlong;     /* in flight and sent as long (not known short) */
 	void **handle;      /* by slot: the job sent, or NULL */
 	uint64_t *sent;     /* by slot: when */
 	uint32_t *fnid;     /* by slot: its function */
+	bool *lng;          /* by slot: sent as long (counted in nlong) */
 	uint32_t *free;     /* free slots (a stack) */
 	uint64_t last_heard;
 	char *rbuf;
@@ -92,11 +94,15 @@ static void end_slot(struct be *b, int k, uint32_t slot, int status,
 	uint64_t t = (mpb_now_ns() - r->sent[slot]) / r->inflight;
 	uint64_t *avg = &b->fn_avg[r->fnid[slot]];
 
-	*avg = *avg == 0 ? t : *avg - *avg / 8 + t / 8;
+	/* Falls fast (a cold first run, once; a job sent as long waits a
+	 * round trip more), rises slowly. */
+	*avg = *avg == 0 ? t : t < *avg ? *avg / 2 + t / 2
+			       : *avg - *avg / 8 + t / 8;
 	b->avg_ns = *avg;
 	r->handle[slot] = NULL;
 	r->free[r->nfree++] = slot;
 	r->inflight--;
+	r->nlong -= r->lng[slot];
 	mp_executor_backend_end(b->ex, h, status, data, len);
 }
 
@@ -228,6 +234,8 @@ static int add_job(struct be *b, int k, const mp_backend_job_t *j)
 	r->handle[slot] = j->handle;
 	r->sent[slot] = mpb_now_ns();
 	r->fnid[slot] = rec.fnid;
+	r->lng[slot] = b->avg_ns >= SHORT_NS;
+	r->nlong += r->lng[slot];
 	if (r->inflight++ == 0)
 		r->last_heard = mpb_now_ns(); /* the clock starts now */
 	return 1;
@@ -236,17 +244,31 @@ nomem:
 	return 0;
 }
 
-/* What rank k may be given now: the whole window while jobs prove short
- * (under SHORT_NS each), else one queued behind each local worker, so
- * that long jobs spread over the ranks. */
-
+/* What rank k may be given now.  A job not known to be short (under
+ * SHORT_NS) goes only to a rank with an idle local worker (fewer jobs in
+ * flight than local workers): no such job waits on a rank behind another
+ * while a worker elsewhere is idle; it waits here (held) instead, and
+ * long jobs spread over the ranks.  Jobs known to be short get the whole
+ * window, but not a rank whose local workers all run long jobs. */
 static unsigned credit(const struct be *b, int k)
 {
 	const struct rank *r = &b->r[k];
 	unsigned cap = !r->alive ? 0
-		       : b->avg_ns < SHORT_NS ? b->cf.window : 2 * b->cf.local;
+		       : b->avg_ns >= SHORT_NS ? b->cf.local
+		       : r->nlong < b->cf.local ? b->cf.window : 0;
 
 	return r->inflight < cap ? cap - r->inflight : 0;
+}
+
+/* Is rank k a better choice than rank best (0: none yet)?  Fewer long
+ * jobs in flight (more idle local workers), then fewer jobs; on a tie
+ * the first. */
+static bool better(const struct be *b, int k, int best)
+{
+	const struct rank *r = &b->r[k], *o = &b->r[best];
+
+	return best == 0 || r->nlong < o->nlong ||
+	       (r->nlong == o->nlong && r->inflight < o->inflight);
 }
 
 /* Send each rank its message of this round, if any: true if any. */
@@ -306,8 +328,8 @@ static void send_kills(struct be *b)
 	}
 }
 
-/* Hand pending jobs to the ranks with credit, each to the least loaded,
- * one message per rank.  The credit is that of the first job's function
+/* Hand pending jobs to the ranks with credit, each to the best (better:
+ * the most idle local workers), one message per rank.  The credit is that of the first job's function
  * (a function not seen yet counts as long), so that first job is taken
  * to learn it; without credit it is held (jobs[0]) until a result frees
  * some: never sent past the credit, which piled long jobs on one rank
@@ -339,8 +361,7 @@ static bool hand_out(struct be *b)
 		int best = 0;
 
 		for (int k = 1; k < b->nranks; k++)
-			if (credit(b, k) > 0 &&
-			    (best == 0 || b->r[k].inflight < b->r[best].inflight))
+			if (credit(b, k) > 0 && better(b, k, best))
 				best = k;
 		if (best == 0) /* a rank was lost meanwhile */
 			mp_executor_backend_end(b->ex, b->jobs[i].handle,
@@ -560,6 +581,7 @@ static void be_free(struct be *b)
 		free(b->r[k].handle);
 		free(b->r[k].sent);
 		free(b->r[k].fnid);
+		free(b->r[k].lng);
 		free(b->r[k].free);
 		free(b->r[k].rbuf);
 		mpw_free(&b->r[k].out);
@@ -630,9 +652,11 @@ static int be_setup(struct be *b)
 		r->handle = calloc(w, sizeof(*r->handle));
 		r->sent = calloc(w, sizeof(*r->sent));
 		r->fnid = calloc(w, sizeof(*r->fnid));
+		r->lng = calloc(w, sizeof(*r->lng));
 		r->free = calloc(w, sizeof(*r->free));
 		r->rbuf = malloc(MPW_FIRST);
-		if (!r->handle || !r->sent || !r->fnid || !r->free || !r->rbuf)
+		if (!r->handle || !r->sent || !r->fnid || !r->lng || !r->free ||
+		    !r->rbuf)
 			return -ENOMEM;
 		for (unsigned s = 0; s < w; s++)
 			r->free[r->nfree++] = w - 1 - s;
