@@ -183,42 +183,82 @@ static int d_value(void *obj, mp_obj_t **out)
 
 #define L ((mp_listproxy_t *)c->obj)
 
-static int l_index_arg(struct mpi_call *c, int64_t *i)
+/* Python's type name of a value (a proxy's class for a proxy). */
+static const char *type_name(const mp_obj_t *o)
+{
+	const char *q = NULL;
+	const mp_obj_t *a = NULL, *a0;
+	const mp_bytes_t *s;
+
+	if (mp_obj_object_info(o, NULL, &q, &a, NULL, NULL) < 0)
+		return mp_obj_kind_name(mp_obj_kind(o));
+	if (strcmp(q, "RebuildProxy") == 0 && mp_obj_item(a, 0, &a0) == 0 &&
+	    mp_obj_as_str(a0, &s) == 0)
+		return s->data;
+	return q;
+}
+
+/* The index argument: 0 and *i, 1 and b for a slice (b NULL: no slice
+ * taken), or a code with c->exc set. */
+static int l_index_arg(struct mpi_call *c, int64_t *i, ptrdiff_t *b)
 {
 	const mp_obj_t *o;
+	char msg[96];
 	int rc = mpi_call_need(c, 0, NULL, &o);
 
-	if (rc == 0 && (mp_obj_kind(o) != MP_OBJ_INT ||
-			mp_obj_as_int(o, i) < 0))
-		return mpi_call_raise(c, "TypeError", "list indices must be integers "
-			     "(mproc's manager serves no slices)");
-	return rc;
+	if (rc < 0 || (b != NULL && (rc = mpi_call_slice(c, o, b)) != 0))
+		return rc;
+	if (mp_obj_kind(o) == MP_OBJ_INT &&
+	    (rc = mp_obj_as_int(o, i)) != -ERANGE)
+		return rc;
+	if (rc == -ERANGE)
+		return mpi_call_raise(c, "IndexError", "cannot fit 'int' into "
+				      "an index-sized integer");
+	snprintf(msg, sizeof(msg), "list indices must be integers or slices, "
+		 "not %s", type_name(o));
+	return mpi_call_raise(c, "TypeError", msg);
 }
 
 static int l_getitem(struct mpi_call *c)
 {
+	ptrdiff_t b[3];
 	int64_t i;
-	int rc = l_index_arg(c, &i);
+	int rc = l_index_arg(c, &i, b);
 
+	if (rc == 1)
+		return mp_listproxy_get_slice(L, b[0], b[1], b[2], &c->ret);
 	return rc < 0 ? rc : mp_listproxy_get(L, (ptrdiff_t)i, &c->ret);
 }
 
 static int l_setitem(struct mpi_call *c)
 {
 	const mp_obj_t *v;
+	ptrdiff_t b[3];
 	int64_t i;
-	int rc;
+	int rc, k;
 
-	if ((rc = l_index_arg(c, &i)) < 0 || (rc = mpi_call_need(c, 1, NULL, &v)) < 0)
-		return rc;
-	return mp_listproxy_set(L, (ptrdiff_t)i, v);
+	if ((rc = l_index_arg(c, &i, b)) < 0 ||
+	    mpi_call_need(c, 1, NULL, &v) < 0)
+		return rc < 0 ? rc : -EINVAL;
+	if (rc == 0)
+		return mp_listproxy_set(L, (ptrdiff_t)i, v);
+	k = mp_obj_kind(v);
+	if (k <= MP_OBJ_FLOAT || k == MP_OBJ_OBJECT) /* not iterable */
+		return mpi_call_raise(c, "TypeError", b[2] == 1
+				      ? "can only assign an iterable"
+				      : "must assign iterable to extended "
+					"slice");
+	return mp_listproxy_set_slice(L, b[0], b[1], b[2], v);
 }
 
 static int l_delitem(struct mpi_call *c)
 {
+	ptrdiff_t b[3];
 	int64_t i;
-	int rc = l_index_arg(c, &i);
+	int rc = l_index_arg(c, &i, b);
 
+	if (rc == 1)
+		return mp_listproxy_del_slice(L, b[0], b[1], b[2]);
 	if (rc == 0 && (rc = mp_listproxy_pop(L, (ptrdiff_t)i, NULL)) ==
 		       -ERANGE)
 		return mpi_call_raise(c, "IndexError", "list assignment index out of "
@@ -274,7 +314,8 @@ static int l_insert(struct mpi_call *c)
 	int64_t i;
 	int rc;
 
-	if ((rc = l_index_arg(c, &i)) < 0 || (rc = mpi_call_need(c, 1, NULL, &v)) < 0)
+	if ((rc = l_index_arg(c, &i, NULL)) < 0 ||
+	    (rc = mpi_call_need(c, 1, NULL, &v)) < 0)
 		return rc;
 	return mp_listproxy_insert(L, (ptrdiff_t)i, v);
 }
@@ -310,21 +351,6 @@ static int l_sort(struct mpi_call *c)
 }
 
 static int l_value(void *obj, mp_obj_t **out);
-
-/* Python's type name of a value (a proxy's class for a proxy). */
-static const char *type_name(const mp_obj_t *o)
-{
-	const char *q = NULL;
-	const mp_obj_t *a = NULL, *a0;
-	const mp_bytes_t *s;
-
-	if (mp_obj_object_info(o, NULL, &q, &a, NULL, NULL) < 0)
-		return mp_obj_kind_name(mp_obj_kind(o));
-	if (strcmp(q, "RebuildProxy") == 0 && mp_obj_item(a, 0, &a0) == 0 &&
-	    mp_obj_as_str(a0, &s) == 0)
-		return s->data;
-	return q;
-}
 
 /* n of l * n, n * l, l *= n: an int or bool, as list's own methods. */
 static int l_times(struct mpi_call *c, int64_t *n)
