@@ -1425,7 +1425,8 @@ static void test_remote_list_operators_condition_array(void **state)
 	mp_manager_free(m);
 }
 
-/* ---- slices: a CPython client's l[a:b:c], = and del, as CPython's ---- */
+/* ---- slices: a CPython client's l[a:b:c], = and del, and an Array's
+ * a[a:b:c] (an array.array), as CPython's ---- */
 
 static const char slice_client[] =
 	"import sys\n"
@@ -1467,7 +1468,18 @@ static const char slice_client[] =
 	"        print(bad())\n"
 	"    except (TypeError, ValueError, IndexError) as e:\n"
 	"        print(type(e).__name__, e)\n"
-	"print(l)\n";
+	"print(l)\n"
+	"a = m.Array('i', [0, 1, 2, 3, 4, 5])\n"
+	"d = m.Array('d', [0.5, 1.5, 2.5])\n"
+	"print(a[1:3], a[::-2], a[-2:], a[4:1], a[::2**70], d[::2], len(a))\n"
+	"for bad in (lambda: a['x':1], lambda: a[::0], lambda: a['x'],\n"
+	"            lambda: a.__setitem__(slice(1, 3), [7, 8]),\n"
+	"            lambda: a.__setitem__(slice(None, None, 2), (1, 2, 3))):\n"
+	"    try:\n"
+	"        print(bad())\n"
+	"    except (TypeError, ValueError) as e:\n"
+	"        print(type(e).__name__, e)\n"
+	"print(a[:])\n";
 
 static const char slice_out[] =
 	"[1, 2] [0, 2, 4, 6, 8] [9, 8, 7, 6, 5, 4, 3, 2, 1, 0] [7, 8, 9] [9, 7, 5] [8, 5] []\n"
@@ -1493,7 +1505,14 @@ static const char slice_out[] =
 	"IndexError cannot fit 'int' into an index-sized integer\n"
 	"TypeError list indices must be integers or slices, not NoneType\n"
 	"ValueError slice step cannot be zero\n"
-	"[1, 2, 3, 4, 5]\n";
+	"[1, 2, 3, 4, 5]\n"
+	"array('i', [1, 2]) array('i', [5, 3, 1]) array('i', [4, 5]) array('i') array('i', [0]) array('d', [0.5, 2.5]) 6\n"
+	"TypeError slice indices must be integers or None or have an __index__ method\n"
+	"ValueError slice step cannot be zero\n"
+	"TypeError array indices must be integers\n"
+	"TypeError can only assign array (not \"list\") to array slice\n"
+	"TypeError can only assign array (not \"tuple\") to array slice\n"
+	"array('i', [0, 1, 2, 3, 4, 5])\n";
 
 static void test_remote_list_slices(void **state)
 {

@@ -30,6 +30,7 @@ const struct glob mpi_pk_globs[] = {
 	{"builtins", "object", R_OBJECT, "__builtin__", "object"},
 	{"builtins", "reversed", R_CLASS, "__builtin__", "reversed"},
 	{"builtins", "slice", R_CLASS, "__builtin__", "slice"},
+	{"array", "array", R_CLASS, "array", "array"},
 	{"_codecs", "encode", R_ENCODE, "_codecs", "encode"},
 	{"copyreg", "_reconstructor", R_RECON, "copy_reg", "_reconstructor"},
 	{"collections", "OrderedDict", R_ODICT, "collections", "OrderedDict"},
