@@ -1521,6 +1521,51 @@ static void test_remote_list_slices(void **state)
 	expect_on_both(slice_client, slice_out);
 }
 
+/* ---- dict.update from pairs and keywords, as CPython's ---- */
+
+static const char update_client[] =
+	"import sys\n"
+	"from multiprocessing.managers import SyncManager\n"
+	"host, port = sys.argv[1].rsplit(':', 1)\n"
+	"m = SyncManager(address=(host, int(port)), authkey=b'secret')\n"
+	"m.connect()\n"
+	"d = m.dict()\n"
+	"d.update([('a', 1), ['b', [2]]], c=3)\n"
+	"d.update((('a', 0),), a=5)\n"
+	"d.update({('t', 1): None})\n"
+	"d.update()\n"
+	"d.update(z=0)\n"
+	"print(sorted(d.items(), key=repr))\n"
+	"for bad in ([('x', 1), 5], [('y', 1), (1, 2, 3)], [('w', 1), ([1], 2)],\n"
+	"            [('v', 1), ((1, [2]), 3)], 7, None):\n"
+	"    try:\n"
+	"        d.update(bad)\n"
+	"    except (TypeError, ValueError) as e:\n"
+	"        print(type(e).__name__, e)\n"
+	"try:\n"
+	"    d.update({}, {})\n"
+	"except TypeError as e:\n"
+	"    print(type(e).__name__, e)\n"
+	"print(sorted(d.items(), key=repr))\n";
+
+static const char update_out[] =
+	"[('a', 5), ('b', [2]), ('c', 3), ('z', 0), (('t', 1), None)]\n"
+	"TypeError cannot convert dictionary update sequence element #1 to a sequence\n"
+	"ValueError dictionary update sequence element #1 has length 3; 2 is required\n"
+	"TypeError unhashable type: 'list'\n"
+	"TypeError unhashable type: 'list'\n"
+	"TypeError 'int' object is not iterable\n"
+	"TypeError 'NoneType' object is not iterable\n"
+	"TypeError update expected at most 1 argument, got 2\n"
+	"[('a', 5), ('b', [2]), ('c', 3), ('v', 1), ('w', 1), ('x', 1), ('y', 1), ('z', 0), (('t', 1), None)]\n";
+
+static void test_remote_dict_update(void **state)
+{
+	(void)state;
+	NEED_PYTHON();
+	expect_on_both(update_client, update_out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1541,6 +1586,7 @@ int main(void)
 		MPT(test_remote_nested_mproc_client),
 		MPT(test_remote_list_operators_condition_array),
 		MPT(test_remote_list_slices),
+		MPT(test_remote_dict_update),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -41,6 +41,8 @@ methods = {
     'd_get_missing': ('d', '__getitem__', ((1, 2),), {}),
     'd_del': ('d', '__delitem__', ('x',), {}),
     'd_update': ('d', 'update', ({'k': [None, b'b']},), {'z': 1.5}),
+    'd_update_pairs': ('d', 'update', ([('k', 1), ['j', [2]], 5],),
+                       {'z': 0}),
     'd_pop': ('d', 'pop', ('k', 'default'), {}),
     'd_setdefault': ('d', 'setdefault', (frozenset({1}), ()), {}),
     'd_items': ('d', 'items', (), {}),
