@@ -282,7 +282,7 @@ static int l_index_arg(struct mpi_call *c, int64_t *i, ptrdiff_t *b)
 
 	if (rc < 0 || (b != NULL && (rc = mpi_call_slice(c, o, b)) != 0))
 		return rc;
-	if (mp_obj_kind(o) == MP_OBJ_INT &&
+	if ((mp_obj_kind(o) == MP_OBJ_INT || mp_obj_kind(o) == MP_OBJ_BOOL) &&
 	    (rc = mp_obj_as_int(o, i)) != -ERANGE)
 		return rc;
 	if (rc == -ERANGE)
