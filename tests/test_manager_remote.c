@@ -1396,25 +1396,175 @@ static const char extras_out[] =
 	"RemoteError TypeError: 'NoneType' object is not iterable\n"
 	"[]\n";
 
-static void test_remote_list_operators_condition_array(void **state)
+/* The same script, and output want, against CPython's server and ours. */
+static void expect_on_both(const char *script, const char *want)
 {
 	char address[128];
-	mp_popen_t *p;
+	mp_popen_t *p = start_cpython_server(address, sizeof(address));
+	mp_manager_t *m;
+
+	python_expect(script, address, want);
+	stop_cpython_server(p);
+	m = served("127.0.0.1:0");
+	python_expect(script, mp_manager_address(m), want);
+	mp_manager_free(m);
+}
+
+static void test_remote_list_operators_condition_array(void **state)
+{
 	mp_manager_t *m;
 
 	(void)state;
 	NEED_PYTHON();
-	/* the same script and output against CPython's server and ours */
-	p = start_cpython_server(address, sizeof(address));
-	python_expect(extras_client, address, extras_out);
-	stop_cpython_server(p);
+	expect_on_both(extras_client, extras_out);
 	m = served("127.0.0.1:0");
-	python_expect(extras_client, mp_manager_address(m), extras_out);
 	python_expect(cond_client, mp_manager_address(m),
 		      "False None\nTrue False\nTrue\nFalse\n"
 		      "TypeError: mproc's manager makes a Condition on a Lock or "
 		      "RLock proxy (or its own RLock)\nFalse\n");
 	mp_manager_free(m);
+}
+
+/* ---- slices: a CPython client's l[a:b:c], = and del, and an Array's
+ * a[a:b:c] (an array.array), as CPython's ---- */
+
+static const char slice_client[] =
+	"import sys\n"
+	"from multiprocessing.managers import SyncManager\n"
+	"host, port = sys.argv[1].rsplit(':', 1)\n"
+	"m = SyncManager(address=(host, int(port)), authkey=b'secret')\n"
+	"m.connect()\n"
+	"l = m.list(list(range(10)))\n"
+	"print(l[1:3], l[::2], l[::-1], l[-3:], l[:-7:-2], l[8:2:-3], l[5:2])\n"
+	"print(l[-100:100:4], l[2**70:], l[:-2**70], l[::-2**70], l[True:None])\n"
+	"l[1:3] = ['a', 'b', 'c']\n"
+	"print(l)\n"
+	"l[::3] = (0, 3, 6, 9)\n"
+	"print(l)\n"
+	"l[5:2] = ['x']\n"
+	"print(l)\n"
+	"l[-2:] = []\n"
+	"print(l)\n"
+	"del l[::2]\n"
+	"print(l)\n"
+	"del l[-1:0:-2]\n"
+	"print(l)\n"
+	"del l[5:]\n"
+	"print(l, len(l))\n"
+	"l[:] = [7, 8, 9, 10]\n"
+	"del l[::-1]\n"
+	"print(l)\n"
+	"l.extend([1, 2, 3, 4, 5])\n"
+	"for bad in (lambda: l.__setitem__(slice(None, None, 2), [1]),\n"
+	"            lambda: l.__setitem__(slice(0, 5, -1), [1, 2]),\n"
+	"            lambda: l.__setitem__(slice(1, 2), 5),\n"
+	"            lambda: l.__setitem__(slice(1, 5, 2), None),\n"
+	"            lambda: l['a':2], lambda: l[1:2.5], lambda: l[::0],\n"
+	"            lambda: l.__delitem__(slice(None, None, 0)),\n"
+	"            lambda: l.__delitem__(slice('x', None)),\n"
+	"            lambda: l['x'], lambda: l[2**70], lambda: l[None],\n"
+	"            lambda: l['a':None:0], lambda: l[True]):\n"
+	"    try:\n"
+	"        print(bad())\n"
+	"    except (TypeError, ValueError, IndexError) as e:\n"
+	"        print(type(e).__name__, e)\n"
+	"print(l)\n"
+	"a = m.Array('i', [0, 1, 2, 3, 4, 5])\n"
+	"d = m.Array('d', [0.5, 1.5, 2.5])\n"
+	"print(a[1:3], a[::-2], a[-2:], a[4:1], a[::2**70], d[::2], len(a))\n"
+	"for bad in (lambda: a['x':1], lambda: a[::0], lambda: a['x'],\n"
+	"            lambda: a.__setitem__(slice(1, 3), [7, 8]),\n"
+	"            lambda: a.__setitem__(slice(None, None, 2), (1, 2, 3))):\n"
+	"    try:\n"
+	"        print(bad())\n"
+	"    except (TypeError, ValueError) as e:\n"
+	"        print(type(e).__name__, e)\n"
+	"print(a[:])\n";
+
+static const char slice_out[] =
+	"[1, 2] [0, 2, 4, 6, 8] [9, 8, 7, 6, 5, 4, 3, 2, 1, 0] [7, 8, 9] [9, 7, 5] [8, 5] []\n"
+	"[0, 4, 8] [] [] [9] [1, 2, 3, 4, 5, 6, 7, 8, 9]\n"
+	"[0, 'a', 'b', 'c', 3, 4, 5, 6, 7, 8, 9]\n"
+	"[0, 'a', 'b', 3, 3, 4, 6, 6, 7, 9, 9]\n"
+	"[0, 'a', 'b', 3, 3, 'x', 4, 6, 6, 7, 9, 9]\n"
+	"[0, 'a', 'b', 3, 3, 'x', 4, 6, 6, 7]\n"
+	"['a', 3, 'x', 6, 7]\n"
+	"['a', 3, 6]\n"
+	"['a', 3, 6] 3\n"
+	"[]\n"
+	"ValueError attempt to assign sequence of size 1 to extended slice of size 3\n"
+	"ValueError attempt to assign sequence of size 2 to extended slice of size 0\n"
+	"TypeError can only assign an iterable\n"
+	"TypeError must assign iterable to extended slice\n"
+	"TypeError slice indices must be integers or None or have an __index__ method\n"
+	"TypeError slice indices must be integers or None or have an __index__ method\n"
+	"ValueError slice step cannot be zero\n"
+	"ValueError slice step cannot be zero\n"
+	"TypeError slice indices must be integers or None or have an __index__ method\n"
+	"TypeError list indices must be integers or slices, not str\n"
+	"IndexError cannot fit 'int' into an index-sized integer\n"
+	"TypeError list indices must be integers or slices, not NoneType\n"
+	"ValueError slice step cannot be zero\n"
+	"2\n"
+	"[1, 2, 3, 4, 5]\n"
+	"array('i', [1, 2]) array('i', [5, 3, 1]) array('i', [4, 5]) array('i') array('i', [0]) array('d', [0.5, 2.5]) 6\n"
+	"TypeError slice indices must be integers or None or have an __index__ method\n"
+	"ValueError slice step cannot be zero\n"
+	"TypeError array indices must be integers\n"
+	"TypeError can only assign array (not \"list\") to array slice\n"
+	"TypeError can only assign array (not \"tuple\") to array slice\n"
+	"array('i', [0, 1, 2, 3, 4, 5])\n";
+
+static void test_remote_list_slices(void **state)
+{
+	(void)state;
+	NEED_PYTHON();
+	expect_on_both(slice_client, slice_out);
+}
+
+/* ---- dict.update from pairs and keywords, as CPython's ---- */
+
+static const char update_client[] =
+	"import sys\n"
+	"from multiprocessing.managers import SyncManager\n"
+	"host, port = sys.argv[1].rsplit(':', 1)\n"
+	"m = SyncManager(address=(host, int(port)), authkey=b'secret')\n"
+	"m.connect()\n"
+	"d = m.dict()\n"
+	"d.update([('a', 1), ['b', [2]]], c=3)\n"
+	"d.update((('a', 0),), a=5)\n"
+	"d.update({('t', 1): None})\n"
+	"d.update()\n"
+	"d.update(z=0)\n"
+	"print(sorted(d.items(), key=repr))\n"
+	"for bad in ([('x', 1), 5], [('y', 1), (1, 2, 3)], [('w', 1), ([1], 2)],\n"
+	"            [('v', 1), ((1, [2]), 3)], 7, None):\n"
+	"    try:\n"
+	"        d.update(bad)\n"
+	"    except (TypeError, ValueError) as e:\n"
+	"        print(type(e).__name__, e)\n"
+	"try:\n"
+	"    d.update({}, {})\n"
+	"except TypeError as e:\n"
+	"    print(type(e).__name__, e)\n"
+	"print(sorted(d.items(), key=repr))\n";
+
+static const char update_out[] =
+	"[('a', 5), ('b', [2]), ('c', 3), ('z', 0), (('t', 1), None)]\n"
+	"TypeError cannot convert dictionary update sequence element #1 to a sequence\n"
+	"ValueError dictionary update sequence element #1 has length 3; 2 is required\n"
+	"TypeError unhashable type: 'list'\n"
+	"TypeError unhashable type: 'list'\n"
+	"TypeError 'int' object is not iterable\n"
+	"TypeError 'NoneType' object is not iterable\n"
+	"TypeError update expected at most 1 argument, got 2\n"
+	"[('a', 5), ('b', [2]), ('c', 3), ('v', 1), ('w', 1), ('x', 1), ('y', 1), ('z', 0), (('t', 1), None)]\n";
+
+static void test_remote_dict_update(void **state)
+{
+	(void)state;
+	NEED_PYTHON();
+	expect_on_both(update_client, update_out);
 }
 
 int main(void)
@@ -1436,6 +1586,8 @@ int main(void)
 		MPT(test_remote_nested_cpython_client),
 		MPT(test_remote_nested_mproc_client),
 		MPT(test_remote_list_operators_condition_array),
+		MPT(test_remote_list_slices),
+		MPT(test_remote_dict_update),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

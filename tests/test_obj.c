@@ -905,6 +905,8 @@ static const char *py_make =
 	" (RemoteError('Traceback ...'), 1),\n"
 	" ([Token('list', '/tmp/x', 'a1'), Token('list', '/tmp/x', 'a2')], 0),\n"
 	" (collections.OrderedDict(b=1, a=2), 0), (bytearray(b'ba'), 0),\n"
+	" (slice(1, None, 2), 1), (slice(-3, 2**70, None), 1),\n"
+	" (slice('a', 2.5, [1]), 1),\n"
 	"]\n"
 	"for v, exact in cases:\n"
 	"    r = repr(v)\n"

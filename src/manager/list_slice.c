@@ -17,12 +17,6 @@
 #include "manager/mgr_int.h"
 #include "obj/obj_int.h"
 
-/* A slice resolved against a length, as CPython's PySlice_AdjustIndices. */
-struct span {
-	int64_t start, step;
-	uint64_t len; /* items it selects */
-};
-
 static int64_t adjust_one(ptrdiff_t i, int64_t step, uint64_t n)
 {
 	int64_t x = i;
@@ -37,8 +31,8 @@ static int64_t adjust_one(ptrdiff_t i, int64_t step, uint64_t n)
 	return x;
 }
 
-static int resolve(ptrdiff_t start, ptrdiff_t stop, ptrdiff_t step,
-		   uint64_t n, struct span *s)
+int mpi_slice_resolve(ptrdiff_t start, ptrdiff_t stop, ptrdiff_t step,
+		      uint64_t n, struct mpi_span *s)
 {
 	int64_t a, b;
 
@@ -58,7 +52,7 @@ static int resolve(ptrdiff_t start, ptrdiff_t stop, ptrdiff_t step,
 	return 0;
 }
 
-static uint64_t at(const struct span *s, uint64_t k)
+uint64_t mpi_slice_at(const struct mpi_span *s, uint64_t k)
 {
 	return (uint64_t)(s->start + (int64_t)k * s->step);
 }
@@ -108,7 +102,7 @@ int mp_listproxy_get_slice(mp_listproxy_t *l, ptrdiff_t start,
 {
 	const uint64_t *items;
 	mp_obj_t *res, *v;
-	struct span s;
+	struct mpi_span s;
 	uint64_t n, k;
 	int rc;
 
@@ -118,9 +112,10 @@ int mp_listproxy_get_slice(mp_listproxy_t *l, ptrdiff_t start,
 	if ((res = mpi_obj_new(MP_OBJ_LIST)) == NULL)
 		return MPI_ERR(-ENOMEM, "out of memory");
 	items = mpi_list_lock(l, &n);
-	rc = resolve(start, stop, step, n, &s);
+	rc = mpi_slice_resolve(start, stop, step, n, &s);
 	for (k = 0; rc == 0 && k < s.len; k++)
-		if ((rc = mpi_region_get_obj(l->r, items[at(&s, k)], &v)) == 0)
+		if ((rc = mpi_region_get_obj(l->r, items[mpi_slice_at(&s, k)],
+					     &v)) == 0)
 			rc = mpi_obj_append(res, v);
 	mpi_list_unlock(l);
 	if (rc < 0) {
@@ -135,8 +130,8 @@ int mp_listproxy_get_slice(mp_listproxy_t *l, ptrdiff_t start,
  * The new items of l[s] = v (k blocks) into nv (room for n + k), the
  * dropped ones into gone (room for n): the new count, or a code.
  */
-static int64_t assign(const uint64_t *items, uint64_t n, const struct span *s,
-		      ptrdiff_t stop, const uint64_t *v, uint64_t k,
+static int64_t assign(const uint64_t *items, uint64_t n,
+		      const struct mpi_span *s, ptrdiff_t stop, const uint64_t *v, uint64_t k,
 		      uint64_t *nv, uint64_t *gone, uint64_t *ngone)
 {
 	uint64_t a, b, i;
@@ -161,8 +156,8 @@ static int64_t assign(const uint64_t *items, uint64_t n, const struct span *s,
 			       (unsigned long long)s->len);
 	memcpy(nv, items, n * 8);
 	for (i = 0; i < k; i++) {
-		gone[i] = items[at(s, i)];
-		nv[at(s, i)] = v[i];
+		gone[i] = items[mpi_slice_at(s, i)];
+		nv[mpi_slice_at(s, i)] = v[i];
 	}
 	*ngone = k;
 	return (int64_t)n;
@@ -174,7 +169,7 @@ int mp_listproxy_set_slice(mp_listproxy_t *l, ptrdiff_t start,
 {
 	uint64_t *v = NULL, *nv = NULL, *gone = NULL, k = 0, n, ngone = 0;
 	const uint64_t *cur;
-	struct span s;
+	struct mpi_span s;
 	int64_t cnt;
 	int rc;
 
@@ -183,7 +178,7 @@ int mp_listproxy_set_slice(mp_listproxy_t *l, ptrdiff_t start,
 	if ((rc = put_items(l, items, &v, &k)) < 0)
 		return MPI_RAISE(rc);
 	cur = mpi_list_lock(l, &n);
-	if ((rc = resolve(start, stop, step, n, &s)) == 0) {
+	if ((rc = mpi_slice_resolve(start, stop, step, n, &s)) == 0) {
 		nv = mpi_calloc(n + k + 1, 8);
 		gone = mpi_calloc(n + 1, 8);
 		if (nv == NULL || gone == NULL)
@@ -210,12 +205,12 @@ int mp_listproxy_del_slice(mp_listproxy_t *l, ptrdiff_t start,
 {
 	uint64_t *nv = NULL, *gone = NULL, n, i, j, g = 0, cnt = 0;
 	const uint64_t *cur;
-	struct span s;
+	struct mpi_span s;
 	int rc;
 
 	CHECK_L(l);
 	cur = mpi_list_lock(l, &n);
-	if ((rc = resolve(start, stop, step, n, &s)) == 0 && s.len > 0) {
+	if ((rc = mpi_slice_resolve(start, stop, step, n, &s)) == 0 && s.len > 0) {
 		nv = mpi_calloc(n + 1, 8);
 		gone = mpi_calloc(n + 1, 8);
 		if (nv == NULL || gone == NULL)
@@ -223,7 +218,7 @@ int mp_listproxy_del_slice(mp_listproxy_t *l, ptrdiff_t start,
 	}
 	if (rc == 0 && s.len > 0) {
 		/* walk the selected positions in increasing order */
-		uint64_t lo = s.step > 0 ? at(&s, 0) : at(&s, s.len - 1);
+		uint64_t lo = mpi_slice_at(&s, s.step > 0 ? 0 : s.len - 1);
 		uint64_t stride = (uint64_t)(s.step > 0 ? s.step : -s.step);
 
 		for (i = 0, j = lo; i < n; i++) {

@@ -210,6 +210,19 @@ int mpi_array_new(struct mpi_region *r, char typecode, const mp_obj_t *init,
 int mpi_value_get(struct mp_valueproxy *v, mp_obj_t **out);
 int mpi_value_set(struct mp_valueproxy *v, const mp_obj_t *value);
 int mpi_array_get(struct mp_arrayproxy *a, ptrdiff_t i, mp_obj_t **out);
+
+/* A slice resolved against a length n as CPython's PySlice_AdjustIndices
+ * (list_slice.c; PTRDIFF_MIN/MAX stand for omitted bounds): its first
+ * index, step and the number of items it selects; 0, or -EINVAL
+ * "ValueError: slice step cannot be zero" as a reason.  mpi_slice_at: the
+ * index of its item k. */
+struct mpi_span {
+	int64_t start, step;
+	uint64_t len;
+};
+int mpi_slice_resolve(ptrdiff_t start, ptrdiff_t stop, ptrdiff_t step,
+		      uint64_t n, struct mpi_span *s);
+uint64_t mpi_slice_at(const struct mpi_span *s, uint64_t k);
 int mpi_array_set(struct mp_arrayproxy *a, ptrdiff_t i,
 		  const mp_obj_t *value);
 

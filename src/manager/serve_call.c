@@ -1,6 +1,6 @@
 /*
  * manager/serve_call.c - what every served method uses: its arguments
- * (mpi_call_arg, _need, _int, _bool, _count) and the exceptions it
+ * (mpi_call_arg, _need, _int, _bool, _count, _slice) and the exceptions it
  * answers with (mpi_exc_new, mpi_exc_from_error, mpi_call_raise).
  */
 #include <errno.h>
@@ -123,4 +123,63 @@ int mpi_call_count(struct mpi_call *c, int rc)
 		return rc;
 	c->ret = mp_obj_int(rc);
 	return 0;
+}
+
+/* A slice bound: None (1), an int or bool clamped to ptrdiff_t as
+ * CPython's _PyEval_SliceIndex (0), or -EINVAL for another kind. */
+static int slice_index(const mp_obj_t *o, ptrdiff_t *out)
+{
+	mp_bytes_t b = {0};
+	int64_t v;
+	int rc;
+
+	if (mp_obj_kind(o) == MP_OBJ_NONE)
+		return 1;
+	if ((rc = mp_obj_as_int(o, &v)) == -ERANGE) { /* clamp by sign */
+		if ((rc = mp_obj_as_bigint(o, &b)) < 0)
+			return rc;
+		v = b.len > 0 && (b.data[b.len - 1] & 0x80) ? INT64_MIN
+							     : INT64_MAX;
+		mp_bytes_destroy(&b);
+	} else if (rc < 0) {
+		return rc;
+	}
+	*out = (ptrdiff_t)v;
+	return 0;
+}
+
+int mpi_call_slice(struct mpi_call *c, const mp_obj_t *o, ptrdiff_t b[3])
+{
+	const char *m = NULL, *q = NULL;
+	const mp_obj_t *a = NULL, *x[3] = {NULL, NULL, NULL};
+	size_t n = 0, i;
+	int rc[3];
+
+	if (mp_obj_object_info(o, &m, &q, &a, NULL, NULL) < 0 ||
+	    strcmp(m, "builtins") != 0 || strcmp(q, "slice") != 0)
+		return 0;
+	if (mp_obj_len(a, &n) < 0 || n < 1 || n > 3)
+		return mpi_call_raise(c, "TypeError", "slice expected 1 to 3 "
+				      "arguments");
+	for (i = 0; i < n; i++) /* slice(stop) or slice(start, stop[, step]) */
+		mp_obj_item(a, (ptrdiff_t)i, &x[n == 1 ? 1 : i]);
+	/* the step first, then start and stop, as PySlice_Unpack */
+	b[2] = 1;
+	for (i = 3; i-- > 0;) {
+		rc[i] = x[i] == NULL ? 1 : slice_index(x[i], &b[i]);
+		if (rc[i] < 0)
+			return mpi_call_raise(c, "TypeError", "slice indices "
+					      "must be integers or None or "
+					      "have an __index__ method");
+		if (i == 2 && rc[2] == 0 && b[2] == 0)
+			return mpi_call_raise(c, "ValueError", "slice step "
+					      "cannot be zero");
+		if (i == 2 && rc[2] == 1)
+			b[2] = 1;
+	}
+	if (rc[0] == 1)
+		b[0] = b[2] < 0 ? PTRDIFF_MAX : 0;
+	if (rc[1] == 1)
+		b[1] = b[2] < 0 ? PTRDIFF_MIN : PTRDIFF_MAX;
+	return 1;
 }

@@ -8,6 +8,7 @@
  * which has task_done and join: so do we (both are joinable).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "internal/error.h"
@@ -167,17 +168,47 @@ static int v_create(struct mpi_call *c, struct mpi_region *r, void **out)
 						(mp_valueproxy_t **)out));
 }
 
-static int a_index(struct mpi_call *c, int64_t *i)
+/* The index argument: 0 and *i, 1 and b for a slice, or a code with
+ * c->exc set. */
+static int a_index(struct mpi_call *c, int64_t *i, ptrdiff_t b[3])
 {
 	const mp_obj_t *o;
 	int rc = mpi_call_need(c, 0, NULL, &o);
 
-	if (rc == 0 && (mp_obj_kind(o) != MP_OBJ_INT ||
-			mp_obj_as_int(o, i) < 0))
+	if (rc < 0 || (rc = mpi_call_slice(c, o, b)) != 0)
+		return rc;
+	if (mp_obj_kind(o) != MP_OBJ_INT || mp_obj_as_int(o, i) < 0)
 		return mpi_call_raise(c, "TypeError", "array indices must be "
-				      "integers (mproc's manager serves no "
-				      "slices)");
-	return rc;
+				      "integers");
+	return 0;
+}
+
+/* a[start:stop:step] as CPython's server returns it: an array.array of
+ * the same typecode (written as array.array(typecode, [items])). */
+static int a_get_slice(struct mpi_call *c, const ptrdiff_t b[3])
+{
+	struct mp_arrayproxy *a = c->obj;
+	char tc[2] = {a->code, '\0'};
+	struct mpi_span s;
+	mp_obj_t *l, *v;
+	uint64_t k;
+	int rc;
+
+	if ((rc = mpi_slice_resolve(b[0], b[1], b[2], a->n, &s)) < 0)
+		return q_plain(c, rc);
+	if ((l = mp_obj_list()) == NULL)
+		return -ENOMEM;
+	for (k = 0; k < s.len; k++)
+		if ((rc = mpi_array_get(a, (ptrdiff_t)mpi_slice_at(&s, k),
+					&v)) < 0 ||
+		    (rc = mp_obj_list_append(l, v)) < 0) {
+			mp_obj_free(l);
+			return q_plain(c, rc);
+		}
+	c->ret = mp_obj_object("array", "array",
+			       mp_obj_tuple_pack(2, mp_obj_str(tc), l), NULL,
+			       0);
+	return c->ret == NULL ? -ENOMEM : 0;
 }
 
 static int a_len(struct mpi_call *c)
@@ -187,9 +218,12 @@ static int a_len(struct mpi_call *c)
 
 static int a_get(struct mpi_call *c)
 {
+	ptrdiff_t b[3];
 	int64_t i;
-	int rc = a_index(c, &i);
+	int rc = a_index(c, &i, b);
 
+	if (rc == 1)
+		return a_get_slice(c, b);
 	return rc < 0 ? rc : q_plain(c, mpi_array_get(c->obj, (ptrdiff_t)i,
 						      &c->ret));
 }
@@ -197,11 +231,22 @@ static int a_get(struct mpi_call *c)
 static int a_set(struct mpi_call *c)
 {
 	const mp_obj_t *v;
+	char msg[96];
+	ptrdiff_t b[3];
 	int64_t i;
 	int rc;
 
-	if ((rc = a_index(c, &i)) < 0 || (rc = mpi_call_need(c, 1, NULL, &v)) < 0)
-		return rc;
+	if ((rc = a_index(c, &i, b)) < 0 ||
+	    mpi_call_need(c, 1, NULL, &v) < 0)
+		return rc < 0 ? rc : -EINVAL;
+	if (rc == 1 && mp_obj_kind(v) == MP_OBJ_OBJECT) /* an array.array */
+		return mpi_call_raise(c, "TypeError", "mproc's manager assigns "
+				      "no slice of an Array");
+	if (rc == 1) {
+		snprintf(msg, sizeof(msg), "can only assign array (not \"%s\") "
+			 "to array slice", mp_obj_kind_name(mp_obj_kind(v)));
+		return mpi_call_raise(c, "TypeError", msg);
+	}
 	return q_plain(c, mpi_array_set(c->obj, (ptrdiff_t)i, v));
 }
 

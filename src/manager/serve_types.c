@@ -116,20 +116,94 @@ static int d_setdefault(struct mpi_call *c)
 		mpi_call_arg(c, 1, NULL), &c->ret);
 }
 
+/*
+ * The pairs of d.update(seq) (a list, tuple, set or frozenset of 2-item
+ * tuples or lists) as a dict into *out, up to the first bad pair: 0, or
+ * a code with CPython's exception in c->exc (*out then holds the pairs
+ * before it, which CPython has set by then).
+ */
+static int d_pairs(struct mpi_call *c, const mp_obj_t *seq, mp_obj_t **out)
+{
+	const mp_obj_t *e, *k, *v;
+	const char *p;
+	char msg[128];
+	size_t i, n = 0, m;
+	int kind, rc;
+
+	if ((*out = mp_obj_dict()) == NULL)
+		return -ENOMEM;
+	mp_obj_len(seq, &n);
+	for (i = 0; i < n; i++) {
+		mp_obj_item(seq, (ptrdiff_t)i, &e);
+		kind = mp_obj_kind(e);
+		if (kind <= MP_OBJ_FLOAT || kind == MP_OBJ_OBJECT) {
+			snprintf(msg, sizeof(msg), "cannot convert dictionary "
+				 "update sequence element #%zu to a sequence",
+				 i);
+			return mpi_call_raise(c, "TypeError", msg);
+		}
+		if (mp_obj_len(e, &m) == 0 && m != 2) {
+			snprintf(msg, sizeof(msg), "dictionary update sequence "
+				 "element #%zu has length %zu; 2 is required",
+				 i, m);
+			return mpi_call_raise(c, "ValueError", msg);
+		}
+		if (kind != MP_OBJ_TUPLE && kind != MP_OBJ_LIST)
+			return mpi_call_raise(c, "TypeError", "mproc's manager "
+					      "updates a dict from pairs that "
+					      "are tuples or lists");
+		mp_obj_item(e, 0, &k);
+		mp_obj_item(e, 1, &v);
+		kind = mp_obj_kind(k);
+		if (kind == MP_OBJ_LIST || kind == MP_OBJ_DICT ||
+		    kind == MP_OBJ_SET) {
+			snprintf(msg, sizeof(msg), "unhashable type: '%s'",
+				 mp_obj_kind_name(kind));
+			return mpi_call_raise(c, "TypeError", msg);
+		}
+		if ((rc = mp_obj_dict_set(*out, mp_obj_copy(k),
+					  mp_obj_copy(v))) == -EINVAL &&
+		    (p = strstr(mp_last_error(), ": ")) != NULL)
+			return mpi_call_raise(c, "TypeError", p + 2);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* d.update(x, **kw) as dict.update: x a dict or pairs (set as far as
+ * they are good, as CPython does), then the keywords. */
 static int d_update(struct mpi_call *c)
 {
 	const mp_obj_t *o = mpi_call_arg(c, 0, NULL);
+	mp_obj_t *pairs = NULL;
+	char msg[96];
 	size_t n = 0;
-	int rc = 0;
+	int rc = 0, bad = 0, kind = mp_obj_kind(o);
 
-	if (o != NULL && mp_obj_kind(o) != MP_OBJ_DICT)
-		return mpi_call_raise(c, "TypeError", "mproc's manager updates a dict "
-			     "from a dict only");
+	if (mp_obj_len(c->args, &n) == 0 && n > 1) {
+		snprintf(msg, sizeof(msg), "update expected at most 1 "
+			 "argument, got %zu", n);
+		return mpi_call_raise(c, "TypeError", msg);
+	}
+	if (o != NULL && (kind <= MP_OBJ_FLOAT))
+		return mpi_call_raise_not_iterable(c, o);
+	if (o != NULL && kind != MP_OBJ_DICT && kind != MP_OBJ_LIST &&
+	    kind != MP_OBJ_TUPLE && kind != MP_OBJ_SET &&
+	    kind != MP_OBJ_FROZENSET)
+		return mpi_call_raise(c, "TypeError", "mproc's manager updates "
+				      "a dict from a dict, pairs or keywords");
+	if (o != NULL && kind != MP_OBJ_DICT) {
+		if ((bad = d_pairs(c, o, &pairs)) == -ENOMEM && pairs == NULL)
+			return bad;
+		o = pairs;
+	}
 	if (o != NULL)
 		rc = mp_dictproxy_update(D, o);
-	if (rc == 0 && mp_obj_len(c->kwds, &n) == 0 && n > 0)
+	if (rc == 0 && bad == 0 && mp_obj_len(c->kwds, &n) == 0 && n > 0)
 		rc = mp_dictproxy_update(D, c->kwds);
-	return rc;
+	mp_obj_free(pairs);
+	return bad < 0 ? bad : rc;
 }
 
 /* iter(d): a new Iterator (CPython's DictProxy._method_to_typeid_ =
@@ -183,42 +257,82 @@ static int d_value(void *obj, mp_obj_t **out)
 
 #define L ((mp_listproxy_t *)c->obj)
 
-static int l_index_arg(struct mpi_call *c, int64_t *i)
+/* Python's type name of a value (a proxy's class for a proxy). */
+static const char *type_name(const mp_obj_t *o)
+{
+	const char *q = NULL;
+	const mp_obj_t *a = NULL, *a0;
+	const mp_bytes_t *s;
+
+	if (mp_obj_object_info(o, NULL, &q, &a, NULL, NULL) < 0)
+		return mp_obj_kind_name(mp_obj_kind(o));
+	if (strcmp(q, "RebuildProxy") == 0 && mp_obj_item(a, 0, &a0) == 0 &&
+	    mp_obj_as_str(a0, &s) == 0)
+		return s->data;
+	return q;
+}
+
+/* The index argument: 0 and *i, 1 and b for a slice (b NULL: no slice
+ * taken), or a code with c->exc set. */
+static int l_index_arg(struct mpi_call *c, int64_t *i, ptrdiff_t *b)
 {
 	const mp_obj_t *o;
+	char msg[96];
 	int rc = mpi_call_need(c, 0, NULL, &o);
 
-	if (rc == 0 && (mp_obj_kind(o) != MP_OBJ_INT ||
-			mp_obj_as_int(o, i) < 0))
-		return mpi_call_raise(c, "TypeError", "list indices must be integers "
-			     "(mproc's manager serves no slices)");
-	return rc;
+	if (rc < 0 || (b != NULL && (rc = mpi_call_slice(c, o, b)) != 0))
+		return rc;
+	if ((mp_obj_kind(o) == MP_OBJ_INT || mp_obj_kind(o) == MP_OBJ_BOOL) &&
+	    (rc = mp_obj_as_int(o, i)) != -ERANGE)
+		return rc;
+	if (rc == -ERANGE)
+		return mpi_call_raise(c, "IndexError", "cannot fit 'int' into "
+				      "an index-sized integer");
+	snprintf(msg, sizeof(msg), "list indices must be integers or slices, "
+		 "not %s", type_name(o));
+	return mpi_call_raise(c, "TypeError", msg);
 }
 
 static int l_getitem(struct mpi_call *c)
 {
+	ptrdiff_t b[3];
 	int64_t i;
-	int rc = l_index_arg(c, &i);
+	int rc = l_index_arg(c, &i, b);
 
+	if (rc == 1)
+		return mp_listproxy_get_slice(L, b[0], b[1], b[2], &c->ret);
 	return rc < 0 ? rc : mp_listproxy_get(L, (ptrdiff_t)i, &c->ret);
 }
 
 static int l_setitem(struct mpi_call *c)
 {
 	const mp_obj_t *v;
+	ptrdiff_t b[3];
 	int64_t i;
-	int rc;
+	int rc, k;
 
-	if ((rc = l_index_arg(c, &i)) < 0 || (rc = mpi_call_need(c, 1, NULL, &v)) < 0)
-		return rc;
-	return mp_listproxy_set(L, (ptrdiff_t)i, v);
+	if ((rc = l_index_arg(c, &i, b)) < 0 ||
+	    mpi_call_need(c, 1, NULL, &v) < 0)
+		return rc < 0 ? rc : -EINVAL;
+	if (rc == 0)
+		return mp_listproxy_set(L, (ptrdiff_t)i, v);
+	k = mp_obj_kind(v);
+	if (k <= MP_OBJ_FLOAT || k == MP_OBJ_OBJECT) /* not iterable */
+		return mpi_call_raise(c, "TypeError", b[2] == 1
+				      ? "can only assign an iterable"
+				      : "must assign iterable to extended "
+					"slice");
+	return mp_listproxy_set_slice(L, b[0], b[1], b[2], v);
 }
 
 static int l_delitem(struct mpi_call *c)
 {
+	ptrdiff_t b[3];
 	int64_t i;
-	int rc = l_index_arg(c, &i);
+	int rc = l_index_arg(c, &i, b);
 
+	if (rc == 1)
+		return mp_listproxy_del_slice(L, b[0], b[1], b[2]);
 	if (rc == 0 && (rc = mp_listproxy_pop(L, (ptrdiff_t)i, NULL)) ==
 		       -ERANGE)
 		return mpi_call_raise(c, "IndexError", "list assignment index out of "
@@ -274,7 +388,8 @@ static int l_insert(struct mpi_call *c)
 	int64_t i;
 	int rc;
 
-	if ((rc = l_index_arg(c, &i)) < 0 || (rc = mpi_call_need(c, 1, NULL, &v)) < 0)
+	if ((rc = l_index_arg(c, &i, NULL)) < 0 ||
+	    (rc = mpi_call_need(c, 1, NULL, &v)) < 0)
 		return rc;
 	return mp_listproxy_insert(L, (ptrdiff_t)i, v);
 }
@@ -310,21 +425,6 @@ static int l_sort(struct mpi_call *c)
 }
 
 static int l_value(void *obj, mp_obj_t **out);
-
-/* Python's type name of a value (a proxy's class for a proxy). */
-static const char *type_name(const mp_obj_t *o)
-{
-	const char *q = NULL;
-	const mp_obj_t *a = NULL, *a0;
-	const mp_bytes_t *s;
-
-	if (mp_obj_object_info(o, NULL, &q, &a, NULL, NULL) < 0)
-		return mp_obj_kind_name(mp_obj_kind(o));
-	if (strcmp(q, "RebuildProxy") == 0 && mp_obj_item(a, 0, &a0) == 0 &&
-	    mp_obj_as_str(a0, &s) == 0)
-		return s->data;
-	return q;
-}
 
 /* n of l * n, n * l, l *= n: an int or bool, as list's own methods. */
 static int l_times(struct mpi_call *c, int64_t *n)

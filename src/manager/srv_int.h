@@ -93,6 +93,12 @@ int mpi_call_raise(struct mpi_call *c, const char *cls, const char *msg);
 int mpi_call_int(struct mpi_call *c, size_t i, const char *name,
 		 int64_t dflt, int64_t *out);
 int mpi_call_bool(struct mpi_call *c, int rc);
+/* o a slice object (builtins.slice, as CPython pickles one): 1 and its
+ * start, stop, step in b (an omitted bound as PySlice_Unpack makes it,
+ * ints beyond ptrdiff_t clamped), 0 when o is no slice, or a negative
+ * code with c->exc set (CPython's TypeError for a bound neither None nor
+ * an int, ValueError for step 0). */
+int mpi_call_slice(struct mpi_call *c, const mp_obj_t *o, ptrdiff_t b[3]);
 int mpi_call_count(struct mpi_call *c, int rc);
 /* A timeout argument (None or absent: MP_FOREVER) capped by max_wait:
  * 0, or a ValueError/TypeError set. */

@@ -29,6 +29,8 @@ const struct glob mpi_pk_globs[] = {
 	{"builtins", "bytearray", R_BYTEARRAY, "__builtin__", "bytearray"},
 	{"builtins", "object", R_OBJECT, "__builtin__", "object"},
 	{"builtins", "reversed", R_CLASS, "__builtin__", "reversed"},
+	{"builtins", "slice", R_CLASS, "__builtin__", "slice"},
+	{"array", "array", R_CLASS, "array", "array"},
 	{"_codecs", "encode", R_ENCODE, "_codecs", "encode"},
 	{"copyreg", "_reconstructor", R_RECON, "copy_reg", "_reconstructor"},
 	{"collections", "OrderedDict", R_ODICT, "collections", "OrderedDict"},

@@ -42,6 +42,7 @@ values = {
     'request': ('7f3a1c', '__setitem__', ('balance', 1), {}),
     'ordered': collections.OrderedDict(b=1, a=2),
     'bytearray': bytearray(b'ba'),
+    'slices': [slice(1, None, 2), slice(-3, 2**70), slice('a', 2.5, [1])],
     'long_list': list(range(1100)),
     'proxy_list': proxy(ListProxy, 'list', '7f3a1c'),
     'proxy_auto': proxy(AutoProxy, 'Queue', '7f3a20',
