@@ -3,6 +3,7 @@
  * from threads and processes, clients killed mid-update, the server
  * process's life.  The remote side: test_manager_remote.c. */
 #include "mptest.h"
+#include "mptest_obj.h"
 #include "mptest_py.h"
 
 #include <math.h>
@@ -13,33 +14,6 @@
 #include "manager/mgr_int.h"
 #include "mproc/manager.h"
 #include "mproc/subprocess.h"
-
-/* ---- helpers ---- */
-
-static char *repr_of(const mp_obj_t *o)
-{
-	static char buf[4][4096];
-	static int k;
-	char *b = buf[k++ % 4];
-	mp_bytes_t r;
-
-	mpt_assert_ok(mp_obj_repr(o, &r));
-	snprintf(b, 4096, "%s", r.data);
-	mp_bytes_destroy(&r);
-	return b;
-}
-
-#define assert_repr(o, want) assert_string_equal(repr_of(o), (want))
-
-static mp_obj_t *S(const char *s)
-{
-	return mp_obj_str(s);
-}
-
-static mp_obj_t *I(int64_t v)
-{
-	return mp_obj_int(v);
-}
 
 /* ---- the manager and its shared objects ---- */
 

@@ -546,6 +546,23 @@ static void stop_cpython_server(mp_popen_t *p)
 	mp_popen_free(p);
 }
 
+/* drive(c) through a C client of a CPython SyncManager (skipped without
+ * python3). */
+static void on_cpython_server(void (*drive)(mp_manager_t *c))
+{
+	char address[128];
+	mp_popen_t *p;
+	mp_manager_t *c;
+
+	NEED_PYTHON();
+	p = start_cpython_server(address, sizeof(address));
+	c = connect_to(address, KEY, mpt_timeout(60));
+	assert_non_null(c);
+	drive(c);
+	mp_manager_free(c);
+	stop_cpython_server(p);
+}
+
 static void test_remote_mproc_client_cpython_server(void **state)
 {
 	char address[128];
@@ -620,8 +637,6 @@ static void drive_threads(mp_manager_t *c)
 
 static void test_remote_thread_connections(void **state)
 {
-	char address[128];
-	mp_popen_t *p;
 	mp_manager_t *m, *c;
 
 	(void)state;
@@ -629,13 +644,7 @@ static void test_remote_thread_connections(void **state)
 	drive_threads(c);
 	mp_manager_free(c);
 	mp_manager_free(m);
-	NEED_PYTHON();
-	p = start_cpython_server(address, sizeof(address));
-	c = connect_to(address, KEY, mpt_timeout(60));
-	assert_non_null(c);
-	drive_threads(c);
-	mp_manager_free(c);
-	stop_cpython_server(p);
+	on_cpython_server(drive_threads);
 }
 
 /* ---- sync objects, Value, Array and dict iteration of a connected
@@ -835,10 +844,14 @@ static void drive_value_array_iter(mp_manager_t *c)
 	mp_obj_free(init);
 }
 
+static void drive_sync_value_array_iter(mp_manager_t *c)
+{
+	drive_sync(c);
+	drive_value_array_iter(c);
+}
+
 static void test_remote_sync_value_iter(void **state)
 {
-	char address[128];
-	mp_popen_t *p;
 	mp_manager_t *m, *c;
 	mp_barrier_t *b;
 
@@ -854,14 +867,7 @@ static void test_remote_sync_value_iter(void **state)
 	assert_int_equal(mp_barrier_wait(b, MP_BARRIER_DEFAULT), 0);
 	mp_manager_free(c);
 	mp_manager_free(m);
-	NEED_PYTHON();
-	p = start_cpython_server(address, sizeof(address));
-	c = connect_to(address, KEY, mpt_timeout(60));
-	assert_non_null(c);
-	drive_sync(c);
-	drive_value_array_iter(c);
-	mp_manager_free(c);
-	stop_cpython_server(p);
+	on_cpython_server(drive_sync_value_array_iter);
 }
 
 /* ---- objects freed on their last proxy ---- */
@@ -1300,18 +1306,10 @@ static void drive_nested(mp_manager_t *c)
 
 static void test_remote_nested_mproc_client(void **state)
 {
-	char address[128];
-	mp_popen_t *p;
 	mp_manager_t *m, *c;
 
 	(void)state;
-	NEED_PYTHON();
-	p = start_cpython_server(address, sizeof(address));
-	c = connect_to(address, KEY, mpt_timeout(30));
-	assert_non_null(c);
-	drive_nested(c);
-	mp_manager_free(c);
-	stop_cpython_server(p);
+	on_cpython_server(drive_nested);
 	m = served("127.0.0.1:0");
 	c = connect_to(mp_manager_address(m), KEY, mpt_timeout(30));
 	assert_non_null(c);

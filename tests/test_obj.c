@@ -2,6 +2,7 @@
  * Python's semantics in C, exact bytes against CPython, interop both ways
  * with the python3 on the machine, and a hostile peer's pickles. */
 #include "mptest.h"
+#include "mptest_obj.h"
 #include "mptest_py.h"
 
 #include <math.h>
@@ -11,31 +12,6 @@
 #include "mproc/subprocess.h"
 
 /* ---- helpers ---- */
-
-static char *repr_of(const mp_obj_t *o)
-{
-	static char buf[4][4096];
-	static int k;
-	char *b = buf[k++ % 4];
-	mp_bytes_t r;
-
-	mpt_assert_ok(mp_obj_repr(o, &r));
-	snprintf(b, 4096, "%s", r.data);
-	mp_bytes_destroy(&r);
-	return b;
-}
-
-#define assert_repr(o, want) assert_string_equal(repr_of(o), (want))
-
-static mp_obj_t *S(const char *s)
-{
-	return mp_obj_str(s);
-}
-
-static mp_obj_t *I(int64_t v)
-{
-	return mp_obj_int(v);
-}
 
 /* Load a pickle given as bytes; returns the code. */
 static int load(const void *p, size_t n, mp_obj_t **o)
