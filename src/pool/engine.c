@@ -790,21 +790,29 @@ static void requeue(mp_pool_t *p, struct mpi_job *back)
  * never both.  What we read never started: it goes back to the front of
  * the pending list for an idle worker.  A job its worker took and has not
  * yet marked started stays in the FIFO, which keeps inbox order, so a
- * death still fails exactly the job it had started.  Returns when to look
- * again (MPI_NO_DEADLINE: nothing queued behind anything).
+ * death still fails exactly the job it had started.  Only while another
+ * worker is idle (or starting): taking a job back while its worker may
+ * take the next one at once runs them out of order, which is worth it only
+ * for a worker that can run the first now (with one worker, jobs run in
+ * the order queued, as in CPython).  Returns when to look again
+ * (MPI_NO_DEADLINE: nothing queued behind anything).
  */
 static uint64_t reclaim(mp_pool_t *p)
 {
 	uint64_t now = mpi_now_ns(), next = MPI_NO_DEADLINE;
 	struct mpi_job *back = NULL, *j;
+	bool idle = false;
 
 	if (p->state != RUN && p->state != CLOSING)
 		return next;
+	for (unsigned i = 0; i < p->n; i++)
+		idle |= p->w[i].starting ||
+			(p->w[i].alive && !p->w[i].stopping && p->w[i].queued == 0);
 	for (unsigned i = 0; i < p->n; i++) {
 		struct worker *w = &p->w[i];
 
 		if (!w->alive || w->stopping || w->queued < 2 ||
-		    !runs_long(p, w, now, &next))
+		    !runs_long(p, w, now, &next) || !idle)
 			continue;
 		while (w->queued >= 2 && unqueue(w, &j) == 0) {
 			if (j == NULL)
