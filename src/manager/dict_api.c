@@ -21,6 +21,20 @@
 			return MPI_RAISE(rc);                                 \
 	} while (0)
 
+/* Prepare key into *k, lock d and find it: 0 with the lock held and *j
+ * (the entry, or < 0 when absent), or the prep's code (not locked). */
+static inline int prep_find(mp_dictproxy_t *d, const mp_obj_t *key,
+			    struct key *k, int64_t *j)
+{
+	int rc = mpi_dict_key_prep(d, key, k);
+
+	if (rc < 0)
+		return rc;
+	mpi_dict_lock(d);
+	*j = mpi_dict_find(d, k);
+	return 0;
+}
+
 /* d[key] into *out: 0, or -ENOENT with a KeyError reason, or a code. */
 int mpi_dict_get(mp_dictproxy_t *d, const mp_obj_t *key, mp_obj_t **out)
 {
@@ -28,10 +42,8 @@ int mpi_dict_get(mp_dictproxy_t *d, const mp_obj_t *key, mp_obj_t **out)
 	int64_t j;
 	int rc;
 
-	if ((rc = mpi_dict_key_prep(d, key, &k)) < 0)
+	if ((rc = prep_find(d, key, &k, &j)) < 0)
 		return rc;
-	mpi_dict_lock(d);
-	j = mpi_dict_find(d, &k);
 	if (j < 0)
 		rc = mpi_dict_key_error(key);
 	else
@@ -123,10 +135,8 @@ int mpi_dict_pop_key(mp_dictproxy_t *d, const mp_obj_t *key, mp_obj_t **out)
 	int64_t j;
 	int rc;
 
-	if ((rc = mpi_dict_key_prep(d, key, &k)) < 0)
+	if ((rc = prep_find(d, key, &k, &j)) < 0)
 		return rc;
-	mpi_dict_lock(d);
-	j = mpi_dict_find(d, &k);
 	if (j < 0) {
 		rc = mpi_dict_key_error(key);
 	} else {
@@ -172,16 +182,16 @@ int mp_dictproxy_pop(mp_dictproxy_t *d, const mp_obj_t *key, mp_obj_t **out)
 int mp_dictproxy_contains(mp_dictproxy_t *d, const mp_obj_t *key)
 {
 	struct key k;
+	int64_t j;
 	int rc;
 
 	CHECK_D(d);
 	MPI_CHECK_NULL(key);
 	if (d->remote != NULL)
 		MPI_REMOTE(mpi_rint(d->remote, "__contains__", key));
-	if ((rc = mpi_dict_key_prep(d, key, &k)) < 0)
+	if ((rc = prep_find(d, key, &k, &j)) < 0)
 		return MPI_RAISE(rc);
-	mpi_dict_lock(d);
-	rc = mpi_dict_find(d, &k) >= 0;
+	rc = j >= 0;
 	mpi_dict_unlock(d);
 	mpi_kbuf_release(&k.kb);
 	return rc;
@@ -349,10 +359,8 @@ int mp_dictproxy_setdefault(mp_dictproxy_t *d, const mp_obj_t *key,
 		MPI_REMOTE(rsetdefault(d, key, dflt, out));
 	if (dflt == NULL && (dflt = none = mpi_obj_new(MP_OBJ_NONE)) == NULL)
 		return MPI_ERR(-ENOMEM, "out of memory");
-	if ((rc = mpi_dict_key_prep(d, key, &k)) < 0)
+	if ((rc = prep_find(d, key, &k, &j)) < 0)
 		goto out;
-	mpi_dict_lock(d);
-	j = mpi_dict_find(d, &k);
 	if (j < 0 && (rc = mpi_region_put_obj(d->r, dflt, &voff)) == 0)
 		rc = mpi_dict_set_locked(d, &k, voff);
 	if (rc == 0 && out != NULL) {
@@ -446,10 +454,8 @@ int mp_dictproxy_apply(mp_dictproxy_t *d, const mp_obj_t *key,
 				   "and a read-modify-write from here is "
 				   "not atomic against other clients; take "
 				   "a manager Lock around get and set"));
-	if ((rc = mpi_dict_key_prep(d, key, &k)) < 0)
+	if ((rc = prep_find(d, key, &k, &j)) < 0)
 		return MPI_RAISE(rc);
-	mpi_dict_lock(d);
-	j = mpi_dict_find(d, &k);
 	if (j >= 0)
 		rc = mpi_region_get_obj(d->r, mpi_dict_tab(d)->e[j].val, &cur);
 	if (rc == 0 && (rc = fn(cur, arg, &nv)) < 0) {
