@@ -1850,30 +1850,6 @@ static int64_t take_int(mp_obj_t *o);
 static int dict_set_int(mp_dictproxy_t *d, const char *k, int64_t v);
 static void assert_msg(const char *pattern);
 
-/*
- * Start p (method m), which takes a manager's objects: true once started.
- * Under TSan, whose runtime maps memory of its own in every process, the
- * region's address may be taken in a forkserver child: the start then
- * fails with the documented reason (manager/travel.c), and false.
- */
-static bool start_manager_child(mp_process_t *p, size_t m)
-{
-	int rc = mp_process_start(p);
-
-#if defined(__SANITIZE_THREAD__)
-	if (m > 0 && rc == -EEXIST) {
-		assert_msg("*manager region: its address * is taken here*");
-		print_message("%s: the region's address was taken (TSan)\n",
-			      methods[m]);
-		return false;
-	}
-#else
-	(void)m;
-#endif
-	mpt_assert_ok(rc);
-	return true;
-}
-
 /* The grandchild: adds 1 to the Value under the Lock, puts "gc", sets
  * d["gc"] = 5 in the manager's dict. */
 static int passed_on_grandchild(void *arg)
@@ -1952,14 +1928,7 @@ static void test_methods_shared_passed_on(void **state)
 							.shared = sh,
 							.nshared = 4});
 		assert_non_null(p);
-		if (!start_manager_child(p, m)) {
-			mp_process_free(p);
-			mp_manager_free(mg);
-			mp_lock_free(l);
-			mp_value_free(v);
-			mp_queue_free(q);
-			continue;
-		}
+		mpt_assert_ok(mp_process_start(p));
 		mpt_assert_ok(mp_process_join(p, mpt_timeout(30)));
 		assert_int_equal(mp_process_exitcode(p, &code), 1);
 		if (code != 0)
@@ -2114,13 +2083,7 @@ static void test_methods_shared_manager(void **state)
 							.shared = sh,
 							.nshared = MG_N});
 		assert_non_null(p);
-		if (!start_manager_child(p, m)) {
-			mp_process_free(p);
-			mpt_assert_ok(mp_lock_release(o[MG_LOCK]));
-			mp_lock_free(o[MG_ARENA]);
-			mp_manager_free(mg);
-			continue;
-		}
+		mpt_assert_ok(mp_process_start(p));
 		mpt_assert_ok(mp_process_join(p, mpt_timeout(30)));
 		assert_int_equal(mp_process_exitcode(p, &code), 1);
 		if (code != 0)
@@ -2148,6 +2111,179 @@ static void test_methods_shared_manager(void **state)
 		mp_process_free(p);
 		mp_manager_free(mg);
 	}
+}
+
+/* The child: makes a manager of its own beside the parent's region it
+ * got, uses both, frees its own, and writes to the parent's again. */
+static int own_manager(void *arg)
+{
+	mp_dictproxy_t *d = mp_process_shared(0, MP_SHARED_DICTPROXY), *mine;
+	mp_manager_t *mg;
+	mp_obj_t *key, *x = NULL;
+	int rc;
+
+	(void)arg;
+	if (d == NULL || (mg = mp_manager_new(NULL)) == NULL)
+		return 1;
+	if (mp_manager_dict(mg, NULL, &mine) != 0 ||
+	    dict_set_int(mine, "own", 2) != 0 || dict_set_int(d, "a", 3) != 0)
+		return 2;
+	key = mp_obj_str("own");
+	rc = mp_dictproxy_get(mine, key, &x);
+	mp_obj_free(key);
+	if (rc != 0 || take_int(x) != 2)
+		return 3;
+	mp_manager_free(mg);
+	return dict_set_int(d, "b", 4) == 0 ? 0 : 4;
+}
+MP_TARGET(own_manager);
+
+/* A forkserver or spawn child that got a manager's region makes its own
+ * manager: the region it makes goes beside the one it got (the child's
+ * reserved range, manager/space.c), never over it. */
+static void test_methods_shared_manager_beside(void **state)
+{
+	(void)state;
+	for (size_t m = 1; m < 3; m++) {
+		mp_manager_t *mg = mp_manager_new(NULL);
+		mp_dictproxy_t *d = NULL;
+		mp_shared_t sh = {MP_SHARED_DICTPROXY, NULL};
+		mp_process_t *p;
+		mp_obj_t *key, *x;
+		int code;
+
+		assert_non_null(mg);
+		mpt_assert_ok(mp_manager_dict(mg, NULL, &d));
+		sh.obj = d;
+		p = mp_process_new(own_manager, NULL,
+				   &(mp_process_opts_t){.start_method = methods[m],
+							.shared = &sh,
+							.nshared = 1});
+		assert_non_null(p);
+		mpt_assert_ok(mp_process_start(p));
+		mpt_assert_ok(mp_process_join(p, mpt_timeout(30)));
+		assert_int_equal(mp_process_exitcode(p, &code), 1);
+		if (code != 0)
+			print_error("%s child failed at step %d\n", methods[m],
+				    code);
+		assert_int_equal(code, 0);
+		for (int i = 0; i < 2; i++) {
+			key = mp_obj_str(i == 0 ? "a" : "b");
+			mpt_assert_ok(mp_dictproxy_get(d, key, &x));
+			mp_obj_free(key);
+			assert_int_equal(take_int(x), 3 + i);
+		}
+		mp_process_free(p);
+		mp_manager_free(mg);
+	}
+}
+
+#define READ_AHEAD_BIG 100000
+
+/* The child: reads on where its parent stopped: the big message whose
+ * header the parent consumed (its buffer was too small), then "tail". */
+static int read_on(void *arg)
+{
+	mp_connection_t *c = mp_process_shared(0, MP_SHARED_CONNECTION);
+	mp_bytes_t b = {0};
+	int rc = 0;
+
+	(void)arg;
+	if (c == NULL || mp_connection_recv_bytes(c, 0, &b) != 0)
+		return 1;
+	if (b.len != READ_AHEAD_BIG)
+		rc = 2;
+	for (size_t i = 0; rc == 0 && i < b.len; i++)
+		if ((unsigned char)b.data[i] != (unsigned char)(i * 7))
+			rc = 3;
+	mp_bytes_destroy(&b);
+	if (rc != 0 || mp_connection_recv_bytes(c, 0, &b) != 0)
+		return rc != 0 ? rc : 4;
+	rc = b.len == 4 && memcmp(b.data, "tail", 4) == 0 ? 0 : 5;
+	mp_bytes_destroy(&b);
+	return rc;
+}
+MP_TARGET(read_on);
+
+/* A Connection handed to a forkserver or spawn child takes along what its
+ * parent read ahead: the child receives the rest of the stream,
+ * byte-exact. */
+static void test_methods_shared_connection_read_ahead(void **state)
+{
+	unsigned char *big = malloc(READ_AHEAD_BIG);
+
+	(void)state;
+	assert_non_null(big);
+	for (size_t i = 0; i < READ_AHEAD_BIG; i++)
+		big[i] = (unsigned char)(i * 7);
+	for (size_t m = 1; m < 3; m++) {
+		mp_connection_t *a, *b;
+		mp_shared_t sh = {MP_SHARED_CONNECTION, NULL};
+		mp_process_t *p;
+		char buf[8];
+		size_t len;
+		int code;
+
+		mpt_assert_ok(mp_pipe(0, &a, &b));
+		mpt_assert_ok(mp_connection_send_bytes(b, "m0", 2));
+		mpt_assert_ok(mp_connection_send_bytes(b, big, READ_AHEAD_BIG));
+		mpt_assert_ok(mp_connection_send_bytes(b, "tail", 4));
+		/* "m0", then the big one's header: the rest is read ahead */
+		mpt_assert_ok(mp_connection_recv_bytes_into(a, buf, sizeof(buf),
+							    &len));
+		assert_int_equal(len, 2);
+		mpt_assert_rc(mp_connection_recv_bytes_into(a, buf, sizeof(buf),
+							    &len),
+			      -EMSGSIZE);
+		sh.obj = a;
+		p = mp_process_new(read_on, NULL,
+				   &(mp_process_opts_t){.start_method = methods[m],
+							.shared = &sh,
+							.nshared = 1});
+		assert_non_null(p);
+		mpt_assert_ok(mp_process_start(p));
+		mpt_assert_ok(mp_process_join(p, mpt_timeout(30)));
+		assert_int_equal(mp_process_exitcode(p, &code), 1);
+		if (code != 0)
+			print_error("%s child failed at step %d\n", methods[m],
+				    code);
+		assert_int_equal(code, 0);
+		mp_process_free(p);
+		mp_connection_free(a);
+		mp_connection_free(b);
+	}
+	free(big);
+}
+
+/* A Connection holding fds it received but nobody took yet is refused
+ * with a reason naming it (the fds would be lost). */
+static void test_methods_shared_connection_fds_refused(void **state)
+{
+	mp_connection_t *a, *b;
+	mp_shared_t sh[2] = {{MP_SHARED_FD, NULL}, {MP_SHARED_CONNECTION, NULL}};
+	mp_process_t *p;
+	int fd = 0;
+	char buf[8];
+	size_t len;
+
+	(void)state;
+	mpt_assert_ok(mp_pipe(0, &a, &b));
+	mpt_assert_ok(mp_connection_send_bytes(b, "m0", 2));
+	mpt_assert_ok(mp_connection_send_fd(b, 0));
+	/* one read takes "m0" and the fd's marker with the fd (a Unix
+	 * socket's read goes on into the piece that carries fds) */
+	mpt_assert_ok(mp_connection_recv_bytes_into(a, buf, sizeof(buf), &len));
+	sh[0].obj = &fd;
+	sh[1].obj = a;
+	p = mp_process_new(read_on, NULL,
+			   &(mp_process_opts_t){.start_method = "spawn",
+						.shared = sh, .nshared = 2});
+	assert_non_null(p);
+	mpt_assert_rc(mp_process_start(p), -EBUSY);
+	assert_msg("*opts->shared\\[1]: the Connection holds 1 received fds*");
+	mp_process_free(p);
+	mp_connection_free(a);
+	mp_connection_free(b);
 }
 
 static void assert_msg(const char *pattern)
@@ -2848,6 +2984,9 @@ int main(int argc, char **argv)
 		MPT(test_methods_shared_objects),
 		MPT(test_methods_shared_passed_on),
 		MPT(test_methods_shared_manager),
+		MPT(test_methods_shared_manager_beside),
+		MPT(test_methods_shared_connection_read_ahead),
+		MPT(test_methods_shared_connection_fds_refused),
 		MPT(test_methods_shared_refused),
 		MPT(test_methods_options),
 		MPT(test_method_errors),

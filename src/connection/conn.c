@@ -297,6 +297,55 @@ int mp_connection_send_bytes(mp_connection_t *c, const void *buf, size_t len)
 	return rc < 0 ? MPI_RAISE(rc) : 0;
 }
 
+/* ---- travelling (process/shared.c) ---- */
+
+/* The buffer, and what is pending, are one process's: a child that gets
+ * the connection gets a copy of both (a header consumed whose payload is
+ * pending goes as the header again, so the child's state is plain). */
+
+int mpi_conn_unread(const mp_connection_t *c, unsigned char *buf)
+{
+	size_t h = 0, n = c->rlen - c->rpos;
+
+	if (c->nfds > 0)
+		return mpi_why(-EBUSY, "the Connection holds %d received "
+				       "fds not taken yet",
+			       c->nfds);
+	if (c->broken != NULL)
+		return mpi_why(-EPROTO, "the Connection is unusable after %s",
+			       c->broken);
+	if (c->has_pend) { /* the header again, as the peer framed it */
+		uint64_t len = c->pend_len;
+		int w = len < 0x80000000u ? 4 : 8;
+
+		h = w == 4 ? 4 : 12;
+		memset(buf, 0xff, 4);
+		for (int i = 1; i <= w; i++, len >>= 8)
+			buf[h - (size_t)i] = (unsigned char)len;
+	}
+	if (n > MPI_RBUF - h) /* not after a header consumed from it */
+		return mpi_why(-EOVERFLOW, "the Connection has %zu bytes "
+					   "read ahead",
+			       n + h);
+	if (n > 0)
+		memcpy(buf + h, c->rbuf + c->rpos, n);
+	return (int)(n + h);
+}
+
+int mpi_conn_preload(mp_connection_t *c, const void *bytes, size_t n)
+{
+	if (n == 0)
+		return 0;
+	if (n > MPI_RBUF || c->rbuf != NULL)
+		return mpi_why(-EINVAL, "%zu bytes to preload", n);
+	if ((c->rbuf = mpi_malloc(MPI_RBUF)) == NULL)
+		return mpi_why(-ENOMEM, "out of memory");
+	memcpy(c->rbuf, bytes, n);
+	c->rpos = 0;
+	c->rlen = n;
+	return 0;
+}
+
 /* ---- closing ---- */
 
 static void conn_close(mp_connection_t *c)

@@ -83,6 +83,18 @@ static inline bool mpi_conn_buffered(const mp_connection_t *c)
 }
 
 /*
+ * A connection travelling to a forkserver or spawn child (process/shared.c)
+ * takes along what this process read but did not receive yet.
+ * mpi_conn_unread: those bytes (a header whose payload is pending first,
+ * as it came on the wire) into buf (MPI_RBUF bytes): their count, or
+ * -EBUSY (fds received but not taken) / -EPROTO (broken) with a reason.
+ * mpi_conn_preload: put n (<= MPI_RBUF) such bytes into a new c's
+ * buffer: 0 or -ENOMEM.
+ */
+int mpi_conn_unread(const mp_connection_t *c, unsigned char *buf);
+int mpi_conn_preload(mp_connection_t *c, const void *bytes, size_t n);
+
+/*
  * The two halves of CPython's authentication over a connected c (the
  * listener runs deliver then answer, the client answer then deliver):
  * 0, MP_EAUTH (wrong key, a malformed or short challenge, a digest that

@@ -49,4 +49,21 @@ int mpi_proxy_check(int kind, const void *obj);
 int mpi_region_adopt(int fd, uint64_t base, uint64_t off, int kind,
 		     size_t need, bool *took, void **out);
 
+/*
+ * The address space regions live in (manager/space.c).  mpi_space_reserve
+ * (mp_init, first thing): reserve the range, at the address in
+ * MP_SPAWN_SPACE in a spawn child.  mpi_space_env: "MP_SPAWN_SPACE=<hex>"
+ * in buf for a spawn child, or false (no range).  mpi_space_map: fd's
+ * len bytes mapped shared in a free part of the range, else wherever the
+ * kernel likes: the address or MAP_FAILED (errno).  mpi_space_map_at: the
+ * same at exactly at (a free part of the range, or a free address
+ * outside): 0, or -EEXIST / -errno with a reason.  mpi_space_unmap: give
+ * back what those mapped.
+ */
+void mpi_space_reserve(void);
+bool mpi_space_env(char *buf, size_t cap);
+void *mpi_space_map(int fd, size_t len);
+int mpi_space_map_at(int fd, void *at, size_t len);
+void mpi_space_unmap(void *p, size_t len);
+
 #endif

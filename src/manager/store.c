@@ -34,8 +34,7 @@ int mpi_region_new(size_t size, struct mpi_region **out)
 		close(fd);
 		return rc;
 	}
-	p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		 MAP_SHARED | MAP_NORESERVE, fd, 0);
+	p = mpi_space_map(fd, size); /* space.c: where children can map it */
 	if (p == MAP_FAILED) {
 		int rc = MPI_WHY_SYS("mmap");
 
@@ -58,7 +57,7 @@ void mpi_region_unmap(struct mpi_region *r)
 {
 	if (r != NULL) {
 		mpi_region_forget(r); /* travel.c: its fd */
-		munmap(r, r->size);
+		mpi_space_unmap(r, r->size);
 	}
 }
 

@@ -6,11 +6,11 @@
  * store.c maps once (this file keeps its fd).  The proxies hold the
  * region's address (their `r`; a namespace, its dict's), so the region
  * goes as (its memfd, the object's offset, the region's address in the
- * parent), and the child maps it at that same address
- * (MAP_FIXED_NOREPLACE; -EEXIST with a reason if something of the child's
- * is there): every pointer inside stays right.  A forkserver child is a
- * fork of the small early program and a spawn child a fresh exec, so the
- * address is free in practice.  The child checks the region's header and
+ * parent), and the child maps it at that same address: every pointer
+ * inside stays right.  The address is free there because regions live in
+ * a range that mp_init reserves at the same address in the program and
+ * in every child (space.c); without it, -EEXIST with a reason when
+ * something of the child's is there.  The child checks the region's header and
  * the object's extent; its mapping and fd stay for its life, so it can
  * pass the objects on.  A fork child has the same mapping already.
  */
@@ -135,7 +135,6 @@ static struct mpi_region *region_at(int fd, uint64_t base, bool *took,
 {
 	struct mpi_region *r = (struct mpi_region *)(uintptr_t)base;
 	struct stat st;
-	void *m;
 
 	pthread_mutex_lock(&regs_lock);
 	for (size_t i = 0; i < regs.n; i++)
@@ -152,20 +151,10 @@ static struct mpi_region *region_at(int fd, uint64_t base, bool *took,
 		*rc = mpi_why(-EPROTO, "not a manager's region");
 		return NULL;
 	}
-	m = mmap(r, (size_t)st.st_size, PROT_READ | PROT_WRITE,
-		 MAP_SHARED | MAP_NORESERVE | MAP_FIXED_NOREPLACE, fd, 0);
-	if (m == MAP_FAILED || m != r) {
-		*rc = m == MAP_FAILED && errno != EEXIST
-			      ? MPI_WHY_SYS("mmap")
-			      : mpi_why(-EEXIST, "manager region: its "
-						 "address %p is taken here",
-					(void *)r);
-		if (m != MAP_FAILED)
-			munmap(m, (size_t)st.st_size);
-		return NULL;
-	}
+	if ((*rc = mpi_space_map_at(fd, r, (size_t)st.st_size)) < 0)
+		return NULL; /* space.c: in mp_init's range, or free */
 	if (r->magic != MPI_REGION_MAGIC || r->size != (uint64_t)st.st_size) {
-		munmap(m, (size_t)st.st_size);
+		mpi_space_unmap(r, (size_t)st.st_size);
 		*rc = mpi_why(-EPROTO, "not a manager's region");
 		return NULL;
 	}

@@ -18,6 +18,7 @@
 
 #include "internal/alloc.h"
 #include "internal/error.h"
+#include "internal/travel.h"
 #include "process/process_int.h"
 
 int mpi_exe_fd = -1;
@@ -209,6 +210,9 @@ int mp_init(int argc, char **argv)
 	if (done == getpid())
 		return 0;
 	done = getpid();
+	/* Before anything can take its address (the fork server and spawn
+	 * children get the same range: manager/space.c). */
+	mpi_space_reserve();
 	if (argv != NULL && argv[0] != NULL)
 		mpi_argv0 = argv[0];
 	if (mpi_exe_fd < 0 &&

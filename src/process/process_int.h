@@ -182,6 +182,10 @@ struct mpi_travel;
 void mpi_req_from(const struct mp_process *p, const char *tname,
 		  const struct mpi_travel *t, struct mpi_req_src *s);
 
+/* A memfd (close-on-exec, named name) holding the n bytes of buf: the fd,
+ * or a code with a reason (spawn.c). */
+int mpi_memfd_with(const char *name, const void *buf, size_t n);
+
 /*
  * Start p (its fields checked, method chosen) by spawn / through the fork
  * server: with mpi_reg_lock held; on success p->child is set and the

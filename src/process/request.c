@@ -68,7 +68,8 @@ static int take_shared(const unsigned char *b, size_t len, size_t *at,
 	for (size_t i = 0; i < r->nshared; i++) {
 		struct req_shared s = mpi_req_shared(r, i);
 		bool region = s.flags & REQ_SH_REGION;
-		int nparts = s.kind == MP_SHARED_QUEUE ? 2 : 1;
+		bool bytes = s.flags & REQ_CONN_BYTES;
+		int nparts = s.kind == MP_SHARED_QUEUE || bytes ? 2 : 1;
 		/* what a manager's region holds: its sync objects, proxies */
 		bool in_region = (s.kind >= MP_SHARED_LOCK &&
 				  s.kind <= MP_SHARED_BARRIER) ||
@@ -79,8 +80,13 @@ static int take_shared(const unsigned char *b, size_t len, size_t *at,
 						"of kind %u",
 				       i, s.kind);
 		if ((s.flags & ~(uint32_t)(REQ_CONN_READABLE |
-					   REQ_CONN_WRITABLE | REQ_SH_REGION)) ||
+					   REQ_CONN_WRITABLE | REQ_SH_REGION |
+					   REQ_CONN_BYTES)) ||
 		    (region && !in_region) ||
+		    (bytes && (s.kind != MP_SHARED_CONNECTION ||
+			       s.off[1] == 0 ||
+			       s.off[1] > REQ_MAX_CONN_BYTES ||
+			       s.fd[1] == s.fd[0])) ||
 		    (!region && s.kind >= MP_SHARED_DICTPROXY) ||
 		    (region && (s.off[1] == 0 || s.off[1] % 4096 != 0)))
 			return mpi_why(-EPROTO, "request: shared object %zu "

@@ -72,8 +72,18 @@ struct req_shared {
 	uint64_t off[2];
 };
 /* REQ_SH_REGION: in a local manager's region (manager/travel.c): one
- * part, and off[1] is the region's address in the parent (page-aligned). */
-enum { REQ_CONN_READABLE = 1, REQ_CONN_WRITABLE = 2, REQ_SH_REGION = 4 };
+ * part, and off[1] is the region's address in the parent (page-aligned).
+ * REQ_CONN_BYTES: a Connection with bytes its sender read but had not
+ * received yet: part 1 is (a memfd holding them, their count: 1 ..
+ * REQ_MAX_CONN_BYTES), and the memfd is exactly that long (the child
+ * checks). */
+enum {
+	REQ_CONN_READABLE = 1,
+	REQ_CONN_WRITABLE = 2,
+	REQ_SH_REGION = 4,
+	REQ_CONN_BYTES = 8
+};
+#define REQ_MAX_CONN_BYTES 65536 /* a Connection's read buffer */
 
 struct req_header {
 	uint32_t magic;

@@ -198,6 +198,39 @@ static int add_block(struct mpi_travel *t, struct req_shared *e, int k,
 	return 0;
 }
 
+/* What Connection c read but did not receive yet goes as part 1 of e (a
+ * memfd of its own), so the child reads on where this process stopped. */
+static int add_unread(struct mpi_travel *t, struct req_shared *e,
+		      const mp_connection_t *c, size_t i)
+{
+	unsigned char *buf;
+	int n, fd, idx;
+
+	if (!mpi_conn_buffered(c) && !c->has_pend && c->nfds == 0 &&
+	    c->broken == NULL)
+		return 0;
+	if ((buf = mpi_malloc(MPI_RBUF)) == NULL)
+		return mpi_why(-ENOMEM, "out of memory");
+	if ((n = mpi_conn_unread(c, buf)) <= 0) {
+		char why[200];
+
+		mpi_free(buf);
+		if (n == 0)
+			return 0;
+		snprintf(why, sizeof(why), "%s", mpi_reason(n));
+		return mpi_why(n, "opts->shared[%zu]: %s: it cannot travel",
+			       i, why);
+	}
+	fd = mpi_memfd_with("mproc-conn", buf, (size_t)n);
+	mpi_free(buf);
+	if (fd < 0 || (idx = add_fd(t, fd, true)) < 0)
+		return fd < 0 ? fd : idx;
+	e->flags |= REQ_CONN_BYTES;
+	e->fd[1] = idx;
+	e->off[1] = (uint64_t)n;
+	return 0;
+}
+
 static int describe_one(struct mpi_travel *t, const mp_shared_t *o,
 			size_t i, const char *method)
 {
@@ -250,6 +283,8 @@ static int describe_one(struct mpi_travel *t, const mp_shared_t *o,
 				       i);
 		e->flags = (c->readable ? REQ_CONN_READABLE : 0) |
 			   (c->writable ? REQ_CONN_WRITABLE : 0);
+		if ((idx = add_unread(t, e, c, i)) < 0)
+			return idx;
 		fd = c->fd;
 		break;
 	}
@@ -317,6 +352,7 @@ struct reqmaps {
 	size_t len[REQ_MAX_SHARED];
 	bool mapped[REQ_MAX_SHARED]; /* kept open in adopted */
 	bool keep[REQ_MAX_SHARED];   /* the fd is the object's (not mapped) */
+	bool closed[REQ_MAX_SHARED]; /* closed already */
 };
 
 /* The mapping of fd index idx (made once). */
@@ -381,6 +417,39 @@ static size_t size_of(uint32_t kind)
 	}
 }
 
+/* Put the n bytes of memfd fd (exactly that long) into c's buffer. */
+static int preload(mp_connection_t *c, int fd, size_t n)
+{
+	unsigned char *buf;
+	struct stat st;
+	size_t got = 0;
+	int rc;
+
+	if (fstat(fd, &st) < 0)
+		return MPI_WHY_SYS("fstat");
+	if (st.st_size != (off_t)n || n > MPI_RBUF)
+		return mpi_why(-EPROTO, "%zu unread bytes announced, %lld "
+					"came",
+			       n, (long long)st.st_size);
+	if ((buf = mpi_malloc(n)) == NULL)
+		return mpi_why(-ENOMEM, "out of memory");
+	while (got < n) {
+		ssize_t r = pread(fd, buf + got, n - got, (off_t)got);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			mpi_free(buf);
+			return r < 0 ? MPI_WHY_SYS("pread(memfd)")
+				     : mpi_why(-EPROTO, "a short memfd");
+		}
+		got += (size_t)r;
+	}
+	rc = mpi_conn_preload(c, buf, n);
+	mpi_free(buf);
+	return rc;
+}
+
 static int adopt_one(struct reqmaps *m, const int *fds,
 		     const struct req_shared *e, void **out)
 {
@@ -413,9 +482,16 @@ static int adopt_one(struct reqmaps *m, const int *fds,
 		return mpi_shm_adopt(fd, (mp_shm_t **)out);
 	case MP_SHARED_CONNECTION:
 		m->keep[e->fd[0]] = true;
-		return mpi_conn_new(fd, e->flags & REQ_CONN_READABLE,
-				    e->flags & REQ_CONN_WRITABLE,
-				    (mp_connection_t **)out);
+		if ((rc = mpi_conn_new(fd, e->flags & REQ_CONN_READABLE,
+				       e->flags & REQ_CONN_WRITABLE,
+				       (mp_connection_t **)out)) < 0 ||
+		    !(e->flags & REQ_CONN_BYTES) ||
+		    (rc = preload(*out, fds[e->fd[1]], (size_t)e->off[1])) == 0)
+			return rc;
+		mp_connection_free(*out); /* closes the socket: not ours now */
+		m->keep[e->fd[0]] = false;
+		m->closed[e->fd[0]] = true;
+		return rc;
 	case MP_SHARED_FD:
 		if ((box = mpi_malloc(sizeof(*box))) == NULL)
 			return mpi_why(-ENOMEM, "out of memory");
@@ -453,6 +529,8 @@ int mpi_travel_adopt(const struct mpi_req *r, const int *fds)
 		table[i].kind = (mp_shared_kind_t)e.kind;
 	}
 	for (size_t i = 0; i < r->nshared_fds; i++) {
+		if (m.closed[i])
+			continue;
 		if (!m.keep[i] && !m.mapped[i])
 			close(fds[i]);
 		else /* spawn: it came without */

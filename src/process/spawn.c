@@ -29,6 +29,7 @@
 
 #include "internal/alloc.h"
 #include "internal/error.h"
+#include "internal/travel.h"
 #include "process/process_int.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
@@ -39,22 +40,28 @@ extern char **environ;
 
 enum { STAGE_FDS = 1, STAGE_STDIN, STAGE_EXEC };
 
-/* Write all of buf to fd at offset 0 on: 0 or -errno with a reason. */
-static int write_all(int fd, const void *buf, size_t n)
+int mpi_memfd_with(const char *name, const void *buf, size_t n)
 {
 	const char *b = buf;
+	int fd = memfd_create(name, MFD_CLOEXEC);
 
+	if (fd < 0)
+		return MPI_WHY_SYS("memfd_create");
 	while (n > 0) {
 		ssize_t w = write(fd, b, n);
 
 		if (w < 0 && errno == EINTR)
 			continue;
-		if (w < 0)
-			return MPI_WHY_SYS("write(memfd)");
+		if (w < 0) {
+			int rc = MPI_WHY_SYS("write(memfd)");
+
+			close(fd);
+			return rc;
+		}
 		b += w;
 		n -= (size_t)w;
 	}
-	return 0;
+	return fd;
 }
 
 /* A memfd holding p's request: the fd, or a code with a reason. */
@@ -64,7 +71,7 @@ static int request_memfd(const struct mp_process *p, const char *tname,
 	struct mpi_req_src src;
 	size_t size;
 	void *buf;
-	int fd, rc;
+	int fd;
 
 	mpi_req_from(p, tname, t, &src);
 	if ((size = mpi_req_size(&src)) == 0)
@@ -75,31 +82,28 @@ static int request_memfd(const struct mp_process *p, const char *tname,
 					"bytes",
 			       size);
 	mpi_req_encode(&src, buf);
-	if ((fd = memfd_create("mproc-spawn", MFD_CLOEXEC)) < 0) {
-		rc = MPI_WHY_SYS("memfd_create");
-	} else if ((rc = write_all(fd, buf, size)) < 0) {
-		close(fd);
-	} else {
-		rc = fd;
-	}
+	fd = mpi_memfd_with("mproc-spawn", buf, size);
 	mpi_free(buf);
-	return rc;
+	return fd;
 }
 
-/* environ without MP_SPAWN_FD, plus var: an array to mpi_free, or NULL. */
-static char **make_env(char *var)
+/* environ without MP_SPAWN_*, plus var and space (if not NULL): an array
+ * to mpi_free, or NULL. */
+static char **make_env(char *var, char *space)
 {
 	size_t n = 0, j = 0;
 	char **env;
 
 	while (environ != NULL && environ[n] != NULL)
 		n++;
-	if ((env = mpi_calloc(n + 2, sizeof(*env))) == NULL)
+	if ((env = mpi_calloc(n + 3, sizeof(*env))) == NULL)
 		return NULL;
 	for (size_t i = 0; i < n; i++)
-		if (strncmp(environ[i], "MP_SPAWN_FD=", 12) != 0)
+		if (strncmp(environ[i], "MP_SPAWN_", 9) != 0)
 			env[j++] = environ[i];
 	env[j++] = var;
+	if (space != NULL)
+		env[j++] = space;
 	env[j] = NULL;
 	return env;
 }
@@ -171,7 +175,7 @@ int mpi_spawn_start(struct mp_process *p, const char *tname, int *setup_fd)
 	struct mpi_child_report r;
 	struct mpi_travel t;
 	struct plan c;
-	char var[48];
+	char var[48], space[48];
 	pid_t pid;
 	int rc, fd;
 
@@ -197,7 +201,10 @@ int mpi_spawn_start(struct mp_process *p, const char *tname, int *setup_fd)
 			 c.exitw);
 	else
 		snprintf(var, sizeof(var), "MP_SPAWN_FD=%d", c.memfd);
-	if ((c.envp = make_env(var)) == NULL) {
+	/* The range for managers' regions (manager/space.c). */
+	if ((c.envp = make_env(var, mpi_space_env(space, sizeof(space))
+					    ? space
+					    : NULL)) == NULL) {
 		rc = mpi_why(-ENOMEM, "out of memory");
 		goto out;
 	}

@@ -90,6 +90,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			       ents[i].off[1] % 4096 == 0));
 			check(ents[i].kind < MP_SHARED_DICTPROXY ||
 			      (ents[i].flags & REQ_SH_REGION));
+			/* a Connection's read-ahead: a memfd of its own and
+			 * a bounded count */
+			check(!(ents[i].flags & REQ_CONN_BYTES) ||
+			      (ents[i].kind == MP_SHARED_CONNECTION &&
+			       ents[i].fd[1] >= 0 &&
+			       (size_t)ents[i].fd[1] < r.nshared_fds &&
+			       ents[i].fd[1] != ents[i].fd[0] &&
+			       ents[i].off[1] > 0 &&
+			       ents[i].off[1] <= REQ_MAX_CONN_BYTES));
 			check(ents[i].fd[0] >= 0 &&
 			      (size_t)ents[i].fd[0] < r.nshared_fds);
 		}
