@@ -1850,6 +1850,27 @@ static int64_t take_int(mp_obj_t *o);
 static int dict_set_int(mp_dictproxy_t *d, const char *k, int64_t v);
 static void assert_msg(const char *pattern);
 
+/* Run fn in a child started by method m with the n objects of sh, and
+ * check that it returned 0 (its step otherwise). */
+static void run_shared(mp_target_fn fn, size_t m, mp_shared_t *sh, size_t n)
+{
+	mp_process_t *p = mp_process_new(fn, NULL,
+					 &(mp_process_opts_t){
+						 .start_method = methods[m],
+						 .shared = sh,
+						 .nshared = n});
+	int code;
+
+	assert_non_null(p);
+	mpt_assert_ok(mp_process_start(p));
+	mpt_assert_ok(mp_process_join(p, mpt_timeout(30)));
+	assert_int_equal(mp_process_exitcode(p, &code), 1);
+	if (code != 0)
+		print_error("%s child failed at step %d\n", methods[m], code);
+	assert_int_equal(code, 0);
+	mp_process_free(p);
+}
+
 /* The grandchild: adds 1 to the Value under the Lock, puts "gc", sets
  * d["gc"] = 5 in the manager's dict. */
 static int passed_on_grandchild(void *arg)
@@ -1914,26 +1935,15 @@ static void test_methods_shared_passed_on(void **state)
 				     {MP_SHARED_VALUE, v},
 				     {MP_SHARED_QUEUE, q},
 				     {MP_SHARED_DICTPROXY, NULL}};
-		mp_process_t *p;
 		mp_obj_t *key, *got;
 		char buf[8];
 		size_t len;
-		int code, x = 0;
+		int x = 0;
 
 		assert_true(l && v && q && mg);
 		mpt_assert_ok(mp_manager_dict(mg, NULL, &d));
 		sh[3].obj = d;
-		p = mp_process_new(pass_on, NULL,
-				   &(mp_process_opts_t){.start_method = methods[m],
-							.shared = sh,
-							.nshared = 4});
-		assert_non_null(p);
-		mpt_assert_ok(mp_process_start(p));
-		mpt_assert_ok(mp_process_join(p, mpt_timeout(30)));
-		assert_int_equal(mp_process_exitcode(p, &code), 1);
-		if (code != 0)
-			print_error("%s child failed: %d\n", methods[m], code);
-		assert_int_equal(code, 0);
+		run_shared(pass_on, m, sh, 4);
 		mpt_assert_ok(mp_value_get(v, &x));
 		assert_int_equal(x, 1);
 		mpt_assert_ok(mp_queue_get_into(q, buf, sizeof(buf),
@@ -1943,7 +1953,6 @@ static void test_methods_shared_passed_on(void **state)
 		mpt_assert_ok(mp_dictproxy_get(d, key, &got));
 		mp_obj_free(key);
 		assert_int_equal(take_int(got), 5);
-		mp_process_free(p);
 		mp_manager_free(mg);
 		mp_lock_free(l);
 		mp_value_free(v);
@@ -2051,8 +2060,6 @@ static void test_methods_shared_manager(void **state)
 		mp_obj_t *init = mp_obj_list(), *x;
 		mp_shared_t sh[MG_N];
 		void *o[MG_N];
-		mp_process_t *p;
-		int code;
 
 		assert_non_null(mg);
 		mpt_assert_ok(mp_obj_list_append(init, mp_obj_int(0)));
@@ -2078,18 +2085,7 @@ static void test_methods_shared_manager(void **state)
 		mpt_assert_ok(mp_listproxy_append(o[MG_LIST], x));
 		mp_obj_free(x);
 		mpt_assert_ok(mp_lock_acquire(o[MG_LOCK], 0));
-		p = mp_process_new(use_manager_objs, NULL,
-				   &(mp_process_opts_t){.start_method = methods[m],
-							.shared = sh,
-							.nshared = MG_N});
-		assert_non_null(p);
-		mpt_assert_ok(mp_process_start(p));
-		mpt_assert_ok(mp_process_join(p, mpt_timeout(30)));
-		assert_int_equal(mp_process_exitcode(p, &code), 1);
-		if (code != 0)
-			print_error("%s child failed at step %d\n", methods[m],
-				    code);
-		assert_int_equal(code, 0);
+		run_shared(use_manager_objs, m, sh, MG_N);
 		x = mp_obj_str("child");
 		mpt_assert_ok(mp_dictproxy_get(o[MG_DICT], x, &init));
 		mp_obj_free(x);
@@ -2108,7 +2104,6 @@ static void test_methods_shared_manager(void **state)
 		mpt_assert_ok(mp_semaphore_acquire(o[MG_SEM], 0));
 		mpt_assert_ok(mp_lock_release(o[MG_LOCK]));
 		mp_lock_free(o[MG_ARENA]);
-		mp_process_free(p);
 		mp_manager_free(mg);
 	}
 }
@@ -2148,32 +2143,18 @@ static void test_methods_shared_manager_beside(void **state)
 		mp_manager_t *mg = mp_manager_new(NULL);
 		mp_dictproxy_t *d = NULL;
 		mp_shared_t sh = {MP_SHARED_DICTPROXY, NULL};
-		mp_process_t *p;
 		mp_obj_t *key, *x;
-		int code;
 
 		assert_non_null(mg);
 		mpt_assert_ok(mp_manager_dict(mg, NULL, &d));
 		sh.obj = d;
-		p = mp_process_new(own_manager, NULL,
-				   &(mp_process_opts_t){.start_method = methods[m],
-							.shared = &sh,
-							.nshared = 1});
-		assert_non_null(p);
-		mpt_assert_ok(mp_process_start(p));
-		mpt_assert_ok(mp_process_join(p, mpt_timeout(30)));
-		assert_int_equal(mp_process_exitcode(p, &code), 1);
-		if (code != 0)
-			print_error("%s child failed at step %d\n", methods[m],
-				    code);
-		assert_int_equal(code, 0);
+		run_shared(own_manager, m, &sh, 1);
 		for (int i = 0; i < 2; i++) {
 			key = mp_obj_str(i == 0 ? "a" : "b");
 			mpt_assert_ok(mp_dictproxy_get(d, key, &x));
 			mp_obj_free(key);
 			assert_int_equal(take_int(x), 3 + i);
 		}
-		mp_process_free(p);
 		mp_manager_free(mg);
 	}
 }
@@ -2219,10 +2200,8 @@ static void test_methods_shared_connection_read_ahead(void **state)
 	for (size_t m = 1; m < 3; m++) {
 		mp_connection_t *a, *b;
 		mp_shared_t sh = {MP_SHARED_CONNECTION, NULL};
-		mp_process_t *p;
 		char buf[8];
 		size_t len;
-		int code;
 
 		mpt_assert_ok(mp_pipe(0, &a, &b));
 		mpt_assert_ok(mp_connection_send_bytes(b, "m0", 2));
@@ -2236,19 +2215,7 @@ static void test_methods_shared_connection_read_ahead(void **state)
 							    &len),
 			      -EMSGSIZE);
 		sh.obj = a;
-		p = mp_process_new(read_on, NULL,
-				   &(mp_process_opts_t){.start_method = methods[m],
-							.shared = &sh,
-							.nshared = 1});
-		assert_non_null(p);
-		mpt_assert_ok(mp_process_start(p));
-		mpt_assert_ok(mp_process_join(p, mpt_timeout(30)));
-		assert_int_equal(mp_process_exitcode(p, &code), 1);
-		if (code != 0)
-			print_error("%s child failed at step %d\n", methods[m],
-				    code);
-		assert_int_equal(code, 0);
-		mp_process_free(p);
+		run_shared(read_on, m, &sh, 1);
 		mp_connection_free(a);
 		mp_connection_free(b);
 	}
