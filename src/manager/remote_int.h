@@ -142,4 +142,11 @@ int mpi_rdict_next(struct mpi_rproxy *d, char ident[MPI_RITER_IDENT],
 /* A result's int (len, count, index, bool), or the call's code. */
 int mpi_rint(struct mpi_rproxy *p, const char *method, const mp_obj_t *a);
 
+/* A reply's bytes (remote_reply.c): 0 and the value (taken out) into *out
+ * (if not NULL); a '#PROXY' reply (exposed, token) is a value too when
+ * proxy is true.  Else the remote exception's code (KeyError -ENOENT,
+ * IndexError -ERANGE, TypeError -EINVAL, ...; -EREMOTEIO for others and
+ * tracebacks) with its text as the reason, or -EPROTO. */
+int mpi_rreply_decode(const mp_bytes_t *b, bool proxy, mp_obj_t **out);
+
 #endif

@@ -75,9 +75,10 @@ struct mpi_srv_type {
 	int (*create)(struct mpi_call *c, struct mpi_region *r, void **out);
 };
 
-/* The types of serve_sync.c (Lock, RLock, Semaphore, Condition, Event)
- * and serve_queue.c (Queue, JoinableQueue, Value, Array,
- * BoundedSemaphore, Barrier), NULL-typeid-terminated. */
+/* The types of serve_list.c (list), serve_sync.c (Lock, RLock,
+ * Semaphore, Condition, Event) and serve_queue.c (Queue, JoinableQueue,
+ * Value, Array, BoundedSemaphore, Barrier), NULL-typeid-terminated. */
+extern const struct mpi_srv_type mpi_srv_list_types[];
 extern const struct mpi_srv_type mpi_srv_sync_types[];
 extern const struct mpi_srv_type mpi_srv_more_types[];
 
