@@ -1059,7 +1059,7 @@ static void test_handshake_fails_without_digests(void **state)
 	fflush(NULL);
 	if ((pid = fork()) == 0) {
 		setenv("OPENSSL_CONF", conf, 1);
-		execl("/proc/self/exe", "test_connection", "--without-digests",
+		execl(mpt_self_exe(), "test_connection", "--without-digests",
 		      (char *)NULL);
 		_exit(127);
 	}

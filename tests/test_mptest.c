@@ -185,7 +185,7 @@ static void subrun_exec(int out, const char *const *env)
 	snprintf(asan, sizeof(asan), "%s%sdetect_leaks=1", a ? a : "",
 		 a ? ":" : "");
 	setenv("ASAN_OPTIONS", asan, 1);
-	execl("/proc/self/exe", "test_mptest", (char *)NULL);
+	execl(mpt_self_exe(), "test_mptest", (char *)NULL);
 	_exit(127);
 }
 
