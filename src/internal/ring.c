@@ -20,6 +20,9 @@
 #define SPIN_ROUNDS 2000u   /* pauses before sleeping (~60 us here) */
 #define SPIN_ROUNDS_BIG 16u /* the same, waiting for a big copy */
 #define BIG_MSG 16384u      /* a message that takes a while to copy */
+#define BATCH_BYTES 2048u   /* a side that ran dry waits for this much */
+#define BATCH_ROUNDS 256u   /* ... at most this many pauses (~8 us here) */
+#define BATCH_IDLE 16u      /* ... or until the other side stops this long */
 
 enum { REC_WHOLE = 1, REC_FIRST = 2, REC_CONT = 3, REC_PAD = 4 };
 
@@ -424,6 +427,45 @@ static int sleep_on(struct mpi_ring *r, uint32_t *seq, uint32_t *waiters,
 	return rc == -ETIMEDOUT ? rc : 0;
 }
 
+/*
+ * A side that ran dry (no data, or no room) lets the other side get
+ * BATCH_BYTES ahead before it goes on, while the other side keeps moving:
+ * *idx is the other side's index (tail for a consumer, head for a
+ * producer), last its value seen, target where it is to be.  Taking each
+ * record as soon as it appears keeps the two sides on the same cache
+ * lines, the reader's look pulling the line the writer fills, so that
+ * every message costs a transfer between cores (and the next locked
+ * instruction waits for it): a lock step at a fraction of the speed,
+ * which lasts as long as the stream.  Waiting for a batch breaks it.  The
+ * look is at the other side's index, a line of its own.  Back once the
+ * index has not moved for BATCH_IDLE pauses (a lone message waits that
+ * long at most: half a microsecond here); never in a call that does not
+ * block.
+ */
+static void batch_wait(const uint64_t *idx, uint64_t last, uint64_t target,
+		       uint64_t deadline)
+{
+	uint64_t now;
+	unsigned idle = 0;
+
+	if (deadline == 0 || mpi_expired(deadline))
+		return;
+	for (unsigned i = 0; i < BATCH_ROUNDS && idle < BATCH_IDLE; i++) {
+		now = __atomic_load_n(idx, __ATOMIC_ACQUIRE);
+		if ((int64_t)(now - target) >= 0)
+			return;
+		idle = now == last ? idle + 1 : 0;
+		last = now;
+		mpi_cpu_relax();
+	}
+}
+
+/* What a batch is in ring r: BATCH_BYTES, less in a small ring. */
+static inline uint64_t batch(const struct mpi_ring *r)
+{
+	return r->cap / 8 < BATCH_BYTES ? r->cap / 8 : BATCH_BYTES;
+}
+
 /* ---- producer ---- */
 
 static bool has_space(struct mpi_ring *r, void *need)
@@ -441,7 +483,11 @@ static bool below_max(struct mpi_ring *r, void *arg)
 /* Wait until `need` bytes are free after ptail. */
 static int wait_space(struct mpi_ring *r, uint64_t need, uint64_t deadline)
 {
-	while (r->cap - (r->ptail - r->phead) < need && !has_space(r, &need)) {
+	if (r->cap - (r->ptail - r->phead) >= need)
+		return 0;
+	batch_wait(&r->head, r->phead, r->ptail + need + batch(r) - r->cap,
+		   deadline);
+	while (!has_space(r, &need)) {
 		if (__atomic_load_n(&r->closed, __ATOMIC_ACQUIRE))
 			return MP_ECLOSED;
 		if (sleep_on(r, &r->head_seq, &r->space_waiters, &r->head_sleep,
@@ -855,6 +901,7 @@ static int get_locked(struct mpi_ring *r, void **out, size_t cap, size_t *len,
 	struct rec h;
 	unsigned char *p;
 	int rc, st;
+	bool batched = false;
 
 	for (;;) {
 		p = r->data + (head & (r->cap - 1));
@@ -871,6 +918,11 @@ static int get_locked(struct mpi_ring *r, void **out, size_t cap, size_t *len,
 				drop(&pm); /* its producer gave up or died */
 			if (!pm.active && __atomic_load_n(&r->closed, __ATOMIC_ACQUIRE))
 				return MP_ECLOSED;
+			if (!pm.active && !batched) { /* see batch_wait */
+				batched = true;
+				batch_wait(&r->tail, head, head + batch(r), deadline);
+				continue;
+			}
 			/* Mid-stream the producer is alive and writing: wait for
 			 * it whatever the deadline, checking its life. */
 			until = pm.active ? mpi_now_ns() + SLICE_NS : deadline;
