@@ -7,7 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <stddef.h>
 
 #include "internal/arena.h"
 #include "internal/clock.h"
@@ -154,9 +154,11 @@ static inline void publish(uint64_t *idx, uint64_t v)
  * - A fast put or get takes its lock by a CAS from 0 (mpi_lock_try) and
  *   gives it back by a plain release store of 0.  While a lock is held so
  *   (short), no other process writes its word: lock waiters and the other
- *   side's sleepers only look at it, and nap (SHORT_SPIN, NAP_NS) until it
- *   is given or its owner is found dead (checked every
- *   MPI_OWNER_CHECK_NS, then taken over as mpi_lock_wait does).
+ *   side's sleepers only look at it, a few hundred pauses, then sleep on
+ *   it (counted in the word after it, which the give looks at after its
+ *   store: see wait_short) until it is given or its owner is found dead
+ *   (checked every MPI_OWNER_CHECK_NS, then taken over as mpi_lock_wait
+ *   does).
  * - Any other path holds its lock the long way (RL_LONG): lock waiters set
  *   MPI_LOCK_WAITERS and sleep on the word, and the give is an atomic
  *   exchange of the bits that wakes them.
@@ -173,19 +175,44 @@ static inline void publish(uint64_t *idx, uint64_t v)
 #define RL_LONG MPI_RING_LONG
 #define RL_PEER MPI_RING_PEER
 #define RL_BITS (MPI_LOCK_WAITERS | RL_LONG | RL_PEER)
-#define SHORT_SPIN 256u /* pauses between naps, waiting on a short holder */
-#define NAP_NS 20000u   /* a nap (a short holder gives without a wake) */
+#define SHORT_SPIN 256u /* pauses before sleeping on a short holder */
+#define SHORT_WAIT_NS 1000000u /* ... and the longest sleep then */
 
-/* Give a lock taken by mpi_lock_try and held short. */
+/* The count of sleepers on a lock held short: the word after the lock
+ * (pwant, cwant), on the holder's own cache line. */
+static inline uint32_t *want_of(uint64_t *lock)
+{
+	return (uint32_t *)(void *)(lock + 1);
+}
+
+_Static_assert(offsetof(struct mpi_ring, pwant) ==
+		       offsetof(struct mpi_ring, plock) + 8 &&
+	       offsetof(struct mpi_ring, cwant) ==
+		       offsetof(struct mpi_ring, clock) + 8,
+	       "want_of: the sleepers' count follows its lock");
+
+static __attribute__((noinline, cold)) void wake_want(uint64_t *lock)
+{
+	mpi_futex_wake(mpi_low_word(lock), INT32_MAX);
+}
+
+/* Give a lock taken by mpi_lock_try and held short: a plain store, then
+ * a look (no fence) at the sleepers' count (see wait_short). */
 static inline void give_short(uint64_t *lock)
 {
 	__atomic_store_n(lock, 0, __ATOMIC_RELEASE);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST); /* the look after the store */
+	if (__builtin_expect(__atomic_load_n(want_of(lock), __ATOMIC_RELAXED), 0))
+		wake_want(lock);
 }
 
-/* The short holder turns to the long way (nobody else writes the word). */
+/* The short holder turns to the long way (nobody else writes the word);
+ * those sleeping on it held short look again (and sleep the long way). */
 static void go_long(uint64_t *lock)
 {
 	__atomic_store_n(lock, mpi_self_id() | RL_LONG, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(want_of(lock), __ATOMIC_SEQ_CST))
+		wake_want(lock);
 }
 
 /* Is the owner recorded in lock word v dead (no owner: no)? */
@@ -196,15 +223,29 @@ static bool owner_dead(uint64_t v)
 	return o != 0 && mpi_lock_owner_dead(&o);
 }
 
-static void nap(unsigned *spins)
+/*
+ * Wait for the give of a lock seen held short (word v): a few hundred
+ * pauses (a put or get holds it for tens of nanoseconds), then sleep on
+ * the word until it changes, `until`, or SHORT_WAIT_NS, counted in
+ * want_of(lock) so that the give wakes us.  The give looks at the count
+ * after its plain store without a fence, so it may miss a sleeper whose
+ * count landed in that instant: the sleeper then wakes by its timeout.
+ */
+static void wait_short(uint64_t *lock, uint64_t v, unsigned *spins,
+		       uint64_t until)
 {
+	uint64_t t;
+
 	if (++*spins % SHORT_SPIN != 0) {
 		mpi_cpu_relax();
-	} else {
-		struct timespec ts = {0, NAP_NS};
-
-		nanosleep(&ts, NULL);
+		return;
 	}
+	t = mpi_now_ns() + SHORT_WAIT_NS;
+	__atomic_add_fetch(want_of(lock), 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(lock, __ATOMIC_SEQ_CST) == v)
+		mpi_futex_wait(mpi_low_word(lock), (uint32_t)v,
+			       until < t ? until : t);
+	__atomic_sub_fetch(want_of(lock), 1, __ATOMIC_SEQ_CST);
 }
 
 /* Held short by an owner that is alive, or dead (checked every
@@ -257,8 +298,9 @@ static int take_long(uint64_t *lock, uint64_t deadline)
 				return -ETIMEDOUT;
 			continue;
 		}
-		if (!(v & RL_LONG)) { /* short: given without a wake */
-			nap(&spins);
+		if (!(v & RL_LONG)) { /* short: see wait_short */
+			wait_short(lock, v, &spins,
+				   deadline < check ? deadline : check);
 			continue;
 		}
 		if (!(v & MPI_LOCK_WAITERS)) {
@@ -316,7 +358,8 @@ static bool set_peer(uint64_t *lock, uint64_t deadline)
 				lock, &v, v | RL_LONG | RL_PEER, false,
 				__ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
 		else
-			nap(&spins);
+			wait_short(lock, v, &spins,
+				   deadline < check ? deadline : check);
 	}
 }
 

@@ -44,8 +44,10 @@
  *   sleeper at all.  Everything else holds the lock the long way
  *   (MPI_RING_LONG: lock waiters sleep on the word, the give is an atomic
  *   exchange that wakes them and the other side's sleeper).  Since a short
- *   holder's word is written by nobody else, waiters on it only look (and
- *   nap) until it is given or its owner is found dead.  A waker whose bump
+ *   holder's word is written by nobody else, waiters on it look a little,
+ *   then sleep counted in the word after it (pwant, cwant), which the
+ *   short give looks at after its store, until it is given or its owner
+ *   is found dead.  A waker whose bump
  *   of the sequence word is not the first since the sleep makes no system
  *   call, so a burst of puts to a sleeping consumer costs one futex wake.
  * - A side that ran dry lets the other get a batch ahead (BATCH_BYTES, or
@@ -94,18 +96,19 @@
 struct mpi_ring {
 	/* producer side */
 	_Alignas(64) uint64_t plock; /* internal/lock.h */
+	uint32_t pwant;      /* sleepers on plock held short (just after it) */
+	uint32_t streaming;  /* a streamed message is being written */
 	uint64_t ptail;      /* producer's working tail (== tail between puts) */
 	uint64_t phead;      /* producer's cached head */
-	uint32_t streaming;  /* a streamed message is being written */
-	uint32_t pad0;
 	uint64_t puts;       /* messages fully or partly published */
 	_Alignas(64) uint64_t tail; /* published end of data */
 	uint32_t tail_seq, data_waiters;
 	uint32_t tail_sleep; /* the tail_seq value the data sleeper sleeps on */
 	/* consumer side */
 	_Alignas(64) uint64_t clock; /* internal/lock.h */
-	uint64_t gets;
+	uint32_t cwant;      /* sleepers on clock held short (just after it) */
 	uint32_t cbig;       /* the last message taken was big: spin less */
+	uint64_t gets;
 	_Alignas(64) uint64_t head; /* end of consumed data */
 	uint32_t head_seq, space_waiters;
 	uint32_t head_sleep; /* the head_seq value the space sleeper sleeps on */
