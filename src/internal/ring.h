@@ -45,7 +45,7 @@
  *   (MPI_RING_LONG: lock waiters sleep on the word, the give is an atomic
  *   exchange that wakes them and the other side's sleeper).  Since a short
  *   holder's word is written by nobody else, waiters on it look a little,
- *   then sleep counted in the word after it (pwant, cwant), which the
+ *   then sleep flagged in the word after it (pwant, cwant), which the
  *   short give looks at after its store, until it is given or its owner
  *   is found dead.  A waker whose bump
  *   of the sequence word is not the first since the sleep makes no system
@@ -96,7 +96,7 @@
 struct mpi_ring {
 	/* producer side */
 	_Alignas(64) uint64_t plock; /* internal/lock.h */
-	uint32_t pwant;      /* sleepers on plock held short (just after it) */
+	uint32_t pwant;      /* someone sleeps on plock held short (after it) */
 	uint32_t streaming;  /* a streamed message is being written */
 	uint64_t ptail;      /* producer's working tail (== tail between puts) */
 	uint64_t phead;      /* producer's cached head */
@@ -106,7 +106,7 @@ struct mpi_ring {
 	uint32_t tail_sleep; /* the tail_seq value the data sleeper sleeps on */
 	/* consumer side */
 	_Alignas(64) uint64_t clock; /* internal/lock.h */
-	uint32_t cwant;      /* sleepers on clock held short (just after it) */
+	uint32_t cwant;      /* someone sleeps on clock held short (after it) */
 	uint32_t cbig;       /* the last message taken was big: spin less */
 	uint64_t gets;
 	_Alignas(64) uint64_t head; /* end of consumed data */

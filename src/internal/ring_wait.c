@@ -19,7 +19,10 @@
 
 void mpi_ring_wake_want(uint64_t *lock)
 {
-	mpi_futex_wake(mpi_low_word(lock), INT32_MAX);
+	/* Clear the flag first: the next gives make no system call until
+	 * someone sleeps again (every sleeper now is woken). */
+	if (__atomic_exchange_n(want_of(lock), 0, __ATOMIC_SEQ_CST))
+		mpi_futex_wake(mpi_low_word(lock), INT32_MAX);
 }
 
 /* The short holder turns to the long way (nobody else writes the word);
@@ -42,10 +45,12 @@ bool mpi_ring_owner_dead(uint64_t v)
 /*
  * Wait for the give of a lock seen held short (word v): a few hundred
  * pauses (a put or get holds it for tens of nanoseconds), then sleep on
- * the word until it changes, `until`, or SHORT_WAIT_NS, counted in
- * want_of(lock) so that the give wakes us.  The give looks at the count
- * after its plain store without a fence, so it may miss a sleeper whose
- * count landed in that instant: the sleeper then wakes by its timeout.
+ * the word until it changes, `until`, or SHORT_WAIT_NS, flagged in
+ * want_of(lock) so that the give wakes us (and clears the flag: one
+ * system call for the holder per sleep, however many gives follow).  The
+ * give looks at the flag after its plain store without a fence, so it may
+ * miss a sleeper whose flag landed in that instant: the sleeper then
+ * wakes by its timeout.
  */
 static void wait_short(uint64_t *lock, uint64_t v, unsigned *spins,
 		       uint64_t until)
@@ -57,11 +62,10 @@ static void wait_short(uint64_t *lock, uint64_t v, unsigned *spins,
 		return;
 	}
 	t = mpi_now_ns() + SHORT_WAIT_NS;
-	__atomic_add_fetch(want_of(lock), 1, __ATOMIC_SEQ_CST);
+	__atomic_store_n(want_of(lock), 1, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(lock, __ATOMIC_SEQ_CST) == v)
 		mpi_futex_wait(mpi_low_word(lock), (uint32_t)v,
 			       until < t ? until : t);
-	__atomic_sub_fetch(want_of(lock), 1, __ATOMIC_SEQ_CST);
 }
 
 /* Held short by an owner that is alive, or dead (checked every

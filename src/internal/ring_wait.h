@@ -22,7 +22,7 @@
  *   gives it back by a plain release store of 0.  While a lock is held so
  *   (short), no other process writes its word: lock waiters and the other
  *   side's sleepers only look at it, a few hundred pauses, then sleep on
- *   it (counted in the word after it, which the give looks at after its
+ *   it (flagged in the word after it, which the give looks at after its
  *   store: see wait_short in ring_wait.c) until it is given or its owner is found dead
  *   (checked every MPI_OWNER_CHECK_NS, then taken over as mpi_lock_wait
  *   does).
@@ -44,7 +44,7 @@
 #define RL_BITS (MPI_LOCK_WAITERS | RL_LONG | RL_PEER)
 #define BATCH_BYTES 2048u /* a side that ran dry waits for this much */
 
-/* The count of sleepers on a lock held short: the word after the lock
+/* Set while someone sleeps on a lock held short: the word after the lock
  * (pwant, cwant), on the holder's own cache line. */
 static inline uint32_t *want_of(uint64_t *lock)
 {
@@ -55,13 +55,14 @@ _Static_assert(offsetof(struct mpi_ring, pwant) ==
 		       offsetof(struct mpi_ring, plock) + 8 &&
 	       offsetof(struct mpi_ring, cwant) ==
 		       offsetof(struct mpi_ring, clock) + 8,
-	       "want_of: the sleepers' count follows its lock");
+	       "want_of: the sleepers' flag follows its lock");
 
-/* Wake those sleeping on lock held short (the cold end of give_short). */
+/* Wake those sleeping on lock held short, clearing the flag (the cold end
+ * of give_short). */
 void mpi_ring_wake_want(uint64_t *lock);
 
 /* Give a lock taken by mpi_lock_try and held short: a plain store, then
- * a look (no fence) at the sleepers' count (see wait_short). */
+ * a look (no fence) at the sleepers' flag (see wait_short). */
 static inline void give_short(uint64_t *lock)
 {
 	__atomic_store_n(lock, 0, __ATOMIC_RELEASE);
