@@ -298,9 +298,8 @@ int mpi_ring_sleep_on(struct mpi_ring *r, uint32_t *seq, uint32_t *waiters,
  * record as soon as it appears keeps the two sides on the same cache
  * lines, the reader's look pulling the line the writer fills, so that
  * every message costs a transfer between cores (and the next locked
- * instruction waits for it): a lock step at a fraction of the speed,
- * which lasts as long as the stream.  Waiting for a batch breaks it.  The
- * look is at the other side's index, a line of its own.  Back once the
+ * instruction waits for it).  Waiting for a batch spaces them.  The look
+ * is at the other side's index, a line of its own.  Back once the
  * index has not moved for BATCH_IDLE pauses (a lone message waits that
  * long at most: half a microsecond here); never in a call that does not
  * block.
