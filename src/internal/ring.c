@@ -7,18 +7,16 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "internal/arena.h"
 #include "internal/clock.h"
 #include "internal/error.h"
 #include "internal/futex.h"
 #include "internal/lock.h"
+#include "internal/ring_wait.h"
 
 #define HDR 8u
 #define SLICE_NS 100000000u /* re-check a streaming producer's life */
-#define SPIN_ROUNDS 2000u   /* pauses before sleeping (~60 us here) */
-#define SPIN_ROUNDS_BIG 16u /* the same, waiting for a big copy */
 #define BIG_MSG 16384u      /* a message that takes a while to copy */
 
 enum { REC_WHOLE = 1, REC_FIRST = 2, REC_CONT = 3, REC_PAD = 4 };
@@ -137,291 +135,18 @@ static uint64_t quarter(const struct mpi_ring *r)
 /*
  * Publish a word the other side reads (a record header, or head): a
  * release store.  No wake check follows it on the fast path: a sleeper of
- * the other side would have made our lock's take fail (RL_PEER, below).
+ * the other side would have made our lock's take fail (RL_PEER: see
+ * internal/ring_wait.h).
  */
 static inline void publish(uint64_t *idx, uint64_t v)
 {
 	__atomic_store_n(idx, v, __ATOMIC_RELEASE);
 }
 
-/* ---- the side locks ----
- * The word of internal/lock.h (0 free, else pid << 32 | tid, and
- * MPI_LOCK_WAITERS) with two more bits, so that a message costs one locked
- * instruction per side, the take's CAS, as a lock-free claim would:
- * - A fast put or get takes its lock by a CAS from 0 (mpi_lock_try) and
- *   gives it back by a plain release store of 0.  While a lock is held so
- *   (short), no other process writes its word: lock waiters and the other
- *   side's sleepers only look at it, and nap (SHORT_SPIN, NAP_NS) until it
- *   is given or its owner is found dead (checked every
- *   MPI_OWNER_CHECK_NS, then taken over as mpi_lock_wait does).
- * - Any other path holds its lock the long way (RL_LONG): lock waiters set
- *   MPI_LOCK_WAITERS and sleep on the word, and the give is an atomic
- *   exchange of the bits that wakes them.
- * - RL_PEER: a sleeper of the other side (a consumer waiting for data on
- *   plock, a producer waiting for room or below maxsize on clock) set it,
- *   when the word was free or held long, before its last look.  A fast
- *   take fails while it is set, so the put or get goes the long way, wakes
- *   the sleeper and then clears the bit (wake_peer: only after the wake,
- *   so a waker killed before waking leaves it to the next one; set again
- *   if the sleeper went back to sleep meanwhile).  The sleeper clears it
- *   too when it stops waiting.  So no wake-up is lost, and a fast put or
- *   get checks for sleepers with no load and no fence.
- */
-#define RL_LONG MPI_RING_LONG
-#define RL_PEER MPI_RING_PEER
-#define RL_BITS (MPI_LOCK_WAITERS | RL_LONG | RL_PEER)
-#define SHORT_SPIN 256u /* pauses between naps, waiting on a short holder */
-#define NAP_NS 20000u   /* a nap (a short holder gives without a wake) */
-
-/* Give a lock taken by mpi_lock_try and held short. */
-static inline void give_short(uint64_t *lock)
+/* What a batch is in ring r: BATCH_BYTES, less in a small ring. */
+static inline uint64_t batch(const struct mpi_ring *r)
 {
-	__atomic_store_n(lock, 0, __ATOMIC_RELEASE);
-}
-
-/* The short holder turns to the long way (nobody else writes the word). */
-static void go_long(uint64_t *lock)
-{
-	__atomic_store_n(lock, mpi_self_id() | RL_LONG, __ATOMIC_SEQ_CST);
-}
-
-/* Is the owner recorded in lock word v dead (no owner: no)? */
-static bool owner_dead(uint64_t v)
-{
-	uint64_t o = v & ~RL_BITS;
-
-	return o != 0 && mpi_lock_owner_dead(&o);
-}
-
-static void nap(unsigned *spins)
-{
-	if (++*spins % SHORT_SPIN != 0) {
-		mpi_cpu_relax();
-	} else {
-		struct timespec ts = {0, NAP_NS};
-
-		nanosleep(&ts, NULL);
-	}
-}
-
-/* Held short by an owner that is alive, or dead (checked every
- * MPI_OWNER_CHECK_NS, from *check on): the caller waits or takes over. */
-static bool held_short(uint64_t v)
-{
-	return (v & ~RL_BITS) != 0 && !(v & RL_LONG);
-}
-
-static bool check_due(uint64_t *check, uint64_t deadline)
-{
-	uint64_t now = mpi_now_ns();
-
-	if (*check == 0)
-		*check = now + MPI_OWNER_CHECK_NS;
-	if (now < *check && (deadline == MPI_NO_DEADLINE || now < deadline))
-		return false;
-	*check = now + MPI_OWNER_CHECK_NS;
-	return true;
-}
-
-/*
- * Take a side's lock the long way, waiting until deadline: 0, MP_EOWNERDEAD
- * (taken over from a dead owner: the caller repairs), -ETIMEDOUT.
- */
-static int take_long(uint64_t *lock, uint64_t deadline)
-{
-	uint64_t me = mpi_self_id() | RL_LONG, v, check = 0, add = 0;
-	const uint64_t keep = RL_PEER | MPI_LOCK_WAITERS;
-	unsigned spins = 0;
-
-	for (;;) {
-		v = __atomic_load_n(lock, __ATOMIC_RELAXED);
-		if ((v & ~RL_BITS) == 0) { /* free (RL_PEER may be set) */
-			if (__atomic_compare_exchange_n(
-				    lock, &v, me | (v & RL_PEER) | add, false,
-				    __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
-				return 0;
-			continue;
-		}
-		if (mpi_expired(deadline) || check_due(&check, deadline)) {
-			if (owner_dead(v)) {
-				if (__atomic_compare_exchange_n(
-					    lock, &v, me | (v & keep), false,
-					    __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
-					return MP_EOWNERDEAD;
-				continue;
-			}
-			if (mpi_expired(deadline))
-				return -ETIMEDOUT;
-			continue;
-		}
-		if (!(v & RL_LONG)) { /* short: given without a wake */
-			nap(&spins);
-			continue;
-		}
-		if (!(v & MPI_LOCK_WAITERS)) {
-			if (!__atomic_compare_exchange_n(
-				    lock, &v, v | MPI_LOCK_WAITERS, false,
-				    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-				continue;
-			v |= MPI_LOCK_WAITERS;
-		}
-		/* Others may sleep still: take it with the bit set. */
-		add = MPI_LOCK_WAITERS;
-		mpi_futex_wait(mpi_low_word(lock), (uint32_t)v,
-			       deadline < check ? deadline : check);
-	}
-}
-
-/* Give a lock held long: keep RL_PEER (see give_waking), wake a lock
- * waiter; the bits it had. */
-static uint64_t give_long(uint64_t *lock)
-{
-	uint64_t old = __atomic_fetch_and(lock, RL_PEER, __ATOMIC_SEQ_CST);
-
-	if (old & MPI_LOCK_WAITERS)
-		mpi_futex_wake(mpi_low_word(lock), 1);
-	return old;
-}
-
-/*
- * A sleeper asks the other side to wake it: RL_PEER in that side's lock
- * word, set when the word is free or held long (a short holder gives by a
- * plain store that would erase it, so wait for its give; a dead short
- * holder's word is marked long for it, and its next taker takes it over).
- * False at the deadline.
- */
-static bool set_peer(uint64_t *lock, uint64_t deadline)
-{
-	uint64_t v, check = 0;
-	unsigned spins = 0;
-
-	for (;;) {
-		v = __atomic_load_n(lock, __ATOMIC_SEQ_CST);
-		if (v & RL_PEER)
-			return true;
-		if (!held_short(v)) {
-			if (__atomic_compare_exchange_n(lock, &v, v | RL_PEER,
-							false, __ATOMIC_SEQ_CST,
-							__ATOMIC_RELAXED))
-				return true;
-			continue;
-		}
-		if (mpi_expired(deadline))
-			return false;
-		if (check_due(&check, deadline) && owner_dead(v))
-			__atomic_compare_exchange_n(
-				lock, &v, v | RL_LONG | RL_PEER, false,
-				__ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
-		else
-			nap(&spins);
-	}
-}
-
-/* The sleeper stops waiting: no more wake-ups needed. */
-static void clear_peer(uint64_t *lock)
-{
-	if (__atomic_load_n(lock, __ATOMIC_RELAXED) & RL_PEER)
-		__atomic_fetch_and(lock, ~RL_PEER, __ATOMIC_RELAXED);
-}
-
-/*
- * Look for ready(r) a little while before sleeping: with small messages
- * the other side is a few hundred nanoseconds away, and a sleep and a wake
- * cost two system calls and a context switch.  big: the other side is
- * copying a big message (longer than any spin), so just look.  Never past
- * the deadline, never for a call that does not block.  True if ready.
- */
-static bool spin(struct mpi_ring *r, bool (*ready)(struct mpi_ring *, void *),
-		 void *arg, uint64_t deadline, bool big)
-{
-	unsigned rounds = big ? SPIN_ROUNDS_BIG : SPIN_ROUNDS;
-
-	if (mpi_expired(deadline))
-		return false;
-	for (unsigned i = 1; i <= rounds; i++) {
-		if (ready(r, arg))
-			return true;
-		mpi_cpu_relax();
-		if ((i & 127) == 0 && mpi_expired(deadline))
-			return false;
-	}
-	return false;
-}
-
-/*
- * Wake the sleeper of one side, which set RL_PEER (seen by the caller in
- * the other side's lock word after its header or head store: see the side
- * locks above).  A sleeper on an older value was woken by an earlier bump:
- * then no system call.
- */
-static uint32_t wake(uint32_t *seq, uint32_t *sleep)
-{
-	uint32_t old = __atomic_fetch_add(seq, 1, __ATOMIC_SEQ_CST);
-
-	if (__atomic_load_n(sleep, __ATOMIC_SEQ_CST) == old)
-		mpi_futex_wake(seq, INT32_MAX);
-	return old;
-}
-
-/*
- * The holder (the long way) of `lock` found RL_PEER in it: wake the
- * sleeper, then clear the bit, so that the puts or gets that follow are
- * fast again even while the woken sleeper waits for a CPU.  Cleared only
- * after the wake (a holder killed before waking leaves the bit to the
- * next one), and set again if the sleeper went back to sleep meanwhile:
- * it stored a value of seq read after our bump in *sleep before it set the
- * bit, which it may have found still set (seq only grows: a value left by
- * a sleeper that has gone is not past ours, and must not keep the bit set
- * for good).  No put or get slips in between: we hold the lock.
- */
-static void wake_peer(uint64_t *lock, uint32_t *seq, uint32_t *sleep)
-{
-	uint32_t old = wake(seq, sleep);
-
-	__atomic_fetch_and(lock, ~RL_PEER, __ATOMIC_SEQ_CST);
-	if ((int32_t)(__atomic_load_n(sleep, __ATOMIC_SEQ_CST) - old) > 0)
-		__atomic_fetch_or(lock, RL_PEER, __ATOMIC_SEQ_CST);
-}
-
-/* Give a side's lock held long, waking the other side's sleeper: the
- * one seen before the give (and the bit cleared), or one that asked
- * meanwhile (the bit then left for the next holder to clear). */
-static void give_waking(uint64_t *lock, uint32_t *seq, uint32_t *sleep)
-{
-	if (__atomic_load_n(lock, __ATOMIC_SEQ_CST) & RL_PEER)
-		wake_peer(lock, seq, sleep);
-	if (give_long(lock) & RL_PEER)
-		wake(seq, sleep);
-}
-
-/*
- * Sleep on seq (counted in waiters, the value slept on in *sleep, RL_PEER
- * set in the other side's lock word `peer`) unless ready(r) turns true;
- * returns 0 to re-check, or -ETIMEDOUT at the deadline.  Only the side's
- * lock holder sleeps here, so one sleeper at most sets and clears peer's
- * bit.
- */
-static int sleep_on(struct mpi_ring *r, uint32_t *seq, uint32_t *waiters,
-		    uint32_t *sleep, uint64_t *peer,
-		    bool (*ready)(struct mpi_ring *, void *), void *arg,
-		    uint64_t deadline, bool big)
-{
-	uint32_t s;
-	int rc = 0;
-
-	if (spin(r, ready, arg, deadline, big))
-		return 0;
-	s = __atomic_load_n(seq, __ATOMIC_SEQ_CST);
-	__atomic_add_fetch(waiters, 1, __ATOMIC_SEQ_CST);
-	__atomic_store_n(sleep, s, __ATOMIC_SEQ_CST);
-	if (!set_peer(peer, deadline))
-		rc = -ETIMEDOUT;
-	else if (!ready(r, arg) &&
-		 !__atomic_load_n(&r->closed, __ATOMIC_SEQ_CST))
-		rc = mpi_futex_wait(seq, s, deadline);
-	__atomic_sub_fetch(waiters, 1, __ATOMIC_SEQ_CST);
-	clear_peer(peer);
-	return rc == -ETIMEDOUT ? rc : 0;
+	return r->cap / 8 < BATCH_BYTES ? r->cap / 8 : BATCH_BYTES;
 }
 
 /* ---- producer ---- */
@@ -441,10 +166,14 @@ static bool below_max(struct mpi_ring *r, void *arg)
 /* Wait until `need` bytes are free after ptail. */
 static int wait_space(struct mpi_ring *r, uint64_t need, uint64_t deadline)
 {
-	while (r->cap - (r->ptail - r->phead) < need && !has_space(r, &need)) {
+	if (r->cap - (r->ptail - r->phead) >= need)
+		return 0;
+	mpi_ring_batch_wait(&r->head, r->phead, r->ptail + need + batch(r) - r->cap,
+		   deadline);
+	while (!has_space(r, &need)) {
 		if (__atomic_load_n(&r->closed, __ATOMIC_ACQUIRE))
 			return MP_ECLOSED;
-		if (sleep_on(r, &r->head_seq, &r->space_waiters, &r->head_sleep,
+		if (mpi_ring_sleep_on(r, &r->head_seq, &r->space_waiters, &r->head_sleep,
 			     &r->clock, has_space, &need, deadline,
 			     need > BIG_MSG) == -ETIMEDOUT &&
 		    !has_space(r, &need))
@@ -519,13 +248,13 @@ static inline void count(uint64_t *n)
 static void wake_data(struct mpi_ring *r)
 {
 	if (__atomic_load_n(&r->plock, __ATOMIC_SEQ_CST) & RL_PEER)
-		wake_peer(&r->plock, &r->tail_seq, &r->tail_sleep);
+		mpi_ring_wake_peer(&r->plock, &r->tail_seq, &r->tail_sleep);
 }
 
 static void wake_space(struct mpi_ring *r)
 {
 	if (__atomic_load_n(&r->clock, __ATOMIC_SEQ_CST) & RL_PEER)
-		wake_peer(&r->clock, &r->head_seq, &r->head_sleep);
+		mpi_ring_wake_peer(&r->clock, &r->head_seq, &r->head_sleep);
 }
 
 static int put_locked(struct mpi_ring *r, const unsigned char *msg, size_t len,
@@ -539,7 +268,7 @@ static int put_locked(struct mpi_ring *r, const unsigned char *msg, size_t len,
 		while (!below_max(r, NULL)) {
 			if (__atomic_load_n(&r->closed, __ATOMIC_ACQUIRE))
 				return MP_ECLOSED;
-			if (sleep_on(r, &r->head_seq, &r->space_waiters,
+			if (mpi_ring_sleep_on(r, &r->head_seq, &r->space_waiters,
 				     &r->head_sleep, &r->clock, below_max, NULL,
 				     deadline, len > BIG_MSG) == -ETIMEDOUT &&
 			    !below_max(r, NULL))
@@ -632,7 +361,7 @@ static void recover(struct mpi_ring *r)
 /* Give the producer lock held long; wake a consumer that asked for it. */
 static void give_put(struct mpi_ring *r)
 {
-	give_waking(&r->plock, &r->tail_seq, &r->tail_sleep);
+	mpi_ring_give_waking(&r->plock, &r->tail_seq, &r->tail_sleep);
 }
 
 /* A put past put_fast: the checks, the lock the long way (held: taken
@@ -662,7 +391,7 @@ static __attribute__((noinline)) int put_slow(struct mpi_ring *r,
 			       len, (unsigned long long)r->max_message);
 	}
 	if (!held)
-		rc = take_long(&r->plock, deadline);
+		rc = mpi_ring_take_long(&r->plock, deadline);
 	if (rc == MP_EOWNERDEAD)
 		recover(r);
 	else if (rc < 0)
@@ -698,7 +427,7 @@ int mpi_ring_put(struct mpi_ring *r, const void *msg, size_t len,
 			give_short(&r->plock); /* no sleeper: see RL_PEER */
 			return 0;
 		}
-		go_long(&r->plock);
+		mpi_ring_go_long(&r->plock);
 		return put_slow(r, msg, len, deadline, true);
 	}
 	return put_slow(r, msg, len, deadline, false);
@@ -855,6 +584,7 @@ static int get_locked(struct mpi_ring *r, void **out, size_t cap, size_t *len,
 	struct rec h;
 	unsigned char *p;
 	int rc, st;
+	bool batched = false;
 
 	for (;;) {
 		p = r->data + (head & (r->cap - 1));
@@ -865,16 +595,21 @@ static int get_locked(struct mpi_ring *r, void **out, size_t cap, size_t *len,
 				continue; /* just published: read it again */
 			if (pm.active &&
 			    (!__atomic_load_n(&r->streaming, __ATOMIC_ACQUIRE) ||
-			     owner_dead(__atomic_load_n(&r->plock,
+			     mpi_ring_owner_dead(__atomic_load_n(&r->plock,
 							__ATOMIC_ACQUIRE))) &&
 			    !has_data(r, &head))
 				drop(&pm); /* its producer gave up or died */
 			if (!pm.active && __atomic_load_n(&r->closed, __ATOMIC_ACQUIRE))
 				return MP_ECLOSED;
+			if (!pm.active && !batched) { /* see batch_wait */
+				batched = true;
+				mpi_ring_batch_wait(&r->tail, head, head + batch(r), deadline);
+				continue;
+			}
 			/* Mid-stream the producer is alive and writing: wait for
 			 * it whatever the deadline, checking its life. */
 			until = pm.active ? mpi_now_ns() + SLICE_NS : deadline;
-			if (sleep_on(r, &r->tail_seq, &r->data_waiters,
+			if (mpi_ring_sleep_on(r, &r->tail_seq, &r->data_waiters,
 				     &r->tail_sleep, &r->plock, has_data, &head, until,
 				     pm.active || r->cbig) == -ETIMEDOUT &&
 			    !pm.active && !has_data(r, &head))
@@ -970,7 +705,7 @@ static __attribute__((noinline)) int get_slow(struct mpi_ring *r, void **out,
 	/* MP_EOWNERDEAD: a consumer died inside get; its message is lost,
 	 * and orphan parts of it are skipped below. */
 	if (!held)
-		rc = take_long(&r->clock, deadline);
+		rc = mpi_ring_take_long(&r->clock, deadline);
 	if (rc < 0 && rc != MP_EOWNERDEAD)
 		return mpi_why(rc, "queue is empty");
 	if (rc == 0 && !held)
@@ -979,7 +714,7 @@ static __attribute__((noinline)) int get_slow(struct mpi_ring *r, void **out,
 		rc = get_locked(r, out, cap, len, deadline, &bad);
 	else
 		rc = fast;
-	give_waking(&r->clock, &r->head_seq, &r->head_sleep);
+	mpi_ring_give_waking(&r->clock, &r->head_seq, &r->head_sleep);
 	switch (rc) {
 	case 0:
 		return 0;
@@ -1018,7 +753,7 @@ int mpi_ring_get(struct mpi_ring *r, void **out, size_t cap, size_t *len,
 			give_short(&r->clock); /* no sleeper: see RL_PEER */
 			return 0;
 		}
-		go_long(&r->clock);
+		mpi_ring_go_long(&r->clock);
 		return get_slow(r, out, cap, len, deadline, true, fast);
 	}
 	return get_slow(r, out, cap, len, deadline, false, 1);
