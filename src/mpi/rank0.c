@@ -94,6 +94,8 @@ static void end_slot(struct be *b, int k, uint32_t slot, int status,
 	uint64_t t = (mpb_now_ns() - r->sent[slot]) / r->inflight;
 	uint64_t *avg = &b->fn_avg[r->fnid[slot]];
 
+	MPB_TRACE_EV("got", k, slot);
+
 	/* Falls fast (a cold first run, once; a job sent as long waits a
 	 * round trip more), rises slowly. */
 	*avg = *avg == 0 ? t : t < *avg ? *avg / 2 + t / 2
@@ -236,6 +238,7 @@ static int add_job(struct be *b, int k, const mp_backend_job_t *j)
 	r->fnid[slot] = rec.fnid;
 	r->lng[slot] = b->avg_ns >= SHORT_NS;
 	r->nlong += r->lng[slot];
+	MPB_TRACE_EV("queue", k, slot);
 	if (r->inflight++ == 0)
 		r->last_heard = mpb_now_ns(); /* the clock starts now */
 	return 1;
@@ -248,12 +251,20 @@ nomem:
  * SHORT_NS) goes only to a rank with an idle local worker (fewer jobs in
  * flight than local workers): no such job waits on a rank behind another
  * while a worker elsewhere is idle; it waits here (held) instead, and
- * long jobs spread over the ranks.  Jobs known to be short get the whole
- * window, but not a rank whose local workers all run long jobs. */
+ * long jobs spread over the ranks.  But a job known to take PREFETCH_NS
+ * or more gets a second place per local worker: it waits on its rank,
+ * its local worker starts it as soon as the one before ends, without the
+ * round trip to rank 0 (a result back, the next job out: 3-8 ms per job
+ * on a loaded machine).  The price: at the end of a batch such a job may
+ * wait on one rank while a worker of another is idle (at most one job
+ * per local worker).  Jobs known to be short get the whole window, but
+ * not a rank whose local workers all run long jobs. */
 static unsigned credit(const struct be *b, int k)
 {
 	const struct rank *r = &b->r[k];
 	unsigned cap = !r->alive ? 0
+		       : b->avg_ns >= PREFETCH_NS && b->avg_ns != UNKNOWN_NS
+		       ? 2 * b->cf.local
 		       : b->avg_ns >= SHORT_NS ? b->cf.local
 		       : r->nlong < b->cf.local ? b->cf.window : 0;
 
@@ -285,6 +296,7 @@ static bool send_round(struct be *b)
 		any = true;
 		if (mpb_post_send(&b->sends, b->comm, k, &r->out) < 0)
 			rank_lost(b, k, "failed (MPI_Isend)");
+		MPB_TRACE_EV("isend", k, UINT32_MAX);
 	}
 	return any;
 }
@@ -454,17 +466,31 @@ static void stop_ranks(struct be *b, int how)
 	mpb_reap_sends(&b->sends, false);
 }
 
+/* Does every rank running jobs have one waiting behind each running one
+ * (credit: PREFETCH_NS)?  Then no local worker waits for the next result
+ * to come in. */
+static bool all_fed(const struct be *b)
+{
+	for (int k = 1; k < b->nranks; k++)
+		if (b->r[k].alive && b->r[k].inflight > 0 &&
+		    b->r[k].inflight < 2 * b->cf.local)
+			return false;
+	return true;
+}
+
 /* Nothing arrived and results are owed.  MPI has no descriptor to sleep
  * on, so: while jobs are short and the quiet has lasted less than
  * SHORT_NS, yield and look again (a result is microseconds away); else
  * nap a 64th of a job's time or of the quiet so far, at most 1 ms, so
  * that the progress thread does not take a CPU from the tasks (a result
- * waits at most that long).  The quiet bounds the spin when a long job
+ * waits at most that long); while every busy rank has its next jobs
+ * already (all_fed), an 8th, at most 8 ms (a result waits at most an
+ * 8th of a job's time).  The quiet bounds the spin when a long job
  * follows short ones of the same function. */
 static void idle(struct be *b)
 {
 	struct timespec ts = {0, 0};
-	uint64_t now = mpb_now_ns(), quiet, nap;
+	uint64_t now = mpb_now_ns(), quiet, nap, most = 1000000;
 	bool sending = false;
 
 	if (b->quiet_since == 0)
@@ -477,7 +503,11 @@ static void idle(struct be *b)
 		return;
 	}
 	nap = (b->avg_ns > quiet ? b->avg_ns : quiet) / 64;
-	ts.tv_nsec = (long)(nap < 1000000 ? nap : 1000000);
+	if (b->avg_ns >= PREFETCH_NS && b->avg_ns != UNKNOWN_NS && all_fed(b)) {
+		nap = b->avg_ns / 8;
+		most = 8000000;
+	}
+	ts.tv_nsec = (long)(nap < most ? nap : most);
 	nanosleep(&ts, NULL);
 }
 

@@ -41,6 +41,7 @@ static int run_chunk(const void *in, size_t len, mp_task_out_t *out)
 
 	memcpy(&c, in, sizeof(c));
 	(void)len;
+	MPB_TRACE_EV("start", (int)getppid(), UINT32_MAX);
 	if ((y = malloc(c.count * c.out_size + 1)) == NULL)
 		return mp_task_fail(out, "MemoryError: %llu bytes of results",
 				    (unsigned long long)(c.count * c.out_size));
@@ -51,6 +52,7 @@ static int run_chunk(const void *in, size_t len, mp_task_out_t *out)
 			return mp_task_fail(out, "map element %llu failed (%d)",
 					    (unsigned long long)i, rc);
 		}
+	MPB_TRACE_EV("end", (int)getppid(), UINT32_MAX);
 	rc = mp_task_return(out, y, c.count * c.out_size);
 	free(y);
 	return rc;
@@ -74,6 +76,7 @@ static void local_done(mp_future_t *f, void *arg)
 	struct worker *w = t->w;
 
 	(void)f;
+	MPB_TRACE_EV("done", mp_mpi_rank(), t->slot);
 	pthread_mutex_lock(&w->mu);
 	t->next = w->done;
 	w->done = t;
@@ -112,6 +115,7 @@ static int worker_on_rec(void *arg, const struct mpw_rec *r, const char *data)
 			mp_future_kill(w->by_slot[r->slot]->f);
 		return 0;
 	}
+	MPB_TRACE_EV("recv", mp_mpi_rank(), r->slot);
 	if (r->fnid >= mpb_ntable || mpb_table[r->fnid]->kind < MP_BACKEND_APPLY) {
 		fail_slot(w, r->slot, -EINVAL, "unknown task function");
 		return 0;
@@ -159,6 +163,7 @@ static int worker_on_rec(void *arg, const struct mpw_rec *r, const char *data)
 	w->by_slot[r->slot] = t;
 	t->start = mpb_now_ns();
 	w->inflight++;
+	MPB_TRACE_EV("hand", mp_mpi_rank(), r->slot);
 	if (mp_future_add_done_callback(f, local_done, t) < 0) {
 		fail_slot(w, r->slot, -ENOMEM, "out of memory");
 		mp_future_free(f); /* it runs on, unreported */
@@ -346,6 +351,7 @@ _Noreturn void mpb_worker_main(MPI_Comm comm, const struct config *cf)
 			}
 			last_sent = mpb_now_ns();
 			busy = true;
+			MPB_TRACE_EV("reply", mp_mpi_rank(), UINT32_MAX);
 		}
 		mpb_reap_sends(&sends, false);
 		if (busy || (w.stop && !w.stop_now && w.inflight == 0)) {
