@@ -20,7 +20,8 @@
  *
  * Files: mpi.c (the registry of tasks, MPI set-up, sending and receiving
  * in pieces, shared by both sides), worker.c (worker ranks), rank0.c (rank
- * 0's progress thread, the backend and its start), wire.c (the messages).
+ * 0's progress thread), start.c (the backend, its start and stop; rank0.h
+ * is rank 0's state, shared by the two), wire.c (the messages).
  * Functions and data shared between them are prefixed mpb_.
  */
 #ifndef MP_MPI_INT_H
