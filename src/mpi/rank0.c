@@ -199,6 +199,23 @@ nomem:
 	return 0;
 }
 
+/* Does rank k run a job of a function not timed yet, or one out for 3
+ * times its function's average (e.g. one that waits for ever)?  Nothing
+ * is sent ahead to wait behind it. */
+static bool overran(const struct be *b, int k)
+{
+	const struct rank *r = &b->r[k];
+	uint64_t now = mpb_now_ns();
+
+	for (uint32_t s = 0; r->inflight > 0 && s < b->cf.window; s++) {
+		uint64_t avg = b->fn_avg[r->fnid[s]];
+
+		if (r->handle[s] != NULL && (avg == 0 || now - r->sent[s] > 3 * avg))
+			return true;
+	}
+	return false;
+}
+
 /* What rank k may be given now.  A job not known to be short (under
  * SHORT_NS) goes only to a rank with an idle local worker (fewer jobs in
  * flight than local workers): no such job waits on a rank behind another
@@ -207,15 +224,18 @@ nomem:
  * or more gets a second place per local worker: it waits on its rank,
  * its local worker starts it as soon as the one before ends, without the
  * round trip to rank 0 (a result back, the next job out: 3-8 ms per job
- * on a loaded machine).  The price: at the end of a batch such a job may
- * wait on one rank while a worker of another is idle (at most one job
- * per local worker).  Jobs known to be short get the whole window, but
- * not a rank whose local workers all run long jobs. */
+ * on a loaded machine); not behind a job that overran (see overran).
+ * The price: at the end of a batch such a job may wait on one rank while
+ * a worker of another is idle (at most one job per local worker), and a
+ * job that runs far longer than its function's average holds the one
+ * sent ahead behind it.  Jobs known to be short get the whole window,
+ * but not a rank whose local workers all run long jobs. */
 static unsigned credit(const struct be *b, int k)
 {
 	const struct rank *r = &b->r[k];
 	unsigned cap = !r->alive ? 0
-		       : b->avg_ns >= PREFETCH_NS && b->avg_ns != UNKNOWN_NS
+		       : b->avg_ns >= PREFETCH_NS && b->avg_ns != UNKNOWN_NS &&
+				 !overran(b, k)
 		       ? 2 * b->cf.local
 		       : b->avg_ns >= SHORT_NS ? b->cf.local
 		       : r->nlong < b->cf.local ? b->cf.window : 0;
