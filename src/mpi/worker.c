@@ -234,7 +234,9 @@ static void wait_local(struct worker *w, uint64_t ns)
  * the quiet so far, at most 1 ms), woken early by a local completion.
  * The quiet bounds the spin: a long task after short ones (a short
  * average) would otherwise be polled by a spinning rank for its whole
- * run, taking a CPU from it.
+ * run, taking a CPU from it.  While every local worker runs a task of
+ * PREFETCH_NS or more, nothing rank 0 may send is urgent but a kill: nap
+ * an 8th of a task, at most 8 ms (a kill waits that long at most).
  */
 enum { IDLE_SPIN_NS = 200000 };
 
@@ -251,6 +253,10 @@ static void worker_idle(struct worker *w, const struct config *cf,
 	}
 	if (w->inflight > cf->local || (w->stop && w->inflight > 0)) {
 		wait_local(w, beat_ns);
+		return;
+	}
+	if (w->inflight == cf->local && w->avg_ns >= PREFETCH_NS) {
+		wait_local(w, w->avg_ns / 8 < 8000000 ? w->avg_ns / 8 : 8000000);
 		return;
 	}
 	quiet = now - *idle_since;
