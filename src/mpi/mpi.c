@@ -12,6 +12,19 @@ uint64_t mpb_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+#ifdef MPB_TRACE
+void mpb_trace(const char *ev, int rank, uint32_t slot)
+{
+	struct timespec cpu;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
+	fprintf(stderr, "mpbtrace %d %s %d %u %llu %llu\n", (int)getpid(), ev,
+		rank, slot, (unsigned long long)mpb_now_ns(),
+		(unsigned long long)cpu.tv_sec * 1000000000ull +
+			(unsigned long long)cpu.tv_nsec);
+}
+#endif
+
 /* ---- the registry ---- */
 
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;

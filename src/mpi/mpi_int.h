@@ -20,7 +20,8 @@
  *
  * Files: mpi.c (the registry of tasks, MPI set-up, sending and receiving
  * in pieces, shared by both sides), worker.c (worker ranks), rank0.c (rank
- * 0's progress thread, the backend and its start), wire.c (the messages).
+ * 0's progress thread), start.c (the backend, its start and stop; rank0.h
+ * is rank 0's state, shared by the two), wire.c (the messages).
  * Functions and data shared between them are prefixed mpb_.
  */
 #ifndef MP_MPI_INT_H
@@ -51,6 +52,9 @@ enum { STOP_GRACEFUL = 0, STOP_NOW = 1 };
 /* A task shorter than this is "short": both sides yield and look again
  * rather than nap while one is owed. */
 enum { SHORT_NS = 2000000 };
+/* A job known to take this long or more is sent ahead: one waits on its
+ * rank behind each running one (rank0.c: credit). */
+enum { PREFETCH_NS = 10000000 };
 /* The time of a job whose function has not been timed yet. */
 #define UNKNOWN_NS 1000000000u
 
@@ -103,6 +107,16 @@ int mpb_finish_recv(MPI_Comm comm, int src, char *rbuf, int got,
 		    char **msg, size_t *len, void (*beat)(void *), void *arg);
 int mpb_send_one(struct send **sends, MPI_Comm comm, int dest,
 		 uint32_t type, const struct mpw_rec *r, const void *data);
+
+/* A trace of each task's way (build with -DMPB_TRACE): one line per event
+ * on stderr, "mpbtrace <pid> <event> <rank> <slot> <monotonic ns> <process
+ * CPU ns>"; compiled out otherwise. */
+#ifdef MPB_TRACE
+void mpb_trace(const char *ev, int rank, uint32_t slot);
+#define MPB_TRACE_EV(ev, rank, slot) mpb_trace(ev, rank, slot)
+#else
+#define MPB_TRACE_EV(ev, rank, slot) ((void)0)
+#endif
 
 /* worker.c: a worker rank's whole life (it exits the process). */
 _Noreturn void mpb_worker_main(MPI_Comm comm, const struct config *cf);

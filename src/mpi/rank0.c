@@ -1,62 +1,14 @@
 /*
  * mpi/rank0.c - libmproc_mpi: rank 0's progress thread (credit window,
- * batches, Testsome, heartbeats, lost ranks), the backend and its start.
- * See mpi_int.h.
+ * batches, Testsome, heartbeats, lost ranks).  The backend's start and
+ * stop are in start.c.  See mpi_int.h.
  */
-#include "mpi/mpi_int.h"
-
-#include <fcntl.h>
+#include "mpi/rank0.h"
 
 /* ---- rank 0 ---- */
 
-struct rank {
-	bool alive, bye;
-	unsigned inflight, nfree;
-	unsigned nlong;     /* in flight and sent as long (not known short) */
-	void **handle;      /* by slot: the job sent, or NULL */
-	uint64_t *sent;     /* by slot: when */
-	uint32_t *fnid;     /* by slot: its function */
-	bool *lng;          /* by slot: sent as long (counted in nlong) */
-	uint32_t *free;     /* free slots (a stack) */
-	uint64_t last_heard;
-	char *rbuf;
-	struct mpw_buf out; /* the tasks of this round */
-};
-
-struct kill_req {
-	struct kill_req *next;
-	void *handle;
-};
-
-struct be {
-	mp_executor_t *ex;
-	MPI_Comm comm;
-	int nranks;
-	struct config cf;
-	struct rank *r;        /* [1, nranks) */
-	MPI_Request *rreq;     /* [0, nranks - 1): rank i + 1's receive */
-	int *idx;
-	MPI_Status *st;
-	struct send *sends;
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	bool kicked, quit, stopped;
-	struct kill_req *kills; /* mp_future_kill's requests (under mu) */
-	unsigned alive;
-	mp_backend_job_t *jobs; /* hand_out's: window * ranks */
-	bool held;             /* jobs[0] is taken and waits for credit */
-	uint64_t last_beat;    /* when rank 0 last told the ranks it lives */
-	uint64_t quiet_since;  /* nothing came nor went since (0: busy) */
-	uint64_t *fn_avg;      /* by function: a job's time (moving
-				* average), 0 = not known yet */
-	uint64_t avg_ns;       /* that of the jobs at hand (UNKNOWN_NS) */
-	uintptr_t last_fn;     /* mpb_fn_id's cache */
-	int last_kind;
-	uint32_t last_id;
-};
-
-static void be_kick(void *state)
+/* Jobs were queued or the state changed: wake the progress thread. */
+void mpb_kick(void *state)
 {
 	struct be *b = state;
 
@@ -67,7 +19,7 @@ static void be_kick(void *state)
 }
 
 /* mp_future_kill of a taken job: the progress thread sends it on. */
-static int be_kill(void *state, void *handle)
+int mpb_kill(void *state, void *handle)
 {
 	struct be *b = state;
 	struct kill_req *q = malloc(sizeof(*q));
@@ -93,6 +45,8 @@ static void end_slot(struct be *b, int k, uint32_t slot, int status,
 	/* A job's time: its round trip shared by those it queued with. */
 	uint64_t t = (mpb_now_ns() - r->sent[slot]) / r->inflight;
 	uint64_t *avg = &b->fn_avg[r->fnid[slot]];
+
+	MPB_TRACE_EV("got", k, slot);
 
 	/* Falls fast (a cold first run, once; a job sent as long waits a
 	 * round trip more), rises slowly. */
@@ -236,6 +190,7 @@ static int add_job(struct be *b, int k, const mp_backend_job_t *j)
 	r->fnid[slot] = rec.fnid;
 	r->lng[slot] = b->avg_ns >= SHORT_NS;
 	r->nlong += r->lng[slot];
+	MPB_TRACE_EV("queue", k, slot);
 	if (r->inflight++ == 0)
 		r->last_heard = mpb_now_ns(); /* the clock starts now */
 	return 1;
@@ -244,16 +199,44 @@ nomem:
 	return 0;
 }
 
+/* Does rank k run a job of a function not timed yet, or one out for 3
+ * times its function's average (e.g. one that waits for ever)?  Nothing
+ * is sent ahead to wait behind it. */
+static bool overran(const struct be *b, int k)
+{
+	const struct rank *r = &b->r[k];
+	uint64_t now = mpb_now_ns();
+
+	for (uint32_t s = 0; r->inflight > 0 && s < b->cf.window; s++) {
+		uint64_t avg = b->fn_avg[r->fnid[s]];
+
+		if (r->handle[s] != NULL && (avg == 0 || now - r->sent[s] > 3 * avg))
+			return true;
+	}
+	return false;
+}
+
 /* What rank k may be given now.  A job not known to be short (under
  * SHORT_NS) goes only to a rank with an idle local worker (fewer jobs in
  * flight than local workers): no such job waits on a rank behind another
  * while a worker elsewhere is idle; it waits here (held) instead, and
- * long jobs spread over the ranks.  Jobs known to be short get the whole
- * window, but not a rank whose local workers all run long jobs. */
+ * long jobs spread over the ranks.  But a job known to take PREFETCH_NS
+ * or more gets a second place per local worker: it waits on its rank,
+ * its local worker starts it as soon as the one before ends, without the
+ * round trip to rank 0 (a result back, the next job out: 3-8 ms per job
+ * on a loaded machine); not behind a job that overran (see overran).
+ * The price: at the end of a batch such a job may wait on one rank while
+ * a worker of another is idle (at most one job per local worker), and a
+ * job that runs far longer than its function's average holds the one
+ * sent ahead behind it.  Jobs known to be short get the whole window,
+ * but not a rank whose local workers all run long jobs. */
 static unsigned credit(const struct be *b, int k)
 {
 	const struct rank *r = &b->r[k];
 	unsigned cap = !r->alive ? 0
+		       : b->avg_ns >= PREFETCH_NS && b->avg_ns != UNKNOWN_NS &&
+				 !overran(b, k)
+		       ? 2 * b->cf.local
 		       : b->avg_ns >= SHORT_NS ? b->cf.local
 		       : r->nlong < b->cf.local ? b->cf.window : 0;
 
@@ -285,6 +268,7 @@ static bool send_round(struct be *b)
 		any = true;
 		if (mpb_post_send(&b->sends, b->comm, k, &r->out) < 0)
 			rank_lost(b, k, "failed (MPI_Isend)");
+		MPB_TRACE_EV("isend", k, UINT32_MAX);
 	}
 	return any;
 }
@@ -454,17 +438,31 @@ static void stop_ranks(struct be *b, int how)
 	mpb_reap_sends(&b->sends, false);
 }
 
+/* Does every rank running jobs have one waiting behind each running one
+ * (credit: PREFETCH_NS)?  Then no local worker waits for the next result
+ * to come in. */
+static bool all_fed(const struct be *b)
+{
+	for (int k = 1; k < b->nranks; k++)
+		if (b->r[k].alive && b->r[k].inflight > 0 &&
+		    b->r[k].inflight < 2 * b->cf.local)
+			return false;
+	return true;
+}
+
 /* Nothing arrived and results are owed.  MPI has no descriptor to sleep
  * on, so: while jobs are short and the quiet has lasted less than
  * SHORT_NS, yield and look again (a result is microseconds away); else
  * nap a 64th of a job's time or of the quiet so far, at most 1 ms, so
  * that the progress thread does not take a CPU from the tasks (a result
- * waits at most that long).  The quiet bounds the spin when a long job
+ * waits at most that long); while every busy rank has its next jobs
+ * already (all_fed), an 8th, at most 8 ms (a result waits at most an
+ * 8th of a job's time).  The quiet bounds the spin when a long job
  * follows short ones of the same function. */
 static void idle(struct be *b)
 {
 	struct timespec ts = {0, 0};
-	uint64_t now = mpb_now_ns(), quiet, nap;
+	uint64_t now = mpb_now_ns(), quiet, nap, most = 1000000;
 	bool sending = false;
 
 	if (b->quiet_since == 0)
@@ -477,7 +475,11 @@ static void idle(struct be *b)
 		return;
 	}
 	nap = (b->avg_ns > quiet ? b->avg_ns : quiet) / 64;
-	ts.tv_nsec = (long)(nap < 1000000 ? nap : 1000000);
+	if (b->avg_ns >= PREFETCH_NS && b->avg_ns != UNKNOWN_NS && all_fed(b)) {
+		nap = b->avg_ns / 8;
+		most = 8000000;
+	}
+	ts.tv_nsec = (long)(nap < most ? nap : most);
 	nanosleep(&ts, NULL);
 }
 
@@ -524,7 +526,7 @@ static void wait_kick(struct be *b)
 	pthread_mutex_unlock(&b->mu);
 }
 
-static void *progress(void *arg)
+void *mpb_progress(void *arg)
 {
 	struct be *b = arg;
 	int st, how = STOP_GRACEFUL;
@@ -573,306 +575,4 @@ static void *progress(void *arg)
 	b->stopped = true;
 	pthread_mutex_unlock(&b->mu);
 	return NULL;
-}
-
-static void be_free(struct be *b)
-{
-	for (int k = 1; b->r && k < b->nranks; k++) {
-		free(b->r[k].handle);
-		free(b->r[k].sent);
-		free(b->r[k].fnid);
-		free(b->r[k].lng);
-		free(b->r[k].free);
-		free(b->r[k].rbuf);
-		mpw_free(&b->r[k].out);
-	}
-	free(b->r);
-	free(b->rreq);
-	free(b->idx);
-	free(b->jobs);
-	free(b->fn_avg);
-	free(b->st);
-	while (b->kills != NULL) {
-		struct kill_req *q = b->kills;
-
-		b->kills = q->next;
-		free(q);
-	}
-	pthread_mutex_destroy(&b->mu);
-	pthread_cond_destroy(&b->cv);
-	free(b);
-}
-
-static void be_stop(void *state)
-{
-	struct be *b = state;
-
-	/* The executor is terminated: the thread ends on its own. */
-	be_kick(b);
-	pthread_join(b->thread, NULL);
-	mpb_reap_sends(&b->sends, false);
-	for (int k = 1; k < b->nranks; k++)
-		if (b->rreq[k - 1] != MPI_REQUEST_NULL) {
-			MPI_Cancel(&b->rreq[k - 1]);
-			MPI_Request_free(&b->rreq[k - 1]);
-		}
-	/* Sends a dead rank never took are dropped with their buffers. */
-	while (b->sends != NULL) {
-		struct send *s = b->sends;
-
-		b->sends = s->next;
-		for (int i = 0; i < s->nreq; i++)
-			if (s->req[i] != MPI_REQUEST_NULL)
-				MPI_Request_free(&s->req[i]);
-		mpw_free(&s->buf);
-		free(s->req);
-		free(s);
-	}
-	MPI_Comm_free(&b->comm);
-	mpb_disconnect();
-	be_free(b);
-}
-
-static int be_setup(struct be *b)
-{
-	unsigned w = b->cf.window;
-
-	b->r = calloc((size_t)b->nranks, sizeof(*b->r));
-	b->rreq = calloc((size_t)b->nranks, sizeof(*b->rreq));
-	b->idx = calloc((size_t)b->nranks, sizeof(*b->idx));
-	b->jobs = calloc((size_t)b->nranks * w, sizeof(*b->jobs));
-	b->fn_avg = calloc(mpb_ntable + 1, sizeof(*b->fn_avg));
-	b->avg_ns = UNKNOWN_NS; /* long until they prove short */
-	b->st = calloc((size_t)b->nranks, sizeof(*b->st));
-	if (!b->r || !b->rreq || !b->idx || !b->st || !b->jobs || !b->fn_avg)
-		return -ENOMEM;
-	for (int k = 1; k < b->nranks; k++) {
-		struct rank *r = &b->r[k];
-
-		r->handle = calloc(w, sizeof(*r->handle));
-		r->sent = calloc(w, sizeof(*r->sent));
-		r->fnid = calloc(w, sizeof(*r->fnid));
-		r->lng = calloc(w, sizeof(*r->lng));
-		r->free = calloc(w, sizeof(*r->free));
-		r->rbuf = malloc(MPW_FIRST);
-		if (!r->handle || !r->sent || !r->fnid || !r->lng || !r->free ||
-		    !r->rbuf)
-			return -ENOMEM;
-		for (unsigned s = 0; s < w; s++)
-			r->free[r->nfree++] = w - 1 - s;
-		r->alive = true;
-		b->rreq[k - 1] = MPI_REQUEST_NULL;
-		if (MPI_Irecv(r->rbuf, MPW_FIRST, MPI_BYTE, k, TAG_MSG, b->comm,
-			      &b->rreq[k - 1]) != MPI_SUCCESS)
-			return MP_EBROKEN;
-	}
-	b->alive = (unsigned)b->nranks - 1;
-	return 0;
-}
-
-/* Every rank: compare build ids and registries; rank 0 says who differs.
- * 0, or -EPROTO / MP_EBROKEN with a reason (on every rank). */
-static int compare_ranks(MPI_Comm comm, int me, int n, uint64_t fnhash)
-{
-	struct hello h = {.nfn = (uint32_t)mpb_ntable, .fnhash = fnhash};
-	struct hello *all = NULL;
-	int bad = -1;
-
-	dl_iterate_phdr(mpb_build_id_cb, &h);
-	if (me == 0 && (all = calloc((size_t)n, sizeof(*all))) == NULL)
-		return mp_executor_backend_why(-ENOMEM, "out of memory");
-	if (MPI_Gather(&h, sizeof(h), MPI_BYTE, all, sizeof(h), MPI_BYTE, 0,
-		       comm) != MPI_SUCCESS) {
-		free(all);
-		return mp_executor_backend_why(MP_EBROKEN, "MPI_Gather failed");
-	}
-	for (int k = 1; me == 0 && k < n && bad < 0; k++)
-		if (memcmp(&all[k], &all[0], sizeof(h)) != 0)
-			bad = k;
-	free(all);
-	if (MPI_Bcast(&bad, 1, MPI_INT, 0, comm) != MPI_SUCCESS)
-		return mp_executor_backend_why(MP_EBROKEN, "MPI_Bcast failed");
-	if (bad >= 0)
-		return mp_executor_backend_why(-EPROTO, "MPI rank %d runs another "
-					       "binary than rank 0 (build id or "
-					       "registered tasks differ)", bad);
-	return 0;
-}
-
-/* This program's arguments after argv[0] (from /proc/self/cmdline), as
- * MPI_Comm_spawn wants them: a NULL-terminated array in one allocation,
- * or NULL. */
-static char **own_args(void)
-{
-	static char buf[65536];
-	size_t len = 0, n = 0;
-	ssize_t k;
-	char **argv;
-	int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return NULL;
-	while (len < sizeof(buf) - 1 &&
-	       (k = read(fd, buf + len, sizeof(buf) - 1 - len)) != 0) {
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			break;
-		len += (size_t)k;
-	}
-	close(fd);
-	buf[len] = '\0';
-	for (size_t i = 0; i < len; i++)
-		n += buf[i] == '\0';
-	if ((argv = calloc(n + 1, sizeof(*argv))) == NULL)
-		return NULL;
-	n = 0;
-	for (size_t i = strlen(buf) + 1; i < len; i += strlen(buf + i) + 1)
-		argv[n++] = buf + i;
-	return argv;
-}
-
-/* The communicator of the job, rank 0 first: MPI_COMM_WORLD's copy
- * (SPMD); with spawn, rank 0 alone starts spawn copies of this program
- * (MPI_Comm_spawn: same arguments) and merges them in; a process so
- * started merges itself in (after rank 0) and serves.  0 or a code with
- * a reason. */
-static int job_comm(unsigned spawn, MPI_Comm *comm)
-{
-	MPI_Comm parent = MPI_COMM_NULL;
-	MPI_Errhandler eh;
-	char exe[4096], **argv;
-	ssize_t k;
-	int n = 0, rc;
-
-	MPI_Comm_get_parent(&parent);
-	if (parent != MPI_COMM_NULL) { /* started by a spawn */
-		mpb_parent = parent;
-		return MPI_Intercomm_merge(parent, 1, comm) == MPI_SUCCESS
-			       ? 0 : mp_executor_backend_why(
-					     MP_EBROKEN, "MPI_Intercomm_merge failed");
-	}
-	if (spawn == 0)
-		return MPI_Comm_dup(MPI_COMM_WORLD, comm) == MPI_SUCCESS
-			       ? 0 : mp_executor_backend_why(
-					     MP_EBROKEN, "MPI_Comm_dup failed");
-	MPI_Comm_size(MPI_COMM_WORLD, &n);
-	if (n != 1)
-		return mp_executor_backend_why(-EINVAL, "spawn wants a program "
-					       "started alone (not by mpirun -np "
-					       "%d)", n);
-	if ((k = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) < 0)
-		return mp_executor_backend_why(-errno, "cannot name this "
-					       "program: /proc/self/exe: %s",
-					       mp_strerror(-errno));
-	exe[k] = '\0';
-	if ((argv = own_args()) == NULL)
-		return mp_executor_backend_why(-ENOMEM, "cannot read this "
-					       "program's arguments");
-	/* A failed spawn returns (the program's handler comes back). */
-	MPI_Comm_get_errhandler(MPI_COMM_SELF, &eh);
-	MPI_Comm_set_errhandler(MPI_COMM_SELF, MPI_ERRORS_RETURN);
-	rc = MPI_Comm_spawn(exe, argv, (int)spawn, MPI_INFO_NULL, 0,
-			    MPI_COMM_SELF, &parent, MPI_ERRCODES_IGNORE);
-	MPI_Comm_set_errhandler(MPI_COMM_SELF, eh);
-	MPI_Errhandler_free(&eh);
-	free(argv);
-	if (rc != MPI_SUCCESS)
-		return mp_executor_backend_why(MP_EBROKEN, "MPI_Comm_spawn of "
-					       "%u ranks failed (not enough "
-					       "slots? see docs/mpi.md)", spawn);
-	mpb_parent = parent;
-	if (MPI_Intercomm_merge(parent, 0, comm) != MPI_SUCCESS)
-		return mp_executor_backend_why(MP_EBROKEN,
-					       "MPI_Intercomm_merge failed");
-	return 0;
-}
-
-static int be_start(mp_executor_t *ex, const mp_executor_opts_t *opts,
-		    void **state, unsigned *workers)
-{
-	const mp_mpi_opts_t *mo = opts->backend_arg;
-	struct config cf = {0};
-	uint64_t fnhash = 0;
-	MPI_Comm comm;
-	struct be *b;
-	int me, n, rc;
-
-	static bool started; /* one executor per MPI job */
-
-	if (opts->initializer != NULL || opts->max_tasks_per_child != 0)
-		return mp_executor_backend_why(-ENOTSUP, "the MPI backend takes "
-					       "no initializer nor "
-					       "max_tasks_per_child");
-	if (__atomic_exchange_n(&started, true, __ATOMIC_ACQ_REL))
-		return mp_executor_backend_why(-ENOTSUP, "one MPI executor per "
-					       "MPI job: its worker ranks have "
-					       "exited with the first");
-	if ((rc = mpb_up()) < 0 ||
-	    (rc = job_comm(mo ? mo->spawn : 0, &comm)) < 0)
-		return rc;
-	MPI_Comm_rank(comm, &me);
-	MPI_Comm_size(comm, &n);
-	if (n < 2) {
-		MPI_Comm_free(&comm);
-		return mp_executor_backend_why(-ENOTSUP, "the MPI job has one "
-					       "rank: launch it with mpirun -np "
-					       "N, N >= 2 (or set spawn)");
-	}
-	MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
-	if (mpb_table_build(&fnhash) < 0)
-		return mp_executor_backend_why(-ENOMEM, "out of memory");
-	if ((rc = compare_ranks(comm, me, n, fnhash)) < 0) {
-		/* No rank finalizes: the worker ranks exit at once. */
-		mpb_lost_rank = true;
-		MPI_Comm_free(&comm);
-		if (me != 0) {
-			fprintf(stderr, "mproc_mpi rank %d: %s\n", me,
-				"rank 0 runs another binary: exiting");
-			exit(1);
-		}
-		return rc;
-	}
-	/* Rank 0's options rule. */
-	if (me == 0) {
-		cf.local = mo && mo->local_workers ? mo->local_workers : 1;
-		cf.window = mo && mo->window ? mo->window : 256;
-		if (cf.window < 2 * cf.local)
-			cf.window = 2 * cf.local;
-		cf.rank_timeout = mo && mo->rank_timeout > 0 ? mo->rank_timeout
-							      : 10.0;
-		cf.task_timeout = opts->task_timeout;
-	}
-	MPI_Bcast(&cf, sizeof(cf), MPI_BYTE, 0, comm);
-	if (me != 0)
-		mpb_worker_main(comm, &cf);
-	if ((b = calloc(1, sizeof(*b))) == NULL) {
-		MPI_Comm_free(&comm);
-		return mp_executor_backend_why(-ENOMEM, "out of memory");
-	}
-	b->ex = ex;
-	b->comm = comm;
-	b->nranks = n;
-	b->cf = cf;
-	pthread_mutex_init(&b->mu, NULL);
-	mpb_cond_init(&b->cv);
-	if ((rc = be_setup(b)) < 0 ||
-	    (rc = -pthread_create(&b->thread, NULL, progress, b)) < 0) {
-		/* The workers wait for a STOP that never comes: abort. */
-		MPI_Abort(comm, 1);
-		be_free(b);
-		return mp_executor_backend_why(rc, "cannot start the MPI "
-					       "backend: %s", mp_strerror(rc));
-	}
-	*state = b;
-	*workers = (unsigned)(n - 1) * cf.local;
-	return 0;
-}
-
-static const struct mp_executor_backend mpi_backend = {
-	"MPI", be_start, be_kick, be_stop, be_kill};
-
-const struct mp_executor_backend *mp_mpi_backend(void)
-{
-	return &mpi_backend;
 }

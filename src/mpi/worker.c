@@ -41,6 +41,7 @@ static int run_chunk(const void *in, size_t len, mp_task_out_t *out)
 
 	memcpy(&c, in, sizeof(c));
 	(void)len;
+	MPB_TRACE_EV("start", (int)getppid(), UINT32_MAX);
 	if ((y = malloc(c.count * c.out_size + 1)) == NULL)
 		return mp_task_fail(out, "MemoryError: %llu bytes of results",
 				    (unsigned long long)(c.count * c.out_size));
@@ -51,6 +52,7 @@ static int run_chunk(const void *in, size_t len, mp_task_out_t *out)
 			return mp_task_fail(out, "map element %llu failed (%d)",
 					    (unsigned long long)i, rc);
 		}
+	MPB_TRACE_EV("end", (int)getppid(), UINT32_MAX);
 	rc = mp_task_return(out, y, c.count * c.out_size);
 	free(y);
 	return rc;
@@ -74,6 +76,7 @@ static void local_done(mp_future_t *f, void *arg)
 	struct worker *w = t->w;
 
 	(void)f;
+	MPB_TRACE_EV("done", mp_mpi_rank(), t->slot);
 	pthread_mutex_lock(&w->mu);
 	t->next = w->done;
 	w->done = t;
@@ -112,6 +115,7 @@ static int worker_on_rec(void *arg, const struct mpw_rec *r, const char *data)
 			mp_future_kill(w->by_slot[r->slot]->f);
 		return 0;
 	}
+	MPB_TRACE_EV("recv", mp_mpi_rank(), r->slot);
 	if (r->fnid >= mpb_ntable || mpb_table[r->fnid]->kind < MP_BACKEND_APPLY) {
 		fail_slot(w, r->slot, -EINVAL, "unknown task function");
 		return 0;
@@ -159,6 +163,7 @@ static int worker_on_rec(void *arg, const struct mpw_rec *r, const char *data)
 	w->by_slot[r->slot] = t;
 	t->start = mpb_now_ns();
 	w->inflight++;
+	MPB_TRACE_EV("hand", mp_mpi_rank(), r->slot);
 	if (mp_future_add_done_callback(f, local_done, t) < 0) {
 		fail_slot(w, r->slot, -ENOMEM, "out of memory");
 		mp_future_free(f); /* it runs on, unreported */
@@ -229,7 +234,9 @@ static void wait_local(struct worker *w, uint64_t ns)
  * the quiet so far, at most 1 ms), woken early by a local completion.
  * The quiet bounds the spin: a long task after short ones (a short
  * average) would otherwise be polled by a spinning rank for its whole
- * run, taking a CPU from it.
+ * run, taking a CPU from it.  While every local worker runs a task of
+ * PREFETCH_NS or more, nothing rank 0 may send is urgent but a kill: nap
+ * an 8th of a task, at most 8 ms (a kill waits that long at most).
  */
 enum { IDLE_SPIN_NS = 200000 };
 
@@ -246,6 +253,10 @@ static void worker_idle(struct worker *w, const struct config *cf,
 	}
 	if (w->inflight > cf->local || (w->stop && w->inflight > 0)) {
 		wait_local(w, beat_ns);
+		return;
+	}
+	if (w->inflight == cf->local && w->avg_ns >= PREFETCH_NS) {
+		wait_local(w, w->avg_ns / 8 < 8000000 ? w->avg_ns / 8 : 8000000);
 		return;
 	}
 	quiet = now - *idle_since;
@@ -346,6 +357,7 @@ _Noreturn void mpb_worker_main(MPI_Comm comm, const struct config *cf)
 			}
 			last_sent = mpb_now_ns();
 			busy = true;
+			MPB_TRACE_EV("reply", mp_mpi_rank(), UINT32_MAX);
 		}
 		mpb_reap_sends(&sends, false);
 		if (busy || (w.stop && !w.stop_now && w.inflight == 0)) {

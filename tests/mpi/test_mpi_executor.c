@@ -6,8 +6,8 @@
  * map's timeout, submit_many, shutdown) is not repeated here; these are
  * the behaviours its tests cannot show across ranks.  Modes:
  *   api       unregistered tasks, wait's conditions, cancel, map's
- *             chunks, the task timeout, kill, long tasks spread, a
- *             crashing task, messages split in pieces, shutdown
+ *             chunks, the task timeout, kill, long tasks spread and sent
+ *             ahead, a crashing task, messages split in pieces, shutdown
  *   kill      a worker rank killed from outside: its futures fail within
  *             rank_timeout, the other rank goes on
  *   terminate terminate_workers: running tasks fail, waiting ones are
@@ -63,6 +63,14 @@ static int nap(const void *in, size_t len, mp_task_out_t *out)
 	return mp_task_return(out, &rank, sizeof(rank));
 }
 MP_MPI_TASK(nap);
+
+/* nap under another name: a function of its own, whose time rank 0
+ * learns apart from nap's. */
+static int long_nap(const void *in, size_t len, mp_task_out_t *out)
+{
+	return nap(in, len, out);
+}
+MP_MPI_TASK(long_nap);
 
 static int segv(const void *in, size_t len, mp_task_out_t *out)
 {
@@ -342,6 +350,92 @@ static void test_long_tasks_spread(void **state)
 		mp_future_free(fs[i]);
 	}
 	assert_in_range(n_first, 3, N - 3);
+}
+
+/* n long_naps of ms each, run to the end: rank 0 learns their time. */
+static void run_long_naps(int n, int ms)
+{
+	mp_future_t *fs[8];
+
+	for (int i = 0; i < n; i++)
+		assert_non_null(fs[i] = mp_executor_submit(ex, long_nap, &ms,
+							   sizeof(ms)));
+	for (int i = 0; i < n; i++) {
+		assert_int_equal(mp_future_result(fs[i], mpt_timeout(10), NULL), 0);
+		mp_future_free(fs[i]);
+	}
+}
+
+/* Jobs known to take PREFETCH_NS (10 ms) or more are sent ahead: once
+ * long_nap is known to take 50 ms, four of 500 ms on the 2 ranks (one
+ * local worker each) all leave rank 0 at once, two waiting on their ranks
+ * behind the two running (before, the third waited on rank 0 for the
+ * first result, and the fourth was not even taken). */
+static void test_long_tasks_sent_ahead(void **state)
+{
+	mp_future_t *fs[4];
+	const mp_bytes_t *out;
+	int ms = 50;
+	double until;
+
+	(void)state;
+	run_long_naps(2, ms);
+	ms = 500;
+	for (int i = 0; i < 4; i++)
+		assert_non_null(fs[i] = mp_executor_submit(ex, long_nap, &ms,
+							   sizeof(ms)));
+	/* Taken by the backend (running) before any of the first two
+	 * ended: bounded by their end, looked at every ms. */
+	until = mpt_now() + mpt_timeout(10);
+	while (mp_future_running(fs[3]) == 0 && mp_future_done(fs[0]) == 0 &&
+	       mp_future_done(fs[1]) == 0 && mpt_now() < until)
+		poll(NULL, 0, 1);
+	assert_int_equal(mp_future_running(fs[3]), 1);
+	assert_int_equal(mp_future_done(fs[0]), 0);
+	assert_int_equal(mp_future_done(fs[1]), 0);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(mp_future_result(fs[i], mpt_timeout(10), &out), 0);
+		mp_future_free(fs[i]);
+	}
+}
+
+/* Nothing is sent ahead behind a job out for 3 times its function's
+ * average: with long_nap known to take about 50 ms, one of 10 s holds
+ * rank A; once it has overrun (a 1 s one on rank B ended meanwhile: the
+ * average rises slowly, to under 300 ms), two more both go to rank B,
+ * none waits behind the 10 s one (before, the second went to A: a tie,
+ * and A had room for one sent ahead). */
+static void test_no_prefetch_behind_overrun(void **state)
+{
+	mp_future_t *fs[4], *stuck, *g;
+	const mp_bytes_t *out;
+	pid_t b, p;
+	int ms = 50;
+
+	(void)state;
+	run_long_naps(4, ms);
+	ms = 10000;
+	assert_non_null(stuck = mp_executor_submit(ex, long_nap, &ms, sizeof(ms)));
+	ms = 1000;
+	assert_non_null(g = mp_executor_submit(ex, long_nap, &ms, sizeof(ms)));
+	assert_int_equal(mp_future_result(g, mpt_timeout(10), &out), 0);
+	memcpy(&b, out->data, sizeof(b));
+	mp_future_free(g);
+	ms = 50;
+	for (int i = 0; i < 2; i++)
+		assert_non_null(fs[i] = mp_executor_submit(ex, long_nap, &ms,
+							   sizeof(ms)));
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(mp_future_result(fs[i], mpt_timeout(5), &out), 0);
+		memcpy(&p, out->data, sizeof(p));
+		assert_int_equal(p, b);
+		mp_future_free(fs[i]);
+	}
+	assert_int_equal(mp_future_done(stuck), 0);
+	assert_int_equal(mp_future_kill(stuck), 1);
+	assert_int_equal(mp_future_result(stuck, mpt_timeout(10), &out),
+			 MP_ECANCELLED);
+	mp_future_free(stuck);
 }
 
 /* CPU time (user + system) of process pid so far, in seconds. */
@@ -685,6 +779,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_task_timeout),
 		cmocka_unit_test(test_kill_running),
 		cmocka_unit_test(test_long_tasks_spread),
+		cmocka_unit_test(test_long_tasks_sent_ahead),
+		cmocka_unit_test(test_no_prefetch_behind_overrun),
 		cmocka_unit_test(test_long_after_short_no_spin),
 		cmocka_unit_test(test_segfault_then_1000),
 		cmocka_unit_test(test_big_message),
