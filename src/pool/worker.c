@@ -4,6 +4,7 @@
  * supervisor only if it sleeps.
  */
 #include <errno.h>
+#include <linux/futex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,6 +189,30 @@ static void wake_supervisor(const struct worker_args *a)
 			;
 }
 
+/*
+ * Hold the slot's life lock for as long as this process lives, with
+ * FUTEX_WAITERS set in its word, so that the kernel, which releases a
+ * dead thread's robust locks before it frees the process's memory, wakes
+ * the pool's watcher then (see mpi_life_word).  Without robust locks, or
+ * with a C library whose lock word is not first, nothing is armed: the
+ * pool learns of the death from the pidfd, later.
+ */
+static void hold_life(struct worker_slot *s)
+{
+	uint32_t *word = mpi_life_word(s);
+	pthread_mutexattr_t a;
+
+	if (pthread_mutexattr_init(&a) != 0)
+		return;
+	if (pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED) == 0 &&
+	    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST) == 0 &&
+	    pthread_mutex_init(&s->life, &a) == 0 &&
+	    pthread_mutex_lock(&s->life) == 0 &&
+	    __atomic_load_n(word, __ATOMIC_RELAXED) == (uint32_t)gettid())
+		__atomic_fetch_or(word, FUTEX_WAITERS, __ATOMIC_SEQ_CST);
+	pthread_mutexattr_destroy(&a);
+}
+
 int mpi_pool_worker_main(void *arg)
 {
 	const struct worker_args *a = arg;
@@ -196,6 +221,7 @@ int mpi_pool_worker_main(void *arg)
 	unsigned done = 0;
 	bool big;
 
+	hold_life(a->slot);
 	if (reserve(&in.b, &in.cap, 0, 4096) < 0)
 		return 3;
 	if (a->initializer != NULL)
