@@ -515,6 +515,16 @@ static void worker_dying(mp_pool_t *p, unsigned i);
  * expected.  It ends when the supervisor does (watcher_join), or at once
  * where futex_waitv is missing (Linux < 5.16).
  */
+/* The watcher's unlock: the notifies of the jobs it ended (callbacks,
+ * futures' done callbacks) are the supervisor's, which runs them one at a
+ * time: wake it for them. */
+static void watcher_unlock(mp_pool_t *p)
+{
+	if (p->nhead != NULL || p->completed)
+		mpi_pool_kick(p);
+	pthread_mutex_unlock(&p->lock);
+}
+
 static void *watcher(void *arg)
 {
 	mp_pool_t *p = arg;
@@ -538,14 +548,13 @@ static void *watcher(void *arg)
 		wv[n] = (struct futex_waitv){.val = p->watcher_gen,
 					     .uaddr = (uintptr_t)&p->watcher_gen,
 					     .flags = FUTEX_32};
-		mpi_pool_unlock(p); /* runs the notifies */
+		watcher_unlock(p);
 		rc = syscall(SYS_futex_waitv, wv, n + 1, 0, NULL, 0);
 		mpi_pool_lock(p);
-
 		if (rc < 0 && errno != EAGAIN && errno != EINTR)
 			break; /* no futex_waitv: the pidfds will do */
 	}
-	mpi_pool_unlock(p);
+	watcher_unlock(p);
 	return NULL;
 }
 
