@@ -762,7 +762,8 @@ static int exit_code_early(pid_t pid, int *code)
  * that.  If it had started a job whose result has not come, and it exits
  * with a signal or a status other than 0, fail the job now, requeue the
  * ones behind it and give it no more; the pidfd's notice (worker_ended)
- * reaps and replaces it.  Anything else (a worker between jobs, exit(0),
+ * reaps and replaces it.  It is SIGKILLed (not its group): the thread that
+ * ran its loop is gone, and another one could keep the process alive.  Anything else (a worker between jobs, exit(0),
  * stat unreadable) waits for the pidfd, as without the watcher.
  */
 static void worker_dying(mp_pool_t *p, unsigned i)
@@ -781,6 +782,7 @@ static void worker_dying(mp_pool_t *p, unsigned i)
 	w->told = w->stopping = true;
 	w->head = j->next;
 	fail_started(p, w, j, code);
+	kill(mp_process_pid(w->proc), SIGKILL); /* not reaped: still its pid */
 	requeue_fifo(p, w); /* it takes none of them now */
 	dispatch(p);
 }
