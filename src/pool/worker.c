@@ -195,33 +195,52 @@ static void wake_supervisor(const struct worker_args *a)
  * dead thread's robust locks before it frees the process's memory, wakes
  * the pool's watcher then (see mpi_life_word).  Without robust locks, or
  * with a C library whose lock word is not first, nothing is armed: the
- * pool learns of the death from the pidfd, later.
+ * pool learns of the death from the pidfd, later.  True if armed.
  */
-static void hold_life(struct worker_slot *s)
+static bool hold_life(struct worker_slot *s)
 {
 	uint32_t *word = mpi_life_word(s);
 	pthread_mutexattr_t a;
+	bool armed;
 
 	if (pthread_mutexattr_init(&a) != 0)
-		return;
-	if (pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED) == 0 &&
-	    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST) == 0 &&
-	    pthread_mutex_init(&s->life, &a) == 0 &&
-	    pthread_mutex_lock(&s->life) == 0 &&
-	    __atomic_load_n(word, __ATOMIC_RELAXED) == (uint32_t)gettid())
+		return false;
+	armed = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED) == 0 &&
+		pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST) == 0 &&
+		pthread_mutex_init(&s->life, &a) == 0 &&
+		pthread_mutex_lock(&s->life) == 0 &&
+		__atomic_load_n(word, __ATOMIC_RELAXED) == (uint32_t)gettid();
+	if (armed)
 		__atomic_fetch_or(word, FUTEX_WAITERS, __ATOMIC_SEQ_CST);
 	pthread_mutexattr_destroy(&a);
+	return armed;
 }
 
+static int worker_loop(const struct worker_args *a);
+
+/* The loop, under the life lock; a worker that ends normally (0: closed,
+ * stopped, its task budget spent) takes FUTEX_WAITERS off the lock's word
+ * first, so that its exit wakes nobody (a fresh process per task would
+ * wake the watcher at each). */
 int mpi_pool_worker_main(void *arg)
 {
 	const struct worker_args *a = arg;
+	bool armed = hold_life(a->slot);
+	int rc = worker_loop(a);
+
+	if (rc == 0 && armed)
+		__atomic_fetch_and(mpi_life_word(a->slot), ~(uint32_t)FUTEX_WAITERS,
+				   __ATOMIC_SEQ_CST);
+	return rc;
+}
+
+static int worker_loop(const struct worker_args *a)
+{
 	struct wbuf in = {0}, res = {0};
 	mp_task_out_t o = {0};
 	unsigned done = 0;
 	bool big;
 
-	hold_life(a->slot);
 	if (reserve(&in.b, &in.cap, 0, 4096) < 0)
 		return 3;
 	if (a->initializer != NULL)
