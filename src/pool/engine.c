@@ -505,16 +505,6 @@ enum { WATCH_MAX = FUTEX_WAITV_MAX };
 
 static void worker_dying(mp_pool_t *p, unsigned i);
 
-/*
- * The watcher thread: sleeps in futex_waitv on the workers' life words
- * (mpi_life_word) and on p->watcher_gen, and at each wake looks (locked)
- * for a word that says its owner died (worker_dying).  A word is waited on
- * with the value it had at the look; a new worker's lock changes it
- * without a wake, which does not matter: the kernel wakes whoever sleeps
- * on the word's address when the owner dies, whatever value the sleeper
- * expected.  It ends when the supervisor does (watcher_join), or at once
- * where futex_waitv is missing (Linux < 5.16).
- */
 /* The watcher's unlock: the notifies of the jobs it ended (callbacks,
  * futures' done callbacks) are the supervisor's, which runs them one at a
  * time: wake it for them. */
@@ -525,6 +515,16 @@ static void watcher_unlock(mp_pool_t *p)
 	pthread_mutex_unlock(&p->lock);
 }
 
+/*
+ * The watcher thread: sleeps in futex_waitv on the workers' life words
+ * (mpi_life_word) and on p->watcher_gen, and at each wake looks (locked)
+ * for a word that says its owner died (worker_dying).  A word is waited on
+ * with the value it had at the look; a new worker's lock changes it
+ * without a wake, which does not matter: the kernel wakes whoever sleeps
+ * on the word's address when the owner dies, whatever value the sleeper
+ * expected.  It ends when the supervisor does (watcher_join), or at once
+ * where futex_waitv is missing (Linux < 5.16).
+ */
 static void *watcher(void *arg)
 {
 	mp_pool_t *p = arg;
@@ -763,8 +763,9 @@ static int exit_code_early(pid_t pid, int *code)
  * with a signal or a status other than 0, fail the job now, requeue the
  * ones behind it and give it no more; the pidfd's notice (worker_ended)
  * reaps and replaces it.  It is SIGKILLed (not its group): the thread that
- * ran its loop is gone, and another one could keep the process alive.  Anything else (a worker between jobs, exit(0),
- * stat unreadable) waits for the pidfd, as without the watcher.
+ * ran its loop is gone, and another one could keep the process alive.
+ * Anything else (a worker between jobs, exit(0), stat unreadable) waits
+ * for the pidfd, as without the watcher.
  */
 static void worker_dying(mp_pool_t *p, unsigned i)
 {
