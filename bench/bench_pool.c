@@ -31,9 +31,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -442,17 +445,40 @@ static int pid_then_hang(const void *in, size_t len, mp_task_out_t *out)
 		pause();
 }
 
+/* The floor of one kill: a thread that waits for the worker's pidfd (one
+ * of this program's own) and notes when it became readable. */
+struct floor_watch {
+	pthread_t thread;
+	int pidfd, ready;
+	double at;
+};
+
+static void *floor_thread(void *arg)
+{
+	struct floor_watch *fw = arg;
+	struct pollfd pfd = {fw->pidfd, POLLIN, 0};
+
+	__atomic_store_n(&fw->ready, 1, __ATOMIC_RELEASE);
+	while (poll(&pfd, 1, -1) != 1)
+		if (errno != EINTR)
+			exit(1);
+	fw->at = bench_now();
+	return NULL;
+}
+
 /*
  * Microseconds from the SIGKILL of a worker in the middle of a task to the
- * return of the waiter's get (MP_EBROKEN), over KILLS kills of a pool whose
- * workers start by method: *p50, *p99; and the floor under them, from the
- * same kill to the worker's pidfd (one of this program's own) becoming
- * readable: the kernel's share, which the pool cannot beat, since it learns
- * of the death the same way (*base50, *base99).  A SIGKILLed process frees
- * its address space before its pidfd and SIGCHLD fire, so the floor grows
- * with the memory of the program the workers were forked from (some 30 us
- * per MiB of it here): "fork" workers are copies of this big program,
- * "forkserver" ones of the small server mp_init started.
+ * return of the waiter's get (MP_EBROKEN, the message naming SIGKILL), over
+ * KILLS kills of a pool whose workers start by method: *p50, *p99; and
+ * beside it, from the same kill to the worker's pidfd becoming readable
+ * (*base50, *base99), seen by a thread of its own while this one waits in
+ * get.  A SIGKILLed process frees its address space before its pidfd and
+ * SIGCHLD fire, so that floor grows with the memory of the program the
+ * workers were forked from (some 30 us per MiB of it here): "fork" workers
+ * are copies of this big program, "forkserver" ones of the small server
+ * mp_init started.  The pool learns of the death earlier, when the kernel
+ * releases the dead worker's robust futexes (before the teardown): the
+ * waiter may return before the pidfd fires.
  */
 static void crash_recovery(const char *method, double *p50, double *p99,
 			   double *base50, double *base99)
@@ -472,8 +498,8 @@ static void crash_recovery(const char *method, double *p50, double *p99,
 						  .start_method = method})) == NULL)
 		die("pool_new");
 	for (int k = 0; k < KILLS; k++) {
+		struct floor_watch fw = {0};
 		mp_async_result_t *r;
-		struct pollfd pfd = {-1, POLLIN, 0};
 		pid_t pid;
 		double t0;
 
@@ -482,16 +508,22 @@ static void crash_recovery(const char *method, double *p50, double *p99,
 		if (r == NULL)
 			die("apply_async");
 		if (read(fd, &pid, sizeof(pid)) != sizeof(pid) ||
-		    (pfd.fd = (int)syscall(SYS_pidfd_open, pid, 0)) < 0)
+		    (fw.pidfd = (int)syscall(SYS_pidfd_open, pid, 0)) < 0 ||
+		    pthread_create(&fw.thread, NULL, floor_thread, &fw) != 0)
 			exit(1);
+		while (!__atomic_load_n(&fw.ready, __ATOMIC_ACQUIRE))
+			sched_yield();
 		t0 = bench_now();
-		if (kill(pid, SIGKILL) < 0 || poll(&pfd, 1, -1) != 1)
+		if (kill(pid, SIGKILL) < 0)
 			exit(1);
-		floor_us[k] = (bench_now() - t0) * 1e6;
 		if (mp_async_result_get(r, MP_FOREVER, NULL) != MP_EBROKEN)
 			die("get after the kill");
 		us[k] = (bench_now() - t0) * 1e6;
-		close(pfd.fd);
+		if (strstr(mp_last_error(), "SIGKILL") == NULL)
+			die("the failure does not name SIGKILL");
+		pthread_join(fw.thread, NULL);
+		floor_us[k] = (fw.at - t0) * 1e6;
+		close(fw.pidfd);
 		mp_async_result_free(r);
 	}
 	mp_pool_free(pool);
@@ -597,6 +629,36 @@ static double fork_pss(void)
 	return v;
 }
 
+static void print_crash(const double *m, const double *f)
+{
+	printf("figure=pool_crash_recovery_us mproc=%.4g fork=%.4g baseline=%.4g "
+	       "fork_baseline=%.4g unit=us_p99\n", m[1], f[1], m[3], f[3]);
+	printf("figure=pool_crash_recovery_p50_us mproc=%.4g fork=%.4g "
+	       "baseline=%.4g fork_baseline=%.4g unit=us\n", m[0], f[0], m[2],
+	       f[2]);
+	fflush(stdout);
+}
+
+/* "bench_pool crash MiB": only the crash recovery figures, the fork ones
+ * from this program with MiB of heap written first. */
+static int crash_only(const char *mib)
+{
+	size_t n = ((size_t)strtoul(mib, NULL, 10) << 20) + 4096;
+	double m[4], f[4];
+	char *heap = mmap(NULL, n, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	/* Small pages, as a heap of many small objects has. */
+	if (heap == MAP_FAILED || madvise(heap, n, MADV_NOHUGEPAGE) < 0)
+		exit(1);
+	memset(heap, 1, n);
+	crash_recovery("forkserver", &m[0], &m[1], &m[2], &m[3]);
+	crash_recovery("fork", &f[0], &f[1], &f[2], &f[3]);
+	print_crash(m, f);
+	munmap(heap, n);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	double a[REPS], b[REPS], c[REPS], m[MAP_REPS], f[4], base;
@@ -607,6 +669,8 @@ int main(int argc, char **argv)
 
 	if (mp_init(argc, argv) < 0) /* the fork server, while small */
 		die("mp_init");
+	if (argc == 3 && strcmp(argv[1], "crash") == 0)
+		return crash_only(argv[2]);
 	/* Memory first, while this process is still small. */
 	for (int r = 0; r < REPS; r++) {
 		a[r] = worker_pss();
@@ -675,12 +739,7 @@ int main(int argc, char **argv)
 	 * copies of this program, big by now. */
 	crash_recovery("forkserver", &m[0], &m[1], &m[2], &m[3]);
 	crash_recovery("fork", &f[0], &f[1], &f[2], &f[3]);
-	printf("figure=pool_crash_recovery_us mproc=%.4g fork=%.4g baseline=%.4g "
-	       "fork_baseline=%.4g unit=us_p99\n", m[1], f[1], m[3], f[3]);
-	printf("figure=pool_crash_recovery_p50_us mproc=%.4g fork=%.4g "
-	       "baseline=%.4g fork_baseline=%.4g unit=us\n", m[0], f[0], m[2],
-	       f[2]);
-	fflush(stdout);
+	print_crash(m, f);
 
 	/* Median serial time / median pool time (medians of the times, not of
 	 * the ratios: steadier on a noisy machine). */

@@ -938,6 +938,43 @@ static void test_future_kill(void **state)
 	fifo_close(&q);
 }
 
+/* A worker SIGKILLed from outside in the middle of a task: its future
+ * fails naming the signal (seen early, from the worker's robust life lock,
+ * or from its pidfd: whichever comes first), exactly once; the futures
+ * queued behind it run on the replacement. */
+static void test_sigkilled_worker_fails_once(void **state)
+{
+	mp_executor_t *ex = ex_new((mp_executor_opts_t){.max_workers = 1});
+	mp_future_t *hang, *queued[3];
+	const mp_bytes_t *out;
+	pid_t pids[2];
+	struct fifo q;
+
+	(void)state;
+	assert_non_null(ex);
+	fifo_open(&q);
+	hang = submit_report(ex, &q);
+	for (int i = 0; i < 3; i++)
+		queued[i] = submit_int(ex, i);
+	read_pids(q.fd, pids);
+	assert_int_equal(kill(pids[0], SIGKILL), 0);
+	mpt_assert_rc(mp_future_result(hang, mpt_timeout(30), &out),
+		      MP_EBROKEN);
+	if (strstr(mp_last_error(), "killed by SIGKILL") == NULL)
+		fail_msg("unexpected: %s", mp_last_error());
+	for (int i = 0; i < 3; i++) {
+		mpt_assert_ok(mp_future_result(queued[i], mpt_timeout(30), &out));
+		assert_int_equal(*(const int *)out->data, 2 * i);
+		mp_future_free(queued[i]);
+	}
+	mp_future_free(hang);
+	kill(pids[1], SIGKILL); /* the task's grandchild */
+	assert_gone(pids[1]);
+	mpt_assert_ok(mp_executor_shutdown(ex, 0));
+	mp_executor_free(ex);
+	fifo_close(&q);
+}
+
 /* What the futures that were running say after terminate_workers or
  * kill_workers (sig): the local engine names the signal, the worker ranks
  * kill their local workers either way. */
@@ -1198,6 +1235,7 @@ int main(int argc, char **argv)
 		MPT(test_shutdown_flags),
 		MPT(test_success_keeps_last_error),
 		MPT(test_future_kill),
+		MPT(test_sigkilled_worker_fails_once),
 		MPT(test_no_wait_behind_long),
 		MPT(test_terminate_workers),
 		MPT(test_kill_workers),

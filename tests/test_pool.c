@@ -526,6 +526,83 @@ static void test_crash_fails_only_its_task(void **state)
 	mp_pool_free(p);
 }
 
+#if defined(__SANITIZE_THREAD__)
+#define MPT_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MPT_TSAN 1
+#endif
+#endif
+
+static void *pause_forever(void *arg)
+{
+	(void)arg;
+	for (;;)
+		pause();
+	return NULL;
+}
+
+/* Report the worker's pid on the fd, then end the worker's main thread
+ * (exit status 7) while another thread keeps the process alive. */
+static int main_thread_exits(const void *in, size_t len, mp_task_out_t *out)
+{
+	pid_t me = getpid();
+	pthread_t t;
+
+	(void)len;
+	(void)out;
+	if (pthread_create(&t, NULL, pause_forever, NULL) != 0 ||
+	    write(*(const int *)in, &me, sizeof(me)) != sizeof(me))
+		return 1;
+	syscall(SYS_exit, 7);
+	return 1;
+}
+
+/*
+ * A worker's death is seen from its life lock (the kernel marks a dead
+ * thread's robust locks before the process is gone), not only from its
+ * pidfd: here its main thread exits (status 7) and another thread keeps
+ * the process, so the pidfd stays silent; the task fails anyway, naming
+ * the status, exactly once.  The pool kills what is left of the worker:
+ * the jobs queued behind it run on the replacement, which starts once the
+ * process is gone (the pidfd reaps it: mpt_teardown checks no child is
+ * left).
+ */
+static void test_death_seen_before_the_pidfd(void **state)
+{
+	mp_async_result_t *r, *more[4];
+	const mp_bytes_t *out;
+	int fds[2];
+	pid_t victim;
+	mp_pool_t *p;
+
+	(void)state;
+#ifdef MPT_TSAN
+	skip(); /* TSan dies at a thread started in a fork of a threaded program */
+#endif
+	assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+	p = mp_pool_new(&(mp_pool_opts_t){.processes = 1});
+	assert_non_null(p);
+	r = mp_pool_apply_async(p, main_thread_exits, &fds[1], sizeof(int), NULL);
+	for (int i = 0; i < 4; i++)
+		more[i] = mp_pool_apply_async(p, twice, &i, sizeof(i), NULL);
+	assert_int_equal(poll(&(struct pollfd){fds[0], POLLIN, 0}, 1,
+			      (int)(mpt_timeout(30) * 1000)), 1);
+	assert_int_equal(read(fds[0], &victim, sizeof(victim)), sizeof(victim));
+	mpt_assert_rc(mp_async_result_get(r, mpt_timeout(30), &out), MP_EBROKEN);
+	if (strstr(mp_last_error(), "exited with status 7") == NULL)
+		fail_msg("unexpected: %s", mp_last_error());
+	for (int i = 0; i < 4; i++) {
+		mpt_assert_ok(mp_async_result_get(more[i], mpt_timeout(30), &out));
+		assert_int_equal(*(const int *)out->data, 2 * i);
+		mp_async_result_free(more[i]);
+	}
+	mp_async_result_free(r);
+	mp_pool_free(p);
+	close(fds[0]);
+	close(fds[1]);
+}
+
 /* The starter thread's hook (tests only): say it was entered, then block
  * until the test writes a byte. */
 static int hook_in[2], hook_go[2];
@@ -2170,6 +2247,7 @@ int main(int argc, char **argv)
 		MPT(test_imap),
 		MPT(test_imap_free_midway_and_input_error),
 		MPT(test_crash_fails_only_its_task),
+		MPT(test_death_seen_before_the_pidfd),
 		MPT(test_death_noticed_while_replacement_starts),
 		MPT(test_task_timeout_kills_group),
 		MPT(test_maxtasksperchild),

@@ -1184,6 +1184,47 @@ static void test_cpu_count_cgroup_quota(void **state)
 
 #define S(lit) lit, sizeof(lit) - 1
 
+/* A stat line of 52 fields: comm (with a ") S" of its own), then the state,
+ * ppid, 47 more zeros and exit_code (52). */
+static size_t stat52(char *buf, size_t n, const char *exit_code)
+{
+	int k = snprintf(buf, n, "77 (a) S 1 (b) R 1");
+
+	for (int i = 0; i < 47; i++)
+		k += snprintf(buf + k, n - (size_t)k, " 0");
+	k += snprintf(buf + k, n - (size_t)k, " %s", exit_code);
+	return (size_t)k;
+}
+
+static void test_parse_stat_exit_code(void **state)
+{
+	char line[256];
+	size_t len;
+	int status = -1;
+
+	(void)state;
+	len = stat52(line, sizeof(line), "9\n");
+	mpt_assert_ok(mpi_parse_stat_exit_code(line, len, &status));
+	assert_int_equal(status, 9); /* killed by SIGKILL */
+	len = stat52(line, sizeof(line), "768");
+	mpt_assert_ok(mpi_parse_stat_exit_code(line, len, &status));
+	assert_int_equal(status, 3 << 8); /* exit(3) */
+	len = stat52(line, sizeof(line), "99999999999999999999");
+	mpt_assert_ok(mpi_parse_stat_exit_code(line, len, &status));
+	assert_int_equal(status, INT_MAX);
+	/* Only len bytes are read: one field short. */
+	len = stat52(line, sizeof(line), "0");
+	assert_int_equal(mpi_parse_stat_exit_code(line, len - 2, &status),
+			 -EINVAL);
+	len = stat52(line, sizeof(line), "x");
+	assert_int_equal(mpi_parse_stat_exit_code(line, len, &status), -EINVAL);
+	len = stat52(line, sizeof(line), "-1");
+	assert_int_equal(mpi_parse_stat_exit_code(line, len, &status), -EINVAL);
+	assert_int_equal(mpi_parse_stat_exit_code(S("12 (abc"), &status), -EINVAL);
+	assert_int_equal(mpi_parse_stat_exit_code(S("12 (a) S 1 0"), &status),
+			 -EINVAL);
+}
+
 static void test_parse_stat(void **state)
 {
 	struct mpi_stat st;
@@ -2937,6 +2978,7 @@ int main(int argc, char **argv)
 		MPT(test_cpu_count_affinity),
 		MPT(test_cpu_count_cgroup_quota),
 		MPT(test_parse_stat),
+		MPT(test_parse_stat_exit_code),
 		MPT(test_parse_cgroup),
 		MPT(test_parse_cpu_limits),
 		MPT(test_concurrent_join),

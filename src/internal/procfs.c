@@ -46,19 +46,26 @@ static const char *skip_blanks(const char *p, const char *end)
 
 /* ---- stat ---- */
 
+/* The ')' that ends comm (the last one after the first '('), or NULL;
+ * *open receives the '('. */
+static const char *comm_end(const char *buf, size_t len, const char **open)
+{
+	const char *end = buf + len, *p;
+
+	if (len == 0 || (*open = memchr(buf, '(', len)) == NULL)
+		return NULL;
+	for (p = end; p > *open + 1; p--)
+		if (p[-1] == ')')
+			return p - 1;
+	return NULL;
+}
+
 int mpi_parse_stat(const char *buf, size_t len, struct mpi_stat *st)
 {
-	const char *end = buf + len, *open, *close = NULL, *p;
+	const char *end = buf + len, *open, *close, *p;
 	int64_t ppid;
 
-	if (len == 0 || (open = memchr(buf, '(', len)) == NULL)
-		return -EINVAL;
-	for (p = end; p > open + 1; p--)
-		if (p[-1] == ')') {
-			close = p - 1;
-			break;
-		}
-	if (close == NULL)
+	if ((close = comm_end(buf, len, &open)) == NULL)
 		return -EINVAL;
 	/* ") S ppid": one space, a letter, one space, the number. */
 	p = close + 1;
@@ -72,6 +79,26 @@ int mpi_parse_stat(const char *buf, size_t len, struct mpi_stat *st)
 	st->ppid = ppid > INT_MAX ? INT_MAX : (int)ppid;
 	st->comm = open + 1;
 	st->comm_len = (size_t)(close - open - 1);
+	return 0;
+}
+
+int mpi_parse_stat_exit_code(const char *buf, size_t len, int *status)
+{
+	const char *end = buf + len, *open, *p;
+	int64_t v;
+
+	if ((p = comm_end(buf, len, &open)) == NULL)
+		return -EINVAL;
+	/* Field 52 follows the 50th space after comm (field 2). */
+	for (int k = 0; k < 50; k++) {
+		p = memchr(p + 1, ' ', (size_t)(end - p - 1));
+		if (p == NULL)
+			return -EINVAL;
+	}
+	p++;
+	if (!digits(&p, end, &v) || (p < end && !is_blank(*p)))
+		return -EINVAL;
+	*status = v > INT_MAX ? INT_MAX : (int)v;
 	return 0;
 }
 

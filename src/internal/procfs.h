@@ -34,6 +34,17 @@ struct mpi_stat {
  */
 int mpi_parse_stat(const char *buf, size_t len, struct mpi_stat *st);
 
+/*
+ * The last field of a stat line (52, exit_code): the wait status the
+ * process exits with (a signal number in bits 0-6, an exit status in bits
+ * 8-15), which the kernel sets as the process starts to exit (before it
+ * frees the process's memory) and shows as 0 until then, or to a reader
+ * without the right to see it.  Fields are counted from the ')' that ends
+ * comm, one space apart.  0 with *status (saturated to INT_MAX), or
+ * -EINVAL when there are fewer fields or the field is not a number.
+ */
+int mpi_parse_stat_exit_code(const char *buf, size_t len, int *status);
+
 /* ---- /proc/self/cgroup ---- */
 
 struct mpi_cgroup {

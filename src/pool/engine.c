@@ -3,12 +3,16 @@
  * notes in pool_int.h); the pool's life cycle is in life.c.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,6 +21,8 @@
 #include "internal/clock.h"
 #include "internal/cond.h"
 #include "internal/error.h"
+#include "internal/futex.h"
+#include "internal/procfs.h"
 #include "pool/pool_int.h"
 
 void mpi_pool_kick(mp_pool_t *p)
@@ -492,6 +498,85 @@ static void *starter(void *arg)
 	return NULL;
 }
 
+/* futex_waitv takes at most this many words: the watcher's, and the life
+ * words of the first WATCH_MAX - 1 workers (the others are seen by their
+ * pidfds only). */
+enum { WATCH_MAX = FUTEX_WAITV_MAX };
+
+static void worker_dying(mp_pool_t *p, unsigned i);
+
+/* The watcher's unlock: the notifies of the jobs it ended (callbacks,
+ * futures' done callbacks) are the supervisor's, which runs them one at a
+ * time: wake it for them. */
+static void watcher_unlock(mp_pool_t *p)
+{
+	if (p->nhead != NULL || p->completed)
+		mpi_pool_kick(p);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/*
+ * The watcher thread: sleeps in futex_waitv on the workers' life words
+ * (mpi_life_word) and on p->watcher_gen, and at each wake looks (locked)
+ * for a word that says its owner died (worker_dying).  A word is waited on
+ * with the value it had at the look; a new worker's lock changes it
+ * without a wake, which does not matter: the kernel wakes whoever sleeps
+ * on the word's address when the owner dies, whatever value the sleeper
+ * expected.  It ends when the supervisor does (watcher_join), or at once
+ * where futex_waitv is missing (Linux < 5.16).
+ */
+static void *watcher(void *arg)
+{
+	mp_pool_t *p = arg;
+	unsigned n = p->n < WATCH_MAX - 1 ? p->n : WATCH_MAX - 1;
+	struct futex_waitv wv[WATCH_MAX];
+
+	mpi_pool_lock(p);
+	while (!p->watcher_quit) {
+		long rc;
+
+		for (unsigned i = 0; i < n; i++) {
+			uint32_t *word = mpi_life_word(&p->slots[i]);
+			uint32_t v = __atomic_load_n(word, __ATOMIC_ACQUIRE);
+
+			if (v & FUTEX_OWNER_DIED)
+				worker_dying(p, i);
+			wv[i] = (struct futex_waitv){
+				.val = v, .uaddr = (uintptr_t)word,
+				.flags = FUTEX_32};
+		}
+		wv[n] = (struct futex_waitv){.val = p->watcher_gen,
+					     .uaddr = (uintptr_t)&p->watcher_gen,
+					     .flags = FUTEX_32};
+		watcher_unlock(p);
+		rc = syscall(SYS_futex_waitv, wv, n + 1, 0, NULL, 0);
+		mpi_pool_lock(p);
+		if (rc < 0 && errno != EAGAIN && errno != EINTR)
+			break; /* no futex_waitv: the pidfds will do */
+	}
+	watcher_unlock(p);
+	return NULL;
+}
+
+static void watcher_start(mp_pool_t *p)
+{
+	p->watcher_unjoined = pthread_create(&p->watcher, NULL, watcher, p) == 0;
+}
+
+/* Stop the watcher thread (locked; gives the lock back for the join). */
+static void watcher_join(mp_pool_t *p)
+{
+	if (!p->watcher_unjoined)
+		return;
+	p->watcher_unjoined = false;
+	p->watcher_quit = true;
+	__atomic_fetch_add(&p->watcher_gen, 1, __ATOMIC_RELEASE);
+	mpi_futex_wake(&p->watcher_gen, 1);
+	pthread_mutex_unlock(&p->lock);
+	pthread_join(p->watcher, NULL);
+	pthread_mutex_lock(&p->lock);
+}
+
 /* Stop the starter thread (locked; gives the lock back for the join). */
 static void starter_join(mp_pool_t *p)
 {
@@ -620,6 +705,89 @@ static void retry_starts(mp_pool_t *p)
 		}
 }
 
+/* Job j, which dead worker w had started (or was killed for), fails:
+ * code is how w ended (mp_process_exitcode's). */
+static void fail_started(mp_pool_t *p, struct worker *w, struct mpi_job *j,
+			 int code)
+{
+	int status = MP_EBROKEN;
+	char msg[200];
+
+	if (w->killed == j->id) {
+		status = MP_ECANCELLED;
+		snprintf(msg, sizeof(msg), "the task was killed");
+	} else if (p->forced) {
+		describe_death(w->proc, code, msg, sizeof(msg));
+	} else if (p->state == TERMINATED) {
+		status = MP_ECANCELLED;
+		snprintf(msg, sizeof(msg), "the pool was terminated");
+	} else if (w->timed_out == j->id) {
+		status = -ETIMEDOUT;
+		snprintf(msg, sizeof(msg), "task timed out after %gs; its "
+			 "worker was killed", p->opts.task_timeout);
+	} else {
+		describe_death(w->proc, code, msg, sizeof(msg));
+	}
+	end_job_msg(p, j, status, msg);
+}
+
+/*
+ * How process pid, which has begun to exit, ends (as mp_process_exitcode
+ * says once it is reaped: -signal or the exit status), read in its
+ * /proc/<pid>/stat: 0 with *code, or -1 when it cannot be read or says 0
+ * (not set yet, or a plain exit(0): the pidfd will tell).
+ */
+static int exit_code_early(pid_t pid, int *code)
+{
+	char path[32], buf[1024];
+	ssize_t n;
+	int fd, st;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	while ((n = read(fd, buf, sizeof(buf))) < 0 && errno == EINTR)
+		;
+	close(fd);
+	if (n <= 0 || mpi_parse_stat_exit_code(buf, (size_t)n, &st) < 0 ||
+	    st == 0)
+		return -1;
+	*code = WIFSIGNALED(st) ? -WTERMSIG(st) : WEXITSTATUS(st);
+	return 0;
+}
+
+/*
+ * Worker i's life word says its thread has exited (FUTEX_OWNER_DIED): the
+ * kernel is about to free its memory, and the pidfd will fire only after
+ * that.  If it had started a job whose result has not come, and it exits
+ * with a signal or a status other than 0, fail the job now, requeue the
+ * ones behind it and give it no more; the pidfd's notice (worker_ended)
+ * reaps and replaces it.  It is SIGKILLed (not its group): the thread that
+ * ran its loop is gone, and another one could keep the process alive.
+ * Anything else (a worker between jobs, exit(0), stat unreadable) waits
+ * for the pidfd, as without the watcher.
+ */
+static void worker_dying(mp_pool_t *p, unsigned i)
+{
+	struct worker *w = &p->w[i];
+	struct mpi_job *j;
+	int code;
+
+	if (!w->alive || w->told)
+		return;
+	drain_results(p); /* its last results came before its death */
+	if ((j = w->head) == NULL ||
+	    __atomic_load_n(&p->slots[i].current, __ATOMIC_ACQUIRE) != j->id ||
+	    exit_code_early(mp_process_pid(w->proc), &code) < 0)
+		return;
+	w->told = w->stopping = true;
+	w->head = j->next;
+	fail_started(p, w, j, code);
+	kill(mp_process_pid(w->proc), SIGKILL); /* not reaped: still its pid */
+	requeue_fifo(p, w); /* it takes none of them now */
+	dispatch(p);
+}
+
 /* A worker ended: fail the job it had started, requeue the others, and
  * replace it if there is work for it. */
 static void worker_ended(mp_pool_t *p, unsigned i)
@@ -627,7 +795,7 @@ static void worker_ended(mp_pool_t *p, unsigned i)
 	struct worker *w = &p->w[i];
 	struct mpi_job *j;
 	char msg[200];
-	bool failed = false;
+	bool failed = w->told; /* for the respawn delay */
 	int code = 0;
 
 	drain_results(p); /* its last results came before its death */
@@ -646,25 +814,8 @@ static void worker_ended(mp_pool_t *p, unsigned i)
 	if ((j = w->head) != NULL &&
 	    (__atomic_load_n(&p->slots[i].current, __ATOMIC_ACQUIRE) == j->id ||
 	     w->killed == j->id)) {
-		int status = MP_EBROKEN;
-
 		w->head = j->next;
-		if (w->killed == j->id) {
-			status = MP_ECANCELLED;
-			snprintf(msg, sizeof(msg), "the task was killed");
-		} else if (p->forced) {
-			describe_death(w->proc, code, msg, sizeof(msg));
-		} else if (p->state == TERMINATED) {
-			status = MP_ECANCELLED;
-			snprintf(msg, sizeof(msg), "the pool was terminated");
-		} else if (w->timed_out == j->id) {
-			status = -ETIMEDOUT;
-			snprintf(msg, sizeof(msg), "task timed out after %gs; its "
-				 "worker was killed", p->opts.task_timeout);
-		} else {
-			describe_death(w->proc, code, msg, sizeof(msg));
-		}
-		end_job_msg(p, j, status, msg);
+		fail_started(p, w, j, code);
 		failed = true;
 	}
 	/* The rest never started: back to the front, in order. */
@@ -1084,6 +1235,7 @@ void *mpi_pool_supervisor(void *arg)
 	uint64_t counter, again;
 
 	mpi_pool_lock(p);
+	watcher_start(p);
 	while (supervise(p, pfd, deaf, &again)) {
 		uint64_t next = check_timeouts(p);
 
@@ -1124,6 +1276,7 @@ void *mpi_pool_supervisor(void *arg)
 			;
 	}
 	starter_join(p);
+	watcher_join(p);
 	mpi_pool_unlock(p);
 	return NULL;
 }

@@ -24,6 +24,12 @@
  *   worker dies, the job it had started fails (MP_EBROKEN, or -ETIMEDOUT if
  *   the supervisor killed it for overrunning) and the ones behind it go
  *   back to the front of the pending list: none is lost, none runs twice.
+ * - A worker's death is first seen by a watcher thread: each worker holds
+ *   a robust lock in its slot, and the kernel wakes the watcher as it
+ *   releases a dead thread's robust locks, before it frees the dead
+ *   process's memory (some ms for a fork of a big program; the pidfd fires
+ *   only after).  The watcher fails the task the worker had started (its
+ *   signal read in /proc) and requeues the rest; the pidfd still reaps it.
  * - One supervisor thread drains results, watches the workers' pidfds and
  *   the task timeouts, refills inboxes and replaces dead or retired
  *   workers; the starts themselves (a fork: copying the program's page
@@ -261,6 +267,8 @@ struct worker {
 	int start_rc;
 	void *blob;                  /* forkserver/spawn: proc's arg bytes */
 	bool inbox_clean;            /* it exited 0 with no job in flight */
+	bool told;                   /* dying: its started job has failed
+				      * already (see worker_dying) */
 };
 
 struct mp_pool {
@@ -294,6 +302,9 @@ struct mp_pool {
 	pthread_cond_t start_cond;   /* wakes it */
 	bool starter_unjoined;       /* it was created and not joined */
 	bool starter_quit;
+	pthread_t watcher;           /* wakes at workers' deaths (see watcher) */
+	bool watcher_unjoined, watcher_quit;
+	uint32_t watcher_gen;        /* bumped and woken to stop it */
 	char broken[320];            /* why no worker can start, or "" (a
 				      * buffer: set even without memory) */
 	mp_pool_opts_t opts;

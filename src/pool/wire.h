@@ -15,6 +15,7 @@
 #ifndef MPROC_POOL_WIRE_H
 #define MPROC_POOL_WIRE_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -55,6 +56,23 @@ struct worker_slot {
 	uint32_t ready;                /* its initializer has returned */
 	uint32_t big;                  /* streaming a result bigger than the
 					* ring can hold: keep reading */
+	/* Held by the worker while it lives (a robust mutex, on its
+	 * thread's robust list): see mpi_life_word. */
+	pthread_mutex_t life;
 };
+
+/*
+ * The futex word of a slot's life lock, whose value the kernel defines
+ * for a robust futex: the owner's tid, FUTEX_WAITERS, FUTEX_OWNER_DIED.
+ * glibc keeps it first in pthread_mutex_t; the worker checks that it
+ * holds its tid before it relies on it (hold_life in worker.c).  When the
+ * worker's thread exits, the kernel sets FUTEX_OWNER_DIED in it and wakes
+ * a waiter: before it frees the process's memory, so well before the
+ * pidfd says the process is gone (the pool's watcher, engine.c).
+ */
+static inline uint32_t *mpi_life_word(struct worker_slot *s)
+{
+	return (uint32_t *)(void *)&s->life;
+}
 
 #endif

@@ -4,6 +4,7 @@
  * supervisor only if it sleeps.
  */
 #include <errno.h>
+#include <linux/futex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,9 +189,53 @@ static void wake_supervisor(const struct worker_args *a)
 			;
 }
 
+/*
+ * Hold the slot's life lock for as long as this process lives, with
+ * FUTEX_WAITERS set in its word, so that the kernel, which releases a
+ * dead thread's robust locks before it frees the process's memory, wakes
+ * the pool's watcher then (see mpi_life_word).  Without robust locks, or
+ * with a C library whose lock word is not first, nothing is armed: the
+ * pool learns of the death from the pidfd, later.  True if armed.
+ */
+static bool hold_life(struct worker_slot *s)
+{
+	uint32_t *word = mpi_life_word(s);
+	pthread_mutexattr_t a;
+	bool armed;
+
+	if (pthread_mutexattr_init(&a) != 0)
+		return false;
+	armed = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED) == 0 &&
+		pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST) == 0 &&
+		pthread_mutex_init(&s->life, &a) == 0 &&
+		pthread_mutex_lock(&s->life) == 0 &&
+		__atomic_load_n(word, __ATOMIC_RELAXED) == (uint32_t)gettid();
+	if (armed)
+		__atomic_fetch_or(word, FUTEX_WAITERS, __ATOMIC_SEQ_CST);
+	pthread_mutexattr_destroy(&a);
+	return armed;
+}
+
+static int worker_loop(const struct worker_args *a);
+
+/* The loop, under the life lock; a worker that ends normally (0: closed,
+ * stopped, its task budget spent) takes FUTEX_WAITERS off the lock's word
+ * first, so that its exit wakes nobody (a fresh process per task would
+ * wake the watcher at each). */
 int mpi_pool_worker_main(void *arg)
 {
 	const struct worker_args *a = arg;
+	bool armed = hold_life(a->slot);
+	int rc = worker_loop(a);
+
+	if (rc == 0 && armed)
+		__atomic_fetch_and(mpi_life_word(a->slot), ~(uint32_t)FUTEX_WAITERS,
+				   __ATOMIC_SEQ_CST);
+	return rc;
+}
+
+static int worker_loop(const struct worker_args *a)
+{
 	struct wbuf in = {0}, res = {0};
 	mp_task_out_t o = {0};
 	unsigned done = 0;

@@ -23,6 +23,10 @@ static void stat_line(const char *buf, size_t len)
 {
 	struct mpi_stat st;
 
+	int status;
+
+	if (mpi_parse_stat_exit_code(buf, len, &status) == 0)
+		check(status >= 0);
 	if (mpi_parse_stat(buf, len, &st) != 0)
 		return;
 	check(st.comm > buf && st.comm + st.comm_len < buf + len);
