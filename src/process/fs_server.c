@@ -293,6 +293,10 @@ void mpi_fs_server_main(int sock, pid_t parent)
 		if (devnull > 2)
 			close(devnull);
 	}
+	/* Bind now what every child calls that the server may not have
+	 * (a lazy PLT entry would run the dynamic linker in each child:
+	 * its lookups, and page faults in ld.so and the symbol tables). */
+	fflush(NULL);
 	pfd[0] = (struct pollfd){.fd = sock, .events = POLLIN};
 	pfd[1] = (struct pollfd){.fd = S.parent_fd, .events = POLLIN};
 	for (;;) {
