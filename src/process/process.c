@@ -60,17 +60,19 @@ static int parent_join(struct mp_process *p, uint64_t deadline)
 	return 0;
 }
 
-/* Wait for a started child of ours until the deadline: 0 once reaped. */
+/* Wait for a started child of ours until the deadline: 0 once reaped.
+ * The wait comes first (it returns at once for a child that ended): no
+ * reap attempt before, which costs a waitid for a child still running. */
 static int child_join(struct mp_process *p, uint64_t deadline)
 {
 	int rc;
 
+	if (atomic_load(&p->state) != ST_STARTED && mpi_reap(p))
+		return 0;
 	for (;;) {
+		rc = mpi_child_wait(&p->child, deadline);
 		if (mpi_reap(p))
 			return 0;
-		rc = mpi_child_wait(&p->child, deadline);
-		if (rc == -ETIMEDOUT)
-			return mpi_reap(p) ? 0 : -ETIMEDOUT;
 		if (rc < 0)
 			return rc;
 	}
