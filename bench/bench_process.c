@@ -9,10 +9,15 @@
  * server, a minimal relay process forked at the start (like mp_init's
  * server) that, per one-byte request on a socket pair, forks a child that
  * _exits, sends back its pid, waits for it and sends its status: the same
- * round trips, nothing else.
+ * round trips, nothing else.  And relay_parent=: the floor of mproc's
+ * design, a relay that clones the child with CLONE_PARENT (the requester's
+ * child, which it waits for itself) and sends its pid: one round trip.
  */
+#include <sched.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -92,39 +97,43 @@ static double spawn_true(void *arg)
 	return (bench_now() - t0) / r->n * 1e6;
 }
 
-static int relay_sock = -1;
+static int relay_sock = -1, relay_parent_sock = -1;
 
-/* The relay server: serve requests until EOF, then exit. */
-static void relay_main(int sock)
+/* The relay server: serve requests until EOF, then exit.  With parent,
+ * the child is the requester's (CLONE_PARENT) and only its pid is sent. */
+static void relay_main(int sock, bool parent)
 {
 	char c;
 
 	while (read(sock, &c, 1) == 1) {
-		pid_t pid = fork();
+		pid_t pid = parent ? (pid_t)syscall(SYS_clone,
+						    CLONE_PARENT | SIGCHLD, 0,
+						    0, 0, 0)
+				   : fork();
 		int st = -1;
 
 		if (pid == 0)
 			_exit(0);
 		if (write(sock, &pid, sizeof(pid)) != sizeof(pid) ||
-		    (pid > 0 && waitpid(pid, &st, 0) != pid) ||
-		    write(sock, &st, sizeof(st)) != sizeof(st))
+		    (!parent && ((pid > 0 && waitpid(pid, &st, 0) != pid) ||
+				 write(sock, &st, sizeof(st)) != sizeof(st))))
 			_exit(1);
 	}
 	_exit(0);
 }
 
-static void relay_start(void)
+static int relay_start(bool parent)
 {
 	int sv[2];
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-		return;
+		return -1;
 	if (fork() == 0) {
 		close(sv[0]);
-		relay_main(sv[1]);
+		relay_main(sv[1], parent);
 	}
 	close(sv[1]);
-	relay_sock = sv[0];
+	return sv[0];
 }
 
 static double relay_start_join(void *arg)
@@ -144,24 +153,43 @@ static double relay_start_join(void *arg)
 	return (bench_now() - t0) / r->n * 1e6;
 }
 
+static double relay_parent_start_join(void *arg)
+{
+	const struct run *r = arg;
+	double t0 = bench_now();
+
+	for (int i = 0; i < r->n; i++) {
+		pid_t pid;
+		int st;
+
+		if (write(relay_parent_sock, "s", 1) != 1 ||
+		    read(relay_parent_sock, &pid, sizeof(pid)) != sizeof(pid) ||
+		    pid <= 0 || waitpid(pid, &st, 0) != pid)
+			exit(1);
+	}
+	return (bench_now() - t0) / r->n * 1e6;
+}
+
 /* The forkserver figure with both baselines, alternated. */
 static void figure_forkserver(int n)
 {
 	struct run r = {"forkserver", n};
-	double m[REPS], b[REPS], rel[REPS];
+	double m[REPS], b[REPS], rel[REPS], relp[REPS];
 
 	mproc_start_join(&r);
 	fork_waitpid(&r);
 	relay_start_join(&r);
+	relay_parent_start_join(&r);
 	for (int i = 0; i < REPS; i++) {
 		m[i] = mproc_start_join(&r);
 		b[i] = fork_waitpid(&r);
 		rel[i] = relay_start_join(&r);
+		relp[i] = relay_parent_start_join(&r);
 	}
 	printf("figure=process_start_join_forkserver_us mproc=%.4g "
-	       "baseline=%.4g relay=%.4g unit=us\n",
+	       "baseline=%.4g relay=%.4g relay_parent=%.4g unit=us\n",
 	       bench_median(m, REPS), bench_median(b, REPS),
-	       bench_median(rel, REPS));
+	       bench_median(rel, REPS), bench_median(relp, REPS));
 	fflush(stdout);
 }
 
@@ -193,11 +221,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s\n", mp_last_error());
 		return 1;
 	}
-	relay_start(); /* while small too */
+	/* while small too */
+	relay_sock = relay_start(false);
+	relay_parent_sock = relay_start(true);
 	/* The figure older runs printed: the default method (fork). */
 	figure("process_start_join_us", NULL, 2000, fork_waitpid);
 	figure("process_start_join_fork_us", "fork", 2000, fork_waitpid);
-	if (relay_sock >= 0)
+	if (relay_sock >= 0 && relay_parent_sock >= 0)
 		figure_forkserver(2000);
 	else
 		figure("process_start_join_forkserver_us", "forkserver", 2000,

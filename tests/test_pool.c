@@ -1050,7 +1050,8 @@ static void test_chaos_random_kills(void **state)
 }
 
 /* One fresh worker per task, started (replacements too) by each start
- * method: a forkserver worker is the server's child, the others ours. */
+ * method: every worker is our child (a forkserver worker too: the server
+ * clones it with CLONE_PARENT). */
 static void test_maxtasksperchild_one(void **state)
 {
 	enum { N = 500 };
@@ -1060,7 +1061,7 @@ static void test_maxtasksperchild_one(void **state)
 			.processes = 2, .maxtasksperchild = 1,
 			.start_method = methods[m]});
 		mp_async_result_t *r[N];
-		pid_t pids[N], parent = m == 1 ? mpi_forkserver_pid() : getpid();
+		pid_t pids[N], parent = getpid();
 		int n = m == 0 ? N : N / 5;
 
 		assert_non_null(p);

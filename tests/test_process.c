@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -1617,7 +1618,7 @@ static void test_methods_run_target(void **state)
 		assert_int_equal(mp_process_is_alive(p), 0);
 		/* Reaped, its sentinel stays readable (POLLIN, as a pidfd;
 		 * the fallback's exit pipe only hangs up). */
-		if (mpi_have_pidfd() || i == 1) {
+		if (mpi_have_pidfd()) {
 			struct pollfd s = {mp_process_sentinel(p), POLLIN, 0};
 
 			assert_int_equal(poll(&s, 1, 0), 1);
@@ -2493,14 +2494,13 @@ static void forged(const void *req, size_t len, const int *fds, int nfds,
 		   int want)
 {
 	pid_t pid = 0;
-	int pidfd = -1;
-	int rc = mpi_fs_request(req, len, fds, nfds, &pid, &pidfd);
+	int rc = mpi_fs_request(req, len, fds, nfds, &pid);
 
 	if (rc != want)
 		print_error("forged request: %d (%s), want %d\n", rc,
 			    mpi_reason(rc), want);
 	assert_int_equal(rc, want);
-	assert_int_equal(pidfd, -1);
+	assert_int_equal(pid, 0);
 }
 
 /* A valid request for target (the caller frees it), of *len bytes. */
@@ -2526,33 +2526,33 @@ static void test_forkserver_survives_forged_requests(void **state)
 {
 	size_t len;
 	unsigned char *req = good_request("sleeper", &len), *big;
-	int st[2], fds[3];
+	int fds[3] = {2, 2, 2};
+	struct req_header h;
 	mp_process_t *p;
 	int code;
 
 	(void)state;
-	assert_int_equal(pipe2(st, O_CLOEXEC), 0);
-	fds[0] = st[1];
-	fds[1] = 2;
-	fds[2] = 2;
-	forged(req, 3, fds, 2, -EPROTO);        /* truncated */
-	forged(req, len - 1, fds, 2, -EPROTO);  /* cut short */
-	forged(req, len, fds, 1, -EBADF);       /* an fd missing */
-	forged(req, len, fds, 3, -EBADF);       /* an fd too many */
-	forged(req, len, NULL, 0, -EBADF);      /* none */
+	memcpy(&h, req, sizeof(h));
+	forged(req, 3, fds, 1, -EPROTO);        /* truncated */
+	forged(req, len - 1, fds, 1, -EPROTO);  /* cut short */
+	forged(req, len, NULL, 0, -EBADF);      /* its fd missing */
+	forged(req, len, fds, 2, -EBADF);       /* an fd too many */
+	h.flags |= REQ_FD_EXIT; /* an exit pipe said, none came */
+	memcpy(req, &h, sizeof(h));
+	forged(req, len, fds, 1, -EBADF);
+	h.flags &= ~(uint32_t)REQ_FD_EXIT;
+	memcpy(req, &h, sizeof(h));
 	req[0] ^= 1;
-	forged(req, len, fds, 2, -EPROTO);      /* bad magic */
+	forged(req, len, fds, 1, -EPROTO);      /* bad magic */
 	req[0] ^= 1;
 	free(req);
 	req = good_request("no_such_target", &len);
-	forged(req, len, fds, 2, -ENOENT);
+	forged(req, len, fds, 1, -ENOENT);
 	free(req);
 	big = calloc(1, REQ_MAX_INLINE + 100);
 	assert_non_null(big);
-	forged(big, REQ_MAX_INLINE + 100, fds, 2, -EMSGSIZE); /* oversized */
+	forged(big, REQ_MAX_INLINE + 100, fds, 1, -EMSGSIZE); /* oversized */
 	free(big);
-	close(st[0]);
-	close(st[1]);
 	/* Still serving. */
 	p = mp_process_new(echo_msg, NULL,
 			   &(mp_process_opts_t){.start_method = "forkserver"});
@@ -2569,16 +2569,12 @@ static int forged_from_child(void *arg)
 {
 	size_t len;
 	void *req = good_request("sleeper", &len);
-	int st[2], fds[2], pidfd = -1;
+	int fds[1] = {2};
 	pid_t pid;
 	mp_process_t *p;
 
 	(void)arg;
-	if (pipe2(st, O_CLOEXEC) < 0)
-		return 1;
-	fds[0] = st[1];
-	fds[1] = 2;
-	if (mpi_fs_request(req, len, fds, 2, &pid, &pidfd) != -EPERM)
+	if (mpi_fs_request(req, len, fds, 1, &pid) != -EPERM)
 		return 2;
 	p = mp_process_new(echo_msg, NULL,
 			   &(mp_process_opts_t){.start_method = "forkserver"});
@@ -2663,6 +2659,72 @@ static void test_forkserver_stdio(void **state)
 	close(in);
 	close(err);
 	assert_int_equal(stdio_child_bits(false), 1 | 2 | 4 | 8 | 16);
+}
+
+/* A forkserver child (its fd 0 a memfd holding a robust mutex): check
+ * that our parent is the program, then exit holding the mutex. */
+static int hold_robust(void *arg)
+{
+	pthread_mutex_t *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+				  MAP_SHARED, 0, 0);
+
+	(void)arg;
+	if (m == MAP_FAILED)
+		return 1;
+	if (getppid() != mp_process_pid(mp_parent_process()))
+		return 2;
+	return pthread_mutex_lock(m) == 0 ? 0 : 3;
+}
+MP_TARGET(hold_robust);
+
+/* A forkserver child is ours (the server clones it with CLONE_PARENT): we
+ * wait for it ourselves.  And it is a whole process for libc: its thread
+ * id and robust list are its own, so a robust mutex it dies holding comes
+ * to us with EOWNERDEAD (not held for ever in the name of the server's
+ * thread). */
+static void test_forkserver_child_is_ours(void **state)
+{
+	int fd = memfd_create("robust", MFD_CLOEXEC), in = dup(0), code = -1;
+	pthread_mutexattr_t a;
+	pthread_mutex_t *m;
+	mp_process_t *p;
+	siginfo_t si;
+
+	(void)state;
+	assert_true(fd > 2 && in > 2);
+	assert_int_equal(ftruncate(fd, 4096), 0);
+	m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	assert_true(m != MAP_FAILED);
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+	pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+	assert_int_equal(pthread_mutex_init(m, &a), 0);
+	pthread_mutexattr_destroy(&a);
+	assert_int_equal(dup2(fd, 0), 0);
+	p = mp_process_new(hold_robust, NULL,
+			   &(mp_process_opts_t){.start_method = "forkserver",
+						.keep_stdin = true});
+	assert_non_null(p);
+	mpt_assert_ok(mp_process_start(p));
+	assert_int_equal(dup2(in, 0), 0);
+	close(in);
+	close(fd);
+	memset(&si, 0, sizeof(si));
+	assert_int_equal(waitid(P_PID, (id_t)mp_process_pid(p), &si,
+				WEXITED | WNOWAIT),
+			 0);
+	assert_int_equal(si.si_pid, mp_process_pid(p));
+	mpt_assert_ok(mp_process_join(p, mpt_timeout(10)));
+	assert_int_equal(mp_process_exitcode(p, &code), 1);
+	assert_int_equal(code, 0);
+	mp_process_free(p);
+	/* The kernel marked it at the child's exit (EBUSY if it could not:
+	 * no robust list, or the futex naming another thread id). */
+	assert_int_equal(pthread_mutex_trylock(m), EOWNERDEAD);
+	assert_int_equal(pthread_mutex_consistent(m), 0);
+	assert_int_equal(pthread_mutex_unlock(m), 0);
+	pthread_mutex_destroy(m);
+	munmap(m, 4096);
 }
 
 /* The victim (this program re-run with MPT_FS_VICTIM=1): start a
@@ -3002,6 +3064,7 @@ int main(int argc, char **argv)
 		MPT(test_forkserver_survives_forged_requests),
 		MPT(test_forkserver_wrong_peer),
 		MPT(test_forkserver_stdio),
+		MPT(test_forkserver_child_is_ours),
 		MPT(test_forkserver_dies_with_killed_program),
 		MPT(test_fork_from_threaded_parent),
 		MPT(test_methods_threaded_parent),

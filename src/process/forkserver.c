@@ -12,23 +12,25 @@
  *     program itself (its pid and uid) is served; anyone else who holds
  *     the socket (a fork child of the program) gets -EPERM;
  *   - receives one request per message (request.h) with its fds by
- *     SCM_RIGHTS: the status socket's write end, then the child's stdin,
- *     stdout, stderr, the setup report pipe and the arg memfd as the flags
- *     say.  Anything else (truncated, oversized, wrong fd count, bad
- *     fields, unknown target) is refused with an error reply, its fds
- *     closed, and the server goes on serving;
- *   - forks the child, replies (0, pid) with a pidfd of the child by
- *     SCM_RIGHTS (no fd without pidfds), keeps the status socket, and when
- *     the child ends (SIGCHLD through a signalfd, wait4) writes its exit
- *     code and rusage there and closes it.
- * Each child of the server has PR_SET_PDEATHSIG(SIGKILL): when the server
- * goes (the program died), its children die too.  At a normal exit the
- * program first joins them (the process module's exit cleanup), then closes
- * the socket; the server kills what is left and exits.
+ *     SCM_RIGHTS: the exit pipe's write end (without pidfds only), then
+ *     the child's stdin, stdout, stderr, the setup report pipe and the arg
+ *     memfd as the flags say.  Anything else (truncated, oversized, wrong
+ *     fd count, bad fields, unknown target) is refused with an error
+ *     reply, its fds closed, and the server goes on serving;
+ *   - clones the child with CLONE_PARENT: the child is the program's, not
+ *     the server's (fs_server.c, fork_kid), and replies (0, pid).
+ * The program then treats it as a fork child: a pidfd it opens itself (the
+ * pid cannot be reused before the program reaps it), join and reap by
+ * waitid, exit code and rusage from the kernel, SIGCHLD.  The server never
+ * has a child to reap and the exit takes no detour through it: a start
+ * costs one round trip on the socket, and the child's fork is from the
+ * small server, not the program.  Each child has PR_SET_PDEATHSIG(SIGKILL)
+ * (checked against a program that died before the prctl): when the
+ * program dies, its forkserver children die too.  At a normal exit the
+ * program joins them (the process module's exit cleanup), then closes the
+ * socket; the server exits.
  *
- * The requester: the status socket's read end is the child's sentinel (and
- * what join waits on), the pidfd is for signals.  Requests are serialised
- * by a mutex (one reply per request, in order).
+ * Requests are serialised by a mutex (one reply per request, in order).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -248,17 +250,17 @@ void mpi_forkserver_stop(void)
 
 /*
  * Send a request (len bytes, with nfds fds) and read the reply: 0 with
- * *pid and *pidfd (-1 if none came), or the server's error, or MP_EBROKEN
- * when the server is gone.  Serialised by fs_lock.
+ * *pid, or the server's error, or MP_EBROKEN when the server is gone.
+ * *bad_fd: sendmsg said EBADF (an fd to send was closed).  Serialised by
+ * fs_lock.
  */
 static int fs_request(const void *req, size_t len, const int *fds, int nfds,
-		      pid_t *pid, int *pidfd, bool *bad_fd)
+		      pid_t *pid, bool *bad_fd)
 {
 	struct fs_reply r;
 	int got[MAX_FDS], ngot, rc;
 	ssize_t n;
 
-	*pidfd = -1;
 	*bad_fd = false;
 	pthread_mutex_lock(&fs_lock);
 	if (fs_sock < 0) {
@@ -278,26 +280,25 @@ static int fs_request(const void *req, size_t len, const int *fds, int nfds,
 	if (n < 0)
 		return mpi_why((int)n, "recvmsg from the fork server: %s",
 			       mp_strerror((int)n));
-	if (n != (ssize_t)sizeof(r) || ngot > 1 || (r.err == 0 && r.pid <= 0)) {
+	if (ngot > 0) {
 		mpi_fs_close_fds(got, ngot);
 		return mpi_why(-EPROTO, "bad reply from the fork server");
 	}
-	if (r.err < 0) {
-		mpi_fs_close_fds(got, ngot);
+	if (n != (ssize_t)sizeof(r) || (r.err == 0 && r.pid <= 0))
+		return mpi_why(-EPROTO, "bad reply from the fork server");
+	if (r.err < 0)
 		return mpi_why(r.err, "the fork server refused: %s",
 			       mp_strerror(r.err));
-	}
 	*pid = r.pid;
-	*pidfd = ngot == 1 ? got[0] : -1;
 	return 0;
 }
 
 int mpi_fs_request(const void *req, size_t len, const int *fds, int nfds,
-		   pid_t *pid, int *pidfd)
+		   pid_t *pid)
 {
 	bool bad_fd;
 
-	return fs_request(req, len, fds, nfds, pid, pidfd, &bad_fd);
+	return fs_request(req, len, fds, nfds, pid, &bad_fd);
 }
 
 /*
@@ -364,8 +365,8 @@ static int arg_memfd(const void *buf, size_t n)
 
 int mpi_fs_start(struct mp_process *p, const char *tname, int *setup_fd)
 {
-	int status[2] = {-1, -1}, rep[2] = {-1, -1}, fds[MAX_FDS], nfds = 0;
-	int argfd = -1, pidfd, rc;
+	int exitp[2] = {-1, -1}, rep[2] = {-1, -1}, fds[MAX_FDS], nfds = 0;
+	int argfd = -1, fd, rc;
 	struct mpi_req_src src;
 	struct mpi_travel t;
 	void *buf = NULL;
@@ -390,26 +391,24 @@ int mpi_fs_start(struct mp_process *p, const char *tname, int *setup_fd)
 		rc = mpi_why(-ENOMEM, "out of memory");
 		goto out;
 	}
-	/* A socket, not a pipe: the status is read with MSG_PEEK, so the
-	 * sentinel stays readable once the child ended, however often (and
-	 * by whom: a sweep) it was reaped, as a pidfd does. */
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
-		       status) < 0) {
-		rc = MPI_WHY_SYS("socketpair");
+	/* Without pidfds, the child holds an exit pipe's write end as a
+	 * fork child does: its read end is the sentinel. */
+	if ((!mpi_have_pidfd() && (rc = mpi_report_pipe(exitp)) < 0) ||
+	    ((mpi_needs_setup(p) || t.n > 0) && !p->quick_start &&
+	     (rc = mpi_report_pipe(rep)) < 0))
 		goto out;
-	}
-	if ((mpi_needs_setup(p) || t.n > 0) && !p->quick_start &&
-	    (rc = mpi_report_pipe(rep)) < 0)
-		goto out;
-	if ((rc = off_stdio(&status[0])) < 0 ||
-	    (rc = off_stdio(&status[1])) < 0 || (rc = off_stdio(&rep[0])) < 0 ||
-	    (rc = off_stdio(&rep[1])) < 0 || (rc = off_stdio(&argfd)) < 0)
+	if ((rc = off_stdio(&exitp[0])) < 0 || (rc = off_stdio(&exitp[1])) < 0 ||
+	    (rc = off_stdio(&rep[0])) < 0 || (rc = off_stdio(&rep[1])) < 0 ||
+	    (rc = off_stdio(&argfd)) < 0)
 		goto out;
 	for (bool probe = false;; probe = true) {
 		bool bad_fd;
 
 		nfds = 0;
-		fds[nfds++] = status[1];
+		if (exitp[1] >= 0) {
+			src.h.flags |= REQ_FD_EXIT;
+			fds[nfds++] = exitp[1];
+		}
 		stdio_fds(p, probe, &src.h.flags, fds, &nfds);
 		if (rep[1] >= 0) {
 			src.h.flags |= REQ_FD_REPORT;
@@ -420,16 +419,24 @@ int mpi_fs_start(struct mp_process *p, const char *tname, int *setup_fd)
 		for (size_t i = 0; i < t.nfds; i++)
 			fds[nfds++] = t.fds[i];
 		mpi_req_encode(&src, buf);
-		rc = fs_request(buf, size, fds, nfds, &pid, &pidfd, &bad_fd);
+		rc = fs_request(buf, size, fds, nfds, &pid, &bad_fd);
 		if (rc == 0)
 			break;
 		if (!bad_fd || probe)
 			goto out;
 	}
+	/* The child is ours (the server cloned it with CLONE_PARENT): only
+	 * we reap it, so its pid cannot be reused before this pidfd_open. */
+	if (exitp[0] >= 0) {
+		fd = exitp[0];
+		exitp[0] = -1;
+	} else if ((fd = mpi_pidfd_open(pid)) < 0) {
+		rc = MPI_WHY_SYS("pidfd_open");
+		mpi_child_kill_reap(&(struct mpi_child){.pid = pid, .fd = -1});
+		goto out;
+	}
 	p->child.pid = pid;
-	p->child.fd = status[0];
-	p->sig_fd = pidfd;
-	status[0] = -1;
+	p->child.fd = fd;
 	*setup_fd = rep[0];
 	rep[0] = -1;
 out:
@@ -437,34 +444,7 @@ out:
 	mpi_travel_release(&t);
 	if (argfd >= 0)
 		close(argfd);
-	mpi_fs_close_fds(status, 2);
+	mpi_fs_close_fds(exitp, 2);
 	mpi_fs_close_fds(rep, 2);
 	return rc;
-}
-
-int mpi_fs_reap(struct mp_process *p, int *code, struct rusage *ru)
-{
-	struct fs_status st;
-	ssize_t n;
-
-	do
-		n = recv(p->child.fd, &st, sizeof(st), MSG_PEEK | MSG_DONTWAIT);
-	while (n < 0 && errno == EINTR);
-	if (n < 0 && errno == EAGAIN)
-		return 0;
-	if (n != (ssize_t)sizeof(st)) {
-		/* The server died without a word: its children were killed
-		 * with it (PR_SET_PDEATHSIG); the status is unknown. */
-		*code = 255;
-		return 1;
-	}
-	*code = st.code;
-	if (ru != NULL) {
-		ru->ru_utime.tv_sec = st.utime_us / 1000000;
-		ru->ru_utime.tv_usec = st.utime_us % 1000000;
-		ru->ru_stime.tv_sec = st.stime_us / 1000000;
-		ru->ru_stime.tv_usec = st.stime_us % 1000000;
-		ru->ru_maxrss = st.maxrss_kb;
-	}
-	return 1;
 }

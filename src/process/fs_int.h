@@ -13,20 +13,14 @@
 
 #include "process/request.h"
 
-/* status, stdin, stdout, stderr, report, arg, then the shared objects' */
+/* exit pipe, stdin, stdout, stderr, report, arg, then the shared
+ * objects' */
 #define MAX_FDS (6 + REQ_MAX_SHARED)
 
-/* What the server writes to a status socket when its child ends. */
-struct fs_status {
-	int32_t code; /* exit status, or -N for signal N */
-	int32_t pad;
-	int64_t utime_us, stime_us, maxrss_kb;
-};
-
-/* The reply to a request. */
+/* The reply to a request (no fds come with it). */
 struct fs_reply {
 	int32_t err; /* 0 or a negative code */
-	int32_t pid;
+	int32_t pid; /* the child, a child of the program */
 };
 
 /* Close the n fds (those >= 0). */

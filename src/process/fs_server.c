@@ -5,39 +5,42 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "internal/alloc.h"
-#include "internal/clock.h"
 #include "internal/error.h"
 #include "process/fs_int.h"
 #include "process/process_int.h"
 
 /* ---- the server ---- */
 
-struct kid {
-	pid_t pid;
-	int status_fd;
+#ifndef CLONE_PARENT
+#define CLONE_PARENT 0x00008000
+#endif
+
+/* clone3's arguments (linux/sched.h, whose header clashes with glibc's). */
+struct fs_clone_args {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack,
+		stack_size, tls, set_tid, set_tid_size, cgroup;
 };
 
 static struct {
-	int sock, sigfd, parent_fd;
-	pid_t parent, self;
+	int sock, parent_fd;
+	pid_t parent;
 	bool null_stdin; /* the server's fd 0 is /dev/null, read-only */
-	struct kid *kids;
-	size_t nkids, cap;
+	pid_t *tid_addr;  /* libc's copy of our thread id (see fork_kid) */
+	void *robust;     /* our robust mutex list head, and its size */
+	size_t robust_len;
 	unsigned char *buf;
 } S;
 
@@ -63,77 +66,73 @@ static void close_except(const int *keep, int n)
 	}
 }
 
-static void server_exit(void)
-{
-	for (size_t i = 0; i < S.nkids; i++)
-		kill(S.kids[i].pid, SIGKILL);
-	_exit(0);
-}
-
-static void reply(int err, pid_t pid, int pidfd)
+static void reply(int err, pid_t pid)
 {
 	struct fs_reply r = {.err = err, .pid = pid};
 
-	mpi_fs_send_fds(S.sock, &r, sizeof(r), &pidfd, pidfd >= 0 ? 1 : 0);
+	mpi_fs_send_fds(S.sock, &r, sizeof(r), NULL, 0);
 }
 
-/* Reap the server's children that ended and tell their requesters. */
-static void reap_kids(void)
+/*
+ * Fork a child of the program (CLONE_PARENT): the program waits for it,
+ * reaps it and gets its status and rusage as for a fork child, and the
+ * server has no child to reap.  What glibc's _Fork does besides, done here
+ * by hand: the kernel writes the child's thread id where libc keeps it
+ * (the address libc gave set_tid_address, which PR_GET_TID_ADDRESS tells),
+ * and the child registers the robust mutex list again (the kernel drops it
+ * at clone; the server holds no robust lock: the list is empty).  No
+ * pthread_atfork handler runs: the single-threaded server is between
+ * requests, holds no lock and its library state is a fork child's already.
+ * The pid, 0 in the child, or -errno.
+ */
+static pid_t fork_kid(void)
 {
-	struct signalfd_siginfo si;
-	struct rusage ru;
-	int status;
-	pid_t pid;
+	struct fs_clone_args a = {
+		.flags = CLONE_PARENT | (S.tid_addr != NULL
+						 ? CLONE_CHILD_SETTID |
+							   CLONE_CHILD_CLEARTID
+						 : 0),
+		.child_tid = (uint64_t)(uintptr_t)S.tid_addr};
+	long pid = syscall(SYS_clone3, &a, sizeof(a));
 
-	/* SIGCHLD is not queued: one read takes it (one that comes after
-	 * makes the signalfd readable again, and wait4 below may already
-	 * have reaped its child: then the next call finds none). */
-	while (read(S.sigfd, &si, sizeof(si)) < 0 && errno == EINTR)
-		;
-	while (S.nkids > 0 && (pid = wait4(-1, &status, WNOHANG, &ru)) > 0) {
-		struct fs_status st;
+#ifdef __x86_64__
+	if (pid < 0 && errno == ENOSYS) /* clone3 filtered out: the old one */
+		pid = syscall(SYS_clone, (unsigned long)a.flags, NULL, NULL,
+			      S.tid_addr, 0UL);
+#endif
+	if (pid < 0)
+		return -errno;
+	if (pid == 0 && S.robust != NULL)
+		syscall(SYS_set_robust_list, S.robust, S.robust_len);
+	return (pid_t)pid;
+}
 
-		memset(&st, 0, sizeof(st));
-		st.code = WIFEXITED(status) ? WEXITSTATUS(status)
-					    : -WTERMSIG(status);
-		st.utime_us = (int64_t)ru.ru_utime.tv_sec * 1000000 +
-			      ru.ru_utime.tv_usec;
-		st.stime_us = (int64_t)ru.ru_stime.tv_sec * 1000000 +
-			      ru.ru_stime.tv_usec;
-		st.maxrss_kb = ru.ru_maxrss;
-		for (size_t i = 0; i < S.nkids; i++) {
-			if (S.kids[i].pid != pid)
-				continue;
-			int fd = S.kids[i].status_fd;
+/* Where libc keeps our thread id and our robust list, for fork_kid. */
+static void find_libc_thread(void)
+{
+	pid_t *tid = NULL;
 
-			while (write(fd, &st, sizeof(st)) < 0 && errno == EINTR)
-				;
-			close(fd);
-			S.kids[i] = S.kids[--S.nkids];
-			break;
-		}
-	}
+	if (prctl(PR_GET_TID_ADDRESS, &tid) == 0 && tid != NULL &&
+	    *tid == (pid_t)syscall(SYS_gettid))
+		S.tid_addr = tid;
+	if (syscall(SYS_get_robust_list, 0, &S.robust, &S.robust_len) < 0)
+		S.robust = NULL;
 }
 
 /* In the server's new child: become the requested process and run it. */
 __attribute__((noreturn)) static void kid_main(const struct mpi_req *r,
-					       mp_target_fn fn, int *fds,
-					       int nfds, pid_t server)
+					       mp_target_fn fn, int *fds)
 {
 	struct mp_process p;
-	int at = 1, report = -1, argfd = -1, fd;
+	int at = 0, report = -1, argfd = -1, fd;
 	void *arg = NULL;
-	sigset_t none;
 
-	mpi_die_with_parent(server, 1);
+	/* Our parent is the program: die with it (if it died before the
+	 * prctl, we were re-parented already: go now). */
+	mpi_die_with_parent(S.parent, 1);
 	close(S.sock);
-	close(S.sigfd);
-	for (size_t i = 0; i < S.nkids; i++)
-		close(S.kids[i].status_fd);
-	close(fds[0]); /* the status socket: the server's to write */
-	signal(SIGPIPE, SIG_DFL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (r->flags & REQ_FD_EXIT) /* no pidfds: the program's sentinel */
+		mpi_set_exit_pipe(fds[at++]);
 	for (int i = 0; i < 3; i++) {
 		static const uint32_t flag[3] = {REQ_FD_STDIN, REQ_FD_STDOUT,
 						 REQ_FD_STDERR};
@@ -152,7 +151,6 @@ __attribute__((noreturn)) static void kid_main(const struct mpi_req *r,
 		report = fds[at++];
 	if (r->flags & REQ_ARG_FD)
 		argfd = fds[at++];
-	(void)nfds;
 	if (r->nshared > 0 && (fd = mpi_travel_adopt(r, fds + at)) < 0)
 		mpi_report_fail(report, -fd, 0, mpi_reason(fd));
 	if (argfd < 0 && (arg = mpi_req_arg(r)) == NULL && r->arg_len > 0)
@@ -197,8 +195,6 @@ __attribute__((noreturn)) static void kid_main(const struct mpi_req *r,
 	}
 	mpi_become(r->name, r->ident, r->flags & REQ_DAEMON, r->ppid,
 		   S.parent_fd);
-	if (S.parent_fd < 0) /* no pidfds: watch the server instead */
-		mpi_parent_via = server;
 	mpi_apply_opts(&p, report); /* fails with exit 127 without one */
 	if (report >= 0)
 		close(report);
@@ -214,7 +210,7 @@ int mpi_fs_validate(const void *buf, size_t len, int nfds,
 		return -EPERM;
 	if (mpi_req_decode(buf, len, r) < 0)
 		return -EPROTO;
-	if (nfds != 1 + mpi_req_nfds(r))
+	if (nfds != mpi_req_nfds(r))
 		return -EBADF;
 	if (r->ppid != parent)
 		return -EPERM;
@@ -226,91 +222,62 @@ int mpi_fs_validate(const void *buf, size_t len, int nfds,
 /* Serve one message on the socket. */
 static void serve_one(void)
 {
-	int fds[MAX_FDS], nfds, pidfd, err;
+	int fds[MAX_FDS], nfds, err;
 	struct ucred cred;
 	struct mpi_req r;
 	mp_target_fn fn = NULL;
 	bool has_cred;
 	ssize_t n;
-	pid_t pid, self;
+	pid_t pid;
 
 	n = mpi_fs_recv_fds(S.sock, S.buf, REQ_MAX_INLINE, fds, &nfds, &cred,
-		     &has_cred);
+			    &has_cred);
 	if (n == 0 || n == -ECONNRESET)
-		server_exit(); /* the program closed the socket */
+		_exit(0); /* the program closed the socket */
 	if (n < 0) {
 		if (n != -EAGAIN)
-			reply((int)n, 0, -1);
+			reply((int)n, 0);
 		return;
 	}
 	err = mpi_fs_validate(S.buf, (size_t)n, nfds,
 			      has_cred ? &cred : NULL, S.parent, &r, &fn);
-	if (err == 0 && S.nkids == S.cap) {
-		size_t cap = S.cap ? S.cap * 2 : 16;
-		struct kid *k = mpi_reallocarray(S.kids, cap, sizeof(*k));
-
-		if (k == NULL) {
-			err = -ENOMEM;
-		} else {
-			S.kids = k;
-			S.cap = cap;
-		}
-	}
-	if (err < 0) {
-		mpi_fs_close_fds(fds, nfds);
-		reply(err, 0, -1);
-		return;
-	}
-	self = S.self; /* the kid checks it still has us */
-	pid = fork();
+	pid = err < 0 ? err : fork_kid();
 	if (pid == 0)
-		kid_main(&r, fn, fds, nfds, self);
-	if (pid < 0) {
-		err = -errno;
-		mpi_fs_close_fds(fds, nfds);
-		reply(err, 0, -1);
-		return;
-	}
-	S.kids[S.nkids].pid = pid;
-	S.kids[S.nkids++].status_fd = fds[0];
-	pidfd = mpi_pidfd_open(pid);
-	reply(0, pid, pidfd); /* first: the program waits for it */
-	if (pidfd >= 0)
-		close(pidfd);
-	mpi_fs_close_fds(fds + 1, nfds - 1);
+		kid_main(&r, fn, fds);
+	reply(pid < 0 ? pid : 0, pid < 0 ? 0 : pid);
+	mpi_fs_close_fds(fds, nfds);
 }
 
 void mpi_fs_server_main(int sock, pid_t parent)
 {
-	struct pollfd pfd[3];
+	struct pollfd pfd[2];
 	struct ucred cred;
 	socklen_t clen = sizeof(cred);
-	sigset_t chld;
-	int keep[4], devnull;
+	sigset_t none;
+	int keep[3], devnull;
 
 	mpi_die_with_parent(parent, 0);
 	prctl(PR_SET_NAME, "mp-forkserver");
 	S.sock = sock;
 	S.parent = parent;
-	S.self = getpid();
 	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 ||
 	    cred.pid != parent || cred.uid != getuid())
 		_exit(1);
 	S.parent_fd = mpi_pidfd_open(parent);
-	sigemptyset(&chld);
-	sigaddset(&chld, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &chld, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	S.sigfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+	/* What the children start with (they inherit it): no signal blocked,
+	 * SIGPIPE's default (the server's own sends say MSG_NOSIGNAL). */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	find_libc_thread();
 	S.buf = mpi_malloc(REQ_MAX_INLINE);
-	if (S.sigfd < 0 || S.buf == NULL)
+	if (S.buf == NULL)
 		_exit(1);
 	/* Nothing of the program's but the binary (spawn from our children). */
 	keep[0] = sock;
-	keep[1] = S.sigfd;
-	keep[2] = S.parent_fd;
-	keep[3] = mpi_exe_fd;
-	close_except(keep, 4);
+	keep[1] = S.parent_fd;
+	keep[2] = mpi_exe_fd;
+	close_except(keep, 3);
 	/* The server itself never prints: a pipe on the program's stdout
 	 * must not wait for it.  Children get the program's stdio, or
 	 * the server's stdin (/dev/null, read-only, as CPython gives). */
@@ -326,23 +293,22 @@ void mpi_fs_server_main(int sock, pid_t parent)
 		if (devnull > 2)
 			close(devnull);
 	}
+	/* Bind now what every child calls that the server may not have
+	 * (a lazy PLT entry would run the dynamic linker in each child:
+	 * its lookups, and page faults in ld.so and the symbol tables). */
+	fflush(NULL);
 	pfd[0] = (struct pollfd){.fd = sock, .events = POLLIN};
-	pfd[1] = (struct pollfd){.fd = S.sigfd, .events = POLLIN};
-	pfd[2] = (struct pollfd){.fd = S.parent_fd, .events = POLLIN};
+	pfd[1] = (struct pollfd){.fd = S.parent_fd, .events = POLLIN};
 	for (;;) {
-		int n = poll(pfd, S.parent_fd >= 0 ? 3 : 2, -1);
+		int n = poll(pfd, S.parent_fd >= 0 ? 2 : 1, -1);
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0)
-			server_exit();
-		if (pfd[1].revents)
-			reap_kids();
-		if (S.parent_fd >= 0 && pfd[2].revents)
-			server_exit(); /* the program ended */
+		if (n < 0 || (S.parent_fd >= 0 && pfd[1].revents))
+			_exit(0); /* the program ended */
 		if (pfd[0].revents & POLLIN)
 			serve_one();
 		else if (pfd[0].revents & (POLLHUP | POLLERR))
-			server_exit();
+			_exit(0);
 	}
 }

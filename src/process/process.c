@@ -36,16 +36,6 @@ static int parent_join(struct mp_process *p, uint64_t deadline)
 		c.fd = p->child.fd;
 		return mpi_child_wait(&c, deadline);
 	}
-	if (mpi_parent_via != 0) { /* forkserver child without pidfds */
-		while (getppid() == mpi_parent_via) {
-			if (mpi_expired(deadline))
-				return -ETIMEDOUT;
-			nanosleep(&(struct timespec){0, (long)nap}, NULL);
-			if (nap < 10000000)
-				nap *= 2;
-		}
-		return 0;
-	}
 	if (getppid() != c.pid)
 		return 0;
 	c.fd = mpi_pidfd_open(c.pid);
@@ -70,17 +60,19 @@ static int parent_join(struct mp_process *p, uint64_t deadline)
 	return 0;
 }
 
-/* Wait for a started child of ours until the deadline: 0 once reaped. */
+/* Wait for a started child of ours until the deadline: 0 once reaped.
+ * The wait comes first (it returns at once for a child that ended): no
+ * reap attempt before, which costs a waitid for a child still running. */
 static int child_join(struct mp_process *p, uint64_t deadline)
 {
 	int rc;
 
+	if (atomic_load(&p->state) != ST_STARTED && mpi_reap(p))
+		return 0;
 	for (;;) {
+		rc = mpi_child_wait(&p->child, deadline);
 		if (mpi_reap(p))
 			return 0;
-		rc = mpi_child_wait(&p->child, deadline);
-		if (rc == -ETIMEDOUT)
-			return mpi_reap(p) ? 0 : -ETIMEDOUT;
 		if (rc < 0)
 			return rc;
 	}
@@ -140,8 +132,7 @@ int mp_process_is_alive(mp_process_t *p)
 					     .events = POLLIN},
 			    1, 0) == 0;
 	if (p->kind == K_PARENT)
-		return getppid() == (mpi_parent_via ? mpi_parent_via
-						    : p->child.pid);
+		return getppid() == p->child.pid;
 	if ((rc = started_child(p, "test")) < 0)
 		return MPI_RAISE(rc);
 	return rc == 1 && !mpi_reap(p);
@@ -257,9 +248,6 @@ int mp_process_close(mp_process_t *p)
 	if (p->child.fd >= 0)
 		close(p->child.fd);
 	p->child.fd = -1;
-	if (p->sig_fd >= 0)
-		close(p->sig_fd);
-	p->sig_fd = -1;
 	p->state = ST_CLOSED;
 	return 0;
 }

@@ -55,12 +55,10 @@ struct mp_process {
 	bool detached;  /* freed by the user while running */
 	enum kind kind;
 	_Atomic enum state state; /* read without the lock */
-	struct mpi_child child; /* pid, and its pidfd (or exit pipe); for a
-				 * forkserver child, the status socket */
+	struct mpi_child child; /* pid, and its pidfd (or exit pipe) */
 	enum method method; /* as asked (M_DEFAULT: the default at start) */
 	enum method used;   /* the one start used (under mpi_reg_lock) */
 	size_t arg_len;     /* forkserver/spawn: bytes at arg to copy */
-	int sig_fd;         /* forkserver: the child's pidfd, or -1 */
 	pid_t creator; /* the process that made this object */
 	int exitcode;
 	mp_rusage_t ru;
@@ -87,10 +85,6 @@ extern struct mp_process *mpi_reg;
 extern atomic_uint mpi_counter; /* Process-N numbering, per process */
 extern struct mp_process mpi_self, mpi_parent;
 extern bool mpi_has_parent;
-/* A forkserver child without pidfds: the server's pid.  The server lives
- * exactly as long as the parent (and we die with the server), so the
- * parent is alive while the server is our parent.  0 otherwise. */
-extern pid_t mpi_parent_via;
 /* Exit cleanup has begun: mp_process_start fails (under mpi_reg_lock). */
 extern bool mpi_exiting;
 
@@ -198,11 +192,11 @@ int mpi_fs_start(struct mp_process *p, const char *tname, int *setup_fd);
 
 /*
  * Send a request (len bytes, with nfds fds) to the fork server and read
- * the reply: 0 with *pid and *pidfd (-1 if none came), the server's
- * error, or MP_EBROKEN when it is gone; a reason is left.  Thread-safe.
+ * the reply: 0 with *pid (a child of ours, to reap), the server's error,
+ * or MP_EBROKEN when it is gone; a reason is left.  Thread-safe.
  */
 int mpi_fs_request(const void *req, size_t len, const int *fds, int nfds,
-		   pid_t *pid, int *pidfd);
+		   pid_t *pid);
 
 /*
  * The fork server's check of one request (len bytes, nfds fds, the
@@ -216,8 +210,6 @@ int mpi_fs_validate(const void *buf, size_t len, int nfds,
 		    const struct ucred *cred, pid_t parent, struct mpi_req *r,
 		    mp_target_fn *fn);
 
-/* Reap a forkserver child from its status socket: as mpi_child_reap. */
-int mpi_fs_reap(struct mp_process *p, int *code, struct rusage *ru);
 
 /* The fork server: start it (mp_init), is it ours, stop it (tests). */
 int mpi_fs_launch(void);
@@ -225,12 +217,9 @@ bool mpi_fs_usable(void);
 void mpi_forkserver_stop(void);
 pid_t mpi_forkserver_pid(void);
 
-/* What to signal for p: its pidfd (fork, spawn) or the one the fork
- * server sent (forkserver). */
+/* What to signal for p: its pidfd (or its pid without pidfds). */
 static inline struct mpi_child mpi_sig_target(const struct mp_process *p)
 {
-	if (p->used == M_FORKSERVER)
-		return (struct mpi_child){.pid = p->child.pid, .fd = p->sig_fd};
 	return p->child;
 }
 

@@ -32,7 +32,6 @@ struct mp_process mpi_self = {.name = "MainProcess", .identity = "",
 struct mp_process mpi_parent = {.kind = K_PARENT, .state = ST_STARTED,
 				.child.fd = -1};
 bool mpi_has_parent;
-pid_t mpi_parent_via;
 bool mpi_exiting;
 _Thread_local bool mpi_forking;
 
@@ -63,9 +62,6 @@ void mpi_after_fork_child(void)
 	for (q = mpi_reg; q != NULL; q = q->next) {
 		close(q->child.fd);
 		q->child.fd = -1;
-		if (q->sig_fd >= 0)
-			close(q->sig_fd);
-		q->sig_fd = -1;
 	}
 	mpi_reg = NULL;
 	/* This thread holds the lock (before_fork took it, or
@@ -102,8 +98,6 @@ void mpi_proc_destroy(struct mp_process *p)
 {
 	if (p->child.fd >= 0)
 		close(p->child.fd);
-	if (p->sig_fd >= 0)
-		close(p->sig_fd);
 	mpi_free(p->affinity);
 	mpi_free(p->shared);
 	mpi_free(p->identity);
@@ -137,8 +131,7 @@ bool mpi_reap_locked(struct mp_process *p)
 	if (p->state != ST_STARTED)
 		return true;
 	memset(&ru, 0, sizeof(ru));
-	rc = p->used == M_FORKSERVER ? mpi_fs_reap(p, &code, &ru)
-				       : mpi_child_reap(&p->child, &code, &ru);
+	rc = mpi_child_reap(&p->child, &code, &ru);
 	if (rc == 0)
 		return false;
 	if (rc < 0) /* ECHILD: a waitpid(-1) elsewhere took its status */

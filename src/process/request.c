@@ -179,7 +179,8 @@ int mpi_req_nfds(const struct mpi_req *r)
 {
 	return __builtin_popcount(r->flags &
 				  (REQ_FD_STDIN | REQ_FD_STDOUT |
-				   REQ_FD_STDERR | REQ_FD_REPORT | REQ_ARG_FD)) +
+				   REQ_FD_STDERR | REQ_FD_REPORT | REQ_ARG_FD |
+				   REQ_FD_EXIT)) +
 	       (int)r->nshared_fds;
 }
 

@@ -32,16 +32,17 @@ enum {
 	REQ_SESSION = 1u << 1,
 	REQ_GROUP = 1u << 2,
 	REQ_KEEP_STDIN = 1u << 3,
-	/* Forkserver only: which fds came with the request, in this order
-	 * after the status socket: stdin, stdout, stderr, the setup report
-	 * pipe, the memfd holding the arg bytes, then the nshared_fds fds
-	 * of the shared objects. */
+	/* Forkserver only: which fds came with the request, in this order:
+	 * the exit pipe's write end (the child's sentinel without pidfds),
+	 * stdin, stdout, stderr, the setup report pipe, the memfd holding
+	 * the arg bytes, then the nshared_fds fds of the shared objects. */
 	REQ_FD_STDIN = 1u << 4,
 	REQ_FD_STDOUT = 1u << 5,
 	REQ_FD_STDERR = 1u << 6,
 	REQ_FD_REPORT = 1u << 7,
 	REQ_ARG_FD = 1u << 8,
-	REQ_ALL_FLAGS = (1u << 9) - 1
+	REQ_FD_EXIT = 1u << 9,
+	REQ_ALL_FLAGS = (1u << 10) - 1
 };
 
 /* Limits the decoder enforces. */
@@ -124,7 +125,7 @@ struct mpi_req {
  */
 int mpi_req_decode(const void *buf, size_t len, struct mpi_req *r);
 
-/* How many fds the flags of r say came with it (status socket excluded). */
+/* How many fds the flags of r say came with it. */
 int mpi_req_nfds(const struct mpi_req *r);
 
 /* CPU number i of r's affinity list. */

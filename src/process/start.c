@@ -150,7 +150,6 @@ mp_process_t *mp_process_new(mp_target_fn target, void *arg,
 	p->arg = arg;
 	p->kind = K_CHILD;
 	p->child.fd = -1;
-	p->sig_fd = -1;
 	p->creator = getpid();
 	if (opts->arg_len > 0 && arg == NULL)
 		rc = OPT_ERR(-EINVAL, "opts->arg_len is %zu but arg is NULL",
@@ -257,7 +256,6 @@ void mpi_become(const char *name, const char *ident, bool daemon, pid_t ppid,
 	mpi_parent.identity = mpi_self.identity;
 	mpi_parent.child.pid = ppid;
 	mpi_parent.child.fd = parent_fd;
-	mpi_parent_via = 0;
 	mpi_has_parent = true;
 	mpi_self.name = (char *)name;
 	mpi_self.name_owned = NULL;
@@ -353,9 +351,6 @@ static void undo_start(struct mp_process *p)
 	pthread_mutex_unlock(&mpi_reg_lock);
 	close(p->child.fd);
 	p->child.fd = -1;
-	if (p->sig_fd >= 0)
-		close(p->sig_fd);
-	p->sig_fd = -1;
 	p->child.pid = 0;
 	p->state = ST_NEW;
 }
