@@ -5,6 +5,7 @@
  * in test_common.c. */
 #include "mptest.h"
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/mman.h>
@@ -12,6 +13,7 @@
 #include "internal/alloc.h"
 #include "internal/arena.h"
 #include "internal/clock.h"
+#include "internal/code.h"
 #include "internal/error.h"
 #include "internal/lock.h"
 #include "internal/ring.h"
@@ -1129,6 +1131,50 @@ static void test_arena_threads(void **state)
 	/* teardown: every chunk unmapped and its memfd closed */
 }
 
+/* ---- code maps (internal/code.c) ---- */
+
+static bool has_object(const struct mpi_code_obj *objs, size_t n,
+		       const char *part)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strstr(objs[i].name, part) != NULL)
+			return true;
+	return false;
+}
+
+/*
+ * mp_init remembers the program's objects before it starts the fork
+ * server, so that the server's children map a parent's functions without
+ * walking their objects again; a map made after a dlopen sees the new
+ * object all the same.
+ */
+static void test_code_map_sees_objects_loaded_later(void **state)
+{
+	static struct mpi_code_obj objs[MPI_CODE_MAX_OBJS];
+	static struct mpi_code_map m;
+	size_t n;
+	void *h, *fn;
+
+	(void)state;
+	mpi_code_remember();
+	n = mpi_code_describe(objs, MPI_CODE_MAX_OBJS);
+	mpi_code_map_init(&m, objs, n);
+	assert_int_equal(m.n, n);
+	for (size_t i = 0; i < m.n; i++)
+		assert_true(m.o[i].found && m.o[i].delta == 0);
+	/* glibc's own, never linked into the tests */
+	assert_false(has_object(objs, n, "libresolv.so"));
+	h = dlopen("libresolv.so.2", RTLD_NOW | RTLD_LOCAL);
+	assert_non_null(h);
+	assert_non_null(fn = dlsym(h, "__b64_ntop")); /* its own */
+	n = mpi_code_describe(objs, MPI_CODE_MAX_OBJS);
+	assert_true(has_object(objs, n, "libresolv.so"));
+	mpi_code_map_init(&m, objs, n);
+	assert_true(mpi_code_translate(&m, (uint64_t)(uintptr_t)fn) ==
+		    (uintptr_t)fn);
+	dlclose(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1154,6 +1200,7 @@ int main(void)
 		MPT(test_arena_size_classes_do_not_overlap),
 		MPT(test_arena_reused_block_is_zeroed),
 		MPT(test_arena_describe_maps_the_same_memory),
+		MPT(test_code_map_sees_objects_loaded_later),
 		MPT(test_arena_threads),
 	};
 

@@ -1222,6 +1222,66 @@ static void test_preplaced_job_survives_death(void **state)
 	munmap(preplaced, sizeof(*preplaced));
 }
 
+/* The threads the start hook ran on (one entry per start). */
+enum { STARTER_N = 40 };
+static pthread_t start_threads[4 * STARTER_N];
+static atomic_int start_count;
+
+static void note_start_thread(void)
+{
+	int k = atomic_fetch_add(&start_count, 1);
+
+	if (k < 4 * STARTER_N)
+		start_threads[k] = pthread_self();
+}
+
+/*
+ * maxtasksperchild=1: a forkserver pool's supervisor makes the replacements'
+ * starts itself (a request to the fork server: no hop to a starter thread
+ * and back), a fork pool's starter thread makes them (a fork copies the
+ * whole program); every task runs once, each in a new worker, either way.
+ */
+static void test_replacement_starter(void **state)
+{
+	(void)state;
+	for (size_t m = 0; m < 2; m++) {
+		mp_pool_t *p = mp_pool_new(&(mp_pool_opts_t){
+			.processes = 2, .maxtasksperchild = 1,
+			.start_method = methods[m]});
+		mp_async_result_t *r[STARTER_N];
+		pid_t pids[STARTER_N];
+		int n, on_supervisor = 0;
+
+		assert_non_null(p);
+		atomic_store(&start_count, 0);
+		__atomic_store_n(&mpi_pool_start_hook, note_start_thread,
+				 __ATOMIC_RELEASE);
+		for (int i = 0; i < STARTER_N; i++)
+			assert_non_null(r[i] = mp_pool_apply_async(p, worker_pid,
+								    NULL, 0, NULL));
+		for (int i = 0; i < STARTER_N; i++) {
+			const mp_bytes_t *out;
+
+			mpt_assert_ok(mp_async_result_get(r[i], mpt_timeout(60), &out));
+			memcpy(&pids[i], out->data, sizeof(pids[i]));
+			for (int j = 0; j < i; j++)
+				assert_int_not_equal(pids[i], pids[j]);
+			mp_async_result_free(r[i]);
+		}
+		mpt_assert_ok(mp_pool_close(p));
+		mpt_assert_ok(mp_pool_join(p, mpt_timeout(30)));
+		__atomic_store_n(&mpi_pool_start_hook, NULL, __ATOMIC_RELEASE);
+		/* The first two workers are started by mp_pool_new, without
+		 * the hook; each task after them needed a replacement. */
+		n = atomic_load(&start_count);
+		assert_in_range(n, STARTER_N - 2, 4 * STARTER_N);
+		for (int k = 0; k < n; k++)
+			on_supervisor += pthread_equal(start_threads[k], p->thread) != 0;
+		assert_int_equal(on_supervisor, m == 1 ? n : 0);
+		mp_pool_free(p);
+	}
+}
+
 /* ---- stdio: a new worker never prints what its parent buffered ---- */
 
 enum { STDIO_TASKS = 200 };
@@ -1637,6 +1697,7 @@ static void test_without_pidfd(void **state)
 		"test_crash_fails_only_its_task",
 		"test_task_timeout_kills_group",
 		"test_maxtasksperchild",
+		"test_replacement_starter",
 		"test_initializer_failure_breaks_pool",
 		"test_close_join_terminate",
 		"test_exit_with_live_pool",
@@ -2254,6 +2315,7 @@ int main(int argc, char **argv)
 		MPT(test_maxtasksperchild),
 		MPT(test_maxtasksperchild_one),
 		MPT(test_maxtasksperchild_one_close_pending),
+		MPT(test_replacement_starter),
 		MPT(test_preplaced_job_survives_death),
 		MPT(test_new_workers_never_print_parent_output),
 		MPT(test_chaos_random_kills),

@@ -51,11 +51,47 @@ size_t mpi_code_describe(struct mpi_code_obj *out, size_t cap)
 	return c.n;
 }
 
+/* This process's objects as described by mpi_code_remember, and the
+ * loader's counts of loads and unloads then. */
+static struct {
+	unsigned long long adds, subs;
+	size_t n;
+	struct mpi_code_obj o[MPI_CODE_MAX_OBJS];
+} remembered;
+
+static int counts(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	unsigned long long *c = arg;
+
+	(void)size;
+	c[0] = info->dlpi_adds;
+	c[1] = info->dlpi_subs;
+	return 1; /* the first object says it */
+}
+
+void mpi_code_remember(void)
+{
+	unsigned long long c[2] = {0, 0};
+
+	dl_iterate_phdr(counts, c);
+	remembered.n = mpi_code_describe(remembered.o, MPI_CODE_MAX_OBJS);
+	remembered.adds = c[0];
+	remembered.subs = c[1];
+}
+
 void mpi_code_map_init(struct mpi_code_map *m, const struct mpi_code_obj *objs,
 		       size_t n)
 {
-	struct mpi_code_obj here[MPI_CODE_MAX_OBJS];
-	size_t nhere = mpi_code_describe(here, MPI_CODE_MAX_OBJS);
+	struct mpi_code_obj fresh[MPI_CODE_MAX_OBJS];
+	const struct mpi_code_obj *here = remembered.o;
+	unsigned long long c[2] = {0, 0};
+	size_t nhere = remembered.n;
+
+	dl_iterate_phdr(counts, c);
+	if (nhere == 0 || c[0] != remembered.adds || c[1] != remembered.subs) {
+		nhere = mpi_code_describe(fresh, MPI_CODE_MAX_OBJS);
+		here = fresh;
+	}
 
 	memset(m, 0, sizeof(*m));
 	m->n = n < MPI_CODE_MAX_OBJS ? n : MPI_CODE_MAX_OBJS;

@@ -30,6 +30,12 @@ struct mpi_code_obj {
 /* Fill out with up to cap of this process's objects: how many. */
 size_t mpi_code_describe(struct mpi_code_obj *out, size_t cap);
 
+/* Describe this process's objects now, for the mpi_code_map_init calls of
+ * its forks (the fork server's children), which then need not walk them
+ * again while no object has been loaded or unloaded since: called by
+ * mp_init before it starts the fork server; not thread-safe. */
+void mpi_code_remember(void);
+
 /* The child's view: for each of the parent's objects, the delta to add. */
 struct mpi_code_map {
 	size_t n;

@@ -454,6 +454,39 @@ static bool wants_workers(const mp_pool_t *p)
 
 void (*mpi_pool_start_hook)(void);
 
+/* The first worker marked starting and not yet started, or NULL. */
+static struct worker *to_start(mp_pool_t *p)
+{
+	for (unsigned i = 0; i < p->n; i++)
+		if (p->w[i].starting && !p->w[i].started)
+			return &p->w[i];
+	return NULL;
+}
+
+/* Start w (locked; the lock is released meanwhile, by the supervisor with
+ * its completions told first) and leave the outcome for starts_done. */
+static void start_one(mp_pool_t *p, struct worker *w, bool supervisor)
+{
+	void (*hook)(void) = __atomic_load_n(&mpi_pool_start_hook,
+					     __ATOMIC_ACQUIRE);
+	mp_process_t *proc = w->proc;
+	int rc;
+
+	if (supervisor)
+		mpi_pool_unlock(p);
+	else
+		pthread_mutex_unlock(&p->lock); /* no job ended here */
+	if (hook)
+		hook();
+	rc = start_process(proc);
+	if (supervisor)
+		mpi_pool_lock(p);
+	else
+		pthread_mutex_lock(&p->lock);
+	w->start_rc = rc;
+	w->started = true;
+}
+
 /*
  * The starter thread: starts the workers marked starting, without the
  * lock, and leaves each outcome for the supervisor (started, start_rc).  A
@@ -461,7 +494,8 @@ void (*mpi_pool_start_hook)(void);
  * child's setup (some 0.2-5 ms here, more for a big program): on the
  * supervisor it would hold up the notice of every other worker's death
  * meanwhile.  It lives as long as the supervisor: a worker dies with the
- * thread that started it (mpi_die_with_parent).
+ * thread that started it (mpi_die_with_parent).  Not for forkserver
+ * workers: see start_here.
  */
 static void *starter(void *arg)
 {
@@ -469,29 +503,15 @@ static void *starter(void *arg)
 
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
-		struct worker *w = NULL;
-		void (*hook)(void);
-		mp_process_t *proc;
-		int rc;
+		struct worker *w = to_start(p);
 
-		for (unsigned i = 0; i < p->n && w == NULL; i++)
-			if (p->w[i].starting && !p->w[i].started)
-				w = &p->w[i];
 		if (w == NULL) {
 			if (p->starter_quit)
 				break;
 			pthread_cond_wait(&p->start_cond, &p->lock);
 			continue;
 		}
-		proc = w->proc;
-		hook = __atomic_load_n(&mpi_pool_start_hook, __ATOMIC_ACQUIRE);
-		pthread_mutex_unlock(&p->lock);
-		if (hook)
-			hook();
-		rc = start_process(proc);
-		pthread_mutex_lock(&p->lock);
-		w->start_rc = rc;
-		w->started = true;
+		start_one(p, w, false);
 		mpi_pool_kick(p);
 	}
 	pthread_mutex_unlock(&p->lock); /* no job ended: nothing to notify */
@@ -577,6 +597,29 @@ static void watcher_join(mp_pool_t *p)
 	pthread_mutex_lock(&p->lock);
 }
 
+/*
+ * A forkserver worker's start is a request to the fork server, which
+ * forks a small process of its own: the program's size does not matter,
+ * and the round trip is shorter than the two thread hops to a starter
+ * thread and back (which also cost CPU: 10 context switches per task of a
+ * maxtasksperchild=1 pool against 6).  So the supervisor makes those
+ * starts itself, between rounds, the lock released meanwhile: true if it
+ * made any (their outcomes are for the next round).
+ */
+static bool start_here(mp_pool_t *p)
+{
+	struct worker *w;
+	bool any = false;
+
+	if (!p->inline_starts)
+		return false;
+	while ((w = to_start(p)) != NULL) {
+		start_one(p, w, true);
+		any = true;
+	}
+	return any;
+}
+
 /* Stop the starter thread (locked; gives the lock back for the join). */
 static void starter_join(mp_pool_t *p)
 {
@@ -623,6 +666,8 @@ static void replace_worker(mp_pool_t *p, unsigned i)
 	}
 	p->w[i].starting = true;
 	preplace(p, &p->w[i]);
+	if (p->inline_starts)
+		return; /* start_here, before the supervisor sleeps */
 	if (p->starter_unjoined) {
 		pthread_cond_signal(&p->start_cond);
 		return;
@@ -1237,7 +1282,13 @@ void *mpi_pool_supervisor(void *arg)
 	mpi_pool_lock(p);
 	watcher_start(p);
 	while (supervise(p, pfd, deaf, &again)) {
-		uint64_t next = check_timeouts(p);
+		uint64_t next;
+
+		if (start_here(p)) { /* take the outcomes at once */
+			memset(pfd, 0, (p->n + 1) * sizeof(*pfd)); /* stale */
+			continue;
+		}
+		next = check_timeouts(p);
 
 		if (p->respawn_at != 0 && p->respawn_at < next)
 			next = p->respawn_at;

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,6 +40,7 @@ int mpi_pool_create(const mp_pool_opts_t *opts, mp_pool_t **out)
 		mpi_free(p);
 		return rc;
 	}
+	p->inline_starts = strcmp(p->opts.start_method, "forkserver") == 0;
 	p->n = opts->processes ? opts->processes : (unsigned)mp_cpu_count();
 	p->depth = 1;
 	p->avg_ns = 1000000000; /* tasks are long until they prove short */

@@ -34,7 +34,9 @@
  *   the task timeouts, refills inboxes and replaces dead or retired
  *   workers; the starts themselves (a fork: copying the program's page
  *   tables, then the child's setup) run in a starter thread, so that a
- *   slow start never delays the notice of another worker's death.  A
+ *   slow start never delays the notice of another worker's death; a
+ *   forkserver start (a short request: the server forks) is made by the
+ *   supervisor itself, between rounds (engine.c, start_here).  A
  *   replacement gets the next pending job into its inbox before its start
  *   (engine.c, preplace), in its FIFO like any job: a failed start or a
  *   death before it takes the job puts the job back.  It
@@ -262,7 +264,8 @@ struct worker {
 	uint64_t killed;             /* id of the job killed by its owner */
 	bool alive, stopping;
 	bool respawn;                /* start it again at pool.respawn_at */
-	bool starting;               /* the starter thread starts proc */
+	bool starting;               /* the starter thread (or the
+				      * supervisor: start_here) starts proc */
 	bool started;                /* ... and is done: start_rc */
 	int start_rc;
 	void *blob;                  /* forkserver/spawn: proc's arg bytes */
@@ -305,6 +308,8 @@ struct mp_pool {
 	pthread_t watcher;           /* wakes at workers' deaths (see watcher) */
 	bool watcher_unjoined, watcher_quit;
 	uint32_t watcher_gen;        /* bumped and woken to stop it */
+	bool inline_starts;          /* the supervisor starts replacements
+				      * itself (forkserver: see start_here) */
 	char broken[320];            /* why no worker can start, or "" (a
 				      * buffer: set even without memory) */
 	mp_pool_opts_t opts;

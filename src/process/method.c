@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "internal/alloc.h"
+#include "internal/code.h"
 #include "internal/error.h"
 #include "internal/travel.h"
 #include "process/process_int.h"
@@ -235,6 +236,7 @@ int mp_init(int argc, char **argv)
 		}
 		return MPI_ERR(-EINVAL, "MP_SPAWN_FD=%s is not an fd", spawn);
 	}
+	mpi_code_remember(); /* for the fork server's children */
 	if (rc == 0 && (rc = mpi_fs_launch()) < 0)
 		rc = MPI_RAISE(rc);
 	return rc;
