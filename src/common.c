@@ -59,24 +59,24 @@ const char *mp_err_name(int code)
 
 const char *mp_last_error(void)
 {
-	return mpi_error_message();
+	return mp__error_message();
 }
 
 int mp_last_error_code(void)
 {
-	return mpi_error_code();
+	return mp__error_code();
 }
 
 void mp_buf_free(void *buf)
 {
-	mpi_free(buf);
+	mp__free(buf);
 }
 
 void mp_bytes_destroy(mp_bytes_t *b)
 {
 	if (b == NULL)
 		return;
-	mpi_free(b->data);
+	mp__free(b->data);
 	b->data = NULL;
 	b->len = 0;
 }

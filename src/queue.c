@@ -23,9 +23,9 @@ struct qstate {
 };
 
 /* The handle: this process's (malloc) view of the ring and the state, so
- * a process that maps them elsewhere (mpi_queue_adopt) has its own. */
+ * a process that maps them elsewhere (mp__queue_adopt) has its own. */
 struct mp_queue {
-	struct mpi_ring *ring;
+	struct mp__ring *ring;
 	struct qstate *st;
 	bool joinable;
 };
@@ -41,29 +41,29 @@ static int queue_new(const mp_queue_opts_t *opts, mp_queue_t **out)
 	if (opts == NULL)
 		opts = &defaults;
 	if (opts->maxsize > INT32_MAX)
-		return mpi_why(-EINVAL, "opts->maxsize %u is too large (at "
+		return mp__why(-EINVAL, "opts->maxsize %u is too large (at "
 			       "most INT32_MAX)", opts->maxsize);
 	if (opts->capacity > MP_QUEUE_MAX_CAPACITY)
-		return mpi_why(-EINVAL, "opts->capacity %zu is larger than "
+		return mp__why(-EINVAL, "opts->capacity %zu is larger than "
 			       "the largest ring (MP_QUEUE_MAX_CAPACITY = %zu "
 			       "bytes)", opts->capacity,
 			       (size_t)MP_QUEUE_MAX_CAPACITY);
-	if ((q = mpi_calloc(1, sizeof(*q))) == NULL)
-		return mpi_why(-ENOMEM, "out of memory");
-	if ((q->st = mpi_arena_alloc(sizeof(*q->st))) == NULL) {
-		int rc = MPI_WHY_SYS("cannot map shared memory");
+	if ((q = mp__calloc(1, sizeof(*q))) == NULL)
+		return mp__why(-ENOMEM, "out of memory");
+	if ((q->st = mp__arena_alloc(sizeof(*q->st))) == NULL) {
+		int rc = MP__WHY_SYS("cannot map shared memory");
 
-		mpi_free(q);
+		mp__free(q);
 		return rc;
 	}
 	cap = opts->capacity ? opts->capacity : (size_t)1 << 20;
-	q->ring = mpi_ring_new(cap, opts->maxsize, opts->max_message);
+	q->ring = mp__ring_new(cap, opts->maxsize, opts->max_message);
 	if (q->ring == NULL) {
-		int rc = mpi_why(-errno, "cannot map a ring of %zu bytes: %s",
+		int rc = mp__why(-errno, "cannot map a ring of %zu bytes: %s",
 				 cap, mp_strerror(-errno));
 
-		mpi_arena_free(q->st);
-		mpi_free(q);
+		mp__arena_free(q->st);
+		mp__free(q);
 		return rc;
 	}
 	q->joinable = opts->joinable;
@@ -78,7 +78,7 @@ mp_queue_t *mp_queue_new(const mp_queue_opts_t *opts)
 	int rc;
 
 	if ((rc = queue_new(opts, &q)) < 0)
-		MPI_RAISE(rc);
+		MP__RAISE(rc);
 	return q;
 }
 
@@ -88,7 +88,7 @@ mp_queue_t *mp_simplequeue_new(void)
 	int rc;
 
 	if ((rc = queue_new(NULL, &q)) < 0)
-		MPI_RAISE(rc);
+		MP__RAISE(rc);
 	return q;
 }
 
@@ -96,23 +96,23 @@ void mp_queue_free(mp_queue_t *q)
 {
 	if (q == NULL)
 		return;
-	mpi_ring_free(q->ring);
-	mpi_arena_free(q->st);
-	mpi_free(q);
+	mp__ring_free(q->ring);
+	mp__arena_free(q->st);
+	mp__free(q);
 }
 
-void mpi_queue_parts(const mp_queue_t *q, void **ring, void **state)
+void mp__queue_parts(const mp_queue_t *q, void **ring, void **state)
 {
 	*ring = q->ring;
 	*state = q->st;
 }
 
-int mpi_queue_adopt(void *ring, void *state, mp_queue_t **out)
+int mp__queue_adopt(void *ring, void *state, mp_queue_t **out)
 {
-	mp_queue_t *q = mpi_calloc(1, sizeof(*q));
+	mp_queue_t *q = mp__calloc(1, sizeof(*q));
 
 	if (q == NULL)
-		return mpi_why(-ENOMEM, "out of memory");
+		return mp__why(-ENOMEM, "out of memory");
 	q->ring = ring;
 	q->st = state;
 	q->joinable = q->st->joinable != 0;
@@ -120,19 +120,19 @@ int mpi_queue_adopt(void *ring, void *state, mp_queue_t **out)
 	return 0;
 }
 
-size_t mpi_queue_state_size(void)
+size_t mp__queue_state_size(void)
 {
 	return sizeof(struct qstate);
 }
 
-/* mpi_deadline, with MP_FOREVER (the common blocking call) inline. */
+/* mp__deadline, with MP_FOREVER (the common blocking call) inline. */
 static inline int deadline_of(double timeout, uint64_t *deadline)
 {
 	if (timeout == MP_FOREVER) {
-		*deadline = MPI_NO_DEADLINE;
+		*deadline = MP__NO_DEADLINE;
 		return 0;
 	}
-	return mpi_deadline(timeout, deadline);
+	return mp__deadline(timeout, deadline);
 }
 
 /*
@@ -145,7 +145,7 @@ static int put(mp_queue_t *q, const void *msg, size_t len, uint64_t deadline)
 
 	if (q->joinable)
 		__atomic_add_fetch(&q->st->unfinished, 1, __ATOMIC_SEQ_CST);
-	rc = mpi_ring_put(q->ring, msg, len, deadline);
+	rc = mp__ring_put(q->ring, msg, len, deadline);
 	if (rc < 0 && q->joinable)
 		__atomic_sub_fetch(&q->st->unfinished, 1, __ATOMIC_SEQ_CST);
 	return rc;
@@ -156,27 +156,27 @@ int mp_queue_put(mp_queue_t *q, const void *msg, size_t len, double timeout)
 	uint64_t deadline;
 	int rc;
 
-	MPI_CHECK_NULL(q);
+	MP__CHECK_NULL(q);
 	if (msg == NULL && len > 0)
-		return MPI_ERR(-EINVAL, "argument 'msg' is NULL");
+		return MP__ERR(-EINVAL, "argument 'msg' is NULL");
 	if ((rc = deadline_of(timeout, &deadline)) < 0)
-		return MPI_RAISE(rc);
+		return MP__RAISE(rc);
 	if ((rc = put(q, msg, len, deadline)) == -ETIMEDOUT)
-		return MPI_ERR(rc, "%s after %gs", mpi_reason(rc), timeout);
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+		return MP__ERR(rc, "%s after %gs", mp__reason(rc), timeout);
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 int mp_queue_put_nowait(mp_queue_t *q, const void *msg, size_t len)
 {
 	int rc;
 
-	MPI_CHECK_NULL(q);
+	MP__CHECK_NULL(q);
 	if (msg == NULL && len > 0)
-		return MPI_ERR(-EINVAL, "argument 'msg' is NULL");
+		return MP__ERR(-EINVAL, "argument 'msg' is NULL");
 	/* a deadline of now: the ring takes the message only if it fits */
-	if ((rc = put(q, msg, len, mpi_deadline_in(0))) == -ETIMEDOUT)
-		return MPI_ERR(-EAGAIN, "%s (queue.Full)", mpi_reason(rc));
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+	if ((rc = put(q, msg, len, mp__deadline_in(0))) == -ETIMEDOUT)
+		return MP__ERR(-EAGAIN, "%s (queue.Full)", mp__reason(rc));
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 /*
@@ -190,7 +190,7 @@ static int get_into(mp_queue_t *q, void *buf, size_t cap, uint64_t deadline,
 {
 	void *p = buf;
 
-	return mpi_ring_get(q->ring, &p, cap, len, deadline);
+	return mp__ring_get(q->ring, &p, cap, len, deadline);
 }
 
 /*
@@ -205,7 +205,7 @@ static int get_owned(mp_queue_t *q, uint64_t deadline, mp_bytes_t *out)
 {
 	void *p = NULL;
 	size_t n = 0;
-	int rc = mpi_ring_get(q->ring, &p, 0, &n, deadline);
+	int rc = mp__ring_get(q->ring, &p, 0, &n, deadline);
 
 	if (rc < 0)
 		return rc;
@@ -218,27 +218,27 @@ int mp_queue_get(mp_queue_t *q, double timeout, mp_bytes_t *msg)
 	uint64_t deadline;
 	int rc;
 
-	MPI_CHECK_NULL(msg);
+	MP__CHECK_NULL(msg);
 	*msg = (mp_bytes_t){NULL, 0};
-	MPI_CHECK_NULL(q);
+	MP__CHECK_NULL(q);
 	if ((rc = deadline_of(timeout, &deadline)) < 0)
-		return MPI_RAISE(rc);
+		return MP__RAISE(rc);
 	if ((rc = get_owned(q, deadline, msg)) == -ETIMEDOUT)
-		return MPI_ERR(rc, "%s after %gs", mpi_reason(rc), timeout);
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+		return MP__ERR(rc, "%s after %gs", mp__reason(rc), timeout);
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 int mp_queue_get_nowait(mp_queue_t *q, mp_bytes_t *msg)
 {
 	int rc;
 
-	MPI_CHECK_NULL(msg);
+	MP__CHECK_NULL(msg);
 	*msg = (mp_bytes_t){NULL, 0};
-	MPI_CHECK_NULL(q);
-	rc = get_owned(q, mpi_deadline_in(0), msg);
+	MP__CHECK_NULL(q);
+	rc = get_owned(q, mp__deadline_in(0), msg);
 	if (rc == -ETIMEDOUT)
-		return MPI_ERR(-EAGAIN, "%s (queue.Empty)", mpi_reason(rc));
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+		return MP__ERR(-EAGAIN, "%s (queue.Empty)", mp__reason(rc));
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 int mp_queue_get_into(mp_queue_t *q, void *buf, size_t cap, double timeout,
@@ -247,42 +247,42 @@ int mp_queue_get_into(mp_queue_t *q, void *buf, size_t cap, double timeout,
 	uint64_t deadline;
 	int rc;
 
-	MPI_CHECK_NULL(q);
-	MPI_CHECK_NULL(buf);
-	MPI_CHECK_NULL(len);
+	MP__CHECK_NULL(q);
+	MP__CHECK_NULL(buf);
+	MP__CHECK_NULL(len);
 	if ((rc = deadline_of(timeout, &deadline)) < 0)
-		return MPI_RAISE(rc);
+		return MP__RAISE(rc);
 	if ((rc = get_into(q, buf, cap, deadline, len)) == -ETIMEDOUT)
-		return MPI_ERR(rc, "%s after %gs", mpi_reason(rc), timeout);
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+		return MP__ERR(rc, "%s after %gs", mp__reason(rc), timeout);
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 int mp_queue_qsize(const mp_queue_t *q)
 {
 	size_t n;
 
-	MPI_CHECK_NULL(q);
-	n = mpi_ring_count(q->ring);
+	MP__CHECK_NULL(q);
+	n = mp__ring_count(q->ring);
 	return n > INT_MAX ? INT_MAX : (int)n;
 }
 
 int mp_queue_empty(const mp_queue_t *q)
 {
-	MPI_CHECK_NULL(q);
-	return mpi_ring_count(q->ring) == 0;
+	MP__CHECK_NULL(q);
+	return mp__ring_count(q->ring) == 0;
 }
 
 int mp_queue_full(const mp_queue_t *q)
 {
-	MPI_CHECK_NULL(q);
+	MP__CHECK_NULL(q);
 	return q->ring->maxsize != 0 &&
-	       mpi_ring_count(q->ring) >= q->ring->maxsize;
+	       mp__ring_count(q->ring) >= q->ring->maxsize;
 }
 
 int mp_queue_close(mp_queue_t *q)
 {
-	MPI_CHECK_NULL(q);
-	mpi_ring_close(q->ring);
+	MP__CHECK_NULL(q);
+	mp__ring_close(q->ring);
 	return 0;
 }
 
@@ -290,17 +290,17 @@ int mp_queue_task_done(mp_queue_t *q)
 {
 	uint32_t n;
 
-	MPI_CHECK_NULL(q);
+	MP__CHECK_NULL(q);
 	if (!q->joinable)
-		return MPI_ERR(-EINVAL, "not a JoinableQueue");
+		return MP__ERR(-EINVAL, "not a JoinableQueue");
 	n = __atomic_load_n(&q->st->unfinished, __ATOMIC_SEQ_CST);
 	do {
 		if (n == 0)
-			return MPI_ERR(-EINVAL, "task_done() called too many times");
+			return MP__ERR(-EINVAL, "task_done() called too many times");
 	} while (!__atomic_compare_exchange_n(&q->st->unfinished, &n, n - 1, true,
 					      __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST));
 	if (n == 1 && __atomic_load_n(&q->st->join_waiters, __ATOMIC_SEQ_CST))
-		mpi_futex_wake(&q->st->unfinished, INT32_MAX);
+		mp__futex_wake(&q->st->unfinished, INT32_MAX);
 	return 0;
 }
 
@@ -310,16 +310,16 @@ int mp_queue_join(mp_queue_t *q, double timeout)
 	uint32_t n;
 	int rc;
 
-	MPI_CHECK_NULL(q);
+	MP__CHECK_NULL(q);
 	if (!q->joinable)
-		return MPI_ERR(-EINVAL, "not a JoinableQueue");
+		return MP__ERR(-EINVAL, "not a JoinableQueue");
 	if ((rc = deadline_of(timeout, &deadline)) < 0)
-		return MPI_RAISE(rc);
+		return MP__RAISE(rc);
 	__atomic_add_fetch(&q->st->join_waiters, 1, __ATOMIC_SEQ_CST);
 	while ((n = __atomic_load_n(&q->st->unfinished, __ATOMIC_SEQ_CST)) != 0) {
-		if (mpi_futex_wait(&q->st->unfinished, n, deadline) == -ETIMEDOUT &&
+		if (mp__futex_wait(&q->st->unfinished, n, deadline) == -ETIMEDOUT &&
 		    __atomic_load_n(&q->st->unfinished, __ATOMIC_SEQ_CST) != 0) {
-			rc = MPI_ERR(-ETIMEDOUT, "%u tasks still unfinished", n);
+			rc = MP__ERR(-ETIMEDOUT, "%u tasks still unfinished", n);
 			break;
 		}
 	}

@@ -17,11 +17,11 @@
 int mp_signal_send(pid_t pid, int sig)
 {
 	if (sig < 0 || sig >= NSIG)
-		return MPI_ERR(-EINVAL, "signal %d is not a valid signal", sig);
+		return MP__ERR(-EINVAL, "signal %d is not a valid signal", sig);
 	if (pid <= 0)
-		return MPI_ERR(-EINVAL, "pid %d: give one process's pid", (int)pid);
+		return MP__ERR(-EINVAL, "pid %d: give one process's pid", (int)pid);
 	if (kill(pid, sig) < 0)
-		return MPI_ERR(-errno, "kill(%d, %d): %s", (int)pid, sig,
+		return MP__ERR(-errno, "kill(%d, %d): %s", (int)pid, sig,
 			       mp_strerror(-errno));
 	return 0;
 }
@@ -30,12 +30,12 @@ int mp_signal_send(pid_t pid, int sig)
 static int make_set(const int *sigs, size_t n, sigset_t *set)
 {
 	if (sigs == NULL || n == 0)
-		return mpi_why(-EINVAL, "no signals given");
+		return mp__why(-EINVAL, "no signals given");
 	sigemptyset(set);
 	for (size_t i = 0; i < n; i++)
 		if (sigs[i] <= 0 || sigs[i] >= NSIG || sigaddset(set, sigs[i]) < 0 ||
 		    sigs[i] == SIGKILL || sigs[i] == SIGSTOP)
-			return mpi_why(-EINVAL, "signal %d cannot be blocked or "
+			return mp__why(-EINVAL, "signal %d cannot be blocked or "
 				       "waited for", sigs[i]);
 	return 0;
 }
@@ -49,7 +49,7 @@ static int change_mask(int how, const int *sigs, size_t n)
 	if ((rc = make_set(sigs, n, &set)) < 0)
 		return rc;
 	if ((rc = pthread_sigmask(how, &set, NULL)) != 0)
-		return mpi_why(-rc, "pthread_sigmask: %s", mp_strerror(-rc));
+		return mp__why(-rc, "pthread_sigmask: %s", mp_strerror(-rc));
 	return 0;
 }
 
@@ -57,14 +57,14 @@ int mp_signal_block(const int *sigs, size_t n)
 {
 	int rc = change_mask(SIG_BLOCK, sigs, n);
 
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 int mp_signal_unblock(const int *sigs, size_t n)
 {
 	int rc = change_mask(SIG_UNBLOCK, sigs, n);
 
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 int mp_signal_wait(const int *sigs, size_t n, double timeout, pid_t *sender)
@@ -78,13 +78,13 @@ int mp_signal_wait(const int *sigs, size_t n, double timeout, pid_t *sender)
 	int fd, rc;
 
 	if ((rc = make_set(sigs, n, &set)) < 0)
-		return MPI_RAISE(rc);
-	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
-		return MPI_RAISE(rc);
+		return MP__RAISE(rc);
+	if ((rc = mp__deadline(timeout, &deadline)) < 0)
+		return MP__RAISE(rc);
 	if ((rc = pthread_sigmask(SIG_BLOCK, &set, NULL)) != 0)
-		return MPI_ERR(-rc, "pthread_sigmask: %s", mp_strerror(-rc));
+		return MP__ERR(-rc, "pthread_sigmask: %s", mp_strerror(-rc));
 	if ((fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) < 0)
-		return MPI_SYSERR("signalfd");
+		return MP__SYSERR("signalfd");
 	pfd = (struct pollfd){fd, POLLIN, 0};
 	for (;;) {
 		r = read(fd, &si, sizeof(si));
@@ -94,13 +94,13 @@ int mp_signal_wait(const int *sigs, size_t n, double timeout, pid_t *sender)
 				*sender = (pid_t)si.ssi_pid;
 			break;
 		}
-		rc = ppoll(&pfd, 1, mpi_remaining(deadline, &ts), NULL);
+		rc = ppoll(&pfd, 1, mp__remaining(deadline, &ts), NULL);
 		if (rc == 0) {
-			rc = MPI_ERR(-ETIMEDOUT, "no signal within %gs", timeout);
+			rc = MP__ERR(-ETIMEDOUT, "no signal within %gs", timeout);
 			break;
 		}
 		if (rc < 0 && errno != EINTR) {
-			rc = MPI_SYSERR("poll");
+			rc = MP__SYSERR("poll");
 			break;
 		}
 	}

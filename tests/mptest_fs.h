@@ -15,13 +15,13 @@ static bool fs_at_setup;
 
 static int fs_setup(void **state)
 {
-	fs_at_setup = mpi_forkserver_pid() > 0;
+	fs_at_setup = mp__forkserver_pid() > 0;
 	return mpt_setup(state);
 }
 
 static int fs_teardown(void **state)
 {
-	mpi_forkserver_stop();
+	mp__forkserver_stop();
 	if (fs_at_setup)
 		mpt_before.nfds--;
 	return mpt_teardown(state);

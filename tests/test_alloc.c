@@ -152,9 +152,10 @@ static void fa_error(int rc, const char *what, int line)
 
 	atomic_store(&fa.armed, false);
 	/* The message names a public function (the one called, or the one
-	 * it is built on, as mp_run's name mp_popen_new), never mpi_*. */
+	 * it is built on, as mp_run's name mp_popen_new), never mp__*. */
 	if (failed == 0 || rc != -ENOMEM ||
 	    strncmp(mp_last_error(), "mp_", 3) != 0 ||
+	    strncmp(mp_last_error(), "mp__", 4) == 0 ||
 	    strstr(mp_last_error(), ": ") == NULL) {
 		print_error("line %d: %s = %d (%s) with allocation %ld failed "
 			    "(%ld failures injected)\n",

@@ -44,7 +44,7 @@ static void test_strerror(void **state)
 
 static int fail_with(int code)
 {
-	return MPI_ERR(code, "value %d is bad", 42);
+	return MP__ERR(code, "value %d is bad", 42);
 }
 
 static void *other_thread(void *arg)
@@ -78,7 +78,7 @@ static void test_long_message_truncated(void **state)
 	(void)state;
 	memset(big, 'x', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
-	MPI_ERR(-EINVAL, "%s", big);
+	MP__ERR(-EINVAL, "%s", big);
 	assert_true(strlen(mp_last_error()) < 600);
 	assert_true(strncmp(mp_last_error(), "test_long_message_truncated: xx",
 			    31) == 0);
@@ -90,90 +90,90 @@ static void test_deadline(void **state)
 	struct timespec ts;
 
 	(void)state;
-	assert_int_equal(mpi_deadline(MP_FOREVER, &d), 0);
-	assert_true(d == MPI_NO_DEADLINE);
-	assert_null(mpi_remaining(d, &ts));
-	assert_int_equal(mpi_remaining_ms(d), -1);
-	assert_int_equal(mpi_deadline(INFINITY, &d), 0);
-	assert_true(d == MPI_NO_DEADLINE);
-	assert_int_equal(mpi_deadline(-0.5, &d), -EINVAL);
-	assert_string_equal(mpi_reason(-EINVAL),
+	assert_int_equal(mp__deadline(MP_FOREVER, &d), 0);
+	assert_true(d == MP__NO_DEADLINE);
+	assert_null(mp__remaining(d, &ts));
+	assert_int_equal(mp__remaining_ms(d), -1);
+	assert_int_equal(mp__deadline(INFINITY, &d), 0);
+	assert_true(d == MP__NO_DEADLINE);
+	assert_int_equal(mp__deadline(-0.5, &d), -EINVAL);
+	assert_string_equal(mp__reason(-EINVAL),
 			    "timeout -0.5 is invalid (use seconds >= 0, or "
 			    "MP_FOREVER)");
-	assert_int_equal(mpi_deadline(NAN, &d), -EINVAL);
-	assert_int_equal(mpi_deadline(-2, &d), -EINVAL);
-	t0 = mpi_now_ns();
-	assert_int_equal(mpi_deadline(0, &d), 0);
+	assert_int_equal(mp__deadline(NAN, &d), -EINVAL);
+	assert_int_equal(mp__deadline(-2, &d), -EINVAL);
+	t0 = mp__now_ns();
+	assert_int_equal(mp__deadline(0, &d), 0);
 	assert_true(d >= t0);
-	assert_true(mpi_expired(d));
-	assert_int_equal(mpi_remaining_ms(d), 0);
-	assert_int_equal(mpi_deadline(2.5, &d), 0);
-	assert_non_null(mpi_remaining(d, &ts));
+	assert_true(mp__expired(d));
+	assert_int_equal(mp__remaining_ms(d), 0);
+	assert_int_equal(mp__deadline(2.5, &d), 0);
+	assert_non_null(mp__remaining(d, &ts));
 	assert_true(ts.tv_sec == 2 || ts.tv_sec == 1);
-	assert_true(mpi_remaining_ms(d) > 2000 && mpi_remaining_ms(d) <= 2500);
-	assert_false(mpi_expired(d));
+	assert_true(mp__remaining_ms(d) > 2000 && mp__remaining_ms(d) <= 2500);
+	assert_false(mp__expired(d));
 }
 
-/* Every timeout goes through mpi_timeout_ns: huge values mean no limit and
+/* Every timeout goes through mp__timeout_ns: huge values mean no limit and
  * never wrap into an instant deadline. */
 static void test_timeout_ns(void **state)
 {
 	uint64_t d, t0;
 
 	(void)state;
-	assert_true(mpi_timeout_ns(MP_FOREVER) == MPI_NO_DEADLINE);
-	assert_true(mpi_timeout_ns(-7) == MPI_NO_DEADLINE);
-	assert_true(mpi_timeout_ns(INFINITY) == MPI_NO_DEADLINE);
-	assert_true(mpi_timeout_ns(-INFINITY) == MPI_NO_DEADLINE);
-	assert_true(mpi_timeout_ns(1.8e10) == MPI_NO_DEADLINE);
-	assert_true(mpi_timeout_ns(1.9e10) == MPI_NO_DEADLINE);
-	assert_true(mpi_timeout_ns(1e300) == MPI_NO_DEADLINE);
-	assert_true(mpi_timeout_ns(DBL_MAX) == MPI_NO_DEADLINE);
-	assert_true(mpi_timeout_ns(MPI_TIMEOUT_CAP) == MPI_NO_DEADLINE);
-	assert_true(mpi_timeout_ns(MPI_TIMEOUT_CAP * 0.999) ==
-		    (uint64_t)(MPI_TIMEOUT_CAP * 0.999 * 1e9));
-	assert_true(mpi_timeout_ns(NAN) == 0);
-	assert_true(mpi_timeout_ns(0) == 0);
-	assert_true(mpi_timeout_ns(-0.0) == 0);
-	assert_true(mpi_timeout_ns(1e-300) == 1); /* tiny is still a timeout */
-	assert_true(mpi_timeout_ns(DBL_MIN) == 1);
-	assert_true(mpi_timeout_ns(1e-12) == 1);
-	assert_true(mpi_timeout_ns(1e-9) == 1);
-	assert_true(mpi_timeout_ns(2.5) == 2500000000u);
-	assert_true(mpi_timeout_ns(86400) == 86400000000000u);
+	assert_true(mp__timeout_ns(MP_FOREVER) == MP__NO_DEADLINE);
+	assert_true(mp__timeout_ns(-7) == MP__NO_DEADLINE);
+	assert_true(mp__timeout_ns(INFINITY) == MP__NO_DEADLINE);
+	assert_true(mp__timeout_ns(-INFINITY) == MP__NO_DEADLINE);
+	assert_true(mp__timeout_ns(1.8e10) == MP__NO_DEADLINE);
+	assert_true(mp__timeout_ns(1.9e10) == MP__NO_DEADLINE);
+	assert_true(mp__timeout_ns(1e300) == MP__NO_DEADLINE);
+	assert_true(mp__timeout_ns(DBL_MAX) == MP__NO_DEADLINE);
+	assert_true(mp__timeout_ns(MP__TIMEOUT_CAP) == MP__NO_DEADLINE);
+	assert_true(mp__timeout_ns(MP__TIMEOUT_CAP * 0.999) ==
+		    (uint64_t)(MP__TIMEOUT_CAP * 0.999 * 1e9));
+	assert_true(mp__timeout_ns(NAN) == 0);
+	assert_true(mp__timeout_ns(0) == 0);
+	assert_true(mp__timeout_ns(-0.0) == 0);
+	assert_true(mp__timeout_ns(1e-300) == 1); /* tiny is still a timeout */
+	assert_true(mp__timeout_ns(DBL_MIN) == 1);
+	assert_true(mp__timeout_ns(1e-12) == 1);
+	assert_true(mp__timeout_ns(1e-9) == 1);
+	assert_true(mp__timeout_ns(2.5) == 2500000000u);
+	assert_true(mp__timeout_ns(86400) == 86400000000000u);
 	/* Deadlines saturate instead of wrapping. */
-	assert_true(mpi_deadline_in(MPI_NO_DEADLINE) == MPI_NO_DEADLINE);
-	assert_true(mpi_deadline_in(MPI_NO_DEADLINE - 1) == MPI_NO_DEADLINE);
-	t0 = mpi_now_ns();
-	d = mpi_deadline_in(0);
-	assert_true(d >= t0 && d != MPI_NO_DEADLINE);
-	/* mpi_deadline: huge values are no deadline, not an expired one. */
-	assert_int_equal(mpi_deadline(1.8e10, &d), 0);
-	assert_true(d == MPI_NO_DEADLINE);
-	assert_false(mpi_expired(d));
-	assert_int_equal(mpi_deadline(DBL_MAX, &d), 0);
-	assert_true(d == MPI_NO_DEADLINE);
-	assert_int_equal(mpi_deadline(1e-300, &d), 0);
-	assert_true(d != MPI_NO_DEADLINE);
-	assert_int_equal(mpi_deadline(-INFINITY, &d), -EINVAL);
-	assert_int_equal(mpi_deadline(-1e-300, &d), -EINVAL);
+	assert_true(mp__deadline_in(MP__NO_DEADLINE) == MP__NO_DEADLINE);
+	assert_true(mp__deadline_in(MP__NO_DEADLINE - 1) == MP__NO_DEADLINE);
+	t0 = mp__now_ns();
+	d = mp__deadline_in(0);
+	assert_true(d >= t0 && d != MP__NO_DEADLINE);
+	/* mp__deadline: huge values are no deadline, not an expired one. */
+	assert_int_equal(mp__deadline(1.8e10, &d), 0);
+	assert_true(d == MP__NO_DEADLINE);
+	assert_false(mp__expired(d));
+	assert_int_equal(mp__deadline(DBL_MAX, &d), 0);
+	assert_true(d == MP__NO_DEADLINE);
+	assert_int_equal(mp__deadline(1e-300, &d), 0);
+	assert_true(d != MP__NO_DEADLINE);
+	assert_int_equal(mp__deadline(-INFINITY, &d), -EINVAL);
+	assert_int_equal(mp__deadline(-1e-300, &d), -EINVAL);
 	/* The check the option fields use. */
-	assert_int_equal(mpi_timeout_check(0, "opts->x"), 0);
-	assert_int_equal(mpi_timeout_check(MP_FOREVER, "opts->x"), 0);
-	assert_int_equal(mpi_timeout_check(INFINITY, "opts->x"), 0);
-	assert_int_equal(mpi_timeout_check(NAN, "opts->x"), -EINVAL);
-	assert_int_equal(mpi_timeout_check(-3, "opts->x"), -EINVAL);
-	assert_string_equal(mpi_reason(-EINVAL),
+	assert_int_equal(mp__timeout_check(0, "opts->x"), 0);
+	assert_int_equal(mp__timeout_check(MP_FOREVER, "opts->x"), 0);
+	assert_int_equal(mp__timeout_check(INFINITY, "opts->x"), 0);
+	assert_int_equal(mp__timeout_check(NAN, "opts->x"), -EINVAL);
+	assert_int_equal(mp__timeout_check(-3, "opts->x"), -EINVAL);
+	assert_string_equal(mp__reason(-EINVAL),
 			    "opts->x -3 is invalid (use seconds >= 0, or "
 			    "MP_FOREVER)");
 	/* Option fields: 0 and every "forever" spelling are no limit. */
-	assert_true(mpi_option_timeout_ns(0) == MPI_NO_DEADLINE);
-	assert_true(mpi_option_timeout_ns(-0.0) == MPI_NO_DEADLINE);
-	assert_true(mpi_option_timeout_ns(MP_FOREVER) == MPI_NO_DEADLINE);
-	assert_true(mpi_option_timeout_ns(INFINITY) == MPI_NO_DEADLINE);
-	assert_true(mpi_option_timeout_ns(2e9) == MPI_NO_DEADLINE);
-	assert_true(mpi_option_timeout_ns(1.5) == 1500000000u);
-	assert_true(mpi_option_timeout_ns(1e-12) == 1);
+	assert_true(mp__option_timeout_ns(0) == MP__NO_DEADLINE);
+	assert_true(mp__option_timeout_ns(-0.0) == MP__NO_DEADLINE);
+	assert_true(mp__option_timeout_ns(MP_FOREVER) == MP__NO_DEADLINE);
+	assert_true(mp__option_timeout_ns(INFINITY) == MP__NO_DEADLINE);
+	assert_true(mp__option_timeout_ns(2e9) == MP__NO_DEADLINE);
+	assert_true(mp__option_timeout_ns(1.5) == 1500000000u);
+	assert_true(mp__option_timeout_ns(1e-12) == 1);
 }
 
 static void test_err_name(void **state)
@@ -191,7 +191,7 @@ static void test_err_name(void **state)
 
 static int inner(void)
 {
-	return mpi_why(-EPROTO, "record %d is corrupt", 7);
+	return mp__why(-EPROTO, "record %d is corrupt", 7);
 }
 
 static int outer_public(int recover)
@@ -200,12 +200,12 @@ static int outer_public(int recover)
 
 	if (recover)
 		return 0; /* recovered: the message stays as it was */
-	return MPI_RAISE(rc);
+	return MP__RAISE(rc);
 }
 
 static int outer_plain(void)
 {
-	return MPI_RAISE(-EPIPE); /* nothing left for -EPIPE: strerror */
+	return MP__RAISE(-EPIPE); /* nothing left for -EPIPE: strerror */
 }
 
 /* A message is written once, by the public function, with the reason the
@@ -213,7 +213,7 @@ static int outer_plain(void)
 static void test_reason_reaches_the_public_message(void **state)
 {
 	(void)state;
-	MPI_ERR(-EINVAL, "earlier");
+	MP__ERR(-EINVAL, "earlier");
 	assert_int_equal(outer_public(1), 0);
 	assert_string_equal(mp_last_error(), "test_reason_reaches_the_public_"
 					     "message: earlier");
@@ -223,7 +223,7 @@ static void test_reason_reaches_the_public_message(void **state)
 	assert_int_equal(mp_last_error_code(), -EPROTO);
 	/* The reason is read once; a later failure with no reason of its own
 	 * does not reuse it, even with the same code. */
-	assert_int_equal(MPI_RAISE(-EPROTO), -EPROTO);
+	assert_int_equal(MP__RAISE(-EPROTO), -EPROTO);
 	assert_string_equal(mp_last_error(),
 			    "test_reason_reaches_the_public_message: Protocol "
 			    "error");
@@ -237,7 +237,7 @@ static void test_reason_reaches_the_public_message(void **state)
 
 static void test_bytes_destroy(void **state)
 {
-	mp_bytes_t b = {mpi_strndup("abc", 3), 3};
+	mp_bytes_t b = {mp__strndup("abc", 3), 3};
 
 	(void)state;
 	mp_bytes_destroy(&b);
@@ -249,7 +249,7 @@ static void test_bytes_destroy(void **state)
 
 static void test_futex_timeout_and_wake(void **state)
 {
-	uint32_t *w = mpi_arena_alloc(sizeof(*w));
+	uint32_t *w = mp__arena_alloc(sizeof(*w));
 	uint64_t d;
 	double t0;
 	pid_t pid;
@@ -258,11 +258,11 @@ static void test_futex_timeout_and_wake(void **state)
 	(void)state;
 	assert_non_null(w);
 	/* Value differs: returns at once. */
-	assert_int_equal(mpi_futex_wait(w, 1, MPI_NO_DEADLINE), -EAGAIN);
+	assert_int_equal(mp__futex_wait(w, 1, MP__NO_DEADLINE), -EAGAIN);
 	/* Times out after the deadline. */
 	t0 = mpt_now();
-	mpi_deadline(0.1, &d);
-	while (mpi_futex_wait(w, 0, d) != -ETIMEDOUT)
+	mp__deadline(0.1, &d);
+	while (mp__futex_wait(w, 0, d) != -ETIMEDOUT)
 		;
 	assert_true(mpt_now() - t0 >= 0.099);
 	/* A child changes the word and wakes us, across processes. */
@@ -270,17 +270,17 @@ static void test_futex_timeout_and_wake(void **state)
 	pid = fork();
 	if (pid == 0) {
 		__atomic_store_n(w, 1, __ATOMIC_SEQ_CST);
-		mpi_futex_wake(w, INT32_MAX);
+		mp__futex_wake(w, INT32_MAX);
 		_exit(0);
 	}
-	mpi_deadline(mpt_timeout(10), &d);
+	mp__deadline(mpt_timeout(10), &d);
 	while (__atomic_load_n(w, __ATOMIC_SEQ_CST) == 0 &&
-	       mpi_futex_wait(w, 0, d) != -ETIMEDOUT)
+	       mp__futex_wait(w, 0, d) != -ETIMEDOUT)
 		;
 	assert_int_equal(*w, 1);
 	status = mpt_wait(pid);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	mpi_arena_free(w);
+	mp__arena_free(w);
 }
 
 static int child_allocs(void *arg)
@@ -292,14 +292,14 @@ static int child_allocs(void *arg)
 	/* Writes to inherited memory are seen by the parent. */
 	strcpy(inherited, "from child");
 	/* The child's own blocks never overlap its parent's. */
-	mine = mpi_arena_alloc(100);
+	mine = mp__arena_alloc(100);
 	if (mine == NULL || mine == inherited)
 		return 1;
-	if (mpi_arena_describe(mine, &fd, &off) != 0 ||
-	    mpi_arena_describe(inherited, &fd2, &off2) != 0 || fd == fd2)
+	if (mp__arena_describe(mine, &fd, &off) != 0 ||
+	    mp__arena_describe(inherited, &fd2, &off2) != 0 || fd == fd2)
 		return 2;
-	mpi_arena_free(inherited); /* not ours: only forgotten */
-	mpi_arena_free(mine);
+	mp__arena_free(inherited); /* not ours: only forgotten */
+	mp__arena_free(mine);
 	return strcmp(inherited, "from child") == 0 ? 0 : 3;
 }
 
@@ -310,9 +310,9 @@ static void test_shared_arena(void **state)
 	size_t off;
 
 	(void)state;
-	a = mpi_arena_alloc(100);
-	b = mpi_arena_alloc(5000);
-	big = mpi_arena_alloc(1 << 20);
+	a = mp__arena_alloc(100);
+	b = mp__arena_alloc(5000);
+	big = mp__arena_alloc(1 << 20);
 	assert_non_null(a);
 	assert_non_null(b);
 	assert_non_null(big);
@@ -320,19 +320,19 @@ static void test_shared_arena(void **state)
 	assert_int_equal((uintptr_t)b % 64, 0);
 	assert_int_equal(a[0], 0);
 	assert_int_equal(big[(1 << 20) - 1], 0);
-	assert_int_equal(mpi_arena_describe(a, &fd, &off), 0);
+	assert_int_equal(mp__arena_describe(a, &fd, &off), 0);
 	assert_true(fd >= 0);
 	status = mpt_wait(mpt_fork(child_allocs, a));
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
 	assert_string_equal(a, "from child");
 	/* A freed block is reused. */
-	mpi_arena_free(b);
-	assert_ptr_equal(mpi_arena_alloc(5000), b);
-	mpi_arena_free(b);
-	mpi_arena_free(a);
-	mpi_arena_free(big);
-	mpi_arena_free(NULL);
+	mp__arena_free(b);
+	assert_ptr_equal(mp__arena_alloc(5000), b);
+	mp__arena_free(b);
+	mp__arena_free(a);
+	mp__arena_free(big);
+	mp__arena_free(NULL);
 	/* teardown: every chunk was unmapped, its memfd closed */
 }
 
@@ -344,14 +344,14 @@ static void test_arena_many_blocks(void **state)
 
 	(void)state;
 	for (i = 0; i < N; i++) { /* several chunks */
-		blk[i] = mpi_arena_alloc((size_t)(i % 700) + 1);
+		blk[i] = mp__arena_alloc((size_t)(i % 700) + 1);
 		assert_non_null(blk[i]);
 		memset(blk[i], i & 0xff, (size_t)(i % 700) + 1);
 	}
 	for (i = 0; i < N; i++)
 		assert_int_equal((unsigned char)blk[i][0], i & 0xff);
 	for (i = 0; i < N; i++)
-		mpi_arena_free(blk[i]);
+		mp__arena_free(blk[i]);
 }
 
 int main(void)

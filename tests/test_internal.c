@@ -45,7 +45,7 @@ static bool intact(const unsigned char *p, size_t n, uint32_t seed)
 /* An absolute deadline `seconds` (scaled for sanitizers) from now. */
 static uint64_t deadline_in(double seconds)
 {
-	return mpi_now_ns() + (uint64_t)(mpt_timeout(seconds) * 1e9);
+	return mp__now_ns() + (uint64_t)(mpt_timeout(seconds) * 1e9);
 }
 
 /* Poll cond(arg) until true or `seconds` (scaled) pass: a bounded wait on
@@ -55,7 +55,7 @@ static bool eventually(bool (*cond)(void *), void *arg, double seconds)
 	uint64_t until = deadline_in(seconds);
 
 	while (!cond(arg)) {
-		if (mpi_now_ns() >= until)
+		if (mp__now_ns() >= until)
 			return false;
 		sched_yield();
 	}
@@ -65,7 +65,7 @@ static bool eventually(bool (*cond)(void *), void *arg, double seconds)
 /* Leave a message that a successful floor call must not overwrite. */
 static void set_sentinel(void)
 {
-	mpi_error(-EDOM, "sentinel", "untouched");
+	mp__error(-EDOM, "sentinel", "untouched");
 }
 
 static void assert_sentinel(void)
@@ -75,23 +75,23 @@ static void assert_sentinel(void)
 }
 
 /* Largest payload of one whole record in a ring of cap bytes. */
-static size_t whole_max(const struct mpi_ring *r)
+static size_t whole_max(const struct mp__ring *r)
 {
 	return r->cap / 4 - 8;
 }
 
 /* Take one message (the library allocates); its length or -rc. */
-static long take(struct mpi_ring *r, uint32_t seed, uint64_t deadline)
+static long take(struct mp__ring *r, uint32_t seed, uint64_t deadline)
 {
 	void *out = NULL;
 	size_t len;
-	int rc = mpi_ring_get(r, &out, 0, &len, deadline);
+	int rc = mp__ring_get(r, &out, 0, &len, deadline);
 	long ret;
 
 	if (rc < 0)
 		return rc;
 	ret = intact(out, len, seed) ? (long)len : -1000000;
-	mpi_free(out);
+	mp__free(out);
 	return ret;
 }
 
@@ -99,32 +99,32 @@ static long take(struct mpi_ring *r, uint32_t seed, uint64_t deadline)
 
 static void test_ring_sizes_and_limits(void **state)
 {
-	struct mpi_ring *r;
+	struct mp__ring *r;
 
 	(void)state;
-	r = mpi_ring_new(1, 0, 0);
+	r = mp__ring_new(1, 0, 0);
 	assert_non_null(r);
 	assert_int_equal(r->cap, 4096);
-	assert_int_equal(mpi_ring_count(r), 0);
-	assert_true(mpi_ring_empty(r));
-	assert_false(mpi_ring_spin(r, 1000000)); /* 1 ms of nothing */
-	assert_int_equal(mpi_ring_put(r, "x", 1, 0), 0);
-	assert_true(mpi_ring_spin(r, 1000000));
-	assert_int_equal(mpi_ring_count(r), 1);
+	assert_int_equal(mp__ring_count(r), 0);
+	assert_true(mp__ring_empty(r));
+	assert_false(mp__ring_spin(r, 1000000)); /* 1 ms of nothing */
+	assert_int_equal(mp__ring_put(r, "x", 1, 0), 0);
+	assert_true(mp__ring_spin(r, 1000000));
+	assert_int_equal(mp__ring_count(r), 1);
 	assert_int_equal(take(r, 0, 0), -1000000); /* "x" is not pattern 0 */
-	mpi_ring_free(r);
-	r = mpi_ring_new(5000, 0, 0);
+	mp__ring_free(r);
+	r = mp__ring_new(5000, 0, 0);
 	assert_non_null(r);
 	assert_int_equal(r->cap, 8192); /* a power of two */
-	mpi_ring_free(r);
+	mp__ring_free(r);
 	errno = 0;
-	assert_null(mpi_ring_new((size_t)MPI_RING_MAX_CAP + 1, 0, 0));
+	assert_null(mp__ring_new((size_t)MP__RING_MAX_CAP + 1, 0, 0));
 	assert_int_equal(errno, EINVAL);
 }
 
 static void test_ring_full_then_wraps(void **state)
 {
-	struct mpi_ring *r = mpi_ring_new(4096, 0, 0);
+	struct mp__ring *r = mp__ring_new(4096, 0, 0);
 	static unsigned char buf[4096];
 	size_t big;
 	int i;
@@ -134,26 +134,26 @@ static void test_ring_full_then_wraps(void **state)
 	big = whole_max(r); /* one record is a quarter of the ring */
 	for (i = 0; i < 4; i++) {
 		fill(buf, big, (uint32_t)i);
-		assert_int_equal(mpi_ring_put(r, buf, big, 0), 0);
+		assert_int_equal(mp__ring_put(r, buf, big, 0), 0);
 	}
 	/* Full: deadline 0 does not wait, and the message names func. */
 	set_sentinel();
-	assert_int_equal(mpi_ring_put(r, buf, 1, 0), -ETIMEDOUT);
+	assert_int_equal(mp__ring_put(r, buf, 1, 0), -ETIMEDOUT);
 	assert_sentinel(); /* the floor leaves a reason, not the message */
-	assert_string_equal(mpi_reason(-ETIMEDOUT), "queue is full");
-	assert_int_equal(mpi_ring_count(r), 4);
+	assert_string_equal(mp__reason(-ETIMEDOUT), "queue is full");
+	assert_int_equal(mp__ring_count(r), 4);
 	/* One out, one in: the new record starts at the ring's beginning. */
 	assert_int_equal(take(r, 0, 0), (long)big);
 	fill(buf, big, 4);
-	assert_int_equal(mpi_ring_put(r, buf, big, 0), 0);
+	assert_int_equal(mp__ring_put(r, buf, big, 0), 0);
 	assert_int_equal(r->tail, 5 * (big + 8));
 	for (i = 1; i <= 4; i++)
 		assert_int_equal(take(r, (uint32_t)i, 0), (long)big);
 	set_sentinel();
 	assert_int_equal(take(r, 0, 0), -ETIMEDOUT);
 	assert_sentinel();
-	assert_string_equal(mpi_reason(-ETIMEDOUT), "queue is empty");
-	mpi_ring_free(r);
+	assert_string_equal(mp__reason(-ETIMEDOUT), "queue is empty");
+	mp__ring_free(r);
 }
 
 /* Sizes that make records straddle the end of the ring in every way. */
@@ -167,7 +167,7 @@ static size_t wrap_size(uint32_t seq, size_t max)
 
 static void test_ring_wraps_around(void **state)
 {
-	struct mpi_ring *r = mpi_ring_new(4096, 0, 0);
+	struct mp__ring *r = mp__ring_new(4096, 0, 0);
 	static unsigned char buf[4096];
 	uint64_t records = 0; /* bytes of records, padding excluded */
 	uint32_t put = 0, got = 0;
@@ -183,7 +183,7 @@ static void test_ring_wraps_around(void **state)
 			size_t n = wrap_size(put, max);
 
 			fill(buf, n, put);
-			rc = mpi_ring_put(r, buf, n, 0);
+			rc = mp__ring_put(r, buf, n, 0);
 			if (rc == -ETIMEDOUT)
 				break;
 			assert_int_equal(rc, 0);
@@ -201,20 +201,20 @@ static void test_ring_wraps_around(void **state)
 		assert_int_equal(take(r, got, 0), (long)wrap_size(got, max));
 		got++;
 	}
-	assert_int_equal(mpi_ring_count(r), 0);
-	assert_true(mpi_ring_empty(r));
+	assert_int_equal(mp__ring_count(r), 0);
+	assert_true(mp__ring_empty(r));
 	/* Many laps, and records that did not fit before the end were
 	 * preceded by padding (published bytes exceed the records'). */
 	assert_true(r->tail > 100 * r->cap);
 	assert_true(r->tail > records);
 	assert_int_equal(r->head, r->tail);
-	mpi_ring_free(r);
+	mp__ring_free(r);
 }
 
 /* ---- ring: streamed messages ---- */
 
 struct producer {
-	struct mpi_ring *r;
+	struct mp__ring *r;
 	const size_t *sizes;
 	int n;
 	uint32_t seed0;
@@ -241,7 +241,7 @@ static void *produce(void *arg)
 		 * pattern of that seed. */
 		memcpy(buf, &seed, 4);
 		fill(buf + 4, p->sizes[i], seed);
-		p->rc = mpi_ring_put(p->r, buf, p->sizes[i] + 4,
+		p->rc = mp__ring_put(p->r, buf, p->sizes[i] + 4,
 				     deadline_in(30));
 	}
 	free(buf);
@@ -249,14 +249,14 @@ static void *produce(void *arg)
 }
 
 /* Take one message: its seed, or -1 if it is not whole and intact. */
-static long take_seeded(struct mpi_ring *r, size_t *len)
+static long take_seeded(struct mp__ring *r, size_t *len)
 {
 	void *out = NULL;
 	uint32_t seed;
 	long ret = -1;
 	int rc;
 
-	rc = mpi_ring_get(r, &out, 0, len, deadline_in(30));
+	rc = mp__ring_get(r, &out, 0, len, deadline_in(30));
 	if (rc < 0)
 		return rc;
 	if (*len >= 4) {
@@ -264,7 +264,7 @@ static long take_seeded(struct mpi_ring *r, size_t *len)
 		if (intact((unsigned char *)out + 4, *len - 4, seed))
 			ret = seed;
 	}
-	mpi_free(out);
+	mp__free(out);
 	return ret;
 }
 
@@ -272,7 +272,7 @@ static void test_ring_streams_big_messages(void **state)
 {
 	/* 1013 + 4 bytes is the smallest streamed message of a 4 KiB ring. */
 	static const size_t sizes[] = {1012, 1013, 5000, 100000, 1 << 20, 3};
-	struct mpi_ring *r = mpi_ring_new(4096, 0, 0);
+	struct mp__ring *r = mp__ring_new(4096, 0, 0);
 	struct producer p = {r, sizes, 6, 100, 0};
 	pthread_t t;
 	size_t len;
@@ -286,16 +286,16 @@ static void test_ring_streams_big_messages(void **state)
 	}
 	assert_int_equal(pthread_join(t, NULL), 0);
 	assert_int_equal(p.rc, 0);
-	assert_int_equal(mpi_ring_count(r), 0);
+	assert_int_equal(mp__ring_count(r), 0);
 	assert_false(r->streaming);
-	mpi_ring_free(r);
+	mp__ring_free(r);
 }
 
 static void test_ring_stream_into_small_buffer_stays(void **state)
 {
 	static const size_t sizes[] = {50000};
 	static unsigned char buf[50004];
-	struct mpi_ring *r = mpi_ring_new(4096, 0, 0);
+	struct mp__ring *r = mp__ring_new(4096, 0, 0);
 	struct producer p = {r, sizes, 1, 7, 0};
 	void *out = buf;
 	pthread_t t;
@@ -306,13 +306,13 @@ static void test_ring_stream_into_small_buffer_stays(void **state)
 	assert_non_null(r);
 	assert_int_equal(pthread_create(&t, NULL, produce, &p), 0);
 	/* Too small: -EMSGSIZE with the size, and nothing is taken. */
-	assert_int_equal(mpi_ring_get(r, &out, 100, &len, deadline_in(30)),
+	assert_int_equal(mp__ring_get(r, &out, 100, &len, deadline_in(30)),
 			 -EMSGSIZE);
 	assert_int_equal(len, 50004);
 	assert_ptr_equal(out, buf);
-	assert_non_null(strstr(mpi_reason(-EMSGSIZE), "message of 50004 bytes"));
+	assert_non_null(strstr(mp__reason(-EMSGSIZE), "message of 50004 bytes"));
 	/* Big enough: the whole message, streamed into the caller's buffer. */
-	assert_int_equal(mpi_ring_get(r, &out, sizeof(buf), &len,
+	assert_int_equal(mp__ring_get(r, &out, sizeof(buf), &len,
 				      deadline_in(30)),
 			 0);
 	assert_ptr_equal(out, buf);
@@ -322,13 +322,13 @@ static void test_ring_stream_into_small_buffer_stays(void **state)
 	assert_true(intact(buf + 4, 50000, 7));
 	assert_int_equal(pthread_join(t, NULL), 0);
 	assert_int_equal(p.rc, 0);
-	mpi_ring_free(r);
+	mp__ring_free(r);
 }
 
 static void test_ring_streams_do_not_interleave(void **state)
 {
 	static const size_t sizes[] = {200000, 70, 300000, 5000, 200000};
-	struct mpi_ring *r = mpi_ring_new(8192, 0, 0);
+	struct mp__ring *r = mp__ring_new(8192, 0, 0);
 	struct producer p[3] = {
 		{r, sizes, 5, 1000, 0},
 		{r, sizes, 5, 2000, 0},
@@ -355,14 +355,14 @@ static void test_ring_streams_do_not_interleave(void **state)
 		assert_int_equal(pthread_join(t[i], NULL), 0);
 		assert_int_equal(p[i].rc, 0);
 	}
-	assert_int_equal(mpi_ring_count(r), 0);
-	mpi_ring_free(r);
+	assert_int_equal(mp__ring_count(r), 0);
+	mp__ring_free(r);
 }
 
 /* ---- ring: close ---- */
 
 struct sleeper {
-	struct mpi_ring *r;
+	struct mp__ring *r;
 	bool put;
 	int *entered;
 	int rc;
@@ -376,15 +376,15 @@ static void *blocked_call(void *arg)
 
 	__atomic_add_fetch(s->entered, 1, __ATOMIC_SEQ_CST);
 	if (s->put)
-		s->rc = mpi_ring_put(s->r, "late", 4, deadline_in(30));
+		s->rc = mp__ring_put(s->r, "late", 4, deadline_in(30));
 	else
-		s->rc = mpi_ring_get(s->r, &out, 0, &len, deadline_in(30));
-	mpi_free(out);
+		s->rc = mp__ring_get(s->r, &out, 0, &len, deadline_in(30));
+	mp__free(out);
 	return NULL;
 }
 
 struct watch {
-	struct mpi_ring *r;
+	struct mp__ring *r;
 	bool put;
 	int *entered, want;
 };
@@ -393,7 +393,7 @@ struct watch {
 static bool all_asleep(void *arg)
 {
 	struct watch *w = arg;
-	struct mpi_ring *r = w->r;
+	struct mp__ring *r = w->r;
 	uint32_t sleeping = __atomic_load_n(w->put ? &r->space_waiters
 						   : &r->data_waiters,
 					    __ATOMIC_SEQ_CST);
@@ -401,11 +401,11 @@ static bool all_asleep(void *arg)
 					__ATOMIC_SEQ_CST);
 
 	return __atomic_load_n(w->entered, __ATOMIC_SEQ_CST) == w->want &&
-	       sleeping == 1 && (lock & MPI_LOCK_WAITERS);
+	       sleeping == 1 && (lock & MP__LOCK_WAITERS);
 }
 
 /* Block 3 getters (empty ring) or 3 putters (full ring), then close. */
-static void close_wakes(struct mpi_ring *r, bool put)
+static void close_wakes(struct mp__ring *r, bool put)
 {
 	struct sleeper s[3];
 	pthread_t t[3];
@@ -419,55 +419,55 @@ static void close_wakes(struct mpi_ring *r, bool put)
 				 0);
 	}
 	assert_true(eventually(all_asleep, &w, 10));
-	t0 = mpi_now_ns();
-	mpi_ring_close(r);
+	t0 = mp__now_ns();
+	mp__ring_close(r);
 	/* Each would otherwise wait its 30 s and return -ETIMEDOUT. */
 	for (int i = 0; i < 3; i++) {
 		assert_int_equal(pthread_join(t[i], NULL), 0);
 		assert_int_equal(s[i].rc, MP_ECLOSED);
 	}
-	assert_true(mpi_now_ns() - t0 < (uint64_t)(mpt_timeout(10) * 1e9));
+	assert_true(mp__now_ns() - t0 < (uint64_t)(mpt_timeout(10) * 1e9));
 }
 
 static void test_ring_close_wakes_every_getter(void **state)
 {
-	struct mpi_ring *r = mpi_ring_new(4096, 0, 0);
+	struct mp__ring *r = mp__ring_new(4096, 0, 0);
 
 	(void)state;
 	assert_non_null(r);
 	close_wakes(r, false);
 	/* Closed and empty: getters fail at once, puts too. */
-	assert_int_equal(take(r, 0, MPI_NO_DEADLINE), MP_ECLOSED);
-	assert_string_equal(mpi_reason(MP_ECLOSED), "queue is closed");
-	assert_int_equal(mpi_ring_put(r, "x", 1, MPI_NO_DEADLINE),
+	assert_int_equal(take(r, 0, MP__NO_DEADLINE), MP_ECLOSED);
+	assert_string_equal(mp__reason(MP_ECLOSED), "queue is closed");
+	assert_int_equal(mp__ring_put(r, "x", 1, MP__NO_DEADLINE),
 			 MP_ECLOSED);
-	mpi_ring_free(r);
+	mp__ring_free(r);
 }
 
 static void test_ring_close_wakes_every_putter(void **state)
 {
 	static unsigned char buf[1016];
-	struct mpi_ring *r;
+	struct mp__ring *r;
 	int n;
 
 	(void)state;
 	/* Full by bytes, then full by message count (maxsize). */
 	for (int maxsize = 0; maxsize <= 2; maxsize += 2) {
-		r = mpi_ring_new(4096, (unsigned)maxsize, 0);
+		r = mp__ring_new(4096, (unsigned)maxsize, 0);
 		assert_non_null(r);
 		for (n = 0; n < 10; n++) {
 			fill(buf, sizeof(buf), (uint32_t)n);
-			if (mpi_ring_put(r, buf, sizeof(buf), 0) < 0)
+			if (mp__ring_put(r, buf, sizeof(buf), 0) < 0)
 				break;
 		}
 		assert_int_equal(n, maxsize ? maxsize : 4);
 		close_wakes(r, true);
 		/* What was put before the close still drains. */
 		for (int i = 0; i < n; i++)
-			assert_int_equal(take(r, (uint32_t)i, MPI_NO_DEADLINE),
+			assert_int_equal(take(r, (uint32_t)i, MP__NO_DEADLINE),
 					 (long)sizeof(buf));
-		assert_int_equal(take(r, 0, MPI_NO_DEADLINE), MP_ECLOSED);
-		mpi_ring_free(r);
+		assert_int_equal(take(r, 0, MP__NO_DEADLINE), MP_ECLOSED);
+		mp__ring_free(r);
 	}
 }
 
@@ -475,39 +475,39 @@ static void test_ring_close_wakes_every_putter(void **state)
 
 static void test_ring_waits_for_its_lock_until_the_deadline(void **state)
 {
-	struct mpi_ring *r = mpi_ring_new(4096, 0, 0);
+	struct mp__ring *r = mp__ring_new(4096, 0, 0);
 	uint64_t t0;
 
 	(void)state;
 	assert_non_null(r);
-	assert_int_equal(mpi_ring_put(r, "x", 1, 0), 0);
+	assert_int_equal(mp__ring_put(r, "x", 1, 0), 0);
 	/* Another getter holds the consumer lock: data is there, but the
 	 * get waits for the lock only until its deadline. */
-	assert_int_equal(mpi_lock_take(&r->clock, 0), 0);
-	t0 = mpi_now_ns();
+	assert_int_equal(mp__lock_take(&r->clock, 0), 0);
+	t0 = mp__now_ns();
 	assert_int_equal(take(r, 0, t0 + 50000000u), -ETIMEDOUT);
-	assert_true(mpi_now_ns() - t0 >= 50000000u);
-	assert_string_equal(mpi_reason(-ETIMEDOUT), "queue is empty");
-	assert_int_equal(mpi_lock_give(&r->clock), 0);
+	assert_true(mp__now_ns() - t0 >= 50000000u);
+	assert_string_equal(mp__reason(-ETIMEDOUT), "queue is empty");
+	assert_int_equal(mp__lock_give(&r->clock), 0);
 	/* Same for a putter behind the producer lock. */
-	assert_int_equal(mpi_lock_take(&r->plock, 0), 0);
-	t0 = mpi_now_ns();
-	assert_int_equal(mpi_ring_put(r, "y", 1, t0 + 50000000u),
+	assert_int_equal(mp__lock_take(&r->plock, 0), 0);
+	t0 = mp__now_ns();
+	assert_int_equal(mp__ring_put(r, "y", 1, t0 + 50000000u),
 			 -ETIMEDOUT);
-	assert_true(mpi_now_ns() - t0 >= 50000000u);
-	assert_string_equal(mpi_reason(-ETIMEDOUT), "queue is full");
-	assert_int_equal(mpi_lock_give(&r->plock), 0);
-	assert_int_equal(mpi_ring_count(r), 1);
-	mpi_ring_free(r);
+	assert_true(mp__now_ns() - t0 >= 50000000u);
+	assert_string_equal(mp__reason(-ETIMEDOUT), "queue is full");
+	assert_int_equal(mp__lock_give(&r->plock), 0);
+	assert_int_equal(mp__ring_count(r), 1);
+	mp__ring_free(r);
 }
 
 /* A producer that dies inside put: lock held, a record written at ptail
  * but not published. */
 static int die_mid_put(void *arg)
 {
-	struct mpi_ring *r = arg;
+	struct mp__ring *r = arg;
 
-	if (mpi_lock_take(&r->plock, 0) != 0)
+	if (mp__lock_take(&r->plock, 0) != 0)
 		return 1;
 	memset(r->data + (r->ptail & (r->cap - 1)), 0x5a, 64);
 	r->ptail += 64;
@@ -516,14 +516,14 @@ static int die_mid_put(void *arg)
 
 static void test_ring_producer_dies_holding_its_lock(void **state)
 {
-	struct mpi_ring *r = mpi_ring_new(4096, 0, 0);
+	struct mp__ring *r = mp__ring_new(4096, 0, 0);
 	static unsigned char buf[100];
 	pid_t pid;
 
 	(void)state;
 	assert_non_null(r);
 	fill(buf, sizeof(buf), 1);
-	assert_int_equal(mpi_ring_put(r, buf, sizeof(buf), 0), 0);
+	assert_int_equal(mp__ring_put(r, buf, sizeof(buf), 0), 0);
 	pid = mpt_fork(die_mid_put, r);
 	/* Reap it only afterwards: a zombie owner counts as dead too. */
 	while (waitid(P_PID, (id_t)pid, &(siginfo_t){0},
@@ -533,56 +533,56 @@ static void test_ring_producer_dies_holding_its_lock(void **state)
 	 * and, having succeeded, leaves the caller's message alone. */
 	set_sentinel();
 	fill(buf, sizeof(buf), 2);
-	assert_int_equal(mpi_ring_put(r, buf, sizeof(buf), deadline_in(10)),
+	assert_int_equal(mp__ring_put(r, buf, sizeof(buf), deadline_in(10)),
 			 0);
 	assert_sentinel();
 	assert_int_equal(mpt_exit_code(pid), 0);
 	assert_int_equal(take(r, 1, 0), 100);
 	assert_int_equal(take(r, 2, 0), 100);
 	assert_int_equal(take(r, 0, 0), -ETIMEDOUT);
-	mpi_ring_free(r);
+	mp__ring_free(r);
 }
 
 /* A record is published by its header: a consumer takes it before its
  * producer stores tail (the tail store is for producers and for
- * mpi_ring_empty), and head passing tail for that moment reads as empty. */
+ * mp__ring_empty), and head passing tail for that moment reads as empty. */
 static void test_ring_header_publishes_before_tail(void **state)
 {
-	struct mpi_ring *r = mpi_ring_new(4096, 0, 0);
+	struct mp__ring *r = mp__ring_new(4096, 0, 0);
 	static unsigned char buf[100];
 	uint64_t tail;
 
 	(void)state;
 	assert_non_null(r);
 	fill(buf, sizeof(buf), 1);
-	assert_int_equal(mpi_ring_put(r, buf, sizeof(buf), 0), 0);
+	assert_int_equal(mp__ring_put(r, buf, sizeof(buf), 0), 0);
 	fill(buf, sizeof(buf), 2);
-	assert_int_equal(mpi_ring_put(r, buf, sizeof(buf), 0), 0);
+	assert_int_equal(mp__ring_put(r, buf, sizeof(buf), 0), 0);
 	/* As if the producer of the second had not stored tail yet. */
 	tail = r->tail;
 	r->tail = tail - (8 + 104);
 	assert_int_equal(take(r, 1, 0), 100);
 	assert_int_equal(take(r, 2, 0), 100);
 	assert_true(r->head > r->tail);
-	assert_true(mpi_ring_empty(r));
-	assert_false(mpi_ring_spin(r, 1000));
+	assert_true(mp__ring_empty(r));
+	assert_false(mp__ring_spin(r, 1000));
 	assert_int_equal(take(r, 0, 0), -ETIMEDOUT);
 	r->tail = tail;
-	assert_true(mpi_ring_empty(r));
-	mpi_ring_free(r);
+	assert_true(mp__ring_empty(r));
+	mp__ring_free(r);
 }
 
 /* A producer that dies after publishing a record but before storing tail
  * (it also holds the lock, as it would). */
 static int die_after_publish(void *arg)
 {
-	struct mpi_ring *r = arg;
+	struct mp__ring *r = arg;
 	static unsigned char buf[100];
 	uint64_t tail = r->tail;
 
 	fill(buf, sizeof(buf), 2);
-	if (mpi_ring_put(r, buf, sizeof(buf), 0) != 0 ||
-	    mpi_lock_take(&r->plock, 0) != 0)
+	if (mp__ring_put(r, buf, sizeof(buf), 0) != 0 ||
+	    mp__lock_take(&r->plock, 0) != 0)
 		return 1;
 	r->tail = tail;
 	_exit(0);
@@ -590,14 +590,14 @@ static int die_after_publish(void *arg)
 
 static void test_ring_producer_dies_after_publishing(void **state)
 {
-	struct mpi_ring *r = mpi_ring_new(4096, 0, 0);
+	struct mp__ring *r = mp__ring_new(4096, 0, 0);
 	static unsigned char buf[100];
 	pid_t pid;
 
 	(void)state;
 	assert_non_null(r);
 	fill(buf, sizeof(buf), 1);
-	assert_int_equal(mpi_ring_put(r, buf, sizeof(buf), 0), 0);
+	assert_int_equal(mp__ring_put(r, buf, sizeof(buf), 0), 0);
 	pid = mpt_fork(die_after_publish, r);
 	while (waitid(P_PID, (id_t)pid, &(siginfo_t){0},
 		      WEXITED | WNOWAIT) < 0)
@@ -605,20 +605,20 @@ static void test_ring_producer_dies_after_publishing(void **state)
 	/* The next producer takes the lock over and keeps what the dead one
 	 * published: its record is not overwritten. */
 	fill(buf, sizeof(buf), 3);
-	assert_int_equal(mpi_ring_put(r, buf, sizeof(buf), deadline_in(10)),
+	assert_int_equal(mp__ring_put(r, buf, sizeof(buf), deadline_in(10)),
 			 0);
 	assert_int_equal(mpt_exit_code(pid), 0);
 	assert_int_equal(r->tail, 3 * (8 + 104));
 	for (uint32_t i = 1; i <= 3; i++)
 		assert_int_equal(take(r, i, 0), 100);
 	assert_int_equal(take(r, 0, 0), -ETIMEDOUT);
-	mpi_ring_free(r);
+	mp__ring_free(r);
 }
 
 /* ---- ring: wake-ups without a wake check on the fast paths ---- */
 
 struct peer_watch {
-	struct mpi_ring *r;
+	struct mp__ring *r;
 	bool put; /* a producer sleeps for room (else a consumer for data) */
 };
 
@@ -626,13 +626,13 @@ struct peer_watch {
 static bool peer_asked(void *arg)
 {
 	struct peer_watch *w = arg;
-	struct mpi_ring *r = w->r;
+	struct mp__ring *r = w->r;
 
 	return __atomic_load_n(w->put ? &r->space_waiters : &r->data_waiters,
 			       __ATOMIC_SEQ_CST) == 1 &&
 	       (__atomic_load_n(w->put ? &r->clock : &r->plock,
 				__ATOMIC_SEQ_CST) &
-		MPI_RING_PEER);
+		MP__RING_PEER);
 }
 
 /* A thread calls s (a get or put of 30 s) and sleeps, having asked. */
@@ -658,7 +658,7 @@ static void sleeper_done(struct sleeper *s, pthread_t t)
 static void test_ring_fast_paths_wake_a_sleeper(void **state)
 {
 	static unsigned char buf[16];
-	struct mpi_ring *r = mpi_ring_new(4096, 0, 0);
+	struct mp__ring *r = mp__ring_new(4096, 0, 0);
 	int entered = 0;
 	struct sleeper s = {r, false, &entered, 1};
 	pthread_t t;
@@ -668,30 +668,30 @@ static void test_ring_fast_paths_wake_a_sleeper(void **state)
 	fill(buf, sizeof(buf), 0);
 	/* A getter sleeps on the empty ring; one put wakes it. */
 	start_sleeper(&s, &t);
-	assert_int_equal(mpi_ring_put(r, buf, 10, 0), 0);
+	assert_int_equal(mp__ring_put(r, buf, 10, 0), 0);
 	sleeper_done(&s, t);
 	/* The sleeper cleared its bit: puts are fast again. */
 	assert_false(__atomic_load_n(&r->plock, __ATOMIC_SEQ_CST) &
-		     MPI_RING_PEER);
+		     MP__RING_PEER);
 	/* A putter sleeps on the full ring; one get wakes it. */
-	while (mpi_ring_put(r, buf, 4, 0) == 0) /* full to the last byte */
+	while (mp__ring_put(r, buf, 4, 0) == 0) /* full to the last byte */
 		;
 	s = (struct sleeper){r, true, &entered, 1};
 	start_sleeper(&s, &t);
 	assert_int_equal(take(r, 0, 0), 4);
 	sleeper_done(&s, t);
 	assert_false(__atomic_load_n(&r->clock, __ATOMIC_SEQ_CST) &
-		     MPI_RING_PEER);
-	mpi_ring_free(r);
+		     MP__RING_PEER);
+	mp__ring_free(r);
 }
 
 /* A producer that dies inside a fast put: its lock held short (taken by
  * the CAS alone; a short holder's word is written by nobody else). */
 static int die_holding_short(void *arg)
 {
-	struct mpi_ring *r = arg;
+	struct mp__ring *r = arg;
 
-	if (!mpi_lock_try(&r->plock))
+	if (!mp__lock_try(&r->plock))
 		return 1;
 	_exit(0);
 }
@@ -701,7 +701,7 @@ static int die_holding_short(void *arg)
  * its deadline), and the next put takes the lock over and wakes it. */
 static void test_ring_sleeper_marks_a_dead_short_holder(void **state)
 {
-	struct mpi_ring *r = mpi_ring_new(4096, 0, 0);
+	struct mp__ring *r = mp__ring_new(4096, 0, 0);
 	int entered = 0;
 	struct sleeper s = {r, false, &entered, 1};
 	pthread_t t;
@@ -715,11 +715,11 @@ static void test_ring_sleeper_marks_a_dead_short_holder(void **state)
 		assert_int_equal(errno, EINTR);
 	start_sleeper(&s, &t);
 	assert_true(__atomic_load_n(&r->plock, __ATOMIC_SEQ_CST) &
-		    MPI_RING_LONG);
-	assert_int_equal(mpi_ring_put(r, "late", 4, deadline_in(10)), 0);
+		    MP__RING_LONG);
+	assert_int_equal(mp__ring_put(r, "late", 4, deadline_in(10)), 0);
 	sleeper_done(&s, t);
 	assert_int_equal(mpt_exit_code(pid), 0);
-	mpi_ring_free(r);
+	mp__ring_free(r);
 }
 
 /* A getter killed while it sleeps leaves its bit in the producer's lock:
@@ -727,16 +727,16 @@ static void test_ring_sleeper_marks_a_dead_short_holder(void **state)
  * are fast again). */
 static int sleep_for_data(void *arg)
 {
-	struct mpi_ring *r = arg;
+	struct mp__ring *r = arg;
 	void *out = NULL;
 	size_t len;
 
-	return mpi_ring_get(r, &out, 0, &len, deadline_in(30)) == 0 ? 2 : 3;
+	return mp__ring_get(r, &out, 0, &len, deadline_in(30)) == 0 ? 2 : 3;
 }
 
 static void test_ring_sleeper_killed_leaves_a_harmless_bit(void **state)
 {
-	struct mpi_ring *r = mpi_ring_new(4096, 0, 0);
+	struct mp__ring *r = mp__ring_new(4096, 0, 0);
 	unsigned char one[1];
 	int entered = 0;
 	struct sleeper s = {r, false, &entered, 1};
@@ -751,29 +751,29 @@ static void test_ring_sleeper_killed_leaves_a_harmless_bit(void **state)
 	assert_int_equal(kill(pid, SIGKILL), 0);
 	assert_true(WIFSIGNALED(mpt_wait(pid)));
 	assert_true(__atomic_load_n(&r->plock, __ATOMIC_SEQ_CST) &
-		    MPI_RING_PEER);
+		    MP__RING_PEER);
 	/* The dead one held the consumer lock: the next get takes it over. */
 	fill(one, 1, 0);
-	assert_int_equal(mpi_ring_put(r, one, 1, 0), 0);
+	assert_int_equal(mp__ring_put(r, one, 1, 0), 0);
 	assert_false(__atomic_load_n(&r->plock, __ATOMIC_SEQ_CST) &
-		     MPI_RING_PEER);
+		     MP__RING_PEER);
 	assert_int_equal(take(r, 0, deadline_in(10)), 1);
 	/* The next sleeper is woken and clears the bit (the sleepers' count
 	 * only serves tests: the dead one's stays). */
 	__atomic_store_n(&r->data_waiters, 0, __ATOMIC_SEQ_CST);
 	start_sleeper(&s, &t);
-	assert_int_equal(mpi_ring_put(r, "b", 1, 0), 0);
+	assert_int_equal(mp__ring_put(r, "b", 1, 0), 0);
 	sleeper_done(&s, t);
 	assert_false(__atomic_load_n(&r->plock, __ATOMIC_SEQ_CST) &
-		     MPI_RING_PEER);
-	mpi_ring_free(r);
+		     MP__RING_PEER);
+	mp__ring_free(r);
 }
 
 /* ---- ring: several producers ---- */
 
 /* A put of 30 s from a thread, its CPU clock readable by the test. */
 struct blocked_put {
-	struct mpi_ring *r;
+	struct mp__ring *r;
 	int rc;
 	bool done;
 };
@@ -782,14 +782,14 @@ static void *put_after_holder(void *arg)
 {
 	struct blocked_put *b = arg;
 
-	b->rc = mpi_ring_put(b->r, "m", 1, deadline_in(30));
+	b->rc = mp__ring_put(b->r, "m", 1, deadline_in(30));
 	__atomic_store_n(&b->done, true, __ATOMIC_SEQ_CST);
 	return NULL;
 }
 
 static bool put_sleeps_flagged(void *arg)
 {
-	return __atomic_load_n(&((struct mpi_ring *)arg)->pwant,
+	return __atomic_load_n(&((struct mp__ring *)arg)->pwant,
 			       __ATOMIC_SEQ_CST) == 1;
 }
 
@@ -818,7 +818,7 @@ static double thread_cpu_s(pthread_t t)
  * the wake) lets it through at once. */
 static void test_ring_producer_sleeps_behind_a_short_holder(void **state)
 {
-	struct mpi_ring *r = mpi_ring_new(4096, 0, 0);
+	struct mp__ring *r = mp__ring_new(4096, 0, 0);
 	struct blocked_put b = {r, 1, false};
 	uint64_t t0;
 	double cpu0, cpu;
@@ -826,12 +826,12 @@ static void test_ring_producer_sleeps_behind_a_short_holder(void **state)
 
 	(void)state;
 	assert_non_null(r);
-	assert_true(mpi_lock_try(&r->plock)); /* held short, as a fast put */
+	assert_true(mp__lock_try(&r->plock)); /* held short, as a fast put */
 	assert_int_equal(pthread_create(&t, NULL, put_after_holder, &b), 0);
 	assert_true(eventually(put_sleeps_flagged, r, 10));
 	cpu0 = thread_cpu_s(t);
-	t0 = mpi_now_ns();
-	while (mpi_now_ns() - t0 < 300000000u) /* the measured window */
+	t0 = mp__now_ns();
+	while (mp__now_ns() - t0 < 300000000u) /* the measured window */
 		usleep(10000);
 	cpu = thread_cpu_s(t) - cpu0;
 	assert_true(cpu < 0.3 * 0.10); /* 2.5 % here; the naps: 22-28 % */
@@ -840,7 +840,7 @@ static void test_ring_producer_sleeps_behind_a_short_holder(void **state)
 	__atomic_store_n(&r->plock, 0, __ATOMIC_RELEASE);
 	if (__atomic_load_n(&r->pwant, __ATOMIC_SEQ_CST) &&
 	    __atomic_exchange_n(&r->pwant, 0, __ATOMIC_SEQ_CST))
-		mpi_futex_wake(mpi_low_word(&r->plock), INT32_MAX);
+		mp__futex_wake(mp__low_word(&r->plock), INT32_MAX);
 	assert_true(eventually(put_done, &b, 10));
 	assert_int_equal(pthread_join(t, NULL), 0);
 	assert_int_equal(b.rc, 0);
@@ -850,11 +850,11 @@ static void test_ring_producer_sleeps_behind_a_short_holder(void **state)
 		void *p = got;
 		size_t len;
 
-		assert_int_equal(mpi_ring_get(r, &p, sizeof(got), &len, 0), 0);
+		assert_int_equal(mp__ring_get(r, &p, sizeof(got), &len, 0), 0);
 		assert_int_equal(len, 1);
 		assert_int_equal(got[0], 'm');
 	}
-	mpi_ring_free(r);
+	mp__ring_free(r);
 }
 
 enum { MP_PRODUCERS = 4, MP_EACH = 20000 };
@@ -863,14 +863,14 @@ enum { MP_PRODUCERS = 4, MP_EACH = 20000 };
  * and a length that varies), as fast as the ring takes them. */
 static int produce_numbered(void *arg)
 {
-	struct mpi_ring *r = ((void **)arg)[0];
+	struct mp__ring *r = ((void **)arg)[0];
 	uint32_t id = (uint32_t)(uintptr_t)((void **)arg)[1];
 	uint32_t m[16];
 
 	for (uint32_t i = 0; i < MP_EACH; i++) {
 		m[0] = id;
 		m[1] = i;
-		if (mpi_ring_put(r, m, 8 + 4 * (i % 15), deadline_in(60)) != 0)
+		if (mp__ring_put(r, m, 8 + 4 * (i % 15), deadline_in(60)) != 0)
 			return 1;
 	}
 	return 0;
@@ -881,7 +881,7 @@ static int produce_numbered(void *arg)
  * long): every message arrives exactly once, each producer's in order. */
 static void test_ring_several_producers_exactly_once(void **state)
 {
-	struct mpi_ring *r = mpi_ring_new(4096, 0, 0);
+	struct mp__ring *r = mp__ring_new(4096, 0, 0);
 	uint32_t next[MP_PRODUCERS] = {0}, m[16];
 	void *args[MP_PRODUCERS][2];
 	pid_t pid[MP_PRODUCERS];
@@ -897,7 +897,7 @@ static void test_ring_several_producers_exactly_once(void **state)
 	for (long n = 0; n < (long)MP_PRODUCERS * MP_EACH; n++) {
 		void *p = m;
 
-		assert_int_equal(mpi_ring_get(r, &p, sizeof(m), &len,
+		assert_int_equal(mp__ring_get(r, &p, sizeof(m), &len,
 					      deadline_in(60)),
 				 0);
 		assert_true(m[0] < MP_PRODUCERS);
@@ -908,55 +908,55 @@ static void test_ring_several_producers_exactly_once(void **state)
 	for (int i = 0; i < MP_PRODUCERS; i++)
 		assert_int_equal(mpt_exit_code(pid[i]), 0);
 	assert_int_equal(take(r, 0, 0), -ETIMEDOUT);
-	mpi_ring_free(r);
+	mp__ring_free(r);
 }
 
 /* ---- lock core ---- */
 
 static void test_lock_core_take_give(void **state)
 {
-	uint64_t *s = mpi_arena_alloc(sizeof(*s)), t0;
+	uint64_t *s = mp__arena_alloc(sizeof(*s)), t0;
 
 	(void)state;
 	assert_non_null(s);
 	set_sentinel();
-	assert_false(mpi_lock_mine(s));
-	assert_false(mpi_lock_owner_dead(s));
-	assert_int_equal(mpi_lock_take(s, 0), 0);
-	assert_true(mpi_lock_mine(s));
-	assert_int_equal(*s, mpi_self_id());
+	assert_false(mp__lock_mine(s));
+	assert_false(mp__lock_owner_dead(s));
+	assert_int_equal(mp__lock_take(s, 0), 0);
+	assert_true(mp__lock_mine(s));
+	assert_int_equal(*s, mp__self_id());
 	assert_int_equal(*s >> 32, (uint64_t)getpid());
 	assert_int_equal(*s & 0xffffffffu, (uint64_t)gettid());
-	assert_false(mpi_lock_owner_dead(s));
+	assert_false(mp__lock_owner_dead(s));
 	/* Held (not recursive): a poll fails at once, a wait at its
 	 * deadline; neither writes a message. */
-	assert_int_equal(mpi_lock_take(s, 0), -ETIMEDOUT);
-	t0 = mpi_now_ns();
-	assert_int_equal(mpi_lock_take(s, t0 + 30000000u), -ETIMEDOUT);
-	assert_true(mpi_now_ns() - t0 >= 30000000u);
-	assert_int_equal(mpi_lock_give(s), 0);
+	assert_int_equal(mp__lock_take(s, 0), -ETIMEDOUT);
+	t0 = mp__now_ns();
+	assert_int_equal(mp__lock_take(s, t0 + 30000000u), -ETIMEDOUT);
+	assert_true(mp__now_ns() - t0 >= 30000000u);
+	assert_int_equal(mp__lock_give(s), 0);
 	assert_int_equal(*s, 0);
-	assert_int_equal(mpi_lock_give(s), -EINVAL); /* it was free */
+	assert_int_equal(mp__lock_give(s), -EINVAL); /* it was free */
 	assert_sentinel();
-	mpi_arena_free(s);
+	mp__arena_free(s);
 }
 
 /* Take the lock and die holding it; report our id through the lock. */
 static int die_holding(void *arg)
 {
 	uint64_t *s = arg;
-	uint64_t me = mpi_self_id();
+	uint64_t me = mp__self_id();
 
 	/* A forked child is someone else: its own pid, not the parent's. */
 	if (me >> 32 != (uint64_t)getpid() ||
 	    (me & 0xffffffffu) != (uint64_t)gettid())
 		return 2;
-	return mpi_lock_take(s, 0) == 0 ? 0 : 1;
+	return mp__lock_take(s, 0) == 0 ? 0 : 1;
 }
 
 static void test_lock_core_takes_over_from_a_dead_owner(void **state)
 {
-	uint64_t *s = mpi_arena_alloc(sizeof(*s)), dead = 0;
+	uint64_t *s = mp__arena_alloc(sizeof(*s)), dead = 0;
 	pid_t pid;
 
 	(void)state;
@@ -966,17 +966,17 @@ static void test_lock_core_takes_over_from_a_dead_owner(void **state)
 		      WEXITED | WNOWAIT) < 0)
 		assert_int_equal(errno, EINTR);
 	/* A zombie: tgkill still finds it, /proc says Z. */
-	assert_true(mpi_lock_owner_dead(s));
+	assert_true(mp__lock_owner_dead(s));
 	set_sentinel();
-	assert_int_equal(mpi_lock_wait(s, deadline_in(10), &dead),
+	assert_int_equal(mp__lock_wait(s, deadline_in(10), &dead),
 			 MP_EOWNERDEAD);
 	assert_sentinel();
 	assert_int_equal(mpt_exit_code(pid), 0);
 	assert_int_equal(dead, (uint64_t)pid << 32 | (uint32_t)pid);
-	assert_true(mpi_lock_mine(s));
-	assert_false(mpi_lock_owner_dead(s));
-	assert_int_equal(mpi_lock_give(s), 0);
-	mpi_arena_free(s);
+	assert_true(mp__lock_mine(s));
+	assert_false(mp__lock_owner_dead(s));
+	assert_int_equal(mp__lock_give(s), 0);
+	mp__arena_free(s);
 }
 
 /* ---- arena ---- */
@@ -999,13 +999,13 @@ static void test_arena_size_classes_do_not_overlap(void **state)
 	for (int i = 0; i < N; i++) {
 		size_t n = sizes[i] ? sizes[i] : 1;
 
-		b[i] = mpi_arena_alloc(sizes[i]);
+		b[i] = mp__arena_alloc(sizes[i]);
 		assert_non_null(b[i]);
 		assert_int_equal((uintptr_t)b[i] % 64, 0);
 		for (size_t k = 0; k < n; k++)
 			assert_int_equal(b[i][k], 0);
 		fill(b[i], n, (uint32_t)i);
-		assert_int_equal(mpi_arena_describe(b[i], &fd, &off), 0);
+		assert_int_equal(mp__arena_describe(b[i], &fd, &off), 0);
 		assert_true(fd >= 0);
 		assert_int_equal(off % 64, 0);
 	}
@@ -1013,7 +1013,7 @@ static void test_arena_size_classes_do_not_overlap(void **state)
 	for (int i = 0; i < N; i++)
 		assert_true(intact(b[i], sizes[i] ? sizes[i] : 1, (uint32_t)i));
 	for (int i = 0; i < N; i++)
-		mpi_arena_free(b[i]);
+		mp__arena_free(b[i]);
 }
 
 static void test_arena_reused_block_is_zeroed(void **state)
@@ -1021,28 +1021,28 @@ static void test_arena_reused_block_is_zeroed(void **state)
 	unsigned char *keep, *a, *b;
 
 	(void)state;
-	keep = mpi_arena_alloc(10); /* keeps the chunk mapped */
-	a = mpi_arena_alloc(200);
+	keep = mp__arena_alloc(10); /* keeps the chunk mapped */
+	a = mp__arena_alloc(200);
 	assert_non_null(keep);
 	assert_non_null(a);
 	memset(a, 0xab, 200);
-	mpi_arena_free(a);
-	b = mpi_arena_alloc(200); /* from the free list */
+	mp__arena_free(a);
+	b = mp__arena_alloc(200); /* from the free list */
 	assert_ptr_equal(b, a);
 	for (int k = 0; k < 200; k++)
 		assert_int_equal(b[k], 0);
-	mpi_arena_free(b);
-	mpi_arena_free(keep);
+	mp__arena_free(b);
+	mp__arena_free(keep);
 }
 
-/* mpi_arena_describe's (fd, offset), mapped again, is the same memory. */
+/* mp__arena_describe's (fd, offset), mapped again, is the same memory. */
 static void check_describe(unsigned char *block, size_t size)
 {
 	size_t off, page = (size_t)sysconf(_SC_PAGESIZE), skip;
 	unsigned char *m;
 	int fd;
 
-	assert_int_equal(mpi_arena_describe(block, &fd, &off), 0);
+	assert_int_equal(mp__arena_describe(block, &fd, &off), 0);
 	skip = off % page;
 	m = mmap(NULL, skip + size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
 		 (off_t)(off - skip));
@@ -1055,8 +1055,8 @@ static void check_describe(unsigned char *block, size_t size)
 
 static void test_arena_describe_maps_the_same_memory(void **state)
 {
-	unsigned char *pad = mpi_arena_alloc(3000), *small = mpi_arena_alloc(5000);
-	unsigned char *big = mpi_arena_alloc(200000);
+	unsigned char *pad = mp__arena_alloc(3000), *small = mp__arena_alloc(5000);
+	unsigned char *big = mp__arena_alloc(200000);
 
 	(void)state;
 	assert_non_null(pad);
@@ -1066,11 +1066,11 @@ static void test_arena_describe_maps_the_same_memory(void **state)
 	fill(big, 200000, 9);
 	check_describe(small, 5000);
 	check_describe(big, 200000);
-	assert_int_equal(mpi_arena_describe(NULL, &(int){0}, &(size_t){0}),
+	assert_int_equal(mp__arena_describe(NULL, &(int){0}, &(size_t){0}),
 			 -EINVAL);
-	mpi_arena_free(pad);
-	mpi_arena_free(small);
-	mpi_arena_free(big);
+	mp__arena_free(pad);
+	mp__arena_free(small);
+	mp__arena_free(big);
 }
 
 enum { ARENA_THREADS = 4, ARENA_LIVE = 32, ARENA_ROUNDS = 3000 };
@@ -1095,11 +1095,11 @@ static void *arena_churn(void *arg)
 		if (blk[slot] != NULL) {
 			/* Nobody else wrote into our block meanwhile. */
 			w->bad += !intact(blk[slot], size[slot], seed[slot]);
-			mpi_arena_free(blk[slot]);
+			mp__arena_free(blk[slot]);
 		}
 		size[slot] = (x >> 8) % 97 == 0 ? 70000 : 1 + (x >> 4) % 3000;
 		seed[slot] = w->id << 24 | i;
-		if ((blk[slot] = mpi_arena_alloc(size[slot])) == NULL) {
+		if ((blk[slot] = mp__arena_alloc(size[slot])) == NULL) {
 			w->bad++;
 			continue;
 		}
@@ -1108,7 +1108,7 @@ static void *arena_churn(void *arg)
 	for (unsigned slot = 0; slot < ARENA_LIVE; slot++) {
 		if (blk[slot] != NULL)
 			w->bad += !intact(blk[slot], size[slot], seed[slot]);
-		mpi_arena_free(blk[slot]);
+		mp__arena_free(blk[slot]);
 	}
 	return NULL;
 }
@@ -1133,7 +1133,7 @@ static void test_arena_threads(void **state)
 
 /* ---- code maps (internal/code.c) ---- */
 
-static bool has_object(const struct mpi_code_obj *objs, size_t n,
+static bool has_object(const struct mp__code_obj *objs, size_t n,
 		       const char *part)
 {
 	for (size_t i = 0; i < n; i++)
@@ -1150,15 +1150,15 @@ static bool has_object(const struct mpi_code_obj *objs, size_t n,
  */
 static void test_code_map_sees_objects_loaded_later(void **state)
 {
-	static struct mpi_code_obj objs[MPI_CODE_MAX_OBJS];
-	static struct mpi_code_map m;
+	static struct mp__code_obj objs[MP__CODE_MAX_OBJS];
+	static struct mp__code_map m;
 	size_t n;
 	void *h, *fn;
 
 	(void)state;
-	mpi_code_remember();
-	n = mpi_code_describe(objs, MPI_CODE_MAX_OBJS);
-	mpi_code_map_init(&m, objs, n);
+	mp__code_remember();
+	n = mp__code_describe(objs, MP__CODE_MAX_OBJS);
+	mp__code_map_init(&m, objs, n);
 	assert_int_equal(m.n, n);
 	for (size_t i = 0; i < m.n; i++)
 		assert_true(m.o[i].found && m.o[i].delta == 0);
@@ -1167,10 +1167,10 @@ static void test_code_map_sees_objects_loaded_later(void **state)
 	h = dlopen("libresolv.so.2", RTLD_NOW | RTLD_LOCAL);
 	assert_non_null(h);
 	assert_non_null(fn = dlsym(h, "__b64_ntop")); /* its own */
-	n = mpi_code_describe(objs, MPI_CODE_MAX_OBJS);
+	n = mp__code_describe(objs, MP__CODE_MAX_OBJS);
 	assert_true(has_object(objs, n, "libresolv.so"));
-	mpi_code_map_init(&m, objs, n);
-	assert_true(mpi_code_translate(&m, (uint64_t)(uintptr_t)fn) ==
+	mp__code_map_init(&m, objs, n);
+	assert_true(mp__code_translate(&m, (uint64_t)(uintptr_t)fn) ==
 		    (uintptr_t)fn);
 	dlclose(h);
 }

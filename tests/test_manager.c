@@ -110,7 +110,7 @@ static void test_mgr_small_pickles(void **state)
 		mp_obj_strn(text, 240), mp_obj_bigint(big9, 9),
 		mp_obj_tuple_pack(1, I(1)),
 	};
-	unsigned char buf[MPI_SMALL_PICKLE];
+	unsigned char buf[MP__SMALL_PICKLE];
 	const unsigned char *p;
 	mp_bytes_t want;
 	mp_obj_t *back;
@@ -125,11 +125,11 @@ static void test_mgr_small_pickles(void **state)
 	vals[24] = mp_obj_strn(text, 240);
 	for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
 		mpt_assert_ok(mp_pickle_dumps(vals[i], 4, &want));
-		p = mpi_pickle_small(vals[i], buf, &n);
+		p = mp__pickle_small(vals[i], buf, &n);
 		if (i >= 24) { /* too long, big int, tuple: the general way */
 			assert_null(p);
 			/* a str of 240 bytes is still SHORT_BINUNICODE */
-			assert_int_equal(mpi_unpickle_small(
+			assert_int_equal(mp__unpickle_small(
 				(const unsigned char *)want.data, want.len,
 				&back), i == 24);
 			if (back != NULL)
@@ -142,13 +142,13 @@ static void test_mgr_small_pickles(void **state)
 		assert_non_null(p);
 		assert_int_equal(n, want.len);
 		assert_memory_equal(p, want.data, n);
-		assert_int_equal(mpi_unpickle_small(p, n, &back), 1);
+		assert_int_equal(mp__unpickle_small(p, n, &back), 1);
 		assert_int_equal(mp_obj_eq(back, vals[i]), 1);
 		assert_int_equal(mp_obj_kind(back), mp_obj_kind(vals[i]));
 		mp_obj_free(back);
 		/* a damaged copy is left to the general reader */
 		buf[(size_t)(p - buf) + n - 1] = 'x';
-		assert_int_equal(mpi_unpickle_small(p, n, &back), 0);
+		assert_int_equal(mp__unpickle_small(p, n, &back), 0);
 		mp_bytes_destroy(&want);
 		mp_obj_free(vals[i]);
 	}
@@ -1068,7 +1068,7 @@ static int hold_word(void *arg)
 	struct held_word *h = arg;
 
 	mpt_crash_signals_default();
-	mpi_lock_take(h->word, MPI_NO_DEADLINE);
+	mp__lock_take(h->word, MP__NO_DEADLINE);
 	if (write(h->fd, "h", 1) != 1)
 		return 3;
 	for (;;)

@@ -964,7 +964,7 @@ static void test_remote_objects_freed(void **state)
 		"del d2; gc.collect()\n"
 		"print(m._number_of_objects() - n0)\n";
 	struct getter g = {0};
-	struct mpi_rproxy remote;
+	struct mp__rproxy remote;
 	mp_manager_t *m, *c;
 	mp_dictproxy_t *keep;
 	mp_obj_t *k = str("k"), *v;
@@ -993,8 +993,8 @@ static void test_remote_objects_freed(void **state)
 	mpt_assert_ok(mp_event_wait(&g.started, mpt_timeout(10)));
 	/* the last reference goes (another client's, say) while the get
 	 * waits: this handle's copy of the remote object */
-	remote = ((struct mpi_rhandle *)g.q)->p;
-	mpt_assert_ok(mpi_rdecref(&remote));
+	remote = ((struct mp__rhandle *)g.q)->p;
+	mpt_assert_ok(mp__rdecref(&remote));
 	assert_int_equal(pthread_join(t, NULL), 0);
 	mp_queueproxy_free(g.q); /* its decref: a KeyError, ignored */
 	/* -ETIMEDOUT, or a KeyError when the decref came first */

@@ -648,7 +648,7 @@ static void test_death_noticed_while_replacement_starts(void **state)
 	assert_int_equal(pipe2(hook_go, O_CLOEXEC), 0);
 	p = mp_pool_new(&(mp_pool_opts_t){.processes = 2});
 	assert_non_null(p);
-	__atomic_store_n(&mpi_pool_start_hook, blocking_start, __ATOMIC_RELEASE);
+	__atomic_store_n(&mp__pool_start_hook, blocking_start, __ATOMIC_RELEASE);
 	/* Tasks look long at first: one goes to each worker. */
 	for (int i = 0; i < 2; i++) {
 		int a[2] = {fds[1], i}, msg[2];
@@ -675,7 +675,7 @@ static void test_death_noticed_while_replacement_starts(void **state)
 		      MP_EBROKEN);
 	assert_non_null(strstr(mp_last_error(), "killed by SIGKILL"));
 	/* Let the starts go: the pool works again. */
-	__atomic_store_n(&mpi_pool_start_hook, NULL, __ATOMIC_RELEASE);
+	__atomic_store_n(&mp__pool_start_hook, NULL, __ATOMIC_RELEASE);
 	assert_int_equal(write(hook_go[1], "gg", 2), 2);
 	mpt_assert_ok(mp_pool_apply(p, twice, &x, sizeof(x), &buf));
 	assert_int_equal(*(int *)buf.data, 10);
@@ -842,7 +842,7 @@ static void test_start_method_refused(void **state)
 		.start_method = "spawn"}));
 	assert_int_equal(mp_last_error_code(), -EINVAL);
 	assert_non_null(strstr(mp_last_error(), "opts->initarg_len is 0"));
-	mpi_forkserver_stop(); /* forkserver now fails: never a fallback */
+	mp__forkserver_stop(); /* forkserver now fails: never a fallback */
 	assert_null(mp_pool_new(&(mp_pool_opts_t){.processes = 1,
 						  .start_method = "forkserver"}));
 	assert_int_equal(mp_last_error_code(), -ENOTSUP);
@@ -1171,7 +1171,7 @@ static void look_in_inbox(void)
 {
 	mp_pool_t *p = preplaced_pool;
 
-	if (p != NULL && mpi_ring_count(p->w[0].args.inbox) > 0)
+	if (p != NULL && mp__ring_count(p->w[0].args.inbox) > 0)
 		atomic_fetch_add(&preplaced_seen, 1);
 }
 
@@ -1195,7 +1195,7 @@ static void test_preplaced_job_survives_death(void **state)
 		.initializer = die_once_at_start});
 	assert_non_null(p);
 	preplaced_pool = p;
-	__atomic_store_n(&mpi_pool_start_hook, look_in_inbox, __ATOMIC_RELEASE);
+	__atomic_store_n(&mp__pool_start_hook, look_in_inbox, __ATOMIC_RELEASE);
 	for (int i = 0; i < PRE_N; i++)
 		assert_non_null(r[i] = mp_pool_apply_async(p, preplaced_run, &i,
 							    sizeof(i), NULL));
@@ -1209,7 +1209,7 @@ static void test_preplaced_job_survives_death(void **state)
 	}
 	mpt_assert_ok(mp_pool_close(p));
 	mpt_assert_ok(mp_pool_join(p, mpt_timeout(30)));
-	__atomic_store_n(&mpi_pool_start_hook, NULL, __ATOMIC_RELEASE);
+	__atomic_store_n(&mp__pool_start_hook, NULL, __ATOMIC_RELEASE);
 	preplaced_pool = NULL;
 	mp_pool_free(p);
 	for (int i = 0; i < PRE_N; i++)
@@ -1254,7 +1254,7 @@ static void test_replacement_starter(void **state)
 
 		assert_non_null(p);
 		atomic_store(&start_count, 0);
-		__atomic_store_n(&mpi_pool_start_hook, note_start_thread,
+		__atomic_store_n(&mp__pool_start_hook, note_start_thread,
 				 __ATOMIC_RELEASE);
 		for (int i = 0; i < STARTER_N; i++)
 			assert_non_null(r[i] = mp_pool_apply_async(p, worker_pid,
@@ -1270,7 +1270,7 @@ static void test_replacement_starter(void **state)
 		}
 		mpt_assert_ok(mp_pool_close(p));
 		mpt_assert_ok(mp_pool_join(p, mpt_timeout(30)));
-		__atomic_store_n(&mpi_pool_start_hook, NULL, __ATOMIC_RELEASE);
+		__atomic_store_n(&mp__pool_start_hook, NULL, __ATOMIC_RELEASE);
 		/* The first two workers are started by mp_pool_new, without
 		 * the hook; each task after them needed a replacement. */
 		n = atomic_load(&start_count);
@@ -2155,7 +2155,7 @@ static void test_apply_async_many(void **state)
 	mp_pool_free(p);
 }
 
-/* ---- the lock-free hand-off of single calls (mpi_pool_handoff) ---- */
+/* ---- the lock-free hand-off of single calls (mp__pool_handoff) ---- */
 
 static int order_log = -1; /* a pipe made before the pool: every worker's */
 
@@ -2343,7 +2343,7 @@ int main(int argc, char **argv)
 
 	if (argc == 2 && strcmp(argv[1], "--exit-with-live-pool") == 0)
 		return exit_with_live_pool();
-	if (getenv("MP_NO_PIDFD") != NULL && mpi_have_pidfd())
+	if (getenv("MP_NO_PIDFD") != NULL && mp__have_pidfd())
 		return 99; /* the fallback is not in force */
 	if (init < 0)
 		return 98;

@@ -298,7 +298,7 @@ static void test_sentinel(void **state)
  * read end of the exit pipe; either way readable once the child ended. */
 static void test_sentinel_kind(void **state)
 {
-	bool fallback = !mpi_have_pidfd(); /* forced, or valgrind */
+	bool fallback = !mp__have_pidfd(); /* forced, or valgrind */
 	mp_process_t *p;
 	char path[64], link[256] = "";
 	struct stat st;
@@ -1205,61 +1205,61 @@ static void test_parse_stat_exit_code(void **state)
 
 	(void)state;
 	len = stat52(line, sizeof(line), "9\n");
-	mpt_assert_ok(mpi_parse_stat_exit_code(line, len, &status));
+	mpt_assert_ok(mp__parse_stat_exit_code(line, len, &status));
 	assert_int_equal(status, 9); /* killed by SIGKILL */
 	len = stat52(line, sizeof(line), "768");
-	mpt_assert_ok(mpi_parse_stat_exit_code(line, len, &status));
+	mpt_assert_ok(mp__parse_stat_exit_code(line, len, &status));
 	assert_int_equal(status, 3 << 8); /* exit(3) */
 	len = stat52(line, sizeof(line), "99999999999999999999");
-	mpt_assert_ok(mpi_parse_stat_exit_code(line, len, &status));
+	mpt_assert_ok(mp__parse_stat_exit_code(line, len, &status));
 	assert_int_equal(status, INT_MAX);
 	/* Only len bytes are read: one field short. */
 	len = stat52(line, sizeof(line), "0");
-	assert_int_equal(mpi_parse_stat_exit_code(line, len - 2, &status),
+	assert_int_equal(mp__parse_stat_exit_code(line, len - 2, &status),
 			 -EINVAL);
 	len = stat52(line, sizeof(line), "x");
-	assert_int_equal(mpi_parse_stat_exit_code(line, len, &status), -EINVAL);
+	assert_int_equal(mp__parse_stat_exit_code(line, len, &status), -EINVAL);
 	len = stat52(line, sizeof(line), "-1");
-	assert_int_equal(mpi_parse_stat_exit_code(line, len, &status), -EINVAL);
-	assert_int_equal(mpi_parse_stat_exit_code(S("12 (abc"), &status), -EINVAL);
-	assert_int_equal(mpi_parse_stat_exit_code(S("12 (a) S 1 0"), &status),
+	assert_int_equal(mp__parse_stat_exit_code(line, len, &status), -EINVAL);
+	assert_int_equal(mp__parse_stat_exit_code(S("12 (abc"), &status), -EINVAL);
+	assert_int_equal(mp__parse_stat_exit_code(S("12 (a) S 1 0"), &status),
 			 -EINVAL);
 }
 
 static void test_parse_stat(void **state)
 {
-	struct mpi_stat st;
+	struct mp__stat st;
 	char cut[] = "5 (a) S 77";
 
 	(void)state;
-	mpt_assert_ok(mpi_parse_stat(S("4242 (my (odd) prog) R 1 4242 0\n"), &st));
+	mpt_assert_ok(mp__parse_stat(S("4242 (my (odd) prog) R 1 4242 0\n"), &st));
 	assert_int_equal(st.state, 'R');
 	assert_int_equal(st.ppid, 1);
 	assert_int_equal(st.comm_len, strlen("my (odd) prog"));
 	assert_memory_equal(st.comm, "my (odd) prog", st.comm_len);
 	/* A comm that looks like the fields after it. */
-	mpt_assert_ok(mpi_parse_stat(S("9 (x) Z 3 (y) S 4\n"), &st));
+	mpt_assert_ok(mp__parse_stat(S("9 (x) Z 3 (y) S 4\n"), &st));
 	assert_int_equal(st.state, 'S');
 	assert_int_equal(st.ppid, 4);
-	mpt_assert_ok(mpi_parse_stat(S("9 () D 0"), &st));
+	mpt_assert_ok(mp__parse_stat(S("9 () D 0"), &st));
 	assert_int_equal(st.comm_len, 0);
 	assert_int_equal(st.ppid, 0);
 	/* A huge ppid saturates. */
-	mpt_assert_ok(mpi_parse_stat(S("1 (a) S 99999999999999999999999 1"), &st));
+	mpt_assert_ok(mp__parse_stat(S("1 (a) S 99999999999999999999999 1"), &st));
 	assert_int_equal(st.ppid, INT_MAX);
 	/* Only len bytes are read: no NUL needed. */
-	mpt_assert_ok(mpi_parse_stat(cut, strlen(cut) - 1, &st));
+	mpt_assert_ok(mp__parse_stat(cut, strlen(cut) - 1, &st));
 	assert_int_equal(st.ppid, 7);
 	/* Malformed. */
-	assert_int_equal(mpi_parse_stat(S(""), &st), -EINVAL);
-	assert_int_equal(mpi_parse_stat(S("12 (abc"), &st), -EINVAL);
-	assert_int_equal(mpi_parse_stat(S("12 abc) S 1"), &st), -EINVAL);
-	assert_int_equal(mpi_parse_stat(S("12 (abc)"), &st), -EINVAL);
-	assert_int_equal(mpi_parse_stat(S("12 (abc) S"), &st), -EINVAL);
-	assert_int_equal(mpi_parse_stat(S("12 (abc) S x"), &st), -EINVAL);
-	assert_int_equal(mpi_parse_stat(S("12 (abc) 5 1"), &st), -EINVAL);
-	assert_int_equal(mpi_parse_stat(S("12 (abc)  S 1"), &st), -EINVAL);
-	assert_int_equal(mpi_parse_stat(S("12 (abc) S 1x"), &st), -EINVAL);
+	assert_int_equal(mp__parse_stat(S(""), &st), -EINVAL);
+	assert_int_equal(mp__parse_stat(S("12 (abc"), &st), -EINVAL);
+	assert_int_equal(mp__parse_stat(S("12 abc) S 1"), &st), -EINVAL);
+	assert_int_equal(mp__parse_stat(S("12 (abc)"), &st), -EINVAL);
+	assert_int_equal(mp__parse_stat(S("12 (abc) S"), &st), -EINVAL);
+	assert_int_equal(mp__parse_stat(S("12 (abc) S x"), &st), -EINVAL);
+	assert_int_equal(mp__parse_stat(S("12 (abc) 5 1"), &st), -EINVAL);
+	assert_int_equal(mp__parse_stat(S("12 (abc)  S 1"), &st), -EINVAL);
+	assert_int_equal(mp__parse_stat(S("12 (abc) S 1x"), &st), -EINVAL);
 }
 
 static void test_parse_cgroup(void **state)
@@ -1271,34 +1271,34 @@ static void test_parse_cgroup(void **state)
 				 "0::/docker/3f1c";
 	static const char bad[] = "x::/a\n3::/b\n0::relative\n0::/a/../b\n"
 				  "0:/a\n0::/a\0b\n5:cpuset:/c\n";
-	struct mpi_cgroup cg;
+	struct mp__cgroup cg;
 	size_t off = 0, n;
 
 	(void)state;
-	assert_int_equal(mpi_cgroup_next(S(v1), &off, &cg), 1);
+	assert_int_equal(mp__cgroup_next(S(v1), &off, &cg), 1);
 	assert_int_equal(cg.v2, 0);
 	assert_int_equal(cg.path_len, strlen("/docker/3f1c"));
 	assert_memory_equal(cg.path, "/docker/3f1c", cg.path_len);
-	assert_int_equal(mpi_cgroup_next(S(v1), &off, &cg), 1);
+	assert_int_equal(mp__cgroup_next(S(v1), &off, &cg), 1);
 	assert_int_equal(cg.v2, 1);
 	assert_memory_equal(cg.path, "/docker/3f1c", cg.path_len);
-	assert_int_equal(mpi_cgroup_next(S(v1), &off, &cg), 0);
+	assert_int_equal(mp__cgroup_next(S(v1), &off, &cg), 0);
 	assert_int_equal(off, sizeof(v1) - 1);
 	/* Every line of these is skipped (not a crash, not a path). */
 	off = 0;
-	assert_int_equal(mpi_cgroup_next(bad, sizeof(bad) - 1, &off, &cg), 0);
+	assert_int_equal(mp__cgroup_next(bad, sizeof(bad) - 1, &off, &cg), 0);
 	off = 0;
-	assert_int_equal(mpi_cgroup_next(S("0::/\n"), &off, &cg), 1);
+	assert_int_equal(mp__cgroup_next(S("0::/\n"), &off, &cg), 1);
 	assert_int_equal(cg.path_len, 1);
 	/* The walk up ends at the root. */
-	n = mpi_cgroup_parent(S("/a/bb/c"));
+	n = mp__cgroup_parent(S("/a/bb/c"));
 	assert_int_equal(n, 5);
-	n = mpi_cgroup_parent("/a/bb/c", n);
+	n = mp__cgroup_parent("/a/bb/c", n);
 	assert_int_equal(n, 2);
-	n = mpi_cgroup_parent("/a/bb/c", n);
+	n = mp__cgroup_parent("/a/bb/c", n);
 	assert_int_equal(n, 1);
-	assert_int_equal(mpi_cgroup_parent("/a/bb/c", n), 0);
-	assert_int_equal(mpi_cgroup_parent(S("a/b")), 0);
+	assert_int_equal(mp__cgroup_parent("/a/bb/c", n), 0);
+	assert_int_equal(mp__cgroup_parent(S("a/b")), 0);
 }
 
 static void test_parse_cpu_limits(void **state)
@@ -1306,43 +1306,43 @@ static void test_parse_cpu_limits(void **state)
 	int64_t quota = 0, period = 0, v;
 
 	(void)state;
-	assert_int_equal(mpi_parse_cpu_max(S("max 100000\n"), &quota, &period), 0);
-	assert_int_equal(mpi_parse_cpu_max(S("max\n"), &quota, &period), 0);
-	assert_int_equal(mpi_parse_cpu_max(S("50000 100000\n"), &quota, &period), 1);
+	assert_int_equal(mp__parse_cpu_max(S("max 100000\n"), &quota, &period), 0);
+	assert_int_equal(mp__parse_cpu_max(S("max\n"), &quota, &period), 0);
+	assert_int_equal(mp__parse_cpu_max(S("50000 100000\n"), &quota, &period), 1);
 	assert_int_equal(quota, 50000);
 	assert_int_equal(period, 100000);
-	assert_int_equal(mpi_quota_cpus(quota, period), 1);
-	assert_int_equal(mpi_quota_cpus(250000, 100000), 3);
+	assert_int_equal(mp__quota_cpus(quota, period), 1);
+	assert_int_equal(mp__quota_cpus(250000, 100000), 3);
 	/* A huge quota saturates instead of overflowing. */
-	assert_int_equal(mpi_parse_cpu_max(S("99999999999999999999999 1000\n"),
+	assert_int_equal(mp__parse_cpu_max(S("99999999999999999999999 1000\n"),
 					   &quota, &period), 1);
 	assert_true(quota == INT64_MAX);
-	assert_int_equal(mpi_quota_cpus(quota, period), INT_MAX);
-	assert_int_equal(mpi_quota_cpus(INT64_MAX, 1), INT_MAX);
-	assert_int_equal(mpi_quota_cpus(INT64_MAX, INT64_MAX), 1);
-	assert_int_equal(mpi_quota_cpus(INT64_MAX - 1, INT64_MAX), 1);
+	assert_int_equal(mp__quota_cpus(quota, period), INT_MAX);
+	assert_int_equal(mp__quota_cpus(INT64_MAX, 1), INT_MAX);
+	assert_int_equal(mp__quota_cpus(INT64_MAX, INT64_MAX), 1);
+	assert_int_equal(mp__quota_cpus(INT64_MAX - 1, INT64_MAX), 1);
 	/* Malformed. */
-	assert_int_equal(mpi_parse_cpu_max(S(""), &quota, &period), -EINVAL);
-	assert_int_equal(mpi_parse_cpu_max(S("50000\n"), &quota, &period), -EINVAL);
-	assert_int_equal(mpi_parse_cpu_max(S("abc 100\n"), &quota, &period), -EINVAL);
-	assert_int_equal(mpi_parse_cpu_max(S("maxx 100\n"), &quota, &period), -EINVAL);
-	assert_int_equal(mpi_parse_cpu_max(S("0 100000\n"), &quota, &period), -EINVAL);
-	assert_int_equal(mpi_parse_cpu_max(S("5 0\n"), &quota, &period), -EINVAL);
-	assert_int_equal(mpi_parse_cpu_max(S("5 10 x\n"), &quota, &period), -EINVAL);
-	assert_int_equal(mpi_parse_cpu_max(S("-5 10\n"), &quota, &period), -EINVAL);
+	assert_int_equal(mp__parse_cpu_max(S(""), &quota, &period), -EINVAL);
+	assert_int_equal(mp__parse_cpu_max(S("50000\n"), &quota, &period), -EINVAL);
+	assert_int_equal(mp__parse_cpu_max(S("abc 100\n"), &quota, &period), -EINVAL);
+	assert_int_equal(mp__parse_cpu_max(S("maxx 100\n"), &quota, &period), -EINVAL);
+	assert_int_equal(mp__parse_cpu_max(S("0 100000\n"), &quota, &period), -EINVAL);
+	assert_int_equal(mp__parse_cpu_max(S("5 0\n"), &quota, &period), -EINVAL);
+	assert_int_equal(mp__parse_cpu_max(S("5 10 x\n"), &quota, &period), -EINVAL);
+	assert_int_equal(mp__parse_cpu_max(S("-5 10\n"), &quota, &period), -EINVAL);
 	/* v1 files. */
-	mpt_assert_ok(mpi_parse_cgroup_int(S("-1\n"), &v));
+	mpt_assert_ok(mp__parse_cgroup_int(S("-1\n"), &v));
 	assert_true(v == -1);
-	mpt_assert_ok(mpi_parse_cgroup_int(S(" 150000 \n"), &v));
+	mpt_assert_ok(mp__parse_cgroup_int(S(" 150000 \n"), &v));
 	assert_true(v == 150000);
-	mpt_assert_ok(mpi_parse_cgroup_int(S("99999999999999999999999\n"), &v));
+	mpt_assert_ok(mp__parse_cgroup_int(S("99999999999999999999999\n"), &v));
 	assert_true(v == INT64_MAX);
-	mpt_assert_ok(mpi_parse_cgroup_int(S("-99999999999999999999999\n"), &v));
+	mpt_assert_ok(mp__parse_cgroup_int(S("-99999999999999999999999\n"), &v));
 	assert_true(v == -INT64_MAX);
-	assert_int_equal(mpi_parse_cgroup_int(S(""), &v), -EINVAL);
-	assert_int_equal(mpi_parse_cgroup_int(S("-\n"), &v), -EINVAL);
-	assert_int_equal(mpi_parse_cgroup_int(S("12 13\n"), &v), -EINVAL);
-	assert_int_equal(mpi_parse_cgroup_int(S("0x10\n"), &v), -EINVAL);
+	assert_int_equal(mp__parse_cgroup_int(S(""), &v), -EINVAL);
+	assert_int_equal(mp__parse_cgroup_int(S("-\n"), &v), -EINVAL);
+	assert_int_equal(mp__parse_cgroup_int(S("12 13\n"), &v), -EINVAL);
+	assert_int_equal(mp__parse_cgroup_int(S("0x10\n"), &v), -EINVAL);
 }
 
 /* ---- threads ---- */
@@ -1618,7 +1618,7 @@ static void test_methods_run_target(void **state)
 		assert_int_equal(mp_process_is_alive(p), 0);
 		/* Reaped, its sentinel stays readable (POLLIN, as a pidfd;
 		 * the fallback's exit pipe only hangs up). */
-		if (mpi_have_pidfd()) {
+		if (mp__have_pidfd()) {
 			struct pollfd s = {mp_process_sentinel(p), POLLIN, 0};
 
 			assert_int_equal(poll(&s, 1, 0), 1);
@@ -2494,11 +2494,11 @@ static void forged(const void *req, size_t len, const int *fds, int nfds,
 		   int want)
 {
 	pid_t pid = 0;
-	int rc = mpi_fs_request(req, len, fds, nfds, &pid);
+	int rc = mp__fs_request(req, len, fds, nfds, &pid);
 
 	if (rc != want)
 		print_error("forged request: %d (%s), want %d\n", rc,
-			    mpi_reason(rc), want);
+			    mp__reason(rc), want);
 	assert_int_equal(rc, want);
 	assert_int_equal(pid, 0);
 }
@@ -2506,7 +2506,7 @@ static void forged(const void *req, size_t len, const int *fds, int nfds,
 /* A valid request for target (the caller frees it), of *len bytes. */
 static void *good_request(const char *target, size_t *len)
 {
-	struct mpi_req_src s;
+	struct mp__req_src s;
 	void *buf;
 
 	memset(&s, 0, sizeof(s));
@@ -2515,10 +2515,10 @@ static void *good_request(const char *target, size_t *len)
 	s.name = "forged";
 	s.ident = "9";
 	s.target = target;
-	*len = mpi_req_size(&s);
+	*len = mp__req_size(&s);
 	buf = malloc(*len);
 	assert_non_null(buf);
-	mpi_req_encode(&s, buf);
+	mp__req_encode(&s, buf);
 	return buf;
 }
 
@@ -2574,7 +2574,7 @@ static int forged_from_child(void *arg)
 	mp_process_t *p;
 
 	(void)arg;
-	if (mpi_fs_request(req, len, fds, 1, &pid) != -EPERM)
+	if (mp__fs_request(req, len, fds, 1, &pid) != -EPERM)
 		return 2;
 	p = mp_process_new(echo_msg, NULL,
 			   &(mp_process_opts_t){.start_method = "forkserver"});
@@ -2736,7 +2736,7 @@ static void fs_victim(void)
 
 	if (p == NULL || mp_process_start(p) < 0)
 		_exit(1);
-	printf("%d %d\n", (int)mpi_forkserver_pid(), (int)mp_process_pid(p));
+	printf("%d %d\n", (int)mp__forkserver_pid(), (int)mp_process_pid(p));
 	fflush(stdout);
 	for (;;)
 		pause();
@@ -2898,12 +2898,12 @@ static void *hold_reg_lock(void *arg)
 {
 	int fd = *(int *)arg;
 
-	pthread_mutex_lock(&mpi_reg_lock);
+	pthread_mutex_lock(&mp__reg_lock);
 	write_all(fd, "l", 1);
 	/* Hold it a while (not a synchronisation: the fork below must
 	 * happen while it is held, which a long hold makes all but sure). */
 	poll(NULL, 0, 200);
-	pthread_mutex_unlock(&mpi_reg_lock);
+	pthread_mutex_unlock(&mp__reg_lock);
 	write_all(fd, "u", 1);
 	return NULL;
 }
@@ -2998,7 +2998,7 @@ static void test_forkserver_stopped(void **state)
 	mp_process_t *p;
 
 	(void)state;
-	mpi_forkserver_stop();
+	mp__forkserver_stop();
 	p = mp_process_new(echo_msg, NULL,
 			   &(mp_process_opts_t){.start_method = "forkserver"});
 	mpt_assert_rc(mp_process_start(p), -ENOTSUP);
@@ -3081,7 +3081,7 @@ int main(int argc, char **argv)
 	if (getenv("MPT_FS_REPLACED") != NULL)
 		fs_replaced(getenv("MPT_FS_REPLACED"));
 
-	if (getenv("MP_NO_PIDFD") != NULL && mpi_have_pidfd())
+	if (getenv("MP_NO_PIDFD") != NULL && mp__have_pidfd())
 		return 99; /* the fallback is not in force */
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

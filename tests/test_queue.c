@@ -321,7 +321,7 @@ static void test_many_producers_many_consumers(void **state)
 
 	(void)state;
 	per_producer = 25000; /* 100k messages in all */
-	st = mpi_arena_alloc(sizeof(*st));
+	st = mp__arena_alloc(sizeof(*st));
 	shared_q = mp_queue_new(&(mp_queue_opts_t){.capacity = 256 * 1024});
 	for (i = 0; i < NC; i++)
 		cons[i] = mpt_fork(consumer, NULL);
@@ -340,7 +340,7 @@ static void test_many_producers_many_consumers(void **state)
 			assert_int_equal(st->seen[i][s], 1);
 	}
 	mp_queue_free(shared_q);
-	mpi_arena_free(st);
+	mp__arena_free(st);
 }
 
 /* ---- deaths ---- */
@@ -669,7 +669,7 @@ static void test_capacity_limits(void **state)
 /* Write a raw record (header: length, kind and the ring's lap at its
  * position; then plen payload bytes) at the producer's tail, publish it,
  * and clear the header word after it, as a producer does (ring.c). */
-static void raw_rec(struct mpi_ring *r, uint32_t kind, uint32_t len,
+static void raw_rec(struct mp__ring *r, uint32_t kind, uint32_t len,
 		    const void *payload, size_t plen)
 {
 	unsigned char *p = r->data + (r->ptail & (r->cap - 1));
@@ -686,26 +686,26 @@ static void raw_rec(struct mpi_ring *r, uint32_t kind, uint32_t len,
 }
 
 /* The ring still carries a good message after the bad one. */
-static int still_works(struct mpi_ring *r)
+static int still_works(struct mp__ring *r)
 {
 	void *out = NULL;
 	size_t len;
 
-	if (mpi_ring_put(r, "good", 4, 0) != 0 ||
-	    mpi_ring_get(r, &out, 0, &len, 0) != 0)
+	if (mp__ring_put(r, "good", 4, 0) != 0 ||
+	    mp__ring_get(r, &out, 0, &len, 0) != 0)
 		return 0;
 	len = len == 4 && memcmp(out, "good", 4) == 0;
-	mpi_free(out);
+	mp__free(out);
 	return (int)len;
 }
 
-static int get_code(struct mpi_ring *r)
+static int get_code(struct mp__ring *r)
 {
 	void *out = NULL;
 	size_t len;
-	int rc = mpi_ring_get(r, &out, 0, &len, 0);
+	int rc = mp__ring_get(r, &out, 0, &len, 0);
 
-	mpi_free(out);
+	mp__free(out);
 	return rc;
 }
 
@@ -713,7 +713,7 @@ enum { WHOLE = 1, FIRST = 2, CONT = 3 };
 
 static int hostile_records(void *arg)
 {
-	struct mpi_ring *r = mpi_ring_new(4096, 0, 0), *m;
+	struct mp__ring *r = mp__ring_new(4096, 0, 0), *m;
 	uint64_t first[2] = {16, 0}; /* total 16, then 8 payload bytes */
 	uint64_t huge[2] = {(uint64_t)1 << 62, 0};
 	char buf[64];
@@ -727,7 +727,7 @@ static int hostile_records(void *arg)
 	/* A whole message claiming 4 GiB with 8 bytes published. */
 	raw_rec(r, WHOLE, 0xfffffff0u, "12345678", 8);
 	if (get_code(r) != -EPROTO ||
-	    strstr(mpi_reason(-EPROTO), "malformed record") == NULL)
+	    strstr(mp__reason(-EPROTO), "malformed record") == NULL)
 		return 1;
 	if (!still_works(r))
 		return 2;
@@ -746,7 +746,7 @@ static int hostile_records(void *arg)
 	/* The same into the caller's buffer of 16 bytes (cap checked). */
 	raw_rec(r, FIRST, 16, first, 16);
 	raw_rec(r, CONT, 40, buf, 40);
-	if (mpi_ring_get(r, &p, 16, &len, 0) != -EPROTO || !still_works(r))
+	if (mp__ring_get(r, &p, 16, &len, 0) != -EPROTO || !still_works(r))
 		return 5;
 	/* An unknown kind; a first record too short for its total. */
 	raw_rec(r, 9, 8, "12345678", 8);
@@ -760,14 +760,14 @@ static int hostile_records(void *arg)
 	raw_rec(r, FIRST, 16, huge, 16);
 	if (get_code(r) != -ETIMEDOUT || !still_works(r))
 		return 8;
-	mpi_ring_free(r);
+	mp__ring_free(r);
 	/* Over the ring's max_message. */
-	if ((m = mpi_ring_new(4096, 0, 10)) == NULL)
+	if ((m = mp__ring_new(4096, 0, 10)) == NULL)
 		return 98;
 	raw_rec(m, WHOLE, 16, "0123456789abcdef", 16);
 	if (get_code(m) != -EPROTO)
 		return 9;
-	mpi_ring_free(m);
+	mp__ring_free(m);
 	return 0;
 }
 

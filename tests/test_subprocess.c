@@ -571,7 +571,7 @@ int main(void)
 		MPT(test_without_pidfd),
 	};
 
-	if (getenv("MP_NO_PIDFD") != NULL && mpi_have_pidfd())
+	if (getenv("MP_NO_PIDFD") != NULL && mp__have_pidfd())
 		return 99; /* the fallback is not in force */
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -31,7 +31,7 @@ static int up[2]; /* children -> test: one byte each when ready */
 static int setup(void **state)
 {
 	mpt_setup(state);
-	sh = mpi_arena_alloc(sizeof(*sh));
+	sh = mp__arena_alloc(sizeof(*sh));
 	if (sh == NULL || pipe2(go, O_CLOEXEC) < 0 || pipe2(up, O_CLOEXEC) < 0)
 		return -1;
 	return 0;
@@ -43,7 +43,7 @@ static int teardown(void **state)
 	close(go[1]);
 	close(up[0]);
 	close(up[1]);
-	mpi_arena_free(sh);
+	mp__arena_free(sh);
 	return mpt_teardown(state);
 }
 

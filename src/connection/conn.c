@@ -21,19 +21,19 @@
 #include "internal/clock.h"
 #include "internal/error.h"
 
-int mpi_conn_new(int fd, bool readable, bool writable, mp_connection_t **out)
+int mp__conn_new(int fd, bool readable, bool writable, mp_connection_t **out)
 {
 	mp_connection_t *c;
 	struct stat st;
 
 	*out = NULL;
 	if (fd < 0 || fstat(fd, &st) < 0)
-		return mpi_why(-EBADF, "fd %d is not open", fd);
+		return mp__why(-EBADF, "fd %d is not open", fd);
 	if (!readable && !writable)
-		return mpi_why(-EINVAL, "a connection must be readable or "
+		return mp__why(-EINVAL, "a connection must be readable or "
 			       "writable");
-	if ((c = mpi_calloc(1, sizeof(*c))) == NULL)
-		return mpi_why(-ENOMEM, "out of memory");
+	if ((c = mp__calloc(1, sizeof(*c))) == NULL)
+		return mp__why(-ENOMEM, "out of memory");
 	c->fd = fd;
 	c->readable = readable;
 	c->writable = writable;
@@ -49,19 +49,19 @@ mp_connection_t *mp_connection_new(int fd, unsigned flags)
 	int rc;
 
 	if (flags & ~both) {
-		MPI_ERR(-EINVAL, "argument 'flags' has unknown bits 0x%x",
+		MP__ERR(-EINVAL, "argument 'flags' has unknown bits 0x%x",
 			flags & ~both);
 		return NULL;
 	}
 	if ((flags & both) == both) {
-		MPI_ERR(-EINVAL, "argument 'flags': MP_CONN_READONLY and "
+		MP__ERR(-EINVAL, "argument 'flags': MP_CONN_READONLY and "
 			"MP_CONN_WRITEONLY exclude each other");
 		return NULL;
 	}
-	rc = mpi_conn_new(fd, !(flags & MP_CONN_WRITEONLY),
+	rc = mp__conn_new(fd, !(flags & MP_CONN_WRITEONLY),
 			  !(flags & MP_CONN_READONLY), &c);
 	if (rc < 0)
-		MPI_RAISE(rc);
+		MP__RAISE(rc);
 	return c;
 }
 
@@ -70,75 +70,75 @@ int mp_pipe(unsigned flags, mp_connection_t **conn1, mp_connection_t **conn2)
 	bool duplex = !(flags & MP_PIPE_SIMPLEX);
 	int fds[2], rc;
 
-	MPI_CHECK_NULL(conn1);
-	MPI_CHECK_NULL(conn2);
+	MP__CHECK_NULL(conn1);
+	MP__CHECK_NULL(conn2);
 	*conn1 = *conn2 = NULL;
 	if (flags & ~MP_PIPE_SIMPLEX)
-		return MPI_ERR(-EINVAL, "argument 'flags' has unknown bits "
+		return MP__ERR(-EINVAL, "argument 'flags' has unknown bits "
 			       "0x%x", flags & ~MP_PIPE_SIMPLEX);
 	/* A socket pair both ways: send() can then say MSG_NOSIGNAL, which
 	 * spares every message the SIGPIPE masking a pipe would need. */
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0)
-		return MPI_SYSERR("socketpair");
+		return MP__SYSERR("socketpair");
 	if (!duplex) {
 		shutdown(fds[0], SHUT_WR);
 		shutdown(fds[1], SHUT_RD);
 	}
 	/* a connection owns its fd; a failed one adopted nothing */
-	if ((rc = mpi_conn_new(fds[0], true, duplex, conn1)) < 0) {
+	if ((rc = mp__conn_new(fds[0], true, duplex, conn1)) < 0) {
 		close(fds[0]);
 		close(fds[1]);
-		return MPI_RAISE(rc);
+		return MP__RAISE(rc);
 	}
-	if ((rc = mpi_conn_new(fds[1], duplex, true, conn2)) < 0) {
+	if ((rc = mp__conn_new(fds[1], duplex, true, conn2)) < 0) {
 		close(fds[1]);
 		mp_connection_free(*conn1);
 		*conn1 = NULL;
-		return MPI_RAISE(rc);
+		return MP__RAISE(rc);
 	}
 	return 0;
 }
 
 int mp_connection_fileno(const mp_connection_t *c)
 {
-	MPI_CHECK_NULL(c);
-	return c->fd >= 0 ? c->fd : MPI_ERR(MP_ECLOSED, "handle is closed");
+	MP__CHECK_NULL(c);
+	return c->fd >= 0 ? c->fd : MP__ERR(MP_ECLOSED, "handle is closed");
 }
 
 /* Can c send (write) or receive?  0, or a code with its reason. */
-int mpi_conn_check(const mp_connection_t *c, bool write)
+int mp__conn_check(const mp_connection_t *c, bool write)
 {
 	if (c == NULL)
-		return mpi_why(-EINVAL, "argument 'c' is NULL");
+		return mp__why(-EINVAL, "argument 'c' is NULL");
 	if (c->fd < 0)
-		return mpi_why(MP_ECLOSED, "handle is closed");
+		return mp__why(MP_ECLOSED, "handle is closed");
 	if (write && !c->writable)
-		return mpi_why(-EBADF, "connection is read-only");
+		return mp__why(-EBADF, "connection is read-only");
 	if (!write && !c->readable)
-		return mpi_why(-EBADF, "connection is write-only");
+		return mp__why(-EBADF, "connection is write-only");
 	if (!write && c->broken)
-		return mpi_why(-EPROTO, "connection is unusable after %s",
+		return mp__why(-EPROTO, "connection is unusable after %s",
 			       c->broken);
 	return 0;
 }
 
 /* The io of a public call without a timeout: no deadline. */
-const struct mpi_io mpi_conn_blocking = {MPI_NO_DEADLINE, MP_FOREVER};
+const struct mp__io mp__conn_blocking = {MP__NO_DEADLINE, MP_FOREVER};
 
 /*
  * Wait until fd is ready for events or the deadline passes: 0, -ETIMEDOUT,
  * -errno.  Without a deadline the next syscall simply blocks.
  */
-int mpi_conn_wait_fd(int fd, short events, uint64_t deadline)
+int mp__conn_wait_fd(int fd, short events, uint64_t deadline)
 {
 	struct pollfd pfd = {fd, events, 0};
 	struct timespec ts;
 	int rc;
 
-	if (deadline == MPI_NO_DEADLINE)
+	if (deadline == MP__NO_DEADLINE)
 		return 0;
 	for (;;) {
-		rc = ppoll(&pfd, 1, mpi_remaining(deadline, &ts), NULL);
+		rc = ppoll(&pfd, 1, mp__remaining(deadline, &ts), NULL);
 		if (rc > 0)
 			return 0;
 		if (rc == 0)
@@ -161,7 +161,7 @@ static int write_all(mp_connection_t *c, struct iovec *iov, int n,
 		     uint64_t deadline)
 {
 	int flags = MSG_NOSIGNAL |
-		    (deadline != MPI_NO_DEADLINE ? MSG_DONTWAIT : 0);
+		    (deadline != MP__NO_DEADLINE ? MSG_DONTWAIT : 0);
 	sigset_t pipe_set, old, pending;
 	struct timespec zero = {0, 0};
 	bool was_pending = true;
@@ -180,7 +180,7 @@ static int write_all(mp_connection_t *c, struct iovec *iov, int n,
 			struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
 			w = sendmsg(c->fd, &m, flags);
 		} else {
-			if ((rc = mpi_conn_wait_fd(c->fd, POLLOUT,
+			if ((rc = mp__conn_wait_fd(c->fd, POLLOUT,
 						   deadline)) < 0)
 				break;
 			w = writev(c->fd, iov, n);
@@ -190,8 +190,8 @@ static int write_all(mp_connection_t *c, struct iovec *iov, int n,
 
 			if (e == EINTR)
 				continue;
-			if (e == EAGAIN && deadline != MPI_NO_DEADLINE) {
-				if ((rc = mpi_conn_wait_fd(c->fd, POLLOUT,
+			if (e == EAGAIN && deadline != MP__NO_DEADLINE) {
+				if ((rc = mp__conn_wait_fd(c->fd, POLLOUT,
 							   deadline)) < 0)
 					break;
 				continue;
@@ -220,28 +220,28 @@ static int write_all(mp_connection_t *c, struct iovec *iov, int n,
 }
 
 /* write_all's outcome with its reason. */
-static int send_error(int rc, const struct mpi_io *io)
+static int send_error(int rc, const struct mp__io *io)
 {
 	if (rc == -ETIMEDOUT)
-		return mpi_why(rc, "timed out after %gs sending to the peer",
+		return mp__why(rc, "timed out after %gs sending to the peer",
 			       io->timeout);
 	if (rc < 0)
-		return mpi_why(rc, "send: %s", mp_strerror(rc));
+		return mp__why(rc, "send: %s", mp_strerror(rc));
 	return 0;
 }
 
-int mpi_conn_send(mp_connection_t *c, const void *buf, size_t len,
-		  const struct mpi_io *io)
+int mp__conn_send(mp_connection_t *c, const void *buf, size_t len,
+		  const struct mp__io *io)
 {
 	unsigned char hdr[12];
 	struct iovec iov[2];
 	size_t hlen = 4;
 	int rc;
 
-	if ((rc = mpi_conn_check(c, true)) < 0)
+	if ((rc = mp__conn_check(c, true)) < 0)
 		return rc;
 	if (buf == NULL && len > 0)
-		return mpi_why(-EINVAL, "argument 'buf' is NULL");
+		return mp__why(-EINVAL, "argument 'buf' is NULL");
 	if (len > 0x7fffffff) { /* CPython's large form: -1, then 8 bytes */
 		memset(hdr, 0xff, 4);
 		for (int i = 0; i < 8; i++)
@@ -256,7 +256,7 @@ int mpi_conn_send(mp_connection_t *c, const void *buf, size_t len,
 	return send_error(write_all(c, iov, len ? 2 : 1, io->deadline), io);
 }
 
-int mpi_conn_frame_add(mp_bytes_t *b, size_t *cap, const void *msg,
+int mp__conn_frame_add(mp_bytes_t *b, size_t *cap, const void *msg,
 		       size_t len)
 {
 	size_t need;
@@ -267,7 +267,7 @@ int mpi_conn_frame_add(mp_bytes_t *b, size_t *cap, const void *msg,
 	if (need > *cap) {
 		size_t c = *cap * 2 > need ? *cap * 2 : need + 256;
 
-		if ((p = mpi_realloc(b->data, c)) == NULL)
+		if ((p = mp__realloc(b->data, c)) == NULL)
 			return -ENOMEM;
 		b->data = p;
 		*cap = c;
@@ -279,22 +279,22 @@ int mpi_conn_frame_add(mp_bytes_t *b, size_t *cap, const void *msg,
 	return 0;
 }
 
-int mpi_conn_send_framed(mp_connection_t *c, const void *buf, size_t len,
-			 const struct mpi_io *io)
+int mp__conn_send_framed(mp_connection_t *c, const void *buf, size_t len,
+			 const struct mp__io *io)
 {
 	struct iovec iov = {(void *)buf, len};
 	int rc;
 
-	if ((rc = mpi_conn_check(c, true)) < 0 || len == 0)
+	if ((rc = mp__conn_check(c, true)) < 0 || len == 0)
 		return rc;
 	return send_error(write_all(c, &iov, 1, io->deadline), io);
 }
 
 int mp_connection_send_bytes(mp_connection_t *c, const void *buf, size_t len)
 {
-	int rc = mpi_conn_send(c, buf, len, &mpi_conn_blocking);
+	int rc = mp__conn_send(c, buf, len, &mp__conn_blocking);
 
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 /* ---- travelling (process/shared.c) ---- */
@@ -303,16 +303,16 @@ int mp_connection_send_bytes(mp_connection_t *c, const void *buf, size_t len)
  * the connection gets a copy of both (a header consumed whose payload is
  * pending goes as the header again, so the child's state is plain). */
 
-int mpi_conn_unread(const mp_connection_t *c, unsigned char *buf)
+int mp__conn_unread(const mp_connection_t *c, unsigned char *buf)
 {
 	size_t h = 0, n = c->rlen - c->rpos;
 
 	if (c->nfds > 0)
-		return mpi_why(-EBUSY, "the Connection holds %d received "
+		return mp__why(-EBUSY, "the Connection holds %d received "
 				       "fds not taken yet",
 			       c->nfds);
 	if (c->broken != NULL)
-		return mpi_why(-EPROTO, "the Connection is unusable after %s",
+		return mp__why(-EPROTO, "the Connection is unusable after %s",
 			       c->broken);
 	if (c->has_pend) { /* the header again, as the peer framed it */
 		uint64_t len = c->pend_len;
@@ -323,8 +323,8 @@ int mpi_conn_unread(const mp_connection_t *c, unsigned char *buf)
 		for (int i = 1; i <= w; i++, len >>= 8)
 			buf[h - (size_t)i] = (unsigned char)len;
 	}
-	if (n > MPI_RBUF - h) /* not after a header consumed from it */
-		return mpi_why(-EOVERFLOW, "the Connection has %zu bytes "
+	if (n > MP__RBUF - h) /* not after a header consumed from it */
+		return mp__why(-EOVERFLOW, "the Connection has %zu bytes "
 					   "read ahead",
 			       n + h);
 	if (n > 0)
@@ -332,14 +332,14 @@ int mpi_conn_unread(const mp_connection_t *c, unsigned char *buf)
 	return (int)(n + h);
 }
 
-int mpi_conn_preload(mp_connection_t *c, const void *bytes, size_t n)
+int mp__conn_preload(mp_connection_t *c, const void *bytes, size_t n)
 {
 	if (n == 0)
 		return 0;
-	if (n > MPI_RBUF || c->rbuf != NULL)
-		return mpi_why(-EINVAL, "%zu bytes to preload", n);
-	if ((c->rbuf = mpi_malloc(MPI_RBUF)) == NULL)
-		return mpi_why(-ENOMEM, "out of memory");
+	if (n > MP__RBUF || c->rbuf != NULL)
+		return mp__why(-EINVAL, "%zu bytes to preload", n);
+	if ((c->rbuf = mp__malloc(MP__RBUF)) == NULL)
+		return mp__why(-ENOMEM, "out of memory");
 	memcpy(c->rbuf, bytes, n);
 	c->rpos = 0;
 	c->rlen = n;
@@ -359,7 +359,7 @@ static void conn_close(mp_connection_t *c)
 
 int mp_connection_close(mp_connection_t *c)
 {
-	MPI_CHECK_NULL(c);
+	MP__CHECK_NULL(c);
 	conn_close(c);
 	return 0;
 }
@@ -369,14 +369,14 @@ void mp_connection_free(mp_connection_t *c)
 	if (c == NULL)
 		return;
 	conn_close(c);
-	mpi_free(c->rbuf);
-	mpi_free(c);
+	mp__free(c->rbuf);
+	mp__free(c);
 }
 
 int mp_mkfifo(const char *path, mode_t mode)
 {
-	MPI_CHECK_NULL(path);
+	MP__CHECK_NULL(path);
 	if (mkfifo(path, mode) < 0)
-		return MPI_ERR(-errno, "mkfifo(%s): %s", path, mp_strerror(-errno));
+		return MP__ERR(-errno, "mkfifo(%s): %s", path, mp_strerror(-errno));
 	return 0;
 }

@@ -7,8 +7,8 @@
 
 #include "mproc/connection.h"
 
-#define MPI_RBUF 65536
-#define MPI_MAXFDS 16
+#define MP__RBUF 65536
+#define MP__MAXFDS 16
 
 struct mp_connection {
 	int fd;
@@ -25,46 +25,46 @@ struct mp_connection {
 	bool has_pend;
 	uint64_t pend_len;
 	/* fds received with SCM_RIGHTS, in order */
-	int fds[MPI_MAXFDS];
+	int fds[MP__MAXFDS];
 	int nfds;
 };
 
 /*
  * How a blocking step of the library waits: until deadline
- * (MPI_NO_DEADLINE: for ever); timeout is the caller's, for the reasons
+ * (MP__NO_DEADLINE: for ever); timeout is the caller's, for the reasons
  * ("timed out after 0.2s ...").
  */
-struct mpi_io {
+struct mp__io {
 	uint64_t deadline;
 	double timeout;
 };
 
 /* The io of a public call without a timeout: no deadline. */
-extern const struct mpi_io mpi_conn_blocking;
+extern const struct mp__io mp__conn_blocking;
 
 /* conn.c, for conn_recv.c: can c send (write) or receive?  0, or a code
  * with its reason; wait until fd is ready for events or the deadline
  * passes: 0, -ETIMEDOUT, -errno. */
-int mpi_conn_check(const mp_connection_t *c, bool write);
-int mpi_conn_wait_fd(int fd, short events, uint64_t deadline);
+int mp__conn_check(const mp_connection_t *c, bool write);
+int mp__conn_wait_fd(int fd, short events, uint64_t deadline);
 
 /*
  * Wrap fd (adopted only on success) as a connection with CPython's
  * readable/writable: 0 and *out, or -EBADF (fd not open), -EINVAL (neither
- * readable nor writable), -ENOMEM, each with a reason (mpi_why).
+ * readable nor writable), -ENOMEM, each with a reason (mp__why).
  */
-int mpi_conn_new(int fd, bool readable, bool writable, mp_connection_t **out);
+int mp__conn_new(int fd, bool readable, bool writable, mp_connection_t **out);
 
 /*
  * Receive one message no longer than maxlength (0: any) into new owned
  * bytes (*out, NUL-terminated, mp_bytes_destroy; empty on failure), or send
  * one, within io's deadline (-ETIMEDOUT).  Failures leave a reason
- * (mpi_why) for the public caller's MPI_RAISE.
+ * (mp__why) for the public caller's MP__RAISE.
  */
-int mpi_conn_recv(mp_connection_t *c, size_t maxlength,
-		  const struct mpi_io *io, mp_bytes_t *out);
-int mpi_conn_send(mp_connection_t *c, const void *buf, size_t len,
-		  const struct mpi_io *io);
+int mp__conn_recv(mp_connection_t *c, size_t maxlength,
+		  const struct mp__io *io, mp_bytes_t *out);
+int mp__conn_send(mp_connection_t *c, const void *buf, size_t len,
+		  const struct mp__io *io);
 
 /*
  * Several messages in one write (the manager's pipelining): append one
@@ -72,12 +72,12 @@ int mpi_conn_send(mp_connection_t *c, const void *buf, size_t len,
  * (0, -EMSGSIZE, -ENOMEM); send such a buffer as it is.  The peer reads
  * them as separate messages.
  */
-int mpi_conn_frame_add(mp_bytes_t *b, size_t *cap, const void *msg,
+int mp__conn_frame_add(mp_bytes_t *b, size_t *cap, const void *msg,
 		       size_t len);
-int mpi_conn_send_framed(mp_connection_t *c, const void *buf, size_t len,
-			 const struct mpi_io *io);
+int mp__conn_send_framed(mp_connection_t *c, const void *buf, size_t len,
+			 const struct mp__io *io);
 /* A whole or partial message is already in c's read buffer. */
-static inline bool mpi_conn_buffered(const mp_connection_t *c)
+static inline bool mp__conn_buffered(const mp_connection_t *c)
 {
 	return c->rpos < c->rlen;
 }
@@ -85,27 +85,27 @@ static inline bool mpi_conn_buffered(const mp_connection_t *c)
 /*
  * A connection travelling to a forkserver or spawn child (process/shared.c)
  * takes along what this process read but did not receive yet.
- * mpi_conn_unread: those bytes (a header whose payload is pending first,
- * as it came on the wire) into buf (MPI_RBUF bytes): their count, or
+ * mp__conn_unread: those bytes (a header whose payload is pending first,
+ * as it came on the wire) into buf (MP__RBUF bytes): their count, or
  * -EBUSY (fds received but not taken) / -EPROTO (broken) with a reason.
- * mpi_conn_preload: put n (<= MPI_RBUF) such bytes into a new c's
+ * mp__conn_preload: put n (<= MP__RBUF) such bytes into a new c's
  * buffer: 0 or -ENOMEM.
  */
-int mpi_conn_unread(const mp_connection_t *c, unsigned char *buf);
-int mpi_conn_preload(mp_connection_t *c, const void *bytes, size_t n);
+int mp__conn_unread(const mp_connection_t *c, unsigned char *buf);
+int mp__conn_preload(mp_connection_t *c, const void *bytes, size_t n);
 
 /*
  * The two halves of CPython's authentication over a connected c (the
  * listener runs deliver then answer, the client answer then deliver):
  * 0, MP_EAUTH (wrong key, a malformed or short challenge, a digest that
  * cannot be computed), -ETIMEDOUT past io->deadline, or the connection's
- * errors, each with a reason (mpi_why).  The fuzz harnesses call them over
+ * errors, each with a reason (mp__why).  The fuzz harnesses call them over
  * a socket pair.
  */
-int mpi_auth_deliver(mp_connection_t *c, const void *key, size_t keylen,
-		     const struct mpi_io *io);
-int mpi_auth_answer(mp_connection_t *c, const void *key, size_t keylen,
-		    const struct mpi_io *io);
+int mp__auth_deliver(mp_connection_t *c, const void *key, size_t keylen,
+		     const struct mp__io *io);
+int mp__auth_answer(mp_connection_t *c, const void *key, size_t keylen,
+		    const struct mp__io *io);
 
 /*
  * For a server that accepts and authenticates in its own threads (the
@@ -113,10 +113,10 @@ int mpi_auth_answer(mp_connection_t *c, const void *key, size_t keylen,
  * closing this process's fd without removing the socket file (the
  * creator keeps the file, a forked server the socket).
  */
-int mpi_listener_fd(const mp_listener_t *l);
-bool mpi_listener_key(const mp_listener_t *l, const void **key, size_t *len);
-void mpi_listener_drop_fd(mp_listener_t *l);
+int mp__listener_fd(const mp_listener_t *l);
+bool mp__listener_key(const mp_listener_t *l, const void **key, size_t *len);
+void mp__listener_drop_fd(mp_listener_t *l);
 /* Move the listening fd to fd number to (dup2): 0 or -errno. */
-int mpi_listener_move_fd(mp_listener_t *l, int to);
+int mp__listener_move_fd(mp_listener_t *l, int to);
 
 #endif

@@ -29,7 +29,7 @@
  * any failure before the end of its payload breaks the connection: every
  * later receive fails with -EPROTO, as CPython's connection stops being
  * readable after a bad message length.  A payload the library allocates
- * grows with the bytes that arrived (at most twice them, plus MPI_RBUF),
+ * grows with the bytes that arrived (at most twice them, plus MP__RBUF),
  * never with what the header claims.
  */
 
@@ -49,7 +49,7 @@ static void stash_fds(mp_connection_t *c, struct msghdr *m)
 		k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 		for (i = 0; i < k; i++) {
 			memcpy(&fd, data + i * sizeof(int), sizeof(int));
-			if (c->nfds < MPI_MAXFDS)
+			if (c->nfds < MP__MAXFDS)
 				c->fds[c->nfds++] = fd;
 			else
 				close(fd);
@@ -61,14 +61,14 @@ static void stash_fds(mp_connection_t *c, struct msghdr *m)
 static ssize_t read_some(mp_connection_t *c, void *dst, size_t n,
 			 uint64_t deadline)
 {
-	char ctrl[CMSG_SPACE(sizeof(int) * MPI_MAXFDS)];
+	char ctrl[CMSG_SPACE(sizeof(int) * MP__MAXFDS)];
 	struct iovec iov = {dst, n};
 	struct msghdr m;
 	ssize_t r;
 	int rc;
 
 	for (;;) {
-		if ((rc = mpi_conn_wait_fd(c->fd, POLLIN, deadline)) < 0)
+		if ((rc = mp__conn_wait_fd(c->fd, POLLIN, deadline)) < 0)
 			return rc;
 		if (c->socket) {
 			m = (struct msghdr){.msg_iov = &iov, .msg_iovlen = 1,
@@ -93,23 +93,23 @@ static ssize_t fill(mp_connection_t *c, uint64_t deadline)
 {
 	ssize_t n;
 
-	if (c->rbuf == NULL && (c->rbuf = mpi_malloc(MPI_RBUF)) == NULL)
+	if (c->rbuf == NULL && (c->rbuf = mp__malloc(MP__RBUF)) == NULL)
 		return -ENOMEM;
 	if (c->rpos == c->rlen) {
 		c->rpos = c->rlen = 0;
-	} else if (c->rlen == MPI_RBUF) {
+	} else if (c->rlen == MP__RBUF) {
 		memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
 		c->rlen -= c->rpos;
 		c->rpos = 0;
 	}
-	n = read_some(c, c->rbuf + c->rlen, MPI_RBUF - c->rlen, deadline);
+	n = read_some(c, c->rbuf + c->rlen, MP__RBUF - c->rlen, deadline);
 	if (n > 0)
 		c->rlen += (size_t)n;
 	return n;
 }
 
 /*
- * Have at least n (<= MPI_RBUF) bytes buffered, consuming nothing: 0,
+ * Have at least n (<= MP__RBUF) bytes buffered, consuming nothing: 0,
  * MP_EEOF at EOF with nothing buffered, -EIO at EOF after a part, or the
  * error of the read.
  */
@@ -144,7 +144,7 @@ static int take(mp_connection_t *c, unsigned char *dst, size_t n,
 		}
 		/* a large rest straight into dst (no double copy); a small
 		 * one through the buffer, with whatever follows it */
-		if (n - done >= MPI_RBUF) {
+		if (n - done >= MP__RBUF) {
 			r = read_some(c, dst + done, n - done, deadline);
 			if (r > 0)
 				done += (size_t)r;
@@ -206,15 +206,15 @@ static int broken(mp_connection_t *c, const char *why, int rc,
 		  const char *msg)
 {
 	c->broken = why;
-	return mpi_why(rc, "%s", msg);
+	return mp__why(rc, "%s", msg);
 }
 
 /* The reason of a failure of the header (mid_frame false) or payload. */
 static int recv_error(mp_connection_t *c, int rc, bool mid_frame,
-		      const struct mpi_io *io)
+		      const struct mp__io *io)
 {
 	if (rc == MP_EEOF && !mid_frame)
-		return mpi_why(rc, "the peer closed the connection");
+		return mp__why(rc, "the peer closed the connection");
 	if (rc == -EIO || rc == MP_EEOF)
 		return broken(c, "an end of file in the middle of a message",
 			      -EIO, "got end of file during message");
@@ -222,19 +222,19 @@ static int recv_error(mp_connection_t *c, int rc, bool mid_frame,
 		return broken(c, "a bad message length", rc,
 			      "bad message length (a negative header)");
 	if (rc == -ETIMEDOUT && !mid_frame)
-		return mpi_why(rc, "timed out after %gs waiting for the peer",
+		return mp__why(rc, "timed out after %gs waiting for the peer",
 			       io->timeout);
 	if (!mid_frame)
-		return mpi_why(rc, "recv: %s", mp_strerror(rc));
+		return mp__why(rc, "recv: %s", mp_strerror(rc));
 	c->broken = rc == -ETIMEDOUT ? "a timeout in the middle of a message"
 		    : rc == -ENOMEM  ? "running out of memory in the middle "
 				       "of a message"
 				     : "a failed receive in the middle of a "
 				       "message";
 	if (rc == -ETIMEDOUT)
-		return mpi_why(rc, "timed out after %gs in the middle of a "
+		return mp__why(rc, "timed out after %gs in the middle of a "
 			       "message", io->timeout);
-	return mpi_why(rc, "%s: %s", rc == -ENOMEM ? "allocating" : "recv",
+	return mp__why(rc, "%s: %s", rc == -ENOMEM ? "allocating" : "recv",
 		       mp_strerror(rc));
 }
 
@@ -243,21 +243,21 @@ static int recv_error(mp_connection_t *c, int rc, bool mid_frame,
  * arrive, with a NUL after them.
  */
 static int take_growing(mp_connection_t *c, size_t n, unsigned char **out,
-			const struct mpi_io *io)
+			const struct mp__io *io)
 {
-	size_t cap = n < MPI_RBUF ? n : MPI_RBUF, done = 0, ncap;
+	size_t cap = n < MP__RBUF ? n : MP__RBUF, done = 0, ncap;
 	unsigned char *buf, *p;
 	int rc;
 
-	if ((buf = mpi_malloc(cap + 1)) == NULL) {
+	if ((buf = mp__malloc(cap + 1)) == NULL) {
 		/* nothing of the payload read yet: keep the header */
 		c->has_pend = true;
 		c->pend_len = n;
-		return mpi_why(-ENOMEM, "cannot allocate %zu bytes", cap + 1);
+		return mp__why(-ENOMEM, "cannot allocate %zu bytes", cap + 1);
 	}
 	for (;;) {
 		if ((rc = take(c, buf + done, cap - done, io->deadline)) < 0) {
-			mpi_free(buf);
+			mp__free(buf);
 			return recv_error(c, rc, true, io);
 		}
 		done = cap;
@@ -265,8 +265,8 @@ static int take_growing(mp_connection_t *c, size_t n, unsigned char **out,
 			break;
 		/* cap bytes arrived: at most double */
 		ncap = cap > n / 2 ? n : cap * 2;
-		if ((p = mpi_realloc(buf, ncap + 1)) == NULL) {
-			mpi_free(buf);
+		if ((p = mp__realloc(buf, ncap + 1)) == NULL) {
+			mp__free(buf);
 			return recv_error(c, -ENOMEM, true, io);
 		}
 		buf = p;
@@ -283,13 +283,13 @@ static int take_growing(mp_connection_t *c, size_t n, unsigned char **out,
  */
 static int recv_msg(mp_connection_t *c, unsigned char *dst, size_t cap,
 		    unsigned char **out, size_t *len, size_t maxlength,
-		    const struct mpi_io *io)
+		    const struct mp__io *io)
 {
 	unsigned char *got = NULL;
 	uint64_t n;
 	int rc;
 
-	if ((rc = mpi_conn_check(c, false)) < 0)
+	if ((rc = mp__conn_check(c, false)) < 0)
 		return rc;
 	if (c->has_pend) {
 		n = c->pend_len;
@@ -301,20 +301,20 @@ static int recv_msg(mp_connection_t *c, unsigned char *dst, size_t cap,
 		c->has_pend = true;
 		c->pend_len = n;
 		*len = n < (uint64_t)SIZE_MAX ? (size_t)n : SIZE_MAX;
-		return mpi_why(-EMSGSIZE, "message of %llu bytes does not fit "
+		return mp__why(-EMSGSIZE, "message of %llu bytes does not fit "
 			       "the buffer of %zu bytes",
 			       (unsigned long long)n, cap);
 	}
 	c->has_pend = false;
 	if (dst == NULL && maxlength && n > maxlength) {
 		c->broken = "a bad message length";
-		return mpi_why(-EMSGSIZE, "bad message length: %llu bytes "
+		return mp__why(-EMSGSIZE, "bad message length: %llu bytes "
 			       "over the maxlength of %zu",
 			       (unsigned long long)n, maxlength);
 	}
 	if (n > SIZE_MAX / 2) {
 		c->broken = "a bad message length";
-		return mpi_why(-EMSGSIZE, "bad message length: %llu bytes",
+		return mp__why(-EMSGSIZE, "bad message length: %llu bytes",
 			       (unsigned long long)n);
 	}
 	if (dst != NULL) {
@@ -329,8 +329,8 @@ static int recv_msg(mp_connection_t *c, unsigned char *dst, size_t cap,
 	return 0;
 }
 
-int mpi_conn_recv(mp_connection_t *c, size_t maxlength,
-		  const struct mpi_io *io, mp_bytes_t *out)
+int mp__conn_recv(mp_connection_t *c, size_t maxlength,
+		  const struct mp__io *io, mp_bytes_t *out)
 {
 	unsigned char *got = NULL;
 	size_t len = 0;
@@ -348,9 +348,9 @@ int mp_connection_recv_bytes(mp_connection_t *c, size_t maxlength,
 {
 	int rc;
 
-	MPI_CHECK_NULL(out);
-	if ((rc = mpi_conn_recv(c, maxlength, &mpi_conn_blocking, out)) < 0)
-		return MPI_RAISE(rc);
+	MP__CHECK_NULL(out);
+	if ((rc = mp__conn_recv(c, maxlength, &mp__conn_blocking, out)) < 0)
+		return MP__RAISE(rc);
 	return 0;
 }
 
@@ -359,10 +359,10 @@ int mp_connection_recv_bytes_into(mp_connection_t *c, void *buf, size_t cap,
 {
 	int rc;
 
-	MPI_CHECK_NULL(buf);
-	MPI_CHECK_NULL(len);
-	if ((rc = recv_msg(c, buf, cap, NULL, len, 0, &mpi_conn_blocking)) < 0)
-		return MPI_RAISE(rc);
+	MP__CHECK_NULL(buf);
+	MP__CHECK_NULL(len);
+	if ((rc = recv_msg(c, buf, cap, NULL, len, 0, &mp__conn_blocking)) < 0)
+		return MP__RAISE(rc);
 	return 0;
 }
 
@@ -373,18 +373,18 @@ int mp_connection_poll(mp_connection_t *c, double timeout)
 	uint64_t deadline;
 	int rc;
 
-	if ((rc = mpi_conn_check(c, false)) < 0)
-		return MPI_RAISE(rc);
-	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
-		return MPI_RAISE(rc);
+	if ((rc = mp__conn_check(c, false)) < 0)
+		return MP__RAISE(rc);
+	if ((rc = mp__deadline(timeout, &deadline)) < 0)
+		return MP__RAISE(rc);
 	if (c->has_pend || c->rpos < c->rlen)
 		return 1;
 	pfd = (struct pollfd){c->fd, POLLIN, 0};
 	do
-		rc = ppoll(&pfd, 1, mpi_remaining(deadline, &ts), NULL);
+		rc = ppoll(&pfd, 1, mp__remaining(deadline, &ts), NULL);
 	while (rc < 0 && errno == EINTR);
 	if (rc < 0)
-		return MPI_SYSERR("poll");
+		return MP__SYSERR("poll");
 	return rc > 0;
 }
 
@@ -401,12 +401,12 @@ int mp_connection_send_fd(mp_connection_t *c, int fd)
 	ssize_t w;
 	int rc;
 
-	if ((rc = mpi_conn_check(c, true)) < 0)
-		return MPI_RAISE(rc);
+	if ((rc = mp__conn_check(c, true)) < 0)
+		return MP__RAISE(rc);
 	if (!c->socket)
-		return MPI_ERR(-EBADF, "fds travel only over Unix sockets");
+		return MP__ERR(-EBADF, "fds travel only over Unix sockets");
 	if (fd < 0 || fcntl(fd, F_GETFD) < 0)
-		return MPI_ERR(-EBADF, "fd %d is not open", fd);
+		return MP__ERR(-EBADF, "fd %d is not open", fd);
 	memset(ctrl, 0, sizeof(ctrl));
 	cm = CMSG_FIRSTHDR(&m);
 	cm->cmsg_level = SOL_SOCKET;
@@ -416,24 +416,24 @@ int mp_connection_send_fd(mp_connection_t *c, int fd)
 	do
 		w = sendmsg(c->fd, &m, MSG_NOSIGNAL);
 	while (w < 0 && errno == EINTR);
-	return w == 1 ? 0 : MPI_SYSERR("sendmsg");
+	return w == 1 ? 0 : MP__SYSERR("sendmsg");
 }
 
 int mp_connection_recv_fd(mp_connection_t *c, int *fd)
 {
 	int rc;
 
-	MPI_CHECK_NULL(fd);
-	if ((rc = mpi_conn_check(c, false)) < 0)
-		return MPI_RAISE(rc);
+	MP__CHECK_NULL(fd);
+	if ((rc = mp__conn_check(c, false)) < 0)
+		return MP__RAISE(rc);
 	if (c->has_pend)
-		return MPI_ERR(-EPROTO, "a message is next, not an fd");
+		return MP__ERR(-EPROTO, "a message is next, not an fd");
 	/* the one-byte marker that carried the fd */
-	if ((rc = buffered(c, 1, MPI_NO_DEADLINE)) < 0)
-		return MPI_RAISE(recv_error(c, rc, false, &mpi_conn_blocking));
+	if ((rc = buffered(c, 1, MP__NO_DEADLINE)) < 0)
+		return MP__RAISE(recv_error(c, rc, false, &mp__conn_blocking));
 	c->rpos++;
 	if (c->nfds == 0)
-		return MPI_ERR(-EPROTO, "no fd came with the message");
+		return MP__ERR(-EPROTO, "no fd came with the message");
 	*fd = c->fds[0];
 	memmove(c->fds, c->fds + 1, (size_t)--c->nfds * sizeof(int));
 	return 0;

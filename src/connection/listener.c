@@ -73,7 +73,7 @@ static int parse_address(const char *address, struct addr *a)
 
 	memset(a, 0, sizeof(*a));
 	if (*address == '\0')
-		return mpi_why(-EINVAL, "empty address");
+		return mp__why(-EINVAL, "empty address");
 	if (strchr(address, '/') == NULL && colon != NULL && colon[1] != '\0' &&
 	    strspn(colon + 1, "0123456789") == strlen(colon + 1)) {
 		struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
@@ -86,10 +86,10 @@ static int parse_address(const char *address, struct addr *a)
 		for (const char *d = colon + 1; *d && port <= 65535; d++)
 			port = port * 10 + (unsigned long)(*d - '0');
 		if (port > 65535)
-			return mpi_why(-EINVAL, "port %s of '%s' is not in "
+			return mp__why(-EINVAL, "port %s of '%s' is not in "
 				       "0..65535", colon + 1, address);
 		if (hlen >= sizeof(host))
-			return mpi_why(-EINVAL, "host name too long");
+			return mp__why(-EINVAL, "host name too long");
 		memcpy(host, address, hlen);
 		host[hlen] = '\0';
 		if (hlen > 1 && host[0] == '[' && host[hlen - 1] == ']') {
@@ -98,7 +98,7 @@ static int parse_address(const char *address, struct addr *a)
 		}
 		rc = getaddrinfo(hlen ? host : NULL, colon + 1, &hints, &res);
 		if (rc != 0)
-			return mpi_why(-EINVAL, "cannot resolve '%s': %s",
+			return mp__why(-EINVAL, "cannot resolve '%s': %s",
 				       address, gai_strerror(rc));
 		memcpy(&a->ss, res->ai_addr, res->ai_addrlen);
 		a->len = res->ai_addrlen;
@@ -110,7 +110,7 @@ static int parse_address(const char *address, struct addr *a)
 	size_t n = strlen(address);
 
 	if (n >= sizeof(un->sun_path))
-		return mpi_why(-ENAMETOOLONG, "socket path too long");
+		return mp__why(-ENAMETOOLONG, "socket path too long");
 	un->sun_family = AF_UNIX;
 	memcpy(un->sun_path, address, n);
 	if (address[0] == '@') /* abstract: a leading NUL byte */
@@ -189,8 +189,8 @@ static int mac(const char *name, const void *key, size_t keylen,
  * 16-byte HMAC-MD5 (Python <= 3.11) or "{sha256}" + HMAC-SHA256 of the
  * challenge after "#CHALLENGE#".
  */
-int mpi_auth_deliver(mp_connection_t *c, const void *key, size_t keylen,
-		     const struct mpi_io *io)
+int mp__auth_deliver(mp_connection_t *c, const void *key, size_t keylen,
+		     const struct mp__io *io)
 {
 	unsigned char msg[11 + 8 + 40], want[32];
 	const char *name = NULL;
@@ -203,10 +203,10 @@ int mpi_auth_deliver(mp_connection_t *c, const void *key, size_t keylen,
 
 	memcpy(msg, CHALLENGE SHA256_TAG, 19);
 	if (getrandom(msg + 19, 40, 0) != 40)
-		return mpi_why(-EIO, "getrandom: %s", mp_strerror(-errno));
-	if ((rc = mpi_conn_send(c, msg, sizeof(msg), io)) < 0)
+		return mp__why(-EIO, "getrandom: %s", mp_strerror(-errno));
+	if ((rc = mp__conn_send(c, msg, sizeof(msg), io)) < 0)
 		return rc;
-	if ((rc = mpi_conn_recv(c, 256, io, &resp)) < 0)
+	if ((rc = mp__conn_recv(c, 256, io, &resp)) < 0)
 		return rc;
 	r = (const unsigned char *)resp.data;
 	rlen = resp.len;
@@ -223,12 +223,12 @@ int mpi_auth_deliver(mp_connection_t *c, const void *key, size_t keylen,
 	}
 	OPENSSL_cleanse(want, sizeof(want));
 	mp_bytes_destroy(&resp);
-	rc = mpi_conn_send(c, ok ? WELCOME : FAILURE, 9, io);
+	rc = mp__conn_send(c, ok ? WELCOME : FAILURE, 9, io);
 	if (err < 0) /* the reason, even when the send failed too */
-		return mpi_why(MP_EAUTH, "cannot compute HMAC-%s: %s", name,
+		return mp__why(MP_EAUTH, "cannot compute HMAC-%s: %s", name,
 			       why);
 	if (!ok)
-		return mpi_why(MP_EAUTH, "digest received was wrong");
+		return mp__why(MP_EAUTH, "digest received was wrong");
 	return rc;
 }
 
@@ -238,8 +238,8 @@ int mpi_auth_deliver(mp_connection_t *c, const void *key, size_t keylen,
  * random bytes get "{sha256}" + HMAC-SHA256; anything else (a nonce under
  * 20 bytes included) is refused unanswered.
  */
-int mpi_auth_answer(mp_connection_t *c, const void *key, size_t keylen,
-		    const struct mpi_io *io)
+int mp__auth_answer(mp_connection_t *c, const void *key, size_t keylen,
+		    const struct mp__io *io)
 {
 	unsigned char out[8 + 32];
 	char text[4 * 20 + 8], why[256];
@@ -249,12 +249,12 @@ int mpi_auth_answer(mp_connection_t *c, const void *key, size_t keylen,
 	const unsigned char *m;
 	int rc, err = 0;
 
-	if ((rc = mpi_conn_recv(c, 256, io, &msg)) < 0)
+	if ((rc = mp__conn_recv(c, 256, io, &msg)) < 0)
 		return rc;
 	m = (const unsigned char *)msg.data;
 	len = msg.len;
 	if (len < 11 || memcmp(m, CHALLENGE, 11) != 0) {
-		rc = mpi_why(MP_EAUTH, "expected a challenge, got %s",
+		rc = mp__why(MP_EAUTH, "expected a challenge, got %s",
 			     printable(m, len, 20, text));
 		mp_bytes_destroy(&msg);
 		return rc;
@@ -273,26 +273,26 @@ int mpi_auth_answer(mp_connection_t *c, const void *key, size_t keylen,
 		err = mac(name, key, keylen, m, len, out + 8, 32, why,
 			  sizeof(why));
 	} else if (len < 20 || memcmp(m, SHA256_TAG, 8) == 0) {
-		rc = mpi_why(MP_EAUTH, "challenge too short: %zu bytes", len);
+		rc = mp__why(MP_EAUTH, "challenge too short: %zu bytes", len);
 	} else {
-		rc = mpi_why(MP_EAUTH, "unsupported challenge (not {sha256}, "
+		rc = mp__why(MP_EAUTH, "unsupported challenge (not {sha256}, "
 			     "nor the 20 bytes of Python <= 3.11): %s",
 			     printable(m, len, 20, text));
 	}
 	if (err < 0)
-		rc = mpi_why(MP_EAUTH, "cannot compute HMAC-%s: %s", name, why);
+		rc = mp__why(MP_EAUTH, "cannot compute HMAC-%s: %s", name, why);
 	mp_bytes_destroy(&msg);
 	if (rc < 0)
 		return rc;
-	rc = mpi_conn_send(c, out, olen, io);
+	rc = mp__conn_send(c, out, olen, io);
 	OPENSSL_cleanse(out, sizeof(out));
 	if (rc < 0)
 		return rc;
-	if ((rc = mpi_conn_recv(c, 256, io, &res)) < 0)
+	if ((rc = mp__conn_recv(c, 256, io, &res)) < 0)
 		return rc;
 	rc = res.len == 9 && memcmp(res.data, WELCOME, 9) == 0
 		     ? 0
-		     : mpi_why(MP_EAUTH, "digest sent was rejected");
+		     : mp__why(MP_EAUTH, "digest sent was rejected");
 	mp_bytes_destroy(&res);
 	return rc;
 }
@@ -305,7 +305,7 @@ static int check_endpoint(const char *address, const mp_auth_opts_t *opts,
 			  struct addr *a)
 {
 	if (opts && opts->authkey && opts->authkey_len > INT_MAX)
-		return mpi_why(-EINVAL, "authkey_len %zu is too long",
+		return mp__why(-EINVAL, "authkey_len %zu is too long",
 			       opts->authkey_len);
 	return parse_address(address, a);
 }
@@ -317,26 +317,26 @@ mp_listener_t *mp_listener_new(const char *address, const mp_auth_opts_t *opts)
 	mp_listener_t *l;
 	int one = 1, rc;
 
-	MPI_CHECK_NULL_P(address);
+	MP__CHECK_NULL_P(address);
 	if (mode & ~(mode_t)0777) {
-		MPI_ERR(-EINVAL, "socket_mode %o is not a permission mode",
+		MP__ERR(-EINVAL, "socket_mode %o is not a permission mode",
 			(unsigned)mode);
 		return NULL;
 	}
 	if ((rc = check_endpoint(address, opts, &a)) < 0) {
-		MPI_RAISE(rc);
+		MP__RAISE(rc);
 		return NULL;
 	}
-	if ((l = mpi_calloc(1, sizeof(*l))) == NULL) {
-		MPI_ERR(-ENOMEM, "out of memory");
+	if ((l = mp__calloc(1, sizeof(*l))) == NULL) {
+		MP__ERR(-ENOMEM, "out of memory");
 		return NULL;
 	}
 	/* nonblocking: a connection reset between poll and accept4 must not
 	 * make accept4 wait past the caller's deadline */
 	l->fd = socket(a.family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (l->fd < 0) {
-		MPI_SYSERR("socket");
-		mpi_free(l);
+		MP__SYSERR("socket");
+		mp__free(l);
 		return NULL;
 	}
 	if (a.family != AF_UNIX)
@@ -345,17 +345,17 @@ mp_listener_t *mp_listener_new(const char *address, const mp_auth_opts_t *opts)
 	 * umask): set it before bind, so the file is never wider. */
 	if (a.family == AF_UNIX && address[0] != '@' &&
 	    fchmod(l->fd, mode) < 0) {
-		MPI_SYSERR("fchmod");
+		MP__SYSERR("fchmod");
 		close(l->fd);
-		mpi_free(l);
+		mp__free(l);
 		return NULL;
 	}
 	if (bind(l->fd, (struct sockaddr *)&a.ss, a.len) < 0 ||
 	    listen(l->fd, opts && opts->backlog > 0 ? opts->backlog : 1) < 0) {
-		MPI_ERR(-errno, "cannot listen on %s: %s", address,
+		MP__ERR(-errno, "cannot listen on %s: %s", address,
 			mp_strerror(-errno));
 		close(l->fd);
-		mpi_free(l);
+		mp__free(l);
 		return NULL;
 	}
 	if (a.family == AF_UNIX) {
@@ -387,9 +387,9 @@ mp_listener_t *mp_listener_new(const char *address, const mp_auth_opts_t *opts)
 	if (opts != NULL && opts->authkey != NULL) {
 		l->auth = true;
 		l->keylen = opts->authkey_len;
-		if ((l->key = mpi_malloc(l->keylen)) == NULL) {
+		if ((l->key = mp__malloc(l->keylen)) == NULL) {
 			mp_listener_free(l);
-			MPI_ERR(-ENOMEM, "out of memory");
+			MP__ERR(-ENOMEM, "out of memory");
 			return NULL;
 		}
 		memcpy(l->key, opts->authkey, l->keylen);
@@ -402,19 +402,19 @@ const char *mp_listener_address(const mp_listener_t *l)
 	return l ? l->address : NULL;
 }
 
-int mpi_listener_fd(const mp_listener_t *l)
+int mp__listener_fd(const mp_listener_t *l)
 {
 	return l->fd;
 }
 
-bool mpi_listener_key(const mp_listener_t *l, const void **key, size_t *len)
+bool mp__listener_key(const mp_listener_t *l, const void **key, size_t *len)
 {
 	*key = l->key;
 	*len = l->keylen;
 	return l->auth;
 }
 
-int mpi_listener_move_fd(mp_listener_t *l, int to)
+int mp__listener_move_fd(mp_listener_t *l, int to)
 {
 	if (l->fd == to)
 		return 0;
@@ -425,7 +425,7 @@ int mpi_listener_move_fd(mp_listener_t *l, int to)
 	return 0;
 }
 
-void mpi_listener_drop_fd(mp_listener_t *l)
+void mp__listener_drop_fd(mp_listener_t *l)
 {
 	if (l->fd >= 0)
 		close(l->fd);
@@ -449,25 +449,25 @@ static void listener_close(mp_listener_t *l)
 
 int mp_listener_close(mp_listener_t *l)
 {
-	MPI_CHECK_NULL(l);
+	MP__CHECK_NULL(l);
 	listener_close(l);
 	return 0;
 }
 
 /* CPython's handshake from either side, within io's deadline. */
 static int authenticate(mp_connection_t *c, const void *key, size_t keylen,
-			bool server, const struct mpi_io *io)
+			bool server, const struct mp__io *io)
 {
 	int rc;
 
 	if (server) {
-		if ((rc = mpi_auth_deliver(c, key, keylen, io)) < 0)
+		if ((rc = mp__auth_deliver(c, key, keylen, io)) < 0)
 			return rc;
-		return mpi_auth_answer(c, key, keylen, io);
+		return mp__auth_answer(c, key, keylen, io);
 	}
-	if ((rc = mpi_auth_answer(c, key, keylen, io)) < 0)
+	if ((rc = mp__auth_answer(c, key, keylen, io)) < 0)
 		return rc;
-	return mpi_auth_deliver(c, key, keylen, io);
+	return mp__auth_deliver(c, key, keylen, io);
 }
 
 int mp_listener_accept(mp_listener_t *l, double timeout,
@@ -475,40 +475,40 @@ int mp_listener_accept(mp_listener_t *l, double timeout,
 {
 	struct pollfd pfd;
 	struct timespec ts;
-	struct mpi_io io;
+	struct mp__io io;
 	mp_connection_t *c;
 	int fd, rc;
 
-	MPI_CHECK_NULL(l);
-	MPI_CHECK_NULL(conn);
+	MP__CHECK_NULL(l);
+	MP__CHECK_NULL(conn);
 	*conn = NULL;
 	if (l->fd < 0)
-		return MPI_ERR(MP_ECLOSED, "listener is closed");
-	io = (struct mpi_io){0, timeout};
-	if ((rc = mpi_deadline(timeout, &io.deadline)) < 0)
-		return MPI_RAISE(rc);
+		return MP__ERR(MP_ECLOSED, "listener is closed");
+	io = (struct mp__io){0, timeout};
+	if ((rc = mp__deadline(timeout, &io.deadline)) < 0)
+		return MP__RAISE(rc);
 	pfd = (struct pollfd){l->fd, POLLIN, 0};
 	for (;;) {
-		rc = ppoll(&pfd, 1, mpi_remaining(io.deadline, &ts), NULL);
+		rc = ppoll(&pfd, 1, mp__remaining(io.deadline, &ts), NULL);
 		if (rc == 0)
-			return MPI_ERR(-ETIMEDOUT, "no connection within %gs", timeout);
+			return MP__ERR(-ETIMEDOUT, "no connection within %gs", timeout);
 		if (rc < 0 && errno != EINTR)
-			return MPI_SYSERR("poll");
+			return MP__SYSERR("poll");
 		if (rc > 0 && (fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC)) >= 0)
 			break;
 		if (rc > 0 && errno != EINTR && errno != EAGAIN &&
 		    errno != ECONNABORTED)
-			return MPI_SYSERR("accept4");
+			return MP__SYSERR("accept4");
 	}
-	if ((rc = mpi_conn_new(fd, true, true, &c)) < 0) {
+	if ((rc = mp__conn_new(fd, true, true, &c)) < 0) {
 		close(fd);
-		return MPI_RAISE(rc);
+		return MP__RAISE(rc);
 	}
 	/* the same deadline bounds the handshake */
 	if (l->auth &&
 	    (rc = authenticate(c, l->key, l->keylen, true, &io)) < 0) {
 		mp_connection_free(c);
-		return MPI_RAISE(rc);
+		return MP__RAISE(rc);
 	}
 	*conn = c;
 	return 0;
@@ -521,8 +521,8 @@ void mp_listener_free(mp_listener_t *l)
 	listener_close(l);
 	if (l->key != NULL)
 		OPENSSL_cleanse(l->key, l->keylen);
-	mpi_free(l->key);
-	mpi_free(l);
+	mp__free(l->key);
+	mp__free(l);
 }
 
 /* ---- Client ---- */
@@ -539,8 +539,8 @@ static int connect_unix(int fd, const struct addr *a, uint64_t deadline)
 	int rc;
 
 	for (;;) {
-		if (deadline != MPI_NO_DEADLINE) {
-			mpi_remaining(deadline, &ts);
+		if (deadline != MP__NO_DEADLINE) {
+			mp__remaining(deadline, &ts);
 			tv.tv_sec = ts.tv_sec;
 			tv.tv_usec = ts.tv_nsec / 1000;
 			if (tv.tv_sec == 0 && tv.tv_usec == 0)
@@ -553,11 +553,11 @@ static int connect_unix(int fd, const struct addr *a, uint64_t deadline)
 		if (rc == 0)
 			break;
 		if (errno != EINTR)
-			return errno == EAGAIN && deadline != MPI_NO_DEADLINE
+			return errno == EAGAIN && deadline != MP__NO_DEADLINE
 				       ? -ETIMEDOUT : -errno;
 	}
 	tv = (struct timeval){0, 0};
-	if (deadline != MPI_NO_DEADLINE &&
+	if (deadline != MP__NO_DEADLINE &&
 	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
 		return -errno;
 	return 0;
@@ -578,7 +578,7 @@ static int connect_tcp(int fd, const struct addr *a, uint64_t deadline)
 		if (errno != EINPROGRESS && errno != EINTR)
 			return -errno;
 		for (;;) {
-			rc = ppoll(&pfd, 1, mpi_remaining(deadline, &ts), NULL);
+			rc = ppoll(&pfd, 1, mp__remaining(deadline, &ts), NULL);
 			if (rc == 0)
 				return -ETIMEDOUT;
 			if (rc > 0)
@@ -599,40 +599,40 @@ static int connect_tcp(int fd, const struct addr *a, uint64_t deadline)
 mp_connection_t *mp_client(const char *address, const mp_auth_opts_t *opts,
 			   double timeout)
 {
-	struct mpi_io io = {0, timeout};
+	struct mp__io io = {0, timeout};
 	struct addr a;
 	mp_connection_t *c;
 	int fd, rc;
 
-	MPI_CHECK_NULL_P(address);
-	if ((rc = mpi_deadline(timeout, &io.deadline)) < 0) {
-		MPI_RAISE(rc);
+	MP__CHECK_NULL_P(address);
+	if ((rc = mp__deadline(timeout, &io.deadline)) < 0) {
+		MP__RAISE(rc);
 		return NULL;
 	}
 	if ((rc = check_endpoint(address, opts, &a)) < 0) {
-		MPI_RAISE(rc);
+		MP__RAISE(rc);
 		return NULL;
 	}
 	fd = socket(a.family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		MPI_SYSERR("socket");
+		MP__SYSERR("socket");
 		return NULL;
 	}
 	rc = a.family == AF_UNIX ? connect_unix(fd, &a, io.deadline)
 				 : connect_tcp(fd, &a, io.deadline);
 	if (rc < 0) {
 		if (rc == -ETIMEDOUT)
-			MPI_ERR(rc, "cannot connect to %s within %gs", address,
+			MP__ERR(rc, "cannot connect to %s within %gs", address,
 				timeout);
 		else
-			MPI_ERR(rc, "cannot connect to %s: %s", address,
+			MP__ERR(rc, "cannot connect to %s: %s", address,
 				mp_strerror(rc));
 		close(fd);
 		return NULL;
 	}
-	if ((rc = mpi_conn_new(fd, true, true, &c)) < 0) {
+	if ((rc = mp__conn_new(fd, true, true, &c)) < 0) {
 		close(fd);
-		MPI_RAISE(rc);
+		MP__RAISE(rc);
 		return NULL;
 	}
 	/* the same deadline bounds the handshake */
@@ -640,7 +640,7 @@ mp_connection_t *mp_client(const char *address, const mp_auth_opts_t *opts,
 	    (rc = authenticate(c, opts->authkey, opts->authkey_len, false,
 			       &io)) < 0) {
 		mp_connection_free(c);
-		MPI_RAISE(rc);
+		MP__RAISE(rc);
 		return NULL;
 	}
 	return c;

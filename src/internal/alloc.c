@@ -23,7 +23,7 @@ int mp_replace_allocator(mp_malloc_fn m, mp_realloc_fn r,
 			 mp_calloc_fn c, mp_free_fn f)
 {
 	if (m == NULL || r == NULL || c == NULL || f == NULL)
-		return mpi_error(-EINVAL, __func__,
+		return mp__error(-EINVAL, __func__,
 				 "argument '%s' is NULL",
 				 m == NULL ? "malloc_func" :
 				 r == NULL ? "realloc_func" :
@@ -35,7 +35,7 @@ int mp_replace_allocator(mp_malloc_fn m, mp_realloc_fn r,
 	return 0;
 }
 
-void *mpi_malloc(size_t n)
+void *mp__malloc(size_t n)
 {
 	void *p = alloc.malloc(n ? n : 1);
 
@@ -44,7 +44,7 @@ void *mpi_malloc(size_t n)
 	return p;
 }
 
-void *mpi_calloc(size_t n, size_t size)
+void *mp__calloc(size_t n, size_t size)
 {
 	void *p;
 
@@ -55,7 +55,7 @@ void *mpi_calloc(size_t n, size_t size)
 	return p;
 }
 
-void *mpi_realloc(void *p, size_t n)
+void *mp__realloc(void *p, size_t n)
 {
 	void *q = alloc.realloc(p, n ? n : 1);
 
@@ -64,7 +64,7 @@ void *mpi_realloc(void *p, size_t n)
 	return q;
 }
 
-void *mpi_reallocarray(void *p, size_t n, size_t size)
+void *mp__reallocarray(void *p, size_t n, size_t size)
 {
 	size_t total;
 
@@ -72,29 +72,29 @@ void *mpi_reallocarray(void *p, size_t n, size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
-	return mpi_realloc(p, total);
+	return mp__realloc(p, total);
 }
 
-void mpi_free(void *p)
+void mp__free(void *p)
 {
 	if (p != NULL)
 		alloc.free(p);
 }
 
-char *mpi_strdup(const char *s)
+char *mp__strdup(const char *s)
 {
 	size_t n = strlen(s) + 1;
-	char *d = mpi_malloc(n);
+	char *d = mp__malloc(n);
 
 	if (d != NULL)
 		memcpy(d, s, n);
 	return d;
 }
 
-char *mpi_strndup(const char *s, size_t n)
+char *mp__strndup(const char *s, size_t n)
 {
 	size_t len = strnlen(s, n);
-	char *d = mpi_malloc(len + 1);
+	char *d = mp__malloc(len + 1);
 
 	if (d != NULL) {
 		memcpy(d, s, len);
@@ -103,7 +103,7 @@ char *mpi_strndup(const char *s, size_t n)
 	return d;
 }
 
-int mpi_asprintf(char **out, const char *fmt, ...)
+int mp__asprintf(char **out, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -112,7 +112,7 @@ int mpi_asprintf(char **out, const char *fmt, ...)
 	n = vsnprintf(NULL, 0, fmt, ap);
 	va_end(ap);
 	*out = NULL;
-	if (n < 0 || (*out = mpi_malloc((size_t)n + 1)) == NULL)
+	if (n < 0 || (*out = mp__malloc((size_t)n + 1)) == NULL)
 		return -1;
 	va_start(ap, fmt);
 	vsnprintf(*out, (size_t)n + 1, fmt, ap);

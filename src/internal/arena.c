@@ -64,7 +64,7 @@ static int range_add(const char *base, size_t len)
 {
 	if (nranges == cap_ranges) {
 		size_t cap = cap_ranges ? cap_ranges * 2 : 16;
-		struct range *r = mpi_reallocarray(ranges, cap, sizeof(*r));
+		struct range *r = mp__reallocarray(ranges, cap, sizeof(*r));
 
 		if (r == NULL)
 			return -1;
@@ -83,7 +83,7 @@ static void range_del(const char *base)
 			break;
 		}
 	if (nranges == 0) { /* the last mapping gone: hold no memory */
-		mpi_free(ranges);
+		mp__free(ranges);
 		ranges = NULL;
 		cap_ranges = 0;
 	}
@@ -193,7 +193,7 @@ static void *alloc_big(size_t size)
 	return base + HDR;
 }
 
-void *mpi_arena_alloc(size_t size)
+void *mp__arena_alloc(size_t size)
 {
 	struct chunk *c;
 	struct hdr *h = NULL;
@@ -226,10 +226,10 @@ void *mpi_arena_alloc(size_t size)
 		}
 	}
 	if (h == NULL) {
-		c = mpi_calloc(1, sizeof(*c));
+		c = mp__calloc(1, sizeof(*c));
 		if (c == NULL || (c->fd = make_mapping(CHUNK_SIZE, &c->base)) < 0) {
 			int e = errno;
-			mpi_free(c);
+			mp__free(c);
 			pthread_mutex_unlock(&lock);
 			errno = e;
 			return NULL;
@@ -237,7 +237,7 @@ void *mpi_arena_alloc(size_t size)
 		if (range_add(c->base, CHUNK_SIZE) < 0) {
 			munmap(c->base, CHUNK_SIZE);
 			close(c->fd);
-			mpi_free(c);
+			mp__free(c);
 			pthread_mutex_unlock(&lock);
 			errno = ENOMEM;
 			return NULL;
@@ -258,7 +258,7 @@ void *mpi_arena_alloc(size_t size)
 	return (char *)h + HDR;
 }
 
-void mpi_arena_free(void *block)
+void mp__arena_free(void *block)
 {
 	struct hdr *h;
 	struct chunk *c, **pp;
@@ -291,7 +291,7 @@ void mpi_arena_free(void *block)
 		range_del(c->base);
 		munmap(c->base, CHUNK_SIZE);
 		close(c->fd);
-		mpi_free(c);
+		mp__free(c);
 	} else {
 		*(void **)block = c->free_head[h->cls];
 		c->free_head[h->cls] = h;
@@ -299,7 +299,7 @@ void mpi_arena_free(void *block)
 	pthread_mutex_unlock(&lock);
 }
 
-int mpi_arena_describe(const void *block, int *fd, size_t *offset)
+int mp__arena_describe(const void *block, int *fd, size_t *offset)
 {
 	const struct hdr *h;
 	bool ok;
@@ -318,7 +318,7 @@ int mpi_arena_describe(const void *block, int *fd, size_t *offset)
 	return 0;
 }
 
-void *mpi_arena_adopt(void *map, size_t maplen, size_t offset, size_t need)
+void *mp__arena_adopt(void *map, size_t maplen, size_t offset, size_t need)
 {
 	const struct hdr *h;
 	size_t extent;

@@ -8,7 +8,7 @@
  * blocks of 64 KiB or more get a mapping of their own.
  *
  * Ownership: a block is freed only by the process that allocated it; a child
- * that calls mpi_arena_free on an inherited block only forgets it (the memory
+ * that calls mp__arena_free on an inherited block only forgets it (the memory
  * stays valid for the parent).  After fork the child allocates from fresh
  * chunks, never from its parent's (which the parent keeps allocating from).
  * Thread-safe.
@@ -19,10 +19,10 @@
 #include <stddef.h>
 
 /* A zeroed block of `size` bytes, 64-byte aligned; NULL (errno set) on failure. */
-void *mpi_arena_alloc(size_t size);
+void *mp__arena_alloc(size_t size);
 
-/* Release a block from mpi_arena_alloc.  NULL is a no-op. */
-void mpi_arena_free(void *block);
+/* Release a block from mp__arena_alloc.  NULL is a no-op. */
+void mp__arena_free(void *block);
 
 /*
  * Describe a block as (memfd, offset) so it can later be handed to a process
@@ -32,15 +32,15 @@ void mpi_arena_free(void *block);
  * spawn child adopted: its header names the parent's fd); a pointer
  * elsewhere is never read.
  */
-int mpi_arena_describe(const void *block, int *fd, size_t *offset);
+int mp__arena_describe(const void *block, int *fd, size_t *offset);
 
 /*
  * In another process: the block at offset `offset` of a mapping of the
- * memfd mpi_arena_describe named (map, maplen bytes: the whole memfd),
+ * memfd mp__arena_describe named (map, maplen bytes: the whole memfd),
  * after checking that its header is there and that the block lies inside
  * the mapping, with at least `need` bytes.  NULL (-EPROTO) otherwise.
- * The block is foreign here: mpi_arena_free forgets it.
+ * The block is foreign here: mp__arena_free forgets it.
  */
-void *mpi_arena_adopt(void *map, size_t maplen, size_t offset, size_t need);
+void *mp__arena_adopt(void *map, size_t maplen, size_t offset, size_t need);
 
 #endif

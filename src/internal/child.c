@@ -26,7 +26,7 @@ enum { EXIT_GRACE_NS = 5000000 };
 /* 0: not probed yet, 1: pidfds work, 2: the fallback. */
 static int pidfd_state;
 
-bool mpi_have_pidfd(void)
+bool mp__have_pidfd(void)
 {
 	int state = __atomic_load_n(&pidfd_state, __ATOMIC_RELAXED);
 
@@ -48,9 +48,9 @@ bool mpi_have_pidfd(void)
 	return state == 1;
 }
 
-int mpi_pidfd_open(pid_t pid)
+int mp__pidfd_open(pid_t pid)
 {
-	if (!mpi_have_pidfd()) {
+	if (!mp__have_pidfd()) {
 		errno = ENOSYS;
 		return -1;
 	}
@@ -69,7 +69,7 @@ static int pid_ended(pid_t pid, int flags)
 		rc = waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT | flags);
 	while (rc < 0 && errno == EINTR);
 	if (rc < 0)
-		return errno == ECHILD ? 1 : MPI_WHY_SYS("waitid");
+		return errno == ECHILD ? 1 : MP__WHY_SYS("waitid");
 	return si.si_pid != 0;
 }
 
@@ -79,12 +79,12 @@ static int wait_pid(pid_t pid, uint64_t deadline)
 	uint64_t nap = 100000; /* ns: 0.1 ms, doubling up to 10 ms */
 	int rc;
 
-	if (deadline == MPI_NO_DEADLINE) {
+	if (deadline == MP__NO_DEADLINE) {
 		rc = pid_ended(pid, 0); /* blocks */
 		return rc < 0 ? rc : 0;
 	}
 	while ((rc = pid_ended(pid, WNOHANG)) == 0) {
-		uint64_t now = mpi_now_ns();
+		uint64_t now = mp__now_ns();
 		struct timespec ts;
 
 		if (now >= deadline)
@@ -100,7 +100,7 @@ static int wait_pid(pid_t pid, uint64_t deadline)
 	return rc < 0 ? rc : 0;
 }
 
-int mpi_child_wait(const struct mpi_child *c, uint64_t deadline)
+int mp__child_wait(const struct mp__child *c, uint64_t deadline)
 {
 	struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
 	pid_t pid = c->pid;
@@ -111,24 +111,24 @@ int mpi_child_wait(const struct mpi_child *c, uint64_t deadline)
 	if (c->fd < 0)
 		return wait_pid(pid, deadline);
 	for (;;) {
-		rc = ppoll(&pfd, 1, mpi_remaining(deadline, &ts), NULL);
+		rc = ppoll(&pfd, 1, mp__remaining(deadline, &ts), NULL);
 		if (rc > 0)
 			break;
 		if (rc == 0)
 			return -ETIMEDOUT;
 		if (errno != EINTR)
-			return MPI_WHY_SYS("ppoll");
+			return MP__WHY_SYS("ppoll");
 	}
-	if (mpi_have_pidfd() || pid_ended(pid, WNOHANG) != 0)
+	if (mp__have_pidfd() || pid_ended(pid, WNOHANG) != 0)
 		return 0;
 	/* The exit pipe hangs up as the child releases its files, a moment
 	 * before it can be reaped (or long before, if it closed the pipe or
 	 * exec'd): wait on the pid, allowing that moment past the deadline. */
-	grace = mpi_now_ns() + EXIT_GRACE_NS;
+	grace = mp__now_ns() + EXIT_GRACE_NS;
 	return wait_pid(pid, deadline > grace ? deadline : grace);
 }
 
-int mpi_child_reap(const struct mpi_child *c, int *code, struct rusage *ru)
+int mp__child_reap(const struct mp__child *c, int *code, struct rusage *ru)
 {
 	struct rusage dummy;
 	siginfo_t si;
@@ -136,67 +136,67 @@ int mpi_child_reap(const struct mpi_child *c, int *code, struct rusage *ru)
 
 	memset(&si, 0, sizeof(si));
 	do
-		rc = mpi_have_pidfd() && c->fd >= 0
+		rc = mp__have_pidfd() && c->fd >= 0
 			     ? syscall(SYS_waitid, P_PIDFD, c->fd, &si,
 				       WEXITED | WNOHANG, ru ? ru : &dummy)
 			     : syscall(SYS_waitid, P_PID, c->pid, &si,
 				       WEXITED | WNOHANG, ru ? ru : &dummy);
 	while (rc < 0 && errno == EINTR);
 	if (rc < 0)
-		return MPI_WHY_SYS("waitid");
+		return MP__WHY_SYS("waitid");
 	if (si.si_pid == 0)
 		return 0;
 	*code = si.si_code == CLD_EXITED ? si.si_status : -si.si_status;
 	return 1;
 }
 
-int mpi_signal_check(int sig)
+int mp__signal_check(int sig)
 {
 	if (sig < 0 || sig >= NSIG)
-		return mpi_why(-EINVAL, "signal %d is not a valid signal", sig);
+		return mp__why(-EINVAL, "signal %d is not a valid signal", sig);
 	return 0;
 }
 
-int mpi_child_signal(const struct mpi_child *c, int sig)
+int mp__child_signal(const struct mp__child *c, int sig)
 {
-	bool by_fd = mpi_have_pidfd() && c->fd >= 0;
+	bool by_fd = mp__have_pidfd() && c->fd >= 0;
 	long rc;
 
-	if (mpi_signal_check(sig) < 0)
+	if (mp__signal_check(sig) < 0)
 		return -EINVAL;
 	rc = by_fd ? syscall(SYS_pidfd_send_signal, c->fd, sig, NULL, 0)
 		   : kill(c->pid, sig);
 	if (rc < 0 && errno != ESRCH)
-		return mpi_why(-errno, "%s(%d): %s",
+		return mp__why(-errno, "%s(%d): %s",
 			       by_fd ? "pidfd_send_signal" : "kill", sig,
 			       mp_strerror(-errno));
 	return 0;
 }
 
-void mpi_child_reap_wait(pid_t pid)
+void mp__child_reap_wait(pid_t pid)
 {
 	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 		;
 }
 
-void mpi_child_kill_reap(const struct mpi_child *c)
+void mp__child_kill_reap(const struct mp__child *c)
 {
-	mpi_child_signal(c, SIGKILL);
-	mpi_child_reap_wait(c->pid);
+	mp__child_signal(c, SIGKILL);
+	mp__child_reap_wait(c->pid);
 }
 
 /* ---- the start-error report ---- */
 
-int mpi_report_pipe(int fds[2])
+int mp__report_pipe(int fds[2])
 {
 	if (pipe2(fds, O_CLOEXEC) < 0)
-		return MPI_WHY_SYS("pipe2");
+		return MP__WHY_SYS("pipe2");
 	return 0;
 }
 
-void mpi_report_fail(int fd, int err, int stage, const char *what)
+void mp__report_fail(int fd, int err, int stage, const char *what)
 {
-	struct mpi_child_report r;
+	struct mp__child_report r;
 	size_t i = 0;
 
 	memset(&r, 0, sizeof(r));
@@ -209,7 +209,7 @@ void mpi_report_fail(int fd, int err, int stage, const char *what)
 	_exit(127);
 }
 
-int mpi_report_read(int fd, struct mpi_child_report *r)
+int mp__report_read(int fd, struct mp__child_report *r)
 {
 	ssize_t n;
 
@@ -233,7 +233,7 @@ static bool has_readahead(FILE *fp)
 #endif
 }
 
-void mpi_stdio_forget(bool in)
+void mp__stdio_forget(bool in)
 {
 	/* __fpending first: a child usually finds nothing to discard and
 	 * then writes nothing (no copy-on-write fault). */
@@ -245,7 +245,7 @@ void mpi_stdio_forget(bool in)
 		__fpurge(stdin);
 }
 
-__attribute__((noinline)) pid_t mpi_vfork(void (*child)(void *arg), void *arg,
+__attribute__((noinline)) pid_t mp__vfork(void (*child)(void *arg), void *arg,
 					  sigset_t *saved)
 {
 	sigset_t all;
@@ -264,7 +264,7 @@ __attribute__((noinline)) pid_t mpi_vfork(void (*child)(void *arg), void *arg,
 	return pid < 0 ? -e : pid;
 }
 
-void mpi_die_with_parent(pid_t parent, int code)
+void mp__die_with_parent(pid_t parent, int code)
 {
 	syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	if (getppid() != parent)

@@ -5,11 +5,11 @@
  * or reaped.
  *
  * Fallback.  pidfd_open needs Linux 5.3, and valgrind 3.19 (Debian 12's)
- * does not know it (ENOSYS).  mpi_have_pidfd() probes once; MP_NO_PIDFD=1
+ * does not know it (ENOSYS).  mp__have_pidfd() probes once; MP_NO_PIDFD=1
  * in the environment (read once) forces the fallback, for tests.  Without
  * pidfds a child is waited for, reaped and signalled by pid: safe from pid
  * reuse as long as it is not reaped (its zombie keeps the pid), which the
- * callers guarantee.  A struct mpi_child holds the pid and `fd`: a pidfd,
+ * callers guarantee.  A struct mp__child holds the pid and `fd`: a pidfd,
  * or in the fallback any fd that becomes readable when the child ends (the
  * process module's exit pipe), or -1.  Failures are -errno codes with a
  * reason left (internal/error.h); nothing here writes mp_last_error().
@@ -25,17 +25,17 @@
 
 /* A child this process made: its pid and the fd that watches it (a
  * pidfd, the exit pipe in the fallback, or -1). */
-struct mpi_child {
+struct mp__child {
 	pid_t pid;
 	int fd;
 };
 
 /* Are pidfds usable (probed once; false with MP_NO_PIDFD=1)? */
-bool mpi_have_pidfd(void);
+bool mp__have_pidfd(void);
 
 /* pidfd_open(2): an O_CLOEXEC pidfd, or -1 with errno (ENOSYS in the
  * fallback). */
-int mpi_pidfd_open(pid_t pid);
+int mp__pidfd_open(pid_t pid);
 
 /*
  * Wait until child c ended (it stays unreaped) or the deadline
@@ -47,37 +47,37 @@ int mpi_pidfd_open(pid_t pid);
  * can be reaped: then the wait may overrun the deadline by up to 5 ms.  A
  * child reaped by someone else counts as ended.
  */
-int mpi_child_wait(const struct mpi_child *c, uint64_t deadline);
+int mp__child_wait(const struct mp__child *c, uint64_t deadline);
 
 /*
  * Reap the child if it has ended (waitid WNOHANG, on the pidfd or the pid):
  * 1 and *code (exit status, or -N for signal N) and *ru (may be NULL), 0
  * while it runs, -errno with a reason (ECHILD: somebody else reaped it).
  */
-int mpi_child_reap(const struct mpi_child *c, int *code, struct rusage *ru);
+int mp__child_reap(const struct mp__child *c, int *code, struct rusage *ru);
 
 /* 0 if sig is a signal number (0..NSIG-1), else -EINVAL with a reason. */
-int mpi_signal_check(int sig);
+int mp__signal_check(int sig);
 
 /*
  * Send sig through the pidfd, or to the pid; a process that already ended
  * is not an error.  0, -EINVAL (sig is not a signal number: 0..NSIG-1) or
  * -errno, with a reason naming the call ("pidfd_send_signal(15): ...").
  */
-int mpi_child_signal(const struct mpi_child *c, int sig);
+int mp__child_signal(const struct mp__child *c, int sig);
 
 /*
  * Kill an unreaped child (SIGKILL) and reap it, waiting as long as that
  * takes (a child being killed ends at once); EINTR restarts.  For a child
  * that failed to start, or one that must not outlive its handle.
  */
-void mpi_child_kill_reap(const struct mpi_child *c);
+void mp__child_kill_reap(const struct mp__child *c);
 
 /*
  * Reap a child known to be ending (it reported a start error and _exits):
  * waits for it, EINTR restarts.
  */
-void mpi_child_reap_wait(pid_t pid);
+void mp__child_reap_wait(pid_t pid);
 
 /*
  * The start-error report: a child that fails between fork and the work
@@ -85,21 +85,21 @@ void mpi_child_reap_wait(pid_t pid);
  * pipe and _exits(127); the parent reads EOF when the child got through
  * (exec closed the pipe, or the child closed it).
  */
-struct mpi_child_report {
+struct mp__child_report {
 	int err;       /* errno in the child */
 	int stage;     /* the caller's numbering of its setup steps */
 	char what[120]; /* the caller's text, may be empty */
 };
 
 /* Make the report pipe (both ends O_CLOEXEC): 0 or -errno with a reason. */
-int mpi_report_pipe(int fds[2]);
+int mp__report_pipe(int fds[2]);
 
 /*
  * In the child: write (err, stage, what) to fd and _exit(127).  Only
  * async-signal-safe calls (usable after vfork); what may be NULL and is
  * cut to fit.
  */
-__attribute__((noreturn)) void mpi_report_fail(int fd, int err, int stage,
+__attribute__((noreturn)) void mp__report_fail(int fd, int err, int stage,
 					       const char *what);
 
 /*
@@ -107,7 +107,7 @@ __attribute__((noreturn)) void mpi_report_fail(int fd, int err, int stage,
  * from fd (EINTR restarts).  1 when the child reported a failure (*r
  * filled, what NUL-terminated), 0 at EOF (it got through).
  */
-int mpi_report_read(int fd, struct mpi_child_report *r);
+int mp__report_read(int fd, struct mp__child_report *r);
 
 /*
  * In a new child, right after fork: discard, without writing it, the output
@@ -120,7 +120,7 @@ int mpi_report_read(int fd, struct mpi_child_report *r);
  * streams have no portable list; what a thread buffered in one of them at
  * the moment of the fork may be written twice.
  */
-void mpi_stdio_forget(bool in);
+void mp__stdio_forget(bool in);
 
 /*
  * vfork with every signal blocked, the caller's mask saved in *saved first
@@ -128,13 +128,13 @@ void mpi_stdio_forget(bool in);
  * runs child(arg), which must exec or _exit; returns the pid, or -errno.
  * Its own function, so that no local of the caller lives across vfork.
  */
-pid_t mpi_vfork(void (*child)(void *arg), void *arg, sigset_t *saved);
+pid_t mp__vfork(void (*child)(void *arg), void *arg, sigset_t *saved);
 
 /*
  * In a new child: die with SIGKILL when the parent dies (PR_SET_PDEATHSIG),
  * and exit at once with `code` if parent (its pid taken before the fork)
  * is already gone.  System calls only: safe after fork from threads.
  */
-void mpi_die_with_parent(pid_t parent, int code);
+void mp__die_with_parent(pid_t parent, int code);
 
 #endif

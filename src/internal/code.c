@@ -8,14 +8,14 @@
 #include <string.h>
 
 struct describe_ctx {
-	struct mpi_code_obj *out;
+	struct mp__code_obj *out;
 	size_t cap, n;
 };
 
 static int describe_one(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	struct describe_ctx *c = arg;
-	struct mpi_code_obj *o;
+	struct mp__code_obj *o;
 	uint64_t lo = UINT64_MAX, hi = 0;
 
 	(void)size;
@@ -43,7 +43,7 @@ static int describe_one(struct dl_phdr_info *info, size_t size, void *arg)
 	return 0;
 }
 
-size_t mpi_code_describe(struct mpi_code_obj *out, size_t cap)
+size_t mp__code_describe(struct mp__code_obj *out, size_t cap)
 {
 	struct describe_ctx c = {out, cap, 0};
 
@@ -51,12 +51,12 @@ size_t mpi_code_describe(struct mpi_code_obj *out, size_t cap)
 	return c.n;
 }
 
-/* This process's objects as described by mpi_code_remember, and the
+/* This process's objects as described by mp__code_remember, and the
  * loader's counts of loads and unloads then. */
 static struct {
 	unsigned long long adds, subs;
 	size_t n;
-	struct mpi_code_obj o[MPI_CODE_MAX_OBJS];
+	struct mp__code_obj o[MP__CODE_MAX_OBJS];
 } remembered;
 
 static int counts(struct dl_phdr_info *info, size_t size, void *arg)
@@ -69,32 +69,32 @@ static int counts(struct dl_phdr_info *info, size_t size, void *arg)
 	return 1; /* the first object says it */
 }
 
-void mpi_code_remember(void)
+void mp__code_remember(void)
 {
 	unsigned long long c[2] = {0, 0};
 
 	dl_iterate_phdr(counts, c);
-	remembered.n = mpi_code_describe(remembered.o, MPI_CODE_MAX_OBJS);
+	remembered.n = mp__code_describe(remembered.o, MP__CODE_MAX_OBJS);
 	remembered.adds = c[0];
 	remembered.subs = c[1];
 }
 
-void mpi_code_map_init(struct mpi_code_map *m, const struct mpi_code_obj *objs,
+void mp__code_map_init(struct mp__code_map *m, const struct mp__code_obj *objs,
 		       size_t n)
 {
-	struct mpi_code_obj fresh[MPI_CODE_MAX_OBJS];
-	const struct mpi_code_obj *here = remembered.o;
+	struct mp__code_obj fresh[MP__CODE_MAX_OBJS];
+	const struct mp__code_obj *here = remembered.o;
 	unsigned long long c[2] = {0, 0};
 	size_t nhere = remembered.n;
 
 	dl_iterate_phdr(counts, c);
 	if (nhere == 0 || c[0] != remembered.adds || c[1] != remembered.subs) {
-		nhere = mpi_code_describe(fresh, MPI_CODE_MAX_OBJS);
+		nhere = mp__code_describe(fresh, MP__CODE_MAX_OBJS);
 		here = fresh;
 	}
 
 	memset(m, 0, sizeof(*m));
-	m->n = n < MPI_CODE_MAX_OBJS ? n : MPI_CODE_MAX_OBJS;
+	m->n = n < MP__CODE_MAX_OBJS ? n : MP__CODE_MAX_OBJS;
 	for (size_t i = 0; i < m->n; i++) {
 		m->o[i].lo = objs[i].lo;
 		m->o[i].hi = objs[i].hi;
@@ -110,7 +110,7 @@ void mpi_code_map_init(struct mpi_code_map *m, const struct mpi_code_obj *objs,
 	}
 }
 
-uintptr_t mpi_code_translate(const struct mpi_code_map *m, uint64_t addr)
+uintptr_t mp__code_translate(const struct mp__code_map *m, uint64_t addr)
 {
 	for (size_t i = 0; i < m->n; i++)
 		if (addr >= m->o[i].lo && addr < m->o[i].hi)

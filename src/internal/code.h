@@ -19,38 +19,38 @@
 #include <stdint.h>
 
 /* One loaded object, as the parent saw it (a fixed-size record). */
-struct mpi_code_obj {
+struct mp__code_obj {
 	uint64_t lo, hi; /* its loaded address range */
 	uint64_t base;   /* dlpi_addr */
 	char name[232];  /* dlpi_name ("" for the executable), cut to fit */
 };
 
-#define MPI_CODE_MAX_OBJS 64
+#define MP__CODE_MAX_OBJS 64
 
 /* Fill out with up to cap of this process's objects: how many. */
-size_t mpi_code_describe(struct mpi_code_obj *out, size_t cap);
+size_t mp__code_describe(struct mp__code_obj *out, size_t cap);
 
-/* Describe this process's objects now, for the mpi_code_map_init calls of
+/* Describe this process's objects now, for the mp__code_map_init calls of
  * its forks (the fork server's children), which then need not walk them
  * again while no object has been loaded or unloaded since: called by
  * mp_init before it starts the fork server; not thread-safe. */
-void mpi_code_remember(void);
+void mp__code_remember(void);
 
 /* The child's view: for each of the parent's objects, the delta to add. */
-struct mpi_code_map {
+struct mp__code_map {
 	size_t n;
 	struct {
 		uint64_t lo, hi;
 		int64_t delta;
 		int found;
-	} o[MPI_CODE_MAX_OBJS];
+	} o[MP__CODE_MAX_OBJS];
 };
 
 /* Match the parent's n objects to this process's (by name and size). */
-void mpi_code_map_init(struct mpi_code_map *m, const struct mpi_code_obj *objs,
+void mp__code_map_init(struct mp__code_map *m, const struct mp__code_obj *objs,
 		       size_t n);
 
 /* The parent's code address addr here, or 0 when it cannot be found. */
-uintptr_t mpi_code_translate(const struct mpi_code_map *m, uint64_t addr);
+uintptr_t mp__code_translate(const struct mp__code_map *m, uint64_t addr);
 
 #endif

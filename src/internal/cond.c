@@ -8,7 +8,7 @@
 
 #include "internal/clock.h"
 
-int mpi_cond_init_monotonic(pthread_cond_t *cv)
+int mp__cond_init_monotonic(pthread_cond_t *cv)
 {
 	pthread_condattr_t ca;
 	int rc;
@@ -22,13 +22,13 @@ int mpi_cond_init_monotonic(pthread_cond_t *cv)
 	return -rc;
 }
 
-int mpi_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu,
+int mp__cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu,
 			bool (*pred)(void *), void *arg, uint64_t deadline)
 {
 	struct timespec ts;
 
 	while (!pred(arg)) {
-		if (deadline == MPI_NO_DEADLINE) {
+		if (deadline == MP__NO_DEADLINE) {
 			pthread_cond_wait(cv, mu);
 			continue;
 		}

@@ -10,15 +10,15 @@
 #include <stdint.h>
 
 /* Initialise cv to time its waits on CLOCK_MONOTONIC: 0 or -errno. */
-int mpi_cond_init_monotonic(pthread_cond_t *cv);
+int mp__cond_init_monotonic(pthread_cond_t *cv);
 
 /*
  * With mu held: wait on cv until pred(arg) holds (0) or the deadline
- * (mpi_now_ns based; MPI_NO_DEADLINE = none) passes first (-ETIMEDOUT).
+ * (mp__now_ns based; MP__NO_DEADLINE = none) passes first (-ETIMEDOUT).
  * pred is checked first, and again after the deadline, so a condition that
- * came true just in time wins.  cv must come from mpi_cond_init_monotonic.
+ * came true just in time wins.  cv must come from mp__cond_init_monotonic.
  */
-int mpi_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu,
+int mp__cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu,
 			bool (*pred)(void *), void *arg, uint64_t deadline);
 
 #endif

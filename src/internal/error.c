@@ -18,7 +18,7 @@ static void vformat(char *buf, size_t cap, const char *fmt, va_list ap)
 		buf[0] = '\0';
 }
 
-int mpi_error(int code, const char *func, const char *fmt, ...)
+int mp__error(int code, const char *func, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -33,7 +33,7 @@ int mpi_error(int code, const char *func, const char *fmt, ...)
 	return code;
 }
 
-int mpi_why(int code, const char *fmt, ...)
+int mp__why(int code, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -44,7 +44,7 @@ int mpi_why(int code, const char *fmt, ...)
 	return code;
 }
 
-const char *mpi_reason(int code)
+const char *mp__reason(int code)
 {
 	if (why_code != code || code == 0)
 		return mp_strerror(code);
@@ -52,17 +52,17 @@ const char *mpi_reason(int code)
 	return why;
 }
 
-int mpi_raise(int code, const char *func)
+int mp__raise(int code, const char *func)
 {
-	return mpi_error(code, func, "%s", mpi_reason(code));
+	return mp__error(code, func, "%s", mp__reason(code));
 }
 
-const char *mpi_error_message(void)
+const char *mp__error_message(void)
 {
 	return last_error;
 }
 
-int mpi_error_code(void)
+int mp__error_code(void)
 {
 	return last_code;
 }

@@ -4,17 +4,17 @@
  * A message is written once, by the public function the caller called:
  *
  *   - A public function that finds the failure itself says so:
- *         return MPI_ERR(-EINVAL, "timeout %g is negative", t);
+ *         return MP__ERR(-EINVAL, "timeout %g is negative", t);
  *     formats "<function>: <message>" and evaluates to the code.
  *   - Internal functions (everything not MP_API) never write the message.
  *     They return a code, and may leave a reason for it:
- *         return mpi_why(-EPROTO, "record length %zu exceeds the ring", n);
- *         return MPI_WHY_SYS("poll");        (-errno, "poll: <strerror>")
+ *         return mp__why(-EPROTO, "record length %zu exceeds the ring", n);
+ *         return MP__WHY_SYS("poll");        (-errno, "poll: <strerror>")
  *   - The public function that gets a code from below reports it with
- *         return MPI_RAISE(rc);
+ *         return MP__RAISE(rc);
  *     "<function>: <reason>", the reason being what the internal call left
- *     for this code, else mp_strerror(code).  MPI_ERR(rc, "cannot X: %s",
- *     mpi_reason(rc)) adds context the same way.
+ *     for this code, else mp_strerror(code).  MP__ERR(rc, "cannot X: %s",
+ *     mp__reason(rc)) adds context the same way.
  *   - A public function never reports through another public function (that
  *     would name the wrong function); it calls the internal layer.  A reason
  *     left by an internal failure the caller recovered from is harmless: it
@@ -29,51 +29,51 @@
 #include "mproc/common.h"
 
 /* Public layer: "func: fmt..." into mp_last_error(); returns code. */
-int mpi_error(int code, const char *func, const char *fmt, ...)
+int mp__error(int code, const char *func, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* Internal layer: leave a reason for code; returns code. */
-int mpi_why(int code, const char *fmt, ...)
+int mp__why(int code, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3), cold));
 
 /*
  * The reason left for code by the internal layer (and forget it), or
  * mp_strerror(code) when none was left for this code.  The pointer is valid
- * until the next mpi_why in this thread.
+ * until the next mp__why in this thread.
  */
-const char *mpi_reason(int code);
+const char *mp__reason(int code);
 
 /* Public layer: report a code that came from below; returns code. */
-int mpi_raise(int code, const char *func) __attribute__((cold));
+int mp__raise(int code, const char *func) __attribute__((cold));
 
 /* The calling thread's last message and code (mp_last_error's). */
-const char *mpi_error_message(void);
-int mpi_error_code(void);
+const char *mp__error_message(void);
+int mp__error_code(void);
 
-#define MPI_ERR(code, ...) mpi_error((code), __func__, __VA_ARGS__)
-#define MPI_RAISE(code) mpi_raise((code), __func__)
+#define MP__ERR(code, ...) mp__error((code), __func__, __VA_ARGS__)
+#define MP__RAISE(code) mp__raise((code), __func__)
 
 /* Return -EINVAL naming the argument when ptr is NULL (public layer). */
-#define MPI_CHECK_NULL(ptr)                                                   \
+#define MP__CHECK_NULL(ptr)                                                   \
 	do {                                                                  \
 		if ((ptr) == NULL)                                            \
-			return MPI_ERR(-EINVAL, "argument '%s' is NULL",      \
+			return MP__ERR(-EINVAL, "argument '%s' is NULL",      \
 				       #ptr);                                 \
 	} while (0)
 
 /* Same for functions returning a pointer. */
-#define MPI_CHECK_NULL_P(ptr)                                                 \
+#define MP__CHECK_NULL_P(ptr)                                                 \
 	do {                                                                  \
 		if ((ptr) == NULL) {                                          \
-			MPI_ERR(-EINVAL, "argument '%s' is NULL", #ptr);      \
+			MP__ERR(-EINVAL, "argument '%s' is NULL", #ptr);      \
 			return NULL;                                          \
 		}                                                             \
 	} while (0)
 
 /* -errno of the failed syscall, with its name in the message (public). */
-#define MPI_SYSERR(what) MPI_ERR(-errno, "%s: %s", (what), mp_strerror(-errno))
+#define MP__SYSERR(what) MP__ERR(-errno, "%s: %s", (what), mp_strerror(-errno))
 
 /* The same, as a reason left by the internal layer. */
-#define MPI_WHY_SYS(what) mpi_why(-errno, "%s: %s", (what), mp_strerror(-errno))
+#define MP__WHY_SYS(what) mp__why(-errno, "%s: %s", (what), mp_strerror(-errno))
 
 #endif

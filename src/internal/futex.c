@@ -7,13 +7,13 @@
 
 #include "internal/clock.h"
 
-int mpi_futex_wait(uint32_t *word, uint32_t expected, uint64_t deadline)
+int mp__futex_wait(uint32_t *word, uint32_t expected, uint64_t deadline)
 {
 	struct timespec ts, *tp = NULL;
 	long rc;
 
-	if (deadline != MPI_NO_DEADLINE) {
-		if (mpi_expired(deadline))
+	if (deadline != MP__NO_DEADLINE) {
+		if (mp__expired(deadline))
 			return -ETIMEDOUT;
 		/* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time. */
 		ts.tv_sec = (time_t)(deadline / 1000000000u);
@@ -31,7 +31,7 @@ int mpi_futex_wait(uint32_t *word, uint32_t expected, uint64_t deadline)
 	return 0; /* EINTR: the caller re-checks and waits again */
 }
 
-int mpi_futex_wake(uint32_t *word, int n)
+int mp__futex_wake(uint32_t *word, int n)
 {
 	long rc = syscall(SYS_futex, word, FUTEX_WAKE, n, NULL, NULL, 0);
 

@@ -15,13 +15,13 @@
 #include "mproc/common.h"
 
 /* initial-exec: no __tls_get_addr call on the hot path of a PIC build */
-_Thread_local uint64_t mpi_self_id_cache
+_Thread_local uint64_t mp__self_id_cache
 	__attribute__((tls_model("initial-exec")));
 static pthread_once_t ids_once = PTHREAD_ONCE_INIT;
 
 static void forget_ids(void)
 {
-	mpi_self_id_cache = 0; /* the child has another pid and tid */
+	mp__self_id_cache = 0; /* the child has another pid and tid */
 }
 
 static void watch_forks(void)
@@ -29,11 +29,11 @@ static void watch_forks(void)
 	pthread_atfork(NULL, NULL, forget_ids);
 }
 
-__attribute__((noinline, cold)) uint64_t mpi_self_id_init(void)
+__attribute__((noinline, cold)) uint64_t mp__self_id_init(void)
 {
 	pthread_once(&ids_once, watch_forks);
-	mpi_self_id_cache = (uint64_t)getpid() << 32 | (uint32_t)gettid();
-	return mpi_self_id_cache;
+	mp__self_id_cache = (uint64_t)getpid() << 32 | (uint32_t)gettid();
+	return mp__self_id_cache;
 }
 
 /*
@@ -47,7 +47,7 @@ static bool owner_alive(uint64_t state)
 	pid_t pid = (pid_t)(state >> 32);
 	pid_t tid = (pid_t)(state & 0x7fffffff);
 	char path[64], buf[512];
-	struct mpi_stat st;
+	struct mp__stat st;
 	ssize_t n;
 	int fd;
 
@@ -64,12 +64,12 @@ static bool owner_alive(uint64_t state)
 	while (n < 0 && errno == EINTR);
 	close(fd);
 	/* Unreadable or unparsable: cannot tell, so alive. */
-	if (n <= 0 || mpi_parse_stat(buf, (size_t)n, &st) < 0)
+	if (n <= 0 || mp__parse_stat(buf, (size_t)n, &st) < 0)
 		return true;
 	return st.state != 'Z' && st.state != 'X';
 }
 
-bool mpi_lock_owner_dead(const uint64_t *state)
+bool mp__lock_owner_dead(const uint64_t *state)
 {
 	uint64_t s = __atomic_load_n(state, __ATOMIC_ACQUIRE);
 
@@ -79,52 +79,52 @@ bool mpi_lock_owner_dead(const uint64_t *state)
 static int took_over(uint64_t dead, uint64_t *out)
 {
 	if (out != NULL)
-		*out = dead & ~MPI_LOCK_WAITERS;
+		*out = dead & ~MP__LOCK_WAITERS;
 	return MP_EOWNERDEAD;
 }
 
 /* Sleep, check the owner now and then, take over from a dead one. */
-int mpi_lock_wait(uint64_t *state, uint64_t deadline, uint64_t *dead)
+int mp__lock_wait(uint64_t *state, uint64_t deadline, uint64_t *dead)
 {
-	uint64_t me = mpi_self_id(), until, cur;
+	uint64_t me = mp__self_id(), until, cur;
 	int rc;
 
 	for (;;) {
 		cur = __atomic_load_n(state, __ATOMIC_RELAXED);
 		if (cur == 0) {
 			if (__atomic_compare_exchange_n(state, &cur,
-							me | MPI_LOCK_WAITERS,
+							me | MP__LOCK_WAITERS,
 							false, __ATOMIC_ACQUIRE,
 							__ATOMIC_RELAXED))
 				return 0;
 			continue;
 		}
-		if (mpi_expired(deadline)) { /* a poll, or time is up */
+		if (mp__expired(deadline)) { /* a poll, or time is up */
 			if (owner_alive(cur))
 				return -ETIMEDOUT;
 			if (__atomic_compare_exchange_n(
-				    state, &cur, me | (cur & MPI_LOCK_WAITERS),
+				    state, &cur, me | (cur & MP__LOCK_WAITERS),
 				    false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
 				return took_over(cur, dead);
 			continue;
 		}
-		if (!(cur & MPI_LOCK_WAITERS)) {
+		if (!(cur & MP__LOCK_WAITERS)) {
 			if (!__atomic_compare_exchange_n(
-				    state, &cur, cur | MPI_LOCK_WAITERS, false,
+				    state, &cur, cur | MP__LOCK_WAITERS, false,
 				    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
 				continue;
-			cur |= MPI_LOCK_WAITERS;
+			cur |= MP__LOCK_WAITERS;
 		}
-		until = mpi_now_ns() + MPI_OWNER_CHECK_NS;
+		until = mp__now_ns() + MP__OWNER_CHECK_NS;
 		if (deadline < until)
 			until = deadline;
-		rc = mpi_futex_wait(mpi_low_word(state), (uint32_t)cur, until);
+		rc = mp__futex_wait(mp__low_word(state), (uint32_t)cur, until);
 		if (rc != -ETIMEDOUT)
 			continue;
 		if (__atomic_load_n(state, __ATOMIC_RELAXED) == cur &&
 		    !owner_alive(cur) &&
 		    __atomic_compare_exchange_n(state, &cur,
-						me | MPI_LOCK_WAITERS, false,
+						me | MP__LOCK_WAITERS, false,
 						__ATOMIC_ACQUIRE,
 						__ATOMIC_RELAXED))
 			return took_over(cur, dead);

@@ -6,12 +6,12 @@
  *
  * Design notes.
  * - The state is 0 when free, else (owner pid << 32 | owner tid) with
- *   MPI_LOCK_WAITERS set once someone sleeps on it.  Storing the pid with
+ *   MP__LOCK_WAITERS set once someone sleeps on it.  Storing the pid with
  *   the tid in one atomic word means a waiter always sees a whole owner.
  *   The futex is the word's low 32-bit half (owner tid + waiters bit).
- * - The uncontended path (mpi_lock_try, mpi_lock_give) is inline: one CAS,
+ * - The uncontended path (mp__lock_try, mp__lock_give) is inline: one CAS,
  *   one exchange, a futex wake only when the waiters bit was set.
- * - Owner death: a sleeper wakes at least every MPI_OWNER_CHECK_NS to ask
+ * - Owner death: a sleeper wakes at least every MP__OWNER_CHECK_NS to ask
  *   tgkill(pid, tid, 0) (and /proc, for zombies) whether the owner thread
  *   still exists; if not, it takes the lock over with a CAS from the state
  *   it saw and reports MP_EOWNERDEAD.  Uncontended take/give never pays for
@@ -34,24 +34,24 @@
 
 #include "internal/futex.h"
 
-#define MPI_LOCK_WAITERS ((uint64_t)1 << 31)
-#define MPI_OWNER_CHECK_NS 100000000u /* 0.1 s */
+#define MP__LOCK_WAITERS ((uint64_t)1 << 31)
+#define MP__OWNER_CHECK_NS 100000000u /* 0.1 s */
 
 /* The calling thread's id, 0 until first asked (and again after fork). */
-extern _Thread_local uint64_t mpi_self_id_cache
+extern _Thread_local uint64_t mp__self_id_cache
 	__attribute__((tls_model("initial-exec"), visibility("hidden")));
-uint64_t mpi_self_id_init(void);
+uint64_t mp__self_id_init(void);
 
 /* This thread as a lock owner: (pid << 32 | tid), cached, fork-safe. */
-static inline uint64_t mpi_self_id(void)
+static inline uint64_t mp__self_id(void)
 {
-	uint64_t id = mpi_self_id_cache;
+	uint64_t id = mp__self_id_cache;
 
-	return __builtin_expect(id != 0, 1) ? id : mpi_self_id_init();
+	return __builtin_expect(id != 0, 1) ? id : mp__self_id_init();
 }
 
 /* The 32-bit futex word inside a 64-bit state (its low half). */
-static inline uint32_t *mpi_low_word(uint64_t *state)
+static inline uint32_t *mp__low_word(uint64_t *state)
 {
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	return (uint32_t *)state;
@@ -61,11 +61,11 @@ static inline uint32_t *mpi_low_word(uint64_t *state)
 }
 
 /* Take the lock if it is free (one CAS, no wait): true if taken. */
-static inline bool mpi_lock_try(uint64_t *state)
+static inline bool mp__lock_try(uint64_t *state)
 {
 	uint64_t zero = 0;
 
-	return __atomic_compare_exchange_n(state, &zero, mpi_self_id(), false,
+	return __atomic_compare_exchange_n(state, &zero, mp__self_id(), false,
 					   __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
 }
 
@@ -76,36 +76,36 @@ static inline bool mpi_lock_try(uint64_t *state)
  * (*dead, if not NULL, receives that owner's id: pid << 32 | tid);
  * -ETIMEDOUT.
  */
-int mpi_lock_wait(uint64_t *state, uint64_t deadline, uint64_t *dead);
+int mp__lock_wait(uint64_t *state, uint64_t deadline, uint64_t *dead);
 
-/* mpi_lock_try, else mpi_lock_wait: 0, MP_EOWNERDEAD or -ETIMEDOUT. */
-static inline int mpi_lock_take(uint64_t *state, uint64_t deadline)
+/* mp__lock_try, else mp__lock_wait: 0, MP_EOWNERDEAD or -ETIMEDOUT. */
+static inline int mp__lock_take(uint64_t *state, uint64_t deadline)
 {
-	if (__builtin_expect(mpi_lock_try(state), 1))
+	if (__builtin_expect(mp__lock_try(state), 1))
 		return 0;
-	return mpi_lock_wait(state, deadline, NULL);
+	return mp__lock_wait(state, deadline, NULL);
 }
 
 /* Release, waking one sleeper if any: 0, or -EINVAL if it was free. */
-static inline int mpi_lock_give(uint64_t *state)
+static inline int mp__lock_give(uint64_t *state)
 {
 	uint64_t old = __atomic_exchange_n(state, 0, __ATOMIC_SEQ_CST);
 
 	if (__builtin_expect(old == 0, 0))
 		return -EINVAL;
-	if (old & MPI_LOCK_WAITERS)
-		mpi_futex_wake(mpi_low_word(state), 1);
+	if (old & MP__LOCK_WAITERS)
+		mp__futex_wake(mp__low_word(state), 1);
 	return 0;
 }
 
 /* True if the calling thread holds the lock. */
-static inline bool mpi_lock_mine(const uint64_t *state)
+static inline bool mp__lock_mine(const uint64_t *state)
 {
-	return (__atomic_load_n(state, __ATOMIC_RELAXED) & ~MPI_LOCK_WAITERS) ==
-	       mpi_self_id();
+	return (__atomic_load_n(state, __ATOMIC_RELAXED) & ~MP__LOCK_WAITERS) ==
+	       mp__self_id();
 }
 
 /* True if the lock is held by a thread that no longer runs. */
-bool mpi_lock_owner_dead(const uint64_t *state);
+bool mp__lock_owner_dead(const uint64_t *state);
 
 #endif

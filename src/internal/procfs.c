@@ -60,7 +60,7 @@ static const char *comm_end(const char *buf, size_t len, const char **open)
 	return NULL;
 }
 
-int mpi_parse_stat(const char *buf, size_t len, struct mpi_stat *st)
+int mp__parse_stat(const char *buf, size_t len, struct mp__stat *st)
 {
 	const char *end = buf + len, *open, *close, *p;
 	int64_t ppid;
@@ -82,7 +82,7 @@ int mpi_parse_stat(const char *buf, size_t len, struct mpi_stat *st)
 	return 0;
 }
 
-int mpi_parse_stat_exit_code(const char *buf, size_t len, int *status)
+int mp__parse_stat_exit_code(const char *buf, size_t len, int *status)
 {
 	const char *end = buf + len, *open, *p;
 	int64_t v;
@@ -123,7 +123,7 @@ static bool has_cpu(const char *s, size_t n)
 /* An absolute path, no NUL, no "." or ".." component, not too long. */
 static bool path_ok(const char *s, size_t n)
 {
-	if (n == 0 || n > MPI_CGROUP_PATH_MAX || s[0] != '/' ||
+	if (n == 0 || n > MP__CGROUP_PATH_MAX || s[0] != '/' ||
 	    memchr(s, '\0', n) != NULL)
 		return false;
 	for (size_t i = 0; i < n;) {
@@ -140,7 +140,7 @@ static bool path_ok(const char *s, size_t n)
 }
 
 /* "id:controllers:path" with a CPU-relevant hierarchy: true and *cg. */
-static bool cgroup_line(const char *s, size_t n, struct mpi_cgroup *cg)
+static bool cgroup_line(const char *s, size_t n, struct mp__cgroup *cg)
 {
 	const char *c1 = memchr(s, ':', n), *c2, *end = s + n, *p = s;
 	int64_t id;
@@ -163,8 +163,8 @@ static bool cgroup_line(const char *s, size_t n, struct mpi_cgroup *cg)
 	return path_ok(cg->path, cg->path_len);
 }
 
-int mpi_cgroup_next(const char *buf, size_t len, size_t *off,
-		    struct mpi_cgroup *cg)
+int mp__cgroup_next(const char *buf, size_t len, size_t *off,
+		    struct mp__cgroup *cg)
 {
 	while (*off < len) {
 		const char *line = buf + *off;
@@ -178,7 +178,7 @@ int mpi_cgroup_next(const char *buf, size_t len, size_t *off,
 	return 0;
 }
 
-size_t mpi_cgroup_parent(const char *path, size_t len)
+size_t mp__cgroup_parent(const char *path, size_t len)
 {
 	size_t i = len;
 
@@ -192,7 +192,7 @@ size_t mpi_cgroup_parent(const char *path, size_t len)
 
 /* ---- CPU limits ---- */
 
-int mpi_parse_cpu_max(const char *buf, size_t len, int64_t *quota,
+int mp__parse_cpu_max(const char *buf, size_t len, int64_t *quota,
 		      int64_t *period)
 {
 	const char *end = buf + len, *p = skip_blanks(buf, end), *q;
@@ -217,7 +217,7 @@ int mpi_parse_cpu_max(const char *buf, size_t len, int64_t *quota,
 	return *quota > 0 && *period > 0 ? 1 : -EINVAL;
 }
 
-int mpi_parse_cgroup_int(const char *buf, size_t len, int64_t *v)
+int mp__parse_cgroup_int(const char *buf, size_t len, int64_t *v)
 {
 	const char *end = buf + len, *p = skip_blanks(buf, end);
 	bool neg = p < end && *p == '-';
@@ -231,7 +231,7 @@ int mpi_parse_cgroup_int(const char *buf, size_t len, int64_t *v)
 	return 0;
 }
 
-int mpi_quota_cpus(int64_t quota, int64_t period)
+int mp__quota_cpus(int64_t quota, int64_t period)
 {
 	int64_t n;
 

@@ -19,7 +19,7 @@
 
 /* ---- /proc/<pid>/stat and /proc/<pid>/task/<tid>/stat ---- */
 
-struct mpi_stat {
+struct mp__stat {
 	const char *comm;  /* the command name, inside buf (not terminated) */
 	size_t comm_len;
 	char state;        /* R, S, D, Z, X, ... */
@@ -32,7 +32,7 @@ struct mpi_stat {
  * one space and the parent's pid.  The rest of the line is not needed (a
  * buffer cut after ppid is fine).  0, or -EINVAL.
  */
-int mpi_parse_stat(const char *buf, size_t len, struct mpi_stat *st);
+int mp__parse_stat(const char *buf, size_t len, struct mp__stat *st);
 
 /*
  * The last field of a stat line (52, exit_code): the wait status the
@@ -43,33 +43,33 @@ int mpi_parse_stat(const char *buf, size_t len, struct mpi_stat *st);
  * comm, one space apart.  0 with *status (saturated to INT_MAX), or
  * -EINVAL when there are fewer fields or the field is not a number.
  */
-int mpi_parse_stat_exit_code(const char *buf, size_t len, int *status);
+int mp__parse_stat_exit_code(const char *buf, size_t len, int *status);
 
 /* ---- /proc/self/cgroup ---- */
 
-struct mpi_cgroup {
+struct mp__cgroup {
 	const char *path;  /* "/..." inside buf (not terminated) */
-	size_t path_len;   /* at most MPI_CGROUP_PATH_MAX */
+	size_t path_len;   /* at most MP__CGROUP_PATH_MAX */
 	int v2;            /* 1: the unified hierarchy; 0: v1 "cpu" */
 };
 
-#define MPI_CGROUP_PATH_MAX 4000
+#define MP__CGROUP_PATH_MAX 4000
 
 /*
  * The next line from *off that says where our CPU quota lives: v2
  * ("0::/path") or a v1 hierarchy with the "cpu" controller
  * ("4:cpu,cpuacct:/path").  Lines of another shape, other controllers, or
- * paths that are not absolute, hold a NUL or exceed MPI_CGROUP_PATH_MAX
+ * paths that are not absolute, hold a NUL or exceed MP__CGROUP_PATH_MAX
  * are skipped.  1 with *cg set and *off past the line; 0 at the end.
  */
-int mpi_cgroup_next(const char *buf, size_t len, size_t *off,
-		    struct mpi_cgroup *cg);
+int mp__cgroup_next(const char *buf, size_t len, size_t *off,
+		    struct mp__cgroup *cg);
 
 /*
  * The length of path's parent: "/a/b" -> 2 ("/a"), "/a" -> 1 ("/"), and 0
  * for "/" (or an empty or relative path): the walk up is over.
  */
-size_t mpi_cgroup_parent(const char *path, size_t len);
+size_t mp__cgroup_parent(const char *path, size_t len);
 
 /* ---- cgroup CPU limits ---- */
 
@@ -78,7 +78,7 @@ size_t mpi_cgroup_parent(const char *path, size_t len);
  * *quota and *period, both > 0).  A period may be left out ("max").  Huge
  * numbers saturate at INT64_MAX.  -EINVAL for anything else.
  */
-int mpi_parse_cpu_max(const char *buf, size_t len, int64_t *quota,
+int mp__parse_cpu_max(const char *buf, size_t len, int64_t *quota,
 		      int64_t *period);
 
 /*
@@ -86,12 +86,12 @@ int mpi_parse_cpu_max(const char *buf, size_t len, int64_t *quota,
  * (the quota is -1 for no limit), surrounding blanks allowed.  0 with *v
  * (saturated to the int64 range), or -EINVAL.
  */
-int mpi_parse_cgroup_int(const char *buf, size_t len, int64_t *v);
+int mp__parse_cgroup_int(const char *buf, size_t len, int64_t *v);
 
 /*
  * CPUs a quota allows: ceil(quota / period), at least 1, saturated at
  * INT_MAX (never overflows).  quota and period must be > 0.
  */
-int mpi_quota_cpus(int64_t quota, int64_t period);
+int mp__quota_cpus(int64_t quota, int64_t period);
 
 #endif

@@ -36,18 +36,18 @@ struct rec {
  */
 #define LAP_MASK 0xffffffu
 
-static inline uint64_t lap(const struct mpi_ring *r, uint64_t pos)
+static inline uint64_t lap(const struct mp__ring *r, uint64_t pos)
 {
 	return (pos >> __builtin_ctzll(r->cap)) & LAP_MASK;
 }
 
-static inline uint64_t hdr_word(const struct mpi_ring *r, uint64_t pos,
+static inline uint64_t hdr_word(const struct mp__ring *r, uint64_t pos,
 				uint32_t kind, uint64_t len)
 {
 	return len | (uint64_t)kind << 32 | lap(r, pos) << 40;
 }
 
-static inline uint64_t *hdr_at(struct mpi_ring *r, uint64_t pos)
+static inline uint64_t *hdr_at(struct mp__ring *r, uint64_t pos)
 {
 	return (uint64_t *)(void *)(r->data + (pos & (r->cap - 1)));
 }
@@ -55,7 +55,7 @@ static inline uint64_t *hdr_at(struct mpi_ring *r, uint64_t pos)
 /* What the word w found at pos says. */
 enum { H_NONE, H_REC, H_BAD };
 
-static inline int hdr_state(const struct mpi_ring *r, uint64_t pos, uint64_t w)
+static inline int hdr_state(const struct mp__ring *r, uint64_t pos, uint64_t w)
 {
 	uint64_t l = w >> 40, now = lap(r, pos);
 
@@ -74,19 +74,19 @@ static inline uint64_t align8(uint64_t n)
 	return (n + 7) & ~(uint64_t)7;
 }
 
-struct mpi_ring *mpi_ring_new(size_t bytes, unsigned maxsize,
+struct mp__ring *mp__ring_new(size_t bytes, unsigned maxsize,
 			      uint64_t max_message)
 {
-	struct mpi_ring *r;
+	struct mp__ring *r;
 	uint64_t cap = 4096;
 
-	if (bytes > MPI_RING_MAX_CAP) {
+	if (bytes > MP__RING_MAX_CAP) {
 		errno = EINVAL;
 		return NULL;
 	}
 	while (cap < bytes)
 		cap <<= 1;
-	r = mpi_arena_alloc(sizeof(*r) + cap);
+	r = mp__arena_alloc(sizeof(*r) + cap);
 	if (r == NULL)
 		return NULL;
 	r->cap = cap;
@@ -95,12 +95,12 @@ struct mpi_ring *mpi_ring_new(size_t bytes, unsigned maxsize,
 	return r;
 }
 
-void mpi_ring_free(struct mpi_ring *r)
+void mp__ring_free(struct mp__ring *r)
 {
-	mpi_arena_free(r);
+	mp__arena_free(r);
 }
 
-size_t mpi_ring_count(const struct mpi_ring *r)
+size_t mp__ring_count(const struct mp__ring *r)
 {
 	uint64_t g = __atomic_load_n(&r->gets, __ATOMIC_RELAXED);
 	uint64_t p = __atomic_load_n(&r->puts, __ATOMIC_RELAXED);
@@ -108,7 +108,7 @@ size_t mpi_ring_count(const struct mpi_ring *r)
 	return p > g ? (size_t)(p - g) : 0;
 }
 
-bool mpi_ring_empty(struct mpi_ring *r)
+bool mp__ring_empty(struct mp__ring *r)
 {
 	/* head passes tail for a moment when a consumer takes a record
 	 * whose producer has not stored tail yet */
@@ -118,16 +118,16 @@ bool mpi_ring_empty(struct mpi_ring *r)
 
 static bool not_empty(const void *r)
 {
-	return !mpi_ring_empty((struct mpi_ring *)r);
+	return !mp__ring_empty((struct mp__ring *)r);
 }
 
-bool mpi_ring_spin(struct mpi_ring *r, uint64_t ns)
+bool mp__ring_spin(struct mp__ring *r, uint64_t ns)
 {
-	return mpi_spin_until(not_empty, r, ns);
+	return mp__spin_until(not_empty, r, ns);
 }
 
 /* The largest record: a quarter of the ring, and what a u32 length holds. */
-static uint64_t quarter(const struct mpi_ring *r)
+static uint64_t quarter(const struct mp__ring *r)
 {
 	return r->cap / 4 < ((uint64_t)1 << 30) ? r->cap / 4 : (uint64_t)1 << 30;
 }
@@ -144,36 +144,36 @@ static inline void publish(uint64_t *idx, uint64_t v)
 }
 
 /* What a batch is in ring r: BATCH_BYTES, less in a small ring. */
-static inline uint64_t batch(const struct mpi_ring *r)
+static inline uint64_t batch(const struct mp__ring *r)
 {
 	return r->cap / 8 < BATCH_BYTES ? r->cap / 8 : BATCH_BYTES;
 }
 
 /* ---- producer ---- */
 
-static bool has_space(struct mpi_ring *r, void *need)
+static bool has_space(struct mp__ring *r, void *need)
 {
 	r->phead = __atomic_load_n(&r->head, __ATOMIC_SEQ_CST);
 	return r->cap - (r->ptail - r->phead) >= *(uint64_t *)need;
 }
 
-static bool below_max(struct mpi_ring *r, void *arg)
+static bool below_max(struct mp__ring *r, void *arg)
 {
 	(void)arg;
 	return r->puts - __atomic_load_n(&r->gets, __ATOMIC_SEQ_CST) < r->maxsize;
 }
 
 /* Wait until `need` bytes are free after ptail. */
-static int wait_space(struct mpi_ring *r, uint64_t need, uint64_t deadline)
+static int wait_space(struct mp__ring *r, uint64_t need, uint64_t deadline)
 {
 	if (r->cap - (r->ptail - r->phead) >= need)
 		return 0;
-	mpi_ring_batch_wait(&r->head, r->phead, r->ptail + need + batch(r) - r->cap,
+	mp__ring_batch_wait(&r->head, r->phead, r->ptail + need + batch(r) - r->cap,
 		   deadline);
 	while (!has_space(r, &need)) {
 		if (__atomic_load_n(&r->closed, __ATOMIC_ACQUIRE))
 			return MP_ECLOSED;
-		if (mpi_ring_sleep_on(r, &r->head_seq, &r->space_waiters, &r->head_sleep,
+		if (mp__ring_sleep_on(r, &r->head_seq, &r->space_waiters, &r->head_sleep,
 			     &r->clock, has_space, &need, deadline,
 			     need > BIG_MSG) == -ETIMEDOUT &&
 		    !has_space(r, &need))
@@ -191,7 +191,7 @@ static int wait_space(struct mpi_ring *r, uint64_t need, uint64_t deadline)
  * now: seq_cst (mid-stream: the caller then looks for a sleeper, see
  * wake_data; else the give wakes it).
  */
-static void finish(struct mpi_ring *r, uint64_t size, uint64_t w, bool now)
+static void finish(struct mp__ring *r, uint64_t size, uint64_t w, bool now)
 {
 	uint64_t next = r->ptail + size;
 
@@ -206,7 +206,7 @@ static void finish(struct mpi_ring *r, uint64_t size, uint64_t w, bool now)
 }
 
 /* Room for a record of rec bytes, contiguous: pad to the end if needed. */
-static int place(struct mpi_ring *r, uint64_t rec, uint64_t deadline)
+static int place(struct mp__ring *r, uint64_t rec, uint64_t deadline)
 {
 	uint64_t pos = r->ptail & (r->cap - 1), room = r->cap - pos;
 	int rc;
@@ -223,7 +223,7 @@ static int place(struct mpi_ring *r, uint64_t rec, uint64_t deadline)
 /* Write a record at ptail (room checked) and publish it; the caller wakes
  * the consumers (at once mid-stream: now, see finish(); after the give for
  * a whole message). */
-static void write_rec(struct mpi_ring *r, uint32_t kind, const void *a,
+static void write_rec(struct mp__ring *r, uint32_t kind, const void *a,
 		      size_t alen, const void *b, size_t blen, bool now)
 {
 	unsigned char *p = r->data + (r->ptail & (r->cap - 1));
@@ -236,7 +236,7 @@ static void write_rec(struct mpi_ring *r, uint32_t kind, const void *a,
 	       hdr_word(r, r->ptail, kind, alen + blen), now);
 }
 
-/* Only the lock holder counts: a plain increment, read by mpi_ring_count. */
+/* Only the lock holder counts: a plain increment, read by mp__ring_count. */
 static inline void count(uint64_t *n)
 {
 	__atomic_store_n(n, __atomic_load_n(n, __ATOMIC_RELAXED) + 1,
@@ -245,19 +245,19 @@ static inline void count(uint64_t *n)
 
 /* Mid-message (lock held long, the header or head stored seq_cst): wake
  * the other side's sleeper if there is one. */
-static void wake_data(struct mpi_ring *r)
+static void wake_data(struct mp__ring *r)
 {
 	if (__atomic_load_n(&r->plock, __ATOMIC_SEQ_CST) & RL_PEER)
-		mpi_ring_wake_peer(&r->plock, &r->tail_seq, &r->tail_sleep);
+		mp__ring_wake_peer(&r->plock, &r->tail_seq, &r->tail_sleep);
 }
 
-static void wake_space(struct mpi_ring *r)
+static void wake_space(struct mp__ring *r)
 {
 	if (__atomic_load_n(&r->clock, __ATOMIC_SEQ_CST) & RL_PEER)
-		mpi_ring_wake_peer(&r->clock, &r->head_seq, &r->head_sleep);
+		mp__ring_wake_peer(&r->clock, &r->head_seq, &r->head_sleep);
 }
 
-static int put_locked(struct mpi_ring *r, const unsigned char *msg, size_t len,
+static int put_locked(struct mp__ring *r, const unsigned char *msg, size_t len,
 		      uint64_t deadline)
 {
 	uint64_t q = quarter(r), total = len;
@@ -268,7 +268,7 @@ static int put_locked(struct mpi_ring *r, const unsigned char *msg, size_t len,
 		while (!below_max(r, NULL)) {
 			if (__atomic_load_n(&r->closed, __ATOMIC_ACQUIRE))
 				return MP_ECLOSED;
-			if (mpi_ring_sleep_on(r, &r->head_seq, &r->space_waiters,
+			if (mp__ring_sleep_on(r, &r->head_seq, &r->space_waiters,
 				     &r->head_sleep, &r->clock, below_max, NULL,
 				     deadline, len > BIG_MSG) == -ETIMEDOUT &&
 			    !below_max(r, NULL))
@@ -308,7 +308,7 @@ static int put_locked(struct mpi_ring *r, const unsigned char *msg, size_t len,
  * ring in the room the producer knows of, no maxsize.  False: take the
  * general path (put_locked), which also waits.
  */
-static inline bool put_fast(struct mpi_ring *r, const void *msg, size_t len)
+static inline bool put_fast(struct mp__ring *r, const void *msg, size_t len)
 {
 	uint64_t size = HDR + align8(len), pos = r->ptail & (r->cap - 1);
 
@@ -330,7 +330,7 @@ static inline bool put_fast(struct mpi_ring *r, const void *msg, size_t len)
  * forget what it wrote without publishing, and clear the header word there
  * if it scribbled on it (and the word is free).
  */
-static void recover(struct mpi_ring *r)
+static void recover(struct mp__ring *r)
 {
 	uint64_t t = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE), w, size;
 	uint64_t head = __atomic_load_n(&r->head, __ATOMIC_SEQ_CST);
@@ -359,25 +359,25 @@ static void recover(struct mpi_ring *r)
 }
 
 /* Give the producer lock held long; wake a consumer that asked for it. */
-static void give_put(struct mpi_ring *r)
+static void give_put(struct mp__ring *r)
 {
-	mpi_ring_give_waking(&r->plock, &r->tail_seq, &r->tail_sleep);
+	mp__ring_give_waking(&r->plock, &r->tail_seq, &r->tail_sleep);
 }
 
 /* A put past put_fast: the checks, the lock the long way (held: taken
- * already, by mpi_ring_put, and turned long), the general path, the
+ * already, by mp__ring_put, and turned long), the general path, the
  * reasons. */
-static __attribute__((noinline)) int put_slow(struct mpi_ring *r,
+static __attribute__((noinline)) int put_slow(struct mp__ring *r,
 					      const void *msg, size_t len,
 					      uint64_t deadline, bool held)
 {
 	int rc = 0;
 
 	/* Past this, align8(len) + headers could wrap (see ring.h). */
-	if (len > MPI_RING_MAX_MESSAGE) {
+	if (len > MP__RING_MAX_MESSAGE) {
 		if (held)
 			give_put(r);
-		return mpi_why(-EMSGSIZE,
+		return mp__why(-EMSGSIZE,
 			       "message of %zu bytes exceeds the largest "
 			       "message (PTRDIFF_MAX = %td bytes)",
 			       len, (ptrdiff_t)PTRDIFF_MAX);
@@ -385,17 +385,17 @@ static __attribute__((noinline)) int put_slow(struct mpi_ring *r,
 	if (r->max_message && len > r->max_message) {
 		if (held)
 			give_put(r);
-		return mpi_why(-EMSGSIZE,
+		return mp__why(-EMSGSIZE,
 			       "message of %zu bytes exceeds the queue's "
 			       "max_message of %llu",
 			       len, (unsigned long long)r->max_message);
 	}
 	if (!held)
-		rc = mpi_ring_take_long(&r->plock, deadline);
+		rc = mp__ring_take_long(&r->plock, deadline);
 	if (rc == MP_EOWNERDEAD)
 		recover(r);
 	else if (rc < 0)
-		return mpi_why(rc, "queue is full");
+		return mp__why(rc, "queue is full");
 	if (__atomic_load_n(&r->closed, __ATOMIC_ACQUIRE))
 		rc = MP_ECLOSED;
 	else if (!put_fast(r, msg, len))
@@ -406,18 +406,18 @@ static __attribute__((noinline)) int put_slow(struct mpi_ring *r,
 	if (rc == 0)
 		return 0;
 	if (rc == MP_ECLOSED)
-		return mpi_why(rc, "queue is closed");
+		return mp__why(rc, "queue is closed");
 	if (rc == -ETIMEDOUT)
-		return mpi_why(rc, "queue is full");
+		return mp__why(rc, "queue is full");
 	return rc;
 }
 
-int mpi_ring_put(struct mpi_ring *r, const void *msg, size_t len,
+int mp__ring_put(struct mp__ring *r, const void *msg, size_t len,
 		 uint64_t deadline)
 {
 	/* The common put inline: the lock free, a whole message that fits,
 	 * no limit in the way. */
-	if (__builtin_expect(mpi_lock_try(&r->plock), 1)) {
+	if (__builtin_expect(mp__lock_try(&r->plock), 1)) {
 		if (__builtin_expect(
 			    (!r->max_message || len <= r->max_message) &&
 				    !__atomic_load_n(&r->closed,
@@ -427,7 +427,7 @@ int mpi_ring_put(struct mpi_ring *r, const void *msg, size_t len,
 			give_short(&r->plock); /* no sleeper: see RL_PEER */
 			return 0;
 		}
-		mpi_ring_go_long(&r->plock);
+		mp__ring_go_long(&r->plock);
 		return put_slow(r, msg, len, deadline, true);
 	}
 	return put_slow(r, msg, len, deadline, false);
@@ -436,7 +436,7 @@ int mpi_ring_put(struct mpi_ring *r, const void *msg, size_t len,
 /* ---- consumer ---- */
 
 /* Something published at head (a record, or a bad header). */
-static bool has_data(struct mpi_ring *r, void *head)
+static bool has_data(struct mp__ring *r, void *head)
 {
 	uint64_t pos = *(uint64_t *)head;
 
@@ -455,12 +455,12 @@ struct partial {
 static void drop(struct partial *pm)
 {
 	if (pm->own)
-		mpi_free(pm->buf);
+		mp__free(pm->buf);
 	*pm = (struct partial){0};
 }
 
 /* Free the space before head (mid-message: a producer may wait for it). */
-static void consumed(struct mpi_ring *r, uint64_t head)
+static void consumed(struct mp__ring *r, uint64_t head)
 {
 	__atomic_store_n(&r->head, head, __ATOMIC_SEQ_CST);
 	wake_space(r);
@@ -477,7 +477,7 @@ struct bad {
  * byte published so far (the records after a bad one cannot be trusted
  * either), and count what was dropped as taken.
  */
-static int malformed(struct mpi_ring *r, struct partial *pm, uint64_t *head,
+static int malformed(struct mp__ring *r, struct partial *pm, uint64_t *head,
 		     struct rec h, struct bad *bad)
 {
 	uint64_t puts = __atomic_load_n(&r->puts, __ATOMIC_RELAXED);
@@ -503,7 +503,7 @@ static int malformed(struct mpi_ring *r, struct partial *pm, uint64_t *head,
  * kind, does not wrap around the end of the ring, and is no longer than a
  * producer ever writes (a quarter of the ring: see put_locked and place).
  */
-static bool rec_ok(const struct mpi_ring *r, uint64_t head, struct rec h)
+static bool rec_ok(const struct mp__ring *r, uint64_t head, struct rec h)
 {
 	uint64_t pos = head & (r->cap - 1);
 	uint64_t size = HDR + align8(h.len); /* h.len is 32-bit: no wrap */
@@ -526,7 +526,7 @@ static int grow(struct partial *pm, uint64_t more)
 		want *= 2; /* got + more <= total <= 2^63: no wrap */
 	if (want > pm->total)
 		want = pm->total;
-	if ((b = mpi_realloc(pm->buf, (size_t)want + 1)) == NULL)
+	if ((b = mp__realloc(pm->buf, (size_t)want + 1)) == NULL)
 		return -ENOMEM;
 	pm->buf = b;
 	pm->size = want;
@@ -538,7 +538,7 @@ static int grow(struct partial *pm, uint64_t more)
  * 0; -EMSGSIZE (caller's buffer too small: leave it); -EPROTO (its total is
  * impossible); -ENOMEM.
  */
-static int begin(struct mpi_ring *r, struct partial *pm, const unsigned char *p,
+static int begin(struct mp__ring *r, struct partial *pm, const unsigned char *p,
 		 struct rec h, void **out, size_t cap, size_t *len)
 {
 	uint64_t total = h.len, part = h.len;
@@ -549,7 +549,7 @@ static int begin(struct mpi_ring *r, struct partial *pm, const unsigned char *p,
 		src += 8;
 		part -= 8;
 	}
-	if (total < part || total > MPI_RING_MAX_MESSAGE ||
+	if (total < part || total > MP__RING_MAX_MESSAGE ||
 	    (r->max_message && total > r->max_message))
 		return -EPROTO;
 	if (*out != NULL && total > cap) {
@@ -562,7 +562,7 @@ static int begin(struct mpi_ring *r, struct partial *pm, const unsigned char *p,
 		/* What arrived, and at most a ring's worth more: a peer's
 		 * announced total alone never makes us allocate. */
 		pm->size = total < part + r->cap ? total : part + r->cap;
-		pm->buf = mpi_malloc((size_t)pm->size + 1); /* + the NUL */
+		pm->buf = mp__malloc((size_t)pm->size + 1); /* + the NUL */
 		if (pm->buf == NULL) {
 			*pm = (struct partial){0};
 			return -ENOMEM;
@@ -576,7 +576,7 @@ static int begin(struct mpi_ring *r, struct partial *pm, const unsigned char *p,
 	return 0;
 }
 
-static int get_locked(struct mpi_ring *r, void **out, size_t cap, size_t *len,
+static int get_locked(struct mp__ring *r, void **out, size_t cap, size_t *len,
 		      uint64_t deadline, struct bad *bad)
 {
 	struct partial pm = {0};
@@ -595,7 +595,7 @@ static int get_locked(struct mpi_ring *r, void **out, size_t cap, size_t *len,
 				continue; /* just published: read it again */
 			if (pm.active &&
 			    (!__atomic_load_n(&r->streaming, __ATOMIC_ACQUIRE) ||
-			     mpi_ring_owner_dead(__atomic_load_n(&r->plock,
+			     mp__ring_owner_dead(__atomic_load_n(&r->plock,
 							__ATOMIC_ACQUIRE))) &&
 			    !has_data(r, &head))
 				drop(&pm); /* its producer gave up or died */
@@ -603,13 +603,13 @@ static int get_locked(struct mpi_ring *r, void **out, size_t cap, size_t *len,
 				return MP_ECLOSED;
 			if (!pm.active && !batched) { /* see batch_wait */
 				batched = true;
-				mpi_ring_batch_wait(&r->tail, head, head + batch(r), deadline);
+				mp__ring_batch_wait(&r->tail, head, head + batch(r), deadline);
 				continue;
 			}
 			/* Mid-stream the producer is alive and writing: wait for
 			 * it whatever the deadline, checking its life. */
-			until = pm.active ? mpi_now_ns() + SLICE_NS : deadline;
-			if (mpi_ring_sleep_on(r, &r->tail_seq, &r->data_waiters,
+			until = pm.active ? mp__now_ns() + SLICE_NS : deadline;
+			if (mp__ring_sleep_on(r, &r->tail_seq, &r->data_waiters,
 				     &r->tail_sleep, &r->plock, has_data, &head, until,
 				     pm.active || r->cbig) == -ETIMEDOUT &&
 			    !pm.active && !has_data(r, &head))
@@ -664,7 +664,7 @@ static int get_locked(struct mpi_ring *r, void **out, size_t cap, size_t *len,
  * path (get_locked), which also waits, streams, skips, and says what is
  * wrong.
  */
-static inline int get_fast(struct mpi_ring *r, void **out, size_t cap,
+static inline int get_fast(struct mp__ring *r, void **out, size_t cap,
 			   size_t *len)
 {
 	uint64_t head = r->head, pos = head & (r->cap - 1), w, size;
@@ -678,7 +678,7 @@ static inline int get_fast(struct mpi_ring *r, void **out, size_t cap,
 	    (r->max_message && (uint32_t)w > r->max_message))
 		return 1;
 	if (*out == NULL) {
-		if ((*out = mpi_malloc((size_t)(uint32_t)w + 1)) == NULL)
+		if ((*out = mp__malloc((size_t)(uint32_t)w + 1)) == NULL)
 			return -ENOMEM; /* the message stays */
 		((unsigned char *)*out)[(uint32_t)w] = '\0';
 	} else if ((uint32_t)w > cap) {
@@ -692,9 +692,9 @@ static inline int get_fast(struct mpi_ring *r, void **out, size_t cap,
 	return 0;
 }
 
-/* A get past get_fast: the lock (held: taken already by mpi_ring_get,
+/* A get past get_fast: the lock (held: taken already by mp__ring_get,
  * whose get_fast said fast), the general path, the reasons. */
-static __attribute__((noinline)) int get_slow(struct mpi_ring *r, void **out,
+static __attribute__((noinline)) int get_slow(struct mp__ring *r, void **out,
 					      size_t cap, size_t *len,
 					      uint64_t deadline, bool held,
 					      int fast)
@@ -705,65 +705,65 @@ static __attribute__((noinline)) int get_slow(struct mpi_ring *r, void **out,
 	/* MP_EOWNERDEAD: a consumer died inside get; its message is lost,
 	 * and orphan parts of it are skipped below. */
 	if (!held)
-		rc = mpi_ring_take_long(&r->clock, deadline);
+		rc = mp__ring_take_long(&r->clock, deadline);
 	if (rc < 0 && rc != MP_EOWNERDEAD)
-		return mpi_why(rc, "queue is empty");
+		return mp__why(rc, "queue is empty");
 	if (rc == 0 && !held)
 		fast = get_fast(r, out, cap, len);
 	if (rc == MP_EOWNERDEAD || fast == 1)
 		rc = get_locked(r, out, cap, len, deadline, &bad);
 	else
 		rc = fast;
-	mpi_ring_give_waking(&r->clock, &r->head_seq, &r->head_sleep);
+	mp__ring_give_waking(&r->clock, &r->head_seq, &r->head_sleep);
 	switch (rc) {
 	case 0:
 		return 0;
 	case MP_ECLOSED:
-		return mpi_why(rc, "queue is closed");
+		return mp__why(rc, "queue is closed");
 	case -ETIMEDOUT:
-		return mpi_why(rc, "queue is empty");
+		return mp__why(rc, "queue is empty");
 	case -EMSGSIZE:
-		return mpi_why(rc,
+		return mp__why(rc,
 			       "message of %zu bytes does not fit the buffer "
 			       "of %zu bytes (nothing was taken)",
 			       *len, cap);
 	case -EPROTO:
-		return mpi_why(rc,
+		return mp__why(rc,
 			       "the queue held a malformed record (kind %u, "
 			       "length %u): a process sharing it wrote "
 			       "outside the protocol; %llu bytes were dropped",
 			       bad.kind, bad.len,
 			       (unsigned long long)bad.dropped);
 	case -ENOMEM:
-		return mpi_why(rc, "out of memory for a message");
+		return mp__why(rc, "out of memory for a message");
 	default:
 		return rc;
 	}
 }
 
-int mpi_ring_get(struct mpi_ring *r, void **out, size_t cap, size_t *len,
+int mp__ring_get(struct mp__ring *r, void **out, size_t cap, size_t *len,
 		 uint64_t deadline)
 {
 	/* The common get inline: the lock free, a whole message at head. */
 	int fast;
 
-	if (__builtin_expect(mpi_lock_try(&r->clock), 1)) {
+	if (__builtin_expect(mp__lock_try(&r->clock), 1)) {
 		fast = get_fast(r, out, cap, len);
 		if (__builtin_expect(fast == 0, 1)) {
 			give_short(&r->clock); /* no sleeper: see RL_PEER */
 			return 0;
 		}
-		mpi_ring_go_long(&r->clock);
+		mp__ring_go_long(&r->clock);
 		return get_slow(r, out, cap, len, deadline, true, fast);
 	}
 	return get_slow(r, out, cap, len, deadline, false, 1);
 }
 
-void mpi_ring_close(struct mpi_ring *r)
+void mp__ring_close(struct mp__ring *r)
 {
 	__atomic_store_n(&r->closed, 1, __ATOMIC_SEQ_CST);
 	__atomic_add_fetch(&r->tail_seq, 1, __ATOMIC_SEQ_CST);
 	__atomic_add_fetch(&r->head_seq, 1, __ATOMIC_SEQ_CST);
-	mpi_futex_wake(&r->tail_seq, INT32_MAX);
-	mpi_futex_wake(&r->head_seq, INT32_MAX);
+	mp__futex_wake(&r->tail_seq, INT32_MAX);
+	mp__futex_wake(&r->head_seq, INT32_MAX);
 }

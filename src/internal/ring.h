@@ -27,13 +27,13 @@
  *   lines the two sides share per message are the record's own (as in a
  *   bare slot ring); the producer rereads head only when its cached copy
  *   (phead) says the ring is full.  tail serves producers (recovery) and
- *   mpi_ring_empty / mpi_ring_spin.
+ *   mp__ring_empty / mp__ring_spin.
  * - A side that finds no data or no room spins a little (SPIN_ROUNDS
  *   pauses, a few microseconds; only a glance when the other side is
  *   copying a big message: the message waited for room for, or the last
  *   one taken, is over BIG_MSG; never past the deadline) before it sleeps.
  *   A sleeper (only the side's lock holder sleeps) asks the other side for
- *   a wake-up by setting MPI_RING_PEER in that side's lock word, looks
+ *   a wake-up by setting MP__RING_PEER in that side's lock word, looks
  *   again, and waits on a futex sequence word (publishing the value it
  *   sleeps on: tail_sleep / head_sleep).  The waker clears the bit after
  *   waking it (and sets it again if it went back to sleep meanwhile); the
@@ -42,7 +42,7 @@
  *   store: a message costs one locked instruction per side (as a lock-free
  *   claim would) and no system call, and the fast paths look for no
  *   sleeper at all.  Everything else holds the lock the long way
- *   (MPI_RING_LONG: lock waiters sleep on the word, the give is an atomic
+ *   (MP__RING_LONG: lock waiters sleep on the word, the give is an atomic
  *   exchange that wakes them and the other side's sleeper).  Since a short
  *   holder's word is written by nobody else, waiters on it look a little,
  *   then sleep flagged in the word after it (pwant, cwant), which the
@@ -68,14 +68,14 @@
  *   owner dead while waiting for the rest.  A consumer killed while taking a
  *   message loses at most that message: the next consumer skips CONT
  *   records that have no FIRST.  A sleeper killed leaves its
- *   MPI_RING_PEER set: the other side's puts or gets go the long way (and
+ *   MP__RING_PEER set: the other side's puts or gets go the long way (and
  *   work) until the next of them wakes nobody and clears it.  A sleeper that finds the
  *   other side's lock held short by a dead process marks it long for it
  *   (then sleeps; the next taker takes it over and wakes it).
  * - Counters: puts and gets are counted on each side's own cache line;
  *   qsize = puts - gets.
- * - Limits: a ring holds at most MPI_RING_MAX_CAP bytes; a message is at
- *   most MPI_RING_MAX_MESSAGE bytes (so that every size computed from a
+ * - Limits: a ring holds at most MP__RING_MAX_CAP bytes; a message is at
+ *   most MP__RING_MAX_MESSAGE bytes (so that every size computed from a
  *   length, headers and padding included, fits in 64 bits).
  * - Trust: records are written by other processes, which may die at any
  *   point or scribble.  A consumer checks every record header before it
@@ -96,7 +96,7 @@
 
 #include "internal/alloc.h"
 
-struct mpi_ring {
+struct mp__ring {
 	/* producer side */
 	_Alignas(64) uint64_t plock; /* internal/lock.h */
 	uint32_t pwant;      /* someone sleeps on plock held short (after it) */
@@ -126,58 +126,58 @@ struct mpi_ring {
 /* The side locks' bits besides internal/lock.h's (see ring.c): held the
  * long way (waiters may set bits), and a sleeper of the other side asks
  * for a wake-up. */
-#define MPI_RING_LONG ((uint64_t)1 << 30)
-#define MPI_RING_PEER ((uint64_t)1 << 29)
+#define MP__RING_LONG ((uint64_t)1 << 30)
+#define MP__RING_PEER ((uint64_t)1 << 29)
 
 /* The largest ring (bytes of data) and the largest message. */
-#define MPI_RING_MAX_CAP ((uint64_t)1 << 40)
-#define MPI_RING_MAX_MESSAGE ((uint64_t)PTRDIFF_MAX)
+#define MP__RING_MAX_CAP ((uint64_t)1 << 40)
+#define MP__RING_MAX_MESSAGE ((uint64_t)PTRDIFF_MAX)
 
 /* A new ring of at least `bytes` bytes (rounded up to a power of two);
- * NULL with errno EINVAL above MPI_RING_MAX_CAP, or ENOMEM. */
-struct mpi_ring *mpi_ring_new(size_t bytes, unsigned maxsize,
+ * NULL with errno EINVAL above MP__RING_MAX_CAP, or ENOMEM. */
+struct mp__ring *mp__ring_new(size_t bytes, unsigned maxsize,
 			      uint64_t max_message);
-void mpi_ring_free(struct mpi_ring *r);
+void mp__ring_free(struct mp__ring *r);
 
 /*
  * Put one message (copied).  0; -ETIMEDOUT (-EAGAIN when deadline is 0 =
  * do not block) when there is no room; MP_ECLOSED; -EMSGSIZE over
- * max_message or MPI_RING_MAX_MESSAGE.  The deadline is absolute
+ * max_message or MP__RING_MAX_MESSAGE.  The deadline is absolute
  * (internal/clock.h).  Failures leave a reason (internal/error.h).
  */
-int mpi_ring_put(struct mpi_ring *r, const void *msg, size_t len,
+int mp__ring_put(struct mp__ring *r, const void *msg, size_t len,
 		 uint64_t deadline);
 
 /*
  * Take one message into buf (cap bytes; the library allocates when *out is
- * NULL: then *out receives the buffer, to free with mpi_free(), with a NUL
+ * NULL: then *out receives the buffer, to free with mp__free(), with a NUL
  * after the *len bytes, as mp_bytes_t promises).  Returns 0 and
  * *len; -EAGAIN / -ETIMEDOUT when empty; MP_ECLOSED when closed and empty;
  * -EMSGSIZE when cap is too small (the message stays; *len says its size);
  * -EPROTO when a malformed record was found (see Trust above); -ENOMEM.
  */
-int mpi_ring_get(struct mpi_ring *r, void **out, size_t cap, size_t *len,
+int mp__ring_get(struct mp__ring *r, void **out, size_t cap, size_t *len,
 		 uint64_t deadline);
 
 /* Close: later puts fail, getters drain and then fail; wakes everyone. */
-void mpi_ring_close(struct mpi_ring *r);
+void mp__ring_close(struct mp__ring *r);
 
 /* Messages in the ring (approximate while others work). */
-size_t mpi_ring_count(const struct mpi_ring *r);
+size_t mp__ring_count(const struct mp__ring *r);
 
 /* Busy-wait at most ns nanoseconds for data (no syscall, no lock): true
  * if there is some. */
-bool mpi_ring_spin(struct mpi_ring *r, uint64_t ns);
+bool mp__ring_spin(struct mp__ring *r, uint64_t ns);
 
 /* No published byte left to read, by tail and head (seq_cst loads).  For
  * a flag-based wake-up (the caller sets a "sleeping" flag, then asks this)
- * the producer must call mpi_ring_fence between its put and its look at
+ * the producer must call mp__ring_fence between its put and its look at
  * the flag: the fast put ends with a plain release store, not a barrier. */
-bool mpi_ring_empty(struct mpi_ring *r);
+bool mp__ring_empty(struct mp__ring *r);
 
 /* A full barrier (seq_cst fence; under TSan, which refuses fences, a
  * seq_cst read-modify-write, a full barrier on x86 as well). */
-static inline void mpi_ring_fence(void)
+static inline void mp__ring_fence(void)
 {
 #if defined(__SANITIZE_THREAD__)
 	static int word;

@@ -17,29 +17,29 @@
 #define SHORT_SPIN 256u /* pauses before sleeping on a short holder */
 #define SHORT_WAIT_NS 1000000u /* ... and the longest sleep then */
 
-void mpi_ring_wake_want(uint64_t *lock)
+void mp__ring_wake_want(uint64_t *lock)
 {
 	/* Clear the flag first: the next gives make no system call until
 	 * someone sleeps again (every sleeper now is woken). */
 	if (__atomic_exchange_n(want_of(lock), 0, __ATOMIC_SEQ_CST))
-		mpi_futex_wake(mpi_low_word(lock), INT32_MAX);
+		mp__futex_wake(mp__low_word(lock), INT32_MAX);
 }
 
 /* The short holder turns to the long way (nobody else writes the word);
  * those sleeping on it held short look again (and sleep the long way). */
-void mpi_ring_go_long(uint64_t *lock)
+void mp__ring_go_long(uint64_t *lock)
 {
-	__atomic_store_n(lock, mpi_self_id() | RL_LONG, __ATOMIC_SEQ_CST);
+	__atomic_store_n(lock, mp__self_id() | RL_LONG, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(want_of(lock), __ATOMIC_SEQ_CST))
-		mpi_ring_wake_want(lock);
+		mp__ring_wake_want(lock);
 }
 
 /* Is the owner recorded in lock word v dead (no owner: no)? */
-bool mpi_ring_owner_dead(uint64_t v)
+bool mp__ring_owner_dead(uint64_t v)
 {
 	uint64_t o = v & ~RL_BITS;
 
-	return o != 0 && mpi_lock_owner_dead(&o);
+	return o != 0 && mp__lock_owner_dead(&o);
 }
 
 /*
@@ -58,18 +58,18 @@ static void wait_short(uint64_t *lock, uint64_t v, unsigned *spins,
 	uint64_t t;
 
 	if (++*spins % SHORT_SPIN != 0) {
-		mpi_cpu_relax();
+		mp__cpu_relax();
 		return;
 	}
-	t = mpi_now_ns() + SHORT_WAIT_NS;
+	t = mp__now_ns() + SHORT_WAIT_NS;
 	__atomic_store_n(want_of(lock), 1, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(lock, __ATOMIC_SEQ_CST) == v)
-		mpi_futex_wait(mpi_low_word(lock), (uint32_t)v,
+		mp__futex_wait(mp__low_word(lock), (uint32_t)v,
 			       until < t ? until : t);
 }
 
 /* Held short by an owner that is alive, or dead (checked every
- * MPI_OWNER_CHECK_NS, from *check on): the caller waits or takes over. */
+ * MP__OWNER_CHECK_NS, from *check on): the caller waits or takes over. */
 static bool held_short(uint64_t v)
 {
 	return (v & ~RL_BITS) != 0 && !(v & RL_LONG);
@@ -77,13 +77,13 @@ static bool held_short(uint64_t v)
 
 static bool check_due(uint64_t *check, uint64_t deadline)
 {
-	uint64_t now = mpi_now_ns();
+	uint64_t now = mp__now_ns();
 
 	if (*check == 0)
-		*check = now + MPI_OWNER_CHECK_NS;
-	if (now < *check && (deadline == MPI_NO_DEADLINE || now < deadline))
+		*check = now + MP__OWNER_CHECK_NS;
+	if (now < *check && (deadline == MP__NO_DEADLINE || now < deadline))
 		return false;
-	*check = now + MPI_OWNER_CHECK_NS;
+	*check = now + MP__OWNER_CHECK_NS;
 	return true;
 }
 
@@ -91,10 +91,10 @@ static bool check_due(uint64_t *check, uint64_t deadline)
  * Take a side's lock the long way, waiting until deadline: 0, MP_EOWNERDEAD
  * (taken over from a dead owner: the caller repairs), -ETIMEDOUT.
  */
-int mpi_ring_take_long(uint64_t *lock, uint64_t deadline)
+int mp__ring_take_long(uint64_t *lock, uint64_t deadline)
 {
-	uint64_t me = mpi_self_id() | RL_LONG, v, check = 0, add = 0;
-	const uint64_t keep = RL_PEER | MPI_LOCK_WAITERS;
+	uint64_t me = mp__self_id() | RL_LONG, v, check = 0, add = 0;
+	const uint64_t keep = RL_PEER | MP__LOCK_WAITERS;
 	unsigned spins = 0;
 
 	for (;;) {
@@ -106,15 +106,15 @@ int mpi_ring_take_long(uint64_t *lock, uint64_t deadline)
 				return 0;
 			continue;
 		}
-		if (mpi_expired(deadline) || check_due(&check, deadline)) {
-			if (mpi_ring_owner_dead(v)) {
+		if (mp__expired(deadline) || check_due(&check, deadline)) {
+			if (mp__ring_owner_dead(v)) {
 				if (__atomic_compare_exchange_n(
 					    lock, &v, me | (v & keep), false,
 					    __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
 					return MP_EOWNERDEAD;
 				continue;
 			}
-			if (mpi_expired(deadline))
+			if (mp__expired(deadline))
 				return -ETIMEDOUT;
 			continue;
 		}
@@ -123,16 +123,16 @@ int mpi_ring_take_long(uint64_t *lock, uint64_t deadline)
 				   deadline < check ? deadline : check);
 			continue;
 		}
-		if (!(v & MPI_LOCK_WAITERS)) {
+		if (!(v & MP__LOCK_WAITERS)) {
 			if (!__atomic_compare_exchange_n(
-				    lock, &v, v | MPI_LOCK_WAITERS, false,
+				    lock, &v, v | MP__LOCK_WAITERS, false,
 				    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
 				continue;
-			v |= MPI_LOCK_WAITERS;
+			v |= MP__LOCK_WAITERS;
 		}
 		/* Others may sleep still: take it with the bit set. */
-		add = MPI_LOCK_WAITERS;
-		mpi_futex_wait(mpi_low_word(lock), (uint32_t)v,
+		add = MP__LOCK_WAITERS;
+		mp__futex_wait(mp__low_word(lock), (uint32_t)v,
 			       deadline < check ? deadline : check);
 	}
 }
@@ -143,8 +143,8 @@ static uint64_t give_long(uint64_t *lock)
 {
 	uint64_t old = __atomic_fetch_and(lock, RL_PEER, __ATOMIC_SEQ_CST);
 
-	if (old & MPI_LOCK_WAITERS)
-		mpi_futex_wake(mpi_low_word(lock), 1);
+	if (old & MP__LOCK_WAITERS)
+		mp__futex_wake(mp__low_word(lock), 1);
 	return old;
 }
 
@@ -171,9 +171,9 @@ static bool set_peer(uint64_t *lock, uint64_t deadline)
 				return true;
 			continue;
 		}
-		if (mpi_expired(deadline))
+		if (mp__expired(deadline))
 			return false;
-		if (check_due(&check, deadline) && mpi_ring_owner_dead(v))
+		if (check_due(&check, deadline) && mp__ring_owner_dead(v))
 			__atomic_compare_exchange_n(
 				lock, &v, v | RL_LONG | RL_PEER, false,
 				__ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
@@ -197,18 +197,18 @@ static void clear_peer(uint64_t *lock)
  * copying a big message (longer than any spin), so just look.  Never past
  * the deadline, never for a call that does not block.  True if ready.
  */
-static bool spin(struct mpi_ring *r, bool (*ready)(struct mpi_ring *, void *),
+static bool spin(struct mp__ring *r, bool (*ready)(struct mp__ring *, void *),
 		 void *arg, uint64_t deadline, bool big)
 {
 	unsigned rounds = big ? SPIN_ROUNDS_BIG : SPIN_ROUNDS;
 
-	if (mpi_expired(deadline))
+	if (mp__expired(deadline))
 		return false;
 	for (unsigned i = 1; i <= rounds; i++) {
 		if (ready(r, arg))
 			return true;
-		mpi_cpu_relax();
-		if ((i & 127) == 0 && mpi_expired(deadline))
+		mp__cpu_relax();
+		if ((i & 127) == 0 && mp__expired(deadline))
 			return false;
 	}
 	return false;
@@ -225,7 +225,7 @@ static uint32_t wake(uint32_t *seq, uint32_t *sleep)
 	uint32_t old = __atomic_fetch_add(seq, 1, __ATOMIC_SEQ_CST);
 
 	if (__atomic_load_n(sleep, __ATOMIC_SEQ_CST) == old)
-		mpi_futex_wake(seq, INT32_MAX);
+		mp__futex_wake(seq, INT32_MAX);
 	return old;
 }
 
@@ -240,7 +240,7 @@ static uint32_t wake(uint32_t *seq, uint32_t *sleep)
  * a sleeper that has gone is not past ours, and must not keep the bit set
  * for good).  No put or get slips in between: we hold the lock.
  */
-void mpi_ring_wake_peer(uint64_t *lock, uint32_t *seq, uint32_t *sleep)
+void mp__ring_wake_peer(uint64_t *lock, uint32_t *seq, uint32_t *sleep)
 {
 	uint32_t old = wake(seq, sleep);
 
@@ -252,10 +252,10 @@ void mpi_ring_wake_peer(uint64_t *lock, uint32_t *seq, uint32_t *sleep)
 /* Give a side's lock held long, waking the other side's sleeper: the
  * one seen before the give (and the bit cleared), or one that asked
  * meanwhile (the bit then left for the next holder to clear). */
-void mpi_ring_give_waking(uint64_t *lock, uint32_t *seq, uint32_t *sleep)
+void mp__ring_give_waking(uint64_t *lock, uint32_t *seq, uint32_t *sleep)
 {
 	if (__atomic_load_n(lock, __ATOMIC_SEQ_CST) & RL_PEER)
-		mpi_ring_wake_peer(lock, seq, sleep);
+		mp__ring_wake_peer(lock, seq, sleep);
 	if (give_long(lock) & RL_PEER)
 		wake(seq, sleep);
 }
@@ -267,9 +267,9 @@ void mpi_ring_give_waking(uint64_t *lock, uint32_t *seq, uint32_t *sleep)
  * lock holder sleeps here, so one sleeper at most sets and clears peer's
  * bit.
  */
-int mpi_ring_sleep_on(struct mpi_ring *r, uint32_t *seq, uint32_t *waiters,
+int mp__ring_sleep_on(struct mp__ring *r, uint32_t *seq, uint32_t *waiters,
 		    uint32_t *sleep, uint64_t *peer,
-		    bool (*ready)(struct mpi_ring *, void *), void *arg,
+		    bool (*ready)(struct mp__ring *, void *), void *arg,
 		    uint64_t deadline, bool big)
 {
 	uint32_t s;
@@ -284,7 +284,7 @@ int mpi_ring_sleep_on(struct mpi_ring *r, uint32_t *seq, uint32_t *waiters,
 		rc = -ETIMEDOUT;
 	else if (!ready(r, arg) &&
 		 !__atomic_load_n(&r->closed, __ATOMIC_SEQ_CST))
-		rc = mpi_futex_wait(seq, s, deadline);
+		rc = mp__futex_wait(seq, s, deadline);
 	__atomic_sub_fetch(waiters, 1, __ATOMIC_SEQ_CST);
 	clear_peer(peer);
 	return rc == -ETIMEDOUT ? rc : 0;
@@ -304,13 +304,13 @@ int mpi_ring_sleep_on(struct mpi_ring *r, uint32_t *seq, uint32_t *waiters,
  * long at most: half a microsecond here); never in a call that does not
  * block.
  */
-void mpi_ring_batch_wait(const uint64_t *idx, uint64_t last, uint64_t target,
+void mp__ring_batch_wait(const uint64_t *idx, uint64_t last, uint64_t target,
 		       uint64_t deadline)
 {
 	uint64_t now;
 	unsigned idle = 0;
 
-	if (deadline == 0 || mpi_expired(deadline))
+	if (deadline == 0 || mp__expired(deadline))
 		return;
 	for (unsigned i = 0; i < BATCH_ROUNDS && idle < BATCH_IDLE; i++) {
 		now = __atomic_load_n(idx, __ATOMIC_ACQUIRE);
@@ -318,6 +318,6 @@ void mpi_ring_batch_wait(const uint64_t *idx, uint64_t last, uint64_t target,
 			return;
 		idle = now == last ? idle + 1 : 0;
 		last = now;
-		mpi_cpu_relax();
+		mp__cpu_relax();
 	}
 }

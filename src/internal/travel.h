@@ -15,55 +15,55 @@
 #include "mproc/shm.h"
 
 /* A queue's ring and its shared state (arena blocks). */
-void mpi_queue_parts(const mp_queue_t *q, void **ring, void **state);
+void mp__queue_parts(const mp_queue_t *q, void **ring, void **state);
 /* The size of a queue's state block. */
-size_t mpi_queue_state_size(void);
+size_t mp__queue_state_size(void);
 /* A handle on a ring and a state mapped here: 0 and *out, or -ENOMEM. */
-int mpi_queue_adopt(void *ring, void *state, mp_queue_t **out);
+int mp__queue_adopt(void *ring, void *state, mp_queue_t **out);
 
 /* An fd of a SharedMemory's segment (shm_open by its name; the caller
  * closes it): the fd, or -errno with a reason (unlinked: -ENOENT). */
-int mpi_shm_open_fd(const mp_shm_t *s);
+int mp__shm_open_fd(const mp_shm_t *s);
 /* A handle on the segment open as fd (kept open only while mapping; its
  * name from /proc/self/fd), not tracked: 0 and *out, or -errno. */
-int mpi_shm_adopt(int fd, mp_shm_t **out);
+int mp__shm_adopt(int fd, mp_shm_t **out);
 
 /*
- * A local manager's objects (manager/travel.c).  mpi_region_keep lists a
+ * A local manager's objects (manager/travel.c).  mp__region_keep lists a
  * region this process mapped with its memfd (closed when the table is
- * full: its objects then cannot travel), mpi_region_forget drops it
- * (closing the fd).  mpi_region_describe: the memfd, offset and region
+ * full: its objects then cannot travel), mp__region_forget drops it
+ * (closing the fd).  mp__region_describe: the memfd, offset and region
  * address of what p points into, or -EINVAL (not in a region).
- * mpi_proxy_check: 0, or -ENOTSUP with a reason for a connected manager's
- * proxy.  mpi_region_adopt (the child): map the region from fd at base
+ * mp__proxy_check: 0, or -ENOTSUP with a reason for a connected manager's
+ * proxy.  mp__region_adopt (the child): map the region from fd at base
  * (once; *took: fd is kept as the region's) and check that an object of
  * kind (a proxy kind; else need bytes) is at off: 0 and *out, or a code
  * with a reason (-EEXIST when the address is taken here, -EPROTO).
  */
-struct mpi_region;
-void mpi_region_keep(struct mpi_region *r, int fd);
-void mpi_region_forget(struct mpi_region *r);
-int mpi_region_describe(const void *p, int *fd, uint64_t *off,
+struct mp__region;
+void mp__region_keep(struct mp__region *r, int fd);
+void mp__region_forget(struct mp__region *r);
+int mp__region_describe(const void *p, int *fd, uint64_t *off,
 			uint64_t *base);
-int mpi_proxy_check(int kind, const void *obj);
-int mpi_region_adopt(int fd, uint64_t base, uint64_t off, int kind,
+int mp__proxy_check(int kind, const void *obj);
+int mp__region_adopt(int fd, uint64_t base, uint64_t off, int kind,
 		     size_t need, bool *took, void **out);
 
 /*
- * The address space regions live in (manager/space.c).  mpi_space_reserve
+ * The address space regions live in (manager/space.c).  mp__space_reserve
  * (mp_init, first thing): reserve the range, at the address in
- * MP_SPAWN_SPACE in a spawn child.  mpi_space_env: "MP_SPAWN_SPACE=<hex>"
- * in buf for a spawn child, or false (no range).  mpi_space_map: fd's
+ * MP_SPAWN_SPACE in a spawn child.  mp__space_env: "MP_SPAWN_SPACE=<hex>"
+ * in buf for a spawn child, or false (no range).  mp__space_map: fd's
  * len bytes mapped shared in a free part of the range, else wherever the
- * kernel likes: the address or MAP_FAILED (errno).  mpi_space_map_at: the
+ * kernel likes: the address or MAP_FAILED (errno).  mp__space_map_at: the
  * same at exactly at (a free part of the range, or a free address
- * outside): 0, or -EEXIST / -errno with a reason.  mpi_space_unmap: give
+ * outside): 0, or -EEXIST / -errno with a reason.  mp__space_unmap: give
  * back what those mapped.
  */
-void mpi_space_reserve(void);
-bool mpi_space_env(char *buf, size_t cap);
-void *mpi_space_map(int fd, size_t len);
-int mpi_space_map_at(int fd, void *at, size_t len);
-void mpi_space_unmap(void *p, size_t len);
+void mp__space_reserve(void);
+bool mp__space_env(char *buf, size_t cap);
+void *mp__space_map(int fd, size_t len);
+int mp__space_map_at(int fd, void *at, size_t len);
+void mp__space_unmap(void *p, size_t len);
 
 #endif

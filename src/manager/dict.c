@@ -28,9 +28,9 @@ struct kblock {
 	unsigned char data[];
 };
 
-struct dtable *mpi_dict_tab(const mp_dictproxy_t *d)
+struct dtable *mp__dict_tab(const mp_dictproxy_t *d)
 {
-	return mpi_at(d->r, d->table);
+	return mp__at(d->r, d->table);
 }
 
 static uint32_t *idx_of(struct dtable *t)
@@ -38,10 +38,10 @@ static uint32_t *idx_of(struct dtable *t)
 	return (uint32_t *)(t->e + t->cap);
 }
 
-int mpi_dict_closed(const mp_dictproxy_t *d)
+int mp__dict_closed(const mp_dictproxy_t *d)
 {
-	if (d->remote == NULL && mpi_region_closed(d->r))
-		return mpi_why(MP_ECLOSED, "the manager was shut down");
+	if (d->remote == NULL && mp__region_closed(d->r))
+		return mp__why(MP_ECLOSED, "the manager was shut down");
 	return 0;
 }
 
@@ -58,7 +58,7 @@ static void index_put(struct dtable *t, uint64_t h, uint64_t j)
 /* Rebuild the derived parts after an owner died holding the lock. */
 static void repair(mp_dictproxy_t *d)
 {
-	struct dtable *t = mpi_dict_tab(d);
+	struct dtable *t = mp__dict_tab(d);
 	uint64_t j, live = 0;
 
 	memset(idx_of(t), 0, t->icap * sizeof(uint32_t));
@@ -72,21 +72,21 @@ static void repair(mp_dictproxy_t *d)
 	d->version++;
 }
 
-void mpi_dict_lock(mp_dictproxy_t *d)
+void mp__dict_lock(mp_dictproxy_t *d)
 {
 	bool dead;
 
-	mpi_obj_lock(&d->lock, &dead);
+	mp__obj_lock(&d->lock, &dead);
 	if (dead)
 		repair(d);
 }
 
-void mpi_dict_unlock(mp_dictproxy_t *d)
+void mp__dict_unlock(mp_dictproxy_t *d)
 {
-	mpi_obj_unlock(&d->lock);
+	mp__obj_unlock(&d->lock);
 }
 
-static uint64_t new_table(struct mpi_region *r, uint64_t cap)
+static uint64_t new_table(struct mp__region *r, uint64_t cap)
 {
 	uint64_t icap = 8, off, sz;
 	struct dtable *t;
@@ -94,9 +94,9 @@ static uint64_t new_table(struct mpi_region *r, uint64_t cap)
 	while (icap < 2 * cap)
 		icap *= 2;
 	sz = sizeof(*t) + cap * sizeof(struct dent) + icap * sizeof(uint32_t);
-	if (cap > UINT32_MAX / 4 || (off = mpi_region_alloc(r, sz)) == 0)
+	if (cap > UINT32_MAX / 4 || (off = mp__region_alloc(r, sz)) == 0)
 		return 0;
-	t = mpi_at(r, off);
+	t = mp__at(r, off);
 	t->cap = cap;
 	t->icap = icap;
 	t->used = 0;
@@ -108,13 +108,13 @@ static uint64_t new_table(struct mpi_region *r, uint64_t cap)
 /* Replace the table by a compacted one with room for more. */
 static int grow(mp_dictproxy_t *d)
 {
-	struct dtable *t = mpi_dict_tab(d), *n;
+	struct dtable *t = mp__dict_tab(d), *n;
 	uint64_t off, old = d->table, j, k = 0;
 
 	off = new_table(d->r, t->live < 4 ? 8 : t->live * 2);
 	if (off == 0)
 		return -ENOMEM;
-	n = mpi_at(d->r, off);
+	n = mp__at(d->r, off);
 	for (j = 0; j < t->used; j++) {
 		if (t->e[j].key == 0)
 			continue;
@@ -125,7 +125,7 @@ static int grow(mp_dictproxy_t *d)
 	n->used = k;
 	n->live = k;
 	__atomic_store_n(&d->table, off, __ATOMIC_RELEASE);
-	mpi_region_free(d->r, old);
+	mp__region_free(d->r, old);
 	return 0;
 }
 
@@ -134,30 +134,30 @@ static size_t key_len(const struct key *k)
 	return k->text ? 9 + k->obj->u.s.len : k->kb.len;
 }
 
-int mpi_dict_key_prep(const mp_dictproxy_t *d, const mp_obj_t *obj,
+int mp__dict_key_prep(const mp_dictproxy_t *d, const mp_obj_t *obj,
 		      struct key *k)
 {
 	uint64_t len;
 	int rc;
 
 	k->obj = obj;
-	mpi_kbuf_init(&k->kb);
+	mp__kbuf_init(&k->kb);
 	k->text = obj->kind == MP_OBJ_STR || obj->kind == MP_OBJ_BYTES;
 	if (k->text) {
-		/* the bytes mpi_key_canon writes for it */
+		/* the bytes mp__key_canon writes for it */
 		len = obj->u.s.len;
 		k->tag[0] = obj->kind == MP_OBJ_STR ? 'S' : 'Y';
 		memcpy(k->tag + 1, &len, 8);
 		/* any function of the canonical bytes will do */
-		k->h = mpi_key_hash(d->r->seed ^ obj->kind, obj->u.s.data,
+		k->h = mp__key_hash(d->r->seed ^ obj->kind, obj->u.s.data,
 				    obj->u.s.len);
 		return 0;
 	}
-	if ((rc = mpi_key_canon(obj, &k->kb)) < 0) {
-		mpi_kbuf_release(&k->kb);
+	if ((rc = mp__key_canon(obj, &k->kb)) < 0) {
+		mp__kbuf_release(&k->kb);
 		return rc;
 	}
-	k->h = mpi_key_hash(d->r->seed, k->kb.p, k->kb.len);
+	k->h = mp__key_hash(d->r->seed, k->kb.p, k->kb.len);
 	return 0;
 }
 
@@ -179,7 +179,7 @@ static bool key_is(const mp_dictproxy_t *d, const struct dent *e,
 
 	if (e->key == 0 || e->hash != k->h)
 		return false;
-	b = mpi_at(d->r, e->key);
+	b = mp__at(d->r, e->key);
 	if (b->clen != key_len(k))
 		return false;
 	if (k->text)
@@ -190,9 +190,9 @@ static bool key_is(const mp_dictproxy_t *d, const struct dent *e,
 }
 
 /* The entry of key k, or -1. */
-int64_t mpi_dict_find(mp_dictproxy_t *d, const struct key *k)
+int64_t mp__dict_find(mp_dictproxy_t *d, const struct key *k)
 {
-	struct dtable *t = mpi_dict_tab(d);
+	struct dtable *t = mp__dict_tab(d);
 	uint32_t *idx = idx_of(t);
 	uint64_t mask = t->icap - 1, i = k->h & mask, j;
 
@@ -205,18 +205,18 @@ int64_t mpi_dict_find(mp_dictproxy_t *d, const struct key *k)
 	return -1;
 }
 
-int mpi_dict_key_error(const mp_obj_t *key)
+int mp__dict_key_error(const mp_obj_t *key)
 {
 	mp_bytes_t b = {0};
 	size_t cap = 0;
 	int rc;
 
-	if ((rc = mpi_obj_repr(key, &b, &cap)) < 0) {
-		mpi_free(b.data);
-		return mpi_why(-ENOENT, "KeyError");
+	if ((rc = mp__obj_repr(key, &b, &cap)) < 0) {
+		mp__free(b.data);
+		return mp__why(-ENOENT, "KeyError");
 	}
-	rc = mpi_why(-ENOENT, "KeyError: %s", b.data);
-	mpi_free(b.data);
+	rc = mp__why(-ENOENT, "KeyError: %s", b.data);
+	mp__free(b.data);
 	return rc;
 }
 
@@ -227,53 +227,53 @@ static int put_key(mp_dictproxy_t *d, const struct key *k, uint64_t *off)
 	size_t n;
 	int rc;
 
-	if ((rc = mpi_pickle_dumps(k->obj, MP_PICKLE_DEFAULT_PROTOCOL, &p)) < 0)
+	if ((rc = mp__pickle_dumps(k->obj, MP_PICKLE_DEFAULT_PROTOCOL, &p)) < 0)
 		return rc;
 	n = sizeof(*b) + key_len(k) + p.len;
-	if ((*off = mpi_region_alloc(d->r, n)) == 0) {
-		mpi_free(p.data);
+	if ((*off = mp__region_alloc(d->r, n)) == 0) {
+		mp__free(p.data);
 		return -ENOMEM;
 	}
-	b = mpi_at(d->r, *off);
+	b = mp__at(d->r, *off);
 	b->clen = key_len(k);
 	b->plen = p.len;
 	key_write(k, b->data);
 	memcpy(b->data + b->clen, p.data, p.len);
-	mpi_free(p.data);
+	mp__free(p.data);
 	return 0;
 }
 
-int mpi_dict_get_key(const mp_dictproxy_t *d, uint64_t off, mp_obj_t **out)
+int mp__dict_get_key(const mp_dictproxy_t *d, uint64_t off, mp_obj_t **out)
 {
-	const struct kblock *b = mpi_at(d->r, off);
+	const struct kblock *b = mp__at(d->r, off);
 
-	return mpi_pickle_loads(b->data + b->clen, b->plen, out);
+	return mp__pickle_loads(b->data + b->clen, b->plen, out);
 }
 
 /* Set under the lock: the value block voff is taken (freed on failure). */
-int mpi_dict_set_locked(mp_dictproxy_t *d, const struct key *k, uint64_t voff)
+int mp__dict_set_locked(mp_dictproxy_t *d, const struct key *k, uint64_t voff)
 {
 	struct dtable *t;
 	uint64_t koff, old, used;
-	int64_t j = mpi_dict_find(d, k);
+	int64_t j = mp__dict_find(d, k);
 	int rc;
 
 	if (j >= 0) {
-		t = mpi_dict_tab(d);
+		t = mp__dict_tab(d);
 		old = t->e[j].val;
 		__atomic_store_n(&t->e[j].val, voff, __ATOMIC_RELEASE);
-		mpi_region_free(d->r, old);
+		mp__region_free(d->r, old);
 		return 0;
 	}
 	if ((rc = put_key(d, k, &koff)) < 0)
 		goto fail;
-	t = mpi_dict_tab(d);
+	t = mp__dict_tab(d);
 	if (t->used == t->cap) {
 		if ((rc = grow(d)) < 0) {
-			mpi_region_free(d->r, koff);
+			mp__region_free(d->r, koff);
 			goto fail;
 		}
-		t = mpi_dict_tab(d);
+		t = mp__dict_tab(d);
 	}
 	used = t->used;
 	t->e[used].hash = k->h;
@@ -285,23 +285,23 @@ int mpi_dict_set_locked(mp_dictproxy_t *d, const struct key *k, uint64_t voff)
 	d->version++;
 	return 0;
 fail:
-	mpi_region_free(d->r, voff);
+	mp__region_free(d->r, voff);
 	return rc;
 }
 
-void mpi_dict_del_locked(mp_dictproxy_t *d, uint64_t j)
+void mp__dict_del_locked(mp_dictproxy_t *d, uint64_t j)
 {
-	struct dtable *t = mpi_dict_tab(d);
+	struct dtable *t = mp__dict_tab(d);
 	uint64_t koff = t->e[j].key, voff = t->e[j].val;
 
 	__atomic_store_n(&t->e[j].key, 0, __ATOMIC_RELEASE);
 	t->live--;
 	d->version++;
-	mpi_region_free(d->r, koff);
-	mpi_region_free(d->r, voff);
+	mp__region_free(d->r, koff);
+	mp__region_free(d->r, voff);
 }
 
-int mpi_dict_new(struct mpi_region *r, const mp_obj_t *init,
+int mp__dict_new(struct mp__region *r, const mp_obj_t *init,
 		 struct mp_dictproxy **out)
 {
 	struct mp_dictproxy *d;
@@ -309,13 +309,13 @@ int mpi_dict_new(struct mpi_region *r, const mp_obj_t *init,
 	size_t i;
 	int rc;
 
-	if ((off = mpi_region_alloc(r, sizeof(*d))) == 0)
+	if ((off = mp__region_alloc(r, sizeof(*d))) == 0)
 		return -ENOMEM;
 	if ((toff = new_table(r, 8)) == 0) {
-		mpi_region_free(r, off);
+		mp__region_free(r, off);
 		return -ENOMEM;
 	}
-	d = mpi_at(r, off);
+	d = mp__at(r, off);
 	memset(d, 0, sizeof(*d)); /* a reused block holds old bytes */
 	d->table = toff;
 	d->r = r;
@@ -323,12 +323,12 @@ int mpi_dict_new(struct mpi_region *r, const mp_obj_t *init,
 		struct key k;
 		uint64_t voff;
 
-		if ((rc = mpi_dict_key_prep(d, init->u.c.v[2 * i], &k)) < 0)
+		if ((rc = mp__dict_key_prep(d, init->u.c.v[2 * i], &k)) < 0)
 			return rc; /* the blocks stay: a leak in the region */
-		rc = mpi_region_put_obj(r, init->u.c.v[2 * i + 1], &voff);
+		rc = mp__region_put_obj(r, init->u.c.v[2 * i + 1], &voff);
 		if (rc == 0)
-			rc = mpi_dict_set_locked(d, &k, voff);
-		mpi_kbuf_release(&k.kb);
+			rc = mp__dict_set_locked(d, &k, voff);
+		mp__kbuf_release(&k.kb);
 		if (rc < 0)
 			return rc;
 	}

@@ -2,7 +2,7 @@
  * manager/dict_int.h - what the shared dict's files share: the table in the
  * region and a key being looked up (dict.c), the collections the public
  * functions make (dict_api.c, namespace.c).  Internal: codes and reasons
- * left with mpi_why.
+ * left with mp__why.
  */
 #ifndef MPROC_MANAGER_DICT_INT_H
 #define MPROC_MANAGER_DICT_INT_H
@@ -35,31 +35,31 @@ struct dtable {
  */
 struct key {
 	const mp_obj_t *obj;
-	struct mpi_kbuf kb;
+	struct mp__kbuf kb;
 	bool text;       /* str or bytes: kb unused */
 	unsigned char tag[9];
 	uint64_t h;
 };
 
-/* What mpi_dict_collect makes. */
+/* What mp__dict_collect makes. */
 enum { WANT_KEYS, WANT_VALUES, WANT_ITEMS, WANT_DICT };
 
 /* dict.c */
-struct dtable *mpi_dict_tab(const mp_dictproxy_t *d);
-int mpi_dict_closed(const mp_dictproxy_t *d);
-void mpi_dict_lock(mp_dictproxy_t *d);
-void mpi_dict_unlock(mp_dictproxy_t *d);
-int mpi_dict_key_prep(const mp_dictproxy_t *d, const mp_obj_t *obj,
+struct dtable *mp__dict_tab(const mp_dictproxy_t *d);
+int mp__dict_closed(const mp_dictproxy_t *d);
+void mp__dict_lock(mp_dictproxy_t *d);
+void mp__dict_unlock(mp_dictproxy_t *d);
+int mp__dict_key_prep(const mp_dictproxy_t *d, const mp_obj_t *obj,
 		      struct key *k);
-int64_t mpi_dict_find(mp_dictproxy_t *d, const struct key *k);
-int mpi_dict_key_error(const mp_obj_t *key);
-int mpi_dict_get_key(const mp_dictproxy_t *d, uint64_t off, mp_obj_t **out);
-int mpi_dict_set_locked(mp_dictproxy_t *d, const struct key *k, uint64_t voff);
-void mpi_dict_del_locked(mp_dictproxy_t *d, uint64_t j);
+int64_t mp__dict_find(mp_dictproxy_t *d, const struct key *k);
+int mp__dict_key_error(const mp_obj_t *key);
+int mp__dict_get_key(const mp_dictproxy_t *d, uint64_t off, mp_obj_t **out);
+int mp__dict_set_locked(mp_dictproxy_t *d, const struct key *k, uint64_t voff);
+void mp__dict_del_locked(mp_dictproxy_t *d, uint64_t j);
 
 /* dict_api.c */
-int mpi_dict_get(mp_dictproxy_t *d, const mp_obj_t *key, mp_obj_t **out);
-int mpi_dict_pop_key(mp_dictproxy_t *d, const mp_obj_t *key, mp_obj_t **out);
-int mpi_dict_collect(mp_dictproxy_t *d, int want, mp_obj_t **out);
+int mp__dict_get(mp_dictproxy_t *d, const mp_obj_t *key, mp_obj_t **out);
+int mp__dict_pop_key(mp_dictproxy_t *d, const mp_obj_t *key, mp_obj_t **out);
+int mp__dict_collect(mp_dictproxy_t *d, int want, mp_obj_t **out);
 
 #endif

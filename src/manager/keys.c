@@ -13,7 +13,7 @@
 
 /* ---- canonical keys ---- */
 
-void mpi_kbuf_init(struct mpi_kbuf *b)
+void mp__kbuf_init(struct mp__kbuf *b)
 {
 	b->p = b->stack;
 	b->len = 0;
@@ -21,14 +21,14 @@ void mpi_kbuf_init(struct mpi_kbuf *b)
 	b->heap = false;
 }
 
-void mpi_kbuf_release(struct mpi_kbuf *b)
+void mp__kbuf_release(struct mp__kbuf *b)
 {
 	if (b->heap)
-		mpi_free(b->p);
-	mpi_kbuf_init(b);
+		mp__free(b->p);
+	mp__kbuf_init(b);
 }
 
-static int kput(struct mpi_kbuf *b, const void *p, size_t n)
+static int kput(struct mp__kbuf *b, const void *p, size_t n)
 {
 	size_t need, cap;
 	unsigned char *q;
@@ -37,9 +37,9 @@ static int kput(struct mpi_kbuf *b, const void *p, size_t n)
 		return -ENOMEM;
 	if (need > b->cap) {
 		cap = b->cap * 2 > need ? b->cap * 2 : need;
-		q = b->heap ? mpi_realloc(b->p, cap) : mpi_malloc(cap);
+		q = b->heap ? mp__realloc(b->p, cap) : mp__malloc(cap);
 		if (q == NULL)
-			return mpi_why(-ENOMEM, "out of memory");
+			return mp__why(-ENOMEM, "out of memory");
 		if (!b->heap)
 			memcpy(q, b->p, b->len);
 		b->p = q;
@@ -52,7 +52,7 @@ static int kput(struct mpi_kbuf *b, const void *p, size_t n)
 	return 0;
 }
 
-static int ktag(struct mpi_kbuf *b, char tag, uint64_t n)
+static int ktag(struct mp__kbuf *b, char tag, uint64_t n)
 {
 	unsigned char h[9];
 
@@ -100,7 +100,7 @@ static size_t float_int_bytes(double f, unsigned char *v)
 	return shortest(v, n);
 }
 
-static int canon_num(const mp_obj_t *o, struct mpi_kbuf *b)
+static int canon_num(const mp_obj_t *o, struct mp__kbuf *b)
 {
 	unsigned char tmp[160];
 	const unsigned char *p;
@@ -114,7 +114,7 @@ static int canon_num(const mp_obj_t *o, struct mpi_kbuf *b)
 	if (o->kind == MP_OBJ_INT && !o->big)
 		return ktag(b, 'I', (uint64_t)o->u.i);
 	if (o->kind == MP_OBJ_INT) {
-		p = mpi_obj_int_bytes(o, tmp, &len);
+		p = mp__obj_int_bytes(o, tmp, &len);
 		if ((rc = ktag(b, 'B', len)) < 0)
 			return rc;
 		return kput(b, p, len);
@@ -153,31 +153,31 @@ static int kpart_cmp(const void *a, const void *b)
 	return x->len < y->len ? -1 : x->len > y->len;
 }
 
-static int canon(const mp_obj_t *o, struct mpi_kbuf *b);
+static int canon(const mp_obj_t *o, struct mp__kbuf *b);
 
 /* A frozenset: its members' encodings in sorted order (== ignores it). */
-static int canon_set(const mp_obj_t *o, struct mpi_kbuf *b)
+static int canon_set(const mp_obj_t *o, struct mp__kbuf *b)
 {
 	struct kpart *parts;
-	struct mpi_kbuf one;
+	struct mp__kbuf one;
 	size_t i, n = o->u.c.n;
 	int rc = 0;
 
-	parts = mpi_calloc(n ? n : 1, sizeof(*parts));
+	parts = mp__calloc(n ? n : 1, sizeof(*parts));
 	if (parts == NULL)
-		return mpi_why(-ENOMEM, "out of memory");
+		return mp__why(-ENOMEM, "out of memory");
 	for (i = 0; i < n && rc == 0; i++) {
-		mpi_kbuf_init(&one);
+		mp__kbuf_init(&one);
 		rc = canon(o->u.c.v[i], &one);
 		if (rc == 0) {
-			parts[i].p = mpi_malloc(one.len ? one.len : 1);
+			parts[i].p = mp__malloc(one.len ? one.len : 1);
 			if (parts[i].p == NULL)
-				rc = mpi_why(-ENOMEM, "out of memory");
+				rc = mp__why(-ENOMEM, "out of memory");
 			else
 				memcpy(parts[i].p, one.p, one.len);
 			parts[i].len = one.len;
 		}
-		mpi_kbuf_release(&one);
+		mp__kbuf_release(&one);
 	}
 	if (rc == 0) {
 		qsort(parts, n, sizeof(*parts), kpart_cmp);
@@ -186,12 +186,12 @@ static int canon_set(const mp_obj_t *o, struct mpi_kbuf *b)
 			rc = kput(b, parts[i].p, parts[i].len);
 	}
 	for (i = 0; i < n; i++)
-		mpi_free(parts[i].p);
-	mpi_free(parts);
+		mp__free(parts[i].p);
+	mp__free(parts);
 	return rc;
 }
 
-static int canon(const mp_obj_t *o, struct mpi_kbuf *b)
+static int canon(const mp_obj_t *o, struct mp__kbuf *b)
 {
 	size_t i;
 	int rc;
@@ -219,17 +219,17 @@ static int canon(const mp_obj_t *o, struct mpi_kbuf *b)
 	case MP_OBJ_FROZENSET:
 		return canon_set(o, b);
 	default:
-		return mpi_why(-EINVAL, "TypeError: unhashable type: '%s'",
+		return mp__why(-EINVAL, "TypeError: unhashable type: '%s'",
 			       mp_obj_kind_name(o->kind));
 	}
 }
 
-int mpi_key_canon(const mp_obj_t *key, struct mpi_kbuf *b)
+int mp__key_canon(const mp_obj_t *key, struct mp__kbuf *b)
 {
 	return canon(key, b);
 }
 
-uint64_t mpi_key_hash(uint64_t seed, const void *p, size_t n)
+uint64_t mp__key_hash(uint64_t seed, const void *p, size_t n)
 {
 	const unsigned char *s = p;
 	uint64_t h = seed ^ (n * 0x9e3779b97f4a7c15ull), x;
@@ -255,7 +255,7 @@ uint64_t mpi_key_hash(uint64_t seed, const void *p, size_t n)
 
 static int type_error(const mp_obj_t *a, const mp_obj_t *b)
 {
-	return mpi_why(-EINVAL, "TypeError: '<' not supported between "
+	return mp__why(-EINVAL, "TypeError: '<' not supported between "
 				"instances of '%s' and '%s'",
 		       mp_obj_kind_name(a->kind), mp_obj_kind_name(b->kind));
 }
@@ -288,7 +288,7 @@ static int twos_cmp(const unsigned char *a, size_t na,
 static int int_bytes(const mp_obj_t *o, unsigned char *tmp,
 		     const unsigned char **p, size_t *len)
 {
-	*p = mpi_obj_int_bytes(o, tmp, len);
+	*p = mp__obj_int_bytes(o, tmp, len);
 	if (*len == 0) { /* zero */
 		tmp[0] = 0;
 		*p = tmp;
@@ -346,7 +346,7 @@ static int bytes_lt(const mp_bytes_t *a, const mp_bytes_t *b)
 	return c != 0 ? c < 0 : a->len < b->len;
 }
 
-int mpi_obj_lt(const mp_obj_t *a, const mp_obj_t *b)
+int mp__obj_lt(const mp_obj_t *a, const mp_obj_t *b)
 {
 	size_t i, n;
 	int rc;
@@ -363,11 +363,11 @@ int mpi_obj_lt(const mp_obj_t *a, const mp_obj_t *b)
 	case MP_OBJ_LIST:
 		n = a->u.c.n < b->u.c.n ? a->u.c.n : b->u.c.n;
 		for (i = 0; i < n; i++) {
-			rc = mpi_obj_eq(a->u.c.v[i], b->u.c.v[i]);
+			rc = mp__obj_eq(a->u.c.v[i], b->u.c.v[i]);
 			if (rc < 0)
 				return rc;
 			if (rc == 0)
-				return mpi_obj_lt(a->u.c.v[i], b->u.c.v[i]);
+				return mp__obj_lt(a->u.c.v[i], b->u.c.v[i]);
 		}
 		return a->u.c.n < b->u.c.n;
 	default:

@@ -27,17 +27,17 @@ struct ltable {
 
 static struct ltable *tab(const mp_listproxy_t *l)
 {
-	return mpi_at(l->r, l->table);
+	return mp__at(l->r, l->table);
 }
 
 static int closed(const mp_listproxy_t *l)
 {
-	if (l->remote == NULL && mpi_region_closed(l->r))
-		return mpi_why(MP_ECLOSED, "the manager was shut down");
+	if (l->remote == NULL && mp__region_closed(l->r))
+		return mp__why(MP_ECLOSED, "the manager was shut down");
 	return 0;
 }
 
-int mpi_list_usable(const mp_listproxy_t *l)
+int mp__list_usable(const mp_listproxy_t *l)
 {
 	return closed(l);
 }
@@ -46,27 +46,27 @@ static void lock(mp_listproxy_t *l)
 {
 	bool dead;
 
-	mpi_obj_lock(&l->lock, &dead); /* nothing to repair */
+	mp__obj_lock(&l->lock, &dead); /* nothing to repair */
 }
 
 static void unlock(mp_listproxy_t *l)
 {
-	mpi_obj_unlock(&l->lock);
+	mp__obj_unlock(&l->lock);
 }
 
-const uint64_t *mpi_list_lock(mp_listproxy_t *l, uint64_t *n)
+const uint64_t *mp__list_lock(mp_listproxy_t *l, uint64_t *n)
 {
 	lock(l);
 	*n = tab(l)->n;
 	return tab(l)->items;
 }
 
-void mpi_list_unlock(mp_listproxy_t *l)
+void mp__list_unlock(mp_listproxy_t *l)
 {
 	unlock(l);
 }
 
-static uint64_t new_table(struct mpi_region *r, uint64_t cap)
+static uint64_t new_table(struct mp__region *r, uint64_t cap)
 {
 	struct ltable *t;
 	uint64_t off;
@@ -74,9 +74,9 @@ static uint64_t new_table(struct mpi_region *r, uint64_t cap)
 	if (cap < 4)
 		cap = 4;
 	if (cap > (UINT64_MAX >> 4) ||
-	    (off = mpi_region_alloc(r, sizeof(*t) + cap * 8)) == 0)
+	    (off = mp__region_alloc(r, sizeof(*t) + cap * 8)) == 0)
 		return 0;
-	t = mpi_at(r, off);
+	t = mp__at(r, off);
 	t->cap = cap;
 	t->n = 0;
 	return off;
@@ -88,17 +88,17 @@ static void publish(mp_listproxy_t *l, uint64_t off)
 	uint64_t old = l->table;
 
 	__atomic_store_n(&l->table, off, __ATOMIC_RELEASE);
-	mpi_region_free(l->r, old);
+	mp__region_free(l->r, old);
 }
 
-int mpi_list_replace(mp_listproxy_t *l, const uint64_t *items, uint64_t n)
+int mp__list_replace(mp_listproxy_t *l, const uint64_t *items, uint64_t n)
 {
 	struct ltable *t;
 	uint64_t off;
 
 	if ((off = new_table(l->r, n + n / 2)) == 0)
 		return -ENOMEM;
-	t = mpi_at(l->r, off);
+	t = mp__at(l->r, off);
 	if (n > 0)
 		memcpy(t->items, items, n * 8);
 	t->n = n;
@@ -119,7 +119,7 @@ static uint64_t rebuild(mp_listproxy_t *l, uint64_t at, uint64_t del,
 
 	if ((off = new_table(l->r, cnt + cnt / 2)) == 0)
 		return 0;
-	n = mpi_at(l->r, off);
+	n = mp__at(l->r, off);
 	memcpy(n->items, t->items, at * 8);
 	if (k > 0)
 		memcpy(n->items + at, ins, k * 8);
@@ -129,7 +129,7 @@ static uint64_t rebuild(mp_listproxy_t *l, uint64_t at, uint64_t del,
 	return off;
 }
 
-int mpi_list_new(struct mpi_region *r, const mp_obj_t *init,
+int mp__list_new(struct mp__region *r, const mp_obj_t *init,
 		 struct mp_listproxy **out)
 {
 	struct mp_listproxy *l;
@@ -137,20 +137,20 @@ int mpi_list_new(struct mpi_region *r, const mp_obj_t *init,
 	uint64_t off, toff, n = init != NULL ? init->u.c.n : 0, i;
 	int rc;
 
-	if ((off = mpi_region_alloc(r, sizeof(*l))) == 0)
+	if ((off = mp__region_alloc(r, sizeof(*l))) == 0)
 		return -ENOMEM;
 	if ((toff = new_table(r, n)) == 0) {
-		mpi_region_free(r, off);
+		mp__region_free(r, off);
 		return -ENOMEM;
 	}
-	l = mpi_at(r, off);
+	l = mp__at(r, off);
 	l->lock = 0;
 	l->remote = NULL;
 	l->table = toff;
 	l->r = r;
-	t = mpi_at(r, toff);
+	t = mp__at(r, toff);
 	for (i = 0; i < n; i++) {
-		rc = mpi_region_put_obj(r, init->u.c.v[i], &t->items[i]);
+		rc = mp__region_put_obj(r, init->u.c.v[i], &t->items[i]);
 		if (rc < 0)
 			return rc; /* the blocks stay: a leak in the region */
 		t->n = i + 1;
@@ -161,9 +161,9 @@ int mpi_list_new(struct mpi_region *r, const mp_obj_t *init,
 
 #define CHECK_L(l)                                                            \
 	do {                                                                  \
-		MPI_CHECK_NULL(l);                                            \
+		MP__CHECK_NULL(l);                                            \
 		if ((rc = closed(l)) < 0)                                     \
-			return MPI_RAISE(rc);                                 \
+			return MP__RAISE(rc);                                 \
 	} while (0)
 
 /* Python's index normalisation: 0 and the index, or -ERANGE. */
@@ -191,7 +191,7 @@ static uint64_t clamp(ptrdiff_t i, uint64_t n)
 static int rlist_i(mp_listproxy_t *l, const char *method, ptrdiff_t i,
 		   const mp_obj_t *value, mp_obj_t **out)
 {
-	return mpi_rindex(l->remote, method, i, value, out);
+	return mp__rindex(l->remote, method, i, value, out);
 }
 
 static int rsort(mp_listproxy_t *l, unsigned flags)
@@ -203,7 +203,7 @@ static int rsort(mp_listproxy_t *l, unsigned flags)
 		mp_obj_free(kw);
 		return -ENOMEM;
 	}
-	return mpi_rcall(l->remote, "sort", mp_obj_tuple(0, NULL), kw, NULL);
+	return mp__rcall(l->remote, "sort", mp_obj_tuple(0, NULL), kw, NULL);
 }
 
 int mp_listproxy_get(mp_listproxy_t *l, ptrdiff_t i, mp_obj_t **out)
@@ -211,18 +211,18 @@ int mp_listproxy_get(mp_listproxy_t *l, ptrdiff_t i, mp_obj_t **out)
 	uint64_t k;
 	int rc;
 
-	MPI_CHECK_NULL(out);
+	MP__CHECK_NULL(out);
 	*out = NULL;
 	CHECK_L(l);
 	if (l->remote != NULL)
-		MPI_REMOTE(rlist_i(l, "__getitem__", i, NULL, out));
+		MP__REMOTE(rlist_i(l, "__getitem__", i, NULL, out));
 	lock(l);
 	if ((rc = norm(i, tab(l)->n, &k)) == 0)
-		rc = mpi_region_get_obj(l->r, tab(l)->items[k], out);
+		rc = mp__region_get_obj(l->r, tab(l)->items[k], out);
 	unlock(l);
 	if (rc == -ERANGE)
-		return MPI_ERR(rc, "IndexError: list index out of range");
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+		return MP__ERR(rc, "IndexError: list index out of range");
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 int mp_listproxy_set(mp_listproxy_t *l, ptrdiff_t i, const mp_obj_t *value)
@@ -231,21 +231,21 @@ int mp_listproxy_set(mp_listproxy_t *l, ptrdiff_t i, const mp_obj_t *value)
 	int rc;
 
 	CHECK_L(l);
-	MPI_CHECK_NULL(value);
+	MP__CHECK_NULL(value);
 	if (l->remote != NULL)
-		MPI_REMOTE(rlist_i(l, "__setitem__", i, value, NULL));
-	if ((rc = mpi_region_put_obj(l->r, value, &voff)) < 0)
-		return MPI_RAISE(rc);
+		MP__REMOTE(rlist_i(l, "__setitem__", i, value, NULL));
+	if ((rc = mp__region_put_obj(l->r, value, &voff)) < 0)
+		return MP__RAISE(rc);
 	lock(l);
 	if ((rc = norm(i, tab(l)->n, &k)) == 0) {
 		old = tab(l)->items[k];
 		__atomic_store_n(&tab(l)->items[k], voff, __ATOMIC_RELEASE);
-		mpi_region_free(l->r, old);
+		mp__region_free(l->r, old);
 	}
 	unlock(l);
 	if (rc < 0) {
-		mpi_region_free(l->r, voff);
-		return MPI_ERR(rc, "IndexError: list assignment index out "
+		mp__region_free(l->r, voff);
+		return MP__ERR(rc, "IndexError: list assignment index out "
 				   "of range");
 	}
 	return 0;
@@ -259,24 +259,24 @@ int mp_listproxy_slice(mp_listproxy_t *l, ptrdiff_t start, ptrdiff_t stop,
 	uint64_t a, b;
 	int rc = 0;
 
-	MPI_CHECK_NULL(out);
+	MP__CHECK_NULL(out);
 	*out = NULL;
 	CHECK_L(l);
 	if (l->remote != NULL)
-		MPI_REMOTE(mpi_rlist_slice(l->remote, start, stop, out));
-	if ((res = mpi_obj_new(MP_OBJ_LIST)) == NULL)
-		return MPI_ERR(-ENOMEM, "out of memory");
+		MP__REMOTE(mp__rlist_slice(l->remote, start, stop, out));
+	if ((res = mp__obj_new(MP_OBJ_LIST)) == NULL)
+		return MP__ERR(-ENOMEM, "out of memory");
 	lock(l);
 	t = tab(l);
 	a = clamp(start, t->n);
 	b = clamp(stop, t->n);
 	for (; a < b && rc == 0; a++)
-		if ((rc = mpi_region_get_obj(l->r, t->items[a], &v)) == 0)
-			rc = mpi_obj_append(res, v);
+		if ((rc = mp__region_get_obj(l->r, t->items[a], &v)) == 0)
+			rc = mp__obj_append(res, v);
 	unlock(l);
 	if (rc < 0) {
-		mpi_obj_decref(res);
-		return MPI_RAISE(rc);
+		mp__obj_decref(res);
+		return MP__RAISE(rc);
 	}
 	*out = res;
 	return 0;
@@ -296,7 +296,7 @@ static int insert_locked(mp_listproxy_t *l, uint64_t at, const uint64_t *v,
 	}
 	if ((off = rebuild(l, at, 0, v, k)) == 0) {
 		for (i = 0; i < k; i++)
-			mpi_region_free(l->r, v[i]);
+			mp__region_free(l->r, v[i]);
 		return -ENOMEM;
 	}
 	publish(l, off);
@@ -309,7 +309,7 @@ static int insert_at(mp_listproxy_t *l, ptrdiff_t i, const mp_obj_t *value,
 	uint64_t voff;
 	int rc;
 
-	if ((rc = mpi_region_put_obj(l->r, value, &voff)) < 0)
+	if ((rc = mp__region_put_obj(l->r, value, &voff)) < 0)
 		return rc;
 	lock(l);
 	rc = insert_locked(l, append ? tab(l)->n : clamp(i, tab(l)->n),
@@ -323,11 +323,11 @@ int mp_listproxy_append(mp_listproxy_t *l, const mp_obj_t *value)
 	int rc;
 
 	CHECK_L(l);
-	MPI_CHECK_NULL(value);
+	MP__CHECK_NULL(value);
 	if (l->remote != NULL)
-		MPI_REMOTE(mpi_rdict_op(l->remote, "append", value, NULL, NULL));
+		MP__REMOTE(mp__rdict_op(l->remote, "append", value, NULL, NULL));
 	if ((rc = insert_at(l, 0, value, true)) < 0)
-		return MPI_RAISE(rc);
+		return MP__RAISE(rc);
 	return 0;
 }
 
@@ -337,11 +337,11 @@ int mp_listproxy_insert(mp_listproxy_t *l, ptrdiff_t i,
 	int rc;
 
 	CHECK_L(l);
-	MPI_CHECK_NULL(value);
+	MP__CHECK_NULL(value);
 	if (l->remote != NULL)
-		MPI_REMOTE(rlist_i(l, "insert", i, value, NULL));
+		MP__REMOTE(rlist_i(l, "insert", i, value, NULL));
 	if ((rc = insert_at(l, i, value, false)) < 0)
-		return MPI_RAISE(rc);
+		return MP__RAISE(rc);
 	return 0;
 }
 
@@ -352,28 +352,28 @@ int mp_listproxy_extend(mp_listproxy_t *l, const mp_obj_t *items)
 	int rc = 0;
 
 	CHECK_L(l);
-	MPI_CHECK_NULL(items);
+	MP__CHECK_NULL(items);
 	if (l->remote != NULL)
-		MPI_REMOTE(mpi_rdict_op(l->remote, "extend", items, NULL, NULL));
+		MP__REMOTE(mp__rdict_op(l->remote, "extend", items, NULL, NULL));
 	if (items->kind != MP_OBJ_LIST && items->kind != MP_OBJ_TUPLE)
-		return MPI_ERR(-EINVAL, "TypeError: '%s' object is not "
+		return MP__ERR(-EINVAL, "TypeError: '%s' object is not "
 					"iterable here (a list or tuple)",
 			       mp_obj_kind_name(items->kind));
 	n = items->u.c.n;
-	if ((v = mpi_calloc(n ? n : 1, 8)) == NULL)
-		return MPI_ERR(-ENOMEM, "out of memory");
+	if ((v = mp__calloc(n ? n : 1, 8)) == NULL)
+		return MP__ERR(-ENOMEM, "out of memory");
 	for (i = 0; i < n && rc == 0; i++)
-		rc = mpi_region_put_obj(l->r, items->u.c.v[i], &v[i]);
+		rc = mp__region_put_obj(l->r, items->u.c.v[i], &v[i]);
 	if (rc == 0) {
 		lock(l);
 		rc = insert_locked(l, tab(l)->n, v, n);
 		unlock(l);
 	} else {
 		while (i-- > 0)
-			mpi_region_free(l->r, v[i]);
+			mp__region_free(l->r, v[i]);
 	}
-	mpi_free(v);
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+	mp__free(v);
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 int mp_listproxy_pop(mp_listproxy_t *l, ptrdiff_t i, mp_obj_t **out)
@@ -386,16 +386,16 @@ int mp_listproxy_pop(mp_listproxy_t *l, ptrdiff_t i, mp_obj_t **out)
 		*out = NULL;
 	CHECK_L(l);
 	if (l->remote != NULL)
-		MPI_REMOTE(rlist_i(l, "pop", i, NULL, out));
+		MP__REMOTE(rlist_i(l, "pop", i, NULL, out));
 	lock(l);
 	t = tab(l);
 	if (t->n == 0) {
-		rc = mpi_why(-ERANGE, "IndexError: pop from empty list");
+		rc = mp__why(-ERANGE, "IndexError: pop from empty list");
 	} else if (norm(i, t->n, &k) < 0) {
-		rc = mpi_why(-ERANGE, "IndexError: pop index out of range");
+		rc = mp__why(-ERANGE, "IndexError: pop index out of range");
 	} else {
 		voff = t->items[k];
-		rc = out != NULL ? mpi_region_get_obj(l->r, voff, out) : 0;
+		rc = out != NULL ? mp__region_get_obj(l->r, voff, out) : 0;
 		if (rc == 0 && k == t->n - 1) {
 			__atomic_store_n(&t->n, k, __ATOMIC_RELEASE);
 		} else if (rc == 0) {
@@ -408,12 +408,12 @@ int mp_listproxy_pop(mp_listproxy_t *l, ptrdiff_t i, mp_obj_t **out)
 	unlock(l);
 	if (rc < 0) {
 		if (out != NULL) {
-			mpi_obj_decref(*out);
+			mp__obj_decref(*out);
 			*out = NULL;
 		}
-		return MPI_RAISE(rc);
+		return MP__RAISE(rc);
 	}
-	mpi_region_free(l->r, voff);
+	mp__region_free(l->r, voff);
 	return 0;
 }
 
@@ -430,10 +430,10 @@ static int64_t find(mp_listproxy_t *l, const mp_obj_t *value, int64_t *cnt,
 
 	*cnt = 0;
 	for (i = 0; i < t->n; i++) {
-		if ((rc = mpi_region_get_obj(l->r, t->items[i], &v)) < 0)
+		if ((rc = mp__region_get_obj(l->r, t->items[i], &v)) < 0)
 			return rc;
-		rc = mpi_obj_eq(v, value);
-		mpi_obj_decref(v);
+		rc = mp__obj_eq(v, value);
+		mp__obj_decref(v);
 		if (rc < 0)
 			return rc;
 		if (rc == 0)
@@ -454,14 +454,14 @@ static int not_in_list(const mp_obj_t *value, bool remove)
 	int rc;
 
 	if (remove)
-		return mpi_why(-ENOENT, "ValueError: list.remove(x): x not in "
+		return mp__why(-ENOENT, "ValueError: list.remove(x): x not in "
 					"list");
-	if (mpi_obj_repr(value, &b, &cap) < 0) {
-		mpi_free(b.data);
-		return mpi_why(-ENOENT, "ValueError: value is not in list");
+	if (mp__obj_repr(value, &b, &cap) < 0) {
+		mp__free(b.data);
+		return mp__why(-ENOENT, "ValueError: value is not in list");
 	}
-	rc = mpi_why(-ENOENT, "ValueError: %s is not in list", b.data);
-	mpi_free(b.data);
+	rc = mp__why(-ENOENT, "ValueError: %s is not in list", b.data);
+	mp__free(b.data);
 	return rc;
 }
 
@@ -472,9 +472,9 @@ int mp_listproxy_remove(mp_listproxy_t *l, const mp_obj_t *value)
 	int rc = 0;
 
 	CHECK_L(l);
-	MPI_CHECK_NULL(value);
+	MP__CHECK_NULL(value);
 	if (l->remote != NULL)
-		MPI_REMOTE(mpi_rdict_op(l->remote, "remove", value, NULL, NULL));
+		MP__REMOTE(mp__rdict_op(l->remote, "remove", value, NULL, NULL));
 	lock(l);
 	j = find(l, value, &cnt, false);
 	if (j < 0) {
@@ -488,8 +488,8 @@ int mp_listproxy_remove(mp_listproxy_t *l, const mp_obj_t *value)
 	}
 	unlock(l);
 	if (rc < 0)
-		return MPI_RAISE(rc);
-	mpi_region_free(l->r, voff);
+		return MP__RAISE(rc);
+	mp__region_free(l->r, voff);
 	return 0;
 }
 
@@ -499,16 +499,16 @@ int mp_listproxy_index(mp_listproxy_t *l, const mp_obj_t *value)
 	int rc;
 
 	CHECK_L(l);
-	MPI_CHECK_NULL(value);
+	MP__CHECK_NULL(value);
 	if (l->remote != NULL)
-		MPI_REMOTE(mpi_rint(l->remote, "index", value));
+		MP__REMOTE(mp__rint(l->remote, "index", value));
 	lock(l);
 	j = find(l, value, &cnt, false);
 	unlock(l);
 	if (j == -1)
-		return MPI_RAISE(not_in_list(value, false));
+		return MP__RAISE(not_in_list(value, false));
 	if (j < 0)
-		return MPI_RAISE((int)j);
+		return MP__RAISE((int)j);
 	return (int)j;
 }
 
@@ -518,14 +518,14 @@ int mp_listproxy_count(mp_listproxy_t *l, const mp_obj_t *value)
 	int rc;
 
 	CHECK_L(l);
-	MPI_CHECK_NULL(value);
+	MP__CHECK_NULL(value);
 	if (l->remote != NULL)
-		MPI_REMOTE(mpi_rint(l->remote, "count", value));
+		MP__REMOTE(mp__rint(l->remote, "count", value));
 	lock(l);
 	j = find(l, value, &cnt, true);
 	unlock(l);
 	if (j < -1)
-		return MPI_RAISE((int)j);
+		return MP__RAISE((int)j);
 	return (int)cnt;
 }
 
@@ -535,7 +535,7 @@ int mp_listproxy_len(mp_listproxy_t *l)
 
 	CHECK_L(l);
 	if (l->remote != NULL)
-		MPI_REMOTE(mpi_rint(l->remote, "__len__", NULL));
+		MP__REMOTE(mp__rint(l->remote, "__len__", NULL));
 	lock(l);
 	rc = (int)tab(l)->n;
 	unlock(l);
@@ -550,15 +550,15 @@ int mp_listproxy_clear(mp_listproxy_t *l)
 
 	CHECK_L(l);
 	if (l->remote != NULL)
-		MPI_REMOTE(rlist_i(l, "__imul__", 0, NULL, NULL));
+		MP__REMOTE(rlist_i(l, "__imul__", 0, NULL, NULL));
 	if ((off = new_table(l->r, 4)) == 0)
-		return MPI_RAISE(-ENOMEM);
+		return MP__RAISE(-ENOMEM);
 	lock(l);
 	t = tab(l);
 	__atomic_store_n(&l->table, off, __ATOMIC_RELEASE);
 	for (i = 0; i < t->n; i++)
-		mpi_region_free(l->r, t->items[i]);
-	mpi_region_free(l->r, (uint64_t)((char *)t - (char *)l->r));
+		mp__region_free(l->r, t->items[i]);
+	mp__region_free(l->r, (uint64_t)((char *)t - (char *)l->r));
 	unlock(l);
 	return 0;
 }
@@ -573,7 +573,7 @@ struct sitem {
 /* b goes before a?  (b < a, or a < b when reversed, keeping stability) */
 static int before(const struct sitem *a, const struct sitem *b, bool rev)
 {
-	return rev ? mpi_obj_lt(a->v, b->v) : mpi_obj_lt(b->v, a->v);
+	return rev ? mp__obj_lt(a->v, b->v) : mp__obj_lt(b->v, a->v);
 }
 
 static int merge_sort(struct sitem *s, struct sitem *tmp, size_t n, bool rev)
@@ -606,22 +606,22 @@ static int sort_locked(mp_listproxy_t *l, bool rev)
 	uint64_t n = t->n, i, off = 0;
 	int rc = 0;
 
-	s = mpi_calloc(n ? n : 1, sizeof(*s));
-	tmp = mpi_calloc(n ? n : 1, sizeof(*tmp));
+	s = mp__calloc(n ? n : 1, sizeof(*s));
+	tmp = mp__calloc(n ? n : 1, sizeof(*tmp));
 	if (s == NULL || tmp == NULL) {
-		rc = mpi_why(-ENOMEM, "out of memory");
+		rc = mp__why(-ENOMEM, "out of memory");
 		goto out;
 	}
 	for (i = 0; i < n && rc == 0; i++) {
 		s[i].off = t->items[i];
-		rc = mpi_region_get_obj(l->r, s[i].off, &s[i].v);
+		rc = mp__region_get_obj(l->r, s[i].off, &s[i].v);
 	}
 	if (rc == 0)
 		rc = merge_sort(s, tmp, n, rev);
 	if (rc == 0 && (off = new_table(l->r, t->cap)) == 0)
 		rc = -ENOMEM;
 	if (rc == 0) {
-		nt = mpi_at(l->r, off);
+		nt = mp__at(l->r, off);
 		for (i = 0; i < n; i++)
 			nt->items[i] = s[i].off;
 		nt->n = n;
@@ -629,9 +629,9 @@ static int sort_locked(mp_listproxy_t *l, bool rev)
 	}
 out:
 	for (i = 0; s != NULL && i < n; i++)
-		mpi_obj_decref(s[i].v);
-	mpi_free(s);
-	mpi_free(tmp);
+		mp__obj_decref(s[i].v);
+	mp__free(s);
+	mp__free(tmp);
 	return rc;
 }
 
@@ -641,11 +641,11 @@ int mp_listproxy_sort(mp_listproxy_t *l, unsigned flags)
 
 	CHECK_L(l);
 	if (l->remote != NULL)
-		MPI_REMOTE(rsort(l, flags));
+		MP__REMOTE(rsort(l, flags));
 	if (flags & ~MP_SORT_REVERSE)
-		return MPI_ERR(-EINVAL, "unknown flags 0x%x", flags);
+		return MP__ERR(-EINVAL, "unknown flags 0x%x", flags);
 	lock(l);
 	rc = sort_locked(l, flags & MP_SORT_REVERSE);
 	unlock(l);
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }

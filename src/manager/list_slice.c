@@ -3,7 +3,7 @@
  * del: l[a:b:c], l[a:b:c] = seq, del l[a:b:c]) and reverse.
  *
  * Every change builds the new table aside and publishes it with one store
- * (mpi_list_replace), as list.c's rebuilds do: a client killed at any
+ * (mp__list_replace), as list.c's rebuilds do: a client killed at any
  * point leaves the old list or the new one.  Blocks of the items a change
  * drops are freed only after the publish (a crash leaks them, never
  * frees what the old list still shows).
@@ -31,13 +31,13 @@ static int64_t adjust_one(ptrdiff_t i, int64_t step, uint64_t n)
 	return x;
 }
 
-int mpi_slice_resolve(ptrdiff_t start, ptrdiff_t stop, ptrdiff_t step,
-		      uint64_t n, struct mpi_span *s)
+int mp__slice_resolve(ptrdiff_t start, ptrdiff_t stop, ptrdiff_t step,
+		      uint64_t n, struct mp__span *s)
 {
 	int64_t a, b;
 
 	if (step == 0)
-		return mpi_why(-EINVAL, "ValueError: slice step cannot be "
+		return mp__why(-EINVAL, "ValueError: slice step cannot be "
 					"zero");
 	if (step < -PTRDIFF_MAX)
 		step = -PTRDIFF_MAX; /* as PySlice_Unpack */
@@ -52,7 +52,7 @@ int mpi_slice_resolve(ptrdiff_t start, ptrdiff_t stop, ptrdiff_t step,
 	return 0;
 }
 
-uint64_t mpi_slice_at(const struct mpi_span *s, uint64_t k)
+uint64_t mp__slice_at(const struct mp__span *s, uint64_t k)
 {
 	return (uint64_t)(s->start + (int64_t)k * s->step);
 }
@@ -60,7 +60,7 @@ uint64_t mpi_slice_at(const struct mpi_span *s, uint64_t k)
 static void free_blocks(mp_listproxy_t *l, const uint64_t *v, uint64_t n)
 {
 	for (uint64_t i = 0; i < n; i++)
-		mpi_region_free(l->r, v[i]);
+		mp__region_free(l->r, v[i]);
 }
 
 /* Pickle the items of a list or tuple into region blocks: 0 and *v (heap,
@@ -73,18 +73,18 @@ static int put_items(mp_listproxy_t *l, const mp_obj_t *items, uint64_t **v,
 
 	*v = NULL;
 	if (items->kind != MP_OBJ_LIST && items->kind != MP_OBJ_TUPLE)
-		return mpi_why(-EINVAL, "TypeError: can only assign an "
+		return mp__why(-EINVAL, "TypeError: can only assign an "
 					"iterable (here: a list or tuple), not "
 					"'%s'",
 			       mp_obj_kind_name(items->kind));
 	*n = items->u.c.n;
-	if ((*v = mpi_calloc(*n ? *n : 1, 8)) == NULL)
-		return mpi_why(-ENOMEM, "out of memory");
+	if ((*v = mp__calloc(*n ? *n : 1, 8)) == NULL)
+		return mp__why(-ENOMEM, "out of memory");
 	for (i = 0; i < *n && rc == 0; i++)
-		rc = mpi_region_put_obj(l->r, items->u.c.v[i], &(*v)[i]);
+		rc = mp__region_put_obj(l->r, items->u.c.v[i], &(*v)[i]);
 	if (rc < 0) {
 		free_blocks(l, *v, i - 1); /* those before the failed one */
-		mpi_free(*v);
+		mp__free(*v);
 		*v = NULL;
 	}
 	return rc;
@@ -92,9 +92,9 @@ static int put_items(mp_listproxy_t *l, const mp_obj_t *items, uint64_t **v,
 
 #define CHECK_L(l)                                                            \
 	do {                                                                  \
-		MPI_CHECK_NULL(l);                                            \
-		if ((rc = mpi_list_usable(l)) < 0)                            \
-			return MPI_RAISE(rc);                                 \
+		MP__CHECK_NULL(l);                                            \
+		if ((rc = mp__list_usable(l)) < 0)                            \
+			return MP__RAISE(rc);                                 \
 	} while (0)
 
 int mp_listproxy_get_slice(mp_listproxy_t *l, ptrdiff_t start,
@@ -102,25 +102,25 @@ int mp_listproxy_get_slice(mp_listproxy_t *l, ptrdiff_t start,
 {
 	const uint64_t *items;
 	mp_obj_t *res, *v;
-	struct mpi_span s;
+	struct mp__span s;
 	uint64_t n, k;
 	int rc;
 
-	MPI_CHECK_NULL(out);
+	MP__CHECK_NULL(out);
 	*out = NULL;
 	CHECK_L(l);
-	if ((res = mpi_obj_new(MP_OBJ_LIST)) == NULL)
-		return MPI_ERR(-ENOMEM, "out of memory");
-	items = mpi_list_lock(l, &n);
-	rc = mpi_slice_resolve(start, stop, step, n, &s);
+	if ((res = mp__obj_new(MP_OBJ_LIST)) == NULL)
+		return MP__ERR(-ENOMEM, "out of memory");
+	items = mp__list_lock(l, &n);
+	rc = mp__slice_resolve(start, stop, step, n, &s);
 	for (k = 0; rc == 0 && k < s.len; k++)
-		if ((rc = mpi_region_get_obj(l->r, items[mpi_slice_at(&s, k)],
+		if ((rc = mp__region_get_obj(l->r, items[mp__slice_at(&s, k)],
 					     &v)) == 0)
-			rc = mpi_obj_append(res, v);
-	mpi_list_unlock(l);
+			rc = mp__obj_append(res, v);
+	mp__list_unlock(l);
 	if (rc < 0) {
-		mpi_obj_decref(res);
-		return MPI_RAISE(rc);
+		mp__obj_decref(res);
+		return MP__RAISE(rc);
 	}
 	*out = res;
 	return 0;
@@ -131,7 +131,7 @@ int mp_listproxy_get_slice(mp_listproxy_t *l, ptrdiff_t start,
  * dropped ones into gone (room for n): the new count, or a code.
  */
 static int64_t assign(const uint64_t *items, uint64_t n,
-		      const struct mpi_span *s, ptrdiff_t stop, const uint64_t *v, uint64_t k,
+		      const struct mp__span *s, ptrdiff_t stop, const uint64_t *v, uint64_t k,
 		      uint64_t *nv, uint64_t *gone, uint64_t *ngone)
 {
 	uint64_t a, b, i;
@@ -149,15 +149,15 @@ static int64_t assign(const uint64_t *items, uint64_t n,
 		return (int64_t)(n - (b - a) + k);
 	}
 	if (k != s->len)
-		return mpi_why(-EINVAL, "ValueError: attempt to assign "
+		return mp__why(-EINVAL, "ValueError: attempt to assign "
 					"sequence of size %llu to extended "
 					"slice of size %llu",
 			       (unsigned long long)k,
 			       (unsigned long long)s->len);
 	memcpy(nv, items, n * 8);
 	for (i = 0; i < k; i++) {
-		gone[i] = items[mpi_slice_at(s, i)];
-		nv[mpi_slice_at(s, i)] = v[i];
+		gone[i] = items[mp__slice_at(s, i)];
+		nv[mp__slice_at(s, i)] = v[i];
 	}
 	*ngone = k;
 	return (int64_t)n;
@@ -169,35 +169,35 @@ int mp_listproxy_set_slice(mp_listproxy_t *l, ptrdiff_t start,
 {
 	uint64_t *v = NULL, *nv = NULL, *gone = NULL, k = 0, n, ngone = 0;
 	const uint64_t *cur;
-	struct mpi_span s;
+	struct mp__span s;
 	int64_t cnt;
 	int rc;
 
 	CHECK_L(l);
-	MPI_CHECK_NULL(items);
+	MP__CHECK_NULL(items);
 	if ((rc = put_items(l, items, &v, &k)) < 0)
-		return MPI_RAISE(rc);
-	cur = mpi_list_lock(l, &n);
-	if ((rc = mpi_slice_resolve(start, stop, step, n, &s)) == 0) {
-		nv = mpi_calloc(n + k + 1, 8);
-		gone = mpi_calloc(n + 1, 8);
+		return MP__RAISE(rc);
+	cur = mp__list_lock(l, &n);
+	if ((rc = mp__slice_resolve(start, stop, step, n, &s)) == 0) {
+		nv = mp__calloc(n + k + 1, 8);
+		gone = mp__calloc(n + 1, 8);
 		if (nv == NULL || gone == NULL)
-			rc = mpi_why(-ENOMEM, "out of memory");
+			rc = mp__why(-ENOMEM, "out of memory");
 	}
 	if (rc == 0 && (cnt = assign(cur, n, &s, stop, v, k, nv, gone,
 				     &ngone)) < 0)
 		rc = (int)cnt;
 	if (rc == 0)
-		rc = mpi_list_replace(l, nv, (uint64_t)cnt);
-	mpi_list_unlock(l);
+		rc = mp__list_replace(l, nv, (uint64_t)cnt);
+	mp__list_unlock(l);
 	if (rc == 0)
 		free_blocks(l, gone, ngone);
 	else
 		free_blocks(l, v, k);
-	mpi_free(v);
-	mpi_free(nv);
-	mpi_free(gone);
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+	mp__free(v);
+	mp__free(nv);
+	mp__free(gone);
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 int mp_listproxy_del_slice(mp_listproxy_t *l, ptrdiff_t start,
@@ -205,20 +205,20 @@ int mp_listproxy_del_slice(mp_listproxy_t *l, ptrdiff_t start,
 {
 	uint64_t *nv = NULL, *gone = NULL, n, i, j, g = 0, cnt = 0;
 	const uint64_t *cur;
-	struct mpi_span s;
+	struct mp__span s;
 	int rc;
 
 	CHECK_L(l);
-	cur = mpi_list_lock(l, &n);
-	if ((rc = mpi_slice_resolve(start, stop, step, n, &s)) == 0 && s.len > 0) {
-		nv = mpi_calloc(n + 1, 8);
-		gone = mpi_calloc(n + 1, 8);
+	cur = mp__list_lock(l, &n);
+	if ((rc = mp__slice_resolve(start, stop, step, n, &s)) == 0 && s.len > 0) {
+		nv = mp__calloc(n + 1, 8);
+		gone = mp__calloc(n + 1, 8);
 		if (nv == NULL || gone == NULL)
-			rc = mpi_why(-ENOMEM, "out of memory");
+			rc = mp__why(-ENOMEM, "out of memory");
 	}
 	if (rc == 0 && s.len > 0) {
 		/* walk the selected positions in increasing order */
-		uint64_t lo = mpi_slice_at(&s, s.step > 0 ? 0 : s.len - 1);
+		uint64_t lo = mp__slice_at(&s, s.step > 0 ? 0 : s.len - 1);
 		uint64_t stride = (uint64_t)(s.step > 0 ? s.step : -s.step);
 
 		for (i = 0, j = lo; i < n; i++) {
@@ -229,14 +229,14 @@ int mp_listproxy_del_slice(mp_listproxy_t *l, ptrdiff_t start,
 				nv[cnt++] = cur[i];
 			}
 		}
-		rc = mpi_list_replace(l, nv, cnt);
+		rc = mp__list_replace(l, nv, cnt);
 	}
-	mpi_list_unlock(l);
+	mp__list_unlock(l);
 	if (rc == 0)
 		free_blocks(l, gone, g);
-	mpi_free(nv);
-	mpi_free(gone);
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+	mp__free(nv);
+	mp__free(gone);
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 int mp_listproxy_reverse(mp_listproxy_t *l)
@@ -246,71 +246,71 @@ int mp_listproxy_reverse(mp_listproxy_t *l)
 	int rc;
 
 	CHECK_L(l);
-	cur = mpi_list_lock(l, &n);
-	if ((nv = mpi_calloc(n + 1, 8)) == NULL) {
-		rc = mpi_why(-ENOMEM, "out of memory");
+	cur = mp__list_lock(l, &n);
+	if ((nv = mp__calloc(n + 1, 8)) == NULL) {
+		rc = mp__why(-ENOMEM, "out of memory");
 	} else {
 		for (i = 0; i < n; i++)
 			nv[i] = cur[n - 1 - i];
-		rc = mpi_list_replace(l, nv, n);
+		rc = mp__list_replace(l, nv, n);
 	}
-	mpi_list_unlock(l);
-	mpi_free(nv);
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+	mp__list_unlock(l);
+	mp__free(nv);
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 /* A copy of the pickle block at off (its {len, bytes}): the new offset,
  * or 0 when the region is full. */
-static uint64_t dup_block(struct mpi_region *r, uint64_t off)
+static uint64_t dup_block(struct mp__region *r, uint64_t off)
 {
-	const uint64_t *p = mpi_at(r, off);
+	const uint64_t *p = mp__at(r, off);
 	uint64_t n = sizeof(uint64_t) + p[0], o;
 
-	if ((o = mpi_region_alloc(r, n)) != 0)
-		memcpy(mpi_at(r, o), p, n);
+	if ((o = mp__region_alloc(r, n)) != 0)
+		memcpy(mp__at(r, o), p, n);
 	return o;
 }
 
-int mpi_list_repeat(mp_listproxy_t *l, int64_t times)
+int mp__list_repeat(mp_listproxy_t *l, int64_t times)
 {
 	const uint64_t *items;
 	uint64_t n, total, i, *v;
 	int rc = 0;
 
-	if ((rc = mpi_list_usable(l)) < 0)
+	if ((rc = mp__list_usable(l)) < 0)
 		return rc;
 	if (times <= 0)
 		return mp_listproxy_clear(l);
-	items = mpi_list_lock(l, &n);
+	items = mp__list_lock(l, &n);
 	if (times == 1 || n == 0) {
-		mpi_list_unlock(l);
+		mp__list_unlock(l);
 		return 0;
 	}
 	/* each item is a block of 32 bytes or more: beyond what the region
 	 * can hold is refused before anything is allocated */
 	if (n > l->r->size / 32 / (uint64_t)times) {
-		mpi_list_unlock(l);
-		return mpi_why(-ENOMEM, "MemoryError: the list would not fit "
+		mp__list_unlock(l);
+		return mp__why(-ENOMEM, "MemoryError: the list would not fit "
 			       "the manager's region");
 	}
 	total = n * (uint64_t)times;
-	if ((v = mpi_calloc(total, 8)) == NULL) {
-		mpi_list_unlock(l);
-		return mpi_why(-ENOMEM, "out of memory");
+	if ((v = mp__calloc(total, 8)) == NULL) {
+		mp__list_unlock(l);
+		return mp__why(-ENOMEM, "out of memory");
 	}
 	for (i = 0; i < total; i++) {
 		v[i] = i < n ? items[i] : dup_block(l->r, items[i % n]);
 		if (v[i] == 0) {
-			rc = mpi_why(-ENOMEM, "MemoryError: the manager's "
+			rc = mp__why(-ENOMEM, "MemoryError: the manager's "
 				     "region is full");
 			break;
 		}
 	}
 	if (rc == 0)
-		rc = mpi_list_replace(l, v, total);
+		rc = mp__list_replace(l, v, total);
 	if (rc < 0 && i > n)
 		free_blocks(l, v + n, i - n); /* the copies made */
-	mpi_list_unlock(l);
-	mpi_free(v);
+	mp__list_unlock(l);
+	mp__free(v);
 	return rc;
 }

@@ -42,7 +42,7 @@
 #define MAX_CAPACITY ((size_t)1 << 40)
 
 /* The server's life: only system calls (the creator may have threads). */
-__attribute__((noreturn)) static void serve(struct mpi_region *r,
+__attribute__((noreturn)) static void serve(struct mp__region *r,
 					    mp_listener_t *l, int ctl,
 					    int ready, pid_t creator,
 					    const char *name)
@@ -51,7 +51,7 @@ __attribute__((noreturn)) static void serve(struct mpi_region *r,
 	struct pollfd p;
 	char c;
 
-	mpi_die_with_parent(creator, 0);
+	mp__die_with_parent(creator, 0);
 	syscall(SYS_prctl, PR_SET_NAME, name, 0, 0, 0);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_IGN;
@@ -65,19 +65,19 @@ __attribute__((noreturn)) static void serve(struct mpi_region *r,
 	/* Keep only the control socket, the listener and stdio: the creator's other fds
 	 * (pipes, sockets) must not stay open because of us. */
 	/* ctl to 3 and the listener to 4, each first out of the way */
-	if (l != NULL && mpi_listener_move_fd(l, fcntl(mpi_listener_fd(l),
+	if (l != NULL && mp__listener_move_fd(l, fcntl(mp__listener_fd(l),
 						       F_DUPFD, 10)) < 0)
 		syscall(SYS_exit_group, 1);
 	if ((ctl = fcntl(ctl, F_DUPFD, 10)) < 0 || dup2(ctl, 3) < 0)
 		syscall(SYS_exit_group, 1);
 	ctl = 3;
-	if (l != NULL && mpi_listener_move_fd(l, 4) < 0)
+	if (l != NULL && mp__listener_move_fd(l, 4) < 0)
 		syscall(SYS_exit_group, 1);
 #ifdef SYS_close_range
 	syscall(SYS_close_range, l != NULL ? 5u : 4u, ~0u, 0u);
 #endif
 	if (l != NULL)
-		mpi_srv_run(r, l, ctl); /* the remote side: threads */
+		mp__srv_run(r, l, ctl); /* the remote side: threads */
 	p.fd = ctl;
 	p.events = POLLIN;
 	for (;;) {
@@ -105,8 +105,8 @@ static int await_ready(int fd)
 	if (n == 1)
 		return 0;
 	if (n < 0)
-		return MPI_WHY_SYS("read");
-	return mpi_why(-ECHILD, "the manager's server process ended before "
+		return MP__WHY_SYS("read");
+	return mp__why(-ECHILD, "the manager's server process ended before "
 				"it was ready");
 }
 
@@ -117,14 +117,14 @@ static int start_server(mp_manager_t *m)
 	int fds[2], rdy[2], rc;
 	pid_t pid;
 
-	n = atomic_fetch_add(&mpi_counter, 1) + 1;
-	snprintf(name, sizeof(name), "SyncManager-%s%s%u", mpi_self.identity,
-		 *mpi_self.identity ? ":" : "", n);
+	n = atomic_fetch_add(&mp__counter, 1) + 1;
+	snprintf(name, sizeof(name), "SyncManager-%s%s%u", mp__self.identity,
+		 *mp__self.identity ? ":" : "", n);
 	/* a socket, so that asking a dead server never raises SIGPIPE */
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0)
-		return MPI_WHY_SYS("socketpair");
+		return MP__WHY_SYS("socketpair");
 	if (pipe2(rdy, O_CLOEXEC) < 0) {
-		rc = MPI_WHY_SYS("pipe2");
+		rc = MP__WHY_SYS("pipe2");
 		close(fds[0]);
 		close(fds[1]);
 		return rc;
@@ -132,7 +132,7 @@ static int start_server(mp_manager_t *m)
 	fflush(NULL); /* the server never writes, but a fork may not copy */
 	pid = fork();
 	if (pid < 0) {
-		rc = MPI_WHY_SYS("fork");
+		rc = MP__WHY_SYS("fork");
 		close(fds[0]);
 		close(fds[1]);
 		close(rdy[0]);
@@ -147,16 +147,16 @@ static int start_server(mp_manager_t *m)
 	close(fds[0]);
 	close(rdy[1]);
 	if (m->l != NULL)
-		mpi_listener_drop_fd(m->l); /* the server has the socket */
+		mp__listener_drop_fd(m->l); /* the server has the socket */
 	m->ctl = fds[1];
 	m->server.pid = pid;
-	m->server.fd = mpi_have_pidfd() ? mpi_pidfd_open(pid) : -1;
+	m->server.fd = mp__have_pidfd() ? mp__pidfd_open(pid) : -1;
 	rc = await_ready(rdy[0]);
 	close(rdy[0]);
 	if (rc < 0) {
 		close(m->ctl);
 		m->ctl = -1;
-		mpi_child_kill_reap(&m->server);
+		mp__child_kill_reap(&m->server);
 		if (m->server.fd >= 0)
 			close(m->server.fd);
 		m->server.fd = -1;
@@ -165,10 +165,10 @@ static int start_server(mp_manager_t *m)
 }
 
 /* The region's dict of registered names (mp_manager_register). */
-static int names_new(struct mpi_region *r)
+static int names_new(struct mp__region *r)
 {
 	mp_dictproxy_t *d;
-	int rc = mpi_dict_new(r, NULL, &d);
+	int rc = mp__dict_new(r, NULL, &d);
 
 	if (rc == 0)
 		r->names = (uint64_t)((char *)d - (char *)r);
@@ -191,7 +191,7 @@ static int listen_on(mp_manager_t *m, const mp_manager_opts_t *o)
  * out of memory. */
 static mp_manager_t *manager_alloc(void)
 {
-	mp_manager_t *m = mpi_calloc(1, sizeof(*m));
+	mp_manager_t *m = mp__calloc(1, sizeof(*m));
 
 	if (m == NULL)
 		return NULL;
@@ -210,7 +210,7 @@ mp_manager_t *mp_manager_new(const mp_manager_opts_t *opts)
 	if (opts != NULL)
 		o = *opts;
 	if (!(o.shutdown_timeout >= 0)) {
-		MPI_ERR(-EINVAL, "shutdown_timeout %g is negative or NaN "
+		MP__ERR(-EINVAL, "shutdown_timeout %g is negative or NaN "
 				 "(shutdown is always bounded)",
 			o.shutdown_timeout);
 		return NULL;
@@ -220,24 +220,24 @@ mp_manager_t *mp_manager_new(const mp_manager_opts_t *opts)
 	if (o.capacity == 0)
 		o.capacity = MP_MANAGER_DEFAULT_CAPACITY;
 	if (o.capacity < MIN_CAPACITY || o.capacity > MAX_CAPACITY) {
-		MPI_ERR(-EINVAL, "capacity %zu is outside 64 KiB..1 TiB",
+		MP__ERR(-EINVAL, "capacity %zu is outside 64 KiB..1 TiB",
 			o.capacity);
 		return NULL;
 	}
 	if ((m = manager_alloc()) == NULL) {
-		MPI_ERR(-ENOMEM, "out of memory");
+		MP__ERR(-ENOMEM, "out of memory");
 		return NULL;
 	}
 	m->shutdown_timeout = o.shutdown_timeout;
-	if ((rc = mpi_region_new(o.capacity, &m->r)) < 0 ||
+	if ((rc = mp__region_new(o.capacity, &m->r)) < 0 ||
 	    (rc = names_new(m->r)) < 0 ||
 	    (o.address != NULL && (rc = listen_on(m, &o)) < 0) ||
 	    (rc = start_server(m)) < 0) {
 		if (m->l != NULL)
 			mp_listener_free(m->l);
-		mpi_region_unmap(m->r);
-		mpi_free(m);
-		MPI_RAISE(rc);
+		mp__region_unmap(m->r);
+		mp__free(m);
+		MP__RAISE(rc);
 		return NULL;
 	}
 	return m;
@@ -245,9 +245,9 @@ mp_manager_t *mp_manager_new(const mp_manager_opts_t *opts)
 
 int mp_manager_pid(const mp_manager_t *m)
 {
-	MPI_CHECK_NULL(m);
+	MP__CHECK_NULL(m);
 	if (m->remote != NULL)
-		return MPI_ERR(-EINVAL, "a connected manager's server is not "
+		return MP__ERR(-EINVAL, "a connected manager's server is not "
 					"this process's child");
 	return m->server.pid;
 }
@@ -256,9 +256,9 @@ int mp_manager_batch_begin(mp_manager_t *m)
 {
 	int rc;
 
-	MPI_CHECK_NULL(m);
-	if (m->remote != NULL && (rc = mpi_rclient_batch(m->remote, true)) < 0)
-		return MPI_RAISE(rc);
+	MP__CHECK_NULL(m);
+	if (m->remote != NULL && (rc = mp__rclient_batch(m->remote, true)) < 0)
+		return MP__RAISE(rc);
 	return 0;
 }
 
@@ -266,10 +266,10 @@ int mp_manager_batch_end(mp_manager_t *m)
 {
 	int rc;
 
-	MPI_CHECK_NULL(m);
+	MP__CHECK_NULL(m);
 	if (m->remote != NULL &&
-	    (rc = mpi_rclient_batch(m->remote, false)) < 0)
-		return MPI_RAISE(rc);
+	    (rc = mp__rclient_batch(m->remote, false)) < 0)
+		return MP__RAISE(rc);
 	return 0;
 }
 
@@ -278,7 +278,7 @@ const char *mp_manager_address(const mp_manager_t *m)
 	if (m == NULL)
 		return NULL;
 	if (m->remote != NULL)
-		return mpi_rclient_address(m->remote);
+		return mp__rclient_address(m->remote);
 	return m->l ? mp_listener_address(m->l) : NULL;
 }
 
@@ -288,20 +288,20 @@ mp_manager_t *mp_manager_connect(const mp_manager_opts_t *opts)
 	int rc;
 
 	if (opts == NULL || opts->address == NULL) {
-		MPI_ERR(-EINVAL, "opts->address is needed");
+		MP__ERR(-EINVAL, "opts->address is needed");
 		return NULL;
 	}
 	if ((m = manager_alloc()) == NULL) {
-		MPI_ERR(-ENOMEM, "out of memory");
+		MP__ERR(-ENOMEM, "out of memory");
 		return NULL;
 	}
 	m->down = true;
-	if ((rc = mpi_rclient_new(opts, &m->remote)) < 0 ||
-	    (rc = mpi_rclient_check(m->remote)) < 0) {
+	if ((rc = mp__rclient_new(opts, &m->remote)) < 0 ||
+	    (rc = mp__rclient_check(m->remote)) < 0) {
 		if (m->remote != NULL)
-			mpi_rclient_free(m->remote);
-		mpi_free(m);
-		MPI_RAISE(rc);
+			mp__rclient_free(m->remote);
+		mp__free(m);
+		MP__RAISE(rc);
 		return NULL;
 	}
 	return m;
@@ -310,8 +310,8 @@ mp_manager_t *mp_manager_connect(const mp_manager_opts_t *opts)
 /* Wait for the server until timeout seconds pass: true if it ended. */
 static bool wait_server(const mp_manager_t *m, double timeout)
 {
-	return mpi_child_wait(&m->server,
-			      mpi_deadline_in(mpi_timeout_ns(timeout))) == 0;
+	return mp__child_wait(&m->server,
+			      mp__deadline_in(mp__timeout_ns(timeout))) == 0;
 }
 
 /* The bounded stop: ask, wait, SIGTERM, wait, SIGKILL, reap. */
@@ -320,7 +320,7 @@ static void stop(mp_manager_t *m)
 	if (m->down || getpid() != m->creator)
 		return;
 	if (m->l != NULL)
-		mpi_listener_drop_fd(m->l); /* the server has the socket */
+		mp__listener_drop_fd(m->l); /* the server has the socket */
 	m->down = true;
 	__atomic_store_n(&m->r->closed, 1, __ATOMIC_RELAXED);
 	if (send(m->ctl, "q", 1, MSG_NOSIGNAL) < 0) {
@@ -329,11 +329,11 @@ static void stop(mp_manager_t *m)
 	close(m->ctl);
 	m->ctl = -1;
 	if (!wait_server(m, m->shutdown_timeout)) {
-		mpi_child_signal(&m->server, SIGTERM);
+		mp__child_signal(&m->server, SIGTERM);
 		if (!wait_server(m, m->shutdown_timeout))
-			mpi_child_signal(&m->server, SIGKILL);
+			mp__child_signal(&m->server, SIGKILL);
 	}
-	mpi_child_kill_reap(&m->server); /* ended or killed: reaps */
+	mp__child_kill_reap(&m->server); /* ended or killed: reaps */
 	if (m->server.fd >= 0)
 		close(m->server.fd);
 	m->server.fd = -1;
@@ -343,7 +343,7 @@ static void stop(mp_manager_t *m)
 
 int mp_manager_shutdown(mp_manager_t *m)
 {
-	MPI_CHECK_NULL(m);
+	MP__CHECK_NULL(m);
 	stop(m);
 	return 0;
 }
@@ -353,8 +353,8 @@ void mp_manager_free(mp_manager_t *m)
 	if (m == NULL)
 		return;
 	if (m->remote != NULL) {
-		mpi_rclient_free(m->remote);
-		mpi_free(m);
+		mp__rclient_free(m->remote);
+		mp__free(m);
 		return;
 	}
 	stop(m);
@@ -365,10 +365,10 @@ void mp_manager_free(mp_manager_t *m)
 		if (m->server.fd >= 0)
 			close(m->server.fd);
 		if (m->l != NULL) {
-			mpi_listener_drop_fd(m->l);
+			mp__listener_drop_fd(m->l);
 			mp_listener_free(m->l); /* not the creator: no unlink */
 		}
 	}
-	mpi_region_unmap(m->r);
-	mpi_free(m);
+	mp__region_unmap(m->r);
+	mp__free(m);
 }

@@ -1,6 +1,6 @@
 /*
  * manager/namespace.c - NamespaceProxy: a shared dict (dict.c) of attribute
- * names, and mpi_text_add for the texts of reprs.
+ * names, and mp__text_add for the texts of reprs.
  */
 #include <errno.h>
 #include <string.h>
@@ -15,7 +15,7 @@
 /* ---- NamespaceProxy: a dict of attribute names ---- */
 
 /* Append n bytes to a growing text (NUL kept after it): 0 or -ENOMEM. */
-int mpi_text_add(mp_bytes_t *b, size_t *cap, const char *s, size_t n)
+int mp__text_add(mp_bytes_t *b, size_t *cap, const char *s, size_t n)
 {
 	size_t need;
 	char *p;
@@ -25,7 +25,7 @@ int mpi_text_add(mp_bytes_t *b, size_t *cap, const char *s, size_t n)
 	if (need > *cap) {
 		size_t c = *cap * 2 > need ? *cap * 2 : need + 32;
 
-		if ((p = mpi_realloc(b->data, c)) == NULL)
+		if ((p = mp__realloc(b->data, c)) == NULL)
 			return -ENOMEM;
 		b->data = p;
 		*cap = c;
@@ -36,18 +36,18 @@ int mpi_text_add(mp_bytes_t *b, size_t *cap, const char *s, size_t n)
 	return 0;
 }
 
-int mpi_namespace_new(struct mpi_region *r, struct mp_namespaceproxy **out)
+int mp__namespace_new(struct mp__region *r, struct mp_namespaceproxy **out)
 {
 	struct mp_namespaceproxy *ns;
 	uint64_t off;
 	int rc;
 
-	if ((off = mpi_region_alloc(r, sizeof(*ns))) == 0)
+	if ((off = mp__region_alloc(r, sizeof(*ns))) == 0)
 		return -ENOMEM;
-	ns = mpi_at(r, off);
+	ns = mp__at(r, off);
 	ns->remote = NULL;
-	if ((rc = mpi_dict_new(r, NULL, &ns->d)) < 0) {
-		mpi_region_free(r, off);
+	if ((rc = mp__dict_new(r, NULL, &ns->d)) < 0) {
+		mp__region_free(r, off);
 		return rc;
 	}
 	*out = ns;
@@ -60,11 +60,11 @@ static int attr_key(const char *name, mp_obj_t **key)
 	int rc = 0;
 
 	if (name[0] == '\0')
-		return mpi_why(-EINVAL, "the attribute name is empty");
+		return mp__why(-EINVAL, "the attribute name is empty");
 	if (name[0] == '_')
-		return mpi_why(-EINVAL, "'%s': names starting with '_' are the "
+		return mp__why(-EINVAL, "'%s': names starting with '_' are the "
 					"proxy's own, not the namespace's", name);
-	*key = mpi_obj_str(MP_OBJ_STR, name, strlen(name), &rc);
+	*key = mp__obj_str(MP_OBJ_STR, name, strlen(name), &rc);
 	return *key == NULL ? rc : 0;
 }
 
@@ -78,8 +78,8 @@ static int rns_op(mp_namespaceproxy_t *ns, const char *method,
 
 	if ((rc = attr_key(name, &key)) < 0)
 		return rc;
-	rc = mpi_rdict_op(ns->remote, method, key, value, out);
-	mpi_obj_decref(key);
+	rc = mp__rdict_op(ns->remote, method, key, value, out);
+	mp__obj_decref(key);
 	return rc;
 }
 
@@ -87,11 +87,11 @@ static int rns_repr(mp_namespaceproxy_t *ns, mp_bytes_t *out)
 {
 	const mp_bytes_t *t;
 	mp_obj_t *r = NULL;
-	int rc = mpi_rdict_op(ns->remote, "__repr__", NULL, NULL, &r);
+	int rc = mp__rdict_op(ns->remote, "__repr__", NULL, NULL, &r);
 
 	if (rc == 0 && mp_obj_as_str(r, &t) < 0)
-		rc = mpi_why(-EPROTO, "__repr__() did not return a str");
-	if (rc == 0 && (out->data = mpi_strndup(t->data, t->len)) == NULL)
+		rc = mp__why(-EPROTO, "__repr__() did not return a str");
+	if (rc == 0 && (out->data = mp__strndup(t->data, t->len)) == NULL)
 		rc = -ENOMEM;
 	if (rc == 0)
 		out->len = t->len;
@@ -101,7 +101,7 @@ static int rns_repr(mp_namespaceproxy_t *ns, mp_bytes_t *out)
 
 static int no_attr(const char *name)
 {
-	return mpi_why(-ENOENT, "AttributeError: 'Namespace' object has no "
+	return mp__why(-ENOENT, "AttributeError: 'Namespace' object has no "
 				"attribute '%s'", name);
 }
 
@@ -111,20 +111,20 @@ int mp_namespaceproxy_get(mp_namespaceproxy_t *ns, const char *name,
 	mp_obj_t *key = NULL;
 	int rc;
 
-	MPI_CHECK_NULL(out);
+	MP__CHECK_NULL(out);
 	*out = NULL;
-	MPI_CHECK_NULL(ns);
-	MPI_CHECK_NULL(name);
+	MP__CHECK_NULL(ns);
+	MP__CHECK_NULL(name);
 	if (ns->remote != NULL)
-		MPI_REMOTE(rns_op(ns, "__getattribute__", name, NULL, out));
-	if ((rc = mpi_dict_closed(ns->d)) < 0 ||
+		MP__REMOTE(rns_op(ns, "__getattribute__", name, NULL, out));
+	if ((rc = mp__dict_closed(ns->d)) < 0 ||
 	    (rc = attr_key(name, &key)) < 0)
-		return MPI_RAISE(rc);
-	rc = mpi_dict_get(ns->d, key, out);
-	mpi_obj_decref(key);
+		return MP__RAISE(rc);
+	rc = mp__dict_get(ns->d, key, out);
+	mp__obj_decref(key);
 	if (rc == -ENOENT)
 		rc = no_attr(name);
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 int mp_namespaceproxy_set(mp_namespaceproxy_t *ns, const char *name,
@@ -135,22 +135,22 @@ int mp_namespaceproxy_set(mp_namespaceproxy_t *ns, const char *name,
 	uint64_t voff;
 	int rc;
 
-	MPI_CHECK_NULL(ns);
-	MPI_CHECK_NULL(name);
-	MPI_CHECK_NULL(value);
+	MP__CHECK_NULL(ns);
+	MP__CHECK_NULL(name);
+	MP__CHECK_NULL(value);
 	if (ns->remote != NULL)
-		MPI_REMOTE(rns_op(ns, "__setattr__", name, value, NULL));
-	if ((rc = mpi_dict_closed(ns->d)) < 0 ||
+		MP__REMOTE(rns_op(ns, "__setattr__", name, value, NULL));
+	if ((rc = mp__dict_closed(ns->d)) < 0 ||
 	    (rc = attr_key(name, &key)) < 0)
-		return MPI_RAISE(rc);
-	mpi_dict_key_prep(ns->d, key, &k); /* a str: cannot fail */
-	if ((rc = mpi_region_put_obj(ns->d->r, value, &voff)) == 0) {
-		mpi_dict_lock(ns->d);
-		rc = mpi_dict_set_locked(ns->d, &k, voff);
-		mpi_dict_unlock(ns->d);
+		return MP__RAISE(rc);
+	mp__dict_key_prep(ns->d, key, &k); /* a str: cannot fail */
+	if ((rc = mp__region_put_obj(ns->d->r, value, &voff)) == 0) {
+		mp__dict_lock(ns->d);
+		rc = mp__dict_set_locked(ns->d, &k, voff);
+		mp__dict_unlock(ns->d);
 	}
-	mpi_obj_decref(key);
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+	mp__obj_decref(key);
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 int mp_namespaceproxy_del(mp_namespaceproxy_t *ns, const char *name)
@@ -158,18 +158,18 @@ int mp_namespaceproxy_del(mp_namespaceproxy_t *ns, const char *name)
 	mp_obj_t *key = NULL;
 	int rc;
 
-	MPI_CHECK_NULL(ns);
-	MPI_CHECK_NULL(name);
+	MP__CHECK_NULL(ns);
+	MP__CHECK_NULL(name);
 	if (ns->remote != NULL)
-		MPI_REMOTE(rns_op(ns, "__delattr__", name, NULL, NULL));
-	if ((rc = mpi_dict_closed(ns->d)) < 0 ||
+		MP__REMOTE(rns_op(ns, "__delattr__", name, NULL, NULL));
+	if ((rc = mp__dict_closed(ns->d)) < 0 ||
 	    (rc = attr_key(name, &key)) < 0)
-		return MPI_RAISE(rc);
-	rc = mpi_dict_pop_key(ns->d, key, NULL);
-	mpi_obj_decref(key);
+		return MP__RAISE(rc);
+	rc = mp__dict_pop_key(ns->d, key, NULL);
+	mp__obj_decref(key);
 	if (rc == -ENOENT)
 		rc = no_attr(name);
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 int mp_namespaceproxy_repr(mp_namespaceproxy_t *ns, mp_bytes_t *out)
@@ -179,34 +179,34 @@ int mp_namespaceproxy_repr(mp_namespaceproxy_t *ns, mp_bytes_t *out)
 	size_t cap = 0, i;
 	int rc;
 
-	MPI_CHECK_NULL(out);
+	MP__CHECK_NULL(out);
 	out->data = NULL;
 	out->len = 0;
-	MPI_CHECK_NULL(ns);
+	MP__CHECK_NULL(ns);
 	if (ns->remote != NULL)
-		MPI_REMOTE(rns_repr(ns, out));
-	if ((rc = mpi_dict_closed(ns->d)) < 0 ||
-	    (rc = mpi_dict_collect(ns->d, WANT_DICT, &items)) < 0)
-		return MPI_RAISE(rc);
-	rc = mpi_text_add(&b, &cap, "Namespace(", 10);
+		MP__REMOTE(rns_repr(ns, out));
+	if ((rc = mp__dict_closed(ns->d)) < 0 ||
+	    (rc = mp__dict_collect(ns->d, WANT_DICT, &items)) < 0)
+		return MP__RAISE(rc);
+	rc = mp__text_add(&b, &cap, "Namespace(", 10);
 	for (i = 0; rc == 0 && i < items->u.c.n; i++) {
 		const mp_obj_t *k = items->u.c.v[2 * i];
 
 		if (i > 0)
-			rc = mpi_text_add(&b, &cap, ", ", 2);
+			rc = mp__text_add(&b, &cap, ", ", 2);
 		if (rc == 0)
-			rc = mpi_text_add(&b, &cap, k->u.s.data, k->u.s.len);
+			rc = mp__text_add(&b, &cap, k->u.s.data, k->u.s.len);
 		if (rc == 0)
-			rc = mpi_text_add(&b, &cap, "=", 1);
+			rc = mp__text_add(&b, &cap, "=", 1);
 		if (rc == 0)
-			rc = mpi_obj_repr(items->u.c.v[2 * i + 1], &b, &cap);
+			rc = mp__obj_repr(items->u.c.v[2 * i + 1], &b, &cap);
 	}
 	if (rc == 0)
-		rc = mpi_text_add(&b, &cap, ")", 1);
-	mpi_obj_decref(items);
+		rc = mp__text_add(&b, &cap, ")", 1);
+	mp__obj_decref(items);
 	if (rc < 0) {
-		mpi_free(b.data);
-		return MPI_ERR(-ENOMEM, "out of memory");
+		mp__free(b.data);
+		return MP__ERR(-ENOMEM, "out of memory");
 	}
 	*out = b;
 	return 0;

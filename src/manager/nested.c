@@ -32,23 +32,23 @@
 
 /* ---- the region's record of referenced objects ---- */
 
-int mpi_nest_note(struct mpi_region *r, uint64_t off, int kind)
+int mp__nest_note(struct mp__region *r, uint64_t off, int kind)
 {
 	mp_obj_t *k, *v;
 	int rc;
 
 	if (r->names == 0) /* a region without the dict (a harness's) */
-		return mpi_why(-ENOENT, "no record of referenced objects");
+		return mp__why(-ENOENT, "no record of referenced objects");
 	k = mp_obj_int((int64_t)off);
 	v = mp_obj_int(kind);
-	rc = k && v ? mp_dictproxy_set(mpi_at(r, r->names), k, v) : -ENOMEM;
+	rc = k && v ? mp_dictproxy_set(mp__at(r, r->names), k, v) : -ENOMEM;
 
 	mp_obj_free(k);
 	mp_obj_free(v);
 	return rc;
 }
 
-int mpi_nest_kind(struct mpi_region *r, uint64_t off)
+int mp__nest_kind(struct mp__region *r, uint64_t off)
 {
 	mp_obj_t *k = mp_obj_int((int64_t)off), *v = NULL;
 	int64_t kind = 0;
@@ -60,16 +60,16 @@ int mpi_nest_kind(struct mpi_region *r, uint64_t off)
 		mp_obj_free(k);
 		return -ENOENT;
 	}
-	rc = mpi_dict_get(mpi_at(r, r->names), k, &v);
+	rc = mp__dict_get(mp__at(r, r->names), k, &v);
 	mp_obj_free(k);
 	if (rc == 0 && (mp_obj_as_int(v, &kind) < 0 || kind <= 0 ||
-			kind > MPI_KIND_ITERATOR))
+			kind > MP__KIND_ITERATOR))
 		rc = -ENOENT;
 	mp_obj_free(v);
 	return rc < 0 ? rc : (int)kind;
 }
 
-int mpi_nest_offset(const struct mpi_region *r, const char *id,
+int mp__nest_offset(const struct mp__region *r, const char *id,
 		    uint64_t *off)
 {
 	char *end;
@@ -110,14 +110,14 @@ static const char *proxytype(int kind)
 	case MP_MANAGER_QUEUE:
 	case MP_MANAGER_JOINABLEQUEUE:
 		return "AutoProxy";
-	case MPI_KIND_ITERATOR:
+	case MP__KIND_ITERATOR:
 		return "IteratorProxy";
 	}
 	return "AcquirerProxy"; /* Lock, RLock, Semaphore, BoundedSemaphore */
 }
 
 /* An AutoProxy's kwds: {'exposed': (names...)}, as BaseProxy.__reduce__. */
-static mp_obj_t *proxy_kwds(const struct mpi_srv_type *t)
+static mp_obj_t *proxy_kwds(const struct mp__srv_type *t)
 {
 	mp_obj_t *d = mp_obj_dict(), *names;
 	size_t i, n = 0;
@@ -127,7 +127,7 @@ static mp_obj_t *proxy_kwds(const struct mpi_srv_type *t)
 	while (t->exposed[n] != NULL)
 		n++;
 	if ((names = mp_obj_tuple(0, NULL)) != NULL && n > 0) {
-		mp_obj_t **v = mpi_calloc(n, sizeof(*v));
+		mp_obj_t **v = mp__calloc(n, sizeof(*v));
 
 		mp_obj_free(names);
 		names = NULL;
@@ -135,7 +135,7 @@ static mp_obj_t *proxy_kwds(const struct mpi_srv_type *t)
 			for (i = 0; i < n; i++)
 				v[i] = mp_obj_str(t->exposed[i]);
 			names = mp_obj_tuple(n, v);
-			mpi_free(v);
+			mp__free(v);
 		}
 	}
 	if (mp_obj_dict_set(d, mp_obj_str("exposed"), names) < 0) {
@@ -145,12 +145,12 @@ static mp_obj_t *proxy_kwds(const struct mpi_srv_type *t)
 	return d;
 }
 
-mp_obj_t *mpi_proxy_value(const struct mpi_srv_type *t, const char *address,
+mp_obj_t *mp__proxy_value(const struct mp__srv_type *t, const char *address,
 			  const char *ident)
 {
 	mp_obj_t *tok, *a;
 
-	a = address != NULL && address[0] != '\0' ? mpi_token_address(address)
+	a = address != NULL && address[0] != '\0' ? mp__token_address(address)
 						  : mp_obj_none();
 	tok = mp_obj_object(MGR, "Token", mp_obj_tuple(0, NULL),
 			    mp_obj_tuple_pack(3, mp_obj_str(t->typeid), a,
@@ -169,7 +169,7 @@ static const mp_obj_t *token_of(const mp_obj_t *o)
 	if (o->kind != MP_OBJ_OBJECT || strcmp(o->u.o.module, MGR) != 0 ||
 	    strcmp(o->u.o.qualname, "RebuildProxy") != 0 ||
 	    a->kind != MP_OBJ_TUPLE || a->u.c.n != 4 ||
-	    !mpi_obj_is_token(a->u.c.v[1]))
+	    !mp__obj_is_token(a->u.c.v[1]))
 		return NULL;
 	return a->u.c.v[1];
 }
@@ -180,7 +180,7 @@ static int token_ids(const mp_obj_t *o, const char **typeid, const char **id)
 	const mp_obj_t *t = token_of(o);
 
 	if (t == NULL)
-		return mpi_why(-EINVAL, "TypeError: the value is a '%s', not "
+		return mp__why(-EINVAL, "TypeError: the value is a '%s', not "
 			       "a proxy", o->kind == MP_OBJ_OBJECT
 			       ? o->u.o.qualname : mp_obj_kind_name(o->kind));
 	*typeid = t->u.o.state->u.c.v[0]->u.s.data;
@@ -188,7 +188,7 @@ static int token_ids(const mp_obj_t *o, const char **typeid, const char **id)
 	return 0;
 }
 
-int mpi_nest_resolve(struct mpi_region *r, const mp_obj_t *v, void **p)
+int mp__nest_resolve(struct mp__region *r, const mp_obj_t *v, void **p)
 {
 	const char *typeid = "", *id = "";
 	uint64_t off;
@@ -196,43 +196,43 @@ int mpi_nest_resolve(struct mpi_region *r, const mp_obj_t *v, void **p)
 
 	if ((rc = token_ids(v, &typeid, &id)) < 0)
 		return rc;
-	if (mpi_nest_offset(r, id, &off) < 0 ||
-	    (kind = mpi_nest_kind(r, off)) < 0)
-		return mpi_why(-ENOENT, "KeyError: '%.64s' (the proxy's id is "
+	if (mp__nest_offset(r, id, &off) < 0 ||
+	    (kind = mp__nest_kind(r, off)) < 0)
+		return mp__why(-ENOENT, "KeyError: '%.64s' (the proxy's id is "
 			       "not a shared object of this manager)", id);
-	*p = mpi_at(r, off);
+	*p = mp__at(r, off);
 	return kind;
 }
 
 static int proxy_new(mp_manager_t *m, int kind, const void *obj,
 		     mp_obj_t **out)
 {
-	const struct mpi_srv_type *t = mpi_srv_type_by_kind(kind);
-	const struct mpi_rproxy *p;
+	const struct mp__srv_type *t = mp__srv_type_by_kind(kind);
+	const struct mp__rproxy *p;
 	uint64_t off;
 	char ident[24];
 	int rc;
 
-	if (kind >= MPI_KIND_ITERATOR || t == NULL)
-		return mpi_why(-EINVAL, "unknown kind %d", kind);
+	if (kind >= MP__KIND_ITERATOR || t == NULL)
+		return mp__why(-EINVAL, "unknown kind %d", kind);
 	if (m->remote != NULL) {
-		if ((p = mpi_rclient_find(m->remote, obj)) == NULL)
-			return mpi_why(-EINVAL, "obj is not a handle of this "
+		if ((p = mp__rclient_find(m->remote, obj)) == NULL)
+			return mp__why(-EINVAL, "obj is not a handle of this "
 				       "manager");
-		*out = mpi_proxy_value(t, mpi_rclient_address(m->remote),
+		*out = mp__proxy_value(t, mp__rclient_address(m->remote),
 				       p->ident);
 		return *out ? 0 : -ENOMEM;
 	}
 	if ((const char *)obj <= (const char *)m->r ||
 	    (const char *)obj >= (const char *)m->r + m->r->size)
-		return mpi_why(-EINVAL, "obj is not in this manager's region");
-	if (mpi_region_closed(m->r))
-		return mpi_why(MP_ECLOSED, "the manager was shut down");
+		return mp__why(-EINVAL, "obj is not in this manager's region");
+	if (mp__region_closed(m->r))
+		return mp__why(MP_ECLOSED, "the manager was shut down");
 	off = (uint64_t)((const char *)obj - (const char *)m->r);
-	if ((rc = mpi_nest_note(m->r, off, kind)) < 0)
+	if ((rc = mp__nest_note(m->r, off, kind)) < 0)
 		return rc;
 	snprintf(ident, sizeof(ident), "%lx", (unsigned long)off);
-	*out = mpi_proxy_value(t, mp_manager_address(m), ident);
+	*out = mp__proxy_value(t, mp_manager_address(m), ident);
 	return *out ? 0 : -ENOMEM;
 }
 
@@ -241,10 +241,10 @@ mp_obj_t *mp_obj_proxy(mp_manager_t *m, int kind, const void *obj)
 	mp_obj_t *o = NULL;
 	int rc;
 
-	MPI_CHECK_NULL_P(m);
-	MPI_CHECK_NULL_P(obj);
+	MP__CHECK_NULL_P(m);
+	MP__CHECK_NULL_P(obj);
 	if ((rc = proxy_new(m, kind, obj, &o)) < 0)
-		MPI_RAISE(rc);
+		MP__RAISE(rc);
 	return o;
 }
 
@@ -252,9 +252,9 @@ mp_obj_t *mp_obj_proxy(mp_manager_t *m, int kind, const void *obj)
  * (a registered name); 0 when neither says. */
 static int kind_of_typeid(const char *typeid, int kind)
 {
-	const struct mpi_srv_type *t = mpi_srv_type_by_id(typeid);
+	const struct mp__srv_type *t = mp__srv_type_by_id(typeid);
 
-	return t != NULL && t->kind < MPI_KIND_ITERATOR ? t->kind : kind;
+	return t != NULL && t->kind < MP__KIND_ITERATOR ? t->kind : kind;
 }
 
 static int as_proxy(const mp_obj_t *o, mp_manager_t *m, int kind, void **out)
@@ -267,19 +267,19 @@ static int as_proxy(const mp_obj_t *o, mp_manager_t *m, int kind, void **out)
 		return rc;
 	if (m->remote != NULL)
 		k = kind_of_typeid(typeid, kind);
-	else if (mpi_region_closed(m->r))
-		return mpi_why(MP_ECLOSED, "the manager was shut down");
-	else if ((k = mpi_nest_resolve(m->r, o, &p)) < 0)
+	else if (mp__region_closed(m->r))
+		return mp__why(MP_ECLOSED, "the manager was shut down");
+	else if ((k = mp__nest_resolve(m->r, o, &p)) < 0)
 		return k;
-	if (k <= 0 || k >= MPI_KIND_ITERATOR)
-		return mpi_why(-EINVAL, "TypeError: a proxy to a '%.64s' has "
+	if (k <= 0 || k >= MP__KIND_ITERATOR)
+		return mp__why(-EINVAL, "TypeError: a proxy to a '%.64s' has "
 			       "no C handle", typeid);
 	if (kind != 0 && kind != k)
-		return mpi_why(-EINVAL, "TypeError: the value is a proxy to a "
-			       "'%s', not a '%s'", mpi_srv_type_by_kind(k)->typeid,
-			       mpi_srv_type_by_kind(kind)->typeid);
+		return mp__why(-EINVAL, "TypeError: the value is a proxy to a "
+			       "'%s', not a '%s'", mp__srv_type_by_kind(k)->typeid,
+			       mp__srv_type_by_kind(kind)->typeid);
 	if (m->remote != NULL)
-		rc = mpi_rclient_adopt(m->remote, k, id, &p);
+		rc = mp__rclient_adopt(m->remote, k, id, &p);
 	if (rc == 0)
 		*out = p;
 	return rc < 0 ? rc : k;
@@ -289,15 +289,15 @@ int mp_obj_as_proxy(const mp_obj_t *o, mp_manager_t *m, int kind, void **out)
 {
 	int rc;
 
-	MPI_CHECK_NULL(out);
+	MP__CHECK_NULL(out);
 	*out = NULL;
-	MPI_CHECK_NULL(o);
-	MPI_CHECK_NULL(m);
-	if (kind < 0 || kind >= MPI_KIND_ITERATOR ||
-	    (kind != 0 && mpi_srv_type_by_kind(kind) == NULL))
-		return MPI_ERR(-EINVAL, "unknown kind %d", kind);
+	MP__CHECK_NULL(o);
+	MP__CHECK_NULL(m);
+	if (kind < 0 || kind >= MP__KIND_ITERATOR ||
+	    (kind != 0 && mp__srv_type_by_kind(kind) == NULL))
+		return MP__ERR(-EINVAL, "unknown kind %d", kind);
 	rc = as_proxy(o, m, kind, out);
-	return rc < 0 ? MPI_RAISE(rc) : rc;
+	return rc < 0 ? MP__RAISE(rc) : rc;
 }
 
 /* ---- the server: proxies a client sends ---- */
@@ -305,7 +305,7 @@ int mp_obj_as_proxy(const mp_obj_t *o, mp_manager_t *m, int kind, void **out)
 /* Every proxy inside v must name an object the server serves or a value
  * refers to (RebuildProxy in CPython's server looks its id up): noted
  * then.  0, or -ENOENT with the id's KeyError, -ENOMEM. */
-int mpi_srv_nested(struct mpi_srv *s, const mp_obj_t *v)
+int mp__srv_nested(struct mp__srv *s, const mp_obj_t *v)
 {
 	const char *typeid = "", *id = "";
 	uint64_t off;
@@ -316,20 +316,20 @@ int mpi_srv_nested(struct mpi_srv *s, const mp_obj_t *v)
 		if (token_of(v) == NULL)
 			return 0; /* an exception, a Token: inert */
 		token_ids(v, &typeid, &id);
-		if (mpi_nest_offset(s->r, id, &off) < 0)
-			return mpi_why(-ENOENT, "KeyError: '%.64s'", id);
-		if ((kind = mpi_srv_kind(s, id)) > 0)
-			return mpi_nest_note(s->r, off, kind);
-		if (mpi_nest_kind(s->r, off) > 0)
+		if (mp__nest_offset(s->r, id, &off) < 0)
+			return mp__why(-ENOENT, "KeyError: '%.64s'", id);
+		if ((kind = mp__srv_kind(s, id)) > 0)
+			return mp__nest_note(s->r, off, kind);
+		if (mp__nest_kind(s->r, off) > 0)
 			return 0;
-		return mpi_why(-ENOENT, "KeyError: '%.64s'", id);
+		return mp__why(-ENOENT, "KeyError: '%.64s'", id);
 	}
-	if (!mpi_obj_is_container(v))
+	if (!mp__obj_is_container(v))
 		return 0;
-	n = mpi_obj_slots(v);
+	n = mp__obj_slots(v);
 	for (i = 0; i < n; i++)
 		if (v->u.c.v[i] != NULL &&
-		    (rc = mpi_srv_nested(s, v->u.c.v[i])) < 0)
+		    (rc = mp__srv_nested(s, v->u.c.v[i])) < 0)
 			return rc;
 	return 0;
 }

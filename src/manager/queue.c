@@ -19,7 +19,7 @@
  *
  * Waiting: every change bumps `seq` under the lock and wakes the sleepers
  * (futex on seq); a sleeper reads seq under the lock, lets it go and sleeps
- * while seq is unchanged, at most MPI_OWNER_CHECK_NS at a time so that a
+ * while seq is unchanged, at most MP__OWNER_CHECK_NS at a time so that a
  * shutdown (MP_ECLOSED) is noticed within that.  `waiters` counts sleepers
  * so that an uncontended put wakes nobody; a sleeper killed leaves it one
  * too high, which costs only a needless wake-up.
@@ -48,7 +48,7 @@ struct qring {
 
 static struct qring *ring(const mp_queueproxy_t *q)
 {
-	return mpi_at(q->r, __atomic_load_n(&q->table, __ATOMIC_ACQUIRE));
+	return mp__at(q->r, __atomic_load_n(&q->table, __ATOMIC_ACQUIRE));
 }
 
 static uint32_t count(const struct qring *t)
@@ -60,8 +60,8 @@ static uint32_t count(const struct qring *t)
 
 static int closed(const mp_queueproxy_t *q)
 {
-	if (mpi_region_closed(q->r))
-		return mpi_why(MP_ECLOSED, "the manager was shut down");
+	if (mp__region_closed(q->r))
+		return mp__why(MP_ECLOSED, "the manager was shut down");
 	return 0;
 }
 
@@ -69,12 +69,12 @@ static void lock(mp_queueproxy_t *q)
 {
 	bool dead;
 
-	mpi_obj_lock(&q->lock, &dead); /* nothing to repair */
+	mp__obj_lock(&q->lock, &dead); /* nothing to repair */
 }
 
 static void unlock(mp_queueproxy_t *q)
 {
-	mpi_obj_unlock(&q->lock);
+	mp__obj_unlock(&q->lock);
 }
 
 /* A change was published (lock held): wake the sleepers. */
@@ -82,7 +82,7 @@ static void changed(mp_queueproxy_t *q)
 {
 	__atomic_add_fetch(&q->seq, 1, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&q->waiters, __ATOMIC_SEQ_CST) > 0)
-		mpi_futex_wake(&q->seq, INT32_MAX);
+		mp__futex_wake(&q->seq, INT32_MAX);
 }
 
 /*
@@ -93,46 +93,46 @@ static void changed(mp_queueproxy_t *q)
 static int sleep_locked(mp_queueproxy_t *q, uint64_t deadline)
 {
 	uint32_t seq = __atomic_load_n(&q->seq, __ATOMIC_SEQ_CST);
-	uint64_t until = mpi_deadline_in(MPI_OWNER_CHECK_NS);
+	uint64_t until = mp__deadline_in(MP__OWNER_CHECK_NS);
 
 	if (deadline < until)
 		until = deadline;
 	__atomic_add_fetch(&q->waiters, 1, __ATOMIC_SEQ_CST);
 	unlock(q);
-	mpi_futex_wait(&q->seq, seq, until);
+	mp__futex_wait(&q->seq, seq, until);
 	__atomic_sub_fetch(&q->waiters, 1, __ATOMIC_SEQ_CST);
 	lock(q);
-	if (mpi_region_closed(q->r))
+	if (mp__region_closed(q->r))
 		return closed(q);
-	return mpi_expired(deadline) ? -ETIMEDOUT : 0;
+	return mp__expired(deadline) ? -ETIMEDOUT : 0;
 }
 
-static uint64_t new_ring(struct mpi_region *r, uint64_t cap)
+static uint64_t new_ring(struct mp__region *r, uint64_t cap)
 {
 	struct qring *t;
 	uint64_t off;
 
-	if ((off = mpi_region_alloc(r, sizeof(*t) + cap * 8)) == 0)
+	if ((off = mp__region_alloc(r, sizeof(*t) + cap * 8)) == 0)
 		return 0;
-	t = mpi_at(r, off);
+	t = mp__at(r, off);
 	t->cap = cap;
 	t->state = 0;
 	return off;
 }
 
-int mpi_queue_new(struct mpi_region *r, unsigned maxsize, bool joinable,
+int mp__queue_new(struct mp__region *r, unsigned maxsize, bool joinable,
 		  struct mp_queueproxy **out)
 {
 	struct mp_queueproxy *q;
 	uint64_t off, roff;
 
-	if ((off = mpi_region_alloc(r, sizeof(*q))) == 0)
+	if ((off = mp__region_alloc(r, sizeof(*q))) == 0)
 		return -ENOMEM;
 	if ((roff = new_ring(r, 8)) == 0) {
-		mpi_region_free(r, off);
+		mp__region_free(r, off);
 		return -ENOMEM;
 	}
-	q = mpi_at(r, off);
+	q = mp__at(r, off);
 	memset(q, 0, sizeof(*q));
 	q->table = roff;
 	q->maxsize = maxsize;
@@ -166,38 +166,38 @@ static int push_locked(mp_queueproxy_t *q, uint64_t voff)
 	/* Full ring: a twice larger one, holding the new item too. */
 	if ((off = new_ring(q->r, t->cap * 2)) == 0)
 		return -ENOMEM;
-	nt = mpi_at(q->r, off);
+	nt = mp__at(q->r, off);
 	for (k = 0; k < t->cap; k++)
 		nt->items[(uint32_t)(head + k) % nt->cap] =
 			t->items[(uint32_t)(head + k) % t->cap];
 	nt->items[tail % nt->cap] = voff;
 	nt->state = STATE(tail + 1, head);
 	__atomic_store_n(&q->table, off, __ATOMIC_RELEASE);
-	mpi_region_free(q->r, (uint64_t)((char *)t - (char *)q->r));
+	mp__region_free(q->r, (uint64_t)((char *)t - (char *)q->r));
 	return 0;
 }
 
-int mpi_queue_put(mp_queueproxy_t *q, const mp_obj_t *value, bool block,
+int mp__queue_put(mp_queueproxy_t *q, const mp_obj_t *value, bool block,
 		  double timeout)
 {
-	uint64_t voff, deadline = MPI_NO_DEADLINE;
+	uint64_t voff, deadline = MP__NO_DEADLINE;
 	int rc;
 
 	if (q->remote != NULL)
-		return mpi_rqueue_put(q->remote, value, block, timeout);
-	if (block && (rc = mpi_deadline(timeout, &deadline)) < 0)
+		return mp__rqueue_put(q->remote, value, block, timeout);
+	if (block && (rc = mp__deadline(timeout, &deadline)) < 0)
 		return rc;
 	if ((rc = closed(q)) < 0)
 		return rc;
-	if ((rc = mpi_region_put_obj(q->r, value, &voff)) < 0)
+	if ((rc = mp__region_put_obj(q->r, value, &voff)) < 0)
 		return rc;
 	lock(q);
 	while (rc == 0 && !has_room(q)) {
 		if (!block)
-			rc = mpi_why(-EAGAIN, "queue.Full: the queue is full");
+			rc = mp__why(-EAGAIN, "queue.Full: the queue is full");
 		else if ((rc = sleep_locked(q, deadline)) == -ETIMEDOUT &&
 			 !has_room(q))
-			rc = mpi_why(-ETIMEDOUT, "queue.Full: still full after "
+			rc = mp__why(-ETIMEDOUT, "queue.Full: still full after "
 						 "the timeout");
 		else if (rc == -ETIMEDOUT)
 			rc = 0;
@@ -206,32 +206,32 @@ int mpi_queue_put(mp_queueproxy_t *q, const mp_obj_t *value, bool block,
 		changed(q);
 	unlock(q);
 	if (rc < 0)
-		mpi_region_free(q->r, voff);
+		mp__region_free(q->r, voff);
 	return rc;
 }
 
-int mpi_queue_get(mp_queueproxy_t *q, bool block, double timeout,
+int mp__queue_get(mp_queueproxy_t *q, bool block, double timeout,
 		  mp_obj_t **out)
 {
-	uint64_t deadline = MPI_NO_DEADLINE, voff = 0, s;
+	uint64_t deadline = MP__NO_DEADLINE, voff = 0, s;
 	struct qring *t;
 	int rc;
 
 	if (q->remote != NULL)
-		return mpi_rqueue_get(q->remote, block, timeout, out);
+		return mp__rqueue_get(q->remote, block, timeout, out);
 	*out = NULL;
-	if (block && (rc = mpi_deadline(timeout, &deadline)) < 0)
+	if (block && (rc = mp__deadline(timeout, &deadline)) < 0)
 		return rc;
 	if ((rc = closed(q)) < 0)
 		return rc;
 	lock(q);
 	while (rc == 0 && count(ring(q)) == 0) {
 		if (!block)
-			rc = mpi_why(-EAGAIN, "queue.Empty: the queue is "
+			rc = mp__why(-EAGAIN, "queue.Empty: the queue is "
 					      "empty");
 		else if ((rc = sleep_locked(q, deadline)) == -ETIMEDOUT &&
 			 count(ring(q)) == 0)
-			rc = mpi_why(-ETIMEDOUT, "queue.Empty: still empty "
+			rc = mp__why(-ETIMEDOUT, "queue.Empty: still empty "
 						 "after the timeout");
 		else if (rc == -ETIMEDOUT)
 			rc = 0;
@@ -241,7 +241,7 @@ int mpi_queue_get(mp_queueproxy_t *q, bool block, double timeout,
 		s = t->state;
 		voff = t->items[HEAD(s) % t->cap];
 		/* Decoded before it is taken: a failure leaves it queued. */
-		if ((rc = mpi_region_get_obj(q->r, voff, out)) == 0) {
+		if ((rc = mp__region_get_obj(q->r, voff, out)) == 0) {
 			__atomic_store_n(&t->state,
 					 STATE(TAIL(s), HEAD(s) + 1),
 					 __ATOMIC_RELEASE);
@@ -250,16 +250,16 @@ int mpi_queue_get(mp_queueproxy_t *q, bool block, double timeout,
 	}
 	unlock(q);
 	if (rc == 0)
-		mpi_region_free(q->r, voff);
+		mp__region_free(q->r, voff);
 	return rc;
 }
 
-int mpi_queue_qsize(mp_queueproxy_t *q)
+int mp__queue_qsize(mp_queueproxy_t *q)
 {
 	int rc;
 
 	if (q->remote != NULL)
-		return mpi_rint(q->remote, "qsize", NULL);
+		return mp__rint(q->remote, "qsize", NULL);
 	if ((rc = closed(q)) < 0)
 		return rc;
 	lock(q);
@@ -268,12 +268,12 @@ int mpi_queue_qsize(mp_queueproxy_t *q)
 	return rc;
 }
 
-int mpi_queue_full(mp_queueproxy_t *q)
+int mp__queue_full(mp_queueproxy_t *q)
 {
 	int rc;
 
 	if (q->remote != NULL)
-		return mpi_rint(q->remote, "full", NULL);
+		return mp__rint(q->remote, "full", NULL);
 	if ((rc = closed(q)) < 0)
 		return rc;
 	lock(q);
@@ -290,23 +290,23 @@ static uint32_t unfinished(const mp_queueproxy_t *q)
 
 static int not_joinable(void)
 {
-	return mpi_why(-EINVAL, "AttributeError: a Queue has no task_done() "
+	return mp__why(-EINVAL, "AttributeError: a Queue has no task_done() "
 				"or join(); make a JoinableQueue");
 }
 
-int mpi_queue_task_done(mp_queueproxy_t *q)
+int mp__queue_task_done(mp_queueproxy_t *q)
 {
 	int rc;
 
 	if (q->remote != NULL)
-		return mpi_rdict_op(q->remote, "task_done", NULL, NULL, NULL);
+		return mp__rdict_op(q->remote, "task_done", NULL, NULL, NULL);
 	if (!q->joinable)
 		return not_joinable();
 	if ((rc = closed(q)) < 0)
 		return rc;
 	lock(q);
 	if (unfinished(q) == 0) {
-		rc = mpi_why(-EINVAL, "ValueError: task_done() called too "
+		rc = mp__why(-EINVAL, "ValueError: task_done() called too "
 				      "many times");
 	} else {
 		__atomic_store_n(&q->done, q->done + 1, __ATOMIC_RELEASE);
@@ -316,23 +316,23 @@ int mpi_queue_task_done(mp_queueproxy_t *q)
 	return rc;
 }
 
-int mpi_queue_join(mp_queueproxy_t *q, double timeout)
+int mp__queue_join(mp_queueproxy_t *q, double timeout)
 {
 	uint64_t deadline;
 	int rc;
 
 	if (q->remote != NULL) /* CPython's join has no timeout: the call's */
-		return mpi_rdict_op(q->remote, "join", NULL, NULL, NULL);
+		return mp__rdict_op(q->remote, "join", NULL, NULL, NULL);
 	if (!q->joinable)
 		return not_joinable();
-	if ((rc = mpi_deadline(timeout, &deadline)) < 0 ||
+	if ((rc = mp__deadline(timeout, &deadline)) < 0 ||
 	    (rc = closed(q)) < 0)
 		return rc;
 	lock(q);
 	while (rc == 0 && unfinished(q) > 0)
 		if ((rc = sleep_locked(q, deadline)) == -ETIMEDOUT &&
 		    unfinished(q) > 0)
-			rc = mpi_why(-ETIMEDOUT, "%u task(s) still unfinished "
+			rc = mp__why(-ETIMEDOUT, "%u task(s) still unfinished "
 						 "after the timeout",
 				     unfinished(q));
 		else if (rc == -ETIMEDOUT)
@@ -348,85 +348,85 @@ int mp_queueproxy_put(mp_queueproxy_t *q, const mp_obj_t *value,
 {
 	int rc;
 
-	MPI_CHECK_NULL(q);
-	MPI_CHECK_NULL(value);
-	rc = mpi_queue_put(q, value, true, timeout);
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+	MP__CHECK_NULL(q);
+	MP__CHECK_NULL(value);
+	rc = mp__queue_put(q, value, true, timeout);
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 int mp_queueproxy_put_nowait(mp_queueproxy_t *q, const mp_obj_t *value)
 {
 	int rc;
 
-	MPI_CHECK_NULL(q);
-	MPI_CHECK_NULL(value);
-	rc = mpi_queue_put(q, value, false, 0);
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+	MP__CHECK_NULL(q);
+	MP__CHECK_NULL(value);
+	rc = mp__queue_put(q, value, false, 0);
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 int mp_queueproxy_get(mp_queueproxy_t *q, double timeout, mp_obj_t **out)
 {
 	int rc;
 
-	MPI_CHECK_NULL(out);
+	MP__CHECK_NULL(out);
 	*out = NULL;
-	MPI_CHECK_NULL(q);
-	rc = mpi_queue_get(q, true, timeout, out);
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+	MP__CHECK_NULL(q);
+	rc = mp__queue_get(q, true, timeout, out);
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 int mp_queueproxy_get_nowait(mp_queueproxy_t *q, mp_obj_t **out)
 {
 	int rc;
 
-	MPI_CHECK_NULL(out);
+	MP__CHECK_NULL(out);
 	*out = NULL;
-	MPI_CHECK_NULL(q);
-	rc = mpi_queue_get(q, false, 0, out);
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+	MP__CHECK_NULL(q);
+	rc = mp__queue_get(q, false, 0, out);
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 int mp_queueproxy_qsize(mp_queueproxy_t *q)
 {
 	int rc;
 
-	MPI_CHECK_NULL(q);
-	rc = mpi_queue_qsize(q);
-	return rc < 0 ? MPI_RAISE(rc) : rc;
+	MP__CHECK_NULL(q);
+	rc = mp__queue_qsize(q);
+	return rc < 0 ? MP__RAISE(rc) : rc;
 }
 
 int mp_queueproxy_empty(mp_queueproxy_t *q)
 {
 	int rc;
 
-	MPI_CHECK_NULL(q);
-	rc = mpi_queue_qsize(q);
-	return rc < 0 ? MPI_RAISE(rc) : rc == 0;
+	MP__CHECK_NULL(q);
+	rc = mp__queue_qsize(q);
+	return rc < 0 ? MP__RAISE(rc) : rc == 0;
 }
 
 int mp_queueproxy_full(mp_queueproxy_t *q)
 {
 	int rc;
 
-	MPI_CHECK_NULL(q);
-	rc = mpi_queue_full(q);
-	return rc < 0 ? MPI_RAISE(rc) : rc;
+	MP__CHECK_NULL(q);
+	rc = mp__queue_full(q);
+	return rc < 0 ? MP__RAISE(rc) : rc;
 }
 
 int mp_queueproxy_task_done(mp_queueproxy_t *q)
 {
 	int rc;
 
-	MPI_CHECK_NULL(q);
-	rc = mpi_queue_task_done(q);
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+	MP__CHECK_NULL(q);
+	rc = mp__queue_task_done(q);
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 int mp_queueproxy_join(mp_queueproxy_t *q, double timeout)
 {
 	int rc;
 
-	MPI_CHECK_NULL(q);
-	rc = mpi_queue_join(q, timeout);
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+	MP__CHECK_NULL(q);
+	rc = mp__queue_join(q, timeout);
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }

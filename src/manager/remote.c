@@ -29,7 +29,7 @@
 
 /* A thread's method channel: only that thread uses it (no lock). */
 struct chan {
-	struct mpi_rclient *cl;
+	struct mp__rclient *cl;
 	struct chan *next;    /* in cl->chans, under cl->mu */
 	pid_t pid;            /* the process that opened c */
 	mp_connection_t *c;   /* the method channel, or NULL */
@@ -41,7 +41,7 @@ struct chan {
 	char batch_why[256];
 };
 
-struct mpi_rclient {
+struct mp__rclient {
 	char *address;
 	void *key;
 	size_t keylen;
@@ -52,7 +52,7 @@ struct mpi_rclient {
 	struct chan *chans;
 	struct handle {
 		void *h;
-		struct mpi_rproxy *p;
+		struct mp__rproxy *p;
 	} *handles;
 	size_t n, cap;
 };
@@ -60,29 +60,29 @@ struct mpi_rclient {
 /* The heap handles: the local structs with their remote field set. */
 struct rdict {
 	struct mp_dictproxy d;
-	struct mpi_rproxy p;
+	struct mp__rproxy p;
 };
 
 static void chan_gone(void *v);
 
-const char *mpi_rclient_address(const struct mpi_rclient *cl)
+const char *mp__rclient_address(const struct mp__rclient *cl)
 {
 	return cl->address;
 }
 
-int mpi_rclient_new(const mp_manager_opts_t *o, struct mpi_rclient **out)
+int mp__rclient_new(const mp_manager_opts_t *o, struct mp__rclient **out)
 {
-	struct mpi_rclient *cl;
+	struct mp__rclient *cl;
 
 	if (!(o->timeout >= 0 || o->timeout == MP_FOREVER))
-		return mpi_why(-EINVAL, "timeout %g is negative or NaN",
+		return mp__why(-EINVAL, "timeout %g is negative or NaN",
 			       o->timeout);
-	if ((cl = mpi_calloc(1, sizeof(*cl))) == NULL)
+	if ((cl = mp__calloc(1, sizeof(*cl))) == NULL)
 		return -ENOMEM;
 	cl->timeout = o->timeout > 0 ? o->timeout : MP_FOREVER;
 	cl->auth = o->authkey != NULL;
-	if ((cl->address = mpi_strdup(o->address)) == NULL ||
-	    (cl->auth && (cl->key = mpi_malloc(o->authkey_len + 1)) == NULL) ||
+	if ((cl->address = mp__strdup(o->address)) == NULL ||
+	    (cl->auth && (cl->key = mp__malloc(o->authkey_len + 1)) == NULL) ||
 	    pthread_mutex_init(&cl->mu, NULL) != 0)
 		goto fail;
 	if (pthread_key_create(&cl->tls, chan_gone) != 0) {
@@ -95,33 +95,33 @@ int mpi_rclient_new(const mp_manager_opts_t *o, struct mpi_rclient **out)
 	*out = cl;
 	return 0;
 fail:
-	mpi_free(cl->address);
-	mpi_free(cl->key);
-	mpi_free(cl);
+	mp__free(cl->address);
+	mp__free(cl->key);
+	mp__free(cl);
 	return -ENOMEM;
 }
 
-static int public_call(struct mpi_rclient *cl, const char *fn,
+static int public_call(struct mp__rclient *cl, const char *fn,
 		       mp_obj_t *args, mp_obj_t **out);
 
 /* CPython's connect(): a dummy call proves the address and the key. */
-int mpi_rclient_check(struct mpi_rclient *cl)
+int mp__rclient_check(struct mp__rclient *cl)
 {
 	mp_obj_t *args = mp_obj_tuple(0, NULL);
 
 	return args ? public_call(cl, "dummy", args, NULL) : -ENOMEM;
 }
 
-static mp_connection_t *dial(struct mpi_rclient *cl, int *rc)
+static mp_connection_t *dial(struct mp__rclient *cl, int *rc)
 {
 	mp_auth_opts_t a = {.authkey = cl->auth ? cl->key : NULL,
 			    .authkey_len = cl->keylen};
 	mp_connection_t *c = mp_client(cl->address, &a, cl->timeout);
 
 	if (c == NULL)
-		*rc = mpi_why(mp_last_error_code(), "%s", mp_last_error());
+		*rc = mp__why(mp_last_error_code(), "%s", mp_last_error());
 	else
-		mpi_sock_nodelay(mp_connection_fileno(c));
+		mp__sock_nodelay(mp_connection_fileno(c));
 	return c;
 }
 
@@ -133,25 +133,25 @@ static int frame_req(mp_obj_t *req, mp_bytes_t *b, size_t *cap)
 
 	if (req == NULL)
 		return -ENOMEM;
-	rc = mpi_pickle_dumps(req, 4, &p);
+	rc = mp__pickle_dumps(req, 4, &p);
 	mp_obj_free(req);
 	if (rc == 0)
-		rc = mpi_conn_frame_add(b, cap, p.data, p.len);
+		rc = mp__conn_frame_add(b, cap, p.data, p.len);
 	mp_bytes_destroy(&p);
 	return rc;
 }
 
 /* Send a request (taken) on c, within the call's timeout. */
-static int send_req(struct mpi_rclient *cl, mp_connection_t *c,
+static int send_req(struct mp__rclient *cl, mp_connection_t *c,
 		    mp_obj_t *req)
 {
-	struct mpi_io io = {MPI_NO_DEADLINE, cl->timeout};
+	struct mp__io io = {MP__NO_DEADLINE, cl->timeout};
 	mp_bytes_t b = {0};
 	size_t cap = 0;
 	int rc = frame_req(req, &b, &cap);
 
-	if (rc == 0 && (rc = mpi_deadline(cl->timeout, &io.deadline)) == 0)
-		rc = mpi_conn_send_framed(c, b.data, b.len, &io);
+	if (rc == 0 && (rc = mp__deadline(cl->timeout, &io.deadline)) == 0)
+		rc = mp__conn_send_framed(c, b.data, b.len, &io);
 	mp_bytes_destroy(&b);
 	return rc;
 }
@@ -166,37 +166,37 @@ struct rwait {
 
 /* Read one reply on c: its value into *out (NULL: dropped), or the
  * remote exception's code. */
-static int recv_reply_w(struct mpi_rclient *cl, mp_connection_t *c,
+static int recv_reply_w(struct mp__rclient *cl, mp_connection_t *c,
 			struct rwait w, mp_obj_t **out)
 {
 	/* a negative wait (MP_FOREVER, a Barrier's default): no limit */
 	double t = cl->timeout == MP_FOREVER || w.wait < 0
 			   ? MP_FOREVER : cl->timeout + w.wait;
-	struct mpi_io io = {MPI_NO_DEADLINE, t};
+	struct mp__io io = {MP__NO_DEADLINE, t};
 	mp_bytes_t b = {0};
 	int rc;
 
-	if ((rc = mpi_deadline(t, &io.deadline)) < 0)
+	if ((rc = mp__deadline(t, &io.deadline)) < 0)
 		return rc;
-	if ((rc = mpi_conn_recv(c, 0, &io, &b)) < 0) {
+	if ((rc = mp__conn_recv(c, 0, &io, &b)) < 0) {
 		if (rc == MP_EEOF || rc == -ECONNRESET || rc == -EIO)
-			rc = mpi_why(MP_ECLOSED, "the manager's server closed "
+			rc = mp__why(MP_ECLOSED, "the manager's server closed "
 				     "the connection (it is gone)");
 		return rc;
 	}
-	rc = mpi_rreply_decode(&b, w.proxy, out);
+	rc = mp__rreply_decode(&b, w.proxy, out);
 	mp_bytes_destroy(&b);
 	return rc;
 }
 
-static int recv_reply(struct mpi_rclient *cl, mp_connection_t *c,
+static int recv_reply(struct mp__rclient *cl, mp_connection_t *c,
 		      mp_obj_t **out)
 {
 	return recv_reply_w(cl, c, (struct rwait){0, false}, out);
 }
 
 /* Send a request and read its reply on c. */
-static int exchange(struct mpi_rclient *cl, mp_connection_t *c,
+static int exchange(struct mp__rclient *cl, mp_connection_t *c,
 		    mp_obj_t *req, mp_obj_t **out)
 {
 	int rc = send_req(cl, c, req);
@@ -213,7 +213,7 @@ static mp_obj_t *request(mp_obj_t *id, const char *fn, mp_obj_t *args,
 }
 
 /* A public function on a connection of its own (args taken). */
-static int public_call(struct mpi_rclient *cl, const char *fn,
+static int public_call(struct mp__rclient *cl, const char *fn,
 		       mp_obj_t *args, mp_obj_t **out)
 {
 	mp_connection_t *c;
@@ -251,7 +251,7 @@ static void chan_drop(struct chan *ch)
 static void chan_gone(void *v)
 {
 	struct chan *ch = v, **pp;
-	struct mpi_rclient *cl = ch->cl;
+	struct mp__rclient *cl = ch->cl;
 
 	pthread_mutex_lock(&cl->mu);
 	for (pp = &cl->chans; *pp != NULL; pp = &(*pp)->next)
@@ -262,11 +262,11 @@ static void chan_gone(void *v)
 	pthread_mutex_unlock(&cl->mu);
 	chan_drop(ch);
 	mp_bytes_destroy(&ch->out);
-	mpi_free(ch);
+	mp__free(ch);
 }
 
 /* The calling thread's channel (made at its first call), or NULL. */
-static struct chan *chan_mine(struct mpi_rclient *cl)
+static struct chan *chan_mine(struct mp__rclient *cl)
 {
 	struct chan *ch = pthread_getspecific(cl->tls);
 
@@ -281,12 +281,12 @@ static struct chan *chan_mine(struct mpi_rclient *cl)
 	}
 	if (ch != NULL)
 		return ch;
-	if ((ch = mpi_calloc(1, sizeof(*ch))) == NULL)
+	if ((ch = mp__calloc(1, sizeof(*ch))) == NULL)
 		return NULL;
 	ch->cl = cl;
 	ch->pid = getpid();
 	if (pthread_setspecific(cl->tls, ch) != 0) {
-		mpi_free(ch);
+		mp__free(ch);
 		return NULL;
 	}
 	pthread_mutex_lock(&cl->mu);
@@ -299,13 +299,13 @@ static struct chan *chan_mine(struct mpi_rclient *cl)
 /* Send what waits in ch->out, in one write. */
 static int flush(struct chan *ch)
 {
-	struct mpi_io io = {MPI_NO_DEADLINE, ch->cl->timeout};
+	struct mp__io io = {MP__NO_DEADLINE, ch->cl->timeout};
 	int rc;
 
 	if (ch->out.len == 0)
 		return 0;
-	if ((rc = mpi_deadline(ch->cl->timeout, &io.deadline)) == 0)
-		rc = mpi_conn_send_framed(ch->c, ch->out.data, ch->out.len,
+	if ((rc = mp__deadline(ch->cl->timeout, &io.deadline)) == 0)
+		rc = mp__conn_send_framed(ch->c, ch->out.data, ch->out.len,
 					  &io);
 	ch->out.len = 0;
 	return rc;
@@ -325,7 +325,7 @@ static int drain(struct chan *ch)
 		if (rc < 0 && ch->batch_rc == 0) {
 			ch->batch_rc = rc;
 			snprintf(ch->batch_why, sizeof(ch->batch_why), "%s",
-				 mpi_reason(rc));
+				 mp__reason(rc));
 		}
 		if (rc < 0 && stream_failure(rc))
 			return rc;
@@ -334,7 +334,7 @@ static int drain(struct chan *ch)
 }
 
 /* The thread's channel, connected (accept_connection): 0 or a code. */
-static int chan_open(struct mpi_rclient *cl, struct chan **out)
+static int chan_open(struct mp__rclient *cl, struct chan **out)
 {
 	struct chan *ch = chan_mine(cl);
 	int rc = 0;
@@ -350,7 +350,7 @@ static int chan_open(struct mpi_rclient *cl, struct chan **out)
 	return ch->c == NULL ? rc : 0;
 }
 
-static int rcall(struct mpi_rproxy *p, const char *method, mp_obj_t *args,
+static int rcall(struct mp__rproxy *p, const char *method, mp_obj_t *args,
 		 mp_obj_t *kwds, struct rwait w, mp_obj_t **out)
 {
 	struct chan *ch;
@@ -367,7 +367,7 @@ static int rcall(struct mpi_rproxy *p, const char *method, mp_obj_t *args,
 	if ((rc = frame_req(req, &ch->out, &ch->outcap)) < 0)
 		return rc;
 	if (ch->batch && out == NULL) {
-		if (++ch->pending >= MPI_BATCH_MAX || ch->out.len > OUT_MAX)
+		if (++ch->pending >= MP__BATCH_MAX || ch->out.len > OUT_MAX)
 			rc = drain(ch);
 	} else if ((rc = flush(ch)) == 0 && (rc = drain(ch)) == 0) {
 		rc = recv_reply_w(p->cl, ch->c, w, out);
@@ -377,20 +377,20 @@ static int rcall(struct mpi_rproxy *p, const char *method, mp_obj_t *args,
 	return rc;
 }
 
-int mpi_rcall(struct mpi_rproxy *p, const char *method, mp_obj_t *args,
+int mp__rcall(struct mp__rproxy *p, const char *method, mp_obj_t *args,
 	      mp_obj_t *kwds, mp_obj_t **out)
 {
 	return rcall(p, method, args, kwds, (struct rwait){0, false}, out);
 }
 
-int mpi_rcall_wait(struct mpi_rproxy *p, const char *method, mp_obj_t *args,
+int mp__rcall_wait(struct mp__rproxy *p, const char *method, mp_obj_t *args,
 		   double wait, mp_obj_t **out)
 {
 	return rcall(p, method, args, NULL, (struct rwait){wait, false}, out);
 }
 
-int mpi_rcall_proxy(struct mpi_rproxy *p, const char *method,
-		    struct mpi_rproxy *out)
+int mp__rcall_proxy(struct mp__rproxy *p, const char *method,
+		    struct mp__rproxy *out)
 {
 	mp_obj_t *r = NULL;
 	const mp_obj_t *tok, *state, *id;
@@ -404,7 +404,7 @@ int mpi_rcall_proxy(struct mpi_rproxy *p, const char *method,
 	    mp_obj_object_info(tok, NULL, NULL, NULL, &state, NULL) < 0 ||
 	    mp_obj_item(state, 2, &id) < 0 || mp_obj_as_str(id, &s) < 0 ||
 	    s->len >= sizeof(out->ident))
-		rc = mpi_why(-EPROTO, "%s() did not return a proxy", method);
+		rc = mp__why(-EPROTO, "%s() did not return a proxy", method);
 	else
 		memcpy(out->ident, s->data, s->len + 1);
 	out->cl = p->cl;
@@ -412,14 +412,14 @@ int mpi_rcall_proxy(struct mpi_rproxy *p, const char *method,
 	return rc;
 }
 
-int mpi_rdecref(const struct mpi_rproxy *p)
+int mp__rdecref(const struct mp__rproxy *p)
 {
 	mp_obj_t *a = mp_obj_tuple_pack(1, mp_obj_str(p->ident));
 
 	return a ? public_call(p->cl, "decref", a, NULL) : -ENOMEM;
 }
 
-int mpi_rclient_batch(struct mpi_rclient *cl, bool on)
+int mp__rclient_batch(struct mp__rclient *cl, bool on)
 {
 	struct chan *ch = chan_mine(cl);
 	int rc = 0;
@@ -429,7 +429,7 @@ int mpi_rclient_batch(struct mpi_rclient *cl, bool on)
 	if (ch->c != NULL && (rc = drain(ch)) < 0)
 		chan_drop(ch);
 	if (rc == 0 && ch->batch_rc < 0)
-		rc = mpi_why(ch->batch_rc, "%s", ch->batch_why);
+		rc = mp__why(ch->batch_rc, "%s", ch->batch_why);
 	ch->batch_rc = 0;
 	ch->batch = on;
 	return rc;
@@ -450,9 +450,9 @@ static const char *const typeids[] = {
 /* A new heap handle of kind for the remote object p (copied in): the
  * local struct with its remote field set, or a sync object's words set
  * so that every local fast path fails (sync/sync_int.h). */
-static struct mpi_rhandle *handle_new(int kind, const struct mpi_rproxy *p)
+static struct mp__rhandle *handle_new(int kind, const struct mp__rproxy *p)
 {
-	struct mpi_rhandle *h = mpi_calloc(1, sizeof(*h));
+	struct mp__rhandle *h = mp__calloc(1, sizeof(*h));
 
 	if (h == NULL)
 		return NULL;
@@ -481,27 +481,27 @@ static struct mpi_rhandle *handle_new(int kind, const struct mpi_rproxy *p)
 		break;
 	case MP_MANAGER_SEMAPHORE:
 	case MP_MANAGER_BOUNDEDSEMAPHORE:
-		h->u.s._flags = MPI_SEM_REMOTE;
+		h->u.s._flags = MP__SEM_REMOTE;
 		break;
 	case MP_MANAGER_EVENT:
-		h->u.e._waiters = MPI_EVENT_REMOTE;
+		h->u.e._waiters = MP__EVENT_REMOTE;
 		break;
 	case MP_MANAGER_CONDITION:
-		h->u.c._own._lock._state = MPI_SYNC_REMOTE;
+		h->u.c._own._lock._state = MP__SYNC_REMOTE;
 		break;
 	default: /* Lock, RLock, Barrier: a lock word first */
-		h->u.lk._state = MPI_SYNC_REMOTE;
+		h->u.lk._state = MP__SYNC_REMOTE;
 		break;
 	}
 	return h;
 }
 
-static int handle_add(int kind, const struct mpi_rproxy *p, void **out);
+static int handle_add(int kind, const struct mp__rproxy *p, void **out);
 
-int mpi_rclient_create(struct mpi_rclient *cl, int kind,
+int mp__rclient_create(struct mp__rclient *cl, int kind,
 		       const mp_obj_t *args, void **out)
 {
-	struct mpi_rproxy p = {.cl = cl};
+	struct mp__rproxy p = {.cl = cl};
 	const mp_obj_t *id, *a;
 	const mp_bytes_t *s;
 	mp_obj_t *items[8], *res = NULL;
@@ -510,7 +510,7 @@ int mpi_rclient_create(struct mpi_rclient *cl, int kind,
 
 	/* create(typeid, *args) */
 	if (args != NULL && (mp_obj_len(args, &n) < 0 || n >= 8))
-		return mpi_why(-EINVAL, "create() takes a tuple of 0..7 args");
+		return mp__why(-EINVAL, "create() takes a tuple of 0..7 args");
 	items[0] = mp_obj_str(typeids[kind]);
 	for (i = 0; i < n; i++) {
 		mp_obj_item(args, (ptrdiff_t)i, &a);
@@ -522,7 +522,7 @@ int mpi_rclient_create(struct mpi_rclient *cl, int kind,
 	if (mp_obj_item(res, 0, &id) < 0 || mp_obj_as_str(id, &s) < 0 ||
 	    s->len >= sizeof(p.ident)) {
 		mp_obj_free(res);
-		return mpi_why(-EPROTO, "create() did not return (ident, "
+		return mp__why(-EPROTO, "create() did not return (ident, "
 			       "exposed)");
 	}
 	memcpy(p.ident, s->data, s->len + 1);
@@ -531,20 +531,20 @@ int mpi_rclient_create(struct mpi_rclient *cl, int kind,
 }
 
 /* A heap handle of kind for p's object, freed (and its object decref'd)
- * with the client or by mpi_rhandle_free: 0 or -ENOMEM (the reference is
+ * with the client or by mp__rhandle_free: 0 or -ENOMEM (the reference is
  * given back). */
-static int handle_add(int kind, const struct mpi_rproxy *p, void **out)
+static int handle_add(int kind, const struct mp__rproxy *p, void **out)
 {
-	struct mpi_rclient *cl = p->cl;
-	struct mpi_rhandle *h = handle_new(kind, p);
+	struct mp__rclient *cl = p->cl;
+	struct mp__rhandle *h = handle_new(kind, p);
 	struct handle *v;
 
 	pthread_mutex_lock(&cl->mu);
 	if (h != NULL && cl->n == cl->cap) {
 		size_t cap = cl->cap ? 2 * cl->cap : 8;
 
-		if ((v = mpi_reallocarray(cl->handles, cap, sizeof(*v))) == NULL) {
-			mpi_free(h);
+		if ((v = mp__reallocarray(cl->handles, cap, sizeof(*v))) == NULL) {
+			mp__free(h);
 			h = NULL;
 		} else {
 			cl->handles = v;
@@ -555,26 +555,26 @@ static int handle_add(int kind, const struct mpi_rproxy *p, void **out)
 		cl->handles[cl->n++] = (struct handle){h, &h->p};
 	pthread_mutex_unlock(&cl->mu);
 	if (h == NULL) {
-		mpi_rdecref(p); /* the server forgets it (or not: no matter) */
+		mp__rdecref(p); /* the server forgets it (or not: no matter) */
 		return -ENOMEM;
 	}
 	*out = h;
 	return 0;
 }
 
-int mpi_rclient_adopt(struct mpi_rclient *cl, int kind, const char *ident,
+int mp__rclient_adopt(struct mp__rclient *cl, int kind, const char *ident,
 		      void **out)
 {
-	struct mpi_rproxy p = {.cl = cl};
+	struct mp__rproxy p = {.cl = cl};
 	mp_obj_t *a;
 	int rc;
 
 	if (kind < 0 || kind >= (int)(sizeof(typeids) / sizeof(typeids[0])) ||
 	    typeids[kind] == NULL)
-		return mpi_why(-ENOTSUP, "a connected manager gives C clients "
+		return mp__why(-ENOTSUP, "a connected manager gives C clients "
 			       "no handle of this kind (%d)", kind);
 	if (strlen(ident) >= sizeof(p.ident))
-		return mpi_why(-EPROTO, "a proxy's id is too long");
+		return mp__why(-EPROTO, "a proxy's id is too long");
 	snprintf(p.ident, sizeof(p.ident), "%s", ident);
 	/* as RebuildProxy in a client: the new proxy holds a reference */
 	if ((a = mp_obj_tuple_pack(1, mp_obj_str(ident))) == NULL)
@@ -584,10 +584,10 @@ int mpi_rclient_adopt(struct mpi_rclient *cl, int kind, const char *ident,
 	return handle_add(kind, &p, out);
 }
 
-const struct mpi_rproxy *mpi_rclient_find(struct mpi_rclient *cl,
+const struct mp__rproxy *mp__rclient_find(struct mp__rclient *cl,
 					  const void *h)
 {
-	const struct mpi_rproxy *p = NULL;
+	const struct mp__rproxy *p = NULL;
 	size_t i;
 
 	pthread_mutex_lock(&cl->mu);
@@ -598,9 +598,9 @@ const struct mpi_rproxy *mpi_rclient_find(struct mpi_rclient *cl,
 	return p;
 }
 
-void mpi_rhandle_free(struct mpi_rhandle *h)
+void mp__rhandle_free(struct mp__rhandle *h)
 {
-	struct mpi_rclient *cl = h->p.cl;
+	struct mp__rclient *cl = h->p.cl;
 	size_t i;
 
 	pthread_mutex_lock(&cl->mu);
@@ -610,11 +610,11 @@ void mpi_rhandle_free(struct mpi_rhandle *h)
 			break;
 		}
 	pthread_mutex_unlock(&cl->mu);
-	mpi_rdecref(&h->p); /* a server gone: nothing to tell */
-	mpi_free(h);
+	mp__rdecref(&h->p); /* a server gone: nothing to tell */
+	mp__free(h);
 }
 
-void mpi_rclient_free(struct mpi_rclient *cl)
+void mp__rclient_free(struct mp__rclient *cl)
 {
 	struct chan *ch;
 	bool gone = false;
@@ -636,17 +636,17 @@ void mpi_rclient_free(struct mpi_rclient *cl)
 		/* a server that does not answer is not asked again */
 		if (a != NULL && public_call(cl, "decref", a, NULL) < 0)
 			gone = true;
-		mpi_free(cl->handles[i].h);
+		mp__free(cl->handles[i].h);
 	}
 	while ((ch = cl->chans) != NULL) {
 		cl->chans = ch->next;
 		chan_drop(ch);
 		mp_bytes_destroy(&ch->out);
-		mpi_free(ch);
+		mp__free(ch);
 	}
 	pthread_mutex_destroy(&cl->mu);
-	mpi_free(cl->handles);
-	mpi_free(cl->address);
-	mpi_free(cl->key);
-	mpi_free(cl);
+	mp__free(cl->handles);
+	mp__free(cl->address);
+	mp__free(cl->key);
+	mp__free(cl);
 }

@@ -15,7 +15,7 @@
 
 /* ---- the proxies' operations ---- */
 
-int mpi_rdict_op(struct mpi_rproxy *p, const char *method, const mp_obj_t *a,
+int mp__rdict_op(struct mp__rproxy *p, const char *method, const mp_obj_t *a,
 		 const mp_obj_t *b, mp_obj_t **out)
 {
 	mp_obj_t *args;
@@ -28,52 +28,52 @@ int mpi_rdict_op(struct mpi_rproxy *p, const char *method, const mp_obj_t *a,
 		args = mp_obj_tuple_pack(2, mp_obj_copy(a), mp_obj_copy(b));
 	if (args == NULL)
 		return -ENOMEM;
-	return mpi_rcall(p, method, args, NULL, out);
+	return mp__rcall(p, method, args, NULL, out);
 }
 
-int mpi_rindex(struct mpi_rproxy *p, const char *method, ptrdiff_t i,
+int mp__rindex(struct mp__rproxy *p, const char *method, ptrdiff_t i,
 	       const mp_obj_t *value, mp_obj_t **out)
 {
 	mp_obj_t *io = mp_obj_int((int64_t)i);
-	int rc = io ? mpi_rdict_op(p, method, io, value, out) : -ENOMEM;
+	int rc = io ? mp__rdict_op(p, method, io, value, out) : -ENOMEM;
 
 	mp_obj_free(io);
 	return rc;
 }
 
-int mpi_rdict_iter(struct mpi_rproxy *d, char ident[MPI_RITER_IDENT])
+int mp__rdict_iter(struct mp__rproxy *d, char ident[MP__RITER_IDENT])
 {
-	struct mpi_rproxy it;
-	int rc = mpi_rcall_proxy(d, "__iter__", &it);
+	struct mp__rproxy it;
+	int rc = mp__rcall_proxy(d, "__iter__", &it);
 
 	ident[0] = '\0';
-	if (rc == 0 && strlen(it.ident) >= MPI_RITER_IDENT) {
-		mpi_rdecref(&it);
-		rc = mpi_why(-EPROTO, "an iterator's ident is over %d bytes",
-			     MPI_RITER_IDENT - 1);
+	if (rc == 0 && strlen(it.ident) >= MP__RITER_IDENT) {
+		mp__rdecref(&it);
+		rc = mp__why(-EPROTO, "an iterator's ident is over %d bytes",
+			     MP__RITER_IDENT - 1);
 	}
 	if (rc == 0)
 		memcpy(ident, it.ident, strlen(it.ident) + 1);
 	return rc;
 }
 
-int mpi_rdict_next(struct mpi_rproxy *d, char ident[MPI_RITER_IDENT],
+int mp__rdict_next(struct mp__rproxy *d, char ident[MP__RITER_IDENT],
 		   mp_obj_t **key, mp_obj_t **value)
 {
-	struct mpi_rproxy it = {.cl = d->cl};
+	struct mp__rproxy it = {.cl = d->cl};
 	mp_obj_t *k = NULL;
 	int rc;
 
 	if (ident[0] == '\0')
 		return 0; /* ended */
-	memcpy(it.ident, ident, MPI_RITER_IDENT);
-	rc = mpi_rcall(&it, "__next__", mp_obj_tuple(0, NULL), NULL, &k);
+	memcpy(it.ident, ident, MP__RITER_IDENT);
+	rc = mp__rcall(&it, "__next__", mp_obj_tuple(0, NULL), NULL, &k);
 	if (rc == 0 && value != NULL)
-		rc = mpi_rdict_op(d, "__getitem__", k, NULL, value);
+		rc = mp__rdict_op(d, "__getitem__", k, NULL, value);
 	if (rc < 0 && rc != -ENOMEM) {
 		/* the end (StopIteration) or a RuntimeError: the iterator is
 		 * done, the server may forget it */
-		mpi_rdecref(&it);
+		mp__rdecref(&it);
 		ident[0] = '\0';
 	}
 	if (rc < 0) {
@@ -87,24 +87,24 @@ int mpi_rdict_next(struct mpi_rproxy *d, char ident[MPI_RITER_IDENT],
 	return 1;
 }
 
-int mpi_rint(struct mpi_rproxy *p, const char *method, const mp_obj_t *a)
+int mp__rint(struct mp__rproxy *p, const char *method, const mp_obj_t *a)
 {
 	mp_obj_t *r = NULL;
 	int64_t v = 0;
 	bool b;
-	int rc = mpi_rdict_op(p, method, a, NULL, &r);
+	int rc = mp__rdict_op(p, method, a, NULL, &r);
 
 	if (rc == 0 && mp_obj_as_bool(r, &b) == 0)
 		v = b;
 	else if (rc == 0 && (mp_obj_as_int(r, &v) < 0 || v < 0 ||
 			     v > INT32_MAX))
-		rc = mpi_why(-EPROTO, "%s() did not return a small int",
+		rc = mp__why(-EPROTO, "%s() did not return a small int",
 			     method);
 	mp_obj_free(r);
 	return rc < 0 ? rc : (int)v;
 }
 
-int mpi_rlist_slice(struct mpi_rproxy *p, ptrdiff_t start, ptrdiff_t stop,
+int mp__rlist_slice(struct mp__rproxy *p, ptrdiff_t start, ptrdiff_t stop,
 		    mp_obj_t **out)
 {
 	mp_obj_t *all = NULL, *l;
@@ -113,12 +113,12 @@ int mpi_rlist_slice(struct mpi_rproxy *p, ptrdiff_t start, ptrdiff_t stop,
 
 	/* CPython's fallback #GETVALUE gives the whole list, from both
 	 * servers; the slice is taken here. */
-	if ((rc = mpi_rcall(p, "#GETVALUE", mp_obj_tuple(0, NULL), NULL,
+	if ((rc = mp__rcall(p, "#GETVALUE", mp_obj_tuple(0, NULL), NULL,
 			    &all)) < 0)
 		return rc;
 	if (mp_obj_kind(all) != MP_OBJ_LIST || mp_obj_len(all, &n) < 0) {
 		mp_obj_free(all);
-		return mpi_why(-EPROTO, "#GETVALUE did not return a list");
+		return mp__why(-EPROTO, "#GETVALUE did not return a list");
 	}
 	if (start < 0)
 		start = (ptrdiff_t)n + start < 0 ? 0 : (ptrdiff_t)n + start;
@@ -154,7 +154,7 @@ static mp_obj_t *block_timeout(bool block, double timeout)
 					     : mp_obj_float(timeout));
 }
 
-int mpi_rqueue_put(struct mpi_rproxy *p, const mp_obj_t *value, bool block,
+int mp__rqueue_put(struct mp__rproxy *p, const mp_obj_t *value, bool block,
 		   double timeout)
 {
 	mp_obj_t *bt = block_timeout(block, timeout), *args;
@@ -170,12 +170,12 @@ int mpi_rqueue_put(struct mpi_rproxy *p, const mp_obj_t *value, bool block,
 	mp_obj_free(bt);
 	if (args == NULL)
 		return -ENOMEM;
-	rc = mpi_rcall_wait(p, "put", args, block ? timeout : 0, NULL);
-	return rc == -EAGAIN && block ? mpi_why(-ETIMEDOUT, "queue.Full "
+	rc = mp__rcall_wait(p, "put", args, block ? timeout : 0, NULL);
+	return rc == -EAGAIN && block ? mp__why(-ETIMEDOUT, "queue.Full "
 						"after the timeout") : rc;
 }
 
-int mpi_rqueue_get(struct mpi_rproxy *p, bool block, double timeout,
+int mp__rqueue_get(struct mp__rproxy *p, bool block, double timeout,
 		   mp_obj_t **out)
 {
 	mp_obj_t *args = block_timeout(block, timeout);
@@ -184,7 +184,7 @@ int mpi_rqueue_get(struct mpi_rproxy *p, bool block, double timeout,
 	*out = NULL;
 	if (args == NULL)
 		return -ENOMEM;
-	rc = mpi_rcall_wait(p, "get", args, block ? timeout : 0, out);
-	return rc == -EAGAIN && block ? mpi_why(-ETIMEDOUT, "queue.Empty "
+	rc = mp__rcall_wait(p, "get", args, block ? timeout : 0, out);
+	return rc == -EAGAIN && block ? mp__why(-ETIMEDOUT, "queue.Empty "
 						"after the timeout") : rc;
 }

@@ -38,14 +38,14 @@ static int exc_code(const mp_obj_t *e)
 	if (args != NULL)
 		mp_obj_len(args, &n);
 	if (n == 0)
-		return mpi_why(code, "%s", name); /* queue.Empty() */
+		return mp__why(code, "%s", name); /* queue.Empty() */
 	if (n == 1)
 		mp_obj_item(args, 0, &a0);
 	if (a0 != NULL && strcmp(name, "KeyError") != 0 &&
 	    mp_obj_as_str(a0, &s) == 0)
-		return mpi_why(code, "%s: %s", name, s->data);
+		return mp__why(code, "%s: %s", name, s->data);
 	rc = mp_obj_repr(a0 ? a0 : e, &r);
-	code = mpi_why(code, "%s: %s", name, rc == 0 ? r.data : "?");
+	code = mp__why(code, "%s: %s", name, rc == 0 ? r.data : "?");
 	mp_bytes_destroy(&r);
 	return code;
 }
@@ -58,7 +58,7 @@ static int traceback_code(const char *kind, const mp_obj_t *v)
 	size_t n;
 
 	if (mp_obj_as_str(v, &s) < 0)
-		return mpi_why(-EREMOTEIO, "%s (without text)", kind);
+		return mp__why(-EREMOTEIO, "%s (without text)", kind);
 	t = s->data;
 	n = s->len;
 	while (n > 0 && t[n - 1] == '\n')
@@ -66,11 +66,11 @@ static int traceback_code(const char *kind, const mp_obj_t *v)
 	end = t + n;
 	for (t = end; t > s->data && t[-1] != '\n'; t--)
 		;
-	return mpi_why(-EREMOTEIO, "%s: %.*s", kind == NULL ? "" : kind,
+	return mp__why(-EREMOTEIO, "%s: %.*s", kind == NULL ? "" : kind,
 		       (int)(end - t), t);
 }
 
-int mpi_rreply_decode(const mp_bytes_t *b, bool proxy, mp_obj_t **out)
+int mp__rreply_decode(const mp_bytes_t *b, bool proxy, mp_obj_t **out)
 {
 	const mp_obj_t *k, *v;
 	const mp_bytes_t *kind;
@@ -78,13 +78,13 @@ int mpi_rreply_decode(const mp_bytes_t *b, bool proxy, mp_obj_t **out)
 	size_t n = 0;
 	int rc;
 
-	if ((rc = mpi_pickle_loads(b->data, b->len, &r)) < 0)
+	if ((rc = mp__pickle_loads(b->data, b->len, &r)) < 0)
 		return rc;
 	if (mp_obj_kind(r) != MP_OBJ_TUPLE || mp_obj_len(r, &n) < 0 ||
 	    n != 2 || mp_obj_item(r, 0, &k) < 0 || mp_obj_item(r, 1, &v) < 0 ||
 	    mp_obj_as_str(k, &kind) < 0) {
 		mp_obj_free(r);
-		return mpi_why(-EPROTO, "a reply is (kind, value)");
+		return mp__why(-EPROTO, "a reply is (kind, value)");
 	}
 	if (strcmp(kind->data, "#RETURN") == 0 ||
 	    (proxy && strcmp(kind->data, "#PROXY") == 0)) {

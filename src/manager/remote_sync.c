@@ -2,7 +2,7 @@
  * manager/remote_sync.c - the sync objects of a connected manager: the
  * sync module's functions (mp_lock_acquire, mp_event_wait, ...) find a
  * remote handle on their slow path (sync/sync_int.h) and call
- * mpi_sync_remote, which sends the call as CPython's proxies send it
+ * mp__sync_remote, which sends the call as CPython's proxies send it
  * (AcquirerProxy, ConditionProxy, EventProxy, BarrierProxy) and turns the
  * answer into the local function's result and codes.
  */
@@ -35,33 +35,33 @@ static mp_obj_t *wait_args(double timeout)
  * local -EINVAL (a Lock) or -EPERM (an RLock or Condition not held),
  * ValueError (a BoundedSemaphore released too often) -EINVAL,
  * BrokenBarrierError MP_EBARRIER. */
-static int local_code(int kind, enum mpi_sync_op op, int rc)
+static int local_code(int kind, enum mp__sync_op op, int rc)
 {
 	char why[256];
 
-	snprintf(why, sizeof(why), "%s", mpi_reason(rc)); /* its buffer */
+	snprintf(why, sizeof(why), "%s", mp__reason(rc)); /* its buffer */
 
 	if (rc == -EBUSY)
-		return mpi_why(kind == MP_MANAGER_LOCK && op ==
-			       MPI_SYNC_RELEASE ? -EINVAL : -EPERM, "%s", why);
+		return mp__why(kind == MP_MANAGER_LOCK && op ==
+			       MP__SYNC_RELEASE ? -EINVAL : -EPERM, "%s", why);
 	if (rc == -ENOENT && strncmp(why, "ValueError", 10) == 0)
-		return mpi_why(-EINVAL, "%s", why);
+		return mp__why(-EINVAL, "%s", why);
 	if (rc == -EREMOTEIO && strstr(why, "BrokenBarrierError") != NULL)
-		return mpi_why(MP_EBARRIER, "%s", why);
+		return mp__why(MP_EBARRIER, "%s", why);
 	return rc;
 }
 
-static int call(struct mpi_rhandle *h, const char *method, mp_obj_t *args,
+static int call(struct mp__rhandle *h, const char *method, mp_obj_t *args,
 		double wait, mp_obj_t **out)
 {
 	if (args == NULL)
 		return -ENOMEM;
-	return mpi_rcall_wait(&h->p, method, args, wait, out);
+	return mp__rcall_wait(&h->p, method, args, wait, out);
 }
 
 /* method(*args), whose result is threading's True / False: 1 / 0, or
  * the call's code. */
-static int truth(struct mpi_rhandle *h, const char *method, mp_obj_t *args,
+static int truth(struct mp__rhandle *h, const char *method, mp_obj_t *args,
 		 double wait)
 {
 	mp_obj_t *r = NULL;
@@ -69,13 +69,13 @@ static int truth(struct mpi_rhandle *h, const char *method, mp_obj_t *args,
 	int rc = call(h, method, args, wait, &r);
 
 	if (rc == 0 && mp_obj_as_bool(r, &b) < 0)
-		rc = mpi_why(-EPROTO, "%s() did not return a bool", method);
+		rc = mp__why(-EPROTO, "%s() did not return a bool", method);
 	mp_obj_free(r);
 	return rc < 0 ? rc : b;
 }
 
 /* BarrierProxy's properties: __getattribute__(name). */
-static int attr(struct mpi_rhandle *h, const char *name)
+static int attr(struct mp__rhandle *h, const char *name)
 {
 	mp_obj_t *r = NULL;
 	int64_t v = 0;
@@ -87,28 +87,28 @@ static int attr(struct mpi_rhandle *h, const char *name)
 		v = b;
 	else if (rc == 0 && (mp_obj_as_int(r, &v) < 0 || v < 0 ||
 			     v > INT32_MAX))
-		rc = mpi_why(-EPROTO, "Barrier.%s is not a small int", name);
+		rc = mp__why(-EPROTO, "Barrier.%s is not a small int", name);
 	mp_obj_free(r);
 	return rc < 0 ? rc : (int)v;
 }
 
-static int remote_op(struct mpi_rhandle *h, enum mpi_sync_op op,
+static int remote_op(struct mp__rhandle *h, enum mp__sync_op op,
 		     double timeout, unsigned n)
 {
 	mp_obj_t *r = NULL;
 	int rc;
 
 	switch (op) {
-	case MPI_SYNC_ACQUIRE:
+	case MP__SYNC_ACQUIRE:
 		rc = truth(h, "acquire", acquire_args(timeout), timeout);
 		if (rc == 0)
-			return mpi_why(-ETIMEDOUT, "not acquired within %gs",
+			return mp__why(-ETIMEDOUT, "not acquired within %gs",
 				       timeout);
 		return rc;
-	case MPI_SYNC_RELEASE:
+	case MP__SYNC_RELEASE:
 		return call(h, "release", n == 1 ? mp_obj_tuple(0, NULL) :
 			    mp_obj_tuple_pack(1, mp_obj_int(n)), 0, NULL);
-	case MPI_SYNC_WAIT:
+	case MP__SYNC_WAIT:
 		if (h->kind == MP_MANAGER_BARRIER) {
 			int64_t i = -1;
 
@@ -117,55 +117,55 @@ static int remote_op(struct mpi_rhandle *h, enum mpi_sync_op op,
 				  timeout, &r);
 			if (rc == 0 && (mp_obj_as_int(r, &i) < 0 || i < 0 ||
 					i > INT32_MAX))
-				rc = mpi_why(-EPROTO, "Barrier.wait() did not "
+				rc = mp__why(-EPROTO, "Barrier.wait() did not "
 					     "return an index");
 			mp_obj_free(r);
 			return rc < 0 ? rc : (int)i;
 		}
 		rc = truth(h, "wait", wait_args(timeout), timeout);
 		if (rc == 0)
-			return mpi_why(-ETIMEDOUT, "%s within %gs",
+			return mp__why(-ETIMEDOUT, "%s within %gs",
 				       h->kind == MP_MANAGER_EVENT
 				       ? "the flag was not set"
 				       : "not notified", timeout);
 		return rc < 0 ? rc : 0;
-	case MPI_SYNC_NOTIFY:
+	case MP__SYNC_NOTIFY:
 		if (n >= INT32_MAX)
 			return call(h, "notify_all", mp_obj_tuple(0, NULL), 0,
 				    NULL);
 		return call(h, "notify", mp_obj_tuple_pack(1, mp_obj_int(n)),
 			    0, NULL);
-	case MPI_SYNC_SET:
+	case MP__SYNC_SET:
 		return call(h, "set", mp_obj_tuple(0, NULL), 0, NULL);
-	case MPI_SYNC_CLEAR:
+	case MP__SYNC_CLEAR:
 		return call(h, "clear", mp_obj_tuple(0, NULL), 0, NULL);
-	case MPI_SYNC_IS_SET:
+	case MP__SYNC_IS_SET:
 		return truth(h, "is_set", mp_obj_tuple(0, NULL), 0);
-	case MPI_SYNC_ABORT:
+	case MP__SYNC_ABORT:
 		return call(h, "abort", mp_obj_tuple(0, NULL), 0, NULL);
-	case MPI_SYNC_RESET:
+	case MP__SYNC_RESET:
 		return call(h, "reset", mp_obj_tuple(0, NULL), 0, NULL);
-	case MPI_SYNC_PARTIES:
+	case MP__SYNC_PARTIES:
 		return attr(h, "parties");
-	case MPI_SYNC_N_WAITING:
+	case MP__SYNC_N_WAITING:
 		return attr(h, "n_waiting");
-	case MPI_SYNC_BROKEN:
+	case MP__SYNC_BROKEN:
 		return attr(h, "broken");
-	case MPI_SYNC_FREE:
-		mpi_rhandle_free(h);
+	case MP__SYNC_FREE:
+		mp__rhandle_free(h);
 		return 0;
-	case MPI_SYNC_UNSERVED:
+	case MP__SYNC_UNSERVED:
 		break;
 	}
-	return mpi_why(-ENOTSUP, "a connected manager's proxy does not "
+	return mp__why(-ENOTSUP, "a connected manager's proxy does not "
 		       "expose this (CPython's neither)");
 }
 
-int mpi_sync_remote(const void *obj, enum mpi_sync_op op, double timeout,
+int mp__sync_remote(const void *obj, enum mp__sync_op op, double timeout,
 		    unsigned n)
 {
 	/* the handle starts with the public struct (remote_int.h) */
-	struct mpi_rhandle *h = (struct mpi_rhandle *)(uintptr_t)obj;
+	struct mp__rhandle *h = (struct mp__rhandle *)(uintptr_t)obj;
 	int kind = h->kind, rc = remote_op(h, op, timeout, n);
 
 	return rc < 0 ? local_code(kind, op, rc) : rc;

@@ -1,7 +1,7 @@
 /*
  * manager/serve_call.c - what every served method uses: its arguments
- * (mpi_call_arg, _need, _int, _bool, _count, _slice) and the exceptions it
- * answers with (mpi_exc_new, mpi_exc_from_error, mpi_call_raise).
+ * (mp__call_arg, _need, _int, _bool, _count, _slice) and the exceptions it
+ * answers with (mp__exc_new, mp__exc_from_error, mp__call_raise).
  */
 #include <errno.h>
 #include <math.h>
@@ -13,7 +13,7 @@
 #include "manager/srv_int.h"
 #include "obj/obj_int.h"
 
-mp_obj_t *mpi_exc_new(const char *qualname, mp_obj_t *arg)
+mp_obj_t *mp__exc_new(const char *qualname, mp_obj_t *arg)
 {
 	mp_obj_t *args = arg ? mp_obj_tuple(1, &arg) : mp_obj_tuple(0, NULL);
 
@@ -26,7 +26,7 @@ static const char *const exc_names[] = {
 	"AttributeError", NULL,
 };
 
-mp_obj_t *mpi_exc_from_error(int rc, const char *msg,
+mp_obj_t *mp__exc_from_error(int rc, const char *msg,
 			     const mp_obj_t *key)
 {
 	const char *p;
@@ -40,19 +40,19 @@ mp_obj_t *mpi_exc_from_error(int rc, const char *msg,
 			continue;
 		msg += n + 2;
 		if (i == 0 && key != NULL)
-			return mpi_exc_new("KeyError", mp_obj_copy(key));
+			return mp__exc_new("KeyError", mp_obj_copy(key));
 		n = strlen(msg);
 		if (i == 0 && n >= 2 && msg[0] == '\'' && msg[n - 1] == '\'')
-			return mpi_exc_new("KeyError",
+			return mp__exc_new("KeyError",
 					   mp_obj_strn(msg + 1, n - 2));
-		return mpi_exc_new(exc_names[i], mp_obj_str(msg));
+		return mp__exc_new(exc_names[i], mp_obj_str(msg));
 	}
-	return mpi_exc_new(rc == -ENOMEM ? "MemoryError"
+	return mp__exc_new(rc == -ENOMEM ? "MemoryError"
 			   : rc == -ETIMEDOUT ? "TimeoutError"
 			   : "RuntimeError", mp_obj_str(msg));
 }
 
-const mp_obj_t *mpi_call_arg(const struct mpi_call *c, size_t i,
+const mp_obj_t *mp__call_arg(const struct mp__call *c, size_t i,
 			     const char *name)
 {
 	const mp_obj_t *o = NULL;
@@ -65,41 +65,41 @@ const mp_obj_t *mpi_call_arg(const struct mpi_call *c, size_t i,
 }
 
 /* A required argument, or a TypeError. */
-int mpi_call_need(struct mpi_call *c, size_t i, const char *name,
+int mp__call_need(struct mp__call *c, size_t i, const char *name,
 		const mp_obj_t **out)
 {
-	if ((*out = mpi_call_arg(c, i, name)) != NULL)
+	if ((*out = mp__call_arg(c, i, name)) != NULL)
 		return 0;
-	c->exc = mpi_exc_new("TypeError", mp_obj_str("a required argument "
+	c->exc = mp__exc_new("TypeError", mp_obj_str("a required argument "
 						      "is missing"));
 	return -EINVAL;
 }
 
-int mpi_call_raise(struct mpi_call *c, const char *cls, const char *msg)
+int mp__call_raise(struct mp__call *c, const char *cls, const char *msg)
 {
-	c->exc = mpi_exc_new(cls, mp_obj_str(msg));
+	c->exc = mp__exc_new(cls, mp_obj_str(msg));
 	return -EINVAL;
 }
 
-int mpi_call_raise_not_iterable(struct mpi_call *c, const mp_obj_t *o)
+int mp__call_raise_not_iterable(struct mp__call *c, const mp_obj_t *o)
 {
 	char msg[96];
 
 	snprintf(msg, sizeof(msg), "'%s' object is not iterable",
 		 mp_obj_kind_name(mp_obj_kind(o)));
-	return mpi_call_raise(c, "TypeError", msg);
+	return mp__call_raise(c, "TypeError", msg);
 }
 
 /* An int argument (default dflt when absent). */
-int mpi_call_int(struct mpi_call *c, size_t i, const char *name,
+int mp__call_int(struct mp__call *c, size_t i, const char *name,
 		   int64_t dflt, int64_t *out)
 {
-	const mp_obj_t *o = mpi_call_arg(c, i, name);
+	const mp_obj_t *o = mp__call_arg(c, i, name);
 
 	*out = dflt;
 	if (o != NULL && mp_obj_kind(o) != MP_OBJ_BOOL &&
 	    mp_obj_as_int(o, out) < 0)
-		return mpi_call_raise(c, "TypeError", "an integer is required");
+		return mp__call_raise(c, "TypeError", "an integer is required");
 	if (o != NULL && mp_obj_kind(o) == MP_OBJ_BOOL) {
 		bool b;
 
@@ -109,7 +109,7 @@ int mpi_call_int(struct mpi_call *c, size_t i, const char *name,
 	return 0;
 }
 
-int mpi_call_bool(struct mpi_call *c, int rc)
+int mp__call_bool(struct mp__call *c, int rc)
 {
 	if (rc < 0)
 		return rc;
@@ -117,7 +117,7 @@ int mpi_call_bool(struct mpi_call *c, int rc)
 	return 0;
 }
 
-int mpi_call_count(struct mpi_call *c, int rc)
+int mp__call_count(struct mp__call *c, int rc)
 {
 	if (rc < 0)
 		return rc;
@@ -148,7 +148,7 @@ static int slice_index(const mp_obj_t *o, ptrdiff_t *out)
 	return 0;
 }
 
-int mpi_call_slice(struct mpi_call *c, const mp_obj_t *o, ptrdiff_t b[3])
+int mp__call_slice(struct mp__call *c, const mp_obj_t *o, ptrdiff_t b[3])
 {
 	const char *m = NULL, *q = NULL;
 	const mp_obj_t *a = NULL, *x[3] = {NULL, NULL, NULL};
@@ -159,7 +159,7 @@ int mpi_call_slice(struct mpi_call *c, const mp_obj_t *o, ptrdiff_t b[3])
 	    strcmp(m, "builtins") != 0 || strcmp(q, "slice") != 0)
 		return 0;
 	if (mp_obj_len(a, &n) < 0 || n < 1 || n > 3)
-		return mpi_call_raise(c, "TypeError", "slice expected 1 to 3 "
+		return mp__call_raise(c, "TypeError", "slice expected 1 to 3 "
 				      "arguments");
 	for (i = 0; i < n; i++) /* slice(stop) or slice(start, stop[, step]) */
 		mp_obj_item(a, (ptrdiff_t)i, &x[n == 1 ? 1 : i]);
@@ -168,11 +168,11 @@ int mpi_call_slice(struct mpi_call *c, const mp_obj_t *o, ptrdiff_t b[3])
 	for (i = 3; i-- > 0;) {
 		rc[i] = x[i] == NULL ? 1 : slice_index(x[i], &b[i]);
 		if (rc[i] < 0)
-			return mpi_call_raise(c, "TypeError", "slice indices "
+			return mp__call_raise(c, "TypeError", "slice indices "
 					      "must be integers or None or "
 					      "have an __index__ method");
 		if (i == 2 && rc[2] == 0 && b[2] == 0)
-			return mpi_call_raise(c, "ValueError", "slice step "
+			return mp__call_raise(c, "ValueError", "slice step "
 					      "cannot be zero");
 		if (i == 2 && rc[2] == 1)
 			b[2] = 1;

@@ -1,7 +1,7 @@
 /*
- * manager/serve_conn.c - the server process's accept loop (mpi_srv_run):
+ * manager/serve_conn.c - the server process's accept loop (mp__srv_run):
  * one thread per connection, as CPython's server has, each doing the
- * handshake and then handing requests to mpi_srv_handle (server.c).  See
+ * handshake and then handing requests to mp__srv_handle (server.c).  See
  * server.c's top comment for what a server forked from a threaded creator
  * may do.
  */
@@ -27,7 +27,7 @@
 /* ---- the process ---- */
 
 struct conn_arg {
-	struct mpi_srv *s;
+	struct mp__srv *s;
 	int fd;
 };
 
@@ -38,27 +38,27 @@ struct conn_arg {
 static void *serve_conn(void *arg)
 {
 	struct conn_arg a = *(struct conn_arg *)arg;
-	struct mpi_io io = {0, MPI_SRV_AUTH_TIMEOUT};
-	enum mpi_srv_next next = MPI_SRV_CLOSE;
+	struct mp__io io = {0, MP__SRV_AUTH_TIMEOUT};
+	enum mp__srv_next next = MP__SRV_CLOSE;
 	mp_connection_t *c = NULL;
 	mp_bytes_t req = {0}, rep = {0}, held = {0};
 	const void *key;
 	size_t keylen, cap = 0;
 	bool public = true;
 
-	mpi_free(arg);
-	if (mpi_conn_new(a.fd, true, true, &c) < 0) {
+	mp__free(arg);
+	if (mp__conn_new(a.fd, true, true, &c) < 0) {
 		close(a.fd);
 		goto out;
 	}
-	mpi_deadline(MPI_SRV_AUTH_TIMEOUT, &io.deadline);
-	if (mpi_listener_key(a.s->l, &key, &keylen) &&
-	    (mpi_auth_deliver(c, key, keylen, &io) < 0 ||
-	     mpi_auth_answer(c, key, keylen, &io) < 0))
+	mp__deadline(MP__SRV_AUTH_TIMEOUT, &io.deadline);
+	if (mp__listener_key(a.s->l, &key, &keylen) &&
+	    (mp__auth_deliver(c, key, keylen, &io) < 0 ||
+	     mp__auth_answer(c, key, keylen, &io) < 0))
 		goto out;
-	io = (struct mpi_io){MPI_NO_DEADLINE, MP_FOREVER};
-	while (mpi_conn_recv(c, MPI_SRV_MAX_MSG, &io, &req) == 0) {
-		int rc = mpi_srv_handle(a.s, req.data, req.len, public, &rep,
+	io = (struct mp__io){MP__NO_DEADLINE, MP_FOREVER};
+	while (mp__conn_recv(c, MP__SRV_MAX_MSG, &io, &req) == 0) {
+		int rc = mp__srv_handle(a.s, req.data, req.len, public, &rep,
 					&next);
 
 		mp_bytes_destroy(&req);
@@ -66,32 +66,32 @@ static void *serve_conn(void *arg)
 			break;
 		/* Replies to pipelined requests (the next one is already
 		 * read) go out together, in one write. */
-		if (next == MPI_SRV_SERVE && mpi_conn_buffered(c) &&
+		if (next == MP__SRV_SERVE && mp__conn_buffered(c) &&
 		    held.len < HOLD_MAX &&
-		    mpi_conn_frame_add(&held, &cap, rep.data, rep.len) == 0) {
+		    mp__conn_frame_add(&held, &cap, rep.data, rep.len) == 0) {
 			mp_bytes_destroy(&rep);
 			public = false;
 			continue;
 		}
 		if (held.len > 0 &&
-		    mpi_conn_frame_add(&held, &cap, rep.data, rep.len) == 0) {
+		    mp__conn_frame_add(&held, &cap, rep.data, rep.len) == 0) {
 			mp_bytes_destroy(&rep);
-			rc = mpi_conn_send_framed(c, held.data, held.len, &io);
+			rc = mp__conn_send_framed(c, held.data, held.len, &io);
 			held.len = 0;
 		} else if (held.len > 0) { /* a huge reply: keep the order */
-			if ((rc = mpi_conn_send_framed(c, held.data, held.len,
+			if ((rc = mp__conn_send_framed(c, held.data, held.len,
 						       &io)) == 0)
-				rc = mpi_conn_send(c, rep.data, rep.len, &io);
+				rc = mp__conn_send(c, rep.data, rep.len, &io);
 			held.len = 0;
 		} else {
-			rc = mpi_conn_send(c, rep.data, rep.len, &io);
+			rc = mp__conn_send(c, rep.data, rep.len, &io);
 		}
 		mp_bytes_destroy(&rep);
 		if (rc < 0)
 			break;
-		if (next == MPI_SRV_SHUTDOWN)
+		if (next == MP__SRV_SHUTDOWN)
 			syscall(SYS_exit_group, 0);
-		if (next == MPI_SRV_CLOSE)
+		if (next == MP__SRV_CLOSE)
 			break;
 		public = false;
 	}
@@ -100,29 +100,29 @@ out:
 	mp_bytes_destroy(&req);
 	mp_bytes_destroy(&rep);
 	mp_connection_free(c);
-	mpi_region_flush(a.s->r); /* this thread's cached blocks: back */
+	mp__region_flush(a.s->r); /* this thread's cached blocks: back */
 	pthread_mutex_lock(&a.s->mu);
 	a.s->conns--;
 	pthread_mutex_unlock(&a.s->mu);
 	return NULL;
 }
 
-static void start_conn(struct mpi_srv *s, pthread_attr_t *attr, int fd)
+static void start_conn(struct mp__srv *s, pthread_attr_t *attr, int fd)
 {
 	struct conn_arg *a;
 	pthread_t t;
 	bool room;
 
 	pthread_mutex_lock(&s->mu);
-	room = s->conns < MPI_SRV_MAX_CONNS;
+	room = s->conns < MP__SRV_MAX_CONNS;
 	if (room)
 		s->conns++;
 	pthread_mutex_unlock(&s->mu);
-	if (room && (a = mpi_malloc(sizeof(*a))) != NULL) {
+	if (room && (a = mp__malloc(sizeof(*a))) != NULL) {
 		*a = (struct conn_arg){s, fd};
 		if (pthread_create(&t, attr, serve_conn, a) == 0)
 			return;
-		mpi_free(a);
+		mp__free(a);
 	}
 	if (room) {
 		pthread_mutex_lock(&s->mu);
@@ -132,7 +132,7 @@ static void start_conn(struct mpi_srv *s, pthread_attr_t *attr, int fd)
 	close(fd);
 }
 
-void mpi_sock_nodelay(int fd)
+void mp__sock_nodelay(int fd)
 {
 	int one = 1;
 
@@ -143,22 +143,22 @@ void mpi_sock_nodelay(int fd)
 	}
 }
 
-void mpi_srv_run(struct mpi_region *r, mp_listener_t *l, int ctl)
+void mp__srv_run(struct mp__region *r, mp_listener_t *l, int ctl)
 {
-	static struct mpi_srv s;
+	static struct mp__srv s;
 	pthread_attr_t attr;
 	struct pollfd p[2];
 	pid_t parent = getppid();
 	char c;
 
-	if (mpi_srv_init(&s, r) < 0 || pthread_attr_init(&attr) != 0)
+	if (mp__srv_init(&s, r) < 0 || pthread_attr_init(&attr) != 0)
 		syscall(SYS_exit_group, 1);
 	s.l = l;
 	s.address = mp_listener_address(l);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, (size_t)1 << 20);
 	p[0] = (struct pollfd){ctl, POLLIN, 0};
-	p[1] = (struct pollfd){mpi_listener_fd(l), POLLIN, 0};
+	p[1] = (struct pollfd){mp__listener_fd(l), POLLIN, 0};
 	for (;;) {
 		int n = poll(p, 2, 1000), fd;
 
@@ -169,7 +169,7 @@ void mpi_srv_run(struct mpi_region *r, mp_listener_t *l, int ctl)
 			break; /* a byte or EOF: shut down */
 		if (n > 0 && (p[1].revents & POLLIN) &&
 		    (fd = accept4(p[1].fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
-			mpi_sock_nodelay(fd);
+			mp__sock_nodelay(fd);
 			start_conn(&s, &attr, fd);
 		}
 		if (getppid() != parent)

@@ -35,26 +35,26 @@ static const char *type_name(const mp_obj_t *o)
 
 /* The index argument: 0 and *i, 1 and b for a slice (b NULL: no slice
  * taken), or a code with c->exc set. */
-static int l_index_arg(struct mpi_call *c, int64_t *i, ptrdiff_t *b)
+static int l_index_arg(struct mp__call *c, int64_t *i, ptrdiff_t *b)
 {
 	const mp_obj_t *o;
 	char msg[96];
-	int rc = mpi_call_need(c, 0, NULL, &o);
+	int rc = mp__call_need(c, 0, NULL, &o);
 
-	if (rc < 0 || (b != NULL && (rc = mpi_call_slice(c, o, b)) != 0))
+	if (rc < 0 || (b != NULL && (rc = mp__call_slice(c, o, b)) != 0))
 		return rc;
 	if ((mp_obj_kind(o) == MP_OBJ_INT || mp_obj_kind(o) == MP_OBJ_BOOL) &&
 	    (rc = mp_obj_as_int(o, i)) != -ERANGE)
 		return rc;
 	if (rc == -ERANGE)
-		return mpi_call_raise(c, "IndexError", "cannot fit 'int' into "
+		return mp__call_raise(c, "IndexError", "cannot fit 'int' into "
 				      "an index-sized integer");
 	snprintf(msg, sizeof(msg), "list indices must be integers or slices, "
 		 "not %s", type_name(o));
-	return mpi_call_raise(c, "TypeError", msg);
+	return mp__call_raise(c, "TypeError", msg);
 }
 
-static int l_getitem(struct mpi_call *c)
+static int l_getitem(struct mp__call *c)
 {
 	ptrdiff_t b[3];
 	int64_t i;
@@ -65,7 +65,7 @@ static int l_getitem(struct mpi_call *c)
 	return rc < 0 ? rc : mp_listproxy_get(L, (ptrdiff_t)i, &c->ret);
 }
 
-static int l_setitem(struct mpi_call *c)
+static int l_setitem(struct mp__call *c)
 {
 	const mp_obj_t *v;
 	ptrdiff_t b[3];
@@ -73,20 +73,20 @@ static int l_setitem(struct mpi_call *c)
 	int rc, k;
 
 	if ((rc = l_index_arg(c, &i, b)) < 0 ||
-	    mpi_call_need(c, 1, NULL, &v) < 0)
+	    mp__call_need(c, 1, NULL, &v) < 0)
 		return rc < 0 ? rc : -EINVAL;
 	if (rc == 0)
 		return mp_listproxy_set(L, (ptrdiff_t)i, v);
 	k = mp_obj_kind(v);
 	if (k <= MP_OBJ_FLOAT || k == MP_OBJ_OBJECT) /* not iterable */
-		return mpi_call_raise(c, "TypeError", b[2] == 1
+		return mp__call_raise(c, "TypeError", b[2] == 1
 				      ? "can only assign an iterable"
 				      : "must assign iterable to extended "
 					"slice");
 	return mp_listproxy_set_slice(L, b[0], b[1], b[2], v);
 }
 
-static int l_delitem(struct mpi_call *c)
+static int l_delitem(struct mp__call *c)
 {
 	ptrdiff_t b[3];
 	int64_t i;
@@ -96,91 +96,91 @@ static int l_delitem(struct mpi_call *c)
 		return mp_listproxy_del_slice(L, b[0], b[1], b[2]);
 	if (rc == 0 && (rc = mp_listproxy_pop(L, (ptrdiff_t)i, NULL)) ==
 		       -ERANGE)
-		return mpi_call_raise(c, "IndexError", "list assignment index out of "
+		return mp__call_raise(c, "IndexError", "list assignment index out of "
 			     "range");
 	return rc;
 }
 
-static int l_len(struct mpi_call *c) { return mpi_call_count(c, mp_listproxy_len(L)); }
+static int l_len(struct mp__call *c) { return mp__call_count(c, mp_listproxy_len(L)); }
 
-static int l_contains(struct mpi_call *c)
+static int l_contains(struct mp__call *c)
 {
 	const mp_obj_t *v;
-	int rc = mpi_call_need(c, 0, NULL, &v);
+	int rc = mp__call_need(c, 0, NULL, &v);
 
-	return rc < 0 ? rc : mpi_call_bool(c, mp_listproxy_count(L, v));
+	return rc < 0 ? rc : mp__call_bool(c, mp_listproxy_count(L, v));
 }
 
-static int l_append(struct mpi_call *c)
+static int l_append(struct mp__call *c)
 {
 	const mp_obj_t *v;
-	int rc = mpi_call_need(c, 0, NULL, &v);
+	int rc = mp__call_need(c, 0, NULL, &v);
 
 	return rc < 0 ? rc : mp_listproxy_append(L, v);
 }
 
-static int l_count(struct mpi_call *c)
+static int l_count(struct mp__call *c)
 {
 	const mp_obj_t *v;
-	int rc = mpi_call_need(c, 0, NULL, &v);
+	int rc = mp__call_need(c, 0, NULL, &v);
 
-	return rc < 0 ? rc : mpi_call_count(c, mp_listproxy_count(L, v));
+	return rc < 0 ? rc : mp__call_count(c, mp_listproxy_count(L, v));
 }
 
-static int l_extend(struct mpi_call *c)
+static int l_extend(struct mp__call *c)
 {
 	const mp_obj_t *v;
-	int rc = mpi_call_need(c, 0, NULL, &v);
+	int rc = mp__call_need(c, 0, NULL, &v);
 
 	return rc < 0 ? rc : mp_listproxy_extend(L, v);
 }
 
-static int l_index(struct mpi_call *c)
+static int l_index(struct mp__call *c)
 {
 	const mp_obj_t *v;
-	int rc = mpi_call_need(c, 0, NULL, &v);
+	int rc = mp__call_need(c, 0, NULL, &v);
 
-	return rc < 0 ? rc : mpi_call_count(c, mp_listproxy_index(L, v));
+	return rc < 0 ? rc : mp__call_count(c, mp_listproxy_index(L, v));
 }
 
-static int l_insert(struct mpi_call *c)
+static int l_insert(struct mp__call *c)
 {
 	const mp_obj_t *v;
 	int64_t i;
 	int rc;
 
 	if ((rc = l_index_arg(c, &i, NULL)) < 0 ||
-	    (rc = mpi_call_need(c, 1, NULL, &v)) < 0)
+	    (rc = mp__call_need(c, 1, NULL, &v)) < 0)
 		return rc;
 	return mp_listproxy_insert(L, (ptrdiff_t)i, v);
 }
 
-static int l_pop(struct mpi_call *c)
+static int l_pop(struct mp__call *c)
 {
 	int64_t i;
-	int rc = mpi_call_int(c, 0, NULL, -1, &i);
+	int rc = mp__call_int(c, 0, NULL, -1, &i);
 
 	return rc < 0 ? rc : mp_listproxy_pop(L, (ptrdiff_t)i, &c->ret);
 }
 
-static int l_remove(struct mpi_call *c)
+static int l_remove(struct mp__call *c)
 {
 	const mp_obj_t *v;
-	int rc = mpi_call_need(c, 0, NULL, &v);
+	int rc = mp__call_need(c, 0, NULL, &v);
 
 	return rc < 0 ? rc : mp_listproxy_remove(L, v);
 }
 
-static int l_sort(struct mpi_call *c)
+static int l_sort(struct mp__call *c)
 {
-	const mp_obj_t *key = mpi_call_arg(c, 99, "key");
+	const mp_obj_t *key = mp__call_arg(c, 99, "key");
 	int64_t rev;
 	int rc;
 
 	if (key != NULL && mp_obj_kind(key) != MP_OBJ_NONE)
-		return mpi_call_raise(c, "TypeError", "mproc's manager sorts without a "
+		return mp__call_raise(c, "TypeError", "mproc's manager sorts without a "
 			     "key function");
-	if ((rc = mpi_call_int(c, 99, "reverse", 0, &rev)) < 0)
+	if ((rc = mp__call_int(c, 99, "reverse", 0, &rev)) < 0)
 		return rc;
 	return mp_listproxy_sort(L, rev ? MP_SORT_REVERSE : 0);
 }
@@ -188,21 +188,21 @@ static int l_sort(struct mpi_call *c)
 static int l_value(void *obj, mp_obj_t **out);
 
 /* n of l * n, n * l, l *= n: an int or bool, as list's own methods. */
-static int l_times(struct mpi_call *c, int64_t *n)
+static int l_times(struct mp__call *c, int64_t *n)
 {
 	const mp_obj_t *o;
 	char msg[128];
-	int rc = mpi_call_need(c, 0, NULL, &o);
+	int rc = mp__call_need(c, 0, NULL, &o);
 
 	if (rc < 0)
 		return rc;
 	if (mp_obj_kind(o) != MP_OBJ_INT && mp_obj_kind(o) != MP_OBJ_BOOL) {
 		snprintf(msg, sizeof(msg), "'%.64s' object cannot be "
 			 "interpreted as an integer", type_name(o));
-		return mpi_call_raise(c, "TypeError", msg);
+		return mp__call_raise(c, "TypeError", msg);
 	}
 	if (mp_obj_as_int(o, n) < 0)
-		return mpi_call_raise(c, "OverflowError", "cannot fit 'int' "
+		return mp__call_raise(c, "OverflowError", "cannot fit 'int' "
 				      "into an index-sized integer");
 	return 0;
 }
@@ -211,18 +211,18 @@ static int l_times(struct mpi_call *c, int64_t *n)
  * mp_listproxy_clear sends, CPython's ListProxy having no clear), in one
  * publish; the list comes back by value, as CPython's server returns the
  * referent itself. */
-static int l_imul(struct mpi_call *c)
+static int l_imul(struct mp__call *c)
 {
 	int64_t n;
 	int rc;
 
-	if ((rc = l_times(c, &n)) < 0 || (rc = mpi_list_repeat(L, n)) < 0)
+	if ((rc = l_times(c, &n)) < 0 || (rc = mp__list_repeat(L, n)) < 0)
 		return rc;
 	return l_value(c->obj, &c->ret);
 }
 
 /* l * n and n * l: a new plain list, bounded by what a reply may hold. */
-static int l_mul(struct mpi_call *c)
+static int l_mul(struct mp__call *c)
 {
 	mp_obj_t *v = NULL, *r;
 	const mp_obj_t *it;
@@ -234,9 +234,9 @@ static int l_mul(struct mpi_call *c)
 		return rc;
 	mp_obj_len(v, &len);
 	if (n > 0 && len > 0 &&
-	    mpi_obj_cost(v) > MPI_SRV_MAX_MSG / (uint64_t)n) {
+	    mp__obj_cost(v) > MP__SRV_MAX_MSG / (uint64_t)n) {
 		mp_obj_free(v);
-		return mpi_call_raise(c, "MemoryError", "the list would exceed "
+		return mp__call_raise(c, "MemoryError", "the list would exceed "
 				      "the 64 MiB a message may hold");
 	}
 	r = mp_obj_list();
@@ -255,20 +255,20 @@ static int l_mul(struct mpi_call *c)
 }
 
 /* l + other (a list): a new plain list. */
-static int l_add(struct mpi_call *c)
+static int l_add(struct mp__call *c)
 {
 	const mp_obj_t *o, *it;
 	mp_obj_t *v = NULL;
 	char msg[128];
 	size_t n = 0, i;
-	int rc = mpi_call_need(c, 0, NULL, &o);
+	int rc = mp__call_need(c, 0, NULL, &o);
 
 	if (rc < 0)
 		return rc;
 	if (mp_obj_kind(o) != MP_OBJ_LIST) {
 		snprintf(msg, sizeof(msg), "can only concatenate list (not "
 			 "\"%.64s\") to list", type_name(o));
-		return mpi_call_raise(c, "TypeError", msg);
+		return mp__call_raise(c, "TypeError", msg);
 	}
 	if ((rc = l_value(c->obj, &v)) < 0)
 		return rc;
@@ -287,7 +287,7 @@ static int l_add(struct mpi_call *c)
 
 /* reversed(l): CPython's server sends the list_reverseiterator itself,
  * pickled as builtins.reversed((items,)) with its index as state. */
-static int l_reversed(struct mpi_call *c)
+static int l_reversed(struct mp__call *c)
 {
 	mp_obj_t *v = NULL;
 	size_t n = 0;
@@ -324,14 +324,14 @@ static int l_repr(void *obj, mp_obj_t **out)
 
 #undef L
 
-static int l_reverse(struct mpi_call *c)
+static int l_reverse(struct mp__call *c)
 {
 	return mp_listproxy_reverse(c->obj);
 }
 
-static int list_create(struct mpi_call *c, struct mpi_region *r, void **out)
+static int list_create(struct mp__call *c, struct mp__region *r, void **out)
 {
-	return mpi_call_new_plain(c, r, MP_MANAGER_LIST, mpi_call_arg(c, 0, NULL), out);
+	return mp__call_new_plain(c, r, MP_MANAGER_LIST, mp__call_arg(c, 0, NULL), out);
 }
 
 /* ---- the table ---- */
@@ -342,7 +342,7 @@ static const char *const list_exposed[] = {
 	"count", "extend", "index", "insert", "pop", "remove", "reverse",
 	"sort", "__imul__", NULL,
 };
-static const struct mpi_method list_methods[] = {
+static const struct mp__method list_methods[] = {
 	{"__contains__", l_contains}, {"__delitem__", l_delitem},
 	{"__getitem__", l_getitem}, {"__len__", l_len},
 	{"__setitem__", l_setitem}, {"append", l_append}, {"count", l_count},
@@ -353,7 +353,7 @@ static const struct mpi_method list_methods[] = {
 	{NULL, NULL},
 };
 
-const struct mpi_srv_type mpi_srv_list_types[] = {
+const struct mp__srv_type mp__srv_list_types[] = {
 	{MP_MANAGER_LIST, "list", "list", list_exposed, list_methods, l_repr,
 	 l_value, list_create},
 	{0, NULL, NULL, NULL, NULL, NULL, NULL, NULL},

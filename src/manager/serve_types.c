@@ -8,7 +8,7 @@
  * A new type (Queue, Value...) is one more table entry.
  *
  * Errors: the public function's code and message become CPython's
- * exception (mpi_exc_from_error), or a method sets c->exc itself where
+ * exception (mp__exc_from_error), or a method sets c->exc itself where
  * CPython's wording differs from the local one.
  */
 #include <errno.h>
@@ -24,7 +24,7 @@
 /* ---- helpers ---- */
 
 /* A copy of an optional default (None when absent). */
-static int ret_default(struct mpi_call *c, const mp_obj_t *dflt)
+static int ret_default(struct mp__call *c, const mp_obj_t *dflt)
 {
 	c->ret = dflt ? mp_obj_copy(dflt) : mp_obj_none();
 	return 0;
@@ -34,62 +34,62 @@ static int ret_default(struct mpi_call *c, const mp_obj_t *dflt)
 
 #define D ((mp_dictproxy_t *)c->obj)
 
-static int d_getitem(struct mpi_call *c)
+static int d_getitem(struct mp__call *c)
 {
-	int rc = mpi_call_need(c, 0, NULL, &c->key);
+	int rc = mp__call_need(c, 0, NULL, &c->key);
 
 	return rc < 0 ? rc : mp_dictproxy_get(D, c->key, &c->ret);
 }
 
-static int d_setitem(struct mpi_call *c)
+static int d_setitem(struct mp__call *c)
 {
 	const mp_obj_t *k, *v;
 	int rc;
 
-	if ((rc = mpi_call_need(c, 0, NULL, &k)) < 0 || (rc = mpi_call_need(c, 1, NULL, &v)) < 0)
+	if ((rc = mp__call_need(c, 0, NULL, &k)) < 0 || (rc = mp__call_need(c, 1, NULL, &v)) < 0)
 		return rc;
 	return mp_dictproxy_set(D, k, v);
 }
 
-static int d_delitem(struct mpi_call *c)
+static int d_delitem(struct mp__call *c)
 {
-	int rc = mpi_call_need(c, 0, NULL, &c->key);
+	int rc = mp__call_need(c, 0, NULL, &c->key);
 
 	return rc < 0 ? rc : mp_dictproxy_del(D, c->key);
 }
 
-static int d_contains(struct mpi_call *c)
+static int d_contains(struct mp__call *c)
 {
 	const mp_obj_t *k;
-	int rc = mpi_call_need(c, 0, NULL, &k);
+	int rc = mp__call_need(c, 0, NULL, &k);
 
-	return rc < 0 ? rc : mpi_call_bool(c, mp_dictproxy_contains(D, k));
+	return rc < 0 ? rc : mp__call_bool(c, mp_dictproxy_contains(D, k));
 }
 
-static int d_len(struct mpi_call *c) { return mpi_call_count(c, mp_dictproxy_len(D)); }
-static int d_clear(struct mpi_call *c) { return mp_dictproxy_clear(D); }
-static int d_copy(struct mpi_call *c) { return mp_dictproxy_copy(D, &c->ret); }
-static int d_keys(struct mpi_call *c) { return mp_dictproxy_keys(D, &c->ret); }
-static int d_items(struct mpi_call *c) { return mp_dictproxy_items(D, &c->ret); }
+static int d_len(struct mp__call *c) { return mp__call_count(c, mp_dictproxy_len(D)); }
+static int d_clear(struct mp__call *c) { return mp_dictproxy_clear(D); }
+static int d_copy(struct mp__call *c) { return mp_dictproxy_copy(D, &c->ret); }
+static int d_keys(struct mp__call *c) { return mp_dictproxy_keys(D, &c->ret); }
+static int d_items(struct mp__call *c) { return mp_dictproxy_items(D, &c->ret); }
 
-static int d_values(struct mpi_call *c)
+static int d_values(struct mp__call *c)
 {
 	return mp_dictproxy_values(D, &c->ret);
 }
 
-static int d_get(struct mpi_call *c)
+static int d_get(struct mp__call *c)
 {
-	int rc = mpi_call_need(c, 0, NULL, &c->key);
+	int rc = mp__call_need(c, 0, NULL, &c->key);
 
 	if (rc == 0 && (rc = mp_dictproxy_get(D, c->key, &c->ret)) == -ENOENT)
-		return ret_default(c, mpi_call_arg(c, 1, NULL));
+		return ret_default(c, mp__call_arg(c, 1, NULL));
 	return rc;
 }
 
-static int d_pop(struct mpi_call *c)
+static int d_pop(struct mp__call *c)
 {
-	const mp_obj_t *dflt = mpi_call_arg(c, 1, NULL);
-	int rc = mpi_call_need(c, 0, NULL, &c->key);
+	const mp_obj_t *dflt = mp__call_arg(c, 1, NULL);
+	int rc = mp__call_need(c, 0, NULL, &c->key);
 
 	if (rc == 0 && (rc = mp_dictproxy_pop(D, c->key, &c->ret)) == -ENOENT
 	    && dflt != NULL)
@@ -97,7 +97,7 @@ static int d_pop(struct mpi_call *c)
 	return rc;
 }
 
-static int d_popitem(struct mpi_call *c)
+static int d_popitem(struct mp__call *c)
 {
 	mp_obj_t *k, *v;
 	int rc = mp_dictproxy_popitem(D, &k, &v);
@@ -107,13 +107,13 @@ static int d_popitem(struct mpi_call *c)
 	return rc;
 }
 
-static int d_setdefault(struct mpi_call *c)
+static int d_setdefault(struct mp__call *c)
 {
 	const mp_obj_t *k;
-	int rc = mpi_call_need(c, 0, NULL, &k);
+	int rc = mp__call_need(c, 0, NULL, &k);
 
 	return rc < 0 ? rc : mp_dictproxy_setdefault(D, k,
-		mpi_call_arg(c, 1, NULL), &c->ret);
+		mp__call_arg(c, 1, NULL), &c->ret);
 }
 
 /*
@@ -122,7 +122,7 @@ static int d_setdefault(struct mpi_call *c)
  * a code with CPython's exception in c->exc (*out then holds the pairs
  * before it, which CPython has set by then).
  */
-static int d_pairs(struct mpi_call *c, const mp_obj_t *seq, mp_obj_t **out)
+static int d_pairs(struct mp__call *c, const mp_obj_t *seq, mp_obj_t **out)
 {
 	const mp_obj_t *e, *k, *v;
 	const char *p;
@@ -140,16 +140,16 @@ static int d_pairs(struct mpi_call *c, const mp_obj_t *seq, mp_obj_t **out)
 			snprintf(msg, sizeof(msg), "cannot convert dictionary "
 				 "update sequence element #%zu to a sequence",
 				 i);
-			return mpi_call_raise(c, "TypeError", msg);
+			return mp__call_raise(c, "TypeError", msg);
 		}
 		if (mp_obj_len(e, &m) == 0 && m != 2) {
 			snprintf(msg, sizeof(msg), "dictionary update sequence "
 				 "element #%zu has length %zu; 2 is required",
 				 i, m);
-			return mpi_call_raise(c, "ValueError", msg);
+			return mp__call_raise(c, "ValueError", msg);
 		}
 		if (kind != MP_OBJ_TUPLE && kind != MP_OBJ_LIST)
-			return mpi_call_raise(c, "TypeError", "mproc's manager "
+			return mp__call_raise(c, "TypeError", "mproc's manager "
 					      "updates a dict from pairs that "
 					      "are tuples or lists");
 		mp_obj_item(e, 0, &k);
@@ -159,12 +159,12 @@ static int d_pairs(struct mpi_call *c, const mp_obj_t *seq, mp_obj_t **out)
 		    kind == MP_OBJ_SET) {
 			snprintf(msg, sizeof(msg), "unhashable type: '%s'",
 				 mp_obj_kind_name(kind));
-			return mpi_call_raise(c, "TypeError", msg);
+			return mp__call_raise(c, "TypeError", msg);
 		}
 		if ((rc = mp_obj_dict_set(*out, mp_obj_copy(k),
 					  mp_obj_copy(v))) == -EINVAL &&
 		    (p = strstr(mp_last_error(), ": ")) != NULL)
-			return mpi_call_raise(c, "TypeError", p + 2);
+			return mp__call_raise(c, "TypeError", p + 2);
 		if (rc < 0)
 			return rc;
 	}
@@ -173,9 +173,9 @@ static int d_pairs(struct mpi_call *c, const mp_obj_t *seq, mp_obj_t **out)
 
 /* d.update(x, **kw) as dict.update: x a dict or pairs (set as far as
  * they are good, as CPython does), then the keywords. */
-static int d_update(struct mpi_call *c)
+static int d_update(struct mp__call *c)
 {
-	const mp_obj_t *o = mpi_call_arg(c, 0, NULL);
+	const mp_obj_t *o = mp__call_arg(c, 0, NULL);
 	mp_obj_t *pairs = NULL;
 	char msg[96];
 	size_t n = 0;
@@ -184,14 +184,14 @@ static int d_update(struct mpi_call *c)
 	if (mp_obj_len(c->args, &n) == 0 && n > 1) {
 		snprintf(msg, sizeof(msg), "update expected at most 1 "
 			 "argument, got %zu", n);
-		return mpi_call_raise(c, "TypeError", msg);
+		return mp__call_raise(c, "TypeError", msg);
 	}
 	if (o != NULL && (kind <= MP_OBJ_FLOAT))
-		return mpi_call_raise_not_iterable(c, o);
+		return mp__call_raise_not_iterable(c, o);
 	if (o != NULL && kind != MP_OBJ_DICT && kind != MP_OBJ_LIST &&
 	    kind != MP_OBJ_TUPLE && kind != MP_OBJ_SET &&
 	    kind != MP_OBJ_FROZENSET)
-		return mpi_call_raise(c, "TypeError", "mproc's manager updates "
+		return mp__call_raise(c, "TypeError", "mproc's manager updates "
 				      "a dict from a dict, pairs or keywords");
 	if (o != NULL && kind != MP_OBJ_DICT) {
 		if ((bad = d_pairs(c, o, &pairs)) == -ENOMEM && pairs == NULL)
@@ -210,7 +210,7 @@ static int d_update(struct mpi_call *c)
  * {'__iter__': 'Iterator'}): a list holding one tuple, the dict's offset
  * and the mp_dictproxy_iter_t state, so that __next__ is the local
  * mp_dictproxy_next with its RuntimeError when the dict changes size. */
-static int d_iter(struct mpi_call *c)
+static int d_iter(struct mp__call *c)
 {
 	mp_dictproxy_iter_t it;
 	mp_obj_t *state;
@@ -257,20 +257,20 @@ static int d_value(void *obj, mp_obj_t **out)
 
 #define NS ((mp_namespaceproxy_t *)c->obj)
 
-static int ns_name(struct mpi_call *c, const char **name)
+static int ns_name(struct mp__call *c, const char **name)
 {
 	const mp_obj_t *o;
 	const mp_bytes_t *b;
-	int rc = mpi_call_need(c, 0, NULL, &o);
+	int rc = mp__call_need(c, 0, NULL, &o);
 
 	if (rc == 0 && mp_obj_as_str(o, &b) < 0)
-		return mpi_call_raise(c, "TypeError", "attribute name must be string");
+		return mp__call_raise(c, "TypeError", "attribute name must be string");
 	if (rc == 0)
 		*name = b->data;
 	return rc;
 }
 
-static int ns_get(struct mpi_call *c)
+static int ns_get(struct mp__call *c)
 {
 	const char *name = NULL;
 	int rc = ns_name(c, &name);
@@ -278,18 +278,18 @@ static int ns_get(struct mpi_call *c)
 	return rc < 0 ? rc : mp_namespaceproxy_get(NS, name, &c->ret);
 }
 
-static int ns_set(struct mpi_call *c)
+static int ns_set(struct mp__call *c)
 {
 	const mp_obj_t *v;
 	const char *name = NULL;
 	int rc;
 
-	if ((rc = ns_name(c, &name)) < 0 || (rc = mpi_call_need(c, 1, NULL, &v)) < 0)
+	if ((rc = ns_name(c, &name)) < 0 || (rc = mp__call_need(c, 1, NULL, &v)) < 0)
 		return rc;
 	return mp_namespaceproxy_set(NS, name, v);
 }
 
-static int ns_del(struct mpi_call *c)
+static int ns_del(struct mp__call *c)
 {
 	const char *name = NULL;
 	int rc = ns_name(c, &name);
@@ -312,7 +312,7 @@ static int ns_repr(void *obj, mp_obj_t **out)
 
 /* ---- Iterator: a list holding the state d_iter made ---- */
 
-static int it_next(struct mpi_call *c)
+static int it_next(struct mp__call *c)
 {
 	struct mp_listproxy *l = c->obj;
 	mp_dictproxy_iter_t it = {0};
@@ -325,7 +325,7 @@ static int it_next(struct mpi_call *c)
 		if (mp_obj_item(st, i, &f[i]) < 0 ||
 		    mp_obj_as_int(f[i], &v[i]) < 0 || v[i] < 0 ||
 		    (uint64_t)v[i] >= (i == 0 ? l->r->size : UINT64_MAX))
-			rc = mpi_why(-EINVAL, "a broken iterator");
+			rc = mp__why(-EINVAL, "a broken iterator");
 	mp_obj_free(st);
 	if (rc < 0)
 		return rc;
@@ -333,7 +333,7 @@ static int it_next(struct mpi_call *c)
 	it._len = (uint64_t)v[2];
 	it._version = (uint64_t)v[3];
 	/* the dict at that offset: d_iter put it there */
-	rc = mp_dictproxy_next(mpi_at(l->r, (uint64_t)v[0]), &it, &c->ret,
+	rc = mp_dictproxy_next(mp__at(l->r, (uint64_t)v[0]), &it, &c->ret,
 			       NULL);
 	if (rc == 0)
 		c->exc = mp_obj_object("builtins", "StopIteration",
@@ -348,37 +348,37 @@ static int it_next(struct mpi_call *c)
 	return rc;
 }
 
-static int it_create(struct mpi_call *c, struct mpi_region *r, void **out)
+static int it_create(struct mp__call *c, struct mp__region *r, void **out)
 {
-	return mpi_mgr_obj_new(r, MP_MANAGER_LIST, mpi_call_arg(c, 0, NULL),
+	return mp__mgr_obj_new(r, MP_MANAGER_LIST, mp__call_arg(c, 0, NULL),
 			       out);
 }
 
 /* ---- creation ---- */
 
-int mpi_call_new_plain(struct mpi_call *c, struct mpi_region *r, int kind,
+int mp__call_new_plain(struct mp__call *c, struct mp__region *r, int kind,
 		       const mp_obj_t *init, void **out)
 {
-	int rc = mpi_mgr_obj_new(r, kind, init, out);
+	int rc = mp__mgr_obj_new(r, kind, init, out);
 
 	if (rc < 0 && rc != -ENOMEM)
-		c->exc = mpi_exc_new("TypeError", mp_obj_str(mpi_reason(rc)));
+		c->exc = mp__exc_new("TypeError", mp_obj_str(mp__reason(rc)));
 	return rc;
 }
 
-static int dict_create(struct mpi_call *c, struct mpi_region *r, void **out)
+static int dict_create(struct mp__call *c, struct mp__region *r, void **out)
 {
-	const mp_obj_t *init = mpi_call_arg(c, 0, NULL);
+	const mp_obj_t *init = mp__call_arg(c, 0, NULL);
 	size_t n = 0;
 
 	if (init == NULL && mp_obj_len(c->kwds, &n) == 0 && n > 0)
 		init = c->kwds; /* dict(balance=0) */
-	return mpi_call_new_plain(c, r, MP_MANAGER_DICT, init, out);
+	return mp__call_new_plain(c, r, MP_MANAGER_DICT, init, out);
 }
 
-static int ns_create(struct mpi_call *c, struct mpi_region *r, void **out)
+static int ns_create(struct mp__call *c, struct mp__region *r, void **out)
 {
-	return mpi_call_new_plain(c, r, MP_MANAGER_NAMESPACE, NULL, out);
+	return mp__call_new_plain(c, r, MP_MANAGER_NAMESPACE, NULL, out);
 }
 
 /* ---- the table ---- */
@@ -388,7 +388,7 @@ static const char *const dict_exposed[] = {
 	"__setitem__", "clear", "copy", "get", "items", "keys", "pop",
 	"popitem", "setdefault", "update", "values", NULL,
 };
-static const struct mpi_method dict_methods[] = {
+static const struct mp__method dict_methods[] = {
 	{"__contains__", d_contains}, {"__delitem__", d_delitem},
 	{"__getitem__", d_getitem}, {"__len__", d_len},
 	{"__setitem__", d_setitem}, {"__iter__", d_iter},
@@ -402,38 +402,38 @@ static const struct mpi_method dict_methods[] = {
 static const char *const it_exposed[] = {
 	"__next__", "send", "throw", "close", NULL,
 };
-static const struct mpi_method it_methods[] = {
+static const struct mp__method it_methods[] = {
 	{"__next__", it_next}, {NULL, NULL},
 };
 
 static const char *const ns_exposed[] = {
 	"__getattribute__", "__setattr__", "__delattr__", NULL,
 };
-static const struct mpi_method ns_methods[] = {
+static const struct mp__method ns_methods[] = {
 	{"__getattribute__", ns_get}, {"__setattr__", ns_set},
 	{"__delattr__", ns_del}, {NULL, NULL},
 };
 
-static const struct mpi_srv_type types[] = {
+static const struct mp__srv_type types[] = {
 	{MP_MANAGER_DICT, "dict", "dict", dict_exposed, dict_methods, d_repr,
 	 d_value, dict_create},
 	{MP_MANAGER_NAMESPACE, "Namespace", "multiprocessing.managers."
 	 "Namespace", ns_exposed, ns_methods, ns_repr, NULL, ns_create},
-	{MPI_KIND_ITERATOR, "Iterator", "dict_keyiterator", it_exposed,
+	{MP__KIND_ITERATOR, "Iterator", "dict_keyiterator", it_exposed,
 	 it_methods, NULL, NULL, it_create},
 	{0, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };
 
 /* The tables: the ones here, serve_list.c's, serve_sync.c's and
  * serve_queue.c's. */
-static const struct mpi_srv_type *const tables[] = {
-	types, mpi_srv_list_types, mpi_srv_sync_types, mpi_srv_more_types,
+static const struct mp__srv_type *const tables[] = {
+	types, mp__srv_list_types, mp__srv_sync_types, mp__srv_more_types,
 };
 
 /* The entry of typeid (kind ignored) or of kind (typeid NULL). */
-static const struct mpi_srv_type *lookup(const char *typeid, int kind)
+static const struct mp__srv_type *lookup(const char *typeid, int kind)
 {
-	const struct mpi_srv_type *t;
+	const struct mp__srv_type *t;
 	size_t i;
 
 	for (i = 0; i < sizeof(tables) / sizeof(*tables); i++)
@@ -444,12 +444,12 @@ static const struct mpi_srv_type *lookup(const char *typeid, int kind)
 	return NULL;
 }
 
-const struct mpi_srv_type *mpi_srv_type_by_id(const char *typeid)
+const struct mp__srv_type *mp__srv_type_by_id(const char *typeid)
 {
 	return lookup(typeid, 0);
 }
 
-const struct mpi_srv_type *mpi_srv_type_by_kind(int kind)
+const struct mp__srv_type *mp__srv_type_by_kind(int kind)
 {
 	return lookup(NULL, kind);
 }

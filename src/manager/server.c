@@ -1,7 +1,7 @@
 /*
  * manager/server.c - the manager's server speaking CPython's protocol
  * (multiprocessing.managers.Server): the request decoder and dispatcher
- * (mpi_srv_handle, which the fuzz harness drives) and the table of served
+ * (mp__srv_handle, which the fuzz harness drives) and the table of served
  * objects (ident -> object, refcounts).  The process's accept loop, with
  * one thread per connection as CPython's server has, is serve_conn.c.
  *
@@ -36,21 +36,21 @@
 #include "obj/obj_int.h"
 #include "manager/srv_int.h"
 
-int mpi_srv_init(struct mpi_srv *s, struct mpi_region *r)
+int mp__srv_init(struct mp__srv *s, struct mp__region *r)
 {
 	memset(s, 0, sizeof(*s));
 	s->r = r;
 	s->max_wait = MP_FOREVER;
 	s->address = "";
 	if (pthread_mutex_init(&s->mu, NULL) != 0)
-		return mpi_why(-ENOMEM, "pthread_mutex_init failed");
+		return mp__why(-ENOMEM, "pthread_mutex_init failed");
 	return 0;
 }
 
-void mpi_srv_destroy(struct mpi_srv *s)
+void mp__srv_destroy(struct mp__srv *s)
 {
 	pthread_mutex_destroy(&s->mu);
-	mpi_free(s->objs);
+	mp__free(s->objs);
 	s->objs = NULL;
 }
 
@@ -95,7 +95,7 @@ static const char *reprbuf(const mp_obj_t *o, char *buf, size_t n)
 /* ---- the table of objects ---- */
 
 /* The live entry of ident (not one forgotten, waiting for its calls). */
-static struct mpi_srv_obj *find(struct mpi_srv *s, const char *ident)
+static struct mp__srv_obj *find(struct mp__srv *s, const char *ident)
 {
 	size_t i;
 
@@ -105,10 +105,10 @@ static struct mpi_srv_obj *find(struct mpi_srv *s, const char *ident)
 	return NULL;
 }
 
-static int track(struct mpi_srv *s, const struct mpi_srv_type *t, void *p,
+static int track(struct mp__srv *s, const struct mp__srv_type *t, void *p,
 		 char *ident, bool owned);
 
-int mpi_srv_track(struct mpi_srv *s, const struct mpi_srv_type *t, void *p,
+int mp__srv_track(struct mp__srv *s, const struct mp__srv_type *t, void *p,
 		  char *ident)
 {
 	return track(s, t, p, ident, false);
@@ -116,10 +116,10 @@ int mpi_srv_track(struct mpi_srv *s, const struct mpi_srv_type *t, void *p,
 
 /* Record obj (refcount + 1), its ident into ident[24]: 0 or -ENOMEM.
  * owned: the server made it, and frees it at refcount 0. */
-static int track(struct mpi_srv *s, const struct mpi_srv_type *t, void *p,
+static int track(struct mp__srv *s, const struct mp__srv_type *t, void *p,
 		 char *ident, bool owned)
 {
-	struct mpi_srv_obj *o, *v;
+	struct mp__srv_obj *o, *v;
 	int rc = 0;
 
 	/* its offset in the region (a freed object's may name a later one,
@@ -130,7 +130,7 @@ static int track(struct mpi_srv *s, const struct mpi_srv_type *t, void *p,
 		if (s->nobjs == s->cap) {
 			size_t cap = s->cap ? 2 * s->cap : 16;
 
-			v = mpi_reallocarray(s->objs, cap, sizeof(*v));
+			v = mp__reallocarray(s->objs, cap, sizeof(*v));
 			if (v == NULL) {
 				rc = -ENOMEM;
 				goto out;
@@ -153,10 +153,10 @@ out:
 
 /* The object of ident (copied out under the lock): true if found.  The
  * objects live as long as the region, so the pointer stays valid. */
-static bool lookup(struct mpi_srv *s, const char *ident,
-		   struct mpi_srv_obj *out)
+static bool lookup(struct mp__srv *s, const char *ident,
+		   struct mp__srv_obj *out)
 {
-	struct mpi_srv_obj *o;
+	struct mp__srv_obj *o;
 
 	pthread_mutex_lock(&s->mu);
 	o = find(s, ident);
@@ -166,36 +166,36 @@ static bool lookup(struct mpi_srv *s, const char *ident,
 	return o != NULL;
 }
 
-int mpi_srv_kind(struct mpi_srv *s, const char *ident)
+int mp__srv_kind(struct mp__srv *s, const char *ident)
 {
-	struct mpi_srv_obj o;
+	struct mp__srv_obj o;
 
 	return lookup(s, ident, &o) ? o.t->kind : -ENOENT;
 }
 
 /* Serve again an object no proxy holds but a value refers to (CPython's
  * id_to_local_proxy_obj), refcount 1: 0, -ENOENT (neither), -ENOMEM. */
-static int revive(struct mpi_srv *s, const char *ident)
+static int revive(struct mp__srv *s, const char *ident)
 {
-	const struct mpi_srv_type *t;
+	const struct mp__srv_type *t;
 	uint64_t off;
 	char id[24];
 	int kind;
 
-	if (mpi_nest_offset(s->r, ident, &off) < 0 ||
-	    (kind = mpi_nest_kind(s->r, off)) < 0 ||
-	    (t = mpi_srv_type_by_kind(kind)) == NULL)
+	if (mp__nest_offset(s->r, ident, &off) < 0 ||
+	    (kind = mp__nest_kind(s->r, off)) < 0 ||
+	    (t = mp__srv_type_by_kind(kind)) == NULL)
 		return -ENOENT;
-	return mpi_srv_track(s, t, mpi_at(s->r, off), id);
+	return mp__srv_track(s, t, mp__at(s->r, off), id);
 }
 
 
 /* Take entry o out of the table (s->mu held): its object, to free
  * after unlocking when the server owns it (*free set). */
-static struct mpi_srv_obj drop(struct mpi_srv *s, struct mpi_srv_obj *o,
+static struct mp__srv_obj drop(struct mp__srv *s, struct mp__srv_obj *o,
 			       bool *free)
 {
-	struct mpi_srv_obj gone = *o;
+	struct mp__srv_obj gone = *o;
 
 	*o = s->objs[--s->nobjs];
 	*free = gone.owned;
@@ -205,21 +205,21 @@ static struct mpi_srv_obj drop(struct mpi_srv *s, struct mpi_srv_obj *o,
 /* Free an object the table dropped, unless a value refers to it (a nested
  * proxy: revive() may serve it again; then it lives as long as the
  * region, as before objects were freed). */
-static void release(struct mpi_srv *s, const struct mpi_srv_obj *gone)
+static void release(struct mp__srv *s, const struct mp__srv_obj *gone)
 {
 	uint64_t off = (uint64_t)((char *)gone->p - (char *)s->r);
 
-	if (mpi_nest_kind(s->r, off) == -ENOENT)
-		mpi_mgr_obj_free(s->r, gone->t->kind, gone->p);
+	if (mp__nest_kind(s->r, off) == -ENOENT)
+		mp__mgr_obj_free(s->r, gone->t->kind, gone->p);
 }
 
 /* +1 or -1 on ident's refcount: 0, -ENOENT (unknown).  At 0 CPython
  * forgets the object (and frees it with its last reference): so does
  * this server with an object it made, once no call on it is under way
  * (else the last such call frees it: done()). */
-static int refcount(struct mpi_srv *s, const char *ident, int delta)
+static int refcount(struct mp__srv *s, const char *ident, int delta)
 {
-	struct mpi_srv_obj *o, gone = {0};
+	struct mp__srv_obj *o, gone = {0};
 	bool free = false;
 	int rc = 0;
 
@@ -236,10 +236,10 @@ static int refcount(struct mpi_srv *s, const char *ident, int delta)
 
 /* A method call on ident begins: its entry copied into *out, the object
  * kept until done(): true if found. */
-static bool begin(struct mpi_srv *s, const char *ident,
-		  struct mpi_srv_obj *out)
+static bool begin(struct mp__srv *s, const char *ident,
+		  struct mp__srv_obj *out)
 {
-	struct mpi_srv_obj *o;
+	struct mp__srv_obj *o;
 
 	pthread_mutex_lock(&s->mu);
 	if ((o = find(s, ident)) != NULL) {
@@ -251,9 +251,9 @@ static bool begin(struct mpi_srv *s, const char *ident,
 }
 
 /* The call on p has ended: the last one on a forgotten object frees it. */
-static void done(struct mpi_srv *s, void *p)
+static void done(struct mp__srv *s, void *p)
 {
-	struct mpi_srv_obj gone = {0};
+	struct mp__srv_obj gone = {0};
 	bool free = false;
 	size_t i;
 
@@ -282,7 +282,7 @@ static const char *str_arg(const mp_obj_t *args, size_t i)
 	return b->data;
 }
 
-static mp_obj_t *exposed_tuple(const struct mpi_srv_type *t)
+static mp_obj_t *exposed_tuple(const struct mp__srv_type *t)
 {
 	mp_obj_t *l = mp_obj_list();
 	size_t i;
@@ -296,7 +296,7 @@ static mp_obj_t *exposed_tuple(const struct mpi_srv_type *t)
 }
 
 /* A name registered by mp_manager_register: its kind and object. */
-static bool registered(struct mpi_srv *s, const char *typeid, int *kind,
+static bool registered(struct mp__srv *s, const char *typeid, int *kind,
 		       void **p)
 {
 	mp_obj_t *key, *v = NULL;
@@ -306,11 +306,11 @@ static bool registered(struct mpi_srv *s, const char *typeid, int *kind,
 
 	if (s->r->names == 0 || (key = mp_obj_str(typeid)) == NULL)
 		return false;
-	if (mp_dictproxy_get(mpi_at(s->r, s->r->names), key, &v) == 0 &&
+	if (mp_dictproxy_get(mp__at(s->r, s->r->names), key, &v) == 0 &&
 	    mp_obj_item(v, 0, &a) == 0 && mp_obj_item(v, 1, &b) == 0 &&
 	    mp_obj_as_int(a, &k) == 0 && mp_obj_as_int(b, &addr) == 0) {
 		*kind = (int)k;
-		*p = mpi_at(s->r, (uint64_t)addr);
+		*p = mp__at(s->r, (uint64_t)addr);
 		ok = true;
 	}
 	mp_obj_free(key);
@@ -341,17 +341,17 @@ static mp_obj_t *create_failed(mp_obj_t *exc)
 /* A type create() makes: not an Iterator, which only dict.__iter__
  * makes (its state names the dict by offset: a client may not forge
  * one). */
-static bool public_type(const struct mpi_srv_type *t)
+static bool public_type(const struct mp__srv_type *t)
 {
-	return t->kind != MPI_KIND_ITERATOR;
+	return t->kind != MP__KIND_ITERATOR;
 }
 
-static mp_obj_t *create(struct mpi_srv *s, const mp_obj_t *args,
+static mp_obj_t *create(struct mp__srv *s, const mp_obj_t *args,
 			const mp_obj_t *kwds)
 {
-	const struct mpi_srv_type *t;
+	const struct mp__srv_type *t;
 	const char *typeid = str_arg(args, 0);
-	struct mpi_call c = {.kwds = kwds, .max_wait = s->max_wait};
+	struct mp__call c = {.kwds = kwds, .max_wait = s->max_wait};
 	mp_obj_t *rest;
 	char ident[24];
 	size_t n = 0, i;
@@ -361,14 +361,14 @@ static mp_obj_t *create(struct mpi_srv *s, const mp_obj_t *args,
 
 	if (typeid == NULL)
 		return traceback("TypeError: create() needs a typeid str\n");
-	if ((rc = mpi_srv_nested(s, args)) < 0 ||
-	    (rc = mpi_srv_nested(s, kwds)) < 0)
+	if ((rc = mp__srv_nested(s, args)) < 0 ||
+	    (rc = mp__srv_nested(s, kwds)) < 0)
 		return rc == -ENOMEM ? NULL : traceback("%s\n",
-							mpi_reason(rc));
+							mp__reason(rc));
 	if (registered(s, typeid, &kind, &p)) {
-		t = mpi_srv_type_by_kind(kind);
+		t = mp__srv_type_by_kind(kind);
 	} else {
-		if ((t = mpi_srv_type_by_id(typeid)) == NULL ||
+		if ((t = mp__srv_type_by_id(typeid)) == NULL ||
 		    !public_type(t))
 			return traceback("KeyError: '%.200s'\n", typeid);
 		/* the arguments after the typeid */
@@ -390,7 +390,7 @@ static mp_obj_t *create(struct mpi_srv *s, const mp_obj_t *args,
 		mp_obj_free(rest);
 		if (rc < 0)
 			return create_failed(c.exc ? c.exc
-				: mpi_exc_from_error(rc, mpi_reason(rc), NULL));
+				: mp__exc_from_error(rc, mp__reason(rc), NULL));
 	}
 	if (t == NULL || track(s, t, p, ident, owned) < 0)
 		return NULL;
@@ -398,7 +398,7 @@ static mp_obj_t *create(struct mpi_srv *s, const mp_obj_t *args,
 						 exposed_tuple(t)));
 }
 
-static mp_obj_t *incref_decref(struct mpi_srv *s, const mp_obj_t *args,
+static mp_obj_t *incref_decref(struct mp__srv *s, const mp_obj_t *args,
 			       int delta)
 {
 	const char *ident = str_arg(args, 0);
@@ -415,11 +415,11 @@ static mp_obj_t *incref_decref(struct mpi_srv *s, const mp_obj_t *args,
 }
 
 /* get_methods(token): the exposed names of the token's object. */
-static mp_obj_t *get_methods(struct mpi_srv *s, const mp_obj_t *args)
+static mp_obj_t *get_methods(struct mp__srv *s, const mp_obj_t *args)
 {
 	const mp_obj_t *tok = NULL, *state = NULL, *id = NULL;
 	const mp_bytes_t *b;
-	struct mpi_srv_obj o;
+	struct mp__srv_obj o;
 
 	if (mp_obj_item(args, 0, &tok) < 0 ||
 	    mp_obj_object_info(tok, NULL, NULL, NULL, &state, NULL) < 0 ||
@@ -430,7 +430,7 @@ static mp_obj_t *get_methods(struct mpi_srv *s, const mp_obj_t *args)
 	return pair("#RETURN", exposed_tuple(o.t));
 }
 
-static mp_obj_t *counted(struct mpi_srv *s, bool text)
+static mp_obj_t *counted(struct mp__srv *s, bool text)
 {
 	char line[160];
 	mp_bytes_t b = {0};
@@ -447,7 +447,7 @@ static mp_obj_t *counted(struct mpi_srv *s, bool text)
 		snprintf(line, sizeof(line), "%s  %s:       refcount=%ld\n"
 			 "    <%s object>", n > 1 ? "\n" : "", s->objs[i].ident,
 			 s->objs[i].refs, s->objs[i].t->pyclass);
-		if (mpi_text_add(&b, &cap, line, strlen(line)) < 0)
+		if (mp__text_add(&b, &cap, line, strlen(line)) < 0)
 			break;
 	}
 	pthread_mutex_unlock(&s->mu);
@@ -458,9 +458,9 @@ static mp_obj_t *counted(struct mpi_srv *s, bool text)
 	return r;
 }
 
-static mp_obj_t *public_call(struct mpi_srv *s, const char *fn,
+static mp_obj_t *public_call(struct mp__srv *s, const char *fn,
 			     const mp_obj_t *args, const mp_obj_t *kwds,
-			     enum mpi_srv_next *next)
+			     enum mp__srv_next *next)
 {
 	if (strcmp(fn, "dummy") == 0)
 		return pair("#RETURN", NULL);
@@ -477,11 +477,11 @@ static mp_obj_t *public_call(struct mpi_srv *s, const char *fn,
 	if (strcmp(fn, "debug_info") == 0)
 		return counted(s, true);
 	if (strcmp(fn, "accept_connection") == 0) {
-		*next = MPI_SRV_SERVE;
+		*next = MP__SRV_SERVE;
 		return pair("#RETURN", NULL);
 	}
 	if (strcmp(fn, "shutdown") == 0) {
-		*next = MPI_SRV_SHUTDOWN;
+		*next = MP__SRV_SHUTDOWN;
 		return pair("#RETURN", NULL);
 	}
 	return traceback("AssertionError: '%.200s' unrecognized\n", fn);
@@ -489,7 +489,7 @@ static mp_obj_t *public_call(struct mpi_srv *s, const char *fn,
 
 /* ---- methods ---- */
 
-static bool exposes(const struct mpi_srv_type *t, const char *name)
+static bool exposes(const struct mp__srv_type *t, const char *name)
 {
 	size_t i;
 
@@ -499,7 +499,7 @@ static bool exposes(const struct mpi_srv_type *t, const char *name)
 	return false;
 }
 
-static mp_obj_t *not_exposed(const struct mpi_srv_type *t, const char *name)
+static mp_obj_t *not_exposed(const struct mp__srv_type *t, const char *name)
 {
 	char set[1024];
 	size_t i, n = 0;
@@ -515,7 +515,7 @@ static mp_obj_t *not_exposed(const struct mpi_srv_type *t, const char *name)
 
 /* CPython's fallbacks for names not exposed: __str__, __repr__, and
  * #GETVALUE (a copy of the referent). */
-static mp_obj_t *fallback(const struct mpi_srv_obj *o, const char *name)
+static mp_obj_t *fallback(const struct mp__srv_obj *o, const char *name)
 {
 	mp_obj_t *v = NULL;
 	char text[96];
@@ -523,7 +523,7 @@ static mp_obj_t *fallback(const struct mpi_srv_obj *o, const char *name)
 	if (strcmp(name, "__repr__") == 0 || strcmp(name, "__str__") == 0) {
 		if (o->t->repr != NULL) {
 			if (o->t->repr(o->p, &v) < 0)
-				return pair("#ERROR", mpi_exc_from_error(
+				return pair("#ERROR", mp__exc_from_error(
 					mp_last_error_code(), NULL, NULL));
 			return pair("#RETURN", v);
 		}
@@ -533,14 +533,14 @@ static mp_obj_t *fallback(const struct mpi_srv_obj *o, const char *name)
 	}
 	if (strcmp(name, "#GETVALUE") == 0 && o->t->value != NULL) {
 		if (o->t->value(o->p, &v) < 0)
-			return pair("#ERROR", mpi_exc_from_error(
+			return pair("#ERROR", mp__exc_from_error(
 				mp_last_error_code(), NULL, NULL));
 		return pair("#RETURN", v);
 	}
 	return not_exposed(o->t, name);
 }
 
-mp_obj_t *mpi_token_address(const char *a)
+mp_obj_t *mp__token_address(const char *a)
 {
 	const char *colon = strrchr(a, ':');
 
@@ -553,10 +553,10 @@ mp_obj_t *mpi_token_address(const char *a)
 /* ('#PROXY', (exposed, Token(typeid, address, ident))) for the new
  * object a method made (CPython's _method_to_typeid_), created from
  * c->ret (the create arguments, taken). */
-static mp_obj_t *proxy_reply(struct mpi_srv *s, struct mpi_call *c)
+static mp_obj_t *proxy_reply(struct mp__srv *s, struct mp__call *c)
 {
-	const struct mpi_srv_type *t = mpi_srv_type_by_id(c->proxy);
-	struct mpi_call cc = {.kwds = NULL, .max_wait = s->max_wait};
+	const struct mp__srv_type *t = mp__srv_type_by_id(c->proxy);
+	struct mp__call cc = {.kwds = NULL, .max_wait = s->max_wait};
 	mp_obj_t *kw = mp_obj_dict(), *tok, *r;
 	char ident[24];
 	void *p;
@@ -568,24 +568,24 @@ static mp_obj_t *proxy_reply(struct mpi_srv *s, struct mpi_call *c)
 	mp_obj_free(c->ret);
 	mp_obj_free(kw);
 	if (rc < 0)
-		return pair("#ERROR", cc.exc ? cc.exc : mpi_exc_new(
-			    "MemoryError", mp_obj_str(mpi_reason(rc))));
+		return pair("#ERROR", cc.exc ? cc.exc : mp__exc_new(
+			    "MemoryError", mp_obj_str(mp__reason(rc))));
 	if (track(s, t, p, ident, true) < 0)
 		return NULL;
 	tok = mp_obj_object("multiprocessing.managers", "Token",
 			    mp_obj_tuple(0, NULL), mp_obj_tuple_pack(3,
-			    mp_obj_str(t->typeid), mpi_token_address(s->address),
+			    mp_obj_str(t->typeid), mp__token_address(s->address),
 			    mp_obj_str(ident)), MP_OBJ_NEWOBJ);
 	r = tok ? mp_obj_tuple_pack(2, exposed_tuple(t), tok) : NULL;
 	return r ? pair("#PROXY", r) : NULL;
 }
 
 /* method_call's body, on the object o (kept until it returns). */
-static mp_obj_t *method_run(struct mpi_srv *s, struct mpi_srv_obj *o,
+static mp_obj_t *method_run(struct mp__srv *s, struct mp__srv_obj *o,
 			    const char *name, const mp_obj_t *args,
 			    const mp_obj_t *kwds)
 {
-	struct mpi_call c = {0};
+	struct mp__call c = {0};
 	size_t i;
 	int rc;
 
@@ -595,7 +595,7 @@ static mp_obj_t *method_run(struct mpi_srv *s, struct mpi_srv_obj *o,
 		if (strcmp(o->t->methods[i].name, name) == 0)
 			break;
 	if (o->t->methods[i].name == NULL)
-		return pair("#ERROR", mpi_exc_new("NotImplementedError",
+		return pair("#ERROR", mp__exc_new("NotImplementedError",
 			mp_obj_str("mproc's manager does not serve this "
 				   "method")));
 	c.obj = o->p;
@@ -606,7 +606,7 @@ static mp_obj_t *method_run(struct mpi_srv *s, struct mpi_srv_obj *o,
 	if (rc < 0) {
 		mp_obj_free(c.ret);
 		if (c.exc == NULL)
-			c.exc = mpi_exc_from_error(rc, NULL, c.key);
+			c.exc = mp__exc_from_error(rc, NULL, c.key);
 		return pair("#ERROR", c.exc);
 	}
 	if (c.proxy != NULL)
@@ -614,21 +614,21 @@ static mp_obj_t *method_run(struct mpi_srv *s, struct mpi_srv_obj *o,
 	return pair("#RETURN", c.ret);
 }
 
-static mp_obj_t *method_call(struct mpi_srv *s, const mp_obj_t *id,
+static mp_obj_t *method_call(struct mp__srv *s, const mp_obj_t *id,
 			     const char *name, const mp_obj_t *args,
 			     const mp_obj_t *kwds)
 {
-	struct mpi_srv_obj o;
+	struct mp__srv_obj o;
 	const mp_bytes_t *ident;
 	mp_obj_t *r;
 	char buf[96];
 	int rc;
 
 	/* the request's proxies first, as CPython's unpickling */
-	if ((rc = mpi_srv_nested(s, args)) < 0 ||
-	    (rc = mpi_srv_nested(s, kwds)) < 0)
+	if ((rc = mp__srv_nested(s, args)) < 0 ||
+	    (rc = mp__srv_nested(s, kwds)) < 0)
 		return rc == -ENOMEM ? NULL : traceback("%s\n",
-							mpi_reason(rc));
+							mp__reason(rc));
 	if (mp_obj_as_str(id, &ident) < 0 || !begin(s, ident->data, &o))
 		return traceback("KeyError: %s\n", reprbuf(id, buf,
 							    sizeof(buf)));
@@ -639,8 +639,8 @@ static mp_obj_t *method_call(struct mpi_srv *s, const mp_obj_t *id,
 
 /* ---- one request ---- */
 
-int mpi_srv_handle(struct mpi_srv *s, const void *req, size_t len,
-		   bool public, mp_bytes_t *reply, enum mpi_srv_next *next)
+int mp__srv_handle(struct mp__srv *s, const void *req, size_t len,
+		   bool public, mp_bytes_t *reply, enum mp__srv_next *next)
 {
 	const mp_obj_t *id, *fn, *args, *kwds;
 	const mp_bytes_t *name;
@@ -649,11 +649,11 @@ int mpi_srv_handle(struct mpi_srv *s, const void *req, size_t len,
 	int rc;
 
 	*reply = (mp_bytes_t){0};
-	*next = public ? MPI_SRV_CLOSE : MPI_SRV_SERVE;
-	rc = mpi_pickle_loads(req, len, &rq);
+	*next = public ? MP__SRV_CLOSE : MP__SRV_SERVE;
+	rc = mp__pickle_loads(req, len, &rq);
 	if (rc < 0)
 		msg = traceback("_pickle.UnpicklingError: %s\n",
-				mpi_reason(rc));
+				mp__reason(rc));
 	else if (mp_obj_kind(rq) != MP_OBJ_TUPLE || mp_obj_len(rq, &n) < 0 ||
 		 n != 4 || mp_obj_item(rq, 0, &id) < 0 ||
 		 mp_obj_item(rq, 1, &fn) < 0 || mp_obj_item(rq, 2, &args) < 0 ||
@@ -669,12 +669,12 @@ int mpi_srv_handle(struct mpi_srv *s, const void *req, size_t len,
 	mp_obj_free(rq);
 	if (msg == NULL)
 		return -ENOMEM;
-	rc = mpi_pickle_dumps(msg, 4, reply);
+	rc = mp__pickle_dumps(msg, 4, reply);
 	mp_obj_free(msg);
 	if (rc < 0) {
 		/* a value our writer refuses: CPython's #UNSERIALIZABLE */
-		msg = pair("#UNSERIALIZABLE", mp_obj_str(mpi_reason(rc)));
-		rc = msg ? mpi_pickle_dumps(msg, 4, reply) : -ENOMEM;
+		msg = pair("#UNSERIALIZABLE", mp_obj_str(mp__reason(rc)));
+		rc = msg ? mp__pickle_dumps(msg, 4, reply) : -ENOMEM;
 		mp_obj_free(msg);
 	}
 	return rc;

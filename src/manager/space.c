@@ -74,7 +74,7 @@ static bool reserve_at(uintptr_t want)
 	return true;
 }
 
-void mpi_space_reserve(void)
+void mp__space_reserve(void)
 {
 	const char *env = getenv(SPACE_ENV);
 	uintptr_t want = 0;
@@ -100,7 +100,7 @@ void mpi_space_reserve(void)
 	reserve_at(0);
 }
 
-bool mpi_space_env(char *buf, size_t cap)
+bool mp__space_env(char *buf, size_t cap)
 {
 	if (space.base == NULL)
 		return false;
@@ -155,7 +155,7 @@ static size_t first_fit(size_t len)
 	return best;
 }
 
-void *mpi_space_map(int fd, size_t len)
+void *mp__space_map(int fd, size_t len)
 {
 	void *p = NULL;
 
@@ -183,7 +183,7 @@ static bool in_space(const void *p, size_t *off)
 	return true;
 }
 
-int mpi_space_map_at(int fd, void *at, size_t len)
+int mp__space_map_at(int fd, void *at, size_t len)
 {
 	size_t off;
 	void *p;
@@ -193,11 +193,11 @@ int mpi_space_map_at(int fd, void *at, size_t len)
 		int rc = 0;
 
 		if (len > SPACE_SIZE - off || used(off, len))
-			rc = mpi_why(-EEXIST, "manager region: its address %p "
+			rc = mp__why(-EEXIST, "manager region: its address %p "
 					      "is taken here",
 				     at);
 		else if (place(fd, off, len) == NULL)
-			rc = MPI_WHY_SYS("mmap");
+			rc = MP__WHY_SYS("mmap");
 		pthread_mutex_unlock(&space_lock);
 		return rc;
 	}
@@ -205,11 +205,11 @@ int mpi_space_map_at(int fd, void *at, size_t len)
 	p = mmap(at, len, PROT_READ | PROT_WRITE,
 		 MAP_SHARED | MAP_NORESERVE | MAP_FIXED_NOREPLACE, fd, 0);
 	if (p == MAP_FAILED && errno != EEXIST)
-		return MPI_WHY_SYS("mmap");
+		return MP__WHY_SYS("mmap");
 	if (p != at) {
 		if (p != MAP_FAILED) /* a kernel before 4.17 */
 			munmap(p, len);
-		return mpi_why(-EEXIST, "manager region: its address %p is "
+		return mp__why(-EEXIST, "manager region: its address %p is "
 					"taken here (outside the range mp_init "
 					"reserves)",
 			       at);
@@ -217,7 +217,7 @@ int mpi_space_map_at(int fd, void *at, size_t len)
 	return 0;
 }
 
-void mpi_space_unmap(void *p, size_t len)
+void mp__space_unmap(void *p, size_t len)
 {
 	size_t off;
 

@@ -17,9 +17,9 @@
 #include "manager/mgr_int.h"
 #include "obj/obj_int.h"
 
-int mpi_region_new(size_t size, struct mpi_region **out)
+int mp__region_new(size_t size, struct mp__region **out)
 {
-	struct mpi_region *r;
+	struct mp__region *r;
 	uint64_t seed = 0;
 	void *p;
 	int fd;
@@ -27,37 +27,37 @@ int mpi_region_new(size_t size, struct mpi_region **out)
 	size = (size + 4095) & ~(size_t)4095;
 	fd = memfd_create("mproc-manager", MFD_CLOEXEC);
 	if (fd < 0)
-		return MPI_WHY_SYS("memfd_create");
+		return MP__WHY_SYS("memfd_create");
 	if (ftruncate(fd, (off_t)size) < 0) {
-		int rc = MPI_WHY_SYS("ftruncate");
+		int rc = MP__WHY_SYS("ftruncate");
 
 		close(fd);
 		return rc;
 	}
-	p = mpi_space_map(fd, size); /* space.c: where children can map it */
+	p = mp__space_map(fd, size); /* space.c: where children can map it */
 	if (p == MAP_FAILED) {
-		int rc = MPI_WHY_SYS("mmap");
+		int rc = MP__WHY_SYS("mmap");
 
 		close(fd);
 		return rc;
 	}
 	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
-		seed = mpi_now_ns() ^ (uint64_t)getpid() << 32;
+		seed = mp__now_ns() ^ (uint64_t)getpid() << 32;
 	r = p;
-	r->magic = MPI_REGION_MAGIC;
+	r->magic = MP__REGION_MAGIC;
 	r->size = size;
 	r->seed = seed;
 	r->top = (sizeof(*r) + 63) & ~(uint64_t)63;
-	mpi_region_keep(r, fd); /* the fd: for its objects to travel */
+	mp__region_keep(r, fd); /* the fd: for its objects to travel */
 	*out = r;
 	return 0;
 }
 
-void mpi_region_unmap(struct mpi_region *r)
+void mp__region_unmap(struct mp__region *r)
 {
 	if (r != NULL) {
-		mpi_region_forget(r); /* travel.c: its fd */
-		mpi_space_unmap(r, r->size);
+		mp__region_forget(r); /* travel.c: its fd */
+		mp__space_unmap(r, r->size);
 	}
 }
 
@@ -66,10 +66,10 @@ static int size_class(size_t n, unsigned *cls)
 	size_t need;
 	unsigned c = 0;
 
-	if (__builtin_add_overflow(n, sizeof(struct mpi_block), &need))
+	if (__builtin_add_overflow(n, sizeof(struct mp__block), &need))
 		return -ENOMEM;
 	while (((size_t)32 << c) < need) {
-		if (++c >= MPI_MGR_CLASSES)
+		if (++c >= MP__MGR_CLASSES)
 			return -ENOMEM;
 	}
 	*cls = c;
@@ -80,7 +80,7 @@ static int size_class(size_t n, unsigned *cls)
  * A per-thread cache of freed small blocks, so that the replace-a-value
  * path does not take the allocator's lock twice.  It belongs to one
  * region (pointer and seed: a new region mapped at the same address has
- * another seed) and one thread of one process (mpi_self_id changes in a
+ * another seed) and one thread of one process (mp__self_id changes in a
  * forked child, whose copy is then dropped: the blocks stay the
  * parent's).  At most TC_MAX blocks per class are kept; a thread that
  * ends, or a region freed, leaves its cached blocks unused.
@@ -90,7 +90,7 @@ static int size_class(size_t n, unsigned *cls)
 
 struct tcache {
 	uint64_t owner;
-	const struct mpi_region *r;
+	const struct mp__region *r;
 	uint64_t seed;
 	unsigned n[TC_CLASSES];
 	uint64_t off[TC_CLASSES][TC_MAX];
@@ -98,9 +98,9 @@ struct tcache {
 
 static _Thread_local struct tcache tc;
 
-static struct tcache *tc_for(const struct mpi_region *r)
+static struct tcache *tc_for(const struct mp__region *r)
 {
-	uint64_t me = mpi_self_id();
+	uint64_t me = mp__self_id();
 
 	if (tc.owner == me && tc.r == r && tc.seed == r->seed)
 		return &tc;
@@ -116,21 +116,21 @@ static struct tcache *tc_for(const struct mpi_region *r)
 /* With the lock held: a free block of class c, split from a larger free
  * block when c's list is empty (the upper halves go to the lists below),
  * or 0. */
-static uint64_t split_larger(struct mpi_region *r, unsigned c)
+static uint64_t split_larger(struct mp__region *r, unsigned c)
 {
-	struct mpi_block *b;
+	struct mp__block *b;
 	uint64_t off;
 	unsigned k;
 
-	for (k = c + 1; k < MPI_MGR_CLASSES && r->free_head[k] == 0; k++)
+	for (k = c + 1; k < MP__MGR_CLASSES && r->free_head[k] == 0; k++)
 		;
-	if (k >= MPI_MGR_CLASSES)
+	if (k >= MP__MGR_CLASSES)
 		return 0;
 	off = r->free_head[k];
-	b = mpi_at(r, off);
+	b = mp__at(r, off);
 	__atomic_store_n(&r->free_head[k], b->next, __ATOMIC_RELAXED);
 	while (k-- > c) {
-		b = mpi_at(r, off + ((uint64_t)32 << k));
+		b = mp__at(r, off + ((uint64_t)32 << k));
 		b->cls = k;
 		b->next = r->free_head[k];
 		__atomic_store_n(&r->free_head[k], off + ((uint64_t)32 << k),
@@ -139,26 +139,26 @@ static uint64_t split_larger(struct mpi_region *r, unsigned c)
 	return off;
 }
 
-void mpi_region_flush(struct mpi_region *r)
+void mp__region_flush(struct mp__region *r)
 {
 	struct tcache *t = tc_for(r);
-	struct mpi_block *b;
+	struct mp__block *b;
 	unsigned c;
 	bool dead;
 
 	if (t == NULL)
 		return;
-	mpi_obj_lock(&r->alloc_lock, &dead);
+	mp__obj_lock(&r->alloc_lock, &dead);
 	for (c = 0; c < TC_CLASSES; c++)
 		while (t->n[c] > 0) {
 			uint64_t off = t->off[c][--t->n[c]];
 
-			b = mpi_at(r, off);
+			b = mp__at(r, off);
 			b->next = r->free_head[c];
 			__atomic_store_n(&r->free_head[c], off,
 					 __ATOMIC_RELAXED);
 		}
-	mpi_obj_unlock(&r->alloc_lock);
+	mp__obj_unlock(&r->alloc_lock);
 }
 
 /*
@@ -167,9 +167,9 @@ void mpi_region_flush(struct mpi_region *r)
  * Blocks are never merged again: a region that filled up with large
  * blocks serves small ones from them.
  */
-uint64_t mpi_region_alloc(struct mpi_region *r, size_t n)
+uint64_t mp__region_alloc(struct mp__region *r, size_t n)
 {
-	struct mpi_block *b;
+	struct mp__block *b;
 	uint64_t off, bsize;
 	struct tcache *t;
 	unsigned c;
@@ -180,10 +180,10 @@ uint64_t mpi_region_alloc(struct mpi_region *r, size_t n)
 	if (c < TC_CLASSES && (t = tc_for(r)) != NULL && t->n[c] > 0)
 		return t->off[c][--t->n[c]] + sizeof(*b);
 	bsize = (uint64_t)32 << c;
-	mpi_obj_lock(&r->alloc_lock, &dead);
+	mp__obj_lock(&r->alloc_lock, &dead);
 	off = r->free_head[c];
 	if (off != 0) {
-		b = mpi_at(r, off);
+		b = mp__at(r, off);
 		__atomic_store_n(&r->free_head[c], b->next, __ATOMIC_RELAXED);
 	} else if (r->top + bsize <= r->size) {
 		off = r->top;
@@ -191,23 +191,23 @@ uint64_t mpi_region_alloc(struct mpi_region *r, size_t n)
 	} else {
 		off = split_larger(r, c);
 	}
-	mpi_obj_unlock(&r->alloc_lock);
+	mp__obj_unlock(&r->alloc_lock);
 	if (off == 0)
 		goto full;
-	b = mpi_at(r, off);
+	b = mp__at(r, off);
 	b->cls = c;
 	b->next = 0;
 	return off + sizeof(*b);
 full:
-	mpi_why(-ENOMEM, "the manager's shared memory is full (capacity "
+	mp__why(-ENOMEM, "the manager's shared memory is full (capacity "
 			 "%llu bytes; mp_manager_opts_t.capacity)",
 		(unsigned long long)r->size);
 	return 0;
 }
 
-void mpi_region_free(struct mpi_region *r, uint64_t off)
+void mp__region_free(struct mp__region *r, uint64_t off)
 {
-	struct mpi_block *b;
+	struct mp__block *b;
 	struct tcache *t;
 	uint64_t c;
 	bool dead;
@@ -215,18 +215,18 @@ void mpi_region_free(struct mpi_region *r, uint64_t off)
 	if (off == 0)
 		return;
 	off -= sizeof(*b);
-	b = mpi_at(r, off);
+	b = mp__at(r, off);
 	c = b->cls;
-	if (c >= MPI_MGR_CLASSES)
+	if (c >= MP__MGR_CLASSES)
 		return; /* never: a damaged header is leaked, not trusted */
 	if (c < TC_CLASSES && (t = tc_for(r)) != NULL && t->n[c] < TC_MAX) {
 		t->off[c][t->n[c]++] = off;
 		return;
 	}
-	mpi_obj_lock(&r->alloc_lock, &dead);
+	mp__obj_lock(&r->alloc_lock, &dead);
 	b->next = r->free_head[c];
 	__atomic_store_n(&r->free_head[c], off, __ATOMIC_RELAXED);
-	mpi_obj_unlock(&r->alloc_lock);
+	mp__obj_unlock(&r->alloc_lock);
 }
 
 /* ---- small pickles, written and read without the general codec ---- */
@@ -278,7 +278,7 @@ static size_t small_body(const mp_obj_t *o, unsigned char *b)
 			le_put(b + n, (uint64_t)i, 4);
 			n += 4;
 		} else {
-			ib = mpi_obj_int_bytes(o, tmp, &len);
+			ib = mp__obj_int_bytes(o, tmp, &len);
 			b[n++] = 0x8a;
 			b[n++] = (unsigned char)len;
 			memcpy(b + n, ib, len);
@@ -293,7 +293,7 @@ static size_t small_body(const mp_obj_t *o, unsigned char *b)
 		break;
 	case MP_OBJ_STR:
 	case MP_OBJ_BYTES:
-		if (o->u.s.len >= MPI_SMALL_TEXT)
+		if (o->u.s.len >= MP__SMALL_TEXT)
 			return 0;
 		b[n++] = o->kind == MP_OBJ_STR ? 0x8c : 'C';
 		b[n++] = (unsigned char)o->u.s.len;
@@ -308,7 +308,7 @@ static size_t small_body(const mp_obj_t *o, unsigned char *b)
 	return n;
 }
 
-const unsigned char *mpi_pickle_small(const mp_obj_t *o, unsigned char *buf,
+const unsigned char *mp__pickle_small(const mp_obj_t *o, unsigned char *buf,
 				      size_t *len)
 {
 	size_t n = small_body(o, buf + 11);
@@ -329,7 +329,7 @@ const unsigned char *mpi_pickle_small(const mp_obj_t *o, unsigned char *buf,
 	return buf;
 }
 
-int mpi_unpickle_small(const unsigned char *p, size_t n, mp_obj_t **out)
+int mp__unpickle_small(const unsigned char *p, size_t n, mp_obj_t **out)
 {
 	const unsigned char *q, *end = p + n;
 	mp_obj_t *o;
@@ -352,7 +352,7 @@ int mpi_unpickle_small(const unsigned char *p, size_t n, mp_obj_t **out)
 	case 0x89:
 		if (n != 1)
 			return 0;
-		if ((o = mpi_obj_new(q[0] == 'N' ? MP_OBJ_NONE
+		if ((o = mp__obj_new(q[0] == 'N' ? MP_OBJ_NONE
 						 : MP_OBJ_BOOL)) != NULL)
 			o->u.b = q[0] == 0x88;
 		break;
@@ -361,7 +361,7 @@ int mpi_unpickle_small(const unsigned char *p, size_t n, mp_obj_t **out)
 	case 'J':
 		if (n != (q[0] == 'K' ? 2u : q[0] == 'M' ? 3u : 5u))
 			return 0;
-		if ((o = mpi_obj_new(MP_OBJ_INT)) != NULL)
+		if ((o = mp__obj_new(MP_OBJ_INT)) != NULL)
 			o->u.i = q[0] == 'J' ? (int32_t)le_get(q + 1, 4)
 					     : (int64_t)le_get(q + 1, n - 1);
 		break;
@@ -371,7 +371,7 @@ int mpi_unpickle_small(const unsigned char *p, size_t n, mp_obj_t **out)
 		bits = le_get(q + 2, q[1]);
 		if (q[1] > 0 && q[1] < 8 && (q[1 + q[1]] & 0x80))
 			bits |= ~(uint64_t)0 << (8 * q[1]); /* sign */
-		if ((o = mpi_obj_new(MP_OBJ_INT)) != NULL)
+		if ((o = mp__obj_new(MP_OBJ_INT)) != NULL)
 			o->u.i = (int64_t)bits;
 		break;
 	case 'G':
@@ -380,14 +380,14 @@ int mpi_unpickle_small(const unsigned char *p, size_t n, mp_obj_t **out)
 		bits = 0;
 		for (int k = 1; k <= 8; k++)
 			bits = bits << 8 | q[k];
-		if ((o = mpi_obj_new(MP_OBJ_FLOAT)) != NULL)
+		if ((o = mp__obj_new(MP_OBJ_FLOAT)) != NULL)
 			memcpy(&o->u.f, &bits, 8);
 		break;
 	case 0x8c:
 	case 'C':
 		if (n < 3 || q[1] != n - 3 || q[n - 1] != 0x94)
 			return 0;
-		o = mpi_obj_str(q[0] == 'C' ? MP_OBJ_BYTES : MP_OBJ_STR,
+		o = mp__obj_str(q[0] == 'C' ? MP_OBJ_BYTES : MP_OBJ_STR,
 				q + 2, q[1], &rc);
 		if (o == NULL && rc != -ENOMEM)
 			return 0; /* the general reader says why */
@@ -396,53 +396,53 @@ int mpi_unpickle_small(const unsigned char *p, size_t n, mp_obj_t **out)
 		return 0;
 	}
 	if (o == NULL)
-		return mpi_why(-ENOMEM, "out of memory");
+		return mp__why(-ENOMEM, "out of memory");
 	*out = o;
 	return 1;
 }
 
 /* ---- values ---- */
 
-int mpi_region_put_obj(struct mpi_region *r, const mp_obj_t *o,
+int mp__region_put_obj(struct mp__region *r, const mp_obj_t *o,
 		       uint64_t *off)
 {
-	unsigned char small[MPI_SMALL_PICKLE];
+	unsigned char small[MP__SMALL_PICKLE];
 	const unsigned char *sp;
 	mp_bytes_t b;
 	uint64_t *p;
 	size_t n;
 	int rc;
 
-	if ((sp = mpi_pickle_small(o, small, &n)) != NULL) {
-		if ((*off = mpi_region_alloc(r, sizeof(uint64_t) + n)) == 0)
+	if ((sp = mp__pickle_small(o, small, &n)) != NULL) {
+		if ((*off = mp__region_alloc(r, sizeof(uint64_t) + n)) == 0)
 			return -ENOMEM;
-		p = mpi_at(r, *off);
+		p = mp__at(r, *off);
 		p[0] = n;
 		memcpy(p + 1, sp, n);
 		return 0;
 	}
-	if ((rc = mpi_pickle_dumps(o, MP_PICKLE_DEFAULT_PROTOCOL, &b)) < 0)
+	if ((rc = mp__pickle_dumps(o, MP_PICKLE_DEFAULT_PROTOCOL, &b)) < 0)
 		return rc;
-	*off = mpi_region_alloc(r, sizeof(uint64_t) + b.len);
+	*off = mp__region_alloc(r, sizeof(uint64_t) + b.len);
 	if (*off == 0) {
-		mpi_free(b.data);
+		mp__free(b.data);
 		return -ENOMEM;
 	}
-	p = mpi_at(r, *off);
+	p = mp__at(r, *off);
 	p[0] = b.len;
 	memcpy(p + 1, b.data, b.len);
-	mpi_free(b.data);
+	mp__free(b.data);
 	return 0;
 }
 
-int mpi_region_get_obj(const struct mpi_region *r, uint64_t off,
+int mp__region_get_obj(const struct mp__region *r, uint64_t off,
 		       mp_obj_t **out)
 {
-	const uint64_t *p = mpi_at(r, off);
-	int rc = mpi_unpickle_small((const unsigned char *)(p + 1),
+	const uint64_t *p = mp__at(r, off);
+	int rc = mp__unpickle_small((const unsigned char *)(p + 1),
 				    (size_t)p[0], out);
 
 	if (rc != 0)
 		return rc < 0 ? rc : 0;
-	return mpi_pickle_loads(p + 1, (size_t)p[0], out);
+	return mp__pickle_loads(p + 1, (size_t)p[0], out);
 }

@@ -31,7 +31,7 @@ enum { MAX_REGIONS = 64 };
 
 /* This process's regions (made here or adopted) and their memfds. */
 static struct {
-	struct mpi_region *r[MAX_REGIONS];
+	struct mp__region *r[MAX_REGIONS];
 	size_t size[MAX_REGIONS];
 	int fd[MAX_REGIONS];
 	size_t n;
@@ -39,7 +39,7 @@ static struct {
 static pthread_mutex_t regs_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* List r with its memfd: true, or false when the table is full. */
-static bool keep(struct mpi_region *r, size_t size, int fd)
+static bool keep(struct mp__region *r, size_t size, int fd)
 {
 	bool kept = false;
 
@@ -54,13 +54,13 @@ static bool keep(struct mpi_region *r, size_t size, int fd)
 	return kept;
 }
 
-void mpi_region_keep(struct mpi_region *r, int fd)
+void mp__region_keep(struct mp__region *r, int fd)
 {
 	if (!keep(r, r->size, fd))
 		close(fd); /* its objects cannot travel; the rest works */
 }
 
-void mpi_region_forget(struct mpi_region *r)
+void mp__region_forget(struct mp__region *r)
 {
 	int fd = -1;
 
@@ -79,7 +79,7 @@ void mpi_region_forget(struct mpi_region *r)
 		close(fd);
 }
 
-int mpi_region_describe(const void *p, int *fd, uint64_t *off,
+int mp__region_describe(const void *p, int *fd, uint64_t *off,
 			uint64_t *base)
 {
 	int rc = -EINVAL;
@@ -101,9 +101,9 @@ int mpi_region_describe(const void *p, int *fd, uint64_t *off,
 }
 
 /* The proxy kinds: the region that holds obj (and no remote proxy). */
-int mpi_proxy_check(int kind, const void *obj)
+int mp__proxy_check(int kind, const void *obj)
 {
-	const struct mpi_rproxy *remote = NULL;
+	const struct mp__rproxy *remote = NULL;
 
 	switch (kind) {
 	case MP_SHARED_DICTPROXY:
@@ -122,7 +122,7 @@ int mpi_proxy_check(int kind, const void *obj)
 		break;
 	}
 	if (remote != NULL)
-		return mpi_why(-ENOTSUP, "a connected manager's proxy cannot "
+		return mp__why(-ENOTSUP, "a connected manager's proxy cannot "
 					 "travel to a forkserver or spawn "
 					 "child (connect from the child)");
 	return 0;
@@ -130,10 +130,10 @@ int mpi_proxy_check(int kind, const void *obj)
 
 /* The region at base (mapped there once, from fd; *took: fd is now the
  * region's): NULL with a reason. */
-static struct mpi_region *region_at(int fd, uint64_t base, bool *took,
+static struct mp__region *region_at(int fd, uint64_t base, bool *took,
 				    int *rc)
 {
-	struct mpi_region *r = (struct mpi_region *)(uintptr_t)base;
+	struct mp__region *r = (struct mp__region *)(uintptr_t)base;
 	struct stat st;
 
 	pthread_mutex_lock(&regs_lock);
@@ -144,18 +144,18 @@ static struct mpi_region *region_at(int fd, uint64_t base, bool *took,
 		}
 	pthread_mutex_unlock(&regs_lock);
 	if (fstat(fd, &st) < 0) {
-		*rc = MPI_WHY_SYS("fstat");
+		*rc = MP__WHY_SYS("fstat");
 		return NULL;
 	}
 	if (st.st_size < (off_t)sizeof(*r) || base == 0 || base % 4096 != 0) {
-		*rc = mpi_why(-EPROTO, "not a manager's region");
+		*rc = mp__why(-EPROTO, "not a manager's region");
 		return NULL;
 	}
-	if ((*rc = mpi_space_map_at(fd, r, (size_t)st.st_size)) < 0)
+	if ((*rc = mp__space_map_at(fd, r, (size_t)st.st_size)) < 0)
 		return NULL; /* space.c: in mp_init's range, or free */
-	if (r->magic != MPI_REGION_MAGIC || r->size != (uint64_t)st.st_size) {
-		mpi_space_unmap(r, (size_t)st.st_size);
-		*rc = mpi_why(-EPROTO, "not a manager's region");
+	if (r->magic != MP__REGION_MAGIC || r->size != (uint64_t)st.st_size) {
+		mp__space_unmap(r, (size_t)st.st_size);
+		*rc = mp__why(-EPROTO, "not a manager's region");
 		return NULL;
 	}
 	*took = keep(r, (size_t)st.st_size, fd);
@@ -189,10 +189,10 @@ static size_t extent(int kind, const void *p, size_t room)
 	}
 }
 
-int mpi_region_adopt(int fd, uint64_t base, uint64_t off, int kind,
+int mp__region_adopt(int fd, uint64_t base, uint64_t off, int kind,
 		     size_t need, bool *took, void **out)
 {
-	struct mpi_region *r;
+	struct mp__region *r;
 	size_t room;
 	char *p;
 	int rc = 0;
@@ -201,14 +201,14 @@ int mpi_region_adopt(int fd, uint64_t base, uint64_t off, int kind,
 	if ((r = region_at(fd, base, took, &rc)) == NULL)
 		return rc;
 	if (off < sizeof(*r) || off >= r->size)
-		return mpi_why(-EPROTO, "no object at offset %llu",
+		return mp__why(-EPROTO, "no object at offset %llu",
 			       (unsigned long long)off);
 	p = (char *)r + off;
 	room = (size_t)(r->size - off);
 	if (kind >= MP_SHARED_DICTPROXY)
 		need = extent(kind, p, room);
 	if (need > room)
-		return mpi_why(-EPROTO, "an object past the region's end");
+		return mp__why(-EPROTO, "an object past the region's end");
 	/* The proxies' pointers: this region, as in the parent. */
 	if ((kind == MP_SHARED_DICTPROXY &&
 	     ((mp_dictproxy_t *)p)->r != r) ||
@@ -221,7 +221,7 @@ int mpi_region_adopt(int fd, uint64_t base, uint64_t off, int kind,
 	      (char *)((mp_namespaceproxy_t *)p)->d + sizeof(mp_dictproxy_t) >
 		      (char *)r + r->size ||
 	      ((mp_namespaceproxy_t *)p)->d->r != r)))
-		return mpi_why(-EPROTO, "no %s at offset %llu",
+		return mp__why(-EPROTO, "no %s at offset %llu",
 			       "manager proxy", (unsigned long long)off);
 	*out = p;
 	return 0;

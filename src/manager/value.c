@@ -24,36 +24,36 @@
 #include "manager/remote_int.h"
 #include "obj/obj_int.h"
 
-static int closed(const struct mpi_region *r)
+static int closed(const struct mp__region *r)
 {
-	if (mpi_region_closed(r))
-		return mpi_why(MP_ECLOSED, "the manager was shut down");
+	if (mp__region_closed(r))
+		return mp__why(MP_ECLOSED, "the manager was shut down");
 	return 0;
 }
 
 /* ---- Value ---- */
 
-int mpi_value_new(struct mpi_region *r, const mp_obj_t *init,
+int mp__value_new(struct mp__region *r, const mp_obj_t *init,
 		  struct mp_valueproxy **out)
 {
 	struct mp_valueproxy *v;
 	uint64_t off;
 	int rc;
 
-	if ((off = mpi_region_alloc(r, sizeof(*v))) == 0)
+	if ((off = mp__region_alloc(r, sizeof(*v))) == 0)
 		return -ENOMEM;
-	v = mpi_at(r, off);
+	v = mp__at(r, off);
 	memset(v, 0, sizeof(*v));
 	v->r = r;
-	if ((rc = mpi_region_put_obj(r, init, &v->off)) < 0) {
-		mpi_region_free(r, off);
+	if ((rc = mp__region_put_obj(r, init, &v->off)) < 0) {
+		mp__region_free(r, off);
 		return rc;
 	}
 	*out = v;
 	return 0;
 }
 
-int mpi_value_get(struct mp_valueproxy *v, mp_obj_t **out)
+int mp__value_get(struct mp_valueproxy *v, mp_obj_t **out)
 {
 	bool dead;
 	int rc;
@@ -61,26 +61,26 @@ int mpi_value_get(struct mp_valueproxy *v, mp_obj_t **out)
 	*out = NULL;
 	if ((rc = closed(v->r)) < 0)
 		return rc;
-	mpi_obj_lock(&v->lock, &dead); /* nothing to repair */
-	rc = mpi_region_get_obj(v->r, v->off, out);
-	mpi_obj_unlock(&v->lock);
+	mp__obj_lock(&v->lock, &dead); /* nothing to repair */
+	rc = mp__region_get_obj(v->r, v->off, out);
+	mp__obj_unlock(&v->lock);
 	return rc;
 }
 
-int mpi_value_set(struct mp_valueproxy *v, const mp_obj_t *value)
+int mp__value_set(struct mp_valueproxy *v, const mp_obj_t *value)
 {
 	uint64_t off, old;
 	bool dead;
 	int rc;
 
 	if ((rc = closed(v->r)) < 0 ||
-	    (rc = mpi_region_put_obj(v->r, value, &off)) < 0)
+	    (rc = mp__region_put_obj(v->r, value, &off)) < 0)
 		return rc;
-	mpi_obj_lock(&v->lock, &dead);
+	mp__obj_lock(&v->lock, &dead);
 	old = v->off;
 	__atomic_store_n(&v->off, off, __ATOMIC_RELEASE);
-	mpi_obj_unlock(&v->lock);
-	mpi_region_free(v->r, old);
+	mp__obj_unlock(&v->lock);
+	mp__region_free(v->r, old);
 	return 0;
 }
 
@@ -88,25 +88,25 @@ int mp_valueproxy_get(mp_valueproxy_t *v, mp_obj_t **out)
 {
 	int rc;
 
-	MPI_CHECK_NULL(out);
+	MP__CHECK_NULL(out);
 	*out = NULL;
-	MPI_CHECK_NULL(v);
+	MP__CHECK_NULL(v);
 	if (v->remote != NULL)
-		MPI_REMOTE(mpi_rdict_op(v->remote, "get", NULL, NULL, out));
-	rc = mpi_value_get(v, out);
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+		MP__REMOTE(mp__rdict_op(v->remote, "get", NULL, NULL, out));
+	rc = mp__value_get(v, out);
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 int mp_valueproxy_set(mp_valueproxy_t *v, const mp_obj_t *value)
 {
 	int rc;
 
-	MPI_CHECK_NULL(v);
-	MPI_CHECK_NULL(value);
+	MP__CHECK_NULL(v);
+	MP__CHECK_NULL(value);
 	if (v->remote != NULL)
-		MPI_REMOTE(mpi_rdict_op(v->remote, "set", value, NULL, NULL));
-	rc = mpi_value_set(v, value);
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+		MP__REMOTE(mp__rdict_op(v->remote, "set", value, NULL, NULL));
+	rc = mp__value_set(v, value);
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 /* ---- Array ---- */
@@ -185,7 +185,7 @@ static void int_value(const mp_obj_t *o, struct ival *v)
 		v->u = (uint64_t)v->i;
 		return;
 	}
-	p = mpi_obj_int_bytes(o, tmp, &len);
+	p = mp__obj_int_bytes(o, tmp, &len);
 	v->neg = len > 0 && (p[len - 1] & 0x80);
 	if (len == 9 && p[8] == 0) { /* 2^63 .. 2^64 - 1 */
 		v->fits_u64 = true;
@@ -205,11 +205,11 @@ static int convert(const struct tcode *t, const mp_obj_t *o, uint64_t *bits)
 	if (t->how == 'F') {
 		if (o->kind != MP_OBJ_BOOL && o->kind != MP_OBJ_INT &&
 		    o->kind != MP_OBJ_FLOAT)
-			return mpi_why(-EINVAL, "TypeError: must be real "
+			return mp__why(-EINVAL, "TypeError: must be real "
 						"number, not %s",
 				       mp_obj_kind_name(o->kind));
-		if ((rc = mpi_obj_as_double(o, &d)) < 0)
-			return mpi_why(rc, "OverflowError: int too large to "
+		if ((rc = mp__obj_as_double(o, &d)) < 0)
+			return mp__why(rc, "OverflowError: int too large to "
 					   "convert to float");
 		if (t->size == 8) {
 			memcpy(bits, &d, 8);
@@ -223,26 +223,26 @@ static int convert(const struct tcode *t, const mp_obj_t *o, uint64_t *bits)
 		return 0;
 	}
 	if (o->kind != MP_OBJ_BOOL && o->kind != MP_OBJ_INT)
-		return mpi_why(-EINVAL, "TypeError: '%s' object cannot be "
+		return mp__why(-EINVAL, "TypeError: '%s' object cannot be "
 					"interpreted as an integer",
 			       mp_obj_kind_name(o->kind));
 	int_value(o, &v);
 	if (t->how == 'V') {
 		if (v.neg)
-			return mpi_why(-ERANGE, "OverflowError: %s", t->under);
+			return mp__why(-ERANGE, "OverflowError: %s", t->under);
 		if (!v.fits_u64)
-			return mpi_why(-ERANGE, "OverflowError: %s", t->big);
+			return mp__why(-ERANGE, "OverflowError: %s", t->big);
 		if (v.u > t->max)
-			return mpi_why(-ERANGE, "OverflowError: %s", t->over);
+			return mp__why(-ERANGE, "OverflowError: %s", t->over);
 		*bits = v.u;
 		return 0;
 	}
 	if (!v.fits_i64)
-		return mpi_why(-ERANGE, "OverflowError: %s", t->big);
+		return mp__why(-ERANGE, "OverflowError: %s", t->big);
 	if (v.i < t->min)
-		return mpi_why(-ERANGE, "OverflowError: %s", t->under);
+		return mp__why(-ERANGE, "OverflowError: %s", t->under);
 	if (v.i > 0 && (uint64_t)v.i > t->max)
-		return mpi_why(-ERANGE, "OverflowError: %s", t->over);
+		return mp__why(-ERANGE, "OverflowError: %s", t->over);
 	*bits = (uint64_t)v.i;
 	return 0;
 }
@@ -318,10 +318,10 @@ static mp_obj_t *load(struct mp_arrayproxy *a, uint64_t i)
 	for (int k = 0; k < 8; k++)
 		le[k] = (unsigned char)(u >> (8 * k));
 	le[8] = 0;
-	return mpi_obj_bigint(le, 9, &rc);
+	return mp__obj_bigint(le, 9, &rc);
 }
 
-int mpi_array_new(struct mpi_region *r, char typecode, const mp_obj_t *init,
+int mp__array_new(struct mp__region *r, char typecode, const mp_obj_t *init,
 		  struct mp_arrayproxy **out)
 {
 	const struct tcode *t = tcode_of(typecode);
@@ -330,17 +330,17 @@ int mpi_array_new(struct mpi_region *r, char typecode, const mp_obj_t *init,
 	int rc;
 
 	if (t == NULL)
-		return mpi_why(-EINVAL, "ValueError: bad typecode (must be b, "
+		return mp__why(-EINVAL, "ValueError: bad typecode (must be b, "
 					"B, h, H, i, I, l, L, q, Q, f or d)");
 	if (n > INT32_MAX)
-		return mpi_why(-EINVAL, "%llu items: at most INT32_MAX",
+		return mp__why(-EINVAL, "%llu items: at most INT32_MAX",
 			       (unsigned long long)n);
 	for (i = 0; i < n; i++) /* checked first: nothing to undo */
 		if ((rc = convert(t, init->u.c.v[i], &bits)) < 0)
 			return rc;
-	if ((off = mpi_region_alloc(r, sizeof(*a) + n * t->size)) == 0)
+	if ((off = mp__region_alloc(r, sizeof(*a) + n * t->size)) == 0)
 		return -ENOMEM;
-	a = mpi_at(r, off);
+	a = mp__at(r, off);
 	a->r = r;
 	a->remote = NULL;
 	a->n = n;
@@ -365,7 +365,7 @@ static int norm(const struct mp_arrayproxy *a, ptrdiff_t i, uint64_t *out)
 	return 0;
 }
 
-int mpi_array_get(struct mp_arrayproxy *a, ptrdiff_t i, mp_obj_t **out)
+int mp__array_get(struct mp_arrayproxy *a, ptrdiff_t i, mp_obj_t **out)
 {
 	uint64_t k;
 	int rc;
@@ -374,13 +374,13 @@ int mpi_array_get(struct mp_arrayproxy *a, ptrdiff_t i, mp_obj_t **out)
 	if ((rc = closed(a->r)) < 0)
 		return rc;
 	if (norm(a, i, &k) < 0)
-		return mpi_why(-ERANGE, "IndexError: array index out of range");
+		return mp__why(-ERANGE, "IndexError: array index out of range");
 	if ((*out = load(a, k)) == NULL)
-		return mpi_why(-ENOMEM, "out of memory");
+		return mp__why(-ENOMEM, "out of memory");
 	return 0;
 }
 
-int mpi_array_set(struct mp_arrayproxy *a, ptrdiff_t i, const mp_obj_t *value)
+int mp__array_set(struct mp_arrayproxy *a, ptrdiff_t i, const mp_obj_t *value)
 {
 	uint64_t k, bits;
 	int rc;
@@ -388,7 +388,7 @@ int mpi_array_set(struct mp_arrayproxy *a, ptrdiff_t i, const mp_obj_t *value)
 	if ((rc = closed(a->r)) < 0)
 		return rc;
 	if (norm(a, i, &k) < 0)
-		return mpi_why(-ERANGE, "IndexError: array assignment index "
+		return mp__why(-ERANGE, "IndexError: array assignment index "
 					"out of range");
 	if ((rc = convert(tcode_of(a->code), value, &bits)) < 0)
 		return rc;
@@ -400,35 +400,35 @@ int mp_arrayproxy_get(mp_arrayproxy_t *a, ptrdiff_t i, mp_obj_t **out)
 {
 	int rc;
 
-	MPI_CHECK_NULL(out);
+	MP__CHECK_NULL(out);
 	*out = NULL;
-	MPI_CHECK_NULL(a);
+	MP__CHECK_NULL(a);
 	if (a->remote != NULL)
-		MPI_REMOTE(mpi_rindex(a->remote, "__getitem__", i, NULL, out));
-	rc = mpi_array_get(a, i, out);
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+		MP__REMOTE(mp__rindex(a->remote, "__getitem__", i, NULL, out));
+	rc = mp__array_get(a, i, out);
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 int mp_arrayproxy_set(mp_arrayproxy_t *a, ptrdiff_t i, const mp_obj_t *value)
 {
 	int rc;
 
-	MPI_CHECK_NULL(a);
-	MPI_CHECK_NULL(value);
+	MP__CHECK_NULL(a);
+	MP__CHECK_NULL(value);
 	if (a->remote != NULL)
-		MPI_REMOTE(mpi_rindex(a->remote, "__setitem__", i, value, NULL));
-	rc = mpi_array_set(a, i, value);
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+		MP__REMOTE(mp__rindex(a->remote, "__setitem__", i, value, NULL));
+	rc = mp__array_set(a, i, value);
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 int mp_arrayproxy_len(mp_arrayproxy_t *a)
 {
 	int rc;
 
-	MPI_CHECK_NULL(a);
+	MP__CHECK_NULL(a);
 	if (a->remote != NULL)
-		MPI_REMOTE(mpi_rint(a->remote, "__len__", NULL));
+		MP__REMOTE(mp__rint(a->remote, "__len__", NULL));
 	if ((rc = closed(a->r)) < 0)
-		return MPI_RAISE(rc);
+		return MP__RAISE(rc);
 	return (int)a->n;
 }

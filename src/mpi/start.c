@@ -301,10 +301,10 @@ static int be_start(mp_executor_t *ex, const mp_executor_opts_t *opts,
 	return 0;
 }
 
-static const struct mp_executor_backend mpi_backend = {
+static const struct mp_executor_backend mp__backend = {
 	"MPI", be_start, mpb_kick, be_stop, mpb_kill};
 
 const struct mp_executor_backend *mp_mpi_backend(void)
 {
-	return &mpi_backend;
+	return &mp__backend;
 }

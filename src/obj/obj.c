@@ -41,16 +41,16 @@ const char *mp_obj_kind_name(int kind)
 	if (kind >= 0 &&
 	    (size_t)kind < sizeof(kind_names) / sizeof(*kind_names))
 		return kind_names[kind];
-	if (kind == MPI_OBJ_GLOBAL)
+	if (kind == MP__OBJ_GLOBAL)
 		return "type";
 	return "?";
 }
 
 /* ---- nodes ---- */
 
-mp_obj_t *mpi_obj_new(int kind)
+mp_obj_t *mp__obj_new(int kind)
 {
-	mp_obj_t *o = mpi_calloc(1, sizeof(*o));
+	mp_obj_t *o = mp__calloc(1, sizeof(*o));
 
 	if (o != NULL) {
 		o->kind = (uint8_t)kind;
@@ -62,19 +62,19 @@ mp_obj_t *mpi_obj_new(int kind)
 	return o;
 }
 
-bool mpi_obj_is_container(const mp_obj_t *o)
+bool mp__obj_is_container(const mp_obj_t *o)
 {
 	return o->kind == MP_OBJ_TUPLE || o->kind == MP_OBJ_LIST ||
 	       o->kind == MP_OBJ_DICT || o->kind == MP_OBJ_SET ||
 	       o->kind == MP_OBJ_FROZENSET;
 }
 
-size_t mpi_obj_slots(const mp_obj_t *o)
+size_t mp__obj_slots(const mp_obj_t *o)
 {
 	return o->kind == MP_OBJ_DICT ? 2 * o->u.c.n : o->u.c.n;
 }
 
-void mpi_obj_decref(mp_obj_t *o)
+void mp__obj_decref(mp_obj_t *o)
 {
 	size_t i;
 
@@ -84,30 +84,30 @@ void mpi_obj_decref(mp_obj_t *o)
 		o->refs--;
 		return;
 	}
-	if (mpi_obj_is_container(o)) {
-		for (i = 0; i < mpi_obj_slots(o); i++)
-			mpi_obj_decref(o->u.c.v[i]);
-		mpi_free(o->u.c.v);
-		mpi_free(o->u.c.idx);
+	if (mp__obj_is_container(o)) {
+		for (i = 0; i < mp__obj_slots(o); i++)
+			mp__obj_decref(o->u.c.v[i]);
+		mp__free(o->u.c.v);
+		mp__free(o->u.c.idx);
 	} else if (o->kind == MP_OBJ_OBJECT) {
-		mpi_free(o->u.o.module);
-		mpi_free(o->u.o.qualname);
-		mpi_obj_decref(o->u.o.args);
-		mpi_obj_decref(o->u.o.state);
+		mp__free(o->u.o.module);
+		mp__free(o->u.o.qualname);
+		mp__obj_decref(o->u.o.args);
+		mp__obj_decref(o->u.o.state);
 	} else if (o->kind == MP_OBJ_STR || o->kind == MP_OBJ_BYTES ||
-		   o->kind == MPI_OBJ_GLOBAL ||
+		   o->kind == MP__OBJ_GLOBAL ||
 		   (o->kind == MP_OBJ_INT && o->big)) {
-		mpi_free(o->u.s.data);
+		mp__free(o->u.s.data);
 	}
-	mpi_free(o);
+	mp__free(o);
 }
 
 void mp_obj_free(mp_obj_t *o)
 {
-	mpi_obj_decref(o);
+	mp__obj_decref(o);
 }
 
-size_t mpi_utf8_check(const unsigned char *s, size_t len)
+size_t mp__utf8_check(const unsigned char *s, size_t len)
 {
 	size_t i = 0, n, k;
 	uint32_t cp, min;
@@ -142,20 +142,20 @@ size_t mpi_utf8_check(const unsigned char *s, size_t len)
 	return len;
 }
 
-mp_obj_t *mpi_obj_str(int kind, const void *data, size_t len, int *rc)
+mp_obj_t *mp__obj_str(int kind, const void *data, size_t len, int *rc)
 {
 	mp_obj_t *o;
 	size_t bad;
 
 	if (kind == MP_OBJ_STR &&
-	    (bad = mpi_utf8_check(data, len)) != len) {
-		*rc = mpi_why(-EILSEQ, "invalid UTF-8 at byte %zu of %zu", bad,
+	    (bad = mp__utf8_check(data, len)) != len) {
+		*rc = mp__why(-EILSEQ, "invalid UTF-8 at byte %zu of %zu", bad,
 			      len);
 		return NULL;
 	}
-	if ((o = mpi_obj_new(kind)) == NULL ||
-	    (o->u.s.data = mpi_malloc(len + 1)) == NULL) {
-		mpi_free(o);
+	if ((o = mp__obj_new(kind)) == NULL ||
+	    (o->u.s.data = mp__malloc(len + 1)) == NULL) {
+		mp__free(o);
 		*rc = -ENOMEM;
 		return NULL;
 	}
@@ -167,7 +167,7 @@ mp_obj_t *mpi_obj_str(int kind, const void *data, size_t len, int *rc)
 }
 
 /* Drop redundant sign bytes: the shortest two's complement form. */
-size_t mpi_obj_le_shortest(const unsigned char *b, size_t len)
+size_t mp__obj_le_shortest(const unsigned char *b, size_t len)
 {
 	while (len > 0) {
 		unsigned char top = b[len - 1];
@@ -183,39 +183,39 @@ size_t mpi_obj_le_shortest(const unsigned char *b, size_t len)
 	return len;
 }
 
-mp_obj_t *mpi_obj_bigint(const void *data, size_t len, int *rc)
+mp_obj_t *mp__obj_bigint(const void *data, size_t len, int *rc)
 {
 	const unsigned char *b = data;
 	mp_obj_t *o;
 	uint64_t u = 0;
 	size_t i;
 
-	len = mpi_obj_le_shortest(b, len);
+	len = mp__obj_le_shortest(b, len);
 	if (len <= 8) {
 		for (i = 0; i < len; i++)
 			u |= (uint64_t)b[i] << (8 * i);
 		if (len > 0 && len < 8 && (b[len - 1] & 0x80))
 			u |= ~(uint64_t)0 << (8 * len);
-		if ((o = mpi_obj_new(MP_OBJ_INT)) == NULL) {
+		if ((o = mp__obj_new(MP_OBJ_INT)) == NULL) {
 			*rc = -ENOMEM;
 			return NULL;
 		}
 		o->u.i = (int64_t)u;
 		return o;
 	}
-	if (len > MPI_BIGINT_MAX) {
-		*rc = mpi_why(-E2BIG, "int of %zu bytes exceeds %zu", len,
-			      MPI_BIGINT_MAX);
+	if (len > MP__BIGINT_MAX) {
+		*rc = mp__why(-E2BIG, "int of %zu bytes exceeds %zu", len,
+			      MP__BIGINT_MAX);
 		return NULL;
 	}
-	if ((o = mpi_obj_str(MP_OBJ_BYTES, data, len, rc)) == NULL)
+	if ((o = mp__obj_str(MP_OBJ_BYTES, data, len, rc)) == NULL)
 		return NULL;
 	o->kind = MP_OBJ_INT;
 	o->big = true;
 	return o;
 }
 
-const unsigned char *mpi_obj_int_bytes(const mp_obj_t *o, unsigned char *tmp,
+const unsigned char *mp__obj_int_bytes(const mp_obj_t *o, unsigned char *tmp,
 				       size_t *len)
 {
 	uint64_t u;
@@ -228,17 +228,17 @@ const unsigned char *mpi_obj_int_bytes(const mp_obj_t *o, unsigned char *tmp,
 	u = (uint64_t)(o->kind == MP_OBJ_BOOL ? (int64_t)o->u.b : o->u.i);
 	for (i = 0; i < 8; i++)
 		tmp[i] = (unsigned char)(u >> (8 * i));
-	*len = mpi_obj_le_shortest(tmp, 8);
+	*len = mp__obj_le_shortest(tmp, 8);
 	return tmp;
 }
 
-mp_obj_t *mpi_obj_global(const char *module, const char *name)
+mp_obj_t *mp__obj_global(const char *module, const char *name)
 {
 	size_t m = strlen(module), n = strlen(name);
-	mp_obj_t *o = mpi_obj_new(MPI_OBJ_GLOBAL);
+	mp_obj_t *o = mp__obj_new(MP__OBJ_GLOBAL);
 
-	if (o == NULL || (o->u.s.data = mpi_malloc(m + n + 2)) == NULL) {
-		mpi_free(o);
+	if (o == NULL || (o->u.s.data = mp__malloc(m + n + 2)) == NULL) {
+		mp__free(o);
 		return NULL;
 	}
 	memcpy(o->u.s.data, module, m + 1);
@@ -250,14 +250,14 @@ mp_obj_t *mpi_obj_global(const char *module, const char *name)
 /* ---- containers ---- */
 
 /* Position of key in dict/set c, or -1. */
-ptrdiff_t mpi_obj_find(const mp_obj_t *c, const mp_obj_t *key, uint64_t h)
+ptrdiff_t mp__obj_find(const mp_obj_t *c, const mp_obj_t *key, uint64_t h)
 {
 	size_t step = c->kind == MP_OBJ_DICT ? 2 : 1, i, mask;
 	uint32_t pos;
 
 	if (c->u.c.icap == 0) {
 		for (i = 0; i < c->u.c.n; i++)
-			if (mpi_obj_eq(c->u.c.v[step * i], key))
+			if (mp__obj_eq(c->u.c.v[step * i], key))
 				return (ptrdiff_t)i;
 		return -1;
 	}
@@ -266,12 +266,12 @@ ptrdiff_t mpi_obj_find(const mp_obj_t *c, const mp_obj_t *key, uint64_t h)
 		pos = c->u.c.idx[i];
 		if (pos == 0)
 			return -1;
-		if (mpi_obj_eq(c->u.c.v[step * (pos - 1)], key))
+		if (mp__obj_eq(c->u.c.v[step * (pos - 1)], key))
 			return (ptrdiff_t)pos - 1;
 	}
 }
 
-void mpi_obj_index_put(mp_obj_t *c, size_t pos, uint64_t h)
+void mp__obj_index_put(mp_obj_t *c, size_t pos, uint64_t h)
 {
 	size_t mask = c->u.c.icap - 1, i;
 
@@ -287,63 +287,63 @@ static int index_build(mp_obj_t *c, size_t n)
 	uint32_t *idx;
 
 	if (n < DICT_INDEX_MIN) {
-		mpi_free(c->u.c.idx);
+		mp__free(c->u.c.idx);
 		c->u.c.idx = NULL;
 		c->u.c.icap = 0;
 		return 0;
 	}
 	while (cap < 2 * n + 2)
 		cap *= 2;
-	if ((idx = mpi_calloc(cap, sizeof(*idx))) == NULL)
+	if ((idx = mp__calloc(cap, sizeof(*idx))) == NULL)
 		return -ENOMEM;
-	mpi_free(c->u.c.idx);
+	mp__free(c->u.c.idx);
 	c->u.c.idx = idx;
 	c->u.c.icap = cap;
 	for (i = 0; i < c->u.c.n; i++)
-		mpi_obj_index_put(c, i, mpi_obj_hash_of(c->u.c.v[step * i]));
+		mp__obj_index_put(c, i, mp__obj_hash_of(c->u.c.v[step * i]));
 	return 0;
 }
 
 /* Room for one more item (step slots). */
 static int reserve(mp_obj_t *c, size_t step)
 {
-	size_t need = mpi_obj_slots(c) + step, cap;
+	size_t need = mp__obj_slots(c) + step, cap;
 	mp_obj_t **v;
 
 	if (c->u.c.n >= UINT32_MAX - 1)
-		return mpi_why(-E2BIG, "container of %zu items is full",
+		return mp__why(-E2BIG, "container of %zu items is full",
 			       c->u.c.n);
 	if (need <= c->u.c.cap)
 		return 0;
 	cap = c->u.c.cap < 4 ? 4 : c->u.c.cap * 2;
 	if (cap < need)
 		cap = need;
-	if ((v = mpi_reallocarray(c->u.c.v, cap, sizeof(*v))) == NULL)
+	if ((v = mp__reallocarray(c->u.c.v, cap, sizeof(*v))) == NULL)
 		return -ENOMEM;
 	c->u.c.v = v;
 	c->u.c.cap = cap;
 	return 0;
 }
 
-int mpi_obj_take_depth(mp_obj_t *c, const mp_obj_t *item)
+int mp__obj_take_depth(mp_obj_t *c, const mp_obj_t *item)
 {
 	unsigned d = (unsigned)item->depth + 1;
 
 	if (d > MP_OBJ_MAX_DEPTH)
-		return mpi_why(-E2BIG, "nesting exceeds %d levels",
+		return mp__why(-E2BIG, "nesting exceeds %d levels",
 			       MP_OBJ_MAX_DEPTH);
 	if (d > c->depth)
 		c->depth = (uint16_t)d;
 	return 0;
 }
 
-int mpi_obj_append(mp_obj_t *seq, mp_obj_t *item)
+int mp__obj_append(mp_obj_t *seq, mp_obj_t *item)
 {
 	int rc;
 
-	if ((rc = mpi_obj_take_depth(seq, item)) < 0 ||
+	if ((rc = mp__obj_take_depth(seq, item)) < 0 ||
 	    (rc = reserve(seq, 1)) < 0) {
-		mpi_obj_decref(item);
+		mp__obj_decref(item);
 		return rc;
 	}
 	seq->u.c.v[seq->u.c.n++] = item;
@@ -359,15 +359,15 @@ static int insert(mp_obj_t *c, mp_obj_t *key, mp_obj_t *value)
 	ptrdiff_t at;
 	int rc;
 
-	if ((rc = mpi_obj_hashable(key)) < 0 ||
-	    (rc = mpi_obj_take_depth(c, key)) < 0 ||
-	    (value != NULL && (rc = mpi_obj_take_depth(c, value)) < 0))
+	if ((rc = mp__obj_hashable(key)) < 0 ||
+	    (rc = mp__obj_take_depth(c, key)) < 0 ||
+	    (value != NULL && (rc = mp__obj_take_depth(c, value)) < 0))
 		goto fail;
-	h = mpi_obj_hash_of(key);
-	if ((at = mpi_obj_find(c, key, h)) >= 0) {
-		mpi_obj_decref(key);
+	h = mp__obj_hash_of(key);
+	if ((at = mp__obj_find(c, key, h)) >= 0) {
+		mp__obj_decref(key);
 		if (dict) {
-			mpi_obj_decref(c->u.c.v[2 * at + 1]);
+			mp__obj_decref(c->u.c.v[2 * at + 1]);
 			c->u.c.v[2 * at + 1] = value;
 		}
 		return 0;
@@ -382,51 +382,51 @@ static int insert(mp_obj_t *c, mp_obj_t *key, mp_obj_t *value)
 	if (dict)
 		c->u.c.v[2 * c->u.c.n + 1] = value;
 	if (c->u.c.icap > 0)
-		mpi_obj_index_put(c, c->u.c.n, h);
+		mp__obj_index_put(c, c->u.c.n, h);
 	c->u.c.n++;
 	return 1;
 fail:
-	mpi_obj_decref(key);
-	mpi_obj_decref(value);
+	mp__obj_decref(key);
+	mp__obj_decref(value);
 	return rc;
 }
 
-int mpi_obj_setitem(mp_obj_t *d, mp_obj_t *key, mp_obj_t *value)
+int mp__obj_setitem(mp_obj_t *d, mp_obj_t *key, mp_obj_t *value)
 {
 	int rc = insert(d, key, value);
 
 	return rc < 0 ? rc : 0;
 }
 
-int mpi_obj_add(mp_obj_t *s, mp_obj_t *item)
+int mp__obj_add(mp_obj_t *s, mp_obj_t *item)
 {
 	return insert(s, item, NULL);
 }
 
-size_t mpi_obj_cost(const mp_obj_t *o)
+size_t mp__obj_cost(const mp_obj_t *o)
 {
 	size_t c = sizeof(*o);
 
-	if (mpi_obj_is_container(o))
+	if (mp__obj_is_container(o))
 		c += o->u.c.cap * sizeof(void *) + o->u.c.icap * 4;
 	else if (o->kind == MP_OBJ_STR || o->kind == MP_OBJ_BYTES ||
-		 o->kind == MPI_OBJ_GLOBAL || (o->kind == MP_OBJ_INT && o->big))
+		 o->kind == MP__OBJ_GLOBAL || (o->kind == MP_OBJ_INT && o->big))
 		c += o->u.s.len + 1;
 	else if (o->kind == MP_OBJ_OBJECT)
 		c += strlen(o->u.o.module) + strlen(o->u.o.qualname) + 2;
 	return c;
 }
 
-mp_obj_t *mpi_obj_copy(const mp_obj_t *o, int64_t *budget, bool freeze,
+mp_obj_t *mp__obj_copy(const mp_obj_t *o, int64_t *budget, bool freeze,
 		       int *rc)
 {
 	mp_obj_t *c;
 	size_t i, n;
 
 	if (budget != NULL) {
-		*budget -= (int64_t)mpi_obj_cost(o);
+		*budget -= (int64_t)mp__obj_cost(o);
 		if (*budget < 0) {
-			*rc = mpi_why(-E2BIG, "memo copies exceed the budget "
+			*rc = mp__why(-E2BIG, "memo copies exceed the budget "
 					      "(%d x input + %zu bytes)",
 				      MP_PICKLE_COPY_FACTOR,
 				      MP_PICKLE_COPY_BASE);
@@ -436,49 +436,49 @@ mp_obj_t *mpi_obj_copy(const mp_obj_t *o, int64_t *budget, bool freeze,
 	if (freeze)
 		((mp_obj_t *)o)->frozen = true;
 	if (o->kind == MP_OBJ_STR || o->kind == MP_OBJ_BYTES ||
-	    o->kind == MPI_OBJ_GLOBAL || (o->kind == MP_OBJ_INT && o->big)) {
-		if ((c = mpi_obj_str(MP_OBJ_BYTES, o->u.s.data, o->u.s.len,
+	    o->kind == MP__OBJ_GLOBAL || (o->kind == MP_OBJ_INT && o->big)) {
+		if ((c = mp__obj_str(MP_OBJ_BYTES, o->u.s.data, o->u.s.len,
 				     rc)) == NULL)
 			return NULL;
 		c->kind = o->kind;
 		c->big = o->big;
-	} else if ((c = mpi_obj_new(o->kind)) == NULL) {
+	} else if ((c = mp__obj_new(o->kind)) == NULL) {
 		*rc = -ENOMEM;
 		return NULL;
 	} else if (o->kind == MP_OBJ_OBJECT) {
 		c->flags = o->flags;
 		c->depth = o->depth;
-		if ((c->u.o.module = mpi_strdup(o->u.o.module)) == NULL ||
-		    (c->u.o.qualname = mpi_strdup(o->u.o.qualname)) == NULL) {
+		if ((c->u.o.module = mp__strdup(o->u.o.module)) == NULL ||
+		    (c->u.o.qualname = mp__strdup(o->u.o.qualname)) == NULL) {
 			*rc = -ENOMEM;
 			goto fail;
 		}
-		if ((c->u.o.args = mpi_obj_copy(o->u.o.args, budget, freeze,
+		if ((c->u.o.args = mp__obj_copy(o->u.o.args, budget, freeze,
 						rc)) == NULL)
 			goto fail;
 		if (o->u.o.state != NULL &&
-		    (c->u.o.state = mpi_obj_copy(o->u.o.state, budget, freeze,
+		    (c->u.o.state = mp__obj_copy(o->u.o.state, budget, freeze,
 						 rc)) == NULL)
 			goto fail;
-	} else if (mpi_obj_is_container(o)) {
-		n = mpi_obj_slots(o);
+	} else if (mp__obj_is_container(o)) {
+		n = mp__obj_slots(o);
 		c->depth = o->depth;
 		if (n > 0 &&
-		    (c->u.c.v = mpi_calloc(n, sizeof(*c->u.c.v))) == NULL) {
+		    (c->u.c.v = mp__calloc(n, sizeof(*c->u.c.v))) == NULL) {
 			*rc = -ENOMEM;
 			goto fail;
 		}
 		c->u.c.cap = n;
 		for (i = 0; i < n; i++) {
-			if ((c->u.c.v[i] = mpi_obj_copy(o->u.c.v[i], budget,
+			if ((c->u.c.v[i] = mp__obj_copy(o->u.c.v[i], budget,
 							freeze, rc)) == NULL) {
 				while (i > 0)
-					mpi_obj_decref(c->u.c.v[--i]);
+					mp__obj_decref(c->u.c.v[--i]);
 				goto fail;
 			}
 		}
 		c->u.c.n = o->u.c.n;
-		if ((o->kind == MP_OBJ_DICT || mpi_obj_set_kind(o->kind)) &&
+		if ((o->kind == MP_OBJ_DICT || mp__obj_set_kind(o->kind)) &&
 		    (*rc = index_build(c, c->u.c.n)) < 0)
 			goto fail;
 	} else {
@@ -487,6 +487,6 @@ mp_obj_t *mpi_obj_copy(const mp_obj_t *o, int64_t *budget, bool freeze,
 	c->frozen = freeze;
 	return c;
 fail:
-	mpi_obj_decref(c);
+	mp__obj_decref(c);
 	return NULL;
 }

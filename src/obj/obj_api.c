@@ -23,7 +23,7 @@
 	do {                                                                  \
 		mp_obj_t *made_ = (o);                                        \
 		if (made_ == NULL)                                            \
-			MPI_RAISE(rc);                                        \
+			MP__RAISE(rc);                                        \
 		return made_;                                                 \
 	} while (0)
 
@@ -31,12 +31,12 @@ mp_obj_t *mp_obj_none(void)
 {
 	int rc = -ENOMEM;
 
-	RETURN_MADE(mpi_obj_new(MP_OBJ_NONE), rc);
+	RETURN_MADE(mp__obj_new(MP_OBJ_NONE), rc);
 }
 
 mp_obj_t *mp_obj_bool(bool v)
 {
-	mp_obj_t *o = mpi_obj_new(MP_OBJ_BOOL);
+	mp_obj_t *o = mp__obj_new(MP_OBJ_BOOL);
 	int rc = -ENOMEM;
 
 	if (o != NULL)
@@ -46,7 +46,7 @@ mp_obj_t *mp_obj_bool(bool v)
 
 mp_obj_t *mp_obj_int(int64_t v)
 {
-	mp_obj_t *o = mpi_obj_new(MP_OBJ_INT);
+	mp_obj_t *o = mp__obj_new(MP_OBJ_INT);
 	int rc = -ENOMEM;
 
 	if (o != NULL)
@@ -56,7 +56,7 @@ mp_obj_t *mp_obj_int(int64_t v)
 
 mp_obj_t *mp_obj_float(double v)
 {
-	mp_obj_t *o = mpi_obj_new(MP_OBJ_FLOAT);
+	mp_obj_t *o = mp__obj_new(MP_OBJ_FLOAT);
 	int rc = -ENOMEM;
 
 	if (o != NULL)
@@ -69,10 +69,10 @@ mp_obj_t *mp_obj_bigint(const void *data, size_t len)
 	int rc = -EINVAL;
 
 	if (data == NULL && len > 0) {
-		MPI_ERR(-EINVAL, "argument 'data' is NULL");
+		MP__ERR(-EINVAL, "argument 'data' is NULL");
 		return NULL;
 	}
-	RETURN_MADE(mpi_obj_bigint(data, len, &rc), rc);
+	RETURN_MADE(mp__obj_bigint(data, len, &rc), rc);
 }
 
 mp_obj_t *mp_obj_strn(const char *s, size_t len)
@@ -80,18 +80,18 @@ mp_obj_t *mp_obj_strn(const char *s, size_t len)
 	int rc = -EINVAL;
 
 	if (s == NULL && len > 0) {
-		MPI_ERR(-EINVAL, "argument 's' is NULL");
+		MP__ERR(-EINVAL, "argument 's' is NULL");
 		return NULL;
 	}
-	RETURN_MADE(mpi_obj_str(MP_OBJ_STR, s, len, &rc), rc);
+	RETURN_MADE(mp__obj_str(MP_OBJ_STR, s, len, &rc), rc);
 }
 
 mp_obj_t *mp_obj_str(const char *s)
 {
 	int rc = -EINVAL;
 
-	MPI_CHECK_NULL_P(s);
-	RETURN_MADE(mpi_obj_str(MP_OBJ_STR, s, strlen(s), &rc), rc);
+	MP__CHECK_NULL_P(s);
+	RETURN_MADE(mp__obj_str(MP_OBJ_STR, s, strlen(s), &rc), rc);
 }
 
 mp_obj_t *mp_obj_bytes(const void *data, size_t len)
@@ -99,10 +99,10 @@ mp_obj_t *mp_obj_bytes(const void *data, size_t len)
 	int rc = -EINVAL;
 
 	if (data == NULL && len > 0) {
-		MPI_ERR(-EINVAL, "argument 'data' is NULL");
+		MP__ERR(-EINVAL, "argument 'data' is NULL");
 		return NULL;
 	}
-	RETURN_MADE(mpi_obj_str(MP_OBJ_BYTES, data, len, &rc), rc);
+	RETURN_MADE(mp__obj_str(MP_OBJ_BYTES, data, len, &rc), rc);
 }
 
 /* The code a NULL item stands for: its constructor's. */
@@ -120,7 +120,7 @@ mp_obj_t *mp_obj_tuple(size_t n, mp_obj_t *const *items)
 	int rc = 0;
 
 	if (n > 0 && items == NULL) {
-		MPI_ERR(-EINVAL, "argument 'items' is NULL");
+		MP__ERR(-EINVAL, "argument 'items' is NULL");
 		return NULL;
 	}
 	for (i = 0; i < n; i++)
@@ -128,27 +128,27 @@ mp_obj_t *mp_obj_tuple(size_t n, mp_obj_t *const *items)
 			rc = null_item_code();
 			bad = i;
 		}
-	if (rc == 0 && (t = mpi_obj_new(MP_OBJ_TUPLE)) == NULL)
+	if (rc == 0 && (t = mp__obj_new(MP_OBJ_TUPLE)) == NULL)
 		rc = -ENOMEM;
 	if (rc < 0) {
 		for (i = 0; i < n; i++)
-			mpi_obj_decref(items[i]);
+			mp__obj_decref(items[i]);
 		if (rc == -ENOMEM)
-			MPI_ERR(rc, "out of memory");
+			MP__ERR(rc, "out of memory");
 		else
-			MPI_ERR(rc, "item %zu is NULL (its constructor failed: "
+			MP__ERR(rc, "item %zu is NULL (its constructor failed: "
 				    "%s)", bad, mp_strerror(rc));
 		return NULL;
 	}
 	for (i = 0; i < n; i++) {
 		if (rc == 0)
-			rc = mpi_obj_append(t, items[i]);
+			rc = mp__obj_append(t, items[i]);
 		else
-			mpi_obj_decref(items[i]);
+			mp__obj_decref(items[i]);
 	}
 	if (rc < 0) {
-		mpi_obj_decref(t);
-		MPI_RAISE(rc);
+		mp__obj_decref(t);
+		MP__RAISE(rc);
 		return NULL;
 	}
 	return t;
@@ -162,7 +162,7 @@ mp_obj_t *mp_obj_tuple_pack(size_t n, ...)
 	int rc = 0;
 	bool null = false;
 
-	if ((t = mpi_obj_new(MP_OBJ_TUPLE)) == NULL)
+	if ((t = mp__obj_new(MP_OBJ_TUPLE)) == NULL)
 		rc = -ENOMEM;
 	va_start(ap, n);
 	for (i = 0; i < n; i++) {
@@ -171,18 +171,18 @@ mp_obj_t *mp_obj_tuple_pack(size_t n, ...)
 			rc = null_item_code();
 			null = true;
 		} else if (rc == 0)
-			rc = mpi_obj_append(t, item);
+			rc = mp__obj_append(t, item);
 		else
-			mpi_obj_decref(item);
+			mp__obj_decref(item);
 	}
 	va_end(ap);
 	if (rc < 0) {
-		mpi_obj_decref(t);
+		mp__obj_decref(t);
 		if (null)
-			MPI_ERR(rc, "an item is NULL (its constructor failed: "
+			MP__ERR(rc, "an item is NULL (its constructor failed: "
 				    "%s)", mp_strerror(rc));
 		else
-			MPI_RAISE(rc);
+			MP__RAISE(rc);
 		return NULL;
 	}
 	return t;
@@ -192,28 +192,28 @@ mp_obj_t *mp_obj_list(void)
 {
 	int rc = -ENOMEM;
 
-	RETURN_MADE(mpi_obj_new(MP_OBJ_LIST), rc);
+	RETURN_MADE(mp__obj_new(MP_OBJ_LIST), rc);
 }
 
 mp_obj_t *mp_obj_dict(void)
 {
 	int rc = -ENOMEM;
 
-	RETURN_MADE(mpi_obj_new(MP_OBJ_DICT), rc);
+	RETURN_MADE(mp__obj_new(MP_OBJ_DICT), rc);
 }
 
 mp_obj_t *mp_obj_set(void)
 {
 	int rc = -ENOMEM;
 
-	RETURN_MADE(mpi_obj_new(MP_OBJ_SET), rc);
+	RETURN_MADE(mp__obj_new(MP_OBJ_SET), rc);
 }
 
 mp_obj_t *mp_obj_frozenset(void)
 {
 	int rc = -ENOMEM;
 
-	RETURN_MADE(mpi_obj_new(MP_OBJ_FROZENSET), rc);
+	RETURN_MADE(mp__obj_new(MP_OBJ_FROZENSET), rc);
 }
 
 static bool good_name(const char *s)
@@ -229,26 +229,26 @@ mp_obj_t *mp_obj_object(const char *module, const char *qualname,
 	int rc = 0;
 
 	if (!good_name(module) || !good_name(qualname))
-		rc = MPI_ERR(-EINVAL, "module and qualname must be non-empty "
+		rc = MP__ERR(-EINVAL, "module and qualname must be non-empty "
 				      "names (under 256 bytes, no newline)");
 	else if (args != NULL && args->kind != MP_OBJ_TUPLE)
-		rc = MPI_ERR(-EINVAL, "args must be a tuple, not %s",
+		rc = MP__ERR(-EINVAL, "args must be a tuple, not %s",
 			     mp_obj_kind_name(args->kind));
 	else if (flags & ~MP_OBJ_NEWOBJ)
-		rc = MPI_ERR(-EINVAL, "unknown flags %#x", flags);
-	else if (args == NULL && (args = mpi_obj_new(MP_OBJ_TUPLE)) == NULL)
-		rc = MPI_ERR(-ENOMEM, "out of memory");
-	else if ((o = mpi_obj_new(MP_OBJ_OBJECT)) == NULL ||
-		 (o->u.o.module = mpi_strdup(module)) == NULL ||
-		 (o->u.o.qualname = mpi_strdup(qualname)) == NULL)
-		rc = MPI_ERR(-ENOMEM, "out of memory");
-	else if ((rc = mpi_obj_take_depth(o, args)) < 0 ||
-		 (state != NULL && (rc = mpi_obj_take_depth(o, state)) < 0))
-		MPI_RAISE(rc);
+		rc = MP__ERR(-EINVAL, "unknown flags %#x", flags);
+	else if (args == NULL && (args = mp__obj_new(MP_OBJ_TUPLE)) == NULL)
+		rc = MP__ERR(-ENOMEM, "out of memory");
+	else if ((o = mp__obj_new(MP_OBJ_OBJECT)) == NULL ||
+		 (o->u.o.module = mp__strdup(module)) == NULL ||
+		 (o->u.o.qualname = mp__strdup(qualname)) == NULL)
+		rc = MP__ERR(-ENOMEM, "out of memory");
+	else if ((rc = mp__obj_take_depth(o, args)) < 0 ||
+		 (state != NULL && (rc = mp__obj_take_depth(o, state)) < 0))
+		MP__RAISE(rc);
 	if (rc < 0) {
-		mpi_obj_decref(o);
-		mpi_obj_decref(args);
-		mpi_obj_decref(state);
+		mp__obj_decref(o);
+		mp__obj_decref(args);
+		mp__obj_decref(state);
 		return NULL;
 	}
 	o->flags = (uint8_t)flags;
@@ -261,24 +261,24 @@ mp_obj_t *mp_obj_copy(const mp_obj_t *o)
 {
 	int rc = -ENOMEM;
 
-	MPI_CHECK_NULL_P(o);
-	RETURN_MADE(mpi_obj_copy(o, NULL, false, &rc), rc);
+	MP__CHECK_NULL_P(o);
+	RETURN_MADE(mp__obj_copy(o, NULL, false, &rc), rc);
 }
 
 int mp_obj_kind(const mp_obj_t *o)
 {
-	MPI_CHECK_NULL(o);
+	MP__CHECK_NULL(o);
 	return o->kind;
 }
 
 /* -EINVAL naming what was expected and what came (public layer). */
 #define WRONG_KIND(o, want)                                                   \
-	MPI_ERR(-EINVAL, "expected %s, got %s", (want),                      \
+	MP__ERR(-EINVAL, "expected %s, got %s", (want),                      \
 		(o) ? mp_obj_kind_name((o)->kind) : "NULL")
 
 int mp_obj_as_bool(const mp_obj_t *o, bool *out)
 {
-	MPI_CHECK_NULL(out);
+	MP__CHECK_NULL(out);
 	if (o == NULL || o->kind != MP_OBJ_BOOL)
 		return WRONG_KIND(o, "bool");
 	*out = o->u.b;
@@ -287,13 +287,13 @@ int mp_obj_as_bool(const mp_obj_t *o, bool *out)
 
 int mp_obj_as_int(const mp_obj_t *o, int64_t *out)
 {
-	MPI_CHECK_NULL(out);
+	MP__CHECK_NULL(out);
 	if (o == NULL || (o->kind != MP_OBJ_INT && o->kind != MP_OBJ_BOOL))
 		return WRONG_KIND(o, "int");
 	if (o->big)
-		return MPI_ERR(-ERANGE, "int of %zu bytes does not fit 64 bits",
+		return MP__ERR(-ERANGE, "int of %zu bytes does not fit 64 bits",
 			       o->u.s.len);
-	*out = mpi_obj_num_small(o);
+	*out = mp__obj_num_small(o);
 	return 0;
 }
 
@@ -303,12 +303,12 @@ int mp_obj_as_bigint(const mp_obj_t *o, mp_bytes_t *out)
 	const unsigned char *p;
 	size_t len;
 
-	MPI_CHECK_NULL(out);
+	MP__CHECK_NULL(out);
 	if (o == NULL || (o->kind != MP_OBJ_INT && o->kind != MP_OBJ_BOOL))
 		return WRONG_KIND(o, "int");
-	p = mpi_obj_int_bytes(o, tmp, &len);
-	if ((out->data = mpi_malloc(len + 1)) == NULL)
-		return MPI_ERR(-ENOMEM, "out of memory");
+	p = mp__obj_int_bytes(o, tmp, &len);
+	if ((out->data = mp__malloc(len + 1)) == NULL)
+		return MP__ERR(-ENOMEM, "out of memory");
 	memcpy(out->data, p, len);
 	out->data[len] = '\0';
 	out->len = len;
@@ -326,7 +326,7 @@ static int big_to_double(const mp_obj_t *o, double *out)
 	unsigned carry = 1;
 	double d;
 
-	if ((mag = mpi_malloc(len)) == NULL)
+	if ((mag = mp__malloc(len)) == NULL)
 		return -ENOMEM;
 	for (i = 0; i < len; i++) {
 		unsigned v = neg ? (unsigned)(unsigned char)~le[i] + carry
@@ -345,7 +345,7 @@ static int big_to_double(const mp_obj_t *o, double *out)
 	}
 	for (i = 0; i < bits - 64 && !sticky; i++)
 		sticky = mag[i / 8] >> (i % 8) & 1;
-	mpi_free(mag);
+	mp__free(mag);
 	d = (double)(top | (uint64_t)sticky);
 	for (i = bits - 64; i > 0;) { /* d * 2^(bits - 64), exact or inf */
 		size_t k = i > 512 ? 512 : i;
@@ -357,17 +357,17 @@ static int big_to_double(const mp_obj_t *o, double *out)
 		i -= k;
 	}
 	if (isinf(d))
-		return mpi_why(-ERANGE, "int too large to convert to float");
+		return mp__why(-ERANGE, "int too large to convert to float");
 	*out = neg ? -d : d;
 	return 0;
 }
 
-int mpi_obj_as_double(const mp_obj_t *o, double *out)
+int mp__obj_as_double(const mp_obj_t *o, double *out)
 {
 	if (o->kind == MP_OBJ_FLOAT)
 		*out = o->u.f;
 	else if (!o->big)
-		*out = (double)mpi_obj_num_small(o);
+		*out = (double)mp__obj_num_small(o);
 	else
 		return big_to_double(o, out);
 	return 0;
@@ -377,17 +377,17 @@ int mp_obj_as_float(const mp_obj_t *o, double *out)
 {
 	int rc;
 
-	MPI_CHECK_NULL(out);
-	if (o == NULL || !mpi_obj_is_num(o))
+	MP__CHECK_NULL(out);
+	if (o == NULL || !mp__obj_is_num(o))
 		return WRONG_KIND(o, "float");
-	if ((rc = mpi_obj_as_double(o, out)) < 0)
-		return MPI_RAISE(rc);
+	if ((rc = mp__obj_as_double(o, out)) < 0)
+		return MP__RAISE(rc);
 	return 0;
 }
 
 int mp_obj_as_str(const mp_obj_t *o, const mp_bytes_t **out)
 {
-	MPI_CHECK_NULL(out);
+	MP__CHECK_NULL(out);
 	if (o == NULL || o->kind != MP_OBJ_STR)
 		return WRONG_KIND(o, "str");
 	*out = &o->u.s;
@@ -396,7 +396,7 @@ int mp_obj_as_str(const mp_obj_t *o, const mp_bytes_t **out)
 
 int mp_obj_as_bytes(const mp_obj_t *o, const mp_bytes_t **out)
 {
-	MPI_CHECK_NULL(out);
+	MP__CHECK_NULL(out);
 	if (o == NULL || o->kind != MP_OBJ_BYTES)
 		return WRONG_KIND(o, "bytes");
 	*out = &o->u.s;
@@ -407,9 +407,9 @@ int mp_obj_len(const mp_obj_t *o, size_t *out)
 {
 	size_t i, n = 0;
 
-	MPI_CHECK_NULL(o);
-	MPI_CHECK_NULL(out);
-	if (mpi_obj_is_container(o)) {
+	MP__CHECK_NULL(o);
+	MP__CHECK_NULL(out);
+	if (mp__obj_is_container(o)) {
 		*out = o->u.c.n;
 	} else if (o->kind == MP_OBJ_BYTES) {
 		*out = o->u.s.len;
@@ -418,7 +418,7 @@ int mp_obj_len(const mp_obj_t *o, size_t *out)
 			n += ((unsigned char)o->u.s.data[i] & 0xc0) != 0x80;
 		*out = n;
 	} else {
-		return MPI_ERR(-EINVAL, "object of type '%s' has no len()",
+		return MP__ERR(-EINVAL, "object of type '%s' has no len()",
 			       mp_obj_kind_name(o->kind));
 	}
 	return 0;
@@ -426,13 +426,13 @@ int mp_obj_len(const mp_obj_t *o, size_t *out)
 
 int mp_obj_item(const mp_obj_t *o, ptrdiff_t i, const mp_obj_t **out)
 {
-	MPI_CHECK_NULL(out);
-	if (o == NULL || !mpi_obj_is_container(o) || o->kind == MP_OBJ_DICT)
+	MP__CHECK_NULL(out);
+	if (o == NULL || !mp__obj_is_container(o) || o->kind == MP_OBJ_DICT)
 		return WRONG_KIND(o, "tuple, list or set");
 	if (i < 0)
 		i += (ptrdiff_t)o->u.c.n;
 	if (i < 0 || (size_t)i >= o->u.c.n)
-		return MPI_ERR(-ERANGE, "%s index out of range",
+		return MP__ERR(-ERANGE, "%s index out of range",
 			       mp_obj_kind_name(o->kind));
 	*out = o->u.c.v[i];
 	return 0;
@@ -443,7 +443,7 @@ static int null_item(void)
 {
 	int rc = null_item_code();
 
-	return mpi_why(rc, "item is NULL (its constructor failed: %s)",
+	return mp__why(rc, "item is NULL (its constructor failed: %s)",
 		       mp_strerror(rc));
 }
 
@@ -452,13 +452,13 @@ int mp_obj_list_append(mp_obj_t *list, mp_obj_t *item)
 	int rc;
 
 	if (item == NULL)
-		return MPI_RAISE(null_item());
+		return MP__RAISE(null_item());
 	if (list == NULL || list->kind != MP_OBJ_LIST) {
-		mpi_obj_decref(item);
+		mp__obj_decref(item);
 		return WRONG_KIND(list, "list");
 	}
-	if ((rc = mpi_obj_append(list, item)) < 0)
-		return MPI_RAISE(rc);
+	if ((rc = mp__obj_append(list, item)) < 0)
+		return MP__RAISE(rc);
 	return 0;
 }
 
@@ -467,17 +467,17 @@ int mp_obj_dict_set(mp_obj_t *d, mp_obj_t *key, mp_obj_t *value)
 	int rc;
 
 	if (key == NULL || value == NULL) {
-		mpi_obj_decref(key);
-		mpi_obj_decref(value);
-		return MPI_RAISE(null_item());
+		mp__obj_decref(key);
+		mp__obj_decref(value);
+		return MP__RAISE(null_item());
 	}
 	if (d == NULL || d->kind != MP_OBJ_DICT) {
-		mpi_obj_decref(key);
-		mpi_obj_decref(value);
+		mp__obj_decref(key);
+		mp__obj_decref(value);
 		return WRONG_KIND(d, "dict");
 	}
-	if ((rc = mpi_obj_setitem(d, key, value)) < 0)
-		return MPI_RAISE(rc);
+	if ((rc = mp__obj_setitem(d, key, value)) < 0)
+		return MP__RAISE(rc);
 	return 0;
 }
 
@@ -488,13 +488,13 @@ static int key_error(const mp_obj_t *key)
 	size_t cap = 0;
 	int rc;
 
-	if (mpi_obj_repr(key, &r, &cap) < 0) {
-		mpi_free(r.data);
-		return mpi_why(-ENOENT, "KeyError");
+	if (mp__obj_repr(key, &r, &cap) < 0) {
+		mp__free(r.data);
+		return mp__why(-ENOENT, "KeyError");
 	}
-	rc = mpi_why(-ENOENT, "KeyError: %.200s%s", r.data,
+	rc = mp__why(-ENOENT, "KeyError: %.200s%s", r.data,
 		     r.len > 200 ? "..." : "");
-	mpi_free(r.data);
+	mp__free(r.data);
 	return rc;
 }
 
@@ -506,13 +506,13 @@ static int lookup(const mp_obj_t *d, const mp_obj_t *key, int kind_ok,
 	int rc;
 
 	if (key == NULL)
-		return mpi_why(-EINVAL, "argument 'key' is NULL");
+		return mp__why(-EINVAL, "argument 'key' is NULL");
 	if (d == NULL || !kind_ok)
-		return mpi_why(-EINVAL, "expected dict, got %s",
+		return mp__why(-EINVAL, "expected dict, got %s",
 			       d ? mp_obj_kind_name(d->kind) : "NULL");
-	if ((rc = mpi_obj_hashable(key)) < 0)
+	if ((rc = mp__obj_hashable(key)) < 0)
 		return rc;
-	*at = mpi_obj_find(d, key, mpi_obj_hash_of(key));
+	*at = mp__obj_find(d, key, mp__obj_hash_of(key));
 	return 0;
 }
 
@@ -522,12 +522,12 @@ int mp_obj_dict_get(const mp_obj_t *d, const mp_obj_t *key,
 	ptrdiff_t at = -1;
 	int rc;
 
-	MPI_CHECK_NULL(out);
+	MP__CHECK_NULL(out);
 	rc = lookup(d, key, d && d->kind == MP_OBJ_DICT, &at);
 	if (rc < 0)
-		return MPI_RAISE(rc);
+		return MP__RAISE(rc);
 	if (at < 0)
-		return MPI_RAISE(key_error(key));
+		return MP__RAISE(key_error(key));
 	*out = d->u.c.v[2 * at + 1];
 	return 0;
 }
@@ -539,15 +539,15 @@ int mp_obj_dict_get_str(const mp_obj_t *d, const char *key,
 	ptrdiff_t at = -1;
 	int rc;
 
-	MPI_CHECK_NULL(key);
-	MPI_CHECK_NULL(out);
+	MP__CHECK_NULL(key);
+	MP__CHECK_NULL(out);
 	k.u.s.data = (char *)key;
 	k.u.s.len = strlen(key);
 	rc = lookup(d, &k, d && d->kind == MP_OBJ_DICT, &at);
 	if (rc < 0)
-		return MPI_RAISE(rc);
+		return MP__RAISE(rc);
 	if (at < 0)
-		return MPI_RAISE(key_error(&k));
+		return MP__RAISE(key_error(&k));
 	*out = d->u.c.v[2 * at + 1];
 	return 0;
 }
@@ -559,11 +559,11 @@ int mp_obj_dict_del(mp_obj_t *d, const mp_obj_t *key)
 
 	rc = lookup(d, key, d && d->kind == MP_OBJ_DICT, &at);
 	if (rc < 0)
-		return MPI_RAISE(rc);
+		return MP__RAISE(rc);
 	if (at < 0)
-		return MPI_RAISE(key_error(key));
-	mpi_obj_decref(d->u.c.v[2 * at]);
-	mpi_obj_decref(d->u.c.v[2 * at + 1]);
+		return MP__RAISE(key_error(key));
+	mp__obj_decref(d->u.c.v[2 * at]);
+	mp__obj_decref(d->u.c.v[2 * at + 1]);
 	memmove(&d->u.c.v[2 * at], &d->u.c.v[2 * at + 2],
 		(2 * (d->u.c.n - (size_t)at) - 2) * sizeof(*d->u.c.v));
 	d->u.c.n--;
@@ -571,8 +571,8 @@ int mp_obj_dict_del(mp_obj_t *d, const mp_obj_t *key)
 		/* rebuild in place: the old index is big enough */
 		memset(d->u.c.idx, 0, d->u.c.icap * sizeof(*d->u.c.idx));
 		for (size_t i = 0; i < d->u.c.n; i++)
-			mpi_obj_index_put(d, i,
-					  mpi_obj_hash_of(d->u.c.v[2 * i]));
+			mp__obj_index_put(d, i,
+					  mp__obj_hash_of(d->u.c.v[2 * i]));
 	}
 	return 0;
 }
@@ -583,7 +583,7 @@ int mp_obj_dict_item(const mp_obj_t *d, size_t i, const mp_obj_t **key,
 	if (d == NULL || d->kind != MP_OBJ_DICT)
 		return WRONG_KIND(d, "dict");
 	if (i >= d->u.c.n)
-		return MPI_ERR(-ERANGE, "item %zu of a dict of %zu", i,
+		return MP__ERR(-ERANGE, "item %zu of a dict of %zu", i,
 			       d->u.c.n);
 	if (key != NULL)
 		*key = d->u.c.v[2 * i];
@@ -597,13 +597,13 @@ int mp_obj_set_add(mp_obj_t *s, mp_obj_t *item)
 	int rc;
 
 	if (item == NULL)
-		return MPI_RAISE(null_item());
-	if (s == NULL || !mpi_obj_set_kind(s->kind)) {
-		mpi_obj_decref(item);
+		return MP__RAISE(null_item());
+	if (s == NULL || !mp__obj_set_kind(s->kind)) {
+		mp__obj_decref(item);
 		return WRONG_KIND(s, "set");
 	}
-	if ((rc = mpi_obj_add(s, item)) < 0)
-		return MPI_RAISE(rc);
+	if ((rc = mp__obj_add(s, item)) < 0)
+		return MP__RAISE(rc);
 	return rc;
 }
 
@@ -613,18 +613,18 @@ int mp_obj_contains(const mp_obj_t *o, const mp_obj_t *item)
 	size_t i;
 	int rc;
 
-	MPI_CHECK_NULL(item);
+	MP__CHECK_NULL(item);
 	if (o != NULL && (o->kind == MP_OBJ_TUPLE || o->kind == MP_OBJ_LIST)) {
 		for (i = 0; i < o->u.c.n; i++)
-			if (mpi_obj_eq(o->u.c.v[i], item))
+			if (mp__obj_eq(o->u.c.v[i], item))
 				return 1;
 		return 0;
 	}
 	rc = lookup(o, item,
 		    o && (o->kind == MP_OBJ_DICT ||
-			  mpi_obj_set_kind(o->kind)), &at);
+			  mp__obj_set_kind(o->kind)), &at);
 	if (rc < 0)
-		return MPI_RAISE(rc);
+		return MP__RAISE(rc);
 	return at >= 0;
 }
 
@@ -649,9 +649,9 @@ int mp_obj_object_info(const mp_obj_t *o, const char **module,
 
 int mp_obj_eq(const mp_obj_t *a, const mp_obj_t *b)
 {
-	MPI_CHECK_NULL(a);
-	MPI_CHECK_NULL(b);
-	return mpi_obj_eq(a, b);
+	MP__CHECK_NULL(a);
+	MP__CHECK_NULL(b);
+	return mp__obj_eq(a, b);
 }
 
 int mp_obj_repr(const mp_obj_t *o, mp_bytes_t *out)
@@ -660,11 +660,11 @@ int mp_obj_repr(const mp_obj_t *o, mp_bytes_t *out)
 	size_t cap = 0;
 	int rc;
 
-	MPI_CHECK_NULL(o);
-	MPI_CHECK_NULL(out);
-	if ((rc = mpi_obj_repr(o, &b, &cap)) < 0) {
-		mpi_free(b.data);
-		return MPI_ERR(rc, "out of memory");
+	MP__CHECK_NULL(o);
+	MP__CHECK_NULL(out);
+	if ((rc = mp__obj_repr(o, &b, &cap)) < 0) {
+		mp__free(b.data);
+		return MP__ERR(rc, "out of memory");
 	}
 	*out = b;
 	return 0;

@@ -100,10 +100,10 @@ static size_t float_as_le(double f, unsigned char *out, size_t cap)
 			carry = v >> 8;
 		}
 	}
-	return mpi_obj_le_shortest(out, len);
+	return mp__obj_le_shortest(out, len);
 }
 
-int64_t mpi_obj_num_small(const mp_obj_t *o)
+int64_t mp__obj_num_small(const mp_obj_t *o)
 {
 	return o->kind == MP_OBJ_BOOL ? (int64_t)o->u.b : o->u.i;
 }
@@ -117,7 +117,7 @@ static bool float_small(double f, int64_t *out)
 	return true;
 }
 
-uint64_t mpi_obj_hash_of(const mp_obj_t *o)
+uint64_t mp__obj_hash_of(const mp_obj_t *o)
 {
 	unsigned char tmp[160];
 	uint64_t h, bits;
@@ -147,19 +147,19 @@ uint64_t mpi_obj_hash_of(const mp_obj_t *o)
 	case MP_OBJ_TUPLE:
 		h = 0x7475706c65u ^ o->u.c.n;
 		for (i = 0; i < o->u.c.n; i++)
-			h = mix(h ^ mpi_obj_hash_of(o->u.c.v[i])) + i;
+			h = mix(h ^ mp__obj_hash_of(o->u.c.v[i])) + i;
 		return h;
 	case MP_OBJ_FROZENSET: /* order-independent */
 		h = 0x66726f7aU;
 		for (i = 0; i < o->u.c.n; i++)
-			h += mix(mpi_obj_hash_of(o->u.c.v[i]));
+			h += mix(mp__obj_hash_of(o->u.c.v[i]));
 		return mix(h);
 	default:
 		return 0; /* unhashable: refused before hashing */
 	}
 }
 
-int mpi_obj_hashable(const mp_obj_t *o)
+int mp__obj_hashable(const mp_obj_t *o)
 {
 	size_t i;
 	int rc;
@@ -167,15 +167,15 @@ int mpi_obj_hashable(const mp_obj_t *o)
 	switch (o->kind) {
 	case MP_OBJ_TUPLE:
 		for (i = 0; i < o->u.c.n; i++)
-			if ((rc = mpi_obj_hashable(o->u.c.v[i])) < 0)
+			if ((rc = mp__obj_hashable(o->u.c.v[i])) < 0)
 				return rc;
 		return 0;
 	case MP_OBJ_LIST:
 	case MP_OBJ_DICT:
 	case MP_OBJ_SET:
 	case MP_OBJ_OBJECT:
-	case MPI_OBJ_GLOBAL:
-		return mpi_why(-EINVAL, "unhashable type: '%s'",
+	case MP__OBJ_GLOBAL:
+		return mp__why(-EINVAL, "unhashable type: '%s'",
 			       mp_obj_kind_name(o->kind));
 	default:
 		return 0;
@@ -184,7 +184,7 @@ int mpi_obj_hashable(const mp_obj_t *o)
 
 /* ---- equality ---- */
 
-bool mpi_obj_is_num(const mp_obj_t *o)
+bool mp__obj_is_num(const mp_obj_t *o)
 {
 	return o->kind == MP_OBJ_BOOL || o->kind == MP_OBJ_INT ||
 	       o->kind == MP_OBJ_FLOAT;
@@ -208,7 +208,7 @@ static int num_eq(const mp_obj_t *a, const mp_obj_t *b)
 			return n > 0 && n == a->u.s.len &&
 			       memcmp(tmp, a->u.s.data, n) == 0;
 		}
-		return float_small(b->u.f, &v) && v == mpi_obj_num_small(a);
+		return float_small(b->u.f, &v) && v == mp__obj_num_small(a);
 	}
 	if ((a->kind == MP_OBJ_INT && a->big) ||
 	    (b->kind == MP_OBJ_INT && b->big))
@@ -216,7 +216,7 @@ static int num_eq(const mp_obj_t *a, const mp_obj_t *b)
 		       b->kind == MP_OBJ_INT &&
 		       b->big && a->u.s.len == b->u.s.len &&
 		       memcmp(a->u.s.data, b->u.s.data, a->u.s.len) == 0;
-	return mpi_obj_num_small(a) == mpi_obj_num_small(b);
+	return mp__obj_num_small(a) == mp__obj_num_small(b);
 }
 
 static int items_eq(const mp_obj_t *a, const mp_obj_t *b)
@@ -228,9 +228,9 @@ static int items_eq(const mp_obj_t *a, const mp_obj_t *b)
 		return 0;
 	if (a->kind == MP_OBJ_DICT) {
 		for (i = 0; i < a->u.c.n; i++) {
-			j = mpi_obj_find(b, a->u.c.v[2 * i],
-					 mpi_obj_hash_of(a->u.c.v[2 * i]));
-			if (j < 0 || !mpi_obj_eq(a->u.c.v[2 * i + 1],
+			j = mp__obj_find(b, a->u.c.v[2 * i],
+					 mp__obj_hash_of(a->u.c.v[2 * i]));
+			if (j < 0 || !mp__obj_eq(a->u.c.v[2 * i + 1],
 						 b->u.c.v[2 * j + 1]))
 				return 0;
 		}
@@ -238,52 +238,52 @@ static int items_eq(const mp_obj_t *a, const mp_obj_t *b)
 	}
 	if (a->kind == MP_OBJ_SET || a->kind == MP_OBJ_FROZENSET) {
 		for (i = 0; i < a->u.c.n; i++)
-			if (mpi_obj_find(b, a->u.c.v[i],
-					 mpi_obj_hash_of(a->u.c.v[i])) < 0)
+			if (mp__obj_find(b, a->u.c.v[i],
+					 mp__obj_hash_of(a->u.c.v[i])) < 0)
 				return 0;
 		return 1;
 	}
 	for (i = 0; i < a->u.c.n; i++)
-		if (!mpi_obj_eq(a->u.c.v[i], b->u.c.v[i]))
+		if (!mp__obj_eq(a->u.c.v[i], b->u.c.v[i]))
 			return 0;
 	return 1;
 }
 
-bool mpi_obj_set_kind(int k)
+bool mp__obj_set_kind(int k)
 {
 	return k == MP_OBJ_SET || k == MP_OBJ_FROZENSET;
 }
 
-int mpi_obj_eq(const mp_obj_t *a, const mp_obj_t *b)
+int mp__obj_eq(const mp_obj_t *a, const mp_obj_t *b)
 {
-	if (mpi_obj_is_num(a) && mpi_obj_is_num(b))
+	if (mp__obj_is_num(a) && mp__obj_is_num(b))
 		return num_eq(a, b);
 	if (a->kind != b->kind &&
-	    !(mpi_obj_set_kind(a->kind) && mpi_obj_set_kind(b->kind)))
+	    !(mp__obj_set_kind(a->kind) && mp__obj_set_kind(b->kind)))
 		return 0;
 	switch (a->kind) {
 	case MP_OBJ_NONE:
 		return 1;
 	case MP_OBJ_STR:
 	case MP_OBJ_BYTES:
-	case MPI_OBJ_GLOBAL:
+	case MP__OBJ_GLOBAL:
 		return a->u.s.len == b->u.s.len &&
 		       memcmp(a->u.s.data, b->u.s.data, a->u.s.len) == 0;
 	case MP_OBJ_OBJECT:
 		if (strcmp(a->u.o.module, b->u.o.module) != 0 ||
 		    strcmp(a->u.o.qualname, b->u.o.qualname) != 0 ||
 		    a->flags != b->flags ||
-		    !mpi_obj_eq(a->u.o.args, b->u.o.args))
+		    !mp__obj_eq(a->u.o.args, b->u.o.args))
 			return 0;
 		if (a->u.o.state == NULL || b->u.o.state == NULL)
 			return a->u.o.state == b->u.o.state;
-		return mpi_obj_eq(a->u.o.state, b->u.o.state);
+		return mp__obj_eq(a->u.o.state, b->u.o.state);
 	default:
 		return items_eq(a, b);
 	}
 }
 
-bool mpi_obj_identical(const mp_obj_t *a, const mp_obj_t *b)
+bool mp__obj_identical(const mp_obj_t *a, const mp_obj_t *b)
 {
 	size_t i;
 
@@ -307,19 +307,19 @@ bool mpi_obj_identical(const mp_obj_t *a, const mp_obj_t *b)
 		/* fall through */
 	case MP_OBJ_STR:
 	case MP_OBJ_BYTES:
-	case MPI_OBJ_GLOBAL:
+	case MP__OBJ_GLOBAL:
 		return a->u.s.len == b->u.s.len &&
 		       memcmp(a->u.s.data, b->u.s.data, a->u.s.len) == 0;
 	case MP_OBJ_OBJECT:
 		return strcmp(a->u.o.module, b->u.o.module) == 0 &&
 		       strcmp(a->u.o.qualname, b->u.o.qualname) == 0 &&
-		       mpi_obj_identical(a->u.o.args, b->u.o.args) &&
-		       mpi_obj_identical(a->u.o.state, b->u.o.state);
+		       mp__obj_identical(a->u.o.args, b->u.o.args) &&
+		       mp__obj_identical(a->u.o.state, b->u.o.state);
 	default:
 		if (a->u.c.n != b->u.c.n)
 			return false;
-		for (i = 0; i < mpi_obj_slots(a); i++)
-			if (!mpi_obj_identical(a->u.c.v[i], b->u.c.v[i]))
+		for (i = 0; i < mp__obj_slots(a); i++)
+			if (!mp__obj_identical(a->u.c.v[i], b->u.c.v[i]))
 				return false;
 		return true;
 	}

@@ -27,7 +27,7 @@ static int put(mp_bytes_t *b, size_t *cap, const void *p, size_t n)
 		c = *cap < 64 ? 64 : *cap;
 		while (c < need)
 			c = c > SIZE_MAX / 2 ? need : c * 2;
-		if ((d = mpi_realloc(b->data, c)) == NULL)
+		if ((d = mp__realloc(b->data, c)) == NULL)
 			return -ENOMEM;
 		b->data = d;
 		*cap = c;
@@ -121,7 +121,7 @@ static int repr_bigint(const unsigned char *le, size_t len, mp_bytes_t *b,
 	char *dec;
 	int rc = 0;
 
-	if ((w = mpi_calloc(nw, sizeof(*w))) == NULL)
+	if ((w = mp__calloc(nw, sizeof(*w))) == NULL)
 		return -ENOMEM;
 	for (i = 0; i < len; i++) /* magnitude, little-endian words */
 		w[i / 4] |= (uint32_t)(neg ? (unsigned char)~le[i] : le[i])
@@ -139,11 +139,11 @@ static int repr_bigint(const unsigned char *le, size_t len, mp_bytes_t *b,
 		rc = rc ? rc : putf(b, cap, "%x", w[top - 1]);
 		for (i = top - 1; i > 0 && rc == 0; i--)
 			rc = putf(b, cap, "%08x", w[i - 1]);
-		mpi_free(w);
+		mp__free(w);
 		return rc;
 	}
-	if ((dec = mpi_malloc(len * 3 + 16)) == NULL) {
-		mpi_free(w);
+	if ((dec = mp__malloc(len * 3 + 16)) == NULL) {
+		mp__free(w);
 		return -ENOMEM;
 	}
 	for (top = nw; top > 0;) {
@@ -168,8 +168,8 @@ static int repr_bigint(const unsigned char *le, size_t len, mp_bytes_t *b,
 		dec[nd - 1 - i] = t;
 	}
 	rc = put(b, cap, dec, nd);
-	mpi_free(dec);
-	mpi_free(w);
+	mp__free(dec);
+	mp__free(w);
 	return rc;
 }
 
@@ -255,12 +255,12 @@ static int repr_items(const mp_obj_t *o, size_t from, const char *open,
 		if (i > from)
 			rc = put(b, cap, ", ", 2);
 		if (dict) {
-			rc = rc ? rc : mpi_obj_repr(o->u.c.v[2 * i], b, cap);
+			rc = rc ? rc : mp__obj_repr(o->u.c.v[2 * i], b, cap);
 			rc = rc ? rc : put(b, cap, ": ", 2);
 			rc = rc ? rc
-				: mpi_obj_repr(o->u.c.v[2 * i + 1], b, cap);
+				: mp__obj_repr(o->u.c.v[2 * i + 1], b, cap);
 		} else {
-			rc = rc ? rc : mpi_obj_repr(o->u.c.v[i], b, cap);
+			rc = rc ? rc : mp__obj_repr(o->u.c.v[i], b, cap);
 		}
 	}
 	return rc ? rc : puts_(b, cap, close);
@@ -275,11 +275,11 @@ static int repr_object(const mp_obj_t *o, mp_bytes_t *b, size_t *cap)
 	    strcmp(o->u.o.qualname, "Token") == 0 && st != NULL &&
 	    st->kind == MP_OBJ_TUPLE && st->u.c.n == 3) {
 		rc = puts_(b, cap, "Token(typeid=");
-		rc = rc ? rc : mpi_obj_repr(st->u.c.v[0], b, cap);
+		rc = rc ? rc : mp__obj_repr(st->u.c.v[0], b, cap);
 		rc = rc ? rc : puts_(b, cap, ", address=");
-		rc = rc ? rc : mpi_obj_repr(st->u.c.v[1], b, cap);
+		rc = rc ? rc : mp__obj_repr(st->u.c.v[1], b, cap);
 		rc = rc ? rc : puts_(b, cap, ", id=");
-		rc = rc ? rc : mpi_obj_repr(st->u.c.v[2], b, cap);
+		rc = rc ? rc : mp__obj_repr(st->u.c.v[2], b, cap);
 		return rc ? rc : puts_(b, cap, ")");
 	}
 	if ((o->flags & MP_OBJ_NEWOBJ) && o->u.o.args->u.c.n == 0 &&
@@ -292,7 +292,7 @@ static int repr_object(const mp_obj_t *o, mp_bytes_t *b, size_t *cap)
 	return rc ? rc : repr_items(o->u.o.args, 0, "(", ")", b, cap);
 }
 
-int mpi_obj_repr(const mp_obj_t *o, mp_bytes_t *b, size_t *cap)
+int mp__obj_repr(const mp_obj_t *o, mp_bytes_t *b, size_t *cap)
 {
 	switch (o->kind) {
 	case MP_OBJ_NONE:
@@ -312,7 +312,7 @@ int mpi_obj_repr(const mp_obj_t *o, mp_bytes_t *b, size_t *cap)
 	case MP_OBJ_TUPLE:
 		if (o->u.c.n == 1) {
 			int rc = put(b, cap, "(", 1);
-			rc = rc ? rc : mpi_obj_repr(o->u.c.v[0], b, cap);
+			rc = rc ? rc : mp__obj_repr(o->u.c.v[0], b, cap);
 			return rc ? rc : put(b, cap, ",)", 2);
 		}
 		return repr_items(o, 0, "(", ")", b, cap);

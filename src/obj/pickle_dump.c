@@ -32,8 +32,8 @@ struct enc {
 	bool framing;
 	ptrdiff_t frame;          /* offset of the open frame's header, or -1 */
 	uint32_t memo;            /* next memo key */
-	uint32_t gmemo[MPI_PK_NGLOBS]; /* memo key + 1 of each global written */
-	uint32_t mmemo[MPI_PK_NGLOBS]; /* protocol 4: of its module name */
+	uint32_t gmemo[MP__PK_NGLOBS]; /* memo key + 1 of each global written */
+	uint32_t mmemo[MP__PK_NGLOBS]; /* protocol 4: of its module name */
 	uint32_t latin1;          /* memo key + 1 of 'latin1' */
 };
 
@@ -43,13 +43,13 @@ static int grow(struct enc *e, size_t n)
 	char *p;
 
 	if (__builtin_add_overflow(e->out.len, n + 1, &need))
-		return mpi_why(-E2BIG, "pickle too large");
+		return mp__why(-E2BIG, "pickle too large");
 	if (need <= e->cap)
 		return 0;
 	cap = e->cap < 256 ? 256 : e->cap;
 	while (cap < need)
 		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-	if ((p = mpi_realloc(e->out.data, cap)) == NULL)
+	if ((p = mp__realloc(e->out.data, cap)) == NULL)
 		return -ENOMEM;
 	e->out.data = p;
 	e->cap = cap;
@@ -166,7 +166,7 @@ static int save_text(struct enc *e, int kind, const void *p, size_t n)
 		else if (e->proto >= 4)
 			h[0] = 0x8d, hl = 8;
 		else
-			return mpi_why(-E2BIG, "cannot serialize a string "
+			return mp__why(-E2BIG, "cannot serialize a string "
 					       "larger than 4GiB");
 	} else {
 		if (n < 256)
@@ -176,7 +176,7 @@ static int save_text(struct enc *e, int kind, const void *p, size_t n)
 		else if (e->proto >= 4)
 			h[0] = 0x8e, hl = 8;
 		else
-			return mpi_why(-E2BIG, "cannot serialize a bytes "
+			return mp__why(-E2BIG, "cannot serialize a bytes "
 					       "object larger than 4 GiB");
 	}
 	for (size_t i = 0; i < hl; i++)
@@ -193,7 +193,7 @@ static int save_str_c(struct enc *e, const char *s)
 
 static int save_global(struct enc *e, const struct glob *g)
 {
-	size_t i = (size_t)(g - mpi_pk_globs);
+	size_t i = (size_t)(g - mp__pk_globs);
 	const char *m = g->module, *n = g->name;
 	int rc;
 
@@ -201,9 +201,9 @@ static int save_global(struct enc *e, const struct glob *g)
 		return get(e, e->gmemo[i] - 1);
 	if (e->proto >= 4) {
 		/* one memoized string per module name, as CPython's */
-		for (size_t j = 0; j < MPI_PK_NGLOBS; j++)
+		for (size_t j = 0; j < MP__PK_NGLOBS; j++)
 			if (e->mmemo[j] != 0 &&
-			    strcmp(mpi_pk_globs[j].module, m) == 0) {
+			    strcmp(mp__pk_globs[j].module, m) == 0) {
 				e->mmemo[i] = e->mmemo[j];
 				break;
 			}
@@ -231,9 +231,9 @@ static const struct glob *glob_role(enum role r)
 {
 	size_t i;
 
-	for (i = 0; i < MPI_PK_NGLOBS; i++)
-		if (mpi_pk_globs[i].role == r)
-			return &mpi_pk_globs[i];
+	for (i = 0; i < MP__PK_NGLOBS; i++)
+		if (mp__pk_globs[i].role == r)
+			return &mp__pk_globs[i];
 	return NULL;
 }
 
@@ -254,7 +254,7 @@ static int save_int(struct enc *e, const mp_obj_t *o)
 		if (v >= INT32_MIN && v <= INT32_MAX)
 			return wop(e, 'J', (uint64_t)v, 4);
 	}
-	b = mpi_obj_int_bytes(o, tmp, &n);
+	b = mp__obj_int_bytes(o, tmp, &n);
 	if (n < 256)
 		rc = wop(e, 0x8a, n, 1);
 	else
@@ -291,7 +291,7 @@ static int save_bytes2(struct enc *e, const mp_obj_t *o)
 	}
 	if ((rc = save_global(e, glob_role(R_ENCODE))) < 0)
 		return rc;
-	if ((u = mpi_malloc(2 * o->u.s.len)) == NULL)
+	if ((u = mp__malloc(2 * o->u.s.len)) == NULL)
 		return -ENOMEM;
 	for (i = 0; i < o->u.s.len; i++) {
 		if (p[i] < 0x80) {
@@ -302,7 +302,7 @@ static int save_bytes2(struct enc *e, const mp_obj_t *o)
 		}
 	}
 	rc = save_text(e, MP_OBJ_STR, u, n);
-	mpi_free(u);
+	mp__free(u);
 	if (rc < 0)
 		return rc;
 	if (e->latin1 != 0) {
@@ -370,7 +370,7 @@ static int save_set(struct enc *e, const mp_obj_t *o)
 	if (e->proto < 4) { /* set(list) by REDUCE */
 		/* the argument tuple is one level deeper than the set */
 		if (o->depth + 1 > MP_OBJ_MAX_DEPTH)
-			return mpi_why(-E2BIG, "a set nested %u deep "
+			return mp__why(-E2BIG, "a set nested %u deep "
 				       "cannot be written in protocol %d "
 				       "(the limit is %d)", o->depth,
 				       e->proto, MP_OBJ_MAX_DEPTH);
@@ -420,11 +420,11 @@ static int save_rebuild(struct enc *e, const struct glob *g,
 	int rc;
 
 	if (a->u.c.n == 4 && a->u.c.v[0]->kind == MP_OBJ_STR)
-		pt = mpi_pk_glob_find(g->module, a->u.c.v[0]->u.s.data);
+		pt = mp__pk_glob_find(g->module, a->u.c.v[0]->u.s.data);
 	if (pt == NULL || pt->role != R_PROXYTYPE || o->flags != 0 ||
-	    o->u.o.state != NULL || !mpi_obj_is_token(a->u.c.v[1]) ||
+	    o->u.o.state != NULL || !mp__obj_is_token(a->u.c.v[1]) ||
 	    a->u.c.v[2]->kind != MP_OBJ_STR || a->u.c.v[3]->kind != MP_OBJ_DICT)
-		return mpi_why(-EINVAL, "RebuildProxy needs (proxy class name, "
+		return mp__why(-EINVAL, "RebuildProxy needs (proxy class name, "
 			       "Token, serializer, kwds)");
 	if ((rc = save_global(e, g)) < 0 || (rc = w1(e, '(')) < 0 ||
 	    (rc = save_global(e, pt)) < 0)
@@ -439,7 +439,7 @@ static int save_rebuild(struct enc *e, const struct glob *g,
 
 static int save_object(struct enc *e, const mp_obj_t *o)
 {
-	const struct glob *g = mpi_pk_glob_find(o->u.o.module, o->u.o.qualname);
+	const struct glob *g = mp__pk_glob_find(o->u.o.module, o->u.o.qualname);
 	int rc;
 
 	if (g != NULL && g->role == R_REBUILD &&
@@ -447,7 +447,7 @@ static int save_object(struct enc *e, const mp_obj_t *o)
 		return save_rebuild(e, g, o);
 	if (g == NULL || g->role != R_CLASS ||
 	    strcmp(g->module, o->u.o.module) != 0)
-		return mpi_why(-EPERM, "class '%s.%s' is not on the allow-list",
+		return mp__why(-EPERM, "class '%s.%s' is not on the allow-list",
 			       o->u.o.module, o->u.o.qualname);
 	if ((rc = save_global(e, g)) < 0 || (rc = save(e, o->u.o.args)) < 0 ||
 	    (rc = w1(e, o->flags & MP_OBJ_NEWOBJ ? 0x81 : 'R')) < 0 ||
@@ -504,7 +504,7 @@ static int save(struct enc *e, const mp_obj_t *o)
 		rc = save_object(e, o);
 		break;
 	default:
-		rc = mpi_why(-EINVAL, "cannot pickle a %s",
+		rc = mp__why(-EINVAL, "cannot pickle a %s",
 			     mp_obj_kind_name(o->kind));
 	}
 	if (rc == 0)
@@ -512,7 +512,7 @@ static int save(struct enc *e, const mp_obj_t *o)
 	return rc;
 }
 
-int mpi_pickle_dumps(const mp_obj_t *o, int protocol, mp_bytes_t *out)
+int mp__pickle_dumps(const mp_obj_t *o, int protocol, mp_bytes_t *out)
 {
 	struct enc e;
 	unsigned char proto[2];
@@ -530,7 +530,7 @@ int mpi_pickle_dumps(const mp_obj_t *o, int protocol, mp_bytes_t *out)
 	if (rc == 0 && (rc = save(&e, o)) == 0 && (rc = w1(&e, '.')) == 0)
 		commit_frame(&e);
 	if (rc < 0) {
-		mpi_free(e.out.data);
+		mp__free(e.out.data);
 		return rc;
 	}
 	e.out.data[e.out.len] = '\0';
@@ -542,16 +542,16 @@ int mp_pickle_dumps(const mp_obj_t *o, int protocol, mp_bytes_t *out)
 {
 	int rc;
 
-	MPI_CHECK_NULL(out);
+	MP__CHECK_NULL(out);
 	out->data = NULL;
 	out->len = 0;
-	MPI_CHECK_NULL(o);
+	MP__CHECK_NULL(o);
 	if (protocol == -1)
 		protocol = MP_PICKLE_DEFAULT_PROTOCOL;
 	if (protocol < 2 || protocol > 4)
-		return MPI_ERR(-EINVAL, "protocol %d: only 2, 3 and 4 are "
+		return MP__ERR(-EINVAL, "protocol %d: only 2, 3 and 4 are "
 					"written", protocol);
-	if ((rc = mpi_pickle_dumps(o, protocol, out)) < 0)
-		return MPI_RAISE(rc);
+	if ((rc = mp__pickle_dumps(o, protocol, out)) < 0)
+		return MP__RAISE(rc);
 	return 0;
 }

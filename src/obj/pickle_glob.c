@@ -21,7 +21,7 @@
 #define MGR "multiprocessing.managers"
 #define PROXY(n) {MGR, n, R_PROXYTYPE, MGR, n}
 
-const struct glob mpi_pk_globs[] = {
+const struct glob mp__pk_globs[] = {
 	{"builtins", "set", R_SET, "__builtin__", "set"},
 	{"builtins", "frozenset", R_FROZENSET, "__builtin__", "frozenset"},
 	{"builtins", "list", R_LIST, "__builtin__", "list"},
@@ -60,8 +60,8 @@ const struct glob mpi_pk_globs[] = {
 	EXC_OS("PermissionError"), EXC_OS("ProcessLookupError"),
 };
 
-_Static_assert(sizeof(mpi_pk_globs) / sizeof(*mpi_pk_globs) == MPI_PK_NGLOBS,
-	       "MPI_PK_NGLOBS in pickle_int.h counts the allow-list");
+_Static_assert(sizeof(mp__pk_globs) / sizeof(*mp__pk_globs) == MP__PK_NGLOBS,
+	       "MP__PK_NGLOBS in pickle_int.h counts the allow-list");
 
 /* Python 2 module names that protocol 2 uses, and Python 3's. */
 static const char *py3_module(const char *m)
@@ -75,21 +75,21 @@ static const char *py3_module(const char *m)
 	return m;
 }
 
-const struct glob *mpi_pk_glob_find(const char *module, const char *name)
+const struct glob *mp__pk_glob_find(const char *module, const char *name)
 {
 	size_t i;
 
 	module = py3_module(module);
-	for (i = 0; i < MPI_PK_NGLOBS; i++)
-		if (strcmp(mpi_pk_globs[i].module, module) == 0 &&
-		    strcmp(mpi_pk_globs[i].name, name) == 0)
-			return &mpi_pk_globs[i];
+	for (i = 0; i < MP__PK_NGLOBS; i++)
+		if (strcmp(mp__pk_globs[i].module, module) == 0 &&
+		    strcmp(mp__pk_globs[i].name, name) == 0)
+			return &mp__pk_globs[i];
 	return NULL;
 }
 
 static const struct glob *glob_of(const mp_obj_t *g)
 {
-	return mpi_pk_glob_find(g->u.s.data,
+	return mp__pk_glob_find(g->u.s.data,
 				g->u.s.data + strlen(g->u.s.data) + 1);
 }
 
@@ -103,45 +103,45 @@ static int push_global(struct dec *d, const char *module, size_t mlen,
 
 	if (mlen >= sizeof(m) || nlen >= sizeof(n) ||
 	    memchr(module, '\0', mlen) || memchr(name, '\0', nlen))
-		return mpi_why(-EPERM, "global '%.*s.%.*s' is not allowed",
+		return mp__why(-EPERM, "global '%.*s.%.*s' is not allowed",
 			       (int)(mlen < 60 ? mlen : 60), module,
 			       (int)(nlen < 60 ? nlen : 60), name);
 	memcpy(m, module, mlen);
 	m[mlen] = '\0';
 	memcpy(n, name, nlen);
 	n[nlen] = '\0';
-	if ((g = mpi_pk_glob_find(m, n)) == NULL)
-		return mpi_why(-EPERM, "global '%s.%s' is not allowed", m, n);
-	return mpi_pk_push(d, mpi_obj_global(g->module, g->name));
+	if ((g = mp__pk_glob_find(m, n)) == NULL)
+		return mp__why(-EPERM, "global '%s.%s' is not allowed", m, n);
+	return mp__pk_push(d, mp__obj_global(g->module, g->name));
 }
 
-int mpi_pk_op_global(struct dec *d)
+int mp__pk_op_global(struct dec *d)
 {
 	const char *m = NULL, *n = NULL;
 	size_t ml = 0, nl = 0;
 	int rc;
 
-	if ((rc = mpi_pk_read_line(d, &m, &ml)) < 0 ||
-	    (rc = mpi_pk_read_line(d, &n, &nl)) < 0)
+	if ((rc = mp__pk_read_line(d, &m, &ml)) < 0 ||
+	    (rc = mp__pk_read_line(d, &n, &nl)) < 0)
 		return rc;
 	return push_global(d, m, ml, n, nl);
 }
 
-int mpi_pk_op_stack_global(struct dec *d)
+int mp__pk_op_stack_global(struct dec *d)
 {
 	mp_obj_t *m = NULL, *n = NULL;
 	int rc;
 
-	if ((rc = mpi_pk_pop(d, &n)) < 0 || (rc = mpi_pk_pop(d, &m)) < 0)
+	if ((rc = mp__pk_pop(d, &n)) < 0 || (rc = mp__pk_pop(d, &m)) < 0)
 		goto out;
 	if (m->kind != MP_OBJ_STR || n->kind != MP_OBJ_STR)
-		rc = mpi_pk_bad("STACK_GLOBAL requires str");
+		rc = mp__pk_bad("STACK_GLOBAL requires str");
 	else
 		rc = push_global(d, m->u.s.data, m->u.s.len, n->u.s.data,
 				 n->u.s.len);
 out:
-	mpi_obj_decref(m);
-	mpi_obj_decref(n);
+	mp__obj_decref(m);
+	mp__obj_decref(n);
 	return rc;
 }
 
@@ -159,11 +159,11 @@ static mp_obj_t *encode_latin1(const mp_obj_t *s, int *rc)
 	size_t i, n = 0;
 
 	*rc = -ENOMEM;
-	if ((b = mpi_obj_str(MP_OBJ_BYTES, NULL, 0, rc)) == NULL)
+	if ((b = mp__obj_str(MP_OBJ_BYTES, NULL, 0, rc)) == NULL)
 		return NULL;
-	mpi_free(b->u.s.data);
-	if ((b->u.s.data = mpi_malloc(s->u.s.len + 1)) == NULL) {
-		mpi_obj_decref(b);
+	mp__free(b->u.s.data);
+	if ((b->u.s.data = mp__malloc(s->u.s.len + 1)) == NULL) {
+		mp__obj_decref(b);
 		return NULL;
 	}
 	for (i = 0; i < s->u.s.len; i++) {
@@ -174,8 +174,8 @@ static mp_obj_t *encode_latin1(const mp_obj_t *s, int *rc)
 						  (p[i + 1] & 0x3f));
 			i++;
 		} else {
-			mpi_obj_decref(b);
-			*rc = mpi_pk_bad("'latin-1' codec can't encode a "
+			mp__obj_decref(b);
+			*rc = mp__pk_bad("'latin-1' codec can't encode a "
 					 "character above U+00FF");
 			return NULL;
 		}
@@ -196,38 +196,38 @@ static mp_obj_t *make_set(int kind, mp_obj_t *args, int *rc)
 	    (args->u.c.n == 1 && (x = args->u.c.v[0])->kind != MP_OBJ_LIST &&
 	     x->kind != MP_OBJ_TUPLE && x->kind != MP_OBJ_SET &&
 	     x->kind != MP_OBJ_FROZENSET)) {
-		*rc = mpi_pk_bad("%s() takes a list", mp_obj_kind_name(kind));
+		*rc = mp__pk_bad("%s() takes a list", mp_obj_kind_name(kind));
 		return NULL;
 	}
-	if ((s = mpi_obj_new(kind)) == NULL)
+	if ((s = mp__obj_new(kind)) == NULL)
 		return NULL;
 	if (args->u.c.n == 0)
 		return s;
 	x = args->u.c.v[0];
 	if (x->kind == MP_OBJ_DICT) {
-		*rc = mpi_pk_bad("%s() of a dict is not supported",
+		*rc = mp__pk_bad("%s() of a dict is not supported",
 			  mp_obj_kind_name(kind));
-		mpi_obj_decref(s);
+		mp__obj_decref(s);
 		return NULL;
 	}
 	if (x->refs > 0) { /* the memo still sees x: copy its items */
 		for (i = 0; i < x->u.c.n; i++) {
-			mp_obj_t *c = mpi_obj_copy(x->u.c.v[i], NULL, false,
+			mp_obj_t *c = mp__obj_copy(x->u.c.v[i], NULL, false,
 						   rc);
 
-			if (c == NULL || (*rc = mpi_obj_add(s, c)) < 0) {
-				mpi_obj_decref(s);
+			if (c == NULL || (*rc = mp__obj_add(s, c)) < 0) {
+				mp__obj_decref(s);
 				return NULL;
 			}
 		}
 		return s;
 	}
 	for (i = 0; i < x->u.c.n; i++) {
-		if ((*rc = mpi_obj_add(s, x->u.c.v[i])) < 0) {
+		if ((*rc = mp__obj_add(s, x->u.c.v[i])) < 0) {
 			while (++i < x->u.c.n)
-				mpi_obj_decref(x->u.c.v[i]);
+				mp__obj_decref(x->u.c.v[i]);
 			x->u.c.n = 0;
-			mpi_obj_decref(s);
+			mp__obj_decref(s);
 			return NULL;
 		}
 	}
@@ -246,15 +246,15 @@ static mp_obj_t *make_list(const mp_obj_t *args, int *rc)
 	*rc = -ENOMEM;
 	if (args->u.c.n > 1 || (x != NULL && x->kind != MP_OBJ_LIST &&
 				x->kind != MP_OBJ_TUPLE)) {
-		*rc = mpi_pk_bad("list() takes a list or a tuple");
+		*rc = mp__pk_bad("list() takes a list or a tuple");
 		return NULL;
 	}
-	if ((l = mpi_obj_new(MP_OBJ_LIST)) == NULL)
+	if ((l = mp__obj_new(MP_OBJ_LIST)) == NULL)
 		return NULL;
 	for (i = 0; x != NULL && i < x->u.c.n; i++)
-		if ((c = mpi_obj_copy(x->u.c.v[i], NULL, false, rc)) == NULL ||
-		    (*rc = mpi_obj_append(l, c)) < 0) {
-			mpi_obj_decref(l);
+		if ((c = mp__obj_copy(x->u.c.v[i], NULL, false, rc)) == NULL ||
+		    (*rc = mp__obj_append(l, c)) < 0) {
+			mp__obj_decref(l);
 			return NULL;
 		}
 	*rc = 0;
@@ -265,23 +265,23 @@ static mp_obj_t *make_list(const mp_obj_t *args, int *rc)
 static mp_obj_t *make_object(const mp_obj_t *g, mp_obj_t *args,
 			     unsigned flags, int *rc)
 {
-	mp_obj_t *o = mpi_obj_new(MP_OBJ_OBJECT);
+	mp_obj_t *o = mp__obj_new(MP_OBJ_OBJECT);
 	const char *name = g->u.s.data + strlen(g->u.s.data) + 1;
 
 	*rc = -ENOMEM;
-	if (o == NULL || (o->u.o.module = mpi_strdup(g->u.s.data)) == NULL ||
-	    (o->u.o.qualname = mpi_strdup(name)) == NULL) {
-		mpi_obj_decref(o);
-		mpi_obj_decref(args);
+	if (o == NULL || (o->u.o.module = mp__strdup(g->u.s.data)) == NULL ||
+	    (o->u.o.qualname = mp__strdup(name)) == NULL) {
+		mp__obj_decref(o);
+		mp__obj_decref(args);
 		return NULL;
 	}
 	o->flags = (uint8_t)flags;
 	o->depth = (uint16_t)(args->depth + 1);
 	if (o->depth > MP_OBJ_MAX_DEPTH) {
-		*rc = mpi_why(-E2BIG, "nesting exceeds %d levels",
+		*rc = mp__why(-E2BIG, "nesting exceeds %d levels",
 			      MP_OBJ_MAX_DEPTH);
-		mpi_obj_decref(o);
-		mpi_obj_decref(args);
+		mp__obj_decref(o);
+		mp__obj_decref(args);
 		return NULL;
 	}
 	o->u.o.args = args;
@@ -295,7 +295,7 @@ static bool args_are(const mp_obj_t *a, size_t n)
 
 /* A Token object: multiprocessing.managers.Token with a state tuple
  * (typeid str, address, id str). */
-bool mpi_obj_is_token(const mp_obj_t *t)
+bool mp__obj_is_token(const mp_obj_t *t)
 {
 	const mp_obj_t *st = t->u.o.state;
 
@@ -321,29 +321,29 @@ static mp_obj_t *make_rebuild(const mp_obj_t *f, mp_obj_t *args, int *rc)
 	size_t i;
 
 	*rc = -ENOMEM;
-	if (!args_are(args, 4) || a[0]->kind != MPI_OBJ_GLOBAL ||
-	    glob_of(a[0])->role != R_PROXYTYPE || !mpi_obj_is_token(a[1]) ||
+	if (!args_are(args, 4) || a[0]->kind != MP__OBJ_GLOBAL ||
+	    glob_of(a[0])->role != R_PROXYTYPE || !mp__obj_is_token(a[1]) ||
 	    a[2]->kind != MP_OBJ_STR || a[3]->kind != MP_OBJ_DICT) {
-		*rc = mpi_pk_bad("RebuildProxy takes (proxy class, Token, "
+		*rc = mp__pk_bad("RebuildProxy takes (proxy class, Token, "
 				 "serializer str, kwds dict)");
 		goto out;
 	}
-	if ((t = mpi_obj_new(MP_OBJ_TUPLE)) == NULL)
+	if ((t = mp__obj_new(MP_OBJ_TUPLE)) == NULL)
 		goto out;
-	name = mpi_obj_str(MP_OBJ_STR, glob_of(a[0])->name,
+	name = mp__obj_str(MP_OBJ_STR, glob_of(a[0])->name,
 			   strlen(glob_of(a[0])->name), rc);
-	if (name == NULL || (*rc = mpi_obj_append(t, name)) < 0)
+	if (name == NULL || (*rc = mp__obj_append(t, name)) < 0)
 		goto out;
 	for (i = 1; i < 4; i++) {
 		a[i]->refs++; /* one more owner: the new tuple */
-		if ((*rc = mpi_obj_append(t, a[i])) < 0)
+		if ((*rc = mp__obj_append(t, a[i])) < 0)
 			goto out;
 	}
-	mpi_obj_decref(args);
+	mp__obj_decref(args);
 	return make_object(f, t, 0, rc);
 out:
-	mpi_obj_decref(t);
-	mpi_obj_decref(args);
+	mp__obj_decref(t);
+	mp__obj_decref(args);
 	return NULL;
 }
 
@@ -356,7 +356,7 @@ static mp_obj_t *call(mp_obj_t *f, mp_obj_t *args, bool newobj, int *rc)
 
 	*rc = -ENOMEM;
 	if (newobj && g->role != R_CLASS) {
-		*rc = mpi_why(-ENOTSUP, "NEWOBJ of %s.%s is not supported",
+		*rc = mp__why(-ENOTSUP, "NEWOBJ of %s.%s is not supported",
 			      g->module, g->name);
 		goto out;
 	}
@@ -374,15 +374,15 @@ static mp_obj_t *call(mp_obj_t *f, mp_obj_t *args, bool newobj, int *rc)
 	case R_BYTES:
 	case R_BYTEARRAY:
 		if (args_are(args, 0))
-			r = mpi_obj_str(MP_OBJ_BYTES, NULL, 0, rc);
+			r = mp__obj_str(MP_OBJ_BYTES, NULL, 0, rc);
 		else if (args_are(args, 1) && a0->kind == MP_OBJ_BYTES)
-			r = mpi_obj_copy(a0, NULL, false, rc);
+			r = mp__obj_copy(a0, NULL, false, rc);
 		else if (g->role == R_BYTEARRAY && args_are(args, 2) &&
 			 a0->kind == MP_OBJ_STR &&
 			 is_latin1_name(args->u.c.v[1]))
 			r = encode_latin1(a0, rc);
 		else
-			*rc = mpi_pk_bad("%s() with these arguments is not "
+			*rc = mp__pk_bad("%s() with these arguments is not "
 					 "supported", g->name);
 		goto out;
 	case R_ENCODE:
@@ -390,107 +390,107 @@ static mp_obj_t *call(mp_obj_t *f, mp_obj_t *args, bool newobj, int *rc)
 		    is_latin1_name(args->u.c.v[1]))
 			r = encode_latin1(a0, rc);
 		else
-			*rc = mpi_pk_bad("_codecs.encode takes "
+			*rc = mp__pk_bad("_codecs.encode takes "
 					 "(str, 'latin1')");
 		goto out;
 	case R_ODICT:
 		if (args_are(args, 0))
-			r = mpi_obj_new(MP_OBJ_DICT);
+			r = mp__obj_new(MP_OBJ_DICT);
 		else
-			*rc = mpi_pk_bad("OrderedDict() takes no arguments "
+			*rc = mp__pk_bad("OrderedDict() takes no arguments "
 					 "here");
 		goto out;
 	case R_RECON:
-		if (args_are(args, 3) && a0->kind == MPI_OBJ_GLOBAL &&
+		if (args_are(args, 3) && a0->kind == MP__OBJ_GLOBAL &&
 		    glob_of(a0)->role == R_CLASS &&
-		    args->u.c.v[1]->kind == MPI_OBJ_GLOBAL &&
+		    args->u.c.v[1]->kind == MP__OBJ_GLOBAL &&
 		    glob_of(args->u.c.v[1])->role == R_OBJECT &&
 		    args->u.c.v[2]->kind == MP_OBJ_NONE) {
-			mp_obj_t *empty = mpi_obj_new(MP_OBJ_TUPLE);
+			mp_obj_t *empty = mp__obj_new(MP_OBJ_TUPLE);
 
 			if (empty != NULL)
 				r = make_object(a0, empty, MP_OBJ_NEWOBJ, rc);
 		} else {
-			*rc = mpi_pk_bad("copyreg._reconstructor takes (class, "
+			*rc = mp__pk_bad("copyreg._reconstructor takes (class, "
 				  "object, None)");
 		}
 		goto out;
 	case R_OBJECT:
-		*rc = mpi_why(-ENOTSUP, "builtins.object() is not supported");
+		*rc = mp__why(-ENOTSUP, "builtins.object() is not supported");
 		goto out;
 	case R_REBUILD:
 		r = make_rebuild(f, args, rc);
 		args = NULL;
 		goto out;
 	case R_PROXYTYPE:
-		*rc = mpi_why(-ENOTSUP, "calling %s.%s is not supported (a "
+		*rc = mp__why(-ENOTSUP, "calling %s.%s is not supported (a "
 			      "proxy class is only RebuildProxy's argument)",
 			      g->module, g->name);
 		goto out;
 	}
 out:
-	mpi_obj_decref(args);
+	mp__obj_decref(args);
 	return r;
 }
 
-int mpi_pk_op_reduce(struct dec *d, bool newobj, bool ex)
+int mp__pk_op_reduce(struct dec *d, bool newobj, bool ex)
 {
 	mp_obj_t *f = NULL, *args = NULL, *kw = NULL, *r;
 	int rc;
 
-	if ((ex && (rc = mpi_pk_pop(d, &kw)) < 0) ||
-	    (rc = mpi_pk_pop(d, &args)) < 0 ||
-	    (rc = mpi_pk_pop(d, &f)) < 0)
+	if ((ex && (rc = mp__pk_pop(d, &kw)) < 0) ||
+	    (rc = mp__pk_pop(d, &args)) < 0 ||
+	    (rc = mp__pk_pop(d, &f)) < 0)
 		goto out;
 	if (args->kind != MP_OBJ_TUPLE) {
-		rc = mpi_pk_bad("%s arguments must be a tuple, not %s",
+		rc = mp__pk_bad("%s arguments must be a tuple, not %s",
 				newobj ? "NEWOBJ" : "REDUCE",
 				mp_obj_kind_name(args->kind));
 	} else if (ex && (kw->kind != MP_OBJ_DICT || kw->u.c.n != 0)) {
-		rc = mpi_why(-ENOTSUP, "NEWOBJ_EX with keyword arguments is "
+		rc = mp__why(-ENOTSUP, "NEWOBJ_EX with keyword arguments is "
 				       "not supported");
-	} else if (f->kind != MPI_OBJ_GLOBAL) {
-		rc = mpi_pk_bad("%s of a %s (not a class)",
+	} else if (f->kind != MP__OBJ_GLOBAL) {
+		rc = mp__pk_bad("%s of a %s (not a class)",
 				newobj ? "NEWOBJ" : "REDUCE",
 				mp_obj_kind_name(f->kind));
 	} else {
 		r = call(f, args, newobj, &rc);
 		args = NULL;
-		rc = mpi_pk_push_rc(d, r, rc);
+		rc = mp__pk_push_rc(d, r, rc);
 	}
 out:
-	mpi_obj_decref(f);
-	mpi_obj_decref(args);
-	mpi_obj_decref(kw);
+	mp__obj_decref(f);
+	mp__obj_decref(args);
+	mp__obj_decref(kw);
 	return rc;
 }
 
-int mpi_pk_op_build(struct dec *d)
+int mp__pk_op_build(struct dec *d)
 {
 	mp_obj_t *state = NULL, *o = NULL;
 	unsigned dep;
 	int rc;
 
-	if ((rc = mpi_pk_pop(d, &state)) < 0 || (rc = mpi_pk_top(d, &o)) < 0)
+	if ((rc = mp__pk_pop(d, &state)) < 0 || (rc = mp__pk_top(d, &o)) < 0)
 		goto fail;
 	if (o->kind != MP_OBJ_OBJECT) {
-		rc = mpi_pk_bad("BUILD on a %s", mp_obj_kind_name(o->kind));
+		rc = mp__pk_bad("BUILD on a %s", mp_obj_kind_name(o->kind));
 		goto fail;
 	}
-	if ((rc = mpi_pk_frozen(o)) < 0)
+	if ((rc = mp__pk_frozen(o)) < 0)
 		goto fail;
 	dep = (unsigned)state->depth + 1;
 	if (dep > MP_OBJ_MAX_DEPTH) {
-		rc = mpi_why(-E2BIG, "nesting exceeds %d levels",
+		rc = mp__why(-E2BIG, "nesting exceeds %d levels",
 			     MP_OBJ_MAX_DEPTH);
 		goto fail;
 	}
 	if (dep > o->depth)
 		o->depth = (uint16_t)dep;
-	mpi_obj_decref(o->u.o.state);
+	mp__obj_decref(o->u.o.state);
 	o->u.o.state = state;
 	return 0;
 fail:
-	mpi_obj_decref(state);
+	mp__obj_decref(state);
 	return rc;
 }

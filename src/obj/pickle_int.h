@@ -2,8 +2,8 @@
  * obj/pickle_int.h - what the files of the pickle codec share: the
  * allow-list of globals (pickle_glob.c, named by the writer too), and the
  * reader's machine (pickle_stack.c) that its opcodes (pickle_load.c,
- * pickle_glob.c) run on.  Internal: codes and reasons left with mpi_why;
- * mpi_pk_bad leaves the reason of a malformed pickle.
+ * pickle_glob.c) run on.  Internal: codes and reasons left with mp__why;
+ * mp__pk_bad leaves the reason of a malformed pickle.
  */
 #ifndef MPROC_OBJ_PICKLE_INT_H
 #define MPROC_OBJ_PICKLE_INT_H
@@ -35,10 +35,10 @@ struct glob {
 	const char *m2, *n2; /* protocol 2's (Python 2) names */
 };
 
-/* The allow-list: MPI_PK_NGLOBS entries (checked in pickle_glob.c). */
-#define MPI_PK_NGLOBS 58
-extern const struct glob mpi_pk_globs[];
-const struct glob *mpi_pk_glob_find(const char *module, const char *name);
+/* The allow-list: MP__PK_NGLOBS entries (checked in pickle_glob.c). */
+#define MP__PK_NGLOBS 58
+extern const struct glob mp__pk_globs[];
+const struct glob *mp__pk_glob_find(const char *module, const char *name);
 
 /* The reader. */
 struct memo_slot {
@@ -58,31 +58,31 @@ struct dec {
 };
 
 /* pickle_glob.c */
-int mpi_pk_op_global(struct dec *d);
-int mpi_pk_op_stack_global(struct dec *d);
-int mpi_pk_op_reduce(struct dec *d, bool newobj, bool ex);
-int mpi_pk_op_build(struct dec *d);
+int mp__pk_op_global(struct dec *d);
+int mp__pk_op_stack_global(struct dec *d);
+int mp__pk_op_reduce(struct dec *d, bool newobj, bool ex);
+int mp__pk_op_build(struct dec *d);
 
 /* pickle_stack.c */
-int mpi_pk_bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-int mpi_pk_need(struct dec *d, size_t n);
-uint64_t mpi_pk_le(const unsigned char *p, int n);
-int mpi_pk_read_len(struct dec *d, int n, size_t *len);
-int mpi_pk_read_line(struct dec *d, const char **s, size_t *len);
-size_t mpi_pk_fence(const struct dec *d);
-int mpi_pk_push(struct dec *d, mp_obj_t *o);
-int mpi_pk_push_rc(struct dec *d, mp_obj_t *o, int rc);
-int mpi_pk_underflow(void);
-int mpi_pk_pop(struct dec *d, mp_obj_t **o);
-int mpi_pk_top(struct dec *d, mp_obj_t **o);
-int mpi_pk_pop_mark(struct dec *d, size_t *k);
-int mpi_pk_frozen(const mp_obj_t *o);
-int mpi_pk_build_marked(struct dec *d, int kind);
-int mpi_pk_fill_marked(struct dec *d, int kind, const char *op);
-int mpi_pk_build_tuple(struct dec *d, size_t n);
-int mpi_pk_memo_put(struct dec *d, uint64_t key);
-int mpi_pk_push_copy(struct dec *d, mp_obj_t *o);
-int mpi_pk_memo_get(struct dec *d, uint64_t key);
-int mpi_pk_read_decimal(struct dec *d, bool sign, int64_t *out);
+int mp__pk_bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int mp__pk_need(struct dec *d, size_t n);
+uint64_t mp__pk_le(const unsigned char *p, int n);
+int mp__pk_read_len(struct dec *d, int n, size_t *len);
+int mp__pk_read_line(struct dec *d, const char **s, size_t *len);
+size_t mp__pk_fence(const struct dec *d);
+int mp__pk_push(struct dec *d, mp_obj_t *o);
+int mp__pk_push_rc(struct dec *d, mp_obj_t *o, int rc);
+int mp__pk_underflow(void);
+int mp__pk_pop(struct dec *d, mp_obj_t **o);
+int mp__pk_top(struct dec *d, mp_obj_t **o);
+int mp__pk_pop_mark(struct dec *d, size_t *k);
+int mp__pk_frozen(const mp_obj_t *o);
+int mp__pk_build_marked(struct dec *d, int kind);
+int mp__pk_fill_marked(struct dec *d, int kind, const char *op);
+int mp__pk_build_tuple(struct dec *d, size_t n);
+int mp__pk_memo_put(struct dec *d, uint64_t key);
+int mp__pk_push_copy(struct dec *d, mp_obj_t *o);
+int mp__pk_memo_get(struct dec *d, uint64_t key);
+int mp__pk_read_decimal(struct dec *d, bool sign, int64_t *out);
 
 #endif

@@ -14,7 +14,7 @@
  * which CPython's pickler does only for recursive structures: so a value
  * copied (and each copy) is frozen, and APPEND, SETITEM, ADDITEMS or BUILD
  * on a frozen value is refused as a recursive structure.  A global is a
- * node of kind MPI_OBJ_GLOBAL, resolved through the allow-list
+ * node of kind MP__OBJ_GLOBAL, resolved through the allow-list
  * (pickle_glob.c) when GLOBAL/STACK_GLOBAL is read; REDUCE/NEWOBJ turn
  * it into data; a global left in the result is refused at STOP.
  */
@@ -34,11 +34,11 @@
 
 static int push_int(struct dec *d, int64_t v)
 {
-	mp_obj_t *o = mpi_obj_new(MP_OBJ_INT);
+	mp_obj_t *o = mp__obj_new(MP_OBJ_INT);
 
 	if (o != NULL)
 		o->u.i = v;
-	return mpi_pk_push(d, o);
+	return mp__pk_push(d, o);
 }
 
 /* A decimal text int (LONG's "123L", INT's beyond 64 bits) of at most
@@ -57,17 +57,17 @@ static int push_decimal(struct dec *d, const char *s, size_t len)
 		s++, len--;
 	}
 	if (len == 0 || len > 4300)
-		return mpi_pk_bad("bad text int of %zu digits", len);
+		return mp__pk_bad("bad text int of %zu digits", len);
 	cap = len / 2 + 2;
-	if ((b = mpi_calloc(cap, 1)) == NULL)
+	if ((b = mp__calloc(cap, 1)) == NULL)
 		return -ENOMEM;
 	for (i = 0; i < len; i++) { /* b = b * 10 + digit, little-endian */
 		unsigned carry;
 		size_t j;
 
 		if (s[i] < '0' || s[i] > '9') {
-			mpi_free(b);
-			return mpi_pk_bad("bad digit in a text int");
+			mp__free(b);
+			return mp__pk_bad("bad digit in a text int");
 		}
 		carry = (unsigned)(s[i] - '0');
 		for (j = 0; j < n || carry; j++) {
@@ -88,9 +88,9 @@ static int push_decimal(struct dec *d, const char *s, size_t len)
 	}
 	rc = -ENOMEM;
 	{
-		mp_obj_t *o = mpi_obj_bigint(b, n, &rc);
-		mpi_free(b);
-		return mpi_pk_push_rc(d, o, rc);
+		mp_obj_t *o = mp__obj_bigint(b, n, &rc);
+		mp__free(b);
+		return mp__pk_push_rc(d, o, rc);
 	}
 }
 
@@ -101,12 +101,12 @@ static int op_int(struct dec *d)
 	int rc;
 	mp_obj_t *o = NULL;
 
-	if ((rc = mpi_pk_read_line(d, &s, &len)) < 0)
+	if ((rc = mp__pk_read_line(d, &s, &len)) < 0)
 		return rc;
 	if (len == 2 && (memcmp(s, "00", 2) == 0 || memcmp(s, "01", 2) == 0)) {
-		if ((o = mpi_obj_new(MP_OBJ_BOOL)) != NULL)
+		if ((o = mp__obj_new(MP_OBJ_BOOL)) != NULL)
 			o->u.b = s[1] == '1';
-		return mpi_pk_push(d, o);
+		return mp__pk_push(d, o);
 	}
 	return push_decimal(d, s, len);
 }
@@ -119,20 +119,20 @@ static int op_float_text(struct dec *d)
 	mp_obj_t *o = NULL;
 	int rc;
 
-	if ((rc = mpi_pk_read_line(d, &s, &len)) < 0)
+	if ((rc = mp__pk_read_line(d, &s, &len)) < 0)
 		return rc;
 	if (len == 0 || len >= sizeof(buf))
-		return mpi_pk_bad("bad text float of %zu characters", len);
+		return mp__pk_bad("bad text float of %zu characters", len);
 	memcpy(buf, s, len);
 	buf[len] = '\0';
-	if ((o = mpi_obj_new(MP_OBJ_FLOAT)) == NULL)
+	if ((o = mp__obj_new(MP_OBJ_FLOAT)) == NULL)
 		return -ENOMEM;
 	o->u.f = strtod(buf, &end);
 	if (*end != '\0' || end == buf) {
-		mpi_obj_decref(o);
-		return mpi_pk_bad("bad text float '%s'", buf);
+		mp__obj_decref(o);
+		return mp__pk_bad("bad text float '%s'", buf);
 	}
-	return mpi_pk_push(d, o);
+	return mp__pk_push(d, o);
 }
 
 static int op_binfloat(struct dec *d)
@@ -141,14 +141,14 @@ static int op_binfloat(struct dec *d)
 	mp_obj_t *o = NULL;
 	int i, rc;
 
-	if ((rc = mpi_pk_need(d, 8)) < 0)
+	if ((rc = mp__pk_need(d, 8)) < 0)
 		return rc;
 	for (i = 0; i < 8; i++)
 		bits = (bits << 8) | d->p[i];
 	d->p += 8;
-	if ((o = mpi_obj_new(MP_OBJ_FLOAT)) != NULL)
+	if ((o = mp__obj_new(MP_OBJ_FLOAT)) != NULL)
 		memcpy(&o->u.f, &bits, sizeof(bits));
-	return mpi_pk_push(d, o);
+	return mp__pk_push(d, o);
 }
 
 static int op_long(struct dec *d, int nlen)
@@ -158,18 +158,18 @@ static int op_long(struct dec *d, int nlen)
 	mp_obj_t *o = NULL;
 
 	if (nlen == 4) {
-		if ((rc = mpi_pk_need(d, 4)) < 0)
+		if ((rc = mp__pk_need(d, 4)) < 0)
 			return rc;
 		if (d->p[3] & 0x80)
-			return mpi_pk_bad("LONG pickle has negative byte "
+			return mp__pk_bad("LONG pickle has negative byte "
 					  "count");
 	}
-	if ((rc = mpi_pk_read_len(d, nlen, &len)) < 0)
+	if ((rc = mp__pk_read_len(d, nlen, &len)) < 0)
 		return rc;
 	rc = -ENOMEM;
-	o = mpi_obj_bigint(d->p, len, &rc);
+	o = mp__obj_bigint(d->p, len, &rc);
 	d->p += len;
-	return mpi_pk_push_rc(d, o, rc);
+	return mp__pk_push_rc(d, o, rc);
 }
 
 static int op_text(struct dec *d, int kind, int nlen)
@@ -178,12 +178,12 @@ static int op_text(struct dec *d, int kind, int nlen)
 	mp_obj_t *o = NULL;
 	int rc;
 
-	if ((rc = mpi_pk_read_len(d, nlen, &len)) < 0)
+	if ((rc = mp__pk_read_len(d, nlen, &len)) < 0)
 		return rc;
 	rc = -ENOMEM;
-	o = mpi_obj_str(kind, d->p, len, &rc);
+	o = mp__obj_str(kind, d->p, len, &rc);
 	d->p += len;
-	return mpi_pk_push_rc(d, o, rc);
+	return mp__pk_push_rc(d, o, rc);
 }
 /* ---- the opcode loop ---- */
 
@@ -192,17 +192,17 @@ static int op_append(struct dec *d)
 	mp_obj_t *item = NULL, *l = NULL;
 	int rc;
 
-	if ((rc = mpi_pk_pop(d, &item)) < 0)
+	if ((rc = mp__pk_pop(d, &item)) < 0)
 		return rc;
-	if ((rc = mpi_pk_top(d, &l)) < 0 ||
+	if ((rc = mp__pk_top(d, &l)) < 0 ||
 	    (l->kind != MP_OBJ_LIST &&
-	     (rc = mpi_pk_bad("APPEND on a %s",
+	     (rc = mp__pk_bad("APPEND on a %s",
 			      mp_obj_kind_name(l->kind)))) ||
-	    (rc = mpi_pk_frozen(l)) < 0) {
-		mpi_obj_decref(item);
+	    (rc = mp__pk_frozen(l)) < 0) {
+		mp__obj_decref(item);
 		return rc;
 	}
-	return mpi_obj_append(l, item);
+	return mp__obj_append(l, item);
 }
 
 static int op_setitem(struct dec *d)
@@ -210,20 +210,20 @@ static int op_setitem(struct dec *d)
 	mp_obj_t *k = NULL, *v = NULL, *dict = NULL;
 	int rc;
 
-	if ((rc = mpi_pk_pop(d, &v)) < 0 || (rc = mpi_pk_pop(d, &k)) < 0 ||
-	    (rc = mpi_pk_top(d, &dict)) < 0)
+	if ((rc = mp__pk_pop(d, &v)) < 0 || (rc = mp__pk_pop(d, &k)) < 0 ||
+	    (rc = mp__pk_top(d, &dict)) < 0)
 		goto fail;
 	if (dict->kind != MP_OBJ_DICT) {
-		rc = mpi_pk_bad("SETITEM on a %s",
+		rc = mp__pk_bad("SETITEM on a %s",
 				mp_obj_kind_name(dict->kind));
 		goto fail;
 	}
-	if ((rc = mpi_pk_frozen(dict)) < 0)
+	if ((rc = mp__pk_frozen(dict)) < 0)
 		goto fail;
-	return mpi_obj_setitem(dict, k, v);
+	return mp__obj_setitem(dict, k, v);
 fail:
-	mpi_obj_decref(k);
-	mpi_obj_decref(v);
+	mp__obj_decref(k);
+	mp__obj_decref(v);
 	return rc;
 }
 
@@ -231,16 +231,16 @@ static int op_pop(struct dec *d)
 {
 	mp_obj_t *o = NULL;
 
-	if (d->n > mpi_pk_fence(d)) {
+	if (d->n > mp__pk_fence(d)) {
 		o = d->st[--d->n];
-		mpi_obj_decref(o);
+		mp__obj_decref(o);
 		return 0;
 	}
 	if (d->nmarks > 0) { /* POP with nothing above the mark drops it */
 		d->nmarks--;
 		return 0;
 	}
-	return mpi_pk_underflow();
+	return mp__pk_underflow();
 }
 
 static int op_mark(struct dec *d)
@@ -249,7 +249,7 @@ static int op_mark(struct dec *d)
 
 	if (d->nmarks == d->mcap) {
 		cap = d->mcap < 16 ? 16 : d->mcap * 2;
-		if ((m = mpi_reallocarray(d->marks, cap, sizeof(*m))) == NULL)
+		if ((m = mp__reallocarray(d->marks, cap, sizeof(*m))) == NULL)
 			return -ENOMEM;
 		d->marks = m;
 		d->mcap = cap;
@@ -263,16 +263,16 @@ static int op_pop_mark(struct dec *d)
 	size_t k = 0;
 	int rc;
 
-	if ((rc = mpi_pk_pop_mark(d, &k)) < 0)
+	if ((rc = mp__pk_pop_mark(d, &k)) < 0)
 		return rc;
 	while (d->n > k)
-		mpi_obj_decref(d->st[--d->n]);
+		mp__obj_decref(d->st[--d->n]);
 	return 0;
 }
 
 static int unsupported(const char *what)
 {
-	return mpi_why(-ENOTSUP, "%s is not supported", what);
+	return mp__why(-ENOTSUP, "%s is not supported", what);
 }
 
 /* One opcode (already consumed); 1 at STOP. */
@@ -285,44 +285,44 @@ static int step(struct dec *d, unsigned char op)
 
 	switch (op) {
 	case 0x80: /* PROTO */
-		if ((rc = mpi_pk_need(d, 1)) < 0)
+		if ((rc = mp__pk_need(d, 1)) < 0)
 			return rc;
 		if (*d->p > 5)
-			return mpi_why(-ENOTSUP, "unsupported pickle protocol: "
+			return mp__why(-ENOTSUP, "unsupported pickle protocol: "
 						 "%d", *d->p);
 		d->p++;
 		return 0;
 	case 0x95: /* FRAME: frames only group opcodes */
-		return mpi_pk_read_len(d, 8, &len);
+		return mp__pk_read_len(d, 8, &len);
 	case '.': /* STOP */
 		return 1;
 	case 'N':
-		return mpi_pk_push(d, mpi_obj_new(MP_OBJ_NONE));
+		return mp__pk_push(d, mp__obj_new(MP_OBJ_NONE));
 	case 0x88: /* NEWTRUE */
 	case 0x89: /* NEWFALSE */
-		if ((o = mpi_obj_new(MP_OBJ_BOOL)) != NULL)
+		if ((o = mp__obj_new(MP_OBJ_BOOL)) != NULL)
 			o->u.b = op == 0x88;
-		return mpi_pk_push(d, o);
+		return mp__pk_push(d, o);
 	case 'I':
 		return op_int(d);
 	case 'L': {
 		const char *s = NULL;
 
-		if ((rc = mpi_pk_read_line(d, &s, &len)) < 0)
+		if ((rc = mp__pk_read_line(d, &s, &len)) < 0)
 			return rc;
 		return push_decimal(d, s, len);
 	}
 	case 'J':
-		if ((rc = mpi_pk_need(d, 4)) < 0)
+		if ((rc = mp__pk_need(d, 4)) < 0)
 			return rc;
-		v = (int32_t)(uint32_t)mpi_pk_le(d->p, 4);
+		v = (int32_t)(uint32_t)mp__pk_le(d->p, 4);
 		d->p += 4;
 		return push_int(d, v);
 	case 'K':
 	case 'M':
-		if ((rc = mpi_pk_need(d, op == 'K' ? 1 : 2)) < 0)
+		if ((rc = mp__pk_need(d, op == 'K' ? 1 : 2)) < 0)
 			return rc;
-		v = (int64_t)mpi_pk_le(d->p, op == 'K' ? 1 : 2);
+		v = (int64_t)mp__pk_le(d->p, op == 'K' ? 1 : 2);
 		d->p += op == 'K' ? 1 : 2;
 		return push_int(d, v);
 	case 0x8a: /* LONG1 */
@@ -355,37 +355,37 @@ static int step(struct dec *d, unsigned char op)
 	case 'V':
 		return unsupported("protocol 0's text string");
 	case ')':
-		return mpi_pk_push(d, mpi_obj_new(MP_OBJ_TUPLE));
+		return mp__pk_push(d, mp__obj_new(MP_OBJ_TUPLE));
 	case 't':
-		if ((rc = mpi_pk_pop_mark(d, &len)) < 0)
+		if ((rc = mp__pk_pop_mark(d, &len)) < 0)
 			return rc;
-		return mpi_pk_build_tuple(d, d->n - len);
+		return mp__pk_build_tuple(d, d->n - len);
 	case 0x85:
 	case 0x86:
 	case 0x87:
-		return mpi_pk_build_tuple(d, (size_t)(op - 0x84));
+		return mp__pk_build_tuple(d, (size_t)(op - 0x84));
 	case ']':
-		return mpi_pk_push(d, mpi_obj_new(MP_OBJ_LIST));
+		return mp__pk_push(d, mp__obj_new(MP_OBJ_LIST));
 	case 'l':
-		return mpi_pk_build_marked(d, MP_OBJ_LIST);
+		return mp__pk_build_marked(d, MP_OBJ_LIST);
 	case 'a':
 		return op_append(d);
 	case 'e':
-		return mpi_pk_fill_marked(d, MP_OBJ_LIST, "APPENDS");
+		return mp__pk_fill_marked(d, MP_OBJ_LIST, "APPENDS");
 	case '}':
-		return mpi_pk_push(d, mpi_obj_new(MP_OBJ_DICT));
+		return mp__pk_push(d, mp__obj_new(MP_OBJ_DICT));
 	case 'd':
-		return mpi_pk_build_marked(d, MP_OBJ_DICT);
+		return mp__pk_build_marked(d, MP_OBJ_DICT);
 	case 's':
 		return op_setitem(d);
 	case 'u':
-		return mpi_pk_fill_marked(d, MP_OBJ_DICT, "SETITEMS");
+		return mp__pk_fill_marked(d, MP_OBJ_DICT, "SETITEMS");
 	case 0x8f: /* EMPTY_SET */
-		return mpi_pk_push(d, mpi_obj_new(MP_OBJ_SET));
+		return mp__pk_push(d, mp__obj_new(MP_OBJ_SET));
 	case 0x90: /* ADDITEMS */
-		return mpi_pk_fill_marked(d, MP_OBJ_SET, "ADDITEMS");
+		return mp__pk_fill_marked(d, MP_OBJ_SET, "ADDITEMS");
 	case 0x91: /* FROZENSET */
-		return mpi_pk_build_marked(d, MP_OBJ_FROZENSET);
+		return mp__pk_build_marked(d, MP_OBJ_FROZENSET);
 	case '(':
 		return op_mark(d);
 	case '0':
@@ -393,45 +393,45 @@ static int step(struct dec *d, unsigned char op)
 	case '1':
 		return op_pop_mark(d);
 	case '2': /* DUP */
-		if ((rc = mpi_pk_top(d, &o)) < 0)
+		if ((rc = mp__pk_top(d, &o)) < 0)
 			return rc;
-		return mpi_pk_push_copy(d, o);
+		return mp__pk_push_copy(d, o);
 	case 'p':
-		if ((rc = mpi_pk_read_decimal(d, false, &v)) < 0)
+		if ((rc = mp__pk_read_decimal(d, false, &v)) < 0)
 			return rc;
-		return mpi_pk_memo_put(d, (uint64_t)v);
+		return mp__pk_memo_put(d, (uint64_t)v);
 	case 'q':
 	case 'r':
-		if ((rc = mpi_pk_need(d, op == 'q' ? 1 : 4)) < 0)
+		if ((rc = mp__pk_need(d, op == 'q' ? 1 : 4)) < 0)
 			return rc;
-		v = (int64_t)mpi_pk_le(d->p, op == 'q' ? 1 : 4);
+		v = (int64_t)mp__pk_le(d->p, op == 'q' ? 1 : 4);
 		d->p += op == 'q' ? 1 : 4;
-		return mpi_pk_memo_put(d, (uint64_t)v);
+		return mp__pk_memo_put(d, (uint64_t)v);
 	case 0x94: /* MEMOIZE */
-		return mpi_pk_memo_put(d, d->mlen);
+		return mp__pk_memo_put(d, d->mlen);
 	case 'g':
-		if ((rc = mpi_pk_read_decimal(d, false, &v)) < 0)
+		if ((rc = mp__pk_read_decimal(d, false, &v)) < 0)
 			return rc;
-		return mpi_pk_memo_get(d, (uint64_t)v);
+		return mp__pk_memo_get(d, (uint64_t)v);
 	case 'h':
 	case 'j':
-		if ((rc = mpi_pk_need(d, op == 'h' ? 1 : 4)) < 0)
+		if ((rc = mp__pk_need(d, op == 'h' ? 1 : 4)) < 0)
 			return rc;
-		v = (int64_t)mpi_pk_le(d->p, op == 'h' ? 1 : 4);
+		v = (int64_t)mp__pk_le(d->p, op == 'h' ? 1 : 4);
 		d->p += op == 'h' ? 1 : 4;
-		return mpi_pk_memo_get(d, (uint64_t)v);
+		return mp__pk_memo_get(d, (uint64_t)v);
 	case 'c':
-		return mpi_pk_op_global(d);
+		return mp__pk_op_global(d);
 	case 0x93: /* STACK_GLOBAL */
-		return mpi_pk_op_stack_global(d);
+		return mp__pk_op_stack_global(d);
 	case 'R':
-		return mpi_pk_op_reduce(d, false, false);
+		return mp__pk_op_reduce(d, false, false);
 	case 0x81: /* NEWOBJ */
-		return mpi_pk_op_reduce(d, true, false);
+		return mp__pk_op_reduce(d, true, false);
 	case 0x92: /* NEWOBJ_EX */
-		return mpi_pk_op_reduce(d, true, true);
+		return mp__pk_op_reduce(d, true, true);
 	case 'b':
-		return mpi_pk_op_build(d);
+		return mp__pk_op_build(d);
 	case 'i':
 	case 'o':
 		return unsupported("INST/OBJ (protocols 0 and 1)");
@@ -443,7 +443,7 @@ static int step(struct dec *d, unsigned char op)
 	case 0x84:
 		return unsupported("the copyreg extension registry (EXT)");
 	default:
-		return mpi_pk_bad("invalid load key, '\\x%02x'", op);
+		return mp__pk_bad("invalid load key, '\\x%02x'", op);
 	}
 }
 
@@ -453,8 +453,8 @@ static int no_globals(const mp_obj_t *o)
 	size_t i, n;
 	int rc;
 
-	if (o->kind == MPI_OBJ_GLOBAL)
-		return mpi_why(-ENOTSUP, "a class (%s.%s) as a value is not "
+	if (o->kind == MP__OBJ_GLOBAL)
+		return mp__why(-ENOTSUP, "a class (%s.%s) as a value is not "
 					 "supported", o->u.s.data,
 			       o->u.s.data + strlen(o->u.s.data) + 1);
 	if (o->kind == MP_OBJ_OBJECT) {
@@ -476,12 +476,12 @@ static void dec_free(struct dec *d)
 	size_t i;
 
 	for (i = 0; i < d->mslots; i++)
-		mpi_obj_decref(d->memo[i].o);
-	mpi_free(d->memo);
+		mp__obj_decref(d->memo[i].o);
+	mp__free(d->memo);
 	while (d->n > 0)
-		mpi_obj_decref(d->st[--d->n]);
-	mpi_free(d->st);
-	mpi_free(d->marks);
+		mp__obj_decref(d->st[--d->n]);
+	mp__free(d->st);
+	mp__free(d->marks);
 }
 
 /* The opcode for a message: 'c' or 0x93. */
@@ -509,27 +509,27 @@ static int loads(const void *data, size_t len, mp_obj_t **out)
 	while (rc == 0) {
 		at = d.p;
 		if (d.p == d.end) {
-			rc = mpi_pk_bad("pickle data was truncated (no STOP)");
+			rc = mp__pk_bad("pickle data was truncated (no STOP)");
 			break;
 		}
 		op = *d.p++;
 		rc = step(&d, op);
 	}
 	if (rc == 1) {
-		rc = mpi_pk_pop(&d, &o);
+		rc = mp__pk_pop(&d, &o);
 		if (rc == 0 && (rc = no_globals(o)) < 0) {
-			mpi_obj_decref(o);
+			mp__obj_decref(o);
 			o = NULL;
 		}
 		at = d.p - 1;
 	}
 	dec_free(&d);
 	if (rc < 0) {
-		snprintf(why, sizeof(why), "%s", mpi_reason(rc));
+		snprintf(why, sizeof(why), "%s", mp__reason(rc));
 		if (rc == -EINVAL) /* an unhashable key: malformed data */
 			rc = -EPROTO;
 		op_name(op, name, sizeof(name));
-		return mpi_why(rc, "%s (opcode %s at offset %zu)", why, name,
+		return mp__why(rc, "%s (opcode %s at offset %zu)", why, name,
 			       (size_t)(at - d.start));
 	}
 	o->frozen = false;
@@ -554,7 +554,7 @@ static void thaw(mp_obj_t *o)
 	}
 }
 
-int mpi_pickle_loads(const void *data, size_t len, mp_obj_t **out)
+int mp__pickle_loads(const void *data, size_t len, mp_obj_t **out)
 {
 	int rc;
 
@@ -569,11 +569,11 @@ int mp_pickle_loads(const void *data, size_t len, mp_obj_t **out)
 {
 	int rc;
 
-	MPI_CHECK_NULL(out);
+	MP__CHECK_NULL(out);
 	*out = NULL;
 	if (data == NULL && len > 0)
-		return MPI_ERR(-EINVAL, "argument 'data' is NULL");
-	if ((rc = mpi_pickle_loads(data, len, out)) < 0)
-		return MPI_RAISE(rc);
+		return MP__ERR(-EINVAL, "argument 'data' is NULL");
+	if ((rc = mp__pickle_loads(data, len, out)) < 0)
+		return MP__RAISE(rc);
 	return 0;
 }

@@ -25,7 +25,7 @@
 #include "internal/procfs.h"
 #include "pool/pool_int.h"
 
-void mpi_pool_kick(mp_pool_t *p)
+void mp__pool_kick(mp_pool_t *p)
 {
 	uint64_t one = 1;
 
@@ -41,24 +41,24 @@ void mpi_pool_kick(mp_pool_t *p)
 static bool inq_take(mp_pool_t *p);
 static void dispatch(mp_pool_t *p);
 
-/* Whoever takes the lock first takes what was handed over (mpi_pool_handoff)
+/* Whoever takes the lock first takes what was handed over (mp__pool_handoff)
  * and dispatches it: under the lock, a job handed over before is pending
  * or dispatched, as if it had been submitted under the lock. */
-void mpi_pool_lock(mp_pool_t *p)
+void mp__pool_lock(mp_pool_t *p)
 {
 	pthread_mutex_lock(&p->lock);
 	if (inq_take(p))
 		dispatch(p);
 }
 
-void mpi_pool_unlock(mp_pool_t *p)
+void mp__pool_unlock(mp_pool_t *p)
 {
 	if (p->completed) {
 		p->completed = false;
 		pthread_cond_broadcast(&p->done);
 	}
 	while (p->nhead != NULL) {
-		struct mpi_job *j = p->nhead, *next;
+		struct mp__job *j = p->nhead, *next;
 
 		p->nhead = p->ntail = NULL;
 		pthread_mutex_unlock(&p->lock);
@@ -76,17 +76,17 @@ void mpi_pool_unlock(mp_pool_t *p)
 	pthread_mutex_unlock(&p->lock);
 }
 
-unsigned mpi_pool_size(const mp_pool_t *p)
+unsigned mp__pool_size(const mp_pool_t *p)
 {
 	return p->n;
 }
 
-int mpi_pool_accepts(const mp_pool_t *p)
+int mp__pool_accepts(const mp_pool_t *p)
 {
 	return p->state != RUN ? MP_ECLOSED : p->broken[0] ? MP_EBROKEN : 0;
 }
 
-const char *mpi_pool_refusal(const mp_pool_t *p, int code)
+const char *mp__pool_refusal(const mp_pool_t *p, int code)
 {
 	if (code != MP_EBROKEN)
 		return "Pool not running";
@@ -95,7 +95,7 @@ const char *mpi_pool_refusal(const mp_pool_t *p, int code)
 
 /* ---- jobs (locked) ---- */
 
-static void end_job(mp_pool_t *p, struct mpi_job *j, int status,
+static void end_job(mp_pool_t *p, struct mp__job *j, int status,
 		    const char *data, size_t len, void **buf)
 {
 	j->state = J_DONE;
@@ -110,13 +110,13 @@ static void end_job(mp_pool_t *p, struct mpi_job *j, int status,
 	}
 }
 
-static void end_job_msg(mp_pool_t *p, struct mpi_job *j, int status,
+static void end_job_msg(mp_pool_t *p, struct mp__job *j, int status,
 			const char *msg)
 {
 	end_job(p, j, status, msg, strlen(msg), NULL);
 }
 
-static void pending_unlink(mp_pool_t *p, struct mpi_job *j)
+static void pending_unlink(mp_pool_t *p, struct mp__job *j)
 {
 	if (j->prev)
 		j->prev->next = j->next;
@@ -130,7 +130,7 @@ static void pending_unlink(mp_pool_t *p, struct mpi_job *j)
 }
 
 /* Into the pending list, at the front (a dead worker's jobs) or back. */
-static void pending_push(mp_pool_t *p, struct mpi_job *j, bool front)
+static void pending_push(mp_pool_t *p, struct mp__job *j, bool front)
 {
 	j->state = J_PENDING;
 	j->prev = front ? NULL : p->tail;
@@ -145,22 +145,22 @@ static void pending_push(mp_pool_t *p, struct mpi_job *j, bool front)
 		p->head = j;
 }
 
-void mpi_pool_enqueue(mp_pool_t *p, struct mpi_job *j)
+void mp__pool_enqueue(mp_pool_t *p, struct mp__job *j)
 {
 	j->id = ++p->next_id;
 	memcpy(j->rec, &j->id, sizeof(j->id)); /* task_hdr.id */
 	pending_push(p, j, false);
 }
 
-/* p->inq once the pool takes no more hand-offs (mpi_pool_seal). */
-static struct mpi_job inq_sealed;
+/* p->inq once the pool takes no more hand-offs (mp__pool_seal). */
+static struct mp__job inq_sealed;
 #define INQ_SEALED (&inq_sealed)
 
 /* Jobs taken off p->inq (newest first) into the pending list, in the order
  * they were handed over. */
-static void inq_enqueue(mp_pool_t *p, struct mpi_job *lifo)
+static void inq_enqueue(mp_pool_t *p, struct mp__job *lifo)
 {
-	struct mpi_job *fifo = NULL, *next;
+	struct mp__job *fifo = NULL, *next;
 
 	for (; lifo != NULL; lifo = next) {
 		next = lifo->next;
@@ -169,7 +169,7 @@ static void inq_enqueue(mp_pool_t *p, struct mpi_job *lifo)
 	}
 	for (; fifo != NULL; fifo = next) {
 		next = fifo->next;
-		mpi_pool_enqueue(p, fifo);
+		mp__pool_enqueue(p, fifo);
 	}
 }
 
@@ -177,7 +177,7 @@ static void inq_enqueue(mp_pool_t *p, struct mpi_job *lifo)
  * anything was. */
 static bool inq_take(mp_pool_t *p)
 {
-	struct mpi_job *j = __atomic_load_n(&p->inq, __ATOMIC_RELAXED);
+	struct mp__job *j = __atomic_load_n(&p->inq, __ATOMIC_RELAXED);
 
 	/* Only locked code takes or seals: j cannot become either. */
 	if (j == NULL || j == INQ_SEALED)
@@ -189,14 +189,14 @@ static bool inq_take(mp_pool_t *p)
 /* Is anything handed over and not taken yet?  (seq_cst: see handoff) */
 static bool inq_waiting(mp_pool_t *p)
 {
-	struct mpi_job *j = __atomic_load_n(&p->inq, __ATOMIC_SEQ_CST);
+	struct mp__job *j = __atomic_load_n(&p->inq, __ATOMIC_SEQ_CST);
 
 	return j != NULL && j != INQ_SEALED;
 }
 
-void mpi_pool_seal(mp_pool_t *p)
+void mp__pool_seal(mp_pool_t *p)
 {
-	struct mpi_job *j = __atomic_exchange_n(&p->inq, INQ_SEALED,
+	struct mp__job *j = __atomic_exchange_n(&p->inq, INQ_SEALED,
 						__ATOMIC_ACQ_REL);
 
 	if (j != INQ_SEALED)
@@ -205,12 +205,12 @@ void mpi_pool_seal(mp_pool_t *p)
 
 /*
  * The push is seq_cst, and so are the supervisor's "I sleep" store and its
- * look at p->inq after it (mpi_pool_supervisor): either it sees this job
+ * look at p->inq after it (mp__pool_supervisor): either it sees this job
  * and runs another round, or we see it asleep and dispatch ourselves.
  */
-bool mpi_pool_handoff(mp_pool_t *p, struct mpi_job *j)
+bool mp__pool_handoff(mp_pool_t *p, struct mp__job *j)
 {
-	struct mpi_job *old = __atomic_load_n(&p->inq, __ATOMIC_RELAXED);
+	struct mp__job *old = __atomic_load_n(&p->inq, __ATOMIC_RELAXED);
 
 	if (p->backend != NULL)
 		return false;
@@ -221,29 +221,29 @@ bool mpi_pool_handoff(mp_pool_t *p, struct mpi_job *j)
 	} while (!__atomic_compare_exchange_n(&p->inq, &old, j, true,
 					      __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));
 	if (__atomic_load_n(p->sup_sleeping, __ATOMIC_SEQ_CST)) {
-		mpi_pool_lock(p); /* takes and dispatches it (or someone did) */
-		mpi_pool_unlock(p);
+		mp__pool_lock(p); /* takes and dispatches it (or someone did) */
+		mp__pool_unlock(p);
 	}
 	return true;
 }
 
-void mpi_pool_dispatch(mp_pool_t *p)
+void mp__pool_dispatch(mp_pool_t *p)
 {
 	dispatch(p);
 }
 
-int mpi_pool_submit(mp_pool_t *p, struct mpi_job *j)
+int mp__pool_submit(mp_pool_t *p, struct mp__job *j)
 {
-	int rc = mpi_pool_accepts(p);
+	int rc = mp__pool_accepts(p);
 
 	if (rc < 0)
 		return rc;
-	mpi_pool_enqueue(p, j);
+	mp__pool_enqueue(p, j);
 	dispatch(p);
 	return 0;
 }
 
-bool mpi_pool_cancel(mp_pool_t *p, struct mpi_job *j)
+bool mp__pool_cancel(mp_pool_t *p, struct mp__job *j)
 {
 	if (j->state != J_PENDING)
 		return false;
@@ -252,9 +252,9 @@ bool mpi_pool_cancel(mp_pool_t *p, struct mpi_job *j)
 	return true;
 }
 
-void mpi_pool_fail_pending(mp_pool_t *p, int status, const char *msg)
+void mp__pool_fail_pending(mp_pool_t *p, int status, const char *msg)
 {
-	struct mpi_job *j;
+	struct mp__job *j;
 
 	while ((j = p->head) != NULL) {
 		pending_unlink(p, j);
@@ -262,20 +262,20 @@ void mpi_pool_fail_pending(mp_pool_t *p, int status, const char *msg)
 	}
 }
 
-void mpi_pool_cancel_pending(mp_pool_t *p)
+void mp__pool_cancel_pending(mp_pool_t *p)
 {
-	mpi_pool_lock(p);
-	mpi_pool_fail_pending(p, MP_ECANCELLED, "the task was cancelled");
-	mpi_pool_unlock(p);
+	mp__pool_lock(p);
+	mp__pool_fail_pending(p, MP_ECANCELLED, "the task was cancelled");
+	mp__pool_unlock(p);
 }
 
-int mpi_pool_wait(mp_pool_t *p, bool (*cond)(void *), void *arg,
+int mp__pool_wait(mp_pool_t *p, bool (*cond)(void *), void *arg,
 		  uint64_t deadline)
 {
-	return mpi_cond_wait_until(&p->done, &p->lock, cond, arg, deadline);
+	return mp__cond_wait_until(&p->done, &p->lock, cond, arg, deadline);
 }
 
-size_t mpi_pool_chunksize(const mp_pool_t *p, size_t n, size_t chunksize)
+size_t mp__pool_chunksize(const mp_pool_t *p, size_t n, size_t chunksize)
 {
 	size_t nw = p->backend != NULL ? p->remote_n : p->n;
 
@@ -292,7 +292,7 @@ size_t mpi_pool_chunksize(const mp_pool_t *p, size_t n, size_t chunksize)
 /* ---- workers (locked) ---- */
 
 /* Job j, just put into w's inbox, leaves the pending list for w's FIFO. */
-static void assign(mp_pool_t *p, struct worker *w, struct mpi_job *j)
+static void assign(mp_pool_t *p, struct worker *w, struct mp__job *j)
 {
 	pending_unlink(p, j);
 	j->state = J_RUNNING;
@@ -311,7 +311,7 @@ static void assign(mp_pool_t *p, struct worker *w, struct mpi_job *j)
  * broken pool, ends instead. */
 static void requeue_fifo(mp_pool_t *p, struct worker *w)
 {
-	struct mpi_job *j, *rest;
+	struct mp__job *j, *rest;
 
 	for (rest = NULL, j = w->head; j != NULL; j = w->head) {
 		w->head = j->next;
@@ -339,15 +339,15 @@ static void requeue_fifo(mp_pool_t *p, struct worker *w)
  * finds it at once instead of waiting for a round of the supervisor.  It
  * is in w's FIFO like any dispatched job: if the start fails or the worker
  * dies before taking it, it goes back to the pending list (requeue_fifo;
- * the inbox is not reused, see mpi_pool_inbox).
+ * the inbox is not reused, see mp__pool_inbox).
  */
 static void preplace(mp_pool_t *p, struct worker *w)
 {
-	struct mpi_job *j = p->head;
+	struct mp__job *j = p->head;
 
 	if (j == NULL || (p->state != RUN && p->state != CLOSING) ||
 	    w->budget < j->items || j->rec_len > INBOX_BYTES / 8 ||
-	    mpi_ring_put(w->args.inbox, j->rec, j->rec_len, 0) < 0)
+	    mp__ring_put(w->args.inbox, j->rec, j->rec_len, 0) < 0)
 		return;
 	assign(p, w, j);
 }
@@ -358,9 +358,9 @@ static void preplace(mp_pool_t *p, struct worker *w)
 static int prepare_worker(mp_pool_t *p, unsigned i)
 {
 	struct worker *w = &p->w[i];
-	struct mpi_ring *inbox = mpi_pool_inbox(w); /* launch.c */
+	struct mp__ring *inbox = mp__pool_inbox(w); /* launch.c */
 
-	mpi_free(w->blob);
+	mp__free(w->blob);
 	p->slots[i] = (struct worker_slot){0};
 	*w = (struct worker){
 		.args = {.inbox = inbox,
@@ -373,7 +373,7 @@ static int prepare_worker(mp_pool_t *p, unsigned i)
 						   : UINT64_MAX};
 	if (w->args.inbox == NULL)
 		return -ENOMEM;
-	return mpi_pool_worker_proc(p, w); /* launch.c: by the start method */
+	return mp__pool_worker_proc(p, w); /* launch.c: by the start method */
 }
 
 /* Start a prepared worker's process: 0, or a code. */
@@ -393,7 +393,7 @@ static void start_taken(struct worker *w, int rc)
 	w->proc = NULL;
 }
 
-int mpi_pool_start_worker(mp_pool_t *p, unsigned i)
+int mp__pool_start_worker(mp_pool_t *p, unsigned i)
 {
 	int rc = prepare_worker(p, i);
 
@@ -402,7 +402,7 @@ int mpi_pool_start_worker(mp_pool_t *p, unsigned i)
 	return rc;
 }
 
-void mpi_pool_kill_worker(struct worker *w)
+void mp__pool_kill_worker(struct worker *w)
 {
 	kill(-mp_process_pid(w->proc), SIGKILL);
 	mp_process_kill(w->proc);
@@ -426,9 +426,9 @@ static void drain_results(mp_pool_t *p);
 static void pool_break(mp_pool_t *p)
 {
 	const char *why = p->broken;
-	struct mpi_job *j;
+	struct mp__job *j;
 
-	mpi_pool_seal(p);
+	mp__pool_seal(p);
 	for (unsigned k = 0; k < p->n; k++) {
 		struct worker *w = &p->w[k];
 
@@ -442,7 +442,7 @@ static void pool_break(mp_pool_t *p)
 		w->tail = NULL;
 		w->queued = 0;
 	}
-	mpi_pool_fail_pending(p, MP_EBROKEN, why);
+	mp__pool_fail_pending(p, MP_EBROKEN, why);
 }
 
 /* Is there work for a replacement worker? */
@@ -452,7 +452,7 @@ static bool wants_workers(const mp_pool_t *p)
 	       (p->state == RUN || (p->state == CLOSING && p->head != NULL));
 }
 
-void (*mpi_pool_start_hook)(void);
+void (*mp__pool_start_hook)(void);
 
 /* The first worker marked starting and not yet started, or NULL. */
 static struct worker *to_start(mp_pool_t *p)
@@ -467,20 +467,20 @@ static struct worker *to_start(mp_pool_t *p)
  * its completions told first) and leave the outcome for starts_done. */
 static void start_one(mp_pool_t *p, struct worker *w, bool supervisor)
 {
-	void (*hook)(void) = __atomic_load_n(&mpi_pool_start_hook,
+	void (*hook)(void) = __atomic_load_n(&mp__pool_start_hook,
 					     __ATOMIC_ACQUIRE);
 	mp_process_t *proc = w->proc;
 	int rc;
 
 	if (supervisor)
-		mpi_pool_unlock(p);
+		mp__pool_unlock(p);
 	else
 		pthread_mutex_unlock(&p->lock); /* no job ended here */
 	if (hook)
 		hook();
 	rc = start_process(proc);
 	if (supervisor)
-		mpi_pool_lock(p);
+		mp__pool_lock(p);
 	else
 		pthread_mutex_lock(&p->lock);
 	w->start_rc = rc;
@@ -494,7 +494,7 @@ static void start_one(mp_pool_t *p, struct worker *w, bool supervisor)
  * child's setup (some 0.2-5 ms here, more for a big program): on the
  * supervisor it would hold up the notice of every other worker's death
  * meanwhile.  It lives as long as the supervisor: a worker dies with the
- * thread that started it (mpi_die_with_parent).  Not for forkserver
+ * thread that started it (mp__die_with_parent).  Not for forkserver
  * workers: see start_here.
  */
 static void *starter(void *arg)
@@ -512,7 +512,7 @@ static void *starter(void *arg)
 			continue;
 		}
 		start_one(p, w, false);
-		mpi_pool_kick(p);
+		mp__pool_kick(p);
 	}
 	pthread_mutex_unlock(&p->lock); /* no job ended: nothing to notify */
 	return NULL;
@@ -531,13 +531,13 @@ static void worker_dying(mp_pool_t *p, unsigned i);
 static void watcher_unlock(mp_pool_t *p)
 {
 	if (p->nhead != NULL || p->completed)
-		mpi_pool_kick(p);
+		mp__pool_kick(p);
 	pthread_mutex_unlock(&p->lock);
 }
 
 /*
  * The watcher thread: sleeps in futex_waitv on the workers' life words
- * (mpi_life_word) and on p->watcher_gen, and at each wake looks (locked)
+ * (mp__life_word) and on p->watcher_gen, and at each wake looks (locked)
  * for a word that says its owner died (worker_dying).  A word is waited on
  * with the value it had at the look; a new worker's lock changes it
  * without a wake, which does not matter: the kernel wakes whoever sleeps
@@ -551,12 +551,12 @@ static void *watcher(void *arg)
 	unsigned n = p->n < WATCH_MAX - 1 ? p->n : WATCH_MAX - 1;
 	struct futex_waitv wv[WATCH_MAX];
 
-	mpi_pool_lock(p);
+	mp__pool_lock(p);
 	while (!p->watcher_quit) {
 		long rc;
 
 		for (unsigned i = 0; i < n; i++) {
-			uint32_t *word = mpi_life_word(&p->slots[i]);
+			uint32_t *word = mp__life_word(&p->slots[i]);
 			uint32_t v = __atomic_load_n(word, __ATOMIC_ACQUIRE);
 
 			if (v & FUTEX_OWNER_DIED)
@@ -570,7 +570,7 @@ static void *watcher(void *arg)
 					     .flags = FUTEX_32};
 		watcher_unlock(p);
 		rc = syscall(SYS_futex_waitv, wv, n + 1, 0, NULL, 0);
-		mpi_pool_lock(p);
+		mp__pool_lock(p);
 		if (rc < 0 && errno != EAGAIN && errno != EINTR)
 			break; /* no futex_waitv: the pidfds will do */
 	}
@@ -591,7 +591,7 @@ static void watcher_join(mp_pool_t *p)
 	p->watcher_unjoined = false;
 	p->watcher_quit = true;
 	__atomic_fetch_add(&p->watcher_gen, 1, __ATOMIC_RELEASE);
-	mpi_futex_wake(&p->watcher_gen, 1);
+	mp__futex_wake(&p->watcher_gen, 1);
 	pthread_mutex_unlock(&p->lock);
 	pthread_join(p->watcher, NULL);
 	pthread_mutex_lock(&p->lock);
@@ -642,7 +642,7 @@ static void start_failed(mp_pool_t *p, unsigned i, int rc)
 	bool any = false;
 
 	if (rc == MP_ECLOSED)
-		return; /* the program is exiting (mpi_exit_cleanup) */
+		return; /* the program is exiting (mp__exit_cleanup) */
 	p->w[i].respawn = true;
 	for (unsigned k = 0; k < p->n; k++)
 		any |= p->w[k].alive || p->w[k].starting;
@@ -652,7 +652,7 @@ static void start_failed(mp_pool_t *p, unsigned i, int rc)
 		pool_break(p);
 		return;
 	}
-	p->respawn_at = mpi_now_ns() + START_RETRY_NS;
+	p->respawn_at = mp__now_ns() + START_RETRY_NS;
 }
 
 /* Start worker i again, in the starter thread (see starter). */
@@ -683,7 +683,7 @@ static void replace_worker(mp_pool_t *p, unsigned i)
 	p->starter_unjoined = true;
 }
 
-static int unqueue(struct worker *w, struct mpi_job **out);
+static int unqueue(struct worker *w, struct mp__job **out);
 
 /*
  * A failed start of worker w: the jobs preplace gave it go back by
@@ -694,7 +694,7 @@ static int unqueue(struct worker *w, struct mpi_job **out);
  */
 static void start_undone(mp_pool_t *p, struct worker *w)
 {
-	struct mpi_job *back = NULL, *j;
+	struct mp__job *back = NULL, *j;
 
 	while (w->head != NULL && unqueue(w, &j) == 0)
 		if (j != NULL) {
@@ -730,16 +730,16 @@ static void starts_done(mp_pool_t *p)
 			continue;
 		}
 		p->start_failures = 0;
-		/* Terminated, or its job killed, meanwhile (mpi_pool_kill_job). */
+		/* Terminated, or its job killed, meanwhile (mp__pool_kill_job). */
 		if (p->state == TERMINATED || w->killed)
-			mpi_pool_kill_worker(w);
+			mp__pool_kill_worker(w);
 	}
 }
 
 /* Retry the starts that failed, once their time has come. */
 static void retry_starts(mp_pool_t *p)
 {
-	if (p->respawn_at == 0 || mpi_now_ns() < p->respawn_at)
+	if (p->respawn_at == 0 || mp__now_ns() < p->respawn_at)
 		return;
 	p->respawn_at = 0;
 	for (unsigned i = 0; i < p->n; i++)
@@ -752,7 +752,7 @@ static void retry_starts(mp_pool_t *p)
 
 /* Job j, which dead worker w had started (or was killed for), fails:
  * code is how w ended (mp_process_exitcode's). */
-static void fail_started(mp_pool_t *p, struct worker *w, struct mpi_job *j,
+static void fail_started(mp_pool_t *p, struct worker *w, struct mp__job *j,
 			 int code)
 {
 	int status = MP_EBROKEN;
@@ -794,7 +794,7 @@ static int exit_code_early(pid_t pid, int *code)
 	while ((n = read(fd, buf, sizeof(buf))) < 0 && errno == EINTR)
 		;
 	close(fd);
-	if (n <= 0 || mpi_parse_stat_exit_code(buf, (size_t)n, &st) < 0 ||
+	if (n <= 0 || mp__parse_stat_exit_code(buf, (size_t)n, &st) < 0 ||
 	    st == 0)
 		return -1;
 	*code = WIFSIGNALED(st) ? -WTERMSIG(st) : WEXITSTATUS(st);
@@ -815,7 +815,7 @@ static int exit_code_early(pid_t pid, int *code)
 static void worker_dying(mp_pool_t *p, unsigned i)
 {
 	struct worker *w = &p->w[i];
-	struct mpi_job *j;
+	struct mp__job *j;
 	int code;
 
 	if (!w->alive || w->told)
@@ -838,7 +838,7 @@ static void worker_dying(mp_pool_t *p, unsigned i)
 static void worker_ended(mp_pool_t *p, unsigned i)
 {
 	struct worker *w = &p->w[i];
-	struct mpi_job *j;
+	struct mp__job *j;
 	char msg[200];
 	bool failed = w->told; /* for the respawn delay */
 	int code = 0;
@@ -847,7 +847,7 @@ static void worker_ended(mp_pool_t *p, unsigned i)
 	mp_process_join(w->proc, 0);
 	mp_process_exitcode(w->proc, &code);
 	w->alive = false;
-	w->inbox_clean = code == 0 && w->head == NULL; /* see mpi_pool_inbox */
+	w->inbox_clean = code == 0 && w->head == NULL; /* see mp__pool_inbox */
 	if (p->opts.initializer != NULL && p->state == RUN &&
 	    !__atomic_load_n(&p->slots[i].ready, __ATOMIC_ACQUIRE) &&
 	    ++p->init_failures >= MAX_INIT_FAILURES && !p->broken[0]) {
@@ -874,7 +874,7 @@ static void worker_ended(mp_pool_t *p, unsigned i)
 		 * job's waiter has been told and has had time to run: a fork
 		 * stalls the program's other threads while it copies the
 		 * address space. */
-		uint64_t at = mpi_now_ns() + (failed ? RESPAWN_DELAY_NS : 0);
+		uint64_t at = mp__now_ns() + (failed ? RESPAWN_DELAY_NS : 0);
 
 		w->respawn = true;
 		if (p->respawn_at == 0 || p->respawn_at > at)
@@ -885,7 +885,7 @@ static void worker_ended(mp_pool_t *p, unsigned i)
 /* Can worker w take job j now?  *now: the time, read once per dispatch
  * when first needed (0 until then). */
 static bool fits(const mp_pool_t *p, const struct worker *w,
-		 const struct mpi_job *j, uint64_t *now)
+		 const struct mp__job *j, uint64_t *now)
 {
 	const struct worker_slot *s = &p->slots[w - p->w];
 
@@ -899,7 +899,7 @@ static bool fits(const mp_pool_t *p, const struct worker *w,
 	if (w->queued > 0 &&
 	    __atomic_load_n(&s->current, __ATOMIC_ACQUIRE) == w->head->id) {
 		if (*now == 0)
-			*now = mpi_now_ns();
+			*now = mp__now_ns();
 		if (*now - __atomic_load_n(&s->started, __ATOMIC_RELAXED) >
 		    LONG_NS)
 			return false;
@@ -929,9 +929,9 @@ static bool runs_long(const mp_pool_t *p, const struct worker *w,
 
 /* Take job id, just read back out of w's inbox (so never started), out of
  * w's FIFO: the job, or NULL. */
-static struct mpi_job *fifo_remove(struct worker *w, uint64_t id)
+static struct mp__job *fifo_remove(struct worker *w, uint64_t id)
 {
-	struct mpi_job *prev = NULL, *j;
+	struct mp__job *prev = NULL, *j;
 
 	for (j = w->head; j != NULL; prev = j, j = j->next)
 		if (j->id == id) {
@@ -952,26 +952,26 @@ static struct mpi_job *fifo_remove(struct worker *w, uint64_t id)
 /* Read the next job out of w's inbox (it never started) and take it out of
  * w's FIFO: 0 with *out (NULL if the record was none of ours), -EAGAIN if
  * the inbox is empty, -EBUSY if its worker is taking a job right now. */
-static int unqueue(struct worker *w, struct mpi_job **out)
+static int unqueue(struct worker *w, struct mp__job **out)
 {
 	void *rec = NULL;
 	size_t len;
 	uint64_t id = 0;
 
-	if (mpi_ring_get(w->args.inbox, &rec, 0, &len, 0) < 0)
-		return mpi_ring_empty(w->args.inbox) ? -EAGAIN : -EBUSY;
+	if (mp__ring_get(w->args.inbox, &rec, 0, &len, 0) < 0)
+		return mp__ring_empty(w->args.inbox) ? -EAGAIN : -EBUSY;
 	if (len >= sizeof(struct task_hdr))
 		memcpy(&id, rec, sizeof(id));
-	mpi_free(rec);
+	mp__free(rec);
 	*out = id ? fifo_remove(w, id) : NULL;
 	return 0;
 }
 
 /* Jobs read back out of an inbox (a list, last read first): to the front
  * of the pending list, in their order. */
-static void requeue(mp_pool_t *p, struct mpi_job *back)
+static void requeue(mp_pool_t *p, struct mp__job *back)
 {
-	struct mpi_job *j;
+	struct mp__job *j;
 
 	for (; back != NULL; back = j) {
 		j = back->next;
@@ -991,12 +991,12 @@ static void requeue(mp_pool_t *p, struct mpi_job *back)
  * take the next one at once runs them out of order, which is worth it only
  * for a worker that can run the first now (with one worker, jobs run in
  * the order queued, as in CPython).  Returns when to look again
- * (MPI_NO_DEADLINE: nothing queued behind anything).
+ * (MP__NO_DEADLINE: nothing queued behind anything).
  */
 static uint64_t reclaim(mp_pool_t *p)
 {
-	uint64_t now = mpi_now_ns(), next = MPI_NO_DEADLINE;
-	struct mpi_job *back = NULL, *j;
+	uint64_t now = mp__now_ns(), next = MP__NO_DEADLINE;
+	struct mp__job *back = NULL, *j;
 	bool idle = false;
 
 	if (p->state != RUN && p->state != CLOSING)
@@ -1021,20 +1021,20 @@ static uint64_t reclaim(mp_pool_t *p)
 	return next;
 }
 
-int mpi_pool_kill_job(mp_pool_t *p, struct mpi_job *j)
+int mp__pool_kill_job(mp_pool_t *p, struct mp__job *j)
 {
-	struct mpi_job *back = NULL, *k;
-	uint64_t give_up = mpi_now_ns() + 100000000u; /* 0.1 s */
+	struct mp__job *back = NULL, *k;
+	uint64_t give_up = mp__now_ns() + 100000000u; /* 0.1 s */
 	struct worker *w;
 	bool found = false;
 	int rc;
 
 	if (j->state == J_PENDING)
-		return mpi_pool_cancel(p, j);
+		return mp__pool_cancel(p, j);
 	if (j->state != J_RUNNING)
 		return 0;
 	if (p->backend != NULL)
-		return mpi_why(-ENOTSUP, "a task running on the %s backend "
+		return mp__why(-ENOTSUP, "a task running on the %s backend "
 			       "cannot be killed", p->backend->name);
 	w = &p->w[j->worker];
 	if (w->killed == j->id)
@@ -1043,7 +1043,7 @@ int mpi_pool_kill_job(mp_pool_t *p, struct mpi_job *j)
 	 * pending list, in their order): then no worker has to die. */
 	while (!w->stopping) {
 		rc = unqueue(w, &k);
-		if (rc == -EAGAIN || (rc == -EBUSY && mpi_now_ns() > give_up))
+		if (rc == -EAGAIN || (rc == -EBUSY && mp__now_ns() > give_up))
 			break;
 		if (rc == -EBUSY) {
 			if (found)
@@ -1064,7 +1064,7 @@ int mpi_pool_kill_job(mp_pool_t *p, struct mpi_job *j)
 	} else { /* its worker has taken it */
 		w->killed = j->id;
 		if (w->alive) /* else starts_done kills it once started */
-			mpi_pool_kill_worker(w);
+			mp__pool_kill_worker(w);
 	}
 	dispatch(p);
 	return 1;
@@ -1072,13 +1072,13 @@ int mpi_pool_kill_job(mp_pool_t *p, struct mpi_job *j)
 
 static void dispatch(mp_pool_t *p)
 {
-	struct mpi_job *j;
+	struct mp__job *j;
 	uint64_t now = 0;
 	bool sent = false;
 
 	if (p->backend != NULL) {
 		if (p->head != NULL)
-			mpi_pool_kick(p);
+			mp__pool_kick(p);
 		return;
 	}
 	while ((j = p->head) != NULL) {
@@ -1099,8 +1099,8 @@ static void dispatch(mp_pool_t *p)
 			break;
 		deadline = j->rec_len <= INBOX_BYTES / 8
 				   ? 0 /* room or not: never wait */
-				   : mpi_now_ns() + 1000000000u + 20 * (uint64_t)j->rec_len;
-		if (mpi_ring_put(best->args.inbox, j->rec, j->rec_len, deadline) < 0) {
+				   : mp__now_ns() + 1000000000u + 20 * (uint64_t)j->rec_len;
+		if (mp__ring_put(best->args.inbox, j->rec, j->rec_len, deadline) < 0) {
 			/* Full or dying: leave it pending for the next round. */
 			best->stopping |= j->rec_len > INBOX_BYTES / 8;
 			break;
@@ -1109,9 +1109,9 @@ static void dispatch(mp_pool_t *p)
 		sent = true;
 	}
 	/* A sleeping supervisor must arm the new task's timeout. */
-	if (sent && p->timeout_ns != MPI_NO_DEADLINE &&
+	if (sent && p->timeout_ns != MP__NO_DEADLINE &&
 	    __atomic_load_n(p->sup_sleeping, __ATOMIC_SEQ_CST))
-		mpi_pool_kick(p);
+		mp__pool_kick(p);
 	/* Retire workers whose budget the next job does not fit. */
 	for (unsigned i = 0; p->opts.maxtasksperchild && p->head && i < p->n;
 	     i++) {
@@ -1120,7 +1120,7 @@ static void dispatch(mp_pool_t *p)
 
 		if (w->alive && !w->stopping && w->queued == 0 &&
 		    w->budget < p->head->items &&
-		    mpi_ring_put(w->args.inbox, &stop, sizeof(stop), 0) == 0)
+		    mp__ring_put(w->args.inbox, &stop, sizeof(stop), 0) == 0)
 			w->stopping = true;
 	}
 }
@@ -1131,7 +1131,7 @@ static void take_result(mp_pool_t *p, void **rec, size_t len, const void *data)
 {
 	struct res_hdr h;
 	struct worker *w;
-	struct mpi_job *j;
+	struct mp__job *j;
 
 	if (len < sizeof(h))
 		return;
@@ -1167,7 +1167,7 @@ static void drain_results(mp_pool_t *p)
 
 	for (;;) {
 		rec = p->rbuf;
-		rc = mpi_ring_get(p->results, &rec, RBUF_BYTES, &len, 0);
+		rc = mp__ring_get(p->results, &rec, RBUF_BYTES, &len, 0);
 		if (rc == 0) {
 			void *none = NULL;
 
@@ -1176,10 +1176,10 @@ static void drain_results(mp_pool_t *p)
 		}
 		rec = NULL;
 		if (rc != -EMSGSIZE ||
-		    mpi_ring_get(p->results, &rec, 0, &len, 0) < 0)
+		    mp__ring_get(p->results, &rec, 0, &len, 0) < 0)
 			return;
 		take_result(p, &rec, len, rec);
-		mpi_free(rec);
+		mp__free(rec);
 	}
 }
 
@@ -1188,9 +1188,9 @@ static void drain_results(mp_pool_t *p)
 /* Kill overrunning workers; the next deadline to check. */
 static uint64_t check_timeouts(mp_pool_t *p)
 {
-	uint64_t now = mpi_now_ns(), next = MPI_NO_DEADLINE;
+	uint64_t now = mp__now_ns(), next = MP__NO_DEADLINE;
 
-	if (p->timeout_ns == MPI_NO_DEADLINE)
+	if (p->timeout_ns == MP__NO_DEADLINE)
 		return next;
 	for (unsigned i = 0; i < p->n; i++) {
 		struct worker *w = &p->w[i];
@@ -1205,7 +1205,7 @@ static uint64_t check_timeouts(mp_pool_t *p)
 		else
 			end = now + p->timeout_ns; /* not started: check later */
 		if (end <= now) {
-			mpi_pool_kill_worker(w);
+			mp__pool_kill_worker(w);
 			w->timed_out = w->head->id;
 		} else if (end < next) {
 			next = end;
@@ -1230,7 +1230,7 @@ static bool worker_gone(mp_pool_t *p, unsigned i, short revents,
 
 	if (!p->w[i].alive)
 		return false;
-	if (mpi_have_pidfd())
+	if (mp__have_pidfd())
 		return revents & POLLIN;
 	if (!(revents & (POLLIN | POLLHUP)) && deaf[i] != proc)
 		return false;
@@ -1259,7 +1259,7 @@ static bool supervise(mp_pool_t *p, struct pollfd *pfd, mp_process_t **deaf,
 	if (p->state == CLOSING && p->head == NULL)
 		for (unsigned i = 0; i < p->n; i++)
 			if (p->w[i].alive && !p->w[i].stopping) {
-				mpi_ring_close(p->w[i].args.inbox);
+				mp__ring_close(p->w[i].args.inbox);
 				p->w[i].stopping = true;
 			}
 	for (unsigned i = 0; i < p->n; i++)
@@ -1272,14 +1272,14 @@ static bool supervise(mp_pool_t *p, struct pollfd *pfd, mp_process_t **deaf,
 	return true;
 }
 
-void *mpi_pool_supervisor(void *arg)
+void *mp__pool_supervisor(void *arg)
 {
 	mp_pool_t *p = arg;
 	struct pollfd *pfd = p->pfd;
 	mp_process_t **deaf = p->deaf;
 	uint64_t counter, again;
 
-	mpi_pool_lock(p);
+	mp__pool_lock(p);
 	watcher_start(p);
 	while (supervise(p, pfd, deaf, &again)) {
 		uint64_t next;
@@ -1302,44 +1302,44 @@ void *mpi_pool_supervisor(void *arg)
 				watch ? mp_process_sentinel(p->w[i].proc) : -1,
 				POLLIN, 0};
 			if (p->w[i].alive && !watch && /* see worker_gone */
-			    (next == MPI_NO_DEADLINE ||
-			     next > mpi_now_ns() + DEAF_TICK_NS))
-				next = mpi_now_ns() + DEAF_TICK_NS;
+			    (next == MP__NO_DEADLINE ||
+			     next > mp__now_ns() + DEAF_TICK_NS))
+				next = mp__now_ns() + DEAF_TICK_NS;
 		}
 		pfd[0] = (struct pollfd){p->efd, POLLIN, 0};
 		__atomic_store_n(p->sup_sleeping, 1, __ATOMIC_SEQ_CST);
 		for (unsigned i = 0; i < p->n; i++) /* see worker_slot.big */
 			if (__atomic_load_n(&p->slots[i].big, __ATOMIC_SEQ_CST) &&
-			    (next == MPI_NO_DEADLINE || next > mpi_now_ns() + 1000000))
-				next = mpi_now_ns() + 1000000;
-		if (!mpi_ring_empty(p->results) || inq_waiting(p)) {
+			    (next == MP__NO_DEADLINE || next > mp__now_ns() + 1000000))
+				next = mp__now_ns() + 1000000;
+		if (!mp__ring_empty(p->results) || inq_waiting(p)) {
 			__atomic_store_n(p->sup_sleeping, 0, __ATOMIC_SEQ_CST);
 			memset(pfd, 0, (p->n + 1) * sizeof(*pfd));
 			continue;
 		}
-		mpi_pool_unlock(p); /* runs the notifies */
-		if (poll(pfd, p->n + 1, next == MPI_NO_DEADLINE
-						 ? -1 : mpi_remaining_ms(next)) < 0)
+		mp__pool_unlock(p); /* runs the notifies */
+		if (poll(pfd, p->n + 1, next == MP__NO_DEADLINE
+						 ? -1 : mp__remaining_ms(next)) < 0)
 			memset(pfd, 0, (p->n + 1) * sizeof(*pfd));
 		__atomic_store_n(p->sup_sleeping, 0, __ATOMIC_SEQ_CST);
-		mpi_pool_lock(p);
+		mp__pool_lock(p);
 		while (read(p->efd, &counter, sizeof(counter)) > 0)
 			;
 	}
 	starter_join(p);
 	watcher_join(p);
-	mpi_pool_unlock(p);
+	mp__pool_unlock(p);
 	return NULL;
 }
 
 /* ---- a remote pool's backend (mproc/backend.h) ---- */
 
-size_t mpi_pool_take(mp_pool_t *p, size_t max, mp_backend_job_t *jobs)
+size_t mp__pool_take(mp_pool_t *p, size_t max, mp_backend_job_t *jobs)
 {
-	struct mpi_job *j;
+	struct mp__job *j;
 	size_t k = 0;
 
-	mpi_pool_lock(p);
+	mp__pool_lock(p);
 	/* CLOSING still runs what was queued before the close. */
 	while (k < max && (p->state == RUN || p->state == CLOSING) &&
 	       (j = p->head) != NULL) {
@@ -1356,50 +1356,50 @@ size_t mpi_pool_take(mp_pool_t *p, size_t max, mp_backend_job_t *jobs)
 			.in = j->rec + sizeof(h),
 			.in_len = j->rec_len - sizeof(h)};
 	}
-	mpi_pool_unlock(p);
+	mp__pool_unlock(p);
 	return k;
 }
 
-void mpi_pool_end(mp_pool_t *p, void *handle, int status, const void *data,
+void mp__pool_end(mp_pool_t *p, void *handle, int status, const void *data,
 		  size_t len)
 {
-	struct mpi_job *j = handle;
+	struct mp__job *j = handle;
 
-	mpi_pool_lock(p);
+	mp__pool_lock(p);
 	if (j->state == J_RUNNING)
 		end_job(p, j, status, data, len, NULL);
-	mpi_pool_unlock(p);
+	mp__pool_unlock(p);
 }
 
-int mpi_pool_remote_state(mp_pool_t *p)
+int mp__pool_remote_state(mp_pool_t *p)
 {
 	int st;
 
-	mpi_pool_lock(p);
+	mp__pool_lock(p);
 	st = p->state == RUN ? MP_BACKEND_RUN
 	     : p->state == CLOSING ? MP_BACKEND_CLOSING
 	     : p->state == STOPPED ? MP_BACKEND_STOPPED
 	     : p->forced ? MP_BACKEND_KILLED : MP_BACKEND_TERMINATED;
-	mpi_pool_unlock(p);
+	mp__pool_unlock(p);
 	return st;
 }
 
-void mpi_pool_remote_stopped(mp_pool_t *p)
+void mp__pool_remote_stopped(mp_pool_t *p)
 {
-	mpi_pool_lock(p);
-	mpi_pool_seal(p);
-	mpi_pool_fail_pending(p, MP_ECANCELLED, "the task was cancelled");
+	mp__pool_lock(p);
+	mp__pool_seal(p);
+	mp__pool_fail_pending(p, MP_ECANCELLED, "the task was cancelled");
 	p->state = STOPPED;
 	p->completed = true;
-	mpi_pool_unlock(p);
+	mp__pool_unlock(p);
 }
 
-void mpi_pool_remote_break(mp_pool_t *p, const char *msg)
+void mp__pool_remote_break(mp_pool_t *p, const char *msg)
 {
-	mpi_pool_lock(p);
+	mp__pool_lock(p);
 	if (!p->broken[0])
 		snprintf(p->broken, sizeof(p->broken), "%s", msg);
-	mpi_pool_seal(p);
-	mpi_pool_fail_pending(p, MP_EBROKEN, p->broken);
-	mpi_pool_unlock(p);
+	mp__pool_seal(p);
+	mp__pool_fail_pending(p, MP_EBROKEN, p->broken);
+	mp__pool_unlock(p);
 }

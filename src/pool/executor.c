@@ -36,32 +36,32 @@ static mp_executor_t *backend_new(mp_executor_t *ex,
 	int rc;
 
 	if (be->start == NULL || be->kick == NULL || be->stop == NULL) {
-		mpi_free(ex);
-		mpi_error(-EINVAL, "mp_executor_new",
+		mp__free(ex);
+		mp__error(-EINVAL, "mp_executor_new",
 			  "opts->backend lacks start, kick or stop");
 		return NULL;
 	}
-	rc = mpi_pool_create_remote(&(mp_pool_opts_t){
+	rc = mp__pool_create_remote(&(mp_pool_opts_t){
 		.task_timeout = opts->task_timeout}, be, &ex->pool);
 	if (rc < 0) {
-		mpi_free(ex);
-		mpi_raise(rc, "mp_executor_new");
+		mp__free(ex);
+		mp__raise(rc, "mp_executor_new");
 		return NULL;
 	}
 	if ((rc = be->start(ex, opts, &state, &workers)) < 0) {
-		mpi_pool_lock(ex->pool);
+		mp__pool_lock(ex->pool);
 		ex->pool->state = STOPPED;
-		mpi_pool_unlock(ex->pool);
-		mpi_pool_destroy(ex->pool);
-		mpi_free(ex);
-		mpi_raise(rc, "mp_executor_new");
+		mp__pool_unlock(ex->pool);
+		mp__pool_destroy(ex->pool);
+		mp__free(ex);
+		mp__raise(rc, "mp_executor_new");
 		return NULL;
 	}
-	mpi_pool_lock(ex->pool);
+	mp__pool_lock(ex->pool);
 	ex->pool->bstate = state;
 	ex->pool->remote_n = workers ? workers : 1;
-	mpi_pool_unlock(ex->pool);
-	mpi_pool_kick(ex->pool); /* jobs queued before bstate was set */
+	mp__pool_unlock(ex->pool);
+	mp__pool_kick(ex->pool); /* jobs queued before bstate was set */
 	return ex;
 }
 
@@ -74,28 +74,28 @@ mp_executor_t *mp_executor_new(const mp_executor_opts_t *opts)
 	if (opts == NULL)
 		opts = &defaults;
 	/* Checked here, with the executor's names for them. */
-	if (opts->max_workers > MPI_POOL_MAX_PROCESSES) {
-		MPI_ERR(-EINVAL, "opts->max_workers %u is too many (at most %d)",
-			opts->max_workers, MPI_POOL_MAX_PROCESSES);
+	if (opts->max_workers > MP__POOL_MAX_PROCESSES) {
+		MP__ERR(-EINVAL, "opts->max_workers %u is too many (at most %d)",
+			opts->max_workers, MP__POOL_MAX_PROCESSES);
 		return NULL;
 	}
-	if ((rc = mpi_timeout_check(opts->task_timeout, "opts->task_timeout")) < 0) {
-		MPI_RAISE(rc);
+	if ((rc = mp__timeout_check(opts->task_timeout, "opts->task_timeout")) < 0) {
+		MP__RAISE(rc);
 		return NULL;
 	}
-	if ((ex = mpi_calloc(1, sizeof(*ex))) == NULL) {
-		MPI_ERR(-ENOMEM, "out of memory");
+	if ((ex = mp__calloc(1, sizeof(*ex))) == NULL) {
+		MP__ERR(-ENOMEM, "out of memory");
 		return NULL;
 	}
 	if (opts->backend != NULL && opts->start_method != NULL) {
-		mpi_free(ex);
-		MPI_ERR(-EINVAL, "opts->start_method is for local workers; "
+		mp__free(ex);
+		MP__ERR(-EINVAL, "opts->start_method is for local workers; "
 				 "opts->backend starts its own");
 		return NULL;
 	}
 	if (opts->backend != NULL)
 		return backend_new(ex, opts);
-	rc = mpi_pool_create(&(mp_pool_opts_t){
+	rc = mp__pool_create(&(mp_pool_opts_t){
 		.processes = opts->max_workers,
 		.initializer = opts->initializer,
 		.initarg = opts->initarg,
@@ -104,8 +104,8 @@ mp_executor_t *mp_executor_new(const mp_executor_opts_t *opts)
 		.start_method = opts->start_method,
 		.initarg_len = opts->initarg_len}, &ex->pool);
 	if (rc < 0) {
-		mpi_free(ex);
-		MPI_RAISE(rc);
+		mp__free(ex);
+		MP__RAISE(rc);
 		return NULL;
 	}
 	return ex;
@@ -117,13 +117,13 @@ mp_future_t *mp_executor_submit(mp_executor_t *ex, mp_task_fn fn,
 	mp_async_result_t *r = NULL;
 	int rc;
 
-	MPI_CHECK_NULL_P(ex);
-	MPI_CHECK_NULL_P(fn);
-	rc = mpi_apply_async(ex->pool, fn, in, in_len, NULL, true, &r);
+	MP__CHECK_NULL_P(ex);
+	MP__CHECK_NULL_P(fn);
+	rc = mp__apply_async(ex->pool, fn, in, in_len, NULL, true, &r);
 	if (rc == MP_ECLOSED)
-		MPI_ERR(rc, "cannot schedule new futures after shutdown");
+		MP__ERR(rc, "cannot schedule new futures after shutdown");
 	else if (rc < 0)
-		MPI_RAISE(rc);
+		MP__RAISE(rc);
 	return (mp_future_t *)r;
 }
 
@@ -133,13 +133,13 @@ int mp_executor_submit_many(mp_executor_t *ex, mp_task_fn fn,
 {
 	int rc;
 
-	MPI_CHECK_NULL(ex);
-	MPI_CHECK_NULL(fn);
-	rc = mpi_apply_async_many(ex->pool, fn, in, in_len, n, NULL, true,
+	MP__CHECK_NULL(ex);
+	MP__CHECK_NULL(fn);
+	rc = mp__apply_async_many(ex->pool, fn, in, in_len, n, NULL, true,
 				  (mp_async_result_t **)out);
 	if (rc == MP_ECLOSED)
-		return MPI_ERR(rc, "cannot schedule new futures after shutdown");
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+		return MP__ERR(rc, "cannot schedule new futures after shutdown");
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 /* Wait for f: 0, or its status (a reason left), or -ETIMEDOUT, -EINVAL. */
@@ -149,14 +149,14 @@ static int settle(mp_future_t *f, double timeout)
 	uint64_t deadline;
 	int rc;
 
-	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
+	if ((rc = mp__deadline(timeout, &deadline)) < 0)
 		return rc;
-	if (mpi_result_wait(r, deadline) < 0)
-		return mpi_why(-ETIMEDOUT, "future not done after %gs", timeout);
+	if (mp__result_wait(r, deadline) < 0)
+		return mp__why(-ETIMEDOUT, "future not done after %gs", timeout);
 	if (r->cancelled)
-		return mpi_why(MP_ECANCELLED, "the future was cancelled");
+		return mp__why(MP_ECANCELLED, "the future was cancelled");
 	if (r->res.status != 0)
-		return mpi_why(r->res.status, "%s", mpi_outcome_msg(&r->res));
+		return mp__why(r->res.status, "%s", mp__outcome_msg(&r->res));
 	return 0;
 }
 
@@ -164,9 +164,9 @@ int mp_future_result(mp_future_t *f, double timeout, const mp_bytes_t **out)
 {
 	int rc;
 
-	MPI_CHECK_NULL(f);
+	MP__CHECK_NULL(f);
 	if ((rc = settle(f, timeout)) < 0)
-		return MPI_RAISE(rc);
+		return MP__RAISE(rc);
 	if (out)
 		*out = &R(f)->res.bytes;
 	return 0;
@@ -176,35 +176,35 @@ int mp_future_exception(mp_future_t *f, double timeout)
 {
 	int rc;
 
-	MPI_CHECK_NULL(f);
+	MP__CHECK_NULL(f);
 	if ((rc = settle(f, timeout)) < 0)
-		return MPI_RAISE(rc);
+		return MP__RAISE(rc);
 	return 0;
 }
 
 int mp_future_done(mp_future_t *f)
 {
-	MPI_CHECK_NULL(f);
-	return mpi_result_done(R(f));
+	MP__CHECK_NULL(f);
+	return mp__result_done(R(f));
 }
 
 int mp_future_running(mp_future_t *f)
 {
 	int running;
 
-	MPI_CHECK_NULL(f);
-	if (mpi_result_done(R(f)))
+	MP__CHECK_NULL(f);
+	if (mp__result_done(R(f)))
 		return 0;
-	mpi_pool_lock(R(f)->pool);
+	mp__pool_lock(R(f)->pool);
 	running = R(f)->job.state == J_RUNNING;
-	mpi_pool_unlock(R(f)->pool);
+	mp__pool_unlock(R(f)->pool);
 	return running;
 }
 
 int mp_future_cancelled(mp_future_t *f)
 {
-	MPI_CHECK_NULL(f);
-	return mpi_result_done(R(f)) && R(f)->cancelled;
+	MP__CHECK_NULL(f);
+	return mp__result_done(R(f)) && R(f)->cancelled;
 }
 
 int mp_future_cancel(mp_future_t *f)
@@ -212,18 +212,18 @@ int mp_future_cancel(mp_future_t *f)
 	mp_async_result_t *r = R(f);
 	int rc;
 
-	MPI_CHECK_NULL(f);
-	if (mpi_result_done(r))
+	MP__CHECK_NULL(f);
+	if (mp__result_done(r))
 		return r->cancelled;
-	mpi_pool_lock(r->pool);
+	mp__pool_lock(r->pool);
 	rc = r->job.state == J_PENDING;
 	if (rc) {
 		r->cancelled = true;
-		mpi_pool_cancel(r->pool, &r->job);
+		mp__pool_cancel(r->pool, &r->job);
 	} else if (r->job.state == J_DONE) {
 		rc = r->cancelled;
 	}
-	mpi_pool_unlock(r->pool); /* runs its done callbacks */
+	mp__pool_unlock(r->pool); /* runs its done callbacks */
 	return rc;
 }
 
@@ -231,32 +231,32 @@ int mp_future_kill(mp_future_t *f)
 {
 	int rc;
 
-	MPI_CHECK_NULL(f);
+	MP__CHECK_NULL(f);
 	/* A future is never a map_async: only a backend's refusal fails. */
-	if ((rc = mpi_result_kill(R(f))) < 0)
-		return MPI_RAISE(rc);
+	if ((rc = mp__result_kill(R(f))) < 0)
+		return MP__RAISE(rc);
 	return rc;
 }
 
 /* Lock-free: callbacks are pushed on r->cbs until result_notify swaps in
- * MPI_CBS_DONE; one pushed later finds it and runs at once. */
-int mpi_result_add_done_callback(mp_async_result_t *r, mp_future_done_fn fn,
+ * MP__CBS_DONE; one pushed later finds it and runs at once. */
+int mp__result_add_done_callback(mp_async_result_t *r, mp_future_done_fn fn,
 				 void *arg)
 {
 	struct done_cb *c, *old = __atomic_load_n(&r->cbs, __ATOMIC_ACQUIRE);
 
-	if (old != MPI_CBS_DONE) {
-		if ((c = mpi_malloc(sizeof(*c))) == NULL)
-			return mpi_why(-ENOMEM, "out of memory");
+	if (old != MP__CBS_DONE) {
+		if ((c = mp__malloc(sizeof(*c))) == NULL)
+			return mp__why(-ENOMEM, "out of memory");
 		*c = (struct done_cb){old, fn, arg};
-		while (old != MPI_CBS_DONE) {
+		while (old != MP__CBS_DONE) {
 			if (__atomic_compare_exchange_n(&r->cbs, &old, c, true,
 							__ATOMIC_RELEASE,
 							__ATOMIC_ACQUIRE))
 				return 0;
 			c->next = old;
 		}
-		mpi_free(c);
+		mp__free(c);
 	}
 	fn((mp_future_t *)r, arg); /* already done: at once, here */
 	return 0;
@@ -266,17 +266,17 @@ int mp_future_add_done_callback(mp_future_t *f, mp_future_done_fn fn, void *arg)
 {
 	int rc;
 
-	MPI_CHECK_NULL(f);
-	MPI_CHECK_NULL(fn);
-	if ((rc = mpi_result_add_done_callback(R(f), fn, arg)) < 0)
-		return MPI_RAISE(rc);
+	MP__CHECK_NULL(f);
+	MP__CHECK_NULL(fn);
+	if ((rc = mp__result_add_done_callback(R(f), fn, arg)) < 0)
+		return MP__RAISE(rc);
 	return 0;
 }
 
 void mp_future_free(mp_future_t *f)
 {
 	if (f != NULL)
-		mpi_result_free(R(f));
+		mp__result_free(R(f));
 }
 
 /* ---- waiting on many futures: a waiter fed by done callbacks ---- */
@@ -295,8 +295,8 @@ static void waiter_release(struct waiter *w)
 		return;
 	pthread_mutex_destroy(&w->mu);
 	pthread_cond_destroy(&w->cv);
-	mpi_free(w->ready);
-	mpi_free(w);
+	mp__free(w->ready);
+	mp__free(w);
 }
 
 static void waiter_cb(mp_future_t *f, void *arg)
@@ -315,7 +315,7 @@ static void waiter_cb(mp_future_t *f, void *arg)
 /* Distinct futures of fs (sorted copy); NULL on -ENOMEM. */
 static mp_future_t **distinct(mp_future_t *const *fs, size_t n, size_t *m)
 {
-	mp_future_t **u = mpi_reallocarray(NULL, n ? n : 1, sizeof(*u));
+	mp_future_t **u = mp__reallocarray(NULL, n ? n : 1, sizeof(*u));
 	size_t k = 0;
 
 	if (u == NULL)
@@ -348,38 +348,38 @@ static int waiter_new(mp_future_t *const *fs, size_t n, struct waiter **out)
 	int rc;
 
 	if (n >= INT32_MAX) /* w->refs counts one per future */
-		return mpi_why(-EINVAL, "n %zu: at most INT32_MAX - 1 futures", n);
+		return mp__why(-EINVAL, "n %zu: at most INT32_MAX - 1 futures", n);
 	for (size_t i = 0; i < n; i++)
 		if (fs[i] == NULL)
-			return mpi_why(-EINVAL, "fs[%zu] is NULL", i);
-	if ((w = mpi_calloc(1, sizeof(*w))) == NULL)
-		return mpi_why(-ENOMEM, "out of memory");
+			return mp__why(-EINVAL, "fs[%zu] is NULL", i);
+	if ((w = mp__calloc(1, sizeof(*w))) == NULL)
+		return mp__why(-ENOMEM, "out of memory");
 	if ((u = distinct(fs, n, &m)) == NULL) {
-		mpi_free(w);
-		return mpi_why(-ENOMEM, "out of memory");
+		mp__free(w);
+		return mp__why(-ENOMEM, "out of memory");
 	}
-	rc = (w->ready = mpi_calloc(m ? m : 1, sizeof(*w->ready))) == NULL
-		     ? -ENOMEM : mpi_cond_init_monotonic(&w->cv);
+	rc = (w->ready = mp__calloc(m ? m : 1, sizeof(*w->ready))) == NULL
+		     ? -ENOMEM : mp__cond_init_monotonic(&w->cv);
 	if (rc < 0) {
-		mpi_free(w->ready);
-		mpi_free(u);
-		mpi_free(w);
-		return mpi_why(rc, "cannot set up the wait: %s", mp_strerror(rc));
+		mp__free(w->ready);
+		mp__free(u);
+		mp__free(w);
+		return mp__why(rc, "cannot set up the wait: %s", mp_strerror(rc));
 	}
 	pthread_mutex_init(&w->mu, NULL);
 	w->n = m;
 	w->refs = 1 + (int)m;
 	for (size_t i = 0; i < m; i++)
-		if (mpi_result_add_done_callback(R(u[i]), waiter_cb, w) < 0) {
+		if (mp__result_add_done_callback(R(u[i]), waiter_cb, w) < 0) {
 			/* Out of memory: the i callbacks registered keep w
 			 * until they run; drop the others' references and
 			 * ours (never count an unfinished future as done). */
 			for (size_t k = i; k <= m; k++)
 				waiter_release(w);
-			mpi_free(u);
-			return mpi_why(-ENOMEM, "out of memory");
+			mp__free(u);
+			return mp__why(-ENOMEM, "out of memory");
 		}
-	mpi_free(u);
+	mp__free(u);
 	*out = w;
 	return 0;
 }
@@ -404,7 +404,7 @@ static int waiter_wait(struct waiter *w, bool (*cond)(struct waiter *, int),
 {
 	struct wait_for f = {w, cond, arg};
 
-	return mpi_cond_wait_until(&w->cv, &w->mu, wait_for_holds, &f, deadline);
+	return mp__cond_wait_until(&w->cv, &w->mu, wait_for_holds, &f, deadline);
 }
 
 struct mp_as_completed {
@@ -420,21 +420,21 @@ mp_as_completed_t *mp_as_completed(mp_future_t *const *fs, size_t n,
 	int rc;
 
 	if (fs == NULL && n > 0) {
-		MPI_ERR(-EINVAL, "argument 'fs' is NULL");
+		MP__ERR(-EINVAL, "argument 'fs' is NULL");
 		return NULL;
 	}
-	if ((rc = mpi_deadline(timeout, &deadline)) < 0) {
-		MPI_RAISE(rc);
+	if ((rc = mp__deadline(timeout, &deadline)) < 0) {
+		MP__RAISE(rc);
 		return NULL;
 	}
-	if ((it = mpi_calloc(1, sizeof(*it))) == NULL) {
-		MPI_ERR(-ENOMEM, "out of memory");
+	if ((it = mp__calloc(1, sizeof(*it))) == NULL) {
+		MP__ERR(-ENOMEM, "out of memory");
 		return NULL;
 	}
 	it->deadline = deadline;
 	if ((rc = waiter_new(fs, n, &it->w)) < 0) {
-		mpi_free(it);
-		MPI_RAISE(rc);
+		mp__free(it);
+		MP__RAISE(rc);
 		return NULL;
 	}
 	return it;
@@ -451,19 +451,19 @@ int mp_as_completed_next(mp_as_completed_t *it, mp_future_t **f)
 	struct waiter *w;
 	int rc;
 
-	MPI_CHECK_NULL(it);
-	MPI_CHECK_NULL(f);
+	MP__CHECK_NULL(it);
+	MP__CHECK_NULL(f);
 	w = it->w;
 	pthread_mutex_lock(&w->mu);
 	if (w->head == w->n) {
 		pthread_mutex_unlock(&w->mu);
-		return MPI_ERR(MP_EEOF, "every future was yielded");
+		return MP__ERR(MP_EEOF, "every future was yielded");
 	}
 	rc = waiter_wait(w, has_next, 0, it->deadline);
 	if (rc == 0)
 		*f = w->ready[w->head++];
 	else
-		MPI_ERR(rc, "%zu (of %zu) futures unfinished", w->n - w->nready,
+		MP__ERR(rc, "%zu (of %zu) futures unfinished", w->n - w->nready,
 			w->n);
 	pthread_mutex_unlock(&w->mu);
 	return rc;
@@ -474,7 +474,7 @@ void mp_as_completed_free(mp_as_completed_t *it)
 	if (it == NULL)
 		return;
 	waiter_release(it->w);
-	mpi_free(it);
+	mp__free(it);
 }
 
 static bool wait_holds(struct waiter *w, int when)
@@ -493,19 +493,19 @@ int mp_futures_wait(mp_future_t **fs, size_t n, double timeout,
 	int rc;
 
 	if (fs == NULL && n > 0)
-		return MPI_ERR(-EINVAL, "argument 'fs' is NULL");
+		return MP__ERR(-EINVAL, "argument 'fs' is NULL");
 	if (when < MP_FIRST_COMPLETED || when > MP_ALL_COMPLETED)
-		return MPI_ERR(-EINVAL, "argument 'when' is %d", (int)when);
-	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
-		return MPI_RAISE(rc);
+		return MP__ERR(-EINVAL, "argument 'when' is %d", (int)when);
+	if ((rc = mp__deadline(timeout, &deadline)) < 0)
+		return MP__RAISE(rc);
 	if ((rc = waiter_new(fs, n, &w)) < 0)
-		return MPI_RAISE(rc);
+		return MP__RAISE(rc);
 	pthread_mutex_lock(&w->mu);
 	waiter_wait(w, wait_holds, when, deadline);
 	pthread_mutex_unlock(&w->mu);
 	waiter_release(w);
 	for (size_t i = 0; i < n; i++) /* done ones first, stable */
-		if (mpi_result_done(R(fs[i]))) {
+		if (mp__result_done(R(fs[i]))) {
 			mp_future_t *x = fs[i];
 			memmove(fs + k + 1, fs + k, (i - k) * sizeof(*fs));
 			fs[k++] = x;
@@ -522,46 +522,46 @@ int mp_executor_map(mp_executor_t *ex, mp_map_fn fn, const void *in, size_t n,
 	uint64_t deadline;
 	int rc;
 
-	MPI_CHECK_NULL(ex);
-	MPI_CHECK_NULL(fn);
-	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
-		return MPI_RAISE(rc);
-	rc = mpi_map(ex->pool, fn, in, n, in_size, out, out_size, opts,
+	MP__CHECK_NULL(ex);
+	MP__CHECK_NULL(fn);
+	if ((rc = mp__deadline(timeout, &deadline)) < 0)
+		return MP__RAISE(rc);
+	rc = mp__map(ex->pool, fn, in, n, in_size, out, out_size, opts,
 		     deadline);
 	if (rc == MP_ECLOSED)
-		return MPI_ERR(rc, "cannot schedule new futures after shutdown");
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+		return MP__ERR(rc, "cannot schedule new futures after shutdown");
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 int mp_executor_shutdown(mp_executor_t *ex, unsigned flags)
 {
 	int rc;
 
-	MPI_CHECK_NULL(ex);
+	MP__CHECK_NULL(ex);
 	if (flags & ~(unsigned)(MP_SHUTDOWN_NOWAIT | MP_SHUTDOWN_CANCEL_FUTURES))
-		return MPI_ERR(-EINVAL, "unknown flags 0x%x", flags);
+		return MP__ERR(-EINVAL, "unknown flags 0x%x", flags);
 	if (flags & MP_SHUTDOWN_CANCEL_FUTURES)
-		mpi_pool_cancel_pending(ex->pool);
-	mpi_pool_close(ex->pool);
+		mp__pool_cancel_pending(ex->pool);
+	mp__pool_close(ex->pool);
 	if (flags & MP_SHUTDOWN_NOWAIT)
 		return 0;
 	/* Closed: the join cannot fail but for the deadline, and has none. */
-	if ((rc = mpi_pool_join(ex->pool, MPI_NO_DEADLINE)) < 0)
-		return MPI_RAISE(rc);
+	if ((rc = mp__pool_join(ex->pool, MP__NO_DEADLINE)) < 0)
+		return MP__RAISE(rc);
 	return 0;
 }
 
 int mp_executor_terminate_workers(mp_executor_t *ex)
 {
-	MPI_CHECK_NULL(ex);
-	mpi_pool_signal_workers(ex->pool, SIGTERM);
+	MP__CHECK_NULL(ex);
+	mp__pool_signal_workers(ex->pool, SIGTERM);
 	return 0;
 }
 
 int mp_executor_kill_workers(mp_executor_t *ex)
 {
-	MPI_CHECK_NULL(ex);
-	mpi_pool_signal_workers(ex->pool, SIGKILL);
+	MP__CHECK_NULL(ex);
+	mp__pool_signal_workers(ex->pool, SIGKILL);
 	return 0;
 }
 
@@ -570,11 +570,11 @@ void mp_executor_free(mp_executor_t *ex)
 	if (ex == NULL)
 		return;
 	/* CPython's shutdown(wait=True), bounded; then terminate. */
-	mpi_pool_close(ex->pool);
-	(void)mpi_pool_join(ex->pool, mpi_deadline_in(mpi_timeout_ns(
+	mp__pool_close(ex->pool);
+	(void)mp__pool_join(ex->pool, mp__deadline_in(mp__timeout_ns(
 					  MP_EXECUTOR_FREE_GRACE)));
-	mpi_pool_destroy(ex->pool); /* terminates what is left */
-	mpi_free(ex);
+	mp__pool_destroy(ex->pool); /* terminates what is left */
+	mp__free(ex);
 }
 
 /* ---- the backend's side (mproc/backend.h) ---- */
@@ -582,28 +582,28 @@ void mp_executor_free(mp_executor_t *ex)
 size_t mp_executor_backend_take(mp_executor_t *ex, size_t max,
 				mp_backend_job_t *jobs)
 {
-	return mpi_pool_take(ex->pool, max, jobs);
+	return mp__pool_take(ex->pool, max, jobs);
 }
 
 void mp_executor_backend_end(mp_executor_t *ex, void *handle, int status,
 			     const void *data, size_t len)
 {
-	mpi_pool_end(ex->pool, handle, status, data, len);
+	mp__pool_end(ex->pool, handle, status, data, len);
 }
 
 int mp_executor_backend_state(mp_executor_t *ex)
 {
-	return mpi_pool_remote_state(ex->pool);
+	return mp__pool_remote_state(ex->pool);
 }
 
 void mp_executor_backend_stopped(mp_executor_t *ex)
 {
-	mpi_pool_remote_stopped(ex->pool);
+	mp__pool_remote_stopped(ex->pool);
 }
 
 void mp_executor_backend_break(mp_executor_t *ex, const char *msg)
 {
-	mpi_pool_remote_break(ex->pool, msg);
+	mp__pool_remote_break(ex->pool, msg);
 }
 
 int mp_executor_backend_why(int code, const char *fmt, ...)
@@ -614,5 +614,5 @@ int mp_executor_backend_why(int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return mpi_why(code, "%s", msg);
+	return mp__why(code, "%s", msg);
 }

@@ -14,13 +14,13 @@
 #include "pool/pool_int.h"
 
 struct ichunk {
-	struct mpi_job job;
+	struct mp__job job;
 	mp_imap_t *it;
 	struct ichunk *onext, *rnext; /* order list, ready list */
 	int refs; /* the engine's until notify, the consumer's until consumed */
 	size_t first, done_then;
 	bool done;
-	struct mpi_outcome res;
+	struct mp__outcome res;
 };
 
 struct mp_imap {
@@ -46,7 +46,7 @@ struct mp_imap {
 static void imap_release(mp_imap_t *it)
 {
 	if (__atomic_sub_fetch(&it->refs, 1, __ATOMIC_ACQ_REL) == 0)
-		mpi_free(it);
+		mp__free(it);
 }
 
 static void ichunk_release(struct ichunk *c)
@@ -55,21 +55,21 @@ static void ichunk_release(struct ichunk *c)
 
 	if (__atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
-	mpi_free(c->job.rec);
-	mpi_outcome_destroy(&c->res);
-	mpi_free(c);
+	mp__free(c->job.rec);
+	mp__outcome_destroy(&c->res);
+	mp__free(c);
 	imap_release(it);
 }
 
-static bool ichunk_complete(mp_pool_t *p, struct mpi_job *j, int status,
+static bool ichunk_complete(mp_pool_t *p, struct mp__job *j, int status,
 			    const char *data, size_t len, void **buf)
 {
 	struct ichunk *c = (struct ichunk *)j;
 	mp_imap_t *it = c->it;
 
 	(void)p;
-	mpi_outcome_take(&c->res, status, data, len, buf);
-	mpi_free(j->rec);
+	mp__outcome_take(&c->res, status, data, len, buf);
+	mp__free(j->rec);
 	j->rec = NULL;
 	c->done = true;
 	it->done_items += j->items;
@@ -84,7 +84,7 @@ static bool ichunk_complete(mp_pool_t *p, struct mpi_job *j, int status,
 	return true;
 }
 
-static void ichunk_notify(mp_pool_t *p, struct mpi_job *j)
+static void ichunk_notify(mp_pool_t *p, struct mp__job *j)
 {
 	struct ichunk *c = (struct ichunk *)j;
 	mp_imap_t *it = c->it;
@@ -96,7 +96,7 @@ static void ichunk_notify(mp_pool_t *p, struct mpi_job *j)
 	ichunk_release(c);
 }
 
-static const struct mpi_job_ops ichunk_ops = {ichunk_complete, ichunk_notify};
+static const struct mp__job_ops ichunk_ops = {ichunk_complete, ichunk_notify};
 
 mp_imap_t *mp_pool_imap(mp_pool_t *pool, mp_task_fn fn, mp_input_fn next,
 			void *next_arg, const mp_imap_opts_t *opts)
@@ -105,32 +105,32 @@ mp_imap_t *mp_pool_imap(mp_pool_t *pool, mp_task_fn fn, mp_input_fn next,
 	mp_imap_t *it;
 	int rc;
 
-	MPI_CHECK_NULL_P(pool);
-	MPI_CHECK_NULL_P(fn);
-	MPI_CHECK_NULL_P(next);
+	MP__CHECK_NULL_P(pool);
+	MP__CHECK_NULL_P(fn);
+	MP__CHECK_NULL_P(next);
 	if (opts == NULL)
 		opts = &defaults;
-	if ((it = mpi_calloc(1, sizeof(*it))) == NULL) {
-		MPI_ERR(-ENOMEM, "out of memory");
+	if ((it = mp__calloc(1, sizeof(*it))) == NULL) {
+		MP__ERR(-ENOMEM, "out of memory");
 		return NULL;
 	}
 	*it = (mp_imap_t){.pool = pool, .fn = fn, .next = next,
 			  .next_arg = next_arg, .opts = *opts, .refs = 1};
-	it->cs = mpi_pool_chunksize(pool, 1, opts->chunksize);
+	it->cs = mp__pool_chunksize(pool, 1, opts->chunksize);
 	it->window = opts->window;
 	if (it->window == 0) {
-		it->window = 8 * it->cs * mpi_pool_size(pool);
+		it->window = 8 * it->cs * mp__pool_size(pool);
 		if (it->window < 64)
 			it->window = 64;
 	}
 	if (it->window < it->cs)
 		it->window = it->cs;
-	mpi_pool_lock(pool);
-	rc = mpi_pool_accepts(pool);
-	mpi_pool_unlock(pool);
+	mp__pool_lock(pool);
+	rc = mp__pool_accepts(pool);
+	mp__pool_unlock(pool);
 	if (rc < 0) {
-		mpi_free(it);
-		MPI_ERR(rc, "%s", mpi_pool_refusal(pool, rc));
+		mp__free(it);
+		MP__ERR(rc, "%s", mp__pool_refusal(pool, rc));
 		return NULL;
 	}
 	return it;
@@ -146,14 +146,14 @@ static int add_item(unsigned char **rec, size_t *len, size_t *cap,
 	unsigned char *b;
 
 	if (in_len > MP_TASK_MAX_BYTES ||
-	    __builtin_add_overflow(*len, sizeof(h) + mpi_align8(in_len), &need) ||
-	    need > MPI_RING_MAX_MESSAGE)
+	    __builtin_add_overflow(*len, sizeof(h) + mp__align8(in_len), &need) ||
+	    need > MP__RING_MAX_MESSAGE)
 		return -EMSGSIZE;
 	if (need > *cap) {
 		size_t c = *cap ? *cap : 256;
 		while (c < need)
 			c = c > PTRDIFF_MAX / 2 ? need : c * 2;
-		if ((b = mpi_realloc(*rec, c)) == NULL)
+		if ((b = mp__realloc(*rec, c)) == NULL)
 			return -ENOMEM;
 		*rec = b;
 		*cap = c;
@@ -161,7 +161,7 @@ static int add_item(unsigned char **rec, size_t *len, size_t *cap,
 	memcpy(*rec + *len, &h, sizeof(h));
 	if (in_len)
 		memcpy(*rec + *len + sizeof(h), in, in_len);
-	memset(*rec + *len + sizeof(h) + in_len, 0, mpi_align8(in_len) - in_len);
+	memset(*rec + *len + sizeof(h) + in_len, 0, mp__align8(in_len) - in_len);
 	*len = need;
 	return 0;
 }
@@ -218,32 +218,32 @@ static void imap_fill(mp_imap_t *it)
 			if (rc < 0)
 				it->input_err = rc;
 		}
-		if (k == 0 || (c = mpi_calloc(1, sizeof(*c))) == NULL) {
+		if (k == 0 || (c = mp__calloc(1, sizeof(*c))) == NULL) {
 			if (k > 0) {
 				it->input_done = true;
 				it->input_err = -ENOMEM;
 				snprintf(it->input_msg, sizeof(it->input_msg),
 					 "out of memory");
 			}
-			mpi_free(rec);
+			mp__free(rec);
 			return;
 		}
-		mpi_job_init(&c->job, &ichunk_ops, rec, len, T_ITEMS,
+		mp__job_init(&c->job, &ichunk_ops, rec, len, T_ITEMS,
 			     (uintptr_t)it->fn, k, 0, 0);
 		c->it = it;
 		c->refs = 2;
 		c->first = it->submitted;
-		mpi_pool_lock(it->pool);
+		mp__pool_lock(it->pool);
 		__atomic_add_fetch(&it->refs, 1, __ATOMIC_RELAXED);
-		if ((rc = mpi_pool_submit(it->pool, &c->job)) < 0) {
+		if ((rc = mp__pool_submit(it->pool, &c->job)) < 0) {
 			snprintf(it->input_msg, sizeof(it->input_msg), "%s",
-				 mpi_pool_refusal(it->pool, rc));
-			mpi_pool_unlock(it->pool);
+				 mp__pool_refusal(it->pool, rc));
+			mp__pool_unlock(it->pool);
 			it->input_done = true;
 			it->input_err = rc;
 			__atomic_sub_fetch(&it->refs, 1, __ATOMIC_RELAXED);
-			mpi_free(rec);
-			mpi_free(c);
+			mp__free(rec);
+			mp__free(c);
 			return;
 		}
 		it->submitted += k;
@@ -253,7 +253,7 @@ static void imap_fill(mp_imap_t *it)
 		else
 			it->ohead = c;
 		it->otail = c;
-		mpi_pool_unlock(it->pool);
+		mp__pool_unlock(it->pool);
 	}
 }
 
@@ -302,24 +302,24 @@ static int imap_item(mp_imap_t *it, size_t *index)
 	it->cur_i++;
 	it->item = (mp_bytes_t){NULL, 0};
 	if (c->res.status != 0)
-		return mpi_why(c->res.status, "%s", mpi_outcome_msg(&c->res));
+		return mp__why(c->res.status, "%s", mp__outcome_msg(&c->res));
 	/* The worker wrote this: every length is checked against what came. */
 	if (it->cur_off > b->len || b->len - it->cur_off < sizeof(h))
-		return mpi_why(-EPROTO, "a worker sent a short result");
+		return mp__why(-EPROTO, "a worker sent a short result");
 	memcpy(&h, b->data + it->cur_off, sizeof(h));
 	it->cur_off += sizeof(h);
 	if (h.len > b->len - it->cur_off)
-		return mpi_why(-EPROTO, "a worker sent a short result");
+		return mp__why(-EPROTO, "a worker sent a short result");
 	data = b->data + it->cur_off;
 	/* Padding may be missing after the last item: stop at the end. */
-	it->cur_off += b->len - it->cur_off - h.len < mpi_align8(h.len) - h.len
+	it->cur_off += b->len - it->cur_off - h.len < mp__align8(h.len) - h.len
 			       ? b->len - it->cur_off
-			       : mpi_align8(h.len);
+			       : mp__align8(h.len);
 	if (h.status != 0 && h.status != MP_ETASK) /* all a worker sends */
-		return mpi_why(-EPROTO, "a worker sent a malformed result "
+		return mp__why(-EPROTO, "a worker sent a malformed result "
 			       "(status %d)", (int)h.status);
 	if (h.status != 0)
-		return mpi_why(h.status, "%.*s",
+		return mp__why(h.status, "%.*s",
 			       h.len > INT32_MAX ? INT32_MAX : (int)h.len, data);
 	it->item = (mp_bytes_t){data, h.len};
 	return 0;
@@ -331,13 +331,13 @@ int mp_imap_next(mp_imap_t *it, double timeout, const mp_bytes_t **out,
 	uint64_t deadline;
 	int rc;
 
-	MPI_CHECK_NULL(it);
-	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
-		return MPI_RAISE(rc);
+	MP__CHECK_NULL(it);
+	if ((rc = mp__deadline(timeout, &deadline)) < 0)
+		return MP__RAISE(rc);
 	for (;;) {
 		if (it->cur != NULL && it->cur_i < it->cur->job.items) {
 			if ((rc = imap_item(it, index)) < 0)
-				return MPI_RAISE(rc);
+				return MP__RAISE(rc);
 			if (out)
 				*out = &it->item;
 			return 0;
@@ -347,22 +347,22 @@ int mp_imap_next(mp_imap_t *it, double timeout, const mp_bytes_t **out,
 			it->cur = NULL;
 		}
 		imap_fill(it);
-		mpi_pool_lock(it->pool);
+		mp__pool_lock(it->pool);
 		if (it->inflight == 0 && it->input_done) {
-			mpi_pool_unlock(it->pool);
+			mp__pool_unlock(it->pool);
 			if (it->input_err)
-				return MPI_ERR(it->input_err, "%s", it->input_msg);
-			return MPI_ERR(MP_EEOF, "no more results");
+				return MP__ERR(it->input_err, "%s", it->input_msg);
+			return MP__ERR(MP_EEOF, "no more results");
 		}
-		rc = mpi_pool_wait(it->pool, imap_ready, it, deadline);
+		rc = mp__pool_wait(it->pool, imap_ready, it, deadline);
 		if (rc == 0) {
 			it->cur = imap_pick(it);
 			it->cur_off = 0;
 			it->cur_i = 0;
 		}
-		mpi_pool_unlock(it->pool);
+		mp__pool_unlock(it->pool);
 		if (rc < 0)
-			return MPI_ERR(rc, "no result within %gs", timeout);
+			return MP__ERR(rc, "no result within %gs", timeout);
 	}
 }
 
@@ -372,17 +372,17 @@ void mp_imap_free(mp_imap_t *it)
 
 	if (it == NULL)
 		return;
-	mpi_pool_lock(it->pool);
+	mp__pool_lock(it->pool);
 	__atomic_store_n(&it->abandoned, true, __ATOMIC_RELEASE);
 	/* Drop the consumer's references; cancel what has not started. */
 	c = it->ohead;
 	it->ohead = it->otail = it->rhead = it->rtail = NULL;
 	for (; c != NULL; c = next) {
 		next = c->onext;
-		mpi_pool_cancel(it->pool, &c->job);
+		mp__pool_cancel(it->pool, &c->job);
 		ichunk_release(c);
 	}
-	mpi_pool_unlock(it->pool);
+	mp__pool_unlock(it->pool);
 	if (it->cur != NULL)
 		ichunk_release(it->cur);
 	imap_release(it);

@@ -2,7 +2,7 @@
  * pool/launch.c - starting a pool's workers (and their replacements) by
  * the pool's start method.
  *
- * fork: the worker is mpi_pool_worker_main(&w->args) in a fork of the
+ * fork: the worker is mp__pool_worker_main(&w->args) in a fork of the
  * caller, as always.  forkserver and spawn: the worker cannot see the
  * parent's memory, so
  *   - the rings, the slot array, the supervisor's flag (arena blocks) and
@@ -12,7 +12,7 @@
  *     (internal/code.h): the worker translates every task function and
  *     the initializer from the parent's address to its own by (object,
  *     offset), so any function works, registered or not;
- *   - the worker's entry is the registered target mpi_pool_worker_remote.
+ *   - the worker's entry is the registered target mp__pool_worker_remote.
  * A function the worker cannot place (in an object dlopen'd after
  * mp_init, for forkserver) fails its task with a reason.
  */
@@ -32,12 +32,12 @@ struct blob {
 	uint64_t initializer;
 	uint64_t initarg_len;
 	uint64_t nobj;
-	struct mpi_code_obj objs[];
+	struct mp__code_obj objs[];
 };
 
 enum { SH_INBOX, SH_RESULTS, SH_SLOTS, SH_SLEEPING, SH_EFD, SH_N };
 
-int mpi_pool_check_method(const mp_pool_opts_t *opts, const char **method)
+int mp__pool_check_method(const mp_pool_opts_t *opts, const char **method)
 {
 	const char *names[3];
 	const char *m = opts->start_method;
@@ -50,13 +50,13 @@ int mpi_pool_check_method(const mp_pool_opts_t *opts, const char **method)
 		if (strcmp(m, names[i]) == 0)
 			*method = names[i];
 	if (*method == NULL || strcmp(*method, m) != 0)
-		return mpi_why(-EINVAL, "cannot find context for '%s' "
+		return mp__why(-EINVAL, "cannot find context for '%s' "
 					"(opts->start_method: fork, forkserver "
 					"or spawn)",
 			       m);
 	if (strcmp(*method, "fork") != 0 && opts->initarg != NULL &&
 	    opts->initarg_len == 0)
-		return mpi_why(-EINVAL, "opts->initarg is not NULL but "
+		return mp__why(-EINVAL, "opts->initarg is not NULL but "
 					"opts->initarg_len is 0: a %s worker "
 					"cannot see the parent's memory; give "
 					"the size of the bytes to copy",
@@ -79,10 +79,10 @@ static int stand_in_map(const void *in, void *out)
 	return -ENOENT;
 }
 
-uint64_t mpi_pool_task_here(const struct mpi_code_map *code, uint64_t fn,
+uint64_t mp__pool_task_here(const struct mp__code_map *code, uint64_t fn,
 			    uint32_t kind)
 {
-	uintptr_t here = mpi_code_translate(code, fn);
+	uintptr_t here = mp__code_translate(code, fn);
 
 	if (here != 0)
 		return here;
@@ -91,15 +91,15 @@ uint64_t mpi_pool_task_here(const struct mpi_code_map *code, uint64_t fn,
 }
 
 /* The entry of a forkserver/spawn worker: rebuild its args, then run. */
-static int mpi_pool_worker_remote(void *arg)
+static int mp__pool_worker_remote(void *arg)
 {
-	static struct mpi_code_map code;
+	static struct mp__code_map code;
 	const struct blob *b = arg;
 	struct worker_slot *slots;
 	struct worker_args a = {0};
 	int *efd;
 
-	if (b == NULL || b->nobj > MPI_CODE_MAX_OBJS)
+	if (b == NULL || b->nobj > MP__CODE_MAX_OBJS)
 		return 3;
 	a.inbox = mp_process_shared(SH_INBOX, MP_SHARED_BLOCK);
 	a.results = mp_process_shared(SH_RESULTS, MP_SHARED_BLOCK);
@@ -109,14 +109,14 @@ static int mpi_pool_worker_remote(void *arg)
 	if (a.inbox == NULL || a.results == NULL || slots == NULL ||
 	    a.sup_sleeping == NULL || efd == NULL)
 		return 3;
-	mpi_code_map_init(&code, b->objs, (size_t)b->nobj);
+	mp__code_map_init(&code, b->objs, (size_t)b->nobj);
 	a.slot = &slots[b->index];
 	a.efd = *efd;
 	a.index = b->index;
 	a.maxtasks = b->maxtasks;
 	a.code = &code;
 	if (b->initializer != 0) {
-		uintptr_t init = mpi_code_translate(&code, b->initializer);
+		uintptr_t init = mp__code_translate(&code, b->initializer);
 
 		if (init == 0) {
 			fprintf(stderr, "mproc: pool worker: the initializer "
@@ -127,13 +127,13 @@ static int mpi_pool_worker_remote(void *arg)
 		if (b->initarg_len > 0)
 			a.initarg = (char *)&b->objs[b->nobj];
 	}
-	return mpi_pool_worker_main(&a);
+	return mp__pool_worker_main(&a);
 }
-MP_TARGET(mpi_pool_worker_remote);
+MP_TARGET(mp__pool_worker_remote);
 
-struct mpi_ring *mpi_pool_inbox(struct worker *w)
+struct mp__ring *mp__pool_inbox(struct worker *w)
 {
-	struct mpi_ring *r = w->args.inbox;
+	struct mp__ring *r = w->args.inbox;
 
 	/* What a clean exit leaves: at most the T_STOP that retired it (a
 	 * closed inbox says MP_ECLOSED: not reused). */
@@ -141,7 +141,7 @@ struct mpi_ring *mpi_pool_inbox(struct worker *w)
 		struct task_hdr h;
 		void *b = &h;
 		size_t len;
-		int rc = mpi_ring_get(r, &b, sizeof(h), &len, 0);
+		int rc = mp__ring_get(r, &b, sizeof(h), &len, 0);
 
 		if (rc == -ETIMEDOUT || rc == -EAGAIN)
 			return r; /* empty and open */
@@ -149,11 +149,11 @@ struct mpi_ring *mpi_pool_inbox(struct worker *w)
 			break;
 	}
 	if (r != NULL)
-		mpi_ring_free(r); /* a fresh inbox: no stale job */
-	return mpi_ring_new(INBOX_BYTES, 0, 0);
+		mp__ring_free(r); /* a fresh inbox: no stale job */
+	return mp__ring_new(INBOX_BYTES, 0, 0);
 }
 
-int mpi_pool_worker_proc(mp_pool_t *p, struct worker *w)
+int mp__pool_worker_proc(mp_pool_t *p, struct worker *w)
 {
 	const char *method = p->opts.start_method;
 	mp_process_opts_t o = {.daemon = true, .new_process_group = true,
@@ -164,21 +164,21 @@ int mpi_pool_worker_proc(mp_pool_t *p, struct worker *w)
 		[SH_SLOTS] = {MP_SHARED_BLOCK, p->slots},
 		[SH_SLEEPING] = {MP_SHARED_BLOCK, p->sup_sleeping},
 		[SH_EFD] = {MP_SHARED_FD, &p->efd}};
-	struct mpi_code_obj objs[MPI_CODE_MAX_OBJS];
+	struct mp__code_obj objs[MP__CODE_MAX_OBJS];
 	size_t extra, nobj, len;
 	struct blob *b;
 
 	if (strcmp(method, "fork") == 0) {
-		w->proc = mp_process_new(mpi_pool_worker_main, &w->args, &o);
+		w->proc = mp_process_new(mp__pool_worker_main, &w->args, &o);
 		return w->proc == NULL ? mp_last_error_code() : 0;
 	}
 	/* mp_process_new copies the shared list; the arg bytes are copied
 	 * at start (maybe in the starter thread): they live in w->blob. */
 	extra = p->opts.initarg ? p->opts.initarg_len : 0;
-	nobj = mpi_code_describe(objs, MPI_CODE_MAX_OBJS);
+	nobj = mp__code_describe(objs, MP__CODE_MAX_OBJS);
 	len = sizeof(*b) + nobj * sizeof(objs[0]) + extra;
-	if ((b = mpi_calloc(1, len)) == NULL)
-		return MPI_ERR(-ENOMEM, "out of memory");
+	if ((b = mp__calloc(1, len)) == NULL)
+		return MP__ERR(-ENOMEM, "out of memory");
 	b->index = w->args.index;
 	b->maxtasks = w->args.maxtasks;
 	b->initializer = (uint64_t)(uintptr_t)w->args.initializer;
@@ -191,7 +191,7 @@ int mpi_pool_worker_proc(mp_pool_t *p, struct worker *w)
 	o.shared = sh;
 	o.nshared = SH_N;
 	w->blob = b;
-	w->proc = mp_process_new(mpi_pool_worker_remote, b, &o);
+	w->proc = mp_process_new(mp__pool_worker_remote, b, &o);
 	if (w->proc == NULL)
 		return mp_last_error_code();
 	/* No wait for the worker's setup: a worker that cannot take its

@@ -19,10 +19,10 @@
 
 /* ---- AsyncResult ---- */
 
-struct done_cb mpi_cbs_done;
+struct done_cb mp__cbs_done;
 
 struct chunk {
-	struct mpi_job job;
+	struct mp__job job;
 	struct map_job *m;
 	size_t first, done_then;
 	bool last;
@@ -44,29 +44,29 @@ struct map_job {
 static void map_release(struct map_job *m);
 static void map_abandon(mp_pool_t *p, struct map_job *m);
 
-bool mpi_result_done(const mp_async_result_t *r)
+bool mp__result_done(const mp_async_result_t *r)
 {
 	return __atomic_load_n(&r->done, __ATOMIC_ACQUIRE);
 }
 
 static bool is_done(void *arg)
 {
-	return mpi_result_done(arg);
+	return mp__result_done(arg);
 }
 
 /* ---- outcomes (also imap's) ---- */
 
-void mpi_outcome_take(struct mpi_outcome *o, int status, const char *data,
+void mp__outcome_take(struct mp__outcome *o, int status, const char *data,
 		      size_t len, void **buf)
 {
 	o->status = status;
 	if (status != 0) {
-		o->msg = mpi_strndup(data ? data : "", len);
+		o->msg = mp__strndup(data ? data : "", len);
 	} else if (buf != NULL && *buf != NULL) {
 		o->buf = *buf; /* keep the received record: no copy */
 		*buf = NULL;
 		o->bytes = (mp_bytes_t){(char *)data, len};
-	} else if (len > SIZE_MAX - 1 || (o->buf = mpi_malloc(len + 1)) == NULL) {
+	} else if (len > SIZE_MAX - 1 || (o->buf = mp__malloc(len + 1)) == NULL) {
 		o->status = -ENOMEM;
 	} else {
 		if (len)
@@ -76,14 +76,14 @@ void mpi_outcome_take(struct mpi_outcome *o, int status, const char *data,
 	}
 }
 
-void mpi_outcome_destroy(struct mpi_outcome *o)
+void mp__outcome_destroy(struct mp__outcome *o)
 {
-	mpi_free(o->buf);
-	mpi_free(o->msg);
-	*o = (struct mpi_outcome){0};
+	mp__free(o->buf);
+	mp__free(o->msg);
+	*o = (struct mp__outcome){0};
 }
 
-const char *mpi_outcome_msg(const struct mpi_outcome *o)
+const char *mp__outcome_msg(const struct mp__outcome *o)
 {
 	return o->msg ? o->msg : mp_strerror(o->status);
 }
@@ -94,21 +94,21 @@ static void result_destroy(mp_async_result_t *r)
 
 	if (r->map != NULL)
 		map_release(r->map);
-	for (c = r->cbs; c != NULL && c != MPI_CBS_DONE; c = next) {
+	for (c = r->cbs; c != NULL && c != MP__CBS_DONE; c = next) {
 		next = c->next;
-		mpi_free(c);
+		mp__free(c);
 	}
-	mpi_outcome_destroy(&r->res);
-	mpi_free(r);
+	mp__outcome_destroy(&r->res);
+	mp__free(r);
 }
 
-void mpi_result_release(mp_async_result_t *r)
+void mp__result_release(mp_async_result_t *r)
 {
 	if (__atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL) == 0)
 		result_destroy(r);
 }
 
-static bool apply_complete(mp_pool_t *p, struct mpi_job *j, int status,
+static bool apply_complete(mp_pool_t *p, struct mp__job *j, int status,
 			   const char *data, size_t len, void **buf)
 {
 	mp_async_result_t *r = (mp_async_result_t *)j;
@@ -122,7 +122,7 @@ static bool apply_complete(mp_pool_t *p, struct mpi_job *j, int status,
 		r->res.status = 0;
 		r->res.bytes = (mp_bytes_t){r->small, len};
 	} else {
-		mpi_outcome_take(&r->res, status, data, len, buf);
+		mp__outcome_take(&r->res, status, data, len, buf);
 	}
 	return true; /* done is published by result_notify */
 }
@@ -151,9 +151,9 @@ static void result_notify(mp_async_result_t *r)
 	if (r->future) {
 		struct done_cb *c, *next, *fifo = NULL;
 
-		/* Close the list (no lock: see mpi_result_add_done_callback);
+		/* Close the list (no lock: see mp__result_add_done_callback);
 		 * it was pushed newest first. */
-		c = __atomic_exchange_n(&r->cbs, MPI_CBS_DONE, __ATOMIC_ACQ_REL);
+		c = __atomic_exchange_n(&r->cbs, MP__CBS_DONE, __ATOMIC_ACQ_REL);
 		for (; c != NULL; c = next) {
 			next = c->next;
 			c->next = fifo;
@@ -162,19 +162,19 @@ static void result_notify(mp_async_result_t *r)
 		for (c = fifo; c != NULL; c = next) {
 			next = c->next;
 			c->fn((mp_future_t *)r, c->arg);
-			mpi_free(c);
+			mp__free(c);
 		}
 	}
-	mpi_result_release(r);
+	mp__result_release(r);
 }
 
-static void apply_notify(mp_pool_t *p, struct mpi_job *j)
+static void apply_notify(mp_pool_t *p, struct mp__job *j)
 {
 	(void)p;
 	result_notify((mp_async_result_t *)j);
 }
 
-static const struct mpi_job_ops apply_ops = {apply_complete, apply_notify};
+static const struct mp__job_ops apply_ops = {apply_complete, apply_notify};
 
 /* A new result holding the job fn(in): one allocation (the result, its
  * record and the input).  NULL without memory. */
@@ -183,7 +183,7 @@ static mp_async_result_t *result_new(mp_pool_t *p, mp_task_fn fn,
 				     const mp_apply_opts_t *opts, bool future)
 {
 	size_t rec_len = sizeof(struct task_hdr) + in_len;
-	mp_async_result_t *r = mpi_malloc(sizeof(*r) + rec_len);
+	mp_async_result_t *r = mp__malloc(sizeof(*r) + rec_len);
 
 	if (r == NULL)
 		return NULL;
@@ -192,11 +192,11 @@ static mp_async_result_t *result_new(mp_pool_t *p, mp_task_fn fn,
 	r->refs = 2;
 	r->done = r->cancelled = false;
 	r->future = future;
-	r->res = (struct mpi_outcome){0};
+	r->res = (struct mp__outcome){0};
 	r->opts = opts ? *opts : (mp_apply_opts_t){0};
 	r->cbs = NULL;
 	r->map = NULL;
-	mpi_job_init(&r->job, &apply_ops, (unsigned char *)(r + 1), rec_len,
+	mp__job_init(&r->job, &apply_ops, (unsigned char *)(r + 1), rec_len,
 		     T_APPLY, (uintptr_t)fn, 1, in_len, 0);
 	if (in_len)
 		memcpy(r->job.rec + sizeof(struct task_hdr), in, in_len);
@@ -207,15 +207,15 @@ static mp_async_result_t *result_new(mp_pool_t *p, mp_task_fn fn,
 static int check_input(const void *in, size_t in_len)
 {
 	if (in == NULL && in_len > 0)
-		return mpi_why(-EINVAL, "argument 'in' is NULL but in_len is %zu",
+		return mp__why(-EINVAL, "argument 'in' is NULL but in_len is %zu",
 			       in_len);
 	if (in_len > MP_TASK_MAX_BYTES)
-		return mpi_why(-EMSGSIZE, "in_len %zu exceeds MP_TASK_MAX_BYTES "
+		return mp__why(-EMSGSIZE, "in_len %zu exceeds MP_TASK_MAX_BYTES "
 			       "(%zu)", in_len, (size_t)MP_TASK_MAX_BYTES);
 	return 0;
 }
 
-int mpi_apply_async(mp_pool_t *p, mp_task_fn fn, const void *in,
+int mp__apply_async(mp_pool_t *p, mp_task_fn fn, const void *in,
 		    size_t in_len, const mp_apply_opts_t *opts, bool future,
 		    mp_async_result_t **out)
 {
@@ -225,54 +225,54 @@ int mpi_apply_async(mp_pool_t *p, mp_task_fn fn, const void *in,
 	if ((rc = check_input(in, in_len)) < 0)
 		return rc;
 	if ((r = result_new(p, fn, in, in_len, opts, future)) == NULL)
-		return mpi_why(-ENOMEM, "out of memory for %zu bytes of input",
+		return mp__why(-ENOMEM, "out of memory for %zu bytes of input",
 			       in_len);
-	if (mpi_pool_handoff(p, &r->job)) {
+	if (mp__pool_handoff(p, &r->job)) {
 		*out = r;
 		return 0;
 	}
-	mpi_pool_lock(p); /* closed, broken or remote: submit says which */
-	rc = mpi_pool_submit(p, &r->job);
-	mpi_pool_unlock(p);
+	mp__pool_lock(p); /* closed, broken or remote: submit says which */
+	rc = mp__pool_submit(p, &r->job);
+	mp__pool_unlock(p);
 	if (rc < 0) {
-		mpi_free(r);
-		return mpi_why(rc, "%s", mpi_pool_refusal(p, rc));
+		mp__free(r);
+		return mp__why(rc, "%s", mp__pool_refusal(p, rc));
 	}
 	*out = r;
 	return 0;
 }
 
 /* Free results never queued, chained through job.next. */
-static void results_drop(struct mpi_job *chain)
+static void results_drop(struct mp__job *chain)
 {
-	struct mpi_job *next;
+	struct mp__job *next;
 
 	for (; chain != NULL; chain = next) {
 		next = chain->next;
-		mpi_free(chain); /* the job is the result's first member */
+		mp__free(chain); /* the job is the result's first member */
 	}
 }
 
-int mpi_apply_async_many(mp_pool_t *p, mp_task_fn fn, const void *const *in,
+int mp__apply_async_many(mp_pool_t *p, mp_task_fn fn, const void *const *in,
 			 const size_t *in_len, size_t n,
 			 const mp_apply_opts_t *opts, bool future,
 			 mp_async_result_t **out)
 {
-	struct mpi_job *chain = NULL, *j, *next;
+	struct mp__job *chain = NULL, *j, *next;
 	mp_async_result_t *r;
 	size_t i;
 	int rc;
 
 	if (n > 0 && (in == NULL || in_len == NULL || out == NULL))
-		return mpi_why(-EINVAL, "argument '%s' is NULL but n is %zu",
+		return mp__why(-EINVAL, "argument '%s' is NULL but n is %zu",
 			       in == NULL ? "in" : in_len == NULL ? "in_len"
 								  : "out", n);
 	for (i = 0; i < n; i++) {
 		if (in[i] == NULL && in_len[i] > 0)
-			return mpi_why(-EINVAL, "in[%zu] is NULL but in_len[%zu] "
+			return mp__why(-EINVAL, "in[%zu] is NULL but in_len[%zu] "
 				       "is %zu", i, i, in_len[i]);
 		if (in_len[i] > MP_TASK_MAX_BYTES)
-			return mpi_why(-EMSGSIZE, "in_len[%zu] %zu exceeds "
+			return mp__why(-EMSGSIZE, "in_len[%zu] %zu exceeds "
 				       "MP_TASK_MAX_BYTES (%zu)", i, in_len[i],
 				       (size_t)MP_TASK_MAX_BYTES);
 	}
@@ -282,25 +282,25 @@ int mpi_apply_async_many(mp_pool_t *p, mp_task_fn fn, const void *const *in,
 		if ((r = result_new(p, fn, in[i - 1], in_len[i - 1], opts,
 				    future)) == NULL) {
 			results_drop(chain);
-			return mpi_why(-ENOMEM, "out of memory for task %zu "
+			return mp__why(-ENOMEM, "out of memory for task %zu "
 				       "of %zu", i - 1, n);
 		}
 		r->job.next = chain;
 		chain = &r->job;
 	}
-	mpi_pool_lock(p);
-	if ((rc = mpi_pool_accepts(p)) == 0) {
+	mp__pool_lock(p);
+	if ((rc = mp__pool_accepts(p)) == 0) {
 		for (i = 0, j = chain; j != NULL; j = next, i++) {
 			next = j->next;
 			out[i] = (mp_async_result_t *)j;
-			mpi_pool_enqueue(p, j);
+			mp__pool_enqueue(p, j);
 		}
-		mpi_pool_dispatch(p);
+		mp__pool_dispatch(p);
 	}
-	mpi_pool_unlock(p);
+	mp__pool_unlock(p);
 	if (rc < 0) {
 		results_drop(chain);
-		return mpi_why(rc, "%s", mpi_pool_refusal(p, rc));
+		return mp__why(rc, "%s", mp__pool_refusal(p, rc));
 	}
 	return 0;
 }
@@ -312,10 +312,10 @@ mp_async_result_t *mp_pool_apply_async(mp_pool_t *pool, mp_task_fn fn,
 	mp_async_result_t *r = NULL;
 	int rc;
 
-	MPI_CHECK_NULL_P(pool);
-	MPI_CHECK_NULL_P(fn);
-	if ((rc = mpi_apply_async(pool, fn, in, in_len, opts, false, &r)) < 0)
-		MPI_RAISE(rc);
+	MP__CHECK_NULL_P(pool);
+	MP__CHECK_NULL_P(fn);
+	if ((rc = mp__apply_async(pool, fn, in, in_len, opts, false, &r)) < 0)
+		MP__RAISE(rc);
 	return r;
 }
 
@@ -326,38 +326,38 @@ int mp_pool_apply_async_many(mp_pool_t *pool, mp_task_fn fn,
 {
 	int rc;
 
-	MPI_CHECK_NULL(pool);
-	MPI_CHECK_NULL(fn);
-	rc = mpi_apply_async_many(pool, fn, in, in_len, n, opts, false, out);
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+	MP__CHECK_NULL(pool);
+	MP__CHECK_NULL(fn);
+	rc = mp__apply_async_many(pool, fn, in, in_len, n, opts, false, out);
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 /* Look at r for at most ns (no lock, no syscall): true once done.  Tiny
  * tasks end faster than a sleeping waiter is woken. */
 static bool result_done(const void *r)
 {
-	return mpi_result_done(r);
+	return mp__result_done(r);
 }
 
 static bool spin_done(const mp_async_result_t *r, uint64_t ns)
 {
-	return mpi_spin_until(result_done, r, ns);
+	return mp__spin_until(result_done, r, ns);
 }
 
 /* 0 once done, or -ETIMEDOUT.  A done result needs no pool. */
-int mpi_result_wait(mp_async_result_t *r, uint64_t deadline)
+int mp__result_wait(mp_async_result_t *r, uint64_t deadline)
 {
 	int rc;
 
 	if (is_done(r))
 		return 0;
-	if (deadline == MPI_NO_DEADLINE || deadline > mpi_now_ns() + WAIT_SPIN_NS) {
+	if (deadline == MP__NO_DEADLINE || deadline > mp__now_ns() + WAIT_SPIN_NS) {
 		if (spin_done(r, WAIT_SPIN_NS))
 			return 0;
 	}
-	mpi_pool_lock(r->pool);
-	rc = mpi_pool_wait(r->pool, is_done, r, deadline);
-	mpi_pool_unlock(r->pool);
+	mp__pool_lock(r->pool);
+	rc = mp__pool_wait(r->pool, is_done, r, deadline);
+	mp__pool_unlock(r->pool);
 	return rc;
 }
 
@@ -366,11 +366,11 @@ int mp_async_result_wait(mp_async_result_t *r, double timeout)
 	uint64_t deadline;
 	int rc;
 
-	MPI_CHECK_NULL(r);
-	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
-		return MPI_RAISE(rc);
-	if (mpi_result_wait(r, deadline) < 0)
-		return MPI_ERR(-ETIMEDOUT, "result not ready after %gs", timeout);
+	MP__CHECK_NULL(r);
+	if ((rc = mp__deadline(timeout, &deadline)) < 0)
+		return MP__RAISE(rc);
+	if (mp__result_wait(r, deadline) < 0)
+		return MP__ERR(-ETIMEDOUT, "result not ready after %gs", timeout);
 	return 0;
 }
 
@@ -381,12 +381,12 @@ static int result_get(mp_async_result_t *r, double timeout)
 	uint64_t deadline;
 	int rc;
 
-	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
+	if ((rc = mp__deadline(timeout, &deadline)) < 0)
 		return rc;
-	if (mpi_result_wait(r, deadline) < 0)
-		return mpi_why(-ETIMEDOUT, "result not ready after %gs", timeout);
+	if (mp__result_wait(r, deadline) < 0)
+		return mp__why(-ETIMEDOUT, "result not ready after %gs", timeout);
 	if (r->res.status != 0)
-		return mpi_why(r->res.status, "%s", mpi_outcome_msg(&r->res));
+		return mp__why(r->res.status, "%s", mp__outcome_msg(&r->res));
 	return 0;
 }
 
@@ -395,9 +395,9 @@ int mp_async_result_get(mp_async_result_t *r, double timeout,
 {
 	int rc;
 
-	MPI_CHECK_NULL(r);
+	MP__CHECK_NULL(r);
 	if ((rc = result_get(r, timeout)) < 0)
-		return MPI_RAISE(rc);
+		return MP__RAISE(rc);
 	if (out)
 		*out = &r->res.bytes;
 	return 0;
@@ -405,46 +405,46 @@ int mp_async_result_get(mp_async_result_t *r, double timeout,
 
 int mp_async_result_ready(mp_async_result_t *r)
 {
-	MPI_CHECK_NULL(r);
-	return mpi_result_done(r);
+	MP__CHECK_NULL(r);
+	return mp__result_done(r);
 }
 
 int mp_async_result_successful(mp_async_result_t *r)
 {
-	MPI_CHECK_NULL(r);
-	if (!mpi_result_done(r))
-		return MPI_ERR(-EINVAL, "result is not ready");
+	MP__CHECK_NULL(r);
+	if (!mp__result_done(r))
+		return MP__ERR(-EINVAL, "result is not ready");
 	return r->res.status == 0;
 }
 
 /* A job a backend has taken: the backend kills it (locked). */
-static int remote_kill(mp_pool_t *p, struct mpi_job *j)
+static int remote_kill(mp_pool_t *p, struct mp__job *j)
 {
 	int rc = p->backend->kill(p->bstate, j);
 
-	return rc < 0 ? mpi_why(rc, "the %s backend cannot kill the task: %s",
+	return rc < 0 ? mp__why(rc, "the %s backend cannot kill the task: %s",
 				p->backend->name, mp_strerror(rc))
 		      : rc;
 }
 
-int mpi_result_kill(mp_async_result_t *r)
+int mp__result_kill(mp_async_result_t *r)
 {
 	int rc;
 
 	if (r->map != NULL)
-		return mpi_why(-EINVAL, "a map_async result cannot be killed "
+		return mp__why(-EINVAL, "a map_async result cannot be killed "
 				       "(only an apply_async one)");
-	if (mpi_result_done(r))
+	if (mp__result_done(r))
 		return r->res.status == MP_ECANCELLED;
-	mpi_pool_lock(r->pool);
+	mp__pool_lock(r->pool);
 	if (r->job.state == J_DONE) /* its outcome is set */
 		rc = r->res.status == MP_ECANCELLED;
 	else if (r->job.state == J_RUNNING && r->pool->backend != NULL &&
 		 r->pool->backend->kill != NULL)
 		rc = remote_kill(r->pool, &r->job);
 	else
-		rc = mpi_pool_kill_job(r->pool, &r->job);
-	mpi_pool_unlock(r->pool); /* runs what a cancel notifies */
+		rc = mp__pool_kill_job(r->pool, &r->job);
+	mp__pool_unlock(r->pool); /* runs what a cancel notifies */
 	return rc;
 }
 
@@ -452,26 +452,26 @@ int mp_async_result_kill(mp_async_result_t *r)
 {
 	int rc;
 
-	MPI_CHECK_NULL(r);
-	if ((rc = mpi_result_kill(r)) < 0)
-		return MPI_RAISE(rc);
+	MP__CHECK_NULL(r);
+	if ((rc = mp__result_kill(r)) < 0)
+		return MP__RAISE(rc);
 	return rc;
 }
 
-void mpi_result_free(mp_async_result_t *r)
+void mp__result_free(mp_async_result_t *r)
 {
-	if (r->map != NULL && !mpi_result_done(r)) { /* stop writing into out */
-		mpi_pool_lock(r->pool);
+	if (r->map != NULL && !mp__result_done(r)) { /* stop writing into out */
+		mp__pool_lock(r->pool);
 		map_abandon(r->pool, r->map);
-		mpi_pool_unlock(r->pool);
+		mp__pool_unlock(r->pool);
 	}
-	mpi_result_release(r);
+	mp__result_release(r);
 }
 
 void mp_async_result_free(mp_async_result_t *r)
 {
 	if (r != NULL)
-		mpi_result_free(r);
+		mp__result_free(r);
 }
 
 int mp_pool_apply(mp_pool_t *pool, mp_task_fn fn, const void *in, size_t in_len,
@@ -481,16 +481,16 @@ int mp_pool_apply(mp_pool_t *pool, mp_task_fn fn, const void *in, size_t in_len,
 	const mp_bytes_t *b;
 	int rc;
 
-	MPI_CHECK_NULL(out);
+	MP__CHECK_NULL(out);
 	*out = (mp_bytes_t){NULL, 0};
-	MPI_CHECK_NULL(pool);
-	MPI_CHECK_NULL(fn);
-	if ((rc = mpi_apply_async(pool, fn, in, in_len, NULL, false, &r)) < 0)
-		return MPI_RAISE(rc);
+	MP__CHECK_NULL(pool);
+	MP__CHECK_NULL(fn);
+	if ((rc = mp__apply_async(pool, fn, in, in_len, NULL, false, &r)) < 0)
+		return MP__RAISE(rc);
 	if ((rc = result_get(r, MP_FOREVER)) == 0) {
 		b = &r->res.bytes;
-		if ((out->data = mpi_malloc(b->len + 1)) == NULL) {
-			rc = mpi_why(-ENOMEM, "out of memory for a result of "
+		if ((out->data = mp__malloc(b->len + 1)) == NULL) {
+			rc = mp__why(-ENOMEM, "out of memory for a result of "
 				     "%zu bytes", b->len);
 		} else {
 			if (b->len)
@@ -499,8 +499,8 @@ int mp_pool_apply(mp_pool_t *pool, mp_task_fn fn, const void *in, size_t in_len,
 			out->len = b->len;
 		}
 	}
-	mpi_result_free(r);
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+	mp__result_free(r);
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 /* ---- map ---- */
@@ -510,7 +510,7 @@ static void map_abandon(mp_pool_t *p, struct map_job *m)
 {
 	__atomic_store_n(&m->abandoned, true, __ATOMIC_RELEASE);
 	for (size_t i = 0; i < m->nchunks; i++)
-		mpi_pool_cancel(p, &m->chunks[i]->job);
+		mp__pool_cancel(p, &m->chunks[i]->job);
 }
 
 static void map_release(struct map_job *m)
@@ -519,14 +519,14 @@ static void map_release(struct map_job *m)
 		return;
 	for (size_t i = 0; i < m->nchunks; i++) {
 		if (m->chunks[i] != NULL)
-			mpi_free(m->chunks[i]->job.rec);
-		mpi_free(m->chunks[i]);
+			mp__free(m->chunks[i]->job.rec);
+		mp__free(m->chunks[i]);
 	}
-	mpi_free(m->chunks);
-	mpi_free(m);
+	mp__free(m->chunks);
+	mp__free(m);
 }
 
-static bool chunk_complete(mp_pool_t *p, struct mpi_job *j, int status,
+static bool chunk_complete(mp_pool_t *p, struct mp__job *j, int status,
 			   const char *data, size_t len, void **buf)
 {
 	struct chunk *c = (struct chunk *)j;
@@ -545,7 +545,7 @@ static bool chunk_complete(mp_pool_t *p, struct mpi_job *j, int status,
 		m->status = status;
 		snprintf(m->msg, sizeof(m->msg), "%.*s", (int)len, data);
 	}
-	mpi_free(j->rec);
+	mp__free(j->rec);
 	j->rec = NULL;
 	m->done_items += j->items;
 	c->done_then = m->done_items;
@@ -554,12 +554,12 @@ static bool chunk_complete(mp_pool_t *p, struct mpi_job *j, int status,
 		mp_async_result_t *r = m->res;
 
 		r->res.status = m->status;
-		r->res.msg = m->status ? mpi_strdup(m->msg) : NULL;
+		r->res.msg = m->status ? mp__strdup(m->msg) : NULL;
 	}
 	return true;
 }
 
-static void chunk_notify(mp_pool_t *p, struct mpi_job *j)
+static void chunk_notify(mp_pool_t *p, struct mp__job *j)
 {
 	struct chunk *c = (struct chunk *)j;
 	struct map_job *m = c->m;
@@ -572,7 +572,7 @@ static void chunk_notify(mp_pool_t *p, struct mpi_job *j)
 	map_release(m);
 }
 
-static const struct mpi_job_ops chunk_ops = {chunk_complete, chunk_notify};
+static const struct mp__job_ops chunk_ops = {chunk_complete, chunk_notify};
 
 static bool map_settled(void *arg)
 {
@@ -596,7 +596,7 @@ static int map_start(mp_pool_t *p, mp_map_fn fn, const void *in, size_t n,
 	if (opts == NULL)
 		opts = &defaults;
 	if (n > 0 && (in == NULL || out == NULL || in_size == 0 || out_size == 0))
-		return mpi_why(-EINVAL, "in, out, in_size and out_size must be set");
+		return mp__why(-EINVAL, "in, out, in_size and out_size must be set");
 	/* The caller's arrays are n * in_size and n * out_size bytes: no
 	 * object is larger than PTRDIFF_MAX, and every size below derives
 	 * from these two. */
@@ -604,60 +604,60 @@ static int map_start(mp_pool_t *p, mp_map_fn fn, const void *in, size_t n,
 	    in_bytes > MP_TASK_MAX_BYTES ||
 	    __builtin_mul_overflow(n, out_size, &out_bytes) ||
 	    out_bytes > MP_TASK_MAX_BYTES)
-		return mpi_why(-EINVAL, "n %zu * in_size %zu or * out_size %zu "
+		return mp__why(-EINVAL, "n %zu * in_size %zu or * out_size %zu "
 			       "exceeds MP_TASK_MAX_BYTES (%zu)", n, in_size,
 			       out_size, (size_t)MP_TASK_MAX_BYTES);
-	cs = mpi_pool_chunksize(p, n, opts->chunksize);
-	if ((m = mpi_calloc(1, sizeof(*m))) == NULL)
+	cs = mp__pool_chunksize(p, n, opts->chunksize);
+	if ((m = mp__calloc(1, sizeof(*m))) == NULL)
 		goto nomem;
 	*m = (struct map_job){.refs = 1, .n = n, .out = out,
 			      .out_size = out_size, .opts = *opts, .res = res};
 	if (res != NULL) /* map_async: the result holds the owner's reference */
 		res->map = m;
 	m->nchunks = n / cs + (n % cs != 0);
-	if ((m->chunks = mpi_calloc(m->nchunks + 1, sizeof(*m->chunks))) == NULL)
+	if ((m->chunks = mp__calloc(m->nchunks + 1, sizeof(*m->chunks))) == NULL)
 		goto nomem;
 	for (size_t i = 0; i < m->nchunks; i++) {
 		size_t first = i * cs, k = n - first < cs ? n - first : cs;
 		size_t rec_len = sizeof(struct task_hdr) + k * in_size;
-		struct chunk *c = mpi_calloc(1, sizeof(*c));
-		unsigned char *rec = mpi_malloc(rec_len);
+		struct chunk *c = mp__calloc(1, sizeof(*c));
+		unsigned char *rec = mp__malloc(rec_len);
 
 		m->chunks[i] = c;
 		if (c == NULL || rec == NULL) {
-			mpi_free(rec);
+			mp__free(rec);
 			goto nomem;
 		}
-		mpi_job_init(&c->job, &chunk_ops, rec, rec_len, T_MAP,
+		mp__job_init(&c->job, &chunk_ops, rec, rec_len, T_MAP,
 			     (uintptr_t)fn, (uint32_t)k, in_size, out_size);
 		memcpy(rec + sizeof(struct task_hdr),
 		       (const char *)in + first * in_size, k * in_size);
 		c->m = m;
 		c->first = first;
 	}
-	mpi_pool_lock(p);
-	rc = mpi_pool_accepts(p);
+	mp__pool_lock(p);
+	rc = mp__pool_accepts(p);
 	for (size_t i = 0; rc == 0 && i < m->nchunks; i++) {
 		__atomic_add_fetch(&m->refs, 1, __ATOMIC_RELAXED);
 		m->remaining++;
-		mpi_pool_submit(p, &m->chunks[i]->job);
+		mp__pool_submit(p, &m->chunks[i]->job);
 	}
-	mpi_pool_unlock(p);
+	mp__pool_unlock(p);
 	if (rc == 0) {
 		*mp = m;
 		return 0;
 	}
 	map_release(m);
-	return mpi_why(rc, "%s", mpi_pool_refusal(p, rc));
+	return mp__why(rc, "%s", mp__pool_refusal(p, rc));
 nomem:
 	if (m != NULL && m->chunks != NULL)
 		map_release(m);
 	else
-		mpi_free(m);
-	return mpi_why(-ENOMEM, "out of memory");
+		mp__free(m);
+	return mp__why(-ENOMEM, "out of memory");
 }
 
-int mpi_map(mp_pool_t *p, mp_map_fn fn, const void *in, size_t n,
+int mp__map(mp_pool_t *p, mp_map_fn fn, const void *in, size_t n,
 	    size_t in_size, void *out, size_t out_size, const mp_map_opts_t *opts,
 	    uint64_t deadline)
 {
@@ -667,17 +667,17 @@ int mpi_map(mp_pool_t *p, mp_map_fn fn, const void *in, size_t n,
 	if ((rc = map_start(p, fn, in, n, in_size, out, out_size, opts, NULL,
 			    &m)) < 0)
 		return rc;
-	mpi_pool_lock(p);
-	rc = mpi_pool_wait(p, map_settled, m, deadline);
+	mp__pool_lock(p);
+	rc = mp__pool_wait(p, map_settled, m, deadline);
 	if (rc < 0)
 		map_abandon(p, m);
-	mpi_pool_unlock(p);
+	mp__pool_unlock(p);
 	if (rc == 0)
 		rc = m->status;
 	if (rc == -ETIMEDOUT && m->status != -ETIMEDOUT)
-		rc = mpi_why(rc, "map not done within the timeout");
+		rc = mp__why(rc, "map not done within the timeout");
 	else if (rc < 0)
-		rc = mpi_why(rc, "%s", m->msg);
+		rc = mp__why(rc, "%s", m->msg);
 	map_release(m);
 	return rc;
 }
@@ -688,11 +688,11 @@ int mp_pool_map(mp_pool_t *pool, mp_map_fn fn, const void *in, size_t n,
 {
 	int rc;
 
-	MPI_CHECK_NULL(pool);
-	MPI_CHECK_NULL(fn);
-	rc = mpi_map(pool, fn, in, n, in_size, out, out_size, opts,
-		     MPI_NO_DEADLINE);
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+	MP__CHECK_NULL(pool);
+	MP__CHECK_NULL(fn);
+	rc = mp__map(pool, fn, in, n, in_size, out, out_size, opts,
+		     MP__NO_DEADLINE);
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 mp_async_result_t *mp_pool_map_async(mp_pool_t *pool, mp_map_fn fn,
@@ -704,17 +704,17 @@ mp_async_result_t *mp_pool_map_async(mp_pool_t *pool, mp_map_fn fn,
 	struct map_job *m;
 	int rc;
 
-	MPI_CHECK_NULL_P(pool);
-	MPI_CHECK_NULL_P(fn);
-	if ((r = mpi_calloc(1, sizeof(*r))) == NULL) {
-		MPI_ERR(-ENOMEM, "out of memory");
+	MP__CHECK_NULL_P(pool);
+	MP__CHECK_NULL_P(fn);
+	if ((r = mp__calloc(1, sizeof(*r))) == NULL) {
+		MP__ERR(-ENOMEM, "out of memory");
 		return NULL;
 	}
 	*r = (mp_async_result_t){.pool = pool, .refs = 2};
 	if ((rc = map_start(pool, fn, in, n, in_size, out, out_size, opts, r,
 			    &m)) < 0) {
-		mpi_free(r);
-		MPI_RAISE(rc);
+		mp__free(r);
+		MP__RAISE(rc);
 		return NULL;
 	}
 	if (n == 0) /* no chunk will end it */

@@ -65,14 +65,14 @@
 /* How long an idle worker looks at its inbox before sleeping on it. */
 enum { SPIN_NS = 20000 };
 /* How long a waiter looks at its result before sleeping on the pool's
- * condition variable (mpi_result_wait). */
+ * condition variable (mp__result_wait). */
 enum { WAIT_SPIN_NS = 10000 };
 /* A task that has run this long may run for ages: nothing more is queued
  * behind it, and what was is taken back for the other workers. */
 enum { LONG_NS = 1000000 };
 
 struct worker_args {
-	struct mpi_ring *inbox, *results;
+	struct mp__ring *inbox, *results;
 	struct worker_slot *slot;
 	uint32_t *sup_sleeping;
 	int efd;
@@ -80,7 +80,7 @@ struct worker_args {
 	void (*initializer)(void *);
 	void *initarg;
 	/* forkserver/spawn: the parent's task functions here (NULL: fork) */
-	const struct mpi_code_map *code;
+	const struct mp__code_map *code;
 };
 
 struct mp_task_out {
@@ -90,48 +90,48 @@ struct mp_task_out {
 	char msg[512];
 };
 
-int mpi_pool_worker_main(void *arg);
+int mp__pool_worker_main(void *arg);
 
 /* ---- starting workers by a start method (launch.c) ---- */
 
 /* A forkserver/spawn worker: the parent's task function fn (of a job of
  * kind) here, or a stand-in that fails the task with a reason. */
-struct mpi_code_map;
-uint64_t mpi_pool_task_here(const struct mpi_code_map *code, uint64_t fn,
+struct mp__code_map;
+uint64_t mp__pool_task_here(const struct mp__code_map *code, uint64_t fn,
 			     uint32_t kind);
 
 /* Check opts->start_method and opts->initarg(_len) and resolve the method
  * to its static name in *method: 0, or -EINVAL with a reason. */
-int mpi_pool_check_method(const mp_pool_opts_t *opts, const char **method);
+int mp__pool_check_method(const mp_pool_opts_t *opts, const char **method);
 /* Make w's process object, not started (w->args filled), for the pool's
  * method (its arg bytes in w->blob, freed by the next prepare or the
  * pool's end): 0, or the public code (mp_last_error() says why). */
 struct worker;
-int mpi_pool_worker_proc(mp_pool_t *p, struct worker *w);
+int mp__pool_worker_proc(mp_pool_t *p, struct worker *w);
 /* The inbox for w's next process: its last one when that process exited
  * 0 with no job in flight and left it empty (no stale record, no consumer
  * lock held: a fresh process per task reuses it), else a new one (the old
  * one freed); NULL without memory. */
-struct mpi_ring *mpi_pool_inbox(struct worker *w);
+struct mp__ring *mp__pool_inbox(struct worker *w);
 
 /* ---- jobs ---- */
 
 enum job_state { J_PENDING, J_RUNNING, J_DONE };
 
-struct mpi_job;
+struct mp__job;
 
-struct mpi_job_ops {
+struct mp__job_ops {
 	/* The job ended (lock held).  *buf is the received record (res_hdr
 	 * then data; NULL for failures decided here): take it by setting
 	 * *buf = NULL.  Return true to get notify once the lock is free. */
-	bool (*complete)(mp_pool_t *p, struct mpi_job *j, int status,
+	bool (*complete)(mp_pool_t *p, struct mp__job *j, int status,
 			 const char *data, size_t len, void **buf);
-	void (*notify)(mp_pool_t *p, struct mpi_job *j);
+	void (*notify)(mp_pool_t *p, struct mp__job *j);
 };
 
-struct mpi_job {
-	struct mpi_job *next, *prev; /* pending list, worker FIFO, notify list */
-	const struct mpi_job_ops *ops;
+struct mp__job {
+	struct mp__job *next, *prev; /* pending list, worker FIFO, notify list */
+	const struct mp__job_ops *ops;
 	unsigned char *rec;          /* task_hdr + input */
 	size_t rec_len;
 	uint64_t id;
@@ -141,92 +141,92 @@ struct mpi_job {
 };
 
 /* Fill j's record header (id assigned at submit). */
-static inline void mpi_job_init(struct mpi_job *j, const struct mpi_job_ops *ops,
+static inline void mp__job_init(struct mp__job *j, const struct mp__job_ops *ops,
 				unsigned char *rec, size_t rec_len, uint32_t kind,
 				uintptr_t fn, uint32_t count, uint64_t in_size,
 				uint64_t out_size)
 {
 	struct task_hdr h = {0, fn, kind, count, in_size, out_size};
 
-	*j = (struct mpi_job){.ops = ops, .rec = rec, .rec_len = rec_len,
+	*j = (struct mp__job){.ops = ops, .rec = rec, .rec_len = rec_len,
 			      .items = kind == T_APPLY ? 1 : count};
 	__builtin_memcpy(rec, &h, sizeof(h));
 }
 
 /* ---- the engine (engine.c); "locked" = pool->lock held ---- */
 
-void mpi_pool_lock(mp_pool_t *p);
+void mp__pool_lock(mp_pool_t *p);
 /* Broadcast completions, run pending notifies, unlock. */
-void mpi_pool_unlock(mp_pool_t *p);
+void mp__pool_unlock(mp_pool_t *p);
 /* Queue a job (locked): 0; MP_ECLOSED when the pool does not run;
  * MP_EBROKEN when its workers cannot start (the initializer fails). */
-int mpi_pool_submit(mp_pool_t *p, struct mpi_job *j);
+int mp__pool_submit(mp_pool_t *p, struct mp__job *j);
 /* Queue a job without the lock (apply_async, submit): callers push it on
  * a lock-free list that the supervisor takes whole at its next round, or,
  * if it sleeps, that this caller takes and dispatches under the lock.
  * true, or false (nothing done) when the pool takes no more or is remote:
- * then mpi_pool_submit says why. */
-bool mpi_pool_handoff(mp_pool_t *p, struct mpi_job *j);
+ * then mp__pool_submit says why. */
+bool mp__pool_handoff(mp_pool_t *p, struct mp__job *j);
 /* No more hand-offs (locked): what was handed over is pending now. */
-void mpi_pool_seal(mp_pool_t *p);
+void mp__pool_seal(mp_pool_t *p);
 /* The two halves of submit (locked), for batches: queue a job (the pool
- * must accept: mpi_pool_accepts), then hand what fits to the workers. */
-void mpi_pool_enqueue(mp_pool_t *p, struct mpi_job *j);
-void mpi_pool_dispatch(mp_pool_t *p);
+ * must accept: mp__pool_accepts), then hand what fits to the workers. */
+void mp__pool_enqueue(mp_pool_t *p, struct mp__job *j);
+void mp__pool_dispatch(mp_pool_t *p);
 /* Cancel a pending job (locked): true if it was pending (now ended with
  * MP_ECANCELLED). */
-bool mpi_pool_cancel(mp_pool_t *p, struct mpi_job *j);
+bool mp__pool_cancel(mp_pool_t *p, struct mp__job *j);
 /* Kill a job (locked): a pending one is cancelled; one in an inbox is
  * taken out and cancelled; one its worker has taken gets that worker's
  * process group SIGKILLed (the job then ends with MP_ECANCELLED, unless its
  * result came first) and the worker replaced.  1, or 0 if it had ended. */
-int mpi_pool_kill_job(mp_pool_t *p, struct mpi_job *j);
+int mp__pool_kill_job(mp_pool_t *p, struct mp__job *j);
 /* Wait (locked) until cond(arg) or the deadline: 0 or -ETIMEDOUT. */
-int mpi_pool_wait(mp_pool_t *p, bool (*cond)(void *), void *arg,
+int mp__pool_wait(mp_pool_t *p, bool (*cond)(void *), void *arg,
 		  uint64_t deadline);
 
 /* ---- a remote pool's side of mproc/backend.h (engine.c) ---- */
 
-size_t mpi_pool_take(mp_pool_t *p, size_t max, mp_backend_job_t *jobs);
-void mpi_pool_end(mp_pool_t *p, void *handle, int status, const void *data,
+size_t mp__pool_take(mp_pool_t *p, size_t max, mp_backend_job_t *jobs);
+void mp__pool_end(mp_pool_t *p, void *handle, int status, const void *data,
 		  size_t len);
-int mpi_pool_remote_state(mp_pool_t *p);
-void mpi_pool_remote_stopped(mp_pool_t *p);
-void mpi_pool_remote_break(mp_pool_t *p, const char *msg);
+int mp__pool_remote_state(mp_pool_t *p);
+void mp__pool_remote_stopped(mp_pool_t *p);
+void mp__pool_remote_break(mp_pool_t *p, const char *msg);
 
 /* ---- the life cycle (life.c): no messages, codes and reasons only ---- */
 
-/* A remote pool for backend (mpi_pool_attach then sets bstate): 0 with
+/* A remote pool for backend (mp__pool_attach then sets bstate): 0 with
  * *out, or -ENOMEM with a reason. */
-int mpi_pool_create_remote(const mp_pool_opts_t *opts,
+int mp__pool_create_remote(const mp_pool_opts_t *opts,
 			   const struct mp_executor_backend *backend,
 			   mp_pool_t **out);
 /* Start a pool (opts already checked by the public caller, which names
- * the fields): 0 with *out, or a code with a reason (mpi_why). */
-int mpi_pool_create(const mp_pool_opts_t *opts, mp_pool_t **out);
+ * the fields): 0 with *out, or a code with a reason (mp__why). */
+int mp__pool_create(const mp_pool_opts_t *opts, mp_pool_t **out);
 /* No more jobs; the workers exit once the queued ones are done. */
-void mpi_pool_close(mp_pool_t *p);
+void mp__pool_close(mp_pool_t *p);
 /* Kill the workers; outstanding jobs end with MP_ECANCELLED. */
-void mpi_pool_terminate(mp_pool_t *p);
+void mp__pool_terminate(mp_pool_t *p);
 /* Send sig to every live worker's process group and stop: the pending
  * jobs end with MP_ECANCELLED, the ones that had started with MP_EBROKEN
  * (naming the signal) as their workers die (the executor's
  * terminate_workers / kill_workers). */
-void mpi_pool_signal_workers(mp_pool_t *p, int sig);
+void mp__pool_signal_workers(mp_pool_t *p, int sig);
 /* Wait for the workers to exit: 0, -EINVAL (still running: neither closed
  * nor terminated), -ETIMEDOUT (both with a reason). */
-int mpi_pool_join(mp_pool_t *p, uint64_t deadline);
+int mp__pool_join(mp_pool_t *p, uint64_t deadline);
 /* Terminate if needed, join, release; NULL is a no-op. */
-void mpi_pool_destroy(mp_pool_t *p);
-unsigned mpi_pool_size(const mp_pool_t *p);
+void mp__pool_destroy(mp_pool_t *p);
+unsigned mp__pool_size(const mp_pool_t *p);
 /* CPython's chunksize rule, capped by maxtasksperchild. */
-size_t mpi_pool_chunksize(const mp_pool_t *p, size_t n, size_t chunksize);
+size_t mp__pool_chunksize(const mp_pool_t *p, size_t n, size_t chunksize);
 /* Can the pool take work (locked)?  0, MP_ECLOSED or MP_EBROKEN (then
- * mpi_pool_refusal says why). */
-int mpi_pool_accepts(const mp_pool_t *p);
-const char *mpi_pool_refusal(const mp_pool_t *p, int code);
+ * mp__pool_refusal says why). */
+int mp__pool_accepts(const mp_pool_t *p);
+const char *mp__pool_refusal(const mp_pool_t *p, int code);
 /* End every pending job with MP_ECANCELLED (takes the lock). */
-void mpi_pool_cancel_pending(mp_pool_t *p);
+void mp__pool_cancel_pending(mp_pool_t *p);
 
 /* ---- inside the engine (engine.c, life.c) ---- */
 
@@ -240,7 +240,7 @@ enum { INLINE_RESULT = 32 };
 
 /* Limits of mp_pool_opts_t (the executor checks its own fields against the
  * same, to name them). */
-enum { MPI_POOL_MAX_PROCESSES = 4096 };
+enum { MP__POOL_MAX_PROCESSES = 4096 };
 
 /* Workers dying in their initializer this many times in a row break the
  * pool (CPython's Pool respawns them forever; its executor breaks). */
@@ -257,7 +257,7 @@ enum { MAX_START_FAILURES = 10 };
 struct worker {
 	mp_process_t *proc;
 	struct worker_args args;
-	struct mpi_job *head, *tail; /* dispatched, in inbox order */
+	struct mp__job *head, *tail; /* dispatched, in inbox order */
 	unsigned queued;
 	uint64_t budget;             /* items it may still be given */
 	uint64_t timed_out;          /* id of the job it was killed for */
@@ -284,13 +284,13 @@ struct mp_pool {
 	struct worker *w;
 	struct worker_slot *slots;   /* shared */
 	uint32_t *sup_sleeping;      /* shared */
-	struct mpi_job *head, *tail; /* pending */
-	/* Jobs handed over without the lock (mpi_pool_handoff), newest
+	struct mp__job *head, *tail; /* pending */
+	/* Jobs handed over without the lock (mp__pool_handoff), newest
 	 * first, taken into the pending list under it; a sentinel once the
 	 * pool takes no more (closed, terminated or broken). */
-	struct mpi_job *inq;
-	struct mpi_job *nhead, *ntail; /* to notify */
-	struct mpi_ring *results;
+	struct mp__job *inq;
+	struct mp__job *nhead, *ntail; /* to notify */
+	struct mp__ring *results;
 	void *rbuf;                  /* RBUF_BYTES, the supervisor's */
 	struct pollfd *pfd;          /* the supervisor's: made by new, so
 				      * that a thread never lacks it */
@@ -321,15 +321,15 @@ struct mp_pool {
 	unsigned remote_n;           /* the backend's workers */
 };
 
-void mpi_pool_kick(mp_pool_t *p);                   /* wake the supervisor */
-int mpi_pool_start_worker(mp_pool_t *p, unsigned i); /* locked, or before
+void mp__pool_kick(mp_pool_t *p);                   /* wake the supervisor */
+int mp__pool_start_worker(mp_pool_t *p, unsigned i); /* locked, or before
 							* the supervisor runs */
-void mpi_pool_kill_worker(struct worker *w);        /* SIGKILL its group */
+void mp__pool_kill_worker(struct worker *w);        /* SIGKILL its group */
 /* Tests only: called by the starter thread before each start. */
-extern void (*mpi_pool_start_hook)(void);
-void *mpi_pool_supervisor(void *arg);
+extern void (*mp__pool_start_hook)(void);
+void *mp__pool_supervisor(void *arg);
 /* End every pending job with status and msg (locked). */
-void mpi_pool_fail_pending(mp_pool_t *p, int status, const char *msg);
+void mp__pool_fail_pending(mp_pool_t *p, int status, const char *msg);
 
 /* ---- results (pool.c), also the executor's futures ---- */
 
@@ -340,8 +340,8 @@ struct done_cb {
 };
 
 /* What r->cbs holds once the done callbacks have been taken. */
-extern struct done_cb mpi_cbs_done;
-#define MPI_CBS_DONE (&mpi_cbs_done)
+extern struct done_cb mp__cbs_done;
+#define MP__CBS_DONE (&mp__cbs_done)
 
 struct map_job;
 
@@ -350,7 +350,7 @@ struct map_job;
  * the status, its message, and on success the bytes (into buf, the record
  * received from the worker, or a copy).
  */
-struct mpi_outcome {
+struct mp__outcome {
 	int status;
 	char *msg;             /* status != 0: the message (may be NULL) */
 	void *buf;
@@ -359,52 +359,52 @@ struct mpi_outcome {
 
 /* Keep what ops->complete got: take the received record (*buf = NULL) or
  * copy data; a copy that fails leaves -ENOMEM. */
-void mpi_outcome_take(struct mpi_outcome *o, int status, const char *data,
+void mp__outcome_take(struct mp__outcome *o, int status, const char *data,
 		      size_t len, void **buf);
-void mpi_outcome_destroy(struct mpi_outcome *o);
+void mp__outcome_destroy(struct mp__outcome *o);
 /* The message of a failed outcome (never NULL). */
-const char *mpi_outcome_msg(const struct mpi_outcome *o);
+const char *mp__outcome_msg(const struct mp__outcome *o);
 
 struct mp_async_result {
-	struct mpi_job job;
+	struct mp__job job;
 	mp_pool_t *pool;
 	int refs;              /* the user's and the engine's */
 	bool done, cancelled, future;
-	struct mpi_outcome res;
+	struct mp__outcome res;
 	mp_apply_opts_t opts;
 	struct done_cb *cbs;   /* executor done callbacks, newest first;
-				* MPI_CBS_DONE once they have run */
+				* MP__CBS_DONE once they have run */
 	struct map_job *map;   /* map_async */
 	char small[INLINE_RESULT + 1]; /* a small result, NUL-terminated */
 };
 
 /* Queue fn(in) (apply_async, submit): 0 with *out, or a code with a
  * reason: -EINVAL, -EMSGSIZE, -ENOMEM, MP_ECLOSED, MP_EBROKEN. */
-int mpi_apply_async(mp_pool_t *p, mp_task_fn fn, const void *in,
+int mp__apply_async(mp_pool_t *p, mp_task_fn fn, const void *in,
 		    size_t in_len, const mp_apply_opts_t *opts, bool future,
 		    mp_async_result_t **out);
 /* Queue fn(in[i]) for i < n, all or none, under one lock with one
- * dispatch: 0 with out[0..n), or a code as mpi_apply_async's (the reason
+ * dispatch: 0 with out[0..n), or a code as mp__apply_async's (the reason
  * names the index). */
-int mpi_apply_async_many(mp_pool_t *p, mp_task_fn fn, const void *const *in,
+int mp__apply_async_many(mp_pool_t *p, mp_task_fn fn, const void *const *in,
 			 const size_t *in_len, size_t n,
 			 const mp_apply_opts_t *opts, bool future,
 			 mp_async_result_t **out);
-bool mpi_result_done(const mp_async_result_t *r);
-int mpi_result_wait(mp_async_result_t *r, uint64_t deadline);
-void mpi_result_release(mp_async_result_t *r); /* drop a reference */
-/* Kill r's task (mpi_pool_kill_job): 1, 0 if it had ended, -EINVAL (with a
+bool mp__result_done(const mp_async_result_t *r);
+int mp__result_wait(mp_async_result_t *r, uint64_t deadline);
+void mp__result_release(mp_async_result_t *r); /* drop a reference */
+/* Kill r's task (mp__pool_kill_job): 1, 0 if it had ended, -EINVAL (with a
  * reason) for a map_async result. */
-int mpi_result_kill(mp_async_result_t *r);
+int mp__result_kill(mp_async_result_t *r);
 /* The user's release: a map_async stops writing; then release. */
-void mpi_result_free(mp_async_result_t *r);
+void mp__result_free(mp_async_result_t *r);
 /* Register a done callback (fn at once if the callbacks have run): 0,
  * -ENOMEM. */
-int mpi_result_add_done_callback(mp_async_result_t *r, mp_future_done_fn fn,
+int mp__result_add_done_callback(mp_async_result_t *r, mp_future_done_fn fn,
 				 void *arg);
 /* Map and wait until the deadline: 0 or a code with a reason (the first
  * failure, -ETIMEDOUT, -EINVAL, MP_ECLOSED, ...). */
-int mpi_map(mp_pool_t *p, mp_map_fn fn, const void *in, size_t n,
+int mp__map(mp_pool_t *p, mp_map_fn fn, const void *in, size_t n,
 	    size_t in_size, void *out, size_t out_size, const mp_map_opts_t *opts,
 	    uint64_t deadline);
 

@@ -43,8 +43,8 @@ struct item_hdr {
 };
 
 /* n rounded up to 8; n is at most MP_TASK_MAX_BYTES (or a sum checked
- * against MPI_RING_MAX_MESSAGE), so this never wraps. */
-static inline size_t mpi_align8(size_t n)
+ * against MP__RING_MAX_MESSAGE), so this never wraps. */
+static inline size_t mp__align8(size_t n)
 {
 	return (n + 7) & ~(size_t)7;
 }
@@ -52,12 +52,12 @@ static inline size_t mpi_align8(size_t n)
 /* What a worker publishes about itself (shared memory, one per worker). */
 struct worker_slot {
 	_Alignas(64) uint64_t current; /* id of the job it started last */
-	uint64_t started;              /* when (mpi_now_ns) */
+	uint64_t started;              /* when (mp__now_ns) */
 	uint32_t ready;                /* its initializer has returned */
 	uint32_t big;                  /* streaming a result bigger than the
 					* ring can hold: keep reading */
 	/* Held by the worker while it lives (a robust mutex, on its
-	 * thread's robust list): see mpi_life_word. */
+	 * thread's robust list): see mp__life_word. */
 	pthread_mutex_t life;
 };
 
@@ -70,7 +70,7 @@ struct worker_slot {
  * a waiter: before it frees the process's memory, so well before the
  * pidfd says the process is gone (the pool's watcher, engine.c).
  */
-static inline uint32_t *mpi_life_word(struct worker_slot *s)
+static inline uint32_t *mp__life_word(struct worker_slot *s)
 {
 	return (uint32_t *)(void *)&s->life;
 }

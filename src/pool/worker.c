@@ -29,7 +29,7 @@ static int reserve(char **buf, size_t *cap, size_t used, size_t more)
 		return 0;
 	while (want < need)
 		want = want > PTRDIFF_MAX / 2 ? need : want * 2;
-	if ((b = mpi_realloc(*buf, want)) == NULL)
+	if ((b = mp__realloc(*buf, want)) == NULL)
 		return -ENOMEM;
 	*buf = b;
 	*cap = want;
@@ -38,15 +38,15 @@ static int reserve(char **buf, size_t *cap, size_t used, size_t more)
 
 int mp_task_return(mp_task_out_t *out, const void *data, size_t len)
 {
-	MPI_CHECK_NULL(out);
+	MP__CHECK_NULL(out);
 	if (data == NULL && len > 0)
-		return MPI_ERR(-EINVAL, "argument 'data' is NULL but len is %zu",
+		return MP__ERR(-EINVAL, "argument 'data' is NULL but len is %zu",
 			       len);
 	if (len > MP_TASK_MAX_BYTES)
-		return MPI_ERR(-EMSGSIZE, "len %zu exceeds MP_TASK_MAX_BYTES (%zu)",
+		return MP__ERR(-EMSGSIZE, "len %zu exceeds MP_TASK_MAX_BYTES (%zu)",
 			       len, (size_t)MP_TASK_MAX_BYTES);
 	if (reserve(&out->data, &out->cap, 0, len) < 0)
-		return MPI_ERR(-ENOMEM, "out of memory for %zu bytes", len);
+		return MP__ERR(-ENOMEM, "out of memory for %zu bytes", len);
 	if (len)
 		memcpy(out->data, data, len);
 	out->len = len;
@@ -73,12 +73,12 @@ struct wbuf {
 
 static int put(struct wbuf *w, const void *data, size_t len)
 {
-	if (reserve(&w->b, &w->cap, w->len, mpi_align8(len)) < 0)
+	if (reserve(&w->b, &w->cap, w->len, mp__align8(len)) < 0)
 		return -ENOMEM;
 	if (len)
 		memcpy(w->b + w->len, data, len);
-	memset(w->b + w->len + len, 0, mpi_align8(len) - len);
-	w->len += mpi_align8(len);
+	memset(w->b + w->len + len, 0, mp__align8(len) - len);
+	w->len += mp__align8(len);
 	return 0;
 }
 
@@ -161,7 +161,7 @@ static int run(const struct task_hdr *h, const unsigned char *in, size_t in_len,
 			if (ih.len > in_len - off)
 				return -EPROTO;
 			st = run_one(fn, in + off, ih.len, o);
-			off += mpi_align8(ih.len);
+			off += mp__align8(ih.len);
 			ih = (struct item_hdr){st, 0, st ? strlen(o->msg) : o->len};
 			if (put(res, &ih, sizeof(ih)) < 0 ||
 			    put(res, st ? o->msg : o->data, ih.len) < 0)
@@ -177,12 +177,12 @@ static int run(const struct task_hdr *h, const unsigned char *in, size_t in_len,
 /* Write the eventfd if the supervisor sleeps (and say it no longer does).
  * The fence orders the result's put (whose fast path ends with a plain
  * store) before the look at the flag: the supervisor sets the flag, then
- * looks at the ring (mpi_ring_empty), so one of the two sees the other. */
+ * looks at the ring (mp__ring_empty), so one of the two sees the other. */
 static void wake_supervisor(const struct worker_args *a)
 {
 	uint64_t one = 1;
 
-	mpi_ring_fence();
+	mp__ring_fence();
 	if (__atomic_load_n(a->sup_sleeping, __ATOMIC_SEQ_CST) &&
 	    __atomic_exchange_n(a->sup_sleeping, 0, __ATOMIC_SEQ_CST))
 		while (write(a->efd, &one, sizeof(one)) < 0 && errno == EINTR)
@@ -193,13 +193,13 @@ static void wake_supervisor(const struct worker_args *a)
  * Hold the slot's life lock for as long as this process lives, with
  * FUTEX_WAITERS set in its word, so that the kernel, which releases a
  * dead thread's robust locks before it frees the process's memory, wakes
- * the pool's watcher then (see mpi_life_word).  Without robust locks, or
+ * the pool's watcher then (see mp__life_word).  Without robust locks, or
  * with a C library whose lock word is not first, nothing is armed: the
  * pool learns of the death from the pidfd, later.  True if armed.
  */
 static bool hold_life(struct worker_slot *s)
 {
-	uint32_t *word = mpi_life_word(s);
+	uint32_t *word = mp__life_word(s);
 	pthread_mutexattr_t a;
 	bool armed;
 
@@ -222,14 +222,14 @@ static int worker_loop(const struct worker_args *a);
  * stopped, its task budget spent) takes FUTEX_WAITERS off the lock's word
  * first, so that its exit wakes nobody (a fresh process per task would
  * wake the watcher at each). */
-int mpi_pool_worker_main(void *arg)
+int mp__pool_worker_main(void *arg)
 {
 	const struct worker_args *a = arg;
 	bool armed = hold_life(a->slot);
 	int rc = worker_loop(a);
 
 	if (rc == 0 && armed)
-		__atomic_fetch_and(mpi_life_word(a->slot), ~(uint32_t)FUTEX_WAITERS,
+		__atomic_fetch_and(mp__life_word(a->slot), ~(uint32_t)FUTEX_WAITERS,
 				   __ATOMIC_SEQ_CST);
 	return rc;
 }
@@ -259,8 +259,8 @@ static int worker_loop(const struct worker_args *a)
 		 * (preplace in engine.c), or there is none to wait for; its
 		 * spin would only take a core from the supervisor. */
 		if (done > 0 || a->maxtasks == 0)
-			mpi_ring_spin(a->inbox, SPIN_NS);
-		rc = mpi_ring_get(a->inbox, &b, in.cap, &len, MPI_NO_DEADLINE);
+			mp__ring_spin(a->inbox, SPIN_NS);
+		rc = mp__ring_get(a->inbox, &b, in.cap, &len, MP__NO_DEADLINE);
 		if (rc == -EMSGSIZE) {
 			if (reserve(&in.b, &in.cap, 0, len) < 0)
 				return 3;
@@ -272,15 +272,15 @@ static int worker_loop(const struct worker_args *a)
 		if (h.kind == T_STOP)
 			return 0;
 		if (a->code != NULL)
-			h.fn = mpi_pool_task_here(a->code, h.fn, h.kind);
-		t0 = mpi_now_ns();
+			h.fn = mp__pool_task_here(a->code, h.fn, h.kind);
+		t0 = mp__now_ns();
 		__atomic_store_n(&a->slot->started, t0, __ATOMIC_RELAXED);
 		__atomic_store_n(&a->slot->current, h.id, __ATOMIC_RELEASE);
 		if (run(&h, (unsigned char *)in.b + sizeof(h), len - sizeof(h),
 			&res, &o) < 0)
 			return 3;
 		((struct res_hdr *)res.b)->worker = a->index;
-		((struct res_hdr *)res.b)->run_ns = mpi_now_ns() - t0;
+		((struct res_hdr *)res.b)->run_ns = mp__now_ns() - t0;
 		/* A result the ring streams needs the supervisor reading
 		 * while it is written: say so, and wake it first. */
 		big = res.len >= a->results->cap / 4;
@@ -288,7 +288,7 @@ static int worker_loop(const struct worker_args *a)
 			__atomic_store_n(&a->slot->big, 1, __ATOMIC_SEQ_CST);
 			wake_supervisor(a);
 		}
-		if (mpi_ring_put(a->results, res.b, res.len, MPI_NO_DEADLINE) < 0)
+		if (mp__ring_put(a->results, res.b, res.len, MP__NO_DEADLINE) < 0)
 			return 4;
 		if (big)
 			__atomic_store_n(&a->slot->big, 0, __ATOMIC_SEQ_CST);

@@ -50,14 +50,14 @@ static bool read_int(const char *path, int64_t *v)
 	char buf[64];
 	ssize_t n = read_file(path, buf, sizeof(buf));
 
-	return n > 0 && mpi_parse_cgroup_int(buf, (size_t)n, v) == 0;
+	return n > 0 && mp__parse_cgroup_int(buf, (size_t)n, v) == 0;
 }
 
 /* The CPUs the quota of cgroup `path` allows (v2 cpu.max or v1 cfs
  * files), or INT_MAX when it sets none. */
-static int quota_at(const struct mpi_cgroup *cg, const char *path, size_t len)
+static int quota_at(const struct mp__cgroup *cg, const char *path, size_t len)
 {
-	char file[MPI_CGROUP_PATH_MAX + 64], buf[128];
+	char file[MP__CGROUP_PATH_MAX + 64], buf[128];
 	int64_t quota, period;
 	ssize_t n;
 
@@ -67,7 +67,7 @@ static int quota_at(const struct mpi_cgroup *cg, const char *path, size_t len)
 		snprintf(file, sizeof(file), "/sys/fs/cgroup%.*s/cpu.max",
 			 (int)len, path);
 		n = read_file(file, buf, sizeof(buf));
-		if (n <= 0 || mpi_parse_cpu_max(buf, (size_t)n, &quota,
+		if (n <= 0 || mp__parse_cpu_max(buf, (size_t)n, &quota,
 						&period) != 1)
 			return INT_MAX;
 	} else {
@@ -82,7 +82,7 @@ static int quota_at(const struct mpi_cgroup *cg, const char *path, size_t len)
 		if (!read_int(file, &period) || period <= 0)
 			return INT_MAX;
 	}
-	return mpi_quota_cpus(quota, period);
+	return mp__quota_cpus(quota, period);
 }
 
 /*
@@ -92,8 +92,8 @@ static int quota_at(const struct mpi_cgroup *cg, const char *path, size_t len)
 static int cgroup_cpus(void)
 {
 	enum { CAP = 64 << 10 };
-	char *buf = mpi_malloc(CAP);
-	struct mpi_cgroup cg;
+	char *buf = mp__malloc(CAP);
+	struct mp__cgroup cg;
 	size_t off = 0, len;
 	int best = INT_MAX, q;
 	ssize_t n;
@@ -101,17 +101,17 @@ static int cgroup_cpus(void)
 	if (buf == NULL)
 		return best;
 	if ((n = read_file("/proc/self/cgroup", buf, CAP)) <= 0) {
-		mpi_free(buf);
+		mp__free(buf);
 		return best;
 	}
-	while (mpi_cgroup_next(buf, (size_t)n, &off, &cg)) {
+	while (mp__cgroup_next(buf, (size_t)n, &off, &cg)) {
 		/* Walk from our cgroup up to the root of the hierarchy. */
 		for (len = cg.path_len; len > 0;
-		     len = mpi_cgroup_parent(cg.path, len))
+		     len = mp__cgroup_parent(cg.path, len))
 			if ((q = quota_at(&cg, cg.path, len)) < best)
 				best = q;
 	}
-	mpi_free(buf);
+	mp__free(buf);
 	return best;
 }
 
@@ -135,20 +135,20 @@ int mp_cpu_count(void)
 int mp_proc_status(pid_t pid, mp_proc_status_t *st)
 {
 	char path[64], buf[1024];
-	struct mpi_stat ps;
+	struct mp__stat ps;
 	size_t len;
 	ssize_t n;
 
-	MPI_CHECK_NULL(st);
+	MP__CHECK_NULL(st);
 	if (pid <= 0)
-		return MPI_ERR(-EINVAL, "pid %d is not a process id", (int)pid);
+		return MP__ERR(-EINVAL, "pid %d is not a process id", (int)pid);
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	if ((n = read_file(path, buf, sizeof(buf))) < 0)
-		return MPI_ERR(errno == ENOENT ? -ESRCH : -errno,
+		return MP__ERR(errno == ENOENT ? -ESRCH : -errno,
 			       "no process %d (%s)", (int)pid,
 			       mp_strerror(-errno));
-	if (mpi_parse_stat(buf, (size_t)n, &ps) < 0)
-		return MPI_ERR(-EIO, "cannot parse %s", path);
+	if (mp__parse_stat(buf, (size_t)n, &ps) < 0)
+		return MP__ERR(-EIO, "cannot parse %s", path);
 	len = ps.comm_len < sizeof(st->name) ? ps.comm_len
 					     : sizeof(st->name) - 1;
 	memcpy(st->name, ps.comm, len);

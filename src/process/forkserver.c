@@ -61,15 +61,15 @@ static int fs_sock = -1;
 static pid_t fs_pid, fs_owner;
 static pthread_mutex_t fs_lock = PTHREAD_MUTEX_INITIALIZER;
 
-bool mpi_fs_usable(void)
+bool mp__fs_usable(void)
 {
 	if (fs_sock < 0 || fs_owner == 0) {
-		mpi_why(-ENOTSUP, "start method 'forkserver' needs mp_init() "
+		mp__why(-ENOTSUP, "start method 'forkserver' needs mp_init() "
 				  "called first in main()");
 		return false;
 	}
 	if (fs_owner != getpid()) {
-		mpi_why(-ENOTSUP, "the fork server serves only the process "
+		mp__why(-ENOTSUP, "the fork server serves only the process "
 				  "that called mp_init() (pid %d); use "
 				  "spawn or fork here",
 			(int)fs_owner);
@@ -78,14 +78,14 @@ bool mpi_fs_usable(void)
 	return true;
 }
 
-pid_t mpi_forkserver_pid(void)
+pid_t mp__forkserver_pid(void)
 {
 	return fs_owner == getpid() ? fs_pid : 0;
 }
 
 /* ---- fd passing ---- */
 
-void mpi_fs_close_fds(const int *fds, int n)
+void mp__fs_close_fds(const int *fds, int n)
 {
 	for (int i = 0; i < n; i++)
 		if (fds[i] >= 0)
@@ -93,7 +93,7 @@ void mpi_fs_close_fds(const int *fds, int n)
 }
 
 /* Send buf with fds (may be 0 of them): 0 or -errno. */
-int mpi_fs_send_fds(int sock, const void *buf, size_t len, const int *fds,
+int mp__fs_send_fds(int sock, const void *buf, size_t len, const int *fds,
 		    int nfds)
 {
 	union {
@@ -128,7 +128,7 @@ int mpi_fs_send_fds(int sock, const void *buf, size_t len, const int *fds,
  * at EOF, or -errno; -EMSGSIZE when the message or its fds were cut (the
  * fds that came are then closed).  *nfds: how many fds came.
  */
-ssize_t mpi_fs_recv_fds(int sock, void *buf, size_t cap, int *fds, int *nfds,
+ssize_t mp__fs_recv_fds(int sock, void *buf, size_t cap, int *fds, int *nfds,
 			struct ucred *cred, bool *has_cred)
 {
 	union {
@@ -174,7 +174,7 @@ ssize_t mpi_fs_recv_fds(int sock, void *buf, size_t cap, int *fds, int *nfds,
 		}
 	}
 	if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
-		mpi_fs_close_fds(fds, *nfds);
+		mp__fs_close_fds(fds, *nfds);
 		*nfds = 0;
 		return -EMSGSIZE;
 	}
@@ -183,10 +183,10 @@ ssize_t mpi_fs_recv_fds(int sock, void *buf, size_t cap, int *fds, int *nfds,
 
 static void fs_atexit(void)
 {
-	mpi_forkserver_stop();
+	mp__forkserver_stop();
 }
 
-int mpi_fs_launch(void)
+int mp__fs_launch(void)
 {
 	static bool atexit_done;
 	int sv[2], one = 1;
@@ -197,23 +197,23 @@ int mpi_fs_launch(void)
 		fs_sock = -1;
 	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-		return MPI_WHY_SYS("socketpair");
+		return MP__WHY_SYS("socketpair");
 	if (setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) <
 	    0) {
 		close(sv[0]);
 		close(sv[1]);
-		return MPI_WHY_SYS("setsockopt(SO_PASSCRED)");
+		return MP__WHY_SYS("setsockopt(SO_PASSCRED)");
 	}
 	pid = fork();
 	if (pid == 0) {
 		close(sv[0]);
 		fs_sock = -1;
-		mpi_fs_server_main(sv[1], me);
+		mp__fs_server_main(sv[1], me);
 	}
 	close(sv[1]);
 	if (pid < 0) {
 		close(sv[0]);
-		return MPI_WHY_SYS("fork (the fork server)");
+		return MP__WHY_SYS("fork (the fork server)");
 	}
 	fs_sock = sv[0];
 	fs_pid = pid;
@@ -225,9 +225,9 @@ int mpi_fs_launch(void)
 	return 0;
 }
 
-void mpi_forkserver_stop(void)
+void mp__forkserver_stop(void)
 {
-	struct mpi_child c;
+	struct mp__child c;
 
 	if (fs_owner != getpid() || fs_sock < 0)
 		return;
@@ -237,12 +237,12 @@ void mpi_forkserver_stop(void)
 	pthread_mutex_unlock(&fs_lock);
 	/* It exits at EOF; give it a moment, then make sure. */
 	c.pid = fs_pid;
-	c.fd = mpi_pidfd_open(fs_pid);
-	if (mpi_child_wait(&c, mpi_deadline_in(mpi_timeout_ns(2.0))) < 0)
+	c.fd = mp__pidfd_open(fs_pid);
+	if (mp__child_wait(&c, mp__deadline_in(mp__timeout_ns(2.0))) < 0)
 		kill(fs_pid, SIGKILL);
 	if (c.fd >= 0)
 		close(c.fd);
-	mpi_child_reap_wait(fs_pid);
+	mp__child_reap_wait(fs_pid);
 	fs_pid = 0;
 }
 
@@ -265,35 +265,35 @@ static int fs_request(const void *req, size_t len, const int *fds, int nfds,
 	pthread_mutex_lock(&fs_lock);
 	if (fs_sock < 0) {
 		pthread_mutex_unlock(&fs_lock);
-		return mpi_why(MP_EBROKEN, "the fork server is stopped");
+		return mp__why(MP_EBROKEN, "the fork server is stopped");
 	}
-	rc = mpi_fs_send_fds(fs_sock, req, len, fds, nfds);
+	rc = mp__fs_send_fds(fs_sock, req, len, fds, nfds);
 	n = rc < 0 ? rc
-		   : mpi_fs_recv_fds(fs_sock, &r, sizeof(r), got, &ngot, NULL, NULL);
+		   : mp__fs_recv_fds(fs_sock, &r, sizeof(r), got, &ngot, NULL, NULL);
 	pthread_mutex_unlock(&fs_lock);
 	if (rc == -EPIPE || rc == -ECONNRESET || n == 0 || n == -ECONNRESET)
-		return mpi_why(MP_EBROKEN, "the fork server died");
+		return mp__why(MP_EBROKEN, "the fork server died");
 	*bad_fd = rc == -EBADF;
 	if (rc < 0)
-		return mpi_why(rc, "sendmsg to the fork server: %s",
+		return mp__why(rc, "sendmsg to the fork server: %s",
 			       mp_strerror(rc));
 	if (n < 0)
-		return mpi_why((int)n, "recvmsg from the fork server: %s",
+		return mp__why((int)n, "recvmsg from the fork server: %s",
 			       mp_strerror((int)n));
 	if (ngot > 0) {
-		mpi_fs_close_fds(got, ngot);
-		return mpi_why(-EPROTO, "bad reply from the fork server");
+		mp__fs_close_fds(got, ngot);
+		return mp__why(-EPROTO, "bad reply from the fork server");
 	}
 	if (n != (ssize_t)sizeof(r) || (r.err == 0 && r.pid <= 0))
-		return mpi_why(-EPROTO, "bad reply from the fork server");
+		return mp__why(-EPROTO, "bad reply from the fork server");
 	if (r.err < 0)
-		return mpi_why(r.err, "the fork server refused: %s",
+		return mp__why(r.err, "the fork server refused: %s",
 			       mp_strerror(r.err));
 	*pid = r.pid;
 	return 0;
 }
 
-int mpi_fs_request(const void *req, size_t len, const int *fds, int nfds,
+int mp__fs_request(const void *req, size_t len, const int *fds, int nfds,
 		   pid_t *pid)
 {
 	bool bad_fd;
@@ -335,7 +335,7 @@ static int off_stdio(int *fd)
 	to = fcntl(*fd, F_DUPFD_CLOEXEC, 3);
 	close(*fd);
 	*fd = to;
-	return to < 0 ? MPI_WHY_SYS("fcntl(F_DUPFD_CLOEXEC)") : 0;
+	return to < 0 ? MP__WHY_SYS("fcntl(F_DUPFD_CLOEXEC)") : 0;
 }
 
 /* A memfd holding n bytes of buf: the fd or a code with a reason. */
@@ -345,14 +345,14 @@ static int arg_memfd(const void *buf, size_t n)
 	int fd = memfd_create("mproc-arg", MFD_CLOEXEC);
 
 	if (fd < 0)
-		return MPI_WHY_SYS("memfd_create");
+		return MP__WHY_SYS("memfd_create");
 	while (n > 0) {
 		ssize_t w = write(fd, b, n);
 
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0) {
-			int rc = MPI_WHY_SYS("write(memfd)");
+			int rc = MP__WHY_SYS("write(memfd)");
 
 			close(fd);
 			return rc;
@@ -363,39 +363,39 @@ static int arg_memfd(const void *buf, size_t n)
 	return fd;
 }
 
-int mpi_fs_start(struct mp_process *p, const char *tname, int *setup_fd)
+int mp__fs_start(struct mp_process *p, const char *tname, int *setup_fd)
 {
 	int exitp[2] = {-1, -1}, rep[2] = {-1, -1}, fds[MAX_FDS], nfds = 0;
 	int argfd = -1, fd, rc;
-	struct mpi_req_src src;
-	struct mpi_travel t;
+	struct mp__req_src src;
+	struct mp__travel t;
 	void *buf = NULL;
 	size_t size;
 	pid_t pid = 0;
 
 	*setup_fd = -1;
-	if ((rc = mpi_travel_describe(p->shared, p->nshared, "forkserver",
+	if ((rc = mp__travel_describe(p->shared, p->nshared, "forkserver",
 				      &t)) < 0)
 		return rc;
-	mpi_req_from(p, tname, &t, &src);
-	size = mpi_req_size(&src);
+	mp__req_from(p, tname, &t, &src);
+	size = mp__req_size(&src);
 	if (size == 0 || size > REQ_MAX_INLINE) { /* the arg goes apart */
 		src.h.flags |= REQ_ARG_FD;
-		size = mpi_req_size(&src);
+		size = mp__req_size(&src);
 		if ((argfd = arg_memfd(p->arg, p->arg_len)) < 0) {
-			mpi_travel_release(&t);
+			mp__travel_release(&t);
 			return argfd;
 		}
 	}
-	if ((buf = mpi_malloc(size)) == NULL) {
-		rc = mpi_why(-ENOMEM, "out of memory");
+	if ((buf = mp__malloc(size)) == NULL) {
+		rc = mp__why(-ENOMEM, "out of memory");
 		goto out;
 	}
 	/* Without pidfds, the child holds an exit pipe's write end as a
 	 * fork child does: its read end is the sentinel. */
-	if ((!mpi_have_pidfd() && (rc = mpi_report_pipe(exitp)) < 0) ||
-	    ((mpi_needs_setup(p) || t.n > 0) && !p->quick_start &&
-	     (rc = mpi_report_pipe(rep)) < 0))
+	if ((!mp__have_pidfd() && (rc = mp__report_pipe(exitp)) < 0) ||
+	    ((mp__needs_setup(p) || t.n > 0) && !p->quick_start &&
+	     (rc = mp__report_pipe(rep)) < 0))
 		goto out;
 	if ((rc = off_stdio(&exitp[0])) < 0 || (rc = off_stdio(&exitp[1])) < 0 ||
 	    (rc = off_stdio(&rep[0])) < 0 || (rc = off_stdio(&rep[1])) < 0 ||
@@ -418,7 +418,7 @@ int mpi_fs_start(struct mp_process *p, const char *tname, int *setup_fd)
 			fds[nfds++] = argfd;
 		for (size_t i = 0; i < t.nfds; i++)
 			fds[nfds++] = t.fds[i];
-		mpi_req_encode(&src, buf);
+		mp__req_encode(&src, buf);
 		rc = fs_request(buf, size, fds, nfds, &pid, &bad_fd);
 		if (rc == 0)
 			break;
@@ -430,9 +430,9 @@ int mpi_fs_start(struct mp_process *p, const char *tname, int *setup_fd)
 	if (exitp[0] >= 0) {
 		fd = exitp[0];
 		exitp[0] = -1;
-	} else if ((fd = mpi_pidfd_open(pid)) < 0) {
-		rc = MPI_WHY_SYS("pidfd_open");
-		mpi_child_kill_reap(&(struct mpi_child){.pid = pid, .fd = -1});
+	} else if ((fd = mp__pidfd_open(pid)) < 0) {
+		rc = MP__WHY_SYS("pidfd_open");
+		mp__child_kill_reap(&(struct mp__child){.pid = pid, .fd = -1});
 		goto out;
 	}
 	p->child.pid = pid;
@@ -440,11 +440,11 @@ int mpi_fs_start(struct mp_process *p, const char *tname, int *setup_fd)
 	*setup_fd = rep[0];
 	rep[0] = -1;
 out:
-	mpi_free(buf);
-	mpi_travel_release(&t);
+	mp__free(buf);
+	mp__travel_release(&t);
 	if (argfd >= 0)
 		close(argfd);
-	mpi_fs_close_fds(exitp, 2);
-	mpi_fs_close_fds(rep, 2);
+	mp__fs_close_fds(exitp, 2);
+	mp__fs_close_fds(rep, 2);
 	return rc;
 }

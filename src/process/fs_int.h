@@ -24,9 +24,9 @@ struct fs_reply {
 };
 
 /* Close the n fds (those >= 0). */
-void mpi_fs_close_fds(const int *fds, int n);
+void mp__fs_close_fds(const int *fds, int n);
 /* Send buf with fds (may be 0 of them): 0 or -errno. */
-int mpi_fs_send_fds(int sock, const void *buf, size_t len, const int *fds,
+int mp__fs_send_fds(int sock, const void *buf, size_t len, const int *fds,
 		    int nfds);
 /*
  * Receive one message into buf (cap bytes) and up to MAX_FDS fds (closed
@@ -34,10 +34,10 @@ int mpi_fs_send_fds(int sock, const void *buf, size_t len, const int *fds,
  * at EOF, or -errno; -EMSGSIZE when the message or its fds were cut (the
  * fds that came are then closed).  *nfds: how many fds came.
  */
-ssize_t mpi_fs_recv_fds(int sock, void *buf, size_t cap, int *fds, int *nfds,
+ssize_t mp__fs_recv_fds(int sock, void *buf, size_t cap, int *fds, int *nfds,
 			struct ucred *cred, bool *has_cred);
 
 /* The server's life, in the child mp_init forked: never returns. */
-__attribute__((noreturn)) void mpi_fs_server_main(int sock, pid_t parent);
+__attribute__((noreturn)) void mp__fs_server_main(int sock, pid_t parent);
 
 #endif

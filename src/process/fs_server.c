@@ -70,7 +70,7 @@ static void reply(int err, pid_t pid)
 {
 	struct fs_reply r = {.err = err, .pid = pid};
 
-	mpi_fs_send_fds(S.sock, &r, sizeof(r), NULL, 0);
+	mp__fs_send_fds(S.sock, &r, sizeof(r), NULL, 0);
 }
 
 /*
@@ -120,7 +120,7 @@ static void find_libc_thread(void)
 }
 
 /* In the server's new child: become the requested process and run it. */
-__attribute__((noreturn)) static void kid_main(const struct mpi_req *r,
+__attribute__((noreturn)) static void kid_main(const struct mp__req *r,
 					       mp_target_fn fn, int *fds)
 {
 	struct mp_process p;
@@ -129,10 +129,10 @@ __attribute__((noreturn)) static void kid_main(const struct mpi_req *r,
 
 	/* Our parent is the program: die with it (if it died before the
 	 * prctl, we were re-parented already: go now). */
-	mpi_die_with_parent(S.parent, 1);
+	mp__die_with_parent(S.parent, 1);
 	close(S.sock);
 	if (r->flags & REQ_FD_EXIT) /* no pidfds: the program's sentinel */
-		mpi_set_exit_pipe(fds[at++]);
+		mp__set_exit_pipe(fds[at++]);
 	for (int i = 0; i < 3; i++) {
 		static const uint32_t flag[3] = {REQ_FD_STDIN, REQ_FD_STDOUT,
 						 REQ_FD_STDERR};
@@ -151,10 +151,10 @@ __attribute__((noreturn)) static void kid_main(const struct mpi_req *r,
 		report = fds[at++];
 	if (r->flags & REQ_ARG_FD)
 		argfd = fds[at++];
-	if (r->nshared > 0 && (fd = mpi_travel_adopt(r, fds + at)) < 0)
-		mpi_report_fail(report, -fd, 0, mpi_reason(fd));
-	if (argfd < 0 && (arg = mpi_req_arg(r)) == NULL && r->arg_len > 0)
-		mpi_report_fail(report, ENOMEM, 0, "arg bytes");
+	if (r->nshared > 0 && (fd = mp__travel_adopt(r, fds + at)) < 0)
+		mp__report_fail(report, -fd, 0, mp__reason(fd));
+	if (argfd < 0 && (arg = mp__req_arg(r)) == NULL && r->arg_len > 0)
+		mp__report_fail(report, ENOMEM, 0, "arg bytes");
 	memset(&p, 0, sizeof(p));
 	p.nice = r->nice;
 	p.policy = (mp_sched_policy_t)r->policy;
@@ -162,11 +162,11 @@ __attribute__((noreturn)) static void kid_main(const struct mpi_req *r,
 	p.new_session = r->flags & REQ_SESSION;
 	p.new_group = r->flags & REQ_GROUP;
 	if (r->naffinity > 0) {
-		p.affinity = mpi_calloc(r->naffinity, sizeof(int));
+		p.affinity = mp__calloc(r->naffinity, sizeof(int));
 		if (p.affinity == NULL)
-			mpi_report_fail(report, ENOMEM, 0, "affinity list");
+			mp__report_fail(report, ENOMEM, 0, "affinity list");
 		for (size_t i = 0; i < r->naffinity; i++)
-			p.affinity[i] = mpi_req_cpu(r, i);
+			p.affinity[i] = mp__req_cpu(r, i);
 		p.naffinity = r->naffinity;
 	}
 	if (argfd >= 0) {
@@ -175,9 +175,9 @@ __attribute__((noreturn)) static void kid_main(const struct mpi_req *r,
 		char *a;
 
 		if (fstat(argfd, &st) < 0 || (uint64_t)st.st_size != r->arg_len)
-			mpi_report_fail(report, EPROTO, 0, "arg memfd size");
-		if ((a = mpi_malloc(r->arg_len + 1)) == NULL)
-			mpi_report_fail(report, ENOMEM, 0, "arg bytes");
+			mp__report_fail(report, EPROTO, 0, "arg memfd size");
+		if ((a = mp__malloc(r->arg_len + 1)) == NULL)
+			mp__report_fail(report, ENOMEM, 0, "arg bytes");
 		while (got < r->arg_len) {
 			ssize_t n = pread(argfd, a + got, r->arg_len - got,
 					  (off_t)got);
@@ -185,7 +185,7 @@ __attribute__((noreturn)) static void kid_main(const struct mpi_req *r,
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n <= 0)
-				mpi_report_fail(report, n < 0 ? errno : EIO,
+				mp__report_fail(report, n < 0 ? errno : EIO,
 						0, "reading the arg memfd");
 			got += (size_t)n;
 		}
@@ -193,28 +193,28 @@ __attribute__((noreturn)) static void kid_main(const struct mpi_req *r,
 		close(argfd);
 		arg = a;
 	}
-	mpi_become(r->name, r->ident, r->flags & REQ_DAEMON, r->ppid,
+	mp__become(r->name, r->ident, r->flags & REQ_DAEMON, r->ppid,
 		   S.parent_fd);
-	mpi_apply_opts(&p, report); /* fails with exit 127 without one */
+	mp__apply_opts(&p, report); /* fails with exit 127 without one */
 	if (report >= 0)
 		close(report);
 	prctl(PR_SET_NAME, r->name);
-	mpi_child_run(fn, arg);
+	mp__child_run(fn, arg);
 }
 
-int mpi_fs_validate(const void *buf, size_t len, int nfds,
-		    const struct ucred *cred, pid_t parent, struct mpi_req *r,
+int mp__fs_validate(const void *buf, size_t len, int nfds,
+		    const struct ucred *cred, pid_t parent, struct mp__req *r,
 		    mp_target_fn *fn)
 {
 	if (cred == NULL || cred->pid != parent || cred->uid != getuid())
 		return -EPERM;
-	if (mpi_req_decode(buf, len, r) < 0)
+	if (mp__req_decode(buf, len, r) < 0)
 		return -EPROTO;
-	if (nfds != mpi_req_nfds(r))
+	if (nfds != mp__req_nfds(r))
 		return -EBADF;
 	if (r->ppid != parent)
 		return -EPERM;
-	if ((*fn = mpi_target_find(r->target)) == NULL)
+	if ((*fn = mp__target_find(r->target)) == NULL)
 		return -ENOENT;
 	return 0;
 }
@@ -224,13 +224,13 @@ static void serve_one(void)
 {
 	int fds[MAX_FDS], nfds, err;
 	struct ucred cred;
-	struct mpi_req r;
+	struct mp__req r;
 	mp_target_fn fn = NULL;
 	bool has_cred;
 	ssize_t n;
 	pid_t pid;
 
-	n = mpi_fs_recv_fds(S.sock, S.buf, REQ_MAX_INLINE, fds, &nfds, &cred,
+	n = mp__fs_recv_fds(S.sock, S.buf, REQ_MAX_INLINE, fds, &nfds, &cred,
 			    &has_cred);
 	if (n == 0 || n == -ECONNRESET)
 		_exit(0); /* the program closed the socket */
@@ -239,16 +239,16 @@ static void serve_one(void)
 			reply((int)n, 0);
 		return;
 	}
-	err = mpi_fs_validate(S.buf, (size_t)n, nfds,
+	err = mp__fs_validate(S.buf, (size_t)n, nfds,
 			      has_cred ? &cred : NULL, S.parent, &r, &fn);
 	pid = err < 0 ? err : fork_kid();
 	if (pid == 0)
 		kid_main(&r, fn, fds);
 	reply(pid < 0 ? pid : 0, pid < 0 ? 0 : pid);
-	mpi_fs_close_fds(fds, nfds);
+	mp__fs_close_fds(fds, nfds);
 }
 
-void mpi_fs_server_main(int sock, pid_t parent)
+void mp__fs_server_main(int sock, pid_t parent)
 {
 	struct pollfd pfd[2];
 	struct ucred cred;
@@ -256,27 +256,27 @@ void mpi_fs_server_main(int sock, pid_t parent)
 	sigset_t none;
 	int keep[3], devnull;
 
-	mpi_die_with_parent(parent, 0);
+	mp__die_with_parent(parent, 0);
 	prctl(PR_SET_NAME, "mp-forkserver");
 	S.sock = sock;
 	S.parent = parent;
 	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 ||
 	    cred.pid != parent || cred.uid != getuid())
 		_exit(1);
-	S.parent_fd = mpi_pidfd_open(parent);
+	S.parent_fd = mp__pidfd_open(parent);
 	/* What the children start with (they inherit it): no signal blocked,
 	 * SIGPIPE's default (the server's own sends say MSG_NOSIGNAL). */
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_DFL);
 	find_libc_thread();
-	S.buf = mpi_malloc(REQ_MAX_INLINE);
+	S.buf = mp__malloc(REQ_MAX_INLINE);
 	if (S.buf == NULL)
 		_exit(1);
 	/* Nothing of the program's but the binary (spawn from our children). */
 	keep[0] = sock;
 	keep[1] = S.parent_fd;
-	keep[2] = mpi_exe_fd;
+	keep[2] = mp__exe_fd;
 	close_except(keep, 3);
 	/* The server itself never prints: a pipe on the program's stdout
 	 * must not wait for it.  Children get the program's stdio, or

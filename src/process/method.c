@@ -22,8 +22,8 @@
 #include "internal/travel.h"
 #include "process/process_int.h"
 
-int mpi_exe_fd = -1;
-const char *mpi_argv0;
+int mp__exe_fd = -1;
+const char *mp__argv0;
 
 static const char *const method_names[] = {
 	[M_FORK] = "fork", [M_SPAWN] = "spawn", [M_FORKSERVER] = "forkserver"};
@@ -33,13 +33,13 @@ static _Atomic int default_method = M_DEFAULT;
 
 static _Atomic(struct mp_target_entry *) targets;
 
-const char *mpi_method_name(enum method m)
+const char *mp__method_name(enum method m)
 {
-	return m == M_DEFAULT ? mpi_method_name(mpi_default_method())
+	return m == M_DEFAULT ? mp__method_name(mp__default_method())
 			      : method_names[m];
 }
 
-int mpi_method_of(const char *name)
+int mp__method_of(const char *name)
 {
 	for (int m = M_FORK; m <= M_FORKSERVER; m++)
 		if (strcmp(name, method_names[m]) == 0)
@@ -47,7 +47,7 @@ int mpi_method_of(const char *name)
 	return -1;
 }
 
-enum method mpi_default_method(void)
+enum method mp__default_method(void)
 {
 	int m = atomic_load(&default_method);
 
@@ -58,11 +58,11 @@ int mp_set_start_method(const char *method, int flags)
 {
 	int m, old;
 
-	MPI_CHECK_NULL(method);
+	MP__CHECK_NULL(method);
 	if (flags & ~MP_START_FORCE)
-		return MPI_ERR(-EINVAL, "unknown flags 0x%x", flags);
-	if ((m = mpi_method_of(method)) < 0)
-		return MPI_ERR(-EINVAL, "cannot find context for '%s' "
+		return MP__ERR(-EINVAL, "unknown flags 0x%x", flags);
+	if ((m = mp__method_of(method)) < 0)
+		return MP__ERR(-EINVAL, "cannot find context for '%s' "
 					"(fork, forkserver or spawn)",
 			       method);
 	if (flags & MP_START_FORCE) {
@@ -72,7 +72,7 @@ int mp_set_start_method(const char *method, int flags)
 	old = M_DEFAULT;
 	if (!atomic_compare_exchange_strong(&default_method, &old, m) &&
 	    old != m)
-		return MPI_ERR(-EBUSY, "context has already been set (to "
+		return MP__ERR(-EBUSY, "context has already been set (to "
 				       "'%s'; MP_START_FORCE changes it)",
 			       method_names[old]);
 	return 0;
@@ -80,17 +80,17 @@ int mp_set_start_method(const char *method, int flags)
 
 const char *mp_get_start_method(void)
 {
-	return method_names[mpi_default_method()];
+	return method_names[mp__default_method()];
 }
 
 int mp_get_all_start_methods(const char **out, size_t cap)
 {
 	static const enum method order[] = {M_FORK, M_SPAWN, M_FORKSERVER};
-	enum method def = mpi_default_method();
+	enum method def = mp__default_method();
 	size_t n = 0;
 
 	if (out == NULL && cap > 0)
-		return MPI_ERR(-EINVAL, "argument 'out' is NULL but cap is %zu",
+		return MP__ERR(-EINVAL, "argument 'out' is NULL but cap is %zu",
 			       cap);
 	if (n < cap)
 		out[n] = method_names[def];
@@ -127,14 +127,14 @@ void mp_target_register(struct mp_target_entry *e)
 	}
 }
 
-const char *mpi_target_name(mp_target_fn fn, int *code)
+const char *mp__target_name(mp_target_fn fn, int *code)
 {
 	struct mp_target_entry *q;
 
 	for (q = atomic_load(&targets); q != NULL; q = q->next)
 		if (q->fn == fn) {
 			if (q->duplicate) {
-				*code = mpi_why(-EINVAL,
+				*code = mp__why(-EINVAL,
 						"target name '%s' is registered"
 						" for two functions",
 						q->name);
@@ -142,13 +142,13 @@ const char *mpi_target_name(mp_target_fn fn, int *code)
 			}
 			return q->name;
 		}
-	*code = mpi_why(-EINVAL, "the target is not registered: a forkserver "
+	*code = mp__why(-EINVAL, "the target is not registered: a forkserver "
 				 "or spawn child finds it by name "
 				 "(MP_TARGET(fn) after its definition)");
 	return NULL;
 }
 
-mp_target_fn mpi_target_find(const char *name)
+mp_target_fn mp__target_find(const char *name)
 {
 	struct mp_target_entry *q;
 
@@ -158,7 +158,7 @@ mp_target_fn mpi_target_find(const char *name)
 	return NULL;
 }
 
-void *mpi_req_arg(const struct mpi_req *r)
+void *mp__req_arg(const struct mp__req *r)
 {
 	char *copy;
 
@@ -166,7 +166,7 @@ void *mpi_req_arg(const struct mpi_req *r)
 		return NULL;
 	if ((uintptr_t)r->arg % _Alignof(max_align_t) == 0)
 		return (void *)r->arg;
-	if ((copy = mpi_malloc(r->arg_len + 1)) == NULL) {
+	if ((copy = mp__malloc(r->arg_len + 1)) == NULL) {
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -176,8 +176,8 @@ void *mpi_req_arg(const struct mpi_req *r)
 
 /* ---- mp_init ---- */
 
-void mpi_req_from(const struct mp_process *p, const char *tname,
-		  const struct mpi_travel *t, struct mpi_req_src *s)
+void mp__req_from(const struct mp_process *p, const char *tname,
+		  const struct mp__travel *t, struct mp__req_src *s)
 {
 	memset(s, 0, sizeof(*s));
 	s->h.flags = (p->daemon ? REQ_DAEMON : 0) |
@@ -213,12 +213,12 @@ int mp_init(int argc, char **argv)
 	done = getpid();
 	/* Before anything can take its address (the fork server and spawn
 	 * children get the same range: manager/space.c). */
-	mpi_space_reserve();
+	mp__space_reserve();
 	if (argv != NULL && argv[0] != NULL)
-		mpi_argv0 = argv[0];
-	if (mpi_exe_fd < 0 &&
-	    (mpi_exe_fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC)) < 0)
-		rc = MPI_SYSERR("open(/proc/self/exe)");
+		mp__argv0 = argv[0];
+	if (mp__exe_fd < 0 &&
+	    (mp__exe_fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC)) < 0)
+		rc = MP__SYSERR("open(/proc/self/exe)");
 	spawn = getenv("MP_SPAWN_FD");
 	if (spawn != NULL) {
 		char *end;
@@ -228,16 +228,16 @@ int mp_init(int argc, char **argv)
 			long w = strtol(end + 1, &end, 10);
 
 			if (w > 2 && w < 65536)
-				mpi_set_exit_pipe((int)w);
+				mp__set_exit_pipe((int)w);
 		}
 		if (*end == '\0' && fd > 2 && fd < 65536) {
 			unsetenv("MP_SPAWN_FD");
-			mpi_spawn_child_main((int)fd); /* never returns */
+			mp__spawn_child_main((int)fd); /* never returns */
 		}
-		return MPI_ERR(-EINVAL, "MP_SPAWN_FD=%s is not an fd", spawn);
+		return MP__ERR(-EINVAL, "MP_SPAWN_FD=%s is not an fd", spawn);
 	}
-	mpi_code_remember(); /* for the fork server's children */
-	if (rc == 0 && (rc = mpi_fs_launch()) < 0)
-		rc = MPI_RAISE(rc);
+	mp__code_remember(); /* for the fork server's children */
+	if (rc == 0 && (rc = mp__fs_launch()) < 0)
+		rc = MP__RAISE(rc);
 	return rc;
 }

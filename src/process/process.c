@@ -23,35 +23,35 @@
 /* ---- waiting ---- */
 
 /*
- * The parent, seen from a child: alive while it is still our mpi_parent.
+ * The parent, seen from a child: alive while it is still our mp__parent.
  * 0 once it ended, -ETIMEDOUT, or -errno with a reason.
  */
 static int parent_join(struct mp_process *p, uint64_t deadline)
 {
-	struct mpi_child c = {.pid = p->child.pid, .fd = -1};
+	struct mp__child c = {.pid = p->child.pid, .fd = -1};
 	uint64_t nap = 100000;
 	int rc;
 
 	if (p->child.fd >= 0) { /* forkserver child: the parent's pidfd */
 		c.fd = p->child.fd;
-		return mpi_child_wait(&c, deadline);
+		return mp__child_wait(&c, deadline);
 	}
 	if (getppid() != c.pid)
 		return 0;
-	c.fd = mpi_pidfd_open(c.pid);
+	c.fd = mp__pidfd_open(c.pid);
 	if (c.fd < 0 && errno == ESRCH)
 		return 0;
 	if (c.fd < 0 && errno != ENOSYS)
-		return MPI_WHY_SYS("pidfd_open");
+		return MP__WHY_SYS("pidfd_open");
 	if (c.fd >= 0) {
 		/* Opened after it died and its pid was reused?  Then it is
 		 * gone. */
-		rc = getppid() != c.pid ? 0 : mpi_child_wait(&c, deadline);
+		rc = getppid() != c.pid ? 0 : mp__child_wait(&c, deadline);
 		close(c.fd);
 		return rc;
 	}
 	while (getppid() == c.pid) { /* no pidfds: re-parented at its end */
-		if (mpi_expired(deadline))
+		if (mp__expired(deadline))
 			return -ETIMEDOUT;
 		nanosleep(&(struct timespec){0, (long)nap}, NULL);
 		if (nap < 10000000)
@@ -67,11 +67,11 @@ static int child_join(struct mp_process *p, uint64_t deadline)
 {
 	int rc;
 
-	if (atomic_load(&p->state) != ST_STARTED && mpi_reap(p))
+	if (atomic_load(&p->state) != ST_STARTED && mp__reap(p))
 		return 0;
 	for (;;) {
-		rc = mpi_child_wait(&p->child, deadline);
-		if (mpi_reap(p))
+		rc = mp__child_wait(&p->child, deadline);
+		if (mp__reap(p))
 			return 0;
 		if (rc < 0)
 			return rc;
@@ -87,9 +87,9 @@ static int child_join(struct mp_process *p, uint64_t deadline)
 static int started_child(const struct mp_process *p, const char *verb)
 {
 	if (p->state == ST_CLOSED)
-		return mpi_why(MP_ECLOSED, "process object is closed");
+		return mp__why(MP_ECLOSED, "process object is closed");
 	if (p->creator != getpid())
-		return mpi_why(-ECHILD, "can only %s a child process", verb);
+		return mp__why(-ECHILD, "can only %s a child process", verb);
 	return p->state != ST_NEW;
 }
 
@@ -98,33 +98,33 @@ int mp_process_join(mp_process_t *p, double timeout)
 	uint64_t deadline;
 	int rc;
 
-	MPI_CHECK_NULL(p);
-	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
-		return MPI_RAISE(rc);
+	MP__CHECK_NULL(p);
+	if ((rc = mp__deadline(timeout, &deadline)) < 0)
+		return MP__RAISE(rc);
 	if (p->kind == K_CURRENT)
-		return MPI_ERR(-EDEADLK, "cannot join the current process");
+		return MP__ERR(-EDEADLK, "cannot join the current process");
 	if (p->kind == K_PARENT) {
 		rc = parent_join(p, deadline);
 		if (rc == -ETIMEDOUT)
-			return MPI_ERR(rc, "parent is still alive");
-		return rc < 0 ? MPI_RAISE(rc) : 0;
+			return MP__ERR(rc, "parent is still alive");
+		return rc < 0 ? MP__RAISE(rc) : 0;
 	}
 	if ((rc = started_child(p, "join")) < 0)
-		return MPI_RAISE(rc);
+		return MP__RAISE(rc);
 	if (rc == 0)
-		return MPI_ERR(-EINVAL, "can only join a started process");
+		return MP__ERR(-EINVAL, "can only join a started process");
 	rc = child_join(p, deadline);
 	if (rc == -ETIMEDOUT)
-		return MPI_ERR(rc, "%s (pid %d) still alive after %gs", p->name,
+		return MP__ERR(rc, "%s (pid %d) still alive after %gs", p->name,
 			       (int)p->child.pid, timeout);
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 int mp_process_is_alive(mp_process_t *p)
 {
 	int rc;
 
-	MPI_CHECK_NULL(p);
+	MP__CHECK_NULL(p);
 	if (p->kind == K_CURRENT)
 		return 1;
 	if (p->kind == K_PARENT && p->child.fd >= 0) /* forkserver child */
@@ -134,22 +134,22 @@ int mp_process_is_alive(mp_process_t *p)
 	if (p->kind == K_PARENT)
 		return getppid() == p->child.pid;
 	if ((rc = started_child(p, "test")) < 0)
-		return MPI_RAISE(rc);
-	return rc == 1 && !mpi_reap(p);
+		return MP__RAISE(rc);
+	return rc == 1 && !mp__reap(p);
 }
 
 int mp_process_exitcode(mp_process_t *p, int *exitcode)
 {
 	int rc;
 
-	MPI_CHECK_NULL(p);
-	MPI_CHECK_NULL(exitcode);
+	MP__CHECK_NULL(p);
+	MP__CHECK_NULL(exitcode);
 	if (p->kind != K_CHILD)
 		return 0;
 	/* A closed object keeps its exit code. */
 	if (p->state != ST_CLOSED && (rc = started_child(p, "test")) <= 0)
-		return rc < 0 ? MPI_RAISE(rc) : 0;
-	if (p->state == ST_STARTED && !mpi_reap(p))
+		return rc < 0 ? MP__RAISE(rc) : 0;
+	if (p->state == ST_STARTED && !mp__reap(p))
 		return 0;
 	*exitcode = p->exitcode;
 	return 1;
@@ -159,16 +159,16 @@ int mp_process_rusage(mp_process_t *p, mp_rusage_t *ru)
 {
 	int rc;
 
-	MPI_CHECK_NULL(p);
-	MPI_CHECK_NULL(ru);
+	MP__CHECK_NULL(p);
+	MP__CHECK_NULL(ru);
 	if (p->kind != K_CHILD)
-		return MPI_ERR(-EINVAL, "not allowed on the current or parent "
+		return MP__ERR(-EINVAL, "not allowed on the current or parent "
 					"process");
 	if (p->state != ST_CLOSED && (rc = started_child(p, "test")) < 0)
-		return MPI_RAISE(rc);
+		return MP__RAISE(rc);
 	if (p->state == ST_NEW ||
-	    (p->state == ST_STARTED && !mpi_reap(p)))
-		return MPI_ERR(p->state == ST_NEW ? -EINVAL : -EBUSY,
+	    (p->state == ST_STARTED && !mp__reap(p)))
+		return MP__ERR(p->state == ST_NEW ? -EINVAL : -EBUSY,
 			       "process has not finished");
 	*ru = p->ru;
 	return 0;
@@ -181,20 +181,20 @@ static int send_signal(mp_process_t *p, int sig)
 {
 	int rc;
 
-	if ((rc = mpi_check_child(p, "signal")) < 0 ||
-	    (rc = mpi_signal_check(sig)) < 0)
+	if ((rc = mp__check_child(p, "signal")) < 0 ||
+	    (rc = mp__signal_check(sig)) < 0)
 		return rc;
 	/* Under the lock: without pidfds the pid must not be reaped (and
 	 * reused) between the check and the signal. */
-	pthread_mutex_lock(&mpi_reg_lock);
+	pthread_mutex_lock(&mp__reg_lock);
 	if (p->state == ST_REAPED) {
 		rc = 0;
 	} else {
-		struct mpi_child c = mpi_sig_target(p);
+		struct mp__child c = mp__sig_target(p);
 
-		rc = mpi_child_signal(&c, sig);
+		rc = mp__child_signal(&c, sig);
 	}
-	pthread_mutex_unlock(&mpi_reg_lock);
+	pthread_mutex_unlock(&mp__reg_lock);
 	return rc;
 }
 
@@ -202,29 +202,29 @@ int mp_process_send_signal(mp_process_t *p, int sig)
 {
 	int rc = send_signal(p, sig);
 
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 int mp_process_terminate(mp_process_t *p)
 {
 	int rc = send_signal(p, SIGTERM);
 
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 int mp_process_kill(mp_process_t *p)
 {
 	int rc = send_signal(p, SIGKILL);
 
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 int mp_process_sentinel(mp_process_t *p)
 {
 	int rc;
 
-	if ((rc = mpi_check_child(p, "use the sentinel of")) < 0)
-		return MPI_RAISE(rc);
+	if ((rc = mp__check_child(p, "use the sentinel of")) < 0)
+		return MP__RAISE(rc);
 	return p->child.fd;
 }
 
@@ -232,19 +232,19 @@ int mp_process_sentinel(mp_process_t *p)
 
 int mp_process_close(mp_process_t *p)
 {
-	MPI_CHECK_NULL(p);
+	MP__CHECK_NULL(p);
 	if (p->kind != K_CHILD)
-		return MPI_ERR(-EINVAL, "cannot close the current or parent "
+		return MP__ERR(-EINVAL, "cannot close the current or parent "
 					"process");
 	if (p->state == ST_CLOSED)
 		return 0;
-	if (p->state == ST_STARTED && p->creator == getpid() && !mpi_reap(p))
-		return MPI_ERR(-EBUSY, "Cannot close a process while it is "
+	if (p->state == ST_STARTED && p->creator == getpid() && !mp__reap(p))
+		return MP__ERR(-EBUSY, "Cannot close a process while it is "
 				       "still running. You should first call "
 				       "join() or terminate().");
-	pthread_mutex_lock(&mpi_reg_lock);
-	mpi_reg_remove(p);
-	pthread_mutex_unlock(&mpi_reg_lock);
+	pthread_mutex_lock(&mp__reg_lock);
+	mp__reg_remove(p);
+	pthread_mutex_unlock(&mp__reg_lock);
 	if (p->child.fd >= 0)
 		close(p->child.fd);
 	p->child.fd = -1;
@@ -257,33 +257,33 @@ void mp_process_free(mp_process_t *p)
 	if (p == NULL || p->kind != K_CHILD)
 		return;
 	if (p->state == ST_STARTED && p->creator == getpid()) {
-		pthread_mutex_lock(&mpi_reg_lock);
-		if (!mpi_reap_locked(p)) {
+		pthread_mutex_lock(&mp__reg_lock);
+		if (!mp__reap_locked(p)) {
 			p->detached = true; /* freed when reaped */
-			pthread_mutex_unlock(&mpi_reg_lock);
+			pthread_mutex_unlock(&mp__reg_lock);
 			return;
 		}
-		pthread_mutex_unlock(&mpi_reg_lock);
+		pthread_mutex_unlock(&mp__reg_lock);
 	}
 	if (p->child.fd >= 0) {
-		pthread_mutex_lock(&mpi_reg_lock);
-		mpi_reg_remove(p);
-		pthread_mutex_unlock(&mpi_reg_lock);
+		pthread_mutex_lock(&mp__reg_lock);
+		mp__reg_remove(p);
+		pthread_mutex_unlock(&mp__reg_lock);
 	}
-	mpi_proc_destroy(p);
+	mp__proc_destroy(p);
 }
 
 /* ---- attributes ---- */
 
 pid_t mp_process_pid(const mp_process_t *p)
 {
-	MPI_CHECK_NULL(p);
+	MP__CHECK_NULL(p);
 	return p->kind == K_CURRENT ? getpid() : p->child.pid;
 }
 
 const char *mp_process_name(const mp_process_t *p)
 {
-	MPI_CHECK_NULL_P(p);
+	MP__CHECK_NULL_P(p);
 	return p->name;
 }
 
@@ -291,16 +291,16 @@ int mp_process_set_name(mp_process_t *p, const char *name)
 {
 	char *copy;
 
-	MPI_CHECK_NULL(p);
-	MPI_CHECK_NULL(name);
-	if ((copy = mpi_strdup(name)) == NULL)
-		return MPI_ERR(-ENOMEM, "out of memory");
+	MP__CHECK_NULL(p);
+	MP__CHECK_NULL(name);
+	if ((copy = mp__strdup(name)) == NULL)
+		return MP__ERR(-ENOMEM, "out of memory");
 	if (p->kind == K_CHILD) {
-		mpi_free(p->name);
+		mp__free(p->name);
 	} else {
 		/* The library's objects: the first name is not ours to
 		 * free, later ones are. */
-		mpi_free(p->name_owned);
+		mp__free(p->name_owned);
 		p->name_owned = copy;
 	}
 	p->name = copy;
@@ -311,27 +311,27 @@ int mp_process_set_name(mp_process_t *p, const char *name)
 
 int mp_process_daemon(const mp_process_t *p)
 {
-	MPI_CHECK_NULL(p);
+	MP__CHECK_NULL(p);
 	return p->daemon ? 1 : 0;
 }
 
 int mp_process_set_daemon(mp_process_t *p, bool daemon)
 {
-	MPI_CHECK_NULL(p);
+	MP__CHECK_NULL(p);
 	if (p->kind != K_CHILD || p->state != ST_NEW)
-		return MPI_ERR(-EINVAL, "process has already started");
+		return MP__ERR(-EINVAL, "process has already started");
 	p->daemon = daemon;
 	return 0;
 }
 
 mp_process_t *mp_current_process(void)
 {
-	return &mpi_self;
+	return &mp__self;
 }
 
 mp_process_t *mp_parent_process(void)
 {
-	return mpi_has_parent ? &mpi_parent : NULL;
+	return mp__has_parent ? &mp__parent : NULL;
 }
 
 int mp_active_children(mp_process_t **out, size_t cap)
@@ -340,17 +340,17 @@ int mp_active_children(mp_process_t **out, size_t cap)
 	size_t n = 0;
 
 	if (out == NULL && cap > 0)
-		return MPI_ERR(-EINVAL, "argument 'out' is NULL but cap is %zu",
+		return MP__ERR(-EINVAL, "argument 'out' is NULL but cap is %zu",
 			       cap);
-	pthread_mutex_lock(&mpi_reg_lock);
-	mpi_sweep_locked();
-	for (p = mpi_reg; p != NULL; p = p->next) {
+	pthread_mutex_lock(&mp__reg_lock);
+	mp__sweep_locked();
+	for (p = mp__reg; p != NULL; p = p->next) {
 		if (p->state != ST_STARTED || p->detached)
 			continue;
 		if (n < cap)
 			out[n] = p;
 		n++;
 	}
-	pthread_mutex_unlock(&mpi_reg_lock);
+	pthread_mutex_unlock(&mp__reg_lock);
 	return n > INT_MAX ? INT_MAX : (int)n;
 }

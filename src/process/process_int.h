@@ -8,8 +8,8 @@
  *   no other child of the program is ever reaped by mistake.
  * - Files: start.c makes and starts children, process.c is the rest of the
  *   public face, reap.c the registry, reaping and exit cleanup.
- * - `mpi_reg` lists every object of this process that holds a pidfd (started
- *   and not closed), under `mpi_reg_lock`.  The lock is held across fork(),
+ * - `mp__reg` lists every object of this process that holds a pidfd (started
+ *   and not closed), under `mp__reg_lock`.  The lock is held across fork(),
  *   so the child inherits a consistent list: it closes those pidfds (they are
  *   its siblings', not its children's) and starts with an empty list.
  * - An object freed while its child still runs is "detached": it stays in
@@ -55,9 +55,9 @@ struct mp_process {
 	bool detached;  /* freed by the user while running */
 	enum kind kind;
 	_Atomic enum state state; /* read without the lock */
-	struct mpi_child child; /* pid, and its pidfd (or exit pipe) */
+	struct mp__child child; /* pid, and its pidfd (or exit pipe) */
 	enum method method; /* as asked (M_DEFAULT: the default at start) */
-	enum method used;   /* the one start used (under mpi_reg_lock) */
+	enum method used;   /* the one start used (under mp__reg_lock) */
 	size_t arg_len;     /* forkserver/spawn: bytes at arg to copy */
 	pid_t creator; /* the process that made this object */
 	int exitcode;
@@ -80,13 +80,13 @@ struct mp_process {
 	bool quick_start;
 };
 
-extern pthread_mutex_t mpi_reg_lock;
-extern struct mp_process *mpi_reg;
-extern atomic_uint mpi_counter; /* Process-N numbering, per process */
-extern struct mp_process mpi_self, mpi_parent;
-extern bool mpi_has_parent;
-/* Exit cleanup has begun: mp_process_start fails (under mpi_reg_lock). */
-extern bool mpi_exiting;
+extern pthread_mutex_t mp__reg_lock;
+extern struct mp_process *mp__reg;
+extern atomic_uint mp__counter; /* Process-N numbering, per process */
+extern struct mp_process mp__self, mp__parent;
+extern bool mp__has_parent;
+/* Exit cleanup has begun: mp_process_start fails (under mp__reg_lock). */
+extern bool mp__exiting;
 
 /*
  * Checks for calls that need a started child of this process: 0, or a code
@@ -94,57 +94,57 @@ extern bool mpi_exiting;
  * <verb> a child process" on an object another process made, -EINVAL "process
  * not started").
  */
-int mpi_check_child(const struct mp_process *p, const char *verb);
+int mp__check_child(const struct mp_process *p, const char *verb);
 
 /* Reap p if it has ended (takes the lock): true once p is reaped. */
-bool mpi_reap(struct mp_process *p);
+bool mp__reap(struct mp_process *p);
 
 /* Free the object and what it holds. */
-void mpi_proc_destroy(struct mp_process *p);
+void mp__proc_destroy(struct mp_process *p);
 
-/* Unlink p from mpi_reg (lock held). */
-void mpi_reg_remove(struct mp_process *p);
+/* Unlink p from mp__reg (lock held). */
+void mp__reg_remove(struct mp_process *p);
 
 /*
  * Reap p if it has ended (lock held).  Returns true once p is reaped.  A
  * detached p is removed from the list and freed: do not touch it after.
  */
-bool mpi_reap_locked(struct mp_process *p);
+bool mp__reap_locked(struct mp_process *p);
 
 /* Reap every child that has ended (lock held). */
-void mpi_sweep_locked(void);
+void mp__sweep_locked(void);
 
 /*
  * What CPython's util._exit_function does: terminate live daemonic children
  * (SIGTERM, SIGKILL after a grace period), then join the others.
  */
-void mpi_exit_cleanup(void);
+void mp__exit_cleanup(void);
 
 /* ---- start methods (method.c, spawn.c, forkserver.c) ---- */
 
 /* The method's name, and the method of a name (-1 if none). */
-const char *mpi_method_name(enum method m);
-int mpi_method_of(const char *name);
+const char *mp__method_name(enum method m);
+int mp__method_of(const char *name);
 /* The library-wide default (never M_DEFAULT). */
-enum method mpi_default_method(void);
+enum method mp__default_method(void);
 
 /* The registered name of fn: NULL (with a reason: -EINVAL) if fn is not
  * registered or its name is taken twice. */
-const char *mpi_target_name(mp_target_fn fn, int *code);
+const char *mp__target_name(mp_target_fn fn, int *code);
 /* The function registered under name, or NULL. */
-mp_target_fn mpi_target_find(const char *name);
+mp_target_fn mp__target_find(const char *name);
 
 /* The fd of this program's binary, opened by mp_init (-1 before). */
-extern int mpi_exe_fd;
+extern int mp__exe_fd;
 /* argv[0] as mp_init saw it (NULL before). */
-extern const char *mpi_argv0;
+extern const char *mp__argv0;
 
 /* In a new child: closes the fds of the registry (siblings') and empties
  * it; releases the registry lock its thread holds.  Runs in every fork child (atfork). */
-void mpi_after_fork_child(void);
+void mp__after_fork_child(void);
 
-/* Set when the calling thread forks holding mpi_reg_lock itself. */
-extern _Thread_local bool mpi_forking;
+/* Set when the calling thread forks holding mp__reg_lock itself. */
+extern _Thread_local bool mp__forking;
 
 /*
  * In a new child (any method): become the process object named (sets
@@ -152,50 +152,50 @@ extern _Thread_local bool mpi_forking;
  * parent_fd: a pidfd of the parent for a child that is not the parent's
  * own (forkserver), else -1.
  */
-void mpi_become(const char *name, const char *ident, bool daemon, pid_t ppid,
+void mp__become(const char *name, const char *ident, bool daemon, pid_t ppid,
 		int parent_fd);
 
 /* In a new child: apply p's options; on failure report on errfd and
  * _exit(127). */
-void mpi_apply_opts(const struct mp_process *p, int errfd);
-bool mpi_needs_setup(const struct mp_process *p);
+void mp__apply_opts(const struct mp_process *p, int errfd);
+bool mp__needs_setup(const struct mp_process *p);
 
 /*
  * In a forkserver or spawn child: the arg bytes of r as the target's arg:
  * NULL for none, else r->arg itself when it is aligned for any type, or an
  * aligned copy (with its NUL).  NULL with ENOMEM in errno if that fails.
  */
-void *mpi_req_arg(const struct mpi_req *r);
+void *mp__req_arg(const struct mp__req *r);
 
 /* Run target(arg) as a child's main: exit cleanup, flush, _exit(code). */
-__attribute__((noreturn)) void mpi_child_run(mp_target_fn target, void *arg);
+__attribute__((noreturn)) void mp__child_run(mp_target_fn target, void *arg);
 
 /* Fill a request source from p (target name tname, arg bytes, shared
  * objects t). */
-struct mpi_travel;
-void mpi_req_from(const struct mp_process *p, const char *tname,
-		  const struct mpi_travel *t, struct mpi_req_src *s);
+struct mp__travel;
+void mp__req_from(const struct mp_process *p, const char *tname,
+		  const struct mp__travel *t, struct mp__req_src *s);
 
 /* A memfd (close-on-exec, named name) holding the n bytes of buf: the fd,
  * or a code with a reason (spawn.c). */
-int mpi_memfd_with(const char *name, const void *buf, size_t n);
+int mp__memfd_with(const char *name, const void *buf, size_t n);
 
 /*
  * Start p (its fields checked, method chosen) by spawn / through the fork
- * server: with mpi_reg_lock held; on success p->child is set and the
+ * server: with mp__reg_lock held; on success p->child is set and the
  * caller links p in.  *setup_fd: the read end of the setup report pipe
  * (or -1) for the caller to read after unlocking.  0 or a code with a
  * reason.
  */
-int mpi_spawn_start(struct mp_process *p, const char *tname, int *setup_fd);
-int mpi_fs_start(struct mp_process *p, const char *tname, int *setup_fd);
+int mp__spawn_start(struct mp_process *p, const char *tname, int *setup_fd);
+int mp__fs_start(struct mp_process *p, const char *tname, int *setup_fd);
 
 /*
  * Send a request (len bytes, with nfds fds) to the fork server and read
  * the reply: 0 with *pid (a child of ours, to reap), the server's error,
  * or MP_EBROKEN when it is gone; a reason is left.  Thread-safe.
  */
-int mpi_fs_request(const void *req, size_t len, const int *fds, int nfds,
+int mp__fs_request(const void *req, size_t len, const int *fds, int nfds,
 		   pid_t *pid);
 
 /*
@@ -206,19 +206,19 @@ int mpi_fs_request(const void *req, size_t len, const int *fds, int nfds,
  * -ENOENT (no such target).  No allocation; the fuzz harness's entry.
  */
 struct ucred;
-int mpi_fs_validate(const void *buf, size_t len, int nfds,
-		    const struct ucred *cred, pid_t parent, struct mpi_req *r,
+int mp__fs_validate(const void *buf, size_t len, int nfds,
+		    const struct ucred *cred, pid_t parent, struct mp__req *r,
 		    mp_target_fn *fn);
 
 
 /* The fork server: start it (mp_init), is it ours, stop it (tests). */
-int mpi_fs_launch(void);
-bool mpi_fs_usable(void);
-void mpi_forkserver_stop(void);
-pid_t mpi_forkserver_pid(void);
+int mp__fs_launch(void);
+bool mp__fs_usable(void);
+void mp__forkserver_stop(void);
+pid_t mp__forkserver_pid(void);
 
 /* What to signal for p: its pidfd (or its pid without pidfds). */
-static inline struct mpi_child mpi_sig_target(const struct mp_process *p)
+static inline struct mp__child mp__sig_target(const struct mp_process *p)
 {
 	return p->child;
 }
@@ -226,12 +226,12 @@ static inline struct mpi_child mpi_sig_target(const struct mp_process *p)
 /* ---- shared objects (shared.c) ---- */
 
 /* Check opts.shared: 0, or -EINVAL with a reason naming the field. */
-int mpi_shared_check(const mp_shared_t *objs, size_t n);
+int mp__shared_check(const mp_shared_t *objs, size_t n);
 /* A fork child: its objects are the parent's pointers. */
-void mpi_shared_inherit(const mp_shared_t *objs, size_t n);
+void mp__shared_inherit(const mp_shared_t *objs, size_t n);
 
 /* The shared objects of a start, as the request carries them. */
-struct mpi_travel {
+struct mp__travel {
 	struct req_shared ent[REQ_MAX_SHARED];
 	int fds[REQ_MAX_SHARED];    /* the parent's fd numbers */
 	bool owned[REQ_MAX_SHARED]; /* opened for this start: closed after */
@@ -240,19 +240,19 @@ struct mpi_travel {
 /* Describe objs for a child of method (named in reasons): 0, or -EINVAL
  * (not library shared memory), -ENOTSUP (a Condition on another lock, a
  * Barrier with an action), -EBADF, -E2BIG, with a reason. */
-int mpi_travel_describe(const mp_shared_t *objs, size_t n,
-			const char *method, struct mpi_travel *t);
+int mp__travel_describe(const mp_shared_t *objs, size_t n,
+			const char *method, struct mp__travel *t);
 /* Close the fds the description opened. */
-void mpi_travel_release(struct mpi_travel *t);
+void mp__travel_release(struct mp__travel *t);
 /* In a forkserver or spawn child: build handles on r's objects, whose fds
  * are fds[0..r->nshared_fds) here (closed once mapped, kept for
  * Connections and FDs): 0, or a code with a reason. */
-int mpi_travel_adopt(const struct mpi_req *r, const int *fds);
+int mp__travel_adopt(const struct mp__req *r, const int *fds);
 
 /* Without pidfds: take exitw as this process's exit pipe (spawn child). */
-void mpi_set_exit_pipe(int exitw);
+void mp__set_exit_pipe(int exitw);
 
 /* In a spawn child: run the request in fd and exit (mp_init). */
-__attribute__((noreturn)) void mpi_spawn_child_main(int fd);
+__attribute__((noreturn)) void mp__spawn_child_main(int fd);
 
 #endif

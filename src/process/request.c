@@ -19,12 +19,12 @@ static int take_str(const unsigned char *buf, size_t len, size_t *at,
 	size_t end;
 
 	if (slen == 0 || slen > max)
-		return mpi_why(-EPROTO, "request: %s length %zu not in 1..%zu",
+		return mp__why(-EPROTO, "request: %s length %zu not in 1..%zu",
 			       what, slen, max);
 	if (__builtin_add_overflow(*at, slen, &end) || end > len)
-		return mpi_why(-EPROTO, "request: %s runs past the end", what);
+		return mp__why(-EPROTO, "request: %s runs past the end", what);
 	if (memchr(buf + *at, '\0', slen) != buf + end - 1)
-		return mpi_why(-EPROTO, "request: %s is not one NUL-terminated "
+		return mp__why(-EPROTO, "request: %s is not one NUL-terminated "
 					"string",
 			       what);
 	*out = (const char *)buf + *at;
@@ -35,38 +35,38 @@ static int take_str(const unsigned char *buf, size_t len, size_t *at,
 static int check_opts(const struct req_header *h)
 {
 	if (h->flags & ~(uint32_t)REQ_ALL_FLAGS)
-		return mpi_why(-EPROTO, "request: unknown flags 0x%x",
+		return mp__why(-EPROTO, "request: unknown flags 0x%x",
 			       h->flags & ~(uint32_t)REQ_ALL_FLAGS);
 	if (h->policy < MP_SCHED_INHERIT || h->policy > MP_SCHED_RR)
-		return mpi_why(-EPROTO, "request: policy %d", h->policy);
+		return mp__why(-EPROTO, "request: policy %d", h->policy);
 	if (h->priority < 0 || h->priority > 99)
-		return mpi_why(-EPROTO, "request: priority %d", h->priority);
+		return mp__why(-EPROTO, "request: priority %d", h->priority);
 	if (h->nice < -40 || h->nice > 40)
-		return mpi_why(-EPROTO, "request: nice %d", h->nice);
+		return mp__why(-EPROTO, "request: nice %d", h->nice);
 	if (h->ppid <= 0)
-		return mpi_why(-EPROTO, "request: parent pid %d", h->ppid);
+		return mp__why(-EPROTO, "request: parent pid %d", h->ppid);
 	if (h->naffinity > REQ_MAX_AFFINITY)
-		return mpi_why(-EPROTO, "request: %u CPUs", h->naffinity);
+		return mp__why(-EPROTO, "request: %u CPUs", h->naffinity);
 	if (h->nshared > REQ_MAX_SHARED || h->nshared_fds > REQ_MAX_SHARED)
-		return mpi_why(-EPROTO, "request: %u shared objects, %u fds",
+		return mp__why(-EPROTO, "request: %u shared objects, %u fds",
 			       h->nshared, h->nshared_fds);
 	return 0;
 }
 
 /* Check the shared objects' list at *at: kinds, fd indexes, parts. */
 static int take_shared(const unsigned char *b, size_t len, size_t *at,
-		       struct mpi_req *r)
+		       struct mp__req *r)
 {
 	size_t need = r->nshared_fds * 4 + r->nshared * sizeof(struct req_shared);
 
 	if (need > len - *at)
-		return mpi_why(-EPROTO, "request: shared objects run past "
+		return mp__why(-EPROTO, "request: shared objects run past "
 					"the end");
 	r->shared_fds = b + *at;
 	r->shared = b + *at + r->nshared_fds * 4;
 	*at += need;
 	for (size_t i = 0; i < r->nshared; i++) {
-		struct req_shared s = mpi_req_shared(r, i);
+		struct req_shared s = mp__req_shared(r, i);
 		bool region = s.flags & REQ_SH_REGION;
 		bool bytes = s.flags & REQ_CONN_BYTES;
 		int nparts = s.kind == MP_SHARED_QUEUE || bytes ? 2 : 1;
@@ -76,7 +76,7 @@ static int take_shared(const unsigned char *b, size_t len, size_t *at,
 				 s.kind >= MP_SHARED_DICTPROXY;
 
 		if (s.kind < MP_SHARED_LOCK || s.kind > MP_SHARED_ARRAYPROXY)
-			return mpi_why(-EPROTO, "request: shared object %zu "
+			return mp__why(-EPROTO, "request: shared object %zu "
 						"of kind %u",
 				       i, s.kind);
 		if ((s.flags & ~(uint32_t)(REQ_CONN_READABLE |
@@ -89,7 +89,7 @@ static int take_shared(const unsigned char *b, size_t len, size_t *at,
 			       s.fd[1] == s.fd[0])) ||
 		    (!region && s.kind >= MP_SHARED_DICTPROXY) ||
 		    (region && (s.off[1] == 0 || s.off[1] % 4096 != 0)))
-			return mpi_why(-EPROTO, "request: shared object %zu "
+			return mp__why(-EPROTO, "request: shared object %zu "
 						"flags 0x%x",
 				       i, s.flags);
 		for (int k = 0; k < 2; k++) {
@@ -98,18 +98,18 @@ static int take_shared(const unsigned char *b, size_t len, size_t *at,
 			if (used ? s.fd[k] < 0 ||
 					   (size_t)s.fd[k] >= r->nshared_fds
 				 : s.fd[k] != -1 || (s.off[k] != 0 && !region))
-				return mpi_why(-EPROTO, "request: shared "
+				return mp__why(-EPROTO, "request: shared "
 							"object %zu part %d",
 					       i, k);
 		}
 	}
 	for (size_t i = 0; i < r->nshared_fds; i++)
-		if (mpi_req_shared_fd(r, i) < 0)
-			return mpi_why(-EPROTO, "request: shared fd %zu", i);
+		if (mp__req_shared_fd(r, i) < 0)
+			return mp__why(-EPROTO, "request: shared fd %zu", i);
 	return 0;
 }
 
-int mpi_req_decode(const void *buf, size_t len, struct mpi_req *r)
+int mp__req_decode(const void *buf, size_t len, struct mp__req *r)
 {
 	const unsigned char *b = buf;
 	struct req_header h;
@@ -117,25 +117,25 @@ int mpi_req_decode(const void *buf, size_t len, struct mpi_req *r)
 	int rc;
 
 	if (len < sizeof(h))
-		return mpi_why(-EPROTO, "request: %zu bytes, shorter than its "
+		return mp__why(-EPROTO, "request: %zu bytes, shorter than its "
 					"header",
 			       len);
 	memcpy(&h, b, sizeof(h));
 	if (h.magic != REQ_MAGIC)
-		return mpi_why(-EPROTO, "request: bad magic 0x%x", h.magic);
+		return mp__why(-EPROTO, "request: bad magic 0x%x", h.magic);
 	if ((rc = check_opts(&h)) < 0)
 		return rc;
 	memset(r, 0, sizeof(*r));
 	r->affinity = b + at;
 	r->naffinity = h.naffinity;
 	if ((size_t)h.naffinity * 4 > len - at)
-		return mpi_why(-EPROTO, "request: CPU list runs past the end");
+		return mp__why(-EPROTO, "request: CPU list runs past the end");
 	at += (size_t)h.naffinity * 4;
 	for (size_t i = 0; i < r->naffinity; i++) {
-		int cpu = mpi_req_cpu(r, i);
+		int cpu = mp__req_cpu(r, i);
 
 		if (cpu < 0 || cpu >= REQ_MAX_AFFINITY)
-			return mpi_why(-EPROTO, "request: CPU %d", cpu);
+			return mp__why(-EPROTO, "request: CPU %d", cpu);
 	}
 	if ((rc = take_str(b, len, &at, h.name_len, REQ_MAX_NAME, "name",
 			   &r->name)) < 0 ||
@@ -150,21 +150,21 @@ int mpi_req_decode(const void *buf, size_t len, struct mpi_req *r)
 		return rc;
 	if (h.flags & REQ_ARG_FD) {
 		if (h.arg_len > REQ_MAX_ARG_FD)
-			return mpi_why(-EMSGSIZE, "request: arg of %llu bytes",
+			return mp__why(-EMSGSIZE, "request: arg of %llu bytes",
 				       (unsigned long long)h.arg_len);
 		end = at;
 	} else {
 		if (h.arg_len >= len - at) /* the bytes and their NUL */
-			return mpi_why(-EPROTO, "request: arg of %llu bytes "
+			return mp__why(-EPROTO, "request: arg of %llu bytes "
 						"runs past the end",
 				       (unsigned long long)h.arg_len);
 		r->arg = (const char *)b + at;
 		end = at + (size_t)h.arg_len + 1;
 		if (b[end - 1] != '\0')
-			return mpi_why(-EPROTO, "request: arg without its NUL");
+			return mp__why(-EPROTO, "request: arg without its NUL");
 	}
 	if (end != len)
-		return mpi_why(-EPROTO, "request: %zu bytes left over",
+		return mp__why(-EPROTO, "request: %zu bytes left over",
 			       len - end);
 	r->arg_len = (size_t)h.arg_len;
 	r->flags = h.flags;
@@ -175,7 +175,7 @@ int mpi_req_decode(const void *buf, size_t len, struct mpi_req *r)
 	return 0;
 }
 
-int mpi_req_nfds(const struct mpi_req *r)
+int mp__req_nfds(const struct mp__req *r)
 {
 	return __builtin_popcount(r->flags &
 				  (REQ_FD_STDIN | REQ_FD_STDOUT |
@@ -184,7 +184,7 @@ int mpi_req_nfds(const struct mpi_req *r)
 	       (int)r->nshared_fds;
 }
 
-struct req_shared mpi_req_shared(const struct mpi_req *r, size_t i)
+struct req_shared mp__req_shared(const struct mp__req *r, size_t i)
 {
 	struct req_shared s;
 
@@ -192,7 +192,7 @@ struct req_shared mpi_req_shared(const struct mpi_req *r, size_t i)
 	return s;
 }
 
-int mpi_req_shared_fd(const struct mpi_req *r, size_t i)
+int mp__req_shared_fd(const struct mp__req *r, size_t i)
 {
 	int32_t fd;
 
@@ -200,7 +200,7 @@ int mpi_req_shared_fd(const struct mpi_req *r, size_t i)
 	return fd;
 }
 
-int mpi_req_cpu(const struct mpi_req *r, size_t i)
+int mp__req_cpu(const struct mp__req *r, size_t i)
 {
 	int32_t cpu;
 
@@ -208,7 +208,7 @@ int mpi_req_cpu(const struct mpi_req *r, size_t i)
 	return cpu;
 }
 
-size_t mpi_req_size(struct mpi_req_src *s)
+size_t mp__req_size(struct mp__req_src *s)
 {
 	size_t n = sizeof(s->h), arg;
 
@@ -230,7 +230,7 @@ size_t mpi_req_size(struct mpi_req_src *s)
 	return n;
 }
 
-void mpi_req_encode(const struct mpi_req_src *s, void *out)
+void mp__req_encode(const struct mp__req_src *s, void *out)
 {
 	unsigned char *o = out;
 

@@ -103,7 +103,7 @@ struct req_header {
 };
 
 /* A decoded request: pointers into the buffer it was decoded from. */
-struct mpi_req {
+struct mp__req {
 	uint32_t flags;
 	int nice, policy, priority;
 	int ppid;
@@ -123,20 +123,20 @@ struct mpi_req {
  * option out of range, a length past the end or beyond its limit, a string
  * without its NUL or with one inside, bytes left over.
  */
-int mpi_req_decode(const void *buf, size_t len, struct mpi_req *r);
+int mp__req_decode(const void *buf, size_t len, struct mp__req *r);
 
 /* How many fds the flags of r say came with it. */
-int mpi_req_nfds(const struct mpi_req *r);
+int mp__req_nfds(const struct mp__req *r);
 
 /* CPU number i of r's affinity list. */
-int mpi_req_cpu(const struct mpi_req *r, size_t i);
+int mp__req_cpu(const struct mp__req *r, size_t i);
 
 /* Shared object i of r, and fd number i of its list. */
-struct req_shared mpi_req_shared(const struct mpi_req *r, size_t i);
-int mpi_req_shared_fd(const struct mpi_req *r, size_t i);
+struct req_shared mp__req_shared(const struct mp__req *r, size_t i);
+int mp__req_shared_fd(const struct mp__req *r, size_t i);
 
 /* What to encode: the header fields and the strings/bytes. */
-struct mpi_req_src {
+struct mp__req_src {
 	struct req_header h;
 	const int *affinity;
 	const char *name, *ident, *target;
@@ -147,9 +147,9 @@ struct mpi_req_src {
 
 /*
  * The encoded size of s (h.*_len filled from the strings first), or 0 on
- * overflow.  mpi_req_encode writes exactly that many bytes to out.
+ * overflow.  mp__req_encode writes exactly that many bytes to out.
  */
-size_t mpi_req_size(struct mpi_req_src *s);
-void mpi_req_encode(const struct mpi_req_src *s, void *out);
+size_t mp__req_size(struct mp__req_src *s);
+void mp__req_encode(const struct mp__req_src *s, void *out);
 
 #endif

@@ -11,7 +11,7 @@
  *   go with the request: by SCM_RIGHTS to the fork server, inherited
  *   across exec (close-on-exec cleared in the vforked child) for spawn.
  * - Child: each memfd is mapped once, whole, wherever the kernel puts it;
- *   every object is found at its offset (mpi_arena_adopt checks the block
+ *   every object is found at its offset (mp__arena_adopt checks the block
  *   header and bounds), so a handle never depends on the parent's
  *   addresses.  The objects that hold pointers are made so they need
  *   none: a Condition on its own RLock finds it by offset (NULL _rlock), a
@@ -70,29 +70,29 @@ static struct {
 } table[MP_SHARED_MAX];
 static size_t ntable;
 
-int mpi_shared_check(const mp_shared_t *objs, size_t n)
+int mp__shared_check(const mp_shared_t *objs, size_t n)
 {
 	if (n > MP_SHARED_MAX)
-		return mpi_why(-EINVAL, "opts->nshared %zu: at most %d objects",
+		return mp__why(-EINVAL, "opts->nshared %zu: at most %d objects",
 			       n, MP_SHARED_MAX);
 	if (n > 0 && objs == NULL)
-		return mpi_why(-EINVAL, "opts->shared is NULL but "
+		return mp__why(-EINVAL, "opts->shared is NULL but "
 					"opts->nshared is %zu",
 			       n);
 	for (size_t i = 0; i < n; i++) {
 		if (objs[i].kind < MP_SHARED_LOCK ||
 		    objs[i].kind > MP_SHARED_ARRAYPROXY)
-			return mpi_why(-EINVAL, "opts->shared[%zu].kind %d is "
+			return mp__why(-EINVAL, "opts->shared[%zu].kind %d is "
 						"not a kind",
 				       i, (int)objs[i].kind);
 		if (objs[i].obj == NULL)
-			return mpi_why(-EINVAL, "opts->shared[%zu].obj is NULL",
+			return mp__why(-EINVAL, "opts->shared[%zu].obj is NULL",
 				       i);
 	}
 	return 0;
 }
 
-void mpi_shared_inherit(const mp_shared_t *objs, size_t n)
+void mp__shared_inherit(const mp_shared_t *objs, size_t n)
 {
 	if (n == 0 && ntable == 0)
 		return; /* no page written: a fork child stays cheap */
@@ -106,13 +106,13 @@ void mpi_shared_inherit(const mp_shared_t *objs, size_t n)
 void *mp_process_shared(size_t index, mp_shared_kind_t kind)
 {
 	if (index >= ntable) {
-		MPI_ERR(-EINVAL, "index %zu: this process got %zu shared "
+		MP__ERR(-EINVAL, "index %zu: this process got %zu shared "
 				 "objects",
 			index, ntable);
 		return NULL;
 	}
 	if (table[index].kind != kind) {
-		MPI_ERR(-EINVAL, "shared object %zu is a %s, not a %s", index,
+		MP__ERR(-EINVAL, "shared object %zu is a %s, not a %s", index,
 			kind_names[table[index].kind],
 			kind >= MP_SHARED_LOCK && kind <= MP_SHARED_ARRAYPROXY
 				? kind_names[kind]
@@ -135,7 +135,7 @@ static struct maps {
 /* ---- the parent: describe ---- */
 
 /* The index of fd in t's list (added if new): >= 0, or -E2BIG. */
-static int add_fd(struct mpi_travel *t, int fd, bool owned)
+static int add_fd(struct mp__travel *t, int fd, bool owned)
 {
 	for (size_t i = 0; i < t->nfds; i++)
 		if (t->fds[i] == fd)
@@ -143,7 +143,7 @@ static int add_fd(struct mpi_travel *t, int fd, bool owned)
 	if (t->nfds == REQ_MAX_SHARED) {
 		if (owned)
 			close(fd);
-		return mpi_why(-E2BIG, "the shared objects need more than %d "
+		return mp__why(-E2BIG, "the shared objects need more than %d "
 				       "fds",
 			       REQ_MAX_SHARED);
 	}
@@ -169,7 +169,7 @@ static bool adopted_block(const void *b, int *fd, size_t *off)
 }
 
 /* Part k of e: the arena block b (of at least one object). */
-static int add_block(struct mpi_travel *t, struct req_shared *e, int k,
+static int add_block(struct mp__travel *t, struct req_shared *e, int k,
 		     const void *b, size_t i)
 {
 	size_t off;
@@ -178,16 +178,16 @@ static int add_block(struct mpi_travel *t, struct req_shared *e, int k,
 	uint64_t roff, base;
 
 	if (k == 0 && e->kind <= MP_SHARED_BARRIER &&
-	    mpi_arena_describe(b, &fd, &off) < 0 &&
+	    mp__arena_describe(b, &fd, &off) < 0 &&
 	    !adopted_block(b, &fd, &off) &&
-	    mpi_region_describe(b, &fd, &roff, &base) == 0) {
+	    mp__region_describe(b, &fd, &roff, &base) == 0) {
 		/* a local manager's Lock, Event, ... */
 		e->flags |= REQ_SH_REGION;
 		off = (size_t)roff;
 		e->off[1] = base;
-	} else if (mpi_arena_describe(b, &fd, &off) < 0 &&
+	} else if (mp__arena_describe(b, &fd, &off) < 0 &&
 		   !adopted_block(b, &fd, &off))
-		return mpi_why(-EINVAL, "opts->shared[%zu] (a %s) is not in "
+		return mp__why(-EINVAL, "opts->shared[%zu] (a %s) is not in "
 					"the library's shared memory (made "
 					"by its _new function?)",
 			       i, kind_names[e->kind]);
@@ -200,29 +200,29 @@ static int add_block(struct mpi_travel *t, struct req_shared *e, int k,
 
 /* What Connection c read but did not receive yet goes as part 1 of e (a
  * memfd of its own), so the child reads on where this process stopped. */
-static int add_unread(struct mpi_travel *t, struct req_shared *e,
+static int add_unread(struct mp__travel *t, struct req_shared *e,
 		      const mp_connection_t *c, size_t i)
 {
 	unsigned char *buf;
 	int n, fd, idx;
 
-	if (!mpi_conn_buffered(c) && !c->has_pend && c->nfds == 0 &&
+	if (!mp__conn_buffered(c) && !c->has_pend && c->nfds == 0 &&
 	    c->broken == NULL)
 		return 0;
-	if ((buf = mpi_malloc(MPI_RBUF)) == NULL)
-		return mpi_why(-ENOMEM, "out of memory");
-	if ((n = mpi_conn_unread(c, buf)) <= 0) {
+	if ((buf = mp__malloc(MP__RBUF)) == NULL)
+		return mp__why(-ENOMEM, "out of memory");
+	if ((n = mp__conn_unread(c, buf)) <= 0) {
 		char why[200];
 
-		mpi_free(buf);
+		mp__free(buf);
 		if (n == 0)
 			return 0;
-		snprintf(why, sizeof(why), "%s", mpi_reason(n));
-		return mpi_why(n, "opts->shared[%zu]: %s: it cannot travel",
+		snprintf(why, sizeof(why), "%s", mp__reason(n));
+		return mp__why(n, "opts->shared[%zu]: %s: it cannot travel",
 			       i, why);
 	}
-	fd = mpi_memfd_with("mproc-conn", buf, (size_t)n);
-	mpi_free(buf);
+	fd = mp__memfd_with("mproc-conn", buf, (size_t)n);
+	mp__free(buf);
 	if (fd < 0 || (idx = add_fd(t, fd, true)) < 0)
 		return fd < 0 ? fd : idx;
 	e->flags |= REQ_CONN_BYTES;
@@ -231,7 +231,7 @@ static int add_unread(struct mpi_travel *t, struct req_shared *e,
 	return 0;
 }
 
-static int describe_one(struct mpi_travel *t, const mp_shared_t *o,
+static int describe_one(struct mp__travel *t, const mp_shared_t *o,
 			size_t i, const char *method)
 {
 	struct req_shared *e = &t->ent[i];
@@ -244,7 +244,7 @@ static int describe_one(struct mpi_travel *t, const mp_shared_t *o,
 		const mp_condition_t *c = o->obj;
 
 		if (c->_lock != NULL || c->_rlock != NULL)
-			return mpi_why(-ENOTSUP, "opts->shared[%zu]: a "
+			return mp__why(-ENOTSUP, "opts->shared[%zu]: a "
 						 "Condition on another lock "
 						 "cannot travel to a %s child "
 						 "(only one on its own RLock)",
@@ -255,7 +255,7 @@ static int describe_one(struct mpi_travel *t, const mp_shared_t *o,
 		const mp_barrier_t *b = o->obj;
 
 		if (b->_action != NULL)
-			return mpi_why(-ENOTSUP, "opts->shared[%zu]: a Barrier "
+			return mp__why(-ENOTSUP, "opts->shared[%zu]: a Barrier "
 						 "with an action cannot travel "
 						 "to a %s child (the action "
 						 "and its arg are pointers)",
@@ -263,12 +263,12 @@ static int describe_one(struct mpi_travel *t, const mp_shared_t *o,
 		return add_block(t, e, 0, b, i);
 	}
 	case MP_SHARED_QUEUE:
-		mpi_queue_parts(o->obj, &ring, &state);
+		mp__queue_parts(o->obj, &ring, &state);
 		if ((idx = add_block(t, e, 0, state, i)) < 0)
 			return idx;
 		return add_block(t, e, 1, ring, i);
 	case MP_SHARED_SHM:
-		if ((fd = mpi_shm_open_fd(o->obj)) < 0)
+		if ((fd = mp__shm_open_fd(o->obj)) < 0)
 			return fd;
 		if ((idx = add_fd(t, fd, true)) < 0)
 			return idx;
@@ -278,7 +278,7 @@ static int describe_one(struct mpi_travel *t, const mp_shared_t *o,
 		const mp_connection_t *c = o->obj;
 
 		if (c->fd < 0)
-			return mpi_why(-EINVAL, "opts->shared[%zu]: the "
+			return mp__why(-EINVAL, "opts->shared[%zu]: the "
 						"Connection is closed",
 				       i);
 		e->flags = (c->readable ? REQ_CONN_READABLE : 0) |
@@ -291,7 +291,7 @@ static int describe_one(struct mpi_travel *t, const mp_shared_t *o,
 	case MP_SHARED_FD:
 		fd = *(const int *)o->obj;
 		if (fd < 0 || fcntl(fd, F_GETFD) < 0)
-			return mpi_why(-EBADF, "opts->shared[%zu]: fd %d is not "
+			return mp__why(-EBADF, "opts->shared[%zu]: fd %d is not "
 					       "open",
 				       i, fd);
 		break;
@@ -301,11 +301,11 @@ static int describe_one(struct mpi_travel *t, const mp_shared_t *o,
 	case MP_SHARED_QUEUEPROXY:
 	case MP_SHARED_VALUEPROXY:
 	case MP_SHARED_ARRAYPROXY:
-		if ((idx = mpi_proxy_check((int)o->kind, o->obj)) < 0)
+		if ((idx = mp__proxy_check((int)o->kind, o->obj)) < 0)
 			return idx;
-		if (mpi_region_describe(o->obj, &fd, &e->off[0],
+		if (mp__region_describe(o->obj, &fd, &e->off[0],
 					&e->off[1]) < 0)
-			return mpi_why(-EINVAL, "opts->shared[%zu] (a %s) is "
+			return mp__why(-EINVAL, "opts->shared[%zu] (a %s) is "
 						"not a local manager's",
 				       i, kind_names[e->kind]);
 		e->flags = REQ_SH_REGION;
@@ -319,15 +319,15 @@ static int describe_one(struct mpi_travel *t, const mp_shared_t *o,
 	return 0;
 }
 
-int mpi_travel_describe(const mp_shared_t *objs, size_t n,
-			const char *method, struct mpi_travel *t)
+int mp__travel_describe(const mp_shared_t *objs, size_t n,
+			const char *method, struct mp__travel *t)
 {
 	int rc;
 
 	memset(t, 0, sizeof(*t));
 	for (size_t i = 0; i < n; i++) {
 		if ((rc = describe_one(t, &objs[i], i, method)) < 0) {
-			mpi_travel_release(t);
+			mp__travel_release(t);
 			return rc;
 		}
 		t->n++;
@@ -335,7 +335,7 @@ int mpi_travel_describe(const mp_shared_t *objs, size_t n,
 	return 0;
 }
 
-void mpi_travel_release(struct mpi_travel *t)
+void mp__travel_release(struct mp__travel *t)
 {
 	for (size_t i = 0; i < t->nfds; i++)
 		if (t->owned[i])
@@ -364,13 +364,13 @@ static int map_fd(struct reqmaps *m, const int *fds, int idx)
 	if (m->base[idx] != NULL)
 		return 0;
 	if (fstat(fds[idx], &st) < 0)
-		return MPI_WHY_SYS("fstat");
+		return MP__WHY_SYS("fstat");
 	if (st.st_size <= 0)
-		return mpi_why(-EPROTO, "an empty memfd");
+		return mp__why(-EPROTO, "an empty memfd");
 	b = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED,
 		 fds[idx], 0);
 	if (b == MAP_FAILED)
-		return MPI_WHY_SYS("mmap");
+		return MP__WHY_SYS("mmap");
 	m->base[idx] = b;
 	m->len[idx] = (size_t)st.st_size;
 	if (adopted.n < REQ_MAX_SHARED) {
@@ -390,9 +390,9 @@ static int block_of(struct reqmaps *m, const int *fds,
 
 	if ((rc = map_fd(m, fds, e->fd[k])) < 0)
 		return rc;
-	*out = mpi_arena_adopt(m->base[e->fd[k]], m->len[e->fd[k]],
+	*out = mp__arena_adopt(m->base[e->fd[k]], m->len[e->fd[k]],
 			       (size_t)e->off[k], need);
-	return *out ? 0 : mpi_why(-EPROTO, "no %s at offset %llu",
+	return *out ? 0 : mp__why(-EPROTO, "no %s at offset %llu",
 				  kind_names[e->kind],
 				  (unsigned long long)e->off[k]);
 }
@@ -426,63 +426,63 @@ static int preload(mp_connection_t *c, int fd, size_t n)
 	int rc;
 
 	if (fstat(fd, &st) < 0)
-		return MPI_WHY_SYS("fstat");
-	if (st.st_size != (off_t)n || n > MPI_RBUF)
-		return mpi_why(-EPROTO, "%zu unread bytes announced, %lld "
+		return MP__WHY_SYS("fstat");
+	if (st.st_size != (off_t)n || n > MP__RBUF)
+		return mp__why(-EPROTO, "%zu unread bytes announced, %lld "
 					"came",
 			       n, (long long)st.st_size);
-	if ((buf = mpi_malloc(n)) == NULL)
-		return mpi_why(-ENOMEM, "out of memory");
+	if ((buf = mp__malloc(n)) == NULL)
+		return mp__why(-ENOMEM, "out of memory");
 	while (got < n) {
 		ssize_t r = pread(fd, buf + got, n - got, (off_t)got);
 
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {
-			mpi_free(buf);
-			return r < 0 ? MPI_WHY_SYS("pread(memfd)")
-				     : mpi_why(-EPROTO, "a short memfd");
+			mp__free(buf);
+			return r < 0 ? MP__WHY_SYS("pread(memfd)")
+				     : mp__why(-EPROTO, "a short memfd");
 		}
 		got += (size_t)r;
 	}
-	rc = mpi_conn_preload(c, buf, n);
-	mpi_free(buf);
+	rc = mp__conn_preload(c, buf, n);
+	mp__free(buf);
 	return rc;
 }
 
 static int adopt_one(struct reqmaps *m, const int *fds,
 		     const struct req_shared *e, void **out)
 {
-	struct mpi_ring *ring;
+	struct mp__ring *ring;
 	void *state;
 	int fd = fds[e->fd[0]], rc, *box;
 
 	if (e->flags & REQ_SH_REGION) {
 		bool took;
 
-		rc = mpi_region_adopt(fd, e->off[1], e->off[0], (int)e->kind,
+		rc = mp__region_adopt(fd, e->off[1], e->off[0], (int)e->kind,
 				      size_of(e->kind), &took, out);
 		m->mapped[e->fd[0]] |= took;
 		return rc;
 	}
 	switch (e->kind) {
 	case MP_SHARED_QUEUE:
-		if ((rc = block_of(m, fds, e, 0, mpi_queue_state_size(),
+		if ((rc = block_of(m, fds, e, 0, mp__queue_state_size(),
 				   &state)) < 0 ||
 		    (rc = block_of(m, fds, e, 1, sizeof(*ring),
 				   (void **)&ring)) < 0)
 			return rc;
 		if (ring->cap > m->len[e->fd[1]] ||
-		    mpi_arena_adopt(m->base[e->fd[1]], m->len[e->fd[1]],
+		    mp__arena_adopt(m->base[e->fd[1]], m->len[e->fd[1]],
 				    (size_t)e->off[1],
 				    sizeof(*ring) + (size_t)ring->cap) == NULL)
-			return mpi_why(-EPROTO, "a ring past its mapping");
-		return mpi_queue_adopt(ring, state, (mp_queue_t **)out);
+			return mp__why(-EPROTO, "a ring past its mapping");
+		return mp__queue_adopt(ring, state, (mp_queue_t **)out);
 	case MP_SHARED_SHM:
-		return mpi_shm_adopt(fd, (mp_shm_t **)out);
+		return mp__shm_adopt(fd, (mp_shm_t **)out);
 	case MP_SHARED_CONNECTION:
 		m->keep[e->fd[0]] = true;
-		if ((rc = mpi_conn_new(fd, e->flags & REQ_CONN_READABLE,
+		if ((rc = mp__conn_new(fd, e->flags & REQ_CONN_READABLE,
 				       e->flags & REQ_CONN_WRITABLE,
 				       (mp_connection_t **)out)) < 0 ||
 		    !(e->flags & REQ_CONN_BYTES) ||
@@ -493,8 +493,8 @@ static int adopt_one(struct reqmaps *m, const int *fds,
 		m->closed[e->fd[0]] = true;
 		return rc;
 	case MP_SHARED_FD:
-		if ((box = mpi_malloc(sizeof(*box))) == NULL)
-			return mpi_why(-ENOMEM, "out of memory");
+		if ((box = mp__malloc(sizeof(*box))) == NULL)
+			return mp__why(-ENOMEM, "out of memory");
 		m->keep[e->fd[0]] = true;
 		*box = fd;
 		*out = box;
@@ -504,7 +504,7 @@ static int adopt_one(struct reqmaps *m, const int *fds,
 	}
 }
 
-int mpi_travel_adopt(const struct mpi_req *r, const int *fds)
+int mp__travel_adopt(const struct mp__req *r, const int *fds)
 {
 	struct reqmaps m;
 	int rc = 0;
@@ -515,15 +515,15 @@ int mpi_travel_adopt(const struct mpi_req *r, const int *fds)
 	 * memfd mapped wherever the kernel likes could take before them. */
 	for (size_t k = 0; k < 2 * r->nshared && rc == 0; k++) {
 		size_t i = k % r->nshared;
-		struct req_shared e = mpi_req_shared(r, i);
+		struct req_shared e = mp__req_shared(r, i);
 
 		if ((k < r->nshared) != ((e.flags & REQ_SH_REGION) != 0))
 			continue;
 		if ((rc = adopt_one(&m, fds, &e, &table[i].obj)) < 0) {
 			char why[200];
 
-			snprintf(why, sizeof(why), "%s", mpi_reason(rc));
-			rc = mpi_why(rc, "shared object %zu (%s): %s", i,
+			snprintf(why, sizeof(why), "%s", mp__reason(rc));
+			rc = mp__why(rc, "shared object %zu (%s): %s", i,
 				     kind_names[e.kind], why);
 		}
 		table[i].kind = (mp_shared_kind_t)e.kind;

@@ -40,20 +40,20 @@ extern char **environ;
 
 enum { STAGE_FDS = 1, STAGE_STDIN, STAGE_EXEC };
 
-int mpi_memfd_with(const char *name, const void *buf, size_t n)
+int mp__memfd_with(const char *name, const void *buf, size_t n)
 {
 	const char *b = buf;
 	int fd = memfd_create(name, MFD_CLOEXEC);
 
 	if (fd < 0)
-		return MPI_WHY_SYS("memfd_create");
+		return MP__WHY_SYS("memfd_create");
 	while (n > 0) {
 		ssize_t w = write(fd, b, n);
 
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0) {
-			int rc = MPI_WHY_SYS("write(memfd)");
+			int rc = MP__WHY_SYS("write(memfd)");
 
 			close(fd);
 			return rc;
@@ -66,29 +66,29 @@ int mpi_memfd_with(const char *name, const void *buf, size_t n)
 
 /* A memfd holding p's request: the fd, or a code with a reason. */
 static int request_memfd(const struct mp_process *p, const char *tname,
-			 const struct mpi_travel *t)
+			 const struct mp__travel *t)
 {
-	struct mpi_req_src src;
+	struct mp__req_src src;
 	size_t size;
 	void *buf;
 	int fd;
 
-	mpi_req_from(p, tname, t, &src);
-	if ((size = mpi_req_size(&src)) == 0)
-		return mpi_why(-EOVERFLOW, "arg of %zu bytes is too big",
+	mp__req_from(p, tname, t, &src);
+	if ((size = mp__req_size(&src)) == 0)
+		return mp__why(-EOVERFLOW, "arg of %zu bytes is too big",
 			       p->arg_len);
-	if ((buf = mpi_malloc(size)) == NULL)
-		return mpi_why(-ENOMEM, "out of memory for a request of %zu "
+	if ((buf = mp__malloc(size)) == NULL)
+		return mp__why(-ENOMEM, "out of memory for a request of %zu "
 					"bytes",
 			       size);
-	mpi_req_encode(&src, buf);
-	fd = mpi_memfd_with("mproc-spawn", buf, size);
-	mpi_free(buf);
+	mp__req_encode(&src, buf);
+	fd = mp__memfd_with("mproc-spawn", buf, size);
+	mp__free(buf);
 	return fd;
 }
 
 /* environ without MP_SPAWN_*, plus var and space (if not NULL): an array
- * to mpi_free, or NULL. */
+ * to mp__free, or NULL. */
 static char **make_env(char *var, char *space)
 {
 	size_t n = 0, j = 0;
@@ -96,7 +96,7 @@ static char **make_env(char *var, char *space)
 
 	while (environ != NULL && environ[n] != NULL)
 		n++;
-	if ((env = mpi_calloc(n + 3, sizeof(*env))) == NULL)
+	if ((env = mp__calloc(n + 3, sizeof(*env))) == NULL)
 		return NULL;
 	for (size_t i = 0; i < n; i++)
 		if (strncmp(environ[i], "MP_SPAWN_", 9) != 0)
@@ -110,7 +110,7 @@ static char **make_env(char *var, char *space)
 
 struct plan {
 	const struct mp_process *p;
-	const struct mpi_travel *t; /* their fds stay open across exec */
+	const struct mp__travel *t; /* their fds stay open across exec */
 	char *argv[2];
 	char **envp;
 	int memfd, exitw, errfd;
@@ -142,38 +142,38 @@ __attribute__((noreturn)) static void child(struct plan *c)
 				fcntl(fd, F_SETFD, FD_CLOEXEC);
 	if (fcntl(c->memfd, F_SETFD, 0) < 0 ||
 	    (c->exitw >= 0 && fcntl(c->exitw, F_SETFD, 0) < 0))
-		mpi_report_fail(c->errfd, errno, STAGE_FDS, "fcntl(F_SETFD)");
+		mp__report_fail(c->errfd, errno, STAGE_FDS, "fcntl(F_SETFD)");
 	for (size_t i = 0; i < c->t->nfds; i++)
 		if (fcntl(c->t->fds[i], F_SETFD, 0) < 0)
-			mpi_report_fail(c->errfd, errno, STAGE_FDS,
+			mp__report_fail(c->errfd, errno, STAGE_FDS,
 					"fcntl(F_SETFD) of a shared object's fd");
-	mpi_apply_opts(c->p, c->errfd);
+	mp__apply_opts(c->p, c->errfd);
 	if (!c->p->keep_stdin) {
 		fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		if (fd < 0 || (fd != 0 && dup2(fd, 0) < 0) ||
 		    (fd == 0 && fcntl(fd, F_SETFD, 0) < 0))
-			mpi_report_fail(c->errfd, errno, STAGE_STDIN,
+			mp__report_fail(c->errfd, errno, STAGE_STDIN,
 					"open(/dev/null) as stdin");
 		if (fd > 0)
 			close(fd);
 	}
 	sigprocmask(SIG_SETMASK, &c->mask, NULL);
-	syscall(SYS_execveat, mpi_exe_fd, "", c->argv, c->envp, AT_EMPTY_PATH);
-	mpi_report_fail(c->errfd, errno, STAGE_EXEC,
+	syscall(SYS_execveat, mp__exe_fd, "", c->argv, c->envp, AT_EMPTY_PATH);
+	mp__report_fail(c->errfd, errno, STAGE_EXEC,
 			"execveat(/proc/self/exe)");
 }
 
-/* child() for mpi_vfork. */
+/* child() for mp__vfork. */
 static void run_child(void *arg)
 {
 	child(arg);
 }
 
-int mpi_spawn_start(struct mp_process *p, const char *tname, int *setup_fd)
+int mp__spawn_start(struct mp_process *p, const char *tname, int *setup_fd)
 {
 	int errp[2] = {-1, -1}, exitp[2] = {-1, -1};
-	struct mpi_child_report r;
-	struct mpi_travel t;
+	struct mp__child_report r;
+	struct mp__travel t;
 	struct plan c;
 	char var[48], space[48];
 	pid_t pid;
@@ -184,15 +184,15 @@ int mpi_spawn_start(struct mp_process *p, const char *tname, int *setup_fd)
 	c.p = p;
 	c.t = &t;
 	c.exitw = -1;
-	c.argv[0] = (char *)(mpi_argv0 != NULL ? mpi_argv0 : p->name);
-	if ((rc = mpi_travel_describe(p->shared, p->nshared, "spawn", &t)) < 0)
+	c.argv[0] = (char *)(mp__argv0 != NULL ? mp__argv0 : p->name);
+	if ((rc = mp__travel_describe(p->shared, p->nshared, "spawn", &t)) < 0)
 		return rc;
 	if ((c.memfd = request_memfd(p, tname, &t)) < 0) {
-		mpi_travel_release(&t);
+		mp__travel_release(&t);
 		return c.memfd;
 	}
-	if ((rc = mpi_report_pipe(errp)) < 0 ||
-	    (!mpi_have_pidfd() && (rc = mpi_report_pipe(exitp)) < 0))
+	if ((rc = mp__report_pipe(errp)) < 0 ||
+	    (!mp__have_pidfd() && (rc = mp__report_pipe(exitp)) < 0))
 		goto out;
 	c.errfd = errp[1];
 	c.exitw = exitp[1];
@@ -202,25 +202,25 @@ int mpi_spawn_start(struct mp_process *p, const char *tname, int *setup_fd)
 	else
 		snprintf(var, sizeof(var), "MP_SPAWN_FD=%d", c.memfd);
 	/* The range for managers' regions (manager/space.c). */
-	if ((c.envp = make_env(var, mpi_space_env(space, sizeof(space))
+	if ((c.envp = make_env(var, mp__space_env(space, sizeof(space))
 					    ? space
 					    : NULL)) == NULL) {
-		rc = mpi_why(-ENOMEM, "out of memory");
+		rc = mp__why(-ENOMEM, "out of memory");
 		goto out;
 	}
-	mpi_forking = true; /* a sanitizer may make vfork a fork: atfork */
-	pid = mpi_vfork(run_child, &c, &c.mask);
-	mpi_forking = false;
+	mp__forking = true; /* a sanitizer may make vfork a fork: atfork */
+	pid = mp__vfork(run_child, &c, &c.mask);
+	mp__forking = false;
 	if (pid < 0) {
 		errno = -pid;
-		rc = MPI_WHY_SYS("vfork");
+		rc = MP__WHY_SYS("vfork");
 		goto out;
 	}
 	close(errp[1]);
 	errp[1] = -1;
-	if (mpi_report_read(errp[0], &r)) { /* it failed and _exits */
-		mpi_child_reap_wait(pid);
-		rc = mpi_why(-r.err, "%s failed in the spawn child of %s: %s",
+	if (mp__report_read(errp[0], &r)) { /* it failed and _exits */
+		mp__child_reap_wait(pid);
+		rc = mp__why(-r.err, "%s failed in the spawn child of %s: %s",
 			     r.what, p->name, mp_strerror(-r.err));
 		goto out;
 	}
@@ -228,17 +228,17 @@ int mpi_spawn_start(struct mp_process *p, const char *tname, int *setup_fd)
 		close(exitp[1]);
 		fd = exitp[0];
 		exitp[0] = exitp[1] = -1;
-	} else if ((fd = mpi_pidfd_open(pid)) < 0) {
-		rc = MPI_WHY_SYS("pidfd_open");
-		mpi_child_kill_reap(&(struct mpi_child){.pid = pid, .fd = -1});
+	} else if ((fd = mp__pidfd_open(pid)) < 0) {
+		rc = MP__WHY_SYS("pidfd_open");
+		mp__child_kill_reap(&(struct mp__child){.pid = pid, .fd = -1});
 		goto out;
 	}
 	p->child.pid = pid;
 	p->child.fd = fd;
 	rc = 0;
 out:
-	mpi_free(c.envp);
-	mpi_travel_release(&t);
+	mp__free(c.envp);
+	mp__travel_release(&t);
 	close(c.memfd);
 	for (int i = 0; i < 2; i++) {
 		if (errp[i] >= 0)
@@ -270,7 +270,7 @@ static char *read_request(int fd, size_t *len)
 	if (fstat(fd, &st) < 0 || st.st_size <= 0)
 		die("cannot read the request: %s", strerror(errno));
 	*len = (size_t)st.st_size;
-	if ((buf = mpi_malloc(*len)) == NULL)
+	if ((buf = mp__malloc(*len)) == NULL)
 		die("out of memory for the request%s", "");
 	while (got < *len) {
 		ssize_t n = pread(fd, buf + got, *len - got, (off_t)got);
@@ -286,9 +286,9 @@ static char *read_request(int fd, size_t *len)
 	return buf;
 }
 
-void mpi_spawn_child_main(int fd)
+void mp__spawn_child_main(int fd)
 {
-	struct mpi_req r;
+	struct mp__req r;
 	mp_target_fn fn;
 	size_t len;
 	char *buf;
@@ -296,25 +296,25 @@ void mpi_spawn_child_main(int fd)
 	int rc;
 
 	buf = read_request(fd, &len);
-	if ((rc = mpi_req_decode(buf, len, &r)) < 0)
-		die("%s", mpi_reason(rc));
-	if ((fn = mpi_target_find(r.target)) == NULL)
+	if ((rc = mp__req_decode(buf, len, &r)) < 0)
+		die("%s", mp__reason(rc));
+	if ((fn = mp__target_find(r.target)) == NULL)
 		die("no target registered as '%s' (MP_TARGET)", r.target);
 	if (r.nshared > 0) {
 		int fds[REQ_MAX_SHARED];
 
 		for (size_t i = 0; i < r.nshared_fds; i++)
-			fds[i] = mpi_req_shared_fd(&r, i);
-		if ((rc = mpi_travel_adopt(&r, fds)) < 0)
-			die("%s", mpi_reason(rc));
+			fds[i] = mp__req_shared_fd(&r, i);
+		if ((rc = mp__travel_adopt(&r, fds)) < 0)
+			die("%s", mp__reason(rc));
 	}
-	mpi_become(r.name, r.ident, r.flags & REQ_DAEMON, r.ppid, -1);
+	mp__become(r.name, r.ident, r.flags & REQ_DAEMON, r.ppid, -1);
 	if (r.flags & REQ_DAEMON) {
-		mpi_die_with_parent(r.ppid, 1);
+		mp__die_with_parent(r.ppid, 1);
 	}
 	prctl(PR_SET_NAME, r.name);
-	arg = mpi_req_arg(&r);
+	arg = mp__req_arg(&r);
 	if (arg == NULL && r.arg_len > 0)
 		die("out of memory for the arg%s", "");
-	mpi_child_run(fn, arg);
+	mp__child_run(fn, arg);
 }

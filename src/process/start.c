@@ -28,7 +28,7 @@ static pthread_once_t atexit_once = PTHREAD_ONCE_INIT;
  * parent (the parent's sentinel reads EOF once every copy is closed). */
 static int exit_w = -1;
 
-void mpi_set_exit_pipe(int exitw)
+void mp__set_exit_pipe(int exitw)
 {
 	fcntl(exitw, F_SETFD, FD_CLOEXEC); /* as a fork child's */
 	exit_w = exitw;
@@ -59,7 +59,7 @@ static int policy_os(mp_sched_policy_t policy)
 }
 
 /* Errors in the options: a code with a reason (mp_process_new reports). */
-#define OPT_ERR(code, ...) mpi_why((code), __VA_ARGS__)
+#define OPT_ERR(code, ...) mp__why((code), __VA_ARGS__)
 
 static int copy_opts(struct mp_process *p, const mp_process_opts_t *o)
 {
@@ -94,7 +94,7 @@ static int copy_opts(struct mp_process *p, const mp_process_opts_t *o)
 				       "number",
 				       i, o->affinity[i]);
 	if (o->naffinity > 0) {
-		p->affinity = mpi_malloc(o->naffinity * sizeof(int));
+		p->affinity = mp__malloc(o->naffinity * sizeof(int));
 		if (p->affinity == NULL)
 			return OPT_ERR(-ENOMEM, "out of memory");
 		memcpy(p->affinity, o->affinity, o->naffinity * sizeof(int));
@@ -108,7 +108,7 @@ static int copy_opts(struct mp_process *p, const mp_process_opts_t *o)
 	p->keep_stdin = o->keep_stdin;
 	p->daemon = o->daemon;
 	if (o->start_method != NULL) {
-		int m = mpi_method_of(o->start_method);
+		int m = mp__method_of(o->start_method);
 
 		if (m < 0)
 			return OPT_ERR(-EINVAL, "cannot find context for '%s' "
@@ -118,10 +118,10 @@ static int copy_opts(struct mp_process *p, const mp_process_opts_t *o)
 		p->method = (enum method)m;
 	}
 	p->arg_len = o->arg_len;
-	if ((rc = mpi_shared_check(o->shared, o->nshared)) < 0)
+	if ((rc = mp__shared_check(o->shared, o->nshared)) < 0)
 		return rc;
 	if (o->nshared > 0) {
-		p->shared = mpi_malloc(o->nshared * sizeof(*p->shared));
+		p->shared = mp__malloc(o->nshared * sizeof(*p->shared));
 		if (p->shared == NULL)
 			return OPT_ERR(-ENOMEM, "out of memory");
 		memcpy(p->shared, o->shared, o->nshared * sizeof(*p->shared));
@@ -138,12 +138,12 @@ mp_process_t *mp_process_new(mp_target_fn target, void *arg,
 	unsigned n;
 	int len, rc;
 
-	MPI_CHECK_NULL_P(target);
+	MP__CHECK_NULL_P(target);
 	if (opts == NULL)
 		opts = &defaults;
-	p = mpi_calloc(1, sizeof(*p));
+	p = mp__calloc(1, sizeof(*p));
 	if (p == NULL) {
-		MPI_ERR(-ENOMEM, "out of memory");
+		MP__ERR(-ENOMEM, "out of memory");
 		return NULL;
 	}
 	p->target = target;
@@ -157,25 +157,25 @@ mp_process_t *mp_process_new(mp_target_fn target, void *arg,
 	else
 		rc = copy_opts(p, opts);
 	if (rc < 0) {
-		mpi_proc_destroy(p);
-		MPI_RAISE(rc);
+		mp__proc_destroy(p);
+		MP__RAISE(rc);
 		return NULL;
 	}
-	n = atomic_fetch_add(&mpi_counter, 1) + 1;
-	len = snprintf(NULL, 0, "%s%s%u", mpi_self.identity,
-		       *mpi_self.identity ? ":" : "", n);
-	p->identity = mpi_malloc((size_t)len + 1);
+	n = atomic_fetch_add(&mp__counter, 1) + 1;
+	len = snprintf(NULL, 0, "%s%s%u", mp__self.identity,
+		       *mp__self.identity ? ":" : "", n);
+	p->identity = mp__malloc((size_t)len + 1);
 	if (p->identity != NULL)
-		snprintf(p->identity, (size_t)len + 1, "%s%s%u", mpi_self.identity,
-			 *mpi_self.identity ? ":" : "", n);
+		snprintf(p->identity, (size_t)len + 1, "%s%s%u", mp__self.identity,
+			 *mp__self.identity ? ":" : "", n);
 	if (opts->name != NULL)
-		p->name = mpi_strdup(opts->name);
-	else if (p->identity != NULL && mpi_asprintf(&p->name, "Process-%s",
+		p->name = mp__strdup(opts->name);
+	else if (p->identity != NULL && mp__asprintf(&p->name, "Process-%s",
 						 p->identity) < 0)
 		p->name = NULL;
 	if (p->identity == NULL || p->name == NULL) {
-		mpi_proc_destroy(p);
-		MPI_ERR(-ENOMEM, "out of memory");
+		mp__proc_destroy(p);
+		MP__ERR(-ENOMEM, "out of memory");
 		return NULL;
 	}
 	return p;
@@ -184,8 +184,8 @@ mp_process_t *mp_process_new(mp_target_fn target, void *arg,
 static void exit_handler(void)
 {
 	/* A child that calls exit() itself runs this too, but then only its
-	 * own children are in mpi_reg. */
-	mpi_exit_cleanup();
+	 * own children are in mp__reg. */
+	mp__exit_cleanup();
 }
 
 static void register_atexit(void)
@@ -199,11 +199,11 @@ static void register_atexit(void)
 __attribute__((noreturn)) static void report(int fd, int err,
 					     const char *what)
 {
-	mpi_report_fail(fd, err, 0, what);
+	mp__report_fail(fd, err, 0, what);
 }
 
 /* Apply the options in the child; on failure report and _exit. */
-void mpi_apply_opts(const struct mp_process *p, int errfd)
+void mp__apply_opts(const struct mp_process *p, int errfd)
 {
 	char what[120];
 
@@ -245,31 +245,31 @@ void mpi_apply_opts(const struct mp_process *p, int errfd)
 	}
 }
 
-void mpi_become(const char *name, const char *ident, bool daemon, pid_t ppid,
+void mp__become(const char *name, const char *ident, bool daemon, pid_t ppid,
 		int parent_fd)
 {
-	if (atomic_load(&mpi_counter) != 0)
-		atomic_store(&mpi_counter, 0);
-	mpi_free(mpi_parent.name_owned);
-	mpi_parent.name = mpi_self.name;
-	mpi_parent.name_owned = mpi_self.name_owned;
-	mpi_parent.identity = mpi_self.identity;
-	mpi_parent.child.pid = ppid;
-	mpi_parent.child.fd = parent_fd;
-	mpi_has_parent = true;
-	mpi_self.name = (char *)name;
-	mpi_self.name_owned = NULL;
-	mpi_self.identity = (char *)ident;
-	mpi_self.daemon = daemon;
-	mpi_self.child.pid = getpid();
+	if (atomic_load(&mp__counter) != 0)
+		atomic_store(&mp__counter, 0);
+	mp__free(mp__parent.name_owned);
+	mp__parent.name = mp__self.name;
+	mp__parent.name_owned = mp__self.name_owned;
+	mp__parent.identity = mp__self.identity;
+	mp__parent.child.pid = ppid;
+	mp__parent.child.fd = parent_fd;
+	mp__has_parent = true;
+	mp__self.name = (char *)name;
+	mp__self.name_owned = NULL;
+	mp__self.identity = (char *)ident;
+	mp__self.daemon = daemon;
+	mp__self.child.pid = getpid();
 }
 
-void mpi_child_run(mp_target_fn target, void *arg)
+void mp__child_run(mp_target_fn target, void *arg)
 {
 	int code = target(arg);
 
-	if (mpi_reg != NULL)
-		mpi_exit_cleanup();
+	if (mp__reg != NULL)
+		mp__exit_cleanup();
 	fflush(NULL); /* as CPython flushes sys.stdout and sys.stderr */
 	syscall(SYS_exit_group, code & 0xff); /* _exit() */
 	__builtin_unreachable();
@@ -283,14 +283,14 @@ __attribute__((noreturn)) static void child_main(struct mp_process *p,
 	int fd;
 
 	/* First: never print what the parent had buffered (see child.h). */
-	mpi_stdio_forget(!p->keep_stdin);
+	mp__stdio_forget(!p->keep_stdin);
 	/*
 	 * Cheap as a child can be: the fewest pages written (each write to a
 	 * page shared with the parent costs a copy-on-write fault) and no
 	 * libc function the parent may never have called (its first call
 	 * through the PLT would run the dynamic linker in every child), hence
 	 * raw syscalls below.  The registry was emptied by the atfork
-	 * handler (mpi_after_fork_child).
+	 * handler (mp__after_fork_child).
 	 */
 	/* Without pidfds: our parent's exit pipe is not ours to hold (it would
 	 * tell our parent we ended only when we did too); ours is. */
@@ -299,14 +299,14 @@ __attribute__((noreturn)) static void child_main(struct mp_process *p,
 			close(exit_w);
 		exit_w = exitw;
 	}
-	mpi_become(p->name, p->identity, p->daemon, ppid, -1);
-	mpi_shared_inherit(p->shared, p->nshared);
+	mp__become(p->name, p->identity, p->daemon, ppid, -1);
+	mp__shared_inherit(p->shared, p->nshared);
 	if (p->daemon) {
 		/* Die with the parent; if it died before prctl, go now. */
-		mpi_die_with_parent(ppid, 1);
+		mp__die_with_parent(ppid, 1);
 	}
 	if (errfd >= 0) {
-		mpi_apply_opts(p, errfd);
+		mp__apply_opts(p, errfd);
 		close(errfd);
 	}
 	syscall(SYS_prctl, PR_SET_NAME, p->name, 0, 0, 0);
@@ -320,10 +320,10 @@ __attribute__((noreturn)) static void child_main(struct mp_process *p,
 			syscall(SYS_fcntl, fd, F_SETFD, 0);
 		}
 	}
-	mpi_child_run(p->target, p->arg);
+	mp__child_run(p->target, p->arg);
 }
 
-bool mpi_needs_setup(const struct mp_process *p)
+bool mp__needs_setup(const struct mp_process *p)
 {
 	return p->new_session || p->new_group || p->naffinity > 0 ||
 	       p->policy != MP_SCHED_INHERIT || p->nice != 0;
@@ -333,22 +333,22 @@ bool mpi_needs_setup(const struct mp_process *p)
  * child's code with a reason. */
 static int read_setup(struct mp_process *p, int fd)
 {
-	struct mpi_child_report r;
+	struct mp__child_report r;
 
-	if (mpi_report_read(fd, &r) == 0)
+	if (mp__report_read(fd, &r) == 0)
 		return 0;
-	return mpi_why(-r.err, "%s failed in the child of %s: %s", r.what,
+	return mp__why(-r.err, "%s failed in the child of %s: %s", r.what,
 		       p->name, mp_strerror(-r.err));
 }
 
 /* Undo a start whose child failed its setup (it _exits at once). */
 static void undo_start(struct mp_process *p)
 {
-	mpi_child_wait(&p->child, MPI_NO_DEADLINE);
-	pthread_mutex_lock(&mpi_reg_lock);
-	mpi_reap_locked(p);
-	mpi_reg_remove(p);
-	pthread_mutex_unlock(&mpi_reg_lock);
+	mp__child_wait(&p->child, MP__NO_DEADLINE);
+	pthread_mutex_lock(&mp__reg_lock);
+	mp__reap_locked(p);
+	mp__reg_remove(p);
+	pthread_mutex_unlock(&mp__reg_lock);
 	close(p->child.fd);
 	p->child.fd = -1;
 	p->child.pid = 0;
@@ -363,24 +363,24 @@ static const char *travel_check(struct mp_process *p, enum method m, int *rc)
 {
 	const char *tname;
 
-	if (mpi_exe_fd < 0 && m == M_SPAWN) {
-		*rc = mpi_why(-ENOTSUP, "start method 'spawn' needs mp_init() "
+	if (mp__exe_fd < 0 && m == M_SPAWN) {
+		*rc = mp__why(-ENOTSUP, "start method 'spawn' needs mp_init() "
 					"called first in main()");
 		return NULL;
 	}
-	if (m == M_FORKSERVER && !mpi_fs_usable()) {
-		*rc = -ENOTSUP; /* with the reason mpi_fs_usable left */
+	if (m == M_FORKSERVER && !mp__fs_usable()) {
+		*rc = -ENOTSUP; /* with the reason mp__fs_usable left */
 		return NULL;
 	}
 	if (p->arg != NULL && p->arg_len == 0) {
-		*rc = mpi_why(-EINVAL,
+		*rc = mp__why(-EINVAL,
 			      "arg is not NULL but opts->arg_len is 0: a %s "
 			      "child cannot see the parent's memory; give the "
 			      "size of the bytes to copy",
-			      mpi_method_name(m));
+			      mp__method_name(m));
 		return NULL;
 	}
-	if ((tname = mpi_target_name(p->target, rc)) == NULL)
+	if ((tname = mp__target_name(p->target, rc)) == NULL)
 		return NULL;
 	return tname;
 }
@@ -392,41 +392,41 @@ static int start_other(struct mp_process *p, enum method m)
 	int rc, setup = -1;
 
 	if ((tname = travel_check(p, m, &rc)) == NULL)
-		return MPI_RAISE(rc);
+		return MP__RAISE(rc);
 	fflush(NULL);
-	pthread_mutex_lock(&mpi_reg_lock);
+	pthread_mutex_lock(&mp__reg_lock);
 	if (p->state != ST_NEW) {
-		rc = MPI_ERR(-EINVAL, "cannot start a process twice");
+		rc = MP__ERR(-EINVAL, "cannot start a process twice");
 		goto unlock;
 	}
-	if (mpi_exiting) {
-		rc = MPI_ERR(MP_ECLOSED, "the program is exiting: no new "
+	if (mp__exiting) {
+		rc = MP__ERR(MP_ECLOSED, "the program is exiting: no new "
 					 "process can start");
 		goto unlock;
 	}
-	mpi_sweep_locked();
+	mp__sweep_locked();
 	p->used = m;
-	rc = m == M_SPAWN ? mpi_spawn_start(p, tname, &setup)
-			  : mpi_fs_start(p, tname, &setup);
+	rc = m == M_SPAWN ? mp__spawn_start(p, tname, &setup)
+			  : mp__fs_start(p, tname, &setup);
 	if (rc < 0) {
-		rc = MPI_RAISE(rc);
+		rc = MP__RAISE(rc);
 		goto unlock;
 	}
 	p->state = ST_STARTED;
-	p->next = mpi_reg;
-	mpi_reg = p;
-	pthread_mutex_unlock(&mpi_reg_lock);
+	p->next = mp__reg;
+	mp__reg = p;
+	pthread_mutex_unlock(&mp__reg_lock);
 	if (setup >= 0) {
 		rc = read_setup(p, setup);
 		close(setup);
 		if (rc < 0) { /* the child _exits at once: reap it, undo */
 			undo_start(p);
-			return MPI_RAISE(rc);
+			return MP__RAISE(rc);
 		}
 	}
 	return 0;
 unlock:
-	pthread_mutex_unlock(&mpi_reg_lock);
+	pthread_mutex_unlock(&mp__reg_lock);
 	return rc;
 }
 
@@ -437,50 +437,50 @@ int mp_process_start(mp_process_t *p)
 	pid_t pid, me;
 	int fd, rc;
 
-	MPI_CHECK_NULL(p);
+	MP__CHECK_NULL(p);
 	if (p->state == ST_CLOSED)
-		return MPI_ERR(MP_ECLOSED, "process object is closed");
+		return MP__ERR(MP_ECLOSED, "process object is closed");
 	if (p->kind != K_CHILD)
-		return MPI_ERR(-EINVAL, "cannot start the current or parent "
+		return MP__ERR(-EINVAL, "cannot start the current or parent "
 					"process");
 	if (p->state != ST_NEW)
-		return MPI_ERR(-EINVAL, "cannot start a process twice");
+		return MP__ERR(-EINVAL, "cannot start a process twice");
 	me = getpid();
 	if (p->creator != me)
-		return MPI_ERR(-ECHILD, "can only start a process object "
+		return MP__ERR(-ECHILD, "can only start a process object "
 					"created by this process");
-	if (mpi_self.daemon)
-		return MPI_ERR(-EPERM, "daemonic processes are not allowed to "
+	if (mp__self.daemon)
+		return MP__ERR(-EPERM, "daemonic processes are not allowed to "
 				       "have children");
 	pthread_once(&atexit_once, register_atexit);
-	m = p->method == M_DEFAULT ? mpi_default_method() : p->method;
+	m = p->method == M_DEFAULT ? mp__default_method() : p->method;
 	if (m != M_FORK)
 		return start_other(p, m);
 	/* Earlier output first; the child discards its copy of what another
-	 * thread buffers meanwhile (mpi_stdio_forget). */
+	 * thread buffers meanwhile (mp__stdio_forget). */
 	fflush(NULL);
-	pthread_mutex_lock(&mpi_reg_lock);
+	pthread_mutex_lock(&mp__reg_lock);
 	if (p->state != ST_NEW) { /* another thread started it meanwhile */
-		rc = MPI_ERR(-EINVAL, "cannot start a process twice");
+		rc = MP__ERR(-EINVAL, "cannot start a process twice");
 		goto fail_unlock;
 	}
-	if (mpi_exiting) {
-		rc = MPI_ERR(MP_ECLOSED, "the program is exiting: no new "
+	if (mp__exiting) {
+		rc = MP__ERR(MP_ECLOSED, "the program is exiting: no new "
 					 "process can start");
 		goto fail_unlock;
 	}
 	/* The pipes are made under the lock, so that no child that another
 	 * thread starts meanwhile inherits their write ends. */
-	if ((mpi_needs_setup(p) && (rc = mpi_report_pipe(pipefd)) < 0) ||
-	    (!mpi_have_pidfd() && (rc = mpi_report_pipe(exitfd)) < 0)) {
-		rc = MPI_RAISE(rc);
+	if ((mp__needs_setup(p) && (rc = mp__report_pipe(pipefd)) < 0) ||
+	    (!mp__have_pidfd() && (rc = mp__report_pipe(exitfd)) < 0)) {
+		rc = MP__RAISE(rc);
 		goto fail_unlock;
 	}
-	mpi_sweep_locked();
+	mp__sweep_locked();
 	p->used = M_FORK;
-	mpi_forking = true; /* the atfork handlers: the lock is ours */
+	mp__forking = true; /* the atfork handlers: the lock is ours */
 	pid = fork();
-	mpi_forking = false;
+	mp__forking = false;
 	if (pid == 0) {
 		if (pipefd[0] >= 0)
 			close(pipefd[0]);
@@ -489,37 +489,37 @@ int mp_process_start(mp_process_t *p)
 		child_main(p, me, pipefd[1], exitfd[1]);
 	}
 	if (pid < 0) {
-		rc = MPI_SYSERR("fork");
+		rc = MP__SYSERR("fork");
 		goto fail_unlock;
 	}
 	if (exitfd[1] >= 0) { /* no pidfds: the exit pipe is the sentinel */
 		close(exitfd[1]);
 		fd = exitfd[0];
 		exitfd[0] = exitfd[1] = -1;
-	} else if ((fd = mpi_pidfd_open(pid)) < 0) {
-		rc = MPI_SYSERR("pidfd_open");
-		mpi_child_kill_reap(&(struct mpi_child){.pid = pid, .fd = -1});
+	} else if ((fd = mp__pidfd_open(pid)) < 0) {
+		rc = MP__SYSERR("pidfd_open");
+		mp__child_kill_reap(&(struct mp__child){.pid = pid, .fd = -1});
 		goto fail_unlock;
 	}
 	p->child.pid = pid;
 	p->child.fd = fd;
 	p->state = ST_STARTED;
-	p->next = mpi_reg;
-	mpi_reg = p;
-	pthread_mutex_unlock(&mpi_reg_lock);
+	p->next = mp__reg;
+	mp__reg = p;
+	pthread_mutex_unlock(&mp__reg_lock);
 	if (pipefd[1] >= 0) {
 		close(pipefd[1]);
 		rc = read_setup(p, pipefd[0]);
 		close(pipefd[0]);
 		if (rc < 0) { /* the child _exits at once: reap it, undo */
 			undo_start(p);
-			return MPI_RAISE(rc);
+			return MP__RAISE(rc);
 		}
 	}
 	return 0;
 
 fail_unlock:
-	pthread_mutex_unlock(&mpi_reg_lock);
+	pthread_mutex_unlock(&mp__reg_lock);
 	for (int i = 0; i < 2; i++) {
 		if (pipefd[i] >= 0)
 			close(pipefd[i]);
@@ -531,9 +531,9 @@ fail_unlock:
 
 int mp_process_run(mp_process_t *p)
 {
-	MPI_CHECK_NULL(p);
+	MP__CHECK_NULL(p);
 	if (p->kind != K_CHILD || p->target == NULL)
-		return MPI_ERR(-EINVAL, "the current or parent process has no "
+		return MP__ERR(-EINVAL, "the current or parent process has no "
 					"target to run");
 	return p->target(p->arg);
 }

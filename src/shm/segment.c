@@ -35,10 +35,10 @@ static int make_path(const char *name, char *out, size_t cap)
 	if (*name == '/')
 		name++;
 	if (*name == '\0' || strchr(name, '/') != NULL || strchr(name, '\n'))
-		return mpi_why(-EINVAL, "name '%s' is invalid (non-empty, no '/')",
+		return mp__why(-EINVAL, "name '%s' is invalid (non-empty, no '/')",
 			       name);
 	if (strlen(name) + 1 >= cap || strlen(name) > NAME_MAX - 1)
-		return mpi_why(-ENAMETOOLONG, "name '%.40s...' is too long",
+		return mp__why(-ENAMETOOLONG, "name '%.40s...' is too long",
 			       name);
 	snprintf(out, cap, "/%s", name);
 	return 0;
@@ -50,7 +50,7 @@ static int map(mp_shm_t *s, int fd)
 	void *p = mmap(NULL, s->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 
 	if (p == MAP_FAILED)
-		return mpi_why(-errno, "mmap of %s (%zu bytes): %s", s->name + 1,
+		return mp__why(-errno, "mmap of %s (%zu bytes): %s", s->name + 1,
 			       s->size, mp_strerror(-errno));
 	s->buf = p;
 	return 0;
@@ -62,12 +62,12 @@ mp_shm_t *mp_shm_create(const char *name, size_t size, const mp_shm_opts_t *opts
 	int fd = -1, tries, rc;
 
 	if (size == 0 || size > (size_t)PTRDIFF_MAX) {
-		MPI_ERR(-EINVAL, "'size' must be a positive number different "
+		MP__ERR(-EINVAL, "'size' must be a positive number different "
 				 "from zero");
 		return NULL;
 	}
-	if ((s = mpi_calloc(1, sizeof(*s))) == NULL) {
-		MPI_ERR(-ENOMEM, "out of memory");
+	if ((s = mp__calloc(1, sizeof(*s))) == NULL) {
+		MP__ERR(-ENOMEM, "out of memory");
 		return NULL;
 	}
 	s->size = size;
@@ -79,8 +79,8 @@ mp_shm_t *mp_shm_create(const char *name, size_t size, const mp_shm_opts_t *opts
 				r = (unsigned)rand() ^ (unsigned)getpid();
 			snprintf(s->name, sizeof(s->name), "/psm_%08x", r);
 		} else if ((rc = make_path(name, s->name, sizeof(s->name))) < 0) {
-			MPI_RAISE(rc);
-			mpi_free(s);
+			MP__RAISE(rc);
+			mp__free(s);
 			return NULL;
 		}
 		fd = shm_open(s->name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -88,26 +88,26 @@ mp_shm_t *mp_shm_create(const char *name, size_t size, const mp_shm_opts_t *opts
 			break;
 	}
 	if (fd < 0) {
-		MPI_ERR(-errno, "shm_open(%s): %s", s->name + 1,
+		MP__ERR(-errno, "shm_open(%s): %s", s->name + 1,
 			mp_strerror(-errno));
-		mpi_free(s);
+		mp__free(s);
 		return NULL;
 	}
 	s->tracked = opts == NULL || !opts->untracked;
 	if (ftruncate(fd, (off_t)size) < 0) {
-		MPI_ERR(-errno, "ftruncate(%s, %zu): %s", s->name + 1, size,
+		MP__ERR(-errno, "ftruncate(%s, %zu): %s", s->name + 1, size,
 			mp_strerror(-errno));
 		goto fail;
 	}
-	if (s->tracked && (rc = mpi_tracker_register(s->name)) < 0) {
-		MPI_ERR(rc, "cannot start the segment tracker: %s",
+	if (s->tracked && (rc = mp__tracker_register(s->name)) < 0) {
+		MP__ERR(rc, "cannot start the segment tracker: %s",
 			mp_strerror(rc));
 		goto fail;
 	}
 	if ((rc = map(s, fd)) < 0) {
-		MPI_RAISE(rc);
+		MP__RAISE(rc);
 		if (s->tracked)
-			mpi_tracker_unregister(s->name);
+			mp__tracker_unregister(s->name);
 		goto fail;
 	}
 	close(fd);
@@ -115,7 +115,7 @@ mp_shm_t *mp_shm_create(const char *name, size_t size, const mp_shm_opts_t *opts
 fail:
 	close(fd);
 	shm_unlink(s->name);
-	mpi_free(s);
+	mp__free(s);
 	return NULL;
 }
 
@@ -125,38 +125,38 @@ mp_shm_t *mp_shm_attach(const char *name)
 	mp_shm_t *s;
 	int fd, rc;
 
-	MPI_CHECK_NULL_P(name);
-	if ((s = mpi_calloc(1, sizeof(*s))) == NULL) {
-		MPI_ERR(-ENOMEM, "out of memory");
+	MP__CHECK_NULL_P(name);
+	if ((s = mp__calloc(1, sizeof(*s))) == NULL) {
+		MP__ERR(-ENOMEM, "out of memory");
 		return NULL;
 	}
 	if ((rc = make_path(name, s->name, sizeof(s->name))) < 0) {
-		MPI_RAISE(rc);
-		mpi_free(s);
+		MP__RAISE(rc);
+		mp__free(s);
 		return NULL;
 	}
 	fd = shm_open(s->name, O_RDWR | O_CLOEXEC, 0);
 	if (fd < 0) {
-		MPI_ERR(-errno, "no shared memory segment '%s': %s", s->name + 1,
+		MP__ERR(-errno, "no shared memory segment '%s': %s", s->name + 1,
 			mp_strerror(-errno));
-		mpi_free(s);
+		mp__free(s);
 		return NULL;
 	}
 	if ((rc = fstat(fd, &st)) < 0 || st.st_size == 0) {
 		if (rc < 0)
-			MPI_ERR(-errno, "fstat(%s): %s", s->name + 1,
+			MP__ERR(-errno, "fstat(%s): %s", s->name + 1,
 				mp_strerror(-errno));
 		else
-			MPI_ERR(-EINVAL, "segment '%s' is empty", s->name + 1);
+			MP__ERR(-EINVAL, "segment '%s' is empty", s->name + 1);
 		close(fd);
-		mpi_free(s);
+		mp__free(s);
 		return NULL;
 	}
 	s->size = (size_t)st.st_size;
 	if ((rc = map(s, fd)) < 0) {
-		MPI_RAISE(rc);
+		MP__RAISE(rc);
 		close(fd);
-		mpi_free(s);
+		mp__free(s);
 		return NULL;
 	}
 	close(fd);
@@ -180,10 +180,10 @@ const char *mp_shm_name(const mp_shm_t *s)
 
 int mp_shm_close(mp_shm_t *s)
 {
-	MPI_CHECK_NULL(s);
+	MP__CHECK_NULL(s);
 	if (s->buf != NULL) {
 		if (munmap(s->buf, s->size) < 0)
-			return MPI_ERR(-errno, "munmap of %s: %s", s->name + 1,
+			return MP__ERR(-errno, "munmap of %s: %s", s->name + 1,
 				       mp_strerror(-errno));
 		s->buf = NULL;
 	}
@@ -196,31 +196,31 @@ void mp_shm_free(mp_shm_t *s)
 		return;
 	if (s->buf != NULL)
 		munmap(s->buf, s->size); /* only EINVAL, impossible here */
-	mpi_free(s);
+	mp__free(s);
 }
 
 int mp_shm_unlink(mp_shm_t *s)
 {
-	MPI_CHECK_NULL(s);
+	MP__CHECK_NULL(s);
 	if (shm_unlink(s->name) < 0)
-		return MPI_ERR(-errno, "shm_unlink(%s): %s", s->name + 1,
+		return MP__ERR(-errno, "shm_unlink(%s): %s", s->name + 1,
 			       mp_strerror(-errno));
-	mpi_tracker_unregister(s->name);
+	mp__tracker_unregister(s->name);
 	return 0;
 }
 
-int mpi_shm_open_fd(const mp_shm_t *s)
+int mp__shm_open_fd(const mp_shm_t *s)
 {
 	int fd = shm_open(s->name, O_RDWR | O_CLOEXEC, 0);
 
 	if (fd < 0)
-		return mpi_why(-errno, "SharedMemory '%s' cannot travel: "
+		return mp__why(-errno, "SharedMemory '%s' cannot travel: "
 				       "shm_open: %s",
 			       s->name + 1, mp_strerror(-errno));
 	return fd;
 }
 
-int mpi_shm_adopt(int fd, mp_shm_t **out)
+int mp__shm_adopt(int fd, mp_shm_t **out)
 {
 	static const char dir[] = "/dev/shm/";
 	char link[64], path[NAME_MAX + sizeof(dir) + 2];
@@ -232,25 +232,25 @@ int mpi_shm_adopt(int fd, mp_shm_t **out)
 	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
 	n = readlink(link, path, sizeof(path) - 1);
 	if (n < 0)
-		return MPI_WHY_SYS("readlink(/proc/self/fd)");
+		return MP__WHY_SYS("readlink(/proc/self/fd)");
 	path[n] = '\0';
 	if (strncmp(path, dir, sizeof(dir) - 1) != 0 ||
 	    strlen(path) - (sizeof(dir) - 1) > NAME_MAX - 1)
-		return mpi_why(-EPROTO, "fd %d is not a shared memory segment "
+		return mp__why(-EPROTO, "fd %d is not a shared memory segment "
 					"(%s)",
 			       fd, path);
 	if (fstat(fd, &st) < 0)
-		return MPI_WHY_SYS("fstat");
+		return MP__WHY_SYS("fstat");
 	if (st.st_size <= 0)
-		return mpi_why(-EPROTO, "segment %s is empty", path);
-	if ((s = mpi_calloc(1, sizeof(*s))) == NULL)
-		return mpi_why(-ENOMEM, "out of memory");
+		return mp__why(-EPROTO, "segment %s is empty", path);
+	if ((s = mp__calloc(1, sizeof(*s))) == NULL)
+		return mp__why(-ENOMEM, "out of memory");
 	s->name[0] = '/';
 	memcpy(s->name + 1, path + sizeof(dir) - 1,
 	       strlen(path + sizeof(dir) - 1) + 1);
 	s->size = (size_t)st.st_size;
 	if ((rc = map(s, fd)) < 0) {
-		mpi_free(s);
+		mp__free(s);
 		return rc;
 	}
 	*out = s;

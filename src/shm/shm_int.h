@@ -10,9 +10,9 @@
  * Ask the tracker (started on first use) to unlink `name` when the calling
  * process ends without unlinking it.  0 or -errno.
  */
-int mpi_tracker_register(const char *name);
+int mp__tracker_register(const char *name);
 
 /* The calling process unlinked `name`: the tracker forgets it. */
-void mpi_tracker_unregister(const char *name);
+void mp__tracker_unregister(const char *name);
 
 #endif

@@ -101,7 +101,7 @@ static void *grow(void *arr, size_t *cap, size_t n, size_t size)
 		return arr;
 	*cap = *cap ? 2 * *cap : 16;
 	if (__builtin_mul_overflow(*cap, size, &bytes) ||
-	    (arr = mpi_realloc(arr, bytes)) == NULL)
+	    (arr = mp__realloc(arr, bytes)) == NULL)
 		_exit(1);
 	return arr;
 }
@@ -138,7 +138,7 @@ static void add(struct tracker *t, pid_t pid, const char *name)
 	struct registrant *r = find_registrant(t, pid);
 
 	if (r == NULL) {
-		int fd = mpi_pidfd_open(pid);
+		int fd = mp__pidfd_open(pid);
 
 		if (fd < 0 && errno == ESRCH) {
 			shm_unlink(name); /* already gone */
@@ -189,7 +189,7 @@ static bool gone_by_pid(struct registrant *r)
 {
 	if (kill(r->pid, 0) < 0 && errno == ESRCH)
 		return true;
-	r->pidfd = mpi_pidfd_open(r->pid); /* room again, say */
+	r->pidfd = mp__pidfd_open(r->pid); /* room again, say */
 	return r->pidfd < 0 && errno == ESRCH;
 }
 
@@ -295,7 +295,7 @@ static int start_tracker(int *wfd)
 
 		if (fork() != 0)
 			_exit(0); /* the grandchild is re-parented */
-		mpi_stdio_forget(true); /* never the parent's lines again */
+		mp__stdio_forget(true); /* never the parent's lines again */
 		setsid();
 		sigaction(SIGINT, &ign, NULL);
 		sigaction(SIGTERM, &ign, NULL);
@@ -353,12 +353,12 @@ static int send_line(char op, const char *name)
 	return rc;
 }
 
-int mpi_tracker_register(const char *name)
+int mp__tracker_register(const char *name)
 {
 	return send_line('+', name);
 }
 
-void mpi_tracker_unregister(const char *name)
+void mp__tracker_unregister(const char *name)
 {
 	send_line('-', name);
 }

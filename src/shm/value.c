@@ -30,11 +30,11 @@ void *mp_shared_alloc(size_t size)
 	int rc;
 
 	if (size == 0) {
-		MPI_ERR(-EINVAL, "size 0: allocate at least one byte");
+		MP__ERR(-EINVAL, "size 0: allocate at least one byte");
 		return NULL;
 	}
-	if ((rc = mpi_shared_new(size, &p)) < 0) {
-		MPI_RAISE(rc);
+	if ((rc = mp__shared_new(size, &p)) < 0) {
+		MP__RAISE(rc);
 		return NULL;
 	}
 	return p;
@@ -42,7 +42,7 @@ void *mp_shared_alloc(size_t size)
 
 void mp_shared_free(void *p)
 {
-	mpi_arena_free(p);
+	mp__arena_free(p);
 }
 
 size_t mp_typecode_size(char typecode)
@@ -79,12 +79,12 @@ static int array_size(char typecode, size_t n, size_t *size)
 	size_t elem = mp_typecode_size(typecode), bytes;
 
 	if (elem == 0)
-		return mpi_why(-EINVAL, "typecode '%c' is not one of c b B h H "
+		return mp__why(-EINVAL, "typecode '%c' is not one of c b B h H "
 			       "i I l L q Q f d",
 			       typecode > 32 && typecode < 127 ? typecode : '?');
 	if (n == 0 || __builtin_mul_overflow(n, elem, &bytes) ||
 	    __builtin_add_overflow(bytes, sizeof(struct mp_array), size))
-		return mpi_why(-EINVAL, "length %zu is invalid", n);
+		return mp__why(-EINVAL, "length %zu is invalid", n);
 	return 0;
 }
 
@@ -97,7 +97,7 @@ static int array_new(char typecode, size_t n, const void *init,
 	int rc;
 
 	if ((rc = array_size(typecode, n, &size)) < 0 ||
-	    (rc = mpi_shared_new(size, &p)) < 0)
+	    (rc = mp__shared_new(size, &p)) < 0)
 		return rc;
 	a = p; /* zeroed: the RLock is initialised, free */
 	a->typecode = typecode;
@@ -119,13 +119,13 @@ static int copy_locked(struct mp_array *a, void *dst, const void *src)
 	int rc = 0;
 
 	if (a->locked) {
-		rc = mpi_rlock_acquire(&a->lock, MP_FOREVER);
+		rc = mp__rlock_acquire(&a->lock, MP_FOREVER);
 		if (rc < 0 && rc != MP_EOWNERDEAD)
 			return rc;
 	}
 	memcpy(dst, src, a->elem);
 	if (a->locked)
-		mpi_rlock_release(&a->lock);
+		mp__rlock_release(&a->lock);
 	return rc;
 }
 
@@ -137,12 +137,12 @@ mp_value_t *mp_value_new(char typecode, const void *init,
 	struct mp_array *a = NULL;
 	int rc = array_new(typecode, 1, init, opts, &a);
 
-	return rc < 0 ? (MPI_RAISE(rc), NULL) : (mp_value_t *)a;
+	return rc < 0 ? (MP__RAISE(rc), NULL) : (mp_value_t *)a;
 }
 
 void mp_value_free(mp_value_t *v)
 {
-	mpi_arena_free(v);
+	mp__arena_free(v);
 }
 
 void *mp_value_ptr(mp_value_t *v)
@@ -154,20 +154,20 @@ int mp_value_get(mp_value_t *v, void *out)
 {
 	int rc;
 
-	MPI_CHECK_NULL(v);
-	MPI_CHECK_NULL(out);
+	MP__CHECK_NULL(v);
+	MP__CHECK_NULL(out);
 	rc = copy_locked(&v->a, out, v->a.data);
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 int mp_value_set(mp_value_t *v, const void *in)
 {
 	int rc;
 
-	MPI_CHECK_NULL(v);
-	MPI_CHECK_NULL(in);
+	MP__CHECK_NULL(v);
+	MP__CHECK_NULL(in);
 	rc = copy_locked(&v->a, v->a.data, in);
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 mp_rlock_t *mp_value_get_lock(mp_value_t *v)
@@ -188,12 +188,12 @@ mp_array_t *mp_array_new(char typecode, size_t n, const void *init,
 	struct mp_array *a = NULL;
 	int rc = array_new(typecode, n, init, opts, &a);
 
-	return rc < 0 ? (MPI_RAISE(rc), NULL) : a;
+	return rc < 0 ? (MP__RAISE(rc), NULL) : a;
 }
 
 void mp_array_free(mp_array_t *a)
 {
-	mpi_arena_free(a);
+	mp__arena_free(a);
 }
 
 void *mp_array_ptr(mp_array_t *a)
@@ -215,26 +215,26 @@ int mp_array_get(mp_array_t *a, size_t i, void *out)
 {
 	int rc;
 
-	MPI_CHECK_NULL(a);
-	MPI_CHECK_NULL(out);
+	MP__CHECK_NULL(a);
+	MP__CHECK_NULL(out);
 	if (i >= a->len)
-		return MPI_ERR(-ERANGE, "index %zu out of range (length %zu)", i,
+		return MP__ERR(-ERANGE, "index %zu out of range (length %zu)", i,
 			       a->len);
 	rc = copy_locked(a, out, a->data + i * a->elem);
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 int mp_array_set(mp_array_t *a, size_t i, const void *in)
 {
 	int rc;
 
-	MPI_CHECK_NULL(a);
-	MPI_CHECK_NULL(in);
+	MP__CHECK_NULL(a);
+	MP__CHECK_NULL(in);
 	if (i >= a->len)
-		return MPI_ERR(-ERANGE, "index %zu out of range (length %zu)", i,
+		return MP__ERR(-ERANGE, "index %zu out of range (length %zu)", i,
 			       a->len);
 	rc = copy_locked(a, a->data + i * a->elem, in);
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 mp_rlock_t *mp_array_get_lock(mp_array_t *a)

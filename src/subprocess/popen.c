@@ -19,7 +19,7 @@
 #include "internal/error.h"
 #include "subprocess/subprocess_int.h"
 
-int mpi_buf_add(struct buf *b, const void *data, size_t n)
+int mp__buf_add(struct buf *b, const void *data, size_t n)
 {
 	size_t need;
 
@@ -32,7 +32,7 @@ int mpi_buf_add(struct buf *b, const void *data, size_t n)
 
 		while (cap < need)
 			cap = cap > PTRDIFF_MAX / 2 ? need : cap * 2;
-		if ((d = mpi_realloc(b->data, cap)) == NULL)
+		if ((d = mp__realloc(b->data, cap)) == NULL)
 			return -ENOMEM;
 		b->data = d;
 		b->cap = cap;
@@ -46,25 +46,25 @@ int mpi_buf_add(struct buf *b, const void *data, size_t n)
 
 pid_t mp_popen_pid(const mp_popen_t *p)
 {
-	MPI_CHECK_NULL(p);
+	MP__CHECK_NULL(p);
 	return p->child.pid;
 }
 
 int mp_popen_stdin(const mp_popen_t *p)
 {
-	MPI_CHECK_NULL(p);
+	MP__CHECK_NULL(p);
 	return p->fd_in;
 }
 
 int mp_popen_stdout(const mp_popen_t *p)
 {
-	MPI_CHECK_NULL(p);
+	MP__CHECK_NULL(p);
 	return p->fd_out;
 }
 
 int mp_popen_stderr(const mp_popen_t *p)
 {
-	MPI_CHECK_NULL(p);
+	MP__CHECK_NULL(p);
 	return p->fd_err;
 }
 
@@ -75,7 +75,7 @@ static int popen_poll(mp_popen_t *p, int *returncode)
 	int rc;
 
 	if (!p->reaped) {
-		rc = mpi_child_reap(&p->child, &p->returncode, NULL);
+		rc = mp__child_reap(&p->child, &p->returncode, NULL);
 		if (rc <= 0)
 			return rc;
 		p->reaped = true;
@@ -89,9 +89,9 @@ int mp_popen_poll(mp_popen_t *p, int *returncode)
 {
 	int rc;
 
-	MPI_CHECK_NULL(p);
+	MP__CHECK_NULL(p);
 	rc = popen_poll(p, returncode);
-	return rc < 0 ? MPI_RAISE(rc) : rc;
+	return rc < 0 ? MP__RAISE(rc) : rc;
 }
 
 /* Wait until p ended and reap it: 0, -ETIMEDOUT, or a code with a
@@ -101,7 +101,7 @@ static int wait_until(mp_popen_t *p, uint64_t deadline, int *returncode)
 	int rc;
 
 	while ((rc = popen_poll(p, returncode)) == 0) {
-		rc = mpi_child_wait(&p->child, deadline);
+		rc = mp__child_wait(&p->child, deadline);
 		if (rc == -ETIMEDOUT)
 			return popen_poll(p, returncode) == 1 ? 0 : -ETIMEDOUT;
 		if (rc < 0)
@@ -115,14 +115,14 @@ int mp_popen_wait(mp_popen_t *p, double timeout, int *returncode)
 	uint64_t deadline;
 	int rc;
 
-	MPI_CHECK_NULL(p);
-	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
-		return MPI_RAISE(rc);
+	MP__CHECK_NULL(p);
+	if ((rc = mp__deadline(timeout, &deadline)) < 0)
+		return MP__RAISE(rc);
 	rc = wait_until(p, deadline, returncode);
 	if (rc == -ETIMEDOUT)
-		return MPI_ERR(rc, "process %d still running",
+		return MP__ERR(rc, "process %d still running",
 			       (int)p->child.pid);
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 static void close_fd(int *fd)
@@ -166,7 +166,7 @@ static int read_into(int *fd, struct buf *b)
 	ssize_t r;
 
 	if (b->cap < len + sizeof(room) + 1) {
-		if (mpi_buf_add(b, room, sizeof(room)) < 0)
+		if (mp__buf_add(b, room, sizeof(room)) < 0)
 			return -ENOMEM;
 		b->len = len;
 		b->data[len] = '\0';
@@ -219,11 +219,11 @@ static int communicate_until(mp_popen_t *p, const char *in, size_t len,
 			pfd[n++] = (struct pollfd){p->fd_err, POLLIN, 0};
 		if (n == 0)
 			break;
-		rc = ppoll(pfd, (nfds_t)n, mpi_remaining(deadline, &ts), NULL);
+		rc = ppoll(pfd, (nfds_t)n, mp__remaining(deadline, &ts), NULL);
 		if (rc < 0 && errno == EINTR)
 			continue;
 		if (rc < 0)
-			return MPI_WHY_SYS("ppoll");
+			return MP__WHY_SYS("ppoll");
 		if (rc == 0)
 			return -ETIMEDOUT;
 		for (int i = 0; i < n; i++) {
@@ -243,7 +243,7 @@ static int communicate_until(mp_popen_t *p, const char *in, size_t len,
 									   : &p->fd_err,
 						   pfd[i].fd == p->fd_out ? &p->out
 									   : &p->err)) < 0) {
-				return mpi_why(rc, "out of memory for the "
+				return mp__why(rc, "out of memory for the "
 					       "output");
 			}
 		}
@@ -254,7 +254,7 @@ static int communicate_until(mp_popen_t *p, const char *in, size_t len,
 /* Hand b to the caller as owned bytes (b is left empty). */
 static int take(struct buf *b, mp_bytes_t *out)
 {
-	if (b->data == NULL && mpi_buf_add(b, "", 0) < 0)
+	if (b->data == NULL && mp__buf_add(b, "", 0) < 0)
 		return -ENOMEM;
 	out->data = b->data;
 	out->len = b->len;
@@ -267,7 +267,7 @@ static int copy(const struct buf *b, mp_bytes_t *out)
 {
 	struct buf c = {0};
 
-	if (mpi_buf_add(&c, b->data, b->len) < 0)
+	if (mp__buf_add(&c, b->data, b->len) < 0)
 		return -ENOMEM;
 	out->data = c.data;
 	out->len = c.len;
@@ -293,24 +293,24 @@ int mp_popen_communicate(mp_popen_t *p, const void *input, size_t len,
 		*out = (mp_bytes_t){0};
 	if (err != NULL)
 		*err = (mp_bytes_t){0};
-	MPI_CHECK_NULL(p);
-	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
-		return MPI_RAISE(rc);
+	MP__CHECK_NULL(p);
+	if ((rc = mp__deadline(timeout, &deadline)) < 0)
+		return MP__RAISE(rc);
 	if (input == NULL && len > 0)
-		return MPI_ERR(-EINVAL, "argument 'input' is NULL but len is %zu",
+		return MP__ERR(-EINVAL, "argument 'input' is NULL but len is %zu",
 			       len);
 	if (input != NULL && len > 0 && p->fd_in < 0 && !p->input_done)
-		return MPI_ERR(-EINVAL, "input given but stdin is not a PIPE");
+		return MP__ERR(-EINVAL, "input given but stdin is not a PIPE");
 	rc = communicate_until(p, input, len, deadline);
 	if (rc < 0 && rc != -ETIMEDOUT)
-		return MPI_RAISE(rc);
+		return MP__RAISE(rc);
 	if (hand_out(&p->out, rc == 0, out) < 0 ||
 	    hand_out(&p->err, rc == 0, err) < 0) {
 		mp_bytes_destroy(out);
-		return MPI_ERR(-ENOMEM, "out of memory for the output");
+		return MP__ERR(-ENOMEM, "out of memory for the output");
 	}
 	if (rc == -ETIMEDOUT)
-		return MPI_ERR(rc, "timed out; %zu bytes of output so far",
+		return MP__ERR(rc, "timed out; %zu bytes of output so far",
 			       p->out.len + p->err.len);
 	return 0;
 }
@@ -326,7 +326,7 @@ static int next_line(mp_popen_t *p, mp_bytes_t *line)
 	if (nl == NULL && (p->fd_out >= 0 || p->line.len == 0))
 		return 0;
 	n = nl ? (size_t)(nl - p->line.data) + 1 : p->line.len;
-	if (mpi_buf_add(&b, p->line.data, n) < 0)
+	if (mp__buf_add(&b, p->line.data, n) < 0)
 		return -ENOMEM;
 	memmove(p->line.data, p->line.data + n, p->line.len - n + 1);
 	p->line.len -= n;
@@ -342,68 +342,68 @@ int mp_popen_readline(mp_popen_t *p, double timeout, mp_bytes_t *line)
 	struct timespec ts;
 	int rc;
 
-	MPI_CHECK_NULL(p);
-	MPI_CHECK_NULL(line);
+	MP__CHECK_NULL(p);
+	MP__CHECK_NULL(line);
 	*line = (mp_bytes_t){0};
-	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
-		return MPI_RAISE(rc);
+	if ((rc = mp__deadline(timeout, &deadline)) < 0)
+		return MP__RAISE(rc);
 	/* Without a pipe there is nothing to read: not an end of file. */
 	if (!p->out_pipe)
-		return MPI_ERR(-EINVAL, "stdout is not a PIPE");
+		return MP__ERR(-EINVAL, "stdout is not a PIPE");
 	while ((rc = next_line(p, line)) == 0) {
 		if (p->fd_out < 0)
 			return 0;
 		pfd = (struct pollfd){p->fd_out, POLLIN, 0};
-		rc = ppoll(&pfd, 1, mpi_remaining(deadline, &ts), NULL);
+		rc = ppoll(&pfd, 1, mp__remaining(deadline, &ts), NULL);
 		if (rc < 0 && errno == EINTR)
 			continue;
 		if (rc < 0)
-			return MPI_SYSERR("ppoll");
+			return MP__SYSERR("ppoll");
 		if (rc == 0)
-			return MPI_ERR(-ETIMEDOUT, "no complete line yet");
+			return MP__ERR(-ETIMEDOUT, "no complete line yet");
 		set_nonblock(p->fd_out);
 		if ((rc = read_into(&p->fd_out, &p->line)) < 0)
-			return MPI_ERR(rc, "out of memory");
+			return MP__ERR(rc, "out of memory");
 	}
-	return rc < 0 ? MPI_ERR(rc, "out of memory") : 1;
+	return rc < 0 ? MP__ERR(rc, "out of memory") : 1;
 }
 
 /* Send sig to p's child unless reaped: 0 or a code with a reason. */
 static int send_signal(mp_popen_t *p, int sig)
 {
-	if (mpi_signal_check(sig) < 0)
+	if (mp__signal_check(sig) < 0)
 		return -EINVAL;
-	return p->reaped ? 0 : mpi_child_signal(&p->child, sig);
+	return p->reaped ? 0 : mp__child_signal(&p->child, sig);
 }
 
 int mp_popen_send_signal(mp_popen_t *p, int sig)
 {
 	int rc;
 
-	MPI_CHECK_NULL(p);
+	MP__CHECK_NULL(p);
 	rc = send_signal(p, sig);
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 int mp_popen_terminate(mp_popen_t *p)
 {
 	int rc;
 
-	MPI_CHECK_NULL(p);
+	MP__CHECK_NULL(p);
 	rc = send_signal(p, SIGTERM);
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 int mp_popen_kill(mp_popen_t *p)
 {
 	int rc;
 
-	MPI_CHECK_NULL(p);
+	MP__CHECK_NULL(p);
 	rc = send_signal(p, SIGKILL);
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
-void mpi_popen_free(mp_popen_t *p)
+void mp__popen_free(mp_popen_t *p)
 {
 	if (p == NULL)
 		return;
@@ -411,18 +411,18 @@ void mpi_popen_free(mp_popen_t *p)
 	close_fd(&p->fd_out);
 	close_fd(&p->fd_err);
 	if (!p->reaped && popen_poll(p, NULL) == 0)
-		mpi_child_kill_reap(&p->child);
+		mp__child_kill_reap(&p->child);
 	if (p->child.fd >= 0)
 		close(p->child.fd);
-	mpi_free(p->out.data);
-	mpi_free(p->err.data);
-	mpi_free(p->line.data);
-	mpi_free(p);
+	mp__free(p->out.data);
+	mp__free(p->err.data);
+	mp__free(p->line.data);
+	mp__free(p);
 }
 
 void mp_popen_free(mp_popen_t *p)
 {
-	mpi_popen_free(p);
+	mp__popen_free(p);
 }
 
 /* ---- run ---- */
@@ -441,15 +441,15 @@ int mp_run(const char *const argv[], const mp_run_opts_t *opts, mp_completed_t *
 	uint64_t deadline, limit;
 	int rc;
 
-	MPI_CHECK_NULL(res);
+	MP__CHECK_NULL(res);
 	memset(res, 0, sizeof(*res));
 	if (opts == NULL)
 		opts = &defaults;
-	if ((rc = mpi_timeout_check(opts->timeout, "opts->timeout")) < 0)
-		return MPI_RAISE(rc);
-	limit = mpi_option_timeout_ns(opts->timeout);
+	if ((rc = mp__timeout_check(opts->timeout, "opts->timeout")) < 0)
+		return MP__RAISE(rc);
+	limit = mp__option_timeout_ns(opts->timeout);
 	if (opts->input == NULL && opts->input_len > 0)
-		return MPI_ERR(-EINVAL, "opts->input is NULL but opts->input_len "
+		return MP__ERR(-EINVAL, "opts->input is NULL but opts->input_len "
 				"is %zu", opts->input_len);
 	po = opts->popen;
 	if (opts->input != NULL)
@@ -460,38 +460,38 @@ int mp_run(const char *const argv[], const mp_run_opts_t *opts, mp_completed_t *
 			po.err.kind = MP_STDIO_PIPE;
 	}
 	/* With a timeout, the child leads a group we can kill as a whole. */
-	if (limit != MPI_NO_DEADLINE && !po.start_new_session)
+	if (limit != MP__NO_DEADLINE && !po.start_new_session)
 		po.new_process_group = true;
-	if ((rc = mpi_popen_new(argv, &po, &p)) < 0)
-		return MPI_RAISE(rc);
-	deadline = mpi_deadline_in(limit);
+	if ((rc = mp__popen_new(argv, &po, &p)) < 0)
+		return MP__RAISE(rc);
+	deadline = mp__deadline_in(limit);
 	rc = communicate_until(p, opts->input, opts->input_len, deadline);
 	if (rc == -ETIMEDOUT) {
 		/* Kill the whole group: grandchildren holding our pipes too. */
 		kill(-p->child.pid, SIGKILL);
-		mpi_child_signal(&p->child, SIGKILL);
+		mp__child_signal(&p->child, SIGKILL);
 		/* Collect what is left, briefly: an escaped grandchild
 		 * (setsid) could hold a pipe open forever. */
-		communicate_until(p, NULL, 0, mpi_now_ns() + 200000000u);
-		wait_until(p, MPI_NO_DEADLINE, NULL);
+		communicate_until(p, NULL, 0, mp__now_ns() + 200000000u);
+		wait_until(p, MP__NO_DEADLINE, NULL);
 		res->timed_out = true;
 	} else if (rc < 0) {
-		mpi_popen_free(p);
-		return MPI_RAISE(rc);
+		mp__popen_free(p);
+		return MP__RAISE(rc);
 	}
 	res->pid = p->child.pid;
 	res->returncode = p->returncode;
 	rc = take(&p->out, &res->out) < 0 || take(&p->err, &res->err) < 0;
-	mpi_popen_free(p);
+	mp__popen_free(p);
 	if (rc) {
 		completed_release(res);
-		return MPI_ERR(-ENOMEM, "out of memory");
+		return MP__ERR(-ENOMEM, "out of memory");
 	}
 	if (res->timed_out)
-		return MPI_ERR(-ETIMEDOUT, "Command '%s' timed out after %g seconds",
+		return MP__ERR(-ETIMEDOUT, "Command '%s' timed out after %g seconds",
 			       argv[0], opts->timeout);
 	if (opts->check && res->returncode != 0)
-		return MPI_ERR(MP_ECALLED,
+		return MP__ERR(MP_ECALLED,
 			       res->returncode < 0
 				       ? "Command '%s' died with signal %d."
 				       : "Command '%s' returned non-zero exit "
@@ -513,23 +513,23 @@ int mp_bytes_lines(const mp_bytes_t *b, char ***lines)
 	size_t count = 0, i, start;
 	char **arr, *text;
 
-	MPI_CHECK_NULL(b);
-	MPI_CHECK_NULL(lines);
+	MP__CHECK_NULL(b);
+	MP__CHECK_NULL(lines);
 	if (b->data == NULL && b->len > 0)
-		return MPI_ERR(-EINVAL, "b->data is NULL but b->len is %zu",
+		return MP__ERR(-EINVAL, "b->data is NULL but b->len is %zu",
 			       b->len);
 	for (i = 0; i < b->len; i++)
 		count += b->data[i] == '\n';
 	if (b->len > 0 && b->data[b->len - 1] != '\n')
 		count++;
 	if (count > (size_t)INT32_MAX)
-		return MPI_ERR(-EOVERFLOW, "too many lines");
+		return MP__ERR(-EOVERFLOW, "too many lines");
 	/* count + 1 pointers, then the text and its NUL: no wrap. */
 	if (__builtin_mul_overflow(count + 1, sizeof(*arr), &i) ||
 	    __builtin_add_overflow(i, b->len, &i) ||
 	    __builtin_add_overflow(i, 1, &i) ||
-	    (arr = mpi_malloc(i)) == NULL)
-		return MPI_ERR(-ENOMEM, "out of memory for %zu bytes", b->len);
+	    (arr = mp__malloc(i)) == NULL)
+		return MP__ERR(-ENOMEM, "out of memory for %zu bytes", b->len);
 	text = (char *)(arr + count + 1);
 	if (b->len)
 		memcpy(text, b->data, b->len);

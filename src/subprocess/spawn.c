@@ -54,7 +54,7 @@ struct plan {
 __attribute__((noreturn)) static void fail(const struct plan *c, int err,
 					   int step)
 {
-	mpi_report_fail(c->errfd, err, step, NULL);
+	mp__report_fail(c->errfd, err, step, NULL);
 }
 
 /* execvp without malloc: try each PATH entry in a stack buffer. */
@@ -152,7 +152,7 @@ __attribute__((noreturn)) static void child(const struct plan *c)
 	__builtin_unreachable();
 }
 
-/* child() for mpi_vfork. */
+/* child() for mp__vfork. */
 static void run_child(void *arg)
 {
 	child(arg);
@@ -173,7 +173,7 @@ static char **make_env(const mp_popen_opts_t *o, char ***owned)
 		n++;
 	while (o->env_add[m])
 		m++;
-	if ((env = mpi_calloc(n + m + 1, sizeof(*env))) == NULL)
+	if ((env = mp__calloc(n + m + 1, sizeof(*env))) == NULL)
 		return NULL;
 	for (i = 0, j = 0; i < n; i++) {
 		const char *eq = strchr(environ[i], '=');
@@ -243,11 +243,11 @@ static int stream(const mp_stdio_t *s, int which, int *parent_end, int *child_en
 static int check_pass_fds(const mp_popen_opts_t *o)
 {
 	if (o->npass_fds > 0 && o->pass_fds == NULL)
-		return mpi_why(-EINVAL, "opts->pass_fds is NULL but "
+		return mp__why(-EINVAL, "opts->pass_fds is NULL but "
 			       "opts->npass_fds is %zu", o->npass_fds);
 	for (size_t i = 0; i < o->npass_fds; i++)
 		if (o->pass_fds[i] < 0 || fcntl(o->pass_fds[i], F_GETFD) < 0)
-			return mpi_why(-EBADF, "opts->pass_fds[%zu] = %d is not "
+			return mp__why(-EBADF, "opts->pass_fds[%zu] = %d is not "
 				       "an open fd", i, o->pass_fds[i]);
 	return 0;
 }
@@ -255,11 +255,11 @@ static int check_pass_fds(const mp_popen_opts_t *o)
 static int check_args(const char *const argv[], const mp_popen_opts_t *o)
 {
 	if (argv == NULL)
-		return mpi_why(-EINVAL, "argument 'argv' is NULL");
+		return mp__why(-EINVAL, "argument 'argv' is NULL");
 	if (argv[0] == NULL)
-		return mpi_why(-EINVAL, "argv is empty");
+		return mp__why(-EINVAL, "argv is empty");
 	if (o->in.kind == MP_STDIO_STDOUT || o->out.kind == MP_STDIO_STDOUT)
-		return mpi_why(-EINVAL, "only stderr can go to MP_STDIO_STDOUT");
+		return mp__why(-EINVAL, "only stderr can go to MP_STDIO_STDOUT");
 	return check_pass_fds(o);
 }
 
@@ -279,13 +279,13 @@ static void plan_opts(struct plan *c, const mp_popen_opts_t *o)
 }
 
 /* The reason for a child's report (it has been reaped). */
-static int report_why(const struct mpi_child_report *r,
+static int report_why(const struct mp__child_report *r,
 		      const char *const argv[], const mp_popen_opts_t *o)
 {
 	if (r->stage == STEP_EXEC)
-		return mpi_why(-r->err, "cannot run '%s': %s", argv[0],
+		return mp__why(-r->err, "cannot run '%s': %s", argv[0],
 			       mp_strerror(-r->err));
-	return mpi_why(-r->err, "%s%s%s before running '%s': %s",
+	return mp__why(-r->err, "%s%s%s before running '%s': %s",
 		       step_name(r->stage),
 		       r->stage == STEP_CHDIR ? " to " : "",
 		       r->stage == STEP_CHDIR ? o->cwd : "", argv[0],
@@ -300,14 +300,14 @@ static int report_why(const struct mpi_child_report *r,
 static pid_t launch(struct plan *c, const char *const argv[],
 		    const mp_popen_opts_t *o, int close_child[3])
 {
-	struct mpi_child_report r;
+	struct mp__child_report r;
 	int errpipe[2], i, rc;
 	pid_t pid = -1;
 
-	rc = mpi_report_pipe(errpipe);
+	rc = mp__report_pipe(errpipe);
 	if (rc == 0) {
 		c->errfd = errpipe[1];
-		pid = mpi_vfork(run_child, (void *)c, &c->mask);
+		pid = mp__vfork(run_child, (void *)c, &c->mask);
 		close(errpipe[1]);
 	}
 	for (i = 0; i < 3; i++)
@@ -317,17 +317,17 @@ static pid_t launch(struct plan *c, const char *const argv[],
 		return rc;
 	if (pid < 0) {
 		close(errpipe[0]);
-		return mpi_why((int)pid, "vfork: %s", mp_strerror((int)pid));
+		return mp__why((int)pid, "vfork: %s", mp_strerror((int)pid));
 	}
-	rc = mpi_report_read(errpipe[0], &r);
+	rc = mp__report_read(errpipe[0], &r);
 	close(errpipe[0]);
 	if (rc == 0)
 		return pid;
-	mpi_child_reap_wait(pid); /* the child failed before exec */
+	mp__child_reap_wait(pid); /* the child failed before exec */
 	return report_why(&r, argv, o);
 }
 
-int mpi_popen_new(const char *const argv[], const mp_popen_opts_t *opts,
+int mp__popen_new(const char *const argv[], const mp_popen_opts_t *opts,
 		  mp_popen_t **out)
 {
 	static const mp_popen_opts_t defaults;
@@ -343,36 +343,36 @@ int mpi_popen_new(const char *const argv[], const mp_popen_opts_t *opts,
 		opts = &defaults;
 	if ((rc = check_args(argv, opts)) < 0)
 		return rc;
-	if ((p = mpi_calloc(1, sizeof(*p))) == NULL)
-		return mpi_why(-ENOMEM, "out of memory");
+	if ((p = mp__calloc(1, sizeof(*p))) == NULL)
+		return mp__why(-ENOMEM, "out of memory");
 	const mp_stdio_t *s[3] = {&opts->in, &opts->out, &opts->err};
 	for (i = 0; i < 3; i++) {
 		rc = stream(s[i], i, &parent_end[i], &c.src[i], &close_child[i]);
 		if (rc < 0) {
-			rc = mpi_why(rc, "cannot set up %s: %s", names[i],
+			rc = mp__why(rc, "cannot set up %s: %s", names[i],
 				     mp_strerror(rc));
 			goto fail_streams;
 		}
 	}
 	c.argv = argv;
 	if ((c.envp = make_env(opts, &owned_env)) == NULL) {
-		rc = mpi_why(-ENOMEM, "out of memory");
+		rc = mp__why(-ENOMEM, "out of memory");
 		goto fail_streams;
 	}
 	plan_opts(&c, opts);
 	pid = launch(&c, argv, opts, close_child);
-	mpi_free(owned_env);
+	mp__free(owned_env);
 	if (pid < 0) {
 		rc = (int)pid;
 		goto fail_parent;
 	}
 	p->child.pid = pid;
 	p->group = opts->new_process_group || opts->start_new_session;
-	p->child.fd = mpi_pidfd_open(pid);
+	p->child.fd = mp__pidfd_open(pid);
 	/* ENOSYS: no pidfds here; it is tracked by pid (internal/child.h). */
 	if (p->child.fd < 0 && errno != ENOSYS) { /* cannot track it */
-		rc = MPI_WHY_SYS("pidfd_open");
-		mpi_child_kill_reap(&p->child);
+		rc = MP__WHY_SYS("pidfd_open");
+		mp__child_kill_reap(&p->child);
 		goto fail_parent;
 	}
 	p->out_pipe = parent_end[1] >= 0;
@@ -390,17 +390,17 @@ fail_parent:
 	for (i = 0; i < 3; i++)
 		if (parent_end[i] >= 0)
 			close(parent_end[i]);
-	mpi_free(p);
+	mp__free(p);
 	return rc;
 }
 
 mp_popen_t *mp_popen_new(const char *const argv[], const mp_popen_opts_t *opts)
 {
 	mp_popen_t *p = NULL;
-	int rc = mpi_popen_new(argv, opts, &p);
+	int rc = mp__popen_new(argv, opts, &p);
 
 	if (rc < 0) {
-		MPI_RAISE(rc);
+		MP__RAISE(rc);
 		return NULL;
 	}
 	return p;

@@ -14,7 +14,7 @@ struct buf {
 };
 
 struct mp_popen {
-	struct mpi_child child; /* pid and pidfd (-1 without pidfds) */
+	struct mp__child child; /* pid and pidfd (-1 without pidfds) */
 	int fd_in, fd_out, fd_err; /* the parent's pipe ends, or -1 */
 	bool reaped, group;
 	bool out_pipe; /* stdout was a PIPE (readline needs one) */
@@ -28,16 +28,16 @@ struct mp_popen {
 };
 
 /* Append n bytes; -ENOMEM (also when the size would overflow). */
-int mpi_buf_add(struct buf *b, const void *data, size_t n);
+int mp__buf_add(struct buf *b, const void *data, size_t n);
 
 /*
  * Start argv with opts (mp_popen_new and mp_run): 0 and *out, or a code
  * with a reason (the public function reports it); no child left behind.
  */
-int mpi_popen_new(const char *const argv[], const mp_popen_opts_t *opts,
+int mp__popen_new(const char *const argv[], const mp_popen_opts_t *opts,
 		  mp_popen_t **out);
 
 /* Release p: close its pipes, kill and reap a child still running. */
-void mpi_popen_free(mp_popen_t *p);
+void mp__popen_free(mp_popen_t *p);
 
 #endif

@@ -22,10 +22,10 @@ enum { FILLING = 0, DRAINING = 1, RESETTING = -1, BROKEN = -2 };
 static int barrier_check(unsigned parties, const mp_barrier_opts_t *opts)
 {
 	if (parties == 0 || parties > INT32_MAX)
-		return mpi_why(-EINVAL, "parties %u: need 1 .. INT32_MAX",
+		return mp__why(-EINVAL, "parties %u: need 1 .. INT32_MAX",
 			       parties);
 	if (opts != NULL)
-		return mpi_timeout_check(opts->timeout, "opts->timeout");
+		return mp__timeout_check(opts->timeout, "opts->timeout");
 	return 0;
 }
 
@@ -45,9 +45,9 @@ int mp_barrier_init(mp_barrier_t *b, unsigned parties,
 {
 	int rc;
 
-	MPI_CHECK_NULL(b);
+	MP__CHECK_NULL(b);
 	if ((rc = barrier_check(parties, opts)) < 0)
-		return MPI_RAISE(rc);
+		return MP__RAISE(rc);
 	barrier_init(b, parties, opts);
 	return 0;
 }
@@ -63,8 +63,8 @@ mp_barrier_t *mp_barrier_new(unsigned parties, const mp_barrier_opts_t *opts)
 	int rc;
 
 	if ((rc = barrier_check(parties, opts)) < 0 ||
-	    (rc = mpi_shared_new(sizeof(mp_barrier_t), &b)) < 0) {
-		MPI_RAISE(rc);
+	    (rc = mp__shared_new(sizeof(mp_barrier_t), &b)) < 0) {
+		MP__RAISE(rc);
 		return NULL;
 	}
 	barrier_init(b, parties, opts);
@@ -73,26 +73,26 @@ mp_barrier_t *mp_barrier_new(unsigned parties, const mp_barrier_opts_t *opts)
 
 void mp_barrier_free(mp_barrier_t *b)
 {
-	if (b != NULL && mpi_sync_is_remote(&b->_lock._state))
-		mpi_sync_remote(b, MPI_SYNC_FREE, 0, 0);
+	if (b != NULL && mp__sync_is_remote(&b->_lock._state))
+		mp__sync_remote(b, MP__SYNC_FREE, 0, 0);
 	else
-		mpi_arena_free(b);
+		mp__arena_free(b);
 }
 
 /* Wake every sleeper so it re-checks the state (lock held). */
 /* A connected manager's Barrier (sync_int.h): op sent to its server. */
 #define BY_SERVER(b, op, timeout)                                             \
 	do {                                                                  \
-		if (mpi_sync_is_remote(&(b)->_lock._state)) {                 \
-			int rc_ = mpi_sync_remote(b, op, timeout, 0);         \
-			return rc_ < 0 ? MPI_RAISE(rc_) : rc_;                \
+		if (mp__sync_is_remote(&(b)->_lock._state)) {                 \
+			int rc_ = mp__sync_remote(b, op, timeout, 0);         \
+			return rc_ < 0 ? MP__RAISE(rc_) : rc_;                \
 		}                                                             \
 	} while (0)
 
 static void bump(mp_barrier_t *b)
 {
 	__atomic_add_fetch(&b->_seq, 1, __ATOMIC_SEQ_CST);
-	mpi_futex_wake(&b->_seq, INT32_MAX);
+	mp__futex_wake(&b->_seq, INT32_MAX);
 }
 
 static void set_state(mp_barrier_t *b, int state)
@@ -104,13 +104,13 @@ static void set_state(mp_barrier_t *b, int state)
 /* Take the internal lock; a party that died inside it breaks the barrier. */
 static void barrier_lock(mp_barrier_t *b)
 {
-	if (mpi_lock_take(&b->_lock._state, MPI_NO_DEADLINE) == MP_EOWNERDEAD)
+	if (mp__lock_take(&b->_lock._state, MP__NO_DEADLINE) == MP_EOWNERDEAD)
 		set_state(b, BROKEN);
 }
 
 static void barrier_unlock(mp_barrier_t *b)
 {
-	mpi_lock_give(&b->_lock._state);
+	mp__lock_give(&b->_lock._state);
 }
 
 /* Sleep until the state changes or the deadline (lock held on return). */
@@ -120,7 +120,7 @@ static int sleep_locked(mp_barrier_t *b, uint64_t deadline)
 	int rc;
 
 	barrier_unlock(b);
-	rc = mpi_futex_wait(&b->_seq, seq, deadline);
+	rc = mp__futex_wait(&b->_seq, seq, deadline);
 	barrier_lock(b);
 	return rc == -ETIMEDOUT ? rc : 0;
 }
@@ -130,21 +130,21 @@ int mp_barrier_wait(mp_barrier_t *b, double timeout)
 	uint64_t deadline;
 	int rc, index, state;
 
-	MPI_CHECK_NULL(b);
-	BY_SERVER(b, MPI_SYNC_WAIT, timeout);
+	MP__CHECK_NULL(b);
+	BY_SERVER(b, MP__SYNC_WAIT, timeout);
 	/* The barrier's own timeout is an option field: 0 and MP_FOREVER
 	 * mean no limit. */
 	if (timeout == MP_BARRIER_DEFAULT)
-		deadline = mpi_deadline_in(mpi_option_timeout_ns(b->_timeout));
-	else if ((rc = mpi_deadline(timeout, &deadline)) < 0)
-		return MPI_RAISE(rc);
+		deadline = mp__deadline_in(mp__option_timeout_ns(b->_timeout));
+	else if ((rc = mp__deadline(timeout, &deadline)) < 0)
+		return MP__RAISE(rc);
 	barrier_lock(b);
 	/* Wait for a previous cycle to drain or a reset to finish. */
 	while (b->_state == DRAINING || b->_state == RESETTING)
-		sleep_locked(b, MPI_NO_DEADLINE);
+		sleep_locked(b, MP__NO_DEADLINE);
 	if (b->_state == BROKEN) {
 		barrier_unlock(b);
-		return MPI_ERR(MP_EBARRIER, "the barrier is broken");
+		return MP__ERR(MP_EBARRIER, "the barrier is broken");
 	}
 	index = (int)__atomic_fetch_add(&b->_count, 1, __ATOMIC_RELAXED);
 	rc = index;
@@ -152,7 +152,7 @@ int mp_barrier_wait(mp_barrier_t *b, double timeout)
 		/* The last to arrive runs the action and releases the rest. */
 		if (b->_action != NULL && b->_action(b->_action_arg) != 0) {
 			set_state(b, BROKEN);
-			rc = MPI_ERR(MP_EBARRIER, "the barrier's action failed");
+			rc = MP__ERR(MP_EBARRIER, "the barrier's action failed");
 		} else {
 			set_state(b, DRAINING);
 		}
@@ -165,8 +165,8 @@ int mp_barrier_wait(mp_barrier_t *b, double timeout)
 			}
 		state = b->_state;
 		if (state == BROKEN || state == RESETTING)
-			rc = MPI_ERR(MP_EBARRIER,
-				     mpi_expired(deadline)
+			rc = MP__ERR(MP_EBARRIER,
+				     mp__expired(deadline)
 					     ? "timed out: the barrier is broken"
 					     : "the barrier was broken or reset");
 	}
@@ -179,8 +179,8 @@ int mp_barrier_wait(mp_barrier_t *b, double timeout)
 
 int mp_barrier_abort(mp_barrier_t *b)
 {
-	MPI_CHECK_NULL(b);
-	BY_SERVER(b, MPI_SYNC_ABORT, 0);
+	MP__CHECK_NULL(b);
+	BY_SERVER(b, MP__SYNC_ABORT, 0);
 	barrier_lock(b);
 	set_state(b, BROKEN);
 	barrier_unlock(b);
@@ -189,8 +189,8 @@ int mp_barrier_abort(mp_barrier_t *b)
 
 int mp_barrier_reset(mp_barrier_t *b)
 {
-	MPI_CHECK_NULL(b);
-	BY_SERVER(b, MPI_SYNC_RESET, 0);
+	MP__CHECK_NULL(b);
+	BY_SERVER(b, MP__SYNC_RESET, 0);
 	barrier_lock(b);
 	if (b->_count > 0) {
 		if (b->_state == FILLING || b->_state == BROKEN)
@@ -205,15 +205,15 @@ int mp_barrier_reset(mp_barrier_t *b)
 
 int mp_barrier_parties(const mp_barrier_t *b)
 {
-	MPI_CHECK_NULL(b);
-	BY_SERVER(b, MPI_SYNC_PARTIES, 0);
+	MP__CHECK_NULL(b);
+	BY_SERVER(b, MP__SYNC_PARTIES, 0);
 	return (int)b->_parties;
 }
 
 int mp_barrier_n_waiting(const mp_barrier_t *b)
 {
-	MPI_CHECK_NULL(b);
-	BY_SERVER(b, MPI_SYNC_N_WAITING, 0);
+	MP__CHECK_NULL(b);
+	BY_SERVER(b, MP__SYNC_N_WAITING, 0);
 	return __atomic_load_n(&b->_state, __ATOMIC_RELAXED) == FILLING
 		       ? (int)__atomic_load_n(&b->_count, __ATOMIC_RELAXED)
 		       : 0;
@@ -221,7 +221,7 @@ int mp_barrier_n_waiting(const mp_barrier_t *b)
 
 int mp_barrier_broken(const mp_barrier_t *b)
 {
-	MPI_CHECK_NULL(b);
-	BY_SERVER(b, MPI_SYNC_BROKEN, 0);
+	MP__CHECK_NULL(b);
+	BY_SERVER(b, MP__SYNC_BROKEN, 0);
 	return __atomic_load_n(&b->_state, __ATOMIC_RELAXED) == BROKEN;
 }

@@ -22,13 +22,13 @@
 /* A connected manager's Condition (sync_int.h): its own RLock says so. */
 static inline bool remote(const mp_condition_t *c)
 {
-	return mpi_sync_is_remote(&c->_own._lock._state);
+	return mp__sync_is_remote(&c->_own._lock._state);
 }
 
 static int cond_check(const mp_condition_opts_t *opts)
 {
 	if (opts != NULL && opts->lock != NULL && opts->rlock != NULL)
-		return mpi_why(-EINVAL,
+		return mp__why(-EINVAL,
 			       "give opts->lock or opts->rlock, not both");
 	return 0;
 }
@@ -52,9 +52,9 @@ int mp_condition_init(mp_condition_t *c, const mp_condition_opts_t *opts)
 {
 	int rc;
 
-	MPI_CHECK_NULL(c);
+	MP__CHECK_NULL(c);
 	if ((rc = cond_check(opts)) < 0)
-		return MPI_RAISE(rc);
+		return MP__RAISE(rc);
 	cond_init(c, opts);
 	return 0;
 }
@@ -70,8 +70,8 @@ mp_condition_t *mp_condition_new(const mp_condition_opts_t *opts)
 	int rc;
 
 	if ((rc = cond_check(opts)) < 0 ||
-	    (rc = mpi_shared_new(sizeof(mp_condition_t), &c)) < 0) {
-		MPI_RAISE(rc);
+	    (rc = mp__shared_new(sizeof(mp_condition_t), &c)) < 0) {
+		MP__RAISE(rc);
 		return NULL;
 	}
 	cond_init(c, opts);
@@ -81,47 +81,47 @@ mp_condition_t *mp_condition_new(const mp_condition_opts_t *opts)
 void mp_condition_free(mp_condition_t *c)
 {
 	if (c != NULL && remote(c))
-		mpi_sync_remote(c, MPI_SYNC_FREE, 0, 0);
+		mp__sync_remote(c, MP__SYNC_FREE, 0, 0);
 	else
-		mpi_arena_free(c);
+		mp__arena_free(c);
 }
 
 static int cond_acquire(mp_condition_t *c, double timeout)
 {
 	if (remote(c))
-		return mpi_sync_remote(c, MPI_SYNC_ACQUIRE, timeout, 0);
-	return c->_lock ? mpi_lock_acquire(c->_lock, timeout)
-			: mpi_rlock_acquire(rlock_of(c), timeout);
+		return mp__sync_remote(c, MP__SYNC_ACQUIRE, timeout, 0);
+	return c->_lock ? mp__lock_acquire(c->_lock, timeout)
+			: mp__rlock_acquire(rlock_of(c), timeout);
 }
 
 int mp_condition_acquire(mp_condition_t *c, double timeout)
 {
 	int rc;
 
-	MPI_CHECK_NULL(c);
-	return (rc = cond_acquire(c, timeout)) < 0 ? MPI_RAISE(rc) : 0;
+	MP__CHECK_NULL(c);
+	return (rc = cond_acquire(c, timeout)) < 0 ? MP__RAISE(rc) : 0;
 }
 
 static int cond_release(mp_condition_t *c)
 {
 	if (remote(c))
-		return mpi_sync_remote(c, MPI_SYNC_RELEASE, 0, 1);
+		return mp__sync_remote(c, MP__SYNC_RELEASE, 0, 1);
 	if (c->_lock == NULL)
-		return mpi_rlock_release(rlock_of(c));
-	return mpi_lock_release(c->_lock);
+		return mp__rlock_release(rlock_of(c));
+	return mp__lock_release(c->_lock);
 }
 
 int mp_condition_release(mp_condition_t *c)
 {
 	int rc;
 
-	MPI_CHECK_NULL(c);
-	return (rc = cond_release(c)) < 0 ? MPI_RAISE(rc) : 0;
+	MP__CHECK_NULL(c);
+	return (rc = cond_release(c)) < 0 ? MP__RAISE(rc) : 0;
 }
 
 static int is_mine(mp_condition_t *c)
 {
-	return mpi_lock_is_mine(c->_lock ? c->_lock : &rlock_of(c)->_lock);
+	return mp__lock_is_mine(c->_lock ? c->_lock : &rlock_of(c)->_lock);
 }
 
 /* 0 notified, -ETIMEDOUT, or the re-acquire's code (MP_EOWNERDEAD). */
@@ -130,28 +130,28 @@ static int cond_wait(mp_condition_t *c, double timeout)
 	uint32_t depth = 1;
 	int rc, got;
 
-	if ((rc = mpi_timeout_check(timeout, "timeout")) < 0)
+	if ((rc = mp__timeout_check(timeout, "timeout")) < 0)
 		return rc;
 	if (remote(c))
-		return mpi_sync_remote(c, MPI_SYNC_WAIT, timeout, 0);
+		return mp__sync_remote(c, MP__SYNC_WAIT, timeout, 0);
 	if (!is_mine(c))
-		return mpi_why(-EPERM, "must acquire() condition before using "
+		return mp__why(-EPERM, "must acquire() condition before using "
 			       "wait()");
-	mpi_semaphore_release(&c->_sleeping, 1);
+	mp__semaphore_release(&c->_sleeping, 1);
 	/* Release the lock completely (every level of an RLock). */
 	if (rlock_of(c)) {
 		depth = rlock_of(c)->_count;
 		rlock_of(c)->_count = 1;
 	}
 	cond_release(c);
-	got = mpi_semaphore_acquire(&c->_wait, timeout);
-	mpi_semaphore_release(&c->_woken, 1);
+	got = mp__semaphore_acquire(&c->_wait, timeout);
+	mp__semaphore_release(&c->_woken, 1);
 	rc = cond_acquire(c, MP_FOREVER);
 	if (rlock_of(c) && (rc == 0 || rc == MP_EOWNERDEAD))
 		rlock_of(c)->_count = depth;
 	if (rc < 0)
 		return rc;
-	return got == 0 ? 0 : mpi_why(-ETIMEDOUT, "not notified within %gs",
+	return got == 0 ? 0 : mp__why(-ETIMEDOUT, "not notified within %gs",
 				      timeout);
 }
 
@@ -159,8 +159,8 @@ int mp_condition_wait(mp_condition_t *c, double timeout)
 {
 	int rc;
 
-	MPI_CHECK_NULL(c);
-	return (rc = cond_wait(c, timeout)) < 0 ? MPI_RAISE(rc) : 0;
+	MP__CHECK_NULL(c);
+	return (rc = cond_wait(c, timeout)) < 0 ? MP__RAISE(rc) : 0;
 }
 
 int mp_condition_wait_for(mp_condition_t *c, mp_condition_pred_fn pred,
@@ -169,24 +169,24 @@ int mp_condition_wait_for(mp_condition_t *c, mp_condition_pred_fn pred,
 	uint64_t deadline, now;
 	int rc;
 
-	MPI_CHECK_NULL(c);
-	MPI_CHECK_NULL(pred);
-	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
-		return MPI_RAISE(rc);
+	MP__CHECK_NULL(c);
+	MP__CHECK_NULL(pred);
+	if ((rc = mp__deadline(timeout, &deadline)) < 0)
+		return MP__RAISE(rc);
 	while (!pred(arg)) {
 		double left = MP_FOREVER;
 
-		if (deadline != MPI_NO_DEADLINE) {
-			now = mpi_now_ns();
+		if (deadline != MP__NO_DEADLINE) {
+			now = mp__now_ns();
 			if (now >= deadline)
-				return MPI_ERR(-ETIMEDOUT, "the predicate is "
+				return MP__ERR(-ETIMEDOUT, "the predicate is "
 					       "still false after %gs",
 					       timeout);
 			left = (double)(deadline - now) / 1e9;
 		}
 		rc = cond_wait(c, left);
 		if (rc < 0 && rc != -ETIMEDOUT)
-			return MPI_RAISE(rc);
+			return MP__RAISE(rc);
 	}
 	return 0;
 }
@@ -196,22 +196,22 @@ static int cond_notify(mp_condition_t *c, unsigned n)
 	unsigned sleepers = 0, i;
 
 	if (remote(c))
-		return mpi_sync_remote(c, MPI_SYNC_NOTIFY, 0, n);
+		return mp__sync_remote(c, MP__SYNC_NOTIFY, 0, n);
 	if (!is_mine(c))
-		return mpi_why(-EPERM, "lock is not owned");
+		return mp__why(-EPERM, "lock is not owned");
 	/* Forget sleepers that timed out since the last notify. */
-	while (mpi_semaphore_try(&c->_woken))
-		mpi_semaphore_try(&c->_sleeping);
-	while (sleepers < n && mpi_semaphore_try(&c->_sleeping)) {
-		mpi_semaphore_release(&c->_wait, 1);
+	while (mp__semaphore_try(&c->_woken))
+		mp__semaphore_try(&c->_sleeping);
+	while (sleepers < n && mp__semaphore_try(&c->_sleeping)) {
+		mp__semaphore_release(&c->_wait, 1);
 		sleepers++;
 	}
 	if (sleepers > 0) {
 		/* Each woken sleeper acknowledges before we go on. */
 		for (i = 0; i < sleepers; i++)
-			mpi_semaphore_acquire(&c->_woken, ACK_TIMEOUT);
+			mp__semaphore_acquire(&c->_woken, ACK_TIMEOUT);
 		/* Take back permits that sleepers which timed out left. */
-		while (mpi_semaphore_try(&c->_wait))
+		while (mp__semaphore_try(&c->_wait))
 			;
 	}
 	return 0;
@@ -221,14 +221,14 @@ int mp_condition_notify(mp_condition_t *c, unsigned n)
 {
 	int rc;
 
-	MPI_CHECK_NULL(c);
-	return (rc = cond_notify(c, n)) < 0 ? MPI_RAISE(rc) : 0;
+	MP__CHECK_NULL(c);
+	return (rc = cond_notify(c, n)) < 0 ? MP__RAISE(rc) : 0;
 }
 
 int mp_condition_notify_all(mp_condition_t *c)
 {
 	int rc;
 
-	MPI_CHECK_NULL(c);
-	return (rc = cond_notify(c, UINT_MAX)) < 0 ? MPI_RAISE(rc) : 0;
+	MP__CHECK_NULL(c);
+	return (rc = cond_notify(c, UINT_MAX)) < 0 ? MP__RAISE(rc) : 0;
 }

@@ -18,10 +18,10 @@
 static int sem_check(unsigned value, const mp_semaphore_opts_t *opts)
 {
 	if (value > INT32_MAX)
-		return mpi_why(-EINVAL, "value %u is too large (at most "
+		return mp__why(-EINVAL, "value %u is too large (at most "
 			       "INT32_MAX)", value);
 	if (opts != NULL && opts->bounded && value == 0)
-		return mpi_why(-EINVAL, "a BoundedSemaphore of value 0 can "
+		return mp__why(-EINVAL, "a BoundedSemaphore of value 0 can "
 			       "never be released");
 	return 0;
 }
@@ -39,9 +39,9 @@ int mp_semaphore_init(mp_semaphore_t *s, unsigned value,
 {
 	int rc;
 
-	MPI_CHECK_NULL(s);
+	MP__CHECK_NULL(s);
 	if ((rc = sem_check(value, opts)) < 0)
-		return MPI_RAISE(rc);
+		return MP__RAISE(rc);
 	sem_init(s, value, opts);
 	return 0;
 }
@@ -58,8 +58,8 @@ mp_semaphore_t *mp_semaphore_new(unsigned value,
 	int rc;
 
 	if ((rc = sem_check(value, opts)) < 0 ||
-	    (rc = mpi_shared_new(sizeof(mp_semaphore_t), &s)) < 0) {
-		MPI_RAISE(rc);
+	    (rc = mp__shared_new(sizeof(mp_semaphore_t), &s)) < 0) {
+		MP__RAISE(rc);
 		return NULL;
 	}
 	sem_init(s, value, opts);
@@ -68,13 +68,13 @@ mp_semaphore_t *mp_semaphore_new(unsigned value,
 
 void mp_semaphore_free(mp_semaphore_t *s)
 {
-	if (s != NULL && (s->_flags & MPI_SEM_REMOTE))
-		mpi_sync_remote(s, MPI_SYNC_FREE, 0, 0);
+	if (s != NULL && (s->_flags & MP__SEM_REMOTE))
+		mp__sync_remote(s, MP__SYNC_FREE, 0, 0);
 	else
-		mpi_arena_free(s);
+		mp__arena_free(s);
 }
 
-bool mpi_semaphore_try(mp_semaphore_t *s)
+bool mp__semaphore_try(mp_semaphore_t *s)
 {
 	uint32_t v = __atomic_load_n(&s->_value, __ATOMIC_RELAXED);
 
@@ -86,31 +86,31 @@ bool mpi_semaphore_try(mp_semaphore_t *s)
 	return false;
 }
 
-int mpi_semaphore_acquire(mp_semaphore_t *s, double timeout)
+int mp__semaphore_acquire(mp_semaphore_t *s, double timeout)
 {
 	uint64_t deadline;
 	int rc;
 
 	/* Arguments first: a bad timeout fails even when a permit is free
-	 * (the cheap test; mpi_timeout_check words the reason). */
+	 * (the cheap test; mp__timeout_check words the reason). */
 	if (!(timeout >= 0 || timeout == MP_FOREVER))
-		return mpi_timeout_check(timeout, "timeout");
-	if (mpi_semaphore_try(s))
+		return mp__timeout_check(timeout, "timeout");
+	if (mp__semaphore_try(s))
 		return 0;
-	if (__builtin_expect(s->_flags & MPI_SEM_REMOTE, 0))
-		return (rc = mpi_sync_remote(s, MPI_SYNC_ACQUIRE, timeout,
+	if (__builtin_expect(s->_flags & MP__SEM_REMOTE, 0))
+		return (rc = mp__sync_remote(s, MP__SYNC_ACQUIRE, timeout,
 					     0)) > 0 ? 0 : rc;
-	if ((rc = mpi_deadline(timeout, &deadline)) < 0)
+	if ((rc = mp__deadline(timeout, &deadline)) < 0)
 		return rc;
 	__atomic_add_fetch(&s->_waiters, 1, __ATOMIC_SEQ_CST);
 	for (;;) {
-		if (mpi_semaphore_try(s)) {
+		if (mp__semaphore_try(s)) {
 			rc = 0;
 			break;
 		}
-		if (mpi_futex_wait(&s->_value, 0, deadline) == -ETIMEDOUT &&
-		    !mpi_semaphore_try(s)) {
-			rc = mpi_why(-ETIMEDOUT, "no permit after %gs",
+		if (mp__futex_wait(&s->_value, 0, deadline) == -ETIMEDOUT &&
+		    !mp__semaphore_try(s)) {
+			rc = mp__why(-ETIMEDOUT, "no permit after %gs",
 				     timeout);
 			break;
 		}
@@ -123,25 +123,25 @@ int mp_semaphore_acquire(mp_semaphore_t *s, double timeout)
 {
 	int rc;
 
-	MPI_CHECK_NULL(s);
-	rc = mpi_semaphore_acquire(s, timeout);
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+	MP__CHECK_NULL(s);
+	rc = mp__semaphore_acquire(s, timeout);
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
-int mpi_semaphore_release(mp_semaphore_t *s, unsigned n)
+int mp__semaphore_release(mp_semaphore_t *s, unsigned n)
 {
 	uint32_t v;
 
 	if (n == 0 || n > INT32_MAX)
-		return mpi_why(-EINVAL, "n = %u: release 1 .. INT32_MAX "
+		return mp__why(-EINVAL, "n = %u: release 1 .. INT32_MAX "
 			       "permits", n);
-	if (__builtin_expect(s->_flags & MPI_SEM_REMOTE, 0))
-		return mpi_sync_remote(s, MPI_SYNC_RELEASE, 0, n);
+	if (__builtin_expect(s->_flags & MP__SEM_REMOTE, 0))
+		return mp__sync_remote(s, MP__SYNC_RELEASE, 0, n);
 	v = __atomic_load_n(&s->_value, __ATOMIC_RELAXED);
 	do {
 		if (s->_max != 0 ? v + (uint64_t)n > s->_max
 				 : v + (uint64_t)n > INT32_MAX)
-			return mpi_why(-EINVAL, s->_flags & 1
+			return mp__why(-EINVAL, s->_flags & 1
 				       ? "Semaphore released too many times"
 				       : "semaphore or lock released too "
 					 "many times");
@@ -149,11 +149,11 @@ int mpi_semaphore_release(mp_semaphore_t *s, unsigned n)
 					      __ATOMIC_RELEASE,
 					      __ATOMIC_RELAXED));
 	if (__atomic_load_n(&s->_waiters, __ATOMIC_SEQ_CST) > 0)
-		mpi_futex_wake(&s->_value, (int)n);
+		mp__futex_wake(&s->_value, (int)n);
 	return 0;
 }
 
-void mpi_semaphore_threading_wording(mp_semaphore_t *s)
+void mp__semaphore_threading_wording(mp_semaphore_t *s)
 {
 	s->_flags |= 1;
 }
@@ -162,18 +162,18 @@ int mp_semaphore_release(mp_semaphore_t *s, unsigned n)
 {
 	int rc;
 
-	MPI_CHECK_NULL(s);
-	rc = mpi_semaphore_release(s, n);
-	return rc < 0 ? MPI_RAISE(rc) : 0;
+	MP__CHECK_NULL(s);
+	rc = mp__semaphore_release(s, n);
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 int mp_semaphore_get_value(const mp_semaphore_t *s)
 {
 	int rc;
 
-	MPI_CHECK_NULL(s);
-	if (s->_flags & MPI_SEM_REMOTE)
-		return (rc = mpi_sync_remote(s, MPI_SYNC_UNSERVED, 0, 0)) < 0
-			       ? MPI_RAISE(rc) : rc;
+	MP__CHECK_NULL(s);
+	if (s->_flags & MP__SEM_REMOTE)
+		return (rc = mp__sync_remote(s, MP__SYNC_UNSERVED, 0, 0)) < 0
+			       ? MP__RAISE(rc) : rc;
 	return (int)__atomic_load_n(&s->_value, __ATOMIC_RELAXED);
 }

@@ -10,9 +10,9 @@
  *   _state word, plus a _dirty flag: set when the lock was taken over from
  *   a dead owner, cleared by mp_lock_consistent, and every acquire reports
  *   MP_EOWNERDEAD while it is set.
- * - The mpi_* functions below are the internal layer (internal/error.h):
- *   they return a code and leave its reason with mpi_why; the MP_API
- *   function the caller called writes the message (MPI_RAISE).
+ * - The mp__* functions below are the internal layer (internal/error.h):
+ *   they return a code and leave its reason with mp__why; the MP_API
+ *   function the caller called writes the message (MP__RAISE).
  */
 #ifndef MPROC_SYNC_INT_H
 #define MPROC_SYNC_INT_H
@@ -29,7 +29,7 @@
  * sync and shm goes through it): 0 and *out, or -ENOMEM with its reason
  * ("cannot map N bytes of shared memory: ...") whatever the arena's errno.
  */
-int mpi_shared_new(size_t size, void **out);
+int mp__shared_new(size_t size, void **out);
 
 /*
  * Lock / RLock / Semaphore operations as their MP_API functions, without
@@ -37,71 +37,71 @@ int mpi_shared_new(size_t size, void **out);
  * MP_EOWNERDEAD with the lock held, -EINVAL for a bad timeout or a release
  * too many, -EPERM, -EOVERFLOW).
  */
-int mpi_lock_acquire(mp_lock_t *l, double timeout);
-int mpi_lock_release(mp_lock_t *l);
-int mpi_rlock_acquire(mp_rlock_t *r, double timeout);
-int mpi_rlock_release(mp_rlock_t *r);
-int mpi_semaphore_acquire(mp_semaphore_t *s, double timeout);
-int mpi_semaphore_release(mp_semaphore_t *s, unsigned n);
+int mp__lock_acquire(mp_lock_t *l, double timeout);
+int mp__lock_release(mp_lock_t *l);
+int mp__rlock_acquire(mp_rlock_t *r, double timeout);
+int mp__rlock_release(mp_rlock_t *r);
+int mp__semaphore_acquire(mp_semaphore_t *s, double timeout);
+int mp__semaphore_release(mp_semaphore_t *s, unsigned n);
 
 /* Word a BoundedSemaphore's "released too many times" as threading does
  * ("Semaphore released too many times"), as a manager's BoundedSemaphore
  * (a proxy to threading.BoundedSemaphore) raises it. */
-void mpi_semaphore_threading_wording(mp_semaphore_t *s);
+void mp__semaphore_threading_wording(mp_semaphore_t *s);
 /* Word a Lock's release when unlocked as threading.Lock does ("release
  * unlocked lock", still -EINVAL), as a manager's Lock raises it. */
-void mpi_lock_threading_wording(mp_lock_t *l);
+void mp__lock_threading_wording(mp_lock_t *l);
 
 /* Take a permit if one is free, never waiting and leaving no reason. */
-bool mpi_semaphore_try(mp_semaphore_t *s);
+bool mp__semaphore_try(mp_semaphore_t *s);
 
 /*
  * A connected manager's sync object (manager/remote_sync.c: the handle
  * mp_manager_lock... give on a manager made by mp_manager_connect) is a
  * heap struct whose words are set so that every local fast path fails:
  * a Lock's or RLock's (and a Condition's or Barrier's own lock's) _state
- * is MPI_SYNC_REMOTE, a Semaphore has _value 0 and MPI_SEM_REMOTE in
- * _flags, an Event has _waiters MPI_EVENT_REMOTE.  The functions see that
+ * is MP__SYNC_REMOTE, a Semaphore has _value 0 and MP__SEM_REMOTE in
+ * _flags, an Event has _waiters MP__EVENT_REMOTE.  The functions see that
  * on their slow or cold paths (a Lock's release: one compare before the
- * exchange) and hand the call to mpi_sync_remote, which sends it to the
+ * exchange) and hand the call to mp__sync_remote, which sends it to the
  * server as CPython's proxies do.
  */
-#define MPI_SYNC_REMOTE UINT64_MAX
-#define MPI_SEM_REMOTE 2u
-#define MPI_EVENT_REMOTE UINT32_MAX
+#define MP__SYNC_REMOTE UINT64_MAX
+#define MP__SEM_REMOTE 2u
+#define MP__EVENT_REMOTE UINT32_MAX
 
-enum mpi_sync_op {
-	MPI_SYNC_ACQUIRE,   /* timeout; 1 (not 0) when taken */
-	MPI_SYNC_RELEASE,   /* n: a Semaphore's permits */
-	MPI_SYNC_WAIT,      /* timeout; a Barrier's: the index */
-	MPI_SYNC_NOTIFY,    /* n (UINT32_MAX: notify_all) */
-	MPI_SYNC_SET,
-	MPI_SYNC_CLEAR,
-	MPI_SYNC_IS_SET,
-	MPI_SYNC_ABORT,
-	MPI_SYNC_RESET,
-	MPI_SYNC_PARTIES,
-	MPI_SYNC_N_WAITING,
-	MPI_SYNC_BROKEN,
-	MPI_SYNC_UNSERVED,  /* a query the proxies do not expose: -ENOTSUP */
-	MPI_SYNC_FREE,      /* the handle's _free: decref, release it */
+enum mp__sync_op {
+	MP__SYNC_ACQUIRE,   /* timeout; 1 (not 0) when taken */
+	MP__SYNC_RELEASE,   /* n: a Semaphore's permits */
+	MP__SYNC_WAIT,      /* timeout; a Barrier's: the index */
+	MP__SYNC_NOTIFY,    /* n (UINT32_MAX: notify_all) */
+	MP__SYNC_SET,
+	MP__SYNC_CLEAR,
+	MP__SYNC_IS_SET,
+	MP__SYNC_ABORT,
+	MP__SYNC_RESET,
+	MP__SYNC_PARTIES,
+	MP__SYNC_N_WAITING,
+	MP__SYNC_BROKEN,
+	MP__SYNC_UNSERVED,  /* a query the proxies do not expose: -ENOTSUP */
+	MP__SYNC_FREE,      /* the handle's _free: decref, release it */
 };
 
 /* Do op on a remote sync object (obj: the handle): the local function's
  * result, or a code with a reason left. */
-int mpi_sync_remote(const void *obj, enum mpi_sync_op op, double timeout,
+int mp__sync_remote(const void *obj, enum mp__sync_op op, double timeout,
 		    unsigned n);
 
-static inline bool mpi_sync_is_remote(const uint64_t *state)
+static inline bool mp__sync_is_remote(const uint64_t *state)
 {
 	return __builtin_expect(__atomic_load_n(state, __ATOMIC_RELAXED) ==
-				MPI_SYNC_REMOTE, 0);
+				MP__SYNC_REMOTE, 0);
 }
 
 /* 1 if the calling thread holds the Lock. */
-static inline int mpi_lock_is_mine(const mp_lock_t *l)
+static inline int mp__lock_is_mine(const mp_lock_t *l)
 {
-	return mpi_lock_mine(&l->_state);
+	return mp__lock_mine(&l->_state);
 }
 
 #endif

@@ -1,6 +1,6 @@
 /*
  * fuzz_auth_client - the client's side of CPython's authentication
- * handshake (mpi_auth_answer, then mpi_auth_deliver, as mp_client runs
+ * handshake (mp__auth_answer, then mp__auth_deliver, as mp_client runs
  * them) against a listener whose messages are the input: its challenge,
  * its verdict on our answer, then its answer to our (random) challenge,
  * which no input can get right.
@@ -27,19 +27,19 @@ static const char key[] = "fuzz-key";
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct mpi_io io = {0, 10};
+	struct mp__io io = {0, 10};
 	mp_connection_t *c;
 	int fd, peer, rc;
 
 	fd = feed_socketpair(data, size, &peer);
 	if ((c = mp_connection_new(fd, 0)) == NULL)
 		abort();
-	io.deadline = mpi_now_ns() + 10000000000u;
-	mpi_why(0, "-"); /* no reason left yet: a failure must leave one */
-	rc = mpi_auth_answer(c, key, sizeof(key) - 1, &io);
+	io.deadline = mp__now_ns() + 10000000000u;
+	mp__why(0, "-"); /* no reason left yet: a failure must leave one */
+	rc = mp__auth_answer(c, key, sizeof(key) - 1, &io);
 	if (rc == 0)
-		rc = mpi_auth_deliver(c, key, sizeof(key) - 1, &io);
-	if (rc == 0 || rc == -ETIMEDOUT || mpi_reason(rc) == mp_strerror(rc))
+		rc = mp__auth_deliver(c, key, sizeof(key) - 1, &io);
+	if (rc == 0 || rc == -ETIMEDOUT || mp__reason(rc) == mp_strerror(rc))
 		abort();
 	mp_connection_free(c);
 	close(peer);

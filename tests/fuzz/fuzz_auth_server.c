@@ -1,6 +1,6 @@
 /*
  * fuzz_auth_server - the listener's side of CPython's authentication
- * handshake (mpi_auth_deliver, then mpi_auth_answer) against a client whose
+ * handshake (mp__auth_deliver, then mp__auth_answer) against a client whose
  * messages are the input.
  *
  * Input: byte 0 bit 0 set runs only the answering half (the client's
@@ -8,7 +8,7 @@
  * listener's own challenge is random and no input can answer it); the rest
  * is the client's byte stream over a socket pair.  Checks: the handshake
  * never succeeds without the key being used correctly (the delivering half
- * never returns 0), and every failure leaves a reason (mpi_why) for the
+ * never returns 0), and every failure leaves a reason (mp__why) for the
  * public caller's message.
  */
 #include <errno.h>
@@ -29,7 +29,7 @@ static const char key[] = "fuzz-key";
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct mpi_io io = {0, 10};
+	struct mp__io io = {0, 10};
 	mp_connection_t *c;
 	int fd, peer, rc;
 
@@ -39,16 +39,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((c = mp_connection_new(fd, 0)) == NULL)
 		abort();
 	/* all input is there: the deadline is never reached */
-	io.deadline = mpi_now_ns() + 10000000000u;
-	mpi_why(0, "-"); /* no reason left yet: a failure must leave one */
+	io.deadline = mp__now_ns() + 10000000000u;
+	mp__why(0, "-"); /* no reason left yet: a failure must leave one */
 	if (data[0] & 1) {
-		rc = mpi_auth_answer(c, key, sizeof(key) - 1, &io);
+		rc = mp__auth_answer(c, key, sizeof(key) - 1, &io);
 	} else {
-		rc = mpi_auth_deliver(c, key, sizeof(key) - 1, &io);
+		rc = mp__auth_deliver(c, key, sizeof(key) - 1, &io);
 		if (rc == 0) /* a random challenge answered from a file */
 			abort();
 	}
-	if (rc < 0 && mpi_reason(rc) == mp_strerror(rc))
+	if (rc < 0 && mp__reason(rc) == mp_strerror(rc))
 		abort();
 	if (rc == -ETIMEDOUT)
 		abort();

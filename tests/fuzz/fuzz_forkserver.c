@@ -1,5 +1,5 @@
 /*
- * fuzz_forkserver.c - the fork server's request check (mpi_fs_validate,
+ * fuzz_forkserver.c - the fork server's request check (mp__fs_validate,
  * over the decoder of process/request.h): what a peer on the server's
  * socket controls.  The first byte is the number of fds that came with the
  * message (0..6 + REQ_MAX_SHARED), the rest the message, copied to a buffer of exactly its
@@ -44,8 +44,8 @@ static int inside(const void *p, size_t n, const char *buf, size_t len)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct ucred cred = {.pid = 4242, .uid = getuid(), .gid = getgid()};
-	struct mpi_req_src src;
-	struct mpi_req r;
+	struct mp__req_src src;
+	struct mp__req r;
 	mp_target_fn fn = NULL;
 	char *buf, *again;
 	size_t len, n;
@@ -58,9 +58,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf = malloc(len ? len : 1);
 	check(buf != NULL);
 	memcpy(buf, data + 1, len);
-	if (mpi_fs_validate(buf, len, nfds, &cred, 4242, &r, &fn) == 0) {
+	if (mp__fs_validate(buf, len, nfds, &cred, 4242, &r, &fn) == 0) {
 		check(fn == target);
-		check(nfds == mpi_req_nfds(&r));
+		check(nfds == mp__req_nfds(&r));
 		check(inside(r.name, strlen(r.name) + 1, buf, len));
 		check(inside(r.ident, strlen(r.ident) + 1, buf, len));
 		check(inside(r.target, strlen(r.target) + 1, buf, len));
@@ -79,9 +79,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct req_shared ents[r.nshared + 1];
 
 		for (size_t i = 0; i < r.nshared_fds; i++)
-			sfds[i] = mpi_req_shared_fd(&r, i);
+			sfds[i] = mp__req_shared_fd(&r, i);
 		for (size_t i = 0; i < r.nshared; i++) {
-			ents[i] = mpi_req_shared(&r, i);
+			ents[i] = mp__req_shared(&r, i);
 			check(ents[i].kind >= MP_SHARED_LOCK &&
 			      ents[i].kind <= MP_SHARED_ARRAYPROXY);
 			/* in a manager's region: one part and its address */
@@ -106,22 +106,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		src.shared = ents;
 
 		for (size_t i = 0; i < r.naffinity; i++)
-			cpus[i] = mpi_req_cpu(&r, i);
+			cpus[i] = mp__req_cpu(&r, i);
 		src.affinity = cpus;
 		{
-			n = mpi_req_size(&src);
+			n = mp__req_size(&src);
 			check(n == len);
 			again = malloc(n);
 			check(again != NULL);
-			mpi_req_encode(&src, again);
+			mp__req_encode(&src, again);
 			check(memcmp(again, buf, n) == 0);
 			free(again);
 		}
 	}
 	/* Without credentials, or from another pid: always refused. */
-	check(mpi_fs_validate(buf, len, nfds, NULL, 4242, &r, &fn) == -EPERM);
+	check(mp__fs_validate(buf, len, nfds, NULL, 4242, &r, &fn) == -EPERM);
 	cred.pid = 4243;
-	check(mpi_fs_validate(buf, len, nfds, &cred, 4242, &r, &fn) == -EPERM);
+	check(mp__fs_validate(buf, len, nfds, &cred, 4242, &r, &fn) == -EPERM);
 	free(buf);
 	return 0;
 }

@@ -1,6 +1,6 @@
 /*
  * fuzz_manager_request.c - the manager server's request path: a peer's
- * bytes straight into mpi_srv_handle (the pickle reader, the request's
+ * bytes straight into mp__srv_handle (the pickle reader, the request's
  * shape, the public functions and every served method) against a real
  * in-process region holding one object of each served type.  The first
  * byte chooses the connection's phase: 0, its first request (a public
@@ -24,8 +24,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define CAPACITY ((size_t)64 << 20)
 
-static struct mpi_region *region;
-static struct mpi_srv srv;
+static struct mp__region *region;
+static struct mp__srv srv;
 static size_t fixed;
 
 static void check(int ok)
@@ -79,8 +79,8 @@ static void setup(void)
 		{MP_MANAGER_ARRAY, "a"}, {MP_MANAGER_BOUNDEDSEMAPHORE, "bs"},
 		{MP_MANAGER_BARRIER, "bar"},
 	};
-	const struct mpi_srv_type *t;
-	struct mpi_call c = {0};
+	const struct mp__srv_type *t;
+	struct mp__call c = {0};
 	mp_dictproxy_t *names;
 	mp_obj_t *args, *kw;
 	char ident[24];
@@ -88,25 +88,25 @@ static void setup(void)
 	void *p;
 
 	if (region != NULL) {
-		mpi_srv_destroy(&srv);
-		mpi_region_unmap(region);
+		mp__srv_destroy(&srv);
+		mp__region_unmap(region);
 	}
-	check(mpi_region_new(CAPACITY, &region) == 0);
+	check(mp__region_new(CAPACITY, &region) == 0);
 	/* the dict of names, which also records the objects nested proxies
 	 * refer to (manager.c makes it in mp_manager_new) */
-	check(mpi_dict_new(region, NULL, &names) == 0);
+	check(mp__dict_new(region, NULL, &names) == 0);
 	region->names = (uint64_t)((char *)names - (char *)region);
-	check(mpi_srv_init(&srv, region) == 0);
+	check(mp__srv_init(&srv, region) == 0);
 	srv.max_wait = 0;
 	srv.address = "127.0.0.1:5000";
 	kw = mp_obj_dict();
 	for (i = 0; i < sizeof(objs) / sizeof(*objs); i++) {
-		t = mpi_srv_type_by_kind(objs[i].kind);
+		t = mp__srv_type_by_kind(objs[i].kind);
 		check((args = create_args(objs[i].kind)) != NULL);
-		c = (struct mpi_call){.args = args, .kwds = kw};
+		c = (struct mp__call){.args = args, .kwds = kw};
 		check(t->create(&c, region, &p) == 0);
 		mp_obj_free(args);
-		check(mpi_srv_track(&srv, t, p, ident) == 0);
+		check(mp__srv_track(&srv, t, p, ident) == 0);
 		snprintf(srv.objs[i].ident, sizeof(srv.objs[i].ident), "%s",
 			 objs[i].ident);
 	}
@@ -116,7 +116,7 @@ static void setup(void)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	enum mpi_srv_next next;
+	enum mp__srv_next next;
 	mp_bytes_t rep = {0};
 	mp_obj_t *r = NULL;
 	size_t n = 0;
@@ -125,9 +125,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		setup();
 	if (size < 1)
 		return 0;
-	if (mpi_srv_handle(&srv, data + 1, size - 1, data[0] == 0, &rep,
+	if (mp__srv_handle(&srv, data + 1, size - 1, data[0] == 0, &rep,
 			   &next) == 0) {
-		check(mpi_pickle_loads(rep.data, rep.len, &r) == 0);
+		check(mp__pickle_loads(rep.data, rep.len, &r) == 0);
 		check(mp_obj_kind(r) == MP_OBJ_TUPLE &&
 		      mp_obj_len(r, &n) == 0 && n == 2);
 		mp_obj_free(r);

@@ -3,13 +3,13 @@
  * Besides the sanitizers (no crash, no leak, no allocation far beyond the
  * input), the harness checks what the codec promises: a value that loads
  * is written back in protocols 2, 3 and 4, each of which loads again to
- * the very same value (mpi_obj_identical: kinds, order, float bits) and is
+ * the very same value (mp__obj_identical: kinds, order, float bits) and is
  * written again to the very same bytes, and its repr can be made.
  * Protocol 2 names some OSError subclasses as OSError, as CPython does
  * (FileNotFoundError becomes OSError): there only the bytes must agree.
- * The manager's small-value reader (mpi_unpickle_small) must agree with
+ * The manager's small-value reader (mp__unpickle_small) must agree with
  * the general one on every input it takes, and its writer
- * (mpi_pickle_small) with mp_pickle_dumps on every value it takes.
+ * (mp__pickle_small) with mp_pickle_dumps on every value it takes.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -34,11 +34,11 @@ static void check_small_read(const uint8_t *data, size_t size, int rc,
 			     const mp_obj_t *o)
 {
 	mp_obj_t *s = NULL;
-	int src = mpi_unpickle_small(data, size, &s);
+	int src = mp__unpickle_small(data, size, &s);
 
 	check(src == 0 || src == 1);
 	if (src == 1) {
-		check(rc == 0 && mpi_obj_identical(o, s));
+		check(rc == 0 && mp__obj_identical(o, s));
 		mp_obj_free(s);
 	}
 }
@@ -46,12 +46,12 @@ static void check_small_read(const uint8_t *data, size_t size, int rc,
 /* The small writer, where it answers, writes dumps's protocol 4 bytes. */
 static void check_small_write(const mp_obj_t *o)
 {
-	unsigned char buf[MPI_SMALL_PICKLE];
+	unsigned char buf[MP__SMALL_PICKLE];
 	const unsigned char *sp;
 	mp_bytes_t p;
 	size_t n;
 
-	if ((sp = mpi_pickle_small(o, buf, &n)) == NULL)
+	if ((sp = mp__pickle_small(o, buf, &n)) == NULL)
 		return;
 	check(mp_pickle_dumps(o, 4, &p) == 0);
 	check(p.len == n && memcmp(p.data, sp, n) == 0);
@@ -83,7 +83,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		back = NULL;
 		rc = mp_pickle_loads(p.data, p.len, &back);
 		check(rc == 0);
-		check(proto == 2 || mpi_obj_identical(o, back));
+		check(proto == 2 || mp__obj_identical(o, back));
 		check(mp_pickle_dumps(back, proto, &again) == 0);
 		check(again.len == p.len && memcmp(again.data, p.data, p.len) == 0);
 		mp_bytes_destroy(&again);

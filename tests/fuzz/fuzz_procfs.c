@@ -21,13 +21,13 @@ static void check(int ok)
 
 static void stat_line(const char *buf, size_t len)
 {
-	struct mpi_stat st;
+	struct mp__stat st;
 
 	int status;
 
-	if (mpi_parse_stat_exit_code(buf, len, &status) == 0)
+	if (mp__parse_stat_exit_code(buf, len, &status) == 0)
 		check(status >= 0);
-	if (mpi_parse_stat(buf, len, &st) != 0)
+	if (mp__parse_stat(buf, len, &st) != 0)
 		return;
 	check(st.comm > buf && st.comm + st.comm_len < buf + len);
 	check(st.ppid >= 0);
@@ -35,17 +35,17 @@ static void stat_line(const char *buf, size_t len)
 
 static void cgroup_file(const char *buf, size_t len)
 {
-	struct mpi_cgroup cg;
+	struct mp__cgroup cg;
 	size_t off = 0, last = 0, n;
 
-	while (mpi_cgroup_next(buf, len, &off, &cg)) {
+	while (mp__cgroup_next(buf, len, &off, &cg)) {
 		check(off > last && off <= len);
 		last = off;
 		check(cg.path >= buf && cg.path + cg.path_len <= buf + len);
-		check(cg.path_len > 0 && cg.path_len <= MPI_CGROUP_PATH_MAX);
+		check(cg.path_len > 0 && cg.path_len <= MP__CGROUP_PATH_MAX);
 		check(cg.path[0] == '/');
 		for (n = cg.path_len; n > 0;) {
-			size_t up = mpi_cgroup_parent(cg.path, n);
+			size_t up = mp__cgroup_parent(cg.path, n);
 
 			check(up < n);
 			n = up;
@@ -57,11 +57,11 @@ static void cgroup_file(const char *buf, size_t len)
 static void cpu_max(const char *buf, size_t len)
 {
 	int64_t quota = 0, period = 0;
-	int rc = mpi_parse_cpu_max(buf, len, &quota, &period);
+	int rc = mp__parse_cpu_max(buf, len, &quota, &period);
 
 	check(rc == 0 || rc == 1 || rc < 0);
 	if (rc == 1) {
-		int cpus = mpi_quota_cpus(quota, period);
+		int cpus = mp__quota_cpus(quota, period);
 
 		check(quota > 0 && period > 0 && cpus >= 1 && cpus <= INT_MAX);
 	}
@@ -71,12 +71,12 @@ static void cgroup_int(const char *buf, size_t len)
 {
 	int64_t v, w;
 
-	if (mpi_parse_cgroup_int(buf, len, &v) != 0)
+	if (mp__parse_cgroup_int(buf, len, &v) != 0)
 		return;
 	/* Both quota and period come from such files. */
 	w = v > 0 ? v : 1;
-	check(mpi_quota_cpus(w, w) == 1);
-	check(mpi_quota_cpus(w, 1) >= 1);
+	check(mp__quota_cpus(w, w) == 1);
+	check(mp__quota_cpus(w, 1) >= 1);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -858,7 +858,7 @@ int main(int argc, char **argv)
 	else if (strcmp(mode, "big") == 0)
 		rc = cmocka_run_group_tests_name("mpi_big", big, NULL, NULL);
 	else if (strcmp(mode, "terminate") == 0)
-		rc = cmocka_run_group_tests_name("mpi_terminate", terminated,
+		rc = cmocka_run_group_tests_name("mp__terminate", terminated,
 						 NULL, NULL);
 	else
 		rc = cmocka_run_group_tests_name("mpi_api", api, NULL, NULL);
