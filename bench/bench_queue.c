@@ -1,9 +1,12 @@
 /* bench_queue.c - Queue throughput: 64-byte messages 1 -> 1 and 4 -> 4
  * processes, 1 MiB messages.  Two baselines for 64-byte 1 -> 1: 64-byte
  * writes through a raw pipe (baseline=), and a bare MPMC ring in shared
- * memory with futex sleep (bare_ring=, below).
+ * memory with futex sleep (bare_ring=, below).  And latency: a 64-byte
+ * ping-pong between two processes over two queues (two bare rings, two
+ * pipes), the median round trip and its p99.
  *
- * Usage: bench_queue (every figure) | 64 (queue_64B only) | 4x4 | 1m (one
+ * Usage: bench_queue (every figure) | 64 (queue_64B only) | pp [n]
+ * (ping-pong only) | 4x4 | 1m (one
  * run) | q1 [n] | b1 [n] (one 1 -> 1 run of the queue or the bare ring,
  * with each child's CPU time per message) | cg [n] / cgb [n] (one process
  * puts and gets, queue / bare ring: for callgrind) | solo [n] (the same
@@ -19,7 +22,7 @@
 #include "bench.h"
 #include "mproc/queue.h"
 
-enum { REPS = 3, RUNS64 = 5, N64 = 20000000 };
+enum { REPS = 3, RUNS64 = 5, N64 = 20000000, NPP = 20000 };
 
 /* ---- the bare ring ----
  * A minimal MPMC ring: a lock-free array of slots, each a sequence word and
@@ -288,6 +291,120 @@ static double pipe_rate(long n)
 	return (double)n / (bench_now() - t0);
 }
 
+/* ---- ping-pong: one 64-byte message each way per round trip ----
+ * A child echoes what the parent sends; the parent times each round trip.
+ * Each kind is a pair of channels, parent -> child and child -> parent,
+ * driven through send(kind, channel) / recv(kind, channel). */
+enum { PP_QUEUE, PP_BARE, PP_PIPE, PP_KINDS };
+
+static mp_queue_t *ppq[2];
+static struct bare *ppb[2];
+static int ppfd[2][2];
+
+static bool pp_send(int kind, int ch)
+{
+	static const char msg[64];
+
+	switch (kind) {
+	case PP_QUEUE:
+		return mp_queue_put(ppq[ch], msg, 64, MP_FOREVER) == 0;
+	case PP_BARE:
+		bq = ppb[ch];
+		bput(msg, 64);
+		return true;
+	default:
+		return write(ppfd[ch][1], msg, 64) == 64;
+	}
+}
+
+static bool pp_recv(int kind, int ch)
+{
+	static char buf[64];
+	size_t len = 0;
+
+	switch (kind) {
+	case PP_QUEUE:
+		return mp_queue_get_into(ppq[ch], buf, 64, MP_FOREVER, &len) == 0 &&
+		       len == 64;
+	case PP_BARE:
+		bq = ppb[ch];
+		return bget(buf) == 64;
+	default: /* a pipe write of 64 bytes is atomic: one read gets it */
+		return read(ppfd[ch][0], buf, 64) == 64;
+	}
+}
+
+/* n round trips of kind: their median and p99 in microseconds (p99 into
+ * *p99). */
+static double pingpong(int kind, long n, double *p99)
+{
+	static double rtt[NPP];
+	pid_t pid;
+	int status;
+	double t0, m;
+
+	if (n > NPP)
+		n = NPP;
+	for (int ch = 0; ch < 2; ch++) {
+		if (kind == PP_QUEUE)
+			ppq[ch] = mp_queue_new(&(mp_queue_opts_t){.capacity = 4u << 20});
+		else if (kind == PP_BARE) {
+			bare_map();
+			ppb[ch] = bq;
+		} else if (pipe(ppfd[ch]) < 0)
+			exit(1);
+	}
+	if ((pid = fork()) == 0) {
+		for (long i = 0; i < n + n / 10; i++)
+			if (!pp_recv(kind, 0) || !pp_send(kind, 1))
+				_exit(1);
+		_exit(0);
+	}
+	for (long i = 0; i < n + n / 10; i++) { /* the first tenth warms up */
+		t0 = bench_now();
+		if (!pp_send(kind, 0) || !pp_recv(kind, 1))
+			exit(1);
+		if (i >= n / 10)
+			rtt[i - n / 10] = (bench_now() - t0) * 1e6;
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0)
+		exit(1);
+	for (int ch = 0; ch < 2; ch++) {
+		if (kind == PP_QUEUE)
+			mp_queue_free(ppq[ch]);
+		else if (kind == PP_BARE)
+			munmap(ppb[ch], sizeof(*ppb[ch]));
+		else {
+			close(ppfd[ch][0]);
+			close(ppfd[ch][1]);
+		}
+	}
+	m = bench_median(rtt, (int)n); /* sorts */
+	*p99 = rtt[n * 99 / 100];
+	return m;
+}
+
+/* The ping-pong figure: queue, bare ring and pipe, alternated in slices so
+ * that all three see the same noise; medians and p99s over all trips. */
+static void pingpong_figure(long n)
+{
+	double m[PP_KINDS][REPS], p[PP_KINDS][REPS], mm[PP_KINDS], pm[PP_KINDS];
+
+	for (int r = 0; r < REPS; r++)
+		for (int k = 0; k < PP_KINDS; k++)
+			m[k][r] = pingpong(k, n / REPS, &p[k][r]);
+	for (int k = 0; k < PP_KINDS; k++) {
+		mm[k] = bench_median(m[k], REPS);
+		pm[k] = bench_median(p[k], REPS);
+	}
+	printf("figure=queue_pingpong_64B_us mproc=%.3g baseline=%.3g "
+	       "bare_ring=%.3g p99=mproc:%.3g,bare_ring:%.3g,baseline:%.3g "
+	       "unit=us_per_round_trip\n", mm[PP_QUEUE], mm[PP_PIPE],
+	       mm[PP_BARE], pm[PP_QUEUE], pm[PP_BARE], pm[PP_PIPE]);
+	fflush(stdout);
+}
+
 /* The median of n runs, and how far the slowest and fastest lie from it
  * (percent, written into out). */
 static double spread(double *v, int n, char *out, size_t size)
@@ -359,6 +476,10 @@ int main(int argc, char **argv)
 		munmap(bq, sizeof(*bq));
 		return 0;
 	}
+	if (strcmp(only, "pp") == 0) { /* the ping-pong figure only */
+		pingpong_figure(argc > 2 ? n : NPP);
+		return 0;
+	}
 	/* One run of the other figures: 4x4 or 1m. */
 	if (strcmp(only, "4x4") == 0 || strcmp(only, "1m") == 0) {
 		printf("%s: %.4g %s\n", only,
@@ -401,5 +522,6 @@ int main(int argc, char **argv)
 	for (int r = 0; r < REPS; r++)
 		c[r] = rate(1, 1, 2000, 1 << 20) / 1.048576; /* MB (1e6 B)/s */
 	bench_print("queue_1MiB_MBps", bench_median(c, REPS), -1, "MB_per_s");
+	pingpong_figure(NPP);
 	return 0;
 }
