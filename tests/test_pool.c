@@ -1972,6 +1972,109 @@ static void test_no_wait_behind_long_task(void **state)
 	munmap(runs, (N + 1) * sizeof(*runs));
 }
 
+/* ---- one worker: its next job waits in its inbox behind a long task ---- */
+
+/* in: {report fd, gate fd}.  Runs 2 LONG_NS (long for the engine: its
+ * work, not a wait for the test), reports its pid, then runs until a byte
+ * arrives on the gate (at most 60 s). */
+static int long_then_gated(const void *in, size_t len, mp_task_out_t *out)
+{
+	struct timespec t = {0, 2 * LONG_NS};
+	int fd[2];
+	pid_t me = getpid();
+
+	(void)len;
+	memcpy(fd, in, sizeof(fd));
+	while (nanosleep(&t, &t) != 0 && errno == EINTR)
+		;
+	if (write(fd[0], &me, sizeof(me)) != sizeof(me))
+		return 1;
+	if (poll(&(struct pollfd){fd[1], POLLIN, 0}, 1, 60000) != 1)
+		return 1;
+	return mp_task_return(out, &me, sizeof(me));
+}
+
+/* Wait (bounded) until job r is in worker 0's inbox: 1 if it got there. */
+static int in_inbox(mp_pool_t *p, mp_async_result_t *r)
+{
+	double t0 = mpt_now();
+
+	for (;;) {
+		int in;
+
+		mp__pool_lock(p);
+		in = r->job.state == J_RUNNING &&
+		     mp__ring_count(p->w[0].args.inbox) == 1;
+		mp__pool_unlock(p);
+		if (in || mpt_now() - t0 > mpt_timeout(10))
+			return in;
+		poll(NULL, 0, 1);
+	}
+}
+
+/*
+ * One worker: the next job goes into its inbox while a task known to be
+ * long runs (no other worker could start it sooner), so the worker starts
+ * it as it ends that task.  A job there can still be killed (read back out
+ * of the inbox, the task untouched), and when the worker dies the task it
+ * had started fails and the queued job runs once, on the replacement.
+ */
+static void test_one_worker_queues_behind_long_task(void **state)
+{
+	mp_async_result_t *lng, *first, *next;
+	const mp_bytes_t *out;
+	int rep[2], gate[2], in[2];
+	pid_t pid;
+	mp_pool_t *p;
+
+	(void)state;
+	runs = mmap(NULL, 2 * sizeof(*runs), PROT_READ | PROT_WRITE,
+		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	assert_true(runs != MAP_FAILED);
+	assert_int_equal(pipe2(rep, O_CLOEXEC), 0); /* before the worker */
+	assert_int_equal(pipe2(gate, O_CLOEXEC), 0);
+	p = mp_pool_new(&(mp_pool_opts_t){.processes = 1});
+	assert_non_null(p);
+	in[0] = rep[1];
+	in[1] = gate[0];
+	lng = mp_pool_apply_async(p, long_then_gated, in, sizeof(in), NULL);
+	assert_non_null(lng);
+	assert_int_equal(poll(&(struct pollfd){rep[0], POLLIN, 0}, 1, 30000), 1);
+	assert_int_equal(read(rep[0], &pid, sizeof(pid)), sizeof(pid));
+	/* It has run for long: the next job still goes into the inbox. */
+	first = mp_pool_apply_async(p, count_run, &(int){0}, sizeof(int), NULL);
+	assert_non_null(first);
+	assert_int_equal(in_inbox(p, first), 1);
+	/* Killed there: read back out, no worker dies. */
+	assert_int_equal(mp_async_result_kill(first), 1);
+	mpt_assert_rc(mp_async_result_get(first, mpt_timeout(30), &out),
+		      MP_ECANCELLED);
+	assert_int_equal(kill(pid, 0), 0);
+	assert_int_equal(mp_async_result_ready(lng), 0);
+	next = mp_pool_apply_async(p, count_run, &(int){1}, sizeof(int), NULL);
+	assert_non_null(next);
+	assert_int_equal(in_inbox(p, next), 1);
+	/* The worker dies: its task fails, the queued job runs once. */
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	mpt_assert_rc(mp_async_result_get(lng, mpt_timeout(30), &out),
+		      MP_EBROKEN);
+	mpt_assert_ok(mp_async_result_get(next, mpt_timeout(30), &out));
+	assert_int_equal(*(const int *)out->data, 1);
+	mpt_assert_ok(mp_pool_close(p));
+	mpt_assert_ok(mp_pool_join(p, mpt_timeout(30)));
+	assert_int_equal(atomic_load(&runs[0]), 0);
+	assert_int_equal(atomic_load(&runs[1]), 1);
+	mp_async_result_free(lng);
+	mp_async_result_free(first);
+	mp_async_result_free(next);
+	mp_pool_free(p);
+	for (int i = 0; i < 2; i++) {
+		close(rep[i]);
+		close(gate[i]);
+	}
+	munmap(runs, 2 * sizeof(*runs));
+}
+
 /* ---- kill one task ---- */
 
 static void test_async_result_kill(void **state)
@@ -2335,6 +2438,7 @@ int main(int argc, char **argv)
 		MPT(test_async_result_wait_codes),
 		MPT(test_success_keeps_last_error),
 		MPT(test_no_wait_behind_long_task),
+		MPT(test_one_worker_queues_behind_long_task),
 		MPT(test_async_result_kill),
 		MPT(test_apply_async_many),
 		MPT(test_handoff_keeps_order),

@@ -889,14 +889,21 @@ static bool fits(const mp_pool_t *p, const struct worker *w,
 {
 	const struct worker_slot *s = &p->slots[w - p->w];
 
+	/* A lone worker keeps its next job in its inbox even behind a long
+	 * task: no other worker could start it sooner (and reclaim never
+	 * takes it back), and the worker starts it as it ends the task, not a
+	 * supervisor round later.  As in CPython's call queue (max_workers + 1
+	 * calls), that job is running then: it can no longer be cancelled. */
+	unsigned depth = p->n == 1 && p->depth < 2 ? 2 : p->depth;
+
 	if (!w->alive || w->stopping || w->budget < j->items)
 		return false;
-	if (w->queued >= p->depth)
+	if (w->queued >= depth)
 		return false;
-	/* Queue nothing behind a task that has run for long (LONG_NS): it
-	 * may run for ages while another worker idles (and reclaim would
+	/* Else queue nothing behind a task that has run for long (LONG_NS):
+	 * it may run for ages while another worker idles (and reclaim would
 	 * take it back). */
-	if (w->queued > 0 &&
+	if (p->n > 1 && w->queued > 0 &&
 	    __atomic_load_n(&s->current, __ATOMIC_ACQUIRE) == w->head->id) {
 		if (*now == 0)
 			*now = mp__now_ns();

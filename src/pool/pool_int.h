@@ -7,8 +7,9 @@
  *   results to one result ring.  A job (an apply task, a map chunk, a chunk
  *   of imap items) is a record: struct task_hdr and its input (wire.h).
  * - Jobs go into the inboxes (under pool->lock), at most `depth` per
- *   worker: 1 while tasks seem long, more once they prove short, so tiny
- *   tasks stream while long ones still balance.  What does not fit waits in
+ *   worker: 1 while tasks seem long (2 for a lone worker, which no other
+ *   worker could relieve), more once they prove short, so tiny tasks stream
+ *   while long ones still balance.  What does not fit waits in
  *   the pending list (doubly linked: cancel is O(1)).  Single calls
  *   (apply_async, submit) take no lock: they push the job on a lock-free
  *   list (p->inq) that the supervisor takes whole, in one exchange, at its
