@@ -341,7 +341,7 @@ static int off_stdio(int *fd)
 int mp__fs_start(struct mp_process *p, const char *tname, int *setup_fd)
 {
 	int exitp[2] = {-1, -1}, rep[2] = {-1, -1}, fds[MAX_FDS], nfds = 0;
-	int argfd = -1, fd, rc;
+	int argfd = -1, rc;
 	struct mp__req_src src;
 	struct mp__travel t;
 	void *buf = NULL;
@@ -402,16 +402,8 @@ int mp__fs_start(struct mp_process *p, const char *tname, int *setup_fd)
 	}
 	/* The child is ours (the server cloned it with CLONE_PARENT): only
 	 * we reap it, so its pid cannot be reused before this pidfd_open. */
-	if (exitp[0] >= 0) {
-		fd = exitp[0];
-		exitp[0] = -1;
-	} else if ((fd = mp__pidfd_open(pid)) < 0) {
-		rc = MP__WHY_SYS("pidfd_open");
-		mp__child_kill_reap(&(struct mp__child){.pid = pid, .fd = -1});
+	if ((rc = mp__child_watch(&p->child, pid, exitp)) < 0)
 		goto out;
-	}
-	p->child.pid = pid;
-	p->child.fd = fd;
 	*setup_fd = rep[0];
 	rep[0] = -1;
 out:

@@ -435,7 +435,7 @@ int mp_process_start(mp_process_t *p)
 	int pipefd[2] = {-1, -1}, exitfd[2] = {-1, -1};
 	enum method m;
 	pid_t pid, me;
-	int fd, rc;
+	int rc;
 
 	MP__CHECK_NULL(p);
 	if (p->state == ST_CLOSED)
@@ -492,17 +492,11 @@ int mp_process_start(mp_process_t *p)
 		rc = MP__SYSERR("fork");
 		goto fail_unlock;
 	}
-	if (exitfd[1] >= 0) { /* no pidfds: the exit pipe is the sentinel */
-		close(exitfd[1]);
-		fd = exitfd[0];
-		exitfd[0] = exitfd[1] = -1;
-	} else if ((fd = mp__pidfd_open(pid)) < 0) {
-		rc = MP__SYSERR("pidfd_open");
-		mp__child_kill_reap(&(struct mp__child){.pid = pid, .fd = -1});
+	/* its sentinel: the exit pipe without pidfds, else a pidfd */
+	if ((rc = mp__child_watch(&p->child, pid, exitfd)) < 0) {
+		rc = MP__RAISE(rc);
 		goto fail_unlock;
 	}
-	p->child.pid = pid;
-	p->child.fd = fd;
 	p->state = ST_STARTED;
 	p->next = mp__reg;
 	mp__reg = p;
