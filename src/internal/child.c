@@ -185,6 +185,24 @@ void mp__child_kill_reap(const struct mp__child *c)
 	mp__child_reap_wait(c->pid);
 }
 
+int mp__child_watch(struct mp__child *c, pid_t pid, int exitp[2])
+{
+	int fd = exitp[0];
+
+	if (exitp[1] >= 0)
+		close(exitp[1]);
+	exitp[0] = exitp[1] = -1;
+	if (fd < 0 && (fd = mp__pidfd_open(pid)) < 0) {
+		int rc = MP__WHY_SYS("pidfd_open");
+
+		mp__child_kill_reap(&(struct mp__child){.pid = pid, .fd = -1});
+		return rc;
+	}
+	c->pid = pid;
+	c->fd = fd;
+	return 0;
+}
+
 /* ---- the start-error report ---- */
 
 int mp__report_pipe(int fds[2])

@@ -74,6 +74,15 @@ int mp__child_signal(const struct mp__child *c, int sig);
 void mp__child_kill_reap(const struct mp__child *c);
 
 /*
+ * Watch the child pid just made: c becomes {pid, fd}, fd the exit pipe's
+ * read end exitp[0] when there is one (the fallback; its write end
+ * exitp[1], the child's, is closed here) or else a new pidfd.  Both ends
+ * of exitp are taken (set to -1).  0, or -errno with a reason (pidfd_open)
+ * after killing and reaping the child.
+ */
+int mp__child_watch(struct mp__child *c, pid_t pid, int exitp[2]);
+
+/*
  * Reap a child known to be ending (it reported a start error and _exits):
  * waits for it, EINTR restarts.
  */

@@ -338,35 +338,10 @@ static int off_stdio(int *fd)
 	return to < 0 ? MP__WHY_SYS("fcntl(F_DUPFD_CLOEXEC)") : 0;
 }
 
-/* A memfd holding n bytes of buf: the fd or a code with a reason. */
-static int arg_memfd(const void *buf, size_t n)
-{
-	const char *b = buf;
-	int fd = memfd_create("mproc-arg", MFD_CLOEXEC);
-
-	if (fd < 0)
-		return MP__WHY_SYS("memfd_create");
-	while (n > 0) {
-		ssize_t w = write(fd, b, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			int rc = MP__WHY_SYS("write(memfd)");
-
-			close(fd);
-			return rc;
-		}
-		b += w;
-		n -= (size_t)w;
-	}
-	return fd;
-}
-
 int mp__fs_start(struct mp_process *p, const char *tname, int *setup_fd)
 {
 	int exitp[2] = {-1, -1}, rep[2] = {-1, -1}, fds[MAX_FDS], nfds = 0;
-	int argfd = -1, fd, rc;
+	int argfd = -1, rc;
 	struct mp__req_src src;
 	struct mp__travel t;
 	void *buf = NULL;
@@ -382,7 +357,7 @@ int mp__fs_start(struct mp_process *p, const char *tname, int *setup_fd)
 	if (size == 0 || size > REQ_MAX_INLINE) { /* the arg goes apart */
 		src.h.flags |= REQ_ARG_FD;
 		size = mp__req_size(&src);
-		if ((argfd = arg_memfd(p->arg, p->arg_len)) < 0) {
+		if ((argfd = mp__memfd_with("mproc-arg", p->arg, p->arg_len)) < 0) {
 			mp__travel_release(&t);
 			return argfd;
 		}
@@ -427,16 +402,8 @@ int mp__fs_start(struct mp_process *p, const char *tname, int *setup_fd)
 	}
 	/* The child is ours (the server cloned it with CLONE_PARENT): only
 	 * we reap it, so its pid cannot be reused before this pidfd_open. */
-	if (exitp[0] >= 0) {
-		fd = exitp[0];
-		exitp[0] = -1;
-	} else if ((fd = mp__pidfd_open(pid)) < 0) {
-		rc = MP__WHY_SYS("pidfd_open");
-		mp__child_kill_reap(&(struct mp__child){.pid = pid, .fd = -1});
+	if ((rc = mp__child_watch(&p->child, pid, exitp)) < 0)
 		goto out;
-	}
-	p->child.pid = pid;
-	p->child.fd = fd;
 	*setup_fd = rep[0];
 	rep[0] = -1;
 out:

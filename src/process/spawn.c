@@ -177,7 +177,7 @@ int mp__spawn_start(struct mp_process *p, const char *tname, int *setup_fd)
 	struct plan c;
 	char var[48], space[48];
 	pid_t pid;
-	int rc, fd;
+	int rc;
 
 	*setup_fd = -1;
 	memset(&c, 0, sizeof(c));
@@ -224,18 +224,8 @@ int mp__spawn_start(struct mp_process *p, const char *tname, int *setup_fd)
 			     r.what, p->name, mp_strerror(-r.err));
 		goto out;
 	}
-	if (exitp[1] >= 0) { /* no pidfds: the exit pipe is the sentinel */
-		close(exitp[1]);
-		fd = exitp[0];
-		exitp[0] = exitp[1] = -1;
-	} else if ((fd = mp__pidfd_open(pid)) < 0) {
-		rc = MP__WHY_SYS("pidfd_open");
-		mp__child_kill_reap(&(struct mp__child){.pid = pid, .fd = -1});
-		goto out;
-	}
-	p->child.pid = pid;
-	p->child.fd = fd;
-	rc = 0;
+	/* its sentinel: the exit pipe without pidfds, else a pidfd */
+	rc = mp__child_watch(&p->child, pid, exitp);
 out:
 	mp__free(c.envp);
 	mp__travel_release(&t);

@@ -356,6 +356,28 @@ static void undo_start(struct mp_process *p)
 }
 
 /*
+ * p's child is made (mp__reg_lock held): list p as started, unlock, then
+ * read the child's setup report from fd setup (closing it) if >= 0.  0, or
+ * the child's code with a reason (it _exits at once: reaped, p new again).
+ */
+static int started(struct mp_process *p, int setup)
+{
+	int rc = 0;
+
+	p->state = ST_STARTED;
+	p->next = mp__reg;
+	mp__reg = p;
+	pthread_mutex_unlock(&mp__reg_lock);
+	if (setup >= 0) {
+		rc = read_setup(p, setup);
+		close(setup);
+		if (rc < 0)
+			undo_start(p);
+	}
+	return rc;
+}
+
+/*
  * For forkserver and spawn: the target's registered name, after checking
  * that what the child needs can travel.  NULL with *rc set (a reason).
  */
@@ -412,19 +434,8 @@ static int start_other(struct mp_process *p, enum method m)
 		rc = MP__RAISE(rc);
 		goto unlock;
 	}
-	p->state = ST_STARTED;
-	p->next = mp__reg;
-	mp__reg = p;
-	pthread_mutex_unlock(&mp__reg_lock);
-	if (setup >= 0) {
-		rc = read_setup(p, setup);
-		close(setup);
-		if (rc < 0) { /* the child _exits at once: reap it, undo */
-			undo_start(p);
-			return MP__RAISE(rc);
-		}
-	}
-	return 0;
+	rc = started(p, setup);
+	return rc < 0 ? MP__RAISE(rc) : 0;
 unlock:
 	pthread_mutex_unlock(&mp__reg_lock);
 	return rc;
@@ -435,7 +446,7 @@ int mp_process_start(mp_process_t *p)
 	int pipefd[2] = {-1, -1}, exitfd[2] = {-1, -1};
 	enum method m;
 	pid_t pid, me;
-	int fd, rc;
+	int rc;
 
 	MP__CHECK_NULL(p);
 	if (p->state == ST_CLOSED)
@@ -492,31 +503,15 @@ int mp_process_start(mp_process_t *p)
 		rc = MP__SYSERR("fork");
 		goto fail_unlock;
 	}
-	if (exitfd[1] >= 0) { /* no pidfds: the exit pipe is the sentinel */
-		close(exitfd[1]);
-		fd = exitfd[0];
-		exitfd[0] = exitfd[1] = -1;
-	} else if ((fd = mp__pidfd_open(pid)) < 0) {
-		rc = MP__SYSERR("pidfd_open");
-		mp__child_kill_reap(&(struct mp__child){.pid = pid, .fd = -1});
+	/* its sentinel: the exit pipe without pidfds, else a pidfd */
+	if ((rc = mp__child_watch(&p->child, pid, exitfd)) < 0) {
+		rc = MP__RAISE(rc);
 		goto fail_unlock;
 	}
-	p->child.pid = pid;
-	p->child.fd = fd;
-	p->state = ST_STARTED;
-	p->next = mp__reg;
-	mp__reg = p;
-	pthread_mutex_unlock(&mp__reg_lock);
-	if (pipefd[1] >= 0) {
+	if (pipefd[1] >= 0)
 		close(pipefd[1]);
-		rc = read_setup(p, pipefd[0]);
-		close(pipefd[0]);
-		if (rc < 0) { /* the child _exits at once: reap it, undo */
-			undo_start(p);
-			return MP__RAISE(rc);
-		}
-	}
-	return 0;
+	rc = started(p, pipefd[0]);
+	return rc < 0 ? MP__RAISE(rc) : 0;
 
 fail_unlock:
 	pthread_mutex_unlock(&mp__reg_lock);
