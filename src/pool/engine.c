@@ -110,46 +110,17 @@ static void end_job(mp_pool_t *p, struct mp__job *j, int status,
 	}
 }
 
-static void end_job_msg(mp_pool_t *p, struct mp__job *j, int status,
-			const char *msg)
+void mp__pool_end_job_msg(mp_pool_t *p, struct mp__job *j, int status,
+			  const char *msg)
 {
 	end_job(p, j, status, msg, strlen(msg), NULL);
-}
-
-static void pending_unlink(mp_pool_t *p, struct mp__job *j)
-{
-	if (j->prev)
-		j->prev->next = j->next;
-	else
-		p->head = j->next;
-	if (j->next)
-		j->next->prev = j->prev;
-	else
-		p->tail = j->prev;
-	j->next = j->prev = NULL;
-}
-
-/* Into the pending list, at the front (a dead worker's jobs) or back. */
-static void pending_push(mp_pool_t *p, struct mp__job *j, bool front)
-{
-	j->state = J_PENDING;
-	j->prev = front ? NULL : p->tail;
-	j->next = front ? p->head : NULL;
-	if (j->next)
-		j->next->prev = j;
-	else
-		p->tail = j;
-	if (j->prev)
-		j->prev->next = j;
-	else
-		p->head = j;
 }
 
 void mp__pool_enqueue(mp_pool_t *p, struct mp__job *j)
 {
 	j->id = ++p->next_id;
 	memcpy(j->rec, &j->id, sizeof(j->id)); /* task_hdr.id */
-	pending_push(p, j, false);
+	mp__pool_pending_push(p, j, false);
 }
 
 /* p->inq once the pool takes no more hand-offs (mp__pool_seal). */
@@ -247,8 +218,8 @@ bool mp__pool_cancel(mp_pool_t *p, struct mp__job *j)
 {
 	if (j->state != J_PENDING)
 		return false;
-	pending_unlink(p, j);
-	end_job_msg(p, j, MP_ECANCELLED, "the task was cancelled");
+	mp__pool_pending_unlink(p, j);
+	mp__pool_end_job_msg(p, j, MP_ECANCELLED, "the task was cancelled");
 	return true;
 }
 
@@ -257,8 +228,8 @@ void mp__pool_fail_pending(mp_pool_t *p, int status, const char *msg)
 	struct mp__job *j;
 
 	while ((j = p->head) != NULL) {
-		pending_unlink(p, j);
-		end_job_msg(p, j, status, msg);
+		mp__pool_pending_unlink(p, j);
+		mp__pool_end_job_msg(p, j, status, msg);
 	}
 }
 
@@ -291,21 +262,6 @@ size_t mp__pool_chunksize(const mp_pool_t *p, size_t n, size_t chunksize)
 
 /* ---- workers (locked) ---- */
 
-/* Job j, just put into w's inbox, leaves the pending list for w's FIFO. */
-static void assign(mp_pool_t *p, struct worker *w, struct mp__job *j)
-{
-	pending_unlink(p, j);
-	j->state = J_RUNNING;
-	j->worker = (uint32_t)(w - p->w);
-	if (w->tail)
-		w->tail->next = j;
-	else
-		w->head = j;
-	w->tail = j;
-	w->queued++;
-	w->budget -= j->items;
-}
-
 /* The jobs in w's FIFO that it never started go back to the front of the
  * pending list, in order; one killed by its owner, or of a terminated or
  * broken pool, ends instead. */
@@ -321,13 +277,15 @@ static void requeue_fifo(mp_pool_t *p, struct worker *w)
 	for (j = rest; j != NULL; j = rest) {
 		rest = j->next;
 		if (j->id == w->killed)
-			end_job_msg(p, j, MP_ECANCELLED, "the task was killed");
+			mp__pool_end_job_msg(p, j, MP_ECANCELLED,
+					     "the task was killed");
 		else if (p->state == TERMINATED)
-			end_job_msg(p, j, MP_ECANCELLED, "the pool was terminated");
+			mp__pool_end_job_msg(p, j, MP_ECANCELLED,
+					     "the pool was terminated");
 		else if (p->broken[0])
-			end_job_msg(p, j, MP_EBROKEN, p->broken);
+			mp__pool_end_job_msg(p, j, MP_EBROKEN, p->broken);
 		else
-			pending_push(p, j, true);
+			mp__pool_pending_push(p, j, true);
 	}
 	w->head = w->tail = NULL;
 	w->queued = 0;
@@ -349,7 +307,7 @@ static void preplace(mp_pool_t *p, struct worker *w)
 	    w->budget < j->items || j->rec_len > INBOX_BYTES / 8 ||
 	    mp__ring_put(w->args.inbox, j->rec, j->rec_len, 0) < 0)
 		return;
-	assign(p, w, j);
+	mp__pool_assign(p, w, j);
 }
 
 
@@ -420,8 +378,6 @@ static void describe_death(mp_process_t *proc, int code, char *buf, size_t n)
 			 (int)mp_process_pid(proc), code);
 }
 
-static void drain_results(mp_pool_t *p);
-
 /* No worker can start: every queued and pending job fails. */
 static void pool_break(mp_pool_t *p)
 {
@@ -437,7 +393,7 @@ static void pool_break(mp_pool_t *p)
 				   * its queue; a failed start fails it */
 		while ((j = w->head) != NULL) {
 			w->head = j->next;
-			end_job_msg(p, j, MP_EBROKEN, why);
+			mp__pool_end_job_msg(p, j, MP_EBROKEN, why);
 		}
 		w->tail = NULL;
 		w->queued = 0;
@@ -683,8 +639,6 @@ static void replace_worker(mp_pool_t *p, unsigned i)
 	p->starter_unjoined = true;
 }
 
-static int unqueue(struct worker *w, struct mp__job **out);
-
 /*
  * A failed start of worker w: the jobs preplace gave it go back by
  * requeue_fifo, each read back out of its inbox first.  A start can fail
@@ -696,15 +650,15 @@ static void start_undone(mp_pool_t *p, struct worker *w)
 {
 	struct mp__job *back = NULL, *j;
 
-	while (w->head != NULL && unqueue(w, &j) == 0)
+	while (w->head != NULL && mp__pool_unqueue(w, &j) == 0)
 		if (j != NULL) {
 			j->next = back;
 			back = j;
 		}
 	while ((j = w->head) != NULL) {
 		w->head = j->next;
-		end_job_msg(p, j, MP_EBROKEN, "the worker's start failed "
-			    "after it took the task");
+		mp__pool_end_job_msg(p, j, MP_EBROKEN, "the worker's start "
+				     "failed after it took the task");
 	}
 	for (; back != NULL; back = j) { /* back is last read first */
 		j = back->next;
@@ -773,7 +727,7 @@ static void fail_started(mp_pool_t *p, struct worker *w, struct mp__job *j,
 	} else {
 		describe_death(w->proc, code, msg, sizeof(msg));
 	}
-	end_job_msg(p, j, status, msg);
+	mp__pool_end_job_msg(p, j, status, msg);
 }
 
 /*
@@ -820,7 +774,7 @@ static void worker_dying(mp_pool_t *p, unsigned i)
 
 	if (!w->alive || w->told)
 		return;
-	drain_results(p); /* its last results came before its death */
+	mp__pool_drain_results(p); /* its last results came before its death */
 	if ((j = w->head) == NULL ||
 	    __atomic_load_n(&p->slots[i].current, __ATOMIC_ACQUIRE) != j->id ||
 	    exit_code_early(mp_process_pid(w->proc), &code) < 0)
@@ -843,7 +797,7 @@ static void worker_ended(mp_pool_t *p, unsigned i)
 	bool failed = w->told; /* for the respawn delay */
 	int code = 0;
 
-	drain_results(p); /* its last results came before its death */
+	mp__pool_drain_results(p); /* its last results came before its death */
 	mp_process_join(w->proc, 0);
 	mp_process_exitcode(w->proc, &code);
 	w->alive = false;
@@ -959,7 +913,7 @@ static struct mp__job *fifo_remove(struct worker *w, uint64_t id)
 /* Read the next job out of w's inbox (it never started) and take it out of
  * w's FIFO: 0 with *out (NULL if the record was none of ours), -EAGAIN if
  * the inbox is empty, -EBUSY if its worker is taking a job right now. */
-static int unqueue(struct worker *w, struct mp__job **out)
+int mp__pool_unqueue(struct worker *w, struct mp__job **out)
 {
 	void *rec = NULL;
 	size_t len;
@@ -982,7 +936,7 @@ static void requeue(mp_pool_t *p, struct mp__job *back)
 
 	for (; back != NULL; back = j) {
 		j = back->next;
-		pending_push(p, back, true);
+		mp__pool_pending_push(p, back, true);
 	}
 }
 
@@ -1017,7 +971,7 @@ static uint64_t reclaim(mp_pool_t *p)
 		if (!w->alive || w->stopping || w->queued < 2 ||
 		    !runs_long(p, w, now, &next) || !idle)
 			continue;
-		while (w->queued >= 2 && unqueue(w, &j) == 0) {
+		while (w->queued >= 2 && mp__pool_unqueue(w, &j) == 0) {
 			if (j == NULL)
 				continue; /* not ours: nothing to requeue */
 			j->next = back; /* reversed */
@@ -1049,7 +1003,7 @@ int mp__pool_kill_job(mp_pool_t *p, struct mp__job *j)
 	/* Still in the inbox?  Read the inbox out (the others go back to the
 	 * pending list, in their order): then no worker has to die. */
 	while (!w->stopping) {
-		rc = unqueue(w, &k);
+		rc = mp__pool_unqueue(w, &k);
 		if (rc == -EAGAIN || (rc == -EBUSY && mp__now_ns() > give_up))
 			break;
 		if (rc == -EBUSY) {
@@ -1067,7 +1021,8 @@ int mp__pool_kill_job(mp_pool_t *p, struct mp__job *j)
 	}
 	requeue(p, back);
 	if (found) {
-		end_job_msg(p, j, MP_ECANCELLED, "the task was killed");
+		mp__pool_end_job_msg(p, j, MP_ECANCELLED,
+				     "the task was killed");
 	} else { /* its worker has taken it */
 		w->killed = j->id;
 		if (w->alive) /* else starts_done kills it once started */
@@ -1112,7 +1067,7 @@ static void dispatch(mp_pool_t *p)
 			best->stopping |= j->rec_len > INBOX_BYTES / 8;
 			break;
 		}
-		assign(p, best, j);
+		mp__pool_assign(p, best, j);
 		sent = true;
 	}
 	/* A sleeping supervisor must arm the new task's timeout. */
@@ -1157,7 +1112,8 @@ static void take_result(mp_pool_t *p, void **rec, size_t len, const void *data)
 	p->avg_ns = (p->avg_ns * 7 + h.run_ns) / 8; /* per job: what queues */
 	p->depth = p->avg_ns < 20000 ? MAX_DEPTH : p->avg_ns < 200000 ? 4 : 1;
 	if (h.status != 0 && h.status != MP_ETASK) /* a worker sends only these */
-		end_job_msg(p, j, -EPROTO, "a worker sent a malformed result");
+		mp__pool_end_job_msg(p, j, -EPROTO,
+				     "a worker sent a malformed result");
 	else
 		end_job(p, j, h.status, (const char *)data + sizeof(h),
 			len - sizeof(h), rec);
@@ -1166,7 +1122,7 @@ static void take_result(mp_pool_t *p, void **rec, size_t len, const void *data)
 /* Results come into the pool's scratch buffer (no allocation per task:
  * owners copy what they keep); one too big for it is received into a
  * buffer of its own, which its owner may take. */
-static void drain_results(mp_pool_t *p)
+void mp__pool_drain_results(mp_pool_t *p)
 {
 	void *rec;
 	size_t len;
@@ -1256,7 +1212,7 @@ static bool supervise(mp_pool_t *p, struct pollfd *pfd, mp_process_t **deaf,
 
 	starts_done(p);
 	retry_starts(p); /* before deaths: see worker_ended */
-	drain_results(p);
+	mp__pool_drain_results(p);
 	for (unsigned i = 0; i < p->n; i++)
 		if (worker_gone(p, i, pfd[i + 1].revents, deaf))
 			worker_ended(p, i);
@@ -1353,7 +1309,7 @@ size_t mp__pool_take(mp_pool_t *p, size_t max, mp_backend_job_t *jobs)
 		struct task_hdr h;
 
 		memcpy(&h, j->rec, sizeof(h));
-		pending_unlink(p, j);
+		mp__pool_pending_unlink(p, j);
 		j->state = J_RUNNING;
 		jobs[k++] = (mp_backend_job_t){
 			.handle = j, .fn = (uintptr_t)h.fn,

@@ -331,6 +331,64 @@ extern void (*mp__pool_start_hook)(void);
 void *mp__pool_supervisor(void *arg);
 /* End every pending job with status and msg (locked). */
 void mp__pool_fail_pending(mp_pool_t *p, int status, const char *msg);
+/* End job j with status and msg (locked): its owner is told. */
+void mp__pool_end_job_msg(mp_pool_t *p, struct mp__job *j, int status,
+			  const char *msg);
+/* Read the next job out of w's inbox (it never started) and take it out of
+ * w's FIFO (locked): 0 with *out (NULL if the record was none of ours),
+ * -EAGAIN if the inbox is empty, -EBUSY if its worker is taking a job. */
+int mp__pool_unqueue(struct worker *w, struct mp__job **out);
+/* Take the results that came back (locked): their jobs end. */
+void mp__pool_drain_results(mp_pool_t *p);
+
+/* The pending list and the workers' FIFOs (locked): inline, on the path
+ * of every task. */
+/* Take job j out of the pending list. */
+static inline void mp__pool_pending_unlink(mp_pool_t *p, struct mp__job *j)
+{
+	if (j->prev)
+		j->prev->next = j->next;
+	else
+		p->head = j->next;
+	if (j->next)
+		j->next->prev = j->prev;
+	else
+		p->tail = j->prev;
+	j->next = j->prev = NULL;
+}
+
+/* Into the pending list, at the front (a dead worker's jobs) or back. */
+static inline void mp__pool_pending_push(mp_pool_t *p, struct mp__job *j,
+					 bool front)
+{
+	j->state = J_PENDING;
+	j->prev = front ? NULL : p->tail;
+	j->next = front ? p->head : NULL;
+	if (j->next)
+		j->next->prev = j;
+	else
+		p->tail = j;
+	if (j->prev)
+		j->prev->next = j;
+	else
+		p->head = j;
+}
+
+/* Job j, just put into w's inbox, leaves the pending list for w's FIFO. */
+static inline void mp__pool_assign(mp_pool_t *p, struct worker *w,
+				   struct mp__job *j)
+{
+	mp__pool_pending_unlink(p, j);
+	j->state = J_RUNNING;
+	j->worker = (uint32_t)(w - p->w);
+	if (w->tail)
+		w->tail->next = j;
+	else
+		w->head = j;
+	w->tail = j;
+	w->queued++;
+	w->budget -= j->items;
+}
 
 /* ---- results (pool.c), also the executor's futures ---- */
 
