@@ -25,11 +25,11 @@
  *   worker dies, the job it had started fails (MP_EBROKEN, or -ETIMEDOUT if
  *   the supervisor killed it for overrunning) and the ones behind it go
  *   back to the front of the pending list: none is lost, none runs twice.
- * - A worker's death is first seen by a watcher thread: each worker holds
- *   a robust lock in its slot, and the kernel wakes the watcher as it
- *   releases a dead thread's robust locks, before it frees the dead
- *   process's memory (some ms for a fork of a big program; the pidfd fires
- *   only after).  The watcher fails the task the worker had started (its
+ * - A worker's death is first seen by a watcher thread (workers.c): each
+ *   worker holds a robust lock in its slot, and the kernel wakes the
+ *   watcher as it releases a dead thread's robust locks, before it frees
+ *   the dead process's memory (some ms for a fork of a big program; the
+ *   pidfd fires only after).  The watcher fails the task the worker had started (its
  *   signal read in /proc) and requeues the rest; the pidfd still reaps it.
  * - One supervisor thread drains results, watches the workers' pidfds and
  *   the task timeouts, refills inboxes and replaces dead or retired
@@ -37,9 +37,9 @@
  *   tables, then the child's setup) run in a starter thread, so that a
  *   slow start never delays the notice of another worker's death; a
  *   forkserver start (a short request: the server forks) is made by the
- *   supervisor itself, between rounds (engine.c, start_here).  A
+ *   supervisor itself, between rounds (workers.c, start_here).  A
  *   replacement gets the next pending job into its inbox before its start
- *   (engine.c, preplace), in its FIFO like any job: a failed start or a
+ *   (workers.c, preplace), in its FIFO like any job: a failed start or a
  *   death before it takes the job puts the job back.  It
  *   sleeps in poll(); a worker writes the eventfd only when the supervisor
  *   said it sleeps (seq_cst flag against the ring's seq_cst tail), so a
@@ -229,7 +229,7 @@ const char *mp__pool_refusal(const mp_pool_t *p, int code);
 /* End every pending job with MP_ECANCELLED (takes the lock). */
 void mp__pool_cancel_pending(mp_pool_t *p);
 
-/* ---- inside the engine (engine.c, life.c) ---- */
+/* ---- inside the engine (engine.c, workers.c, life.c) ---- */
 
 enum pool_state { RUN, CLOSING, TERMINATED, STOPPED };
 
@@ -323,11 +323,6 @@ struct mp_pool {
 };
 
 void mp__pool_kick(mp_pool_t *p);                   /* wake the supervisor */
-int mp__pool_start_worker(mp_pool_t *p, unsigned i); /* locked, or before
-							* the supervisor runs */
-void mp__pool_kill_worker(struct worker *w);        /* SIGKILL its group */
-/* Tests only: called by the starter thread before each start. */
-extern void (*mp__pool_start_hook)(void);
 void *mp__pool_supervisor(void *arg);
 /* End every pending job with status and msg (locked). */
 void mp__pool_fail_pending(mp_pool_t *p, int status, const char *msg);
@@ -389,6 +384,25 @@ static inline void mp__pool_assign(mp_pool_t *p, struct worker *w,
 	w->queued++;
 	w->budget -= j->items;
 }
+
+/* ---- the workers' lives (workers.c; locked) ---- */
+
+int mp__pool_start_worker(mp_pool_t *p, unsigned i); /* locked, or before
+							* the supervisor runs */
+void mp__pool_kill_worker(struct worker *w);        /* SIGKILL its group */
+/* Tests only: called by the starter thread before each start. */
+extern void (*mp__pool_start_hook)(void);
+/* The supervisor's side: take the outcomes of the starts made, retry the
+ * failed ones whose time has come, make the forkserver starts itself
+ * (true if it made any), and see worker i's end (its sentinel fired). */
+void mp__pool_starts_done(mp_pool_t *p);
+void mp__pool_retry_starts(mp_pool_t *p);
+bool mp__pool_start_here(mp_pool_t *p);
+void mp__pool_worker_ended(mp_pool_t *p, unsigned i);
+/* Start the watcher thread; stop it and the starter thread (gives the lock
+ * back for the joins). */
+void mp__pool_watcher_start(mp_pool_t *p);
+void mp__pool_threads_join(mp_pool_t *p);
 
 /* ---- results (pool.c), also the executor's futures ---- */
 

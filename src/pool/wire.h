@@ -68,7 +68,7 @@ struct worker_slot {
  * holds its tid before it relies on it (hold_life in worker.c).  When the
  * worker's thread exits, the kernel sets FUTEX_OWNER_DIED in it and wakes
  * a waiter: before it frees the process's memory, so well before the
- * pidfd says the process is gone (the pool's watcher, engine.c).
+ * pidfd says the process is gone (the pool's watcher, workers.c).
  */
 static inline uint32_t *mp__life_word(struct worker_slot *s)
 {

@@ -256,7 +256,7 @@ static int worker_loop(const struct worker_args *a)
 		/* Tiny tasks come faster than a sleeping worker wakes.  Not
 		 * for the first task of a worker with a task budget: a
 		 * replacement finds its first job put there before its start
-		 * (preplace in engine.c), or there is none to wait for; its
+		 * (preplace in workers.c), or there is none to wait for; its
 		 * spin would only take a core from the supervisor. */
 		if (done > 0 || a->maxtasks == 0)
 			mp__ring_spin(a->inbox, SPIN_NS);
