@@ -90,8 +90,8 @@ const char *mp__pool_refusal(const mp_pool_t *p, int code)
 
 /* ---- jobs (locked) ---- */
 
-static void end_job(mp_pool_t *p, struct mp__job *j, int status,
-		    const char *data, size_t len, void **buf)
+void mp__pool_end_job(mp_pool_t *p, struct mp__job *j, int status,
+		      const char *data, size_t len, void **buf)
 {
 	j->state = J_DONE;
 	j->next = j->prev = NULL;
@@ -108,7 +108,7 @@ static void end_job(mp_pool_t *p, struct mp__job *j, int status,
 void mp__pool_end_job_msg(mp_pool_t *p, struct mp__job *j, int status,
 			  const char *msg)
 {
-	end_job(p, j, status, msg, strlen(msg), NULL);
+	mp__pool_end_job(p, j, status, msg, strlen(msg), NULL);
 }
 
 void mp__pool_enqueue(mp_pool_t *p, struct mp__job *j)
@@ -536,7 +536,7 @@ static void take_result(mp_pool_t *p, void **rec, size_t len, const void *data)
 		mp__pool_end_job_msg(p, j, -EPROTO,
 				     "a worker sent a malformed result");
 	else
-		end_job(p, j, h.status, (const char *)data + sizeof(h),
+		mp__pool_end_job(p, j, h.status, (const char *)data + sizeof(h),
 			len - sizeof(h), rec);
 }
 
@@ -713,76 +713,4 @@ void *mp__pool_supervisor(void *arg)
 	mp__pool_threads_join(p);
 	mp__pool_unlock(p);
 	return NULL;
-}
-
-/* ---- a remote pool's backend (mproc/backend.h) ---- */
-
-size_t mp__pool_take(mp_pool_t *p, size_t max, mp_backend_job_t *jobs)
-{
-	struct mp__job *j;
-	size_t k = 0;
-
-	mp__pool_lock(p);
-	/* CLOSING still runs what was queued before the close. */
-	while (k < max && (p->state == RUN || p->state == CLOSING) &&
-	       (j = p->head) != NULL) {
-		struct task_hdr h;
-
-		memcpy(&h, j->rec, sizeof(h));
-		mp__pool_pending_unlink(p, j);
-		j->state = J_RUNNING;
-		jobs[k++] = (mp_backend_job_t){
-			.handle = j, .fn = (uintptr_t)h.fn,
-			.kind = h.kind == T_MAP ? MP_BACKEND_MAP : MP_BACKEND_APPLY,
-			.count = h.count, .in_size = h.in_size,
-			.out_size = h.out_size,
-			.in = j->rec + sizeof(h),
-			.in_len = j->rec_len - sizeof(h)};
-	}
-	mp__pool_unlock(p);
-	return k;
-}
-
-void mp__pool_end(mp_pool_t *p, void *handle, int status, const void *data,
-		  size_t len)
-{
-	struct mp__job *j = handle;
-
-	mp__pool_lock(p);
-	if (j->state == J_RUNNING)
-		end_job(p, j, status, data, len, NULL);
-	mp__pool_unlock(p);
-}
-
-int mp__pool_remote_state(mp_pool_t *p)
-{
-	int st;
-
-	mp__pool_lock(p);
-	st = p->state == RUN ? MP_BACKEND_RUN
-	     : p->state == CLOSING ? MP_BACKEND_CLOSING
-	     : p->state == STOPPED ? MP_BACKEND_STOPPED
-	     : p->forced ? MP_BACKEND_KILLED : MP_BACKEND_TERMINATED;
-	mp__pool_unlock(p);
-	return st;
-}
-
-void mp__pool_remote_stopped(mp_pool_t *p)
-{
-	mp__pool_lock(p);
-	mp__pool_seal(p);
-	mp__pool_fail_pending(p, MP_ECANCELLED, "the task was cancelled");
-	p->state = STOPPED;
-	p->completed = true;
-	mp__pool_unlock(p);
-}
-
-void mp__pool_remote_break(mp_pool_t *p, const char *msg)
-{
-	mp__pool_lock(p);
-	if (!p->broken[0])
-		snprintf(p->broken, sizeof(p->broken), "%s", msg);
-	mp__pool_seal(p);
-	mp__pool_fail_pending(p, MP_EBROKEN, p->broken);
-	mp__pool_unlock(p);
 }

@@ -186,7 +186,7 @@ int mp__pool_kill_job(mp_pool_t *p, struct mp__job *j);
 int mp__pool_wait(mp_pool_t *p, bool (*cond)(void *), void *arg,
 		  uint64_t deadline);
 
-/* ---- a remote pool's side of mproc/backend.h (engine.c) ---- */
+/* ---- a remote pool's side of mproc/backend.h (remote.c) ---- */
 
 size_t mp__pool_take(mp_pool_t *p, size_t max, mp_backend_job_t *jobs);
 void mp__pool_end(mp_pool_t *p, void *handle, int status, const void *data,
@@ -326,6 +326,10 @@ void mp__pool_kick(mp_pool_t *p);                   /* wake the supervisor */
 void *mp__pool_supervisor(void *arg);
 /* End every pending job with status and msg (locked). */
 void mp__pool_fail_pending(mp_pool_t *p, int status, const char *msg);
+/* End job j with status and data[len], its result or failure message
+ * (locked): its owner is told (ops->complete, *buf as there). */
+void mp__pool_end_job(mp_pool_t *p, struct mp__job *j, int status,
+		      const char *data, size_t len, void **buf);
 /* End job j with status and msg (locked): its owner is told. */
 void mp__pool_end_job_msg(mp_pool_t *p, struct mp__job *j, int status,
 			  const char *msg);
