@@ -5,9 +5,10 @@
  * Rank 0: one progress thread takes the executor's pending jobs, a credit
  * window of them per worker rank, and sends each rank its share in one
  * message (MPI_Isend); it has one MPI_Irecv posted per rank and gathers
- * results with MPI_Testsome.  It spins (sched_yield) only while results
- * are owed; otherwise it sleeps on a condition variable until a job is
- * queued.  A rank that owes results and has sent nothing (not even a
+ * results with MPI_Testsome.  While results are owed it yields (short
+ * jobs) or naps until the next one is due (rank0.c: idle), woken early
+ * when a job is queued; otherwise it sleeps on a condition variable until
+ * a job is queued.  A rank that owes results and has sent nothing (not even a
  * heartbeat) for rank_timeout is presumed dead: its jobs fail (MP_EBROKEN).
  *
  * Worker ranks: the same call runs worker_main and exits: tasks go to a
