@@ -111,7 +111,9 @@ int mpb_send_one(struct send **sends, MPI_Comm comm, int dest,
 
 /* A trace of each task's way (build with -DMPB_TRACE): one line per event
  * on stderr, "mpbtrace <pid> <event> <rank> <slot> <monotonic ns> <process
- * CPU ns>"; compiled out otherwise. */
+ * CPU ns>" (a local worker's start and end give its rank's pid as rank,
+ * rank 0's nap its length in us); compiled out otherwise.  Read by
+ * bench/mpi/mpbtrace_maps.py. */
 #ifdef MPB_TRACE
 void mpb_trace(const char *ev, int rank, uint32_t slot);
 #define MPB_TRACE_EV(ev, rank, slot) mpb_trace(ev, rank, slot)
