@@ -38,7 +38,9 @@ int mpb_kill(void *state, void *handle)
 
 /* A job of rank k's ended at about `at` (one that ran there, not one
  * that waited): the local worker it freed began the oldest job waiting
- * there then, as the rank's local executor runs them in order. */
+ * there then, as the rank's local executor runs them in order.  Only
+ * after a job not short: short ones end by the hundred, and rank_nap
+ * does not look at them. */
 static void begin_next(struct rank *r, uint32_t window, uint64_t at)
 {
 	uint32_t next = window;
@@ -84,7 +86,7 @@ static void end_slot(struct be *b, int k, uint32_t slot, int status,
 	r->free[r->nfree++] = slot;
 	r->inflight--;
 	r->nlong -= r->lng[slot];
-	if (r->began[slot] != 0)
+	if (r->began[slot] != 0 && *avg >= SHORT_NS)
 		begin_next(r, b->cf.window, ended);
 	r->began[slot] = 0;
 	mp_executor_backend_end(b->ex, h, status, data, len);
