@@ -5,9 +5,10 @@
  * Rank 0: one progress thread takes the executor's pending jobs, a credit
  * window of them per worker rank, and sends each rank its share in one
  * message (MPI_Isend); it has one MPI_Irecv posted per rank and gathers
- * results with MPI_Testsome.  It spins (sched_yield) only while results
- * are owed; otherwise it sleeps on a condition variable until a job is
- * queued.  A rank that owes results and has sent nothing (not even a
+ * results with MPI_Testsome.  While results are owed it yields (short
+ * jobs) or naps until the next one is due (rank0.c: idle), woken early
+ * when a job is queued; otherwise it sleeps on a condition variable until
+ * a job is queued.  A rank that owes results and has sent nothing (not even a
  * heartbeat) for rank_timeout is presumed dead: its jobs fail (MP_EBROKEN).
  *
  * Worker ranks: the same call runs worker_main and exits: tasks go to a
@@ -110,7 +111,9 @@ int mpb_send_one(struct send **sends, MPI_Comm comm, int dest,
 
 /* A trace of each task's way (build with -DMPB_TRACE): one line per event
  * on stderr, "mpbtrace <pid> <event> <rank> <slot> <monotonic ns> <process
- * CPU ns>"; compiled out otherwise. */
+ * CPU ns>" (a local worker's start and end give its rank's pid as rank,
+ * rank 0's nap its length in us); compiled out otherwise.  Read by
+ * bench/mpi/mpbtrace_maps.py. */
 #ifdef MPB_TRACE
 void mpb_trace(const char *ev, int rank, uint32_t slot);
 #define MPB_TRACE_EV(ev, rank, slot) mpb_trace(ev, rank, slot)

@@ -36,17 +36,46 @@ int mpb_kill(void *state, void *handle)
 	return 1;
 }
 
-/* End the job in slot of rank k. */
+/* A job of rank k's ended at about `at` (one that ran there, not one
+ * that waited): the local worker it freed began the oldest job waiting
+ * there then, as the rank's local executor runs them in order.  Only
+ * after a job not short: short ones end by the hundred, and rank_nap
+ * does not look at them. */
+static void begin_next(struct rank *r, uint32_t window, uint64_t at)
+{
+	uint32_t next = window;
+
+	for (uint32_t s = 0; s < window; s++)
+		if (r->handle[s] != NULL && r->began[s] == 0 &&
+		    (next == window || r->sent[s] < r->sent[next]))
+			next = s;
+	if (next < window)
+		r->began[next] = at;
+}
+
+/* End the job in slot of rank k; it ran for ran ns there, as the rank
+ * says (0: not known). */
 static void end_slot(struct be *b, int k, uint32_t slot, int status,
-		     const void *data, size_t len)
+		     const void *data, size_t len, uint64_t ran)
 {
 	struct rank *r = &b->r[k];
 	void *h = r->handle[slot];
+	uint64_t now = mpb_now_ns(), out = now - r->sent[slot];
 	/* A job's time: its round trip shared by those it queued with. */
-	uint64_t t = (mpb_now_ns() - r->sent[slot]) / r->inflight;
+	uint64_t t = out / r->inflight;
 	uint64_t *avg = &b->fn_avg[r->fnid[slot]];
+	/* When it ended: it began plus what it ran (or its function's
+	 * average), unless its result came sooner.  Rank 0 may have napped
+	 * past the end, and the rank's clock is not ours. */
+	uint64_t took = ran != 0 && ran <= out ? ran : *avg;
+	uint64_t ended = took != 0 && r->began[slot] + took < now
+			 ? r->began[slot] + took : now;
 
 	MPB_TRACE_EV("got", k, slot);
+	if (ran != 0 && ran <= out) {
+		r->run_ns = ran;
+		r->run_fnid = r->fnid[slot];
+	}
 
 	/* Falls fast (a cold first run, once; a job sent as long waits a
 	 * round trip more), rises slowly. */
@@ -57,6 +86,9 @@ static void end_slot(struct be *b, int k, uint32_t slot, int status,
 	r->free[r->nfree++] = slot;
 	r->inflight--;
 	r->nlong -= r->lng[slot];
+	if (r->began[slot] != 0 && *avg >= SHORT_NS)
+		begin_next(r, b->cf.window, ended);
+	r->began[slot] = 0;
 	mp_executor_backend_end(b->ex, h, status, data, len);
 }
 
@@ -65,7 +97,7 @@ static void end_rank_jobs(struct be *b, int k, int status, const char *msg)
 {
 	for (uint32_t s = 0; s < b->cf.window; s++)
 		if (b->r[k].handle[s] != NULL)
-			end_slot(b, k, s, status, msg, strlen(msg));
+			end_slot(b, k, s, status, msg, strlen(msg), 0);
 }
 
 /* End the job held for credit, if any. */
@@ -116,7 +148,9 @@ static int result_rec(void *arg, const struct mpw_rec *rec, const char *data)
 	}
 	if (rec->slot >= o->b->cf.window || r->handle[rec->slot] == NULL)
 		return -EPROTO;
-	end_slot(o->b, o->k, rec->slot, rec->status, data, rec->len);
+	/* A result's in_size: how long it ran (worker.c). */
+	end_slot(o->b, o->k, rec->slot, rec->status, data, rec->len,
+		 rec->in_size);
 	return 0;
 }
 
@@ -187,6 +221,8 @@ static int add_job(struct be *b, int k, const mp_backend_job_t *j)
 	r->nfree--;
 	r->handle[slot] = j->handle;
 	r->sent[slot] = mpb_now_ns();
+	/* A local worker of the rank is idle: it begins this one at once. */
+	r->began[slot] = r->inflight < b->cf.local ? r->sent[slot] : 0;
 	r->fnid[slot] = rec.fnid;
 	r->lng[slot] = b->avg_ns >= SHORT_NS;
 	r->nlong += r->lng[slot];
@@ -438,31 +474,95 @@ static void stop_ranks(struct be *b, int how)
 	mpb_reap_sends(&b->sends, false);
 }
 
-/* Does every rank running jobs have one waiting behind each running one
- * (credit: PREFETCH_NS)?  Then no local worker waits for the next result
- * to come in. */
-static bool all_fed(const struct be *b)
+/* Rank 0's naps while results are owed (MPI has no descriptor to sleep
+ * on), woken early by a kick (new jobs, a kill). */
+enum { NAP_MIN_NS = 100000, NAP_MAX_NS = 8000000, NAP_LATE_NS = 1000000 };
+
+/* The nap before rank 0 looks for a result due at due (ns): a quarter of
+ * the time left, at most NAP_MAX_NS, so that it wakes a few times while
+ * a job runs and often near its end (a result that comes early waits
+ * about a third of how early it came); once due, NAP_MIN_NS and a 16th
+ * of the delay, at most NAP_LATE_NS. */
+static uint64_t nap_until(uint64_t now, uint64_t due)
 {
-	for (int k = 1; k < b->nranks; k++)
-		if (b->r[k].alive && b->r[k].inflight > 0 &&
-		    b->r[k].inflight < 2 * b->cf.local)
-			return false;
-	return true;
+	uint64_t nap;
+
+	if (now < due) {
+		nap = (due - now) / 4;
+		return nap < NAP_MIN_NS ? NAP_MIN_NS
+		       : nap > NAP_MAX_NS ? NAP_MAX_NS : nap;
+	}
+	nap = NAP_MIN_NS + (now - due) / 16;
+	return nap < NAP_LATE_NS ? nap : NAP_LATE_NS;
 }
 
-/* Nothing arrived and results are owed.  MPI has no descriptor to sleep
- * on, so: while jobs are short and the quiet has lasted less than
- * SHORT_NS, yield and look again (a result is microseconds away); else
- * nap a 64th of a job's time or of the quiet so far, at most 1 ms, so
- * that the progress thread does not take a CPU from the tasks (a result
- * waits at most that long); while every busy rank has its next jobs
- * already (all_fed), an 8th, at most 8 ms (a result waits at most an
- * 8th of a job's time).  The quiet bounds the spin when a long job
- * follows short ones of the same function. */
+/* How long rank 0 may nap before it looks for rank k's next result, or
+ * 0 when it cannot tell (a job of a function not timed yet, or short).
+ * A rank whose local workers each have a job waiting behind the running
+ * one (sent ahead: PREFETCH_NS) needs nothing soon: an 8th of a job's
+ * time, at most NAP_MAX_NS (a result waits at most that long).
+ * Otherwise a local worker idles, or the batch ends, when its job ends:
+ * nap_until the first running job is due: its beginning (when it was
+ * sent to an idle local worker, or when the job before it ended: that
+ * one's beginning plus how long it ran, which the rank tells) plus what the last job of its function took on that
+ * rank (the ranks' CPUs differ) or its function's average, a little less
+ * (jobs take a few % more or less, and a result that comes before it is
+ * due waits longer than one that comes after). */
+static uint64_t rank_nap(const struct be *b, int k, uint64_t now)
+{
+	const struct rank *r = &b->r[k];
+	uint64_t due = UINT64_MAX, avg = 0;
+	unsigned waiting = 0;
+
+	for (uint32_t s = 0; s < b->cf.window; s++) {
+		uint64_t a, t;
+
+		if (r->handle[s] == NULL)
+			continue;
+		if ((a = b->fn_avg[r->fnid[s]]) < SHORT_NS)
+			return 0;
+		/* What it takes there, if the rank said (its last job was
+		 * of the same function), less a 32nd; else its function's
+		 * average, less a 16th. */
+		t = r->run_ns != 0 && r->run_fnid == r->fnid[s]
+			    ? r->run_ns - r->run_ns / 32 : a - a / 16;
+		if (r->began[s] == 0)
+			waiting++;
+		else if (r->began[s] + t < due) {
+			due = r->began[s] + t;
+			avg = a;
+		}
+	}
+	if (due == UINT64_MAX)
+		return 0;
+	if (waiting >= b->cf.local)
+		return avg / 8 < NAP_MAX_NS ? avg / 8 : NAP_MAX_NS;
+	return nap_until(now, due);
+}
+
+/* Sleep ns at most: until kicked. */
+static void wait_kick(struct be *b, uint64_t ns)
+{
+	struct timespec ts = mpb_monotonic_in(ns);
+
+	pthread_mutex_lock(&b->mu);
+	if (!b->kicked)
+		pthread_cond_timedwait(&b->cv, &b->mu, &ts);
+	b->kicked = false;
+	pthread_mutex_unlock(&b->mu);
+}
+
+/* Nothing arrived and results are owed.  While jobs are short and the
+ * quiet has lasted less than SHORT_NS, yield and look again (a result is
+ * microseconds away).  Jobs whose time is known: the shortest rank_nap,
+ * so that rank 0 wakes rarely while they run and often when a result is
+ * due (it wakes on a CPU a task may need: 2 cores, 2 ranks busy).
+ * Otherwise nap a 64th of a job's time or of the quiet so far, at most
+ * 1 ms (a result waits at most that long).  The quiet bounds the spin
+ * when a long job follows short ones of the same function. */
 static void idle(struct be *b)
 {
-	struct timespec ts = {0, 0};
-	uint64_t now = mpb_now_ns(), quiet, nap, most = 1000000;
+	uint64_t now = mpb_now_ns(), quiet, nap = UINT64_MAX;
 	bool sending = false;
 
 	if (b->quiet_since == 0)
@@ -474,13 +574,18 @@ static void idle(struct be *b)
 		sched_yield();
 		return;
 	}
-	nap = (b->avg_ns > quiet ? b->avg_ns : quiet) / 64;
-	if (b->avg_ns >= PREFETCH_NS && b->avg_ns != UNKNOWN_NS && all_fed(b)) {
-		nap = b->avg_ns / 8;
-		most = 8000000;
+	for (int k = 1; k < b->nranks && nap != 0; k++)
+		if (b->r[k].alive && b->r[k].inflight > 0) {
+			uint64_t n = rank_nap(b, k, now);
+
+			nap = n < nap ? n : nap;
+		}
+	if (nap == 0 || nap == UINT64_MAX) {
+		nap = (b->avg_ns > quiet ? b->avg_ns : quiet) / 64;
+		nap = nap < 1000000 ? nap : 1000000;
 	}
-	ts.tv_nsec = (long)(nap < most ? nap : most);
-	nanosleep(&ts, NULL);
+	MPB_TRACE_EV("nap", (int)(nap / 1000), 0);
+	wait_kick(b, nap);
 }
 
 /* Every quarter of rank_timeout, tell the live ranks that rank 0 lives
@@ -512,18 +617,6 @@ static void beat_now(void *arg)
 	b->last_beat = 0;
 	beat_ranks(b);
 	mpb_reap_sends(&b->sends, false);
-}
-
-/* Sleep until kicked or the next heartbeat is due. */
-static void wait_kick(struct be *b)
-{
-	struct timespec ts = mpb_monotonic_in(beat_every(b));
-
-	pthread_mutex_lock(&b->mu);
-	if (!b->kicked)
-		pthread_cond_timedwait(&b->cv, &b->mu, &ts);
-	b->kicked = false;
-	pthread_mutex_unlock(&b->mu);
 }
 
 void *mpb_progress(void *arg)
@@ -567,7 +660,7 @@ void *mpb_progress(void *arg)
 			continue;
 		}
 		b->quiet_since = 0;
-		wait_kick(b);
+		wait_kick(b, beat_every(b));
 	}
 	stop_ranks(b, how);
 	mp_executor_backend_stopped(b->ex);

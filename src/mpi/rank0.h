@@ -14,9 +14,13 @@ struct rank {
 	unsigned nlong;     /* in flight and sent as long (not known short) */
 	void **handle;      /* by slot: the job sent, or NULL */
 	uint64_t *sent;     /* by slot: when */
+	uint64_t *began;    /* by slot: when it began to run there (as far
+			     * as rank 0 can tell), 0 while it waits there */
 	uint32_t *fnid;     /* by slot: its function */
 	bool *lng;          /* by slot: sent as long (counted in nlong) */
 	uint32_t *free;     /* free slots (a stack) */
+	uint64_t run_ns;    /* how long its last job ran there, 0: not known */
+	uint32_t run_fnid;  /* that job's function */
 	uint64_t last_heard;
 	char *rbuf;
 	struct mpw_buf out; /* the tasks of this round */

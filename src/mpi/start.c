@@ -12,6 +12,7 @@ static void be_free(struct be *b)
 	for (int k = 1; b->r && k < b->nranks; k++) {
 		free(b->r[k].handle);
 		free(b->r[k].sent);
+		free(b->r[k].began);
 		free(b->r[k].fnid);
 		free(b->r[k].lng);
 		free(b->r[k].free);
@@ -83,11 +84,12 @@ static int be_setup(struct be *b)
 
 		r->handle = calloc(w, sizeof(*r->handle));
 		r->sent = calloc(w, sizeof(*r->sent));
+		r->began = calloc(w, sizeof(*r->began));
 		r->fnid = calloc(w, sizeof(*r->fnid));
 		r->lng = calloc(w, sizeof(*r->lng));
 		r->free = calloc(w, sizeof(*r->free));
 		r->rbuf = malloc(MPW_FIRST);
-		if (!r->handle || !r->sent || !r->fnid || !r->lng || !r->free ||
+		if (!r->handle || !r->sent || !r->began || !r->fnid || !r->lng || !r->free ||
 		    !r->rbuf)
 			return -ENOMEM;
 		for (unsigned s = 0; s < w; s++)

@@ -4,8 +4,9 @@
  * A message is an mpw_hdr and count records: an mpw_rec and its data
  * padded to 8.  Rank 0 sends MPW_TASKS (slot, fnid, count, in_size,
  * out_size, the input) and MPW_STOP; a worker sends MPW_RESULTS (slot,
- * status, the result or the failure's message), MPW_BEAT (no record: still
- * alive) and MPW_BYE.  The ranks run one binary (build ids are compared at
+ * status, in_size: how long the task ran in ns, 0 if not known; the result
+ * or the failure's message), MPW_BEAT (no record: still alive) and
+ * MPW_BYE.  The ranks run one binary (build ids are compared at
  * start), so the layouts are native; every length is still checked.
  * A message longer than MPW_FIRST goes as a first piece of MPW_FIRST bytes
  * and pieces of at most MPW_PIECE bytes (MPI counts are int; the receiver

@@ -10,7 +10,9 @@ struct wtask {
 	struct wtask *next;
 	mp_future_t *f;
 	struct worker *w;
-	uint64_t start;
+	uint64_t start;   /* handed to the local executor */
+	uint64_t done_at; /* its completion (local_done) */
+	uint64_t ran;     /* how long it ran, 0: not known */
 	uint32_t slot;
 };
 
@@ -24,6 +26,8 @@ struct worker {
 	unsigned inflight;
 	bool stop, stop_now;
 	uint64_t avg_ns; /* a local task's time, moving average */
+	uint64_t last_done; /* the last completion (under mu) */
+	unsigned nlocal; /* local workers */
 	struct mpw_buf out;
 };
 
@@ -78,6 +82,13 @@ static void local_done(mp_future_t *f, void *arg)
 	(void)f;
 	MPB_TRACE_EV("done", mp_mpi_rank(), t->slot);
 	pthread_mutex_lock(&w->mu);
+	/* With one local worker the tasks run one after another: this one
+	 * began when it was handed over or when the one before it ended. */
+	t->done_at = mpb_now_ns();
+	if (w->nlocal == 1)
+		t->ran = t->done_at - (t->start > w->last_done ? t->start
+							 : w->last_done);
+	w->last_done = t->done_at;
 	t->next = w->done;
 	w->done = t;
 	pthread_cond_signal(&w->cv);
@@ -199,7 +210,9 @@ static void worker_collect(struct worker *w)
 		w->avg_ns = w->avg_ns - w->avg_ns / 8 +
 			    (mpb_now_ns() - t->start) / w->inflight / 8;
 		if (rc == 0) {
-			struct mpw_rec r = {.slot = t->slot, .len = res->len};
+			/* Rank 0 learns how long it ran (wire.h). */
+			struct mpw_rec r = {.slot = t->slot, .len = res->len,
+					    .in_size = t->ran};
 
 			if (mpw_add(&w->out, &r, res->data) < 0)
 				fail_slot(w, t->slot, -ENOMEM, "out of memory");
@@ -288,7 +301,8 @@ static void beat_rank0(void *arg)
 _Noreturn void mpb_worker_main(MPI_Comm comm, const struct config *cf)
 {
 	struct worker w = {.mu = PTHREAD_MUTEX_INITIALIZER,
-			   .avg_ns = 1000000000, .window = cf->window};
+			   .avg_ns = 1000000000, .window = cf->window,
+			   .nlocal = cf->local};
 	struct send *sends = NULL;
 	char *rbuf = malloc(MPW_FIRST);
 	uint64_t beat_ns = (uint64_t)(cf->rank_timeout * 1e9 / 4);

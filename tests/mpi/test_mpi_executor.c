@@ -7,7 +7,8 @@
  * the behaviours its tests cannot show across ranks.  Modes:
  *   api       unregistered tasks, wait's conditions, cancel, map's
  *             chunks, the task timeout, kill, long tasks spread and sent
- *             ahead, a crashing task, messages split in pieces, shutdown
+ *             ahead, rank 0's naps, a crashing task, messages split in
+ *             pieces, shutdown
  *   kill      a worker rank killed from outside: its futures fail within
  *             rank_timeout, the other rank goes on
  *   terminate terminate_workers: running tasks fail, waiting ones are
@@ -71,6 +72,13 @@ static int long_nap(const void *in, size_t len, mp_task_out_t *out)
 	return nap(in, len, out);
 }
 MP_MPI_TASK(long_nap);
+
+/* nap under a third name (test_naps_until_due learns its time alone). */
+static int due_nap(const void *in, size_t len, mp_task_out_t *out)
+{
+	return nap(in, len, out);
+}
+MP_MPI_TASK(due_nap);
 
 static int segv(const void *in, size_t len, mp_task_out_t *out)
 {
@@ -352,14 +360,14 @@ static void test_long_tasks_spread(void **state)
 	assert_in_range(n_first, 3, N - 3);
 }
 
-/* n long_naps of ms each, run to the end: rank 0 learns their time. */
-static void run_long_naps(int n, int ms)
+/* n tasks fn (long_nap, due_nap) of ms each, run to the end: rank 0
+ * learns their time. */
+static void run_naps(mp_task_fn fn, int n, int ms)
 {
 	mp_future_t *fs[8];
 
 	for (int i = 0; i < n; i++)
-		assert_non_null(fs[i] = mp_executor_submit(ex, long_nap, &ms,
-							   sizeof(ms)));
+		assert_non_null(fs[i] = mp_executor_submit(ex, fn, &ms, sizeof(ms)));
 	for (int i = 0; i < n; i++) {
 		assert_int_equal(mp_future_result(fs[i], mpt_timeout(10), NULL), 0);
 		mp_future_free(fs[i]);
@@ -379,7 +387,7 @@ static void test_long_tasks_sent_ahead(void **state)
 	double until;
 
 	(void)state;
-	run_long_naps(2, ms);
+	run_naps(long_nap, 2, ms);
 	ms = 500;
 	for (int i = 0; i < 4; i++)
 		assert_non_null(fs[i] = mp_executor_submit(ex, long_nap, &ms,
@@ -413,7 +421,7 @@ static void test_no_prefetch_behind_overrun(void **state)
 	int ms = 50;
 
 	(void)state;
-	run_long_naps(4, ms);
+	run_naps(long_nap, 4, ms);
 	ms = 10000;
 	assert_non_null(stuck = mp_executor_submit(ex, long_nap, &ms, sizeof(ms)));
 	ms = 1000;
@@ -497,6 +505,51 @@ static void test_long_after_short_no_spin(void **state)
 	assert_true(cpu_of(getpid()) - before[0] < 0.1);
 	assert_true(cpu_of(rank[0]) - before[1] < 0.1);
 	assert_true(cpu_of(rank[1]) - before[2] < 0.1);
+}
+
+/* The voluntary context switches of this process's threads so far. */
+static long switches(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	long n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL) {
+		char path[300], line[128];
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/status", e->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue; /* a thread that ended */
+		while (fgets(line, sizeof(line), f) != NULL)
+			if (strncmp(line, "voluntary_ctxt_switches:", 24) == 0)
+				n += atol(line + 24);
+		fclose(f);
+	}
+	closedir(d);
+	return n;
+}
+
+/* While jobs of a known time run and nothing waits behind them, rank 0
+ * naps until they are due (a quarter of the time left, at most 8 ms),
+ * not a millisecond at a time: with due_nap known to take 300 ms, two of
+ * them (one per rank) cost rank 0's threads under 150 wakeups (before,
+ * about 300: 1 ms naps). */
+static void test_naps_until_due(void **state)
+{
+	long before, woke;
+
+	(void)state;
+	for (int i = 0; i < 3; i++)
+		run_naps(due_nap, 2, 300);
+	before = switches();
+	run_naps(due_nap, 2, 300);
+	woke = switches() - before;
+	print_message("rank 0's threads woke %ld times during 300 ms\n", woke);
+	assert_true(woke < 150);
 }
 
 static void test_segfault_then_1000(void **state)
@@ -782,6 +835,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_long_tasks_sent_ahead),
 		cmocka_unit_test(test_no_prefetch_behind_overrun),
 		cmocka_unit_test(test_long_after_short_no_spin),
+		cmocka_unit_test(test_naps_until_due),
 		cmocka_unit_test(test_segfault_then_1000),
 		cmocka_unit_test(test_big_message),
 		cmocka_unit_test(test_shutdown),
