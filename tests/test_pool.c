@@ -1060,9 +1060,23 @@ static void test_chaos_random_kills(void **state)
 	munmap(chaos_runs, N * sizeof(int));
 }
 
+/* The worker's parent, and how many tasks of this kind its process ran
+ * (this one included). */
+static int worker_runs(const void *in, size_t len, mp_task_out_t *out)
+{
+	static int runs;
+	pid_t me[2] = {getppid(), ++runs};
+
+	(void)in;
+	(void)len;
+	return mp_task_return(out, me, sizeof(me));
+}
+
 /* One fresh worker per task, started (replacements too) by each start
- * method: every worker is our child (a forkserver worker too: the server
- * clones it with CLONE_PARENT). */
+ * method: each process runs one task (not told by distinct pids: over the
+ * 700 workers, slow under valgrind, a busy machine's pids wrapped at
+ * pid_max 32768 and a reaped worker's pid came back); every worker is our
+ * child (a forkserver worker too: the server clones it with CLONE_PARENT). */
 static void test_maxtasksperchild_one(void **state)
 {
 	enum { N = 500 };
@@ -1072,25 +1086,22 @@ static void test_maxtasksperchild_one(void **state)
 			.processes = 2, .maxtasksperchild = 1,
 			.start_method = methods[m]});
 		mp_async_result_t *r[N];
-		pid_t pids[N], parent = getpid();
+		pid_t parent = getpid();
 		int n = m == 0 ? N : N / 5;
 
 		assert_non_null(p);
 		for (int i = 0; i < n; i++)
-			assert_non_null(r[i] = mp_pool_apply_async(p, worker_pid, NULL, 0, NULL));
+			assert_non_null(r[i] = mp_pool_apply_async(p, worker_runs, NULL, 0, NULL));
 		for (int i = 0; i < n; i++) {
 			const mp_bytes_t *out;
 			pid_t got[2];
 
 			mpt_assert_ok(mp_async_result_get(r[i], mpt_timeout(60), &out));
 			memcpy(got, out->data, sizeof(got));
-			pids[i] = got[0];
-			assert_int_equal(got[1], parent);
+			assert_int_equal(got[0], parent);
+			assert_int_equal(got[1], 1);
 			mp_async_result_free(r[i]);
 		}
-		for (int i = 0; i < n; i++)
-			for (int j = i + 1; j < n; j++)
-				assert_int_not_equal(pids[i], pids[j]);
 		mpt_assert_ok(mp_pool_close(p));
 		mpt_assert_ok(mp_pool_join(p, mpt_timeout(30)));
 		mp_pool_free(p);
