@@ -22,6 +22,9 @@
  *                       comma-separated patterns (fnmatch(3))
  *   MPT_NO_FORK=1       run the tests in this process, as plain cmocka does
  *                       (under a debugger); there is no deadline then
+ *   MPT_VALGRIND=1      the program runs under valgrind (tests/valgrind/run.sh
+ *                       sets it): mpt_valgrind() for the few CPU-time bounds
+ *                       its instrumentation changes
  *
  * Children forked by a test must never use cmocka's asserts (a failed assert
  * in a child jumps back into the child's copy of the runner): they report
@@ -70,6 +73,13 @@ static inline double mpt_timeout(double seconds)
 	double k = m ? atof(m) : 1.0;
 
 	return seconds * (k > 0 ? k : 1.0);
+}
+
+/* Under valgrind (MPT_VALGRIND set by tests/valgrind/run.sh)?  Only for
+ * bounds on CPU time, which its instrumentation multiplies; never to skip. */
+static inline bool mpt_valgrind(void)
+{
+	return getenv("MPT_VALGRIND") != NULL;
 }
 
 static inline double mpt_now(void)

@@ -898,20 +898,41 @@ static void read_pids(int fd, pid_t pids[2])
 	assert_int_equal(read(fd, pids, 2 * sizeof(pid_t)), 2 * sizeof(pid_t));
 }
 
-static void test_future_kill(void **state)
+/* An executor of one worker, busy with *hang (a task that reports its
+ * pids, read into pids, and hangs), with n tasks queued behind it:
+ * queued[i] doubles first + i. */
+static mp_executor_t *one_hung_worker(struct fifo *q, mp_future_t **hang,
+				      mp_future_t **queued, int first, int n,
+				      pid_t pids[2])
 {
 	mp_executor_t *ex = ex_new((mp_executor_opts_t){.max_workers = 1});
+
+	assert_non_null(ex);
+	fifo_open(q);
+	*hang = submit_report(ex, q);
+	for (int i = 0; i < n; i++)
+		queued[i] = submit_int(ex, first + i);
+	read_pids(q->fd, pids);
+	return ex;
+}
+
+/* The end of a test that used one_hung_worker. */
+static void hung_worker_done(mp_executor_t *ex, struct fifo *q)
+{
+	mpt_assert_ok(mp_executor_shutdown(ex, 0));
+	mp_executor_free(ex);
+	fifo_close(q);
+}
+
+static void test_future_kill(void **state)
+{
 	mp_future_t *hang, *queued, *later;
 	const mp_bytes_t *out;
 	pid_t pids[2];
 	struct fifo q;
+	mp_executor_t *ex = one_hung_worker(&q, &hang, &queued, 3, 1, pids);
 
 	(void)state;
-	assert_non_null(ex);
-	fifo_open(&q);
-	hang = submit_report(ex, &q);
-	queued = submit_int(ex, 3);
-	read_pids(q.fd, pids);
 	assert_int_equal(mp_future_cancel(hang), 0); /* running: CPython's */
 	assert_int_equal(mp_future_running(hang), 1);
 	assert_int_equal(mp_future_kill(hang), 1);
@@ -933,9 +954,7 @@ static void test_future_kill(void **state)
 	mp_future_free(hang);
 	mp_future_free(queued);
 	mp_future_free(later);
-	mpt_assert_ok(mp_executor_shutdown(ex, 0));
-	mp_executor_free(ex);
-	fifo_close(&q);
+	hung_worker_done(ex, &q);
 }
 
 /* A worker SIGKILLed from outside in the middle of a task: its future
@@ -944,19 +963,13 @@ static void test_future_kill(void **state)
  * queued behind it run on the replacement. */
 static void test_sigkilled_worker_fails_once(void **state)
 {
-	mp_executor_t *ex = ex_new((mp_executor_opts_t){.max_workers = 1});
 	mp_future_t *hang, *queued[3];
 	const mp_bytes_t *out;
 	pid_t pids[2];
 	struct fifo q;
+	mp_executor_t *ex = one_hung_worker(&q, &hang, queued, 0, 3, pids);
 
 	(void)state;
-	assert_non_null(ex);
-	fifo_open(&q);
-	hang = submit_report(ex, &q);
-	for (int i = 0; i < 3; i++)
-		queued[i] = submit_int(ex, i);
-	read_pids(q.fd, pids);
 	assert_int_equal(kill(pids[0], SIGKILL), 0);
 	/* The task's grandchild goes too: without pidfds (MP_NO_PIDFD, old
 	 * kernels, valgrind) the worker's sentinel is an exit pipe, which the
@@ -973,9 +986,7 @@ static void test_sigkilled_worker_fails_once(void **state)
 	}
 	mp_future_free(hang);
 	assert_gone(pids[1]);
-	mpt_assert_ok(mp_executor_shutdown(ex, 0));
-	mp_executor_free(ex);
-	fifo_close(&q);
+	hung_worker_done(ex, &q);
 }
 
 /* What the futures that were running say after terminate_workers or

@@ -2,17 +2,20 @@
  * list, Namespace, Queue, Value, Array, sync objects, nested proxies)
  * from threads and processes, clients killed mid-update, the server
  * process's life.  The remote side: test_manager_remote.c. */
-#include "mptest.h"
+#include "mptest_fs.h"
 #include "mptest_obj.h"
 #include "mptest_py.h"
 
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 
+#include "internal/travel.h"
 #include "manager/mgr_int.h"
 #include "mproc/manager.h"
+#include "mproc/process.h"
 #include "mproc/subprocess.h"
 
 /* ---- the manager and its shared objects ---- */
@@ -2074,7 +2077,206 @@ static void test_mgr_nested_proxies(void **state)
 	mp_manager_free(m);
 }
 
-int main(void)
+/* ---- where regions live (manager/space.c): travel to any child ---- */
+
+/* A child given a local manager's dict (opts.shared[0], or [1] after a
+ * Lock): d["seen"] = 1. */
+static int set_seen(void *arg)
+{
+	mp_dictproxy_t *d = mp_process_shared(0, MP_SHARED_DICTPROXY);
+	mp_obj_t *k, *v;
+	int rc;
+
+	(void)arg;
+	if (d == NULL && mp_process_shared(0, MP_SHARED_LOCK) != NULL)
+		d = mp_process_shared(1, MP_SHARED_DICTPROXY);
+	if (d == NULL)
+		return 1;
+	k = mp_obj_str("seen");
+	v = mp_obj_int(1);
+	rc = mp_dictproxy_set(d, k, v);
+	mp_obj_free(k);
+	mp_obj_free(v);
+	return rc == 0 ? 0 : 2;
+}
+MP_TARGET(set_seen);
+
+/* set_seen in a child started by method with the n objects of sh: 0 once
+ * it returned 0, the start's or join's code, or 1000 + its exit code.  No
+ * cmocka assertion: made_before_mp_init runs it outside a test. */
+static int run_set_seen(const char *method, mp_shared_t *sh, size_t n)
+{
+	mp_process_t *p = mp_process_new(set_seen, NULL,
+					 &(mp_process_opts_t){
+						 .start_method = method,
+						 .shared = sh,
+						 .nshared = n});
+	int rc, code = -1;
+
+	if (p == NULL)
+		return mp_last_error_code();
+	if ((rc = mp_process_start(p)) == 0 &&
+	    (rc = mp_process_join(p, mpt_timeout(30))) == 0 &&
+	    (mp_process_exitcode(p, &code) != 1 || code != 0))
+		rc = 1000 + code;
+	mp_process_free(p);
+	return rc;
+}
+
+/* d["seen"] (popped), "<code>" when it is not there. */
+static char *pop_seen(mp_dictproxy_t *d)
+{
+	mp_obj_t *k = S("seen"), *v = NULL;
+	int rc = mp_dictproxy_pop(d, k, &v);
+
+	mp_obj_free(k);
+	return got_repr(rc, v);
+}
+
+/* Does process pid map a manager's region?  (false when unreadable) */
+static bool maps_region(pid_t pid)
+{
+	char path[64], line[512];
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return false;
+	while (!found && fgets(line, sizeof(line), f) != NULL)
+		found = strstr(line, "mproc-manager") != NULL;
+	fclose(f);
+	return found;
+}
+
+/* The copy of this program that test_mgr_made_before_mp_init runs
+ * (MPT_MGR_BEFORE_INIT set): a manager and its dict made before mp_init,
+ * the dict handed with a Lock to a forkserver and a spawn child.  Exits 0
+ * when both set d["seen"] and, the manager freed, the fork server does
+ * not map its region, else the step that failed (10 * method + why). */
+static int made_before_mp_init(int argc, char **argv)
+{
+	mp_manager_t *mg;
+	mp_dictproxy_t *d = NULL;
+	mp_lock_t *l;
+	int rc;
+
+	unsetenv("MPT_MGR_BEFORE_INIT"); /* not in the spawn child */
+	if ((mg = mp_manager_new(NULL)) == NULL ||
+	    mp_manager_dict(mg, NULL, &d) != 0)
+		return 2;
+	if (mp_init(argc, argv) != 0 || (l = mp_lock_new()) == NULL)
+		return 3;
+	for (size_t m = 1; m < 3; m++) {
+		mp_shared_t sh[2] = {{MP_SHARED_LOCK, l},
+				     {MP_SHARED_DICTPROXY, d}};
+
+		if ((rc = run_set_seen(methods[m], sh, 2)) != 0) {
+			fprintf(stderr, "%s child: %d (%s)\n", methods[m], rc,
+				mp_last_error());
+			return 10 * (int)m + 1;
+		}
+		if (strcmp(pop_seen(d), "1") != 0)
+			return 10 * (int)m + 2;
+	}
+	mp_lock_free(l);
+	mp_manager_free(mg);
+	return maps_region(mp__forkserver_pid()) ? 4 : 0;
+}
+
+/* A manager made before mp_init (against the docs' advice, but it
+ * happens): its region reserves the range itself, and its objects reach
+ * forkserver and spawn children.  The fork server drops the copy it
+ * inherits: it used to keep the region mapped (its memory held after the
+ * manager was freed) and listed (its children took the program's old
+ * mapping for any region later given the same address). */
+static void test_mgr_made_before_mp_init(void **state)
+{
+	pid_t pid;
+
+	(void)state;
+	fflush(NULL);
+	if ((pid = fork()) == 0) {
+		setenv("MPT_MGR_BEFORE_INIT", "1", 1);
+		execl(mpt_self_exe(), "before-init", (char *)NULL);
+		_exit(127);
+	}
+	assert_true(pid > 0);
+	assert_int_equal(mpt_exit_code(pid), 0);
+}
+
+/* Fill the range's table of parts (manager/space.c) with 4 KiB maps of
+ * fd, until one lands outside: the maps in fill, their number. */
+static size_t fill_range(int fd, void **fill, size_t cap)
+{
+	size_t n = 0;
+
+	do {
+		assert_true(n < cap);
+		fill[n] = mp__space_map(fd, 4096);
+		assert_true(fill[n] != MAP_FAILED);
+	} while (mp__space_holds(fill[n++]));
+	return n;
+}
+
+/* A region the range has no room for (manager/space.c) goes where the
+ * kernel puts it: its objects go to fork children, and a forkserver or
+ * spawn child is refused before it exists (-ENOTSUP naming the cause),
+ * where the child would have found its address taken, or not, by
+ * chance.  The regions that fit travel as before.  The range is filled
+ * with its 256 parts here: a region bigger than what is free (a
+ * capacity over 64 GiB) takes the same way, but valgrind's leak check
+ * would read all of it. */
+static void test_mgr_region_outside_the_range(void **state)
+{
+	mp_manager_t *out, *fits;
+	mp_dictproxy_t *d = NULL, *e = NULL;
+	mp_lock_t *l = NULL;
+	void *fill[1024];
+	size_t n;
+	int fd = memfd_create("mptest-fill", MFD_CLOEXEC);
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 4096), 0);
+	n = fill_range(fd, fill, 1024);
+	assert_int_equal(n, 256 + 1);
+	mp__space_unmap(fill[--n], 4096); /* the one outside */
+	out = mp_manager_new(&(mp_manager_opts_t){.capacity = 64 << 10});
+	assert_non_null(out);
+	mp__space_unmap(fill[--n], 4096); /* room for one */
+	fits = mgr_new();
+	mpt_assert_ok(mp_manager_dict(out, NULL, &d));
+	mpt_assert_ok(mp_manager_lock(out, &l));
+	mpt_assert_ok(mp_manager_dict(fits, NULL, &e));
+	for (size_t m = 1; m < 3; m++) {
+		mp_shared_t sh[2] = {{MP_SHARED_DICTPROXY, d},
+				     {MP_SHARED_LOCK, l}};
+
+		assert_err(run_set_seen(methods[m], sh, 1), -ENOTSUP,
+			   "opts->shared[0] (a DictProxy) can go only to "
+			   "fork children");
+		assert_non_null(strstr(mp_last_error(), "had no room for it"));
+		sh[0].obj = e;
+		assert_err(run_set_seen(methods[m], sh, 2), -ENOTSUP,
+			   "opts->shared[1] (a Lock) can go only to fork "
+			   "children");
+		mpt_assert_ok(run_set_seen(methods[m], sh, 1));
+		assert_string_equal(pop_seen(e), "1");
+	}
+	mpt_assert_ok(run_set_seen(
+		"fork",
+		(mp_shared_t[]){{MP_SHARED_DICTPROXY, d}, {MP_SHARED_LOCK, l}},
+		2));
+	assert_string_equal(pop_seen(d), "1");
+	mp_manager_free(fits);
+	mp_manager_free(out);
+	while (n > 0)
+		mp__space_unmap(fill[--n], 4096);
+	close(fd);
+}
+
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		MPT(test_mgr_small_pickles),
@@ -2106,7 +2308,17 @@ int main(void)
 		MPT(test_mgr_value_array_barrier_processes),
 		MPT(test_mgr_bounded_semaphore_and_barrier),
 		MPT(test_mgr_list_slices),
+		MPT(test_mgr_made_before_mp_init),
+		MPT(test_mgr_region_outside_the_range),
 	};
+	int init;
 
+	if (getenv("MPT_MGR_BEFORE_INIT") != NULL)
+		return made_before_mp_init(argc, argv);
+	init = mp_init(argc, argv); /* first: a spawn child runs here */
+	if (init < 0) {
+		fprintf(stderr, "mp_init: %s\n", mp_last_error());
+		return 1;
+	}
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1141,7 +1141,7 @@ static void test_remote_server_death(void **state)
 	pid_t pid;
 
 	(void)state;
-	c = served_client(&m, 0.5);
+	c = served_client(&m, mpt_timeout(0.5)); /* connects in it too */
 	mpt_assert_ok(mp_manager_dict(c, NULL, &d));
 	pid = mp_manager_pid(m);
 	assert_int_equal(kill(pid, SIGSTOP), 0);

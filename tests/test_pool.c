@@ -558,6 +558,13 @@ static int main_thread_exits(const void *in, size_t len, mp_task_out_t *out)
 	return 1;
 }
 
+/* Does this kernel have futex_waitv (Linux 5.16; not valgrind 3.19)? */
+static bool have_futex_waitv(void)
+{
+	return syscall(SYS_futex_waitv, NULL, 0, 0, NULL, 0) == 0 ||
+	       errno != ENOSYS;
+}
+
 /*
  * A worker's death is seen from its life lock (the kernel marks a dead
  * thread's robust locks before the process is gone), not only from its
@@ -566,7 +573,9 @@ static int main_thread_exits(const void *in, size_t len, mp_task_out_t *out)
  * the status, exactly once.  The pool kills what is left of the worker:
  * the jobs queued behind it run on the replacement, which starts once the
  * process is gone (the pidfd reaps it: mpt_teardown checks no child is
- * left).
+ * left).  The pool's watcher sleeps in futex_waitv: without it (Linux
+ * before 5.16, valgrind 3.19) the death is seen only when the process is
+ * gone, here never, so the test skips there.
  */
 static void test_death_seen_before_the_pidfd(void **state)
 {
@@ -580,6 +589,8 @@ static void test_death_seen_before_the_pidfd(void **state)
 #ifdef MPT_TSAN
 	skip(); /* TSan dies at a thread started in a fork of a threaded program */
 #endif
+	if (!have_futex_waitv())
+		skip();
 	assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
 	p = mp_pool_new(&(mp_pool_opts_t){.processes = 1});
 	assert_non_null(p);
@@ -1049,9 +1060,23 @@ static void test_chaos_random_kills(void **state)
 	munmap(chaos_runs, N * sizeof(int));
 }
 
+/* The worker's parent, and how many tasks of this kind its process ran
+ * (this one included). */
+static int worker_runs(const void *in, size_t len, mp_task_out_t *out)
+{
+	static int runs;
+	pid_t me[2] = {getppid(), ++runs};
+
+	(void)in;
+	(void)len;
+	return mp_task_return(out, me, sizeof(me));
+}
+
 /* One fresh worker per task, started (replacements too) by each start
- * method: every worker is our child (a forkserver worker too: the server
- * clones it with CLONE_PARENT). */
+ * method: each process runs one task (not told by distinct pids: over the
+ * 700 workers, slow under valgrind, a busy machine's pids wrapped at
+ * pid_max 32768 and a reaped worker's pid came back); every worker is our
+ * child (a forkserver worker too: the server clones it with CLONE_PARENT). */
 static void test_maxtasksperchild_one(void **state)
 {
 	enum { N = 500 };
@@ -1061,25 +1086,22 @@ static void test_maxtasksperchild_one(void **state)
 			.processes = 2, .maxtasksperchild = 1,
 			.start_method = methods[m]});
 		mp_async_result_t *r[N];
-		pid_t pids[N], parent = getpid();
+		pid_t parent = getpid();
 		int n = m == 0 ? N : N / 5;
 
 		assert_non_null(p);
 		for (int i = 0; i < n; i++)
-			assert_non_null(r[i] = mp_pool_apply_async(p, worker_pid, NULL, 0, NULL));
+			assert_non_null(r[i] = mp_pool_apply_async(p, worker_runs, NULL, 0, NULL));
 		for (int i = 0; i < n; i++) {
 			const mp_bytes_t *out;
 			pid_t got[2];
 
 			mpt_assert_ok(mp_async_result_get(r[i], mpt_timeout(60), &out));
 			memcpy(got, out->data, sizeof(got));
-			pids[i] = got[0];
-			assert_int_equal(got[1], parent);
+			assert_int_equal(got[0], parent);
+			assert_int_equal(got[1], 1);
 			mp_async_result_free(r[i]);
 		}
-		for (int i = 0; i < n; i++)
-			for (int j = i + 1; j < n; j++)
-				assert_int_not_equal(pids[i], pids[j]);
 		mpt_assert_ok(mp_pool_close(p));
 		mpt_assert_ok(mp_pool_join(p, mpt_timeout(30)));
 		mp_pool_free(p);

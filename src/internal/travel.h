@@ -33,7 +33,10 @@ int mp__shm_adopt(int fd, mp_shm_t **out);
  * region this process mapped with its memfd (closed when the table is
  * full: its objects then cannot travel), mp__region_forget drops it
  * (closing the fd).  mp__region_describe: the memfd, offset and region
- * address of what p points into, or -EINVAL (not in a region).
+ * address of what p points into, or -EINVAL (not in a region, no
+ * reason), or -ENOTSUP with a reason (a region outside the range below:
+ * its objects go to fork children only).  mp__region_drop_all (the fork
+ * server, its fds closed already): forget and unmap the program's.
  * mp__proxy_check: 0, or -ENOTSUP with a reason for a connected manager's
  * proxy.  mp__region_adopt (the child): map the region from fd at base
  * (once; *took: fd is kept as the region's) and check that an object of
@@ -43,6 +46,7 @@ int mp__shm_adopt(int fd, mp_shm_t **out);
 struct mp__region;
 void mp__region_keep(struct mp__region *r, int fd);
 void mp__region_forget(struct mp__region *r);
+void mp__region_drop_all(void);
 int mp__region_describe(const void *p, int *fd, uint64_t *off,
 			uint64_t *base);
 int mp__proxy_check(int kind, const void *obj);
@@ -58,12 +62,18 @@ int mp__region_adopt(int fd, uint64_t base, uint64_t off, int kind,
  * kernel likes: the address or MAP_FAILED (errno).  mp__space_map_at: the
  * same at exactly at (a free part of the range, or a free address
  * outside): 0, or -EEXIST / -errno with a reason.  mp__space_unmap: give
- * back what those mapped.
+ * back what those mapped.  mp__space_holds: is p in the range (so the
+ * same address is free in every child)?  mp__space_why_outside: why a
+ * region is not (for a reason).  mp__space_drop: the range empty again
+ * (the fork server).
  */
 void mp__space_reserve(void);
 bool mp__space_env(char *buf, size_t cap);
 void *mp__space_map(int fd, size_t len);
 int mp__space_map_at(int fd, void *at, size_t len);
 void mp__space_unmap(void *p, size_t len);
+bool mp__space_holds(const void *p);
+const char *mp__space_why_outside(void);
+void mp__space_drop(void);
 
 #endif

@@ -14,13 +14,17 @@
  * before anything else.  A child maps an incoming region with MAP_FIXED
  * only over a free part of its own range, never over anything else.
  *
- * Without the range (no mp_init, the address taken in a spawn child, a
- * region bigger than what is free) a region goes where the kernel puts
- * it and a child maps it with MAP_FIXED_NOREPLACE: -EEXIST with a reason
- * when its address is taken there.
+ * A region made before mp_init reserves the range itself (the same
+ * candidates; mp_init then finds it), so it is in the range as well.
+ * When the range has no room (a region bigger than what is free, or
+ * SPACE_PARTS regions in it) or there is none (the address taken in a
+ * spawn child), a region goes where the kernel puts it and its objects
+ * go only to fork children: travel.c refuses them for the others
+ * (mp__space_holds), as its address could be anything's in the child.
  *
  * The table of used parts is per process: a fork child inherits it (and
- * the mappings), a forkserver child starts from the server's (empty).
+ * the mappings); the fork server drops what it inherited (mp__space_drop:
+ * the program's regions are not its own), so its children start empty.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -35,7 +39,7 @@
 #include "internal/travel.h"
 
 #define SPACE_SIZE ((size_t)64 << 30)
-#define SPACE_PARTS 64
+#define SPACE_PARTS 256 /* as many as default-sized (256 MiB) regions fit */
 #define SPACE_ENV "MP_SPAWN_SPACE"
 
 /* Where to try, in order.  The first is free in a plain program (the
@@ -49,6 +53,7 @@ static const uintptr_t candidates[] = {
 
 static struct {
 	char *base; /* NULL: no range */
+	bool tried; /* reserved once (mp_init, or the first region) */
 	struct {
 		size_t off, len;
 	} part[SPACE_PARTS];
@@ -74,6 +79,16 @@ static bool reserve_at(uintptr_t want)
 	return true;
 }
 
+/* The first candidate that is free, else where the kernel likes. */
+static void reserve_any(void)
+{
+	space.tried = true;
+	for (size_t i = 0; i < sizeof(candidates) / sizeof(*candidates); i++)
+		if (reserve_at(candidates[i]))
+			return;
+	reserve_at(0);
+}
+
 void mp__space_reserve(void)
 {
 	const char *env = getenv(SPACE_ENV);
@@ -88,16 +103,15 @@ void mp__space_reserve(void)
 		unsetenv(SPACE_ENV);
 	}
 	if (space.base != NULL)
-		return; /* a fork child of a process that had it */
+		return; /* a fork child of a process that had it, or a region
+			   made before mp_init reserved it */
 	if (want != 0) {
+		space.tried = true;
 		reserve_at(want); /* the parent's: else the child's regions
-				     travel as without mp_init */
+				     go to fork children only */
 		return;
 	}
-	for (size_t i = 0; i < sizeof(candidates) / sizeof(*candidates); i++)
-		if (reserve_at(candidates[i]))
-			return;
-	reserve_at(0);
+	reserve_any();
 }
 
 bool mp__space_env(char *buf, size_t cap)
@@ -160,6 +174,8 @@ void *mp__space_map(int fd, size_t len)
 	void *p = NULL;
 
 	pthread_mutex_lock(&space_lock);
+	if (!space.tried)
+		reserve_any(); /* a region before mp_init: mp_init keeps it */
 	if (space.base != NULL) {
 		size_t off = first_fit(len);
 
@@ -181,6 +197,25 @@ static bool in_space(const void *p, size_t *off)
 		return false;
 	*off = (size_t)((const char *)p - space.base);
 	return true;
+}
+
+bool mp__space_holds(const void *p)
+{
+	size_t off;
+	bool in;
+
+	pthread_mutex_lock(&space_lock);
+	in = in_space(p, &off);
+	pthread_mutex_unlock(&space_lock);
+	return in;
+}
+
+const char *mp__space_why_outside(void)
+{
+	return space.base == NULL
+		       ? "this process has no such range: its address was "
+			 "taken"
+		       : "the range (64 GiB, 256 regions) had no room for it";
 }
 
 int mp__space_map_at(int fd, void *at, size_t len)
@@ -239,4 +274,15 @@ void mp__space_unmap(void *p, size_t len)
 	 * is ever mapped with MAP_FIXED over what may be another's). */
 	pthread_mutex_unlock(&space_lock);
 	munmap(p, len);
+}
+
+void mp__space_drop(void)
+{
+	pthread_mutex_lock(&space_lock);
+	if (space.base != NULL &&
+	    mmap(space.base, SPACE_SIZE, PROT_NONE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1,
+		 0) != MAP_FAILED)
+		space.n = 0;
+	pthread_mutex_unlock(&space_lock);
 }

@@ -9,10 +9,13 @@
  * parent), and the child maps it at that same address: every pointer
  * inside stays right.  The address is free there because regions live in
  * a range that mp_init reserves at the same address in the program and
- * in every child (space.c); without it, -EEXIST with a reason when
- * something of the child's is there.  The child checks the region's header and
- * the object's extent; its mapping and fd stay for its life, so it can
- * pass the objects on.  A fork child has the same mapping already.
+ * in every child (space.c); a region outside it (the range was full) is
+ * refused before any child exists (-ENOTSUP with the reason), and a
+ * child whose own objects are where the region goes says -EEXIST.  The
+ * child checks the region's header and the object's extent; its mapping
+ * and fd stay for its life, so it can pass the objects on.  A fork child
+ * has the same mapping already.  The fork server drops the program's
+ * (mp__region_drop_all).
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -22,34 +25,42 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "internal/alloc.h"
 #include "internal/error.h"
 #include "internal/travel.h"
 #include "manager/mgr_int.h"
 #include "mproc/process.h"
 
-enum { MAX_REGIONS = 64 };
-
 /* This process's regions (made here or adopted) and their memfds. */
 static struct {
-	struct mp__region *r[MAX_REGIONS];
-	size_t size[MAX_REGIONS];
-	int fd[MAX_REGIONS];
-	size_t n;
+	struct reg {
+		struct mp__region *r;
+		size_t size;
+		int fd;
+	} *e;
+	size_t n, cap;
 } regs;
 static pthread_mutex_t regs_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* List r with its memfd: true, or false when the table is full. */
+/* List r with its memfd: true, or false when out of memory. */
 static bool keep(struct mp__region *r, size_t size, int fd)
 {
-	bool kept = false;
+	bool kept = true;
 
 	pthread_mutex_lock(&regs_lock);
-	if (regs.n < MAX_REGIONS) {
-		regs.r[regs.n] = r;
-		regs.size[regs.n] = size;
-		regs.fd[regs.n++] = fd;
-		kept = true;
+	if (regs.n == regs.cap) {
+		size_t cap = regs.cap == 0 ? 16 : 2 * regs.cap;
+		struct reg *e = mp__reallocarray(regs.e, cap, sizeof(*e));
+
+		if (e == NULL)
+			kept = false;
+		else {
+			regs.e = e;
+			regs.cap = cap;
+		}
 	}
+	if (kept)
+		regs.e[regs.n++] = (struct reg){r, size, fd};
 	pthread_mutex_unlock(&regs_lock);
 	return kept;
 }
@@ -66,17 +77,27 @@ void mp__region_forget(struct mp__region *r)
 
 	pthread_mutex_lock(&regs_lock);
 	for (size_t i = 0; i < regs.n; i++)
-		if (regs.r[i] == r) {
-			fd = regs.fd[i];
-			regs.n--;
-			regs.r[i] = regs.r[regs.n];
-			regs.size[i] = regs.size[regs.n];
-			regs.fd[i] = regs.fd[regs.n];
+		if (regs.e[i].r == r) {
+			fd = regs.e[i].fd;
+			regs.e[i] = regs.e[--regs.n];
 			break;
 		}
 	pthread_mutex_unlock(&regs_lock);
 	if (fd >= 0)
 		close(fd);
+}
+
+void mp__region_drop_all(void)
+{
+	pthread_mutex_lock(&regs_lock);
+	for (size_t i = 0; i < regs.n; i++)
+		if (!mp__space_holds(regs.e[i].r)) /* the range: below */
+			munmap(regs.e[i].r, regs.e[i].size);
+	mp__free(regs.e);
+	regs.e = NULL;
+	regs.n = regs.cap = 0;
+	pthread_mutex_unlock(&regs_lock);
+	mp__space_drop();
 }
 
 int mp__region_describe(const void *p, int *fd, uint64_t *off,
@@ -86,10 +107,10 @@ int mp__region_describe(const void *p, int *fd, uint64_t *off,
 
 	pthread_mutex_lock(&regs_lock);
 	for (size_t i = 0; i < regs.n; i++) {
-		const char *b = (const char *)regs.r[i];
+		const char *b = (const char *)regs.e[i].r;
 
-		if ((const char *)p > b && (const char *)p < b + regs.size[i]) {
-			*fd = regs.fd[i];
+		if ((const char *)p > b && (const char *)p < b + regs.e[i].size) {
+			*fd = regs.e[i].fd;
 			*off = (uint64_t)((const char *)p - b);
 			*base = (uint64_t)(uintptr_t)b;
 			rc = 0;
@@ -97,6 +118,12 @@ int mp__region_describe(const void *p, int *fd, uint64_t *off,
 		}
 	}
 	pthread_mutex_unlock(&regs_lock);
+	if (rc == 0 && !mp__space_holds((const void *)(uintptr_t)*base))
+		rc = mp__why(-ENOTSUP, "its manager's region (at %p) is "
+				       "outside the address range mp_init "
+				       "reserves for regions (%s)",
+			     (void *)(uintptr_t)*base,
+			     mp__space_why_outside());
 	return rc;
 }
 
@@ -138,7 +165,7 @@ static struct mp__region *region_at(int fd, uint64_t base, bool *took,
 
 	pthread_mutex_lock(&regs_lock);
 	for (size_t i = 0; i < regs.n; i++)
-		if (regs.r[i] == r) {
+		if (regs.e[i].r == r) {
 			pthread_mutex_unlock(&regs_lock);
 			return r; /* mapped already */
 		}

@@ -19,6 +19,7 @@
 
 #include "internal/alloc.h"
 #include "internal/error.h"
+#include "internal/travel.h"
 #include "process/fs_int.h"
 #include "process/process_int.h"
 
@@ -278,6 +279,10 @@ void mp__fs_server_main(int sock, pid_t parent)
 	keep[1] = S.parent_fd;
 	keep[2] = mp__exe_fd;
 	close_except(keep, 3);
+	/* The program's manager regions (made before mp_init) are not ours:
+	 * our children map the ones they are sent where the program has
+	 * them (manager/space.c). */
+	mp__region_drop_all();
 	/* The server itself never prints: a pipe on the program's stdout
 	 * must not wait for it.  Children get the program's stdio, or
 	 * the server's stdin (/dev/null, read-only, as CPython gives). */

@@ -168,25 +168,38 @@ static bool adopted_block(const void *b, int *fd, size_t *off)
 	return false;
 }
 
+/* mp__region_describe's -ENOTSUP for opts->shared[i]. */
+static int region_refused(int rc, size_t i, uint32_t kind)
+{
+	char why[256];
+
+	snprintf(why, sizeof(why), "%s", mp__reason(rc));
+	return mp__why(rc, "opts->shared[%zu] (a %s) can go only to fork "
+			   "children: %s",
+		       i, kind_names[kind], why);
+}
+
 /* Part k of e: the arena block b (of at least one object). */
 static int add_block(struct mp__travel *t, struct req_shared *e, int k,
 		     const void *b, size_t i)
 {
 	size_t off;
-	int fd, idx;
-
+	int fd, idx, rc;
 	uint64_t roff, base;
 
-	if (k == 0 && e->kind <= MP_SHARED_BARRIER &&
-	    mp__arena_describe(b, &fd, &off) < 0 &&
-	    !adopted_block(b, &fd, &off) &&
-	    mp__region_describe(b, &fd, &roff, &base) == 0) {
+	if (mp__arena_describe(b, &fd, &off) == 0 ||
+	    adopted_block(b, &fd, &off)) {
+		/* an arena block */
+	} else if (k == 0 && e->kind <= MP_SHARED_BARRIER &&
+		   (rc = mp__region_describe(b, &fd, &roff, &base)) !=
+			   -EINVAL) {
 		/* a local manager's Lock, Event, ... */
+		if (rc < 0)
+			return region_refused(rc, i, e->kind);
 		e->flags |= REQ_SH_REGION;
 		off = (size_t)roff;
 		e->off[1] = base;
-	} else if (mp__arena_describe(b, &fd, &off) < 0 &&
-		   !adopted_block(b, &fd, &off))
+	} else
 		return mp__why(-EINVAL, "opts->shared[%zu] (a %s) is not in "
 					"the library's shared memory (made "
 					"by its _new function?)",
@@ -303,8 +316,10 @@ static int describe_one(struct mp__travel *t, const mp_shared_t *o,
 	case MP_SHARED_ARRAYPROXY:
 		if ((idx = mp__proxy_check((int)o->kind, o->obj)) < 0)
 			return idx;
-		if (mp__region_describe(o->obj, &fd, &e->off[0],
-					&e->off[1]) < 0)
+		if ((idx = mp__region_describe(o->obj, &fd, &e->off[0],
+					       &e->off[1])) == -ENOTSUP)
+			return region_refused(idx, i, e->kind);
+		if (idx < 0)
 			return mp__why(-EINVAL, "opts->shared[%zu] (a %s) is "
 						"not a local manager's",
 				       i, kind_names[e->kind]);

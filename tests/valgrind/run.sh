@@ -27,6 +27,7 @@ set -u
 fail=
 mkdir -p vg && chmod 1777 vg
 export MP_TEST_TIMEOUT_MULTIPLIER=${MP_TEST_TIMEOUT_MULTIPLIER:-20}
+export MPT_VALGRIND=1 # mptest.h: mpt_valgrind(), for CPU-time bounds
 for t in "$@"; do
 	printf '%-20s ' "$t"
 	rm -f vg/"$t".*.log
