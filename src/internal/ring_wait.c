@@ -13,8 +13,8 @@
 #define SPIN_ROUNDS 2000u   /* pauses before sleeping (~60 us here) */
 #define SPIN_ROUNDS_BIG 16u /* the same, waiting for a big copy */
 #define BATCH_ROUNDS 256u   /* a batch wait: at most this many pauses */
-#define BATCH_IDLE 16u      /* ... or while nothing moves this long */
-#define BATCH_QUIET 3u      /* ... or once it moved and stopped this long */
+#define BATCH_IDLE 16u      /* ... or until the other side stops this long */
+#define BATCH_QUIET 3u      /* ... or at once if it was still this long */
 #define SHORT_SPIN 256u /* pauses before sleeping on a short holder */
 #define SHORT_WAIT_NS 1000000u /* ... and the longest sleep then */
 
@@ -300,18 +300,13 @@ int mp__ring_sleep_on(struct mp__ring *r, uint32_t *seq, uint32_t *waiters,
  * lines, the reader's look pulling the line the writer fills, so that
  * every message costs a transfer between cores (and the next locked
  * instruction waits for it).  Waiting for a batch spaces them.  The look
- * is at the other side's index, a line of its own.  Back when nothing
- * moved for BATCH_IDLE pauses (then the caller spins and sleeps); once it
- * moved, back when it stays still BATCH_QUIET pauses (a streaming side
- * moves it every 15-20 ns, a pause here is 35), and at once when its
- * first move comes after BATCH_QUIET still pauses: the ring had been
- * empty, the other side is not streaming, and this is a lone message (a
- * request or a reply).  Waiting for BATCH_IDLE still pauses after a move
- * cost such a message half a microsecond whenever it came early
- * (queue_pingpong_64B_us in bench_queue under SCHED_FIFO: p90 0.73-0.77
- * us in 2 runs of 3, p99 0.35-0.85; now p90 0.23-0.26, p99 0.30-0.43, the
- * bare ring's 0.28-0.34; 1 -> 1 throughput unchanged within noise).
- * Never in a call that does not block.
+ * is at the other side's index, a line of its own.  Back once the
+ * index has not moved for BATCH_IDLE pauses; and at once when its first
+ * move comes after BATCH_QUIET still pauses: the ring had been empty, the
+ * other side is not streaming, and this is a lone message (a request or
+ * a reply) that would otherwise wait BATCH_IDLE pauses, half a
+ * microsecond here (queue_pingpong_64B_us in bench_queue: 0.65 us a round
+ * trip against 0.17 without).  Never in a call that does not block.
  */
 void mp__ring_batch_wait(const uint64_t *idx, uint64_t last, uint64_t target,
 		       uint64_t deadline)
@@ -322,8 +317,7 @@ void mp__ring_batch_wait(const uint64_t *idx, uint64_t last, uint64_t target,
 
 	if (deadline == 0 || mp__expired(deadline))
 		return;
-	for (unsigned i = 0;
-	     i < BATCH_ROUNDS && idle < (moved ? BATCH_QUIET : BATCH_IDLE); i++) {
+	for (unsigned i = 0; i < BATCH_ROUNDS && idle < BATCH_IDLE; i++) {
 		now = __atomic_load_n(idx, __ATOMIC_ACQUIRE);
 		if ((int64_t)(now - target) >= 0)
 			return;
