@@ -131,7 +131,7 @@ struct mp__ring {
 	_Alignas(64) unsigned char data[];
 };
 
-/* The side locks' bits besides internal/lock.h's (see ring.c): held the
+/* The side locks' bits besides internal/lock.h's (see ring_wait.h): held the
  * long way (waiters may set bits), and a sleeper of the other side asks
  * for a wake-up. */
 #define MP__RING_LONG ((uint64_t)1 << 30)
