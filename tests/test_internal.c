@@ -211,6 +211,54 @@ static void test_ring_wraps_around(void **state)
 	mp__ring_free(r);
 }
 
+/*
+ * An empty ring bigger than 64 KiB starts again from its beginning at the
+ * next 64 KiB boundary (wrap_early in ring.c), so that a queue that seldom
+ * holds much keeps to its first pages; not while it holds something, nor
+ * for a message longer than the room before it (which could not take it
+ * after the pad: the put would wait with its pad published).
+ */
+static void test_ring_empty_ring_starts_again(void **state)
+{
+	struct mp__ring *r = mp__ring_new(1 << 20, 0, 0);
+	static unsigned char buf[60000];
+	uint32_t seq = 0;
+	uint64_t t;
+
+	(void)state;
+	assert_non_null(r);
+	/* One in, one out: never past the first 64 KiB and a record. */
+	for (int i = 0; i < 5000; i++) {
+		fill(buf, 64, seq);
+		assert_int_equal(mp__ring_put(r, buf, 64, 0), 0);
+		assert_true((r->tail & (r->cap - 1)) <= 65536 + 72);
+		assert_int_equal(take(r, seq++, 0), 64);
+	}
+	assert_true(r->tail > 4 * r->cap); /* a lap per 64 KiB */
+	/* 2000 held: on past the boundary, then taken in order. */
+	t = r->tail;
+	for (uint32_t i = 0; i < 2000; i++) {
+		fill(buf, 64, seq + i);
+		assert_int_equal(mp__ring_put(r, buf, 64, 0), 0);
+	}
+	assert_int_equal(r->tail, t + 2000 * 72);
+	for (uint32_t i = 0; i < 2000; i++)
+		assert_int_equal(take(r, seq++, 0), 64);
+	mp__ring_free(r);
+	/* At 10008, a record of 60008 bytes crosses 64 KiB: no pad. */
+	r = mp__ring_new(1 << 20, 0, 0);
+	assert_non_null(r);
+	fill(buf, 10000, 1);
+	assert_int_equal(mp__ring_put(r, buf, 10000, 0), 0);
+	assert_int_equal(take(r, 1, 0), 10000);
+	fill(buf, 60000, 2);
+	assert_int_equal(mp__ring_put(r, buf, 60000, 0), 0);
+	assert_int_equal(r->tail, 10008 + 60008);
+	assert_int_equal(take(r, 2, 0), 60000);
+	assert_true(mp__ring_empty(r));
+	mp__ring_free(r);
+}
+
 /* ---- ring: streamed messages ---- */
 
 struct producer {
@@ -1185,6 +1233,7 @@ int main(void)
 		MPT(test_ring_sizes_and_limits),
 		MPT(test_ring_full_then_wraps),
 		MPT(test_ring_wraps_around),
+		MPT(test_ring_empty_ring_starts_again),
 		MPT(test_ring_streams_big_messages),
 		MPT(test_ring_stream_into_small_buffer_stays),
 		MPT(test_ring_streams_do_not_interleave),

@@ -1,8 +1,8 @@
 /*
  * internal/ring_wait.h - the ring's side locks and its sleep and wake
- * protocol (ring_wait.c), for ring.c alone: the lock bits and the fast
- * give, inline; the slow paths, waits and wakes.  Design notes: ring.h,
- * and below.
+ * protocol (ring_wait.c), for ring.c and ring_get.c alone: the lock bits
+ * and the fast give, inline; the slow paths, waits and wakes.  Design
+ * notes: ring.h, and below.
  */
 #ifndef MPROC_INTERNAL_RING_WAIT_H
 #define MPROC_INTERNAL_RING_WAIT_H

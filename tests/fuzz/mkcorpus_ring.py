@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """mkcorpus_ring.py DIR - write the seed corpus of fuzz_ring: rings left by
-producers (see fuzz_ring.c for the input layout and ring.c for records)."""
+producers (see fuzz_ring.c for the input layout and ring_rec.h for records)."""
 import os
 import struct
 import sys
