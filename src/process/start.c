@@ -150,7 +150,7 @@ mp_process_t *mp_process_new(mp_target_fn target, void *arg,
 	p->arg = arg;
 	p->kind = K_CHILD;
 	p->child.fd = -1;
-	p->creator = getpid();
+	p->creator = mp__pid();
 	if (opts->arg_len > 0 && arg == NULL)
 		rc = OPT_ERR(-EINVAL, "opts->arg_len is %zu but arg is NULL",
 			     opts->arg_len);
@@ -246,7 +246,7 @@ void mp__apply_opts(const struct mp_process *p, int errfd)
 }
 
 void mp__become(const char *name, const char *ident, bool daemon, pid_t ppid,
-		int parent_fd)
+		int parent_fd, pid_t self)
 {
 	if (atomic_load(&mp__counter) != 0)
 		atomic_store(&mp__counter, 0);
@@ -261,7 +261,8 @@ void mp__become(const char *name, const char *ident, bool daemon, pid_t ppid,
 	mp__self.name_owned = NULL;
 	mp__self.identity = (char *)ident;
 	mp__self.daemon = daemon;
-	mp__self.child.pid = getpid();
+	mp__self.child.pid = self;
+	atomic_store_explicit(&mp__pid_cache, self, memory_order_relaxed);
 }
 
 void mp__child_run(mp_target_fn target, void *arg)
@@ -299,7 +300,7 @@ __attribute__((noreturn)) static void child_main(struct mp_process *p,
 			close(exit_w);
 		exit_w = exitw;
 	}
-	mp__become(p->name, p->identity, p->daemon, ppid, -1);
+	mp__become(p->name, p->identity, p->daemon, ppid, -1, mp__pid());
 	mp__shared_inherit(p->shared, p->nshared);
 	if (p->daemon) {
 		/* Die with the parent; if it died before prctl, go now. */
@@ -456,7 +457,7 @@ int mp_process_start(mp_process_t *p)
 					"process");
 	if (p->state != ST_NEW)
 		return MP__ERR(-EINVAL, "cannot start a process twice");
-	me = getpid();
+	me = mp__pid();
 	if (p->creator != me)
 		return MP__ERR(-ECHILD, "can only start a process object "
 					"created by this process");
