@@ -5,8 +5,9 @@
  * thread.  The request channel is a SOCK_SEQPACKET socket pair made just
  * before (no path in the file system).  The server is single-threaded; it
  *   - dies with the program: PR_SET_PDEATHSIG(SIGKILL) (checked against a
- *     parent that died before the prctl), a pidfd of the program in its
- *     poll set, and EOF on the socket;
+ *     parent that died before the prctl), and EOF on the socket (it
+ *     waits in recvmsg: a pidfd of the program in a poll set would tell
+ *     no more than the PR_SET_PDEATHSIG, at a syscall per request);
  *   - checks SO_PEERCRED of the pair at start, then the SCM_CREDENTIALS of
  *     every request (SO_PASSCRED: the kernel fills them in): only the
  *     program itself (its pid and uid) is served; anyone else who holds
@@ -35,7 +36,7 @@
  *
  * The syscalls of a plain start (stdout and stderr open, pidfds): the
  * program sendmsg, recvmsg (the reply), pidfd_open, and to join ppoll,
- * waitid, close; the server poll, recvmsg, clone3, sendmsg, close_range
+ * waitid, close; the server recvmsg, clone3, sendmsg, close_range
  * (the fds that came); the child set_robust_list, prctl(PDEATHSIG),
  * getppid, close (the server's socket), prctl(PR_SET_NAME), exit_group.
  *

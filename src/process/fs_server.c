@@ -4,7 +4,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -282,7 +281,6 @@ static void serve_one(void)
 
 void mp__fs_server_main(int sock, pid_t parent)
 {
-	struct pollfd pfd[2];
 	struct ucred cred;
 	socklen_t clen = sizeof(cred);
 	sigset_t none;
@@ -331,18 +329,9 @@ void mp__fs_server_main(int sock, pid_t parent)
 	 * (a lazy PLT entry would run the dynamic linker in each child:
 	 * its lookups, and page faults in ld.so and the symbol tables). */
 	fflush(NULL);
-	pfd[0] = (struct pollfd){.fd = sock, .events = POLLIN};
-	pfd[1] = (struct pollfd){.fd = S.parent_fd, .events = POLLIN};
-	for (;;) {
-		int n = poll(pfd, S.parent_fd >= 0 ? 2 : 1, -1);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 || (S.parent_fd >= 0 && pfd[1].revents))
-			_exit(0); /* the program ended */
-		if (pfd[0].revents & POLLIN)
-			serve_one();
-		else if (pfd[0].revents & (POLLHUP | POLLERR))
-			_exit(0);
-	}
+	/* Blocked in recvmsg between requests, not in a poll that also
+	 * watches the program's pidfd (a syscall and a wait queue less per
+	 * request): the program's end is the PR_SET_PDEATHSIG above, or EOF. */
+	for (;;)
+		serve_one();
 }
