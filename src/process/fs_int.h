@@ -13,7 +13,7 @@
 
 #include "process/request.h"
 
-/* exit pipe, stdin, stdout, stderr, report, arg, then the shared
+/* stdin, stdout, stderr, exit pipe, report, arg, then the shared
  * objects' */
 #define MAX_FDS (6 + REQ_MAX_SHARED)
 
