@@ -12,6 +12,9 @@
  * round trips, nothing else.  And relay_parent=: the floor of mproc's
  * design, a relay that clones the child with CLONE_PARENT (the requester's
  * child, which it waits for itself) and sends its pid: one round trip.
+ *
+ * "bench_process forkserver [N]": only the forkserver figure (N starts
+ * per repetition, default 2000), for strace/perf runs of that path alone.
  */
 #include <sched.h>
 #include <signal.h>
@@ -224,6 +227,12 @@ int main(int argc, char **argv)
 	/* while small too */
 	relay_sock = relay_start(false);
 	relay_parent_sock = relay_start(true);
+	if (argc >= 2 && strcmp(argv[1], "forkserver") == 0) {
+		if (relay_sock < 0 || relay_parent_sock < 0)
+			return 1;
+		figure_forkserver(argc >= 3 ? atoi(argv[2]) : 2000);
+		return 0;
+	}
 	/* The figure older runs printed: the default method (fork). */
 	figure("process_start_join_us", NULL, 2000, fork_waitpid);
 	figure("process_start_join_fork_us", "fork", 2000, fork_waitpid);

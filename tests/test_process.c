@@ -1493,6 +1493,7 @@ static void test_without_pidfd(void **state)
 		"test_methods_big_arg",
 		"test_forkserver_dies_with_killed_program",
 		"test_forkserver_survives_forged_requests",
+		"test_forkserver_stdio",
 		NULL};
 
 	(void)state;
@@ -2612,13 +2613,17 @@ static void test_forkserver_wrong_peer(void **state)
 }
 
 /* What a forkserver child finds on fds 0-2: bit 0 fd 0 open, 1 fd 0
- * readable at EOF, 2 fd 0 not writable, 3 fd 1 open, 4 fd 2 open. */
+ * readable at EOF, 2 fd 0 not writable, 3 fd 1 open, 4 fd 2 open, 5 none
+ * of them close-on-exec (what an exec'd program would lose). */
 static int stdio_bits(void *arg)
 {
 	char c;
-	int bits = 0;
+	int bits = 32;
 
 	(void)arg;
+	for (int fd = 0; fd < 3; fd++)
+		if (fcntl(fd, F_GETFD) > 0) /* open, FD_CLOEXEC */
+			bits &= ~32;
 	if (fcntl(0, F_GETFD) >= 0)
 		bits |= 1;
 	if (read(0, &c, 1) == 0)
@@ -2658,17 +2663,19 @@ static void test_forkserver_stdio(void **state)
 
 	(void)state;
 	assert_true(in >= 0 && err >= 0);
-	assert_int_equal(stdio_child_bits(false), 1 | 2 | 4 | 8 | 16);
+	assert_int_equal(stdio_child_bits(false), 1 | 2 | 4 | 8 | 16 | 32);
+	assert_int_equal(stdio_child_bits(true) & (1 | 8 | 16 | 32),
+			 1 | 8 | 16 | 32);
 	close(2);
-	assert_int_equal(stdio_child_bits(false), 1 | 2 | 4 | 8);
+	assert_int_equal(stdio_child_bits(false), 1 | 2 | 4 | 8 | 32);
 	close(0);
-	assert_int_equal(stdio_child_bits(true), 8);
-	assert_int_equal(stdio_child_bits(false), 1 | 2 | 4 | 8);
+	assert_int_equal(stdio_child_bits(true), 8 | 32);
+	assert_int_equal(stdio_child_bits(false), 1 | 2 | 4 | 8 | 32);
 	assert_int_equal(dup2(in, 0), 0);
 	assert_int_equal(dup2(err, 2), 2);
 	close(in);
 	close(err);
-	assert_int_equal(stdio_child_bits(false), 1 | 2 | 4 | 8 | 16);
+	assert_int_equal(stdio_child_bits(false), 1 | 2 | 4 | 8 | 16 | 32);
 }
 
 /* A forkserver child (its fd 0 a memfd holding a robust mutex): check

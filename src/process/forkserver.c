@@ -5,18 +5,22 @@
  * thread.  The request channel is a SOCK_SEQPACKET socket pair made just
  * before (no path in the file system).  The server is single-threaded; it
  *   - dies with the program: PR_SET_PDEATHSIG(SIGKILL) (checked against a
- *     parent that died before the prctl), a pidfd of the program in its
- *     poll set, and EOF on the socket;
+ *     parent that died before the prctl), and EOF on the socket (it
+ *     waits in recvmsg: a pidfd of the program in a poll set would tell
+ *     no more than the PR_SET_PDEATHSIG, at a syscall per request);
  *   - checks SO_PEERCRED of the pair at start, then the SCM_CREDENTIALS of
  *     every request (SO_PASSCRED: the kernel fills them in): only the
  *     program itself (its pid and uid) is served; anyone else who holds
  *     the socket (a fork child of the program) gets -EPERM;
  *   - receives one request per message (request.h) with its fds by
- *     SCM_RIGHTS: the exit pipe's write end (without pidfds only), then
- *     the child's stdin, stdout, stderr, the setup report pipe and the arg
- *     memfd as the flags say.  Anything else (truncated, oversized, wrong
- *     fd count, bad fields, unknown target) is refused with an error
- *     reply, its fds closed, and the server goes on serving;
+ *     SCM_RIGHTS: the child's stdin, stdout, stderr, then the exit pipe's
+ *     write end (without pidfds only), the setup report pipe and the arg
+ *     memfd as the flags say.  The server's own fds 1 and 2 are closed
+ *     (it never prints), so the stdout and stderr that came are fds 1 and
+ *     2 already (received without close-on-exec): the child keeps them
+ *     as they are.  Anything else (truncated, oversized, wrong fd count,
+ *     bad fields, unknown target) is refused with an error reply, its fds
+ *     closed, and the server goes on serving;
  *   - clones the child with CLONE_PARENT: the child is the program's, not
  *     the server's (fs_server.c, fork_kid), and replies (0, pid).
  * The program then treats it as a fork child: a pidfd it opens itself (the
@@ -29,6 +33,12 @@
  * program dies, its forkserver children die too.  At a normal exit the
  * program joins them (the process module's exit cleanup), then closes the
  * socket; the server exits.
+ *
+ * The syscalls of a plain start (stdout and stderr open, pidfds): the
+ * program sendmsg, recvmsg (the reply), pidfd_open, and to join ppoll,
+ * waitid, close; the server recvmsg, clone3, sendmsg, close_range
+ * (the fds that came); the child set_robust_list, prctl(PDEATHSIG),
+ * getppid, close (the server's socket), prctl(PR_SET_NAME), exit_group.
  *
  * Requests are serialised by a mutex (one reply per request, in order).
  */
@@ -68,7 +78,7 @@ bool mp__fs_usable(void)
 				  "called first in main()");
 		return false;
 	}
-	if (fs_owner != getpid()) {
+	if (fs_owner != mp__pid()) {
 		mp__why(-ENOTSUP, "the fork server serves only the process "
 				  "that called mp_init() (pid %d); use "
 				  "spawn or fork here",
@@ -80,16 +90,22 @@ bool mp__fs_usable(void)
 
 pid_t mp__forkserver_pid(void)
 {
-	return fs_owner == getpid() ? fs_pid : 0;
+	return fs_owner == mp__pid() ? fs_pid : 0;
 }
 
 /* ---- fd passing ---- */
 
 void mp__fs_close_fds(const int *fds, int n)
 {
-	for (int i = 0; i < n; i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
+	for (int i = 0, j; i < n; i = j + 1) {
+		j = i;
+		while (j + 1 < n && fds[i] >= 0 && fds[j + 1] == fds[j] + 1)
+			j++;
+		if (j == i || syscall(SYS_close_range, fds[i], fds[j], 0) < 0)
+			for (int k = i; k <= j; k++)
+				if (fds[k] >= 0)
+					close(fds[k]);
+	}
 }
 
 /* Send buf with fds (may be 0 of them): 0 or -errno. */
@@ -122,14 +138,8 @@ int mp__fs_send_fds(int sock, const void *buf, size_t len, const int *fds,
 	return n < 0 ? -errno : 0;
 }
 
-/*
- * Receive one message into buf (cap bytes) and up to MAX_FDS fds (closed
- * on exec), and the sender's credentials if cred != NULL.  The length, 0
- * at EOF, or -errno; -EMSGSIZE when the message or its fds were cut (the
- * fds that came are then closed).  *nfds: how many fds came.
- */
 ssize_t mp__fs_recv_fds(int sock, void *buf, size_t cap, int *fds, int *nfds,
-			struct ucred *cred, bool *has_cred)
+			struct ucred *cred, bool *has_cred, bool cloexec)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(int) * MAX_FDS) +
@@ -147,7 +157,7 @@ ssize_t mp__fs_recv_fds(int sock, void *buf, size_t cap, int *fds, int *nfds,
 	if (has_cred != NULL)
 		*has_cred = false;
 	do
-		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+		n = recvmsg(sock, &msg, cloexec ? MSG_CMSG_CLOEXEC : 0);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -errno;
@@ -229,7 +239,7 @@ void mp__forkserver_stop(void)
 {
 	struct mp__child c;
 
-	if (fs_owner != getpid() || fs_sock < 0)
+	if (fs_owner != mp__pid() || fs_sock < 0)
 		return;
 	pthread_mutex_lock(&fs_lock);
 	close(fs_sock);
@@ -269,7 +279,8 @@ static int fs_request(const void *req, size_t len, const int *fds, int nfds,
 	}
 	rc = mp__fs_send_fds(fs_sock, req, len, fds, nfds);
 	n = rc < 0 ? rc
-		   : mp__fs_recv_fds(fs_sock, &r, sizeof(r), got, &ngot, NULL, NULL);
+		   : mp__fs_recv_fds(fs_sock, &r, sizeof(r), got, &ngot, NULL,
+				       NULL, true);
 	pthread_mutex_unlock(&fs_lock);
 	if (rc == -EPIPE || rc == -ECONNRESET || n == 0 || n == -ECONNRESET)
 		return mp__why(MP_EBROKEN, "the fork server died");
@@ -321,12 +332,7 @@ static void stdio_fds(const struct mp_process *p, bool probe, uint32_t *flags,
 	}
 }
 
-/*
- * Move the fds a start makes off 0-2 (a closed stdio fd of the program's
- * would otherwise be taken by them and go to the child as its stdio):
- * 0, or a code with a reason (*fd is then closed and -1).
- */
-static int off_stdio(int *fd)
+int mp__fs_off_stdio(int *fd)
 {
 	int to;
 
@@ -372,19 +378,21 @@ int mp__fs_start(struct mp_process *p, const char *tname, int *setup_fd)
 	    ((mp__needs_setup(p) || t.n > 0) && !p->quick_start &&
 	     (rc = mp__report_pipe(rep)) < 0))
 		goto out;
-	if ((rc = off_stdio(&exitp[0])) < 0 || (rc = off_stdio(&exitp[1])) < 0 ||
-	    (rc = off_stdio(&rep[0])) < 0 || (rc = off_stdio(&rep[1])) < 0 ||
-	    (rc = off_stdio(&argfd)) < 0)
+	if ((rc = mp__fs_off_stdio(&exitp[0])) < 0 ||
+	    (rc = mp__fs_off_stdio(&exitp[1])) < 0 ||
+	    (rc = mp__fs_off_stdio(&rep[0])) < 0 ||
+	    (rc = mp__fs_off_stdio(&rep[1])) < 0 ||
+	    (rc = mp__fs_off_stdio(&argfd)) < 0)
 		goto out;
 	for (bool probe = false;; probe = true) {
 		bool bad_fd;
 
 		nfds = 0;
+		stdio_fds(p, probe, &src.h.flags, fds, &nfds);
 		if (exitp[1] >= 0) {
 			src.h.flags |= REQ_FD_EXIT;
 			fds[nfds++] = exitp[1];
 		}
-		stdio_fds(p, probe, &src.h.flags, fds, &nfds);
 		if (rep[1] >= 0) {
 			src.h.flags |= REQ_FD_REPORT;
 			fds[nfds++] = rep[1];

@@ -4,7 +4,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -120,27 +119,32 @@ static void find_libc_thread(void)
 		S.robust = NULL;
 }
 
-/* In the server's new child: become the requested process and run it. */
-__attribute__((noreturn)) static void kid_main(const struct mp__req *r,
-					       mp_target_fn fn, int *fds)
+/*
+ * In the server's new child: put the stdio fds that came (the first ones
+ * of fds) on 0-2.  Usually stdout and stderr are on 1 and 2 already (the
+ * server's are closed) and nothing is done; else (stdin kept, a stdio fd
+ * of the program's closed, or the fallback's exit pipe taking a free
+ * slot) a received fd on 0-2 that belongs elsewhere moves up first.
+ */
+static void kid_stdio(const struct mp__req *r, int *fds, int nfds)
 {
-	struct mp_process p;
-	int at = 0, report = -1, argfd = -1, fd;
-	void *arg = NULL;
+	static const uint32_t flag[3] = {REQ_FD_STDIN, REQ_FD_STDOUT,
+					 REQ_FD_STDERR};
+	int slot[3] = {-1, -1, -1}, at = 0; /* index in fds of fd i's */
 
-	/* Our parent is the program: die with it (if it died before the
-	 * prctl, we were re-parented already: go now). */
-	mp__die_with_parent(S.parent, 1);
-	close(S.sock);
-	if (r->flags & REQ_FD_EXIT) /* no pidfds: the program's sentinel */
-		mp__set_exit_pipe(fds[at++]);
+	for (int i = 0; i < 3; i++)
+		if (r->flags & flag[i])
+			slot[i] = at++;
+	for (int k = 0; k < nfds; k++)
+		if (fds[k] <= 2 && slot[fds[k]] != k &&
+		    mp__fs_off_stdio(&fds[k]) < 0)
+			syscall(SYS_exit_group, 127);
 	for (int i = 0; i < 3; i++) {
-		static const uint32_t flag[3] = {REQ_FD_STDIN, REQ_FD_STDOUT,
-						 REQ_FD_STDERR};
-
-		if (r->flags & flag[i]) {
-			dup2(fds[at], i);
-			close(fds[at++]);
+		if (slot[i] >= 0) {
+			if (fds[slot[i]] != i) {
+				dup2(fds[slot[i]], i);
+				close(fds[slot[i]]);
+			}
 		} else if (i == 0 && !(r->flags & REQ_KEEP_STDIN) &&
 			   S.null_stdin) {
 			/* the server's own stdin is /dev/null already */
@@ -148,6 +152,29 @@ __attribute__((noreturn)) static void kid_main(const struct mp__req *r,
 			close(i);
 		}
 	}
+}
+
+/* In the server's new child: become the requested process and run it. */
+__attribute__((noreturn)) static void kid_main(const struct mp__req *r,
+					       mp_target_fn fn, int *fds,
+					       int nfds)
+{
+	struct mp_process p;
+	int at = 0, report = -1, argfd = -1, fd;
+	void *arg = NULL;
+	/* the kernel wrote our thread id there (fork_kid): our pid */
+	pid_t self = S.tid_addr != NULL ? *(volatile pid_t *)S.tid_addr
+					: (pid_t)syscall(SYS_getpid);
+
+	/* Our parent is the program: die with it (if it died before the
+	 * prctl, we were re-parented already: go now). */
+	mp__die_with_parent(S.parent, 1);
+	close(S.sock);
+	kid_stdio(r, fds, nfds);
+	at = __builtin_popcount(r->flags & (REQ_FD_STDIN | REQ_FD_STDOUT |
+					    REQ_FD_STDERR));
+	if (r->flags & REQ_FD_EXIT) /* no pidfds: the program's sentinel */
+		mp__set_exit_pipe(fds[at++]);
 	if (r->flags & REQ_FD_REPORT)
 		report = fds[at++];
 	if (r->flags & REQ_ARG_FD)
@@ -195,7 +222,7 @@ __attribute__((noreturn)) static void kid_main(const struct mp__req *r,
 		arg = a;
 	}
 	mp__become(r->name, r->ident, r->flags & REQ_DAEMON, r->ppid,
-		   S.parent_fd);
+		   S.parent_fd, self);
 	mp__apply_opts(&p, report); /* fails with exit 127 without one */
 	if (report >= 0)
 		close(report);
@@ -207,7 +234,11 @@ int mp__fs_validate(const void *buf, size_t len, int nfds,
 		    const struct ucred *cred, pid_t parent, struct mp__req *r,
 		    mp_target_fn *fn)
 {
-	if (cred == NULL || cred->pid != parent || cred->uid != getuid())
+	static uid_t uid = (uid_t)-1; /* ours: getuid() once */
+
+	if (uid == (uid_t)-1)
+		uid = getuid();
+	if (cred == NULL || cred->pid != parent || cred->uid != uid)
 		return -EPERM;
 	if (mp__req_decode(buf, len, r) < 0)
 		return -EPROTO;
@@ -232,7 +263,7 @@ static void serve_one(void)
 	pid_t pid;
 
 	n = mp__fs_recv_fds(S.sock, S.buf, REQ_MAX_INLINE, fds, &nfds, &cred,
-			    &has_cred);
+			    &has_cred, false);
 	if (n == 0 || n == -ECONNRESET)
 		_exit(0); /* the program closed the socket */
 	if (n < 0) {
@@ -244,14 +275,13 @@ static void serve_one(void)
 			      has_cred ? &cred : NULL, S.parent, &r, &fn);
 	pid = err < 0 ? err : fork_kid();
 	if (pid == 0)
-		kid_main(&r, fn, fds);
+		kid_main(&r, fn, fds, nfds);
 	reply(pid < 0 ? pid : 0, pid < 0 ? 0 : pid);
 	mp__fs_close_fds(fds, nfds);
 }
 
 void mp__fs_server_main(int sock, pid_t parent)
 {
-	struct pollfd pfd[2];
 	struct ucred cred;
 	socklen_t clen = sizeof(cred);
 	sigset_t none;
@@ -274,7 +304,14 @@ void mp__fs_server_main(int sock, pid_t parent)
 	S.buf = mp__malloc(REQ_MAX_INLINE);
 	if (S.buf == NULL)
 		_exit(1);
-	/* Nothing of the program's but the binary (spawn from our children). */
+	/* Our own fds above 2 (a program that had closed a stdio fd may have
+	 * got one there), then nothing of the program's but the binary
+	 * (spawn from our children). */
+	if (mp__fs_off_stdio(&sock) < 0)
+		_exit(1);
+	S.sock = sock;
+	mp__fs_off_stdio(&S.parent_fd);
+	mp__fs_off_stdio(&mp__exe_fd);
 	keep[0] = sock;
 	keep[1] = S.parent_fd;
 	keep[2] = mp__exe_fd;
@@ -285,35 +322,21 @@ void mp__fs_server_main(int sock, pid_t parent)
 	mp__region_drop_all();
 	/* The server itself never prints: a pipe on the program's stdout
 	 * must not wait for it.  Children get the program's stdio, or
-	 * the server's stdin (/dev/null, read-only, as CPython gives). */
+	 * the server's stdin (/dev/null, read-only, as CPython gives).  Fds
+	 * 1 and 2 stay closed: a request's stdout and stderr land there. */
+	syscall(SYS_close_range, 1, 2, 0);
 	if ((devnull = open("/dev/null", O_RDONLY)) >= 0) {
 		S.null_stdin = devnull == 0 || dup2(devnull, 0) == 0;
 		if (devnull != 0)
-			close(devnull);
-	}
-	if ((devnull = open("/dev/null", O_RDWR)) >= 0) {
-		for (int i = 1; i < 3; i++)
-			if (devnull != i)
-				dup2(devnull, i);
-		if (devnull > 2)
 			close(devnull);
 	}
 	/* Bind now what every child calls that the server may not have
 	 * (a lazy PLT entry would run the dynamic linker in each child:
 	 * its lookups, and page faults in ld.so and the symbol tables). */
 	fflush(NULL);
-	pfd[0] = (struct pollfd){.fd = sock, .events = POLLIN};
-	pfd[1] = (struct pollfd){.fd = S.parent_fd, .events = POLLIN};
-	for (;;) {
-		int n = poll(pfd, S.parent_fd >= 0 ? 2 : 1, -1);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 || (S.parent_fd >= 0 && pfd[1].revents))
-			_exit(0); /* the program ended */
-		if (pfd[0].revents & POLLIN)
-			serve_one();
-		else if (pfd[0].revents & (POLLHUP | POLLERR))
-			_exit(0);
-	}
+	/* Blocked in recvmsg between requests, not in a poll that also
+	 * watches the program's pidfd (a syscall and a wait queue less per
+	 * request): the program's end is the PR_SET_PDEATHSIG above, or EOF. */
+	for (;;)
+		serve_one();
 }

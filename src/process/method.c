@@ -187,7 +187,7 @@ void mp__req_from(const struct mp_process *p, const char *tname,
 	s->h.nice = p->nice;
 	s->h.policy = (int32_t)p->policy;
 	s->h.priority = p->priority;
-	s->h.ppid = (int32_t)getpid();
+	s->h.ppid = (int32_t)mp__pid();
 	s->h.naffinity = (uint32_t)p->naffinity;
 	s->h.arg_len = p->arg != NULL ? p->arg_len : 0;
 	s->affinity = p->affinity;

@@ -88,7 +88,7 @@ static int started_child(const struct mp_process *p, const char *verb)
 {
 	if (p->state == ST_CLOSED)
 		return mp__why(MP_ECLOSED, "process object is closed");
-	if (p->creator != getpid())
+	if (p->creator != mp__pid())
 		return mp__why(-ECHILD, "can only %s a child process", verb);
 	return p->state != ST_NEW;
 }
@@ -238,7 +238,7 @@ int mp_process_close(mp_process_t *p)
 					"process");
 	if (p->state == ST_CLOSED)
 		return 0;
-	if (p->state == ST_STARTED && p->creator == getpid() && !mp__reap(p))
+	if (p->state == ST_STARTED && p->creator == mp__pid() && !mp__reap(p))
 		return MP__ERR(-EBUSY, "Cannot close a process while it is "
 				       "still running. You should first call "
 				       "join() or terminate().");
@@ -256,7 +256,7 @@ void mp_process_free(mp_process_t *p)
 {
 	if (p == NULL || p->kind != K_CHILD)
 		return;
-	if (p->state == ST_STARTED && p->creator == getpid()) {
+	if (p->state == ST_STARTED && p->creator == mp__pid()) {
 		pthread_mutex_lock(&mp__reg_lock);
 		if (!mp__reap_locked(p)) {
 			p->detached = true; /* freed when reaped */
@@ -278,7 +278,7 @@ void mp_process_free(mp_process_t *p)
 pid_t mp_process_pid(const mp_process_t *p)
 {
 	MP__CHECK_NULL(p);
-	return p->kind == K_CURRENT ? getpid() : p->child.pid;
+	return p->kind == K_CURRENT ? mp__pid() : p->child.pid;
 }
 
 const char *mp_process_name(const mp_process_t *p)

@@ -89,6 +89,23 @@ extern bool mp__has_parent;
 extern bool mp__exiting;
 
 /*
+ * This process's pid, cached (glibc no longer caches getpid, and a start
+ * asked for it five times): cleared in every fork child (the atfork
+ * handler), set by mp__become in a forkserver child (cloned without
+ * atfork handlers); a spawn child starts afresh.  A process made by a raw
+ * clone() without fork() is not supported here (nor by glibc's own tid
+ * cache).
+ */
+extern _Atomic pid_t mp__pid_cache;
+pid_t mp__pid_init(void);
+static inline pid_t mp__pid(void)
+{
+	pid_t pid = atomic_load_explicit(&mp__pid_cache, memory_order_relaxed);
+
+	return __builtin_expect(pid != 0, 1) ? pid : mp__pid_init();
+}
+
+/*
  * Checks for calls that need a started child of this process: 0, or a code
  * with a reason (-EINVAL NULL or not a child, MP_ECLOSED, -ECHILD "can only
  * <verb> a child process" on an object another process made, -EINVAL "process
@@ -150,10 +167,10 @@ extern _Thread_local bool mp__forking;
  * In a new child (any method): become the process object named (sets
  * mp_current_process / mp_parent_process).  Strings are kept, not copied.
  * parent_fd: a pidfd of the parent for a child that is not the parent's
- * own (forkserver), else -1.
+ * own (forkserver), else -1.  self: our pid (cached: mp__pid).
  */
 void mp__become(const char *name, const char *ident, bool daemon, pid_t ppid,
-		int parent_fd);
+		int parent_fd, pid_t self);
 
 /* In a new child: apply p's options; on failure report on errfd and
  * _exit(127). */

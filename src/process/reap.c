@@ -34,6 +34,15 @@ struct mp_process mp__parent = {.kind = K_PARENT, .state = ST_STARTED,
 bool mp__has_parent;
 bool mp__exiting;
 _Thread_local bool mp__forking;
+_Atomic pid_t mp__pid_cache;
+
+pid_t mp__pid_init(void)
+{
+	pid_t pid = getpid();
+
+	atomic_store_explicit(&mp__pid_cache, pid, memory_order_relaxed);
+	return pid;
+}
 
 /* ---- fork: the library's state in the child (pthread_atfork) ---- */
 
@@ -58,6 +67,7 @@ void mp__after_fork_child(void)
 {
 	struct mp_process *q;
 
+	atomic_store_explicit(&mp__pid_cache, 0, memory_order_relaxed);
 	/* Siblings' pidfds are not ours; the list starts empty. */
 	for (q = mp__reg; q != NULL; q = q->next) {
 		close(q->child.fd);
@@ -87,7 +97,7 @@ int mp__check_child(const struct mp_process *p, const char *verb)
 	if (p->kind != K_CHILD)
 		return mp__why(-EINVAL,
 			       "not allowed on the current or parent process");
-	if (p->creator != getpid())
+	if (p->creator != mp__pid())
 		return mp__why(-ECHILD, "can only %s a child process", verb);
 	if (p->state == ST_NEW)
 		return mp__why(-EINVAL, "process not started");

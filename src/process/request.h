@@ -33,9 +33,11 @@ enum {
 	REQ_GROUP = 1u << 2,
 	REQ_KEEP_STDIN = 1u << 3,
 	/* Forkserver only: which fds came with the request, in this order:
-	 * the exit pipe's write end (the child's sentinel without pidfds),
-	 * stdin, stdout, stderr, the setup report pipe, the memfd holding
-	 * the arg bytes, then the nshared_fds fds of the shared objects. */
+	 * stdin, stdout, stderr (first: the server's fds 1 and 2 are free,
+	 * so they land where the child wants them), the exit pipe's write
+	 * end (the child's sentinel without pidfds), the setup report pipe,
+	 * the memfd holding the arg bytes, then the nshared_fds fds of the
+	 * shared objects. */
 	REQ_FD_STDIN = 1u << 4,
 	REQ_FD_STDOUT = 1u << 5,
 	REQ_FD_STDERR = 1u << 6,

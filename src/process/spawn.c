@@ -298,7 +298,8 @@ void mp__spawn_child_main(int fd)
 		if ((rc = mp__travel_adopt(&r, fds)) < 0)
 			die("%s", mp__reason(rc));
 	}
-	mp__become(r.name, r.ident, r.flags & REQ_DAEMON, r.ppid, -1);
+	mp__become(r.name, r.ident, r.flags & REQ_DAEMON, r.ppid, -1,
+		   getpid());
 	if (r.flags & REQ_DAEMON) {
 		mp__die_with_parent(r.ppid, 1);
 	}

@@ -130,13 +130,49 @@ static int copy_opts(struct mp_process *p, const mp_process_opts_t *o)
 	return 0;
 }
 
+/*
+ * p's identity "<ours>:<n>" (CPython's _identity) and its name: opts_name
+ * or "Process-<identity>".  Built by hand: snprintf was most of the cost
+ * of a new object.  Either stays NULL when out of memory.
+ */
+static void name_child(struct mp_process *p, unsigned n,
+		       const char *opts_name)
+{
+	static const char prefix[] = "Process-";
+	size_t plen = sizeof(prefix) - 1, ilen = strlen(mp__self.identity);
+	char digits[16], *at = digits + sizeof(digits), *name, *o;
+	size_t dlen;
+
+	do
+		*--at = (char)('0' + n % 10);
+	while ((n /= 10) != 0);
+	dlen = (size_t)(digits + sizeof(digits) - at);
+	if ((name = mp__malloc(plen + ilen + 1 + dlen + 1)) == NULL)
+		return;
+	o = name + plen;
+	memcpy(name, prefix, plen);
+	memcpy(o, mp__self.identity, ilen);
+	o += ilen;
+	if (ilen > 0)
+		*o++ = ':';
+	memcpy(o, at, dlen);
+	o[dlen] = '\0';
+	p->identity = mp__strdup(name + plen);
+	if (opts_name == NULL) {
+		p->name = name;
+	} else {
+		mp__free(name);
+		p->name = mp__strdup(opts_name);
+	}
+}
+
 mp_process_t *mp_process_new(mp_target_fn target, void *arg,
 			     const mp_process_opts_t *opts)
 {
 	static const mp_process_opts_t defaults;
 	struct mp_process *p;
 	unsigned n;
-	int len, rc;
+	int rc;
 
 	MP__CHECK_NULL_P(target);
 	if (opts == NULL)
@@ -150,7 +186,7 @@ mp_process_t *mp_process_new(mp_target_fn target, void *arg,
 	p->arg = arg;
 	p->kind = K_CHILD;
 	p->child.fd = -1;
-	p->creator = getpid();
+	p->creator = mp__pid();
 	if (opts->arg_len > 0 && arg == NULL)
 		rc = OPT_ERR(-EINVAL, "opts->arg_len is %zu but arg is NULL",
 			     opts->arg_len);
@@ -162,17 +198,7 @@ mp_process_t *mp_process_new(mp_target_fn target, void *arg,
 		return NULL;
 	}
 	n = atomic_fetch_add(&mp__counter, 1) + 1;
-	len = snprintf(NULL, 0, "%s%s%u", mp__self.identity,
-		       *mp__self.identity ? ":" : "", n);
-	p->identity = mp__malloc((size_t)len + 1);
-	if (p->identity != NULL)
-		snprintf(p->identity, (size_t)len + 1, "%s%s%u", mp__self.identity,
-			 *mp__self.identity ? ":" : "", n);
-	if (opts->name != NULL)
-		p->name = mp__strdup(opts->name);
-	else if (p->identity != NULL && mp__asprintf(&p->name, "Process-%s",
-						 p->identity) < 0)
-		p->name = NULL;
+	name_child(p, n, opts->name);
 	if (p->identity == NULL || p->name == NULL) {
 		mp__proc_destroy(p);
 		MP__ERR(-ENOMEM, "out of memory");
@@ -246,7 +272,7 @@ void mp__apply_opts(const struct mp_process *p, int errfd)
 }
 
 void mp__become(const char *name, const char *ident, bool daemon, pid_t ppid,
-		int parent_fd)
+		int parent_fd, pid_t self)
 {
 	if (atomic_load(&mp__counter) != 0)
 		atomic_store(&mp__counter, 0);
@@ -261,7 +287,8 @@ void mp__become(const char *name, const char *ident, bool daemon, pid_t ppid,
 	mp__self.name_owned = NULL;
 	mp__self.identity = (char *)ident;
 	mp__self.daemon = daemon;
-	mp__self.child.pid = getpid();
+	mp__self.child.pid = self;
+	atomic_store_explicit(&mp__pid_cache, self, memory_order_relaxed);
 }
 
 void mp__child_run(mp_target_fn target, void *arg)
@@ -299,7 +326,7 @@ __attribute__((noreturn)) static void child_main(struct mp_process *p,
 			close(exit_w);
 		exit_w = exitw;
 	}
-	mp__become(p->name, p->identity, p->daemon, ppid, -1);
+	mp__become(p->name, p->identity, p->daemon, ppid, -1, mp__pid());
 	mp__shared_inherit(p->shared, p->nshared);
 	if (p->daemon) {
 		/* Die with the parent; if it died before prctl, go now. */
@@ -456,7 +483,7 @@ int mp_process_start(mp_process_t *p)
 					"process");
 	if (p->state != ST_NEW)
 		return MP__ERR(-EINVAL, "cannot start a process twice");
-	me = getpid();
+	me = mp__pid();
 	if (p->creator != me)
 		return MP__ERR(-ECHILD, "can only start a process object "
 					"created by this process");
