@@ -58,6 +58,16 @@
 
 #include <cmocka.h>
 
+/* MPT_ASAN: an AddressSanitizer build (gcc defines __SANITIZE_ADDRESS__,
+ * clang 14 only answers __has_feature). */
+#if defined(__SANITIZE_ADDRESS__)
+#define MPT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MPT_ASAN 1
+#endif
+#endif
+
 #define MPT_MAX_SHM 256
 
 static struct {

@@ -99,7 +99,7 @@ static void bad_zombie(void **state)
 		_exit(0);
 }
 
-#ifdef __SANITIZE_ADDRESS__
+#ifdef MPT_ASAN
 /* LeakSanitizer reports it when the child exits, after cmocka's OK. */
 static void bad_leak(void **state)
 {
@@ -143,7 +143,7 @@ static int run_bad_row(void)
 		MPT(good_after_exit),
 		MPT(bad_zombie),
 		MPT(good_after_zombie),
-#ifdef __SANITIZE_ADDRESS__
+#ifdef MPT_ASAN
 		MPT(bad_leak),
 #endif
 		MPT(good_after_leak),
@@ -393,7 +393,7 @@ static void test_bad_cases_fail_alone(void **state)
 		       "[       OK ] good_after_exit");
 	lines_in_order(r, "[  ERROR   ] bad_zombie",
 		       "[       OK ] good_after_zombie");
-#ifdef __SANITIZE_ADDRESS__
+#ifdef MPT_ASAN
 	nbad++;
 	line_starting(r, "[  FAILED  ] bad_leak (exit status ", leak_line,
 		      sizeof(leak_line));

@@ -1367,7 +1367,7 @@ static void test_new_workers_never_print_parent_output(void **state)
 	int fd, saved, rc;
 
 	(void)state;
-#ifdef __SANITIZE_ADDRESS__
+#ifdef MPT_ASAN
 	/* gcc 12's ASan allocator takes no lock around fork(): a worker
 	 * forked while the printing thread is inside it waits forever on
 	 * its first malloc (seen 1 run in 15, gdb: GetFromAllocator).
