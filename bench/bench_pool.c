@@ -659,6 +659,23 @@ static int crash_only(const char *mib)
 	return 0;
 }
 
+static void print_fresh(void)
+{
+	printf("figure=pool_fresh_process_tasks_per_s mproc=%.4g fork=%.4g "
+	       "baseline=%.4g unit=tasks_per_s\n",
+	       bench_repeat(REPS, fresh_forkserver, NULL),
+	       bench_repeat(REPS, fresh_fork, NULL),
+	       bench_repeat(REPS, fresh_baseline, NULL));
+	fflush(stdout);
+}
+
+/* "bench_pool fresh": only the fresh-process-per-task figure. */
+static int fresh_only(void)
+{
+	print_fresh();
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	double a[REPS], b[REPS], c[REPS], m[MAP_REPS], f[4], base;
@@ -671,6 +688,8 @@ int main(int argc, char **argv)
 		die("mp_init");
 	if (argc == 3 && strcmp(argv[1], "crash") == 0)
 		return crash_only(argv[2]);
+	if (argc == 2 && strcmp(argv[1], "fresh") == 0)
+		return fresh_only();
 	/* Memory first, while this process is still small. */
 	for (int r = 0; r < REPS; r++) {
 		a[r] = worker_pss();
@@ -680,12 +699,7 @@ int main(int argc, char **argv)
 		    bench_median(b, REPS), "KiB");
 	/* A fresh process per task, from this still small process (the
 	 * baseline's forks and the fork method's copy the same). */
-	printf("figure=pool_fresh_process_tasks_per_s mproc=%.4g fork=%.4g "
-	       "baseline=%.4g unit=tasks_per_s\n",
-	       bench_repeat(REPS, fresh_forkserver, NULL),
-	       bench_repeat(REPS, fresh_fork, NULL),
-	       bench_repeat(REPS, fresh_baseline, NULL));
-	fflush(stdout);
+	print_fresh();
 
 	if ((pool = mp_pool_new(&(mp_pool_opts_t){.processes = WORKERS})) == NULL)
 		die("pool_new");
