@@ -1282,6 +1282,199 @@ static void test_replacement_starter(void **state)
 	}
 }
 
+/* ---- spares: maxtasksperchild through the fork server ---- */
+
+/* Stop this worker (the test continues it), then say who it is. */
+static int stop_then_pid(const void *in, size_t len, mp_task_out_t *out)
+{
+	raise(SIGSTOP);
+	return worker_pid(in, len, out);
+}
+
+/* The state letter of process pid (its /proc/<pid>/stat), or 0. */
+static char proc_state(pid_t pid)
+{
+	char path[64], buf[512], *at;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	at = strrchr(buf, ')');
+	return at != NULL && at[1] == ' ' ? at[2] : 0;
+}
+
+/* The pid of a live spare other than not, or 0 (locked). */
+static pid_t live_spare(mp_pool_t *p, pid_t not)
+{
+	for (unsigned i = 0; i < p->nw; i++)
+		if (p->w[i].spare && p->w[i].alive &&
+		    mp_process_pid(p->w[i].proc) != not)
+			return mp_process_pid(p->w[i].proc);
+	return 0;
+}
+
+/* Wait (bounded) until r's worker has stopped itself (stop_then_pid) and
+ * a spare other than not is up: the spare's pid, with *runner r's
+ * worker's; 0 if that did not happen. */
+static pid_t spare_beside(mp_pool_t *p, mp_async_result_t *r, pid_t not,
+			  pid_t *runner)
+{
+	double t0 = mpt_now();
+
+	for (;;) {
+		pid_t spare;
+
+		mp__pool_lock(p);
+		*runner = r->job.state == J_RUNNING && p->w[r->job.worker].proc
+				  ? mp_process_pid(p->w[r->job.worker].proc)
+				  : 0;
+		spare = live_spare(p, not);
+		mp__pool_unlock(p);
+		if (spare && *runner && proc_state(*runner) == 'T')
+			return spare;
+		if (mpt_now() - t0 > mpt_timeout(10))
+			return 0;
+		poll(NULL, 0, 1);
+	}
+}
+
+/* Wait (bounded) until n spares are up: true if they are. */
+static bool spares_up(mp_pool_t *p, unsigned n)
+{
+	double t0 = mpt_now();
+
+	for (;;) {
+		unsigned k = 0;
+
+		mp__pool_lock(p);
+		for (unsigned i = 0; i < p->nw; i++)
+			k += p->w[i].spare && p->w[i].alive;
+		mp__pool_unlock(p);
+		if (k >= n)
+			return true;
+		if (mpt_now() - t0 > mpt_timeout(10))
+			return false;
+		poll(NULL, 0, 1);
+	}
+}
+
+/*
+ * maxtasksperchild=1 through the fork server: while a worker runs its
+ * task, a spare is already up (started ahead, with no job), and the next
+ * task runs in it as soon as that worker's result came: it never waits
+ * for a start.
+ */
+static void test_spare_takes_next_task(void **state)
+{
+	mp_pool_t *p = mp_pool_new(&(mp_pool_opts_t){
+		.processes = 1, .maxtasksperchild = 1,
+		.start_method = "forkserver"});
+	mp_async_result_t *r[2];
+	const mp_bytes_t *out;
+	pid_t runner, spare, got[2];
+
+	(void)state;
+	assert_non_null(p);
+	assert_int_equal(p->nw, 2);
+	assert_non_null(r[0] = mp_pool_apply_async(p, stop_then_pid, NULL, 0, NULL));
+	assert_non_null(r[1] = mp_pool_apply_async(p, worker_pid, NULL, 0, NULL));
+	spare = spare_beside(p, r[0], 0, &runner);
+	assert_true(spare > 0);
+	assert_int_not_equal(spare, runner);
+	assert_int_equal(kill(runner, SIGCONT), 0);
+	mpt_assert_ok(mp_async_result_get(r[0], mpt_timeout(30), &out));
+	memcpy(got, out->data, sizeof(got));
+	assert_int_equal(got[0], runner);
+	mpt_assert_ok(mp_async_result_get(r[1], mpt_timeout(30), &out));
+	memcpy(got, out->data, sizeof(got));
+	assert_int_equal(got[0], spare);
+	assert_int_equal(got[1], getpid());
+	for (int i = 0; i < 2; i++)
+		mp_async_result_free(r[i]);
+	mpt_assert_ok(mp_pool_close(p));
+	mpt_assert_ok(mp_pool_join(p, mpt_timeout(30)));
+	mp_pool_free(p);
+}
+
+/*
+ * A spare SIGKILLed (it had no job) is reaped and replaced; every task
+ * still runs exactly once, each in a worker of its own, none in the dead
+ * spare.
+ */
+static void test_spare_sigkilled(void **state)
+{
+	enum { N = 8 };
+	mp_pool_t *p = mp_pool_new(&(mp_pool_opts_t){
+		.processes = 1, .maxtasksperchild = 1,
+		.start_method = "forkserver"});
+	mp_async_result_t *r[N];
+	pid_t runner, spare, next, pids[N];
+
+	(void)state;
+	assert_non_null(p);
+	assert_non_null(r[0] = mp_pool_apply_async(p, stop_then_pid, NULL, 0, NULL));
+	for (int i = 1; i < N; i++)
+		assert_non_null(r[i] = mp_pool_apply_async(p, worker_pid, NULL, 0, NULL));
+	spare = spare_beside(p, r[0], 0, &runner);
+	assert_true(spare > 0);
+	assert_int_equal(kill(spare, SIGKILL), 0);
+	/* Its replacement is a spare too: the runner still holds the seat. */
+	next = spare_beside(p, r[0], spare, &runner);
+	assert_true(next > 0);
+	assert_int_equal(kill(runner, SIGCONT), 0);
+	for (int i = 0; i < N; i++) {
+		const mp_bytes_t *out;
+		pid_t got[2];
+
+		mpt_assert_ok(mp_async_result_get(r[i], mpt_timeout(30), &out));
+		assert_int_equal(out->len, sizeof(got));
+		memcpy(got, out->data, sizeof(got));
+		pids[i] = got[0];
+		assert_int_not_equal(pids[i], spare);
+		for (int j = 0; j < i; j++)
+			assert_int_not_equal(pids[i], pids[j]);
+		mp_async_result_free(r[i]);
+	}
+	assert_int_equal(pids[1], next);
+	mpt_assert_ok(mp_pool_close(p));
+	mpt_assert_ok(mp_pool_join(p, mpt_timeout(30)));
+	mp_pool_free(p);
+}
+
+/* The spares end with the pool: they exit when it is closed, are killed
+ * when it is terminated, and are reaped either way (the teardown checks
+ * that no child is left). */
+static void test_spares_end_with_pool(void **state)
+{
+	(void)state;
+	for (int terminate = 0; terminate < 2; terminate++) {
+		mp_pool_t *p = mp_pool_new(&(mp_pool_opts_t){
+			.processes = 2, .maxtasksperchild = 1,
+			.start_method = "forkserver"});
+		mp_bytes_t buf;
+
+		assert_non_null(p);
+		for (int i = 0; i < 6; i++) {
+			mpt_assert_ok(mp_pool_apply(p, worker_pid, NULL, 0, &buf));
+			mp_bytes_destroy(&buf);
+		}
+		assert_true(spares_up(p, 2));
+		if (terminate)
+			mpt_assert_ok(mp_pool_terminate(p));
+		else
+			mpt_assert_ok(mp_pool_close(p));
+		mpt_assert_ok(mp_pool_join(p, mpt_timeout(30)));
+		mp_pool_free(p);
+	}
+}
+
 /* ---- stdio: a new worker never prints what its parent buffered ---- */
 
 enum { STDIO_TASKS = 200 };
@@ -2420,6 +2613,9 @@ int main(int argc, char **argv)
 		MPT(test_maxtasksperchild_one_close_pending),
 		MPT(test_replacement_starter),
 		MPT(test_preplaced_job_survives_death),
+		MPT(test_spare_takes_next_task),
+		MPT(test_spare_sigkilled),
+		MPT(test_spares_end_with_pool),
 		MPT(test_new_workers_never_print_parent_output),
 		MPT(test_chaos_random_kills),
 		MPT(test_initializer),
