@@ -271,7 +271,7 @@ static bool fits(const mp_pool_t *p, const struct worker *w,
 	 * calls), that job is running then: it can no longer be cancelled. */
 	unsigned depth = p->n == 1 && p->depth < 2 ? 2 : p->depth;
 
-	if (!w->alive || w->stopping || w->spare || w->budget < j->items)
+	if (!w->alive || w->stopping || w->budget < j->items)
 		return false;
 	if (w->queued >= depth)
 		return false;
@@ -383,11 +383,10 @@ static uint64_t reclaim(mp_pool_t *p)
 
 	if (p->state != RUN && p->state != CLOSING)
 		return next;
-	for (unsigned i = 0; i < p->nw; i++)
-		idle |= !p->w[i].spare &&
-			(p->w[i].starting || (p->w[i].alive && !p->w[i].stopping &&
-					      p->w[i].queued == 0));
-	for (unsigned i = 0; i < p->nw; i++) {
+	for (unsigned i = 0; i < p->n; i++)
+		idle |= p->w[i].starting ||
+			(p->w[i].alive && !p->w[i].stopping && p->w[i].queued == 0);
+	for (unsigned i = 0; i < p->n; i++) {
 		struct worker *w = &p->w[i];
 
 		if (!w->alive || w->stopping || w->queued < 2 ||
@@ -465,13 +464,11 @@ static void dispatch(mp_pool_t *p)
 			mp__pool_kick(p);
 		return;
 	}
-	if (p->nw > p->n && p->head != NULL)
-		mp__pool_promote(p);
 	while ((j = p->head) != NULL) {
 		struct worker *best = NULL;
 		uint64_t deadline;
 
-		for (unsigned i = 0; i < p->nw; i++) {
+		for (unsigned i = 0; i < p->n; i++) {
 			struct worker *w = &p->w[i];
 
 			if (fits(p, w, j, &now) &&
@@ -499,7 +496,7 @@ static void dispatch(mp_pool_t *p)
 	    __atomic_load_n(p->sup_sleeping, __ATOMIC_SEQ_CST))
 		mp__pool_kick(p);
 	/* Retire workers whose budget the next job does not fit. */
-	for (unsigned i = 0; p->opts.maxtasksperchild && p->head && i < p->nw;
+	for (unsigned i = 0; p->opts.maxtasksperchild && p->head && i < p->n;
 	     i++) {
 		struct worker *w = &p->w[i];
 		struct task_hdr stop = {.kind = T_STOP};
@@ -522,7 +519,7 @@ static void take_result(mp_pool_t *p, void **rec, size_t len, const void *data)
 	if (len < sizeof(h))
 		return;
 	memcpy(&h, data, sizeof(h));
-	if (h.worker >= p->nw)
+	if (h.worker >= p->n)
 		return;
 	w = &p->w[h.worker];
 	if ((j = w->head) == NULL || j->id != h.id)
@@ -579,7 +576,7 @@ static uint64_t check_timeouts(mp_pool_t *p)
 
 	if (p->timeout_ns == MP__NO_DEADLINE)
 		return next;
-	for (unsigned i = 0; i < p->nw; i++) {
+	for (unsigned i = 0; i < p->n; i++) {
 		struct worker *w = &p->w[i];
 		uint64_t end;
 
@@ -637,19 +634,19 @@ static bool supervise(mp_pool_t *p, struct pollfd *pfd, mp_process_t **deaf,
 	mp__pool_starts_done(p);
 	mp__pool_retry_starts(p); /* before deaths: see worker_ended */
 	mp__pool_drain_results(p);
-	for (unsigned i = 0; i < p->nw; i++)
+	for (unsigned i = 0; i < p->n; i++)
 		if (worker_gone(p, i, pfd[i + 1].revents, deaf))
 			mp__pool_worker_ended(p, i);
 	*next = reclaim(p);
 	inq_take(p);
 	dispatch(p);
 	if (p->state == CLOSING && p->head == NULL)
-		for (unsigned i = 0; i < p->nw; i++)
+		for (unsigned i = 0; i < p->n; i++)
 			if (p->w[i].alive && !p->w[i].stopping) {
 				mp__ring_close(p->w[i].args.inbox);
 				p->w[i].stopping = true;
 			}
-	for (unsigned i = 0; i < p->nw; i++)
+	for (unsigned i = 0; i < p->n; i++)
 		any |= p->w[i].alive || p->w[i].starting;
 	if (!any && p->state != RUN && (p->head == NULL || p->state == TERMINATED)) {
 		p->state = STOPPED;
@@ -672,7 +669,7 @@ void *mp__pool_supervisor(void *arg)
 		uint64_t next;
 
 		if (mp__pool_start_here(p)) { /* take the outcomes at once */
-			memset(pfd, 0, (p->nw + 1) * sizeof(*pfd)); /* stale */
+			memset(pfd, 0, (p->n + 1) * sizeof(*pfd)); /* stale */
 			continue;
 		}
 		next = check_timeouts(p);
@@ -682,7 +679,7 @@ void *mp__pool_supervisor(void *arg)
 		if (again < next)
 			next = again;
 
-		for (unsigned i = 0; i < p->nw; i++) {
+		for (unsigned i = 0; i < p->n; i++) {
 			bool watch = p->w[i].alive && deaf[i] != p->w[i].proc;
 
 			pfd[i + 1] = (struct pollfd){
@@ -695,19 +692,19 @@ void *mp__pool_supervisor(void *arg)
 		}
 		pfd[0] = (struct pollfd){p->efd, POLLIN, 0};
 		__atomic_store_n(p->sup_sleeping, 1, __ATOMIC_SEQ_CST);
-		for (unsigned i = 0; i < p->nw; i++) /* see worker_slot.big */
+		for (unsigned i = 0; i < p->n; i++) /* see worker_slot.big */
 			if (__atomic_load_n(&p->slots[i].big, __ATOMIC_SEQ_CST) &&
 			    (next == MP__NO_DEADLINE || next > mp__now_ns() + 1000000))
 				next = mp__now_ns() + 1000000;
 		if (!mp__ring_empty(p->results) || inq_waiting(p)) {
 			__atomic_store_n(p->sup_sleeping, 0, __ATOMIC_SEQ_CST);
-			memset(pfd, 0, (p->nw + 1) * sizeof(*pfd));
+			memset(pfd, 0, (p->n + 1) * sizeof(*pfd));
 			continue;
 		}
 		mp__pool_unlock(p); /* runs the notifies */
-		if (poll(pfd, p->nw + 1, next == MP__NO_DEADLINE
+		if (poll(pfd, p->n + 1, next == MP__NO_DEADLINE
 						 ? -1 : mp__remaining_ms(next)) < 0)
-			memset(pfd, 0, (p->nw + 1) * sizeof(*pfd));
+			memset(pfd, 0, (p->n + 1) * sizeof(*pfd));
 		__atomic_store_n(p->sup_sleeping, 0, __ATOMIC_SEQ_CST);
 		mp__pool_lock(p);
 		while (read(p->efd, &counter, sizeof(counter)) > 0)

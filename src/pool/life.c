@@ -42,20 +42,17 @@ int mp__pool_create(const mp_pool_opts_t *opts, mp_pool_t **out)
 	}
 	p->inline_starts = strcmp(p->opts.start_method, "forkserver") == 0;
 	p->n = opts->processes ? opts->processes : (unsigned)mp_cpu_count();
-	/* A fresh process per few tasks through the fork server: a spare per
-	 * worker, started ahead (see mp__pool_promote). */
-	p->nw = p->inline_starts && opts->maxtasksperchild ? 2 * p->n : p->n;
 	p->depth = 1;
 	p->avg_ns = 1000000000; /* tasks are long until they prove short */
 	/* MP__NO_DEADLINE: no task timeout (0, MP_FOREVER, centuries). */
 	p->timeout_ns = mp__option_timeout_ns(opts->task_timeout);
-	p->w = mp__calloc(p->nw, sizeof(*p->w));
-	p->slots = mp__arena_alloc(p->nw * sizeof(*p->slots));
+	p->w = mp__calloc(p->n, sizeof(*p->w));
+	p->slots = mp__arena_alloc(p->n * sizeof(*p->slots));
 	p->sup_sleeping = mp__arena_alloc(sizeof(*p->sup_sleeping));
 	p->results = mp__ring_new(RESULT_BYTES, 0, 0);
 	p->rbuf = mp__malloc(RBUF_BYTES);
-	p->pfd = mp__calloc(p->nw + 1, sizeof(*p->pfd));
-	p->deaf = mp__calloc(p->nw, sizeof(*p->deaf));
+	p->pfd = mp__calloc(p->n + 1, sizeof(*p->pfd));
+	p->deaf = mp__calloc(p->n, sizeof(*p->deaf));
 	p->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (p->w == NULL || p->slots == NULL || p->sup_sleeping == NULL ||
 	    p->results == NULL || p->rbuf == NULL || p->pfd == NULL ||
@@ -71,10 +68,6 @@ int mp__pool_create(const mp_pool_opts_t *opts, mp_pool_t **out)
 			rc = mp__why(rc, "cannot start a worker: %s", why);
 			goto fail;
 		}
-	for (unsigned i = p->n; i < p->nw; i++) /* the supervisor starts them */
-		p->w[i].respawn = true;
-	if (p->nw > p->n)
-		p->respawn_at = 1; /* at its first round */
 	if ((rc = pthread_create(&p->thread, NULL, mp__pool_supervisor, p)) != 0) {
 		rc = mp__why(-rc, "cannot start the supervisor thread");
 		goto fail;
@@ -83,7 +76,7 @@ int mp__pool_create(const mp_pool_opts_t *opts, mp_pool_t **out)
 	*out = p;
 	return 0;
 fail:
-	for (unsigned i = 0; p->w && i < p->nw; i++)
+	for (unsigned i = 0; p->w && i < p->n; i++)
 		if (p->w[i].proc) {
 			mp__pool_kill_worker(&p->w[i]);
 			mp_process_join(p->w[i].proc, MP_FOREVER);
@@ -166,7 +159,7 @@ void mp__pool_terminate(mp_pool_t *p)
 		p->state = TERMINATED;
 		mp__pool_seal(p);
 		mp__pool_fail_pending(p, MP_ECANCELLED, "the pool was terminated");
-		for (unsigned i = 0; i < p->nw; i++)
+		for (unsigned i = 0; i < p->n; i++)
 			if (p->w[i].alive)
 				mp__pool_kill_worker(&p->w[i]);
 	}
@@ -182,7 +175,7 @@ void mp__pool_signal_workers(mp_pool_t *p, int sig)
 		p->forced = true;
 		mp__pool_seal(p);
 		mp__pool_fail_pending(p, MP_ECANCELLED, "the task was cancelled");
-		for (unsigned i = 0; i < p->nw; i++)
+		for (unsigned i = 0; i < p->n; i++)
 			if (p->w[i].alive)
 				kill(-mp_process_pid(p->w[i].proc), sig);
 	}
@@ -252,7 +245,7 @@ void mp__pool_destroy(mp_pool_t *pool)
 		mp__pool_terminate(pool);
 		mp__pool_join(pool, MP__NO_DEADLINE);
 	}
-	for (unsigned i = 0; pool->w && i < pool->nw; i++) {
+	for (unsigned i = 0; pool->w && i < pool->n; i++) {
 		if (pool->w[i].args.inbox)
 			mp__ring_free(pool->w[i].args.inbox);
 		mp__free(pool->w[i].blob);

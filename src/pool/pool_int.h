@@ -44,11 +44,6 @@
  *   sleeps in poll(); a worker writes the eventfd only when the supervisor
  *   said it sleeps (seq_cst flag against the ring's seq_cst tail), so a
  *   busy pool makes no syscall per task.
- * - A pool with maxtasksperchild through the fork server keeps a spare per
- *   worker (2n entries, at most n of them seated: may take jobs): a
- *   worker whose last result came gives its seat to a spare started ahead,
- *   which takes the next job at once; the retired worker's replacement is
- *   the next spare (workers.c, mp__pool_promote).
  * - Job owners (results, map jobs, imap iterators) get ops->complete under
  *   the lock and, if it asks, ops->notify after the lock is released: user
  *   callbacks never run with the lock held.
@@ -278,8 +273,6 @@ struct worker {
 	bool inbox_clean;            /* it exited 0 with no job in flight */
 	bool told;                   /* dying: its started job has failed
 				      * already (see worker_dying) */
-	bool spare;                  /* started ahead: no job until it is
-				      * promoted (see mp__pool_promote) */
 };
 
 struct mp_pool {
@@ -289,8 +282,6 @@ struct mp_pool {
 	bool thread_joined, completed;
 	enum pool_state state;
 	unsigned n, depth;
-	unsigned nw;                 /* entries of w and slots: n, or 2n
-				      * with spares (see mp__pool_promote) */
 	struct worker *w;
 	struct worker_slot *slots;   /* shared */
 	uint32_t *sup_sleeping;      /* shared */
@@ -408,9 +399,6 @@ void mp__pool_starts_done(mp_pool_t *p);
 void mp__pool_retry_starts(mp_pool_t *p);
 bool mp__pool_start_here(mp_pool_t *p);
 void mp__pool_worker_ended(mp_pool_t *p, unsigned i);
-/* Spares (a pool with maxtasksperchild and forkserver workers): while
- * fewer than n workers may take jobs, promote spares (locked). */
-void mp__pool_promote(mp_pool_t *p);
 /* Start the watcher thread; stop it and the starter thread (gives the lock
  * back for the joins). */
 void mp__pool_watcher_start(mp_pool_t *p);

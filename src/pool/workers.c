@@ -146,7 +146,7 @@ static void pool_break(mp_pool_t *p)
 	struct mp__job *j;
 
 	mp__pool_seal(p);
-	for (unsigned k = 0; k < p->nw; k++) {
+	for (unsigned k = 0; k < p->n; k++) {
 		struct worker *w = &p->w[k];
 
 		if (w->alive || w->starting)
@@ -174,7 +174,7 @@ void (*mp__pool_start_hook)(void);
 /* The first worker marked starting and not yet started, or NULL. */
 static struct worker *to_start(mp_pool_t *p)
 {
-	for (unsigned i = 0; i < p->nw; i++)
+	for (unsigned i = 0; i < p->n; i++)
 		if (p->w[i].starting && !p->w[i].started)
 			return &p->w[i];
 	return NULL;
@@ -265,7 +265,7 @@ static void watcher_unlock(mp_pool_t *p)
 static void *watcher(void *arg)
 {
 	mp_pool_t *p = arg;
-	unsigned n = p->nw < WATCH_MAX - 1 ? p->nw : WATCH_MAX - 1;
+	unsigned n = p->n < WATCH_MAX - 1 ? p->n : WATCH_MAX - 1;
 	struct futex_waitv wv[WATCH_MAX];
 
 	mp__pool_lock(p);
@@ -367,7 +367,7 @@ static void start_failed(mp_pool_t *p, unsigned i, int rc)
 	if (rc == MP_ECLOSED)
 		return; /* the program is exiting (mp__exit_cleanup) */
 	p->w[i].respawn = true;
-	for (unsigned k = 0; k < p->nw; k++)
+	for (unsigned k = 0; k < p->n; k++)
 		any |= p->w[k].alive || p->w[k].starting;
 	if (++p->start_failures >= MAX_START_FAILURES && !any) {
 		snprintf(p->broken, sizeof(p->broken), "the pool is broken: no "
@@ -376,52 +376,6 @@ static void start_failed(mp_pool_t *p, unsigned i, int rc)
 		return;
 	}
 	p->respawn_at = mp__now_ns() + START_RETRY_NS;
-}
-
-/* Does w hold one of the pool's n seats: may it take jobs, or does it
- * still run some?  A worker that will take no more (stopping, or its task
- * budget spent) gives its seat back once its last result came. */
-static bool seated(const struct worker *w)
-{
-	return (w->alive || w->starting) && !w->spare &&
-	       (w->queued > 0 || (!w->stopping && w->budget > 0));
-}
-
-static unsigned seats_taken(const mp_pool_t *p)
-{
-	unsigned k = 0;
-
-	for (unsigned i = 0; i < p->nw; i++)
-		k += seated(&p->w[i]);
-	return k;
-}
-
-/*
- * Spares: a pool with maxtasksperchild through the fork server has 2n
- * worker entries (their own slots, life locks and inboxes); at most n of
- * them hold a seat (may take jobs), the others are spares, started ahead
- * and asleep on an empty inbox.  When a worker gives its seat back (its
- * last result came: it exits on its own), the next dispatch promotes a
- * spare, which takes the next job at once: the next task never waits for
- * a start, and the replacement's start (at the retired worker's death)
- * overlaps the tasks.  Spares take no job: a spare that dies loses none;
- * they exit when the pool closes (their inboxes are closed) and are
- * killed with the others when it is terminated.
- */
-void mp__pool_promote(mp_pool_t *p)
-{
-	unsigned k = seats_taken(p);
-
-	for (int pass = 0; pass < 2 && k < p->n; pass++) /* the live first */
-		for (unsigned i = 0; i < p->nw && k < p->n; i++) {
-			struct worker *w = &p->w[i];
-
-			if (w->spare && !w->stopping &&
-			    (pass == 0 ? w->alive : w->starting)) {
-				w->spare = false;
-				k++;
-			}
-		}
 }
 
 /* Start worker i again, in the starter thread (see starter). */
@@ -433,11 +387,8 @@ static void replace_worker(mp_pool_t *p, unsigned i)
 		start_failed(p, i, rc);
 		return;
 	}
-	/* All seats taken: a spare (no job before its promotion). */
-	p->w[i].spare = p->nw > p->n && seats_taken(p) >= p->n;
 	p->w[i].starting = true;
-	if (!p->w[i].spare)
-		preplace(p, &p->w[i]);
+	preplace(p, &p->w[i]);
 	if (p->inline_starts)
 		return; /* start_here, before the supervisor sleeps */
 	if (p->starter_unjoined) {
@@ -487,7 +438,7 @@ static void start_undone(mp_pool_t *p, struct worker *w)
 /* Take the outcomes of the starts the starter thread made. */
 void mp__pool_starts_done(mp_pool_t *p)
 {
-	for (unsigned i = 0; i < p->nw; i++) {
+	for (unsigned i = 0; i < p->n; i++) {
 		struct worker *w = &p->w[i];
 
 		if (!w->started)
@@ -512,7 +463,7 @@ void mp__pool_retry_starts(mp_pool_t *p)
 	if (p->respawn_at == 0 || mp__now_ns() < p->respawn_at)
 		return;
 	p->respawn_at = 0;
-	for (unsigned i = 0; i < p->nw; i++)
+	for (unsigned i = 0; i < p->n; i++)
 		if (p->w[i].respawn && !p->w[i].alive && !p->w[i].starting) {
 			p->w[i].respawn = false;
 			if (wants_workers(p))
