@@ -726,9 +726,11 @@ static int crash_only(const char *mib)
 static void print_fresh(void)
 {
 	struct cpu_log mc = {.n = 0}, bc = {.n = 0};
-	double m = bench_repeat(REPS, fresh_forkserver, &mc);
-	double f = bench_repeat(REPS, fresh_fork, NULL);
+	/* In the order gcc evaluated the printf arguments these were once
+	 * passed as: the baseline first, forkserver last. */
 	double b = bench_repeat(REPS, fresh_baseline, &bc);
+	double f = bench_repeat(REPS, fresh_fork, NULL);
+	double m = bench_repeat(REPS, fresh_forkserver, &mc);
 
 	printf("figure=pool_fresh_process_tasks_per_s mproc=%.4g fork=%.4g "
 	       "baseline=%.4g mproc_cpu_us=%.4g baseline_cpu_us=%.4g "
