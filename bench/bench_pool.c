@@ -27,6 +27,11 @@
  * mproc= through forkserver, fork= through fork, beside CPython's Pool
  * doing the same (cpython= forkserver, cpython_fork= fork); measured
  * first, while this process is small (the baseline's loops fork it too).
+ * mproc_cpu_us= and baseline_cpu_us=: the CPU time per task of the whole
+ * (this process's threads, the reaped workers or loops and their children,
+ * the fork server), medians: on 2 cores the rate is bound by it, and it
+ * moves less than the rate when the machine is busy.  "bench_pool fresh"
+ * prints only this figure (for A/B runs).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +42,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -46,6 +52,7 @@
 #include "mproc/executor.h"
 #include "mproc/pool.h"
 #include "mproc/process.h"
+#include "process/process_int.h" /* mp__forkserver_pid */
 
 enum {
 	REPS = 3,
@@ -163,10 +170,67 @@ static void collect_futures(mp_future_t **f)
 
 /* ---- a fresh process per task ---- */
 
-/* Tasks per second of a maxtasksperchild=1 pool started by method. */
-static double fresh_rate(const char *method)
+static double tv_s(struct timeval t)
+{
+	return (double)t.tv_sec + (double)t.tv_usec / 1e6;
+}
+
+/* CPU seconds process pid has used (its /proc/<pid>/stat), or 0. */
+static double proc_cpu_s(pid_t pid)
+{
+	char path[64], buf[1024], *at;
+	unsigned long ut = 0, st = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* after "pid (comm) ": state is field 3, utime 14, stime 15 */
+	if ((at = strrchr(buf, ')')) == NULL ||
+	    sscanf(at + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+		   &ut, &st) != 2)
+		return 0;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* CPU seconds used so far by this process (all its threads), its reaped
+ * children (workers, loops) and their reaped descendants, and the fork
+ * server (a child reaped only at the end: read in /proc). */
+static double cpu_now(void)
+{
+	struct rusage self, kids;
+	pid_t server = mp__forkserver_pid();
+
+	getrusage(RUSAGE_SELF, &self);
+	getrusage(RUSAGE_CHILDREN, &kids);
+	return tv_s(self.ru_utime) + tv_s(self.ru_stime) + tv_s(kids.ru_utime) +
+	       tv_s(kids.ru_stime) + (server > 0 ? proc_cpu_s(server) : 0);
+}
+
+/* CPU microseconds per task of each run (see cpu_now). */
+struct cpu_log {
+	double us[32];
+	int n;
+};
+
+static void cpu_note(struct cpu_log *log, double c0)
+{
+	if (log != NULL && log->n < 32)
+		log->us[log->n++] = (cpu_now() - c0) / N_FRESH * 1e6;
+}
+
+/* Tasks per second of a maxtasksperchild=1 pool started by method (its
+ * CPU time per task noted in log, if not NULL). */
+static double fresh_rate(const char *method, struct cpu_log *log)
 {
 	static mp_async_result_t *r[N_FRESH];
+	double c0 = cpu_now();
 	mp_pool_t *pool = mp_pool_new(&(mp_pool_opts_t){
 		.processes = WORKERS, .maxtasksperchild = 1,
 		.start_method = method});
@@ -190,28 +254,26 @@ static double fresh_rate(const char *method)
 	}
 	t0 = bench_now() - t0;
 	mp_pool_free(pool);
+	cpu_note(log, c0);
 	return N_FRESH / t0;
 }
 
 static double fresh_forkserver(void *arg)
 {
-	(void)arg;
-	return fresh_rate("forkserver");
+	return fresh_rate("forkserver", arg);
 }
 
 static double fresh_fork(void *arg)
 {
-	(void)arg;
-	return fresh_rate("fork");
+	return fresh_rate("fork", arg);
 }
 
 /* The baseline: WORKERS processes each fork + _exit + waitpid in a loop. */
 static double fresh_baseline(void *arg)
 {
 	pid_t loops[WORKERS];
-	double t0 = bench_now();
+	double c0 = cpu_now(), t0 = bench_now(), rate;
 
-	(void)arg;
 	for (int w = 0; w < WORKERS; w++) {
 		if ((loops[w] = fork()) == 0) {
 			for (int i = 0; i < N_FRESH / WORKERS; i++) {
@@ -234,7 +296,9 @@ static double fresh_baseline(void *arg)
 		if (waitpid(loops[w], &st, 0) != loops[w] || st != 0)
 			die("baseline loop");
 	}
-	return N_FRESH / (bench_now() - t0);
+	rate = N_FRESH / (bench_now() - t0);
+	cpu_note(arg, c0);
+	return rate;
 }
 
 static double apply_rate(mp_pool_t *pool)
@@ -659,6 +723,29 @@ static int crash_only(const char *mib)
 	return 0;
 }
 
+static void print_fresh(void)
+{
+	struct cpu_log mc = {.n = 0}, bc = {.n = 0};
+	/* In the order gcc evaluated the printf arguments these were once
+	 * passed as: the baseline first, forkserver last. */
+	double b = bench_repeat(REPS, fresh_baseline, &bc);
+	double f = bench_repeat(REPS, fresh_fork, NULL);
+	double m = bench_repeat(REPS, fresh_forkserver, &mc);
+
+	printf("figure=pool_fresh_process_tasks_per_s mproc=%.4g fork=%.4g "
+	       "baseline=%.4g mproc_cpu_us=%.4g baseline_cpu_us=%.4g "
+	       "unit=tasks_per_s\n", m, f, b, bench_median(mc.us, mc.n),
+	       bench_median(bc.us, bc.n));
+	fflush(stdout);
+}
+
+/* "bench_pool fresh": only the fresh-process-per-task figure. */
+static int fresh_only(void)
+{
+	print_fresh();
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	double a[REPS], b[REPS], c[REPS], m[MAP_REPS], f[4], base;
@@ -671,6 +758,8 @@ int main(int argc, char **argv)
 		die("mp_init");
 	if (argc == 3 && strcmp(argv[1], "crash") == 0)
 		return crash_only(argv[2]);
+	if (argc == 2 && strcmp(argv[1], "fresh") == 0)
+		return fresh_only();
 	/* Memory first, while this process is still small. */
 	for (int r = 0; r < REPS; r++) {
 		a[r] = worker_pss();
@@ -680,12 +769,7 @@ int main(int argc, char **argv)
 		    bench_median(b, REPS), "KiB");
 	/* A fresh process per task, from this still small process (the
 	 * baseline's forks and the fork method's copy the same). */
-	printf("figure=pool_fresh_process_tasks_per_s mproc=%.4g fork=%.4g "
-	       "baseline=%.4g unit=tasks_per_s\n",
-	       bench_repeat(REPS, fresh_forkserver, NULL),
-	       bench_repeat(REPS, fresh_fork, NULL),
-	       bench_repeat(REPS, fresh_baseline, NULL));
-	fflush(stdout);
+	print_fresh();
 
 	if ((pool = mp_pool_new(&(mp_pool_opts_t){.processes = WORKERS})) == NULL)
 		die("pool_new");

@@ -1227,6 +1227,39 @@ static void test_code_map_sees_objects_loaded_later(void **state)
 	dlclose(h);
 }
 
+/*
+ * A fork server's child (a pool worker) maps with the table mp_init
+ * remembered, without walking the loader's objects (which takes the
+ * loader's lock: page faults in every new child): an object loaded since
+ * is not in it, so its functions are not found, where the map that walks
+ * finds them.
+ */
+static void test_code_map_forked_trusts_remembered(void **state)
+{
+	static struct mp__code_obj objs[MP__CODE_MAX_OBJS];
+	static struct mp__code_map m;
+	size_t n;
+	void *h, *fn, *here = (void *)(uintptr_t)has_object;
+
+	(void)state;
+	mp__code_remember();
+	h = dlopen("libresolv.so.2", RTLD_NOW | RTLD_LOCAL);
+	assert_non_null(h);
+	assert_non_null(fn = dlsym(h, "__b64_ntop"));
+	n = mp__code_describe(objs, MP__CODE_MAX_OBJS);
+	assert_true(has_object(objs, n, "libresolv.so"));
+	mp__code_map_init_forked(&m, objs, n);
+	assert_int_equal(m.n, n);
+	assert_true(mp__code_translate(&m, (uint64_t)(uintptr_t)fn) == 0);
+	assert_true(mp__code_translate(&m, (uint64_t)(uintptr_t)here) ==
+		    (uintptr_t)here);
+	mp__code_map_init(&m, objs, n);
+	assert_true(mp__code_translate(&m, (uint64_t)(uintptr_t)fn) ==
+		    (uintptr_t)fn);
+	dlclose(h);
+	mp__code_remember(); /* as the program is now, for what follows */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1254,6 +1287,7 @@ int main(void)
 		MPT(test_arena_reused_block_is_zeroed),
 		MPT(test_arena_describe_maps_the_same_memory),
 		MPT(test_code_map_sees_objects_loaded_later),
+		MPT(test_code_map_forked_trusts_remembered),
 		MPT(test_arena_threads),
 	};
 

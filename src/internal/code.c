@@ -79,20 +79,10 @@ void mp__code_remember(void)
 	remembered.subs = c[1];
 }
 
-void mp__code_map_init(struct mp__code_map *m, const struct mp__code_obj *objs,
-		       size_t n)
+/* Map the parent's objects to here[0..nhere). */
+static void map_to(struct mp__code_map *m, const struct mp__code_obj *objs,
+		   size_t n, const struct mp__code_obj *here, size_t nhere)
 {
-	struct mp__code_obj fresh[MP__CODE_MAX_OBJS];
-	const struct mp__code_obj *here = remembered.o;
-	unsigned long long c[2] = {0, 0};
-	size_t nhere = remembered.n;
-
-	dl_iterate_phdr(counts, c);
-	if (nhere == 0 || c[0] != remembered.adds || c[1] != remembered.subs) {
-		nhere = mp__code_describe(fresh, MP__CODE_MAX_OBJS);
-		here = fresh;
-	}
-
 	memset(m, 0, sizeof(*m));
 	m->n = n < MP__CODE_MAX_OBJS ? n : MP__CODE_MAX_OBJS;
 	for (size_t i = 0; i < m->n; i++) {
@@ -108,6 +98,29 @@ void mp__code_map_init(struct mp__code_map *m, const struct mp__code_obj *objs,
 				break;
 			}
 	}
+}
+
+void mp__code_map_init(struct mp__code_map *m, const struct mp__code_obj *objs,
+		       size_t n)
+{
+	struct mp__code_obj fresh[MP__CODE_MAX_OBJS];
+	unsigned long long c[2] = {0, 0};
+
+	dl_iterate_phdr(counts, c);
+	if (remembered.n == 0 || c[0] != remembered.adds ||
+	    c[1] != remembered.subs)
+		map_to(m, objs, n, fresh, mp__code_describe(fresh, MP__CODE_MAX_OBJS));
+	else
+		map_to(m, objs, n, remembered.o, remembered.n);
+}
+
+void mp__code_map_init_forked(struct mp__code_map *m,
+			      const struct mp__code_obj *objs, size_t n)
+{
+	if (remembered.n == 0)
+		mp__code_map_init(m, objs, n);
+	else
+		map_to(m, objs, n, remembered.o, remembered.n);
 }
 
 uintptr_t mp__code_translate(const struct mp__code_map *m, uint64_t addr)

@@ -50,6 +50,14 @@ struct mp__code_map {
 void mp__code_map_init(struct mp__code_map *m, const struct mp__code_obj *objs,
 		       size_t n);
 
+/* The same in a child that can trust what mp__code_remember described (a
+ * fork server's child, made by a server that loads nothing, before it
+ * loads anything itself): no walk of the loader's objects, which takes
+ * the loader's lock (some page faults in each new child); without a
+ * remembered table (a spawned child), as mp__code_map_init. */
+void mp__code_map_init_forked(struct mp__code_map *m,
+			      const struct mp__code_obj *objs, size_t n);
+
 /* The parent's code address addr here, or 0 when it cannot be found. */
 uintptr_t mp__code_translate(const struct mp__code_map *m, uint64_t addr);
 

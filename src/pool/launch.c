@@ -109,7 +109,8 @@ static int mp__pool_worker_remote(void *arg)
 	if (a.inbox == NULL || a.results == NULL || slots == NULL ||
 	    a.sup_sleeping == NULL || efd == NULL)
 		return 3;
-	mp__code_map_init(&code, b->objs, (size_t)b->nobj);
+	/* a fork server's child: the table mp_init remembered is ours */
+	mp__code_map_init_forked(&code, b->objs, (size_t)b->nobj);
 	a.slot = &slots[b->index];
 	a.efd = *efd;
 	a.index = b->index;
