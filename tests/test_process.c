@@ -2977,7 +2977,7 @@ static void *churn(void *arg)
 static void test_methods_threaded_parent(void **state)
 {
 	pthread_t t[4];
-	int n = mpt_timeout(1) > 1 ? 10 : 100;
+	int n = mpt_timeout(1) > 1 ? 10 : 1000; /* the issue: 1000 per method */
 #ifdef MPT_ASAN
 	/* gcc 12's ASan allocator takes no lock around fork(): a fork child
 	 * of these threads may wait forever on its first malloc (see
