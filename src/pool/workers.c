@@ -288,8 +288,11 @@ static void *watcher(void *arg)
 		watcher_unlock(p);
 		rc = syscall(SYS_futex_waitv, wv, n + 1, 0, NULL, 0);
 		mp__pool_lock(p);
+		/* No futex_waitv (before Linux 5.16): the pidfds will do,
+		 * except for a worker whose main thread ended while another
+		 * of its threads lives (a pidfd waits for the last one). */
 		if (rc < 0 && errno != EAGAIN && errno != EINTR)
-			break; /* no futex_waitv: the pidfds will do */
+			break;
 	}
 	watcher_unlock(p);
 	return NULL;
