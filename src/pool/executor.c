@@ -238,7 +238,7 @@ int mp_future_kill(mp_future_t *f)
 	return rc;
 }
 
-/* Lock-free: callbacks are pushed on r->cbs until result_notify swaps in
+/* Lock-free: callbacks are pushed on r->cbs until mp__result_notify swaps in
  * MP__CBS_DONE; one pushed later finds it and runs at once. */
 int mp__result_add_done_callback(mp_async_result_t *r, mp_future_done_fn fn,
 				 void *arg)

@@ -479,6 +479,18 @@ void mp__result_free(mp_async_result_t *r);
  * -ENOMEM. */
 int mp__result_add_done_callback(mp_async_result_t *r, mp_future_done_fn fn,
 				 void *arg);
+/* r's callbacks, then r is done, then its done callbacks, then the
+ * engine's reference goes (outside the lock). */
+void mp__result_notify(mp_async_result_t *r);
+
+/* ---- map (map.c) ---- */
+
+/* The map's callback or error callback for its map_async result. */
+void mp__map_callback(struct map_job *m, const struct mp__outcome *res);
+/* Write no more into the map's out and cancel what has not started
+ * (locked). */
+void mp__map_abandon(mp_pool_t *p, struct map_job *m);
+void mp__map_release(struct map_job *m); /* drop a reference */
 /* Map and wait until the deadline: 0 or a code with a reason (the first
  * failure, -ETIMEDOUT, -EINVAL, MP_ECLOSED, ...). */
 int mp__map(mp_pool_t *p, mp_map_fn fn, const void *in, size_t n,
