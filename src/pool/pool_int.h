@@ -19,7 +19,7 @@
  * - Jobs queued behind a task that has run for LONG_NS are taken back: the
  *   supervisor reads them out of that inbox itself (the ring has many
  *   consumers: each job is read once, by its worker or by us) and puts
- *   them back at the front of the pending list (engine.c, reclaim).
+ *   them back at the front of the pending list (engine.c, mp__pool_reclaim).
  * - Each worker's jobs form a FIFO in the parent, matching its inbox, and
  *   its shared slot says which job it has started and when.  So when a
  *   worker dies, the job it had started fails (MP_EBROKEN, or -ETIMEDOUT if
@@ -154,7 +154,7 @@ static inline void mp__job_init(struct mp__job *j, const struct mp__job_ops *ops
 	__builtin_memcpy(rec, &h, sizeof(h));
 }
 
-/* ---- the engine (engine.c); "locked" = pool->lock held ---- */
+/* ---- the engine (engine.c, supervisor.c); "locked" = pool->lock held ---- */
 
 void mp__pool_lock(mp_pool_t *p);
 /* Broadcast completions, run pending notifies, unlock. */
@@ -229,7 +229,7 @@ const char *mp__pool_refusal(const mp_pool_t *p, int code);
 /* End every pending job with MP_ECANCELLED (takes the lock). */
 void mp__pool_cancel_pending(mp_pool_t *p);
 
-/* ---- inside the engine (engine.c, workers.c, life.c) ---- */
+/* ---- inside the engine (engine.c, supervisor.c, workers.c, life.c) ---- */
 
 enum pool_state { RUN, CLOSING, TERMINATED, STOPPED };
 
@@ -339,6 +339,14 @@ void mp__pool_end_job_msg(mp_pool_t *p, struct mp__job *j, int status,
 int mp__pool_unqueue(struct worker *w, struct mp__job **out);
 /* Take the results that came back (locked): their jobs end. */
 void mp__pool_drain_results(mp_pool_t *p);
+/* Take what was handed over into the pending list (locked): true if there
+ * was any. */
+bool mp__pool_inq_take(mp_pool_t *p);
+/* Is anything handed over and not taken yet? */
+bool mp__pool_inq_waiting(mp_pool_t *p);
+/* Take back the jobs queued behind long tasks that an idle worker could
+ * run now (locked): when to look again (MP__NO_DEADLINE: never). */
+uint64_t mp__pool_reclaim(mp_pool_t *p);
 
 /* The pending list and the workers' FIFOs (locked): inline, on the path
  * of every task. */

@@ -5,7 +5,7 @@
  * (the watcher thread on its robust life lock, then its pidfd) and fail or
  * requeue its jobs; a pool whose workers cannot start breaks (design notes
  * in pool_int.h).  The worker process's own loop is worker.c, its start
- * method launch.c, jobs and dispatch engine.c.
+ * method launch.c, jobs and dispatch engine.c, the supervisor loop supervisor.c.
  */
 #include <errno.h>
 #include <fcntl.h>
