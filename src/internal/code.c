@@ -109,7 +109,8 @@ void mp__code_map_init(struct mp__code_map *m, const struct mp__code_obj *objs,
 	dl_iterate_phdr(counts, c);
 	if (remembered.n == 0 || c[0] != remembered.adds ||
 	    c[1] != remembered.subs)
-		map_to(m, objs, n, fresh, mp__code_describe(fresh, MP__CODE_MAX_OBJS));
+		map_to(m, objs, n, fresh,
+		       mp__code_describe(fresh, MP__CODE_MAX_OBJS));
 	else
 		map_to(m, objs, n, remembered.o, remembered.n);
 }

@@ -504,10 +504,11 @@ static uint64_t nap_until(uint64_t now, uint64_t due)
  * Otherwise a local worker idles, or the batch ends, when its job ends:
  * nap_until the first running job is due: its beginning (when it was
  * sent to an idle local worker, or when the job before it ended: that
- * one's beginning plus how long it ran, which the rank tells) plus what the last job of its function took on that
- * rank (the ranks' CPUs differ) or its function's average, a little less
- * (jobs take a few % more or less, and a result that comes before it is
- * due waits longer than one that comes after). */
+ * one's beginning plus how long it ran, which the rank tells) plus what
+ * the last job of its function took on that rank (the ranks' CPUs
+ * differ) or its function's average, a little less (jobs take a few %
+ * more or less, and a result that comes before it is due waits longer
+ * than one that comes after). */
 static uint64_t rank_nap(const struct be *b, int k, uint64_t now)
 {
 	const struct rank *r = &b->r[k];
