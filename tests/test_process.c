@@ -2551,14 +2551,46 @@ static void *good_request(const char *target, size_t *len)
 	return buf;
 }
 
-static void test_forkserver_survives_forged_requests(void **state)
+/*
+ * The fork server's spare (a child of ours named mp-forkserver that is not
+ * the server: forked ahead of the next start), once it is there within
+ * the time: its pid, or 0.
+ */
+static pid_t spare_within(double seconds)
+{
+	double end = mpt_now() + seconds;
+	pid_t srv = mp__forkserver_pid(), found = 0;
+
+	do {
+		DIR *d = opendir("/proc");
+		struct dirent *e;
+		mp_proc_status_t st;
+
+		assert_non_null(d);
+		while (found == 0 && (e = readdir(d)) != NULL) {
+			pid_t pid = (pid_t)atoi(e->d_name);
+
+			if (pid > 0 && pid != srv &&
+			    mp_proc_status(pid, &st) == 0 &&
+			    st.ppid == getpid() &&
+			    strcmp(st.name, "mp-forkserver") == 0)
+				found = pid;
+		}
+		closedir(d);
+		if (found == 0)
+			poll(NULL, 0, 5);
+	} while (found == 0 && mpt_now() < end);
+	return found;
+}
+
+/* Every kind of forged request is refused; then a start still works. */
+static void forge_all(void)
 {
 	size_t len;
 	unsigned char *req = good_request("sleeper", &len), *big;
 	int fds[3] = {2, 2, 2};
 	struct req_header h;
 
-	(void)state;
 	memcpy(&h, req, sizeof(h));
 	forged(req, 3, fds, 1, -EPROTO);        /* truncated */
 	forged(req, len - 1, fds, 1, -EPROTO);  /* cut short */
@@ -2581,6 +2613,60 @@ static void test_forkserver_survives_forged_requests(void **state)
 	forged(big, REQ_MAX_INLINE + 100, fds, 1, -EMSGSIZE); /* oversized */
 	free(big);
 	run_null_arg("forkserver"); /* still serving */
+}
+
+static void test_forkserver_survives_forged_requests(void **state)
+{
+	(void)state;
+	forge_all(); /* the first request: the server reads them */
+	assert_true(spare_within(mpt_timeout(10)) > 0);
+	forge_all(); /* now its spare does */
+}
+
+/* After a start, the server forks a spare ahead: the next start is it. */
+static void test_forkserver_spare_takes_next_start(void **state)
+{
+	mp_process_t *p;
+	pid_t spare;
+	int code;
+
+	(void)state;
+	run_null_arg("forkserver"); /* the first: the server forks it */
+	spare = spare_within(mpt_timeout(10));
+	assert_true(spare > 0);
+	p = start_with("forkserver", echo_msg, NULL, 0, NULL, NULL);
+	assert_int_equal(mp_process_pid(p), spare);
+	mpt_assert_ok(mp_process_join(p, mpt_timeout(10)));
+	assert_int_equal(mp_process_exitcode(p, &code), 1);
+	assert_int_equal(code, 200);
+	mp_process_free(p);
+	run_null_arg("forkserver"); /* and the one after */
+}
+
+/* A spare killed from outside: the start fails with MP_EBROKEN (no hang),
+ * the library reaps the spare, and later starts fail the same way. */
+static void test_forkserver_spare_killed(void **state)
+{
+	mp_process_opts_t o = {.start_method = "forkserver"};
+	mp_process_t *p, *q;
+	pid_t spare;
+
+	(void)state;
+	run_null_arg("forkserver");
+	spare = spare_within(mpt_timeout(10));
+	assert_true(spare > 0);
+	assert_int_equal(kill(spare, SIGKILL), 0);
+	p = mp_process_new(echo_msg, NULL, &o);
+	q = mp_process_new(echo_msg, NULL, &o);
+	assert_non_null(p);
+	assert_non_null(q);
+	assert_int_equal(mp_process_start(p), MP_EBROKEN);
+	assert_non_null(strstr(mp_last_error(), "spare"));
+	assert_int_equal(waitpid(spare, NULL, WNOHANG), -1); /* reaped */
+	assert_int_equal(errno, ECHILD);
+	assert_int_equal(mp_process_start(q), MP_EBROKEN);
+	mp_process_free(p);
+	mp_process_free(q);
 }
 
 /* In a fork child of the program: the inherited socket is refused by
@@ -2608,6 +2694,9 @@ static int forged_from_child(void *arg)
 static void test_forkserver_wrong_peer(void **state)
 {
 	(void)state;
+	assert_int_equal(mpt_exit_code(mpt_fork(forged_from_child, NULL)), 0);
+	run_null_arg("forkserver");
+	assert_true(spare_within(mpt_timeout(10)) > 0); /* now the spare */
 	assert_int_equal(mpt_exit_code(mpt_fork(forged_from_child, NULL)), 0);
 	run_null_arg("forkserver");
 }
@@ -2877,6 +2966,21 @@ static bool reaped_within(pid_t pid, double seconds)
 	return true;
 }
 
+/* Every child left (adopted ones too) ends within the time, reaped. */
+static bool reaped_all_within(double seconds)
+{
+	double end = mpt_now() + seconds;
+	pid_t w;
+
+	while ((w = waitpid(-1, NULL, WNOHANG)) >= 0 || errno == EINTR) {
+		if (w == 0 && mpt_now() > end)
+			return false;
+		if (w == 0)
+			poll(NULL, 0, 5);
+	}
+	return errno == ECHILD;
+}
+
 static void test_forkserver_dies_with_killed_program(void **state)
 {
 	int out[2], srv, kid;
@@ -2903,9 +3007,12 @@ static void test_forkserver_dies_with_killed_program(void **state)
 	assert_true(srv > 0 && kid > 0);
 	assert_int_equal(kill(victim, SIGKILL), 0);
 	assert_int_equal(mpt_wait(victim), SIGKILL);
-	/* The server and its child come to us (the subreaper), dead. */
+	/* The server and its child come to us (the subreaper), dead; and so
+	 * does the server's spare (a child forked ahead of the next start). */
 	assert_true(reaped_within(srv, mpt_timeout(10)));
 	assert_true(reaped_within(kid, mpt_timeout(10)));
+	mp__forkserver_stop(); /* ours, with its spare */
+	assert_true(reaped_all_within(mpt_timeout(10)));
 }
 
 /* A raw fork() while another thread holds the registry lock: the child's
@@ -3079,6 +3186,8 @@ int main(int argc, char **argv)
 		MPT(test_method_errors),
 		MPT(test_forkserver_survives_forged_requests),
 		MPT(test_forkserver_wrong_peer),
+		MPT(test_forkserver_spare_takes_next_start),
+		MPT(test_forkserver_spare_killed),
 		MPT(test_forkserver_stdio),
 		MPT(test_forkserver_child_is_ours),
 		MPT(test_forkserver_dies_with_killed_program),

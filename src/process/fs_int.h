@@ -19,9 +19,16 @@
 
 /* The reply to a request (no fds come with it). */
 struct fs_reply {
-	int32_t err; /* 0 or a negative code */
-	int32_t pid; /* the child, a child of the program */
+	int32_t err;  /* 0 or a negative code */
+	int32_t pid;  /* the child, a child of the program */
+	int32_t reap; /* 0, or a spare that died untaken: reap it */
 };
+
+/*
+ * The program's last message (mp__forkserver_stop): whoever reads it
+ * replies and exits, a spare with its pid in .pid (the program reaps it).
+ */
+#define FS_QUIT "mp-forkserver-quit"
 
 /* Close the n fds (those >= 0), a run of consecutive numbers at once. */
 void mp__fs_close_fds(const int *fds, int n);

@@ -38,6 +38,8 @@ static struct {
 	int sock, parent_fd;
 	pid_t parent;
 	bool null_stdin; /* the server's fd 0 is /dev/null, read-only */
+	bool direct;	 /* the last request said REQ_DIRECT (or none yet) */
+	pid_t spare;	 /* in a spare: our pid, else 0 */
 	pid_t *tid_addr;  /* libc's copy of our thread id (see fork_kid) */
 	void *robust;     /* our robust mutex list head, and its size */
 	size_t robust_len;
@@ -166,9 +168,6 @@ __attribute__((noreturn)) static void kid_main(const struct mp__req *r,
 	pid_t self = S.tid_addr != NULL ? *(volatile pid_t *)S.tid_addr
 					: (pid_t)syscall(SYS_getpid);
 
-	/* Our parent is the program: die with it (if it died before the
-	 * prctl, we were re-parented already: go now). */
-	mp__die_with_parent(S.parent, 1);
 	close(S.sock);
 	kid_stdio(r, fds, nfds);
 	at = __builtin_popcount(r->flags & (REQ_FD_STDIN | REQ_FD_STDOUT |
@@ -251,33 +250,139 @@ int mp__fs_validate(const void *buf, size_t len, int nfds,
 	return 0;
 }
 
-/* Serve one message on the socket. */
-static void serve_one(void)
+/*
+ * Take one message from the socket: 1 with a valid request in *r, *fn and
+ * its fds; 0 when there was nothing to serve (an error was replied, the
+ * message's fds closed).  At EOF (the program closed the socket) and at
+ * the program's FS_QUIT, exit: a spare replies FS_QUIT with its pid (the
+ * program reaps it) and tells the server through taken.
+ */
+static int take(struct mp__req *r, mp_target_fn *fn, int *fds, int *nfds,
+		int taken)
 {
-	int fds[MAX_FDS], nfds, err;
 	struct ucred cred;
-	struct mp__req r;
-	mp_target_fn fn = NULL;
 	bool has_cred;
 	ssize_t n;
-	pid_t pid;
+	int err;
 
-	n = mp__fs_recv_fds(S.sock, S.buf, REQ_MAX_INLINE, fds, &nfds, &cred,
+	n = mp__fs_recv_fds(S.sock, S.buf, REQ_MAX_INLINE, fds, nfds, &cred,
 			    &has_cred, false);
 	if (n == 0 || n == -ECONNRESET)
 		_exit(0); /* the program closed the socket */
 	if (n < 0) {
 		if (n != -EAGAIN)
 			reply((int)n, 0);
-		return;
+		return 0;
 	}
-	err = mp__fs_validate(S.buf, (size_t)n, nfds,
-			      has_cred ? &cred : NULL, S.parent, &r, &fn);
-	pid = err < 0 ? err : fork_kid();
-	if (pid == 0)
+	err = mp__fs_validate(S.buf, (size_t)n, *nfds,
+			      has_cred ? &cred : NULL, S.parent, r, fn);
+	if (err == -EPROTO && *nfds == 0 && n == sizeof(FS_QUIT) - 1 &&
+	    memcmp(S.buf, FS_QUIT, (size_t)n) == 0) {
+		reply(0, S.spare);
+		if (taken >= 0)
+			send(taken, "q", 1, MSG_NOSIGNAL);
+		_exit(0);
+	}
+	if (err < 0) {
+		reply(err, 0);
+		mp__fs_close_fds(fds, *nfds);
+		return 0;
+	}
+	return 1;
+}
+
+/* Serve one message on the socket: a request forks its child here. */
+static void serve_one(void)
+{
+	int fds[MAX_FDS], nfds;
+	struct mp__req r;
+	mp_target_fn fn = NULL;
+	pid_t pid;
+
+	if (!take(&r, &fn, fds, &nfds, -1))
+		return;
+	S.direct = r.flags & REQ_DIRECT;
+	pid = fork_kid();
+	if (pid == 0) {
+		mp__die_with_parent(S.parent, 1);
 		kid_main(&r, fn, fds, nfds);
+	}
 	reply(pid < 0 ? pid : 0, pid < 0 ? 0 : pid);
 	mp__fs_close_fds(fds, nfds);
+}
+
+/*
+ * A spare: a child forked before its request, which takes the next
+ * request off the socket itself, replies with its own pid and becomes the
+ * requested process.  What a child does before its request (the clone,
+ * the PR_SET_PDEATHSIG, the first writes to its copied pages) is then
+ * off the program's wait.  The server does not read the socket while a
+ * spare waits.  Once it has replied, the spare sends 't' on taken (the
+ * server then forks the next spare), or 'd' for a REQ_DIRECT request
+ * (the server serves the next request itself).  Should the server be
+ * gone, the spare goes on: the program sees EOF at its next request.
+ */
+__attribute__((noreturn)) static void spare_main(int taken)
+{
+	int fds[MAX_FDS], nfds;
+	struct mp__req r;
+	mp_target_fn fn = NULL;
+
+	S.spare = S.tid_addr != NULL ? *(volatile pid_t *)S.tid_addr
+				     : (pid_t)syscall(SYS_getpid);
+	/* Our parent is the program: die with it (if it died before the
+	 * prctl, we were re-parented already: go now). */
+	mp__die_with_parent(S.parent, 1);
+	S.buf[0] = 0; /* copy the buffer's first page before a request */
+	while (!take(&r, &fn, fds, &nfds, taken))
+		;
+	reply(0, S.spare);
+	send(taken, r.flags & REQ_DIRECT ? "d" : "t", 1, MSG_NOSIGNAL);
+	close(taken);
+	kid_main(&r, fn, fds, nfds);
+}
+
+/*
+ * Fork a spare and wait until it is taken: true then; false when no spare
+ * could be made.  Exits when the spare ended at the program's EOF or
+ * FS_QUIT, and when it ended otherwise (killed): the program may be
+ * waiting for the reply it was to send, so a last reply says
+ * MP_EBROKEN, with the spare's pid for the program to reap (unless that
+ * is a child it started: a spare killed between its reply and its 't'),
+ * and the server exits (later requests see EOF: MP_EBROKEN).
+ */
+static bool spare_round(void)
+{
+	int t[2];
+	ssize_t n;
+	pid_t pid;
+	char c;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, t) < 0)
+		return false;
+	if ((pid = fork_kid()) == 0) {
+		close(t[0]);
+		spare_main(t[1]);
+	}
+	close(t[1]);
+	if (pid < 0) {
+		close(t[0]);
+		return false;
+	}
+	do
+		n = read(t[0], &c, 1);
+	while (n < 0 && errno == EINTR);
+	close(t[0]);
+	if (n == 1 && (c == 't' || c == 'd')) {
+		S.direct = c == 'd';
+		return true;
+	}
+	if (n != 1 && recv(S.sock, &c, 1, MSG_PEEK | MSG_DONTWAIT) != 0) {
+		struct fs_reply r = {.err = MP_EBROKEN, .reap = pid};
+
+		mp__fs_send_fds(S.sock, &r, sizeof(r), NULL, 0);
+	}
+	_exit(0); /* FS_QUIT, EOF, or the spare killed */
 }
 
 void mp__fs_server_main(int sock, pid_t parent)
@@ -334,9 +439,14 @@ void mp__fs_server_main(int sock, pid_t parent)
 	 * (a lazy PLT entry would run the dynamic linker in each child:
 	 * its lookups, and page faults in ld.so and the symbol tables). */
 	fflush(NULL);
-	/* Blocked in recvmsg between requests, not in a poll that also
-	 * watches the program's pidfd (a syscall and a wait queue less per
-	 * request): the program's end is the PR_SET_PDEATHSIG above, or EOF. */
+	/* The first request is served here (a program that never starts a
+	 * child through the server has no spare), and each that follows one
+	 * with REQ_DIRECT; the others are taken by a spare.  Blocked in
+	 * recvmsg or in the read of taken, not in a poll that also watches
+	 * the program's pidfd (a syscall and a wait queue less per request):
+	 * the program's end is the PR_SET_PDEATHSIG above, or EOF. */
+	S.direct = true;
 	for (;;)
-		serve_one();
+		if (S.direct || !spare_round())
+			serve_one();
 }

@@ -44,7 +44,11 @@ enum {
 	REQ_FD_REPORT = 1u << 7,
 	REQ_ARG_FD = 1u << 8,
 	REQ_FD_EXIT = 1u << 9,
-	REQ_ALL_FLAGS = (1u << 10) - 1
+	/* Forkserver only: the program starts such children back to back
+	 * and CPU bound (a pool's workers): the server forks the next child
+	 * on request, without a spare forked ahead (fs_server.c). */
+	REQ_DIRECT = 1u << 10,
+	REQ_ALL_FLAGS = (1u << 11) - 1
 };
 
 /* Limits the decoder enforces. */
