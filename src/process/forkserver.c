@@ -49,10 +49,11 @@
  *
  * The syscalls of a plain start (stdout and stderr open, pidfds): the
  * program sendmsg, recvmsg (the reply), pidfd_open, and to join ppoll,
- * waitid, close; the spare recvmsg, sendmsg (the reply), sendmsg (to the
- * server), close, close (the server's socket), prctl(PR_SET_NAME),
- * exit_group.  Ahead of the request: the server socketpair, clone3,
- * close; the spare set_robust_list, close, prctl(PDEATHSIG), getppid.
+ * waitid, close; the spare recvmsg, sendmsg (the reply), sendto (to the
+ * server), close_range (both sockets), prctl(PR_SET_NAME), exit_group.
+ * Ahead of the request: the server socketpair, clone3, close; the spare
+ * set_robust_list, close, prctl(PDEATHSIG), getppid, fcntl and close
+ * (its socket to the server, off fd 2).
  * A direct start: the server recvmsg, clone3, sendmsg, close_range (the
  * fds that came); the child set_robust_list, prctl(PDEATHSIG), getppid,
  * close, prctl(PR_SET_NAME), exit_group.

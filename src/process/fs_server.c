@@ -168,7 +168,8 @@ __attribute__((noreturn)) static void kid_main(const struct mp__req *r,
 	pid_t self = S.tid_addr != NULL ? *(volatile pid_t *)S.tid_addr
 					: (pid_t)syscall(SYS_getpid);
 
-	close(S.sock);
+	if (S.sock >= 0)
+		close(S.sock);
 	kid_stdio(r, fds, nfds);
 	at = __builtin_popcount(r->flags & (REQ_FD_STDIN | REQ_FD_STDOUT |
 					    REQ_FD_STDERR));
@@ -333,12 +334,20 @@ __attribute__((noreturn)) static void spare_main(int taken)
 	/* Our parent is the program: die with it (if it died before the
 	 * prctl, we were re-parented already: go now). */
 	mp__die_with_parent(S.parent, 1);
+	/* taken came on fd 1 or 2 (the server keeps them free): move it,
+	 * so that the request's stdout and stderr land there. */
+	if (mp__fs_off_stdio(&taken) < 0)
+		_exit(1);
 	S.buf[0] = 0; /* copy the buffer's first page before a request */
 	while (!take(&r, &fn, fds, &nfds, taken))
 		;
 	reply(0, S.spare);
 	send(taken, r.flags & REQ_DIRECT ? "d" : "t", 1, MSG_NOSIGNAL);
-	close(taken);
+	/* both sockets at once (usually neighbours: one close_range) */
+	mp__fs_close_fds((int[]){S.sock < taken ? S.sock : taken,
+				 S.sock < taken ? taken : S.sock},
+			 2);
+	S.sock = -1;
 	kid_main(&r, fn, fds, nfds);
 }
 
