@@ -92,7 +92,7 @@ static int wait_space(struct mp__ring *r, uint64_t need, uint64_t deadline)
 	if (r->cap - (r->ptail - r->phead) >= need)
 		return 0;
 	mp__ring_batch_wait(&r->head, r->phead, r->ptail + need + batch(r) - r->cap,
-		   deadline);
+		   deadline, NULL);
 	while (!has_space(r, &need)) {
 		if (__atomic_load_n(&r->closed, __ATOMIC_ACQUIRE))
 			return MP_ECLOSED;

@@ -52,7 +52,8 @@
  *   call, so a burst of puts to a sleeping consumer costs one futex wake.
  * - A side that ran dry lets the other get a batch ahead (BATCH_BYTES, or
  *   until it stops for half a microsecond; not for a lone message into a
- *   quiet ring, a request or a reply) before it goes on: taking each
+ *   quiet ring, a request or a reply, unless the last such wait saw a
+ *   stream: cstream) before it goes on: taking each
  *   record as it appears keeps both sides on the same cache lines, a
  *   transfer between cores per message (see batch_wait in ring_wait.c;
  *   measured: 1 -> 1 median 6.0e7 msgs/s against 4.5e7 without).  It
@@ -120,6 +121,7 @@ struct mp__ring {
 	uint32_t cwant;      /* someone sleeps on clock held short (after it) */
 	uint32_t cbig;       /* the last message taken was big: spin less */
 	uint64_t gets;
+	uint32_t cstream;    /* the last batch wait saw a stream: see batch_wait */
 	_Alignas(64) uint64_t head; /* end of consumed data */
 	uint32_t head_seq, space_waiters;
 	uint32_t head_sleep; /* the head_seq value the space sleeper sleeps on */
