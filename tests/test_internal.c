@@ -17,6 +17,7 @@
 #include "internal/error.h"
 #include "internal/lock.h"
 #include "internal/ring.h"
+#include "internal/ring_wait.h"
 #include "mproc/common.h"
 
 /* ---- helpers ---- */
@@ -257,6 +258,34 @@ static void test_ring_empty_ring_starts_again(void **state)
 	assert_int_equal(take(r, 2, 0), 60000);
 	assert_true(mp__ring_empty(r));
 	mp__ring_free(r);
+}
+
+/*
+ * The consumer's batch wait remembers a stream (cstream): set when the
+ * other side got the whole batch ahead, kept while it moves, cleared when
+ * it stops (then a lone message returns the next wait at once again).
+ */
+static void test_ring_batch_wait_remembers_a_stream(void **state)
+{
+	uint64_t idx = 4096;
+	uint32_t stream = 0;
+
+	(void)state;
+	/* Target reached: a stream. */
+	mp__ring_batch_wait(&idx, 0, 2048, deadline_in(10), &stream);
+	assert_int_equal(stream, 1);
+	mp__ring_batch_wait(&idx, 0, 4096, deadline_in(10), &stream);
+	assert_int_equal(stream, 1);
+	/* A call that does not block changes nothing. */
+	mp__ring_batch_wait(&idx, idx, idx + 2048, 0, &stream);
+	assert_int_equal(stream, 1);
+	/* The other side stopped short of the target: no stream. */
+	mp__ring_batch_wait(&idx, idx, idx + 2048, deadline_in(10), &stream);
+	assert_int_equal(stream, 0);
+	mp__ring_batch_wait(&idx, idx, idx + 2048, deadline_in(10), &stream);
+	assert_int_equal(stream, 0);
+	/* Without a flag (the producer's wait for room): as before. */
+	mp__ring_batch_wait(&idx, 0, 2048, deadline_in(10), NULL);
 }
 
 /* ---- ring: streamed messages ---- */
@@ -1267,6 +1296,7 @@ int main(void)
 		MPT(test_ring_full_then_wraps),
 		MPT(test_ring_wraps_around),
 		MPT(test_ring_empty_ring_starts_again),
+		MPT(test_ring_batch_wait_remembers_a_stream),
 		MPT(test_ring_streams_big_messages),
 		MPT(test_ring_stream_into_small_buffer_stays),
 		MPT(test_ring_streams_do_not_interleave),

@@ -52,13 +52,15 @@
  *   call, so a burst of puts to a sleeping consumer costs one futex wake.
  * - A side that ran dry lets the other get a batch ahead (BATCH_BYTES, or
  *   until it stops for half a microsecond; not for a lone message into a
- *   quiet ring, a request or a reply) before it goes on: taking each
+ *   quiet ring, a request or a reply, unless the last such wait saw a
+ *   stream: cstream) before it goes on: taking each
  *   record as it appears keeps both sides on the same cache lines, a
  *   transfer between cores per message (see batch_wait in ring_wait.c;
- *   measured: 1 -> 1 median 6.0e7 msgs/s against 4.5e7 without).  It
- *   does not remove the slow runs (1.2-2e7, both sides at 50-80 ns of CPU
- *   a message, no sleeps) that come in windows of a minute or so on this
- *   VM, for this ring and the one before alike.
+ *   measured: 1 -> 1 median 6.0e7 msgs/s against 4.5e7 without).  Runs
+ *   on this VM fall into a fast or a slow state (no sleeps; the bare ring
+ *   too); the slow one is rarer and cheaper since the stream memory and
+ *   a put's prefetch of every line it will write (prefetch_ahead in
+ *   ring.c): see docs/queue.md.
  * - An empty ring keeps to its first 64 KiB (WRAP_AT): a put that crosses
  *   a 64 KiB boundary past them looks at head, and if the consumers took
  *   everything, pads to the end of the ring and writes at its beginning
@@ -120,6 +122,7 @@ struct mp__ring {
 	uint32_t cwant;      /* someone sleeps on clock held short (after it) */
 	uint32_t cbig;       /* the last message taken was big: spin less */
 	uint64_t gets;
+	uint32_t cstream;    /* the last batch wait saw a stream: see batch_wait */
 	_Alignas(64) uint64_t head; /* end of consumed data */
 	uint32_t head_seq, space_waiters;
 	uint32_t head_sleep; /* the head_seq value the space sleeper sleeps on */

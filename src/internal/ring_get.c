@@ -193,7 +193,8 @@ static int get_locked(struct mp__ring *r, void **out, size_t cap, size_t *len,
 				return MP_ECLOSED;
 			if (!pm.active && !batched) { /* see batch_wait */
 				batched = true;
-				mp__ring_batch_wait(&r->tail, head, head + batch(r), deadline);
+				mp__ring_batch_wait(&r->tail, head, head + batch(r),
+						    deadline, &r->cstream);
 				continue;
 			}
 			/* Mid-stream the producer is alive and writing: wait for

@@ -99,8 +99,9 @@ int mp__ring_sleep_on(struct mp__ring *r, uint32_t *seq, uint32_t *waiters,
 		      uint64_t deadline, bool big);
 
 /* A side that ran dry waits for the other side's index *idx (last seen
- * last) to reach target, while it moves. */
+ * last) to reach target, while it moves; *stream (or NULL): the other side
+ * was streaming at the last such wait (no shortcut for a lone message). */
 void mp__ring_batch_wait(const uint64_t *idx, uint64_t last, uint64_t target,
-			 uint64_t deadline);
+			 uint64_t deadline, uint32_t *stream);
 
 #endif
