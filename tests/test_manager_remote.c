@@ -8,8 +8,10 @@
 #include "mptest_py.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1016,6 +1018,71 @@ static void test_remote_objects_freed(void **state)
 	mp_manager_free(m);
 }
 
+struct lingering_wait {
+	mp_event_t *ev;
+	mp_event_t started, done, release;
+	int rc;
+};
+
+/* A wait in a thread of its own (its own method channel), which then
+ * lives on until released: so does that channel's server thread. */
+static void *lingering_wait_fn(void *arg)
+{
+	struct lingering_wait *w = arg;
+
+	mp_event_set(&w->started);
+	w->rc = mp_event_wait(w->ev, mpt_timeout(1));
+	mp_event_set(&w->done);
+	mp_event_wait(&w->release, mpt_timeout(30));
+	return NULL;
+}
+
+/* An object freed when the call waiting on it ends gives its room back
+ * at once, to every thread: the next object of its size takes it, while
+ * the thread that served the call still serves its channel. */
+static void test_remote_freed_in_call_room(void **state)
+{
+	struct lingering_wait w = {0};
+	struct mp__rproxy remote;
+	mp_manager_t *m, *c;
+	mp_event_t *ev, *served;
+	uint64_t top;
+	double t0;
+	pthread_t t;
+	bool grew;
+
+	(void)state;
+	c = served_client(&m, mpt_timeout(60));
+	mpt_assert_ok(mp_manager_event(c, &w.ev));
+	mpt_assert_ok(mp_event_init(&w.started));
+	mpt_assert_ok(mp_event_init(&w.done));
+	mpt_assert_ok(mp_event_init(&w.release));
+	/* the server's Event: its ident is its offset in the region */
+	remote = ((struct mp__rhandle *)w.ev)->p;
+	served = (mp_event_t *)((char *)m->r + strtoull(remote.ident, NULL,
+							  16));
+	assert_int_equal(pthread_create(&t, NULL, lingering_wait_fn, &w), 0);
+	mpt_assert_ok(mp_event_wait(&w.started, mpt_timeout(10)));
+	t0 = mpt_now();
+	while (__atomic_load_n(&served->_waiters, __ATOMIC_ACQUIRE) == 0 &&
+	       mpt_now() - t0 < mpt_timeout(10))
+		sched_yield();
+	/* the last reference goes while the server waits on the Event */
+	mpt_assert_ok(mp__rdecref(&remote));
+	mpt_assert_ok(mp_event_wait(&w.done, mpt_timeout(10)));
+	top = region_top(m);
+	mpt_assert_ok(mp_manager_event(c, &ev));
+	grew = region_top(m) != top;
+	mp_event_set(&w.release);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_false(grew);
+	assert_int_equal(w.rc, -ETIMEDOUT);
+	mp_event_free(ev);
+	mp_event_free(w.ev); /* its decref: a KeyError, ignored */
+	mp_manager_free(c);
+	mp_manager_free(m);
+}
+
 /* ---- a fork of a connected client ---- */
 
 static int dict_ops(mp_dictproxy_t *d, int base)
@@ -1578,6 +1645,7 @@ int main(void)
 		MPT(test_remote_thread_connections),
 		MPT(test_remote_sync_value_iter),
 		MPT(test_remote_objects_freed),
+		MPT(test_remote_freed_in_call_room),
 		MPT(test_remote_fork_child_connection),
 		MPT(test_remote_half_frame_and_garbage),
 		MPT(test_remote_server_death),

@@ -60,8 +60,11 @@ int mp__region_room(struct mp__region *r, size_t size, void **out);
 /* Give back the block of a payload offset (0 is a no-op). */
 void mp__region_free(struct mp__region *r, uint64_t off);
 /* Small blocks freed by a thread wait in its own cache for its next
- * allocations; a thread about to end (a server connection's) gives them
- * back to the region's lists here, else they would be lost. */
+ * allocations; they go back to the region's lists here, where the other
+ * threads find them: by a thread about to end (a server connection's),
+ * else they would be lost, and by the server before a reply that frees
+ * an object or ends a public call, else the client's next call (served
+ * by another thread) would not find the room it just freed. */
 void mp__region_flush(struct mp__region *r);
 
 static inline void *mp__at(const struct mp__region *r, uint64_t off)

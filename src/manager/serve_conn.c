@@ -64,6 +64,12 @@ static void *serve_conn(void *arg)
 		mp_bytes_destroy(&req);
 		if (rc < 0)
 			break;
+		/* A public call's thread ends after its reply: the blocks it
+		 * freed (a decref's object, a create's scratch) go back to
+		 * the region's lists first, where the client's next call
+		 * (another thread) looks for room. */
+		if (next != MP__SRV_SERVE)
+			mp__region_flush(a.s->r);
 		/* Replies to pipelined requests (the next one is already
 		 * read) go out together, in one write. */
 		if (next == MP__SRV_SERVE && mp__conn_buffered(c) &&

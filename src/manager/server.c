@@ -204,13 +204,20 @@ static struct mp__srv_obj drop(struct mp__srv *s, struct mp__srv_obj *o,
 
 /* Free an object the table dropped, unless a value refers to it (a nested
  * proxy: revive() may serve it again; then it lives as long as the
- * region, as before objects were freed). */
+ * region, as before objects were freed).  Its blocks go back to the
+ * region's lists now, before the reply, not into this thread's cache
+ * (store.c): freed by done() in a method channel's thread, they would
+ * wait there for that thread's next allocations or its end, while the
+ * client's next create (another thread) grows the region, or finds a
+ * full one full. */
 static void release(struct mp__srv *s, const struct mp__srv_obj *gone)
 {
 	uint64_t off = (uint64_t)((char *)gone->p - (char *)s->r);
 
-	if (mp__nest_kind(s->r, off) == -ENOENT)
+	if (mp__nest_kind(s->r, off) == -ENOENT) {
 		mp__mgr_obj_free(s->r, gone->t->kind, gone->p);
+		mp__region_flush(s->r);
+	}
 }
 
 /* +1 or -1 on ident's refcount: 0, -ENOENT (unknown).  At 0 CPython
