@@ -26,8 +26,8 @@
  *   - after its first request, forks the next child ahead of its request
  *     (a spare, also CLONE_PARENT): the spare takes the next request off
  *     the socket itself, checks it as the server does, replies (0, its
- *     own pid) and becomes the child; told so, the server forks the next
- *     spare.  The clone is then off the program's wait (a start costs
+ *     own pid) and becomes the child; told so (an eventfd; its end seen
+ *     on the pidfd clone3 gave), the server forks the next spare.  The clone is then off the program's wait (a start costs
  *     about a raw fork+waitpid instead of 1.4 times it).  A request with
  *     REQ_DIRECT (a pool's workers, started back to back where CPU time
  *     is what counts) is served without a spare after it: the spare's
@@ -49,11 +49,11 @@
  *
  * The syscalls of a plain start (stdout and stderr open, pidfds): the
  * program sendmsg, recvmsg (the reply), pidfd_open, and to join ppoll,
- * waitid, close; the spare recvmsg, sendmsg (the reply), sendto (to the
- * server), close_range (both sockets), prctl(PR_SET_NAME), exit_group.
- * Ahead of the request: the server socketpair, clone3, close; the spare
- * set_robust_list, close, prctl(PDEATHSIG), getppid, fcntl and close
- * (its socket to the server, off fd 2).
+ * waitid, close; the spare recvmsg, sendmsg (the reply), write (the
+ * eventfd), close_range (the server's socket and eventfd),
+ * prctl(PR_SET_NAME), exit_group.  Ahead of the request: the server
+ * clone3, then poll, read and close (the spare's pidfd) once it is
+ * taken; the spare set_robust_list, prctl(PDEATHSIG), getppid.
  * A direct start: the server recvmsg, clone3, sendmsg, close_range (the
  * fds that came); the child set_robust_list, prctl(PDEATHSIG), getppid,
  * close, prctl(PR_SET_NAME), exit_group.

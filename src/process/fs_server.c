@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -27,6 +29,9 @@
 #ifndef CLONE_PARENT
 #define CLONE_PARENT 0x00008000
 #endif
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
 
 /* clone3's arguments (linux/sched.h, whose header clashes with glibc's). */
 struct fs_clone_args {
@@ -36,6 +41,8 @@ struct fs_clone_args {
 
 static struct {
 	int sock, parent_fd;
+	int taken;	 /* eventfd: a spare's word to the server (spare_round) */
+	bool no_spare;	 /* no clone3 with CLONE_PIDFD, or no eventfd */
 	pid_t parent;
 	bool null_stdin; /* the server's fd 0 is /dev/null, read-only */
 	bool direct;	 /* the last request said REQ_DIRECT (or none yet) */
@@ -45,6 +52,9 @@ static struct {
 	size_t robust_len;
 	unsigned char *buf;
 } S;
+
+/* What a spare writes on S.taken once it has replied (spare_main). */
+enum { TAKEN = 1, TAKEN_DIRECT = 2, TAKEN_QUIT = 3 };
 
 /* Keep fds 0-2 and keep[]; close every other fd (the program's, which
  * the server's children must not inherit). */
@@ -85,20 +95,23 @@ static void reply(int err, pid_t pid)
  * at clone; the server holds no robust lock: the list is empty).  No
  * pthread_atfork handler runs: the single-threaded server is between
  * requests, holds no lock and its library state is a fork child's already.
+ * With pidfd, also CLONE_PIDFD (clone3 only: -ENOSYS without it).
  * The pid, 0 in the child, or -errno.
  */
-static pid_t fork_kid(void)
+static pid_t fork_kid(int *pidfd)
 {
 	struct fs_clone_args a = {
-		.flags = CLONE_PARENT | (S.tid_addr != NULL
-						 ? CLONE_CHILD_SETTID |
-							   CLONE_CHILD_CLEARTID
-						 : 0),
+		.flags = CLONE_PARENT |
+			 (S.tid_addr != NULL
+				  ? CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID
+				  : 0) |
+			 (pidfd != NULL ? CLONE_PIDFD : 0),
+		.pidfd = (uint64_t)(uintptr_t)pidfd,
 		.child_tid = (uint64_t)(uintptr_t)S.tid_addr};
 	long pid = syscall(SYS_clone3, &a, sizeof(a));
 
 #ifdef __x86_64__
-	if (pid < 0 && errno == ENOSYS) /* clone3 filtered out: the old one */
+	if (pid < 0 && errno == ENOSYS && pidfd == NULL) /* filtered out */
 		pid = syscall(SYS_clone, (unsigned long)a.flags, NULL, NULL,
 			      S.tid_addr, 0UL);
 #endif
@@ -168,8 +181,10 @@ __attribute__((noreturn)) static void kid_main(const struct mp__req *r,
 	pid_t self = S.tid_addr != NULL ? *(volatile pid_t *)S.tid_addr
 					: (pid_t)syscall(SYS_getpid);
 
-	if (S.sock >= 0)
-		close(S.sock);
+	/* the server's sockets, usually neighbours (one close_range) */
+	mp__fs_close_fds((int[]){S.sock < S.taken ? S.sock : S.taken,
+				 S.sock < S.taken ? S.taken : S.sock},
+			 2);
 	kid_stdio(r, fds, nfds);
 	at = __builtin_popcount(r->flags & (REQ_FD_STDIN | REQ_FD_STDOUT |
 					    REQ_FD_STDERR));
@@ -256,10 +271,9 @@ int mp__fs_validate(const void *buf, size_t len, int nfds,
  * its fds; 0 when there was nothing to serve (an error was replied, the
  * message's fds closed).  At EOF (the program closed the socket) and at
  * the program's FS_QUIT, exit: a spare replies FS_QUIT with its pid (the
- * program reaps it) and tells the server through taken.
+ * program reaps it) and tells the server (TAKEN_QUIT).
  */
-static int take(struct mp__req *r, mp_target_fn *fn, int *fds, int *nfds,
-		int taken)
+static int take(struct mp__req *r, mp_target_fn *fn, int *fds, int *nfds)
 {
 	struct ucred cred;
 	bool has_cred;
@@ -280,8 +294,8 @@ static int take(struct mp__req *r, mp_target_fn *fn, int *fds, int *nfds,
 	if (err == -EPROTO && *nfds == 0 && n == sizeof(FS_QUIT) - 1 &&
 	    memcmp(S.buf, FS_QUIT, (size_t)n) == 0) {
 		reply(0, S.spare);
-		if (taken >= 0)
-			send(taken, "q", 1, MSG_NOSIGNAL);
+		if (S.spare != 0)
+			eventfd_write(S.taken, TAKEN_QUIT);
 		_exit(0);
 	}
 	if (err < 0) {
@@ -300,10 +314,10 @@ static void serve_one(void)
 	mp_target_fn fn = NULL;
 	pid_t pid;
 
-	if (!take(&r, &fn, fds, &nfds, -1))
+	if (!take(&r, &fn, fds, &nfds))
 		return;
 	S.direct = r.flags & REQ_DIRECT;
-	pid = fork_kid();
+	pid = fork_kid(NULL);
 	if (pid == 0) {
 		mp__die_with_parent(S.parent, 1);
 		kid_main(&r, fn, fds, nfds);
@@ -318,12 +332,16 @@ static void serve_one(void)
  * requested process.  What a child does before its request (the clone,
  * the PR_SET_PDEATHSIG, the first writes to its copied pages) is then
  * off the program's wait.  The server does not read the socket while a
- * spare waits.  Once it has replied, the spare sends 't' on taken (the
- * server then forks the next spare), or 'd' for a REQ_DIRECT request
- * (the server serves the next request itself).  Should the server be
- * gone, the spare goes on: the program sees EOF at its next request.
+ * spare waits.  Once it has replied, the spare writes TAKEN on the
+ * eventfd (the server then forks the next spare), or TAKEN_DIRECT for a
+ * REQ_DIRECT request (the server serves the next request itself).  An
+ * eventfd, not a socket: its wake carries no hint that the writer is
+ * about to sleep, so the server is not put on the spare's CPU, where its
+ * clone would delay the child (the spare goes on to run it).  Should the
+ * server be gone, the spare goes on: the program sees EOF at its next
+ * request.
  */
-__attribute__((noreturn)) static void spare_main(int taken)
+__attribute__((noreturn)) static void spare_main(void)
 {
 	int fds[MAX_FDS], nfds;
 	struct mp__req r;
@@ -334,20 +352,11 @@ __attribute__((noreturn)) static void spare_main(int taken)
 	/* Our parent is the program: die with it (if it died before the
 	 * prctl, we were re-parented already: go now). */
 	mp__die_with_parent(S.parent, 1);
-	/* taken came on fd 1 or 2 (the server keeps them free): move it,
-	 * so that the request's stdout and stderr land there. */
-	if (mp__fs_off_stdio(&taken) < 0)
-		_exit(1);
 	S.buf[0] = 0; /* copy the buffer's first page before a request */
-	while (!take(&r, &fn, fds, &nfds, taken))
+	while (!take(&r, &fn, fds, &nfds))
 		;
 	reply(0, S.spare);
-	send(taken, r.flags & REQ_DIRECT ? "d" : "t", 1, MSG_NOSIGNAL);
-	/* both sockets at once (usually neighbours: one close_range) */
-	mp__fs_close_fds((int[]){S.sock < taken ? S.sock : taken,
-				 S.sock < taken ? taken : S.sock},
-			 2);
-	S.sock = -1;
+	eventfd_write(S.taken, r.flags & REQ_DIRECT ? TAKEN_DIRECT : TAKEN);
 	kid_main(&r, fn, fds, nfds);
 }
 
@@ -357,36 +366,37 @@ __attribute__((noreturn)) static void spare_main(int taken)
  * FS_QUIT, and when it ended otherwise (killed): the program may be
  * waiting for the reply it was to send, so a last reply says
  * MP_EBROKEN, with the spare's pid for the program to reap (unless that
- * is a child it started: a spare killed between its reply and its 't'),
- * and the server exits (later requests see EOF: MP_EBROKEN).
+ * is a child it started: a spare killed between its reply and its word),
+ * and the server exits (later requests see EOF: MP_EBROKEN).  The spare's
+ * end is seen on the pidfd clone3 gave.
  */
 static bool spare_round(void)
 {
-	int t[2];
-	ssize_t n;
+	struct pollfd pfd[2] = {{.fd = S.taken, .events = POLLIN},
+				{.events = POLLIN}};
+	eventfd_t word = 0;
+	int pidfd = -1;
 	pid_t pid;
 	char c;
 
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, t) < 0)
-		return false;
-	if ((pid = fork_kid()) == 0) {
-		close(t[0]);
-		spare_main(t[1]);
-	}
-	close(t[1]);
+	if ((pid = fork_kid(&pidfd)) == 0)
+		spare_main();
 	if (pid < 0) {
-		close(t[0]);
+		S.no_spare = pid == -ENOSYS || pid == -EINVAL;
 		return false;
 	}
-	do
-		n = read(t[0], &c, 1);
-	while (n < 0 && errno == EINTR);
-	close(t[0]);
-	if (n == 1 && (c == 't' || c == 'd')) {
-		S.direct = c == 'd';
+	pfd[1].fd = pidfd;
+	while (poll(pfd, 2, -1) < 0 && errno == EINTR)
+		;
+	if (pfd[0].revents & POLLIN)
+		eventfd_read(S.taken, &word);
+	close(pidfd);
+	if (word == TAKEN || word == TAKEN_DIRECT) {
+		S.direct = word == TAKEN_DIRECT;
 		return true;
 	}
-	if (n != 1 && recv(S.sock, &c, 1, MSG_PEEK | MSG_DONTWAIT) != 0) {
+	if (word != TAKEN_QUIT &&
+	    recv(S.sock, &c, 1, MSG_PEEK | MSG_DONTWAIT) != 0) {
 		struct fs_reply r = {.err = MP_EBROKEN, .reap = pid};
 
 		mp__fs_send_fds(S.sock, &r, sizeof(r), NULL, 0);
@@ -399,7 +409,7 @@ void mp__fs_server_main(int sock, pid_t parent)
 	struct ucred cred;
 	socklen_t clen = sizeof(cred);
 	sigset_t none;
-	int keep[3], devnull;
+	int keep[4], devnull;
 
 	mp__die_with_parent(parent, 0);
 	prctl(PR_SET_NAME, "mp-forkserver");
@@ -415,6 +425,7 @@ void mp__fs_server_main(int sock, pid_t parent)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_DFL);
 	find_libc_thread();
+	S.taken = eventfd(0, EFD_CLOEXEC);
 	S.buf = mp__malloc(REQ_MAX_INLINE);
 	if (S.buf == NULL)
 		_exit(1);
@@ -426,10 +437,13 @@ void mp__fs_server_main(int sock, pid_t parent)
 	S.sock = sock;
 	mp__fs_off_stdio(&S.parent_fd);
 	mp__fs_off_stdio(&mp__exe_fd);
+	mp__fs_off_stdio(&S.taken);
+	S.no_spare = S.taken < 0;
 	keep[0] = sock;
 	keep[1] = S.parent_fd;
 	keep[2] = mp__exe_fd;
-	close_except(keep, 3);
+	keep[3] = S.taken;
+	close_except(keep, 4);
 	/* The program's manager regions (made before mp_init) are not ours:
 	 * our children map the ones they are sent where the program has
 	 * them (manager/space.c). */
@@ -451,11 +465,11 @@ void mp__fs_server_main(int sock, pid_t parent)
 	/* The first request is served here (a program that never starts a
 	 * child through the server has no spare), and each that follows one
 	 * with REQ_DIRECT; the others are taken by a spare.  Blocked in
-	 * recvmsg or in the read of taken, not in a poll that also watches
+	 * recvmsg or in the poll of a spare's word, not in a poll that watches
 	 * the program's pidfd (a syscall and a wait queue less per request):
 	 * the program's end is the PR_SET_PDEATHSIG above, or EOF. */
 	S.direct = true;
 	for (;;)
-		if (S.direct || !spare_round())
+		if (S.direct || S.no_spare || !spare_round())
 			serve_one();
 }
