@@ -27,11 +27,12 @@
  *     (a spare, also CLONE_PARENT): the spare takes the next request off
  *     the socket itself, checks it as the server does, replies (0, its
  *     own pid) and becomes the child; told so (an eventfd; its end seen
- *     on the pidfd clone3 gave), the server forks the next spare.  The clone is then off the program's wait (a start costs
- *     about a raw fork+waitpid instead of 1.4 times it).  A request with
+ *     on the pidfd clone3 gave), the server forks the next spare.  The
+ *     clone is then off the program's wait (a start costs 1.1-1.2 times
+ *     a raw fork+waitpid instead of 1.4 times).  A request with
  *     REQ_DIRECT (a pool's workers, started back to back where CPU time
  *     is what counts) is served without a spare after it: the spare's
- *     extra wake of the server and its socket pair cost CPU;
+ *     extra wake of the server costs CPU;
  *   - at the program's FS_QUIT (mp__forkserver_stop), whoever reads it
  *     replies (a spare with its pid, which the program reaps) and exits.
  *     A spare killed from outside stops the server: its last reply says
@@ -253,13 +254,17 @@ int mp__fs_launch(void)
 	return 0;
 }
 
-/* Whether pid is a child started here (mp__reg_lock held, as by start). */
-static bool started_here(pid_t pid)
+/*
+ * Reap the spare the server's last reply named (mp__reg_lock held, as by
+ * start) unless that pid is a child started here: a spare killed between
+ * its reply and its word to the server is the program's child by then.
+ */
+static void reap_spare(pid_t pid)
 {
 	for (const struct mp_process *p = mp__reg; p != NULL; p = p->next)
 		if (p->child.pid == pid)
-			return true;
-	return false;
+			return;
+	mp__child_reap_wait(pid);
 }
 
 /* Wait for pid, a child of ours, to end (kill it at the deadline), and
@@ -269,10 +274,11 @@ static void end_child(pid_t pid, uint64_t deadline)
 	struct mp__child c = {.pid = pid, .fd = mp__pidfd_open(pid)};
 
 	if (mp__child_wait(&c, deadline) < 0)
-		kill(pid, SIGKILL);
+		mp__child_kill_reap(&c);
+	else
+		mp__child_reap_wait(pid);
 	if (c.fd >= 0)
 		close(c.fd);
-	mp__child_reap_wait(pid);
 }
 
 /* Send FS_QUIT and read the reply (by the deadline): 0 and *r, or -1. */
@@ -315,10 +321,11 @@ void mp__forkserver_stop(void)
 	fs_pid = 0;
 	if (r.pid > 0)
 		end_child(r.pid, deadline);
-	pthread_mutex_lock(&mp__reg_lock);
-	if (r.reap > 0 && !started_here(r.reap))
-		mp__child_reap_wait(r.reap);
-	pthread_mutex_unlock(&mp__reg_lock);
+	if (r.reap > 0) {
+		pthread_mutex_lock(&mp__reg_lock);
+		reap_spare(r.reap);
+		pthread_mutex_unlock(&mp__reg_lock);
+	}
 }
 
 /* ---- a request ---- */
@@ -386,8 +393,7 @@ static int fs_request(const void *req, size_t len, const int *fds, int nfds,
 	if (n != (ssize_t)sizeof(r) || (r.err == 0 && r.pid <= 0))
 		return mp__why(-EPROTO, "bad reply from the fork server");
 	if (r.reap > 0) { /* the server's last word: its spare was killed */
-		if (!started_here(r.reap))
-			mp__child_reap_wait(r.reap);
+		reap_spare(r.reap);
 		return mp__why(MP_EBROKEN, "the fork server stopped: its spare "
 					   "child (pid %d) was killed",
 			       (int)r.reap);

@@ -122,6 +122,14 @@ static pid_t fork_kid(int *pidfd)
 	return (pid_t)pid;
 }
 
+/* In a child of fork_kid: our pid, where the kernel wrote our thread id
+ * (CLONE_CHILD_SETTID), else from getpid. */
+static pid_t kid_pid(void)
+{
+	return S.tid_addr != NULL ? *(volatile pid_t *)S.tid_addr
+				  : (pid_t)syscall(SYS_getpid);
+}
+
 /* Where libc keeps our thread id and our robust list, for fork_kid. */
 static void find_libc_thread(void)
 {
@@ -177,9 +185,7 @@ __attribute__((noreturn)) static void kid_main(const struct mp__req *r,
 	struct mp_process p;
 	int at = 0, report = -1, argfd = -1, fd;
 	void *arg = NULL;
-	/* the kernel wrote our thread id there (fork_kid): our pid */
-	pid_t self = S.tid_addr != NULL ? *(volatile pid_t *)S.tid_addr
-					: (pid_t)syscall(SYS_getpid);
+	pid_t self = S.spare != 0 ? S.spare : kid_pid();
 
 	/* the server's sockets, usually neighbours (one close_range) */
 	mp__fs_close_fds((int[]){S.sock < S.taken ? S.sock : S.taken,
@@ -347,8 +353,7 @@ __attribute__((noreturn)) static void spare_main(void)
 	struct mp__req r;
 	mp_target_fn fn = NULL;
 
-	S.spare = S.tid_addr != NULL ? *(volatile pid_t *)S.tid_addr
-				     : (pid_t)syscall(SYS_getpid);
+	S.spare = kid_pid();
 	/* Our parent is the program: die with it (if it died before the
 	 * prctl, we were re-parented already: go now). */
 	mp__die_with_parent(S.parent, 1);
