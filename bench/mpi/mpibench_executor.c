@@ -223,15 +223,16 @@ static void cpu_figure(void)
 	find_ranks();
 	for (int i = 0; i < 5; i++)
 		v[i] = cpu_speedup(&runs[i]);
-	for (int i = 0; i < 5; i++) /* the median run */
-		if (v[i] <= v[m]) {
-			int below = 0;
+	for (int i = 0; i < 5; i++) { /* the median run: 2 below, 2 above */
+		int below = 0, above = 0;
 
-			for (int j = 0; j < 5; j++)
-				below += v[j] < v[i];
-			if (below == 2)
-				m = i;
+		for (int j = 0; j < 5; j++) {
+			below += v[j] < v[i] || (v[j] == v[i] && j < i);
+			above += v[j] > v[i] || (v[j] == v[i] && j > i);
 		}
+		if (below == 2 && above == 2)
+			m = i;
+	}
 	med = v[m];
 	printf("figure=mpi_executor_cpu_speedup mproc=%.4g serial_s=%.3f "
 	       "parallel_s=%.3f rank0_cpu_s=%.3f rank_cpu_s=%.3f unit=x\n", med,
