@@ -31,7 +31,8 @@
  * (this process's threads, the reaped workers or loops and their children,
  * the fork server), medians: on 2 cores the rate is bound by it, and it
  * moves less than the rate when the machine is busy.  "bench_pool fresh"
- * prints only this figure (for A/B runs).
+ * prints only this figure, "bench_pool tiny" only the tiny-task ones (for
+ * A/B runs).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -56,6 +57,7 @@
 
 enum {
 	REPS = 3,
+	TINY_REPS = 5,           /* the tiny-task figures, alternated */
 	MAP_REPS = 5,            /* maps: the first runs pay page faults */
 	WORKERS = 2,
 	N_TASKS = 200000,        /* tiny tasks per apply/submit run */
@@ -739,6 +741,39 @@ static void print_fresh(void)
 	fflush(stdout);
 }
 
+/* The tiny-task figures: per repetition, apply_async, its batch form,
+ * submit, its batch form and the pipe baseline one after another, so that
+ * each ratio to the baseline compares runs that saw the same machine (its
+ * speed drifts by tens of percent over seconds here); medians of TINY_REPS.
+ * The executor's 2 workers idle while the pool's run, and the other way. */
+static void print_tiny(mp_pool_t *pool)
+{
+	double v[5][TINY_REPS], base;
+	mp_executor_t *ex;
+
+	if ((ex = mp_executor_new(&(mp_executor_opts_t){.max_workers = WORKERS})) ==
+	    NULL)
+		die("executor_new");
+	many_args();
+	for (int r = 0; r < TINY_REPS; r++) {
+		v[0][r] = apply_rate(pool);
+		v[1][r] = apply_many_rate(pool);
+		v[2][r] = submit_rate(ex);
+		v[3][r] = submit_many_rate(ex);
+		v[4][r] = pipe_worker_rate();
+	}
+	mp_executor_free(ex);
+	base = bench_median(v[4], TINY_REPS);
+	bench_print("pool_apply_async_tasks_per_s", bench_median(v[0], TINY_REPS),
+		    base, "tasks_per_s");
+	bench_print("pool_apply_async_many_tasks_per_s",
+		    bench_median(v[1], TINY_REPS), base, "tasks_per_s");
+	bench_print("executor_submit_tasks_per_s", bench_median(v[2], TINY_REPS),
+		    base, "tasks_per_s");
+	bench_print("executor_submit_many_tasks_per_s",
+		    bench_median(v[3], TINY_REPS), base, "tasks_per_s");
+}
+
 /* "bench_pool fresh": only the fresh-process-per-task figure. */
 static int fresh_only(void)
 {
@@ -746,11 +781,22 @@ static int fresh_only(void)
 	return 0;
 }
 
+/* "bench_pool tiny": only the tiny-task figures. */
+static int tiny_only(void)
+{
+	mp_pool_t *pool = mp_pool_new(&(mp_pool_opts_t){.processes = WORKERS});
+
+	if (pool == NULL)
+		die("pool_new");
+	print_tiny(pool);
+	mp_pool_free(pool);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	double a[REPS], b[REPS], c[REPS], m[MAP_REPS], f[4], base;
+	double a[REPS], b[REPS], m[MAP_REPS], f[4];
 	mp_pool_t *pool;
-	mp_executor_t *ex;
 	long *in, *out;
 	int hung = 0;
 
@@ -760,6 +806,8 @@ int main(int argc, char **argv)
 		return crash_only(argv[2]);
 	if (argc == 2 && strcmp(argv[1], "fresh") == 0)
 		return fresh_only();
+	if (argc == 2 && strcmp(argv[1], "tiny") == 0)
+		return tiny_only();
 	/* Memory first, while this process is still small. */
 	for (int r = 0; r < REPS; r++) {
 		a[r] = worker_pss();
@@ -773,30 +821,7 @@ int main(int argc, char **argv)
 
 	if ((pool = mp_pool_new(&(mp_pool_opts_t){.processes = WORKERS})) == NULL)
 		die("pool_new");
-	many_args();
-	for (int r = 0; r < REPS; r++) {
-		a[r] = apply_rate(pool);
-		c[r] = apply_many_rate(pool);
-		b[r] = pipe_worker_rate();
-	}
-	base = bench_median(b, REPS);
-	bench_print("pool_apply_async_tasks_per_s", bench_median(a, REPS),
-		    base, "tasks_per_s");
-	bench_print("pool_apply_async_many_tasks_per_s", bench_median(c, REPS),
-		    base, "tasks_per_s");
-
-	if ((ex = mp_executor_new(&(mp_executor_opts_t){.max_workers = WORKERS})) ==
-	    NULL)
-		die("executor_new");
-	for (int r = 0; r < REPS; r++) {
-		a[r] = submit_rate(ex);
-		c[r] = submit_many_rate(ex);
-	}
-	mp_executor_free(ex);
-	bench_print("executor_submit_tasks_per_s", bench_median(a, REPS),
-		    base, "tasks_per_s");
-	bench_print("executor_submit_many_tasks_per_s", bench_median(c, REPS),
-		    base, "tasks_per_s");
+	print_tiny(pool);
 
 	if ((in = malloc(N_MAP * sizeof(long))) == NULL ||
 	    (out = malloc(N_MAP * sizeof(long))) == NULL)
