@@ -6,8 +6,14 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 
 #include <openssl/evp.h>
@@ -1110,6 +1116,62 @@ static void test_port_range(void **state)
 	}
 }
 
+#if defined(__x86_64__)
+#define SECCOMP_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define SECCOMP_ARCH AUDIT_ARCH_AARCH64
+#endif
+
+/* In a forked child: getsockname fails with ENOBUFS (seccomp), so a TCP
+ * listener cannot learn its port.  0 when mp_listener_new fails with that
+ * errno, the syscall named and no fd left open; 77 when seccomp is not
+ * available. */
+static int listener_without_getsockname(void *arg)
+{
+#ifdef SECCOMP_ARCH
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SECCOMP_ARCH, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getsockname, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOBUFS),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {sizeof(f) / sizeof(f[0]), f};
+	int fds = mpt_count_fds();
+
+	(void)arg;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+		return 77;
+	if (mp_listener_new("127.0.0.1:0", NULL) != NULL)
+		return 1;
+	if (mp_last_error_code() != -ENOBUFS ||
+	    strstr(mp_last_error(), "mp_listener_new: getsockname") == NULL)
+		return 2;
+	return mpt_count_fds() == fds ? 0 : 3;
+#else
+	(void)arg;
+	return 77;
+#endif
+}
+
+/* A TCP listener whose getsockname fails reports it (it formatted its
+ * address from an uninitialised sockaddr before). */
+static void test_listener_getsockname_failure(void **state)
+{
+	int code;
+
+	(void)state;
+	code = mpt_exit_code(mpt_fork(listener_without_getsockname, NULL));
+	if (code == 77)
+		skip();
+	assert_int_equal(code, 0);
+}
+
 /*
  * A client that connects, reads the challenge, then sends nothing (or half
  * a message) and waits for the listener to give up.
@@ -1236,6 +1298,7 @@ int main(int argc, char **argv)
 		MPT(test_handshake_fails_without_digests),
 		MPT(test_socket_file_mode),
 		MPT(test_port_range),
+		MPT(test_listener_getsockname_failure),
 		MPT(test_accept_deadline_covers_handshake),
 		MPT(test_client_deadline),
 		MPT(test_mkfifo),

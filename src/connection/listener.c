@@ -371,7 +371,12 @@ mp_listener_t *mp_listener_new(const char *address, const mp_auth_opts_t *opts)
 		char ip[INET6_ADDRSTRLEN] = "?";
 		int port = 0;
 
-		getsockname(l->fd, (struct sockaddr *)&ss, &sl);
+		if (getsockname(l->fd, (struct sockaddr *)&ss, &sl) < 0) {
+			MP__SYSERR("getsockname");
+			close(l->fd);
+			mp__free(l);
+			return NULL;
+		}
 		if (ss.ss_family == AF_INET) {
 			struct sockaddr_in *in = (struct sockaddr_in *)&ss;
 			inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
