@@ -211,7 +211,7 @@ int mp__dict_key_error(const mp_obj_t *key)
 	size_t cap = 0;
 	int rc;
 
-	if ((rc = mp__obj_repr(key, &b, &cap)) < 0) {
+	if (mp__obj_repr(key, &b, &cap) < 0) {
 		mp__free(b.data);
 		return mp__why(-ENOENT, "KeyError");
 	}
