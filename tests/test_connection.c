@@ -1122,13 +1122,21 @@ static void test_port_range(void **state)
 #define SECCOMP_ARCH AUDIT_ARCH_AARCH64
 #endif
 
-/* In a forked child: getsockname fails with ENOBUFS (seccomp), so a TCP
- * listener cannot learn its port.  0 when mp_listener_new fails with that
+/* A system call that fails with ENOBUFS (seccomp) in a forked child, and
+ * the words mp_listener_new's message must then have. */
+struct failing_call {
+	long nr;
+	const char *said;
+};
+
+/* In a forked child: the system call arg names fails with ENOBUFS, so a
+ * TCP listener cannot be made.  0 when mp_listener_new fails with that
  * errno, the syscall named and no fd left open; 77 when seccomp is not
  * available. */
-static int listener_without_getsockname(void *arg)
+static int listener_without(void *arg)
 {
 #ifdef SECCOMP_ARCH
+	const struct failing_call *fc = arg;
 	struct sock_filter f[] = {
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
 			 offsetof(struct seccomp_data, arch)),
@@ -1136,21 +1144,20 @@ static int listener_without_getsockname(void *arg)
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
 			 offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getsockname, 0, 1),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)fc->nr, 0, 1),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOBUFS),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 	};
 	struct sock_fprog prog = {sizeof(f) / sizeof(f[0]), f};
 	int fds = mpt_count_fds();
 
-	(void)arg;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
 	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
 		return 77;
 	if (mp_listener_new("127.0.0.1:0", NULL) != NULL)
 		return 1;
 	if (mp_last_error_code() != -ENOBUFS ||
-	    strstr(mp_last_error(), "mp_listener_new: getsockname") == NULL)
+	    strstr(mp_last_error(), fc->said) == NULL)
 		return 2;
 	return mpt_count_fds() == fds ? 0 : 3;
 #else
@@ -1159,17 +1166,25 @@ static int listener_without_getsockname(void *arg)
 #endif
 }
 
-/* A TCP listener whose getsockname fails reports it (it formatted its
- * address from an uninitialised sockaddr before). */
-static void test_listener_getsockname_failure(void **state)
+/* A TCP listener whose getsockname or setsockopt(SO_REUSEADDR) fails
+ * reports it (the first formatted its address from an uninitialised
+ * sockaddr before, the second was ignored). */
+static void test_listener_socket_call_failures(void **state)
 {
-	int code;
+	const struct failing_call calls[] = {
+		{SYS_getsockname, "mp_listener_new: getsockname"},
+		{SYS_setsockopt, "mp_listener_new: setsockopt(SO_REUSEADDR)"},
+	};
 
 	(void)state;
-	code = mpt_exit_code(mpt_fork(listener_without_getsockname, NULL));
-	if (code == 77)
-		skip();
-	assert_int_equal(code, 0);
+	for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
+		int code = mpt_exit_code(mpt_fork(listener_without,
+						  (void *)&calls[i]));
+
+		if (code == 77)
+			skip();
+		assert_int_equal(code, 0);
+	}
 }
 
 /*
@@ -1298,7 +1313,7 @@ int main(int argc, char **argv)
 		MPT(test_handshake_fails_without_digests),
 		MPT(test_socket_file_mode),
 		MPT(test_port_range),
-		MPT(test_listener_getsockname_failure),
+		MPT(test_listener_socket_call_failures),
 		MPT(test_accept_deadline_covers_handshake),
 		MPT(test_client_deadline),
 		MPT(test_mkfifo),

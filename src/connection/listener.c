@@ -339,8 +339,13 @@ mp_listener_t *mp_listener_new(const char *address, const mp_auth_opts_t *opts)
 		mp__free(l);
 		return NULL;
 	}
-	if (a.family != AF_UNIX)
-		setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (a.family != AF_UNIX &&
+	    setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) {
+		MP__SYSERR("setsockopt(SO_REUSEADDR)");
+		close(l->fd);
+		mp__free(l);
+		return NULL;
+	}
 	/* Linux gives a socket file the mode of the socket's inode (less the
 	 * umask): set it before bind, so the file is never wider. */
 	if (a.family == AF_UNIX && address[0] != '@' &&
