@@ -60,8 +60,9 @@ struct mp_executor_backend {
 
 /*
  * mp_executor_backend_take - take up to max pending jobs (oldest first;
- * they now count as running): how many were written to jobs.  0 when
- * there are none.  Thread-safe.
+ * they now count as running): how many were written to jobs (room for
+ * max).  0 when there are none.  Never fails; ex is the executor the
+ * backend was started for (not checked).  Thread-safe.
  */
 MP_API size_t mp_executor_backend_take(mp_executor_t *ex, size_t max,
 				       mp_backend_job_t *jobs);
@@ -86,7 +87,7 @@ enum {
 };
 
 /* mp_executor_backend_state - what the executor asks now (MP_BACKEND_*).
- * Thread-safe. */
+ * Never fails (ex as for take).  Thread-safe. */
 MP_API int mp_executor_backend_state(mp_executor_t *ex);
 
 /*

@@ -89,7 +89,10 @@ extern "C" {
 #define MP_VERSION_HEX                                                        \
 	((MP_VERSION_MAJOR << 16) | (MP_VERSION_MINOR << 8) | MP_VERSION_PATCH)
 
-/* The version of the library actually linked, as MP_VERSION_HEX / _STRING. */
+/*
+ * The version of the library actually linked, as MP_VERSION_HEX / _STRING.
+ * Never fail; thread-safe.
+ */
 MP_API unsigned mp_version(void);
 MP_API const char *mp_version_string(void);
 
@@ -142,12 +145,14 @@ MP_API const char *mp_last_error(void);
 /*
  * mp_last_error_code - the code of the last failure in the calling thread
  * (0 if none yet): how a constructor that returned NULL says why.
+ * Thread-safe: each thread has its own code.
  */
 MP_API int mp_last_error_code(void);
 
 /*
  * mp_buf_free - release a buffer the library allocated for the caller (each
- * function that hands one out says so).  NULL is a no-op.
+ * function that hands one out says so).  NULL is a no-op.  Thread-safe (as
+ * free: not twice on one buffer).
  */
 MP_API void mp_buf_free(void *buf);
 
@@ -160,6 +165,7 @@ typedef struct mp_bytes {
 /*
  * mp_bytes_destroy - release the data of owned bytes and reset *b to empty
  * (data NULL, len 0), so a second call is harmless.  NULL is a no-op.
+ * Thread-safe on distinct bytes.
  */
 MP_API void mp_bytes_destroy(mp_bytes_t *b);
 

@@ -58,7 +58,8 @@ typedef int (*mp_task_fn)(const void *in, size_t in_len, mp_task_out_t *out);
  * len > 0); -EMSGSIZE over MP_TASK_MAX_BYTES; -ENOMEM. */
 MP_API int mp_task_return(mp_task_out_t *out, const void *data, size_t len);
 
-/* Fail the task with a message (printf format); returns -1 to return. */
+/* Fail the task with a message (printf format, truncated to 511 bytes);
+ * returns -1 to return (also for a NULL out, which records nothing). */
 MP_API int mp_task_fail(mp_task_out_t *out, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

@@ -65,7 +65,10 @@ MP_API mp_value_t *mp_value_new(char typecode, const void *init,
 				const mp_value_opts_t *opts);
 MP_API void mp_value_free(mp_value_t *v);
 
-/* The value itself, for direct typed access (hold the lock if others write). */
+/*
+ * The value itself, for direct typed access (hold the lock if others
+ * write); NULL for NULL.
+ */
 MP_API void *mp_value_ptr(mp_value_t *v);
 
 /*
@@ -93,7 +96,11 @@ MP_API mp_array_t *mp_array_new(char typecode, size_t n, const void *init,
 				const mp_value_opts_t *opts);
 MP_API void mp_array_free(mp_array_t *a);
 
-/* The first element, for direct typed access. */
+/*
+ * mp_array_ptr - the first element, for direct typed access (hold the lock
+ * if others write); mp_array_len - the number of elements;
+ * mp_array_typecode - its typecode.  NULL, 0 and '\0' for NULL.
+ */
 MP_API void *mp_array_ptr(mp_array_t *a);
 MP_API size_t mp_array_len(const mp_array_t *a);
 MP_API char mp_array_typecode(const mp_array_t *a);

@@ -94,7 +94,10 @@ MP_API int mp_lock_release(mp_lock_t *l);
  */
 MP_API int mp_lock_consistent(mp_lock_t *l);
 
-/* 1 if the lock is held (by anyone), else 0; -EINVAL for NULL. */
+/*
+ * 1 if the lock is held (by anyone), else 0; -EINVAL for NULL; -ENOTSUP
+ * for a Lock of a connected manager (its proxy does not expose this).
+ */
 MP_API int mp_lock_locked(const mp_lock_t *l);
 
 /* ---- RLock ---- */
@@ -136,7 +139,10 @@ MP_API int mp_rlock_release(mp_rlock_t *r);
  */
 MP_API int mp_rlock_consistent(mp_rlock_t *r);
 
-/* The recursion depth if the calling thread owns the lock, else 0. */
+/*
+ * The recursion depth if the calling thread owns the lock, else 0.
+ * -EINVAL for NULL; -ENOTSUP for an RLock of a connected manager.
+ */
 MP_API int mp_rlock_count(const mp_rlock_t *r);
 
 /* ---- Semaphore and BoundedSemaphore ---- */
@@ -180,7 +186,10 @@ MP_API int mp_semaphore_acquire(mp_semaphore_t *s, double timeout);
  */
 MP_API int mp_semaphore_release(mp_semaphore_t *s, unsigned n);
 
-/* The current value (free permits). */
+/*
+ * The current value (free permits).  -EINVAL for NULL; -ENOTSUP for a
+ * Semaphore of a connected manager (its proxy does not expose this).
+ */
 MP_API int mp_semaphore_get_value(const mp_semaphore_t *s);
 
 /* ---- Event ---- */
