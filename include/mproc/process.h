@@ -283,9 +283,12 @@ MP_API mp_process_t *mp_process_new(mp_target_fn target, void *arg,
  * finished.
  * Thread-safe (one thread wins a race to start the same object).
  * Errors: -EINVAL started twice ("cannot start a process twice"), -EPERM from
- * a daemonic process ("daemonic processes are not allowed to have children")
- * or when a scheduling option is not permitted, -ECHILD on an object this
- * process did not create, MP_ECLOSED after close, -EAGAIN/-ENOMEM from fork.
+ * a daemonic process ("daemonic processes are not allowed to have children"),
+ * -EPERM or -EACCES (a lower nice) when a scheduling option is not
+ * permitted, -EINVAL when no CPU of the affinity can be used, the errno of
+ * setsid/setpgid (start_new_session, new_process_group), -ECHILD on an
+ * object this process did not create, MP_ECLOSED after close,
+ * -EAGAIN/-ENOMEM from fork.
  * forkserver and spawn: -EINVAL when the target is not registered
  * (MP_TARGET) or arg is not NULL but opts->arg_len is 0, -ENOTSUP when
  * mp_init() did not run (or, for forkserver, in a child of the process
