@@ -46,8 +46,9 @@ typedef struct mp_future mp_future_t;
 /*
  * mp_executor_new - start the workers.  NULL with mp_last_error_code():
  * -EINVAL (opts->max_workers over 4096, a negative or NaN
- * opts->task_timeout), -ENOMEM, or why a worker could not start.
- * Thread-safe.
+ * opts->task_timeout), -ENOMEM, or why a worker could not start; with
+ * opts->backend, the code its start returned (mproc/mpi.h lists the MPI
+ * backend's).  Thread-safe.
  */
 MP_API mp_executor_t *mp_executor_new(const mp_executor_opts_t *opts);
 

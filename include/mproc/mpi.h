@@ -60,7 +60,8 @@ typedef struct mp_mpi_opts {
  * fewer than 2 ranks, for a second executor in one MPI job (the worker
  * ranks exit with the first) and for opts->initializer or
  * max_tasks_per_child (not supported; opts->max_workers is ignored:
- * local_workers is per rank), MP_EBROKEN when MPI fails.  Never NULL.
+ * local_workers is per rank), -EINVAL for spawn in a job of more than one
+ * rank (mpirun -np N), MP_EBROKEN when MPI fails, -ENOMEM.  Never NULL.
  * Thread-safe.
  */
 MP_API const struct mp_executor_backend *mp_mpi_backend(void);
