@@ -13,7 +13,8 @@
  * maxlength ("bad message length") or, for recv_bytes_into, larger than the
  * buffer (nothing lost: the next receive returns it); -EPROTO for a
  * malformed header (a negative length); MP_ECLOSED after close; -EBADF for
- * an operation the end cannot do (read-only/write-only).
+ * an operation the end cannot do (read-only/write-only); -EINVAL for a NULL
+ * argument; -ENOMEM.
  *
  * Broken connections.  After a bad message length, a malformed header, or
  * any failure once a header has been read and before its payload is whole
@@ -177,7 +178,8 @@ typedef struct mp_listener mp_listener_t;
 
 /*
  * mp_listener_new - bind and listen.  NULL with mp_last_error_code():
- * -EADDRINUSE, -EINVAL (a bad address, port or socket_mode), -errno.
+ * -EADDRINUSE, -EINVAL (a bad address, port or socket_mode), -ENOMEM,
+ * -errno.
  * Thread-safe.
  */
 MP_API mp_listener_t *mp_listener_new(const char *address,

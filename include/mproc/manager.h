@@ -159,7 +159,7 @@ MP_API mp_manager_t *mp_manager_new(const mp_manager_opts_t *opts);
  * which lets go of all of them and closes the connections without
  * stopping the server.  NULL on
  * failure: -EINVAL (no address, a bad timeout), MP_EAUTH (wrong key),
- * -ECONNREFUSED, -ETIMEDOUT, -errno.  Thread-safe: each thread that calls
+ * -ECONNREFUSED, -ETIMEDOUT, -ENOMEM, -errno.  Thread-safe: each thread that calls
  * through a connected manager gets a connection of its own (as CPython's
  * proxies keep one per thread), opened at its first call and closed when
  * the thread exits, so a thread blocked in a remote wait holds up no

@@ -134,7 +134,8 @@ MP_API mp_obj_t *mp_obj_bytes(const void *data, size_t len);
  * constructor's code (mp_last_error_code()), freeing the others.
  * mp_obj_tuple_pack is the same with the n values as arguments:
  * mp_obj_tuple_pack(2, mp_obj_str("a"), mp_obj_int(1)) is ('a', 1).
- * NULL on failure: the item's code, -E2BIG past MP_OBJ_MAX_DEPTH, -ENOMEM.
+ * NULL on failure: the item's code, -EINVAL for items NULL with n > 0,
+ * -E2BIG past MP_OBJ_MAX_DEPTH, -ENOMEM.
  * Thread-safe.
  */
 MP_API mp_obj_t *mp_obj_tuple(size_t n, mp_obj_t *const *items);

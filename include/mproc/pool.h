@@ -179,7 +179,7 @@ MP_API void mp_async_result_free(mp_async_result_t *r);
  * mp_pool_apply - run fn(in) in a worker and wait: 0 with the result in
  * *out (owned: NUL-terminated, release with mp_bytes_destroy); on failure
  * *out is empty and the code is one of mp_pool_apply_async's or
- * mp_async_result_get's.  Thread-safe.
+ * mp_async_result_get's, or -ENOMEM copying the result.  Thread-safe.
  */
 MP_API int mp_pool_apply(mp_pool_t *pool, mp_task_fn fn, const void *in,
 			 size_t in_len, mp_bytes_t *out);
@@ -256,7 +256,8 @@ MP_API mp_imap_t *mp_pool_imap(mp_pool_t *pool, mp_task_fn fn, mp_input_fn next,
  * mp_imap_next - the next result (input order, or completion order when
  * unordered): 0 with *out (borrowed: valid until the next call or
  * mp_imap_free; out may be NULL) and *index (the item's input position;
- * may be NULL); MP_EEOF after the last;
+ * may be NULL); MP_EEOF after the last; -EINVAL for NULL it or a bad
+ * timeout;
  * MP_ETASK / MP_EBROKEN / -ETIMEDOUT / MP_ECANCELLED for a failed item (the
  * next call goes on with the following one); -ETIMEDOUT when this wait
  * expired (call again); the input function's own negative code; -ENOMEM

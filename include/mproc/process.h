@@ -195,7 +195,9 @@ MP_API void *mp_process_shared(size_t index, mp_shared_kind_t kind);
  * (forkserver).  In a child started by spawn it never returns: it runs the
  * target the parent named and exits with its return value (CPython's
  * `if __name__ == "__main__"` guard, turned inside out).  0, or a negative
- * code (the methods that need what failed then fail with it).  A second
+ * code (the methods that need what failed then fail with it): the errno of
+ * opening /proc/self/exe, the fork server's start error, -EINVAL when
+ * MP_SPAWN_FD is set but names no fd.  A second
  * call in the same process returns 0 and does nothing.  Not thread-safe:
  * call it before threads exist.
  *
@@ -268,9 +270,10 @@ MP_API void mp_target_register(struct mp_target_entry *e);
 
 /*
  * mp_process_new - a process object that will run target(arg).  Not started.
- * opts may be NULL.  Returns NULL on failure with mp_last_error() set: NULL
- * target, a policy/priority pair out of range, a bad CPU number, an
- * unknown opts->start_method ("cannot find context for 'x'").
+ * opts may be NULL.  Returns NULL on failure with mp_last_error() set and
+ * mp_last_error_code() -EINVAL: NULL target, a policy/priority pair out of
+ * range, a bad CPU number, an unknown opts->start_method ("cannot find
+ * context for 'x'"); or -ENOMEM.
  * Each call takes the next number of this process's counter, so default names
  * are "Process-1", "Process-2", ... and "Process-2:1" in the child Process-2.
  */
@@ -380,7 +383,8 @@ MP_API int mp_process_rusage(mp_process_t *p, mp_rusage_t *ru);
  * mp_process_close - release the object's resources (its pidfd) but keep its
  * exit code and name; later calls other than exitcode, name, pid and free
  * give MP_ECLOSED.  -EBUSY if the child still runs ("Cannot close a process
- * while it is still running").  Closing twice is a no-op.
+ * while it is still running"); -EINVAL for NULL or the current or parent
+ * process.  Closing twice is a no-op.
  */
 MP_API int mp_process_close(mp_process_t *p);
 
@@ -448,7 +452,8 @@ MP_API mp_process_t *mp_parent_process(void);
  * alive, reaping those that have ended.  Stores up to cap of them in out (out
  * may be NULL when cap is 0) and returns how many there are (which may exceed
  * cap).  Children whose object was freed are not listed.  The pointers stay
- * valid until the caller frees the objects.
+ * valid until the caller frees the objects.  -EINVAL when out is NULL and
+ * cap > 0.
  */
 MP_API int mp_active_children(mp_process_t **out, size_t cap);
 

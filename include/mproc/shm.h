@@ -132,12 +132,16 @@ typedef struct mp_shm_opts {
  * automatic name like CPython's ("psm_" + 8 hex digits) when name is NULL.
  * Returns NULL with mp_last_error_code(): -EINVAL for size 0 or a bad name
  * (empty, or containing '/'), -EEXIST if the name is taken, -ENAMETOOLONG,
- * or the errno of shm_open/ftruncate/mmap.
+ * -ENOMEM, or the errno of shm_open/ftruncate/mmap.
  */
 MP_API mp_shm_t *mp_shm_create(const char *name, size_t size,
 			       const mp_shm_opts_t *opts);
 
-/* mp_shm_attach - map an existing segment.  NULL: -ENOENT if none. */
+/*
+ * mp_shm_attach - map an existing segment.  NULL with mp_last_error_code():
+ * -ENOENT if none, -EINVAL for a NULL or bad name or an empty segment,
+ * -ENAMETOOLONG, -ENOMEM, or the errno of shm_open/fstat/mmap.
+ */
 MP_API mp_shm_t *mp_shm_attach(const char *name);
 
 /*
