@@ -69,8 +69,8 @@ typedef struct mp_popen mp_popen_t;
  * opts->env, the PATH of that environment) with arguments argv.  NULL on
  * failure with mp_last_error_code(): -ENOENT (no such program), -EACCES
  * (not executable), -EINVAL (bad arguments), -EBADF (an MP_STDIO_FD or a
- * pass_fds entry that is not an open fd), the errno of chdir, ...; no
- * child is left behind.
+ * pass_fds entry that is not an open fd), -ENOMEM, the errno of chdir,
+ * ...; no child is left behind.
  */
 MP_API mp_popen_t *mp_popen_new(const char *const argv[],
 				const mp_popen_opts_t *opts);
