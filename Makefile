@@ -2,7 +2,8 @@
 # is missing first (Debian 12, as root).
 #   make demo     build, then run the tour of the library (every example)
 #   make check    every build and test: gcc -Werror, clang -Werror,
-#                 ASan+UBSan, TSan (threaded modules), examples, install test
+#                 ASan+UBSan (unit tests), TSan (threaded modules), examples,
+#                 the fuzz harnesses' corpora replayed, install test
 #   make bench    mproc vs CPython vs raw syscalls, one line per figure
 #   make fuzz     every libFuzzer harness for FUZZ_SECONDS (default 60) each
 #   make check-valgrind  every unit test program under valgrind memcheck

@@ -641,6 +641,82 @@ static void test_new_and_submit_messages(void **state)
 	mp_executor_free(ex);
 }
 
+/* A backend of the test's own: it runs nothing; the test takes and ends
+ * the jobs through mproc/backend.h. */
+static int own_start(mp_executor_t *ex, const mp_executor_opts_t *opts,
+		     void **st, unsigned *workers)
+{
+	(void)opts;
+	*st = ex;
+	*workers = 1;
+	return 0;
+}
+
+static void own_kick(void *st)
+{
+	(void)st;
+}
+
+static void own_stop(void *st)
+{
+	mp_executor_backend_stopped(st);
+}
+
+/* The backend's calls refuse what would crash or corrupt: a NULL
+ * executor, a local executor (whose jobs its supervisor runs), a NULL
+ * handle or jobs array; the job is still there to end afterwards. */
+static void test_backend_bad_args(void **state)
+{
+	static const struct mp_executor_backend own = {
+		"own", own_start, own_kick, own_stop, NULL};
+	mp_executor_t *local = ex_new((mp_executor_opts_t){.max_workers = 1});
+	mp_executor_t *ex = mp_executor_new(&(mp_executor_opts_t){
+		.backend = &own});
+	mp_backend_job_t job;
+	const mp_bytes_t *out;
+	mp_future_t *f;
+
+	(void)state;
+	assert_non_null(local);
+	assert_non_null(ex);
+	assert_int_equal(mp_executor_backend_take(NULL, 1, &job), 0);
+	assert_int_equal(mp_last_error_code(), -EINVAL);
+	assert_non_null(strstr(mp_last_error(), "mp_executor_backend_take: "
+						"argument 'ex' is NULL"));
+	assert_int_equal(mp_executor_backend_take(local, 1, &job), 0);
+	assert_non_null(strstr(mp_last_error(), "has no backend"));
+	mpt_assert_rc(mp_executor_backend_state(NULL), -EINVAL);
+	mpt_assert_rc(mp_executor_backend_state(local), -EINVAL);
+	mp_executor_backend_stopped(local);
+	mp_executor_backend_break(local, "no");
+	mp_executor_backend_end(NULL, &job, 0, NULL, 0);
+	assert_int_equal(mp_last_error_code(), -EINVAL);
+	/* The local executor was not touched: it still runs tasks. */
+	f = mp_executor_submit(local, twice, &(int){21}, sizeof(int));
+	assert_non_null(f);
+	mpt_assert_rc(mp_future_result(f, mpt_timeout(10), &out), 0);
+	assert_int_equal(*(const int *)out->data, 42);
+	mp_future_free(f);
+
+	f = mp_executor_submit(ex, twice, &(int){1}, sizeof(int));
+	assert_non_null(f);
+	assert_int_equal(mp_executor_backend_take(ex, 1, NULL), 0);
+	assert_non_null(strstr(mp_last_error(), "argument 'jobs' is NULL"));
+	assert_int_equal(mp_executor_backend_state(ex), MP_BACKEND_RUN);
+	assert_int_equal(mp_executor_backend_take(ex, 1, &job), 1);
+	mp_executor_backend_end(ex, NULL, 0, "z", 1);
+	assert_non_null(strstr(mp_last_error(), "argument 'handle' is NULL"));
+	mp_executor_backend_end(ex, job.handle, 0, NULL, 4);
+	assert_non_null(strstr(mp_last_error(), "argument 'data' is NULL"));
+	assert_false(mp_future_done(f));
+	mp_executor_backend_end(ex, job.handle, 0, "done", 4);
+	mpt_assert_rc(mp_future_result(f, mpt_timeout(10), &out), 0);
+	assert_memory_equal(out->data, "done", 4);
+	mp_future_free(f);
+	mp_executor_free(ex);
+	mp_executor_free(local);
+}
+
 static int times3(const void *in, void *out)
 {
 	*(int *)out = *(const int *)in * 3;
@@ -1242,6 +1318,7 @@ int main(int argc, char **argv)
 		MPT(test_shutdown),
 		MPT(test_crash_initializer_max_tasks),
 		MPT(test_new_and_submit_messages),
+		MPT(test_backend_bad_args),
 		MPT(test_map_sizes_that_wrap),
 		MPT(test_exit_with_live_executor),
 		MPT_DEADLINE(test_free_is_bounded, 60),

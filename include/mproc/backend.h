@@ -61,8 +61,9 @@ struct mp_executor_backend {
 /*
  * mp_executor_backend_take - take up to max pending jobs (oldest first;
  * they now count as running): how many were written to jobs (room for
- * max).  0 when there are none.  Never fails; ex is the executor the
- * backend was started for (not checked).  Thread-safe.
+ * max).  0 when there are none, and 0 with -EINVAL as mp_last_error_code
+ * when ex is NULL or has no backend (a local executor) or jobs is NULL
+ * with max > 0.  Thread-safe.
  */
 MP_API size_t mp_executor_backend_take(mp_executor_t *ex, size_t max,
 				       mp_backend_job_t *jobs);
@@ -72,7 +73,9 @@ MP_API size_t mp_executor_backend_take(mp_executor_t *ex, size_t max,
  * (data, len: copied), or a failure code with its message as data (e.g.
  * MP_ETASK, MP_EBROKEN, -ETIMEDOUT, MP_ECANCELLED).  A map chunk's result
  * of another length than count * out_size fails it with MP_EBROKEN.
- * Thread-safe; not with the handle of a job already ended.
+ * Thread-safe; not with the handle of a job already ended.  With ex NULL
+ * or without a backend, handle NULL, or data NULL with len > 0: nothing
+ * is done and mp_last_error_code is -EINVAL.
  */
 MP_API void mp_executor_backend_end(mp_executor_t *ex, void *handle,
 				    int status, const void *data, size_t len);
@@ -86,21 +89,24 @@ enum {
 	MP_BACKEND_STOPPED = 5,    /* mp_executor_backend_stopped was called */
 };
 
-/* mp_executor_backend_state - what the executor asks now (MP_BACKEND_*).
- * Never fails (ex as for take).  Thread-safe. */
+/* mp_executor_backend_state - what the executor asks now (MP_BACKEND_*),
+ * or -EINVAL when ex is NULL or has no backend.  Thread-safe. */
 MP_API int mp_executor_backend_state(mp_executor_t *ex);
 
 /*
  * mp_executor_backend_stopped - every job taken has ended and the workers
  * are gone: mp_executor_shutdown returns.  The pending jobs (if any) fail
- * with MP_ECANCELLED.  Thread-safe.
+ * with MP_ECANCELLED.  Thread-safe.  ex NULL or without a backend:
+ * nothing is done, -EINVAL in mp_last_error_code.
  */
 MP_API void mp_executor_backend_stopped(mp_executor_t *ex);
 
 /*
  * mp_executor_backend_break - no worker is left: the pending jobs fail
  * with MP_EBROKEN and msg, and submissions are refused with it (the
- * running ones are the backend's to end).  Thread-safe.
+ * running ones are the backend's to end); msg NULL reads "the backend
+ * broke".  Thread-safe.  ex NULL or without a backend: nothing is done,
+ * -EINVAL in mp_last_error_code.
  */
 MP_API void mp_executor_backend_break(mp_executor_t *ex, const char *msg);
 

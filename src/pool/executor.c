@@ -579,31 +579,75 @@ void mp_executor_free(mp_executor_t *ex)
 
 /* ---- the backend's side (mproc/backend.h) ---- */
 
+/* Is ex an executor with a backend?  0, or -EINVAL with a reason (a local
+ * executor's jobs are its supervisor's: taking them would run them
+ * twice). */
+static int backend_of(const mp_executor_t *ex)
+{
+	if (ex == NULL)
+		return mp__why(-EINVAL, "argument 'ex' is NULL");
+	if (ex->pool->backend == NULL)
+		return mp__why(-EINVAL, "the executor has no backend (its "
+				       "local workers run its jobs)");
+	return 0;
+}
+
 size_t mp_executor_backend_take(mp_executor_t *ex, size_t max,
 				mp_backend_job_t *jobs)
 {
+	int rc = backend_of(ex);
+
+	if (rc == 0 && jobs == NULL && max > 0)
+		rc = mp__why(-EINVAL, "argument 'jobs' is NULL but max is %zu",
+			     max);
+	if (rc < 0) {
+		MP__RAISE(rc);
+		return 0;
+	}
 	return mp__pool_take(ex->pool, max, jobs);
 }
 
 void mp_executor_backend_end(mp_executor_t *ex, void *handle, int status,
 			     const void *data, size_t len)
 {
-	mp__pool_end(ex->pool, handle, status, data, len);
+	int rc = backend_of(ex);
+
+	if (rc == 0 && handle == NULL)
+		rc = mp__why(-EINVAL, "argument 'handle' is NULL");
+	if (rc == 0 && data == NULL && len > 0)
+		rc = mp__why(-EINVAL, "argument 'data' is NULL but len is %zu",
+			     len);
+	if (rc < 0)
+		MP__RAISE(rc);
+	else
+		mp__pool_end(ex->pool, handle, status, data, len);
 }
 
 int mp_executor_backend_state(mp_executor_t *ex)
 {
-	return mp__pool_remote_state(ex->pool);
+	int rc = backend_of(ex);
+
+	return rc < 0 ? MP__RAISE(rc) : mp__pool_remote_state(ex->pool);
 }
 
 void mp_executor_backend_stopped(mp_executor_t *ex)
 {
-	mp__pool_remote_stopped(ex->pool);
+	int rc = backend_of(ex);
+
+	if (rc < 0)
+		MP__RAISE(rc);
+	else
+		mp__pool_remote_stopped(ex->pool);
 }
 
 void mp_executor_backend_break(mp_executor_t *ex, const char *msg)
 {
-	mp__pool_remote_break(ex->pool, msg);
+	int rc = backend_of(ex);
+
+	if (rc < 0)
+		MP__RAISE(rc);
+	else
+		mp__pool_remote_break(ex->pool, msg ? msg : "the backend broke");
 }
 
 int mp_executor_backend_why(int code, const char *fmt, ...)
