@@ -10,8 +10,10 @@
  * run) | q1 [n] | b1 [n] (one 1 -> 1 run of the queue or the bare ring,
  * with each child's CPU time per message) | cg [n] / cgb [n] (one process
  * puts and gets, queue / bare ring: for callgrind) | solo [n] (the same
- * timed, queue and bare ring). */
+ * timed, queue and bare ring) | c2c [k] (k probes of what one cache line
+ * costs between the two CPUs: see c2c_probe). */
 #include <linux/futex.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -405,6 +407,57 @@ static void pingpong_figure(long n)
 	fflush(stdout);
 }
 
+/* What a cache line costs between CPU 0 and CPU 1: two processes pinned
+ * there pass one counter back and forth (acquire/release, spinning), 10^6
+ * round trips; ns per round trip.  On a VM the host sets it (which cores
+ * or sockets the vCPUs sit on), and it moves by minutes: the context of
+ * the 64-byte figures' spread (docs/queue.md).  Only on a quiet machine:
+ * a pinned side that is preempted stalls the other. */
+static double c2c_probe(void)
+{
+	enum { TRIPS = 1000000 };
+	long *w = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cpu_set_t set;
+	double t0;
+	pid_t pid;
+	int st;
+
+	if (w == MAP_FAILED)
+		exit(1);
+	if ((pid = fork()) == 0) {
+		CPU_ZERO(&set);
+		CPU_SET(1, &set);
+		if (sched_setaffinity(0, sizeof(set), &set) != 0)
+			_exit(1);
+		for (long i = 1; i < 2L * TRIPS; i += 2) {
+			while (__atomic_load_n(w, __ATOMIC_ACQUIRE) != i)
+				;
+			__atomic_store_n(w, i + 1, __ATOMIC_RELEASE);
+		}
+		_exit(0);
+	}
+	CPU_ZERO(&set);
+	CPU_SET(0, &set);
+	if (pid < 0 || sched_setaffinity(0, sizeof(set), &set) != 0)
+		exit(1);
+	t0 = bench_now();
+	for (long i = 0; i < 2L * TRIPS; i += 2) {
+		while (__atomic_load_n(w, __ATOMIC_ACQUIRE) != i)
+			;
+		__atomic_store_n(w, i + 1, __ATOMIC_RELEASE);
+	}
+	t0 = bench_now() - t0;
+	if (waitpid(pid, &st, 0) != pid || st != 0)
+		exit(1);
+	CPU_ZERO(&set);
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		CPU_SET(c, &set);
+	sched_setaffinity(0, sizeof(set), &set); /* as it was: all CPUs */
+	munmap(w, 4096);
+	return t0 / TRIPS * 1e9;
+}
+
 /* The median of n runs, and how far the slowest and fastest lie from it
  * (percent, written into out). */
 static double spread(double *v, int n, char *out, size_t size)
@@ -474,6 +527,12 @@ int main(int argc, char **argv)
 		printf("solo bare: %.1f ns per put+get\n",
 		       (bench_now() - t0) / (double)n * 1e9);
 		munmap(bq, sizeof(*bq));
+		return 0;
+	}
+	if (strcmp(only, "c2c") == 0) {
+		for (long k = 0; k < (argc > 2 ? n : 10); k++)
+			printf("%.0f ", c2c_probe());
+		printf("ns per cache-line round trip, CPU 0 <-> 1\n");
 		return 0;
 	}
 	if (strcmp(only, "pp") == 0) { /* the ping-pong figure only */
