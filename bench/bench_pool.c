@@ -457,8 +457,10 @@ static double bare_rate(void *arg)
 			if (waitpid(pid, &st, 0) != pid || st != 0)
 				die("bare: child");
 		}
-		if (!any)
-			syscall(SYS_futex, &m->seq, FUTEX_WAIT, seq, NULL, NULL, 0);
+		if (!any && syscall(SYS_futex, &m->seq, FUTEX_WAIT, seq,
+				    &(struct timespec){.tv_sec = 10}, NULL, 0) < 0 &&
+		    errno == ETIMEDOUT) /* a child or the server died */
+			die("bare: no answer in 10 s");
 	}
 	rate = N_FRESH / (bench_now() - t0);
 	if (log != NULL && log->n < 32)
