@@ -31,15 +31,15 @@
  * small server forked at the start clones each task's process for the
  * program, which sends the task through one shared memfd and reaps.
  * mproc_cpu_us=, baseline_cpu_us= and bare_fs_cpu_us=: the CPU time per
- * task of the whole (this process's threads, the reaped workers or loops and their children,
- * the fork server), medians: on 2 cores the rate is bound by it, and it
- * moves less than the rate when the machine is busy.  "bench_pool fresh"
- * prints only this figure, "bench_pool tiny" only the tiny-task ones (for
- * A/B runs).
+ * task of the whole (this process's threads, the reaped workers or loops
+ * and their children, the fork server), medians: on 2 cores the rate is
+ * bound by it, and it moves less than the rate when the machine is busy.
+ * "bench_pool fresh" prints only this figure, "bench_pool tiny" only the
+ * tiny-task ones (for A/B runs).
  */
 #include <errno.h>
-#include <linux/futex.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -424,13 +424,31 @@ static void bare_send(int s, long task)
 			die("bare_send");
 }
 
+/* Sleep until a child bumps the futex from seq: -1 after 10 s of none. */
+static int bare_wait(uint32_t seq)
+{
+	struct timespec limit = {.tv_sec = 10};
+
+	if (syscall(SYS_futex, &bare.mem->seq, FUTEX_WAIT, seq, &limit, NULL,
+		    0) < 0 && errno == ETIMEDOUT)
+		return -1;
+	return 0;
+}
+
+/* CPU seconds of bare_rate's processes so far (cpu_now's and the bare
+ * server's). */
+static double bare_cpu(void)
+{
+	return cpu_now() + proc_cpu_s(bare.server);
+}
+
 /* Tasks per second of the bare design (its CPU per task, with the bare
  * server's, noted in arg). */
 static double bare_rate(void *arg)
 {
 	struct bare_mem *m = bare.mem;
 	long sent = 0, got = 0, task[WORKERS];
-	double c0 = cpu_now() + proc_cpu_s(bare.server), t0 = bench_now(), rate;
+	double c0 = bare_cpu(), t0 = bench_now(), rate;
 	struct cpu_log *log = arg;
 
 	for (int s = 0; s < WORKERS; s++)
@@ -457,15 +475,12 @@ static double bare_rate(void *arg)
 			if (waitpid(pid, &st, 0) != pid || st != 0)
 				die("bare: child");
 		}
-		if (!any && syscall(SYS_futex, &m->seq, FUTEX_WAIT, seq,
-				    &(struct timespec){.tv_sec = 10}, NULL, 0) < 0 &&
-		    errno == ETIMEDOUT) /* a child or the server died */
+		if (!any && bare_wait(seq) < 0) /* a child or the server died */
 			die("bare: no answer in 10 s");
 	}
 	rate = N_FRESH / (bench_now() - t0);
 	if (log != NULL && log->n < 32)
-		log->us[log->n++] =
-			(cpu_now() + proc_cpu_s(bare.server) - c0) / N_FRESH * 1e6;
+		log->us[log->n++] = (bare_cpu() - c0) / N_FRESH * 1e6;
 	return rate;
 }
 
@@ -906,10 +921,10 @@ static void print_fresh(void)
 	m = bench_repeat(REPS, fresh_forkserver, &mc);
 	bare_stop();
 	printf("figure=pool_fresh_process_tasks_per_s mproc=%.4g fork=%.4g "
-	       "baseline=%.4g bare_fs=%.4g mproc_cpu_us=%.4g baseline_cpu_us=%.4g "
-	       "bare_fs_cpu_us=%.4g unit=tasks_per_s\n", m, f, b, fl,
-	       bench_median(mc.us, mc.n), bench_median(bc.us, bc.n),
-	       bench_median(fc.us, fc.n));
+	       "baseline=%.4g bare_fs=%.4g mproc_cpu_us=%.4g "
+	       "baseline_cpu_us=%.4g bare_fs_cpu_us=%.4g unit=tasks_per_s\n",
+	       m, f, b, fl, bench_median(mc.us, mc.n),
+	       bench_median(bc.us, bc.n), bench_median(fc.us, fc.n));
 	fflush(stdout);
 }
 
