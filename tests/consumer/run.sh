@@ -55,11 +55,21 @@ cmake --build "$work/cmake" >/dev/null
 LD_LIBRARY_PATH=$libdir "$work/cmake/consumer_shared"
 ldd "$work/cmake/consumer_shared" | grep -q "$libdir"
 "$work/cmake/consumer_static"
+# A program linked with the static library is bound at load time (a forked
+# child must not run the dynamic linker): by the CMake package and by
+# pkg-config --static alike.
+bound_now() {
+	readelf -d "$1" | grep -Eq 'BIND_NOW|FLAGS.*NOW' ||
+		{ echo "consumer: $1 is not linked -z now"; exit 1; }
+}
+bound_now "$work/cmake/consumer_static"
 
 export PKG_CONFIG_PATH=${libdir}pkgconfig
 cc -o "$work/pc_shared" "$here/main.c" $(pkg-config --cflags --libs mproc)
 LD_LIBRARY_PATH=$libdir "$work/pc_shared"
 cc -o "$work/pc_static" "$here/main.c" $(pkg-config --cflags mproc) \
-   "$libdir"libmproc.a $(pkg-config --static --libs-only-l mproc | sed 's/-lmproc//')
+   "$libdir"libmproc.a $(pkg-config --static --libs-only-l mproc | sed 's/-lmproc//') \
+   $(pkg-config --static --libs-only-other mproc)
 "$work/pc_static"
+bound_now "$work/pc_static"
 echo "consumer: installed library OK (CMake package and pkg-config, shared and static; man pages)"
