@@ -1,0 +1,356 @@
+/* pool_fresh.c - bench_pool's pool_fresh_process_tasks_per_s: a pool of
+ * 2 workers with maxtasksperchild=1 (every task on a new worker) over
+ * N_FRESH tiny tasks; mproc= through forkserver, fork= through fork,
+ * beside CPython's Pool doing the same (cpython= forkserver, cpython_fork=
+ * fork); measured first, while this process is small (the baseline's
+ * loops fork it too).  baseline=: two processes each looping fork() +
+ * _exit(0) + waitpid(), the floor of "one new process per task" on two
+ * workers.  bare_fs=: the bare floor of the design, no library (see
+ * bare_rate): a small server forked at the start clones each task's
+ * process for the program, which sends the task through one shared memfd
+ * and reaps.  mproc_cpu_us=, baseline_cpu_us= and bare_fs_cpu_us=: the
+ * CPU time per task of the whole (this process's threads, the reaped
+ * workers or loops and their children, the fork server), medians: on 2
+ * cores the rate is bound by it, and it moves less than the rate when the
+ * machine is busy. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "bench_pool.h"
+#include "process/process_int.h" /* mp__forkserver_pid */
+
+/* ---- a fresh process per task ---- */
+
+static double tv_s(struct timeval t)
+{
+	return (double)t.tv_sec + (double)t.tv_usec / 1e6;
+}
+
+/* CPU seconds process pid has used (its /proc/<pid>/stat), or 0. */
+static double proc_cpu_s(pid_t pid)
+{
+	char path[64], buf[1024], *at;
+	unsigned long ut = 0, st = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* after "pid (comm) ": state is field 3, utime 14, stime 15 */
+	if ((at = strrchr(buf, ')')) == NULL ||
+	    sscanf(at + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+		   &ut, &st) != 2)
+		return 0;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* CPU seconds used so far by this process (all its threads), its reaped
+ * children (workers, loops) and their reaped descendants, and the fork
+ * server (a child reaped only at the end: read in /proc). */
+static double cpu_now(void)
+{
+	struct rusage self, kids;
+	pid_t server = mp__forkserver_pid();
+
+	getrusage(RUSAGE_SELF, &self);
+	getrusage(RUSAGE_CHILDREN, &kids);
+	return tv_s(self.ru_utime) + tv_s(self.ru_stime) + tv_s(kids.ru_utime) +
+	       tv_s(kids.ru_stime) + (server > 0 ? proc_cpu_s(server) : 0);
+}
+
+/* CPU microseconds per task of each run (see cpu_now). */
+struct cpu_log {
+	double us[32];
+	int n;
+};
+
+static void cpu_note(struct cpu_log *log, double c0)
+{
+	if (log != NULL && log->n < 32)
+		log->us[log->n++] = (cpu_now() - c0) / N_FRESH * 1e6;
+}
+
+/* Tasks per second of a maxtasksperchild=1 pool started by method (its
+ * CPU time per task noted in log, if not NULL). */
+static double fresh_rate(const char *method, struct cpu_log *log)
+{
+	static mp_async_result_t *r[N_FRESH];
+	double c0 = cpu_now();
+	mp_pool_t *pool = mp_pool_new(&(mp_pool_opts_t){
+		.processes = WORKERS, .maxtasksperchild = 1,
+		.start_method = method});
+	double t0;
+
+	if (pool == NULL)
+		die("pool_new (fresh)");
+	t0 = bench_now();
+	for (long i = 0; i < N_FRESH; i++) {
+		r[i] = mp_pool_apply_async(pool, tiny_task, &i, sizeof(i), NULL);
+		if (r[i] == NULL)
+			die("apply_async (fresh)");
+	}
+	collect_results(r, N_FRESH);
+	t0 = bench_now() - t0;
+	mp_pool_free(pool);
+	cpu_note(log, c0);
+	return N_FRESH / t0;
+}
+
+static double fresh_forkserver(void *arg)
+{
+	return fresh_rate("forkserver", arg);
+}
+
+static double fresh_fork(void *arg)
+{
+	return fresh_rate("fork", arg);
+}
+
+/* The baseline: WORKERS processes each fork + _exit + waitpid in a loop. */
+static double fresh_baseline(void *arg)
+{
+	pid_t loops[WORKERS];
+	double c0 = cpu_now(), t0 = bench_now(), rate;
+
+	for (int w = 0; w < WORKERS; w++) {
+		if ((loops[w] = fork()) == 0) {
+			for (int i = 0; i < N_FRESH / WORKERS; i++) {
+				pid_t c = fork();
+				int st;
+
+				if (c == 0)
+					_exit(0);
+				if (c < 0 || waitpid(c, &st, 0) != c)
+					_exit(1);
+			}
+			_exit(0);
+		}
+		if (loops[w] < 0)
+			die("fork");
+	}
+	for (int w = 0; w < WORKERS; w++) {
+		int st;
+
+		if (waitpid(loops[w], &st, 0) != loops[w] || st != 0)
+			die("baseline loop");
+	}
+	rate = N_FRESH / (bench_now() - t0);
+	cpu_note(arg, c0);
+	return rate;
+}
+
+/* ---- the bare floor of a fresh process per task (bare_fs=) ----
+ *
+ * The simplest C version of what a forkserver pool with
+ * maxtasksperchild=1 does, without mproc: a server process forked at the
+ * start (while small), a unix socket pair to it and one shared memfd it
+ * inherits.  Per task the program writes the task into its slot of the
+ * memfd and one byte (the slot) to the server; the server clones a child
+ * with CLONE_PARENT (the program's own, reaped by it, as mproc's are); the
+ * child maps the memfd, reads its task, writes the result and its pid,
+ * wakes the program through a futex in the memfd and exits; the program
+ * takes the result, sends the slot's next task and reaps the child.
+ * WORKERS slots in flight. */
+
+struct bare_slot {
+	long task, result;
+	pid_t pid;
+	_Atomic int done;
+};
+
+struct bare_mem {
+	_Atomic uint32_t seq; /* the futex: bumped by every child done */
+	struct bare_slot slot[WORKERS];
+};
+
+static struct {
+	pid_t server;
+	int sock, memfd;
+	struct bare_mem *mem;
+} bare = {.server = -1, .sock = -1, .memfd = -1};
+
+static void bare_child(int memfd, int s)
+{
+	struct bare_mem *m = mmap(NULL, sizeof(*m), PROT_READ | PROT_WRITE,
+				  MAP_SHARED, memfd, 0);
+	struct bare_slot *sl;
+
+	if (m == MAP_FAILED)
+		_exit(1);
+	sl = &m->slot[s];
+	sl->result = sl->task + 1;
+	sl->pid = getpid();
+	atomic_store(&sl->done, 1);
+	atomic_fetch_add(&m->seq, 1);
+	syscall(SYS_futex, &m->seq, FUTEX_WAKE, 1, NULL, NULL, 0);
+	_exit(0);
+}
+
+/* The server: one byte (a slot) in, one child cloned out; EOF ends it. */
+static void bare_server(int sock, int memfd)
+{
+	for (;;) {
+		unsigned char s;
+		ssize_t n = read(sock, &s, 1);
+		long c;
+
+		if (n == 0)
+			_exit(0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || s >= WORKERS)
+			_exit(1);
+		/* fork semantics (no new stack), the child the program's */
+		c = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, NULL, NULL, NULL,
+			    NULL);
+		if (c == 0)
+			bare_child(memfd, s);
+		if (c < 0)
+			_exit(1);
+	}
+}
+
+static void bare_start(void)
+{
+	int sv[2];
+
+	if ((bare.memfd = memfd_create("bare_fs", MFD_CLOEXEC)) < 0 ||
+	    ftruncate(bare.memfd, sizeof(struct bare_mem)) != 0 ||
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+		die("bare_start");
+	if ((bare.server = fork()) == 0) {
+		close(sv[0]);
+		bare_server(sv[1], bare.memfd);
+	}
+	if (bare.server < 0)
+		die("bare_start: fork");
+	close(sv[1]);
+	bare.sock = sv[0];
+	bare.mem = mmap(NULL, sizeof(*bare.mem), PROT_READ | PROT_WRITE,
+			MAP_SHARED, bare.memfd, 0);
+	if (bare.mem == MAP_FAILED)
+		die("bare_start: mmap");
+}
+
+static void bare_stop(void)
+{
+	int st;
+
+	close(bare.sock);
+	if (waitpid(bare.server, &st, 0) != bare.server || st != 0)
+		die("bare server");
+	munmap(bare.mem, sizeof(*bare.mem));
+	close(bare.memfd);
+}
+
+static void bare_send(int s, long task)
+{
+	unsigned char b = (unsigned char)s;
+
+	bare.mem->slot[s].task = task;
+	atomic_store(&bare.mem->slot[s].done, 0);
+	while (write(bare.sock, &b, 1) != 1)
+		if (errno != EINTR)
+			die("bare_send");
+}
+
+/* Sleep until a child bumps the futex from seq: -1 after 10 s of none. */
+static int bare_wait(uint32_t seq)
+{
+	struct timespec limit = {.tv_sec = 10};
+
+	if (syscall(SYS_futex, &bare.mem->seq, FUTEX_WAIT, seq, &limit, NULL,
+		    0) < 0 && errno == ETIMEDOUT)
+		return -1;
+	return 0;
+}
+
+/* CPU seconds of bare_rate's processes so far (cpu_now's and the bare
+ * server's). */
+static double bare_cpu(void)
+{
+	return cpu_now() + proc_cpu_s(bare.server);
+}
+
+/* Tasks per second of the bare design (its CPU per task, with the bare
+ * server's, noted in arg). */
+static double bare_rate(void *arg)
+{
+	struct bare_mem *m = bare.mem;
+	long sent = 0, got = 0, task[WORKERS];
+	double c0 = bare_cpu(), t0 = bench_now(), rate;
+	struct cpu_log *log = arg;
+
+	for (int s = 0; s < WORKERS; s++)
+		bare_send(s, task[s] = sent++);
+	while (got < N_FRESH) {
+		uint32_t seq = atomic_load(&m->seq);
+		int any = 0;
+
+		for (int s = 0; s < WORKERS; s++) {
+			pid_t pid;
+			int st;
+
+			if (!atomic_load(&m->slot[s].done))
+				continue;
+			any = 1;
+			got++;
+			pid = m->slot[s].pid;
+			if (m->slot[s].result != task[s] + 1)
+				die("bare: wrong result");
+			if (sent < N_FRESH)
+				bare_send(s, task[s] = sent++);
+			else
+				atomic_store(&m->slot[s].done, 0);
+			if (waitpid(pid, &st, 0) != pid || st != 0)
+				die("bare: child");
+		}
+		if (!any && bare_wait(seq) < 0) /* a child or the server died */
+			die("bare: no answer in 10 s");
+	}
+	rate = N_FRESH / (bench_now() - t0);
+	if (log != NULL && log->n < 32)
+		log->us[log->n++] = (bare_cpu() - c0) / N_FRESH * 1e6;
+	return rate;
+}
+
+void print_fresh(void)
+{
+	struct cpu_log mc = {.n = 0}, bc = {.n = 0}, fc = {.n = 0};
+	double b, f, m, fl;
+
+	bare_start(); /* while small, as mp_init's server */
+	/* In the order gcc evaluated the printf arguments these were once
+	 * passed as: the baseline first, forkserver last; the bare floor
+	 * right after the baseline. */
+	b = bench_repeat(REPS, fresh_baseline, &bc);
+	fl = bench_repeat(REPS, bare_rate, &fc);
+	f = bench_repeat(REPS, fresh_fork, NULL);
+	m = bench_repeat(REPS, fresh_forkserver, &mc);
+	bare_stop();
+	printf("figure=pool_fresh_process_tasks_per_s mproc=%.4g fork=%.4g "
+	       "baseline=%.4g bare_fs=%.4g mproc_cpu_us=%.4g "
+	       "baseline_cpu_us=%.4g bare_fs_cpu_us=%.4g unit=tasks_per_s\n",
+	       m, f, b, fl, bench_median(mc.us, mc.n),
+	       bench_median(bc.us, bc.n), bench_median(fc.us, fc.n));
+	fflush(stdout);
+}
