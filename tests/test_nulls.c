@@ -316,6 +316,22 @@ static int nulls_input(void *arg, const void **in, size_t *len)
 	return 1;
 }
 
+/* In a worker: mp_task_return with data NULL (len 1) must fail as the
+ * floor says; the task returns "ok" or what went wrong. */
+static int nulls_task_return_null(const void *in, size_t in_len,
+				  mp_task_out_t *out)
+{
+	const char *why = "ok";
+
+	(void)in;
+	(void)in_len;
+	if (mp_task_return(out, NULL, 1) != -EINVAL)
+		why = "mp_task_return(out, NULL, 1) is not -EINVAL";
+	else if (!nulls_word(mp_last_error(), "data"))
+		why = mp_last_error();
+	return mp_task_return(out, why, strlen(why));
+}
+
 static void test_nulls_pool(void **state)
 {
 	mp_pool_opts_t opts = {.processes = 1};
@@ -337,6 +353,9 @@ static void test_nulls_pool(void **state)
 	it = mp_pool_imap(pool, nulls_task, nulls_input, &left, NULL);
 	assert_non_null(it);
 	N_INT(mp_task_return, "out", (NULL, "x", 1));
+	mpt_assert_ok(mp_pool_apply(pool, nulls_task_return_null, NULL, 0, &out));
+	assert_string_equal(out.data, "ok");
+	mp_bytes_destroy(&out);
 	N_RC(mp_task_fail, (NULL, "%s", "documented: records nothing"), -1);
 	X(mp_pool_new, "opts NULL: defaults (documented)");
 	N_PTR(mp_pool_apply_async, "pool", (NULL, nulls_task, "x", 1, NULL));
@@ -687,6 +706,7 @@ static void test_nulls_obj(void **state)
 	N_PTR(mp_obj_strn, "s", (NULL, 1));
 	N_PTR(mp_obj_bytes, "data", (NULL, 1));
 	N_PTR(mp_obj_tuple, "items", (1, NULL));
+	N_PTR(mp_obj_tuple, "item", (1, (mp_obj_t *[]){NULL}));
 	N_PTR(mp_obj_tuple_pack, "item", (1, (mp_obj_t *)NULL));
 	X(mp_obj_list, "no pointer argument");
 	X(mp_obj_dict, "no pointer argument");
@@ -762,9 +782,9 @@ static int nulls_apply(const mp_obj_t *value, void *arg, mp_obj_t **out)
 	return 0;
 }
 
-static void test_nulls_manager(void **state)
+/* The manager.h table against m, a local or a connected manager. */
+static void nulls_manager_calls(mp_manager_t *m)
 {
-	mp_manager_t *m;
 	mp_dictproxy_t *d;
 	mp_listproxy_t *l;
 	mp_namespaceproxy_t *ns;
@@ -782,9 +802,6 @@ static void test_nulls_manager(void **state)
 	mp_bytes_t b = {0};
 	void *any;
 
-	(void)state;
-	m = mp_manager_new(NULL);
-	assert_non_null(m);
 	k = mp_obj_str("k");
 	mpt_assert_ok(mp_manager_dict(m, NULL, &d));
 	mpt_assert_ok(mp_manager_list(m, NULL, &l));
@@ -956,7 +973,36 @@ static void test_nulls_manager(void **state)
 	N_INT(mp_arrayproxy_set, "value", (a, 0, NULL));
 	mp_obj_free(p);
 	mp_obj_free(k);
+}
+
+static void test_nulls_manager(void **state)
+{
+	mp_manager_t *m = mp_manager_new(NULL);
+
+	(void)state;
+	assert_non_null(m);
+	nulls_manager_calls(m);
 	mp_manager_free(m);
+	nulls_done();
+}
+
+/* The same through a connected manager (its proxies talk to the server:
+ * each child opens a connection of its own). */
+static void test_nulls_manager_connected(void **state)
+{
+	mp_manager_opts_t o = {.address = "127.0.0.1:0", .authkey = "k",
+			       .authkey_len = 1};
+	mp_manager_t *server, *m;
+
+	(void)state;
+	server = mp_manager_new(&o);
+	assert_non_null(server);
+	o.address = mp_manager_address(server);
+	m = mp_manager_connect(&o);
+	assert_non_null(m);
+	nulls_manager_calls(m);
+	mp_manager_free(m);
+	mp_manager_free(server);
 	nulls_done();
 }
 
@@ -1115,6 +1161,7 @@ int main(void)
 		MPT(test_nulls_sync),
 		MPT(test_nulls_obj),
 		MPT_DEADLINE(test_nulls_manager, 120),
+		MPT_DEADLINE(test_nulls_manager_connected, 120),
 		MPT(test_nulls_mpi),
 		MPT(test_nulls_covers_every_function),
 	};
