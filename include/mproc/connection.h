@@ -178,9 +178,8 @@ typedef struct mp_listener mp_listener_t;
 
 /*
  * mp_listener_new - bind and listen.  NULL with mp_last_error_code():
- * -EADDRINUSE, -EINVAL (a bad address, port or socket_mode), -ENOMEM,
- * -errno.
- * Thread-safe.
+ * -EADDRINUSE, -EINVAL (a NULL or bad address, port or socket_mode),
+ * -ENOMEM, -errno.  Thread-safe.
  */
 MP_API mp_listener_t *mp_listener_new(const char *address,
 				      const mp_auth_opts_t *opts);
