@@ -29,7 +29,9 @@ int mp_signal_send(pid_t pid, int sig)
 /* The set of n signals: 0, or -EINVAL with a reason. */
 static int make_set(const int *sigs, size_t n, sigset_t *set)
 {
-	if (sigs == NULL || n == 0)
+	if (sigs == NULL)
+		return mp__why(-EINVAL, "argument 'sigs' is NULL");
+	if (n == 0)
 		return mp__why(-EINVAL, "no signals given");
 	sigemptyset(set);
 	for (size_t i = 0; i < n; i++)

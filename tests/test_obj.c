@@ -263,7 +263,7 @@ static void test_containers(void **state)
 	/* appending a NULL reports its constructor's failure */
 	assert_null(mp_obj_str("\xff"));
 	mpt_assert_rc(mp_obj_list_append(l, mp_obj_str("\xff")), -EILSEQ);
-	assert_non_null(strstr(mp_last_error(), "mp_obj_list_append: item is NULL"));
+	assert_non_null(strstr(mp_last_error(), "mp_obj_list_append: argument 'item' is NULL"));
 	/* a wrong container frees the item (ASan sees a leak otherwise) */
 	t = mp_obj_tuple_pack(0);
 	mpt_assert_rc(mp_obj_list_append(t, I(3)), -EINVAL);

@@ -178,9 +178,8 @@ typedef struct mp_listener mp_listener_t;
 
 /*
  * mp_listener_new - bind and listen.  NULL with mp_last_error_code():
- * -EADDRINUSE, -EINVAL (a bad address, port or socket_mode), -ENOMEM,
- * -errno.
- * Thread-safe.
+ * -EADDRINUSE, -EINVAL (a NULL or bad address, port or socket_mode),
+ * -ENOMEM, -errno.  Thread-safe.
  */
 MP_API mp_listener_t *mp_listener_new(const char *address,
 				      const mp_auth_opts_t *opts);
@@ -188,7 +187,8 @@ MP_API mp_listener_t *mp_listener_new(const char *address,
 /*
  * mp_listener_address - the bound address (TCP: with the real port), a
  * string owned by the listener, valid until it is freed (also after
- * mp_listener_close).  NULL for NULL.  Thread-safe.
+ * mp_listener_close).  NULL for NULL (-EINVAL in mp_last_error_code()).
+ * Thread-safe.
  */
 MP_API const char *mp_listener_address(const mp_listener_t *l);
 

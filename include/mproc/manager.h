@@ -172,7 +172,8 @@ MP_API mp_manager_t *mp_manager_connect(const mp_manager_opts_t *opts);
 /*
  * mp_manager_address - the address the server listens on ("127.0.0.1:
  * 40123" with the real port, or the Unix path), owned by m, or NULL when
- * it serves locally only (or m is NULL).  CPython's manager.address.
+ * it serves locally only (or m is NULL: -EINVAL in mp_last_error_code()).
+ * CPython's manager.address.
  */
 MP_API const char *mp_manager_address(const mp_manager_t *m);
 

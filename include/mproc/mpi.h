@@ -83,7 +83,8 @@ struct mp_mpi_fn_entry {
  * mp_mpi_register - make fn runnable by name on every rank.  The macros
  * below call it at load time; the entry must live for ever.  Register
  * before mp_executor_new (every rank the same set).  Two functions of one
- * name make both unusable (their tasks fail with -EINVAL).  Thread-safe.
+ * name make both unusable (their tasks fail with -EINVAL).  e NULL, or an
+ * entry without a name or fn, is ignored.  Thread-safe.
  */
 MP_API void mp_mpi_register(struct mp_mpi_fn_entry *e);
 

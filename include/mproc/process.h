@@ -248,7 +248,9 @@ struct mp_target_entry {
  * children.  MP_TARGET(fn) calls it at load time (before main), which is
  * what spawn needs: the new program must know the name before mp_init.
  * The entry must live for ever (a static).  Two functions under one name
- * make both unusable by name (start fails with -EINVAL).  Thread-safe.
+ * make both unusable by name (start fails with -EINVAL).  e NULL (or
+ * without a name or fn): nothing is registered, -EINVAL in
+ * mp_last_error_code().  Thread-safe.
  */
 MP_API void mp_target_register(struct mp_target_entry *e);
 

@@ -67,7 +67,7 @@ MP_API void mp_value_free(mp_value_t *v);
 
 /*
  * The value itself, for direct typed access (hold the lock if others
- * write); NULL for NULL.
+ * write); NULL for NULL (-EINVAL in mp_last_error_code()).
  */
 MP_API void *mp_value_ptr(mp_value_t *v);
 
@@ -80,10 +80,11 @@ MP_API void *mp_value_ptr(mp_value_t *v);
 MP_API int mp_value_get(mp_value_t *v, void *out);
 MP_API int mp_value_set(mp_value_t *v, const void *in);
 
-/* Its RLock (Value.get_lock()), or NULL for a raw value. */
+/* Its RLock (Value.get_lock()), or NULL for a raw value (and for NULL,
+ * with -EINVAL in mp_last_error_code()). */
 MP_API mp_rlock_t *mp_value_get_lock(mp_value_t *v);
 
-/* Its typecode; '\0' for NULL. */
+/* Its typecode; '\0' for NULL (-EINVAL in mp_last_error_code()). */
 MP_API char mp_value_typecode(const mp_value_t *v);
 
 /*
@@ -99,7 +100,8 @@ MP_API void mp_array_free(mp_array_t *a);
 /*
  * mp_array_ptr - the first element, for direct typed access (hold the lock
  * if others write); mp_array_len - the number of elements;
- * mp_array_typecode - its typecode.  NULL, 0 and '\0' for NULL.
+ * mp_array_typecode - its typecode.  NULL, 0 and '\0' for NULL (-EINVAL
+ * in mp_last_error_code()).
  */
 MP_API void *mp_array_ptr(mp_array_t *a);
 MP_API size_t mp_array_len(const mp_array_t *a);
@@ -110,7 +112,8 @@ MP_API char mp_array_typecode(const mp_array_t *a);
 MP_API int mp_array_get(mp_array_t *a, size_t i, void *out);
 MP_API int mp_array_set(mp_array_t *a, size_t i, const void *in);
 
-/* Its RLock (Array.get_lock()), or NULL for a raw array. */
+/* Its RLock (Array.get_lock()), or NULL for a raw array (and for NULL,
+ * with -EINVAL in mp_last_error_code()). */
 MP_API mp_rlock_t *mp_array_get_lock(mp_array_t *a);
 
 /* ---- SharedMemory ---- */
@@ -146,8 +149,8 @@ MP_API mp_shm_t *mp_shm_attach(const char *name);
 
 /*
  * The mapping (NULL after mp_shm_close, or for NULL), its size (whole
- * segment; 0 for NULL) and its name (without '/'; NULL for NULL).  Valid
- * until mp_shm_free.
+ * segment; 0 for NULL) and its name (without '/'; NULL for NULL).  For
+ * NULL, -EINVAL in mp_last_error_code().  Valid until mp_shm_free.
  */
 MP_API void *mp_shm_buf(const mp_shm_t *s);
 MP_API size_t mp_shm_size(const mp_shm_t *s);

@@ -409,7 +409,8 @@ mp_listener_t *mp_listener_new(const char *address, const mp_auth_opts_t *opts)
 
 const char *mp_listener_address(const mp_listener_t *l)
 {
-	return l ? l->address : NULL;
+	MP__CHECK_NULL_P(l);
+	return l->address;
 }
 
 int mp__listener_fd(const mp_listener_t *l)

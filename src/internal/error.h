@@ -61,14 +61,18 @@ int mp__error_code(void);
 				       #ptr);                                 \
 	} while (0)
 
-/* Same for functions returning a pointer. */
-#define MP__CHECK_NULL_P(ptr)                                                 \
+/* Same for functions returning something else than the code: return ret
+ * (NULL, 0, '\0') with the code and message set. */
+#define MP__CHECK_NULL_RET(ptr, ret)                                          \
 	do {                                                                  \
 		if ((ptr) == NULL) {                                          \
 			MP__ERR(-EINVAL, "argument '%s' is NULL", #ptr);      \
-			return NULL;                                          \
+			return ret;                                           \
 		}                                                             \
 	} while (0)
+
+/* Same for functions returning a pointer. */
+#define MP__CHECK_NULL_P(ptr) MP__CHECK_NULL_RET(ptr, NULL)
 
 /* -errno of the failed syscall, with its name in the message (public). */
 #define MP__SYSERR(what) MP__ERR(-errno, "%s: %s", (what), mp_strerror(-errno))

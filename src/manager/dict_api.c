@@ -279,40 +279,48 @@ int mp__dict_collect(mp_dictproxy_t *d, int want, mp_obj_t **out)
 	return 0;
 }
 
-static int collect_pub(mp_dictproxy_t *d, int want, mp_obj_t **out)
+/* keys/values/items/copy: a code with its reason (the public function
+ * reports it under its own name). */
+static int collect(mp_dictproxy_t *d, int want, mp_obj_t **out)
 {
 	int rc;
 
-	MP__CHECK_NULL(out);
+	if (out == NULL)
+		return mp__why(-EINVAL, "argument 'out' is NULL");
 	*out = NULL;
-	CHECK_D(d);
-	if ((rc = mp__dict_collect(d, want, out)) < 0)
-		return mp__error(rc, want == WANT_KEYS     ? "mp_dictproxy_keys"
-				     : want == WANT_VALUES ? "mp_dictproxy_values"
-				     : want == WANT_ITEMS  ? "mp_dictproxy_items"
-							   : "mp_dictproxy_copy",
-				 "%s", mp__reason(rc));
-	return 0;
+	if (d == NULL)
+		return mp__why(-EINVAL, "argument 'd' is NULL");
+	if ((rc = mp__dict_closed(d)) < 0)
+		return rc;
+	return mp__dict_collect(d, want, out);
 }
 
 int mp_dictproxy_keys(mp_dictproxy_t *d, mp_obj_t **out)
 {
-	return collect_pub(d, WANT_KEYS, out);
+	int rc = collect(d, WANT_KEYS, out);
+
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 int mp_dictproxy_values(mp_dictproxy_t *d, mp_obj_t **out)
 {
-	return collect_pub(d, WANT_VALUES, out);
+	int rc = collect(d, WANT_VALUES, out);
+
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 int mp_dictproxy_items(mp_dictproxy_t *d, mp_obj_t **out)
 {
-	return collect_pub(d, WANT_ITEMS, out);
+	int rc = collect(d, WANT_ITEMS, out);
+
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 int mp_dictproxy_copy(mp_dictproxy_t *d, mp_obj_t **out)
 {
-	return collect_pub(d, WANT_DICT, out);
+	int rc = collect(d, WANT_DICT, out);
+
+	return rc < 0 ? MP__RAISE(rc) : 0;
 }
 
 int mp_dictproxy_update(mp_dictproxy_t *d, const mp_obj_t *other)

@@ -275,8 +275,7 @@ int mp_manager_batch_end(mp_manager_t *m)
 
 const char *mp_manager_address(const mp_manager_t *m)
 {
-	if (m == NULL)
-		return NULL;
+	MP__CHECK_NULL_P(m);
 	if (m->remote != NULL)
 		return mp__rclient_address(m->remote);
 	return m->l ? mp_listener_address(m->l) : NULL;

@@ -34,6 +34,10 @@ size_t mpb_ntable;
 
 void mp_mpi_register(struct mp_mpi_fn_entry *e)
 {
+	/* (libmproc_mpi cannot write mp_last_error: the header says it is
+	 * ignored; a nameless entry would crash the sort at start) */
+	if (e == NULL || e->name == NULL || e->fn == NULL)
+		return;
 	pthread_mutex_lock(&reg_mu);
 	e->next = reg_head;
 	reg_head = e;

@@ -273,8 +273,10 @@ int mp_obj_kind(const mp_obj_t *o)
 
 /* -EINVAL naming what was expected and what came (public layer). */
 #define WRONG_KIND(o, want)                                                   \
-	MP__ERR(-EINVAL, "expected %s, got %s", (want),                      \
-		(o) ? mp_obj_kind_name((o)->kind) : "NULL")
+	((o) == NULL ? MP__ERR(-EINVAL, "argument '%s' is NULL (expected %s)",  \
+			       #o, (want))                                   \
+		     : MP__ERR(-EINVAL, "expected %s, got %s", (want),         \
+			       mp_obj_kind_name((o)->kind)))
 
 int mp_obj_as_bool(const mp_obj_t *o, bool *out)
 {
@@ -438,13 +440,14 @@ int mp_obj_item(const mp_obj_t *o, ptrdiff_t i, const mp_obj_t **out)
 	return 0;
 }
 
-/* A NULL item put in a container: its constructor's code, with a reason. */
-static int null_item(void)
+/* A NULL item (argument arg) put in a container: its constructor's code,
+ * with a reason naming the argument. */
+static int null_item(const char *arg)
 {
 	int rc = null_item_code();
 
-	return mp__why(rc, "item is NULL (its constructor failed: %s)",
-		       mp_strerror(rc));
+	return mp__why(rc, "argument '%s' is NULL (its constructor failed: %s)",
+		       arg, mp_strerror(rc));
 }
 
 int mp_obj_list_append(mp_obj_t *list, mp_obj_t *item)
@@ -452,7 +455,7 @@ int mp_obj_list_append(mp_obj_t *list, mp_obj_t *item)
 	int rc;
 
 	if (item == NULL)
-		return MP__RAISE(null_item());
+		return MP__RAISE(null_item("item"));
 	if (list == NULL || list->kind != MP_OBJ_LIST) {
 		mp__obj_decref(item);
 		return WRONG_KIND(list, "list");
@@ -469,7 +472,7 @@ int mp_obj_dict_set(mp_obj_t *d, mp_obj_t *key, mp_obj_t *value)
 	if (key == NULL || value == NULL) {
 		mp__obj_decref(key);
 		mp__obj_decref(value);
-		return MP__RAISE(null_item());
+		return MP__RAISE(null_item(key == NULL ? "key" : "value"));
 	}
 	if (d == NULL || d->kind != MP_OBJ_DICT) {
 		mp__obj_decref(key);
@@ -507,9 +510,11 @@ static int lookup(const mp_obj_t *d, const mp_obj_t *key, int kind_ok,
 
 	if (key == NULL)
 		return mp__why(-EINVAL, "argument 'key' is NULL");
-	if (d == NULL || !kind_ok)
+	if (d == NULL)
+		return mp__why(-EINVAL, "argument 'd' is NULL");
+	if (!kind_ok)
 		return mp__why(-EINVAL, "expected dict, got %s",
-			       d ? mp_obj_kind_name(d->kind) : "NULL");
+			       mp_obj_kind_name(d->kind));
 	if ((rc = mp__obj_hashable(key)) < 0)
 		return rc;
 	*at = mp__obj_find(d, key, mp__obj_hash_of(key));
@@ -597,7 +602,7 @@ int mp_obj_set_add(mp_obj_t *s, mp_obj_t *item)
 	int rc;
 
 	if (item == NULL)
-		return MP__RAISE(null_item());
+		return MP__RAISE(null_item("item"));
 	if (s == NULL || !mp__obj_set_kind(s->kind)) {
 		mp__obj_decref(item);
 		return WRONG_KIND(s, "set");
@@ -614,7 +619,8 @@ int mp_obj_contains(const mp_obj_t *o, const mp_obj_t *item)
 	int rc;
 
 	MP__CHECK_NULL(item);
-	if (o != NULL && (o->kind == MP_OBJ_TUPLE || o->kind == MP_OBJ_LIST)) {
+	MP__CHECK_NULL(o);
+	if (o->kind == MP_OBJ_TUPLE || o->kind == MP_OBJ_LIST) {
 		for (i = 0; i < o->u.c.n; i++)
 			if (mp__obj_eq(o->u.c.v[i], item))
 				return 1;

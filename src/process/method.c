@@ -111,8 +111,11 @@ void mp_target_register(struct mp_target_entry *e)
 {
 	struct mp_target_entry *head, *q;
 
-	if (e == NULL || e->name == NULL || e->fn == NULL)
+	if (e == NULL || e->name == NULL || e->fn == NULL) {
+		MP__ERR(-EINVAL, "argument '%s' is NULL",
+			e == NULL ? "e" : e->name == NULL ? "e->name" : "e->fn");
 		return;
+	}
 	head = atomic_load(&targets);
 	for (;;) {
 		for (q = head; q != NULL; q = q->next)

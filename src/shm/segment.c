@@ -165,17 +165,20 @@ mp_shm_t *mp_shm_attach(const char *name)
 
 void *mp_shm_buf(const mp_shm_t *s)
 {
-	return s ? s->buf : NULL;
+	MP__CHECK_NULL_P(s);
+	return s->buf;
 }
 
 size_t mp_shm_size(const mp_shm_t *s)
 {
-	return s ? s->size : 0;
+	MP__CHECK_NULL_RET(s, 0);
+	return s->size;
 }
 
 const char *mp_shm_name(const mp_shm_t *s)
 {
-	return s ? s->name + 1 : NULL;
+	MP__CHECK_NULL_P(s);
+	return s->name + 1;
 }
 
 int mp_shm_close(mp_shm_t *s)

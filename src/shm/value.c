@@ -147,7 +147,8 @@ void mp_value_free(mp_value_t *v)
 
 void *mp_value_ptr(mp_value_t *v)
 {
-	return v ? v->a.data : NULL;
+	MP__CHECK_NULL_P(v);
+	return v->a.data;
 }
 
 int mp_value_get(mp_value_t *v, void *out)
@@ -172,12 +173,14 @@ int mp_value_set(mp_value_t *v, const void *in)
 
 mp_rlock_t *mp_value_get_lock(mp_value_t *v)
 {
-	return v && v->a.locked ? &v->a.lock : NULL;
+	MP__CHECK_NULL_P(v);
+	return v->a.locked ? &v->a.lock : NULL;
 }
 
 char mp_value_typecode(const mp_value_t *v)
 {
-	return v ? v->a.typecode : '\0';
+	MP__CHECK_NULL_RET(v, '\0');
+	return v->a.typecode;
 }
 
 /* ---- Array ---- */
@@ -198,17 +201,20 @@ void mp_array_free(mp_array_t *a)
 
 void *mp_array_ptr(mp_array_t *a)
 {
-	return a ? a->data : NULL;
+	MP__CHECK_NULL_P(a);
+	return a->data;
 }
 
 size_t mp_array_len(const mp_array_t *a)
 {
-	return a ? a->len : 0;
+	MP__CHECK_NULL_RET(a, 0);
+	return a->len;
 }
 
 char mp_array_typecode(const mp_array_t *a)
 {
-	return a ? a->typecode : '\0';
+	MP__CHECK_NULL_RET(a, '\0');
+	return a->typecode;
 }
 
 int mp_array_get(mp_array_t *a, size_t i, void *out)
@@ -239,5 +245,6 @@ int mp_array_set(mp_array_t *a, size_t i, const void *in)
 
 mp_rlock_t *mp_array_get_lock(mp_array_t *a)
 {
-	return a && a->locked ? &a->lock : NULL;
+	MP__CHECK_NULL_P(a);
+	return a->locked ? &a->lock : NULL;
 }
