@@ -23,7 +23,12 @@
  * leave the code in mp_last_error_code().  Predicates (is_alive, done,
  * empty, locked, broken, ...) return 1 or 0, or a negative code.  After any
  * failure, mp_last_error() holds one message naming the public function and
- * the argument or cause; a call that succeeds leaves it untouched.
+ * the argument or cause; a call that succeeds leaves it untouched.  A getter
+ * that returns a pointer, a size or a character (mp_value_ptr, mp_shm_size,
+ * mp_array_typecode, ...) returns NULL, 0 or '\0' for a NULL object and
+ * counts that as a failure: -EINVAL and a message, as any other.  Every
+ * public function is called with NULL for each pointer argument by
+ * tests/test_nulls.c, which fails when a new one is not.
  *
  * Argument order.  The object, then the inputs (caller-owned buffers with
  * their capacity count as inputs), then the options, then the timeout, then
