@@ -23,7 +23,7 @@
  *   MPT_NO_FORK=1       run the tests in this process, as plain cmocka does
  *                       (under a debugger); there is no deadline then
  *   MPT_VALGRIND=1      the program runs under valgrind (tests/valgrind/run.sh
- *                       sets it): mpt_valgrind() for the few CPU-time bounds
+ *                       sets it): mpt_slow_wakes() for the few CPU-time bounds
  *                       its instrumentation changes
  *
  * Children forked by a test must never use cmocka's asserts (a failed assert
@@ -68,6 +68,15 @@
 #endif
 #endif
 
+/* MPT_TSAN: a ThreadSanitizer build (the same two spellings). */
+#if defined(__SANITIZE_THREAD__)
+#define MPT_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MPT_TSAN 1
+#endif
+#endif
+
 #define MPT_MAX_SHM 256
 
 static struct {
@@ -90,6 +99,18 @@ static inline double mpt_timeout(double seconds)
 static inline bool mpt_valgrind(void)
 {
 	return getenv("MPT_VALGRIND") != NULL;
+}
+
+/* Under valgrind or in a ThreadSanitizer build: both multiply the CPU time
+ * of a wake (a futex call, the scheduler's work for it), which the few
+ * bounds on a sleeper's CPU time must allow for.  Never to skip. */
+static inline bool mpt_slow_wakes(void)
+{
+#ifdef MPT_TSAN
+	return true;
+#else
+	return mpt_valgrind();
+#endif
 }
 
 static inline double mpt_now(void)

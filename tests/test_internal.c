@@ -914,8 +914,10 @@ static void test_ring_producer_sleeps_behind_a_short_holder(void **state)
 	/* 2.5 % here; the naps: 22-28 %.  Under valgrind each of the
 	 * sleeper's wakes (one a millisecond: ring_wait.c's SHORT_WAIT_NS)
 	 * costs about ten times more: 27-35 % measured, so the bound is
-	 * 60 % there (naps, or a spin, cost more under valgrind too). */
-	assert_true(cpu < 0.3 * (mpt_valgrind() ? 0.60 : 0.10));
+	 * 60 % there (naps, or a spin, cost more under valgrind too); the
+	 * same under TSan, where it went over 10 % in a CI run with other tests
+	 * beside (a spin is still ~100 %). */
+	assert_true(cpu < 0.3 * (mpt_slow_wakes() ? 0.60 : 0.10));
 	assert_false(put_done(&b));
 	/* The give of a fast put. */
 	__atomic_store_n(&r->plock, 0, __ATOMIC_RELEASE);

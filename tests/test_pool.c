@@ -526,14 +526,6 @@ static void test_crash_fails_only_its_task(void **state)
 	mp_pool_free(p);
 }
 
-#if defined(__SANITIZE_THREAD__)
-#define MPT_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define MPT_TSAN 1
-#endif
-#endif
-
 static void *pause_forever(void *arg)
 {
 	(void)arg;
