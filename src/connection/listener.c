@@ -342,26 +342,20 @@ mp_listener_t *mp_listener_new(const char *address, const mp_auth_opts_t *opts)
 	if (a.family != AF_UNIX &&
 	    setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) {
 		MP__SYSERR("setsockopt(SO_REUSEADDR)");
-		close(l->fd);
-		mp__free(l);
-		return NULL;
+		goto fail;
 	}
 	/* Linux gives a socket file the mode of the socket's inode (less the
 	 * umask): set it before bind, so the file is never wider. */
 	if (a.family == AF_UNIX && address[0] != '@' &&
 	    fchmod(l->fd, mode) < 0) {
 		MP__SYSERR("fchmod");
-		close(l->fd);
-		mp__free(l);
-		return NULL;
+		goto fail;
 	}
 	if (bind(l->fd, (struct sockaddr *)&a.ss, a.len) < 0 ||
 	    listen(l->fd, opts && opts->backlog > 0 ? opts->backlog : 1) < 0) {
 		MP__ERR(-errno, "cannot listen on %s: %s", address,
 			mp_strerror(-errno));
-		close(l->fd);
-		mp__free(l);
-		return NULL;
+		goto fail;
 	}
 	if (a.family == AF_UNIX) {
 		snprintf(l->address, sizeof(l->address), "%s", address);
@@ -378,9 +372,7 @@ mp_listener_t *mp_listener_new(const char *address, const mp_auth_opts_t *opts)
 
 		if (getsockname(l->fd, (struct sockaddr *)&ss, &sl) < 0) {
 			MP__SYSERR("getsockname");
-			close(l->fd);
-			mp__free(l);
-			return NULL;
+			goto fail;
 		}
 		if (ss.ss_family == AF_INET) {
 			struct sockaddr_in *in = (struct sockaddr_in *)&ss;
@@ -405,6 +397,10 @@ mp_listener_t *mp_listener_new(const char *address, const mp_auth_opts_t *opts)
 		memcpy(l->key, opts->authkey, l->keylen);
 	}
 	return l;
+fail: /* the socket made, nothing else: the message is set */
+	close(l->fd);
+	mp__free(l);
+	return NULL;
 }
 
 const char *mp_listener_address(const mp_listener_t *l)
