@@ -1145,6 +1145,135 @@ static void test_maxtasksperchild_one_close_pending(void **state)
 	}
 }
 
+/* What a worker leaves in stdout's buffer for its exit to write. */
+enum { HELD_BYTES = 256 << 10 };
+
+/* Its pid; and HELD_BYTES in stdout's buffer, which its exit writes
+ * (fflush) into a pipe nobody reads yet: its exit waits there. */
+static int pid_and_held_output(const void *in, size_t len, mp_task_out_t *out)
+{
+	static char block[4096], held[2 * HELD_BYTES];
+	pid_t me = getpid();
+
+	(void)in;
+	(void)len;
+	memset(block, 'x', sizeof(block));
+	/* our buffer: glibc ignores the size with NULL */
+	if (setvbuf(stdout, held, _IOFBF, sizeof(held)) != 0)
+		return mp_task_fail(out, "setvbuf");
+	for (size_t n = 0; n < HELD_BYTES; n += sizeof(block))
+		if (fwrite(block, 1, sizeof(block), stdout) != sizeof(block))
+			return mp_task_fail(out, "fwrite");
+	return mp_task_return(out, &me, sizeof(me));
+}
+
+/* Read HELD_BYTES from fd: 0, or -1 (an error, EOF, or 30 s (scaled)
+ * without a byte). */
+static int read_held(int fd)
+{
+	static char buf[65536];
+	size_t got = 0;
+
+	while (got < HELD_BYTES) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		ssize_t n;
+
+		if (poll(&pfd, 1, (int)(mpt_timeout(30) * 1000)) <= 0)
+			return -1;
+		if ((n = read(fd, buf, sizeof(buf))) <= 0)
+			return -1;
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * The scenario of test_retired_worker_replaced_while_it_exits, with stdout
+ * on a pipe whose read end is rd (no asserts here): 0 or where it failed.
+ * *pids: the first worker's and the second's.
+ */
+static int retiree_scenario(const char *method, bool terminate, int rd,
+			    pid_t pids[2])
+{
+	mp_pool_t *p = mp_pool_new(&(mp_pool_opts_t){
+		.processes = 1, .maxtasksperchild = 1, .start_method = method});
+	mp_async_result_t *r;
+	const mp_bytes_t *out;
+	mp_proc_status_t st;
+	int rc = 0;
+
+	if (p == NULL)
+		return 1;
+	/* The first worker sends its result, then its exit blocks. */
+	if ((r = mp_pool_apply_async(p, pid_and_held_output, NULL, 0, NULL)) == NULL ||
+	    mp_async_result_get(r, mpt_timeout(60), &out) != 0 ||
+	    out->len != sizeof(pid_t))
+		rc = 2;
+	else
+		memcpy(&pids[0], out->data, sizeof(pid_t));
+	mp_async_result_free(r);
+	/* Its replacement runs the next task meanwhile. */
+	if (rc == 0 &&
+	    ((r = mp_pool_apply_async(p, worker_pid, NULL, 0, NULL)) == NULL ||
+	     mp_async_result_get(r, mpt_timeout(20), &out) != 0 ||
+	     out->len != 2 * sizeof(pid_t)))
+		rc = 3;
+	else if (rc == 0)
+		memcpy(&pids[1], out->data, sizeof(pid_t));
+	if (rc == 0)
+		mp_async_result_free(r);
+	/* ... while the first one still waits in its exit. */
+	if (rc == 0 && (mp_proc_status(pids[0], &st) != 0 || st.state == 'Z'))
+		rc = 4;
+	if (terminate) {
+		/* The pool ends without waiting for it: it is killed. */
+		if (mp_pool_terminate(p) != 0 || mp_pool_join(p, mpt_timeout(30)) != 0)
+			rc = rc ? rc : 5;
+	} else if (rc == 0) {
+		if (read_held(rd) != 0)
+			rc = 6;
+		else if (mp_pool_close(p) != 0 || mp_pool_join(p, mpt_timeout(30)) != 0)
+			rc = 7;
+	}
+	mp_pool_free(p);
+	return rc;
+}
+
+/*
+ * maxtasksperchild=1: a worker that has sent its last result is replaced at
+ * once, not when its exit is over (its address space's teardown, or here a
+ * flush into a full pipe, which waits).  Whether the pool is closed once
+ * that exit ends or terminated while it waits, it reaps it: no zombie, no
+ * wait for it.  Each start method.
+ */
+static void test_retired_worker_replaced_while_it_exits(void **state)
+{
+	(void)state;
+	for (size_t m = 0; m < 3; m++)
+		for (int terminate = 0; terminate < 2; terminate++) {
+			pid_t pids[2] = {0, 0};
+			int fds[2], saved, rc;
+
+			assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+			fflush(stdout);
+			saved = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 0);
+			assert_true(saved >= 0);
+			assert_int_equal(dup2(fds[1], STDOUT_FILENO), STDOUT_FILENO);
+			rc = retiree_scenario(methods[m], terminate, fds[0], pids);
+			assert_int_equal(dup2(saved, STDOUT_FILENO), STDOUT_FILENO);
+			close(saved);
+			close(fds[0]);
+			close(fds[1]);
+			if (rc != 0)
+				fail_msg("%s%s: step %d failed (%s)", methods[m],
+					 terminate ? ", terminated" : "", rc,
+					 mp_last_error());
+			assert_int_not_equal(pids[0], pids[1]);
+			assert_gone(pids[0]);
+			assert_gone(pids[1]);
+		}
+}
+
 /* Shared with the fork workers of test_preplaced_job_survives_death:
  * starts counts the workers' initializer calls, runs each task's runs. */
 enum { PRE_N = 6, PRE_DIES = 2 };
@@ -2428,6 +2557,7 @@ int main(int argc, char **argv)
 		MPT(test_maxtasksperchild_one),
 		MPT(test_maxtasksperchild_one_close_pending),
 		MPT(test_replacement_starter),
+		MPT_DEADLINE(test_retired_worker_replaced_while_it_exits, 120),
 		MPT(test_preplaced_job_survives_death),
 		MPT(test_new_workers_never_print_parent_output),
 		MPT(test_chaos_random_kills),

@@ -537,6 +537,10 @@ static void take_result(mp_pool_t *p, void **rec, size_t len, const void *data)
 	else
 		mp__pool_end_job(p, j, h.status, (const char *)data + sizeof(h),
 			len - sizeof(h), rec);
+	/* Its last: it left its slot before it sent this (worker_slot.gone) */
+	if (w->budget == 0 && w->head == NULL && w->alive && !w->stopping &&
+	    __atomic_load_n(&p->slots[h.worker].gone, __ATOMIC_ACQUIRE))
+		w->retiring = true;
 }
 
 /* Results come into the pool's scratch buffer (no allocation per task:

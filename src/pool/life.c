@@ -51,12 +51,13 @@ int mp__pool_create(const mp_pool_opts_t *opts, mp_pool_t **out)
 	p->sup_sleeping = mp__arena_alloc(sizeof(*p->sup_sleeping));
 	p->results = mp__ring_new(RESULT_BYTES, 0, 0);
 	p->rbuf = mp__malloc(RBUF_BYTES);
-	p->pfd = mp__calloc(p->n + 1, sizeof(*p->pfd));
+	p->pfd = mp__calloc(2 * (size_t)p->n + 1, sizeof(*p->pfd));
 	p->deaf = mp__calloc(p->n, sizeof(*p->deaf));
+	p->retired = mp__calloc(p->n, sizeof(*p->retired));
 	p->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (p->w == NULL || p->slots == NULL || p->sup_sleeping == NULL ||
 	    p->results == NULL || p->rbuf == NULL || p->pfd == NULL ||
-	    p->deaf == NULL || p->efd < 0) {
+	    p->deaf == NULL || p->retired == NULL || p->efd < 0) {
 		rc = mp__why(-ENOMEM, "cannot set up the pool");
 		goto fail;
 	}
@@ -162,6 +163,8 @@ void mp__pool_terminate(mp_pool_t *p)
 		for (unsigned i = 0; i < p->n; i++)
 			if (p->w[i].alive)
 				mp__pool_kill_worker(&p->w[i]);
+		for (unsigned k = 0; k < p->nretired; k++)
+			kill(-mp_process_pid(p->retired[k]), SIGKILL);
 	}
 	mp__pool_unlock(p);
 	mp__pool_kick(p);
@@ -178,6 +181,8 @@ void mp__pool_signal_workers(mp_pool_t *p, int sig)
 		for (unsigned i = 0; i < p->n; i++)
 			if (p->w[i].alive)
 				kill(-mp_process_pid(p->w[i].proc), sig);
+		for (unsigned k = 0; k < p->nretired; k++)
+			kill(-mp_process_pid(p->retired[k]), sig);
 	}
 	mp__pool_unlock(p);
 	mp__pool_kick(p);
@@ -262,6 +267,7 @@ void mp__pool_destroy(mp_pool_t *pool)
 	mp__free(pool->rbuf);
 	mp__free(pool->pfd);
 	mp__free(pool->deaf);
+	mp__free(pool->retired);
 	mp__free(pool->w);
 	mp__free(pool);
 }

@@ -273,6 +273,8 @@ struct worker {
 	bool inbox_clean;            /* it exited 0 with no job in flight */
 	bool told;                   /* dying: its started job has failed
 				      * already (see worker_dying) */
+	bool retiring;               /* its last result came, its slot is
+				      * free (see mp__pool_retire) */
 };
 
 struct mp_pool {
@@ -296,6 +298,8 @@ struct mp_pool {
 	struct pollfd *pfd;          /* the supervisor's: made by new, so
 				      * that a thread never lacks it */
 	mp_process_t **deaf;         /* the supervisor's (see worker_gone) */
+	mp_process_t **retired;      /* n: workers replaced while they exit */
+	unsigned nretired;
 	int efd;
 	uint64_t next_id, timeout_ns, avg_ns;
 	bool forced;                 /* signal_workers: started jobs break */
@@ -411,6 +415,11 @@ void mp__pool_starts_done(mp_pool_t *p);
 void mp__pool_retry_starts(mp_pool_t *p);
 bool mp__pool_start_here(mp_pool_t *p);
 void mp__pool_worker_ended(mp_pool_t *p, unsigned i);
+/* Replace the workers whose last result came (retiring): their processes,
+ * which exit on their own, are kept in p->retired until reaped. */
+void mp__pool_retire(mp_pool_t *p);
+/* Reap the retired workers that have exited. */
+void mp__pool_reap_retired(mp_pool_t *p);
 /* Start the watcher thread; stop it and the starter thread (gives the lock
  * back for the joins). */
 void mp__pool_watcher_start(mp_pool_t *p);

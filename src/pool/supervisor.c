@@ -78,6 +78,8 @@ static bool supervise(mp_pool_t *p, struct pollfd *pfd, mp_process_t **deaf,
 	mp__pool_starts_done(p);
 	mp__pool_retry_starts(p); /* before deaths: see worker_ended */
 	mp__pool_drain_results(p);
+	mp__pool_retire(p);
+	mp__pool_reap_retired(p);
 	for (unsigned i = 0; i < p->n; i++)
 		if (worker_gone(p, i, pfd[i + 1].revents, deaf))
 			mp__pool_worker_ended(p, i);
@@ -90,6 +92,7 @@ static bool supervise(mp_pool_t *p, struct pollfd *pfd, mp_process_t **deaf,
 				mp__ring_close(p->w[i].args.inbox);
 				p->w[i].stopping = true;
 			}
+	any = p->nretired > 0;
 	for (unsigned i = 0; i < p->n; i++)
 		any |= p->w[i].alive || p->w[i].starting;
 	if (!any && p->state != RUN && (p->head == NULL || p->state == TERMINATED)) {
@@ -106,6 +109,7 @@ void *mp__pool_supervisor(void *arg)
 	struct pollfd *pfd = p->pfd;
 	mp_process_t **deaf = p->deaf;
 	uint64_t counter, again;
+	nfds_t nfds;
 
 	mp__pool_lock(p);
 	mp__pool_watcher_start(p);
@@ -134,6 +138,9 @@ void *mp__pool_supervisor(void *arg)
 			     next > mp__now_ns() + DEAF_TICK_NS))
 				next = mp__now_ns() + DEAF_TICK_NS;
 		}
+		for (unsigned k = 0; k < p->nretired; k++)
+			pfd[p->n + 1 + k] = (struct pollfd){
+				mp_process_sentinel(p->retired[k]), POLLIN, 0};
 		pfd[0] = (struct pollfd){p->efd, POLLIN, 0};
 		__atomic_store_n(p->sup_sleeping, 1, __ATOMIC_SEQ_CST);
 		for (unsigned i = 0; i < p->n; i++) /* see worker_slot.big */
@@ -145,8 +152,9 @@ void *mp__pool_supervisor(void *arg)
 			memset(pfd, 0, (p->n + 1) * sizeof(*pfd));
 			continue;
 		}
+		nfds = p->n + 1 + p->nretired;
 		mp__pool_unlock(p); /* runs the notifies */
-		if (poll(pfd, p->n + 1, next == MP__NO_DEADLINE
+		if (poll(pfd, nfds, next == MP__NO_DEADLINE
 						 ? -1 : mp__remaining_ms(next)) < 0)
 			memset(pfd, 0, (p->n + 1) * sizeof(*pfd));
 		__atomic_store_n(p->sup_sleeping, 0, __ATOMIC_SEQ_CST);

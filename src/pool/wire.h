@@ -56,6 +56,9 @@ struct worker_slot {
 	uint32_t ready;                /* its initializer has returned */
 	uint32_t big;                  /* streaming a result bigger than the
 					* ring can hold: keep reading */
+	uint32_t gone;                 /* set before its last result: it
+					* touches neither this slot nor its
+					* inbox again (see worker_loop) */
 	/* Held by the worker while it lives (a robust mutex, on its
 	 * thread's robust list): see mp__life_word. */
 	pthread_mutex_t life;

@@ -216,7 +216,7 @@ static bool hold_life(struct worker_slot *s)
 	return armed;
 }
 
-static int worker_loop(const struct worker_args *a);
+static int worker_loop(const struct worker_args *a, bool *armed);
 
 /* The loop, under the life lock; a worker that ends normally (0: closed,
  * stopped, its task budget spent) takes FUTEX_WAITERS off the lock's word
@@ -226,7 +226,7 @@ int mp__pool_worker_main(void *arg)
 {
 	const struct worker_args *a = arg;
 	bool armed = hold_life(a->slot);
-	int rc = worker_loop(a);
+	int rc = worker_loop(a, &armed);
 
 	if (rc == 0 && armed)
 		__atomic_fetch_and(mp__life_word(a->slot), ~(uint32_t)FUTEX_WAITERS,
@@ -234,7 +234,24 @@ int mp__pool_worker_main(void *arg)
 	return rc;
 }
 
-static int worker_loop(const struct worker_args *a)
+/* Before the result of its last task: give the slot up (see
+ * worker_slot.gone), the life lock unlocked first, quietly (no waiter bit:
+ * nobody is woken), so that the kernel has nothing of ours in the slot to
+ * mark at our exit; *armed is then false: from here on the slot may be a
+ * replacement's. */
+static void leave_slot(const struct worker_args *a, bool *armed)
+{
+	if (!*armed)
+		return; /* the lock may be ours: keep the slot */
+	__atomic_fetch_and(mp__life_word(a->slot), ~(uint32_t)FUTEX_WAITERS,
+			   __ATOMIC_SEQ_CST);
+	if (pthread_mutex_unlock(&a->slot->life) != 0)
+		return;
+	*armed = false;
+	__atomic_store_n(&a->slot->gone, 1, __ATOMIC_RELEASE);
+}
+
+static int worker_loop(const struct worker_args *a, bool *armed)
 {
 	struct wbuf in = {0}, res = {0};
 	mp_task_out_t o = {0};
@@ -284,6 +301,9 @@ static int worker_loop(const struct worker_args *a)
 		/* A result the ring streams needs the supervisor reading
 		 * while it is written: say so, and wake it first. */
 		big = res.len >= a->results->cap / 4;
+		done += h.kind == T_APPLY ? 1 : h.count;
+		if (a->maxtasks && done >= a->maxtasks && !big)
+			leave_slot(a, armed);
 		if (big) {
 			__atomic_store_n(&a->slot->big, 1, __ATOMIC_SEQ_CST);
 			wake_supervisor(a);
@@ -293,7 +313,6 @@ static int worker_loop(const struct worker_args *a)
 		if (big)
 			__atomic_store_n(&a->slot->big, 0, __ATOMIC_SEQ_CST);
 		wake_supervisor(a);
-		done += h.kind == T_APPLY ? 1 : h.count;
 		if (a->maxtasks && done >= a->maxtasks)
 			return 0; /* the supervisor replaces it */
 	}

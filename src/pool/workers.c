@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "internal/alloc.h"
+#include "internal/child.h"
 #include "internal/clock.h"
 #include "internal/error.h"
 #include "internal/futex.h"
@@ -555,6 +556,50 @@ static void worker_dying(mp_pool_t *p, unsigned i)
 	kill(mp_process_pid(w->proc), SIGKILL); /* not reaped: still its pid */
 	requeue_fifo(p, w); /* it takes none of them now */
 	mp__pool_dispatch(p);
+}
+
+/*
+ * A worker that ran its last task (maxtasksperchild) left its slot before
+ * it sent that task's result (worker_slot.gone): its life lock unlocked,
+ * its inbox no longer read.  So it is replaced now, while it exits, rather
+ * than once its pidfd says it has: the exit (the teardown of its address
+ * space, tens of microseconds) is off the slot's path.  Its process goes
+ * to p->retired, reaped by mp__pool_reap_retired; nothing of it counts
+ * any more (its jobs are done; how it exits does not matter).  Only with
+ * pidfds (a retiree's sentinel must not hang up before its end).
+ */
+void mp__pool_retire(mp_pool_t *p)
+{
+	for (unsigned i = 0; i < p->n; i++) {
+		struct worker *w = &p->w[i];
+
+		if (!w->retiring)
+			continue;
+		w->retiring = false;
+		if (!w->alive || !mp__have_pidfd() || p->nretired == p->n)
+			continue; /* the pidfd's notice will do */
+		p->retired[p->nretired++] = w->proc;
+		w->proc = NULL;
+		w->alive = false;
+		w->inbox_clean = true;
+		if (wants_workers(p))
+			replace_worker(p, i);
+	}
+}
+
+void mp__pool_reap_retired(mp_pool_t *p)
+{
+	for (unsigned k = 0; k < p->nretired;) {
+		mp_process_t *proc = p->retired[k];
+
+		if (mp_process_is_alive(proc) != 0) {
+			k++;
+			continue;
+		}
+		mp_process_join(proc, 0);
+		mp_process_free(proc);
+		p->retired[k] = p->retired[--p->nretired];
+	}
 }
 
 /* A worker ended: fail the job it had started, requeue the others, and
