@@ -74,7 +74,7 @@ check-valgrind: build
 # corpus and fuzzes each harness afresh for FUZZ_CHECK_SECONDS; `make fuzz`
 # fuzzes each for FUZZ_SECONDS.
 FUZZ_SECONDS ?= 60
-FUZZ_CHECK_SECONDS ?= 10
+FUZZ_CHECK_SECONDS ?= 5
 fuzz-build: deps
 	$(CMAKE_GEN) -B $(B)/fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
 	  -DMP_WERROR=ON -DMP_SANITIZE=address,undefined -DMP_FUZZ=ON \
