@@ -2643,6 +2643,34 @@ static void test_forkserver_spare_takes_next_start(void **state)
 	run_null_arg("forkserver"); /* and the one after */
 }
 
+/*
+ * A child killed the moment its start returns (the spare replied with its
+ * pid) is the program's to kill, not a spare killed from outside: the
+ * server goes on and every start works (it used to stop the server: the
+ * spare told the server it was taken only after its reply, and the kill
+ * came in between).
+ */
+static void test_forkserver_child_killed_at_once(void **state)
+{
+	mp_process_opts_t o = {.start_method = "forkserver"};
+
+	(void)state;
+	run_null_arg("forkserver"); /* from here on, spares take the starts */
+	for (int i = 0; i < 200; i++) {
+		mp_process_t *p = mp_process_new(sleeper, NULL, &o);
+		int code = 0;
+
+		assert_non_null(p);
+		mpt_assert_ok(mp_process_start(p));
+		mpt_assert_ok(mp_process_kill(p));
+		mpt_assert_ok(mp_process_join(p, mpt_timeout(10)));
+		assert_int_equal(mp_process_exitcode(p, &code), 1);
+		assert_int_equal(code, -SIGKILL);
+		mp_process_free(p);
+	}
+	run_null_arg("forkserver");
+}
+
 /* A spare killed from outside: the start fails with MP_EBROKEN (no hang),
  * the library reaps the spare, and later starts fail the same way. */
 static void test_forkserver_spare_killed(void **state)
@@ -3189,6 +3217,7 @@ int main(int argc, char **argv)
 		MPT(test_forkserver_survives_forged_requests),
 		MPT(test_forkserver_wrong_peer),
 		MPT(test_forkserver_spare_takes_next_start),
+		MPT(test_forkserver_child_killed_at_once),
 		MPT(test_forkserver_spare_killed),
 		MPT(test_forkserver_stdio),
 		MPT(test_forkserver_child_is_ours),

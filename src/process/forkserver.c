@@ -351,11 +351,32 @@ static void last_word(struct fs_reply *r, int *rc, ssize_t *n)
 	}
 }
 
+/* How long a start waits for the server's reply before it gives the
+ * server up: a spare killed between its word to the server and its reply
+ * (fs_server.c, spare_main) would leave it waiting for ever. */
+enum { FS_REPLY_MS = 60000 };
+
+/* Wait (bounded: FS_REPLY_MS) until the reply can be read: 0, or
+ * -ETIMEDOUT, after which the server is given up (shut down: it exits at
+ * EOF, and every later request fails as when it died). */
+static int reply_ready(void)
+{
+	struct pollfd pfd = {.fd = fs_sock, .events = POLLIN};
+	int rc;
+
+	while ((rc = poll(&pfd, 1, FS_REPLY_MS)) < 0 && errno == EINTR)
+		;
+	if (rc != 0)
+		return 0; /* readable, closed, or poll failed: recvmsg says */
+	shutdown(fs_sock, SHUT_RDWR);
+	return -ETIMEDOUT;
+}
+
 /*
  * Send a request (len bytes, with nfds fds) and read the reply: 0 with
- * *pid, or the server's error, or MP_EBROKEN when the server is gone.
- * *bad_fd: sendmsg said EBADF (an fd to send was closed).  Serialised by
- * fs_lock.
+ * *pid, or the server's error, or MP_EBROKEN when the server is gone or
+ * has not replied in FS_REPLY_MS.  *bad_fd: sendmsg said EBADF (an fd to
+ * send was closed).  Serialised by fs_lock.
  */
 static int fs_request(const void *req, size_t len, const int *fds, int nfds,
 		      pid_t *pid, bool *bad_fd)
@@ -371,12 +392,17 @@ static int fs_request(const void *req, size_t len, const int *fds, int nfds,
 		return mp__why(MP_EBROKEN, "the fork server is stopped");
 	}
 	rc = mp__fs_send_fds(fs_sock, req, len, fds, nfds);
-	n = rc < 0 ? rc
-		   : mp__fs_recv_fds(fs_sock, &r, sizeof(r), got, &ngot, NULL,
-				       NULL, true);
+	n = rc < 0 ? rc : reply_ready();
+	if (n == 0)
+		n = mp__fs_recv_fds(fs_sock, &r, sizeof(r), got, &ngot, NULL,
+				    NULL, true);
 	if (rc == -EPIPE || rc == -ECONNRESET || n == -ECONNRESET)
 		last_word(&r, &rc, &n);
 	pthread_mutex_unlock(&fs_lock);
+	if (n == -ETIMEDOUT)
+		return mp__why(MP_EBROKEN, "no reply from the fork server in "
+					   "%d s (its spare killed?): it is "
+					   "given up", FS_REPLY_MS / 1000);
 	if (rc == -EPIPE || rc == -ECONNRESET || n == 0 || n == -ECONNRESET)
 		return mp__why(MP_EBROKEN, "the fork server died");
 	*bad_fd = rc == -EBADF;

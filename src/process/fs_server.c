@@ -338,10 +338,13 @@ static void serve_one(void)
  * requested process.  What a child does before its request (the clone,
  * the PR_SET_PDEATHSIG, the first writes to its copied pages) is then
  * off the program's wait.  The server does not read the socket while a
- * spare waits.  Once it has replied, the spare writes TAKEN on the
- * eventfd (the server then forks the next spare), or TAKEN_DIRECT for a
- * REQ_DIRECT request (the server serves the next request itself).  An
- * eventfd, not a socket: its wake carries no hint that the writer is
+ * spare waits.  The spare writes TAKEN on the eventfd (the server then
+ * forks the next spare), or TAKEN_DIRECT for a REQ_DIRECT request (the
+ * server serves the next request itself), before it replies: once the
+ * program has the child's pid it may kill it at once, and a spare that
+ * dies after its word is no longer the server's business (a spare that
+ * dies between its word and its reply leaves the program's start to its
+ * reply timeout: forkserver.c).  An eventfd, not a socket: its wake carries no hint that the writer is
  * about to sleep, so the server is not put on the spare's CPU, where its
  * clone would delay the child (the spare goes on to run it).  Should the
  * server be gone, the spare goes on: the program sees EOF at its next
@@ -360,8 +363,8 @@ __attribute__((noreturn)) static void spare_main(void)
 	S.buf[0] = 0; /* copy the buffer's first page before a request */
 	while (!take(&r, &fn, fds, &nfds))
 		;
-	reply(0, S.spare);
 	eventfd_write(S.taken, r.flags & REQ_DIRECT ? TAKEN_DIRECT : TAKEN);
+	reply(0, S.spare);
 	kid_main(&r, fn, fds, nfds);
 }
 
