@@ -53,7 +53,8 @@ static struct {
 	unsigned char *buf;
 } S;
 
-/* What a spare writes on S.taken once it has replied (spare_main). */
+/* What a spare writes on S.taken: taken (before its reply; TAKEN_DIRECT
+ * for a REQ_DIRECT request), or quit. */
 enum { TAKEN = 1, TAKEN_DIRECT = 2, TAKEN_QUIT = 3 };
 
 /* Keep fds 0-2 and keep[]; close every other fd (the program's, which
@@ -333,22 +334,21 @@ static void serve_one(void)
 }
 
 /*
- * A spare: a child forked before its request, which takes the next
- * request off the socket itself, replies with its own pid and becomes the
- * requested process.  What a child does before its request (the clone,
- * the PR_SET_PDEATHSIG, the first writes to its copied pages) is then
- * off the program's wait.  The server does not read the socket while a
- * spare waits.  The spare writes TAKEN on the eventfd (the server then
- * forks the next spare), or TAKEN_DIRECT for a REQ_DIRECT request (the
- * server serves the next request itself), before it replies: once the
- * program has the child's pid it may kill it at once, and a spare that
- * dies after its word is no longer the server's business (a spare that
- * dies between its word and its reply leaves the program's start to its
- * reply timeout: forkserver.c).  An eventfd, not a socket: its wake carries no hint that the writer is
- * about to sleep, so the server is not put on the spare's CPU, where its
- * clone would delay the child (the spare goes on to run it).  Should the
- * server be gone, the spare goes on: the program sees EOF at its next
- * request.
+ * A spare: a child forked before its request, which takes the next request
+ * off the socket itself, replies with its own pid and becomes the requested
+ * process.  What a child does before its request (the clone, the
+ * PR_SET_PDEATHSIG, the first writes to its copied pages) is then off the
+ * program's wait.  The server does not read the socket while a spare
+ * waits.  The spare writes TAKEN on the eventfd (the server then forks the
+ * next spare), or TAKEN_DIRECT for a REQ_DIRECT request (the server serves
+ * the next request itself), before it replies: once the program has the
+ * child's pid it may kill it at once, and a spare that dies after its word is
+ * no longer the server's business (a spare that dies between its word and its
+ * reply leaves the program's start to its reply timeout: forkserver.c).  An
+ * eventfd, not a socket: its wake carries no hint that the writer is about to
+ * sleep, so the server is not put on the spare's CPU, where its clone would
+ * delay the child (the spare goes on to run it).  Should the server be gone,
+ * the spare goes on: the program sees EOF at its next request.
  */
 __attribute__((noreturn)) static void spare_main(void)
 {
