@@ -1187,12 +1187,15 @@ static int read_held(int fd)
 	return 0;
 }
 
+/* How retiree_scenario ends its pool. */
+enum retiree_end { END_CLOSE, END_TERMINATE, END_KILL_WORKERS, END_N };
+
 /*
  * The scenario of test_retired_worker_replaced_while_it_exits, with stdout
  * on a pipe whose read end is rd (no asserts here): 0 or where it failed.
  * *pids: the first worker's and the second's.
  */
-static int retiree_scenario(const char *method, bool terminate, int rd,
+static int retiree_scenario(const char *method, enum retiree_end end, int rd,
 			    pid_t pids[2])
 {
 	mp_pool_t *p = mp_pool_new(&(mp_pool_opts_t){
@@ -1225,10 +1228,15 @@ static int retiree_scenario(const char *method, bool terminate, int rd,
 	/* ... while the first one still waits in its exit. */
 	if (rc == 0 && (mp_proc_status(pids[0], &st) != 0 || st.state == 'Z'))
 		rc = 4;
-	if (terminate) {
+	if (end == END_TERMINATE) {
 		/* The pool ends without waiting for it: it is killed. */
 		if (mp_pool_terminate(p) != 0 || mp_pool_join(p, mpt_timeout(30)) != 0)
 			rc = rc ? rc : 5;
+	} else if (end == END_KILL_WORKERS) {
+		/* The executor's kill_workers: signalled like the workers. */
+		mp__pool_signal_workers(p, SIGKILL);
+		if (mp_pool_join(p, mpt_timeout(30)) != 0)
+			rc = rc ? rc : 8;
 	} else if (rc == 0) {
 		if (read_held(rd) != 0)
 			rc = 6;
@@ -1243,14 +1251,18 @@ static int retiree_scenario(const char *method, bool terminate, int rd,
  * maxtasksperchild=1: a worker that has sent its last result is replaced at
  * once, not when its exit is over (its address space's teardown, or here a
  * flush into a full pipe, which waits).  Whether the pool is closed once
- * that exit ends or terminated while it waits, it reaps it: no zombie, no
- * wait for it.  Each start method.
+ * that exit ends, or terminated or its workers killed (the executor's
+ * kill_workers) while it waits, it reaps it: no zombie, no wait for it.
+ * Each start method.
  */
 static void test_retired_worker_replaced_while_it_exits(void **state)
 {
+	static const char *const ends[END_N] = {"closed", "terminated",
+						"workers killed"};
+
 	(void)state;
 	for (size_t m = 0; m < 3; m++)
-		for (int terminate = 0; terminate < 2; terminate++) {
+		for (int end = 0; end < END_N; end++) {
 			pid_t pids[2] = {0, 0};
 			int fds[2], saved, rc;
 
@@ -1259,15 +1271,14 @@ static void test_retired_worker_replaced_while_it_exits(void **state)
 			saved = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 0);
 			assert_true(saved >= 0);
 			assert_int_equal(dup2(fds[1], STDOUT_FILENO), STDOUT_FILENO);
-			rc = retiree_scenario(methods[m], terminate, fds[0], pids);
+			rc = retiree_scenario(methods[m], end, fds[0], pids);
 			assert_int_equal(dup2(saved, STDOUT_FILENO), STDOUT_FILENO);
 			close(saved);
 			close(fds[0]);
 			close(fds[1]);
 			if (rc != 0)
-				fail_msg("%s%s: step %d failed (%s)", methods[m],
-					 terminate ? ", terminated" : "", rc,
-					 mp_last_error());
+				fail_msg("%s, %s: step %d failed (%s)", methods[m],
+					 ends[end], rc, mp_last_error());
 			assert_int_not_equal(pids[0], pids[1]);
 			assert_gone(pids[0]);
 			assert_gone(pids[1]);
