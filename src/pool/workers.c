@@ -570,7 +570,7 @@ static void worker_dying(mp_pool_t *p, unsigned i)
  */
 void mp__pool_retire(mp_pool_t *p)
 {
-	for (unsigned i = 0; i < p->n; i++) {
+	for (unsigned i = 0; p->opts.maxtasksperchild && i < p->n; i++) {
 		struct worker *w = &p->w[i];
 
 		if (!w->retiring)

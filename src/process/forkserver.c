@@ -75,6 +75,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -87,6 +88,11 @@
 /* ---- the client side (the program) ---- */
 
 static int fs_sock = -1;
+/* How long a start waits for the server's reply (SO_RCVTIMEO on fs_sock)
+ * before it gives the server up: a spare killed between its word to the
+ * server and its reply (fs_server.c, spare_main) would leave it waiting
+ * for ever. */
+enum { FS_REPLY_S = 60 };
 static pid_t fs_pid, fs_owner;
 static pthread_mutex_t fs_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -244,6 +250,8 @@ int mp__fs_launch(void)
 		close(sv[0]);
 		return MP__WHY_SYS("fork (the fork server)");
 	}
+	setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO,
+		   &(struct timeval){.tv_sec = FS_REPLY_S}, sizeof(struct timeval));
 	fs_sock = sv[0];
 	fs_pid = pid;
 	fs_owner = me;
@@ -252,19 +260,6 @@ int mp__fs_launch(void)
 		atexit(fs_atexit);
 	}
 	return 0;
-}
-
-/*
- * Reap the spare the server's last reply named (mp__reg_lock held, as by
- * start) unless that pid is a child started here: a spare killed between
- * its reply and its word to the server is the program's child by then.
- */
-static void reap_spare(pid_t pid)
-{
-	for (const struct mp_process *p = mp__reg; p != NULL; p = p->next)
-		if (p->child.pid == pid)
-			return;
-	mp__child_reap_wait(pid);
 }
 
 /* Wait for pid, a child of ours, to end (kill it at the deadline), and
@@ -321,11 +316,8 @@ void mp__forkserver_stop(void)
 	fs_pid = 0;
 	if (r.pid > 0)
 		end_child(r.pid, deadline);
-	if (r.reap > 0) {
-		pthread_mutex_lock(&mp__reg_lock);
-		reap_spare(r.reap);
-		pthread_mutex_unlock(&mp__reg_lock);
-	}
+	if (r.reap > 0) /* a spare dead before any reply: no start's */
+		mp__child_reap_wait(r.reap);
 }
 
 /* ---- a request ---- */
@@ -351,31 +343,10 @@ static void last_word(struct fs_reply *r, int *rc, ssize_t *n)
 	}
 }
 
-/* How long a start waits for the server's reply before it gives the
- * server up: a spare killed between its word to the server and its reply
- * (fs_server.c, spare_main) would leave it waiting for ever. */
-enum { FS_REPLY_MS = 60000 };
-
-/* Wait (bounded: FS_REPLY_MS) until the reply can be read: 0, or
- * -ETIMEDOUT, after which the server is given up (shut down: it exits at
- * EOF, and every later request fails as when it died). */
-static int reply_ready(void)
-{
-	struct pollfd pfd = {.fd = fs_sock, .events = POLLIN};
-	int rc;
-
-	while ((rc = poll(&pfd, 1, FS_REPLY_MS)) < 0 && errno == EINTR)
-		;
-	if (rc != 0)
-		return 0; /* readable, closed, or poll failed: recvmsg says */
-	shutdown(fs_sock, SHUT_RDWR);
-	return -ETIMEDOUT;
-}
-
 /*
  * Send a request (len bytes, with nfds fds) and read the reply: 0 with
  * *pid, or the server's error, or MP_EBROKEN when the server is gone or
- * has not replied in FS_REPLY_MS.  *bad_fd: sendmsg said EBADF (an fd to
+ * has not replied in FS_REPLY_S.  *bad_fd: sendmsg said EBADF (an fd to
  * send was closed).  Serialised by fs_lock.
  */
 static int fs_request(const void *req, size_t len, const int *fds, int nfds,
@@ -392,17 +363,18 @@ static int fs_request(const void *req, size_t len, const int *fds, int nfds,
 		return mp__why(MP_EBROKEN, "the fork server is stopped");
 	}
 	rc = mp__fs_send_fds(fs_sock, req, len, fds, nfds);
-	n = rc < 0 ? rc : reply_ready();
-	if (n == 0)
-		n = mp__fs_recv_fds(fs_sock, &r, sizeof(r), got, &ngot, NULL,
-				    NULL, true);
+	n = rc < 0 ? rc
+		   : mp__fs_recv_fds(fs_sock, &r, sizeof(r), got, &ngot, NULL,
+				       NULL, true);
+	if (n == -EAGAIN) /* FS_REPLY_S passed: give the server up (EOF) */
+		shutdown(fs_sock, SHUT_RDWR);
 	if (rc == -EPIPE || rc == -ECONNRESET || n == -ECONNRESET)
 		last_word(&r, &rc, &n);
 	pthread_mutex_unlock(&fs_lock);
-	if (n == -ETIMEDOUT)
+	if (n == -EAGAIN)
 		return mp__why(MP_EBROKEN, "no reply from the fork server in "
 					   "%d s (its spare killed?): it is "
-					   "given up", FS_REPLY_MS / 1000);
+					   "given up", FS_REPLY_S);
 	if (rc == -EPIPE || rc == -ECONNRESET || n == 0 || n == -ECONNRESET)
 		return mp__why(MP_EBROKEN, "the fork server died");
 	*bad_fd = rc == -EBADF;
@@ -418,8 +390,9 @@ static int fs_request(const void *req, size_t len, const int *fds, int nfds,
 	}
 	if (n != (ssize_t)sizeof(r) || (r.err == 0 && r.pid <= 0))
 		return mp__why(-EPROTO, "bad reply from the fork server");
-	if (r.reap > 0) { /* the server's last word: its spare was killed */
-		reap_spare(r.reap);
+	if (r.reap > 0) { /* the server's last word: its spare was killed
+			   * before its word, so before any reply */
+		mp__child_reap_wait(r.reap);
 		return mp__why(MP_EBROKEN, "the fork server stopped: its spare "
 					   "child (pid %d) was killed",
 			       (int)r.reap);

@@ -373,9 +373,9 @@ __attribute__((noreturn)) static void spare_main(void)
  * could be made.  Exits when the spare ended at the program's EOF or
  * FS_QUIT, and when it ended otherwise (killed): the program may be
  * waiting for the reply it was to send, so a last reply says
- * MP_EBROKEN, with the spare's pid for the program to reap (unless that
- * is a child it started: a spare killed between its reply and its word),
- * and the server exits (later requests see EOF: MP_EBROKEN).  The spare's
+ * MP_EBROKEN, with the spare's pid for the program to reap (a spare that
+ * dies before its word has sent no reply: no start has that pid), and the
+ * server exits (later requests see EOF: MP_EBROKEN).  The spare's
  * end is seen on the pidfd clone3 gave.
  */
 static bool spare_round(void)
