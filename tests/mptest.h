@@ -323,6 +323,35 @@ static inline void mpt_exit_trials(const char *flag, int trials)
 	}
 }
 
+/*
+ * Become the subreaper of our descendants (the caller undoes it), then
+ * start a copy of this program named argv0 with arg (or none) and, if
+ * env_name is not NULL, env_name=1 in its environment, its stdout a pipe
+ * whose read end goes to *out: its pid.  For tests that SIGKILL a program
+ * and check that what it started dies with it.
+ */
+static inline pid_t mpt_victim(const char *argv0, const char *arg,
+			       const char *env_name, int *out)
+{
+	int fds[2];
+	pid_t pid;
+
+	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+	fflush(NULL);
+	if ((pid = fork()) == 0) {
+		dup2(fds[1], STDOUT_FILENO);
+		if (env_name != NULL)
+			setenv(env_name, "1", 1);
+		execl(mpt_self_exe(), argv0, arg, (char *)NULL);
+		_exit(127);
+	}
+	assert_true(pid > 0);
+	close(fds[1]);
+	*out = fds[0];
+	return pid;
+}
+
 /* Trials for mpt_exit_trials: 100; 5 in the slow sanitizer builds (they look
  * for memory and thread errors on the exit path: the hang itself, which the
  * old code showed within 2 trials, is the plain build's to catch). */

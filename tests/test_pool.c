@@ -1145,6 +1145,213 @@ static void test_maxtasksperchild_one_close_pending(void **state)
 	}
 }
 
+/* ---- heirs: a forkserver worker with a task budget forks its successor ---- */
+
+/* How many children we have besides the fork server. */
+static int children_but_server(void)
+{
+	pid_t kids[16];
+	int n = list_children(kids, 16), k = 0;
+
+	for (int i = 0; i < n; i++)
+		k += kids[i] != mp__forkserver_pid();
+	return k;
+}
+
+static int heir_inits; /* the initializer's runs in this process */
+
+static void count_init(void *arg)
+{
+	(void)arg;
+	heir_inits++;
+}
+
+struct heir_report {
+	pid_t pid, ppid;
+	int inits, runs;
+	char name[40];
+};
+
+/* Who ran the task: its pid, parent, name, and how many times its process
+ * ran the initializer and a task (this one included). */
+static int heir_report(const void *in, size_t len, mp_task_out_t *out)
+{
+	static int runs;
+	struct heir_report r = {getpid(), getppid(), heir_inits, ++runs, ""};
+
+	(void)in;
+	(void)len;
+	snprintf(r.name, sizeof(r.name), "%s",
+		 mp_process_name(mp_current_process()));
+	return mp_task_return(out, &r, sizeof(r));
+}
+
+/* Run n heir_report tasks on p; check each ran in a fresh process of ours
+ * (one initializer run, one task, a name of its own among names[]). */
+static void run_fresh(mp_pool_t *p, int n, char (*names)[40], int *nnames)
+{
+	mp_async_result_t *r[64];
+
+	assert_true(n <= 64);
+	for (int i = 0; i < n; i++)
+		assert_non_null(r[i] = mp_pool_apply_async(p, heir_report, NULL, 0, NULL));
+	for (int i = 0; i < n; i++) {
+		const mp_bytes_t *out;
+		struct heir_report got;
+
+		mpt_assert_ok(mp_async_result_get(r[i], mpt_timeout(60), &out));
+		assert_int_equal(out->len, sizeof(got));
+		memcpy(&got, out->data, sizeof(got));
+		assert_int_equal(got.ppid, getpid());
+		assert_int_equal(got.inits, 1);
+		assert_int_equal(got.runs, 1);
+		assert_int_equal(strncmp(got.name, "Process-", 8), 0);
+		for (int k = 0; k < *nnames; k++)
+			assert_string_not_equal(got.name, names[k]);
+		memcpy(names[(*nnames)++], got.name, sizeof(got.name));
+		mp_async_result_free(r[i]);
+	}
+}
+
+/*
+ * A forkserver pool with maxtasksperchild=1 takes each new worker from the
+ * worker before it (its heir, forked before its initializer), not from the
+ * fork server: with the server stopped, tasks still run, each in a fresh
+ * process of ours that ran the initializer once and has a name of its own
+ * (the process object the pool made for it).  Nothing is left after.
+ */
+static void test_heirs_take_over_without_the_server(void **state)
+{
+	enum { ROUNDS = 5, N = 40 };
+	static char names[ROUNDS * N + 4][40];
+	int nnames = 0;
+	mp_pool_t *p;
+
+	(void)state;
+	p = mp_pool_new(&(mp_pool_opts_t){
+		.processes = 2, .maxtasksperchild = 1,
+		.start_method = "forkserver", .initializer = count_init});
+	assert_non_null(p);
+	run_fresh(p, 4, names, &nnames);
+	mp__forkserver_stop(); /* from here on, no start through the server */
+	for (int k = 0; k < ROUNDS; k++)
+		run_fresh(p, N, names, &nnames);
+	mpt_assert_ok(mp_pool_close(p));
+	mpt_assert_ok(mp_pool_join(p, mpt_timeout(30)));
+	mp_pool_free(p);
+	assert_int_equal(children_but_server(), 0); /* no heir left */
+}
+
+enum heir_end { HEIRS_CLOSE, HEIRS_TERMINATE, HEIRS_CRASH };
+
+/* The heirs of a pool's workers end with it: closed, terminated with a
+ * task running, or after a worker crashed (its heir is not taken: the
+ * slot's next worker comes from the server). */
+static void test_heirs_never_outlive_their_pool(void **state)
+{
+	static char names[64][40];
+
+	(void)state;
+	for (int end = HEIRS_CLOSE; end <= HEIRS_CRASH; end++) {
+		mp_pool_t *p = mp_pool_new(&(mp_pool_opts_t){
+			.processes = 2, .maxtasksperchild = 1,
+			.start_method = "forkserver",
+			.initializer = count_init});
+		int nnames = 0;
+
+		assert_non_null(p);
+		run_fresh(p, 6, names, &nnames);
+		if (end == HEIRS_CRASH) {
+			mp_bytes_t buf = {0};
+
+			assert_int_equal(mp_pool_apply(p, crash, "a", 1, &buf),
+					 MP_EBROKEN);
+			run_fresh(p, 6, names, &nnames);
+		}
+		if (end == HEIRS_TERMINATE) {
+			mp_async_result_t *r = mp_pool_apply_async(p, sleep_long, NULL, 0, NULL);
+
+			assert_non_null(r);
+			mpt_assert_ok(mp_pool_terminate(p));
+			mp_async_result_free(r);
+		} else {
+			mpt_assert_ok(mp_pool_close(p));
+		}
+		mpt_assert_ok(mp_pool_join(p, mpt_timeout(30)));
+		mp_pool_free(p);
+		assert_int_equal(children_but_server(), 0);
+	}
+}
+
+/* A program with a heir pool, SIGKILLed (--heir-victim): prints the pids
+ * of its children (the server, workers, heirs), then waits. */
+static int heir_victim(void)
+{
+	mp_pool_t *p = mp_pool_new(&(mp_pool_opts_t){
+		.processes = 2, .maxtasksperchild = 1,
+		.start_method = "forkserver"});
+	pid_t kids[16];
+	int n;
+
+	if (p == NULL)
+		return 1;
+	for (int i = 0; i < 6; i++) {
+		mp_bytes_t buf;
+
+		if (mp_pool_apply(p, heir_report, NULL, 0, &buf) != 0)
+			return 2;
+		mp_bytes_destroy(&buf);
+	}
+	/* until both workers have forked their heirs */
+	for (double end = mpt_now() + mpt_timeout(10);
+	     __atomic_load_n(&p->slots[0].heir, __ATOMIC_ACQUIRE) == 0 ||
+	     __atomic_load_n(&p->slots[1].heir, __ATOMIC_ACQUIRE) == 0;
+	     poll(NULL, 0, 2))
+		if (mpt_now() > end)
+			return 3;
+	n = list_children(kids, 16);
+	for (int i = 0; i < n; i++)
+		printf("%d\n", (int)kids[i]);
+	printf("end\n");
+	fflush(stdout);
+	for (;;)
+		pause();
+}
+
+/* SIGKILL of a program leaves none of its pool's heirs (asleep, waiting
+ * for a slot) running: they die with it (checked as their subreaper). */
+static void test_heirs_die_with_killed_program(void **state)
+{
+	pid_t victim, kids[16];
+	int out, n = 0;
+	char line[32];
+	FILE *f;
+
+	(void)state;
+	victim = mpt_victim("heir-victim", "--heir-victim", NULL, &out);
+	assert_non_null(f = fdopen(out, "r"));
+	while (fgets(line, sizeof(line), f) != NULL && strcmp(line, "end\n") != 0)
+		if (n < 16)
+			kids[n++] = atoi(line);
+	fclose(f);
+	assert_true(n >= 5); /* the server, 2 workers, their heirs */
+	assert_int_equal(kill(victim, SIGKILL), 0);
+	assert_int_equal(mpt_wait(victim), SIGKILL);
+	/* Each comes to us, dead (one the victim had reaped is no child of
+	 * ours: gone already, or a stranger with its pid, alive). */
+	for (int i = 0; i < n; i++) {
+		double end = mpt_now() + mpt_timeout(10);
+		pid_t w;
+
+		while ((w = waitpid(kids[i], NULL, WNOHANG)) != kids[i] &&
+		       !(w < 0 && errno == ECHILD)) {
+			assert_true(mpt_now() < end);
+			poll(NULL, 0, 5);
+		}
+	}
+	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 0), 0);
+}
+
 /* What a worker leaves in stdout's buffer for its exit to write. */
 enum { HELD_BYTES = 256 << 10 };
 
@@ -2567,6 +2774,9 @@ int main(int argc, char **argv)
 		MPT(test_maxtasksperchild),
 		MPT(test_maxtasksperchild_one),
 		MPT(test_maxtasksperchild_one_close_pending),
+		MPT(test_heirs_take_over_without_the_server),
+		MPT(test_heirs_never_outlive_their_pool),
+		MPT(test_heirs_die_with_killed_program),
 		MPT(test_replacement_starter),
 		MPT_DEADLINE(test_retired_worker_replaced_while_it_exits, 120),
 		MPT(test_preplaced_job_survives_death),
@@ -2597,6 +2807,8 @@ int main(int argc, char **argv)
 
 	if (argc == 2 && strcmp(argv[1], "--exit-with-live-pool") == 0)
 		return exit_with_live_pool();
+	if (argc == 2 && strcmp(argv[1], "--heir-victim") == 0)
+		return init < 0 ? 98 : heir_victim();
 	if (getenv("MP_NO_PIDFD") != NULL && mp__have_pidfd())
 		return 99; /* the fallback is not in force */
 	if (init < 0)

@@ -3011,25 +3011,15 @@ static bool reaped_all_within(double seconds)
 
 static void test_forkserver_dies_with_killed_program(void **state)
 {
-	int out[2], srv, kid;
+	int out, srv, kid;
 	char line[64];
 	size_t n;
 	pid_t victim;
 
 	(void)state;
-	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
-	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
-	fflush(NULL);
-	if ((victim = fork()) == 0) {
-		dup2(out[1], STDOUT_FILENO);
-		setenv("MPT_FS_VICTIM", "1", 1);
-		execl(mpt_self_exe(), "fs-victim", (char *)NULL);
-		_exit(127);
-	}
-	assert_true(victim > 0);
-	close(out[1]);
-	n = read_to_eof_line(out[0], line, sizeof(line));
-	close(out[0]);
+	victim = mpt_victim("fs-victim", NULL, "MPT_FS_VICTIM", &out);
+	n = read_to_eof_line(out, line, sizeof(line));
+	close(out);
 	assert_true(n > 0);
 	assert_int_equal(sscanf(line, "%d %d", &srv, &kid), 2);
 	assert_true(srv > 0 && kid > 0);

@@ -78,6 +78,7 @@ struct worker_args {
 	uint32_t *sup_sleeping;
 	int efd;
 	unsigned index, maxtasks;
+	bool heirs;         /* fork an heir first (heir_line in worker.c) */
 	void (*initializer)(void *);
 	void *initarg;
 	/* forkserver/spawn: the parent's task functions here (NULL: fork) */
@@ -275,6 +276,8 @@ struct worker {
 				      * already (see worker_dying) */
 	bool retiring;               /* its last result came, its slot is
 				      * free (see mp__pool_retire) */
+	pid_t heir;                  /* starting: the heir to take (see
+				      * heir_line in worker.c), or 0 */
 };
 
 struct mp_pool {

@@ -62,7 +62,17 @@ struct worker_slot {
 	/* Held by the worker while it lives (a robust mutex, on its
 	 * thread's robust list): see mp__life_word. */
 	pthread_mutex_t life;
+	/* Its heir (forkserver pools with maxtasksperchild; see heir_line
+	 * in worker.c): its pid, written by the kernel at the fork; the
+	 * word it sleeps on (HEIR_WAIT) until the supervisor, having reset
+	 * the slot for it and written the name and identity of its process
+	 * object, sets HEIR_GO. */
+	int32_t heir;
+	uint32_t heir_go;
+	char heir_name[48], heir_ident[48]; /* MP__HEIR_NAME_MAX */
 };
+
+enum { HEIR_WAIT = 0, HEIR_GO = 1 };
 
 /*
  * The futex word of a slot's life lock, whose value the kernel defines

@@ -14,7 +14,9 @@
 #include "internal/alloc.h"
 #include "internal/clock.h"
 #include "internal/error.h"
+#include "internal/futex.h"
 #include "pool/pool_int.h"
+#include "process/process_int.h"
 
 /* Make room for `more` bytes at the end of a growing buffer (doubling;
  * -ENOMEM also when used + more would pass PTRDIFF_MAX). */
@@ -218,6 +220,49 @@ static bool hold_life(struct worker_slot *s)
 
 static int worker_loop(const struct worker_args *a, bool *armed);
 
+_Static_assert(sizeof(((struct worker_slot *)0)->heir_name) <=
+			       MP__HEIR_NAME_MAX &&
+		       sizeof(((struct worker_slot *)0)->heir_ident) <=
+			       MP__HEIR_NAME_MAX,
+	       "heir names fit mp__become_heir");
+
+/*
+ * A worker of a forkserver pool with maxtasksperchild forks its heir first
+ * thing, before its initializer and its first task: a copy of it as the
+ * fork server made it, and the program's child (mp__fs_fork_heir), which
+ * dies with the program, leaves the worker's process group and sleeps on
+ * slot->heir_go.  When the worker has sent its last result, the
+ * supervisor, instead of asking the fork server for a new process, takes
+ * the heir (mp__pool_adopt_heir in workers.c): it resets the slot, writes
+ * the name of the heir's process object there and sets HEIR_GO.  The heir
+ * takes that name, forks its own heir and runs as the slot's worker: its
+ * initializer, then the task the supervisor put in the inbox.  So a fresh
+ * process per task costs a fork from a small process, as a fork server's
+ * child does, without the round trip to the server (whose requests are
+ * served one at a time).  An heir that is not taken (the worker died, or
+ * the pool ends) is killed by the supervisor.  Returns in the process that
+ * is to run as the worker; where no heir can be forked, the supervisor
+ * starts the next worker through the server.
+ */
+static void heir_line(const struct worker_args *a)
+{
+	struct worker_slot *s = a->slot;
+	pid_t program = getppid();
+
+	for (;;) {
+		pid_t me = mp__fs_fork_heir(&s->heir);
+
+		if (me != 0)
+			return;
+		mp__die_with_parent(program, 0);
+		setpgid(0, 0);
+		while (__atomic_load_n(&s->heir_go, __ATOMIC_ACQUIRE) != HEIR_GO)
+			mp__futex_wait(&s->heir_go, HEIR_WAIT, MP__NO_DEADLINE);
+		__atomic_store_n(&s->heir_go, HEIR_WAIT, __ATOMIC_RELAXED);
+		mp__become_heir(s->heir_name, s->heir_ident, getpid());
+	}
+}
+
 /* The loop, under the life lock; a worker that ends normally (0: closed,
  * stopped, its task budget spent) takes FUTEX_WAITERS off the lock's word
  * first, so that its exit wakes nobody (a fresh process per task would
@@ -225,8 +270,13 @@ static int worker_loop(const struct worker_args *a, bool *armed);
 int mp__pool_worker_main(void *arg)
 {
 	const struct worker_args *a = arg;
-	bool armed = hold_life(a->slot);
-	int rc = worker_loop(a, &armed);
+	bool armed;
+	int rc;
+
+	if (a->heirs)
+		heir_line(a);
+	armed = hold_life(a->slot);
+	rc = worker_loop(a, &armed);
 
 	if (rc == 0 && armed)
 		__atomic_fetch_and(mp__life_word(a->slot), ~(uint32_t)FUTEX_WAITERS,

@@ -24,6 +24,7 @@
 #include "internal/futex.h"
 #include "internal/procfs.h"
 #include "pool/pool_int.h"
+#include "process/process_int.h"
 
 /* The jobs in w's FIFO that it never started go back to the front of the
  * pending list, in order; one killed by its owner, or of a terminated or
@@ -181,6 +182,48 @@ static struct worker *to_start(mp_pool_t *p)
 	return NULL;
 }
 
+/* The heir worker i's process forked (see heir_line in worker.c), taken
+ * out of its slot: its pid, or 0. */
+static pid_t take_heir(mp_pool_t *p, unsigned i)
+{
+	return __atomic_exchange_n(&p->slots[i].heir, 0, __ATOMIC_ACQ_REL);
+}
+
+/* An heir nobody will take: killed and reaped (it sleeps: it ends at once;
+ * it is our child, unreaped, so its pid is still its own). */
+static void drop_heir(pid_t pid)
+{
+	if (pid > 0)
+		mp__child_kill_reap(&(struct mp__child){.pid = pid, .fd = -1});
+}
+
+/*
+ * Make heir pid the process of w, whose slot is reset and whose first job
+ * is in its inbox (unlocked: nobody else touches the slot now): adopted by
+ * w->proc, told its name, woken.  0, or a code (the heir is gone: the
+ * caller starts w's process through the fork server).
+ */
+static int adopt_heir(struct worker *w, pid_t pid)
+{
+	struct worker_slot *s = w->args.slot;
+	const char *name = mp_process_name(w->proc);
+	const char *ident = w->proc->identity;
+	int rc;
+
+	if (strlen(name) >= sizeof(s->heir_name) ||
+	    strlen(ident) >= sizeof(s->heir_ident)) {
+		drop_heir(pid);
+		return -ENAMETOOLONG;
+	}
+	if ((rc = mp__process_adopt(w->proc, pid)) < 0)
+		return rc;
+	memcpy(s->heir_name, name, strlen(name) + 1);
+	memcpy(s->heir_ident, ident, strlen(ident) + 1);
+	__atomic_store_n(&s->heir_go, HEIR_GO, __ATOMIC_RELEASE);
+	mp__futex_wake(&s->heir_go, 1);
+	return 0;
+}
+
 /* Start w (locked; the lock is released meanwhile, by the supervisor with
  * its completions told first) and leave the outcome for starts_done. */
 static void start_one(mp_pool_t *p, struct worker *w, bool supervisor)
@@ -188,15 +231,20 @@ static void start_one(mp_pool_t *p, struct worker *w, bool supervisor)
 	void (*hook)(void) = __atomic_load_n(&mp__pool_start_hook,
 					     __ATOMIC_ACQUIRE);
 	mp_process_t *proc = w->proc;
+	pid_t heir = w->heir;
 	int rc;
 
+	w->heir = 0;
 	if (supervisor)
 		mp__pool_unlock(p);
 	else
 		pthread_mutex_unlock(&p->lock); /* no job ended here */
 	if (hook)
 		hook();
-	rc = start_process(proc);
+	if (heir == 0 || adopt_heir(w, heir) < 0)
+		rc = start_process(proc);
+	else
+		rc = 0;
 	if (supervisor)
 		mp__pool_lock(p);
 	else
@@ -382,15 +430,18 @@ static void start_failed(mp_pool_t *p, unsigned i, int rc)
 	p->respawn_at = mp__now_ns() + START_RETRY_NS;
 }
 
-/* Start worker i again, in the starter thread (see starter). */
-static void replace_worker(mp_pool_t *p, unsigned i)
+/* Start worker i again, in the starter thread (see starter), or make
+ * heir (if not 0) its process. */
+static void replace_worker(mp_pool_t *p, unsigned i, pid_t heir)
 {
 	int rc = prepare_worker(p, i);
 
 	if (rc < 0) {
+		drop_heir(heir);
 		start_failed(p, i, rc);
 		return;
 	}
+	p->w[i].heir = heir;
 	p->w[i].starting = true;
 	preplace(p, &p->w[i]);
 	if (p->inline_starts)
@@ -471,7 +522,7 @@ void mp__pool_retry_starts(mp_pool_t *p)
 		if (p->w[i].respawn && !p->w[i].alive && !p->w[i].starting) {
 			p->w[i].respawn = false;
 			if (wants_workers(p))
-				replace_worker(p, i);
+				replace_worker(p, i, 0);
 		}
 }
 
@@ -570,6 +621,8 @@ static void worker_dying(mp_pool_t *p, unsigned i)
  */
 void mp__pool_retire(mp_pool_t *p)
 {
+	pid_t heir;
+
 	for (unsigned i = 0; p->opts.maxtasksperchild && i < p->n; i++) {
 		struct worker *w = &p->w[i];
 
@@ -582,8 +635,11 @@ void mp__pool_retire(mp_pool_t *p)
 		w->proc = NULL;
 		w->alive = false;
 		w->inbox_clean = true;
+		heir = take_heir(p, i);
 		if (wants_workers(p))
-			replace_worker(p, i);
+			replace_worker(p, i, heir);
+		else
+			drop_heir(heir);
 	}
 }
 
@@ -613,6 +669,7 @@ void mp__pool_worker_ended(mp_pool_t *p, unsigned i)
 	int code = 0;
 
 	mp__pool_drain_results(p); /* its last results came before its death */
+	drop_heir(take_heir(p, i));
 	mp_process_join(w->proc, 0);
 	mp_process_exitcode(w->proc, &code);
 	w->alive = false;

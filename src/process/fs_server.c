@@ -96,23 +96,26 @@ static void reply(int err, pid_t pid)
  * at clone; the server holds no robust lock: the list is empty).  No
  * pthread_atfork handler runs: the single-threaded server is between
  * requests, holds no lock and its library state is a fork child's already.
- * With pidfd, also CLONE_PIDFD (clone3 only: -ENOSYS without it).
- * The pid, 0 in the child, or -errno.
+ * With pidfd, also CLONE_PIDFD; with ptid, CLONE_PARENT_SETTID (the
+ * kernel writes the child's pid there before clone3 returns): clone3 only,
+ * -ENOSYS without it.  The pid, 0 in the child, or -errno.
  */
-static pid_t fork_kid(int *pidfd)
+static pid_t fork_kid(int *pidfd, pid_t *ptid)
 {
 	struct fs_clone_args a = {
 		.flags = CLONE_PARENT |
 			 (S.tid_addr != NULL
 				  ? CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID
 				  : 0) |
-			 (pidfd != NULL ? CLONE_PIDFD : 0),
+			 (pidfd != NULL ? CLONE_PIDFD : 0) |
+			 (ptid != NULL ? CLONE_PARENT_SETTID : 0),
 		.pidfd = (uint64_t)(uintptr_t)pidfd,
-		.child_tid = (uint64_t)(uintptr_t)S.tid_addr};
+		.child_tid = (uint64_t)(uintptr_t)S.tid_addr,
+		.parent_tid = (uint64_t)(uintptr_t)ptid};
 	long pid = syscall(SYS_clone3, &a, sizeof(a));
 
 #ifdef __x86_64__
-	if (pid < 0 && errno == ENOSYS && pidfd == NULL) /* filtered out */
+	if (pid < 0 && errno == ENOSYS && pidfd == NULL && ptid == NULL)
 		pid = syscall(SYS_clone, (unsigned long)a.flags, NULL, NULL,
 			      S.tid_addr, 0UL);
 #endif
@@ -121,6 +124,13 @@ static pid_t fork_kid(int *pidfd)
 	if (pid == 0 && S.robust != NULL)
 		syscall(SYS_set_robust_list, S.robust, S.robust_len);
 	return (pid_t)pid;
+}
+
+pid_t mp__fs_fork_heir(pid_t *pid_at)
+{
+	if (S.tid_addr == NULL || S.parent == 0)
+		return -ENOTSUP; /* not a fork server's child, or no tid */
+	return fork_kid(NULL, pid_at);
 }
 
 /* In a child of fork_kid: our pid, where the kernel wrote our thread id
@@ -324,7 +334,7 @@ static void serve_one(void)
 	if (!take(&r, &fn, fds, &nfds))
 		return;
 	S.direct = r.flags & REQ_DIRECT;
-	pid = fork_kid(NULL);
+	pid = fork_kid(NULL, NULL);
 	if (pid == 0) {
 		mp__die_with_parent(S.parent, 1);
 		kid_main(&r, fn, fds, nfds);
@@ -387,7 +397,7 @@ static bool spare_round(void)
 	pid_t pid;
 	char c;
 
-	if ((pid = fork_kid(&pidfd)) == 0)
+	if ((pid = fork_kid(&pidfd, NULL)) == 0)
 		spare_main();
 	if (pid < 0) {
 		S.no_spare = pid == -ENOSYS || pid == -EINVAL;

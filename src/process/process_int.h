@@ -172,6 +172,36 @@ extern _Thread_local bool mp__forking;
 void mp__become(const char *name, const char *ident, bool daemon, pid_t ppid,
 		int parent_fd, pid_t self);
 
+/*
+ * In a fork server's child (a forkserver pool's worker), before it runs
+ * anything of the user's: fork a sibling, the program's child
+ * (CLONE_PARENT), as the server forks ours, its pid written at *pid_at by
+ * the kernel before this returns (CLONE_PARENT_SETTID: so it is there
+ * even if the caller is killed at once).  The sibling starts as a copy of
+ * the caller, with nothing set up (no PR_SET_PDEATHSIG, same process
+ * group).  The pid, 0 in the sibling, or -errno (-ENOTSUP outside a fork
+ * server's child, or without clone3).
+ */
+pid_t mp__fs_fork_heir(pid_t *pid_at);
+
+/* The longest name or identity (with its NUL) mp__become_heir takes. */
+#define MP__HEIR_NAME_MAX 48
+
+/*
+ * In a sibling made by mp__fs_fork_heir, taken into service: become the
+ * process object the program made for it (name and identity copied), its
+ * parent still the program.  self: our pid.
+ */
+void mp__become_heir(const char *name, const char *ident, pid_t self);
+
+/*
+ * p (new, made by this process) is the object of pid, an unreaped child of
+ * ours already running (mp__fs_fork_heir's sibling of a forkserver child):
+ * p becomes started through the fork server, watched by a pidfd.  0, or a
+ * code with a reason (the child killed and reaped then).  Needs pidfds.
+ */
+int mp__process_adopt(struct mp_process *p, pid_t pid);
+
 /* In a new child: apply p's options; on failure report on errfd and
  * _exit(127). */
 void mp__apply_opts(const struct mp_process *p, int errfd);

@@ -291,6 +291,19 @@ void mp__become(const char *name, const char *ident, bool daemon, pid_t ppid,
 	atomic_store_explicit(&mp__pid_cache, self, memory_order_relaxed);
 }
 
+void mp__become_heir(const char *name, const char *ident, pid_t self)
+{
+	static char buf[2][MP__HEIR_NAME_MAX];
+
+	snprintf(buf[0], sizeof(buf[0]), "%s", name);
+	snprintf(buf[1], sizeof(buf[1]), "%s", ident);
+	mp__self.name = buf[0];
+	mp__self.identity = buf[1];
+	mp__self.child.pid = self;
+	atomic_store_explicit(&mp__pid_cache, self, memory_order_relaxed);
+	prctl(PR_SET_NAME, buf[0]);
+}
+
 void mp__child_run(mp_target_fn target, void *arg)
 {
 	int code = target(arg);
@@ -466,6 +479,27 @@ static int start_other(struct mp_process *p, enum method m)
 unlock:
 	pthread_mutex_unlock(&mp__reg_lock);
 	return rc;
+}
+
+int mp__process_adopt(struct mp_process *p, pid_t pid)
+{
+	int none[2] = {-1, -1}, rc;
+
+	pthread_once(&atexit_once, register_atexit);
+	pthread_mutex_lock(&mp__reg_lock);
+	if (p->state != ST_NEW || mp__exiting || !mp__have_pidfd()) {
+		pthread_mutex_unlock(&mp__reg_lock);
+		mp__child_kill_reap(&(struct mp__child){.pid = pid, .fd = -1});
+		return mp__why(mp__exiting ? MP_ECLOSED : -EINVAL,
+			       "cannot adopt pid %d", (int)pid);
+	}
+	mp__sweep_locked();
+	p->used = M_FORKSERVER;
+	if ((rc = mp__child_watch(&p->child, pid, none)) < 0) {
+		pthread_mutex_unlock(&mp__reg_lock);
+		return rc;
+	}
+	return started(p, -1);
 }
 
 int mp_process_start(mp_process_t *p)
