@@ -285,6 +285,6 @@ __attribute__((noinline)) pid_t mp__vfork(void (*child)(void *arg), void *arg,
 void mp__die_with_parent(pid_t parent, int code)
 {
 	syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-	if (getppid() != parent)
+	if (syscall(SYS_getppid) != parent)
 		syscall(SYS_exit_group, code);
 }

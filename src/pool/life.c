@@ -51,9 +51,11 @@ int mp__pool_create(const mp_pool_opts_t *opts, mp_pool_t **out)
 	p->sup_sleeping = mp__arena_alloc(sizeof(*p->sup_sleeping));
 	p->results = mp__ring_new(RESULT_BYTES, 0, 0);
 	p->rbuf = mp__malloc(RBUF_BYTES);
-	p->pfd = mp__calloc(2 * (size_t)p->n + 1, sizeof(*p->pfd));
+	p->pfd = mp__calloc((RETIRED_PER_WORKER + 1) * (size_t)p->n + 1,
+			    sizeof(*p->pfd));
 	p->deaf = mp__calloc(p->n, sizeof(*p->deaf));
-	p->retired = mp__calloc(p->n, sizeof(*p->retired));
+	p->retired = mp__calloc(RETIRED_PER_WORKER * (size_t)p->n,
+				sizeof(*p->retired));
 	p->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (p->w == NULL || p->slots == NULL || p->sup_sleeping == NULL ||
 	    p->results == NULL || p->rbuf == NULL || p->pfd == NULL ||

@@ -320,12 +320,25 @@ int mp__result_wait(mp_async_result_t *r, uint64_t deadline)
 {
 	int rc;
 
+	unsigned *misses = &r->pool->spin_misses;
+	unsigned m;
+
 	if (is_done(r))
 		return 0;
-	if (deadline == MP__NO_DEADLINE || deadline > mp__now_ns() + WAIT_SPIN_NS) {
-		if (spin_done(r, WAIT_SPIN_NS))
+	/* Spin unless the last spins found nothing (results come slower
+	 * than that: long tasks, a fresh process per task); then only every
+	 * 16th wait spins, to see whether they come faster again. */
+	m = __atomic_load_n(misses, __ATOMIC_RELAXED);
+	if ((m < 4 || m % 16 == 0) &&
+	    (deadline == MP__NO_DEADLINE ||
+	     deadline > mp__now_ns() + WAIT_SPIN_NS)) {
+		if (spin_done(r, WAIT_SPIN_NS)) {
+			if (m != 0)
+				__atomic_store_n(misses, 0, __ATOMIC_RELAXED);
 			return 0;
+		}
 	}
+	__atomic_store_n(misses, m + 1, __ATOMIC_RELAXED);
 	mp__pool_lock(r->pool);
 	rc = mp__pool_wait(r->pool, is_done, r, deadline);
 	mp__pool_unlock(r->pool);

@@ -235,6 +235,11 @@ void mp__pool_cancel_pending(mp_pool_t *p);
 enum pool_state { RUN, CLOSING, TERMINATED, STOPPED };
 
 enum { INBOX_BYTES = 256 << 10, RESULT_BYTES = 1 << 20, MAX_DEPTH = 1024 };
+/* Room for retirees (see mp__pool_retire) per worker: they are reaped at
+ * the supervisor's next round, not each at a wake of its own, so a few
+ * may wait at once. */
+enum { RETIRED_PER_WORKER = 4 };
+
 /* The supervisor's buffer for results (bigger ones get their own). */
 enum { RBUF_BYTES = 16 << 10 };
 /* Results up to this size are kept inside their mp_async_result. */
@@ -285,6 +290,8 @@ struct mp_pool {
 	pthread_cond_t done;
 	pthread_t thread;
 	bool thread_joined, completed;
+	unsigned spin_misses;        /* waits in a row whose spin found
+				      * nothing (see mp__result_wait) */
 	enum pool_state state;
 	unsigned n, depth;
 	struct worker *w;
@@ -301,7 +308,8 @@ struct mp_pool {
 	struct pollfd *pfd;          /* the supervisor's: made by new, so
 				      * that a thread never lacks it */
 	mp_process_t **deaf;         /* the supervisor's (see worker_gone) */
-	mp_process_t **retired;      /* n: workers replaced while they exit */
+	mp_process_t **retired;      /* RETIRED_PER_WORKER * n: workers
+				      * replaced while they exit */
 	unsigned nretired;
 	int efd;
 	uint64_t next_id, timeout_ns, avg_ns;

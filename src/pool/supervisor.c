@@ -68,6 +68,15 @@ static bool worker_gone(mp_pool_t *p, unsigned i, short revents,
 	return false;
 }
 
+/* Has a live worker a job whose result has not come? */
+static bool jobs_out(const mp_pool_t *p)
+{
+	for (unsigned i = 0; i < p->n; i++)
+		if (p->w[i].alive && p->w[i].head != NULL)
+			return true;
+	return false;
+}
+
 /* One round: returns false once the pool has stopped.  *next: when to
  * look at the queues behind running tasks again (see mp__pool_reclaim). */
 static bool supervise(mp_pool_t *p, struct pollfd *pfd, mp_process_t **deaf,
@@ -78,8 +87,8 @@ static bool supervise(mp_pool_t *p, struct pollfd *pfd, mp_process_t **deaf,
 	mp__pool_starts_done(p);
 	mp__pool_retry_starts(p); /* before deaths: see worker_ended */
 	mp__pool_drain_results(p);
+	mp__pool_reap_retired(p); /* first: room for the new ones */
 	mp__pool_retire(p);
-	mp__pool_reap_retired(p);
 	for (unsigned i = 0; i < p->n; i++)
 		if (worker_gone(p, i, pfd[i + 1].revents, deaf))
 			mp__pool_worker_ended(p, i);
@@ -141,6 +150,11 @@ void *mp__pool_supervisor(void *arg)
 		for (unsigned k = 0; k < p->nretired; k++)
 			pfd[p->n + 1 + k] = (struct pollfd){
 				mp_process_sentinel(p->retired[k]), POLLIN, 0};
+		/* While a job runs, its result will wake us: the retirees are
+		 * reaped then (mp__pool_reap_retired), not each at a wake of
+		 * its own (unless they pile up). */
+		nfds = p->n + 1 +
+		       (jobs_out(p) && p->nretired < p->n ? 0 : p->nretired);
 		pfd[0] = (struct pollfd){p->efd, POLLIN, 0};
 		__atomic_store_n(p->sup_sleeping, 1, __ATOMIC_SEQ_CST);
 		for (unsigned i = 0; i < p->n; i++) /* see worker_slot.big */
@@ -152,7 +166,6 @@ void *mp__pool_supervisor(void *arg)
 			memset(pfd, 0, (p->n + 1) * sizeof(*pfd));
 			continue;
 		}
-		nfds = p->n + 1 + p->nretired;
 		mp__pool_unlock(p); /* runs the notifies */
 		if (poll(pfd, nfds, next == MP__NO_DEADLINE
 						 ? -1 : mp__remaining_ms(next)) < 0)

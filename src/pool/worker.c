@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal/alloc.h"
@@ -247,19 +248,22 @@ _Static_assert(sizeof(((struct worker_slot *)0)->heir_name) <=
 static void heir_line(const struct worker_args *a)
 {
 	struct worker_slot *s = a->slot;
-	pid_t program = getppid();
+	pid_t program = (pid_t)syscall(SYS_getppid);
 
+	/* Raw syscalls: each libc wrapper on a page of its own would cost
+	 * every new process a page fault. */
 	for (;;) {
 		pid_t me = mp__fs_fork_heir(&s->heir);
 
 		if (me != 0)
 			return;
 		mp__die_with_parent(program, 0);
-		setpgid(0, 0);
+		syscall(SYS_setpgid, 0, 0);
 		while (__atomic_load_n(&s->heir_go, __ATOMIC_ACQUIRE) != HEIR_GO)
 			mp__futex_wait(&s->heir_go, HEIR_WAIT, MP__NO_DEADLINE);
 		__atomic_store_n(&s->heir_go, HEIR_WAIT, __ATOMIC_RELAXED);
-		mp__become_heir(s->heir_name, s->heir_ident, getpid());
+		mp__become_heir(s->heir_name, s->heir_ident,
+				(pid_t)syscall(SYS_getpid));
 	}
 }
 

@@ -629,7 +629,8 @@ void mp__pool_retire(mp_pool_t *p)
 		if (!w->retiring)
 			continue;
 		w->retiring = false;
-		if (!w->alive || !mp__have_pidfd() || p->nretired == p->n)
+		if (!w->alive || !mp__have_pidfd() ||
+		    p->nretired == RETIRED_PER_WORKER * p->n)
 			continue; /* the pidfd's notice will do */
 		p->retired[p->nretired++] = w->proc;
 		w->proc = NULL;

@@ -295,13 +295,20 @@ void mp__become_heir(const char *name, const char *ident, pid_t self)
 {
 	static char buf[2][MP__HEIR_NAME_MAX];
 
-	snprintf(buf[0], sizeof(buf[0]), "%s", name);
-	snprintf(buf[1], sizeof(buf[1]), "%s", ident);
+	/* memcpy and a raw prctl: no printf code to fault in (see heir_line
+	 * in pool/worker.c) */
+	for (int i = 0; i < 2; i++) {
+		const char *from = i == 0 ? name : ident;
+		size_t n = strnlen(from, sizeof(buf[i]) - 1);
+
+		memcpy(buf[i], from, n);
+		buf[i][n] = '\0';
+	}
 	mp__self.name = buf[0];
 	mp__self.identity = buf[1];
 	mp__self.child.pid = self;
 	atomic_store_explicit(&mp__pid_cache, self, memory_order_relaxed);
-	prctl(PR_SET_NAME, buf[0]);
+	syscall(SYS_prctl, PR_SET_NAME, buf[0], 0, 0, 0);
 }
 
 void mp__child_run(mp_target_fn target, void *arg)
@@ -493,8 +500,7 @@ int mp__process_adopt(struct mp_process *p, pid_t pid)
 		return mp__why(mp__exiting ? MP_ECLOSED : -EINVAL,
 			       "cannot adopt pid %d", (int)pid);
 	}
-	mp__sweep_locked();
-	p->used = M_FORKSERVER;
+	p->used = M_FORKSERVER; /* no sweep: this start forks nothing */
 	if ((rc = mp__child_watch(&p->child, pid, none)) < 0) {
 		pthread_mutex_unlock(&mp__reg_lock);
 		return rc;
