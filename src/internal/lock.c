@@ -17,22 +17,23 @@
 /* initial-exec: no __tls_get_addr call on the hot path of a PIC build */
 _Thread_local uint64_t mp__self_id_cache
 	__attribute__((tls_model("initial-exec")));
-static pthread_once_t ids_once = PTHREAD_ONCE_INIT;
-
-static void forget_ids(void)
+void mp__self_id_forget(void)
 {
 	mp__self_id_cache = 0; /* the child has another pid and tid */
 }
 
-static void watch_forks(void)
+/* At load, not at the first lock: a fresh process forked from one that
+ * had not locked yet (a pool worker's heir) then has nothing to register,
+ * and no page of pthread_atfork's to fault in. */
+__attribute__((constructor)) static void watch_forks(void)
 {
-	pthread_atfork(NULL, NULL, forget_ids);
+	pthread_atfork(NULL, NULL, mp__self_id_forget);
 }
 
 __attribute__((noinline, cold)) uint64_t mp__self_id_init(void)
 {
-	pthread_once(&ids_once, watch_forks);
-	mp__self_id_cache = (uint64_t)getpid() << 32 | (uint32_t)gettid();
+	mp__self_id_cache = (uint64_t)syscall(SYS_getpid) << 32 |
+			    (uint32_t)syscall(SYS_gettid);
 	return mp__self_id_cache;
 }
 

@@ -41,6 +41,9 @@
 extern _Thread_local uint64_t mp__self_id_cache
 	__attribute__((tls_model("initial-exec"), visibility("hidden")));
 uint64_t mp__self_id_init(void);
+/* Forget the cached id: for a child made without fork's atfork handlers
+ * (clone), before it takes any lock. */
+void mp__self_id_forget(void);
 
 /* This thread as a lock owner: (pid << 32 | tid), cached, fork-safe. */
 static inline uint64_t mp__self_id(void)

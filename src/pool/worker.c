@@ -16,6 +16,7 @@
 #include "internal/clock.h"
 #include "internal/error.h"
 #include "internal/futex.h"
+#include "internal/lock.h"
 #include "pool/pool_int.h"
 #include "process/process_int.h"
 
@@ -203,19 +204,14 @@ static void wake_supervisor(const struct worker_args *a)
 static bool hold_life(struct worker_slot *s)
 {
 	uint32_t *word = mp__life_word(s);
-	pthread_mutexattr_t a;
 	bool armed;
 
-	if (pthread_mutexattr_init(&a) != 0)
-		return false;
-	armed = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED) == 0 &&
-		pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST) == 0 &&
-		pthread_mutex_init(&s->life, &a) == 0 &&
-		pthread_mutex_lock(&s->life) == 0 &&
-		__atomic_load_n(word, __ATOMIC_RELAXED) == (uint32_t)gettid();
+	/* the supervisor made it robust (init_life in workers.c) */
+	armed = pthread_mutex_lock(&s->life) == 0 &&
+		__atomic_load_n(word, __ATOMIC_RELAXED) ==
+			(uint32_t)syscall(SYS_gettid);
 	if (armed)
 		__atomic_fetch_or(word, FUTEX_WAITERS, __ATOMIC_SEQ_CST);
-	pthread_mutexattr_destroy(&a);
 	return armed;
 }
 
@@ -257,6 +253,7 @@ static void heir_line(const struct worker_args *a)
 
 		if (me != 0)
 			return;
+		mp__self_id_forget(); /* no atfork handler ran */
 		mp__die_with_parent(program, 0);
 		syscall(SYS_setpgid, 0, 0);
 		while (__atomic_load_n(&s->heir_go, __ATOMIC_ACQUIRE) != HEIR_GO)

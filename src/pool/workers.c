@@ -74,6 +74,22 @@ static void preplace(mp_pool_t *p, struct worker *w)
 	mp__pool_assign(p, w, j);
 }
 
+/* The slot's life lock, for the worker to take (hold_life in worker.c): a
+ * robust, process-shared mutex; left a plain one (never armed) should the
+ * C library refuse that. */
+static void init_life(struct worker_slot *s)
+{
+	pthread_mutexattr_t a;
+
+	if (pthread_mutexattr_init(&a) != 0)
+		return;
+	if (pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED) != 0 ||
+	    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST) != 0 ||
+	    pthread_mutex_init(&s->life, &a) != 0)
+		memset(&s->life, 0, sizeof(s->life));
+	pthread_mutexattr_destroy(&a);
+}
+
 /* Worker i's inbox, slot and process object, not started yet: 0 or a
  * code (locked, or before the supervisor runs). */
 static int prepare_worker(mp_pool_t *p, unsigned i)
@@ -83,6 +99,7 @@ static int prepare_worker(mp_pool_t *p, unsigned i)
 
 	mp__free(w->blob);
 	p->slots[i] = (struct worker_slot){0};
+	init_life(&p->slots[i]);
 	*w = (struct worker){
 		.args = {.inbox = inbox,
 			 .results = p->results, .slot = &p->slots[i],

@@ -293,22 +293,24 @@ void mp__become(const char *name, const char *ident, bool daemon, pid_t ppid,
 
 void mp__become_heir(const char *name, const char *ident, pid_t self)
 {
-	static char buf[2][MP__HEIR_NAME_MAX];
+	static char to[2][MP__HEIR_NAME_MAX];
+	const char *from[2] = {name, ident};
 
-	/* memcpy and a raw prctl: no printf code to fault in (see heir_line
-	 * in pool/worker.c) */
+	/* Copied by hand, and a raw prctl: no libc page to fault in (see
+	 * heir_line in pool/worker.c). */
 	for (int i = 0; i < 2; i++) {
-		const char *from = i == 0 ? name : ident;
-		size_t n = strnlen(from, sizeof(buf[i]) - 1);
+		size_t n = 0;
 
-		memcpy(buf[i], from, n);
-		buf[i][n] = '\0';
+		while (n < sizeof(to[i]) - 1 && from[i][n] != '\0')
+			n++;
+		memcpy(to[i], from[i], n);
+		to[i][n] = '\0';
 	}
-	mp__self.name = buf[0];
-	mp__self.identity = buf[1];
+	mp__self.name = to[0];
+	mp__self.identity = to[1];
 	mp__self.child.pid = self;
 	atomic_store_explicit(&mp__pid_cache, self, memory_order_relaxed);
-	syscall(SYS_prctl, PR_SET_NAME, buf[0], 0, 0, 0);
+	syscall(SYS_prctl, PR_SET_NAME, to[0], 0, 0, 0);
 }
 
 void mp__child_run(mp_target_fn target, void *arg)
