@@ -28,7 +28,7 @@
 
 /* The arg bytes of a forkserver/spawn worker: this, the objects, initarg. */
 struct blob {
-	uint32_t index, maxtasks, heirs, pad;
+	uint32_t index, maxtasks, heirs, untimed;
 	uint64_t initializer;
 	uint64_t initarg_len;
 	uint64_t nobj;
@@ -116,6 +116,7 @@ static int mp__pool_worker_remote(void *arg)
 	a.index = b->index;
 	a.maxtasks = b->maxtasks;
 	a.heirs = b->heirs != 0;
+	a.untimed = b->untimed != 0;
 	a.code = &code;
 	if (b->initializer != 0) {
 		uintptr_t init = mp__code_translate(&code, b->initializer);
@@ -183,6 +184,7 @@ int mp__pool_worker_proc(mp_pool_t *p, struct worker *w)
 		return MP__ERR(-ENOMEM, "out of memory");
 	b->index = w->args.index;
 	b->maxtasks = w->args.maxtasks;
+	b->untimed = w->args.untimed;
 	/* A fresh process per few tasks: each worker forks its heir, so
 	 * that its replacement is there without a round trip to the fork
 	 * server (heir_line in worker.c; adopted with a pidfd). */

@@ -79,6 +79,8 @@ struct worker_args {
 	int efd;
 	unsigned index, maxtasks;
 	bool heirs;         /* fork an heir first (heir_line in worker.c) */
+	bool untimed;       /* one task and no task_timeout: nobody reads
+			     * when it started or how long it ran */
 	void (*initializer)(void *);
 	void *initarg;
 	/* forkserver/spawn: the parent's task functions here (NULL: fork) */

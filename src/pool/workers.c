@@ -105,6 +105,8 @@ static int prepare_worker(mp_pool_t *p, unsigned i)
 			 .results = p->results, .slot = &p->slots[i],
 			 .sup_sleeping = p->sup_sleeping, .efd = p->efd,
 			 .index = i, .maxtasks = p->opts.maxtasksperchild,
+			 .untimed = p->opts.maxtasksperchild == 1 &&
+				    p->timeout_ns == MP__NO_DEADLINE,
 			 .initializer = p->opts.initializer,
 			 .initarg = p->opts.initarg},
 		.budget = p->opts.maxtasksperchild ? p->opts.maxtasksperchild
