@@ -318,10 +318,9 @@ static bool spin_done(const mp_async_result_t *r, uint64_t ns)
 /* 0 once done, or -ETIMEDOUT.  A done result needs no pool. */
 int mp__result_wait(mp_async_result_t *r, uint64_t deadline)
 {
-	int rc;
-
 	unsigned *misses = &r->pool->spin_misses;
 	unsigned m;
+	int rc;
 
 	if (is_done(r))
 		return 0;

@@ -243,8 +243,9 @@ static int adopt_heir(struct worker *w, pid_t pid)
 	return 0;
 }
 
-/* Start w (locked; the lock is released meanwhile, by the supervisor with
- * its completions told first) and leave the outcome for starts_done. */
+/* Start w, or make its heir (w->heir) its process (locked; the lock is
+ * released meanwhile, by the supervisor with its completions told first),
+ * and leave the outcome for starts_done. */
 static void start_one(mp_pool_t *p, struct worker *w, bool supervisor)
 {
 	void (*hook)(void) = __atomic_load_n(&mp__pool_start_hook,
