@@ -5,10 +5,12 @@
  * fork); measured first, while this process is small (the baseline's
  * loops fork it too).  baseline=: two processes each looping fork() +
  * _exit(0) + waitpid(), the floor of "one new process per task" on two
- * workers.  bare_fs=: the bare floor of the design, no library (see
+ * workers.  bare_fs=: the bare floor of the server design, no library (see
  * bare_rate): a small server forked at the start clones each task's
  * process for the program, which sends the task through one shared memfd
- * and reaps.  mproc_cpu_us=, baseline_cpu_us= and bare_fs_cpu_us=: the
+ * and reaps.  bare_heir=: the bare floor of heirs (see bare_heir_rate):
+ * each task's process forked by the one before it.  mproc_cpu_us=,
+ * baseline_cpu_us=, bare_fs_cpu_us= and bare_heir_cpu_us=: the
  * CPU time per task of the whole (this process's threads, the reaped
  * workers or loops and their children, the fork server), medians: on 2
  * cores the rate is bound by it, and it moves less than the rate when the
@@ -333,10 +335,112 @@ static double bare_rate(void *arg)
 	return rate;
 }
 
+/* ---- the bare floor of heirs (bare_heir=) ----
+ *
+ * The simplest C version of what a forkserver pool with maxtasksperchild=1
+ * does since heirs, without mproc: WORKERS slots, each a line of processes.
+ * A member, at its turn, forks its heir (CLONE_PARENT: the program's child),
+ * takes the next task, writes the result and its pid in the task's record,
+ * wakes the program (a futex in shared memory), passes the turn to its heir
+ * (another futex) and exits; the program reaps each member by the pid in
+ * the records, in order. */
+
+struct heir_rec {
+	long result;
+	pid_t pid;
+	_Atomic int done;
+};
+
+struct heir_mem {
+	_Atomic uint32_t seq;         /* bumped by every record */
+	_Atomic long next;            /* the next task */
+	_Atomic uint32_t turn[WORKERS];
+	struct heir_rec rec[N_FRESH + WORKERS];
+};
+
+static void heir_futex(_Atomic uint32_t *w, int op, uint32_t v)
+{
+	syscall(SYS_futex, w, op, v, NULL, NULL, 0);
+}
+
+/* A member of slot s, its turn number g. */
+static void heir_member(struct heir_mem *m, int s, uint32_t g)
+{
+	for (;;) {
+		long t;
+
+		while (atomic_load(&m->turn[s]) != g)
+			heir_futex(&m->turn[s], FUTEX_WAIT, atomic_load(&m->turn[s]));
+		t = atomic_fetch_add(&m->next, 1);
+		if (t < N_FRESH &&
+		    syscall(SYS_clone, CLONE_PARENT | SIGCHLD, NULL, NULL, NULL,
+			    NULL) == 0) {
+			g++; /* the heir: wait for our turn */
+			continue;
+		}
+		m->rec[t].result = t + 1;
+		m->rec[t].pid = getpid();
+		atomic_store(&m->rec[t].done, 1);
+		atomic_fetch_add(&m->seq, 1);
+		heir_futex(&m->seq, FUTEX_WAKE, 1);
+		atomic_store(&m->turn[s], g + 1);
+		heir_futex(&m->turn[s], FUTEX_WAKE, 1);
+		_exit(0);
+	}
+}
+
+/* Tasks per second of bare heirs (CPU per task noted in arg). */
+static double bare_heir_rate(void *arg)
+{
+	struct heir_mem *m = mmap(NULL, sizeof(*m), PROT_READ | PROT_WRITE,
+				  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	double c0 = cpu_now(), t0 = bench_now(), rate;
+	struct cpu_log *log = arg;
+
+	if (m == MAP_FAILED)
+		die("bare_heir: mmap");
+	for (int s = 0; s < WORKERS; s++) {
+		pid_t pid;
+
+		m->turn[s] = 1;
+		if ((pid = fork()) == 0)
+			heir_member(m, s, 1);
+		if (pid < 0)
+			die("bare_heir: fork");
+	}
+	/* Each record in order: N_FRESH tasks, then one per slot from the
+	 * member that found no task left. */
+	for (long t = 0; t < N_FRESH + WORKERS; t++) {
+		struct timespec limit = {.tv_sec = 10};
+		pid_t pid;
+		int st;
+
+		while (!atomic_load(&m->rec[t].done)) {
+			uint32_t seq = atomic_load(&m->seq);
+
+			if (atomic_load(&m->rec[t].done))
+				break;
+			if (syscall(SYS_futex, &m->seq, FUTEX_WAIT, seq, &limit,
+				    NULL, 0) < 0 && errno == ETIMEDOUT)
+				die("bare_heir: no answer in 10 s");
+		}
+		if (t < N_FRESH && m->rec[t].result != t + 1)
+			die("bare_heir: wrong result");
+		pid = m->rec[t].pid;
+		if (waitpid(pid, &st, 0) != pid || st != 0)
+			die("bare_heir: member");
+	}
+	rate = N_FRESH / (bench_now() - t0);
+	if (log != NULL && log->n < 32)
+		log->us[log->n++] = (cpu_now() - c0) / N_FRESH * 1e6;
+	munmap(m, sizeof(*m));
+	return rate;
+}
+
 void print_fresh(void)
 {
-	struct cpu_log mc = {.n = 0}, bc = {.n = 0}, fc = {.n = 0};
-	double b, f, m, fl;
+	struct cpu_log mc = {.n = 0}, bc = {.n = 0}, fc = {.n = 0}, hc = {.n = 0};
+	double b, f, m, fl, h;
 
 	bare_start(); /* while small, as mp_init's server */
 	/* In the order gcc evaluated the printf arguments these were once
@@ -344,13 +448,16 @@ void print_fresh(void)
 	 * right after the baseline. */
 	b = bench_repeat(REPS, fresh_baseline, &bc);
 	fl = bench_repeat(REPS, bare_rate, &fc);
+	h = bench_repeat(REPS, bare_heir_rate, &hc);
 	f = bench_repeat(REPS, fresh_fork, NULL);
 	m = bench_repeat(REPS, fresh_forkserver, &mc);
 	bare_stop();
 	printf("figure=pool_fresh_process_tasks_per_s mproc=%.4g fork=%.4g "
-	       "baseline=%.4g bare_fs=%.4g mproc_cpu_us=%.4g "
-	       "baseline_cpu_us=%.4g bare_fs_cpu_us=%.4g unit=tasks_per_s\n",
-	       m, f, b, fl, bench_median(mc.us, mc.n),
-	       bench_median(bc.us, bc.n), bench_median(fc.us, fc.n));
+	       "baseline=%.4g bare_fs=%.4g bare_heir=%.4g mproc_cpu_us=%.4g "
+	       "baseline_cpu_us=%.4g bare_fs_cpu_us=%.4g "
+	       "bare_heir_cpu_us=%.4g unit=tasks_per_s\n",
+	       m, f, b, fl, h, bench_median(mc.us, mc.n),
+	       bench_median(bc.us, bc.n), bench_median(fc.us, fc.n),
+	       bench_median(hc.us, hc.n));
 	fflush(stdout);
 }
