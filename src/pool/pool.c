@@ -15,6 +15,7 @@
 #include "internal/alloc.h"
 #include "internal/clock.h"
 #include "internal/error.h"
+#include "internal/futex.h"
 #include "pool/pool_int.h"
 
 /* ---- AsyncResult ---- */
@@ -118,7 +119,9 @@ void mp__result_notify(mp_async_result_t *r)
 	else if (r->res.status != 0 && r->opts.error_callback)
 		r->opts.error_callback(r->res.status,
 				       r->res.msg ? r->res.msg : "", r->opts.arg);
-	__atomic_store_n(&r->done, true, __ATOMIC_RELEASE);
+	__atomic_store_n(&r->done, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&r->sleepers, __ATOMIC_SEQ_CST) != 0)
+		mp__futex_wake(&r->done, INT32_MAX); /* see sleep_until_done */
 	if (r->future) {
 		struct done_cb *c, *next, *fifo = NULL;
 
@@ -161,7 +164,8 @@ static mp_async_result_t *result_new(mp_pool_t *p, mp_task_fn fn,
 	/* Only what is read before the job ends: the rest is set then. */
 	r->pool = p;
 	r->refs = 2;
-	r->done = r->cancelled = false;
+	r->done = 0;
+	r->cancelled = false;
 	r->future = future;
 	r->res = (struct mp__outcome){0};
 	r->opts = opts ? *opts : (mp_apply_opts_t){0};
@@ -315,12 +319,34 @@ static bool spin_done(const mp_async_result_t *r, uint64_t ns)
 	return mp__spin_until(result_done, r, ns);
 }
 
+/*
+ * Sleep until r is done (0) or the deadline (-ETIMEDOUT), on r's own done
+ * word rather than on the pool's condition variable: no pool lock, for
+ * which the waiter would contend with the supervisor at every result, and
+ * no wake for another result's end.  The waiter counts itself in
+ * r->sleepers before it looks at done; mp__result_notify stores done
+ * before it looks at sleepers (both sequentially consistent): one of the
+ * two sees the other, and the futex returns at once if done changed.
+ */
+static int sleep_until_done(mp_async_result_t *r, uint64_t deadline)
+{
+	int rc = 0;
+
+	__atomic_fetch_add(&r->sleepers, 1, __ATOMIC_SEQ_CST);
+	while (!__atomic_load_n(&r->done, __ATOMIC_SEQ_CST))
+		if (mp__futex_wait(&r->done, 0, deadline) == -ETIMEDOUT) {
+			rc = is_done(r) ? 0 : -ETIMEDOUT;
+			break;
+		}
+	__atomic_fetch_sub(&r->sleepers, 1, __ATOMIC_SEQ_CST);
+	return rc;
+}
+
 /* 0 once done, or -ETIMEDOUT.  A done result needs no pool. */
 int mp__result_wait(mp_async_result_t *r, uint64_t deadline)
 {
 	unsigned *misses = &r->pool->spin_misses;
 	unsigned m;
-	int rc;
 
 	if (is_done(r))
 		return 0;
@@ -338,10 +364,7 @@ int mp__result_wait(mp_async_result_t *r, uint64_t deadline)
 		}
 	}
 	__atomic_store_n(misses, m + 1, __ATOMIC_RELAXED);
-	mp__pool_lock(r->pool);
-	rc = mp__pool_wait(r->pool, is_done, r, deadline);
-	mp__pool_unlock(r->pool);
-	return rc;
+	return sleep_until_done(r, deadline);
 }
 
 int mp_async_result_wait(mp_async_result_t *r, double timeout)

@@ -476,7 +476,9 @@ struct mp_async_result {
 	struct mp__job job;
 	mp_pool_t *pool;
 	int refs;              /* the user's and the engine's */
-	bool done, cancelled, future;
+	uint32_t done;         /* 0, then 1 (a futex word) */
+	uint32_t sleepers;     /* waiters asleep on done (mp__result_wait) */
+	bool cancelled, future;
 	struct mp__outcome res;
 	mp_apply_opts_t opts;
 	struct done_cb *cbs;   /* executor done callbacks, newest first;
