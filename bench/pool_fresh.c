@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -367,15 +368,19 @@ static void heir_futex(_Atomic uint32_t *w, int op, uint32_t v)
 static void heir_member(struct heir_mem *m, int s, uint32_t g)
 {
 	for (;;) {
+		uint32_t v;
 		long t;
 
-		while (atomic_load(&m->turn[s]) != g)
-			heir_futex(&m->turn[s], FUTEX_WAIT, atomic_load(&m->turn[s]));
+		while ((v = atomic_load(&m->turn[s])) != g)
+			heir_futex(&m->turn[s], FUTEX_WAIT, v);
 		t = atomic_fetch_add(&m->next, 1);
 		if (t < N_FRESH &&
 		    syscall(SYS_clone, CLONE_PARENT | SIGCHLD, NULL, NULL, NULL,
 			    NULL) == 0) {
-			g++; /* the heir: wait for our turn */
+			/* the heir: die with the program (as mproc's do),
+			 * wait for our turn */
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			g++;
 			continue;
 		}
 		m->rec[t].result = t + 1;
@@ -403,8 +408,10 @@ static double bare_heir_rate(void *arg)
 		pid_t pid;
 
 		m->turn[s] = 1;
-		if ((pid = fork()) == 0)
+		if ((pid = fork()) == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
 			heir_member(m, s, 1);
+		}
 		if (pid < 0)
 			die("bare_heir: fork");
 	}
