@@ -15,14 +15,19 @@
  *   - the worker's entry is the registered target mp__pool_worker_remote.
  * A function the worker cannot place (in an object dlopen'd after
  * mp_init, for forkserver) fails its task with a reason.
+ *
+ * forkserver with maxtasksperchild: a worker's replacement is its heir, a
+ * process it forked at its start (heir_line in worker.c), adopted here.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "internal/alloc.h"
+#include "internal/child.h"
 #include "internal/code.h"
 #include "internal/error.h"
+#include "internal/futex.h"
 #include "pool/pool_int.h"
 #include "process/process_int.h"
 
@@ -206,5 +211,43 @@ int mp__pool_worker_proc(mp_pool_t *p, struct worker *w)
 	/* No wait for the worker's setup: a worker that cannot take its
 	 * objects exits 127 and is replaced like any dead worker. */
 	w->proc->quick_start = true;
+	return 0;
+}
+
+/* ---- heirs (heir_line in worker.c) ---- */
+
+pid_t mp__pool_take_heir(mp_pool_t *p, unsigned i)
+{
+	return __atomic_exchange_n(&p->slots[i].heir, 0, __ATOMIC_ACQ_REL);
+}
+
+/* It sleeps: it ends at once; it is our child, unreaped, so its pid is
+ * still its own. */
+void mp__pool_drop_heir(pid_t pid)
+{
+	if (pid > 0)
+		mp__child_kill_reap(&(struct mp__child){.pid = pid, .fd = -1});
+}
+
+/* Adopted by w->proc, told its name, woken (nobody else touches the slot
+ * now). */
+int mp__pool_adopt_heir(struct worker *w, pid_t pid)
+{
+	struct worker_slot *s = w->args.slot;
+	const char *name = mp_process_name(w->proc);
+	const char *ident = w->proc->identity;
+	int rc;
+
+	if (strlen(name) >= sizeof(s->heir_name) ||
+	    strlen(ident) >= sizeof(s->heir_ident)) {
+		mp__pool_drop_heir(pid);
+		return -ENAMETOOLONG;
+	}
+	if ((rc = mp__process_adopt(w->proc, pid)) < 0)
+		return rc;
+	memcpy(s->heir_name, name, strlen(name) + 1);
+	memcpy(s->heir_ident, ident, strlen(ident) + 1);
+	__atomic_store_n(&s->heir_go, HEIR_GO, __ATOMIC_RELEASE);
+	mp__futex_wake(&s->heir_go, 1);
 	return 0;
 }

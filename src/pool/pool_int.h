@@ -112,6 +112,15 @@ int mp__pool_check_method(const mp_pool_opts_t *opts, const char **method);
  * pool's end): 0, or the public code (mp_last_error() says why). */
 struct worker;
 int mp__pool_worker_proc(mp_pool_t *p, struct worker *w);
+
+/* Heirs (heir_line in worker.c; launch.c): take the pid of the heir worker
+ * i forked out of its slot (0: none); kill and reap an heir nobody takes
+ * (pid 0: nothing); make heir pid the process of w, whose slot is reset
+ * and whose first job is in its inbox (unlocked: 0, or a code when the
+ * heir is gone and w's process must be started as usual). */
+pid_t mp__pool_take_heir(mp_pool_t *p, unsigned i);
+void mp__pool_drop_heir(pid_t pid);
+int mp__pool_adopt_heir(struct worker *w, pid_t pid);
 /* The inbox for w's next process: its last one when that process exited
  * 0 with no job in flight and left it empty (no stale record, no consumer
  * lock held: a fresh process per task reuses it), else a new one (the old

@@ -230,7 +230,7 @@ _Static_assert(sizeof(((struct worker_slot *)0)->heir_name) <=
  * dies with the program, leaves the worker's process group and sleeps on
  * slot->heir_go.  When the worker has sent its last result, the
  * supervisor, instead of asking the fork server for a new process, takes
- * the heir (adopt_heir in workers.c): it resets the slot, writes
+ * the heir (mp__pool_adopt_heir in launch.c): it resets the slot, writes
  * the name of the heir's process object there and sets HEIR_GO.  The heir
  * takes that name, forks its own heir and runs as the slot's worker: its
  * initializer, then the task the supervisor put in the inbox.  So a fresh

@@ -201,48 +201,6 @@ static struct worker *to_start(mp_pool_t *p)
 	return NULL;
 }
 
-/* The heir worker i's process forked (see heir_line in worker.c), taken
- * out of its slot: its pid, or 0. */
-static pid_t take_heir(mp_pool_t *p, unsigned i)
-{
-	return __atomic_exchange_n(&p->slots[i].heir, 0, __ATOMIC_ACQ_REL);
-}
-
-/* An heir nobody will take: killed and reaped (it sleeps: it ends at once;
- * it is our child, unreaped, so its pid is still its own). */
-static void drop_heir(pid_t pid)
-{
-	if (pid > 0)
-		mp__child_kill_reap(&(struct mp__child){.pid = pid, .fd = -1});
-}
-
-/*
- * Make heir pid the process of w, whose slot is reset and whose first job
- * is in its inbox (unlocked: nobody else touches the slot now): adopted by
- * w->proc, told its name, woken.  0, or a code (the heir is gone: the
- * caller starts w's process through the fork server).
- */
-static int adopt_heir(struct worker *w, pid_t pid)
-{
-	struct worker_slot *s = w->args.slot;
-	const char *name = mp_process_name(w->proc);
-	const char *ident = w->proc->identity;
-	int rc;
-
-	if (strlen(name) >= sizeof(s->heir_name) ||
-	    strlen(ident) >= sizeof(s->heir_ident)) {
-		drop_heir(pid);
-		return -ENAMETOOLONG;
-	}
-	if ((rc = mp__process_adopt(w->proc, pid)) < 0)
-		return rc;
-	memcpy(s->heir_name, name, strlen(name) + 1);
-	memcpy(s->heir_ident, ident, strlen(ident) + 1);
-	__atomic_store_n(&s->heir_go, HEIR_GO, __ATOMIC_RELEASE);
-	mp__futex_wake(&s->heir_go, 1);
-	return 0;
-}
-
 /* Start w, or make its heir (w->heir) its process (locked; the lock is
  * released meanwhile, by the supervisor with its completions told first),
  * and leave the outcome for starts_done. */
@@ -261,7 +219,7 @@ static void start_one(mp_pool_t *p, struct worker *w, bool supervisor)
 		pthread_mutex_unlock(&p->lock); /* no job ended here */
 	if (hook)
 		hook();
-	if (heir == 0 || adopt_heir(w, heir) < 0)
+	if (heir == 0 || mp__pool_adopt_heir(w, heir) < 0)
 		rc = start_process(proc);
 	else
 		rc = 0;
@@ -457,7 +415,7 @@ static void replace_worker(mp_pool_t *p, unsigned i, pid_t heir)
 	int rc = prepare_worker(p, i);
 
 	if (rc < 0) {
-		drop_heir(heir);
+		mp__pool_drop_heir(heir);
 		start_failed(p, i, rc);
 		return;
 	}
@@ -656,11 +614,11 @@ void mp__pool_retire(mp_pool_t *p)
 		w->proc = NULL;
 		w->alive = false;
 		w->inbox_clean = true;
-		heir = take_heir(p, i);
+		heir = mp__pool_take_heir(p, i);
 		if (wants_workers(p))
 			replace_worker(p, i, heir);
 		else
-			drop_heir(heir);
+			mp__pool_drop_heir(heir);
 	}
 }
 
@@ -690,7 +648,7 @@ void mp__pool_worker_ended(mp_pool_t *p, unsigned i)
 	int code = 0;
 
 	mp__pool_drain_results(p); /* its last results came before its death */
-	drop_heir(take_heir(p, i));
+	mp__pool_drop_heir(mp__pool_take_heir(p, i));
 	mp_process_join(w->proc, 0);
 	mp_process_exitcode(w->proc, &code);
 	w->alive = false;
