@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal/alloc.h"
@@ -256,8 +257,16 @@ static void heir_line(const struct worker_args *a)
 		mp__self_id_forget(); /* no atfork handler ran */
 		mp__die_with_parent(program, 0);
 		syscall(SYS_setpgid, 0, 0);
+		/* A look at the parent each second besides: an heir found
+		 * re-parented (the program gone, and its PR_SET_PDEATHSIG
+		 * somehow not delivered) leaves.  A relative timeout: no
+		 * clock read (see untimed). */
 		while (__atomic_load_n(&s->heir_go, __ATOMIC_ACQUIRE) != HEIR_GO)
-			mp__futex_wait(&s->heir_go, HEIR_WAIT, MP__NO_DEADLINE);
+			if (syscall(SYS_futex, &s->heir_go, FUTEX_WAIT, HEIR_WAIT,
+				    &(struct timespec){.tv_sec = 1}, NULL, 0) < 0 &&
+			    errno == ETIMEDOUT &&
+			    syscall(SYS_getppid) != program)
+				syscall(SYS_exit_group, 0);
 		__atomic_store_n(&s->heir_go, HEIR_WAIT, __ATOMIC_RELAXED);
 		mp__become_heir(s->heir_name, s->heir_ident,
 				(pid_t)syscall(SYS_getpid));
