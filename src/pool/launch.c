@@ -236,17 +236,17 @@ int mp__pool_adopt_heir(struct worker *w, pid_t pid)
 	struct worker_slot *s = w->args.slot;
 	const char *name = mp_process_name(w->proc);
 	const char *ident = w->proc->identity;
+	size_t nlen = strlen(name) + 1, ilen = strlen(ident) + 1;
 	int rc;
 
-	if (strlen(name) >= sizeof(s->heir_name) ||
-	    strlen(ident) >= sizeof(s->heir_ident)) {
+	if (nlen > sizeof(s->heir_name) || ilen > sizeof(s->heir_ident)) {
 		mp__pool_drop_heir(pid);
 		return -ENAMETOOLONG;
 	}
 	if ((rc = mp__process_adopt(w->proc, pid)) < 0)
 		return rc;
-	memcpy(s->heir_name, name, strlen(name) + 1);
-	memcpy(s->heir_ident, ident, strlen(ident) + 1);
+	memcpy(s->heir_name, name, nlen);
+	memcpy(s->heir_ident, ident, ilen);
 	__atomic_store_n(&s->heir_go, HEIR_GO, __ATOMIC_RELEASE);
 	mp__futex_wake(&s->heir_go, 1);
 	return 0;

@@ -271,6 +271,16 @@ void mp__apply_opts(const struct mp_process *p, int errfd)
 	}
 }
 
+/* This process is now the object named name (identity ident), pid self. */
+static void name_self(char *name, char *ident, pid_t self)
+{
+	mp__self.name = name;
+	mp__self.name_owned = NULL;
+	mp__self.identity = ident;
+	mp__self.child.pid = self;
+	atomic_store_explicit(&mp__pid_cache, self, memory_order_relaxed);
+}
+
 void mp__become(const char *name, const char *ident, bool daemon, pid_t ppid,
 		int parent_fd, pid_t self)
 {
@@ -283,12 +293,8 @@ void mp__become(const char *name, const char *ident, bool daemon, pid_t ppid,
 	mp__parent.child.pid = ppid;
 	mp__parent.child.fd = parent_fd;
 	mp__has_parent = true;
-	mp__self.name = (char *)name;
-	mp__self.name_owned = NULL;
-	mp__self.identity = (char *)ident;
 	mp__self.daemon = daemon;
-	mp__self.child.pid = self;
-	atomic_store_explicit(&mp__pid_cache, self, memory_order_relaxed);
+	name_self((char *)name, (char *)ident, self);
 }
 
 void mp__become_heir(const char *name, const char *ident, pid_t self)
@@ -306,10 +312,7 @@ void mp__become_heir(const char *name, const char *ident, pid_t self)
 		memcpy(to[i], from[i], n);
 		to[i][n] = '\0';
 	}
-	mp__self.name = to[0];
-	mp__self.identity = to[1];
-	mp__self.child.pid = self;
-	atomic_store_explicit(&mp__pid_cache, self, memory_order_relaxed);
+	name_self(to[0], to[1], self);
 	syscall(SYS_prctl, PR_SET_NAME, to[0], 0, 0, 0);
 }
 
