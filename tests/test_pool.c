@@ -2137,6 +2137,130 @@ static void test_returned_bytes(void **state)
 	mp_pool_free(p);
 }
 
+/* Returns its input with each byte plus one, or fails (empty input) with
+ * a message. */
+static int echo_plus_one(const void *in, size_t len, mp_task_out_t *out)
+{
+	unsigned char *b = malloc(len + 1);
+	int rc;
+
+	if (len == 0 || b == NULL) {
+		free(b);
+		return mp_task_fail(out, "nothing to echo");
+	}
+	for (size_t i = 0; i < len; i++)
+		b[i] = (unsigned char)(((const unsigned char *)in)[i] + 1);
+	rc = mp_task_return(out, b, len);
+	free(b);
+	return rc;
+}
+
+static const size_t payload_sizes[] = {1, 255, 256, 257, 511, 512, 513, 1000,
+				       1023, 1024, 1025, 3000, 70000, 3, 0, 9};
+
+/* The items of payload_sizes, filled as the apply loop below fills them. */
+static int next_payload(void *arg, const void **in, size_t *len)
+{
+	static unsigned char buf[70000];
+	size_t *at = arg, n;
+
+	if (*at == sizeof(payload_sizes) / sizeof(payload_sizes[0]))
+		return 0;
+	n = payload_sizes[(*at)++];
+	for (size_t i = 0; i < n; i++)
+		buf[i] = (unsigned char)(i * 7 + n);
+	*in = buf;
+	*len = n;
+	return 1;
+}
+
+/* Is b the answer of echo_plus_one to the item of n bytes? */
+static bool echoed_plus_one(const mp_bytes_t *b, size_t n)
+{
+	if (b->len != n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)b->data[i] != (unsigned char)(i * 7 + n + 1))
+			return false;
+	return true;
+}
+
+/* A worker's first buffers are on its stack (worker.c's FIRST_*): inputs
+ * and results across their sizes, one after another in one worker (which
+ * moves to the heap and keeps going) and each in a fresh one, come back
+ * whole; a failure's message after a big result too; the same as the
+ * items of chunks, whose results grow one record. */
+static void test_payloads_outgrow_first_buffers(void **state)
+{
+	const size_t *sizes = payload_sizes;
+	const size_t nsizes = sizeof(payload_sizes) / sizeof(payload_sizes[0]);
+	static const struct {
+		const char *method;
+		unsigned maxtasks;
+	} pools[] = {{"fork", 0}, {"forkserver", 0}, {"forkserver", 1}};
+	unsigned char *in = malloc(70000);
+
+	(void)state;
+	assert_non_null(in);
+	for (size_t k = 0; k < sizeof(pools) / sizeof(pools[0]); k++) {
+		mp_pool_t *p = mp_pool_new(&(mp_pool_opts_t){
+			.processes = 1, .start_method = pools[k].method,
+			.maxtasksperchild = pools[k].maxtasks});
+
+		assert_non_null(p);
+		for (size_t s = 0; s < nsizes; s++) {
+			mp_bytes_t got = {0};
+			size_t n = sizes[s];
+
+			for (size_t i = 0; i < n; i++)
+				in[i] = (unsigned char)(i * 7 + n);
+			if (n == 0) {
+				mpt_assert_rc(mp_pool_apply(p, echo_plus_one, in,
+							    0, &got), MP_ETASK);
+				assert_non_null(strstr(mp_last_error(),
+						       "nothing to echo"));
+				continue;
+			}
+			mpt_assert_ok(mp_pool_apply(p, echo_plus_one, in, n, &got));
+			assert_int_equal(got.len, n);
+			if (!echoed_plus_one(&got, n))
+				fail_msg("%s/%u: the echo of %zu bytes differs",
+					 pools[k].method, pools[k].maxtasks, n);
+			mp_bytes_destroy(&got);
+		}
+		for (size_t chunk = 1; chunk <= nsizes; chunk *= 4) {
+			size_t at = 0, idx;
+			const mp_bytes_t *b;
+			mp_imap_t *it = mp_pool_imap(
+				p, echo_plus_one, next_payload, &at,
+				&(mp_imap_opts_t){.chunksize = chunk});
+
+			assert_non_null(it);
+			for (size_t s = 0; s < nsizes; s++) {
+				int rc = mp_imap_next(it, mpt_timeout(20), &b, &idx);
+
+				assert_int_equal(idx, s);
+				if (sizes[s] == 0) {
+					mpt_assert_rc(rc, MP_ETASK);
+					continue;
+				}
+				mpt_assert_ok(rc);
+				if (!echoed_plus_one(b, sizes[s]))
+					fail_msg("%s/%u: chunks of %zu: item %zu "
+						 "(%zu bytes) differs",
+						 pools[k].method,
+						 pools[k].maxtasks, chunk, s,
+						 sizes[s]);
+			}
+			mpt_assert_rc(mp_imap_next(it, mpt_timeout(20), &b, NULL),
+				      MP_EEOF);
+			mp_imap_free(it);
+		}
+		mp_pool_free(p);
+	}
+	free(in);
+}
+
 /* mp_async_result_wait: 0 once ready, -ETIMEDOUT before (it returned 1 / 0). */
 static void test_async_result_wait_codes(void **state)
 {
@@ -2795,6 +2919,7 @@ int main(int argc, char **argv)
 		MPT(test_exit_with_live_pool),
 		MPT(test_without_pidfd),
 		MPT(test_returned_bytes),
+		MPT(test_payloads_outgrow_first_buffers),
 		MPT(test_async_result_wait_codes),
 		MPT(test_success_keeps_last_error),
 		MPT(test_no_wait_behind_long_task),

@@ -15,6 +15,7 @@
 
 #include "internal/clock.h"
 #include "internal/error.h"
+#include "internal/hot.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -282,7 +283,7 @@ __attribute__((noinline)) pid_t mp__vfork(void (*child)(void *arg), void *arg,
 	return pid < 0 ? -e : pid;
 }
 
-void mp__die_with_parent(pid_t parent, int code)
+MP__HOT void mp__die_with_parent(pid_t parent, int code)
 {
 	syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	if (syscall(SYS_getppid) != parent)

@@ -12,12 +12,13 @@
 
 #include "internal/clock.h"
 #include "internal/procfs.h"
+#include "internal/hot.h"
 #include "mproc/common.h"
 
 /* initial-exec: no __tls_get_addr call on the hot path of a PIC build */
 _Thread_local uint64_t mp__self_id_cache
 	__attribute__((tls_model("initial-exec")));
-void mp__self_id_forget(void)
+MP__HOT void mp__self_id_forget(void)
 {
 	mp__self_id_cache = 0; /* the child has another pid and tid */
 }

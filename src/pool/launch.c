@@ -28,6 +28,7 @@
 #include "internal/code.h"
 #include "internal/error.h"
 #include "internal/futex.h"
+#include "internal/hot.h"
 #include "pool/pool_int.h"
 #include "process/process_int.h"
 
@@ -84,7 +85,7 @@ static int stand_in_map(const void *in, void *out)
 	return -ENOENT;
 }
 
-uint64_t mp__pool_task_here(const struct mp__code_map *code, uint64_t fn,
+MP__HOT uint64_t mp__pool_task_here(const struct mp__code_map *code, uint64_t fn,
 			    uint32_t kind)
 {
 	uintptr_t here = mp__code_translate(code, fn);
@@ -96,7 +97,7 @@ uint64_t mp__pool_task_here(const struct mp__code_map *code, uint64_t fn,
 }
 
 /* The entry of a forkserver/spawn worker: rebuild its args, then run. */
-static int mp__pool_worker_remote(void *arg)
+MP__HOT static int mp__pool_worker_remote(void *arg)
 {
 	static struct mp__code_map code;
 	const struct blob *b = arg;

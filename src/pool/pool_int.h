@@ -87,13 +87,6 @@ struct worker_args {
 	const struct mp__code_map *code;
 };
 
-struct mp_task_out {
-	char *data;
-	size_t len, cap;
-	bool failed;
-	char msg[512];
-};
-
 int mp__pool_worker_main(void *arg);
 
 /* ---- starting workers by a start method (launch.c) ---- */

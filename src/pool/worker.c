@@ -18,30 +18,58 @@
 #include "internal/error.h"
 #include "internal/futex.h"
 #include "internal/lock.h"
+#include "internal/hot.h"
 #include "pool/pool_int.h"
 #include "process/process_int.h"
 
-/* Make room for `more` bytes at the end of a growing buffer (doubling;
- * -ENOMEM also when used + more would pass PTRDIFF_MAX). */
-static int reserve(char **buf, size_t *cap, size_t used, size_t more)
+/* A buffer that grows (see reserve): len bytes used of cap at b, which is
+ * first (the caller's array) until it outgrows it.  (In this order, the
+ * first values of a new one are no constant the compiler keeps in
+ * .rodata: a page a fresh worker would fault in for them.) */
+struct wbuf {
+	char *b;
+	size_t cap;
+	char *first;
+	size_t len;
+};
+
+/* A worker's task output: the result bytes (in out.b, out.len of them)
+ * or the failure message. */
+struct mp_task_out {
+	struct wbuf out;
+	bool failed;
+	char msg[512];
+};
+
+/* Make room for `more` bytes after `used` in a growing buffer (doubling;
+ * -ENOMEM also when used + more would pass PTRDIFF_MAX).  It starts in
+ * the caller's array w->first (on the worker's stack: a fresh worker with
+ * small tasks touches no heap page, each a page fault); the heap holds it
+ * once it outgrows that. */
+MP__HOT static int reserve(struct wbuf *w, size_t used, size_t more)
 {
-	size_t want = *cap ? *cap : 256, need;
+	size_t want = w->cap, need;
 	char *b;
 
 	if (__builtin_add_overflow(used, more, &need) || need > PTRDIFF_MAX)
 		return -ENOMEM;
-	if (need <= *cap)
+	if (need <= w->cap)
 		return 0;
 	while (want < need)
 		want = want > PTRDIFF_MAX / 2 ? need : want * 2;
-	if ((b = mp__realloc(*buf, want)) == NULL)
+	if (w->b != w->first) {
+		b = mp__realloc(w->b, want);
+	} else if ((b = mp__malloc(want)) != NULL && used > 0) {
+		memcpy(b, w->b, used);
+	}
+	if (b == NULL)
 		return -ENOMEM;
-	*buf = b;
-	*cap = want;
+	w->b = b;
+	w->cap = want;
 	return 0;
 }
 
-int mp_task_return(mp_task_out_t *out, const void *data, size_t len)
+MP__HOT int mp_task_return(mp_task_out_t *out, const void *data, size_t len)
 {
 	MP__CHECK_NULL(out);
 	if (data == NULL && len > 0)
@@ -50,11 +78,11 @@ int mp_task_return(mp_task_out_t *out, const void *data, size_t len)
 	if (len > MP_TASK_MAX_BYTES)
 		return MP__ERR(-EMSGSIZE, "len %zu exceeds MP_TASK_MAX_BYTES (%zu)",
 			       len, (size_t)MP_TASK_MAX_BYTES);
-	if (reserve(&out->data, &out->cap, 0, len) < 0)
+	if (reserve(&out->out, 0, len) < 0)
 		return MP__ERR(-ENOMEM, "out of memory for %zu bytes", len);
 	if (len)
-		memcpy(out->data, data, len);
-	out->len = len;
+		memcpy(out->out.b, data, len);
+	out->out.len = len;
 	return 0;
 }
 
@@ -71,28 +99,28 @@ int mp_task_fail(mp_task_out_t *out, const char *fmt, ...)
 	return -1;
 }
 
-struct wbuf {
-	char *b;
-	size_t cap, len;
-};
-
-static int put(struct wbuf *w, const void *data, size_t len)
+/* Append len bytes, zero-padded to 8 (the padding zeroed first, by one
+ * 8-byte store rather than a memset: a page of libc less to fault in). */
+MP__HOT static int put(struct wbuf *w, const void *data, size_t len)
 {
-	if (reserve(&w->b, &w->cap, w->len, mp__align8(len)) < 0)
+	size_t padded = mp__align8(len);
+
+	if (reserve(w, w->len, padded) < 0)
 		return -ENOMEM;
+	if (padded > len)
+		__builtin_memcpy(w->b + w->len + padded - 8, &(uint64_t){0}, 8);
 	if (len)
 		memcpy(w->b + w->len, data, len);
-	memset(w->b + w->len + len, 0, mp__align8(len) - len);
-	w->len += mp__align8(len);
+	w->len += padded;
 	return 0;
 }
 
 /* Run one task; its outcome goes to res (status, payload). */
-static int run_one(mp_task_fn fn, const void *in, size_t len, mp_task_out_t *o)
+MP__HOT static int run_one(mp_task_fn fn, const void *in, size_t len, mp_task_out_t *o)
 {
 	int rc;
 
-	o->len = 0;
+	o->out.len = 0;
 	o->failed = false;
 	rc = fn(in, len, o);
 	if (rc == 0 && !o->failed)
@@ -103,7 +131,7 @@ static int run_one(mp_task_fn fn, const void *in, size_t len, mp_task_out_t *o)
 }
 
 /* Build the result record of job h (input at in, in_len bytes) in res. */
-static int run(const struct task_hdr *h, const unsigned char *in, size_t in_len,
+MP__HOT static int run(const struct task_hdr *h, const unsigned char *in, size_t in_len,
 	       struct wbuf *res, mp_task_out_t *o)
 {
 	struct res_hdr *r;
@@ -114,10 +142,10 @@ static int run(const struct task_hdr *h, const unsigned char *in, size_t in_len,
 		return -ENOMEM;
 	if (h->kind == T_APPLY) {
 		status = run_one((mp_task_fn)(uintptr_t)h->fn, in, in_len, o);
-		if (status == 0 ? put(res, o->data, o->len)
+		if (status == 0 ? put(res, o->out.b, o->out.len)
 				: put(res, o->msg, strlen(o->msg)))
 			return -ENOMEM;
-		res->len = sizeof(*r) + (status ? strlen(o->msg) : o->len);
+		res->len = sizeof(*r) + (status ? strlen(o->msg) : o->out.len);
 	} else if (h->kind == T_MAP) {
 		mp_map_fn fn = (mp_map_fn)(uintptr_t)h->fn;
 		size_t plen, ilen;
@@ -130,7 +158,7 @@ static int run(const struct task_hdr *h, const unsigned char *in, size_t in_len,
 		    __builtin_mul_overflow((size_t)h->count, h->out_size, &plen) ||
 		    plen > MP_TASK_MAX_BYTES)
 			return -EPROTO;
-		if (reserve(&res->b, &res->cap, res->len, plen) < 0)
+		if (reserve(res, res->len, plen) < 0)
 			return -ENOMEM;
 		out = res->b + res->len;
 		memset(out, 0, plen);
@@ -167,9 +195,10 @@ static int run(const struct task_hdr *h, const unsigned char *in, size_t in_len,
 				return -EPROTO;
 			st = run_one(fn, in + off, ih.len, o);
 			off += mp__align8(ih.len);
-			ih = (struct item_hdr){st, 0, st ? strlen(o->msg) : o->len};
+			ih = (struct item_hdr){st, 0,
+					       st ? strlen(o->msg) : o->out.len};
 			if (put(res, &ih, sizeof(ih)) < 0 ||
-			    put(res, st ? o->msg : o->data, ih.len) < 0)
+			    put(res, st ? o->msg : o->out.b, ih.len) < 0)
 				return -ENOMEM;
 		}
 	}
@@ -183,14 +212,17 @@ static int run(const struct task_hdr *h, const unsigned char *in, size_t in_len,
  * The fence orders the result's put (whose fast path ends with a plain
  * store) before the look at the flag: the supervisor sets the flag, then
  * looks at the ring (mp__ring_empty), so one of the two sees the other. */
-static void wake_supervisor(const struct worker_args *a)
+MP__HOT static void wake_supervisor(const struct worker_args *a)
 {
 	uint64_t one = 1;
 
 	mp__ring_fence();
 	if (__atomic_load_n(a->sup_sleeping, __ATOMIC_SEQ_CST) &&
 	    __atomic_exchange_n(a->sup_sleeping, 0, __ATOMIC_SEQ_CST))
-		while (write(a->efd, &one, sizeof(one)) < 0 && errno == EINTR)
+		/* (libc's syscall(), on the page heir_line uses: write()
+		 * would fault one more in, in a fresh worker) */
+		while (syscall(SYS_write, a->efd, &one, sizeof(one)) < 0 &&
+		       errno == EINTR)
 			;
 }
 
@@ -202,7 +234,7 @@ static void wake_supervisor(const struct worker_args *a)
  * with a C library whose lock word is not first, nothing is armed: the
  * pool learns of the death from the pidfd, later.  True if armed.
  */
-static bool hold_life(struct worker_slot *s)
+MP__HOT static bool hold_life(struct worker_slot *s)
 {
 	uint32_t *word = mp__life_word(s);
 	bool armed;
@@ -242,7 +274,7 @@ _Static_assert(sizeof(((struct worker_slot *)0)->heir_name) <=
  * is to run as the worker; where no heir can be forked, the supervisor
  * starts the next worker through the server.
  */
-static void heir_line(const struct worker_args *a)
+MP__HOT static void heir_line(const struct worker_args *a)
 {
 	struct worker_slot *s = a->slot;
 	pid_t program = (pid_t)syscall(SYS_getppid);
@@ -277,7 +309,7 @@ static void heir_line(const struct worker_args *a)
  * stopped, its task budget spent) takes FUTEX_WAITERS off the lock's word
  * first, so that its exit wakes nobody (a fresh process per task would
  * wake the watcher at each). */
-int mp__pool_worker_main(void *arg)
+MP__HOT int mp__pool_worker_main(void *arg)
 {
 	const struct worker_args *a = arg;
 	bool armed;
@@ -299,7 +331,7 @@ int mp__pool_worker_main(void *arg)
  * nobody is woken), so that the kernel has nothing of ours in the slot to
  * mark at our exit; *armed is then false: from here on the slot may be a
  * replacement's. */
-static void leave_slot(const struct worker_args *a, bool *armed)
+MP__HOT static void leave_slot(const struct worker_args *a, bool *armed)
 {
 	if (!*armed)
 		return; /* the lock may be ours: keep the slot */
@@ -311,15 +343,22 @@ static void leave_slot(const struct worker_args *a, bool *armed)
 	__atomic_store_n(&a->slot->gone, 1, __ATOMIC_RELEASE);
 }
 
-static int worker_loop(const struct worker_args *a, bool *armed)
+/* The first buffers of a worker's loop (see reserve): a tiny task's
+ * record, its result, the record of that result. */
+enum { FIRST_IN = 1024, FIRST_OUT = 256, FIRST_RES = 512 };
+
+MP__HOT static int worker_loop(const struct worker_args *a, bool *armed)
 {
-	struct wbuf in = {0}, res = {0};
-	mp_task_out_t o = {0};
+	/* (8-aligned: records are read in place) */
+	_Alignas(8) char in0[FIRST_IN], res0[FIRST_RES], out0[FIRST_OUT];
+	struct wbuf in = {in0, sizeof(in0), in0, 0},
+		    res = {res0, sizeof(res0), res0, 0};
+	mp_task_out_t o; /* (its message is written before it is read) */
 	unsigned done = 0;
 	bool big;
 
-	if (reserve(&in.b, &in.cap, 0, 4096) < 0)
-		return 3;
+	o.out = (struct wbuf){out0, sizeof(out0), out0, 0};
+	o.failed = false;
 	if (a->initializer != NULL)
 		a->initializer(a->initarg);
 	__atomic_store_n(&a->slot->ready, 1, __ATOMIC_RELEASE);
@@ -339,7 +378,7 @@ static int worker_loop(const struct worker_args *a, bool *armed)
 			mp__ring_spin(a->inbox, SPIN_NS);
 		rc = mp__ring_get(a->inbox, &b, in.cap, &len, MP__NO_DEADLINE);
 		if (rc == -EMSGSIZE) {
-			if (reserve(&in.b, &in.cap, 0, len) < 0)
+			if (reserve(&in, 0, len) < 0)
 				return 3;
 			continue;
 		}
