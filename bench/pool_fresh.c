@@ -2,10 +2,9 @@
  * 2 workers with maxtasksperchild=1 (every task on a new worker) over
  * N_FRESH tiny tasks; mproc= through forkserver, fork= through fork,
  * beside CPython's Pool doing the same (cpython= forkserver, cpython_fork=
- * fork); measured first, while this process is small (the baseline's
- * loops fork it too).  baseline=: two processes each looping fork() +
- * _exit(0) + waitpid(), the floor of "one new process per task" on two
- * workers.  bare_fs=: the bare floor of the server design, no library (see
+ * fork).  baseline=: two processes each looping fork() + _exit(0) +
+ * waitpid(), the floor of "one new process per task" on two workers,
+ * forked from this process while small (see helper_start).  bare_fs=: the bare floor of the server design, no library (see
  * bare_rate): a small server forked at the start clones each task's
  * process for the program, which sends the task through one shared memfd
  * and reaps.  bare_heir=: the bare floor of heirs (see bare_heir_rate):
@@ -14,7 +13,8 @@
  * CPU time per task of the whole (this process's threads, the reaped
  * workers or loops and their children, the fork server), medians: on 2
  * cores the rate is bound by it, and it moves less than the rate when the
- * machine is busy. */
+ * machine is busy.  mproc_per_baseline= and mproc_per_bare_heir=: the
+ * median of each round's ratio (see print_fresh). */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
@@ -444,26 +444,122 @@ static double bare_heir_rate(void *arg)
 	return rate;
 }
 
+/* ---- helpers: measured runs forked from this process while small ----
+ *
+ * This process grows with the pools it runs (their rings, its heap: 1.8
+ * -> 5 MiB resident here), and the baseline's loops and the bare heirs'
+ * first members are forks of it: measured after a pool, they would copy
+ * more and look slower, flattering mproc.  So each runs in a helper
+ * forked at the start, which runs one measurement per command and sends
+ * back its rate and CPU time per task. */
+
+struct helper {
+	pid_t pid;
+	int cmd, ans; /* our ends: a byte per run out, two doubles back */
+};
+
+static void helper_start(struct helper *h, double (*fn)(void *))
+{
+	int cmd[2], ans[2];
+
+	if (pipe2(cmd, O_CLOEXEC) != 0 || pipe2(ans, O_CLOEXEC) != 0)
+		die("helper: pipe");
+	if ((h->pid = fork()) < 0)
+		die("helper: fork");
+	if (h->pid == 0) {
+		char c;
+
+		close(cmd[1]);
+		close(ans[0]);
+		while (read(cmd[0], &c, 1) == 1) {
+			struct cpu_log log = {.n = 0};
+			double out[2];
+
+			out[0] = fn(&log);
+			out[1] = log.n > 0 ? log.us[0] : 0;
+			if (write(ans[1], out, sizeof(out)) != sizeof(out))
+				_exit(1);
+		}
+		_exit(0); /* EOF: helper_stop */
+	}
+	close(cmd[0]);
+	close(ans[1]);
+	h->cmd = cmd[1];
+	h->ans = ans[0];
+}
+
+/* One run in helper h: its rate; its CPU per task noted in log. */
+static double helper_run(struct helper *h, struct cpu_log *log)
+{
+	double out[2];
+	size_t got = 0;
+
+	if (write(h->cmd, "r", 1) != 1)
+		die("helper: write");
+	while (got < sizeof(out)) {
+		ssize_t n = read(h->ans, (char *)out + got, sizeof(out) - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			die("helper: no answer");
+		got += (size_t)n;
+	}
+	if (log->n < 32)
+		log->us[log->n++] = out[1];
+	return out[0];
+}
+
+static void helper_stop(struct helper *h)
+{
+	int st;
+
+	close(h->cmd);
+	if (waitpid(h->pid, &st, 0) != h->pid || st != 0)
+		die("helper: exit");
+	close(h->ans);
+}
+
+/*
+ * FRESH_REPS rounds, each running every side once, next to each other:
+ * this VM's speed drifts by tens of percent over a minute, which blocks
+ * of runs per side turned into differences between the sides.  Medians of
+ * each side, and of the rounds' own ratios (mproc_per_baseline=,
+ * mproc_per_bare_heir=: mproc over the run beside it).
+ */
 void print_fresh(void)
 {
+	enum { FRESH_REPS = 5 };
 	struct cpu_log mc = {.n = 0}, bc = {.n = 0}, fc = {.n = 0}, hc = {.n = 0};
-	double b, f, m, fl, h;
+	double b[FRESH_REPS], f[FRESH_REPS], m[FRESH_REPS], fl[FRESH_REPS],
+		h[FRESH_REPS], mb[FRESH_REPS], mh[FRESH_REPS];
+	struct helper loops, heirs;
 
-	bare_start(); /* while small, as mp_init's server */
-	/* In the order gcc evaluated the printf arguments these were once
-	 * passed as: the baseline first, forkserver last; the bare floor
-	 * right after the baseline. */
-	b = bench_repeat(REPS, fresh_baseline, &bc);
-	fl = bench_repeat(REPS, bare_rate, &fc);
-	h = bench_repeat(REPS, bare_heir_rate, &hc);
-	f = bench_repeat(REPS, fresh_fork, NULL);
-	m = bench_repeat(REPS, fresh_forkserver, &mc);
+	/* while small, as mp_init's server */
+	bare_start();
+	helper_start(&loops, fresh_baseline);
+	helper_start(&heirs, bare_heir_rate);
+	for (int r = 0; r < FRESH_REPS; r++) {
+		b[r] = helper_run(&loops, &bc);
+		m[r] = fresh_forkserver(&mc);
+		h[r] = helper_run(&heirs, &hc);
+		fl[r] = bare_rate(&fc);
+		f[r] = fresh_fork(NULL);
+		mb[r] = m[r] / b[r];
+		mh[r] = m[r] / h[r];
+	}
+	helper_stop(&heirs);
+	helper_stop(&loops);
 	bare_stop();
 	printf("figure=pool_fresh_process_tasks_per_s mproc=%.4g fork=%.4g "
-	       "baseline=%.4g bare_fs=%.4g bare_heir=%.4g mproc_cpu_us=%.4g "
-	       "baseline_cpu_us=%.4g bare_fs_cpu_us=%.4g "
+	       "baseline=%.4g bare_fs=%.4g bare_heir=%.4g "
+	       "mproc_per_baseline=%.3g mproc_per_bare_heir=%.3g "
+	       "mproc_cpu_us=%.4g baseline_cpu_us=%.4g bare_fs_cpu_us=%.4g "
 	       "bare_heir_cpu_us=%.4g unit=tasks_per_s\n",
-	       m, f, b, fl, h, bench_median(mc.us, mc.n),
+	       bench_median(m, FRESH_REPS), bench_median(f, FRESH_REPS),
+	       bench_median(b, FRESH_REPS), bench_median(fl, FRESH_REPS),
+	       bench_median(h, FRESH_REPS), bench_median(mb, FRESH_REPS),
+	       bench_median(mh, FRESH_REPS), bench_median(mc.us, mc.n),
 	       bench_median(bc.us, bc.n), bench_median(fc.us, fc.n),
 	       bench_median(hc.us, hc.n));
 	fflush(stdout);
