@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal/alloc.h"
 #include "internal/child.h"
@@ -230,8 +231,8 @@ void mp__pool_drop_heir(pid_t pid)
 		mp__child_kill_reap(&(struct mp__child){.pid = pid, .fd = -1});
 }
 
-/* Adopted by w->proc, told its name, woken (nobody else touches the slot
- * now). */
+/* Adopted by w->proc, in a process group of its own, told its name,
+ * woken (nobody else touches the slot now). */
 int mp__pool_adopt_heir(struct worker *w, pid_t pid)
 {
 	struct worker_slot *s = w->args.slot;
@@ -243,6 +244,14 @@ int mp__pool_adopt_heir(struct worker *w, pid_t pid)
 	if (nlen > sizeof(s->heir_name) || ilen > sizeof(s->heir_ident)) {
 		mp__pool_drop_heir(pid);
 		return -ENAMETOOLONG;
+	}
+	/* Its own process group, before it is woken (not by itself at its
+	 * birth: an heir the scheduler had not run yet would have no group
+	 * when a group kill came for the worker it now is). */
+	if (setpgid(pid, pid) < 0) {
+		rc = -errno;
+		mp__pool_drop_heir(pid);
+		return rc;
 	}
 	if ((rc = mp__process_adopt(w->proc, pid)) < 0)
 		return rc;

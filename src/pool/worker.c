@@ -260,11 +260,11 @@ _Static_assert(sizeof(((struct worker_slot *)0)->heir_name) <=
  * A worker of a forkserver pool with maxtasksperchild forks its heir first
  * thing, before its initializer and its first task: a copy of it as the
  * fork server made it, and the program's child (mp__fs_fork_heir), which
- * dies with the program, leaves the worker's process group and sleeps on
- * slot->heir_go.  When the worker has sent its last result, the
- * supervisor, instead of asking the fork server for a new process, takes
- * the heir (mp__pool_adopt_heir in launch.c): it resets the slot, writes
- * the name of the heir's process object there and sets HEIR_GO.  The heir
+ * dies with the program and sleeps on slot->heir_go.  When the worker has
+ * sent its last result, the supervisor, instead of asking the fork server
+ * for a new process, takes the heir (mp__pool_adopt_heir in launch.c): it
+ * gives it a process group of its own, resets the slot, writes the name
+ * of the heir's process object there and sets HEIR_GO.  The heir
  * takes that name, forks its own heir and runs as the slot's worker: its
  * initializer, then the task the supervisor put in the inbox.  So a fresh
  * process per task costs a fork from a small process, as a fork server's
@@ -288,7 +288,8 @@ MP__HOT static void heir_line(const struct worker_args *a)
 			return;
 		mp__self_id_forget(); /* no atfork handler ran */
 		mp__die_with_parent(program, 0);
-		syscall(SYS_setpgid, 0, 0);
+		/* (its own process group: the supervisor makes it, see
+		 * mp__pool_adopt_heir) */
 		/* A look at the parent each second besides: an heir found
 		 * re-parented (the program gone, and its PR_SET_PDEATHSIG
 		 * somehow not delivered) leaves.  A relative timeout: no
