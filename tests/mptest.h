@@ -156,6 +156,50 @@ static inline size_t mpt_list_shm(char (*names)[256], size_t cap)
 	return n;
 }
 
+/* Name our children still running in the test's output (pid, comm, state,
+ * process group, the syscall it sleeps in: /proc): what a teardown that
+ * found one says of it. */
+static inline void mpt_print_children(void)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		char path[300], buf[512], *c;
+		int ppid = 0, pgid = 0, fd;
+		ssize_t n;
+		char st = '?';
+
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			continue;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		if ((c = strrchr(buf, ')')) == NULL ||
+		    sscanf(c + 2, "%c %d %d", &st, &ppid, &pgid) != 3 ||
+		    ppid != getpid())
+			continue;
+		*c = '\0';
+		print_error("  child %s %s) state %c group %d\n", e->d_name,
+			    strchr(buf, '(') ? strchr(buf, '(') : "(?", st, pgid);
+		snprintf(path, sizeof(path), "/proc/%s/syscall", e->d_name);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+			n = read(fd, buf, sizeof(buf) - 1);
+			close(fd);
+			buf[n > 0 ? n : 0] = '\0';
+			print_error("  syscall %s", buf);
+		}
+	}
+	closedir(d);
+}
+
 static inline int mpt_setup(void **state)
 {
 	(void)state;
@@ -180,6 +224,7 @@ static inline int mpt_teardown(void **state)
 				    "zombie)\n", (int)si.si_pid);
 		else /* waitid names no child that is still running */
 			print_error("test left a child process running\n");
+		mpt_print_children();
 		return -1;
 	}
 	if (mpt_count_fds() != mpt_before.nfds) {

@@ -146,19 +146,45 @@ static int gated(const void *in, size_t len, mp_task_out_t *out)
 MPT_TASK(gated);
 
 /* in: a fifo's path: report_pids_and_hang on it. */
-static int report_pids_to(const void *in, size_t len, mp_task_out_t *out)
+/* A task's input, a fifo's path (struct fifo's): *fd opened on it for
+ * writing, 0; or the task fails (-1). */
+static int open_fifo_in(const void *in, size_t len, mp_task_out_t *out,
+			int *fd)
 {
 	char path[48];
-	int fd;
 
 	if (len != sizeof(path))
 		return mp_task_fail(out, "want a path");
 	memcpy(path, in, sizeof(path));
-	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) < 0)
+	if ((*fd = open(path, O_WRONLY | O_CLOEXEC)) < 0)
 		return mp_task_fail(out, "no fifo %s", path);
+	return 0;
+}
+
+static int report_pids_to(const void *in, size_t len, mp_task_out_t *out)
+{
+	int fd = -1;
+
+	if (open_fifo_in(in, len, out, &fd) < 0)
+		return -1;
 	return report_pids_and_hang(&fd, sizeof(fd), out);
 }
 MPT_TASK(report_pids_to);
+
+#ifndef MPT_MPI
+/* in: a fifo's path: write a byte there, then return "done" at once. */
+static int tell_then_return(const void *in, size_t len, mp_task_out_t *out)
+{
+	int fd = -1;
+	bool told;
+
+	if (open_fifo_in(in, len, out, &fd) < 0)
+		return -1;
+	told = write(fd, "x", 1) == 1;
+	close(fd);
+	return told ? mp_task_return(out, "done", 4) : 1;
+}
+#endif
 
 /* call succeeds, and mp_last_error() is still msg */
 #define OP_KEEPS(call)                                                        \
@@ -1261,6 +1287,62 @@ static void test_submit_many(void **state)
 	mp_executor_free(ex);
 }
 
+#ifndef MPT_MPI
+/*
+ * mp_future_kill racing the task's end, each start method: 1 (killed) only
+ * with a future that then ends cancelled, even when the result was on its
+ * way; 0 (it had finished) with the result.  Each round kills just after
+ * the task says it ends.
+ */
+static void test_future_kill_racing_the_result(void **state)
+{
+	enum { ROUNDS = 40 };
+
+	(void)state;
+	for (size_t m = 0; m < MPT_NMETHODS; m++) {
+		mp_executor_t *ex = mp_executor_new(&(mp_executor_opts_t){
+			.max_workers = 1, .start_method = methods[m]});
+		struct fifo q;
+		int killed = 0;
+
+		assert_non_null(ex);
+		fifo_open(&q);
+		for (int i = 0; i < ROUNDS; i++) {
+			mp_future_t *f = mp_executor_submit(ex, tell_then_return,
+							    q.path,
+							    sizeof(q.path));
+			const mp_bytes_t *out;
+			char c;
+			int k, rc;
+
+			assert_non_null(f);
+			assert_int_equal(poll(&(struct pollfd){q.fd, POLLIN, 0}, 1,
+					      (int)(mpt_timeout(30) * 1000)), 1);
+			assert_int_equal(read(q.fd, &c, 1), 1);
+			k = mp_future_kill(f);
+			rc = mp_future_result(f, mpt_timeout(30), &out);
+			if (k == 1) {
+				if (rc != MP_ECANCELLED)
+					fail_msg("%s, round %d: killed, yet the "
+						 "result was %d", methods[m], i, rc);
+				assert_int_equal(mp_future_cancelled(f), 1);
+				killed++;
+			} else {
+				assert_int_equal(k, 0);
+				mpt_assert_ok(rc);
+				assert_memory_equal(out->data, "done", 4);
+			}
+			mp_future_free(f);
+		}
+		print_message("%s: %d of %d rounds killed the task\n",
+			      methods[m], killed, ROUNDS);
+		mpt_assert_ok(mp_executor_shutdown(ex, 0));
+		mp_executor_free(ex);
+		fifo_close(&q);
+	}
+}
+#endif
+
 #ifdef MPT_MPI
 /* mpirun -np 3 test_executor_mpi <test>: that test, on the MPI backend.
  * MPI starts first, so that its fds and /dev/shm segments are there
@@ -1326,6 +1408,7 @@ int main(int argc, char **argv)
 		MPT(test_shutdown_flags),
 		MPT(test_success_keeps_last_error),
 		MPT(test_future_kill),
+		MPT(test_future_kill_racing_the_result),
 		MPT(test_sigkilled_worker_fails_once),
 		MPT(test_no_wait_behind_long),
 		MPT(test_terminate_workers),

@@ -2631,6 +2631,64 @@ static void test_async_result_kill(void **state)
 	close(fds[1]);
 }
 
+/* Writes a byte to the fd at in, then returns at once. */
+static int tell_then_return(const void *in, size_t len, mp_task_out_t *out)
+{
+	(void)len;
+	if (write(*(const int *)in, "x", 1) != 1)
+		return 1;
+	return mp_task_return(out, "done", 4);
+}
+
+/*
+ * A kill that races with the task's end: mp_async_result_kill returns 1
+ * (killed) only if the result then says so (MP_ECANCELLED), even when the
+ * task's result was already on its way (it is dropped); 0 (it had ended)
+ * with the result.  Each round kills just after the task says it ends.
+ */
+static void test_kill_racing_the_result(void **state)
+{
+	enum { ROUNDS = 100 };
+	int fds[2], killed = 0;
+	mp_pool_t *p;
+
+	(void)state;
+	assert_int_equal(pipe2(fds, O_CLOEXEC), 0); /* before the workers fork */
+	p = mp_pool_new(&(mp_pool_opts_t){.processes = 1});
+	assert_non_null(p);
+	for (int i = 0; i < ROUNDS; i++) {
+		mp_async_result_t *r = mp_pool_apply_async(p, tell_then_return,
+							   &fds[1], sizeof(int),
+							   NULL);
+		const mp_bytes_t *out;
+		char c;
+		int k, rc;
+
+		assert_non_null(r);
+		assert_int_equal(poll(&(struct pollfd){fds[0], POLLIN, 0}, 1,
+				      (int)(mpt_timeout(30) * 1000)), 1);
+		assert_int_equal(read(fds[0], &c, 1), 1);
+		k = mp_async_result_kill(r);
+		rc = mp_async_result_get(r, mpt_timeout(30), &out);
+		if (k == 1) {
+			if (rc != MP_ECANCELLED)
+				fail_msg("round %d: killed, yet get gave %d", i, rc);
+			killed++;
+		} else {
+			assert_int_equal(k, 0);
+			mpt_assert_ok(rc);
+			assert_memory_equal(out->data, "done", 4);
+		}
+		mp_async_result_free(r);
+	}
+	print_message("%d of %d rounds killed the task\n", killed, ROUNDS);
+	mpt_assert_ok(mp_pool_close(p));
+	mpt_assert_ok(mp_pool_join(p, mpt_timeout(30)));
+	mp_pool_free(p);
+	close(fds[0]);
+	close(fds[1]);
+}
+
 /* ---- batches ---- */
 
 static atomic_int many_ok, many_err;
@@ -2925,6 +2983,7 @@ int main(int argc, char **argv)
 		MPT(test_no_wait_behind_long_task),
 		MPT(test_one_worker_queues_behind_long_task),
 		MPT(test_async_result_kill),
+		MPT(test_kill_racing_the_result),
 		MPT(test_apply_async_many),
 		MPT(test_handoff_keeps_order),
 		MPT_DEADLINE(test_apply_racing_close, 120),

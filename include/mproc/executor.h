@@ -111,13 +111,16 @@ MP_API int mp_future_cancel(mp_future_t *f);
  * mp_future_kill - cancel f even if it runs (CPython cannot): a future not
  * yet started is cancelled; a running one has its worker's process group
  * SIGKILLed (the worker and whatever the task started), and the worker is
- * replaced; the executor goes on.  f then ends cancelled (MP_ECANCELLED,
- * mp_future_cancelled 1), unless the task finished first.  1 (done so, or
- * f was cancelled already), 0 (f had finished), -EINVAL for NULL.  Returns
+ * replaced; the executor goes on.  1: done so (or f was cancelled
+ * already), and f ends cancelled (MP_ECANCELLED, mp_future_cancelled 1),
+ * even if the task had just finished in its worker and its result was on
+ * its way (it is dropped); 0: f had finished; -EINVAL for NULL.  Returns
  * before the worker is reaped: wait on f.  On a backend (opts->backend)
  * the backend kills it where it runs (the MPI backend: its rank kills its
- * local worker's process group); -ENOTSUP for a running task of a backend
- * that cannot.  Thread-safe.
+ * local worker's process group), asynchronously: 1 says the kill was
+ * sent, and f may still end with the result of a task that finished
+ * first; -ENOTSUP for a running task of a backend that cannot.
+ * Thread-safe.
  */
 MP_API int mp_future_kill(mp_future_t *f);
 

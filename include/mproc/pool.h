@@ -163,11 +163,12 @@ MP_API int mp_async_result_successful(mp_async_result_t *r);
  * mp_async_result_kill - stop r's task wherever it is, without stopping
  * the pool (CPython has no such call): a task not yet started is
  * cancelled; a running one has its worker's process group SIGKILLed (the
- * worker and whatever the task started), and the worker is replaced.  r
- * then fails with MP_ECANCELLED ("the task was killed"), unless the task
- * ended first.  1 (done so, or r was cancelled already), 0 (r had ended
- * otherwise), -EINVAL (NULL r, or a map_async result).  Returns before
- * the worker is reaped: wait on r.
+ * worker and whatever the task started), and the worker is replaced.  1:
+ * done so (or r was cancelled already), and r fails with MP_ECANCELLED
+ * ("the task was killed"), even if the task had just ended in its worker
+ * and its result was on its way (it is dropped); 0: r had ended
+ * otherwise; -EINVAL (NULL r, or a map_async result).  Returns before the
+ * worker is reaped: wait on r.
  * Thread-safe.
  */
 MP_API int mp_async_result_kill(mp_async_result_t *r);

@@ -531,7 +531,11 @@ static void take_result(mp_pool_t *p, void **rec, size_t len, const void *data)
 	/* Tasks seem short: let the workers queue more (see fits). */
 	p->avg_ns = (p->avg_ns * 7 + h.run_ns) / 8; /* per job: what queues */
 	p->depth = p->avg_ns < 20000 ? MAX_DEPTH : p->avg_ns < 200000 ? 4 : 1;
-	if (h.status != 0 && h.status != MP_ETASK) /* a worker sends only these */
+	/* Killed (mp__pool_kill_job) after it ended in the worker, before
+	 * its result came: the kill was answered 1, so it fails as killed. */
+	if (w->killed == j->id)
+		mp__pool_end_job_msg(p, j, MP_ECANCELLED, "the task was killed");
+	else if (h.status != 0 && h.status != MP_ETASK) /* only these come */
 		mp__pool_end_job_msg(p, j, -EPROTO,
 				     "a worker sent a malformed result");
 	else
