@@ -2580,14 +2580,15 @@ static void test_async_result_kill(void **state)
 				   sizeof(int), NULL);
 	for (int i = 0; i < N; i++)
 		r[i] = mp_pool_apply_async(p, twice, &i, sizeof(i), NULL);
-	/* At once: most likely still in the worker's inbox. */
+	/* Once the hanging task runs (its worker takes nothing more), ones
+	 * not started (pending or queued in the inbox): cancelled, and the
+	 * running one is untouched.  (Killed before, a job the worker was
+	 * taking meanwhile may run first: test_kill_racing_the_result.) */
+	assert_int_equal(poll(&(struct pollfd){fds[0], POLLIN, 0}, 1, 30000), 1);
+	assert_int_equal(read(fds[0], pids, sizeof(pids)), sizeof(pids));
 	assert_int_equal(mp_async_result_kill(r[3]), 1);
 	mpt_assert_rc(mp_async_result_get(r[3], mpt_timeout(30), &out),
 		      MP_ECANCELLED);
-	assert_int_equal(poll(&(struct pollfd){fds[0], POLLIN, 0}, 1, 30000), 1);
-	assert_int_equal(read(fds[0], pids, sizeof(pids)), sizeof(pids));
-	/* One not started (pending or queued in the inbox): cancelled, and
-	 * the running one is untouched. */
 	assert_int_equal(mp_async_result_kill(r[5]), 1);
 	mpt_assert_rc(mp_async_result_get(r[5], mpt_timeout(30), &out),
 		      MP_ECANCELLED);
@@ -2644,11 +2645,13 @@ static int tell_then_return(const void *in, size_t len, mp_task_out_t *out)
  * A kill that races with the task's end: mp_async_result_kill returns 1
  * (killed) only if the result then says so (MP_ECANCELLED), even when the
  * task's result was already on its way (it is dropped); 0 (it had ended)
- * with the result.  Each round kills just after the task says it ends.
+ * with the result.  The task queued behind it is never a casualty: a kill
+ * that finds its task over kills no worker.  Each round kills just after
+ * the task says it ends.
  */
 static void test_kill_racing_the_result(void **state)
 {
-	enum { ROUNDS = 100 };
+	enum { ROUNDS = 300 };
 	int fds[2], killed = 0;
 	mp_pool_t *p;
 
@@ -2660,11 +2663,14 @@ static void test_kill_racing_the_result(void **state)
 		mp_async_result_t *r = mp_pool_apply_async(p, tell_then_return,
 							   &fds[1], sizeof(int),
 							   NULL);
+		mp_async_result_t *next = mp_pool_apply_async(p, twice, &i,
+							      sizeof(i), NULL);
 		const mp_bytes_t *out;
 		char c;
 		int k, rc;
 
 		assert_non_null(r);
+		assert_non_null(next);
 		assert_int_equal(poll(&(struct pollfd){fds[0], POLLIN, 0}, 1,
 				      (int)(mpt_timeout(30) * 1000)), 1);
 		assert_int_equal(read(fds[0], &c, 1), 1);
@@ -2679,7 +2685,13 @@ static void test_kill_racing_the_result(void **state)
 			mpt_assert_ok(rc);
 			assert_memory_equal(out->data, "done", 4);
 		}
+		rc = mp_async_result_get(next, mpt_timeout(30), &out);
+		if (rc != 0)
+			fail_msg("round %d: the task behind failed: %s", i,
+				 mp_last_error());
+		assert_int_equal(*(const int *)out->data, 2 * i);
 		mp_async_result_free(r);
+		mp_async_result_free(next);
 	}
 	print_message("%d of %d rounds killed the task\n", killed, ROUNDS);
 	mpt_assert_ok(mp_pool_close(p));

@@ -443,7 +443,15 @@ int mp__pool_kill_job(mp_pool_t *p, struct mp__job *j)
 	if (found) {
 		mp__pool_end_job_msg(p, j, MP_ECANCELLED,
 				     "the task was killed");
-	} else { /* its worker has taken it */
+	} else {
+		/* Its worker has taken it, and may have run it while we read
+		 * the inbox: its result (put before the worker takes another
+		 * job) ends it here, and no worker dies for a task over. */
+		mp__pool_drain_results(p);
+		if (j->state != J_RUNNING) {
+			dispatch(p);
+			return 0;
+		}
 		w->killed = j->id;
 		if (w->alive) /* else starts_done kills it once started */
 			mp__pool_kill_worker(w);
