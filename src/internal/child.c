@@ -283,7 +283,8 @@ __attribute__((noinline)) pid_t mp__vfork(void (*child)(void *arg), void *arg,
 	return pid < 0 ? -e : pid;
 }
 
-MP__HOT void mp__die_with_parent(pid_t parent, int code)
+MP__HOT
+void mp__die_with_parent(pid_t parent, int code)
 {
 	syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	if (syscall(SYS_getppid) != parent)

@@ -125,7 +125,8 @@ void mp__code_map_init_forked(struct mp__code_map *m,
 		map_to(m, objs, n, remembered.o, remembered.n);
 }
 
-MP__HOT uintptr_t mp__code_translate(const struct mp__code_map *m, uint64_t addr)
+MP__HOT
+uintptr_t mp__code_translate(const struct mp__code_map *m, uint64_t addr)
 {
 	for (size_t i = 0; i < m->n; i++)
 		if (addr >= m->o[i].lo && addr < m->o[i].hi)

@@ -11,14 +11,15 @@
 #include <unistd.h>
 
 #include "internal/clock.h"
-#include "internal/procfs.h"
 #include "internal/hot.h"
+#include "internal/procfs.h"
 #include "mproc/common.h"
 
 /* initial-exec: no __tls_get_addr call on the hot path of a PIC build */
 _Thread_local uint64_t mp__self_id_cache
 	__attribute__((tls_model("initial-exec")));
-MP__HOT void mp__self_id_forget(void)
+MP__HOT
+void mp__self_id_forget(void)
 {
 	mp__self_id_cache = 0; /* the child has another pid and tid */
 }

@@ -14,10 +14,10 @@
 #include "internal/clock.h"
 #include "internal/error.h"
 #include "internal/futex.h"
+#include "internal/hot.h"
 #include "internal/lock.h"
 #include "internal/ring_rec.h"
 #include "internal/ring_wait.h"
-#include "internal/hot.h"
 
 #define WRAP_AT 65536u /* an empty ring starts again from here */
 
@@ -406,7 +406,8 @@ static __attribute__((noinline)) int put_slow(struct mp__ring *r,
 	return rc;
 }
 
-MP__HOT int mp__ring_put(struct mp__ring *r, const void *msg, size_t len,
+MP__HOT
+int mp__ring_put(struct mp__ring *r, const void *msg, size_t len,
 		 uint64_t deadline)
 {
 	/* The common put inline: the lock free, a whole message that fits,

@@ -10,9 +10,9 @@
 
 #include "internal/clock.h"
 #include "internal/error.h"
+#include "internal/hot.h"
 #include "internal/ring_rec.h"
 #include "internal/ring_wait.h"
-#include "internal/hot.h"
 
 #define SLICE_NS 100000000u /* re-check a streaming producer's life */
 
@@ -333,7 +333,8 @@ static __attribute__((noinline)) int get_slow(struct mp__ring *r, void **out,
 	}
 }
 
-MP__HOT int mp__ring_get(struct mp__ring *r, void **out, size_t cap, size_t *len,
+MP__HOT
+int mp__ring_get(struct mp__ring *r, void **out, size_t cap, size_t *len,
 		 uint64_t deadline)
 {
 	/* The common get inline: the lock free, a whole message at head. */

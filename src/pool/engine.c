@@ -542,7 +542,8 @@ static void take_result(mp_pool_t *p, void **rec, size_t len, const void *data)
 	/* Killed (mp__pool_kill_job) after it ended in the worker, before
 	 * its result came: the kill was answered 1, so it fails as killed. */
 	if (w->killed == j->id)
-		mp__pool_end_job_msg(p, j, MP_ECANCELLED, "the task was killed");
+		mp__pool_end_job_msg(p, j, MP_ECANCELLED,
+				     "the task was killed");
 	else if (h.status != 0 && h.status != MP_ETASK) /* only these come */
 		mp__pool_end_job_msg(p, j, -EPROTO,
 				     "a worker sent a malformed result");

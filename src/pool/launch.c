@@ -86,7 +86,8 @@ static int stand_in_map(const void *in, void *out)
 	return -ENOENT;
 }
 
-MP__HOT uint64_t mp__pool_task_here(const struct mp__code_map *code, uint64_t fn,
+MP__HOT
+uint64_t mp__pool_task_here(const struct mp__code_map *code, uint64_t fn,
 			    uint32_t kind)
 {
 	uintptr_t here = mp__code_translate(code, fn);
@@ -98,7 +99,8 @@ MP__HOT uint64_t mp__pool_task_here(const struct mp__code_map *code, uint64_t fn
 }
 
 /* The entry of a forkserver/spawn worker: rebuild its args, then run. */
-MP__HOT static int mp__pool_worker_remote(void *arg)
+MP__HOT
+static int mp__pool_worker_remote(void *arg)
 {
 	static struct mp__code_map code;
 	const struct blob *b = arg;

@@ -17,8 +17,8 @@
 #include "internal/clock.h"
 #include "internal/error.h"
 #include "internal/futex.h"
-#include "internal/lock.h"
 #include "internal/hot.h"
+#include "internal/lock.h"
 #include "pool/pool_int.h"
 #include "process/process_int.h"
 
@@ -46,7 +46,8 @@ struct mp_task_out {
  * the caller's array w->first (on the worker's stack: a fresh worker with
  * small tasks touches no heap page, each a page fault); the heap holds it
  * once it outgrows that. */
-MP__HOT static int reserve(struct wbuf *w, size_t used, size_t more)
+MP__HOT
+static int reserve(struct wbuf *w, size_t used, size_t more)
 {
 	size_t want = w->cap, need;
 	char *b;
@@ -69,7 +70,8 @@ MP__HOT static int reserve(struct wbuf *w, size_t used, size_t more)
 	return 0;
 }
 
-MP__HOT int mp_task_return(mp_task_out_t *out, const void *data, size_t len)
+MP__HOT
+int mp_task_return(mp_task_out_t *out, const void *data, size_t len)
 {
 	MP__CHECK_NULL(out);
 	if (data == NULL && len > 0)
@@ -101,7 +103,8 @@ int mp_task_fail(mp_task_out_t *out, const char *fmt, ...)
 
 /* Append len bytes, zero-padded to 8 (the padding zeroed first, by one
  * 8-byte store rather than a memset: a page of libc less to fault in). */
-MP__HOT static int put(struct wbuf *w, const void *data, size_t len)
+MP__HOT
+static int put(struct wbuf *w, const void *data, size_t len)
 {
 	size_t padded = mp__align8(len);
 
@@ -116,7 +119,8 @@ MP__HOT static int put(struct wbuf *w, const void *data, size_t len)
 }
 
 /* Run one task; its outcome goes to res (status, payload). */
-MP__HOT static int run_one(mp_task_fn fn, const void *in, size_t len, mp_task_out_t *o)
+MP__HOT
+static int run_one(mp_task_fn fn, const void *in, size_t len, mp_task_out_t *o)
 {
 	int rc;
 
@@ -131,7 +135,8 @@ MP__HOT static int run_one(mp_task_fn fn, const void *in, size_t len, mp_task_ou
 }
 
 /* Build the result record of job h (input at in, in_len bytes) in res. */
-MP__HOT static int run(const struct task_hdr *h, const unsigned char *in, size_t in_len,
+MP__HOT
+static int run(const struct task_hdr *h, const unsigned char *in, size_t in_len,
 	       struct wbuf *res, mp_task_out_t *o)
 {
 	struct res_hdr *r;
@@ -195,8 +200,8 @@ MP__HOT static int run(const struct task_hdr *h, const unsigned char *in, size_t
 				return -EPROTO;
 			st = run_one(fn, in + off, ih.len, o);
 			off += mp__align8(ih.len);
-			ih = (struct item_hdr){st, 0,
-					       st ? strlen(o->msg) : o->out.len};
+			ih = (struct item_hdr){
+				st, 0, st ? strlen(o->msg) : o->out.len};
 			if (put(res, &ih, sizeof(ih)) < 0 ||
 			    put(res, st ? o->msg : o->out.b, ih.len) < 0)
 				return -ENOMEM;
@@ -212,7 +217,8 @@ MP__HOT static int run(const struct task_hdr *h, const unsigned char *in, size_t
  * The fence orders the result's put (whose fast path ends with a plain
  * store) before the look at the flag: the supervisor sets the flag, then
  * looks at the ring (mp__ring_empty), so one of the two sees the other. */
-MP__HOT static void wake_supervisor(const struct worker_args *a)
+MP__HOT
+static void wake_supervisor(const struct worker_args *a)
 {
 	uint64_t one = 1;
 
@@ -234,7 +240,8 @@ MP__HOT static void wake_supervisor(const struct worker_args *a)
  * with a C library whose lock word is not first, nothing is armed: the
  * pool learns of the death from the pidfd, later.  True if armed.
  */
-MP__HOT static bool hold_life(struct worker_slot *s)
+MP__HOT
+static bool hold_life(struct worker_slot *s)
 {
 	uint32_t *word = mp__life_word(s);
 	bool armed;
@@ -274,7 +281,8 @@ _Static_assert(sizeof(((struct worker_slot *)0)->heir_name) <=
  * is to run as the worker; where no heir can be forked, the supervisor
  * starts the next worker through the server.
  */
-MP__HOT static void heir_line(const struct worker_args *a)
+MP__HOT
+static void heir_line(const struct worker_args *a)
 {
 	struct worker_slot *s = a->slot;
 	pid_t program = (pid_t)syscall(SYS_getppid);
@@ -310,7 +318,8 @@ MP__HOT static void heir_line(const struct worker_args *a)
  * stopped, its task budget spent) takes FUTEX_WAITERS off the lock's word
  * first, so that its exit wakes nobody (a fresh process per task would
  * wake the watcher at each). */
-MP__HOT int mp__pool_worker_main(void *arg)
+MP__HOT
+int mp__pool_worker_main(void *arg)
 {
 	const struct worker_args *a = arg;
 	bool armed;
@@ -332,7 +341,8 @@ MP__HOT int mp__pool_worker_main(void *arg)
  * nobody is woken), so that the kernel has nothing of ours in the slot to
  * mark at our exit; *armed is then false: from here on the slot may be a
  * replacement's. */
-MP__HOT static void leave_slot(const struct worker_args *a, bool *armed)
+MP__HOT
+static void leave_slot(const struct worker_args *a, bool *armed)
 {
 	if (!*armed)
 		return; /* the lock may be ours: keep the slot */
@@ -348,7 +358,8 @@ MP__HOT static void leave_slot(const struct worker_args *a, bool *armed)
  * record, its result, the record of that result. */
 enum { FIRST_IN = 1024, FIRST_OUT = 256, FIRST_RES = 512 };
 
-MP__HOT static int worker_loop(const struct worker_args *a, bool *armed)
+MP__HOT
+static int worker_loop(const struct worker_args *a, bool *armed)
 {
 	/* (8-aligned: records are read in place) */
 	_Alignas(8) char in0[FIRST_IN], res0[FIRST_RES], out0[FIRST_OUT];

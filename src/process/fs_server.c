@@ -20,8 +20,8 @@
 
 #include "internal/alloc.h"
 #include "internal/error.h"
-#include "internal/travel.h"
 #include "internal/hot.h"
+#include "internal/travel.h"
 #include "process/fs_int.h"
 #include "process/process_int.h"
 
@@ -101,7 +101,8 @@ static void reply(int err, pid_t pid)
  * kernel writes the child's pid there before clone3 returns): clone3 only,
  * -ENOSYS without it.  The pid, 0 in the child, or -errno.
  */
-MP__HOT static pid_t fork_kid(int *pidfd, pid_t *ptid)
+MP__HOT
+static pid_t fork_kid(int *pidfd, pid_t *ptid)
 {
 	struct fs_clone_args a = {
 		.flags = CLONE_PARENT |
@@ -127,7 +128,8 @@ MP__HOT static pid_t fork_kid(int *pidfd, pid_t *ptid)
 	return (pid_t)pid;
 }
 
-MP__HOT pid_t mp__fs_fork_heir(pid_t *pid_at)
+MP__HOT
+pid_t mp__fs_fork_heir(pid_t *pid_at)
 {
 	if (S.tid_addr == NULL || S.parent == 0)
 		return -ENOTSUP; /* not a fork server's child, or no tid */

@@ -273,7 +273,8 @@ void mp__apply_opts(const struct mp_process *p, int errfd)
 }
 
 /* This process is now the object named name (identity ident), pid self. */
-MP__HOT static void name_self(char *name, char *ident, pid_t self)
+MP__HOT
+static void name_self(char *name, char *ident, pid_t self)
 {
 	mp__self.name = name;
 	mp__self.name_owned = NULL;
@@ -298,7 +299,8 @@ void mp__become(const char *name, const char *ident, bool daemon, pid_t ppid,
 	name_self((char *)name, (char *)ident, self);
 }
 
-MP__HOT void mp__become_heir(const char *name, const char *ident, pid_t self)
+MP__HOT
+void mp__become_heir(const char *name, const char *ident, pid_t self)
 {
 	static char to[2][MP__HEIR_NAME_MAX];
 	const char *from[2] = {name, ident};
@@ -317,7 +319,8 @@ MP__HOT void mp__become_heir(const char *name, const char *ident, pid_t self)
 	syscall(SYS_prctl, PR_SET_NAME, to[0], 0, 0, 0);
 }
 
-MP__HOT void mp__child_run(mp_target_fn target, void *arg)
+MP__HOT
+void mp__child_run(mp_target_fn target, void *arg)
 {
 	int code = target(arg);
 
