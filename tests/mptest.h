@@ -58,6 +58,8 @@
 
 #include <cmocka.h>
 
+#include "mproc/process.h" /* mp_proc_status (mpt_print_children) */
+
 /* MPT_ASAN: an AddressSanitizer build (gcc defines __SANITIZE_ADDRESS__,
  * clang 14 only answers __has_feature). */
 #if defined(__SANITIZE_ADDRESS__)
@@ -167,35 +169,24 @@ static inline void mpt_print_children(void)
 	if (d == NULL)
 		return;
 	while ((e = readdir(d)) != NULL) {
-		char path[300], buf[512], *c;
-		int ppid = 0, pgid = 0, fd;
+		pid_t pid = (pid_t)atoi(e->d_name);
+		mp_proc_status_t st;
+		char path[64], buf[256];
 		ssize_t n;
-		char st = '?';
+		int fd;
 
-		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+		if (pid <= 0 || mp_proc_status(pid, &st) != 0 ||
+		    st.ppid != getpid())
 			continue;
-		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+		print_error("  child %d (%s) state %c group %d\n", (int)pid,
+			    st.name, st.state, (int)getpgid(pid));
+		snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
 		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 			continue;
 		n = read(fd, buf, sizeof(buf) - 1);
 		close(fd);
-		if (n <= 0)
-			continue;
-		buf[n] = '\0';
-		if ((c = strrchr(buf, ')')) == NULL ||
-		    sscanf(c + 2, "%c %d %d", &st, &ppid, &pgid) != 3 ||
-		    ppid != getpid())
-			continue;
-		*c = '\0';
-		print_error("  child %s %s) state %c group %d\n", e->d_name,
-			    strchr(buf, '(') ? strchr(buf, '(') : "(?", st, pgid);
-		snprintf(path, sizeof(path), "/proc/%s/syscall", e->d_name);
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
-			n = read(fd, buf, sizeof(buf) - 1);
-			close(fd);
-			buf[n > 0 ? n : 0] = '\0';
-			print_error("  syscall %s", buf);
-		}
+		buf[n > 0 ? n : 0] = '\0';
+		print_error("  syscall %s", buf);
 	}
 	closedir(d);
 }

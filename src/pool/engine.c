@@ -448,16 +448,14 @@ int mp__pool_kill_job(mp_pool_t *p, struct mp__job *j)
 		 * the inbox: its result (put before the worker takes another
 		 * job) ends it here, and no worker dies for a task over. */
 		mp__pool_drain_results(p);
-		if (j->state != J_RUNNING) {
-			dispatch(p);
-			return 0;
+		if (j->state == J_RUNNING) {
+			w->killed = j->id;
+			if (w->alive) /* else starts_done kills it once started */
+				mp__pool_kill_worker(w);
 		}
-		w->killed = j->id;
-		if (w->alive) /* else starts_done kills it once started */
-			mp__pool_kill_worker(w);
 	}
 	dispatch(p);
-	return 1;
+	return found || j->state == J_RUNNING;
 }
 
 static void dispatch(mp_pool_t *p)
